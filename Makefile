@@ -1,0 +1,39 @@
+# Creative Genome. `make demo` runs the main job; `make test` runs lint and the suite.
+# Both do the whole set-up first (scripts/setup.sh is idempotent).
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+GENOME := $(BIN)/genome
+PYTEST_ARGS ?=
+
+.PHONY: setup db migrate lint test demo bench clean-db
+
+setup:
+	@bash scripts/setup.sh
+
+db: setup
+	@$(GENOME) db up >/dev/null
+	@$(GENOME) db status
+
+migrate: db
+	@$(GENOME) migrate
+
+lint: setup
+	$(BIN)/ruff check agents sim bench tests
+	$(BIN)/ruff format --check agents sim bench tests
+	$(BIN)/sqlfluff lint db --nocolor
+
+test: setup lint
+	@$(GENOME) db up >/dev/null
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+demo: setup
+	@$(GENOME) db up >/dev/null
+	$(GENOME) demo --fresh $(DEMO_ARGS)
+
+bench: setup
+	@$(GENOME) db up >/dev/null
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean-db:
+	@$(GENOME) db destroy

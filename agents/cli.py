@@ -1,0 +1,67 @@
+"""The `genome` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agents import cluster
+from agents.migrate import MigrationError, migrate
+from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    paths = local_cluster()
+    if args.action == "up":
+        print(cluster.up(paths, args.dbname))
+    elif args.action == "down":
+        cluster.down(paths)
+        print("stopped")
+    elif args.action == "status":
+        print(cluster.status(paths))
+    elif args.action == "url":
+        print(database_url(args.dbname))
+    elif args.action == "destroy":
+        cluster.destroy(paths)
+        print("removed")
+    return 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    dsn = args.url or database_url(args.dbname)
+    try:
+        migrate(dsn, jobs=not args.no_jobs, log=print)
+    except MigrationError as exc:
+        print(f"genome migrate: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genome", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", help="the project-local PostgreSQL cluster")
+    db.add_argument("action", choices=["up", "down", "status", "url", "destroy"])
+    db.add_argument("--dbname", default=DEFAULT_DBNAME)
+    db.set_defaults(func=_cmd_db)
+
+    mig = sub.add_parser("migrate", help="apply db/schema, db/functions and db/jobs")
+    mig.add_argument("--url", help="database URL (default: GENOME_DATABASE_URL or local)")
+    mig.add_argument("--dbname", default=DEFAULT_DBNAME)
+    mig.add_argument("--no-jobs", action="store_true", help="do not touch pg_cron schedules")
+    mig.set_defaults(func=_cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except cluster.ClusterError as exc:
+        print(f"genome: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""`genome migrate`: run-once schema migrations, idempotent functions, pg_cron schedules.
+
+- db/schema/NNN_*.sql: each applied once, in order, in its own transaction, recorded in
+  genome.schema_migrations with a checksum; an applied file that changed is an error.
+- db/functions/**/*.sql: CREATE OR REPLACE, all re-applied in one transaction every time.
+- db/jobs/*.sql: run in pg_cron's database with genome.target_database set, so the
+  schedules name the target database (cron.schedule_in_database upserts by job name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from agents.settings import project_root
+
+REQUIRED_EXTENSIONS = ("vector", "plpython3u")
+# Serialises concurrent `genome migrate` runs against one database.
+MIGRATION_LOCK_KEY = 7_146_210_001
+
+
+class MigrationError(RuntimeError):
+    """A migration could not be applied; the database was left as it was."""
+
+
+@dataclass
+class MigrationReport:
+    applied: list[str] = field(default_factory=list)
+    functions: int = 0
+    jobs: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _checksum(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def schema_files(root: Path) -> list[Path]:
+    return sorted((root / "db" / "schema").glob("[0-9][0-9][0-9]_*.sql"))
+
+
+def function_files(root: Path) -> list[Path]:
+    return sorted((root / "db" / "functions").rglob("*.sql"))
+
+
+def job_files(root: Path) -> list[Path]:
+    return sorted((root / "db" / "jobs").glob("*.sql"))
+
+
+def _ensure_extensions(conn: psycopg.Connection) -> None:
+    available = {
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM pg_available_extensions WHERE name = ANY(%s)",
+            (list(REQUIRED_EXTENSIONS),),
+        )
+    }
+    missing = [e for e in REQUIRED_EXTENSIONS if e not in available]
+    if missing:
+        raise MigrationError(
+            f"the server lacks the extension(s) {', '.join(missing)}; "
+            "install them (make setup) or point GENOME_DATABASE_URL at a server that has them"
+        )
+    for ext in REQUIRED_EXTENSIONS:
+        conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
+
+
+def _bootstrap(conn: psycopg.Connection) -> None:
+    conn.execute("CREATE SCHEMA IF NOT EXISTS genome")
+    conn.execute(
+        """
+        CREATE TABLE IF NOT EXISTS genome.schema_migrations (
+            version text PRIMARY KEY,
+            filename text NOT NULL,
+            checksum text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )
+        """
+    )
+    conn.execute(
+        "COMMENT ON TABLE genome.schema_migrations IS "
+        "'One row per applied db/schema migration, with the checksum of the file as applied.'"
+    )
+
+
+def _apply_schema(conn: psycopg.Connection, root: Path, report: MigrationReport) -> None:
+    applied = dict(
+        conn.execute("SELECT version, checksum FROM genome.schema_migrations").fetchall()
+    )
+    for path in schema_files(root):
+        version = path.name.split("_", 1)[0]
+        text = path.read_text()
+        digest = _checksum(text)
+        if version in applied:
+            if applied[version] != digest:
+                raise MigrationError(
+                    f"{path.relative_to(root)} was changed after it was applied "
+                    "(checksum differs); write a new migration instead"
+                )
+            continue
+        try:
+            with conn.transaction():
+                conn.execute(text)
+                conn.execute(
+                    "INSERT INTO genome.schema_migrations (version, filename, checksum) "
+                    "VALUES (%s, %s, %s)",
+                    (version, path.name, digest),
+                )
+        except psycopg.Error as exc:
+            raise MigrationError(f"{path.relative_to(root)}: {_describe(exc)}") from exc
+        report.applied.append(path.name)
+
+
+def _apply_functions(conn: psycopg.Connection, root: Path, report: MigrationReport) -> None:
+    files = function_files(root)
+    try:
+        with conn.transaction():
+            # Bodies may call functions defined in files applied later in this transaction.
+            conn.execute("SET LOCAL check_function_bodies = off")
+            for path in files:
+                current = path
+                conn.execute(path.read_text())
+    except psycopg.Error as exc:
+        raise MigrationError(f"{current.relative_to(root)}: {_describe(exc)}") from exc
+    report.functions = len(files)
+
+
+def _cron_database(conn: psycopg.Connection) -> str | None:
+    row = conn.execute(
+        "SELECT current_setting('cron.database_name', true), "
+        "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_cron')"
+    ).fetchone()
+    if not row or not row[1] or not row[0]:
+        return None
+    return str(row[0])
+
+
+def apply_jobs(
+    dsn: str, root: Path, report: MigrationReport, files: list[Path] | None = None
+) -> None:
+    """Schedule db/jobs into the target database through pg_cron's database."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        target = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
+        cron_db = _cron_database(conn)
+    if cron_db is None:
+        report.notes.append(
+            "pg_cron is not installed or not preloaded on this server: schedules not "
+            "installed (call genome.run_job from your own scheduler)"
+        )
+        return
+    params = conninfo_to_dict(dsn)
+    params["dbname"] = cron_db
+    with psycopg.connect(make_conninfo(**params), autocommit=True) as cron:
+        cron.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        try:
+            with cron.transaction():
+                cron.execute("SELECT set_config('genome.target_database', %s, true)", (target,))
+                for path in files if files is not None else job_files(root):
+                    current = path
+                    cron.execute(path.read_text())
+        except psycopg.Error as exc:
+            raise MigrationError(f"{current.relative_to(root)}: {_describe(exc)}") from exc
+        report.jobs = [
+            r[0]
+            for r in cron.execute(
+                "SELECT jobname FROM cron.job WHERE database = %s ORDER BY jobname", (target,)
+            )
+        ]
+
+
+def migrate(
+    dsn: str,
+    root: Path | None = None,
+    *,
+    jobs: bool = True,
+    log: Callable[[str], None] | None = None,
+) -> MigrationReport:
+    """Bring the database at `dsn` up to date. Raises MigrationError, leaving it as it was."""
+    root = root or project_root()
+    report = MigrationReport()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            _ensure_extensions(conn)
+            _bootstrap(conn)
+            _apply_schema(conn, root, report)
+            _apply_functions(conn, root, report)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    if jobs:
+        apply_jobs(dsn, root, report)
+    if log:
+        for name in report.applied:
+            log(f"applied {name}")
+        log(f"functions: {report.functions} files re-applied")
+        for name in report.jobs:
+            log(f"scheduled {name}")
+        for note in report.notes:
+            log(note)
+    return report
+
+
+def _describe(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    msg = diag.message_primary or str(exc)
+    if diag.sqlstate:
+        msg = f"[{diag.sqlstate}] {msg}"
+    if diag.context:
+        msg += f" ({diag.context.strip().splitlines()[0]})"
+    return msg

@@ -1,0 +1,147 @@
+-- The learning state: matured rewards (with revision history), Beta scores per element
+-- value, combos, peer priors and per-brand genome state.
+
+CREATE TABLE genome.creative_element_rewards (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL REFERENCES public.organizations (id),
+    brand_id uuid NOT NULL REFERENCES public.brands (id),
+    product_id uuid REFERENCES public.products (id),
+    generated_ad_id uuid NOT NULL UNIQUE REFERENCES public.generated_ads (id) ON DELETE CASCADE,
+    element_tags jsonb NOT NULL,
+    reward_score double precision NOT NULL CHECK (reward_score >= 0 AND reward_score <= 1),
+    reward_components jsonb NOT NULL,
+    campaign_objective text,
+    reward_objective text NOT NULL,
+    matured_at timestamptz NOT NULL,
+    revised_at timestamptz NOT NULL,
+    revision integer NOT NULL DEFAULT 1 CHECK (revision >= 1),
+    first_date date NOT NULL,
+    last_date date NOT NULL,
+    total_impressions bigint NOT NULL CHECK (total_impressions >= 0),
+    total_clicks bigint NOT NULL CHECK (total_clicks >= 0 AND total_clicks <= total_impressions),
+    total_purchases bigint NOT NULL CHECK (total_purchases >= 0),
+    total_spend double precision NOT NULL CHECK (total_spend >= 0),
+    total_purchase_value double precision NOT NULL CHECK (total_purchase_value >= 0),
+    raw_ctr double precision,
+    raw_roas double precision,
+    bandit_selected boolean NOT NULL DEFAULT false,
+    is_imported boolean NOT NULL DEFAULT false,
+    attribution_path text NOT NULL CHECK (attribution_path IN ('mapping', 'ad_name'))
+);
+CREATE INDEX creative_element_rewards_brand_idx
+ON genome.creative_element_rewards (brand_id, matured_at);
+COMMENT ON TABLE genome.creative_element_rewards IS
+'One matured composite reward per ad (seed 10.1), revised as components mature and Meta restates; earlier revisions in creative_element_reward_history.';
+COMMENT ON COLUMN genome.creative_element_rewards.reward_components IS
+'Per component: raw value, normalized value, configured and effective weight, baseline source; plus which components were left out (not matured / missing) and how their weight was redistributed.';
+COMMENT ON COLUMN genome.creative_element_rewards.attribution_path IS
+'mapping (meta_ad_mapping, P1-5) or ad_name (fallback parsing of the Meta ad name).';
+
+CREATE TABLE genome.creative_element_reward_history (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    generated_ad_id uuid NOT NULL REFERENCES public.generated_ads (id) ON DELETE CASCADE,
+    revision integer NOT NULL,
+    reward_score double precision NOT NULL,
+    reward_components jsonb NOT NULL,
+    total_impressions bigint NOT NULL,
+    valid_from timestamptz NOT NULL,
+    valid_to timestamptz NOT NULL,
+    UNIQUE (generated_ad_id, revision)
+);
+COMMENT ON TABLE genome.creative_element_reward_history IS
+'Superseded revisions of a reward (what the genome believed, and when).';
+
+CREATE TABLE genome.creative_element_scores (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL REFERENCES public.organizations (id),
+    brand_id uuid NOT NULL REFERENCES public.brands (id),
+    product_id uuid REFERENCES public.products (id),
+    element_dimension text NOT NULL,
+    element_value text NOT NULL,
+    alpha double precision NOT NULL DEFAULT 1.0 CHECK (alpha >= 1),
+    beta double precision NOT NULL DEFAULT 1.0 CHECK (beta >= 1),
+    win_rate double precision GENERATED ALWAYS AS (alpha / (alpha + beta)) STORED,
+    total_observations integer GENERATED ALWAYS AS (cast(alpha + beta - 2 AS integer)) STORED,
+    confidence_width double precision,
+    prior_alpha double precision NOT NULL DEFAULT 1.0 CHECK (prior_alpha > 0),
+    prior_beta double precision NOT NULL DEFAULT 1.0 CHECK (prior_beta > 0),
+    posterior_alpha double precision NOT NULL DEFAULT 1.0 CHECK (posterior_alpha > 0),
+    posterior_beta double precision NOT NULL DEFAULT 1.0 CHECK (posterior_beta > 0),
+    mean_reward double precision,
+    n_rewards integer NOT NULL DEFAULT 0,
+    win_probability double precision CHECK (win_probability BETWEEN 0 AND 1),
+    cold_start_level integer NOT NULL DEFAULT 0 CHECK (cold_start_level BETWEEN 0 AND 3),
+    genome_version integer NOT NULL DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (element_dimension, element_value)
+    REFERENCES genome.element_values (dimension, value),
+    -- P2-2: brand-level rows (product_id NULL) are unique too.
+    UNIQUE NULLS NOT DISTINCT (brand_id, product_id, element_dimension, element_value)
+);
+CREATE INDEX creative_element_scores_brand_dim_idx
+ON genome.creative_element_scores (brand_id, element_dimension);
+COMMENT ON TABLE genome.creative_element_scores IS
+'Thompson sampling state per (brand, product or brand level, dimension, value) (seed 10.2). alpha/beta are the brand''s own evidence; posterior_* blend it with the prior by cold-start level.';
+COMMENT ON COLUMN genome.creative_element_scores.alpha IS '1 + weighted successes (reward >= success_threshold).';
+COMMENT ON COLUMN genome.creative_element_scores.beta IS '1 + weighted failures.';
+COMMENT ON COLUMN genome.creative_element_scores.posterior_alpha IS
+'alpha of the Beta the bandit samples: prior and brand evidence blended by cold-start level.';
+COMMENT ON COLUMN genome.creative_element_scores.win_probability IS
+'Probability this value wins a Thompson draw within its dimension, from >= 10,000 draws at update time.';
+COMMENT ON COLUMN genome.creative_element_scores.confidence_width IS
+'Width of the 95% equal-tailed interval of the posterior Beta.';
+
+CREATE TABLE genome.element_combo_scores (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL REFERENCES public.organizations (id),
+    brand_id uuid NOT NULL REFERENCES public.brands (id),
+    product_id uuid REFERENCES public.products (id),
+    combo_size integer NOT NULL CHECK (combo_size IN (2, 3)),
+    dimensions text [] NOT NULL,
+    element_values text [] NOT NULL,
+    combo_key text NOT NULL,
+    alpha double precision NOT NULL CHECK (alpha >= 1),
+    beta double precision NOT NULL CHECK (beta >= 1),
+    n_rewards integer NOT NULL,
+    mean_reward double precision NOT NULL,
+    genome_version integer NOT NULL,
+    updated_at timestamptz NOT NULL,
+    CHECK (cardinality(dimensions) = combo_size AND cardinality(element_values) = combo_size),
+    UNIQUE NULLS NOT DISTINCT (brand_id, product_id, combo_key)
+);
+COMMENT ON TABLE genome.element_combo_scores IS
+'Beta scores of combinations of 2 and 3 element values (seed 10.6 SCORE).';
+
+CREATE TABLE genome.brand_priors (
+    brand_id uuid NOT NULL REFERENCES public.brands (id),
+    element_dimension text NOT NULL,
+    element_value text NOT NULL,
+    prior_alpha double precision NOT NULL CHECK (prior_alpha > 0),
+    prior_beta double precision NOT NULL CHECK (prior_beta > 0),
+    peer_brands integer NOT NULL,
+    peer_observations double precision NOT NULL,
+    genome_version integer NOT NULL,
+    PRIMARY KEY (brand_id, element_dimension, element_value)
+);
+COMMENT ON TABLE genome.brand_priors IS
+'Category prior for a brand: aggregate alpha/beta of OTHER opted-in brands of its category, shrunk (seed 10.3). Holds only aggregates, never a peer''s rows.';
+
+CREATE TABLE genome.genome_state (
+    brand_id uuid PRIMARY KEY REFERENCES public.brands (id),
+    organization_id uuid NOT NULL REFERENCES public.organizations (id),
+    genome_version integer NOT NULL,
+    cold_start_level integer NOT NULL CHECK (cold_start_level BETWEEN 0 AND 3),
+    matured_ads integer NOT NULL DEFAULT 0,
+    planned_ads integer NOT NULL DEFAULT 0,
+    first_reward_at timestamptz,
+    brand_weight double precision NOT NULL DEFAULT 0,
+    is_stale boolean NOT NULL DEFAULT false,
+    stale_since timestamptz,
+    updated_at timestamptz NOT NULL
+);
+COMMENT ON TABLE genome.genome_state IS
+'Per brand: genome version, cold-start level (0 priors / 1 proxy metrics / 2 blended / 3 brand only), matured-ad count and stale flag.';
+
+CREATE SEQUENCE genome.genome_version_seq;
+COMMENT ON SEQUENCE genome.genome_version_seq IS 'Genome version: increases on every update_scores.';

@@ -1,0 +1,229 @@
+"""genome migrate: extensions, run-once migrations, idempotence, failures, existing app."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from agents.migrate import MigrationError, MigrationReport, apply_jobs, migrate
+from agents.settings import PG_BIN
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _schema_dump(dsn: str) -> str:
+    out = subprocess.run(
+        [str(PG_BIN / "pg_dump"), "--schema-only", "--no-owner", dsn],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    # pg_dump >= 15.14 wraps the dump in \restrict with a random key per run.
+    return "\n".join(
+        l for l in out.splitlines() if not l.startswith(("\\restrict", "\\unrestrict"))
+    )
+
+
+def _copy_project(root: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "proj"
+    shutil.copytree(root / "db", dst / "db")
+    return dst
+
+
+def test_extensions_installed(db: psycopg.Connection) -> None:
+    exts = {r[0] for r in db.execute("SELECT extname FROM pg_extension")}
+    assert {"vector", "plpython3u"} <= exts
+
+
+def test_every_migration_recorded_with_checksum(
+    db: psycopg.Connection, project_root_path: Path
+) -> None:
+    rows = db.execute(
+        "SELECT filename, checksum FROM genome.schema_migrations ORDER BY version"
+    ).fetchall()
+    files = sorted(p.name for p in (project_root_path / "db" / "schema").glob("*.sql"))
+    assert [r[0] for r in rows] == files
+    assert all(len(r[1]) == 64 for r in rows)
+
+
+def test_second_migrate_changes_nothing(empty_db: str, project_root_path: Path) -> None:
+    first = migrate(empty_db, project_root_path, jobs=False)
+    assert first.applied, "the first run applies every migration"
+    before = _schema_dump(empty_db)
+    second = migrate(empty_db, project_root_path, jobs=False)
+    assert second.applied == []
+    assert _schema_dump(empty_db) == before
+
+
+def test_failing_migration_leaves_database_as_it_was(
+    empty_db: str, project_root_path: Path, tmp_path: Path
+) -> None:
+    proj = _copy_project(project_root_path, tmp_path)
+    migrate(empty_db, proj, jobs=False)
+    before = _schema_dump(empty_db)
+    bad = proj / "db" / "schema" / "900_broken.sql"
+    bad.write_text(
+        "CREATE TABLE genome.half_done (id int);\n"
+        "INSERT INTO genome.half_done VALUES (1);\n"
+        "SELECT * FROM genome.no_such_table;\n"
+    )
+    with pytest.raises(MigrationError, match="900_broken.sql") as err:
+        migrate(empty_db, proj, jobs=False)
+    assert "no_such_table" in str(err.value)
+    assert _schema_dump(empty_db) == before
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regclass('genome.half_done')").fetchone()[0] is None
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM genome.schema_migrations WHERE filename = '900_broken.sql'"
+            ).fetchone()[0]
+            == 0
+        )
+
+
+def test_failing_function_file_is_named_and_rolled_back(
+    empty_db: str, project_root_path: Path, tmp_path: Path
+) -> None:
+    proj = _copy_project(project_root_path, tmp_path)
+    migrate(empty_db, proj, jobs=False)
+    before = _schema_dump(empty_db)
+    (proj / "db" / "functions" / "zz_broken.sql").write_text(
+        "CREATE OR REPLACE FUNCTION genome.fine() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+        "CREATE OR REPLACE FUNCTION genome.broken( RETURNS int;\n"
+    )
+    with pytest.raises(MigrationError, match="zz_broken.sql"):
+        migrate(empty_db, proj, jobs=False)
+    assert _schema_dump(empty_db) == before
+
+
+def test_changed_applied_migration_is_an_error(
+    empty_db: str, project_root_path: Path, tmp_path: Path
+) -> None:
+    proj = _copy_project(project_root_path, tmp_path)
+    migrate(empty_db, proj, jobs=False)
+    first = sorted((proj / "db" / "schema").glob("*.sql"))[0]
+    first.write_text(first.read_text() + "\n-- edited after the fact\n")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        migrate(empty_db, proj, jobs=False)
+
+
+def test_cli_exits_nonzero_naming_the_file(
+    empty_db: str, project_root_path: Path, tmp_path: Path
+) -> None:
+    proj = _copy_project(project_root_path, tmp_path)
+    (proj / "db" / "schema" / "950_typo.sql").write_text("CREAT TABLE nope (id int);\n")
+    res = subprocess.run(
+        [
+            str(Path(shutil.which("genome") or project_root_path / ".venv/bin/genome")),
+            "migrate",
+            "--url",
+            empty_db,
+            "--no-jobs",
+        ],
+        capture_output=True,
+        text=True,
+        env={"GENOME_HOME": str(proj), "PATH": "/usr/bin:/bin"},
+    )
+    assert res.returncode == 1
+    assert "950_typo.sql" in res.stderr
+    assert "syntax error" in res.stderr
+
+
+def test_existing_app_database_gets_only_what_is_missing(
+    empty_db: str, project_root_path: Path
+) -> None:
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        conn.execute((FIXTURES / "existing_app.sql").read_text())
+        app_ads = conn.execute(
+            "SELECT id, prompt_index, final_status FROM generated_ads ORDER BY 1"
+        ).fetchall()
+    migrate(empty_db, project_root_path, jobs=False)
+    with psycopg.connect(empty_db, autocommit=True) as conn:
+        # App data is untouched.
+        assert (
+            conn.execute(
+                "SELECT id, prompt_index, final_status FROM generated_ads ORDER BY 1"
+            ).fetchall()
+            == app_ads
+        )
+        # The app's own column type stays (numeric(5,4)), the missing columns are added.
+        typ = conn.execute(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'generated_ads'::regclass AND attname = 'pre_gen_score'"
+        ).fetchone()[0]
+        assert typ == "numeric(5,4)"
+        cols = {
+            r[0]
+            for r in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = 'generated_ads'::regclass AND attnum > 0"
+            )
+        }
+        assert {"visual_embedding", "genome_version", "bandit_selected", "parent_ad_id"} <= cols
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM pg_attribute WHERE attrelid = 'brands'::regclass AND attname = 'category'"
+            ).fetchone()[0]
+            == 1
+        )
+        # P0-2: the app's old (ad_run_id, prompt_index) key is replaced by the 3-part identity.
+        run_id = conn.execute("SELECT ad_run_id FROM generated_ads LIMIT 1").fetchone()[0]
+        conn.execute(
+            "INSERT INTO generated_ads (ad_run_id, prompt_index, canvas_size) VALUES (%s, 1, '1080x1920px')",
+            (run_id,),
+        )
+        # P0-1: the old job-type CHECK is gone and the new one admits ad_creation_v2.
+        names = {
+            r[0]
+            for r in conn.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = 'scheduled_jobs'::regclass AND contype = 'c'"
+            )
+        }
+        assert "scheduled_jobs_job_type_check" not in names and "valid_job_type" in names
+        conn.execute("INSERT INTO scheduled_jobs (name, job_type) VALUES ('v2', 'ad_creation_v2')")
+        # Existing organizations receive their default quality config.
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM genome.quality_scoring_config WHERE is_active"
+            ).fetchone()[0]
+            == conn.execute("SELECT count(*) FROM organizations").fetchone()[0]
+        )
+    # And a second run changes nothing.
+    before = _schema_dump(empty_db)
+    assert migrate(empty_db, project_root_path, jobs=False).applied == []
+    assert _schema_dump(empty_db) == before
+
+
+def test_pg_cron_schedules_into_the_target_database(db_dsn: str, project_root_path: Path) -> None:
+    report = MigrationReport()
+    apply_jobs(db_dsn, project_root_path, report)
+    with psycopg.connect(db_dsn) as conn:
+        dbname = conn.info.dbname
+        expected = {r[0] for r in conn.execute("SELECT job_name FROM genome.job_schedules")}
+    admin = db_dsn.replace(f"dbname={dbname}", "dbname=postgres")
+    with psycopg.connect(admin, autocommit=True) as cron:
+        try:
+            rows = cron.execute(
+                "SELECT jobname, database, command FROM cron.job WHERE database = %s", (dbname,)
+            ).fetchall()
+            assert {r[0] for r in rows} == {f"genome:{dbname}:{n}" for n in expected}
+            assert all("genome.run_job" in r[2] for r in rows)
+            # Idempotent by job name: applying again adds nothing.
+            apply_jobs(db_dsn, project_root_path, MigrationReport())
+            again = cron.execute(
+                "SELECT count(*) FROM cron.job WHERE database = %s", (dbname,)
+            ).fetchone()[0]
+            assert again == len(rows)
+        finally:
+            cron.execute(
+                "SELECT cron.unschedule(jobid) FROM cron.job WHERE database = %s", (dbname,)
+            )
+        assert (
+            cron.execute("SELECT count(*) FROM cron.job WHERE database = %s", (dbname,)).fetchone()[
+                0
+            ]
+            == 0
+        )
