@@ -24,7 +24,7 @@ def _schema_dump(dsn: str) -> str:
     ).stdout
     # pg_dump >= 15.14 wraps the dump in \restrict with a random key per run.
     return "\n".join(
-        l for l in out.splitlines() if not l.startswith(("\\restrict", "\\unrestrict"))
+        line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict"))
     )
 
 
@@ -71,7 +71,7 @@ def test_failing_migration_leaves_database_as_it_was(
         "INSERT INTO genome.half_done VALUES (1);\n"
         "SELECT * FROM genome.no_such_table;\n"
     )
-    with pytest.raises(MigrationError, match="900_broken.sql") as err:
+    with pytest.raises(MigrationError, match=r"900_broken\.sql") as err:
         migrate(empty_db, proj, jobs=False)
     assert "no_such_table" in str(err.value)
     assert _schema_dump(empty_db) == before
@@ -95,7 +95,7 @@ def test_failing_function_file_is_named_and_rolled_back(
         "CREATE OR REPLACE FUNCTION genome.fine() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
         "CREATE OR REPLACE FUNCTION genome.broken( RETURNS int;\n"
     )
-    with pytest.raises(MigrationError, match="zz_broken.sql"):
+    with pytest.raises(MigrationError, match=r"zz_broken\.sql"):
         migrate(empty_db, proj, jobs=False)
     assert _schema_dump(empty_db) == before
 
