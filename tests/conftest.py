@@ -4,6 +4,7 @@ suite; nothing is skipped."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from agents.settings import local_cluster, project_root
 PATHS = local_cluster()
 cluster.up(PATHS, "postgres")
 ROOT = project_root()
+# Separate names let several test sessions share the project cluster at once.
+TEST_DB = os.environ.get("GENOME_TEST_DB", "genome_test")
 
 
 def _dsn(host: str, port: int | str, user: str, dbname: str, password: str | None = None) -> str:
@@ -34,7 +37,7 @@ postgresql_noproc = factories.postgresql_noproc(
     host=str(PATHS.socket_dir),
     port=PATHS.port,
     user=PATHS.superuser,
-    dbname="genome_test",
+    dbname=TEST_DB,
     load=[load_schema],
 )
 postgresql = factories.postgresql("postgresql_noproc")
@@ -56,7 +59,7 @@ def db_dsn(postgresql: psycopg.Connection) -> str:
 @pytest.fixture
 def empty_db(postgresql_noproc) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """An empty database (no schema) for migration tests; dropped afterwards."""
-    name = "genome_empty_test"
+    name = f"{TEST_DB}_empty"
     admin = _dsn(postgresql_noproc.host, postgresql_noproc.port, postgresql_noproc.user, "postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
