@@ -46,18 +46,22 @@ COMMENT ON TABLE genome.job_runs IS 'One row per scheduled-job run (genome.run_j
 
 CREATE TABLE genome.job_schedules (
     job_name text PRIMARY KEY,
+    invocations text [] NOT NULL,
     description text NOT NULL
 );
 COMMENT ON TABLE genome.job_schedules IS
-'The named scheduled jobs and what they do; genome.run_job accepts only these names. Their pg_cron schedules (UTC) are in db/jobs.';
+'The named scheduled jobs, the genome functions each runs (called with p_now, in order) and what they do; genome.run_job accepts only these names. Their pg_cron schedules (UTC) are in db/jobs.';
 INSERT INTO genome.job_schedules VALUES
-('genome_collect', 'Daily after meta_sync: collect_rewards (matured rewards, V1 tag backfill)'),
-('creative_genome_update', 'Weekly: update_scores (alpha/beta, priors, combos, win probabilities)'),
-('experiment_analysis', 'Daily: analyze_experiments'),
-('genome_validation', 'Weekly: validate and run_monitoring'),
-('quality_calibration', 'Weekly: calibrate_quality per organization'),
-('winner_evolution', 'Weekly: find_winners and evolve'),
-('reap_jobs', 'Every minute: expired agent leases back to the queue');
+('genome_collect', '{collect_rewards}',
+ 'Daily after meta_sync: collect_rewards (matured rewards, V1 tag backfill)'),
+('creative_genome_update', '{update_scores}',
+ 'Weekly: update_scores (alpha/beta, priors, combos, win probabilities)'),
+('experiment_analysis', '{analyze_experiments}', 'Daily: analyze_experiments'),
+('genome_validation', '{validate,run_monitoring,analyze_generation_experiments}',
+ 'Weekly: validate, run_monitoring and generation A/B analysis'),
+('quality_calibration', '{calibrate_all_quality}', 'Weekly: calibrate_quality per organization'),
+('winner_evolution', '{evolve_winners}', 'Weekly: find_winners and evolve'),
+('reap_jobs', '{reap_jobs}', 'Every minute: expired agent leases back to the queue');
 
 CREATE TABLE genome.provider_calls (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
