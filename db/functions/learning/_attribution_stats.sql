@@ -1,0 +1,161 @@
+-- Mantel-Haenszel / Cochran-Mantel-Haenszel / Breslow-Day statistics for many values at
+-- once, on per-(value, stratum) 2x2 tables that SQL has already aggregated. One call per
+-- genome.attribute; vectorised with numpy over all (value, stratum) rows, no row loop.
+
+CREATE OR REPLACE FUNCTION genome._attribution_stats(
+    p_value text [],
+    p_a double precision [],
+    p_b double precision [],
+    p_c double precision [],
+    p_d double precision []
+)
+RETURNS TABLE (
+    value text,
+    n_strata integer,
+    informative_strata integer,
+    agreeing_strata integer,
+    disagreeing_strata integer,
+    mh_odds_ratio double precision,
+    mh_log_or_se double precision,
+    mh_ci_lower double precision,
+    mh_ci_upper double precision,
+    cmh_chi2 double precision,
+    cmh_p_value double precision,
+    breslow_day_chi2 double precision,
+    breslow_day_df integer,
+    breslow_day_p_value double precision
+)
+LANGUAGE plpython3u
+IMMUTABLE
+SET search_path = genome, public
+AS $$
+import numpy as np
+from scipy import stats
+
+if not p_value:
+    return []
+lengths = {len(p_value), len(p_a), len(p_b), len(p_c), len(p_d)}
+if len(lengths) != 1:
+    plpy.error("value and count arrays differ in length", sqlstate="GN349")
+
+a_all = np.asarray(p_a, dtype=np.float64)
+b_all = np.asarray(p_b, dtype=np.float64)
+c_all = np.asarray(p_c, dtype=np.float64)
+d_all = np.asarray(p_d, dtype=np.float64)
+if not (
+    np.all(np.isfinite(a_all)) and np.all(np.isfinite(b_all))
+    and np.all(np.isfinite(c_all)) and np.all(np.isfinite(d_all))
+):
+    plpy.error("table counts must be finite", sqlstate="GN349")
+if (a_all < 0).any() or (b_all < 0).any() or (c_all < 0).any() or (d_all < 0).any():
+    plpy.error("table counts must be >= 0", sqlstate="GN349")
+
+keys, inv_all = np.unique(np.asarray(p_value, dtype=object).astype(str), return_inverse=True)
+nv = len(keys)
+
+# A stratum informs the pooled estimate only when all four margins are positive; any
+# other stratum adds exactly zero to the MH and CMH sums and would make Breslow-Day NaN.
+info = (
+    (a_all + b_all > 0) & (c_all + d_all > 0) & (a_all + c_all > 0) & (b_all + d_all > 0)
+)
+a, b, c, d = a_all[info], b_all[info], c_all[info], d_all[info]
+inv = inv_all[info]
+
+
+def gsum(x):
+    return np.bincount(inv, weights=x, minlength=nv)
+
+
+n_strata = np.bincount(inv_all, minlength=nv)
+k_info = np.bincount(inv, minlength=nv)
+
+# Same quantities and formulas as statsmodels' StratifiedTable (table [[a, b], [c, d]]).
+apb, apc, bpd, cpd = a + b, a + c, b + d, c + d
+ad, bc = a * d, b * c
+apd, dma = a + d, d - a
+n = a + b + c + d
+
+with np.errstate(all="ignore"):
+    adns = gsum(ad / n)
+    bcns = gsum(bc / n)
+    r = adns / bcns
+    lor = np.log(r)
+
+    # Robins-Breslow-Greenland variance of the log pooled odds ratio.
+    lor_va = gsum(apd * ad / n**2) / adns**2
+    mid = apd * bc / n**2
+    mid += (1 - apd / n) * ad / n
+    lor_va += gsum(mid) / (adns * bcns)
+    lor_va += gsum((1 - apd / n) * bc / n) / bcns**2
+    lor_va /= 2
+    lor_se = np.sqrt(lor_va)
+    f = -stats.norm.ppf(0.05 / 2)
+    ci_lo = np.exp(lor - f * lor_se)
+    ci_hi = np.exp(lor + f * lor_se)
+
+    # Mantel-Haenszel test of OR = 1 (no continuity correction, statsmodels' default).
+    cmh = np.abs(gsum(a - apb * apc / n)) ** 2
+    cmh /= gsum(apb * apc * bpd * cpd / (n**2 * (n - 1)))
+    cmh_p = stats.chi2.sf(cmh, 1)
+
+    # Breslow-Day test of equal odds ratios (no Tarone adjustment, statsmodels' default).
+    rr = r[inv]
+    qa = 1 - rr
+    qb = rr * (apb + apc) + dma
+    qc = -rr * apb * apc
+    dr = np.sqrt(qb**2 - 4 * qa * qc)
+    # At a pooled OR of exactly 1 the quadratic is linear (statsmodels divides by zero).
+    e11 = np.where(qa != 0, (-qb + dr) / (2 * qa), -qc / qb)
+    v11 = 1 / (1 / e11 + 1 / (apc - e11) + 1 / (apb - e11) + 1 / (dma + e11))
+    bd = gsum((a - e11) ** 2 / v11)
+    bd_df = k_info - 1
+    bd_p = stats.chi2.sf(bd, np.maximum(bd_df, 1))
+
+    direction = np.where(np.isfinite(lor), np.sign(lor), 0.0)
+    sgn = np.sign(ad - bc)
+    dirs = direction[inv]
+    agree = np.bincount(inv, weights=((sgn == dirs) & (dirs != 0)).astype(np.float64), minlength=nv)
+    disagree = np.bincount(inv, weights=((sgn == -dirs) & (dirs != 0)).astype(np.float64), minlength=nv)
+
+
+def fin(x):
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+out = []
+for i, key in enumerate(keys):
+    has = k_info[i] > 0
+    or_ok = has and np.isfinite(r[i]) and r[i] > 0
+    bd_ok = or_ok and k_info[i] >= 2
+    out.append((
+        str(key),
+        int(n_strata[i]),
+        int(k_info[i]),
+        int(agree[i]),
+        int(disagree[i]),
+        fin(r[i]) if has else None,
+        fin(lor_se[i]) if or_ok else None,
+        fin(ci_lo[i]) if or_ok else None,
+        fin(ci_hi[i]) if or_ok else None,
+        fin(cmh[i]) if has else None,
+        fin(cmh_p[i]) if has else None,
+        fin(bd[i]) if bd_ok else None,
+        int(bd_df[i]) if bd_ok else None,
+        fin(bd_p[i]) if bd_ok else None,
+    ))
+return out
+$$;
+
+COMMENT ON FUNCTION genome._attribution_stats(
+    text [], double precision [], double precision [], double precision [], double precision []
+) IS
+'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table '
+'[[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]]. '
+'Per value, over its informative strata (all four margins > 0): Mantel-Haenszel pooled odds ratio, '
+'Robins-Breslow-Greenland SE of its log and 95% normal CI, CMH chi-square (no continuity correction) '
+'with df 1, Breslow-Day chi-square (no Tarone adjustment) with df = informative strata - 1; formulas '
+'as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail '
+'where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio '
+'lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, '
+'pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. GN349: malformed arrays.';

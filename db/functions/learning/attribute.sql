@@ -1,0 +1,279 @@
+-- Stratified attribution (seed 10.5): per value of one dimension, the Mantel-Haenszel
+-- effect on click odds within strata of context, spend and week, instead of a naive
+-- "CTR by tag" that Simpson's paradox can turn around.
+
+CREATE OR REPLACE FUNCTION genome.attribute(
+    p_brand_id uuid,
+    p_dimension text,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS TABLE (
+    dimension text,
+    value text,
+    n_ads bigint,
+    impressions bigint,
+    clicks bigint,
+    ctr double precision,
+    crude_odds_ratio double precision,
+    mh_odds_ratio double precision,
+    mh_log_or_se double precision,
+    mh_ci_lower double precision,
+    mh_ci_upper double precision,
+    cmh_chi2 double precision,
+    cmh_p_value double precision,
+    breslow_day_chi2 double precision,
+    breslow_day_df integer,
+    breslow_day_p_value double precision,
+    n_strata integer,
+    informative_strata integer,
+    agreeing_strata integer,
+    disagreeing_strata integer,
+    reversal boolean,
+    finding text,
+    finding_reason text,
+    label text
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_kind text;
+    v_edges double precision [];
+    v_min_strata integer;
+    v_context text [];
+BEGIN
+    IF p_brand_id IS NULL OR p_dimension IS NULL OR p_now IS NULL THEN
+        RAISE EXCEPTION 'genome.attribute: p_brand_id, p_dimension and p_now must not be NULL'
+            USING ERRCODE = 'GN300';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
+        RAISE EXCEPTION 'genome.attribute: unknown brand %', p_brand_id
+            USING ERRCODE = 'GN301';
+    END IF;
+    SELECT ed.kind INTO v_kind
+    FROM genome.element_dimensions AS ed
+    WHERE ed.dimension = p_dimension;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'genome.attribute: dimension % is not in genome.element_dimensions', p_dimension
+            USING ERRCODE = 'GN302';
+    END IF;
+    IF v_kind NOT IN ('element', 'context') THEN
+        RAISE EXCEPTION 'genome.attribute: dimension % is of kind %, not element or context',
+            p_dimension, v_kind
+            USING ERRCODE = 'GN303';
+    END IF;
+
+    SELECT (s.value #>> '{}')::integer INTO v_min_strata
+    FROM genome.settings AS s
+    WHERE s.key = 'attribution_min_strata' AND jsonb_typeof(s.value) = 'number';
+    SELECT array_agg(e.edge::double precision ORDER BY e.edge::double precision) INTO v_edges
+    FROM genome.settings AS s
+    CROSS JOIN LATERAL jsonb_array_elements_text(s.value) AS e (edge)
+    WHERE s.key = 'attribution_spend_buckets' AND jsonb_typeof(s.value) = 'array';
+    IF v_min_strata IS NULL OR v_min_strata < 1 OR v_edges IS NULL THEN
+        RAISE EXCEPTION 'genome.attribute: settings attribution_min_strata (integer >= 1) and '
+            'attribution_spend_buckets (array of numbers) are required'
+            USING ERRCODE = 'GN304';
+    END IF;
+
+    -- Strata: every context dimension except the one analysed (analysing awareness_stage
+    -- within awareness_stage strata would leave no comparison), spend bucket, ISO week.
+    v_context := ARRAY(
+        SELECT ed.dimension
+        FROM genome.element_dimensions AS ed
+        WHERE ed.kind = 'context' AND ed.dimension <> p_dimension
+        ORDER BY ed.dimension
+    );
+
+    RETURN QUERY
+    WITH r AS (
+        SELECT
+            nullif(cer.element_tags ->> p_dimension, '') AS val,
+            concat_ws(
+                '|',
+                array_to_string(
+                    ARRAY(
+                        SELECT coalesce(nullif(cer.element_tags ->> ctx.dim, ''), 'unknown')
+                        FROM unnest(v_context) WITH ORDINALITY AS ctx (dim, ord)
+                        ORDER BY ctx.ord
+                    ),
+                    '|'
+                ),
+                'spend' || width_bucket(cer.total_spend, v_edges),
+                to_char(cer.first_date, 'IYYY-"W"IW')
+            ) AS stratum,
+            cer.total_clicks::double precision AS k,
+            (cer.total_impressions - cer.total_clicks)::double precision AS m
+        FROM genome.creative_element_rewards AS cer
+        WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
+    ),
+
+    cell AS (
+        SELECT
+            r.stratum,
+            r.val,
+            count(*) AS n_ads,
+            sum(r.k) AS k,
+            sum(r.m) AS m
+        FROM r
+        GROUP BY r.stratum, r.val
+    ),
+
+    strat AS (
+        SELECT
+            cell.stratum,
+            sum(cell.k) AS k,
+            sum(cell.m) AS m
+        FROM cell
+        GROUP BY cell.stratum
+    ),
+
+    total AS (
+        SELECT
+            sum(strat.k) AS k,
+            sum(strat.m) AS m
+        FROM strat
+    ),
+
+    tab AS (
+        SELECT
+            cell.val,
+            cell.stratum,
+            cell.k AS a,
+            cell.m AS b,
+            strat.k - cell.k AS c,
+            strat.m - cell.m AS d
+        FROM cell
+        INNER JOIN strat ON cell.stratum = strat.stratum
+        WHERE cell.val IS NOT NULL
+    ),
+
+    per_value AS (
+        SELECT
+            cell.val,
+            sum(cell.n_ads)::bigint AS n_ads,
+            sum(cell.k) AS k,
+            sum(cell.m) AS m
+        FROM cell
+        WHERE cell.val IS NOT NULL
+        GROUP BY cell.val
+    ),
+
+    stats AS (
+        SELECT s.*
+        FROM (
+            SELECT
+                array_agg(tab.val ORDER BY tab.val, tab.stratum) AS vals,
+                array_agg(tab.a ORDER BY tab.val, tab.stratum) AS a,
+                array_agg(tab.b ORDER BY tab.val, tab.stratum) AS b,
+                array_agg(tab.c ORDER BY tab.val, tab.stratum) AS c,
+                array_agg(tab.d ORDER BY tab.val, tab.stratum) AS d
+            FROM tab
+        ) AS t
+        CROSS JOIN LATERAL genome._attribution_stats(t.vals, t.a, t.b, t.c, t.d) AS s
+    ),
+
+    judged AS (
+        SELECT
+            pv.val,
+            pv.n_ads,
+            pv.k,
+            pv.m,
+            -- Crude OR of the summed table: value vs the rest over all of the brand's ads.
+            CASE
+                WHEN pv.m * (total.k - pv.k) > 0
+                    THEN (pv.k * (total.m - pv.m)) / (pv.m * (total.k - pv.k))
+            END AS crude_or,
+            st.*,
+            CASE
+                WHEN st.informative_strata < v_min_strata
+                    THEN format(
+                        'only %s informative strata (all margins > 0), fewer than %s',
+                        st.informative_strata, v_min_strata
+                    )
+                WHEN st.mh_odds_ratio IS NULL OR st.mh_ci_lower IS NULL
+                    THEN 'pooled odds ratio undefined (a zero in every stratum)'
+                WHEN st.agreeing_strata < v_min_strata
+                    THEN format(
+                        'direction agrees in only %s strata, fewer than %s',
+                        st.agreeing_strata, v_min_strata
+                    )
+                WHEN st.agreeing_strata <= st.disagreeing_strata
+                    THEN format(
+                        'direction agrees in %s strata and reverses in %s',
+                        st.agreeing_strata, st.disagreeing_strata
+                    )
+                WHEN st.mh_ci_lower <= 1 AND st.mh_ci_upper >= 1
+                    THEN '95% confidence interval of the pooled odds ratio includes 1'
+            END AS reason
+        FROM per_value AS pv
+        CROSS JOIN total
+        INNER JOIN stats AS st ON pv.val = st.value
+    )
+
+    SELECT
+        p_dimension AS dimension,
+        j.val AS value,
+        j.n_ads,
+        (j.k + j.m)::bigint AS impressions,
+        j.k::bigint AS clicks,
+        j.k / nullif(j.k + j.m, 0) AS ctr,
+        j.crude_or AS crude_odds_ratio,
+        j.mh_odds_ratio,
+        j.mh_log_or_se,
+        j.mh_ci_lower,
+        j.mh_ci_upper,
+        j.cmh_chi2,
+        j.cmh_p_value,
+        j.breslow_day_chi2,
+        j.breslow_day_df,
+        j.breslow_day_p_value,
+        j.n_strata,
+        j.informative_strata,
+        j.agreeing_strata,
+        j.disagreeing_strata,
+        coalesce(
+            (j.crude_or > 1 AND j.mh_odds_ratio < 1) OR (j.crude_or < 1 AND j.mh_odds_ratio > 1),
+            false
+        ) AS reversal,
+        CASE WHEN j.reason IS NULL THEN 'finding' ELSE 'insufficient' END AS finding,
+        coalesce(
+            j.reason,
+            format(
+                'consistent in %s of %s informative strata, 95%% CI excludes 1',
+                j.agreeing_strata, j.informative_strata
+            )
+        ) AS finding_reason,
+        'correlational'::text AS label
+    FROM judged AS j
+    ORDER BY j.val;
+END;
+$$;
+
+COMMENT ON FUNCTION genome.attribute(uuid, text, timestamptz) IS
+'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or '
+'context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. '
+'Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> '
+'''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of '
+'first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs '
+'non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, '
+'ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the '
+'value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); '
+'mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its '
+'log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR; cmh_chi2, cmh_p_value: Mantel-Haenszel test '
+'of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); '
+'breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of '
+'the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at '
+'least one ad of the value; informative_strata: those with all four margins > 0 (only they enter '
+'the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: '
+'informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; '
+'reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive '
+'comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata '
+'informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else '
+'''insufficient''; finding_reason says which condition decided; label: always ''correlational'' '
+'(observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of '
+'0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN300 a NULL '
+'argument; GN301 unknown brand; GN302 dimension not in genome.element_dimensions; GN303 dimension '
+'not of kind element or context; GN304 attribution settings missing or malformed.';
