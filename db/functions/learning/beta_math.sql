@@ -1,0 +1,41 @@
+-- Beta posterior summaries on aggregated arrays (numpy/scipy earn their place here).
+
+CREATE OR REPLACE FUNCTION genome._beta_summaries(
+    p_groups integer [],
+    p_alpha double precision [],
+    p_beta double precision [],
+    p_draws integer,
+    p_seed bigint
+)
+RETURNS TABLE (idx integer, win_probability double precision, confidence_width double precision)
+LANGUAGE plpython3u
+IMMUTABLE
+AS $$
+import numpy as np
+from scipy.stats import beta as beta_dist
+
+groups = np.asarray(p_groups, dtype=np.int64)
+a = np.asarray(p_alpha, dtype=float)
+b = np.asarray(p_beta, dtype=float)
+n = len(groups)
+if n == 0:
+    return []
+if not (len(a) == n and len(b) == n):
+    plpy.error("array lengths differ")
+if np.any(~np.isfinite(a)) or np.any(~np.isfinite(b)) or np.any(a <= 0) or np.any(b <= 0):
+    plpy.error("alpha and beta must be finite and positive")
+rng = np.random.default_rng(int(p_seed) & 0xFFFFFFFFFFFF)
+draws = int(p_draws)
+win = np.zeros(n)
+# One Thompson draw per simulated selection: the value with the highest sample wins.
+order = np.argsort(groups, kind="stable")
+bounds = np.flatnonzero(np.diff(groups[order])) + 1
+for members in np.split(order, bounds):
+    samples = rng.beta(a[members][:, None], b[members][:, None], size=(len(members), draws))
+    winners = np.argmax(samples, axis=0)
+    win[members] = np.bincount(winners, minlength=len(members)) / draws
+width = beta_dist.ppf(0.975, a, b) - beta_dist.ppf(0.025, a, b)
+return [(int(i) + 1, float(win[i]), float(width[i])) for i in range(n)]
+$$;
+COMMENT ON FUNCTION genome._beta_summaries(integer [], double precision [], double precision [], integer, bigint) IS
+'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. idx is the 1-based array position.';

@@ -1,0 +1,383 @@
+-- SCORE (seed 10.2, 10.3, 10.6): Beta(alpha, beta) per element value, category priors,
+-- cold-start levels, combos, and each value's probability of winning a Thompson draw.
+
+CREATE OR REPLACE FUNCTION genome.update_scores(p_now timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_version integer;
+    v_threshold double precision := genome._setting_num('success_threshold');
+    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
+    v_shrink double precision := genome._setting_num('category_prior_shrinkage');
+    v_prior_n3 double precision := genome._setting_num('prior_n_level3');
+    v_bw_n double precision := genome._setting_num('brand_weight_n');
+    v_bw_cap double precision := genome._setting_num('brand_weight_cap');
+    v_level2 double precision := genome._setting_num('level2_days');
+    v_level3 double precision := genome._setting_num('level3_days');
+    v_draws integer := genome._setting_num('win_probability_draws')::integer;
+    v_combo_min integer := genome._setting_num('combo_min_n')::integer;
+    v_rows integer;
+BEGIN
+    PERFORM genome._require_now(p_now);
+    v_version := nextval('genome.genome_version_seq')::integer;
+
+    -- Cold-start level per brand (seed 10.3), from its matured rewards.
+    INSERT INTO genome.genome_state AS gs (
+        brand_id, organization_id, genome_version, cold_start_level, matured_ads,
+        first_reward_at, brand_weight, updated_at
+    )
+    SELECT
+        b.id,
+        b.organization_id,
+        v_version,
+        lv.level,
+        coalesce(r.n, 0),
+        r.first_at,
+        CASE lv.level
+            WHEN 2 THEN least(r.n / v_bw_n, v_bw_cap)
+            WHEN 3 THEN 1.0
+            ELSE 0.0
+        END,
+        p_now
+    FROM public.brands AS b
+    LEFT JOIN (
+        SELECT
+            cer.brand_id,
+            count(*)::double precision AS n,
+            min(cer.matured_at) AS first_at
+        FROM genome.creative_element_rewards AS cer
+        WHERE cer.matured_at <= p_now
+        GROUP BY cer.brand_id
+    ) AS r ON r.brand_id = b.id
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN r.n IS NULL THEN 0
+            WHEN extract(EPOCH FROM p_now - r.first_at) / 86400 < v_level2 THEN 1
+            WHEN extract(EPOCH FROM p_now - r.first_at) / 86400 < v_level3 THEN 2
+            ELSE 3
+        END AS level
+    ) AS lv
+    ON CONFLICT (brand_id) DO UPDATE
+    SET genome_version = excluded.genome_version,
+        cold_start_level = excluded.cold_start_level,
+        matured_ads = excluded.matured_ads,
+        first_reward_at = excluded.first_reward_at,
+        brand_weight = excluded.brand_weight,
+        updated_at = excluded.updated_at;
+
+    -- Category priors: aggregate evidence of the OTHER opted-in brands of the category,
+    -- shrunk; a brand that did not opt in neither gives nor receives.
+    DELETE FROM genome.brand_priors;
+    WITH evidence AS (
+        SELECT
+            cer.brand_id,
+            t.key AS dimension,
+            t.value #>> '{}' AS value,
+            sum(w.weight * (cer.reward_score >= v_threshold)::integer) AS successes,
+            sum(w.weight * (cer.reward_score < v_threshold)::integer) AS failures
+        FROM genome.creative_element_rewards AS cer
+        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
+        ) AS w
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        WHERE cer.matured_at <= p_now
+        GROUP BY cer.brand_id, t.key, t.value #>> '{}'
+    )
+    INSERT INTO genome.brand_priors (
+        brand_id, element_dimension, element_value, prior_alpha, prior_beta, peer_brands,
+        peer_observations, genome_version
+    )
+    SELECT
+        target.id,
+        e.dimension,
+        e.value,
+        1.0 + v_shrink * sum(e.successes),
+        1.0 + v_shrink * sum(e.failures),
+        count(DISTINCT peer.id),
+        sum(e.successes + e.failures),
+        v_version
+    FROM public.brands AS target
+    INNER JOIN public.brands AS peer
+        ON peer.category = target.category
+        AND peer.id <> target.id
+        AND peer.cross_brand_sharing
+    INNER JOIN evidence AS e ON e.brand_id = peer.id
+    INNER JOIN genome.element_values AS ev
+        ON ev.dimension = e.dimension AND ev.value = e.value
+    WHERE target.cross_brand_sharing AND target.category IS NOT NULL
+    GROUP BY target.id, e.dimension, e.value;
+
+    -- Brand-level scores for every brand and element value; product-level scores for
+    -- products with evidence, shrunk towards their brand.
+    WITH evidence AS (
+        SELECT
+            cer.brand_id,
+            cer.product_id,
+            t.key AS dimension,
+            t.value #>> '{}' AS value,
+            w.weight * (cer.reward_score >= v_threshold)::integer AS success,
+            w.weight * (cer.reward_score < v_threshold)::integer AS failure,
+            cer.reward_score
+        FROM genome.creative_element_rewards AS cer
+        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
+        ) AS w
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        WHERE cer.matured_at <= p_now
+    ),
+
+    brand_counts AS (
+        SELECT
+            e.brand_id,
+            e.dimension,
+            e.value,
+            sum(e.success) AS s,
+            sum(e.failure) AS f,
+            count(*) AS n,
+            avg(e.reward_score) AS mean_reward
+        FROM evidence AS e
+        GROUP BY e.brand_id, e.dimension, e.value
+    ),
+
+    brand_rows AS (
+        SELECT
+            b.organization_id,
+            b.id AS brand_id,
+            NULL::uuid AS product_id,
+            v.dimension,
+            v.value,
+            1.0 + coalesce(c.s, 0) AS alpha,
+            1.0 + coalesce(c.f, 0) AS beta,
+            coalesce(p.prior_alpha, 1.0) AS prior_alpha,
+            coalesce(p.prior_beta, 1.0) AS prior_beta,
+            coalesce(c.n, 0) AS n,
+            c.mean_reward,
+            gs.cold_start_level,
+            -- How much of the prior's pseudo-evidence is kept at each level (seed 10.3):
+            -- 0-1 all of it; 2 the complement of brand_weight; 3 rescaled to prior_n 10.
+            CASE
+                WHEN gs.cold_start_level <= 1 THEN 1.0
+                WHEN gs.cold_start_level = 2 THEN 1.0 - gs.brand_weight
+                ELSE least(1.0, v_prior_n3 / nullif(
+                    coalesce(p.prior_alpha, 1.0) + coalesce(p.prior_beta, 1.0) - 2.0, 0
+                ))
+            END AS prior_keep
+        FROM public.brands AS b
+        INNER JOIN genome.genome_state AS gs ON gs.brand_id = b.id
+        CROSS JOIN genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        LEFT JOIN brand_counts AS c
+            ON c.brand_id = b.id AND c.dimension = v.dimension AND c.value = v.value
+        LEFT JOIN genome.brand_priors AS p
+            ON p.brand_id = b.id AND p.element_dimension = v.dimension AND p.element_value = v.value
+    ),
+
+    brand_posteriors AS (
+        SELECT
+            br.*,
+            br.alpha + coalesce(br.prior_keep, 1.0) * (br.prior_alpha - 1.0) AS posterior_alpha,
+            br.beta + coalesce(br.prior_keep, 1.0) * (br.prior_beta - 1.0) AS posterior_beta
+        FROM brand_rows AS br
+    ),
+
+    product_counts AS (
+        SELECT
+            e.brand_id,
+            e.product_id,
+            e.dimension,
+            e.value,
+            sum(e.success) AS s,
+            sum(e.failure) AS f,
+            count(*) AS n,
+            avg(e.reward_score) AS mean_reward
+        FROM evidence AS e
+        WHERE e.product_id IS NOT NULL
+        GROUP BY e.brand_id, e.product_id, e.dimension, e.value
+    ),
+
+    product_rows AS (
+        SELECT
+            bp.organization_id,
+            bp.brand_id,
+            pp.product_id,
+            bp.dimension,
+            bp.value,
+            1.0 + coalesce(c.s, 0) AS alpha,
+            1.0 + coalesce(c.f, 0) AS beta,
+            -- The brand posterior is the product's prior, capped at prior_n pseudo-observations.
+            1.0 + keep.k * (bp.posterior_alpha - 1.0) AS prior_alpha,
+            1.0 + keep.k * (bp.posterior_beta - 1.0) AS prior_beta,
+            coalesce(c.n, 0) AS n,
+            c.mean_reward,
+            bp.cold_start_level
+        FROM (SELECT DISTINCT pc.brand_id, pc.product_id FROM product_counts AS pc) AS pp
+        INNER JOIN brand_posteriors AS bp ON bp.brand_id = pp.brand_id
+        LEFT JOIN product_counts AS c
+            ON c.product_id = pp.product_id AND c.dimension = bp.dimension AND c.value = bp.value
+        CROSS JOIN LATERAL (
+            SELECT least(1.0, v_prior_n3 / nullif(bp.posterior_alpha + bp.posterior_beta - 2.0, 0)) AS k
+        ) AS keep_raw
+        CROSS JOIN LATERAL (SELECT coalesce(keep_raw.k, 1.0) AS k) AS keep
+    ),
+
+    all_rows AS (
+        SELECT
+            bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha,
+            bp.beta, bp.prior_alpha, bp.prior_beta, bp.posterior_alpha, bp.posterior_beta, bp.n,
+            bp.mean_reward, bp.cold_start_level
+        FROM brand_posteriors AS bp
+        UNION ALL
+        SELECT
+            pr.organization_id, pr.brand_id, pr.product_id, pr.dimension, pr.value, pr.alpha,
+            pr.beta, pr.prior_alpha, pr.prior_beta,
+            pr.alpha + pr.prior_alpha - 1.0, pr.beta + pr.prior_beta - 1.0, pr.n,
+            pr.mean_reward, pr.cold_start_level
+        FROM product_rows AS pr
+    )
+
+    INSERT INTO genome.creative_element_scores AS s (
+        organization_id, brand_id, product_id, element_dimension, element_value, alpha, beta,
+        prior_alpha, prior_beta, posterior_alpha, posterior_beta, n_rewards, mean_reward,
+        cold_start_level, genome_version, created_at, updated_at
+    )
+    SELECT
+        ar.organization_id, ar.brand_id, ar.product_id, ar.dimension, ar.value, ar.alpha, ar.beta,
+        ar.prior_alpha, ar.prior_beta, ar.posterior_alpha, ar.posterior_beta, ar.n, ar.mean_reward,
+        ar.cold_start_level, v_version, p_now, p_now
+    FROM all_rows AS ar
+    ON CONFLICT (brand_id, product_id, element_dimension, element_value) DO UPDATE
+    SET alpha = excluded.alpha,
+        beta = excluded.beta,
+        prior_alpha = excluded.prior_alpha,
+        prior_beta = excluded.prior_beta,
+        posterior_alpha = excluded.posterior_alpha,
+        posterior_beta = excluded.posterior_beta,
+        n_rewards = excluded.n_rewards,
+        mean_reward = excluded.mean_reward,
+        cold_start_level = excluded.cold_start_level,
+        genome_version = excluded.genome_version,
+        updated_at = excluded.updated_at;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+
+    -- Each value's probability of winning the Thompson draw of its dimension, computed
+    -- once per version so selection needs no sampling loop.
+    WITH ranked AS (
+        SELECT
+            s.id,
+            s.posterior_alpha,
+            s.posterior_beta,
+            dense_rank() OVER (ORDER BY s.brand_id, s.product_id, s.element_dimension)::integer AS grp,
+            row_number() OVER (
+                ORDER BY s.brand_id, s.product_id, s.element_dimension, s.element_value
+            )::integer AS rn
+        FROM genome.creative_element_scores AS s
+        WHERE s.genome_version = v_version
+    ),
+
+    arrays AS (
+        SELECT
+            array_agg(r.id ORDER BY r.rn) AS ids,
+            array_agg(r.grp ORDER BY r.rn) AS grps,
+            array_agg(r.posterior_alpha ORDER BY r.rn) AS a,
+            array_agg(r.posterior_beta ORDER BY r.rn) AS b
+        FROM ranked AS r
+    ),
+
+    summaries AS (
+        SELECT
+            arrays.ids[x.idx] AS id,
+            x.win_probability,
+            x.confidence_width
+        FROM arrays
+        CROSS JOIN LATERAL genome._beta_summaries(
+            arrays.grps, arrays.a, arrays.b, v_draws, v_version
+        ) AS x
+        WHERE arrays.ids IS NOT NULL
+    )
+
+    UPDATE genome.creative_element_scores AS s
+    SET win_probability = least(1.0, greatest(0.0, sm.win_probability)),
+        confidence_width = sm.confidence_width
+    FROM summaries AS sm
+    WHERE s.id = sm.id;
+
+    -- Combos of 2 and 3 element values (brand level).
+    WITH tags AS (
+        SELECT
+            cer.id,
+            cer.organization_id,
+            cer.brand_id,
+            t.key AS dimension,
+            t.value #>> '{}' AS value,
+            (cer.reward_score >= v_threshold)::integer AS success,
+            cer.reward_score
+        FROM genome.creative_element_rewards AS cer
+        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        WHERE cer.matured_at <= p_now
+    ),
+
+    combos AS (
+        SELECT
+            a.organization_id,
+            a.brand_id,
+            ARRAY[a.dimension, b.dimension] AS dims,
+            ARRAY[a.value, b.value] AS vals,
+            a.success,
+            a.reward_score
+        FROM tags AS a
+        INNER JOIN tags AS b ON b.id = a.id AND b.dimension > a.dimension
+        UNION ALL
+        SELECT
+            a.organization_id,
+            a.brand_id,
+            ARRAY[a.dimension, b.dimension, c.dimension],
+            ARRAY[a.value, b.value, c.value],
+            a.success,
+            a.reward_score
+        FROM tags AS a
+        INNER JOIN tags AS b ON b.id = a.id AND b.dimension > a.dimension
+        INNER JOIN tags AS c ON c.id = a.id AND c.dimension > b.dimension
+    )
+
+    INSERT INTO genome.element_combo_scores AS cs (
+        organization_id, brand_id, product_id, combo_size, dimensions, element_values, combo_key,
+        alpha, beta, n_rewards, mean_reward, genome_version, updated_at
+    )
+    SELECT
+        c.organization_id,
+        c.brand_id,
+        NULL,
+        cardinality(c.dims),
+        c.dims,
+        c.vals,
+        array_to_string(
+            ARRAY(SELECT d || '=' || v FROM unnest(c.dims, c.vals) AS x (d, v)), '|'
+        ),
+        1.0 + sum(c.success),
+        1.0 + count(*) - sum(c.success),
+        count(*),
+        avg(c.reward_score),
+        v_version,
+        p_now
+    FROM combos AS c
+    GROUP BY c.organization_id, c.brand_id, c.dims, c.vals
+    HAVING count(*) >= v_combo_min
+    ON CONFLICT (brand_id, product_id, combo_key) DO UPDATE
+    SET alpha = excluded.alpha,
+        beta = excluded.beta,
+        n_rewards = excluded.n_rewards,
+        mean_reward = excluded.mean_reward,
+        genome_version = excluded.genome_version,
+        updated_at = excluded.updated_at;
+    DELETE FROM genome.element_combo_scores AS cs WHERE cs.genome_version < v_version;
+
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome.update_scores(timestamptz) IS
+'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Returns the number of score rows written.';
