@@ -1,0 +1,325 @@
+"""genome.interactions: element-pair interaction effects, checked against a binomial GLM."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import psycopg
+import pytest
+import statsmodels.api as sm
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+@dataclass
+class Ad:
+    tags: dict[str, str]
+    impressions: int
+    clicks: int
+    spend: float = 50.0
+    first_date: date = date(2025, 3, 3)
+    matured_at: datetime = field(default=NOW - timedelta(days=1))
+
+
+def make_brand(db: psycopg.Connection) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """An organization, brand and product; returns their ids."""
+    org = db.execute(
+        "INSERT INTO public.organizations (name) VALUES ('Org') RETURNING id"
+    ).fetchone()[0]
+    brand = db.execute(
+        "INSERT INTO public.brands (organization_id, name) VALUES (%s, 'Brand') RETURNING id",
+        (org,),
+    ).fetchone()[0]
+    product = db.execute(
+        "INSERT INTO public.products (brand_id, name) VALUES (%s, 'Product') RETURNING id",
+        (brand,),
+    ).fetchone()[0]
+    return org, brand, product
+
+
+def add_rewards(
+    db: psycopg.Connection, ids: tuple[uuid.UUID, uuid.UUID, uuid.UUID], ads: list[Ad]
+) -> None:
+    """One ad_run per 100 ads, one generated_ads row and one reward row per ad."""
+    org, brand, product = ids
+    ad_ids = [uuid.uuid4() for _ in ads]
+    runs = []
+    for _ in range(math.ceil(len(ads) / 100)):
+        runs.append(
+            db.execute(
+                "INSERT INTO public.ad_runs (product_id) VALUES (%s) RETURNING id", (product,)
+            ).fetchone()[0]
+        )
+    db.execute(
+        """
+        INSERT INTO public.generated_ads (id, ad_run_id, prompt_index, element_tags)
+        SELECT t.id, t.run, t.idx, t.tags
+        FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::jsonb[]) AS t (id, run, idx, tags)
+        """,
+        (
+            ad_ids,
+            [runs[i // 100] for i in range(len(ads))],
+            [i % 100 + 1 for i in range(len(ads))],
+            [json.dumps(a.tags) for a in ads],
+        ),
+    )
+    db.execute(
+        """
+        INSERT INTO genome.creative_element_rewards (
+            organization_id, brand_id, product_id, generated_ad_id, element_tags,
+            reward_score, reward_components, reward_objective, matured_at, revised_at,
+            first_date, last_date, total_impressions, total_clicks, total_purchases,
+            total_spend, total_purchase_value, attribution_path)
+        SELECT %s, %s, %s, t.id, t.tags, 0.5, '{}', 'TRAFFIC', t.matured, t.matured,
+               t.first_date, t.first_date + 3, t.imps, t.clicks, 0, t.spend, 0, 'mapping'
+        FROM unnest(%s::uuid[], %s::jsonb[], %s::timestamptz[], %s::date[], %s::bigint[],
+                    %s::bigint[], %s::float8[])
+             AS t (id, tags, matured, first_date, imps, clicks, spend)
+        """,
+        (
+            org,
+            brand,
+            product,
+            ad_ids,
+            [json.dumps(a.tags) for a in ads],
+            [a.matured_at for a in ads],
+            [a.first_date for a in ads],
+            [a.impressions for a in ads],
+            [a.clicks for a in ads],
+            [a.spend for a in ads],
+        ),
+    )
+
+
+ELEMENTS = {
+    "hook_type": ["story", "question", "statistic", "urgency"],
+    "color_mode": ["brand", "original", "complementary"],
+    "visual_style": ["minimal", "photographic", "illustration"],
+}
+
+
+def interactions(db: psycopg.Connection, brand: uuid.UUID, now=NOW) -> list[dict]:
+    cur = db.execute("SELECT * FROM genome.interactions(%s, %s)", (brand, now))
+    cols = [c.name for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def random_ads(rng: np.random.Generator, n: int = 600) -> list[Ad]:
+    """Random element combinations (some dimensions missing), context and attribute tags
+    that must be ignored, and CTRs with a few real interactions."""
+    ads = []
+    for _ in range(n):
+        tags = {"awareness_stage": "unaware", "canvas_size": "1080x1080px"}
+        for dim, values in ELEMENTS.items():
+            if rng.random() < 0.9:
+                tags[dim] = values[int(rng.integers(len(values)))]
+        logit = -4.0 + 0.3 * (tags.get("hook_type") == "story")
+        logit += 0.5 * (tags.get("hook_type") == "urgency" and tags.get("color_mode") == "brand")
+        logit -= 0.4 * (
+            tags.get("visual_style") == "minimal" and tags.get("color_mode") == "original"
+        )
+        imps = int(rng.integers(200, 3000))
+        clicks = int(rng.binomial(imps, 1 / (1 + math.exp(-logit))))
+        ads.append(Ad(tags, imps, clicks))
+    return ads
+
+
+def cells(ads: list[Ad], da: str, va: str, db_: str, vb: str) -> np.ndarray:
+    """[[k, m] for cells (x_a, x_b) = 11, 10, 01, 00], pooled over ads."""
+    out = np.zeros((4, 2))
+    for ad in ads:
+        xa, xb = ad.tags.get(da) == va, ad.tags.get(db_) == vb
+        i = {(True, True): 0, (True, False): 1, (False, True): 2, (False, False): 3}[(xa, xb)]
+        out[i] += (ad.clicks, ad.impressions - ad.clicks)
+    return out
+
+
+def expected_pairs(ads: list[Ad]) -> dict[tuple, tuple[float, float, np.ndarray]]:
+    """Every co-occurring pair without a zero cell: (effect, se, cells)."""
+    out = {}
+    dims = sorted(ELEMENTS)
+    for da, db_ in itertools.combinations(dims, 2):
+        for va in ELEMENTS[da]:
+            for vb in ELEMENTS[db_]:
+                c = cells(ads, da, va, db_, vb)
+                if (c == 0).any():
+                    continue
+                lg = np.log(c[:, 0] / c[:, 1])
+                out[(da, va, db_, vb)] = (
+                    lg[0] - lg[1] - lg[2] + lg[3],
+                    math.sqrt((1 / c).sum()),
+                    c,
+                )
+    return out
+
+
+# A saturated GLM has no residual degrees of freedom: statsmodels warns about its scale
+# (fixed at 1 for the binomial) and about "perfect prediction" of the fitted cells.
+@pytest.mark.filterwarnings("ignore:divide by zero encountered in scalar divide")
+@pytest.mark.filterwarnings("ignore:invalid value encountered in scalar divide")
+@pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.PerfectSeparationWarning")
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_effects_equal_saturated_glm_and_ranking(db: psycopg.Connection, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ids = make_brand(db)
+    ads = random_ads(rng)
+    add_rewards(db, ids, ads)
+    got = interactions(db, ids[1])
+    exp = expected_pairs(ads)
+    assert len(exp) > 15
+    assert len(got) == 15
+    # The top 15 by |effect| / SE, in that order.
+    want = sorted(exp, key=lambda k: (-abs(exp[k][0]) / exp[k][1], k))[:15]
+    assert [(r["dimension_a"], r["value_a"], r["dimension_b"], r["value_b"]) for r in got] == want
+    assert [r["rank"] for r in got] == list(range(1, 16))
+    for r in got:
+        key = (r["dimension_a"], r["value_a"], r["dimension_b"], r["value_b"])
+        c = exp[key][2]
+        x = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 0]], dtype=float)
+        fit = sm.GLM(c, x, family=sm.families.Binomial()).fit(tol=1e-14)
+        assert r["interaction_log_or"] == pytest.approx(fit.params[3], rel=1e-8)
+        assert r["se"] == pytest.approx(fit.bse[3], rel=1e-8)
+        lo, hi = fit.conf_int()[3]
+        assert r["ci_lower"] == pytest.approx(lo, rel=1e-8)
+        assert r["ci_upper"] == pytest.approx(hi, rel=1e-8)
+        assert r["z"] == pytest.approx(fit.params[3] / fit.bse[3], rel=1e-8)
+        assert r["n_ads"] == len(ads)
+        assert r["n_both"] == sum(
+            1 for a in ads if a.tags.get(key[0]) == key[1] and a.tags.get(key[2]) == key[3]
+        )
+        assert r["n_a"] == sum(1 for a in ads if a.tags.get(key[0]) == key[1])
+        assert r["n_b"] == sum(1 for a in ads if a.tags.get(key[2]) == key[3])
+        assert r["clicks_both"] == c[0, 0] and r["impressions_both"] == c[0].sum()
+        # ctr_both_additive: the pair's CTR with the interaction term set to zero.
+        additive = fit.params[0] + fit.params[1] + fit.params[2]
+        assert r["ctr_both_additive"] == pytest.approx(1 / (1 + math.exp(-additive)), rel=1e-8)
+        expected_dir = "synergy" if lo > 0 else "conflict" if hi < 0 else "neutral"
+        assert r["direction"] == expected_dir
+        assert r["label"] == "correlational"
+        assert r["dimension_a"] < r["dimension_b"]
+        assert "canvas_size" not in key and "awareness_stage" not in key
+
+
+def planted_ads() -> list[Ad]:
+    """story + brand doubles the CTR that story and brand each have alone; minimal +
+    question halves it; everything else sits at 2 %."""
+    ads = []
+    for hook, color, visual in itertools.product(
+        ["story", "question", "statistic"],
+        ["brand", "original", "complementary"],
+        ["minimal", "photographic", "illustration"],
+    ):
+        ctr = 0.02
+        if hook == "story" and color == "brand":
+            ctr = 0.04
+        if hook == "question" and visual == "minimal":
+            ctr = 0.01
+        tags = {"hook_type": hook, "color_mode": color, "visual_style": visual}
+        ads += [Ad(tags, 5000, round(5000 * ctr))] * 10
+    return ads
+
+
+def test_planted_synergy_ranks_first(db: psycopg.Connection) -> None:
+    ids = make_brand(db)
+    add_rewards(db, ids, planted_ads())
+    got = interactions(db, ids[1])
+    top = got[0]
+    assert (top["dimension_a"], top["value_a"], top["dimension_b"], top["value_b"]) == (
+        "color_mode",
+        "brand",
+        "hook_type",
+        "story",
+    )
+    assert top["direction"] == "synergy"
+    assert top["interaction_log_or"] > 0 and top["ci_lower"] > 0
+    assert top["ctr_both"] == pytest.approx(0.04)
+    assert top["ctr_both_additive"] < top["ctr_both"]
+    conflict = [r for r in got if (r["value_a"], r["value_b"]) == ("question", "minimal")]
+    assert len(conflict) == 1 and conflict[0]["direction"] == "conflict"
+    assert conflict[0]["ci_upper"] < 0
+
+
+def test_pairs_with_a_zero_cell_are_skipped(db: psycopg.Connection) -> None:
+    ids = make_brand(db)
+    ads = planted_ads()
+    # urgency + complementary: shown together but never clicked.
+    ads += [Ad({"hook_type": "urgency", "color_mode": "complementary"}, 5000, 0)] * 3
+    ads += [Ad({"hook_type": "urgency", "color_mode": "brand"}, 5000, 100)] * 3
+    ads += [Ad({"hook_type": "urgency", "color_mode": "original"}, 5000, 100)] * 3
+    add_rewards(db, ids, ads)
+    db.execute("UPDATE genome.settings SET value = '1000' WHERE key = 'interaction_top_n'")
+    got = interactions(db, ids[1])
+    pairs = {(r["value_a"], r["value_b"]) for r in got}
+    assert ("brand", "urgency") in pairs
+    assert ("complementary", "urgency") not in pairs
+    assert all(r["clicks_both"] > 0 for r in got)
+
+
+def test_top_n_from_settings(db: psycopg.Connection) -> None:
+    ids = make_brand(db)
+    add_rewards(db, ids, planted_ads())
+    assert len(interactions(db, ids[1])) == 15
+    db.execute("UPDATE genome.settings SET value = '3' WHERE key = 'interaction_top_n'")
+    got = interactions(db, ids[1])
+    assert [r["rank"] for r in got] == [1, 2, 3]
+
+
+def test_p_now_excludes_rewards_matured_later(db: psycopg.Connection) -> None:
+    ids = make_brand(db)
+    later = NOW + timedelta(days=2)
+    ads = planted_ads()
+    ads += [Ad({"hook_type": "urgency", "color_mode": "brand"}, 5000, 400, matured_at=later)] * 4
+    add_rewards(db, ids, ads)
+    db.execute("UPDATE genome.settings SET value = '1000' WHERE key = 'interaction_top_n'")
+    before = interactions(db, ids[1], NOW)
+    assert all("urgency" not in (r["value_a"], r["value_b"]) for r in before)
+    assert {r["n_ads"] for r in before} == {270}
+    after = interactions(db, ids[1], later)
+    assert {r["n_ads"] for r in after} == {274}
+
+
+def test_empty_brand_returns_nothing(db: psycopg.Connection) -> None:
+    ids = make_brand(db)
+    assert interactions(db, ids[1]) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "sqlstate"),
+    [
+        ((None, NOW), "GN300"),
+        (("BRAND", None), "GN300"),
+        ((uuid.UUID(int=7), NOW), "GN301"),
+    ],
+)
+def test_bad_input_raises_own_sqlstate(db: psycopg.Connection, args: tuple, sqlstate: str) -> None:
+    ids = make_brand(db)
+    args = tuple(ids[1] if a == "BRAND" else a for a in args)
+    with pytest.raises(psycopg.Error) as exc:
+        db.execute("SELECT * FROM genome.interactions(%s, %s)", args)
+    assert exc.value.sqlstate == sqlstate
+
+
+def test_bad_top_n_setting_raises(db: psycopg.Connection) -> None:
+    ids = make_brand(db)
+    db.execute("UPDATE genome.settings SET value = '0' WHERE key = 'interaction_top_n'")
+    with pytest.raises(psycopg.Error) as exc:
+        db.execute("SELECT * FROM genome.interactions(%s, %s)", (ids[1], NOW))
+    assert exc.value.sqlstate == "GN304"
+
+
+def test_function_is_documented(db: psycopg.Connection) -> None:
+    sig = "'genome.interactions(uuid, timestamptz)'::regprocedure"
+    doc = db.execute(f"SELECT obj_description({sig})").fetchone()[0]
+    cols = db.execute(f"SELECT unnest(proargnames[3:]) FROM pg_proc WHERE oid = {sig}").fetchall()
+    assert len(cols) > 10
+    for (col,) in cols:
+        assert col in doc, f"column {col} is not documented"
+    for code in ["GN300", "GN301", "GN304"]:
+        assert code in doc
+    assert "|interaction_log_or| / se" in doc
