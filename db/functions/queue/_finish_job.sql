@@ -1,0 +1,23 @@
+CREATE OR REPLACE FUNCTION genome._finish_job(
+    p_job_id uuid,
+    p_result jsonb,
+    p_now timestamptz
+)
+RETURNS void
+LANGUAGE sql
+SET search_path = genome, public
+AS $$
+    UPDATE genome.agent_jobs AS j
+    SET status = 'succeeded',
+        result = coalesce(p_result, '{}'),
+        leased_until = NULL,
+        finished_at = p_now,
+        updated_at = p_now
+    WHERE j.id = p_job_id AND j.status = 'running';
+
+    UPDATE genome.agent_job_attempts AS a
+    SET ended_at = p_now, outcome = 'succeeded'
+    WHERE a.agent_job_id = p_job_id AND a.ended_at IS NULL;
+$$;
+COMMENT ON FUNCTION genome._finish_job(uuid, jsonb, timestamptz) IS
+'Internal: mark a running job (lease already checked by _hold_lease) succeeded with its result and close its open attempt.';

@@ -1,0 +1,36 @@
+CREATE OR REPLACE FUNCTION genome._hold_lease(
+    p_job_id uuid,
+    p_worker text,
+    p_kinds text []
+)
+RETURNS genome.agent_jobs
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_job genome.agent_jobs;
+BEGIN
+    IF p_worker IS NULL OR btrim(p_worker) = '' THEN
+        RAISE EXCEPTION 'a worker name is required' USING ERRCODE = 'GN400';
+    END IF;
+    SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
+    END IF;
+    IF NOT v_job.kind = ANY (p_kinds) THEN
+        RAISE EXCEPTION 'job % is a % job, expected %', p_job_id, v_job.kind, p_kinds
+            USING ERRCODE = 'GN405';
+    END IF;
+    -- The lease holder may still write after leased_until as long as nobody reaped the job:
+    -- status and leased_by fence out every other worker.
+    IF v_job.leased_by IS DISTINCT FROM p_worker
+       OR v_job.status NOT IN ('running', 'succeeded') THEN
+        RAISE EXCEPTION 'job % is not leased by % (status %, leased by %)',
+            p_job_id, p_worker, v_job.status, coalesce(v_job.leased_by, 'nobody')
+            USING ERRCODE = 'GN404';
+    END IF;
+    RETURN v_job;
+END
+$$;
+COMMENT ON FUNCTION genome._hold_lease(uuid, text, text []) IS
+'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind.';

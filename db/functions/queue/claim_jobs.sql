@@ -1,0 +1,72 @@
+CREATE OR REPLACE FUNCTION genome.claim_jobs(
+    p_kinds text [],
+    p_worker text,
+    p_lease interval,
+    p_max integer,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS SETOF genome.agent_jobs
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_unknown text [];
+BEGIN
+    IF p_kinds IS NULL OR cardinality(p_kinds) = 0 THEN
+        RAISE EXCEPTION 'claim_jobs needs at least one job kind' USING ERRCODE = 'GN400';
+    END IF;
+    SELECT array_agg(k) INTO v_unknown
+    FROM unnest(p_kinds) AS k
+    WHERE k IS NULL OR NOT k = ANY (genome._job_kinds());
+    IF v_unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown job kind(s) %', v_unknown
+            USING ERRCODE = 'GN401',
+                  HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
+    END IF;
+    IF p_worker IS NULL OR btrim(p_worker) = '' THEN
+        RAISE EXCEPTION 'claim_jobs needs a worker name' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_lease IS NULL OR p_lease <= interval '0' THEN
+        RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
+    END IF;
+    IF p_max IS NULL OR p_max < 1 THEN
+        RAISE EXCEPTION 'p_max must be at least 1, got %', p_max USING ERRCODE = 'GN400';
+    END IF;
+    IF p_now IS NULL OR NOT isfinite(p_now) THEN
+        RAISE EXCEPTION 'p_now must be a finite time' USING ERRCODE = 'GN400';
+    END IF;
+
+    RETURN QUERY
+    WITH picked AS (
+        SELECT j.id
+        FROM genome.agent_jobs AS j
+        WHERE j.status = 'queued' AND j.kind = ANY (p_kinds) AND j.run_after <= p_now
+        -- Later stages first, so ads already in the pipeline finish before new ones start.
+        ORDER BY array_position(genome._job_kinds(), j.kind) DESC, j.run_after, j.created_at, j.id
+        LIMIT p_max
+        FOR UPDATE SKIP LOCKED
+    ),
+
+    claimed AS (
+        UPDATE genome.agent_jobs AS j
+        SET status = 'running',
+            attempts = j.attempts + 1,
+            leased_by = p_worker,
+            leased_until = p_now + p_lease,
+            updated_at = p_now
+        FROM picked
+        WHERE j.id = picked.id
+        RETURNING j.*
+    ),
+
+    logged AS (
+        INSERT INTO genome.agent_job_attempts (agent_job_id, attempt, worker, claimed_at)
+        SELECT c.id, c.attempts, p_worker, p_now
+        FROM claimed AS c
+    )
+
+    SELECT * FROM claimed;
+END
+$$;
+COMMENT ON FUNCTION genome.claim_jobs(text [], text, interval, integer, timestamptz) IS
+'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED, later pipeline stages first): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. Errors: GN400 no kinds, empty worker, non-positive lease, p_max < 1 or p_now not finite; GN401 unknown kind.';

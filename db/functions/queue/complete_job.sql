@@ -1,0 +1,26 @@
+CREATE OR REPLACE FUNCTION genome.complete_job(
+    p_job_id uuid,
+    p_worker text,
+    p_result jsonb DEFAULT '{}',
+    p_now timestamptz DEFAULT now()
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_job genome.agent_jobs;
+BEGIN
+    IF p_result IS NULL OR jsonb_typeof(p_result) <> 'object' THEN
+        RAISE EXCEPTION 'job result must be a JSON object' USING ERRCODE = 'GN400';
+    END IF;
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
+    IF v_job.status = 'succeeded' THEN
+        RETURN false;
+    END IF;
+    PERFORM genome._finish_job(p_job_id, p_result, p_now);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION genome.complete_job(uuid, text, jsonb, timestamptz) IS
+'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held.';

@@ -1,0 +1,50 @@
+CREATE OR REPLACE FUNCTION genome.enqueue_job(
+    p_kind text,
+    p_generated_ad_id uuid,
+    p_payload jsonb DEFAULT '{}',
+    p_run_after timestamptz DEFAULT now()
+)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
+        RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
+            USING ERRCODE = 'GN401',
+                  HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
+    END IF;
+    IF p_generated_ad_id IS NULL AND p_kind <> 'noop' THEN
+        RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
+    END IF;
+    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
+        RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
+        RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_generated_ad_id IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = p_generated_ad_id) THEN
+        RAISE EXCEPTION 'unknown generated ad %', p_generated_ad_id USING ERRCODE = 'GN402';
+    END IF;
+
+    INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
+    VALUES (
+        p_kind, p_generated_ad_id, p_payload, p_run_after,
+        greatest(1, genome._queue_setting('job_max_attempts', 3)::integer)
+    )
+    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
+    RETURNING j.id INTO v_id;
+
+    IF v_id IS NULL THEN
+        SELECT j.id INTO v_id
+        FROM genome.agent_jobs AS j
+        WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind;
+    END IF;
+    RETURN v_id;
+END
+$$;
+COMMENT ON FUNCTION genome.enqueue_job(text, uuid, jsonb, timestamptz) IS
+'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN402 unknown generated ad.';

@@ -1,0 +1,65 @@
+CREATE OR REPLACE FUNCTION genome.fail_job(
+    p_job_id uuid,
+    p_worker text,
+    p_error text,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_job genome.agent_jobs;
+    v_dead boolean;
+    v_delay double precision;
+    v_error text;
+BEGIN
+    IF p_error IS NULL OR btrim(p_error) = '' THEN
+        RAISE EXCEPTION 'fail_job needs the error text' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_now IS NULL OR NOT isfinite(p_now) THEN
+        RAISE EXCEPTION 'p_now must be a finite time' USING ERRCODE = 'GN400';
+    END IF;
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
+    IF v_job.status <> 'running' THEN
+        RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
+    END IF;
+
+    v_error := left(p_error, 20000);
+    v_dead := v_job.attempts >= v_job.max_attempts;
+    -- Exponential backoff with jitter: base * 2^(attempt - 1), times a factor in [0.5, 1.5),
+    -- at most an hour.
+    v_delay := least(
+        3600,
+        genome._queue_setting('job_backoff_base_seconds', 5)
+        * power(2, v_job.attempts - 1) * (0.5 + random())
+    );
+
+    UPDATE genome.agent_jobs AS j
+    SET status = CASE WHEN v_dead THEN 'dead' ELSE 'queued' END,
+        errors = j.errors || jsonb_build_array(jsonb_build_object(
+            'attempt', j.attempts, 'at', p_now, 'worker', p_worker, 'error', v_error
+        )),
+        last_error = v_error,
+        leased_by = CASE WHEN v_dead THEN j.leased_by END,
+        leased_until = NULL,
+        run_after = CASE WHEN v_dead THEN j.run_after ELSE p_now + make_interval(secs => v_delay) END,
+        finished_at = CASE WHEN v_dead THEN p_now END,
+        updated_at = p_now
+    WHERE j.id = p_job_id;
+
+    UPDATE genome.agent_job_attempts AS a
+    SET ended_at = p_now,
+        outcome = CASE WHEN v_dead THEN 'dead' ELSE 'failed' END,
+        error = v_error
+    WHERE a.agent_job_id = p_job_id AND a.ended_at IS NULL;
+
+    IF v_dead THEN
+        PERFORM genome._apply_dead_letters(ARRAY[p_job_id], p_now);
+        RETURN 'dead';
+    END IF;
+    RETURN 'queued';
+END
+$$;
+COMMENT ON FUNCTION genome.fail_job(uuid, text, text, timestamptz) IS
+'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker, p_now not finite; GN403 unknown job; GN404 lease not held or job already succeeded.';

@@ -1,0 +1,26 @@
+CREATE OR REPLACE FUNCTION genome.heartbeat_job(
+    p_job_id uuid,
+    p_worker text,
+    p_lease interval,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+BEGIN
+    IF p_lease IS NULL OR p_lease <= interval '0' THEN
+        RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM genome.agent_jobs AS j WHERE j.id = p_job_id) THEN
+        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
+    END IF;
+    UPDATE genome.agent_jobs AS j
+    SET leased_until = greatest(j.leased_until, p_now + p_lease),
+        updated_at = p_now
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION genome.heartbeat_job(uuid, text, interval, timestamptz) IS
+'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job.';

@@ -1,0 +1,70 @@
+CREATE OR REPLACE FUNCTION genome.job_context(p_job_id uuid)
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_job genome.agent_jobs;
+    v_context jsonb;
+    v_config genome.quality_scoring_config;
+    v_performance text;
+BEGIN
+    SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
+    END IF;
+    IF v_job.generated_ad_id IS NULL THEN
+        RETURN jsonb_build_object('job', to_jsonb(v_job));
+    END IF;
+
+    v_config := genome._ad_quality_config(v_job.generated_ad_id);
+    SELECT jsonb_build_object(
+        'job', jsonb_build_object(
+            'id', v_job.id, 'kind', v_job.kind, 'attempts', v_job.attempts,
+            'max_attempts', v_job.max_attempts, 'payload', v_job.payload
+        ),
+        'ad', jsonb_build_object(
+            'id', g.id, 'ad_run_id', g.ad_run_id, 'prompt_index', g.prompt_index,
+            'prompt_text', g.prompt_text, 'canvas_size', g.canvas_size,
+            'element_tags', coalesce(g.element_tags, '{}'), 'storage_path', g.storage_path,
+            'hook_text', g.hook_text, 'final_status', g.final_status
+        ),
+        'product', jsonb_build_object(
+            'id', p.id, 'name', p.name, 'current_offer', p.current_offer,
+            'benefits', to_jsonb(coalesce(p.benefits, '{}'))
+        ),
+        'brand', jsonb_build_object('id', b.id, 'name', b.name),
+        'organization_id', b.organization_id,
+        'config', jsonb_build_object('id', v_config.id, 'version', v_config.version),
+        'rubric', coalesce((
+            SELECT jsonb_agg(
+                jsonb_build_object(
+                    'code', w.key, 'name', coalesce(rc.name, w.key), 'weight', w.value::numeric,
+                    'description', coalesce(rc.description, '')
+                ) ORDER BY w.key
+            )
+            FROM jsonb_each_text(v_config.check_weights) AS w
+            LEFT JOIN genome.review_checks AS rc ON w.key = rc.code
+        ), '[]')
+    )
+    INTO v_context
+    FROM public.generated_ads AS g
+    INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
+    INNER JOIN public.products AS p ON r.product_id = p.id
+    INNER JOIN public.brands AS b ON p.brand_id = b.id
+    WHERE g.id = v_job.generated_ad_id;
+
+    -- The learning loop's advisory prompt block, once genome.performance_context exists.
+    IF v_job.kind = 'generate'
+       AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
+        EXECUTE 'SELECT genome.performance_context($1, $2)'
+        INTO v_performance
+        USING (v_context #>> '{brand,id}')::uuid, (v_context #>> '{product,id}')::uuid;
+        v_context := v_context || jsonb_build_object('performance_context', v_performance);
+    END IF;
+    RETURN v_context;
+END
+$$;
+COMMENT ON FUNCTION genome.job_context(uuid) IS
+'What an agent needs to run a job, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), and for generate jobs the performance_context prompt block when genome.performance_context exists. Errors: GN403 unknown job.';

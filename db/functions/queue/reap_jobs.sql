@@ -1,0 +1,59 @@
+CREATE OR REPLACE FUNCTION genome.reap_jobs(p_now timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_count integer;
+    v_dead uuid [];
+BEGIN
+    IF p_now IS NULL OR NOT isfinite(p_now) THEN
+        RAISE EXCEPTION 'p_now must be a finite time' USING ERRCODE = 'GN400';
+    END IF;
+
+    WITH expired AS (
+        SELECT j.id
+        FROM genome.agent_jobs AS j
+        WHERE j.status = 'running' AND j.leased_until < p_now
+        FOR UPDATE SKIP LOCKED
+    ),
+
+    reaped AS (
+        UPDATE genome.agent_jobs AS j
+        SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
+            errors = j.errors || jsonb_build_array(jsonb_build_object(
+                'attempt', j.attempts, 'at', p_now, 'worker', j.leased_by,
+                'error', format('lease expired (held by %s until %s)', j.leased_by, j.leased_until)
+            )),
+            last_error = format('lease expired (held by %s until %s)', j.leased_by, j.leased_until),
+            leased_by = CASE WHEN j.attempts >= j.max_attempts THEN j.leased_by END,
+            leased_until = NULL,
+            run_after = p_now,
+            finished_at = CASE WHEN j.attempts >= j.max_attempts THEN p_now END,
+            updated_at = p_now
+        FROM expired
+        WHERE j.id = expired.id
+        RETURNING j.id, j.status, j.last_error
+    ),
+
+    closed AS (
+        UPDATE genome.agent_job_attempts AS a
+        SET ended_at = p_now,
+            outcome = CASE WHEN r.status = 'dead' THEN 'dead' ELSE 'expired' END,
+            error = r.last_error
+        FROM reaped AS r
+        WHERE a.agent_job_id = r.id AND a.ended_at IS NULL
+    )
+
+    SELECT count(*)::integer, array_agg(r.id) FILTER (WHERE r.status = 'dead')
+    INTO v_count, v_dead
+    FROM reaped AS r;
+
+    IF v_dead IS NOT NULL THEN
+        PERFORM genome._apply_dead_letters(v_dead, p_now);
+    END IF;
+    RETURN v_count;
+END
+$$;
+COMMENT ON FUNCTION genome.reap_jobs(timestamptz) IS
+'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN400 p_now not finite.';

@@ -1,0 +1,34 @@
+CREATE OR REPLACE FUNCTION genome.release_job(
+    p_job_id uuid,
+    p_worker text,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM genome.agent_jobs AS j WHERE j.id = p_job_id) THEN
+        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
+    END IF;
+
+    UPDATE genome.agent_jobs AS j
+    SET status = 'queued',
+        attempts = greatest(j.attempts - 1, 0),
+        leased_by = NULL,
+        leased_until = NULL,
+        run_after = p_now,
+        updated_at = p_now
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+
+    UPDATE genome.agent_job_attempts AS a
+    SET ended_at = p_now, outcome = 'released'
+    WHERE a.agent_job_id = p_job_id AND a.ended_at IS NULL;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION genome.release_job(uuid, text, timestamptz) IS
+'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job.';

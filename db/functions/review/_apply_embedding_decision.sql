@@ -1,0 +1,86 @@
+CREATE OR REPLACE FUNCTION genome._apply_embedding_decision(p_generated_ad_id uuid, p_now timestamptz)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_ad record;
+    v_near record;
+    v_status text;
+    v_reason text;
+BEGIN
+    SELECT g.id, g.ad_run_id, g.final_status, g.human_override_status, g.visual_embedding,
+           g.visual_embedding_model, p.brand_id
+    INTO v_ad
+    FROM public.generated_ads AS g
+    INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
+    INNER JOIN public.products AS p ON r.product_id = p.id
+    WHERE g.id = p_generated_ad_id;
+    IF v_ad.final_status <> 'approved' OR v_ad.human_override_status IS NOT NULL
+       OR v_ad.visual_embedding IS NULL THEN
+        RETURN v_ad.final_status;
+    END IF;
+
+    -- Filtered nearest-neighbour queries keep walking the HNSW graph until a row passes the
+    -- filter (pgvector >= 0.8; for this transaction only).
+    PERFORM set_config('hnsw.iterative_scan', 'strict_order', true);
+
+    -- One embedding decision per brand at a time, so two near-identical ads embedded
+    -- concurrently cannot both miss each other.
+    PERFORM pg_advisory_xact_lock(hashtextextended('genome.embedding_decision:' || v_ad.brand_id::text, 0));
+
+    -- Diversity: the nearest embedded sibling of the same run (same embedding model).
+    SELECT s.id, 1 - (s.visual_embedding <=> v_ad.visual_embedding) AS similarity
+    INTO v_near
+    FROM public.generated_ads AS s
+    WHERE s.ad_run_id = v_ad.ad_run_id
+      AND s.id <> v_ad.id
+      AND s.visual_embedding_model = v_ad.visual_embedding_model
+      AND s.final_status IN ('approved', 'flagged')
+    ORDER BY s.visual_embedding <=> v_ad.visual_embedding
+    LIMIT 1;
+    IF v_near.id IS NOT NULL
+       AND v_near.similarity > genome._queue_setting('diversity_cosine', 0.90) THEN
+        v_status := 'rejected';
+        v_reason := format(
+            'diversity: cosine %s to sibling %s of the same run > %s',
+            round(v_near.similarity::numeric, 4), v_near.id, genome._queue_setting('diversity_cosine', 0.90)
+        );
+    ELSE
+        -- Duplicate: the nearest approved ad of the same brand (same embedding model).
+        SELECT d.id, 1 - (d.visual_embedding <=> v_ad.visual_embedding) AS similarity
+        INTO v_near
+        FROM public.generated_ads AS d
+        WHERE d.final_status = 'approved'
+          AND d.id <> v_ad.id
+          AND d.visual_embedding_model = v_ad.visual_embedding_model
+          AND d.ad_run_id IN (
+              SELECT r.id FROM public.ad_runs AS r
+              INNER JOIN public.products AS p ON r.product_id = p.id
+              WHERE p.brand_id = v_ad.brand_id
+          )
+        ORDER BY d.visual_embedding <=> v_ad.visual_embedding
+        LIMIT 1;
+        IF v_near.id IS NOT NULL
+           AND v_near.similarity > genome._queue_setting('duplicate_cosine', 0.95) THEN
+            v_status := 'flagged';
+            v_reason := format(
+                'duplicate: cosine %s to approved ad %s of the same brand > %s',
+                round(v_near.similarity::numeric, 4), v_near.id, genome._queue_setting('duplicate_cosine', 0.95)
+            );
+        END IF;
+    END IF;
+
+    IF v_status IS NULL THEN
+        RETURN 'approved';
+    END IF;
+    UPDATE public.generated_ads AS g
+    SET final_status = v_status,
+        decision_reason = concat_ws('; ', g.decision_reason, v_reason),
+        decided_at = p_now
+    WHERE g.id = p_generated_ad_id;
+    RETURN v_status;
+END
+$$;
+COMMENT ON FUNCTION genome._apply_embedding_decision(uuid, timestamptz) IS
+'Internal: the post-embedding checks of an approved ad without a human decision, one brand at a time (advisory lock): rejected for diversity when an embedded sibling of the same run (approved or flagged) has cosine similarity > settings diversity_cosine; else flagged as duplicate when an approved ad of the same brand has cosine similarity > settings duplicate_cosine. Only embeddings of the same model are compared; both nearest-neighbour queries order by <=> with LIMIT 1 so the HNSW index on generated_ads.visual_embedding serves them. Returns the ad''s status.';

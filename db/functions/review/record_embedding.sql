@@ -1,0 +1,49 @@
+CREATE OR REPLACE FUNCTION genome.record_embedding(
+    p_job_id uuid,
+    p_worker text,
+    p_descriptor jsonb,
+    p_embedding vector,
+    p_model text,
+    p_call jsonb,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_job genome.agent_jobs;
+BEGIN
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
+    IF v_job.status = 'succeeded' THEN
+        RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
+    END IF;
+    IF p_descriptor IS NULL OR jsonb_typeof(p_descriptor) <> 'object' OR p_descriptor = '{}' THEN
+        RAISE EXCEPTION 'visual descriptor of job % must be a non-empty JSON object', p_job_id
+            USING ERRCODE = 'GN409';
+    END IF;
+    IF p_embedding IS NULL OR vector_dims(p_embedding) <> 1536 THEN
+        RAISE EXCEPTION 'embedding of job % must have 1536 dimensions, got %',
+            p_job_id, coalesce(vector_dims(p_embedding)::text, 'none')
+            USING ERRCODE = 'GN409';
+    END IF;
+    IF vector_norm(p_embedding) = 0 OR vector_norm(p_embedding) = 'NaN'::float8 THEN
+        RAISE EXCEPTION 'embedding of job % has no direction (zero or NaN norm)', p_job_id
+            USING ERRCODE = 'GN409';
+    END IF;
+    IF p_model IS NULL OR btrim(p_model) = '' THEN
+        RAISE EXCEPTION 'embedding of job % names no model', p_job_id USING ERRCODE = 'GN409';
+    END IF;
+
+    PERFORM genome._record_calls(v_job, p_call, p_now);
+    UPDATE public.generated_ads AS g
+    SET visual_descriptor = p_descriptor,
+        visual_embedding = p_embedding,
+        visual_embedding_model = p_model
+    WHERE g.id = v_job.generated_ad_id;
+    PERFORM genome._finish_job(p_job_id, jsonb_build_object('embedding_model', p_model), p_now);
+    RETURN genome._apply_embedding_decision(v_job.generated_ad_id, p_now);
+END
+$$;
+COMMENT ON FUNCTION genome.record_embedding(uuid, text, jsonb, vector, text, jsonb, timestamptz) IS
+'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model.';

@@ -1,0 +1,40 @@
+CREATE OR REPLACE FUNCTION genome.record_generation(
+    p_job_id uuid,
+    p_worker text,
+    p_storage_path text,
+    p_prompt_text text,
+    p_call jsonb,
+    p_now timestamptz DEFAULT now()
+)
+RETURNS uuid
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_job genome.agent_jobs;
+BEGIN
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['generate']);
+    IF v_job.status = 'succeeded' THEN
+        -- A retried call after a lost reply: the image is recorded, nothing is written twice.
+        RETURN (
+            SELECT j.id FROM genome.agent_jobs AS j
+            WHERE j.generated_ad_id = v_job.generated_ad_id AND j.kind = 'defect_scan'
+        );
+    END IF;
+    IF p_storage_path IS NULL OR btrim(p_storage_path) = '' THEN
+        RAISE EXCEPTION 'generation of job % has no storage path', p_job_id USING ERRCODE = 'GN400';
+    END IF;
+
+    PERFORM genome._record_calls(v_job, p_call, p_now);
+    UPDATE public.generated_ads AS g
+    SET storage_path = p_storage_path,
+        prompt_text = coalesce(nullif(p_prompt_text, ''), g.prompt_text)
+    WHERE g.id = v_job.generated_ad_id;
+    PERFORM genome._finish_job(
+        p_job_id, jsonb_build_object('storage_path', p_storage_path), p_now
+    );
+    RETURN genome.enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
+END
+$$;
+COMMENT ON FUNCTION genome.record_generation(uuid, text, text, text, jsonb, timestamptz) IS
+'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record.';
