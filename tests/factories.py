@@ -168,3 +168,61 @@ def reward(
         """,
         {"score": score, "at": matured_at, "ad": ad_id, "impr": impressions, "clicks": clicks},
     )
+
+
+def bulk_rewards(
+    db: psycopg.Connection,
+    run_id: uuid.UUID,
+    items: list[tuple[dict[str, str], float]],
+    matured_at: dt.datetime,
+    *,
+    imported: bool = False,
+) -> list[uuid.UUID]:
+    """Many ads of one run, each with a matured reward (tags, score), in one statement.
+
+    Each ad gets prompt_index 1 and a unique test canvas label, so the identity
+    (ad_run_id, prompt_index, canvas_size) holds however many ads a test needs."""
+    batch = uuid.uuid4().hex[:8]
+    rows = db.execute(
+        """
+        WITH input AS (
+            SELECT t.tags, t.score, t.n
+            FROM unnest(%(tags)s::jsonb[], %(scores)s::float8[]) WITH ORDINALITY AS t (tags, score, n)
+        ),
+        ads AS (
+            INSERT INTO generated_ads (ad_run_id, prompt_index, canvas_size, element_tags,
+                                       element_tags_source, final_status, is_imported)
+            SELECT %(run)s, 1, 'test-' || %(batch)s || '-' || n, genome.normalize_tags(tags), 'plan',
+                   'approved', %(imported)s
+            FROM input
+            RETURNING id, canvas_size, element_tags, is_imported
+        ),
+        owner AS (
+            SELECT b.organization_id, b.id AS brand_id, p.id AS product_id
+            FROM ad_runs AS r JOIN products AS p ON p.id = r.product_id
+            JOIN brands AS b ON b.id = p.brand_id WHERE r.id = %(run)s
+        )
+        INSERT INTO genome.creative_element_rewards (
+            organization_id, brand_id, product_id, generated_ad_id, element_tags, reward_score,
+            reward_components, reward_objective, matured_at, revised_at, first_date, last_date,
+            total_impressions, total_clicks, total_purchases, total_spend, total_purchase_value,
+            is_imported, attribution_path
+        )
+        SELECT o.organization_id, o.brand_id, o.product_id, a.id, a.element_tags, i.score, '{}',
+               'CONVERSIONS', %(at)s, %(at)s, %(at)s::date - 10, %(at)s::date - 1, 1000, 20, 0,
+               10, 0, a.is_imported, 'mapping'
+        FROM ads AS a
+        JOIN input AS i ON a.canvas_size = 'test-' || %(batch)s || '-' || i.n
+        CROSS JOIN owner AS o
+        RETURNING generated_ad_id
+        """,
+        {
+            "tags": [Jsonb(t) for t, _ in items],
+            "scores": [s for _, s in items],
+            "run": run_id,
+            "batch": batch,
+            "imported": imported,
+            "at": matured_at,
+        },
+    ).fetchall()
+    return [r[0] for r in rows]

@@ -14,7 +14,9 @@ D0 = dt.date(2026, 3, 2)
 TAGS = {"hook_type": "curiosity_gap", "color_mode": "brand", "awareness_stage": "problem_aware"}
 
 
-def _setup(db: psycopg.Connection, tags: dict[str, str] | None = None) -> tuple[uuid.UUID, uuid.UUID, str]:
+def _setup(
+    db: psycopg.Connection, tags: dict[str, str] | None = None
+) -> tuple[uuid.UUID, uuid.UUID, str]:
     b = f.brand(db)
     run = f.ad_run(db, f.product(db, b))
     ad = f.ad(db, run, tags or TAGS)
@@ -34,16 +36,35 @@ def _reward(db: psycopg.Connection, ad: uuid.UUID) -> dict | None:
 
 def _days(db, meta, n, impressions=300, clicks=4, purchases=0, value=0.0, spend=10.0, **kw):
     for i in range(n):
-        f.perf(db, meta, D0 + dt.timedelta(days=i), impressions=impressions, clicks=clicks,
-               purchases=purchases, value=value, spend=spend, **kw)
+        f.perf(
+            db,
+            meta,
+            D0 + dt.timedelta(days=i),
+            impressions=impressions,
+            clicks=clicks,
+            purchases=purchases,
+            value=value,
+            spend=spend,
+            **kw,
+        )
 
 
 def test_ctr_matures_on_day_three_not_two(db: psycopg.Connection) -> None:
     _, ad, meta = _setup(db)
     _days(db, meta, 3)
-    assert db.execute("SELECT genome.collect_rewards(%s)", (f.at(D0 + dt.timedelta(days=2)),)).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT genome.collect_rewards(%s)", (f.at(D0 + dt.timedelta(days=2)),)
+        ).fetchone()[0]
+        == 0
+    )
     assert _reward(db, ad) is None
-    assert db.execute("SELECT genome.collect_rewards(%s)", (f.at(D0 + dt.timedelta(days=3)),)).fetchone()[0] == 1
+    assert (
+        db.execute(
+            "SELECT genome.collect_rewards(%s)", (f.at(D0 + dt.timedelta(days=3)),)
+        ).fetchone()[0]
+        == 1
+    )
     r = _reward(db, ad)
     # Built from CTR alone, and recorded as such.
     assert set(r["components"]["components"]) == {"ctr"}
@@ -86,12 +107,15 @@ def test_roas_absent_until_day_ten_then_revised_with_history(db: psycopg.Connect
     assert r10["components"]["components"]["roas"]["raw"] == pytest.approx(roas)
     # Weighted exactly as CONVERSIONS: 0.2 ctr + 0.3 conversion + 0.5 roas.
     comps = r10["components"]["components"]
-    expected = sum(comps[m]["normalized"] * w for m, w in
-                   [("ctr", 0.2), ("conversion_rate", 0.3), ("roas", 0.5)])
+    expected = sum(
+        comps[m]["normalized"] * w
+        for m, w in [("ctr", 0.2), ("conversion_rate", 0.3), ("roas", 0.5)]
+    )
     assert r10["score"] == pytest.approx(expected)
     history = db.execute(
         "SELECT revision, reward_score FROM genome.creative_element_reward_history "
-        "WHERE generated_ad_id = %s ORDER BY revision", (ad,)
+        "WHERE generated_ad_id = %s ORDER BY revision",
+        (ad,),
     ).fetchall()
     assert [h[0] for h in history] == list(range(1, r10["revision"]))
     assert history[0][1] == pytest.approx(r7["score"])
@@ -111,20 +135,23 @@ def test_meta_restatement_revises_the_reward(db: psycopg.Connection) -> None:
     assert after["score"] > before["score"]
     old = db.execute(
         "SELECT reward_score FROM genome.creative_element_reward_history WHERE generated_ad_id = %s "
-        "AND revision = %s", (ad, before["revision"])
+        "AND revision = %s",
+        (ad, before["revision"]),
     ).fetchone()[0]
     assert old == pytest.approx(before["score"])
 
 
 def test_second_call_at_same_now_changes_nothing(db: psycopg.Connection) -> None:
-    _, ad, meta = _setup(db)
+    _, _ad, meta = _setup(db)
     _days(db, meta, 11, impressions=1000, clicks=20, purchases=1, value=25.0)
     now = f.at(D0 + dt.timedelta(days=11))
     assert db.execute("SELECT genome.collect_rewards(%s)", (now,)).fetchone()[0] == 1
     snapshot = db.execute("SELECT * FROM genome.creative_element_rewards").fetchall()
     assert db.execute("SELECT genome.collect_rewards(%s)", (now,)).fetchone()[0] == 0
     assert db.execute("SELECT * FROM genome.creative_element_rewards").fetchall() == snapshot
-    assert db.execute("SELECT count(*) FROM genome.creative_element_reward_history").fetchone()[0] == 0
+    assert (
+        db.execute("SELECT count(*) FROM genome.creative_element_reward_history").fetchone()[0] == 0
+    )
 
 
 def test_missing_purchase_tracking_is_left_out_not_imputed(db: psycopg.Connection) -> None:
@@ -141,10 +168,23 @@ def test_objectives_are_mapped_and_unknown_ones_recorded(db: psycopg.Connection)
     b = f.brand(db)
     run = f.ad_run(db, f.product(db, b))
     traffic, weird, aware = (f.ad(db, run, TAGS) for _ in range(3))
-    for a, obj in [(traffic, "OUTCOME_TRAFFIC"), (weird, "SOMETHING_NEW"), (aware, "OUTCOME_AWARENESS")]:
+    for a, obj in [
+        (traffic, "OUTCOME_TRAFFIC"),
+        (weird, "SOMETHING_NEW"),
+        (aware, "OUTCOME_AWARENESS"),
+    ]:
         meta = f.link(db, a)
-        _days(db, meta, 11, impressions=1000, clicks=20, purchases=2, value=40.0, objective=obj,
-              spend=12.0)
+        _days(
+            db,
+            meta,
+            11,
+            impressions=1000,
+            clicks=20,
+            purchases=2,
+            value=40.0,
+            objective=obj,
+            spend=12.0,
+        )
     db.execute("SELECT genome.collect_rewards(%s)", (f.at(D0 + dt.timedelta(days=11)),))
     t = _reward(db, traffic)
     assert t["objective"] == "TRAFFIC"
@@ -162,7 +202,9 @@ def test_objectives_are_mapped_and_unknown_ones_recorded(db: psycopg.Connection)
     assert cpm["normalized"] == pytest.approx((20.0 - 12.0) / (20.0 - 8.0))
 
 
-def test_baseline_is_the_matching_cohort_then_brand_all_then_default(db: psycopg.Connection) -> None:
+def test_baseline_is_the_matching_cohort_then_brand_all_then_default(
+    db: psycopg.Connection,
+) -> None:
     b = f.brand(db)
     org = db.execute("SELECT organization_id FROM brands WHERE id = %s", (b,)).fetchone()[0]
     db.execute(
@@ -178,8 +220,15 @@ def test_baseline_is_the_matching_cohort_then_brand_all_then_default(db: psycopg
     other = _setup(db)[1]
     for a in (cohort, fallback):
         _days(db, f.link(db, a), 4, impressions=1000, clicks=25)
-    _days(db, db.execute("SELECT meta_ad_id FROM meta_ad_mapping WHERE generated_ad_id = %s", (other,)).fetchone()[0],
-          4, impressions=1000, clicks=25)
+    _days(
+        db,
+        db.execute(
+            "SELECT meta_ad_id FROM meta_ad_mapping WHERE generated_ad_id = %s", (other,)
+        ).fetchone()[0],
+        4,
+        impressions=1000,
+        clicks=25,
+    )
     db.execute("SELECT genome.collect_rewards(%s)", (f.at(D0 + dt.timedelta(days=4)),))
     c = _reward(db, cohort)["components"]["components"]["ctr"]
     assert (c["baseline"], c["normalized"]) == ("cohort", pytest.approx((0.025 - 0.02) / 0.02))
@@ -217,7 +266,8 @@ def test_v1_ads_get_backfilled_tags(db: psycopg.Connection) -> None:
     ).fetchone()[0]
     v1 = db.execute(
         "INSERT INTO generated_ads (ad_run_id, prompt_index, color_mode, canvas_size) "
-        "VALUES (%s, 1, 'brand_colors', '1080x1350') RETURNING id", (run,)
+        "VALUES (%s, 1, 'brand_colors', '1080x1350') RETURNING id",
+        (run,),
     ).fetchone()[0]
     db.execute("SELECT genome.collect_rewards(%s)", (f.at(D0),))
     tags, source = db.execute(

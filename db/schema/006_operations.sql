@@ -3,11 +3,11 @@
 CREATE TABLE genome.agent_jobs (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     kind text NOT NULL
-    CHECK (kind IN ('generate', 'review', 'second_opinion', 'embed', 'noop')),
+    CHECK (kind IN ('generate', 'defect_scan', 'review', 'second_opinion', 'embed', 'noop')),
     generated_ad_id uuid REFERENCES public.generated_ads (id) ON DELETE CASCADE,
     payload jsonb NOT NULL DEFAULT '{}',
     status text NOT NULL DEFAULT 'queued'
-    CHECK (status IN ('queued', 'succeeded', 'dead', 'cancelled')),
+    CHECK (status IN ('queued', 'running', 'succeeded', 'dead', 'cancelled')),
     attempts integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
     max_attempts integer NOT NULL DEFAULT 3 CHECK (max_attempts >= 1),
     run_after timestamptz NOT NULL DEFAULT now(),
@@ -36,7 +36,7 @@ CREATE TABLE genome.job_runs (
     p_now timestamptz NOT NULL,
     started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     finished_at timestamptz,
-    status text NOT NULL CHECK (status IN ('running', 'failed', 'skipped')),
+    status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
     rows_affected integer,
     result jsonb,
     error text
@@ -86,12 +86,12 @@ CREATE TABLE genome.system_alerts (
     organization_id uuid NOT NULL REFERENCES public.organizations (id),
     brand_id uuid REFERENCES public.brands (id),
     alert_type text NOT NULL,
-    severity text NOT NULL CHECK (severity IN ('info', 'critical')),
+    severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
     title text NOT NULL,
     details jsonb NOT NULL DEFAULT '{}',
     metric_value double precision,
     status text NOT NULL DEFAULT 'active'
-    CHECK (status IN ('active', 'resolved', 'auto_resolved')),
+    CHECK (status IN ('active', 'acknowledged', 'resolved', 'auto_resolved')),
     acknowledged_by text,
     acknowledged_at timestamptz,
     resolved_at timestamptz,

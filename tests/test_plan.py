@@ -1,0 +1,158 @@
+"""genome.plan_ads, pre_gen_score and performance_context."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import psycopg
+import pytest
+
+from tests import factories as f
+
+NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+
+
+def _counts(db: psycopg.Connection) -> tuple[int, int, int]:
+    return db.execute(
+        "SELECT (SELECT count(*) FROM generated_ads), (SELECT count(*) FROM genome.agent_jobs), "
+        "(SELECT coalesce(sum(attempts_count), 0) FROM ad_runs)"
+    ).fetchone()
+
+
+def test_plan_ads_writes_ads_and_generate_jobs(db: psycopg.Connection) -> None:
+    b = f.brand(db)
+    p = f.product(db, b)
+    run = f.ad_run(db, p, max_attempts=10)
+    ids = [r[0] for r in db.execute("SELECT genome.plan_ads(%s, 4, %s, 11)", (run, NOW))]
+    assert len(ids) == 4
+    rows = db.execute(
+        "SELECT prompt_index, canvas_size, element_tags, element_propensities, bandit_selected, "
+        "pre_gen_score, genome_version, prompt_version, element_tags_source, final_status "
+        "FROM generated_ads WHERE id = ANY(%s) ORDER BY prompt_index",
+        (ids,),
+    ).fetchall()
+    assert [r[0] for r in rows] == [1, 2, 3, 4]
+    for r in rows:
+        assert r[1] == "1080x1080px" and r[2]["canvas_size"] == "1080x1080px"
+        assert set(r[3]["propensities"]) == {
+            "hook_type",
+            "belief_angle",
+            "template_category",
+            "visual_style",
+            "color_mode",
+        }
+        assert r[4] is True and r[5] is not None and r[6] == 0
+        assert (r[7], r[8], r[9]) == ("v2.0", "plan", "pending")
+    jobs = db.execute(
+        "SELECT kind, generated_ad_id, status FROM genome.agent_jobs ORDER BY created_at"
+    ).fetchall()
+    assert sorted(j[1] for j in jobs) == sorted(ids)
+    assert {(j[0], j[2]) for j in jobs} == {("generate", "queued")}
+    run_row = db.execute(
+        "SELECT attempts_count, generation_config FROM ad_runs WHERE id = %s", (run,)
+    ).fetchone()
+    assert run_row[0] == 4
+    assert set(run_row[1]) >= {
+        "prompt_template_version",
+        "pipeline_version",
+        "review_rubric_version",
+        "genome_scores_version",
+    }
+    assert run_row[1]["review_rubric_version"] == "default-v1"
+
+
+def test_attempts_cap_refuses_and_writes_nothing(db: psycopg.Connection) -> None:
+    run = f.ad_run(db, f.product(db, f.brand(db)), max_attempts=5)
+    db.execute("SELECT genome.plan_ads(%s, 4, %s)", (run, NOW))
+    before = _counts(db)
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT genome.plan_ads(%s, 2, %s)", (run, NOW))
+    assert err.value.sqlstate == "GN012"
+    assert "used 4 of its 5" in err.value.diag.message_primary
+    assert _counts(db) == before
+    db.execute("SELECT genome.plan_ads(%s, 1, %s)", (run, NOW))
+
+
+def test_concurrent_planning_respects_the_cap_exactly(db: psycopg.Connection, db_dsn: str) -> None:
+    run = f.ad_run(db, f.product(db, f.brand(db)), max_attempts=50)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(4)
+
+    def plan() -> None:
+        with psycopg.connect(db_dsn, autocommit=True) as conn:
+            barrier.wait()
+            try:
+                conn.execute("SELECT genome.plan_ads(%s, 15, %s)", (run, NOW)).fetchall()
+                outcomes.append("ok")
+            except psycopg.Error as exc:
+                outcomes.append(exc.sqlstate or "?")
+
+    threads = [threading.Thread(target=plan) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["GN012", "ok", "ok", "ok"]
+    assert (
+        db.execute("SELECT attempts_count FROM ad_runs WHERE id = %s", (run,)).fetchone()[0] == 45
+    )
+    assert (
+        db.execute("SELECT count(*) FROM generated_ads WHERE ad_run_id = %s", (run,)).fetchone()[0]
+        == 45
+    )
+
+
+def test_fixed_dimension_and_canvas(db: psycopg.Connection) -> None:
+    run = f.ad_run(db, f.product(db, f.brand(db)))
+    ids = [
+        r[0]
+        for r in db.execute(
+            "SELECT genome.plan_ads(%s, 3, %s, 1, '{\"belief_angle\": \"identity\"}', '1080x1920')",
+            (run, NOW),
+        )
+    ]
+    tags = [
+        r[0]
+        for r in db.execute("SELECT element_tags FROM generated_ads WHERE id = ANY(%s)", (ids,))
+    ]
+    assert all(t["belief_angle"] == "identity" and t["canvas_size"] == "1080x1920px" for t in tags)
+
+
+@pytest.mark.parametrize(
+    ("args", "state"),
+    [
+        ("gen_random_uuid(), 1", "GN010"),
+        ("NULL, 1", "GN010"),
+        ("%(run)s, 0", "GN011"),
+        ("%(run)s, 101", "GN011"),
+        ("%(run)s, 1, NULL", "GN004"),
+        ('%(run)s, 1, now(), NULL, \'{"hook_type": "nonsense"}\'', "GN101"),
+        ("%(run)s, 1, now(), NULL, '{}', '640x480'", "GN101"),
+    ],
+)
+def test_plan_bad_input(db: psycopg.Connection, args: str, state: str) -> None:
+    run = f.ad_run(db, f.product(db, f.brand(db)))
+    before = _counts(db)
+    with pytest.raises(psycopg.Error) as err:
+        db.execute(f"SELECT genome.plan_ads({args})", {"run": run})
+    assert err.value.sqlstate == state
+    assert _counts(db) == before
+
+
+def test_performance_context_names_best_and_worst_with_evidence(db: psycopg.Connection) -> None:
+    b = f.brand(db)
+    run = f.ad_run(db, f.product(db, b))
+    items = [({"hook_type": "authority"}, 0.9)] * 8 + [({"hook_type": "story"}, 0.1)] * 6
+    f.bulk_rewards(db, run, items, NOW - dt.timedelta(days=20))
+    empty = db.execute("SELECT genome.performance_context(%s)", (b,)).fetchone()[0]
+    assert "no matured evidence yet" in empty
+    db.execute("SELECT genome.update_scores(%s)", (NOW,))
+    text = db.execute("SELECT genome.performance_context(%s)", (b,)).fetchone()[0]
+    assert "correlational" in text
+    line = next(x for x in text.splitlines() if x.startswith("- hook_type"))
+    assert "best authority" in line and "n=8" in line
+    assert "weakest story" in line and "n=6" in line
+    assert "STALE" not in text
+    db.execute("UPDATE genome.genome_state SET is_stale = true WHERE brand_id = %s", (b,))
+    assert "STALE" in db.execute("SELECT genome.performance_context(%s)", (b,)).fetchone()[0]
