@@ -36,6 +36,8 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
+-- A whole-brand aggregation: JIT compilation costs more than it saves here.
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -43,6 +45,7 @@ DECLARE
     v_edges double precision [];
     v_min_strata integer;
     v_context text [];
+    v_drop text [];
 BEGIN
     IF p_brand_id IS NULL OR p_dimension IS NULL OR p_now IS NULL THEN
         RAISE EXCEPTION 'genome.attribute: p_brand_id, p_dimension and p_now must not be NULL'
@@ -86,35 +89,59 @@ BEGIN
         WHERE ed.kind = 'context' AND ed.dimension <> p_dimension
         ORDER BY ed.dimension
     );
+    -- Every other registered key is dropped before grouping (unregistered keys, if any
+    -- slipped in, only split the first grouping stage; they never enter a stratum key).
+    v_drop := ARRAY(
+        SELECT ed.dimension
+        FROM genome.element_dimensions AS ed
+        WHERE NOT (ed.dimension = ANY(v_context))
+    );
 
     RETURN QUERY
-    WITH r AS (
+    WITH raw AS (
+        -- Stage 1, over every reward row: only cheap per-row work (one key extraction,
+        -- dropping the non-context keys), grouped down to a few hundred rows.
         SELECT
             nullif(cer.element_tags ->> p_dimension, '') AS val,
+            cer.element_tags - v_drop AS ctx,
+            width_bucket(cer.total_spend, v_edges) AS bucket,
+            cer.first_date,
+            count(*) AS n_ads,
+            sum(cer.total_clicks::double precision) AS k,
+            sum((cer.total_impressions - cer.total_clicks)::double precision) AS m
+        FROM genome.creative_element_rewards AS cer
+        WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
+        GROUP BY 1, 2, 3, 4
+    ),
+
+    r AS (
+        -- Stage 2, on the grouped rows: the stratum key.
+        SELECT
+            raw.val,
             concat_ws(
                 '|',
                 array_to_string(
                     ARRAY(
-                        SELECT coalesce(nullif(cer.element_tags ->> ctx.dim, ''), 'unknown')
+                        SELECT coalesce(nullif(raw.ctx ->> ctx.dim, ''), 'unknown')
                         FROM unnest(v_context) WITH ORDINALITY AS ctx (dim, ord)
                         ORDER BY ctx.ord
                     ),
                     '|'
                 ),
-                'spend' || width_bucket(cer.total_spend, v_edges),
-                to_char(cer.first_date, 'IYYY-"W"IW')
+                'spend' || raw.bucket,
+                to_char(raw.first_date, 'IYYY-"W"IW')
             ) AS stratum,
-            cer.total_clicks::double precision AS k,
-            (cer.total_impressions - cer.total_clicks)::double precision AS m
-        FROM genome.creative_element_rewards AS cer
-        WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
+            raw.n_ads,
+            raw.k,
+            raw.m
+        FROM raw
     ),
 
     cell AS (
         SELECT
             r.stratum,
             r.val,
-            count(*) AS n_ads,
+            sum(r.n_ads) AS n_ads,
             sum(r.k) AS k,
             sum(r.m) AS m
         FROM r

@@ -30,6 +30,8 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
+-- A whole-brand aggregation: JIT compilation costs more than it saves here.
+SET jit = off
 AS $$
 #variable_conflict use_column
 DECLARE
