@@ -123,7 +123,9 @@ def claim(
 ) -> dict[str, Any]:
     rows = (
         conn.cursor(row_factory=dict_row)
-        .execute("SELECT * FROM genome.claim_jobs(%s, %s, %s::interval, 1)", ([kind], worker, lease))
+        .execute(
+            "SELECT * FROM genome.claim_jobs(%s, %s, %s::interval, 1)", ([kind], worker, lease)
+        )
         .fetchall()
     )
     assert len(rows) == 1, f"expected one {kind} job to claim, got {len(rows)}"
@@ -135,7 +137,9 @@ def ad_status(conn: psycopg.Connection, ad: uuid.UUID) -> str:
 
 
 def drive_to_review(conn: psycopg.Connection, ad: uuid.UUID, worker: str = "w1") -> None:
-    """Generate and scan (clean) one ad through the SQL writers."""
+    """Generate and scan (clean) one ad through the SQL writers (its generate job is queued
+    here when it was not: enqueue_job is idempotent)."""
+    conn.execute("SELECT genome.enqueue_job('generate', %s)", (ad,))
     job = claim(conn, "generate", worker)
     assert job["generated_ad_id"] == ad
     conn.execute(
@@ -212,7 +216,11 @@ class DoubleImage:
     def generate(self, brief: AdBrief) -> GeneratedImage:
         self._maybe("generate")
         return GeneratedImage(
-            png=_png(), width=8, height=8, prompt_text=f"ad {brief.generated_ad_id}", call=_rec("generate")
+            png=_png(),
+            width=8,
+            height=8,
+            prompt_text=f"ad {brief.generated_ad_id}",
+            call=_rec("generate"),
         )
 
     def defect_scan(self, png: bytes, brief: AdBrief) -> DefectScanResult:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+
 from tests.test_pipeline_support import CLEAN_SCAN, call, claim, make_ads, make_product
 
 
@@ -29,9 +30,9 @@ def test_enqueue_is_idempotent_per_ad_and_kind(db: psycopg.Connection) -> None:
     p = make_product(db)
     (ad,) = make_ads(db, p["product"], 1, enqueue=False)
     first = db.execute("SELECT genome.enqueue_job('generate', %s)", (ad,)).fetchone()[0]
-    again = db.execute(
-        "SELECT genome.enqueue_job('generate', %s, '{\"x\": 1}')", (ad,)
-    ).fetchone()[0]
+    again = db.execute("SELECT genome.enqueue_job('generate', %s, '{\"x\": 1}')", (ad,)).fetchone()[
+        0
+    ]
     assert first == again
     assert _count(db, "SELECT count(*) FROM genome.agent_jobs WHERE generated_ad_id = %s", ad) == 1
     assert _job(db, first)["payload"] == {}
@@ -89,7 +90,12 @@ def test_claim_skips_locked_jobs_and_counts_attempts(db: psycopg.Connection, db_
         other.commit()
     assert _count(db, "SELECT count(*) FROM genome.agent_jobs WHERE status = 'running'") == 5
     assert _count(db, "SELECT count(*) FROM genome.agent_job_attempts WHERE ended_at IS NULL") == 5
-    assert db.execute("SELECT count(*) FROM genome.claim_jobs(ARRAY['generate'], 'w-c', '1 minute', 5)").fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM genome.claim_jobs(ARRAY['generate'], 'w-c', '1 minute', 5)"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_claim_takes_later_stages_first_and_respects_run_after(db: psycopg.Connection) -> None:
@@ -154,9 +160,13 @@ def test_fail_job_backs_off_exponentially_then_dead_letters(db: psycopg.Connecti
     now = db.execute("SELECT now()").fetchone()[0]
     for attempt in (1, 2, 3):
         t = now + timedelta(hours=attempt)
-        job = db.cursor(row_factory=dict_row).execute(
-            "SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1, %s)", (t,)
-        ).fetchone()
+        job = (
+            db.cursor(row_factory=dict_row)
+            .execute(
+                "SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1, %s)", (t,)
+            )
+            .fetchone()
+        )
         assert job["attempts"] == attempt
         status = db.execute(
             "SELECT genome.fail_job(%s, 'w1', %s, %s)", (job["id"], f"boom {attempt}", t)
@@ -188,7 +198,15 @@ def test_fail_job_backs_off_exponentially_then_dead_letters(db: psycopg.Connecti
     assert outcomes == ["failed", "failed", "dead"]
 
 
-@pytest.mark.parametrize(("kind", "expected"), [("review", "review_failed"), ("defect_scan", "review_failed"), ("second_opinion", "review_failed"), ("embed", "approved")])
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("review", "review_failed"),
+        ("defect_scan", "review_failed"),
+        ("second_opinion", "review_failed"),
+        ("embed", "approved"),
+    ],
+)
 def test_dead_stage_sets_the_ad_status(db: psycopg.Connection, kind: str, expected: str) -> None:
     p = make_product(db)
     (ad,) = make_ads(db, p["product"], 1, enqueue=False)
@@ -200,7 +218,10 @@ def test_dead_stage_sets_the_ad_status(db: psycopg.Connection, kind: str, expect
     db.execute("UPDATE genome.settings SET value = '1' WHERE key = 'job_max_attempts'")
     db.execute("SELECT genome.enqueue_job(%s, %s)", (kind, ad))
     job = claim(db, kind)
-    assert db.execute("SELECT genome.fail_job(%s, 'w1', 'model down')", (job["id"],)).fetchone()[0] == "dead"
+    assert (
+        db.execute("SELECT genome.fail_job(%s, 'w1', 'model down')", (job["id"],)).fetchone()[0]
+        == "dead"
+    )
     status, reason = db.execute(
         "SELECT final_status, decision_reason FROM generated_ads WHERE id = %s", (ad,)
     ).fetchone()
@@ -234,9 +255,13 @@ def test_reap_returns_expired_leases_and_counts_the_attempt(db: psycopg.Connecti
     assert "lease expired (held by w-short" in row["last_error"]
     assert _job(db, long["id"])["status"] == "running"
     # Second expiry at max_attempts: dead, and the ad fails.
-    again = db.cursor(row_factory=dict_row).execute(
-        f"SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w-2', '1 second', 1, {later})"
-    ).fetchone()
+    again = (
+        db.cursor(row_factory=dict_row)
+        .execute(
+            f"SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w-2', '1 second', 1, {later})"
+        )
+        .fetchone()
+    )
     assert again["id"] == short["id"] and again["attempts"] == 2
     assert db.execute("SELECT genome.reap_jobs(now() + interval '30 minutes')").fetchone()[0] == 1
     assert _job(db, short["id"])["status"] == "dead"
@@ -272,21 +297,41 @@ def test_result_writer_fences_out_a_reaped_worker(db: psycopg.Connection) -> Non
     )
     scan = claim(db, "defect_scan", "old", "1 second")
     db.execute("SELECT genome.reap_jobs(now() + interval '10 seconds')")
-    new = db.cursor(row_factory=dict_row).execute(
-        "SELECT * FROM genome.claim_jobs(ARRAY['defect_scan'], 'new', '1 minute', 1, now() + interval '10 seconds')"
-    ).fetchone()
+    new = (
+        db.cursor(row_factory=dict_row)
+        .execute(
+            "SELECT * FROM genome.claim_jobs(ARRAY['defect_scan'], 'new', '1 minute', 1, now() + interval '10 seconds')"
+        )
+        .fetchone()
+    )
     assert new["id"] == scan["id"]
     args = (json.dumps(CLEAN_SCAN), json.dumps(call("defect_scan", "google")))
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT genome.record_defect_scan(%s, 'old', %s, %s)", (scan["id"], *args))
     assert err.value.sqlstate == "GN404"
     for _ in range(2):
-        assert db.execute(
-            "SELECT genome.record_defect_scan(%s, 'new', %s, %s)", (scan["id"], *args)
-        ).fetchone()[0] == "pending"
-    assert _count(db, "SELECT count(*) FROM genome.ad_defect_scans WHERE generated_ad_id = %s", ad) == 1
-    assert _count(db, "SELECT count(*) FROM genome.provider_calls WHERE agent_job_id = %s", scan["id"]) == 1
-    assert _count(db, "SELECT count(*) FROM genome.agent_jobs WHERE generated_ad_id = %s AND kind = 'review'", ad) == 1
+        assert (
+            db.execute(
+                "SELECT genome.record_defect_scan(%s, 'new', %s, %s)", (scan["id"], *args)
+            ).fetchone()[0]
+            == "pending"
+        )
+    assert (
+        _count(db, "SELECT count(*) FROM genome.ad_defect_scans WHERE generated_ad_id = %s", ad)
+        == 1
+    )
+    assert (
+        _count(db, "SELECT count(*) FROM genome.provider_calls WHERE agent_job_id = %s", scan["id"])
+        == 1
+    )
+    assert (
+        _count(
+            db,
+            "SELECT count(*) FROM genome.agent_jobs WHERE generated_ad_id = %s AND kind = 'review'",
+            ad,
+        )
+        == 1
+    )
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT genome.record_defect_scan(%s, 'new', %s, %s)", (job["id"], *args))
     assert err.value.sqlstate == "GN405"
@@ -296,7 +341,9 @@ def test_complete_job_for_noop(db: psycopg.Connection) -> None:
     job_id = db.execute("SELECT genome.enqueue_job('noop', NULL)").fetchone()[0]
     job = claim(db, "noop", "w1")
     assert job["id"] == job_id
-    assert db.execute("SELECT genome.complete_job(%s, 'w1', '{\"ok\": true}')", (job_id,)).fetchone()[0]
+    assert db.execute(
+        "SELECT genome.complete_job(%s, 'w1', '{\"ok\": true}')", (job_id,)
+    ).fetchone()[0]
     assert not db.execute("SELECT genome.complete_job(%s, 'w1')", (job_id,)).fetchone()[0]
     row = _job(db, job_id)
     assert (row["status"], row["result"]) == ("succeeded", {"ok": True})
