@@ -147,7 +147,7 @@ class MarketParams:
     # Probability that a purchase arrives 1, 2, ..., 7 days after its click.
     delay_probs: tuple[float, ...] = (0.35, 0.22, 0.14, 0.10, 0.08, 0.06, 0.05)
     # Strength of the planted hook -> awareness_stage confounding.
-    confounded_share: float = 0.8
+    confounded_share: float = 0.85
     other_hooks_stage_share: float = 0.05
 
 
@@ -158,7 +158,7 @@ class ContextEffects:
     stage_ctr: Mapping[str, float] = field(
         default_factory=lambda: {
             "unaware": -0.35,
-            "problem_aware": 0.80,
+            "problem_aware": 1.80,
             "solution_aware": 0.10,
             "product_aware": 0.15,
             "most_aware": 0.25,
@@ -167,7 +167,7 @@ class ContextEffects:
     stage_cvr: Mapping[str, float] = field(
         default_factory=lambda: {
             "unaware": -0.30,
-            "problem_aware": 0.0,
+            "problem_aware": -0.50,
             "solution_aware": 0.10,
             "product_aware": 0.25,
             "most_aware": 0.40,
