@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents import cluster
+from agents import cluster, demo
 from agents.migrate import MigrationError, migrate
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
 
@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--dbname", default=DEFAULT_DBNAME)
     mig.add_argument("--no-jobs", action="store_true", help="do not touch pg_cron schedules")
     mig.set_defaults(func=_cmd_migrate)
+
+    demo.add_cli(sub)
     return parser
 
 

@@ -1,0 +1,333 @@
+"""`genome demo`: the main job on the embedded default.
+
+A simulated market (sim/) plays Meta, real agent processes with the offline provider play
+the models, and the real database does all the learning. Each virtual day: plan ads
+through genome.plan_ads, let the agents generate, scan, review and embed them, launch the
+approved ones in the simulator, write the day's performance, and call every scheduled job
+through genome.run_job(name, p_now) on its schedule. Capabilities added later (experiments,
+evolution, calibration, monitoring) show up here through run_job without changing this file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID
+
+import psycopg
+
+from agents import cluster
+from agents.migrate import migrate
+from agents.settings import local_cluster, project_root
+from sim.baselines import TwinMarkets
+from sim.history import DayRecord, record_day, save_history
+from sim.market import Market
+from sim.report import build_report, format_summary
+from sim.truth import Truth, build_truth, load_dimensions, load_reward_weights
+
+DEMO_DBNAME = "genome_demo"
+START_DAY = dt.date(2026, 1, 5)  # a Monday: weekly jobs run on Mondays
+PLAN_HOUR = 9
+# Jobs by cadence, run in this order at the end of each virtual day (after Meta sync).
+DAILY_JOBS = ("genome_collect", "experiment_analysis", "reap_jobs")
+WEEKLY_JOBS = (
+    "creative_genome_update",
+    "genome_validation",
+    "quality_calibration",
+    "winner_evolution",
+)
+
+
+class DemoError(RuntimeError):
+    """The demo could not run (database, agents or a stuck pipeline)."""
+
+
+@dataclass
+class DemoConfig:
+    days: int = 90
+    brands: int = 3
+    ads_per_day: int = 6
+    seed: int = 7
+    out: Path = field(default_factory=lambda: project_root() / "out")
+    agents: int = 2
+    concurrency: int = 2
+    provider: str = "offline"
+    fresh: bool = True
+    day_timeout: float = 120.0
+    quiet: bool = False
+
+
+@dataclass
+class DemoResult:
+    summary: dict[str, object]
+    history: list[DayRecord]
+    dsn: str
+    planned: int
+    finished: int
+    job_runs: dict[str, int]
+
+
+def demo_database(fresh: bool) -> str:
+    """The demo's database: GENOME_DATABASE_URL if set (never dropped), else a database of
+    the project cluster, recreated when `fresh`."""
+    env = os.environ.get("GENOME_DATABASE_URL")
+    if env:
+        return env
+    paths = local_cluster()
+    cluster.up(paths, "postgres")
+    admin = paths.url("postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DBNAME}" WITH (FORCE)')
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DBNAME,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DEMO_DBNAME}"')
+    return paths.url(DEMO_DBNAME)
+
+
+class AgentPool:
+    """Real agent processes (`genome agents run`), stopped gracefully with SIGTERM."""
+
+    def __init__(self, dsn: str, count: int, concurrency: int, provider: str, storage: Path):
+        self.procs: list[subprocess.Popen[bytes]] = []
+        env = dict(os.environ)
+        env["GENOME_DATABASE_URL"] = dsn
+        env["GENOME_STORAGE_DIR"] = str(storage)
+        self.log_path = storage.parent / "agents.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        for _ in range(count):
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "agents.cli",
+                        "agents",
+                        "run",
+                        "--provider",
+                        provider,
+                        "--concurrency",
+                        str(concurrency),
+                    ],
+                    env=env,
+                    stdout=self._log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+    def check(self) -> None:
+        dead = [p for p in self.procs if p.poll() is not None]
+        if dead:
+            raise DemoError(
+                f"{len(dead)} agent process(es) exited (code {dead[0].returncode}); "
+                f"see {self.log_path}"
+            )
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for p in self.procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self._log.close()
+
+
+def _at(day: dt.date, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
+
+
+def _plan_day(
+    conn: psycopg.Connection, market: Market, day: dt.date, cfg: DemoConfig
+) -> dict[int, list[UUID]]:
+    planned: dict[int, list[UUID]] = {}
+    for h in market.brands:
+        run_id = conn.execute(
+            "INSERT INTO ad_runs (product_id, max_attempts, created_at) VALUES (%s, %s, %s) "
+            "RETURNING id",
+            (h.product_id, cfg.ads_per_day, _at(day, PLAN_HOUR)),
+        ).fetchone()[0]  # type: ignore[index]
+        seed = (cfg.seed * 100_003 + day.toordinal()) * 101 + h.index
+        planned[h.index] = [
+            r[0]
+            for r in conn.execute(
+                "SELECT genome.plan_ads(%s, %s, %s, %s)",
+                (run_id, cfg.ads_per_day, _at(day, PLAN_HOUR), seed),
+            )
+        ]
+    return planned
+
+
+def _wait_for_pipeline(
+    conn: psycopg.Connection, ids: list[UUID], pool: AgentPool, timeout: float
+) -> None:
+    """Until every planned ad has its final status and no job of theirs is still open."""
+    deadline = time.monotonic() + timeout
+    while True:
+        open_ads = conn.execute(
+            """
+            SELECT count(*) FROM generated_ads AS g
+            WHERE g.id = ANY(%s)
+              AND (g.final_status = 'pending'
+                   OR EXISTS (SELECT 1 FROM genome.agent_jobs AS j
+                              WHERE j.generated_ad_id = g.id AND j.status IN ('queued', 'running')))
+            """,
+            (ids,),
+        ).fetchone()[0]  # type: ignore[index]
+        if open_ads == 0:
+            return
+        pool.check()
+        if time.monotonic() > deadline:
+            raise DemoError(f"{open_ads} ads still in the pipeline after {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def _run_jobs(conn: psycopg.Connection, day: dt.date, counts: dict[str, int]) -> list[str]:
+    """The day's scheduled jobs at their virtual times; returns problems worth showing."""
+    problems = []
+    names = list(DAILY_JOBS)
+    if (day + dt.timedelta(days=1)).weekday() == 0:
+        names += list(WEEKLY_JOBS)
+    p_now = _at(day + dt.timedelta(days=1), 6, 30)
+    for name in names:
+        out = conn.execute("SELECT genome.run_job(%s, %s)", (name, p_now)).fetchone()[0]  # type: ignore[index]
+        counts[name] = counts.get(name, 0) + 1
+        if out["status"] == "failed":
+            problems.append(f"{name}: {out.get('error')}")
+    return problems
+
+
+def _progress(day_i: int, cfg: DemoConfig, conn: psycopg.Connection, started: float) -> str:
+    row = conn.execute(
+        """
+        SELECT
+            (SELECT count(*) FROM generated_ads WHERE element_tags_source = 'plan'),
+            (SELECT count(*) FROM generated_ads WHERE final_status = 'approved'),
+            (SELECT count(*) FROM genome.creative_element_rewards),
+            (SELECT coalesce(max(genome_version), 0) FROM genome.genome_state)
+        """
+    ).fetchone()
+    assert row is not None
+    width = 30
+    done = int(width * (day_i + 1) / cfg.days)
+    return (
+        f"\r[{'#' * done}{'.' * (width - done)}] day {day_i + 1}/{cfg.days} "
+        f"planned {row[0]} approved {row[1]} rewards {row[2]} genome v{row[3]} "
+        f"{time.monotonic() - started:5.0f}s"
+    )
+
+
+def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
+    if cfg.days < 1 or cfg.brands < 1 or cfg.ads_per_day < 1 or cfg.ads_per_day > 100:
+        raise DemoError("days and brands must be >= 1 and ads-per-day within 1-100")
+    started = time.monotonic()
+    dsn = demo_database(cfg.fresh)
+    migrate(dsn, jobs=False)  # virtual time: the demo calls run_job itself, pg_cron would not
+    out = Path(cfg.out)
+    storage = out / "storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    history: list[DayRecord] = []
+    counts: dict[str, int] = {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        truth: Truth = build_truth(
+            cfg.seed, cfg.brands, load_dimensions(conn), load_reward_weights(conn)
+        )
+        market = Market(truth, seed=cfg.seed)
+        market.setup(conn, start=START_DAY)
+        twins = TwinMarkets(truth)
+        pool = AgentPool(dsn, cfg.agents, cfg.concurrency, cfg.provider, storage)
+        planned_total = 0
+        try:
+            for day_i in range(cfg.days):
+                day = START_DAY + dt.timedelta(days=day_i)
+                planned = _plan_day(conn, market, day, cfg)
+                all_ids = [i for ids in planned.values() for i in ids]
+                planned_total += len(all_ids)
+                _wait_for_pipeline(conn, all_ids, pool, cfg.day_timeout)
+                approved = {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT id FROM generated_ads "
+                        "WHERE id = ANY(%s) AND final_status = 'approved'",
+                        (all_ids,),
+                    )
+                }
+                launched: dict[int, list[UUID]] = {}
+                for h in market.brands:
+                    ids = [i for i in planned[h.index] if i in approved]
+                    market.launch_many(conn, ids, day)
+                    launched[h.index] = ids
+                market.simulate_day(conn, day)
+                for h in market.brands:
+                    history.append(
+                        record_day(conn, truth, twins, h, day, planned[h.index], launched[h.index])
+                    )
+                for problem in _run_jobs(conn, day, counts):
+                    log(f"\njob failed: {problem}")
+                if not cfg.quiet:
+                    sys.stdout.write(_progress(day_i, cfg, conn, started))
+                    sys.stdout.flush()
+        finally:
+            pool.stop()
+        if not cfg.quiet:
+            sys.stdout.write("\n")
+        finished = conn.execute(
+            "SELECT count(*) FROM generated_ads WHERE element_tags_source = 'plan' "
+            "AND final_status <> 'pending'"
+        ).fetchone()[0]  # type: ignore[index]
+        save_history(history, out / "history.json")
+        (out / "truth.json").write_text(json.dumps(truth.to_json(), indent=1))
+        summary = build_report(conn, history, truth, out)
+    summary["wall_seconds"] = round(time.monotonic() - started, 1)
+    log(format_summary(summary))
+    log(f"report: {out / 'report.html'}  ({summary['wall_seconds']}s)")
+    return DemoResult(summary, history, dsn, planned_total, int(finished), counts)
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `genome demo`."""
+    p = sub.add_parser("demo", help="run the simulated market loop and write out/report.html")
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--brands", type=int, default=3)
+    p.add_argument("--ads-per-day", type=int, default=6)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", type=Path, default=project_root() / "out")
+    p.add_argument("--agents", type=int, default=2, help="agent processes")
+    p.add_argument("--provider", default="offline", choices=["offline", "live", "auto"])
+    p.add_argument("--fresh", action="store_true", help="recreate the demo database first")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    cfg = DemoConfig(
+        days=args.days,
+        brands=args.brands,
+        ads_per_day=args.ads_per_day,
+        seed=args.seed,
+        out=args.out,
+        agents=args.agents,
+        provider=args.provider,
+        fresh=args.fresh,
+    )
+    try:
+        run_demo(cfg)
+    except DemoError as exc:
+        print(f"genome demo: {exc}", file=sys.stderr)
+        return 1
+    return 0
