@@ -635,11 +635,11 @@ def build_report(
         """
         SELECT e.name, b.name AS brand, e.test_variable, e.status, e.verdict,
                e.started_at, e.completed_at,
-               (SELECT jsonb_agg(jsonb_build_object(
-                    'arm', a.arm_name, 'value', a.test_variable_value,
-                    'impressions', a.total_impressions, 'clicks', a.total_clicks,
-                    'prob_best', a.prob_best, 'recommendation', a.recommendation)
-                    ORDER BY a.arm_index)
+               (SELECT string_agg(format('%s: %s (%s impr, %s clicks, P(best) %s, %s)',
+                                         a.arm_name, a.test_variable_value, a.total_impressions,
+                                         a.total_clicks, coalesce(round(a.prob_best, 3)::text, '-'),
+                                         coalesce(a.recommendation, '-')),
+                                  '; ' ORDER BY a.arm_index)
                 FROM genome.experiment_arms AS a WHERE a.experiment_id = e.id) AS arms,
                e.result_summary
         FROM genome.experiments AS e

@@ -1,0 +1,217 @@
+"""The demo report: every section present (with "none yet" when empty), images embedded,
+headline figures computed from the history and the database."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import numpy as np
+import psycopg
+import pytest
+from PIL import Image
+from psycopg.types.json import Jsonb
+
+from sim.ads import insert_ads
+from sim.baselines import TwinMarkets
+from sim.history import DayRecord, record_day
+from sim.market import Market, sync_time
+from sim.report import build_report, format_summary
+from sim.truth import build_truth
+
+D0 = date(2025, 6, 2)
+SECTIONS = [
+    "learning",
+    "regret",
+    "posteriors",
+    "attribution",
+    "experiments",
+    "winners",
+    "alerts",
+    "calibration",
+    "gallery",
+    "cost",
+    "jobs",
+]
+
+
+def _sections(page: str) -> dict[str, str]:
+    found = dict(re.findall(r'<section id="([a-z]+)">(.*?)</section>', page, flags=re.S))
+    return found
+
+
+def test_empty_database_every_section_says_none_yet(db, tmp_path) -> None:
+    truth = build_truth(1, 2)
+    summary = build_report(db, [], truth, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    sections = _sections(page)
+    assert list(sections) == SECTIONS
+    for key, body in sections.items():
+        assert "none yet" in body, key
+    assert summary["report_html"] == str(tmp_path / "report.html")
+    assert summary["v2_pct_of_oracle_last30"] is None
+    assert summary["regret_ratio_vs_random"] is None
+    assert summary["top_value_accuracy"] is None
+    assert summary["experiments"] == summary["alerts"] == summary["winners"] == 0
+    text = format_summary(summary)
+    assert "% of oracle" in text and "n/a" in text
+
+
+def test_headline_figures() -> None:
+    from sim.report import _headline
+
+    recs = [
+        DayRecord(D0, 0, "b0", (("a", 0.5), ("b", 1.0)), (0.25, 0.25), 1.0, 2, 2, 2),
+        # outside the last 30 days: counts for regret only
+        DayRecord(D0 - timedelta(days=40), 0, "b0", (("c", 0.0),), (0.0,), 1.0, 1, 1, 1),
+    ]
+    h = _headline(recs)
+    assert h["v2_pct_of_oracle_last30"] == pytest.approx(75.0)
+    assert h["random_pct_of_oracle_last30"] == pytest.approx(25.0)
+    assert h["regret_v2"] == pytest.approx(0.5 + 1.0)
+    assert h["regret_random"] == pytest.approx(1.5 + 1.0)
+    assert h["regret_ratio_vs_random"] == pytest.approx(1.5 / 2.5)
+    assert (h["ads_planned"], h["ads_launched"], h["days"]) == (3, 3, 2)
+
+
+def _populate(db: psycopg.Connection, tmp_path) -> tuple:
+    truth = build_truth(31, 2)
+    market = Market(truth)
+    handles = market.setup(db, D0)
+    twins = TwinMarkets(truth)
+    rng = np.random.default_rng(5)
+    history = []
+    img_dir = tmp_path / "ads"
+    img_dir.mkdir()
+    for k in range(5):
+        day = D0 + timedelta(days=k)
+        for h in handles:
+            tags = [truth.random_tags(rng) for _ in range(3)]
+            paths = []
+            for j in range(3):
+                p = img_dir / f"{h.index}_{k}_{j}.png"
+                Image.new("RGB", (400, 400), (40 * j, 100, 200)).save(p)
+                paths.append(str(p))
+            ids = insert_ads(db, h, tags, sync_time(day), storage_paths=paths)
+            db.execute(
+                "UPDATE generated_ads SET final_status = 'rejected' WHERE id = %s", (ids[2],)
+            )
+            market.launch_many(db, ids[:2], day)
+            history.append(record_day(db, truth, twins, h, day, ids, ids[:2]))
+        market.simulate_day(db, day)
+    # What the genome believes: brand-level scores that rank the truth's best value first,
+    # except one planted miss (brand 0, color_mode).
+    for h in handles:
+        best = truth.best_values(h.index)
+        for dim, values in truth.dimensions.items():
+            for v in values:
+                good = v == best[dim]
+                if h.index == 0 and dim == "color_mode":
+                    good = not good and v == values[(values.index(best[dim]) + 1) % len(values)]
+                a, b = (9.0, 2.0) if good else (3.0, 6.0)
+                db.execute(
+                    """
+                    INSERT INTO genome.creative_element_scores
+                        (organization_id, brand_id, element_dimension, element_value,
+                         alpha, beta, posterior_alpha, posterior_beta, n_rewards)
+                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                    """,
+                    (h.organization_id, h.brand_id, dim, v, a, b, a, b, int(a + b - 2)),
+                )
+    h = handles[0]
+    db.execute(
+        """
+        INSERT INTO genome.system_alerts (organization_id, brand_id, alert_type, severity, title)
+        VALUES (%s, %s, 'approval_rate', 'critical', 'Approval rate below 40%%')
+        """,
+        (h.organization_id, h.brand_id),
+    )
+    exp = db.execute(
+        """
+        INSERT INTO genome.experiments (organization_id, brand_id, name, hypothesis, test_variable,
+                                        status)
+        VALUES (%s, %s, 'hook test', 'authority beats story', 'hook_type', 'running')
+        RETURNING id
+        """,
+        (h.organization_id, h.brand_id),
+    ).fetchone()[0]
+    db.execute(
+        """
+        INSERT INTO genome.experiment_arms (experiment_id, arm_name, arm_index, test_variable_value)
+        VALUES (%s, 'control', 0, 'story'), (%s, 'treatment', 1, 'authority')
+        """,
+        (exp, exp),
+    )
+    default = db.execute(
+        "SELECT id, check_weights, check_thresholds FROM genome.quality_scoring_config "
+        "WHERE organization_id = %s",
+        (h.organization_id,),
+    ).fetchone()
+    db.execute(
+        """
+        INSERT INTO genome.quality_scoring_config (organization_id, version, check_weights,
+            check_thresholds, parent_config_id, calibrated_from_overrides)
+        VALUES (%s, 'calibrated-1', %s, %s, %s, 24)
+        """,
+        (h.organization_id, Jsonb(default[1]), Jsonb(default[2]), default[0]),
+    )
+    ad = db.execute("SELECT id FROM generated_ads LIMIT 1").fetchone()[0]
+    db.execute(
+        """
+        INSERT INTO genome.provider_calls (generated_ad_id, operation, provider, model, ok,
+                                           latency_ms, cost_usd)
+        VALUES (%s, 'generate', 'offline', 'offline-v1', true, 3, 0),
+               (%s, 'review', 'anthropic', 'claude', true, 900, 0.03)
+        """,
+        (ad, ad),
+    )
+    return truth, history
+
+
+def test_report_with_data_embeds_images_and_fills_sections(db, tmp_path) -> None:
+    truth, history = _populate(db, tmp_path)
+    out = tmp_path / "out"
+    summary = build_report(db, history, truth, out)
+    page = (out / "report.html").read_text()
+    sections = _sections(page)
+    assert list(sections) == SECTIONS
+    for key in (
+        "learning",
+        "regret",
+        "posteriors",
+        "experiments",
+        "alerts",
+        "calibration",
+        "gallery",
+        "cost",
+    ):
+        assert "none yet" not in sections[key].split("<table")[0] or key == "cost", key
+    for key in ("learning", "regret", "posteriors", "gallery"):
+        assert 'src="data:image/png;base64,' in sections[key], key
+    assert sections["winners"].count("none yet") == 1
+    assert "hook test" in sections["experiments"] and "authority" in sections["experiments"]
+    assert "Approval rate below 40%" in sections["alerts"]
+    assert "calibrated-1" in sections["calibration"]
+    assert "rejected" in sections["gallery"] and "approved" in sections["gallery"]
+    # one image file per brand plus the two curves, all embedded and on disk
+    assert sorted(summary["images"]) == sorted(
+        ["learning_curve.png", "regret.png", "posteriors_brand1.png", "posteriors_brand2.png"]
+    )
+    for name in summary["images"]:
+        assert (out / name).stat().st_size > 1000
+    assert "src=" not in page.replace('src="data:', "")  # self-contained
+    # 2 brands x 5 dimensions judged, one planted miss
+    assert summary["top_value_evaluated"] == 10
+    assert summary["top_value_accuracy"] == pytest.approx(0.9)
+    assert summary["strongest_dimension_accuracy"] == 1.0
+    assert (summary["experiments"], summary["alerts"], summary["calibrations"]) == (1, 1, 1)
+    n_ads = db.execute("SELECT count(*) FROM generated_ads").fetchone()[0]
+    assert summary["total_cost_usd"] == pytest.approx(0.03)
+    assert summary["cost_per_ad_usd"] == pytest.approx(0.03 / n_ads)
+    assert summary["ads_launched"] == 20 and summary["ads_planned"] == 30
+    assert 0 < summary["v2_pct_of_oracle_last30"] <= 100
+    assert summary["regret_random"] > 0
+    text = format_summary(summary)
+    assert "V2 reward, % of oracle (last 30 days)" in text
+    assert "regret ratio" in text and "top-value accuracy" in text
+    assert "90%" in text
