@@ -1,0 +1,51 @@
+-- Quantiles of the normal and Student t distributions for confidence intervals (the
+-- functions scipy.stats.norm.ppf / t.ppf call, without importing scipy.stats).
+
+CREATE OR REPLACE FUNCTION genome._normal_quantile(p_p double precision)
+RETURNS double precision
+LANGUAGE plpython3u
+IMMUTABLE
+SET search_path = genome, public
+AS $$
+from scipy.special import ndtri
+if p_p is None or not (0.0 < p_p < 1.0):
+    plpy.error("probability must be strictly between 0 and 1, got %s" % (p_p,), sqlstate="GN860")
+return float(ndtri(p_p))
+$$;
+COMMENT ON FUNCTION genome._normal_quantile(double precision) IS
+'Internal: standard normal quantile (scipy.special.ndtri). GN860: p not strictly between 0 and 1.';
+
+CREATE OR REPLACE FUNCTION genome._t_quantile(p_p double precision, p_df double precision)
+RETURNS double precision
+LANGUAGE plpython3u
+IMMUTABLE
+SET search_path = genome, public
+AS $$
+from scipy.special import stdtrit
+if p_p is None or not (0.0 < p_p < 1.0):
+    plpy.error("probability must be strictly between 0 and 1, got %s" % (p_p,), sqlstate="GN860")
+if p_df is None or not (p_df > 0):
+    plpy.error("degrees of freedom must be > 0, got %s" % (p_df,), sqlstate="GN860")
+return float(stdtrit(p_df, p_p))
+$$;
+COMMENT ON FUNCTION genome._t_quantile(double precision, double precision) IS
+'Internal: Student t quantile with df degrees of freedom (scipy.special.stdtrit). GN860: p not strictly between 0 and 1, or df <= 0.';
+
+CREATE OR REPLACE FUNCTION genome._ci_level()
+RETURNS double precision
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v double precision := genome._setting_num('monitoring_ci_level');
+BEGIN
+    IF v IS NULL OR NOT (v > 0 AND v < 1) THEN
+        RAISE EXCEPTION 'setting monitoring_ci_level must be strictly between 0 and 1, got %', v
+            USING ERRCODE = 'GN830';
+    END IF;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION genome._ci_level() IS
+'Internal: the monitoring_ci_level setting, checked. GN830: not strictly between 0 and 1.';
