@@ -428,7 +428,7 @@ def _gallery(conn: psycopg.Connection, out_dir: Path) -> tuple[str, int]:
         return _unavailable(t), 0
     if not t.rows:
         return _none_yet("no generated ads"), 0
-    roots = [out_dir, Path.cwd(), Path(__file__).resolve().parents[1]]
+    roots = [out_dir, out_dir / "storage", Path.cwd(), Path(__file__).resolve().parents[1]]
     cards = []
     for ad_id, storage, status, tags, brand in t.rows:
         src = _resolve(storage, roots) if storage else None
@@ -479,8 +479,9 @@ justify-content:center;color:#999}.status-approved figcaption b{color:#1a7f37}
 
 
 def _p_now(history: Sequence[DayRecord]) -> datetime:
+    """A virtual 'now' after the last day's sync and the jobs that follow it."""
     if history:
-        return sync_time(max(r.day for r in history)) + timedelta(hours=1)
+        return sync_time(max(r.day for r in history)) + timedelta(days=1)
     return datetime.now(UTC)
 
 
