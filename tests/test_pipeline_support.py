@@ -104,7 +104,8 @@ def make_ads(
             """
             INSERT INTO generated_ads (ad_run_id, prompt_index, canvas_size, element_tags)
             SELECT %s, i, '1080x1080px',
-                   jsonb_build_object('hook_type', (%s::text[])[1 + i %% 5], 'color_mode', 'brand')
+                   jsonb_build_object('hook_type', (%s::text[])[1 + i %% 5], 'color_mode', 'brand',
+                                      'persona_id', (i %% 10)::text)
             FROM generate_series(1, %s) AS i
             RETURNING id
             """,
@@ -192,6 +193,10 @@ def _png() -> bytes:
 
 
 def _bucket(brief: AdBrief) -> int:
+    """The test ads carry their bucket (prompt_index mod 10) as persona_id."""
+    tag = brief.element_tags.get("persona_id")
+    if tag is not None:
+        return int(tag)
     return int(hashlib.sha256(str(brief.generated_ad_id).encode()).hexdigest(), 16) % 10
 
 
@@ -312,6 +317,8 @@ def main() -> None:
     parser.add_argument("--lease", type=float, default=30.0)
     parser.add_argument("--poll", type=float, default=0.5)
     parser.add_argument("--idle-exit", type=float, default=None)
+    parser.add_argument("--probe", type=float, default=1.0)
+    parser.add_argument("--drain", type=float, default=30.0)
     parser.add_argument("--storage", required=True)
     args = parser.parse_args()
     os.environ["GENOME_STORAGE_DIR"] = args.storage
@@ -325,6 +332,8 @@ def main() -> None:
         providers=double_providers(args.mode),
         lease_seconds=args.lease,
         poll_interval=args.poll,
+        probe_interval=args.probe,
+        drain_seconds=args.drain,
     )
 
 

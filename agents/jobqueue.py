@@ -1,0 +1,190 @@
+"""The agents' side of the SQL queue: thin calls to the genome.* queue functions.
+
+Every call takes a connection from the pool for one statement (autocommit), so no
+connection is held while a model runs. Result writers are safe to repeat after a lost
+reply (the SQL replays the stored outcome for the worker that completed the job), so they
+are retried when the database connection drops; claims are not retried blindly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool, PoolTimeout
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+# Errors that mean "the database is unreachable right now", not "the request is wrong".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (psycopg.OperationalError, PoolTimeout)
+LEASE_LOST_SQLSTATE = "GN404"
+
+
+class LeaseLost(RuntimeError):
+    """The job is no longer ours (reaped after its lease expired, or released)."""
+
+
+class RejectedResult(RuntimeError):
+    """The database refused a result as malformed (a GN4xx error): a failed attempt."""
+
+
+def make_pool(dsn: str, max_size: int, name: str = "genome-agents") -> ConnectionPool:
+    """A pool of autocommit connections returning dict rows, checked before each use."""
+    return ConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=max(2, max_size),
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        check=ConnectionPool.check_connection,
+        timeout=10,
+        name=name,
+        open=True,
+    )
+
+
+def _translate(exc: psycopg.Error) -> Exception:
+    state = exc.sqlstate or ""
+    if state == LEASE_LOST_SQLSTATE:
+        return LeaseLost(exc.diag.message_primary or str(exc))
+    if state.startswith("GN"):
+        return RejectedResult(f"[{state}] {exc.diag.message_primary or exc}")
+    return exc
+
+
+_retry_on_disconnect = retry(
+    retry=retry_if_exception_type(CONNECTION_ERRORS),
+    wait=wait_exponential_jitter(initial=0.2, max=5.0),
+    stop=stop_after_delay(60),
+    reraise=True,
+)
+
+
+class JobQueue:
+    """The queue functions, called as one worker with one lease length."""
+
+    def __init__(self, pool: ConnectionPool, worker: str, lease: timedelta) -> None:
+        self.pool = pool
+        self.worker = worker
+        self.lease = lease
+
+    def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
+        with self.pool.connection() as conn:
+            try:
+                return conn.execute(sql, params).fetchone()  # type: ignore[return-value]
+            except psycopg.Error as exc:
+                translated = _translate(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc
+
+    def _value(self, sql: str, params: Sequence[Any]) -> Any:
+        row = self._one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    def claim(self, kinds: Sequence[str], n: int) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            return conn.execute(  # type: ignore[return-value]
+                "SELECT * FROM genome.claim_jobs(%s, %s, %s, %s)",
+                (list(kinds), self.worker, self.lease, n),
+            ).fetchall()
+
+    def has_work(self, kinds: Sequence[str]) -> bool:
+        return bool(
+            self._value(
+                "SELECT EXISTS (SELECT 1 FROM genome.agent_jobs "
+                "WHERE kind = ANY(%s) AND status IN ('queued', 'running'))",
+                (list(kinds),),
+            )
+        )
+
+    def heartbeat(self, job_id: UUID) -> bool:
+        return bool(
+            self._value(
+                "SELECT genome.heartbeat_job(%s, %s, %s)", (job_id, self.worker, self.lease)
+            )
+        )
+
+    @_retry_on_disconnect
+    def fail(self, job_id: UUID, error: str) -> str:
+        return str(self._value("SELECT genome.fail_job(%s, %s, %s)", (job_id, self.worker, error)))
+
+    def release(self, job_id: UUID) -> bool:
+        return bool(self._value("SELECT genome.release_job(%s, %s)", (job_id, self.worker)))
+
+    def reap(self) -> int:
+        return int(self._value("SELECT genome.reap_jobs()", ()))
+
+    @_retry_on_disconnect
+    def context(self, job_id: UUID) -> dict[str, Any]:
+        return dict(self._value("SELECT genome.job_context(%s)", (job_id,)))
+
+    @_retry_on_disconnect
+    def complete(self, job_id: UUID, result: dict[str, Any]) -> bool:
+        return bool(
+            self._value(
+                "SELECT genome.complete_job(%s, %s, %s)",
+                (job_id, self.worker, json.dumps(result)),
+            )
+        )
+
+    @_retry_on_disconnect
+    def record_generation(
+        self, job_id: UUID, storage_path: str, prompt_text: str, call: dict[str, Any]
+    ) -> Any:
+        return self._value(
+            "SELECT genome.record_generation(%s, %s, %s, %s, %s)",
+            (job_id, self.worker, storage_path, prompt_text, json.dumps(call)),
+        )
+
+    @_retry_on_disconnect
+    def record_defect_scan(self, job_id: UUID, scan: dict[str, Any], call: dict[str, Any]) -> Any:
+        return self._value(
+            "SELECT genome.record_defect_scan(%s, %s, %s, %s)",
+            (job_id, self.worker, json.dumps(scan), json.dumps(call)),
+        )
+
+    @_retry_on_disconnect
+    def record_review(self, job_id: UUID, review: dict[str, Any], call: dict[str, Any]) -> Any:
+        return self._value(
+            "SELECT genome.record_review(%s, %s, %s, %s)",
+            (job_id, self.worker, json.dumps(review), json.dumps(call)),
+        )
+
+    @_retry_on_disconnect
+    def record_embedding(
+        self,
+        job_id: UUID,
+        descriptor: dict[str, Any],
+        vector: Sequence[float],
+        model: str,
+        calls: list[dict[str, Any]],
+    ) -> Any:
+        return self._value(
+            "SELECT genome.record_embedding(%s, %s, %s, %s::vector, %s, %s)",
+            (
+                job_id,
+                self.worker,
+                json.dumps(descriptor),
+                "[" + ",".join(repr(float(x)) for x in vector) + "]",
+                model,
+                json.dumps(calls),
+            ),
+        )
+
+    def exemplar_function(self) -> bool:
+        return self._value("SELECT to_regproc('genome.similar_exemplars') IS NOT NULL", ()) is True
+
+    def similar_exemplars(self, ad_id: UUID, k: int) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            return conn.execute(  # type: ignore[return-value]
+                "SELECT * FROM genome.similar_exemplars(%s, %s)", (ad_id, k)
+            ).fetchall()

@@ -1,0 +1,185 @@
+"""The pipeline stages an agent runs: call a model, write the raw result through the SQL
+writer of the stage, and let SQL decide.
+
+generate -> defect_scan -> review -> (second_opinion) -> embed. A provider error, malformed
+output or a result the database refuses is a failed attempt (StageFailed); nothing is ever
+passed on as a pass or as neutral scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from agents.jobqueue import JobQueue, RejectedResult
+from agents.providers.base import (
+    AdBrief,
+    CallRecord,
+    EmbeddingModel,
+    Exemplar,
+    ImageModel,
+    ProviderError,
+    ReviewModel,
+    RubricCheck,
+)
+from agents.settings import project_root
+
+log = logging.getLogger("genome.agents")
+EXEMPLAR_COUNT = 4
+
+
+class ProviderSet(Protocol):
+    """What agents.providers.factory.Providers offers."""
+
+    image: ImageModel
+    reviewer: ReviewModel
+    second_reviewer: ReviewModel
+    embedder: EmbeddingModel
+    mode: str
+
+
+class StageFailed(RuntimeError):
+    """This attempt failed (the model, its output, or the result was refused)."""
+
+
+def storage_dir() -> Path:
+    """GENOME_STORAGE_DIR, default <project root>/out/storage."""
+    env = os.environ.get("GENOME_STORAGE_DIR")
+    return Path(env) if env else project_root() / "out" / "storage"
+
+
+def write_image(directory: Path, ad_id: UUID, png: bytes) -> Path:
+    """Write <ad_id>.png atomically; a retry overwrites the same name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{ad_id}.png"
+    tmp = directory / f".{ad_id}.{os.getpid()}.tmp"
+    tmp.write_bytes(png)
+    os.replace(tmp, path)
+    return path
+
+
+def brief_from_context(ctx: dict[str, Any]) -> AdBrief:
+    ad, product, brand = ctx["ad"], ctx["product"], ctx["brand"]
+    tags = {k: str(v) for k, v in (ad.get("element_tags") or {}).items() if v is not None}
+    ad_id = UUID(ad["id"])
+    return AdBrief(
+        generated_ad_id=ad_id,
+        brand_name=brand["name"],
+        product_name=product["name"],
+        current_offer=product.get("current_offer"),
+        benefits=list(product.get("benefits") or []),
+        element_tags=tags,
+        canvas_size=ad.get("canvas_size") or "1080x1080px",
+        prompt_text=ad.get("prompt_text") or "",
+        performance_context=ctx.get("performance_context"),
+        seed=int.from_bytes(hashlib.sha256(ad_id.bytes).digest()[:4], "big"),
+    )
+
+
+def _call(record: CallRecord) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+@dataclass
+class ExemplarSource:
+    """genome.similar_exemplars(ad, k) when it exists (checked once), else none."""
+
+    queue: JobQueue
+    k: int = EXEMPLAR_COUNT
+    _available: bool | None = field(default=None, init=False)
+
+    def fetch(self, ad_id: UUID) -> tuple[list[str], list[Exemplar]]:
+        if self._available is None:
+            self._available = self.queue.exemplar_function()
+        if not self._available:
+            return [], []
+        ids: list[str] = []
+        exemplars: list[Exemplar] = []
+        for row in self.queue.similar_exemplars(ad_id, self.k):
+            exemplars.append(Exemplar.model_validate(row, from_attributes=False))
+            ident = row.get("id") or row.get("exemplar_id")
+            if ident is not None:
+                ids.append(str(ident))
+        return ids, exemplars
+
+
+@dataclass
+class Stages:
+    """Runs one claimed job of any kind; returns the ad's status (or 'done' for noop)."""
+
+    providers: ProviderSet
+    queue: JobQueue
+    images: Path
+    exemplars: ExemplarSource
+
+    def run(self, job: dict[str, Any]) -> str:
+        job_id: UUID = job["id"]
+        try:
+            if job["kind"] == "noop":
+                self.queue.complete(job_id, {"noop": True})
+                return "done"
+            ctx = self.queue.context(job_id)
+            brief = brief_from_context(ctx)
+            handler = {
+                "generate": self._generate,
+                "defect_scan": self._defect_scan,
+                "review": self._review,
+                "second_opinion": self._review,
+                "embed": self._embed,
+            }[job["kind"]]
+            return str(handler(job, ctx, brief))
+        except (ProviderError, ValidationError, RejectedResult, OSError) as exc:
+            raise StageFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    def _png(self, ctx: dict[str, Any]) -> bytes:
+        path = ctx["ad"].get("storage_path")
+        if not path:
+            raise StageFailed("the ad has no stored image")
+        return Path(path).read_bytes()
+
+    def _generate(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+        image = self.providers.image.generate(brief)
+        path = write_image(self.images, brief.generated_ad_id, image.png)
+        self.queue.record_generation(job["id"], str(path), image.prompt_text, _call(image.call))
+        return "pending"
+
+    def _defect_scan(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+        result = self.providers.image.defect_scan(self._png(ctx), brief)
+        scan = result.scan.model_dump(mode="json") | {"raw": result.raw}
+        return self.queue.record_defect_scan(job["id"], scan, _call(result.call))
+
+    def _review(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+        rubric = [RubricCheck.model_validate(r) for r in ctx["rubric"]]
+        ids, exemplars = self.exemplars.fetch(brief.generated_ad_id)
+        model = (
+            self.providers.reviewer if job["kind"] == "review" else self.providers.second_reviewer
+        )
+        result = model.review(self._png(ctx), brief, rubric, exemplars)
+        review = {
+            "check_scores": result.review.check_scores,
+            "notes": result.review.notes,
+            "raw": result.raw,
+            "exemplar_ids": ids,
+        }
+        return self.queue.record_review(job["id"], review, _call(result.call))
+
+    def _embed(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+        described = self.providers.image.describe(self._png(ctx))
+        embedded = self.providers.embedder.embed(described.descriptor.as_text())
+        descriptor = described.descriptor.model_dump(mode="json") | {
+            "text": described.descriptor.as_text()
+        }
+        return self.queue.record_embedding(
+            job["id"],
+            descriptor,
+            embedded.vector,
+            embedded.model,
+            [_call(described.call), _call(embedded.call)],
+        )

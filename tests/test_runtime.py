@@ -1,0 +1,129 @@
+"""The agent runtime in-process: the whole pipeline with test-double providers, dead
+letters from an always-failing provider, and the one-line job logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from agents.runtime import run_agents
+from tests.test_pipeline_support import double_providers, make_ads, make_product
+
+
+def _statuses(db: psycopg.Connection) -> dict[str, int]:
+    return dict(
+        db.execute("SELECT final_status, count(*) FROM generated_ads GROUP BY 1").fetchall()
+    )
+
+
+def _run(
+    db_dsn: str, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **kw: object
+) -> None:
+    monkeypatch.setenv("GENOME_STORAGE_DIR", str(tmp_path))
+    done = threading.Event()
+    stop = threading.Event()
+
+    def target() -> None:
+        try:
+            run_agents(
+                db_dsn,
+                None,
+                3,
+                "offline",
+                stop=stop,
+                idle_exit=1.0,
+                providers=double_providers(mode),
+                lease_seconds=30,
+                poll_interval=0.2,
+                probe_interval=1.0,
+                **kw,  # type: ignore[arg-type]
+            )
+        finally:
+            done.set()
+
+    t = threading.Thread(target=target, daemon=True)
+    t.start()
+    finished = done.wait(90)
+    stop.set()
+    t.join(10)
+    assert finished, "agents did not finish within 90 s"
+
+
+def test_pipeline_runs_every_stage_and_decides(
+    db: psycopg.Connection,
+    db_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    p = make_product(db)
+    ads = make_ads(db, p["product"], 40)
+    caplog.set_level(logging.INFO, logger="genome.agents")
+    _run(db_dsn, "ok", tmp_path, monkeypatch)
+    rows = db.execute(
+        "SELECT g.id, g.final_status, g.storage_path, g.visual_embedding IS NOT NULL FROM generated_ads g"
+    ).fetchall()
+    # Buckets (prompt_index mod 10): 0 defect, 1 borderline then approved, 2 both borderline,
+    # 3 rejected by the review, 4-9 approved.
+    assert _statuses(db) == {"approved": 28, "rejected": 8, "flagged": 4}
+    assert all(Path(r[2]) == tmp_path / f"{r[0]}.png" and Path(r[2]).exists() for r in rows)
+    # Embeddings exactly for the approved ads.
+    assert all(r[3] == (r[1] == "approved") for r in rows)
+    # Every decision matches what SQL recomputes from the stored results.
+    for ad, status, *_ in rows:
+        assert db.execute("SELECT genome.decide_review(%s)", (ad,)).fetchone()[0] == status
+    jobs = db.execute("SELECT status, count(*) FROM genome.agent_jobs GROUP BY 1").fetchall()
+    assert dict(jobs).keys() == {"succeeded"}
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "genome.agents"]
+    job_lines = [x for x in lines if x["event"] == "job"]
+    total_jobs = db.execute("SELECT count(*) FROM genome.agent_jobs").fetchone()[0]
+    assert len(job_lines) == total_jobs
+    assert all({"kind", "id", "attempt", "ms", "outcome"} <= x.keys() for x in job_lines)
+    assert {x["outcome"] for x in job_lines} == {"succeeded"}
+    assert len(ads) == 40
+    assert db.execute("SELECT sum(approved_count) FROM ad_runs").fetchone()[0] == 28
+    second = db.execute("SELECT count(*) FROM genome.agent_jobs WHERE kind = 'second_opinion'")
+    assert second.fetchone()[0] == 8
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind", "final"),
+    [
+        ("fail-generate", "generate", "generation_failed"),
+        ("fail-review", "review", "review_failed"),
+    ],
+)
+def test_always_failing_provider_dead_letters(
+    db: psycopg.Connection,
+    db_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    kind: str,
+    final: str,
+) -> None:
+    p = make_product(db)
+    make_ads(db, p["product"], 6)
+    db.execute("UPDATE genome.settings SET value = '0.05' WHERE key = 'job_backoff_base_seconds'")
+    _run(db_dsn, mode, tmp_path, monkeypatch)
+    statuses = _statuses(db)
+    assert "approved" not in statuses
+    # Bucket-0 ads are rejected by the defect scan before any review.
+    assert set(statuses) <= {final, "rejected"} and statuses.get(final, 0) >= 1
+    dead = db.execute(
+        "SELECT attempts, max_attempts, errors FROM genome.agent_jobs WHERE kind = %s AND status = 'dead'",
+        (kind,),
+    ).fetchall()
+    assert len(dead) == statuses[final]
+    for attempts, max_attempts, errors in dead:
+        assert attempts == max_attempts == 3
+        assert len(errors) == 3
+        assert all("always fails" in e["error"] or "no JSON object" in e["error"] for e in errors)
+    if mode == "fail-review":
+        assert all("I think this ad is fine" in e["error"] for *_, errors in dead for e in errors)
+    assert db.execute("SELECT count(*) FROM genome.ad_reviews").fetchone()[0] == 0
