@@ -791,7 +791,7 @@ def _render(summary: dict[str, Any], sections: list[Section], truth: Truth) -> s
         f"<style>{_CSS}</style></head><body>"
         "<h1>Creative Genome: does it learn?</h1>"
         f"{truth_note}<section id='summary'><h2>Headline</h2><div class='kpi'>{kpi}</div>"
-        f"<pre>{html.escape(format_summary(summary))}</pre></section>"
+        "</section>"
         f"<p>{nav}</p>{body}</body></html>"
     )
 
