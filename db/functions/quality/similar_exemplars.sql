@@ -1,0 +1,89 @@
+-- Few-shot exemplars for a review prompt: the brand's active exemplars nearest the ad.
+
+CREATE OR REPLACE FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer DEFAULT 5)
+RETURNS TABLE (
+    exemplar_id uuid,
+    exemplar_type text,
+    visual_description text,
+    quality_notes text,
+    check_scores jsonb,
+    similarity double precision,
+    source_ad_id uuid,
+    ranked_by text
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+SET "hnsw.iterative_scan" = 'strict_order'
+SET "hnsw.ef_search" = 100
+AS $$
+DECLARE
+    v_ad record;
+    v_max_k integer := genome._setting_num('knn_max_k')::integer;
+BEGIN
+    IF p_k IS NULL OR p_k < 1 OR p_k > v_max_k THEN
+        RAISE EXCEPTION 'k must be between 1 and % (settings knn_max_k), got %', v_max_k, coalesce(p_k::text, 'NULL')
+            USING ERRCODE = 'GN730';
+    END IF;
+    SELECT g.visual_embedding AS embedding, g.visual_embedding_model AS model, p.brand_id
+    INTO v_ad
+    FROM public.generated_ads AS g
+    INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
+    INNER JOIN public.products AS p ON r.product_id = p.id
+    WHERE g.id = p_generated_ad_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL') USING ERRCODE = 'GN703';
+    END IF;
+    -- The HNSW candidate list, and (SET above) iterative scanning in exact distance order until
+    -- k rows of the brand and model pass the filter; both end with the function.
+    PERFORM set_config(
+        'hnsw.ef_search', greatest(p_k, genome._setting_num('knn_ef_search')::integer)::text, true
+    );
+
+    IF v_ad.embedding IS NOT NULL THEN
+        RETURN QUERY
+        SELECT
+            e.id,
+            e.exemplar_type,
+            e.visual_description,
+            e.quality_notes,
+            e.check_scores,
+            1 - (e.exemplar_embedding <=> v_ad.embedding),
+            e.generated_ad_id,
+            'cosine'::text
+        FROM genome.ad_quality_exemplars AS e
+        WHERE
+            e.brand_id = v_ad.brand_id
+            AND e.is_active
+            AND e.embedding_model = v_ad.model
+            AND e.generated_ad_id <> p_generated_ad_id
+        ORDER BY e.exemplar_embedding <=> v_ad.embedding
+        LIMIT p_k;
+        RETURN;
+    END IF;
+
+    -- Not embedded yet (the pipeline embeds approved ads after review): no similarity exists,
+    -- so the prompt still gets the brand's bar, the newest exemplar of each type in turn.
+    RETURN QUERY
+    SELECT
+        x.id,
+        x.exemplar_type,
+        x.visual_description,
+        x.quality_notes,
+        x.check_scores,
+        NULL::double precision,
+        x.generated_ad_id,
+        'newest_per_type'::text
+    FROM (
+        SELECT
+            e.*,
+            row_number() OVER (PARTITION BY e.exemplar_type ORDER BY e.created_at DESC, e.id) AS turn
+        FROM genome.ad_quality_exemplars AS e
+        WHERE e.brand_id = v_ad.brand_id AND e.is_active AND e.generated_ad_id <> p_generated_ad_id
+    ) AS x
+    ORDER BY x.turn, array_position(ARRAY['gold_approve', 'gold_reject', 'edge_case'], x.exemplar_type)
+    LIMIT p_k;
+END
+$$;
+COMMENT ON FUNCTION genome.similar_exemplars(uuid, integer) IS
+'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (seed 6b tier 3). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case), similarity NULL, ranked_by = newest_per_type. The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k.';
