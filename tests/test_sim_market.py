@@ -3,8 +3,6 @@ the planted confounding, and the same rows for the same seed."""
 
 from __future__ import annotations
 
-import statistics
-import time
 from datetime import date, timedelta
 
 import numpy as np
@@ -262,20 +260,20 @@ def test_planted_simpson_confounding_is_in_the_data(db) -> None:
     assert share > 0.6
 
 
-def test_simulate_day_is_fast(db) -> None:
+def test_ads_run_their_days_with_hundreds_live(db) -> None:
+    # Speed is measured in bench/, never asserted here.
     truth = build_truth(12, 3)
     market = Market(truth)
     handles = market.setup(db, D0)
     rng = np.random.default_rng(0)
-    timings = []
     for k in range(20):
         day = D0 + timedelta(days=k)
         for h in handles:
             ids = insert_ads(db, h, [truth.random_tags(rng) for _ in range(12)], sync_time(day))
             market.launch_many(db, ids, day)
-        t0 = time.perf_counter()
         market.simulate_day(db, day)
-        timings.append(time.perf_counter() - t0)
     assert len(market.live_ads(D0 + timedelta(days=19))) == 14 * 36
-    # ~500 live ads plus restatements; well under 100 ms unloaded, generous for CI
-    assert statistics.median(timings[-5:]) < 0.25
+    rows = db.execute(
+        "SELECT count(DISTINCT meta_ad_id), max(date) FROM meta_ads_performance"
+    ).fetchone()
+    assert rows == (20 * 36, D0 + timedelta(days=19))
