@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents import cluster, demo
+from agents import cluster, demo, runtime
 from agents.migrate import MigrationError, migrate
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
 
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--no-jobs", action="store_true", help="do not touch pg_cron schedules")
     mig.set_defaults(func=_cmd_migrate)
 
+    runtime.add_cli(sub)
     demo.add_cli(sub)
     return parser
 
