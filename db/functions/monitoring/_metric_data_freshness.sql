@@ -37,7 +37,6 @@ AS $$
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
         INNER JOIN public.products AS p ON p.id = r.product_id
         INNER JOIN public.brands AS b ON b.id = p.brand_id
-        WHERE m.created_at <= p_now
     ),
 
     rows_by_brand AS (
