@@ -1,0 +1,210 @@
+-- Seed 12c stopping rules over the posterior core: winner, futility, inconclusive, SRM hold.
+-- analyze_experiments calls this for the running experiments; simulations call it for
+-- thousands of (experiment, day) groups at once, so both run the same rules.
+
+CREATE OR REPLACE FUNCTION genome._experiment_decisions(
+    p_group integer [],
+    p_arm integer [],
+    p_impressions bigint [],
+    p_trials bigint [],
+    p_successes bigint [],
+    p_planned_share double precision [],
+    p_baseline double precision [],
+    p_planned_trials double precision [],
+    p_significance double precision [],
+    p_final boolean [],
+    p_seed bigint DEFAULT NULL
+)
+RETURNS TABLE (
+    idx integer,
+    grp integer,
+    arm integer,
+    prior_alpha double precision,
+    prior_beta double precision,
+    posterior_alpha double precision,
+    posterior_beta double precision,
+    posterior_mean double precision,
+    prob_best double precision,
+    expected_loss double precision,
+    effect_mean double precision,
+    effect_lower double precision,
+    effect_upper double precision,
+    relative_effect double precision,
+    relative_lower double precision,
+    relative_upper double precision,
+    prob_positive double precision,
+    srm_p_value double precision,
+    min_impressions double precision,
+    ready boolean,
+    best_arm integer,
+    decision text,
+    stop_reason text,
+    recommendation text
+)
+LANGUAGE sql
+VOLATILE
+SET search_path = genome, public
+AS $$
+    WITH params AS (
+        SELECT
+            genome._setting_num('experiment_prior_strength') AS prior_k,
+            genome._setting_num('experiment_min_sample_fraction') AS min_fraction,
+            genome._setting_num('experiment_min_impressions') AS min_impressions,
+            genome._setting_num('experiment_max_sample_multiple') AS max_multiple,
+            genome._setting_num('experiment_futility_prob_best') AS futility,
+            genome._setting_num('experiment_srm_alpha') AS srm_alpha,
+            genome._setting_num('experiment_mc_draws')::integer AS draws
+    ),
+
+    input AS (
+        SELECT
+            t.*,
+            -- Sceptical prior centred on the baseline, worth prior_k planned samples.
+            1.0 + prm.prior_k * coalesce(t.planned_trials, 0) * t.baseline AS prior_alpha,
+            1.0 + prm.prior_k * coalesce(t.planned_trials, 0) * (1.0 - t.baseline) AS prior_beta,
+            t.share > 0 AS active,
+            t.impressions >= prm.min_impressions
+            AND t.trials >= prm.min_fraction * coalesce(t.planned_trials, 0) AS has_min_sample,
+            t.trials >= prm.max_multiple * t.planned_trials AS has_planned_sample
+        FROM unnest(
+            p_group, p_arm, p_impressions, p_trials, p_successes, p_planned_share, p_baseline,
+            p_planned_trials, p_significance, p_final
+        ) WITH ORDINALITY AS t (
+            grp, arm, impressions, trials, successes, share, baseline, planned_trials,
+            significance, final, idx
+        )
+        CROSS JOIN params AS prm
+    ),
+
+    arrays AS (
+        SELECT
+            array_agg(i.grp ORDER BY i.idx) AS grps,
+            array_agg(i.arm = 0 ORDER BY i.idx) AS controls,
+            array_agg(i.successes::double precision ORDER BY i.idx) AS successes,
+            array_agg(i.trials::double precision ORDER BY i.idx) AS trials,
+            array_agg(i.prior_alpha ORDER BY i.idx) AS prior_alpha,
+            array_agg(i.prior_beta ORDER BY i.idx) AS prior_beta,
+            array_agg(i.impressions::double precision ORDER BY i.idx) AS impressions,
+            array_agg(i.share ORDER BY i.idx) AS shares
+        FROM input AS i
+    ),
+
+    posteriors AS (
+        SELECT x.*
+        FROM arrays
+        CROSS JOIN params AS prm
+        CROSS JOIN LATERAL genome._experiment_posteriors(
+            arrays.grps, arrays.controls, arrays.successes, arrays.trials, arrays.prior_alpha,
+            arrays.prior_beta, arrays.impressions, arrays.shares, prm.draws, p_seed
+        ) AS x
+        WHERE arrays.grps IS NOT NULL
+    ),
+
+    joined AS (
+        SELECT
+            i.*,
+            po.posterior_alpha,
+            po.posterior_beta,
+            po.posterior_mean,
+            po.prob_best,
+            po.expected_loss,
+            po.effect_mean,
+            po.effect_lower,
+            po.effect_upper,
+            po.relative_effect,
+            po.relative_lower,
+            po.relative_upper,
+            po.prob_positive,
+            po.srm_p_value
+        FROM input AS i
+        INNER JOIN posteriors AS po ON po.idx = i.idx
+    ),
+
+    groups AS (
+        SELECT
+            j.grp,
+            coalesce(bool_and(j.has_min_sample) FILTER (WHERE j.active), false) AS ready,
+            coalesce(bool_and(j.has_planned_sample) FILTER (WHERE j.active), false) AS sample_done,
+            bool_or(j.final) AS final,
+            max(j.significance) AS significance,
+            max(j.srm_p_value) AS srm_p_value,
+            (array_agg(j.arm ORDER BY j.prob_best DESC, j.arm))[1] AS best_arm,
+            max(j.prob_best) AS best_prob
+        FROM joined AS j
+        GROUP BY j.grp
+    ),
+
+    verdicts AS (
+        SELECT
+            g.*,
+            CASE
+                WHEN g.srm_p_value < prm.srm_alpha THEN 'srm_hold'
+                WHEN g.ready AND g.best_prob > g.significance THEN 'winner'
+                WHEN g.final OR g.sample_done THEN 'inconclusive'
+                ELSE 'continue'
+            END AS verdict,
+            CASE
+                WHEN g.final THEN 'max_days'
+                WHEN g.sample_done THEN 'planned_sample'
+            END AS end_reason
+        FROM groups AS g
+        CROSS JOIN params AS prm
+    ),
+
+    recommended AS (
+        SELECT
+            j.*,
+            v.ready AS group_ready,
+            v.best_arm,
+            v.verdict,
+            v.end_reason,
+            CASE
+                WHEN v.verdict = 'winner' AND j.arm = v.best_arm THEN 'winner'
+                WHEN v.verdict = 'winner' THEN 'pause'
+                WHEN v.verdict = 'srm_hold' THEN 'continue'
+                WHEN j.active AND j.has_min_sample AND j.prob_best < prm.futility THEN 'pause'
+                ELSE 'continue'
+            END AS rec
+        FROM joined AS j
+        INNER JOIN verdicts AS v ON v.grp = j.grp
+        CROSS JOIN params AS prm
+    )
+
+    SELECT
+        r.idx::integer,
+        r.grp,
+        r.arm,
+        r.prior_alpha,
+        r.prior_beta,
+        r.posterior_alpha,
+        r.posterior_beta,
+        r.posterior_mean,
+        r.prob_best,
+        r.expected_loss,
+        r.effect_mean,
+        r.effect_lower,
+        r.effect_upper,
+        r.relative_effect,
+        r.relative_lower,
+        r.relative_upper,
+        r.prob_positive,
+        r.srm_p_value,
+        greatest(prm.min_impressions, 0)::double precision,
+        r.group_ready,
+        r.best_arm,
+        CASE
+            WHEN r.verdict = 'continue' AND bool_or(r.rec = 'pause') OVER (PARTITION BY r.grp)
+                THEN 'futility_pause'
+            ELSE r.verdict
+        END,
+        CASE WHEN r.verdict = 'inconclusive' THEN r.end_reason END,
+        r.rec
+    FROM recommended AS r
+    CROSS JOIN params AS prm
+    ORDER BY r.idx;
+$$;
+COMMENT ON FUNCTION genome._experiment_decisions(
+    integer [], integer [], bigint [], bigint [], bigint [], double precision [],
+    double precision [], double precision [], double precision [], boolean [], bigint
+) IS
+'Internal: the daily decision of seed 12c for many experiment groups at once (one row per arm; arm 0 is the control; per-group values repeated per row). Each arm gets the sceptical prior Beta(1 + k N p0, 1 + k N (1 - p0)) (k = experiment_prior_strength, N = planned trials per arm, p0 = baseline) and the posterior core genome._experiment_posteriors (experiment_mc_draws draws). An arm has its minimum sample with experiment_min_impressions impressions and experiment_min_sample_fraction of its planned trials. Decision per group: srm_hold when the chi-square p-value of impressions vs planned shares is below experiment_srm_alpha (holds every verdict); winner when every active arm (planned_share > 0) has its minimum sample and the best arm''s P(best) exceeds p_significance; inconclusive at p_final (max_days) or once every active arm has experiment_max_sample_multiple x its planned trials (stop_reason max_days / planned_sample); futility_pause when an arm with its minimum sample has P(best) below experiment_futility_prob_best (recommendation pause); else continue. GN630 from the core on malformed input.';

@@ -1,0 +1,147 @@
+-- Seed 12c: Beta-Binomial posteriors of experiment arms, P(best) and expected loss by
+-- Monte Carlo, effects against the control, and the sample-ratio-mismatch test, for many
+-- experiments at once (arrays aggregated by the caller; numpy does the draws).
+
+CREATE OR REPLACE FUNCTION genome._experiment_posteriors(
+    p_group integer [],
+    p_control boolean [],
+    p_successes double precision [],
+    p_trials double precision [],
+    p_prior_alpha double precision [],
+    p_prior_beta double precision [],
+    p_impressions double precision [],
+    p_planned_share double precision [],
+    p_draws integer,
+    p_seed bigint DEFAULT NULL
+)
+RETURNS TABLE (
+    idx integer,
+    posterior_alpha double precision,
+    posterior_beta double precision,
+    posterior_mean double precision,
+    prob_best double precision,
+    expected_loss double precision,
+    effect_mean double precision,
+    effect_lower double precision,
+    effect_upper double precision,
+    relative_effect double precision,
+    relative_lower double precision,
+    relative_upper double precision,
+    prob_positive double precision,
+    srm_chi2 double precision,
+    srm_p_value double precision
+)
+LANGUAGE plpython3u
+VOLATILE
+SET search_path = genome, public
+AS $$
+import numpy as np
+from scipy.stats import chi2
+
+if p_group is None or len(p_group) == 0:
+    return []
+n = len(p_group)
+arrays = [p_control, p_successes, p_trials, p_prior_alpha, p_prior_beta, p_impressions, p_planned_share]
+if any(a is None or len(a) != n for a in arrays):
+    plpy.error("experiment arrays must all have the same length", sqlstate="GN630")
+if any(v is None for a in [p_group] + arrays for v in a):
+    plpy.error("experiment arrays must not contain NULL", sqlstate="GN630")
+draws = int(p_draws or 0)
+if draws < 100:
+    plpy.error("at least 100 Monte Carlo draws are needed, got %s" % p_draws, sqlstate="GN630")
+
+g = np.asarray(p_group, dtype=np.int64)
+ctrl = np.asarray(p_control, dtype=bool)
+s = np.asarray(p_successes, dtype=float)
+t = np.asarray(p_trials, dtype=float)
+pa = np.asarray(p_prior_alpha, dtype=float)
+pb = np.asarray(p_prior_beta, dtype=float)
+imp = np.asarray(p_impressions, dtype=float)
+share = np.asarray(p_planned_share, dtype=float)
+numbers = np.concatenate([s, t, pa, pb, imp, share])
+if not np.all(np.isfinite(numbers)):
+    plpy.error("experiment counts must be finite numbers", sqlstate="GN630")
+if np.any(s < 0) or np.any(t < 0) or np.any(imp < 0) or np.any(share < 0):
+    plpy.error("experiment counts and shares must not be negative", sqlstate="GN630")
+if np.any(s > t):
+    plpy.error("successes exceed trials in an experiment arm", sqlstate="GN630")
+if np.any(pa <= 0) or np.any(pb <= 0):
+    plpy.error("prior alpha and beta must be positive", sqlstate="GN630")
+
+post_a = pa + s
+post_b = pb + (t - s)
+post_mean = post_a / (post_a + post_b)
+
+# Rows sorted by group, the control first within each group.
+order = np.lexsort((np.arange(n), ~ctrl, g))
+gs = g[order]
+starts = np.r_[0, np.flatnonzero(np.diff(gs)) + 1]
+sizes = np.diff(np.r_[starts, n])
+controls = np.add.reduceat(ctrl[order].astype(np.int64), starts)
+if np.any(controls != 1):
+    plpy.error("every experiment group needs exactly one control arm", sqlstate="GN630")
+
+out = {k: np.full(n, np.nan) for k in (
+    "prob_best", "loss", "eff", "eff_lo", "eff_hi", "rel", "rel_lo", "rel_hi", "ppos",
+    "chi2", "srm_p")}
+
+rng = np.random.default_rng(None if p_seed is None else int(p_seed) & 0xFFFFFFFFFFFFFFFF)
+budget = 4_000_000  # floats per chunk of draws (32 MB)
+for k in np.unique(sizes):
+    rows = order[starts[sizes == k][:, None] + np.arange(k)]  # (groups, k), control in column 0
+    chunk = max(1, budget // (int(k) * draws))
+    for c in range(0, len(rows), chunk):
+        r = rows[c:c + chunk]
+        samples = rng.beta(post_a[r][..., None], post_b[r][..., None], size=r.shape + (draws,))
+        winner = samples.argmax(axis=1)
+        out["prob_best"][r] = (winner[:, None, :] == np.arange(k)[None, :, None]).mean(axis=2)
+        out["loss"][r] = (samples.max(axis=1)[:, None, :] - samples).mean(axis=2)
+        if k > 1:
+            treat = r[:, 1:]
+            diff = samples[:, 1:, :] - samples[:, :1, :]
+            out["eff"][treat] = diff.mean(axis=2)
+            lo, hi = np.quantile(diff, [0.025, 0.975], axis=2)
+            out["eff_lo"][treat] = lo
+            out["eff_hi"][treat] = hi
+            out["ppos"][treat] = (diff > 0).mean(axis=2)
+            ratio = samples[:, 1:, :] / samples[:, :1, :] - 1.0
+            rlo, rhi = np.quantile(ratio, [0.025, 0.975], axis=2)
+            out["rel_lo"][treat] = rlo
+            out["rel_hi"][treat] = rhi
+            out["rel"][treat] = out["eff"][treat] / post_mean[r[:, :1]]
+
+# Sample-ratio mismatch: impressions of the active arms against their planned shares.
+active = share[order] > 0
+obs = np.where(active, imp[order], 0.0)
+w = np.where(active, share[order], 0.0)
+total = np.add.reduceat(obs, starts)
+wsum = np.add.reduceat(w, starts)
+m = np.add.reduceat(active.astype(np.int64), starts)
+grp_of_row = np.repeat(np.arange(len(starts)), sizes)
+with np.errstate(divide="ignore", invalid="ignore"):
+    expected = total[grp_of_row] * w / wsum[grp_of_row]
+    terms = np.where(active & (expected > 0), (obs - expected) ** 2 / expected, 0.0)
+stat = np.add.reduceat(terms, starts)
+valid = (total > 0) & (m >= 2)
+p_val = np.where(valid, chi2.sf(stat, np.maximum(m - 1, 1)), np.nan)
+out["chi2"][order] = np.where(valid, stat, np.nan)[grp_of_row]
+out["srm_p"][order] = p_val[grp_of_row]
+
+
+def val(x):
+    return None if np.isnan(x) else float(x)
+
+
+return [
+    (i + 1, float(post_a[i]), float(post_b[i]), float(post_mean[i]), val(out["prob_best"][i]),
+     val(out["loss"][i]), val(out["eff"][i]), val(out["eff_lo"][i]), val(out["eff_hi"][i]),
+     val(out["rel"][i]), val(out["rel_lo"][i]), val(out["rel_hi"][i]), val(out["ppos"][i]),
+     val(out["chi2"][i]), val(out["srm_p"][i]))
+    for i in range(n)
+]
+$$;
+COMMENT ON FUNCTION genome._experiment_posteriors(
+    integer [], boolean [], double precision [], double precision [], double precision [],
+    double precision [], double precision [], double precision [], integer, bigint
+) IS
+'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN630: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control.';

@@ -1,0 +1,322 @@
+-- Seed 12c/12d, daily: posteriors and decisions of the running experiments, the analysis
+-- history, SRM alerts, and on completion the causal knowledge base.
+
+CREATE OR REPLACE FUNCTION genome.analyze_experiments(p_now timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_today date;
+    v_metrics jsonb := genome._setting('experiment_metrics');
+    v_rows integer;
+BEGIN
+    PERFORM genome._require_now(p_now);
+    v_today := (p_now AT TIME ZONE 'UTC')::date;
+
+    WITH running AS (
+        SELECT
+            e.*,
+            v_metrics -> e.primary_metric AS spec,
+            v_today - (e.started_at AT TIME ZONE 'UTC')::date AS days_elapsed
+        FROM genome.experiments AS e
+        WHERE e.status = 'running' AND e.started_at <= p_now
+        FOR UPDATE
+    ),
+
+    perf AS (
+        -- Insights of each arm's ad since the start (P1-5: through meta_ad_mapping), in the
+        -- experiment's campaign and ad set when known, up to the metric's data lag.
+        SELECT
+            a.id AS arm_id,
+            sum(coalesce(p.impressions, 0))::bigint AS impressions,
+            sum(coalesce(p.link_clicks, 0))::bigint AS clicks,
+            sum(coalesce(p.purchases, 0))::bigint AS purchases,
+            sum(coalesce(p.spend, 0)) AS spend,
+            sum(coalesce(p.purchase_value, 0)) AS purchase_value,
+            max(p.date) AS last_date
+        FROM running AS e
+        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
+        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
+        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+        WHERE p.date >= (e.started_at AT TIME ZONE 'UTC')::date
+          AND p.date <= v_today - (e.spec ->> 'data_lag_days')::integer
+          AND (e.meta_campaign_id IS NULL OR p.meta_campaign_id = e.meta_campaign_id)
+          AND (a.meta_adset_id IS NULL OR p.meta_adset_id = a.meta_adset_id)
+        GROUP BY a.id
+    ),
+
+    arm_data AS (
+        -- Without insights of its own, an arm falls back to its ad's matured reward.
+        SELECT
+            row_number() OVER (ORDER BY e.id, a.arm_index)::integer AS rn,
+            dense_rank() OVER (ORDER BY e.id)::integer AS grp,
+            e.id AS experiment_id,
+            e.organization_id,
+            e.brand_id,
+            e.name AS experiment_name,
+            e.test_variable,
+            e.primary_metric,
+            e.baseline_rate,
+            e.required_trials_per_arm,
+            e.significance_level,
+            e.max_days,
+            e.days_elapsed,
+            e.spec,
+            a.id AS arm_id,
+            a.arm_index,
+            a.arm_name,
+            a.test_variable_value,
+            a.planned_share,
+            CASE WHEN p.arm_id IS NOT NULL THEN 'performance'
+                 WHEN r.id IS NOT NULL THEN 'rewards' ELSE 'none' END AS data_source,
+            coalesce(p.impressions, r.total_impressions, 0) AS impressions,
+            coalesce(p.clicks, r.total_clicks, 0) AS clicks,
+            coalesce(p.purchases, r.total_purchases, 0) AS purchases,
+            coalesce(p.spend, r.total_spend::numeric, 0) AS spend,
+            coalesce(p.purchase_value, r.total_purchase_value::numeric, 0) AS purchase_value
+        FROM running AS e
+        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
+        LEFT JOIN perf AS p ON p.arm_id = a.id
+        LEFT JOIN genome.creative_element_rewards AS r
+            ON p.arm_id IS NULL AND r.generated_ad_id = a.generated_ad_id AND r.matured_at <= p_now
+    ),
+
+    counted AS (
+        SELECT
+            d.*,
+            CASE d.spec ->> 'trials' WHEN 'impressions' THEN d.impressions ELSE d.clicks END AS trials,
+            CASE d.spec ->> 'successes' WHEN 'clicks' THEN d.clicks ELSE d.purchases END AS successes
+        FROM arm_data AS d
+    ),
+
+    decided AS (
+        SELECT
+            c.*,
+            x.posterior_mean,
+            x.prob_best,
+            x.expected_loss,
+            x.effect_mean,
+            x.effect_lower,
+            x.effect_upper,
+            x.relative_effect,
+            x.relative_lower,
+            x.relative_upper,
+            x.prob_positive,
+            x.srm_p_value,
+            x.best_arm,
+            x.decision,
+            x.stop_reason,
+            x.recommendation
+        FROM (
+            SELECT
+                array_agg(c0.grp ORDER BY c0.rn) AS grps,
+                array_agg(c0.arm_index ORDER BY c0.rn) AS arms,
+                array_agg(c0.impressions ORDER BY c0.rn) AS impressions,
+                array_agg(c0.trials ORDER BY c0.rn) AS trials,
+                array_agg(c0.successes ORDER BY c0.rn) AS successes,
+                array_agg(c0.planned_share ORDER BY c0.rn) AS shares,
+                array_agg(c0.baseline_rate ORDER BY c0.rn) AS baselines,
+                array_agg(c0.required_trials_per_arm::double precision ORDER BY c0.rn) AS planned,
+                array_agg(c0.significance_level::double precision ORDER BY c0.rn) AS significance,
+                array_agg(c0.days_elapsed >= c0.max_days ORDER BY c0.rn) AS final
+            FROM counted AS c0
+        ) AS arr
+        CROSS JOIN LATERAL genome._experiment_decisions(
+            arr.grps, arr.arms, arr.impressions, arr.trials, arr.successes, arr.shares, arr.baselines,
+            arr.planned, arr.significance, arr.final, (v_today - DATE '2000-01-01')::bigint
+        ) AS x
+        INNER JOIN counted AS c ON c.rn = x.idx
+        WHERE arr.grps IS NOT NULL
+    ),
+
+    experiment_results AS (
+        SELECT
+            d.experiment_id,
+            d.organization_id,
+            d.brand_id,
+            d.experiment_name,
+            d.test_variable,
+            d.primary_metric,
+            d.days_elapsed,
+            min(d.decision) AS decision,
+            min(d.stop_reason) AS stop_reason,
+            min(d.srm_p_value) AS srm_p_value,
+            min(d.arm_id::text) FILTER (WHERE d.recommendation = 'winner')::uuid AS winning_arm_id,
+            jsonb_agg(jsonb_build_object(
+                'arm_index', d.arm_index,
+                'arm_name', d.arm_name,
+                'value', d.test_variable_value,
+                'data_source', d.data_source,
+                'impressions', d.impressions,
+                'trials', d.trials,
+                'successes', d.successes,
+                'posterior_mean', d.posterior_mean,
+                'prob_best', d.prob_best,
+                'expected_loss', d.expected_loss,
+                'effect', d.effect_mean,
+                'effect_ci', CASE WHEN d.effect_mean IS NOT NULL
+                    THEN jsonb_build_array(d.effect_lower, d.effect_upper) END,
+                'prob_positive', d.prob_positive,
+                'recommendation', d.recommendation
+            ) ORDER BY d.arm_index) AS arms
+        FROM decided AS d
+        GROUP BY
+            d.experiment_id, d.organization_id, d.brand_id, d.experiment_name, d.test_variable,
+            d.primary_metric, d.days_elapsed
+    ),
+
+    arm_updates AS (
+        UPDATE genome.experiment_arms AS a
+        SET total_impressions = d.impressions,
+            total_clicks = d.clicks,
+            total_conversions = d.purchases,
+            total_spend = round(d.spend, 2),
+            ctr = round((d.clicks::numeric / nullif(d.impressions, 0)), 6),
+            roas = round(least(d.purchase_value / nullif(d.spend, 0), 9999), 4),
+            posterior_mean = round(d.posterior_mean::numeric, 6),
+            prob_best = round(d.prob_best::numeric, 4),
+            expected_loss = d.expected_loss,
+            recommendation = d.recommendation
+        FROM decided AS d
+        WHERE a.id = d.arm_id
+        RETURNING a.id
+    ),
+
+    history AS (
+        INSERT INTO genome.experiment_analyses AS h (
+            experiment_id, analysis_date, analyzed_at, arms, decision, srm_p_value
+        )
+        SELECT r.experiment_id, v_today, p_now, r.arms, r.decision, r.srm_p_value
+        FROM experiment_results AS r
+        ON CONFLICT (experiment_id, analysis_date) DO UPDATE
+        SET analyzed_at = excluded.analyzed_at,
+            arms = excluded.arms,
+            decision = excluded.decision,
+            srm_p_value = excluded.srm_p_value
+        RETURNING h.id
+    ),
+
+    experiment_updates AS (
+        UPDATE genome.experiments AS e
+        SET srm_p_value = r.srm_p_value,
+            last_analyzed_at = p_now,
+            result_summary = jsonb_build_object(
+                'analysis_date', v_today,
+                'days_elapsed', r.days_elapsed,
+                'decision', r.decision,
+                'stop_reason', r.stop_reason,
+                'verdict_held', r.decision = 'srm_hold',
+                'srm_p_value', r.srm_p_value,
+                'arms', r.arms
+            ),
+            status = CASE WHEN r.decision IN ('winner', 'inconclusive') THEN 'completed' ELSE e.status END,
+            verdict = CASE WHEN r.decision IN ('winner', 'inconclusive') THEN r.decision ELSE e.verdict END,
+            winning_arm_id = r.winning_arm_id,
+            completed_at = CASE WHEN r.decision IN ('winner', 'inconclusive') THEN p_now END
+        FROM experiment_results AS r
+        WHERE e.id = r.experiment_id
+        RETURNING e.id
+    ),
+
+    effects AS (
+        -- Seed 12d: every completed experiment's effect of each treatment against the control.
+        INSERT INTO genome.causal_effects AS ce (
+            organization_id, brand_id, experiment_id, test_variable, control_value, treatment_value,
+            primary_metric, effect_size, relative_effect, ci_lower, ci_upper, posterior_prob_positive,
+            control_n, treatment_n, control_rate, treatment_rate, relative_ci_lower, relative_ci_upper,
+            verdict, created_at
+        )
+        SELECT
+            r.organization_id,
+            r.brand_id,
+            r.experiment_id,
+            r.test_variable,
+            c.test_variable_value,
+            t.test_variable_value,
+            r.primary_metric,
+            round(t.effect_mean::numeric, 6),
+            round(t.relative_effect::numeric, 4),
+            round(t.effect_lower::numeric, 6),
+            round(t.effect_upper::numeric, 6),
+            round(t.prob_positive::numeric, 4),
+            c.trials,
+            t.trials,
+            c.posterior_mean,
+            t.posterior_mean,
+            t.relative_lower,
+            t.relative_upper,
+            r.decision,
+            p_now
+        FROM experiment_results AS r
+        INNER JOIN decided AS c ON c.experiment_id = r.experiment_id AND c.arm_index = 0
+        INNER JOIN decided AS t ON t.experiment_id = r.experiment_id AND t.arm_index > 0
+        WHERE r.decision IN ('winner', 'inconclusive')
+        ON CONFLICT (experiment_id, treatment_value) DO UPDATE
+        SET effect_size = excluded.effect_size,
+            relative_effect = excluded.relative_effect,
+            ci_lower = excluded.ci_lower,
+            ci_upper = excluded.ci_upper,
+            posterior_prob_positive = excluded.posterior_prob_positive,
+            control_n = excluded.control_n,
+            treatment_n = excluded.treatment_n,
+            control_rate = excluded.control_rate,
+            treatment_rate = excluded.treatment_rate,
+            relative_ci_lower = excluded.relative_ci_lower,
+            relative_ci_upper = excluded.relative_ci_upper,
+            verdict = excluded.verdict
+        RETURNING ce.id
+    ),
+
+    srm_alerts AS (
+        -- One open alert per brand and type: a new mismatch joins the open alert's list.
+        INSERT INTO genome.system_alerts AS sa (
+            organization_id, brand_id, alert_type, severity, title, details, metric_value,
+            created_at, updated_at
+        )
+        SELECT
+            r.organization_id,
+            r.brand_id,
+            'experiment_srm',
+            'critical',
+            'Sample ratio mismatch in a running experiment: its verdict is held',
+            jsonb_build_object(
+                'experiments', jsonb_object_agg(r.experiment_id, jsonb_build_object(
+                    'name', r.experiment_name,
+                    'srm_p_value', r.srm_p_value,
+                    'analysis_date', v_today,
+                    'impressions', (
+                        SELECT jsonb_agg(a.elem -> 'impressions' ORDER BY (a.elem ->> 'arm_index')::integer)
+                        FROM jsonb_array_elements(r.arms) AS a (elem)
+                    )
+                )),
+                'action', 'arm delivery differs from the planned equal split: check each ad set''s '
+                || 'budget, bid, learning phase and review status; no verdict is taken until it recovers'
+            ),
+            min(r.srm_p_value),
+            p_now,
+            p_now
+        FROM experiment_results AS r
+        WHERE r.decision = 'srm_hold'
+        GROUP BY r.organization_id, r.brand_id
+        ON CONFLICT (
+            organization_id, coalesce(brand_id, '00000000-0000-0000-0000-000000000000'), alert_type
+        ) WHERE status IN ('active', 'acknowledged')
+        DO UPDATE SET
+            details = jsonb_set(
+                excluded.details, '{experiments}',
+                coalesce(sa.details -> 'experiments', '{}'::jsonb) || (excluded.details -> 'experiments')
+            ),
+            metric_value = least(sa.metric_value, excluded.metric_value),
+            severity = 'critical',
+            updated_at = excluded.updated_at
+        RETURNING sa.id
+    )
+
+    -- Data-modifying CTEs run to completion whether or not the main query reads them.
+    SELECT count(*) INTO v_rows FROM experiment_results;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome.analyze_experiments(timestamptz) IS
+'Daily (job experiment_analysis): for every running experiment, each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm); an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now.';
