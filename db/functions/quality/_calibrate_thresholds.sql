@@ -72,29 +72,53 @@ def column_cost(accept):
 
 check_grid = np.asarray(p_check_grid, dtype=float)
 pass_grid = np.asarray(p_pass_grid, dtype=float)
-t = t0.copy()
-p = pass0
-sweeps = 0
-for sweeps in range(1, int(p_max_sweeps) + 1):
-    changed = False
-    for j in range(m):
-        passing = S >= t
-        others = ~hard_fail & (weighted >= p) & np.all(np.delete(passing, j, axis=1), axis=1)
-        cand = np.union1d(check_grid, [t0[j]])
-        accept = others[:, None] & (S[:, j][:, None] >= cand[None, :])
-        new = pick(column_cost(accept), cand, t0[j])
-        if new != t[j]:
-            t[j] = new
+
+
+def descend(t, p):
+    # Coordinate descent: each check's threshold, then the pass threshold, set to its best
+    # candidate with the others held; repeated until a sweep changes nothing.
+    t = t.copy()
+    sweeps = 0
+    for sweeps in range(1, int(p_max_sweeps) + 1):
+        changed = False
+        for j in range(m):
+            passing = S >= t
+            others = ~hard_fail & (weighted >= p) & np.all(np.delete(passing, j, axis=1), axis=1)
+            cand = np.union1d(check_grid, [t0[j]])
+            accept = others[:, None] & (S[:, j][:, None] >= cand[None, :])
+            new = pick(column_cost(accept), cand, t0[j])
+            if new != t[j]:
+                t[j] = new
+                changed = True
+        base = ~hard_fail & np.all(S >= t, axis=1)
+        cand = np.union1d(pass_grid, [pass0])
+        accept = base[:, None] & (weighted[:, None] >= cand[None, :])
+        new = pick(column_cost(accept), cand, pass0)
+        if new != p:
+            p = new
             changed = True
-    base = ~hard_fail & np.all(S >= t, axis=1)
-    cand = np.union1d(pass_grid, [pass0])
-    accept = base[:, None] & (weighted[:, None] >= cand[None, :])
-    new = pick(column_cost(accept), cand, pass0)
-    if new != p:
-        p = new
-        changed = True
-    if not changed:
-        break
+        if not changed:
+            break
+    fp, fn = errors(approve(t, p))
+    return t, p, fp + fn_weight * fn, sweeps
+
+
+# A check threshold alone cannot undo a rule that every check is too strict for (the other
+# checks still fail the ad), so the descent starts from the parent's thresholds and also from
+# every uniform level of the check grid (each check at that level, the pass threshold at the
+# parent's and at the grid's lowest): the best end point wins, ties to the one nearest the
+# parent (L1 distance over all thresholds).
+starts = [(t0, pass0)]
+for level in check_grid:
+    starts.append((np.full(m, level), pass0))
+    starts.append((np.full(m, level), float(pass_grid.min())))
+best = None
+for start_t, start_p in starts:
+    t, p, cost, sweeps = descend(start_t, start_p)
+    key = (round(cost, 9), float(np.abs(t - t0).sum() + abs(p - pass0)))
+    if best is None or key < best[0]:
+        best = (key, t, p, sweeps)
+_, t, p, sweeps = best
 
 n_app = int(human.sum())
 n_rej = n - n_app
@@ -126,6 +150,7 @@ result = {
     "check_thresholds": {codes[j]: float(t[j]) for j in range(m)},
     "weighted_pass_threshold": float(p),
     "sweeps": sweeps,
+    "starts": len(starts),
     "n_human_approved": n_app,
     "n_human_rejected": n_rej,
     "fn_weight": fn_weight,
@@ -147,4 +172,4 @@ COMMENT ON FUNCTION genome._calibrate_thresholds(
     text [], double precision [], boolean [], boolean [], double precision [], double precision [],
     double precision [], double precision, double precision [], double precision [], double precision, integer
 ) IS
-'Internal: threshold search of calibrate_quality. p_scores is the n x m matrix of the AI''s check scores (columns p_codes), with the AI''s and the human''s approvals. The decision modelled is the config''s pass rule (no check below its hard-reject threshold, weighted score >= pass threshold, every check >= its threshold). Coordinate descent from the parent''s thresholds: each check''s threshold (candidates p_check_grid plus the parent''s value) and then the pass threshold (p_pass_grid plus the parent''s) is set to minimise FP + p_fn_weight * FN over all overrides (FP: rule rejects, human approved; FN: rule approves, human rejected), ties going to the value nearest the parent''s; sweeps repeat until nothing changes (at most p_max_sweeps), so the result never has a higher weighted error than the parent. Returns jsonb: check_thresholds, weighted_pass_threshold, sweeps, and before / after / observed (the stored AI status) {fp, fn, fp_rate (of human-approved), fn_rate (of human-rejected), weighted_error ((fp + w*fn) / n)}, and per_check {threshold_before/after, fp_rate_before/after (human approved, check below threshold), fn_rate_before/after (human rejected, check at or above threshold)}.';
+'Internal: threshold search of calibrate_quality. p_scores is the n x m matrix of the AI''s check scores (columns p_codes), with the AI''s and the human''s approvals. The decision modelled is the config''s pass rule (no check below its hard-reject threshold, weighted score >= pass threshold, every check >= its threshold). Coordinate descent: each check''s threshold (candidates p_check_grid plus the parent''s value) and then the pass threshold (p_pass_grid plus the parent''s) is set to minimise FP + p_fn_weight * FN over all overrides (FP: rule rejects, human approved; FN: rule approves, human rejected), ties going to the value nearest the parent''s; sweeps repeat until nothing changes (at most p_max_sweeps). The descent starts from the parent''s thresholds and from every uniform level of the check grid (pass threshold at the parent''s and at the grid''s lowest), because lowering one check cannot help while the others still fail an ad; the best end point wins, ties to the one nearest the parent (L1). The parent is a start, so the result never has a higher weighted error than the parent. Returns jsonb: check_thresholds, weighted_pass_threshold, sweeps (of the winning start), starts, and before / after / observed (the stored AI status) {fp, fn, fp_rate (of human-approved), fn_rate (of human-rejected), weighted_error ((fp + w*fn) / n)}, and per_check {threshold_before/after, fp_rate_before/after (human approved, check below threshold), fn_rate_before/after (human rejected, check at or above threshold)}.';
