@@ -1,0 +1,245 @@
+-- Creative fatigue (seed Phase 8): per launched ad, the CTR of a trailing window against the
+-- ad's own first matured week, together with how often its audience has seen it.
+
+CREATE OR REPLACE FUNCTION genome.detect_fatigue(p_now timestamptz DEFAULT now())
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_drop double precision := genome._setting_num('fatigue_ctr_drop');
+    v_freq double precision := genome._setting_num('fatigue_frequency_threshold');
+    v_base integer := genome._setting_num('fatigue_baseline_days')::integer;
+    v_win integer := genome._setting_num('fatigue_window_days')::integer;
+    v_min double precision := genome._setting_num('fatigue_min_impressions');
+    v_rows integer;
+BEGIN
+    PERFORM genome._require_now(p_now);
+    IF NOT (v_drop > 0 AND v_drop < 1 AND v_freq >= 1 AND v_base >= 1 AND v_win >= 1 AND v_min >= 0) THEN
+        RAISE EXCEPTION 'fatigue settings out of range (0 < fatigue_ctr_drop < 1, fatigue_frequency_threshold >= 1, windows >= 1 day)'
+            USING ERRCODE = 'GN902';
+    END IF;
+
+    WITH daily AS (
+        -- Delivered days of every launched ad (attributed through meta_ad_mapping), up to p_now.
+        SELECT
+            m.generated_ad_id AS ad_id,
+            p.date,
+            sum(p.impressions)::double precision AS imps,
+            sum(coalesce(p.link_clicks, 0))::double precision AS clicks,
+            -- Daily frequency: impressions per person reached that day.
+            sum(p.impressions)::double precision / nullif(sum(coalesce(
+                p.reach::double precision, p.impressions / nullif(p.frequency, 0)::double precision
+            )), 0) AS day_freq
+        FROM public.meta_ad_mapping AS m
+        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+        WHERE m.generated_ad_id IS NOT NULL
+          AND p.date <= p_now::date
+          AND p.impressions > 0
+        GROUP BY m.generated_ad_id, p.date
+    ),
+
+    span AS (
+        SELECT
+            d.ad_id,
+            min(d.date) AS first_date,
+            max(d.date) AS last_date,
+            -- Audience size from the daily reach: under random exposure reach = A (1 - e^(-x)),
+            -- x = i / A, so y = impressions / reach - 1 ~ x / 2 + x^2 / 12, x ~ 2y - 2y^2 / 3;
+            -- 1 / A by least squares through the origin of x on i.
+            sum(d.imps * d.imps) / nullif(sum(d.imps * (2.0 * fy.y - 2.0 * fy.y * fy.y / 3.0)), 0)
+                AS audience
+        FROM daily AS d
+        CROSS JOIN LATERAL (SELECT greatest(coalesce(d.day_freq, 1.0) - 1.0, 0.0) AS y) AS fy
+        GROUP BY d.ad_id
+    ),
+
+    dense AS (
+        -- One row per calendar day of the ad's life (days without delivery count as zero).
+        SELECT
+            s.ad_id,
+            s.audience,
+            s.first_date,
+            s.last_date,
+            c.day::date AS date,
+            (c.day::date - s.first_date) + 1 AS idx,
+            coalesce(d.imps, 0) AS imps,
+            coalesce(d.clicks, 0) AS clicks
+        FROM span AS s
+        CROSS JOIN LATERAL generate_series(s.first_date, s.last_date, interval '1 day') AS c (day)
+        LEFT JOIN daily AS d ON d.ad_id = s.ad_id AND d.date = c.day::date
+    ),
+
+    cumulative AS (
+        SELECT
+            x.*,
+            sum(x.imps) OVER w AS cum_imps,
+            sum(x.clicks) OVER w AS cum_clicks
+        FROM dense AS x
+        WINDOW w AS (PARTITION BY x.ad_id ORDER BY x.date ROWS UNBOUNDED PRECEDING)
+    ),
+
+    with_base AS (
+        SELECT
+            c.*,
+            max(c.cum_imps) FILTER (WHERE c.idx = v_base) OVER (PARTITION BY c.ad_id) AS base_imps,
+            max(c.cum_clicks) FILTER (WHERE c.idx = v_base) OVER (PARTITION BY c.ad_id) AS base_clicks,
+            lag(c.cum_imps, v_win) OVER (PARTITION BY c.ad_id ORDER BY c.date) AS lag_imps,
+            lag(c.cum_clicks, v_win) OVER (PARTITION BY c.ad_id ORDER BY c.date) AS lag_clicks
+        FROM cumulative AS c
+    ),
+
+    days AS (
+        -- Every day after the first week: the trailing window (never overlapping the first
+        -- week) against the first week, and the estimated lifetime frequency so far.
+        SELECT
+            b.ad_id,
+            b.date,
+            b.idx,
+            greatest(b.first_date + v_base, b.date - v_win + 1) AS window_from,
+            b.cum_imps - CASE WHEN b.idx - v_win >= v_base THEN b.lag_imps ELSE b.base_imps END AS w_imps,
+            b.cum_clicks - CASE WHEN b.idx - v_win >= v_base THEN b.lag_clicks ELSE b.base_clicks END AS w_clicks,
+            b.base_imps,
+            b.base_clicks,
+            CASE
+                WHEN b.audience IS NULL THEN 1.0
+                ELSE b.cum_imps / (b.audience * (1.0 - exp(greatest(-b.cum_imps / b.audience, -700.0))))
+            END AS est_frequency
+        FROM with_base AS b
+        WHERE b.idx > v_base
+    ),
+
+    judged AS (
+        SELECT
+            d.*,
+            1.0 - (d.w_clicks / d.w_imps) / (d.base_clicks / d.base_imps) AS decay,
+            -- Delta-method standard error of log(CTR_window / CTR_first_week).
+            sqrt(
+                1.0 / d.w_clicks - 1.0 / d.w_imps + 1.0 / d.base_clicks - 1.0 / d.base_imps
+            ) AS log_se,
+            d.base_imps >= v_min AND d.base_clicks > 0 AND d.w_imps >= v_min AND d.w_clicks > 0
+                AS comparable
+        FROM days AS d
+        WHERE d.w_imps > 0 AND d.base_imps > 0
+    ),
+
+    flagged AS (
+        SELECT
+            j.*,
+            j.comparable
+            AND j.decay >= v_drop
+            -- The fall is more than noise: the 95% interval of the CTR ratio lies below 1.
+            AND ln((j.w_clicks / j.w_imps) / (j.base_clicks / j.base_imps)) + 1.959964 * j.log_se < 0
+            AND j.est_frequency >= v_freq AS fatigued
+        FROM judged AS j
+    ),
+
+    first_fatigue AS (
+        SELECT f.ad_id, min(f.date) AS fatigued_on
+        FROM flagged AS f
+        WHERE f.fatigued
+        GROUP BY f.ad_id
+    ),
+
+    latest AS (
+        SELECT
+            s.ad_id,
+            s.first_date,
+            s.last_date,
+            s.audience,
+            (s.last_date - s.first_date) + 1 AS age_days,
+            base.base_imps,
+            base.base_clicks,
+            lf.window_from,
+            lf.w_imps,
+            lf.w_clicks,
+            lf.decay,
+            lf.log_se,
+            lf.comparable,
+            lt.cum_imps AS lifetime_imps,
+            CASE
+                WHEN s.audience IS NULL THEN 1.0
+                ELSE lt.cum_imps / (s.audience * (1.0 - exp(greatest(-lt.cum_imps / s.audience, -700.0))))
+            END AS est_frequency,
+            ff.fatigued_on
+        FROM span AS s
+        INNER JOIN cumulative AS lt ON lt.ad_id = s.ad_id AND lt.date = s.last_date
+        LEFT JOIN LATERAL (
+            SELECT c.cum_imps AS base_imps, c.cum_clicks AS base_clicks
+            FROM cumulative AS c
+            WHERE c.ad_id = s.ad_id AND c.idx <= v_base
+            ORDER BY c.idx DESC
+            LIMIT 1
+        ) AS base ON true
+        LEFT JOIN flagged AS lf ON lf.ad_id = s.ad_id AND lf.date = s.last_date
+        LEFT JOIN first_fatigue AS ff ON ff.ad_id = s.ad_id
+    )
+
+    INSERT INTO genome.ad_fatigue AS af (
+        generated_ad_id, organization_id, brand_id, assessed_at, first_date, last_date, age_days,
+        baseline_impressions, baseline_clicks, baseline_ctr, current_from, current_impressions,
+        current_clicks, current_ctr, ctr_decay, ctr_decay_ci_lower, ctr_decay_ci_upper,
+        lifetime_impressions, est_audience, est_frequency, status, fatigued_on, days_to_fatigue
+    )
+    SELECT
+        l.ad_id,
+        b.organization_id,
+        b.id,
+        p_now,
+        l.first_date,
+        l.last_date,
+        l.age_days,
+        l.base_imps::bigint,
+        l.base_clicks::bigint,
+        l.base_clicks / nullif(l.base_imps, 0),
+        l.window_from,
+        coalesce(l.w_imps, 0)::bigint,
+        coalesce(l.w_clicks, 0)::bigint,
+        l.w_clicks / nullif(l.w_imps, 0),
+        l.decay,
+        -- Decay interval from the ratio interval (a higher ratio is a smaller decay).
+        1.0 - exp(ln(nullif(1.0 - l.decay, 0)) + 1.959964 * l.log_se),
+        1.0 - exp(ln(nullif(1.0 - l.decay, 0)) - 1.959964 * l.log_se),
+        l.lifetime_imps::bigint,
+        l.audience,
+        l.est_frequency,
+        CASE
+            WHEN l.fatigued_on IS NOT NULL THEN 'fatigued'
+            WHEN l.age_days <= v_base OR l.base_imps < v_min THEN 'warming_up'
+            WHEN l.comparable AND l.decay >= v_drop THEN 'decaying'
+            ELSE 'fresh'
+        END,
+        l.fatigued_on,
+        (l.fatigued_on - l.first_date) + 1
+    FROM latest AS l
+    INNER JOIN public.generated_ads AS g ON g.id = l.ad_id
+    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+    INNER JOIN public.products AS pr ON pr.id = r.product_id
+    INNER JOIN public.brands AS b ON b.id = pr.brand_id
+    ON CONFLICT (generated_ad_id) DO UPDATE
+    SET assessed_at = excluded.assessed_at,
+        first_date = excluded.first_date,
+        last_date = excluded.last_date,
+        age_days = excluded.age_days,
+        baseline_impressions = excluded.baseline_impressions,
+        baseline_clicks = excluded.baseline_clicks,
+        baseline_ctr = excluded.baseline_ctr,
+        current_from = excluded.current_from,
+        current_impressions = excluded.current_impressions,
+        current_clicks = excluded.current_clicks,
+        current_ctr = excluded.current_ctr,
+        ctr_decay = excluded.ctr_decay,
+        ctr_decay_ci_lower = excluded.ctr_decay_ci_lower,
+        ctr_decay_ci_upper = excluded.ctr_decay_ci_upper,
+        lifetime_impressions = excluded.lifetime_impressions,
+        est_audience = excluded.est_audience,
+        est_frequency = excluded.est_frequency,
+        status = excluded.status,
+        fatigued_on = excluded.fatigued_on,
+        days_to_fatigue = excluded.days_to_fatigue;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome.detect_fatigue(timestamptz) IS
+'Daily (job fatigue_refresh): assesses every launched ad (performance rows through meta_ad_mapping, dates <= p_now) into genome.ad_fatigue. Baseline: the ad''s first fatigue_baseline_days days of delivery. For each later day: the CTR of the trailing fatigue_window_days (never overlapping the first week) against the baseline CTR, and the estimated lifetime frequency (lifetime impressions over the random-exposure reach of an audience estimated from the daily impressions / reach). An ad is fatigued from the first day on which, with at least fatigue_min_impressions in both windows, CTR fell by >= fatigue_ctr_drop, the 95% interval of the CTR ratio lies below 1, and the frequency passed fatigue_frequency_threshold; status warming_up / fresh / decaying (CTR fell but frequency or evidence not there yet) / fatigued, with fatigued_on and days_to_fatigue. Returns the number of ads assessed. GN004 bad p_now, GN902 fatigue settings out of range.';

@@ -1,0 +1,300 @@
+"""Creative fatigue: detect_fatigue on planted CTR decay, predict_fatigue per combination,
+schedule_refresh ahead of the predicted date."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+
+import numpy as np
+import psycopg
+import pytest
+from scipy.stats import chi2
+
+from tests import factories as f
+
+D0 = dt.date(2025, 3, 3)
+IMPS = 3000
+BASE_CTR = 0.02
+
+
+def _reach(imps: float, audience: float) -> int:
+    return max(1, min(int(imps), round(audience * (1.0 - math.exp(-imps / audience)))))
+
+
+def _true_frequency(cum: float, audience: float) -> float:
+    return cum / (audience * (1.0 - math.exp(-cum / audience)))
+
+
+def _deliver(
+    db: psycopg.Connection,
+    ad_id: uuid.UUID,
+    start: dt.date,
+    days: int,
+    *,
+    audience: float,
+    ctr: list[float],
+) -> str:
+    """Daily rows of a launched ad: IMPS impressions a day, reach from the audience size."""
+    meta = f.link(db, ad_id)
+    for i in range(days):
+        f.perf(
+            db, meta, start + dt.timedelta(days=i), impressions=IMPS, clicks=round(IMPS * ctr[i])
+        )
+        reach = _reach(IMPS, audience)
+        db.execute(
+            "UPDATE meta_ads_performance SET reach = %s, frequency = round(%s::numeric / %s, 4) "
+            "WHERE meta_ad_id = %s AND date = %s",
+            (reach, IMPS, reach, meta, start + dt.timedelta(days=i)),
+        )
+    return meta
+
+
+def _fatiguing_ctr(days: int, audience: float, rate: float = 0.5) -> list[float]:
+    """CTR that decays with the lifetime frequency above 1 (as ads wear out)."""
+    out = []
+    for i in range(days):
+        freq = _true_frequency(IMPS * (i + 0.5), audience)
+        out.append(BASE_CTR * math.exp(-rate * max(freq - 1.0, 0.0)))
+    return out
+
+
+def _setup(db: psycopg.Connection, **brand: object) -> tuple[uuid.UUID, uuid.UUID]:
+    b = f.brand(db, **brand)  # type: ignore[arg-type]
+    run = f.ad_run(db, f.product(db, b), max_attempts=100)
+    return b, run
+
+
+def _fatigue(db: psycopg.Connection, ad_id: uuid.UUID) -> dict:
+    cur = db.execute("SELECT * FROM genome.ad_fatigue WHERE generated_ad_id = %s", (ad_id,))
+    row = cur.fetchone()
+    assert row is not None
+    return dict(zip([c.name for c in cur.description], row, strict=True))
+
+
+def _expected_fatigue_day(ctr: list[float], audience: float) -> int:
+    """First day index (1-based) meeting the documented rule, with the planted audience."""
+    clicks = np.array([round(IMPS * c) for c in ctr], dtype=float)
+    imps = np.full(len(ctr), float(IMPS))
+    base_c, base_i = clicks[:7].sum(), imps[:7].sum()
+    for idx in range(8, len(ctr) + 1):
+        lo = max(8, idx - 7 + 1)
+        wc, wi = clicks[lo - 1 : idx].sum(), imps[lo - 1 : idx].sum()
+        ratio = (wc / wi) / (base_c / base_i)
+        se = math.sqrt(1 / wc - 1 / wi + 1 / base_c - 1 / base_i)
+        freq = _true_frequency(IMPS * idx, audience)
+        if wi >= 500 and 1 - ratio >= 0.2 and math.log(ratio) + 1.959964 * se < 0 and freq >= 1.6:
+            return idx
+    raise AssertionError("the planted ad never fatigues")
+
+
+def test_fatigue_detected_on_planted_decay_not_on_flat_ads(db: psycopg.Connection) -> None:
+    _b, run = _setup(db)
+    days, audience = 20, 20_000.0
+    decaying = f.ad(db, run, {"hook_type": "urgency", "belief_angle": "scientific_proof"})
+    flat = f.ad(db, run, {"hook_type": "urgency", "belief_angle": "scientific_proof"})
+    # CTR falls by 40% but the audience is huge: frequency stays ~1, so not fatigue.
+    broad = f.ad(db, run, {"hook_type": "urgency", "belief_angle": "scientific_proof"})
+    young = f.ad(db, run, {"hook_type": "urgency", "belief_angle": "scientific_proof"})
+    decay_ctr = _fatiguing_ctr(days, audience)
+    _deliver(db, decaying, D0, days, audience=audience, ctr=decay_ctr)
+    _deliver(db, flat, D0, days, audience=audience, ctr=[BASE_CTR] * days)
+    _deliver(db, broad, D0, days, audience=5e7, ctr=[BASE_CTR] * 8 + [0.6 * BASE_CTR] * 12)
+    _deliver(db, young, D0, 5, audience=audience, ctr=[BASE_CTR] * 5)
+
+    now = f.at(D0 + dt.timedelta(days=days))
+    n = db.execute("SELECT genome.detect_fatigue(%s)", (now,)).fetchone()[0]
+    assert n == 4
+
+    d = _fatigue(db, decaying)
+    assert d["status"] == "fatigued"
+    assert d["ctr_decay"] >= 0.2
+    assert d["ctr_decay_ci_lower"] > 0
+    assert d["est_frequency"] >= 1.6
+    # The audience estimated from the daily reach is the planted one.
+    assert d["est_audience"] == pytest.approx(audience, rel=0.03)
+    assert d["est_frequency"] == pytest.approx(_true_frequency(IMPS * days, audience), rel=0.02)
+    expected_day = _expected_fatigue_day(decay_ctr, audience)
+    assert d["days_to_fatigue"] == expected_day
+    assert d["fatigued_on"] == D0 + dt.timedelta(days=expected_day - 1)
+
+    fl = _fatigue(db, flat)
+    assert fl["status"] == "fresh"
+    assert abs(fl["ctr_decay"]) < 0.02
+    assert fl["est_frequency"] == pytest.approx(d["est_frequency"], rel=0.01)
+
+    br = _fatigue(db, broad)
+    assert br["status"] == "decaying"
+    assert br["ctr_decay"] == pytest.approx(0.4, abs=0.02)
+    assert br["est_frequency"] < 1.1
+
+    assert _fatigue(db, young)["status"] == "warming_up"
+
+    # The day before, the decaying ad had not fatigued yet: p_now bounds what is seen.
+    assert expected_day > 8
+    before = D0 + dt.timedelta(days=expected_day - 2)
+    db.execute("SELECT genome.detect_fatigue(%s)", (f.at(before),))
+    early = _fatigue(db, decaying)
+    assert early["last_date"] == before
+    assert early["status"] in ("fresh", "decaying")
+
+
+def test_detect_fatigue_rejects_bad_input(db: psycopg.Connection) -> None:
+    _b, run = _setup(db)
+    ad = f.ad(db, run, {"hook_type": "urgency"})
+    _deliver(db, ad, D0, 10, audience=20_000, ctr=[BASE_CTR] * 10)
+    with pytest.raises(psycopg.Error) as e:
+        db.execute("SELECT genome.detect_fatigue(NULL)")
+    assert e.value.sqlstate == "GN004"
+    db.execute("UPDATE genome.settings SET value = '1.5' WHERE key = 'fatigue_ctr_drop'")
+    with pytest.raises(psycopg.Error) as e:
+        db.execute("SELECT genome.detect_fatigue(%s)", (f.at(D0 + dt.timedelta(days=10)),))
+    assert e.value.sqlstate == "GN902"
+    assert db.execute("SELECT count(*) FROM genome.ad_fatigue").fetchone()[0] == 0
+    with pytest.raises(psycopg.Error) as e:
+        db.execute("SELECT * FROM genome.predict_fatigue(%s)", (uuid.uuid4(),))
+    assert e.value.sqlstate == "GN901"
+
+
+def _history(
+    db: psycopg.Connection, run: uuid.UUID, tags: dict[str, str], n: int, audiences: list[float]
+) -> list[uuid.UUID]:
+    """n ads of one combination, launched a month before D0 and run 20 days."""
+    ads = []
+    start = D0 - dt.timedelta(days=40)
+    for i in range(n):
+        ad = f.ad(db, run, tags)
+        a = audiences[i % len(audiences)]
+        _deliver(db, ad, start, 20, audience=a, ctr=_fatiguing_ctr(20, a))
+        ads.append(ad)
+    return ads
+
+
+def test_predict_fatigue_per_combination_with_interval(db: psycopg.Connection) -> None:
+    b, run = _setup(db)
+    tired = {"hook_type": "urgency", "belief_angle": "scientific_proof"}
+    lasting = {"hook_type": "testimonial", "belief_angle": "natural_purity"}
+    _history(db, run, tired, 5, [15_000, 20_000, 25_000])
+    for _ in range(4):
+        ad = f.ad(db, run, lasting)
+        _deliver(db, ad, D0 - dt.timedelta(days=40), 20, audience=20_000, ctr=[BASE_CTR] * 20)
+    db.execute("SELECT genome.detect_fatigue(%s)", (f.at(D0),))
+
+    rows = db.execute(
+        "SELECT combo_key, n_ads, n_fatigued, days_at_risk, median_days_to_fatigue, ci_lower, "
+        "ci_upper, ci_level FROM genome.predict_fatigue(%s)",
+        (b,),
+    ).fetchall()
+    by_key = {r[0]: r for r in rows}
+    key = "belief_angle=scientific_proof|hook_type=urgency"
+    _, n, d, t, median, lo, hi, level = by_key[key]
+    days = [
+        r[0]
+        for r in db.execute(
+            "SELECT days_to_fatigue FROM genome.ad_fatigue af JOIN generated_ads g "
+            "ON g.id = af.generated_ad_id WHERE g.element_tags @> %s::jsonb",
+            ('{"hook_type": "urgency"}',),
+        ).fetchall()
+    ]
+    assert n == 5 and d == 5 and all(x is not None for x in days)
+    # Exponential fit of the time at risk after the first week, exact chi-square interval.
+    exposure = sum(x - 7 for x in days)
+    assert t == pytest.approx(exposure)
+    assert median == pytest.approx(7 + math.log(2) * exposure / 5)
+    a = (1 - level) / 2
+    assert lo == pytest.approx(7 + math.log(2) / (chi2.ppf(1 - a, 12) / (2 * exposure)))
+    assert hi == pytest.approx(7 + math.log(2) / (chi2.ppf(a, 10) / (2 * exposure)))
+    assert lo < median < hi
+    assert min(days) - 1 <= median <= max(days) + 3
+
+    never = by_key["belief_angle=natural_purity|hook_type=testimonial"]
+    assert never[2] == 0 and never[4] is None and never[6] is None
+    # No fatigue yet: only a lower bound, beyond the days observed at risk.
+    assert never[5] > 7
+    assert by_key["*"][1] == 9 and by_key["*"][2] == 5
+
+
+def test_refresh_planned_before_the_predicted_date(db: psycopg.Connection) -> None:
+    b, run = _setup(db)
+    tired = {"hook_type": "urgency", "belief_angle": "scientific_proof", "color_mode": "brand"}
+    _history(db, run, tired, 6, [15_000, 20_000])
+    now = f.at(D0 + dt.timedelta(days=6))
+    # A winner of the tiring combination, in its first week and still fresh.
+    winner = f.ad(db, run, tired)
+    _deliver(db, winner, D0, 7, audience=1e8, ctr=[BASE_CTR] * 7)
+    f.reward(db, winner, 0.8, now - dt.timedelta(days=1), impressions=27_000, clicks=540)
+    # A winner launched three days ago: far from its predicted date, not refreshed yet.
+    other = f.ad(db, run, {"hook_type": "testimonial", "belief_angle": "natural_purity"})
+    _deliver(db, other, D0 + dt.timedelta(days=4), 3, audience=1e8, ctr=[BASE_CTR] * 3)
+    f.reward(db, other, 0.8, now - dt.timedelta(days=1), impressions=27_000, clicks=540)
+    # A fatigued ad that is no winner: not refreshed.
+    loser = _history(db, run, tired, 1, [15_000])[0]
+    f.reward(db, loser, 0.3, now - dt.timedelta(days=20), impressions=60_000, clicks=900)
+    db.execute("SELECT genome.update_scores(%s)", (now,))
+
+    result = db.execute("SELECT genome.run_job('fatigue_refresh', %s)", (now,)).fetchone()[0]
+    assert result["status"] == "succeeded", result
+    assert result["results"]["schedule_refresh"] == 1
+
+    lineage = db.execute(
+        "SELECT parent_ad_id, child_ad_id, ancestor_ad_id, evolution_type, variable_changed, "
+        "variable_from, variable_to, created_at FROM genome.ad_lineage"
+    ).fetchall()
+    assert len(lineage) == 1
+    parent, child, ancestor, kind, dim, v_from, v_to, created = lineage[0]
+    assert (parent, ancestor, kind) == (winner, winner, "refresh")
+    assert dim in ("hook_type", "visual_style", "color_mode", "template_category")
+    assert v_from == tired.get(dim) and v_to != v_from
+
+    # The child keeps the winner's tags except the one changed dimension.
+    ctags, cparent, cround, cstatus = db.execute(
+        "SELECT element_tags, parent_ad_id, iteration_round, final_status FROM generated_ads "
+        "WHERE id = %s",
+        (child,),
+    ).fetchone()
+    wtags = db.execute(
+        "SELECT element_tags FROM generated_ads WHERE id = %s", (winner,)
+    ).fetchone()[0]
+    assert cparent == winner and cround == 1 and cstatus == "pending"
+    assert ctags[dim] == v_to
+    # (dimensions the winner never recorded are chosen by the bandit as usual)
+    kept = {k: v for k, v in wtags.items() if k not in (dim, "canvas_size")}
+    assert kept and {k: ctags[k] for k in kept} == kept
+    assert (
+        db.execute(
+            "SELECT count(*) FROM genome.agent_jobs WHERE generated_ad_id = %s AND kind = 'generate'",
+            (child,),
+        ).fetchone()[0]
+        == 1
+    )
+
+    # Planned ahead of the date the winner's combination predicts it to fatigue.
+    pf = db.execute(
+        "SELECT median_days_to_fatigue FROM genome.predict_fatigue(%s) WHERE combo_key = %s",
+        (b, "belief_angle=scientific_proof|color_mode=brand|hook_type=urgency"),
+    ).fetchone()[0]
+    predicted = D0 + dt.timedelta(days=round(pf) - 1)
+    assert created.date() < predicted
+    assert _fatigue(db, winner)["status"] == "warming_up"
+
+    # Idempotent: a second run the same day plans nothing more.
+    assert db.execute("SELECT genome.schedule_refresh(%s)", (now,)).fetchone()[0] == 0
+
+
+def test_fatigued_winner_is_refreshed(db: psycopg.Connection) -> None:
+    _b, run = _setup(db)
+    winner = _history(
+        db, run, {"hook_type": "urgency", "belief_angle": "scientific_proof"}, 1, [15_000]
+    )[0]
+    now = f.at(D0)
+    f.reward(db, winner, 0.9, now - dt.timedelta(days=5), impressions=60_000, clicks=900)
+    db.execute("SELECT genome.detect_fatigue(%s)", (now,))
+    assert _fatigue(db, winner)["status"] == "fatigued"
+    assert db.execute("SELECT genome.schedule_refresh(%s)", (now,)).fetchone()[0] == 1
+    child_run = db.execute(
+        "SELECT r.parameters FROM ad_runs r JOIN generated_ads g ON g.ad_run_id = r.id "
+        "WHERE g.parent_ad_id = %s",
+        (winner,),
+    ).fetchone()[0]
+    assert child_run["evolution"] == "refresh" and child_run["fatigue_status"] == "fatigued"
