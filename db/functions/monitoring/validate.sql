@@ -128,9 +128,10 @@ BEGIN
     -- Stale after stale_weeks consecutive sufficient weeks below the threshold (this week
     -- included); cleared by a sufficient week at or above it. Insufficient weeks change nothing.
     WITH verdicts AS (
+        -- A brand stays stale (and its alert confirmed) until a sufficient week recovers.
         SELECT
-            c.organization_id,
-            c.brand_id,
+            coalesce(c.organization_id, st.organization_id) AS organization_id,
+            coalesce(c.brand_id, st.brand_id) AS brand_id,
             CASE
                 WHEN (
                     SELECT count(*)
@@ -142,13 +143,18 @@ BEGIN
                       AND w.below_threshold
                 ) = v_weeks THEN 'stale'
                 WHEN c.sufficient AND NOT c.below_threshold THEN 'recovered'
+                WHEN st.brand_id IS NOT NULL THEN 'stale'
             END AS verdict,
             c.spearman_rho AS rho,
             c.n,
             c.ci_lower,
             c.ci_upper
-        FROM genome.validation_results AS c
-        WHERE c.week_start = v_week
+        FROM (
+            SELECT vr.* FROM genome.validation_results AS vr WHERE vr.week_start = v_week
+        ) AS c
+        FULL JOIN (
+            SELECT gs.brand_id, gs.organization_id FROM genome.genome_state AS gs WHERE gs.is_stale
+        ) AS st ON st.brand_id = c.brand_id
     ),
 
     mark_stale AS (
@@ -180,7 +186,7 @@ BEGIN
             CASE WHEN vd.verdict = 'stale' THEN 'warning' END,
             format(
                 'Genome predictions stale: Spearman(pre_gen_score, CTR) below %s for %s consecutive weeks (latest %s, n=%s)',
-                v_threshold, v_weeks, round(vd.rho::numeric, 3), vd.n
+                v_threshold, v_weeks, coalesce(round(vd.rho::numeric, 3)::text, 'n/a'), coalesce(vd.n, 0)
             ),
             vd.rho,
             jsonb_build_object(
@@ -198,4 +204,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.validate(timestamptz) IS
-'VALIDATE (seed 10.6), weekly: per brand, Spearman correlation (average ranks) of pre_gen_score with the matured CTR (creative_element_rewards.raw_ctr) of ads launched in the validation_window_days ending prediction_lag_days before p_now, with n and a Fisher-z interval at monitoring_ci_level, stored in genome.validation_results for the ISO week of p_now (replaced on a re-run that week). stale_weeks consecutive sufficient weeks below stale_accuracy_threshold set genome_state.is_stale (stale_since kept from the first stale week) and raise a genome_stale alert; a sufficient week at or above it clears both (auto_resolved). Returns the number of brands validated. GN004 bad p_now, GN830 settings out of range.';
+'VALIDATE (seed 10.6), weekly: per brand, Spearman correlation (average ranks) of pre_gen_score with the matured CTR (creative_element_rewards.raw_ctr) of ads launched in the validation_window_days ending prediction_lag_days before p_now, with n and a Fisher-z interval at monitoring_ci_level, stored in genome.validation_results for the ISO week of p_now (replaced on a re-run that week). stale_weeks consecutive sufficient weeks below stale_accuracy_threshold set genome_state.is_stale (stale_since kept from the first stale week) and raise a genome_stale alert, re-confirmed every run while the brand stays stale; a sufficient week at or above it clears both (auto_resolved). Returns the number of brands validated. GN004 bad p_now, GN830 settings out of range.';
