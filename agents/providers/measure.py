@@ -1,0 +1,328 @@
+"""Measurements of an ad image, for the offline scanner, reviewer and descriptor.
+
+Two kinds:
+- absolute (need only the pixels): text contrast (WCAG ratio), colour temperature,
+  dominant colours, negative space, edge density, saliency position;
+- against the ideal render of the same brief (the offline world's ground truth): how far
+  each layout region's structure departs from it (ink-mask IoU), new high-frequency
+  energy in the background (artifacts), product sharpness, margin clutter, off-palette
+  colour.
+"""
+
+from __future__ import annotations
+
+import colorsys
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from agents.providers.render import MARGIN, Box, Layout, Palette, contrast_ratio
+
+Arr = np.ndarray
+
+
+def as_array(img: Image.Image) -> Arr:
+    return np.asarray(img.convert("RGB"), dtype=np.float32)
+
+
+def luma(arr: Arr) -> Arr:
+    return arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
+
+
+def gradient(lum: Arr) -> Arr:
+    g = np.zeros_like(lum)
+    g[:, :-1] += np.abs(np.diff(lum, axis=1))
+    g[:-1, :] += np.abs(np.diff(lum, axis=0))
+    return g
+
+
+def _px(box: Box, w: int, h: int) -> tuple[int, int, int, int]:
+    x0, y0 = max(0, round(box[0] * w)), max(0, round(box[1] * h))
+    return x0, y0, min(w, max(x0 + 1, round(box[2] * w))), min(h, max(y0 + 1, round(box[3] * h)))
+
+
+def ink_mask(region: Arr) -> Arr:
+    """Pixels that stand out from the region's dominant (median) colour, adaptively."""
+    if region.size == 0:
+        return np.zeros(region.shape[:2], bool)
+    med = np.median(region.reshape(-1, 3), axis=0)
+    dist = np.abs(region - med).max(axis=2)
+    top = float(np.percentile(dist, 99.5))
+    if top < 20:
+        return np.zeros(dist.shape, bool)
+    return dist > max(16.0, 0.45 * top)
+
+
+def edges(lum: Arr) -> Arr:
+    """Edge pixels, relative to the region's own strongest edges (so a uniform change of
+    contrast or a slight blur keeps the structure)."""
+    g = gradient(lum)
+    top = float(np.percentile(g, 99.5)) if g.size else 0.0
+    if top < 16:
+        return np.zeros(lum.shape, bool)
+    return g > max(16.0, 0.35 * top)
+
+
+def _dilate(mask: Arr) -> Arr:
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    grown = out.copy()
+    grown[:, 1:] |= out[:, :-1]
+    grown[:, :-1] |= out[:, 1:]
+    return grown
+
+
+def text_mismatch(a: Arr, b: Arr) -> float:
+    """1 - IoU of two text regions' ink masks (0 = same glyphs, whatever their colour)."""
+    ma, mb = ink_mask(a), ink_mask(b)
+    union = int((ma | mb).sum())
+    if union == 0:
+        return 0.0
+    return 1.0 - int((ma & mb).sum()) / union
+
+
+def shape_change(a: Arr, b: Arr, exclude: Arr | None = None) -> float:
+    """Share of a shape region whose colour differs clearly from the ideal's."""
+    if a.size == 0:
+        return 0.0
+    changed = np.abs(a - b).max(axis=2) > 32
+    if exclude is not None:
+        changed &= ~exclude
+    return float(changed.mean())
+
+
+def mismatch(a: Arr, b: Arr, exclude: Arr | None = None) -> float:
+    """Share of the two regions' edge pixels with no counterpart within one pixel in the
+    other (0 = same structure, 1 = nothing in common)."""
+    ea, eb = edges(luma(a)), edges(luma(b))
+    if exclude is not None:
+        ea, eb = ea & ~exclude, eb & ~exclude
+    total = int(ea.sum() + eb.sum())
+    if total == 0:
+        return 0.0
+    missed = int((ea & ~_dilate(eb)).sum() + (eb & ~_dilate(ea)).sum())
+    return missed / total
+
+
+def text_contrast(region: Arr) -> float:
+    """WCAG contrast ratio between the text (ink) and the ground of a text region."""
+    flat = region.reshape(-1, 3)
+    if flat.shape[0] == 0:
+        return 1.0
+    ground = np.median(flat, axis=0)
+    dist = np.abs(flat - ground).max(axis=1)
+    if float(dist.max()) < 6:
+        return 1.0
+    strongest = flat[dist >= np.percentile(dist, 97)]
+    ink = np.median(strongest, axis=0)
+    return contrast_ratio(_rgb(ground), _rgb(ink))
+
+
+def _rgb(v: Arr) -> tuple[int, int, int]:
+    return round(float(v[0])), round(float(v[1])), round(float(v[2]))
+
+
+def hsv_arrays(arr: Arr) -> tuple[Arr, Arr, Arr]:
+    """Hue, saturation, value in [0, 1] (Pillow's HSV conversion)."""
+    hsv = np.asarray(Image.fromarray(arr.astype(np.uint8)).convert("HSV"), np.float32)
+    return hsv[..., 0] / 255.0, hsv[..., 1] / 255.0, hsv[..., 2] / 255.0
+
+
+def negative_space(lum: Arr, block: int = 6) -> float:
+    h, w = lum.shape
+    hb, wb = h // block, w // block
+    if hb == 0 or wb == 0:
+        return 0.0
+    blocks = lum[: hb * block, : wb * block].reshape(hb, block, wb, block)
+    return float((blocks.std(axis=(1, 3)) < 4.0).mean())
+
+
+@dataclass(frozen=True)
+class ImageStats:
+    """Absolute measurements, needing only the pixels."""
+
+    width: int
+    height: int
+    brightness: float  # 0..1
+    saturation: float  # 0..1 mean
+    warmth: float  # mean(R) - mean(B), -255..255
+    edge_density: float  # fraction of pixels on strong edges
+    negative_space: float  # fraction of flat blocks
+    centroid: tuple[float, float]  # saliency centre of mass, fractions of w / h
+    left_right_split: float  # colour difference between halves, 0..1
+    dominant: tuple[tuple[tuple[int, int, int], float], ...]  # (rgb, share), largest first
+
+
+def image_stats(arr: Arr) -> ImageStats:
+    h, w = arr.shape[:2]
+    lum = luma(arr)
+    grad = gradient(lum)
+    _, sat, val = hsv_arrays(arr)
+    img = Image.fromarray(arr.astype(np.uint8))
+    quant = img.quantize(colors=6, method=Image.Quantize.MEDIANCUT)
+    pal = quant.getpalette() or []
+    counts = sorted(quant.getcolors() or [], reverse=True)
+    total = float(h * w)
+    dominant = tuple(
+        ((pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]), n / total)
+        for n, i in counts
+        if n / total > 0.01
+    )
+    ground = np.array(dominant[0][0], np.float32) if dominant else np.median(arr.reshape(-1, 3), 0)
+    salient = np.abs(arr - ground).max(axis=2)
+    weight = np.where(salient > 30, salient, 0.0)
+    mass = float(weight.sum())
+    if mass > 0:
+        ys, xs = np.mgrid[0:h, 0:w]
+        centroid = (float((weight * xs).sum() / mass / w), float((weight * ys).sum() / mass / h))
+    else:
+        centroid = (0.5, 0.5)
+    left, right = arr[:, : w // 2].reshape(-1, 3).mean(0), arr[:, w // 2 :].reshape(-1, 3).mean(0)
+    return ImageStats(
+        width=w,
+        height=h,
+        brightness=float(val.mean()),
+        saturation=float(sat.mean()),
+        warmth=float(arr[..., 0].mean() - arr[..., 2].mean()),
+        edge_density=float((grad > 40).mean()),
+        negative_space=negative_space(lum),
+        centroid=centroid,
+        left_right_split=float(np.abs(left - right).max() / 255.0),
+        dominant=dominant,
+    )
+
+
+@dataclass(frozen=True)
+class AdMeasurements:
+    """Measurements of an ad against the ideal render of its brief."""
+
+    region_mismatch: dict[str, float]  # 0 = same structure as the ideal
+    headline_contrast: float
+    cta_contrast: float
+    headline_ink: float  # fraction of the headline box that is text
+    margin_clutter: float  # fraction of the margin strip on strong edges, beyond the ideal
+    artifact_energy: float  # fraction of background with new high-frequency energy
+    product_sharpness: float  # gradient energy in the product box relative to the ideal
+    off_palette: float  # fraction of saturated pixels far (>35 deg) from the palette's hues
+
+
+def _densest_block(hits: Arr, allowed: Arr, block: int = 8) -> float:
+    """The largest share of `hits` among the allowed pixels of any block (half allowed)."""
+    h, w = hits.shape
+    hb, wb = h // block, w // block
+    if hb == 0 or wb == 0:
+        return 0.0
+    shape = (hb, block, wb, block)
+    hit = hits[: hb * block, : wb * block].reshape(shape).sum(axis=(1, 3))
+    ok = allowed[: hb * block, : wb * block].reshape(shape).sum(axis=(1, 3))
+    valid = ok >= block * block // 2
+    if not valid.any():
+        return 0.0
+    return float((hit[valid] / ok[valid]).max())
+
+
+def _margin_mask(h: int, w: int) -> Arr:
+    m = np.zeros((h, w), bool)
+    mh, mw = max(1, round(h * MARGIN)), max(1, round(w * MARGIN))
+    m[:mh], m[-mh:], m[:, :mw], m[:, -mw:] = True, True, True, True
+    return m
+
+
+def measure_ad(arr: Arr, ideal: Arr, layout: Layout, palette: Palette) -> AdMeasurements:
+    if arr.shape != ideal.shape:
+        raise ValueError(f"image is {arr.shape[1]}x{arr.shape[0]}, the brief's canvas renders "
+                         f"{ideal.shape[1]}x{ideal.shape[0]}")  # fmt: skip
+    h, w = arr.shape[:2]
+    regions = {k: _px(b, w, h) for k, b in layout.regions().items()}
+
+    def crop(a: Arr, key: str) -> Arr:
+        x0, y0, x1, y1 = regions[key]
+        return a[y0:y1, x0:x1]
+
+    # badges and buttons: compare their text, inside the rounded shape
+    for key, radius_div, pad_div in (("offer", 3, 6), ("cta", 2, 5)):
+        x0, y0, x1, y1 = regions[key]
+        bh = y1 - y0
+        dx, dy = bh // radius_div + 1, max(1, bh // pad_div)
+        if x1 - x0 > 2 * dx + 2 and bh > 2 * dy + 2:
+            regions[f"{key}_text"] = (x0 + dx, y0 + dy, x1 - dx, y1 - dy)
+        else:
+            regions[f"{key}_text"] = regions[key]
+
+    mism: dict[str, float] = {}
+    for key in ("headline", "label", "benefits"):
+        if key in regions:
+            mism[key] = text_mismatch(crop(arr, key), crop(ideal, key))
+    for key in ("offer", "cta"):
+        mism[key] = text_mismatch(crop(arr, f"{key}_text"), crop(ideal, f"{key}_text"))
+    for key in ("shadow", "figure"):
+        if key in regions:
+            mism[key] = shape_change(crop(arr, key), crop(ideal, key))
+    px0, py0, px1, py1 = regions["product"]
+    lx0, ly0, lx1, ly1 = regions["label"]
+    label_in_product = np.zeros((py1 - py0, px1 - px0), bool)
+    label_in_product[
+        max(0, ly0 - py0 - 1) : ly1 - py0 + 1, max(0, lx0 - px0 - 1) : lx1 - px0 + 1
+    ] = True
+    mism["product"] = shape_change(crop(arr, "product"), crop(ideal, "product"), label_in_product)
+
+    lum, ideal_lum = luma(arr), luma(ideal)
+    grad, ideal_grad = gradient(lum), gradient(ideal_lum)
+    occupied = np.zeros((h, w), bool)
+    for x0, y0, x1, y1 in regions.values():
+        occupied[max(0, y0 - 1) : y1 + 1, max(0, x0 - 1) : x1 + 1] = True
+    margin = _margin_mask(h, w)
+    new_energy = ((grad - ideal_grad) > 60) & ~occupied & ~margin
+    artifact = _densest_block(new_energy, ~occupied & ~margin)
+    clutter = float(((grad > 50) & ~(ideal_grad > 50))[margin].mean())
+    body = ~label_in_product
+    # squared: blur spreads an edge but keeps its total (L1) variation
+    product_grad = float((crop(grad, "product")[body] ** 2).mean())
+    ideal_product_grad = float((crop(ideal_grad, "product")[body] ** 2).mean())
+    sharp = product_grad / ideal_product_grad if ideal_product_grad > 0 else 1.0
+
+    hue, sat, val = hsv_arrays(arr)
+    vivid = (sat > 0.35) & (val > 0.25)
+    if vivid.any() and palette.hues:
+        hv = hue[vivid][:, None]
+        ref = np.array(palette.hues, np.float32)[None, :]
+        d = np.abs(hv - ref)
+        d = np.minimum(d, 1 - d).min(axis=1) * 360
+        off = float((d > 35).mean())
+    else:
+        off = 0.0
+    hx0, hy0, hx1, hy1 = regions["headline"]
+    return AdMeasurements(
+        region_mismatch=mism,
+        headline_contrast=text_contrast(crop(arr, "headline")),
+        cta_contrast=text_contrast(crop(arr, "cta_text")),
+        headline_ink=float(ink_mask(arr[hy0:hy1, hx0:hx1]).mean()),
+        margin_clutter=clutter,
+        artifact_energy=artifact,
+        product_sharpness=sharp,
+        off_palette=off,
+    )
+
+
+def color_name(rgb: tuple[int, int, int]) -> str:
+    """A plain colour name for an RGB value (hue family plus lightness)."""
+    h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in rgb))
+    if v < 0.18:
+        return "black"
+    if s < 0.12:
+        return (
+            "white" if v > 0.9 else "light gray" if v > 0.65 else "gray" if v > 0.35 else "charcoal"
+        )
+    families = (
+        (0.04, "red"), (0.09, "orange"), (0.14, "amber"), (0.19, "yellow"), (0.28, "lime"),
+        (0.44, "green"), (0.53, "teal"), (0.6, "sky blue"), (0.7, "blue"), (0.78, "indigo"),
+        (0.86, "purple"), (0.94, "magenta"), (1.01, "red"),
+    )  # fmt: skip
+    name = next(n for limit, n in families if h < limit)
+    if s < 0.35 and v > 0.75:
+        return f"pale {name}"
+    if v < 0.5:
+        return f"dark {name}"
+    return name

@@ -1,0 +1,312 @@
+"""The offline provider: deterministic, keyless, and honest about what it is.
+
+- generate: renders the ad with Pillow (agents.providers.render), with the per-ad seeded
+  imperfection plan drawn into the pixels;
+- defect_scan / review: re-render the flawless ideal of the same brief and *measure* the
+  given image against it and on its own (agents.providers.measure) — a scan flag or a low
+  score appears only when the pixels show it;
+- describe: the visual descriptor from measurements of the pixels alone;
+- embed: see agents.providers.hashembed.
+
+Every CallRecord says provider='offline', model='offline-…-v1', cost 0.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from agents.providers.base import (
+    AdBrief,
+    CallRecord,
+    DefectScan,
+    DefectScanResult,
+    DescriptorResult,
+    Exemplar,
+    GeneratedImage,
+    MalformedOutput,
+    Review,
+    ReviewResult,
+    RubricCheck,
+    VisualDescriptor,
+)
+from agents.providers.measure import (
+    AdMeasurements,
+    ImageStats,
+    as_array,
+    color_name,
+    image_stats,
+    measure_ad,
+)
+from agents.providers.render import (
+    OfflineRenderer,
+    canvas_dimensions,
+    from_png,
+    layout_for,
+    palette_for,
+    plan_flaws,
+    stable_rng,
+    to_png,
+)
+
+PROVIDER = "offline"
+RENDER_MODEL = "offline-render-v1"
+SCAN_MODEL = "offline-scan-v1"
+REVIEW_MODEL = "offline-review-v1"
+ALT_REVIEW_MODEL = "offline-review-alt-v1"
+DESCRIBE_MODEL = "offline-describe-v1"
+
+# Scan thresholds on region mismatch against the ideal render (see measure.py).
+SCAN_THRESHOLDS = {"headline": 0.5, "label": 0.2, "product": 0.25, "figure": 0.03,
+                   "shadow": 0.35, "offer": 0.2}  # fmt: skip
+
+
+def _record(model: str, operation: str, started: float) -> CallRecord:
+    return CallRecord(
+        provider=PROVIDER,
+        model=model,
+        operation=operation,  # type: ignore[arg-type]
+        latency_ms=max(0, round((time.perf_counter() - started) * 1000)),
+    )
+
+
+def _decode(png: bytes) -> np.ndarray:
+    try:
+        return as_array(from_png(png))
+    except ValueError as exc:
+        raise MalformedOutput("offline provider got an undecodable image", repr(png[:64])) from exc
+
+
+class OfflineAdWorld:
+    """The renderer plus the ideal-render measurement shared by scanner and reviewer."""
+
+    def __init__(self, renderer: OfflineRenderer | None = None) -> None:
+        self.renderer = renderer or OfflineRenderer()
+
+    def measure(self, png: bytes, brief: AdBrief) -> AdMeasurements:
+        arr = _decode(png)
+        ideal = as_array(self.renderer.render(brief).image)
+        layout = layout_for(brief.element_tags.get("template_category", ""))
+        return measure_ad(arr, ideal, layout, palette_for(brief))
+
+
+class OfflineImageModel:
+    """Image generation, the defect scan and the visual descriptor, offline."""
+
+    name = PROVIDER
+
+    def __init__(self, world: OfflineAdWorld | None = None) -> None:
+        self.world = world or OfflineAdWorld()
+
+    def generate(self, brief: AdBrief) -> GeneratedImage:
+        started = time.perf_counter()
+        rendered = self.world.renderer.render(brief, plan_flaws(brief))
+        width, height = canvas_dimensions(brief.canvas_size)
+        prompt = brief.prompt_text or (
+            f"{brief.brand_name} {brief.product_name} ad; headline: {rendered.headline}; "
+            f"tags: {', '.join(f'{k}={v}' for k, v in sorted(brief.element_tags.items()))}"
+        )
+        return GeneratedImage(
+            png=to_png(rendered.image),
+            width=width,
+            height=height,
+            prompt_text=prompt,
+            call=_record(RENDER_MODEL, "generate", started),
+        )
+
+    def defect_scan(self, png: bytes, brief: AdBrief) -> DefectScanResult:
+        started = time.perf_counter()
+        m = self.world.measure(png, brief)
+        mm = m.region_mismatch
+
+        def over(key: str) -> bool:
+            return mm.get(key, 0.0) > SCAN_THRESHOLDS[key]
+
+        distorted = over("product")
+        scan = DefectScan(
+            text_garbled=over("headline"),
+            anatomy_error=over("figure"),
+            physics_violation=over("shadow") and not distorted,
+            packaging_text_error=over("label"),
+            product_distortion=distorted,
+            offer_hallucination=over("offer"),
+            notes="; ".join(f"{k} mismatch {v:.2f}" for k, v in sorted(mm.items()) if v > 0)
+            or "matches the brief's layout",
+        )
+        return DefectScanResult(
+            scan=scan, raw=scan.model_dump_json(), call=_record(SCAN_MODEL, "defect_scan", started)
+        )
+
+    def describe(self, png: bytes) -> DescriptorResult:
+        started = time.perf_counter()
+        descriptor = describe_stats(image_stats(_decode(png)))
+        return DescriptorResult(
+            descriptor=descriptor,
+            raw=descriptor.model_dump_json(),
+            call=_record(DESCRIBE_MODEL, "describe", started),
+        )
+
+
+# --- review -----------------------------------------------------------------------------
+
+
+def _interp(x: float, xs: list[float], ys: list[float]) -> float:
+    return float(np.interp(x, xs, ys))
+
+
+def measured_scores(m: AdMeasurements, brief: AdBrief) -> dict[str, float]:
+    """The 16 checks of the rubric in use, from measurements (before reviewer noise)."""
+    mm = m.region_mismatch
+    shape = max(mm.get("product", 0.0), mm.get("figure", 0.0) * 4, mm.get("shadow", 0.0) * 0.5)
+    v2 = _interp(m.headline_contrast, [1, 1.5, 2, 3, 4.5, 7, 21], [1, 2.8, 4.6, 6.4, 8.0, 9.0, 9.6])
+    v2 -= 8 * mm.get("headline", 0.0)
+    sharp = min(1.0, m.product_sharpness)
+    offer = mm.get("offer", 0.0)
+    hook_known = brief.element_tags.get("hook_type") is not None
+    has_offer = bool(brief.current_offer)
+    brand_mode = brief.element_tags.get("color_mode") == "brand"
+    scores = {
+        "V1": 9.3 - 12 * mm.get("product", 0.0) - 3 * (1 - sharp) - 6 * mm.get("label", 0.0),
+        "V2": v2,
+        "V3": 9.0 - 25 * m.margin_clutter - 3 * max(mm.values(), default=0.0),
+        "V4": 9.2 - 9 * m.off_palette,
+        "V5": 9.3 - 60 * m.margin_clutter,
+        "V6": _interp(sharp, [0.0, 0.05, 0.1, 0.2, 0.5, 1.0], [3.0, 4.5, 5.5, 6.8, 8.0, 9.2]),
+        "V7": 9.2 - 10 * m.artifact_energy - 20 * m.margin_clutter,
+        "V8": 8.9 - 3 * mm.get("headline", 0.0) - 6 * max(0.0, m.headline_ink - 0.35),
+        "V9": 9.4 - 15 * m.artifact_energy - 6 * shape,
+        "C1": (8.9 if hook_known else 8.3) - 0.5 * max(0.0, 8.4 - v2),
+        "C2": 9.0 - (8 if brand_mode else 5) * m.off_palette - 5 * mm.get("label", 0.0),
+        "C3": _interp(m.cta_contrast, [1, 2, 3, 4.5, 7, 21], [1.5, 4.8, 6.5, 8.2, 9.0, 9.5]),
+        "C4": 8.8 - 4 * m.off_palette - 10 * m.margin_clutter - 2 * shape,
+        "C5": 9.4 - 14 * offer,
+        "G1": (8.8 - 10 * offer) if has_offer else 8.5 - 6 * offer,
+        "G2": 8.7 - 3 * m.off_palette - 4 * shape - 2 * mm.get("headline", 0.0),
+    }
+    return {k: min(10.0, max(0.0, v)) for k, v in scores.items()}
+
+
+class OfflineReviewer:
+    """A reviewer that scores every rubric check from measurements of the image.
+
+    Two calibrations exist so that a second opinion is a different reviewer: the default
+    one, and an 'alt' one that is less sensitive to flaws (a deficit below 9 counts 60%)
+    with its own noise. Noise is seeded per (reviewer, ad, check), so the same ad gets
+    the same review.
+    """
+
+    def __init__(
+        self,
+        model: str = REVIEW_MODEL,
+        sensitivity: float = 1.0,
+        noise_sd: float = 0.3,
+        world: OfflineAdWorld | None = None,
+        name: str = PROVIDER,
+    ) -> None:
+        self.model = model
+        self.sensitivity = sensitivity
+        self.noise_sd = noise_sd
+        self.world = world or OfflineAdWorld()
+        self.name = name
+
+    def review(
+        self, png: bytes, brief: AdBrief, rubric: list[RubricCheck], exemplars: list[Exemplar]
+    ) -> ReviewResult:
+        started = time.perf_counter()
+        if not rubric:
+            raise ValueError("review needs at least one rubric check")
+        m = self.world.measure(png, brief)
+        base = measured_scores(m, brief)
+        fallback = float(np.mean(list(base.values())))
+        rng = stable_rng("review", self.model, brief.seed, brief.generated_ad_id)
+        scores: dict[str, float] = {}
+        for check in rubric:
+            measured = base.get(check.code.upper(), fallback)
+            value = 9.0 - (9.0 - measured) * self.sensitivity
+            value += rng.gauss(0.0, self.noise_sd)
+            scores[check.code] = round(min(10.0, max(0.0, value)), 1)
+        low = sorted(scores.items(), key=lambda kv: kv[1])[:3]
+        notes = (
+            f"measured: headline contrast {m.headline_contrast:.1f}:1, CTA contrast "
+            f"{m.cta_contrast:.1f}:1, off-palette {m.off_palette:.2f}, margin clutter "
+            f"{m.margin_clutter:.2f}, artifacts {m.artifact_energy:.2f}, product sharpness "
+            f"{m.product_sharpness:.2f}; lowest: {', '.join(f'{c} {s}' for c, s in low)}; "
+            f"{len(exemplars)} exemplars given (not used offline)"
+        )
+        review = Review(check_scores=scores, notes=notes)
+        return ReviewResult(
+            review=review, raw=review.model_dump_json(), call=_record(self.model, "review", started)
+        )
+
+
+# --- descriptor -------------------------------------------------------------------------
+
+
+def _position(x: float, y: float) -> str:
+    col = "left" if x < 0.42 else "right" if x > 0.58 else ""
+    row = "top" if y < 0.42 else "bottom" if y > 0.58 else ""
+    return f"{row}-{col}" if row and col else row or col or "center"
+
+
+def describe_stats(s: ImageStats) -> VisualDescriptor:
+    names: list[str] = []
+    for rgb, _share in s.dominant:
+        name = color_name(rgb)
+        if name not in names:
+            names.append(name)
+    names = names[:5] or ["gray"]
+    temperature = "warm" if s.warmth > 10 else "cool" if s.warmth < -10 else "neutral"
+    cx, cy = s.centroid
+    if s.left_right_split > 0.12:
+        composition = "split-screen"
+    elif abs(cx - 0.5) < 0.08 and abs(cy - 0.5) < 0.08:
+        composition = "centered"
+    elif s.negative_space > 0.6:
+        composition = "minimal with open space"
+    else:
+        composition = "rule-of-thirds"
+    if s.brightness < 0.35:
+        style = "dark premium"
+    elif s.negative_space > 0.55:
+        style = "flat minimal"
+    elif s.negative_space < 0.2:
+        style = "textured photographic"
+    elif s.saturation > 0.3:
+        style = "bold graphic"
+    else:
+        style = "clean graphic"
+    mood = _mood(s, temperature)
+    return VisualDescriptor(
+        dominant_colors=names,
+        color_temperature=temperature,  # type: ignore[arg-type]
+        composition_type=composition,
+        text_density=round(min(1.0, s.edge_density * 4), 2),
+        visual_style=style,
+        subject_position=_position(cx, cy),
+        negative_space_ratio=round(s.negative_space, 2),
+        mood=mood,
+    )
+
+
+def _mood(s: ImageStats, temperature: str) -> str:
+    if s.brightness < 0.35:
+        return "luxurious"
+    if s.saturation > 0.35:
+        return "energetic" if temperature == "warm" else "playful"
+    if temperature == "warm":
+        return "warm and inviting"
+    if temperature == "cool":
+        return "calm and fresh"
+    return "clean and trustworthy"
+
+
+def offline_reviewers(
+    world: OfflineAdWorld | None = None,
+) -> tuple[OfflineReviewer, OfflineReviewer]:
+    """The first reviewer and the other one (for second opinions)."""
+    shared = world or OfflineAdWorld()
+    return (
+        OfflineReviewer(REVIEW_MODEL, 1.0, 0.3, shared, PROVIDER),
+        OfflineReviewer(ALT_REVIEW_MODEL, 0.6, 0.35, shared, f"{PROVIDER}-alt"),
+    )

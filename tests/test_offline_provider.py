@@ -1,0 +1,380 @@
+"""The offline provider: real renders, measured scores, deterministic, honest records."""
+
+from __future__ import annotations
+
+import io
+import random
+import time
+import uuid
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from agents.providers.base import (
+    EMBEDDING_DIMENSIONS,
+    AdBrief,
+    MalformedOutput,
+    RubricCheck,
+    VisualDescriptor,
+)
+from agents.providers.hashembed import OfflineEmbedder
+from agents.providers.offline import (
+    OfflineAdWorld,
+    OfflineImageModel,
+    OfflineReviewer,
+    measured_scores,
+    offline_reviewers,
+)
+from agents.providers.render import (
+    _LAYOUTS,
+    NO_FLAWS,
+    Flaw,
+    FlawPlan,
+    OfflineRenderer,
+    plan_flaws,
+    to_png,
+)
+
+WEIGHTS = {"V1": 1.5, "V2": 1.5, "V3": 1.0, "V4": 0.8, "V5": 0.8, "V6": 1.0, "V7": 1.0,
+           "V8": 0.8, "V9": 1.2, "C1": 1.0, "C2": 0.8, "C3": 0.8, "C4": 0.8, "C5": 1.5,
+           "G1": 1.0, "G2": 0.8}  # fmt: skip
+RUBRIC = [RubricCheck(code=c, name=c, weight=w) for c, w in WEIGHTS.items()]
+HOOKS = ["curiosity_gap", "social_proof", "authority", "urgency", "scarcity",
+         "fear_of_missing_out", "transformation", "before_after", "problem_solution",
+         "testimonial", "statistic", "question", "bold_claim", "story", "direct_benefit"]  # fmt: skip
+STYLES = ["minimal", "gradient", "vintage", "playful", "bold", "photographic", "luxury", "x"]
+SIZES = ["1080x1080px", "1080x1350px", "1080x1920px"]
+
+
+def make_brief(**over: object) -> AdBrief:
+    tags = {
+        "hook_type": "statistic",
+        "color_mode": "brand",
+        "template_category": "Lifestyle",
+        "visual_style": "minimal",
+    }
+    tags.update(over.pop("tags", {}))  # type: ignore[arg-type]
+    fields: dict[str, object] = {
+        "generated_ad_id": uuid.UUID(int=42),
+        "brand_name": "Lumen",
+        "product_name": "GlowSerum",
+        "current_offer": "20% off",
+        "benefits": ["Brighter skin", "Hydration"],
+        "element_tags": tags,
+        "canvas_size": "1080x1080px",
+        "seed": 7,
+    }
+    fields.update(over)
+    return AdBrief.model_validate(fields)
+
+
+def random_brief(rng: random.Random) -> AdBrief:
+    return AdBrief(
+        generated_ad_id=uuid.UUID(int=rng.getrandbits(128)),
+        brand_name=rng.choice(["Lumen", "Acme", "Verdi", "Koa", "Brio"]),
+        product_name=rng.choice(["GlowSerum", "TrailMix Pro", "Zen Tea", "Volt", "Aero Socks"]),
+        current_offer=rng.choice([None, "20% off", "Free shipping", "Buy 1 get 1"]),
+        benefits=["Brighter skin", "More energy"],
+        element_tags={
+            "hook_type": rng.choice(HOOKS),
+            "color_mode": rng.choice(["brand", "complementary", "original"]),
+            "template_category": rng.choice(sorted(_LAYOUTS)),
+            "visual_style": rng.choice(STYLES),
+        },
+        canvas_size=rng.choice(SIZES),
+        seed=rng.randrange(1000),
+    )
+
+
+@pytest.fixture(scope="module")
+def world() -> OfflineAdWorld:
+    return OfflineAdWorld()
+
+
+@pytest.fixture(scope="module")
+def image_model(world: OfflineAdWorld) -> OfflineImageModel:
+    return OfflineImageModel(world)
+
+
+def render_png(world: OfflineAdWorld, brief: AdBrief, plan: FlawPlan = NO_FLAWS) -> bytes:
+    return to_png(world.renderer.render(brief, plan).image)
+
+
+def scores_of(world: OfflineAdWorld, png: bytes, brief: AdBrief) -> dict[str, float]:
+    return measured_scores(world.measure(png, brief), brief)
+
+
+def test_same_brief_and_seed_give_identical_bytes_and_scores(
+    image_model: OfflineImageModel,
+) -> None:
+    brief = make_brief()
+    first, second = image_model.generate(brief), image_model.generate(brief)
+    assert first.png == second.png
+    other = OfflineImageModel(OfflineAdWorld(OfflineRenderer()))  # a fresh instance too
+    assert other.generate(brief).png == first.png
+    reviewer, _ = offline_reviewers()
+    r1 = reviewer.review(first.png, brief, RUBRIC, [])
+    r2 = reviewer.review(first.png, brief, RUBRIC, [])
+    assert r1.review.check_scores == r2.review.check_scores
+    assert (
+        image_model.defect_scan(first.png, brief).scan
+        == image_model.defect_scan(first.png, brief).scan
+    )
+    assert image_model.describe(first.png).descriptor == image_model.describe(first.png).descriptor
+
+
+def test_a_different_seed_or_ad_changes_the_render(image_model: OfflineImageModel) -> None:
+    brief = make_brief(tags={"visual_style": "vintage"})  # textured: the seed drives the grain
+    assert image_model.generate(brief).png != image_model.generate(make_brief(
+        tags={"visual_style": "vintage"}, seed=8)).png  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"tags": {"hook_type": "question"}},
+        {"tags": {"color_mode": "complementary"}},
+        {"tags": {"template_category": "Product-Focus"}},
+        {"tags": {"visual_style": "luxury"}},
+        {"current_offer": "Free shipping"},
+        {"product_name": "TrailMix Pro"},
+    ],
+)
+def test_different_tags_give_different_images(world: OfflineAdWorld, change: dict) -> None:
+    base = np.asarray(world.renderer.render(make_brief()).image, np.int16)
+    other = np.asarray(world.renderer.render(make_brief(**change)).image, np.int16)
+    assert base.shape == other.shape
+    assert np.abs(base - other).max(axis=2).__gt__(40).mean() > 0.002
+
+
+def test_canvas_size_is_reported_and_rendered_at_a_quarter(image_model: OfflineImageModel) -> None:
+    for size, (w, h) in zip(SIZES, [(1080, 1080), (1080, 1350), (1080, 1920)], strict=True):
+        img = image_model.generate(make_brief(canvas_size=size))
+        assert (img.width, img.height) == (w, h)
+        assert Image.open(io.BytesIO(img.png)).size == (w // 4, round(h / 4))
+
+
+def test_records_say_offline(image_model: OfflineImageModel) -> None:
+    brief = make_brief()
+    gen = image_model.generate(brief)
+    scan = image_model.defect_scan(gen.png, brief)
+    desc = image_model.describe(gen.png)
+    first, second = offline_reviewers()
+    reviews = [r.review(gen.png, brief, RUBRIC, []) for r in (first, second)]
+    emb = OfflineEmbedder().embed(desc.descriptor.as_text())
+    calls = [gen.call, scan.call, desc.call, emb.call, *(r.call for r in reviews)]
+    assert [c.model for c in calls] == [
+        "offline-render-v1", "offline-scan-v1", "offline-describe-v1", "offline-embed-v1",
+        "offline-review-v1", "offline-review-alt-v1",
+    ]  # fmt: skip
+    assert {c.provider for c in calls} == {"offline"}
+    assert all(c.cost_usd == 0 for c in calls)
+    assert [c.operation for c in calls] == [
+        "generate", "defect_scan", "describe", "embed", "review", "review",
+    ]  # fmt: skip
+    assert emb.model == "offline-embed-v1"
+
+
+def test_generation_is_fast(image_model: OfflineImageModel) -> None:
+    rng = random.Random(3)
+    briefs = [random_brief(rng) for _ in range(40)]
+    started = time.perf_counter()
+    for b in briefs:
+        image_model.generate(b)
+    assert (time.perf_counter() - started) / len(briefs) < 0.05
+
+
+# --- measurements drive the scan and the scores ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flaw", "flag", "template"),
+    [
+        (Flaw.GARBLED_TEXT, "text_garbled", "Lifestyle"),
+        (Flaw.PACKAGING_TEXT, "packaging_text_error", "Product-Focus"),
+        (Flaw.PRODUCT_DISTORTION, "product_distortion", "Product-Focus"),
+        (Flaw.ANATOMY, "anatomy_error", "UGC-Style"),
+        (Flaw.PHYSICS, "physics_violation", "Minimal-Text"),
+        (Flaw.OFFER_WRONG, "offer_hallucination", "Educational"),
+    ],
+)
+def test_each_drawn_defect_is_found_by_the_scan_and_only_that_one(
+    world: OfflineAdWorld, image_model: OfflineImageModel, flaw: Flaw, flag: str, template: str
+) -> None:
+    brief = make_brief(tags={"template_category": template})
+    clean = image_model.defect_scan(render_png(world, brief), brief).scan
+    assert not any(v for k, v in clean.model_dump().items() if k != "notes")
+    scan = image_model.defect_scan(render_png(world, brief, FlawPlan((flaw,), 1.0)), brief).scan
+    flags = {k for k, v in scan.model_dump().items() if k != "notes" and v}
+    assert flags == {flag}, scan.notes
+
+
+def test_a_clean_render_of_another_brief_is_not_clean_for_this_brief(
+    world: OfflineAdWorld, image_model: OfflineImageModel
+) -> None:
+    brief = make_brief()
+    other = make_brief(tags={"hook_type": "question"}, product_name="Zen Tea")
+    scan = image_model.defect_scan(render_png(world, other), brief).scan
+    assert scan.text_garbled and scan.packaging_text_error
+
+
+def test_low_contrast_render_scores_lower_on_text_and_cta(world: OfflineAdWorld) -> None:
+    brief = make_brief()
+    clean = scores_of(world, render_png(world, brief), brief)
+    faded = scores_of(world, render_png(world, brief, FlawPlan((Flaw.LOW_CONTRAST,), 0.6)), brief)
+    assert clean["V2"] >= 8.0 and clean["C3"] >= 7.5
+    assert faded["V2"] < clean["V2"] - 1.5
+    assert faded["C3"] < clean["C3"] - 1.0
+    assert abs(faded["V4"] - clean["V4"]) < 0.2  # colour checks did not move
+
+
+def test_a_globally_washed_out_image_scores_lower_on_legibility(world: OfflineAdWorld) -> None:
+    brief = make_brief()
+    img = world.renderer.render(brief).image
+    washed = ImageEnhance.Contrast(img).enhance(0.3)
+    clean_scores = scores_of(world, to_png(img), brief)
+    washed_scores = scores_of(world, to_png(washed), brief)
+    assert washed_scores["V2"] < clean_scores["V2"] - 2
+    assert washed_scores["C3"] < clean_scores["C3"] - 1
+
+
+@pytest.mark.parametrize(
+    ("flaw", "check", "below"),
+    [
+        (Flaw.OFF_PALETTE, "V4", 7.0),
+        (Flaw.CRAMPED, "V5", 7.5),
+        (Flaw.SOFT_PRODUCT, "V6", 7.2),
+        (Flaw.ARTIFACT_SMEAR, "V9", 3.0),
+        (Flaw.OFFER_WRONG, "C5", 3.0),
+    ],
+)
+def test_each_mild_flaw_lowers_its_check(
+    world: OfflineAdWorld, flaw: Flaw, check: str, below: float
+) -> None:
+    brief = make_brief(tags={"template_category": "Product-Focus"})
+    clean = scores_of(world, render_png(world, brief), brief)
+    flawed = scores_of(world, render_png(world, brief, FlawPlan((flaw,), 0.7)), brief)
+    assert clean[check] >= 8.0
+    assert flawed[check] < below
+
+
+def test_unknown_rubric_codes_are_scored_and_empty_rubric_refused(world: OfflineAdWorld) -> None:
+    brief = make_brief()
+    png = render_png(world, brief)
+    reviewer = OfflineReviewer(world=world)
+    rubric = [*RUBRIC, RubricCheck(code="X7", name="novelty", weight=0.5)]
+    scores = reviewer.review(png, brief, rubric, []).review.check_scores
+    assert set(scores) == set(WEIGHTS) | {"X7"}
+    assert all(0 <= s <= 10 for s in scores.values())
+    with pytest.raises(ValueError):
+        reviewer.review(png, brief, [], [])
+
+
+def test_undecodable_image_is_malformed(image_model: OfflineImageModel) -> None:
+    with pytest.raises(MalformedOutput) as err:
+        image_model.defect_scan(b"not a png", make_brief())
+    assert "not a png" in err.value.raw
+    with pytest.raises(MalformedOutput):
+        image_model.describe(b"")
+
+
+# --- descriptor and embeddings ----------------------------------------------------------
+
+
+def test_descriptor_follows_the_pixels(
+    world: OfflineAdWorld, image_model: OfflineImageModel
+) -> None:
+    warm = Image.new("RGB", (270, 270), (235, 120, 40))
+    cool = Image.new("RGB", (270, 270), (40, 110, 235))
+    dw = image_model.describe(to_png(warm)).descriptor
+    dc = image_model.describe(to_png(cool)).descriptor
+    assert dw.color_temperature == "warm" and dc.color_temperature == "cool"
+    assert dw.negative_space_ratio == 1.0 and dw.text_density == 0.0
+    ad = image_model.describe(render_png(world, make_brief())).descriptor
+    assert isinstance(ad, VisualDescriptor)
+    assert 0 < ad.text_density < 1 and ad.negative_space_ratio < 1
+    assert VisualDescriptor.model_validate_json(ad.model_dump_json()) == ad
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    return float(np.dot(a, b))
+
+
+def test_embeddings_are_unit_1536_and_similar_texts_are_closer() -> None:
+    emb = OfflineEmbedder()
+    base = VisualDescriptor(
+        dominant_colors=["pale red", "dark red", "white"], color_temperature="warm",
+        composition_type="centered", text_density=0.32, visual_style="flat minimal",
+        subject_position="center", negative_space_ratio=0.61, mood="warm and inviting",
+    )  # fmt: skip
+    near = base.model_copy(update={"text_density": 0.34, "negative_space_ratio": 0.58})
+    far = VisualDescriptor(
+        dominant_colors=["blue", "black"], color_temperature="cool",
+        composition_type="split-screen", text_density=0.8, visual_style="dark premium",
+        subject_position="bottom-right", negative_space_ratio=0.1, mood="luxurious",
+    )  # fmt: skip
+    vb, vn, vf = (emb.embed(d.as_text()).vector for d in (base, near, far))
+    for v in (vb, vn, vf):
+        assert len(v) == EMBEDDING_DIMENSIONS
+        assert abs(np.linalg.norm(v) - 1.0) < 1e-9
+    assert emb.embed(base.as_text()).vector == vb
+    assert _cos(vb, vn) > 0.9
+    assert _cos(vb, vn) > _cos(vb, vf) + 0.4
+    with pytest.raises(MalformedOutput):
+        emb.embed("   ;  ")
+
+
+def test_rendered_ads_embed_by_look(world: OfflineAdWorld, image_model: OfflineImageModel) -> None:
+    emb = OfflineEmbedder()
+
+    def vec(brief: AdBrief) -> list[float]:
+        return emb.embed(image_model.describe(render_png(world, brief)).descriptor.as_text()).vector
+
+    a = vec(make_brief())
+    same_look = vec(make_brief(generated_ad_id=uuid.UUID(int=43)))
+    other_look = vec(make_brief(tags={"visual_style": "luxury", "color_mode": "complementary",
+                                      "template_category": "Collage"}))  # fmt: skip
+    assert _cos(a, same_look) > 0.95
+    assert _cos(a, other_look) < _cos(a, same_look) - 0.1
+
+
+# --- the imperfection process: every review path occurs ---------------------------------
+
+
+def test_defect_borderline_and_hard_reject_rates_over_300_briefs(
+    image_model: OfflineImageModel,
+) -> None:
+    rng = random.Random(2024)
+    first, second = offline_reviewers(image_model.world)
+    n = 300
+    critical = hard = borderline = clean = second_clears = second_borderline = 0
+    for _ in range(n):
+        brief = random_brief(rng)
+        gen = image_model.generate(brief)
+        scan = image_model.defect_scan(gen.png, brief).scan
+        flags = [v for k, v in scan.model_dump().items() if k != "notes" and v]
+        planned = any(f.value in {"garbled_text", "packaging_text", "product_distortion",
+                                  "anatomy", "physics", "offer_wrong"}
+                      for f in plan_flaws(brief).flaws)  # fmt: skip
+        assert bool(flags) == planned, (brief, scan.notes)
+        if flags:
+            critical += 1
+            continue
+        scores = first.review(gen.png, brief, RUBRIC, []).review.check_scores
+        if scores["V9"] < 3 or scores["C5"] < 3:
+            hard += 1
+        elif any(5 <= s <= 7 for s in scores.values()):
+            borderline += 1
+            other = second.review(gen.png, brief, RUBRIC, []).review.check_scores
+            if any(5 <= s <= 7 for s in other.values()):
+                second_borderline += 1
+            elif all(s > 7 for s in other.values()):
+                second_clears += 1
+        elif all(s > 7 for s in scores.values()):
+            clean += 1
+    assert 0.04 * n <= critical <= 0.10 * n
+    assert 0.10 * n <= borderline <= 0.20 * n
+    assert 0.01 * n <= hard <= 0.05 * n
+    assert clean >= 0.65 * n
+    assert second_clears >= 3 and second_borderline >= 3  # both second-opinion outcomes
