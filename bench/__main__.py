@@ -1,0 +1,124 @@
+"""`python -m bench`: run the benchmarks, print the table, write out/bench.json."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from agents.settings import project_root
+from bench import attribution, collection, demo, experiments, jobqueue, scores, selection
+from bench.harness import BenchResult, Server, format_table
+
+NAMES = ("selection", "attribution", "scores", "collection", "experiments", "queue", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--only", nargs="+", choices=NAMES, help="run only these benchmarks")
+    p.add_argument("--skip", nargs="+", choices=NAMES, default=[], help="skip these")
+    p.add_argument("--skip-demo", action="store_true", help="do not run the demo benchmark")
+    p.add_argument("--out", type=Path, default=project_root() / "out" / "bench.json")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs of batch functions")
+    g = p.add_argument_group("sizes")
+    g.add_argument("--sel-dimensions", type=int, default=8)
+    g.add_argument("--sel-values", type=int, default=8)
+    g.add_argument("--sel-calls", type=int, default=2000)
+    g.add_argument("--sel-rewards", type=int, default=2000, help="rewards behind the scores")
+    g.add_argument("--attr-rows", type=int, default=1_000_000, help="reward rows (attribution)")
+    g.add_argument("--score-rows", type=int, default=1_000_000, help="rewards (score update)")
+    g.add_argument("--collect-ads", type=int, default=100_000)
+    g.add_argument("--collect-days", type=int, default=30)
+    g.add_argument("--exp-experiments", type=int, default=1000)
+    g.add_argument("--exp-arms", type=int, default=4)
+    g.add_argument("--exp-draws", type=int, default=10_000)
+    g.add_argument("--queue-jobs", type=int, default=20_000)
+    g.add_argument("--queue-agents", type=int, nargs="+", default=[1, 2, 4])
+    g.add_argument("--queue-latency-samples", type=int, default=200)
+    g.add_argument("--demo-args", default="", help="extra `genome demo` arguments")
+    return p
+
+
+def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResult]]:
+    return {
+        "selection": lambda s: selection.run(
+            s,
+            selection.SelectionSizes(
+                dimensions=args.sel_dimensions,
+                values=args.sel_values,
+                calls=args.sel_calls,
+                rewards=args.sel_rewards,
+            ),
+        ),
+        "attribution": lambda s: attribution.run(s, args.attr_rows, args.repeats),
+        "scores": lambda s: scores.run(s, args.score_rows, args.repeats),
+        "collection": lambda s: collection.run(
+            s, args.collect_ads, args.collect_days, args.repeats
+        ),
+        "experiments": lambda s: experiments.run(
+            s, args.exp_experiments, args.exp_arms, args.exp_draws, args.repeats
+        ),
+        "queue": lambda s: jobqueue.run(
+            s, args.queue_jobs, tuple(args.queue_agents), args.queue_latency_samples
+        ),
+        "demo": lambda s: demo.run(s, args.demo_args.split()),
+    }
+
+
+def machine() -> dict[str, object]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_at_start": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    skip = set(args.skip) | ({"demo"} if args.skip_demo else set())
+    names = [n for n in (args.only or NAMES) if n not in skip]
+    server = Server.local()
+    runners = _runners(args)
+    results: list[BenchResult] = []
+    started = dt.datetime.now(dt.UTC)
+    for name in names:
+        print(f"-- {name} ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            res = runners[name](server)
+        except Exception as exc:  # one failing benchmark must not hide the others
+            res = BenchResult(name, {}, error=f"{type(exc).__name__}: {exc}")
+            res.details["traceback"] = traceback.format_exc()[-4000:]
+        res.seconds = time.perf_counter() - t0
+        results.append(res)
+        print(format_table([res]), flush=True)
+    leftovers = server.leftovers()
+    for db in leftovers:
+        server.drop(db.removeprefix("genome_bench_"))
+    report = {
+        "started_at": started.isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "command": ["python", "-m", "bench", *(argv if argv is not None else sys.argv[1:])],
+        "machine": machine(),
+        "benchmarks": [r.to_json() for r in results],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1, default=str))
+    print("\n" + format_table(results))
+    print(f"\nwritten: {args.out}")
+    return 1 if any(r.error for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

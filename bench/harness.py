@@ -1,0 +1,241 @@
+"""The shared harness: bench databases, timing, result rows, the table and the JSON file.
+
+Every benchmark returns a `BenchResult`: the sizes it ran at, one `Row` per compared
+metric (the project's figure, the alternative's figure on the same data in the same run,
+and the ratio), details, and notes. Absolute times are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg
+
+from agents import cluster
+from agents.migrate import migrate
+from agents.settings import ClusterPaths, local_cluster
+
+DB_PREFIX = "genome_bench_"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One compared metric. `ratio` > 1 means the project path is better by that factor."""
+
+    metric: str
+    unit: str
+    project: float | None
+    alternative: float | None = None
+    alternative_name: str | None = None
+    lower_is_better: bool = True
+
+    @property
+    def ratio(self) -> float | None:
+        p, a = self.project, self.alternative
+        if p is None or a is None or p <= 0 or a <= 0:
+            return None
+        return a / p if self.lower_is_better else p / a
+
+    @property
+    def verdict(self) -> str:
+        r = self.ratio
+        if r is None:
+            return "no alternative" if self.alternative_name is None else "not comparable"
+        if r >= 1:
+            return f"project wins x{r:.2f}"
+        return f"PROJECT LOSES to {self.alternative_name} (x{1 / r:.2f} slower)"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"ratio": self.ratio, "verdict": self.verdict}
+
+
+@dataclass
+class BenchResult:
+    name: str
+    sizes: dict[str, Any]
+    rows: list[Row] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "sizes": self.sizes,
+            "rows": [r.to_json() for r in self.rows],
+            "details": self.details,
+            "notes": self.notes,
+            "seconds": round(self.seconds, 2),
+            "error": self.error,
+        }
+
+
+# -- timing -----------------------------------------------------------------------------
+
+
+def summarize_ms(samples_s: Sequence[float]) -> dict[str, float]:
+    """p50 / p90 / p99 / mean / min / max of durations given in seconds, in milliseconds."""
+    if not samples_s:
+        raise ValueError("no samples")
+    ms = sorted(s * 1000.0 for s in samples_s)
+
+    def pct(q: float) -> float:
+        # Nearest-rank percentile: the value below which q of the samples fall.
+        k = max(0, min(len(ms) - 1, math.ceil(q * len(ms)) - 1))
+        return ms[k]
+
+    return {
+        "n": float(len(ms)),
+        "p50": pct(0.50),
+        "p90": pct(0.90),
+        "p99": pct(0.99),
+        "mean": statistics.fmean(ms),
+        "min": ms[0],
+        "max": ms[-1],
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def time_in_rollback(
+    dsn: str, sql: str, params: Sequence[Any] | dict[str, Any], repeats: int
+) -> tuple[list[float], Any]:
+    """Run a state-changing SQL call `repeats` times, each in its own transaction that is
+    rolled back, so every run starts from the same data. Returns the durations and the
+    first result row."""
+    durations: list[float] = []
+    first: Any = None
+    with psycopg.connect(dsn) as conn:
+        for i in range(repeats):
+            start = time.perf_counter()
+            row = conn.execute(sql, params).fetchone()
+            durations.append(time.perf_counter() - start)
+            conn.rollback()
+            if i == 0:
+                first = row
+    return durations, first
+
+
+def in_rollback(dsn: str, fn: Callable[[psycopg.Connection], Any]) -> tuple[float, Any]:
+    """Time `fn(conn)` inside a transaction that is rolled back afterwards."""
+    with psycopg.connect(dsn) as conn:
+        start = time.perf_counter()
+        value = fn(conn)
+        elapsed = time.perf_counter() - start
+        conn.rollback()
+    return elapsed, value
+
+
+# -- databases --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    """The server the benchmarks run on: the project-local cluster."""
+
+    paths: ClusterPaths
+
+    @classmethod
+    def local(cls) -> Server:
+        paths = local_cluster()
+        cluster.up(paths, "postgres")
+        return cls(paths)
+
+    @property
+    def admin_url(self) -> str:
+        return self.paths.url("postgres")
+
+    def url(self, dbname: str) -> str:
+        return self.paths.url(dbname)
+
+    def create(self, name: str) -> str:
+        """A fresh, empty database genome_bench_<name>; returns its URL."""
+        dbname = DB_PREFIX + name
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        return self.url(dbname)
+
+    def drop(self, name: str) -> None:
+        dbname = DB_PREFIX + name
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+    def leftovers(self) -> list[str]:
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
+                (DB_PREFIX.replace("_", r"\_") + "%",),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    @contextmanager
+    def database(self, name: str, *, schema: bool = True, keep: bool = False) -> Iterator[str]:
+        """A fresh bench database (migrated unless schema=False), dropped afterwards."""
+        url = self.create(name)
+        try:
+            if schema:
+                migrate(url, jobs=False)
+            yield url
+        finally:
+            if not keep:
+                self.drop(name)
+
+
+def database_size(dsn: str) -> int:
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit == "bytes":
+        return f"{v / 1e6:,.1f} MB"
+    if abs(v) >= 1000:
+        return f"{v:,.0f} {unit}"
+    if abs(v) >= 10:
+        return f"{v:.1f} {unit}"
+    return f"{v:.3g} {unit}"
+
+
+def format_table(results: Sequence[BenchResult]) -> str:
+    header = ("benchmark", "metric", "project", "alternative", "ratio", "verdict")
+    lines: list[tuple[str, ...]] = []
+    for res in results:
+        if res.error:
+            lines.append((res.name, "ERROR", res.error[:60], "", "", ""))
+        for row in res.rows:
+            alt = _fmt(row.alternative, row.unit)
+            if row.alternative_name:
+                alt = f"{alt} ({row.alternative_name})"
+            ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+            lines.append(
+                (res.name, row.metric, _fmt(row.project, row.unit), alt, ratio, row.verdict)
+            )
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    out = [
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "  ".join("-" * w for w in widths),
+    ]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    notes = [f"- {r.name}: {n}" for r in results for n in r.notes]
+    if notes:
+        out += ["", "notes:", *notes]
+    return "\n".join(out)

@@ -1,0 +1,141 @@
+"""Selection: genome.select_elements per call vs a client-side Thompson draw.
+
+Project: `SELECT genome.select_elements(brand, NULL, p_now)`, one round trip per ad.
+Alternatives on the same scores: (a) fetch the brand's score rows over psycopg and draw
+Beta(alpha, beta) per value with numpy, argmax per dimension; (b) MABWiser's Thompson
+sampling, one in-memory MAB per dimension fitted with the same success/failure counts,
+one predict per dimension.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import psycopg
+from mabwiser.mab import MAB, LearningPolicy
+
+from bench import data
+from bench.harness import BenchResult, Row, Server, summarize_ms, timed
+
+
+@dataclass(frozen=True)
+class SelectionSizes:
+    dimensions: int = 8
+    values: int = 8
+    calls: int = 2000
+    rewards: int = 2000
+    warmup: int = 50
+    seed: int = 11
+
+
+SCORE_SQL = (
+    "SELECT element_dimension, element_value, posterior_alpha, posterior_beta "
+    "FROM genome.creative_element_scores "
+    "WHERE brand_id = %s AND product_id IS NULL ORDER BY element_dimension, element_value"
+)
+
+
+def _numpy_select(conn: psycopg.Connection, brand: Any, rng: np.random.Generator) -> dict[str, str]:
+    rows = conn.execute(SCORE_SQL, (brand,)).fetchall()
+    dims = np.array([r[0] for r in rows])
+    alpha = np.fromiter((r[2] for r in rows), float, len(rows))
+    beta = np.fromiter((r[3] for r in rows), float, len(rows))
+    draws = rng.beta(alpha, beta)
+    _, starts = np.unique(dims, return_index=True)
+    bounds = [*starts.tolist(), len(rows)]
+    picked: dict[str, str] = {}
+    for lo, hi in itertools.pairwise(bounds):
+        picked[rows[lo][0]] = rows[lo + int(np.argmax(draws[lo:hi]))][1]
+    return picked
+
+
+def _fit_mabwiser(rows: list[tuple[Any, ...]], seed: int) -> dict[str, MAB]:
+    """One MAB per dimension, fitted with round(alpha - 1) successes and round(beta - 1)
+    failures per value (MABWiser's Thompson sampling starts every arm at Beta(1, 1))."""
+    by_dim: dict[str, list[tuple[str, float, float]]] = {}
+    for dim, value, a, b in rows:
+        by_dim.setdefault(dim, []).append((value, a, b))
+    mabs: dict[str, MAB] = {}
+    for i, (dim, arms) in enumerate(by_dim.items()):
+        decisions: list[str] = []
+        rewards: list[int] = []
+        for value, a, b in arms:
+            s, f = round(a - 1), round(b - 1)
+            decisions += [value] * (s + f)
+            rewards += [1] * s + [0] * f
+        mab = MAB(
+            arms=[v for v, _, _ in arms],
+            learning_policy=LearningPolicy.ThompsonSampling(),
+            seed=seed + i,
+        )
+        mab.fit(decisions, rewards)
+        mabs[dim] = mab
+    return mabs
+
+
+def _calls(fn: Any, n: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out: list[float] = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def run(server: Server, sizes: SelectionSizes) -> BenchResult:
+    res = BenchResult("selection", sizes.__dict__.copy())
+    with server.database("selection") as url, psycopg.connect(url) as conn:
+        registry = data.make_registry(conn, sizes.dimensions, sizes.values)
+        tenant = data.tenant(conn, "selection")
+        data.insert_rewards(conn, tenant, sizes.rewards, registry, seed=sizes.seed)
+        conn.execute("SELECT genome.update_scores(%s)", (data.P_NOW,))
+        conn.commit()
+        conn.autocommit = True
+        brand = tenant.brand_id
+        p_now = data.P_NOW
+
+        def project() -> Any:
+            return conn.execute(
+                "SELECT genome.select_elements(%s, NULL, %s)", (brand, p_now)
+            ).fetchone()
+
+        picked = project()
+        assert picked is not None and len(picked[0]["element_tags"]) == sizes.dimensions
+        rng = np.random.default_rng(sizes.seed)
+        assert len(_numpy_select(conn, brand, rng)) == sizes.dimensions
+
+        proj = summarize_ms(_calls(project, sizes.calls, sizes.warmup))
+        alt = summarize_ms(
+            _calls(lambda: _numpy_select(conn, brand, rng), sizes.calls, sizes.warmup)
+        )
+        rows = conn.execute(SCORE_SQL, (brand,)).fetchall()
+        fit_s, mabs = timed(lambda: _fit_mabwiser(rows, sizes.seed))
+        mab = summarize_ms(
+            _calls(lambda: {d: m.predict() for d, m in mabs.items()}, sizes.calls, sizes.warmup)
+        )
+
+    numpy_name, mab_name = "psycopg fetch + numpy draw", "MABWiser TS predict"
+    for q in ("p50", "p99"):
+        res.rows.append(Row(f"{q} per selection", "ms", proj[q], alt[q], numpy_name))
+    for q in ("p50", "p99"):
+        res.rows.append(Row(f"{q} per selection", "ms", proj[q], mab[q], mab_name))
+    res.details = {
+        "project_ms": proj,
+        "numpy_ms": alt,
+        "mabwiser_ms": mab,
+        "mabwiser_fit_s": fit_s,
+        "score_rows": len(rows),
+    }
+    res.notes.append(
+        "select_elements also applies exploration and cold start and returns propensities; "
+        "it reads the per-value win probabilities update_scores stored (no sampling loop per "
+        "call). MABWiser keeps its model in process memory (no database read per call; its "
+        "fit is not timed per call)."
+    )
+    return res
