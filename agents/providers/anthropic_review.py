@@ -1,0 +1,102 @@
+"""Claude through the anthropic SDK: the full rubric review (first reviewer)."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import anthropic
+
+from agents.providers.base import (
+    AdBrief,
+    Exemplar,
+    MalformedOutput,
+    ProviderError,
+    ReviewResult,
+    RubricCheck,
+    TransientProviderError,
+)
+from agents.providers.common import Timer, call_with_retry, parse_review
+from agents.providers.prompts import review_prompt
+from agents.providers.settings import ProviderSettings
+
+PROVIDER = "anthropic"
+TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+SYSTEM = "You are a meticulous ad-creative reviewer. You answer with one JSON object only."
+
+
+def classify(exc: Exception) -> ProviderError | None:
+    if isinstance(exc, anthropic.APITimeoutError):
+        return TransientProviderError(f"claude timed out: {exc}")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return TransientProviderError(f"claude connection failed: {exc}")
+    if isinstance(exc, anthropic.APIStatusError):
+        if exc.status_code in TRANSIENT_STATUS or exc.status_code >= 500:
+            return TransientProviderError(f"claude {exc.status_code}: {exc.message}")
+        return ProviderError(f"claude {exc.status_code}: {exc.message}")
+    if isinstance(exc, anthropic.APIResponseValidationError):
+        return MalformedOutput(f"claude response did not match the API schema: {exc}", str(exc))
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+        return MalformedOutput("claude response body is not valid JSON/UTF-8", str(exc))
+    return None
+
+
+class ClaudeReviewer:
+    name = PROVIDER
+
+    def __init__(
+        self, settings: ProviderSettings, client: anthropic.Anthropic | None = None
+    ) -> None:
+        self.settings = settings
+        key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
+        # max_retries=0: tenacity (common.py) is the one retry layer.
+        self.client = client or anthropic.Anthropic(
+            api_key=key, max_retries=0, timeout=settings.timeout_s
+        )
+
+    def review(
+        self, png: bytes, brief: AdBrief, rubric: list[RubricCheck], exemplars: list[Exemplar]
+    ) -> ReviewResult:
+        s = self.settings
+        prompt = review_prompt(brief, rubric, exemplars)
+        image = base64.b64encode(png).decode("ascii")
+        timer = Timer()
+
+        def call() -> anthropic.types.Message:
+            return self.client.messages.create(
+                model=s.claude_review_model,
+                max_tokens=s.max_review_tokens,
+                temperature=0.0,
+                system=SYSTEM,
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {
+                                "type": "image",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "image/png",
+                                    "data": image,
+                                },
+                            },
+                            {"type": "text", "text": prompt},
+                        ],
+                    }
+                ],
+            )
+
+        message = call_with_retry(call, classify, s.retry, "claude review")
+        raw = "".join(block.text for block in message.content if block.type == "text")
+        if message.stop_reason == "max_tokens":
+            raise MalformedOutput("claude review was cut off at max_tokens", raw)
+        review = parse_review(raw, rubric, "claude review")
+        call_record = timer.record(
+            PROVIDER,
+            message.model or s.claude_review_model,
+            "review",
+            s.price_claude_review,
+            message.usage.input_tokens,
+            message.usage.output_tokens,
+        )
+        return ReviewResult(review=review, raw=raw, call=call_record)
