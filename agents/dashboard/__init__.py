@@ -1,0 +1,1 @@
+"""`genome dashboard`: a small server-rendered web dashboard over the Creative Genome database."""
