@@ -21,15 +21,24 @@ LANGUAGE plpython3u
 IMMUTABLE
 SET search_path = genome, public
 AS $$
-from scipy.special import stdtrit
+import math
+from scipy.special import gammaln, stdtr, stdtrit
 if p_p is None or not (0.0 < p_p < 1.0):
     plpy.error("probability must be strictly between 0 and 1, got %s" % (p_p,), sqlstate="GN860")
-if p_df is None or not (p_df > 0):
-    plpy.error("degrees of freedom must be > 0, got %s" % (p_df,), sqlstate="GN860")
-return float(stdtrit(p_df, p_p))
+if p_df is None or not (p_df > 0) or math.isinf(p_df):
+    plpy.error("degrees of freedom must be finite and > 0, got %s" % (p_df,), sqlstate="GN860")
+# Debian's scipy inverts the t CDF to only ~1e-9; Newton steps on its (accurate) CDF
+# bring the quantile to machine precision.
+df = float(p_df)
+log_norm = gammaln((df + 1) / 2) - gammaln(df / 2) - 0.5 * math.log(df * math.pi)
+x = float(stdtrit(df, p_p))
+for _ in range(3):
+    pdf = math.exp(log_norm - (df + 1) / 2 * math.log1p(x * x / df))
+    x -= (float(stdtr(df, x)) - p_p) / pdf
+return x
 $$;
 COMMENT ON FUNCTION genome._t_quantile(double precision, double precision) IS
-'Internal: Student t quantile with df degrees of freedom (scipy.special.stdtrit). GN860: p not strictly between 0 and 1, or df <= 0.';
+'Internal: Student t quantile with df degrees of freedom (scipy.special.stdtrit refined by Newton steps on stdtr to machine precision). GN860: p not strictly between 0 and 1, or df not finite and > 0.';
 
 CREATE OR REPLACE FUNCTION genome._ci_level()
 RETURNS double precision
