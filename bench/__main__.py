@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", nargs="+", choices=NAMES, default=[], help="skip these")
     p.add_argument("--skip-demo", action="store_true", help="do not run the demo benchmark")
     p.add_argument("--out", type=Path, default=project_root() / "out" / "bench.json")
+    p.add_argument("--tag", help="database name tag (default: the process id)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs of batch functions")
     g = p.add_argument_group("sizes")
     g.add_argument("--sel-dimensions", type=int, default=8)
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     skip = set(args.skip) | ({"demo"} if args.skip_demo else set())
     names = [n for n in (args.only or NAMES) if n not in skip]
-    server = Server.local()
+    server = Server.local(args.tag)
     runners = _runners(args)
     results: list[BenchResult] = []
     started = dt.datetime.now(dt.UTC)
@@ -104,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(res)
         print(format_table([res]), flush=True)
     leftovers = server.leftovers()
-    for db in leftovers:
-        server.drop(db.removeprefix("genome_bench_"))
+    for name in leftovers:
+        server.drop(name)
     report = {
         "started_at": started.isoformat(),
         "finished_at": dt.datetime.now(dt.UTC).isoformat(),

@@ -8,6 +8,7 @@ and the ratio), details, and notes. Absolute times are reported, never asserted.
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -49,7 +50,10 @@ class Row:
             return "no alternative" if self.alternative_name is None else "not comparable"
         if r >= 1:
             return f"project wins x{r:.2f}"
-        return f"PROJECT LOSES to {self.alternative_name} (x{1 / r:.2f} slower)"
+        worse = (
+            "more memory" if self.unit == "bytes" else "slower" if self.lower_is_better else "lower"
+        )
+        return f"PROJECT LOSES to {self.alternative_name} (x{1 / r:.2f} {worse})"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"ratio": self.ratio, "verdict": self.verdict}
@@ -142,15 +146,20 @@ def in_rollback(dsn: str, fn: Callable[[psycopg.Connection], Any]) -> tuple[floa
 
 @dataclass(frozen=True)
 class Server:
-    """The server the benchmarks run on: the project-local cluster."""
+    """The server the benchmarks run on: the project-local cluster. Database names carry
+    the run's tag (genome_bench_<tag>_<name>), so concurrent runs never meet."""
 
     paths: ClusterPaths
+    tag: str
 
     @classmethod
-    def local(cls) -> Server:
+    def local(cls, tag: str | None = None) -> Server:
         paths = local_cluster()
         cluster.up(paths, "postgres")
-        return cls(paths)
+        return cls(paths, tag or f"{os.getpid()}")
+
+    def dbname(self, name: str) -> str:
+        return f"{DB_PREFIX}{self.tag}_{name}"
 
     @property
     def admin_url(self) -> str:
@@ -161,24 +170,26 @@ class Server:
 
     def create(self, name: str) -> str:
         """A fresh, empty database genome_bench_<name>; returns its URL."""
-        dbname = DB_PREFIX + name
+        dbname = self.dbname(name)
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{dbname}"')
         return self.url(dbname)
 
     def drop(self, name: str) -> None:
-        dbname = DB_PREFIX + name
+        dbname = self.dbname(name)
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
     def leftovers(self) -> list[str]:
+        """Names (without the prefix and tag) of this run's databases that still exist."""
+        head = self.dbname("")
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             rows = conn.execute(
-                "SELECT datname FROM pg_database WHERE datname LIKE %s ORDER BY 1",
-                (DB_PREFIX.replace("_", r"\_") + "%",),
+                "SELECT datname FROM pg_database WHERE starts_with(datname, %s) ORDER BY 1",
+                (head,),
             ).fetchall()
-        return [r[0] for r in rows]
+        return [r[0].removeprefix(head) for r in rows]
 
     @contextmanager
     def database(self, name: str, *, schema: bool = True, keep: bool = False) -> Iterator[str]:
