@@ -64,6 +64,7 @@ class DemoConfig:
     fresh: bool = True
     day_timeout: float = 120.0
     quiet: bool = False
+    dbname: str = DEMO_DBNAME
 
 
 @dataclass
@@ -76,7 +77,7 @@ class DemoResult:
     job_runs: dict[str, int]
 
 
-def demo_database(fresh: bool) -> str:
+def demo_database(fresh: bool, dbname: str = DEMO_DBNAME) -> str:
     """The demo's database: GENOME_DATABASE_URL if set (never dropped), else a database of
     the project cluster, recreated when `fresh`."""
     env = os.environ.get("GENOME_DATABASE_URL")
@@ -87,13 +88,11 @@ def demo_database(fresh: bool) -> str:
     admin = paths.url("postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         if fresh:
-            conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DBNAME}" WITH (FORCE)')
-        exists = conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (DEMO_DBNAME,)
-        ).fetchone()
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
         if not exists:
-            conn.execute(f'CREATE DATABASE "{DEMO_DBNAME}"')
-    return paths.url(DEMO_DBNAME)
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+    return paths.url(dbname)
 
 
 class AgentPool:
@@ -174,21 +173,19 @@ def _plan_day(
     return planned
 
 
-def _wait_for_pipeline(
-    conn: psycopg.Connection, ids: list[UUID], pool: AgentPool, timeout: float
-) -> None:
-    """Until every planned ad has its final status and no job of theirs is still open."""
+def _wait_for_pipeline(conn: psycopg.Connection, pool: AgentPool, timeout: float) -> None:
+    """Until no planned ad waits for its final status and no agent job is open: the day's
+    ads and any that scheduled jobs planned (winner evolution, refreshes)."""
     deadline = time.monotonic() + timeout
     while True:
         open_ads = conn.execute(
             """
             SELECT count(*) FROM generated_ads AS g
-            WHERE g.id = ANY(%s)
+            WHERE g.element_tags_source = 'plan'
               AND (g.final_status = 'pending'
                    OR EXISTS (SELECT 1 FROM genome.agent_jobs AS j
                               WHERE j.generated_ad_id = g.id AND j.status IN ('queued', 'running')))
-            """,
-            (ids,),
+            """
         ).fetchone()[0]  # type: ignore[index]
         if open_ads == 0:
             return
@@ -196,6 +193,22 @@ def _wait_for_pipeline(
         if time.monotonic() > deadline:
             raise DemoError(f"{open_ads} ads still in the pipeline after {timeout:.0f}s")
         time.sleep(0.05)
+
+
+def _unlaunched_approved(conn: psycopg.Connection) -> dict[UUID, list[UUID]]:
+    """Approved ads not yet live, by brand (the day's plan and anything jobs planned)."""
+    out: dict[UUID, list[UUID]] = {}
+    for ad_id, brand_id in conn.execute(
+        """
+        SELECT g.id, p.brand_id FROM generated_ads AS g
+        JOIN ad_runs AS r ON r.id = g.ad_run_id JOIN products AS p ON p.id = r.product_id
+        WHERE g.final_status = 'approved' AND g.element_tags_source = 'plan'
+          AND NOT EXISTS (SELECT 1 FROM meta_ad_mapping AS m WHERE m.generated_ad_id = g.id)
+        ORDER BY g.created_at, g.prompt_index
+        """
+    ):
+        out.setdefault(brand_id, []).append(ad_id)
+    return out
 
 
 def _run_jobs(conn: psycopg.Connection, day: dt.date, counts: dict[str, int]) -> list[str]:
@@ -237,7 +250,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
     if cfg.days < 1 or cfg.brands < 1 or cfg.ads_per_day < 1 or cfg.ads_per_day > 100:
         raise DemoError("days and brands must be >= 1 and ads-per-day within 1-100")
     started = time.monotonic()
-    dsn = demo_database(cfg.fresh)
+    dsn = demo_database(cfg.fresh, cfg.dbname)
     migrate(dsn, jobs=False)  # virtual time: the demo calls run_job itself, pg_cron would not
     out = Path(cfg.out)
     storage = out / "storage"
@@ -252,27 +265,16 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
         market.setup(conn, start=START_DAY)
         twins = TwinMarkets(truth)
         pool = AgentPool(dsn, cfg.agents, cfg.concurrency, cfg.provider, storage)
-        planned_total = 0
         try:
             for day_i in range(cfg.days):
                 day = START_DAY + dt.timedelta(days=day_i)
                 planned = _plan_day(conn, market, day, cfg)
-                all_ids = [i for ids in planned.values() for i in ids]
-                planned_total += len(all_ids)
-                _wait_for_pipeline(conn, all_ids, pool, cfg.day_timeout)
-                approved = {
-                    r[0]
-                    for r in conn.execute(
-                        "SELECT id FROM generated_ads "
-                        "WHERE id = ANY(%s) AND final_status = 'approved'",
-                        (all_ids,),
-                    )
-                }
+                _wait_for_pipeline(conn, pool, cfg.day_timeout)
+                ready = _unlaunched_approved(conn)
                 launched: dict[int, list[UUID]] = {}
                 for h in market.brands:
-                    ids = [i for i in planned[h.index] if i in approved]
-                    market.launch_many(conn, ids, day)
-                    launched[h.index] = ids
+                    launched[h.index] = ready.get(h.brand_id, [])
+                    market.launch_many(conn, launched[h.index], day)
                 market.simulate_day(conn, day)
                 for h in market.brands:
                     history.append(
@@ -283,21 +285,23 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
                 if not cfg.quiet:
                     sys.stdout.write(_progress(day_i, cfg, conn, started))
                     sys.stdout.flush()
+            # What the last day's jobs planned still gets its decision.
+            _wait_for_pipeline(conn, pool, cfg.day_timeout)
         finally:
             pool.stop()
         if not cfg.quiet:
             sys.stdout.write("\n")
-        finished = conn.execute(
-            "SELECT count(*) FROM generated_ads WHERE element_tags_source = 'plan' "
-            "AND final_status <> 'pending'"
-        ).fetchone()[0]  # type: ignore[index]
+        planned_total, finished = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE final_status <> 'pending') "
+            "FROM generated_ads WHERE element_tags_source = 'plan'"
+        ).fetchone()  # type: ignore[misc]
         save_history(history, out / "history.json")
         (out / "truth.json").write_text(json.dumps(truth.to_json(), indent=1))
         summary = build_report(conn, history, truth, out)
     summary["wall_seconds"] = round(time.monotonic() - started, 1)
     log(format_summary(summary))
     log(f"report: {out / 'report.html'}  ({summary['wall_seconds']}s)")
-    return DemoResult(summary, history, dsn, planned_total, int(finished), counts)
+    return DemoResult(summary, history, dsn, int(planned_total), int(finished), counts)
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

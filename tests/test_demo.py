@@ -1,0 +1,75 @@
+"""The main job end to end: a short seeded `genome demo` with real agent processes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from agents.demo import DemoConfig, run_demo
+from sim.truth import build_truth, load_dimensions, load_reward_weights
+from tests.conftest import TEST_DB
+
+
+def _demo(tmp_path: Path, **kw) -> tuple:  # type: ignore[no-untyped-def]
+    cfg = DemoConfig(out=tmp_path / "out", quiet=True, dbname=f"{TEST_DB}_demo", **kw)
+    os.environ.pop("GENOME_DATABASE_URL", None)
+    lines: list[str] = []
+    return run_demo(cfg, log=lines.append), lines
+
+
+def test_short_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+    result, lines = _demo(tmp_path, days=10, brands=1, ads_per_day=4, seed=3)
+    # 40 planned by the loop, plus any child ads that winner evolution planned.
+    assert result.planned >= 40
+    assert result.finished == result.planned, "every planned ad reached a final status"
+    with psycopg.connect(result.dsn) as conn:
+        statuses = dict(
+            conn.execute(
+                "SELECT final_status, count(*) FROM generated_ads WHERE element_tags_source = 'plan' "
+                "GROUP BY 1"
+            ).fetchall()
+        )
+        assert statuses.get("approved", 0) > 0
+        assert "pending" not in statuses
+        assert (
+            conn.execute("SELECT count(*) FROM genome.creative_element_rewards").fetchone()[0] > 0
+        )
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM genome.job_runs WHERE job_name = 'creative_genome_update' "
+                "AND status = 'succeeded'"
+            ).fetchone()[0]
+            >= 1
+        )
+        assert conn.execute("SELECT max(genome_version) FROM genome.genome_state").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM genome.provider_calls").fetchone()[0] >= 40
+        assert (
+            conn.execute("SELECT count(*) FROM genome.job_runs WHERE status = 'failed'").fetchone()[
+                0
+            ]
+            == 0
+        )
+    report = tmp_path / "out" / "report.html"
+    assert report.exists() and "data:image/png;base64" in report.read_text()
+    assert (tmp_path / "out" / "history.json").exists()
+    assert any("report:" in line for line in lines)
+
+
+@pytest.mark.slow
+def test_longer_demo_learns_the_strongest_dimension(tmp_path: Path) -> None:
+    result, _ = _demo(tmp_path, days=45, brands=1, ads_per_day=6, seed=11)
+    with psycopg.connect(result.dsn) as conn:
+        truth = build_truth(11, 1, load_dimensions(conn), load_reward_weights(conn))
+        dim = truth.strongest_dimension
+        best = truth.best_values(0)[dim]
+        rows = conn.execute(
+            "SELECT element_tags->>%s FROM generated_ads WHERE element_tags_source = 'plan' "
+            "AND created_at >= (SELECT max(created_at) FROM generated_ads) - interval '15 days'",
+            (dim,),
+        ).fetchall()
+    share_v2 = sum(r[0] == best for r in rows) / len(rows)
+    share_random = 1 / len(truth.dimensions[dim])
+    assert share_v2 > 2 * share_random, (dim, best, share_v2)
