@@ -93,8 +93,8 @@ for k in np.unique(sizes):
     for c in range(0, len(rows), chunk):
         r = rows[c:c + chunk]
         samples = rng.beta(post_a[r][..., None], post_b[r][..., None], size=r.shape + (draws,))
-        winner = samples.argmax(axis=1)
-        out["prob_best"][r] = (winner[:, None, :] == np.arange(k)[None, :, None]).mean(axis=2)
+        winner = samples.argmax(axis=1) + int(k) * np.arange(len(r))[:, None]
+        out["prob_best"][r] = np.bincount(winner.ravel(), minlength=r.size).reshape(r.shape) / draws
         out["loss"][r] = (samples.max(axis=1)[:, None, :] - samples).mean(axis=2)
         if k > 1:
             treat = r[:, 1:]
