@@ -129,7 +129,7 @@ def causal_graph(effects: Sequence[Edge], pairs: Sequence[Edge], *, width: int =
     scale = max([abs(e.weight) for e in (*effects, *pairs)] + [1e-9])
 
     def stroke(e: Edge) -> str:
-        color = "#2ca02c" if e.weight > 0 else "#d62728"
+        color = "#2ca02c" if e.weight > 0 else ("#d62728" if e.weight < 0 else "#999")
         w = 1.0 + 5.0 * abs(e.weight) / scale
         unsure = e.lower is not None and e.upper is not None and e.lower <= 0 <= e.upper
         dash = ' stroke-dasharray="6 4"' if unsure else ""
