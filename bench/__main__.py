@@ -85,11 +85,16 @@ def machine() -> dict[str, object]:
     }
 
 
+def selected(args: argparse.Namespace) -> list[str]:
+    """The benchmarks to run, in the fixed order."""
+    skip = set(args.skip) | ({"demo"} if args.skip_demo else set())
+    return [n for n in NAMES if n in (args.only or NAMES) and n not in skip]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    skip = set(args.skip) | ({"demo"} if args.skip_demo else set())
-    names = [n for n in (args.only or NAMES) if n not in skip]
-    server = Server.local(args.tag)
+    names = selected(args)
+    server = Server.local(args.out.parent, args.tag)
     runners = _runners(args)
     results: list[BenchResult] = []
     started = dt.datetime.now(dt.UTC)

@@ -46,11 +46,11 @@ def _track(proc: subprocess.Popen[bytes], peaks: dict[int, tuple[str, int]]) -> 
 
 def run(server: Server, extra_args: list[str]) -> BenchResult:
     root = project_root()
-    out = root / "out" / "bench_demo"
+    out = server.work / "bench_demo"
     res = BenchResult("demo", {"args": extra_args or "defaults"})
     with server.database("demo", schema=False) as url:
         env = dict(os.environ, GENOME_DATABASE_URL=url)
-        log = root / "out" / "bench_logs" / "demo.log"
+        log = server.work / "bench_logs" / "demo.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "agents.cli", "demo", "--out", str(out), *extra_args]
         peaks: dict[int, tuple[str, int]] = {}

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -151,12 +152,13 @@ class Server:
 
     paths: ClusterPaths
     tag: str
+    work: Path  # where worker logs and the demo's output go
 
     @classmethod
-    def local(cls, tag: str | None = None) -> Server:
+    def local(cls, work: Path, tag: str | None = None) -> Server:
         paths = local_cluster()
         cluster.up(paths, "postgres")
-        return cls(paths, tag or f"{os.getpid()}")
+        return cls(paths, tag or f"{os.getpid()}", work)
 
     def dbname(self, name: str) -> str:
         return f"{DB_PREFIX}{self.tag}_{name}"

@@ -51,12 +51,11 @@ class Workers:
     logs: list[Path] = field(default_factory=list)
 
     @classmethod
-    def start(cls, system: str, dsn: str, n: int) -> Workers:
+    def start(cls, system: str, dsn: str, n: int, log_dir: Path) -> Workers:
         root = project_root()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
         cmd = [sys.executable, "-m", "bench.queue_workers", system, "--dsn", dsn]
-        log_dir = root / "out" / "bench_logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         workers = cls()
         for i in range(n):
@@ -212,9 +211,9 @@ def wait_done(q: Queue, target: int, workers: Workers, timeout: float, poll: flo
     return True
 
 
-def measure_latency(q: Queue, samples: int, seed: int) -> list[float]:
+def measure_latency(q: Queue, samples: int, seed: int, log_dir: Path) -> list[float]:
     rng = random.Random(seed)
-    workers = Workers.start(q.system, q.dsn, 1)
+    workers = Workers.start(q.system, q.dsn, 1, log_dir)
     try:
         q.enqueue_many(2)  # the worker is up and listening once these are done
         if not wait_done(q, 2, workers, 120, 0.05):
@@ -234,8 +233,8 @@ def measure_latency(q: Queue, samples: int, seed: int) -> list[float]:
     return out
 
 
-def measure_throughput(q: Queue, jobs: int, agents: int) -> dict[str, Any]:
-    workers = Workers.start(q.system, q.dsn, agents)
+def measure_throughput(q: Queue, jobs: int, agents: int, log_dir: Path) -> dict[str, Any]:
+    workers = Workers.start(q.system, q.dsn, agents, log_dir)
     try:
         q.enqueue_many(2 * agents)
         if not wait_done(q, 2 * agents, workers, 120, 0.05):
@@ -288,8 +287,9 @@ def run(server: Server, jobs: int, agents: tuple[int, ...], samples: int) -> Ben
     alt = "procrastinate"
 
     def everything(q: Queue) -> dict[str, Any]:
-        lat = summarize_ms(measure_latency(q, samples, 17))
-        runs = [measure_throughput(q, jobs, n) for n in agents]
+        logs = server.work / "bench_logs"
+        lat = summarize_ms(measure_latency(q, samples, 17, logs))
+        runs = [measure_throughput(q, jobs, n, logs) for n in agents]
         return {"latency_ms": lat, "throughput": runs}
 
     ours, theirs = _both(server, everything)
