@@ -16,6 +16,8 @@ DEB_PACKAGES=(
   postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-${PG_MAJOR}-cron
   postgresql-plpython3-${PG_MAJOR} python3-numpy python3-scipy python3-sklearn
   build-essential dpkg-dev fonts-dejavu-core
+  # The dashboard's browser test drives Debian's headless Chromium through chromedriver.
+  chromium chromium-driver
 )
 
 missing=()
