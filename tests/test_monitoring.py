@@ -326,6 +326,10 @@ def test_acknowledged_alert_stays_single_and_reactivates_on_escalation(
     esc = ms.open_alert(db, b, "approval_rate")
     assert esc[:3] == (alert[0], "critical", "active")
     assert esc[4]["previous_acknowledgement"]["by"] == "ana"
+    # A later refresh keeps the escalation history.
+    _monitor(db, NOW + DAY + dt.timedelta(hours=1))
+    kept = ms.open_alert(db, b, "approval_rate")[4]
+    assert kept["escalated_from"] == "warning" and kept["previous_acknowledgement"]["by"] == "ana"
 
 
 def test_expired_alerts_are_not_open(db: psycopg.Connection) -> None:

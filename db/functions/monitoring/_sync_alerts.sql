@@ -123,7 +123,8 @@ BEGIN
                         jsonb_build_object('by', a.acknowledged_by, 'at', a.acknowledged_at) END
                 )
             ELSE jsonb_strip_nulls(jsonb_build_object(
-                'escalated_at', a.details -> 'escalated_at', 'escalated_from', a.details -> 'escalated_from'
+                'escalated_at', a.details -> 'escalated_at', 'escalated_from', a.details -> 'escalated_from',
+                'previous_acknowledgement', a.details -> 'previous_acknowledgement'
             ))
         END,
         metric_value = excluded.metric_value,
