@@ -271,6 +271,27 @@ def test_unknown_rubric_codes_are_scored_and_empty_rubric_refused(world: Offline
         reviewer.review(png, brief, [], [])
 
 
+def test_a_full_size_image_is_measured_at_render_size(world: OfflineAdWorld) -> None:
+    brief = make_brief()
+    img = world.renderer.render(brief).image
+    big = img.resize((img.width * 4, img.height * 4), Image.Resampling.NEAREST)
+    scan = OfflineImageModel(world).defect_scan(to_png(big), brief).scan
+    assert not (scan.text_garbled or scan.product_distortion or scan.offer_hallucination)
+    assert scores_of(world, to_png(big), brief)["V2"] >= 8.0
+
+
+def test_renderer_is_safe_to_share_between_threads(world: OfflineAdWorld) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = random.Random(9)
+    briefs = [random_brief(rng) for _ in range(24)]
+    model = OfflineImageModel(world)
+    serial = [model.generate(b).png for b in briefs]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda b: model.generate(b).png, briefs))
+    assert parallel == serial
+
+
 def test_undecodable_image_is_malformed(image_model: OfflineImageModel) -> None:
     with pytest.raises(MalformedOutput) as err:
         image_model.defect_scan(b"not a png", make_brief())
@@ -342,6 +363,7 @@ def test_rendered_ads_embed_by_look(world: OfflineAdWorld, image_model: OfflineI
 # --- the imperfection process: every review path occurs ---------------------------------
 
 
+@pytest.mark.slow
 def test_defect_borderline_and_hard_reject_rates_over_300_briefs(
     image_model: OfflineImageModel,
 ) -> None:

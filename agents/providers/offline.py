@@ -13,9 +13,12 @@ Every CallRecord says provider='offline', model='offline-…-v1', cost 0.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 
 import numpy as np
+from PIL import Image
 
 from agents.providers.base import (
     AdBrief,
@@ -71,22 +74,54 @@ def _record(model: str, operation: str, started: float) -> CallRecord:
     )
 
 
-def _decode(png: bytes) -> np.ndarray:
+def _decode_image(png: bytes) -> Image.Image:
     try:
-        return as_array(from_png(png))
+        return from_png(png)
     except ValueError as exc:
         raise MalformedOutput("offline provider got an undecodable image", repr(png[:64])) from exc
 
 
-class OfflineAdWorld:
-    """The renderer plus the ideal-render measurement shared by scanner and reviewer."""
+def _decode(png: bytes) -> np.ndarray:
+    return as_array(_decode_image(png))
 
-    def __init__(self, renderer: OfflineRenderer | None = None) -> None:
+
+class OfflineAdWorld:
+    """The renderer plus the ideal-render measurement shared by scanner and reviewer.
+
+    Keeps the last few ideal renders (per instance), so the scan and the reviews of one ad
+    in one process render its ideal once."""
+
+    def __init__(self, renderer: OfflineRenderer | None = None, cache_size: int = 128) -> None:
         self.renderer = renderer or OfflineRenderer()
+        self._ideals: OrderedDict[str, Image.Image] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(brief: AdBrief) -> str:
+        return brief.model_dump_json(exclude={"prompt_text", "performance_context"})
+
+    def remember_ideal(self, brief: AdBrief, image: Image.Image) -> None:
+        with self._lock:
+            self._ideals[self._key(brief)] = image
+            self._ideals.move_to_end(self._key(brief))
+            while len(self._ideals) > self._cache_size:
+                self._ideals.popitem(last=False)
+
+    def ideal(self, brief: AdBrief) -> Image.Image:
+        with self._lock:
+            cached = self._ideals.get(self._key(brief))
+        if cached is None:
+            cached = self.renderer.render(brief).image
+            self.remember_ideal(brief, cached)
+        return cached
 
     def measure(self, png: bytes, brief: AdBrief) -> AdMeasurements:
-        arr = _decode(png)
-        ideal = as_array(self.renderer.render(brief).image)
+        img = _decode_image(png)
+        ideal_img = self.ideal(brief)
+        if img.size != ideal_img.size:  # e.g. a full-size image: measure at render size
+            img = img.resize(ideal_img.size, Image.Resampling.LANCZOS)
+        arr, ideal = as_array(img), as_array(ideal_img)
         layout = layout_for(brief.element_tags.get("template_category", ""))
         return measure_ad(arr, ideal, layout, palette_for(brief))
 
@@ -101,7 +136,10 @@ class OfflineImageModel:
 
     def generate(self, brief: AdBrief) -> GeneratedImage:
         started = time.perf_counter()
-        rendered = self.world.renderer.render(brief, plan_flaws(brief))
+        plan = plan_flaws(brief)
+        rendered = self.world.renderer.render(brief, plan)
+        if not plan.flaws:
+            self.world.remember_ideal(brief, rendered.image)
         width, height = canvas_dimensions(brief.canvas_size)
         prompt = brief.prompt_text or (
             f"{brief.brand_name} {brief.product_name} ad; headline: {rendered.headline}; "

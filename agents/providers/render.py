@@ -19,6 +19,7 @@ import hashlib
 import io
 import random
 import re
+import threading
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -486,8 +487,14 @@ class OfflineRenderer:
 
     def __init__(self, fonts: Fonts | None = None) -> None:
         self.fonts = fonts or Fonts.discover()
+        # FreeType faces are not safe to share between threads: one render at a time.
+        self._lock = threading.Lock()
 
     def render(self, brief: AdBrief, flaws: FlawPlan = NO_FLAWS) -> Rendered:
+        with self._lock:
+            return self._render(brief, flaws)
+
+    def _render(self, brief: AdBrief, flaws: FlawPlan) -> Rendered:
         w, h = render_dimensions(brief.canvas_size)
         pal = palette_for(brief, flaws)
         layout = layout_for(brief.element_tags.get("template_category", ""))
