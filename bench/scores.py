@@ -72,7 +72,7 @@ def compute(df: pd.DataFrame, dims: list[str], seed: int) -> tuple[pd.DataFrame,
     ).dropna(subset=["value"])
     agg = {"success": "sum", "failure": "sum", "reward_score": ["count", "mean"]}
     brand = long.groupby(["organization_id", "brand_id", "dimension", "value"]).agg(agg)
-    brand = brand.reset_index().assign(product_id=pd.NA)
+    brand = brand.reset_index()  # product_id stays missing (NULL): brand level
     product = long.groupby(["organization_id", "brand_id", "product_id", "dimension", "value"]).agg(
         agg
     )
@@ -100,6 +100,8 @@ def compute(df: pd.DataFrame, dims: list[str], seed: int) -> tuple[pd.DataFrame,
                 .reset_index()
             )
             g = g[g["n"] >= COMBO_MIN]
+            if g.empty:
+                continue
             key = pd.Series("", index=g.index)
             for i, d in enumerate(group):
                 key = key + ("|" if i else "") + d + "=" + g[d].astype(str)
