@@ -156,3 +156,30 @@ def test_performance_context_names_best_and_worst_with_evidence(db: psycopg.Conn
     assert "STALE" not in text
     db.execute("UPDATE genome.genome_state SET is_stale = true WHERE brand_id = %s", (b,))
     assert "STALE" in db.execute("SELECT genome.performance_context(%s)", (b,)).fetchone()[0]
+
+
+def test_generation_experiment_arm_config_is_applied(db: psycopg.Connection) -> None:
+    b = f.brand(db)
+    p = f.product(db, b)
+    db.execute(
+        "SELECT genome.start_generation_experiment(%s, 'prompt v3', 'prompt_version', "
+        '\'{"prompt_template_version": "v2.0"}\', \'{"prompt_template_version": "v3.0"}\')',
+        (b,),
+    )
+    versions = []
+    for _ in range(4):
+        run = f.ad_run(db, p)
+        ad_id = db.execute("SELECT genome.plan_ads(%s, 1, %s)", (run, NOW)).fetchone()[0]
+        versions.append(
+            db.execute(
+                "SELECT g.prompt_version, r.experiment_group, r.generation_config->'generation_experiment'->>'group' "
+                "FROM generated_ads g JOIN ad_runs r ON r.id = g.ad_run_id WHERE g.id = %s",
+                (ad_id,),
+            ).fetchone()
+        )
+    assert versions == [
+        ("v2.0", "control", "control"),
+        ("v3.0", "variant", "variant"),
+        ("v2.0", "control", "control"),
+        ("v3.0", "variant", "variant"),
+    ]

@@ -36,6 +36,7 @@ DECLARE
     v_tags jsonb;
     v_id uuid;
     v_config jsonb;
+    v_assign jsonb;
     i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
@@ -78,6 +79,14 @@ BEGIN
             (SELECT gs.genome_version FROM genome.genome_state AS gs WHERE gs.brand_id = v_brand), 0
         )
     );
+
+    -- Seed 15: a run of a brand with an active generation A/B test gets its arm's config
+    -- (the arm's keys override the defaults, e.g. prompt_template_version).
+    v_assign := genome._generation_assignment(p_ad_run_id);
+    IF v_assign IS NOT NULL THEN
+        v_config := v_config || (v_assign -> 'config')
+            || jsonb_build_object('generation_experiment', v_assign - 'config');
+    END IF;
 
     SELECT coalesce(max(g.prompt_index), 0) + 1 INTO v_next_index
     FROM public.generated_ads AS g
