@@ -219,6 +219,49 @@ BEGIN
         RETURNING e.id
     ),
 
+    completing AS (
+        SELECT
+            row_number() OVER (ORDER BY d.rn)::integer AS k,
+            d.*
+        FROM decided AS d
+        INNER JOIN experiment_results AS r ON r.experiment_id = d.experiment_id
+        WHERE r.decision IN ('winner', 'inconclusive')
+    ),
+
+    estimates AS (
+        -- The recorded effect is the data's own: the same Beta-Binomial model under a flat
+        -- Beta(1, 1) prior, so the knowledge base holds unshrunk effects with honest
+        -- intervals (the sceptical prior serves the stopping decision).
+        SELECT
+            c.*,
+            x.posterior_mean AS flat_mean,
+            x.effect_mean AS flat_effect,
+            x.effect_lower AS flat_lower,
+            x.effect_upper AS flat_upper,
+            x.relative_effect AS flat_relative,
+            x.relative_lower AS flat_relative_lower,
+            x.relative_upper AS flat_relative_upper,
+            x.prob_positive AS flat_prob_positive
+        FROM (
+            SELECT
+                array_agg(c0.grp ORDER BY c0.k) AS grps,
+                array_agg(c0.arm_index = 0 ORDER BY c0.k) AS controls,
+                array_agg(c0.successes::double precision ORDER BY c0.k) AS successes,
+                array_agg(c0.trials::double precision ORDER BY c0.k) AS trials,
+                array_agg(1.0::double precision ORDER BY c0.k) AS ones,
+                array_agg(c0.impressions::double precision ORDER BY c0.k) AS impressions,
+                array_agg(c0.planned_share ORDER BY c0.k) AS shares
+            FROM completing AS c0
+        ) AS arr
+        CROSS JOIN LATERAL genome._experiment_posteriors(
+            arr.grps, arr.controls, arr.successes, arr.trials, arr.ones, arr.ones, arr.impressions,
+            arr.shares, genome._setting_num('experiment_mc_draws')::integer,
+            (v_today - DATE '2000-01-01')::bigint
+        ) AS x
+        INNER JOIN completing AS c ON c.k = x.idx
+        WHERE arr.grps IS NOT NULL
+    ),
+
     effects AS (
         -- Seed 12d: every completed experiment's effect of each treatment against the control.
         INSERT INTO genome.causal_effects AS ce (
@@ -235,22 +278,22 @@ BEGIN
             c.test_variable_value,
             t.test_variable_value,
             r.primary_metric,
-            round(t.effect_mean::numeric, 6),
-            round(t.relative_effect::numeric, 4),
-            round(t.effect_lower::numeric, 6),
-            round(t.effect_upper::numeric, 6),
-            round(t.prob_positive::numeric, 4),
+            round(t.flat_effect::numeric, 6),
+            round(t.flat_relative::numeric, 4),
+            round(t.flat_lower::numeric, 6),
+            round(t.flat_upper::numeric, 6),
+            round(t.flat_prob_positive::numeric, 4),
             c.trials,
             t.trials,
-            c.posterior_mean,
-            t.posterior_mean,
-            t.relative_lower,
-            t.relative_upper,
+            c.flat_mean,
+            t.flat_mean,
+            t.flat_relative_lower,
+            t.flat_relative_upper,
             r.decision,
             p_now
         FROM experiment_results AS r
-        INNER JOIN decided AS c ON c.experiment_id = r.experiment_id AND c.arm_index = 0
-        INNER JOIN decided AS t ON t.experiment_id = r.experiment_id AND t.arm_index > 0
+        INNER JOIN estimates AS c ON c.experiment_id = r.experiment_id AND c.arm_index = 0
+        INNER JOIN estimates AS t ON t.experiment_id = r.experiment_id AND t.arm_index > 0
         WHERE r.decision IN ('winner', 'inconclusive')
         ON CONFLICT (experiment_id, treatment_value) DO UPDATE
         SET effect_size = excluded.effect_size,
@@ -319,4 +362,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.analyze_experiments(timestamptz) IS
-'Daily (job experiment_analysis): for every running experiment, each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm); an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now.';
+'Daily (job experiment_analysis): for every running experiment, each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now.';
