@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from agents import cluster, demo, runtime
+from agents.dashboard import app as dashboard_app
 from agents.migrate import MigrationError, migrate
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runtime.add_cli(sub)
     demo.add_cli(sub)
+    dashboard_app.add_cli(sub)
     return parser
 
 

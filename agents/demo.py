@@ -38,7 +38,7 @@ DEMO_DBNAME = "genome_demo"
 START_DAY = dt.date(2026, 1, 5)  # a Monday: weekly jobs run on Mondays
 PLAN_HOUR = 9
 # Jobs by cadence, run in this order at the end of each virtual day (after Meta sync).
-DAILY_JOBS = ("genome_collect", "experiment_analysis", "reap_jobs")
+DAILY_JOBS = ("genome_collect", "fatigue_refresh", "experiment_analysis", "reap_jobs")
 WEEKLY_JOBS = (
     "creative_genome_update",
     "genome_validation",

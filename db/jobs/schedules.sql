@@ -10,6 +10,7 @@ SELECT cron.schedule_in_database(
 FROM (
     VALUES
     ('genome_collect', '30 6 * * *'),
+    ('fatigue_refresh', '0 7 * * *'),
     ('creative_genome_update', '0 7 * * 1'),
     ('experiment_analysis', '0 8 * * *'),
     ('genome_validation', '0 9 * * 1'),

@@ -15,10 +15,15 @@ AS $$
             w.key AS code,
             w.value::numeric AS weight,
             (p_check_scores ->> w.key)::numeric AS score,
-            (cfg.check_thresholds ->> w.key)::numeric AS threshold,
+            coalesce((cfg.check_thresholds ->> w.key)::numeric, cfg.borderline_high) AS threshold,
             (cfg.hard_reject_thresholds ->> w.key)::numeric AS hard_below,
-            cfg.borderline_low,
-            cfg.borderline_high
+            -- The borderline band sits just below each check's own threshold, so a
+            -- calibrated (moved) threshold moves its band with it; with the default
+            -- threshold 7.0 this is the rubric's [5.0, 7.0).
+            cfg.borderline_low
+            + coalesce((cfg.check_thresholds ->> w.key)::numeric, cfg.borderline_high)
+            - cfg.borderline_high AS borderline_low,
+            coalesce((cfg.check_thresholds ->> w.key)::numeric, cfg.borderline_high) AS borderline_high
         FROM cfg
         CROSS JOIN LATERAL jsonb_each_text(cfg.check_weights) AS w
     ),
@@ -48,7 +53,7 @@ AS $$
         CASE
             WHEN sm.hard_fail IS NOT NULL THEN 'hard reject: ' || sm.hard_fail
             WHEN sm.borderline IS NOT NULL
-                THEN format('borderline checks in [%s, %s): %s', cfg.borderline_low, cfg.borderline_high, sm.borderline)
+                THEN 'borderline checks (within the band below their thresholds): ' || sm.borderline
             WHEN sm.weighted >= cfg.weighted_flag_threshold AND sm.weighted < cfg.weighted_pass_threshold
                 THEN format('borderline weighted score %s in [%s, %s)', sm.weighted,
                             cfg.weighted_flag_threshold, cfg.weighted_pass_threshold)
@@ -62,4 +67,4 @@ AS $$
     CROSS JOIN cfg;
 $$;
 COMMENT ON FUNCTION genome._review_verdict(jsonb, uuid) IS
-'Internal: one reviewer''s verdict on per-check scores under a quality config. In order: reject if any check is below its hard_reject_thresholds value (V9, C5 < 3.0 by default); borderline if any check is in [borderline_low, borderline_high) or the weighted score (check_weights) is in [weighted_flag_threshold, weighted_pass_threshold); approve if the weighted score reaches weighted_pass_threshold and no check is below its check_thresholds value; reject otherwise. Returns the verdict, the weighted score (3 decimals) and the reason.';
+'Internal: one reviewer''s verdict on per-check scores under a quality config. In order: reject if any check is below its hard_reject_thresholds value (V9, C5 < 3.0 by default); borderline if any check is in the band of width borderline_high - borderline_low just below its own check_thresholds value ([5.0, 7.0) by default) or the weighted score (check_weights) is in [weighted_flag_threshold, weighted_pass_threshold); approve if the weighted score reaches weighted_pass_threshold and no check is below its check_thresholds value; reject otherwise. Returns the verdict, the weighted score (3 decimals) and the reason.';
