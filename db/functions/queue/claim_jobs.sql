@@ -7,6 +7,7 @@ CREATE OR REPLACE FUNCTION genome.claim_jobs(
 )
 RETURNS SETOF genome.agent_jobs
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

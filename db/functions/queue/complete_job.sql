@@ -6,6 +6,7 @@ CREATE OR REPLACE FUNCTION genome.complete_job(
 )
 RETURNS boolean
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

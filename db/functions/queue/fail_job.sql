@@ -6,6 +6,7 @@ CREATE OR REPLACE FUNCTION genome.fail_job(
 )
 RETURNS text
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -6,6 +6,7 @@ CREATE OR REPLACE FUNCTION genome.heartbeat_job(
 )
 RETURNS boolean
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 BEGIN

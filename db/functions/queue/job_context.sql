@@ -2,6 +2,7 @@ CREATE OR REPLACE FUNCTION genome.job_context(p_job_id uuid)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -1,6 +1,7 @@
 CREATE OR REPLACE FUNCTION genome.reap_jobs(p_now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

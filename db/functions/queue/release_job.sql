@@ -5,6 +5,7 @@ CREATE OR REPLACE FUNCTION genome.release_job(
 )
 RETURNS boolean
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 BEGIN

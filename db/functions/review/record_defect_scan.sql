@@ -7,6 +7,7 @@ CREATE OR REPLACE FUNCTION genome.record_defect_scan(
 )
 RETURNS text
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

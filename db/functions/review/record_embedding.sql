@@ -9,6 +9,7 @@ CREATE OR REPLACE FUNCTION genome.record_embedding(
 )
 RETURNS text
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -1,0 +1,462 @@
+-- Roles, privileges and row-level security (issue 10). This file sorts last under
+-- db/functions, so it runs at the end of every `genome migrate`, after every migration and
+-- function file: tables and functions added by any migration are covered on the next migrate.
+--
+-- genome_owner  owns the genome schema and its objects; BYPASSRLS, so the scheduled jobs
+--               (run_job from pg_cron) and the SECURITY DEFINER functions see every row.
+-- genome_app    the existing app: the SQL API (SECURITY INVOKER, so row-level security
+--               applies) and the rows of the organization in `app.organization_id`.
+-- genome_agent  the model-calling agents: only the queue functions and the result writers
+--               (SECURITY DEFINER, fixed search_path), which check the caller's lease.
+--
+-- Roles are cluster-wide and created once; privileges and policies are per database and
+-- re-applied here on every migrate. Row-level security is enabled, not FORCEd: table owners
+-- (genome_owner, the migrating superuser) keep seeing every row, which the cross-brand jobs
+-- need; the app and agent roles are never owners.
+
+CREATE OR REPLACE FUNCTION genome.current_organization()
+RETURNS uuid
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_setting text := current_setting('app.organization_id', true);
+BEGIN
+    IF v_setting IS NULL OR btrim(v_setting) = '' THEN
+        RETURN NULL;
+    END IF;
+    BEGIN
+        RETURN btrim(v_setting)::uuid;
+    EXCEPTION WHEN invalid_text_representation THEN
+        RAISE EXCEPTION 'app.organization_id must be an organization id (uuid), got %',
+            quote_literal(v_setting)
+            USING ERRCODE = 'GN950',
+                  HINT = 'SET app.organization_id = ''<organization uuid>''';
+    END;
+END
+$$;
+COMMENT ON FUNCTION genome.current_organization() IS
+'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Used by every row-level security policy of the genome_app role. GN950 when the setting is not a uuid.';
+
+CREATE OR REPLACE FUNCTION genome._agent_running_ads()
+RETURNS uuid []
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = genome, public
+AS $$
+    SELECT coalesce(array_agg(DISTINCT j.generated_ad_id), '{}')
+    FROM genome.agent_jobs AS j
+    WHERE j.status = 'running' AND j.generated_ad_id IS NOT NULL;
+$$;
+COMMENT ON FUNCTION genome._agent_running_ads() IS
+'Internal (row-level security of genome_agent): the ads that have a running (claimed, leased) agent job. The agent role reads only the exemplar columns of these ads, their runs, products and their brands'' active exemplars (what genome.similar_exemplars needs for a review prompt).';
+
+CREATE OR REPLACE FUNCTION genome._ensure_role(p_role text, p_options text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_role) THEN
+        RETURN false;
+    END IF;
+    BEGIN
+        EXECUTE format('CREATE ROLE %I %s', p_role, p_options);
+    EXCEPTION WHEN duplicate_object OR unique_violation THEN
+        -- Another database of this cluster migrated at the same moment and made it.
+        RETURN false;
+    END;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION genome._ensure_role(text, text) IS
+'Internal: CREATE ROLE p_role with p_options unless the cluster already has it (roles are cluster-wide; a concurrent creation by another database''s migration counts as existing). Returns true when it created the role.';
+
+CREATE OR REPLACE FUNCTION genome._tenant_links()
+RETURNS TABLE (
+    table_oid oid,
+    table_name text,
+    link_column text,
+    parent_name text,
+    parent_column text
+)
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    -- The ownership chain, parents in rank order: a parent table's policy may only look at
+    -- parents of lower rank, so policies never recurse into one another.
+    WITH fixed (rank, parent_oid, link_names) AS (
+        SELECT p.rank::numeric, p.parent_oid, p.link_names
+        FROM (
+            VALUES
+            (0, to_regclass('public.organizations'), ARRAY['organization_id']),
+            (1, to_regclass('public.brands'), ARRAY['brand_id']),
+            (2, to_regclass('public.products'), ARRAY['product_id']),
+            (3, to_regclass('genome.experiments'), ARRAY['experiment_id']),
+            (4, to_regclass('public.ad_runs'), ARRAY['ad_run_id']),
+            (5, to_regclass('public.generated_ads'), ARRAY['generated_ad_id']),
+            (6, to_regclass('genome.agent_jobs'), ARRAY['agent_job_id'])
+        ) AS p (rank, parent_oid, link_names)
+        WHERE p.parent_oid IS NOT NULL
+    ),
+
+    tables AS (
+        SELECT c.oid
+        FROM pg_class AS c
+        INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid
+        WHERE n.nspname IN ('public', 'genome') AND c.relkind IN ('r', 'p')
+          AND NOT c.relispartition
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_depend AS d
+              WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+          )
+    ),
+
+    fk AS (
+        SELECT con.conrelid, con.conkey[1] AS attnum, con.confrelid
+        FROM pg_constraint AS con
+        INNER JOIN tables AS t ON con.conrelid = t.oid
+        WHERE con.contype = 'f' AND cardinality(con.conkey) = 1
+    ),
+
+    uuid_columns AS (
+        SELECT a.attrelid, a.attnum, a.attname::text AS col
+        FROM pg_attribute AS a
+        INNER JOIN tables AS t ON a.attrelid = t.oid
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND a.atttypid = 'uuid'::regtype
+    ),
+
+    named AS (
+        -- By name (organization_id, brand_id, ...), unless the column's foreign key says it
+        -- references another table (ad_runs.experiment_id is a generation experiment).
+        SELECT u.attrelid AS oid, u.attnum, u.col, f.parent_oid
+        FROM uuid_columns AS u
+        INNER JOIN fixed AS f ON u.col = ANY (f.link_names)
+        WHERE NOT EXISTS (
+            SELECT 1 FROM fk
+            WHERE fk.conrelid = u.attrelid AND fk.attnum = u.attnum
+              AND fk.confrelid <> f.parent_oid
+        )
+    ),
+
+    direct AS (
+        SELECT n.oid, n.col, n.parent_oid FROM named AS n
+        UNION
+        SELECT u.attrelid, u.col, fk.confrelid
+        FROM uuid_columns AS u
+        INNER JOIN fk ON u.attrelid = fk.conrelid AND u.attnum = fk.attnum
+        INNER JOIN fixed AS f ON fk.confrelid = f.parent_oid
+    ),
+
+    extra AS (
+        -- Other tables referenced by a foreign key (generation_experiments,
+        -- quality_scoring_config, ...) are parents too when their own keys lead only to
+        -- organizations, brands or products (rank 2.5).
+        SELECT DISTINCT fk.confrelid AS parent_oid, 2.5::numeric AS rank
+        FROM fk
+        WHERE NOT EXISTS (SELECT 1 FROM fixed AS f WHERE f.parent_oid = fk.confrelid)
+          AND EXISTS (SELECT 1 FROM direct AS d WHERE d.oid = fk.confrelid)
+          AND NOT EXISTS (
+              SELECT 1
+              FROM direct AS d
+              INNER JOIN fixed AS f ON d.parent_oid = f.parent_oid
+              WHERE d.oid = fk.confrelid AND f.rank > 2
+          )
+    ),
+
+    parents AS (
+        SELECT f.parent_oid, f.rank FROM fixed AS f
+        UNION ALL
+        SELECT e.parent_oid, e.rank FROM extra AS e
+    ),
+
+    links AS (
+        SELECT d.oid, d.col, d.parent_oid FROM direct AS d
+        UNION
+        SELECT u.attrelid, u.col, fk.confrelid
+        FROM uuid_columns AS u
+        INNER JOIN fk ON u.attrelid = fk.conrelid AND u.attnum = fk.attnum
+        INNER JOIN extra AS e ON fk.confrelid = e.parent_oid
+    )
+
+    SELECT
+        l.oid,
+        (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class AS c
+         INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid WHERE c.oid = l.oid),
+        l.col,
+        (SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class AS c
+         INNER JOIN pg_namespace AS n ON c.relnamespace = n.oid WHERE c.oid = l.parent_oid),
+        'id'
+    FROM links AS l
+    INNER JOIN parents AS pr ON l.parent_oid = pr.parent_oid
+    LEFT JOIN parents AS own ON l.oid = own.parent_oid
+    WHERE own.rank IS NULL OR pr.rank < own.rank
+    UNION ALL
+    -- The organizations table is its own tenant key.
+    SELECT f.parent_oid, 'public.organizations', 'id', NULL, NULL
+    FROM fixed AS f
+    WHERE f.rank = 0;
+$$;
+COMMENT ON FUNCTION genome._tenant_links() IS
+'Internal: the tenant tables of schemas public and genome and their tenant key columns, found in the catalog: organization_id directly; brand_id, product_id, experiment_id, ad_run_id, generated_ad_id, agent_job_id (by name unless a foreign key says otherwise), and any other uuid column with a single-column foreign key to a parent, through the parent''s own policy. Parents: organizations < brands < products < (other referenced tables whose keys lead only to those, e.g. generation_experiments, quality_scoring_config) < experiments < ad_runs < generated_ads < agent_jobs; a parent only links to parents of lower rank, so policies never recurse. public.organizations is keyed by its id (parent_name NULL).';
+
+CREATE OR REPLACE FUNCTION genome.tenant_tables()
+RETURNS TABLE (table_name text, tenant_columns text [], policy_expression text)
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    SELECT
+        l.table_name,
+        array_agg(l.link_column ORDER BY l.link_column),
+        CASE
+            WHEN bool_or(l.parent_name IS NULL) THEN 'id = (SELECT genome.current_organization())'
+            ELSE
+                -- At least one tenant key set, and every one that is set in this organization.
+                '(' || string_agg(format('%I IS NOT NULL', l.link_column), ' OR '
+                    ORDER BY l.link_column) || ') AND '
+                || string_agg(
+                    CASE
+                        WHEN l.parent_name IS NULL THEN NULL
+                        WHEN l.parent_name = 'public.organizations'
+                            THEN format(
+                                '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
+                                l.link_column
+                            )
+                        ELSE format(
+                            '(%1$I IS NULL OR %1$I IN (SELECT %2$I FROM %3$s))',
+                            l.link_column, l.parent_column, l.parent_name
+                        )
+                    END, ' AND ' ORDER BY l.link_column
+                )
+        END
+    FROM genome._tenant_links() AS l
+    GROUP BY l.table_name
+    ORDER BY l.table_name;
+$$;
+COMMENT ON FUNCTION genome.tenant_tables() IS
+'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies.';
+
+CREATE OR REPLACE FUNCTION genome._apply_policy(
+    p_table text,
+    p_policy text,
+    p_command text,
+    p_role text,
+    p_using text,
+    p_check text
+)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_signature text := concat_ws(' | ', p_command, p_role, p_using, p_check);
+    v_current text;
+BEGIN
+    SELECT d.description INTO v_current
+    FROM pg_policy AS pol
+    LEFT JOIN pg_description AS d
+        ON d.objoid = pol.oid AND d.classoid = 'pg_policy'::regclass AND d.objsubid = 0
+    WHERE pol.polrelid = p_table::regclass AND pol.polname = p_policy;
+    IF FOUND AND v_current IS NOT DISTINCT FROM v_signature THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('DROP POLICY IF EXISTS %I ON %s', p_policy, p_table);
+    EXECUTE format(
+        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %I USING (%s)%s',
+        p_policy, p_table, p_command, p_role, p_using,
+        CASE WHEN p_check IS NULL THEN '' ELSE format(' WITH CHECK (%s)', p_check) END
+    );
+    EXECUTE format('COMMENT ON POLICY %I ON %s IS %L', p_policy, p_table, v_signature);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION genome._apply_policy(text, text, text, text, text, text) IS
+'Internal: (re)create one row-level security policy unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
+
+CREATE OR REPLACE FUNCTION genome._apply_tenancy()
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    -- The agents' entry points (SECURITY DEFINER; each checks the caller's lease).
+    v_agent_functions constant text [] := ARRAY[
+        'claim_jobs', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job', 'reap_jobs',
+        'job_context', 'record_generation', 'record_defect_scan', 'record_review',
+        'record_embedding', 'similar_exemplars', '_setting_num', '_agent_running_ads'
+    ];
+    v_job_functions text [];
+    t record;
+    f record;
+    v_tenant oid [];
+    v_policies integer := 0;
+    v_owned integer := 0;
+    v_roles text [] := '{}';
+BEGIN
+    -- 1. Roles (cluster-wide, once).
+    IF genome._ensure_role('genome_owner', 'NOLOGIN BYPASSRLS') THEN
+        v_roles := v_roles || 'genome_owner'::text;
+    END IF;
+    IF genome._ensure_role('genome_app', 'NOLOGIN NOBYPASSRLS') THEN
+        v_roles := v_roles || 'genome_app'::text;
+    END IF;
+    IF genome._ensure_role('genome_agent', 'NOLOGIN NOBYPASSRLS') THEN
+        v_roles := v_roles || 'genome_agent'::text;
+    END IF;
+
+    -- 2. genome_owner owns the genome schema and everything in it (not extension members).
+    IF (SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'genome')
+       <> 'genome_owner'::regrole THEN
+        ALTER SCHEMA genome OWNER TO genome_owner;
+    END IF;
+    FOR f IN
+        SELECT c.oid::regclass::text AS name,
+               CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                   WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind
+        FROM pg_class AS c
+        WHERE c.relnamespace = 'genome'::regnamespace
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+          AND c.relowner <> 'genome_owner'::regrole
+          -- Sequences owned by a table column follow their table.
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_depend AS d
+              WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+                AND d.deptype IN ('a', 'i', 'e')
+          )
+    LOOP
+        EXECUTE format('ALTER %s %s OWNER TO genome_owner', f.kind, f.name);
+        v_owned := v_owned + 1;
+    END LOOP;
+    FOR f IN
+        SELECT p.oid::regprocedure::text AS name, p.prokind
+        FROM pg_proc AS p
+        WHERE p.pronamespace = 'genome'::regnamespace
+          AND p.proowner <> 'genome_owner'::regrole
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_depend AS d
+              WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+          )
+    LOOP
+        EXECUTE format(
+            'ALTER %s %s OWNER TO genome_owner',
+            CASE f.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+            f.name
+        );
+        v_owned := v_owned + 1;
+    END LOOP;
+
+    -- 3. Schema and table privileges.
+    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent;
+    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent;
+    REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
+    REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM genome_agent;
+    SELECT array_agg(DISTINCT l.table_oid) INTO v_tenant FROM genome._tenant_links() AS l;
+
+    FOR t IN SELECT * FROM genome.tenant_tables() LOOP
+        IF NOT (SELECT c.relrowsecurity FROM pg_class AS c WHERE c.oid = t.table_name::regclass) THEN
+            EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.table_name);
+        END IF;
+        EXECUTE format('GRANT ALL ON %s TO genome_owner', t.table_name);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app', t.table_name);
+        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app', t.table_name);
+        IF genome._apply_policy(
+            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app',
+            t.policy_expression, t.policy_expression
+        ) THEN
+            v_policies := v_policies + 1;
+        END IF;
+    END LOOP;
+
+    -- Global genome tables (registry, settings, rubric, job schedules and runs): read-only to
+    -- the app. They hold no tenant rows.
+    FOR t IN
+        SELECT c.oid::regclass::text AS table_name
+        FROM pg_class AS c
+        WHERE c.relnamespace = 'genome'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+          AND NOT c.oid = ANY (v_tenant)
+          AND c.relname <> 'schema_migrations'
+    LOOP
+        EXECUTE format('GRANT SELECT ON %s TO genome_app', t.table_name);
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app', t.table_name);
+    END LOOP;
+    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA genome TO genome_app;
+
+    -- 4. genome_agent reads nothing of the brands' data directly: the queue state (kind and
+    -- status, for its idle check), the settings, and, through genome.similar_exemplars,
+    -- the exemplar columns of the ads it is working on.
+    GRANT SELECT ON genome.settings TO genome_agent;
+    GRANT SELECT (id, kind, status) ON genome.agent_jobs TO genome_agent;
+    PERFORM genome._apply_policy('genome.agent_jobs', 'genome_agent_queue', 'SELECT', 'genome_agent', 'true', NULL);
+    IF to_regclass('genome.ad_quality_exemplars') IS NOT NULL THEN
+        GRANT SELECT (id, ad_run_id, visual_embedding, visual_embedding_model)
+        ON public.generated_ads TO genome_agent;
+        GRANT SELECT (id, product_id) ON public.ad_runs TO genome_agent;
+        GRANT SELECT (id, brand_id) ON public.products TO genome_agent;
+        GRANT SELECT (
+            id, brand_id, generated_ad_id, exemplar_type, visual_description, quality_notes,
+            check_scores, exemplar_embedding, embedding_model, is_active, created_at
+        ) ON genome.ad_quality_exemplars TO genome_agent;
+        PERFORM genome._apply_policy(
+            'public.generated_ads', 'genome_agent_working', 'SELECT', 'genome_agent',
+            'id IN (SELECT unnest(genome._agent_running_ads()))', NULL
+        );
+        PERFORM genome._apply_policy(
+            'public.ad_runs', 'genome_agent_working', 'SELECT', 'genome_agent',
+            'id IN (SELECT g.ad_run_id FROM public.generated_ads AS g)', NULL
+        );
+        PERFORM genome._apply_policy(
+            'public.products', 'genome_agent_working', 'SELECT', 'genome_agent',
+            'id IN (SELECT r.product_id FROM public.ad_runs AS r)', NULL
+        );
+        PERFORM genome._apply_policy(
+            'genome.ad_quality_exemplars', 'genome_agent_working', 'SELECT', 'genome_agent',
+            'brand_id IN (SELECT p.brand_id FROM public.products AS p)', NULL
+        );
+    END IF;
+
+    -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
+    -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
+    -- organizations: they run as genome_owner or the superuser from pg_cron), the agents'
+    -- functions, nor the definer functions (they bypass row-level security).
+    SELECT array_agg(DISTINCT fn) INTO v_job_functions
+    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
+    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
+    REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
+    FOR f IN
+        SELECT p.oid::regprocedure::text AS name, p.proname::text AS proname, p.prosecdef
+        FROM pg_proc AS p
+        WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
+          AND NOT EXISTS (
+              SELECT 1 FROM pg_depend AS d
+              WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+          )
+    LOOP
+        IF f.proname = ANY (v_agent_functions) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_agent', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
+        END IF;
+        IF f.prosecdef OR f.proname = ANY (v_job_functions)
+           OR (f.proname = ANY (v_agent_functions) AND f.proname NOT IN ('similar_exemplars', '_setting_num', '_agent_running_ads')) THEN
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
+        ELSE
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
+        END IF;
+    END LOOP;
+
+    RETURN jsonb_build_object(
+        'roles_created', to_jsonb(v_roles),
+        'tenant_tables', cardinality(v_tenant),
+        'policies_changed', v_policies,
+        'objects_reowned', v_owned
+    );
+END
+$$;
+COMMENT ON FUNCTION genome._apply_tenancy() IS
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (NOLOGIN BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, result writers, similar_exemplars), SELECT on settings and on agent_jobs (id, kind, status), and the exemplar columns of ads with a running job. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+
+SELECT genome._apply_tenancy();
