@@ -254,8 +254,8 @@ def test_winner_evolution_job_evolves_each_eligible_winner_once(db, run) -> None
 # --- the choice itself ----------------------------------------------------------------------
 
 
-def _candidates(db, ad) -> list[dict]:
-    cur = db.execute("SELECT * FROM genome._evolution_candidates(%s)", (ad,))
+def _candidates(db, ad, now=T0 + DAY) -> list[dict]:
+    cur = db.execute("SELECT * FROM genome._evolution_candidates(%s, %s)", (ad, now))
     names = [c.name for c in cur.description]
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
@@ -349,9 +349,9 @@ def _causal(db, brand, dimension, control, treatment, rel, lo, hi) -> None:
     db.execute(
         "INSERT INTO genome.causal_effects (organization_id, brand_id, experiment_id, test_variable, "
         "control_value, treatment_value, primary_metric, effect_size, relative_effect, control_n, "
-        "treatment_n, relative_ci_lower, relative_ci_upper) "
-        "VALUES (%s, %s, %s, %s, %s, %s, 'link_ctr', %s, %s, 30000, 30000, %s, %s)",
-        (org, brand, exp, dimension, control, treatment, rel * 0.012, rel, lo, hi),
+        "treatment_n, relative_ci_lower, relative_ci_upper, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, 'link_ctr', %s, %s, 30000, 30000, %s, %s, %s)",
+        (org, brand, exp, dimension, control, treatment, rel * 0.012, rel, lo, hi, T0),
     )
 
 
@@ -404,8 +404,10 @@ def test_causal_effects_tighten_beliefs_and_lower_information_gain(db, run) -> N
     # Tighter beliefs, less to learn: color_mode's information gain drops.
     for key in [("color_mode", "original"), ("color_mode", "complementary")]:
         assert after[key]["lift_sd"] < before[key]["lift_sd"]
-    # Other variables are untouched.
+    # Other variables are untouched, and effects recorded after p_now are not yet known.
     assert after[("hook_type", "story")] == before[("hook_type", "story")]
+    earlier = {(c["dimension"], c["value"]): c for c in _candidates(db, w, now=T0 - DAY)}
+    assert earlier == before
 
 
 def test_choice_core_refuses_bad_input(db) -> None:

@@ -58,7 +58,7 @@ def _arms(db, experiment_id) -> list[tuple]:
     ).fetchall()
 
 
-def _deliver(db, experiment_id, days: int, per_arm: list[tuple[int, float]], start=T0) -> None:
+def _deliver(db, experiment_id, days: int, per_arm, start=T0) -> None:
     """Meta insights for each arm's ad, day by day (link_ctr stored in percent by the app)."""
     for _arm_id, index, _value, _tags, ad_id in _arms(db, experiment_id):
         meta = f"meta-{ad_id}"
@@ -517,3 +517,32 @@ def test_prior_strength_zero_gives_flat_beta_posteriors(db) -> None:
     ).fetchall()
     assert rows[0] == pytest.approx((1 + 2 * 5000 * 0.01, 1 + 2 * 5000 * 0.99))
     assert np.isfinite(rows[1]).all()
+
+
+def test_experiments_made_without_a_plan_are_analysed_and_malformed_ones_skipped(db, bp) -> None:
+    b, p = bp
+    org = db.execute("SELECT organization_id FROM brands WHERE id = %s", (b,)).fetchone()[0]
+    run = f.ad_run(db, p)
+    made = []
+    for arms in ([0, 1], [1, 2]):  # the second has no control arm
+        exp = db.execute(
+            "INSERT INTO genome.experiments (organization_id, brand_id, product_id, name, hypothesis, "
+            "test_variable, status, started_at) VALUES (%s, %s, %s, 'manual', 'h', 'hook_type', "
+            "'running', %s) RETURNING id",
+            (org, b, p, T0),
+        ).fetchone()[0]
+        for i in arms:
+            ad = f.ad(db, run, {"hook_type": ["story", "question", "authority"][i]})
+            db.execute(
+                "INSERT INTO genome.experiment_arms (experiment_id, arm_name, arm_index, "
+                "test_variable_value, generated_ad_id) VALUES (%s, %s, %s, 'v', %s)",
+                (exp, f"arm{i}", i, ad),
+            )
+        made.append(exp)
+        _deliver(db, exp, 3, {0: (2000, 0.01), 1: (2000, 0.02), 2: (2000, 0.02)})
+    assert db.execute("SELECT genome.analyze_experiments(%s)", (T0 + 3 * DAY,)).fetchone()[0] == 1
+    good = _experiment(db, made[0])
+    # Flat prior on the data (no planned sample): 60 vs 120 clicks in 6,000 impressions each.
+    assert good["result_summary"]["arms"][0]["posterior_mean"] == pytest.approx(61 / 6002)
+    assert good["status"] == "completed" and good["verdict"] == "winner"
+    assert _experiment(db, made[1])["result_summary"] is None

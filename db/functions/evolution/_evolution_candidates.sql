@@ -1,7 +1,13 @@
 -- Seed 11: what is known about each single-variable change of a winner - the genome's Beta
 -- scores and the causal knowledge base, combined into a belief about the relative lift.
 
-CREATE OR REPLACE FUNCTION genome._evolution_candidates(p_winner_ad_id uuid)
+-- An earlier signature without p_now.
+DROP FUNCTION IF EXISTS genome._evolution_candidates(uuid);
+
+CREATE OR REPLACE FUNCTION genome._evolution_candidates(
+    p_winner_ad_id uuid,
+    p_now timestamptz DEFAULT now()
+)
 RETURNS TABLE (
     dimension text,
     strategic_weight double precision,
@@ -107,6 +113,7 @@ AS $$
         FROM options AS o
         INNER JOIN genome.causal_effects AS ce
             ON ce.brand_id = o.brand_id AND ce.test_variable = o.dimension
+            AND ce.created_at <= p_now
             AND (
                 (ce.control_value = o.current_value AND ce.treatment_value = o.value)
                 OR (ce.control_value = o.value AND ce.treatment_value = o.current_value)
@@ -147,5 +154,5 @@ AS $$
     LEFT JOIN causal AS c ON c.dimension = g.dimension AND c.value = g.value
     ORDER BY g.strategic_weight DESC, g.dimension, g.value;
 $$;
-COMMENT ON FUNCTION genome._evolution_candidates(uuid) IS
-'Internal: every single-variable change of a winner - each untested element variable it is tagged with (strategic_weight > 0, not yet changed in one of its iterations) and each other value - with a Gaussian belief about the relative lift over the current value: from the genome (posterior Beta means of the value and the current value, product scores else brand scores else Beta(1,1); lift m_v / m_c - 1, sd by the delta method), and from the brand''s causal_effects on that pair in either direction (relative 95% interval / 3.92, precision-weighted across experiments), combined by precision so experimental evidence dominates.';
+COMMENT ON FUNCTION genome._evolution_candidates(uuid, timestamptz) IS
+'Internal: every single-variable change of a winner - each untested element variable it is tagged with (strategic_weight > 0, not yet changed in one of its iterations) and each other value - with a Gaussian belief about the relative lift over the current value: from the genome (posterior Beta means of the value and the current value, product scores else brand scores else Beta(1,1); lift m_v / m_c - 1, sd by the delta method), and from the brand''s causal_effects recorded by p_now on that pair in either direction (relative 95% interval / 3.92, precision-weighted across experiments), combined by precision so experimental evidence dominates.';

@@ -62,7 +62,7 @@ BEGIN
     -- Information-gain weighted Thompson sampling over the candidate changes.
     WITH candidates AS (
         SELECT row_number() OVER ()::integer AS rn, c.*
-        FROM genome._evolution_candidates(p_winner_ad_id) AS c
+        FROM genome._evolution_candidates(p_winner_ad_id, p_now) AS c
     ),
 
     arrays AS (

@@ -60,12 +60,14 @@ AS $$
         SELECT
             t.*,
             -- Sceptical prior centred on the baseline, worth prior_k planned samples.
-            1.0 + prm.prior_k * coalesce(t.planned_trials, 0) * t.baseline AS prior_alpha,
-            1.0 + prm.prior_k * coalesce(t.planned_trials, 0) * (1.0 - t.baseline) AS prior_beta,
+            -- Without a plan (no planned trials or baseline) the prior is the flat Beta(1, 1).
+            1.0 + prm.prior_k * coalesce(t.planned_trials * t.baseline, 0) AS prior_alpha,
+            1.0 + prm.prior_k * coalesce(t.planned_trials * (1.0 - t.baseline), 0) AS prior_beta,
             t.share > 0 AS active,
             t.impressions >= prm.min_impressions
             AND t.trials >= prm.min_fraction * coalesce(t.planned_trials, 0) AS has_min_sample,
-            t.trials >= prm.max_multiple * t.planned_trials AS has_planned_sample
+            coalesce(t.planned_trials > 0 AND t.trials >= prm.max_multiple * t.planned_trials, false)
+                AS has_planned_sample
         FROM unnest(
             p_group, p_arm, p_impressions, p_trials, p_successes, p_planned_share, p_baseline,
             p_planned_trials, p_significance, p_final
@@ -207,4 +209,4 @@ COMMENT ON FUNCTION genome._experiment_decisions(
     integer [], integer [], bigint [], bigint [], bigint [], double precision [],
     double precision [], double precision [], double precision [], boolean [], bigint
 ) IS
-'Internal: the daily decision of seed 12c for many experiment groups at once (one row per arm; arm 0 is the control; per-group values repeated per row). Each arm gets the sceptical prior Beta(1 + k N p0, 1 + k N (1 - p0)) (k = experiment_prior_strength, N = planned trials per arm, p0 = baseline) and the posterior core genome._experiment_posteriors (experiment_mc_draws draws). An arm has its minimum sample with experiment_min_impressions impressions and experiment_min_sample_fraction of its planned trials. Decision per group: srm_hold when the chi-square p-value of impressions vs planned shares is below experiment_srm_alpha (holds every verdict); winner when every active arm (planned_share > 0) has its minimum sample and the best arm''s P(best) exceeds p_significance; inconclusive at p_final (max_days) or once every active arm has experiment_max_sample_multiple x its planned trials (stop_reason max_days / planned_sample); futility_pause when an arm with its minimum sample has P(best) below experiment_futility_prob_best (recommendation pause); else continue. GN630 from the core on malformed input.';
+'Internal: the daily decision of seed 12c for many experiment groups at once (one row per arm; arm 0 is the control; per-group values repeated per row). Each arm gets the sceptical prior Beta(1 + k N p0, 1 + k N (1 - p0)) (k = experiment_prior_strength, N = planned trials per arm, p0 = baseline; Beta(1,1) when either is NULL) and the posterior core genome._experiment_posteriors (experiment_mc_draws draws). An arm has its minimum sample with experiment_min_impressions impressions and experiment_min_sample_fraction of its planned trials. Decision per group: srm_hold when the chi-square p-value of impressions vs planned shares is below experiment_srm_alpha (holds every verdict); winner when every active arm (planned_share > 0) has its minimum sample and the best arm''s P(best) exceeds p_significance; inconclusive at p_final (max_days) or once every active arm has experiment_max_sample_multiple x its planned trials, when planned (stop_reason max_days / planned_sample); futility_pause when an arm with its minimum sample has P(best) below experiment_futility_prob_best (recommendation pause); else continue. GN630 from the core on malformed input.';

@@ -20,7 +20,14 @@ BEGIN
             v_metrics -> e.primary_metric AS spec,
             v_today - (e.started_at AT TIME ZONE 'UTC')::date AS days_elapsed
         FROM genome.experiments AS e
-        WHERE e.status = 'running' AND e.started_at <= p_now
+        WHERE e.status = 'running'
+          AND e.started_at <= p_now
+          -- Well-formed only: one control (arm 0) and at least one treatment.
+          AND (
+              SELECT count(*) FILTER (WHERE a.arm_index = 0) = 1 AND count(*) >= 2
+              FROM genome.experiment_arms AS a
+              WHERE a.experiment_id = e.id
+          )
         FOR UPDATE
     ),
 
@@ -57,7 +64,9 @@ BEGIN
             e.name AS experiment_name,
             e.test_variable,
             e.primary_metric,
-            e.baseline_rate,
+            -- Experiments made without propose_experiment may lack the plan: the metric's
+            -- default baseline, and no planned sample (flat prior, no sample-based end).
+            coalesce(e.baseline_rate, (e.spec ->> 'default_baseline')::double precision) AS baseline_rate,
             e.required_trials_per_arm,
             e.significance_level,
             e.max_days,
@@ -362,4 +371,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.analyze_experiments(timestamptz) IS
-'Daily (job experiment_analysis): for every running experiment, each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now.';
+'Daily (job experiment_analysis): for every running experiment (with one control arm 0 and at least one treatment), each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now.';
