@@ -546,3 +546,18 @@ def test_experiments_made_without_a_plan_are_analysed_and_malformed_ones_skipped
     assert good["result_summary"]["arms"][0]["posterior_mean"] == pytest.approx(61 / 6002)
     assert good["status"] == "completed" and good["verdict"] == "winner"
     assert _experiment(db, made[1])["result_summary"] is None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT genome.analyze_experiments(NULL)",
+        "SELECT genome.analyze_experiments('infinity')",
+        "SELECT * FROM genome.find_winners(NULL)",
+        "SELECT genome.evolve_winners(NULL)",
+    ],
+)
+def test_time_dependent_functions_refuse_a_missing_now(db, sql) -> None:
+    with pytest.raises(psycopg.Error) as err:
+        db.execute(sql)
+    assert err.value.sqlstate == "GN004"
