@@ -287,7 +287,7 @@ DECLARE
     v_agent_functions constant text [] := ARRAY[
         'claim_jobs', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job', 'reap_jobs',
         'job_context', 'record_generation', 'record_defect_scan', 'record_review',
-        'record_embedding', 'similar_exemplars', '_setting_num', '_agent_running_ads'
+        'record_embedding', 'similar_exemplars', '_setting_num', '_setting', '_agent_running_ads'
     ];
     v_job_functions text [];
     t record;
@@ -396,10 +396,7 @@ BEGIN
         ON public.generated_ads TO genome_agent;
         GRANT SELECT (id, product_id) ON public.ad_runs TO genome_agent;
         GRANT SELECT (id, brand_id) ON public.products TO genome_agent;
-        GRANT SELECT (
-            id, brand_id, generated_ad_id, exemplar_type, visual_description, quality_notes,
-            check_scores, exemplar_embedding, embedding_model, is_active, created_at
-        ) ON genome.ad_quality_exemplars TO genome_agent;
+        GRANT SELECT ON genome.ad_quality_exemplars TO genome_agent;
         PERFORM genome._apply_policy(
             'public.generated_ads', 'genome_agent_working', 'SELECT', 'genome_agent',
             'id IN (SELECT unnest(genome._agent_running_ads()))', NULL
@@ -441,7 +438,7 @@ BEGIN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
         IF f.prosecdef OR f.proname = ANY (v_job_functions)
-           OR (f.proname = ANY (v_agent_functions) AND f.proname NOT IN ('similar_exemplars', '_setting_num', '_agent_running_ads')) THEN
+           OR (f.proname = ANY (v_agent_functions) AND f.proname NOT IN ('similar_exemplars', '_setting_num', '_setting', '_agent_running_ads')) THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
         ELSE
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
