@@ -11,6 +11,7 @@ AS $$
 DECLARE
     v_id uuid;
 BEGIN
+    PERFORM genome._check_payload_size(p_payload::text, 'job payload');
     IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
         RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
             USING ERRCODE = 'GN401',
@@ -47,4 +48,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.enqueue_job(text, uuid, jsonb, timestamptz) IS
-'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN402 unknown generated ad.';
+'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN402 unknown generated ad. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
