@@ -31,6 +31,7 @@ from agents.settings import local_cluster, project_root
 from sim.baselines import TwinMarkets
 from sim.history import DayRecord, record_day, save_history
 from sim.market import Market
+from sim.marketer import Marketer
 from sim.report import build_report, format_summary
 from sim.truth import Truth, build_truth, load_dimensions, load_reward_weights
 
@@ -226,6 +227,24 @@ def _run_jobs(conn: psycopg.Connection, day: dt.date, counts: dict[str, int]) ->
     return problems
 
 
+def _start_deployed_experiments(conn: psycopg.Connection, p_now: dt.datetime) -> int:
+    """The app's part: an experiment whose every arm ad is live starts running."""
+    rows = conn.execute(
+        """
+        SELECT e.id FROM genome.experiments AS e
+        WHERE e.status = 'deploying'
+          AND NOT EXISTS (
+              SELECT 1 FROM genome.experiment_arms AS a
+              WHERE a.experiment_id = e.id
+                AND NOT EXISTS (SELECT 1 FROM meta_ad_mapping AS m
+                                WHERE m.generated_ad_id = a.generated_ad_id))
+        """
+    ).fetchall()
+    for (exp_id,) in rows:
+        conn.execute("SELECT genome.start_experiment(%s, NULL, %s)", (exp_id, p_now))
+    return len(rows)
+
+
 def _progress(day_i: int, cfg: DemoConfig, conn: psycopg.Connection, started: float) -> str:
     row = conn.execute(
         """
@@ -264,6 +283,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
         market = Market(truth, seed=cfg.seed)
         market.setup(conn, start=START_DAY)
         twins = TwinMarkets(truth)
+        marketer = Marketer(cfg.seed)
         pool = AgentPool(dsn, cfg.agents, cfg.concurrency, cfg.provider, storage)
         try:
             for day_i in range(cfg.days):
@@ -275,6 +295,14 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
                 for h in market.brands:
                     launched[h.index] = ready.get(h.brand_id, [])
                     market.launch_many(conn, launched[h.index], day)
+                _start_deployed_experiments(conn, _at(day, 12))
+                marketer.review(conn, _at(day, 0), _at(day, 18))
+                if day_i + 1 == marketer.experiment_after_days:
+                    _, refusals = marketer.propose_experiments(
+                        conn, [(h.brand_id, h.product_id) for h in market.brands], _at(day, 19)
+                    )
+                    for refusal in refusals:
+                        log(f"\nexperiment refused: {refusal}")
                 market.simulate_day(conn, day)
                 for h in market.brands:
                     history.append(
@@ -282,6 +310,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
                     )
                 for problem in _run_jobs(conn, day, counts):
                     log(f"\njob failed: {problem}")
+                marketer.approve_calibrations(conn, _at(day + dt.timedelta(days=1), 9))
                 if not cfg.quiet:
                     sys.stdout.write(_progress(day_i, cfg, conn, started))
                     sys.stdout.flush()

@@ -422,3 +422,16 @@ def test_choice_core_refuses_bad_input(db) -> None:
         with pytest.raises(psycopg.Error) as err:
             db.execute(CHOICE_SQL, base | bad)
         assert err.value.sqlstate == "GN631"
+
+
+def test_winner_evolution_is_capped_per_brand(db, run) -> None:
+    db.execute("UPDATE genome.settings SET value = '2' WHERE key = 'evolution_max_per_brand'")
+    hooks = ["story", "authority", "statistic", "question", "testimonial"]
+    winners = [
+        _winner(db, run, {**TAGS, "hook_type": h}, score=0.7 + 0.05 * i)
+        for i, h in enumerate(hooks)
+    ]
+    assert db.execute("SELECT genome.evolve_winners(%s)", (T0 + DAY,)).fetchone()[0] == 2
+    parents = {r[0] for r in db.execute("SELECT parent_ad_id FROM genome.ad_lineage")}
+    # The best-rewarded two.
+    assert parents == set(winners[-2:])

@@ -298,3 +298,22 @@ def test_fatigued_winner_is_refreshed(db: psycopg.Connection) -> None:
         (winner,),
     ).fetchone()[0]
     assert child_run["evolution"] == "refresh" and child_run["fatigue_status"] == "fatigued"
+
+
+def test_refreshes_are_capped_per_brand(db: psycopg.Connection) -> None:
+    _b, run = _setup(db)
+    db.execute("UPDATE genome.settings SET value = '2' WHERE key = 'refresh_max_per_brand'")
+    tags = {"hook_type": "urgency", "belief_angle": "scientific_proof"}
+    winners = _history(db, run, tags, 4, [15_000])
+    now = f.at(D0)
+    for w in winners:
+        f.reward(db, w, 0.9, now - dt.timedelta(days=5), impressions=60_000, clicks=900)
+    db.execute("SELECT genome.detect_fatigue(%s)", (now,))
+    assert db.execute("SELECT genome.schedule_refresh(%s)", (now,)).fetchone()[0] == 2
+    # The next day the remaining two are due and get theirs.
+    assert (
+        db.execute("SELECT genome.schedule_refresh(%s)", (now + dt.timedelta(days=1),)).fetchone()[
+            0
+        ]
+        == 2
+    )

@@ -73,10 +73,18 @@ BEGIN
     ),
 
     due AS (
-        SELECT f.*
-        FROM forecast AS f
-        WHERE f.status IN ('fatigued', 'decaying')
-           OR f.predicted_on - v_lead <= p_now::date
+        SELECT ranked.*
+        FROM (
+            SELECT
+                f.*,
+                row_number() OVER (
+                    PARTITION BY f.brand_id ORDER BY f.predicted_on NULLS FIRST, f.ad_id
+                ) AS brand_rank
+            FROM forecast AS f
+            WHERE f.status IN ('fatigued', 'decaying')
+               OR f.predicted_on - v_lead <= p_now::date
+        ) AS ranked
+        WHERE ranked.brand_rank <= genome._setting_num('refresh_max_per_brand')
     ),
 
     changes AS (
@@ -190,4 +198,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.schedule_refresh(timestamptz) IS
-'Daily (job fatigue_refresh, after detect_fatigue): for every winner (matured reward >= winner_min_reward, >= winner_min_impressions, launched >= winner_min_matured_days before p_now) without a refresh child yet whose genome.ad_fatigue status is fatigued or decaying, or (still fresh or in its first week) with a predicted fatigue date (first day + the median days-to-fatigue of its most specific combination in genome.predict_fatigue) within refresh_lead_days of p_now: a new ad_run of its product (parameters record the plan and the forecast) and one child planned by genome.plan_ads with the winner''s tags, except one dimension of refresh_dimensions changed to the value the brand''s scores rate highest; the child gets parent_ad_id and iteration_round, and genome.ad_lineage a refresh row (ancestor carried over). Returns the number of refreshes planned. GN004 bad p_now, GN902 bad refresh_dimensions; plan_ads errors (GN010-GN012, GN101) pass through.';
+'Daily (job fatigue_refresh, after detect_fatigue): for at most refresh_max_per_brand winners per brand (soonest fatigue first), (matured reward >= winner_min_reward, >= winner_min_impressions, launched >= winner_min_matured_days before p_now) without a refresh child yet whose genome.ad_fatigue status is fatigued or decaying, or (still fresh or in its first week) with a predicted fatigue date (first day + the median days-to-fatigue of its most specific combination in genome.predict_fatigue) within refresh_lead_days of p_now: a new ad_run of its product (parameters record the plan and the forecast) and one child planned by genome.plan_ads with the winner''s tags, except one dimension of refresh_dimensions changed to the value the brand''s scores rate highest; the child gets parent_ad_id and iteration_round, and genome.ad_lineage a refresh row (ancestor carried over). Returns the number of refreshes planned. GN004 bad p_now, GN902 bad refresh_dimensions; plan_ads errors (GN010-GN012, GN101) pass through.';

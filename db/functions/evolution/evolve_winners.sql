@@ -17,13 +17,17 @@ BEGIN
     ))
     INTO v_children
     FROM (
-        SELECT s.generated_ad_id
+        SELECT
+            s.generated_ad_id,
+            row_number() OVER (
+                PARTITION BY s.brand_id ORDER BY s.reward_score DESC, s.generated_ad_id
+            ) AS brand_rank
         FROM genome._winner_status(p_now, NULL) AS s
         WHERE s.eligible
-        ORDER BY s.brand_id, s.reward_score DESC, s.generated_ad_id
-    ) AS w;
+    ) AS w
+    WHERE w.brand_rank <= genome._setting_num('evolution_max_per_brand');
     RETURN v_children;
 END
 $$;
 COMMENT ON FUNCTION genome.evolve_winners(timestamptz) IS
-'Weekly (job winner_evolution): find_winners at p_now and evolve every eligible winner once (iteration and round limits not reached, an untested variable left, no child in the last evolution_cooldown_days days); a rerun at the same p_now finds them in cooldown and makes nothing. Returns the number of children planned. GN004 bad p_now.';
+'Weekly (job winner_evolution): find_winners at p_now and evolve each eligible winner once, at most evolution_max_per_brand per brand (best reward first) (iteration and round limits not reached, an untested variable left, no child in the last evolution_cooldown_days days); a rerun at the same p_now finds them in cooldown and makes nothing. Returns the number of children planned. GN004 bad p_now.';
