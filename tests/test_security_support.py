@@ -48,7 +48,13 @@ def session(
 
 
 def run_agents_until_idle(
-    dsn: str, storage: Path, *, mode: str = "ok", timeout: float = 90, role: str = "genome_agent"
+    dsn: str,
+    storage: Path,
+    *,
+    mode: str = "ok",
+    timeout: float = 90,
+    role: str = "genome_agent",
+    providers: Any = None,
 ) -> None:
     """Run the real agent runtime in a thread (test-double providers) as `role` until no
     job is left."""
@@ -68,7 +74,7 @@ def run_agents_until_idle(
                 "offline",
                 stop=stop,
                 idle_exit=1.0,
-                providers=double_providers(mode),
+                providers=providers if providers is not None else double_providers(mode),
                 lease_seconds=30,
                 poll_interval=0.2,
                 probe_interval=1.0,
