@@ -375,7 +375,23 @@ BEGIN
     GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent;
     GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
-    REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM genome_agent;
+    -- Only what is listed below stays the agent's (checked first, so a re-run leaves the
+    -- access lists exactly as they were).
+    FOR t IN
+        SELECT c.oid::regclass::text AS table_name
+        FROM pg_class AS c
+        WHERE c.relnamespace = 'genome'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+          AND c.relname NOT IN ('settings', 'ad_quality_exemplars')
+          AND (
+              has_table_privilege('genome_agent', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+              AND EXISTS (
+                  SELECT 1 FROM aclexplode(c.relacl) AS a
+                  WHERE a.grantee = 'genome_agent'::regrole
+              )
+          )
+    LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM genome_agent', t.table_name);
+    END LOOP;
     SELECT array_agg(DISTINCT l.table_oid) INTO v_tenant FROM genome._tenant_links() AS l;
 
     FOR t IN SELECT * FROM genome.tenant_tables() LOOP
