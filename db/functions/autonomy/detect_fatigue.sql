@@ -141,6 +141,18 @@ BEGIN
         GROUP BY f.ad_id
     ),
 
+    base AS (
+        -- The first week's totals (or as much of it as there is), once per ad: a join, not a
+        -- per-ad scan of the materialised cumulative rows.
+        SELECT DISTINCT ON (c.ad_id)
+            c.ad_id,
+            c.cum_imps AS base_imps,
+            c.cum_clicks AS base_clicks
+        FROM cumulative AS c
+        WHERE c.idx <= v_base
+        ORDER BY c.ad_id, c.idx DESC
+    ),
+
     latest AS (
         SELECT
             s.ad_id,
@@ -164,13 +176,7 @@ BEGIN
             ff.fatigued_on
         FROM span AS s
         INNER JOIN cumulative AS lt ON lt.ad_id = s.ad_id AND lt.date = s.last_date
-        LEFT JOIN LATERAL (
-            SELECT c.cum_imps AS base_imps, c.cum_clicks AS base_clicks
-            FROM cumulative AS c
-            WHERE c.ad_id = s.ad_id AND c.idx <= v_base
-            ORDER BY c.idx DESC
-            LIMIT 1
-        ) AS base ON true
+        LEFT JOIN base ON base.ad_id = s.ad_id
         LEFT JOIN flagged AS lf ON lf.ad_id = s.ad_id AND lf.date = s.last_date
         LEFT JOIN first_fatigue AS ff ON ff.ad_id = s.ad_id
     )

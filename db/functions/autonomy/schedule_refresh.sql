@@ -52,6 +52,24 @@ BEGIN
           )
     ),
 
+    brand_forecasts AS MATERIALIZED (
+        -- predict_fatigue once per brand, not once per winner.
+        SELECT
+            wb.brand_id,
+            p.combo_key,
+            p.combo_size,
+            p.n_fatigued,
+            p.n_ads,
+            p.median_days_to_fatigue,
+            coalesce(
+                (SELECT jsonb_object_agg(x.d, x.v) FROM unnest(p.dimensions, p.element_values) AS x (d, v)),
+                '{}'::jsonb
+            ) AS combo_tags
+        FROM (SELECT DISTINCT w.brand_id FROM winners AS w) AS wb
+        CROSS JOIN LATERAL genome.predict_fatigue(wb.brand_id) AS p
+        WHERE p.median_days_to_fatigue IS NOT NULL
+    ),
+
     forecast AS (
         -- The most specific combination of the winner with a days-to-fatigue estimate.
         SELECT
@@ -60,14 +78,10 @@ BEGIN
             w.first_date + greatest(round(pf.median_days_to_fatigue)::integer - 1, 0) AS predicted_on
         FROM winners AS w
         LEFT JOIN LATERAL (
-            SELECT p.combo_key, p.median_days_to_fatigue
-            FROM genome.predict_fatigue(w.brand_id) AS p
-            WHERE p.median_days_to_fatigue IS NOT NULL
-              AND w.element_tags @> coalesce(
-                  (SELECT jsonb_object_agg(x.d, x.v) FROM unnest(p.dimensions, p.element_values) AS x (d, v)),
-                  '{}'::jsonb
-              )
-            ORDER BY p.combo_size DESC, p.n_fatigued DESC, p.n_ads DESC, p.combo_key
+            SELECT bf.combo_key, bf.median_days_to_fatigue
+            FROM brand_forecasts AS bf
+            WHERE bf.brand_id = w.brand_id AND w.element_tags @> bf.combo_tags
+            ORDER BY bf.combo_size DESC, bf.n_fatigued DESC, bf.n_ads DESC, bf.combo_key
             LIMIT 1
         ) AS pf ON true
     ),
