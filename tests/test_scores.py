@@ -229,3 +229,39 @@ def test_null_now_refused(db: psycopg.Connection) -> None:
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT genome.update_scores(NULL)")
     assert err.value.sqlstate == "GN004"
+
+
+def test_causal_effects_are_the_strongest_evidence(db: psycopg.Connection) -> None:
+    items = [({"hook_type": "authority"}, 0.9)] * 10 + [({"hook_type": "authority"}, 0.1)] * 10
+    items += [({"hook_type": "story"}, 0.9)] * 1 + [({"hook_type": "story"}, 0.1)] * 1
+    b = _brand_with_rewards(db, items)
+    db.execute("SELECT genome.update_scores(%s)", (T0 + DAY,))
+    before = _score(db, b, "hook_type", "story")
+    org = db.execute("SELECT organization_id FROM brands WHERE id = %s", (b,)).fetchone()[0]
+    exp = db.execute(
+        "INSERT INTO genome.experiments (organization_id, brand_id, name, hypothesis, test_variable, "
+        "status) VALUES (%s, %s, 'e', 'story beats authority', 'hook_type', 'completed') RETURNING id",
+        (org, b),
+    ).fetchone()[0]
+    # A completed experiment: story's CTR is 40% above authority's (95% CI 30%-50%).
+    db.execute(
+        "INSERT INTO genome.causal_effects (organization_id, brand_id, experiment_id, test_variable, "
+        "control_value, treatment_value, primary_metric, effect_size, relative_effect, "
+        "relative_ci_lower, relative_ci_upper, control_n, treatment_n, created_at) "
+        "VALUES (%s, %s, %s, 'hook_type', 'authority', 'story', 'link_ctr', 0.004, 0.40, 0.30, "
+        "0.50, 20000, 20000, %s)",
+        (org, b, exp, T0),
+    )
+    db.execute("SELECT genome.update_scores(%s)", (T0 + 2 * DAY,))
+    after = _score(db, b, "hook_type", "story")
+    authority = _score(db, b, "hook_type", "authority")
+    mean = lambda s: s["post_alpha"] / (s["post_alpha"] + s["post_beta"])  # noqa: E731
+    # Story was barely observed; the experiment moves it towards 1.4 x authority's mean ...
+    assert mean(before) == pytest.approx(0.5)
+    assert mean(after) > mean(authority)
+    assert mean(after) == pytest.approx(1.4 * mean(authority), rel=0.15)
+    # ... and makes it more certain than its own two observations could.
+    assert after["post_alpha"] + after["post_beta"] > before["post_alpha"] + before["post_beta"]
+    # An effect created after p_now is not used yet.
+    db.execute("SELECT genome.update_scores(%s)", (T0 - DAY,))
+    assert mean(_score(db, b, "hook_type", "story")) == pytest.approx(0.5)

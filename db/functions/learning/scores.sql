@@ -142,6 +142,105 @@ BEGIN
         FROM brand_rows AS br
     ),
 
+    causal AS (
+        -- Completed experiments are the strongest evidence (seed 12d): each effect is a
+        -- belief about a value's mean relative to the value it was tested against, in both
+        -- directions (sd from the 95% interval of the relative effect).
+        SELECT
+            ce.brand_id,
+            ce.test_variable AS dimension,
+            x.value,
+            x.anchor,
+            x.lift,
+            x.sd
+        FROM genome.causal_effects AS ce
+        CROSS JOIN LATERAL (
+            VALUES
+            (
+                ce.treatment_value, ce.control_value, ce.relative_effect::double precision,
+                (ce.relative_ci_upper - ce.relative_ci_lower) / 3.919928
+            ),
+            (
+                ce.control_value, ce.treatment_value,
+                1.0 / (1.0 + ce.relative_effect::double precision) - 1.0,
+                (ce.relative_ci_upper - ce.relative_ci_lower) / 3.919928
+                / (1.0 + ce.relative_effect::double precision) ^ 2
+            )
+        ) AS x (value, anchor, lift, sd)
+        WHERE ce.created_at <= p_now
+          AND ce.relative_ci_upper > ce.relative_ci_lower
+          AND ce.relative_effect > -1
+    ),
+
+    causal_means AS (
+        -- The anchor's posterior mean times (1 + lift); variance by the delta method; several
+        -- experiments on one value combine by precision.
+        SELECT
+            c.brand_id,
+            c.dimension,
+            c.value,
+            sum(m.mu / m.v) AS weighted_sum,
+            sum(1.0 / m.v) AS precision,
+            count(*) AS n_effects
+        FROM causal AS c
+        INNER JOIN brand_posteriors AS a
+            ON a.brand_id = c.brand_id AND a.dimension = c.dimension AND a.value = c.anchor
+        CROSS JOIN LATERAL (
+            SELECT
+                a.posterior_alpha / (a.posterior_alpha + a.posterior_beta) AS ma,
+                a.posterior_alpha * a.posterior_beta / (
+                    (a.posterior_alpha + a.posterior_beta) ^ 2 * (a.posterior_alpha + a.posterior_beta + 1)
+                ) AS va
+        ) AS an
+        CROSS JOIN LATERAL (
+            SELECT
+                an.ma * (1.0 + c.lift) AS mu,
+                an.ma ^ 2 * c.sd ^ 2 + (1.0 + c.lift) ^ 2 * an.va AS v
+        ) AS m
+        WHERE m.v > 0
+        GROUP BY c.brand_id, c.dimension, c.value
+    ),
+
+    brand_causal AS (
+        -- Combined with the genome's own Beta by precision and turned back into a Beta whose
+        -- pseudo-count never falls below the genome's (causal evidence only adds information).
+        SELECT
+            bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha,
+            bp.beta, bp.prior_alpha, bp.prior_beta, bp.n, bp.mean_reward, bp.cold_start_level,
+            CASE WHEN cm.brand_id IS NULL THEN bp.posterior_alpha ELSE comb.m * comb.n END
+                AS posterior_alpha,
+            CASE WHEN cm.brand_id IS NULL THEN bp.posterior_beta ELSE (1.0 - comb.m) * comb.n END
+                AS posterior_beta,
+            coalesce(cm.n_effects, 0) AS causal_effects
+        FROM brand_posteriors AS bp
+        LEFT JOIN causal_means AS cm
+            ON cm.brand_id = bp.brand_id AND cm.dimension = bp.dimension AND cm.value = bp.value
+        CROSS JOIN LATERAL (
+            SELECT
+                bp.posterior_alpha / (bp.posterior_alpha + bp.posterior_beta) AS mg,
+                bp.posterior_alpha * bp.posterior_beta / (
+                    (bp.posterior_alpha + bp.posterior_beta) ^ 2
+                    * (bp.posterior_alpha + bp.posterior_beta + 1)
+                ) AS vg
+        ) AS own
+        CROSS JOIN LATERAL (
+            SELECT
+                least(0.999, greatest(0.001,
+                    (own.mg / own.vg + coalesce(cm.weighted_sum, 0))
+                    / (1.0 / own.vg + coalesce(cm.precision, 0))
+                )) AS m,
+                1.0 / (1.0 / own.vg + coalesce(cm.precision, 0)) AS v
+        ) AS comb0
+        CROSS JOIN LATERAL (
+            SELECT
+                comb0.m,
+                greatest(
+                    comb0.m * (1.0 - comb0.m) / comb0.v - 1.0,
+                    bp.posterior_alpha + bp.posterior_beta
+                ) AS n
+        ) AS comb
+    ),
+
     product_counts AS (
         SELECT
             e.brand_id,
@@ -173,7 +272,7 @@ BEGIN
             c.mean_reward,
             bp.cold_start_level
         FROM (SELECT DISTINCT pc.brand_id, pc.product_id FROM product_counts AS pc) AS pp
-        INNER JOIN brand_posteriors AS bp ON bp.brand_id = pp.brand_id
+        INNER JOIN brand_causal AS bp ON bp.brand_id = pp.brand_id
         LEFT JOIN product_counts AS c
             ON c.product_id = pp.product_id AND c.dimension = bp.dimension AND c.value = bp.value
         CROSS JOIN LATERAL (
@@ -187,7 +286,7 @@ BEGIN
             bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha,
             bp.beta, bp.prior_alpha, bp.prior_beta, bp.posterior_alpha, bp.posterior_beta, bp.n,
             bp.mean_reward, bp.cold_start_level
-        FROM brand_posteriors AS bp
+        FROM brand_causal AS bp
         UNION ALL
         SELECT
             pr.organization_id, pr.brand_id, pr.product_id, pr.dimension, pr.value, pr.alpha,
@@ -338,4 +437,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.update_scores(timestamptz) IS
-'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Returns the number of score rows written.';
+'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Returns the number of score rows written.';
