@@ -57,13 +57,17 @@ DECLARE
 BEGIN
     PERFORM genome._check_brand_product(p_brand_id, p_product_id);
     PERFORM genome._require_now(p_now);
-    v_fixed := genome.normalize_tags(coalesce(p_fixed, '{}'::jsonb));
+    v_fixed := CASE
+        WHEN p_fixed IS NULL OR p_fixed = '{}'::jsonb THEN '{}'::jsonb
+        ELSE genome.normalize_tags(p_fixed)
+    END;
 
-    SELECT count(*) INTO v_matured
-    FROM genome.creative_element_rewards AS r
-    WHERE r.brand_id = p_brand_id AND r.matured_at <= p_now;
-    SELECT coalesce(gs.planned_ads, 0), coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0)
-    INTO v_planned, v_level, v_version
+    -- The matured-ad count is the one the current genome version was built from (as are
+    -- the win probabilities), so the hot path reads one row instead of counting rewards.
+    SELECT
+        coalesce(gs.matured_ads, 0), coalesce(gs.planned_ads, 0),
+        coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0)
+    INTO v_matured, v_planned, v_level, v_version
     FROM (SELECT 1) AS one
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
     v_explore := genome.exploration_rate(v_matured, v_planned);
@@ -164,7 +168,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.select_elements(uuid, uuid, timestamptz, bigint, jsonb) IS
-'Thompson sampling per element dimension (one round trip). With probability exploration_rate a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN001-GN004 bad brand/product/p_now; GN100/GN101 bad p_fixed.';
+'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN001-GN004 bad brand/product/p_now; GN100/GN101 bad p_fixed.';
 
 CREATE OR REPLACE FUNCTION genome.pre_gen_score(
     p_brand_id uuid,
