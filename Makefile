@@ -33,8 +33,6 @@ demo: setup
 
 bench: setup
 	@$(GENOME) db up >/dev/null
-	@$(BIN)/pip install -q -e ".[dev,bench]"
-	@$(BIN)/pip install -q --no-deps gbstats
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean-db:
