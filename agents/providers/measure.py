@@ -20,6 +20,7 @@ from PIL import Image
 from agents.providers.render import MARGIN, Box, Layout, Palette, contrast_ratio
 
 Arr = np.ndarray
+RGBt = tuple[int, int, int]
 
 
 def as_array(img: Image.Image) -> Arr:
@@ -130,13 +131,70 @@ def hsv_arrays(arr: Arr) -> tuple[Arr, Arr, Arr]:
     return hsv[..., 0] / 255.0, hsv[..., 1] / 255.0, hsv[..., 2] / 255.0
 
 
-def negative_space(lum: Arr, block: int = 6) -> float:
-    h, w = lum.shape
-    hb, wb = h // block, w // block
+def _channel_max_abs(a: Arr, ref: Arr) -> Arr:
+    """max over the colour channels of |a - ref| (faster than .max(axis=2) on HxWx3)."""
+    d = [np.abs(a[..., c] - ref[..., c]) for c in range(3)]
+    return np.maximum(np.maximum(d[0], d[1]), d[2])
+
+
+def _block_mean(a: Arr, block: int) -> Arr:
+    """Mean over non-overlapping block x block tiles (the ragged edge dropped)."""
+    hb, wb = a.shape[0] // block, a.shape[1] // block
+    rows = a[: hb * block, : wb * block].reshape(hb, block, wb * block, *a.shape[2:]).sum(axis=1)
+    return rows.reshape(hb, wb, block, *a.shape[2:]).sum(axis=2) / (block * block)
+
+
+def _pool2(lum: Arr) -> Arr:
+    """2x2 mean pooling: fine grain and sensor-like noise average out, structure stays."""
+    h, w = lum.shape[0] // 2 * 2, lum.shape[1] // 2 * 2
+    return _block_mean(lum[:h, :w], 2)
+
+
+def flat_blocks(lum: Arr, block: int = 6) -> Arr:
+    """Which 6x6-pixel blocks have no structure (film grain and slight noise do not count
+    as structure: measured on the 2x2-pooled luminance)."""
+    pooled = _pool2(lum)
+    b = max(1, block // 2)
+    h, w = pooled.shape
+    hb, wb = h // b, w // b
     if hb == 0 or wb == 0:
-        return 0.0
-    blocks = lum[: hb * block, : wb * block].reshape(hb, block, wb, block)
-    return float((blocks.std(axis=(1, 3)) < 4.0).mean())
+        return np.zeros((0, 0), bool)
+    mean = _block_mean(pooled, b)
+    var = _block_mean(pooled * pooled, b) - mean * mean
+    return var < 16.0  # block sd below 4 levels
+
+
+def negative_space(lum: Arr, block: int = 6) -> float:
+    """The share of blocks without structure."""
+    flat = flat_blocks(lum, block)
+    return float(flat.mean()) if flat.size else 0.0
+
+
+def _ground_shape(
+    arr: Arr, lum: Arr, ground: Arr, block: int = 6
+) -> tuple[float, tuple[float, float]]:
+    """How the flat ground is shaped: the plane fitted to its colour (its change in
+    lightness across the frame, luminance 0..1 along x and along y: a gradient), and the
+    (soft) share of it clearly off that plane — panels, discs, bands, shapes."""
+    flat = flat_blocks(lum, block)
+    if flat.size == 0 or not flat.any():
+        return 0.0, (0.0, 0.0)
+    hb, wb = flat.shape
+    means = _block_mean(arr, block)[:hb, :wb]
+    dist = _channel_max_abs(means, np.broadcast_to(ground, means.shape))
+    keep = flat & (dist < 40.0)  # flat ground, not the inside of the product or a badge
+    if int(keep.sum()) < 3:
+        return 0.0, (0.0, 0.0)
+    yy, xx = np.mgrid[0:hb, 0:wb]
+    x = (xx[keep] + 0.5) / wb - 0.5
+    y = (yy[keep] + 0.5) / hb - 0.5
+    colours = means[keep].astype(np.float64)
+    design = np.stack([np.ones_like(x), x, y], axis=1)
+    coef, *_ = np.linalg.lstsq(design, colours, rcond=None)  # 3 x 3: per channel
+    residual = np.abs(colours - design @ coef).max(axis=1)
+    tint = float(np.clip((residual - 4.0) / 12.0, 0.0, 1.0).mean())
+    slope = luma(coef[1:].astype(np.float32)) / 255.0  # d(luminance)/dx, d/dy
+    return tint, (float(slope[0]), float(slope[1]))
 
 
 @dataclass(frozen=True)
@@ -153,6 +211,65 @@ class ImageStats:
     centroid: tuple[float, float]  # saliency centre of mass, fractions of w / h
     left_right_split: float  # colour difference between halves, 0..1
     dominant: tuple[tuple[tuple[int, int, int], float], ...]  # (rgb, share), largest first
+    salient_share: float = 0.0  # how much of the frame stands out from the ground, 0..1
+    spread: float = 0.0  # spatial spread of the salient content (weighted sd, fractions)
+    symmetry: float = 1.0  # 1 - mean left-right mirror difference of luminance
+    grain: float = 0.0  # fine-scale texture in flat areas (luminance sd)
+    tonal_range: float = 0.0  # p95 - p5 of luminance, 0..1
+    extent: tuple[float, float] = (0.0, 0.0)  # width, height of the salient content
+    text_center: tuple[float, float] = (0.5, 0.5)  # centre of the fine detail (type, edges)
+    ground_lightness: float = 1.0  # luminance of the frame's outer strip, 0..1
+    ground_tint: float = 0.0  # share of flat areas clearly off the ground colour (panels)
+    ground_slope: tuple[float, float] = (0.0, 0.0)  # lightness change across the flat areas
+
+
+def _merge_close(colors: list[tuple[Arr, float]], distance: float) -> list[tuple[Arr, float]]:
+    """Greedily merge colours closer than `distance` (max channel difference) into the
+    larger one's cluster (share-weighted mean), largest first."""
+    merged: list[tuple[Arr, float]] = []
+    for rgb, share in sorted(colors, key=lambda c: -c[1]):
+        for k, (mrgb, mshare) in enumerate(merged):
+            if float(np.abs(mrgb - rgb).max()) < distance:
+                total = mshare + share
+                merged[k] = ((mrgb * mshare + rgb * share) / total, total)
+                break
+        else:
+            merged.append((rgb.astype(np.float64), share))
+    return sorted(merged, key=lambda c: -c[1])
+
+
+def dominant_colors(arr: Arr, min_share: float = 0.02) -> tuple[tuple[RGBt, float], ...]:
+    """The dominant colours with their shares, largest first, at most six: a coarse colour
+    histogram of a 2x2-smoothed copy (each bin keeps its pixels' mean colour), with close
+    bins merged — so that slight noise gives the same colours in the same order."""
+    h, w = arr.shape[0] // 2 * 2, arr.shape[1] // 2 * 2
+    if h == 0 or w == 0:
+        return ()
+    small = _block_mean(arr[:h, :w], 2).reshape(-1, 3)
+    q = np.clip(small // 32, 0, 7).astype(np.int32)
+    keys = q[:, 0] * 64 + q[:, 1] * 8 + q[:, 2]
+    counts = np.bincount(keys, minlength=512).astype(np.float64)
+    sums = np.stack([np.bincount(keys, small[:, c], minlength=512) for c in range(3)], axis=1)
+    used = np.nonzero(counts)[0]
+    n_px = float(small.shape[0])
+    raw = [(sums[k] / counts[k], counts[k] / n_px) for k in used]
+    merged = _merge_close(raw, 30.0)
+    return tuple(
+        ((round(rgb[0]), round(rgb[1]), round(rgb[2])), share)
+        for rgb, share in merged
+        if share >= min_share
+    )[:6]
+
+
+def _border_color(arr: Arr) -> Arr:
+    """The median colour of the outer strip: the ground an ad is drawn on."""
+    h, w = arr.shape[:2]
+    mh, mw = max(1, round(h * MARGIN / 2)), max(1, round(w * MARGIN / 2))
+    strip = np.concatenate(
+        [arr[:mh].reshape(-1, 3), arr[-mh:].reshape(-1, 3),
+         arr[:, :mw].reshape(-1, 3), arr[:, -mw:].reshape(-1, 3)]
+    )  # fmt: skip
+    return np.median(strip, axis=0)
 
 
 def image_stats(arr: Arr) -> ImageStats:
@@ -160,26 +277,41 @@ def image_stats(arr: Arr) -> ImageStats:
     lum = luma(arr)
     grad = gradient(lum)
     _, sat, val = hsv_arrays(arr)
-    img = Image.fromarray(arr.astype(np.uint8))
-    quant = img.quantize(colors=6, method=Image.Quantize.MEDIANCUT)
-    pal = quant.getpalette() or []
-    counts = sorted(quant.getcolors() or [], reverse=True)
     total = float(h * w)
-    dominant = tuple(
-        ((pal[3 * i], pal[3 * i + 1], pal[3 * i + 2]), n / total)
-        for n, i in counts
-        if n / total > 0.01
-    )
-    ground = np.array(dominant[0][0], np.float32) if dominant else np.median(arr.reshape(-1, 3), 0)
-    salient = np.abs(arr - ground).max(axis=2)
-    weight = np.where(salient > 30, salient, 0.0)
+    dominant = dominant_colors(arr)
+    ground = _border_color(arr)
+    salient = _channel_max_abs(arr, np.broadcast_to(ground, arr.shape))
+    # soft saliency: grows smoothly from 35 to 75 levels away from the ground colour (a
+    # gradient or a tint panel of the ground is not content), so a slightly noisy copy of
+    # an image has nearly the same centre, extent and share
+    weight = np.clip((salient - 35.0) / 40.0, 0.0, 1.0)
     mass = float(weight.sum())
     if mass > 0:
-        ys, xs = np.mgrid[0:h, 0:w]
-        centroid = (float((weight * xs).sum() / mass / w), float((weight * ys).sum() / mass / h))
+        xs = (np.arange(w, dtype=np.float32) + 0.5) / w
+        ys = (np.arange(h, dtype=np.float32) + 0.5) / h
+        col, row = weight.sum(axis=0), weight.sum(axis=1)
+        cx, cy = float(col @ xs / mass), float(row @ ys / mass)
+        var_x, var_y = float(col @ (xs - cx) ** 2 / mass), float(row @ (ys - cy) ** 2 / mass)
+        centroid, spread = (cx, cy), (var_x + var_y) ** 0.5
+        extent = (min(1.0, 2 * 3**0.5 * var_x**0.5), min(1.0, 2 * 3**0.5 * var_y**0.5))
     else:
-        centroid = (0.5, 0.5)
+        centroid, spread, extent = (0.5, 0.5), 0.0, (0.0, 0.0)
+    ground_tint, ground_slope = _ground_shape(arr, lum, ground)
+    detail = np.clip((grad - 40.0) / 60.0, 0.0, 1.0)  # type and sharp edges, softly
+    detail_mass = float(detail.sum())
+    if detail_mass > 0:
+        text_center = (
+            float(detail.sum(axis=0) @ ((np.arange(w) + 0.5) / w) / detail_mass),
+            float(detail.sum(axis=1) @ ((np.arange(h) + 0.5) / h) / detail_mass),
+        )
+    else:
+        text_center = (0.5, 0.5)
     left, right = arr[:, : w // 2].reshape(-1, 3).mean(0), arr[:, w // 2 :].reshape(-1, 3).mean(0)
+    block_mean = _block_mean(lum, 6)
+    block_sd = np.sqrt(np.maximum(_block_mean(lum * lum, 6) - block_mean * block_mean, 0.0))
+    quiet = block_sd[block_sd < 12.0]
+    grain = float(np.median(quiet)) if quiet.size else 0.0
+    lo, hi = np.percentile(lum, [5, 95])
     return ImageStats(
         width=w,
         height=h,
@@ -191,6 +323,16 @@ def image_stats(arr: Arr) -> ImageStats:
         centroid=centroid,
         left_right_split=float(np.abs(left - right).max() / 255.0),
         dominant=dominant,
+        salient_share=mass / total,
+        spread=spread,
+        symmetry=1.0 - float(np.abs(lum - lum[:, ::-1]).mean()) / 255.0,
+        grain=grain,
+        tonal_range=float(hi - lo) / 255.0,
+        extent=extent,
+        text_center=text_center,
+        ground_lightness=float(luma(ground[None, :])[0]) / 255.0,
+        ground_tint=ground_tint,
+        ground_slope=ground_slope,
     )
 
 
@@ -306,23 +448,37 @@ def measure_ad(arr: Arr, ideal: Arr, layout: Layout, palette: Palette) -> AdMeas
     )
 
 
+_HUE_FAMILIES = (
+    (0.04, "red"), (0.09, "orange"), (0.14, "amber"), (0.19, "yellow"), (0.28, "lime"),
+    (0.44, "green"), (0.53, "teal"), (0.6, "sky blue"), (0.7, "blue"), (0.78, "indigo"),
+    (0.86, "purple"), (0.94, "magenta"), (1.01, "red"),
+)  # fmt: skip
+
+
 def color_name(rgb: tuple[int, int, int]) -> str:
-    """A plain colour name for an RGB value (hue family plus lightness)."""
+    """A plain colour name for an RGB value: hue family, with lightness and saturation
+    modifiers (very pale, pale, light, muted, deep, dark); neutrals warm or cool when
+    slightly tinted."""
     h, s, v = colorsys.rgb_to_hsv(*(c / 255 for c in rgb))
-    if v < 0.18:
+    if v < 0.16:
         return "black"
-    if s < 0.12:
-        return (
-            "white" if v > 0.9 else "light gray" if v > 0.65 else "gray" if v > 0.35 else "charcoal"
-        )
-    families = (
-        (0.04, "red"), (0.09, "orange"), (0.14, "amber"), (0.19, "yellow"), (0.28, "lime"),
-        (0.44, "green"), (0.53, "teal"), (0.6, "sky blue"), (0.7, "blue"), (0.78, "indigo"),
-        (0.86, "purple"), (0.94, "magenta"), (1.01, "red"),
-    )  # fmt: skip
-    name = next(n for limit, n in families if h < limit)
-    if s < 0.35 and v > 0.75:
-        return f"pale {name}"
-    if v < 0.5:
+    if s < 0.1 or (s < 0.2 and v < 0.3):
+        base = (
+            "white" if v > 0.95 else "off-white" if v > 0.86 else "light gray" if v > 0.66
+            else "gray" if v > 0.4 else "charcoal"
+        )  # fmt: skip
+        if s >= 0.04:
+            return f"{'warm' if h < 0.2 or h > 0.9 else 'cool'} {base}"
+        return base
+    name = next(n for limit, n in _HUE_FAMILIES if h < limit)
+    if s < 0.32:
+        if v > 0.8:
+            return f"very pale {name}" if s < 0.18 else f"pale {name}"
+        return f"dark muted {name}" if v < 0.45 else f"muted {name}"
+    if v < 0.42:
         return f"dark {name}"
+    if v < 0.62:
+        return f"deep {name}"
+    if v > 0.85 and s < 0.6:
+        return f"light {name}"
     return name

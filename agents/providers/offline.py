@@ -13,6 +13,7 @@ Every CallRecord says provider='offline', model='offline-…-v1', cost 0.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -46,7 +47,7 @@ from agents.providers.render import (
     OfflineRenderer,
     canvas_dimensions,
     from_png,
-    layout_for,
+    layout_for_brief,
     palette_for,
     plan_flaws,
     stable_rng,
@@ -122,8 +123,7 @@ class OfflineAdWorld:
         if img.size != ideal_img.size:  # e.g. a full-size image: measure at render size
             img = img.resize(ideal_img.size, Image.Resampling.LANCZOS)
         arr, ideal = as_array(img), as_array(ideal_img)
-        layout = layout_for(brief.element_tags.get("template_category", ""))
-        return measure_ad(arr, ideal, layout, palette_for(brief))
+        return measure_ad(arr, ideal, layout_for_brief(brief), palette_for(brief))
 
 
 class OfflineImageModel:
@@ -281,10 +281,78 @@ class OfflineReviewer:
 # --- descriptor -------------------------------------------------------------------------
 
 
-def _position(x: float, y: float) -> str:
-    col = "left" if x < 0.42 else "right" if x > 0.58 else ""
-    row = "top" if y < 0.42 else "bottom" if y > 0.58 else ""
-    return f"{row}-{col}" if row and col else row or col or "center"
+def _position(s: ImageStats) -> str:
+    """Where the salient content sits (thirds), how much of the frame it takes, and the
+    measured centre and share, so that placement differences are graded, not binary."""
+    cx, cy = s.centroid
+    col = "left" if cx < 0.45 else "right" if cx > 0.55 else ""
+    row = "upper" if cy < 0.45 else "lower" if cy > 0.55 else ""
+    place = f"{row}-{col}" if row and col else row or col or "center"
+    ew, eh = s.extent
+    return (
+        f"{place} (x {cx:.2f}, y {cy:.2f}, size {s.salient_share:.2f}, "
+        f"width {ew:.2f}, height {eh:.2f})"
+    )
+
+
+def _composition(s: ImageStats) -> str:
+    cx, cy = s.centroid
+    if s.left_right_split > 0.12:
+        parts = ["split-screen"]
+    elif s.negative_space > 0.7 and s.salient_share < 0.12:
+        parts = ["minimal with open space"]
+    elif abs(cx - 0.5) < 0.05:
+        parts = ["centered", "symmetric" if s.symmetry > 0.93 else "asymmetric"]
+    else:
+        parts = ["rule-of-thirds"]
+    if abs(cx - 0.5) >= 0.05:
+        parts.append("left-weighted" if cx < 0.5 else "right-weighted")
+    if abs(cy - 0.5) >= 0.05:
+        parts.append("top-heavy" if cy < 0.5 else "bottom-heavy")
+    parts.append("spread out" if s.spread > 0.3 else "compact")
+    tx, ty = s.text_center
+    parts.append(f"detail centre x {tx:.2f} y {ty:.2f}")
+    return ", ".join(parts)
+
+
+def _dark_ground(s: ImageStats) -> bool:
+    if not s.dominant:
+        return s.brightness < 0.35
+    return max(s.dominant[0][0]) < 115  # the ground colour's HSV value below ~0.45
+
+
+def _style(s: ImageStats) -> str:
+    if _dark_ground(s):
+        style = "dark premium"
+    elif s.grain > 2.8:
+        style = "textured photographic"
+    elif s.negative_space > 0.55 and s.saturation < 0.25:
+        style = "flat minimal"
+    elif s.saturation > 0.3:
+        style = "bold graphic"
+    else:
+        style = "clean graphic"
+    contrast = "high contrast" if s.tonal_range > 0.6 else "soft contrast"
+    return f"{style}, {contrast}, {_ground(s)}"
+
+
+_DIRECTIONS = ("right", "lower right", "bottom", "lower left", "left", "upper left", "top",
+               "upper right")  # fmt: skip
+
+
+def _ground(s: ImageStats) -> str:
+    """The ground as measured: plain, with tint panels, or graded (and lighter toward
+    which side), with its lightness and tinted share."""
+    gx, gy = s.ground_slope
+    slope = math.hypot(gx, gy)
+    if slope > 0.04:
+        octant = round(math.atan2(gy, gx) / (math.pi / 4)) % 8
+        kind = f"graded ground lighter to the {_DIRECTIONS[octant]}"
+    elif s.ground_tint > 0.15:
+        kind = "two-tone ground"
+    else:
+        kind = "plain ground"
+    return f"{kind} (ground {s.ground_lightness:.2f}, tint {s.ground_tint:.2f})"
 
 
 def describe_stats(s: ImageStats) -> VisualDescriptor:
@@ -293,42 +361,22 @@ def describe_stats(s: ImageStats) -> VisualDescriptor:
         name = color_name(rgb)
         if name not in names:
             names.append(name)
-    names = names[:5] or ["gray"]
+    names = names[:6] or ["gray"]
     temperature = "warm" if s.warmth > 10 else "cool" if s.warmth < -10 else "neutral"
-    cx, cy = s.centroid
-    if s.left_right_split > 0.12:
-        composition = "split-screen"
-    elif abs(cx - 0.5) < 0.08 and abs(cy - 0.5) < 0.08:
-        composition = "centered"
-    elif s.negative_space > 0.6:
-        composition = "minimal with open space"
-    else:
-        composition = "rule-of-thirds"
-    if s.brightness < 0.35:
-        style = "dark premium"
-    elif s.negative_space > 0.55:
-        style = "flat minimal"
-    elif s.negative_space < 0.2:
-        style = "textured photographic"
-    elif s.saturation > 0.3:
-        style = "bold graphic"
-    else:
-        style = "clean graphic"
-    mood = _mood(s, temperature)
     return VisualDescriptor(
         dominant_colors=names,
         color_temperature=temperature,  # type: ignore[arg-type]
-        composition_type=composition,
+        composition_type=_composition(s),
         text_density=round(min(1.0, s.edge_density * 4), 2),
-        visual_style=style,
-        subject_position=_position(cx, cy),
+        visual_style=_style(s),
+        subject_position=_position(s),
         negative_space_ratio=round(s.negative_space, 2),
-        mood=mood,
+        mood=_mood(s, temperature),
     )
 
 
 def _mood(s: ImageStats, temperature: str) -> str:
-    if s.brightness < 0.35:
+    if _dark_ground(s):
         return "luxurious"
     if s.saturation > 0.35:
         return "energetic" if temperature == "warm" else "playful"

@@ -5,6 +5,13 @@ template_category, background treatment from visual_style, the aspect ratio from
 canvas_size; the product (a package with its name on the label), the offer badge and a
 call to action are drawn. Images are rendered at 1/4 of the canvas size for speed.
 
+Like a real generator, every ad is its own take on its tags: a seeded per-ad `Variant`
+(from the brief's seed and ad id) picks the wording of the hook and the call to action,
+mirrors the layout or not, moves and scales the product, picks the background treatment
+of the style (gradient direction, panels, discs, bokeh, shapes …), scatters accents, and
+nudges the palette within its colour mode. Two ads with the same tags therefore look
+related but not alike; the same brief and seed always render the same bytes.
+
 A seeded, per-ad imperfection plan (`plan_flaws`) decides whether this render carries a
 flaw — garbled headline, wrong label text, distorted product, a misdrawn figure, a
 detached shadow, a wrong offer, an artifact smear, or a milder low contrast, cramped
@@ -17,10 +24,11 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import io
+import math
 import random
 import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -87,6 +95,49 @@ def stable_unit(*parts: object) -> float:
 
 def stable_rng(*parts: object) -> random.Random:
     return random.Random(int(stable_unit(*parts) * 2**53))
+
+
+ACCENTS = ("none", "dots", "rings", "bars", "sparkles", "corner")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The creative choices a generator makes freely for one ad, seeded per ad."""
+
+    copy: int  # which wording of the hook and of the call to action
+    mirror: bool  # the layout mirrored left-right
+    product_scale: float  # the product box scaled about its centre
+    product_shift: tuple[float, float]  # and moved (fractions of width / height)
+    headline_center: bool
+    headline_width: float  # share of the template's headline box width used
+    background: int  # which treatment within the visual style
+    angle: float  # gradient / light direction, radians
+    accents: str
+    accent_count: int
+    hue_shift: float  # palette nudges within the colour mode
+    tint: float  # 0 = nearly white ground, 1 = clearly tinted
+    deep_ground: bool  # a dark ground with light text
+    accent_jitter: tuple[float, float]  # saturation / value of the accents
+
+
+def variant_for(brief: AdBrief) -> Variant:
+    rng = stable_rng("variant", brief.seed, brief.generated_ad_id)
+    return Variant(
+        copy=rng.randrange(1 << 30),
+        mirror=rng.random() < 0.5,
+        product_scale=rng.uniform(0.68, 1.18),
+        product_shift=(rng.uniform(-0.08, 0.08), rng.uniform(-0.06, 0.06)),
+        headline_center=rng.random() < 0.45,
+        headline_width=rng.choice((1.0, rng.uniform(0.62, 0.95))),
+        background=rng.randrange(1 << 30),
+        angle=rng.uniform(0.0, 2 * math.pi),
+        accents=rng.choice(ACCENTS),
+        accent_count=rng.randint(3, 9),
+        hue_shift=rng.uniform(-0.025, 0.025),
+        tint=rng.random(),
+        deep_ground=rng.random() < 0.22,
+        accent_jitter=(rng.uniform(-0.1, 0.08), rng.uniform(-0.08, 0.08)),
+    )
 
 
 def plan_flaws(brief: AdBrief) -> FlawPlan:
@@ -202,36 +253,40 @@ def style_for(visual_style: str) -> str:
 
 
 def palette_for(brief: AdBrief, flaws: FlawPlan = NO_FLAWS) -> Palette:
+    """The colour mode's palette, nudged per ad (hue, ground tint, a dark ground now and
+    then, accent saturation) — always within the mode: its hues stay its hues."""
     mode = brief.element_tags.get("color_mode", "original")
     style = style_for(brief.element_tags.get("visual_style", ""))
+    var = variant_for(brief)
     brand_hue = stable_unit("brand", brief.brand_name)
     product_hue = stable_unit("product", brief.brand_name, brief.product_name)
+    t, (ds, dv) = var.tint, var.accent_jitter
+    deep = var.deep_ground and style != "luxury"
     if mode == "brand":
-        h = brand_hue
-        bg, bg2 = _rgb(h, 0.10, 0.97), _rgb(h, 0.22, 0.90)
-        accent, accent2, product = (
-            _rgb(h, 0.78, 0.62),
-            _rgb(h + 0.04, 0.55, 0.82),
-            _rgb(h, 0.6, 0.5),
-        )
+        h = brand_hue + var.hue_shift
+        accent, accent2 = _rgb(h, 0.78 + ds, 0.62 + dv), _rgb(h + 0.04, 0.55 + ds, 0.82 + dv)
+        product = _rgb(brand_hue, 0.6, 0.5)
         hues = (h, h + 0.04)
+        ground_hue, ground_sat = h, 0.03 + 0.2 * t
     elif mode == "complementary":
-        h = product_hue
-        bg, bg2 = _rgb(h, 0.14, 0.96), _rgb(h, 0.26, 0.88)
-        accent, accent2, product = (
-            _rgb(h + 0.5, 0.8, 0.72),
-            _rgb(h + 0.5, 0.5, 0.88),
-            _rgb(h, 0.62, 0.58),
-        )
+        h = product_hue + var.hue_shift
+        accent, accent2 = _rgb(h + 0.5, 0.8 + ds, 0.72 + dv), _rgb(h + 0.5, 0.5 + ds, 0.88 + dv)
+        product = _rgb(product_hue, 0.62, 0.58)
         hues = (h, h + 0.5)
+        ground_hue, ground_sat = h, 0.05 + 0.22 * t
     else:  # original (and anything unregistered): warm or cool neutral ground, product hue
-        h = product_hue
-        ground = 0.09 if h < 0.5 else 0.58
-        bg, bg2 = _rgb(ground, 0.07, 0.95), _rgb(ground, 0.12, 0.88)
-        accent, accent2, product = _rgb(h, 0.55, 0.5), _rgb(h, 0.4, 0.78), _rgb(h, 0.58, 0.62)
+        h = product_hue + var.hue_shift
+        accent, accent2 = _rgb(h, 0.55 + ds, 0.5 + dv), _rgb(h, 0.4 + ds, 0.78 + dv)
+        product = _rgb(product_hue, 0.58, 0.62)
         hues = (h,)
+        ground_hue, ground_sat = (0.09 if product_hue < 0.5 else 0.58), 0.02 + 0.1 * t
+    bg = _rgb(ground_hue, ground_sat, 0.985 - 0.05 * t)
+    bg2 = _rgb(ground_hue, ground_sat + 0.1, 0.93 - 0.06 * t)
+    if deep:  # a dark ground of the same hue family, darker than the product
+        bg = _rgb(ground_hue, min(0.55, 2.5 * ground_sat), 0.2 + 0.08 * t)
+        bg2 = _rgb(ground_hue, min(0.6, 2.5 * ground_sat + 0.05), 0.3 + 0.08 * t)
     if style == "luxury":
-        bg, bg2 = _rgb(h, 0.35, 0.2), _rgb(h, 0.4, 0.28)
+        bg, bg2 = _rgb(h, 0.3 + 0.1 * t, 0.16 + 0.06 * t), _rgb(h, 0.4, 0.26 + 0.05 * t)
     if flaws.has(Flaw.OFF_PALETTE):
         clash = 0.22 + 0.16 * flaws.severity
         accent = _rgb(h + clash + 0.5 * (mode == "complementary"), 0.95, 0.8)
@@ -264,6 +319,23 @@ class Layout:
     figure: Box | None = None
     benefits: Box | None = None
     decor: str = ""
+    mirror: bool = False  # drawn mirrored left-right (decor follows)
+
+    def box(self, b: Box) -> Box:
+        """A fixed decor box, mirrored with the layout."""
+        return _mirror_box(b) if self.mirror else b
+
+    def mirrored(self) -> Layout:
+        return replace(
+            self,
+            headline=_mirror_box(self.headline),
+            product=_mirror_box(self.product),
+            offer=_mirror_box(self.offer),
+            cta=_mirror_box(self.cta),
+            figure=_mirror_box(self.figure) if self.figure else None,
+            benefits=_mirror_box(self.benefits) if self.benefits else None,
+            mirror=not self.mirror,
+        )
 
     def label(self) -> Box:
         x0, y0, x1, y1 = self.product
@@ -310,7 +382,7 @@ _LAYOUTS: dict[str, Layout] = {
         decor="quote",
     ),
     "UGC-Style": Layout(
-        "UGC-Style", (0.08, 0.08, 0.92, 0.20), (0.62, 0.48, 0.90, 0.80),
+        "UGC-Style", (0.08, 0.08, 0.92, 0.20), (0.62, 0.46, 0.90, 0.78),
         (0.66, 0.24, 0.92, 0.34), (0.62, 0.85, 0.92, 0.93), figure=(0.12, 0.24, 0.58, 0.92),
     ),
     "Problem-Solution": Layout(
@@ -356,38 +428,115 @@ def layout_for(template_category: str) -> Layout:
     return _LAYOUTS[names[int(stable_unit("layout", template_category) * len(names))]]
 
 
+def _mirror_box(b: Box) -> Box:
+    return (1 - b[2], b[1], 1 - b[0], b[3])
+
+
+def _overlaps(a: Box, b: Box, pad: float = 0.012) -> bool:
+    return a[0] < b[2] + pad and b[0] < a[2] + pad and a[1] < b[3] + pad and b[1] < a[3] + pad
+
+
+def _place_product(layout: Layout, var: Variant) -> Layout:
+    """Move and scale the product as the variant asks, shrinking the move and the scale
+    until the product and its shadow stay clear of every other element and the margins."""
+    x0, y0, x1, y1 = layout.product
+    cx, cy, w, h = (x0 + x1) / 2, (y0 + y1) / 2, x1 - x0, y1 - y0
+    others = [b for k, b in layout.regions().items() if k not in ("product", "label", "shadow")]
+    lo, hi = MARGIN + 0.015, 1 - MARGIN - 0.015
+    scale, (dx, dy) = var.product_scale, var.product_shift
+    tries = [(dx * (1 - i / 10), dy * (1 - i / 10), 1 + (scale - 1) * (1 - i / 10) if scale > 1
+              else scale) for i in range(11)]  # fmt: skip
+    tries += [(0.0, 0.0, s) for s in (0.95, 0.9, 0.85, 0.8, 0.75) if s < scale]
+    for mx, my, s in tries:
+        box = (cx + mx - w * s / 2, cy + my - h * s / 2, cx + mx + w * s / 2, cy + my + h * s / 2)
+        moved = replace(layout, product=box)
+        shadow = moved.shadow()
+        inside = min(box[0], box[1]) >= lo and max(box[2], box[3] + 0.05) <= hi
+        if inside and not any(_overlaps(box, o) or _overlaps(shadow, o) for o in others):
+            return moved
+    return layout
+
+
+def layout_for_brief(brief: AdBrief) -> Layout:
+    """The template's layout as this ad draws it: mirrored or not, product placed."""
+    var = variant_for(brief)
+    layout = layout_for(brief.element_tags.get("template_category", ""))
+    if var.headline_width < 1.0:  # a narrower headline: left-anchored, or centred
+        x0, y0, x1, y1 = layout.headline
+        width = (x1 - x0) * var.headline_width
+        if var.headline_center:
+            x0 += ((x1 - x0) - width) / 2
+        layout = replace(layout, headline=(x0, y0, x0 + width, y1))
+    if var.mirror:
+        layout = layout.mirrored()
+    return _place_product(layout, var)
+
+
 # --- copy -----------------------------------------------------------------------------
 
-_HEADLINES = {
-    "curiosity_gap": "The one thing {p} users never go back from",
-    "social_proof": "Join 50,000+ people who switched to {p}",
-    "authority": "Recommended by experts: {p}",
-    "urgency": "Today only: {o}",
-    "scarcity": "Almost gone: the last batch of {p}",
-    "fear_of_missing_out": "Everyone is talking about {p}. Are you in?",
-    "transformation": "From tired to thriving with {p}",
-    "before_after": "Before {p}. After {p}.",
-    "problem_solution": "Still struggling? {p} fixes it",
-    "testimonial": "\u201c{p} changed my mornings\u201d",
-    "statistic": "9 in 10 notice {b} with {p}",
-    "question": "What if {b} took 5 minutes?",
-    "bold_claim": "The best {p} you will ever try",
-    "story": "How a small idea became {p}",
-    "direct_benefit": "{B} with {p}",
+_HEADLINES: dict[str, tuple[str, ...]] = {
+    "curiosity_gap": ("The one thing {p} users never go back from",
+                      "Why everyone quietly switched to {p}",
+                      "What nobody tells you about {b}"),
+    "social_proof": ("Join 50,000+ people who switched to {p}",
+                     "Rated 4.8 by 12,000 happy customers",
+                     "Thousands already love {p}"),
+    "authority": ("Recommended by experts: {p}",
+                  "Dermatologist approved {p}",
+                  "The pros' choice for {b}"),
+    "urgency": ("Today only: {o}", "Ends tonight: {o}", "Last chance: {o}"),
+    "scarcity": ("Almost gone: the last batch of {p}",
+                 "Only a few left",
+                 "Limited run: {p} won't last"),
+    "fear_of_missing_out": ("Everyone is talking about {p}. Are you in?",
+                            "Don't be the last to try {p}",
+                            "The {p} everyone wants"),
+    "transformation": ("From tired to thriving with {p}",
+                       "Your new routine starts here",
+                       "See the difference in 7 days"),
+    "before_after": ("Before {p}. After {p}.",
+                     "Day 1 vs day 30",
+                     "The difference {p} makes"),
+    "problem_solution": ("Still struggling? {p} fixes it",
+                         "Tired of waiting for {b}?",
+                         "The simple fix: {p}"),
+    "testimonial": ("\u201c{p} changed my mornings\u201d",
+                    "\u201cI can't go back\u201d \u2014 Sarah, 34",
+                    "\u201cFinally, {b} that lasts\u201d"),
+    "statistic": ("9 in 10 notice {b} with {p}",
+                  "93% saw results in 2 weeks",
+                  "3x more {b}, proven"),
+    "question": ("What if {b} took 5 minutes?",
+                 "Ready for {b}?",
+                 "Why settle for less?"),
+    "bold_claim": ("The best {p} you will ever try",
+                   "Nothing works like {p}",
+                   "{B}. Guaranteed."),
+    "story": ("How a small idea became {p}",
+              "Made in a kitchen, loved worldwide",
+              "It started with one question"),
+    "direct_benefit": ("{B} with {p}", "{B}, every day", "Get {b} the easy way"),
+}  # fmt: skip
+
+_CTAS = {
+    "unaware": ("Learn more", "Discover", "See why"),
+    "problem_aware": ("See how", "Find out how", "Get the fix"),
 }
+_DEFAULT_CTAS = ("Shop now", "Buy now", "Get yours", "Try it today")
 
 
 def headline_for(brief: AdBrief) -> str:
     hook = brief.element_tags.get("hook_type", "direct_benefit")
-    template = _HEADLINES.get(hook, "{p}: {b}")
+    variants = _HEADLINES.get(hook, ("{p}: {b}", "{p} \u2014 {b}"))
+    template = variants[variant_for(brief).copy % len(variants)]
     benefit = brief.benefits[0] if brief.benefits else "better results"
     offer = brief.current_offer or f"discover {brief.product_name}"
     return template.format(p=brief.product_name, b=benefit.lower(), B=benefit.capitalize(), o=offer)
 
 
 def cta_for(brief: AdBrief) -> str:
-    stage = brief.element_tags.get("awareness_stage", "")
-    return {"unaware": "Learn more", "problem_aware": "See how"}.get(stage, "Shop now")
+    options = _CTAS.get(brief.element_tags.get("awareness_stage", ""), _DEFAULT_CTAS)
+    return options[(variant_for(brief).copy // 7) % len(options)]
 
 
 # --- drawing --------------------------------------------------------------------------
@@ -497,14 +646,19 @@ class OfflineRenderer:
     def _render(self, brief: AdBrief, flaws: FlawPlan) -> Rendered:
         w, h = render_dimensions(brief.canvas_size)
         pal = palette_for(brief, flaws)
-        layout = layout_for(brief.element_tags.get("template_category", ""))
+        layout = layout_for_brief(brief)
+        var = variant_for(brief)
         style = style_for(brief.element_tags.get("visual_style", ""))
         rng = stable_rng("render", brief.seed, brief.generated_ad_id)
         flaw_rng = stable_rng("flaw-detail", brief.seed, brief.generated_ad_id)
 
-        img = self._background(w, h, pal, style, rng)
+        # the ground and its decoration do not depend on the flaws (an off-palette accent
+        # is a flaw of the accents, not a repainting of the scene)
+        ground_pal = palette_for(brief) if flaws.flaws else pal
+        img = self._background(w, h, ground_pal, style, var, layout, rng)
         draw = ImageDraw.Draw(img)
         self._decor(draw, layout, pal, w, h)
+        self._accents(draw, layout, pal, var, w, h, rng)
         if layout.figure:
             self._figure(draw, layout.figure, w, h, pal, flaws.has(Flaw.ANATOMY))
         if layout.benefits:
@@ -523,7 +677,8 @@ class OfflineRenderer:
         hb = _px(layout.headline, w, h)
         if style == "bold":
             draw.rectangle(hb, fill=pal.bg2)
-        _fit_text(draw, self.fonts, drawn_headline, hb, text_color, bold=True)
+        align = "center" if var.headline_center else "left"
+        _fit_text(draw, self.fonts, drawn_headline, hb, text_color, bold=True, align=align)
 
         offer = brief.current_offer
         if flaws.has(Flaw.OFFER_WRONG):
@@ -548,28 +703,120 @@ class OfflineRenderer:
             img = self._smear(img, layout, w, h, flaw_rng)
         return Rendered(img, headline, flaws)
 
-    # backgrounds and decor
+    # backgrounds, decor and accents
     def _background(
-        self, w: int, h: int, pal: Palette, style: str, rng: random.Random
-    ) -> Image.Image:
+        self, w: int, h: int, pal: Palette, style: str, var: Variant, layout: Layout,
+        rng: random.Random,
+    ) -> Image.Image:  # fmt: skip
+        a = np.array(pal.bg, np.float32)
+        b = np.array(pal.bg2, np.float32)
+        px0, py0, px1, py1 = layout.product
+        pcx, pcy = (px0 + px1) / 2, (py0 + py1) / 2
+        kind = var.background
         if style in ("gradient", "photographic", "luxury"):
-            t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
-            a = np.array(pal.bg, np.float32)[None, None, :]
-            b = np.array(pal.bg2, np.float32)[None, None, :]
-            arr = np.broadcast_to(a + (b - a) * t, (h, w, 3)).copy()
+            ys = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None]
+            xs = np.linspace(0.0, 1.0, w, dtype=np.float32)[None, :]
+            if kind % 3 == 0:  # radial light around the product
+                t = np.clip(np.hypot(xs - pcx, (ys - pcy) * h / w) / 0.8, 0.0, 1.0)
+            else:  # linear, in the variant's direction
+                t = (xs - 0.5) * math.cos(var.angle) + (ys - 0.5) * math.sin(var.angle)
+                t = (t - t.min()) / max(1e-6, float(t.max() - t.min()))
+            arr = a + (b - a) * t[..., None]
         else:
             arr = np.empty((h, w, 3), np.float32)
-            arr[:] = pal.bg
+            arr[:] = a
         if style in ("textured", "photographic"):
             noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 3.5, (h, w, 1))
             arr += noise.astype(np.float32)
         img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-        if style == "geometric":
-            d = ImageDraw.Draw(img)
-            for _ in range(4):
-                cx, cy = rng.uniform(0.12, 0.88) * w, rng.uniform(0.12, 0.88) * h
-                r = rng.uniform(0.05, 0.12) * min(w, h)
+        plain = img.copy()
+        img = self._decorate(img, w, h, pal, style, var, layout, rng)
+        # the headline sits on the plain ground: decoration stops short of it
+        x0, y0, x1, y1 = layout.headline
+        pad = 0.02
+        plate = _px((max(0.0, x0 - pad), max(0.0, y0 - pad), min(1.0, x1 + pad),
+                     min(1.0, y1 + pad)), w, h)  # fmt: skip
+        img.paste(plain.crop(plate), plate[:2])
+        return img
+
+    def _decorate(
+        self, img: Image.Image, w: int, h: int, pal: Palette, style: str, var: Variant,
+        layout: Layout, rng: random.Random,
+    ) -> Image.Image:  # fmt: skip
+        """The style's background treatment, chosen by the variant."""
+        px0, py0, px1, py1 = layout.product
+        pcx, pcy = (px0 + px1) / 2, (py0 + py1) / 2
+        kind = var.background
+        d = ImageDraw.Draw(img)
+        side = min(w, h)
+        pr = 0.5 * max((px1 - px0) * w, (py1 - py0) * h)
+        if style in ("flat", "bold"):
+            choice = kind % 5
+            if choice == 1:  # a colour panel on one side or at the top / bottom
+                frac = rng.uniform(0.3, 0.5)
+                edge = (var.background // 5) % 4
+                panel = ((0, 0, frac, 1), (1 - frac, 0, 1, 1), (0, 0, 1, frac * 0.8),
+                         (0, 1 - frac * 0.8, 1, 1))[edge]  # fmt: skip
+                d.rectangle(_px(panel, w, h), fill=pal.bg2)
+            elif choice == 2:  # a disc behind the product
+                r = pr * rng.uniform(1.1, 1.5)
+                cx, cy = pcx * w, pcy * h
                 d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=pal.bg2)
+            elif choice == 3:  # a large arc from a corner
+                r = side * rng.uniform(0.45, 0.75)
+                cx, cy = (0, w)[rng.random() < 0.5], (0, h)[rng.random() < 0.5]
+                d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=pal.bg2)
+            elif choice == 4:  # a diagonal band
+                k = rng.uniform(0.25, 0.6)
+                d.polygon([(0, h * k), (w, h * (k - 0.35)), (w, h * (k + 0.05)),
+                           (0, h * (k + 0.4))], fill=pal.bg2)  # fmt: skip
+        elif style == "geometric":
+            for _ in range(3 + kind % 5):
+                cx, cy = rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h
+                r = rng.uniform(0.05, 0.16) * side
+                fill = pal.bg2 if rng.random() < 0.6 else blend(pal.bg, pal.accent2, 0.3)
+                shape = rng.randrange(3)
+                if shape == 0:
+                    d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
+                elif shape == 1:
+                    d.rectangle((cx - r, cy - r * 0.7, cx + r, cy + r * 0.7), fill=fill)
+                else:
+                    d.polygon([(cx, cy - r), (cx + r, cy + r), (cx - r, cy + r)], fill=fill)
+        elif style == "photographic":
+            choice = kind % 4
+            if choice == 1:  # a floor under the product
+                d.rectangle((0, round(py1 * h), w, h), fill=blend(pal.bg2, (0, 0, 0), 0.06))
+            elif choice == 2:  # soft out-of-focus lights
+                layer = Image.new("L", (w, h), 0)
+                ld = ImageDraw.Draw(layer)
+                for _ in range(5 + var.accent_count):
+                    cx, cy = rng.uniform(0, 1) * w, rng.uniform(0, 1) * h
+                    r = rng.uniform(0.04, 0.1) * side
+                    ld.ellipse((cx - r, cy - r, cx + r, cy + r), fill=rng.randrange(60, 130))
+                layer = layer.filter(ImageFilter.GaussianBlur(max(1.0, side / 90)))
+                light = Image.new("RGB", (w, h), blend(pal.bg, (255, 255, 255), 0.7))
+                img = Image.composite(light, img, layer)
+            elif choice == 3:  # window light falling across the scene
+                layer = Image.new("L", (w, h), 0)
+                ld = ImageDraw.Draw(layer)
+                x = rng.uniform(0.0, 0.5) * w
+                for _ in range(2):
+                    band = rng.uniform(0.08, 0.16) * w
+                    ld.polygon([(x, 0), (x + band, 0), (x + band + 0.4 * w, h), (x + 0.4 * w, h)],
+                               fill=70)  # fmt: skip
+                    x += band + rng.uniform(0.05, 0.2) * w
+                layer = layer.filter(ImageFilter.GaussianBlur(max(1.0, side / 60)))
+                light = Image.new("RGB", (w, h), blend(pal.bg, (255, 255, 255), 0.8))
+                img = Image.composite(light, img, layer)
+        elif style == "textured" and kind % 2:
+            for i in range(2 + kind % 4):
+                y = rng.uniform(0.1, 0.9) * h
+                d.rectangle((0, y, w, y + h * 0.04 * (1 + i % 2)), fill=pal.bg2)
+        elif style == "luxury":  # a fine frame, doubled in some variants
+            for k in range(1 + kind % 2):
+                inset = MARGIN + 0.015 + 0.015 * k
+                d.rectangle(_px((inset, inset, 1 - inset, 1 - inset), w, h),
+                            outline=pal.accent2, width=max(1, side // 180))  # fmt: skip
         return img
 
     def _decor(
@@ -577,12 +824,13 @@ class OfflineRenderer:
     ) -> None:
         m = MARGIN + 0.01
         if layout.decor == "split":
-            draw.rectangle(_px((m, 0.26, 0.5, 1 - m), w, h), fill=pal.bg2)
+            draw.rectangle(_px(layout.box((m, 0.26, 0.5, 1 - m)), w, h), fill=pal.bg2)
         elif layout.decor == "tiles":
-            draw.rectangle(_px((m, m, 0.49, 0.55), w, h), fill=pal.bg2)
-            draw.rectangle(_px((0.51, 0.56, 1 - m, 0.72), w, h), fill=pal.bg2)
+            draw.rectangle(_px(layout.box((m, m, 0.49, 0.55)), w, h), fill=pal.bg2)
+            draw.rectangle(_px(layout.box((0.51, 0.56, 1 - m, 0.72)), w, h), fill=pal.bg2)
         elif layout.decor == "rules":
-            draw.line(_px((0.08, 0.53, 0.44, 0.53), w, h), fill=pal.accent, width=max(1, w // 150))
+            x0, _, x1, _ = layout.offer
+            draw.line(_px((x0, 0.53, x1, 0.53), w, h), fill=pal.accent, width=max(1, w // 150))
         elif layout.decor == "bars" and layout.benefits:
             x0, y0, x1, y1 = _px(layout.benefits, w, h)
             bar_w = (x1 - x0) // 7
@@ -592,6 +840,49 @@ class OfflineRenderer:
         elif layout.decor == "quote":
             x0, y0, _, _ = _px(layout.headline, w, h)
             draw.ellipse((x0 - w // 30, y0 - h // 40, x0, y0 + h // 60), fill=pal.accent2)
+
+    def _accents(
+        self, draw: ImageDraw.ImageDraw, layout: Layout, pal: Palette, var: Variant, w: int,
+        h: int, rng: random.Random,
+    ) -> None:  # fmt: skip
+        """Small accent shapes, only where no element is (clear of the margins too)."""
+        if var.accents == "none":
+            return
+        taken = list(layout.regions().values())
+        side = min(w, h)
+        lo, hi = MARGIN + 0.02, 1 - MARGIN - 0.02
+        color = blend(pal.bg, pal.accent2, 0.55)
+        if var.accents == "corner":  # a cluster of dots in a free corner
+            for cx0, cy0 in ((lo, lo), (hi - 0.12, lo), (lo, hi - 0.12), (hi - 0.12, hi - 0.12)):
+                if not any(_overlaps((cx0, cy0, cx0 + 0.12, cy0 + 0.12), b) for b in taken):
+                    r = max(1, side // 110)
+                    for i in range(4):
+                        for j in range(4):
+                            x, y = (cx0 + 0.01 + i * 0.03) * w, (cy0 + 0.01 + j * 0.03) * h
+                            draw.ellipse((x - r, y - r, x + r, y + r), fill=color)
+                    return
+            return
+        for _ in range(var.accent_count * 3):
+            size = rng.uniform(0.015, 0.04)
+            x, y = rng.uniform(lo, hi - size), rng.uniform(lo, hi - size)
+            box = (x, y, x + size, y + size * w / h)
+            if box[3] > hi or any(_overlaps(box, b) for b in taken):
+                continue
+            taken.append(box)
+            x0, y0, x1, y1 = _px(box, w, h)
+            if var.accents == "dots":
+                draw.ellipse((x0, y0, x1, y1), fill=color)
+            elif var.accents == "rings":
+                draw.ellipse((x0, y0, x1, y1), outline=color, width=max(1, side // 160))
+            elif var.accents == "bars":
+                draw.rectangle((x0, y0 + (y1 - y0) // 3, x1, y1 - (y1 - y0) // 3), fill=color)
+            else:  # sparkles: small plus signs
+                cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+                lw = max(1, side // 200)
+                draw.line((x0, cy, x1, cy), fill=color, width=lw)
+                draw.line((cx, y0, cx, y1), fill=color, width=lw)
+            if len(taken) - len(layout.regions()) >= var.accent_count:
+                return
 
     def _figure(
         self, draw: ImageDraw.ImageDraw, box: Box, w: int, h: int, pal: Palette, bad: bool
