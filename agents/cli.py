@@ -66,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     except cluster.ClusterError as exc:
         print(f"genome: {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # a bad option value that argparse could not check
+        print(f"genome: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -184,7 +184,11 @@ def migrate(
     """Bring the database at `dsn` up to date. Raises MigrationError, leaving it as it was."""
     root = root or project_root()
     report = MigrationReport()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(dsn, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise MigrationError(f"cannot connect to the database: {exc}".strip()) from exc
+    with conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
             _ensure_extensions(conn)

@@ -9,6 +9,7 @@ passed on as a pass or as neutral scores.
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
+from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
 from agents.jobqueue import JobQueue, RejectedResult
@@ -53,6 +55,18 @@ def storage_dir() -> Path:
     """GENOME_STORAGE_DIR, default <project root>/out/storage."""
     env = os.environ.get("GENOME_STORAGE_DIR")
     return Path(env) if env else project_root() / "out" / "storage"
+
+
+def check_png(png: bytes) -> None:
+    """A generated image must be a complete, decodable PNG before it is stored: a truncated
+    or corrupt one fails the generate attempt instead of reaching the scan."""
+    try:
+        with Image.open(io.BytesIO(png)) as img:
+            if img.format != "PNG":
+                raise StageFailed(f"generated image is {img.format}, not PNG")
+            img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise StageFailed(f"generated image is not a valid PNG ({len(png)} bytes): {exc}") from exc
 
 
 def write_image(directory: Path, ad_id: UUID, png: bytes) -> Path:
@@ -146,6 +160,7 @@ class Stages:
 
     def _generate(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
         image = self.providers.image.generate(brief)
+        check_png(image.png)
         path = write_image(self.images, brief.generated_ad_id, image.png)
         self.queue.record_generation(job["id"], str(path), image.prompt_text, _call(image.call))
         return "pending"

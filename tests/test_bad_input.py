@@ -230,9 +230,10 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 CLI_CASES: list[tuple[list[str], int, str]] = [
     (["agents", "run", "--kinds", "mine_bitcoin", "--idle-exit", "1"], 2, "invalid choice"),
     (["agents", "run", "--provider", "psychic", "--idle-exit", "1"], 2, "invalid choice"),
-    (["agents", "run", "--concurrency", "0", "--idle-exit", "1"], 1, "concurrency"),
+    (["agents", "run", "--concurrency", "0", "--idle-exit", "1"], 2, "concurrency"),
     (["frobnicate"], 2, "invalid choice"),
     (["db", "explode"], 2, "invalid choice"),
+    (["migrate", "--url", "postgresql://nobody@/nowhere?host=/nonexistent&port=1"], 1, "cannot connect"),
 ]
 
 
@@ -245,4 +246,5 @@ def test_cli_bad_input(
     out = _cli(*full)
     assert out.returncode == code, out.stderr[-2000:]
     assert message in out.stderr, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr, out.stderr[-2000:]
     assert table_checksums(db) == before

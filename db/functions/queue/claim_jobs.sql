@@ -8,7 +8,7 @@ CREATE OR REPLACE FUNCTION genome.claim_jobs(
 RETURNS SETOF genome.agent_jobs
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = genome, public
+SET search_path = genome, public, pg_temp
 AS $$
 DECLARE
     v_unknown text [];

@@ -7,7 +7,7 @@ CREATE OR REPLACE FUNCTION genome.heartbeat_job(
 RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = genome, public
+SET search_path = genome, public, pg_temp
 AS $$
 BEGIN
     IF p_lease IS NULL OR p_lease <= interval '0' THEN

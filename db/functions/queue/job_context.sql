@@ -3,7 +3,7 @@ RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
-SET search_path = genome, public
+SET search_path = genome, public, pg_temp
 AS $$
 DECLARE
     v_job genome.agent_jobs;

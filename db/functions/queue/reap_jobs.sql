@@ -2,7 +2,7 @@ CREATE OR REPLACE FUNCTION genome.reap_jobs(p_now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = genome, public
+SET search_path = genome, public, pg_temp
 AS $$
 DECLARE
     v_count integer;

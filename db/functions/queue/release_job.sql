@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION genome.release_job(
 RETURNS boolean
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = genome, public
+SET search_path = genome, public, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM genome.agent_jobs AS j WHERE j.id = p_job_id) THEN

@@ -8,7 +8,7 @@ CREATE OR REPLACE FUNCTION genome.record_defect_scan(
 RETURNS text
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = genome, public
+SET search_path = genome, public, pg_temp
 AS $$
 DECLARE
     v_job genome.agent_jobs;

@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION genome.record_generation(
 RETURNS uuid
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = genome, public
+SET search_path = genome, public, pg_temp
 AS $$
 DECLARE
     v_job genome.agent_jobs;

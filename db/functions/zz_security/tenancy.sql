@@ -66,7 +66,7 @@ RETURNS uuid []
 LANGUAGE sql
 STABLE
 SECURITY DEFINER
-SET search_path = genome, public
+SET search_path = genome, public, pg_temp
 AS $$
     SELECT coalesce(array_agg(DISTINCT j.generated_ad_id), '{}')
     FROM genome.agent_jobs AS j
