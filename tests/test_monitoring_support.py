@@ -30,9 +30,10 @@ def ads(
         """
         INSERT INTO generated_ads (ad_run_id, prompt_index, canvas_size, element_tags,
                                    element_tags_source, final_status, decided_at, is_imported,
-                                   pre_gen_score)
+                                   pre_gen_score, created_at)
         SELECT %(run)s, 1, 'test-' || %(batch)s || '-' || t.n, genome.normalize_tags(%(tags)s),
-               %(source)s, t.status, %(decided)s, %(imported)s, t.score
+               %(source)s, t.status, %(decided)s, %(imported)s, t.score,
+               coalesce(%(decided)s, now())
         FROM unnest(%(statuses)s::text[], %(scores)s::numeric[]) WITH ORDINALITY AS t (status, score, n)
         ORDER BY t.n
         RETURNING id
@@ -61,7 +62,7 @@ def generate_jobs(
     db: psycopg.Connection, run_id: uuid.UUID, succeeded: int, dead: int, at: dt.datetime
 ) -> None:
     """Finished generate jobs (one per new ad) of a run."""
-    ids = ads(db, run_id, ["pending"] * (succeeded + dead))
+    ids = ads(db, run_id, ["pending"] * (succeeded + dead), decided_at=at)
     db.execute(
         """
         INSERT INTO genome.agent_jobs (kind, generated_ad_id, status, attempts, finished_at,

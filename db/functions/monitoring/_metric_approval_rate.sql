@@ -31,7 +31,9 @@ AS $$
             b.organization_id,
             b.id AS brand_id,
             g.final_status = 'approved' AS approved,
-            g.decided_at
+            -- An ad counts at its planning time: in production that is minutes from its
+            -- decision, and under a simulator's virtual clock it is the only virtual time.
+            g.created_at AS planned_at
         FROM public.generated_ads AS g
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
         INNER JOIN public.products AS p ON p.id = r.product_id
@@ -39,18 +41,18 @@ AS $$
         CROSS JOIN t
         WHERE g.final_status IN ('approved', 'rejected', 'flagged')
           AND NOT g.is_imported
-          AND g.decided_at <= p_now
-          AND g.decided_at > p_now - greatest(t.warning_window, t.critical_window)
+          AND g.created_at <= p_now
+          AND g.created_at > p_now - greatest(t.warning_window, t.critical_window)
     ),
 
     agg AS (
         SELECT
             d.organization_id,
             d.brand_id,
-            count(*) FILTER (WHERE d.decided_at > p_now - t.warning_window) AS n_w,
-            count(*) FILTER (WHERE d.decided_at > p_now - t.warning_window AND d.approved) AS a_w,
-            count(*) FILTER (WHERE d.decided_at > p_now - t.critical_window) AS n_c,
-            count(*) FILTER (WHERE d.decided_at > p_now - t.critical_window AND d.approved) AS a_c
+            count(*) FILTER (WHERE d.planned_at > p_now - t.warning_window) AS n_w,
+            count(*) FILTER (WHERE d.planned_at > p_now - t.warning_window AND d.approved) AS a_w,
+            count(*) FILTER (WHERE d.planned_at > p_now - t.critical_window) AS n_c,
+            count(*) FILTER (WHERE d.planned_at > p_now - t.critical_window AND d.approved) AS a_c
         FROM decided AS d
         CROSS JOIN t
         GROUP BY d.organization_id, d.brand_id
@@ -90,4 +92,4 @@ AS $$
     CROSS JOIN t;
 $$;
 COMMENT ON FUNCTION genome._metric_approval_rate(timestamptz) IS
-'Internal: approval_rate per brand (reviewed = approved, rejected or flagged generated ads by decided_at; imported ads excluded): the rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads decisions in the warning window are not evaluated; a window with fewer is not compared. GN830 bad monitoring_min_ads.';
+'Internal: approval_rate per brand (reviewed = approved, rejected or flagged generated ads by the time they were planned (created_at); imported ads excluded): the rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads decisions in the warning window are not evaluated; a window with fewer is not compared. GN830 bad monitoring_min_ads.';

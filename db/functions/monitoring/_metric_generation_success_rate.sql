@@ -31,7 +31,8 @@ AS $$
             b.organization_id,
             b.id AS brand_id,
             j.status = 'succeeded' AS ok,
-            j.finished_at
+            -- At the ad's planning time (see _metric_approval_rate).
+            g.created_at AS planned_at
         FROM genome.agent_jobs AS j
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
@@ -40,18 +41,18 @@ AS $$
         CROSS JOIN t
         WHERE j.kind = 'generate'
           AND j.status IN ('succeeded', 'dead')
-          AND j.finished_at <= p_now
-          AND j.finished_at > p_now - greatest(t.warning_window, t.critical_window)
+          AND g.created_at <= p_now
+          AND g.created_at > p_now - greatest(t.warning_window, t.critical_window)
     ),
 
     agg AS (
         SELECT
             f.organization_id,
             f.brand_id,
-            count(*) FILTER (WHERE f.finished_at > p_now - t.warning_window) AS n_w,
-            count(*) FILTER (WHERE f.finished_at > p_now - t.warning_window AND f.ok) AS s_w,
-            count(*) FILTER (WHERE f.finished_at > p_now - t.critical_window) AS n_c,
-            count(*) FILTER (WHERE f.finished_at > p_now - t.critical_window AND f.ok) AS s_c
+            count(*) FILTER (WHERE f.planned_at > p_now - t.warning_window) AS n_w,
+            count(*) FILTER (WHERE f.planned_at > p_now - t.warning_window AND f.ok) AS s_w,
+            count(*) FILTER (WHERE f.planned_at > p_now - t.critical_window) AS n_c,
+            count(*) FILTER (WHERE f.planned_at > p_now - t.critical_window AND f.ok) AS s_c
         FROM finished AS f
         CROSS JOIN t
         GROUP BY f.organization_id, f.brand_id
