@@ -823,7 +823,7 @@ def _kpis(s: dict[str, Any]) -> list[tuple[str, str]]:
             {True: "yes", False: "no", None: "n/a"}[s.get("simpson_flagged")],
         ),
         (
-            "experiments / winners / alerts / calibrations",
+            "experiments / evolved children / alerts / calibrations",
             f"{s.get('experiments', 0)} / {s.get('winners', 0)} / {s.get('alerts', 0)} / "
             f"{s.get('calibrations', 0)}",
         ),
