@@ -233,7 +233,11 @@ CLI_CASES: list[tuple[list[str], int, str]] = [
     (["agents", "run", "--concurrency", "0", "--idle-exit", "1"], 2, "concurrency"),
     (["frobnicate"], 2, "invalid choice"),
     (["db", "explode"], 2, "invalid choice"),
-    (["migrate", "--url", "postgresql://nobody@/nowhere?host=/nonexistent&port=1"], 1, "cannot connect"),
+    (
+        ["migrate", "--url", "postgresql://nobody@/nowhere?host=/nonexistent&port=1"],
+        1,
+        "cannot connect",
+    ),
 ]
 
 
