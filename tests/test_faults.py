@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -20,6 +20,7 @@ import pytest
 from agents.migrate import migrate
 from tests import factories as f
 from tests.test_faults_support import ThrowawayCluster, fault_providers, insert_ads
+from tests.test_pipeline_support import wait_for
 from tests.test_security_support import (
     DAY0,
     build_two_orgs,
@@ -76,15 +77,6 @@ def procs(db_dsn: str, tmp_path: Path) -> Iterator[AgentProcs]:
         yield a
     finally:
         a.stop_all()
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _settings(conn: psycopg.Connection, **values: float) -> None:
@@ -187,7 +179,7 @@ def test_kill_9_at_random_points(db: psycopg.Connection, procs: AgentProcs) -> N
             == 0
         )
 
-    _wait(settled, 120, "every job to end")
+    wait_for(settled, 120, "every job to end")
     total = db.execute("SELECT count(*) FROM genome.agent_jobs").fetchone()[0]
     assert total >= 200
     _assert_exactly_once(db, n_ads)
@@ -218,7 +210,7 @@ def test_postgres_restart_under_four_agents(tmp_path: Path) -> None:
         for _ in range(4):
             agents.start("--lease", "3", "--concurrency", "2", "--idle-exit", "5")
         with psycopg.connect(dsn, autocommit=True) as conn:
-            _wait(
+            wait_for(
                 lambda: (
                     conn.execute(
                         "SELECT count(*) FROM genome.agent_jobs WHERE status = 'succeeded'"
@@ -269,7 +261,7 @@ def test_provider_faults_retry_then_dead_letter(
         "malformed_json": ("review_failed", "review", "review:"),
         "empty_output": ("review_failed", "defect_scan", "empty output"),
         "non_utf8": ("review_failed", "defect_scan", "not valid UTF-8"),
-        "truncated_image": ("review_failed", "defect_scan", "truncated image"),
+        "truncated_image": ("generation_failed", "generate", "not a valid PNG"),
     }
     names = list(faults)
     ads = insert_ads(

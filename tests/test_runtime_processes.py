@@ -11,13 +11,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.test_pipeline_support import make_ads, make_product
+from tests.test_pipeline_support import make_ads, make_product, wait_for
 
 SCRIPT = Path(__file__).with_name("test_pipeline_support.py")
 ROOT = SCRIPT.parents[1]
@@ -72,15 +72,6 @@ def agents(db_dsn: str, tmp_path: Path) -> Iterator[Agents]:
         yield a
     finally:
         a.stop_all()
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _value(db: psycopg.Connection, sql: str, *args: object) -> object:
@@ -151,7 +142,7 @@ def test_kill_9_mid_job_lease_expires_and_another_agent_finishes(
     ad = ads[4]  # prompt_index 5: approved
     db.execute("DELETE FROM genome.agent_jobs WHERE generated_ad_id <> %s", (ad,))
     stuck = agents.start("--mode", "hang-review", "--lease", "2", "--concurrency", "1")
-    _wait(
+    wait_for(
         lambda: (
             _value(
                 db,
@@ -198,7 +189,7 @@ def test_agents_reconnect_after_their_connections_are_dropped(
     # A long poll interval: work queued later is found through LISTEN/NOTIFY on the
     # re-established listener connection (or the wake-up after its reconnect).
     proc = agents.start("--poll", "120", "--probe", "1", "--concurrency", "2", "--drain", "5")
-    _wait(
+    wait_for(
         lambda: (
             _value(db, "SELECT count(*) FROM generated_ads WHERE final_status <> 'pending'") == 3
         ),
@@ -212,13 +203,13 @@ def test_agents_reconnect_after_their_connections_are_dropped(
             "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
         )
         assert killed >= 2  # the listener and at least one pooled connection
-        _wait(
+        wait_for(
             lambda: any(x["event"] == "listener_reconnected" for x in agents.lines()),
             30,
             "the listener to reconnect",
         )
     make_ads(db, p["product"], 4)
-    _wait(
+    wait_for(
         lambda: (
             _value(db, "SELECT count(*) FROM generated_ads WHERE final_status = 'pending'") == 0
         ),
@@ -239,7 +230,7 @@ def test_sigterm_drains_and_releases_a_job_still_running(
     ad = ads[4]
     db.execute("DELETE FROM genome.agent_jobs WHERE generated_ad_id <> %s", (ad,))
     proc = agents.start("--mode", "hang-review", "--drain", "1", "--concurrency", "1")
-    _wait(
+    wait_for(
         lambda: (
             _value(
                 db,
