@@ -18,18 +18,27 @@ LANGUAGE sql
 STABLE
 SET search_path = genome, public
 AS $$
+    -- All five settings in one read: this runs on the selection hot path.
     SELECT CASE
-        WHEN p_planned_ads < genome._setting_num('forced_exploration_ads')
-            THEN greatest(genome._setting_num('forced_exploration_rate'), base.rate)
-        ELSE base.rate
+        WHEN p_planned_ads < s.forced_ads THEN greatest(s.forced_rate, b.rate)
+        ELSE b.rate
     END
     FROM (
-        SELECT greatest(
-            genome._setting_num('exploration_floor'),
-            genome._setting_num('exploration_start')
-            * exp(-p_matured_ads / genome._setting_num('exploration_scale'))
-        ) AS rate
-    ) AS base;
+        SELECT
+            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_floor'))::double precision AS floor_rate,
+            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_start'))::double precision AS start_rate,
+            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_scale'))::double precision AS scale,
+            (max(st.value #>> '{}') FILTER (WHERE st.key = 'forced_exploration_ads'))::double precision AS forced_ads,
+            (max(st.value #>> '{}') FILTER (WHERE st.key = 'forced_exploration_rate'))::double precision AS forced_rate
+        FROM genome.settings AS st
+        WHERE st.key IN (
+            'exploration_floor', 'exploration_start', 'exploration_scale',
+            'forced_exploration_ads', 'forced_exploration_rate'
+        )
+    ) AS s
+    CROSS JOIN LATERAL (
+        SELECT greatest(s.floor_rate, s.start_rate * exp(-p_matured_ads / s.scale)) AS rate
+    ) AS b;
 $$;
 COMMENT ON FUNCTION genome.exploration_rate(integer, integer) IS
 'exploration_boost = max(0.05, 0.30 * exp(-matured/100)) (seed 10.4), and at least 30% while the brand has planned fewer than 30 ads (seed 10.3).';
@@ -71,6 +80,9 @@ BEGIN
     FROM (SELECT 1) AS one
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
     v_explore := genome.exploration_rate(v_matured, v_planned);
+    IF v_explore IS NULL THEN
+        RAISE EXCEPTION 'exploration settings are missing from genome.settings' USING ERRCODE = 'GN090';
+    END IF;
 
     WITH candidates AS (
         SELECT
@@ -109,11 +121,15 @@ BEGIN
     ),
 
     draws AS (
+        -- genome._uniform written out: a SQL function with a pinned search_path is not
+        -- inlined, and this runs once per dimension on the hot path.
         SELECT
             d.dimension,
-            CASE WHEN p_seed IS NULL THEN random() ELSE genome._uniform(p_seed, d.dimension || ':explore') END
+            CASE WHEN p_seed IS NULL THEN random()
+                 ELSE ('x' || substr(md5(p_seed::text || ':' || d.dimension || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0 END
                 < v_explore AS exploratory,
-            CASE WHEN p_seed IS NULL THEN random() ELSE genome._uniform(p_seed, d.dimension || ':pick') END
+            CASE WHEN p_seed IS NULL THEN random()
+                 ELSE ('x' || substr(md5(p_seed::text || ':' || d.dimension || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0 END
                 AS u
         FROM (SELECT DISTINCT c.dimension FROM candidates AS c) AS d
     ),
