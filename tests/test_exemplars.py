@@ -324,29 +324,3 @@ def test_retire_unknown_exemplar(vdb: psycopg.Connection) -> None:
         with pytest.raises(psycopg.Error) as err:
             vdb.execute("SELECT genome.retire_exemplar(%s)", (bad,))
         assert err.value.sqlstate == "GN715"
-
-
-def test_unembedded_ad_gets_exemplars_sharing_its_elements_first(vdb: psycopg.Connection) -> None:
-    rng = np.random.default_rng(9)
-    b = Brand(vdb)
-    mine = {
-        "hook_type": "authority",
-        "color_mode": "brand",
-        "belief_angle": "identity",
-        "visual_style": "minimal",
-    }
-    shares = {3: None, 1: None, 4: None, 0: None}
-    for n in shares:
-        ad = b.ad(unit(rng.normal(size=DIM)))
-        tags = {k: v for i, (k, v) in enumerate(mine.items()) if i < n}
-        tags |= {k: "story" for k in ["hook_type"] if k not in tags}
-        vdb.execute("UPDATE generated_ads SET element_tags = %s WHERE id = %s", (Jsonb(tags), ad))
-        shares[n] = add(vdb, ad, "gold_approve")
-    fresh = b.ad(None, status="pending")
-    vdb.execute("UPDATE generated_ads SET element_tags = %s WHERE id = %s", (Jsonb(mine), fresh))
-    rows = vdb.execute(
-        "SELECT exemplar_id, similarity, ranked_by FROM genome.similar_exemplars(%s, 3)", (fresh,)
-    ).fetchall()
-    assert [r[0] for r in rows] == [shares[4], shares[3], shares[1]]
-    assert [r[1] for r in rows] == [1.0, 0.75, 0.25]
-    assert {r[2] for r in rows} == {"element_tags"}

@@ -19,17 +19,13 @@ SET "hnsw.ef_search" = 100
 AS $$
 DECLARE
     v_ad record;
-    v_tags jsonb;
-    v_ntags integer;
     v_max_k integer := genome._setting_num('knn_max_k')::integer;
 BEGIN
     IF p_k IS NULL OR p_k < 1 OR p_k > v_max_k THEN
         RAISE EXCEPTION 'k must be between 1 and % (settings knn_max_k), got %', v_max_k, coalesce(p_k::text, 'NULL')
             USING ERRCODE = 'GN730';
     END IF;
-    SELECT
-        g.visual_embedding AS embedding, g.visual_embedding_model AS model, p.brand_id,
-        g.element_tags
+    SELECT g.visual_embedding AS embedding, g.visual_embedding_model AS model, p.brand_id
     INTO v_ad
     FROM public.generated_ads AS g
     INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
@@ -66,15 +62,8 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Not embedded yet (the pipeline embeds approved ads after review): no visual similarity
-    -- exists, so exemplars whose ads share the most creative elements with this one come
-    -- first (similarity = the share of its element tags they share); with no tags to compare,
-    -- the newest exemplar of each type in turn, so the prompt still gets the brand's bar.
-    SELECT coalesce(jsonb_object_agg(t.key, t.value), '{}'::jsonb), count(*)
-    INTO v_tags, v_ntags
-    FROM jsonb_each(coalesce(v_ad.element_tags, '{}'::jsonb)) AS t
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element';
-
+    -- Not embedded yet (the pipeline embeds approved ads after review): no similarity exists,
+    -- so the prompt still gets the brand's bar, the newest exemplar of each type in turn.
     RETURN QUERY
     SELECT
         x.id,
@@ -82,28 +71,19 @@ BEGIN
         x.visual_description,
         x.quality_notes,
         x.check_scores,
-        CASE WHEN v_ntags > 0 THEN x.shared::double precision / v_ntags END,
+        NULL::double precision,
         x.generated_ad_id,
-        CASE WHEN v_ntags > 0 THEN 'element_tags' ELSE 'newest_per_type' END
+        'newest_per_type'::text
     FROM (
         SELECT
             e.*,
-            row_number() OVER (PARTITION BY e.exemplar_type ORDER BY e.created_at DESC, e.id) AS turn,
-            (
-                SELECT count(*)
-                FROM jsonb_each(v_tags) AS mine
-                WHERE src.element_tags -> mine.key = mine.value
-            ) AS shared
+            row_number() OVER (PARTITION BY e.exemplar_type ORDER BY e.created_at DESC, e.id) AS turn
         FROM genome.ad_quality_exemplars AS e
-        INNER JOIN public.generated_ads AS src ON src.id = e.generated_ad_id
         WHERE e.brand_id = v_ad.brand_id AND e.is_active AND e.generated_ad_id <> p_generated_ad_id
     ) AS x
-    ORDER BY
-        x.shared DESC,
-        x.turn,
-        array_position(ARRAY['gold_approve', 'gold_reject', 'edge_case'], x.exemplar_type)
+    ORDER BY x.turn, array_position(ARRAY['gold_approve', 'gold_reject', 'edge_case'], x.exemplar_type)
     LIMIT p_k;
 END
 $$;
 COMMENT ON FUNCTION genome.similar_exemplars(uuid, integer) IS
-'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (seed 6b tier 3). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): exemplars whose ads share the most of its element tags first, similarity = the share of its element tags shared, ranked_by = element_tags; ties, and ads without element tags (similarity NULL, ranked_by = newest_per_type), take the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case). The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k.';
+'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (seed 6b tier 3). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case), similarity NULL, ranked_by = newest_per_type. The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k.';
