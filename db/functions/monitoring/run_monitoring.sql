@@ -14,11 +14,9 @@ LANGUAGE sql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT * FROM genome._metric_approval_rate(genome._require_now(p_now))
+    SELECT * FROM genome._metric_brand_rates(genome._require_now(p_now))
     UNION ALL
     SELECT * FROM genome._metric_prediction_accuracy(p_now)
-    UNION ALL
-    SELECT * FROM genome._metric_generation_success_rate(p_now)
     UNION ALL
     SELECT * FROM genome._metric_data_freshness(p_now)
     UNION ALL

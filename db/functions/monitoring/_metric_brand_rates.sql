@@ -1,0 +1,117 @@
+-- Monitoring (seed 14): the per-brand success rates, approval_rate and
+-- generation_success_rate. Both are a share of binary outcomes over a warning and a critical
+-- window, so they share one evaluation; only their events differ.
+
+CREATE OR REPLACE FUNCTION genome._metric_brand_rates(p_now timestamptz)
+RETURNS TABLE (
+    organization_id uuid,
+    brand_id uuid,
+    metric text,
+    metric_value double precision,
+    severity text,
+    title text,
+    details jsonb
+)
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    WITH t AS (
+        SELECT
+            th.metric,
+            th.comparison,
+            th.warning_threshold,
+            th.critical_threshold,
+            make_interval(days => th.warning_days) AS warning_window,
+            make_interval(days => coalesce(th.critical_days, th.warning_days)) AS critical_window
+        FROM genome.alert_thresholds AS th
+        WHERE th.metric IN ('approval_rate', 'generation_success_rate')
+    ),
+
+    events AS (
+        -- An ad counts at its planning time: in production that is minutes from its decision,
+        -- and under a simulator's virtual clock it is the only virtual time. The brand is
+        -- reached through ad_run -> product (fault 5).
+        SELECT
+            'approval_rate' AS metric,
+            g.id AS ad_id,
+            g.final_status = 'approved' AS ok
+        FROM public.generated_ads AS g
+        WHERE g.final_status IN ('approved', 'rejected', 'flagged') AND NOT g.is_imported
+        UNION ALL
+        -- Generate jobs that reached an end state: succeeded, or dead after max_attempts.
+        SELECT
+            'generation_success_rate' AS metric,
+            j.generated_ad_id AS ad_id,
+            j.status = 'succeeded' AS ok
+        FROM genome.agent_jobs AS j
+        WHERE j.kind = 'generate' AND j.status IN ('succeeded', 'dead')
+    ),
+
+    dated AS (
+        SELECT
+            e.metric,
+            b.organization_id,
+            b.id AS brand_id,
+            e.ok,
+            g.created_at AS planned_at
+        FROM events AS e
+        INNER JOIN public.generated_ads AS g ON g.id = e.ad_id
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        INNER JOIN public.products AS p ON p.id = r.product_id
+        INNER JOIN public.brands AS b ON b.id = p.brand_id
+        INNER JOIN t ON t.metric = e.metric
+        WHERE g.created_at <= p_now
+          AND g.created_at > p_now - greatest(t.warning_window, t.critical_window)
+    ),
+
+    agg AS (
+        SELECT
+            d.metric,
+            d.organization_id,
+            d.brand_id,
+            count(*) FILTER (WHERE d.planned_at > p_now - t.warning_window) AS n_w,
+            count(*) FILTER (WHERE d.planned_at > p_now - t.warning_window AND d.ok) AS ok_w,
+            count(*) FILTER (WHERE d.planned_at > p_now - t.critical_window) AS n_c,
+            count(*) FILTER (WHERE d.planned_at > p_now - t.critical_window AND d.ok) AS ok_c
+        FROM dated AS d
+        INNER JOIN t ON t.metric = d.metric
+        GROUP BY d.metric, d.organization_id, d.brand_id
+    ),
+
+    rates AS (
+        SELECT
+            a.*,
+            a.ok_w::double precision / a.n_w AS rate_w,
+            CASE WHEN a.n_c >= genome._monitoring_min_ads() THEN a.ok_c::double precision / a.n_c END AS rate_c
+        FROM agg AS a
+        WHERE a.n_w >= genome._monitoring_min_ads()
+    )
+
+    SELECT
+        ra.organization_id,
+        ra.brand_id,
+        ra.metric,
+        ra.rate_w,
+        CASE
+            WHEN genome._breached(ra.rate_c, t.comparison, t.critical_threshold) THEN 'critical'
+            WHEN genome._breached(ra.rate_w, t.comparison, t.warning_threshold) THEN 'warning'
+        END,
+        format(
+            '%s %s%% over %s (%s of %s; %s%% over %s); warning %s %s%%, critical %s %s%%',
+            CASE ra.metric WHEN 'approval_rate' THEN 'Approval rate' ELSE 'Generation success rate' END,
+            round(100 * ra.rate_w::numeric, 1), t.warning_window, ra.ok_w, ra.n_w,
+            coalesce(round(100 * ra.rate_c::numeric, 1)::text, 'n/a'), t.critical_window,
+            t.comparison, round(100 * t.warning_threshold, 1),
+            t.comparison, coalesce(round(100 * t.critical_threshold, 1)::text, 'n/a')
+        ),
+        jsonb_build_object(
+            'warning_window_rate', ra.rate_w, 'warning_window_n', ra.n_w, 'warning_window_ok', ra.ok_w,
+            'critical_window_rate', ra.rate_c, 'critical_window_n', ra.n_c, 'critical_window_ok', ra.ok_c,
+            'warning_threshold', t.warning_threshold, 'critical_threshold', t.critical_threshold
+        )
+    FROM rates AS ra
+    INNER JOIN t ON t.metric = ra.metric;
+$$;
+COMMENT ON FUNCTION genome._metric_brand_rates(timestamptz) IS
+'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at). The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN830 bad monitoring_min_ads.';
