@@ -196,15 +196,19 @@ def test_agents_reconnect_after_their_connections_are_dropped(
         60,
         "the first ads",
     )
-    for _ in range(2):
-        killed = _value(
-            db,
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-        )
+    others = (
+        "FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    for round_ in range(1, 3):
+        # The pool replaces a broken connection only when it next hands one out, so the
+        # second round first waits for the agent to hold its listener and a pooled
+        # connection again; killing fewer would not exercise both reconnect paths.
+        wait_for(lambda: _value(db, f"SELECT count(*) {others}") >= 2, 30, "two agent connections")
+        killed = _value(db, f"SELECT count(pg_terminate_backend(pid)) {others}")
         assert killed >= 2  # the listener and at least one pooled connection
         wait_for(
-            lambda: any(x["event"] == "listener_reconnected" for x in agents.lines()),
+            lambda n=round_: sum(x["event"] == "listener_reconnected" for x in agents.lines()) >= n,
             30,
             "the listener to reconnect",
         )
