@@ -220,10 +220,18 @@ def test_postgres_restart_under_four_agents(tmp_path: Path) -> None:
                 60,
                 "agents to get going",
             )
-            running = conn.execute(
-                "SELECT count(*) FROM genome.agent_jobs WHERE status = 'running'"
-            ).fetchone()[0]
-        assert running >= 1
+            # Agents are briefly idle between a completion and their next claim: wait for
+            # an instant with leases held so the crash lands mid-job.
+            wait_for(
+                lambda: (
+                    conn.execute(
+                        "SELECT count(*) FROM genome.agent_jobs WHERE status = 'running'"
+                    ).fetchone()[0]
+                    >= 1
+                ),
+                30,
+                "a job to be running",
+            )
         cluster.stop("immediate")
         # While the server is down one agent dies with its leases: only reap_jobs frees them.
         agents.procs[0].kill()

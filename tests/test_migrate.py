@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -198,32 +199,74 @@ def test_existing_app_database_gets_only_what_is_missing(
 
 
 def test_pg_cron_schedules_into_the_target_database(db_dsn: str, project_root_path: Path) -> None:
-    report = MigrationReport()
-    apply_jobs(db_dsn, project_root_path, report)
     with psycopg.connect(db_dsn) as conn:
         dbname = conn.info.dbname
         expected = {r[0] for r in conn.execute("SELECT job_name FROM genome.job_schedules")}
     admin = db_dsn.replace(f"dbname={dbname}", "dbname=postgres")
+    gone = f"{dbname}_gone"
     with psycopg.connect(admin, autocommit=True) as cron:
         try:
+            cron.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+            # Left by earlier set-ups: a job under the superuser (before jobs ran as
+            # genome_owner), a job no longer in the list, and one of a dropped database.
+            cron.execute(f'CREATE DATABASE "{gone}"')
+            for name, database in [
+                (f"genome:{dbname}:reap_jobs", dbname),
+                (f"genome:{dbname}:retired_job", dbname),
+                (f"genome:{gone}:reap_jobs", gone),
+            ]:
+                cron.execute(
+                    "SELECT cron.schedule_in_database(%s, '0 0 1 1 *', 'SELECT 1', %s)",
+                    (name, database),
+                )
+            cron.execute(f'DROP DATABASE "{gone}"')
+
+            apply_jobs(db_dsn, project_root_path, MigrationReport())
             rows = cron.execute(
-                "SELECT jobname, database, command FROM cron.job WHERE database = %s", (dbname,)
+                "SELECT jobname, database, command, username FROM cron.job "
+                "WHERE jobname LIKE 'genome:%%' AND database IN (%s, %s)",
+                (dbname, gone),
             ).fetchall()
             assert {r[0] for r in rows} == {f"genome:{dbname}:{n}" for n in expected}
-            assert all("genome.run_job" in r[2] for r in rows)
+            assert all(r[1] == dbname and "genome.run_job" in r[2] for r in rows)
+            assert {r[3] for r in rows} == {"genome_owner"}
             # Idempotent by job name: applying again adds nothing.
             apply_jobs(db_dsn, project_root_path, MigrationReport())
             again = cron.execute(
                 "SELECT count(*) FROM cron.job WHERE database = %s", (dbname,)
             ).fetchone()[0]
             assert again == len(rows)
+
+            # pg_cron really runs a job as genome_owner (it refuses roles without LOGIN)
+            # and the job succeeds with that role's rights. reap_jobs runs every minute.
+            reap = cron.execute(
+                "SELECT jobid FROM cron.job WHERE jobname = %s", (f"genome:{dbname}:reap_jobs",)
+            ).fetchone()[0]
+            deadline = time.monotonic() + 75
+            run = None
+            while run is None and time.monotonic() < deadline:
+                run = cron.execute(
+                    "SELECT status, username, return_message FROM cron.job_run_details "
+                    "WHERE jobid = %s AND status IN ('succeeded', 'failed')",
+                    (reap,),
+                ).fetchone()
+                time.sleep(0.5)
+            assert run is not None, "pg_cron did not run reap_jobs within 75 s"
+            assert run[:2] == ("succeeded", "genome_owner"), run
         finally:
             cron.execute(
-                "SELECT cron.unschedule(jobid) FROM cron.job WHERE database = %s", (dbname,)
+                "SELECT cron.unschedule(jobid) FROM cron.job WHERE database IN (%s, %s)",
+                (dbname, gone),
             )
+            cron.execute(f'DROP DATABASE IF EXISTS "{gone}"')
         assert (
             cron.execute("SELECT count(*) FROM cron.job WHERE database = %s", (dbname,)).fetchone()[
                 0
             ]
             == 0
         )
+    with psycopg.connect(db_dsn) as conn:
+        logged = conn.execute(
+            "SELECT status FROM genome.job_runs WHERE job_name = 'reap_jobs'"
+        ).fetchall()
+    assert ("succeeded",) in logged

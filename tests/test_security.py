@@ -35,7 +35,8 @@ def test_roles_and_ownership(db: psycopg.Connection) -> None:
             "FROM pg_roles WHERE rolname LIKE 'genome\\_%'"
         ).fetchall()
     }
-    assert roles["genome_owner"] == (False, True, False, False, False)
+    # LOGIN (no password): pg_cron runs the scheduled jobs as genome_owner.
+    assert roles["genome_owner"] == (False, True, True, False, False)
     assert roles["genome_app"] == (False, False, False, False, False)
     assert roles["genome_agent"] == (False, False, False, False, False)
     # genome_owner owns the schema and every table and function in it.

@@ -3,7 +3,8 @@
 -- function file: tables and functions added by any migration are covered on the next migrate.
 --
 -- genome_owner  owns the genome schema and its objects; BYPASSRLS, so the scheduled jobs
---               (run_job from pg_cron) and the SECURITY DEFINER functions see every row.
+--               (run_job, which pg_cron runs as genome_owner) and the SECURITY DEFINER
+--               functions see every row. LOGIN without a password, for pg_cron.
 -- genome_app    the existing app: the SQL API (SECURITY INVOKER, so row-level security
 --               applies) and the rows of the organization in `app.organization_id`.
 -- genome_agent  the model-calling agents: only the queue functions and the result writers
@@ -320,8 +321,13 @@ DECLARE
     v_roles text [] := '{}';
 BEGIN
     -- 1. Roles (cluster-wide, once).
-    IF genome._ensure_role('genome_owner', 'NOLOGIN BYPASSRLS') THEN
+    -- genome_owner may log in (it has no password) because pg_cron runs the scheduled jobs
+    -- as it and refuses roles without LOGIN; clusters set up before that get it here.
+    IF genome._ensure_role('genome_owner', 'LOGIN BYPASSRLS') THEN
         v_roles := v_roles || 'genome_owner'::text;
+    ELSIF NOT (SELECT r.rolcanlogin FROM pg_roles AS r WHERE r.rolname = 'genome_owner') THEN
+        ALTER ROLE genome_owner LOGIN;
+        v_roles := v_roles || 'genome_owner:login'::text;
     END IF;
     IF genome._ensure_role('genome_app', 'NOLOGIN NOBYPASSRLS') THEN
         v_roles := v_roles || 'genome_app'::text;
@@ -492,6 +498,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (NOLOGIN BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, result writers, similar_exemplars), SELECT on settings and on agent_jobs (id, kind, status), and the exemplar columns of ads with a running job. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, result writers, similar_exemplars), SELECT on settings and on agent_jobs (id, kind, status), and the exemplar columns of ads with a running job. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
 
 SELECT genome._apply_tenancy();
