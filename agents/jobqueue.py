@@ -51,6 +51,10 @@ def make_pool(dsn: str, max_size: int, name: str = "genome-agents") -> Connectio
     )
 
 
+def _vector_text(vector: Sequence[float]) -> str:
+    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
+
+
 def _translate(exc: psycopg.Error) -> Exception:
     state = exc.sqlstate or ""
     if state == LEASE_LOST_SQLSTATE:
@@ -153,10 +157,12 @@ class JobQueue:
         )
 
     @_retry_on_disconnect
-    def record_review(self, job_id: UUID, review: dict[str, Any], call: dict[str, Any]) -> Any:
+    def record_review(
+        self, job_id: UUID, review: dict[str, Any], calls: list[dict[str, Any]]
+    ) -> Any:
         return self._value(
             "SELECT genome.record_review(%s, %s, %s, %s)",
-            (job_id, self.worker, json.dumps(review), json.dumps(call)),
+            (job_id, self.worker, json.dumps(review), json.dumps(calls)),
         )
 
     @_retry_on_disconnect
@@ -174,17 +180,25 @@ class JobQueue:
                 job_id,
                 self.worker,
                 json.dumps(descriptor),
-                "[" + ",".join(repr(float(x)) for x in vector) + "]",
+                _vector_text(vector),
                 model,
                 json.dumps(calls),
             ),
         )
 
-    def exemplar_function(self) -> bool:
-        return self._value("SELECT to_regproc('genome.similar_exemplars') IS NOT NULL", ()) is True
-
-    def similar_exemplars(self, ad_id: UUID, k: int) -> list[dict[str, Any]]:
+    @_retry_on_disconnect
+    def review_exemplars(
+        self, job_id: UUID, vector: Sequence[float], model: str, k: int
+    ) -> list[dict[str, Any]]:
+        """The brand's exemplars nearest the image of a review job this worker holds."""
         with self.pool.connection() as conn:
-            return conn.execute(  # type: ignore[return-value]
-                "SELECT * FROM genome.similar_exemplars(%s, %s)", (ad_id, k)
-            ).fetchall()
+            try:
+                return conn.execute(  # type: ignore[return-value]
+                    "SELECT * FROM genome.review_exemplars(%s, %s, %s::vector, %s, %s)",
+                    (job_id, self.worker, _vector_text(vector), model, k),
+                ).fetchall()
+            except psycopg.Error as exc:
+                translated = _translate(exc)
+                if translated is exc:
+                    raise
+                raise translated from exc

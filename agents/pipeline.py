@@ -12,7 +12,7 @@ import hashlib
 import io
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
@@ -103,25 +103,30 @@ def _call(record: CallRecord) -> dict[str, Any]:
 
 @dataclass
 class ExemplarSource:
-    """genome.similar_exemplars(ad, k) when it exists (checked once), else none."""
+    """The review prompt's few-shot exemplars: the brand's nearest to the image under review.
+
+    The ad's own embedding is made after approval (the embed stage), so a review describes
+    and embeds the image itself and asks genome.review_exemplars for its nearest exemplars.
+    A brand without active exemplars costs no extra model call.
+    """
 
     queue: JobQueue
     k: int = EXEMPLAR_COUNT
-    _available: bool | None = field(default=None, init=False)
 
-    def fetch(self, ad_id: UUID) -> tuple[list[str], list[Exemplar]]:
-        if self._available is None:
-            self._available = self.queue.exemplar_function()
-        if not self._available:
-            return [], []
-        ids: list[str] = []
-        exemplars: list[Exemplar] = []
-        for row in self.queue.similar_exemplars(ad_id, self.k):
-            exemplars.append(Exemplar.model_validate(row, from_attributes=False))
-            ident = row.get("id") or row.get("exemplar_id")
-            if ident is not None:
-                ids.append(str(ident))
-        return ids, exemplars
+    def fetch(
+        self, job_id: UUID, ctx: dict[str, Any], png: bytes, providers: ProviderSet
+    ) -> tuple[list[str], list[Exemplar], list[dict[str, Any]]]:
+        """Exemplar ids, exemplars for the prompt, and the describe / embed call records."""
+        if not ctx.get("active_exemplars"):
+            return [], [], []
+        described = providers.image.describe(png)
+        embedded = providers.embedder.embed(described.descriptor.as_text())
+        rows = self.queue.review_exemplars(job_id, embedded.vector, embedded.model, self.k)
+        exemplars = [
+            Exemplar.model_validate({k: v for k, v in row.items() if v is not None}) for row in rows
+        ]
+        ids = [str(row["exemplar_id"]) for row in rows]
+        return ids, exemplars, [_call(described.call), _call(embedded.call)]
 
 
 @dataclass
@@ -172,18 +177,20 @@ class Stages:
 
     def _review(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
         rubric = [RubricCheck.model_validate(r) for r in ctx["rubric"]]
-        ids, exemplars = self.exemplars.fetch(brief.generated_ad_id)
+        png = self._png(ctx)
+        ids, exemplars, lookup_calls = self.exemplars.fetch(job["id"], ctx, png, self.providers)
         model = (
             self.providers.reviewer if job["kind"] == "review" else self.providers.second_reviewer
         )
-        result = model.review(self._png(ctx), brief, rubric, exemplars)
+        result = model.review(png, brief, rubric, exemplars)
         review = {
             "check_scores": result.review.check_scores,
             "notes": result.review.notes,
             "raw": result.raw,
             "exemplar_ids": ids,
         }
-        return self.queue.record_review(job["id"], review, _call(result.call))
+        # The review call first: the database names the reviewer and model from it.
+        return self.queue.record_review(job["id"], review, [_call(result.call), *lookup_calls])
 
     def _embed(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
         described = self.providers.image.describe(self._png(ctx))

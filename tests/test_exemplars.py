@@ -324,3 +324,104 @@ def test_retire_unknown_exemplar(vdb: psycopg.Connection) -> None:
         with pytest.raises(psycopg.Error) as err:
             vdb.execute("SELECT genome.retire_exemplar(%s)", (bad,))
         assert err.value.sqlstate == "GN715"
+
+
+def _review_job(db: psycopg.Connection, ad: uuid.UUID, kind: str = "review") -> uuid.UUID:
+    job = db.execute("SELECT genome.enqueue_job(%s, %s)", (kind, ad)).fetchone()[0]
+    claimed = db.execute(
+        "SELECT id FROM genome.claim_jobs(%s, 'w1', '5 minutes'::interval, 10)", ([kind],)
+    ).fetchall()
+    assert (job,) in claimed
+    return job
+
+
+def test_review_exemplars_are_the_true_nearest_of_the_agents_embedding(
+    vdb: psycopg.Connection,
+) -> None:
+    """At review time the ad has no stored embedding: the agent embeds the image and
+    review_exemplars returns the brand's nearest exemplars to that vector, as
+    similar_exemplars would for an embedded ad, with the agent role's rights only."""
+    lib = _library(vdb, np.random.default_rng(6))
+    sims = lib["vecs"] @ lib["q"] / np.linalg.norm(lib["vecs"], axis=1)
+    order = np.argsort(-sims)
+    # The library's query ad is itself an exemplar (identical to q): retired here, so the
+    # brute-force ranking over the library's other exemplars is the whole answer.
+    vdb.execute(
+        "SELECT genome.retire_exemplar(id) FROM genome.ad_quality_exemplars "
+        "WHERE generated_ad_id = %s",
+        (lib["query"],),
+    )
+    pending = lib["brand"].ad(None, status="pending")
+    job = _review_job(vdb, pending)
+    q = lib["q"].astype(np.float32)
+    rows = vdb.execute(
+        "SELECT exemplar_id, similarity, ranked_by FROM genome.review_exemplars(%s, 'w1', %s, 'emb-1', 5)",
+        (job, q),
+    ).fetchall()
+    assert [r[0] for r in rows] == [lib["ids"][i] for i in order[:5]]
+    assert np.allclose([r[1] for r in rows], sims[order[:5]], atol=1e-5)
+    assert {r[2] for r in rows} == {"cosine"}
+    # The same answer as similar_exemplars once the ad carries that embedding.
+    vdb.execute(
+        "UPDATE generated_ads SET visual_embedding = %s, visual_embedding_model = 'emb-1' "
+        "WHERE id = %s",
+        (q, pending),
+    )
+    same = vdb.execute(
+        "SELECT exemplar_id FROM genome.similar_exemplars(%s, 5)", (pending,)
+    ).fetchall()
+    assert same == [(r[0],) for r in rows]
+    # The agent role calls it (definer rights) for the job it holds, and nothing else.
+    vdb.execute("SET ROLE genome_agent")
+    try:
+        agent_rows = vdb.execute(
+            "SELECT exemplar_id FROM genome.review_exemplars(%s, 'w1', %s, 'emb-1', 3)", (job, q)
+        ).fetchall()
+        assert agent_rows == [(r[0],) for r in rows[:3]]
+        with pytest.raises(psycopg.Error) as err:
+            vdb.execute("SELECT * FROM genome.review_exemplars(%s, 'w2', %s, 'emb-1', 3)", (job, q))
+        assert err.value.sqlstate == "GN404"
+    finally:
+        vdb.execute("RESET ROLE")
+
+
+@pytest.mark.parametrize(
+    ("case", "state"),
+    [
+        ("unknown job", "GN403"),
+        ("other worker", "GN404"),
+        ("generate job", "GN405"),
+        ("wrong dimensions", "GN409"),
+        ("zero vector", "GN409"),
+        ("no embedding", "GN409"),
+        ("no model", "GN409"),
+        ("k zero", "GN730"),
+    ],
+)
+def test_review_exemplars_bad_input(vdb: psycopg.Connection, case: str, state: str) -> None:
+    b = Brand(vdb)
+    add(vdb, b.ad(unit(np.ones(DIM))), "gold_approve")
+    pending = b.ad(None, status="pending")
+    job = _review_job(vdb, pending, "generate" if case == "generate job" else "review")
+    vec: object = unit(np.arange(1, DIM + 1, dtype=float)).astype(np.float32)
+    worker, model, k = "w1", "emb-1", 5
+    if case == "unknown job":
+        job = uuid.uuid4()
+    elif case == "other worker":
+        worker = "w2"
+    elif case == "wrong dimensions":
+        vec = np.ones(3, dtype=np.float32)
+    elif case == "zero vector":
+        vec = np.zeros(DIM, dtype=np.float32)
+    elif case == "no embedding":
+        vec = None
+    elif case == "no model":
+        model = " "
+    elif case == "k zero":
+        k = 0
+    with pytest.raises(psycopg.Error) as err:
+        vdb.execute(
+            "SELECT * FROM genome.review_exemplars(%s, %s, %s::vector, %s, %s)",
+            (job, worker, vec, model, k),
+        )
+    assert err.value.sqlstate == state

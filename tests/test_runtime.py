@@ -8,6 +8,7 @@ import logging
 import threading
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
@@ -127,3 +128,84 @@ def test_always_failing_provider_dead_letters(
     if mode == "fail-review":
         assert all("I think this ad is fine" in e["error"] for *_, errors in dead for e in errors)
     assert db.execute("SELECT count(*) FROM genome.ad_reviews").fetchone()[0] == 0
+
+
+def _run_offline(db_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GENOME_STORAGE_DIR", str(tmp_path))
+    stop = threading.Event()
+    t = threading.Thread(
+        target=run_agents,
+        args=(db_dsn, None, 2, "offline"),
+        kwargs={"stop": stop, "idle_exit": 1.0, "poll_interval": 0.2, "probe_interval": 1.0},
+        daemon=True,
+    )
+    t.start()
+    t.join(120)
+    stop.set()
+    assert not t.is_alive(), "agents did not finish within 120 s"
+
+
+def test_review_prompts_get_the_nearest_exemplars_of_the_image(
+    db: psycopg.Connection, db_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offline provider end to end: with no exemplars a review is one model call; once
+    the brand has a library, the review agent describes and embeds the image and its prompt
+    gets the exemplars nearest that image (checked by brute force against the ad's stored
+    embedding, which the embed stage later makes from the same image)."""
+    p = make_product(db)
+    make_ads(db, p["product"], 16)
+    _run_offline(db_dsn, tmp_path, monkeypatch)
+    calls = db.execute(
+        "SELECT DISTINCT array_agg(c.operation ORDER BY c.operation) FROM genome.agent_jobs j "
+        "JOIN genome.provider_calls c ON c.agent_job_id = j.id WHERE j.kind = 'review' GROUP BY j.id"
+    ).fetchall()
+    assert calls == [(["review"],)]
+    approved = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM generated_ads WHERE final_status = 'approved' ORDER BY id"
+        ).fetchall()
+    ]
+    assert len(approved) >= 6
+    for ad, kind in zip(approved, ["gold_approve", "gold_reject", "edge_case"] * 3, strict=False):
+        db.execute("SELECT genome.add_exemplar(%s, %s, 'from the first batch')", (ad, kind))
+
+    new_ads = make_ads(db, p["product"], 8)
+    _run_offline(db_dsn, tmp_path, monkeypatch)
+    reviews = db.execute(
+        "SELECT r.generated_ad_id, r.exemplar_ids, g.final_status FROM genome.ad_reviews r "
+        "JOIN generated_ads g ON g.id = r.generated_ad_id "
+        "WHERE r.stage = 'review' AND r.generated_ad_id = ANY(%s)",
+        (new_ads,),
+    ).fetchall()
+    # Ads the defect scan rejected are never reviewed.
+    scanned_out = db.execute(
+        "SELECT count(*) FROM generated_ads g WHERE g.id = ANY(%s) "
+        "AND NOT EXISTS (SELECT 1 FROM genome.ad_reviews r WHERE r.generated_ad_id = g.id)",
+        (new_ads,),
+    ).fetchone()[0]
+    assert len(reviews) + scanned_out == len(new_ads) and len(reviews) >= 4
+    assert all(len(r[1]) == 4 for r in reviews)  # EXEMPLAR_COUNT of the library's 9
+    checked = 0
+    for ad, exemplar_ids, status in reviews:
+        if status != "approved":
+            continue
+        ad_vec = db.execute(
+            "SELECT visual_embedding::real[] FROM generated_ads WHERE id = %s", (ad,)
+        ).fetchone()[0]
+        library = db.execute(
+            "SELECT id, exemplar_embedding::real[] FROM genome.ad_quality_exemplars WHERE is_active"
+        ).fetchall()
+        q = np.array(ad_vec) / np.linalg.norm(ad_vec)
+        cos = [float(np.array(v) @ q / np.linalg.norm(v)) for _, v in library]
+        nearest = [library[i][0] for i in np.argsort(cos)[::-1][:4]]
+        assert exemplar_ids == nearest
+        checked += 1
+    assert checked >= 1
+    calls = db.execute(
+        "SELECT DISTINCT array_agg(c.operation ORDER BY c.operation) FROM genome.agent_jobs j "
+        "JOIN genome.provider_calls c ON c.agent_job_id = j.id "
+        "WHERE j.kind = 'review' AND j.generated_ad_id = ANY(%s) GROUP BY j.id",
+        (new_ads,),
+    ).fetchall()
+    assert calls == [(["describe", "embed", "review"],)]

@@ -20,6 +20,7 @@ from tests.test_security_support import run_agents_until_idle, session
 AGENT_FUNCTIONS = {
     "claim_jobs", "heartbeat_job", "complete_job", "fail_job", "release_job", "reap_jobs",
     "job_context", "record_generation", "record_defect_scan", "record_review", "record_embedding",
+    "review_exemplars",
 }  # fmt: skip
 PLPYTHON = (
     "CREATE FUNCTION genome.evil() RETURNS int LANGUAGE plpython3u AS $$\n"
@@ -103,6 +104,7 @@ def test_function_privileges(db: psycopg.Connection) -> None:
     }
     assert agent == AGENT_FUNCTIONS | {
         "similar_exemplars",
+        "_nearest_exemplars",
         "_setting_num",
         "_setting",
         "_agent_running_ads",

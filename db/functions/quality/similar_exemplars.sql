@@ -14,8 +14,6 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
-SET "hnsw.iterative_scan" = 'strict_order'
-SET "hnsw.ef_search" = 100
 AS $$
 DECLARE
     v_ad record;
@@ -34,31 +32,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL') USING ERRCODE = 'GN703';
     END IF;
-    -- The HNSW candidate list, and (SET above) iterative scanning in exact distance order until
-    -- k rows of the brand and model pass the filter; both end with the function.
-    PERFORM set_config(
-        'hnsw.ef_search', greatest(p_k, genome._setting_num('knn_ef_search')::integer)::text, true
-    );
-
     IF v_ad.embedding IS NOT NULL THEN
         RETURN QUERY
-        SELECT
-            e.id,
-            e.exemplar_type,
-            e.visual_description,
-            e.quality_notes,
-            e.check_scores,
-            1 - (e.exemplar_embedding <=> v_ad.embedding),
-            e.generated_ad_id,
-            'cosine'::text
-        FROM genome.ad_quality_exemplars AS e
-        WHERE
-            e.brand_id = v_ad.brand_id
-            AND e.is_active
-            AND e.embedding_model = v_ad.model
-            AND e.generated_ad_id <> p_generated_ad_id
-        ORDER BY e.exemplar_embedding <=> v_ad.embedding
-        LIMIT p_k;
+        SELECT * FROM genome._nearest_exemplars(
+            v_ad.brand_id, v_ad.embedding, v_ad.model, p_generated_ad_id, p_k
+        );
         RETURN;
     END IF;
 
@@ -86,4 +64,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.similar_exemplars(uuid, integer) IS
-'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (seed 6b tier 3). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case), similarity NULL, ranked_by = newest_per_type. The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k.';
+'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (seed 6b tier 3). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case), similarity NULL, ranked_by = newest_per_type; the review agent avoids this case by embedding the ad itself (genome.review_exemplars). The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k.';

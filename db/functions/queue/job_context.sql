@@ -64,8 +64,16 @@ BEGIN
         USING (v_context #>> '{brand,id}')::uuid, (v_context #>> '{product,id}')::uuid;
         v_context := v_context || jsonb_build_object('performance_context', v_performance);
     END IF;
+    -- Review stages embed the image for genome.review_exemplars only when there is a library
+    -- to search: a brand without exemplars costs no describe or embedding call.
+    IF v_job.kind IN ('review', 'second_opinion') THEN
+        v_context := v_context || jsonb_build_object('active_exemplars', (
+            SELECT count(*) FROM genome.ad_quality_exemplars AS e
+            WHERE e.brand_id = (v_context #>> '{brand,id}')::uuid AND e.is_active
+        ));
+    END IF;
     RETURN v_context;
 END
 $$;
 COMMENT ON FUNCTION genome.job_context(uuid) IS
-'What an agent needs to run a job, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), and for generate jobs the performance_context prompt block when genome.performance_context exists. Errors: GN403 unknown job.';
+'What an agent needs to run a job, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), for generate jobs the performance_context prompt block when genome.performance_context exists, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any). Errors: GN403 unknown job.';

@@ -310,7 +310,8 @@ DECLARE
     v_agent_functions constant text [] := ARRAY[
         'claim_jobs', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job', 'reap_jobs',
         'job_context', 'record_generation', 'record_defect_scan', 'record_review',
-        'record_embedding', 'similar_exemplars', '_setting_num', '_setting', '_agent_running_ads'
+        'record_embedding', 'review_exemplars', 'similar_exemplars', '_nearest_exemplars',
+        '_setting_num', '_setting', '_agent_running_ads'
     ];
     v_job_functions text [];
     t record;
@@ -482,7 +483,7 @@ BEGIN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
         IF f.prosecdef OR f.proname = ANY (v_job_functions)
-           OR (f.proname = ANY (v_agent_functions) AND f.proname NOT IN ('similar_exemplars', '_setting_num', '_setting', '_agent_running_ads')) THEN
+           OR (f.proname = ANY (v_agent_functions) AND f.proname NOT IN ('similar_exemplars', '_nearest_exemplars', '_setting_num', '_setting', '_agent_running_ads')) THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
         ELSE
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
@@ -498,6 +499,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, result writers, similar_exemplars), SELECT on settings and on agent_jobs (id, kind, status), and the exemplar columns of ads with a running job. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, result writers, review_exemplars, similar_exemplars), SELECT on settings and on agent_jobs (id, kind, status), and the exemplar columns of ads with a running job. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
 
 SELECT genome._apply_tenancy();
