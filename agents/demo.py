@@ -297,6 +297,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
                     market.launch_many(conn, launched[h.index], day)
                 _start_deployed_experiments(conn, _at(day, 12))
                 marketer.review(conn, _at(day, 0), _at(day, 18))
+                marketer.curate_exemplars(conn, _at(day, 18))
                 if day_i + 1 == marketer.experiment_after_days:
                     _, refusals = marketer.propose_experiments(
                         conn, [(h.brand_id, h.product_id) for h in market.brands], _at(day, 19)

@@ -3,6 +3,10 @@
 - Reviews a share of each day's AI decisions with a known standard that differs from the
   AI's default rubric in one way (text legibility, V2, is accepted from 5.5 instead of 7),
   and records agreements and disagreements through genome.record_override.
+- Curates each brand's few-shot exemplar library (genome.add_exemplar) from the ads it
+  reviewed: the AI's approvals it rejected (gold_reject), clear approvals (gold_approve) and
+  approvals that only its V2 standard lets through (edge_case), a few a day up to the
+  library's limits, so later review prompts carry the brand's bar.
 - Approves calibrated quality configs that the weekly job wrote (activate_quality_config).
 - Proposes one single-variable experiment per brand once the genome has some evidence, and
   lets the demo launch its arms like any approved ad.
@@ -25,6 +29,8 @@ REVIEWER = "sim-marketer"
 # The human standard: every check at least 7, except text legibility (V2) from 5.5.
 HUMAN_MIN = 7.0
 HUMAN_MIN_BY_CHECK = {"V2": 5.5}
+# A clear approval for the library: every check at least this.
+GOLD_MIN = 8.5
 
 
 @dataclass
@@ -34,6 +40,7 @@ class Marketer:
     experiment_after_days: int = 21
     experiment_budget: float = 60.0
     experiment_days: int = 21
+    exemplars_per_day: int = 3
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng([self.seed, 77])
@@ -75,6 +82,83 @@ class Marketer:
             )
             done += 1
         return done
+
+    def curate_exemplars(self, conn: psycopg.Connection, p_now: datetime) -> int:
+        """Add up to `exemplars_per_day` exemplars per brand from the ads this reviewer
+        judged that have a descriptor and embedding (the AI approved them), keeping each
+        type under the library's limit. Returns how many were added."""
+        rows = conn.execute(
+            """
+            WITH judged AS (
+                SELECT DISTINCT ON (o.generated_ad_id)
+                    o.generated_ad_id, o.human_status, o.ai_check_scores, o.created_at
+                FROM genome.ad_review_overrides AS o
+                WHERE o.overridden_by = %(reviewer)s AND o.created_at <= %(now)s
+                  AND o.ai_check_scores IS NOT NULL
+                ORDER BY o.generated_ad_id, o.created_at DESC, o.id DESC
+            ),
+            candidates AS (
+                SELECT
+                    p.brand_id, g.id, j.created_at,
+                    CASE
+                        WHEN j.human_status = 'rejected' THEN 'gold_reject'
+                        WHEN (SELECT min(s.value::float)
+                              FROM jsonb_each_text(j.ai_check_scores) AS s) >= %(gold)s
+                            THEN 'gold_approve'
+                        WHEN (j.ai_check_scores ->> 'V2')::float < %(default_min)s THEN 'edge_case'
+                    END AS exemplar_type
+                FROM judged AS j
+                JOIN generated_ads AS g ON g.id = j.generated_ad_id
+                JOIN ad_runs AS r ON r.id = g.ad_run_id
+                JOIN products AS p ON p.id = r.product_id
+                WHERE g.visual_embedding IS NOT NULL
+                  AND NOT EXISTS (
+                      SELECT 1 FROM genome.ad_quality_exemplars AS e WHERE e.generated_ad_id = g.id
+                  )
+            ),
+            room AS (
+                SELECT c.*, row_number() OVER (
+                    PARTITION BY c.brand_id, c.exemplar_type ORDER BY c.created_at DESC, c.id
+                ) AS nth,
+                (SELECT count(*) FROM genome.ad_quality_exemplars AS e
+                 WHERE e.brand_id = c.brand_id AND e.exemplar_type = c.exemplar_type
+                   AND e.is_active) AS have,
+                (SELECT s.value::int FROM genome.settings AS s
+                 WHERE s.key = 'exemplar_limit_' || c.exemplar_type) AS type_limit
+                FROM candidates AS c WHERE c.exemplar_type IS NOT NULL
+            )
+            SELECT brand_id, id, exemplar_type FROM room
+            WHERE have + nth <= type_limit
+            ORDER BY brand_id, nth, exemplar_type
+            """,
+            {
+                "gold": GOLD_MIN,
+                "default_min": HUMAN_MIN,
+                "reviewer": REVIEWER,
+                "now": p_now,
+            },
+        ).fetchall()
+        notes = {
+            "gold_reject": "the AI approved it; the brand's reviewer rejected it",
+            "gold_approve": "a clear approval: every check well above the bar",
+            "edge_case": "text legibility (V2) under the default bar, accepted by the brand",
+        }
+        added: dict[UUID, int] = {}
+        for brand_id, ad_id, kind in rows:
+            if added.get(brand_id, 0) >= self.exemplars_per_day:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        "SELECT genome.add_exemplar(%s, %s, %s, %s)",
+                        (ad_id, kind, notes[kind], p_now),
+                    )
+            except psycopg.Error as exc:
+                if exc.sqlstate != "GN713":  # the library is full: nothing more today
+                    raise
+                continue
+            added[brand_id] = added.get(brand_id, 0) + 1
+        return sum(added.values())
 
     def approve_calibrations(self, conn: psycopg.Connection, p_now: datetime) -> list[UUID]:
         """Activate calibrated versions that lower the weighted error on their overrides."""

@@ -688,6 +688,36 @@ def build_report(
     )
     sections.append(Section("calibration", "Review calibration changes", cal_body))
 
+    ex_body, summary["exemplar_rows"] = _section_table(
+        conn,
+        """
+        SELECT b.name AS brand,
+               count(*) FILTER (WHERE e.exemplar_type = 'gold_approve') AS gold_approve,
+               count(*) FILTER (WHERE e.exemplar_type = 'gold_reject') AS gold_reject,
+               count(*) FILTER (WHERE e.exemplar_type = 'edge_case') AS edge_case,
+               min(e.created_at) AS first_added,
+               (SELECT count(*) FILTER (WHERE cardinality(r.exemplar_ids) > 0)
+                FROM genome.ad_reviews AS r
+                JOIN public.generated_ads AS g ON g.id = r.generated_ad_id
+                JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
+                JOIN public.products AS p ON p.id = ar.product_id
+                WHERE p.brand_id = b.id) AS reviews_with_exemplars,
+               (SELECT count(*)
+                FROM genome.ad_reviews AS r
+                JOIN public.generated_ads AS g ON g.id = r.generated_ad_id
+                JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
+                JOIN public.products AS p ON p.id = ar.product_id
+                WHERE p.brand_id = b.id) AS reviews
+        FROM genome.ad_quality_exemplars AS e
+        JOIN public.brands AS b ON b.id = e.brand_id
+        WHERE e.is_active
+        GROUP BY b.id, b.name
+        ORDER BY b.name
+        """,
+        empty="no exemplars curated yet",
+    )
+    sections.append(Section("exemplars", "Few-shot exemplar library", ex_body))
+
     gallery_body, summary["gallery_ads"] = _gallery(conn, out)
     sections.append(Section("gallery", "Generated ads and their review outcome", gallery_body))
 

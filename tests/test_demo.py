@@ -46,6 +46,16 @@ def test_short_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         )
         assert conn.execute("SELECT max(genome_version) FROM genome.genome_state").fetchone()[0] > 0
         assert conn.execute("SELECT count(*) FROM genome.provider_calls").fetchone()[0] >= 40
+        # The marketer curated exemplars from its reviews, and reviews after that carried the
+        # nearest of them, found through the agent's own describe and embed calls.
+        assert conn.execute("SELECT count(*) FROM genome.ad_quality_exemplars").fetchone()[0] >= 1
+        with_exemplars = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE (SELECT array_agg(c.operation ORDER BY "
+            "c.operation) FROM genome.provider_calls c WHERE c.agent_job_id = r.agent_job_id) "
+            "= ARRAY['describe', 'embed', 'review']) FROM genome.ad_reviews r "
+            "WHERE cardinality(r.exemplar_ids) > 0"
+        ).fetchone()
+        assert with_exemplars[0] >= 1 and with_exemplars[1] == with_exemplars[0]
         assert (
             conn.execute("SELECT count(*) FROM genome.job_runs WHERE status = 'failed'").fetchone()[
                 0

@@ -29,6 +29,7 @@ SECTIONS = [
     "winners",
     "alerts",
     "calibration",
+    "exemplars",
     "gallery",
     "cost",
     "jobs",
