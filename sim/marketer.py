@@ -94,8 +94,12 @@ class Marketer:
                     o.generated_ad_id, o.human_status, o.ai_check_scores, o.created_at
                 FROM genome.ad_review_overrides AS o
                 WHERE o.overridden_by = %(reviewer)s AND o.created_at <= %(now)s
-                  AND o.ai_check_scores IS NOT NULL
                 ORDER BY o.generated_ad_id, o.created_at DESC, o.id DESC
+            ),
+            scored AS (
+                SELECT j.*, coalesce(j.ai_check_scores, g.review_check_scores) AS scores
+                FROM judged AS j
+                JOIN generated_ads AS g ON g.id = j.generated_ad_id
             ),
             candidates AS (
                 SELECT
@@ -103,15 +107,15 @@ class Marketer:
                     CASE
                         WHEN j.human_status = 'rejected' THEN 'gold_reject'
                         WHEN (SELECT min(s.value::float)
-                              FROM jsonb_each_text(j.ai_check_scores) AS s) >= %(gold)s
+                              FROM jsonb_each_text(j.scores) AS s) >= %(gold)s
                             THEN 'gold_approve'
-                        WHEN (j.ai_check_scores ->> 'V2')::float < %(default_min)s THEN 'edge_case'
+                        WHEN (j.scores ->> 'V2')::float < %(default_min)s THEN 'edge_case'
                     END AS exemplar_type
-                FROM judged AS j
+                FROM scored AS j
                 JOIN generated_ads AS g ON g.id = j.generated_ad_id
                 JOIN ad_runs AS r ON r.id = g.ad_run_id
                 JOIN products AS p ON p.id = r.product_id
-                WHERE g.visual_embedding IS NOT NULL
+                WHERE g.visual_embedding IS NOT NULL AND j.scores IS NOT NULL
                   AND NOT EXISTS (
                       SELECT 1 FROM genome.ad_quality_exemplars AS e WHERE e.generated_ad_id = g.id
                   )
