@@ -105,6 +105,7 @@ def test_function_privileges(db: psycopg.Connection) -> None:
     assert agent == AGENT_FUNCTIONS | {
         "similar_exemplars",
         "_nearest_exemplars",
+        "_require_knn_k",
         "_setting_num",
         "_setting",
         "_agent_running_ads",

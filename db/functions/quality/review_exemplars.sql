@@ -27,26 +27,12 @@ AS $$
 DECLARE
     v_job genome.agent_jobs;
     v_brand_id uuid;
-    v_max_k integer := genome._setting_num('knn_max_k')::integer;
 BEGIN
-    IF p_k IS NULL OR p_k < 1 OR p_k > v_max_k THEN
-        RAISE EXCEPTION 'k must be between 1 and % (settings knn_max_k), got %', v_max_k, coalesce(p_k::text, 'NULL')
-            USING ERRCODE = 'GN730';
-    END IF;
+    PERFORM genome._require_knn_k(p_k);
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
-    IF p_embedding IS NULL OR vector_dims(p_embedding) <> 1536 THEN
-        RAISE EXCEPTION 'embedding for the exemplars of job % must have 1536 dimensions, got %',
-            p_job_id, coalesce(vector_dims(p_embedding)::text, 'none')
-            USING ERRCODE = 'GN409';
-    END IF;
-    IF vector_norm(p_embedding) = 0 OR vector_norm(p_embedding) = 'NaN'::float8 THEN
-        RAISE EXCEPTION 'embedding for the exemplars of job % has no direction (zero or NaN norm)', p_job_id
-            USING ERRCODE = 'GN409';
-    END IF;
-    IF p_model IS NULL OR btrim(p_model) = '' THEN
-        RAISE EXCEPTION 'embedding for the exemplars of job % names no model', p_job_id
-            USING ERRCODE = 'GN409';
-    END IF;
+    PERFORM genome._require_embedding(
+        p_embedding, p_model, format('the embedding for the exemplars of job %s', p_job_id)
+    );
     SELECT p.brand_id INTO v_brand_id
     FROM public.generated_ads AS g
     INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id

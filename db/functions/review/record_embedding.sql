@@ -25,18 +25,7 @@ BEGIN
         RAISE EXCEPTION 'visual descriptor of job % must be a non-empty JSON object', p_job_id
             USING ERRCODE = 'GN409';
     END IF;
-    IF p_embedding IS NULL OR vector_dims(p_embedding) <> 1536 THEN
-        RAISE EXCEPTION 'embedding of job % must have 1536 dimensions, got %',
-            p_job_id, coalesce(vector_dims(p_embedding)::text, 'none')
-            USING ERRCODE = 'GN409';
-    END IF;
-    IF vector_norm(p_embedding) = 0 OR vector_norm(p_embedding) = 'NaN'::float8 THEN
-        RAISE EXCEPTION 'embedding of job % has no direction (zero or NaN norm)', p_job_id
-            USING ERRCODE = 'GN409';
-    END IF;
-    IF p_model IS NULL OR btrim(p_model) = '' THEN
-        RAISE EXCEPTION 'embedding of job % names no model', p_job_id USING ERRCODE = 'GN409';
-    END IF;
+    PERFORM genome._require_embedding(p_embedding, p_model, format('embedding of job %s', p_job_id));
 
     PERFORM genome._record_calls(v_job, p_call, p_now);
     UPDATE public.generated_ads AS g

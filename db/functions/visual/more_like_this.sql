@@ -17,12 +17,8 @@ SET "hnsw.ef_search" = 100
 AS $$
 DECLARE
     v_ad record;
-    v_max_k integer := genome._setting_num('knn_max_k')::integer;
 BEGIN
-    IF p_k IS NULL OR p_k < 1 OR p_k > v_max_k THEN
-        RAISE EXCEPTION 'k must be between 1 and % (settings knn_max_k), got %', v_max_k, coalesce(p_k::text, 'NULL')
-            USING ERRCODE = 'GN730';
-    END IF;
+    PERFORM genome._require_knn_k(p_k);
     SELECT g.visual_embedding AS embedding, g.visual_embedding_model AS model, p.brand_id
     INTO v_ad
     FROM public.generated_ads AS g

@@ -311,7 +311,7 @@ DECLARE
         'claim_jobs', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job', 'reap_jobs',
         'job_context', 'record_generation', 'record_defect_scan', 'record_review',
         'record_embedding', 'review_exemplars', 'similar_exemplars', '_nearest_exemplars',
-        '_setting_num', '_setting', '_agent_running_ads'
+        '_require_knn_k', '_setting_num', '_setting', '_agent_running_ads'
     ];
     v_job_functions text [];
     t record;
@@ -483,7 +483,7 @@ BEGIN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
         IF f.prosecdef OR f.proname = ANY (v_job_functions)
-           OR (f.proname = ANY (v_agent_functions) AND f.proname NOT IN ('similar_exemplars', '_nearest_exemplars', '_setting_num', '_setting', '_agent_running_ads')) THEN
+           OR (f.proname = ANY (v_agent_functions) AND f.proname NOT IN ('similar_exemplars', '_nearest_exemplars', '_require_knn_k', '_setting_num', '_setting', '_agent_running_ads')) THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
         ELSE
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
