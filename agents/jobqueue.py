@@ -188,17 +188,36 @@ class JobQueue:
 
     @_retry_on_disconnect
     def review_exemplars(
-        self, job_id: UUID, vector: Sequence[float], model: str, k: int
+        self,
+        job_id: UUID,
+        vector: Sequence[float] | None,
+        model: str | None,
+        k: int,
+        descriptor: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
-        """The brand's exemplars nearest the image of a review job this worker holds."""
+        """The brand's exemplars nearest the image of a review job this worker holds; with
+        no vector, model and descriptor, nearest the lookup an earlier review kept."""
         with self.pool.connection() as conn:
             try:
                 return conn.execute(  # type: ignore[return-value]
-                    "SELECT * FROM genome.review_exemplars(%s, %s, %s::vector, %s, %s)",
-                    (job_id, self.worker, _vector_text(vector), model, k),
+                    "SELECT * FROM genome.review_exemplars(%s, %s, %s::vector, %s, %s, %s)",
+                    (
+                        job_id,
+                        self.worker,
+                        None if vector is None else _vector_text(vector),
+                        model,
+                        k,
+                        None if descriptor is None else json.dumps(descriptor),
+                    ),
                 ).fetchall()
             except psycopg.Error as exc:
                 translated = _translate(exc)
                 if translated is exc:
                     raise
                 raise translated from exc
+
+    @_retry_on_disconnect
+    def record_embedding_from_lookup(self, job_id: UUID) -> Any:
+        return self._value(
+            "SELECT genome.record_embedding_from_lookup(%s, %s)", (job_id, self.worker)
+        )

@@ -24,6 +24,7 @@ from agents.jobqueue import JobQueue, RejectedResult
 from agents.providers.base import (
     AdBrief,
     CallRecord,
+    DescriptorResult,
     EmbeddingModel,
     Exemplar,
     ImageModel,
@@ -101,6 +102,12 @@ def _call(record: CallRecord) -> dict[str, Any]:
     return record.model_dump(mode="json")
 
 
+def _descriptor_record(described: DescriptorResult) -> dict[str, Any]:
+    """The descriptor as stored on the ad: its fields and the text that was embedded."""
+    text = described.descriptor.as_text()
+    return described.descriptor.model_dump(mode="json") | {"text": text}
+
+
 @dataclass
 class ExemplarSource:
     """The review prompt's few-shot exemplars: the brand's nearest to the image under review.
@@ -119,14 +126,21 @@ class ExemplarSource:
         """Exemplar ids, exemplars for the prompt, and the describe / embed call records."""
         if not ctx.get("active_exemplars"):
             return [], [], []
-        described = providers.image.describe(png)
-        embedded = providers.embedder.embed(described.descriptor.as_text())
-        rows = self.queue.review_exemplars(job_id, embedded.vector, embedded.model, self.k)
+        calls: list[dict[str, Any]] = []
+        if ctx.get("visual_lookup"):  # a review of this image already described and embedded it
+            rows = self.queue.review_exemplars(job_id, None, None, self.k)
+        else:
+            described = providers.image.describe(png)
+            embedded = providers.embedder.embed(described.descriptor.as_text())
+            rows = self.queue.review_exemplars(
+                job_id, embedded.vector, embedded.model, self.k, _descriptor_record(described)
+            )
+            calls = [_call(described.call), _call(embedded.call)]
         exemplars = [
             Exemplar.model_validate({k: v for k, v in row.items() if v is not None}) for row in rows
         ]
         ids = [str(row["exemplar_id"]) for row in rows]
-        return ids, exemplars, [_call(described.call), _call(embedded.call)]
+        return ids, exemplars, calls
 
 
 @dataclass
@@ -193,14 +207,13 @@ class Stages:
         return self.queue.record_review(job["id"], review, [_call(result.call), *lookup_calls])
 
     def _embed(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+        if ctx.get("visual_lookup"):  # described and embedded at review: no new calls
+            return self.queue.record_embedding_from_lookup(job["id"])
         described = self.providers.image.describe(self._png(ctx))
         embedded = self.providers.embedder.embed(described.descriptor.as_text())
-        descriptor = described.descriptor.model_dump(mode="json") | {
-            "text": described.descriptor.as_text()
-        }
         return self.queue.record_embedding(
             job["id"],
-            descriptor,
+            _descriptor_record(described),
             embedded.vector,
             embedded.model,
             [_call(described.call), _call(embedded.call)],

@@ -49,13 +49,26 @@ def test_short_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         # The marketer curated exemplars from its reviews, and reviews after that carried the
         # nearest of them, found through the agent's own describe and embed calls.
         assert conn.execute("SELECT count(*) FROM genome.ad_quality_exemplars").fetchone()[0] >= 1
-        with_exemplars = conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE (SELECT array_agg(c.operation ORDER BY "
-            "c.operation) FROM genome.provider_calls c WHERE c.agent_job_id = r.agent_job_id) "
-            "= ARRAY['describe', 'embed', 'review']) FROM genome.ad_reviews r "
-            "WHERE cardinality(r.exemplar_ids) > 0"
-        ).fetchone()
-        assert with_exemplars[0] >= 1 and with_exemplars[1] == with_exemplars[0]
+        # A second opinion and the embed stage reuse that describe and embedding.
+        calls = dict(
+            conn.execute(
+                "SELECT j.kind || ':' || coalesce((SELECT string_agg(c.operation, '+' ORDER BY "
+                "c.operation) FROM genome.provider_calls c WHERE c.agent_job_id = j.id), '-'), "
+                "count(*) FROM genome.agent_jobs j "
+                "JOIN genome.ad_visual_lookups l ON l.generated_ad_id = j.generated_ad_id "
+                "WHERE j.kind IN ('review', 'second_opinion', 'embed') GROUP BY 1"
+            ).fetchall()
+        )
+        assert calls.get("review:describe+embed+review", 0) >= 1, calls
+        assert set(calls) <= {"review:describe+embed+review", "second_opinion:review", "embed:-"}
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM genome.ad_reviews r WHERE cardinality(r.exemplar_ids) > 0 "
+                "AND NOT EXISTS (SELECT 1 FROM genome.ad_visual_lookups l "
+                "WHERE l.generated_ad_id = r.generated_ad_id)"
+            ).fetchone()[0]
+            == 0
+        )
         assert (
             conn.execute("SELECT count(*) FROM genome.job_runs WHERE status = 'failed'").fetchone()[
                 0

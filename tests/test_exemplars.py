@@ -425,3 +425,93 @@ def test_review_exemplars_bad_input(vdb: psycopg.Connection, case: str, state: s
             (job, worker, vec, model, k),
         )
     assert err.value.sqlstate == state
+
+
+def test_review_lookup_is_kept_and_reused_by_the_second_opinion_and_the_embed_stage(
+    vdb: psycopg.Connection,
+) -> None:
+    rng = np.random.default_rng(9)
+    b = Brand(vdb)
+    exemplar_vecs = [unit(rng.normal(size=DIM)) for _ in range(3)]
+    exemplars = [add(vdb, b.ad(v), "gold_approve") for v in exemplar_vecs]
+    pending = b.ad(None, status="pending")
+    q = near(rng, exemplar_vecs[1], 0.9).astype(np.float32)
+
+    # Nothing given and nothing kept yet: refused.
+    review = _review_job(vdb, pending)
+    with pytest.raises(psycopg.Error) as err:
+        vdb.execute("SELECT * FROM genome.review_exemplars(%s, 'w1', NULL, NULL, 2)", (review,))
+    assert err.value.sqlstate == "GN409"
+    # An empty descriptor is refused and keeps nothing.
+    with pytest.raises(psycopg.Error) as err:
+        vdb.execute(
+            "SELECT * FROM genome.review_exemplars(%s, 'w1', %s, 'emb-1', 2, '{}')", (review, q)
+        )
+    assert err.value.sqlstate == "GN409"
+    assert vdb.execute("SELECT count(*) FROM genome.ad_visual_lookups").fetchone()[0] == 0
+
+    first = vdb.execute(
+        "SELECT exemplar_id FROM genome.review_exemplars(%s, 'w1', %s, 'emb-1', 2, %s)",
+        (review, q, Jsonb(DESCRIPTOR)),
+    ).fetchall()
+    assert first[0][0] == exemplars[1]
+    kept = vdb.execute(
+        "SELECT visual_descriptor, visual_embedding, embedding_model, agent_job_id "
+        "FROM genome.ad_visual_lookups WHERE generated_ad_id = %s",
+        (pending,),
+    ).fetchone()
+    assert kept[0] == DESCRIPTOR and np.allclose(kept[1], q) and kept[2:] == ("emb-1", review)
+    vdb.execute("SELECT genome.complete_job(%s, 'w1', '{}')", (review,))
+
+    # The second opinion asks with nothing and gets the same neighbours from the kept lookup.
+    second = _review_job(vdb, pending, "second_opinion")
+    again = vdb.execute(
+        "SELECT exemplar_id FROM genome.review_exemplars(%s, 'w1', NULL, NULL, 2)", (second,)
+    ).fetchall()
+    assert again == first
+    vdb.execute("SELECT genome.complete_job(%s, 'w1', '{}')", (second,))
+
+    # The embed stage of the approved ad stores the kept lookup as the ad's own.
+    vdb.execute("UPDATE generated_ads SET final_status = 'approved' WHERE id = %s", (pending,))
+    embed = _review_job(vdb, pending, "embed")
+    with pytest.raises(psycopg.Error) as err:
+        vdb.execute("SELECT genome.record_embedding_from_lookup(%s, 'w2')", (embed,))
+    assert err.value.sqlstate == "GN404"
+    status = vdb.execute(
+        "SELECT genome.record_embedding_from_lookup(%s, 'w1')", (embed,)
+    ).fetchone()[0]
+    assert status == "approved"
+    ad = vdb.execute(
+        "SELECT visual_descriptor, visual_embedding, visual_embedding_model FROM generated_ads "
+        "WHERE id = %s",
+        (pending,),
+    ).fetchone()
+    assert ad[0] == DESCRIPTOR and np.allclose(ad[1], q) and ad[2] == "emb-1"
+    job = vdb.execute(
+        "SELECT status, result FROM genome.agent_jobs WHERE id = %s", (embed,)
+    ).fetchone()
+    assert job == ("succeeded", {"embedding_model": "emb-1", "from_lookup_of_job": str(review)})
+    assert (
+        vdb.execute(
+            "SELECT count(*) FROM genome.provider_calls WHERE agent_job_id = %s", (embed,)
+        ).fetchone()[0]
+        == 0
+    )
+    # A repeat by the same worker writes nothing more.
+    assert (
+        vdb.execute("SELECT genome.record_embedding_from_lookup(%s, 'w1')", (embed,)).fetchone()[0]
+        == "approved"
+    )
+
+
+def test_embed_from_lookup_without_one_is_refused(vdb: psycopg.Connection) -> None:
+    b = Brand(vdb)
+    ad = b.ad(None, status="approved")
+    embed = _review_job(vdb, ad, "embed")
+    with pytest.raises(psycopg.Error) as err:
+        vdb.execute("SELECT genome.record_embedding_from_lookup(%s, 'w1')", (embed,))
+    assert err.value.sqlstate == "GN409"
+    assert (
+        vdb.execute("SELECT status FROM genome.agent_jobs WHERE id = %s", (embed,)).fetchone()[0]
+        == "running"
+    )

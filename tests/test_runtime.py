@@ -202,10 +202,22 @@ def test_review_prompts_get_the_nearest_exemplars_of_the_image(
         assert exemplar_ids == nearest
         checked += 1
     assert checked >= 1
-    calls = db.execute(
-        "SELECT DISTINCT array_agg(c.operation ORDER BY c.operation) FROM genome.agent_jobs j "
-        "JOIN genome.provider_calls c ON c.agent_job_id = j.id "
-        "WHERE j.kind = 'review' AND j.generated_ad_id = ANY(%s) GROUP BY j.id",
+    calls = dict(
+        db.execute(
+            "SELECT j.kind, array_agg(DISTINCT (SELECT coalesce(string_agg(c.operation, '+' "
+            "ORDER BY c.operation), '-') FROM genome.provider_calls c WHERE c.agent_job_id = j.id)) "
+            "FROM genome.agent_jobs j WHERE j.generated_ad_id = ANY(%s) "
+            "AND j.kind IN ('review', 'embed') GROUP BY j.kind",
+            (new_ads,),
+        ).fetchall()
+    )
+    # The review describes and embeds the image once; the embed stage reuses both.
+    assert calls == {"review": ["describe+embed+review"], "embed": ["-"]}
+    embed_results = db.execute(
+        "SELECT j.result ->> 'from_lookup_of_job' = r.agent_job_id::text "
+        "FROM genome.agent_jobs j JOIN genome.ad_reviews r "
+        "ON r.generated_ad_id = j.generated_ad_id AND r.stage = 'review' "
+        "WHERE j.kind = 'embed' AND j.generated_ad_id = ANY(%s)",
         (new_ads,),
     ).fetchall()
-    assert calls == [(["describe", "embed", "review"],)]
+    assert embed_results and all(r[0] for r in embed_results)

@@ -20,7 +20,7 @@ from tests.test_security_support import run_agents_until_idle, session
 AGENT_FUNCTIONS = {
     "claim_jobs", "heartbeat_job", "complete_job", "fail_job", "release_job", "reap_jobs",
     "job_context", "record_generation", "record_defect_scan", "record_review", "record_embedding",
-    "review_exemplars",
+    "review_exemplars", "record_embedding_from_lookup",
 }  # fmt: skip
 PLPYTHON = (
     "CREATE FUNCTION genome.evil() RETURNS int LANGUAGE plpython3u AS $$\n"

@@ -72,8 +72,16 @@ BEGIN
             WHERE e.brand_id = (v_context #>> '{brand,id}')::uuid AND e.is_active
         ));
     END IF;
+    -- What a review already described and embedded of this image (reused, not paid twice).
+    IF v_job.kind IN ('review', 'second_opinion', 'embed') THEN
+        v_context := v_context || jsonb_build_object('visual_lookup', (
+            SELECT jsonb_build_object('embedding_model', l.embedding_model, 'agent_job_id', l.agent_job_id)
+            FROM genome.ad_visual_lookups AS l
+            WHERE l.generated_ad_id = v_job.generated_ad_id
+        ));
+    END IF;
     RETURN v_context;
 END
 $$;
 COMMENT ON FUNCTION genome.job_context(uuid) IS
-'What an agent needs to run a job, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), for generate jobs the performance_context prompt block when genome.performance_context exists, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any). Errors: GN403 unknown job.';
+'What an agent needs to run a job, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), for generate jobs the performance_context prompt block when genome.performance_context exists, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job.';

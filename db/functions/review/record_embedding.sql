@@ -21,20 +21,12 @@ BEGIN
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
     END IF;
-    IF p_descriptor IS NULL OR jsonb_typeof(p_descriptor) <> 'object' OR p_descriptor = '{}' THEN
-        RAISE EXCEPTION 'visual descriptor of job % must be a non-empty JSON object', p_job_id
-            USING ERRCODE = 'GN409';
-    END IF;
+    PERFORM genome._require_descriptor(p_descriptor, format('visual descriptor of job %s', p_job_id));
     PERFORM genome._require_embedding(p_embedding, p_model, format('embedding of job %s', p_job_id));
-
     PERFORM genome._record_calls(v_job, p_call, p_now);
-    UPDATE public.generated_ads AS g
-    SET visual_descriptor = p_descriptor,
-        visual_embedding = p_embedding,
-        visual_embedding_model = p_model
-    WHERE g.id = v_job.generated_ad_id;
-    PERFORM genome._finish_job(p_job_id, jsonb_build_object('embedding_model', p_model), p_now);
-    RETURN genome._apply_embedding_decision(v_job.generated_ad_id, p_now);
+    RETURN genome._store_ad_embedding(
+        v_job, p_descriptor, p_embedding, p_model, jsonb_build_object('embedding_model', p_model), p_now
+    );
 END
 $$;
 COMMENT ON FUNCTION genome.record_embedding(uuid, text, jsonb, vector, text, jsonb, timestamptz) IS

@@ -310,7 +310,7 @@ DECLARE
     v_agent_functions constant text [] := ARRAY[
         'claim_jobs', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job', 'reap_jobs',
         'job_context', 'record_generation', 'record_defect_scan', 'record_review',
-        'record_embedding', 'review_exemplars', 'similar_exemplars', '_nearest_exemplars',
+        'record_embedding', 'record_embedding_from_lookup', 'review_exemplars', 'similar_exemplars', '_nearest_exemplars',
         '_require_knn_k', '_setting_num', '_setting', '_agent_running_ads'
     ];
     v_job_functions text [];
