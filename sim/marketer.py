@@ -5,8 +5,8 @@
   and records agreements and disagreements through genome.record_override.
 - Curates each brand's few-shot exemplar library (genome.add_exemplar) from the ads it
   reviewed: the AI's approvals it rejected (gold_reject), clear approvals (gold_approve) and
-  approvals that only its V2 standard lets through (edge_case), a few a day up to the
-  library's limits, so later review prompts carry the brand's bar.
+  approvals close to its bar or that only its V2 standard lets through (edge_case), a few
+  a day up to the library's limits, so later review prompts carry the brand's bar.
 - Approves calibrated quality configs that the weekly job wrote (activate_quality_config).
 - Proposes one single-variable experiment per brand once the genome has some evidence, and
   lets the demo launch its arms like any approved ad.
@@ -31,6 +31,8 @@ HUMAN_MIN = 7.0
 HUMAN_MIN_BY_CHECK = {"V2": 5.5}
 # A clear approval for the library: every check at least this.
 GOLD_MIN = 8.5
+# An approval with a check within this of the human bar is an edge case for the library.
+EDGE_MARGIN = 0.5
 
 
 @dataclass
@@ -109,7 +111,10 @@ class Marketer:
                         WHEN (SELECT min(s.value::float)
                               FROM jsonb_each_text(j.scores) AS s) >= %(gold)s
                             THEN 'gold_approve'
-                        WHEN (j.scores ->> 'V2')::float < %(default_min)s THEN 'edge_case'
+                        WHEN (j.scores ->> 'V2')::float < %(default_min)s
+                          OR (SELECT min(s.value::float)
+                              FROM jsonb_each_text(j.scores) AS s) < %(edge)s
+                            THEN 'edge_case'
                     END AS exemplar_type
                 FROM scored AS j
                 JOIN generated_ads AS g ON g.id = j.generated_ad_id
@@ -138,6 +143,7 @@ class Marketer:
             {
                 "gold": GOLD_MIN,
                 "default_min": HUMAN_MIN,
+                "edge": HUMAN_MIN + EDGE_MARGIN,
                 "reviewer": REVIEWER,
                 "now": p_now,
             },
@@ -145,7 +151,7 @@ class Marketer:
         notes = {
             "gold_reject": "the AI approved it; the brand's reviewer rejected it",
             "gold_approve": "a clear approval: every check well above the bar",
-            "edge_case": "text legibility (V2) under the default bar, accepted by the brand",
+            "edge_case": "accepted by the brand close to its bar (or with V2 under the default)",
         }
         added: dict[UUID, int] = {}
         for brand_id, ad_id, kind in rows:

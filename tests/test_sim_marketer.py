@@ -17,6 +17,7 @@ NOW = dt.datetime(2026, 3, 2, 18, tzinfo=dt.UTC)
 CLEAR = {"V1": 9.0, "V2": 9.0}
 LOW_V2 = {"V1": 8.0, "V2": 6.0}
 MIDDLING = {"V1": 8.0, "V2": 7.5}
+NEAR_BAR = {"V1": 7.2, "V2": 8.0}
 
 
 def _judged(
@@ -76,3 +77,7 @@ def test_curation_types_cap_and_limits(db: psycopg.Connection) -> None:
     assert m.curate_exemplars(db, NOW) == 0
     assert m.curate_exemplars(db, NOW + dt.timedelta(hours=2)) == 1
     assert _library(db, b.id)[late] == "edge_case"
+    # An approval with a check within half a point of the human bar is an edge case too.
+    near_bar = _judged(db, b, rng, NEAR_BAR, "approved")
+    assert m.curate_exemplars(db, NOW + dt.timedelta(hours=2)) == 1
+    assert _library(db, b.id)[near_bar] == "edge_case"
