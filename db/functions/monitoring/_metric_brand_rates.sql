@@ -1,6 +1,6 @@
--- Monitoring (seed 14): the per-brand success rates, approval_rate and
--- generation_success_rate. Both are a share of binary outcomes over a warning and a critical
--- window, so they share one evaluation; only their events differ.
+-- Monitoring (seed 14): the per-brand success rates, approval_rate, generation_success_rate
+-- and winner_rate. Each is a share of binary outcomes over a warning and a critical window,
+-- so they share one evaluation; only their events differ.
 
 CREATE OR REPLACE FUNCTION genome._metric_brand_rates(p_now timestamptz)
 RETURNS TABLE (
@@ -25,44 +25,87 @@ AS $$
             make_interval(days => th.warning_days) AS warning_window,
             make_interval(days => coalesce(th.critical_days, th.warning_days)) AS critical_window
         FROM genome.alert_thresholds AS th
-        WHERE th.metric IN ('approval_rate', 'generation_success_rate')
+        WHERE th.metric IN ('approval_rate', 'generation_success_rate', 'winner_rate')
+    ),
+
+    brand_ads AS (
+        -- The brand of every generated ad, through ad_run -> product (fault 5).
+        SELECT g.id AS ad_id, g.created_at, b.organization_id, b.id AS brand_id
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        INNER JOIN public.products AS p ON p.id = r.product_id
+        INNER JOIN public.brands AS b ON b.id = p.brand_id
+    ),
+
+    matured AS (
+        SELECT
+            ba.brand_id,
+            r.reward_score,
+            r.matured_at,
+            (g.element_tags_source = 'plan' AND NOT g.is_imported) AS is_v2,
+            g.id AS ad_id
+        FROM genome.creative_element_rewards AS r
+        INNER JOIN public.generated_ads AS g ON g.id = r.generated_ad_id
+        INNER JOIN brand_ads AS ba ON ba.ad_id = g.id
+        WHERE r.matured_at <= p_now
+    ),
+
+    medians AS (
+        SELECT m.brand_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY m.reward_score) AS median_reward
+        FROM matured AS m
+        GROUP BY m.brand_id
     ),
 
     events AS (
-        -- An ad counts at its planning time: in production that is minutes from its decision,
-        -- and under a simulator's virtual clock it is the only virtual time. The brand is
-        -- reached through ad_run -> product (fault 5).
+        -- approval_rate and generation_success_rate count an ad at its planning time: in
+        -- production that is minutes from its decision, and under a simulator's virtual clock
+        -- it is the only virtual time. winner_rate counts a V2 ad when its reward matured.
         SELECT
             'approval_rate' AS metric,
             g.id AS ad_id,
-            g.final_status = 'approved' AS ok
+            g.final_status = 'approved' AS ok,
+            g.created_at AS counted_at,
+            '{}'::jsonb AS note
         FROM public.generated_ads AS g
         WHERE g.final_status IN ('approved', 'rejected', 'flagged') AND NOT g.is_imported
         UNION ALL
         -- Generate jobs that reached an end state: succeeded, or dead after max_attempts.
         SELECT
-            'generation_success_rate' AS metric,
-            j.generated_ad_id AS ad_id,
-            j.status = 'succeeded' AS ok
+            'generation_success_rate',
+            j.generated_ad_id,
+            j.status = 'succeeded',
+            g.created_at,
+            '{}'::jsonb
         FROM genome.agent_jobs AS j
+        INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         WHERE j.kind = 'generate' AND j.status IN ('succeeded', 'dead')
+        UNION ALL
+        -- V2 ads (planned, not imported) whose matured reward beats the median of all the
+        -- brand's matured rewards.
+        SELECT
+            'winner_rate',
+            m.ad_id,
+            m.reward_score > md.median_reward,
+            m.matured_at,
+            jsonb_build_object('brand_median_reward', md.median_reward)
+        FROM matured AS m
+        INNER JOIN medians AS md ON md.brand_id = m.brand_id
+        WHERE m.is_v2
     ),
 
     dated AS (
         SELECT
             e.metric,
-            b.organization_id,
-            b.id AS brand_id,
+            ba.organization_id,
+            ba.brand_id,
             e.ok,
-            g.created_at AS planned_at
+            e.counted_at,
+            e.note
         FROM events AS e
-        INNER JOIN public.generated_ads AS g ON g.id = e.ad_id
-        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-        INNER JOIN public.products AS p ON p.id = r.product_id
-        INNER JOIN public.brands AS b ON b.id = p.brand_id
+        INNER JOIN brand_ads AS ba ON ba.ad_id = e.ad_id
         INNER JOIN t ON t.metric = e.metric
-        WHERE g.created_at <= p_now
-          AND g.created_at > p_now - greatest(t.warning_window, t.critical_window)
+        WHERE e.counted_at <= p_now
+          AND e.counted_at > p_now - greatest(t.warning_window, t.critical_window)
     ),
 
     agg AS (
@@ -70,10 +113,12 @@ AS $$
             d.metric,
             d.organization_id,
             d.brand_id,
-            count(*) FILTER (WHERE d.planned_at > p_now - t.warning_window) AS n_w,
-            count(*) FILTER (WHERE d.planned_at > p_now - t.warning_window AND d.ok) AS ok_w,
-            count(*) FILTER (WHERE d.planned_at > p_now - t.critical_window) AS n_c,
-            count(*) FILTER (WHERE d.planned_at > p_now - t.critical_window AND d.ok) AS ok_c
+            count(*) FILTER (WHERE d.counted_at > p_now - t.warning_window) AS n_w,
+            count(*) FILTER (WHERE d.counted_at > p_now - t.warning_window AND d.ok) AS ok_w,
+            count(*) FILTER (WHERE d.counted_at > p_now - t.critical_window) AS n_c,
+            count(*) FILTER (WHERE d.counted_at > p_now - t.critical_window AND d.ok) AS ok_c,
+            -- The same for every event of a brand and metric (the winner_rate median).
+            (array_agg(d.note))[1] AS note
         FROM dated AS d
         INNER JOIN t ON t.metric = d.metric
         GROUP BY d.metric, d.organization_id, d.brand_id
@@ -99,7 +144,14 @@ AS $$
         END,
         format(
             '%s %s%% over %s (%s of %s; %s%% over %s); warning %s %s%%, critical %s %s%%',
-            CASE ra.metric WHEN 'approval_rate' THEN 'Approval rate' ELSE 'Generation success rate' END,
+            CASE ra.metric
+                WHEN 'approval_rate' THEN 'Approval rate'
+                WHEN 'generation_success_rate' THEN 'Generation success rate'
+                ELSE format(
+                    'Winner rate (V2 ads above the brand median reward %s)',
+                    round((ra.note ->> 'brand_median_reward')::numeric, 4)
+                )
+            END,
             round(100 * ra.rate_w::numeric, 1), t.warning_window, ra.ok_w, ra.n_w,
             coalesce(round(100 * ra.rate_c::numeric, 1)::text, 'n/a'), t.critical_window,
             t.comparison, round(100 * t.warning_threshold, 1),
@@ -109,9 +161,9 @@ AS $$
             'warning_window_rate', ra.rate_w, 'warning_window_n', ra.n_w, 'warning_window_ok', ra.ok_w,
             'critical_window_rate', ra.rate_c, 'critical_window_n', ra.n_c, 'critical_window_ok', ra.ok_c,
             'warning_threshold', t.warning_threshold, 'critical_threshold', t.critical_threshold
-        )
+        ) || ra.note
     FROM rates AS ra
     INNER JOIN t ON t.metric = ra.metric;
 $$;
 COMMENT ON FUNCTION genome._metric_brand_rates(timestamptz) IS
-'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at). The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN830 bad monitoring_min_ads.';
+'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at); winner_rate (share of V2 ads — planned, not imported — whose reward matured in the window and beats the median of all the brand''s matured rewards, details.brand_median_reward), counted at maturation. The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN830 bad monitoring_min_ads.';

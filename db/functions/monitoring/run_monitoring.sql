@@ -18,9 +18,7 @@ AS $$
     UNION ALL
     SELECT * FROM genome._metric_prediction_accuracy(p_now)
     UNION ALL
-    SELECT * FROM genome._metric_data_freshness(p_now)
-    UNION ALL
-    SELECT * FROM genome._metric_winner_rate(p_now);
+    SELECT * FROM genome._metric_data_freshness(p_now);
 $$;
 COMMENT ON FUNCTION genome.monitoring_metrics(timestamptz) IS
 'The seed-14 health metrics at p_now, one row per brand and evaluable metric (approval_rate, prediction_accuracy, generation_success_rate, data_freshness, winner_rate) with its value, the severity it breaches (warning / critical, NULL when healthy), a title and the details; thresholds from genome.alert_thresholds. A metric without enough data for a brand has no row. GN004 bad p_now, GN830 bad settings.';
