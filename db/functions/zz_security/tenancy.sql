@@ -62,20 +62,6 @@ $$;
 COMMENT ON FUNCTION genome._check_payload_size(text, text) IS
 'Internal: GN413 when p_value (a payload, result, model output or prompt, as text) is longer than settings max_payload_bytes (default 1 MiB); called first by enqueue_job, complete_job and the record_* writers, so an oversized input writes nothing.';
 
-CREATE OR REPLACE FUNCTION genome._agent_running_ads()
-RETURNS uuid []
-LANGUAGE sql
-STABLE
-SECURITY DEFINER
-SET search_path = genome, public, pg_temp
-AS $$
-    SELECT coalesce(array_agg(DISTINCT j.generated_ad_id), '{}')
-    FROM genome.agent_jobs AS j
-    WHERE j.status = 'running' AND j.generated_ad_id IS NOT NULL;
-$$;
-COMMENT ON FUNCTION genome._agent_running_ads() IS
-'Internal (row-level security of genome_agent): the ads that have a running (claimed, leased) agent job. The agent role reads only the exemplar columns of these ads, their runs, products and their brands'' active exemplars (what genome.similar_exemplars needs for a review prompt).';
-
 CREATE OR REPLACE FUNCTION genome._ensure_role(p_role text, p_options text)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -310,8 +296,7 @@ DECLARE
     v_agent_functions constant text [] := ARRAY[
         'claim_jobs', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job', 'reap_jobs',
         'job_context', 'record_generation', 'record_defect_scan', 'record_review',
-        'record_embedding', 'record_embedding_from_lookup', 'review_exemplars', 'similar_exemplars', '_nearest_exemplars',
-        '_require_knn_k', '_setting_num', '_setting', '_agent_running_ads'
+        'record_embedding', 'record_embedding_from_lookup', 'review_exemplars'
     ];
     v_job_functions text [];
     t record;
@@ -388,7 +373,7 @@ BEGIN
         SELECT c.oid::regclass::text AS table_name
         FROM pg_class AS c
         WHERE c.relnamespace = 'genome'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
-          AND c.relname NOT IN ('settings', 'ad_quality_exemplars')
+          AND c.relname <> 'settings'
           AND (
               has_table_privilege('genome_agent', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
               AND EXISTS (
@@ -431,34 +416,11 @@ BEGIN
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA genome TO genome_app;
 
     -- 4. genome_agent reads nothing of the brands' data directly: the queue state (kind and
-    -- status, for its idle check), the settings, and, through genome.similar_exemplars,
-    -- the exemplar columns of the ads it is working on.
+    -- status, for its idle check) and the settings. Everything else it needs comes through
+    -- its lease-checked definer functions (job_context, review_exemplars).
     GRANT SELECT ON genome.settings TO genome_agent;
     GRANT SELECT (id, kind, status) ON genome.agent_jobs TO genome_agent;
     PERFORM genome._apply_policy('genome.agent_jobs', 'genome_agent_queue', 'SELECT', 'genome_agent', 'true', NULL);
-    IF to_regclass('genome.ad_quality_exemplars') IS NOT NULL THEN
-        GRANT SELECT (id, ad_run_id, visual_embedding, visual_embedding_model)
-        ON public.generated_ads TO genome_agent;
-        GRANT SELECT (id, product_id) ON public.ad_runs TO genome_agent;
-        GRANT SELECT (id, brand_id) ON public.products TO genome_agent;
-        GRANT SELECT ON genome.ad_quality_exemplars TO genome_agent;
-        PERFORM genome._apply_policy(
-            'public.generated_ads', 'genome_agent_working', 'SELECT', 'genome_agent',
-            'id IN (SELECT unnest(genome._agent_running_ads()))', NULL
-        );
-        PERFORM genome._apply_policy(
-            'public.ad_runs', 'genome_agent_working', 'SELECT', 'genome_agent',
-            'id IN (SELECT g.ad_run_id FROM public.generated_ads AS g)', NULL
-        );
-        PERFORM genome._apply_policy(
-            'public.products', 'genome_agent_working', 'SELECT', 'genome_agent',
-            'id IN (SELECT r.product_id FROM public.ad_runs AS r)', NULL
-        );
-        PERFORM genome._apply_policy(
-            'genome.ad_quality_exemplars', 'genome_agent_working', 'SELECT', 'genome_agent',
-            'brand_id IN (SELECT p.brand_id FROM public.products AS p)', NULL
-        );
-    END IF;
 
     -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
     -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
@@ -483,7 +445,7 @@ BEGIN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
         IF f.prosecdef OR f.proname = ANY (v_job_functions)
-           OR (f.proname = ANY (v_agent_functions) AND f.proname NOT IN ('similar_exemplars', '_nearest_exemplars', '_require_knn_k', '_setting_num', '_setting', '_agent_running_ads')) THEN
+           OR f.proname = ANY (v_agent_functions) THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
         ELSE
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
@@ -499,6 +461,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, result writers, review_exemplars, similar_exemplars), SELECT on settings and on agent_jobs (id, kind, status), and the exemplar columns of ads with a running job. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars) and SELECT on settings and on agent_jobs (id, kind, status). Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
 
 SELECT genome._apply_tenancy();
