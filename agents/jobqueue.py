@@ -129,7 +129,7 @@ class JobQueue:
 
     @_retry_on_disconnect
     def context(self, job_id: UUID) -> dict[str, Any]:
-        return dict(self._value("SELECT genome.job_context(%s)", (job_id,)))
+        return dict(self._value("SELECT genome.job_context(%s, %s)", (job_id, self.worker)))
 
     @_retry_on_disconnect
     def complete(self, job_id: UUID, result: dict[str, Any]) -> bool:

@@ -466,7 +466,16 @@ def test_job_context_carries_the_rubric_of_the_active_config(db: psycopg.Connect
     job = db.execute(
         "SELECT id FROM genome.agent_jobs WHERE generated_ad_id = %s", (ad,)
     ).fetchone()[0]
-    ctx = db.execute("SELECT genome.job_context(%s)", (job,)).fetchone()[0]
+    # Only the worker holding the job's lease reads its context.
+    for worker in ("w1", None):
+        with pytest.raises(psycopg.Error) as err:
+            db.execute("SELECT genome.job_context(%s, %s)", (job, worker))
+        assert err.value.sqlstate == "GN404"
+    assert claim(db, "generate", "w1")["id"] == job
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT genome.job_context(%s, 'w2')", (job,))
+    assert err.value.sqlstate == "GN404"
+    ctx = db.execute("SELECT genome.job_context(%s, 'w1')", (job,)).fetchone()[0]
     assert ctx["ad"]["id"] == str(ad)
     assert ctx["brand"]["name"] == "Acme" and ctx["product"]["current_offer"] == "20% off"
     assert ctx["config"]["version"] == "default-v1"

@@ -149,7 +149,7 @@ def test_app_cannot_run_jobs_or_agent_functions(db: psycopg.Connection, db_dsn: 
             "SELECT genome.collect_rewards()",
             "SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w', '1 minute', 1)",
             "SELECT genome.reap_jobs()",
-            f"SELECT genome.job_context('{uuid.uuid4()}')",
+            f"SELECT genome.job_context('{uuid.uuid4()}', 'w')",
             "INSERT INTO genome.settings (key, value) VALUES ('x', '1')",
             "UPDATE genome.element_dimensions SET strategic_weight = 0",
             "SELECT * FROM genome.schema_migrations",

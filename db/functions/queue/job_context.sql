@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION genome.job_context(p_job_id uuid)
+CREATE OR REPLACE FUNCTION genome.job_context(p_job_id uuid, p_worker text)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
@@ -14,6 +14,13 @@ BEGIN
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
+    END IF;
+    -- The context names a brand, its product and the ad's prompt: only the worker holding the
+    -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
+    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN
+        RAISE EXCEPTION 'job % is not leased by % (status %, leased by %)',
+            p_job_id, coalesce(p_worker, 'NULL'), v_job.status, coalesce(v_job.leased_by, 'nobody')
+            USING ERRCODE = 'GN404';
     END IF;
     IF v_job.generated_ad_id IS NULL THEN
         RETURN jsonb_build_object('job', to_jsonb(v_job));
@@ -83,5 +90,5 @@ BEGIN
     RETURN v_context;
 END
 $$;
-COMMENT ON FUNCTION genome.job_context(uuid) IS
-'What an agent needs to run a job, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), for generate jobs the performance_context prompt block when genome.performance_context exists, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job.';
+COMMENT ON FUNCTION genome.job_context(uuid, text) IS
+'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), for generate jobs the performance_context prompt block when genome.performance_context exists, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
