@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 from agents.migrate import migrate
 from tests import factories as f
 from tests.test_faults_support import ThrowawayCluster, fault_providers, insert_ads
-from tests.test_pipeline_support import wait_for
+from tests.test_pipeline_support import AgentProcesses, wait_for
 from tests.test_security_support import (
     DAY0,
     build_two_orgs,
@@ -33,46 +32,14 @@ SCRIPT = Path(__file__).with_name("test_faults_support.py")
 ROOT = SCRIPT.parents[1]
 
 
-class AgentProcs:
-    """Agent subprocesses as genome_agent; ends only the ones it started."""
-
-    def __init__(self, dsn: str, tmp: Path) -> None:
-        self.dsn = role_dsn(dsn, "genome_agent")
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"agent-{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(SCRIPT),
-                "--dsn",
-                self.dsn,
-                "--storage",
-                str(self.tmp / "img"),
-                *args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            cwd=ROOT,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def alive(self) -> list[subprocess.Popen[bytes]]:
-        return [p for p in self.procs if p.poll() is None]
-
-    def stop_all(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
+def _agent_procs(dsn: str, tmp: Path) -> AgentProcesses:
+    """Agent subprocesses with the fault-injecting providers, as genome_agent."""
+    return AgentProcesses(SCRIPT, role_dsn(dsn, "genome_agent"), tmp)
 
 
 @pytest.fixture
-def procs(db_dsn: str, tmp_path: Path) -> Iterator[AgentProcs]:
-    a = AgentProcs(db_dsn, tmp_path)
+def procs(db_dsn: str, tmp_path: Path) -> Iterator[AgentProcesses]:
+    a = _agent_procs(db_dsn, tmp_path)
     try:
         yield a
     finally:
@@ -146,7 +113,7 @@ def _assert_exactly_once(db: psycopg.Connection, n_ads: int) -> None:
     )
 
 
-def test_kill_9_at_random_points(db: psycopg.Connection, procs: AgentProcs) -> None:
+def test_kill_9_at_random_points(db: psycopg.Connection, procs: AgentProcesses) -> None:
     _settings(db, job_max_attempts=20, job_backoff_base_seconds=0.05)
     p = f.product(db, f.brand(db))
     n_ads = 70
@@ -205,7 +172,7 @@ def test_postgres_restart_under_four_agents(tmp_path: Path) -> None:
             _settings(conn, job_max_attempts=20, job_backoff_base_seconds=0.05)
             p = f.product(conn, f.brand(conn))
             insert_ads(conn, p, _bucket_tags(n_ads))
-        agents = AgentProcs(dsn, tmp_path)
+        agents = _agent_procs(dsn, tmp_path)
         started = agents.procs
         for _ in range(4):
             agents.start("--lease", "3", "--concurrency", "2", "--idle-exit", "5")

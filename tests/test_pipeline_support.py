@@ -11,6 +11,7 @@ import json
 import math
 import os
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -350,3 +351,53 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class AgentProcesses:
+    """Agent subprocesses running `script` (a test-support module whose __main__ runs
+    agents with test-double providers); ends only the ones it started."""
+
+    def __init__(self, script: Path, dsn: str, tmp: Path) -> None:
+        self.script = script
+        self.dsn = dsn
+        self.tmp = tmp
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[Path] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        log = self.tmp / f"agent-{len(self.procs)}.log"
+        with log.open("wb") as err:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(self.script),
+                    "--dsn",
+                    self.dsn,
+                    "--storage",
+                    str(self.tmp / "img"),
+                    *args,
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                cwd=ROOT,
+            )
+        self.procs.append(proc)
+        self.logs.append(log)
+        return proc
+
+    def alive(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]
+
+    def lines(self) -> list[dict[str, Any]]:
+        """The JSON log lines of every agent started so far."""
+        return [
+            json.loads(raw)
+            for log in self.logs
+            for raw in log.read_text().splitlines()
+            if raw.startswith("{")
+        ]
+
+    def stop_all(self) -> None:
+        for proc in self.alive():
+            proc.kill()
+            proc.wait(10)

@@ -4,11 +4,8 @@ tests/test_pipeline_support.py (run_agents with deterministic test-double provid
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -17,57 +14,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.test_pipeline_support import make_ads, make_product, wait_for
+from tests.test_pipeline_support import AgentProcesses, make_ads, make_product, wait_for
 
 SCRIPT = Path(__file__).with_name("test_pipeline_support.py")
-ROOT = SCRIPT.parents[1]
-
-
-class Agents:
-    """Starts agent processes and always ends them (only the ones it started)."""
-
-    def __init__(self, dsn: str, tmp: Path) -> None:
-        self.dsn = dsn
-        self.tmp = tmp
-        self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
-
-    def start(self, *args: str) -> subprocess.Popen[bytes]:
-        log = self.tmp / f"agent-{len(self.procs)}.log"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(SCRIPT),
-                "--dsn",
-                self.dsn,
-                "--storage",
-                str(self.tmp / "img"),
-                *args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("wb"),
-            cwd=ROOT,
-        )
-        self.procs.append((proc, log))
-        return proc
-
-    def lines(self) -> list[dict]:
-        out = []
-        for _, log in self.procs:
-            for raw in log.read_text().splitlines():
-                if raw.startswith("{"):
-                    out.append(json.loads(raw))
-        return out
-
-    def stop_all(self) -> None:
-        for proc, _ in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
 
 
 @pytest.fixture
-def agents(db_dsn: str, tmp_path: Path) -> Iterator[Agents]:
-    a = Agents(db_dsn, tmp_path)
+def agents(db_dsn: str, tmp_path: Path) -> Iterator[AgentProcesses]:
+    a = AgentProcesses(SCRIPT, db_dsn, tmp_path)
     try:
         yield a
     finally:
@@ -78,7 +32,7 @@ def _value(db: psycopg.Connection, sql: str, *args: object) -> object:
     return db.execute(sql, args).fetchone()[0]
 
 
-def test_four_agents_on_500_ads(db: psycopg.Connection, agents: Agents) -> None:
+def test_four_agents_on_500_ads(db: psycopg.Connection, agents: AgentProcesses) -> None:
     p = make_product(db)
     make_ads(db, p["product"], 500)
     procs = [
@@ -135,7 +89,7 @@ def test_four_agents_on_500_ads(db: psycopg.Connection, agents: Agents) -> None:
 
 
 def test_kill_9_mid_job_lease_expires_and_another_agent_finishes(
-    db: psycopg.Connection, agents: Agents
+    db: psycopg.Connection, agents: AgentProcesses
 ) -> None:
     p = make_product(db)
     ads = make_ads(db, p["product"], 5)
@@ -180,7 +134,7 @@ def test_kill_9_mid_job_lease_expires_and_another_agent_finishes(
 
 
 def test_agents_reconnect_after_their_connections_are_dropped(
-    db: psycopg.Connection, agents: Agents
+    db: psycopg.Connection, agents: AgentProcesses
 ) -> None:
     # Terminating the agents' backends exercises the same reconnect path as a database
     # restart (every connection breaks) without stopping the cluster other sessions share.
@@ -227,7 +181,7 @@ def test_agents_reconnect_after_their_connections_are_dropped(
 
 
 def test_sigterm_drains_and_releases_a_job_still_running(
-    db: psycopg.Connection, agents: Agents
+    db: psycopg.Connection, agents: AgentProcesses
 ) -> None:
     p = make_product(db)
     ads = make_ads(db, p["product"], 5)
