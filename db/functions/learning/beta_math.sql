@@ -39,3 +39,16 @@ return [(int(i) + 1, float(win[i]), float(width[i])) for i in range(n)]
 $$;
 COMMENT ON FUNCTION genome._beta_summaries(integer [], double precision [], double precision [], integer, bigint) IS
 'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. idx is the 1-based array position.';
+
+CREATE OR REPLACE FUNCTION genome._beta_moments(p_alpha double precision, p_beta double precision)
+RETURNS TABLE (mean double precision, variance double precision)
+LANGUAGE sql
+IMMUTABLE
+SET search_path = genome, public
+AS $$
+    SELECT
+        p_alpha / (p_alpha + p_beta),
+        p_alpha * p_beta / ((p_alpha + p_beta) ^ 2 * (p_alpha + p_beta + 1));
+$$;
+COMMENT ON FUNCTION genome._beta_moments(double precision, double precision) IS
+'Internal: mean and variance of Beta(p_alpha, p_beta).';

@@ -185,13 +185,7 @@ BEGIN
         FROM causal AS c
         INNER JOIN brand_posteriors AS a
             ON a.brand_id = c.brand_id AND a.dimension = c.dimension AND a.value = c.anchor
-        CROSS JOIN LATERAL (
-            SELECT
-                a.posterior_alpha / (a.posterior_alpha + a.posterior_beta) AS ma,
-                a.posterior_alpha * a.posterior_beta / (
-                    (a.posterior_alpha + a.posterior_beta) ^ 2 * (a.posterior_alpha + a.posterior_beta + 1)
-                ) AS va
-        ) AS an
+        CROSS JOIN LATERAL genome._beta_moments(a.posterior_alpha, a.posterior_beta) AS an (ma, va)
         CROSS JOIN LATERAL (
             SELECT
                 an.ma * (1.0 + c.lift) AS mu,
@@ -215,14 +209,7 @@ BEGIN
         FROM brand_posteriors AS bp
         LEFT JOIN causal_means AS cm
             ON cm.brand_id = bp.brand_id AND cm.dimension = bp.dimension AND cm.value = bp.value
-        CROSS JOIN LATERAL (
-            SELECT
-                bp.posterior_alpha / (bp.posterior_alpha + bp.posterior_beta) AS mg,
-                bp.posterior_alpha * bp.posterior_beta / (
-                    (bp.posterior_alpha + bp.posterior_beta) ^ 2
-                    * (bp.posterior_alpha + bp.posterior_beta + 1)
-                ) AS vg
-        ) AS own
+        CROSS JOIN LATERAL genome._beta_moments(bp.posterior_alpha, bp.posterior_beta) AS own (mg, vg)
         CROSS JOIN LATERAL (
             SELECT
                 least(0.999, greatest(0.001,
