@@ -691,27 +691,32 @@ def build_report(
     ex_body, summary["exemplar_rows"] = _section_table(
         conn,
         """
-        SELECT b.name AS brand,
-               count(*) FILTER (WHERE e.exemplar_type = 'gold_approve') AS gold_approve,
-               count(*) FILTER (WHERE e.exemplar_type = 'gold_reject') AS gold_reject,
-               count(*) FILTER (WHERE e.exemplar_type = 'edge_case') AS edge_case,
-               min(e.created_at) AS first_added,
-               (SELECT count(*) FILTER (WHERE cardinality(r.exemplar_ids) > 0)
-                FROM genome.ad_reviews AS r
-                JOIN public.generated_ads AS g ON g.id = r.generated_ad_id
-                JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
-                JOIN public.products AS p ON p.id = ar.product_id
-                WHERE p.brand_id = b.id) AS reviews_with_exemplars,
-               (SELECT count(*)
-                FROM genome.ad_reviews AS r
-                JOIN public.generated_ads AS g ON g.id = r.generated_ad_id
-                JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
-                JOIN public.products AS p ON p.id = ar.product_id
-                WHERE p.brand_id = b.id) AS reviews
-        FROM genome.ad_quality_exemplars AS e
-        JOIN public.brands AS b ON b.id = e.brand_id
-        WHERE e.is_active
-        GROUP BY b.id, b.name
+        WITH library AS (
+            SELECT e.brand_id,
+                   count(*) FILTER (WHERE e.exemplar_type = 'gold_approve') AS gold_approve,
+                   count(*) FILTER (WHERE e.exemplar_type = 'gold_reject') AS gold_reject,
+                   count(*) FILTER (WHERE e.exemplar_type = 'edge_case') AS edge_case,
+                   min(e.created_at) AS first_added
+            FROM genome.ad_quality_exemplars AS e
+            WHERE e.is_active
+            GROUP BY e.brand_id
+        ),
+        reviews AS (
+            SELECT p.brand_id,
+                   count(*) FILTER (WHERE cardinality(r.exemplar_ids) > 0) AS with_exemplars,
+                   count(*) AS reviews
+            FROM genome.ad_reviews AS r
+            JOIN public.generated_ads AS g ON g.id = r.generated_ad_id
+            JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
+            JOIN public.products AS p ON p.id = ar.product_id
+            GROUP BY p.brand_id
+        )
+        SELECT b.name AS brand, l.gold_approve, l.gold_reject, l.edge_case, l.first_added,
+               coalesce(rv.with_exemplars, 0) AS reviews_with_exemplars,
+               coalesce(rv.reviews, 0) AS reviews
+        FROM library AS l
+        JOIN public.brands AS b ON b.id = l.brand_id
+        LEFT JOIN reviews AS rv ON rv.brand_id = l.brand_id
         ORDER BY b.name
         """,
         empty="no exemplars curated yet",
