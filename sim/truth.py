@@ -787,7 +787,7 @@ def load_dimensions(conn: psycopg.Connection) -> dict[str, tuple[str, ...]]:
     ).fetchall()
     out: dict[str, tuple[str, ...]] = {}
     for dim, values in rows:
-        # Keep the seed's order where known, so effects are the same for the same seed.
+        # Keep ELEMENT_DIMENSIONS' order where known, so a random seed gives the same effects.
         known = ELEMENT_DIMENSIONS.get(dim, ())
         ordered = [v for v in known if v in values] + [v for v in values if v not in known]
         out[dim] = tuple(ordered)

@@ -67,7 +67,7 @@ class GeneratedImage(BaseModel):
 
 
 class DefectScan(BaseModel):
-    """Stage 1: the fast binary defect checks (seed 9f)."""
+    """Stage 1: the fast binary defect checks (docs/quality.md#three-stage-review)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -126,7 +126,7 @@ class ReviewResult(BaseModel):
 
 
 class VisualDescriptor(BaseModel):
-    """Seed 13's structured visual descriptor."""
+    """The structured visual descriptor of an image (docs/quality.md#visual-space)."""
 
     model_config = ConfigDict(extra="forbid")
 

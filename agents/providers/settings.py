@@ -3,8 +3,8 @@
 pydantic-settings is not a dependency, so `ProviderSettings.from_env` reads the
 environment explicitly (every variable is prefixed GENOME_, except the vendors' own key
 names). Prices are per million tokens plus a per-call amount, so that each CallRecord's
-cost can be compared with the seed's budget ($0.002 scan, ~$0.005 review, $0.001
-descriptor per ad).
+cost can be compared with the per-ad budget the pipeline is designed for ($0.002 scan,
+~$0.005 review, $0.001 descriptor per ad).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- Registries and configuration: every tunable of the seed is a row, not a constant.
+-- Registries and configuration: every tunable of the model is a row, not a constant.
 
 CREATE TABLE genome.element_dimensions (
     dimension text PRIMARY KEY,
@@ -10,7 +10,7 @@ CREATE TABLE genome.element_dimensions (
 COMMENT ON TABLE genome.element_dimensions IS
 'Registry of element_tags keys. element: chosen by the bandit and scored; context: used for attribution strata; attribute: validated and recorded only; identifier: free identifiers (never arms).';
 COMMENT ON COLUMN genome.element_dimensions.strategic_weight IS
-'How much a change of this dimension matters when choosing what to test next (seed 11: belief_angle 1.0, hook_type 0.9, color_mode 0.4).';
+'How much a change of this dimension matters when choosing what to test next (docs/evolution.md#next-variable: belief_angle 1.0, hook_type 0.9, color_mode 0.4).';
 
 CREATE TABLE genome.element_values (
     dimension text NOT NULL REFERENCES genome.element_dimensions (dimension),
@@ -19,7 +19,7 @@ CREATE TABLE genome.element_values (
     PRIMARY KEY (dimension, value)
 );
 COMMENT ON TABLE genome.element_values IS
-'Allowed values per dimension; unknown values are an error (fault 6 of the existing app).';
+'Allowed values per dimension; unknown values are an error (a free-text value would split one idea over several spellings).';
 
 CREATE TABLE genome.element_value_aliases (
     dimension text NOT NULL,
@@ -139,14 +139,14 @@ INSERT INTO genome.element_value_aliases (dimension, alias, value) VALUES
 ('visual_style', '3d', 'render_3d'),
 ('visual_style', 'ugc', 'ugc_phone');
 
--- Reward configuration (seed 10.1).
+-- Reward configuration (docs/rewards.md).
 CREATE TABLE genome.objective_map (
     meta_objective text PRIMARY KEY,
     reward_objective text NOT NULL
     CHECK (reward_objective IN ('CONVERSIONS', 'TRAFFIC', 'BRAND_AWARENESS'))
 );
 COMMENT ON TABLE genome.objective_map IS
-'Maps Meta''s raw campaign objectives (OUTCOME_* and legacy) onto reward objectives (fault 4 of the existing app).';
+'Maps Meta''s raw campaign objectives (OUTCOME_* and legacy) onto reward objectives (the app stores Meta''s raw value, which has changed names over time).';
 INSERT INTO genome.objective_map VALUES
 ('OUTCOME_SALES', 'CONVERSIONS'),
 ('OUTCOME_LEADS', 'CONVERSIONS'),
@@ -175,7 +175,7 @@ CREATE TABLE genome.reward_metrics (
     CHECK (default_p75 > default_p25)
 );
 COMMENT ON TABLE genome.reward_metrics IS
-'Reward components: maturation window (days since the ad''s first impression) and minimum impressions (seed 10.1), and default p25/p75 used when a brand has no baseline. All rates are RATIOS here.';
+'Reward components: maturation window (days since the ad''s first impression) and minimum impressions (docs/rewards.md#maturation), and default p25/p75 used when a brand has no baseline. All rates are RATIOS here.';
 INSERT INTO genome.reward_metrics VALUES
 ('ctr', 3, 500, true, 0.008, 0.018, 'ratio (clicks / impressions)'),
 ('conversion_rate', 7, 500, true, 0.010, 0.040, 'ratio (purchases / clicks)'),
@@ -189,7 +189,7 @@ CREATE TABLE genome.reward_weights (
     weight numeric(4, 3) NOT NULL CHECK (weight > 0 AND weight <= 1),
     PRIMARY KEY (reward_objective, metric)
 );
-COMMENT ON TABLE genome.reward_weights IS 'Composite reward weights per objective (seed 10.1).';
+COMMENT ON TABLE genome.reward_weights IS 'Composite reward weights per objective (docs/rewards.md#objective-weights).';
 INSERT INTO genome.reward_weights VALUES
 ('CONVERSIONS', 'ctr', 0.2), ('CONVERSIONS', 'conversion_rate', 0.3),
 ('CONVERSIONS', 'roas', 0.5),
@@ -202,13 +202,13 @@ CREATE TABLE genome.settings (
     description text NOT NULL
 );
 COMMENT ON TABLE genome.settings IS
-'Named thresholds and parameters of the learning loop, with the seed''s values as defaults.';
+'Named thresholds and parameters of the learning loop, with the documented defaults (docs/).';
 INSERT INTO genome.settings (key, value, description) VALUES
 ('default_reward_objective', '"CONVERSIONS"', 'Objective used when a campaign has none that maps'),
 ('success_threshold', '0.5', 'reward >= this counts as a success (alpha += 1), else beta'),
 ('imported_ad_weight', '0.5', 'Weight of imported (non-generated) ads in alpha/beta'),
 ('revision_window_days', '28', 'Meta restates insights this many days back; rewards are revised within it'),
-('category_prior_shrinkage', '0.3', 'Category prior counts are multiplied by this (seed 10.3)'),
+('category_prior_shrinkage', '0.3', 'Category prior counts are multiplied by this (the cap with empirical_bayes)'),
 ('prior_n_level3', '10', 'At level 3 the prior is rescaled to this many pseudo-observations'),
 ('brand_weight_n', '100', 'brand_weight = min(n / brand_weight_n, brand_weight_cap)'),
 ('brand_weight_cap', '0.8', 'Upper bound of brand_weight at level 2'),
@@ -229,11 +229,11 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('job_lease_seconds', '120', 'Default agent job lease'),
 ('job_max_attempts', '3', 'Default agent job attempts before dead-letter'),
 ('job_backoff_base_seconds', '5', 'Retry backoff base: base * 2^(attempt-1), with jitter'),
-('winner_min_matured_days', '7', 'Winner criteria (seed 11)'),
-('winner_min_impressions', '1000', 'Winner criteria (seed 11)'),
-('winner_min_reward', '0.65', 'Winner criteria (seed 11)'),
-('max_iterations_per_winner', '5', 'Evolution limit (seed 11)'),
-('max_rounds_per_ancestor', '3', 'Evolution limit (seed 11)'),
+('winner_min_matured_days', '7', 'Winner: at least this many days of data'),
+('winner_min_impressions', '1000', 'Winner: at least this many impressions'),
+('winner_min_reward', '0.65', 'Winner: matured reward at least this (or CTR / ROAS at the brand p75)'),
+('max_iterations_per_winner', '5', 'Evolution limit: children per winner'),
+('max_rounds_per_ancestor', '3', 'Evolution limit: rounds below one ancestor'),
 ('calibration_min_overrides', '20', 'Fewest overrides a calibration will learn from'),
 ('calibration_fn_weight', '2', 'False negatives cost this many false positives'),
 ('prediction_lag_days', '14', 'Prediction accuracy uses ads launched this many days before'),
@@ -248,7 +248,7 @@ CREATE TABLE genome.alert_thresholds (
     critical_days integer,
     description text NOT NULL
 );
-COMMENT ON TABLE genome.alert_thresholds IS 'Monitoring thresholds (seed 14).';
+COMMENT ON TABLE genome.alert_thresholds IS 'Monitoring thresholds (docs/monitoring.md#health-metrics).';
 INSERT INTO genome.alert_thresholds VALUES
 ('approval_rate', '<', 0.60, 7, 0.40, 3, 'Share of reviewed ads approved'),
 ('prediction_accuracy', '<', 0.3, 14, 0.1, 7, 'Spearman of pre_gen_score vs matured CTR'),

@@ -8,7 +8,7 @@ CREATE TABLE genome.review_checks (
     description text NOT NULL
 );
 COMMENT ON TABLE genome.review_checks IS
-'The review rubric in use (EXISTING_APP.md): 16 checks scored 0-10 with weights; the default of every organization''s quality config.';
+'The review rubric in use (docs/quality.md#rubric): 16 checks scored 0-10 with weights; the default of every organization''s quality config.';
 INSERT INTO genome.review_checks VALUES
 ('V1', 'product', 1.5, NULL, 'Product is shown accurately'),
 ('V2', 'text', 1.5, NULL, 'Text is legible and correct'),
@@ -33,7 +33,7 @@ CREATE TABLE genome.defect_checks (
     critical boolean NOT NULL DEFAULT true,
     description text NOT NULL
 );
-COMMENT ON TABLE genome.defect_checks IS 'Stage-1 fast defect scan checks (seed 9f); a critical defect auto-rejects.';
+COMMENT ON TABLE genome.defect_checks IS 'Stage-1 fast defect scan checks (docs/quality.md#three-stage-review); a critical defect auto-rejects.';
 INSERT INTO genome.defect_checks VALUES
 ('TEXT_GARBLED', 'text_garbled', true, 'Rendered text is garbled or misspelt'),
 ('ANATOMY_ERROR', 'anatomy_error', true, 'Malformed hands, faces or bodies'),
@@ -134,7 +134,7 @@ CREATE TABLE genome.ad_defect_scans (
 );
 CREATE INDEX ad_defect_scans_ad_idx ON genome.ad_defect_scans (generated_ad_id);
 COMMENT ON TABLE genome.ad_defect_scans IS
-'Stage-1 defect scan results (seed 9f). Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
+'Stage-1 defect scan results (docs/quality.md#three-stage-review). Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
 
 CREATE TABLE genome.ad_reviews (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -172,11 +172,11 @@ CREATE TABLE genome.ad_review_overrides (
     overridden_by text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
--- P2-2: no UNIQUE (generated_ad_id): every human decision is history.
+-- No UNIQUE (generated_ad_id): every human decision is history (docs/quality.md#overrides).
 CREATE INDEX ad_review_overrides_org_idx ON genome.ad_review_overrides (organization_id, created_at);
 CREATE INDEX ad_review_overrides_ad_idx ON genome.ad_review_overrides (generated_ad_id);
 COMMENT ON TABLE genome.ad_review_overrides IS
-'Human decisions on AI reviews (seed 6b tier 1), with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
+'Human decisions on AI reviews (docs/quality.md#overrides), with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
 
 CREATE TABLE genome.ad_quality_exemplars (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -198,4 +198,4 @@ ON genome.ad_quality_exemplars (generated_ad_id) WHERE is_active;
 CREATE INDEX ad_quality_exemplars_embedding_idx
 ON genome.ad_quality_exemplars USING hnsw (exemplar_embedding vector_cosine_ops);
 COMMENT ON TABLE genome.ad_quality_exemplars IS
-'Few-shot calibration ads per brand (seed 6b tier 3): 10 gold_approve, 10 gold_reject, 5-10 edge_case.';
+'Few-shot calibration ads per brand (docs/quality.md#exemplar-library): 10 gold_approve, 10 gold_reject, 5-10 edge_case.';

@@ -1,4 +1,5 @@
--- Experiments (seed 12), causal knowledge, winner lineage (seed 11) and generation A/B tests (seed 15).
+-- Experiments, causal knowledge (docs/experiments.md), winner lineage (docs/evolution.md#lineage)
+-- and generation A/B tests (docs/monitoring.md#generation-ab-tests).
 
 CREATE TABLE genome.experiments (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -33,7 +34,7 @@ CREATE TABLE genome.experiments (
 );
 CREATE INDEX experiments_brand_status_idx ON genome.experiments (brand_id, status);
 COMMENT ON TABLE genome.experiments IS
-'Single-variable creative tests (seed 12a): one test variable, control + 1-3 treatments, everything else held constant.';
+'Single-variable creative tests (docs/experiments.md#design): one test variable, control + 1-3 treatments, everything else held constant.';
 
 CREATE TABLE genome.experiment_arms (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -59,7 +60,7 @@ CREATE TABLE genome.experiment_arms (
     UNIQUE (experiment_id, arm_index),
     CHECK (total_clicks <= total_impressions)
 );
-COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each (seed 12b).';
+COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each (docs/experiments.md#design).';
 
 CREATE TABLE genome.experiment_analyses (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -93,7 +94,7 @@ CREATE TABLE genome.causal_effects (
     UNIQUE (experiment_id, treatment_value)
 );
 COMMENT ON TABLE genome.causal_effects IS
-'Average treatment effects of completed experiments with 95% credible intervals (seed 12d): the strongest evidence the genome has.';
+'Average treatment effects of completed experiments with 95% credible intervals (docs/experiments.md#causal-effects): the strongest evidence the genome has.';
 
 CREATE TABLE genome.ad_lineage (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -112,7 +113,7 @@ CREATE TABLE genome.ad_lineage (
     UNIQUE (parent_ad_id, child_ad_id)
 );
 CREATE INDEX ad_lineage_ancestor_idx ON genome.ad_lineage (ancestor_ad_id);
-COMMENT ON TABLE genome.ad_lineage IS 'Winner evolution parent -> child (seed 11), with the one variable changed.';
+COMMENT ON TABLE genome.ad_lineage IS 'Winner evolution parent -> child (docs/evolution.md#lineage), with the one variable changed.';
 
 CREATE TABLE genome.generation_experiments (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -137,7 +138,7 @@ CREATE TABLE genome.generation_experiments (
 CREATE UNIQUE INDEX generation_experiments_one_active_idx
 ON genome.generation_experiments (brand_id) WHERE status = 'active';
 COMMENT ON TABLE genome.generation_experiments IS
-'Prompt / pipeline A/B tests (seed 15): ad runs alternate control / variant by sequence within the brand.';
+'Prompt / pipeline A/B tests (docs/monitoring.md#generation-ab-tests): ad runs alternate control / variant by sequence within the brand.';
 
 ALTER TABLE public.ad_runs
 ADD CONSTRAINT ad_runs_generation_experiment_fk FOREIGN KEY (experiment_id)

@@ -105,7 +105,7 @@ ON genome.system_alerts (
 )
 WHERE status IN ('active', 'acknowledged');
 COMMENT ON TABLE genome.system_alerts IS
-'Health alerts (seed 14): one open alert per (organization, brand, type); worse severity updates it; auto_resolved when the metric recovers.';
+'Health alerts (docs/monitoring.md#alerts): one open alert per (organization, brand, type); worse severity updates it; auto_resolved when the metric recovers.';
 
 CREATE TABLE genome.style_clusters (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -119,4 +119,4 @@ CREATE TABLE genome.style_clusters (
     reward_ci_high double precision,
     UNIQUE (brand_id, computed_at, cluster_label)
 );
-COMMENT ON TABLE genome.style_clusters IS 'DBSCAN style clusters of approved-ad embeddings (seed 13); label -1 is noise.';
+COMMENT ON TABLE genome.style_clusters IS 'DBSCAN style clusters of approved-ad embeddings (docs/quality.md#visual-space); label -1 is noise.';

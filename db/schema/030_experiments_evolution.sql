@@ -1,4 +1,4 @@
--- Experiments (seed 12) and winner evolution (seed 11): the parameters of the power
+-- Experiments (docs/experiments.md) and winner evolution (docs/evolution.md): the parameters of the power
 -- analysis, the stopping rules and variable selection as settings rows, and the columns
 -- the analysis and lineage record beyond 005.
 
@@ -13,7 +13,7 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('experiment_default_cpm', '12.0',
  'Cost per 1000 impressions used for the required spend when the brand has no recent spend, rewards or baselines'),
 ('experiment_cpm_lookback_days', '90', 'Days of the brand''s Meta insights its CPM is computed from'),
-('experiment_significance_level', '0.90', 'Winner: the best arm''s P(best) must exceed this (seed 12c)'),
+('experiment_significance_level', '0.90', 'Winner: the best arm''s P(best) must exceed this'),
 ('experiment_futility_prob_best', '0.05', 'An arm with P(best) below this (and its minimum sample) is recommended for pausing'),
 ('experiment_srm_alpha', '0.001',
  'Sample-ratio mismatch: chi-square p-value of arm impressions against the planned split below this holds every verdict and raises an alert'),

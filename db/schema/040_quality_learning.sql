@@ -16,10 +16,10 @@ INSERT INTO genome.settings (key, value, description) VALUES
     'calibration_max_sweeps', '20',
     'Coordinate-descent sweeps over the thresholds at most (stops earlier when a sweep changes nothing)'
 ),
-('exemplar_limit_gold_approve', '10', 'Active gold_approve exemplars per brand at most (seed 6b tier 3)'),
-('exemplar_limit_gold_reject', '10', 'Active gold_reject exemplars per brand at most (seed 6b tier 3)'),
-('exemplar_limit_edge_case', '10', 'Active edge_case exemplars per brand at most (seed 6b: 5-10)'),
-('exemplar_limit_total', '30', 'Active exemplars per brand at most, all types together (seed 6b: 20-30)'),
+('exemplar_limit_gold_approve', '10', 'Active gold_approve exemplars per brand at most'),
+('exemplar_limit_gold_reject', '10', 'Active gold_reject exemplars per brand at most'),
+('exemplar_limit_edge_case', '10', 'Active edge_case exemplars per brand at most'),
+('exemplar_limit_total', '30', 'Active exemplars per brand at most, all types together'),
 ('knn_max_k', '100', 'Largest k accepted by similar_exemplars and more_like_this'),
 (
     'knn_ef_search', '100',

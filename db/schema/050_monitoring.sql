@@ -1,4 +1,4 @@
--- Monitoring, drift and versioning (seed 10.6 VALIDATE, 14, 15): weekly validation results,
+-- Monitoring, drift and versioning (docs/monitoring.md): weekly validation results,
 -- the alert evaluation type shared by every check, generation A/B analysis history, and the
 -- settings those functions read.
 
@@ -23,7 +23,7 @@ CREATE TABLE genome.validation_results (
     UNIQUE (brand_id, week_start)
 );
 COMMENT ON TABLE genome.validation_results IS
-'Prediction accuracy per brand and ISO week (seed 10.6 VALIDATE): Spearman correlation of pre_gen_score with the matured CTR of ads launched prediction_lag_days or more before the run, with n and a Fisher-z interval. A re-run in the same week replaces that week''s row.';
+'Prediction accuracy per brand and ISO week (docs/monitoring.md#validation): Spearman correlation of pre_gen_score with the matured CTR of ads launched prediction_lag_days or more before the run, with n and a Fisher-z interval. A re-run in the same week replaces that week''s row.';
 COMMENT ON COLUMN genome.validation_results.sufficient IS
 'n >= validation_min_ads and the correlation is defined; only sufficient weeks count toward (or against) the stale flag.';
 
@@ -50,7 +50,7 @@ CREATE TABLE genome.generation_experiment_analyses (
     UNIQUE (experiment_id, analysis_date)
 );
 COMMENT ON TABLE genome.generation_experiment_analyses IS
-'History of generation A/B analyses (seed 15): per run the Mann-Whitney U tests on approval and matured reward and the decision taken.';
+'History of generation A/B analyses (docs/monitoring.md#generation-ab-tests): per run the Mann-Whitney U tests on approval and matured reward and the decision taken.';
 
 INSERT INTO genome.settings (key, value, description) VALUES
 ('validation_window_days', '28',

@@ -1,4 +1,4 @@
--- Autonomous intelligence (seed Phase 8): creative fatigue per launched ad, refresh
+-- Autonomous intelligence (docs/evolution.md#fatigue): creative fatigue per launched ad, refresh
 -- planning, empirical-Bayes cross-brand priors, competitive whitespace, and the settings
 -- these functions read.
 

@@ -1,4 +1,4 @@
--- Creative fatigue (seed Phase 8): per launched ad, the CTR of a trailing window against the
+-- Creative fatigue (docs/evolution.md#fatigue): per launched ad, the CTR of a trailing window against the
 -- ad's own first matured week, together with how often its audience has seen it.
 
 CREATE OR REPLACE FUNCTION genome.detect_fatigue(p_now timestamptz DEFAULT now())

@@ -1,4 +1,4 @@
--- Anti-fatigue refresh (seed Phase 8): winners that have fatigued, or will within the lead
+-- Anti-fatigue refresh (docs/evolution.md#fatigue-refresh): winners that have fatigued, or will within the lead
 -- time, get a child ad planned that keeps their elements but one.
 
 CREATE OR REPLACE FUNCTION genome.schedule_refresh(p_now timestamptz DEFAULT now())

@@ -1,4 +1,4 @@
--- Competitive whitespace (seed Phase 8): element combinations nobody in the brand's reach of
+-- Competitive whitespace (docs/evolution.md#whitespace): element combinations nobody in the brand's reach of
 -- data has tried much, whose elements score well, ranked by the value of finding out.
 
 CREATE OR REPLACE FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamptz DEFAULT now())

@@ -1,4 +1,4 @@
--- Seed 11: what is known about each single-variable change of a winner - the genome's Beta
+-- docs/evolution.md#next-variable: what is known about each single-variable change of a winner - the genome's Beta
 -- scores and the causal knowledge base, combined into a belief about the relative lift.
 
 -- An earlier signature without p_now.

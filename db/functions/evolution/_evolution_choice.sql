@@ -1,4 +1,4 @@
--- Seed 11 variable selection: information-gain weighted Thompson sampling.
+-- Variable selection (docs/evolution.md#next-variable): information-gain weighted Thompson sampling.
 
 CREATE OR REPLACE FUNCTION genome._evolution_choice(
     p_dimensions text [],

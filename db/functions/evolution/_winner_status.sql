@@ -1,4 +1,4 @@
--- Seed 11: which matured ads are winners, and how far their evolution has gone.
+-- docs/evolution.md#winners: which matured ads are winners, and how far their evolution has gone.
 
 CREATE OR REPLACE FUNCTION genome._winner_status(
     p_now timestamptz DEFAULT now(),
@@ -211,4 +211,4 @@ AS $$
     ) AS r;
 $$;
 COMMENT ON FUNCTION genome._winner_status(timestamptz, uuid) IS
-'Internal: for every ad with a matured reward (or one ad): the winner criteria of seed 11 in ratio units - at least winner_min_matured_days days of data and winner_min_impressions impressions, and reward >= winner_min_reward or CTR (clicks / impressions) or ROAS (value / spend) at or above the brand''s p75 (ad_intelligence_baselines p75_ctr / p75_roas, ratios, else the brand''s own matured distribution once it has winner_p75_min_ads ads) - with the reason when not; and its evolution: ancestor, iteration round, iterations used, untested element variables, and whether evolve_winners may evolve it now (max_iterations_per_winner, max_rounds_per_ancestor, an untested variable, evolution_cooldown_days since its last child).';
+'Internal: for every ad with a matured reward (or one ad): the winner criteria (docs/evolution.md#winners) in ratio units - at least winner_min_matured_days days of data and winner_min_impressions impressions, and reward >= winner_min_reward or CTR (clicks / impressions) or ROAS (value / spend) at or above the brand''s p75 (ad_intelligence_baselines p75_ctr / p75_roas, ratios, else the brand''s own matured distribution once it has winner_p75_min_ads ads) - with the reason when not; and its evolution: ancestor, iteration round, iterations used, untested element variables, and whether evolve_winners may evolve it now (max_iterations_per_winner, max_rounds_per_ancestor, an untested variable, evolution_cooldown_days since its last child).';

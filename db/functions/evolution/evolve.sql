@@ -1,4 +1,4 @@
--- Seed 11: one single-variable iteration of a winner, with lineage and iteration limits.
+-- docs/evolution.md#next-variable: one single-variable iteration of a winner, with lineage and iteration limits.
 
 CREATE OR REPLACE FUNCTION genome.evolve(
     p_winner_ad_id uuid,
@@ -46,13 +46,13 @@ BEGIN
     IF v_status.iterations_used >= v_max_iterations THEN
         RAISE EXCEPTION 'winner % already has % single-variable iterations; the limit is % per winner',
             p_winner_ad_id, v_status.iterations_used, v_max_iterations
-            USING ERRCODE = 'GN622', HINT = 'max_iterations_per_winner (seed 11)';
+            USING ERRCODE = 'GN622', HINT = 'settings max_iterations_per_winner';
     END IF;
     v_round := v_status.iteration_round + 1;
     IF v_round > v_max_rounds THEN
         RAISE EXCEPTION 'winner % is round % of ancestor %; a child would be round %, beyond the limit of % rounds on the same ancestor',
             p_winner_ad_id, v_status.iteration_round, v_status.ancestor_ad_id, v_round, v_max_rounds
-            USING ERRCODE = 'GN623', HINT = 'max_rounds_per_ancestor (seed 11)';
+            USING ERRCODE = 'GN623', HINT = 'settings max_rounds_per_ancestor';
     END IF;
     IF cardinality(v_status.untested_variables) = 0 THEN
         RAISE EXCEPTION 'winner % has no untested element variable left to change', p_winner_ad_id
@@ -162,4 +162,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.evolve(uuid, timestamptz, bigint) IS
-'Seed 11: plans one child of a winner with exactly one element changed. The variable is chosen by information-gain weighted Thompson sampling (genome._evolution_candidates: lift beliefs from genome scores and causal_effects; genome._evolution_choice: strategic_weight x information gain + noise proportional to it, then a Thompson draw of the value); the child is planned through plan_ads in a new ad_run with every other tag of the winner forced (selection.filled_variables lists element variables the winner had no tag for, which the genome picked), gets parent_ad_id and iteration_round, and an ad_lineage row (iteration, variable from/to, round, ancestor, the selection scores). p_seed makes the choice reproducible. GN620 unknown ad; GN621 not a winner at p_now (with the reason); GN622 the winner already has max_iterations_per_winner iterations (the 6th is refused); GN623 the child would be round max_rounds_per_ancestor + 1 of its ancestor (the 4th round is refused); GN624 no untested variable left; GN004 bad p_now; GN100/GN101 invalid tags on the winner.';
+'Winner evolution (docs/evolution.md#next-variable): plans one child of a winner with exactly one element changed. The variable is chosen by information-gain weighted Thompson sampling (genome._evolution_candidates: lift beliefs from genome scores and causal_effects; genome._evolution_choice: strategic_weight x information gain + noise proportional to it, then a Thompson draw of the value); the child is planned through plan_ads in a new ad_run with every other tag of the winner forced (selection.filled_variables lists element variables the winner had no tag for, which the genome picked), gets parent_ad_id and iteration_round, and an ad_lineage row (iteration, variable from/to, round, ancestor, the selection scores). p_seed makes the choice reproducible. GN620 unknown ad; GN621 not a winner at p_now (with the reason); GN622 the winner already has max_iterations_per_winner iterations (the 6th is refused); GN623 the child would be round max_rounds_per_ancestor + 1 of its ancestor (the 4th round is refused); GN624 no untested variable left; GN004 bad p_now; GN100/GN101 invalid tags on the winner.';

@@ -1,4 +1,4 @@
--- Seed 11: the winners, with the criteria each met and whether it can be evolved now.
+-- docs/evolution.md#winners: the winners, with the criteria each met and whether it can be evolved now.
 
 CREATE OR REPLACE FUNCTION genome.find_winners(p_now timestamptz DEFAULT now())
 RETURNS TABLE (
@@ -37,4 +37,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.find_winners(timestamptz) IS
-'Seed 11 winners at p_now: ads with a matured reward, at least winner_min_matured_days days of data and winner_min_impressions impressions, and reward >= winner_min_reward (0.65) or CTR or ROAS at or above the brand''s p75 (all as ratios: clicks / impressions against ad_intelligence_baselines.p75_ctr, never Meta''s percent link_ctr). criteria lists which of reward / ctr_p75 / roas_p75 it met; ancestor, round and iterations describe its lineage; eligible says whether evolve_winners will evolve it now (else ineligible_reason: iteration or round limit, no untested variable, cooldown). GN004 bad p_now.';
+'Winners at p_now (docs/evolution.md#winners): ads with a matured reward, at least winner_min_matured_days days of data and winner_min_impressions impressions, and reward >= winner_min_reward (0.65) or CTR or ROAS at or above the brand''s p75 (all as ratios: clicks / impressions against ad_intelligence_baselines.p75_ctr, never Meta''s percent link_ctr). criteria lists which of reward / ctr_p75 / roas_p75 it met; ancestor, round and iterations describe its lineage; eligible says whether evolve_winners will evolve it now (else ineligible_reason: iteration or round limit, no untested variable, cooldown). GN004 bad p_now.';

@@ -1,4 +1,4 @@
--- Seed 12c: Beta-Binomial posteriors of experiment arms, P(best) and expected loss by
+-- docs/experiments.md#posteriors: Beta-Binomial posteriors of experiment arms, P(best) and expected loss by
 -- Monte Carlo, effects against the control, and the sample-ratio-mismatch test, for many
 -- experiments at once (arrays aggregated by the caller; numpy does the draws).
 

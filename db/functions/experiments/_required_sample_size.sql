@@ -1,4 +1,4 @@
--- Seed 12 budget gate: the planned sample of a two-proportion test.
+-- Budget gate (docs/experiments.md#power): the planned sample of a two-proportion test.
 
 CREATE OR REPLACE FUNCTION genome._required_sample_size(
     p_baseline double precision,

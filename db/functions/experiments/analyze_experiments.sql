@@ -1,4 +1,4 @@
--- Seed 12c/12d, daily: posteriors and decisions of the running experiments, the analysis
+-- Daily (docs/experiments.md#stopping-rules): posteriors and decisions of the running experiments, the analysis
 -- history, SRM alerts, and on completion the causal knowledge base.
 
 CREATE OR REPLACE FUNCTION genome.analyze_experiments(p_now timestamptz DEFAULT now())
@@ -32,7 +32,7 @@ BEGIN
     ),
 
     perf AS (
-        -- Insights of each arm's ad since the start (P1-5: through meta_ad_mapping), in the
+        -- Insights of each arm's ad since the start (through meta_ad_mapping, the attribution path), in the
         -- experiment's campaign and ad set when known, up to the metric's data lag.
         SELECT
             a.id AS arm_id,
@@ -272,7 +272,7 @@ BEGIN
     ),
 
     effects AS (
-        -- Seed 12d: every completed experiment's effect of each treatment against the control.
+        -- docs/experiments.md#causal-effects: every completed experiment's effect of each treatment against the control.
         INSERT INTO genome.causal_effects AS ce (
             organization_id, brand_id, experiment_id, test_variable, control_value, treatment_value,
             primary_metric, effect_size, relative_effect, ci_lower, ci_upper, posterior_prob_positive,

@@ -1,4 +1,4 @@
--- Seed 12a/12b: a budget-gated single-variable experiment, its deployment plan and its arms' ads.
+-- docs/experiments.md#design: a budget-gated single-variable experiment, its deployment plan and its arms' ads.
 
 CREATE OR REPLACE FUNCTION genome.propose_experiment(
     p_brand_id uuid,
@@ -108,7 +108,7 @@ BEGIN
             USING ERRCODE = 'GN607';
     END IF;
 
-    -- Power analysis on the brand's baseline (seed 12: budget-gate every experiment).
+    -- Power analysis on the brand's baseline (docs/experiments.md#budget-gate).
     v_arms := 1 + cardinality(v_treatments);
     SELECT * INTO v_baseline FROM genome._experiment_baseline(p_brand_id, p_primary_metric, p_now);
     v_trials := genome._required_sample_size(v_baseline.rate, p_mde::double precision, v_alpha, v_power);
@@ -180,7 +180,7 @@ BEGIN
         INSERT INTO public.ad_runs (product_id, status, parameters, max_attempts, created_at)
         VALUES (p_product_id, 'pending', jsonb_build_object('genome_experiment_id', v_id), v_arms, p_now)
         RETURNING id INTO v_run;
-        -- One ad per arm (seed 12b); at most four arms.
+        -- One ad per arm (docs/experiments.md#design); at most four arms.
         FOR v_arm IN
             SELECT a.id, a.element_tags FROM genome.experiment_arms AS a
             WHERE a.experiment_id = v_id ORDER BY a.arm_index
@@ -252,4 +252,4 @@ $$;
 COMMENT ON FUNCTION genome.propose_experiment(
     uuid, uuid, text, text, text [], text, numeric, integer, text, numeric, timestamptz, boolean
 ) IS
-'Seed 12a/12b: proposes a test of exactly one element (p_test_variable) with a control and 1-3 treatment values. Power analysis: trials per arm for a two-sided two-proportion test (experiment_test_alpha, experiment_power) to detect the relative lift p_mde on the brand''s baseline of the metric (genome._experiment_baseline: matured rewards, else ad_intelligence_baselines, else the experiment_metrics default; conversion_rate trials are clicks, turned into impressions with the brand''s CTR); required spend = arms x impressions x the brand''s CPM / 1000 (genome._brand_cpm). Budget gate: when budget_per_arm_daily x max_days is below the spend one arm needs, GN608 states the needed spend and minimum daily budget and nothing is written, unless p_allow_over_budget, which records a draft with over_budget = true and no ads. Otherwise the experiment is deploying: hold_constant = the other elements the genome picks for the control, one arm per value (equal planned shares), an ad_run with one ad per arm planned through genome.plan_ads with the arm''s tags forced, and the deployment plan (dedicated CBO campaign, one ad set per arm with identical targeting, bid and placements, equal minimum spend, one ad per ad set). GN001-GN004 bad brand/product/p_now; GN601 test variable not an element; GN602 unknown control or treatment value; GN603 not 1-3 distinct treatments different from the control; GN604 no hypothesis; GN605 budget or max_days invalid; GN606 unknown metric; GN607 mde invalid or the treated rate would reach 1; GN609 no product.';
+'docs/experiments.md#design: proposes a test of exactly one element (p_test_variable) with a control and 1-3 treatment values. Power analysis: trials per arm for a two-sided two-proportion test (experiment_test_alpha, experiment_power) to detect the relative lift p_mde on the brand''s baseline of the metric (genome._experiment_baseline: matured rewards, else ad_intelligence_baselines, else the experiment_metrics default; conversion_rate trials are clicks, turned into impressions with the brand''s CTR); required spend = arms x impressions x the brand''s CPM / 1000 (genome._brand_cpm). Budget gate: when budget_per_arm_daily x max_days is below the spend one arm needs, GN608 states the needed spend and minimum daily budget and nothing is written, unless p_allow_over_budget, which records a draft with over_budget = true and no ads. Otherwise the experiment is deploying: hold_constant = the other elements the genome picks for the control, one arm per value (equal planned shares), an ad_run with one ad per arm planned through genome.plan_ads with the arm''s tags forced, and the deployment plan (dedicated CBO campaign, one ad set per arm with identical targeting, bid and placements, equal minimum spend, one ad per ad set). GN001-GN004 bad brand/product/p_now; GN601 test variable not an element; GN602 unknown control or treatment value; GN603 not 1-3 distinct treatments different from the control; GN604 no hypothesis; GN605 budget or max_days invalid; GN606 unknown metric; GN607 mde invalid or the treated rate would reach 1; GN609 no product.';

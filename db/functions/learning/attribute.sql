@@ -1,4 +1,4 @@
--- Stratified attribution (seed 10.5): per value of one dimension, the Mantel-Haenszel
+-- Stratified attribution (docs/attribution.md): per value of one dimension, the Mantel-Haenszel
 -- effect on click odds within strata of context, spend and week, instead of a naive
 -- "CTR by tag" that Simpson's paradox can turn around.
 

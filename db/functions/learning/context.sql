@@ -1,4 +1,4 @@
--- APPLY (seed 10.6): the advisory prompt block.
+-- APPLY (docs/learning.md#performance-context): the advisory prompt block.
 
 CREATE OR REPLACE FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL)
 RETURNS text
@@ -71,4 +71,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.performance_context(uuid, uuid) IS
-'The advisory prompt block (seed 10.6 APPLY): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN001-GN003 bad brand/product.';
+'The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN001-GN003 bad brand/product.';

@@ -1,4 +1,4 @@
--- Element tags against the registry: one idea, one canonical value (fault 6).
+-- Element tags against the registry: one idea, one canonical value (free text would split an idea over spellings).
 
 CREATE OR REPLACE FUNCTION genome._try_resolve_value(p_dimension text, p_value text)
 RETURNS text

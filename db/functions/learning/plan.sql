@@ -56,7 +56,7 @@ BEGIN
         RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; cannot plan % more',
             p_ad_run_id, v_run.attempts_count, v_run.max_attempts, p_n
             USING ERRCODE = 'GN012',
-                  HINT = 'P1-2: runs cap attempts (model calls), not approvals; raise ad_runs.max_attempts or start a new run';
+                  HINT = 'runs cap attempts (model calls), not approvals; raise ad_runs.max_attempts or start a new run';
     END IF;
     SELECT p.brand_id INTO v_brand FROM public.products AS p WHERE p.id = v_run.product_id;
     v_canvas := genome._try_resolve_value('canvas_size', p_canvas_size);
@@ -64,7 +64,7 @@ BEGIN
         RAISE EXCEPTION 'unknown canvas_size "%"', p_canvas_size USING ERRCODE = 'GN101';
     END IF;
 
-    -- Seed 15: every run records the versions it was planned with.
+    -- docs/monitoring.md#generation-ab-tests: every run records the versions it was planned with.
     v_config := jsonb_build_object(
         'prompt_template_version', coalesce(v_run.generation_config ->> 'prompt_template_version', 'v2.0'),
         'pipeline_version', coalesce(v_run.generation_config ->> 'pipeline_version', v_run.pipeline_version, 'v2'),
@@ -80,7 +80,7 @@ BEGIN
         )
     );
 
-    -- Seed 15: a run of a brand with an active generation A/B test gets its arm's config
+    -- docs/monitoring.md#generation-ab-tests: a run of a brand with an active generation A/B test gets its arm's config
     -- (the arm's keys override the defaults, e.g. prompt_template_version).
     v_assign := genome._generation_assignment(p_ad_run_id);
     IF v_assign IS NOT NULL THEN
@@ -144,4 +144,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text) IS
-'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN010 unknown/NULL run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (P1-2) or prompt_index range, GN101 unknown canvas size.';
+'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN010 unknown/NULL run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size.';

@@ -1,4 +1,4 @@
--- Cold-start priors (seed 10.3, Phase 8 cross-brand transfer): what a brand may learn from
+-- Cold-start priors (docs/learning.md#category-priors, cross-brand transfer): what a brand may learn from
 -- its category's opted-in peers, with the shrinkage either fixed or estimated from how much
 -- the peers disagree (empirical Bayes).
 

@@ -1,4 +1,4 @@
--- COLLECT (seed 10.1, 10.6): matured, normalized, objective-weighted rewards.
+-- COLLECT (docs/rewards.md): matured, normalized, objective-weighted rewards.
 
 CREATE OR REPLACE FUNCTION genome.collect_rewards(p_now timestamptz DEFAULT now())
 RETURNS integer
@@ -24,7 +24,7 @@ BEGIN
     PERFORM genome._backfill_element_tags();
 
     WITH links AS (
-        -- P1-5: meta_ad_mapping is the attribution path ...
+        -- meta_ad_mapping is the attribution path (docs/rewards.md#linking-ads-to-meta) ...
         SELECT
             m.generated_ad_id,
             m.meta_ad_id,
@@ -108,7 +108,7 @@ BEGIN
     ),
 
     baseline AS (
-        -- Fault 4: the brand's matching cohort (awareness stage, objective), else the
+        -- docs/rewards.md#normalization: the brand's matching cohort (awareness stage, objective), else the
         -- brand's 'all' row, else the configured defaults (per metric, below).
         SELECT
             a.generated_ad_id,

@@ -1,4 +1,4 @@
--- SCORE (seed 10.2, 10.3, 10.6): Beta(alpha, beta) per element value, category priors,
+-- SCORE (docs/learning.md#element-scores): Beta(alpha, beta) per element value, category priors,
 -- cold-start levels, combos, and each value's probability of winning a Thompson draw.
 
 CREATE OR REPLACE FUNCTION genome.update_scores(p_now timestamptz DEFAULT now())
@@ -22,7 +22,7 @@ BEGIN
     PERFORM genome._require_now(p_now);
     v_version := nextval('genome.genome_version_seq')::integer;
 
-    -- Cold-start level per brand (seed 10.3), from its matured rewards.
+    -- Cold-start level per brand (docs/learning.md#cold-start), from its matured rewards.
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, matured_ads,
         first_reward_at, brand_weight, updated_at
@@ -115,7 +115,7 @@ BEGIN
             coalesce(c.n, 0) AS n,
             c.mean_reward,
             gs.cold_start_level,
-            -- How much of the prior's pseudo-evidence is kept at each level (seed 10.3):
+            -- How much of the prior's pseudo-evidence is kept at each level (docs/learning.md#cold-start):
             -- 0-1 all of it; 2 the complement of brand_weight; 3 rescaled to prior_n 10.
             CASE
                 WHEN gs.cold_start_level <= 1 THEN 1.0
@@ -143,7 +143,7 @@ BEGIN
     ),
 
     causal AS (
-        -- Completed experiments are the strongest evidence (seed 12d): each effect is a
+        -- Completed experiments are the strongest evidence (docs/learning.md#causal-evidence): each effect is a
         -- belief about a value's mean relative to the value it was tested against, in both
         -- directions (sd from the 95% interval of the relative effect).
         SELECT

@@ -1,4 +1,4 @@
--- APPLY (seed 10.2-10.4): Thompson sampling per element dimension, with exploration.
+-- APPLY (docs/learning.md#selection): Thompson sampling per element dimension, with exploration.
 
 CREATE OR REPLACE FUNCTION genome._uniform(p_seed bigint, p_key text)
 RETURNS double precision
@@ -41,7 +41,7 @@ AS $$
     ) AS b;
 $$;
 COMMENT ON FUNCTION genome.exploration_rate(integer, integer) IS
-'exploration_boost = max(0.05, 0.30 * exp(-matured/100)) (seed 10.4), and at least 30% while the brand has planned fewer than 30 ads (seed 10.3).';
+'exploration_boost = max(exploration_floor, exploration_start * exp(-matured / exploration_scale)) (0.05, 0.30, 100), and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
 
 CREATE OR REPLACE FUNCTION genome.select_elements(
     p_brand_id uuid,
@@ -222,4 +222,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.pre_gen_score(uuid, uuid, jsonb) IS
-'Pre-generation score of planned elements (seed 10.6 APPLY): strategic-weight-weighted mean of each element value''s posterior mean (0.5 where nothing is known), in [0,1]; NULL when no element dimension is tagged. GN001-GN003 bad brand/product, GN100/GN101 bad tags.';
+'Pre-generation score of planned elements (docs/learning.md#pre-generation-score): strategic-weight-weighted mean of each element value''s posterior mean (0.5 where nothing is known), in [0,1]; NULL when no element dimension is tagged. GN001-GN003 bad brand/product, GN100/GN101 bad tags.';

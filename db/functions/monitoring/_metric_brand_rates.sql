@@ -1,4 +1,4 @@
--- Monitoring (seed 14): the per-brand success rates, approval_rate, generation_success_rate
+-- Monitoring (docs/monitoring.md#health-metrics): the per-brand success rates, approval_rate, generation_success_rate
 -- and winner_rate. Each is a share of binary outcomes over a warning and a critical window,
 -- so they share one evaluation; only their events differ.
 
@@ -29,7 +29,7 @@ AS $$
     ),
 
     brand_ads AS (
-        -- The brand of every generated ad, through ad_run -> product (fault 5).
+        -- The brand of every generated ad, through ad_run -> product (ads carry no brand_id of their own).
         SELECT g.id AS ad_id, g.created_at, b.organization_id, b.id AS brand_id
         FROM public.generated_ads AS g
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id

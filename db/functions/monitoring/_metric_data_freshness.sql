@@ -1,4 +1,4 @@
--- Monitoring (seed 14): data_freshness per brand.
+-- Monitoring (docs/monitoring.md#health-metrics): data_freshness per brand.
 
 CREATE OR REPLACE FUNCTION genome._metric_data_freshness(p_now timestamptz)
 RETURNS TABLE (
@@ -26,7 +26,7 @@ AS $$
 
     launched AS (
         -- A brand has launched ads when one of its generated ads is mapped to a Meta ad
-        -- (brand through ad_run -> product: fault 5).
+        -- (brand through ad_run -> product: ads carry no brand_id of their own).
         SELECT
             b.organization_id,
             b.id AS brand_id,

@@ -1,4 +1,4 @@
--- Monitoring (seed 14): prediction_accuracy per brand, from genome.validate's weekly results.
+-- Monitoring (docs/monitoring.md#health-metrics): prediction_accuracy per brand, from genome.validate's weekly results.
 
 CREATE OR REPLACE FUNCTION genome._metric_prediction_accuracy(p_now timestamptz)
 RETURNS TABLE (

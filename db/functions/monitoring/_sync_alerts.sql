@@ -1,4 +1,4 @@
--- The one place where health checks write genome.system_alerts (seed 14).
+-- The one place where health checks write genome.system_alerts (docs/monitoring.md#alerts).
 
 CREATE OR REPLACE FUNCTION genome._severity_rank(p_severity text)
 RETURNS integer

@@ -1,4 +1,4 @@
--- A person has seen an alert (seed 14: surfaced in the Settings page).
+-- A person has seen an alert (docs/monitoring.md#alerts: surfaced in the Settings page).
 
 CREATE OR REPLACE FUNCTION genome.acknowledge(
     p_alert_id uuid,

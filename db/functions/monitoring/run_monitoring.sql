@@ -1,4 +1,4 @@
--- Monitoring and alerting (seed 14): every health metric per brand into system_alerts.
+-- Monitoring and alerting (docs/monitoring.md): every health metric per brand into system_alerts.
 
 CREATE OR REPLACE FUNCTION genome.monitoring_metrics(p_now timestamptz DEFAULT now())
 RETURNS TABLE (
@@ -21,7 +21,7 @@ AS $$
     SELECT * FROM genome._metric_data_freshness(p_now);
 $$;
 COMMENT ON FUNCTION genome.monitoring_metrics(timestamptz) IS
-'The seed-14 health metrics at p_now, one row per brand and evaluable metric (approval_rate, prediction_accuracy, generation_success_rate, data_freshness, winner_rate) with its value, the severity it breaches (warning / critical, NULL when healthy), a title and the details; thresholds from genome.alert_thresholds. A metric without enough data for a brand has no row. GN004 bad p_now, GN830 bad settings.';
+'The health metrics at p_now (docs/monitoring.md#health-metrics), one row per brand and evaluable metric (approval_rate, prediction_accuracy, generation_success_rate, data_freshness, winner_rate) with its value, the severity it breaches (warning / critical, NULL when healthy), a title and the details; thresholds from genome.alert_thresholds. A metric without enough data for a brand has no row. GN004 bad p_now, GN830 bad settings.';
 
 CREATE OR REPLACE FUNCTION genome.run_monitoring(p_now timestamptz DEFAULT now())
 RETURNS integer

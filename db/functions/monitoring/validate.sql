@@ -1,4 +1,4 @@
--- VALIDATE (seed 10.6): weekly prediction accuracy per brand and the stale flag.
+-- VALIDATE (docs/monitoring.md#validation): weekly prediction accuracy per brand and the stale flag.
 
 CREATE OR REPLACE FUNCTION genome.validate(p_now timestamptz DEFAULT now())
 RETURNS integer
@@ -30,7 +30,7 @@ BEGIN
     v_week := date_trunc('week', v_today)::date;
 
     WITH launched AS (
-        -- The brand through ad_run -> product (fault 5), ads launched lag+ days ago whose
+        -- The brand through ad_run -> product (ads carry no brand_id), ads launched lag+ days ago whose
         -- reward had matured by p_now.
         SELECT
             b.organization_id,
@@ -204,4 +204,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.validate(timestamptz) IS
-'VALIDATE (seed 10.6), weekly: per brand, Spearman correlation (average ranks) of pre_gen_score with the matured CTR (creative_element_rewards.raw_ctr) of ads launched in the validation_window_days ending prediction_lag_days before p_now, with n and a Fisher-z interval at monitoring_ci_level, stored in genome.validation_results for the ISO week of p_now (replaced on a re-run that week). stale_weeks consecutive sufficient weeks below stale_accuracy_threshold set genome_state.is_stale (stale_since kept from the first stale week) and raise a genome_stale alert, re-confirmed every run while the brand stays stale; a sufficient week at or above it clears both (auto_resolved). Returns the number of brands validated. GN004 bad p_now, GN830 settings out of range.';
+'VALIDATE (docs/monitoring.md#validation), weekly: per brand, Spearman correlation (average ranks) of pre_gen_score with the matured CTR (creative_element_rewards.raw_ctr) of ads launched in the validation_window_days ending prediction_lag_days before p_now, with n and a Fisher-z interval at monitoring_ci_level, stored in genome.validation_results for the ISO week of p_now (replaced on a re-run that week). stale_weeks consecutive sufficient weeks below stale_accuracy_threshold set genome_state.is_stale (stale_since kept from the first stale week) and raise a genome_stale alert, re-confirmed every run while the brand stays stale; a sufficient week at or above it clears both (auto_resolved). Returns the number of brands validated. GN004 bad p_now, GN830 settings out of range.';

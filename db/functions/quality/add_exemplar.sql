@@ -1,4 +1,4 @@
--- The few-shot exemplar library (seed 6b tier 3): curated calibration ads per brand.
+-- The few-shot exemplar library (docs/quality.md#exemplar-library): curated calibration ads per brand.
 
 CREATE OR REPLACE FUNCTION genome.add_exemplar(
     p_generated_ad_id uuid,
@@ -111,4 +111,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.add_exemplar(uuid, text, text, timestamptz) IS
-'Adds an ad to its brand''s few-shot exemplar library (seed 6b tier 3) and returns the exemplar id. visual_description is the ad''s visual_descriptor as "key: value; ..." text (arrays comma-joined), the embedding and its model are the ad''s, check_scores are the ad''s review check scores with the latest human check overrides on top. Limits per brand on active exemplars (settings): exemplar_limit_gold_approve 10, exemplar_limit_gold_reject 10, exemplar_limit_edge_case 10, exemplar_limit_total 30; beyond them it refuses (retire one with genome.retire_exemplar). Serialised per brand by an advisory lock. Errors: GN004 NULL or infinite p_now; GN703 unknown or NULL ad; GN710 exemplar type not gold_approve / gold_reject / edge_case; GN711 empty quality notes; GN712 ad without visual descriptor or embedding; GN713 a limit reached; GN714 ad already an active exemplar.';
+'Adds an ad to its brand''s few-shot exemplar library (docs/quality.md#exemplar-library) and returns the exemplar id. visual_description is the ad''s visual_descriptor as "key: value; ..." text (arrays comma-joined), the embedding and its model are the ad''s, check_scores are the ad''s review check scores with the latest human check overrides on top. Limits per brand on active exemplars (settings): exemplar_limit_gold_approve 10, exemplar_limit_gold_reject 10, exemplar_limit_edge_case 10, exemplar_limit_total 30; beyond them it refuses (retire one with genome.retire_exemplar). Serialised per brand by an advisory lock. Errors: GN004 NULL or infinite p_now; GN703 unknown or NULL ad; GN710 exemplar type not gold_approve / gold_reject / edge_case; GN711 empty quality notes; GN712 ad without visual descriptor or embedding; GN713 a limit reached; GN714 ad already an active exemplar.';

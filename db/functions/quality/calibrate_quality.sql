@@ -1,4 +1,4 @@
--- Weekly threshold calibration of the config that reviews a brand's ads (seed 6b tier 2).
+-- Weekly threshold calibration of the config that reviews a brand's ads (docs/quality.md#calibration).
 
 CREATE OR REPLACE FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamptz DEFAULT now())
 RETURNS uuid

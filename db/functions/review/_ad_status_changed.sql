@@ -19,7 +19,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._ad_status_changed() IS
-'Internal trigger: on every change of generated_ads.final_status, append to genome.ad_status_history and keep ad_runs.approved_count (P1-2) in step: +1 when an ad becomes approved, -1 when it leaves approved (duplicate, diversity, human override).';
+'Internal trigger: on every change of generated_ads.final_status, append to genome.ad_status_history and keep ad_runs.approved_count (a run counts approvals beside attempts) in step: +1 when an ad becomes approved, -1 when it leaves approved (duplicate, diversity, human override).';
 
 CREATE OR REPLACE TRIGGER generated_ads_status_changed
 AFTER UPDATE OF final_status ON public.generated_ads

@@ -1,4 +1,4 @@
--- Generation A/B tests (seed 15): weekly comparison of the arms.
+-- Generation A/B tests (docs/monitoring.md#generation-ab-tests): weekly comparison of the arms.
 
 CREATE OR REPLACE FUNCTION genome.analyze_generation_experiments(p_now timestamptz DEFAULT now())
 RETURNS integer

@@ -1,4 +1,4 @@
--- "More like this" (seed 13): the approved ads of the brand nearest an ad.
+-- "More like this" (docs/quality.md#visual-space): the approved ads of the brand nearest an ad.
 
 CREATE OR REPLACE FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer DEFAULT 10)
 RETURNS TABLE (
@@ -60,4 +60,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.more_like_this(uuid, integer) IS
-'The p_k (default 10) approved ads of the same brand nearest the ad (seed 13, winner evolution''s "more like this"): only embeddings of the same model, nearest first by cosine distance through the HNSW index on generated_ads.visual_embedding (iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance; the ad itself is left out. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k; GN731 the ad has no embedding.';
+'The p_k (default 10) approved ads of the same brand nearest the ad (docs/quality.md#visual-space, winner evolution''s "more like this"): only embeddings of the same model, nearest first by cosine distance through the HNSW index on generated_ads.visual_embedding (iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance; the ad itself is left out. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k; GN731 the ad has no embedding.';

@@ -1,4 +1,4 @@
--- Style clusters of a brand's approved ads (seed 13), with their matured rewards.
+-- Style clusters of a brand's approved ads (docs/quality.md#visual-space), with their matured rewards.
 
 CREATE OR REPLACE FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamptz DEFAULT now())
 RETURNS TABLE (
@@ -107,4 +107,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.style_clusters(uuid, timestamptz) IS
-'Style clusters of a brand (seed 13): DBSCAN (genome._dbscan_cosine, scikit-learn, cosine metric; settings style_cluster_eps as cosine distance and style_cluster_min_samples) over the embeddings of the brand''s approved ads decided by p_now, of the brand''s most used embedding model only. Per cluster: its members, size and the mean matured reward (creative_element_rewards matured by p_now) of the members that have one (rewarded_n) with a Student-t interval at settings style_cluster_ci_level (NULL below 2 rewards). Noise ads are one row with cluster_label -1; clusters are numbered 0, 1, ... largest first. Stored in genome.style_clusters at computed_at = p_now (a rerun for the same p_now replaces it) and returned ordered by label; no approved embedded ads gives no rows. Errors: GN004 NULL or infinite p_now; GN701 unknown or NULL brand; GN740 style cluster settings out of range.';
+'Style clusters of a brand (docs/quality.md#visual-space): DBSCAN (genome._dbscan_cosine, scikit-learn, cosine metric; settings style_cluster_eps as cosine distance and style_cluster_min_samples) over the embeddings of the brand''s approved ads decided by p_now, of the brand''s most used embedding model only. Per cluster: its members, size and the mean matured reward (creative_element_rewards matured by p_now) of the members that have one (rewarded_n) with a Student-t interval at settings style_cluster_ci_level (NULL below 2 rewards). Noise ads are one row with cluster_label -1; clusters are numbered 0, 1, ... largest first. Stored in genome.style_clusters at computed_at = p_now (a rerun for the same p_now replaces it) and returned ordered by label; no approved embedded ads gives no rows. Errors: GN004 NULL or infinite p_now; GN701 unknown or NULL brand; GN740 style cluster settings out of range.';
