@@ -164,7 +164,7 @@ CREATE TABLE IF NOT EXISTS public.meta_ad_mapping (
     meta_campaign_id text NOT NULL,
     linked_by text DEFAULT 'auto',
     created_at timestamptz NOT NULL DEFAULT now(),
-    -- A NULL generated_ad_id must not open a hole in the key (NULLs never collide).
+    -- A NULL generated_ad_id must not open a hole in the key (plain UNIQUE lets NULLs repeat).
     UNIQUE NULLS NOT DISTINCT (generated_ad_id, meta_ad_id)
 );
 CREATE INDEX IF NOT EXISTS meta_ad_mapping_meta_ad_idx ON public.meta_ad_mapping (meta_ad_id);
