@@ -1,5 +1,5 @@
--- The existing ad app's tables (EXISTING_APP.md), created only where missing, and the
--- seed's column additions and prerequisite fixes (P0-1 … P2-2) applied to them.
+-- The existing ad app's tables, created only where missing, and the columns, keys and checks
+-- Creative Genome adds to them.
 -- Everything is IF NOT EXISTS so the same file runs on the app's database and on an
 -- empty one. Constraints added to tables that may already hold app data are NOT VALID:
 -- they bind every new and updated row without failing on history.
@@ -52,7 +52,7 @@ ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS generation_config jsonb DEFA
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS pipeline_version text DEFAULT 'v1';
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS experiment_id uuid;
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS experiment_group text;
--- P1-2: a run caps attempts (model calls), not approvals, and counts both.
+-- A run caps attempts (model calls), not approvals, and counts both.
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS max_attempts integer NOT NULL DEFAULT 50;
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS attempts_count integer NOT NULL DEFAULT 0;
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS approved_count integer NOT NULL DEFAULT 0;
@@ -84,7 +84,7 @@ CREATE TABLE IF NOT EXISTS public.generated_ads (
     meta_ad_id text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
--- P1-1: canvas_size is persisted; the seed's column additions.
+-- canvas_size is persisted, with the other columns the genome reads.
 ALTER TABLE public.generated_ads ADD COLUMN IF NOT EXISTS canvas_size text;
 ALTER TABLE public.generated_ads ADD COLUMN IF NOT EXISTS element_tags jsonb DEFAULT '{}';
 ALTER TABLE public.generated_ads ADD COLUMN IF NOT EXISTS bandit_selected boolean DEFAULT false;
@@ -118,7 +118,7 @@ DO $$
 DECLARE
     c record;
 BEGIN
-    -- P0-2: identity is (ad_run_id, prompt_index, canvas_size); an older unique key on
+    -- Identity is (ad_run_id, prompt_index, canvas_size); an older unique key on
     -- (ad_run_id, prompt_index) alone would make size variants collide.
     FOR c IN
         SELECT con.conname
@@ -163,7 +163,7 @@ CREATE TABLE IF NOT EXISTS public.meta_ad_mapping (
     meta_campaign_id text NOT NULL,
     linked_by text DEFAULT 'auto',
     created_at timestamptz NOT NULL DEFAULT now(),
-    -- P2-2: a NULL generated_ad_id must not open a hole in the key.
+    -- A NULL generated_ad_id must not open a hole in the key.
     UNIQUE NULLS NOT DISTINCT (generated_ad_id, meta_ad_id)
 );
 CREATE INDEX IF NOT EXISTS meta_ad_mapping_meta_ad_idx ON public.meta_ad_mapping (meta_ad_id);
@@ -195,7 +195,7 @@ CREATE TABLE IF NOT EXISTS public.meta_ads_performance (
     updated_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (meta_ad_id, date)
 );
--- P1-4: the objective travels with each performance row.
+-- The objective travels with each performance row.
 ALTER TABLE public.meta_ads_performance ADD COLUMN IF NOT EXISTS campaign_objective text;
 ALTER TABLE public.meta_ads_performance ADD COLUMN IF NOT EXISTS updated_at timestamptz
 DEFAULT now();
@@ -243,7 +243,7 @@ CREATE TABLE IF NOT EXISTS public.product_template_usage (
     ad_run_id uuid REFERENCES public.ad_runs (id),
     UNIQUE (product_id, template_storage_name)
 );
--- P0-3: templates are joined by id, not by storage name.
+-- Templates are joined by id, not by storage name.
 ALTER TABLE public.product_template_usage ADD COLUMN IF NOT EXISTS template_id uuid;
 CREATE INDEX IF NOT EXISTS product_template_usage_template_idx
 ON public.product_template_usage (template_id);
@@ -268,7 +268,7 @@ CREATE TABLE IF NOT EXISTS public.scheduled_jobs (
     last_error text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
--- P0-1: ad_creation_v2 and the genome job types are valid; any other type is refused
+-- ad_creation_v2 and the genome job types are valid; any other type is refused
 -- instead of silently falling through to V1 ad creation.
 ALTER TABLE public.scheduled_jobs DROP CONSTRAINT IF EXISTS scheduled_jobs_job_type_check;
 ALTER TABLE public.scheduled_jobs DROP CONSTRAINT IF EXISTS valid_job_type;

@@ -76,7 +76,7 @@ CREATE TABLE genome.creative_element_scores (
     updated_at timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (element_dimension, element_value)
     REFERENCES genome.element_values (dimension, value),
-    -- P2-2: brand-level rows (product_id NULL) are unique too.
+    -- Brand-level rows (product_id NULL) are unique too.
     UNIQUE NULLS NOT DISTINCT (brand_id, product_id, element_dimension, element_value)
 );
 CREATE INDEX creative_element_scores_brand_dim_idx
@@ -122,10 +122,16 @@ CREATE TABLE genome.brand_priors (
     peer_brands integer NOT NULL,
     peer_observations double precision NOT NULL,
     genome_version integer NOT NULL,
+    shrinkage double precision,
+    between_brand_variance double precision,
     PRIMARY KEY (brand_id, element_dimension, element_value)
 );
 COMMENT ON TABLE genome.brand_priors IS
 'Category prior for a brand: aggregate alpha/beta of OTHER opted-in brands of its category, shrunk (seed 10.3). Holds only aggregates, never a peer''s rows.';
+COMMENT ON COLUMN genome.brand_priors.shrinkage IS
+'Share of the peers'' summed evidence kept in the prior (fixed category_prior_shrinkage, or the empirical-Bayes estimate clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]).';
+COMMENT ON COLUMN genome.brand_priors.between_brand_variance IS
+'Empirical Bayes: the method-of-moments variance of the success rate between the peer brands of the category for this dimension (NULL when fewer than two peers inform it).';
 
 CREATE TABLE genome.genome_state (
     brand_id uuid PRIMARY KEY REFERENCES public.brands (id),
