@@ -29,6 +29,9 @@ from agents.settings import project_root
 REQUIRED_EXTENSIONS = ("vector", "plpython3u")
 # Serialises concurrent `genome migrate` runs against one database.
 MIGRATION_LOCK_KEY = 7_146_210_001
+# The security step: these files, then this call, after every other function file.
+SECURITY_DIR = Path("db") / "functions" / "security"
+SECURITY_SETUP = "SELECT genome._apply_tenancy()"
 
 
 class MigrationError(RuntimeError):
@@ -50,11 +53,6 @@ def _checksum(text: str) -> str:
 
 def schema_files(root: Path) -> list[Path]:
     return sorted((root / "db" / "schema").glob("[0-9][0-9][0-9]_*.sql"))
-
-
-SECURITY_DIR = Path("db") / "functions" / "security"
-# Called by the security step once every function and the security files are defined.
-SECURITY_SETUP = "SELECT genome._apply_tenancy()"
 
 
 def function_files(root: Path) -> list[Path]:
