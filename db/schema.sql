@@ -7293,7 +7293,7 @@ CREATE TABLE genome.system_alerts (
 -- Name: TABLE system_alerts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.system_alerts IS 'Health alerts (seed 14): one open alert per (organization, brand, type); worse severity updates it; auto_resolved when the metric recovers.';
+COMMENT ON TABLE genome.system_alerts IS 'Health alerts: one open alert per (organization, brand, type); worse severity updates it; auto_resolved when the metric recovers.';
 
 
 --
@@ -10311,7 +10311,7 @@ CREATE TABLE genome.ad_defect_scans (
 -- Name: TABLE ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.ad_defect_scans IS 'Stage-1 defect scan results (seed 9f). Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
+COMMENT ON TABLE genome.ad_defect_scans IS 'Stage-1 defect scan results. Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
 
 
 --
@@ -10415,7 +10415,7 @@ CREATE TABLE genome.ad_lineage (
 -- Name: TABLE ad_lineage; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.ad_lineage IS 'Winner evolution parent -> child (seed 11), with the one variable changed.';
+COMMENT ON TABLE genome.ad_lineage IS 'Winner evolution parent -> child, with the one variable changed.';
 
 
 --
@@ -10451,7 +10451,7 @@ CREATE TABLE genome.ad_quality_exemplars (
 -- Name: TABLE ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.ad_quality_exemplars IS 'Few-shot calibration ads per brand (seed 6b tier 3): 10 gold_approve, 10 gold_reject, 5-10 edge_case.';
+COMMENT ON TABLE genome.ad_quality_exemplars IS 'Few-shot calibration ads per brand: 10 gold_approve, 10 gold_reject, 5-10 edge_case.';
 
 
 --
@@ -10481,7 +10481,7 @@ CREATE TABLE genome.ad_review_overrides (
 -- Name: TABLE ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.ad_review_overrides IS 'Human decisions on AI reviews (seed 6b tier 1), with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
+COMMENT ON TABLE genome.ad_review_overrides IS 'Human decisions on AI reviews, with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
 
 
 --
@@ -10641,7 +10641,7 @@ CREATE TABLE genome.alert_thresholds (
 -- Name: TABLE alert_thresholds; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.alert_thresholds IS 'Monitoring thresholds (seed 14).';
+COMMENT ON TABLE genome.alert_thresholds IS 'Monitoring thresholds per health metric: warning and critical levels and the days of the window each is evaluated over.';
 
 
 --
@@ -10668,7 +10668,7 @@ CREATE TABLE genome.brand_priors (
 -- Name: TABLE brand_priors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.brand_priors IS 'Category prior for a brand: aggregate alpha/beta of OTHER opted-in brands of its category, shrunk (seed 10.3). Holds only aggregates, never a peer''s rows.';
+COMMENT ON TABLE genome.brand_priors IS 'Category prior for a brand: aggregate alpha/beta of OTHER opted-in brands of its category, shrunk. Holds only aggregates, never a peer''s rows.';
 
 
 --
@@ -10718,7 +10718,7 @@ CREATE TABLE genome.causal_effects (
 -- Name: TABLE causal_effects; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.causal_effects IS 'Average treatment effects of completed experiments with 95% credible intervals (seed 12d): the strongest evidence the genome has.';
+COMMENT ON TABLE genome.causal_effects IS 'Average treatment effects of completed experiments with 95% credible intervals: the strongest evidence the genome has.';
 
 
 --
@@ -10839,7 +10839,7 @@ CREATE TABLE genome.creative_element_rewards (
 -- Name: TABLE creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.creative_element_rewards IS 'One matured composite reward per ad (seed 10.1), revised as components mature and Meta restates; earlier revisions in creative_element_reward_history.';
+COMMENT ON TABLE genome.creative_element_rewards IS 'One matured composite reward per ad, revised as components mature and Meta restates; earlier revisions in creative_element_reward_history.';
 
 
 --
@@ -10853,7 +10853,7 @@ COMMENT ON COLUMN genome.creative_element_rewards.reward_components IS 'Per comp
 -- Name: COLUMN creative_element_rewards.attribution_path; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON COLUMN genome.creative_element_rewards.attribution_path IS 'mapping (meta_ad_mapping, P1-5) or ad_name (fallback parsing of the Meta ad name).';
+COMMENT ON COLUMN genome.creative_element_rewards.attribution_path IS 'mapping (meta_ad_mapping) or ad_name (fallback parsing of the Meta ad name).';
 
 
 --
@@ -10898,7 +10898,7 @@ CREATE TABLE genome.creative_element_scores (
 -- Name: TABLE creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.creative_element_scores IS 'Thompson sampling state per (brand, product or brand level, dimension, value) (seed 10.2). alpha/beta are the brand''s own evidence; posterior_* blend it with the prior by cold-start level.';
+COMMENT ON TABLE genome.creative_element_scores IS 'Thompson sampling state per (brand, product or brand level, dimension, value). alpha/beta are the brand''s own evidence; posterior_* blend it with the prior by cold-start level.';
 
 
 --
@@ -10952,7 +10952,7 @@ CREATE TABLE genome.defect_checks (
 -- Name: TABLE defect_checks; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.defect_checks IS 'Stage-1 fast defect scan checks (seed 9f); a critical defect auto-rejects.';
+COMMENT ON TABLE genome.defect_checks IS 'Stage-1 fast defect scan checks; a critical defect auto-rejects.';
 
 
 --
@@ -10985,7 +10985,7 @@ CREATE TABLE genome.element_combo_scores (
 -- Name: TABLE element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.element_combo_scores IS 'Beta scores of combinations of 2 and 3 element values (seed 10.6 SCORE).';
+COMMENT ON TABLE genome.element_combo_scores IS 'Beta scores of combinations of 2 and 3 element values.';
 
 
 --
@@ -11013,7 +11013,7 @@ COMMENT ON TABLE genome.element_dimensions IS 'Registry of element_tags keys. el
 -- Name: COLUMN element_dimensions.strategic_weight; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON COLUMN genome.element_dimensions.strategic_weight IS 'How much a change of this dimension matters when choosing what to test next (seed 11: belief_angle 1.0, hook_type 0.9, color_mode 0.4).';
+COMMENT ON COLUMN genome.element_dimensions.strategic_weight IS 'How much a change of this dimension matters when choosing what to test next (belief_angle 1.0, hook_type 0.9, color_mode 0.4).';
 
 
 --
@@ -11049,7 +11049,7 @@ CREATE TABLE genome.element_values (
 -- Name: TABLE element_values; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.element_values IS 'Allowed values per dimension; unknown values are an error (fault 6 of the existing app).';
+COMMENT ON TABLE genome.element_values IS 'Allowed values per dimension; unknown values are an error.';
 
 
 --
@@ -11127,7 +11127,7 @@ CREATE TABLE genome.experiment_arms (
 -- Name: TABLE experiment_arms; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each (seed 12b).';
+COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each.';
 
 
 --
@@ -11183,7 +11183,7 @@ CREATE TABLE genome.experiments (
 -- Name: TABLE experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.experiments IS 'Single-variable creative tests (seed 12a): one test variable, control + 1-3 treatments, everything else held constant.';
+COMMENT ON TABLE genome.experiments IS 'Single-variable creative tests: one test variable, control + 1-3 treatments, everything else held constant.';
 
 
 --
@@ -11235,7 +11235,7 @@ CREATE TABLE genome.generation_experiment_analyses (
 -- Name: TABLE generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.generation_experiment_analyses IS 'History of generation A/B analyses (seed 15): per run the Mann-Whitney U tests on approval and matured reward and the decision taken.';
+COMMENT ON TABLE genome.generation_experiment_analyses IS 'History of generation A/B analyses: per run the Mann-Whitney U tests on approval and matured reward and the decision taken.';
 
 
 --
@@ -11284,7 +11284,7 @@ CREATE TABLE genome.generation_experiments (
 -- Name: TABLE generation_experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.generation_experiments IS 'Prompt / pipeline A/B tests (seed 15): ad runs alternate control / variant by sequence within the brand.';
+COMMENT ON TABLE genome.generation_experiments IS 'Prompt / pipeline A/B tests: ad runs alternate control / variant by sequence within the brand.';
 
 
 --
@@ -11405,7 +11405,7 @@ CREATE TABLE genome.objective_map (
 -- Name: TABLE objective_map; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.objective_map IS 'Maps Meta''s raw campaign objectives (OUTCOME_* and legacy) onto reward objectives (fault 4 of the existing app).';
+COMMENT ON TABLE genome.objective_map IS 'Maps Meta''s raw campaign objectives (OUTCOME_* and legacy) onto reward objectives.';
 
 
 --
@@ -11473,7 +11473,7 @@ CREATE TABLE genome.review_checks (
 -- Name: TABLE review_checks; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.review_checks IS 'The review rubric in use (EXISTING_APP.md): 16 checks scored 0-10 with weights; the default of every organization''s quality config.';
+COMMENT ON TABLE genome.review_checks IS 'The existing app''s review rubric: 16 checks scored 0-10 with weights; the default of every organization''s quality config.';
 
 
 --
@@ -11499,7 +11499,7 @@ CREATE TABLE genome.reward_metrics (
 -- Name: TABLE reward_metrics; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.reward_metrics IS 'Reward components: maturation window (days since the ad''s first impression) and minimum impressions (seed 10.1), and default p25/p75 used when a brand has no baseline. All rates are RATIOS here.';
+COMMENT ON TABLE genome.reward_metrics IS 'Reward components: maturation window (days since the ad''s first impression) and minimum impressions, and default p25/p75 used when a brand has no baseline. All rates are RATIOS here.';
 
 
 --
@@ -11519,7 +11519,7 @@ CREATE TABLE genome.reward_weights (
 -- Name: TABLE reward_weights; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.reward_weights IS 'Composite reward weights per objective (seed 10.1).';
+COMMENT ON TABLE genome.reward_weights IS 'Composite reward weights per objective.';
 
 
 --
@@ -11584,7 +11584,7 @@ CREATE TABLE genome.style_clusters (
 -- Name: TABLE style_clusters; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.style_clusters IS 'DBSCAN style clusters of approved-ad embeddings (seed 13); label -1 is noise.';
+COMMENT ON TABLE genome.style_clusters IS 'DBSCAN style clusters of approved-ad embeddings; label -1 is noise.';
 
 
 --
@@ -11648,7 +11648,7 @@ CREATE TABLE genome.validation_results (
 -- Name: TABLE validation_results; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.validation_results IS 'Prediction accuracy per brand and ISO week (seed 10.6 VALIDATE): Spearman correlation of pre_gen_score with the matured CTR of ads launched prediction_lag_days or more before the run, with n and a Fisher-z interval. A re-run in the same week replaces that week''s row.';
+COMMENT ON TABLE genome.validation_results IS 'Prediction accuracy per brand and ISO week: Spearman correlation of pre_gen_score with the matured CTR of ads launched prediction_lag_days or more before the run, with n and a Fisher-z interval. A re-run in the same week replaces that week''s row.';
 
 
 --
@@ -11752,21 +11752,21 @@ COMMENT ON COLUMN public.ad_runs.generation_config IS 'Versions used by the run:
 -- Name: COLUMN ad_runs.max_attempts; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.ad_runs.max_attempts IS 'P1-2: cap on generation attempts (model calls), not approvals.';
+COMMENT ON COLUMN public.ad_runs.max_attempts IS 'Cap on generation attempts (model calls), not approvals.';
 
 
 --
 -- Name: COLUMN ad_runs.attempts_count; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.ad_runs.attempts_count IS 'P1-2: ads planned (each one generation attempt).';
+COMMENT ON COLUMN public.ad_runs.attempts_count IS 'Ads planned (each one generation attempt).';
 
 
 --
 -- Name: COLUMN ad_runs.approved_count; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.ad_runs.approved_count IS 'P1-2: ads of this run that reached approved.';
+COMMENT ON COLUMN public.ad_runs.approved_count IS 'Ads of this run that reached approved.';
 
 
 --
@@ -11860,7 +11860,7 @@ CREATE TABLE public.generated_ads (
 -- Name: TABLE generated_ads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TABLE public.generated_ads IS 'One generated ad (existing app). Identity (ad_run_id, prompt_index, canvas_size) per P0-2; brand via ad_run -> product.';
+COMMENT ON TABLE public.generated_ads IS 'One generated ad (existing app). Identity (ad_run_id, prompt_index, canvas_size), so size variants never collide; brand via ad_run -> product.';
 
 
 --
@@ -11917,7 +11917,7 @@ CREATE TABLE public.meta_ad_mapping (
 -- Name: TABLE meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TABLE public.meta_ad_mapping IS 'Links generated ads to Meta ads (P1-5: the primary attribution path; ad-name parsing is the fallback).';
+COMMENT ON TABLE public.meta_ad_mapping IS 'Links generated ads to Meta ads (the primary attribution path; ad-name parsing is the fallback).';
 
 
 --
@@ -11978,7 +11978,7 @@ COMMENT ON COLUMN public.meta_ads_performance.conversion_rate IS 'purchases / li
 -- Name: COLUMN meta_ads_performance.campaign_objective; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON COLUMN public.meta_ads_performance.campaign_objective IS 'P1-4: the campaign''s Meta objective.';
+COMMENT ON COLUMN public.meta_ads_performance.campaign_objective IS 'The campaign''s Meta objective.';
 
 
 --
@@ -12042,7 +12042,7 @@ CREATE TABLE public.product_template_usage (
 -- Name: TABLE product_template_usage; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON TABLE public.product_template_usage IS 'Templates used per product (existing app); template_id per P0-3.';
+COMMENT ON TABLE public.product_template_usage IS 'Templates used per product (existing app); joined to templates by template_id.';
 
 
 --

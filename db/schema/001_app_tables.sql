@@ -347,13 +347,13 @@ COMMENT ON COLUMN public.brands.cross_brand_sharing IS
 COMMENT ON TABLE public.products IS 'Products of a brand (existing app).';
 COMMENT ON TABLE public.ad_runs IS
 'A generation run for one product (existing app; no brand_id: the brand is products.brand_id).';
-COMMENT ON COLUMN public.ad_runs.max_attempts IS 'P1-2: cap on generation attempts (model calls), not approvals.';
-COMMENT ON COLUMN public.ad_runs.attempts_count IS 'P1-2: ads planned (each one generation attempt).';
-COMMENT ON COLUMN public.ad_runs.approved_count IS 'P1-2: ads of this run that reached approved.';
+COMMENT ON COLUMN public.ad_runs.max_attempts IS 'Cap on generation attempts (model calls), not approvals.';
+COMMENT ON COLUMN public.ad_runs.attempts_count IS 'Ads planned (each one generation attempt).';
+COMMENT ON COLUMN public.ad_runs.approved_count IS 'Ads of this run that reached approved.';
 COMMENT ON COLUMN public.ad_runs.generation_config IS
 'Versions used by the run: prompt_template_version, pipeline_version, review_rubric_version, genome_scores_version.';
 COMMENT ON TABLE public.generated_ads IS
-'One generated ad (existing app). Identity (ad_run_id, prompt_index, canvas_size) per P0-2; brand via ad_run -> product.';
+'One generated ad (existing app). Identity (ad_run_id, prompt_index, canvas_size), so size variants never collide; brand via ad_run -> product.';
 COMMENT ON COLUMN public.generated_ads.element_tags IS
 'Creative elements of the ad, keys and values from genome.element_dimensions / genome.element_values.';
 COMMENT ON COLUMN public.generated_ads.element_propensities IS
@@ -365,14 +365,14 @@ COMMENT ON COLUMN public.generated_ads.visual_embedding IS
 COMMENT ON COLUMN public.generated_ads.pre_gen_score IS 'genome.pre_gen_score of the planned elements.';
 COMMENT ON TABLE public.meta_campaigns IS 'Meta campaigns (existing app); objective is Meta''s raw value.';
 COMMENT ON TABLE public.meta_ad_mapping IS
-'Links generated ads to Meta ads (P1-5: the primary attribution path; ad-name parsing is the fallback).';
+'Links generated ads to Meta ads (the primary attribution path; ad-name parsing is the fallback).';
 COMMENT ON TABLE public.meta_ads_performance IS
 'Daily Meta insights per ad (existing app). link_ctr and conversion_rate are in percent. The last 28 days may be restated.';
 COMMENT ON COLUMN public.meta_ads_performance.link_ctr IS 'Outbound CTR in PERCENT (Meta outbound_clicks_ctr).';
 COMMENT ON COLUMN public.meta_ads_performance.conversion_rate IS 'purchases / link_clicks x 100 (PERCENT).';
-COMMENT ON COLUMN public.meta_ads_performance.campaign_objective IS 'P1-4: the campaign''s Meta objective.';
+COMMENT ON COLUMN public.meta_ads_performance.campaign_objective IS 'The campaign''s Meta objective.';
 COMMENT ON TABLE public.ad_intelligence_baselines IS
 'Per-brand cohort percentiles (existing app). ctr columns are RATIOS, unlike meta_ads_performance.link_ctr.';
-COMMENT ON TABLE public.product_template_usage IS 'Templates used per product (existing app); template_id per P0-3.';
+COMMENT ON TABLE public.product_template_usage IS 'Templates used per product (existing app); joined to templates by template_id.';
 COMMENT ON TABLE public.scheduled_jobs IS
 'The existing app''s scheduler. Creative Genome''s own jobs run on pg_cron (genome.run_job).';

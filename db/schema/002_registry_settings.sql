@@ -11,7 +11,7 @@ CREATE TABLE genome.element_dimensions (
 COMMENT ON TABLE genome.element_dimensions IS
 'Registry of element_tags keys. element: chosen by the bandit and scored; context: used for attribution strata; attribute: validated and recorded only; identifier: free identifiers (never arms).';
 COMMENT ON COLUMN genome.element_dimensions.strategic_weight IS
-'How much a change of this dimension matters when choosing what to test next (seed 11: belief_angle 1.0, hook_type 0.9, color_mode 0.4).';
+'How much a change of this dimension matters when choosing what to test next (belief_angle 1.0, hook_type 0.9, color_mode 0.4).';
 
 CREATE TABLE genome.element_values (
     dimension text NOT NULL REFERENCES genome.element_dimensions (dimension),
@@ -20,7 +20,7 @@ CREATE TABLE genome.element_values (
     PRIMARY KEY (dimension, value)
 );
 COMMENT ON TABLE genome.element_values IS
-'Allowed values per dimension; unknown values are an error (fault 6 of the existing app).';
+'Allowed values per dimension; unknown values are an error.';
 
 CREATE TABLE genome.element_value_aliases (
     dimension text NOT NULL,
@@ -147,7 +147,7 @@ CREATE TABLE genome.objective_map (
     CHECK (reward_objective IN ('CONVERSIONS', 'TRAFFIC', 'BRAND_AWARENESS'))
 );
 COMMENT ON TABLE genome.objective_map IS
-'Maps Meta''s raw campaign objectives (OUTCOME_* and legacy) onto reward objectives (fault 4 of the existing app).';
+'Maps Meta''s raw campaign objectives (OUTCOME_* and legacy) onto reward objectives.';
 INSERT INTO genome.objective_map VALUES
 ('OUTCOME_SALES', 'CONVERSIONS'),
 ('OUTCOME_LEADS', 'CONVERSIONS'),
@@ -176,7 +176,7 @@ CREATE TABLE genome.reward_metrics (
     CHECK (default_p75 > default_p25)
 );
 COMMENT ON TABLE genome.reward_metrics IS
-'Reward components: maturation window (days since the ad''s first impression) and minimum impressions (seed 10.1), and default p25/p75 used when a brand has no baseline. All rates are RATIOS here.';
+'Reward components: maturation window (days since the ad''s first impression) and minimum impressions, and default p25/p75 used when a brand has no baseline. All rates are RATIOS here.';
 INSERT INTO genome.reward_metrics VALUES
 ('ctr', 3, 500, true, 0.008, 0.018, 'ratio (clicks / impressions)'),
 ('conversion_rate', 7, 500, true, 0.010, 0.040, 'ratio (purchases / clicks)'),
@@ -190,7 +190,7 @@ CREATE TABLE genome.reward_weights (
     weight numeric(4, 3) NOT NULL CHECK (weight > 0 AND weight <= 1),
     PRIMARY KEY (reward_objective, metric)
 );
-COMMENT ON TABLE genome.reward_weights IS 'Composite reward weights per objective (seed 10.1).';
+COMMENT ON TABLE genome.reward_weights IS 'Composite reward weights per objective.';
 INSERT INTO genome.reward_weights VALUES
 ('CONVERSIONS', 'ctr', 0.2), ('CONVERSIONS', 'conversion_rate', 0.3),
 ('CONVERSIONS', 'roas', 0.5),
@@ -210,7 +210,7 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('success_threshold', '0.5', 'reward >= this counts as a success (alpha += 1), else beta'),
 ('imported_ad_weight', '0.5', 'Weight of imported (non-generated) ads in alpha/beta'),
 ('revision_window_days', '28', 'Meta restates insights this many days back; rewards are revised within it'),
-('category_prior_shrinkage', '0.3', 'Category prior counts are multiplied by this (seed 10.3)'),
+('category_prior_shrinkage', '0.3', 'Category prior counts are multiplied by this'),
 ('prior_n_level3', '10', 'At level 3 the prior is rescaled to this many pseudo-observations'),
 ('brand_weight_n', '100', 'brand_weight = min(n / brand_weight_n, brand_weight_cap)'),
 ('brand_weight_cap', '0.8', 'Upper bound of brand_weight at level 2'),
@@ -231,11 +231,11 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('job_lease_seconds', '120', 'Default agent job lease'),
 ('job_max_attempts', '3', 'Default agent job attempts before dead-letter'),
 ('job_backoff_base_seconds', '5', 'Retry backoff base: base * 2^(attempt-1), with jitter'),
-('winner_min_matured_days', '7', 'Winner criteria (seed 11)'),
-('winner_min_impressions', '1000', 'Winner criteria (seed 11)'),
-('winner_min_reward', '0.65', 'Winner criteria (seed 11)'),
-('max_iterations_per_winner', '5', 'Evolution limit (seed 11)'),
-('max_rounds_per_ancestor', '3', 'Evolution limit (seed 11)'),
+('winner_min_matured_days', '7', 'A winner has at least this many matured days of data'),
+('winner_min_impressions', '1000', 'A winner has at least this many impressions'),
+('winner_min_reward', '0.65', 'A winner''s matured reward is at least this (or its CTR or ROAS is at the brand''s p75)'),
+('max_iterations_per_winner', '5', 'Evolution: children one winner may have at most'),
+('max_rounds_per_ancestor', '3', 'Evolution: iteration rounds below one ancestor at most'),
 ('calibration_min_overrides', '20', 'Fewest overrides a calibration will learn from'),
 ('calibration_fn_weight', '2', 'False negatives cost this many false positives'),
 ('prediction_lag_days', '14', 'Prediction accuracy uses ads launched this many days before'),
@@ -251,7 +251,7 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('experiment_default_cpm', '12.0',
  'Cost per 1000 impressions used for the required spend when the brand has no recent spend, rewards or baselines'),
 ('experiment_cpm_lookback_days', '90', 'Days of the brand''s Meta insights its CPM is computed from'),
-('experiment_significance_level', '0.90', 'Winner: the best arm''s P(best) must exceed this (seed 12c)'),
+('experiment_significance_level', '0.90', 'Winner: the best arm''s P(best) must exceed this'),
 ('experiment_futility_prob_best', '0.05', 'An arm with P(best) below this (and its minimum sample) is recommended for pausing'),
 ('experiment_srm_alpha', '0.001',
  'Sample-ratio mismatch: chi-square p-value of arm impressions against the planned split below this holds every verdict and raises an alert'),
@@ -284,10 +284,10 @@ INSERT INTO genome.settings (key, value, description) VALUES
     'calibration_max_sweeps', '20',
     'Coordinate-descent sweeps over the thresholds at most (stops earlier when a sweep changes nothing)'
 ),
-('exemplar_limit_gold_approve', '10', 'Active gold_approve exemplars per brand at most (seed 6b tier 3)'),
-('exemplar_limit_gold_reject', '10', 'Active gold_reject exemplars per brand at most (seed 6b tier 3)'),
-('exemplar_limit_edge_case', '10', 'Active edge_case exemplars per brand at most (seed 6b: 5-10)'),
-('exemplar_limit_total', '30', 'Active exemplars per brand at most, all types together (seed 6b: 20-30)'),
+('exemplar_limit_gold_approve', '10', 'Active gold_approve exemplars per brand at most'),
+('exemplar_limit_gold_reject', '10', 'Active gold_reject exemplars per brand at most'),
+('exemplar_limit_edge_case', '10', 'Active edge_case exemplars per brand at most (5-10 recommended)'),
+('exemplar_limit_total', '30', 'Active exemplars per brand at most, all types together (20-30 recommended)'),
 ('knn_max_k', '100', 'Largest k accepted by similar_exemplars and more_like_this'),
 (
     'knn_ef_search', '100',
@@ -353,7 +353,7 @@ CREATE TABLE genome.alert_thresholds (
     critical_days integer,
     description text NOT NULL
 );
-COMMENT ON TABLE genome.alert_thresholds IS 'Monitoring thresholds (seed 14).';
+COMMENT ON TABLE genome.alert_thresholds IS 'Monitoring thresholds per health metric: warning and critical levels and the days of the window each is evaluated over.';
 INSERT INTO genome.alert_thresholds VALUES
 ('approval_rate', '<', 0.60, 7, 0.40, 3, 'Share of reviewed ads approved'),
 ('prediction_accuracy', '<', 0.3, 14, 0.1, 7, 'Spearman of pre_gen_score vs matured CTR'),

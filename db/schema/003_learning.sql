@@ -31,11 +31,11 @@ CREATE TABLE genome.creative_element_rewards (
 CREATE INDEX creative_element_rewards_brand_idx
 ON genome.creative_element_rewards (brand_id, matured_at);
 COMMENT ON TABLE genome.creative_element_rewards IS
-'One matured composite reward per ad (seed 10.1), revised as components mature and Meta restates; earlier revisions in creative_element_reward_history.';
+'One matured composite reward per ad, revised as components mature and Meta restates; earlier revisions in creative_element_reward_history.';
 COMMENT ON COLUMN genome.creative_element_rewards.reward_components IS
 'Per component: raw value, normalized value, configured and effective weight, baseline source; plus which components were left out (not matured / missing) and how their weight was redistributed.';
 COMMENT ON COLUMN genome.creative_element_rewards.attribution_path IS
-'mapping (meta_ad_mapping, P1-5) or ad_name (fallback parsing of the Meta ad name).';
+'mapping (meta_ad_mapping) or ad_name (fallback parsing of the Meta ad name).';
 
 CREATE TABLE genome.creative_element_reward_history (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -82,7 +82,7 @@ CREATE TABLE genome.creative_element_scores (
 CREATE INDEX creative_element_scores_brand_dim_idx
 ON genome.creative_element_scores (brand_id, element_dimension);
 COMMENT ON TABLE genome.creative_element_scores IS
-'Thompson sampling state per (brand, product or brand level, dimension, value) (seed 10.2). alpha/beta are the brand''s own evidence; posterior_* blend it with the prior by cold-start level.';
+'Thompson sampling state per (brand, product or brand level, dimension, value). alpha/beta are the brand''s own evidence; posterior_* blend it with the prior by cold-start level.';
 COMMENT ON COLUMN genome.creative_element_scores.alpha IS '1 + weighted successes (reward >= success_threshold).';
 COMMENT ON COLUMN genome.creative_element_scores.beta IS '1 + weighted failures.';
 COMMENT ON COLUMN genome.creative_element_scores.posterior_alpha IS
@@ -111,7 +111,7 @@ CREATE TABLE genome.element_combo_scores (
     UNIQUE NULLS NOT DISTINCT (brand_id, product_id, combo_key)
 );
 COMMENT ON TABLE genome.element_combo_scores IS
-'Beta scores of combinations of 2 and 3 element values (seed 10.6 SCORE).';
+'Beta scores of combinations of 2 and 3 element values.';
 
 CREATE TABLE genome.brand_priors (
     brand_id uuid NOT NULL REFERENCES public.brands (id),
@@ -127,7 +127,7 @@ CREATE TABLE genome.brand_priors (
     PRIMARY KEY (brand_id, element_dimension, element_value)
 );
 COMMENT ON TABLE genome.brand_priors IS
-'Category prior for a brand: aggregate alpha/beta of OTHER opted-in brands of its category, shrunk (seed 10.3). Holds only aggregates, never a peer''s rows.';
+'Category prior for a brand: aggregate alpha/beta of OTHER opted-in brands of its category, shrunk. Holds only aggregates, never a peer''s rows.';
 COMMENT ON COLUMN genome.brand_priors.shrinkage IS
 'Share of the peers'' summed evidence kept in the prior (fixed category_prior_shrinkage, or the empirical-Bayes estimate clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]).';
 COMMENT ON COLUMN genome.brand_priors.between_brand_variance IS

@@ -9,7 +9,7 @@ CREATE TABLE genome.review_checks (
     description text NOT NULL
 );
 COMMENT ON TABLE genome.review_checks IS
-'The review rubric in use (EXISTING_APP.md): 16 checks scored 0-10 with weights; the default of every organization''s quality config.';
+'The existing app''s review rubric: 16 checks scored 0-10 with weights; the default of every organization''s quality config.';
 INSERT INTO genome.review_checks VALUES
 ('V1', 'product', 1.5, NULL, 'Product is shown accurately'),
 ('V2', 'text', 1.5, NULL, 'Text is legible and correct'),
@@ -34,7 +34,7 @@ CREATE TABLE genome.defect_checks (
     critical boolean NOT NULL DEFAULT true,
     description text NOT NULL
 );
-COMMENT ON TABLE genome.defect_checks IS 'Stage-1 fast defect scan checks (seed 9f); a critical defect auto-rejects.';
+COMMENT ON TABLE genome.defect_checks IS 'Stage-1 fast defect scan checks; a critical defect auto-rejects.';
 INSERT INTO genome.defect_checks VALUES
 ('TEXT_GARBLED', 'text_garbled', true, 'Rendered text is garbled or misspelt'),
 ('ANATOMY_ERROR', 'anatomy_error', true, 'Malformed hands, faces or bodies'),
@@ -135,7 +135,7 @@ CREATE TABLE genome.ad_defect_scans (
 );
 CREATE INDEX ad_defect_scans_ad_idx ON genome.ad_defect_scans (generated_ad_id);
 COMMENT ON TABLE genome.ad_defect_scans IS
-'Stage-1 defect scan results (seed 9f). Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
+'Stage-1 defect scan results. Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
 
 CREATE TABLE genome.ad_reviews (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -177,7 +177,7 @@ CREATE TABLE genome.ad_review_overrides (
 CREATE INDEX ad_review_overrides_org_idx ON genome.ad_review_overrides (organization_id, created_at);
 CREATE INDEX ad_review_overrides_ad_idx ON genome.ad_review_overrides (generated_ad_id);
 COMMENT ON TABLE genome.ad_review_overrides IS
-'Human decisions on AI reviews (seed 6b tier 1), with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
+'Human decisions on AI reviews, with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
 
 CREATE TABLE genome.ad_quality_exemplars (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -199,7 +199,7 @@ ON genome.ad_quality_exemplars (generated_ad_id) WHERE is_active;
 CREATE INDEX ad_quality_exemplars_embedding_idx
 ON genome.ad_quality_exemplars USING hnsw (exemplar_embedding vector_cosine_ops);
 COMMENT ON TABLE genome.ad_quality_exemplars IS
-'Few-shot calibration ads per brand (seed 6b tier 3): 10 gold_approve, 10 gold_reject, 5-10 edge_case.';
+'Few-shot calibration ads per brand: 10 gold_approve, 10 gold_reject, 5-10 edge_case.';
 
 CREATE TABLE genome.ad_status_history (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -243,7 +243,7 @@ CREATE TABLE genome.style_clusters (
     rewarded_n integer NOT NULL DEFAULT 0 CHECK (rewarded_n >= 0),
     UNIQUE (brand_id, computed_at, cluster_label)
 );
-COMMENT ON TABLE genome.style_clusters IS 'DBSCAN style clusters of approved-ad embeddings (seed 13); label -1 is noise.';
+COMMENT ON TABLE genome.style_clusters IS 'DBSCAN style clusters of approved-ad embeddings; label -1 is noise.';
 COMMENT ON COLUMN genome.style_clusters.embedding_model IS
 'The embedding model whose vectors were clustered (only vectors of one model are ever compared).';
 COMMENT ON COLUMN genome.style_clusters.rewarded_n IS

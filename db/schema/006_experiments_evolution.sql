@@ -40,7 +40,7 @@ CREATE TABLE genome.experiments (
 );
 CREATE INDEX experiments_brand_status_idx ON genome.experiments (brand_id, status);
 COMMENT ON TABLE genome.experiments IS
-'Single-variable creative tests (seed 12a): one test variable, control + 1-3 treatments, everything else held constant.';
+'Single-variable creative tests: one test variable, control + 1-3 treatments, everything else held constant.';
 COMMENT ON COLUMN genome.experiments.baseline_rate IS
 'Baseline rate of the primary metric as a RATIO (successes / trials), from the brand''s matured rewards, ad_intelligence_baselines or the metric default (baseline_source).';
 COMMENT ON COLUMN genome.experiments.required_trials_per_arm IS
@@ -73,7 +73,7 @@ CREATE TABLE genome.experiment_arms (
     UNIQUE (experiment_id, arm_index),
     CHECK (total_clicks <= total_impressions)
 );
-COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each (seed 12b).';
+COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each.';
 
 CREATE TABLE genome.experiment_analyses (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -113,7 +113,7 @@ CREATE TABLE genome.causal_effects (
 );
 CREATE INDEX causal_effects_brand_variable_idx ON genome.causal_effects (brand_id, test_variable);
 COMMENT ON TABLE genome.causal_effects IS
-'Average treatment effects of completed experiments with 95% credible intervals (seed 12d): the strongest evidence the genome has.';
+'Average treatment effects of completed experiments with 95% credible intervals: the strongest evidence the genome has.';
 COMMENT ON COLUMN genome.causal_effects.effect_size IS
 'Posterior mean of treatment rate - control rate (RATIO units of the primary metric).';
 COMMENT ON COLUMN genome.causal_effects.relative_ci_lower IS
@@ -139,7 +139,7 @@ CREATE TABLE genome.ad_lineage (
 CREATE INDEX ad_lineage_ancestor_idx ON genome.ad_lineage (ancestor_ad_id);
 CREATE INDEX ad_lineage_parent_idx ON genome.ad_lineage (parent_ad_id);
 CREATE UNIQUE INDEX ad_lineage_child_idx ON genome.ad_lineage (child_ad_id);
-COMMENT ON TABLE genome.ad_lineage IS 'Winner evolution parent -> child (seed 11), with the one variable changed.';
+COMMENT ON TABLE genome.ad_lineage IS 'Winner evolution parent -> child, with the one variable changed.';
 COMMENT ON COLUMN genome.ad_lineage.selection IS
 'How the variable was chosen: per candidate variable its information gain, strategic weight, noise and score; per value its lift belief and Thompson draw.';
 
@@ -166,7 +166,7 @@ CREATE TABLE genome.generation_experiments (
 CREATE UNIQUE INDEX generation_experiments_one_active_idx
 ON genome.generation_experiments (brand_id) WHERE status = 'active';
 COMMENT ON TABLE genome.generation_experiments IS
-'Prompt / pipeline A/B tests (seed 15): ad runs alternate control / variant by sequence within the brand.';
+'Prompt / pipeline A/B tests: ad runs alternate control / variant by sequence within the brand.';
 
 CREATE TABLE genome.generation_experiment_analyses (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -179,7 +179,7 @@ CREATE TABLE genome.generation_experiment_analyses (
     UNIQUE (experiment_id, analysis_date)
 );
 COMMENT ON TABLE genome.generation_experiment_analyses IS
-'History of generation A/B analyses (seed 15): per run the Mann-Whitney U tests on approval and matured reward and the decision taken.';
+'History of generation A/B analyses: per run the Mann-Whitney U tests on approval and matured reward and the decision taken.';
 
 -- The app's ad_runs name the generation experiment and group they ran in (additive and NOT
 -- VALID like db/schema/001_app_tables.sql: the app's rows predate the experiments).

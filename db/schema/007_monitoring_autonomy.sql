@@ -26,7 +26,7 @@ ON genome.system_alerts (
 )
 WHERE status IN ('active', 'acknowledged');
 COMMENT ON TABLE genome.system_alerts IS
-'Health alerts (seed 14): one open alert per (organization, brand, type); worse severity updates it; auto_resolved when the metric recovers.';
+'Health alerts: one open alert per (organization, brand, type); worse severity updates it; auto_resolved when the metric recovers.';
 
 CREATE TABLE genome.validation_results (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -49,7 +49,7 @@ CREATE TABLE genome.validation_results (
     UNIQUE (brand_id, week_start)
 );
 COMMENT ON TABLE genome.validation_results IS
-'Prediction accuracy per brand and ISO week (seed 10.6 VALIDATE): Spearman correlation of pre_gen_score with the matured CTR of ads launched prediction_lag_days or more before the run, with n and a Fisher-z interval. A re-run in the same week replaces that week''s row.';
+'Prediction accuracy per brand and ISO week: Spearman correlation of pre_gen_score with the matured CTR of ads launched prediction_lag_days or more before the run, with n and a Fisher-z interval. A re-run in the same week replaces that week''s row.';
 COMMENT ON COLUMN genome.validation_results.sufficient IS
 'n >= validation_min_ads and the correlation is defined; only sufficient weeks count toward (or against) the stale flag.';
 
