@@ -1,5 +1,3 @@
--- The size limit every queue and result writer applies to what it stores.
-
 CREATE OR REPLACE FUNCTION genome._check_payload_size(p_value text, p_what text)
 RETURNS void
 LANGUAGE plpgsql
