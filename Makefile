@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 GENOME := $(BIN)/genome
 PYTEST_ARGS ?=
 
-.PHONY: setup db migrate lint test demo bench clean-db
+.PHONY: setup db migrate schema lint test demo bench clean-db
 
 setup:
 	@bash scripts/setup.sh
@@ -37,3 +37,8 @@ bench: setup
 
 clean-db:
 	@$(GENOME) db destroy
+
+# db/schema.sql: the whole schema a fresh `genome migrate` builds (tests/test_schema_snapshot.py).
+schema: db
+	@$(GENOME) schema dump > db/schema.sql.tmp && mv db/schema.sql.tmp db/schema.sql
+	@echo "db/schema.sql regenerated"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents import cluster, demo, runtime
+from agents import cluster, demo, runtime, schema_snapshot
 from agents.dashboard import app as dashboard_app
 from agents.migrate import MigrationError, migrate
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
@@ -38,6 +38,16 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    dsn = args.url or database_url(args.dbname)
+    try:
+        sys.stdout.write(schema_snapshot.fresh_dump(dsn))
+    except MigrationError as exc:
+        print(f"genome schema dump: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genome", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -52,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--dbname", default=DEFAULT_DBNAME)
     mig.add_argument("--no-jobs", action="store_true", help="do not touch pg_cron schedules")
     mig.set_defaults(func=_cmd_migrate)
+
+    schema = sub.add_parser(
+        "schema", help="print the schema a fresh migrate builds (db/schema.sql is this output)"
+    )
+    schema.add_argument("action", choices=["dump"])
+    schema.add_argument(
+        "--url", help="a server to build it on (default: GENOME_DATABASE_URL or local)"
+    )
+    schema.add_argument("--dbname", default=DEFAULT_DBNAME)
+    schema.set_defaults(func=_cmd_schema)
 
     runtime.add_cli(sub)
     demo.add_cli(sub)

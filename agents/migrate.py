@@ -1,10 +1,16 @@
-"""`genome migrate`: run-once schema migrations, idempotent functions, pg_cron schedules.
+"""`genome migrate`: run-once schema migrations, idempotent functions, security, pg_cron schedules.
 
-- db/schema/NNN_*.sql: each applied once, in order, in its own transaction, recorded in
-  genome.schema_migrations with a checksum; an applied file that changed is an error.
-- db/functions/**/*.sql: CREATE OR REPLACE, all re-applied in one transaction every time.
-- db/jobs/*.sql: run in pg_cron's database with genome.target_database set, so the
-  schedules name the target database (cron.schedule_in_database upserts by job name).
+The steps, in this order:
+1. schema: db/schema/NNN_*.sql, each applied once, in order, in its own transaction,
+   recorded in genome.schema_migrations with a checksum; an applied file that changed is
+   an error.
+2. functions: db/functions/**/*.sql except db/functions/security/, CREATE OR REPLACE, all
+   re-applied every time.
+3. security: db/functions/security/*.sql, then genome._apply_tenancy() (roles, grants,
+   row-level security over every table and function steps 1 and 2 left). Steps 2 and 3 run
+   in one transaction, so a failure in either leaves the previous functions and grants.
+4. jobs: db/jobs/*.sql, run in pg_cron's database with genome.target_database set, so the
+   schedules name the target database (cron.schedule_in_database upserts by job name).
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from agents.settings import project_root
 REQUIRED_EXTENSIONS = ("vector", "plpython3u")
 # Serialises concurrent `genome migrate` runs against one database.
 MIGRATION_LOCK_KEY = 7_146_210_001
+# The security step: these files, then this call, after every other function file.
+SECURITY_DIR = Path("db") / "functions" / "security"
+SECURITY_SETUP = "SELECT genome._apply_tenancy()"
 
 
 class MigrationError(RuntimeError):
@@ -33,6 +42,7 @@ class MigrationError(RuntimeError):
 class MigrationReport:
     applied: list[str] = field(default_factory=list)
     functions: int = 0
+    security: dict[str, object] = field(default_factory=dict)
     jobs: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -46,7 +56,15 @@ def schema_files(root: Path) -> list[Path]:
 
 
 def function_files(root: Path) -> list[Path]:
-    return sorted((root / "db" / "functions").rglob("*.sql"))
+    """Every function file except the security step's (db/functions/security/)."""
+    security = root / SECURITY_DIR
+    return sorted(
+        p for p in (root / "db" / "functions").rglob("*.sql") if not p.is_relative_to(security)
+    )
+
+
+def security_files(root: Path) -> list[Path]:
+    return sorted((root / SECURITY_DIR).glob("*.sql"))
 
 
 def job_files(root: Path) -> list[Path]:
@@ -117,18 +135,39 @@ def _apply_schema(conn: psycopg.Connection, root: Path, report: MigrationReport)
         report.applied.append(path.name)
 
 
-def _apply_functions(conn: psycopg.Connection, root: Path, report: MigrationReport) -> None:
-    files = function_files(root)
+def _apply_functions_and_security(
+    conn: psycopg.Connection, root: Path, report: MigrationReport
+) -> None:
+    """Steps 2 and 3 in one transaction: the functions, then the security set-up."""
+    with conn.transaction():
+        # Bodies may call functions defined in files applied later in this transaction.
+        conn.execute("SET LOCAL check_function_bodies = off")
+        files = function_files(root)
+        _run_files(conn, root, files)
+        report.functions = len(files)
+        _apply_security(conn, root, report)
+
+
+def _apply_security(conn: psycopg.Connection, root: Path, report: MigrationReport) -> None:
+    """The security step: define db/functions/security/, then run genome._apply_tenancy().
+
+    It runs after every other function file, so the grants and policies it derives from the
+    catalog cover everything this migrate created (README: Security and reliability).
+    """
+    _run_files(conn, root, security_files(root))
     try:
-        with conn.transaction():
-            # Bodies may call functions defined in files applied later in this transaction.
-            conn.execute("SET LOCAL check_function_bodies = off")
-            for path in files:
-                current = path
-                conn.execute(path.read_text())
+        row = conn.execute(SECURITY_SETUP).fetchone()
     except psycopg.Error as exc:
-        raise MigrationError(f"{current.relative_to(root)}: {_describe(exc)}") from exc
-    report.functions = len(files)
+        raise MigrationError(f"security step ({SECURITY_SETUP}): {_describe(exc)}") from exc
+    report.security = dict(row[0]) if row and row[0] else {}
+
+
+def _run_files(conn: psycopg.Connection, root: Path, files: list[Path]) -> None:
+    for path in files:
+        try:
+            conn.execute(path.read_text())
+        except psycopg.Error as exc:
+            raise MigrationError(f"{path.relative_to(root)}: {_describe(exc)}") from exc
 
 
 def _cron_database(conn: psycopg.Connection) -> str | None:
@@ -194,7 +233,7 @@ def migrate(
             _ensure_extensions(conn)
             _bootstrap(conn)
             _apply_schema(conn, root, report)
-            _apply_functions(conn, root, report)
+            _apply_functions_and_security(conn, root, report)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     if jobs:
@@ -203,6 +242,7 @@ def migrate(
         for name in report.applied:
             log(f"applied {name}")
         log(f"functions: {report.functions} files re-applied")
+        log(f"security: {report.security}")
         for name in report.jobs:
             log(f"scheduled {name}")
         for note in report.notes:

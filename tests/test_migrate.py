@@ -101,6 +101,42 @@ def test_failing_function_file_is_named_and_rolled_back(
     assert _schema_dump(empty_db) == before
 
 
+def test_security_step_runs_after_every_function_file(
+    empty_db: str, project_root_path: Path, tmp_path: Path
+) -> None:
+    # A folder that sorts after security/ is still covered: the step runs by name, not by order.
+    proj = _copy_project(project_root_path, tmp_path)
+    late = proj / "db" / "functions" / "zzz_sorts_last"
+    late.mkdir()
+    (late / "late_function.sql").write_text(
+        "CREATE OR REPLACE FUNCTION genome.late_function() RETURNS int LANGUAGE sql AS 'SELECT 1';\n"
+    )
+    report = migrate(empty_db, proj, jobs=False)
+    assert report.security["tenant_tables"] > 0
+    with psycopg.connect(empty_db) as conn:
+        public_can_run = conn.execute(
+            "SELECT has_function_privilege('public', 'genome.late_function()', 'EXECUTE')"
+        ).fetchone()[0]
+        app_can_run = conn.execute(
+            "SELECT has_function_privilege('genome_app', 'genome.late_function()', 'EXECUTE')"
+        ).fetchone()[0]
+    assert (public_can_run, app_can_run) == (False, True)
+
+
+def test_failing_security_step_is_named_and_rolled_back(
+    empty_db: str, project_root_path: Path, tmp_path: Path
+) -> None:
+    proj = _copy_project(project_root_path, tmp_path)
+    migrate(empty_db, proj, jobs=False)
+    before = _schema_dump(empty_db)
+    (proj / "db" / "functions" / "security" / "broken_grant.sql").write_text(
+        "GRANT SELECT ON genome.no_such_table TO genome_app;\n"
+    )
+    with pytest.raises(MigrationError, match=r"security/broken_grant\.sql"):
+        migrate(empty_db, proj, jobs=False)
+    assert _schema_dump(empty_db) == before
+
+
 def test_changed_applied_migration_is_an_error(
     empty_db: str, project_root_path: Path, tmp_path: Path
 ) -> None:

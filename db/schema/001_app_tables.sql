@@ -1,5 +1,5 @@
--- The existing ad app's tables, created only where missing, and the columns and fixes the
--- genome needs applied to them (each change below says why).
+-- The existing ad app's tables, created only where missing, and the columns, keys and checks
+-- Creative Genome adds to them.
 -- Everything is IF NOT EXISTS so the same file runs on the app's database and on an
 -- empty one. Constraints added to tables that may already hold app data are NOT VALID:
 -- they bind every new and updated row without failing on history.
@@ -52,8 +52,7 @@ ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS generation_config jsonb DEFA
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS pipeline_version text DEFAULT 'v1';
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS experiment_id uuid;
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS experiment_group text;
--- A run caps attempts (model calls), not approvals, and counts both: approvals are not
--- known when an ad is planned, and a cap on them would let a run call models forever.
+-- A run caps attempts (model calls), not approvals, and counts both.
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS max_attempts integer NOT NULL DEFAULT 50;
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS attempts_count integer NOT NULL DEFAULT 0;
 ALTER TABLE public.ad_runs ADD COLUMN IF NOT EXISTS approved_count integer NOT NULL DEFAULT 0;
@@ -85,7 +84,7 @@ CREATE TABLE IF NOT EXISTS public.generated_ads (
     meta_ad_id text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
--- canvas_size is persisted (it is part of an ad's identity); the genome's columns.
+-- canvas_size is persisted, with the other columns the genome reads.
 ALTER TABLE public.generated_ads ADD COLUMN IF NOT EXISTS canvas_size text;
 ALTER TABLE public.generated_ads ADD COLUMN IF NOT EXISTS element_tags jsonb DEFAULT '{}';
 ALTER TABLE public.generated_ads ADD COLUMN IF NOT EXISTS bandit_selected boolean DEFAULT false;
@@ -164,7 +163,7 @@ CREATE TABLE IF NOT EXISTS public.meta_ad_mapping (
     meta_campaign_id text NOT NULL,
     linked_by text DEFAULT 'auto',
     created_at timestamptz NOT NULL DEFAULT now(),
-    -- A NULL generated_ad_id must not open a hole in the key (plain UNIQUE lets NULLs repeat).
+    -- A NULL generated_ad_id must not open a hole in the key.
     UNIQUE NULLS NOT DISTINCT (generated_ad_id, meta_ad_id)
 );
 CREATE INDEX IF NOT EXISTS meta_ad_mapping_meta_ad_idx ON public.meta_ad_mapping (meta_ad_id);
@@ -196,7 +195,7 @@ CREATE TABLE IF NOT EXISTS public.meta_ads_performance (
     updated_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (meta_ad_id, date)
 );
--- The objective travels with each performance row (docs/rewards.md#objective-weights).
+-- The objective travels with each performance row.
 ALTER TABLE public.meta_ads_performance ADD COLUMN IF NOT EXISTS campaign_objective text;
 ALTER TABLE public.meta_ads_performance ADD COLUMN IF NOT EXISTS updated_at timestamptz
 DEFAULT now();
@@ -244,7 +243,7 @@ CREATE TABLE IF NOT EXISTS public.product_template_usage (
     ad_run_id uuid REFERENCES public.ad_runs (id),
     UNIQUE (product_id, template_storage_name)
 );
--- Templates are joined by id, not by storage name (names are not unique and change).
+-- Templates are joined by id, not by storage name.
 ALTER TABLE public.product_template_usage ADD COLUMN IF NOT EXISTS template_id uuid;
 CREATE INDEX IF NOT EXISTS product_template_usage_template_idx
 ON public.product_template_usage (template_id);
@@ -354,7 +353,7 @@ COMMENT ON COLUMN public.ad_runs.approved_count IS 'Ads of this run that reached
 COMMENT ON COLUMN public.ad_runs.generation_config IS
 'Versions used by the run: prompt_template_version, pipeline_version, review_rubric_version, genome_scores_version.';
 COMMENT ON TABLE public.generated_ads IS
-'One generated ad (existing app). Identity (ad_run_id, prompt_index, canvas_size), so size variants of one prompt are distinct ads; brand via ad_run -> product.';
+'One generated ad (existing app). Identity (ad_run_id, prompt_index, canvas_size), so size variants never collide; brand via ad_run -> product.';
 COMMENT ON COLUMN public.generated_ads.element_tags IS
 'Creative elements of the ad, keys and values from genome.element_dimensions / genome.element_values.';
 COMMENT ON COLUMN public.generated_ads.element_propensities IS
@@ -366,14 +365,14 @@ COMMENT ON COLUMN public.generated_ads.visual_embedding IS
 COMMENT ON COLUMN public.generated_ads.pre_gen_score IS 'genome.pre_gen_score of the planned elements.';
 COMMENT ON TABLE public.meta_campaigns IS 'Meta campaigns (existing app); objective is Meta''s raw value.';
 COMMENT ON TABLE public.meta_ad_mapping IS
-'Links generated ads to Meta ads (the primary attribution path; ad-name parsing is the fallback: docs/rewards.md#linking-ads-to-meta).';
+'Links generated ads to Meta ads (the primary attribution path; ad-name parsing is the fallback).';
 COMMENT ON TABLE public.meta_ads_performance IS
 'Daily Meta insights per ad (existing app). link_ctr and conversion_rate are in percent. The last 28 days may be restated.';
 COMMENT ON COLUMN public.meta_ads_performance.link_ctr IS 'Outbound CTR in PERCENT (Meta outbound_clicks_ctr).';
 COMMENT ON COLUMN public.meta_ads_performance.conversion_rate IS 'purchases / link_clicks x 100 (PERCENT).';
-COMMENT ON COLUMN public.meta_ads_performance.campaign_objective IS 'The campaign''s Meta objective (docs/rewards.md#objective-weights).';
+COMMENT ON COLUMN public.meta_ads_performance.campaign_objective IS 'The campaign''s Meta objective.';
 COMMENT ON TABLE public.ad_intelligence_baselines IS
 'Per-brand cohort percentiles (existing app). ctr columns are RATIOS, unlike meta_ads_performance.link_ctr.';
-COMMENT ON TABLE public.product_template_usage IS 'Templates used per product (existing app); joined by template_id.';
+COMMENT ON TABLE public.product_template_usage IS 'Templates used per product (existing app); joined to templates by template_id.';
 COMMENT ON TABLE public.scheduled_jobs IS
 'The existing app''s scheduler. Creative Genome''s own jobs run on pg_cron (genome.run_job).';

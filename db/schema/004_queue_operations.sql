@@ -1,4 +1,5 @@
--- Operations: the agents' work queue, scheduled-job log, model-call accounting, alerts.
+-- Operations: the agents' work queue (claimed later stages first, every attempt kept), the
+-- scheduled jobs and their log, model-call accounting.
 
 CREATE TABLE genome.agent_jobs (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -19,6 +20,19 @@ CREATE TABLE genome.agent_jobs (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
+    -- Claims take later pipeline stages first; a stored rank lets an index give that order
+    -- (ordering by array_position(kinds, kind) sorted the whole queue on every claim).
+    stage_rank smallint GENERATED ALWAYS AS (
+        CASE kind
+            WHEN 'generate' THEN 1
+            WHEN 'defect_scan' THEN 2
+            WHEN 'review' THEN 3
+            WHEN 'second_opinion' THEN 4
+            WHEN 'embed' THEN 5
+            WHEN 'noop' THEN 6
+            ELSE 0
+        END
+    ) STORED,
     CHECK (status <> 'running' OR (leased_until IS NOT NULL AND leased_by IS NOT NULL))
 );
 -- One job of each pipeline stage per ad: a retried stage never enqueues its successor twice.
@@ -26,9 +40,31 @@ CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs (generated_ad_id
 WHERE generated_ad_id IS NOT NULL;
 CREATE INDEX agent_jobs_claim_idx ON genome.agent_jobs (kind, run_after) WHERE status = 'queued';
 CREATE INDEX agent_jobs_lease_idx ON genome.agent_jobs (leased_until) WHERE status = 'running';
+CREATE INDEX agent_jobs_claim_order_idx
+ON genome.agent_jobs (stage_rank DESC, run_after, created_at, id)
+WHERE status = 'queued';
 COMMENT ON TABLE genome.agent_jobs IS
 'Work queue of the Python agents: claimed with FOR UPDATE SKIP LOCKED under a lease, retried with backoff, dead-lettered after max_attempts with every error kept.';
 COMMENT ON COLUMN genome.agent_jobs.errors IS 'Every failed attempt: attempt number, time, error text.';
+COMMENT ON COLUMN genome.agent_jobs.leased_by IS
+'The worker holding (or, once succeeded, the worker that completed) the job; result writers check it.';
+COMMENT ON COLUMN genome.agent_jobs.stage_rank IS
+'Pipeline position of the kind (generate 1 ... embed 5, noop 6); claims take the highest first.';
+
+CREATE TABLE genome.agent_job_attempts (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent_job_id uuid NOT NULL REFERENCES genome.agent_jobs (id) ON DELETE CASCADE,
+    attempt integer NOT NULL CHECK (attempt >= 1),
+    worker text NOT NULL,
+    claimed_at timestamptz NOT NULL,
+    ended_at timestamptz,
+    outcome text CHECK (outcome IN ('succeeded', 'failed', 'dead', 'expired', 'released')),
+    error text,
+    CHECK ((ended_at IS NULL) = (outcome IS NULL))
+);
+CREATE INDEX agent_job_attempts_job_idx ON genome.agent_job_attempts (agent_job_id, id);
+COMMENT ON TABLE genome.agent_job_attempts IS
+'One row per claim of an agent job: who held it, from when to when, and how the attempt ended (a released attempt is not counted, so its number is claimed again).';
 
 CREATE TABLE genome.job_runs (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -61,7 +97,9 @@ INSERT INTO genome.job_schedules VALUES
  'Weekly: validate, run_monitoring and generation A/B analysis'),
 ('quality_calibration', '{calibrate_all_quality}', 'Weekly: calibrate_quality per organization'),
 ('winner_evolution', '{evolve_winners}', 'Weekly: find_winners and evolve'),
-('reap_jobs', '{reap_jobs}', 'Every minute: expired agent leases back to the queue');
+('reap_jobs', '{reap_jobs}', 'Every minute: expired agent leases back to the queue'),
+('fatigue_refresh', '{detect_fatigue,schedule_refresh}',
+ 'Daily after genome_collect: detect_fatigue (CTR decay with frequency per launched ad) and schedule_refresh (refresh evolutions of fatigued or soon-fatigued winners)');
 
 CREATE TABLE genome.provider_calls (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -80,43 +118,3 @@ CREATE TABLE genome.provider_calls (
 );
 CREATE INDEX provider_calls_ad_idx ON genome.provider_calls (generated_ad_id);
 COMMENT ON TABLE genome.provider_calls IS 'Every model call: model, latency, tokens and cost, for cost per ad.';
-
-CREATE TABLE genome.system_alerts (
-    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    organization_id uuid NOT NULL REFERENCES public.organizations (id),
-    brand_id uuid REFERENCES public.brands (id),
-    alert_type text NOT NULL,
-    severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
-    title text NOT NULL,
-    details jsonb NOT NULL DEFAULT '{}',
-    metric_value double precision,
-    status text NOT NULL DEFAULT 'active'
-    CHECK (status IN ('active', 'acknowledged', 'resolved', 'auto_resolved')),
-    acknowledged_by text,
-    acknowledged_at timestamptz,
-    resolved_at timestamptz,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    expires_at timestamptz
-);
-CREATE UNIQUE INDEX system_alerts_one_open_idx
-ON genome.system_alerts (
-    organization_id, coalesce(brand_id, '00000000-0000-0000-0000-000000000000'), alert_type
-)
-WHERE status IN ('active', 'acknowledged');
-COMMENT ON TABLE genome.system_alerts IS
-'Health alerts (docs/monitoring.md#alerts): one open alert per (organization, brand, type); worse severity updates it; auto_resolved when the metric recovers.';
-
-CREATE TABLE genome.style_clusters (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    brand_id uuid NOT NULL REFERENCES public.brands (id),
-    computed_at timestamptz NOT NULL,
-    cluster_label integer NOT NULL,
-    size integer NOT NULL CHECK (size > 0),
-    member_ad_ids uuid [] NOT NULL,
-    mean_reward double precision,
-    reward_ci_low double precision,
-    reward_ci_high double precision,
-    UNIQUE (brand_id, computed_at, cluster_label)
-);
-COMMENT ON TABLE genome.style_clusters IS 'DBSCAN style clusters of approved-ad embeddings (docs/quality.md#visual-space); label -1 is noise.';

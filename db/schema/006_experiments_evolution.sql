@@ -1,5 +1,5 @@
--- Experiments, causal knowledge (docs/experiments.md), winner lineage (docs/evolution.md#lineage)
--- and generation A/B tests (docs/monitoring.md#generation-ab-tests).
+-- Single-variable creative experiments and their analyses, causal knowledge, winner lineage,
+-- and generation (prompt / pipeline) A/B tests with their analyses.
 
 CREATE TABLE genome.experiments (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -30,11 +30,24 @@ CREATE TABLE genome.experiments (
     srm_p_value double precision,
     created_at timestamptz NOT NULL DEFAULT now(),
     started_at timestamptz,
-    completed_at timestamptz
+    completed_at timestamptz,
+    required_trials_per_arm bigint,
+    baseline_source text CHECK (baseline_source IN ('rewards', 'baselines', 'default')),
+    cpm numeric(10, 4),
+    cpm_source text CHECK (cpm_source IN ('performance', 'rewards', 'baselines', 'default')),
+    ad_run_id uuid REFERENCES public.ad_runs (id),
+    last_analyzed_at timestamptz
 );
 CREATE INDEX experiments_brand_status_idx ON genome.experiments (brand_id, status);
 COMMENT ON TABLE genome.experiments IS
-'Single-variable creative tests (docs/experiments.md#design): one test variable, control + 1-3 treatments, everything else held constant.';
+'Single-variable creative tests: one test variable, control + 1-3 treatments, everything else held constant.';
+COMMENT ON COLUMN genome.experiments.baseline_rate IS
+'Baseline rate of the primary metric as a RATIO (successes / trials), from the brand''s matured rewards, ad_intelligence_baselines or the metric default (baseline_source).';
+COMMENT ON COLUMN genome.experiments.required_trials_per_arm IS
+'Planned sample per arm in trials of the metric (impressions for link_ctr, clicks for conversion_rate): two-proportion test at experiment_power.';
+COMMENT ON COLUMN genome.experiments.required_spend IS
+'Spend the planned sample needs across all arms: arms x required_impressions_per_arm x cpm / 1000.';
+COMMENT ON COLUMN genome.experiments.ad_run_id IS 'The ad_run the arms'' ads were planned in.';
 
 CREATE TABLE genome.experiment_arms (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -60,7 +73,7 @@ CREATE TABLE genome.experiment_arms (
     UNIQUE (experiment_id, arm_index),
     CHECK (total_clicks <= total_impressions)
 );
-COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each (docs/experiments.md#design).';
+COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each.';
 
 CREATE TABLE genome.experiment_analyses (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -91,10 +104,20 @@ CREATE TABLE genome.causal_effects (
     control_n integer NOT NULL,
     treatment_n integer NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
+    control_rate double precision,
+    treatment_rate double precision,
+    relative_ci_lower double precision,
+    relative_ci_upper double precision,
+    verdict text,
     UNIQUE (experiment_id, treatment_value)
 );
+CREATE INDEX causal_effects_brand_variable_idx ON genome.causal_effects (brand_id, test_variable);
 COMMENT ON TABLE genome.causal_effects IS
-'Average treatment effects of completed experiments with 95% credible intervals (docs/experiments.md#causal-effects): the strongest evidence the genome has.';
+'Average treatment effects of completed experiments with 95% credible intervals: the strongest evidence the genome has.';
+COMMENT ON COLUMN genome.causal_effects.effect_size IS
+'Posterior mean of treatment rate - control rate (RATIO units of the primary metric).';
+COMMENT ON COLUMN genome.causal_effects.relative_ci_lower IS
+'2.5% quantile of treatment / control - 1 (posterior draws).';
 
 CREATE TABLE genome.ad_lineage (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -110,10 +133,15 @@ CREATE TABLE genome.ad_lineage (
     variable_to text,
     iteration_round integer NOT NULL DEFAULT 1 CHECK (iteration_round >= 1),
     created_at timestamptz NOT NULL DEFAULT now(),
+    selection jsonb,
     UNIQUE (parent_ad_id, child_ad_id)
 );
 CREATE INDEX ad_lineage_ancestor_idx ON genome.ad_lineage (ancestor_ad_id);
-COMMENT ON TABLE genome.ad_lineage IS 'Winner evolution parent -> child (docs/evolution.md#lineage), with the one variable changed.';
+CREATE INDEX ad_lineage_parent_idx ON genome.ad_lineage (parent_ad_id);
+CREATE UNIQUE INDEX ad_lineage_child_idx ON genome.ad_lineage (child_ad_id);
+COMMENT ON TABLE genome.ad_lineage IS 'Winner evolution parent -> child, with the one variable changed.';
+COMMENT ON COLUMN genome.ad_lineage.selection IS
+'How the variable was chosen: per candidate variable its information gain, strategic weight, noise and score; per value its lift belief and Thompson draw.';
 
 CREATE TABLE genome.generation_experiments (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -138,8 +166,23 @@ CREATE TABLE genome.generation_experiments (
 CREATE UNIQUE INDEX generation_experiments_one_active_idx
 ON genome.generation_experiments (brand_id) WHERE status = 'active';
 COMMENT ON TABLE genome.generation_experiments IS
-'Prompt / pipeline A/B tests (docs/monitoring.md#generation-ab-tests): ad runs alternate control / variant by sequence within the brand.';
+'Prompt / pipeline A/B tests: ad runs alternate control / variant by sequence within the brand.';
 
+CREATE TABLE genome.generation_experiment_analyses (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    experiment_id uuid NOT NULL REFERENCES genome.generation_experiments (id) ON DELETE CASCADE,
+    analysis_date date NOT NULL,
+    analyzed_at timestamptz NOT NULL,
+    decision_metric text NOT NULL CHECK (decision_metric IN ('reward', 'approval_rate')),
+    tests jsonb NOT NULL,
+    decision text NOT NULL CHECK (decision IN ('continue', 'control', 'variant', 'none')),
+    UNIQUE (experiment_id, analysis_date)
+);
+COMMENT ON TABLE genome.generation_experiment_analyses IS
+'History of generation A/B analyses: per run the Mann-Whitney U tests on approval and matured reward and the decision taken.';
+
+-- The app's ad_runs name the generation experiment and group they ran in (additive and NOT
+-- VALID like db/schema/001_app_tables.sql: the app's rows predate the experiments).
 ALTER TABLE public.ad_runs
 ADD CONSTRAINT ad_runs_generation_experiment_fk FOREIGN KEY (experiment_id)
 REFERENCES genome.generation_experiments (id) NOT VALID;

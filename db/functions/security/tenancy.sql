@@ -1,6 +1,7 @@
--- Roles, privileges and row-level security (issue 10). This file sorts last under
--- db/functions, so it runs at the end of every `genome migrate`, after every migration and
--- function file: tables and functions added by any migration are covered on the next migrate.
+-- Roles, privileges and row-level security. `genome migrate` defines these functions and
+-- then calls genome._apply_tenancy() as its named security step, after every migration and
+-- every other function file (agents/migrate.py: _apply_security), so tables and functions
+-- added by any migration are covered on the next migrate.
 --
 -- genome_owner  owns the genome schema and its objects; BYPASSRLS, so the scheduled jobs
 --               (run_job, which pg_cron runs as genome_owner) and the SECURITY DEFINER
@@ -39,28 +40,6 @@ END
 $$;
 COMMENT ON FUNCTION genome.current_organization() IS
 'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Used by every row-level security policy of the genome_app role. GN950 when the setting is not a uuid.';
-
-CREATE OR REPLACE FUNCTION genome._check_payload_size(p_value text, p_what text)
-RETURNS void
-LANGUAGE plpgsql
-STABLE
-SET search_path = genome, public
-AS $$
-DECLARE
-    v_limit bigint := coalesce(
-        (SELECT (s.value #>> '{}')::bigint FROM genome.settings AS s WHERE s.key = 'max_payload_bytes'),
-        1048576
-    );
-BEGIN
-    IF p_value IS NOT NULL AND octet_length(p_value) > v_limit THEN
-        RAISE EXCEPTION '% is too large: % bytes, the limit is % bytes', p_what, octet_length(p_value), v_limit
-            USING ERRCODE = 'GN413',
-                  HINT = 'settings max_payload_bytes; store large artefacts (images) in storage and pass their path';
-    END IF;
-END
-$$;
-COMMENT ON FUNCTION genome._check_payload_size(text, text) IS
-'Internal: GN413 when p_value (a payload, result, model output or prompt, as text) is longer than settings max_payload_bytes (default 1 MiB); called first by enqueue_job, complete_job and the record_* writers, so an oversized input writes nothing.';
 
 CREATE OR REPLACE FUNCTION genome._ensure_role(p_role text, p_options text)
 RETURNS boolean
@@ -462,5 +441,3 @@ END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars) and SELECT on settings and on agent_jobs (id, kind, status). Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
-
-SELECT genome._apply_tenancy();

@@ -1,4 +1,5 @@
--- Review pipeline results, human overrides, the versioned quality config and exemplars.
+-- Review pipeline results, human overrides, the versioned quality config and exemplars, the
+-- history of every ad's final status, and the visual space (lookups, style clusters).
 
 CREATE TABLE genome.review_checks (
     code text PRIMARY KEY,
@@ -8,7 +9,7 @@ CREATE TABLE genome.review_checks (
     description text NOT NULL
 );
 COMMENT ON TABLE genome.review_checks IS
-'The review rubric in use (docs/quality.md#rubric): 16 checks scored 0-10 with weights; the default of every organization''s quality config.';
+'The existing app''s review rubric: 16 checks scored 0-10 with weights; the default of every organization''s quality config.';
 INSERT INTO genome.review_checks VALUES
 ('V1', 'product', 1.5, NULL, 'Product is shown accurately'),
 ('V2', 'text', 1.5, NULL, 'Text is legible and correct'),
@@ -33,7 +34,7 @@ CREATE TABLE genome.defect_checks (
     critical boolean NOT NULL DEFAULT true,
     description text NOT NULL
 );
-COMMENT ON TABLE genome.defect_checks IS 'Stage-1 fast defect scan checks (docs/quality.md#three-stage-review); a critical defect auto-rejects.';
+COMMENT ON TABLE genome.defect_checks IS 'Stage-1 fast defect scan checks; a critical defect auto-rejects.';
 INSERT INTO genome.defect_checks VALUES
 ('TEXT_GARBLED', 'text_garbled', true, 'Rendered text is garbled or misspelt'),
 ('ANATOMY_ERROR', 'anatomy_error', true, 'Malformed hands, faces or bodies'),
@@ -134,7 +135,7 @@ CREATE TABLE genome.ad_defect_scans (
 );
 CREATE INDEX ad_defect_scans_ad_idx ON genome.ad_defect_scans (generated_ad_id);
 COMMENT ON TABLE genome.ad_defect_scans IS
-'Stage-1 defect scan results (docs/quality.md#three-stage-review). Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
+'Stage-1 defect scan results. Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
 
 CREATE TABLE genome.ad_reviews (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -172,11 +173,11 @@ CREATE TABLE genome.ad_review_overrides (
     overridden_by text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
--- No UNIQUE (generated_ad_id): every human decision is history (docs/quality.md#overrides).
+-- No UNIQUE (generated_ad_id): every human decision is history.
 CREATE INDEX ad_review_overrides_org_idx ON genome.ad_review_overrides (organization_id, created_at);
 CREATE INDEX ad_review_overrides_ad_idx ON genome.ad_review_overrides (generated_ad_id);
 COMMENT ON TABLE genome.ad_review_overrides IS
-'Human decisions on AI reviews (docs/quality.md#overrides), with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
+'Human decisions on AI reviews, with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
 
 CREATE TABLE genome.ad_quality_exemplars (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -198,4 +199,52 @@ ON genome.ad_quality_exemplars (generated_ad_id) WHERE is_active;
 CREATE INDEX ad_quality_exemplars_embedding_idx
 ON genome.ad_quality_exemplars USING hnsw (exemplar_embedding vector_cosine_ops);
 COMMENT ON TABLE genome.ad_quality_exemplars IS
-'Few-shot calibration ads per brand (docs/quality.md#exemplar-library): 10 gold_approve, 10 gold_reject, 5-10 edge_case.';
+'Few-shot calibration ads per brand: 10 gold_approve, 10 gold_reject, 5-10 edge_case.';
+
+CREATE TABLE genome.ad_status_history (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    generated_ad_id uuid NOT NULL REFERENCES public.generated_ads (id) ON DELETE CASCADE,
+    old_status text NOT NULL,
+    new_status text NOT NULL,
+    reason text,
+    changed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ad_status_history_ad_idx ON genome.ad_status_history (generated_ad_id, id);
+COMMENT ON TABLE genome.ad_status_history IS
+'Every change of generated_ads.final_status (pipeline decisions, dead letters, human overrides), with the reason recorded.';
+
+-- The review agent describes and embeds an image to find its nearest exemplars before the ad
+-- has an embedding of its own. Kept here, the second opinion and the embed stage reuse it
+-- instead of paying for the same describe and embedding calls again.
+CREATE TABLE genome.ad_visual_lookups (
+    generated_ad_id uuid PRIMARY KEY REFERENCES public.generated_ads (id) ON DELETE CASCADE,
+    visual_descriptor jsonb NOT NULL CHECK (jsonb_typeof(visual_descriptor) = 'object'),
+    visual_embedding vector(1536) NOT NULL,
+    embedding_model text NOT NULL CHECK (btrim(embedding_model) <> ''),
+    agent_job_id uuid REFERENCES genome.agent_jobs (id) ON DELETE SET NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE genome.ad_visual_lookups IS
+'The visual descriptor and embedding that a review agent made of an ad''s image to look up its nearest exemplars (genome.review_exemplars), before the embed stage. One row per ad: the second opinion looks up with it again, and the embed stage of an approved ad stores it as the ad''s own (genome.record_embedding_from_lookup) without new model calls.';
+COMMENT ON COLUMN genome.ad_visual_lookups.agent_job_id IS
+'The review or second_opinion job whose agent made the descriptor and embedding.';
+
+CREATE TABLE genome.style_clusters (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    brand_id uuid NOT NULL REFERENCES public.brands (id),
+    computed_at timestamptz NOT NULL,
+    cluster_label integer NOT NULL,
+    size integer NOT NULL CHECK (size > 0),
+    member_ad_ids uuid [] NOT NULL,
+    mean_reward double precision,
+    reward_ci_low double precision,
+    reward_ci_high double precision,
+    embedding_model text,
+    rewarded_n integer NOT NULL DEFAULT 0 CHECK (rewarded_n >= 0),
+    UNIQUE (brand_id, computed_at, cluster_label)
+);
+COMMENT ON TABLE genome.style_clusters IS 'DBSCAN style clusters of approved-ad embeddings; label -1 is noise.';
+COMMENT ON COLUMN genome.style_clusters.embedding_model IS
+'The embedding model whose vectors were clustered (only vectors of one model are ever compared).';
+COMMENT ON COLUMN genome.style_clusters.rewarded_n IS
+'Members with a matured reward at computed_at: the n behind mean_reward and its interval.';

@@ -1,4 +1,5 @@
--- Registries and configuration: every tunable of the model is a row, not a constant.
+-- Registries and configuration: every tunable is a row, not a constant. Every
+-- genome.settings row is here, grouped by the part of the system that reads it.
 
 CREATE TABLE genome.element_dimensions (
     dimension text PRIMARY KEY,
@@ -10,7 +11,7 @@ CREATE TABLE genome.element_dimensions (
 COMMENT ON TABLE genome.element_dimensions IS
 'Registry of element_tags keys. element: chosen by the bandit and scored; context: used for attribution strata; attribute: validated and recorded only; identifier: free identifiers (never arms).';
 COMMENT ON COLUMN genome.element_dimensions.strategic_weight IS
-'How much a change of this dimension matters when choosing what to test next (docs/evolution.md#next-variable: belief_angle 1.0, hook_type 0.9, color_mode 0.4).';
+'How much a change of this dimension matters when choosing what to test next (belief_angle 1.0, hook_type 0.9, color_mode 0.4).';
 
 CREATE TABLE genome.element_values (
     dimension text NOT NULL REFERENCES genome.element_dimensions (dimension),
@@ -19,7 +20,7 @@ CREATE TABLE genome.element_values (
     PRIMARY KEY (dimension, value)
 );
 COMMENT ON TABLE genome.element_values IS
-'Allowed values per dimension; unknown values are an error (a free-text value would split one idea over several spellings).';
+'Allowed values per dimension; unknown values are an error.';
 
 CREATE TABLE genome.element_value_aliases (
     dimension text NOT NULL,
@@ -139,14 +140,14 @@ INSERT INTO genome.element_value_aliases (dimension, alias, value) VALUES
 ('visual_style', '3d', 'render_3d'),
 ('visual_style', 'ugc', 'ugc_phone');
 
--- Reward configuration (docs/rewards.md).
+-- Reward configuration.
 CREATE TABLE genome.objective_map (
     meta_objective text PRIMARY KEY,
     reward_objective text NOT NULL
     CHECK (reward_objective IN ('CONVERSIONS', 'TRAFFIC', 'BRAND_AWARENESS'))
 );
 COMMENT ON TABLE genome.objective_map IS
-'Maps Meta''s raw campaign objectives (OUTCOME_* and legacy) onto reward objectives (the app stores Meta''s raw value, which has changed names over time).';
+'Maps Meta''s raw campaign objectives (OUTCOME_* and legacy) onto reward objectives.';
 INSERT INTO genome.objective_map VALUES
 ('OUTCOME_SALES', 'CONVERSIONS'),
 ('OUTCOME_LEADS', 'CONVERSIONS'),
@@ -175,7 +176,7 @@ CREATE TABLE genome.reward_metrics (
     CHECK (default_p75 > default_p25)
 );
 COMMENT ON TABLE genome.reward_metrics IS
-'Reward components: maturation window (days since the ad''s first impression) and minimum impressions (docs/rewards.md#maturation), and default p25/p75 used when a brand has no baseline. All rates are RATIOS here.';
+'Reward components: maturation window (days since the ad''s first impression) and minimum impressions, and default p25/p75 used when a brand has no baseline. All rates are RATIOS here.';
 INSERT INTO genome.reward_metrics VALUES
 ('ctr', 3, 500, true, 0.008, 0.018, 'ratio (clicks / impressions)'),
 ('conversion_rate', 7, 500, true, 0.010, 0.040, 'ratio (purchases / clicks)'),
@@ -189,7 +190,7 @@ CREATE TABLE genome.reward_weights (
     weight numeric(4, 3) NOT NULL CHECK (weight > 0 AND weight <= 1),
     PRIMARY KEY (reward_objective, metric)
 );
-COMMENT ON TABLE genome.reward_weights IS 'Composite reward weights per objective (docs/rewards.md#objective-weights).';
+COMMENT ON TABLE genome.reward_weights IS 'Composite reward weights per objective.';
 INSERT INTO genome.reward_weights VALUES
 ('CONVERSIONS', 'ctr', 0.2), ('CONVERSIONS', 'conversion_rate', 0.3),
 ('CONVERSIONS', 'roas', 0.5),
@@ -202,13 +203,14 @@ CREATE TABLE genome.settings (
     description text NOT NULL
 );
 COMMENT ON TABLE genome.settings IS
-'Named thresholds and parameters of the learning loop, with the documented defaults (docs/).';
+'Named thresholds and parameters of the learning loop, with the seed''s values as defaults.';
 INSERT INTO genome.settings (key, value, description) VALUES
+-- The learning loop, the agents' queue, evolution limits, quality calibration, monitoring.
 ('default_reward_objective', '"CONVERSIONS"', 'Objective used when a campaign has none that maps'),
 ('success_threshold', '0.5', 'reward >= this counts as a success (alpha += 1), else beta'),
 ('imported_ad_weight', '0.5', 'Weight of imported (non-generated) ads in alpha/beta'),
 ('revision_window_days', '28', 'Meta restates insights this many days back; rewards are revised within it'),
-('category_prior_shrinkage', '0.3', 'Category prior counts are multiplied by this (the cap with empirical_bayes)'),
+('category_prior_shrinkage', '0.3', 'Category prior counts are multiplied by this'),
 ('prior_n_level3', '10', 'At level 3 the prior is rescaled to this many pseudo-observations'),
 ('brand_weight_n', '100', 'brand_weight = min(n / brand_weight_n, brand_weight_cap)'),
 ('brand_weight_cap', '0.8', 'Upper bound of brand_weight at level 2'),
@@ -229,15 +231,118 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('job_lease_seconds', '120', 'Default agent job lease'),
 ('job_max_attempts', '3', 'Default agent job attempts before dead-letter'),
 ('job_backoff_base_seconds', '5', 'Retry backoff base: base * 2^(attempt-1), with jitter'),
-('winner_min_matured_days', '7', 'Winner: at least this many days of data'),
-('winner_min_impressions', '1000', 'Winner: at least this many impressions'),
-('winner_min_reward', '0.65', 'Winner: matured reward at least this (or CTR / ROAS at the brand p75)'),
-('max_iterations_per_winner', '5', 'Evolution limit: children per winner'),
-('max_rounds_per_ancestor', '3', 'Evolution limit: rounds below one ancestor'),
+('winner_min_matured_days', '7', 'A winner has at least this many matured days of data'),
+('winner_min_impressions', '1000', 'A winner has at least this many impressions'),
+('winner_min_reward', '0.65', 'A winner''s matured reward is at least this (or its CTR or ROAS is at the brand''s p75)'),
+('max_iterations_per_winner', '5', 'Evolution: children one winner may have at most'),
+('max_rounds_per_ancestor', '3', 'Evolution: iteration rounds below one ancestor at most'),
 ('calibration_min_overrides', '20', 'Fewest overrides a calibration will learn from'),
 ('calibration_fn_weight', '2', 'False negatives cost this many false positives'),
 ('prediction_lag_days', '14', 'Prediction accuracy uses ads launched this many days before'),
-('stale_weeks', '3', 'Weeks of low prediction accuracy before the genome is stale');
+('stale_weeks', '3', 'Weeks of low prediction accuracy before the genome is stale'),
+-- Experiments and winner evolution: power analysis, stopping rules, variable selection.
+('experiment_metrics',
+ '{"link_ctr": {"successes": "clicks", "trials": "impressions", "default_baseline": 0.012, "data_lag_days": 1, "campaign_objective": "OUTCOME_TRAFFIC"}, "conversion_rate": {"successes": "purchases", "trials": "clicks", "default_baseline": 0.02, "data_lag_days": 7, "campaign_objective": "OUTCOME_SALES"}}',
+ 'Primary metrics an experiment can test: the Beta-Binomial successes / trials (link_ctr = clicks / impressions, a RATIO, not Meta''s percent), the baseline used when the brand has neither matured rewards nor ad_intelligence_baselines, how many days the newest insights lag before they count, and the Meta objective of the experiment campaign'),
+('experiment_power', '0.80', 'Power of the two-proportion test the planned sample is sized for'),
+('experiment_test_alpha', '0.05', 'Two-sided significance level of that power analysis'),
+('experiment_baseline_min_impressions', '5000',
+ 'Matured impressions a brand needs before its own rewards give the baseline rate (else ad_intelligence_baselines, else the metric default)'),
+('experiment_default_cpm', '12.0',
+ 'Cost per 1000 impressions used for the required spend when the brand has no recent spend, rewards or baselines'),
+('experiment_cpm_lookback_days', '90', 'Days of the brand''s Meta insights its CPM is computed from'),
+('experiment_significance_level', '0.90', 'Winner: the best arm''s P(best) must exceed this'),
+('experiment_futility_prob_best', '0.05', 'An arm with P(best) below this (and its minimum sample) is recommended for pausing'),
+('experiment_srm_alpha', '0.001',
+ 'Sample-ratio mismatch: chi-square p-value of arm impressions against the planned split below this holds every verdict and raises an alert'),
+('experiment_mc_draws', '10000', 'Monte Carlo draws per arm for P(best), expected loss and effect intervals'),
+('experiment_prior_strength', '2.0',
+ 'Sceptical prior: every arm starts at Beta centred on the baseline rate worth this many planned samples (k x planned trials); 0 gives the flat Beta(1,1). Daily peeking at P(best) > 0.90 with the flat prior declares a false winner in most A/A tests; k = 2 keeps it near 4% at about the design''s 80% power'),
+('experiment_min_sample_fraction', '0.25',
+ 'An arm needs at least this share of its planned trials before a winner or futility can be declared'),
+('experiment_min_impressions', '1000', 'and at least this many impressions'),
+('experiment_max_sample_multiple', '1.0',
+ 'The experiment ends (inconclusive unless a winner) once every active arm has this multiple of its planned trials, or at max_days, whichever comes first: further peeking only inflates false winners'),
+('evolution_test_sd', '0.07',
+ 'Standard deviation of the relative lift one evolution test measures (about mde / 2.8 for a test planned at mde 0.20): information gain is 1/2 log2(1 + sigma^2 / test_sd^2)'),
+('evolution_noise_scale', '0.5',
+ 'Thompson noise on each variable''s score: standard deviation = this x the variable''s information gain'),
+('evolution_cooldown_days', '7', 'evolve_winners gives a winner at most one new child per this many days'),
+('winner_p75_min_ads', '10',
+ 'Matured ads a brand needs before its own CTR / ROAS distribution gives the p75 of the winner criteria (else ad_intelligence_baselines only)'),
+-- Quality learning and the visual space: threshold calibration, exemplar limits,
+-- nearest neighbours, style clusters.
+(
+    'calibration_check_grid', '{"min": 0, "max": 10, "step": 0.5}',
+    'Candidate per-check thresholds tried by calibrate_quality (the parent''s value is always a candidate too)'
+),
+(
+    'calibration_pass_grid', '{"min": 4, "max": 9.5, "step": 0.25}',
+    'Candidate weighted pass thresholds tried by calibrate_quality (the parent''s value is always a candidate too)'
+),
+(
+    'calibration_max_sweeps', '20',
+    'Coordinate-descent sweeps over the thresholds at most (stops earlier when a sweep changes nothing)'
+),
+('exemplar_limit_gold_approve', '10', 'Active gold_approve exemplars per brand at most'),
+('exemplar_limit_gold_reject', '10', 'Active gold_reject exemplars per brand at most'),
+('exemplar_limit_edge_case', '10', 'Active edge_case exemplars per brand at most (5-10 recommended)'),
+('exemplar_limit_total', '30', 'Active exemplars per brand at most, all types together (20-30 recommended)'),
+('knn_max_k', '100', 'Largest k accepted by similar_exemplars and more_like_this'),
+(
+    'knn_ef_search', '100',
+    'hnsw.ef_search for the exemplar and more-like-this searches (candidate list size; recall vs speed)'
+),
+('style_cluster_eps', '0.12', 'DBSCAN eps for style clusters, as cosine distance (1 - cosine similarity)'),
+('style_cluster_min_samples', '3', 'DBSCAN min_samples for style clusters (a core ad needs this many within eps, itself included)'),
+('style_cluster_ci_level', '0.95', 'Confidence level of the Student-t interval of a style cluster''s mean matured reward'),
+-- Monitoring, drift and generation A/B tests.
+('validation_window_days', '28',
+ 'Prediction accuracy uses ads launched in the window of this many days ending prediction_lag_days before the run'),
+('validation_min_ads', '10', 'Fewest ads for a weekly prediction-accuracy value to count'),
+('stale_accuracy_threshold', '0.3',
+ 'Spearman below this for stale_weeks consecutive weeks marks the genome stale; at or above it clears the flag'),
+('monitoring_ci_level', '0.95', 'Confidence level of validation and V1/V2 comparison intervals'),
+('monitoring_min_ads', '10',
+ 'Fewest decided ads / finished generate jobs / matured V2 ads in a window for a rate to be evaluated'),
+('alert_expiry_days', '14',
+ 'An open alert expires this many days after the check last confirmed it; expired alerts are no longer open'),
+('generation_experiment_alpha', '0.05',
+ 'Two-sided significance level of the generation A/B Mann-Whitney U test'),
+('generation_experiment_max_days', '60',
+ 'A generation experiment without a significant result after this many days completes with winner none'),
+('generation_experiment_decision_metric',
+ '{"prompt_version": "reward", "pipeline_config": "reward", "review_rubric": "approval_rate", "element_strategy": "reward"}',
+ 'Which metric decides a generation experiment of each type: matured reward or approval rate'),
+-- Autonomy: empirical-Bayes priors, creative fatigue, refresh planning, whitespace.
+('category_prior_method', '"empirical_bayes"',
+ 'fixed: peers'' evidence x category_prior_shrinkage; empirical_bayes: shrinkage from the between-brand variance, clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]'),
+('category_prior_shrinkage_floor', '0.02',
+ 'Empirical Bayes never keeps less than this share of the peers'' evidence'),
+('fatigue_ctr_drop', '0.20', 'An ad is fatigued when its CTR fell at least this share below its first matured week'),
+('fatigue_frequency_threshold', '1.6',
+ 'and its estimated lifetime frequency (impressions per person reached) passed this'),
+('fatigue_baseline_days', '7', 'Length of the first matured week (days of delivery) the CTR is compared against'),
+('fatigue_window_days', '7', 'Length of the trailing window whose CTR is compared with the first week'),
+('fatigue_min_impressions', '500', 'Fewest impressions in the first week and in the trailing window for a comparison'),
+('fatigue_ci_level', '0.90', 'Level of the days-to-fatigue interval of genome.predict_fatigue'),
+('fatigue_min_ads', '3', 'Fewest launched ads of a combination for a days-to-fatigue estimate'),
+('refresh_lead_days', '3',
+ 'Winners predicted to fatigue within this many days (or already fatigued) get a refresh planned'),
+('refresh_dimensions', '["hook_type", "visual_style", "color_mode", "template_category"]',
+ 'Dimensions a refresh may change, in order of preference (the belief angle is kept: a refresh keeps the message and changes its surface)'),
+('whitespace_max_tests', '2', 'A combination tested at most this often in the pooled data counts as whitespace'),
+('whitespace_max_competitor_ads', '2', 'and competitors used it at most this often'),
+('whitespace_prior_strength', '4',
+ 'Pseudo-observations of the independence prediction of an untested combination (how much interactions may move it)'),
+('whitespace_combo_size', '2', 'Size of the combinations whitespace considers (2 or 3)'),
+('whitespace_top_n', '20', 'Rows returned by genome.whitespace'),
+('whitespace_min_component_rewards', '5',
+ 'Each element of a whitespace combination needs at least this much evidence (the brand''s rewards plus the category prior''s peer observations)'),
+('whitespace_ci_level', '0.90', 'Level of the predicted-reward interval of genome.whitespace'),
+-- How many children the scheduled jobs may plan per brand per run.
+('evolution_max_per_brand', '3', 'winner_evolution evolves at most this many winners per brand per run (best reward first)'),
+('refresh_max_per_brand', '2', 'fatigue_refresh plans at most this many refreshes per brand per run (soonest fatigue first)');
 
 CREATE TABLE genome.alert_thresholds (
     metric text PRIMARY KEY,
@@ -248,7 +353,7 @@ CREATE TABLE genome.alert_thresholds (
     critical_days integer,
     description text NOT NULL
 );
-COMMENT ON TABLE genome.alert_thresholds IS 'Monitoring thresholds (docs/monitoring.md#health-metrics).';
+COMMENT ON TABLE genome.alert_thresholds IS 'Monitoring thresholds per health metric: warning and critical levels and the days of the window each is evaluated over.';
 INSERT INTO genome.alert_thresholds VALUES
 ('approval_rate', '<', 0.60, 7, 0.40, 3, 'Share of reviewed ads approved'),
 ('prediction_accuracy', '<', 0.3, 14, 0.1, 7, 'Spearman of pre_gen_score vs matured CTR'),

@@ -31,7 +31,7 @@ CREATE TABLE genome.creative_element_rewards (
 CREATE INDEX creative_element_rewards_brand_idx
 ON genome.creative_element_rewards (brand_id, matured_at);
 COMMENT ON TABLE genome.creative_element_rewards IS
-'One matured composite reward per ad (docs/rewards.md), revised as components mature and Meta restates; earlier revisions in creative_element_reward_history.';
+'One matured composite reward per ad, revised as components mature and Meta restates; earlier revisions in creative_element_reward_history.';
 COMMENT ON COLUMN genome.creative_element_rewards.reward_components IS
 'Per component: raw value, normalized value, configured and effective weight, baseline source; plus which components were left out (not matured / missing) and how their weight was redistributed.';
 COMMENT ON COLUMN genome.creative_element_rewards.attribution_path IS
@@ -76,13 +76,13 @@ CREATE TABLE genome.creative_element_scores (
     updated_at timestamptz NOT NULL DEFAULT now(),
     FOREIGN KEY (element_dimension, element_value)
     REFERENCES genome.element_values (dimension, value),
-    -- Brand-level rows (product_id NULL) are unique too (NULLS NOT DISTINCT).
+    -- Brand-level rows (product_id NULL) are unique too.
     UNIQUE NULLS NOT DISTINCT (brand_id, product_id, element_dimension, element_value)
 );
 CREATE INDEX creative_element_scores_brand_dim_idx
 ON genome.creative_element_scores (brand_id, element_dimension);
 COMMENT ON TABLE genome.creative_element_scores IS
-'Thompson sampling state per (brand, product or brand level, dimension, value) (docs/learning.md#element-scores). alpha/beta are the brand''s own evidence; posterior_* blend it with the prior by cold-start level.';
+'Thompson sampling state per (brand, product or brand level, dimension, value). alpha/beta are the brand''s own evidence; posterior_* blend it with the prior by cold-start level.';
 COMMENT ON COLUMN genome.creative_element_scores.alpha IS '1 + weighted successes (reward >= success_threshold).';
 COMMENT ON COLUMN genome.creative_element_scores.beta IS '1 + weighted failures.';
 COMMENT ON COLUMN genome.creative_element_scores.posterior_alpha IS
@@ -111,7 +111,7 @@ CREATE TABLE genome.element_combo_scores (
     UNIQUE NULLS NOT DISTINCT (brand_id, product_id, combo_key)
 );
 COMMENT ON TABLE genome.element_combo_scores IS
-'Beta scores of combinations of 2 and 3 element values (docs/learning.md#combos).';
+'Beta scores of combinations of 2 and 3 element values.';
 
 CREATE TABLE genome.brand_priors (
     brand_id uuid NOT NULL REFERENCES public.brands (id),
@@ -122,10 +122,16 @@ CREATE TABLE genome.brand_priors (
     peer_brands integer NOT NULL,
     peer_observations double precision NOT NULL,
     genome_version integer NOT NULL,
+    shrinkage double precision,
+    between_brand_variance double precision,
     PRIMARY KEY (brand_id, element_dimension, element_value)
 );
 COMMENT ON TABLE genome.brand_priors IS
-'Category prior for a brand: aggregate alpha/beta of OTHER opted-in brands of its category, shrunk (docs/learning.md#category-priors). Holds only aggregates, never a peer''s rows.';
+'Category prior for a brand: aggregate alpha/beta of OTHER opted-in brands of its category, shrunk. Holds only aggregates, never a peer''s rows.';
+COMMENT ON COLUMN genome.brand_priors.shrinkage IS
+'Share of the peers'' summed evidence kept in the prior (fixed category_prior_shrinkage, or the empirical-Bayes estimate clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]).';
+COMMENT ON COLUMN genome.brand_priors.between_brand_variance IS
+'Empirical Bayes: the method-of-moments variance of the success rate between the peer brands of the category for this dimension (NULL when fewer than two peers inform it).';
 
 CREATE TABLE genome.genome_state (
     brand_id uuid PRIMARY KEY REFERENCES public.brands (id),
