@@ -222,8 +222,9 @@ def _jobs_due(conn: psycopg.Connection, day: dt.date) -> list[tuple[str, dt.date
 
 
 def _run_jobs(conn: psycopg.Connection, day: dt.date, counts: dict[str, int]) -> list[str]:
-    """The jobs due the next morning, after the day's Meta sync, each at its due time;
-    returns problems worth showing."""
+    """The jobs due the next day, each with p_now = its due time, run right after the
+    day's Meta sync (so before the next day's planning even when due later, as the weekly
+    ones are); returns problems worth showing."""
     problems = []
     for name, p_now in _jobs_due(conn, day + dt.timedelta(days=1)):
         out = conn.execute("SELECT genome.run_job(%s, %s)", (name, p_now)).fetchone()[0]  # type: ignore[index]
