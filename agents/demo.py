@@ -24,6 +24,7 @@ from pathlib import Path
 from uuid import UUID
 
 import psycopg
+from croniter import croniter
 
 from agents import cluster
 from agents.migrate import migrate
@@ -38,14 +39,6 @@ from sim.truth import Truth, build_truth, load_dimensions, load_reward_weights
 DEMO_DBNAME = "genome_demo"
 START_DAY = dt.date(2026, 1, 5)  # a Monday: weekly jobs run on Mondays
 PLAN_HOUR = 9
-# Jobs by cadence, run in this order at the end of each virtual day (after Meta sync).
-DAILY_JOBS = ("genome_collect", "fatigue_refresh", "experiment_analysis", "reap_jobs")
-WEEKLY_JOBS = (
-    "creative_genome_update",
-    "genome_validation",
-    "quality_calibration",
-    "winner_evolution",
-)
 
 
 class DemoError(RuntimeError):
@@ -212,14 +205,28 @@ def _unlaunched_approved(conn: psycopg.Connection) -> dict[UUID, list[UUID]]:
     return out
 
 
+def _jobs_due(conn: psycopg.Connection, day: dt.date) -> list[tuple[str, dt.datetime]]:
+    """The scheduled jobs of genome.job_schedules due on `day`, each with its first due time
+    that day, in the order pg_cron runs them (time, then day_order). The cron expressions
+    are the ones pg_cron runs, evaluated in virtual time. A job due more often than daily
+    (reap_jobs, every minute) runs once: the demo's agents are idle by then."""
+    start = _at(day, 0)
+    due = []
+    for name, schedule, order in conn.execute(
+        "SELECT job_name, schedule, day_order FROM genome.job_schedules"
+    ):
+        first = croniter(schedule, start - dt.timedelta(seconds=1)).get_next(dt.datetime)
+        if first.date() == day:
+            due.append((first, order, name))
+    return [(name, first) for first, _, name in sorted(due)]
+
+
 def _run_jobs(conn: psycopg.Connection, day: dt.date, counts: dict[str, int]) -> list[str]:
-    """The day's scheduled jobs at their virtual times; returns problems worth showing."""
+    """The jobs due the next day, each with p_now = its due time, run right after the
+    day's Meta sync (so before the next day's planning even when due later, as the weekly
+    ones are); returns problems worth showing."""
     problems = []
-    names = list(DAILY_JOBS)
-    if (day + dt.timedelta(days=1)).weekday() == 0:
-        names += list(WEEKLY_JOBS)
-    p_now = _at(day + dt.timedelta(days=1), 6, 30)
-    for name in names:
+    for name, p_now in _jobs_due(conn, day + dt.timedelta(days=1)):
         out = conn.execute("SELECT genome.run_job(%s, %s)", (name, p_now)).fetchone()[0]  # type: ignore[index]
         counts[name] = counts.get(name, 0) + 1
         if out["status"] == "failed":

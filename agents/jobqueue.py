@@ -102,13 +102,7 @@ class JobQueue:
             ).fetchall()
 
     def has_work(self, kinds: Sequence[str]) -> bool:
-        return bool(
-            self._value(
-                "SELECT EXISTS (SELECT 1 FROM genome.agent_jobs "
-                "WHERE kind = ANY(%s) AND status IN ('queued', 'running'))",
-                (list(kinds),),
-            )
-        )
+        return bool(self._value("SELECT genome.agent_has_work(%s)", (list(kinds),)))
 
     def heartbeat(self, job_id: UUID) -> bool:
         return bool(

@@ -10,7 +10,9 @@ The steps, in this order:
    row-level security over every table and function steps 1 and 2 left). Steps 2 and 3 run
    in one transaction, so a failure in either leaves the previous functions and grants.
 4. jobs: db/jobs/*.sql, run in pg_cron's database with genome.target_database set, so the
-   schedules name the target database (cron.schedule_in_database upserts by job name).
+   schedules name the target database (cron.schedule_in_database upserts by job name), and
+   genome.job_schedules set to the target's rows of that table as JSON: the jobs and their
+   cron expressions are defined once, in that table.
 """
 
 from __future__ import annotations
@@ -180,6 +182,16 @@ def _cron_database(conn: psycopg.Connection) -> str | None:
     return str(row[0])
 
 
+def _job_schedules(conn: psycopg.Connection) -> str:
+    """The target's genome.job_schedules rows (job_name, schedule) as a JSON array."""
+    row = conn.execute(
+        "SELECT coalesce(json_agg(json_build_object('job_name', j.job_name, "
+        "'schedule', j.schedule) ORDER BY j.day_order), '[]')::text "
+        "FROM genome.job_schedules AS j"
+    ).fetchone()
+    return str(row[0])  # type: ignore[index]
+
+
 def apply_jobs(
     dsn: str, root: Path, report: MigrationReport, files: list[Path] | None = None
 ) -> None:
@@ -187,6 +199,7 @@ def apply_jobs(
     with psycopg.connect(dsn, autocommit=True) as conn:
         target = conn.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
         cron_db = _cron_database(conn)
+        schedules = _job_schedules(conn)
     if cron_db is None:
         report.notes.append(
             "pg_cron is not installed or not preloaded on this server: schedules not "
@@ -200,6 +213,7 @@ def apply_jobs(
         try:
             with cron.transaction():
                 cron.execute("SELECT set_config('genome.target_database', %s, true)", (target,))
+                cron.execute("SELECT set_config('genome.job_schedules', %s, true)", (schedules,))
                 for path in files if files is not None else job_files(root):
                     current = path
                     cron.execute(path.read_text())

@@ -31,6 +31,7 @@ from agents.listener import Listener
 from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages, storage_dir
 from agents.settings import DEFAULT_DBNAME, database_url
 
+# The rows of genome.agent_job_kinds in stage order (tests/test_claim_order.py checks it).
 PIPELINE_KINDS = ("generate", "defect_scan", "review", "second_opinion", "embed", "noop")
 log = logging.getLogger("genome.agents")
 
@@ -306,10 +307,8 @@ def _lease_setting(dsn: str) -> float:
     import psycopg
 
     with psycopg.connect(dsn, connect_timeout=10) as conn:
-        row = conn.execute(
-            "SELECT (value #>> '{}')::float FROM genome.settings WHERE key = 'job_lease_seconds'"
-        ).fetchone()
-    return float(row[0]) if row else 120.0
+        row = conn.execute("SELECT genome.agent_lease_seconds()").fetchone()
+    return float(row[0])  # type: ignore[index]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -132,8 +132,7 @@ class Marketer:
                 (SELECT count(*) FROM genome.ad_quality_exemplars AS e
                  WHERE e.brand_id = c.brand_id AND e.exemplar_type = c.exemplar_type
                    AND e.is_active) AS have,
-                (SELECT s.value::int FROM genome.settings AS s
-                 WHERE s.key = 'exemplar_limit_' || c.exemplar_type) AS type_limit
+                genome._setting_int('exemplar_limit_' || c.exemplar_type) AS type_limit
                 FROM candidates AS c WHERE c.exemplar_type IS NOT NULL
             )
             SELECT brand_id, id, exemplar_type FROM room

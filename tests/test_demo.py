@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from agents.demo import DemoConfig, run_demo
+from agents.demo import DemoConfig, _jobs_due, run_demo
 from sim.truth import build_truth, load_dimensions, load_reward_weights
 from tests.conftest import TEST_DB
 
@@ -18,6 +19,20 @@ def _demo(tmp_path: Path, **kw) -> tuple:  # type: ignore[no-untyped-def]
     os.environ.pop("GENOME_DATABASE_URL", None)
     lines: list[str] = []
     return run_demo(cfg, log=lines.append), lines
+
+
+def test_demo_runs_the_jobs_of_job_schedules_at_their_cron_times(db: psycopg.Connection) -> None:
+    monday, tuesday = dt.date(2026, 1, 5), dt.date(2026, 1, 6)
+    names = {r[0] for r in db.execute("SELECT job_name FROM genome.job_schedules")}
+    due_monday = _jobs_due(db, monday)
+    assert {name for name, _ in due_monday} == names
+    order = [name for name, _ in due_monday]
+    assert order.index("experiment_analysis") < order.index("creative_genome_update")
+    times = dict(due_monday)
+    assert times["genome_collect"] == dt.datetime(2026, 1, 5, 6, 30, tzinfo=dt.UTC)
+    assert [t for _, t in due_monday] == sorted(t for _, t in due_monday)
+    due_tuesday = {name for name, _ in _jobs_due(db, tuesday)}
+    assert "creative_genome_update" not in due_tuesday and "genome_collect" in due_tuesday
 
 
 def test_short_demo_runs_the_whole_loop(tmp_path: Path) -> None:

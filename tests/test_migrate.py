@@ -238,6 +238,19 @@ def test_pg_cron_schedules_into_the_target_database(db_dsn: str, project_root_pa
     with psycopg.connect(db_dsn) as conn:
         dbname = conn.info.dbname
         expected = {r[0] for r in conn.execute("SELECT job_name FROM genome.job_schedules")}
+        # A job changed or added in the table is scheduled as the table says (schedules.sql
+        # has no list of its own).
+        conn.execute(
+            "UPDATE genome.job_schedules SET schedule = '15 5 * * 2' "
+            "WHERE job_name = 'winner_evolution'"
+        )
+        conn.execute(
+            "INSERT INTO genome.job_schedules "
+            "(job_name, invocations, description, schedule, day_order) "
+            "VALUES ('probe_job', '{reap_jobs}', 'test', '0 0 1 1 *', 99)"
+        )
+        schedules = dict(conn.execute("SELECT job_name, schedule FROM genome.job_schedules"))
+        expected.add("probe_job")
     admin = db_dsn.replace(f"dbname={dbname}", "dbname=postgres")
     gone = f"{dbname}_gone"
     with psycopg.connect(admin, autocommit=True) as cron:
@@ -266,6 +279,12 @@ def test_pg_cron_schedules_into_the_target_database(db_dsn: str, project_root_pa
             assert {r[0] for r in rows} == {f"genome:{dbname}:{n}" for n in expected}
             assert all(r[1] == dbname and "genome.run_job" in r[2] for r in rows)
             assert {r[3] for r in rows} == {"genome_owner"}
+            scheduled = dict(
+                cron.execute(
+                    "SELECT jobname, schedule FROM cron.job WHERE database = %s", (dbname,)
+                ).fetchall()
+            )
+            assert scheduled == {f"genome:{dbname}:{n}": s for n, s in schedules.items()}
             # Idempotent by job name: applying again adds nothing.
             apply_jobs(db_dsn, project_root_path, MigrationReport())
             again = cron.execute(

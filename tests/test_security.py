@@ -20,7 +20,7 @@ from tests.test_security_support import run_agents_until_idle, session
 AGENT_FUNCTIONS = {
     "claim_jobs", "heartbeat_job", "complete_job", "fail_job", "release_job", "reap_jobs",
     "job_context", "record_generation", "record_defect_scan", "record_review", "record_embedding",
-    "review_exemplars", "record_embedding_from_lookup",
+    "review_exemplars", "record_embedding_from_lookup", "agent_has_work", "agent_lease_seconds",
 }  # fmt: skip
 PLPYTHON = (
     "CREATE FUNCTION genome.evil() RETURNS int LANGUAGE plpython3u AS $$\n"
@@ -213,6 +213,31 @@ def test_agent_reads_no_brand_data(db: psycopg.Connection, db_dsn: str, tmp_path
         db.execute("SELECT final_status, count(*) FROM generated_ads GROUP BY 1").fetchall()
     )
     assert sum(statuses.values()) == 4 and "pending" not in statuses
+
+
+def test_agent_can_select_from_no_table_or_view(db: psycopg.Connection, db_dsn: str) -> None:
+    """Every table, view and materialized view of schemas genome and public refuses the
+    agent role: it reads only through its definer functions."""
+    relations = [
+        r[0]
+        for r in db.execute(
+            "SELECT c.oid::regclass::text FROM pg_class AS c "
+            "WHERE c.relnamespace IN ('genome'::regnamespace, 'public'::regnamespace) "
+            "AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1"
+        )
+    ]
+    assert "genome.settings" in relations and "genome.agent_jobs" in relations
+    with session(db_dsn, "genome_agent") as agent:
+        for relation in relations:
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                agent.execute(f"SELECT 1 FROM {relation} LIMIT 1")
+        # What it used to read the tables for comes through its definer functions.
+        assert agent.execute("SELECT genome.agent_has_work(ARRAY['noop'])").fetchone()[0] is False
+        db.execute("SELECT genome.enqueue_job('noop', NULL)")
+        assert agent.execute("SELECT genome.agent_has_work(ARRAY['noop'])").fetchone()[0] is True
+        assert agent.execute("SELECT genome.agent_has_work(ARRAY['embed'])").fetchone()[0] is False
+        lease = db.execute("SELECT genome._setting_num('job_lease_seconds')").fetchone()[0]
+        assert agent.execute("SELECT genome.agent_lease_seconds()").fetchone()[0] == lease
 
 
 def test_apply_tenancy_is_idempotent_and_covers_new_tables(

@@ -1,6 +1,8 @@
 -- pg_cron schedules (UTC; cron.timezone is GMT), installed from pg_cron's database into
 -- the target database named by genome.target_database (set by `genome migrate`, which
--- runs this file in one transaction).
+-- runs this file in one transaction). The jobs and their cron expressions are the rows of
+-- the target's genome.job_schedules, passed in genome.job_schedules as a JSON array of
+-- {job_name, schedule}: this file holds no list of its own (docs/operations.md).
 --
 -- Jobs run as genome_owner, not as the superuser that schedules them: the jobs need every
 -- organization's rows (genome_owner has BYPASSRLS and owns the genome tables) but nothing a
@@ -10,17 +12,9 @@ SELECT
     'genome:' || current_setting('genome.target_database') || ':' || job.job_name AS cron_name,
     job.job_name,
     job.schedule
-FROM (
-    VALUES
-    ('genome_collect', '30 6 * * *'),
-    ('fatigue_refresh', '0 7 * * *'),
-    ('creative_genome_update', '0 7 * * 1'),
-    ('experiment_analysis', '0 8 * * *'),
-    ('genome_validation', '0 9 * * 1'),
-    ('quality_calibration', '0 10 * * 1'),
-    ('winner_evolution', '0 11 * * 1'),
-    ('reap_jobs', '* * * * *')
-) AS job (job_name, schedule);
+FROM jsonb_to_recordset(current_setting('genome.job_schedules')::jsonb) AS job (
+    job_name text, schedule text
+);
 
 -- pg_cron keys a job by (name, user), so a job scheduled earlier under another user (the
 -- superuser, before jobs ran as genome_owner) or no longer in the list would linger beside

@@ -1,4 +1,5 @@
--- Typed access to genome.settings.
+-- The one reader of genome.settings: every SQL function reads a setting through
+-- genome._setting or a typed helper on top of it, so a missing key is always GN090.
 
 CREATE OR REPLACE FUNCTION genome._setting(p_key text)
 RETURNS jsonb
@@ -17,7 +18,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._setting(text) IS
-'Internal: the jsonb value of a genome.settings row. GN090: unknown key.';
+'Internal: the jsonb value of a genome.settings row; the one place SQL reads the settings table. GN090: unknown key.';
 
 CREATE OR REPLACE FUNCTION genome._setting_num(p_key text)
 RETURNS double precision
@@ -27,4 +28,50 @@ SET search_path = genome, public
 AS $$
     SELECT (genome._setting(p_key))::text::double precision;
 $$;
-COMMENT ON FUNCTION genome._setting_num(text) IS 'Internal: a numeric genome setting.';
+COMMENT ON FUNCTION genome._setting_num(text) IS
+'Internal: a numeric genome setting as double precision (genome._setting; GN090 unknown key).';
+
+CREATE OR REPLACE FUNCTION genome._setting_int(p_key text)
+RETURNS integer
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    SELECT (genome._setting(p_key))::text::numeric::integer;
+$$;
+COMMENT ON FUNCTION genome._setting_int(text) IS
+'Internal: a numeric genome setting rounded to an integer (genome._setting; GN090 unknown key).';
+
+CREATE OR REPLACE FUNCTION genome._setting_text(p_key text)
+RETURNS text
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    SELECT genome._setting(p_key) #>> '{}';
+$$;
+COMMENT ON FUNCTION genome._setting_text(text) IS
+'Internal: a scalar genome setting as text, a JSON string without its quotes (genome._setting; GN090 unknown key).';
+
+CREATE OR REPLACE FUNCTION genome._setting_interval(p_key text, p_unit text)
+RETURNS interval
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    SELECT genome._setting_num(p_key) * ('1 ' || p_unit)::interval;
+$$;
+COMMENT ON FUNCTION genome._setting_interval(text, text) IS
+'Internal: a numeric genome setting counted in p_unit (''seconds'', ''days'' ...) as an interval, e.g. genome._setting_interval(''alert_expiry_days'', ''day'') (genome._setting; GN090 unknown key).';
+
+CREATE OR REPLACE FUNCTION genome.agent_lease_seconds()
+RETURNS double precision
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = genome, public, pg_temp
+AS $$
+    SELECT genome._setting_num('job_lease_seconds');
+$$;
+COMMENT ON FUNCTION genome.agent_lease_seconds() IS
+'For the agents: the default lease of a claimed job in seconds (settings job_lease_seconds). A definer function, so the agent role reads this one setting without a grant on genome.settings. GN090 when the row is missing.';

@@ -68,13 +68,13 @@ BEGIN
             USING ERRCODE = 'GN303';
     END IF;
 
-    SELECT (s.value #>> '{}')::integer INTO v_min_strata
-    FROM genome.settings AS s
-    WHERE s.key = 'attribution_min_strata' AND jsonb_typeof(s.value) = 'number';
+    SELECT (v.value #>> '{}')::integer INTO v_min_strata
+    FROM genome._setting('attribution_min_strata') AS v (value)
+    WHERE jsonb_typeof(v.value) = 'number';
     SELECT array_agg(e.edge::double precision ORDER BY e.edge::double precision) INTO v_edges
-    FROM genome.settings AS s
-    CROSS JOIN LATERAL jsonb_array_elements_text(s.value) AS e (edge)
-    WHERE s.key = 'attribution_spend_buckets' AND jsonb_typeof(s.value) = 'array';
+    FROM genome._setting('attribution_spend_buckets') AS v (value)
+    CROSS JOIN LATERAL jsonb_array_elements_text(v.value) AS e (edge)
+    WHERE jsonb_typeof(v.value) = 'array';
     IF v_min_strata IS NULL OR v_min_strata < 1 OR v_edges IS NULL THEN
         RAISE EXCEPTION 'genome.attribute: settings attribution_min_strata (integer >= 1) and '
             'attribution_spend_buckets (array of numbers) are required'
@@ -303,4 +303,4 @@ COMMENT ON FUNCTION genome.attribute(uuid, text, timestamptz) IS
 '(observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of '
 '0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN300 a NULL '
 'argument; GN301 unknown brand; GN302 dimension not in genome.element_dimensions; GN303 dimension '
-'not of kind element or context; GN304 attribution settings missing or malformed.';
+'not of kind element or context; GN304 attribution settings malformed; GN090 one of them missing.';

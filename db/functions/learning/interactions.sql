@@ -47,9 +47,9 @@ BEGIN
         RAISE EXCEPTION 'genome.interactions: unknown brand %', p_brand_id
             USING ERRCODE = 'GN301';
     END IF;
-    SELECT (s.value #>> '{}')::integer INTO v_top_n
-    FROM genome.settings AS s
-    WHERE s.key = 'interaction_top_n' AND jsonb_typeof(s.value) = 'number';
+    SELECT (v.value #>> '{}')::integer INTO v_top_n
+    FROM genome._setting('interaction_top_n') AS v (value)
+    WHERE jsonb_typeof(v.value) = 'number';
     IF v_top_n IS NULL OR v_top_n < 1 THEN
         RAISE EXCEPTION 'genome.interactions: setting interaction_top_n (integer >= 1) is required'
             USING ERRCODE = 'GN304';
@@ -228,4 +228,4 @@ COMMENT ON FUNCTION genome.interactions(uuid, timestamptz) IS
 'n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, '
 'clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if '
 'the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: '
-'GN300 a NULL argument; GN301 unknown brand; GN304 setting interaction_top_n missing or < 1.';
+'GN300 a NULL argument; GN301 unknown brand; GN304 setting interaction_top_n not an integer >= 1; GN090 it is missing.';

@@ -18,26 +18,17 @@ LANGUAGE sql
 STABLE
 SET search_path = genome, public
 AS $$
-    -- All five settings in one read: this runs on the selection hot path.
     SELECT CASE
-        WHEN p_planned_ads < s.forced_ads THEN greatest(s.forced_rate, b.rate)
+        WHEN p_planned_ads < genome._setting_num('forced_exploration_ads')
+            THEN greatest(genome._setting_num('forced_exploration_rate'), b.rate)
         ELSE b.rate
     END
     FROM (
-        SELECT
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_floor'))::double precision AS floor_rate,
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_start'))::double precision AS start_rate,
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_scale'))::double precision AS scale,
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'forced_exploration_ads'))::double precision AS forced_ads,
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'forced_exploration_rate'))::double precision AS forced_rate
-        FROM genome.settings AS st
-        WHERE st.key IN (
-            'exploration_floor', 'exploration_start', 'exploration_scale',
-            'forced_exploration_ads', 'forced_exploration_rate'
-        )
-    ) AS s
-    CROSS JOIN LATERAL (
-        SELECT greatest(s.floor_rate, s.start_rate * exp(-p_matured_ads / s.scale)) AS rate
+        SELECT greatest(
+            genome._setting_num('exploration_floor'),
+            genome._setting_num('exploration_start')
+            * exp(-p_matured_ads / genome._setting_num('exploration_scale'))
+        ) AS rate
     ) AS b;
 $$;
 COMMENT ON FUNCTION genome.exploration_rate(integer, integer) IS
@@ -79,10 +70,8 @@ BEGIN
     INTO v_matured, v_planned, v_level, v_version
     FROM (SELECT 1) AS one
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
+    -- genome._setting raises GN090 for a missing exploration setting.
     v_explore := genome.exploration_rate(v_matured, v_planned);
-    IF v_explore IS NULL THEN
-        RAISE EXCEPTION 'exploration settings are missing from genome.settings' USING ERRCODE = 'GN090';
-    END IF;
 
     WITH candidates AS (
         SELECT

@@ -35,7 +35,7 @@ BEGIN
         RAISE EXCEPTION 'alert evaluations need an organization, an alert type, a severity of info/warning/critical (or NULL when healthy) and a title'
             USING ERRCODE = 'GN850';
     END IF;
-    v_expiry := make_interval(days => genome._setting_num('alert_expiry_days')::integer);
+    v_expiry := genome._setting_interval('alert_expiry_days', 'day');
 
     -- expires_at is honoured: an alert no check has confirmed since it expired is closed,
     -- so it no longer counts as open and a new one can be raised.

@@ -5,10 +5,7 @@ STABLE
 SET search_path = genome, public
 AS $$
 DECLARE
-    v_limit bigint := coalesce(
-        (SELECT (s.value #>> '{}')::bigint FROM genome.settings AS s WHERE s.key = 'max_payload_bytes'),
-        1048576
-    );
+    v_limit bigint := genome._setting_num('max_payload_bytes')::bigint;
 BEGIN
     IF p_value IS NOT NULL AND octet_length(p_value) > v_limit THEN
         RAISE EXCEPTION '% is too large: % bytes, the limit is % bytes', p_what, octet_length(p_value), v_limit
@@ -18,4 +15,5 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._check_payload_size(text, text) IS
-'Internal: GN413 when p_value (a payload, result, model output or prompt, as text) is longer than settings max_payload_bytes (default 1 MiB); called first by enqueue_job, complete_job and the record_* writers, so an oversized input writes nothing.';
+'Internal: GN413 when p_value (a payload, result, model output or prompt, as text) is longer than settings max_payload_bytes (1 MiB as shipped); called first by enqueue_job, complete_job and the record_* writers, so an oversized input writes nothing.';
+

@@ -43,7 +43,7 @@ BEGIN
         FROM genome.agent_jobs AS j
         WHERE j.status = 'queued' AND j.kind = ANY (p_kinds) AND j.run_after <= p_now
         -- Later stages first, so ads already in the pipeline finish before new ones start.
-        -- (stage_rank follows genome._job_kinds(); agent_jobs_claim_order_idx serves it)
+        -- (stage_rank comes from genome.agent_job_kinds; agent_jobs_claim_order_idx serves it)
         ORDER BY j.stage_rank DESC, j.run_after, j.created_at, j.id
         LIMIT p_max
         FOR UPDATE SKIP LOCKED

@@ -34,7 +34,7 @@ BEGIN
     INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
     VALUES (
         p_kind, p_generated_ad_id, p_payload, p_run_after,
-        greatest(1, genome._queue_setting('job_max_attempts', 3)::integer)
+        greatest(1, genome._setting_int('job_max_attempts'))
     )
     ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
     RETURNING j.id INTO v_id;

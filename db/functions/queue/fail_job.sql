@@ -32,7 +32,7 @@ BEGIN
     -- at most an hour.
     v_delay := least(
         3600,
-        genome._queue_setting('job_backoff_base_seconds', 5)
+        genome._setting_num('job_backoff_base_seconds')
         * power(2, v_job.attempts - 1) * (0.5 + random())
     );
 

@@ -40,11 +40,11 @@ BEGIN
     ORDER BY s.visual_embedding <=> v_ad.visual_embedding
     LIMIT 1;
     IF v_near.id IS NOT NULL
-       AND v_near.similarity > genome._queue_setting('diversity_cosine', 0.90) THEN
+       AND v_near.similarity > genome._setting_num('diversity_cosine') THEN
         v_status := 'rejected';
         v_reason := format(
             'diversity: cosine %s to sibling %s of the same run > %s',
-            round(v_near.similarity::numeric, 4), v_near.id, genome._queue_setting('diversity_cosine', 0.90)
+            round(v_near.similarity::numeric, 4), v_near.id, genome._setting_text('diversity_cosine')
         );
     ELSE
         -- Duplicate: the nearest approved ad of the same brand (same embedding model).
@@ -62,11 +62,11 @@ BEGIN
         ORDER BY d.visual_embedding <=> v_ad.visual_embedding
         LIMIT 1;
         IF v_near.id IS NOT NULL
-           AND v_near.similarity > genome._queue_setting('duplicate_cosine', 0.95) THEN
+           AND v_near.similarity > genome._setting_num('duplicate_cosine') THEN
             v_status := 'flagged';
             v_reason := format(
                 'duplicate: cosine %s to approved ad %s of the same brand > %s',
-                round(v_near.similarity::numeric, 4), v_near.id, genome._queue_setting('duplicate_cosine', 0.95)
+                round(v_near.similarity::numeric, 4), v_near.id, genome._setting_text('duplicate_cosine')
             );
         END IF;
     END IF;

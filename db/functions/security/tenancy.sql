@@ -275,7 +275,8 @@ DECLARE
     v_agent_functions constant text [] := ARRAY[
         'claim_jobs', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job', 'reap_jobs',
         'job_context', 'record_generation', 'record_defect_scan', 'record_review',
-        'record_embedding', 'record_embedding_from_lookup', 'review_exemplars'
+        'record_embedding', 'record_embedding_from_lookup', 'review_exemplars',
+        'agent_has_work', 'agent_lease_seconds'
     ];
     v_job_functions text [];
     t record;
@@ -346,18 +347,20 @@ BEGIN
     GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent;
     GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
-    -- Only what is listed below stays the agent's (checked first, so a re-run leaves the
-    -- access lists exactly as they were).
+    -- The agent holds no privilege on any genome table, nor on a column of one (checked
+    -- first, so a re-run leaves the access lists exactly as they were).
     FOR t IN
         SELECT c.oid::regclass::text AS table_name
         FROM pg_class AS c
         WHERE c.relnamespace = 'genome'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
-          AND c.relname <> 'settings'
           AND (
-              has_table_privilege('genome_agent', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
-              AND EXISTS (
+              EXISTS (
                   SELECT 1 FROM aclexplode(c.relacl) AS a
                   WHERE a.grantee = 'genome_agent'::regrole
+              )
+              OR EXISTS (
+                  SELECT 1 FROM pg_attribute AS att, aclexplode(att.attacl) AS a
+                  WHERE att.attrelid = c.oid AND a.grantee = 'genome_agent'::regrole
               )
           )
     LOOP
@@ -394,12 +397,9 @@ BEGIN
     END LOOP;
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA genome TO genome_app;
 
-    -- 4. genome_agent reads nothing of the brands' data directly: the queue state (kind and
-    -- status, for its idle check) and the settings. Everything else it needs comes through
-    -- its lease-checked definer functions (job_context, review_exemplars).
-    GRANT SELECT ON genome.settings TO genome_agent;
-    GRANT SELECT (id, kind, status) ON genome.agent_jobs TO genome_agent;
-    PERFORM genome._apply_policy('genome.agent_jobs', 'genome_agent_queue', 'SELECT', 'genome_agent', 'true', NULL);
+    -- 4. genome_agent reads no table: everything it needs comes through its definer
+    -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
+    -- idle check, agent_lease_seconds for its lease).
 
     -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
     -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
@@ -440,4 +440,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars) and SELECT on settings and on agent_jobs (id, kind, status). Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
