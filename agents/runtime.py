@@ -47,11 +47,21 @@ class RuntimeConfig:
     reap_interval: float = 30.0
 
 
+# Outcomes of a job whose result (or failure) this worker wrote itself.
+OWN_OUTCOMES = frozenset({"succeeded", "retry", "dead"})
+# How long a heartbeat refused for a running job waits for its worker to finish: the
+# worker may have just written the result (the job is no longer "running") and not yet
+# let go of it (README.md#security-and-reliability).
+FINISH_GRACE_S = 1.0
+
+
 @dataclass
 class _Running:
     job: dict[str, Any]
     started: float = field(default_factory=time.monotonic)
     lost: bool = False
+    outcome: str | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
 
 
 def _log(event: str, **fields: Any) -> None:
@@ -183,7 +193,10 @@ class AgentRuntime:
             line.update(self._fail(jobs, job, f"agent error: {text}"))
         finally:
             with self._lock:
-                self._running.pop(job["id"], None)
+                item = self._running.pop(job["id"], None)
+            if item is not None:
+                item.outcome = line.get("outcome")
+                item.finished.set()
             line["ms"] = round((time.monotonic() - started) * 1000)
             _log("job", **line)
             self.wake.set()
@@ -206,13 +219,20 @@ class AgentRuntime:
                 if item.lost:
                     continue
                 try:
-                    if not jobs.heartbeat(job_id):
-                        item.lost = True
+                    if not jobs.heartbeat(job_id) and self._lost_to_another(item):
                         _log("lease_lost", id=job_id, kind=item.job["kind"])
                 except CONNECTION_ERRORS:
                     break  # the database is away; the next beat tries again
                 except Exception as exc:  # heartbeats must keep going for the other jobs
                     _log("heartbeat_error", id=job_id, error=str(exc)[:300])
+
+    @staticmethod
+    def _lost_to_another(item: _Running) -> bool:
+        """A refused heartbeat: was the job taken from this worker (reaped, released),
+        rather than finished by it while the heartbeat was under way?"""
+        item.lost = True
+        item.finished.wait(FINISH_GRACE_S)
+        return item.outcome not in OWN_OUTCOMES
 
     def _drain(self, jobs: JobQueue) -> None:
         """Stop claiming; wait for running jobs, then give back what is still running."""
