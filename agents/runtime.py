@@ -26,11 +26,22 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_when_event_set,
+    wait_exponential_jitter,
+)
+
 from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, make_pool
 from agents.listener import Listener
 from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages, storage_dir
 from agents.settings import DEFAULT_DBNAME, database_url
 
+# The longest pause (before jitter) between attempts to reach an unavailable database:
+# short, so the agents are back within seconds of its return (README.md#security-and-reliability).
+MAX_DB_BACKOFF_S = 2.0
 PIPELINE_KINDS = ("generate", "defect_scan", "review", "second_opinion", "embed", "noop")
 log = logging.getLogger("genome.agents")
 
@@ -141,7 +152,7 @@ class AgentRuntime:
                 delay = backoff * (0.5 + random.random())
                 _log("db_unavailable", error=str(exc)[:300], retry_s=round(delay, 2))
                 self.stop.wait(delay)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, MAX_DB_BACKOFF_S)
                 continue
             for job in claimed:
                 with self._lock:
@@ -308,7 +319,9 @@ def run_agents(
         from agents.providers.factory import load_providers
 
         providers = load_providers(provider_mode)
-    lease = lease_seconds if lease_seconds is not None else _lease_setting(dsn)
+    lease = lease_seconds if lease_seconds is not None else _lease_setting(dsn, stop)
+    if lease is None:
+        return  # stopped while waiting for the database
     config = RuntimeConfig(
         kinds=tuple(kinds) if kinds else PIPELINE_KINDS,
         concurrency=concurrency,
@@ -322,13 +335,29 @@ def run_agents(
     AgentRuntime(dsn, config, providers, stop).run()
 
 
-def _lease_setting(dsn: str) -> float:
+def _lease_setting(dsn: str, stop: threading.Event) -> float | None:
+    """The lease setting; an agent started before the database waits for it (None when
+    stopped first)."""
     import psycopg
 
-    with psycopg.connect(dsn, connect_timeout=10) as conn:
-        row = conn.execute(
-            "SELECT (value #>> '{}')::float FROM genome.settings WHERE key = 'job_lease_seconds'"
-        ).fetchone()
+    retrying = Retrying(
+        retry=retry_if_exception_type(psycopg.OperationalError),
+        wait=wait_exponential_jitter(initial=0.25, max=MAX_DB_BACKOFF_S),
+        stop=stop_when_event_set(stop),
+        sleep=stop.wait,
+        before_sleep=lambda state: _log(
+            "db_unavailable", error=str(state.outcome.exception())[:300]
+        ),
+    )
+    try:
+        for attempt in retrying:
+            with attempt, psycopg.connect(dsn, connect_timeout=10) as conn:
+                row = conn.execute(
+                    "SELECT (value #>> '{}')::float FROM genome.settings "
+                    "WHERE key = 'job_lease_seconds'"
+                ).fetchone()
+    except RetryError:
+        return None
     return float(row[0]) if row else 120.0
 
 
