@@ -229,12 +229,10 @@ OUTAGE_S = 40.0
 RESUME_S = 10.0
 
 
-def _migrated_db(cluster: ThrowawayCluster) -> str:
+def _migrate_faults_db(cluster: ThrowawayCluster) -> None:
     with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
         admin.execute("CREATE DATABASE faults")
-    dsn = cluster.dsn("faults")
-    migrate(dsn, ROOT, jobs=False)
-    return dsn
+    migrate(cluster.dsn("faults"), ROOT, jobs=False)
 
 
 def _noop_succeeds_within(dsn: str, seconds: float, what: str) -> None:
@@ -248,10 +246,10 @@ def _noop_succeeds_within(dsn: str, seconds: float, what: str) -> None:
 def test_agent_resumes_within_10_s_after_a_long_outage(tmp_path: Path) -> None:
     assert OUTAGE_S > 4 * RECONNECT_TIMEOUT_S
     cluster = ThrowawayCluster()
-    agents = _agent_procs(cluster.dsn(), tmp_path)
+    dsn = cluster.dsn("faults")
+    agents = _agent_procs(dsn, tmp_path)
     try:
-        dsn = _migrated_db(cluster)
-        agents = _agent_procs(dsn, tmp_path)
+        _migrate_faults_db(cluster)
         agent = agents.start("--lease", "3", "--concurrency", "2")
         _noop_succeeds_within(dsn, 30, "the agent to run a job before the outage")
         cluster.stop("immediate")
@@ -267,11 +265,11 @@ def test_agent_resumes_within_10_s_after_a_long_outage(tmp_path: Path) -> None:
 
 def test_agent_started_before_the_database_waits_for_it(tmp_path: Path) -> None:
     cluster = ThrowawayCluster()
-    agents = _agent_procs(cluster.dsn(), tmp_path)
+    dsn = cluster.dsn("faults")
+    agents = _agent_procs(dsn, tmp_path)
     try:
-        dsn = _migrated_db(cluster)
+        _migrate_faults_db(cluster)
         cluster.stop()
-        agents = _agent_procs(dsn, tmp_path)
         # The lease comes from genome.settings, as with `genome agents run`.
         agent = agents.start("--lease-from-settings", "--concurrency", "1")
         time.sleep(5)
