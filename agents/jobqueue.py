@@ -37,6 +37,16 @@ class RejectedResult(RuntimeError):
     """The database refused a result as malformed (a GN4xx error): a failed attempt."""
 
 
+# How long a request waits for a connection, and how long the pool keeps trying to
+# replace a lost one. psycopg_pool doubles the delay between reconnection attempts (1, 2,
+# 4 s, ...) until RECONNECT_TIMEOUT_S, then gives up, and the next request starts again at
+# once: a short give-up time caps the gap between attempts at 2 s, so after an outage of
+# any length the agents are back within seconds of the database
+# (README.md#security-and-reliability).
+POOL_TIMEOUT_S = 5.0
+RECONNECT_TIMEOUT_S = 5.0
+
+
 def make_pool(dsn: str, max_size: int, name: str = "genome-agents") -> ConnectionPool:
     """A pool of autocommit connections returning dict rows, checked before each use."""
     return ConnectionPool(
@@ -45,7 +55,8 @@ def make_pool(dsn: str, max_size: int, name: str = "genome-agents") -> Connectio
         max_size=max(2, max_size),
         kwargs={"autocommit": True, "row_factory": dict_row},
         check=ConnectionPool.check_connection,
-        timeout=10,
+        timeout=POOL_TIMEOUT_S,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
         name=name,
         open=True,
     )

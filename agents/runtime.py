@@ -26,11 +26,22 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_when_event_set,
+    wait_exponential_jitter,
+)
+
 from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, make_pool
 from agents.listener import Listener
 from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages, storage_dir
 from agents.settings import DEFAULT_DBNAME, database_url
 
+# The longest pause (before jitter) between attempts to reach an unavailable database:
+# short, so the agents are back within seconds of its return (README.md#security-and-reliability).
+MAX_DB_BACKOFF_S = 2.0
 # The rows of genome.agent_job_kinds in stage order (tests/test_claim_order.py checks it).
 PIPELINE_KINDS = ("generate", "defect_scan", "review", "second_opinion", "embed", "noop")
 log = logging.getLogger("genome.agents")
@@ -48,11 +59,21 @@ class RuntimeConfig:
     reap_interval: float = 30.0
 
 
+# Outcomes of a job whose result (or failure) this worker wrote itself.
+OWN_OUTCOMES = frozenset({"succeeded", "retry", "dead"})
+# How long a heartbeat refused for a running job waits for its worker to finish: the
+# worker may have just written the result (the job is no longer "running") and not yet
+# let go of it (README.md#security-and-reliability).
+FINISH_GRACE_S = 1.0
+
+
 @dataclass
 class _Running:
     job: dict[str, Any]
     started: float = field(default_factory=time.monotonic)
     lost: bool = False
+    outcome: str | None = None
+    finished: threading.Event = field(default_factory=threading.Event)
 
 
 def _log(event: str, **fields: Any) -> None:
@@ -132,7 +153,7 @@ class AgentRuntime:
                 delay = backoff * (0.5 + random.random())
                 _log("db_unavailable", error=str(exc)[:300], retry_s=round(delay, 2))
                 self.stop.wait(delay)
-                backoff = min(backoff * 2, 10.0)
+                backoff = min(backoff * 2, MAX_DB_BACKOFF_S)
                 continue
             for job in claimed:
                 with self._lock:
@@ -184,7 +205,10 @@ class AgentRuntime:
             line.update(self._fail(jobs, job, f"agent error: {text}"))
         finally:
             with self._lock:
-                self._running.pop(job["id"], None)
+                item = self._running.pop(job["id"], None)
+            if item is not None:
+                item.outcome = line.get("outcome")
+                item.finished.set()
             line["ms"] = round((time.monotonic() - started) * 1000)
             _log("job", **line)
             self.wake.set()
@@ -207,13 +231,20 @@ class AgentRuntime:
                 if item.lost:
                     continue
                 try:
-                    if not jobs.heartbeat(job_id):
-                        item.lost = True
+                    if not jobs.heartbeat(job_id) and self._lost_to_another(item):
                         _log("lease_lost", id=job_id, kind=item.job["kind"])
                 except CONNECTION_ERRORS:
                     break  # the database is away; the next beat tries again
                 except Exception as exc:  # heartbeats must keep going for the other jobs
                     _log("heartbeat_error", id=job_id, error=str(exc)[:300])
+
+    @staticmethod
+    def _lost_to_another(item: _Running) -> bool:
+        """A refused heartbeat: was the job taken from this worker (reaped, released),
+        rather than finished by it while the heartbeat was under way?"""
+        item.lost = True
+        item.finished.wait(FINISH_GRACE_S)
+        return item.outcome not in OWN_OUTCOMES
 
     def _drain(self, jobs: JobQueue) -> None:
         """Stop claiming; wait for running jobs, then give back what is still running."""
@@ -289,7 +320,9 @@ def run_agents(
         from agents.providers.factory import load_providers
 
         providers = load_providers(provider_mode)
-    lease = lease_seconds if lease_seconds is not None else _lease_setting(dsn)
+    lease = lease_seconds if lease_seconds is not None else _lease_setting(dsn, stop)
+    if lease is None:
+        return  # stopped while waiting for the database
     config = RuntimeConfig(
         kinds=tuple(kinds) if kinds else PIPELINE_KINDS,
         concurrency=concurrency,
@@ -303,11 +336,26 @@ def run_agents(
     AgentRuntime(dsn, config, providers, stop).run()
 
 
-def _lease_setting(dsn: str) -> float:
+def _lease_setting(dsn: str, stop: threading.Event) -> float | None:
+    """The lease setting; an agent started before the database waits for it (None when
+    stopped first)."""
     import psycopg
 
-    with psycopg.connect(dsn, connect_timeout=10) as conn:
-        row = conn.execute("SELECT genome.agent_lease_seconds()").fetchone()
+    retrying = Retrying(
+        retry=retry_if_exception_type(psycopg.OperationalError),
+        wait=wait_exponential_jitter(initial=0.25, max=MAX_DB_BACKOFF_S),
+        stop=stop_when_event_set(stop),
+        sleep=stop.wait,
+        before_sleep=lambda state: _log(
+            "db_unavailable", error=str(state.outcome.exception())[:300]
+        ),
+    )
+    try:
+        for attempt in retrying:
+            with attempt, psycopg.connect(dsn, connect_timeout=10) as conn:
+                row = conn.execute("SELECT genome.agent_lease_seconds()").fetchone()
+    except RetryError:
+        return None
     return float(row[0])  # type: ignore[index]
 
 

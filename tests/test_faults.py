@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from agents.jobqueue import RECONNECT_TIMEOUT_S
 from agents.migrate import migrate
 from tests import factories as f
 from tests.test_faults_support import ThrowawayCluster, fault_providers, insert_ads
@@ -219,6 +220,65 @@ def test_postgres_restart_under_four_agents(tmp_path: Path) -> None:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+        cluster.destroy()
+
+
+# Longer than the pool's give-up time, and long enough that reconnect delays doubling
+# without a cap (1, 2, 4, ... 32 s) would overshoot the database's return by far.
+OUTAGE_S = 40.0
+RESUME_S = 10.0
+
+
+def _migrate_faults_db(cluster: ThrowawayCluster) -> None:
+    with psycopg.connect(cluster.dsn(), autocommit=True) as admin:
+        admin.execute("CREATE DATABASE faults")
+    migrate(cluster.dsn("faults"), ROOT, jobs=False)
+
+
+def _noop_succeeds_within(dsn: str, seconds: float, what: str) -> None:
+    """Queue a no-op job and wait for an agent to complete it."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        job = conn.execute("SELECT genome.enqueue_job('noop', NULL)").fetchone()[0]
+        status = "SELECT status FROM genome.agent_jobs WHERE id = %s"
+        wait_for(lambda: conn.execute(status, (job,)).fetchone()[0] == "succeeded", seconds, what)
+
+
+def test_agent_resumes_within_10_s_after_a_long_outage(tmp_path: Path) -> None:
+    assert OUTAGE_S > 4 * RECONNECT_TIMEOUT_S
+    cluster = ThrowawayCluster()
+    dsn = cluster.dsn("faults")
+    agents = _agent_procs(dsn, tmp_path)
+    try:
+        _migrate_faults_db(cluster)
+        agent = agents.start("--lease", "3", "--concurrency", "2")
+        _noop_succeeds_within(dsn, 30, "the agent to run a job before the outage")
+        cluster.stop("immediate")
+        time.sleep(OUTAGE_S)
+        cluster.start()
+        _noop_succeeds_within(dsn, RESUME_S, "the agent to run a job after the outage")
+        assert agent.poll() is None
+        assert any(x["event"] == "db_unavailable" for x in agents.lines())
+    finally:
+        agents.stop_all()
+        cluster.destroy()
+
+
+def test_agent_started_before_the_database_waits_for_it(tmp_path: Path) -> None:
+    cluster = ThrowawayCluster()
+    dsn = cluster.dsn("faults")
+    agents = _agent_procs(dsn, tmp_path)
+    try:
+        _migrate_faults_db(cluster)
+        cluster.stop()
+        # The lease comes from genome.settings, as with `genome agents run`.
+        agent = agents.start("--lease-from-settings", "--concurrency", "1")
+        time.sleep(5)
+        assert agent.poll() is None, agents.logs[0].read_text()[-2000:]
+        cluster.start()
+        _noop_succeeds_within(dsn, RESUME_S, "the waiting agent to run a job")
+        assert any(x["event"] == "db_unavailable" for x in agents.lines())
+    finally:
+        agents.stop_all()
         cluster.destroy()
 
 

@@ -267,6 +267,11 @@ def main() -> None:
     parser.add_argument("--dsn", required=True)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--lease", type=float, default=3.0)
+    parser.add_argument(
+        "--lease-from-settings",
+        action="store_true",
+        help="read the lease from genome.settings, as `genome agents run` does",
+    )
     parser.add_argument("--idle-exit", type=float, default=None)
     parser.add_argument("--storage", required=True)
     args = parser.parse_args()
@@ -279,7 +284,7 @@ def main() -> None:
         stop=None,
         idle_exit=args.idle_exit,
         providers=slow_providers(),
-        lease_seconds=args.lease,
+        lease_seconds=None if args.lease_from_settings else args.lease,
         poll_interval=0.3,
         probe_interval=0.5,
         drain_seconds=5,

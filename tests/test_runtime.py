@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 import psycopg
 import pytest
 
+from agents.jobqueue import JobQueue
 from agents.runtime import run_agents
 from tests.test_pipeline_support import double_providers, make_ads, make_product
 
@@ -221,3 +224,71 @@ def test_review_prompts_get_the_nearest_exemplars_of_the_image(
         (new_ads,),
     ).fetchall()
     assert embed_results and all(r[0] for r in embed_results)
+
+
+def _events(caplog: pytest.LogCaptureFixture, event: str) -> list[dict[str, object]]:
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "genome.agents"]
+    return [x for x in lines if x["event"] == event]
+
+
+def test_lease_lost_only_for_a_job_taken_from_the_worker(
+    db: psycopg.Connection,
+    db_dsn: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Heartbeats that land just after the worker completed its job are refused (the job is
+    no longer running) and must not log lease_lost; a job taken by another worker while it
+    runs still does. The heartbeat is slowed so that every beat races a completion."""
+    caplog.set_level(logging.INFO, logger="genome.agents")
+    monkeypatch.setenv("GENOME_STORAGE_DIR", str(tmp_path))
+    completed = [
+        db.execute("SELECT genome.enqueue_job('noop', NULL)").fetchone()[0] for _ in range(40)
+    ]
+    taken = db.execute("SELECT genome.enqueue_job('noop', NULL)").fetchone()[0]
+    holding, taken_away = threading.Event(), threading.Event()
+    real_heartbeat, real_complete = JobQueue.heartbeat, JobQueue.complete
+
+    def late_heartbeat(self: JobQueue, job_id: uuid.UUID) -> bool:
+        time.sleep(0.15)  # longer than a completion below takes: the job is done by now
+        return real_heartbeat(self, job_id)
+
+    def slow_complete(self: JobQueue, job_id: uuid.UUID, result: dict[str, object]) -> bool:
+        if job_id == taken and not taken_away.is_set():
+            holding.set()
+            taken_away.wait(20)
+        else:
+            time.sleep(0.1)
+        return real_complete(self, job_id, result)
+
+    monkeypatch.setattr(JobQueue, "heartbeat", late_heartbeat)
+    monkeypatch.setattr(JobQueue, "complete", slow_complete)
+    stop = threading.Event()
+    agent = threading.Thread(
+        target=run_agents,
+        args=(db_dsn, ["noop"], 4, "offline", stop, 1.0),
+        kwargs={"providers": double_providers("ok"), "lease_seconds": 1.5, "poll_interval": 0.2},
+        daemon=True,
+    )
+    agent.start()
+    try:
+        assert holding.wait(30), "the agent did not claim the job to take away"
+        db.execute(
+            "UPDATE genome.agent_jobs SET leased_by = 'another-worker' WHERE id = %s", (taken,)
+        )
+        deadline = time.monotonic() + 10
+        while not _events(caplog, "lease_lost") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        taken_away.set()
+        agent.join(90)
+        assert not agent.is_alive(), "the agent did not finish within 90 s"
+    finally:
+        taken_away.set()
+        stop.set()
+        agent.join(10)
+    outcomes = {x["id"]: x["outcome"] for x in _events(caplog, "job") if x["id"] != str(taken)}
+    assert outcomes == {str(j): "succeeded" for j in completed}
+    assert {x["id"] for x in _events(caplog, "lease_lost")} == {str(taken)}
+    taken_outcomes = [x["outcome"] for x in _events(caplog, "job") if x["id"] == str(taken)]
+    assert taken_outcomes[0] == "lease_lost"
