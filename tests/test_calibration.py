@@ -577,8 +577,8 @@ def test_one_failing_organization_does_not_fail_the_job(db: psycopg.Connection) 
 @pytest.mark.parametrize(
     ("sql", "args", "state"),
     [
-        ("SELECT genome.calibrate_quality(NULL, now())", (), "GN701"),
-        ("SELECT genome.calibrate_quality(%s, now())", (uuid.uuid4(),), "GN701"),
+        ("SELECT genome.calibrate_quality(NULL, now())", (), "GN005"),
+        ("SELECT genome.calibrate_quality(%s, now())", (uuid.uuid4(),), "GN001"),
         ("SELECT genome.calibrate_quality(%s, NULL)", ("brand",), "GN004"),
         ("SELECT genome.calibrate_organization_quality(%s, now())", (uuid.uuid4(),), "GN702"),
         ("SELECT genome.calibrate_organization_quality(NULL, now())", (), "GN702"),

@@ -161,8 +161,8 @@ def test_exemplar_limits_per_type_and_in_total(vdb: psycopg.Connection) -> None:
 @pytest.mark.parametrize(
     ("ad", "kind", "notes", "state"),
     [
-        ("missing", "gold_approve", "n", "GN703"),
-        (None, "gold_approve", "n", "GN703"),
+        ("missing", "gold_approve", "n", "GN006"),
+        (None, "gold_approve", "n", "GN005"),
         ("embedded", "gold", "n", "GN710"),
         ("embedded", None, "n", "GN710"),
         ("embedded", "edge_case", " ", "GN711"),
@@ -302,8 +302,8 @@ def test_similar_exemplars_before_the_ad_is_embedded(vdb: psycopg.Connection) ->
 @pytest.mark.parametrize(
     ("ad", "k", "state"),
     [
-        ("missing", 5, "GN703"),
-        (None, 5, "GN703"),
+        ("missing", 5, "GN006"),
+        (None, 5, "GN005"),
         ("ad", 0, "GN730"),
         ("ad", 101, "GN730"),
         ("ad", None, "GN730"),

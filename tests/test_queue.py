@@ -47,7 +47,7 @@ def test_enqueue_is_idempotent_per_ad_and_kind(db: psycopg.Connection) -> None:
         (("paint", "AD", "{}"), "GN401"),
         (("generate", None, "{}"), "GN400"),
         (("generate", "AD", "[1]"), "GN400"),
-        (("generate", str(uuid.uuid4()), "{}"), "GN402"),
+        (("generate", str(uuid.uuid4()), "{}"), "GN006"),
     ],
 )
 def test_enqueue_rejects_bad_input_and_writes_nothing(
