@@ -124,7 +124,9 @@ def stem_codes(message: str, entries: dict[str, Entry]) -> set[str]:
     return {e.code for e in entries.values() if any(message.startswith(s) for s in e.stems)}
 
 
-def raised_by(raises: list[Raise], calls: dict[str, set[str]], entries: dict[str, Entry]) -> dict[str, str]:
+def raised_by(
+    raises: list[Raise], calls: dict[str, set[str]], entries: dict[str, Entry]
+) -> dict[str, str]:
     """The generated "raised by" cell of each code: the functions that raise it, then those that
     call its shared check (through other shared checks too, e.g. _check_brand_product)."""
     checks = {e.shared_check for e in entries.values() if e.shared_check}
@@ -134,7 +136,9 @@ def raised_by(raises: list[Raise], calls: dict[str, set[str]], entries: dict[str
         through: set[str] = set()
         frontier = {f for f in direct if f in checks}
         while frontier:
-            callers = {f for f, called in calls.items() if called & frontier} - through - set(direct)
+            callers = (
+                {f for f, called in calls.items() if called & frontier} - through - set(direct)
+            )
             through |= callers
             frontier = callers & checks
         cell = ", ".join(f"`{f}`" for f in direct)
@@ -159,7 +163,10 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if text != CATALOGUE.read_text():
-            print("docs/errors.md is out of date: run python -m tests.error_catalogue", file=sys.stderr)
+            print(
+                "docs/errors.md is out of date: run python -m tests.error_catalogue",
+                file=sys.stderr,
+            )
             return 1
         return 0
     CATALOGUE.write_text(text)

@@ -14,11 +14,15 @@ ENTRIES = catalogue()
 def test_the_scan_sees_the_raises():
     # Guards the tests below against a scan that silently finds nothing.
     assert len(RAISES) > 100
-    assert {"_require_brand", "_require_now", "plan_ads", "claim_jobs"} <= {r.function for r in RAISES}
+    assert {"_require_brand", "_require_now", "plan_ads", "claim_jobs"} <= {
+        r.function for r in RAISES
+    }
 
 
 def test_every_raised_code_is_catalogued():
-    missing = sorted({f"{r.code} ({r.path}: genome.{r.function})" for r in RAISES if r.code not in ENTRIES})
+    missing = sorted(
+        {f"{r.code} ({r.path}: genome.{r.function})" for r in RAISES if r.code not in ENTRIES}
+    )
     assert not missing, f"codes raised but not in docs/errors.md: {missing}"
 
 
@@ -66,7 +70,9 @@ def test_a_shared_check_is_the_only_raiser_of_its_code():
 def test_a_shared_check_exists_and_is_called(code):
     check = ENTRIES[code].shared_check
     assert check in CALLS, f"{code}: shared check genome.{check} is not defined in db/functions"
-    assert any(check in called for called in CALLS.values()), f"genome.{check} is called by no function"
+    assert any(check in called for called in CALLS.values()), (
+        f"genome.{check} is called by no function"
+    )
 
 
 def test_comments_name_only_catalogued_codes():
@@ -80,4 +86,6 @@ def test_comments_name_only_catalogued_codes():
 
 
 def test_raised_by_column_is_current():
-    assert CATALOGUE.read_text() == render(), "docs/errors.md is out of date: run python -m tests.error_catalogue"
+    assert CATALOGUE.read_text() == render(), (
+        "docs/errors.md is out of date: run python -m tests.error_catalogue"
+    )
