@@ -44,6 +44,7 @@ class Raise:
     message: str
     function: str
     path: str
+    statement: str = ""
 
 
 @dataclass
@@ -91,7 +92,7 @@ def scan(root: Path = FUNCTIONS) -> tuple[list[Raise], dict[str, set[str]], dict
                 statement = body[m.end() : code.start()] if code else body[m.end() :]
                 if code is None or _RAISE.search(statement) or len(statement) > 1200:
                     raise ValueError(f"{rel}: a RAISE EXCEPTION in genome.{name} has no ERRCODE")
-                raises.append(Raise(code.group(1), _sql_message(statement), name, rel))
+                raises.append(Raise(code.group(1), _sql_message(statement), name, rel, statement))
             for m in _PLPY.finditer(body):
                 message = _PY_LITERAL.search(m.group(1))
                 raises.append(Raise(m.group(2), message.group(1) if message else "", name, rel))

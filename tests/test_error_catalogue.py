@@ -75,6 +75,18 @@ def test_a_shared_check_exists_and_is_called(code):
     )
 
 
+def test_a_null_id_is_a_null_argument_not_an_unknown_id():
+    # NULL ids go through genome._require_not_null (GN005) before the lookup, so no
+    # "unknown ..." message formats a NULL id under the id's own code.
+    null_as_unknown = [
+        f"{r.path}: genome.{r.function} ({r.code})"
+        for r in RAISES
+        if r.message.startswith("unknown")
+        and re.search(r"coalesce\(\s*p_\w*_id::text", r.statement)
+    ]
+    assert not null_as_unknown, null_as_unknown
+
+
 def test_comments_name_only_catalogued_codes():
     stale = sorted(
         f"genome.{name}: {code}"
