@@ -386,10 +386,10 @@ def test_empty_brand_returns_nothing(db: psycopg.Connection) -> None:
 @pytest.mark.parametrize(
     ("args", "sqlstate"),
     [
-        (("BRAND", None, NOW), "GN300"),
-        ((None, "hook_type", NOW), "GN300"),
-        (("BRAND", "hook_type", None), "GN300"),
-        ((uuid.UUID(int=1), "hook_type", NOW), "GN301"),
+        (("BRAND", None, NOW), "GN005"),
+        ((None, "hook_type", NOW), "GN005"),
+        (("BRAND", "hook_type", None), "GN004"),
+        ((uuid.UUID(int=1), "hook_type", NOW), "GN001"),
         (("BRAND", "no_such_dimension", NOW), "GN302"),
         (("BRAND", "canvas_size", NOW), "GN303"),
         (("BRAND", "template_id", NOW), "GN303"),
@@ -409,7 +409,7 @@ def test_malformed_settings_raise(db: psycopg.Connection) -> None:
     db.execute("UPDATE genome.settings SET value = '\"x\"' WHERE key = 'attribution_spend_buckets'")
     with pytest.raises(psycopg.Error) as exc:
         db.execute("SELECT * FROM genome.attribute(%s, 'hook_type', %s)", (ids[1], NOW))
-    assert exc.value.sqlstate == "GN304"
+    assert exc.value.sqlstate == "GN090"
 
 
 def test_function_is_documented(db: psycopg.Connection) -> None:
@@ -423,5 +423,5 @@ def test_function_is_documented(db: psycopg.Connection) -> None:
     assert len(cols) > 10
     for (col,) in cols:
         assert col in doc, f"column {col} is not documented"
-    for code in ["GN300", "GN301", "GN302", "GN303", "GN304"]:
+    for code in ["GN005", "GN001", "GN004", "GN302", "GN303", "GN090"]:
         assert code in doc

@@ -577,14 +577,14 @@ def test_one_failing_organization_does_not_fail_the_job(db: psycopg.Connection) 
 @pytest.mark.parametrize(
     ("sql", "args", "state"),
     [
-        ("SELECT genome.calibrate_quality(NULL, now())", (), "GN701"),
-        ("SELECT genome.calibrate_quality(%s, now())", (uuid.uuid4(),), "GN701"),
+        ("SELECT genome.calibrate_quality(NULL, now())", (), "GN005"),
+        ("SELECT genome.calibrate_quality(%s, now())", (uuid.uuid4(),), "GN001"),
         ("SELECT genome.calibrate_quality(%s, NULL)", ("brand",), "GN004"),
         ("SELECT genome.calibrate_organization_quality(%s, now())", (uuid.uuid4(),), "GN702"),
-        ("SELECT genome.calibrate_organization_quality(NULL, now())", (), "GN702"),
+        ("SELECT genome.calibrate_organization_quality(NULL, now())", (), "GN005"),
         ("SELECT genome.calibrate_all_quality(NULL)", (), "GN004"),
         ("SELECT genome.activate_quality_config(%s, 'alice', now())", (uuid.uuid4(),), "GN704"),
-        ("SELECT genome.activate_quality_config(NULL, 'alice', now())", (), "GN704"),
+        ("SELECT genome.activate_quality_config(NULL, 'alice', now())", (), "GN005"),
         ("SELECT genome.activate_quality_config(%s, ' ', now())", ("config",), "GN705"),
         ("SELECT genome.activate_quality_config(%s, NULL, now())", ("config",), "GN705"),
         ("SELECT genome.activate_quality_config(%s, 'alice', NULL)", ("config",), "GN004"),

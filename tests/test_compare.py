@@ -123,7 +123,7 @@ def test_compare_with_missing_cohort_and_level_setting(db: psycopg.Connection) -
 def test_compare_bad_inputs(db: psycopg.Connection) -> None:
     b = f.brand(db)
     for args, code in [
-        ((None, NOW), "GN001"),
+        ((None, NOW), "GN005"),
         (("00000000-0000-0000-0000-000000000009", NOW), "GN001"),
         ((b, None), "GN004"),
     ]:
@@ -133,7 +133,7 @@ def test_compare_bad_inputs(db: psycopg.Connection) -> None:
     db.execute("UPDATE genome.settings SET value = '1' WHERE key = 'monitoring_ci_level'")
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT * FROM genome.compare_v1_v2(%s, %s)", (b, NOW))
-    assert err.value.sqlstate == "GN830"
+    assert err.value.sqlstate == "GN090"
 
 
 def test_quantile_helpers_match_scipy(db: psycopg.Connection) -> None:
@@ -151,4 +151,4 @@ def test_quantile_helpers_match_scipy(db: psycopg.Connection) -> None:
     ):
         with pytest.raises(psycopg.Error) as err:
             db.execute(sql)
-        assert err.value.sqlstate == "GN860"
+        assert err.value.sqlstate == "GN030"

@@ -217,7 +217,7 @@ def test_evolve_refuses_unknown_ads_and_non_winners(db, run) -> None:
     unrewarded = f.ad(db, run, TAGS)
     before = _counts(db)
     for ad, code, text in [
-        (uuid.uuid4(), "GN620", "unknown ad"),
+        (uuid.uuid4(), "GN006", "unknown generated ad"),
         (loser, "GN621", "reward 0.200 below 0.65"),
         (unrewarded, "GN621", "no matured reward"),
     ]:
@@ -421,7 +421,7 @@ def test_choice_core_refuses_bad_input(db) -> None:
     ]:
         with pytest.raises(psycopg.Error) as err:
             db.execute(CHOICE_SQL, base | bad)
-        assert err.value.sqlstate == "GN631"
+        assert err.value.sqlstate == "GN030"
 
 
 def test_winner_evolution_is_capped_per_brand(db, run) -> None:

@@ -161,8 +161,8 @@ def test_exemplar_limits_per_type_and_in_total(vdb: psycopg.Connection) -> None:
 @pytest.mark.parametrize(
     ("ad", "kind", "notes", "state"),
     [
-        ("missing", "gold_approve", "n", "GN703"),
-        (None, "gold_approve", "n", "GN703"),
+        ("missing", "gold_approve", "n", "GN006"),
+        (None, "gold_approve", "n", "GN005"),
         ("embedded", "gold", "n", "GN710"),
         ("embedded", None, "n", "GN710"),
         ("embedded", "edge_case", " ", "GN711"),
@@ -302,8 +302,8 @@ def test_similar_exemplars_before_the_ad_is_embedded(vdb: psycopg.Connection) ->
 @pytest.mark.parametrize(
     ("ad", "k", "state"),
     [
-        ("missing", 5, "GN703"),
-        (None, 5, "GN703"),
+        ("missing", 5, "GN006"),
+        (None, 5, "GN005"),
         ("ad", 0, "GN730"),
         ("ad", 101, "GN730"),
         ("ad", None, "GN730"),
@@ -320,10 +320,10 @@ def test_similar_exemplars_bad_input(
 
 
 def test_retire_unknown_exemplar(vdb: psycopg.Connection) -> None:
-    for bad in (uuid.uuid4(), None):
+    for bad, code in ((uuid.uuid4(), "GN715"), (None, "GN005")):
         with pytest.raises(psycopg.Error) as err:
             vdb.execute("SELECT genome.retire_exemplar(%s)", (bad,))
-        assert err.value.sqlstate == "GN715"
+        assert err.value.sqlstate == code
 
 
 def _review_job(db: psycopg.Connection, ad: uuid.UUID, kind: str = "review") -> uuid.UUID:

@@ -262,4 +262,4 @@ def test_core_refuses_malformed_input(db, override) -> None:
     } | override
     with pytest.raises(psycopg.Error) as err:
         db.execute(POSTERIOR_SQL, params)
-    assert err.value.sqlstate == "GN630"
+    assert err.value.sqlstate == "GN030"

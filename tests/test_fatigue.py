@@ -150,11 +150,11 @@ def test_detect_fatigue_rejects_bad_input(db: psycopg.Connection) -> None:
     db.execute("UPDATE genome.settings SET value = '1.5' WHERE key = 'fatigue_ctr_drop'")
     with pytest.raises(psycopg.Error) as e:
         db.execute("SELECT genome.detect_fatigue(%s)", (f.at(D0 + dt.timedelta(days=10)),))
-    assert e.value.sqlstate == "GN902"
+    assert e.value.sqlstate == "GN090"
     assert db.execute("SELECT count(*) FROM genome.ad_fatigue").fetchone()[0] == 0
     with pytest.raises(psycopg.Error) as e:
         db.execute("SELECT * FROM genome.predict_fatigue(%s)", (uuid.uuid4(),))
-    assert e.value.sqlstate == "GN901"
+    assert e.value.sqlstate == "GN001"
 
 
 def _history(

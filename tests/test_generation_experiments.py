@@ -65,7 +65,7 @@ def test_mann_whitney_edge_cases(db: psycopg.Connection) -> None:
     ):
         with pytest.raises(psycopg.Error) as err:
             db.execute(f"SELECT * FROM genome._mann_whitney_u({bad}, ARRAY[1.0]::float8[])")
-        assert err.value.sqlstate == "GN820"
+        assert err.value.sqlstate == "GN030"
 
 
 def _start(db: psycopg.Connection, brand, **kw):
@@ -130,7 +130,7 @@ def test_start_rejects_bad_input_and_writes_nothing(db: psycopg.Connection) -> N
         assert err.value.sqlstate == code, kw
     with pytest.raises(psycopg.Error) as err:
         _start(db, None)
-    assert err.value.sqlstate == "GN001"
+    assert err.value.sqlstate == "GN005"
     assert db.execute("SELECT count(*) FROM genome.generation_experiments").fetchone()[0] == 0
     _start(db, b)
     with pytest.raises(psycopg.Error) as err:
@@ -187,10 +187,10 @@ def test_assignment_is_deterministic_across_replays(db: psycopg.Connection) -> N
 
 
 def test_assignment_rejects_unknown_runs(db: psycopg.Connection) -> None:
-    for run in (None, "00000000-0000-0000-0000-000000000001"):
+    for run, code in ((None, "GN005"), ("00000000-0000-0000-0000-000000000001", "GN010")):
         with pytest.raises(psycopg.Error) as err:
             _assign(db, run)
-        assert err.value.sqlstate == "GN810"
+        assert err.value.sqlstate == code
 
 
 def test_concurrent_assignment_stays_balanced(db: psycopg.Connection, db_dsn: str) -> None:
@@ -364,7 +364,7 @@ def test_analysis_bad_inputs(db: psycopg.Connection) -> None:
         db.execute("UPDATE genome.settings SET value = %s WHERE key = %s", (value, key))
         with pytest.raises(psycopg.Error) as err:
             db.execute("SELECT genome.analyze_generation_experiments(%s)", (NOW,))
-        assert err.value.sqlstate == "GN830", key
+        assert err.value.sqlstate == "GN090", key
         db.execute("UPDATE genome.settings SET value = %s WHERE key = %s", (Jsonb(old), key))
     assert _experiment(db, exp)[4] is None
     assert (

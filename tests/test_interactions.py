@@ -209,9 +209,9 @@ def test_empty_brand_returns_nothing(db: psycopg.Connection) -> None:
 @pytest.mark.parametrize(
     ("args", "sqlstate"),
     [
-        ((None, NOW), "GN300"),
-        (("BRAND", None), "GN300"),
-        ((uuid.UUID(int=7), NOW), "GN301"),
+        ((None, NOW), "GN005"),
+        (("BRAND", None), "GN004"),
+        ((uuid.UUID(int=7), NOW), "GN001"),
     ],
 )
 def test_bad_input_raises_own_sqlstate(db: psycopg.Connection, args: tuple, sqlstate: str) -> None:
@@ -227,7 +227,7 @@ def test_bad_top_n_setting_raises(db: psycopg.Connection) -> None:
     db.execute("UPDATE genome.settings SET value = '0' WHERE key = 'interaction_top_n'")
     with pytest.raises(psycopg.Error) as exc:
         db.execute("SELECT * FROM genome.interactions(%s, %s)", (ids[1], NOW))
-    assert exc.value.sqlstate == "GN304"
+    assert exc.value.sqlstate == "GN090"
 
 
 def test_function_is_documented(db: psycopg.Connection) -> None:
@@ -237,6 +237,6 @@ def test_function_is_documented(db: psycopg.Connection) -> None:
     assert len(cols) > 10
     for (col,) in cols:
         assert col in doc, f"column {col} is not documented"
-    for code in ["GN300", "GN301", "GN304"]:
+    for code in ["GN005", "GN001", "GN004", "GN090"]:
         assert code in doc
     assert "|interaction_log_or| / se" in doc

@@ -410,7 +410,7 @@ def test_bad_inputs_raise_and_write_nothing(db: psycopg.Connection) -> None:
 
     assert code("SELECT genome.run_monitoring(NULL)") == "GN004"
     assert code("SELECT genome.run_monitoring('infinity')") == "GN004"
-    assert code("SELECT genome.acknowledge(NULL, 'ana')") == "GN801"
+    assert code("SELECT genome.acknowledge(NULL, 'ana')") == "GN005"
     assert code("SELECT genome.acknowledge(gen_random_uuid(), 'ana')") == "GN801"
     assert code("SELECT genome.acknowledge(%s, '  ')", (alert[0],)) == "GN802"
     assert code("SELECT genome.acknowledge(%s, NULL)", (alert[0],)) == "GN802"
@@ -422,7 +422,7 @@ def test_bad_inputs_raise_and_write_nothing(db: psycopg.Connection) -> None:
         == "GN850"
     )
     db.execute("UPDATE genome.settings SET value = '0' WHERE key = 'monitoring_min_ads'")
-    assert code("SELECT genome.run_monitoring(%s)", (NOW + DAY,)) == "GN830"
+    assert code("SELECT genome.run_monitoring(%s)", (NOW + DAY,)) == "GN090"
     db.execute("UPDATE genome.settings SET value = '10' WHERE key = 'monitoring_min_ads'")
     assert (
         db.execute("SELECT count(*), max(updated_at) FROM genome.system_alerts").fetchone()

@@ -123,7 +123,7 @@ def test_fixed_dimension_and_canvas(db: psycopg.Connection) -> None:
     ("args", "state"),
     [
         ("gen_random_uuid(), 1", "GN010"),
-        ("NULL, 1", "GN010"),
+        ("NULL, 1", "GN005"),
         ("%(run)s, 0", "GN011"),
         ("%(run)s, 101", "GN011"),
         ("%(run)s, 1, NULL", "GN004"),

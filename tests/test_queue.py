@@ -47,7 +47,7 @@ def test_enqueue_is_idempotent_per_ad_and_kind(db: psycopg.Connection) -> None:
         (("paint", "AD", "{}"), "GN401"),
         (("generate", None, "{}"), "GN400"),
         (("generate", "AD", "[1]"), "GN400"),
-        (("generate", str(uuid.uuid4()), "{}"), "GN402"),
+        (("generate", str(uuid.uuid4()), "{}"), "GN006"),
     ],
 )
 def test_enqueue_rejects_bad_input_and_writes_nothing(
@@ -125,6 +125,11 @@ def test_claim_takes_later_stages_first_and_respects_run_after(db: psycopg.Conne
         ("SELECT * FROM genome.claim_jobs(ARRAY['generate'], '', '1 minute', 1)", "GN400"),
         ("SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w', '0 seconds', 1)", "GN400"),
         ("SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w', '1 minute', 0)", "GN400"),
+        (
+            "SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w', '1 minute', 1, 'infinity')",
+            "GN004",
+        ),
+        ("SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w', '1 minute', 1, NULL)", "GN004"),
     ],
 )
 def test_claim_rejects_bad_input(db: psycopg.Connection, call_sql: str, sqlstate: str) -> None:
@@ -239,6 +244,23 @@ def test_fail_job_needs_the_lease(db: psycopg.Connection) -> None:
             db.execute("SELECT genome.fail_job(%s, %s, %s)", (job["id"], worker, error))
         assert err.value.sqlstate == state
     assert _job(db, job["id"])["errors"] == []
+
+
+def test_reap_and_fail_job_refuse_a_bad_p_now(db: psycopg.Connection) -> None:
+    # The queue checks p_now like every other function: GN004 (docs/errors.md).
+    p = make_product(db)
+    make_ads(db, p["product"], 1)
+    job = claim(db, "generate", "w1")
+    for call_sql, args in (
+        ("SELECT genome.reap_jobs(%s)", ("infinity",)),
+        ("SELECT genome.fail_job(%s, 'w1', 'boom', %s)", (job["id"], "-infinity")),
+        ("SELECT genome.fail_job(%s, 'w1', 'boom', NULL)", (job["id"],)),
+    ):
+        with pytest.raises(psycopg.Error) as err:
+            db.execute(call_sql, args)
+        assert err.value.sqlstate == "GN004", call_sql
+    assert _job(db, job["id"])["errors"] == []
+    assert _job(db, job["id"])["status"] == "running"
 
 
 def test_reap_returns_expired_leases_and_counts_the_attempt(db: psycopg.Connection) -> None:

@@ -178,7 +178,7 @@ def test_decide_review_is_stable_and_uses_the_config_the_review_was_scored_with(
     assert answers == {"approved"}
     with pytest.raises(psycopg.Error) as err:
         db.execute("SELECT genome.decide_review(%s)", (uuid.uuid4(),))
-    assert err.value.sqlstate == "GN402"
+    assert err.value.sqlstate == "GN006"
 
 
 def test_review_uses_the_brands_active_config_before_the_organizations(
@@ -457,7 +457,7 @@ def test_record_override_rejects_bad_input(
         db.execute(
             "SELECT genome.record_override(%s, 'approved', 'r', '{}', 'ann')", (uuid.uuid4(),)
         )
-    assert err.value.sqlstate == "GN402"
+    assert err.value.sqlstate == "GN006"
 
 
 def test_job_context_carries_the_rubric_of_the_active_config(db: psycopg.Connection) -> None:

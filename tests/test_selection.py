@@ -151,7 +151,7 @@ def test_seed_reproduces_and_fixed_dimensions_are_forced(db: psycopg.Connection)
     ("sql", "state"),
     [
         ("SELECT genome.select_elements(gen_random_uuid())", "GN001"),
-        ("SELECT genome.select_elements(NULL)", "GN001"),
+        ("SELECT genome.select_elements(NULL)", "GN005"),
         ("SELECT genome.select_elements(%(b)s, gen_random_uuid())", "GN002"),
         ("SELECT genome.select_elements(%(b)s, %(other_product)s)", "GN003"),
         ("SELECT genome.select_elements(%(b)s, NULL, NULL)", "GN004"),

@@ -175,7 +175,7 @@ def test_bad_prior_settings_are_refused(db: psycopg.Connection) -> None:
     db.execute("UPDATE genome.settings SET value = '\"bayes\"' WHERE key = 'category_prior_method'")
     with pytest.raises(psycopg.Error) as e:
         db.execute("SELECT genome.update_scores(%s)", (NOW,))
-    assert e.value.sqlstate == "GN902"
+    assert e.value.sqlstate == "GN090"
     db.execute(
         "UPDATE genome.settings SET value = '\"empirical_bayes\"' WHERE key = 'category_prior_method'"
     )
@@ -184,5 +184,5 @@ def test_bad_prior_settings_are_refused(db: psycopg.Connection) -> None:
     )
     with pytest.raises(psycopg.Error) as e:
         db.execute("SELECT genome.update_scores(%s)", (NOW,))
-    assert e.value.sqlstate == "GN902"
+    assert e.value.sqlstate == "GN090"
     assert db.execute("SELECT count(*) FROM genome.brand_priors").fetchone()[0] == 0

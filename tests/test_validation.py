@@ -218,7 +218,7 @@ def test_bad_inputs_raise_and_write_nothing(db: psycopg.Connection) -> None:
         db.execute("UPDATE genome.settings SET value = %s WHERE key = %s", (value, key))
         with pytest.raises(psycopg.Error) as err:
             _validate(db, NOW)
-        assert err.value.sqlstate == "GN830", key
+        assert err.value.sqlstate == "GN090", key
         db.execute("UPDATE genome.settings SET value = %s WHERE key = %s", (str(old), key))
     assert db.execute("SELECT count(*) FROM genome.validation_results").fetchone()[0] == 0
     assert _validate(db, NOW) == 1

@@ -84,8 +84,8 @@ def test_more_like_this_is_the_true_nearest_approved_ads_of_the_brand(
 @pytest.mark.parametrize(
     ("ad", "k", "state"),
     [
-        ("missing", 5, "GN703"),
-        (None, 5, "GN703"),
+        ("missing", 5, "GN006"),
+        (None, 5, "GN005"),
         ("ad", 0, "GN730"),
         ("ad", None, "GN730"),
         ("ad", 101, "GN730"),
@@ -265,12 +265,12 @@ def test_style_clusters_of_a_brand_without_approved_embeddings(vdb: psycopg.Conn
 @pytest.mark.parametrize(
     ("brand", "at", "setting", "state"),
     [
-        ("missing", AT, None, "GN701"),
-        (None, AT, None, "GN701"),
+        ("missing", AT, None, "GN001"),
+        (None, AT, None, "GN005"),
         ("brand", None, None, "GN004"),
-        ("brand", AT, ("style_cluster_eps", "0"), "GN740"),
-        ("brand", AT, ("style_cluster_min_samples", "0"), "GN740"),
-        ("brand", AT, ("style_cluster_ci_level", "1.5"), "GN740"),
+        ("brand", AT, ("style_cluster_eps", "0"), "GN090"),
+        ("brand", AT, ("style_cluster_min_samples", "0"), "GN090"),
+        ("brand", AT, ("style_cluster_ci_level", "1.5"), "GN090"),
     ],
 )
 def test_style_clusters_bad_input_writes_nothing(

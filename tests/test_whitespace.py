@@ -113,8 +113,8 @@ def test_competitor_tags_occupy_space_and_bad_input(db: psycopg.Connection) -> N
     assert f"belief_angle={Y}|hook_type={X}" not in keys and keys
     with pytest.raises(psycopg.Error) as e:
         db.execute("SELECT * FROM genome.whitespace(%s)", (uuid.uuid4(),))
-    assert e.value.sqlstate == "GN901"
+    assert e.value.sqlstate == "GN001"
     db.execute("UPDATE genome.settings SET value = '4' WHERE key = 'whitespace_combo_size'")
     with pytest.raises(psycopg.Error) as e:
         db.execute("SELECT * FROM genome.whitespace(%s)", (b,))
-    assert e.value.sqlstate == "GN902"
+    assert e.value.sqlstate == "GN090"

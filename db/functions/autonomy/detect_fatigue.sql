@@ -17,7 +17,7 @@ BEGIN
     PERFORM genome._require_now(p_now);
     IF NOT (v_drop > 0 AND v_drop < 1 AND v_freq >= 1 AND v_base >= 1 AND v_win >= 1 AND v_min >= 0) THEN
         RAISE EXCEPTION 'fatigue settings out of range (0 < fatigue_ctr_drop < 1, fatigue_frequency_threshold >= 1, windows >= 1 day)'
-            USING ERRCODE = 'GN902';
+            USING ERRCODE = 'GN090';
     END IF;
 
     WITH daily AS (
@@ -248,4 +248,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.detect_fatigue(timestamptz) IS
-'Daily (job fatigue_refresh): assesses every launched ad (performance rows through meta_ad_mapping, dates <= p_now) into genome.ad_fatigue. Baseline: the ad''s first fatigue_baseline_days days of delivery. For each later day: the CTR of the trailing fatigue_window_days (never overlapping the first week) against the baseline CTR, and the estimated lifetime frequency (lifetime impressions over the random-exposure reach of an audience estimated from the daily impressions / reach). An ad is fatigued from the first day on which, with at least fatigue_min_impressions in both windows, CTR fell by >= fatigue_ctr_drop, the 95% interval of the CTR ratio lies below 1, and the frequency passed fatigue_frequency_threshold; status warming_up / fresh / decaying (CTR fell but frequency or evidence not there yet) / fatigued, with fatigued_on and days_to_fatigue. Returns the number of ads assessed. GN004 bad p_now, GN902 fatigue settings out of range.';
+'Daily (job fatigue_refresh): assesses every launched ad (performance rows through meta_ad_mapping, dates <= p_now) into genome.ad_fatigue. Baseline: the ad''s first fatigue_baseline_days days of delivery. For each later day: the CTR of the trailing fatigue_window_days (never overlapping the first week) against the baseline CTR, and the estimated lifetime frequency (lifetime impressions over the random-exposure reach of an audience estimated from the daily impressions / reach). An ad is fatigued from the first day on which, with at least fatigue_min_impressions in both windows, CTR fell by >= fatigue_ctr_drop, the 95% interval of the CTR ratio lies below 1, and the frequency passed fatigue_frequency_threshold; status warming_up / fresh / decaying (CTR fell but frequency or evidence not there yet) / fatigued, with fatigued_on and days_to_fatigue. Returns the number of ads assessed. GN004 bad p_now, GN090 fatigue settings out of range.';

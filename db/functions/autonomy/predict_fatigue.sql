@@ -24,11 +24,9 @@ DECLARE
     v_level double precision := genome._setting_num('fatigue_ci_level');
     v_min integer := genome._setting_num('fatigue_min_ads')::integer;
 BEGIN
-    IF p_brand_id IS NULL OR NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
-        RAISE EXCEPTION 'unknown brand %', coalesce(p_brand_id::text, 'NULL') USING ERRCODE = 'GN901';
-    END IF;
+    PERFORM genome._require_brand(p_brand_id);
     IF NOT (v_level > 0 AND v_level < 1) THEN
-        RAISE EXCEPTION 'setting fatigue_ci_level must lie in (0, 1), got %', v_level USING ERRCODE = 'GN902';
+        RAISE EXCEPTION 'setting fatigue_ci_level must lie in (0, 1), got %', v_level USING ERRCODE = 'GN090';
     END IF;
 
     RETURN QUERY
@@ -114,4 +112,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.predict_fatigue(uuid) IS
-'Days from first delivery to fatigue per element combination of the brand (all combinations of 2 and 3 element values its assessed ads carry, with at least fatigue_min_ads ads, plus ''*'' for all its ads), from the latest genome.detect_fatigue: an exponential survival fit of the time at risk after the first week (fatigued ads are events at days_to_fatigue, the others censored at their age). median_days_to_fatigue = fatigue_baseline_days + ln 2 / rate, with the exact interval at fatigue_ci_level (ci_upper NULL and no median while no ad of the combination has fatigued: ci_lower is then a lower bound). Most specific combinations first. GN901 unknown brand, GN902 bad fatigue_ci_level.';
+'Days from first delivery to fatigue per element combination of the brand (all combinations of 2 and 3 element values its assessed ads carry, with at least fatigue_min_ads ads, plus ''*'' for all its ads), from the latest genome.detect_fatigue: an exponential survival fit of the time at risk after the first week (fatigued ads are events at days_to_fatigue, the others censored at their age). median_days_to_fatigue = fatigue_baseline_days + ln 2 / rate, with the exact interval at fatigue_ci_level (ci_upper NULL and no median while no ad of the combination has fatigued: ci_lower is then a lower bound). Most specific combinations first. GN005 NULL brand, GN001 unknown brand, GN090 bad fatigue_ci_level.';

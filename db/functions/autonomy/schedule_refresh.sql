@@ -24,7 +24,7 @@ BEGIN
         )
     ) THEN
         RAISE EXCEPTION 'setting refresh_dimensions must be a non-empty array of element dimensions, got %', v_dims
-            USING ERRCODE = 'GN902';
+            USING ERRCODE = 'GN090';
     END IF;
 
     -- 1. Due winners and their one change; one new run per refresh records the plan.
@@ -212,4 +212,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.schedule_refresh(timestamptz) IS
-'Daily (job fatigue_refresh, after detect_fatigue): for at most refresh_max_per_brand winners per brand (soonest fatigue first), (matured reward >= winner_min_reward, >= winner_min_impressions, launched >= winner_min_matured_days before p_now) without a refresh child yet whose genome.ad_fatigue status is fatigued or decaying, or (still fresh or in its first week) with a predicted fatigue date (first day + the median days-to-fatigue of its most specific combination in genome.predict_fatigue) within refresh_lead_days of p_now: a new ad_run of its product (parameters record the plan and the forecast) and one child planned by genome.plan_ads with the winner''s tags, except one dimension of refresh_dimensions changed to the value the brand''s scores rate highest; the child gets parent_ad_id and iteration_round, and genome.ad_lineage a refresh row (ancestor carried over). Returns the number of refreshes planned. GN004 bad p_now, GN902 bad refresh_dimensions; plan_ads errors (GN010-GN012, GN101) pass through.';
+'Daily (job fatigue_refresh, after detect_fatigue): for at most refresh_max_per_brand winners per brand (soonest fatigue first), (matured reward >= winner_min_reward, >= winner_min_impressions, launched >= winner_min_matured_days before p_now) without a refresh child yet whose genome.ad_fatigue status is fatigued or decaying, or (still fresh or in its first week) with a predicted fatigue date (first day + the median days-to-fatigue of its most specific combination in genome.predict_fatigue) within refresh_lead_days of p_now: a new ad_run of its product (parameters record the plan and the forecast) and one child planned by genome.plan_ads with the winner''s tags, except one dimension of refresh_dimensions changed to the value the brand''s scores rate highest; the child gets parent_ad_id and iteration_round, and genome.ad_lineage a refresh row (ancestor carried over). Returns the number of refreshes planned. GN004 bad p_now, GN090 bad refresh_dimensions; plan_ads errors (GN005, GN010, GN011, GN012, GN101) pass through.';

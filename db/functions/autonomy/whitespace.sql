@@ -36,13 +36,11 @@ DECLARE
     v_combo_min integer := genome._setting_num('combo_min_n')::integer;
 BEGIN
     PERFORM genome._require_now(p_now);
+    PERFORM genome._require_brand(p_brand_id);
     SELECT b.* INTO v_brand FROM public.brands AS b WHERE b.id = p_brand_id;
-    IF p_brand_id IS NULL OR NOT FOUND THEN
-        RAISE EXCEPTION 'unknown brand %', coalesce(p_brand_id::text, 'NULL') USING ERRCODE = 'GN901';
-    END IF;
     IF v_size NOT IN (2, 3) OR NOT (v_kappa > 0) OR NOT (v_level > 0 AND v_level < 1) OR v_top < 1 THEN
         RAISE EXCEPTION 'whitespace settings out of range (combo size 2 or 3, prior strength > 0, 0 < level < 1, top_n >= 1)'
-            USING ERRCODE = 'GN902';
+            USING ERRCODE = 'GN090';
     END IF;
 
     RETURN QUERY
@@ -268,4 +266,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.whitespace(uuid, timestamptz) IS
-'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in, those of the other opted-in brands of its category) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN901 unknown brand, GN902 bad whitespace settings.';
+'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in, those of the other opted-in brands of its category) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN005 NULL brand, GN001 unknown brand, GN090 bad whitespace settings.';

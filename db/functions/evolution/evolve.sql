@@ -23,6 +23,7 @@ DECLARE
     v_child uuid;
 BEGIN
     PERFORM genome._require_now(p_now);
+    PERFORM genome._require_ad(p_winner_ad_id);
     -- The row lock serialises evolutions of one winner, so the limits hold exactly.
     SELECT g.id, g.element_tags, g.canvas_size, r.product_id
     INTO v_ad
@@ -30,9 +31,6 @@ BEGIN
     INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
     WHERE g.id = p_winner_ad_id
     FOR UPDATE OF g;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown ad %', coalesce(p_winner_ad_id::text, 'NULL') USING ERRCODE = 'GN620';
-    END IF;
 
     SELECT s.* INTO v_status FROM genome._winner_status(p_now, p_winner_ad_id) AS s;
     IF NOT FOUND THEN
@@ -162,4 +160,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.evolve(uuid, timestamptz, bigint) IS
-'Winner evolution (docs/evolution.md#next-variable): plans one child of a winner with exactly one element changed. The variable is chosen by information-gain weighted Thompson sampling (genome._evolution_candidates: lift beliefs from genome scores and causal_effects; genome._evolution_choice: strategic_weight x information gain + noise proportional to it, then a Thompson draw of the value); the child is planned through plan_ads in a new ad_run with every other tag of the winner forced (selection.filled_variables lists element variables the winner had no tag for, which the genome picked), gets parent_ad_id and iteration_round, and an ad_lineage row (iteration, variable from/to, round, ancestor, the selection scores). p_seed makes the choice reproducible. GN620 unknown ad; GN621 not a winner at p_now (with the reason); GN622 the winner already has max_iterations_per_winner iterations (the 6th is refused); GN623 the child would be round max_rounds_per_ancestor + 1 of its ancestor (the 4th round is refused); GN624 no untested variable left; GN004 bad p_now; GN100/GN101 invalid tags on the winner.';
+'Winner evolution (docs/evolution.md#next-variable): plans one child of a winner with exactly one element changed. The variable is chosen by information-gain weighted Thompson sampling (genome._evolution_candidates: lift beliefs from genome scores and causal_effects; genome._evolution_choice: strategic_weight x information gain + noise proportional to it, then a Thompson draw of the value); the child is planned through plan_ads in a new ad_run with every other tag of the winner forced (selection.filled_variables lists element variables the winner had no tag for, which the genome picked), gets parent_ad_id and iteration_round, and an ad_lineage row (iteration, variable from/to, round, ancestor, the selection scores). p_seed makes the choice reproducible. GN005 NULL ad; GN006 unknown ad; GN621 not a winner at p_now (with the reason); GN622 the winner already has max_iterations_per_winner iterations (the 6th is refused); GN623 the child would be round max_rounds_per_ancestor + 1 of its ancestor (the 4th round is refused); GN624 no untested variable left; GN004 bad p_now; GN100/GN101 invalid tags on the winner.';

@@ -43,12 +43,12 @@ if p_group is None or len(p_group) == 0:
 n = len(p_group)
 arrays = [p_control, p_successes, p_trials, p_prior_alpha, p_prior_beta, p_impressions, p_planned_share]
 if any(a is None or len(a) != n for a in arrays):
-    plpy.error("experiment arrays must all have the same length", sqlstate="GN630")
+    plpy.error("experiment arrays must all have the same length", sqlstate="GN030")
 if any(v is None for a in [p_group] + arrays for v in a):
-    plpy.error("experiment arrays must not contain NULL", sqlstate="GN630")
+    plpy.error("experiment arrays must not contain NULL", sqlstate="GN030")
 draws = int(p_draws or 0)
 if draws < 100:
-    plpy.error("at least 100 Monte Carlo draws are needed, got %s" % p_draws, sqlstate="GN630")
+    plpy.error("at least 100 Monte Carlo draws are needed, got %s" % p_draws, sqlstate="GN030")
 
 g = np.asarray(p_group, dtype=np.int64)
 ctrl = np.asarray(p_control, dtype=bool)
@@ -60,13 +60,13 @@ imp = np.asarray(p_impressions, dtype=float)
 share = np.asarray(p_planned_share, dtype=float)
 numbers = np.concatenate([s, t, pa, pb, imp, share])
 if not np.all(np.isfinite(numbers)):
-    plpy.error("experiment counts must be finite numbers", sqlstate="GN630")
+    plpy.error("experiment counts must be finite numbers", sqlstate="GN030")
 if np.any(s < 0) or np.any(t < 0) or np.any(imp < 0) or np.any(share < 0):
-    plpy.error("experiment counts and shares must not be negative", sqlstate="GN630")
+    plpy.error("experiment counts and shares must not be negative", sqlstate="GN030")
 if np.any(s > t):
-    plpy.error("successes exceed trials in an experiment arm", sqlstate="GN630")
+    plpy.error("successes exceed trials in an experiment arm", sqlstate="GN030")
 if np.any(pa <= 0) or np.any(pb <= 0):
-    plpy.error("prior alpha and beta must be positive", sqlstate="GN630")
+    plpy.error("prior alpha and beta must be positive", sqlstate="GN030")
 
 post_a = pa + s
 post_b = pb + (t - s)
@@ -79,7 +79,7 @@ starts = np.r_[0, np.flatnonzero(np.diff(gs)) + 1]
 sizes = np.diff(np.r_[starts, n])
 controls = np.add.reduceat(ctrl[order].astype(np.int64), starts)
 if np.any(controls != 1):
-    plpy.error("every experiment group needs exactly one control arm", sqlstate="GN630")
+    plpy.error("every experiment group needs exactly one control arm", sqlstate="GN030")
 
 out = {k: np.full(n, np.nan) for k in (
     "prob_best", "loss", "eff", "eff_lo", "eff_hi", "rel", "rel_lo", "rel_hi", "ppos",
@@ -144,4 +144,4 @@ COMMENT ON FUNCTION genome._experiment_posteriors(
     integer [], boolean [], double precision [], double precision [], double precision [],
     double precision [], double precision [], double precision [], integer, bigint
 ) IS
-'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN630: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control.';
+'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control.';

@@ -13,10 +13,10 @@ DECLARE
     v_exp genome.experiments;
 BEGIN
     PERFORM genome._require_now(p_now);
+    PERFORM genome._require_not_null(p_experiment_id, 'experiment_id');
     SELECT e.* INTO v_exp FROM genome.experiments AS e WHERE e.id = p_experiment_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown experiment %', coalesce(p_experiment_id::text, 'NULL')
-            USING ERRCODE = 'GN600';
+        RAISE EXCEPTION 'unknown experiment %', p_experiment_id USING ERRCODE = 'GN600';
     END IF;
     IF v_exp.status <> 'deploying' THEN
         RAISE EXCEPTION 'experiment % is %, only a deploying experiment can start', p_experiment_id,
@@ -33,4 +33,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.start_experiment(uuid, text, timestamptz) IS
-'Marks a deploying experiment as running from p_now (the app has created its campaign; p_meta_campaign_id, when given, restricts its analysis to that campaign''s insights). GN600 unknown experiment; GN610 not deploying (an over-budget draft, or already started / finished); GN004 bad p_now.';
+'Marks a deploying experiment as running from p_now (the app has created its campaign; p_meta_campaign_id, when given, restricts its analysis to that campaign''s insights). GN005 NULL experiment; GN600 unknown experiment; GN610 not deploying (an over-budget draft, or already started / finished); GN004 bad p_now.';

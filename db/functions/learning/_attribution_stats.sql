@@ -38,7 +38,7 @@ if not p_value:
     return []
 lengths = {len(p_value), len(p_a), len(p_b), len(p_c), len(p_d)}
 if len(lengths) != 1:
-    plpy.error("value and count arrays differ in length", sqlstate="GN349")
+    plpy.error("value and count arrays differ in length", sqlstate="GN030")
 
 a_all = np.asarray(p_a, dtype=np.float64)
 b_all = np.asarray(p_b, dtype=np.float64)
@@ -48,9 +48,9 @@ if not (
     np.all(np.isfinite(a_all)) and np.all(np.isfinite(b_all))
     and np.all(np.isfinite(c_all)) and np.all(np.isfinite(d_all))
 ):
-    plpy.error("table counts must be finite", sqlstate="GN349")
+    plpy.error("table counts must be finite", sqlstate="GN030")
 if (a_all < 0).any() or (b_all < 0).any() or (c_all < 0).any() or (d_all < 0).any():
-    plpy.error("table counts must be >= 0", sqlstate="GN349")
+    plpy.error("table counts must be >= 0", sqlstate="GN030")
 
 keys, inv_all = np.unique(np.asarray(p_value, dtype=object).astype(str), return_inverse=True)
 nv = len(keys)
@@ -160,4 +160,4 @@ COMMENT ON FUNCTION genome._attribution_stats(
 'as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail '
 'where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio '
 'lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, '
-'pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. GN349: malformed arrays.';
+'pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. GN030: malformed arrays.';

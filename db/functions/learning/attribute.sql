@@ -47,14 +47,9 @@ DECLARE
     v_context text [];
     v_drop text [];
 BEGIN
-    IF p_brand_id IS NULL OR p_dimension IS NULL OR p_now IS NULL THEN
-        RAISE EXCEPTION 'genome.attribute: p_brand_id, p_dimension and p_now must not be NULL'
-            USING ERRCODE = 'GN300';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
-        RAISE EXCEPTION 'genome.attribute: unknown brand %', p_brand_id
-            USING ERRCODE = 'GN301';
-    END IF;
+    PERFORM genome._require_brand(p_brand_id);
+    PERFORM genome._require_not_null(p_dimension, 'dimension');
+    PERFORM genome._require_now(p_now);
     SELECT ed.kind INTO v_kind
     FROM genome.element_dimensions AS ed
     WHERE ed.dimension = p_dimension;
@@ -78,7 +73,7 @@ BEGIN
     IF v_min_strata IS NULL OR v_min_strata < 1 OR v_edges IS NULL THEN
         RAISE EXCEPTION 'genome.attribute: settings attribution_min_strata (integer >= 1) and '
             'attribution_spend_buckets (array of numbers) are required'
-            USING ERRCODE = 'GN304';
+            USING ERRCODE = 'GN090';
     END IF;
 
     -- Strata: every context dimension except the one analysed (analysing awareness_stage
@@ -301,6 +296,6 @@ COMMENT ON FUNCTION genome.attribute(uuid, text, timestamptz) IS
 'informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else '
 '''insufficient''; finding_reason says which condition decided; label: always ''correlational'' '
 '(observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of '
-'0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN300 a NULL '
-'argument; GN301 unknown brand; GN302 dimension not in genome.element_dimensions; GN303 dimension '
-'not of kind element or context; GN304 attribution settings malformed; GN090 one of them missing.';
+'0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL '
+'argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension '
+'not of kind element or context; GN090 attribution settings missing or malformed.';

@@ -71,4 +71,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.performance_context(uuid, uuid) IS
-'The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN001-GN003 bad brand/product.';
+'The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product.';

@@ -39,20 +39,14 @@ DECLARE
     v_elements text [];
     v_others text [];
 BEGIN
-    IF p_brand_id IS NULL OR p_now IS NULL THEN
-        RAISE EXCEPTION 'genome.interactions: p_brand_id and p_now must not be NULL'
-            USING ERRCODE = 'GN300';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
-        RAISE EXCEPTION 'genome.interactions: unknown brand %', p_brand_id
-            USING ERRCODE = 'GN301';
-    END IF;
+    PERFORM genome._require_brand(p_brand_id);
+    PERFORM genome._require_now(p_now);
     SELECT (v.value #>> '{}')::integer INTO v_top_n
     FROM genome._setting('interaction_top_n') AS v (value)
     WHERE jsonb_typeof(v.value) = 'number';
     IF v_top_n IS NULL OR v_top_n < 1 THEN
         RAISE EXCEPTION 'genome.interactions: setting interaction_top_n (integer >= 1) is required'
-            USING ERRCODE = 'GN304';
+            USING ERRCODE = 'GN090';
     END IF;
 
     v_elements := ARRAY(
@@ -228,4 +222,4 @@ COMMENT ON FUNCTION genome.interactions(uuid, timestamptz) IS
 'n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, '
 'clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if '
 'the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: '
-'GN300 a NULL argument; GN301 unknown brand; GN304 setting interaction_top_n not an integer >= 1; GN090 it is missing.';
+'GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';

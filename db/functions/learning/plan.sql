@@ -40,18 +40,13 @@ DECLARE
     i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
-    IF p_ad_run_id IS NULL THEN
-        RAISE EXCEPTION 'ad_run_id must not be NULL' USING ERRCODE = 'GN010';
-    END IF;
+    PERFORM genome._require_run(p_ad_run_id);
     IF p_n IS NULL OR p_n < 1 OR p_n > 100 THEN
         RAISE EXCEPTION 'n must be between 1 and 100, got %', coalesce(p_n::text, 'NULL')
             USING ERRCODE = 'GN011';
     END IF;
     -- The row lock serialises concurrent planning of one run, so the cap holds exactly.
     SELECT r.* INTO v_run FROM public.ad_runs AS r WHERE r.id = p_ad_run_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown ad_run %', p_ad_run_id USING ERRCODE = 'GN010';
-    END IF;
     IF v_run.attempts_count + p_n > v_run.max_attempts THEN
         RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; cannot plan % more',
             p_ad_run_id, v_run.attempts_count, v_run.max_attempts, p_n
@@ -144,4 +139,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text) IS
-'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN010 unknown/NULL run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size.';
+'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size.';

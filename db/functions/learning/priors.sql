@@ -17,11 +17,11 @@ DECLARE
 BEGIN
     IF v_method IS NULL OR v_method NOT IN ('fixed', 'empirical_bayes') THEN
         RAISE EXCEPTION 'setting category_prior_method must be fixed or empirical_bayes, got %',
-            coalesce(v_method, 'NULL') USING ERRCODE = 'GN902';
+            coalesce(v_method, 'NULL') USING ERRCODE = 'GN090';
     END IF;
     IF v_cap IS NULL OR v_floor IS NULL OR NOT (0 <= v_floor AND v_floor <= v_cap AND v_cap <= 1) THEN
         RAISE EXCEPTION 'settings need 0 <= category_prior_shrinkage_floor (%) <= category_prior_shrinkage (%) <= 1',
-            v_floor, v_cap USING ERRCODE = 'GN902';
+            v_floor, v_cap USING ERRCODE = 'GN090';
     END IF;
 
     DELETE FROM genome.brand_priors;
@@ -154,4 +154,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._compute_brand_priors(timestamptz, integer) IS
-'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN902: bad category_prior_* settings.';
+'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* settings.';

@@ -173,7 +173,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.select_elements(uuid, uuid, timestamptz, bigint, jsonb) IS
-'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN001-GN004 bad brand/product/p_now; GN100/GN101 bad p_fixed.';
+'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
 CREATE OR REPLACE FUNCTION genome.pre_gen_score(
     p_brand_id uuid,
@@ -211,4 +211,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.pre_gen_score(uuid, uuid, jsonb) IS
-'Pre-generation score of planned elements (docs/learning.md#pre-generation-score): strategic-weight-weighted mean of each element value''s posterior mean (0.5 where nothing is known), in [0,1]; NULL when no element dimension is tagged. GN001-GN003 bad brand/product, GN100/GN101 bad tags.';
+'Pre-generation score of planned elements (docs/learning.md#pre-generation-score): strategic-weight-weighted mean of each element value''s posterior mean (0.5 where nothing is known), in [0,1]; NULL when no element dimension is tagged. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN100/GN101 bad tags.';

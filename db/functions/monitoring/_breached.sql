@@ -30,10 +30,10 @@ DECLARE
     v double precision := genome._setting_num('monitoring_min_ads');
 BEGIN
     IF v IS NULL OR v < 1 THEN
-        RAISE EXCEPTION 'setting monitoring_min_ads must be >= 1, got %', v USING ERRCODE = 'GN830';
+        RAISE EXCEPTION 'setting monitoring_min_ads must be >= 1, got %', v USING ERRCODE = 'GN090';
     END IF;
     RETURN v::integer;
 END
 $$;
 COMMENT ON FUNCTION genome._monitoring_min_ads() IS
-'Internal: the monitoring_min_ads setting, checked. GN830: below 1.';
+'Internal: the monitoring_min_ads setting, checked. GN090: below 1.';

@@ -13,9 +13,7 @@ DECLARE
     v_alert genome.system_alerts;
 BEGIN
     PERFORM genome._require_now(p_now);
-    IF p_alert_id IS NULL THEN
-        RAISE EXCEPTION 'alert id must not be NULL' USING ERRCODE = 'GN801';
-    END IF;
+    PERFORM genome._require_not_null(p_alert_id, 'alert id');
     IF p_user IS NULL OR btrim(p_user) = '' THEN
         RAISE EXCEPTION 'acknowledging user must be named' USING ERRCODE = 'GN802';
     END IF;

@@ -21,7 +21,7 @@ AS $$
     SELECT * FROM genome._metric_data_freshness(p_now);
 $$;
 COMMENT ON FUNCTION genome.monitoring_metrics(timestamptz) IS
-'The health metrics at p_now (docs/monitoring.md#health-metrics), one row per brand and evaluable metric (approval_rate, prediction_accuracy, generation_success_rate, data_freshness, winner_rate) with its value, the severity it breaches (warning / critical, NULL when healthy), a title and the details; thresholds from genome.alert_thresholds. A metric without enough data for a brand has no row. GN004 bad p_now, GN830 bad settings.';
+'The health metrics at p_now (docs/monitoring.md#health-metrics), one row per brand and evaluable metric (approval_rate, prediction_accuracy, generation_success_rate, data_freshness, winner_rate) with its value, the severity it breaches (warning / critical, NULL when healthy), a title and the details; thresholds from genome.alert_thresholds. A metric without enough data for a brand has no row. GN004 bad p_now, GN090 bad settings.';
 
 CREATE OR REPLACE FUNCTION genome.run_monitoring(p_now timestamptz DEFAULT now())
 RETURNS integer
@@ -44,4 +44,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.run_monitoring(timestamptz) IS
-'Weekly (job genome_validation): evaluates genome.monitoring_metrics(p_now) and syncs genome.system_alerts through genome._sync_alerts: a breached metric raises (or refreshes / escalates) the one open alert of its (organization, brand, type), a healthy one auto_resolves it, a metric without enough data leaves it alone (it lapses at expires_at). Returns the number of alerts written. GN004 bad p_now, GN830 bad settings.';
+'Weekly (job genome_validation): evaluates genome.monitoring_metrics(p_now) and syncs genome.system_alerts through genome._sync_alerts: a breached metric raises (or refreshes / escalates) the one open alert of its (organization, brand, type), a healthy one auto_resolves it, a metric without enough data leaves it alone (it lapses at expires_at). Returns the number of alerts written. GN004 bad p_now, GN090 bad settings.';

@@ -22,7 +22,7 @@ BEGIN
     IF v_lag < 0 OR v_window < 1 OR v_min < 4 OR v_weeks < 1 OR v_threshold NOT BETWEEN -1 AND 1 THEN
         RAISE EXCEPTION 'validation settings out of range: prediction_lag_days % (>= 0), validation_window_days % (>= 1), validation_min_ads % (>= 4), stale_weeks % (>= 1), stale_accuracy_threshold % (-1..1)',
             v_lag, v_window, v_min, v_weeks, v_threshold
-            USING ERRCODE = 'GN830';
+            USING ERRCODE = 'GN090';
     END IF;
     v_level := genome._ci_level();
     v_z := genome._normal_quantile(0.5 + v_level / 2);
@@ -204,4 +204,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.validate(timestamptz) IS
-'VALIDATE (docs/monitoring.md#validation), weekly: per brand, Spearman correlation (average ranks) of pre_gen_score with the matured CTR (creative_element_rewards.raw_ctr) of ads launched in the validation_window_days ending prediction_lag_days before p_now, with n and a Fisher-z interval at monitoring_ci_level, stored in genome.validation_results for the ISO week of p_now (replaced on a re-run that week). stale_weeks consecutive sufficient weeks below stale_accuracy_threshold set genome_state.is_stale (stale_since kept from the first stale week) and raise a genome_stale alert, re-confirmed every run while the brand stays stale; a sufficient week at or above it clears both (auto_resolved). Returns the number of brands validated. GN004 bad p_now, GN830 settings out of range.';
+'VALIDATE (docs/monitoring.md#validation), weekly: per brand, Spearman correlation (average ranks) of pre_gen_score with the matured CTR (creative_element_rewards.raw_ctr) of ads launched in the validation_window_days ending prediction_lag_days before p_now, with n and a Fisher-z interval at monitoring_ci_level, stored in genome.validation_results for the ISO week of p_now (replaced on a re-run that week). stale_weeks consecutive sufficient weeks below stale_accuracy_threshold set genome_state.is_stale (stale_since kept from the first stale week) and raise a genome_stale alert, re-confirmed every run while the brand stays stale; a sufficient week at or above it clears both (auto_resolved). Returns the number of brands validated. GN004 bad p_now, GN090 settings out of range.';

@@ -15,10 +15,10 @@ DECLARE
     v_version text;
     v_id uuid;
 BEGIN
+    PERFORM genome._require_not_null(p_parent_id, 'config_id');
     SELECT c.* INTO v_parent FROM genome.quality_scoring_config AS c WHERE c.id = p_parent_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown quality config %', coalesce(p_parent_id::text, 'NULL')
-            USING ERRCODE = 'GN704';
+        RAISE EXCEPTION 'unknown quality config %', p_parent_id USING ERRCODE = 'GN704';
     END IF;
     -- One calibration or activation per (organization, brand) at a time.
     PERFORM pg_advisory_xact_lock(hashtextextended(

@@ -14,9 +14,10 @@ BEGIN
     IF p_approver IS NULL OR btrim(p_approver) = '' THEN
         RAISE EXCEPTION 'activating a quality config needs the approver''s name' USING ERRCODE = 'GN705';
     END IF;
+    PERFORM genome._require_not_null(p_config_id, 'config_id');
     SELECT c.* INTO v_config FROM genome.quality_scoring_config AS c WHERE c.id = p_config_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown quality config %', coalesce(p_config_id::text, 'NULL') USING ERRCODE = 'GN704';
+        RAISE EXCEPTION 'unknown quality config %', p_config_id USING ERRCODE = 'GN704';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended(
         format('genome.quality_config:%s:%s', v_config.organization_id, coalesce(v_config.brand_id::text, '')), 0
@@ -34,4 +35,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.activate_quality_config(uuid, text, timestamptz) IS
-'Makes quality config p_config_id the one active config of its (organization, brand): the previously active one is kept, inactive; the activated row records approved_by = p_approver and activated_at = p_now (from then on reviews use it, and its calibration window starts). An already active config is left as it is. Works for reactivating an older version too. Errors: GN004 NULL or infinite p_now; GN704 unknown or NULL config; GN705 no approver.';
+'Makes quality config p_config_id the one active config of its (organization, brand): the previously active one is kept, inactive; the activated row records approved_by = p_approver and activated_at = p_now (from then on reviews use it, and its calibration window starts). An already active config is left as it is. Works for reactivating an older version too. Errors: GN004 NULL or infinite p_now; GN005 NULL config; GN704 unknown config; GN705 no approver.';

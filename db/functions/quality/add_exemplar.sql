@@ -28,6 +28,7 @@ BEGIN
         RAISE EXCEPTION 'an exemplar needs quality notes (what the reviewer should learn from it)'
             USING ERRCODE = 'GN711';
     END IF;
+    PERFORM genome._require_ad(p_generated_ad_id);
     SELECT
         g.id, g.visual_descriptor, g.visual_embedding, g.visual_embedding_model, g.review_check_scores,
         p.brand_id, b.organization_id
@@ -37,9 +38,6 @@ BEGIN
     INNER JOIN public.products AS p ON r.product_id = p.id
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = p_generated_ad_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL') USING ERRCODE = 'GN703';
-    END IF;
     IF v_ad.visual_embedding IS NULL OR jsonb_typeof(v_ad.visual_descriptor) IS DISTINCT FROM 'object'
        OR v_ad.visual_descriptor = '{}' THEN
         RAISE EXCEPTION 'ad % has no visual descriptor and embedding yet; an exemplar takes both from the ad',
@@ -111,4 +109,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.add_exemplar(uuid, text, text, timestamptz) IS
-'Adds an ad to its brand''s few-shot exemplar library (docs/quality.md#exemplar-library) and returns the exemplar id. visual_description is the ad''s visual_descriptor as "key: value; ..." text (arrays comma-joined), the embedding and its model are the ad''s, check_scores are the ad''s review check scores with the latest human check overrides on top. Limits per brand on active exemplars (settings): exemplar_limit_gold_approve 10, exemplar_limit_gold_reject 10, exemplar_limit_edge_case 10, exemplar_limit_total 30; beyond them it refuses (retire one with genome.retire_exemplar). Serialised per brand by an advisory lock. Errors: GN004 NULL or infinite p_now; GN703 unknown or NULL ad; GN710 exemplar type not gold_approve / gold_reject / edge_case; GN711 empty quality notes; GN712 ad without visual descriptor or embedding; GN713 a limit reached; GN714 ad already an active exemplar.';
+'Adds an ad to its brand''s few-shot exemplar library (docs/quality.md#exemplar-library) and returns the exemplar id. visual_description is the ad''s visual_descriptor as "key: value; ..." text (arrays comma-joined), the embedding and its model are the ad''s, check_scores are the ad''s review check scores with the latest human check overrides on top. Limits per brand on active exemplars (settings): exemplar_limit_gold_approve 10, exemplar_limit_gold_reject 10, exemplar_limit_edge_case 10, exemplar_limit_total 30; beyond them it refuses (retire one with genome.retire_exemplar). Serialised per brand by an advisory lock. Errors: GN004 NULL or infinite p_now; GN005 NULL ad; GN006 unknown ad; GN710 exemplar type not gold_approve / gold_reject / edge_case; GN711 empty quality notes; GN712 ad without visual descriptor or embedding; GN713 a limit reached; GN714 ad already an active exemplar.';

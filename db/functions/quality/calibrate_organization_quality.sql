@@ -11,10 +11,9 @@ DECLARE
     v_config uuid;
 BEGIN
     PERFORM genome._require_now(p_now);
-    IF p_organization_id IS NULL
-       OR NOT EXISTS (SELECT 1 FROM public.organizations AS o WHERE o.id = p_organization_id) THEN
-        RAISE EXCEPTION 'unknown organization %', coalesce(p_organization_id::text, 'NULL')
-            USING ERRCODE = 'GN702';
+    PERFORM genome._require_not_null(p_organization_id, 'organization_id');
+    IF NOT EXISTS (SELECT 1 FROM public.organizations AS o WHERE o.id = p_organization_id) THEN
+        RAISE EXCEPTION 'unknown organization %', p_organization_id USING ERRCODE = 'GN702';
     END IF;
     SELECT c.id INTO v_config
     FROM genome.quality_scoring_config AS c
@@ -27,4 +26,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.calibrate_organization_quality(uuid, timestamptz) IS
-'Calibrates the organization-level active quality config of p_organization_id (the one that reviews every brand without a config of its own) and returns the id of a NEW, INACTIVE organization-level version; as genome.calibrate_quality otherwise. Errors: GN004 NULL or infinite p_now; GN702 unknown or NULL organization; GN720 fewer overrides than settings calibration_min_overrides (nothing written); GN721 no active organization-level config.';
+'Calibrates the organization-level active quality config of p_organization_id (the one that reviews every brand without a config of its own) and returns the id of a NEW, INACTIVE organization-level version; as genome.calibrate_quality otherwise. Errors: GN004 NULL or infinite p_now; GN005 NULL organization; GN702 unknown organization; GN720 fewer overrides than settings calibration_min_overrides (nothing written); GN721 no active organization-level config.';

@@ -10,10 +10,7 @@ DECLARE
     v_config uuid;
 BEGIN
     PERFORM genome._require_now(p_now);
-    SELECT b.organization_id INTO v_org FROM public.brands AS b WHERE b.id = p_brand_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown brand %', coalesce(p_brand_id::text, 'NULL') USING ERRCODE = 'GN701';
-    END IF;
+    v_org := genome._require_brand(p_brand_id);
     -- The config that reviews the brand's ads: its own active one, else its organization's.
     SELECT c.id INTO v_config
     FROM genome.quality_scoring_config AS c
@@ -28,4 +25,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.calibrate_quality(uuid, timestamptz) IS
-'Calibrates the quality config that reviews brand p_brand_id''s ads and returns the id of a NEW, INACTIVE version (nothing changes until genome.activate_quality_config). Which config: the brand''s own active config when it has one (a brand-level version is then written, learnt from that brand''s overrides only); otherwise the organization''s active config (an organization-level version is written, learnt from the overrides of every brand of the organization reviewed by it). Learns from the latest human decision per ad recorded since that config was activated (or scored under it), up to p_now; see genome._calibrate_config and genome._calibrate_thresholds for the FP + 2*FN grid search and the calibration_metrics written. Below settings calibration_min_overrides it writes nothing and RAISES GN720 saying how many overrides there are and how many are needed (the weekly genome.calibrate_all_quality only calibrates configs with enough). Errors: GN004 NULL or infinite p_now; GN701 unknown or NULL brand; GN720 too few overrides; GN721 no active config.';
+'Calibrates the quality config that reviews brand p_brand_id''s ads and returns the id of a NEW, INACTIVE version (nothing changes until genome.activate_quality_config). Which config: the brand''s own active config when it has one (a brand-level version is then written, learnt from that brand''s overrides only); otherwise the organization''s active config (an organization-level version is written, learnt from the overrides of every brand of the organization reviewed by it). Learns from the latest human decision per ad recorded since that config was activated (or scored under it), up to p_now; see genome._calibrate_config and genome._calibrate_thresholds for the FP + 2*FN grid search and the calibration_metrics written. Below settings calibration_min_overrides it writes nothing and RAISES GN720 saying how many overrides there are and how many are needed (the weekly genome.calibrate_all_quality only calibrates configs with enough). Errors: GN004 NULL or infinite p_now; GN005 NULL brand; GN001 unknown brand; GN720 too few overrides; GN721 no active config.';

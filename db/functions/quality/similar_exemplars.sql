@@ -19,15 +19,13 @@ DECLARE
     v_ad record;
 BEGIN
     PERFORM genome._require_knn_k(p_k);
+    PERFORM genome._require_ad(p_generated_ad_id);
     SELECT g.visual_embedding AS embedding, g.visual_embedding_model AS model, p.brand_id
     INTO v_ad
     FROM public.generated_ads AS g
     INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
     INNER JOIN public.products AS p ON r.product_id = p.id
     WHERE g.id = p_generated_ad_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL') USING ERRCODE = 'GN703';
-    END IF;
     IF v_ad.embedding IS NOT NULL THEN
         RETURN QUERY
         SELECT * FROM genome._nearest_exemplars(
@@ -60,4 +58,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.similar_exemplars(uuid, integer) IS
-'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (docs/quality.md#exemplar-library). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case), similarity NULL, ranked_by = newest_per_type; the review agent avoids this case by embedding the ad itself (genome.review_exemplars). The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k.';
+'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (docs/quality.md#exemplar-library). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case), similarity NULL, ranked_by = newest_per_type; the review agent avoids this case by embedding the ad itself (genome.review_exemplars). The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN005 NULL ad; GN006 unknown ad; GN730 k outside 1..settings knn_max_k.';

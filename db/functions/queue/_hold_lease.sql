@@ -13,10 +13,8 @@ BEGIN
     IF p_worker IS NULL OR btrim(p_worker) = '' THEN
         RAISE EXCEPTION 'a worker name is required' USING ERRCODE = 'GN400';
     END IF;
+    PERFORM genome._require_job(p_job_id);
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
-    END IF;
     IF NOT v_job.kind = ANY (p_kinds) THEN
         RAISE EXCEPTION 'job % is a % job, expected %', p_job_id, v_job.kind, p_kinds
             USING ERRCODE = 'GN405';

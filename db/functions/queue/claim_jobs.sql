@@ -33,9 +33,7 @@ BEGIN
     IF p_max IS NULL OR p_max < 1 THEN
         RAISE EXCEPTION 'p_max must be at least 1, got %', p_max USING ERRCODE = 'GN400';
     END IF;
-    IF p_now IS NULL OR NOT isfinite(p_now) THEN
-        RAISE EXCEPTION 'p_now must be a finite time' USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_now(p_now);
 
     RETURN QUERY
     WITH picked AS (
@@ -71,4 +69,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.claim_jobs(text [], text, interval, integer, timestamptz) IS
-'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED, later pipeline stages first): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. Errors: GN400 no kinds, empty worker, non-positive lease, p_max < 1 or p_now not finite; GN401 unknown kind.';
+'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED, later pipeline stages first): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind.';

@@ -26,9 +26,8 @@ BEGIN
     IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
         RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
     END IF;
-    IF p_generated_ad_id IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = p_generated_ad_id) THEN
-        RAISE EXCEPTION 'unknown generated ad %', p_generated_ad_id USING ERRCODE = 'GN402';
+    IF p_generated_ad_id IS NOT NULL THEN
+        PERFORM genome._require_ad(p_generated_ad_id);
     END IF;
 
     INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
@@ -48,4 +47,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.enqueue_job(text, uuid, jsonb, timestamptz) IS
-'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN402 unknown generated ad. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';

@@ -13,9 +13,7 @@ BEGIN
     IF p_lease IS NULL OR p_lease <= interval '0' THEN
         RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM genome.agent_jobs AS j WHERE j.id = p_job_id) THEN
-        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
-    END IF;
+    PERFORM genome._require_job(p_job_id);
     UPDATE genome.agent_jobs AS j
     SET leased_until = greatest(j.leased_until, p_now + p_lease),
         updated_at = p_now

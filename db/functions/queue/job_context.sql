@@ -11,10 +11,8 @@ DECLARE
     v_config genome.quality_scoring_config;
     v_performance text;
 BEGIN
+    PERFORM genome._require_job(p_job_id);
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
-    END IF;
     -- The context names a brand, its product and the ad's prompt: only the worker holding the
     -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
     IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN

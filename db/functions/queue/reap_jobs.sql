@@ -8,9 +8,7 @@ DECLARE
     v_count integer;
     v_dead uuid [];
 BEGIN
-    IF p_now IS NULL OR NOT isfinite(p_now) THEN
-        RAISE EXCEPTION 'p_now must be a finite time' USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_now(p_now);
 
     WITH expired AS (
         SELECT j.id
@@ -57,4 +55,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.reap_jobs(timestamptz) IS
-'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN400 p_now not finite.';
+'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN004 bad p_now.';

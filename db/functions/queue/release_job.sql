@@ -9,9 +9,7 @@ SECURITY DEFINER
 SET search_path = genome, public, pg_temp
 AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM genome.agent_jobs AS j WHERE j.id = p_job_id) THEN
-        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
-    END IF;
+    PERFORM genome._require_job(p_job_id);
 
     UPDATE genome.agent_jobs AS j
     SET status = 'queued',

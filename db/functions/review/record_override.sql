@@ -20,6 +20,7 @@ DECLARE
     v_checks jsonb := coalesce(p_check_overrides, '{}');
     v_id uuid;
 BEGIN
+    PERFORM genome._require_ad(p_generated_ad_id);
     SELECT g.id, g.final_status, g.visual_embedding IS NOT NULL AS embedded, b.organization_id
     INTO v_ad
     FROM public.generated_ads AS g
@@ -28,10 +29,6 @@ BEGIN
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = p_generated_ad_id
     FOR UPDATE OF g;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL')
-            USING ERRCODE = 'GN402';
-    END IF;
     IF p_human_status IS NULL OR p_human_status NOT IN ('approved', 'rejected') THEN
         RAISE EXCEPTION 'human status must be approved or rejected, got %', coalesce(p_human_status, 'NULL')
             USING ERRCODE = 'GN410';
@@ -100,4 +97,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.record_override(uuid, text, text, jsonb, text, timestamptz) IS
-'A human decision on an ad''s AI review (docs/quality.md#overrides), kept as history (one ad_review_overrides row per call). ai_status is the AI decision before any human one; override_type: confirm_approve (both approve), override_approve (human approves what the AI did not approve), override_reject (human rejects an AI approval), confirm_reject (neither approves). Stores the stage-2 review''s weighted score, check scores and config id (the active config when the ad never reached review), sets generated_ads.human_override_status, override_status and final_status, and queues the embed job of a human-approved ad without an embedding. p_check_overrides: {check code: human score 0-10}. Returns the override id. Errors: GN402 unknown ad; GN410 status not approved/rejected or malformed check overrides; GN411 ad still pending or generation_failed.';
+'A human decision on an ad''s AI review (docs/quality.md#overrides), kept as history (one ad_review_overrides row per call). ai_status is the AI decision before any human one; override_type: confirm_approve (both approve), override_approve (human approves what the AI did not approve), override_reject (human rejects an AI approval), confirm_reject (neither approves). Stores the stage-2 review''s weighted score, check scores and config id (the active config when the ad never reached review), sets generated_ads.human_override_status, override_status and final_status, and queues the embed job of a human-approved ad without an embedding. p_check_overrides: {check code: human score 0-10}. Returns the override id. Errors: GN005 NULL ad; GN006 unknown ad; GN410 status not approved/rejected or malformed check overrides; GN411 ad still pending or generation_failed.';

@@ -11,18 +11,13 @@ DECLARE
     v_seq integer;
     v_group text;
 BEGIN
-    IF p_ad_run_id IS NULL THEN
-        RAISE EXCEPTION 'ad_run_id must not be NULL' USING ERRCODE = 'GN810';
-    END IF;
+    PERFORM genome._require_run(p_ad_run_id);
     SELECT r.id, r.experiment_id, r.experiment_group, p.brand_id
     INTO v_run
     FROM public.ad_runs AS r
     INNER JOIN public.products AS p ON p.id = r.product_id
     WHERE r.id = p_ad_run_id
     FOR UPDATE OF r;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown ad_run %', p_ad_run_id USING ERRCODE = 'GN810';
-    END IF;
 
     -- Idempotent: a run keeps the arm it was given first.
     IF v_run.experiment_id IS NOT NULL AND v_run.experiment_group IS NOT NULL THEN
@@ -66,4 +61,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._generation_assignment(uuid) IS
-'Internal (called by plan_ads): the generation A/B arm of an ad run. NULL when the run''s brand has no active generation experiment (and the run has none recorded); otherwise {experiment_id, group, config[, sequence]}: the k-th run of the brand assigned in the experiment gets control when k is odd and variant when k is even (split_ratio 0.5), recorded once on ad_runs.experiment_id / experiment_group, so later calls return the same arm. GN810 unknown/NULL run.';
+'Internal (called by plan_ads): the generation A/B arm of an ad run. NULL when the run''s brand has no active generation experiment (and the run has none recorded); otherwise {experiment_id, group, config[, sequence]}: the k-th run of the brand assigned in the experiment gets control when k is odd and variant when k is even (split_ratio 0.5), recorded once on ad_runs.experiment_id / experiment_group, so later calls return the same arm. GN005 NULL run, GN010 unknown run.';

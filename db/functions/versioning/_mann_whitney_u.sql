@@ -27,11 +27,11 @@ from scipy.special import ndtr
 x = np.asarray(p_x if p_x is not None else [], dtype=object)
 y = np.asarray(p_y if p_y is not None else [], dtype=object)
 if any(v is None for v in x) or any(v is None for v in y):
-    plpy.error("Mann-Whitney U samples must not contain NULL", sqlstate="GN820")
+    plpy.error("Mann-Whitney U samples must not contain NULL", sqlstate="GN030")
 x = x.astype(np.float64)
 y = y.astype(np.float64)
 if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-    plpy.error("Mann-Whitney U samples must be finite numbers", sqlstate="GN820")
+    plpy.error("Mann-Whitney U samples must be finite numbers", sqlstate="GN030")
 n1, n2 = len(x), len(y)
 if n1 == 0 or n2 == 0:
     return [(n1, n2, None, None, None, None, None, None)]
@@ -63,4 +63,4 @@ return [(n1, n2, float(u1), float(u2), z_val, p,
          float(ranks[:n1].mean()), float(ranks[n1:].mean()))]
 $$;
 COMMENT ON FUNCTION genome._mann_whitney_u(double precision [], double precision []) IS
-'Internal: two-sided Mann-Whitney U of x against y with average ranks for ties, tie-corrected variance and continuity correction (normal approximation), as scipy.stats.mannwhitneyu(x, y, method=''asymptotic''); u_x is scipy''s statistic, z uses max(u_x, u_y). An empty sample gives NULL statistics; all values tied gives p = 1. GN820: NULL or non-finite values.';
+'Internal: two-sided Mann-Whitney U of x against y with average ranks for ties, tie-corrected variance and continuity correction (normal approximation), as scipy.stats.mannwhitneyu(x, y, method=''asymptotic''); u_x is scipy''s statistic, z uses max(u_x, u_y). An empty sample gives NULL statistics; all values tied gives p = 1. GN030: NULL or non-finite values.';

@@ -19,7 +19,7 @@ BEGIN
        ) THEN
         RAISE EXCEPTION 'generation experiment settings out of range: alpha % (0..1 exclusive), max_days % (>= 1), decision metrics % (reward | approval_rate per type)',
             v_alpha, v_max_days, v_metrics
-            USING ERRCODE = 'GN830';
+            USING ERRCODE = 'GN090';
     END IF;
 
     WITH active AS (
@@ -172,4 +172,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.analyze_generation_experiments(timestamptz) IS
-'Weekly (job genome_validation): for every active generation experiment, compares the arms on approval (reviewed ads: approved 1, rejected/flagged 0) and on matured reward with a two-sided Mann-Whitney U test (genome._mann_whitney_u), records per-arm metrics, confidence = 1 - p of the deciding metric (generation_experiment_decision_metric by experiment type) and a row in genome.generation_experiment_analyses. A winner (the arm with the larger U) is declared, and the experiment completed at p_now, only when both arms have min_sample_size observations of the deciding metric and p < generation_experiment_alpha; after generation_experiment_max_days without one it completes with winner none. Returns the number of experiments analysed. GN004 bad p_now, GN830 settings out of range.';
+'Weekly (job genome_validation): for every active generation experiment, compares the arms on approval (reviewed ads: approved 1, rejected/flagged 0) and on matured reward with a two-sided Mann-Whitney U test (genome._mann_whitney_u), records per-arm metrics, confidence = 1 - p of the deciding metric (generation_experiment_decision_metric by experiment type) and a row in genome.generation_experiment_analyses. A winner (the arm with the larger U) is declared, and the experiment completed at p_now, only when both arms have min_sample_size observations of the deciding metric and p < generation_experiment_alpha; after generation_experiment_max_days without one it completes with winner none. Returns the number of experiments analysed. GN004 bad p_now, GN090 settings out of range.';

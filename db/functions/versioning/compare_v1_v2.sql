@@ -174,4 +174,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.compare_v1_v2(uuid, timestamptz) IS
-'V1 (element_tags_source backfilled or NULL, or imported) against V2 (planned: element_tags_source plan) ads of a brand at p_now: rows for cohorts V1, V2 and the difference V2-V1 of approval_rate (reviewed generated ads; Wilson interval, Newcombe hybrid score for the difference), mean_reward, ctr (raw matured CTR ratio per ad) and roas (t intervals, Welch for the difference), each with n, at monitoring_ci_level. Intervals are NULL where n is too small. GN001 unknown/NULL brand, GN004 bad p_now, GN830 bad monitoring_ci_level.';
+'V1 (element_tags_source backfilled or NULL, or imported) against V2 (planned: element_tags_source plan) ads of a brand at p_now: rows for cohorts V1, V2 and the difference V2-V1 of approval_rate (reviewed generated ads; Wilson interval, Newcombe hybrid score for the difference), mean_reward, ctr (raw matured CTR ratio per ad) and roas (t intervals, Welch for the difference), each with n, at monitoring_ci_level. Intervals are NULL where n is too small. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN090 bad monitoring_ci_level.';

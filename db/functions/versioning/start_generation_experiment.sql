@@ -65,4 +65,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.start_generation_experiment(uuid, text, text, jsonb, jsonb, integer, timestamptz) IS
-'Starts an active generation A/B test (docs/monitoring.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment) and plan_ads applies the arm''s config (generation_config keys such as prompt_template_version). Returns the experiment id. GN001 unknown/NULL brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
+'Starts an active generation A/B test (docs/monitoring.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment) and plan_ads applies the arm''s config (generation_config keys such as prompt_template_version). Returns the experiment id. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';

@@ -19,15 +19,13 @@ DECLARE
     v_ad record;
 BEGIN
     PERFORM genome._require_knn_k(p_k);
+    PERFORM genome._require_ad(p_generated_ad_id);
     SELECT g.visual_embedding AS embedding, g.visual_embedding_model AS model, p.brand_id
     INTO v_ad
     FROM public.generated_ads AS g
     INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
     INNER JOIN public.products AS p ON r.product_id = p.id
     WHERE g.id = p_generated_ad_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL') USING ERRCODE = 'GN703';
-    END IF;
     IF v_ad.embedding IS NULL THEN
         RAISE EXCEPTION 'ad % has no visual embedding to compare', p_generated_ad_id
             USING ERRCODE = 'GN731', HINT = 'the embed stage writes it (genome.record_embedding)';
@@ -60,4 +58,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.more_like_this(uuid, integer) IS
-'The p_k (default 10) approved ads of the same brand nearest the ad (docs/quality.md#visual-space, winner evolution''s "more like this"): only embeddings of the same model, nearest first by cosine distance through the HNSW index on generated_ads.visual_embedding (iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance; the ad itself is left out. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k; GN731 the ad has no embedding.';
+'The p_k (default 10) approved ads of the same brand nearest the ad (docs/quality.md#visual-space, winner evolution''s "more like this"): only embeddings of the same model, nearest first by cosine distance through the HNSW index on generated_ads.visual_embedding (iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance; the ad itself is left out. Errors: GN005 NULL ad; GN006 unknown ad; GN730 k outside 1..settings knn_max_k; GN731 the ad has no embedding.';

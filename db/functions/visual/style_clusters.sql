@@ -21,13 +21,11 @@ DECLARE
     v_model text;
 BEGIN
     PERFORM genome._require_now(p_now);
-    IF p_brand_id IS NULL OR NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
-        RAISE EXCEPTION 'unknown brand %', coalesce(p_brand_id::text, 'NULL') USING ERRCODE = 'GN701';
-    END IF;
+    PERFORM genome._require_brand(p_brand_id);
     IF NOT (v_eps > 0 AND v_eps <= 2) OR v_min_samples < 1 OR NOT (v_level > 0 AND v_level < 1) THEN
         RAISE EXCEPTION 'style cluster settings out of range: eps % (0-2], min_samples % (>= 1), ci_level % (0-1)',
             v_eps, v_min_samples, v_level
-            USING ERRCODE = 'GN740';
+            USING ERRCODE = 'GN090';
     END IF;
 
     -- Only vectors of one model are comparable: the brand's most used model among its
@@ -107,4 +105,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.style_clusters(uuid, timestamptz) IS
-'Style clusters of a brand (docs/quality.md#visual-space): DBSCAN (genome._dbscan_cosine, scikit-learn, cosine metric; settings style_cluster_eps as cosine distance and style_cluster_min_samples) over the embeddings of the brand''s approved ads decided by p_now, of the brand''s most used embedding model only. Per cluster: its members, size and the mean matured reward (creative_element_rewards matured by p_now) of the members that have one (rewarded_n) with a Student-t interval at settings style_cluster_ci_level (NULL below 2 rewards). Noise ads are one row with cluster_label -1; clusters are numbered 0, 1, ... largest first. Stored in genome.style_clusters at computed_at = p_now (a rerun for the same p_now replaces it) and returned ordered by label; no approved embedded ads gives no rows. Errors: GN004 NULL or infinite p_now; GN701 unknown or NULL brand; GN740 style cluster settings out of range.';
+'Style clusters of a brand (docs/quality.md#visual-space): DBSCAN (genome._dbscan_cosine, scikit-learn, cosine metric; settings style_cluster_eps as cosine distance and style_cluster_min_samples) over the embeddings of the brand''s approved ads decided by p_now, of the brand''s most used embedding model only. Per cluster: its members, size and the mean matured reward (creative_element_rewards matured by p_now) of the members that have one (rewarded_n) with a Student-t interval at settings style_cluster_ci_level (NULL below 2 rewards). Noise ads are one row with cluster_label -1; clusters are numbered 0, 1, ... largest first. Stored in genome.style_clusters at computed_at = p_now (a rerun for the same p_now replaces it) and returned ordered by label; no approved embedded ads gives no rows. Errors: GN004 NULL or infinite p_now; GN005 NULL brand; GN001 unknown brand; GN090 style cluster settings out of range.';
