@@ -266,11 +266,11 @@ BEGIN
     ORDER BY s.visual_embedding <=> v_ad.visual_embedding
     LIMIT 1;
     IF v_near.id IS NOT NULL
-       AND v_near.similarity > genome._queue_setting('diversity_cosine', 0.90) THEN
+       AND v_near.similarity > genome._setting_num('diversity_cosine') THEN
         v_status := 'rejected';
         v_reason := format(
             'diversity: cosine %s to sibling %s of the same run > %s',
-            round(v_near.similarity::numeric, 4), v_near.id, genome._queue_setting('diversity_cosine', 0.90)
+            round(v_near.similarity::numeric, 4), v_near.id, genome._setting_text('diversity_cosine')
         );
     ELSE
         -- Duplicate: the nearest approved ad of the same brand (same embedding model).
@@ -288,11 +288,11 @@ BEGIN
         ORDER BY d.visual_embedding <=> v_ad.visual_embedding
         LIMIT 1;
         IF v_near.id IS NOT NULL
-           AND v_near.similarity > genome._queue_setting('duplicate_cosine', 0.95) THEN
+           AND v_near.similarity > genome._setting_num('duplicate_cosine') THEN
             v_status := 'flagged';
             v_reason := format(
                 'duplicate: cosine %s to approved ad %s of the same brand > %s',
-                round(v_near.similarity::numeric, 4), v_near.id, genome._queue_setting('duplicate_cosine', 0.95)
+                round(v_near.similarity::numeric, 4), v_near.id, genome._setting_text('duplicate_cosine')
             );
         END IF;
     END IF;
@@ -412,7 +412,8 @@ DECLARE
     v_agent_functions constant text [] := ARRAY[
         'claim_jobs', 'heartbeat_job', 'complete_job', 'fail_job', 'release_job', 'reap_jobs',
         'job_context', 'record_generation', 'record_defect_scan', 'record_review',
-        'record_embedding', 'record_embedding_from_lookup', 'review_exemplars'
+        'record_embedding', 'record_embedding_from_lookup', 'review_exemplars',
+        'agent_has_work', 'agent_lease_seconds'
     ];
     v_job_functions text [];
     t record;
@@ -483,18 +484,20 @@ BEGIN
     GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent;
     GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
-    -- Only what is listed below stays the agent's (checked first, so a re-run leaves the
-    -- access lists exactly as they were).
+    -- The agent holds no privilege on any genome table, nor on a column of one (checked
+    -- first, so a re-run leaves the access lists exactly as they were).
     FOR t IN
         SELECT c.oid::regclass::text AS table_name
         FROM pg_class AS c
         WHERE c.relnamespace = 'genome'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
-          AND c.relname <> 'settings'
           AND (
-              has_table_privilege('genome_agent', c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
-              AND EXISTS (
+              EXISTS (
                   SELECT 1 FROM aclexplode(c.relacl) AS a
                   WHERE a.grantee = 'genome_agent'::regrole
+              )
+              OR EXISTS (
+                  SELECT 1 FROM pg_attribute AS att, aclexplode(att.attacl) AS a
+                  WHERE att.attrelid = c.oid AND a.grantee = 'genome_agent'::regrole
               )
           )
     LOOP
@@ -531,12 +534,9 @@ BEGIN
     END LOOP;
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA genome TO genome_app;
 
-    -- 4. genome_agent reads nothing of the brands' data directly: the queue state (kind and
-    -- status, for its idle check) and the settings. Everything else it needs comes through
-    -- its lease-checked definer functions (job_context, review_exemplars).
-    GRANT SELECT ON genome.settings TO genome_agent;
-    GRANT SELECT (id, kind, status) ON genome.agent_jobs TO genome_agent;
-    PERFORM genome._apply_policy('genome.agent_jobs', 'genome_agent_queue', 'SELECT', 'genome_agent', 'true', NULL);
+    -- 4. genome_agent reads no table: everything it needs comes through its definer
+    -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
+    -- idle check, agent_lease_seconds for its lease).
 
     -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
     -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
@@ -582,7 +582,7 @@ $$;
 -- Name: FUNCTION _apply_tenancy(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars) and SELECT on settings and on agent_jobs (id, kind, status). Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
 
 
 --
@@ -1427,10 +1427,7 @@ CREATE FUNCTION genome._check_payload_size(p_value text, p_what text) RETURNS vo
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_limit bigint := coalesce(
-        (SELECT (s.value #>> '{}')::bigint FROM genome.settings AS s WHERE s.key = 'max_payload_bytes'),
-        1048576
-    );
+    v_limit bigint := genome._setting_num('max_payload_bytes')::bigint;
 BEGIN
     IF p_value IS NOT NULL AND octet_length(p_value) > v_limit THEN
         RAISE EXCEPTION '% is too large: % bytes, the limit is % bytes', p_what, octet_length(p_value), v_limit
@@ -1445,7 +1442,7 @@ $$;
 -- Name: FUNCTION _check_payload_size(p_value text, p_what text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._check_payload_size(p_value text, p_what text) IS 'Internal: GN413 when p_value (a payload, result, model output or prompt, as text) is longer than settings max_payload_bytes (default 1 MiB); called first by enqueue_job, complete_job and the record_* writers, so an oversized input writes nothing.';
+COMMENT ON FUNCTION genome._check_payload_size(p_value text, p_what text) IS 'Internal: GN413 when p_value (a payload, result, model output or prompt, as text) is longer than settings max_payload_bytes (1 MiB as shipped); called first by enqueue_job, complete_job and the record_* writers, so an oversized input writes nothing.';
 
 
 --
@@ -2440,19 +2437,9 @@ CREATE TABLE genome.agent_jobs (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
-    stage_rank smallint GENERATED ALWAYS AS (
-CASE kind
-    WHEN 'generate'::text THEN 1
-    WHEN 'defect_scan'::text THEN 2
-    WHEN 'review'::text THEN 3
-    WHEN 'second_opinion'::text THEN 4
-    WHEN 'embed'::text THEN 5
-    WHEN 'noop'::text THEN 6
-    ELSE 0
-END) STORED,
+    stage_rank smallint,
     CONSTRAINT agent_jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT agent_jobs_check CHECK (((status <> 'running'::text) OR ((leased_until IS NOT NULL) AND (leased_by IS NOT NULL)))),
-    CONSTRAINT agent_jobs_kind_check CHECK ((kind = ANY (ARRAY['generate'::text, 'defect_scan'::text, 'review'::text, 'second_opinion'::text, 'embed'::text, 'noop'::text]))),
     CONSTRAINT agent_jobs_max_attempts_check CHECK ((max_attempts >= 1)),
     CONSTRAINT agent_jobs_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'running'::text, 'succeeded'::text, 'dead'::text, 'cancelled'::text])))
 );
@@ -2483,7 +2470,7 @@ COMMENT ON COLUMN genome.agent_jobs.errors IS 'Every failed attempt: attempt num
 -- Name: COLUMN agent_jobs.stage_rank; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON COLUMN genome.agent_jobs.stage_rank IS 'Pipeline position of the kind (generate 1 ... embed 5, noop 6); claims take the highest first.';
+COMMENT ON COLUMN genome.agent_jobs.stage_rank IS 'Pipeline position of the kind (genome.agent_job_kinds.stage_rank, set by the trigger agent_jobs_stage_rank); claims take the highest first.';
 
 
 --
@@ -2533,10 +2520,10 @@ COMMENT ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds tex
 --
 
 CREATE FUNCTION genome._job_kinds() RETURNS text[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT ARRAY['generate', 'defect_scan', 'review', 'second_opinion', 'embed', 'noop']::text [];
+    SELECT array_agg(k.kind ORDER BY k.stage_rank) FROM genome.agent_job_kinds AS k;
 $$;
 
 
@@ -2544,7 +2531,31 @@ $$;
 -- Name: FUNCTION _job_kinds(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._job_kinds() IS 'Internal: the agent job kinds, in pipeline order (generate -> defect_scan -> review -> second_opinion -> embed; noop for tests and probes).';
+COMMENT ON FUNCTION genome._job_kinds() IS 'Internal: the agent job kinds of genome.agent_job_kinds, in pipeline stage order (generate -> defect_scan -> review -> second_opinion -> embed; noop for tests and probes).';
+
+
+--
+-- Name: _job_stage_rank(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._job_stage_rank() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    -- An unknown kind leaves the rank NULL: the foreign key to genome.agent_job_kinds
+    -- then refuses the row.
+    NEW.stage_rank := (SELECT k.stage_rank FROM genome.agent_job_kinds AS k WHERE k.kind = NEW.kind);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _job_stage_rank(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._job_stage_rank() IS 'Internal trigger: sets genome.agent_jobs.stage_rank from genome.agent_job_kinds for the row''s kind (a stored rank lets agent_jobs_claim_order_idx serve claims without a join).';
 
 
 --
@@ -3148,28 +3159,6 @@ $$;
 
 
 --
--- Name: _queue_setting(text, numeric); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._queue_setting(p_key text, p_default numeric) RETURNS numeric
-    LANGUAGE sql STABLE
-    SET search_path TO 'genome', 'public'
-    AS $$
-    SELECT coalesce(
-        (SELECT (s.value #>> '{}')::numeric FROM genome.settings AS s WHERE s.key = p_key),
-        p_default
-    );
-$$;
-
-
---
--- Name: FUNCTION _queue_setting(p_key text, p_default numeric); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._queue_setting(p_key text, p_default numeric) IS 'Internal: a numeric value of genome.settings (job_max_attempts, job_backoff_base_seconds, duplicate_cosine, diversity_cosine ...), or the default when the row is missing.';
-
-
---
 -- Name: _record_calls(genome.agent_jobs, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3651,7 +3640,45 @@ $$;
 -- Name: FUNCTION _setting(p_key text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._setting(p_key text) IS 'Internal: the jsonb value of a genome.settings row. GN090: unknown key.';
+COMMENT ON FUNCTION genome._setting(p_key text) IS 'Internal: the jsonb value of a genome.settings row; the one place SQL reads the settings table. GN090: unknown key.';
+
+
+--
+-- Name: _setting_int(text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._setting_int(p_key text) RETURNS integer
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT (genome._setting(p_key))::text::numeric::integer;
+$$;
+
+
+--
+-- Name: FUNCTION _setting_int(p_key text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._setting_int(p_key text) IS 'Internal: a numeric genome setting rounded to an integer (genome._setting; GN090 unknown key).';
+
+
+--
+-- Name: _setting_interval(text, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._setting_interval(p_key text, p_unit text) RETURNS interval
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT genome._setting_num(p_key) * ('1 ' || p_unit)::interval;
+$$;
+
+
+--
+-- Name: FUNCTION _setting_interval(p_key text, p_unit text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._setting_interval(p_key text, p_unit text) IS 'Internal: a numeric genome setting counted in p_unit (''seconds'', ''days'' ...) as an interval, e.g. genome._setting_interval(''alert_expiry_days'', ''day'') (genome._setting; GN090 unknown key).';
 
 
 --
@@ -3670,7 +3697,26 @@ $$;
 -- Name: FUNCTION _setting_num(p_key text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._setting_num(p_key text) IS 'Internal: a numeric genome setting.';
+COMMENT ON FUNCTION genome._setting_num(p_key text) IS 'Internal: a numeric genome setting as double precision (genome._setting; GN090 unknown key).';
+
+
+--
+-- Name: _setting_text(text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._setting_text(p_key text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT genome._setting(p_key) #>> '{}';
+$$;
+
+
+--
+-- Name: FUNCTION _setting_text(p_key text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._setting_text(p_key text) IS 'Internal: a scalar genome setting as text, a JSON string without its quotes (genome._setting; GN090 unknown key).';
 
 
 --
@@ -3743,7 +3789,7 @@ BEGIN
         RAISE EXCEPTION 'alert evaluations need an organization, an alert type, a severity of info/warning/critical (or NULL when healthy) and a title'
             USING ERRCODE = 'GN850';
     END IF;
-    v_expiry := make_interval(days => genome._setting_num('alert_expiry_days')::integer);
+    v_expiry := genome._setting_interval('alert_expiry_days', 'day');
 
     -- expires_at is honoured: an alert no check has confirmed since it expired is closed,
     -- so it no longer counts as open and a new one can be raised.
@@ -4465,6 +4511,47 @@ COMMENT ON FUNCTION genome.add_exemplar(p_generated_ad_id uuid, p_exemplar_type 
 
 
 --
+-- Name: agent_has_work(text[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.agent_has_work(p_kinds text[]) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM genome.agent_jobs AS j
+        WHERE j.kind = ANY (p_kinds) AND j.status IN ('queued', 'running')
+    );
+$$;
+
+
+--
+-- Name: FUNCTION agent_has_work(p_kinds text[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.agent_has_work(p_kinds text[]) IS 'For the agents'' idle check: whether any job of the kinds p_kinds is queued or running (whoever holds it, whenever it may run). A definer function, so the agent role sees this one fact and no row of genome.agent_jobs.';
+
+
+--
+-- Name: agent_lease_seconds(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.agent_lease_seconds() RETURNS double precision
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+    SELECT genome._setting_num('job_lease_seconds');
+$$;
+
+
+--
+-- Name: FUNCTION agent_lease_seconds(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.agent_lease_seconds() IS 'For the agents: the default lease of a claimed job in seconds (settings job_lease_seconds). A definer function, so the agent role reads this one setting without a grant on genome.settings. GN090 when the row is missing.';
+
+
+--
 -- Name: analyze_experiments(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -5066,13 +5153,13 @@ BEGIN
             USING ERRCODE = 'GN303';
     END IF;
 
-    SELECT (s.value #>> '{}')::integer INTO v_min_strata
-    FROM genome.settings AS s
-    WHERE s.key = 'attribution_min_strata' AND jsonb_typeof(s.value) = 'number';
+    SELECT (v.value #>> '{}')::integer INTO v_min_strata
+    FROM genome._setting('attribution_min_strata') AS v (value)
+    WHERE jsonb_typeof(v.value) = 'number';
     SELECT array_agg(e.edge::double precision ORDER BY e.edge::double precision) INTO v_edges
-    FROM genome.settings AS s
-    CROSS JOIN LATERAL jsonb_array_elements_text(s.value) AS e (edge)
-    WHERE s.key = 'attribution_spend_buckets' AND jsonb_typeof(s.value) = 'array';
+    FROM genome._setting('attribution_spend_buckets') AS v (value)
+    CROSS JOIN LATERAL jsonb_array_elements_text(v.value) AS e (edge)
+    WHERE jsonb_typeof(v.value) = 'array';
     IF v_min_strata IS NULL OR v_min_strata < 1 OR v_edges IS NULL THEN
         RAISE EXCEPTION 'genome.attribute: settings attribution_min_strata (integer >= 1) and '
             'attribution_spend_buckets (array of numbers) are required'
@@ -5282,7 +5369,7 @@ $$;
 -- Name: FUNCTION attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR; cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN300 a NULL argument; GN301 unknown brand; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN304 attribution settings missing or malformed.';
+COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR; cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN300 a NULL argument; GN301 unknown brand; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN304 attribution settings malformed; GN090 one of them missing.';
 
 
 --
@@ -5459,7 +5546,7 @@ BEGIN
         FROM genome.agent_jobs AS j
         WHERE j.status = 'queued' AND j.kind = ANY (p_kinds) AND j.run_after <= p_now
         -- Later stages first, so ads already in the pipeline finish before new ones start.
-        -- (stage_rank follows genome._job_kinds(); agent_jobs_claim_order_idx serves it)
+        -- (stage_rank comes from genome.agent_job_kinds; agent_jobs_claim_order_idx serves it)
         ORDER BY j.stage_rank DESC, j.run_after, j.created_at, j.id
         LIMIT p_max
         FOR UPDATE SKIP LOCKED
@@ -6414,7 +6501,7 @@ BEGIN
     INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
     VALUES (
         p_kind, p_generated_ad_id, p_payload, p_run_after,
-        greatest(1, genome._queue_setting('job_max_attempts', 3)::integer)
+        greatest(1, genome._setting_int('job_max_attempts'))
     )
     ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
     RETURNING j.id INTO v_id;
@@ -6654,26 +6741,17 @@ CREATE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads int
     LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    -- All five settings in one read: this runs on the selection hot path.
     SELECT CASE
-        WHEN p_planned_ads < s.forced_ads THEN greatest(s.forced_rate, b.rate)
+        WHEN p_planned_ads < genome._setting_num('forced_exploration_ads')
+            THEN greatest(genome._setting_num('forced_exploration_rate'), b.rate)
         ELSE b.rate
     END
     FROM (
-        SELECT
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_floor'))::double precision AS floor_rate,
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_start'))::double precision AS start_rate,
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'exploration_scale'))::double precision AS scale,
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'forced_exploration_ads'))::double precision AS forced_ads,
-            (max(st.value #>> '{}') FILTER (WHERE st.key = 'forced_exploration_rate'))::double precision AS forced_rate
-        FROM genome.settings AS st
-        WHERE st.key IN (
-            'exploration_floor', 'exploration_start', 'exploration_scale',
-            'forced_exploration_ads', 'forced_exploration_rate'
-        )
-    ) AS s
-    CROSS JOIN LATERAL (
-        SELECT greatest(s.floor_rate, s.start_rate * exp(-p_matured_ads / s.scale)) AS rate
+        SELECT greatest(
+            genome._setting_num('exploration_floor'),
+            genome._setting_num('exploration_start')
+            * exp(-p_matured_ads / genome._setting_num('exploration_scale'))
+        ) AS rate
     ) AS b;
 $$;
 
@@ -6716,7 +6794,7 @@ BEGIN
     -- at most an hour.
     v_delay := least(
         3600,
-        genome._queue_setting('job_backoff_base_seconds', 5)
+        genome._setting_num('job_backoff_base_seconds')
         * power(2, v_job.attempts - 1) * (0.5 + random())
     );
 
@@ -6838,9 +6916,9 @@ BEGIN
         RAISE EXCEPTION 'genome.interactions: unknown brand %', p_brand_id
             USING ERRCODE = 'GN301';
     END IF;
-    SELECT (s.value #>> '{}')::integer INTO v_top_n
-    FROM genome.settings AS s
-    WHERE s.key = 'interaction_top_n' AND jsonb_typeof(s.value) = 'number';
+    SELECT (v.value #>> '{}')::integer INTO v_top_n
+    FROM genome._setting('interaction_top_n') AS v (value)
+    WHERE jsonb_typeof(v.value) = 'number';
     IF v_top_n IS NULL OR v_top_n < 1 THEN
         RAISE EXCEPTION 'genome.interactions: setting interaction_top_n (integer >= 1) is required'
             USING ERRCODE = 'GN304';
@@ -7008,7 +7086,7 @@ $$;
 -- Name: FUNCTION interactions(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se; direction: ''synergy'' (CI above 0), ''conflict'' (CI below 0), ''neutral''. Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se (= |z|) descending, ties by dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: GN300 a NULL argument; GN301 unknown brand; GN304 setting interaction_top_n missing or < 1.';
+COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se; direction: ''synergy'' (CI above 0), ''conflict'' (CI below 0), ''neutral''. Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se (= |z|) descending, ties by dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: GN300 a NULL argument; GN301 unknown brand; GN304 setting interaction_top_n not an integer >= 1; GN090 it is missing.';
 
 
 --
@@ -8937,10 +9015,8 @@ BEGIN
     INTO v_matured, v_planned, v_level, v_version
     FROM (SELECT 1) AS one
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
+    -- genome._setting raises GN090 for a missing exploration setting.
     v_explore := genome.exploration_rate(v_matured, v_planned);
-    IF v_explore IS NULL THEN
-        RAISE EXCEPTION 'exploration settings are missing from genome.settings' USING ERRCODE = 'GN090';
-    END IF;
 
     WITH candidates AS (
         SELECT
@@ -10622,6 +10698,25 @@ ALTER TABLE genome.agent_job_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS ID
 
 
 --
+-- Name: agent_job_kinds; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.agent_job_kinds (
+    kind text NOT NULL,
+    stage_rank smallint NOT NULL,
+    description text NOT NULL,
+    CONSTRAINT agent_job_kinds_stage_rank_check CHECK ((stage_rank > 0))
+);
+
+
+--
+-- Name: TABLE agent_job_kinds; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.agent_job_kinds IS 'The agent job kinds and their pipeline stage order (stage_rank): generate -> defect_scan -> review -> second_opinion -> embed, then noop for tests and probes. genome.agent_jobs references it; claims take the highest stage_rank first.';
+
+
+--
 -- Name: alert_thresholds; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -11379,7 +11474,10 @@ ALTER TABLE genome.job_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 CREATE TABLE genome.job_schedules (
     job_name text NOT NULL,
     invocations text[] NOT NULL,
-    description text NOT NULL
+    description text NOT NULL,
+    schedule text NOT NULL,
+    day_order smallint NOT NULL,
+    CONSTRAINT job_schedules_schedule_check CHECK ((array_length(regexp_split_to_array(btrim(schedule), '\s+'::text), 1) = 5))
 );
 
 
@@ -11387,7 +11485,28 @@ CREATE TABLE genome.job_schedules (
 -- Name: TABLE job_schedules; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.job_schedules IS 'The named scheduled jobs, the genome functions each runs (called with p_now, in order) and what they do; genome.run_job accepts only these names. Their pg_cron schedules (UTC) are in db/jobs.';
+COMMENT ON TABLE genome.job_schedules IS 'The named scheduled jobs, the one definition of each: the genome functions it runs (called with p_now, in order), its pg_cron schedule (UTC) and its order within a day. genome migrate schedules these rows into pg_cron (db/jobs/schedules.sql), the demo evaluates the same cron expressions in virtual time, and genome.run_job accepts only these names.';
+
+
+--
+-- Name: COLUMN job_schedules.invocations; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.job_schedules.invocations IS 'The genome functions the job calls, in order, each as genome.<name>(p_now timestamptz).';
+
+
+--
+-- Name: COLUMN job_schedules.schedule; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.job_schedules.schedule IS 'Five-field cron expression (minute hour day-of-month month day-of-week, UTC) pg_cron runs the job on.';
+
+
+--
+-- Name: COLUMN job_schedules.day_order; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.job_schedules.day_order IS 'Position of the job among the jobs of one day; follows the times of schedule (a test checks they agree) and breaks ties between jobs due at the same minute.';
 
 
 --
@@ -12197,6 +12316,30 @@ ALTER TABLE ONLY genome.agent_job_attempts
 
 
 --
+-- Name: agent_job_kinds agent_job_kinds_kind_stage_rank_key; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.agent_job_kinds
+    ADD CONSTRAINT agent_job_kinds_kind_stage_rank_key UNIQUE (kind, stage_rank);
+
+
+--
+-- Name: agent_job_kinds agent_job_kinds_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.agent_job_kinds
+    ADD CONSTRAINT agent_job_kinds_pkey PRIMARY KEY (kind);
+
+
+--
+-- Name: agent_job_kinds agent_job_kinds_stage_rank_key; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.agent_job_kinds
+    ADD CONSTRAINT agent_job_kinds_stage_rank_key UNIQUE (stage_rank);
+
+
+--
 -- Name: agent_jobs agent_jobs_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -12426,6 +12569,14 @@ ALTER TABLE ONLY genome.genome_state
 
 ALTER TABLE ONLY genome.job_runs
     ADD CONSTRAINT job_runs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: job_schedules job_schedules_day_order_key; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.job_schedules
+    ADD CONSTRAINT job_schedules_day_order_key UNIQUE (day_order);
 
 
 --
@@ -13078,6 +13229,13 @@ CREATE TRIGGER agent_jobs_notify_requeue AFTER UPDATE OF status ON genome.agent_
 
 
 --
+-- Name: agent_jobs agent_jobs_stage_rank; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
+
+
+--
 -- Name: generated_ads generated_ads_status_changed; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -13257,6 +13415,14 @@ ALTER TABLE ONLY genome.agent_job_attempts
 
 ALTER TABLE ONLY genome.agent_jobs
     ADD CONSTRAINT agent_jobs_generated_ad_id_fkey FOREIGN KEY (generated_ad_id) REFERENCES public.generated_ads(id) ON DELETE CASCADE;
+
+
+--
+-- Name: agent_jobs agent_jobs_kind_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.agent_jobs
+    ADD CONSTRAINT agent_jobs_kind_fkey FOREIGN KEY (kind, stage_rank) REFERENCES genome.agent_job_kinds(kind, stage_rank) MATCH FULL ON UPDATE CASCADE;
 
 
 --
@@ -13854,20 +14020,6 @@ ALTER TABLE genome.generation_experiment_analyses ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE genome.generation_experiments ENABLE ROW LEVEL SECURITY;
-
---
--- Name: agent_jobs genome_agent_queue; Type: POLICY; Schema: genome; Owner: -
---
-
-CREATE POLICY genome_agent_queue ON genome.agent_jobs FOR SELECT TO genome_agent USING (true);
-
-
---
--- Name: POLICY genome_agent_queue ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON POLICY genome_agent_queue ON genome.agent_jobs IS 'SELECT | genome_agent | true';
-
 
 --
 -- Name: ad_defect_scans genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
@@ -14914,27 +15066,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
 
 
 --
--- Name: COLUMN agent_jobs.id; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(id) ON TABLE genome.agent_jobs TO genome_agent;
-
-
---
--- Name: COLUMN agent_jobs.kind; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(kind) ON TABLE genome.agent_jobs TO genome_agent;
-
-
---
--- Name: COLUMN agent_jobs.status; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(status) ON TABLE genome.agent_jobs TO genome_agent;
-
-
---
 -- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[]); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -14948,6 +15079,14 @@ GRANT ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds t
 
 REVOKE ALL ON FUNCTION genome._job_kinds() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._job_kinds() TO genome_app;
+
+
+--
+-- Name: FUNCTION _job_stage_rank(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._job_stage_rank() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._job_stage_rank() TO genome_app;
 
 
 --
@@ -15039,14 +15178,6 @@ GRANT ALL ON FUNCTION genome._organization_default_config() TO genome_app;
 
 
 --
--- Name: FUNCTION _queue_setting(p_key text, p_default numeric); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._queue_setting(p_key text, p_default numeric) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._queue_setting(p_key text, p_default numeric) TO genome_app;
-
-
---
 -- Name: FUNCTION _record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -15135,11 +15266,35 @@ GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
 
 
 --
+-- Name: FUNCTION _setting_int(p_key text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._setting_int(p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_app;
+
+
+--
+-- Name: FUNCTION _setting_interval(p_key text, p_unit text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) TO genome_app;
+
+
+--
 -- Name: FUNCTION _setting_num(p_key text); Type: ACL; Schema: genome; Owner: -
 --
 
 REVOKE ALL ON FUNCTION genome._setting_num(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
+
+
+--
+-- Name: FUNCTION _setting_text(p_key text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._setting_text(p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._setting_text(p_key text) TO genome_app;
 
 
 --
@@ -15228,6 +15383,22 @@ GRANT ALL ON FUNCTION genome.activate_quality_config(p_config_id uuid, p_approve
 
 REVOKE ALL ON FUNCTION genome.add_exemplar(p_generated_ad_id uuid, p_exemplar_type text, p_quality_notes text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.add_exemplar(p_generated_ad_id uuid, p_exemplar_type text, p_quality_notes text, p_now timestamp with time zone) TO genome_app;
+
+
+--
+-- Name: FUNCTION agent_has_work(p_kinds text[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.agent_has_work(p_kinds text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.agent_has_work(p_kinds text[]) TO genome_agent;
+
+
+--
+-- Name: FUNCTION agent_lease_seconds(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.agent_lease_seconds() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.agent_lease_seconds() TO genome_agent;
 
 
 --
@@ -15728,6 +15899,13 @@ GRANT SELECT,USAGE ON SEQUENCE genome.agent_job_attempts_id_seq TO genome_app;
 
 
 --
+-- Name: TABLE agent_job_kinds; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
+
+
+--
 -- Name: TABLE alert_thresholds; Type: ACL; Schema: genome; Owner: -
 --
 
@@ -15949,7 +16127,6 @@ GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.settings TO genome_app;
-GRANT SELECT ON TABLE genome.settings TO genome_agent;
 
 
 --

@@ -231,6 +231,8 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('job_lease_seconds', '120', 'Default agent job lease'),
 ('job_max_attempts', '3', 'Default agent job attempts before dead-letter'),
 ('job_backoff_base_seconds', '5', 'Retry backoff base: base * 2^(attempt-1), with jitter'),
+('max_payload_bytes', '1048576',
+ 'Largest text argument (review, notes, descriptor) an agent function accepts, in bytes'),
 ('winner_min_matured_days', '7', 'A winner has at least this many matured days of data'),
 ('winner_min_impressions', '1000', 'A winner has at least this many impressions'),
 ('winner_min_reward', '0.65', 'A winner''s matured reward is at least this (or its CTR or ROAS is at the brand''s p75)'),

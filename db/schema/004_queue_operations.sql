@@ -1,10 +1,25 @@
 -- Operations: the agents' work queue (claimed later stages first, every attempt kept), the
 -- scheduled jobs and their log, model-call accounting.
 
+CREATE TABLE genome.agent_job_kinds (
+    kind text PRIMARY KEY,
+    stage_rank smallint NOT NULL UNIQUE CHECK (stage_rank > 0),
+    description text NOT NULL,
+    UNIQUE (kind, stage_rank)
+);
+COMMENT ON TABLE genome.agent_job_kinds IS
+'The agent job kinds and their pipeline stage order (stage_rank): generate -> defect_scan -> review -> second_opinion -> embed, then noop for tests and probes. genome.agent_jobs references it; claims take the highest stage_rank first.';
+INSERT INTO genome.agent_job_kinds (kind, stage_rank, description) VALUES
+('generate', 1, 'Render the planned ad''s image'),
+('defect_scan', 2, 'Scan the image for defects (text, faces, artefacts)'),
+('review', 3, 'Score the ad on the active quality config''s checks'),
+('second_opinion', 4, 'A second review of a borderline first review'),
+('embed', 5, 'Embed an approved ad for duplicate and diversity checks'),
+('noop', 6, 'Does nothing: for tests and probes');
+
 CREATE TABLE genome.agent_jobs (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-    kind text NOT NULL
-    CHECK (kind IN ('generate', 'defect_scan', 'review', 'second_opinion', 'embed', 'noop')),
+    kind text NOT NULL,
     generated_ad_id uuid REFERENCES public.generated_ads (id) ON DELETE CASCADE,
     payload jsonb NOT NULL DEFAULT '{}',
     status text NOT NULL DEFAULT 'queued'
@@ -21,19 +36,13 @@ CREATE TABLE genome.agent_jobs (
     updated_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
     -- Claims take later pipeline stages first; a stored rank lets an index give that order
-    -- (ordering by array_position(kinds, kind) sorted the whole queue on every claim).
-    stage_rank smallint GENERATED ALWAYS AS (
-        CASE kind
-            WHEN 'generate' THEN 1
-            WHEN 'defect_scan' THEN 2
-            WHEN 'review' THEN 3
-            WHEN 'second_opinion' THEN 4
-            WHEN 'embed' THEN 5
-            WHEN 'noop' THEN 6
-            ELSE 0
-        END
-    ) STORED,
-    CHECK (status <> 'running' OR (leased_until IS NOT NULL AND leased_by IS NOT NULL))
+    -- (ordering by array_position(kinds, kind) sorted the whole queue on every claim). The
+    -- trigger agent_jobs_stage_rank fills it from genome.agent_job_kinds; the foreign key
+    -- keeps the pair equal to the table's (and follows a reordering of the stages).
+    stage_rank smallint,
+    CHECK (status <> 'running' OR (leased_until IS NOT NULL AND leased_by IS NOT NULL)),
+    CONSTRAINT agent_jobs_kind_fkey FOREIGN KEY (kind, stage_rank)
+    REFERENCES genome.agent_job_kinds (kind, stage_rank) MATCH FULL ON UPDATE CASCADE
 );
 -- One job of each pipeline stage per ad: a retried stage never enqueues its successor twice.
 CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs (generated_ad_id, kind)
@@ -49,7 +58,7 @@ COMMENT ON COLUMN genome.agent_jobs.errors IS 'Every failed attempt: attempt num
 COMMENT ON COLUMN genome.agent_jobs.leased_by IS
 'The worker holding (or, once succeeded, the worker that completed) the job; result writers check it.';
 COMMENT ON COLUMN genome.agent_jobs.stage_rank IS
-'Pipeline position of the kind (generate 1 ... embed 5, noop 6); claims take the highest first.';
+'Pipeline position of the kind (genome.agent_job_kinds.stage_rank, set by the trigger agent_jobs_stage_rank); claims take the highest first.';
 
 CREATE TABLE genome.agent_job_attempts (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -83,23 +92,34 @@ COMMENT ON TABLE genome.job_runs IS 'One row per scheduled-job run (genome.run_j
 CREATE TABLE genome.job_schedules (
     job_name text PRIMARY KEY,
     invocations text [] NOT NULL,
-    description text NOT NULL
+    description text NOT NULL,
+    schedule text NOT NULL CHECK (array_length(regexp_split_to_array(btrim(schedule), '\s+'), 1) = 5),
+    day_order smallint NOT NULL UNIQUE
 );
 COMMENT ON TABLE genome.job_schedules IS
-'The named scheduled jobs, the genome functions each runs (called with p_now, in order) and what they do; genome.run_job accepts only these names. Their pg_cron schedules (UTC) are in db/jobs.';
-INSERT INTO genome.job_schedules VALUES
+'The named scheduled jobs, the one definition of each: the genome functions it runs (called with p_now, in order), its pg_cron schedule (UTC) and its order within a day. genome migrate schedules these rows into pg_cron (db/jobs/schedules.sql), the demo evaluates the same cron expressions in virtual time, and genome.run_job accepts only these names.';
+COMMENT ON COLUMN genome.job_schedules.invocations IS
+'The genome functions the job calls, in order, each as genome.<name>(p_now timestamptz).';
+COMMENT ON COLUMN genome.job_schedules.schedule IS
+'Five-field cron expression (minute hour day-of-month month day-of-week, UTC) pg_cron runs the job on.';
+COMMENT ON COLUMN genome.job_schedules.day_order IS
+'Position of the job among the jobs of one day; follows the times of schedule (a test checks they agree) and breaks ties between jobs due at the same minute.';
+INSERT INTO genome.job_schedules (job_name, invocations, description, schedule, day_order) VALUES
 ('genome_collect', '{collect_rewards}',
- 'Daily after meta_sync: collect_rewards (matured rewards, V1 tag backfill)'),
+ 'Daily after meta_sync: collect_rewards (matured rewards, V1 tag backfill)', '30 6 * * *', 2),
+-- After experiment_analysis: update_scores combines the day's causal effects.
 ('creative_genome_update', '{update_scores}',
- 'Weekly: update_scores (alpha/beta, priors, combos, win probabilities)'),
-('experiment_analysis', '{analyze_experiments}', 'Daily: analyze_experiments'),
+ 'Weekly: update_scores (alpha/beta, priors, combos, win probabilities)', '30 8 * * 1', 5),
+('experiment_analysis', '{analyze_experiments}', 'Daily: analyze_experiments', '0 8 * * *', 4),
 ('genome_validation', '{validate,run_monitoring,analyze_generation_experiments}',
- 'Weekly: validate, run_monitoring and generation A/B analysis'),
-('quality_calibration', '{calibrate_all_quality}', 'Weekly: calibrate_quality per organization'),
-('winner_evolution', '{evolve_winners}', 'Weekly: find_winners and evolve'),
-('reap_jobs', '{reap_jobs}', 'Every minute: expired agent leases back to the queue'),
+ 'Weekly: validate, run_monitoring and generation A/B analysis', '0 9 * * 1', 6),
+('quality_calibration', '{calibrate_all_quality}', 'Weekly: calibrate_quality per organization',
+ '0 10 * * 1', 7),
+('winner_evolution', '{evolve_winners}', 'Weekly: find_winners and evolve', '0 11 * * 1', 8),
+('reap_jobs', '{reap_jobs}', 'Every minute: expired agent leases back to the queue', '* * * * *', 1),
 ('fatigue_refresh', '{detect_fatigue,schedule_refresh}',
- 'Daily after genome_collect: detect_fatigue (CTR decay with frequency per launched ad) and schedule_refresh (refresh evolutions of fatigued or soon-fatigued winners)');
+ 'Daily after genome_collect: detect_fatigue (CTR decay with frequency per launched ad) and schedule_refresh (refresh evolutions of fatigued or soon-fatigued winners)',
+ '0 7 * * *', 3);
 
 CREATE TABLE genome.provider_calls (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
