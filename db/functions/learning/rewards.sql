@@ -187,6 +187,8 @@ COMMENT ON FUNCTION genome._collect_rewards_baseline(uuid, text, text, text) IS
 
 
 -- Step: each ad's reward from its matured components.
+-- One piece on purpose: one query whose named CTEs are the stages (baseline, components,
+-- scored, rewards); the ads of _collect_rewards_ads feed three of them and are read once.
 CREATE OR REPLACE FUNCTION genome._collect_rewards_scores(
     p_today date, p_horizon date, p_default_objective text
 )
