@@ -167,6 +167,8 @@ CREATE OR REPLACE FUNCTION genome._collect_rewards_baseline(
 RETURNS SETOF public.ad_intelligence_baselines
 LANGUAGE sql
 STABLE
+-- At most one row (LIMIT 1): the estimate keeps the caller's plan, and its JIT cost, small.
+ROWS 1
 SET search_path = genome, public
 AS $$
 SELECT b.*
