@@ -169,6 +169,176 @@ COMMENT ON FUNCTION genome._ad_status_changed() IS 'Internal trigger: on every c
 
 
 --
+-- Name: _analyze_experiments_arm_data(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._analyze_experiments_arm_data(p_now timestamp with time zone) RETURNS TABLE(rn integer, grp integer, experiment_id uuid, organization_id uuid, brand_id uuid, experiment_name text, test_variable text, primary_metric text, baseline_rate double precision, required_trials_per_arm bigint, significance_level numeric, max_days integer, days_elapsed integer, spec jsonb, arm_id uuid, arm_index integer, arm_name text, test_variable_value text, planned_share double precision, data_source text, impressions bigint, clicks bigint, purchases bigint, spend numeric, purchase_value numeric, trials bigint, successes bigint)
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_today date := (p_now AT TIME ZONE 'UTC')::date;
+    v_metrics jsonb := genome._setting('experiment_metrics');
+BEGIN
+    RETURN QUERY
+    WITH running AS (
+        SELECT
+            e.*,
+            v_metrics -> e.primary_metric AS spec,
+            v_today - (e.started_at AT TIME ZONE 'UTC')::date AS days_elapsed
+        FROM genome.experiments AS e
+        WHERE e.status = 'running'
+          AND e.started_at <= p_now
+          -- Well-formed only: one control (arm 0) and at least one treatment.
+          AND (
+              SELECT count(*) FILTER (WHERE a.arm_index = 0) = 1 AND count(*) >= 2
+              FROM genome.experiment_arms AS a
+              WHERE a.experiment_id = e.id
+          )
+        FOR UPDATE
+    ),
+
+    perf AS (
+        -- Insights of each arm's ad since the start (through meta_ad_mapping, docs/rewards.md#linking-ads-to-meta), in the
+        -- experiment's campaign and ad set when known, up to the metric's data lag.
+        SELECT
+            a.id AS arm_id,
+            sum(coalesce(p.impressions, 0))::bigint AS impressions,
+            sum(coalesce(p.link_clicks, 0))::bigint AS clicks,
+            sum(coalesce(p.purchases, 0))::bigint AS purchases,
+            sum(coalesce(p.spend, 0)) AS spend,
+            sum(coalesce(p.purchase_value, 0)) AS purchase_value,
+            max(p.date) AS last_date
+        FROM running AS e
+        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
+        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
+        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+        WHERE p.date >= (e.started_at AT TIME ZONE 'UTC')::date
+          AND p.date <= v_today - (e.spec ->> 'data_lag_days')::integer
+          AND (e.meta_campaign_id IS NULL OR p.meta_campaign_id = e.meta_campaign_id)
+          AND (a.meta_adset_id IS NULL OR p.meta_adset_id = a.meta_adset_id)
+        GROUP BY a.id
+    ),
+
+    arm_data AS (
+        -- Without insights of its own, an arm falls back to its ad's matured reward.
+        SELECT
+            row_number() OVER (ORDER BY e.id, a.arm_index)::integer AS rn,
+            dense_rank() OVER (ORDER BY e.id)::integer AS grp,
+            e.id AS experiment_id,
+            e.organization_id,
+            e.brand_id,
+            e.name AS experiment_name,
+            e.test_variable,
+            e.primary_metric,
+            -- Experiments made without propose_experiment may lack the plan: the metric's
+            -- default baseline, and no planned sample (flat prior, no sample-based end).
+            coalesce(e.baseline_rate, (e.spec ->> 'default_baseline')::double precision) AS baseline_rate,
+            e.required_trials_per_arm,
+            e.significance_level,
+            e.max_days,
+            e.days_elapsed,
+            e.spec,
+            a.id AS arm_id,
+            a.arm_index,
+            a.arm_name,
+            a.test_variable_value,
+            a.planned_share,
+            CASE WHEN p.arm_id IS NOT NULL THEN 'performance'
+                 WHEN r.id IS NOT NULL THEN 'rewards' ELSE 'none' END AS data_source,
+            coalesce(p.impressions, r.total_impressions, 0) AS impressions,
+            coalesce(p.clicks, r.total_clicks, 0) AS clicks,
+            coalesce(p.purchases, r.total_purchases, 0) AS purchases,
+            coalesce(p.spend, r.total_spend::numeric, 0) AS spend,
+            coalesce(p.purchase_value, r.total_purchase_value::numeric, 0) AS purchase_value
+        FROM running AS e
+        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
+        LEFT JOIN perf AS p ON p.arm_id = a.id
+        LEFT JOIN genome.creative_element_rewards AS r
+            ON p.arm_id IS NULL AND r.generated_ad_id = a.generated_ad_id AND r.matured_at <= p_now
+    )
+
+    SELECT
+        d.*,
+        CASE d.spec ->> 'trials' WHEN 'impressions' THEN d.impressions ELSE d.clicks END AS trials,
+        CASE d.spec ->> 'successes' WHEN 'clicks' THEN d.clicks ELSE d.purchases END AS successes
+    FROM arm_data AS d;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _analyze_experiments_arm_data(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._analyze_experiments_arm_data(p_now timestamp with time zone) IS 'Internal step of analyze_experiments: locks the running experiments started by p_now that have one control (arm 0) and at least one treatment, and returns one row per arm numbered in (experiment, arm) order (rn, grp): the experiment''s plan (baseline_rate, else the metric''s default_baseline in setting experiment_metrics; required trials, significance level, max_days, days elapsed), the arm''s impressions, clicks, purchases, spend and purchase value from meta_ads_performance via meta_ad_mapping since the start (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else its ad''s matured reward (data_source performance / rewards / none), and the trials and successes the primary metric counts.';
+
+
+--
+-- Name: _analyze_experiments_decisions(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._analyze_experiments_decisions(p_now timestamp with time zone) RETURNS TABLE(rn integer, grp integer, experiment_id uuid, organization_id uuid, brand_id uuid, experiment_name text, test_variable text, primary_metric text, baseline_rate double precision, required_trials_per_arm bigint, significance_level numeric, max_days integer, days_elapsed integer, spec jsonb, arm_id uuid, arm_index integer, arm_name text, test_variable_value text, planned_share double precision, data_source text, impressions bigint, clicks bigint, purchases bigint, spend numeric, purchase_value numeric, trials bigint, successes bigint, posterior_mean double precision, prob_best double precision, expected_loss double precision, effect_mean double precision, effect_lower double precision, effect_upper double precision, relative_effect double precision, relative_lower double precision, relative_upper double precision, prob_positive double precision, srm_p_value double precision, best_arm integer, decision text, stop_reason text, recommendation text)
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_today date := (p_now AT TIME ZONE 'UTC')::date;
+BEGIN
+    RETURN QUERY
+    WITH counted AS (
+        SELECT * FROM genome._analyze_experiments_arm_data(p_now)
+    )
+
+    SELECT
+        c.*,
+        x.posterior_mean,
+        x.prob_best,
+        x.expected_loss,
+        x.effect_mean,
+        x.effect_lower,
+        x.effect_upper,
+        x.relative_effect,
+        x.relative_lower,
+        x.relative_upper,
+        x.prob_positive,
+        x.srm_p_value,
+        x.best_arm,
+        x.decision,
+        x.stop_reason,
+        x.recommendation
+    FROM (
+        SELECT
+            array_agg(c0.grp ORDER BY c0.rn) AS grps,
+            array_agg(c0.arm_index ORDER BY c0.rn) AS arms,
+            array_agg(c0.impressions ORDER BY c0.rn) AS impressions,
+            array_agg(c0.trials ORDER BY c0.rn) AS trials,
+            array_agg(c0.successes ORDER BY c0.rn) AS successes,
+            array_agg(c0.planned_share ORDER BY c0.rn) AS shares,
+            array_agg(c0.baseline_rate ORDER BY c0.rn) AS baselines,
+            array_agg(c0.required_trials_per_arm::double precision ORDER BY c0.rn) AS planned,
+            array_agg(c0.significance_level::double precision ORDER BY c0.rn) AS significance,
+            array_agg(c0.days_elapsed >= c0.max_days ORDER BY c0.rn) AS final
+        FROM counted AS c0
+    ) AS arr
+    CROSS JOIN LATERAL genome._experiment_decisions(
+        arr.grps, arr.arms, arr.impressions, arr.trials, arr.successes, arr.shares, arr.baselines,
+        arr.planned, arr.significance, arr.final, (v_today - DATE '2000-01-01')::bigint
+    ) AS x
+    INNER JOIN counted AS c ON c.rn = x.idx
+    WHERE arr.grps IS NOT NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _analyze_experiments_decisions(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._analyze_experiments_decisions(p_now timestamp with time zone) IS 'Internal step of analyze_experiments: every arm of _analyze_experiments_arm_data with the decision of genome._experiment_decisions over all running experiments at once (sceptical Beta-Binomial posteriors, P(best), expected loss, effect against the control and its intervals, SRM p-value; winner / futility pause / inconclusive at max_days or the planned sample / SRM hold), its Monte Carlo draws seeded by the UTC day of p_now so a day''s re-run gives the same decisions.';
+
+
+--
 -- Name: _apply_dead_letters(uuid[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -560,7 +730,9 @@ BEGIN
         ELSE
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
+        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, not the app's.
         IF f.prosecdef OR f.proname = ANY (v_job_functions)
+           OR f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
            OR f.proname = ANY (v_agent_functions) THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
         ELSE
@@ -582,7 +754,7 @@ $$;
 -- Name: FUNCTION _apply_tenancy(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
 
 
 --
@@ -602,7 +774,7 @@ if not p_value:
     return []
 lengths = {len(p_value), len(p_a), len(p_b), len(p_c), len(p_d)}
 if len(lengths) != 1:
-    plpy.error("value and count arrays differ in length", sqlstate="GN349")
+    plpy.error("value and count arrays differ in length", sqlstate="GN030")
 
 a_all = np.asarray(p_a, dtype=np.float64)
 b_all = np.asarray(p_b, dtype=np.float64)
@@ -612,9 +784,9 @@ if not (
     np.all(np.isfinite(a_all)) and np.all(np.isfinite(b_all))
     and np.all(np.isfinite(c_all)) and np.all(np.isfinite(d_all))
 ):
-    plpy.error("table counts must be finite", sqlstate="GN349")
+    plpy.error("table counts must be finite", sqlstate="GN030")
 if (a_all < 0).any() or (b_all < 0).any() or (c_all < 0).any() or (d_all < 0).any():
-    plpy.error("table counts must be >= 0", sqlstate="GN349")
+    plpy.error("table counts must be >= 0", sqlstate="GN030")
 
 keys, inv_all = np.unique(np.asarray(p_value, dtype=object).astype(str), return_inverse=True)
 nv = len(keys)
@@ -718,7 +890,7 @@ $$;
 -- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]) IS 'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table [[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]]. Per value, over its informative strata (all four margins > 0): Mantel-Haenszel pooled odds ratio, Robins-Breslow-Greenland SE of its log and 95% normal CI, CMH chi-square (no continuity correction) with df 1, Breslow-Day chi-square (no Tarone adjustment) with df = informative strata - 1; formulas as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. GN349: malformed arrays.';
+COMMENT ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]) IS 'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table [[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]]. Per value, over its informative strata (all four margins > 0): Mantel-Haenszel pooled odds ratio, Robins-Breslow-Greenland SE of its log and 95% normal CI, CMH chi-square (no continuity correction) with df 1, Breslow-Day chi-square (no Tarone adjustment) with df = informative strata - 1; formulas as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. GN030: malformed arrays.';
 
 
 --
@@ -995,10 +1167,10 @@ DECLARE
     v_version text;
     v_id uuid;
 BEGIN
+    PERFORM genome._require_not_null(p_parent_id, 'config_id');
     SELECT c.* INTO v_parent FROM genome.quality_scoring_config AS c WHERE c.id = p_parent_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown quality config %', coalesce(p_parent_id::text, 'NULL')
-            USING ERRCODE = 'GN704';
+        RAISE EXCEPTION 'unknown quality config %', p_parent_id USING ERRCODE = 'GN704';
     END IF;
     -- One calibration or activation per (organization, brand) at a time.
     PERFORM pg_advisory_xact_lock(hashtextextended(
@@ -1388,13 +1560,7 @@ DECLARE
     v_org uuid;
     v_product_brand uuid;
 BEGIN
-    IF p_brand_id IS NULL THEN
-        RAISE EXCEPTION 'brand_id must not be NULL' USING ERRCODE = 'GN001';
-    END IF;
-    SELECT b.organization_id INTO v_org FROM public.brands AS b WHERE b.id = p_brand_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown brand %', p_brand_id USING ERRCODE = 'GN001';
-    END IF;
+    v_org := genome._require_brand(p_brand_id);
     IF p_product_id IS NOT NULL THEN
         SELECT p.brand_id INTO v_product_brand FROM public.products AS p WHERE p.id = p_product_id;
         IF NOT FOUND THEN
@@ -1415,7 +1581,7 @@ $$;
 -- Name: FUNCTION _check_brand_product(p_brand_id uuid, p_product_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) IS 'Internal: validates a brand (and optional product of that brand); returns the organization. GN001 unknown/NULL brand, GN002 unknown product, GN003 product of another brand.';
+COMMENT ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) IS 'Internal: validates a brand (genome._require_brand) and an optional product of that brand; returns the organization. GN005 NULL brand, GN001 unknown brand, GN002 unknown product, GN003 product of another brand. See docs/errors.md.';
 
 
 --
@@ -1458,7 +1624,7 @@ DECLARE
 BEGIN
     IF v IS NULL OR NOT (v > 0 AND v < 1) THEN
         RAISE EXCEPTION 'setting monitoring_ci_level must be strictly between 0 and 1, got %', v
-            USING ERRCODE = 'GN830';
+            USING ERRCODE = 'GN090';
     END IF;
     RETURN v;
 END
@@ -1469,7 +1635,466 @@ $$;
 -- Name: FUNCTION _ci_level(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._ci_level() IS 'Internal: the monitoring_ci_level setting, checked. GN830: not strictly between 0 and 1.';
+COMMENT ON FUNCTION genome._ci_level() IS 'Internal: the monitoring_ci_level setting, checked. GN090: not strictly between 0 and 1.';
+
+
+--
+-- Name: _collect_rewards_ads(date, date, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date, p_default_objective text) RETURNS TABLE(generated_ad_id uuid, path text, first_date date, last_date date, impressions bigint, clicks bigint, purchases bigint, spend double precision, purchase_value double precision, objective text, meta_campaign_id text, meta_ad_account_id text, element_tags jsonb, is_imported boolean, bandit_selected boolean, product_id uuid, brand_id uuid, organization_id uuid, raw_objective text, reward_objective text, objective_mapped boolean, age_days integer)
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    WITH perf AS (
+        SELECT
+            l.generated_ad_id,
+            CASE WHEN bool_or(l.path = 'mapping') THEN 'mapping' ELSE 'ad_name' END AS path,
+            min(p.date) FILTER (WHERE p.impressions > 0) AS first_date,
+            max(p.date) AS last_date,
+            coalesce(sum(p.impressions), 0)::bigint AS impressions,
+            coalesce(sum(p.link_clicks), 0)::bigint AS clicks,
+            sum(p.purchases)::bigint AS purchases,
+            coalesce(sum(p.spend), 0)::double precision AS spend,
+            sum(p.purchase_value)::double precision AS purchase_value,
+            (array_agg(p.campaign_objective ORDER BY p.date DESC)
+                FILTER (WHERE p.campaign_objective IS NOT NULL))[1] AS objective,
+            (array_agg(p.meta_campaign_id ORDER BY p.date DESC))[1] AS meta_campaign_id,
+            (array_agg(p.meta_ad_account_id ORDER BY p.date DESC))[1] AS meta_ad_account_id
+        FROM genome._collect_rewards_links(p_today) AS l
+        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = l.meta_ad_id
+        WHERE p.date <= p_today
+        GROUP BY l.generated_ad_id
+        HAVING max(p.date) >= p_horizon
+            OR NOT EXISTS (
+                SELECT 1 FROM genome.creative_element_rewards AS r
+                WHERE r.generated_ad_id = l.generated_ad_id
+            )
+    )
+
+    SELECT
+        perf.*,
+        g.element_tags,
+        g.is_imported,
+        coalesce(g.bandit_selected, false) AS bandit_selected,
+        pr.id AS product_id,
+        b.id AS brand_id,
+        b.organization_id,
+        coalesce(perf.objective, c.objective) AS raw_objective,
+        coalesce(om.reward_objective, p_default_objective) AS reward_objective,
+        om.reward_objective IS NOT NULL AS objective_mapped,
+        p_today - perf.first_date AS age_days
+    FROM perf
+    INNER JOIN public.generated_ads AS g ON g.id = perf.generated_ad_id
+    INNER JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
+    INNER JOIN public.products AS pr ON pr.id = ar.product_id
+    INNER JOIN public.brands AS b ON b.id = pr.brand_id
+    LEFT JOIN public.meta_campaigns AS c
+        ON c.meta_campaign_id = perf.meta_campaign_id
+        AND c.meta_ad_account_id = perf.meta_ad_account_id
+    LEFT JOIN genome.objective_map AS om
+        ON om.meta_objective = upper(coalesce(perf.objective, c.objective))
+    WHERE perf.first_date IS NOT NULL
+$$;
+
+
+--
+-- Name: FUNCTION _collect_rewards_ads(p_today date, p_horizon date, p_default_objective text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date, p_default_objective text) IS 'Internal step of collect_rewards: for every generated ad linked by _collect_rewards_links with an impression up to p_today, whose data reaches p_horizon or which has no reward yet: its attribution path (''mapping'' when any link is a mapping), first day with impressions, last day, totals (impressions, clicks, purchases, spend, purchase value), latest campaign objective, element tags, brand, product, organization, the reward objective its Meta objective maps to in genome.objective_map (else p_default_objective) and its age in days at p_today.';
+
+
+--
+-- Name: ad_intelligence_baselines; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.ad_intelligence_baselines (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid NOT NULL,
+    brand_id uuid NOT NULL,
+    awareness_level text NOT NULL,
+    creative_format text NOT NULL,
+    video_length_bucket text,
+    campaign_objective text DEFAULT 'all'::text,
+    sample_size integer,
+    unique_ads integer,
+    p25_ctr numeric(10,6),
+    median_ctr numeric(10,6),
+    p75_ctr numeric(10,6),
+    p25_cpc numeric(10,4),
+    median_cpc numeric(10,4),
+    p75_cpc numeric(10,4),
+    p25_cpm numeric(10,4),
+    median_cpm numeric(10,4),
+    p75_cpm numeric(10,4),
+    p25_roas numeric(10,4),
+    median_roas numeric(10,4),
+    p75_roas numeric(10,4),
+    p25_conversion_rate numeric(10,6),
+    median_conversion_rate numeric(10,6),
+    p75_conversion_rate numeric(10,6),
+    date_range_start date,
+    date_range_end date,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
+-- Name: TABLE ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.ad_intelligence_baselines IS 'Per-brand cohort percentiles (existing app). ctr columns are RATIOS, unlike meta_ads_performance.link_ctr.';
+
+
+--
+-- Name: _collect_rewards_baseline(uuid, text, text, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._collect_rewards_baseline(p_brand_id uuid, p_awareness_stage text, p_raw_objective text, p_reward_objective text) RETURNS SETOF public.ad_intelligence_baselines
+    LANGUAGE sql STABLE ROWS 1
+    SET search_path TO 'genome', 'public'
+    AS $$
+SELECT b.*
+    FROM public.ad_intelligence_baselines AS b
+    WHERE b.brand_id = p_brand_id
+      AND b.awareness_level IN (coalesce(p_awareness_stage, 'all'), 'all')
+      AND coalesce(b.campaign_objective, 'all') IN (
+          coalesce(p_raw_objective, 'all'), p_reward_objective, 'all'
+      )
+    ORDER BY
+        (b.awareness_level = p_awareness_stage) DESC NULLS LAST,
+        (coalesce(b.campaign_objective, 'all') <> 'all') DESC,
+        b.computed_at DESC
+    LIMIT 1
+$$;
+
+
+--
+-- Name: FUNCTION _collect_rewards_baseline(p_brand_id uuid, p_awareness_stage text, p_raw_objective text, p_reward_objective text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._collect_rewards_baseline(p_brand_id uuid, p_awareness_stage text, p_raw_objective text, p_reward_objective text) IS 'Internal step of collect_rewards: the brand''s ad_intelligence_baselines row an ad is normalized against - the cohort of its awareness stage before the ''all'' row, a row of its (Meta or reward) objective before the ''all'' objective, the latest first - or no row (the metric defaults apply).';
+
+
+--
+-- Name: _collect_rewards_links(date); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._collect_rewards_links(p_today date) RETURNS TABLE(generated_ad_id uuid, meta_ad_id text, path text)
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    -- meta_ad_mapping is the attribution path (docs/rewards.md#linking-ads-to-meta) ...
+    SELECT
+        m.generated_ad_id,
+        m.meta_ad_id,
+        'mapping' AS path
+    FROM public.meta_ad_mapping AS m
+    WHERE m.generated_ad_id IS NOT NULL
+    UNION
+    -- ... and a generated ad's id in the Meta ad name only the fallback, for Meta ads
+    -- that no mapping row claims.
+    SELECT
+        g.id AS generated_ad_id,
+        n.meta_ad_id,
+        'ad_name' AS path
+    FROM (
+        SELECT DISTINCT
+            p.meta_ad_id,
+            substring(
+                p.ad_name
+                FROM '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+            )::uuid AS ad_uuid
+        FROM public.meta_ads_performance AS p
+        WHERE p.ad_name ~ '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+          AND p.date <= p_today
+    ) AS n
+    INNER JOIN public.generated_ads AS g ON g.id = n.ad_uuid
+    WHERE NOT EXISTS (
+        SELECT 1 FROM public.meta_ad_mapping AS m2 WHERE m2.meta_ad_id = n.meta_ad_id
+    )
+$$;
+
+
+--
+-- Name: FUNCTION _collect_rewards_links(p_today date); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._collect_rewards_links(p_today date) IS 'Internal step of collect_rewards: the (generated ad, Meta ad) pairs whose performance counts for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping''), and, for Meta ads no mapping row claims, a generated ad whose id appears in the Meta ad name of a performance row dated up to p_today (''ad_name'').';
+
+
+--
+-- Name: _collect_rewards_record(timestamp with time zone, date, date, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._collect_rewards_record(p_now timestamp with time zone, p_today date, p_horizon date, p_default_objective text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_rows integer;
+BEGIN
+    WITH computed AS (
+        SELECT * FROM genome._collect_rewards_scores(p_today, p_horizon, p_default_objective)
+    ),
+
+    changed AS (
+        SELECT
+            r.generated_ad_id,
+            r.revision,
+            r.reward_score,
+            r.reward_components,
+            r.total_impressions,
+            r.revised_at
+        FROM genome.creative_element_rewards AS r
+        INNER JOIN computed AS c ON c.generated_ad_id = r.generated_ad_id
+        WHERE (r.reward_score, r.reward_components, r.total_impressions, r.total_clicks, r.element_tags)
+            IS DISTINCT FROM (c.reward_score, c.reward_components, c.impressions, c.clicks, c.element_tags)
+    ),
+
+    history AS (
+        INSERT INTO genome.creative_element_reward_history (
+            generated_ad_id, revision, reward_score, reward_components, total_impressions,
+            valid_from, valid_to
+        )
+        SELECT
+            ch.generated_ad_id,
+            ch.revision,
+            ch.reward_score,
+            ch.reward_components,
+            ch.total_impressions,
+            ch.revised_at,
+            p_now
+        FROM changed AS ch
+        ON CONFLICT (generated_ad_id, revision) DO NOTHING
+    )
+
+    INSERT INTO genome.creative_element_rewards AS r (
+        organization_id, brand_id, product_id, generated_ad_id, element_tags, reward_score,
+        reward_components, campaign_objective, reward_objective, matured_at, revised_at,
+        first_date, last_date, total_impressions, total_clicks, total_purchases, total_spend,
+        total_purchase_value, raw_ctr, raw_roas, bandit_selected, is_imported, attribution_path
+    )
+    SELECT
+        c.organization_id,
+        c.brand_id,
+        c.product_id,
+        c.generated_ad_id,
+        c.element_tags,
+        c.reward_score,
+        c.reward_components,
+        c.campaign_objective,
+        c.reward_objective,
+        p_now,
+        p_now,
+        c.first_date,
+        c.last_date,
+        c.impressions,
+        c.clicks,
+        c.purchases,
+        c.spend,
+        c.purchase_value,
+        c.raw_ctr,
+        c.raw_roas,
+        c.bandit_selected,
+        c.is_imported,
+        c.path
+    FROM computed AS c
+    ON CONFLICT (generated_ad_id) DO UPDATE
+    SET element_tags = excluded.element_tags,
+        reward_score = excluded.reward_score,
+        reward_components = excluded.reward_components,
+        campaign_objective = excluded.campaign_objective,
+        reward_objective = excluded.reward_objective,
+        revised_at = excluded.revised_at,
+        revision = r.revision + 1,
+        last_date = excluded.last_date,
+        first_date = excluded.first_date,
+        total_impressions = excluded.total_impressions,
+        total_clicks = excluded.total_clicks,
+        total_purchases = excluded.total_purchases,
+        total_spend = excluded.total_spend,
+        total_purchase_value = excluded.total_purchase_value,
+        raw_ctr = excluded.raw_ctr,
+        raw_roas = excluded.raw_roas,
+        attribution_path = excluded.attribution_path
+    WHERE (r.reward_score, r.reward_components, r.total_impressions, r.total_clicks, r.element_tags)
+        IS DISTINCT FROM (
+            excluded.reward_score, excluded.reward_components, excluded.total_impressions,
+            excluded.total_clicks, excluded.element_tags
+        );
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _collect_rewards_record(p_now timestamp with time zone, p_today date, p_horizon date, p_default_objective text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._collect_rewards_record(p_now timestamp with time zone, p_today date, p_horizon date, p_default_objective text) IS 'Internal step of collect_rewards: writes the rewards of _collect_rewards_scores into genome.creative_element_rewards - new ads inserted matured and revised at p_now; an ad whose score, components, impressions, clicks or tags changed is revised (revision + 1, revised_at p_now) after its previous revision is copied to creative_element_reward_history (valid until p_now); unchanged rewards are not touched. Returns rows inserted or revised.';
+
+
+--
+-- Name: _collect_rewards_scores(date, date, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._collect_rewards_scores(p_today date, p_horizon date, p_default_objective text) RETURNS TABLE(organization_id uuid, brand_id uuid, product_id uuid, generated_ad_id uuid, element_tags jsonb, reward_score double precision, reward_components jsonb, campaign_objective text, reward_objective text, first_date date, last_date date, impressions bigint, clicks bigint, purchases bigint, spend double precision, purchase_value double precision, raw_ctr double precision, raw_roas double precision, bandit_selected boolean, is_imported boolean, path text)
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    WITH ads AS (
+        SELECT * FROM genome._collect_rewards_ads(p_today, p_horizon, p_default_objective)
+    ),
+
+    baseline AS (
+        -- The brand's matching cohort (awareness stage, objective), else the brand's 'all'
+        -- row, else the configured defaults (per metric, below).
+        SELECT
+            a.generated_ad_id,
+            bl.*,
+            CASE
+                WHEN bl.id IS NULL THEN NULL
+                WHEN bl.awareness_level = a.element_tags ->> 'awareness_stage'
+                    OR bl.campaign_objective IN (a.raw_objective, a.reward_objective) THEN 'cohort'
+                ELSE 'brand_all'
+            END AS baseline_source
+        FROM ads AS a
+        LEFT JOIN LATERAL genome._collect_rewards_baseline(
+            a.brand_id, a.element_tags ->> 'awareness_stage', a.raw_objective, a.reward_objective
+        ) AS bl ON true
+    ),
+
+    components AS (
+        SELECT
+            a.generated_ad_id,
+            w.metric,
+            w.weight::double precision AS weight,
+            m.higher_is_better,
+            raw.value AS raw_value,
+            CASE
+                WHEN ranges.p25 IS NOT NULL AND ranges.p75 > ranges.p25 THEN bl.baseline_source
+                ELSE 'default'
+            END AS baseline_source,
+            CASE WHEN ranges.p25 IS NOT NULL AND ranges.p75 > ranges.p25 THEN ranges.p25
+                 ELSE m.default_p25::double precision END AS p25,
+            CASE WHEN ranges.p25 IS NOT NULL AND ranges.p75 > ranges.p25 THEN ranges.p75
+                 ELSE m.default_p75::double precision END AS p75,
+            CASE
+                WHEN a.age_days < m.maturation_days
+                    THEN format('not matured: %s of %s days', a.age_days, m.maturation_days)
+                WHEN a.impressions < m.min_impressions
+                    THEN format('not matured: %s of %s impressions', a.impressions, m.min_impressions)
+                WHEN raw.value IS NULL THEN 'missing'
+            END AS left_out_reason
+        FROM ads AS a
+        INNER JOIN baseline AS bl ON bl.generated_ad_id = a.generated_ad_id
+        INNER JOIN genome.reward_weights AS w ON w.reward_objective = a.reward_objective
+        INNER JOIN genome.reward_metrics AS m ON m.metric = w.metric
+        CROSS JOIN LATERAL (
+            -- Units normalized once, here: every rate is a ratio of counts.
+            SELECT CASE w.metric
+                WHEN 'ctr' THEN a.clicks::double precision / nullif(a.impressions, 0)
+                WHEN 'conversion_rate' THEN a.purchases::double precision / nullif(a.clicks, 0)
+                WHEN 'roas' THEN a.purchase_value / nullif(a.spend, 0)
+                WHEN 'cpm' THEN 1000.0 * a.spend / nullif(a.impressions, 0)
+            END AS value
+        ) AS raw
+        CROSS JOIN LATERAL (
+            SELECT
+                (CASE w.metric
+                    WHEN 'ctr' THEN bl.p25_ctr
+                    WHEN 'conversion_rate' THEN bl.p25_conversion_rate
+                    WHEN 'roas' THEN bl.p25_roas
+                    WHEN 'cpm' THEN bl.p25_cpm
+                END)::double precision AS p25,
+                (CASE w.metric
+                    WHEN 'ctr' THEN bl.p75_ctr
+                    WHEN 'conversion_rate' THEN bl.p75_conversion_rate
+                    WHEN 'roas' THEN bl.p75_roas
+                    WHEN 'cpm' THEN bl.p75_cpm
+                END)::double precision AS p75
+        ) AS ranges
+    ),
+
+    scored AS (
+        SELECT
+            c.*,
+            sum(c.weight) FILTER (WHERE c.left_out_reason IS NULL)
+                OVER (PARTITION BY c.generated_ad_id) AS included_weight,
+            greatest(0.0, least(1.0,
+                CASE WHEN c.higher_is_better THEN (c.raw_value - c.p25) / (c.p75 - c.p25)
+                     ELSE (c.p75 - c.raw_value) / (c.p75 - c.p25) END
+            )) AS normalized
+        FROM components AS c
+    ),
+
+    rewards AS (
+        SELECT
+            s.generated_ad_id,
+            sum(s.weight * s.normalized) FILTER (WHERE s.left_out_reason IS NULL)
+            / sum(s.weight) FILTER (WHERE s.left_out_reason IS NULL) AS reward_score,
+            jsonb_build_object(
+                'components', coalesce(jsonb_object_agg(s.metric, jsonb_build_object(
+                    'raw', s.raw_value,
+                    'normalized', s.normalized,
+                    'weight', s.weight,
+                    'effective_weight', s.weight / s.included_weight,
+                    'baseline', s.baseline_source,
+                    'p25', s.p25,
+                    'p75', s.p75
+                )) FILTER (WHERE s.left_out_reason IS NULL), '{}'::jsonb),
+                'left_out', coalesce(
+                    jsonb_object_agg(s.metric, s.left_out_reason)
+                    FILTER (WHERE s.left_out_reason IS NOT NULL), '{}'::jsonb
+                ),
+                'redistributed_weight',
+                coalesce(sum(s.weight) FILTER (WHERE s.left_out_reason IS NOT NULL), 0)
+            ) AS reward_components
+        FROM scored AS s
+        GROUP BY s.generated_ad_id
+        HAVING count(*) FILTER (WHERE s.left_out_reason IS NULL) > 0
+    )
+
+    SELECT
+        a.organization_id,
+        a.brand_id,
+        a.product_id,
+        a.generated_ad_id,
+        a.element_tags,
+        rw.reward_score,
+        rw.reward_components || jsonb_build_object(
+            'objective', a.reward_objective,
+            'objective_source', CASE WHEN a.objective_mapped THEN 'mapped' ELSE 'default' END,
+            'meta_objective', a.raw_objective,
+            'age_days', a.age_days
+        ) AS reward_components,
+        a.raw_objective AS campaign_objective,
+        a.reward_objective,
+        a.first_date,
+        a.last_date,
+        a.impressions,
+        a.clicks,
+        coalesce(a.purchases, 0) AS purchases,
+        a.spend,
+        coalesce(a.purchase_value, 0) AS purchase_value,
+        a.clicks::double precision / nullif(a.impressions, 0) AS raw_ctr,
+        a.purchase_value / nullif(a.spend, 0) AS raw_roas,
+        a.bandit_selected,
+        a.is_imported,
+        a.path
+    FROM ads AS a
+    INNER JOIN rewards AS rw ON rw.generated_ad_id = a.generated_ad_id
+$$;
+
+
+--
+-- Name: FUNCTION _collect_rewards_scores(p_today date, p_horizon date, p_default_objective text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon date, p_default_objective text) IS 'Internal step of collect_rewards: the reward of every ad of _collect_rewards_ads. Each metric weighted for its reward objective (genome.reward_weights) is computed from the totals (ctr, conversion_rate, roas, cpm), left out while not matured (maturation_days, min_impressions) or missing, and normalized against the ad''s baseline (_collect_rewards_baseline: p25 -> 0, p75 -> 1, clipped; the metric''s defaults when the row lacks a usable range); the reward is the weighted mean of the included components, their weight redistributed. reward_components records every component, what was left out and why, the objective and the age. Ads with no included component are left out.';
 
 
 --
@@ -1490,11 +2115,11 @@ DECLARE
 BEGIN
     IF v_method IS NULL OR v_method NOT IN ('fixed', 'empirical_bayes') THEN
         RAISE EXCEPTION 'setting category_prior_method must be fixed or empirical_bayes, got %',
-            coalesce(v_method, 'NULL') USING ERRCODE = 'GN902';
+            coalesce(v_method, 'NULL') USING ERRCODE = 'GN090';
     END IF;
     IF v_cap IS NULL OR v_floor IS NULL OR NOT (0 <= v_floor AND v_floor <= v_cap AND v_cap <= 1) THEN
         RAISE EXCEPTION 'settings need 0 <= category_prior_shrinkage_floor (%) <= category_prior_shrinkage (%) <= 1',
-            v_floor, v_cap USING ERRCODE = 'GN902';
+            v_floor, v_cap USING ERRCODE = 'GN090';
     END IF;
 
     DELETE FROM genome.brand_priors;
@@ -1632,7 +2257,7 @@ $$;
 -- Name: FUNCTION _compute_brand_priors(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._compute_brand_priors(p_now timestamp with time zone, p_version integer) IS 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN902: bad category_prior_* settings.';
+COMMENT ON FUNCTION genome._compute_brand_priors(p_now timestamp with time zone, p_version integer) IS 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* settings.';
 
 
 --
@@ -1856,21 +2481,21 @@ CREATE FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double p
 import numpy as np
 
 if p_dimensions is None or len(p_dimensions) == 0:
-    plpy.error("there is no variable left to change", sqlstate="GN631")
+    plpy.error("there is no variable left to change", sqlstate="GN030")
 n = len(p_dimensions)
 if any(a is None or len(a) != n for a in (p_weights, p_lift_mean, p_lift_sd)):
-    plpy.error("evolution arrays must all have the same length", sqlstate="GN631")
+    plpy.error("evolution arrays must all have the same length", sqlstate="GN030")
 if any(v is None for a in (p_dimensions, p_weights, p_lift_mean, p_lift_sd) for v in a):
-    plpy.error("evolution arrays must not contain NULL", sqlstate="GN631")
+    plpy.error("evolution arrays must not contain NULL", sqlstate="GN030")
 w = np.asarray(p_weights, dtype=float)
 mu = np.asarray(p_lift_mean, dtype=float)
 sd = np.asarray(p_lift_sd, dtype=float)
 if not (np.all(np.isfinite(w)) and np.all(np.isfinite(mu)) and np.all(np.isfinite(sd))):
-    plpy.error("evolution beliefs must be finite", sqlstate="GN631")
+    plpy.error("evolution beliefs must be finite", sqlstate="GN030")
 if np.any(sd <= 0) or np.any(w < 0):
-    plpy.error("lift standard deviations must be positive and weights non-negative", sqlstate="GN631")
+    plpy.error("lift standard deviations must be positive and weights non-negative", sqlstate="GN030")
 if p_test_sd is None or not p_test_sd > 0 or p_noise_scale is None or not p_noise_scale >= 0:
-    plpy.error("test_sd must be positive and noise_scale non-negative", sqlstate="GN631")
+    plpy.error("test_sd must be positive and noise_scale non-negative", sqlstate="GN030")
 
 rng = np.random.default_rng(None if p_seed is None else int(p_seed) & 0xFFFFFFFFFFFFFFFF)
 # Expected information (bits) one test of the change gives about its lift: a Gaussian
@@ -1899,7 +2524,7 @@ $$;
 -- Name: FUNCTION _evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) IS 'Internal: picks one (variable, value) among candidate changes (one row each: variable, its strategic weight, mean and sd of the relative-lift belief). Information gain of a change = 1/2 log2(1 + sd^2 / p_test_sd^2) bits; a variable''s gain is the mean over its values; its score = strategic_weight x gain + noise, noise ~ N(0, (p_noise_scale x gain)^2); the highest score picks the variable, then a Thompson draw N(mean, sd^2) per value picks the value. Seeded by p_seed. GN631: no candidates, arrays of different lengths, NULL or non-finite beliefs, sd <= 0, negative weight, test_sd <= 0 or negative noise_scale.';
+COMMENT ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) IS 'Internal: picks one (variable, value) among candidate changes (one row each: variable, its strategic weight, mean and sd of the relative-lift belief). Information gain of a change = 1/2 log2(1 + sd^2 / p_test_sd^2) bits; a variable''s gain is the mean over its values; its score = strategic_weight x gain + noise, noise ~ N(0, (p_noise_scale x gain)^2); the highest score picks the variable, then a Thompson draw N(mean, sd^2) per value picks the value. Seeded by p_seed. GN030: no candidates, arrays of different lengths, NULL or non-finite beliefs, sd <= 0, negative weight, test_sd <= 0 or negative noise_scale.';
 
 
 --
@@ -2185,7 +2810,7 @@ $$;
 -- Name: FUNCTION _experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint) IS 'Internal: the daily decision (docs/experiments.md#stopping-rules) for many experiment groups at once (one row per arm; arm 0 is the control; per-group values repeated per row). Each arm gets the sceptical prior Beta(1 + k N p0, 1 + k N (1 - p0)) (k = experiment_prior_strength, N = planned trials per arm, p0 = baseline; Beta(1,1) when either is NULL) and the posterior core genome._experiment_posteriors (experiment_mc_draws draws). An arm has its minimum sample with experiment_min_impressions impressions and experiment_min_sample_fraction of its planned trials. Decision per group: srm_hold when the chi-square p-value of impressions vs planned shares is below experiment_srm_alpha (holds every verdict); winner when every active arm (planned_share > 0) has its minimum sample and the best arm''s P(best) exceeds p_significance; inconclusive at p_final (max_days) or once every active arm has experiment_max_sample_multiple x its planned trials, when planned (stop_reason max_days / planned_sample); futility_pause when an arm with its minimum sample has P(best) below experiment_futility_prob_best (recommendation pause); else continue. GN630 from the core on malformed input.';
+COMMENT ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint) IS 'Internal: the daily decision (docs/experiments.md#stopping-rules) for many experiment groups at once (one row per arm; arm 0 is the control; per-group values repeated per row). Each arm gets the sceptical prior Beta(1 + k N p0, 1 + k N (1 - p0)) (k = experiment_prior_strength, N = planned trials per arm, p0 = baseline; Beta(1,1) when either is NULL) and the posterior core genome._experiment_posteriors (experiment_mc_draws draws). An arm has its minimum sample with experiment_min_impressions impressions and experiment_min_sample_fraction of its planned trials. Decision per group: srm_hold when the chi-square p-value of impressions vs planned shares is below experiment_srm_alpha (holds every verdict); winner when every active arm (planned_share > 0) has its minimum sample and the best arm''s P(best) exceeds p_significance; inconclusive at p_final (max_days) or once every active arm has experiment_max_sample_multiple x its planned trials, when planned (stop_reason max_days / planned_sample); futility_pause when an arm with its minimum sample has P(best) below experiment_futility_prob_best (recommendation pause); else continue. GN030 from the core on malformed input.';
 
 
 --
@@ -2204,12 +2829,12 @@ if p_group is None or len(p_group) == 0:
 n = len(p_group)
 arrays = [p_control, p_successes, p_trials, p_prior_alpha, p_prior_beta, p_impressions, p_planned_share]
 if any(a is None or len(a) != n for a in arrays):
-    plpy.error("experiment arrays must all have the same length", sqlstate="GN630")
+    plpy.error("experiment arrays must all have the same length", sqlstate="GN030")
 if any(v is None for a in [p_group] + arrays for v in a):
-    plpy.error("experiment arrays must not contain NULL", sqlstate="GN630")
+    plpy.error("experiment arrays must not contain NULL", sqlstate="GN030")
 draws = int(p_draws or 0)
 if draws < 100:
-    plpy.error("at least 100 Monte Carlo draws are needed, got %s" % p_draws, sqlstate="GN630")
+    plpy.error("at least 100 Monte Carlo draws are needed, got %s" % p_draws, sqlstate="GN030")
 
 g = np.asarray(p_group, dtype=np.int64)
 ctrl = np.asarray(p_control, dtype=bool)
@@ -2221,13 +2846,13 @@ imp = np.asarray(p_impressions, dtype=float)
 share = np.asarray(p_planned_share, dtype=float)
 numbers = np.concatenate([s, t, pa, pb, imp, share])
 if not np.all(np.isfinite(numbers)):
-    plpy.error("experiment counts must be finite numbers", sqlstate="GN630")
+    plpy.error("experiment counts must be finite numbers", sqlstate="GN030")
 if np.any(s < 0) or np.any(t < 0) or np.any(imp < 0) or np.any(share < 0):
-    plpy.error("experiment counts and shares must not be negative", sqlstate="GN630")
+    plpy.error("experiment counts and shares must not be negative", sqlstate="GN030")
 if np.any(s > t):
-    plpy.error("successes exceed trials in an experiment arm", sqlstate="GN630")
+    plpy.error("successes exceed trials in an experiment arm", sqlstate="GN030")
 if np.any(pa <= 0) or np.any(pb <= 0):
-    plpy.error("prior alpha and beta must be positive", sqlstate="GN630")
+    plpy.error("prior alpha and beta must be positive", sqlstate="GN030")
 
 post_a = pa + s
 post_b = pb + (t - s)
@@ -2240,7 +2865,7 @@ starts = np.r_[0, np.flatnonzero(np.diff(gs)) + 1]
 sizes = np.diff(np.r_[starts, n])
 controls = np.add.reduceat(ctrl[order].astype(np.int64), starts)
 if np.any(controls != 1):
-    plpy.error("every experiment group needs exactly one control arm", sqlstate="GN630")
+    plpy.error("every experiment group needs exactly one control arm", sqlstate="GN030")
 
 out = {k: np.full(n, np.nan) for k in (
     "prob_best", "loss", "eff", "eff_lo", "eff_hi", "rel", "rel_lo", "rel_hi", "ppos",
@@ -2307,7 +2932,7 @@ $$;
 -- Name: FUNCTION _experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN630: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control.';
+COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control.';
 
 
 --
@@ -2353,18 +2978,13 @@ DECLARE
     v_seq integer;
     v_group text;
 BEGIN
-    IF p_ad_run_id IS NULL THEN
-        RAISE EXCEPTION 'ad_run_id must not be NULL' USING ERRCODE = 'GN810';
-    END IF;
+    PERFORM genome._require_run(p_ad_run_id);
     SELECT r.id, r.experiment_id, r.experiment_group, p.brand_id
     INTO v_run
     FROM public.ad_runs AS r
     INNER JOIN public.products AS p ON p.id = r.product_id
     WHERE r.id = p_ad_run_id
     FOR UPDATE OF r;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown ad_run %', p_ad_run_id USING ERRCODE = 'GN810';
-    END IF;
 
     -- Idempotent: a run keeps the arm it was given first.
     IF v_run.experiment_id IS NOT NULL AND v_run.experiment_group IS NOT NULL THEN
@@ -2413,7 +3033,7 @@ $$;
 -- Name: FUNCTION _generation_assignment(p_ad_run_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) IS 'Internal (called by plan_ads): the generation A/B arm of an ad run. NULL when the run''s brand has no active generation experiment (and the run has none recorded); otherwise {experiment_id, group, config[, sequence]}: the k-th run of the brand assigned in the experiment gets control when k is odd and variant when k is even (split_ratio 0.5), recorded once on ad_runs.experiment_id / experiment_group, so later calls return the same arm. GN810 unknown/NULL run.';
+COMMENT ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) IS 'Internal (called by plan_ads): the generation A/B arm of an ad run. NULL when the run''s brand has no active generation experiment (and the run has none recorded); otherwise {experiment_id, group, config[, sequence]}: the k-th run of the brand assigned in the experiment gets control when k is odd and variant when k is even (split_ratio 0.5), recorded once on ad_runs.experiment_id / experiment_group, so later calls return the same arm. GN005 NULL run, GN010 unknown run.';
 
 
 --
@@ -2487,10 +3107,8 @@ BEGIN
     IF p_worker IS NULL OR btrim(p_worker) = '' THEN
         RAISE EXCEPTION 'a worker name is required' USING ERRCODE = 'GN400';
     END IF;
+    PERFORM genome._require_job(p_job_id);
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
-    END IF;
     IF NOT v_job.kind = ANY (p_kinds) THEN
         RAISE EXCEPTION 'job % is a % job, expected %', p_job_id, v_job.kind, p_kinds
             USING ERRCODE = 'GN405';
@@ -2573,11 +3191,11 @@ from scipy.special import ndtr
 x = np.asarray(p_x if p_x is not None else [], dtype=object)
 y = np.asarray(p_y if p_y is not None else [], dtype=object)
 if any(v is None for v in x) or any(v is None for v in y):
-    plpy.error("Mann-Whitney U samples must not contain NULL", sqlstate="GN820")
+    plpy.error("Mann-Whitney U samples must not contain NULL", sqlstate="GN030")
 x = x.astype(np.float64)
 y = y.astype(np.float64)
 if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-    plpy.error("Mann-Whitney U samples must be finite numbers", sqlstate="GN820")
+    plpy.error("Mann-Whitney U samples must be finite numbers", sqlstate="GN030")
 n1, n2 = len(x), len(y)
 if n1 == 0 or n2 == 0:
     return [(n1, n2, None, None, None, None, None, None)]
@@ -2614,7 +3232,7 @@ $$;
 -- Name: FUNCTION _mann_whitney_u(p_x double precision[], p_y double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._mann_whitney_u(p_x double precision[], p_y double precision[]) IS 'Internal: two-sided Mann-Whitney U of x against y with average ranks for ties, tie-corrected variance and continuity correction (normal approximation), as scipy.stats.mannwhitneyu(x, y, method=''asymptotic''); u_x is scipy''s statistic, z uses max(u_x, u_y). An empty sample gives NULL statistics; all values tied gives p = 1. GN820: NULL or non-finite values.';
+COMMENT ON FUNCTION genome._mann_whitney_u(p_x double precision[], p_y double precision[]) IS 'Internal: two-sided Mann-Whitney U of x against y with average ranks for ties, tie-corrected variance and continuity correction (normal approximation), as scipy.stats.mannwhitneyu(x, y, method=''asymptotic''); u_x is scipy''s statistic, z uses max(u_x, u_y). An empty sample gives NULL statistics; all values tied gives p = 1. GN030: NULL or non-finite values.';
 
 
 --
@@ -2809,7 +3427,7 @@ $$;
 -- Name: FUNCTION _metric_brand_rates(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) IS 'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at); winner_rate (share of V2 ads — planned, not imported — whose reward matured in the window and beats the median of all the brand''s matured rewards, details.brand_median_reward), counted at maturation. The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN830 bad monitoring_min_ads.';
+COMMENT ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) IS 'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at); winner_rate (share of V2 ads — planned, not imported — whose reward matured in the window and beats the median of all the brand''s matured rewards, details.brand_median_reward), counted at maturation. The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN090 bad monitoring_min_ads.';
 
 
 --
@@ -3016,7 +3634,7 @@ DECLARE
     v double precision := genome._setting_num('monitoring_min_ads');
 BEGIN
     IF v IS NULL OR v < 1 THEN
-        RAISE EXCEPTION 'setting monitoring_min_ads must be >= 1, got %', v USING ERRCODE = 'GN830';
+        RAISE EXCEPTION 'setting monitoring_min_ads must be >= 1, got %', v USING ERRCODE = 'GN090';
     END IF;
     RETURN v::integer;
 END
@@ -3027,7 +3645,7 @@ $$;
 -- Name: FUNCTION _monitoring_min_ads(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._monitoring_min_ads() IS 'Internal: the monitoring_min_ads setting, checked. GN830: below 1.';
+COMMENT ON FUNCTION genome._monitoring_min_ads() IS 'Internal: the monitoring_min_ads setting, checked. GN090: below 1.';
 
 
 --
@@ -3085,7 +3703,7 @@ CREATE FUNCTION genome._normal_quantile(p_p double precision) RETURNS double pre
     AS $$
 from scipy.special import ndtri
 if p_p is None or not (0.0 < p_p < 1.0):
-    plpy.error("probability must be strictly between 0 and 1, got %s" % (p_p,), sqlstate="GN860")
+    plpy.error("probability must be strictly between 0 and 1, got %s" % (p_p,), sqlstate="GN030")
 return float(ndtri(p_p))
 $$;
 
@@ -3094,7 +3712,7 @@ $$;
 -- Name: FUNCTION _normal_quantile(p_p double precision); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._normal_quantile(p_p double precision) IS 'Internal: standard normal quantile (scipy.special.ndtri). GN860: p not strictly between 0 and 1.';
+COMMENT ON FUNCTION genome._normal_quantile(p_p double precision) IS 'Internal: standard normal quantile (scipy.special.ndtri). GN030: p not strictly between 0 and 1.';
 
 
 --
@@ -3215,6 +3833,58 @@ COMMENT ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb, 
 
 
 --
+-- Name: _require_ad(uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_ad(p_generated_ad_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    PERFORM genome._require_not_null(p_generated_ad_id, 'generated_ad_id');
+    IF NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = p_generated_ad_id) THEN
+        RAISE EXCEPTION 'unknown generated ad %', p_generated_ad_id USING ERRCODE = 'GN006';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_ad(p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_ad(p_generated_ad_id uuid) IS 'Internal: GN005 NULL ad id; GN006 unknown generated ad (or, under row-level security, an ad of another organization). See docs/errors.md.';
+
+
+--
+-- Name: _require_brand(uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_brand(p_brand_id uuid) RETURNS uuid
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_org uuid;
+BEGIN
+    PERFORM genome._require_not_null(p_brand_id, 'brand_id');
+    SELECT b.organization_id INTO v_org FROM public.brands AS b WHERE b.id = p_brand_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown brand %', p_brand_id USING ERRCODE = 'GN001';
+    END IF;
+    RETURN v_org;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_brand(p_brand_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_brand(p_brand_id uuid) IS 'Internal: returns the organization of brand p_brand_id. GN005 NULL brand; GN001 unknown brand (or, under row-level security, a brand of another organization). See docs/errors.md.';
+
+
+--
 -- Name: _require_descriptor(jsonb, text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3269,6 +3939,30 @@ COMMENT ON FUNCTION genome._require_embedding(p_embedding public.vector, p_model
 
 
 --
+-- Name: _require_job(uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_job(p_job_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    PERFORM genome._require_not_null(p_job_id, 'job id');
+    IF NOT EXISTS (SELECT 1 FROM genome.agent_jobs AS j WHERE j.id = p_job_id) THEN
+        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_job(p_job_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_job(p_job_id uuid) IS 'Internal: GN005 NULL job id; GN403 unknown agent job. The queue functions call it first (docs/errors.md).';
+
+
+--
 -- Name: _require_knn_k(integer); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3295,6 +3989,29 @@ COMMENT ON FUNCTION genome._require_knn_k(p_k integer) IS 'Internal: raise GN730
 
 
 --
+-- Name: _require_not_null(anyelement, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_not_null(p_value anyelement, p_name text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    IF p_value IS NULL THEN
+        RAISE EXCEPTION '% must not be NULL', p_name USING ERRCODE = 'GN005';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_not_null(p_value anyelement, p_name text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) IS 'Internal: GN005 when the required argument p_value (named p_name in the message) is NULL. See docs/errors.md.';
+
+
+--
 -- Name: _require_now(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3316,7 +4033,31 @@ $$;
 -- Name: FUNCTION _require_now(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._require_now(p_now timestamp with time zone) IS 'Internal: GN004 when p_now is NULL or infinite.';
+COMMENT ON FUNCTION genome._require_now(p_now timestamp with time zone) IS 'Internal: GN004 when p_now is NULL or infinite. See docs/errors.md.';
+
+
+--
+-- Name: _require_run(uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_run(p_ad_run_id uuid) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    PERFORM genome._require_not_null(p_ad_run_id, 'ad_run_id');
+    IF NOT EXISTS (SELECT 1 FROM public.ad_runs AS r WHERE r.id = p_ad_run_id) THEN
+        RAISE EXCEPTION 'unknown ad_run %', p_ad_run_id USING ERRCODE = 'GN010';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_run(p_ad_run_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_run(p_ad_run_id uuid) IS 'Internal: GN005 NULL run id; GN010 unknown ad_run (or, under row-level security, a run of another organization). See docs/errors.md.';
 
 
 --
@@ -3909,9 +4650,9 @@ CREATE FUNCTION genome._t_quantile(p_p double precision, p_df double precision) 
 import math
 from scipy.special import gammaln, stdtr, stdtrit
 if p_p is None or not (0.0 < p_p < 1.0):
-    plpy.error("probability must be strictly between 0 and 1, got %s" % (p_p,), sqlstate="GN860")
+    plpy.error("probability must be strictly between 0 and 1, got %s" % (p_p,), sqlstate="GN030")
 if p_df is None or not (p_df > 0) or math.isinf(p_df):
-    plpy.error("degrees of freedom must be finite and > 0, got %s" % (p_df,), sqlstate="GN860")
+    plpy.error("degrees of freedom must be finite and > 0, got %s" % (p_df,), sqlstate="GN030")
 # Debian's scipy inverts the t CDF to only ~1e-9; Newton steps on its (accurate) CDF
 # bring the quantile to machine precision.
 df = float(p_df)
@@ -3928,7 +4669,7 @@ $$;
 -- Name: FUNCTION _t_quantile(p_p double precision, p_df double precision); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) IS 'Internal: Student t quantile with df degrees of freedom (scipy.special.stdtrit refined by Newton steps on stdtr to machine precision). GN860: p not strictly between 0 and 1, or df not finite and > 0.';
+COMMENT ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) IS 'Internal: Student t quantile with df degrees of freedom (scipy.special.stdtrit refined by Newton steps on stdtr to machine precision). GN030: p not strictly between 0 and 1, or df not finite and > 0.';
 
 
 --
@@ -4107,6 +4848,609 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._uniform(p_seed bigint, p_key text) IS 'Internal: a reproducible uniform [0,1) number from a seed and a key (no session random state is touched).';
+
+
+--
+-- Name: _update_scores_brand_scores(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_prior_n3 double precision := genome._setting_num('prior_n_level3');
+    v_rows integer;
+BEGIN
+    WITH evidence AS (
+        SELECT * FROM genome._update_scores_evidence(p_now)
+    ),
+
+    brand_counts AS (
+        SELECT
+            e.brand_id,
+            e.dimension,
+            e.value,
+            sum(e.success) AS s,
+            sum(e.failure) AS f,
+            count(*) AS n,
+            avg(e.reward_score) AS mean_reward
+        FROM evidence AS e
+        GROUP BY e.brand_id, e.dimension, e.value
+    ),
+
+    brand_rows AS (
+        SELECT
+            b.organization_id,
+            b.id AS brand_id,
+            NULL::uuid AS product_id,
+            v.dimension,
+            v.value,
+            1.0 + coalesce(c.s, 0) AS alpha,
+            1.0 + coalesce(c.f, 0) AS beta,
+            coalesce(p.prior_alpha, 1.0) AS prior_alpha,
+            coalesce(p.prior_beta, 1.0) AS prior_beta,
+            coalesce(c.n, 0) AS n,
+            c.mean_reward,
+            gs.cold_start_level,
+            -- How much of the prior's pseudo-evidence is kept at each level (docs/learning.md#cold-start):
+            -- 0-1 all of it; 2 the complement of brand_weight; 3 rescaled to prior_n 10.
+            CASE
+                WHEN gs.cold_start_level <= 1 THEN 1.0
+                WHEN gs.cold_start_level = 2 THEN 1.0 - gs.brand_weight
+                ELSE least(1.0, v_prior_n3 / nullif(
+                    coalesce(p.prior_alpha, 1.0) + coalesce(p.prior_beta, 1.0) - 2.0, 0
+                ))
+            END AS prior_keep
+        FROM public.brands AS b
+        INNER JOIN genome.genome_state AS gs ON gs.brand_id = b.id
+        CROSS JOIN genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        LEFT JOIN brand_counts AS c
+            ON c.brand_id = b.id AND c.dimension = v.dimension AND c.value = v.value
+        LEFT JOIN genome.brand_priors AS p
+            ON p.brand_id = b.id AND p.element_dimension = v.dimension AND p.element_value = v.value
+    ),
+
+    brand_posteriors AS (
+        SELECT
+            br.*,
+            br.alpha + coalesce(br.prior_keep, 1.0) * (br.prior_alpha - 1.0) AS posterior_alpha,
+            br.beta + coalesce(br.prior_keep, 1.0) * (br.prior_beta - 1.0) AS posterior_beta
+        FROM brand_rows AS br
+    )
+
+    INSERT INTO genome.creative_element_scores AS s (
+        organization_id, brand_id, product_id, element_dimension, element_value, alpha, beta,
+        prior_alpha, prior_beta, posterior_alpha, posterior_beta, n_rewards, mean_reward,
+        cold_start_level, genome_version, created_at, updated_at
+    )
+    SELECT
+        bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha, bp.beta,
+        bp.prior_alpha, bp.prior_beta, bp.posterior_alpha, bp.posterior_beta, bp.n, bp.mean_reward,
+        bp.cold_start_level, p_version, p_now, p_now
+    FROM brand_posteriors AS bp
+    ON CONFLICT (brand_id, product_id, element_dimension, element_value) DO UPDATE
+    SET alpha = excluded.alpha,
+        beta = excluded.beta,
+        prior_alpha = excluded.prior_alpha,
+        prior_beta = excluded.prior_beta,
+        posterior_alpha = excluded.posterior_alpha,
+        posterior_beta = excluded.posterior_beta,
+        n_rewards = excluded.n_rewards,
+        mean_reward = excluded.mean_reward,
+        cold_start_level = excluded.cold_start_level,
+        genome_version = excluded.genome_version,
+        updated_at = excluded.updated_at;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts the brand-level row (product_id NULL) of genome.creative_element_scores for every brand with a genome_state row and every element value, at genome version p_version: alpha/beta = 1 + the brand''s weighted successes/failures (genome._update_scores_evidence), prior_alpha/beta from genome.brand_priors (1 without one), and the posterior = own evidence + the part of the prior''s pseudo-evidence the cold-start level keeps (levels 0-1 all of it, 2 the complement of brand_weight, 3 rescaled to prior_n_level3). Causal evidence is added afterwards by _update_scores_causal_effects. Returns the number of rows written.';
+
+
+--
+-- Name: _update_scores_causal_effects(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_rows integer;
+BEGIN
+    WITH brand_posteriors AS (
+        -- This version's brand-level posteriors before any causal evidence (the statement
+        -- reads them as they were before its own update).
+        SELECT
+            s.id,
+            s.brand_id,
+            s.element_dimension AS dimension,
+            s.element_value AS value,
+            s.posterior_alpha,
+            s.posterior_beta
+        FROM genome.creative_element_scores AS s
+        WHERE s.genome_version = p_version AND s.product_id IS NULL
+    ),
+
+    causal AS (
+        -- Completed experiments are the strongest evidence (docs/learning.md#causal-evidence): each effect is a
+        -- belief about a value's mean relative to the value it was tested against, in both
+        -- directions (sd from the 95% interval of the relative effect).
+        SELECT
+            ce.brand_id,
+            ce.test_variable AS dimension,
+            x.value,
+            x.anchor,
+            x.lift,
+            x.sd
+        FROM genome.causal_effects AS ce
+        CROSS JOIN LATERAL (
+            VALUES
+            (
+                ce.treatment_value, ce.control_value, ce.relative_effect::double precision,
+                (ce.relative_ci_upper - ce.relative_ci_lower) / 3.919928
+            ),
+            (
+                ce.control_value, ce.treatment_value,
+                1.0 / (1.0 + ce.relative_effect::double precision) - 1.0,
+                (ce.relative_ci_upper - ce.relative_ci_lower) / 3.919928
+                / (1.0 + ce.relative_effect::double precision) ^ 2
+            )
+        ) AS x (value, anchor, lift, sd)
+        WHERE ce.created_at <= p_now
+          AND ce.relative_ci_upper > ce.relative_ci_lower
+          AND ce.relative_effect > -1
+    ),
+
+    causal_means AS (
+        -- The anchor's posterior mean times (1 + lift); variance by the delta method; several
+        -- experiments on one value combine by precision.
+        SELECT
+            c.brand_id,
+            c.dimension,
+            c.value,
+            sum(m.mu / m.v) AS weighted_sum,
+            sum(1.0 / m.v) AS precision,
+            count(*) AS n_effects
+        FROM causal AS c
+        INNER JOIN brand_posteriors AS a
+            ON a.brand_id = c.brand_id AND a.dimension = c.dimension AND a.value = c.anchor
+        CROSS JOIN LATERAL genome._beta_moments(a.posterior_alpha, a.posterior_beta) AS an (ma, va)
+        CROSS JOIN LATERAL (
+            SELECT
+                an.ma * (1.0 + c.lift) AS mu,
+                an.ma ^ 2 * c.sd ^ 2 + (1.0 + c.lift) ^ 2 * an.va AS v
+        ) AS m
+        WHERE m.v > 0
+        GROUP BY c.brand_id, c.dimension, c.value
+    ),
+
+    brand_causal AS (
+        -- Combined with the genome's own Beta by precision and turned back into a Beta whose
+        -- pseudo-count never falls below the genome's (causal evidence only adds information).
+        SELECT
+            bp.id,
+            comb.m * comb.n AS posterior_alpha,
+            (1.0 - comb.m) * comb.n AS posterior_beta
+        FROM brand_posteriors AS bp
+        INNER JOIN causal_means AS cm
+            ON cm.brand_id = bp.brand_id AND cm.dimension = bp.dimension AND cm.value = bp.value
+        CROSS JOIN LATERAL genome._beta_moments(bp.posterior_alpha, bp.posterior_beta) AS own (mg, vg)
+        CROSS JOIN LATERAL (
+            SELECT
+                least(0.999, greatest(0.001,
+                    (own.mg / own.vg + coalesce(cm.weighted_sum, 0))
+                    / (1.0 / own.vg + coalesce(cm.precision, 0))
+                )) AS m,
+                1.0 / (1.0 / own.vg + coalesce(cm.precision, 0)) AS v
+        ) AS comb0
+        CROSS JOIN LATERAL (
+            SELECT
+                comb0.m,
+                greatest(
+                    comb0.m * (1.0 - comb0.m) / comb0.v - 1.0,
+                    bp.posterior_alpha + bp.posterior_beta
+                ) AS n
+        ) AS comb
+    )
+
+    UPDATE genome.creative_element_scores AS s
+    SET posterior_alpha = bc.posterior_alpha,
+        posterior_beta = bc.posterior_beta
+    FROM brand_causal AS bc
+    WHERE s.id = bc.id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method; several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
+
+
+--
+-- Name: _update_scores_cold_start_levels(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_bw_n double precision := genome._setting_num('brand_weight_n');
+    v_bw_cap double precision := genome._setting_num('brand_weight_cap');
+    v_level2 double precision := genome._setting_num('level2_days');
+    v_level3 double precision := genome._setting_num('level3_days');
+    v_rows integer;
+BEGIN
+    INSERT INTO genome.genome_state AS gs (
+        brand_id, organization_id, genome_version, cold_start_level, matured_ads,
+        first_reward_at, brand_weight, updated_at
+    )
+    SELECT
+        b.id,
+        b.organization_id,
+        p_version,
+        lv.level,
+        coalesce(r.n, 0),
+        r.first_at,
+        CASE lv.level
+            WHEN 2 THEN least(r.n / v_bw_n, v_bw_cap)
+            WHEN 3 THEN 1.0
+            ELSE 0.0
+        END,
+        p_now
+    FROM public.brands AS b
+    LEFT JOIN (
+        SELECT
+            cer.brand_id,
+            count(*)::double precision AS n,
+            min(cer.matured_at) AS first_at
+        FROM genome.creative_element_rewards AS cer
+        WHERE cer.matured_at <= p_now
+        GROUP BY cer.brand_id
+    ) AS r ON r.brand_id = b.id
+    CROSS JOIN LATERAL (
+        SELECT CASE
+            WHEN r.n IS NULL THEN 0
+            WHEN extract(EPOCH FROM p_now - r.first_at) / 86400 < v_level2 THEN 1
+            WHEN extract(EPOCH FROM p_now - r.first_at) / 86400 < v_level3 THEN 2
+            ELSE 3
+        END AS level
+    ) AS lv
+    ON CONFLICT (brand_id) DO UPDATE
+    SET genome_version = excluded.genome_version,
+        cold_start_level = excluded.cold_start_level,
+        matured_ads = excluded.matured_ads,
+        first_reward_at = excluded.first_reward_at,
+        brand_weight = excluded.brand_weight,
+        updated_at = excluded.updated_at;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts genome.genome_state for every brand at genome version p_version - matured_ads and first_reward_at from the rewards matured by p_now, cold_start_level (0 no reward, 1 younger than level2_days, 2 younger than level3_days, else 3) and brand_weight (level 2: min(n / brand_weight_n, brand_weight_cap); level 3: 1; else 0). Returns the number of brands written.';
+
+
+--
+-- Name: _update_scores_combos(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_threshold double precision := genome._setting_num('success_threshold');
+    v_combo_min integer := genome._setting_num('combo_min_n')::integer;
+    v_rows integer;
+BEGIN
+    WITH tags AS (
+        SELECT
+            cer.id,
+            cer.organization_id,
+            cer.brand_id,
+            t.key AS dimension,
+            t.value #>> '{}' AS value,
+            (cer.reward_score >= v_threshold)::integer AS success,
+            cer.reward_score
+        FROM genome.creative_element_rewards AS cer
+        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        WHERE cer.matured_at <= p_now
+    ),
+
+    combos AS (
+        SELECT
+            a.organization_id,
+            a.brand_id,
+            ARRAY[a.dimension, b.dimension] AS dims,
+            ARRAY[a.value, b.value] AS vals,
+            a.success,
+            a.reward_score
+        FROM tags AS a
+        INNER JOIN tags AS b ON b.id = a.id AND b.dimension > a.dimension
+        UNION ALL
+        SELECT
+            a.organization_id,
+            a.brand_id,
+            ARRAY[a.dimension, b.dimension, c.dimension],
+            ARRAY[a.value, b.value, c.value],
+            a.success,
+            a.reward_score
+        FROM tags AS a
+        INNER JOIN tags AS b ON b.id = a.id AND b.dimension > a.dimension
+        INNER JOIN tags AS c ON c.id = a.id AND c.dimension > b.dimension
+    )
+
+    INSERT INTO genome.element_combo_scores AS cs (
+        organization_id, brand_id, product_id, combo_size, dimensions, element_values, combo_key,
+        alpha, beta, n_rewards, mean_reward, genome_version, updated_at
+    )
+    SELECT
+        c.organization_id,
+        c.brand_id,
+        NULL,
+        cardinality(c.dims),
+        c.dims,
+        c.vals,
+        array_to_string(
+            ARRAY(SELECT d || '=' || v FROM unnest(c.dims, c.vals) AS x (d, v)), '|'
+        ),
+        1.0 + sum(c.success),
+        1.0 + count(*) - sum(c.success),
+        count(*),
+        avg(c.reward_score),
+        p_version,
+        p_now
+    FROM combos AS c
+    GROUP BY c.organization_id, c.brand_id, c.dims, c.vals
+    HAVING count(*) >= v_combo_min
+    ON CONFLICT (brand_id, product_id, combo_key) DO UPDATE
+    SET alpha = excluded.alpha,
+        beta = excluded.beta,
+        n_rewards = excluded.n_rewards,
+        mean_reward = excluded.mean_reward,
+        genome_version = excluded.genome_version,
+        updated_at = excluded.updated_at;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    DELETE FROM genome.element_combo_scores AS cs WHERE cs.genome_version < p_version;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts genome.element_combo_scores (brand level) for every combination of 2 and 3 element values that occurs together in at least combo_min_n rewards matured by p_now (alpha/beta = 1 + unweighted successes/failures at success_threshold, n_rewards, mean_reward) at genome version p_version, and deletes the combos of older versions. Returns the number of combos written.';
+
+
+--
+-- Name: _update_scores_evidence(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) RETURNS TABLE(brand_id uuid, product_id uuid, dimension text, value text, success double precision, failure double precision, reward_score double precision)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_threshold double precision := genome._setting_num('success_threshold');
+    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
+BEGIN
+    RETURN QUERY
+        SELECT
+            cer.brand_id,
+            cer.product_id,
+            t.key AS dimension,
+            t.value #>> '{}' AS value,
+            w.weight * (cer.reward_score >= v_threshold)::integer AS success,
+            w.weight * (cer.reward_score < v_threshold)::integer AS failure,
+            cer.reward_score
+        FROM genome.creative_element_rewards AS cer
+        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
+        ) AS w
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        WHERE cer.matured_at <= p_now;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) IS 'Internal step of update_scores: for every reward matured by p_now and each of its element-kind tags, the (brand, product, dimension, value), the weighted success (reward_score >= success_threshold) or failure, weighted imported_ad_weight for imported ads and 1 otherwise, and the reward score. Read by the brand and the product scores.';
+
+
+--
+-- Name: _update_scores_product_scores(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_prior_n3 double precision := genome._setting_num('prior_n_level3');
+    v_rows integer;
+BEGIN
+    WITH evidence AS (
+        SELECT * FROM genome._update_scores_evidence(p_now)
+    ),
+
+    brand_causal AS (
+        -- This version's brand-level posteriors, causal evidence included.
+        SELECT
+            s.organization_id,
+            s.brand_id,
+            s.element_dimension AS dimension,
+            s.element_value AS value,
+            s.posterior_alpha,
+            s.posterior_beta,
+            s.cold_start_level
+        FROM genome.creative_element_scores AS s
+        WHERE s.genome_version = p_version AND s.product_id IS NULL
+    ),
+
+    product_counts AS (
+        SELECT
+            e.brand_id,
+            e.product_id,
+            e.dimension,
+            e.value,
+            sum(e.success) AS s,
+            sum(e.failure) AS f,
+            count(*) AS n,
+            avg(e.reward_score) AS mean_reward
+        FROM evidence AS e
+        WHERE e.product_id IS NOT NULL
+        GROUP BY e.brand_id, e.product_id, e.dimension, e.value
+    ),
+
+    product_rows AS (
+        SELECT
+            bp.organization_id,
+            bp.brand_id,
+            pp.product_id,
+            bp.dimension,
+            bp.value,
+            1.0 + coalesce(c.s, 0) AS alpha,
+            1.0 + coalesce(c.f, 0) AS beta,
+            -- The brand posterior is the product's prior, capped at prior_n pseudo-observations.
+            1.0 + keep.k * (bp.posterior_alpha - 1.0) AS prior_alpha,
+            1.0 + keep.k * (bp.posterior_beta - 1.0) AS prior_beta,
+            coalesce(c.n, 0) AS n,
+            c.mean_reward,
+            bp.cold_start_level
+        FROM (SELECT DISTINCT pc.brand_id, pc.product_id FROM product_counts AS pc) AS pp
+        INNER JOIN brand_causal AS bp ON bp.brand_id = pp.brand_id
+        LEFT JOIN product_counts AS c
+            ON c.product_id = pp.product_id AND c.dimension = bp.dimension AND c.value = bp.value
+        CROSS JOIN LATERAL (
+            SELECT least(1.0, v_prior_n3 / nullif(bp.posterior_alpha + bp.posterior_beta - 2.0, 0)) AS k
+        ) AS keep_raw
+        CROSS JOIN LATERAL (SELECT coalesce(keep_raw.k, 1.0) AS k) AS keep
+    )
+
+    INSERT INTO genome.creative_element_scores AS s (
+        organization_id, brand_id, product_id, element_dimension, element_value, alpha, beta,
+        prior_alpha, prior_beta, posterior_alpha, posterior_beta, n_rewards, mean_reward,
+        cold_start_level, genome_version, created_at, updated_at
+    )
+    SELECT
+        pr.organization_id, pr.brand_id, pr.product_id, pr.dimension, pr.value, pr.alpha, pr.beta,
+        pr.prior_alpha, pr.prior_beta, pr.alpha + pr.prior_alpha - 1.0, pr.beta + pr.prior_beta - 1.0,
+        pr.n, pr.mean_reward, pr.cold_start_level, p_version, p_now, p_now
+    FROM product_rows AS pr
+    ON CONFLICT (brand_id, product_id, element_dimension, element_value) DO UPDATE
+    SET alpha = excluded.alpha,
+        beta = excluded.beta,
+        prior_alpha = excluded.prior_alpha,
+        prior_beta = excluded.prior_beta,
+        posterior_alpha = excluded.posterior_alpha,
+        posterior_beta = excluded.posterior_beta,
+        n_rewards = excluded.n_rewards,
+        mean_reward = excluded.mean_reward,
+        cold_start_level = excluded.cold_start_level,
+        genome_version = excluded.genome_version,
+        updated_at = excluded.updated_at;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence: alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
+
+
+--
+-- Name: _update_scores_win_probabilities(integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_win_probabilities(p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_draws integer := genome._setting_num('win_probability_draws')::integer;
+    v_rows integer;
+BEGIN
+    WITH ranked AS (
+        SELECT
+            s.id,
+            s.posterior_alpha,
+            s.posterior_beta,
+            dense_rank() OVER (ORDER BY s.brand_id, s.product_id, s.element_dimension)::integer AS grp,
+            row_number() OVER (
+                ORDER BY s.brand_id, s.product_id, s.element_dimension, s.element_value
+            )::integer AS rn
+        FROM genome.creative_element_scores AS s
+        WHERE s.genome_version = p_version
+    ),
+
+    arrays AS (
+        SELECT
+            array_agg(r.id ORDER BY r.rn) AS ids,
+            array_agg(r.grp ORDER BY r.rn) AS grps,
+            array_agg(r.posterior_alpha ORDER BY r.rn) AS a,
+            array_agg(r.posterior_beta ORDER BY r.rn) AS b
+        FROM ranked AS r
+    ),
+
+    summaries AS (
+        SELECT
+            arrays.ids[x.idx] AS id,
+            x.win_probability,
+            x.confidence_width
+        FROM arrays
+        CROSS JOIN LATERAL genome._beta_summaries(
+            arrays.grps, arrays.a, arrays.b, v_draws, p_version
+        ) AS x
+        WHERE arrays.ids IS NOT NULL
+    )
+
+    UPDATE genome.creative_element_scores AS s
+    SET win_probability = least(1.0, greatest(0.0, sm.win_probability)),
+        confidence_width = sm.confidence_width
+    FROM summaries AS sm
+    WHERE s.id = sm.id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_win_probabilities(p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_win_probabilities(p_version integer) IS 'Internal step of update_scores: for every genome.creative_element_scores row of version p_version, its probability of winning the Thompson draw among the values of its (brand, product, dimension) and the width of its 95% interval, from win_probability_draws draws of genome._beta_summaries seeded by the version (the same version gives the same numbers). Returns the number of rows updated.';
 
 
 --
@@ -4317,9 +5661,7 @@ DECLARE
     v_alert genome.system_alerts;
 BEGIN
     PERFORM genome._require_now(p_now);
-    IF p_alert_id IS NULL THEN
-        RAISE EXCEPTION 'alert id must not be NULL' USING ERRCODE = 'GN801';
-    END IF;
+    PERFORM genome._require_not_null(p_alert_id, 'alert id');
     IF p_user IS NULL OR btrim(p_user) = '' THEN
         RAISE EXCEPTION 'acknowledging user must be named' USING ERRCODE = 'GN802';
     END IF;
@@ -4365,9 +5707,10 @@ BEGIN
     IF p_approver IS NULL OR btrim(p_approver) = '' THEN
         RAISE EXCEPTION 'activating a quality config needs the approver''s name' USING ERRCODE = 'GN705';
     END IF;
+    PERFORM genome._require_not_null(p_config_id, 'config_id');
     SELECT c.* INTO v_config FROM genome.quality_scoring_config AS c WHERE c.id = p_config_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown quality config %', coalesce(p_config_id::text, 'NULL') USING ERRCODE = 'GN704';
+        RAISE EXCEPTION 'unknown quality config %', p_config_id USING ERRCODE = 'GN704';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended(
         format('genome.quality_config:%s:%s', v_config.organization_id, coalesce(v_config.brand_id::text, '')), 0
@@ -4390,7 +5733,7 @@ $$;
 -- Name: FUNCTION activate_quality_config(p_config_id uuid, p_approver text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.activate_quality_config(p_config_id uuid, p_approver text, p_now timestamp with time zone) IS 'Makes quality config p_config_id the one active config of its (organization, brand): the previously active one is kept, inactive; the activated row records approved_by = p_approver and activated_at = p_now (from then on reviews use it, and its calibration window starts). An already active config is left as it is. Works for reactivating an older version too. Errors: GN004 NULL or infinite p_now; GN704 unknown or NULL config; GN705 no approver.';
+COMMENT ON FUNCTION genome.activate_quality_config(p_config_id uuid, p_approver text, p_now timestamp with time zone) IS 'Makes quality config p_config_id the one active config of its (organization, brand): the previously active one is kept, inactive; the activated row records approved_by = p_approver and activated_at = p_now (from then on reviews use it, and its calibration window starts). An already active config is left as it is. Works for reactivating an older version too. Errors: GN004 NULL or infinite p_now; GN005 NULL config; GN704 unknown config; GN705 no approver.';
 
 
 --
@@ -4419,6 +5762,7 @@ BEGIN
         RAISE EXCEPTION 'an exemplar needs quality notes (what the reviewer should learn from it)'
             USING ERRCODE = 'GN711';
     END IF;
+    PERFORM genome._require_ad(p_generated_ad_id);
     SELECT
         g.id, g.visual_descriptor, g.visual_embedding, g.visual_embedding_model, g.review_check_scores,
         p.brand_id, b.organization_id
@@ -4428,9 +5772,6 @@ BEGIN
     INNER JOIN public.products AS p ON r.product_id = p.id
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = p_generated_ad_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL') USING ERRCODE = 'GN703';
-    END IF;
     IF v_ad.visual_embedding IS NULL OR jsonb_typeof(v_ad.visual_descriptor) IS DISTINCT FROM 'object'
        OR v_ad.visual_descriptor = '{}' THEN
         RAISE EXCEPTION 'ad % has no visual descriptor and embedding yet; an exemplar takes both from the ad',
@@ -4507,7 +5848,7 @@ $$;
 -- Name: FUNCTION add_exemplar(p_generated_ad_id uuid, p_exemplar_type text, p_quality_notes text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.add_exemplar(p_generated_ad_id uuid, p_exemplar_type text, p_quality_notes text, p_now timestamp with time zone) IS 'Adds an ad to its brand''s few-shot exemplar library (docs/quality.md#exemplar-library) and returns the exemplar id. visual_description is the ad''s visual_descriptor as "key: value; ..." text (arrays comma-joined), the embedding and its model are the ad''s, check_scores are the ad''s review check scores with the latest human check overrides on top. Limits per brand on active exemplars (settings): exemplar_limit_gold_approve 10, exemplar_limit_gold_reject 10, exemplar_limit_edge_case 10, exemplar_limit_total 30; beyond them it refuses (retire one with genome.retire_exemplar). Serialised per brand by an advisory lock. Errors: GN004 NULL or infinite p_now; GN703 unknown or NULL ad; GN710 exemplar type not gold_approve / gold_reject / edge_case; GN711 empty quality notes; GN712 ad without visual descriptor or embedding; GN713 a limit reached; GN714 ad already an active exemplar.';
+COMMENT ON FUNCTION genome.add_exemplar(p_generated_ad_id uuid, p_exemplar_type text, p_quality_notes text, p_now timestamp with time zone) IS 'Adds an ad to its brand''s few-shot exemplar library (docs/quality.md#exemplar-library) and returns the exemplar id. visual_description is the ad''s visual_descriptor as "key: value; ..." text (arrays comma-joined), the embedding and its model are the ad''s, check_scores are the ad''s review check scores with the latest human check overrides on top. Limits per brand on active exemplars (settings): exemplar_limit_gold_approve 10, exemplar_limit_gold_reject 10, exemplar_limit_edge_case 10, exemplar_limit_total 30; beyond them it refuses (retire one with genome.retire_exemplar). Serialised per brand by an advisory lock. Errors: GN004 NULL or infinite p_now; GN005 NULL ad; GN006 unknown ad; GN710 exemplar type not gold_approve / gold_reject / edge_case; GN711 empty quality notes; GN712 ad without visual descriptor or embedding; GN713 a limit reached; GN714 ad already an active exemplar.';
 
 
 --
@@ -4561,135 +5902,17 @@ CREATE FUNCTION genome.analyze_experiments(p_now timestamp with time zone DEFAUL
     AS $$
 DECLARE
     v_today date;
-    v_metrics jsonb := genome._setting('experiment_metrics');
     v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     v_today := (p_now AT TIME ZONE 'UTC')::date;
 
-    WITH running AS (
-        SELECT
-            e.*,
-            v_metrics -> e.primary_metric AS spec,
-            v_today - (e.started_at AT TIME ZONE 'UTC')::date AS days_elapsed
-        FROM genome.experiments AS e
-        WHERE e.status = 'running'
-          AND e.started_at <= p_now
-          -- Well-formed only: one control (arm 0) and at least one treatment.
-          AND (
-              SELECT count(*) FILTER (WHERE a.arm_index = 0) = 1 AND count(*) >= 2
-              FROM genome.experiment_arms AS a
-              WHERE a.experiment_id = e.id
-          )
-        FOR UPDATE
-    ),
-
-    perf AS (
-        -- Insights of each arm's ad since the start (through meta_ad_mapping, the attribution path), in the
-        -- experiment's campaign and ad set when known, up to the metric's data lag.
-        SELECT
-            a.id AS arm_id,
-            sum(coalesce(p.impressions, 0))::bigint AS impressions,
-            sum(coalesce(p.link_clicks, 0))::bigint AS clicks,
-            sum(coalesce(p.purchases, 0))::bigint AS purchases,
-            sum(coalesce(p.spend, 0)) AS spend,
-            sum(coalesce(p.purchase_value, 0)) AS purchase_value,
-            max(p.date) AS last_date
-        FROM running AS e
-        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
-        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
-        WHERE p.date >= (e.started_at AT TIME ZONE 'UTC')::date
-          AND p.date <= v_today - (e.spec ->> 'data_lag_days')::integer
-          AND (e.meta_campaign_id IS NULL OR p.meta_campaign_id = e.meta_campaign_id)
-          AND (a.meta_adset_id IS NULL OR p.meta_adset_id = a.meta_adset_id)
-        GROUP BY a.id
-    ),
-
-    arm_data AS (
-        -- Without insights of its own, an arm falls back to its ad's matured reward.
-        SELECT
-            row_number() OVER (ORDER BY e.id, a.arm_index)::integer AS rn,
-            dense_rank() OVER (ORDER BY e.id)::integer AS grp,
-            e.id AS experiment_id,
-            e.organization_id,
-            e.brand_id,
-            e.name AS experiment_name,
-            e.test_variable,
-            e.primary_metric,
-            -- Experiments made without propose_experiment may lack the plan: the metric's
-            -- default baseline, and no planned sample (flat prior, no sample-based end).
-            coalesce(e.baseline_rate, (e.spec ->> 'default_baseline')::double precision) AS baseline_rate,
-            e.required_trials_per_arm,
-            e.significance_level,
-            e.max_days,
-            e.days_elapsed,
-            e.spec,
-            a.id AS arm_id,
-            a.arm_index,
-            a.arm_name,
-            a.test_variable_value,
-            a.planned_share,
-            CASE WHEN p.arm_id IS NOT NULL THEN 'performance'
-                 WHEN r.id IS NOT NULL THEN 'rewards' ELSE 'none' END AS data_source,
-            coalesce(p.impressions, r.total_impressions, 0) AS impressions,
-            coalesce(p.clicks, r.total_clicks, 0) AS clicks,
-            coalesce(p.purchases, r.total_purchases, 0) AS purchases,
-            coalesce(p.spend, r.total_spend::numeric, 0) AS spend,
-            coalesce(p.purchase_value, r.total_purchase_value::numeric, 0) AS purchase_value
-        FROM running AS e
-        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
-        LEFT JOIN perf AS p ON p.arm_id = a.id
-        LEFT JOIN genome.creative_element_rewards AS r
-            ON p.arm_id IS NULL AND r.generated_ad_id = a.generated_ad_id AND r.matured_at <= p_now
-    ),
-
-    counted AS (
-        SELECT
-            d.*,
-            CASE d.spec ->> 'trials' WHEN 'impressions' THEN d.impressions ELSE d.clicks END AS trials,
-            CASE d.spec ->> 'successes' WHEN 'clicks' THEN d.clicks ELSE d.purchases END AS successes
-        FROM arm_data AS d
-    ),
-
-    decided AS (
-        SELECT
-            c.*,
-            x.posterior_mean,
-            x.prob_best,
-            x.expected_loss,
-            x.effect_mean,
-            x.effect_lower,
-            x.effect_upper,
-            x.relative_effect,
-            x.relative_lower,
-            x.relative_upper,
-            x.prob_positive,
-            x.srm_p_value,
-            x.best_arm,
-            x.decision,
-            x.stop_reason,
-            x.recommendation
-        FROM (
-            SELECT
-                array_agg(c0.grp ORDER BY c0.rn) AS grps,
-                array_agg(c0.arm_index ORDER BY c0.rn) AS arms,
-                array_agg(c0.impressions ORDER BY c0.rn) AS impressions,
-                array_agg(c0.trials ORDER BY c0.rn) AS trials,
-                array_agg(c0.successes ORDER BY c0.rn) AS successes,
-                array_agg(c0.planned_share ORDER BY c0.rn) AS shares,
-                array_agg(c0.baseline_rate ORDER BY c0.rn) AS baselines,
-                array_agg(c0.required_trials_per_arm::double precision ORDER BY c0.rn) AS planned,
-                array_agg(c0.significance_level::double precision ORDER BY c0.rn) AS significance,
-                array_agg(c0.days_elapsed >= c0.max_days ORDER BY c0.rn) AS final
-            FROM counted AS c0
-        ) AS arr
-        CROSS JOIN LATERAL genome._experiment_decisions(
-            arr.grps, arr.arms, arr.impressions, arr.trials, arr.successes, arr.shares, arr.baselines,
-            arr.planned, arr.significance, arr.final, (v_today - DATE '2000-01-01')::bigint
-        ) AS x
-        INNER JOIN counted AS c ON c.rn = x.idx
-        WHERE arr.grps IS NOT NULL
+    -- One statement on purpose: its data-modifying CTEs (arms, history, experiments, causal
+    -- effects, SRM alerts) all write from the one set of decisions, drawn once (Monte Carlo)
+    -- and seen by every write in the same snapshot; split into statements, each would have
+    -- to persist the decisions for the next or recompute them from tables already changed.
+    WITH decided AS (
+        SELECT * FROM genome._analyze_experiments_decisions(p_now)
     ),
 
     experiment_results AS (
@@ -4929,7 +6152,7 @@ $$;
 -- Name: FUNCTION analyze_experiments(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.analyze_experiments(p_now timestamp with time zone) IS 'Daily (job experiment_analysis): for every running experiment (with one control arm 0 and at least one treatment), each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now.';
+COMMENT ON FUNCTION genome.analyze_experiments(p_now timestamp with time zone) IS 'Daily (job experiment_analysis): for every running experiment (with one control arm 0 and at least one treatment), each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now. Steps: _analyze_experiments_arm_data, _analyze_experiments_decisions.';
 
 
 --
@@ -4954,7 +6177,7 @@ BEGIN
        ) THEN
         RAISE EXCEPTION 'generation experiment settings out of range: alpha % (0..1 exclusive), max_days % (>= 1), decision metrics % (reward | approval_rate per type)',
             v_alpha, v_max_days, v_metrics
-            USING ERRCODE = 'GN830';
+            USING ERRCODE = 'GN090';
     END IF;
 
     WITH active AS (
@@ -5112,7 +6335,7 @@ $$;
 -- Name: FUNCTION analyze_generation_experiments(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with time zone) IS 'Weekly (job genome_validation): for every active generation experiment, compares the arms on approval (reviewed ads: approved 1, rejected/flagged 0) and on matured reward with a two-sided Mann-Whitney U test (genome._mann_whitney_u), records per-arm metrics, confidence = 1 - p of the deciding metric (generation_experiment_decision_metric by experiment type) and a row in genome.generation_experiment_analyses. A winner (the arm with the larger U) is declared, and the experiment completed at p_now, only when both arms have min_sample_size observations of the deciding metric and p < generation_experiment_alpha; after generation_experiment_max_days without one it completes with winner none. Returns the number of experiments analysed. GN004 bad p_now, GN830 settings out of range.';
+COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with time zone) IS 'Weekly (job genome_validation): for every active generation experiment, compares the arms on approval (reviewed ads: approved 1, rejected/flagged 0) and on matured reward with a two-sided Mann-Whitney U test (genome._mann_whitney_u), records per-arm metrics, confidence = 1 - p of the deciding metric (generation_experiment_decision_metric by experiment type) and a row in genome.generation_experiment_analyses. A winner (the arm with the larger U) is declared, and the experiment completed at p_now, only when both arms have min_sample_size observations of the deciding metric and p < generation_experiment_alpha; after generation_experiment_max_days without one it completes with winner none. Returns the number of experiments analysed. GN004 bad p_now, GN090 settings out of range.';
 
 
 --
@@ -5132,14 +6355,9 @@ DECLARE
     v_context text [];
     v_drop text [];
 BEGIN
-    IF p_brand_id IS NULL OR p_dimension IS NULL OR p_now IS NULL THEN
-        RAISE EXCEPTION 'genome.attribute: p_brand_id, p_dimension and p_now must not be NULL'
-            USING ERRCODE = 'GN300';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
-        RAISE EXCEPTION 'genome.attribute: unknown brand %', p_brand_id
-            USING ERRCODE = 'GN301';
-    END IF;
+    PERFORM genome._require_brand(p_brand_id);
+    PERFORM genome._require_not_null(p_dimension, 'dimension');
+    PERFORM genome._require_now(p_now);
     SELECT ed.kind INTO v_kind
     FROM genome.element_dimensions AS ed
     WHERE ed.dimension = p_dimension;
@@ -5163,7 +6381,7 @@ BEGIN
     IF v_min_strata IS NULL OR v_min_strata < 1 OR v_edges IS NULL THEN
         RAISE EXCEPTION 'genome.attribute: settings attribution_min_strata (integer >= 1) and '
             'attribution_spend_buckets (array of numbers) are required'
-            USING ERRCODE = 'GN304';
+            USING ERRCODE = 'GN090';
     END IF;
 
     -- Strata: every context dimension except the one analysed (analysing awareness_stage
@@ -5369,7 +6587,7 @@ $$;
 -- Name: FUNCTION attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR; cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN300 a NULL argument; GN301 unknown brand; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN304 attribution settings malformed; GN090 one of them missing.';
+COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR; cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN090 attribution settings missing or malformed.';
 
 
 --
@@ -5442,10 +6660,9 @@ DECLARE
     v_config uuid;
 BEGIN
     PERFORM genome._require_now(p_now);
-    IF p_organization_id IS NULL
-       OR NOT EXISTS (SELECT 1 FROM public.organizations AS o WHERE o.id = p_organization_id) THEN
-        RAISE EXCEPTION 'unknown organization %', coalesce(p_organization_id::text, 'NULL')
-            USING ERRCODE = 'GN702';
+    PERFORM genome._require_not_null(p_organization_id, 'organization_id');
+    IF NOT EXISTS (SELECT 1 FROM public.organizations AS o WHERE o.id = p_organization_id) THEN
+        RAISE EXCEPTION 'unknown organization %', p_organization_id USING ERRCODE = 'GN702';
     END IF;
     SELECT c.id INTO v_config
     FROM genome.quality_scoring_config AS c
@@ -5463,7 +6680,7 @@ $$;
 -- Name: FUNCTION calibrate_organization_quality(p_organization_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.calibrate_organization_quality(p_organization_id uuid, p_now timestamp with time zone) IS 'Calibrates the organization-level active quality config of p_organization_id (the one that reviews every brand without a config of its own) and returns the id of a NEW, INACTIVE organization-level version; as genome.calibrate_quality otherwise. Errors: GN004 NULL or infinite p_now; GN702 unknown or NULL organization; GN720 fewer overrides than settings calibration_min_overrides (nothing written); GN721 no active organization-level config.';
+COMMENT ON FUNCTION genome.calibrate_organization_quality(p_organization_id uuid, p_now timestamp with time zone) IS 'Calibrates the organization-level active quality config of p_organization_id (the one that reviews every brand without a config of its own) and returns the id of a NEW, INACTIVE organization-level version; as genome.calibrate_quality otherwise. Errors: GN004 NULL or infinite p_now; GN005 NULL organization; GN702 unknown organization; GN720 fewer overrides than settings calibration_min_overrides (nothing written); GN721 no active organization-level config.';
 
 
 --
@@ -5479,10 +6696,7 @@ DECLARE
     v_config uuid;
 BEGIN
     PERFORM genome._require_now(p_now);
-    SELECT b.organization_id INTO v_org FROM public.brands AS b WHERE b.id = p_brand_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown brand %', coalesce(p_brand_id::text, 'NULL') USING ERRCODE = 'GN701';
-    END IF;
+    v_org := genome._require_brand(p_brand_id);
     -- The config that reviews the brand's ads: its own active one, else its organization's.
     SELECT c.id INTO v_config
     FROM genome.quality_scoring_config AS c
@@ -5502,7 +6716,7 @@ $$;
 -- Name: FUNCTION calibrate_quality(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp with time zone) IS 'Calibrates the quality config that reviews brand p_brand_id''s ads and returns the id of a NEW, INACTIVE version (nothing changes until genome.activate_quality_config). Which config: the brand''s own active config when it has one (a brand-level version is then written, learnt from that brand''s overrides only); otherwise the organization''s active config (an organization-level version is written, learnt from the overrides of every brand of the organization reviewed by it). Learns from the latest human decision per ad recorded since that config was activated (or scored under it), up to p_now; see genome._calibrate_config and genome._calibrate_thresholds for the FP + 2*FN grid search and the calibration_metrics written. Below settings calibration_min_overrides it writes nothing and RAISES GN720 saying how many overrides there are and how many are needed (the weekly genome.calibrate_all_quality only calibrates configs with enough). Errors: GN004 NULL or infinite p_now; GN701 unknown or NULL brand; GN720 too few overrides; GN721 no active config.';
+COMMENT ON FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp with time zone) IS 'Calibrates the quality config that reviews brand p_brand_id''s ads and returns the id of a NEW, INACTIVE version (nothing changes until genome.activate_quality_config). Which config: the brand''s own active config when it has one (a brand-level version is then written, learnt from that brand''s overrides only); otherwise the organization''s active config (an organization-level version is written, learnt from the overrides of every brand of the organization reviewed by it). Learns from the latest human decision per ad recorded since that config was activated (or scored under it), up to p_now; see genome._calibrate_config and genome._calibrate_thresholds for the FP + 2*FN grid search and the calibration_metrics written. Below settings calibration_min_overrides it writes nothing and RAISES GN720 saying how many overrides there are and how many are needed (the weekly genome.calibrate_all_quality only calibrates configs with enough). Errors: GN004 NULL or infinite p_now; GN005 NULL brand; GN001 unknown brand; GN720 too few overrides; GN721 no active config.';
 
 
 --
@@ -5536,9 +6750,7 @@ BEGIN
     IF p_max IS NULL OR p_max < 1 THEN
         RAISE EXCEPTION 'p_max must be at least 1, got %', p_max USING ERRCODE = 'GN400';
     END IF;
-    IF p_now IS NULL OR NOT isfinite(p_now) THEN
-        RAISE EXCEPTION 'p_now must be a finite time' USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_now(p_now);
 
     RETURN QUERY
     WITH picked AS (
@@ -5579,7 +6791,7 @@ $$;
 -- Name: FUNCTION claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED, later pipeline stages first): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. Errors: GN400 no kinds, empty worker, non-positive lease, p_max < 1 or p_now not finite; GN401 unknown kind.';
+COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED, later pipeline stages first): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind.';
 
 
 --
@@ -5594,7 +6806,6 @@ DECLARE
     v_today date;
     v_horizon date;
     v_default_objective text;
-    v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     v_today := (p_now AT TIME ZONE 'UTC')::date;
@@ -5607,330 +6818,9 @@ BEGIN
     v_default_objective := genome._setting('default_reward_objective') #>> '{}';
 
     PERFORM genome._backfill_element_tags();
-
-    WITH links AS (
-        -- meta_ad_mapping is the attribution path (docs/rewards.md#linking-ads-to-meta) ...
-        SELECT
-            m.generated_ad_id,
-            m.meta_ad_id,
-            'mapping' AS path
-        FROM public.meta_ad_mapping AS m
-        WHERE m.generated_ad_id IS NOT NULL
-        UNION
-        -- ... and a generated ad's id in the Meta ad name only the fallback, for Meta ads
-        -- that no mapping row claims.
-        SELECT
-            g.id AS generated_ad_id,
-            n.meta_ad_id,
-            'ad_name' AS path
-        FROM (
-            SELECT DISTINCT
-                p.meta_ad_id,
-                substring(
-                    p.ad_name
-                    FROM '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
-                )::uuid AS ad_uuid
-            FROM public.meta_ads_performance AS p
-            WHERE p.ad_name ~ '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
-              AND p.date <= v_today
-        ) AS n
-        INNER JOIN public.generated_ads AS g ON g.id = n.ad_uuid
-        WHERE NOT EXISTS (
-            SELECT 1 FROM public.meta_ad_mapping AS m2 WHERE m2.meta_ad_id = n.meta_ad_id
-        )
-    ),
-
-    perf AS (
-        SELECT
-            l.generated_ad_id,
-            CASE WHEN bool_or(l.path = 'mapping') THEN 'mapping' ELSE 'ad_name' END AS path,
-            min(p.date) FILTER (WHERE p.impressions > 0) AS first_date,
-            max(p.date) AS last_date,
-            coalesce(sum(p.impressions), 0)::bigint AS impressions,
-            coalesce(sum(p.link_clicks), 0)::bigint AS clicks,
-            sum(p.purchases)::bigint AS purchases,
-            coalesce(sum(p.spend), 0)::double precision AS spend,
-            sum(p.purchase_value)::double precision AS purchase_value,
-            (array_agg(p.campaign_objective ORDER BY p.date DESC)
-                FILTER (WHERE p.campaign_objective IS NOT NULL))[1] AS objective,
-            (array_agg(p.meta_campaign_id ORDER BY p.date DESC))[1] AS meta_campaign_id,
-            (array_agg(p.meta_ad_account_id ORDER BY p.date DESC))[1] AS meta_ad_account_id
-        FROM links AS l
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = l.meta_ad_id
-        WHERE p.date <= v_today
-        GROUP BY l.generated_ad_id
-        HAVING max(p.date) >= v_horizon
-            OR NOT EXISTS (
-                SELECT 1 FROM genome.creative_element_rewards AS r
-                WHERE r.generated_ad_id = l.generated_ad_id
-            )
-    ),
-
-    ads AS (
-        SELECT
-            perf.*,
-            g.element_tags,
-            g.is_imported,
-            coalesce(g.bandit_selected, false) AS bandit_selected,
-            pr.id AS product_id,
-            b.id AS brand_id,
-            b.organization_id,
-            coalesce(perf.objective, c.objective) AS raw_objective,
-            coalesce(om.reward_objective, v_default_objective) AS reward_objective,
-            om.reward_objective IS NOT NULL AS objective_mapped,
-            v_today - perf.first_date AS age_days
-        FROM perf
-        INNER JOIN public.generated_ads AS g ON g.id = perf.generated_ad_id
-        INNER JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
-        INNER JOIN public.products AS pr ON pr.id = ar.product_id
-        INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        LEFT JOIN public.meta_campaigns AS c
-            ON c.meta_campaign_id = perf.meta_campaign_id
-            AND c.meta_ad_account_id = perf.meta_ad_account_id
-        LEFT JOIN genome.objective_map AS om
-            ON om.meta_objective = upper(coalesce(perf.objective, c.objective))
-        WHERE perf.first_date IS NOT NULL
-    ),
-
-    baseline AS (
-        -- docs/rewards.md#normalization: the brand's matching cohort (awareness stage, objective), else the
-        -- brand's 'all' row, else the configured defaults (per metric, below).
-        SELECT
-            a.generated_ad_id,
-            bl.*,
-            CASE
-                WHEN bl.id IS NULL THEN NULL
-                WHEN bl.awareness_level = a.element_tags ->> 'awareness_stage'
-                    OR bl.campaign_objective IN (a.raw_objective, a.reward_objective) THEN 'cohort'
-                ELSE 'brand_all'
-            END AS baseline_source
-        FROM ads AS a
-        LEFT JOIN LATERAL (
-            SELECT b.*
-            FROM public.ad_intelligence_baselines AS b
-            WHERE b.brand_id = a.brand_id
-              AND b.awareness_level IN (coalesce(a.element_tags ->> 'awareness_stage', 'all'), 'all')
-              AND coalesce(b.campaign_objective, 'all') IN (
-                  coalesce(a.raw_objective, 'all'), a.reward_objective, 'all'
-              )
-            ORDER BY
-                (b.awareness_level = a.element_tags ->> 'awareness_stage') DESC NULLS LAST,
-                (coalesce(b.campaign_objective, 'all') <> 'all') DESC,
-                b.computed_at DESC
-            LIMIT 1
-        ) AS bl ON true
-    ),
-
-    components AS (
-        SELECT
-            a.generated_ad_id,
-            w.metric,
-            w.weight::double precision AS weight,
-            m.higher_is_better,
-            raw.value AS raw_value,
-            CASE
-                WHEN ranges.p25 IS NOT NULL AND ranges.p75 > ranges.p25 THEN bl.baseline_source
-                ELSE 'default'
-            END AS baseline_source,
-            CASE WHEN ranges.p25 IS NOT NULL AND ranges.p75 > ranges.p25 THEN ranges.p25
-                 ELSE m.default_p25::double precision END AS p25,
-            CASE WHEN ranges.p25 IS NOT NULL AND ranges.p75 > ranges.p25 THEN ranges.p75
-                 ELSE m.default_p75::double precision END AS p75,
-            CASE
-                WHEN a.age_days < m.maturation_days
-                    THEN format('not matured: %s of %s days', a.age_days, m.maturation_days)
-                WHEN a.impressions < m.min_impressions
-                    THEN format('not matured: %s of %s impressions', a.impressions, m.min_impressions)
-                WHEN raw.value IS NULL THEN 'missing'
-            END AS left_out_reason
-        FROM ads AS a
-        INNER JOIN baseline AS bl ON bl.generated_ad_id = a.generated_ad_id
-        INNER JOIN genome.reward_weights AS w ON w.reward_objective = a.reward_objective
-        INNER JOIN genome.reward_metrics AS m ON m.metric = w.metric
-        CROSS JOIN LATERAL (
-            -- Units normalized once, here: every rate is a ratio of counts.
-            SELECT CASE w.metric
-                WHEN 'ctr' THEN a.clicks::double precision / nullif(a.impressions, 0)
-                WHEN 'conversion_rate' THEN a.purchases::double precision / nullif(a.clicks, 0)
-                WHEN 'roas' THEN a.purchase_value / nullif(a.spend, 0)
-                WHEN 'cpm' THEN 1000.0 * a.spend / nullif(a.impressions, 0)
-            END AS value
-        ) AS raw
-        CROSS JOIN LATERAL (
-            SELECT
-                (CASE w.metric
-                    WHEN 'ctr' THEN bl.p25_ctr
-                    WHEN 'conversion_rate' THEN bl.p25_conversion_rate
-                    WHEN 'roas' THEN bl.p25_roas
-                    WHEN 'cpm' THEN bl.p25_cpm
-                END)::double precision AS p25,
-                (CASE w.metric
-                    WHEN 'ctr' THEN bl.p75_ctr
-                    WHEN 'conversion_rate' THEN bl.p75_conversion_rate
-                    WHEN 'roas' THEN bl.p75_roas
-                    WHEN 'cpm' THEN bl.p75_cpm
-                END)::double precision AS p75
-        ) AS ranges
-    ),
-
-    scored AS (
-        SELECT
-            c.*,
-            sum(c.weight) FILTER (WHERE c.left_out_reason IS NULL)
-                OVER (PARTITION BY c.generated_ad_id) AS included_weight,
-            greatest(0.0, least(1.0,
-                CASE WHEN c.higher_is_better THEN (c.raw_value - c.p25) / (c.p75 - c.p25)
-                     ELSE (c.p75 - c.raw_value) / (c.p75 - c.p25) END
-            )) AS normalized
-        FROM components AS c
-    ),
-
-    rewards AS (
-        SELECT
-            s.generated_ad_id,
-            sum(s.weight * s.normalized) FILTER (WHERE s.left_out_reason IS NULL)
-            / sum(s.weight) FILTER (WHERE s.left_out_reason IS NULL) AS reward_score,
-            jsonb_build_object(
-                'components', coalesce(jsonb_object_agg(s.metric, jsonb_build_object(
-                    'raw', s.raw_value,
-                    'normalized', s.normalized,
-                    'weight', s.weight,
-                    'effective_weight', s.weight / s.included_weight,
-                    'baseline', s.baseline_source,
-                    'p25', s.p25,
-                    'p75', s.p75
-                )) FILTER (WHERE s.left_out_reason IS NULL), '{}'::jsonb),
-                'left_out', coalesce(
-                    jsonb_object_agg(s.metric, s.left_out_reason)
-                    FILTER (WHERE s.left_out_reason IS NOT NULL), '{}'::jsonb
-                ),
-                'redistributed_weight',
-                coalesce(sum(s.weight) FILTER (WHERE s.left_out_reason IS NOT NULL), 0)
-            ) AS reward_components
-        FROM scored AS s
-        GROUP BY s.generated_ad_id
-        HAVING count(*) FILTER (WHERE s.left_out_reason IS NULL) > 0
-    ),
-
-    computed AS (
-        SELECT
-            a.organization_id,
-            a.brand_id,
-            a.product_id,
-            a.generated_ad_id,
-            a.element_tags,
-            rw.reward_score,
-            rw.reward_components || jsonb_build_object(
-                'objective', a.reward_objective,
-                'objective_source', CASE WHEN a.objective_mapped THEN 'mapped' ELSE 'default' END,
-                'meta_objective', a.raw_objective,
-                'age_days', a.age_days
-            ) AS reward_components,
-            a.raw_objective AS campaign_objective,
-            a.reward_objective,
-            a.first_date,
-            a.last_date,
-            a.impressions,
-            a.clicks,
-            coalesce(a.purchases, 0) AS purchases,
-            a.spend,
-            coalesce(a.purchase_value, 0) AS purchase_value,
-            a.clicks::double precision / nullif(a.impressions, 0) AS raw_ctr,
-            a.purchase_value / nullif(a.spend, 0) AS raw_roas,
-            a.bandit_selected,
-            a.is_imported,
-            a.path
-        FROM ads AS a
-        INNER JOIN rewards AS rw ON rw.generated_ad_id = a.generated_ad_id
-    ),
-
-    changed AS (
-        SELECT
-            r.generated_ad_id,
-            r.revision,
-            r.reward_score,
-            r.reward_components,
-            r.total_impressions,
-            r.revised_at
-        FROM genome.creative_element_rewards AS r
-        INNER JOIN computed AS c ON c.generated_ad_id = r.generated_ad_id
-        WHERE (r.reward_score, r.reward_components, r.total_impressions, r.total_clicks, r.element_tags)
-            IS DISTINCT FROM (c.reward_score, c.reward_components, c.impressions, c.clicks, c.element_tags)
-    ),
-
-    history AS (
-        INSERT INTO genome.creative_element_reward_history (
-            generated_ad_id, revision, reward_score, reward_components, total_impressions,
-            valid_from, valid_to
-        )
-        SELECT
-            ch.generated_ad_id,
-            ch.revision,
-            ch.reward_score,
-            ch.reward_components,
-            ch.total_impressions,
-            ch.revised_at,
-            p_now
-        FROM changed AS ch
-        ON CONFLICT (generated_ad_id, revision) DO NOTHING
-    )
-
-    INSERT INTO genome.creative_element_rewards AS r (
-        organization_id, brand_id, product_id, generated_ad_id, element_tags, reward_score,
-        reward_components, campaign_objective, reward_objective, matured_at, revised_at,
-        first_date, last_date, total_impressions, total_clicks, total_purchases, total_spend,
-        total_purchase_value, raw_ctr, raw_roas, bandit_selected, is_imported, attribution_path
-    )
-    SELECT
-        c.organization_id,
-        c.brand_id,
-        c.product_id,
-        c.generated_ad_id,
-        c.element_tags,
-        c.reward_score,
-        c.reward_components,
-        c.campaign_objective,
-        c.reward_objective,
-        p_now,
-        p_now,
-        c.first_date,
-        c.last_date,
-        c.impressions,
-        c.clicks,
-        c.purchases,
-        c.spend,
-        c.purchase_value,
-        c.raw_ctr,
-        c.raw_roas,
-        c.bandit_selected,
-        c.is_imported,
-        c.path
-    FROM computed AS c
-    ON CONFLICT (generated_ad_id) DO UPDATE
-    SET element_tags = excluded.element_tags,
-        reward_score = excluded.reward_score,
-        reward_components = excluded.reward_components,
-        campaign_objective = excluded.campaign_objective,
-        reward_objective = excluded.reward_objective,
-        revised_at = excluded.revised_at,
-        revision = r.revision + 1,
-        last_date = excluded.last_date,
-        first_date = excluded.first_date,
-        total_impressions = excluded.total_impressions,
-        total_clicks = excluded.total_clicks,
-        total_purchases = excluded.total_purchases,
-        total_spend = excluded.total_spend,
-        total_purchase_value = excluded.total_purchase_value,
-        raw_ctr = excluded.raw_ctr,
-        raw_roas = excluded.raw_roas,
-        attribution_path = excluded.attribution_path
-    WHERE (r.reward_score, r.reward_components, r.total_impressions, r.total_clicks, r.element_tags)
-        IS DISTINCT FROM (
-            excluded.reward_score, excluded.reward_components, excluded.total_impressions,
-            excluded.total_clicks, excluded.element_tags
-        );
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    RETURN v_rows;
+    -- Scores every ad whose reward can still change (_collect_rewards_scores) and records
+    -- the new and the revised ones.
+    RETURN genome._collect_rewards_record(p_now, v_today, v_horizon, v_default_objective);
 END
 $$;
 
@@ -5939,7 +6829,7 @@ $$;
 -- Name: FUNCTION collect_rewards(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) IS 'Daily COLLECT: for every generated ad linked to Meta (meta_ad_mapping first, ad-name parsing as fallback), aggregates performance up to p_now, matures each component on its own window (genome.reward_metrics), normalizes it against the brand''s baseline cohort (p25 -> 0, p75 -> 1, clipped; else brand ''all'' row; else defaults), weights it by the mapped objective and leaves out (never imputes) what has not matured, redistributing its weight. Inserts or revises creative_element_rewards (superseded revisions go to creative_element_reward_history); a second call at the same p_now changes nothing. Also backfills V1 element_tags. Returns rows inserted or revised. GN004: NULL p_now.';
+COMMENT ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) IS 'Daily COLLECT: for every generated ad linked to Meta (meta_ad_mapping first, ad-name parsing as fallback), aggregates performance up to p_now, matures each component on its own window (genome.reward_metrics), normalizes it against the brand''s baseline cohort (p25 -> 0, p75 -> 1, clipped; else brand ''all'' row; else defaults), weights it by the mapped objective and leaves out (never imputes) what has not matured, redistributing its weight. Inserts or revises creative_element_rewards (superseded revisions go to creative_element_reward_history); a second call at the same p_now changes nothing. Also backfills V1 element_tags. Returns rows inserted or revised. GN004: NULL p_now. Steps: _backfill_element_tags, then _collect_rewards_record over _collect_rewards_scores (_collect_rewards_links, _collect_rewards_ads, _collect_rewards_baseline).';
 
 
 --
@@ -6115,7 +7005,7 @@ $$;
 -- Name: FUNCTION compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone) IS 'V1 (element_tags_source backfilled or NULL, or imported) against V2 (planned: element_tags_source plan) ads of a brand at p_now: rows for cohorts V1, V2 and the difference V2-V1 of approval_rate (reviewed generated ads; Wilson interval, Newcombe hybrid score for the difference), mean_reward, ctr (raw matured CTR ratio per ad) and roas (t intervals, Welch for the difference), each with n, at monitoring_ci_level. Intervals are NULL where n is too small. GN001 unknown/NULL brand, GN004 bad p_now, GN830 bad monitoring_ci_level.';
+COMMENT ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone) IS 'V1 (element_tags_source backfilled or NULL, or imported) against V2 (planned: element_tags_source plan) ads of a brand at p_now: rows for cohorts V1, V2 and the difference V2-V1 of approval_rate (reviewed generated ads; Wilson interval, Newcombe hybrid score for the difference), mean_reward, ctr (raw matured CTR ratio per ad) and roas (t intervals, Welch for the difference), each with n, at monitoring_ci_level. Intervals are NULL where n is too small. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN090 bad monitoring_ci_level.';
 
 
 --
@@ -6192,11 +7082,7 @@ CREATE FUNCTION genome.decide_review(p_generated_ad_id uuid) RETURNS text
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    IF p_generated_ad_id IS NULL
-       OR NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = p_generated_ad_id) THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL')
-            USING ERRCODE = 'GN402';
-    END IF;
+    PERFORM genome._require_ad(p_generated_ad_id);
     RETURN (SELECT o.status FROM genome._review_outcome(p_generated_ad_id) AS o);
 END
 $$;
@@ -6206,7 +7092,7 @@ $$;
 -- Name: FUNCTION decide_review(p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.decide_review(p_generated_ad_id uuid) IS 'The three-stage review decision of an ad, recomputed from its stored defect scan and reviews (each review under the quality config it was scored with) and its dead jobs: pending, approved, rejected, flagged, review_failed or generation_failed. Reads only, so calling it again gives the same answer. The post-embedding duplicate / diversity checks are not part of it. Errors: GN402 unknown ad.';
+COMMENT ON FUNCTION genome.decide_review(p_generated_ad_id uuid) IS 'The three-stage review decision of an ad, recomputed from its stored defect scan and reviews (each review under the quality config it was scored with) and its dead jobs: pending, approved, rejected, flagged, review_failed or generation_failed. Reads only, so calling it again gives the same answer. The post-embedding duplicate / diversity checks are not part of it. Errors: GN005 NULL ad; GN006 unknown ad.';
 
 
 --
@@ -6228,7 +7114,7 @@ BEGIN
     PERFORM genome._require_now(p_now);
     IF NOT (v_drop > 0 AND v_drop < 1 AND v_freq >= 1 AND v_base >= 1 AND v_win >= 1 AND v_min >= 0) THEN
         RAISE EXCEPTION 'fatigue settings out of range (0 < fatigue_ctr_drop < 1, fatigue_frequency_threshold >= 1, windows >= 1 day)'
-            USING ERRCODE = 'GN902';
+            USING ERRCODE = 'GN090';
     END IF;
 
     WITH daily AS (
@@ -6464,7 +7350,7 @@ $$;
 -- Name: FUNCTION detect_fatigue(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) IS 'Daily (job fatigue_refresh): assesses every launched ad (performance rows through meta_ad_mapping, dates <= p_now) into genome.ad_fatigue. Baseline: the ad''s first fatigue_baseline_days days of delivery. For each later day: the CTR of the trailing fatigue_window_days (never overlapping the first week) against the baseline CTR, and the estimated lifetime frequency (lifetime impressions over the random-exposure reach of an audience estimated from the daily impressions / reach). An ad is fatigued from the first day on which, with at least fatigue_min_impressions in both windows, CTR fell by >= fatigue_ctr_drop, the 95% interval of the CTR ratio lies below 1, and the frequency passed fatigue_frequency_threshold; status warming_up / fresh / decaying (CTR fell but frequency or evidence not there yet) / fatigued, with fatigued_on and days_to_fatigue. Returns the number of ads assessed. GN004 bad p_now, GN902 fatigue settings out of range.';
+COMMENT ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) IS 'Daily (job fatigue_refresh): assesses every launched ad (performance rows through meta_ad_mapping, dates <= p_now) into genome.ad_fatigue. Baseline: the ad''s first fatigue_baseline_days days of delivery. For each later day: the CTR of the trailing fatigue_window_days (never overlapping the first week) against the baseline CTR, and the estimated lifetime frequency (lifetime impressions over the random-exposure reach of an audience estimated from the daily impressions / reach). An ad is fatigued from the first day on which, with at least fatigue_min_impressions in both windows, CTR fell by >= fatigue_ctr_drop, the 95% interval of the CTR ratio lies below 1, and the frequency passed fatigue_frequency_threshold; status warming_up / fresh / decaying (CTR fell but frequency or evidence not there yet) / fatigued, with fatigued_on and days_to_fatigue. Returns the number of ads assessed. GN004 bad p_now, GN090 fatigue settings out of range.';
 
 
 --
@@ -6493,9 +7379,8 @@ BEGIN
     IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
         RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
     END IF;
-    IF p_generated_ad_id IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = p_generated_ad_id) THEN
-        RAISE EXCEPTION 'unknown generated ad %', p_generated_ad_id USING ERRCODE = 'GN402';
+    IF p_generated_ad_id IS NOT NULL THEN
+        PERFORM genome._require_ad(p_generated_ad_id);
     END IF;
 
     INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
@@ -6520,7 +7405,7 @@ $$;
 -- Name: FUNCTION enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN402 unknown generated ad. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
 
 
 --
@@ -6545,6 +7430,7 @@ DECLARE
     v_child uuid;
 BEGIN
     PERFORM genome._require_now(p_now);
+    PERFORM genome._require_ad(p_winner_ad_id);
     -- The row lock serialises evolutions of one winner, so the limits hold exactly.
     SELECT g.id, g.element_tags, g.canvas_size, r.product_id
     INTO v_ad
@@ -6552,9 +7438,6 @@ BEGIN
     INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
     WHERE g.id = p_winner_ad_id
     FOR UPDATE OF g;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown ad %', coalesce(p_winner_ad_id::text, 'NULL') USING ERRCODE = 'GN620';
-    END IF;
 
     SELECT s.* INTO v_status FROM genome._winner_status(p_now, p_winner_ad_id) AS s;
     IF NOT FOUND THEN
@@ -6689,7 +7572,7 @@ $$;
 -- Name: FUNCTION evolve(p_winner_ad_id uuid, p_now timestamp with time zone, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.evolve(p_winner_ad_id uuid, p_now timestamp with time zone, p_seed bigint) IS 'Winner evolution (docs/evolution.md#next-variable): plans one child of a winner with exactly one element changed. The variable is chosen by information-gain weighted Thompson sampling (genome._evolution_candidates: lift beliefs from genome scores and causal_effects; genome._evolution_choice: strategic_weight x information gain + noise proportional to it, then a Thompson draw of the value); the child is planned through plan_ads in a new ad_run with every other tag of the winner forced (selection.filled_variables lists element variables the winner had no tag for, which the genome picked), gets parent_ad_id and iteration_round, and an ad_lineage row (iteration, variable from/to, round, ancestor, the selection scores). p_seed makes the choice reproducible. GN620 unknown ad; GN621 not a winner at p_now (with the reason); GN622 the winner already has max_iterations_per_winner iterations (the 6th is refused); GN623 the child would be round max_rounds_per_ancestor + 1 of its ancestor (the 4th round is refused); GN624 no untested variable left; GN004 bad p_now; GN100/GN101 invalid tags on the winner.';
+COMMENT ON FUNCTION genome.evolve(p_winner_ad_id uuid, p_now timestamp with time zone, p_seed bigint) IS 'Winner evolution (docs/evolution.md#next-variable): plans one child of a winner with exactly one element changed. The variable is chosen by information-gain weighted Thompson sampling (genome._evolution_candidates: lift beliefs from genome scores and causal_effects; genome._evolution_choice: strategic_weight x information gain + noise proportional to it, then a Thompson draw of the value); the child is planned through plan_ads in a new ad_run with every other tag of the winner forced (selection.filled_variables lists element variables the winner had no tag for, which the genome picked), gets parent_ad_id and iteration_round, and an ad_lineage row (iteration, variable from/to, round, ancestor, the selection scores). p_seed makes the choice reproducible. GN005 NULL ad; GN006 unknown ad; GN621 not a winner at p_now (with the reason); GN622 the winner already has max_iterations_per_winner iterations (the 6th is refused); GN623 the child would be round max_rounds_per_ancestor + 1 of its ancestor (the 4th round is refused); GN624 no untested variable left; GN004 bad p_now; GN100/GN101 invalid tags on the winner.';
 
 
 --
@@ -6780,9 +7663,7 @@ BEGIN
     IF p_error IS NULL OR btrim(p_error) = '' THEN
         RAISE EXCEPTION 'fail_job needs the error text' USING ERRCODE = 'GN400';
     END IF;
-    IF p_now IS NULL OR NOT isfinite(p_now) THEN
-        RAISE EXCEPTION 'p_now must be a finite time' USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_now(p_now);
     v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
@@ -6830,7 +7711,7 @@ $$;
 -- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) IS 'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker, p_now not finite; GN403 unknown job; GN404 lease not held or job already succeeded.';
+COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) IS 'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded.';
 
 
 --
@@ -6874,9 +7755,7 @@ BEGIN
     IF p_lease IS NULL OR p_lease <= interval '0' THEN
         RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM genome.agent_jobs AS j WHERE j.id = p_job_id) THEN
-        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
-    END IF;
+    PERFORM genome._require_job(p_job_id);
     UPDATE genome.agent_jobs AS j
     SET leased_until = greatest(j.leased_until, p_now + p_lease),
         updated_at = p_now
@@ -6908,20 +7787,14 @@ DECLARE
     v_elements text [];
     v_others text [];
 BEGIN
-    IF p_brand_id IS NULL OR p_now IS NULL THEN
-        RAISE EXCEPTION 'genome.interactions: p_brand_id and p_now must not be NULL'
-            USING ERRCODE = 'GN300';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
-        RAISE EXCEPTION 'genome.interactions: unknown brand %', p_brand_id
-            USING ERRCODE = 'GN301';
-    END IF;
+    PERFORM genome._require_brand(p_brand_id);
+    PERFORM genome._require_now(p_now);
     SELECT (v.value #>> '{}')::integer INTO v_top_n
     FROM genome._setting('interaction_top_n') AS v (value)
     WHERE jsonb_typeof(v.value) = 'number';
     IF v_top_n IS NULL OR v_top_n < 1 THEN
         RAISE EXCEPTION 'genome.interactions: setting interaction_top_n (integer >= 1) is required'
-            USING ERRCODE = 'GN304';
+            USING ERRCODE = 'GN090';
     END IF;
 
     v_elements := ARRAY(
@@ -7086,7 +7959,7 @@ $$;
 -- Name: FUNCTION interactions(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se; direction: ''synergy'' (CI above 0), ''conflict'' (CI below 0), ''neutral''. Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se (= |z|) descending, ties by dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: GN300 a NULL argument; GN301 unknown brand; GN304 setting interaction_top_n not an integer >= 1; GN090 it is missing.';
+COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se; direction: ''synergy'' (CI above 0), ''conflict'' (CI below 0), ''neutral''. Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se (= |z|) descending, ties by dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';
 
 
 --
@@ -7103,10 +7976,8 @@ DECLARE
     v_config genome.quality_scoring_config;
     v_performance text;
 BEGIN
+    PERFORM genome._require_job(p_job_id);
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
-    END IF;
     -- The context names a brand, its product and the ad's prompt: only the worker holding the
     -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
     IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN
@@ -7211,7 +8082,7 @@ $$;
 -- Name: FUNCTION monitoring_metrics(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.monitoring_metrics(p_now timestamp with time zone) IS 'The health metrics at p_now (docs/monitoring.md#health-metrics), one row per brand and evaluable metric (approval_rate, prediction_accuracy, generation_success_rate, data_freshness, winner_rate) with its value, the severity it breaches (warning / critical, NULL when healthy), a title and the details; thresholds from genome.alert_thresholds. A metric without enough data for a brand has no row. GN004 bad p_now, GN830 bad settings.';
+COMMENT ON FUNCTION genome.monitoring_metrics(p_now timestamp with time zone) IS 'The health metrics at p_now (docs/monitoring.md#health-metrics), one row per brand and evaluable metric (approval_rate, prediction_accuracy, generation_success_rate, data_freshness, winner_rate) with its value, the severity it breaches (warning / critical, NULL when healthy), a title and the details; thresholds from genome.alert_thresholds. A metric without enough data for a brand has no row. GN004 bad p_now, GN090 bad settings.';
 
 
 --
@@ -7228,15 +8099,13 @@ DECLARE
     v_ad record;
 BEGIN
     PERFORM genome._require_knn_k(p_k);
+    PERFORM genome._require_ad(p_generated_ad_id);
     SELECT g.visual_embedding AS embedding, g.visual_embedding_model AS model, p.brand_id
     INTO v_ad
     FROM public.generated_ads AS g
     INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
     INNER JOIN public.products AS p ON r.product_id = p.id
     WHERE g.id = p_generated_ad_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL') USING ERRCODE = 'GN703';
-    END IF;
     IF v_ad.embedding IS NULL THEN
         RAISE EXCEPTION 'ad % has no visual embedding to compare', p_generated_ad_id
             USING ERRCODE = 'GN731', HINT = 'the embed stage writes it (genome.record_embedding)';
@@ -7274,7 +8143,7 @@ $$;
 -- Name: FUNCTION more_like_this(p_generated_ad_id uuid, p_k integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer) IS 'The p_k (default 10) approved ads of the same brand nearest the ad (docs/quality.md#visual-space, winner evolution''s "more like this"): only embeddings of the same model, nearest first by cosine distance through the HNSW index on generated_ads.visual_embedding (iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance; the ad itself is left out. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k; GN731 the ad has no embedding.';
+COMMENT ON FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer) IS 'The p_k (default 10) approved ads of the same brand nearest the ad (docs/quality.md#visual-space, winner evolution''s "more like this"): only embeddings of the same model, nearest first by cosine distance through the HNSW index on generated_ads.visual_embedding (iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance; the ad itself is left out. Errors: GN005 NULL ad; GN006 unknown ad; GN730 k outside 1..settings knn_max_k; GN731 the ad has no embedding.';
 
 
 --
@@ -7476,7 +8345,7 @@ $$;
 -- Name: FUNCTION performance_context(p_brand_id uuid, p_product_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uuid) IS 'The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN001-GN003 bad brand/product.';
+COMMENT ON FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uuid) IS 'The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product.';
 
 
 --
@@ -7500,18 +8369,13 @@ DECLARE
     i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
-    IF p_ad_run_id IS NULL THEN
-        RAISE EXCEPTION 'ad_run_id must not be NULL' USING ERRCODE = 'GN010';
-    END IF;
+    PERFORM genome._require_run(p_ad_run_id);
     IF p_n IS NULL OR p_n < 1 OR p_n > 100 THEN
         RAISE EXCEPTION 'n must be between 1 and 100, got %', coalesce(p_n::text, 'NULL')
             USING ERRCODE = 'GN011';
     END IF;
     -- The row lock serialises concurrent planning of one run, so the cap holds exactly.
     SELECT r.* INTO v_run FROM public.ad_runs AS r WHERE r.id = p_ad_run_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown ad_run %', p_ad_run_id USING ERRCODE = 'GN010';
-    END IF;
     IF v_run.attempts_count + p_n > v_run.max_attempts THEN
         RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; cannot plan % more',
             p_ad_run_id, v_run.attempts_count, v_run.max_attempts, p_n
@@ -7609,7 +8473,7 @@ $$;
 -- Name: FUNCTION plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) IS 'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN010 unknown/NULL run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size.';
+COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) IS 'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size.';
 
 
 --
@@ -7651,7 +8515,7 @@ $$;
 -- Name: FUNCTION pre_gen_score(p_brand_id uuid, p_product_id uuid, p_element_tags jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_element_tags jsonb) IS 'Pre-generation score of planned elements (docs/learning.md#pre-generation-score): strategic-weight-weighted mean of each element value''s posterior mean (0.5 where nothing is known), in [0,1]; NULL when no element dimension is tagged. GN001-GN003 bad brand/product, GN100/GN101 bad tags.';
+COMMENT ON FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_element_tags jsonb) IS 'Pre-generation score of planned elements (docs/learning.md#pre-generation-score): strategic-weight-weighted mean of each element value''s posterior mean (0.5 where nothing is known), in [0,1]; NULL when no element dimension is tagged. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN100/GN101 bad tags.';
 
 
 --
@@ -7667,11 +8531,9 @@ DECLARE
     v_level double precision := genome._setting_num('fatigue_ci_level');
     v_min integer := genome._setting_num('fatigue_min_ads')::integer;
 BEGIN
-    IF p_brand_id IS NULL OR NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
-        RAISE EXCEPTION 'unknown brand %', coalesce(p_brand_id::text, 'NULL') USING ERRCODE = 'GN901';
-    END IF;
+    PERFORM genome._require_brand(p_brand_id);
     IF NOT (v_level > 0 AND v_level < 1) THEN
-        RAISE EXCEPTION 'setting fatigue_ci_level must lie in (0, 1), got %', v_level USING ERRCODE = 'GN902';
+        RAISE EXCEPTION 'setting fatigue_ci_level must lie in (0, 1), got %', v_level USING ERRCODE = 'GN090';
     END IF;
 
     RETURN QUERY
@@ -7762,7 +8624,7 @@ $$;
 -- Name: FUNCTION predict_fatigue(p_brand_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.predict_fatigue(p_brand_id uuid) IS 'Days from first delivery to fatigue per element combination of the brand (all combinations of 2 and 3 element values its assessed ads carry, with at least fatigue_min_ads ads, plus ''*'' for all its ads), from the latest genome.detect_fatigue: an exponential survival fit of the time at risk after the first week (fatigued ads are events at days_to_fatigue, the others censored at their age). median_days_to_fatigue = fatigue_baseline_days + ln 2 / rate, with the exact interval at fatigue_ci_level (ci_upper NULL and no median while no ad of the combination has fatigued: ci_lower is then a lower bound). Most specific combinations first. GN901 unknown brand, GN902 bad fatigue_ci_level.';
+COMMENT ON FUNCTION genome.predict_fatigue(p_brand_id uuid) IS 'Days from first delivery to fatigue per element combination of the brand (all combinations of 2 and 3 element values its assessed ads carry, with at least fatigue_min_ads ads, plus ''*'' for all its ads), from the latest genome.detect_fatigue: an exponential survival fit of the time at risk after the first week (fatigued ads are events at days_to_fatigue, the others censored at their age). median_days_to_fatigue = fatigue_baseline_days + ln 2 / rate, with the exact interval at fatigue_ci_level (ci_upper NULL and no median while no ad of the combination has fatigued: ci_lower is then a lower bound). Most specific combinations first. GN005 NULL brand, GN001 unknown brand, GN090 bad fatigue_ci_level.';
 
 
 --
@@ -8010,7 +8872,7 @@ $$;
 -- Name: FUNCTION propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean) IS 'docs/experiments.md#design: proposes a test of exactly one element (p_test_variable) with a control and 1-3 treatment values. Power analysis: trials per arm for a two-sided two-proportion test (experiment_test_alpha, experiment_power) to detect the relative lift p_mde on the brand''s baseline of the metric (genome._experiment_baseline: matured rewards, else ad_intelligence_baselines, else the experiment_metrics default; conversion_rate trials are clicks, turned into impressions with the brand''s CTR); required spend = arms x impressions x the brand''s CPM / 1000 (genome._brand_cpm). Budget gate: when budget_per_arm_daily x max_days is below the spend one arm needs, GN608 states the needed spend and minimum daily budget and nothing is written, unless p_allow_over_budget, which records a draft with over_budget = true and no ads. Otherwise the experiment is deploying: hold_constant = the other elements the genome picks for the control, one arm per value (equal planned shares), an ad_run with one ad per arm planned through genome.plan_ads with the arm''s tags forced, and the deployment plan (dedicated CBO campaign, one ad set per arm with identical targeting, bid and placements, equal minimum spend, one ad per ad set). GN001-GN004 bad brand/product/p_now; GN601 test variable not an element; GN602 unknown control or treatment value; GN603 not 1-3 distinct treatments different from the control; GN604 no hypothesis; GN605 budget or max_days invalid; GN606 unknown metric; GN607 mde invalid or the treated rate would reach 1; GN609 no product.';
+COMMENT ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean) IS 'docs/experiments.md#design: proposes a test of exactly one element (p_test_variable) with a control and 1-3 treatment values. Power analysis: trials per arm for a two-sided two-proportion test (experiment_test_alpha, experiment_power) to detect the relative lift p_mde on the brand''s baseline of the metric (genome._experiment_baseline: matured rewards, else ad_intelligence_baselines, else the experiment_metrics default; conversion_rate trials are clicks, turned into impressions with the brand''s CTR); required spend = arms x impressions x the brand''s CPM / 1000 (genome._brand_cpm). Budget gate: when budget_per_arm_daily x max_days is below the spend one arm needs, GN608 states the needed spend and minimum daily budget and nothing is written, unless p_allow_over_budget, which records a draft with over_budget = true and no ads. Otherwise the experiment is deploying: hold_constant = the other elements the genome picks for the control, one arm per value (equal planned shares), an ad_run with one ad per arm planned through genome.plan_ads with the arm''s tags forced, and the deployment plan (dedicated CBO campaign, one ad set per arm with identical targeting, bid and placements, equal minimum spend, one ad per ad set). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN601 test variable not an element; GN602 unknown control or treatment value; GN603 not 1-3 distinct treatments different from the control; GN604 no hypothesis; GN605 budget or max_days invalid; GN606 unknown metric; GN607 mde invalid or the treated rate would reach 1; GN609 no product.';
 
 
 --
@@ -8025,9 +8887,7 @@ DECLARE
     v_count integer;
     v_dead uuid [];
 BEGIN
-    IF p_now IS NULL OR NOT isfinite(p_now) THEN
-        RAISE EXCEPTION 'p_now must be a finite time' USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_now(p_now);
 
     WITH expired AS (
         SELECT j.id
@@ -8079,7 +8939,7 @@ $$;
 -- Name: FUNCTION reap_jobs(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) IS 'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN400 p_now not finite.';
+COMMENT ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) IS 'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN004 bad p_now.';
 
 
 --
@@ -8307,6 +9167,7 @@ DECLARE
     v_checks jsonb := coalesce(p_check_overrides, '{}');
     v_id uuid;
 BEGIN
+    PERFORM genome._require_ad(p_generated_ad_id);
     SELECT g.id, g.final_status, g.visual_embedding IS NOT NULL AS embedded, b.organization_id
     INTO v_ad
     FROM public.generated_ads AS g
@@ -8315,10 +9176,6 @@ BEGIN
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = p_generated_ad_id
     FOR UPDATE OF g;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL')
-            USING ERRCODE = 'GN402';
-    END IF;
     IF p_human_status IS NULL OR p_human_status NOT IN ('approved', 'rejected') THEN
         RAISE EXCEPTION 'human status must be approved or rejected, got %', coalesce(p_human_status, 'NULL')
             USING ERRCODE = 'GN410';
@@ -8392,7 +9249,7 @@ $$;
 -- Name: FUNCTION record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone) IS 'A human decision on an ad''s AI review (docs/quality.md#overrides), kept as history (one ad_review_overrides row per call). ai_status is the AI decision before any human one; override_type: confirm_approve (both approve), override_approve (human approves what the AI did not approve), override_reject (human rejects an AI approval), confirm_reject (neither approves). Stores the stage-2 review''s weighted score, check scores and config id (the active config when the ad never reached review), sets generated_ads.human_override_status, override_status and final_status, and queues the embed job of a human-approved ad without an embedding. p_check_overrides: {check code: human score 0-10}. Returns the override id. Errors: GN402 unknown ad; GN410 status not approved/rejected or malformed check overrides; GN411 ad still pending or generation_failed.';
+COMMENT ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone) IS 'A human decision on an ad''s AI review (docs/quality.md#overrides), kept as history (one ad_review_overrides row per call). ai_status is the AI decision before any human one; override_type: confirm_approve (both approve), override_approve (human approves what the AI did not approve), override_reject (human rejects an AI approval), confirm_reject (neither approves). Stores the stage-2 review''s weighted score, check scores and config id (the active config when the ad never reached review), sets generated_ads.human_override_status, override_status and final_status, and queues the embed job of a human-approved ad without an embedding. p_check_overrides: {check code: human score 0-10}. Returns the override id. Errors: GN005 NULL ad; GN006 unknown ad; GN410 status not approved/rejected or malformed check overrides; GN411 ad still pending or generation_failed.';
 
 
 --
@@ -8526,9 +9383,7 @@ CREATE FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM genome.agent_jobs AS j WHERE j.id = p_job_id) THEN
-        RAISE EXCEPTION 'unknown agent job %', p_job_id USING ERRCODE = 'GN403';
-    END IF;
+    PERFORM genome._require_job(p_job_id);
 
     UPDATE genome.agent_jobs AS j
     SET status = 'queued',
@@ -8568,9 +9423,10 @@ CREATE FUNCTION genome.retire_exemplar(p_exemplar_id uuid) RETURNS void
 DECLARE
     v_brand uuid;
 BEGIN
+    PERFORM genome._require_not_null(p_exemplar_id, 'exemplar_id');
     SELECT e.brand_id INTO v_brand FROM genome.ad_quality_exemplars AS e WHERE e.id = p_exemplar_id;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown exemplar %', coalesce(p_exemplar_id::text, 'NULL') USING ERRCODE = 'GN715';
+        RAISE EXCEPTION 'unknown exemplar %', p_exemplar_id USING ERRCODE = 'GN715';
     END IF;
     PERFORM pg_advisory_xact_lock(hashtextextended('genome.exemplars:' || v_brand::text, 0));
     UPDATE genome.ad_quality_exemplars AS e SET is_active = false WHERE e.id = p_exemplar_id;
@@ -8582,7 +9438,7 @@ $$;
 -- Name: FUNCTION retire_exemplar(p_exemplar_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.retire_exemplar(p_exemplar_id uuid) IS 'Marks an exemplar inactive: similar_exemplars no longer returns it and it no longer counts towards the brand''s limits; the row is kept. Retiring an inactive exemplar changes nothing. Errors: GN715 unknown or NULL exemplar.';
+COMMENT ON FUNCTION genome.retire_exemplar(p_exemplar_id uuid) IS 'Marks an exemplar inactive: similar_exemplars no longer returns it and it no longer counts towards the brand''s limits; the row is kept. Retiring an inactive exemplar changes nothing. Errors: GN005 NULL exemplar; GN715 unknown exemplar.';
 
 
 --
@@ -8758,7 +9614,7 @@ $$;
 -- Name: FUNCTION run_monitoring(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.run_monitoring(p_now timestamp with time zone) IS 'Weekly (job genome_validation): evaluates genome.monitoring_metrics(p_now) and syncs genome.system_alerts through genome._sync_alerts: a breached metric raises (or refreshes / escalates) the one open alert of its (organization, brand, type), a healthy one auto_resolves it, a metric without enough data leaves it alone (it lapses at expires_at). Returns the number of alerts written. GN004 bad p_now, GN830 bad settings.';
+COMMENT ON FUNCTION genome.run_monitoring(p_now timestamp with time zone) IS 'Weekly (job genome_validation): evaluates genome.monitoring_metrics(p_now) and syncs genome.system_alerts through genome._sync_alerts: a breached metric raises (or refreshes / escalates) the one open alert of its (organization, brand, type), a healthy one auto_resolves it, a metric without enough data leaves it alone (it lapses at expires_at). Returns the number of alerts written. GN004 bad p_now, GN090 bad settings.';
 
 
 --
@@ -8787,7 +9643,7 @@ BEGIN
         )
     ) THEN
         RAISE EXCEPTION 'setting refresh_dimensions must be a non-empty array of element dimensions, got %', v_dims
-            USING ERRCODE = 'GN902';
+            USING ERRCODE = 'GN090';
     END IF;
 
     -- 1. Due winners and their one change; one new run per refresh records the plan.
@@ -8980,7 +9836,7 @@ $$;
 -- Name: FUNCTION schedule_refresh(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.schedule_refresh(p_now timestamp with time zone) IS 'Daily (job fatigue_refresh, after detect_fatigue): for at most refresh_max_per_brand winners per brand (soonest fatigue first), (matured reward >= winner_min_reward, >= winner_min_impressions, launched >= winner_min_matured_days before p_now) without a refresh child yet whose genome.ad_fatigue status is fatigued or decaying, or (still fresh or in its first week) with a predicted fatigue date (first day + the median days-to-fatigue of its most specific combination in genome.predict_fatigue) within refresh_lead_days of p_now: a new ad_run of its product (parameters record the plan and the forecast) and one child planned by genome.plan_ads with the winner''s tags, except one dimension of refresh_dimensions changed to the value the brand''s scores rate highest; the child gets parent_ad_id and iteration_round, and genome.ad_lineage a refresh row (ancestor carried over). Returns the number of refreshes planned. GN004 bad p_now, GN902 bad refresh_dimensions; plan_ads errors (GN010-GN012, GN101) pass through.';
+COMMENT ON FUNCTION genome.schedule_refresh(p_now timestamp with time zone) IS 'Daily (job fatigue_refresh, after detect_fatigue): for at most refresh_max_per_brand winners per brand (soonest fatigue first), (matured reward >= winner_min_reward, >= winner_min_impressions, launched >= winner_min_matured_days before p_now) without a refresh child yet whose genome.ad_fatigue status is fatigued or decaying, or (still fresh or in its first week) with a predicted fatigue date (first day + the median days-to-fatigue of its most specific combination in genome.predict_fatigue) within refresh_lead_days of p_now: a new ad_run of its product (parameters record the plan and the forecast) and one child planned by genome.plan_ads with the winner''s tags, except one dimension of refresh_dimensions changed to the value the brand''s scores rate highest; the child gets parent_ad_id and iteration_round, and genome.ad_lineage a refresh row (ancestor carried over). Returns the number of refreshes planned. GN004 bad p_now, GN090 bad refresh_dimensions; plan_ads errors (GN005, GN010, GN011, GN012, GN101) pass through.';
 
 
 --
@@ -9123,7 +9979,7 @@ $$;
 -- Name: FUNCTION select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN001-GN004 bad brand/product/p_now; GN100/GN101 bad p_fixed.';
+COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
 
 --
@@ -9138,15 +9994,13 @@ DECLARE
     v_ad record;
 BEGIN
     PERFORM genome._require_knn_k(p_k);
+    PERFORM genome._require_ad(p_generated_ad_id);
     SELECT g.visual_embedding AS embedding, g.visual_embedding_model AS model, p.brand_id
     INTO v_ad
     FROM public.generated_ads AS g
     INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
     INNER JOIN public.products AS p ON r.product_id = p.id
     WHERE g.id = p_generated_ad_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown generated ad %', coalesce(p_generated_ad_id::text, 'NULL') USING ERRCODE = 'GN703';
-    END IF;
     IF v_ad.embedding IS NOT NULL THEN
         RETURN QUERY
         SELECT * FROM genome._nearest_exemplars(
@@ -9184,7 +10038,7 @@ $$;
 -- Name: FUNCTION similar_exemplars(p_generated_ad_id uuid, p_k integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer) IS 'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (docs/quality.md#exemplar-library). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case), similarity NULL, ranked_by = newest_per_type; the review agent avoids this case by embedding the ad itself (genome.review_exemplars). The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN703 unknown or NULL ad; GN730 k outside 1..settings knn_max_k.';
+COMMENT ON FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer) IS 'The p_k (default 5) active exemplars of the ad''s brand most similar to the ad, for the review prompt (docs/quality.md#exemplar-library). With an embedded ad: exemplars embedded by the same model, nearest first by cosine distance through the HNSW index (ORDER BY exemplar_embedding <=> embedding LIMIT k, iterative scan in strict order, ef_search = max(k, settings knn_ef_search)); similarity = 1 - cosine distance, ranked_by = cosine. With an ad not embedded yet (the pipeline embeds after review): the newest exemplar of each type in turn (gold_approve, gold_reject, edge_case), similarity NULL, ranked_by = newest_per_type; the review agent avoids this case by embedding the ad itself (genome.review_exemplars). The ad itself is never returned. Columns: exemplar_id, exemplar_type, visual_description, quality_notes, check_scores, similarity, source_ad_id, ranked_by. Errors: GN005 NULL ad; GN006 unknown ad; GN730 k outside 1..settings knn_max_k.';
 
 
 --
@@ -9199,10 +10053,10 @@ DECLARE
     v_exp genome.experiments;
 BEGIN
     PERFORM genome._require_now(p_now);
+    PERFORM genome._require_not_null(p_experiment_id, 'experiment_id');
     SELECT e.* INTO v_exp FROM genome.experiments AS e WHERE e.id = p_experiment_id FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown experiment %', coalesce(p_experiment_id::text, 'NULL')
-            USING ERRCODE = 'GN600';
+        RAISE EXCEPTION 'unknown experiment %', p_experiment_id USING ERRCODE = 'GN600';
     END IF;
     IF v_exp.status <> 'deploying' THEN
         RAISE EXCEPTION 'experiment % is %, only a deploying experiment can start', p_experiment_id,
@@ -9224,7 +10078,7 @@ $$;
 -- Name: FUNCTION start_experiment(p_experiment_id uuid, p_meta_campaign_id text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.start_experiment(p_experiment_id uuid, p_meta_campaign_id text, p_now timestamp with time zone) IS 'Marks a deploying experiment as running from p_now (the app has created its campaign; p_meta_campaign_id, when given, restricts its analysis to that campaign''s insights). GN600 unknown experiment; GN610 not deploying (an over-budget draft, or already started / finished); GN004 bad p_now.';
+COMMENT ON FUNCTION genome.start_experiment(p_experiment_id uuid, p_meta_campaign_id text, p_now timestamp with time zone) IS 'Marks a deploying experiment as running from p_now (the app has created its campaign; p_meta_campaign_id, when given, restricts its analysis to that campaign''s insights). GN005 NULL experiment; GN600 unknown experiment; GN610 not deploying (an over-budget draft, or already started / finished); GN004 bad p_now.';
 
 
 --
@@ -9292,7 +10146,7 @@ $$;
 -- Name: FUNCTION start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone) IS 'Starts an active generation A/B test (docs/monitoring.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment) and plan_ads applies the arm''s config (generation_config keys such as prompt_template_version). Returns the experiment id. GN001 unknown/NULL brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
+COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone) IS 'Starts an active generation A/B test (docs/monitoring.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment) and plan_ads applies the arm''s config (generation_config keys such as prompt_template_version). Returns the experiment id. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
 
 
 --
@@ -9310,13 +10164,11 @@ DECLARE
     v_model text;
 BEGIN
     PERFORM genome._require_now(p_now);
-    IF p_brand_id IS NULL OR NOT EXISTS (SELECT 1 FROM public.brands AS b WHERE b.id = p_brand_id) THEN
-        RAISE EXCEPTION 'unknown brand %', coalesce(p_brand_id::text, 'NULL') USING ERRCODE = 'GN701';
-    END IF;
+    PERFORM genome._require_brand(p_brand_id);
     IF NOT (v_eps > 0 AND v_eps <= 2) OR v_min_samples < 1 OR NOT (v_level > 0 AND v_level < 1) THEN
         RAISE EXCEPTION 'style cluster settings out of range: eps % (0-2], min_samples % (>= 1), ci_level % (0-1)',
             v_eps, v_min_samples, v_level
-            USING ERRCODE = 'GN740';
+            USING ERRCODE = 'GN090';
     END IF;
 
     -- Only vectors of one model are comparable: the brand's most used model among its
@@ -9401,7 +10253,7 @@ $$;
 -- Name: FUNCTION style_clusters(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with time zone) IS 'Style clusters of a brand (docs/quality.md#visual-space): DBSCAN (genome._dbscan_cosine, scikit-learn, cosine metric; settings style_cluster_eps as cosine distance and style_cluster_min_samples) over the embeddings of the brand''s approved ads decided by p_now, of the brand''s most used embedding model only. Per cluster: its members, size and the mean matured reward (creative_element_rewards matured by p_now) of the members that have one (rewarded_n) with a Student-t interval at settings style_cluster_ci_level (NULL below 2 rewards). Noise ads are one row with cluster_label -1; clusters are numbered 0, 1, ... largest first. Stored in genome.style_clusters at computed_at = p_now (a rerun for the same p_now replaces it) and returned ordered by label; no approved embedded ads gives no rows. Errors: GN004 NULL or infinite p_now; GN701 unknown or NULL brand; GN740 style cluster settings out of range.';
+COMMENT ON FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with time zone) IS 'Style clusters of a brand (docs/quality.md#visual-space): DBSCAN (genome._dbscan_cosine, scikit-learn, cosine metric; settings style_cluster_eps as cosine distance and style_cluster_min_samples) over the embeddings of the brand''s approved ads decided by p_now, of the brand''s most used embedding model only. Per cluster: its members, size and the mean matured reward (creative_element_rewards matured by p_now) of the members that have one (rewarded_n) with a Student-t interval at settings style_cluster_ci_level (NULL below 2 rewards). Noise ads are one row with cluster_label -1; clusters are numbered 0, 1, ... largest first. Stored in genome.style_clusters at computed_at = p_now (a rerun for the same p_now replaces it) and returned ordered by label; no approved embedded ads gives no rows. Errors: GN004 NULL or infinite p_now; GN005 NULL brand; GN001 unknown brand; GN090 style cluster settings out of range.';
 
 
 --
@@ -9459,417 +10311,18 @@ CREATE FUNCTION genome.update_scores(p_now timestamp with time zone DEFAULT now(
     AS $$
 DECLARE
     v_version integer;
-    v_threshold double precision := genome._setting_num('success_threshold');
-    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
-    v_prior_n3 double precision := genome._setting_num('prior_n_level3');
-    v_bw_n double precision := genome._setting_num('brand_weight_n');
-    v_bw_cap double precision := genome._setting_num('brand_weight_cap');
-    v_level2 double precision := genome._setting_num('level2_days');
-    v_level3 double precision := genome._setting_num('level3_days');
-    v_draws integer := genome._setting_num('win_probability_draws')::integer;
-    v_combo_min integer := genome._setting_num('combo_min_n')::integer;
     v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     v_version := nextval('genome.genome_version_seq')::integer;
 
-    -- Cold-start level per brand (docs/learning.md#cold-start), from its matured rewards.
-    INSERT INTO genome.genome_state AS gs (
-        brand_id, organization_id, genome_version, cold_start_level, matured_ads,
-        first_reward_at, brand_weight, updated_at
-    )
-    SELECT
-        b.id,
-        b.organization_id,
-        v_version,
-        lv.level,
-        coalesce(r.n, 0),
-        r.first_at,
-        CASE lv.level
-            WHEN 2 THEN least(r.n / v_bw_n, v_bw_cap)
-            WHEN 3 THEN 1.0
-            ELSE 0.0
-        END,
-        p_now
-    FROM public.brands AS b
-    LEFT JOIN (
-        SELECT
-            cer.brand_id,
-            count(*)::double precision AS n,
-            min(cer.matured_at) AS first_at
-        FROM genome.creative_element_rewards AS cer
-        WHERE cer.matured_at <= p_now
-        GROUP BY cer.brand_id
-    ) AS r ON r.brand_id = b.id
-    CROSS JOIN LATERAL (
-        SELECT CASE
-            WHEN r.n IS NULL THEN 0
-            WHEN extract(EPOCH FROM p_now - r.first_at) / 86400 < v_level2 THEN 1
-            WHEN extract(EPOCH FROM p_now - r.first_at) / 86400 < v_level3 THEN 2
-            ELSE 3
-        END AS level
-    ) AS lv
-    ON CONFLICT (brand_id) DO UPDATE
-    SET genome_version = excluded.genome_version,
-        cold_start_level = excluded.cold_start_level,
-        matured_ads = excluded.matured_ads,
-        first_reward_at = excluded.first_reward_at,
-        brand_weight = excluded.brand_weight,
-        updated_at = excluded.updated_at;
-
+    PERFORM genome._update_scores_cold_start_levels(p_now, v_version);
     PERFORM genome._compute_brand_priors(p_now, v_version);
-
-    -- Brand-level scores for every brand and element value; product-level scores for
-    -- products with evidence, shrunk towards their brand.
-    WITH evidence AS (
-        SELECT
-            cer.brand_id,
-            cer.product_id,
-            t.key AS dimension,
-            t.value #>> '{}' AS value,
-            w.weight * (cer.reward_score >= v_threshold)::integer AS success,
-            w.weight * (cer.reward_score < v_threshold)::integer AS failure,
-            cer.reward_score
-        FROM genome.creative_element_rewards AS cer
-        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
-        ) AS w
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now
-    ),
-
-    brand_counts AS (
-        SELECT
-            e.brand_id,
-            e.dimension,
-            e.value,
-            sum(e.success) AS s,
-            sum(e.failure) AS f,
-            count(*) AS n,
-            avg(e.reward_score) AS mean_reward
-        FROM evidence AS e
-        GROUP BY e.brand_id, e.dimension, e.value
-    ),
-
-    brand_rows AS (
-        SELECT
-            b.organization_id,
-            b.id AS brand_id,
-            NULL::uuid AS product_id,
-            v.dimension,
-            v.value,
-            1.0 + coalesce(c.s, 0) AS alpha,
-            1.0 + coalesce(c.f, 0) AS beta,
-            coalesce(p.prior_alpha, 1.0) AS prior_alpha,
-            coalesce(p.prior_beta, 1.0) AS prior_beta,
-            coalesce(c.n, 0) AS n,
-            c.mean_reward,
-            gs.cold_start_level,
-            -- How much of the prior's pseudo-evidence is kept at each level (docs/learning.md#cold-start):
-            -- 0-1 all of it; 2 the complement of brand_weight; 3 rescaled to prior_n 10.
-            CASE
-                WHEN gs.cold_start_level <= 1 THEN 1.0
-                WHEN gs.cold_start_level = 2 THEN 1.0 - gs.brand_weight
-                ELSE least(1.0, v_prior_n3 / nullif(
-                    coalesce(p.prior_alpha, 1.0) + coalesce(p.prior_beta, 1.0) - 2.0, 0
-                ))
-            END AS prior_keep
-        FROM public.brands AS b
-        INNER JOIN genome.genome_state AS gs ON gs.brand_id = b.id
-        CROSS JOIN genome.element_values AS v
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
-        LEFT JOIN brand_counts AS c
-            ON c.brand_id = b.id AND c.dimension = v.dimension AND c.value = v.value
-        LEFT JOIN genome.brand_priors AS p
-            ON p.brand_id = b.id AND p.element_dimension = v.dimension AND p.element_value = v.value
-    ),
-
-    brand_posteriors AS (
-        SELECT
-            br.*,
-            br.alpha + coalesce(br.prior_keep, 1.0) * (br.prior_alpha - 1.0) AS posterior_alpha,
-            br.beta + coalesce(br.prior_keep, 1.0) * (br.prior_beta - 1.0) AS posterior_beta
-        FROM brand_rows AS br
-    ),
-
-    causal AS (
-        -- Completed experiments are the strongest evidence (docs/learning.md#causal-evidence): each effect is a
-        -- belief about a value's mean relative to the value it was tested against, in both
-        -- directions (sd from the 95% interval of the relative effect).
-        SELECT
-            ce.brand_id,
-            ce.test_variable AS dimension,
-            x.value,
-            x.anchor,
-            x.lift,
-            x.sd
-        FROM genome.causal_effects AS ce
-        CROSS JOIN LATERAL (
-            VALUES
-            (
-                ce.treatment_value, ce.control_value, ce.relative_effect::double precision,
-                (ce.relative_ci_upper - ce.relative_ci_lower) / 3.919928
-            ),
-            (
-                ce.control_value, ce.treatment_value,
-                1.0 / (1.0 + ce.relative_effect::double precision) - 1.0,
-                (ce.relative_ci_upper - ce.relative_ci_lower) / 3.919928
-                / (1.0 + ce.relative_effect::double precision) ^ 2
-            )
-        ) AS x (value, anchor, lift, sd)
-        WHERE ce.created_at <= p_now
-          AND ce.relative_ci_upper > ce.relative_ci_lower
-          AND ce.relative_effect > -1
-    ),
-
-    causal_means AS (
-        -- The anchor's posterior mean times (1 + lift); variance by the delta method; several
-        -- experiments on one value combine by precision.
-        SELECT
-            c.brand_id,
-            c.dimension,
-            c.value,
-            sum(m.mu / m.v) AS weighted_sum,
-            sum(1.0 / m.v) AS precision,
-            count(*) AS n_effects
-        FROM causal AS c
-        INNER JOIN brand_posteriors AS a
-            ON a.brand_id = c.brand_id AND a.dimension = c.dimension AND a.value = c.anchor
-        CROSS JOIN LATERAL genome._beta_moments(a.posterior_alpha, a.posterior_beta) AS an (ma, va)
-        CROSS JOIN LATERAL (
-            SELECT
-                an.ma * (1.0 + c.lift) AS mu,
-                an.ma ^ 2 * c.sd ^ 2 + (1.0 + c.lift) ^ 2 * an.va AS v
-        ) AS m
-        WHERE m.v > 0
-        GROUP BY c.brand_id, c.dimension, c.value
-    ),
-
-    brand_causal AS (
-        -- Combined with the genome's own Beta by precision and turned back into a Beta whose
-        -- pseudo-count never falls below the genome's (causal evidence only adds information).
-        SELECT
-            bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha,
-            bp.beta, bp.prior_alpha, bp.prior_beta, bp.n, bp.mean_reward, bp.cold_start_level,
-            CASE WHEN cm.brand_id IS NULL THEN bp.posterior_alpha ELSE comb.m * comb.n END
-                AS posterior_alpha,
-            CASE WHEN cm.brand_id IS NULL THEN bp.posterior_beta ELSE (1.0 - comb.m) * comb.n END
-                AS posterior_beta,
-            coalesce(cm.n_effects, 0) AS causal_effects
-        FROM brand_posteriors AS bp
-        LEFT JOIN causal_means AS cm
-            ON cm.brand_id = bp.brand_id AND cm.dimension = bp.dimension AND cm.value = bp.value
-        CROSS JOIN LATERAL genome._beta_moments(bp.posterior_alpha, bp.posterior_beta) AS own (mg, vg)
-        CROSS JOIN LATERAL (
-            SELECT
-                least(0.999, greatest(0.001,
-                    (own.mg / own.vg + coalesce(cm.weighted_sum, 0))
-                    / (1.0 / own.vg + coalesce(cm.precision, 0))
-                )) AS m,
-                1.0 / (1.0 / own.vg + coalesce(cm.precision, 0)) AS v
-        ) AS comb0
-        CROSS JOIN LATERAL (
-            SELECT
-                comb0.m,
-                greatest(
-                    comb0.m * (1.0 - comb0.m) / comb0.v - 1.0,
-                    bp.posterior_alpha + bp.posterior_beta
-                ) AS n
-        ) AS comb
-    ),
-
-    product_counts AS (
-        SELECT
-            e.brand_id,
-            e.product_id,
-            e.dimension,
-            e.value,
-            sum(e.success) AS s,
-            sum(e.failure) AS f,
-            count(*) AS n,
-            avg(e.reward_score) AS mean_reward
-        FROM evidence AS e
-        WHERE e.product_id IS NOT NULL
-        GROUP BY e.brand_id, e.product_id, e.dimension, e.value
-    ),
-
-    product_rows AS (
-        SELECT
-            bp.organization_id,
-            bp.brand_id,
-            pp.product_id,
-            bp.dimension,
-            bp.value,
-            1.0 + coalesce(c.s, 0) AS alpha,
-            1.0 + coalesce(c.f, 0) AS beta,
-            -- The brand posterior is the product's prior, capped at prior_n pseudo-observations.
-            1.0 + keep.k * (bp.posterior_alpha - 1.0) AS prior_alpha,
-            1.0 + keep.k * (bp.posterior_beta - 1.0) AS prior_beta,
-            coalesce(c.n, 0) AS n,
-            c.mean_reward,
-            bp.cold_start_level
-        FROM (SELECT DISTINCT pc.brand_id, pc.product_id FROM product_counts AS pc) AS pp
-        INNER JOIN brand_causal AS bp ON bp.brand_id = pp.brand_id
-        LEFT JOIN product_counts AS c
-            ON c.product_id = pp.product_id AND c.dimension = bp.dimension AND c.value = bp.value
-        CROSS JOIN LATERAL (
-            SELECT least(1.0, v_prior_n3 / nullif(bp.posterior_alpha + bp.posterior_beta - 2.0, 0)) AS k
-        ) AS keep_raw
-        CROSS JOIN LATERAL (SELECT coalesce(keep_raw.k, 1.0) AS k) AS keep
-    ),
-
-    all_rows AS (
-        SELECT
-            bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha,
-            bp.beta, bp.prior_alpha, bp.prior_beta, bp.posterior_alpha, bp.posterior_beta, bp.n,
-            bp.mean_reward, bp.cold_start_level
-        FROM brand_causal AS bp
-        UNION ALL
-        SELECT
-            pr.organization_id, pr.brand_id, pr.product_id, pr.dimension, pr.value, pr.alpha,
-            pr.beta, pr.prior_alpha, pr.prior_beta,
-            pr.alpha + pr.prior_alpha - 1.0, pr.beta + pr.prior_beta - 1.0, pr.n,
-            pr.mean_reward, pr.cold_start_level
-        FROM product_rows AS pr
-    )
-
-    INSERT INTO genome.creative_element_scores AS s (
-        organization_id, brand_id, product_id, element_dimension, element_value, alpha, beta,
-        prior_alpha, prior_beta, posterior_alpha, posterior_beta, n_rewards, mean_reward,
-        cold_start_level, genome_version, created_at, updated_at
-    )
-    SELECT
-        ar.organization_id, ar.brand_id, ar.product_id, ar.dimension, ar.value, ar.alpha, ar.beta,
-        ar.prior_alpha, ar.prior_beta, ar.posterior_alpha, ar.posterior_beta, ar.n, ar.mean_reward,
-        ar.cold_start_level, v_version, p_now, p_now
-    FROM all_rows AS ar
-    ON CONFLICT (brand_id, product_id, element_dimension, element_value) DO UPDATE
-    SET alpha = excluded.alpha,
-        beta = excluded.beta,
-        prior_alpha = excluded.prior_alpha,
-        prior_beta = excluded.prior_beta,
-        posterior_alpha = excluded.posterior_alpha,
-        posterior_beta = excluded.posterior_beta,
-        n_rewards = excluded.n_rewards,
-        mean_reward = excluded.mean_reward,
-        cold_start_level = excluded.cold_start_level,
-        genome_version = excluded.genome_version,
-        updated_at = excluded.updated_at;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-
-    -- Each value's probability of winning the Thompson draw of its dimension, computed
-    -- once per version so selection needs no sampling loop.
-    WITH ranked AS (
-        SELECT
-            s.id,
-            s.posterior_alpha,
-            s.posterior_beta,
-            dense_rank() OVER (ORDER BY s.brand_id, s.product_id, s.element_dimension)::integer AS grp,
-            row_number() OVER (
-                ORDER BY s.brand_id, s.product_id, s.element_dimension, s.element_value
-            )::integer AS rn
-        FROM genome.creative_element_scores AS s
-        WHERE s.genome_version = v_version
-    ),
-
-    arrays AS (
-        SELECT
-            array_agg(r.id ORDER BY r.rn) AS ids,
-            array_agg(r.grp ORDER BY r.rn) AS grps,
-            array_agg(r.posterior_alpha ORDER BY r.rn) AS a,
-            array_agg(r.posterior_beta ORDER BY r.rn) AS b
-        FROM ranked AS r
-    ),
-
-    summaries AS (
-        SELECT
-            arrays.ids[x.idx] AS id,
-            x.win_probability,
-            x.confidence_width
-        FROM arrays
-        CROSS JOIN LATERAL genome._beta_summaries(
-            arrays.grps, arrays.a, arrays.b, v_draws, v_version
-        ) AS x
-        WHERE arrays.ids IS NOT NULL
-    )
-
-    UPDATE genome.creative_element_scores AS s
-    SET win_probability = least(1.0, greatest(0.0, sm.win_probability)),
-        confidence_width = sm.confidence_width
-    FROM summaries AS sm
-    WHERE s.id = sm.id;
-
-    -- Combos of 2 and 3 element values (brand level).
-    WITH tags AS (
-        SELECT
-            cer.id,
-            cer.organization_id,
-            cer.brand_id,
-            t.key AS dimension,
-            t.value #>> '{}' AS value,
-            (cer.reward_score >= v_threshold)::integer AS success,
-            cer.reward_score
-        FROM genome.creative_element_rewards AS cer
-        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now
-    ),
-
-    combos AS (
-        SELECT
-            a.organization_id,
-            a.brand_id,
-            ARRAY[a.dimension, b.dimension] AS dims,
-            ARRAY[a.value, b.value] AS vals,
-            a.success,
-            a.reward_score
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.id = a.id AND b.dimension > a.dimension
-        UNION ALL
-        SELECT
-            a.organization_id,
-            a.brand_id,
-            ARRAY[a.dimension, b.dimension, c.dimension],
-            ARRAY[a.value, b.value, c.value],
-            a.success,
-            a.reward_score
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.id = a.id AND b.dimension > a.dimension
-        INNER JOIN tags AS c ON c.id = a.id AND c.dimension > b.dimension
-    )
-
-    INSERT INTO genome.element_combo_scores AS cs (
-        organization_id, brand_id, product_id, combo_size, dimensions, element_values, combo_key,
-        alpha, beta, n_rewards, mean_reward, genome_version, updated_at
-    )
-    SELECT
-        c.organization_id,
-        c.brand_id,
-        NULL,
-        cardinality(c.dims),
-        c.dims,
-        c.vals,
-        array_to_string(
-            ARRAY(SELECT d || '=' || v FROM unnest(c.dims, c.vals) AS x (d, v)), '|'
-        ),
-        1.0 + sum(c.success),
-        1.0 + count(*) - sum(c.success),
-        count(*),
-        avg(c.reward_score),
-        v_version,
-        p_now
-    FROM combos AS c
-    GROUP BY c.organization_id, c.brand_id, c.dims, c.vals
-    HAVING count(*) >= v_combo_min
-    ON CONFLICT (brand_id, product_id, combo_key) DO UPDATE
-    SET alpha = excluded.alpha,
-        beta = excluded.beta,
-        n_rewards = excluded.n_rewards,
-        mean_reward = excluded.mean_reward,
-        genome_version = excluded.genome_version,
-        updated_at = excluded.updated_at;
-    DELETE FROM genome.element_combo_scores AS cs WHERE cs.genome_version < v_version;
+    v_rows := genome._update_scores_brand_scores(p_now, v_version);
+    PERFORM genome._update_scores_causal_effects(p_now, v_version);
+    v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
+    PERFORM genome._update_scores_win_probabilities(v_version);
+    PERFORM genome._update_scores_combos(p_now, v_version);
 
     RETURN v_rows;
 END
@@ -9880,7 +10333,7 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Returns the number of score rows written.';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Steps, in order: _update_scores_cold_start_levels, _compute_brand_priors, _update_scores_brand_scores, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 --
@@ -9908,7 +10361,7 @@ BEGIN
     IF v_lag < 0 OR v_window < 1 OR v_min < 4 OR v_weeks < 1 OR v_threshold NOT BETWEEN -1 AND 1 THEN
         RAISE EXCEPTION 'validation settings out of range: prediction_lag_days % (>= 0), validation_window_days % (>= 1), validation_min_ads % (>= 4), stale_weeks % (>= 1), stale_accuracy_threshold % (-1..1)',
             v_lag, v_window, v_min, v_weeks, v_threshold
-            USING ERRCODE = 'GN830';
+            USING ERRCODE = 'GN090';
     END IF;
     v_level := genome._ci_level();
     v_z := genome._normal_quantile(0.5 + v_level / 2);
@@ -10095,7 +10548,7 @@ $$;
 -- Name: FUNCTION validate(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.validate(p_now timestamp with time zone) IS 'VALIDATE (docs/monitoring.md#validation), weekly: per brand, Spearman correlation (average ranks) of pre_gen_score with the matured CTR (creative_element_rewards.raw_ctr) of ads launched in the validation_window_days ending prediction_lag_days before p_now, with n and a Fisher-z interval at monitoring_ci_level, stored in genome.validation_results for the ISO week of p_now (replaced on a re-run that week). stale_weeks consecutive sufficient weeks below stale_accuracy_threshold set genome_state.is_stale (stale_since kept from the first stale week) and raise a genome_stale alert, re-confirmed every run while the brand stays stale; a sufficient week at or above it clears both (auto_resolved). Returns the number of brands validated. GN004 bad p_now, GN830 settings out of range.';
+COMMENT ON FUNCTION genome.validate(p_now timestamp with time zone) IS 'VALIDATE (docs/monitoring.md#validation), weekly: per brand, Spearman correlation (average ranks) of pre_gen_score with the matured CTR (creative_element_rewards.raw_ctr) of ads launched in the validation_window_days ending prediction_lag_days before p_now, with n and a Fisher-z interval at monitoring_ci_level, stored in genome.validation_results for the ISO week of p_now (replaced on a re-run that week). stale_weeks consecutive sufficient weeks below stale_accuracy_threshold set genome_state.is_stale (stale_since kept from the first stale week) and raise a genome_stale alert, re-confirmed every run while the brand stays stale; a sufficient week at or above it clears both (auto_resolved). Returns the number of brands validated. GN004 bad p_now, GN090 settings out of range.';
 
 
 --
@@ -10119,13 +10572,11 @@ DECLARE
     v_combo_min integer := genome._setting_num('combo_min_n')::integer;
 BEGIN
     PERFORM genome._require_now(p_now);
+    PERFORM genome._require_brand(p_brand_id);
     SELECT b.* INTO v_brand FROM public.brands AS b WHERE b.id = p_brand_id;
-    IF p_brand_id IS NULL OR NOT FOUND THEN
-        RAISE EXCEPTION 'unknown brand %', coalesce(p_brand_id::text, 'NULL') USING ERRCODE = 'GN901';
-    END IF;
     IF v_size NOT IN (2, 3) OR NOT (v_kappa > 0) OR NOT (v_level > 0 AND v_level < 1) OR v_top < 1 THEN
         RAISE EXCEPTION 'whitespace settings out of range (combo size 2 or 3, prior strength > 0, 0 < level < 1, top_n >= 1)'
-            USING ERRCODE = 'GN902';
+            USING ERRCODE = 'GN090';
     END IF;
 
     RETURN QUERY
@@ -10356,7 +10807,7 @@ $$;
 -- Name: FUNCTION whitespace(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) IS 'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in, those of the other opted-in brands of its category) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN901 unknown brand, GN902 bad whitespace settings.';
+COMMENT ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) IS 'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in, those of the other opted-in brands of its category) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN005 NULL brand, GN001 unknown brand, GN090 bad whitespace settings.';
 
 
 --
@@ -11789,48 +12240,6 @@ ALTER TABLE genome.validation_results ALTER COLUMN id ADD GENERATED ALWAYS AS ID
     NO MAXVALUE
     CACHE 1
 );
-
-
---
--- Name: ad_intelligence_baselines; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.ad_intelligence_baselines (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    organization_id uuid NOT NULL,
-    brand_id uuid NOT NULL,
-    awareness_level text NOT NULL,
-    creative_format text NOT NULL,
-    video_length_bucket text,
-    campaign_objective text DEFAULT 'all'::text,
-    sample_size integer,
-    unique_ads integer,
-    p25_ctr numeric(10,6),
-    median_ctr numeric(10,6),
-    p75_ctr numeric(10,6),
-    p25_cpc numeric(10,4),
-    median_cpc numeric(10,4),
-    p75_cpc numeric(10,4),
-    p25_cpm numeric(10,4),
-    median_cpm numeric(10,4),
-    p75_cpm numeric(10,4),
-    p25_roas numeric(10,4),
-    median_roas numeric(10,4),
-    p75_roas numeric(10,4),
-    p25_conversion_rate numeric(10,6),
-    median_conversion_rate numeric(10,6),
-    p75_conversion_rate numeric(10,6),
-    date_range_start date,
-    date_range_end date,
-    computed_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
-
---
--- Name: TABLE ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON TABLE public.ad_intelligence_baselines IS 'Per-brand cohort percentiles (existing app). ctr columns are RATIOS, unlike meta_ads_performance.link_ctr.';
 
 
 --
@@ -14822,6 +15231,20 @@ GRANT ALL ON FUNCTION genome._ad_status_changed() TO genome_app;
 
 
 --
+-- Name: FUNCTION _analyze_experiments_arm_data(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._analyze_experiments_arm_data(p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _analyze_experiments_decisions(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._analyze_experiments_decisions(p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _apply_dead_letters(p_job_ids uuid[], p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -14969,6 +15392,49 @@ GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO g
 
 REVOKE ALL ON FUNCTION genome._ci_level() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._ci_level() TO genome_app;
+
+
+--
+-- Name: FUNCTION _collect_rewards_ads(p_today date, p_horizon date, p_default_objective text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date, p_default_objective text) FROM PUBLIC;
+
+
+--
+-- Name: TABLE ad_intelligence_baselines; Type: ACL; Schema: public; Owner: -
+--
+
+GRANT ALL ON TABLE public.ad_intelligence_baselines TO genome_owner;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_app;
+
+
+--
+-- Name: FUNCTION _collect_rewards_baseline(p_brand_id uuid, p_awareness_stage text, p_raw_objective text, p_reward_objective text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._collect_rewards_baseline(p_brand_id uuid, p_awareness_stage text, p_raw_objective text, p_reward_objective text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _collect_rewards_links(p_today date); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._collect_rewards_links(p_today date) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _collect_rewards_record(p_now timestamp with time zone, p_today date, p_horizon date, p_default_objective text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._collect_rewards_record(p_now timestamp with time zone, p_today date, p_horizon date, p_default_objective text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _collect_rewards_scores(p_today date, p_horizon date, p_default_objective text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon date, p_default_objective text) FROM PUBLIC;
 
 
 --
@@ -15186,6 +15652,22 @@ GRANT ALL ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb
 
 
 --
+-- Name: FUNCTION _require_ad(p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
+
+
+--
+-- Name: FUNCTION _require_brand(p_brand_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_brand(p_brand_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_app;
+
+
+--
 -- Name: FUNCTION _require_descriptor(p_descriptor jsonb, p_subject text); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -15202,6 +15684,14 @@ GRANT ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_mod
 
 
 --
+-- Name: FUNCTION _require_job(p_job_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_job(p_job_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_job(p_job_id uuid) TO genome_app;
+
+
+--
 -- Name: FUNCTION _require_knn_k(p_k integer); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -15210,11 +15700,27 @@ GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_app;
 
 
 --
+-- Name: FUNCTION _require_not_null(p_value anyelement, p_name text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_app;
+
+
+--
 -- Name: FUNCTION _require_now(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
 REVOKE ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_app;
+
+
+--
+-- Name: FUNCTION _require_run(p_ad_run_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_app;
 
 
 --
@@ -15351,6 +15857,55 @@ GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) 
 
 REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) TO genome_app;
+
+
+--
+-- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_win_probabilities(p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_win_probabilities(p_version integer) FROM PUBLIC;
 
 
 --
@@ -16155,14 +16710,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_a
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.validation_results_id_seq TO genome_app;
-
-
---
--- Name: TABLE ad_intelligence_baselines; Type: ACL; Schema: public; Owner: -
---
-
-GRANT ALL ON TABLE public.ad_intelligence_baselines TO genome_owner;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_app;
 
 
 --

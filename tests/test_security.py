@@ -111,6 +111,9 @@ def test_function_privileges(db: psycopg.Connection) -> None:
         ("run_job(text,timestamptz)", False),
         ("collect_rewards(timestamptz)", False),
         ("update_scores(timestamptz)", False),
+        # A job's steps are the job's.
+        ("_update_scores_combos(timestamptz,integer)", False),
+        ("_update_scores_evidence(timestamptz)", False),
         ("calibrate_all_quality(timestamptz)", False),
         ("claim_jobs(text[],text,interval,integer,timestamptz)", False),
         ("_apply_tenancy()", False),

@@ -2,6 +2,10 @@
 -- analyze_experiments calls this for the running experiments; simulations call it for
 -- thousands of (experiment, day) groups at once, so both run the same rules.
 
+-- One piece on purpose: a single query over arrays of many (experiment, day) groups at once
+-- (the simulations pass thousands), whose named CTEs (input, posteriors, verdicts,
+-- recommended) all read the one call of _experiment_posteriors and its Monte Carlo draws;
+-- as separate functions those draws would have to travel between them as arrays.
 CREATE OR REPLACE FUNCTION genome._experiment_decisions(
     p_group integer [],
     p_arm integer [],

@@ -1,5 +1,8 @@
--- Daily (docs/experiments.md#stopping-rules): posteriors and decisions of the running experiments, the analysis
--- history, SRM alerts, and on completion the causal knowledge base.
+-- Daily: posteriors and decisions of the running experiments, the analysis history, SRM
+-- alerts, and on completion the causal knowledge base (docs/experiments.md).
+-- analyze_experiments reads each running experiment's arm data and decisions through its
+-- steps _analyze_experiments_arm_data and _analyze_experiments_decisions, then writes every
+-- result in one statement.
 
 CREATE OR REPLACE FUNCTION genome.analyze_experiments(p_now timestamptz DEFAULT now())
 RETURNS integer
@@ -8,135 +11,17 @@ SET search_path = genome, public
 AS $$
 DECLARE
     v_today date;
-    v_metrics jsonb := genome._setting('experiment_metrics');
     v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     v_today := (p_now AT TIME ZONE 'UTC')::date;
 
-    WITH running AS (
-        SELECT
-            e.*,
-            v_metrics -> e.primary_metric AS spec,
-            v_today - (e.started_at AT TIME ZONE 'UTC')::date AS days_elapsed
-        FROM genome.experiments AS e
-        WHERE e.status = 'running'
-          AND e.started_at <= p_now
-          -- Well-formed only: one control (arm 0) and at least one treatment.
-          AND (
-              SELECT count(*) FILTER (WHERE a.arm_index = 0) = 1 AND count(*) >= 2
-              FROM genome.experiment_arms AS a
-              WHERE a.experiment_id = e.id
-          )
-        FOR UPDATE
-    ),
-
-    perf AS (
-        -- Insights of each arm's ad since the start (through meta_ad_mapping, the attribution path), in the
-        -- experiment's campaign and ad set when known, up to the metric's data lag.
-        SELECT
-            a.id AS arm_id,
-            sum(coalesce(p.impressions, 0))::bigint AS impressions,
-            sum(coalesce(p.link_clicks, 0))::bigint AS clicks,
-            sum(coalesce(p.purchases, 0))::bigint AS purchases,
-            sum(coalesce(p.spend, 0)) AS spend,
-            sum(coalesce(p.purchase_value, 0)) AS purchase_value,
-            max(p.date) AS last_date
-        FROM running AS e
-        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
-        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
-        WHERE p.date >= (e.started_at AT TIME ZONE 'UTC')::date
-          AND p.date <= v_today - (e.spec ->> 'data_lag_days')::integer
-          AND (e.meta_campaign_id IS NULL OR p.meta_campaign_id = e.meta_campaign_id)
-          AND (a.meta_adset_id IS NULL OR p.meta_adset_id = a.meta_adset_id)
-        GROUP BY a.id
-    ),
-
-    arm_data AS (
-        -- Without insights of its own, an arm falls back to its ad's matured reward.
-        SELECT
-            row_number() OVER (ORDER BY e.id, a.arm_index)::integer AS rn,
-            dense_rank() OVER (ORDER BY e.id)::integer AS grp,
-            e.id AS experiment_id,
-            e.organization_id,
-            e.brand_id,
-            e.name AS experiment_name,
-            e.test_variable,
-            e.primary_metric,
-            -- Experiments made without propose_experiment may lack the plan: the metric's
-            -- default baseline, and no planned sample (flat prior, no sample-based end).
-            coalesce(e.baseline_rate, (e.spec ->> 'default_baseline')::double precision) AS baseline_rate,
-            e.required_trials_per_arm,
-            e.significance_level,
-            e.max_days,
-            e.days_elapsed,
-            e.spec,
-            a.id AS arm_id,
-            a.arm_index,
-            a.arm_name,
-            a.test_variable_value,
-            a.planned_share,
-            CASE WHEN p.arm_id IS NOT NULL THEN 'performance'
-                 WHEN r.id IS NOT NULL THEN 'rewards' ELSE 'none' END AS data_source,
-            coalesce(p.impressions, r.total_impressions, 0) AS impressions,
-            coalesce(p.clicks, r.total_clicks, 0) AS clicks,
-            coalesce(p.purchases, r.total_purchases, 0) AS purchases,
-            coalesce(p.spend, r.total_spend::numeric, 0) AS spend,
-            coalesce(p.purchase_value, r.total_purchase_value::numeric, 0) AS purchase_value
-        FROM running AS e
-        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
-        LEFT JOIN perf AS p ON p.arm_id = a.id
-        LEFT JOIN genome.creative_element_rewards AS r
-            ON p.arm_id IS NULL AND r.generated_ad_id = a.generated_ad_id AND r.matured_at <= p_now
-    ),
-
-    counted AS (
-        SELECT
-            d.*,
-            CASE d.spec ->> 'trials' WHEN 'impressions' THEN d.impressions ELSE d.clicks END AS trials,
-            CASE d.spec ->> 'successes' WHEN 'clicks' THEN d.clicks ELSE d.purchases END AS successes
-        FROM arm_data AS d
-    ),
-
-    decided AS (
-        SELECT
-            c.*,
-            x.posterior_mean,
-            x.prob_best,
-            x.expected_loss,
-            x.effect_mean,
-            x.effect_lower,
-            x.effect_upper,
-            x.relative_effect,
-            x.relative_lower,
-            x.relative_upper,
-            x.prob_positive,
-            x.srm_p_value,
-            x.best_arm,
-            x.decision,
-            x.stop_reason,
-            x.recommendation
-        FROM (
-            SELECT
-                array_agg(c0.grp ORDER BY c0.rn) AS grps,
-                array_agg(c0.arm_index ORDER BY c0.rn) AS arms,
-                array_agg(c0.impressions ORDER BY c0.rn) AS impressions,
-                array_agg(c0.trials ORDER BY c0.rn) AS trials,
-                array_agg(c0.successes ORDER BY c0.rn) AS successes,
-                array_agg(c0.planned_share ORDER BY c0.rn) AS shares,
-                array_agg(c0.baseline_rate ORDER BY c0.rn) AS baselines,
-                array_agg(c0.required_trials_per_arm::double precision ORDER BY c0.rn) AS planned,
-                array_agg(c0.significance_level::double precision ORDER BY c0.rn) AS significance,
-                array_agg(c0.days_elapsed >= c0.max_days ORDER BY c0.rn) AS final
-            FROM counted AS c0
-        ) AS arr
-        CROSS JOIN LATERAL genome._experiment_decisions(
-            arr.grps, arr.arms, arr.impressions, arr.trials, arr.successes, arr.shares, arr.baselines,
-            arr.planned, arr.significance, arr.final, (v_today - DATE '2000-01-01')::bigint
-        ) AS x
-        INNER JOIN counted AS c ON c.rn = x.idx
-        WHERE arr.grps IS NOT NULL
+    -- One statement on purpose: its data-modifying CTEs (arms, history, experiments, causal
+    -- effects, SRM alerts) all write from the one set of decisions, drawn once (Monte Carlo)
+    -- and seen by every write in the same snapshot; split into statements, each would have
+    -- to persist the decisions for the next or recompute them from tables already changed.
+    WITH decided AS (
+        SELECT * FROM genome._analyze_experiments_decisions(p_now)
     ),
 
     experiment_results AS (
@@ -371,4 +256,231 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.analyze_experiments(timestamptz) IS
-'Daily (job experiment_analysis): for every running experiment (with one control arm 0 and at least one treatment), each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now.';
+'Daily (job experiment_analysis): for every running experiment (with one control arm 0 and at least one treatment), each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now. Steps: _analyze_experiments_arm_data, _analyze_experiments_decisions.';
+
+
+-- Step: each arm's data since its experiment started, for the well-formed running experiments.
+CREATE OR REPLACE FUNCTION genome._analyze_experiments_arm_data(p_now timestamptz)
+RETURNS TABLE (
+    rn integer,
+    grp integer,
+    experiment_id uuid,
+    organization_id uuid,
+    brand_id uuid,
+    experiment_name text,
+    test_variable text,
+    primary_metric text,
+    baseline_rate double precision,
+    required_trials_per_arm bigint,
+    significance_level numeric,
+    max_days integer,
+    days_elapsed integer,
+    spec jsonb,
+    arm_id uuid,
+    arm_index integer,
+    arm_name text,
+    test_variable_value text,
+    planned_share double precision,
+    data_source text,
+    impressions bigint,
+    clicks bigint,
+    purchases bigint,
+    spend numeric,
+    purchase_value numeric,
+    trials bigint,
+    successes bigint
+)
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_today date := (p_now AT TIME ZONE 'UTC')::date;
+    v_metrics jsonb := genome._setting('experiment_metrics');
+BEGIN
+    RETURN QUERY
+    WITH running AS (
+        SELECT
+            e.*,
+            v_metrics -> e.primary_metric AS spec,
+            v_today - (e.started_at AT TIME ZONE 'UTC')::date AS days_elapsed
+        FROM genome.experiments AS e
+        WHERE e.status = 'running'
+          AND e.started_at <= p_now
+          -- Well-formed only: one control (arm 0) and at least one treatment.
+          AND (
+              SELECT count(*) FILTER (WHERE a.arm_index = 0) = 1 AND count(*) >= 2
+              FROM genome.experiment_arms AS a
+              WHERE a.experiment_id = e.id
+          )
+        FOR UPDATE
+    ),
+
+    perf AS (
+        -- Insights of each arm's ad since the start (through meta_ad_mapping, docs/rewards.md#linking-ads-to-meta), in the
+        -- experiment's campaign and ad set when known, up to the metric's data lag.
+        SELECT
+            a.id AS arm_id,
+            sum(coalesce(p.impressions, 0))::bigint AS impressions,
+            sum(coalesce(p.link_clicks, 0))::bigint AS clicks,
+            sum(coalesce(p.purchases, 0))::bigint AS purchases,
+            sum(coalesce(p.spend, 0)) AS spend,
+            sum(coalesce(p.purchase_value, 0)) AS purchase_value,
+            max(p.date) AS last_date
+        FROM running AS e
+        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
+        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
+        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+        WHERE p.date >= (e.started_at AT TIME ZONE 'UTC')::date
+          AND p.date <= v_today - (e.spec ->> 'data_lag_days')::integer
+          AND (e.meta_campaign_id IS NULL OR p.meta_campaign_id = e.meta_campaign_id)
+          AND (a.meta_adset_id IS NULL OR p.meta_adset_id = a.meta_adset_id)
+        GROUP BY a.id
+    ),
+
+    arm_data AS (
+        -- Without insights of its own, an arm falls back to its ad's matured reward.
+        SELECT
+            row_number() OVER (ORDER BY e.id, a.arm_index)::integer AS rn,
+            dense_rank() OVER (ORDER BY e.id)::integer AS grp,
+            e.id AS experiment_id,
+            e.organization_id,
+            e.brand_id,
+            e.name AS experiment_name,
+            e.test_variable,
+            e.primary_metric,
+            -- Experiments made without propose_experiment may lack the plan: the metric's
+            -- default baseline, and no planned sample (flat prior, no sample-based end).
+            coalesce(e.baseline_rate, (e.spec ->> 'default_baseline')::double precision) AS baseline_rate,
+            e.required_trials_per_arm,
+            e.significance_level,
+            e.max_days,
+            e.days_elapsed,
+            e.spec,
+            a.id AS arm_id,
+            a.arm_index,
+            a.arm_name,
+            a.test_variable_value,
+            a.planned_share,
+            CASE WHEN p.arm_id IS NOT NULL THEN 'performance'
+                 WHEN r.id IS NOT NULL THEN 'rewards' ELSE 'none' END AS data_source,
+            coalesce(p.impressions, r.total_impressions, 0) AS impressions,
+            coalesce(p.clicks, r.total_clicks, 0) AS clicks,
+            coalesce(p.purchases, r.total_purchases, 0) AS purchases,
+            coalesce(p.spend, r.total_spend::numeric, 0) AS spend,
+            coalesce(p.purchase_value, r.total_purchase_value::numeric, 0) AS purchase_value
+        FROM running AS e
+        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
+        LEFT JOIN perf AS p ON p.arm_id = a.id
+        LEFT JOIN genome.creative_element_rewards AS r
+            ON p.arm_id IS NULL AND r.generated_ad_id = a.generated_ad_id AND r.matured_at <= p_now
+    )
+
+    SELECT
+        d.*,
+        CASE d.spec ->> 'trials' WHEN 'impressions' THEN d.impressions ELSE d.clicks END AS trials,
+        CASE d.spec ->> 'successes' WHEN 'clicks' THEN d.clicks ELSE d.purchases END AS successes
+    FROM arm_data AS d;
+END
+$$;
+COMMENT ON FUNCTION genome._analyze_experiments_arm_data(timestamptz) IS
+'Internal step of analyze_experiments: locks the running experiments started by p_now that have one control (arm 0) and at least one treatment, and returns one row per arm numbered in (experiment, arm) order (rn, grp): the experiment''s plan (baseline_rate, else the metric''s default_baseline in setting experiment_metrics; required trials, significance level, max_days, days elapsed), the arm''s impressions, clicks, purchases, spend and purchase value from meta_ads_performance via meta_ad_mapping since the start (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else its ad''s matured reward (data_source performance / rewards / none), and the trials and successes the primary metric counts.';
+
+
+-- Step: the stopping decision and posteriors of every arm (genome._experiment_decisions).
+CREATE OR REPLACE FUNCTION genome._analyze_experiments_decisions(p_now timestamptz)
+RETURNS TABLE (
+    rn integer,
+    grp integer,
+    experiment_id uuid,
+    organization_id uuid,
+    brand_id uuid,
+    experiment_name text,
+    test_variable text,
+    primary_metric text,
+    baseline_rate double precision,
+    required_trials_per_arm bigint,
+    significance_level numeric,
+    max_days integer,
+    days_elapsed integer,
+    spec jsonb,
+    arm_id uuid,
+    arm_index integer,
+    arm_name text,
+    test_variable_value text,
+    planned_share double precision,
+    data_source text,
+    impressions bigint,
+    clicks bigint,
+    purchases bigint,
+    spend numeric,
+    purchase_value numeric,
+    trials bigint,
+    successes bigint,
+    posterior_mean double precision,
+    prob_best double precision,
+    expected_loss double precision,
+    effect_mean double precision,
+    effect_lower double precision,
+    effect_upper double precision,
+    relative_effect double precision,
+    relative_lower double precision,
+    relative_upper double precision,
+    prob_positive double precision,
+    srm_p_value double precision,
+    best_arm integer,
+    decision text,
+    stop_reason text,
+    recommendation text
+)
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_today date := (p_now AT TIME ZONE 'UTC')::date;
+BEGIN
+    RETURN QUERY
+    WITH counted AS (
+        SELECT * FROM genome._analyze_experiments_arm_data(p_now)
+    )
+
+    SELECT
+        c.*,
+        x.posterior_mean,
+        x.prob_best,
+        x.expected_loss,
+        x.effect_mean,
+        x.effect_lower,
+        x.effect_upper,
+        x.relative_effect,
+        x.relative_lower,
+        x.relative_upper,
+        x.prob_positive,
+        x.srm_p_value,
+        x.best_arm,
+        x.decision,
+        x.stop_reason,
+        x.recommendation
+    FROM (
+        SELECT
+            array_agg(c0.grp ORDER BY c0.rn) AS grps,
+            array_agg(c0.arm_index ORDER BY c0.rn) AS arms,
+            array_agg(c0.impressions ORDER BY c0.rn) AS impressions,
+            array_agg(c0.trials ORDER BY c0.rn) AS trials,
+            array_agg(c0.successes ORDER BY c0.rn) AS successes,
+            array_agg(c0.planned_share ORDER BY c0.rn) AS shares,
+            array_agg(c0.baseline_rate ORDER BY c0.rn) AS baselines,
+            array_agg(c0.required_trials_per_arm::double precision ORDER BY c0.rn) AS planned,
+            array_agg(c0.significance_level::double precision ORDER BY c0.rn) AS significance,
+            array_agg(c0.days_elapsed >= c0.max_days ORDER BY c0.rn) AS final
+        FROM counted AS c0
+    ) AS arr
+    CROSS JOIN LATERAL genome._experiment_decisions(
+        arr.grps, arr.arms, arr.impressions, arr.trials, arr.successes, arr.shares, arr.baselines,
+        arr.planned, arr.significance, arr.final, (v_today - DATE '2000-01-01')::bigint
+    ) AS x
+    INNER JOIN counted AS c ON c.rn = x.idx
+    WHERE arr.grps IS NOT NULL;
+END
+$$;
+COMMENT ON FUNCTION genome._analyze_experiments_decisions(timestamptz) IS
+'Internal step of analyze_experiments: every arm of _analyze_experiments_arm_data with the decision of genome._experiment_decisions over all running experiments at once (sceptical Beta-Binomial posteriors, P(best), expected loss, effect against the control and its intervals, SRM p-value; winner / futility pause / inconclusive at max_days or the planned sample / SRM hold), its Monte Carlo draws seeded by the UTC day of p_now so a day''s re-run gives the same decisions.';

@@ -1,5 +1,8 @@
 -- docs/experiments.md#design: a budget-gated single-variable experiment, its deployment plan and its arms' ads.
 
+-- One piece: it reads top-down as argument checks (a third of its length), the power analysis
+-- (already its own functions: _experiment_baseline, _required_sample_size, _brand_cpm), then
+-- the experiment, its arms and their ads; the checks serve this function alone.
 CREATE OR REPLACE FUNCTION genome.propose_experiment(
     p_brand_id uuid,
     p_product_id uuid,

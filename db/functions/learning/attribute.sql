@@ -2,6 +2,9 @@
 -- effect on click odds within strata of context, spend and week, instead of a naive
 -- "CTR by tag" that Simpson's paradox can turn around.
 
+-- One piece on purpose: the Mantel-Haenszel estimate is one query whose named CTEs are its
+-- stages (rows, strata, 2x2 tables, per-value pooling, statistics, verdicts) over one brand's
+-- rewards; as separate functions each stage would be materialized and re-joined.
 CREATE OR REPLACE FUNCTION genome.attribute(
     p_brand_id uuid,
     p_dimension text,

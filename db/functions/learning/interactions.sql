@@ -1,6 +1,9 @@
 -- Pairwise interactions of element values on the log-odds of a click: how far the pair's
 -- observed click odds are from what the two values' separate effects add up to.
 
+-- One piece on purpose: one query whose named CTEs are the stages (pairs, per-value and pair
+-- counts, 2x2 cells, interaction effect, ranking) over one brand's rewards; as separate
+-- functions each stage would be materialized and re-joined.
 CREATE OR REPLACE FUNCTION genome.interactions(
     p_brand_id uuid,
     p_now timestamptz DEFAULT now()

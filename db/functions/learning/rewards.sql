@@ -1,4 +1,7 @@
--- COLLECT (docs/rewards.md): matured, normalized, objective-weighted rewards.
+-- COLLECT: matured, normalized, objective-weighted rewards (docs/rewards.md).
+-- collect_rewards runs the steps in order; each step is a function of its own named
+-- _collect_rewards_<step>, which the security set-up treats like the job itself. The scoring
+-- steps are queries over the previous step's rows: links -> ads -> baseline -> scores -> record.
 
 CREATE OR REPLACE FUNCTION genome.collect_rewards(p_now timestamptz DEFAULT now())
 RETURNS integer
@@ -9,7 +12,6 @@ DECLARE
     v_today date;
     v_horizon date;
     v_default_objective text;
-    v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     v_today := (p_now AT TIME ZONE 'UTC')::date;
@@ -22,40 +24,89 @@ BEGIN
     v_default_objective := genome._setting('default_reward_objective') #>> '{}';
 
     PERFORM genome._backfill_element_tags();
+    -- Scores every ad whose reward can still change (_collect_rewards_scores) and records
+    -- the new and the revised ones.
+    RETURN genome._collect_rewards_record(p_now, v_today, v_horizon, v_default_objective);
+END
+$$;
+COMMENT ON FUNCTION genome.collect_rewards(timestamptz) IS
+'Daily COLLECT: for every generated ad linked to Meta (meta_ad_mapping first, ad-name parsing as fallback), aggregates performance up to p_now, matures each component on its own window (genome.reward_metrics), normalizes it against the brand''s baseline cohort (p25 -> 0, p75 -> 1, clipped; else brand ''all'' row; else defaults), weights it by the mapped objective and leaves out (never imputes) what has not matured, redistributing its weight. Inserts or revises creative_element_rewards (superseded revisions go to creative_element_reward_history); a second call at the same p_now changes nothing. Also backfills V1 element_tags. Returns rows inserted or revised. GN004: NULL p_now. Steps: _backfill_element_tags, then _collect_rewards_record over _collect_rewards_scores (_collect_rewards_links, _collect_rewards_ads, _collect_rewards_baseline).';
 
-    WITH links AS (
-        -- meta_ad_mapping is the attribution path (docs/rewards.md#linking-ads-to-meta) ...
-        SELECT
-            m.generated_ad_id,
-            m.meta_ad_id,
-            'mapping' AS path
-        FROM public.meta_ad_mapping AS m
-        WHERE m.generated_ad_id IS NOT NULL
-        UNION
-        -- ... and a generated ad's id in the Meta ad name only the fallback, for Meta ads
-        -- that no mapping row claims.
-        SELECT
-            g.id AS generated_ad_id,
-            n.meta_ad_id,
-            'ad_name' AS path
-        FROM (
-            SELECT DISTINCT
-                p.meta_ad_id,
-                substring(
-                    p.ad_name
-                    FROM '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
-                )::uuid AS ad_uuid
-            FROM public.meta_ads_performance AS p
-            WHERE p.ad_name ~ '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
-              AND p.date <= v_today
-        ) AS n
-        INNER JOIN public.generated_ads AS g ON g.id = n.ad_uuid
-        WHERE NOT EXISTS (
-            SELECT 1 FROM public.meta_ad_mapping AS m2 WHERE m2.meta_ad_id = n.meta_ad_id
-        )
-    ),
 
-    perf AS (
+-- Step: which Meta ads report for which generated ad.
+CREATE OR REPLACE FUNCTION genome._collect_rewards_links(p_today date)
+RETURNS TABLE (generated_ad_id uuid, meta_ad_id text, path text)
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    -- meta_ad_mapping is the attribution path (docs/rewards.md#linking-ads-to-meta) ...
+    SELECT
+        m.generated_ad_id,
+        m.meta_ad_id,
+        'mapping' AS path
+    FROM public.meta_ad_mapping AS m
+    WHERE m.generated_ad_id IS NOT NULL
+    UNION
+    -- ... and a generated ad's id in the Meta ad name only the fallback, for Meta ads
+    -- that no mapping row claims.
+    SELECT
+        g.id AS generated_ad_id,
+        n.meta_ad_id,
+        'ad_name' AS path
+    FROM (
+        SELECT DISTINCT
+            p.meta_ad_id,
+            substring(
+                p.ad_name
+                FROM '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+            )::uuid AS ad_uuid
+        FROM public.meta_ads_performance AS p
+        WHERE p.ad_name ~ '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
+          AND p.date <= p_today
+    ) AS n
+    INNER JOIN public.generated_ads AS g ON g.id = n.ad_uuid
+    WHERE NOT EXISTS (
+        SELECT 1 FROM public.meta_ad_mapping AS m2 WHERE m2.meta_ad_id = n.meta_ad_id
+    )
+$$;
+COMMENT ON FUNCTION genome._collect_rewards_links(date) IS
+'Internal step of collect_rewards: the (generated ad, Meta ad) pairs whose performance counts for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping''), and, for Meta ads no mapping row claims, a generated ad whose id appears in the Meta ad name of a performance row dated up to p_today (''ad_name'').';
+
+
+-- Step: each linked ad's totals and facts, for the ads whose reward can still change.
+CREATE OR REPLACE FUNCTION genome._collect_rewards_ads(
+    p_today date, p_horizon date, p_default_objective text
+)
+RETURNS TABLE (
+    generated_ad_id uuid,
+    path text,
+    first_date date,
+    last_date date,
+    impressions bigint,
+    clicks bigint,
+    purchases bigint,
+    spend double precision,
+    purchase_value double precision,
+    objective text,
+    meta_campaign_id text,
+    meta_ad_account_id text,
+    element_tags jsonb,
+    is_imported boolean,
+    bandit_selected boolean,
+    product_id uuid,
+    brand_id uuid,
+    organization_id uuid,
+    raw_objective text,
+    reward_objective text,
+    objective_mapped boolean,
+    age_days integer
+)
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    WITH perf AS (
         SELECT
             l.generated_ad_id,
             CASE WHEN bool_or(l.path = 'mapping') THEN 'mapping' ELSE 'ad_name' END AS path,
@@ -70,46 +121,113 @@ BEGIN
                 FILTER (WHERE p.campaign_objective IS NOT NULL))[1] AS objective,
             (array_agg(p.meta_campaign_id ORDER BY p.date DESC))[1] AS meta_campaign_id,
             (array_agg(p.meta_ad_account_id ORDER BY p.date DESC))[1] AS meta_ad_account_id
-        FROM links AS l
+        FROM genome._collect_rewards_links(p_today) AS l
         INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = l.meta_ad_id
-        WHERE p.date <= v_today
+        WHERE p.date <= p_today
         GROUP BY l.generated_ad_id
-        HAVING max(p.date) >= v_horizon
+        HAVING max(p.date) >= p_horizon
             OR NOT EXISTS (
                 SELECT 1 FROM genome.creative_element_rewards AS r
                 WHERE r.generated_ad_id = l.generated_ad_id
             )
-    ),
+    )
 
-    ads AS (
-        SELECT
-            perf.*,
-            g.element_tags,
-            g.is_imported,
-            coalesce(g.bandit_selected, false) AS bandit_selected,
-            pr.id AS product_id,
-            b.id AS brand_id,
-            b.organization_id,
-            coalesce(perf.objective, c.objective) AS raw_objective,
-            coalesce(om.reward_objective, v_default_objective) AS reward_objective,
-            om.reward_objective IS NOT NULL AS objective_mapped,
-            v_today - perf.first_date AS age_days
-        FROM perf
-        INNER JOIN public.generated_ads AS g ON g.id = perf.generated_ad_id
-        INNER JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
-        INNER JOIN public.products AS pr ON pr.id = ar.product_id
-        INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        LEFT JOIN public.meta_campaigns AS c
-            ON c.meta_campaign_id = perf.meta_campaign_id
-            AND c.meta_ad_account_id = perf.meta_ad_account_id
-        LEFT JOIN genome.objective_map AS om
-            ON om.meta_objective = upper(coalesce(perf.objective, c.objective))
-        WHERE perf.first_date IS NOT NULL
+    SELECT
+        perf.*,
+        g.element_tags,
+        g.is_imported,
+        coalesce(g.bandit_selected, false) AS bandit_selected,
+        pr.id AS product_id,
+        b.id AS brand_id,
+        b.organization_id,
+        coalesce(perf.objective, c.objective) AS raw_objective,
+        coalesce(om.reward_objective, p_default_objective) AS reward_objective,
+        om.reward_objective IS NOT NULL AS objective_mapped,
+        p_today - perf.first_date AS age_days
+    FROM perf
+    INNER JOIN public.generated_ads AS g ON g.id = perf.generated_ad_id
+    INNER JOIN public.ad_runs AS ar ON ar.id = g.ad_run_id
+    INNER JOIN public.products AS pr ON pr.id = ar.product_id
+    INNER JOIN public.brands AS b ON b.id = pr.brand_id
+    LEFT JOIN public.meta_campaigns AS c
+        ON c.meta_campaign_id = perf.meta_campaign_id
+        AND c.meta_ad_account_id = perf.meta_ad_account_id
+    LEFT JOIN genome.objective_map AS om
+        ON om.meta_objective = upper(coalesce(perf.objective, c.objective))
+    WHERE perf.first_date IS NOT NULL
+$$;
+COMMENT ON FUNCTION genome._collect_rewards_ads(date, date, text) IS
+'Internal step of collect_rewards: for every generated ad linked by _collect_rewards_links with an impression up to p_today, whose data reaches p_horizon or which has no reward yet: its attribution path (''mapping'' when any link is a mapping), first day with impressions, last day, totals (impressions, clicks, purchases, spend, purchase value), latest campaign objective, element tags, brand, product, organization, the reward objective its Meta objective maps to in genome.objective_map (else p_default_objective) and its age in days at p_today.';
+
+
+-- Step: the baseline cohort an ad's metrics are normalized against.
+CREATE OR REPLACE FUNCTION genome._collect_rewards_baseline(
+    p_brand_id uuid, p_awareness_stage text, p_raw_objective text, p_reward_objective text
+)
+RETURNS SETOF public.ad_intelligence_baselines
+LANGUAGE sql
+STABLE
+-- At most one row (LIMIT 1): the estimate keeps the caller's plan, and its JIT cost, small.
+ROWS 1
+SET search_path = genome, public
+AS $$
+SELECT b.*
+    FROM public.ad_intelligence_baselines AS b
+    WHERE b.brand_id = p_brand_id
+      AND b.awareness_level IN (coalesce(p_awareness_stage, 'all'), 'all')
+      AND coalesce(b.campaign_objective, 'all') IN (
+          coalesce(p_raw_objective, 'all'), p_reward_objective, 'all'
+      )
+    ORDER BY
+        (b.awareness_level = p_awareness_stage) DESC NULLS LAST,
+        (coalesce(b.campaign_objective, 'all') <> 'all') DESC,
+        b.computed_at DESC
+    LIMIT 1
+$$;
+COMMENT ON FUNCTION genome._collect_rewards_baseline(uuid, text, text, text) IS
+'Internal step of collect_rewards: the brand''s ad_intelligence_baselines row an ad is normalized against - the cohort of its awareness stage before the ''all'' row, a row of its (Meta or reward) objective before the ''all'' objective, the latest first - or no row (the metric defaults apply).';
+
+
+-- Step: each ad's reward from its matured components.
+-- One piece on purpose: one query whose named CTEs are the stages (baseline, components,
+-- scored, rewards); the ads of _collect_rewards_ads feed three of them and are read once.
+CREATE OR REPLACE FUNCTION genome._collect_rewards_scores(
+    p_today date, p_horizon date, p_default_objective text
+)
+RETURNS TABLE (
+    organization_id uuid,
+    brand_id uuid,
+    product_id uuid,
+    generated_ad_id uuid,
+    element_tags jsonb,
+    reward_score double precision,
+    reward_components jsonb,
+    campaign_objective text,
+    reward_objective text,
+    first_date date,
+    last_date date,
+    impressions bigint,
+    clicks bigint,
+    purchases bigint,
+    spend double precision,
+    purchase_value double precision,
+    raw_ctr double precision,
+    raw_roas double precision,
+    bandit_selected boolean,
+    is_imported boolean,
+    path text
+)
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    WITH ads AS (
+        SELECT * FROM genome._collect_rewards_ads(p_today, p_horizon, p_default_objective)
     ),
 
     baseline AS (
-        -- docs/rewards.md#normalization: the brand's matching cohort (awareness stage, objective), else the
-        -- brand's 'all' row, else the configured defaults (per metric, below).
+        -- The brand's matching cohort (awareness stage, objective), else the brand's 'all'
+        -- row, else the configured defaults (per metric, below).
         SELECT
             a.generated_ad_id,
             bl.*,
@@ -120,19 +238,8 @@ BEGIN
                 ELSE 'brand_all'
             END AS baseline_source
         FROM ads AS a
-        LEFT JOIN LATERAL (
-            SELECT b.*
-            FROM public.ad_intelligence_baselines AS b
-            WHERE b.brand_id = a.brand_id
-              AND b.awareness_level IN (coalesce(a.element_tags ->> 'awareness_stage', 'all'), 'all')
-              AND coalesce(b.campaign_objective, 'all') IN (
-                  coalesce(a.raw_objective, 'all'), a.reward_objective, 'all'
-              )
-            ORDER BY
-                (b.awareness_level = a.element_tags ->> 'awareness_stage') DESC NULLS LAST,
-                (coalesce(b.campaign_objective, 'all') <> 'all') DESC,
-                b.computed_at DESC
-            LIMIT 1
+        LEFT JOIN LATERAL genome._collect_rewards_baseline(
+            a.brand_id, a.element_tags ->> 'awareness_stage', a.raw_objective, a.reward_objective
         ) AS bl ON true
     ),
 
@@ -225,38 +332,55 @@ BEGIN
         FROM scored AS s
         GROUP BY s.generated_ad_id
         HAVING count(*) FILTER (WHERE s.left_out_reason IS NULL) > 0
-    ),
+    )
 
-    computed AS (
-        SELECT
-            a.organization_id,
-            a.brand_id,
-            a.product_id,
-            a.generated_ad_id,
-            a.element_tags,
-            rw.reward_score,
-            rw.reward_components || jsonb_build_object(
-                'objective', a.reward_objective,
-                'objective_source', CASE WHEN a.objective_mapped THEN 'mapped' ELSE 'default' END,
-                'meta_objective', a.raw_objective,
-                'age_days', a.age_days
-            ) AS reward_components,
-            a.raw_objective AS campaign_objective,
-            a.reward_objective,
-            a.first_date,
-            a.last_date,
-            a.impressions,
-            a.clicks,
-            coalesce(a.purchases, 0) AS purchases,
-            a.spend,
-            coalesce(a.purchase_value, 0) AS purchase_value,
-            a.clicks::double precision / nullif(a.impressions, 0) AS raw_ctr,
-            a.purchase_value / nullif(a.spend, 0) AS raw_roas,
-            a.bandit_selected,
-            a.is_imported,
-            a.path
-        FROM ads AS a
-        INNER JOIN rewards AS rw ON rw.generated_ad_id = a.generated_ad_id
+    SELECT
+        a.organization_id,
+        a.brand_id,
+        a.product_id,
+        a.generated_ad_id,
+        a.element_tags,
+        rw.reward_score,
+        rw.reward_components || jsonb_build_object(
+            'objective', a.reward_objective,
+            'objective_source', CASE WHEN a.objective_mapped THEN 'mapped' ELSE 'default' END,
+            'meta_objective', a.raw_objective,
+            'age_days', a.age_days
+        ) AS reward_components,
+        a.raw_objective AS campaign_objective,
+        a.reward_objective,
+        a.first_date,
+        a.last_date,
+        a.impressions,
+        a.clicks,
+        coalesce(a.purchases, 0) AS purchases,
+        a.spend,
+        coalesce(a.purchase_value, 0) AS purchase_value,
+        a.clicks::double precision / nullif(a.impressions, 0) AS raw_ctr,
+        a.purchase_value / nullif(a.spend, 0) AS raw_roas,
+        a.bandit_selected,
+        a.is_imported,
+        a.path
+    FROM ads AS a
+    INNER JOIN rewards AS rw ON rw.generated_ad_id = a.generated_ad_id
+$$;
+COMMENT ON FUNCTION genome._collect_rewards_scores(date, date, text) IS
+'Internal step of collect_rewards: the reward of every ad of _collect_rewards_ads. Each metric weighted for its reward objective (genome.reward_weights) is computed from the totals (ctr, conversion_rate, roas, cpm), left out while not matured (maturation_days, min_impressions) or missing, and normalized against the ad''s baseline (_collect_rewards_baseline: p25 -> 0, p75 -> 1, clipped; the metric''s defaults when the row lacks a usable range); the reward is the weighted mean of the included components, their weight redistributed. reward_components records every component, what was left out and why, the objective and the age. Ads with no included component are left out.';
+
+
+-- Step: insert new rewards and revise changed ones, keeping the superseded revision.
+CREATE OR REPLACE FUNCTION genome._collect_rewards_record(
+    p_now timestamptz, p_today date, p_horizon date, p_default_objective text
+)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_rows integer;
+BEGIN
+    WITH computed AS (
+        SELECT * FROM genome._collect_rewards_scores(p_today, p_horizon, p_default_objective)
     ),
 
     changed AS (
@@ -348,5 +472,5 @@ BEGIN
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome.collect_rewards(timestamptz) IS
-'Daily COLLECT: for every generated ad linked to Meta (meta_ad_mapping first, ad-name parsing as fallback), aggregates performance up to p_now, matures each component on its own window (genome.reward_metrics), normalizes it against the brand''s baseline cohort (p25 -> 0, p75 -> 1, clipped; else brand ''all'' row; else defaults), weights it by the mapped objective and leaves out (never imputes) what has not matured, redistributing its weight. Inserts or revises creative_element_rewards (superseded revisions go to creative_element_reward_history); a second call at the same p_now changes nothing. Also backfills V1 element_tags. Returns rows inserted or revised. GN004: NULL p_now.';
+COMMENT ON FUNCTION genome._collect_rewards_record(timestamptz, date, date, text) IS
+'Internal step of collect_rewards: writes the rewards of _collect_rewards_scores into genome.creative_element_rewards - new ads inserted matured and revised at p_now; an ad whose score, components, impressions, clicks or tags changed is revised (revision + 1, revised_at p_now) after its previous revision is copied to creative_element_reward_history (valid until p_now); unchanged rewards are not touched. Returns rows inserted or revised.';

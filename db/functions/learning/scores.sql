@@ -1,5 +1,8 @@
--- SCORE (docs/learning.md#element-scores): Beta(alpha, beta) per element value, category priors,
--- cold-start levels, combos, and each value's probability of winning a Thompson draw.
+-- SCORE: Beta(alpha, beta) per element value, category priors, cold-start levels, causal
+-- evidence from experiments, combos, and each value's probability of winning a Thompson draw
+-- (docs/learning.md). update_scores runs the steps in order; each step is a function of its own
+-- named _update_scores_<step>, which the security set-up treats like the job itself (not the
+-- app's to call).
 
 CREATE OR REPLACE FUNCTION genome.update_scores(p_now timestamptz DEFAULT now())
 RETURNS integer
@@ -8,21 +11,39 @@ SET search_path = genome, public
 AS $$
 DECLARE
     v_version integer;
-    v_threshold double precision := genome._setting_num('success_threshold');
-    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
-    v_prior_n3 double precision := genome._setting_num('prior_n_level3');
-    v_bw_n double precision := genome._setting_num('brand_weight_n');
-    v_bw_cap double precision := genome._setting_num('brand_weight_cap');
-    v_level2 double precision := genome._setting_num('level2_days');
-    v_level3 double precision := genome._setting_num('level3_days');
-    v_draws integer := genome._setting_num('win_probability_draws')::integer;
-    v_combo_min integer := genome._setting_num('combo_min_n')::integer;
     v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     v_version := nextval('genome.genome_version_seq')::integer;
 
-    -- Cold-start level per brand (docs/learning.md#cold-start), from its matured rewards.
+    PERFORM genome._update_scores_cold_start_levels(p_now, v_version);
+    PERFORM genome._compute_brand_priors(p_now, v_version);
+    v_rows := genome._update_scores_brand_scores(p_now, v_version);
+    PERFORM genome._update_scores_causal_effects(p_now, v_version);
+    v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
+    PERFORM genome._update_scores_win_probabilities(v_version);
+    PERFORM genome._update_scores_combos(p_now, v_version);
+
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome.update_scores(timestamptz) IS
+'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Steps, in order: _update_scores_cold_start_levels, _compute_brand_priors, _update_scores_brand_scores, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+
+
+-- Step 1: cold-start level per brand (docs/learning.md#cold-start), from its matured rewards.
+CREATE OR REPLACE FUNCTION genome._update_scores_cold_start_levels(p_now timestamptz, p_version integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_bw_n double precision := genome._setting_num('brand_weight_n');
+    v_bw_cap double precision := genome._setting_num('brand_weight_cap');
+    v_level2 double precision := genome._setting_num('level2_days');
+    v_level3 double precision := genome._setting_num('level3_days');
+    v_rows integer;
+BEGIN
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, matured_ads,
         first_reward_at, brand_weight, updated_at
@@ -30,7 +51,7 @@ BEGIN
     SELECT
         b.id,
         b.organization_id,
-        v_version,
+        p_version,
         lv.level,
         coalesce(r.n, 0),
         r.first_at,
@@ -65,12 +86,34 @@ BEGIN
         first_reward_at = excluded.first_reward_at,
         brand_weight = excluded.brand_weight,
         updated_at = excluded.updated_at;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome._update_scores_cold_start_levels(timestamptz, integer) IS
+'Internal step of update_scores: upserts genome.genome_state for every brand at genome version p_version - matured_ads and first_reward_at from the rewards matured by p_now, cold_start_level (0 no reward, 1 younger than level2_days, 2 younger than level3_days, else 3) and brand_weight (level 2: min(n / brand_weight_n, brand_weight_cap); level 3: 1; else 0). Returns the number of brands written.';
 
-    PERFORM genome._compute_brand_priors(p_now, v_version);
 
-    -- Brand-level scores for every brand and element value; product-level scores for
-    -- products with evidence, shrunk towards their brand.
-    WITH evidence AS (
+-- The matured evidence each element score counts: one row per (reward, element dimension).
+CREATE OR REPLACE FUNCTION genome._update_scores_evidence(p_now timestamptz)
+RETURNS TABLE (
+    brand_id uuid,
+    product_id uuid,
+    dimension text,
+    value text,
+    success double precision,
+    failure double precision,
+    reward_score double precision
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_threshold double precision := genome._setting_num('success_threshold');
+    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
+BEGIN
+    RETURN QUERY
         SELECT
             cer.brand_id,
             cer.product_id,
@@ -85,7 +128,26 @@ BEGIN
             SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
         ) AS w
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now
+        WHERE cer.matured_at <= p_now;
+END
+$$;
+COMMENT ON FUNCTION genome._update_scores_evidence(timestamptz) IS
+'Internal step of update_scores: for every reward matured by p_now and each of its element-kind tags, the (brand, product, dimension, value), the weighted success (reward_score >= success_threshold) or failure, weighted imported_ad_weight for imported ads and 1 otherwise, and the reward score. Read by the brand and the product scores.';
+
+
+-- Step 3: brand-level scores for every brand and element value, from the brand's own evidence
+-- and its prior as far as the cold-start level keeps it (docs/learning.md#cold-start).
+CREATE OR REPLACE FUNCTION genome._update_scores_brand_scores(p_now timestamptz, p_version integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_prior_n3 double precision := genome._setting_num('prior_n_level3');
+    v_rows integer;
+BEGIN
+    WITH evidence AS (
+        SELECT * FROM genome._update_scores_evidence(p_now)
     ),
 
     brand_counts AS (
@@ -140,6 +202,60 @@ BEGIN
             br.alpha + coalesce(br.prior_keep, 1.0) * (br.prior_alpha - 1.0) AS posterior_alpha,
             br.beta + coalesce(br.prior_keep, 1.0) * (br.prior_beta - 1.0) AS posterior_beta
         FROM brand_rows AS br
+    )
+
+    INSERT INTO genome.creative_element_scores AS s (
+        organization_id, brand_id, product_id, element_dimension, element_value, alpha, beta,
+        prior_alpha, prior_beta, posterior_alpha, posterior_beta, n_rewards, mean_reward,
+        cold_start_level, genome_version, created_at, updated_at
+    )
+    SELECT
+        bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha, bp.beta,
+        bp.prior_alpha, bp.prior_beta, bp.posterior_alpha, bp.posterior_beta, bp.n, bp.mean_reward,
+        bp.cold_start_level, p_version, p_now, p_now
+    FROM brand_posteriors AS bp
+    ON CONFLICT (brand_id, product_id, element_dimension, element_value) DO UPDATE
+    SET alpha = excluded.alpha,
+        beta = excluded.beta,
+        prior_alpha = excluded.prior_alpha,
+        prior_beta = excluded.prior_beta,
+        posterior_alpha = excluded.posterior_alpha,
+        posterior_beta = excluded.posterior_beta,
+        n_rewards = excluded.n_rewards,
+        mean_reward = excluded.mean_reward,
+        cold_start_level = excluded.cold_start_level,
+        genome_version = excluded.genome_version,
+        updated_at = excluded.updated_at;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome._update_scores_brand_scores(timestamptz, integer) IS
+'Internal step of update_scores: upserts the brand-level row (product_id NULL) of genome.creative_element_scores for every brand with a genome_state row and every element value, at genome version p_version: alpha/beta = 1 + the brand''s weighted successes/failures (genome._update_scores_evidence), prior_alpha/beta from genome.brand_priors (1 without one), and the posterior = own evidence + the part of the prior''s pseudo-evidence the cold-start level keeps (levels 0-1 all of it, 2 the complement of brand_weight, 3 rescaled to prior_n_level3). Causal evidence is added afterwards by _update_scores_causal_effects. Returns the number of rows written.';
+
+
+-- Step 4: completed experiments are the strongest evidence (docs/learning.md#causal-evidence): their effects
+-- move the brand-level posteriors written by step 3.
+CREATE OR REPLACE FUNCTION genome._update_scores_causal_effects(p_now timestamptz, p_version integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_rows integer;
+BEGIN
+    WITH brand_posteriors AS (
+        -- This version's brand-level posteriors before any causal evidence (the statement
+        -- reads them as they were before its own update).
+        SELECT
+            s.id,
+            s.brand_id,
+            s.element_dimension AS dimension,
+            s.element_value AS value,
+            s.posterior_alpha,
+            s.posterior_beta
+        FROM genome.creative_element_scores AS s
+        WHERE s.genome_version = p_version AND s.product_id IS NULL
     ),
 
     causal AS (
@@ -199,15 +315,11 @@ BEGIN
         -- Combined with the genome's own Beta by precision and turned back into a Beta whose
         -- pseudo-count never falls below the genome's (causal evidence only adds information).
         SELECT
-            bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha,
-            bp.beta, bp.prior_alpha, bp.prior_beta, bp.n, bp.mean_reward, bp.cold_start_level,
-            CASE WHEN cm.brand_id IS NULL THEN bp.posterior_alpha ELSE comb.m * comb.n END
-                AS posterior_alpha,
-            CASE WHEN cm.brand_id IS NULL THEN bp.posterior_beta ELSE (1.0 - comb.m) * comb.n END
-                AS posterior_beta,
-            coalesce(cm.n_effects, 0) AS causal_effects
+            bp.id,
+            comb.m * comb.n AS posterior_alpha,
+            (1.0 - comb.m) * comb.n AS posterior_beta
         FROM brand_posteriors AS bp
-        LEFT JOIN causal_means AS cm
+        INNER JOIN causal_means AS cm
             ON cm.brand_id = bp.brand_id AND cm.dimension = bp.dimension AND cm.value = bp.value
         CROSS JOIN LATERAL genome._beta_moments(bp.posterior_alpha, bp.posterior_beta) AS own (mg, vg)
         CROSS JOIN LATERAL (
@@ -226,6 +338,47 @@ BEGIN
                     bp.posterior_alpha + bp.posterior_beta
                 ) AS n
         ) AS comb
+    )
+
+    UPDATE genome.creative_element_scores AS s
+    SET posterior_alpha = bc.posterior_alpha,
+        posterior_beta = bc.posterior_beta
+    FROM brand_causal AS bc
+    WHERE s.id = bc.id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome._update_scores_causal_effects(timestamptz, integer) IS
+'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method; several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
+
+
+-- Step 5: product-level scores for products with evidence, shrunk towards their brand.
+CREATE OR REPLACE FUNCTION genome._update_scores_product_scores(p_now timestamptz, p_version integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_prior_n3 double precision := genome._setting_num('prior_n_level3');
+    v_rows integer;
+BEGIN
+    WITH evidence AS (
+        SELECT * FROM genome._update_scores_evidence(p_now)
+    ),
+
+    brand_causal AS (
+        -- This version's brand-level posteriors, causal evidence included.
+        SELECT
+            s.organization_id,
+            s.brand_id,
+            s.element_dimension AS dimension,
+            s.element_value AS value,
+            s.posterior_alpha,
+            s.posterior_beta,
+            s.cold_start_level
+        FROM genome.creative_element_scores AS s
+        WHERE s.genome_version = p_version AND s.product_id IS NULL
     ),
 
     product_counts AS (
@@ -266,21 +419,6 @@ BEGIN
             SELECT least(1.0, v_prior_n3 / nullif(bp.posterior_alpha + bp.posterior_beta - 2.0, 0)) AS k
         ) AS keep_raw
         CROSS JOIN LATERAL (SELECT coalesce(keep_raw.k, 1.0) AS k) AS keep
-    ),
-
-    all_rows AS (
-        SELECT
-            bp.organization_id, bp.brand_id, bp.product_id, bp.dimension, bp.value, bp.alpha,
-            bp.beta, bp.prior_alpha, bp.prior_beta, bp.posterior_alpha, bp.posterior_beta, bp.n,
-            bp.mean_reward, bp.cold_start_level
-        FROM brand_causal AS bp
-        UNION ALL
-        SELECT
-            pr.organization_id, pr.brand_id, pr.product_id, pr.dimension, pr.value, pr.alpha,
-            pr.beta, pr.prior_alpha, pr.prior_beta,
-            pr.alpha + pr.prior_alpha - 1.0, pr.beta + pr.prior_beta - 1.0, pr.n,
-            pr.mean_reward, pr.cold_start_level
-        FROM product_rows AS pr
     )
 
     INSERT INTO genome.creative_element_scores AS s (
@@ -289,10 +427,10 @@ BEGIN
         cold_start_level, genome_version, created_at, updated_at
     )
     SELECT
-        ar.organization_id, ar.brand_id, ar.product_id, ar.dimension, ar.value, ar.alpha, ar.beta,
-        ar.prior_alpha, ar.prior_beta, ar.posterior_alpha, ar.posterior_beta, ar.n, ar.mean_reward,
-        ar.cold_start_level, v_version, p_now, p_now
-    FROM all_rows AS ar
+        pr.organization_id, pr.brand_id, pr.product_id, pr.dimension, pr.value, pr.alpha, pr.beta,
+        pr.prior_alpha, pr.prior_beta, pr.alpha + pr.prior_alpha - 1.0, pr.beta + pr.prior_beta - 1.0,
+        pr.n, pr.mean_reward, pr.cold_start_level, p_version, p_now, p_now
+    FROM product_rows AS pr
     ON CONFLICT (brand_id, product_id, element_dimension, element_value) DO UPDATE
     SET alpha = excluded.alpha,
         beta = excluded.beta,
@@ -306,9 +444,24 @@ BEGIN
         genome_version = excluded.genome_version,
         updated_at = excluded.updated_at;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome._update_scores_product_scores(timestamptz, integer) IS
+'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence: alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
 
-    -- Each value's probability of winning the Thompson draw of its dimension, computed
-    -- once per version so selection needs no sampling loop.
+
+-- Step 6: each value's probability of winning the Thompson draw of its dimension, computed
+-- once per version so selection needs no sampling loop (docs/learning.md).
+CREATE OR REPLACE FUNCTION genome._update_scores_win_probabilities(p_version integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_draws integer := genome._setting_num('win_probability_draws')::integer;
+    v_rows integer;
+BEGIN
     WITH ranked AS (
         SELECT
             s.id,
@@ -319,7 +472,7 @@ BEGIN
                 ORDER BY s.brand_id, s.product_id, s.element_dimension, s.element_value
             )::integer AS rn
         FROM genome.creative_element_scores AS s
-        WHERE s.genome_version = v_version
+        WHERE s.genome_version = p_version
     ),
 
     arrays AS (
@@ -338,7 +491,7 @@ BEGIN
             x.confidence_width
         FROM arrays
         CROSS JOIN LATERAL genome._beta_summaries(
-            arrays.grps, arrays.a, arrays.b, v_draws, v_version
+            arrays.grps, arrays.a, arrays.b, v_draws, p_version
         ) AS x
         WHERE arrays.ids IS NOT NULL
     )
@@ -348,8 +501,25 @@ BEGIN
         confidence_width = sm.confidence_width
     FROM summaries AS sm
     WHERE s.id = sm.id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome._update_scores_win_probabilities(integer) IS
+'Internal step of update_scores: for every genome.creative_element_scores row of version p_version, its probability of winning the Thompson draw among the values of its (brand, product, dimension) and the width of its 95% interval, from win_probability_draws draws of genome._beta_summaries seeded by the version (the same version gives the same numbers). Returns the number of rows updated.';
 
-    -- Combos of 2 and 3 element values (brand level).
+
+-- Step 7: combos of 2 and 3 element values (brand level).
+CREATE OR REPLACE FUNCTION genome._update_scores_combos(p_now timestamptz, p_version integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_threshold double precision := genome._setting_num('success_threshold');
+    v_combo_min integer := genome._setting_num('combo_min_n')::integer;
+    v_rows integer;
+BEGIN
     WITH tags AS (
         SELECT
             cer.id,
@@ -406,7 +576,7 @@ BEGIN
         1.0 + count(*) - sum(c.success),
         count(*),
         avg(c.reward_score),
-        v_version,
+        p_version,
         p_now
     FROM combos AS c
     GROUP BY c.organization_id, c.brand_id, c.dims, c.vals
@@ -418,10 +588,10 @@ BEGIN
         mean_reward = excluded.mean_reward,
         genome_version = excluded.genome_version,
         updated_at = excluded.updated_at;
-    DELETE FROM genome.element_combo_scores AS cs WHERE cs.genome_version < v_version;
-
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    DELETE FROM genome.element_combo_scores AS cs WHERE cs.genome_version < p_version;
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome.update_scores(timestamptz) IS
-'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Returns the number of score rows written.';
+COMMENT ON FUNCTION genome._update_scores_combos(timestamptz, integer) IS
+'Internal step of update_scores: upserts genome.element_combo_scores (brand level) for every combination of 2 and 3 element values that occurs together in at least combo_min_n rewards matured by p_now (alpha/beta = 1 + unweighted successes/failures at success_threshold, n_rewards, mean_reward) at genome version p_version, and deletes the combos of older versions. Returns the number of combos written.';
