@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from agents.demo import DemoConfig, run_demo
+from sim.demo import DemoConfig, run_demo
 from sim.truth import build_truth, load_dimensions, load_reward_weights
 from tests.conftest import TEST_DB
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from agents.providers.render import MARGIN, Box, Layout, Palette, contrast_ratio
+from agents.providers.offline.render import MARGIN, Box, Layout, Palette, contrast_ratio
 
 Arr = np.ndarray
 RGBt = tuple[int, int, int]
