@@ -10,7 +10,7 @@ import pytest
 
 from sim.demo import DemoConfig, run_demo
 from sim.truth import build_truth, load_dimensions, load_reward_weights
-from tests.conftest import TEST_DB
+from tests.support import TEST_DB
 
 
 def _demo(tmp_path: Path, **kw) -> tuple:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from agents.runtime import run_agents
-from tests.test_pipeline_support import double_providers, make_ads, make_product
+from tests.support.pipeline import double_providers, make_ads, make_product
 
 
 def _statuses(db: psycopg.Connection) -> dict[str, int]:
