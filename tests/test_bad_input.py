@@ -19,7 +19,7 @@ from agents import migrate as migrate_module
 from agents.migrate import MigrationError
 from agents.providers.base import DefectScan, MalformedOutput
 from agents.providers.common import parse_json
-from tests.support import factories as f
+from sim import factories as f
 from tests.support.pipeline import (
     CLEAN_SCAN,
     call,

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from tests.support import factories as f
+from sim import factories as f
 from tests.support import monitoring as ms
 
 # Later than the wall clock, so V1 ads without decided_at (created "now") count as decided.

@@ -18,7 +18,7 @@ import pytest
 
 from agents.migrate import migrate
 from agents.settings import project_root
-from tests.support import factories as f
+from sim import factories as f
 from tests.support.faults import ThrowawayCluster, fault_providers, insert_ads
 from tests.support.pipeline import AgentProcesses, wait_for
 from tests.support.security import (

@@ -12,7 +12,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from scipy import stats
 
-from tests.support import factories as f
+from sim import factories as f
 from tests.support import monitoring as ms
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)

@@ -10,7 +10,7 @@ import datetime as dt
 import psycopg
 import pytest
 
-from tests.support import factories as f
+from sim import factories as f
 from tests.support import monitoring as ms
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)  # a Monday

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests.support import factories as f
+from sim import factories as f
 
 CODES = [
     "V1",

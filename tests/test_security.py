@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.support import factories as f
+from sim import factories as f
 from tests.support.pipeline import CLEAN_SCAN, call, make_ads, make_product
 from tests.support.security import run_agents_until_idle, session
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from scipy import stats
 
-from tests.support import factories as f
+from sim import factories as f
 from tests.support import monitoring as ms
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)  # Monday of ISO week 2026-W23

@@ -40,6 +40,7 @@ from agents.providers.base import (
     VisualDescriptor,
 )
 from agents.settings import project_root
+from sim import factories as f
 
 CHECKS = [
     "V1", "V2", "V3", "V4", "V5", "V6", "V7", "V8", "V9",
@@ -72,17 +73,9 @@ def call(operation: str, provider: str = "anthropic", model: str = "test-model")
 
 
 def make_product(conn: psycopg.Connection, name: str = "Acme") -> dict[str, uuid.UUID]:
-    org = conn.execute(
-        "INSERT INTO organizations (name) VALUES (%s) RETURNING id", (name,)
-    ).fetchone()[0]
-    brand = conn.execute(
-        "INSERT INTO brands (organization_id, name) VALUES (%s, %s) RETURNING id", (org, name)
-    ).fetchone()[0]
-    product = conn.execute(
-        "INSERT INTO products (brand_id, name, current_offer, benefits) "
-        "VALUES (%s, %s, '20%% off', ARRAY['fast', 'clean']) RETURNING id",
-        (brand, f"{name} serum"),
-    ).fetchone()[0]
+    org = f.org(conn, name)
+    brand = f.brand(conn, org, name=name)
+    product = f.product(conn, brand, f"{name} serum", benefits=["fast", "clean"])
     return {"organization": org, "brand": brand, "product": product}
 
 

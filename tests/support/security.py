@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from agents.runtime import run_agents
-from tests.support import factories as f
+from sim import factories as f
 from tests.support.pipeline import double_providers
 
 DAY0 = dt.date(2025, 3, 3)
