@@ -32,7 +32,6 @@ from tests.support.security import session, table_checksums
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = "2025-03-10 12:00+00"
-BIG = "x" * (1024 * 1024 + 1)
 
 
 @dataclass

@@ -49,12 +49,6 @@ from tests.support.pipeline import (
     double_providers,
 )
 
-# The fault an ad's calls suffer, carried in its element_tags as "fault".
-FAULTS = (
-    "ok", "storm_429", "always_429", "http_500", "timeout", "malformed_json", "empty_output",
-    "non_utf8", "truncated_image",
-)  # fmt: skip
-
 
 def _png() -> bytes:
     from PIL import Image

@@ -61,16 +61,6 @@ class Flaw(StrEnum):
     SOFT_PRODUCT = "soft_product"
 
 
-CRITICAL_FLAWS = frozenset(
-    {
-        Flaw.GARBLED_TEXT,
-        Flaw.PACKAGING_TEXT,
-        Flaw.PRODUCT_DISTORTION,
-        Flaw.ANATOMY,
-        Flaw.PHYSICS,
-        Flaw.OFFER_WRONG,
-    }
-)
 MILD_FLAWS = (Flaw.LOW_CONTRAST, Flaw.CRAMPED, Flaw.OFF_PALETTE, Flaw.SOFT_PRODUCT)
 
 
