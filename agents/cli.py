@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import EntryPoint, entry_points
 
-from agents import cluster, demo, runtime, schema_snapshot
+from agents import cluster, runtime, schema_snapshot
 from agents.dashboard import app as dashboard_app
 from agents.migrate import MigrationError, migrate
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
@@ -36,6 +37,15 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
         print(f"genome migrate: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+# Commands other installed packages add (the simulator's `genome demo`, see pyproject.toml).
+# They are loaded only when run, so the production commands never import the simulator.
+COMMAND_GROUP = "genome.commands"
+
+
+def extra_commands() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -74,14 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_cmd_schema)
 
     runtime.add_cli(sub)
-    demo.add_cli(sub)
     dashboard_app.add_cli(sub)
+    for name, ep in extra_commands().items():
+        # listed for `genome --help`; main() hands the command's arguments to ep's main
+        sub.add_parser(name, help=f"{ep.value} (`genome {name} --help`)", add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    extra = extra_commands().get(argv[0]) if argv else None
     try:
+        if extra is not None:
+            return int(extra.load()(argv[1:]))
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
     except cluster.ClusterError as exc:
         print(f"genome: {exc}", file=sys.stderr)

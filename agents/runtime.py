@@ -386,14 +386,3 @@ def add_cli(subparsers: Any) -> None:
     run.add_argument("--url", help="database URL (default: GENOME_DATABASE_URL or local)")
     run.add_argument("--dbname", default=DEFAULT_DBNAME)
     run.set_defaults(func=_cmd_run)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="genome")
-    add_cli(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,6 +13,8 @@ from uuid import UUID
 
 import psycopg
 
+from sim import factories
+
 MATURED_AT = dt.datetime(2026, 2, 1, 12, tzinfo=dt.UTC)
 P_NOW = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
 WEEK_STARTS = (dt.date(2026, 1, 5), dt.date(2026, 1, 12))  # two ISO weeks
@@ -28,32 +30,15 @@ class Tenant:
 
 def tenant(conn: psycopg.Connection, name: str, products: int = 1) -> Tenant:
     """An organization, a brand, `products` products and one ad run per product."""
-    org = conn.execute(
-        "INSERT INTO organizations (name) VALUES (%s) RETURNING id", (name,)
-    ).fetchone()
-    assert org is not None
-    brand = conn.execute(
-        "INSERT INTO brands (organization_id, name, category) VALUES (%s, %s, 'bench') "
-        "RETURNING id",
-        (org[0], name),
-    ).fetchone()
-    assert brand is not None
+    org = factories.org(conn, name)
+    brand = factories.brand(conn, org, name=name, category="bench")
     product_ids: list[UUID] = []
     run_ids: list[UUID] = []
     for i in range(products):
-        prod = conn.execute(
-            "INSERT INTO products (brand_id, name) VALUES (%s, %s) RETURNING id",
-            (brand[0], f"{name} product {i}"),
-        ).fetchone()
-        assert prod is not None
-        run = conn.execute(
-            "INSERT INTO ad_runs (product_id, max_attempts) VALUES (%s, 1000000000) RETURNING id",
-            (prod[0],),
-        ).fetchone()
-        assert run is not None
-        product_ids.append(prod[0])
-        run_ids.append(run[0])
-    return Tenant(org[0], brand[0], tuple(product_ids), tuple(run_ids))
+        prod = factories.product(conn, brand, f"{name} product {i}", offer=None)
+        product_ids.append(prod)
+        run_ids.append(factories.ad_run(conn, prod, max_attempts=1_000_000_000))
+    return Tenant(org, brand, tuple(product_ids), tuple(run_ids))
 
 
 def element_registry(conn: psycopg.Connection) -> dict[str, list[str]]:

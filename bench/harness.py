@@ -132,16 +132,6 @@ def time_in_rollback(
     return durations, first
 
 
-def in_rollback(dsn: str, fn: Callable[[psycopg.Connection], Any]) -> tuple[float, Any]:
-    """Time `fn(conn)` inside a transaction that is rolled back afterwards."""
-    with psycopg.connect(dsn) as conn:
-        start = time.perf_counter()
-        value = fn(conn)
-        elapsed = time.perf_counter() - start
-        conn.rollback()
-    return elapsed, value
-
-
 # -- databases --------------------------------------------------------------------------
 
 

@@ -22,6 +22,7 @@ from uuid import UUID
 import numpy as np
 import psycopg
 
+from sim import factories
 from sim.truth import AUDIENCE_TYPES, AWARENESS_STAGES, BrandTruth, Truth, fatigue_factor
 
 SYNC_HOUR = 23
@@ -134,10 +135,7 @@ class Market:
         s = self._seed
         with conn.transaction():
             org_ids = [
-                conn.execute(
-                    "INSERT INTO public.organizations (name, slug) VALUES (%s, %s) RETURNING id",
-                    (f"Sim Org {k + 1}", f"sim-{s}-org-{k + 1}"),
-                ).fetchone()[0]  # type: ignore[index]
+                factories.org(conn, f"Sim Org {k + 1}", slug=f"sim-{s}-org-{k + 1}")
                 for k in range(2)
             ]
             for b in self.truth.brands:
@@ -148,27 +146,23 @@ class Market:
         self, conn: psycopg.Connection, b: BrandTruth, org_id: UUID, start: date
     ) -> BrandHandle:
         s = self._seed
-        brand_id = conn.execute(
-            """
-            INSERT INTO public.brands
-                (organization_id, name, slug, description, category, cross_brand_sharing)
-            VALUES (%s, %s, %s, %s, %s, %s) RETURNING id
-            """,
-            (org_id, b.name, b.slug, "Simulated brand", b.category, b.cross_brand_sharing),
-        ).fetchone()[0]  # type: ignore[index]
-        product_id = conn.execute(
-            """
-            INSERT INTO public.products (brand_id, name, slug, benefits, current_offer)
-            VALUES (%s, %s, %s, %s, %s) RETURNING id
-            """,
-            (
-                brand_id,
-                f"{b.category.replace('_', ' ').title()} Hero {b.index + 1}",
-                f"{b.slug}-hero",
-                ["works fast", "made simply", "loved by customers"],
-                "20% off your first order",
-            ),
-        ).fetchone()[0]  # type: ignore[index]
+        brand_id = factories.brand(
+            conn,
+            org_id,
+            name=b.name,
+            slug=b.slug,
+            description="Simulated brand",
+            category=b.category,
+            sharing=b.cross_brand_sharing,
+        )
+        product_id = factories.product(
+            conn,
+            brand_id,
+            f"{b.category.replace('_', ' ').title()} Hero {b.index + 1}",
+            slug=f"{b.slug}-hero",
+            benefits=["works fast", "made simply", "loved by customers"],
+            offer="20% off your first order",
+        )
         account = f"act_{s % 1_000_000}{b.index:03d}"
         campaign = f"{s % 1_000_000}{b.index:03d}0001"
         conn.execute(

@@ -16,7 +16,7 @@ import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -546,6 +546,25 @@ def _is_reversal(columns: list[str], row: tuple[Any, ...]) -> bool:
     return False
 
 
+@dataclass
+class _Report:
+    """What the report's sections read (the run) and what they add to (the page and its
+    headline summary)."""
+
+    conn: psycopg.Connection
+    history: Sequence[DayRecord]
+    truth: Truth
+    out: Path
+    brand_ids: dict[int, str]
+    p_now: datetime
+    summary: dict[str, Any]
+    images: list[str] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+
+    def add(self, key: str, title: str, body: str) -> None:
+        self.sections.append(Section(key, title, body))
+
+
 def build_report(
     conn: psycopg.Connection,
     history: Sequence[DayRecord],
@@ -559,26 +578,35 @@ def build_report(
     summary = _headline(history)
     summary["brands"] = len(truth.brands)
     summary["strongest_dimension"] = truth.strongest_dimension
-    images: list[str] = []
-    sections: list[Section] = []
-    p_now = _p_now(history)
+    report = _Report(
+        conn, history, truth, out, _brand_ids(conn, truth, history), _p_now(history), summary
+    )
+    for add_section in _SECTIONS:
+        add_section(report)
+    summary["images"] = report.images
+    html_path = out / "report.html"
+    html_path.write_text(_render(summary, report.sections, truth))
+    summary["report_html"] = str(html_path)
+    return summary
 
-    # Learning curve and regret.
-    if any(r.v2_ads or r.random_rewards for r in history):
-        images.append(_plot_learning(history, truth, out / "learning_curve.png"))
-        images.append(_plot_regret(history, out / "regret.png"))
-        body = _img(out / "learning_curve.png", "learning curve")
-        regret = _img(out / "regret.png", "cumulative regret")
+
+def _learning_section(r: _Report) -> None:
+    """The learning curve and the cumulative regret."""
+    if any(d.v2_ads or d.random_rewards for d in r.history):
+        r.images.append(_plot_learning(r.history, r.truth, r.out / "learning_curve.png"))
+        r.images.append(_plot_regret(r.history, r.out / "regret.png"))
+        body = _img(r.out / "learning_curve.png", "learning curve")
+        regret = _img(r.out / "regret.png", "cumulative regret")
     else:
         body = regret = _none_yet("no ads launched")
-    sections.append(
-        Section("learning", "Learning curve: true reward, V2 vs random vs oracle", body)
-    )
-    sections.append(Section("regret", "Cumulative regret", regret))
+    r.add("learning", "Learning curve: true reward, V2 vs random vs oracle", body)
+    r.add("regret", "Cumulative regret", regret)
 
-    # Posteriors vs truth.
-    brand_ids = _brand_ids(conn, truth, history)
-    views = _dimension_views(conn, truth, brand_ids)
+
+def _posterior_section(r: _Report) -> None:
+    """What the genome believes about each dimension against the truth."""
+    truth = r.truth
+    views = _dimension_views(r.conn, truth, r.brand_ids)
     if isinstance(views, str):
         post_body = _unavailable(views)
         views = []
@@ -586,9 +614,9 @@ def build_report(
         post_body = _none_yet("no element scores")
     else:
         parts = []
-        for idx in brand_ids:
-            name = out / f"posteriors_brand{idx + 1}.png"
-            images.append(_plot_posteriors(views, truth, idx, name))
+        for idx in r.brand_ids:
+            name = r.out / f"posteriors_brand{idx + 1}.png"
+            r.images.append(_plot_posteriors(views, truth, idx, name))
             parts.append(_img(name, f"posteriors brand {idx + 1}"))
         rows = [
             (
@@ -615,24 +643,25 @@ def build_report(
         parts.append(_html_table(table, [v.match is False for v in views]))
         post_body = _POSTERIOR_NOTE + "".join(parts)
     judged = [v for v in views if v.match is not None]
-    summary["top_value_evaluated"] = len(judged)
-    summary["top_value_accuracy"] = (
+    r.summary["top_value_evaluated"] = len(judged)
+    r.summary["top_value_accuracy"] = (
         sum(bool(v.match) for v in judged) / len(judged) if judged else None
     )
     strong = [v for v in judged if v.dimension == truth.strongest_dimension]
-    summary["strongest_dimension_accuracy"] = (
+    r.summary["strongest_dimension_accuracy"] = (
         sum(bool(v.match) for v in strong) / len(strong) if strong else None
     )
-    sections.append(Section("posteriors", "What the genome believes vs the truth", post_body))
+    r.add("posteriors", "What the genome believes vs the truth", post_body)
 
-    attr_body, flagged = _attribution(conn, truth, brand_ids, p_now)
-    summary["simpson_flagged"] = flagged
-    sections.append(
-        Section("attribution", "Attribution of hook_type (stratified, Simpson flags)", attr_body)
-    )
 
-    exp_body, summary["experiments"] = _section_table(
-        conn,
+def _attribution_section(r: _Report) -> None:
+    body, r.summary["simpson_flagged"] = _attribution(r.conn, r.truth, r.brand_ids, r.p_now)
+    r.add("attribution", "Attribution of hook_type (stratified, Simpson flags)", body)
+
+
+def _experiments_section(r: _Report) -> None:
+    body, r.summary["experiments"] = _section_table(
+        r.conn,
         """
         SELECT e.name, b.name AS brand, e.test_variable, e.status, e.verdict,
                e.started_at, e.completed_at,
@@ -648,10 +677,12 @@ def build_report(
         ORDER BY e.created_at, e.id
         """,
     )
-    sections.append(Section("experiments", "Experiments", exp_body))
+    r.add("experiments", "Experiments", body)
 
-    win_body, summary["winners"] = _section_table(
-        conn,
+
+def _winners_section(r: _Report) -> None:
+    body, r.summary["winners"] = _section_table(
+        r.conn,
         """
         SELECT l.created_at, l.evolution_type, l.iteration_round, l.variable_changed,
                l.variable_from, l.variable_to, l.parent_ad_id, l.child_ad_id, l.ancestor_ad_id
@@ -659,10 +690,12 @@ def build_report(
         ORDER BY l.created_at, l.id
         """,
     )
-    sections.append(Section("winners", "Winners and their evolution", win_body))
+    r.add("winners", "Winners and their evolution", body)
 
-    alert_body, summary["alerts"] = _section_table(
-        conn,
+
+def _alerts_section(r: _Report) -> None:
+    body, r.summary["alerts"] = _section_table(
+        r.conn,
         """
         SELECT a.created_at, b.name AS brand, a.severity, a.alert_type, a.title, a.status,
                a.metric_value, a.resolved_at
@@ -671,10 +704,12 @@ def build_report(
         ORDER BY a.created_at, a.id
         """,
     )
-    sections.append(Section("alerts", "Alerts", alert_body))
+    r.add("alerts", "Alerts", body)
 
-    cal_body, summary["calibrations"] = _section_table(
-        conn,
+
+def _calibration_section(r: _Report) -> None:
+    body, r.summary["calibrations"] = _section_table(
+        r.conn,
         """
         SELECT c.created_at, o.name AS organization, c.version, c.is_active,
                c.calibrated_from_overrides, c.weighted_pass_threshold,
@@ -686,10 +721,12 @@ def build_report(
         """,
         empty="only the default review configuration",
     )
-    sections.append(Section("calibration", "Review calibration changes", cal_body))
+    r.add("calibration", "Review calibration changes", body)
 
-    ex_body, summary["exemplar_rows"] = _section_table(
-        conn,
+
+def _exemplars_section(r: _Report) -> None:
+    body, r.summary["exemplar_rows"] = _section_table(
+        r.conn,
         """
         WITH library AS (
             SELECT e.brand_id,
@@ -721,17 +758,23 @@ def build_report(
         """,
         empty="no exemplars curated yet",
     )
-    sections.append(Section("exemplars", "Few-shot exemplar library", ex_body))
+    r.add("exemplars", "Few-shot exemplar library", body)
 
-    gallery_body, summary["gallery_ads"] = _gallery(conn, out)
-    sections.append(Section("gallery", "Generated ads and their review outcome", gallery_body))
 
-    cost_body, cost = _costs(conn)
-    summary.update(cost)
-    sections.append(Section("cost", "Cost per ad", cost_body))
+def _gallery_section(r: _Report) -> None:
+    body, r.summary["gallery_ads"] = _gallery(r.conn, r.out)
+    r.add("gallery", "Generated ads and their review outcome", body)
 
-    jobs_body, _ = _section_table(
-        conn,
+
+def _cost_section(r: _Report) -> None:
+    body, cost = _costs(r.conn)
+    r.summary.update(cost)
+    r.add("cost", "Cost per ad", body)
+
+
+def _jobs_section(r: _Report) -> None:
+    body, _ = _section_table(
+        r.conn,
         """
         SELECT job_name, status, count(*) AS runs, min(p_now) AS first_p_now,
                max(p_now) AS last_p_now, sum(rows_affected) AS rows_affected
@@ -740,13 +783,23 @@ def build_report(
         ORDER BY job_name, status
         """,
     )
-    sections.append(Section("jobs", "Scheduled jobs run", jobs_body))
+    r.add("jobs", "Scheduled jobs run", body)
 
-    summary["images"] = images
-    html_path = out / "report.html"
-    html_path.write_text(_render(summary, sections, truth))
-    summary["report_html"] = str(html_path)
-    return summary
+
+# The report's sections, in page order.
+_SECTIONS = (
+    _learning_section,
+    _posterior_section,
+    _attribution_section,
+    _experiments_section,
+    _winners_section,
+    _alerts_section,
+    _calibration_section,
+    _exemplars_section,
+    _gallery_section,
+    _cost_section,
+    _jobs_section,
+)
 
 
 def _costs(conn: psycopg.Connection) -> tuple[str, dict[str, Any]]:

@@ -1,10 +1,10 @@
 """Test harness: the project cluster, one migrated template database per session, cloned
 per test (pytest-postgresql's noproc factory). A missing server or extension fails the
-suite; nothing is skipped."""
+suite; nothing is skipped. The cluster starts in a session fixture, at the first test that
+needs a database, so `pytest --collect-only` touches no server."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +16,11 @@ from pytest_postgresql import factories
 from agents import cluster
 from agents.migrate import migrate
 from agents.settings import local_cluster, project_root
+from tests.support import TEST_DB
 
+# Paths and port derive from the checkout; computing them starts nothing.
 PATHS = local_cluster()
-cluster.up(PATHS, "postgres")
 ROOT = project_root()
-# Separate names let several test sessions share the project cluster at once.
-TEST_DB = os.environ.get("GENOME_TEST_DB", "genome_test")
 
 
 def _dsn(host: str, port: int | str, user: str, dbname: str, password: str | None = None) -> str:
@@ -33,13 +32,28 @@ def load_schema(host: str, port: int, user: str, dbname: str, password: str | No
     migrate(_dsn(host, port, user, dbname, password), ROOT, jobs=False)
 
 
-postgresql_noproc = factories.postgresql_noproc(
+@pytest.fixture(scope="session")
+def project_cluster() -> str:
+    """The project cluster, started once per session (a no-op when it already runs)."""
+    return cluster.up(PATHS, "postgres")
+
+
+template_database = factories.postgresql_noproc(
     host=str(PATHS.socket_dir),
     port=PATHS.port,
     user=PATHS.superuser,
     dbname=TEST_DB,
     load=[load_schema],
 )
+
+
+@pytest.fixture(scope="session")
+def postgresql_noproc(project_cluster: str, template_database):  # type: ignore[no-untyped-def]
+    """The migrated template database, once the cluster is up (the factory's own fixture
+    connects as soon as it is set up, so it must come after project_cluster)."""
+    return template_database
+
+
 postgresql = factories.postgresql("postgresql_noproc")
 
 

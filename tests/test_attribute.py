@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.contingency_tables import StratifiedTable
 
-from tests.attribution_support import NOW, Ad, add_rewards, make_brand
+from tests.support.attribution import NOW, Ad, add_rewards, make_brand
 
 EDGES = [20.0, 100.0, 500.0]
 CONTEXT = ("audience_type", "awareness_stage")  # the registry's context dims, sorted

@@ -19,8 +19,8 @@ from agents import migrate as migrate_module
 from agents.migrate import MigrationError
 from agents.providers.base import DefectScan, MalformedOutput
 from agents.providers.common import parse_json
-from tests import factories as f
-from tests.test_pipeline_support import (
+from sim import factories as f
+from tests.support.pipeline import (
     CLEAN_SCAN,
     call,
     claim,
@@ -28,11 +28,10 @@ from tests.test_pipeline_support import (
     make_ads,
     scores,
 )
-from tests.test_security_support import session, table_checksums
+from tests.support.security import session, table_checksums
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = "2025-03-10 12:00+00"
-BIG = "x" * (1024 * 1024 + 1)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests import factories as f
+from sim import factories as f
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 

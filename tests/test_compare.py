@@ -11,8 +11,8 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
-from tests import factories as f
-from tests import test_monitoring_support as ms
+from sim import factories as f
+from tests.support import monitoring as ms
 
 # Later than the wall clock, so V1 ads without decided_at (created "now") count as decided.
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)

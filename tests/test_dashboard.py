@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 
 from agents.dashboard.app import create_app
 from agents.settings import project_root
-from tests import factories as f
+from sim import factories as f
 
 T0 = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
 CHROMIUM = "/usr/bin/chromium"

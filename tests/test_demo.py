@@ -9,9 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from agents.demo import DemoConfig, _jobs_due, run_demo
+from sim.demo import DemoConfig, _jobs_due, run_demo
 from sim.truth import build_truth, load_dimensions, load_reward_weights
-from tests.conftest import TEST_DB
+from tests.support import TEST_DB
 
 
 def _demo(tmp_path: Path, **kw) -> tuple:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from tests import factories as f
+from sim import factories as f
 
 T0 = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)

@@ -12,7 +12,7 @@ import pytest
 from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
-from tests import factories as f
+from sim import factories as f
 
 DIM = 1536
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from scipy.stats import chi2
 
-from tests import factories as f
+from sim import factories as f
 
 D0 = dt.date(2025, 3, 3)
 IMPS = 3000

@@ -18,10 +18,11 @@ import pytest
 
 from agents.jobqueue import RECONNECT_TIMEOUT_S
 from agents.migrate import migrate
-from tests import factories as f
-from tests.test_faults_support import ThrowawayCluster, fault_providers, insert_ads
-from tests.test_pipeline_support import AgentProcesses, wait_for
-from tests.test_security_support import (
+from agents.settings import project_root
+from sim import factories as f
+from tests.support.faults import ThrowawayCluster, fault_providers, insert_ads
+from tests.support.pipeline import AgentProcesses, wait_for
+from tests.support.security import (
     DAY0,
     build_two_orgs,
     role_dsn,
@@ -29,13 +30,13 @@ from tests.test_security_support import (
     table_checksums,
 )
 
-SCRIPT = Path(__file__).with_name("test_faults_support.py")
-ROOT = SCRIPT.parents[1]
+AGENT_MODULE = "tests.support.faults"
+ROOT = project_root()
 
 
 def _agent_procs(dsn: str, tmp: Path) -> AgentProcesses:
     """Agent subprocesses with the fault-injecting providers, as genome_agent."""
-    return AgentProcesses(SCRIPT, role_dsn(dsn, "genome_agent"), tmp)
+    return AgentProcesses(AGENT_MODULE, role_dsn(dsn, "genome_agent"), tmp)
 
 
 @pytest.fixture

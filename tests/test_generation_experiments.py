@@ -12,8 +12,8 @@ import pytest
 from psycopg.types.json import Jsonb
 from scipy import stats
 
-from tests import factories as f
-from tests import test_monitoring_support as ms
+from sim import factories as f
+from tests.support import monitoring as ms
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)

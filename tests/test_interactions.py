@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import statsmodels.api as sm
 
-from tests.attribution_support import NOW, Ad, add_rewards, make_brand
+from tests.support.attribution import NOW, Ad, add_rewards, make_brand
 
 ELEMENTS = {
     "hook_type": ["story", "question", "statistic", "urgency"],

@@ -10,8 +10,8 @@ import datetime as dt
 import psycopg
 import pytest
 
-from tests import factories as f
-from tests import test_monitoring_support as ms
+from sim import factories as f
+from tests.support import monitoring as ms
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)  # a Monday
 DAY = dt.timedelta(days=1)

@@ -18,15 +18,15 @@ from agents.providers.base import (
     RubricCheck,
     VisualDescriptor,
 )
-from agents.providers.hashembed import OfflineEmbedder
-from agents.providers.offline import (
+from agents.providers.offline.hashembed import OfflineEmbedder
+from agents.providers.offline.models import (
     OfflineAdWorld,
     OfflineImageModel,
     OfflineReviewer,
     measured_scores,
     offline_reviewers,
 )
-from agents.providers.render import (
+from agents.providers.offline.render import (
     _LAYOUTS,
     MARGIN,
     NO_FLAWS,

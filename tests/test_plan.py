@@ -8,7 +8,7 @@ import threading
 import psycopg
 import pytest
 
-from tests import factories as f
+from sim import factories as f
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
 

@@ -7,8 +7,8 @@ import pytest
 from agents.providers.anthropic_review import ClaudeReviewer
 from agents.providers.factory import MissingProviderKey, Providers, load_providers, resolve_mode
 from agents.providers.gemini import GeminiImageModel, GeminiReviewer
-from agents.providers.hashembed import OfflineEmbedder
-from agents.providers.offline import OfflineImageModel, OfflineReviewer
+from agents.providers.offline.hashembed import OfflineEmbedder
+from agents.providers.offline.models import OfflineImageModel, OfflineReviewer
 from agents.providers.openai_embed import OpenAIEmbedder
 from agents.providers.settings import Price, ProviderSettings
 

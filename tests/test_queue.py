@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from tests.test_pipeline_support import CLEAN_SCAN, call, claim, make_ads, make_product
+from tests.support.pipeline import CLEAN_SCAN, call, claim, make_ads, make_product
 
 
 def _job(conn: psycopg.Connection, job_id: uuid.UUID) -> dict:

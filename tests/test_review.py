@@ -8,7 +8,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.test_pipeline_support import (
+from tests.support.pipeline import (
     CLEAN_SCAN,
     ad_status,
     call,

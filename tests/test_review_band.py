@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests import factories as f
+from sim import factories as f
 
 CODES = [
     "V1",

@@ -16,7 +16,7 @@ import pytest
 
 from agents.jobqueue import JobQueue
 from agents.runtime import run_agents
-from tests.test_pipeline_support import double_providers, make_ads, make_product
+from tests.support.pipeline import double_providers, make_ads, make_product
 
 
 def _statuses(db: psycopg.Connection) -> dict[str, int]:

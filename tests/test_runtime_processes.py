@@ -1,6 +1,6 @@
 """Agent processes against one database: four agents on 500 ads, kill -9 mid-job, the
 database dropping their connections, and a graceful drain on SIGTERM. The agents run
-tests/test_pipeline_support.py (run_agents with deterministic test-double providers)."""
+tests/support/pipeline.py (run_agents with deterministic test-double providers)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.test_pipeline_support import AgentProcesses, make_ads, make_product, wait_for
+from tests.support.pipeline import AgentProcesses, make_ads, make_product, wait_for
 
-SCRIPT = Path(__file__).with_name("test_pipeline_support.py")
+AGENT_MODULE = "tests.support.pipeline"
 
 
 @pytest.fixture
 def agents(db_dsn: str, tmp_path: Path) -> Iterator[AgentProcesses]:
-    a = AgentProcesses(SCRIPT, db_dsn, tmp_path)
+    a = AgentProcesses(AGENT_MODULE, db_dsn, tmp_path)
     try:
         yield a
     finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests import factories as f
+from sim import factories as f
 
 
 def _refused(db: psycopg.Connection, sql: str, params: tuple = ()) -> psycopg.Error:

@@ -10,7 +10,7 @@ import pytest
 from scipy import integrate
 from scipy.stats import beta as beta_dist
 
-from tests import factories as f
+from sim import factories as f
 
 T0 = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)

@@ -13,9 +13,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests import factories as f
-from tests.test_pipeline_support import CLEAN_SCAN, call, make_ads, make_product
-from tests.test_security_support import run_agents_until_idle, session
+from sim import factories as f
+from tests.support.pipeline import CLEAN_SCAN, call, make_ads, make_product
+from tests.support.security import run_agents_until_idle, session
 
 AGENT_FUNCTIONS = {
     "claim_jobs", "heartbeat_job", "complete_job", "fail_job", "release_job", "reap_jobs",

@@ -9,7 +9,7 @@ import math
 import psycopg
 import pytest
 
-from tests import factories as f
+from sim import factories as f
 
 T0 = dt.datetime(2026, 5, 1, 12, tzinfo=dt.UTC)
 NOW = T0 + dt.timedelta(days=60)

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.test_security_support import Tenant, build_two_orgs, session, tenant_tables
+from tests.support.security import Tenant, build_two_orgs, session, tenant_tables
 
 
 @pytest.fixture

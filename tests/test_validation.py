@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from scipy import stats
 
-from tests import factories as f
-from tests import test_monitoring_support as ms
+from sim import factories as f
+from tests.support import monitoring as ms
 
 NOW = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)  # Monday of ISO week 2026-W23
 DAY = dt.timedelta(days=1)

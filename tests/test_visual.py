@@ -13,7 +13,7 @@ import pytest
 from pgvector.psycopg import register_vector
 from scipy import stats
 
-from tests import factories as f
+from sim import factories as f
 from tests.test_exemplars import DIM, Brand, near, unit
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)

@@ -12,7 +12,7 @@ import pytest
 from psycopg.types.json import Jsonb
 from scipy.special import betainc
 
-from tests import factories as f
+from sim import factories as f
 
 T0 = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
 X, Y = "authority", "scientific_proof"  # the planted strong hook and belief angle

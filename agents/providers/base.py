@@ -7,12 +7,24 @@ Every result carries the CallRecord of the model call that produced it.
 
 from __future__ import annotations
 
+import re
 from typing import Literal, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 EMBEDDING_DIMENSIONS = 1536
+
+# A brief's canvas size, live and offline alike.
+_CANVAS = re.compile(r"^\s*(\d{2,5})\s*[xX\u00d7]\s*(\d{2,5})\s*(px)?\s*$")
+
+
+def canvas_dimensions(canvas_size: str) -> tuple[int, int]:
+    """'1080x1350px' -> (1080, 1350)."""
+    m = _CANVAS.match(canvas_size or "")
+    if not m:
+        raise ValueError(f"canvas_size {canvas_size!r} is not WIDTHxHEIGHT[px]")
+    return int(m.group(1)), int(m.group(2))
 
 
 class ProviderError(RuntimeError):

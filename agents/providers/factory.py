@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.providers.base import EmbeddingModel, ImageModel, ProviderError, ReviewModel
-from agents.providers.hashembed import OfflineEmbedder
-from agents.providers.offline import OfflineAdWorld, OfflineImageModel, offline_reviewers
 from agents.providers.settings import ProviderSettings
 
 MODES = ("offline", "live", "auto")
@@ -46,6 +44,10 @@ def resolve_mode(mode: str, settings: ProviderSettings) -> str:
 
 
 def offline_providers() -> Providers:
+    # imported here, like the live SDKs below: a runtime loads only the models it runs
+    from agents.providers.offline.hashembed import OfflineEmbedder
+    from agents.providers.offline.models import OfflineAdWorld, OfflineImageModel, offline_reviewers
+
     world = OfflineAdWorld()
     first, second = offline_reviewers(world)
     return Providers(

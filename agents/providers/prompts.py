@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from agents.providers.base import AdBrief, Exemplar, RubricCheck
-from agents.providers.render import canvas_dimensions
+from agents.providers.base import AdBrief, Exemplar, RubricCheck, canvas_dimensions
 
 ASPECT_RATIOS = {(1, 1): "1:1", (4, 5): "4:5", (9, 16): "9:16", (3, 4): "3:4", (2, 3): "2:3",
                  (16, 9): "16:9", (4, 3): "4:3", (3, 2): "3:2", (5, 4): "5:4"}  # fmt: skip

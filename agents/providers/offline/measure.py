@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from agents.providers.render import MARGIN, Box, Layout, Palette, contrast_ratio
+from agents.providers.offline.render import MARGIN, Box, Layout, Palette, contrast_ratio
 
 Arr = np.ndarray
 RGBt = tuple[int, int, int]
@@ -55,26 +55,6 @@ def ink_mask(region: Arr) -> Arr:
     return dist > max(16.0, 0.45 * top)
 
 
-def edges(lum: Arr) -> Arr:
-    """Edge pixels, relative to the region's own strongest edges (so a uniform change of
-    contrast or a slight blur keeps the structure)."""
-    g = gradient(lum)
-    top = float(np.percentile(g, 99.5)) if g.size else 0.0
-    if top < 16:
-        return np.zeros(lum.shape, bool)
-    return g > max(16.0, 0.35 * top)
-
-
-def _dilate(mask: Arr) -> Arr:
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    grown = out.copy()
-    grown[:, 1:] |= out[:, :-1]
-    grown[:, :-1] |= out[:, 1:]
-    return grown
-
-
 def text_mismatch(a: Arr, b: Arr) -> float:
     """1 - IoU of two text regions' ink masks (0 = same glyphs, whatever their colour)."""
     ma, mb = ink_mask(a), ink_mask(b)
@@ -92,19 +72,6 @@ def shape_change(a: Arr, b: Arr, exclude: Arr | None = None) -> float:
     if exclude is not None:
         changed &= ~exclude
     return float(changed.mean())
-
-
-def mismatch(a: Arr, b: Arr, exclude: Arr | None = None) -> float:
-    """Share of the two regions' edge pixels with no counterpart within one pixel in the
-    other (0 = same structure, 1 = nothing in common)."""
-    ea, eb = edges(luma(a)), edges(luma(b))
-    if exclude is not None:
-        ea, eb = ea & ~exclude, eb & ~exclude
-    total = int(ea.sum() + eb.sum())
-    if total == 0:
-        return 0.0
-    missed = int((ea & ~_dilate(eb)).sum() + (eb & ~_dilate(ea)).sum())
-    return missed / total
 
 
 def text_contrast(region: Arr) -> float:

@@ -1,6 +1,6 @@
 """Helpers shared by the queue, review, runtime and pipeline tests (no tests of its own):
 tenant and ad rows inserted directly, SQL stage drivers, and deterministic test-double
-providers that agent subprocesses load with `python tests/test_pipeline_support.py`."""
+providers that agent subprocesses load with `python -m tests.support.pipeline`."""
 
 from __future__ import annotations
 
@@ -23,11 +23,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from agents.providers.base import (  # noqa: E402
+from agents.providers.base import (
     AdBrief,
     CallRecord,
     DefectScan,
@@ -43,6 +39,8 @@ from agents.providers.base import (  # noqa: E402
     RubricCheck,
     VisualDescriptor,
 )
+from agents.settings import project_root
+from sim import factories as f
 
 CHECKS = [
     "V1", "V2", "V3", "V4", "V5", "V6", "V7", "V8", "V9",
@@ -75,17 +73,9 @@ def call(operation: str, provider: str = "anthropic", model: str = "test-model")
 
 
 def make_product(conn: psycopg.Connection, name: str = "Acme") -> dict[str, uuid.UUID]:
-    org = conn.execute(
-        "INSERT INTO organizations (name) VALUES (%s) RETURNING id", (name,)
-    ).fetchone()[0]
-    brand = conn.execute(
-        "INSERT INTO brands (organization_id, name) VALUES (%s, %s) RETURNING id", (org, name)
-    ).fetchone()[0]
-    product = conn.execute(
-        "INSERT INTO products (brand_id, name, current_offer, benefits) "
-        "VALUES (%s, %s, '20%% off', ARRAY['fast', 'clean']) RETURNING id",
-        (brand, f"{name} serum"),
-    ).fetchone()[0]
+    org = f.org(conn, name)
+    brand = f.brand(conn, org, name=name)
+    product = f.product(conn, brand, f"{name} serum", benefits=["fast", "clean"])
     return {"organization": org, "brand": brand, "product": product}
 
 
@@ -354,11 +344,11 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 class AgentProcesses:
-    """Agent subprocesses running `script` (a test-support module whose __main__ runs
-    agents with test-double providers); ends only the ones it started."""
+    """Agent subprocesses running `python -m module` (a test-support module whose __main__
+    runs agents with test-double providers); ends only the ones it started."""
 
-    def __init__(self, script: Path, dsn: str, tmp: Path) -> None:
-        self.script = script
+    def __init__(self, module: str, dsn: str, tmp: Path) -> None:
+        self.module = module
         self.dsn = dsn
         self.tmp = tmp
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -370,7 +360,8 @@ class AgentProcesses:
             proc = subprocess.Popen(
                 [
                     sys.executable,
-                    str(self.script),
+                    "-m",
+                    self.module,
                     "--dsn",
                     self.dsn,
                     "--storage",
@@ -379,7 +370,7 @@ class AgentProcesses:
                 ],
                 stdout=subprocess.DEVNULL,
                 stderr=err,
-                cwd=ROOT,
+                cwd=project_root(),
             )
         self.procs.append(proc)
         self.logs.append(log)

@@ -1,4 +1,4 @@
-"""`genome demo`: the main job on the embedded default.
+"""`genome demo` (also `python -m sim.demo`): the main job on the embedded default.
 
 A simulated market (sim/) plays Meta, real agent processes with the offline provider play
 the models, and the real database does all the learning. Each virtual day: plan ads
@@ -341,9 +341,11 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
     return DemoResult(summary, history, dsn, int(planned_total), int(finished), counts)
 
 
-def add_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register `genome demo`."""
-    p = sub.add_parser("demo", help="run the simulated market loop and write out/report.html")
+def build_parser(prog: str = "genome demo") -> argparse.ArgumentParser:
+    """The demo's options (`genome demo`, `python -m sim.demo`)."""
+    p = argparse.ArgumentParser(
+        prog=prog, description="run the simulated market loop and write out/report.html"
+    )
     p.add_argument("--days", type=int, default=90)
     p.add_argument("--brands", type=int, default=3)
     p.add_argument("--ads-per-day", type=int, default=6)
@@ -352,10 +354,13 @@ def add_cli(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--agents", type=int, default=2, help="agent processes")
     p.add_argument("--provider", default="offline", choices=["offline", "live", "auto"])
     p.add_argument("--fresh", action="store_true", help="recreate the demo database first")
-    p.set_defaults(func=_cmd_demo)
+    return p
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """`genome demo`: registered in pyproject.toml under the `genome.commands` entry points,
+    so the production CLI finds it without importing the simulator."""
+    args = build_parser().parse_args(argv)
     cfg = DemoConfig(
         days=args.days,
         brands=args.brands,
@@ -372,3 +377,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(f"genome demo: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -26,7 +26,6 @@ import hashlib
 import io
 import math
 import random
-import re
 import threading
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
@@ -35,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from agents.providers.base import AdBrief
+from agents.providers.base import AdBrief, canvas_dimensions
 
 SCALE = 4  # render at 1/SCALE of the canvas
 MARGIN = 0.06  # outer strip kept free of content in a clean render
@@ -62,16 +61,6 @@ class Flaw(StrEnum):
     SOFT_PRODUCT = "soft_product"
 
 
-CRITICAL_FLAWS = frozenset(
-    {
-        Flaw.GARBLED_TEXT,
-        Flaw.PACKAGING_TEXT,
-        Flaw.PRODUCT_DISTORTION,
-        Flaw.ANATOMY,
-        Flaw.PHYSICS,
-        Flaw.OFFER_WRONG,
-    }
-)
 MILD_FLAWS = (Flaw.LOW_CONTRAST, Flaw.CRAMPED, Flaw.OFF_PALETTE, Flaw.SOFT_PRODUCT)
 
 
@@ -166,16 +155,6 @@ def plan_flaws(brief: AdBrief) -> FlawPlan:
 
 
 # --- canvas ---------------------------------------------------------------------------
-
-_CANVAS = re.compile(r"^\s*(\d{2,5})\s*[xX\u00d7]\s*(\d{2,5})\s*(px)?\s*$")
-
-
-def canvas_dimensions(canvas_size: str) -> tuple[int, int]:
-    """'1080x1350px' -> (1080, 1350)."""
-    m = _CANVAS.match(canvas_size or "")
-    if not m:
-        raise ValueError(f"canvas_size {canvas_size!r} is not WIDTHxHEIGHT[px]")
-    return int(m.group(1)), int(m.group(2))
 
 
 def render_dimensions(canvas_size: str) -> tuple[int, int]:

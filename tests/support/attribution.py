@@ -11,6 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 
+from sim import factories as f
+
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 
@@ -26,17 +28,9 @@ class Ad:
 
 def make_brand(db: psycopg.Connection) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     """An organization, brand and product; returns their ids."""
-    org = db.execute(
-        "INSERT INTO public.organizations (name) VALUES ('Org') RETURNING id"
-    ).fetchone()[0]
-    brand = db.execute(
-        "INSERT INTO public.brands (organization_id, name) VALUES (%s, 'Brand') RETURNING id",
-        (org,),
-    ).fetchone()[0]
-    product = db.execute(
-        "INSERT INTO public.products (brand_id, name) VALUES (%s, 'Product') RETURNING id",
-        (brand,),
-    ).fetchone()[0]
+    org = f.org(db)
+    brand = f.brand(db, org)
+    product = f.product(db, brand, offer=None)
     return org, brand, product
 
 

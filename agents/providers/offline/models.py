@@ -1,12 +1,12 @@
 """The offline provider: deterministic, keyless, and honest about what it is.
 
-- generate: renders the ad with Pillow (agents.providers.render), with the per-ad seeded
+- generate: renders the ad with Pillow (offline/render.py), with the per-ad seeded
   imperfection plan drawn into the pixels;
 - defect_scan / review: re-render the flawless ideal of the same brief and *measure* the
-  given image against it and on its own (agents.providers.measure) — a scan flag or a low
+  given image against it and on its own (offline/measure.py) — a scan flag or a low
   score appears only when the pixels show it;
 - describe: the visual descriptor from measurements of the pixels alone;
-- embed: see agents.providers.hashembed.
+- embed: see offline/hashembed.py.
 
 Every CallRecord says provider='offline', model='offline-…-v1', cost 0.
 """
@@ -34,8 +34,9 @@ from agents.providers.base import (
     ReviewResult,
     RubricCheck,
     VisualDescriptor,
+    canvas_dimensions,
 )
-from agents.providers.measure import (
+from agents.providers.offline.measure import (
     AdMeasurements,
     ImageStats,
     as_array,
@@ -43,9 +44,8 @@ from agents.providers.measure import (
     image_stats,
     measure_ad,
 )
-from agents.providers.render import (
+from agents.providers.offline.render import (
     OfflineRenderer,
-    canvas_dimensions,
     from_png,
     layout_for_brief,
     palette_for,

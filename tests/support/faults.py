@@ -1,6 +1,6 @@
 """Helpers for the fault tests (no tests of its own): a fault-injecting provider set, a slow
-provider set for kill -9 at random points, agent subprocesses (`python
-tests/test_faults_support.py`), and a throwaway PostgreSQL cluster that can be stopped and
+provider set for kill -9 at random points, agent subprocesses (`python -m
+tests.support.faults`), and a throwaway PostgreSQL cluster that can be stopped and
 restarted without touching the shared project cluster."""
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import random
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,12 +26,8 @@ from typing import Any
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from agents.cluster import _as_server_user  # noqa: E402
-from agents.providers.base import (  # noqa: E402
+from agents.cluster import _as_server_user
+from agents.providers.base import (
     AdBrief,
     DefectScan,
     DefectScanResult,
@@ -44,21 +39,15 @@ from agents.providers.base import (  # noqa: E402
     RubricCheck,
     TransientProviderError,
 )
-from agents.providers.common import parse_json  # noqa: E402
-from agents.settings import PG_BIN  # noqa: E402
-from tests.test_pipeline_support import (  # noqa: E402
+from agents.providers.common import parse_json
+from agents.settings import PG_BIN
+from tests.support.pipeline import (
     AdEmbedder,
     DoubleImage,
     DoubleProviders,
     DoubleReviewer,
     double_providers,
 )
-
-# The fault an ad's calls suffer, carried in its element_tags as "fault".
-FAULTS = (
-    "ok", "storm_429", "always_429", "http_500", "timeout", "malformed_json", "empty_output",
-    "non_utf8", "truncated_image",
-)  # fmt: skip
 
 
 def _png() -> bytes:

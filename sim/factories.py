@@ -1,4 +1,6 @@
-"""Small builders for test data in the app's tables (org -> brand -> product -> run -> ad)."""
+"""Rows of the app's tables (org -> brand -> product -> run -> ad, Meta insights, rewards):
+the one set of builders that the simulator, the benchmarks and the tests all use. It lives
+in sim/ because sim is an installed package (`genome demo` imports it) and tests/ is not."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 
-def org(db: psycopg.Connection, name: str = "Org") -> uuid.UUID:
+def org(db: psycopg.Connection, name: str = "Org", *, slug: str | None = None) -> uuid.UUID:
     return db.execute(
-        "INSERT INTO organizations (name) VALUES (%s) RETURNING id", (name,)
+        "INSERT INTO public.organizations (name, slug) VALUES (%s, %s) RETURNING id",
+        (name, slug),
     ).fetchone()[0]
 
 
@@ -23,19 +26,31 @@ def brand(
     category: str | None = None,
     sharing: bool = False,
     name: str = "Brand",
+    slug: str | None = None,
+    description: str | None = None,
 ) -> uuid.UUID:
     organization_id = organization_id or org(db)
     return db.execute(
-        "INSERT INTO brands (organization_id, name, category, cross_brand_sharing) "
-        "VALUES (%s, %s, %s, %s) RETURNING id",
-        (organization_id, name, category, sharing),
+        "INSERT INTO public.brands "
+        "(organization_id, name, slug, description, category, cross_brand_sharing) "
+        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (organization_id, name, slug, description, category, sharing),
     ).fetchone()[0]
 
 
-def product(db: psycopg.Connection, brand_id: uuid.UUID, name: str = "Product") -> uuid.UUID:
+def product(
+    db: psycopg.Connection,
+    brand_id: uuid.UUID,
+    name: str = "Product",
+    *,
+    offer: str | None = "20% off",
+    benefits: list[str] | None = None,
+    slug: str | None = None,
+) -> uuid.UUID:
     return db.execute(
-        "INSERT INTO products (brand_id, name, current_offer) VALUES (%s, %s, '20%% off') RETURNING id",
-        (brand_id, name),
+        "INSERT INTO public.products (brand_id, name, slug, benefits, current_offer) "
+        "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        (brand_id, name, slug, benefits, offer),
     ).fetchone()[0]
 
 
@@ -187,13 +202,14 @@ def bulk_rewards(
         """
         WITH input AS (
             SELECT t.tags, t.score, t.n
-            FROM unnest(%(tags)s::jsonb[], %(scores)s::float8[]) WITH ORDINALITY AS t (tags, score, n)
+            FROM unnest(%(tags)s::jsonb[], %(scores)s::float8[])
+                WITH ORDINALITY AS t (tags, score, n)
         ),
         ads AS (
             INSERT INTO generated_ads (ad_run_id, prompt_index, canvas_size, element_tags,
                                        element_tags_source, final_status, is_imported)
-            SELECT %(run)s, 1, 'test-' || %(batch)s || '-' || n, genome.normalize_tags(tags), 'plan',
-                   'approved', %(imported)s
+            SELECT %(run)s, 1, 'test-' || %(batch)s || '-' || n, genome.normalize_tags(tags),
+                   'plan', 'approved', %(imported)s
             FROM input
             RETURNING id, canvas_size, element_tags, is_imported
         ),

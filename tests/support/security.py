@@ -19,8 +19,8 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from agents.runtime import run_agents
-from tests import factories as f
-from tests.test_pipeline_support import double_providers
+from sim import factories as f
+from tests.support.pipeline import double_providers
 
 DAY0 = dt.date(2025, 3, 3)
 

@@ -1,0 +1,10 @@
+"""Helpers shared by the tests (and, for factories, by bench/ and sim/). Not test modules:
+pytest collects only files named test_*.py, and nothing here is."""
+
+from __future__ import annotations
+
+import os
+
+# The session's template database. Separate names let several test sessions share the
+# project cluster at once.
+TEST_DB = os.environ.get("GENOME_TEST_DB", "genome_test")
