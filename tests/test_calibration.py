@@ -1,4 +1,4 @@
-"""Threshold calibration from human overrides (seed 6b tier 2) and config activation.
+"""Threshold calibration from human overrides (docs/quality.md#calibration) and config activation.
 
 Overrides go through the real path: an ad with a stored stage-2 review under the active
 config, then genome.record_override. Expected thresholds and error rates are recomputed here
@@ -39,7 +39,7 @@ def _config_count(db: psycopg.Connection) -> int:
 
 
 def _run(db: psycopg.Connection, product: uuid.UUID) -> uuid.UUID:
-    """A run whose attempts cover the ads the tests decide directly (P1-2 counts)."""
+    """A run whose attempts cover the ads the tests decide directly (runs count attempts)."""
     return db.execute(
         "INSERT INTO ad_runs (product_id, max_attempts, attempts_count) VALUES (%s, 100, 100) "
         "RETURNING id",

@@ -105,7 +105,7 @@ def _demo_data(db: psycopg.Connection) -> dict[str, uuid.UUID]:
     )
 
     flagged = f.ad(db, run, {"hook_type": "question"}, status="flagged")
-    # As if planned: every ad of the run was a counted generation attempt (P1-2).
+    # As if planned: every ad of the run was a counted generation attempt (runs cap attempts, docs/rewards.md).
     db.execute("UPDATE ad_runs SET attempts_count = max_attempts WHERE id = %s", (run,))
     alert = db.execute(
         "INSERT INTO genome.system_alerts (organization_id, brand_id, alert_type, severity, title, "

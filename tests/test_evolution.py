@@ -1,4 +1,4 @@
-"""Winner evolution (seed 11): winner criteria in the right units, evolve with lineage and
+"""Winner evolution (docs/evolution.md#winners): winner criteria in the right units, evolve with lineage and
 iteration limits, the information-gain weighted Thompson choice against a reference, and the
 weekly winner_evolution job."""
 

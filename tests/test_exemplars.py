@@ -1,4 +1,4 @@
-"""The few-shot exemplar library (seed 6b tier 3): add_exemplar limits and contents,
+"""The few-shot exemplar library (docs/quality.md#exemplar-library): add_exemplar limits and contents,
 similar_exemplars against brute-force nearest neighbours, and its HNSW plan."""
 
 from __future__ import annotations

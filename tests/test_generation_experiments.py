@@ -1,4 +1,4 @@
-"""Generation A/B tests (seed 15): start, deterministic odd/even assignment, Mann-Whitney U
+"""Generation A/B tests (docs/monitoring.md#generation-ab-tests): start, deterministic odd/even assignment, Mann-Whitney U
 analysis checked against scipy."""
 
 from __future__ import annotations

@@ -206,13 +206,13 @@ def test_existing_app_database_gets_only_what_is_missing(
             ).fetchone()[0]
             == 1
         )
-        # P0-2: the app's old (ad_run_id, prompt_index) key is replaced by the 3-part identity.
+        # The app's old (ad_run_id, prompt_index) key is replaced by the 3-part identity.
         run_id = conn.execute("SELECT ad_run_id FROM generated_ads LIMIT 1").fetchone()[0]
         conn.execute(
             "INSERT INTO generated_ads (ad_run_id, prompt_index, canvas_size) VALUES (%s, 1, '1080x1920px')",
             (run_id,),
         )
-        # P0-1: the old job-type CHECK is gone and the new one admits ad_creation_v2.
+        # The old job-type CHECK is gone and the new one admits ad_creation_v2.
         names = {
             r[0]
             for r in conn.execute(

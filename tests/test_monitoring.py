@@ -1,7 +1,7 @@
-"""genome.run_monitoring / monitoring_metrics / _sync_alerts / acknowledge (seed 14).
+"""genome.run_monitoring / monitoring_metrics / _sync_alerts / acknowledge (docs/monitoring.md#health-metrics).
 
 Every metric fires on planted data, escalates, and auto-resolves when the data recovers;
-brands are reached through ad_run -> product (fault 5 of the existing app)."""
+brands are reached through ad_run -> product (the existing app's generated_ads has no brand column)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The schema's prerequisite fixes (P0-1 ... P2-2), constraints, indexes and documentation."""
+"""The schema's fixes to the existing app's tables (docs/rewards.md), constraints, indexes and documentation."""
 
 from __future__ import annotations
 
@@ -54,13 +54,13 @@ def test_p1_columns_exist(db: psycopg.Connection) -> None:
         )
     }
     for needed in [
-        ("generated_ads", "canvas_size"),  # P1-1
+        ("generated_ads", "canvas_size"),  # persisted
         ("ad_runs", "max_attempts"),
         ("ad_runs", "attempts_count"),
-        ("ad_runs", "approved_count"),  # P1-2
-        ("generated_ads", "template_id"),  # P1-3 (optional)
-        ("meta_ads_performance", "campaign_objective"),  # P1-4
-        ("meta_ad_mapping", "generated_ad_id"),  # P1-5
+        ("ad_runs", "approved_count"),  # runs count approvals
+        ("generated_ads", "template_id"),  # optional
+        ("meta_ads_performance", "campaign_objective"),  # objective per row
+        ("meta_ad_mapping", "generated_ad_id"),  # the attribution path
         ("brands", "category"),
     ]:
         assert needed in cols, needed

@@ -85,7 +85,7 @@ def test_empirical_bayes_shrinkage_from_peer_disagreement(db: psycopg.Connection
     assert 0.02 <= expected["authority"][0] < 0.3
     assert _prior(db, newcomer, "authority")["shrinkage"] < 0.3  # type: ignore[index]
 
-    # The fixed method keeps the seed's 0.3 whatever the data.
+    # The fixed method keeps the shipped 0.3 whatever the data.
     db.execute("UPDATE genome.settings SET value = '\"fixed\"' WHERE key = 'category_prior_method'")
     db.execute("SELECT genome.update_scores(%s)", (NOW,))
     p = _prior(db, newcomer, "authority")

@@ -1,4 +1,4 @@
-"""genome.validate (seed 10.6 VALIDATE): weekly Spearman accuracy, Fisher interval, stale flag."""
+"""genome.validate (docs/monitoring.md#validation): weekly Spearman accuracy, Fisher interval, stale flag."""
 
 from __future__ import annotations
 

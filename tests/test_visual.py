@@ -1,4 +1,4 @@
-"""The visual space (seed 13): more_like_this against brute-force nearest neighbours, and
+"""The visual space (docs/quality.md#visual-space): more_like_this against brute-force nearest neighbours, and
 style_clusters (DBSCAN in PL/Python) recovering planted style groups, checked against a
 brute-force DBSCAN written here and scipy's t interval."""
 
