@@ -16,4 +16,3 @@ END
 $$;
 COMMENT ON FUNCTION genome._check_payload_size(text, text) IS
 'Internal: GN413 when p_value (a payload, result, model output or prompt, as text) is longer than settings max_payload_bytes (1 MiB as shipped); called first by enqueue_job, complete_job and the record_* writers, so an oversized input writes nothing.';
-
