@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests import factories as f
+from sim import factories as f
 from tests.test_experiments import DAY, T0, _arms, _deliver, _propose
 
 

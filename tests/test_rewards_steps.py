@@ -7,7 +7,7 @@ import datetime as dt
 import psycopg
 import pytest
 
-from tests import factories as f
+from sim import factories as f
 
 D0 = dt.date(2026, 3, 2)
 TAGS = {"hook_type": "curiosity_gap", "color_mode": "brand", "awareness_stage": "problem_aware"}
