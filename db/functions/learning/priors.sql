@@ -2,6 +2,10 @@
 -- its category's opted-in peers, with the shrinkage either fixed or estimated from how much
 -- the peers disagree (empirical Bayes).
 
+-- One piece on purpose: one INSERT whose named CTEs are the stages (each opted-in brand's
+-- aggregates, its peers' cells, the pooled evidence, the method-of-moments variance between
+-- brands, the shrinkage); the variance reads the peers' cells again per pooled value, so as
+-- separate functions the cells would be materialized and re-joined.
 CREATE OR REPLACE FUNCTION genome._compute_brand_priors(p_now timestamptz, p_version integer)
 RETURNS integer
 LANGUAGE plpgsql
