@@ -269,7 +269,7 @@ COMMENT ON FUNCTION genome._apply_policy(text, text, text, text, text, text) IS
 -- (roles, ownership, table privileges and row-level security, the agent's reads, function
 -- privileges) that genome migrate runs as its named security step, returning one summary of
 -- what changed; the per-role and per-policy work is already in _ensure_role, tenant_tables
--- and _apply_policy, and each step is a loop over the catalog that no caller needs alone.
+-- and _apply_policy, and no other caller needs any one step alone.
 CREATE OR REPLACE FUNCTION genome._apply_tenancy()
 RETURNS jsonb
 LANGUAGE plpgsql
