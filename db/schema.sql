@@ -894,66 +894,6 @@ COMMENT ON FUNCTION genome._attribution_stats(p_value text[], p_a double precisi
 
 
 --
--- Name: _backfill_element_tags(); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._backfill_element_tags() RETURNS integer
-    LANGUAGE plpgsql
-    SET search_path TO 'genome', 'public'
-    AS $$
-DECLARE
-    v_rows integer;
-BEGIN
-    WITH derived AS (
-        SELECT
-            g.id,
-            coalesce(
-                jsonb_object_agg(d.dimension, res.val) FILTER (WHERE res.val IS NOT NULL), '{}'::jsonb
-            ) AS tags
-        FROM public.generated_ads AS g
-        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-        CROSS JOIN genome.element_dimensions AS d
-        CROSS JOIN LATERAL (
-            SELECT coalesce(
-                CASE d.dimension
-                    WHEN 'color_mode' THEN g.color_mode
-                    WHEN 'canvas_size' THEN g.canvas_size
-                    WHEN 'template_id' THEN g.template_id::text
-                    WHEN 'prompt_version' THEN g.prompt_version
-                END,
-                g.prompt_spec ->> d.dimension,
-                r.parameters ->> d.dimension
-            ) AS raw
-        ) AS src
-        CROSS JOIN LATERAL (
-            SELECT CASE
-                WHEN d.kind = 'identifier' THEN to_jsonb(src.raw)
-                ELSE to_jsonb(genome._try_resolve_value(d.dimension, src.raw))
-            END AS val
-        ) AS res
-        WHERE g.element_tags_source IS NULL
-          AND (g.element_tags IS NULL OR g.element_tags = '{}'::jsonb)
-        GROUP BY g.id
-    )
-    UPDATE public.generated_ads AS g
-    SET element_tags = derived.tags,
-        element_tags_source = 'backfilled'
-    FROM derived
-    WHERE g.id = derived.id;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    RETURN v_rows;
-END
-$$;
-
-
---
--- Name: FUNCTION _backfill_element_tags(); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._backfill_element_tags() IS 'Internal (daily, inside collect_rewards): element_tags for V1 ads derived from their columns (color_mode, canvas_size, template_id, prompt_version), prompt_spec and ad_runs.parameters; values outside the registry are dropped, never invented. Marked element_tags_source = backfilled.';
-
-
---
 -- Name: _beta_moments(double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -1706,6 +1646,66 @@ COMMENT ON FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date, p_
 
 
 --
+-- Name: _collect_rewards_backfill_tags(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._collect_rewards_backfill_tags() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_rows integer;
+BEGIN
+    WITH derived AS (
+        SELECT
+            g.id,
+            coalesce(
+                jsonb_object_agg(d.dimension, res.val) FILTER (WHERE res.val IS NOT NULL), '{}'::jsonb
+            ) AS tags
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        CROSS JOIN genome.element_dimensions AS d
+        CROSS JOIN LATERAL (
+            SELECT coalesce(
+                CASE d.dimension
+                    WHEN 'color_mode' THEN g.color_mode
+                    WHEN 'canvas_size' THEN g.canvas_size
+                    WHEN 'template_id' THEN g.template_id::text
+                    WHEN 'prompt_version' THEN g.prompt_version
+                END,
+                g.prompt_spec ->> d.dimension,
+                r.parameters ->> d.dimension
+            ) AS raw
+        ) AS src
+        CROSS JOIN LATERAL (
+            SELECT CASE
+                WHEN d.kind = 'identifier' THEN to_jsonb(src.raw)
+                ELSE to_jsonb(genome._try_resolve_value(d.dimension, src.raw))
+            END AS val
+        ) AS res
+        WHERE g.element_tags_source IS NULL
+          AND (g.element_tags IS NULL OR g.element_tags = '{}'::jsonb)
+        GROUP BY g.id
+    )
+    UPDATE public.generated_ads AS g
+    SET element_tags = derived.tags,
+        element_tags_source = 'backfilled'
+    FROM derived
+    WHERE g.id = derived.id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _collect_rewards_backfill_tags(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._collect_rewards_backfill_tags() IS 'Internal (daily, inside collect_rewards): element_tags for V1 ads derived from their columns (color_mode, canvas_size, template_id, prompt_version), prompt_spec and ad_runs.parameters; values outside the registry are dropped, never invented. Marked element_tags_source = backfilled.';
+
+
+--
 -- Name: ad_intelligence_baselines; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -2095,169 +2095,6 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon date, p_default_objective text) IS 'Internal step of collect_rewards: the reward of every ad of _collect_rewards_ads. Each metric weighted for its reward objective (genome.reward_weights) is computed from the totals (ctr, conversion_rate, roas, cpm), left out while not matured (maturation_days, min_impressions) or missing, and normalized against the ad''s baseline (_collect_rewards_baseline: p25 -> 0, p75 -> 1, clipped; the metric''s defaults when the row lacks a usable range); the reward is the weighted mean of the included components, their weight redistributed. reward_components records every component, what was left out and why, the objective and the age. Ads with no included component are left out.';
-
-
---
--- Name: _compute_brand_priors(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._compute_brand_priors(p_now timestamp with time zone, p_version integer) RETURNS integer
-    LANGUAGE plpgsql
-    SET search_path TO 'genome', 'public'
-    AS $$
-DECLARE
-    v_threshold double precision := genome._setting_num('success_threshold');
-    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
-    v_cap double precision := genome._setting_num('category_prior_shrinkage');
-    v_floor double precision := genome._setting_num('category_prior_shrinkage_floor');
-    v_method text := genome._setting('category_prior_method') #>> '{}';
-    v_rows integer;
-BEGIN
-    IF v_method IS NULL OR v_method NOT IN ('fixed', 'empirical_bayes') THEN
-        RAISE EXCEPTION 'setting category_prior_method must be fixed or empirical_bayes, got %',
-            coalesce(v_method, 'NULL') USING ERRCODE = 'GN090';
-    END IF;
-    IF v_cap IS NULL OR v_floor IS NULL OR NOT (0 <= v_floor AND v_floor <= v_cap AND v_cap <= 1) THEN
-        RAISE EXCEPTION 'settings need 0 <= category_prior_shrinkage_floor (%) <= category_prior_shrinkage (%) <= 1',
-            v_floor, v_cap USING ERRCODE = 'GN090';
-    END IF;
-
-    DELETE FROM genome.brand_priors;
-    WITH evidence AS (
-        -- Aggregates per opted-in brand and element value: the only thing that crosses.
-        SELECT
-            cer.brand_id,
-            t.key AS dimension,
-            t.value #>> '{}' AS value,
-            sum(w.weight * (cer.reward_score >= v_threshold)::integer) AS successes,
-            sum(w.weight * (cer.reward_score < v_threshold)::integer) AS failures
-        FROM genome.creative_element_rewards AS cer
-        INNER JOIN public.brands AS src
-            ON src.id = cer.brand_id AND src.cross_brand_sharing AND src.category IS NOT NULL
-        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
-        ) AS w
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        INNER JOIN genome.element_values AS ev ON ev.dimension = t.key AND ev.value = t.value #>> '{}'
-        WHERE cer.matured_at <= p_now
-        GROUP BY cer.brand_id, t.key, t.value #>> '{}'
-    ),
-
-    cells AS (
-        -- For each receiving brand: its peers' cells (the other opted-in brands of its category).
-        SELECT
-            target.id AS target_id,
-            e.brand_id AS peer_id,
-            e.dimension,
-            e.value,
-            e.successes,
-            e.failures,
-            e.successes + e.failures AS n
-        FROM public.brands AS target
-        INNER JOIN public.brands AS peer
-            ON peer.category = target.category
-            AND peer.id <> target.id
-            AND peer.cross_brand_sharing
-        INNER JOIN evidence AS e ON e.brand_id = peer.id
-        WHERE target.cross_brand_sharing AND target.category IS NOT NULL
-    ),
-
-    pooled AS (
-        SELECT
-            c.target_id,
-            c.dimension,
-            c.value,
-            sum(c.successes) AS successes,
-            sum(c.failures) AS failures,
-            sum(c.n) AS n,
-            sum(c.n * c.n) AS n_sq,
-            count(DISTINCT c.peer_id) AS peers,
-            sum(c.successes) / nullif(sum(c.n), 0) AS mu
-        FROM cells AS c
-        GROUP BY c.target_id, c.dimension, c.value
-    ),
-
-    moments AS (
-        -- Method of moments per (receiving brand, dimension), pooled over the dimension's
-        -- values: Q = sum n_j (p_j - mu_v)^2 has expectation
-        -- sum (J_v - 1) mu_v (1 - mu_v) + tau^2 sum (N_v - sum n_j^2 / N_v).
-        SELECT
-            p.target_id,
-            p.dimension,
-            sum(dev.q) AS q,
-            sum((p.peers - 1) * p.mu * (1.0 - p.mu)) AS q0,
-            sum(p.n - p.n_sq / p.n) AS scale,
-            max(p.peers) AS max_peers
-        FROM pooled AS p
-        INNER JOIN LATERAL (
-            SELECT sum(c.n * power(c.successes / c.n - p.mu, 2)) AS q
-            FROM cells AS c
-            WHERE c.target_id = p.target_id AND c.dimension = p.dimension
-              AND c.value = p.value AND c.n > 0
-        ) AS dev ON true
-        WHERE p.n > 0
-        GROUP BY p.target_id, p.dimension
-    ),
-
-    shrink AS (
-        SELECT
-            p.target_id,
-            p.dimension,
-            p.value,
-            p.successes,
-            p.failures,
-            p.n,
-            p.peers,
-            tau.tau2,
-            CASE
-                WHEN v_method = 'fixed' OR tau.tau2 IS NULL THEN v_cap
-                -- No disagreement beyond binomial noise: the peers say the same, keep the cap.
-                WHEN tau.tau2 <= 0 THEN v_cap
-                -- Beta-binomial: a brand's rate has variance mu (1 - mu) / (kappa + 1) around
-                -- mu, so the prior is worth kappa pseudo-observations, kappa / N of the evidence.
-                ELSE least(v_cap, greatest(
-                    v_floor,
-                    greatest(p.mu * (1.0 - p.mu) / tau.tau2 - 1.0, 0.0) / p.n
-                ))
-            END AS shrinkage
-        FROM pooled AS p
-        LEFT JOIN moments AS m ON m.target_id = p.target_id AND m.dimension = p.dimension
-        CROSS JOIN LATERAL (
-            SELECT CASE
-                WHEN m.max_peers >= 2 AND m.scale > 0 THEN greatest((m.q - m.q0) / m.scale, 0.0)
-            END AS tau2
-        ) AS tau
-        WHERE p.n > 0
-    )
-
-    INSERT INTO genome.brand_priors (
-        brand_id, element_dimension, element_value, prior_alpha, prior_beta, peer_brands,
-        peer_observations, genome_version, shrinkage, between_brand_variance
-    )
-    SELECT
-        s.target_id,
-        s.dimension,
-        s.value,
-        1.0 + s.shrinkage * s.successes,
-        1.0 + s.shrinkage * s.failures,
-        s.peers,
-        s.n,
-        p_version,
-        s.shrinkage,
-        CASE WHEN v_method = 'empirical_bayes' THEN s.tau2 END
-    FROM shrink AS s;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
-    RETURN v_rows;
-END
-$$;
-
-
---
--- Name: FUNCTION _compute_brand_priors(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._compute_brand_priors(p_now timestamp with time zone, p_version integer) IS 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* settings.';
 
 
 --
@@ -4851,6 +4688,169 @@ COMMENT ON FUNCTION genome._uniform(p_seed bigint, p_key text) IS 'Internal: a r
 
 
 --
+-- Name: _update_scores_brand_priors(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_threshold double precision := genome._setting_num('success_threshold');
+    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
+    v_cap double precision := genome._setting_num('category_prior_shrinkage');
+    v_floor double precision := genome._setting_num('category_prior_shrinkage_floor');
+    v_method text := genome._setting('category_prior_method') #>> '{}';
+    v_rows integer;
+BEGIN
+    IF v_method IS NULL OR v_method NOT IN ('fixed', 'empirical_bayes') THEN
+        RAISE EXCEPTION 'setting category_prior_method must be fixed or empirical_bayes, got %',
+            coalesce(v_method, 'NULL') USING ERRCODE = 'GN090';
+    END IF;
+    IF v_cap IS NULL OR v_floor IS NULL OR NOT (0 <= v_floor AND v_floor <= v_cap AND v_cap <= 1) THEN
+        RAISE EXCEPTION 'settings need 0 <= category_prior_shrinkage_floor (%) <= category_prior_shrinkage (%) <= 1',
+            v_floor, v_cap USING ERRCODE = 'GN090';
+    END IF;
+
+    DELETE FROM genome.brand_priors;
+    WITH evidence AS (
+        -- Aggregates per opted-in brand and element value: the only thing that crosses.
+        SELECT
+            cer.brand_id,
+            t.key AS dimension,
+            t.value #>> '{}' AS value,
+            sum(w.weight * (cer.reward_score >= v_threshold)::integer) AS successes,
+            sum(w.weight * (cer.reward_score < v_threshold)::integer) AS failures
+        FROM genome.creative_element_rewards AS cer
+        INNER JOIN public.brands AS src
+            ON src.id = cer.brand_id AND src.cross_brand_sharing AND src.category IS NOT NULL
+        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
+        ) AS w
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        INNER JOIN genome.element_values AS ev ON ev.dimension = t.key AND ev.value = t.value #>> '{}'
+        WHERE cer.matured_at <= p_now
+        GROUP BY cer.brand_id, t.key, t.value #>> '{}'
+    ),
+
+    cells AS (
+        -- For each receiving brand: its peers' cells (the other opted-in brands of its category).
+        SELECT
+            target.id AS target_id,
+            e.brand_id AS peer_id,
+            e.dimension,
+            e.value,
+            e.successes,
+            e.failures,
+            e.successes + e.failures AS n
+        FROM public.brands AS target
+        INNER JOIN public.brands AS peer
+            ON peer.category = target.category
+            AND peer.id <> target.id
+            AND peer.cross_brand_sharing
+        INNER JOIN evidence AS e ON e.brand_id = peer.id
+        WHERE target.cross_brand_sharing AND target.category IS NOT NULL
+    ),
+
+    pooled AS (
+        SELECT
+            c.target_id,
+            c.dimension,
+            c.value,
+            sum(c.successes) AS successes,
+            sum(c.failures) AS failures,
+            sum(c.n) AS n,
+            sum(c.n * c.n) AS n_sq,
+            count(DISTINCT c.peer_id) AS peers,
+            sum(c.successes) / nullif(sum(c.n), 0) AS mu
+        FROM cells AS c
+        GROUP BY c.target_id, c.dimension, c.value
+    ),
+
+    moments AS (
+        -- Method of moments per (receiving brand, dimension), pooled over the dimension's
+        -- values: Q = sum n_j (p_j - mu_v)^2 has expectation
+        -- sum (J_v - 1) mu_v (1 - mu_v) + tau^2 sum (N_v - sum n_j^2 / N_v).
+        SELECT
+            p.target_id,
+            p.dimension,
+            sum(dev.q) AS q,
+            sum((p.peers - 1) * p.mu * (1.0 - p.mu)) AS q0,
+            sum(p.n - p.n_sq / p.n) AS scale,
+            max(p.peers) AS max_peers
+        FROM pooled AS p
+        INNER JOIN LATERAL (
+            SELECT sum(c.n * power(c.successes / c.n - p.mu, 2)) AS q
+            FROM cells AS c
+            WHERE c.target_id = p.target_id AND c.dimension = p.dimension
+              AND c.value = p.value AND c.n > 0
+        ) AS dev ON true
+        WHERE p.n > 0
+        GROUP BY p.target_id, p.dimension
+    ),
+
+    shrink AS (
+        SELECT
+            p.target_id,
+            p.dimension,
+            p.value,
+            p.successes,
+            p.failures,
+            p.n,
+            p.peers,
+            tau.tau2,
+            CASE
+                WHEN v_method = 'fixed' OR tau.tau2 IS NULL THEN v_cap
+                -- No disagreement beyond binomial noise: the peers say the same, keep the cap.
+                WHEN tau.tau2 <= 0 THEN v_cap
+                -- Beta-binomial: a brand's rate has variance mu (1 - mu) / (kappa + 1) around
+                -- mu, so the prior is worth kappa pseudo-observations, kappa / N of the evidence.
+                ELSE least(v_cap, greatest(
+                    v_floor,
+                    greatest(p.mu * (1.0 - p.mu) / tau.tau2 - 1.0, 0.0) / p.n
+                ))
+            END AS shrinkage
+        FROM pooled AS p
+        LEFT JOIN moments AS m ON m.target_id = p.target_id AND m.dimension = p.dimension
+        CROSS JOIN LATERAL (
+            SELECT CASE
+                WHEN m.max_peers >= 2 AND m.scale > 0 THEN greatest((m.q - m.q0) / m.scale, 0.0)
+            END AS tau2
+        ) AS tau
+        WHERE p.n > 0
+    )
+
+    INSERT INTO genome.brand_priors (
+        brand_id, element_dimension, element_value, prior_alpha, prior_beta, peer_brands,
+        peer_observations, genome_version, shrinkage, between_brand_variance
+    )
+    SELECT
+        s.target_id,
+        s.dimension,
+        s.value,
+        1.0 + s.shrinkage * s.successes,
+        1.0 + s.shrinkage * s.failures,
+        s.peers,
+        s.n,
+        p_version,
+        s.shrinkage,
+        CASE WHEN v_method = 'empirical_bayes' THEN s.tau2 END
+    FROM shrink AS s;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) IS 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* settings.';
+
+
+--
 -- Name: _update_scores_brand_scores(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -6817,7 +6817,7 @@ BEGIN
     );
     v_default_objective := genome._setting('default_reward_objective') #>> '{}';
 
-    PERFORM genome._backfill_element_tags();
+    PERFORM genome._collect_rewards_backfill_tags();
     -- Scores every ad whose reward can still change (_collect_rewards_scores) and records
     -- the new and the revised ones.
     RETURN genome._collect_rewards_record(p_now, v_today, v_horizon, v_default_objective);
@@ -6829,7 +6829,7 @@ $$;
 -- Name: FUNCTION collect_rewards(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) IS 'Daily COLLECT: for every generated ad linked to Meta (meta_ad_mapping first, ad-name parsing as fallback), aggregates performance up to p_now, matures each component on its own window (genome.reward_metrics), normalizes it against the brand''s baseline cohort (p25 -> 0, p75 -> 1, clipped; else brand ''all'' row; else defaults), weights it by the mapped objective and leaves out (never imputes) what has not matured, redistributing its weight. Inserts or revises creative_element_rewards (superseded revisions go to creative_element_reward_history); a second call at the same p_now changes nothing. Also backfills V1 element_tags. Returns rows inserted or revised. GN004: NULL p_now. Steps: _backfill_element_tags, then _collect_rewards_record over _collect_rewards_scores (_collect_rewards_links, _collect_rewards_ads, _collect_rewards_baseline).';
+COMMENT ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) IS 'Daily COLLECT: for every generated ad linked to Meta (meta_ad_mapping first, ad-name parsing as fallback), aggregates performance up to p_now, matures each component on its own window (genome.reward_metrics), normalizes it against the brand''s baseline cohort (p25 -> 0, p75 -> 1, clipped; else brand ''all'' row; else defaults), weights it by the mapped objective and leaves out (never imputes) what has not matured, redistributing its weight. Inserts or revises creative_element_rewards (superseded revisions go to creative_element_reward_history); a second call at the same p_now changes nothing. Also backfills V1 element_tags. Returns rows inserted or revised. GN004: NULL p_now. Steps: _collect_rewards_backfill_tags, then _collect_rewards_record over _collect_rewards_scores (_collect_rewards_links, _collect_rewards_ads, _collect_rewards_baseline).';
 
 
 --
@@ -7431,6 +7431,7 @@ DECLARE
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_ad(p_winner_ad_id);
+    -- Step 1: the winner, locked, and its limits.
     -- The row lock serialises evolutions of one winner, so the limits hold exactly.
     SELECT g.id, g.element_tags, g.canvas_size, r.product_id
     INTO v_ad
@@ -7464,7 +7465,7 @@ BEGIN
             USING ERRCODE = 'GN624';
     END IF;
 
-    -- Information-gain weighted Thompson sampling over the candidate changes.
+    -- Step 2: the change, by information-gain weighted Thompson sampling over the candidates.
     WITH candidates AS (
         SELECT row_number() OVER ()::integer AS rn, c.*
         FROM genome._evolution_candidates(p_winner_ad_id, p_now) AS c
@@ -7524,7 +7525,8 @@ BEGIN
         ) AS selection
     INTO v_choice;
 
-    -- The child is the winner with that one change; everything else is forced.
+    -- Step 3: the child is the winner with that one change (everything else forced), planned
+    -- in a new run, with its lineage.
     v_canvas := coalesce(
         genome._try_resolve_value('canvas_size', v_ad.canvas_size),
         genome._try_resolve_value('canvas_size', v_ad.element_tags ->> 'canvas_size'),
@@ -10317,7 +10319,7 @@ BEGIN
     v_version := nextval('genome.genome_version_seq')::integer;
 
     PERFORM genome._update_scores_cold_start_levels(p_now, v_version);
-    PERFORM genome._compute_brand_priors(p_now, v_version);
+    PERFORM genome._update_scores_brand_priors(p_now, v_version);
     v_rows := genome._update_scores_brand_scores(p_now, v_version);
     PERFORM genome._update_scores_causal_effects(p_now, v_version);
     v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
@@ -10333,7 +10335,7 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Steps, in order: _update_scores_cold_start_levels, _compute_brand_priors, _update_scores_brand_scores, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 --
@@ -10368,6 +10370,7 @@ BEGIN
     v_today := (p_now AT TIME ZONE 'UTC')::date;
     v_week := date_trunc('week', v_today)::date;
 
+    -- Step 1: this week's accuracy per brand (Spearman and its Fisher interval).
     WITH launched AS (
         -- The brand through ad_run -> product (ads carry no brand_id), ads launched lag+ days ago whose
         -- reward had matured by p_now.
@@ -10464,6 +10467,7 @@ BEGIN
         threshold = excluded.threshold;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
 
+    -- Step 2: the stale flag and its alert.
     -- Stale after stale_weeks consecutive sufficient weeks below the threshold (this week
     -- included); cleared by a sufficient week at or above it. Insufficient weeks change nothing.
     WITH verdicts AS (
@@ -15291,14 +15295,6 @@ GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double preci
 
 
 --
--- Name: FUNCTION _backfill_element_tags(); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._backfill_element_tags() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._backfill_element_tags() TO genome_app;
-
-
---
 -- Name: FUNCTION _beta_moments(p_alpha double precision, p_beta double precision); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -15402,6 +15398,13 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date,
 
 
 --
+-- Name: FUNCTION _collect_rewards_backfill_tags(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._collect_rewards_backfill_tags() FROM PUBLIC;
+
+
+--
 -- Name: TABLE ad_intelligence_baselines; Type: ACL; Schema: public; Owner: -
 --
 
@@ -15435,14 +15438,6 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_record(p_now timestamp with time 
 --
 
 REVOKE ALL ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon date, p_default_objective text) FROM PUBLIC;
-
-
---
--- Name: FUNCTION _compute_brand_priors(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._compute_brand_priors(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._compute_brand_priors(p_now timestamp with time zone, p_version integer) TO genome_app;
 
 
 --
@@ -15857,6 +15852,13 @@ GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) 
 
 REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) TO genome_app;
+
+
+--
+-- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
 
 
 --

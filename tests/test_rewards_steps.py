@@ -24,6 +24,32 @@ def _days(db, meta, n, start=D0, **kw):
         f.perf(db, meta, start + dt.timedelta(days=i), **kw)
 
 
+def test_backfill_tags_step_tags_v1_ads_once(db: psycopg.Connection) -> None:
+    b = f.brand(db)
+    p = f.product(db, b)
+    run = db.execute(
+        "INSERT INTO ad_runs (product_id, parameters) VALUES (%s, %s) RETURNING id",
+        (p, '{"hook_type": "fomo", "belief_angle": "made-up"}'),
+    ).fetchone()[0]
+    v1 = db.execute(
+        "INSERT INTO generated_ads (ad_run_id, prompt_index, color_mode) "
+        "VALUES (%s, 1, 'brand_colors') RETURNING id",
+        (run,),
+    ).fetchone()[0]
+    planned = f.ad(db, run, TAGS)
+    step = "SELECT genome._collect_rewards_backfill_tags()"
+    assert db.execute(step).fetchone()[0] == 1
+    tags = "SELECT element_tags, element_tags_source FROM generated_ads WHERE id = %s"
+    # Resolved through the registry; a value outside it is dropped, never invented.
+    assert db.execute(tags, (v1,)).fetchone() == (
+        {"hook_type": "fear_of_missing_out", "color_mode": "brand"},
+        "backfilled",
+    )
+    assert db.execute(tags, (planned,)).fetchone() == (TAGS, "plan")
+    # Backfilled once: a second call finds nothing left to derive.
+    assert db.execute(step).fetchone()[0] == 0
+
+
 def test_links_step_mapping_first_then_ad_name(db: psycopg.Connection) -> None:
     _, mapped = _ad(db)
     _, named = _ad(db)

@@ -32,7 +32,7 @@ def _brand_scores(db, brand_id, dim, value):
 
 def _levels_and_brand_scores(db, now):
     db.execute("SELECT genome._update_scores_cold_start_levels(%s, %s)", (now, VERSION))
-    db.execute("SELECT genome._compute_brand_priors(%s, %s)", (now, VERSION))
+    db.execute("SELECT genome._update_scores_brand_priors(%s, %s)", (now, VERSION))
     return db.execute(
         "SELECT genome._update_scores_brand_scores(%s, %s)", (now, VERSION)
     ).fetchone()[0]
@@ -57,6 +57,43 @@ def test_cold_start_levels_step(db: psycopg.Connection) -> None:
     assert state[young] == (1, 5, 0.0, VERSION)
     # Level 2 after level2_days (14): brand_weight = min(50 / 100, 0.8).
     assert state[old] == (2, 50, pytest.approx(0.5), VERSION)
+
+
+def test_brand_priors_step(db: psycopg.Connection) -> None:
+    half = [({"hook_type": "authority"}, 0.9), ({"hook_type": "authority"}, 0.1)]
+    peer_a = f.brand(db, category="skincare", sharing=True)
+    peer_b = f.brand(db, category="skincare", sharing=True)
+    f.bulk_rewards(db, f.ad_run(db, f.product(db, peer_a)), half * 2, T0)
+    b_run = f.ad_run(db, f.product(db, peer_b))
+    f.bulk_rewards(db, b_run, half, T0)
+    # Matured after p_now: left out.
+    f.bulk_rewards(db, b_run, [({"hook_type": "authority"}, 0.9)] * 5, T0 + 3 * DAY)
+    newcomer = f.brand(db, category="skincare", sharing=True)
+    loner = f.brand(db, category="skincare")
+
+    def priors():
+        return {
+            r[0]: r[1:]
+            for r in db.execute(
+                "SELECT brand_id, prior_alpha, prior_beta, peer_brands, peer_observations, "
+                "shrinkage, between_brand_variance, genome_version FROM genome.brand_priors "
+                "WHERE element_dimension = 'hook_type' AND element_value = 'authority'"
+            ).fetchall()
+        }
+
+    step = "SELECT genome._update_scores_brand_priors(%s, %s)"
+    assert db.execute(step, (T0 + DAY, VERSION)).fetchone()[0] == 3
+    approx = pytest.approx
+    # Two peers that agree (both succeed half the time): no variance beyond binomial noise,
+    # so the shrinkage is the cap, category_prior_shrinkage (0.3).
+    assert priors()[newcomer] == (approx(1.9), approx(1.9), 2, approx(6), approx(0.3), 0, VERSION)
+    # One peer informs the dimension: the cap, and no variance to estimate.
+    assert priors()[peer_a] == (approx(1.3), approx(1.3), 1, approx(2), approx(0.3), None, VERSION)
+    assert priors()[peer_b] == (approx(1.6), approx(1.6), 1, approx(4), approx(0.3), None, VERSION)
+    assert loner not in priors()
+    # The step rewrites the table: a second call leaves the same rows.
+    assert db.execute(step, (T0 + DAY, VERSION + 1)).fetchone()[0] == 3
+    assert {r[-1] for r in priors().values()} == {VERSION + 1}
 
 
 def test_evidence_step_weights_imported_ads(db: psycopg.Connection) -> None:

@@ -114,6 +114,8 @@ def test_function_privileges(db: psycopg.Connection) -> None:
         # A job's steps are the job's.
         ("_update_scores_combos(timestamptz,integer)", False),
         ("_update_scores_evidence(timestamptz)", False),
+        ("_update_scores_brand_priors(timestamptz,integer)", False),
+        ("_collect_rewards_backfill_tags()", False),
         ("calibrate_all_quality(timestamptz)", False),
         ("claim_jobs(text[],text,interval,integer,timestamptz)", False),
         ("_apply_tenancy()", False),

@@ -1,6 +1,11 @@
 -- Creative fatigue (docs/evolution.md#fatigue): per launched ad, the CTR of a trailing window against the
 -- ad's own first matured week, together with how often its audience has seen it.
 
+-- One piece on purpose: one INSERT ... ON CONFLICT whose named CTEs are the stages (daily
+-- delivery, audience estimate, every calendar day of an ad's life, cumulative and trailing
+-- window totals, decay and its interval, first fatigued day, each ad's latest state). The
+-- window functions run over every ad's days at once and three later stages read the cumulative
+-- rows; as separate functions each stage would be materialized and re-joined.
 CREATE OR REPLACE FUNCTION genome.detect_fatigue(p_now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql

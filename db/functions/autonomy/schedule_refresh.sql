@@ -1,6 +1,11 @@
 -- Anti-fatigue refresh (docs/evolution.md#fatigue-refresh): winners that have fatigued, or will within the lead
 -- time, get a child ad planned that keeps their elements but one.
 
+-- One piece on purpose: one transaction's three statements over one snapshot, numbered
+-- inside: (1) one query whose named CTEs pick the due winners, their forecast and their one
+-- change and insert a run for each; (2) plan_ads plans the child of each run; (3) the children
+-- get their parent and lineage. Each statement reads the previous one's rows (the runs' ids,
+-- the planned children), which would otherwise travel between functions as arrays.
 CREATE OR REPLACE FUNCTION genome.schedule_refresh(p_now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql

@@ -1,6 +1,12 @@
 -- Competitive whitespace (docs/evolution.md#whitespace): element combinations nobody in the brand's reach of
 -- data has tried much, whose elements score well, ranked by the value of finding out.
 
+-- One piece on purpose: one query whose named CTEs are the stages (the pooled brands'
+-- tested combinations and the incumbent a test must beat; the competitors' combinations; the
+-- candidate combinations of well-evidenced values and their independence prediction; the value
+-- of information and the ranking). The candidates are filtered by both counts and valued in
+-- one _beta_value_of_information call over arrays; as separate functions each stage would be
+-- materialized and re-joined.
 CREATE OR REPLACE FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamptz DEFAULT now())
 RETURNS TABLE (
     rank integer,

@@ -1,5 +1,9 @@
 -- docs/evolution.md#winners: which matured ads are winners, and how far their evolution has gone.
 
+-- One piece on purpose: it is the one definition of a winner that find_winners, evolve_winners
+-- and evolve all read, as one query whose named CTEs are the stages (settings; matured ads in
+-- ratio units; the brand's p75 from the app's baselines or its own ads; criteria met and
+-- shortfall; lineage and untested variables; then the verdict and eligibility).
 CREATE OR REPLACE FUNCTION genome._winner_status(
     p_now timestamptz DEFAULT now(),
     p_generated_ad_id uuid DEFAULT NULL

@@ -1,5 +1,9 @@
 -- docs/evolution.md#next-variable: one single-variable iteration of a winner, with lineage and iteration limits.
 
+-- One piece on purpose: one transaction under the winner's row lock, so the iteration limits
+-- hold exactly; its steps, marked inside, are the winner checks (over _winner_status), the
+-- choice of the change (over _evolution_candidates and _evolution_choice) and the child with
+-- its lineage (over plan_ads). The heavy parts are already their own functions.
 CREATE OR REPLACE FUNCTION genome.evolve(
     p_winner_ad_id uuid,
     p_now timestamptz DEFAULT now(),
@@ -24,6 +28,7 @@ DECLARE
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_ad(p_winner_ad_id);
+    -- Step 1: the winner, locked, and its limits.
     -- The row lock serialises evolutions of one winner, so the limits hold exactly.
     SELECT g.id, g.element_tags, g.canvas_size, r.product_id
     INTO v_ad
@@ -57,7 +62,7 @@ BEGIN
             USING ERRCODE = 'GN624';
     END IF;
 
-    -- Information-gain weighted Thompson sampling over the candidate changes.
+    -- Step 2: the change, by information-gain weighted Thompson sampling over the candidates.
     WITH candidates AS (
         SELECT row_number() OVER ()::integer AS rn, c.*
         FROM genome._evolution_candidates(p_winner_ad_id, p_now) AS c
@@ -117,7 +122,8 @@ BEGIN
         ) AS selection
     INTO v_choice;
 
-    -- The child is the winner with that one change; everything else is forced.
+    -- Step 3: the child is the winner with that one change (everything else forced), planned
+    -- in a new run, with its lineage.
     v_canvas := coalesce(
         genome._try_resolve_value('canvas_size', v_ad.canvas_size),
         genome._try_resolve_value('canvas_size', v_ad.element_tags ->> 'canvas_size'),

@@ -1,6 +1,8 @@
--- V1 history feeds the genome: derive element_tags from what V1 rows already hold.
+-- V1 history feeds the genome: derive element_tags from what V1 rows already hold. A step of
+-- collect_rewards, named _collect_rewards_<step> so the security set-up keeps it the job's
+-- (not the app's to call).
 
-CREATE OR REPLACE FUNCTION genome._backfill_element_tags()
+CREATE OR REPLACE FUNCTION genome._collect_rewards_backfill_tags()
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -48,5 +50,5 @@ BEGIN
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome._backfill_element_tags() IS
+COMMENT ON FUNCTION genome._collect_rewards_backfill_tags() IS
 'Internal (daily, inside collect_rewards): element_tags for V1 ads derived from their columns (color_mode, canvas_size, template_id, prompt_version), prompt_spec and ad_runs.parameters; values outside the registry are dropped, never invented. Marked element_tags_source = backfilled.';

@@ -1,8 +1,13 @@
 -- Cold-start priors (docs/learning.md#category-priors, cross-brand transfer): what a brand may learn from
 -- its category's opted-in peers, with the shrinkage either fixed or estimated from how much
--- the peers disagree (empirical Bayes).
+-- the peers disagree (empirical Bayes). A step of update_scores, named _update_scores_<step> so
+-- the security set-up keeps it the job's (not the app's to call).
 
-CREATE OR REPLACE FUNCTION genome._compute_brand_priors(p_now timestamptz, p_version integer)
+-- One piece on purpose: one INSERT whose named CTEs are the stages (each opted-in brand's
+-- aggregates, its peers' cells, the pooled evidence, the method-of-moments variance between
+-- brands, the shrinkage); the variance reads the peers' cells again per pooled value, so as
+-- separate functions the cells would be materialized and re-joined.
+CREATE OR REPLACE FUNCTION genome._update_scores_brand_priors(p_now timestamptz, p_version integer)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -153,5 +158,5 @@ BEGIN
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome._compute_brand_priors(timestamptz, integer) IS
+COMMENT ON FUNCTION genome._update_scores_brand_priors(timestamptz, integer) IS
 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* settings.';

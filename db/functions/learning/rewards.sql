@@ -23,14 +23,14 @@ BEGIN
     );
     v_default_objective := genome._setting('default_reward_objective') #>> '{}';
 
-    PERFORM genome._backfill_element_tags();
+    PERFORM genome._collect_rewards_backfill_tags();
     -- Scores every ad whose reward can still change (_collect_rewards_scores) and records
     -- the new and the revised ones.
     RETURN genome._collect_rewards_record(p_now, v_today, v_horizon, v_default_objective);
 END
 $$;
 COMMENT ON FUNCTION genome.collect_rewards(timestamptz) IS
-'Daily COLLECT: for every generated ad linked to Meta (meta_ad_mapping first, ad-name parsing as fallback), aggregates performance up to p_now, matures each component on its own window (genome.reward_metrics), normalizes it against the brand''s baseline cohort (p25 -> 0, p75 -> 1, clipped; else brand ''all'' row; else defaults), weights it by the mapped objective and leaves out (never imputes) what has not matured, redistributing its weight. Inserts or revises creative_element_rewards (superseded revisions go to creative_element_reward_history); a second call at the same p_now changes nothing. Also backfills V1 element_tags. Returns rows inserted or revised. GN004: NULL p_now. Steps: _backfill_element_tags, then _collect_rewards_record over _collect_rewards_scores (_collect_rewards_links, _collect_rewards_ads, _collect_rewards_baseline).';
+'Daily COLLECT: for every generated ad linked to Meta (meta_ad_mapping first, ad-name parsing as fallback), aggregates performance up to p_now, matures each component on its own window (genome.reward_metrics), normalizes it against the brand''s baseline cohort (p25 -> 0, p75 -> 1, clipped; else brand ''all'' row; else defaults), weights it by the mapped objective and leaves out (never imputes) what has not matured, redistributing its weight. Inserts or revises creative_element_rewards (superseded revisions go to creative_element_reward_history); a second call at the same p_now changes nothing. Also backfills V1 element_tags. Returns rows inserted or revised. GN004: NULL p_now. Steps: _collect_rewards_backfill_tags, then _collect_rewards_record over _collect_rewards_scores (_collect_rewards_links, _collect_rewards_ads, _collect_rewards_baseline).';
 
 
 -- Step: which Meta ads report for which generated ad.

@@ -2,6 +2,10 @@
 -- and winner_rate. Each is a share of binary outcomes over a warning and a critical window,
 -- so they share one evaluation; only their events differ.
 
+-- One piece on purpose: one query whose named CTEs are the stages (thresholds, each ad's
+-- brand, matured rewards and brand medians, the three metrics' events, events in the windows,
+-- counts, rates), then the severity and title; the three metrics share every stage but the
+-- events, which is why they are one function and not three.
 CREATE OR REPLACE FUNCTION genome._metric_brand_rates(p_now timestamptz)
 RETURNS TABLE (
     organization_id uuid,

@@ -1,5 +1,10 @@
 -- VALIDATE (docs/monitoring.md#validation): weekly prediction accuracy per brand and the stale flag.
 
+-- One piece on purpose: one transaction's two steps for the ISO week of p_now, marked inside:
+-- step 1 is one INSERT whose named CTEs are the stages of the accuracy (launched ads, average
+-- ranks, Spearman, Fisher interval); step 2 reads this week's rows just written, with the
+-- brands already stale, into the stale flag and its alert. The settings are checked once for
+-- both.
 CREATE OR REPLACE FUNCTION genome.validate(p_now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql
@@ -29,6 +34,7 @@ BEGIN
     v_today := (p_now AT TIME ZONE 'UTC')::date;
     v_week := date_trunc('week', v_today)::date;
 
+    -- Step 1: this week's accuracy per brand (Spearman and its Fisher interval).
     WITH launched AS (
         -- The brand through ad_run -> product (ads carry no brand_id), ads launched lag+ days ago whose
         -- reward had matured by p_now.
@@ -125,6 +131,7 @@ BEGIN
         threshold = excluded.threshold;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
 
+    -- Step 2: the stale flag and its alert.
     -- Stale after stale_weeks consecutive sufficient weeks below the threshold (this week
     -- included); cleared by a sufficient week at or above it. Insufficient weeks change nothing.
     WITH verdicts AS (

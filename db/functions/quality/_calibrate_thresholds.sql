@@ -1,6 +1,9 @@
 -- Threshold search for calibrate_quality on the aggregated override matrix (numpy earns its
 -- place: every candidate threshold of a check is scored against every override at once).
 
+-- One piece on purpose: a PL/Python body is one module, and its steps are already named
+-- functions inside it (approve, errors, pick, column_cost, descend, summary, per_check); as
+-- separate SQL functions each would re-read the n x m score matrix from arrays.
 CREATE OR REPLACE FUNCTION genome._calibrate_thresholds(
     p_codes text [],
     p_scores double precision [],

@@ -265,6 +265,11 @@ $$;
 COMMENT ON FUNCTION genome._apply_policy(text, text, text, text, text, text) IS
 'Internal: (re)create one row-level security policy unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
 
+-- One piece on purpose: it reads top-down as the numbered steps of one idempotent script
+-- (roles, ownership, table privileges and row-level security, the agent's reads, function
+-- privileges) that genome migrate runs as its named security step, returning one summary of
+-- what changed; the per-role and per-policy work is already in _ensure_role, tenant_tables
+-- and _apply_policy, and no other caller needs any one step alone.
 CREATE OR REPLACE FUNCTION genome._apply_tenancy()
 RETURNS jsonb
 LANGUAGE plpgsql

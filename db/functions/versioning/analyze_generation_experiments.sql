@@ -1,5 +1,9 @@
 -- Generation A/B tests (docs/monitoring.md#generation-ab-tests): weekly comparison of the arms.
 
+-- One piece on purpose: one statement whose named CTEs are the stages (active experiments,
+-- their arms' ads, per-arm samples, the two Mann-Whitney tests, the deciding metric, the
+-- verdict), ending in the experiments' update and the day's analysis row, both written from
+-- the same verdicts; as separate functions the verdicts would be materialized and re-joined.
 CREATE OR REPLACE FUNCTION genome.analyze_generation_experiments(p_now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql

@@ -1,5 +1,9 @@
 -- V1 (the existing app's ads) against V2 (ads planned by the genome), per brand.
 
+-- One piece on purpose: one query whose named CTEs are the stages (each ad's cohort, matured
+-- rewards, one observation per ad and metric, per-cohort means and intervals, V1/V2 pairs);
+-- the result is the per-cohort rows and the difference rows of the same intervals, so as
+-- separate functions the intervals would be computed twice or materialized and re-joined.
 CREATE OR REPLACE FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamptz DEFAULT now())
 RETURNS TABLE (
     cohort text,
