@@ -273,30 +273,35 @@ $$;
 COMMENT ON FUNCTION genome._apply_policy(text, text, text, text, text, text) IS
 'Internal: (re)create one row-level security policy unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
 
-CREATE OR REPLACE FUNCTION genome._internal_callees(p_functions text [])
+CREATE OR REPLACE FUNCTION genome._callees(p_functions text [])
 RETURNS SETOF text
 LANGUAGE sql
 STABLE
 SET search_path = genome, public
 AS $$
-    -- Calls are found in the function bodies as `genome._name(` (every genome function
-    -- calls the others schema-qualified); EXECUTE of an invoker function checks EXECUTE of
-    -- each function it calls, so these are what the callers must be able to execute too.
+    -- Calls are found in the function bodies as `genome.name(` (genome functions call one
+    -- another schema-qualified). Running an invoker function checks EXECUTE on each function
+    -- it calls, so a role needs EXECUTE on the callees of what it runs.
     WITH RECURSIVE called (name) AS (
         SELECT DISTINCT m[1]
-        FROM pg_proc AS p, regexp_matches(p.prosrc, 'genome\._([a-z0-9_]+)\s*\(', 'g') AS m
+        FROM pg_proc AS p, regexp_matches(p.prosrc, 'genome\.([a-z_][a-z0-9_]*)\s*\(', 'g') AS m
         WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (p_functions)
         UNION
         SELECT m[1]
         FROM called AS c
         INNER JOIN pg_proc AS p
-            ON p.pronamespace = 'genome'::regnamespace AND p.proname = '_' || c.name
-        CROSS JOIN LATERAL regexp_matches(p.prosrc, 'genome\._([a-z0-9_]+)\s*\(', 'g') AS m
+            ON p.pronamespace = 'genome'::regnamespace AND p.proname = c.name
+        CROSS JOIN LATERAL regexp_matches(p.prosrc, 'genome\.([a-z_][a-z0-9_]*)\s*\(', 'g') AS m
     )
-    SELECT '_' || c.name FROM called AS c;
+    SELECT c.name
+    FROM called AS c
+    WHERE EXISTS (
+        SELECT 1 FROM pg_proc AS p
+        WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = c.name
+    );
 $$;
-COMMENT ON FUNCTION genome._internal_callees(text []) IS
-'Internal: the `_` helpers the genome functions named p_functions call, directly or through one another (found as genome._name( in their bodies). genome._apply_tenancy grants a role EXECUTE on a helper only when it is among the callees of the functions that role may run.';
+COMMENT ON FUNCTION genome._callees(text []) IS
+'Internal: the genome functions that the genome functions named p_functions call, directly or through one another (found as genome.name( in their bodies). genome._apply_tenancy grants a role EXECUTE on a `_` helper only when it is among the callees of the functions that role may run.';
 
 CREATE OR REPLACE FUNCTION genome._apply_role_timeout(p_role text, p_setting text)
 RETURNS integer
@@ -351,11 +356,13 @@ DECLARE
         'brand_element_scores', 'interactions', 'compare_v1_v2', 'predict_fatigue', 'whitespace',
         'record_override', 'acknowledge'
     ];
-    -- What the dashboard's two actions write: record_override (the override, the ad, and
-    -- through the status trigger the ad's history and its run) and acknowledge (the alert).
+    -- What the dashboard's two actions write: record_override (the override, the ad, through
+    -- the status trigger the ad's history and its run, and the ad's next job) and acknowledge
+    -- (the alert).
     v_dashboard_writes constant text [] := ARRAY[
         'genome.ad_review_overrides:INSERT', 'public.generated_ads:UPDATE',
-        'genome.ad_status_history:INSERT', 'public.ad_runs:UPDATE', 'genome.system_alerts:UPDATE'
+        'genome.ad_status_history:INSERT', 'public.ad_runs:UPDATE', 'genome.agent_jobs:INSERT',
+        'genome.system_alerts:UPDATE'
     ];
     v_job_functions text [];
     v_app_functions text [];
@@ -516,16 +523,18 @@ BEGIN
     v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
     -- The app's SQL API: the documented functions (no `_` prefix) that are neither jobs, nor
     -- agent functions, nor definer functions; the helpers it may execute are their callees.
-    SELECT array_agg(p.proname::text) INTO v_app_functions
+    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
     FROM pg_proc AS p
     WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
       AND p.proname NOT LIKE '\_%'
       AND NOT p.prosecdef
       AND NOT p.proname = ANY (v_job_functions)
       AND NOT p.proname = ANY (v_agent_functions);
-    SELECT array_agg(c) INTO v_app_helpers FROM genome._internal_callees(v_app_functions) AS c;
-    SELECT array_agg(c) INTO v_dashboard_helpers
-    FROM genome._internal_callees(v_dashboard_functions) AS c;
+    SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
+    FROM genome._callees(v_app_functions) AS c
+    WHERE c LIKE '\_%';
+    SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
+    FROM genome._callees(v_dashboard_functions) AS c;
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
     FOR f IN
         SELECT p.oid::regprocedure::text AS name, p.proname::text AS proname, p.prosecdef
@@ -576,4 +585,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._internal_callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
