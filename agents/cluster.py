@@ -107,9 +107,8 @@ def _ident_conf(superuser: str) -> str:
     """Root and the server's system user may log in as the superuser or as the dashboard's
     role (which owns nothing), nobody else as anyone."""
     system_users = dict.fromkeys(["root", _server_os_user()])
-    lines = [
-        f"{IDENT_MAP}  {user}  {role}" for user in system_users for role in (superuser, DASHBOARD_ROLE)
-    ]
+    roles = (superuser, DASHBOARD_ROLE)
+    lines = [f"{IDENT_MAP}  {user}  {role}" for user in system_users for role in roles]
     return f"{SETTINGS_MARKER} (rewritten by `genome db up`)\n" + "\n".join(lines) + "\n"
 
 

@@ -44,8 +44,9 @@ def test_agent_executes_no_internal_helper(db: psycopg.Connection) -> None:
     executable = [
         sig
         for _name, sig in _helpers(db)
-        if db.execute("SELECT has_function_privilege('genome_agent', %s, 'EXECUTE')", (sig,))
-        .fetchone()[0]
+        if db.execute(
+            "SELECT has_function_privilege('genome_agent', %s, 'EXECUTE')", (sig,)
+        ).fetchone()[0]
     ]
     assert executable == []
 
@@ -62,8 +63,9 @@ def test_app_executes_only_the_helpers_its_api_calls(db: psycopg.Connection) -> 
     executable = {
         name
         for name, sig in _helpers(db)
-        if db.execute("SELECT has_function_privilege('genome_app', %s, 'EXECUTE')", (sig,))
-        .fetchone()[0]
+        if db.execute(
+            "SELECT has_function_privilege('genome_app', %s, 'EXECUTE')", (sig,)
+        ).fetchone()[0]
     }
     assert executable - called == set()
     # The scheduled jobs' numeric cores are among those the app cannot run.
