@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-from agents.settings import DEFAULT_DBNAME, PG_BIN, ClusterPaths
+from agents.settings import DASHBOARD_ROLE, DEFAULT_DBNAME, PG_BIN, ClusterPaths
 
 SERVER_SETTINGS = {
     "listen_addresses": "''",
@@ -104,9 +104,11 @@ def _hba_conf() -> str:
 
 
 def _ident_conf(superuser: str) -> str:
-    """Root and the server's system user may log in as the superuser, nobody as anyone."""
+    """Root and the server's system user may log in as the superuser or as the dashboard's
+    role (which owns nothing), nobody else as anyone."""
     system_users = dict.fromkeys(["root", _server_os_user()])
-    lines = [f"{IDENT_MAP}  {user}  {superuser}" for user in system_users]
+    roles = (superuser, DASHBOARD_ROLE)
+    lines = [f"{IDENT_MAP}  {user}  {role}" for user in system_users for role in roles]
     return f"{SETTINGS_MARKER} (rewritten by `genome db up`)\n" + "\n".join(lines) + "\n"
 
 

@@ -57,12 +57,24 @@ class ClusterPaths:
         # gives the bootstrap superuser; otherwise the caller's own name.
         return "postgres" if os.geteuid() == 0 else getpass.getuser()
 
-    def url(self, dbname: str = DEFAULT_DBNAME) -> str:
-        return f"postgresql://{self.superuser}@/{dbname}?host={self.socket_dir}&port={self.port}"
+    def url(self, dbname: str = DEFAULT_DBNAME, user: str | None = None) -> str:
+        """The socket URL of database `dbname` as `user` (default: the superuser)."""
+        user = user or self.superuser
+        return f"postgresql://{user}@/{dbname}?host={self.socket_dir}&port={self.port}"
 
 
 def local_cluster() -> ClusterPaths:
     return ClusterPaths(project_root())
+
+
+# The dashboard's login role (db/functions/security/tenancy.sql): it owns nothing, so a
+# table owner cannot trap its reads the way it could a superuser's (docs/security.md#roles).
+DASHBOARD_ROLE = "genome_dashboard"
+
+
+def dashboard_url(dbname: str = DEFAULT_DBNAME) -> str:
+    """GENOME_DASHBOARD_URL when set, else the local cluster as the dashboard's role."""
+    return os.environ.get("GENOME_DASHBOARD_URL") or local_cluster().url(dbname, DASHBOARD_ROLE)
 
 
 def database_url(dbname: str = DEFAULT_DBNAME) -> str:

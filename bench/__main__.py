@@ -16,10 +16,28 @@ from pathlib import Path
 import psutil
 
 from agents.settings import project_root
-from bench import attribution, collection, demo, experiments, jobqueue, scores, selection
+from bench import (
+    attribution,
+    collection,
+    demo,
+    experiments,
+    jobqueue,
+    scores,
+    selection,
+    startup,
+)
 from bench.harness import BenchResult, Server, format_table
 
-NAMES = ("selection", "attribution", "scores", "collection", "experiments", "queue", "demo")
+NAMES = (
+    "selection",
+    "attribution",
+    "scores",
+    "collection",
+    "experiments",
+    "queue",
+    "startup",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--queue-jobs", type=int, default=20_000)
     g.add_argument("--queue-agents", type=int, nargs="+", default=[1, 2, 4])
     g.add_argument("--queue-latency-samples", type=int, default=200)
+    g.add_argument("--startup-starts", type=int, default=3, help="process starts per system")
     g.add_argument("--demo-args", default="", help="extra `genome demo` arguments")
     return p
 
@@ -71,6 +90,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
         "queue": lambda s: jobqueue.run(
             s, args.queue_jobs, tuple(args.queue_agents), args.queue_latency_samples
         ),
+        "startup": lambda s: startup.run(s, args.startup_starts),
         "demo": lambda s: demo.run(s, args.demo_args.split()),
     }
 

@@ -20,6 +20,7 @@ TINY = [
     "--collect-ads", "30", "--collect-days", "4",
     "--exp-experiments", "6", "--exp-arms", "3", "--exp-draws", "500",
     "--queue-jobs", "30", "--queue-agents", "1", "2", "--queue-latency-samples", "4",
+    "--startup-starts", "1",
     "--demo-args=--days 1 --brands 1 --ads-per-day 2",
 ]  # fmt: skip
 
@@ -101,6 +102,7 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
     assert alternatives["scores"] == {"pull+pandas+write"}
     assert alternatives["experiments"] == {"gbstats Bayesian"}
     assert alternatives["queue"] == {"procrastinate"}
+    assert alternatives["startup"] == {"procrastinate"}
     assert not alternatives["collection"] and not alternatives["demo"]
     # The alternatives computed the same thing on the same data.
     attr = by_name["attribution"]["details"]
@@ -116,6 +118,10 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
     for side in ("project", "procrastinate"):
         assert [t["done"] for t in queue[side]["throughput"]] == [30, 30]
         assert queue[side]["latency_ms"]["n"] == 4
+    startup = by_name["startup"]["details"]
+    for side in ("agent", "procrastinate"):
+        assert startup[side]["ready_ms"]["n"] == startup[side]["cpu_ms"]["n"] == 1
+        assert 0 < startup[side]["cpu_ms"]["p50"] <= startup[side]["ready_ms"]["p50"] * 2
     assert by_name["demo"]["details"]["agents_seen"] >= 1
     # Every bench database of the run is gone.
     assert not Server.local(tmp_path, tag).leftovers()
@@ -130,5 +136,6 @@ def test_selection_of_benchmarks_and_default_sizes() -> None:
     args = parse([])
     assert args.attr_rows == 1_000_000 and args.score_rows == 1_000_000
     assert args.queue_jobs == 20_000 and args.queue_agents == [1, 2, 4]
+    assert args.startup_starts == 3
     assert args.exp_experiments == 1000 and args.exp_arms == 4 and args.exp_draws == 10_000
     assert (args.sel_dimensions, args.sel_values, args.sel_calls) == (8, 8, 2000)

@@ -70,7 +70,9 @@ def test_peer_map_admits_only_root_and_the_server_user_as_the_superuser() -> Non
         ("host", "scram-sha-256", None, None),
     ]
     assert sorted(mappings) == [
+        ("genome", "postgres", "genome_dashboard", None),
         ("genome", "postgres", "postgres", None),
+        ("genome", "root", "genome_dashboard", None),
         ("genome", "root", "postgres", None),
     ]
 

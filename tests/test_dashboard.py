@@ -19,8 +19,9 @@ from selenium.webdriver.common.by import By
 from werkzeug.serving import make_server
 
 from agents.dashboard.app import create_app
-from agents.settings import project_root
+from agents.settings import DASHBOARD_ROLE, project_root
 from sim import factories as f
+from tests.test_security_support import login_dsn
 
 T0 = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
 CHROMIUM = "/usr/bin/chromium"
@@ -118,7 +119,8 @@ def _demo_data(db: psycopg.Connection) -> dict[str, uuid.UUID]:
 
 @pytest.fixture
 def server(db_dsn: str) -> Iterator[str]:
-    srv = make_server("127.0.0.1", 0, create_app(db_dsn), threaded=True)
+    # As `genome dashboard` runs: logged in as its own role, not the superuser.
+    srv = make_server("127.0.0.1", 0, create_app(login_dsn(db_dsn, DASHBOARD_ROLE)), threaded=True)
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.server_port}"
@@ -240,7 +242,7 @@ def test_dashboard_in_headless_chromium(
 
 
 def test_dashboard_refuses_bad_input_without_writing(db: psycopg.Connection, db_dsn: str) -> None:
-    client = create_app(db_dsn).test_client()
+    client = create_app(login_dsn(db_dsn, DASHBOARD_ROLE)).test_client()
     assert client.get(f"/brand/{uuid.uuid4()}/scores").status_code == 404
     assert client.get("/brand/not-a-uuid/scores").status_code == 404
     b = f.brand(db)

@@ -263,9 +263,10 @@ def create_app(dsn: str) -> Flask:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    from agents.settings import database_url
+    from agents.settings import dashboard_url
 
-    app = create_app(args.url or database_url(args.dbname))
+    # Logged in as its own role, never the superuser (SET ROLE could be reset by a function).
+    app = create_app(args.url or dashboard_url(args.dbname))
     print(f"Creative Genome dashboard on http://{args.host}:{args.port}/")
     app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
     return 0
@@ -276,7 +277,9 @@ def add_cli(subparsers: Any) -> None:
     from agents.settings import DEFAULT_DBNAME
 
     p = subparsers.add_parser("dashboard", help="serve the web dashboard over the database")
-    p.add_argument("--url", help="database URL (default: GENOME_DATABASE_URL or local)")
+    p.add_argument(
+        "--url", help="database URL (default: GENOME_DASHBOARD_URL or local as genome_dashboard)"
+    )
     p.add_argument("--dbname", default=DEFAULT_DBNAME)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)

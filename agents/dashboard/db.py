@@ -53,35 +53,7 @@ def brand(conn: psycopg.Connection[Row], brand_id: uuid.UUID) -> Row | None:
 
 def scores(conn: psycopg.Connection[Row], brand_id: uuid.UUID) -> list[Row]:
     """Brand-level posterior per element value with its 95% interval."""
-    return conn.execute(
-        """
-        WITH s AS (
-            SELECT row_number() OVER (
-                       ORDER BY d.strategic_weight DESC, s.element_dimension,
-                                s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) DESC,
-                                s.element_value)::int AS i,
-                   s.element_dimension AS dimension, s.element_value AS value,
-                   s.posterior_alpha, s.posterior_beta, s.n_rewards, s.win_probability,
-                   s.cold_start_level, s.genome_version
-            FROM genome.creative_element_scores s
-            JOIN genome.element_dimensions d ON d.dimension = s.element_dimension
-            WHERE s.brand_id = %s AND s.product_id IS NULL
-        ),
-        a AS (
-            SELECT array_agg(posterior_alpha ORDER BY i) AS a,
-                   array_agg(posterior_beta ORDER BY i) AS b,
-                   array_agg(0.5::float8 ORDER BY i) AS c
-            FROM s
-        )
-        SELECT s.*, s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) AS mean,
-               v.ci_lower, v.ci_upper
-        FROM s
-        JOIN a ON true
-        JOIN LATERAL genome._beta_value_of_information(a.a, a.b, a.c, 0.95) v ON v.idx = s.i
-        ORDER BY s.i
-        """,
-        (brand_id,),
-    ).fetchall()
+    return conn.execute("SELECT * FROM genome.brand_element_scores(%s)", (brand_id,)).fetchall()
 
 
 def causal_effects(conn: psycopg.Connection[Row], brand_id: uuid.UUID) -> list[Row]:

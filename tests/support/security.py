@@ -33,6 +33,14 @@ def role_dsn(dsn: str, role: str) -> str:
     return make_conninfo(**params)
 
 
+def login_dsn(dsn: str, user: str) -> str:
+    """The same database, logged in as `user` itself (its role settings apply, and no
+    function can RESET ROLE back to the superuser)."""
+    params = conninfo_to_dict(dsn)
+    params["user"] = user
+    return make_conninfo(**params)
+
+
 @contextmanager
 def session(
     dsn: str, role: str, org: uuid.UUID | str | None = None

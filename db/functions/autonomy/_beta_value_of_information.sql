@@ -14,7 +14,7 @@ RETURNS TABLE (
     ci_upper double precision
 )
 LANGUAGE plpython3u
-IMMUTABLE
+STABLE
 AS $$
 import numpy as np
 from scipy.special import betainc
@@ -22,6 +22,11 @@ from scipy.stats import beta as beta_dist
 
 if p_alpha is None or len(p_alpha) == 0:
     return []
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+plpy.execute(
+    plpy.prepare("SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]),
+    ["beta arms", len(p_alpha), "helper_max_rows"],
+)
 a = np.asarray(p_alpha, dtype=float)
 b = np.asarray(p_beta, dtype=float)
 c = np.clip(np.asarray(p_incumbent, dtype=float), 0.0, 1.0)
@@ -39,4 +44,4 @@ $$;
 COMMENT ON FUNCTION genome._beta_value_of_information(
     double precision [], double precision [], double precision [], double precision
 ) IS
-'Internal (whitespace): for each Beta(alpha_i, beta_i) and incumbent rate c_i (1-based idx): the expected improvement E[max(theta - c, 0)] (the expected value of perfect information about theta when the alternative is the incumbent), P(theta > c) and the equal-tailed interval at p_level.';
+'Internal (whitespace): for each Beta(alpha_i, beta_i) and incumbent rate c_i (1-based idx): the expected improvement E[max(theta - c, 0)] (the expected value of perfect information about theta when the alternative is the incumbent), P(theta > c) and the equal-tailed interval at p_level. GN031 beyond helper_max_rows arms.';

@@ -112,3 +112,23 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._require_now(timestamptz) IS 'Internal: GN004 when p_now is NULL or infinite. See docs/errors.md.';
+
+CREATE OR REPLACE FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text)
+RETURNS void
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_limit bigint := genome._setting_num(p_setting)::bigint;
+BEGIN
+    -- Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+    IF p_size > v_limit THEN
+        RAISE EXCEPTION '% is too large for a numeric helper: % (at most %, settings %)',
+            p_what, p_size, v_limit, p_setting
+            USING ERRCODE = 'GN031';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION genome._require_helper_size(text, bigint, text) IS
+'Internal: GN031 when an input of a numeric helper (p_what: rows, Monte Carlo samples) of size p_size exceeds the setting p_setting (helper_max_rows, helper_max_samples), so no caller makes one call allocate or compute without bound. See docs/errors.md.';

@@ -51,6 +51,13 @@ if draws < 100:
     plpy.error("at least 100 Monte Carlo draws are needed, got %s" % p_draws, sqlstate="GN030")
 
 g = np.asarray(p_group, dtype=np.int64)
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+size_plan = plpy.prepare(
+    "SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]
+)
+plpy.execute(size_plan, ["experiment arms", n, "helper_max_rows"])
+largest_group = int(np.max(np.unique(g, return_counts=True)[1]))
+plpy.execute(size_plan, ["Monte Carlo draws times arms", draws * largest_group, "helper_max_samples"])
 ctrl = np.asarray(p_control, dtype=bool)
 s = np.asarray(p_successes, dtype=float)
 t = np.asarray(p_trials, dtype=float)
@@ -144,4 +151,4 @@ COMMENT ON FUNCTION genome._experiment_posteriors(
     integer [], boolean [], double precision [], double precision [], double precision [],
     double precision [], double precision [], double precision [], integer, bigint
 ) IS
-'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control.';
+'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';

@@ -9,7 +9,7 @@ CREATE OR REPLACE FUNCTION genome._beta_summaries(
 )
 RETURNS TABLE (idx integer, win_probability double precision, confidence_width double precision)
 LANGUAGE plpython3u
-IMMUTABLE
+STABLE
 AS $$
 import numpy as np
 from scipy.stats import beta as beta_dist
@@ -24,8 +24,15 @@ if not (len(a) == n and len(b) == n):
     plpy.error("array lengths differ")
 if np.any(~np.isfinite(a)) or np.any(~np.isfinite(b)) or np.any(a <= 0) or np.any(b <= 0):
     plpy.error("alpha and beta must be finite and positive")
-rng = np.random.default_rng(int(p_seed) & 0xFFFFFFFFFFFF)
 draws = int(p_draws)
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+size_plan = plpy.prepare(
+    "SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]
+)
+plpy.execute(size_plan, ["beta arms", n, "helper_max_rows"])
+largest_group = int(np.max(np.unique(groups, return_counts=True)[1]))
+plpy.execute(size_plan, ["Monte Carlo draws times arms", draws * largest_group, "helper_max_samples"])
+rng = np.random.default_rng(int(p_seed) & 0xFFFFFFFFFFFF)
 win = np.zeros(n)
 # One Thompson draw per simulated selection: the value with the highest sample wins.
 order = np.argsort(groups, kind="stable")
@@ -38,7 +45,7 @@ width = beta_dist.ppf(0.975, a, b) - beta_dist.ppf(0.025, a, b)
 return [(int(i) + 1, float(win[i]), float(width[i])) for i in range(n)]
 $$;
 COMMENT ON FUNCTION genome._beta_summaries(integer [], double precision [], double precision [], integer, bigint) IS
-'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. idx is the 1-based array position.';
+'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. idx is the 1-based array position. GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
 
 CREATE OR REPLACE FUNCTION genome._beta_moments(p_alpha double precision, p_beta double precision)
 RETURNS TABLE (mean double precision, variance double precision)

@@ -10,6 +10,14 @@
 --               applies) and the rows of the organization in `app.organization_id`.
 -- genome_agent  the model-calling agents: only the queue functions and the result writers
 --               (SECURITY DEFINER, fixed search_path), which check the caller's lease.
+-- genome_dashboard  the operators' dashboard: LOGIN (root connects as it over the project
+--               cluster's socket), owns nothing, reads every organization (BYPASSRLS), runs
+--               the functions of its pages and writes only what its two actions write.
+--
+-- No `_` helper is the app's: it may execute one only when an SQL API function it may run
+-- calls it (an invoker function needs EXECUTE on what it calls), and each such helper bounds
+-- its own inputs; the agent executes none. Every role but genome_owner has a
+-- statement_timeout (docs/security.md#per-role-limits).
 --
 -- Roles are cluster-wide and created once; privileges and policies are per database and
 -- re-applied here on every migrate. Row-level security is enabled, not FORCEd: table owners
@@ -270,6 +278,71 @@ COMMENT ON FUNCTION genome._apply_policy(text, text, text, text, text, text) IS
 -- privileges) that genome migrate runs as its named security step, returning one summary of
 -- what changed; the per-role and per-policy work is already in _ensure_role, tenant_tables
 -- and _apply_policy, and no other caller needs any one step alone.
+CREATE OR REPLACE FUNCTION genome._callees(p_functions text [])
+RETURNS SETOF text
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    -- Calls are found in the function bodies as `genome.name(` (genome functions call one
+    -- another schema-qualified). Running an invoker function checks EXECUTE on each function
+    -- it calls, so a role needs EXECUTE on the callees of what it runs.
+    WITH RECURSIVE called (name) AS (
+        SELECT DISTINCT m[1]
+        FROM pg_proc AS p, regexp_matches(p.prosrc, 'genome\.([a-z_][a-z0-9_]*)\s*\(', 'g') AS m
+        WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (p_functions)
+        UNION
+        SELECT m[1]
+        FROM called AS c
+        INNER JOIN pg_proc AS p
+            ON p.pronamespace = 'genome'::regnamespace AND p.proname = c.name
+        CROSS JOIN LATERAL regexp_matches(p.prosrc, 'genome\.([a-z_][a-z0-9_]*)\s*\(', 'g') AS m
+    )
+    SELECT c.name
+    FROM called AS c
+    WHERE EXISTS (
+        SELECT 1 FROM pg_proc AS p
+        WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = c.name
+    );
+$$;
+COMMENT ON FUNCTION genome._callees(text []) IS
+'Internal: the genome functions that the genome functions named p_functions call, directly or through one another (found as genome.name( in their bodies). genome._apply_tenancy grants a role EXECUTE on a `_` helper only when it is among the callees of the functions that role may run.';
+
+CREATE OR REPLACE FUNCTION genome._apply_role_timeout(p_role text, p_setting text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_timeout text := (genome._setting_num(p_setting) * 1000)::bigint::text;
+    r record;
+    v_roles integer := 0;
+BEGIN
+    -- Role settings apply to the role a session logs in as, not to the roles it is a member
+    -- of: the login roles in p_role get the timeout too.
+    FOR r IN
+        SELECT p_role AS rolname
+        UNION
+        SELECT m.rolname
+        FROM pg_auth_members AS am
+        INNER JOIN pg_roles AS m ON am.member = m.oid
+        WHERE am.roleid = p_role::regrole AND m.rolcanlogin AND NOT m.rolsuper
+    LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_db_role_setting AS s
+            WHERE s.setrole = r.rolname::regrole AND s.setdatabase = 0
+              AND ('statement_timeout=' || v_timeout) = ANY (s.setconfig)
+        ) THEN
+            EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', r.rolname, v_timeout);
+        END IF;
+        v_roles := v_roles + 1;
+    END LOOP;
+    RETURN v_roles;
+END
+$$;
+COMMENT ON FUNCTION genome._apply_role_timeout(text, text) IS
+'Internal: ALTER ROLE p_role, and every login role that is a direct member of it, SET statement_timeout to the setting p_setting (seconds; 0 turns it off), unless already so. Role settings take effect when a session logs in as the role. Returns how many roles have it.';
+
 CREATE OR REPLACE FUNCTION genome._apply_tenancy()
 RETURNS jsonb
 LANGUAGE plpgsql
@@ -283,7 +356,24 @@ DECLARE
         'record_embedding', 'record_embedding_from_lookup', 'review_exemplars',
         'agent_has_work', 'agent_lease_seconds'
     ];
+    -- The dashboard's pages and actions (agents/dashboard/db.py).
+    v_dashboard_functions constant text [] := ARRAY[
+        'brand_element_scores', 'interactions', 'compare_v1_v2', 'predict_fatigue', 'whitespace',
+        'record_override', 'acknowledge'
+    ];
+    -- What the dashboard's two actions write: record_override (the override, the ad, through
+    -- the status trigger the ad's history and its run, and the ad's next job) and acknowledge
+    -- (the alert).
+    v_dashboard_writes constant text [] := ARRAY[
+        'genome.ad_review_overrides:INSERT', 'public.generated_ads:UPDATE',
+        'genome.ad_status_history:INSERT', 'public.ad_runs:UPDATE', 'genome.agent_jobs:INSERT',
+        'genome.system_alerts:UPDATE'
+    ];
     v_job_functions text [];
+    v_app_functions text [];
+    v_app_helpers text [];
+    v_dashboard_helpers text [];
+    v_timeouts jsonb;
     t record;
     f record;
     v_tenant oid [];
@@ -305,6 +395,11 @@ BEGIN
     END IF;
     IF genome._ensure_role('genome_agent', 'NOLOGIN NOBYPASSRLS') THEN
         v_roles := v_roles || 'genome_agent'::text;
+    END IF;
+    -- The dashboard logs in as this role (not SET ROLE, which a function could reset); it
+    -- reads every organization until the dashboard gets per-organization logins.
+    IF genome._ensure_role('genome_dashboard', 'LOGIN BYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
+        v_roles := v_roles || 'genome_dashboard'::text;
     END IF;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
@@ -349,8 +444,8 @@ BEGIN
     END LOOP;
 
     -- 3. Schema and table privileges.
-    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent;
-    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent;
+    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard;
+    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
     -- The agent holds no privilege on any genome table, nor on a column of one (checked
     -- first, so a re-run leaves the access lists exactly as they were).
@@ -402,6 +497,24 @@ BEGIN
     END LOOP;
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA genome TO genome_app;
 
+    -- The dashboard reads every genome and tenant table and writes what its actions write.
+    FOR t IN
+        SELECT c.oid::regclass::text AS table_name
+        FROM pg_class AS c
+        WHERE (c.relnamespace = 'genome'::regnamespace OR c.oid = ANY (v_tenant))
+          AND c.relkind IN ('r', 'p', 'v', 'm')
+    LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM genome_dashboard', t.table_name);
+        EXECUTE format('GRANT SELECT ON %s TO genome_dashboard', t.table_name);
+    END LOOP;
+    FOR t IN
+        SELECT split_part(w, ':', 1) AS table_name, split_part(w, ':', 2) AS privilege
+        FROM unnest(v_dashboard_writes) AS w
+    LOOP
+        EXECUTE format('GRANT %s ON %s TO genome_dashboard', t.privilege, t.table_name);
+    END LOOP;
+    GRANT USAGE ON ALL SEQUENCES IN SCHEMA genome TO genome_dashboard;
+
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
     -- idle check, agent_lease_seconds for its lease).
@@ -413,6 +526,20 @@ BEGIN
     SELECT array_agg(DISTINCT fn) INTO v_job_functions
     FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
     v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
+    -- The app's SQL API: the documented functions (no `_` prefix) that are neither jobs, nor
+    -- agent functions, nor definer functions; the helpers it may execute are their callees.
+    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
+      AND p.proname NOT LIKE '\_%'
+      AND NOT p.prosecdef
+      AND NOT p.proname = ANY (v_job_functions)
+      AND NOT p.proname = ANY (v_agent_functions);
+    SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
+    FROM genome._callees(v_app_functions) AS c
+    WHERE c LIKE '\_%';
+    SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
+    FROM genome._callees(v_dashboard_functions) AS c;
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
     FOR f IN
         SELECT p.oid::regprocedure::text AS name, p.proname::text AS proname, p.prosecdef
@@ -431,20 +558,36 @@ BEGIN
         -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, not the app's.
         IF f.prosecdef OR f.proname = ANY (v_job_functions)
            OR f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
-           OR f.proname = ANY (v_agent_functions) THEN
+           OR f.proname = ANY (v_agent_functions)
+           OR NOT (f.proname = ANY (v_app_functions) OR f.proname = ANY (v_app_helpers)) THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
         ELSE
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
         END IF;
+        IF f.proname = ANY (v_dashboard_functions) OR f.proname = ANY (v_dashboard_helpers) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_dashboard', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_dashboard', f.name);
+        END IF;
     END LOOP;
+
+    -- 6. Per-role limits: a statement_timeout for every role but genome_owner, whose
+    -- scheduled jobs may take as long as they need.
+    v_timeouts := jsonb_build_object(
+        'genome_app', genome._apply_role_timeout('genome_app', 'app_statement_timeout_seconds'),
+        'genome_agent', genome._apply_role_timeout('genome_agent', 'agent_statement_timeout_seconds'),
+        'genome_dashboard',
+        genome._apply_role_timeout('genome_dashboard', 'dashboard_statement_timeout_seconds')
+    );
 
     RETURN jsonb_build_object(
         'roles_created', to_jsonb(v_roles),
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
-        'objects_reowned', v_owned
+        'objects_reowned', v_owned,
+        'roles_with_timeout', v_timeouts
     );
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';

@@ -5,7 +5,7 @@ CREATE OR REPLACE FUNCTION genome._dbscan_cosine(
 )
 RETURNS integer []
 LANGUAGE plpython3u
-IMMUTABLE
+STABLE
 SET search_path = genome, public
 AS $$
 import numpy as np
@@ -13,6 +13,11 @@ from sklearn.cluster import DBSCAN
 
 if not p_embeddings:
     return []
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+plpy.execute(
+    plpy.prepare("SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]),
+    ["embedding rows", len(p_embeddings), "helper_max_rows"],
+)
 X = np.asarray(p_embeddings, dtype=float)
 if X.ndim != 2:
     plpy.error("embeddings must be an n x d matrix")
@@ -26,4 +31,4 @@ relabel = {int(c): i for i, c in enumerate(found)}
 return [relabel.get(int(c), -1) for c in raw]
 $$;
 COMMENT ON FUNCTION genome._dbscan_cosine(real [], double precision, integer) IS
-'Internal: DBSCAN labels (scikit-learn, metric cosine: eps is a cosine distance, min_samples counts the point itself) of the rows of an n x d matrix, in row order; -1 is noise; clusters are numbered 0, 1, ... largest first (ties: earliest first member). Empty input gives an empty array.';
+'Internal: DBSCAN labels (scikit-learn, metric cosine: eps is a cosine distance, min_samples counts the point itself) of the rows of an n x d matrix, in row order; -1 is noise; clusters are numbered 0, 1, ... largest first (ties: earliest first member). Empty input gives an empty array. GN031 beyond helper_max_rows rows.';
