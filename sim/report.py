@@ -30,6 +30,7 @@ import psycopg
 from PIL import Image
 from scipy.stats import beta as beta_dist
 
+from agents.storage import ImageUnavailable, resolve
 from sim.history import DayRecord
 from sim.market import sync_time
 from sim.truth import CONFOUNDED_HOOK, Truth
@@ -383,16 +384,6 @@ def _plot_posteriors(views: list[DimensionView], truth: Truth, brand_index: int,
 # ----- gallery -------------------------------------------------------------------------
 
 
-def _resolve(path: str, roots: Sequence[Path]) -> Path | None:
-    p = Path(path)
-    if p.is_absolute():
-        return p if p.is_file() else None
-    for root in roots:
-        if (root / p).is_file():
-            return root / p
-    return None
-
-
 def _thumb(path: Path) -> str | None:
     try:
         with Image.open(path) as im:
@@ -405,7 +396,7 @@ def _thumb(path: Path) -> str | None:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _gallery(conn: psycopg.Connection, out_dir: Path) -> tuple[str, int]:
+def _gallery(conn: psycopg.Connection, storage: Path) -> tuple[str, int]:
     t = _query(
         conn,
         """
@@ -428,11 +419,14 @@ def _gallery(conn: psycopg.Connection, out_dir: Path) -> tuple[str, int]:
         return _unavailable(t), 0
     if not t.rows:
         return _none_yet("no generated ads"), 0
-    roots = [out_dir, out_dir / "storage", Path.cwd(), Path(__file__).resolve().parents[1]]
     cards = []
-    for ad_id, storage, status, tags, brand in t.rows:
-        src = _resolve(storage, roots) if storage else None
-        data = _thumb(src) if src else None
+    for ad_id, key, status, tags, brand in t.rows:
+        # storage_path is app-written: only keys inside the storage root are read
+        # (docs/attacks.md#agents-and-the-queue).
+        try:
+            data = _thumb(resolve(key, storage))
+        except ImageUnavailable:
+            data = None
         img = (
             f'<img src="data:image/png;base64,{data}" alt="ad {html.escape(ad_id)}">'
             if data
@@ -551,8 +545,11 @@ def build_report(
     history: Sequence[DayRecord],
     truth: Truth,
     out_dir: Path | str,
+    storage: Path | None = None,
 ) -> dict[str, Any]:
-    """Write out_dir/*.png and out_dir/report.html; return the headline summary."""
+    """Write out_dir/*.png and out_dir/report.html; return the headline summary. The gallery
+    reads the ads' images from the storage root `storage` (default out_dir/storage, the demo's
+    layout)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     history = sorted(history, key=lambda r: (r.day, r.brand_index))
@@ -723,7 +720,8 @@ def build_report(
     )
     sections.append(Section("exemplars", "Few-shot exemplar library", ex_body))
 
-    gallery_body, summary["gallery_ads"] = _gallery(conn, out)
+    images_root = out / "storage" if storage is None else storage
+    gallery_body, summary["gallery_ads"] = _gallery(conn, images_root)
     sections.append(Section("gallery", "Generated ads and their review outcome", gallery_body))
 
     cost_body, cost = _costs(conn)
