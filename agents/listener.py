@@ -55,7 +55,10 @@ class Listener(threading.Thread):
                     backoff = 0.25
                     self.wake.set()
                     self._listen(conn)
-            except psycopg.Error as exc:
+            except Exception as exc:
+                # Anything that ends a listening session (a lost connection, or a bug) leads
+                # to a reconnect, never to the end of the thread: the agent would fall back
+                # to polling for good (docs/attacks.md#agents-and-the-queue).
                 self.connected.clear()
                 delay = backoff * (0.5 + random.random())
                 log.warning(
@@ -77,8 +80,11 @@ class Listener(threading.Thread):
             conn.execute("SELECT 1")
 
     def _wanted(self, payload: str) -> bool:
+        """Whether a notification may concern our kinds. Anyone may NOTIFY the channel, so
+        the payload is untrusted: anything but {"kind": "<one of ours>"} or another kind's
+        name is a wake-up (a spurious wake-up costs one empty claim)."""
         try:
             kind = json.loads(payload).get("kind")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             return True
-        return kind in self.kinds
+        return not isinstance(kind, str) or kind in self.kinds

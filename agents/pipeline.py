@@ -32,7 +32,7 @@ from agents.providers.base import (
     ReviewModel,
     RubricCheck,
 )
-from agents.settings import project_root
+from agents.storage import ImageUnavailable, image_key, read_image
 
 log = logging.getLogger("genome.agents")
 EXEMPLAR_COUNT = 4
@@ -50,12 +50,6 @@ class ProviderSet(Protocol):
 
 class StageFailed(RuntimeError):
     """This attempt failed (the model, its output, or the result was refused)."""
-
-
-def storage_dir() -> Path:
-    """GENOME_STORAGE_DIR, default <project root>/out/storage."""
-    env = os.environ.get("GENOME_STORAGE_DIR")
-    return Path(env) if env else project_root() / "out" / "storage"
 
 
 def check_png(png: bytes) -> None:
@@ -172,16 +166,24 @@ class Stages:
             raise StageFailed(f"{type(exc).__name__}: {exc}") from exc
 
     def _png(self, ctx: dict[str, Any]) -> bytes:
-        path = ctx["ad"].get("storage_path")
-        if not path:
+        """The ad's stored image. The key comes from a column the app writes: it resolves
+        inside the storage root only, and no error carries the file's bytes or tells a
+        refused key from a missing file (docs/attacks.md#agents-and-the-queue)."""
+        if not ctx["ad"].get("storage_path"):
             raise StageFailed("the ad has no stored image")
-        return Path(path).read_bytes()
+        try:
+            png = read_image(ctx["ad"]["storage_path"], self.images)
+            check_png(png)
+        except (ImageUnavailable, StageFailed):
+            raise StageFailed(str(ImageUnavailable())) from None
+        return png
 
     def _generate(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
         image = self.providers.image.generate(brief)
         check_png(image.png)
-        path = write_image(self.images, brief.generated_ad_id, image.png)
-        self.queue.record_generation(job["id"], str(path), image.prompt_text, _call(image.call))
+        key = image_key(ctx["organization_id"], brief.generated_ad_id)
+        write_image(self.images / key.split("/")[0], brief.generated_ad_id, image.png)
+        self.queue.record_generation(job["id"], key, image.prompt_text, _call(image.call))
         return "pending"
 
     def _defect_scan(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:

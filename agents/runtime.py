@@ -36,8 +36,9 @@ from tenacity import (
 
 from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, make_pool
 from agents.listener import Listener
-from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages, storage_dir
+from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages
 from agents.settings import DEFAULT_DBNAME, database_url
+from agents.storage import storage_dir
 
 # The longest pause (before jitter) between attempts to reach an unavailable database:
 # short, so the agents are back within seconds of its return (README.md#security-and-reliability).
@@ -90,7 +91,8 @@ class AgentRuntime:
         self.config = config
         self.providers = providers
         self.stop = stop
-        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # The name proves the leases this process holds: its random part is not guessable.
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         self.wake = threading.Event()
         self.done = threading.Event()  # set when the runtime is finished
         self._running: dict[uuid.UUID, _Running] = {}

@@ -1489,6 +1489,31 @@ COMMENT ON FUNCTION genome._call_problem(p_call jsonb) IS 'Internal: what is wro
 
 
 --
+-- Name: _caller_is_owner(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._caller_is_owner() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+    -- Inside a SECURITY DEFINER function current_user is the owner; the caller is the role
+    -- the session set (SET ROLE) or, without one, the login role.
+    SELECT coalesce((
+        SELECT r.rolsuper OR pg_has_role(r.oid, 'genome_owner', 'MEMBER')
+        FROM pg_catalog.pg_roles AS r
+        WHERE r.rolname = coalesce(nullif(current_setting('role'), 'none'), session_user)
+    ), false)
+$$;
+
+
+--
+-- Name: FUNCTION _caller_is_owner(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._caller_is_owner() IS 'Internal: true when the session''s role (SET ROLE, else the login role) is a superuser or a member of genome_owner, also inside a SECURITY DEFINER function. Virtual time (p_now) and storage paths outside the storage key layout are the owner''s (the simulator and tests); genome_app and genome_agent never pass. See docs/attacks.md#agents-and-the-queue.';
+
+
+--
 -- Name: _check_brand_product(uuid, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -1549,6 +1574,47 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._check_payload_size(p_value text, p_what text) IS 'Internal: GN413 when p_value (a payload, result, model output or prompt, as text) is longer than settings max_payload_bytes (1 MiB as shipped); called first by enqueue_job, complete_job and the record_* writers, so an oversized input writes nothing.';
+
+
+--
+-- Name: _check_storage_key(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._check_storage_key() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $_$
+DECLARE
+    v_org uuid;
+BEGIN
+    IF NEW.storage_path IS NULL OR genome._caller_is_owner() THEN
+        RETURN NEW;
+    END IF;
+    -- The agents read the file a storage_path names: the app and the agents may only name a
+    -- key inside the ad's own organization's folder of the storage root, never an absolute
+    -- path, a parent directory or a URL (docs/attacks.md#agents-and-the-queue).
+    SELECT b.organization_id INTO v_org
+    FROM public.ad_runs AS r
+    INNER JOIN public.products AS p ON r.product_id = p.id
+    INNER JOIN public.brands AS b ON p.brand_id = b.id
+    WHERE r.id = NEW.ad_run_id;
+    IF v_org IS NULL
+       OR split_part(NEW.storage_path, '/', 1) <> v_org::text
+       OR NEW.storage_path !~ '^[0-9a-f-]{36}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$'
+       OR position('..' IN NEW.storage_path) > 0 THEN
+        RAISE EXCEPTION 'storage_path must be a storage key <organization id>/<file name> of the ad''s organization'
+            USING ERRCODE = 'GN423';
+    END IF;
+    RETURN NEW;
+END
+$_$;
+
+
+--
+-- Name: FUNCTION _check_storage_key(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._check_storage_key() IS 'Internal trigger on public.generated_ads: a storage_path written by anyone but the owner (genome._caller_is_owner) must be a storage key <organization id>/<file name> in the ad''s own organization''s folder (file name of letters, digits, _ . -, no ".."), else GN423. The agents resolve keys against their storage root (agents/storage.py). See docs/errors.md.';
 
 
 --
@@ -2954,8 +3020,9 @@ BEGIN
     -- status and leased_by fence out every other worker.
     IF v_job.leased_by IS DISTINCT FROM p_worker
        OR v_job.status NOT IN ('running', 'succeeded') THEN
-        RAISE EXCEPTION 'job % is not leased by % (status %, leased by %)',
-            p_job_id, p_worker, v_job.status, coalesce(v_job.leased_by, 'nobody')
+        -- The message names only what the caller sent: never the holder, who could then
+        -- be impersonated (docs/attacks.md#agents-and-the-queue).
+        RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
             USING ERRCODE = 'GN404';
     END IF;
     RETURN v_job;
@@ -2968,6 +3035,32 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) IS 'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind.';
+
+
+--
+-- Name: _job_for_worker(genome.agent_jobs); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._job_for_worker(p_job genome.agent_jobs) RETURNS genome.agent_jobs
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- A worker's name is what proves its lease: the next claimer of a job must not learn
+    -- the names of the workers that held it before (docs/attacks.md#agents-and-the-queue).
+    p_job.errors := coalesce(
+        (SELECT jsonb_agg(e - 'worker') FROM jsonb_array_elements(p_job.errors) AS e), '[]'
+    );
+    RETURN p_job;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _job_for_worker(p_job genome.agent_jobs); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) IS 'Internal: a job row as an agent may see it: errors without the worker names of earlier attempts (the current leased_by is the caller''s own name).';
 
 
 --
@@ -3826,6 +3919,37 @@ COMMENT ON FUNCTION genome._require_knn_k(p_k integer) IS 'Internal: raise GN730
 
 
 --
+-- Name: _require_lease(interval); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_lease(p_lease interval) RETURNS interval
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_lease IS NULL OR p_lease <= interval '0' THEN
+        RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
+    END IF;
+    -- A lease longer than any reaper's patience holds a job forever
+    -- (docs/attacks.md#agents-and-the-queue).
+    IF p_lease > make_interval(secs => genome._setting_num('job_max_lease_seconds')) THEN
+        RAISE EXCEPTION 'lease must be at most % seconds (settings job_max_lease_seconds)',
+            genome._setting_num('job_max_lease_seconds')
+            USING ERRCODE = 'GN421';
+    END IF;
+    RETURN p_lease;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_lease(p_lease interval); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_lease(p_lease interval) IS 'Internal: a claim''s or heartbeat''s lease. GN400 when NULL or not positive; GN421 when longer than settings job_max_lease_seconds. See docs/errors.md.';
+
+
+--
 -- Name: _require_not_null(anyelement, text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3895,6 +4019,34 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._require_run(p_ad_run_id uuid) IS 'Internal: GN005 NULL run id; GN010 unknown ad_run (or, under row-level security, a run of another organization). See docs/errors.md.';
+
+
+--
+-- Name: _require_server_time(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_server_time(p_now timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM genome._require_now(p_now);
+    -- Leases, reaping and backoff follow the server's clock for the agents: a caller-chosen
+    -- p_now would reap live leases or stall jobs (docs/attacks.md#agents-and-the-queue).
+    IF p_now <> now() AND NOT genome._caller_is_owner() THEN
+        RAISE EXCEPTION 'p_now is reserved to the owner: agents run on the server clock'
+            USING ERRCODE = 'GN420';
+    END IF;
+    RETURN p_now;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_server_time(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_server_time(p_now timestamp with time zone) IS 'Internal: the agent functions'' p_now check. GN004 when p_now is NULL or infinite; GN420 when a caller other than the owner (genome._caller_is_owner) passes a p_now other than now(): virtual time is for the simulator and tests. See docs/errors.md.';
 
 
 --
@@ -6744,22 +6896,21 @@ BEGIN
     IF p_worker IS NULL OR btrim(p_worker) = '' THEN
         RAISE EXCEPTION 'claim_jobs needs a worker name' USING ERRCODE = 'GN400';
     END IF;
-    IF p_lease IS NULL OR p_lease <= interval '0' THEN
-        RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_lease(p_lease);
     IF p_max IS NULL OR p_max < 1 THEN
         RAISE EXCEPTION 'p_max must be at least 1, got %', p_max USING ERRCODE = 'GN400';
     END IF;
-    PERFORM genome._require_now(p_now);
+    PERFORM genome._require_server_time(p_now);
 
     RETURN QUERY
     WITH picked AS (
         SELECT j.id
         FROM genome.agent_jobs AS j
         WHERE j.status = 'queued' AND j.kind = ANY (p_kinds) AND j.run_after <= p_now
-        -- Later stages first, so ads already in the pipeline finish before new ones start.
+        -- Retried jobs first (a reaped job's ad has waited a lease already), then later
+        -- stages, so ads already in the pipeline finish before new ones start.
         -- (stage_rank comes from genome.agent_job_kinds; agent_jobs_claim_order_idx serves it)
-        ORDER BY j.stage_rank DESC, j.run_after, j.created_at, j.id
+        ORDER BY (j.attempts > 0) DESC, j.stage_rank DESC, j.run_after, j.created_at, j.id
         LIMIT p_max
         FOR UPDATE SKIP LOCKED
     ),
@@ -6782,7 +6933,7 @@ BEGIN
         FROM claimed AS c
     )
 
-    SELECT * FROM claimed;
+    SELECT (genome._job_for_worker(c)).* FROM claimed AS c;
 END
 $$;
 
@@ -6791,7 +6942,7 @@ $$;
 -- Name: FUNCTION claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED, later pipeline stages first): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind.';
+COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';
 
 
 --
@@ -7019,6 +7170,7 @@ CREATE FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb
 DECLARE
     v_job genome.agent_jobs;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_result::text, 'job result');
     IF p_result IS NULL OR jsonb_typeof(p_result) <> 'object' THEN
         RAISE EXCEPTION 'job result must be a JSON object' USING ERRCODE = 'GN400';
@@ -7037,7 +7189,7 @@ $$;
 -- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) IS 'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) IS 'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -7379,6 +7531,14 @@ BEGIN
     IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
         RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
     END IF;
+    -- A job scheduled for 2200 would sit in the queue forever; the owner's simulator may
+    -- schedule in virtual time (docs/attacks.md#agents-and-the-queue).
+    IF p_run_after > now() + make_interval(secs => genome._setting_num('job_max_delay_seconds'))
+       AND NOT genome._caller_is_owner() THEN
+        RAISE EXCEPTION 'run_after must be at most % seconds ahead (settings job_max_delay_seconds)',
+            genome._setting_num('job_max_delay_seconds')
+            USING ERRCODE = 'GN422';
+    END IF;
     IF p_generated_ad_id IS NOT NULL THEN
         PERFORM genome._require_ad(p_generated_ad_id);
     END IF;
@@ -7405,7 +7565,7 @@ $$;
 -- Name: FUNCTION enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
 
 
 --
@@ -7665,7 +7825,7 @@ BEGIN
     IF p_error IS NULL OR btrim(p_error) = '' THEN
         RAISE EXCEPTION 'fail_job needs the error text' USING ERRCODE = 'GN400';
     END IF;
-    PERFORM genome._require_now(p_now);
+    PERFORM genome._require_server_time(p_now);
     v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
@@ -7713,7 +7873,7 @@ $$;
 -- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) IS 'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded.';
+COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) IS 'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded. GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -7754,9 +7914,8 @@ CREATE FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease inter
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN
-    IF p_lease IS NULL OR p_lease <= interval '0' THEN
-        RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_server_time(p_now);
+    PERFORM genome._require_lease(p_lease);
     PERFORM genome._require_job(p_job_id);
     UPDATE genome.agent_jobs AS j
     SET leased_until = greatest(j.leased_until, p_now + p_lease),
@@ -7771,7 +7930,7 @@ $$;
 -- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) IS 'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job.';
+COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) IS 'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. GN421 lease longer than settings job_max_lease_seconds.';
 
 
 --
@@ -7983,12 +8142,13 @@ BEGIN
     -- The context names a brand, its product and the ad's prompt: only the worker holding the
     -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
     IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN
-        RAISE EXCEPTION 'job % is not leased by % (status %, leased by %)',
-            p_job_id, coalesce(p_worker, 'NULL'), v_job.status, coalesce(v_job.leased_by, 'nobody')
+        -- The message names only what the caller sent: never the holder, who could then
+        -- be impersonated (docs/attacks.md#agents-and-the-queue).
+        RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
             USING ERRCODE = 'GN404';
     END IF;
     IF v_job.generated_ad_id IS NULL THEN
-        RETURN jsonb_build_object('job', to_jsonb(v_job));
+        RETURN jsonb_build_object('job', to_jsonb(genome._job_for_worker(v_job)));
     END IF;
 
     v_config := genome._ad_quality_config(v_job.generated_ad_id);
@@ -8889,7 +9049,7 @@ DECLARE
     v_count integer;
     v_dead uuid [];
 BEGIN
-    PERFORM genome._require_now(p_now);
+    PERFORM genome._require_server_time(p_now);
 
     WITH expired AS (
         SELECT j.id
@@ -8903,9 +9063,11 @@ BEGIN
         SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
             errors = j.errors || jsonb_build_array(jsonb_build_object(
                 'attempt', j.attempts, 'at', p_now, 'worker', j.leased_by,
-                'error', format('lease expired (held by %s until %s)', j.leased_by, j.leased_until)
+                'error', format('lease expired at %s', j.leased_until)
             )),
-            last_error = format('lease expired (held by %s until %s)', j.leased_by, j.leased_until),
+            -- The holder's name stays in errors[].worker, out of the text the next claimer
+            -- reads (docs/attacks.md#agents-and-the-queue).
+            last_error = format('lease expired at %s', j.leased_until),
             leased_by = CASE WHEN j.attempts >= j.max_attempts THEN j.leased_by END,
             leased_until = NULL,
             run_after = p_now,
@@ -8941,7 +9103,7 @@ $$;
 -- Name: FUNCTION reap_jobs(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) IS 'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN004 bad p_now.';
+COMMENT ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) IS 'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN004 bad p_now; GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -8959,6 +9121,7 @@ DECLARE
     v_passed boolean;
     v_first_call jsonb;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_scan::text, 'defect scan');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan']);
@@ -9028,7 +9191,7 @@ $$;
 -- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -9042,6 +9205,7 @@ CREATE FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descript
 DECLARE
     v_job genome.agent_jobs;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_descriptor::text, 'visual descriptor');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
@@ -9062,7 +9226,7 @@ $$;
 -- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) IS 'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) IS 'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -9077,6 +9241,7 @@ DECLARE
     v_job genome.agent_jobs;
     v_lookup genome.ad_visual_lookups;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
@@ -9102,7 +9267,7 @@ $$;
 -- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad.';
+COMMENT ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad. GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -9116,6 +9281,7 @@ CREATE FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage
 DECLARE
     v_job genome.agent_jobs;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_storage_path, 'storage path');
     PERFORM genome._check_payload_size(p_prompt_text, 'prompt text');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
@@ -9148,7 +9314,7 @@ $$;
 -- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) IS 'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) IS 'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. GN423 storage path not a key of the ad''s organization''s folder.';
 
 
 --
@@ -9273,6 +9439,7 @@ DECLARE
     v_model text;
     v_summary jsonb;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_review::text, 'review');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
@@ -9373,7 +9540,7 @@ $_$;
 -- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -9385,6 +9552,7 @@ CREATE FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._require_job(p_job_id);
 
     UPDATE genome.agent_jobs AS j
@@ -9411,7 +9579,7 @@ $$;
 -- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job.';
+COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -13470,7 +13638,14 @@ CREATE INDEX agent_jobs_claim_idx ON genome.agent_jobs USING btree (kind, run_af
 -- Name: agent_jobs_claim_order_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
-CREATE INDEX agent_jobs_claim_order_idx ON genome.agent_jobs USING btree (stage_rank DESC, run_after, created_at, id) WHERE (status = 'queued'::text);
+CREATE INDEX agent_jobs_claim_order_idx ON genome.agent_jobs USING btree (((attempts > 0)) DESC, stage_rank DESC, run_after, created_at, id) WHERE (status = 'queued'::text);
+
+
+--
+-- Name: INDEX agent_jobs_claim_order_idx; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON INDEX genome.agent_jobs_claim_order_idx IS 'Claim order of genome.claim_jobs: retried jobs first, then later pipeline stages, then oldest run_after.';
 
 
 --
@@ -13653,6 +13828,13 @@ CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank
 --
 
 CREATE TRIGGER generated_ads_status_changed AFTER UPDATE OF final_status ON public.generated_ads FOR EACH ROW WHEN ((old.final_status IS DISTINCT FROM new.final_status)) EXECUTE FUNCTION genome._ad_status_changed();
+
+
+--
+-- Name: generated_ads generated_ads_storage_key; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER generated_ads_storage_key BEFORE INSERT OR UPDATE OF storage_path, ad_run_id ON public.generated_ads FOR EACH ROW EXECUTE FUNCTION genome._check_storage_key();
 
 
 --
@@ -15367,6 +15549,14 @@ GRANT ALL ON FUNCTION genome._call_problem(p_call jsonb) TO genome_app;
 
 
 --
+-- Name: FUNCTION _caller_is_owner(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._caller_is_owner() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
+
+
+--
 -- Name: FUNCTION _check_brand_product(p_brand_id uuid, p_product_id uuid); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -15380,6 +15570,13 @@ GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id 
 
 REVOKE ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_app;
+
+
+--
+-- Name: FUNCTION _check_storage_key(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._check_storage_key() FROM PUBLIC;
 
 
 --
@@ -15532,6 +15729,14 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
 
 REVOKE ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) TO genome_app;
+
+
+--
+-- Name: FUNCTION _job_for_worker(p_job genome.agent_jobs); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) TO genome_app;
 
 
 --
@@ -15695,6 +15900,14 @@ GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_app;
 
 
 --
+-- Name: FUNCTION _require_lease(p_lease interval); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_lease(p_lease interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_lease(p_lease interval) TO genome_app;
+
+
+--
 -- Name: FUNCTION _require_not_null(p_value anyelement, p_name text); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -15716,6 +15929,14 @@ GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO gen
 
 REVOKE ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_app;
+
+
+--
+-- Name: FUNCTION _require_server_time(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_server_time(p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_server_time(p_now timestamp with time zone) TO genome_app;
 
 
 --

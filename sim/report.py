@@ -30,6 +30,7 @@ import psycopg
 from PIL import Image
 from scipy.stats import beta as beta_dist
 
+from agents.storage import ImageUnavailable, resolve
 from sim.history import DayRecord
 from sim.market import sync_time
 from sim.truth import CONFOUNDED_HOOK, Truth
@@ -383,16 +384,6 @@ def _plot_posteriors(views: list[DimensionView], truth: Truth, brand_index: int,
 # ----- gallery -------------------------------------------------------------------------
 
 
-def _resolve(path: str, roots: Sequence[Path]) -> Path | None:
-    p = Path(path)
-    if p.is_absolute():
-        return p if p.is_file() else None
-    for root in roots:
-        if (root / p).is_file():
-            return root / p
-    return None
-
-
 def _thumb(path: Path) -> str | None:
     try:
         with Image.open(path) as im:
@@ -405,7 +396,7 @@ def _thumb(path: Path) -> str | None:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _gallery(conn: psycopg.Connection, out_dir: Path) -> tuple[str, int]:
+def _gallery(conn: psycopg.Connection, storage: Path) -> tuple[str, int]:
     t = _query(
         conn,
         """
@@ -428,11 +419,14 @@ def _gallery(conn: psycopg.Connection, out_dir: Path) -> tuple[str, int]:
         return _unavailable(t), 0
     if not t.rows:
         return _none_yet("no generated ads"), 0
-    roots = [out_dir, out_dir / "storage", Path.cwd(), Path(__file__).resolve().parents[1]]
     cards = []
-    for ad_id, storage, status, tags, brand in t.rows:
-        src = _resolve(storage, roots) if storage else None
-        data = _thumb(src) if src else None
+    for ad_id, key, status, tags, brand in t.rows:
+        # storage_path is app-written: only keys inside the storage root are read
+        # (docs/attacks.md#agents-and-the-queue).
+        try:
+            data = _thumb(resolve(key, storage))
+        except ImageUnavailable:
+            data = None
         img = (
             f'<img src="data:image/png;base64,{data}" alt="ad {html.escape(ad_id)}">'
             if data
@@ -558,6 +552,7 @@ class _Report:
     brand_ids: dict[int, str]
     p_now: datetime
     summary: dict[str, Any]
+    storage: Path
     images: list[str] = field(default_factory=list)
     sections: list[Section] = field(default_factory=list)
 
@@ -570,8 +565,11 @@ def build_report(
     history: Sequence[DayRecord],
     truth: Truth,
     out_dir: Path | str,
+    storage: Path | None = None,
 ) -> dict[str, Any]:
-    """Write out_dir/*.png and out_dir/report.html; return the headline summary."""
+    """Write out_dir/*.png and out_dir/report.html; return the headline summary. The gallery
+    reads the ads' images from the storage root `storage` (default out_dir/storage, the demo's
+    layout)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     history = sorted(history, key=lambda r: (r.day, r.brand_index))
@@ -579,7 +577,14 @@ def build_report(
     summary["brands"] = len(truth.brands)
     summary["strongest_dimension"] = truth.strongest_dimension
     report = _Report(
-        conn, history, truth, out, _brand_ids(conn, truth, history), _p_now(history), summary
+        conn,
+        history,
+        truth,
+        out,
+        _brand_ids(conn, truth, history),
+        _p_now(history),
+        summary,
+        out / "storage" if storage is None else storage,
     )
     for add_section in _SECTIONS:
         add_section(report)
@@ -762,7 +767,7 @@ def _exemplars_section(r: _Report) -> None:
 
 
 def _gallery_section(r: _Report) -> None:
-    body, r.summary["gallery_ads"] = _gallery(r.conn, r.out)
+    body, r.summary["gallery_ads"] = _gallery(r.conn, r.storage)
     r.add("gallery", "Generated ads and their review outcome", body)
 
 

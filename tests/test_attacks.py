@@ -1,17 +1,310 @@
-"""Attacks on the security model, each performed as the attacker's role, failing if the attack
-works again (docs/attacks.md lists what was tried, by which role, and what stops it)."""
+"""Attacks on the system, each performed as the attacking role (genome_app with an
+organization set, genome_agent, or the owner against the dashboard); each test fails if the
+attack works again. The catalogue is docs/attacks.md."""
 
 from __future__ import annotations
 
+import json
 import re
+import threading
+import time
 import uuid
+from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from agents.listener import CHANNEL, Listener
 from agents.settings import DASHBOARD_ROLE
-from tests import factories as f
-from tests.test_security_support import login_dsn, session
+from sim import factories as f
+from tests.support.pipeline import call, claim, make_ads, make_product
+from tests.support.security import login_dsn, run_agents_until_idle, session
+
+# ----- agents and the queue (docs/attacks.md#agents-and-the-queue) ----------------------
+
+PASSWD_FIRST_LINE = Path("/etc/passwd").read_text().splitlines()[0]
+
+
+def _refused(conn: psycopg.Connection, sql: str, args: tuple, code: str) -> str:
+    """Run sql, expect SQLSTATE code; return the error message."""
+    with pytest.raises(psycopg.Error) as err:
+        conn.execute(sql, args)
+    assert err.value.sqlstate == code, (sql, err.value.sqlstate, str(err.value))
+    return str(err.value)
+
+
+def test_app_cannot_point_storage_path_outside_its_folder(
+    db: psycopg.Connection, db_dsn: str
+) -> None:
+    mine, theirs = make_product(db, "Mine"), make_product(db, "Theirs")
+    ad = make_ads(db, mine["product"], 1, enqueue=False)[0]
+    org, other = mine["organization"], theirs["organization"]
+    with session(db_dsn, "genome_app", org) as app:
+        for path in [
+            "/etc/passwd",
+            "../../etc/passwd",
+            f"{org}/../../etc/passwd",
+            f"{org}/..",
+            "file:///etc/passwd",
+            f"/work/out/storage/{other}/x.png",  # absolute, inside another org's folder
+            f"{other}/x.png",  # another org's key
+            f"{org}/sub/x.png",
+            f"{org}/.hidden",
+        ]:
+            _refused(
+                app,
+                "UPDATE generated_ads SET storage_path = %s WHERE id = %s",
+                (path, ad),
+                "GN423",
+            )
+        app.execute(
+            "UPDATE generated_ads SET storage_path = %s WHERE id = %s", (f"{org}/x.png", ad)
+        )
+    assert db.execute("SELECT storage_path FROM generated_ads WHERE id = %s", (ad,)).fetchone()[
+        0
+    ] == (f"{org}/x.png")
+
+
+def test_agent_cannot_record_a_storage_path_outside_the_ads_folder(
+    db: psycopg.Connection, db_dsn: str
+) -> None:
+    p = make_product(db)
+    make_ads(db, p["product"], 1)
+    with session(db_dsn, "genome_agent") as agent:
+        job = agent.execute(
+            "SELECT id FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
+        ).fetchone()[0]
+        _refused(
+            agent,
+            "SELECT genome.record_generation(%s, 'w1', '/etc/passwd', 'p', %s)",
+            (job, json.dumps(call("generate", "google"))),
+            "GN423",
+        )
+
+
+def test_agent_reads_no_file_outside_its_storage_root(
+    db: psycopg.Connection, db_dsn: str, tmp_path: Path
+) -> None:
+    """Rows the owner forced (the SQL check does not bind the owner): the agent still
+    refuses every path outside its root, and the error neither copies file bytes nor tells
+    a refused path from a missing file."""
+    p = make_product(db)
+    org = p["organization"]
+    storage = tmp_path / "img"
+    (storage / str(org)).mkdir(parents=True)
+    (storage / str(org) / "escape.png").symlink_to("/etc/passwd")
+    paths = [
+        "/etc/passwd",
+        "../../../../../../etc/passwd",
+        f"{org}/escape.png",  # a key, but a symlink leading out of the root
+        f"{org}/missing.png",  # a key naming no file
+    ]
+    ads = make_ads(db, p["product"], len(paths), enqueue=False)
+    for ad, path in zip(ads, paths, strict=True):
+        db.execute("UPDATE generated_ads SET storage_path = %s WHERE id = %s", (path, ad))
+        db.execute("SELECT genome.enqueue_job('defect_scan', %s)", (ad,))
+    db.execute("UPDATE genome.agent_jobs SET max_attempts = 1")
+    run_agents_until_idle(db_dsn, storage)
+    errors = db.execute(
+        "SELECT status, last_error, errors::text FROM genome.agent_jobs "
+        "WHERE generated_ad_id = ANY(%s)",
+        (ads,),
+    ).fetchall()
+    assert len(errors) == len(paths)
+    assert {e[0] for e in errors} == {"dead"}
+    # One generic message for every case: no existence probe, no file content.
+    assert len({e[1] for e in errors}) == 1, errors
+    for _, last_error, all_errors in errors:
+        assert "not available" in last_error
+        for text in (last_error, all_errors):
+            assert PASSWD_FIRST_LINE not in text and "root:" not in text
+            assert "passwd" not in text
+
+
+def test_lease_errors_name_no_other_worker(db: psycopg.Connection, db_dsn: str) -> None:
+    p = make_product(db)
+    make_ads(db, p["product"], 2)
+    victim = "prod-agent-1:4242:9f8e7d6c"
+    with session(db_dsn, "genome_agent") as agent:
+        job = agent.execute(
+            "SELECT id FROM genome.claim_jobs(ARRAY['generate'], %s, '1 minute', 1)", (victim,)
+        ).fetchone()[0]
+        messages = [
+            _refused(agent, "SELECT genome.job_context(%s, 'intruder')", (job,), "GN404"),
+            _refused(
+                agent,
+                "SELECT genome.record_generation(%s, 'intruder', %s, 'p', %s)",
+                (job, f"{p['organization']}/x.png", json.dumps(call("generate", "google"))),
+                "GN404",
+            ),
+            _refused(agent, "SELECT genome.complete_job(%s, 'intruder')", (job,), "GN404"),
+            _refused(agent, "SELECT genome.fail_job(%s, 'intruder', 'x')", (job,), "GN404"),
+        ]
+        for message in messages:
+            assert victim not in message and "prod-agent" not in message, message
+        assert not agent.execute(
+            "SELECT genome.heartbeat_job(%s, 'intruder', '1 minute')", (job,)
+        ).fetchone()[0]
+        assert not agent.execute("SELECT genome.release_job(%s, 'intruder')", (job,)).fetchone()[0]
+    # Still the victim's.
+    assert db.execute("SELECT leased_by FROM genome.agent_jobs WHERE id = %s", (job,)).fetchone()[
+        0
+    ] == (victim)
+
+
+def test_a_reclaimed_job_names_no_earlier_worker(db: psycopg.Connection, db_dsn: str) -> None:
+    p = make_product(db)
+    make_ads(db, p["product"], 1)
+    victim = "prod-agent-1:4242:9f8e7d6c"
+    job = claim(db, "generate", victim)
+    db.execute("SELECT genome.fail_job(%s, %s, 'boom')", (job["id"], victim))
+    db.execute("UPDATE genome.agent_jobs SET run_after = now() - interval '1 second'")
+    with session(db_dsn, "genome_agent") as agent:
+        rows = (
+            agent.cursor(row_factory=dict_row)
+            .execute("SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'next', '1 minute', 1)")
+            .fetchall()
+        )
+        assert [r["id"] for r in rows] == [job["id"]]
+        assert victim not in json.dumps(rows, default=str)
+        context = agent.execute("SELECT genome.job_context(%s, 'next')", (job["id"],)).fetchone()
+        assert victim not in json.dumps(context, default=str)
+
+
+def test_agent_cannot_play_clock_or_lease_games(db: psycopg.Connection, db_dsn: str) -> None:
+    p = make_product(db)
+    ads = make_ads(db, p["product"], 3)
+    live = claim(db, "generate", "honest", "2 minutes")
+    far = "2200-01-01"
+    with session(db_dsn, "genome_agent") as agent:
+        _refused(agent, "SELECT genome.reap_jobs(%s)", (far,), "GN420")
+        _refused(
+            agent,
+            "SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w', '1 minute', 1, %s)",
+            (far,),
+            "GN420",
+        )
+        _refused(
+            agent,
+            "SELECT * FROM genome.claim_jobs(ARRAY['generate'], 'w', '1000 years', 1)",
+            (),
+            "GN421",
+        )
+        mine = agent.execute(
+            "SELECT id FROM genome.claim_jobs(ARRAY['generate'], 'w', '1 minute', 1)"
+        ).fetchone()[0]
+        _refused(agent, "SELECT genome.heartbeat_job(%s, 'w', '1000 years')", (mine,), "GN421")
+        _refused(
+            agent, "SELECT genome.heartbeat_job(%s, 'w', '1 minute', %s)", (mine, far), "GN420"
+        )
+        # A failure in 2200 would schedule the retry in 2200.
+        _refused(agent, "SELECT genome.fail_job(%s, 'w', 'x', %s)", (mine, far), "GN420")
+        _refused(agent, "SELECT genome.release_job(%s, 'w', %s)", (mine, far), "GN420")
+        assert agent.execute("SELECT genome.reap_jobs()").fetchone()[0] == 0
+    row = db.execute(
+        "SELECT status, leased_by FROM genome.agent_jobs WHERE id = %s", (live["id"],)
+    ).fetchone()
+    assert row == ("running", "honest")
+    assert (
+        db.execute(
+            "SELECT count(*) FROM genome.agent_jobs WHERE status = 'dead' OR run_after > now() + interval '1 day'"
+        ).fetchone()[0]
+        == 0
+    )
+    # The app cannot park a job in the far future either.
+    with session(db_dsn, "genome_app", p["organization"]) as app:
+        _refused(app, "SELECT genome.enqueue_job('review', %s, '{}', %s)", (ads[0], far), "GN422")
+
+
+def test_a_reaped_job_goes_ahead_of_the_backlog(db: psycopg.Connection) -> None:
+    p = make_product(db)
+    make_ads(db, p["product"], 6)
+    dead = claim(db, "generate", "killed-agent", "1 second")
+    # The killed agent's lease runs out; the reaper (owner, virtual time) returns the job.
+    assert db.execute("SELECT genome.reap_jobs(now() + interval '2 minutes')").fetchone()[0] == 1
+    first = db.execute(
+        "SELECT id FROM genome.claim_jobs(ARRAY['generate'], 'w', '1 minute', 1, "
+        "now() + interval '3 minutes')"
+    ).fetchone()[0]
+    assert first == dead["id"]
+
+
+def _listener(dsn: str, kinds: list[str], cls: type[Listener] = Listener) -> tuple:
+    wake, stop = threading.Event(), threading.Event()
+    listener = cls(dsn, kinds, wake, stop, probe_interval=30.0, max_backoff=0.5)
+    listener.start()
+    assert listener.connected.wait(10)
+    assert wake.wait(5)  # woken once on connect
+    return listener, wake, stop
+
+
+def test_listener_survives_hostile_notifications(db: psycopg.Connection, db_dsn: str) -> None:
+    """Anyone may NOTIFY the channel; the listener must keep waking its agent."""
+    listener, wake, stop = _listener(db_dsn, ["generate"])
+    try:
+        hostile = [
+            '{"kind": []}',
+            '{"kind": {}}',
+            '{"kind": null}',
+            "[]",
+            "null",
+            '"x"',
+            "1e999999",
+            "[" * 7000,
+            "\\u0000",
+            "",
+        ]
+        with session(db_dsn, "genome_app", uuid.uuid4()) as app:
+            for payload in hostile:
+                app.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
+        time.sleep(1.0)
+        assert listener.is_alive()
+        wake.clear()
+        # Another kind's job does not wake it; one of its kinds does, through NOTIFY (the
+        # probe interval is 30 s and nothing polls here).
+        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps({"kind": "embed"})))
+        assert not wake.wait(1.0)
+        p = make_product(db)
+        make_ads(db, p["product"], 1)
+        assert wake.wait(5.0)
+        assert listener.is_alive()
+    finally:
+        stop.set()
+        listener.join(10)
+
+
+class _FlakyListener(Listener):
+    """Raises a non-database error on its first notification."""
+
+    failed = False
+
+    def _wanted(self, payload: str) -> bool:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("a bug in the listening loop")
+        return super()._wanted(payload)
+
+
+def test_listener_restarts_after_any_exception(db: psycopg.Connection, db_dsn: str) -> None:
+    listener, wake, stop = _listener(db_dsn, ["generate"], _FlakyListener)
+    try:
+        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps({"kind": "generate"})))
+        deadline = time.monotonic() + 10
+        while listener.reconnects < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert listener.is_alive() and listener.reconnects == 1
+        assert listener.connected.wait(10)
+        wake.clear()
+        db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, json.dumps({"kind": "generate"})))
+        assert wake.wait(5.0)
+    finally:
+        stop.set()
+        listener.join(10)
+
+
+# ----- end of agents and the queue -------------------------------------------------------
+
 
 # --- Privileges and per-role limits: internal helpers, statement timeouts, the dashboard ---
 

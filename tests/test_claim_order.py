@@ -69,7 +69,8 @@ def test_claim_order_uses_the_index_on_a_long_queue(db: psycopg.Connection) -> N
         for r in db.execute(
             "EXPLAIN SELECT j.id FROM genome.agent_jobs AS j "
             "WHERE j.status = 'queued' AND j.kind = ANY(%s) AND j.run_after <= now() "
-            "ORDER BY j.stage_rank DESC, j.run_after, j.created_at, j.id LIMIT 10 "
+            "ORDER BY (j.attempts > 0) DESC, j.stage_rank DESC, j.run_after, j.created_at, j.id "
+            "LIMIT 10 "
             "FOR UPDATE SKIP LOCKED",
             (["generate", "review", "embed"],),
         )

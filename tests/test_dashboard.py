@@ -21,7 +21,7 @@ from werkzeug.serving import make_server
 from agents.dashboard.app import create_app
 from agents.settings import DASHBOARD_ROLE, project_root
 from sim import factories as f
-from tests.test_security_support import login_dsn
+from tests.support.security import login_dsn
 
 T0 = dt.datetime(2025, 3, 1, 12, tzinfo=dt.UTC)
 CHROMIUM = "/usr/bin/chromium"

@@ -82,17 +82,18 @@ def _populate(db: psycopg.Connection, tmp_path) -> tuple:
     twins = TwinMarkets(truth)
     rng = np.random.default_rng(5)
     history = []
-    img_dir = tmp_path / "ads"
-    img_dir.mkdir()
+    # The report's storage root (out/storage): images under their keys <organization>/<file>.
+    storage = tmp_path / "out" / "storage"
     for k in range(5):
         day = D0 + timedelta(days=k)
         for h in handles:
             tags = [truth.random_tags(rng) for _ in range(3)]
             paths = []
             for j in range(3):
-                p = img_dir / f"{h.index}_{k}_{j}.png"
-                Image.new("RGB", (400, 400), (40 * j, 100, 200)).save(p)
-                paths.append(str(p))
+                key = f"{h.organization_id}/{h.index}_{k}_{j}.png"
+                (storage / key).parent.mkdir(parents=True, exist_ok=True)
+                Image.new("RGB", (400, 400), (40 * j, 100, 200)).save(storage / key)
+                paths.append(key)
             ids = insert_ads(db, h, tags, sync_time(day), storage_paths=paths)
             db.execute(
                 "UPDATE generated_ads SET final_status = 'rejected' WHERE id = %s", (ids[2],)

@@ -16,6 +16,7 @@ import pytest
 
 from agents.jobqueue import JobQueue
 from agents.runtime import run_agents
+from agents.storage import resolve
 from tests.support.pipeline import double_providers, make_ads, make_product
 
 
@@ -75,7 +76,13 @@ def test_pipeline_runs_every_stage_and_decides(
     # Buckets (prompt_index mod 10): 0 defect, 1 borderline then approved, 2 both borderline,
     # 3 rejected by the review, 4-9 approved.
     assert _statuses(db) == {"approved": 28, "rejected": 8, "flagged": 4}
-    assert all(Path(r[2]) == tmp_path / f"{r[0]}.png" and Path(r[2]).exists() for r in rows)
+    # Each image is stored under its key <organization>/<ad>.png in the storage root.
+    org = p["organization"]
+    assert all(
+        r[2] == f"{org}/{r[0]}.png"
+        and resolve(r[2], tmp_path) == tmp_path / str(org) / f"{r[0]}.png"
+        for r in rows
+    )
     # Embeddings exactly for the approved ads.
     assert all(r[3] == (r[1] == "approved") for r in rows)
     # Every decision matches what SQL recomputes from the stored results.

@@ -212,4 +212,4 @@ def test_sigterm_drains_and_releases_a_job_still_running(
     )
     assert outcome == "released"
     assert any(x["event"] == "released" and x["released"] for x in agents.lines())
-    assert os.path.exists(agents.tmp / "img" / f"{ad}.png")
+    assert os.path.exists(agents.tmp / "img" / str(p["organization"]) / f"{ad}.png")

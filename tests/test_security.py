@@ -202,8 +202,8 @@ def test_agent_reads_no_brand_data(db: psycopg.Connection, db_dsn: str, tmp_path
             )
         assert err.value.sqlstate == "GN404"
         agent.execute(
-            "SELECT genome.record_generation(%s, 'w1', '/tmp/x.png', 'p', %s)",
-            (job[0], json.dumps(call("generate", "google"))),
+            "SELECT genome.record_generation(%s, 'w1', %s, 'p', %s)",
+            (job[0], f"{p['organization']}/x.png", json.dumps(call("generate", "google"))),
         )
         scan = agent.execute(
             "SELECT id FROM genome.claim_jobs(ARRAY['defect_scan'], 'w1', '1 minute', 1)"

@@ -23,8 +23,9 @@ BEGIN
     -- status and leased_by fence out every other worker.
     IF v_job.leased_by IS DISTINCT FROM p_worker
        OR v_job.status NOT IN ('running', 'succeeded') THEN
-        RAISE EXCEPTION 'job % is not leased by % (status %, leased by %)',
-            p_job_id, p_worker, v_job.status, coalesce(v_job.leased_by, 'nobody')
+        -- The message names only what the caller sent: never the holder, who could then
+        -- be impersonated (docs/attacks.md#agents-and-the-queue).
+        RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
             USING ERRCODE = 'GN404';
     END IF;
     RETURN v_job;

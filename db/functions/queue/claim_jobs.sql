@@ -27,22 +27,21 @@ BEGIN
     IF p_worker IS NULL OR btrim(p_worker) = '' THEN
         RAISE EXCEPTION 'claim_jobs needs a worker name' USING ERRCODE = 'GN400';
     END IF;
-    IF p_lease IS NULL OR p_lease <= interval '0' THEN
-        RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_lease(p_lease);
     IF p_max IS NULL OR p_max < 1 THEN
         RAISE EXCEPTION 'p_max must be at least 1, got %', p_max USING ERRCODE = 'GN400';
     END IF;
-    PERFORM genome._require_now(p_now);
+    PERFORM genome._require_server_time(p_now);
 
     RETURN QUERY
     WITH picked AS (
         SELECT j.id
         FROM genome.agent_jobs AS j
         WHERE j.status = 'queued' AND j.kind = ANY (p_kinds) AND j.run_after <= p_now
-        -- Later stages first, so ads already in the pipeline finish before new ones start.
+        -- Retried jobs first (a reaped job's ad has waited a lease already), then later
+        -- stages, so ads already in the pipeline finish before new ones start.
         -- (stage_rank comes from genome.agent_job_kinds; agent_jobs_claim_order_idx serves it)
-        ORDER BY j.stage_rank DESC, j.run_after, j.created_at, j.id
+        ORDER BY (j.attempts > 0) DESC, j.stage_rank DESC, j.run_after, j.created_at, j.id
         LIMIT p_max
         FOR UPDATE SKIP LOCKED
     ),
@@ -65,8 +64,8 @@ BEGIN
         FROM claimed AS c
     )
 
-    SELECT * FROM claimed;
+    SELECT (genome._job_for_worker(c)).* FROM claimed AS c;
 END
 $$;
 COMMENT ON FUNCTION genome.claim_jobs(text [], text, interval, integer, timestamptz) IS
-'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED, later pipeline stages first): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind.';
+'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';

@@ -12,6 +12,7 @@ AS $$
 DECLARE
     v_job genome.agent_jobs;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_result::text, 'job result');
     IF p_result IS NULL OR jsonb_typeof(p_result) <> 'object' THEN
         RAISE EXCEPTION 'job result must be a JSON object' USING ERRCODE = 'GN400';
@@ -25,4 +26,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.complete_job(uuid, text, jsonb, timestamptz) IS
-'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';

@@ -26,6 +26,14 @@ BEGIN
     IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
         RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
     END IF;
+    -- A job scheduled for 2200 would sit in the queue forever; the owner's simulator may
+    -- schedule in virtual time (docs/attacks.md#agents-and-the-queue).
+    IF p_run_after > now() + make_interval(secs => genome._setting_num('job_max_delay_seconds'))
+       AND NOT genome._caller_is_owner() THEN
+        RAISE EXCEPTION 'run_after must be at most % seconds ahead (settings job_max_delay_seconds)',
+            genome._setting_num('job_max_delay_seconds')
+            USING ERRCODE = 'GN422';
+    END IF;
     IF p_generated_ad_id IS NOT NULL THEN
         PERFORM genome._require_ad(p_generated_ad_id);
     END IF;
@@ -47,4 +55,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.enqueue_job(text, uuid, jsonb, timestamptz) IS
-'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';

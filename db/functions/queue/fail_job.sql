@@ -18,7 +18,7 @@ BEGIN
     IF p_error IS NULL OR btrim(p_error) = '' THEN
         RAISE EXCEPTION 'fail_job needs the error text' USING ERRCODE = 'GN400';
     END IF;
-    PERFORM genome._require_now(p_now);
+    PERFORM genome._require_server_time(p_now);
     v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
@@ -61,4 +61,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.fail_job(uuid, text, text, timestamptz) IS
-'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded.';
+'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded. GN420 p_now other than now() from a caller other than the owner.';

@@ -10,9 +10,8 @@ SECURITY DEFINER
 SET search_path = genome, public, pg_temp
 AS $$
 BEGIN
-    IF p_lease IS NULL OR p_lease <= interval '0' THEN
-        RAISE EXCEPTION 'lease must be a positive interval, got %', p_lease USING ERRCODE = 'GN400';
-    END IF;
+    PERFORM genome._require_server_time(p_now);
+    PERFORM genome._require_lease(p_lease);
     PERFORM genome._require_job(p_job_id);
     UPDATE genome.agent_jobs AS j
     SET leased_until = greatest(j.leased_until, p_now + p_lease),
@@ -22,4 +21,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.heartbeat_job(uuid, text, interval, timestamptz) IS
-'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job.';
+'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. GN421 lease longer than settings job_max_lease_seconds.';

@@ -16,12 +16,13 @@ BEGIN
     -- The context names a brand, its product and the ad's prompt: only the worker holding the
     -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
     IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN
-        RAISE EXCEPTION 'job % is not leased by % (status %, leased by %)',
-            p_job_id, coalesce(p_worker, 'NULL'), v_job.status, coalesce(v_job.leased_by, 'nobody')
+        -- The message names only what the caller sent: never the holder, who could then
+        -- be impersonated (docs/attacks.md#agents-and-the-queue).
+        RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
             USING ERRCODE = 'GN404';
     END IF;
     IF v_job.generated_ad_id IS NULL THEN
-        RETURN jsonb_build_object('job', to_jsonb(v_job));
+        RETURN jsonb_build_object('job', to_jsonb(genome._job_for_worker(v_job)));
     END IF;
 
     v_config := genome._ad_quality_config(v_job.generated_ad_id);

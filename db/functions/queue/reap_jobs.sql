@@ -8,7 +8,7 @@ DECLARE
     v_count integer;
     v_dead uuid [];
 BEGIN
-    PERFORM genome._require_now(p_now);
+    PERFORM genome._require_server_time(p_now);
 
     WITH expired AS (
         SELECT j.id
@@ -22,9 +22,11 @@ BEGIN
         SET status = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
             errors = j.errors || jsonb_build_array(jsonb_build_object(
                 'attempt', j.attempts, 'at', p_now, 'worker', j.leased_by,
-                'error', format('lease expired (held by %s until %s)', j.leased_by, j.leased_until)
+                'error', format('lease expired at %s', j.leased_until)
             )),
-            last_error = format('lease expired (held by %s until %s)', j.leased_by, j.leased_until),
+            -- The holder's name stays in errors[].worker, out of the text the next claimer
+            -- reads (docs/attacks.md#agents-and-the-queue).
+            last_error = format('lease expired at %s', j.leased_until),
             leased_by = CASE WHEN j.attempts >= j.max_attempts THEN j.leased_by END,
             leased_until = NULL,
             run_after = p_now,
@@ -55,4 +57,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.reap_jobs(timestamptz) IS
-'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN004 bad p_now.';
+'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN004 bad p_now; GN420 p_now other than now() from a caller other than the owner.';

@@ -9,6 +9,7 @@ SECURITY DEFINER
 SET search_path = genome, public, pg_temp
 AS $$
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._require_job(p_job_id);
 
     UPDATE genome.agent_jobs AS j
@@ -30,4 +31,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.release_job(uuid, text, timestamptz) IS
-'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job.';
+'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner.';

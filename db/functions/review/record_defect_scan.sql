@@ -17,6 +17,7 @@ DECLARE
     v_passed boolean;
     v_first_call jsonb;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_scan::text, 'defect scan');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan']);
@@ -81,4 +82,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.record_defect_scan(uuid, text, jsonb, jsonb, timestamptz) IS
-'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';

@@ -15,6 +15,7 @@ AS $$
 DECLARE
     v_job genome.agent_jobs;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_descriptor::text, 'visual descriptor');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
@@ -30,4 +31,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.record_embedding(uuid, text, jsonb, vector, text, jsonb, timestamptz) IS
-'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';

@@ -12,6 +12,7 @@ DECLARE
     v_job genome.agent_jobs;
     v_lookup genome.ad_visual_lookups;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
@@ -32,4 +33,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.record_embedding_from_lookup(uuid, text, timestamptz) IS
-'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad.';
+'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad. GN420 p_now other than now() from a caller other than the owner.';

@@ -14,6 +14,7 @@ AS $$
 DECLARE
     v_job genome.agent_jobs;
 BEGIN
+    PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_storage_path, 'storage path');
     PERFORM genome._check_payload_size(p_prompt_text, 'prompt text');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
@@ -41,4 +42,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.record_generation(uuid, text, text, text, jsonb, timestamptz) IS
-'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. GN423 storage path not a key of the ad''s organization''s folder.';
