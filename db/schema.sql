@@ -570,6 +570,50 @@ COMMENT ON FUNCTION genome._apply_review_decision(p_generated_ad_id uuid, p_now 
 
 
 --
+-- Name: _apply_role_timeout(text, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._apply_role_timeout(p_role text, p_setting text) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_timeout text := (genome._setting_num(p_setting) * 1000)::bigint::text;
+    r record;
+    v_roles integer := 0;
+BEGIN
+    -- Role settings apply to the role a session logs in as, not to the roles it is a member
+    -- of: the login roles in p_role get the timeout too.
+    FOR r IN
+        SELECT p_role AS rolname
+        UNION
+        SELECT m.rolname
+        FROM pg_auth_members AS am
+        INNER JOIN pg_roles AS m ON am.member = m.oid
+        WHERE am.roleid = p_role::regrole AND m.rolcanlogin AND NOT m.rolsuper
+    LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_db_role_setting AS s
+            WHERE s.setrole = r.rolname::regrole AND s.setdatabase = 0
+              AND ('statement_timeout=' || v_timeout) = ANY (s.setconfig)
+        ) THEN
+            EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', r.rolname, v_timeout);
+        END IF;
+        v_roles := v_roles + 1;
+    END LOOP;
+    RETURN v_roles;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _apply_role_timeout(p_role text, p_setting text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._apply_role_timeout(p_role text, p_setting text) IS 'Internal: ALTER ROLE p_role, and every login role that is a direct member of it, SET statement_timeout to the setting p_setting (seconds; 0 turns it off), unless already so. Role settings take effect when a session logs in as the role. Returns how many roles have it.';
+
+
+--
 -- Name: _apply_tenancy(); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -585,7 +629,24 @@ DECLARE
         'record_embedding', 'record_embedding_from_lookup', 'review_exemplars',
         'agent_has_work', 'agent_lease_seconds'
     ];
+    -- The dashboard's pages and actions (agents/dashboard/db.py).
+    v_dashboard_functions constant text [] := ARRAY[
+        'brand_element_scores', 'interactions', 'compare_v1_v2', 'predict_fatigue', 'whitespace',
+        'record_override', 'acknowledge'
+    ];
+    -- What the dashboard's two actions write: record_override (the override, the ad, through
+    -- the status trigger the ad's history and its run, and the ad's next job) and acknowledge
+    -- (the alert).
+    v_dashboard_writes constant text [] := ARRAY[
+        'genome.ad_review_overrides:INSERT', 'public.generated_ads:UPDATE',
+        'genome.ad_status_history:INSERT', 'public.ad_runs:UPDATE', 'genome.agent_jobs:INSERT',
+        'genome.system_alerts:UPDATE'
+    ];
     v_job_functions text [];
+    v_app_functions text [];
+    v_app_helpers text [];
+    v_dashboard_helpers text [];
+    v_timeouts jsonb;
     t record;
     f record;
     v_tenant oid [];
@@ -607,6 +668,11 @@ BEGIN
     END IF;
     IF genome._ensure_role('genome_agent', 'NOLOGIN NOBYPASSRLS') THEN
         v_roles := v_roles || 'genome_agent'::text;
+    END IF;
+    -- The dashboard logs in as this role (not SET ROLE, which a function could reset); it
+    -- reads every organization until the dashboard gets per-organization logins.
+    IF genome._ensure_role('genome_dashboard', 'LOGIN BYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
+        v_roles := v_roles || 'genome_dashboard'::text;
     END IF;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
@@ -651,8 +717,8 @@ BEGIN
     END LOOP;
 
     -- 3. Schema and table privileges.
-    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent;
-    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent;
+    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard;
+    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
     -- The agent holds no privilege on any genome table, nor on a column of one (checked
     -- first, so a re-run leaves the access lists exactly as they were).
@@ -704,6 +770,24 @@ BEGIN
     END LOOP;
     GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA genome TO genome_app;
 
+    -- The dashboard reads every genome and tenant table and writes what its actions write.
+    FOR t IN
+        SELECT c.oid::regclass::text AS table_name
+        FROM pg_class AS c
+        WHERE (c.relnamespace = 'genome'::regnamespace OR c.oid = ANY (v_tenant))
+          AND c.relkind IN ('r', 'p', 'v', 'm')
+    LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM genome_dashboard', t.table_name);
+        EXECUTE format('GRANT SELECT ON %s TO genome_dashboard', t.table_name);
+    END LOOP;
+    FOR t IN
+        SELECT split_part(w, ':', 1) AS table_name, split_part(w, ':', 2) AS privilege
+        FROM unnest(v_dashboard_writes) AS w
+    LOOP
+        EXECUTE format('GRANT %s ON %s TO genome_dashboard', t.privilege, t.table_name);
+    END LOOP;
+    GRANT USAGE ON ALL SEQUENCES IN SCHEMA genome TO genome_dashboard;
+
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
     -- idle check, agent_lease_seconds for its lease).
@@ -715,6 +799,20 @@ BEGIN
     SELECT array_agg(DISTINCT fn) INTO v_job_functions
     FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
     v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
+    -- The app's SQL API: the documented functions (no `_` prefix) that are neither jobs, nor
+    -- agent functions, nor definer functions; the helpers it may execute are their callees.
+    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
+      AND p.proname NOT LIKE '\_%'
+      AND NOT p.prosecdef
+      AND NOT p.proname = ANY (v_job_functions)
+      AND NOT p.proname = ANY (v_agent_functions);
+    SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
+    FROM genome._callees(v_app_functions) AS c
+    WHERE c LIKE '\_%';
+    SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
+    FROM genome._callees(v_dashboard_functions) AS c;
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
     FOR f IN
         SELECT p.oid::regprocedure::text AS name, p.proname::text AS proname, p.prosecdef
@@ -733,18 +831,34 @@ BEGIN
         -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, not the app's.
         IF f.prosecdef OR f.proname = ANY (v_job_functions)
            OR f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
-           OR f.proname = ANY (v_agent_functions) THEN
+           OR f.proname = ANY (v_agent_functions)
+           OR NOT (f.proname = ANY (v_app_functions) OR f.proname = ANY (v_app_helpers)) THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
         ELSE
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
         END IF;
+        IF f.proname = ANY (v_dashboard_functions) OR f.proname = ANY (v_dashboard_helpers) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_dashboard', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_dashboard', f.name);
+        END IF;
     END LOOP;
+
+    -- 6. Per-role limits: a statement_timeout for every role but genome_owner, whose
+    -- scheduled jobs may take as long as they need.
+    v_timeouts := jsonb_build_object(
+        'genome_app', genome._apply_role_timeout('genome_app', 'app_statement_timeout_seconds'),
+        'genome_agent', genome._apply_role_timeout('genome_agent', 'agent_statement_timeout_seconds'),
+        'genome_dashboard',
+        genome._apply_role_timeout('genome_dashboard', 'dashboard_statement_timeout_seconds')
+    );
 
     RETURN jsonb_build_object(
         'roles_created', to_jsonb(v_roles),
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
-        'objects_reowned', v_owned
+        'objects_reowned', v_owned,
+        'roles_with_timeout', v_timeouts
     );
 END
 $$;
@@ -754,7 +868,7 @@ $$;
 -- Name: FUNCTION _apply_tenancy(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. Returns what it changed.';
+COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
 
 
 --
@@ -919,8 +1033,8 @@ COMMENT ON FUNCTION genome._beta_moments(p_alpha double precision, p_beta double
 --
 
 CREATE FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) RETURNS TABLE(idx integer, win_probability double precision, confidence_width double precision)
-    LANGUAGE plpython3u IMMUTABLE
-    AS $$
+    LANGUAGE plpython3u STABLE
+    AS $_$
 import numpy as np
 from scipy.stats import beta as beta_dist
 
@@ -934,8 +1048,15 @@ if not (len(a) == n and len(b) == n):
     plpy.error("array lengths differ")
 if np.any(~np.isfinite(a)) or np.any(~np.isfinite(b)) or np.any(a <= 0) or np.any(b <= 0):
     plpy.error("alpha and beta must be finite and positive")
-rng = np.random.default_rng(int(p_seed) & 0xFFFFFFFFFFFF)
 draws = int(p_draws)
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+size_plan = plpy.prepare(
+    "SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]
+)
+plpy.execute(size_plan, ["beta arms", n, "helper_max_rows"])
+largest_group = int(np.max(np.unique(groups, return_counts=True)[1]))
+plpy.execute(size_plan, ["Monte Carlo draws times arms", draws * largest_group, "helper_max_samples"])
+rng = np.random.default_rng(int(p_seed) & 0xFFFFFFFFFFFF)
 win = np.zeros(n)
 # One Thompson draw per simulated selection: the value with the highest sample wins.
 order = np.argsort(groups, kind="stable")
@@ -946,14 +1067,14 @@ for members in np.split(order, bounds):
     win[members] = np.bincount(winners, minlength=len(members)) / draws
 width = beta_dist.ppf(0.975, a, b) - beta_dist.ppf(0.025, a, b)
 return [(int(i) + 1, float(win[i]), float(width[i])) for i in range(n)]
-$$;
+$_$;
 
 
 --
 -- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) IS 'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. idx is the 1-based array position.';
+COMMENT ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) IS 'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. idx is the 1-based array position. GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
 
 
 --
@@ -961,14 +1082,19 @@ COMMENT ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double pr
 --
 
 CREATE FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) RETURNS TABLE(idx integer, expected_improvement double precision, prob_better double precision, ci_lower double precision, ci_upper double precision)
-    LANGUAGE plpython3u IMMUTABLE
-    AS $$
+    LANGUAGE plpython3u STABLE
+    AS $_$
 import numpy as np
 from scipy.special import betainc
 from scipy.stats import beta as beta_dist
 
 if p_alpha is None or len(p_alpha) == 0:
     return []
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+plpy.execute(
+    plpy.prepare("SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]),
+    ["beta arms", len(p_alpha), "helper_max_rows"],
+)
 a = np.asarray(p_alpha, dtype=float)
 b = np.asarray(p_beta, dtype=float)
 c = np.clip(np.asarray(p_incumbent, dtype=float), 0.0, 1.0)
@@ -982,14 +1108,14 @@ hi = beta_dist.ppf(1.0 - q, a, b)
 return [
     (i + 1, float(ei[i]), float(tail[i]), float(lo[i]), float(hi[i])) for i in range(len(a))
 ]
-$$;
+$_$;
 
 
 --
 -- Name: FUNCTION _beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) IS 'Internal (whitespace): for each Beta(alpha_i, beta_i) and incumbent rate c_i (1-based idx): the expected improvement E[max(theta - c, 0)] (the expected value of perfect information about theta when the alternative is the incumbent), P(theta > c) and the equal-tailed interval at p_level.';
+COMMENT ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) IS 'Internal (whitespace): for each Beta(alpha_i, beta_i) and incumbent rate c_i (1-based idx): the expected improvement E[max(theta - c, 0)] (the expected value of perfect information about theta when the alternative is the incumbent), P(theta > c) and the equal-tailed interval at p_level. GN031 beyond helper_max_rows arms.';
 
 
 --
@@ -1486,6 +1612,44 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._call_problem(p_call jsonb) IS 'Internal: what is wrong with one model-call record (provider, model, operation, latency_ms, input_tokens, output_tokens, cost_usd), or NULL when it is valid.';
+
+
+--
+-- Name: _callees(text[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._callees(p_functions text[]) RETURNS SETOF text
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    -- Calls are found in the function bodies as `genome.name(` (genome functions call one
+    -- another schema-qualified). Running an invoker function checks EXECUTE on each function
+    -- it calls, so a role needs EXECUTE on the callees of what it runs.
+    WITH RECURSIVE called (name) AS (
+        SELECT DISTINCT m[1]
+        FROM pg_proc AS p, regexp_matches(p.prosrc, 'genome\.([a-z_][a-z0-9_]*)\s*\(', 'g') AS m
+        WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (p_functions)
+        UNION
+        SELECT m[1]
+        FROM called AS c
+        INNER JOIN pg_proc AS p
+            ON p.pronamespace = 'genome'::regnamespace AND p.proname = c.name
+        CROSS JOIN LATERAL regexp_matches(p.prosrc, 'genome\.([a-z_][a-z0-9_]*)\s*\(', 'g') AS m
+    )
+    SELECT c.name
+    FROM called AS c
+    WHERE EXISTS (
+        SELECT 1 FROM pg_proc AS p
+        WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = c.name
+    );
+$$;
+
+
+--
+-- Name: FUNCTION _callees(p_functions text[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._callees(p_functions text[]) IS 'Internal: the genome functions that the genome functions named p_functions call, directly or through one another (found as genome.name( in their bodies). genome._apply_tenancy grants a role EXECUTE on a `_` helper only when it is among the callees of the functions that role may run.';
 
 
 --
@@ -2168,14 +2332,19 @@ COMMENT ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon date,
 --
 
 CREATE FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) RETURNS integer[]
-    LANGUAGE plpython3u IMMUTABLE
+    LANGUAGE plpython3u STABLE
     SET search_path TO 'genome', 'public'
-    AS $$
+    AS $_$
 import numpy as np
 from sklearn.cluster import DBSCAN
 
 if not p_embeddings:
     return []
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+plpy.execute(
+    plpy.prepare("SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]),
+    ["embedding rows", len(p_embeddings), "helper_max_rows"],
+)
 X = np.asarray(p_embeddings, dtype=float)
 if X.ndim != 2:
     plpy.error("embeddings must be an n x d matrix")
@@ -2187,14 +2356,14 @@ found = [c for c in np.unique(raw) if c >= 0]
 found.sort(key=lambda c: (-int(np.sum(raw == c)), int(np.flatnonzero(raw == c)[0])))
 relabel = {int(c): i for i, c in enumerate(found)}
 return [relabel.get(int(c), -1) for c in raw]
-$$;
+$_$;
 
 
 --
 -- Name: FUNCTION _dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) IS 'Internal: DBSCAN labels (scikit-learn, metric cosine: eps is a cosine distance, min_samples counts the point itself) of the rows of an n x d matrix, in row order; -1 is noise; clusters are numbered 0, 1, ... largest first (ties: earliest first member). Empty input gives an empty array.';
+COMMENT ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) IS 'Internal: DBSCAN labels (scikit-learn, metric cosine: eps is a cosine distance, min_samples counts the point itself) of the rows of an n x d matrix, in row order; -1 is noise; clusters are numbered 0, 1, ... largest first (ties: earliest first member). Empty input gives an empty array. GN031 beyond helper_max_rows rows.';
 
 
 --
@@ -2723,7 +2892,7 @@ COMMENT ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm intege
 CREATE FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint DEFAULT NULL::bigint) RETURNS TABLE(idx integer, posterior_alpha double precision, posterior_beta double precision, posterior_mean double precision, prob_best double precision, expected_loss double precision, effect_mean double precision, effect_lower double precision, effect_upper double precision, relative_effect double precision, relative_lower double precision, relative_upper double precision, prob_positive double precision, srm_chi2 double precision, srm_p_value double precision)
     LANGUAGE plpython3u
     SET search_path TO 'genome', 'public'
-    AS $$
+    AS $_$
 import numpy as np
 from scipy.stats import chi2
 
@@ -2740,6 +2909,13 @@ if draws < 100:
     plpy.error("at least 100 Monte Carlo draws are needed, got %s" % p_draws, sqlstate="GN030")
 
 g = np.asarray(p_group, dtype=np.int64)
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+size_plan = plpy.prepare(
+    "SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]
+)
+plpy.execute(size_plan, ["experiment arms", n, "helper_max_rows"])
+largest_group = int(np.max(np.unique(g, return_counts=True)[1]))
+plpy.execute(size_plan, ["Monte Carlo draws times arms", draws * largest_group, "helper_max_samples"])
 ctrl = np.asarray(p_control, dtype=bool)
 s = np.asarray(p_successes, dtype=float)
 t = np.asarray(p_trials, dtype=float)
@@ -2828,14 +3004,14 @@ return [
      val(out["chi2"][i]), val(out["srm_p"][i]))
     for i in range(n)
 ]
-$$;
+$_$;
 
 
 --
 -- Name: FUNCTION _experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control.';
+COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
 
 
 --
@@ -3866,6 +4042,34 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._require_embedding(p_embedding public.vector, p_model text, p_subject text) IS 'Internal: raise GN409 unless p_embedding has 1536 dimensions and a direction (norm neither 0 nor NaN) and p_model names its model; p_subject names the embedding in the message.';
+
+
+--
+-- Name: _require_helper_size(text, bigint, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_limit bigint := genome._setting_num(p_setting)::bigint;
+BEGIN
+    -- Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+    IF p_size > v_limit THEN
+        RAISE EXCEPTION '% is too large for a numeric helper: % (at most %, settings %)',
+            p_what, p_size, v_limit, p_setting
+            USING ERRCODE = 'GN031';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_helper_size(p_what text, p_size bigint, p_setting text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) IS 'Internal: GN031 when an input of a numeric helper (p_what: rows, Monte Carlo samples) of size p_size exceeds the setting p_setting (helper_max_rows, helper_max_samples), so no caller makes one call allocate or compute without bound. See docs/errors.md.';
 
 
 --
@@ -6740,6 +6944,63 @@ $$;
 --
 
 COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR; cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN090 attribution settings missing or malformed.';
+
+
+--
+-- Name: brand_element_scores(uuid, double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision DEFAULT 0.95) RETURNS TABLE(i integer, dimension text, value text, posterior_alpha double precision, posterior_beta double precision, n_rewards integer, win_probability double precision, cold_start_level integer, genome_version integer, mean double precision, ci_lower double precision, ci_upper double precision)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    PERFORM genome._require_brand(p_brand_id);
+    RETURN QUERY
+    WITH s AS (
+        SELECT
+            row_number() OVER (
+                ORDER BY d.strategic_weight DESC, sc.element_dimension,
+                    sc.posterior_alpha / (sc.posterior_alpha + sc.posterior_beta) DESC,
+                    sc.element_value
+            )::integer AS i,
+            sc.element_dimension, sc.element_value, sc.posterior_alpha, sc.posterior_beta,
+            sc.n_rewards, sc.win_probability, sc.cold_start_level, sc.genome_version
+        FROM genome.creative_element_scores AS sc
+        INNER JOIN genome.element_dimensions AS d ON sc.element_dimension = d.dimension
+        WHERE sc.brand_id = p_brand_id AND sc.product_id IS NULL
+    ),
+
+    a AS (
+        SELECT
+            array_agg(s.posterior_alpha ORDER BY s.i) AS alphas,
+            array_agg(s.posterior_beta ORDER BY s.i) AS betas,
+            array_agg(0.5::double precision ORDER BY s.i) AS incumbents
+        FROM s
+    )
+
+    SELECT
+        s.i, s.element_dimension::text, s.element_value::text,
+        s.posterior_alpha::double precision, s.posterior_beta::double precision,
+        s.n_rewards::integer, s.win_probability::double precision, s.cold_start_level::integer,
+        s.genome_version::integer,
+        (s.posterior_alpha / (s.posterior_alpha + s.posterior_beta))::double precision,
+        v.ci_lower, v.ci_upper
+    FROM s
+    CROSS JOIN a
+    INNER JOIN LATERAL genome._beta_value_of_information(
+        a.alphas, a.betas, a.incumbents, p_level
+    ) AS v ON s.i = v.idx
+    ORDER BY s.i;
+END
+$$;
+
+
+--
+-- Name: FUNCTION brand_element_scores(p_brand_id uuid, p_level double precision); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision) IS 'The brand-level posterior (product_id NULL) of every element value of brand p_brand_id: Beta(posterior_alpha, posterior_beta), its mean and equal-tailed credible interval at p_level (default 95%), ordered by the dimension''s strategic weight, then best mean first (i is that order). GN005 NULL brand; GN001 unknown brand (or another organization''s).';
 
 
 --
@@ -15382,6 +15643,7 @@ ALTER TABLE public.scheduled_jobs ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA genome TO genome_app;
 GRANT USAGE ON SCHEMA genome TO genome_agent;
+GRANT USAGE ON SCHEMA genome TO genome_dashboard;
 
 
 --
@@ -15391,6 +15653,7 @@ GRANT USAGE ON SCHEMA genome TO genome_agent;
 GRANT USAGE ON SCHEMA public TO genome_owner;
 GRANT USAGE ON SCHEMA public TO genome_app;
 GRANT USAGE ON SCHEMA public TO genome_agent;
+GRANT USAGE ON SCHEMA public TO genome_dashboard;
 
 
 --
@@ -15398,6 +15661,7 @@ GRANT USAGE ON SCHEMA public TO genome_agent;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO genome_app;
+GRANT SELECT ON TABLE genome.quality_scoring_config TO genome_dashboard;
 
 
 --
@@ -15406,6 +15670,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO geno
 
 REVOKE ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_dashboard;
 
 
 --
@@ -15413,7 +15678,6 @@ GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genom
 --
 
 REVOKE ALL ON FUNCTION genome._ad_status_changed() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ad_status_changed() TO genome_app;
 
 
 --
@@ -15435,7 +15699,6 @@ REVOKE ALL ON FUNCTION genome._analyze_experiments_decisions(p_now timestamp wit
 --
 
 REVOKE ALL ON FUNCTION genome._apply_dead_letters(p_job_ids uuid[], p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._apply_dead_letters(p_job_ids uuid[], p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -15443,7 +15706,6 @@ GRANT ALL ON FUNCTION genome._apply_dead_letters(p_job_ids uuid[], p_now timesta
 --
 
 REVOKE ALL ON FUNCTION genome._apply_embedding_decision(p_generated_ad_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._apply_embedding_decision(p_generated_ad_id uuid, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -15458,7 +15720,13 @@ REVOKE ALL ON FUNCTION genome._apply_policy(p_table text, p_policy text, p_comma
 --
 
 REVOKE ALL ON FUNCTION genome._apply_review_decision(p_generated_ad_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._apply_review_decision(p_generated_ad_id uuid, p_now timestamp with time zone) TO genome_app;
+
+
+--
+-- Name: FUNCTION _apply_role_timeout(p_role text, p_setting text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._apply_role_timeout(p_role text, p_setting text) FROM PUBLIC;
 
 
 --
@@ -15481,7 +15749,6 @@ GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double preci
 --
 
 REVOKE ALL ON FUNCTION genome._beta_moments(p_alpha double precision, p_beta double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._beta_moments(p_alpha double precision, p_beta double precision) TO genome_app;
 
 
 --
@@ -15489,7 +15756,6 @@ GRANT ALL ON FUNCTION genome._beta_moments(p_alpha double precision, p_beta doub
 --
 
 REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) TO genome_app;
 
 
 --
@@ -15498,6 +15764,7 @@ GRANT ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double 
 
 REVOKE ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_dashboard;
 
 
 --
@@ -15545,7 +15812,13 @@ GRANT ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now time
 --
 
 REVOKE ALL ON FUNCTION genome._call_problem(p_call jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._call_problem(p_call jsonb) TO genome_app;
+
+
+--
+-- Name: FUNCTION _callees(p_functions text[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._callees(p_functions text[]) FROM PUBLIC;
 
 
 --
@@ -15554,6 +15827,7 @@ GRANT ALL ON FUNCTION genome._call_problem(p_call jsonb) TO genome_app;
 
 REVOKE ALL ON FUNCTION genome._caller_is_owner() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
+GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_dashboard;
 
 
 --
@@ -15562,6 +15836,7 @@ GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
 
 REVOKE ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_dashboard;
 
 
 --
@@ -15570,6 +15845,7 @@ GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id 
 
 REVOKE ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_dashboard;
 
 
 --
@@ -15585,6 +15861,7 @@ REVOKE ALL ON FUNCTION genome._check_storage_key() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION genome._ci_level() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._ci_level() TO genome_app;
+GRANT ALL ON FUNCTION genome._ci_level() TO genome_dashboard;
 
 
 --
@@ -15607,6 +15884,7 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_backfill_tags() FROM PUBLIC;
 
 GRANT ALL ON TABLE public.ad_intelligence_baselines TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_app;
+GRANT SELECT ON TABLE public.ad_intelligence_baselines TO genome_dashboard;
 
 
 --
@@ -15674,6 +15952,7 @@ GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights do
 
 REVOKE ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_dashboard;
 
 
 --
@@ -15689,7 +15968,6 @@ GRANT ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text
 --
 
 REVOKE ALL ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint) TO genome_app;
 
 
 --
@@ -15697,7 +15975,6 @@ GRANT ALL ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm inte
 --
 
 REVOKE ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint) TO genome_app;
 
 
 --
@@ -15705,7 +15982,6 @@ GRANT ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control
 --
 
 REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -15721,6 +15997,7 @@ GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT,INSERT ON TABLE genome.agent_jobs TO genome_dashboard;
 
 
 --
@@ -15728,7 +16005,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) TO genome_app;
 
 
 --
@@ -15736,7 +16012,6 @@ GRANT ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds t
 --
 
 REVOKE ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) TO genome_app;
 
 
 --
@@ -15745,6 +16020,7 @@ GRANT ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) TO genome_
 
 REVOKE ALL ON FUNCTION genome._job_kinds() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._job_kinds() TO genome_app;
+GRANT ALL ON FUNCTION genome._job_kinds() TO genome_dashboard;
 
 
 --
@@ -15752,7 +16028,6 @@ GRANT ALL ON FUNCTION genome._job_kinds() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._job_stage_rank() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._job_stage_rank() TO genome_app;
 
 
 --
@@ -15760,7 +16035,6 @@ GRANT ALL ON FUNCTION genome._job_stage_rank() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._mann_whitney_u(p_x double precision[], p_y double precision[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._mann_whitney_u(p_x double precision[], p_y double precision[]) TO genome_app;
 
 
 --
@@ -15817,6 +16091,7 @@ GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding pub
 
 REVOKE ALL ON FUNCTION genome._normal_quantile(p_p double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_dashboard;
 
 
 --
@@ -15824,7 +16099,6 @@ GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_ap
 --
 
 REVOKE ALL ON FUNCTION genome._notify_job() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._notify_job() TO genome_app;
 
 
 --
@@ -15840,7 +16114,6 @@ GRANT ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection 
 --
 
 REVOKE ALL ON FUNCTION genome._organization_default_config() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._organization_default_config() TO genome_app;
 
 
 --
@@ -15848,7 +16121,6 @@ GRANT ALL ON FUNCTION genome._organization_default_config() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -15857,6 +16129,7 @@ GRANT ALL ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb
 
 REVOKE ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_dashboard;
 
 
 --
@@ -15865,6 +16138,7 @@ GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
 
 REVOKE ALL ON FUNCTION genome._require_brand(p_brand_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_dashboard;
 
 
 --
@@ -15872,7 +16146,6 @@ GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_descriptor(p_descriptor jsonb, p_subject text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_descriptor(p_descriptor jsonb, p_subject text) TO genome_app;
 
 
 --
@@ -15880,7 +16153,15 @@ GRANT ALL ON FUNCTION genome._require_descriptor(p_descriptor jsonb, p_subject t
 --
 
 REVOKE ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_model text, p_subject text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_model text, p_subject text) TO genome_app;
+
+
+--
+-- Name: FUNCTION _require_helper_size(p_what text, p_size bigint, p_setting text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_dashboard;
 
 
 --
@@ -15888,7 +16169,6 @@ GRANT ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_mod
 --
 
 REVOKE ALL ON FUNCTION genome._require_job(p_job_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_job(p_job_id uuid) TO genome_app;
 
 
 --
@@ -15904,7 +16184,6 @@ GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_lease(p_lease interval) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_lease(p_lease interval) TO genome_app;
 
 
 --
@@ -15913,6 +16192,7 @@ GRANT ALL ON FUNCTION genome._require_lease(p_lease interval) TO genome_app;
 
 REVOKE ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_dashboard;
 
 
 --
@@ -15921,6 +16201,7 @@ GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) 
 
 REVOKE ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -15936,7 +16217,6 @@ GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_server_time(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_server_time(p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -15968,7 +16248,6 @@ GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id u
 --
 
 REVOKE ALL ON FUNCTION genome._reviewer_name(p_review jsonb, p_call jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._reviewer_name(p_review jsonb, p_call jsonb) TO genome_app;
 
 
 --
@@ -15976,7 +16255,6 @@ GRANT ALL ON FUNCTION genome._reviewer_name(p_review jsonb, p_call jsonb) TO gen
 --
 
 REVOKE ALL ON FUNCTION genome._seed_default_quality_config(p_organization_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._seed_default_quality_config(p_organization_id uuid) TO genome_app;
 
 
 --
@@ -15985,6 +16263,7 @@ GRANT ALL ON FUNCTION genome._seed_default_quality_config(p_organization_id uuid
 
 REVOKE ALL ON FUNCTION genome._setting(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_dashboard;
 
 
 --
@@ -15993,6 +16272,7 @@ GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
 
 REVOKE ALL ON FUNCTION genome._setting_int(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_dashboard;
 
 
 --
@@ -16000,7 +16280,6 @@ GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) TO genome_app;
 
 
 --
@@ -16009,6 +16288,7 @@ GRANT ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) TO genom
 
 REVOKE ALL ON FUNCTION genome._setting_num(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_dashboard;
 
 
 --
@@ -16016,7 +16296,6 @@ GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_text(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_text(p_key text) TO genome_app;
 
 
 --
@@ -16032,7 +16311,6 @@ GRANT ALL ON FUNCTION genome._severity_rank(p_severity text) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._store_ad_embedding(p_job genome.agent_jobs, p_descriptor jsonb, p_embedding public.vector, p_model text, p_result jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._store_ad_embedding(p_job genome.agent_jobs, p_descriptor jsonb, p_embedding public.vector, p_model text, p_result jsonb, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -16040,7 +16318,6 @@ GRANT ALL ON FUNCTION genome._store_ad_embedding(p_job genome.agent_jobs, p_desc
 --
 
 REVOKE ALL ON FUNCTION genome._sync_alerts(p_evaluations genome.alert_evaluation[], p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._sync_alerts(p_evaluations genome.alert_evaluation[], p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -16049,6 +16326,7 @@ GRANT ALL ON FUNCTION genome._sync_alerts(p_evaluations genome.alert_evaluation[
 
 REVOKE ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_dashboard;
 
 
 --
@@ -16072,7 +16350,6 @@ GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) 
 --
 
 REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) TO genome_app;
 
 
 --
@@ -16145,6 +16422,7 @@ GRANT ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_ge
 
 REVOKE ALL ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -16202,6 +16480,15 @@ GRANT ALL ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now 
 
 
 --
+-- Name: FUNCTION brand_element_scores(p_brand_id uuid, p_level double precision); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision) TO genome_dashboard;
+
+
+--
 -- Name: FUNCTION calibrate_all_quality(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -16245,6 +16532,7 @@ REVOKE ALL ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) FR
 
 REVOKE ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -16284,6 +16572,7 @@ REVOKE ALL ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) FRO
 
 REVOKE ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -16339,6 +16628,7 @@ GRANT ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease
 
 REVOKE ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -16378,6 +16668,7 @@ GRANT ALL ON FUNCTION genome.normalize_tags(p_tags jsonb) TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_app;
+GRANT SELECT,UPDATE ON TABLE genome.system_alerts TO genome_dashboard;
 
 
 --
@@ -16418,6 +16709,7 @@ GRANT ALL ON FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p
 
 REVOKE ALL ON FUNCTION genome.predict_fatigue(p_brand_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.predict_fatigue(p_brand_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome.predict_fatigue(p_brand_id uuid) TO genome_dashboard;
 
 
 --
@@ -16474,6 +16766,7 @@ GRANT ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_s
 
 REVOKE ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -16597,6 +16890,7 @@ REVOKE ALL ON FUNCTION genome.validate(p_now timestamp with time zone) FROM PUBL
 
 REVOKE ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -16604,6 +16898,7 @@ GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with ti
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_app;
+GRANT SELECT ON TABLE genome.ad_defect_scans TO genome_dashboard;
 
 
 --
@@ -16611,6 +16906,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_app;
+GRANT SELECT ON TABLE genome.ad_fatigue TO genome_dashboard;
 
 
 --
@@ -16618,6 +16914,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_app;
+GRANT SELECT ON TABLE genome.ad_lineage TO genome_dashboard;
 
 
 --
@@ -16625,6 +16922,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome_app;
+GRANT SELECT ON TABLE genome.ad_quality_exemplars TO genome_dashboard;
 
 
 --
@@ -16632,6 +16930,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_app;
+GRANT SELECT,INSERT ON TABLE genome.ad_review_overrides TO genome_dashboard;
 
 
 --
@@ -16639,6 +16938,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_app;
+GRANT SELECT ON TABLE genome.ad_reviews TO genome_dashboard;
 
 
 --
@@ -16646,6 +16946,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_app;
+GRANT SELECT,INSERT ON TABLE genome.ad_status_history TO genome_dashboard;
 
 
 --
@@ -16653,6 +16954,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_ap
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.ad_status_history_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.ad_status_history_id_seq TO genome_dashboard;
 
 
 --
@@ -16660,6 +16962,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.ad_status_history_id_seq TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_app;
+GRANT SELECT ON TABLE genome.ad_visual_lookups TO genome_dashboard;
 
 
 --
@@ -16667,6 +16970,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_app;
+GRANT SELECT ON TABLE genome.agent_job_attempts TO genome_dashboard;
 
 
 --
@@ -16674,6 +16978,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_a
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.agent_job_attempts_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.agent_job_attempts_id_seq TO genome_dashboard;
 
 
 --
@@ -16681,6 +16986,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.agent_job_attempts_id_seq TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
+GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_dashboard;
 
 
 --
@@ -16688,6 +16994,7 @@ GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.alert_thresholds TO genome_app;
+GRANT SELECT ON TABLE genome.alert_thresholds TO genome_dashboard;
 
 
 --
@@ -16695,6 +17002,7 @@ GRANT SELECT ON TABLE genome.alert_thresholds TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_app;
+GRANT SELECT ON TABLE genome.brand_priors TO genome_dashboard;
 
 
 --
@@ -16702,6 +17010,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_app;
+GRANT SELECT ON TABLE genome.causal_effects TO genome_dashboard;
 
 
 --
@@ -16709,6 +17018,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_app;
+GRANT SELECT ON TABLE genome.competitor_ad_tags TO genome_dashboard;
 
 
 --
@@ -16716,6 +17026,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_a
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_history TO genome_app;
+GRANT SELECT ON TABLE genome.creative_element_reward_history TO genome_dashboard;
 
 
 --
@@ -16723,6 +17034,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_histor
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.creative_element_reward_history_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.creative_element_reward_history_id_seq TO genome_dashboard;
 
 
 --
@@ -16730,6 +17042,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.creative_element_reward_history_id_seq TO 
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO genome_app;
+GRANT SELECT ON TABLE genome.creative_element_rewards TO genome_dashboard;
 
 
 --
@@ -16737,6 +17050,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO ge
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO genome_app;
+GRANT SELECT ON TABLE genome.creative_element_scores TO genome_dashboard;
 
 
 --
@@ -16744,6 +17058,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO gen
 --
 
 GRANT SELECT ON TABLE genome.defect_checks TO genome_app;
+GRANT SELECT ON TABLE genome.defect_checks TO genome_dashboard;
 
 
 --
@@ -16751,6 +17066,7 @@ GRANT SELECT ON TABLE genome.defect_checks TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome_app;
+GRANT SELECT ON TABLE genome.element_combo_scores TO genome_dashboard;
 
 
 --
@@ -16758,6 +17074,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome
 --
 
 GRANT SELECT ON TABLE genome.element_dimensions TO genome_app;
+GRANT SELECT ON TABLE genome.element_dimensions TO genome_dashboard;
 
 
 --
@@ -16765,6 +17082,7 @@ GRANT SELECT ON TABLE genome.element_dimensions TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.element_value_aliases TO genome_app;
+GRANT SELECT ON TABLE genome.element_value_aliases TO genome_dashboard;
 
 
 --
@@ -16772,6 +17090,7 @@ GRANT SELECT ON TABLE genome.element_value_aliases TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.element_values TO genome_app;
+GRANT SELECT ON TABLE genome.element_values TO genome_dashboard;
 
 
 --
@@ -16779,6 +17098,7 @@ GRANT SELECT ON TABLE genome.element_values TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_app;
+GRANT SELECT ON TABLE genome.experiment_analyses TO genome_dashboard;
 
 
 --
@@ -16786,6 +17106,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.experiment_analyses_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.experiment_analyses_id_seq TO genome_dashboard;
 
 
 --
@@ -16793,6 +17114,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.experiment_analyses_id_seq TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
+GRANT SELECT ON TABLE genome.experiment_arms TO genome_dashboard;
 
 
 --
@@ -16800,6 +17122,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
+GRANT SELECT ON TABLE genome.experiments TO genome_dashboard;
 
 
 --
@@ -16807,6 +17130,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses TO genome_app;
+GRANT SELECT ON TABLE genome.generation_experiment_analyses TO genome_dashboard;
 
 
 --
@@ -16814,6 +17138,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.generation_experiment_analyses_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.generation_experiment_analyses_id_seq TO genome_dashboard;
 
 
 --
@@ -16821,6 +17146,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.generation_experiment_analyses_id_seq TO g
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO genome_app;
+GRANT SELECT ON TABLE genome.generation_experiments TO genome_dashboard;
 
 
 --
@@ -16828,6 +17154,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO geno
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_app;
+GRANT SELECT ON TABLE genome.genome_state TO genome_dashboard;
 
 
 --
@@ -16835,6 +17162,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_app;
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.genome_version_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.genome_version_seq TO genome_dashboard;
 
 
 --
@@ -16842,6 +17170,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.genome_version_seq TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.job_runs TO genome_app;
+GRANT SELECT ON TABLE genome.job_runs TO genome_dashboard;
 
 
 --
@@ -16849,6 +17178,7 @@ GRANT SELECT ON TABLE genome.job_runs TO genome_app;
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.job_runs_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.job_runs_id_seq TO genome_dashboard;
 
 
 --
@@ -16856,6 +17186,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.job_runs_id_seq TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
+GRANT SELECT ON TABLE genome.job_schedules TO genome_dashboard;
 
 
 --
@@ -16863,6 +17194,7 @@ GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.objective_map TO genome_app;
+GRANT SELECT ON TABLE genome.objective_map TO genome_dashboard;
 
 
 --
@@ -16870,6 +17202,7 @@ GRANT SELECT ON TABLE genome.objective_map TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_app;
+GRANT SELECT ON TABLE genome.provider_calls TO genome_dashboard;
 
 
 --
@@ -16877,6 +17210,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_app;
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.provider_calls_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.provider_calls_id_seq TO genome_dashboard;
 
 
 --
@@ -16884,6 +17218,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.provider_calls_id_seq TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.review_checks TO genome_app;
+GRANT SELECT ON TABLE genome.review_checks TO genome_dashboard;
 
 
 --
@@ -16891,6 +17226,7 @@ GRANT SELECT ON TABLE genome.review_checks TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
+GRANT SELECT ON TABLE genome.reward_metrics TO genome_dashboard;
 
 
 --
@@ -16898,6 +17234,14 @@ GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
+GRANT SELECT ON TABLE genome.reward_weights TO genome_dashboard;
+
+
+--
+-- Name: TABLE schema_migrations; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT ON TABLE genome.schema_migrations TO genome_dashboard;
 
 
 --
@@ -16905,6 +17249,7 @@ GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.settings TO genome_app;
+GRANT SELECT ON TABLE genome.settings TO genome_dashboard;
 
 
 --
@@ -16912,6 +17257,7 @@ GRANT SELECT ON TABLE genome.settings TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_app;
+GRANT SELECT ON TABLE genome.style_clusters TO genome_dashboard;
 
 
 --
@@ -16919,6 +17265,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_app;
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.style_clusters_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.style_clusters_id_seq TO genome_dashboard;
 
 
 --
@@ -16926,6 +17273,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.style_clusters_id_seq TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_app;
+GRANT SELECT ON TABLE genome.validation_results TO genome_dashboard;
 
 
 --
@@ -16933,6 +17281,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_a
 --
 
 GRANT SELECT,USAGE ON SEQUENCE genome.validation_results_id_seq TO genome_app;
+GRANT USAGE ON SEQUENCE genome.validation_results_id_seq TO genome_dashboard;
 
 
 --
@@ -16941,6 +17290,7 @@ GRANT SELECT,USAGE ON SEQUENCE genome.validation_results_id_seq TO genome_app;
 
 GRANT ALL ON TABLE public.ad_runs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_app;
+GRANT SELECT,UPDATE ON TABLE public.ad_runs TO genome_dashboard;
 
 
 --
@@ -16949,6 +17299,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_app;
 
 GRANT ALL ON TABLE public.brands TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_app;
+GRANT SELECT ON TABLE public.brands TO genome_dashboard;
 
 
 --
@@ -16957,6 +17308,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_app;
 
 GRANT ALL ON TABLE public.generated_ads TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_app;
+GRANT SELECT,UPDATE ON TABLE public.generated_ads TO genome_dashboard;
 
 
 --
@@ -16965,6 +17317,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_app;
 
 GRANT ALL ON TABLE public.meta_ad_mapping TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_app;
+GRANT SELECT ON TABLE public.meta_ad_mapping TO genome_dashboard;
 
 
 --
@@ -16973,6 +17326,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_app;
 
 GRANT ALL ON TABLE public.meta_ads_performance TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome_app;
+GRANT SELECT ON TABLE public.meta_ads_performance TO genome_dashboard;
 
 
 --
@@ -16981,6 +17335,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome
 
 GRANT ALL ON TABLE public.meta_campaigns TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_app;
+GRANT SELECT ON TABLE public.meta_campaigns TO genome_dashboard;
 
 
 --
@@ -16989,6 +17344,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_app;
 
 GRANT ALL ON TABLE public.organizations TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_app;
+GRANT SELECT ON TABLE public.organizations TO genome_dashboard;
 
 
 --
@@ -16997,6 +17353,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_app;
 
 GRANT ALL ON TABLE public.product_template_usage TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO genome_app;
+GRANT SELECT ON TABLE public.product_template_usage TO genome_dashboard;
 
 
 --
@@ -17005,6 +17362,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO geno
 
 GRANT ALL ON TABLE public.products TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_app;
+GRANT SELECT ON TABLE public.products TO genome_dashboard;
 
 
 --
@@ -17013,6 +17371,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_app;
 
 GRANT ALL ON TABLE public.scheduled_jobs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scheduled_jobs TO genome_app;
+GRANT SELECT ON TABLE public.scheduled_jobs TO genome_dashboard;
 
 
 --
