@@ -16,10 +16,28 @@ from pathlib import Path
 import psutil
 
 from agents.settings import project_root
-from bench import attribution, collection, demo, experiments, jobqueue, scores, selection
+from bench import (
+    attribution,
+    collection,
+    demo,
+    experiments,
+    jobqueue,
+    learning,
+    scores,
+    selection,
+)
 from bench.harness import BenchResult, Server, format_table
 
-NAMES = ("selection", "attribution", "scores", "collection", "experiments", "queue", "demo")
+NAMES = (
+    "selection",
+    "attribution",
+    "scores",
+    "collection",
+    "experiments",
+    "queue",
+    "learning",
+    "demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--queue-jobs", type=int, default=20_000)
     g.add_argument("--queue-agents", type=int, nargs="+", default=[1, 2, 4])
     g.add_argument("--queue-latency-samples", type=int, default=200)
+    g.add_argument("--learn-seeds", type=int, default=10, help="seeds per market family")
+    g.add_argument("--learn-days", type=int, default=50, help="virtual days per run")
+    g.add_argument("--learn-ads-per-day", type=int, default=6, help="ads planned per brand a day")
+    g.add_argument(
+        "--learn-families",
+        nargs="+",
+        choices=list(learning.FAMILIES),
+        default=list(learning.FAMILIES),
+        help="market families (sim/markets.py)",
+    )
     g.add_argument("--demo-args", default="", help="extra `genome demo` arguments")
     return p
 
@@ -70,6 +98,15 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
         ),
         "queue": lambda s: jobqueue.run(
             s, args.queue_jobs, tuple(args.queue_agents), args.queue_latency_samples
+        ),
+        "learning": lambda s: learning.run(
+            s,
+            learning.LearnSizes(
+                seeds=args.learn_seeds,
+                days=args.learn_days,
+                ads_per_day=args.learn_ads_per_day,
+                families=tuple(args.learn_families),
+            ),
         ),
         "demo": lambda s: demo.run(s, args.demo_args.split()),
     }

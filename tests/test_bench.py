@@ -20,6 +20,8 @@ TINY = [
     "--collect-ads", "30", "--collect-days", "4",
     "--exp-experiments", "6", "--exp-arms", "3", "--exp-draws", "500",
     "--queue-jobs", "30", "--queue-agents", "1", "2", "--queue-latency-samples", "4",
+    "--learn-seeds", "2", "--learn-days", "6", "--learn-ads-per-day", "2",
+    "--learn-families", "additive",
     "--demo-args=--days 1 --brands 1 --ads-per-day 2",
 ]  # fmt: skip
 
@@ -101,6 +103,7 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
     assert alternatives["scores"] == {"pull+pandas+write"}
     assert alternatives["experiments"] == {"gbstats Bayesian"}
     assert alternatives["queue"] == {"procrastinate"}
+    assert alternatives["learning"] == {"MABWiser TS", "joint logistic TS", "random"}
     assert not alternatives["collection"] and not alternatives["demo"]
     # The alternatives computed the same thing on the same data.
     attr = by_name["attribution"]["details"]
@@ -116,6 +119,11 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
     for side in ("project", "procrastinate"):
         assert [t["done"] for t in queue[side]["throughput"]] == [30, 30]
         assert queue[side]["latency_ms"]["n"] == 4
+    learn = by_name["learning"]["details"]["additive"]
+    for policy in ("project", "mabwiser", "joint_ts", "random", "oracle"):
+        assert len(learn[policy]["per_seed_pct"]) == 2
+    assert learn["oracle"]["pct_oracle_last_third"]["mean"] == pytest.approx(100.0)
+    assert learn["job_runs"]["genome_collect"] == 2 * 6
     assert by_name["demo"]["details"]["agents_seen"] >= 1
     # Every bench database of the run is gone.
     assert not Server.local(tmp_path, tag).leftovers()
