@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg.types.json import Jsonb
 
 from agents.migrate import migrate
 from agents.settings import project_root
@@ -393,8 +394,10 @@ def _jobs_between(
 
 def run_project(
     url: str, truth: FamilyTruth, seed: int, ads_per_day: int
-) -> tuple[Trace, dict[str, int]]:
-    """The project on a family truth, in the database at `url` (freshly migrated)."""
+) -> tuple[Trace, dict[str, int], list[dict[str, Any]]]:
+    """The project on a family truth, in the database at `url` (freshly migrated). Returns
+    what it planned, the job runs, and the off-policy estimates of uniform random elements
+    from its logged propensities beside the truth (`off_policy_check`)."""
     started = time.perf_counter()
     trace = Trace("project")
     job_runs: Counter[str] = Counter()
@@ -418,8 +421,35 @@ def run_project(
                 job_runs[name] += 1
                 if out["status"] == "failed":
                     raise RuntimeError(f"{name} failed at {at}: {out.get('error')}")
+        end = _at(START_DAY + dt.timedelta(days=truth.days), PLAN_HOUR)
+        checks = [
+            off_policy_check(conn, truth, market.brands[b].brand_id, b, end) for b in truth.focus
+        ]
     trace.seconds = time.perf_counter() - started
-    return trace, dict(job_runs)
+    return trace, dict(job_runs), [c for c in checks if c is not None]
+
+
+def off_policy_check(
+    conn: psycopg.Connection, truth: FamilyTruth, brand_id: Any, brand: int, p_now: dt.datetime
+) -> dict[str, Any] | None:
+    """genome.evaluate_policy's estimate of uniform random elements' CTR from the project's
+    logged propensities, beside the truth's expected CTR of random elements (mean over the
+    days planned). Click families only. The logged CTRs of young ads are before most of
+    their fatigue, so the estimate sits somewhat above the lifetime truth."""
+    if truth.spec.reward != "ctr":
+        return None
+    uniform = {d: {v: 1.0 / len(vals) for v in vals} for d, vals in truth.dimensions.items()}
+    out = conn.execute(
+        "SELECT genome.evaluate_policy(%s, %s, %s, 'ctr')", (brand_id, Jsonb(uniform), p_now)
+    ).fetchone()[0]  # type: ignore[index]
+    days = range(truth.start_days[brand], truth.days)
+    return {
+        "truth": statistics.fmean(truth.random_reward(brand, d) for d in days),
+        "n": out["n"],
+        "effective_sample_size": out["effective_sample_size"],
+        "ips": out["ips"],
+        "snips": out["snips"],
+    }
 
 
 def _plan(
@@ -598,6 +628,7 @@ def run_family(
     scores: dict[str, list[Scores]] = {p: [] for p in sizes.policies}
     seconds: Counter[str] = Counter()
     job_runs: Counter[str] = Counter()
+    off_policy: list[dict[str, Any]] = []
     for seed in range(1, sizes.seeds + 1):
         truth = build_family(family, seed, sizes.days)
         for policy in sizes.policies:
@@ -607,10 +638,11 @@ def run_family(
                 name = f"learning_{family.replace('.', '')}_{seed}"
                 url = copy_database(server, template, name)
                 try:
-                    trace, runs = run_project(url, truth, seed, sizes.ads_per_day)
+                    trace, runs, checks = run_project(url, truth, seed, sizes.ads_per_day)
                 finally:
                     server.drop(name)
                 job_runs.update(runs)
+                off_policy += checks
             else:
                 trace = run_local(truth, policy, seed, sizes.ads_per_day, maturation)
             seconds[policy] += trace.seconds
@@ -619,7 +651,7 @@ def run_family(
             f"   {family} seed {seed}: "
             + " ".join(f"{p} {scores[p][-1].pct_oracle_last_third:.0f}%" for p in sizes.policies)
         )
-    info = {"seconds": dict(seconds), "job_runs": dict(job_runs)}
+    info = {"seconds": dict(seconds), "job_runs": dict(job_runs), "off_policy": off_policy}
     return FamilyResult(family, scores), info
 
 
@@ -754,6 +786,8 @@ def run(server: Server, sizes: LearnSizes, log: Callable[[str], None] = print) -
                 # The same goals for the reference model: they are reachable on this data.
                 res.details[family]["joint_ts_verdicts"] = verdicts(fr, "joint_ts")
             _rows(res, fr)
+            if info["off_policy"]:
+                res.notes.append(_off_policy_note(family, info["off_policy"]))
             for v in verdicts(fr) if "project" in sizes.policies else []:
                 res.notes.append(v)
     finally:
@@ -766,6 +800,24 @@ def run(server: Server, sizes: LearnSizes, log: Callable[[str], None] = print) -
     plot(results, png)
     res.details["plot"] = str(png)
     return res
+
+
+def _off_policy_note(family: str, checks: list[dict[str, Any]]) -> str:
+    done = [c for c in checks if c["snips"]["estimate"] is not None]
+    if not done:
+        return f"{family}: evaluate_policy had no matured ads with logged propensities"
+    covered = sum(
+        1
+        for c in done
+        if c["snips"]["lower"] is not None
+        and c["snips"]["lower"] <= c["truth"] <= c["snips"]["upper"]
+    )
+    truth = statistics.fmean(c["truth"] for c in done)
+    est = statistics.fmean(c["snips"]["estimate"] for c in done)
+    return (
+        f"{family}: evaluate_policy(uniform elements, ctr) self-normalised {100 * est:.3f}% vs "
+        f"truth {100 * truth:.3f}% (lifetime CTR); interval covers it in {covered}/{len(checks)}"
+    )
 
 
 def _details(fr: FamilyResult, info: dict[str, Any]) -> dict[str, Any]:

@@ -124,6 +124,9 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
         assert len(learn[policy]["per_seed_pct"]) == 2
     assert learn["oracle"]["pct_oracle_last_third"]["mean"] == pytest.approx(100.0)
     assert learn["job_runs"]["genome_collect"] == 2 * 6
+    # Off-policy estimates of uniform elements from the project's logged propensities.
+    assert len(learn["off_policy"]) == 2 * 2
+    assert all(c["n"] > 0 and c["truth"] > 0 for c in learn["off_policy"])
     assert by_name["demo"]["details"]["agents_seen"] >= 1
     # Every bench database of the run is gone.
     assert not Server.local(tmp_path, tag).leftovers()

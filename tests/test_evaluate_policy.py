@@ -47,13 +47,14 @@ def _logged(db: psycopg.Connection, n: int) -> tuple[object, np.ndarray, np.ndar
         for h, c, y in zip(hooks, colors, ys, strict=True)
     ]
     ids = f.bulk_rewards(db, run, items, NOW - dt.timedelta(days=1))
-    # Each ad's logged propensity is the logging policy's probability of its own values.
+    # Each ad's logged propensity is the logging policy's probability of its own values,
+    # inside the selection record plan_ads logs.
     db.execute(
         """
         UPDATE generated_ads AS g
-        SET element_propensities = jsonb_build_object(
+        SET element_propensities = jsonb_build_object('propensities', jsonb_build_object(
             'hook_type', %(m)s::jsonb -> 'hook_type' -> (g.element_tags ->> 'hook_type'),
-            'color_mode', %(m)s::jsonb -> 'color_mode' -> (g.element_tags ->> 'color_mode'))
+            'color_mode', %(m)s::jsonb -> 'color_mode' -> (g.element_tags ->> 'color_mode')))
         WHERE g.id = ANY(%(ids)s)
         """,
         {"m": Jsonb(_policy(LOGGING)), "ids": ids},

@@ -78,14 +78,15 @@ BEGIN
                 ELSE r.total_clicks::float8 / nullif(r.total_impressions, 0)
             END AS y,
             g.element_tags,
-            g.element_propensities
+            -- plan_ads logs the selection record; its per-dimension propensities:
+            g.element_propensities -> 'propensities' AS propensities
         FROM genome.creative_element_rewards AS r
         JOIN public.generated_ads AS g ON g.id = r.generated_ad_id
         WHERE
             r.brand_id = p_brand_id
             AND r.matured_at <= p_now
             AND NOT r.is_imported
-            AND g.element_propensities IS NOT NULL
+            AND g.element_propensities ? 'propensities'
     ),
     factors AS (
         -- Per ad and policy dimension: target probability and logged propensity of its value.
@@ -93,7 +94,7 @@ BEGIN
             l.generated_ad_id,
             l.y,
             coalesce((p_policy -> d.key ->> (l.element_tags ->> d.key))::float8, 0) AS target,
-            (l.element_propensities ->> d.key)::float8 AS logged_p
+            (l.propensities ->> d.key)::float8 AS logged_p
         FROM logged AS l
         CROSS JOIN jsonb_object_keys(p_policy) AS d (key)
     ),
@@ -146,4 +147,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.evaluate_policy(uuid, jsonb, timestamptz, text) IS
-'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size, and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors and 95% normal intervals (snips by the delta method). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
+'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size, and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors and 95% normal intervals (snips by the delta method). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
