@@ -864,26 +864,5 @@ def _rows(res: BenchResult, fr: FamilyResult) -> None:
                     lower_is_better=True,
                 )
             )
-    if "mabwiser" in fr.scores and p != "mabwiser":
-        res.rows.append(
-            Row(
-                f"{fr.family}: top-value accuracy",
-                "%",
-                fr.top_value(p),
-                fr.top_value("mabwiser"),
-                "MABWiser TS",
-                lower_is_better=False,
-            )
-        )
-    sw = fr.swap_days(p)
-    if sw is not None:
-        alt_sw = fr.swap_days("mabwiser") if "mabwiser" in fr.scores else None
-        res.rows.append(
-            Row(
-                f"{fr.family}: days to 80% after swap",
-                "days",
-                sw,
-                alt_sw,
-                "MABWiser TS" if alt_sw is not None else None,
-            )
-        )
+    # Top-value accuracy and swap recovery can be 0 (no ratio to show): they are in the
+    # verdict notes and the details, not in the rows.
