@@ -59,9 +59,10 @@ CATEGORY_BASES: dict[str, tuple[float, float, float, float]] = {
     "supplements": (0.013, 0.035, 38.0, 10.0),
     "home_fitness": (0.009, 0.024, 85.0, 13.0),
 }
-# The best value of a dimension stands at least this far (log-odds) above the runner-up,
-# so "the true best value" is a well-posed question for the top-value accuracy.
-BEST_VALUE_MARGIN = 0.1
+# The best value of a dimension stands at least this many of the dimension's effect sds
+# above the runner-up, so "the true best value" is a well-posed question for the top-value
+# accuracy (0.1 log-odds for a dimension of sd 0.5).
+BEST_VALUE_MARGIN_SD = 0.2
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,8 @@ class FamilySpec:
     fatigue_rate: float | None = None
     n_brands: int = 2
     same_category: bool = False
-    brand_deviation: float = 1.0  # brand effects: category effects x (1 - d) + own x d
+    # Brand effects: sqrt(1 - d²) x the category's + d x the brand's own (same variance).
+    brand_deviation: float = 1.0
     focus_start_fraction: float = 0.0  # measured brand starts after this share of the run
 
 
@@ -176,14 +178,14 @@ def _axis(values: np.ndarray, axis: int, ndim: int) -> np.ndarray:
 
 
 def _effects(rng: np.random.Generator, n: int, sd: float) -> np.ndarray:
-    """Centred value effects with a clear best value (BEST_VALUE_MARGIN above the next)."""
+    """Centred value effects with a clear best value (BEST_VALUE_MARGIN_SD above the next)."""
     if sd <= 0:
         return np.zeros(n)
     e = rng.normal(0.0, sd, n)
     e -= e.mean()
     order = np.argsort(e)
     if n > 1:
-        e[order[-1]] = max(e[order[-1]], e[order[-2]] + BEST_VALUE_MARGIN * sd / 0.5)
+        e[order[-1]] = max(e[order[-1]], e[order[-2]] + BEST_VALUE_MARGIN_SD * sd)
     return e
 
 
