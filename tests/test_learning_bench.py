@@ -166,3 +166,24 @@ def test_small_benchmark_project_beats_random_and_is_not_worse_than_mabwiser(
     se = statistics.stdev(diffs) / len(diffs) ** 0.5
     upper = statistics.fmean(diffs) + stats.t.ppf(0.95, len(diffs) - 1) * se
     assert upper >= 0, f"project {project} vs MABWiser {mab}: upper bound {upper:.1f}"
+
+
+def test_the_reference_models_laplace_fit_matches_a_statsmodels_glm() -> None:
+    """joint_ts's fit: with a vague prior its MAP is the binomial GLM's estimate, its
+    covariance the GLM's times the Pearson dispersion (statsmodels' scale='X2')."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(1)
+    n_ads = 200
+    x = np.column_stack([np.ones(n_ads), rng.integers(0, 2, (n_ads, 3))]).astype(float)
+    beta = np.array([-4.0, 0.5, -0.3, 0.2])
+    trials = rng.integers(2000, 8000, n_ads).astype(float)
+    # Overdispersed: each ad's rate gets its own lognormal factor.
+    rate = 1 / (1 + np.exp(-(x @ beta))) * rng.lognormal(-0.045, 0.3, n_ads)
+    y = rng.binomial(trials.astype(int), rate).astype(float)
+    theta, cov = learning.laplace_logistic(x, y, trials, prior_sd=1e4)
+    glm = sm.GLM(y / trials, x, family=sm.families.Binomial(), var_weights=trials)
+    fit = glm.fit(scale="X2")
+    assert theta == pytest.approx(fit.params, abs=1e-6)
+    assert fit.scale > 2  # the data are overdispersed, and the covariance says so
+    assert np.sqrt(np.diag(cov)) == pytest.approx(fit.bse, rel=1e-3)
