@@ -22,6 +22,7 @@ from bench import (
     demo,
     experiments,
     jobqueue,
+    learning,
     scores,
     selection,
     startup,
@@ -36,6 +37,7 @@ NAMES = (
     "experiments",
     "queue",
     "startup",
+    "learning",
     "demo",
 )
 
@@ -64,6 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--queue-agents", type=int, nargs="+", default=[1, 2, 4])
     g.add_argument("--queue-latency-samples", type=int, default=200)
     g.add_argument("--startup-starts", type=int, default=3, help="process starts per system")
+    g.add_argument("--learn-seeds", type=int, default=10, help="seeds per market family")
+    g.add_argument("--learn-days", type=int, default=50, help="virtual days per run")
+    g.add_argument("--learn-ads-per-day", type=int, default=6, help="ads planned per brand a day")
+    g.add_argument(
+        "--learn-families",
+        nargs="+",
+        choices=list(learning.FAMILIES),
+        default=list(learning.FAMILIES),
+        help="market families (sim/markets.py)",
+    )
     g.add_argument("--demo-args", default="", help="extra `genome demo` arguments")
     return p
 
@@ -91,6 +103,15 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
             s, args.queue_jobs, tuple(args.queue_agents), args.queue_latency_samples
         ),
         "startup": lambda s: startup.run(s, args.startup_starts),
+        "learning": lambda s: learning.run(
+            s,
+            learning.LearnSizes(
+                seeds=args.learn_seeds,
+                days=args.learn_days,
+                ads_per_day=args.learn_ads_per_day,
+                families=tuple(args.learn_families),
+            ),
+        ),
         "demo": lambda s: demo.run(s, args.demo_args.split()),
     }
 

@@ -52,7 +52,13 @@ class Row:
         if r >= 1:
             return f"project wins x{r:.2f}"
         worse = (
-            "more memory" if self.unit == "bytes" else "slower" if self.lower_is_better else "lower"
+            "more memory"
+            if self.unit == "bytes"
+            else "higher"
+            if self.unit == "reward"  # regret: lower is better, but it is not a time
+            else "slower"
+            if self.lower_is_better
+            else "lower"
         )
         return f"PROJECT LOSES to {self.alternative_name} (x{1 / r:.2f} {worse})"
 

@@ -23,7 +23,15 @@ import numpy as np
 import psycopg
 
 from sim import factories
-from sim.truth import AUDIENCE_TYPES, AWARENESS_STAGES, BrandTruth, Truth, fatigue_factor
+from sim.truth import (
+    AUDIENCE_TYPES,
+    AWARENESS_STAGES,
+    BrandTruth,
+    MarketParams,
+    Rates,
+    Truth,
+    fatigue_factor,
+)
 
 SYNC_HOUR = 23
 
@@ -102,6 +110,69 @@ class DayStats:
     impressions: int
     clicks: int
     purchases_visible: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One day of Meta delivery for n ads (arrays of length n). Purchases of the day's
+    clicks arrive over the following days: column k of `cum_purchases` / `cum_value` is
+    what is known k days after the click day (k = 0 .. len(delay_probs))."""
+
+    spend: np.ndarray
+    impressions: np.ndarray
+    reach: np.ndarray
+    clicks: np.ndarray
+    add_to_carts: np.ndarray
+    cum_purchases: np.ndarray
+    cum_value: np.ndarray
+
+
+def deliver(
+    rng: np.random.Generator,
+    p: MarketParams,
+    *,
+    budget: np.ndarray,
+    cpm: np.ndarray,
+    ctr: np.ndarray,
+    cvr: np.ndarray,
+    aov: np.ndarray,
+    cum_impressions: np.ndarray,
+) -> Delivery:
+    """Meta's delivery of one day to ads with these fresh expected rates: spend near the
+    budget, impressions at a noisy CPM, clicks at the CTR after fatigue (average frequency
+    of the impressions so far), purchases and their order values with delayed arrival.
+    Shared by the demo's market and the learning benchmark's families (sim/markets.py)."""
+    n = len(budget)
+    spend = np.round(budget * rng.uniform(p.spend_low, p.spend_high, n), 2)
+    cpm_paid = cpm * rng.lognormal(-(p.cpm_noise_sd**2) / 2, p.cpm_noise_sd, n)
+    imps = np.maximum(np.round(spend / cpm_paid * 1000.0), 1).astype(np.int64)
+    ctr_now = ctr * fatigue_factor(cum_impressions + imps / 2.0, p.audience_size, p.fatigue_rate)
+    clicks = rng.binomial(imps, np.clip(ctr_now, 0.0, 1.0))
+    reach = np.clip(
+        np.round(p.audience_size * (1.0 - np.exp(-imps / p.audience_size))), 1, imps
+    ).astype(np.int64)
+    purchases = rng.binomial(clicks, cvr)
+    carts = purchases + rng.binomial(
+        clicks - purchases, np.clip(cvr * (p.add_to_cart_factor - 1.0), 0.0, 1.0)
+    )
+    delays = np.array(p.delay_probs) / sum(p.delay_probs)
+    by_delay = rng.multinomial(purchases, delays)
+    # One order value per purchase, summed per (ad, delay).
+    total = int(by_delay.sum())
+    values = rng.lognormal(-(p.aov_noise_sd**2) / 2, p.aov_noise_sd, total)
+    owner = np.repeat(np.arange(n * len(delays)), by_delay.ravel())
+    value_by_delay = np.zeros(n * len(delays))
+    np.add.at(value_by_delay, owner, values * np.repeat(aov, len(delays))[owner])
+    zero = np.zeros((n, 1))
+    return Delivery(
+        spend=spend,
+        impressions=imps,
+        reach=reach,
+        clicks=clicks,
+        add_to_carts=carts,
+        cum_purchases=np.hstack([zero, np.cumsum(by_delay, axis=1)]).astype(int),
+        cum_value=np.hstack([zero, np.cumsum(value_by_delay.reshape(n, -1), axis=1)]),
+    )
 
 
 @dataclass
@@ -347,7 +418,7 @@ class Market:
             stage, aud = audience
             if stage not in AWARENESS_STAGES or aud not in AUDIENCE_TYPES:
                 raise ValueError(f"unknown audience context {audience!r}")
-        rates = self.truth.fresh_rates(handle.index, elements, stage, aud)
+        rates = self.launch_rates(handle.index, elements, stage, aud, day, n)
         params = self.truth.params
         meta_ad_id = f"23{self._seed % 1_000_000:06d}{n:07d}"
         adset = (
@@ -373,6 +444,20 @@ class Market:
             cpm=rates.cpm,
             budget=params.daily_budget * float(np.exp(rng.normal(0.0, 0.1))),
         )
+
+    def launch_rates(
+        self,
+        brand_index: int,
+        elements: dict[str, str],
+        stage: str,
+        audience: str,
+        day: date,
+        n: int,
+    ) -> Rates:
+        """The fresh expected rates of the `n`-th ad launched, on `day`. The demo's truth is
+        stationary and has no ad-level spread; the learning benchmark's markets
+        (sim/markets.py) override this."""
+        return self.truth.fresh_rates(brand_index, elements, stage, audience)
 
     def live_ads(self, day: date) -> list[LaunchedAd]:
         return [x.ad for x in self._live if x.ad.first_day <= day <= x.ad.last_day]
@@ -406,50 +491,31 @@ class Market:
     def _deliver(self, live: list[_LiveAd], day: date) -> list[_DayRow]:
         if not live:
             return []
-        p = self.truth.params
         rng = np.random.default_rng([self._seed, 3, day.toordinal()])
-        n = len(live)
-        budget = np.array([x.budget for x in live])
-        cpm_true = np.array([x.cpm for x in live])
-        ctr0 = np.array([x.ctr for x in live])
-        cvr = np.array([x.cvr for x in live])
-        aov = np.array([x.aov for x in live])
-        cum = np.array([x.cum_impressions for x in live])
-        spend = np.round(budget * rng.uniform(p.spend_low, p.spend_high, n), 2)
-        cpm = cpm_true * rng.lognormal(-(p.cpm_noise_sd**2) / 2, p.cpm_noise_sd, n)
-        imps = np.maximum(np.round(spend / cpm * 1000.0), 1).astype(np.int64)
-        ctr = ctr0 * fatigue_factor(cum + imps / 2.0, p.audience_size, p.fatigue_rate)
-        clicks = rng.binomial(imps, np.clip(ctr, 0.0, 1.0))
-        reach = np.clip(
-            np.round(p.audience_size * (1.0 - np.exp(-imps / p.audience_size))), 1, imps
-        ).astype(np.int64)
-        purchases = rng.binomial(clicks, cvr)
-        carts = purchases + rng.binomial(
-            clicks - purchases, np.clip(cvr * (p.add_to_cart_factor - 1.0), 0.0, 1.0)
+        d = deliver(
+            rng,
+            self.truth.params,
+            budget=np.array([x.budget for x in live]),
+            cpm=np.array([x.cpm for x in live]),
+            ctr=np.array([x.ctr for x in live]),
+            cvr=np.array([x.cvr for x in live]),
+            aov=np.array([x.aov for x in live]),
+            cum_impressions=np.array([x.cum_impressions for x in live]),
         )
-        delays = np.array(p.delay_probs) / sum(p.delay_probs)
-        by_delay = rng.multinomial(purchases, delays)
-        # One order value per purchase, summed per (ad, delay).
-        total = int(by_delay.sum())
-        values = rng.lognormal(-(p.aov_noise_sd**2) / 2, p.aov_noise_sd, total)
-        owner = np.repeat(np.arange(n * len(delays)), by_delay.ravel())
-        value_by_delay = np.zeros(n * len(delays))
-        np.add.at(value_by_delay, owner, values * np.repeat(aov, len(delays))[owner])
-        zero = np.zeros((n, 1))
-        cum_purchases = np.hstack([zero, np.cumsum(by_delay, axis=1)]).astype(int).tolist()
-        cum_value = np.hstack([zero, np.cumsum(value_by_delay.reshape(n, -1), axis=1)]).tolist()
+        cum_purchases = d.cum_purchases.tolist()
+        cum_value = d.cum_value.tolist()
         rows = []
         for i, x in enumerate(live):
-            x.cum_impressions += float(imps[i])
+            x.cum_impressions += float(d.impressions[i])
             rows.append(
                 _DayRow(
                     ad=x,
                     day=day,
-                    spend=float(spend[i]),
-                    impressions=int(imps[i]),
-                    reach=int(reach[i]),
-                    clicks=int(clicks[i]),
-                    add_to_carts=int(carts[i]),
+                    spend=float(d.spend[i]),
+                    impressions=int(d.impressions[i]),
+                    reach=int(d.reach[i]),
+                    clicks=int(d.clicks[i]),
+                    add_to_carts=int(d.add_to_carts[i]),
                     cum_purchases=cum_purchases[i],
                     cum_value=cum_value[i],
                 )

@@ -21,6 +21,8 @@ TINY = [
     "--exp-experiments", "6", "--exp-arms", "3", "--exp-draws", "500",
     "--queue-jobs", "30", "--queue-agents", "1", "2", "--queue-latency-samples", "4",
     "--startup-starts", "1",
+    "--learn-seeds", "2", "--learn-days", "6", "--learn-ads-per-day", "2",
+    "--learn-families", "additive",
     "--demo-args=--days 1 --brands 1 --ads-per-day 2",
 ]  # fmt: skip
 
@@ -103,6 +105,7 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
     assert alternatives["experiments"] == {"gbstats Bayesian"}
     assert alternatives["queue"] == {"procrastinate"}
     assert alternatives["startup"] == {"procrastinate"}
+    assert alternatives["learning"] == {"MABWiser TS", "joint logistic TS", "random"}
     assert not alternatives["collection"] and not alternatives["demo"]
     # The alternatives computed the same thing on the same data.
     attr = by_name["attribution"]["details"]
@@ -122,6 +125,14 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
     for side in ("agent", "procrastinate"):
         assert startup[side]["ready_ms"]["n"] == startup[side]["cpu_ms"]["n"] == 1
         assert 0 < startup[side]["cpu_ms"]["p50"] <= startup[side]["ready_ms"]["p50"] * 2
+    learn = by_name["learning"]["details"]["additive"]
+    for policy in ("project", "mabwiser", "joint_ts", "random", "oracle"):
+        assert len(learn[policy]["per_seed_pct"]) == 2
+    assert learn["oracle"]["pct_oracle_last_third"]["mean"] == pytest.approx(100.0)
+    assert learn["job_runs"]["genome_collect"] == 2 * 6
+    # Off-policy estimates of uniform elements from the project's logged propensities.
+    assert len(learn["off_policy"]) == 2 * 2
+    assert all(c["n"] > 0 and c["truth"] > 0 for c in learn["off_policy"])
     assert by_name["demo"]["details"]["agents_seen"] >= 1
     # Every bench database of the run is gone.
     assert not Server.local(tmp_path, tag).leftovers()

@@ -1,0 +1,189 @@
+"""The learning benchmark (bench/learning.py) and its market families (sim/markets.py): the
+families' truths and oracles, and a small run of the benchmark in which the project's
+learner must beat random elements and not lose to MABWiser beyond the seeds' noise."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from scipy import stats
+
+from bench import learning
+from bench.harness import Server
+from sim.markets import FAMILIES, LocalMarket, build_family
+
+DAYS = 30
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_oracle_is_the_argmax_of_the_truth(family: str) -> None:
+    truth = build_family(family, 3, DAYS)
+    rng = np.random.default_rng(0)
+    for brand, day in itertools.product(range(len(truth.brands)), (0, DAYS // 2, DAYS - 1)):
+        best_tags, best = truth.oracle(brand, day)
+        assert best == pytest.approx(truth.expected_reward(brand, best_tags, day))
+        # Expected rewards recomputed from the ad-level rates (the path the market uses).
+        b = truth.brands[brand]
+
+        def from_rates(tags: dict[str, str], b=b, brand=brand, day=day) -> float:
+            r = truth.fresh_rates(brand, tags, day)
+            ctr = r.ctr * b.lifetime_fatigue
+            if truth.spec.reward == "roas":
+                return 1000.0 * ctr * r.conversion_rate * r.aov / r.cpm
+            return ctr
+
+        assert from_rates(best_tags) == pytest.approx(best)
+        others = [
+            {d: v[int(rng.integers(len(v)))] for d, v in truth.dimensions.items()}
+            for _ in range(300)
+        ]
+        assert max(from_rates(t) for t in others) <= best + 1e-12
+        # No single-value change of the oracle's combination is better; on a strong
+        # dimension every change is worse (the best value is unique).
+        for d, values in truth.dimensions.items():
+            for v in values:
+                if v != best_tags[d]:
+                    changed = truth.expected_reward(brand, {**best_tags, d: v}, day)
+                    assert changed < best if d in truth.spec.strong else changed <= best
+
+
+def test_random_elements_are_far_below_the_oracle_in_every_family() -> None:
+    for family in FAMILIES:
+        truth = build_family(family, 1, DAYS)
+        for b in range(len(truth.brands)):
+            share = truth.random_reward(b, 0) / truth.oracle(b, 0)[1]
+            assert share < 0.6, (family, b, share)
+
+
+def test_the_swap_family_swaps_the_best_hook_mid_run() -> None:
+    truth = build_family("drift", 5, DAYS)
+    swap = truth.swap_day
+    assert swap == DAYS // 2
+    for b, effects in enumerate(truth.effects):
+        assert effects.swap is not None
+        dim, was_best, other = effects.swap
+        unswapped = effects.ctr[dim] + effects.walk[dim][swap]
+        after = truth.ctr_effects(b, swap)[dim]
+        assert after[other] == pytest.approx(unswapped[was_best])
+        assert after[was_best] == pytest.approx(unswapped[other])
+        assert after[other] - after[was_best] > 0.3  # a swap, not a wobble
+        assert truth.oracle(b, swap - 1)[0][dim] == truth.dimensions[dim][was_best]
+        assert truth.oracle(b, swap)[0][dim] != truth.dimensions[dim][was_best]
+        # The effects drift between days too.
+        assert not np.allclose(truth.ctr_effects(b, 0)[dim], truth.ctr_effects(b, swap - 1)[dim])
+
+
+@pytest.mark.parametrize(("family", "sd"), [("spread_0.3", 0.3), ("spread_0.5", 0.5)])
+def test_ad_level_spread_has_the_requested_sd_and_keeps_the_mean(family: str, sd: float) -> None:
+    truth = build_family(family, 2, DAYS)
+    tags = truth.oracle(0, 0)[0]
+    fresh = truth.fresh_rates(0, tags, 0).ctr
+    ratios = np.array([truth.launch_rates(0, tags, 0, n).ctr / fresh for n in range(4000)])
+    assert np.log(ratios).std() == pytest.approx(sd, abs=0.02)
+    assert ratios.mean() == pytest.approx(1.0, abs=0.03)
+    # Without spread every ad of a combination has its combination's rates.
+    plain = build_family("additive", 2, DAYS)
+    assert plain.launch_rates(0, tags, 0, 7) == plain.fresh_rates(0, tags, 0)
+
+
+def test_only_the_hook_matters_in_the_sparse_family() -> None:
+    truth = build_family("sparse", 4, DAYS)
+    grid = truth.reward_grid(0, 0)
+    hook_axis = list(truth.dimensions).index("hook_type")
+    spread = grid.max(axis=tuple(i for i in range(grid.ndim) if i != hook_axis)) - grid.min(
+        axis=tuple(i for i in range(grid.ndim) if i != hook_axis)
+    )
+    assert np.allclose(spread, 0.0)
+    assert grid.max() > 1.5 * grid.min()
+
+
+def test_the_sharing_family_has_a_late_brand_among_opted_in_peers() -> None:
+    truth = build_family("sharing", 1, DAYS)
+    assert len({b.category for b in truth.brands}) == 1
+    assert all(b.cross_brand_sharing for b in truth.brands)
+    assert truth.focus == [2] and truth.start_days[2] > 0 == truth.start_days[0]
+    # Peers' effects are correlated: the category's effects dominate the brand deviation.
+    a, b = truth.effects[0].ctr["hook_type"], truth.effects[2].ctr["hook_type"]
+    assert np.corrcoef(a, b)[0, 1] > 0.5
+
+
+def test_the_local_market_delivers_delayed_purchases_and_fatigue() -> None:
+    truth = build_family("conversion", 1, DAYS)
+    market = LocalMarket(truth)
+    ad = market.launch(0, truth.oracle(0, 0)[0], 0)
+    for day in range(14):
+        market.simulate_day(day)
+    imps, clicks, purchases, value, spend = market.observed(ad, 13)
+    later = market.observed(ad, 20)
+    assert imps == later[0] and clicks == later[1] and spend == later[4]
+    assert later[2] >= purchases and later[3] >= value  # purchases still arriving
+    assert len(ad.impressions) == truth.params.run_days
+    assert clicks / imps == pytest.approx(ad.rates.ctr * truth.brands[0].lifetime_fatigue, rel=0.15)
+
+
+def test_the_jobs_run_on_the_projects_schedule(db: psycopg.Connection) -> None:
+    jobs, left_out = learning.job_calendar(db)
+    names = {r[0] for r in db.execute("SELECT job_name FROM genome.job_schedules")}
+    by_name = {j.name: j for j in jobs}
+    assert set(by_name) | {n.split()[0] for n in left_out} == names
+    assert by_name["genome_collect"].weekdays is None
+    assert by_name["creative_genome_update"].weekdays == frozenset({1})
+    # In time order, and within one virtual day every daily job runs exactly once.
+    start = learning._at(learning.START_DAY, learning.PLAN_HOUR)
+    runs = learning._jobs_between(jobs, start, start + learning.dt.timedelta(days=7))
+    assert runs == sorted(runs)
+    assert sum(1 for _, n in runs if n == "genome_collect") == 7
+    assert sum(1 for _, n in runs if n == "creative_genome_update") == 1
+
+
+@pytest.mark.slow
+def test_small_benchmark_project_beats_random_and_is_not_worse_than_mabwiser(
+    tmp_path: Path,
+) -> None:
+    """One family, three seeds, three weeks. The project must beat random in every seed,
+    and the paired per-seed difference project - MABWiser must not be significantly
+    negative (one-sided t at 5%: its upper 95% confidence bound is >= 0)."""
+    sizes = learning.LearnSizes(
+        seeds=3, days=21, ads_per_day=6, families=("additive",),
+        policies=("project", "mabwiser", "random"),
+    )  # fmt: skip
+    server = Server.local(tmp_path, "learntest")
+    template = learning.template_database(server)
+    try:
+        with psycopg.connect(server.url(template)) as conn:
+            maturation = learning.Maturation.read(conn)
+        result, _ = learning.run_family(server, template, "additive", sizes, maturation)
+    finally:
+        server.drop("learning_template")
+    project, mab, rnd = result.pct("project"), result.pct("mabwiser"), result.pct("random")
+    assert all(p > r for p, r in zip(project, rnd, strict=True)), (project, rnd)
+    diffs = [p - m for p, m in zip(project, mab, strict=True)]
+    se = statistics.stdev(diffs) / len(diffs) ** 0.5
+    upper = statistics.fmean(diffs) + stats.t.ppf(0.95, len(diffs) - 1) * se
+    assert upper >= 0, f"project {project} vs MABWiser {mab}: upper bound {upper:.1f}"
+
+
+def test_the_reference_models_laplace_fit_matches_a_statsmodels_glm() -> None:
+    """joint_ts's fit: with a vague prior its MAP is the binomial GLM's estimate, its
+    covariance the GLM's times the Pearson dispersion (statsmodels' scale='X2')."""
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(1)
+    n_ads = 200
+    x = np.column_stack([np.ones(n_ads), rng.integers(0, 2, (n_ads, 3))]).astype(float)
+    beta = np.array([-4.0, 0.5, -0.3, 0.2])
+    trials = rng.integers(2000, 8000, n_ads).astype(float)
+    # Overdispersed: each ad's rate gets its own lognormal factor.
+    rate = 1 / (1 + np.exp(-(x @ beta))) * rng.lognormal(-0.045, 0.3, n_ads)
+    y = rng.binomial(trials.astype(int), rate).astype(float)
+    theta, cov = learning.laplace_logistic(x, y, trials, prior_sd=1e4)
+    glm = sm.GLM(y / trials, x, family=sm.families.Binomial(), var_weights=trials)
+    fit = glm.fit(scale="X2")
+    assert theta == pytest.approx(fit.params, abs=1e-6)
+    assert fit.scale > 2  # the data are overdispersed, and the covariance says so
+    assert np.sqrt(np.diag(cov)) == pytest.approx(fit.bse, rel=1e-3)
