@@ -7830,6 +7830,158 @@ COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_pa
 
 
 --
+-- Name: evaluate_policy(uuid, jsonb, timestamp with time zone, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text DEFAULT 'reward'::text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_bad text;
+    v_result jsonb;
+BEGIN
+    PERFORM genome._check_brand_product(p_brand_id, NULL);
+    PERFORM genome._require_now(p_now);
+    IF p_metric IS NULL OR p_metric NOT IN ('reward', 'ctr') THEN
+        RAISE EXCEPTION 'metric must be reward or ctr, got %', coalesce(p_metric, 'NULL')
+            USING ERRCODE = 'GN111';
+    END IF;
+
+    -- The policy: per element dimension, a probability for each of its values (summing to 1).
+    IF p_policy IS NULL OR jsonb_typeof(p_policy) <> 'object' OR p_policy = '{}'::jsonb THEN
+        RAISE EXCEPTION 'policy must be a non-empty object {dimension: {value: probability}}'
+            USING ERRCODE = 'GN110';
+    END IF;
+    SELECT string_agg(problem, '; ') INTO v_bad
+    FROM (
+        SELECT format('%s is not an element dimension', d.key) AS problem
+        FROM jsonb_each(p_policy) AS d
+        WHERE NOT EXISTS (
+            SELECT 1 FROM genome.element_dimensions AS ed
+            WHERE ed.dimension = d.key AND ed.kind = 'element'
+        )
+        UNION ALL
+        SELECT format('%s: probabilities must be an object', d.key)
+        FROM jsonb_each(p_policy) AS d
+        WHERE jsonb_typeof(d.value) <> 'object'
+        UNION ALL
+        SELECT format('%s = %s: unknown value or not a probability', d.key, v.key)
+        FROM jsonb_each(p_policy) AS d
+        CROSS JOIN LATERAL jsonb_each(
+            CASE WHEN jsonb_typeof(d.value) = 'object' THEN d.value ELSE '{}'::jsonb END
+        ) AS v
+        WHERE
+            jsonb_typeof(v.value) <> 'number'
+            OR (v.value)::text::float8 NOT BETWEEN 0 AND 1
+            OR NOT EXISTS (
+                SELECT 1 FROM genome.element_values AS ev
+                WHERE ev.dimension = d.key AND ev.value = v.key
+            )
+        UNION ALL
+        SELECT format('%s: probabilities sum to %s, not 1', d.key, round(s.total::numeric, 6))
+        FROM jsonb_each(p_policy) AS d
+        CROSS JOIN LATERAL (
+            SELECT sum((v.value)::text::float8) AS total
+            FROM jsonb_each(
+                CASE WHEN jsonb_typeof(d.value) = 'object' THEN d.value ELSE '{}'::jsonb END
+            ) AS v
+            WHERE jsonb_typeof(v.value) = 'number'
+        ) AS s
+        WHERE abs(coalesce(s.total, 0) - 1) > 1e-6
+    ) AS problems;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION 'invalid policy: %', v_bad USING ERRCODE = 'GN110';
+    END IF;
+
+    WITH logged AS (
+        -- Matured, planned ads of the brand with a logged propensity for every dimension
+        -- the policy sets (imported ads were not chosen by a logged policy).
+        SELECT
+            r.generated_ad_id,
+            CASE p_metric
+                WHEN 'reward' THEN r.reward_score
+                ELSE r.total_clicks::float8 / nullif(r.total_impressions, 0)
+            END AS y,
+            g.element_tags,
+            -- plan_ads logs the selection record; its per-dimension propensities:
+            g.element_propensities -> 'propensities' AS propensities
+        FROM genome.creative_element_rewards AS r
+        JOIN public.generated_ads AS g ON g.id = r.generated_ad_id
+        WHERE
+            r.brand_id = p_brand_id
+            AND r.matured_at <= p_now
+            AND NOT r.is_imported
+            AND g.element_propensities ? 'propensities'
+    ),
+    factors AS (
+        -- Per ad and policy dimension: target probability and logged propensity of its value.
+        SELECT
+            l.generated_ad_id,
+            l.y,
+            coalesce((p_policy -> d.key ->> (l.element_tags ->> d.key))::float8, 0) AS target,
+            (l.propensities ->> d.key)::float8 AS logged_p
+        FROM logged AS l
+        CROSS JOIN jsonb_object_keys(p_policy) AS d (key)
+    ),
+    weights AS (
+        SELECT
+            f.generated_ad_id,
+            max(f.y) AS y,
+            CASE
+                WHEN bool_or(f.target = 0) THEN 0.0
+                ELSE exp(sum(ln(f.target) - ln(f.logged_p)))
+            END AS w
+        FROM factors AS f
+        GROUP BY f.generated_ad_id
+        HAVING bool_and(f.logged_p > 0) AND bool_and(f.y IS NOT NULL)
+    ),
+    sums AS (
+        SELECT
+            count(*) AS n,
+            avg(w.y) AS logged_mean,
+            avg(w.w * w.y) AS ips,
+            stddev_samp(w.w * w.y) / sqrt(count(*)) AS ips_se,
+            sum(w.w) AS sum_w,
+            sum(w.w * w.w) AS sum_w2,
+            sum(w.w * w.y) / nullif(sum(w.w), 0) AS snips
+        FROM weights AS w
+    ),
+    snips_var AS (
+        -- Delta method for the ratio estimator: Σ w² (y - snips)² / (Σ w)².
+        SELECT sqrt(sum(w.w * w.w * (w.y - s.snips) ^ 2)) / nullif(s.sum_w, 0) AS snips_se
+        FROM weights AS w CROSS JOIN sums AS s
+        GROUP BY s.sum_w
+    )
+    SELECT jsonb_build_object(
+        'metric', p_metric,
+        'n', s.n,
+        'logged_mean', s.logged_mean,
+        'effective_sample_size', s.sum_w ^ 2 / nullif(s.sum_w2, 0),
+        'ips', jsonb_build_object(
+            'estimate', s.ips, 'se', s.ips_se,
+            'lower', s.ips - 1.96 * s.ips_se, 'upper', s.ips + 1.96 * s.ips_se
+        ),
+        'snips', jsonb_build_object(
+            'estimate', s.snips, 'se', v.snips_se,
+            'lower', s.snips - 1.96 * v.snips_se, 'upper', s.snips + 1.96 * v.snips_se
+        )
+    )
+    INTO v_result
+    FROM sums AS s LEFT JOIN snips_var AS v ON true;
+    RETURN v_result;
+END
+$$;
+
+
+--
+-- Name: FUNCTION evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text) IS 'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size, and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors and 95% normal intervals (snips by the delta method). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
+
+
+--
 -- Name: evolve(uuid, timestamp with time zone, bigint); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -16573,6 +16725,14 @@ REVOKE ALL ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) FRO
 REVOKE ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_app;
 GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_dashboard;
+
+
+--
+-- Name: FUNCTION evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text) TO genome_app;
 
 
 --

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from tests import factories as f
+from sim import factories as f
 
 NOW = f.at(dt.date(2025, 6, 2))
 HOOKS = ("story", "question", "statistic")
