@@ -91,6 +91,14 @@ BEGIN
             p_ad_run_id, p_n, v_canvas USING ERRCODE = 'GN012';
     END IF;
 
+    -- The attempts are counted before the ads' generate jobs are queued: enqueue_job
+    -- accepts a generate job only within the run's counted attempts.
+    UPDATE public.ad_runs AS r
+    SET attempts_count = r.attempts_count + p_n,
+        generation_config = coalesce(r.generation_config, '{}'::jsonb) || v_config,
+        status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
+    WHERE r.id = p_ad_run_id;
+
     FOR i IN 0 .. p_n - 1 LOOP
         v_selection := genome.select_elements(
             v_brand, v_run.product_id, p_now,
@@ -123,11 +131,6 @@ BEGIN
         RETURN NEXT v_id;
     END LOOP;
 
-    UPDATE public.ad_runs AS r
-    SET attempts_count = r.attempts_count + p_n,
-        generation_config = coalesce(r.generation_config, '{}'::jsonb) || v_config,
-        status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
-    WHERE r.id = p_ad_run_id;
 
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, planned_ads, updated_at
