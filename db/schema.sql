@@ -1849,7 +1849,7 @@ COMMENT ON FUNCTION genome._collect_rewards_baseline(p_brand_id uuid, p_awarenes
 -- Name: _collect_rewards_links(date); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._collect_rewards_links(p_today date) RETURNS TABLE(generated_ad_id uuid, brand_id uuid, meta_ad_id text, path text)
+CREATE FUNCTION genome._collect_rewards_links(p_today date) RETURNS TABLE(generated_ad_id uuid, meta_ad_id text, path text, brand_id uuid)
     LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
@@ -1858,9 +1858,9 @@ CREATE FUNCTION genome._collect_rewards_links(p_today date) RETURNS TABLE(genera
     -- (docs/security.md#tenant-data).
     SELECT
         m.generated_ad_id,
-        m.brand_id,
         m.meta_ad_id,
-        'mapping' AS path
+        'mapping' AS path,
+        m.brand_id
     FROM public.meta_ad_mapping AS m
     WHERE m.generated_ad_id IS NOT NULL AND m.brand_id IS NOT NULL
     UNION
@@ -1868,9 +1868,9 @@ CREATE FUNCTION genome._collect_rewards_links(p_today date) RETURNS TABLE(genera
     -- that no mapping row of the ad's brand claims.
     SELECT
         g.id AS generated_ad_id,
-        n.brand_id,
         n.meta_ad_id,
-        'ad_name' AS path
+        'ad_name' AS path,
+        n.brand_id
     FROM (
         SELECT DISTINCT
             p.brand_id,
@@ -1898,7 +1898,7 @@ $$;
 -- Name: FUNCTION _collect_rewards_links(p_today date); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._collect_rewards_links(p_today date) IS 'Internal step of collect_rewards: the (generated ad, brand, Meta ad) links whose performance rows of that brand count for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping'', the brand its trigger set from the ad), and, for Meta ads no mapping row of the brand claims, a generated ad of the same brand whose id appears in the Meta ad name of one of the brand''s performance rows dated up to p_today (''ad_name''). Performance rows without a brand count for no ad.';
+COMMENT ON FUNCTION genome._collect_rewards_links(p_today date) IS 'Internal step of collect_rewards: the (generated ad, Meta ad, brand) links whose performance rows of that brand count for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping'', the brand its trigger set from the ad), and, for Meta ads no mapping row of the brand claims, a generated ad of the same brand whose id appears in the Meta ad name of one of the brand''s performance rows dated up to p_today (''ad_name''). Performance rows without a brand count for no ad.';
 
 
 --
@@ -3352,15 +3352,16 @@ CREATE FUNCTION genome._meta_ad_mapping_brand() RETURNS trigger
 DECLARE
     v_brand uuid;
 BEGIN
-    IF new.generated_ad_id IS NULL THEN
-        RETURN new;
-    END IF;
     SELECT pr.brand_id INTO v_brand
     FROM public.generated_ads AS g
     INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
     INNER JOIN public.products AS pr ON pr.id = r.product_id
     WHERE g.id = new.generated_ad_id;
-    IF v_brand IS NULL OR (new.brand_id IS NOT NULL AND new.brand_id <> v_brand) THEN
+    -- An ad the caller cannot see is row-level security's to refuse.
+    IF v_brand IS NULL THEN
+        RETURN new;
+    END IF;
+    IF new.brand_id IS NOT NULL AND new.brand_id <> v_brand THEN
         RAISE EXCEPTION 'meta_ad_mapping must link an ad of its own brand'
             USING ERRCODE = 'GN951',
                   HINT = 'leave meta_ad_mapping.brand_id empty: it is the generated ad''s brand';
@@ -3375,7 +3376,7 @@ $$;
 -- Name: FUNCTION _meta_ad_mapping_brand(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._meta_ad_mapping_brand() IS 'Trigger on public.meta_ad_mapping (before insert or update): sets brand_id to the brand of the mapped generated ad (ad_run -> product), so collection reads the Meta ad''s insights only from that brand''s performance rows. GN951 when the ad is not visible to the caller or a given brand_id is another brand.';
+COMMENT ON FUNCTION genome._meta_ad_mapping_brand() IS 'Trigger on public.meta_ad_mapping (before insert or update): sets brand_id to the brand of the mapped generated ad (ad_run -> product), so collection reads the Meta ad''s insights only from that brand''s performance rows. GN951 when a given brand_id is another brand; a mapping of an ad the caller cannot see is left to row-level security, which refuses it.';
 
 
 --
@@ -4448,7 +4449,9 @@ DECLARE
     v_same boolean;
 BEGIN
     IF TG_TABLE_NAME = 'generated_ads' THEN
-        IF new.parent_ad_id IS NULL THEN
+        -- A row the caller may not write at all is row-level security's to refuse.
+        IF new.parent_ad_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM public.ad_runs AS r WHERE r.id = new.ad_run_id) THEN
             RETURN new;
         END IF;
         SELECT b_child.organization_id = b_parent.organization_id INTO v_same
@@ -4461,7 +4464,8 @@ BEGIN
         INNER JOIN public.brands AS b_child ON b_child.id = p_child.brand_id
         WHERE parent.id = new.parent_ad_id AND r_child.id = new.ad_run_id;
     ELSE
-        IF new.parent_config_id IS NULL THEN
+        IF new.parent_config_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM public.organizations AS o WHERE o.id = new.organization_id) THEN
             RETURN new;
         END IF;
         SELECT parent.organization_id = new.organization_id INTO v_same
@@ -4482,7 +4486,7 @@ $$;
 -- Name: FUNCTION _same_organization_parent(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._same_organization_parent() IS 'Trigger on public.generated_ads (parent_ad_id) and genome.quality_scoring_config (parent_config_id), before insert or update: the parent row must be visible to the caller and of the same organization, so no tenant can point its rows into another organization (which would stop that organization deleting its own row). GN951 otherwise.';
+COMMENT ON FUNCTION genome._same_organization_parent() IS 'Trigger on public.generated_ads (parent_ad_id) and genome.quality_scoring_config (parent_config_id), before insert or update: the parent row must be visible to the caller and of the same organization as the row (a row the caller may not write at all is left to row-level security), so no tenant can point its rows into another organization (which would stop that organization deleting its own row). GN951 otherwise.';
 
 
 --
@@ -8652,7 +8656,7 @@ $$;
 -- Name: FUNCTION plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) IS 'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size.';
+COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) IS 'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size, GN414 the organization already has settings max_queued_jobs_per_organization jobs queued (nothing is planned).';
 
 
 --

@@ -71,13 +71,6 @@ def test_mapping_to_another_brands_meta_ad_reads_nothing(
             "linked_by) VALUES (%s, 'meta-b', 'c1', 'manual')",
             (a.ad,),
         )
-        # A mapping that claims another brand is refused outright.
-        with pytest.raises(psycopg.Error) as exc:
-            app.execute(
-                "UPDATE meta_ad_mapping SET brand_id = %s WHERE generated_ad_id = %s",
-                (b.brand, a.ad),
-            )
-        assert exc.value.sqlstate == "GN951"
     db.execute("SELECT genome.collect_rewards(%s)", (LATER,))
     db.execute("SELECT genome.detect_fatigue(%s)", (LATER,))
     assert _reward(db, b.ad) is not None
@@ -85,6 +78,14 @@ def test_mapping_to_another_brands_meta_ad_reads_nothing(
     assert db.execute(
         "SELECT count(*) FROM genome.ad_fatigue WHERE generated_ad_id = %s", (a.ad,)
     ).fetchone()[0] == 0  # fmt: skip
+    with session(db_dsn, "genome_app", a.organization) as app:
+        # A mapping that claims another brand is refused outright.
+        with pytest.raises(psycopg.Error) as exc:
+            app.execute(
+                "UPDATE meta_ad_mapping SET brand_id = %s WHERE generated_ad_id = %s",
+                (b.brand, a.ad),
+            )
+        assert exc.value.sqlstate == "GN951"
 
 
 def test_performance_row_for_another_brands_meta_ad_changes_nothing(

@@ -35,7 +35,7 @@ COMMENT ON FUNCTION genome.collect_rewards(timestamptz) IS
 
 -- Step: which Meta ads report for which generated ad.
 CREATE OR REPLACE FUNCTION genome._collect_rewards_links(p_today date)
-RETURNS TABLE (generated_ad_id uuid, brand_id uuid, meta_ad_id text, path text)
+RETURNS TABLE (generated_ad_id uuid, meta_ad_id text, path text, brand_id uuid)
 LANGUAGE sql
 STABLE
 SET search_path = genome, public
@@ -45,9 +45,9 @@ AS $$
     -- (docs/security.md#tenant-data).
     SELECT
         m.generated_ad_id,
-        m.brand_id,
         m.meta_ad_id,
-        'mapping' AS path
+        'mapping' AS path,
+        m.brand_id
     FROM public.meta_ad_mapping AS m
     WHERE m.generated_ad_id IS NOT NULL AND m.brand_id IS NOT NULL
     UNION
@@ -55,9 +55,9 @@ AS $$
     -- that no mapping row of the ad's brand claims.
     SELECT
         g.id AS generated_ad_id,
-        n.brand_id,
         n.meta_ad_id,
-        'ad_name' AS path
+        'ad_name' AS path,
+        n.brand_id
     FROM (
         SELECT DISTINCT
             p.brand_id,
@@ -80,7 +80,7 @@ AS $$
     )
 $$;
 COMMENT ON FUNCTION genome._collect_rewards_links(date) IS
-'Internal step of collect_rewards: the (generated ad, brand, Meta ad) links whose performance rows of that brand count for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping'', the brand its trigger set from the ad), and, for Meta ads no mapping row of the brand claims, a generated ad of the same brand whose id appears in the Meta ad name of one of the brand''s performance rows dated up to p_today (''ad_name''). Performance rows without a brand count for no ad.';
+'Internal step of collect_rewards: the (generated ad, Meta ad, brand) links whose performance rows of that brand count for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping'', the brand its trigger set from the ad), and, for Meta ads no mapping row of the brand claims, a generated ad of the same brand whose id appears in the Meta ad name of one of the brand''s performance rows dated up to p_today (''ad_name''). Performance rows without a brand count for no ad.';
 
 
 -- Step: each linked ad's totals and facts, for the ads whose reward can still change.

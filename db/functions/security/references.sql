@@ -13,15 +13,16 @@ AS $$
 DECLARE
     v_brand uuid;
 BEGIN
-    IF new.generated_ad_id IS NULL THEN
-        RETURN new;
-    END IF;
     SELECT pr.brand_id INTO v_brand
     FROM public.generated_ads AS g
     INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
     INNER JOIN public.products AS pr ON pr.id = r.product_id
     WHERE g.id = new.generated_ad_id;
-    IF v_brand IS NULL OR (new.brand_id IS NOT NULL AND new.brand_id <> v_brand) THEN
+    -- An ad the caller cannot see is row-level security's to refuse.
+    IF v_brand IS NULL THEN
+        RETURN new;
+    END IF;
+    IF new.brand_id IS NOT NULL AND new.brand_id <> v_brand THEN
         RAISE EXCEPTION 'meta_ad_mapping must link an ad of its own brand'
             USING ERRCODE = 'GN951',
                   HINT = 'leave meta_ad_mapping.brand_id empty: it is the generated ad''s brand';
@@ -31,7 +32,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._meta_ad_mapping_brand() IS
-'Trigger on public.meta_ad_mapping (before insert or update): sets brand_id to the brand of the mapped generated ad (ad_run -> product), so collection reads the Meta ad''s insights only from that brand''s performance rows. GN951 when the ad is not visible to the caller or a given brand_id is another brand.';
+'Trigger on public.meta_ad_mapping (before insert or update): sets brand_id to the brand of the mapped generated ad (ad_run -> product), so collection reads the Meta ad''s insights only from that brand''s performance rows. GN951 when a given brand_id is another brand; a mapping of an ad the caller cannot see is left to row-level security, which refuses it.';
 
 CREATE OR REPLACE TRIGGER meta_ad_mapping_brand
 BEFORE INSERT OR UPDATE OF generated_ad_id, brand_id ON public.meta_ad_mapping
@@ -47,7 +48,9 @@ DECLARE
     v_same boolean;
 BEGIN
     IF TG_TABLE_NAME = 'generated_ads' THEN
-        IF new.parent_ad_id IS NULL THEN
+        -- A row the caller may not write at all is row-level security's to refuse.
+        IF new.parent_ad_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM public.ad_runs AS r WHERE r.id = new.ad_run_id) THEN
             RETURN new;
         END IF;
         SELECT b_child.organization_id = b_parent.organization_id INTO v_same
@@ -60,7 +63,8 @@ BEGIN
         INNER JOIN public.brands AS b_child ON b_child.id = p_child.brand_id
         WHERE parent.id = new.parent_ad_id AND r_child.id = new.ad_run_id;
     ELSE
-        IF new.parent_config_id IS NULL THEN
+        IF new.parent_config_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM public.organizations AS o WHERE o.id = new.organization_id) THEN
             RETURN new;
         END IF;
         SELECT parent.organization_id = new.organization_id INTO v_same
@@ -76,7 +80,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._same_organization_parent() IS
-'Trigger on public.generated_ads (parent_ad_id) and genome.quality_scoring_config (parent_config_id), before insert or update: the parent row must be visible to the caller and of the same organization, so no tenant can point its rows into another organization (which would stop that organization deleting its own row). GN951 otherwise.';
+'Trigger on public.generated_ads (parent_ad_id) and genome.quality_scoring_config (parent_config_id), before insert or update: the parent row must be visible to the caller and of the same organization as the row (a row the caller may not write at all is left to row-level security), so no tenant can point its rows into another organization (which would stop that organization deleting its own row). GN951 otherwise.';
 
 CREATE OR REPLACE TRIGGER generated_ads_same_organization_parent
 BEFORE INSERT OR UPDATE OF parent_ad_id, ad_run_id ON public.generated_ads
