@@ -88,6 +88,38 @@ def test_mapping_to_another_brands_meta_ad_reads_nothing(
         assert exc.value.sqlstate == "GN951"
 
 
+def test_mapping_to_another_brands_meta_ad_feeds_no_experiment(
+    db: psycopg.Connection, db_dsn: str, orgs: tuple[Org, Org]
+) -> None:
+    a, b = orgs
+    f.link(db, b.ad, "meta-b")
+    _insights(db, "meta-b", b.brand, clicks=20)
+    start = f.at(DAY0)
+    exp = db.execute(
+        "SELECT genome.propose_experiment(%s, %s, 'hook_type', 'curiosity_gap', "
+        "ARRAY['social_proof'], 'social proof wins', 100000::numeric, 14, p_now => %s)",
+        (a.brand, a.product, start),
+    ).fetchone()[0]
+    db.execute("SELECT genome.start_experiment(%s, NULL, %s)", (exp, start))
+    arms = db.execute(
+        "SELECT generated_ad_id FROM genome.experiment_arms WHERE experiment_id = %s", (exp,)
+    ).fetchall()
+    with session(db_dsn, "genome_app", a.organization) as app:
+        for (ad,) in arms:
+            app.execute(
+                "INSERT INTO meta_ad_mapping (generated_ad_id, meta_ad_id, meta_campaign_id) "
+                "VALUES (%s, 'meta-b', 'c1')",
+                (ad,),
+            )
+    db.execute("SELECT genome.analyze_experiments(%s)", (start + dt.timedelta(days=5),))
+    totals = db.execute(
+        "SELECT coalesce(total_impressions, 0) FROM genome.experiment_arms "
+        "WHERE experiment_id = %s",
+        (exp,),
+    ).fetchall()
+    assert totals == [(0,), (0,)]
+
+
 def test_performance_row_for_another_brands_meta_ad_changes_nothing(
     db: psycopg.Connection, db_dsn: str, orgs: tuple[Org, Org]
 ) -> None:
