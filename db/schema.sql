@@ -13400,14 +13400,6 @@ ALTER TABLE public.generated_ads
 
 
 --
--- Name: meta_ad_mapping meta_ad_mapping_generated_ad_id_meta_ad_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.meta_ad_mapping
-    ADD CONSTRAINT meta_ad_mapping_generated_ad_id_meta_ad_id_key UNIQUE NULLS NOT DISTINCT (generated_ad_id, meta_ad_id);
-
-
---
 -- Name: meta_ad_mapping meta_ad_mapping_linked_by_check; Type: CHECK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -13778,6 +13770,20 @@ CREATE UNIQUE INDEX generated_ads_identity_idx ON public.generated_ads USING btr
 --
 
 CREATE INDEX generated_ads_status_idx ON public.generated_ads USING btree (final_status);
+
+
+--
+-- Name: meta_ad_mapping_brand_ad_meta_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX meta_ad_mapping_brand_ad_meta_idx ON public.meta_ad_mapping USING btree (brand_id, generated_ad_id, meta_ad_id) NULLS NOT DISTINCT;
+
+
+--
+-- Name: INDEX meta_ad_mapping_brand_ad_meta_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.meta_ad_mapping_brand_ad_meta_idx IS 'One mapping per brand, generated ad (or none) and Meta ad.';
 
 
 --

@@ -169,6 +169,18 @@ def test_keys_on_app_ids_are_per_tenant(
             "VALUES ('acct-b', 'camp-b', %s)",
             (a.brand,),
         )
+        # A Meta ad id taken first in an unlinked mapping blocks no other brand.
+        app.execute(
+            "INSERT INTO meta_ad_mapping (brand_id, meta_ad_id, meta_campaign_id) "
+            "VALUES (%s, 'meta-b', 'camp-b')",
+            (a.brand,),
+        )
+    with session(db_dsn, "genome_app", b.organization) as app:
+        app.execute(
+            "INSERT INTO meta_ad_mapping (brand_id, meta_ad_id, meta_campaign_id) "
+            "VALUES (%s, 'meta-b', 'camp-b')",
+            (b.brand,),
+        )
 
 
 def test_parent_in_another_organization_is_refused(

@@ -44,6 +44,33 @@ BEGIN
     END LOOP;
 END
 $$;
+-- A mapping without an ad is keyed by its brand too (where the key counts NULL ads as equal;
+-- a key that lets them differ has no such row to take first).
+DO $$
+DECLARE
+    c record;
+BEGIN
+    FOR c IN
+        SELECT con.conname
+        FROM pg_constraint AS con
+        INNER JOIN pg_index AS i ON i.indexrelid = con.conindid
+        WHERE con.conrelid = 'public.meta_ad_mapping'::regclass
+          AND con.contype = 'u'
+          AND i.indnullsnotdistinct
+          AND (
+              SELECT array_agg(a.attname::text ORDER BY a.attname)
+              FROM pg_attribute AS a
+              WHERE a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
+          ) = ARRAY['generated_ad_id', 'meta_ad_id']
+    LOOP
+        EXECUTE format('ALTER TABLE public.meta_ad_mapping DROP CONSTRAINT %I', c.conname);
+        CREATE UNIQUE INDEX meta_ad_mapping_brand_ad_meta_idx
+        ON public.meta_ad_mapping (brand_id, generated_ad_id, meta_ad_id) NULLS NOT DISTINCT;
+        COMMENT ON INDEX public.meta_ad_mapping_brand_ad_meta_idx IS
+        'One mapping per brand, generated ad (or none) and Meta ad.';
+    END LOOP;
+END
+$$;
 CREATE UNIQUE INDEX IF NOT EXISTS meta_ads_performance_brand_ad_date_idx
 ON public.meta_ads_performance (brand_id, meta_ad_id, date) NULLS NOT DISTINCT;
 CREATE UNIQUE INDEX IF NOT EXISTS meta_campaigns_brand_campaign_idx
