@@ -32,7 +32,7 @@ SELECT a.experiment_id, a.arm_index, sum(p.impressions)::bigint, sum(p.link_clic
 FROM genome.experiments AS e
 JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
 JOIN meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
-JOIN meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+JOIN meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
 WHERE e.status = 'running' AND p.date >= e.started_at::date AND p.date <= %s::date - 1
 GROUP BY a.experiment_id, a.arm_index
 ORDER BY a.experiment_id, a.arm_index

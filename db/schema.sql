@@ -212,7 +212,9 @@ BEGIN
         FROM running AS e
         INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
         INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+        -- Only the mapped ad's brand's insights (docs/security.md#tenant-data).
+        INNER JOIN public.meta_ads_performance AS p
+            ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
         WHERE p.date >= (e.started_at AT TIME ZONE 'UTC')::date
           AND p.date <= v_today - (e.spec ->> 'data_lag_days')::integer
           AND (e.meta_campaign_id IS NULL OR p.meta_campaign_id = e.meta_campaign_id)
@@ -756,19 +758,22 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Global genome tables (registry, settings, rubric, job schedules and runs): read-only to
-    -- the app. They hold no tenant rows.
+    -- Global genome tables (registry, settings, rubric, job schedules): read-only to the
+    -- app. They hold no tenant rows. Not the job runs (their results count every
+    -- organization's rows) nor the sequences (platform-wide counters):
+    -- docs/security.md#tenant-data.
     FOR t IN
         SELECT c.oid::regclass::text AS table_name
         FROM pg_class AS c
         WHERE c.relnamespace = 'genome'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
           AND NOT c.oid = ANY (v_tenant)
-          AND c.relname <> 'schema_migrations'
+          AND c.relname NOT IN ('schema_migrations', 'job_runs')
     LOOP
         EXECUTE format('GRANT SELECT ON %s TO genome_app', t.table_name);
         EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app', t.table_name);
     END LOOP;
-    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA genome TO genome_app;
+    REVOKE ALL ON genome.job_runs FROM genome_app;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
 
     -- The dashboard reads every genome and tenant table and writes what its actions write.
     FOR t IN
@@ -868,7 +873,7 @@ $$;
 -- Name: FUNCTION _apply_tenancy(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
 
 
 --
@@ -1133,23 +1138,13 @@ CREATE FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zon
     ),
 
     performance AS (
-        -- Recent insights of the brand: rows tagged with the brand, or of its mapped ads.
+        -- Recent insights of the brand: its own rows only (docs/security.md#tenant-data).
         SELECT 1000.0 * sum(p.spend)::double precision / nullif(sum(p.impressions), 0) AS cpm
         FROM public.meta_ads_performance AS p
         CROSS JOIN today AS t
         WHERE p.date > t.d - t.lookback
           AND p.date <= t.d
-          AND (
-              p.brand_id = p_brand_id
-              OR EXISTS (
-                  SELECT 1
-                  FROM public.meta_ad_mapping AS m
-                  INNER JOIN public.generated_ads AS g ON g.id = m.generated_ad_id
-                  INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-                  INNER JOIN public.products AS pr ON pr.id = r.product_id
-                  WHERE m.meta_ad_id = p.meta_ad_id AND pr.brand_id = p_brand_id
-              )
-          )
+          AND p.brand_id = p_brand_id
     ),
 
     rewards AS (
@@ -1188,7 +1183,7 @@ $$;
 -- Name: FUNCTION _brand_cpm(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) IS 'Internal: the brand''s CPM (spend per 1000 impressions) for the budget gate: its Meta insights of the last experiment_cpm_lookback_days days (rows tagged with the brand or of its mapped ads), else its matured rewards, else the median_cpm of its broadest ad_intelligence_baselines row, else experiment_default_cpm. source says which.';
+COMMENT ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) IS 'Internal: the brand''s CPM (spend per 1000 impressions) for the budget gate: its Meta insights of the last experiment_cpm_lookback_days days (the rows of the brand), else its matured rewards, else the median_cpm of its broadest ad_intelligence_baselines row, else experiment_default_cpm. source says which.';
 
 
 --
@@ -1714,6 +1709,77 @@ COMMENT ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uu
 
 
 --
+-- Name: _check_job_limits(text, uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_run uuid;
+    v_attempts integer;
+    v_organization uuid;
+    v_queued bigint;
+    v_limit bigint := genome._setting_int('max_queued_jobs_per_organization');
+BEGIN
+    SELECT r.id, r.attempts_count, b.organization_id INTO v_run, v_attempts, v_organization
+    FROM public.generated_ads AS g
+    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+    INNER JOIN public.products AS pr ON pr.id = r.product_id
+    INNER JOIN public.brands AS b ON b.id = pr.brand_id
+    WHERE g.id = p_generated_ad_id;
+
+    -- Every generate job is one of the run's attempts, counted by plan_ads: an ad inserted
+    -- directly gets no model call the cap did not count.
+    IF p_kind = 'generate' THEN
+        PERFORM 1 FROM public.ad_runs AS r WHERE r.id = v_run FOR UPDATE;
+        IF (
+            SELECT count(*)
+            FROM genome.agent_jobs AS j
+            INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
+            WHERE g.ad_run_id = v_run AND j.kind = 'generate'
+        ) >= v_attempts THEN
+            RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; the ad was not planned by plan_ads',
+                v_run, v_attempts, v_attempts
+                USING ERRCODE = 'GN012',
+                      HINT = 'plan ads with genome.plan_ads, which counts each against the run''s max_attempts';
+        END IF;
+    END IF;
+
+    -- New work waits its turn in its own organization's queue only: an organization with
+    -- max_queued_jobs_per_organization jobs queued starts nothing new until they drain. A
+    -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
+    -- so work in progress always finishes.
+    IF NOT EXISTS (
+        SELECT 1 FROM genome.agent_jobs AS j
+        WHERE j.generated_ad_id = p_generated_ad_id AND j.status = 'running'
+    ) THEN
+        SELECT count(*) INTO v_queued
+        FROM genome.agent_jobs AS j
+        INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        INNER JOIN public.products AS pr ON pr.id = r.product_id
+        INNER JOIN public.brands AS b ON b.id = pr.brand_id
+        WHERE j.status = 'queued' AND b.organization_id = v_organization;
+        IF v_queued >= v_limit THEN
+            RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_queued, v_limit
+                USING ERRCODE = 'GN414',
+                      HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
+        END IF;
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) IS 'Internal (enqueue_job, for an ad''s new job): GN012 when a generate job would exceed its run''s counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the ad''s organization already has settings max_queued_jobs_per_organization jobs queued and the ad has no job running (follow-on stages of work in progress are never refused), so one organization cannot starve the others. docs/operations.md#queue-limits.';
+
+
+--
 -- Name: _check_payload_size(text, text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -1832,7 +1898,8 @@ CREATE FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date, p_defa
             (array_agg(p.meta_campaign_id ORDER BY p.date DESC))[1] AS meta_campaign_id,
             (array_agg(p.meta_ad_account_id ORDER BY p.date DESC))[1] AS meta_ad_account_id
         FROM genome._collect_rewards_links(p_today) AS l
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = l.meta_ad_id
+        INNER JOIN public.meta_ads_performance AS p
+            ON p.meta_ad_id = l.meta_ad_id AND p.brand_id = l.brand_id
         WHERE p.date <= p_today
         GROUP BY l.generated_ad_id
         HAVING max(p.date) >= p_horizon
@@ -1860,7 +1927,8 @@ CREATE FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date, p_defa
     INNER JOIN public.products AS pr ON pr.id = ar.product_id
     INNER JOIN public.brands AS b ON b.id = pr.brand_id
     LEFT JOIN public.meta_campaigns AS c
-        ON c.meta_campaign_id = perf.meta_campaign_id
+        ON c.brand_id = b.id
+        AND c.meta_campaign_id = perf.meta_campaign_id
         AND c.meta_ad_account_id = perf.meta_ad_account_id
     LEFT JOIN genome.objective_map AS om
         ON om.meta_objective = upper(coalesce(perf.objective, c.objective))
@@ -2011,26 +2079,31 @@ COMMENT ON FUNCTION genome._collect_rewards_baseline(p_brand_id uuid, p_awarenes
 -- Name: _collect_rewards_links(date); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._collect_rewards_links(p_today date) RETURNS TABLE(generated_ad_id uuid, meta_ad_id text, path text)
+CREATE FUNCTION genome._collect_rewards_links(p_today date) RETURNS TABLE(generated_ad_id uuid, meta_ad_id text, path text, brand_id uuid)
     LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
     -- meta_ad_mapping is the attribution path (docs/rewards.md#linking-ads-to-meta) ...
+    -- A link is a (brand, Meta ad) pair: only the ad's own brand's insights count for it
+    -- (docs/security.md#tenant-data).
     SELECT
         m.generated_ad_id,
         m.meta_ad_id,
-        'mapping' AS path
+        'mapping' AS path,
+        m.brand_id
     FROM public.meta_ad_mapping AS m
-    WHERE m.generated_ad_id IS NOT NULL
+    WHERE m.generated_ad_id IS NOT NULL AND m.brand_id IS NOT NULL
     UNION
     -- ... and a generated ad's id in the Meta ad name only the fallback, for Meta ads
-    -- that no mapping row claims.
+    -- that no mapping row of the ad's brand claims.
     SELECT
         g.id AS generated_ad_id,
         n.meta_ad_id,
-        'ad_name' AS path
+        'ad_name' AS path,
+        n.brand_id
     FROM (
         SELECT DISTINCT
+            p.brand_id,
             p.meta_ad_id,
             substring(
                 p.ad_name
@@ -2039,10 +2112,14 @@ CREATE FUNCTION genome._collect_rewards_links(p_today date) RETURNS TABLE(genera
         FROM public.meta_ads_performance AS p
         WHERE p.ad_name ~ '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
           AND p.date <= p_today
+          AND p.brand_id IS NOT NULL
     ) AS n
     INNER JOIN public.generated_ads AS g ON g.id = n.ad_uuid
+    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+    INNER JOIN public.products AS pr ON pr.id = r.product_id AND pr.brand_id = n.brand_id
     WHERE NOT EXISTS (
-        SELECT 1 FROM public.meta_ad_mapping AS m2 WHERE m2.meta_ad_id = n.meta_ad_id
+        SELECT 1 FROM public.meta_ad_mapping AS m2
+        WHERE m2.meta_ad_id = n.meta_ad_id AND m2.brand_id = n.brand_id
     )
 $$;
 
@@ -2051,7 +2128,7 @@ $$;
 -- Name: FUNCTION _collect_rewards_links(p_today date); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._collect_rewards_links(p_today date) IS 'Internal step of collect_rewards: the (generated ad, Meta ad) pairs whose performance counts for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping''), and, for Meta ads no mapping row claims, a generated ad whose id appears in the Meta ad name of a performance row dated up to p_today (''ad_name'').';
+COMMENT ON FUNCTION genome._collect_rewards_links(p_today date) IS 'Internal step of collect_rewards: the (generated ad, Meta ad, brand) links whose performance rows of that brand count for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping'', the brand its trigger set from the ad), and, for Meta ads no mapping row of the brand claims, a generated ad of the same brand whose id appears in the Meta ad name of one of the brand''s performance rows dated up to p_today (''ad_name''). Performance rows without a brand count for no ad.';
 
 
 --
@@ -3371,6 +3448,44 @@ COMMENT ON FUNCTION genome._mean_interval(p_values double precision[], p_level d
 
 
 --
+-- Name: _meta_ad_mapping_brand(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._meta_ad_mapping_brand() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_brand uuid;
+BEGIN
+    SELECT pr.brand_id INTO v_brand
+    FROM public.generated_ads AS g
+    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+    INNER JOIN public.products AS pr ON pr.id = r.product_id
+    WHERE g.id = new.generated_ad_id;
+    -- An ad the caller cannot see is row-level security's to refuse.
+    IF v_brand IS NULL THEN
+        RETURN new;
+    END IF;
+    IF new.brand_id IS NOT NULL AND new.brand_id <> v_brand THEN
+        RAISE EXCEPTION 'meta_ad_mapping must link an ad of its own brand'
+            USING ERRCODE = 'GN951',
+                  HINT = 'leave meta_ad_mapping.brand_id empty: it is the generated ad''s brand';
+    END IF;
+    new.brand_id := v_brand;
+    RETURN new;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _meta_ad_mapping_brand(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._meta_ad_mapping_brand() IS 'Trigger on public.meta_ad_mapping (before insert or update): sets brand_id to the brand of the mapped generated ad (ad_run -> product), so collection reads the Meta ad''s insights only from that brand''s performance rows. GN951 when a given brand_id is another brand; a mapping of an ad the caller cannot see is left to row-level security, which refuses it.';
+
+
+--
 -- Name: _metric_brand_rates(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3572,7 +3687,8 @@ CREATE FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) RE
     rows_by_brand AS (
         SELECT l.brand_id, mp.date
         FROM launched AS l
-        INNER JOIN public.meta_ads_performance AS mp ON mp.meta_ad_id = l.meta_ad_id
+        INNER JOIN public.meta_ads_performance AS mp
+            ON mp.meta_ad_id = l.meta_ad_id AND mp.brand_id = l.brand_id
         UNION ALL
         SELECT mp.brand_id, mp.date
         FROM public.meta_ads_performance AS mp
@@ -4512,6 +4628,58 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._reviewer_name(p_review jsonb, p_call jsonb) IS 'Internal: which reviewer (claude, gemini or offline) wrote a review: review.reviewer when given, else derived from the call''s provider. NULL when unknown.';
+
+
+--
+-- Name: _same_organization_parent(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._same_organization_parent() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_same boolean;
+BEGIN
+    IF TG_TABLE_NAME = 'generated_ads' THEN
+        -- A row the caller may not write at all is row-level security's to refuse.
+        IF new.parent_ad_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM public.ad_runs AS r WHERE r.id = new.ad_run_id) THEN
+            RETURN new;
+        END IF;
+        SELECT b_child.organization_id = b_parent.organization_id INTO v_same
+        FROM public.generated_ads AS parent
+        INNER JOIN public.ad_runs AS r_parent ON r_parent.id = parent.ad_run_id
+        INNER JOIN public.products AS p_parent ON p_parent.id = r_parent.product_id
+        INNER JOIN public.brands AS b_parent ON b_parent.id = p_parent.brand_id
+        CROSS JOIN public.ad_runs AS r_child
+        INNER JOIN public.products AS p_child ON p_child.id = r_child.product_id
+        INNER JOIN public.brands AS b_child ON b_child.id = p_child.brand_id
+        WHERE parent.id = new.parent_ad_id AND r_child.id = new.ad_run_id;
+    ELSE
+        IF new.parent_config_id IS NULL
+           OR NOT EXISTS (SELECT 1 FROM public.organizations AS o WHERE o.id = new.organization_id) THEN
+            RETURN new;
+        END IF;
+        SELECT parent.organization_id = new.organization_id INTO v_same
+        FROM genome.quality_scoring_config AS parent
+        WHERE parent.id = new.parent_config_id;
+    END IF;
+    IF v_same IS NOT TRUE THEN
+        RAISE EXCEPTION '%.% must name a row of the same organization', TG_TABLE_NAME,
+            CASE TG_TABLE_NAME WHEN 'generated_ads' THEN 'parent_ad_id' ELSE 'parent_config_id' END
+            USING ERRCODE = 'GN951';
+    END IF;
+    RETURN new;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _same_organization_parent(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._same_organization_parent() IS 'Trigger on public.generated_ads (parent_ad_id) and genome.quality_scoring_config (parent_config_id), before insert or update: the parent row must be visible to the caller and of the same organization as the row (a row the caller may not write at all is left to row-level security), so no tenant can point its rows into another organization (which would stop that organization deleting its own row). GN951 otherwise.';
 
 
 --
@@ -6016,6 +6184,7 @@ CREATE FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp
 DECLARE
     v_alert genome.system_alerts;
 BEGIN
+    PERFORM genome._check_payload_size(p_user, 'user name');
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_not_null(p_alert_id, 'alert id');
     IF p_user IS NULL OR btrim(p_user) = '' THEN
@@ -6108,6 +6277,7 @@ DECLARE
     v_total_limit integer := genome._setting_num('exemplar_limit_total')::integer;
     v_id uuid;
 BEGIN
+    PERFORM genome._check_payload_size(p_quality_notes, 'exemplar notes');
     PERFORM genome._require_now(p_now);
     IF p_exemplar_type IS NULL OR p_exemplar_type NOT IN ('gold_approve', 'gold_reject', 'edge_case') THEN
         RAISE EXCEPTION 'exemplar type must be gold_approve, gold_reject or edge_case, got %',
@@ -7542,7 +7712,9 @@ BEGIN
                 p.reach::double precision, p.impressions / nullif(p.frequency, 0)::double precision
             )), 0) AS day_freq
         FROM public.meta_ad_mapping AS m
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+        -- Only the mapped ad's brand's insights (docs/security.md#tenant-data).
+        INNER JOIN public.meta_ads_performance AS p
+            ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
         WHERE m.generated_ad_id IS NOT NULL
           AND p.date <= p_now::date
           AND p.impressions > 0
@@ -7802,6 +7974,14 @@ BEGIN
     END IF;
     IF p_generated_ad_id IS NOT NULL THEN
         PERFORM genome._require_ad(p_generated_ad_id);
+        -- A new job, not a repeat of this ad's job of this kind, counts against the run's
+        -- attempts cap and the organization's queue (docs/operations.md#queue-limits).
+        IF NOT EXISTS (
+            SELECT 1 FROM genome.agent_jobs AS j
+            WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind
+        ) THEN
+            PERFORM genome._check_job_limits(p_kind, p_generated_ad_id);
+        END IF;
     END IF;
 
     INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
@@ -7826,7 +8006,7 @@ $$;
 -- Name: FUNCTION enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
 
 
 --
@@ -8995,6 +9175,14 @@ BEGIN
             p_ad_run_id, p_n, v_canvas USING ERRCODE = 'GN012';
     END IF;
 
+    -- The attempts are counted before the ads' generate jobs are queued: enqueue_job
+    -- accepts a generate job only within the run's counted attempts.
+    UPDATE public.ad_runs AS r
+    SET attempts_count = r.attempts_count + p_n,
+        generation_config = coalesce(r.generation_config, '{}'::jsonb) || v_config,
+        status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
+    WHERE r.id = p_ad_run_id;
+
     FOR i IN 0 .. p_n - 1 LOOP
         v_selection := genome.select_elements(
             v_brand, v_run.product_id, p_now,
@@ -9027,11 +9215,6 @@ BEGIN
         RETURN NEXT v_id;
     END LOOP;
 
-    UPDATE public.ad_runs AS r
-    SET attempts_count = r.attempts_count + p_n,
-        generation_config = coalesce(r.generation_config, '{}'::jsonb) || v_config,
-        status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
-    WHERE r.id = p_ad_run_id;
 
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, planned_ads, updated_at
@@ -9048,7 +9231,7 @@ $$;
 -- Name: FUNCTION plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) IS 'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size.';
+COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) IS 'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size, GN414 the organization already has settings max_queued_jobs_per_organization jobs queued (nothing is planned).';
 
 
 --
@@ -9236,6 +9419,9 @@ DECLARE
     v_ad uuid;
     v_name text;
 BEGIN
+    PERFORM genome._check_payload_size(
+        concat(p_hypothesis, p_control_value, p_treatment_values::text), 'experiment text'
+    );
     v_org := genome._check_brand_product(p_brand_id, p_product_id);
     PERFORM genome._require_now(p_now);
     IF p_product_id IS NULL THEN
@@ -9748,6 +9934,7 @@ DECLARE
     v_checks jsonb := coalesce(p_check_overrides, '{}');
     v_id uuid;
 BEGIN
+    PERFORM genome._check_payload_size(concat(p_reason, p_user, p_check_overrides::text), 'override');
     PERFORM genome._require_ad(p_generated_ad_id);
     SELECT g.id, g.final_status, g.visual_embedding IS NOT NULL AS embedded, b.organization_id
     INTO v_ad
@@ -13022,7 +13209,8 @@ CREATE TABLE public.meta_ad_mapping (
     meta_ad_account_id text,
     meta_campaign_id text NOT NULL,
     linked_by text DEFAULT 'auto'::text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    brand_id uuid
 );
 
 
@@ -13031,6 +13219,13 @@ CREATE TABLE public.meta_ad_mapping (
 --
 
 COMMENT ON TABLE public.meta_ad_mapping IS 'Links generated ads to Meta ads (the primary attribution path; ad-name parsing is the fallback).';
+
+
+--
+-- Name: COLUMN meta_ad_mapping.brand_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.meta_ad_mapping.brand_id IS 'Brand of the mapped generated ad (set on every insert and update from ad_run -> product); only this brand''s meta_ads_performance rows count for the mapping.';
 
 
 --
@@ -13750,14 +13945,6 @@ ALTER TABLE ONLY public.brands
 
 
 --
--- Name: brands brands_slug_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.brands
-    ADD CONSTRAINT brands_slug_key UNIQUE (slug);
-
-
---
 -- Name: generated_ads generated_ads_embedding_model_check; Type: CHECK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -13798,14 +13985,6 @@ ALTER TABLE public.generated_ads
 
 
 --
--- Name: meta_ad_mapping meta_ad_mapping_generated_ad_id_meta_ad_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.meta_ad_mapping
-    ADD CONSTRAINT meta_ad_mapping_generated_ad_id_meta_ad_id_key UNIQUE NULLS NOT DISTINCT (generated_ad_id, meta_ad_id);
-
-
---
 -- Name: meta_ad_mapping meta_ad_mapping_linked_by_check; Type: CHECK CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -13838,14 +14017,6 @@ ALTER TABLE public.meta_ads_performance
 
 
 --
--- Name: meta_ads_performance meta_ads_performance_meta_ad_id_date_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.meta_ads_performance
-    ADD CONSTRAINT meta_ads_performance_meta_ad_id_date_key UNIQUE (meta_ad_id, date);
-
-
---
 -- Name: meta_ads_performance meta_ads_performance_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
@@ -13875,14 +14046,6 @@ ALTER TABLE public.meta_ads_performance
 
 ALTER TABLE public.meta_ads_performance
     ADD CONSTRAINT meta_ads_performance_value_check CHECK (((purchase_value IS NULL) OR ((purchase_value >= (0)::numeric) AND (purchase_value < 'Infinity'::numeric)))) NOT VALID;
-
-
---
--- Name: meta_campaigns meta_campaigns_meta_ad_account_id_meta_campaign_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.meta_campaigns
-    ADD CONSTRAINT meta_campaigns_meta_ad_account_id_meta_campaign_id_key UNIQUE (meta_ad_account_id, meta_campaign_id);
 
 
 --
@@ -14160,6 +14323,20 @@ CREATE INDEX brands_organization_idx ON public.brands USING btree (organization_
 
 
 --
+-- Name: brands_organization_slug_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX brands_organization_slug_idx ON public.brands USING btree (organization_id, slug);
+
+
+--
+-- Name: INDEX brands_organization_slug_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.brands_organization_slug_idx IS 'Brand slugs are unique within their organization.';
+
+
+--
 -- Name: generated_ads_element_tags_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -14188,6 +14365,27 @@ CREATE INDEX generated_ads_status_idx ON public.generated_ads USING btree (final
 
 
 --
+-- Name: meta_ad_mapping_brand_ad_meta_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX meta_ad_mapping_brand_ad_meta_idx ON public.meta_ad_mapping USING btree (brand_id, generated_ad_id, meta_ad_id) NULLS NOT DISTINCT;
+
+
+--
+-- Name: INDEX meta_ad_mapping_brand_ad_meta_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.meta_ad_mapping_brand_ad_meta_idx IS 'One mapping per brand, generated ad (or none) and Meta ad.';
+
+
+--
+-- Name: meta_ad_mapping_brand_meta_ad_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX meta_ad_mapping_brand_meta_ad_idx ON public.meta_ad_mapping USING btree (brand_id, meta_ad_id);
+
+
+--
 -- Name: meta_ad_mapping_meta_ad_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -14195,10 +14393,38 @@ CREATE INDEX meta_ad_mapping_meta_ad_idx ON public.meta_ad_mapping USING btree (
 
 
 --
+-- Name: meta_ads_performance_brand_ad_date_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX meta_ads_performance_brand_ad_date_idx ON public.meta_ads_performance USING btree (brand_id, meta_ad_id, date) NULLS NOT DISTINCT;
+
+
+--
+-- Name: INDEX meta_ads_performance_brand_ad_date_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.meta_ads_performance_brand_ad_date_idx IS 'One insights row per brand, Meta ad and day (the app upserts ON CONFLICT (brand_id, meta_ad_id, date)).';
+
+
+--
 -- Name: meta_ads_performance_brand_date_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX meta_ads_performance_brand_date_idx ON public.meta_ads_performance USING btree (brand_id, date);
+
+
+--
+-- Name: meta_campaigns_brand_campaign_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX meta_campaigns_brand_campaign_idx ON public.meta_campaigns USING btree (brand_id, meta_ad_account_id, meta_campaign_id) NULLS NOT DISTINCT;
+
+
+--
+-- Name: INDEX meta_campaigns_brand_campaign_idx; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON INDEX public.meta_campaigns_brand_campaign_idx IS 'One campaign row per brand, Meta ad account and campaign.';
 
 
 --
@@ -14237,6 +14463,20 @@ CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank
 
 
 --
+-- Name: quality_scoring_config quality_scoring_config_same_organization_parent; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER quality_scoring_config_same_organization_parent BEFORE INSERT OR UPDATE OF parent_config_id, organization_id ON genome.quality_scoring_config FOR EACH ROW EXECUTE FUNCTION genome._same_organization_parent();
+
+
+--
+-- Name: generated_ads generated_ads_same_organization_parent; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER generated_ads_same_organization_parent BEFORE INSERT OR UPDATE OF parent_ad_id, ad_run_id ON public.generated_ads FOR EACH ROW EXECUTE FUNCTION genome._same_organization_parent();
+
+
+--
 -- Name: generated_ads generated_ads_status_changed; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -14248,6 +14488,13 @@ CREATE TRIGGER generated_ads_status_changed AFTER UPDATE OF final_status ON publ
 --
 
 CREATE TRIGGER generated_ads_storage_key BEFORE INSERT OR UPDATE OF storage_path, ad_run_id ON public.generated_ads FOR EACH ROW EXECUTE FUNCTION genome._check_storage_key();
+
+
+--
+-- Name: meta_ad_mapping meta_ad_mapping_brand; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER meta_ad_mapping_brand BEFORE INSERT OR UPDATE OF generated_ad_id, brand_id ON public.meta_ad_mapping FOR EACH ROW EXECUTE FUNCTION genome._meta_ad_mapping_brand();
 
 
 --
@@ -14831,6 +15078,14 @@ ALTER TABLE ONLY public.generated_ads
 
 ALTER TABLE ONLY public.generated_ads
     ADD CONSTRAINT generated_ads_parent_ad_id_fkey FOREIGN KEY (parent_ad_id) REFERENCES public.generated_ads(id);
+
+
+--
+-- Name: meta_ad_mapping meta_ad_mapping_brand_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.meta_ad_mapping
+    ADD CONSTRAINT meta_ad_mapping_brand_id_fkey FOREIGN KEY (brand_id) REFERENCES public.brands(id);
 
 
 --
@@ -15637,8 +15892,10 @@ COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app
 -- Name: meta_ad_mapping genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
+   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
+   FROM public.generated_ads))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
+   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
    FROM public.generated_ads)))));
 
 
@@ -15646,7 +15903,7 @@ CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((
 -- Name: POLICY genome_app_tenant ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
 
 
 --
@@ -15992,6 +16249,15 @@ GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id 
 
 
 --
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_dashboard;
+
+
+--
 -- Name: FUNCTION _check_payload_size(p_value text, p_what text); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -16198,6 +16464,13 @@ GRANT ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level
 
 
 --
+-- Name: FUNCTION _meta_ad_mapping_brand(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._meta_ad_mapping_brand() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _metric_brand_rates(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -16400,6 +16673,13 @@ GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id u
 --
 
 REVOKE ALL ON FUNCTION genome._reviewer_name(p_review jsonb, p_call jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _same_organization_parent(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._same_organization_parent() FROM PUBLIC;
 
 
 --
@@ -17113,7 +17393,6 @@ GRANT SELECT,INSERT ON TABLE genome.ad_status_history TO genome_dashboard;
 -- Name: SEQUENCE ad_status_history_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.ad_status_history_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.ad_status_history_id_seq TO genome_dashboard;
 
 
@@ -17137,7 +17416,6 @@ GRANT SELECT ON TABLE genome.agent_job_attempts TO genome_dashboard;
 -- Name: SEQUENCE agent_job_attempts_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.agent_job_attempts_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.agent_job_attempts_id_seq TO genome_dashboard;
 
 
@@ -17193,7 +17471,6 @@ GRANT SELECT ON TABLE genome.creative_element_reward_history TO genome_dashboard
 -- Name: SEQUENCE creative_element_reward_history_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.creative_element_reward_history_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.creative_element_reward_history_id_seq TO genome_dashboard;
 
 
@@ -17265,7 +17542,6 @@ GRANT SELECT ON TABLE genome.experiment_analyses TO genome_dashboard;
 -- Name: SEQUENCE experiment_analyses_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.experiment_analyses_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.experiment_analyses_id_seq TO genome_dashboard;
 
 
@@ -17297,7 +17573,6 @@ GRANT SELECT ON TABLE genome.generation_experiment_analyses TO genome_dashboard;
 -- Name: SEQUENCE generation_experiment_analyses_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.generation_experiment_analyses_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.generation_experiment_analyses_id_seq TO genome_dashboard;
 
 
@@ -17321,7 +17596,6 @@ GRANT SELECT ON TABLE genome.genome_state TO genome_dashboard;
 -- Name: SEQUENCE genome_version_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.genome_version_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.genome_version_seq TO genome_dashboard;
 
 
@@ -17329,7 +17603,6 @@ GRANT USAGE ON SEQUENCE genome.genome_version_seq TO genome_dashboard;
 -- Name: TABLE job_runs; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT ON TABLE genome.job_runs TO genome_app;
 GRANT SELECT ON TABLE genome.job_runs TO genome_dashboard;
 
 
@@ -17337,7 +17610,6 @@ GRANT SELECT ON TABLE genome.job_runs TO genome_dashboard;
 -- Name: SEQUENCE job_runs_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.job_runs_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.job_runs_id_seq TO genome_dashboard;
 
 
@@ -17369,7 +17641,6 @@ GRANT SELECT ON TABLE genome.provider_calls TO genome_dashboard;
 -- Name: SEQUENCE provider_calls_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.provider_calls_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.provider_calls_id_seq TO genome_dashboard;
 
 
@@ -17424,7 +17695,6 @@ GRANT SELECT ON TABLE genome.style_clusters TO genome_dashboard;
 -- Name: SEQUENCE style_clusters_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.style_clusters_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.style_clusters_id_seq TO genome_dashboard;
 
 
@@ -17440,7 +17710,6 @@ GRANT SELECT ON TABLE genome.validation_results TO genome_dashboard;
 -- Name: SEQUENCE validation_results_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,USAGE ON SEQUENCE genome.validation_results_id_seq TO genome_app;
 GRANT USAGE ON SEQUENCE genome.validation_results_id_seq TO genome_dashboard;
 
 

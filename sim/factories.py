@@ -135,11 +135,23 @@ def perf(
             conversion_rate, roas, cpm
         ) VALUES (
             'acct', %(meta_ad_id)s, %(campaign)s, %(ad_name)s, %(date)s, %(spend)s,
-            %(impressions)s, %(clicks)s, %(purchases)s, %(value)s, %(brand_id)s, %(objective)s,
+            %(impressions)s, %(clicks)s, %(purchases)s, %(value)s,
+            -- Rows carry their brand, as the app stores them: the mapped ad's, else the
+            -- brand of the ad named in ad_name.
+            coalesce(
+                %(brand_id)s::uuid,
+                (SELECT m.brand_id FROM meta_ad_mapping AS m
+                 WHERE m.meta_ad_id = %(meta_ad_id)s AND m.brand_id IS NOT NULL LIMIT 1),
+                (SELECT pr.brand_id FROM generated_ads AS g
+                 JOIN ad_runs AS r ON r.id = g.ad_run_id JOIN products AS pr ON pr.id = r.product_id
+                 WHERE g.id::text = substring(lower(%(ad_name)s::text)
+                     FROM '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'))
+            ),
+            %(objective)s,
             %(ctr)s, %(cvr)s, %(roas)s,
             CASE WHEN %(impressions)s > 0 THEN 1000.0 * %(spend)s / %(impressions)s END
         )
-        ON CONFLICT (meta_ad_id, date) DO UPDATE SET
+        ON CONFLICT (brand_id, meta_ad_id, date) DO UPDATE SET
             spend = excluded.spend, impressions = excluded.impressions,
             link_clicks = excluded.link_clicks, purchases = excluded.purchases,
             purchase_value = excluded.purchase_value, link_ctr = excluded.link_ctr,

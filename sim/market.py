@@ -610,7 +610,7 @@ SELECT
     round(r.value / nullif(r.spend, 0), 4),
     a.objective, %(at)s::timestamptz, %(at)s::timestamptz
 FROM r JOIN a USING (meta_ad_id)
-ON CONFLICT (meta_ad_id, date) DO UPDATE SET
+ON CONFLICT (brand_id, meta_ad_id, date) DO UPDATE SET
     spend = EXCLUDED.spend,
     impressions = EXCLUDED.impressions,
     reach = EXCLUDED.reach,

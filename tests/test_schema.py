@@ -181,7 +181,7 @@ def test_access_path_indexes_exist(db: psycopg.Connection) -> None:
     assert "USING hnsw (exemplar_embedding vector_cosine_ops)" in defs
     assert "creative_element_scores_brand_dim_idx" in defs
     assert "agent_jobs_claim_idx" in defs
-    assert "(meta_ad_id, date)" in defs
+    assert "(brand_id, meta_ad_id, date)" in defs
     assert "USING gin (element_tags)" in defs
 
 

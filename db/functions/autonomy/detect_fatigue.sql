@@ -37,7 +37,9 @@ BEGIN
                 p.reach::double precision, p.impressions / nullif(p.frequency, 0)::double precision
             )), 0) AS day_freq
         FROM public.meta_ad_mapping AS m
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+        -- Only the mapped ad's brand's insights (docs/security.md#tenant-data).
+        INNER JOIN public.meta_ads_performance AS p
+            ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
         WHERE m.generated_ad_id IS NOT NULL
           AND p.date <= p_now::date
           AND p.impressions > 0

@@ -13,23 +13,13 @@ AS $$
     ),
 
     performance AS (
-        -- Recent insights of the brand: rows tagged with the brand, or of its mapped ads.
+        -- Recent insights of the brand: its own rows only (docs/security.md#tenant-data).
         SELECT 1000.0 * sum(p.spend)::double precision / nullif(sum(p.impressions), 0) AS cpm
         FROM public.meta_ads_performance AS p
         CROSS JOIN today AS t
         WHERE p.date > t.d - t.lookback
           AND p.date <= t.d
-          AND (
-              p.brand_id = p_brand_id
-              OR EXISTS (
-                  SELECT 1
-                  FROM public.meta_ad_mapping AS m
-                  INNER JOIN public.generated_ads AS g ON g.id = m.generated_ad_id
-                  INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-                  INNER JOIN public.products AS pr ON pr.id = r.product_id
-                  WHERE m.meta_ad_id = p.meta_ad_id AND pr.brand_id = p_brand_id
-              )
-          )
+          AND p.brand_id = p_brand_id
     ),
 
     rewards AS (
@@ -63,4 +53,4 @@ AS $$
     LIMIT 1;
 $$;
 COMMENT ON FUNCTION genome._brand_cpm(uuid, timestamptz) IS
-'Internal: the brand''s CPM (spend per 1000 impressions) for the budget gate: its Meta insights of the last experiment_cpm_lookback_days days (rows tagged with the brand or of its mapped ads), else its matured rewards, else the median_cpm of its broadest ad_intelligence_baselines row, else experiment_default_cpm. source says which.';
+'Internal: the brand''s CPM (spend per 1000 impressions) for the budget gate: its Meta insights of the last experiment_cpm_lookback_days days (the rows of the brand), else its matured rewards, else the median_cpm of its broadest ad_intelligence_baselines row, else experiment_default_cpm. source says which.';

@@ -329,7 +329,9 @@ BEGIN
         FROM running AS e
         INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
         INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id
+        -- Only the mapped ad's brand's insights (docs/security.md#tenant-data).
+        INNER JOIN public.meta_ads_performance AS p
+            ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
         WHERE p.date >= (e.started_at AT TIME ZONE 'UTC')::date
           AND p.date <= v_today - (e.spec ->> 'data_lag_days')::integer
           AND (e.meta_campaign_id IS NULL OR p.meta_campaign_id = e.meta_campaign_id)

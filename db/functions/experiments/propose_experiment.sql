@@ -47,6 +47,9 @@ DECLARE
     v_ad uuid;
     v_name text;
 BEGIN
+    PERFORM genome._check_payload_size(
+        concat(p_hypothesis, p_control_value, p_treatment_values::text), 'experiment text'
+    );
     v_org := genome._check_brand_product(p_brand_id, p_product_id);
     PERFORM genome._require_now(p_now);
     IF p_product_id IS NULL THEN

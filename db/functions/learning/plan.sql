@@ -91,6 +91,14 @@ BEGIN
             p_ad_run_id, p_n, v_canvas USING ERRCODE = 'GN012';
     END IF;
 
+    -- The attempts are counted before the ads' generate jobs are queued: enqueue_job
+    -- accepts a generate job only within the run's counted attempts.
+    UPDATE public.ad_runs AS r
+    SET attempts_count = r.attempts_count + p_n,
+        generation_config = coalesce(r.generation_config, '{}'::jsonb) || v_config,
+        status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
+    WHERE r.id = p_ad_run_id;
+
     FOR i IN 0 .. p_n - 1 LOOP
         v_selection := genome.select_elements(
             v_brand, v_run.product_id, p_now,
@@ -123,11 +131,6 @@ BEGIN
         RETURN NEXT v_id;
     END LOOP;
 
-    UPDATE public.ad_runs AS r
-    SET attempts_count = r.attempts_count + p_n,
-        generation_config = coalesce(r.generation_config, '{}'::jsonb) || v_config,
-        status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
-    WHERE r.id = p_ad_run_id;
 
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, planned_ads, updated_at
@@ -139,4 +142,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text) IS
-'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size.';
+'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size, GN414 the organization already has settings max_queued_jobs_per_organization jobs queued (nothing is planned).';

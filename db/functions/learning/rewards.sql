@@ -35,27 +35,32 @@ COMMENT ON FUNCTION genome.collect_rewards(timestamptz) IS
 
 -- Step: which Meta ads report for which generated ad.
 CREATE OR REPLACE FUNCTION genome._collect_rewards_links(p_today date)
-RETURNS TABLE (generated_ad_id uuid, meta_ad_id text, path text)
+RETURNS TABLE (generated_ad_id uuid, meta_ad_id text, path text, brand_id uuid)
 LANGUAGE sql
 STABLE
 SET search_path = genome, public
 AS $$
     -- meta_ad_mapping is the attribution path (docs/rewards.md#linking-ads-to-meta) ...
+    -- A link is a (brand, Meta ad) pair: only the ad's own brand's insights count for it
+    -- (docs/security.md#tenant-data).
     SELECT
         m.generated_ad_id,
         m.meta_ad_id,
-        'mapping' AS path
+        'mapping' AS path,
+        m.brand_id
     FROM public.meta_ad_mapping AS m
-    WHERE m.generated_ad_id IS NOT NULL
+    WHERE m.generated_ad_id IS NOT NULL AND m.brand_id IS NOT NULL
     UNION
     -- ... and a generated ad's id in the Meta ad name only the fallback, for Meta ads
-    -- that no mapping row claims.
+    -- that no mapping row of the ad's brand claims.
     SELECT
         g.id AS generated_ad_id,
         n.meta_ad_id,
-        'ad_name' AS path
+        'ad_name' AS path,
+        n.brand_id
     FROM (
         SELECT DISTINCT
+            p.brand_id,
             p.meta_ad_id,
             substring(
                 p.ad_name
@@ -64,14 +69,18 @@ AS $$
         FROM public.meta_ads_performance AS p
         WHERE p.ad_name ~ '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
           AND p.date <= p_today
+          AND p.brand_id IS NOT NULL
     ) AS n
     INNER JOIN public.generated_ads AS g ON g.id = n.ad_uuid
+    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+    INNER JOIN public.products AS pr ON pr.id = r.product_id AND pr.brand_id = n.brand_id
     WHERE NOT EXISTS (
-        SELECT 1 FROM public.meta_ad_mapping AS m2 WHERE m2.meta_ad_id = n.meta_ad_id
+        SELECT 1 FROM public.meta_ad_mapping AS m2
+        WHERE m2.meta_ad_id = n.meta_ad_id AND m2.brand_id = n.brand_id
     )
 $$;
 COMMENT ON FUNCTION genome._collect_rewards_links(date) IS
-'Internal step of collect_rewards: the (generated ad, Meta ad) pairs whose performance counts for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping''), and, for Meta ads no mapping row claims, a generated ad whose id appears in the Meta ad name of a performance row dated up to p_today (''ad_name'').';
+'Internal step of collect_rewards: the (generated ad, Meta ad, brand) links whose performance rows of that brand count for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping'', the brand its trigger set from the ad), and, for Meta ads no mapping row of the brand claims, a generated ad of the same brand whose id appears in the Meta ad name of one of the brand''s performance rows dated up to p_today (''ad_name''). Performance rows without a brand count for no ad.';
 
 
 -- Step: each linked ad's totals and facts, for the ads whose reward can still change.
@@ -122,7 +131,8 @@ AS $$
             (array_agg(p.meta_campaign_id ORDER BY p.date DESC))[1] AS meta_campaign_id,
             (array_agg(p.meta_ad_account_id ORDER BY p.date DESC))[1] AS meta_ad_account_id
         FROM genome._collect_rewards_links(p_today) AS l
-        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = l.meta_ad_id
+        INNER JOIN public.meta_ads_performance AS p
+            ON p.meta_ad_id = l.meta_ad_id AND p.brand_id = l.brand_id
         WHERE p.date <= p_today
         GROUP BY l.generated_ad_id
         HAVING max(p.date) >= p_horizon
@@ -150,7 +160,8 @@ AS $$
     INNER JOIN public.products AS pr ON pr.id = ar.product_id
     INNER JOIN public.brands AS b ON b.id = pr.brand_id
     LEFT JOIN public.meta_campaigns AS c
-        ON c.meta_campaign_id = perf.meta_campaign_id
+        ON c.brand_id = b.id
+        AND c.meta_campaign_id = perf.meta_campaign_id
         AND c.meta_ad_account_id = perf.meta_ad_account_id
     LEFT JOIN genome.objective_map AS om
         ON om.meta_objective = upper(coalesce(perf.objective, c.objective))

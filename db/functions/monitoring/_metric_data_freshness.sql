@@ -42,7 +42,8 @@ AS $$
     rows_by_brand AS (
         SELECT l.brand_id, mp.date
         FROM launched AS l
-        INNER JOIN public.meta_ads_performance AS mp ON mp.meta_ad_id = l.meta_ad_id
+        INNER JOIN public.meta_ads_performance AS mp
+            ON mp.meta_ad_id = l.meta_ad_id AND mp.brand_id = l.brand_id
         UNION ALL
         SELECT mp.brand_id, mp.date
         FROM public.meta_ads_performance AS mp

@@ -12,6 +12,7 @@ AS $$
 DECLARE
     v_alert genome.system_alerts;
 BEGIN
+    PERFORM genome._check_payload_size(p_user, 'user name');
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_not_null(p_alert_id, 'alert id');
     IF p_user IS NULL OR btrim(p_user) = '' THEN

@@ -18,6 +18,7 @@ DECLARE
     v_total_limit integer := genome._setting_num('exemplar_limit_total')::integer;
     v_id uuid;
 BEGIN
+    PERFORM genome._check_payload_size(p_quality_notes, 'exemplar notes');
     PERFORM genome._require_now(p_now);
     IF p_exemplar_type IS NULL OR p_exemplar_type NOT IN ('gold_approve', 'gold_reject', 'edge_case') THEN
         RAISE EXCEPTION 'exemplar type must be gold_approve, gold_reject or edge_case, got %',

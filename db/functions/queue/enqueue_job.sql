@@ -36,6 +36,14 @@ BEGIN
     END IF;
     IF p_generated_ad_id IS NOT NULL THEN
         PERFORM genome._require_ad(p_generated_ad_id);
+        -- A new job, not a repeat of this ad's job of this kind, counts against the run's
+        -- attempts cap and the organization's queue (docs/operations.md#queue-limits).
+        IF NOT EXISTS (
+            SELECT 1 FROM genome.agent_jobs AS j
+            WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind
+        ) THEN
+            PERFORM genome._check_job_limits(p_kind, p_generated_ad_id);
+        END IF;
     END IF;
 
     INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
@@ -55,4 +63,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.enqueue_job(text, uuid, jsonb, timestamptz) IS
-'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';

@@ -20,6 +20,7 @@ DECLARE
     v_checks jsonb := coalesce(p_check_overrides, '{}');
     v_id uuid;
 BEGIN
+    PERFORM genome._check_payload_size(concat(p_reason, p_user, p_check_overrides::text), 'override');
     PERFORM genome._require_ad(p_generated_ad_id);
     SELECT g.id, g.final_status, g.visual_embedding IS NOT NULL AS embedded, b.organization_id
     INTO v_ad

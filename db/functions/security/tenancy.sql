@@ -483,19 +483,22 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Global genome tables (registry, settings, rubric, job schedules and runs): read-only to
-    -- the app. They hold no tenant rows.
+    -- Global genome tables (registry, settings, rubric, job schedules): read-only to the
+    -- app. They hold no tenant rows. Not the job runs (their results count every
+    -- organization's rows) nor the sequences (platform-wide counters):
+    -- docs/security.md#tenant-data.
     FOR t IN
         SELECT c.oid::regclass::text AS table_name
         FROM pg_class AS c
         WHERE c.relnamespace = 'genome'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
           AND NOT c.oid = ANY (v_tenant)
-          AND c.relname <> 'schema_migrations'
+          AND c.relname NOT IN ('schema_migrations', 'job_runs')
     LOOP
         EXECUTE format('GRANT SELECT ON %s TO genome_app', t.table_name);
         EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app', t.table_name);
     END LOOP;
-    GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA genome TO genome_app;
+    REVOKE ALL ON genome.job_runs FROM genome_app;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
 
     -- The dashboard reads every genome and tenant table and writes what its actions write.
     FOR t IN
@@ -590,4 +593,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
