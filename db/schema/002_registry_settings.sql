@@ -231,6 +231,12 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('job_lease_seconds', '120', 'Default agent job lease'),
 ('job_max_attempts', '3', 'Default agent job attempts before dead-letter'),
 ('job_backoff_base_seconds', '5', 'Retry backoff base: base * 2^(attempt-1), with jitter'),
+('job_max_lease_seconds', '3600',
+ 'Longest lease claim_jobs and heartbeat_job grant; a longer one is refused (GN421)'),
+('job_max_delay_seconds', '604800',
+ 'Furthest in the future enqueue_job may schedule a job (run_after), in seconds (GN421)'),
+('max_queued_jobs_per_organization', '10000',
+ 'Queued agent jobs one organization may have at once; new work beyond it is refused (GN414) so one organization cannot starve the others'),
 ('max_payload_bytes', '1048576',
  'Largest text argument (review, notes, descriptor) an agent function accepts, in bytes'),
 ('winner_min_matured_days', '7', 'A winner has at least this many matured days of data'),
@@ -342,6 +348,20 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('whitespace_min_component_rewards', '5',
  'Each element of a whitespace combination needs at least this much evidence (the brand''s rewards plus the category prior''s peer observations)'),
 ('whitespace_ci_level', '0.90', 'Level of the predicted-reward interval of genome.whitespace'),
+-- Per-role limits (docs/security.md#per-role-limits): how long one statement of an app,
+-- agent or dashboard session may run (genome._apply_tenancy() applies them to the roles at
+-- every migrate), and how large an input one numeric helper accepts
+-- (genome._require_helper_size).
+('app_statement_timeout_seconds', '30',
+ 'statement_timeout of genome_app and its login roles (ALTER ROLE, applied by genome migrate); 0 turns it off'),
+('agent_statement_timeout_seconds', '30',
+ 'statement_timeout of genome_agent and its login roles (ALTER ROLE, applied by genome migrate); 0 turns it off'),
+('dashboard_statement_timeout_seconds', '30',
+ 'statement_timeout of the dashboard''s login role genome_dashboard (ALTER ROLE, applied by genome migrate); 0 turns it off'),
+('helper_max_rows', '10000',
+ 'Rows (arms, points, values) one call of a numeric helper accepts at most (GN031 beyond)'),
+('helper_max_samples', '10000000',
+ 'Monte Carlo samples one call of a numeric helper draws at once at most: draws times the arms of its largest group (GN031 beyond)'),
 -- How many children the scheduled jobs may plan per brand per run.
 ('evolution_max_per_brand', '3', 'winner_evolution evolves at most this many winners per brand per run (best reward first)'),
 ('refresh_max_per_brand', '2', 'fatigue_refresh plans at most this many refreshes per brand per run (soonest fatigue first)');

@@ -49,9 +49,13 @@ CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs (generated_ad_id
 WHERE generated_ad_id IS NOT NULL;
 CREATE INDEX agent_jobs_claim_idx ON genome.agent_jobs (kind, run_after) WHERE status = 'queued';
 CREATE INDEX agent_jobs_lease_idx ON genome.agent_jobs (leased_until) WHERE status = 'running';
+-- A job that was tried before (reaped after its agent died, or failed and backed off) goes
+-- ahead of never-tried ones: its ad has waited longest (docs/attacks.md#agents-and-the-queue).
 CREATE INDEX agent_jobs_claim_order_idx
-ON genome.agent_jobs (stage_rank DESC, run_after, created_at, id)
+ON genome.agent_jobs ((attempts > 0) DESC, stage_rank DESC, run_after, created_at, id)
 WHERE status = 'queued';
+COMMENT ON INDEX genome.agent_jobs_claim_order_idx IS
+'Claim order of genome.claim_jobs: retried jobs first, then later pipeline stages, then oldest run_after.';
 COMMENT ON TABLE genome.agent_jobs IS
 'Work queue of the Python agents: claimed with FOR UPDATE SKIP LOCKED under a lease, retried with backoff, dead-lettered after max_attempts with every error kept.';
 COMMENT ON COLUMN genome.agent_jobs.errors IS 'Every failed attempt: attempt number, time, error text.';
