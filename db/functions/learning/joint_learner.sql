@@ -107,17 +107,13 @@ cov = np.linalg.inv(hess)
 cov = (cov + cov.T) / 2
 chol = np.linalg.cholesky(cov)
 
-# 4. Each element value's marginal success rate: the log-odds of an ad with that value, the
-# objectives' intercepts weighted by their ads and every other dimension at the mean of its
-# values; logistic-normal mean and variance by Gauss-Hermite quadrature.
+# 4. Each element value's marginal success rate: the log-odds of the brand's average ad
+# (its objectives and its other dimensions' values mixed as in the weighted ads, a direction
+# the data pin down) with this value in its own dimension; logistic-normal mean and variance
+# by Gauss-Hermite quadrature.
 intercepts = groups == 0
-weight_by_param = X.T @ w
-share = np.where(intercepts, weight_by_param, 0.0)
-share = share / share.sum() if share.sum() > 0 else intercepts / max(intercepts.sum(), 1)
-average = share.copy()
-for g in np.unique(groups[~intercepts]):
-    members = groups == g
-    average[members] = 1.0 / members.sum()
+total = float(w.sum())
+average = (X.T @ w) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
 nodes, hw = np.polynomial.hermite.hermgauss(40)
 mm = np.full(k, np.nan)
 mv = np.full(k, np.nan)
@@ -145,7 +141,7 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
     integer [], double precision [], double precision [], integer [], double precision
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it; returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, and per element value (NULL for intercepts) the mean and variance of its marginal success rate (other dimensions at their values'' mean).';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it; returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, and per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension).';
 
 
 -- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
