@@ -76,7 +76,9 @@ def test_map_matches_statsmodels_glm_with_a_flat_prior(db: psycopg.Connection) -
     successes = rng.binomial(trials, expit(X @ true))
     fit = _fit(db, designs, successes, trials, levels, prior_sd=1e4)
     # The unpenalized GLM needs reference coding: drop the first value of each dimension.
-    keep = [0] + [int(o) + v for o, n in zip(fit["offsets"], levels, strict=True) for v in range(1, n)]
+    keep = [0] + [
+        int(o) + v for o, n in zip(fit["offsets"], levels, strict=True) for v in range(1, n)
+    ]
     glm = sm.GLM(
         np.column_stack([successes, trials - successes]), X[:, keep], family=sm.families.Binomial()
     ).fit()
@@ -100,7 +102,9 @@ def test_one_dimension_with_a_flat_prior_is_the_conjugate_beta(db: psycopg.Conne
     # logistic-normal is a little right-skewed where s is small).
     np.testing.assert_allclose(fit["marginal_mean"][1:], exact_mean, rtol=5e-2)
     np.testing.assert_allclose(fit["marginal_variance"][1:], exact_var, rtol=0.2)
-    logit_var = np.array([fit["cov"][0, 0] + fit["cov"][j, j] + 2 * fit["cov"][0, j] for j in range(1, 5)])
+    logit_var = np.array(
+        [fit["cov"][0, 0] + fit["cov"][j, j] + 2 * fit["cov"][0, j] for j in range(1, 5)]
+    )
     np.testing.assert_allclose(logit_var, polygamma(1, a) + polygamma(1, b), rtol=0.05)
     np.testing.assert_allclose(logit_map, digamma(a) - digamma(b), atol=0.1)
 
@@ -122,7 +126,7 @@ def test_intervals_cover_the_truth_under_creative_spread(db: psycopg.Connection)
     for _ in range(60):
         designs, true, trials, successes = _overdispersed_brand(rng, levels, 80, 0.4)
         fit = _fit(db, designs, successes, trials, levels, prior_sd=3.0)
-        for d, o in enumerate(fit["offsets"]):
+        for o in fit["offsets"]:
             # The contrast between the first two values of each dimension.
             c = np.zeros(len(true))
             c[o], c[o + 1] = 1.0, -1.0
@@ -132,6 +136,9 @@ def test_intervals_cover_the_truth_under_creative_spread(db: psycopg.Connection)
             covered.append(abs(est - truth) <= z * sd)
             naive.append(abs(est - truth) <= z * sd / np.sqrt(fit["dispersion"]))
         dispersions.append(fit["dispersion"])
+    print(
+        f"coverage {np.mean(covered):.2f}, without dispersion {np.mean(naive):.2f}, median phi {np.median(dispersions):.1f}"
+    )
     assert np.median(dispersions) > 3
     assert 0.8 <= np.mean(covered) <= 0.98
     # Without the dispersion the intervals would be far too narrow.
@@ -142,9 +149,13 @@ def test_intervals_cover_the_truth_under_creative_spread(db: psycopg.Connection)
 
 
 def _use(db, learner: str, **settings: float) -> None:
-    db.execute("UPDATE genome.settings SET value = to_jsonb(%s::text) WHERE key = 'learner'", (learner,))
+    db.execute(
+        "UPDATE genome.settings SET value = to_jsonb(%s::text) WHERE key = 'learner'", (learner,)
+    )
     for key, value in settings.items():
-        db.execute("UPDATE genome.settings SET value = to_jsonb(%s::float8) WHERE key = %s", (value, key))
+        db.execute(
+            "UPDATE genome.settings SET value = to_jsonb(%s::float8) WHERE key = %s", (value, key)
+        )
 
 
 def _dimensions(db) -> dict[str, list[str]]:
@@ -156,7 +167,9 @@ def _dimensions(db) -> dict[str, list[str]]:
     return dict(rows)
 
 
-def _set_evidence(db, ad_ids, impressions, clicks, first_dates, last_dates, matured, scores) -> None:
+def _set_evidence(
+    db, ad_ids, impressions, clicks, first_dates, last_dates, matured, scores
+) -> None:
     """Give rewards written by the factories their per-ad evidence (a TRAFFIC objective)."""
     db.execute(
         """
@@ -298,7 +311,13 @@ class _Market:
         names = sorted(dims)
         strong = set(self.rng.choice(names, 2, replace=False))
         self.effects = {
-            d: dict(zip(dims[d], self.rng.normal(0, 0.6 if d in strong else 0.1, len(dims[d])), strict=True))
+            d: dict(
+                zip(
+                    dims[d],
+                    self.rng.normal(0, 0.6 if d in strong else 0.1, len(dims[d])),
+                    strict=True,
+                )
+            )
             for d in names
         }
         self.base = logit(0.015)
@@ -312,7 +331,9 @@ class _Market:
         self.p25, self.p75 = np.quantile(ctrs, [0.25, 0.75])
 
     def ctr(self, tags: dict[str, str]) -> float:
-        return float(expit(self.base + sum(self.effects[d][tags[d]] for d in self.effects if d in tags)))
+        return float(
+            expit(self.base + sum(self.effects[d][tags[d]] for d in self.effects if d in tags))
+        )
 
     def deliver(self, tags: dict[str, str]) -> tuple[int, int, float]:
         impressions = int(self.rng.integers(1500, 5000))
@@ -335,10 +356,13 @@ def _simulate(db, learner: str, seed: int) -> tuple[float, float]:
     for day in range(SIM_DAYS):
         now = T0 + day * DAY
         run = f.ad_run(db, product_id)
-        ads = db.execute(
-            "SELECT g.id, g.element_tags FROM genome.plan_ads(%s, %s, %s, %s) AS p (id) "
-            "JOIN generated_ads AS g ON g.id = p.id",
+        planned = db.execute(
+            "SELECT array_agg(id) FROM genome.plan_ads(%s, %s, %s, %s) AS p (id)",
             (run, SIM_ADS_PER_DAY, now, seed * 1000 + day * 10),
+        ).fetchone()[0]
+        ads = db.execute(
+            "SELECT id, element_tags FROM generated_ads WHERE id = ANY(%s) ORDER BY prompt_index",
+            (planned,),
         ).fetchall()
         for ad_id, tags in ads:
             chosen.append((day, market.ctr(tags)))
@@ -347,9 +371,12 @@ def _simulate(db, learner: str, seed: int) -> tuple[float, float]:
         for ad_id, impressions, clicks, score, planned in due:
             f.reward(db, ad_id, score, now, impressions=impressions, clicks=clicks)
             first = (T0 + (planned + 1) * DAY).date()
-            _set_evidence(db, [ad_id], [impressions], [clicks], [first], [now.date()], [now], [score])
+            _set_evidence(
+                db, [ad_id], [impressions], [clicks], [first], [now.date()], [now], [score]
+            )
         db.execute("SELECT genome.update_scores(%s)", (now,))
     last = [c for d, c in chosen if d >= SIM_DAYS * 2 // 3]
+    assert len(last) == (SIM_DAYS - SIM_DAYS * 2 // 3) * SIM_ADS_PER_DAY
     return float(np.mean(last) / market.oracle), market.random / market.oracle
 
 
