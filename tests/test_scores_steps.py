@@ -7,7 +7,7 @@ import datetime as dt
 import psycopg
 import pytest
 
-from tests import factories as f
+from sim import factories as f
 
 T0 = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
