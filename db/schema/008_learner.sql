@@ -1,10 +1,11 @@
 -- The joint learner (docs/learning.md#joint-learner): per brand, a Bayesian logistic
 -- regression of each ad's successes out of its trials on one-hot element values, whose
--- Laplace posterior is kept here and moment-matched into creative_element_scores.
+-- Laplace posterior is kept here and moment-matched into creative_element_scores. It is the
+-- default learner: tests/test_learner.py's simulation shows it ahead of beta_bernoulli.
 
 INSERT INTO genome.settings (key, value, description) VALUES
 (
-    'learner', '"beta_bernoulli"',
+    'learner', '"joint_logistic"',
     'Which learner update_scores runs: joint_logistic (per-ad evidence, all dimensions jointly) or beta_bernoulli (one bit per ad, per dimension)'
 ),
 ('learner_half_life_days', '14', 'Joint learner: an ad''s evidence weighs half as much after this many days'),
