@@ -222,6 +222,11 @@ def run(server: Server, rows: int, repeats: int, seed: int = 5) -> BenchResult:
             registry = data.element_registry(conn)
             t0 = time.perf_counter()
             data.insert_rewards(conn, tenant, rows, registry, seed=seed)
+            # The alternative recomputes the one-bit Beta counts and product rows: compare it
+            # with that learner (docs/learning.md#joint-learner describes the default one).
+            conn.execute(
+                "UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'"
+            )
             conn.commit()
             res.details["generate_s"] = time.perf_counter() - t0
         with psycopg.connect(url, autocommit=True) as conn:

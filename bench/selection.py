@@ -94,6 +94,11 @@ def run(server: Server, sizes: SelectionSizes) -> BenchResult:
         registry = data.make_registry(conn, sizes.dimensions, sizes.values)
         tenant = data.tenant(conn, "selection")
         data.insert_rewards(conn, tenant, sizes.rewards, registry, seed=sizes.seed)
+        # MABWiser is fitted with the one-bit learner's pseudo-counts (alpha - 1, beta - 1);
+        # the joint learner's moment-matched Betas are not counts (docs/learning.md#joint-learner).
+        conn.execute(
+            "UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'"
+        )
         conn.execute("SELECT genome.update_scores(%s)", (data.P_NOW,))
         conn.commit()
         conn.autocommit = True

@@ -356,6 +356,8 @@ def _causal(db, brand, dimension, control, treatment, rel, lo, hi) -> None:
 
 
 def test_causal_effects_tighten_beliefs_and_lower_information_gain(db, run) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     w = _winner(db, run)
     brand = _brand_of(db, w)
     # Genome evidence for color_mode values, then update_scores.

@@ -141,6 +141,8 @@ def test_plan_bad_input(db: psycopg.Connection, args: str, state: str) -> None:
 
 
 def test_performance_context_names_best_and_worst_with_evidence(db: psycopg.Connection) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     b = f.brand(db)
     run = f.ad_run(db, f.product(db, b))
     items = [({"hook_type": "authority"}, 0.9)] * 8 + [({"hook_type": "story"}, 0.1)] * 6

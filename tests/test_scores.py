@@ -47,6 +47,8 @@ def _score(db, brand_id, dim, value, product_id=None):
 
 
 def test_alpha_beta_count_successes_and_imported_weight(db: psycopg.Connection) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     items = [({"hook_type": "authority"}, 0.9)] * 6 + [({"hook_type": "authority"}, 0.2)] * 2
     b = _brand_with_rewards(db, items)
     run = db.execute(
@@ -183,6 +185,8 @@ def test_new_brand_starts_from_opted_in_peers_pooled_prior(db: psycopg.Connectio
 
 
 def test_level_two_and_three_blending(db: psycopg.Connection) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     _brand_with_rewards(db, [({"hook_type": "authority"}, 0.9)] * 100, category="c", sharing=True)
     b = _brand_with_rewards(
         db, [({"hook_type": "authority"}, 0.1)] * 20, category="c", sharing=True
@@ -232,6 +236,8 @@ def test_null_now_refused(db: psycopg.Connection) -> None:
 
 
 def test_causal_effects_are_the_strongest_evidence(db: psycopg.Connection) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     items = [({"hook_type": "authority"}, 0.9)] * 10 + [({"hook_type": "authority"}, 0.1)] * 10
     items += [({"hook_type": "story"}, 0.9)] * 1 + [({"hook_type": "story"}, 0.1)] * 1
     b = _brand_with_rewards(db, items)

@@ -51,6 +51,8 @@ def _within_binomial(observed: int, n: int, p: float, z: float = 4.0) -> bool:
 
 
 def test_planted_truth_value_is_chosen_most_of_the_time(db: psycopg.Connection) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     b = _planted(db, matured=600)
     draws = _draws(db, b, 2000)
     chosen = sum(d["element_tags"]["hook_type"] == "authority" for d in draws)

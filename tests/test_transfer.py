@@ -117,6 +117,8 @@ def test_agreeing_peers_keep_the_cap_and_the_floor_binds(db: psycopg.Connection)
 
 
 def test_opt_out_isolation(db: psycopg.Connection) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     for counts in HETERO:
         _brand(db, counts, category="skincare", sharing=True)
     newcomer = _brand(db, {"authority": (1, 1)}, category="skincare", sharing=True)

@@ -50,6 +50,8 @@ def _rows(db: psycopg.Connection, brand: uuid.UUID) -> list[dict]:
 
 
 def test_planted_high_value_untested_combo_ranks_first(db: psycopg.Connection) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     b = _brand(db, _tested_items(8), category="skincare", sharing=True)
     db.execute("SELECT genome.update_scores(%s)", (T0 + dt.timedelta(days=1),))
     rows = _rows(db, b)
@@ -77,6 +79,8 @@ def test_planted_high_value_untested_combo_ranks_first(db: psycopg.Connection) -
 
 
 def test_whitespace_pools_only_opted_in_peers(db: psycopg.Connection) -> None:
+    # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     items = _tested_items(8)
     b = _brand(db, items, category="skincare", sharing=True)
     # An opted-out brand of the category that tried X + Y a lot: invisible.

@@ -19,6 +19,7 @@ BEGIN
     PERFORM genome._update_scores_cold_start_levels(p_now, v_version);
     PERFORM genome._update_scores_brand_priors(p_now, v_version);
     v_rows := genome._update_scores_brand_scores(p_now, v_version);
+    PERFORM genome._update_scores_joint_learner(p_now, v_version);
     PERFORM genome._update_scores_causal_effects(p_now, v_version);
     v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
     PERFORM genome._update_scores_win_probabilities(v_version);
@@ -28,7 +29,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.update_scores(timestamptz) IS
-'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 -- Step 1: cold-start level per brand (docs/learning.md#cold-start), from its matured rewards.
@@ -419,6 +420,12 @@ BEGIN
             SELECT least(1.0, v_prior_n3 / nullif(bp.posterior_alpha + bp.posterior_beta - 2.0, 0)) AS k
         ) AS keep_raw
         CROSS JOIN LATERAL (SELECT coalesce(keep_raw.k, 1.0) AS k) AS keep
+        -- Brands the joint learner fitted at this version keep brand-level rows only
+        -- (docs/learning.md#joint-learner).
+        WHERE NOT EXISTS (
+            SELECT 1 FROM genome.learner_posteriors AS lp
+            WHERE lp.brand_id = pp.brand_id AND lp.genome_version = p_version
+        )
     )
 
     INSERT INTO genome.creative_element_scores AS s (

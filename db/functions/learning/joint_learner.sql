@@ -1,0 +1,345 @@
+-- The joint learner (docs/learning.md#joint-learner): per brand, a Bayesian logistic
+-- regression of every ad's successes out of its trials on the one-hot element values it
+-- carries, fitted to the MAP by Newton's method with a Laplace posterior, the covariance
+-- inflated by the ads' overdispersion, older evidence decayed. update_scores runs it as the
+-- step _update_scores_joint_learner when the setting learner is joint_logistic.
+
+CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
+    p_ad_index integer [],
+    p_param_index integer [],
+    p_successes double precision [],
+    p_trials double precision [],
+    p_weights double precision [],
+    p_objective_index integer [],
+    p_prior_mean double precision [],
+    p_prior_sd double precision [],
+    p_groups integer [],
+    p_min_dispersion double precision,
+    OUT posterior_mean double precision [],
+    OUT posterior_cholesky double precision [],
+    OUT dispersion double precision,
+    OUT marginal_mean double precision [],
+    OUT marginal_variance double precision []
+)
+LANGUAGE plpython3u
+IMMUTABLE
+AS $$
+import numpy as np
+from scipy.special import expit, log1p
+
+# Inputs: per ad its successes, trials, weight and the 1-based index of its objective's
+# intercept; per (ad, element value) entry the 1-based ad and parameter; per parameter its
+# prior mean and sd and its group (0 for intercepts, else the dimension it belongs to).
+s = np.asarray(p_successes, dtype=float)
+n = np.asarray(p_trials, dtype=float)
+w = np.asarray(p_weights, dtype=float)
+m0 = np.asarray(p_prior_mean, dtype=float)
+sd = np.asarray(p_prior_sd, dtype=float)
+groups = np.asarray(p_groups, dtype=np.int64)
+k = len(m0)
+n_ads = len(s)
+if not (len(n) == n_ads and len(w) == n_ads and len(p_objective_index) == n_ads):
+    plpy.error("per-ad arrays differ in length")
+if not (len(sd) == k and len(groups) == k) or len(p_ad_index) != len(p_param_index):
+    plpy.error("per-parameter or per-entry arrays differ in length")
+if np.any(sd <= 0) or np.any(n < s) or np.any(s < 0) or np.any(w < 0):
+    plpy.error("prior sd must be positive, 0 <= successes <= trials, weights >= 0")
+
+X = np.zeros((n_ads, k))
+if n_ads:
+    X[np.arange(n_ads), np.asarray(p_objective_index, dtype=np.int64) - 1] = 1.0
+    X[np.asarray(p_ad_index, dtype=np.int64) - 1, np.asarray(p_param_index, dtype=np.int64) - 1] = 1.0
+precision0 = 1.0 / sd**2
+
+
+def log_posterior(b, wt):
+    eta = X @ b
+    # log(1 + e^eta) computed stably.
+    softplus = np.where(eta > 0, eta + log1p(np.exp(-np.abs(eta))), log1p(np.exp(-np.abs(eta))))
+    return float(np.sum(wt * (s * eta - n * softplus)) - 0.5 * np.sum(precision0 * (b - m0) ** 2))
+
+
+def newton(b, wt):
+    # Newton-Raphson on the log posterior (concave: binomial log-likelihood plus a Gaussian
+    # prior), halving the step until the log posterior rises.
+    current = log_posterior(b, wt)
+    for _ in range(200):
+        p = expit(X @ b)
+        grad = X.T @ (wt * (s - n * p)) - precision0 * (b - m0)
+        hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while t > 1e-10:
+            candidate = b + t * step
+            value = log_posterior(candidate, wt)
+            if value >= current - 1e-12:
+                break
+            t /= 2
+        b, current = candidate, value
+        if np.max(np.abs(t * step)) < 1e-10:
+            break
+    p = expit(X @ b)
+    hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+    return b, hess, p
+
+
+# 1. MAP with the ads' own weights.
+b, hess, p = newton(m0.copy(), w)
+
+# 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
+# freedom (effective parameters = trace of the data's share of the Hessian), floored.
+phi = float(p_min_dispersion)
+has = n > 0
+if has.any():
+    info = (X.T * (w * n * p * (1 - p))) @ X
+    edf = float(np.trace(np.linalg.solve(hess, info)))
+    df = float(np.sum(w[has])) - edf
+    var = n[has] * p[has] * (1 - p[has])
+    pearson = float(np.sum(w[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
+    if df >= 1.0:
+        phi = max(phi, pearson / df)
+
+# 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of its
+# trials, so the posterior (and the prior's relative weight) reflects the ads' real scatter.
+if phi > 1.0:
+    b, hess, p = newton(b, w / phi)
+cov = np.linalg.inv(hess)
+cov = (cov + cov.T) / 2
+chol = np.linalg.cholesky(cov)
+
+# 4. Each element value's marginal success rate: the log-odds of the brand's average ad
+# (its objectives and its other dimensions' values mixed as in the weighted ads, a direction
+# the data pin down) with this value in its own dimension; logistic-normal mean and variance
+# by Gauss-Hermite quadrature.
+intercepts = groups == 0
+total = float(w.sum())
+average = (X.T @ w) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
+nodes, hw = np.polynomial.hermite.hermgauss(40)
+mm = np.full(k, np.nan)
+mv = np.full(k, np.nan)
+for j in np.flatnonzero(~intercepts):
+    c = average.copy()
+    c[groups == groups[j]] = 0.0
+    c[j] = 1.0
+    mu = float(c @ b)
+    sigma = float(np.sqrt(max(c @ cov @ c, 0.0)))
+    q = expit(mu + np.sqrt(2.0) * sigma * nodes)
+    first = float(np.sum(hw * q) / np.sqrt(np.pi))
+    second = float(np.sum(hw * q**2) / np.sqrt(np.pi))
+    mm[j] = first
+    mv[j] = max(second - first**2, 0.0)
+
+return (
+    [float(x) for x in b],
+    [float(x) for x in chol.ravel()],
+    phi,
+    [None if np.isnan(x) else float(x) for x in mm],
+    [None if np.isnan(x) else float(x) for x in mv],
+)
+$$;
+COMMENT ON FUNCTION genome._joint_logistic_fit(
+    integer [], integer [], double precision [], double precision [], double precision [],
+    integer [], double precision [], double precision [], integer [], double precision
+) IS
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it; returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, and per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension).';
+
+
+-- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
+-- per-ad evidence and replace its brand-level posterior with the model's marginals.
+CREATE OR REPLACE FUNCTION genome._update_scores_joint_learner(p_now timestamptz, p_version integer)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_half_life double precision := genome._setting_num('learner_half_life_days');
+    v_prior_sd double precision := genome._setting_num('learner_prior_sd');
+    v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
+    v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
+    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
+    v_brand record;
+    v_fit record;
+    v_brands integer := 0;
+BEGIN
+    IF genome._setting_text('learner') <> 'joint_logistic' THEN
+        RETURN 0;
+    END IF;
+
+    -- 1. Every matured ad's evidence for its objective (genome.learner_objective_evidence),
+    -- weighted by imported_ad_weight and halved every learner_half_life_days of age.
+    CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
+    SELECT
+        cer.brand_id,
+        cer.reward_objective AS objective,
+        cer.element_tags,
+        least(ev.successes, ev.trials)::double precision AS successes,
+        ev.trials::double precision AS trials,
+        (CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END)
+        * 0.5 ^ (greatest(
+            (p_now::date - cer.first_date) - (cer.last_date - cer.first_date) / 2.0, 0
+        ) / v_half_life) AS weight,
+        row_number() OVER (PARTITION BY cer.brand_id ORDER BY cer.id)::integer AS ad_idx
+    FROM genome.creative_element_rewards AS cer
+    INNER JOIN genome.learner_objective_evidence AS loe ON loe.reward_objective = cer.reward_objective
+    CROSS JOIN LATERAL (
+        SELECT
+            CASE loe.success_metric WHEN 'clicks' THEN cer.total_clicks ELSE cer.total_purchases END
+                AS successes,
+            CASE loe.trials_metric WHEN 'impressions' THEN cer.total_impressions ELSE cer.total_clicks END
+                AS trials
+    ) AS ev
+    WHERE cer.matured_at <= p_now AND ev.trials > 0;
+
+    FOR v_brand IN
+        SELECT a.brand_id, b.organization_id
+        FROM _joint_ads AS a INNER JOIN public.brands AS b ON b.id = a.brand_id
+        GROUP BY a.brand_id, b.organization_id
+        ORDER BY a.brand_id
+    LOOP
+        -- 2. The brand's parameters: one intercept per objective, then every element value;
+        -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+        CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
+        WITH objectives AS (
+            SELECT
+                a.objective,
+                sum(a.weight * a.successes) AS s,
+                sum(a.weight * a.trials) AS n
+            FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id
+            GROUP BY a.objective
+        ),
+
+        value_priors AS (
+            SELECT
+                v.dimension,
+                v.value,
+                dense_rank() OVER (ORDER BY v.dimension)::integer AS grp,
+                ln(pm.m / (1.0 - pm.m)) AS prior_logit
+            FROM genome.element_values AS v
+            INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+            LEFT JOIN genome.brand_priors AS bp
+                ON bp.brand_id = v_brand.brand_id AND bp.element_dimension = v.dimension
+                AND bp.element_value = v.value
+            CROSS JOIN LATERAL (
+                SELECT least(0.99, greatest(0.01,
+                    coalesce(bp.prior_alpha, 1.0) / (coalesce(bp.prior_alpha, 1.0) + coalesce(bp.prior_beta, 1.0))
+                )) AS m
+            ) AS pm
+        ),
+
+        all_params AS (
+            SELECT
+                'objective:' || o.objective AS name,
+                o.objective,
+                NULL::text AS dimension,
+                NULL::text AS value,
+                0 AS grp,
+                ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
+                v_intercept_sd AS prior_sd
+            FROM objectives AS o
+            UNION ALL
+            -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
+            SELECT
+                vp.dimension || '=' || vp.value,
+                NULL,
+                vp.dimension,
+                vp.value,
+                vp.grp,
+                vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.dimension),
+                v_prior_sd
+            FROM value_priors AS vp
+        )
+
+        SELECT
+            ap.*,
+            row_number() OVER (ORDER BY ap.grp, ap.name)::integer AS param_idx
+        FROM all_params AS ap;
+
+        -- 3. The fit on the brand's arrays.
+        SELECT f.* INTO v_fit
+        FROM genome._joint_logistic_fit(
+            ARRAY(
+                SELECT a.ad_idx
+                FROM _joint_ads AS a
+                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
+                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx, p.param_idx
+            ),
+            ARRAY(
+                SELECT p.param_idx
+                FROM _joint_ads AS a
+                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
+                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx, p.param_idx
+            ),
+            ARRAY(SELECT a.successes FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
+            ARRAY(SELECT a.trials FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
+            ARRAY(SELECT a.weight FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
+            ARRAY(
+                SELECT p.param_idx
+                FROM _joint_ads AS a INNER JOIN _joint_params AS p ON p.objective = a.objective
+                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx
+            ),
+            ARRAY(SELECT p.prior_mean FROM _joint_params AS p ORDER BY p.param_idx),
+            ARRAY(SELECT p.prior_sd FROM _joint_params AS p ORDER BY p.param_idx),
+            ARRAY(SELECT p.grp FROM _joint_params AS p ORDER BY p.param_idx),
+            v_min_dispersion
+        ) AS f;
+
+        -- 4. The joint posterior, for selection and inspection.
+        INSERT INTO genome.learner_posteriors AS lp (
+            brand_id, organization_id, genome_version, parameters, posterior_mean,
+            posterior_cholesky, dispersion, n_ads, effective_ads, updated_at
+        )
+        SELECT
+            v_brand.brand_id, v_brand.organization_id, p_version,
+            ARRAY(SELECT p.name FROM _joint_params AS p ORDER BY p.param_idx),
+            v_fit.posterior_mean, v_fit.posterior_cholesky, v_fit.dispersion,
+            (SELECT count(*) FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id),
+            (SELECT sum(a.weight) FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id),
+            p_now
+        ON CONFLICT (brand_id) DO UPDATE
+        SET organization_id = excluded.organization_id,
+            genome_version = excluded.genome_version,
+            parameters = excluded.parameters,
+            posterior_mean = excluded.posterior_mean,
+            posterior_cholesky = excluded.posterior_cholesky,
+            dispersion = excluded.dispersion,
+            n_ads = excluded.n_ads,
+            effective_ads = excluded.effective_ads,
+            updated_at = excluded.updated_at;
+
+        -- 5. Each value's marginal moment-matched to a Beta with the same mean and variance:
+        -- the posterior selection samples from (docs/learning.md#joint-learner).
+        UPDATE genome.creative_element_scores AS s
+        SET posterior_alpha = mm.m * mm.n,
+            posterior_beta = (1.0 - mm.m) * mm.n
+        FROM (
+            SELECT
+                p.dimension,
+                p.value,
+                v_fit.marginal_mean[p.param_idx] AS m,
+                greatest(
+                    v_fit.marginal_mean[p.param_idx] * (1.0 - v_fit.marginal_mean[p.param_idx])
+                    / greatest(v_fit.marginal_variance[p.param_idx], 1e-300) - 1.0,
+                    0.5
+                ) AS n
+            FROM _joint_params AS p
+            WHERE p.grp > 0
+        ) AS mm
+        WHERE s.brand_id = v_brand.brand_id AND s.product_id IS NULL AND s.genome_version = p_version
+          AND s.element_dimension = mm.dimension AND s.element_value = mm.value;
+
+        -- Product rows would mix one-bit counts into the model's scale: the brand's rows serve.
+        DELETE FROM genome.creative_element_scores AS s
+        WHERE s.brand_id = v_brand.brand_id AND s.product_id IS NOT NULL;
+
+        DROP TABLE _joint_params;
+        v_brands := v_brands + 1;
+    END LOOP;
+
+    DROP TABLE _joint_ads;
+    RETURN v_brands;
+END
+$$;
+COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer) IS
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence, per ad its successes out of trials for its objective (genome.learner_objective_evidence), weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); the posterior into genome.learner_posteriors; each value''s marginal success rate moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';

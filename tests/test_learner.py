@@ -1,0 +1,396 @@
+"""The joint learner (docs/learning.md#joint-learner): its fit against references, its
+intervals under overdispersion, confounded choices, decay after a swap, and a small
+end-to-end simulation through plan_ads / update_scores against the old learner and random."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import psycopg
+import statsmodels.api as sm
+from scipy.special import digamma, expit, logit, polygamma
+from scipy.stats import norm
+
+from sim import factories as f
+
+T0 = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)
+DAY = dt.timedelta(days=1)
+
+
+def _fit(db, designs, successes, trials, levels, *, weights=None, prior_sd=100.0, prior_mean=None):
+    """genome._joint_logistic_fit on a design: per ad a tuple of value indices, one per
+    dimension (levels[d] values in dimension d); one intercept (parameter 1)."""
+    offsets = np.cumsum([1, *levels])[:-1]
+    k = 1 + sum(levels)
+    ad_index, param_index = [], []
+    for i, design in enumerate(designs):
+        for d, v in enumerate(design):
+            ad_index.append(i + 1)
+            param_index.append(int(offsets[d] + v) + 1)
+    groups = [0] + [d + 1 for d, n in enumerate(levels) for _ in range(n)]
+    sd = [100.0] + [prior_sd] * (k - 1)
+    row = db.execute(
+        "SELECT posterior_mean, posterior_cholesky, dispersion, marginal_mean, marginal_variance "
+        "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0)",
+        (
+            ad_index,
+            param_index,
+            [float(x) for x in successes],
+            [float(x) for x in trials],
+            [1.0] * len(designs) if weights is None else [float(x) for x in weights],
+            [1] * len(designs),
+            [0.0] * k if prior_mean is None else prior_mean,
+            sd,
+            groups,
+        ),
+    ).fetchone()
+    chol = np.asarray(row[1]).reshape(k, k)
+    return {
+        "mean": np.asarray(row[0]),
+        "cov": chol @ chol.T,
+        "dispersion": row[2],
+        "marginal_mean": row[3],
+        "marginal_variance": row[4],
+        "offsets": offsets,
+    }
+
+
+def _one_hot(designs, levels):
+    offsets = np.cumsum([1, *levels])[:-1]
+    X = np.zeros((len(designs), 1 + sum(levels)))
+    X[:, 0] = 1
+    for i, design in enumerate(designs):
+        for d, v in enumerate(design):
+            X[i, offsets[d] + v] = 1
+    return X
+
+
+def test_map_matches_statsmodels_glm_with_a_flat_prior(db: psycopg.Connection) -> None:
+    rng = np.random.default_rng(3)
+    levels = [3, 4, 2]
+    designs = [tuple(int(rng.integers(n)) for n in levels) for _ in range(150)]
+    X = _one_hot(designs, levels)
+    true = np.concatenate([[-3.5], rng.normal(0, 0.4, X.shape[1] - 1)])
+    trials = rng.integers(500, 5000, len(designs))
+    successes = rng.binomial(trials, expit(X @ true))
+    fit = _fit(db, designs, successes, trials, levels, prior_sd=1e4)
+    # The unpenalized GLM needs reference coding: drop the first value of each dimension.
+    keep = [0] + [
+        int(o) + v for o, n in zip(fit["offsets"], levels, strict=True) for v in range(1, n)
+    ]
+    glm = sm.GLM(
+        np.column_stack([successes, trials - successes]), X[:, keep], family=sm.families.Binomial()
+    ).fit()
+    # The log-odds of every ad (invariant to the coding) agree.
+    np.testing.assert_allclose(X @ fit["mean"], X[:, keep] @ glm.params, atol=1e-4)
+
+
+def test_one_dimension_with_a_flat_prior_is_the_conjugate_beta(db: psycopg.Connection) -> None:
+    # A flat prior on the log-odds is Beta(0, 0) on the rate: one ad per value with s of n
+    # gives the exact posterior Beta(s, n - s); the Laplace marginal must match its moments.
+    successes = np.array([30, 45, 12, 80])
+    trials = np.array([1000, 1200, 900, 2000])
+    fit = _fit(db, [(v,) for v in range(4)], successes, trials, [4])
+    a, b = successes, trials - successes
+    exact_mean = a / (a + b)
+    exact_var = a * b / ((a + b) ** 2 * (a + b + 1))
+    # The posterior mode is exact: the MAP log-odds of each value is logit(s / n).
+    logit_map = fit["mean"][0] + fit["mean"][1:]
+    np.testing.assert_allclose(logit_map, logit(a / (a + b)), atol=1e-4)
+    # Its moments are the Laplace approximation's: within O(1/s) of the exact ones (the
+    # logistic-normal is a little right-skewed where s is small).
+    np.testing.assert_allclose(fit["marginal_mean"][1:], exact_mean, rtol=5e-2)
+    np.testing.assert_allclose(fit["marginal_variance"][1:], exact_var, rtol=0.2)
+    logit_var = np.array(
+        [fit["cov"][0, 0] + fit["cov"][j, j] + 2 * fit["cov"][0, j] for j in range(1, 5)]
+    )
+    np.testing.assert_allclose(logit_var, polygamma(1, a) + polygamma(1, b), rtol=0.05)
+    np.testing.assert_allclose(logit_map, digamma(a) - digamma(b), atol=0.1)
+
+
+def _overdispersed_brand(rng, levels, n_ads, spread):
+    designs = [tuple(int(rng.integers(n)) for n in levels) for _ in range(n_ads)]
+    X = _one_hot(designs, levels)
+    true = np.concatenate([[-3.5], rng.normal(0, 0.3, X.shape[1] - 1)])
+    # Creative-to-creative spread: each ad's rate times a lognormal factor.
+    rate = np.clip(expit(X @ true) * np.exp(rng.normal(0, spread, n_ads)), 0, 1)
+    trials = rng.integers(2000, 8000, n_ads)
+    return designs, true, trials, rng.binomial(trials, rate)
+
+
+def test_intervals_cover_the_truth_under_creative_spread(db: psycopg.Connection) -> None:
+    rng = np.random.default_rng(11)
+    levels = [3, 3]
+    covered, naive, dispersions = [], [], []
+    for _ in range(60):
+        designs, true, trials, successes = _overdispersed_brand(rng, levels, 80, 0.4)
+        fit = _fit(db, designs, successes, trials, levels, prior_sd=3.0)
+        for o in fit["offsets"]:
+            # The contrast between the first two values of each dimension.
+            c = np.zeros(len(true))
+            c[o], c[o + 1] = 1.0, -1.0
+            est, sd = c @ fit["mean"], np.sqrt(c @ fit["cov"] @ c)
+            truth = c @ true
+            z = norm.ppf(0.95)
+            covered.append(abs(est - truth) <= z * sd)
+            naive.append(abs(est - truth) <= z * sd / np.sqrt(fit["dispersion"]))
+        dispersions.append(fit["dispersion"])
+    print(
+        f"coverage {np.mean(covered):.2f}, without dispersion {np.mean(naive):.2f}, median phi {np.median(dispersions):.1f}"
+    )
+    assert np.median(dispersions) > 3
+    assert 0.8 <= np.mean(covered) <= 0.98
+    # Without the dispersion the intervals would be far too narrow.
+    assert np.mean(naive) < 0.6
+
+
+# --- Through update_scores ----------------------------------------------------------------
+
+
+def _use(db, learner: str, **settings: float) -> None:
+    db.execute(
+        "UPDATE genome.settings SET value = to_jsonb(%s::text) WHERE key = 'learner'", (learner,)
+    )
+    for key, value in settings.items():
+        db.execute(
+            "UPDATE genome.settings SET value = to_jsonb(%s::float8) WHERE key = %s", (value, key)
+        )
+
+
+def _dimensions(db) -> dict[str, list[str]]:
+    rows = db.execute(
+        "SELECT v.dimension, array_agg(v.value ORDER BY v.value) FROM genome.element_values AS v "
+        "JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element' "
+        "GROUP BY v.dimension ORDER BY v.dimension"
+    ).fetchall()
+    return dict(rows)
+
+
+def _set_evidence(
+    db, ad_ids, impressions, clicks, first_dates, last_dates, matured, scores
+) -> None:
+    """Give rewards written by the factories their per-ad evidence (a TRAFFIC objective)."""
+    db.execute(
+        """
+        UPDATE genome.creative_element_rewards AS cer
+        SET total_impressions = x.impr, total_clicks = x.clicks, first_date = x.first_date,
+            last_date = x.last_date, matured_at = x.matured, revised_at = x.matured,
+            reward_score = x.score, reward_objective = 'TRAFFIC'
+        FROM unnest(%s::uuid[], %s::bigint[], %s::bigint[], %s::date[], %s::date[],
+                    %s::timestamptz[], %s::float8[])
+            AS x (ad, impr, clicks, first_date, last_date, matured, score)
+        WHERE cer.generated_ad_id = x.ad
+        """,
+        (ad_ids, impressions, clicks, first_dates, last_dates, matured, scores),
+    )
+
+
+def _posterior_means(db, brand_id, dimension) -> dict[str, float]:
+    rows = db.execute(
+        "SELECT element_value, posterior_alpha / (posterior_alpha + posterior_beta) "
+        "FROM genome.creative_element_scores WHERE brand_id = %s AND product_id IS NULL "
+        "AND element_dimension = %s",
+        (brand_id, dimension),
+    ).fetchall()
+    return dict(rows)
+
+
+def _brand_ads(db, brand_id, tags, impressions, clicks, first_dates, last_dates, matured):
+    run = f.ad_run(db, f.product(db, brand_id), max_attempts=1000)
+    f.bulk_rewards(db, run, [(t, 0.5) for t in tags], T0)
+    # In the order of tags: the factory numbers its ads' canvas labels test-<batch>-<n>.
+    ids = [
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM generated_ads WHERE ad_run_id = %s "
+            "ORDER BY split_part(canvas_size, '-', 3)::integer",
+            (run,),
+        )
+    ]
+    scores = [0.5] * len(ids)
+    _set_evidence(db, ids, impressions, clicks, first_dates, last_dates, matured, scores)
+    return ids
+
+
+def test_a_good_hook_always_shown_with_a_bad_template_is_separated(db: psycopg.Connection) -> None:
+    _use(db, "joint_logistic")
+    dims = _dimensions(db)
+    (d1, v1), (d2, v2) = [(d, v) for d, v in dims.items() if len(v) >= 3][:2]
+    good, bad = v1[0], v2[0]
+    rng = np.random.default_rng(5)
+    tags, impressions, clicks = [], [], []
+    for i in range(240):
+        if i % 4 == 0:
+            # The good value of d1 is only ever shown with the bad value of d2.
+            a, b = good, bad
+        else:
+            a, b = rng.choice(v1[1:]), rng.choice(v2)
+        eta = -4.0 + 0.6 * (a == good) - 0.9 * (b == bad)
+        n = 3000
+        tags.append({d1: str(a), d2: str(b)})
+        impressions.append(n)
+        clicks.append(int(rng.binomial(n, expit(eta))))
+    day = (T0 - 2 * DAY).date()
+    b_id = f.brand(db)
+    _brand_ads(db, b_id, tags, impressions, clicks, [day] * 240, [day] * 240, [T0] * 240)
+    # The raw CTR per value blames the good hook for its template.
+    raw = {
+        v: np.sum([c for t, c in zip(tags, clicks, strict=True) if t[d1] == v])
+        / np.sum([n for t, n in zip(tags, impressions, strict=True) if t[d1] == v])
+        for v in v1
+    }
+    assert max(raw, key=raw.get) != good
+    # As pg_cron runs it: the job role (genome_owner) owns the step's temporary tables.
+    db.execute("SET ROLE genome_owner")
+    db.execute("SELECT genome.update_scores(%s)", (T0,))
+    db.execute("RESET ROLE")
+    hooks = _posterior_means(db, b_id, d1)
+    templates = _posterior_means(db, b_id, d2)
+    assert max(hooks, key=hooks.get) == good
+    assert min(templates, key=templates.get) == bad
+    state = db.execute(
+        "SELECT n_ads, dispersion, cardinality(posterior_mean), cardinality(posterior_cholesky) "
+        "FROM genome.learner_posteriors WHERE brand_id = %s",
+        (b_id,),
+    ).fetchone()
+    assert state[0] == 240 and state[1] >= 1.0 and state[3] == state[2] ** 2
+
+
+def test_a_swapped_best_value_is_found_again_after_decay(db: psycopg.Connection) -> None:
+    dims = _dimensions(db)
+    dim, values = next((d, v) for d, v in dims.items() if len(v) >= 2)
+    a, b = values[0], values[1]
+    rng = np.random.default_rng(9)
+    swap_day, days = 30, 44
+    tags, impressions, clicks, dates, matured = [], [], [], [], []
+    for day in range(days):
+        for value in (a, b) * 4:
+            best = a if day < swap_day else b
+            ctr = 0.03 if value == best else 0.02
+            tags.append({dim: value})
+            impressions.append(3000)
+            clicks.append(int(rng.binomial(3000, ctr)))
+            dates.append((T0 + day * DAY).date())
+            matured.append(T0 + (day + 1) * DAY)
+    brand_id = f.brand(db)
+    _brand_ads(db, brand_id, tags, impressions, clicks, dates, dates, matured)
+    now = T0 + days * DAY
+    _use(db, "joint_logistic", learner_half_life_days=10000.0)
+    db.execute("SELECT genome.update_scores(%s)", (now,))
+    without_decay = _posterior_means(db, brand_id, dim)
+    _use(db, "joint_logistic", learner_half_life_days=7.0)
+    db.execute("SELECT genome.update_scores(%s)", (now,))
+    with_decay = _posterior_means(db, brand_id, dim)
+    assert without_decay[a] > without_decay[b]
+    assert with_decay[b] > with_decay[a]
+    post = dict(
+        (v, (pa, pb))
+        for v, pa, pb in db.execute(
+            "SELECT element_value, posterior_alpha, posterior_beta FROM genome.creative_element_scores "
+            "WHERE brand_id = %s AND product_id IS NULL AND element_dimension = %s",
+            (brand_id, dim),
+        ).fetchall()
+    )
+    # Between the two values shown, the new best one wins a Thompson draw nearly always.
+    draws = np.random.default_rng(0)
+    p_b_beats_a = np.mean(draws.beta(*post[b], 20000) > draws.beta(*post[a], 20000))
+    assert p_b_beats_a > 0.9
+
+
+# --- A small end-to-end simulation ----------------------------------------------------------
+
+SIM_DAYS = 36
+SIM_ADS_PER_DAY = 6
+SIM_DELAY_DAYS = 3
+
+
+class _Market:
+    """Additive log-odds per element value (two strong dimensions, the rest weak) and a
+    lognormal creative-to-creative spread (sd 0.3) on each ad's CTR."""
+
+    def __init__(self, dims: dict[str, list[str]], seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        names = sorted(dims)
+        strong = set(self.rng.choice(names, 2, replace=False))
+        self.effects = {
+            d: dict(
+                zip(
+                    dims[d],
+                    self.rng.normal(0, 0.6 if d in strong else 0.1, len(dims[d])),
+                    strict=True,
+                )
+            )
+            for d in names
+        }
+        self.base = logit(0.015)
+        self.oracle = self.ctr({d: max(e, key=e.get) for d, e in self.effects.items()})
+        combos = [
+            {d: self.rng.choice(list(e)) for d, e in self.effects.items()} for _ in range(4000)
+        ]
+        ctrs = np.array([self.ctr(c) for c in combos])
+        self.random = float(ctrs.mean())
+        # Per-brand p25/p75 baseline normalisation of the composite reward (docs/rewards.md#normalization).
+        self.p25, self.p75 = np.quantile(ctrs, [0.25, 0.75])
+
+    def ctr(self, tags: dict[str, str]) -> float:
+        return float(
+            expit(self.base + sum(self.effects[d][tags[d]] for d in self.effects if d in tags))
+        )
+
+    def deliver(self, tags: dict[str, str]) -> tuple[int, int, float]:
+        impressions = int(self.rng.integers(1500, 5000))
+        rate = min(1.0, self.ctr(tags) * np.exp(self.rng.normal(0, 0.3)))
+        clicks = int(self.rng.binomial(impressions, rate))
+        score = float(np.clip((clicks / impressions - self.p25) / (self.p75 - self.p25), 0, 1))
+        return impressions, clicks, score
+
+
+def _simulate(db, learner: str, seed: int) -> tuple[float, float]:
+    """plan_ads each day, rewards maturing SIM_DELAY_DAYS later, update_scores daily; the
+    last third's mean true CTR as a share of the oracle's."""
+    _use(db, learner)
+    dims = _dimensions(db)
+    market = _Market(dims, seed)
+    brand_id = f.brand(db)
+    product_id = f.product(db, brand_id)
+    pending: list[tuple[int, list]] = []
+    chosen: list[tuple[int, float]] = []
+    for day in range(SIM_DAYS):
+        now = T0 + day * DAY
+        run = f.ad_run(db, product_id)
+        planned = db.execute(
+            "SELECT array_agg(id) FROM genome.plan_ads(%s, %s, %s, %s) AS p (id)",
+            (run, SIM_ADS_PER_DAY, now, seed * 1000 + day * 10),
+        ).fetchone()[0]
+        ads = db.execute(
+            "SELECT id, element_tags FROM generated_ads WHERE id = ANY(%s) ORDER BY prompt_index",
+            (planned,),
+        ).fetchall()
+        for ad_id, tags in ads:
+            chosen.append((day, market.ctr(tags)))
+            pending.append((day + SIM_DELAY_DAYS, [ad_id, *market.deliver(tags), day]))
+        due = [p for d, p in pending if d == day]
+        for ad_id, impressions, clicks, score, planned in due:
+            f.reward(db, ad_id, score, now, impressions=impressions, clicks=clicks)
+            first = (T0 + (planned + 1) * DAY).date()
+            _set_evidence(
+                db, [ad_id], [impressions], [clicks], [first], [now.date()], [now], [score]
+            )
+        db.execute("SELECT genome.update_scores(%s)", (now,))
+    last = [c for d, c in chosen if d >= SIM_DAYS * 2 // 3]
+    assert len(last) == (SIM_DAYS - SIM_DAYS * 2 // 3) * SIM_ADS_PER_DAY
+    return float(np.mean(last) / market.oracle), market.random / market.oracle
+
+
+def test_joint_learner_beats_the_old_learner_and_random_end_to_end(db: psycopg.Connection) -> None:
+    joint, old, random = [], [], []
+    for seed in (1, 2, 3):
+        share, random_share = _simulate(db, "joint_logistic", seed)
+        joint.append(share)
+        random.append(random_share)
+        old.append(_simulate(db, "beta_bernoulli", seed)[0])
+    print(f"share of oracle, last third: joint {joint} old {old} random {random}")
+    assert np.mean(joint) > np.mean(old) + 0.05
+    assert np.mean(joint) > np.mean(random) + 0.2
+    assert min(j - o for j, o in zip(joint, old, strict=True)) > -0.05
