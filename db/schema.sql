@@ -3360,6 +3360,135 @@ COMMENT ON FUNCTION genome._job_stage_rank() IS 'Internal trigger: sets genome.a
 
 
 --
+-- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) RETURNS record
+    LANGUAGE plpython3u IMMUTABLE
+    AS $$
+import numpy as np
+from scipy.special import expit, log1p
+
+# Inputs: per ad its successes, trials, weight and the 1-based index of its objective's
+# intercept; per (ad, element value) entry the 1-based ad and parameter; per parameter its
+# prior mean and sd and its group (0 for intercepts, else the dimension it belongs to).
+s = np.asarray(p_successes, dtype=float)
+n = np.asarray(p_trials, dtype=float)
+w = np.asarray(p_weights, dtype=float)
+m0 = np.asarray(p_prior_mean, dtype=float)
+sd = np.asarray(p_prior_sd, dtype=float)
+groups = np.asarray(p_groups, dtype=np.int64)
+k = len(m0)
+n_ads = len(s)
+if not (len(n) == n_ads and len(w) == n_ads and len(p_objective_index) == n_ads):
+    plpy.error("per-ad arrays differ in length")
+if not (len(sd) == k and len(groups) == k) or len(p_ad_index) != len(p_param_index):
+    plpy.error("per-parameter or per-entry arrays differ in length")
+if np.any(sd <= 0) or np.any(n < s) or np.any(s < 0) or np.any(w < 0):
+    plpy.error("prior sd must be positive, 0 <= successes <= trials, weights >= 0")
+
+X = np.zeros((n_ads, k))
+if n_ads:
+    X[np.arange(n_ads), np.asarray(p_objective_index, dtype=np.int64) - 1] = 1.0
+    X[np.asarray(p_ad_index, dtype=np.int64) - 1, np.asarray(p_param_index, dtype=np.int64) - 1] = 1.0
+precision0 = 1.0 / sd**2
+
+
+def log_posterior(b, wt):
+    eta = X @ b
+    # log(1 + e^eta) computed stably.
+    softplus = np.where(eta > 0, eta + log1p(np.exp(-np.abs(eta))), log1p(np.exp(-np.abs(eta))))
+    return float(np.sum(wt * (s * eta - n * softplus)) - 0.5 * np.sum(precision0 * (b - m0) ** 2))
+
+
+def newton(b, wt):
+    # Newton-Raphson on the log posterior (concave: binomial log-likelihood plus a Gaussian
+    # prior), halving the step until the log posterior rises.
+    current = log_posterior(b, wt)
+    for _ in range(200):
+        p = expit(X @ b)
+        grad = X.T @ (wt * (s - n * p)) - precision0 * (b - m0)
+        hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while t > 1e-10:
+            candidate = b + t * step
+            value = log_posterior(candidate, wt)
+            if value >= current - 1e-12:
+                break
+            t /= 2
+        b, current = candidate, value
+        if np.max(np.abs(t * step)) < 1e-10:
+            break
+    p = expit(X @ b)
+    hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+    return b, hess, p
+
+
+# 1. MAP with the ads' own weights.
+b, hess, p = newton(m0.copy(), w)
+
+# 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
+# freedom (effective parameters = trace of the data's share of the Hessian), floored.
+phi = float(p_min_dispersion)
+has = n > 0
+if has.any():
+    info = (X.T * (w * n * p * (1 - p))) @ X
+    edf = float(np.trace(np.linalg.solve(hess, info)))
+    df = float(np.sum(w[has])) - edf
+    var = n[has] * p[has] * (1 - p[has])
+    pearson = float(np.sum(w[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
+    if df >= 1.0:
+        phi = max(phi, pearson / df)
+
+# 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of its
+# trials, so the posterior (and the prior's relative weight) reflects the ads' real scatter.
+if phi > 1.0:
+    b, hess, p = newton(b, w / phi)
+cov = np.linalg.inv(hess)
+cov = (cov + cov.T) / 2
+chol = np.linalg.cholesky(cov)
+
+# 4. Each element value's marginal success rate: the log-odds of the brand's average ad
+# (its objectives and its other dimensions' values mixed as in the weighted ads, a direction
+# the data pin down) with this value in its own dimension; logistic-normal mean and variance
+# by Gauss-Hermite quadrature.
+intercepts = groups == 0
+total = float(w.sum())
+average = (X.T @ w) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
+nodes, hw = np.polynomial.hermite.hermgauss(40)
+mm = np.full(k, np.nan)
+mv = np.full(k, np.nan)
+for j in np.flatnonzero(~intercepts):
+    c = average.copy()
+    c[groups == groups[j]] = 0.0
+    c[j] = 1.0
+    mu = float(c @ b)
+    sigma = float(np.sqrt(max(c @ cov @ c, 0.0)))
+    q = expit(mu + np.sqrt(2.0) * sigma * nodes)
+    first = float(np.sum(hw * q) / np.sqrt(np.pi))
+    second = float(np.sum(hw * q**2) / np.sqrt(np.pi))
+    mm[j] = first
+    mv[j] = max(second - first**2, 0.0)
+
+return (
+    [float(x) for x in b],
+    [float(x) for x in chol.ravel()],
+    phi,
+    [None if np.isnan(x) else float(x) for x in mm],
+    [None if np.isnan(x) else float(x) for x in mv],
+)
+$$;
+
+
+--
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it; returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, and per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension).';
+
+
+--
 -- Name: _mann_whitney_u(double precision[], double precision[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -5809,6 +5938,213 @@ COMMENT ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zon
 
 
 --
+-- Name: _update_scores_joint_learner(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_half_life double precision := genome._setting_num('learner_half_life_days');
+    v_prior_sd double precision := genome._setting_num('learner_prior_sd');
+    v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
+    v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
+    v_imported_weight double precision := genome._setting_num('imported_ad_weight');
+    v_brand record;
+    v_fit record;
+    v_brands integer := 0;
+BEGIN
+    IF genome._setting_text('learner') <> 'joint_logistic' THEN
+        RETURN 0;
+    END IF;
+
+    -- 1. Every matured ad's evidence for its objective (genome.learner_objective_evidence),
+    -- weighted by imported_ad_weight and halved every learner_half_life_days of age.
+    CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
+    SELECT
+        cer.brand_id,
+        cer.reward_objective AS objective,
+        cer.element_tags,
+        least(ev.successes, ev.trials)::double precision AS successes,
+        ev.trials::double precision AS trials,
+        (CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END)
+        * 0.5 ^ (greatest(
+            (p_now::date - cer.first_date) - (cer.last_date - cer.first_date) / 2.0, 0
+        ) / v_half_life) AS weight,
+        row_number() OVER (PARTITION BY cer.brand_id ORDER BY cer.id)::integer AS ad_idx
+    FROM genome.creative_element_rewards AS cer
+    INNER JOIN genome.learner_objective_evidence AS loe ON loe.reward_objective = cer.reward_objective
+    CROSS JOIN LATERAL (
+        SELECT
+            CASE loe.success_metric WHEN 'clicks' THEN cer.total_clicks ELSE cer.total_purchases END
+                AS successes,
+            CASE loe.trials_metric WHEN 'impressions' THEN cer.total_impressions ELSE cer.total_clicks END
+                AS trials
+    ) AS ev
+    WHERE cer.matured_at <= p_now AND ev.trials > 0;
+
+    FOR v_brand IN
+        SELECT a.brand_id, b.organization_id
+        FROM _joint_ads AS a INNER JOIN public.brands AS b ON b.id = a.brand_id
+        GROUP BY a.brand_id, b.organization_id
+        ORDER BY a.brand_id
+    LOOP
+        -- 2. The brand's parameters: one intercept per objective, then every element value;
+        -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+        CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
+        WITH objectives AS (
+            SELECT
+                a.objective,
+                sum(a.weight * a.successes) AS s,
+                sum(a.weight * a.trials) AS n
+            FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id
+            GROUP BY a.objective
+        ),
+
+        value_priors AS (
+            SELECT
+                v.dimension,
+                v.value,
+                dense_rank() OVER (ORDER BY v.dimension)::integer AS grp,
+                ln(pm.m / (1.0 - pm.m)) AS prior_logit
+            FROM genome.element_values AS v
+            INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+            LEFT JOIN genome.brand_priors AS bp
+                ON bp.brand_id = v_brand.brand_id AND bp.element_dimension = v.dimension
+                AND bp.element_value = v.value
+            CROSS JOIN LATERAL (
+                SELECT least(0.99, greatest(0.01,
+                    coalesce(bp.prior_alpha, 1.0) / (coalesce(bp.prior_alpha, 1.0) + coalesce(bp.prior_beta, 1.0))
+                )) AS m
+            ) AS pm
+        ),
+
+        all_params AS (
+            SELECT
+                'objective:' || o.objective AS name,
+                o.objective,
+                NULL::text AS dimension,
+                NULL::text AS value,
+                0 AS grp,
+                ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
+                v_intercept_sd AS prior_sd
+            FROM objectives AS o
+            UNION ALL
+            -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
+            SELECT
+                vp.dimension || '=' || vp.value,
+                NULL,
+                vp.dimension,
+                vp.value,
+                vp.grp,
+                vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.dimension),
+                v_prior_sd
+            FROM value_priors AS vp
+        )
+
+        SELECT
+            ap.*,
+            row_number() OVER (ORDER BY ap.grp, ap.name)::integer AS param_idx
+        FROM all_params AS ap;
+
+        -- 3. The fit on the brand's arrays.
+        SELECT f.* INTO v_fit
+        FROM genome._joint_logistic_fit(
+            ARRAY(
+                SELECT a.ad_idx
+                FROM _joint_ads AS a
+                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
+                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx, p.param_idx
+            ),
+            ARRAY(
+                SELECT p.param_idx
+                FROM _joint_ads AS a
+                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
+                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx, p.param_idx
+            ),
+            ARRAY(SELECT a.successes FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
+            ARRAY(SELECT a.trials FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
+            ARRAY(SELECT a.weight FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
+            ARRAY(
+                SELECT p.param_idx
+                FROM _joint_ads AS a INNER JOIN _joint_params AS p ON p.objective = a.objective
+                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx
+            ),
+            ARRAY(SELECT p.prior_mean FROM _joint_params AS p ORDER BY p.param_idx),
+            ARRAY(SELECT p.prior_sd FROM _joint_params AS p ORDER BY p.param_idx),
+            ARRAY(SELECT p.grp FROM _joint_params AS p ORDER BY p.param_idx),
+            v_min_dispersion
+        ) AS f;
+
+        -- 4. The joint posterior, for selection and inspection.
+        INSERT INTO genome.learner_posteriors AS lp (
+            brand_id, organization_id, genome_version, parameters, posterior_mean,
+            posterior_cholesky, dispersion, n_ads, effective_ads, updated_at
+        )
+        SELECT
+            v_brand.brand_id, v_brand.organization_id, p_version,
+            ARRAY(SELECT p.name FROM _joint_params AS p ORDER BY p.param_idx),
+            v_fit.posterior_mean, v_fit.posterior_cholesky, v_fit.dispersion,
+            (SELECT count(*) FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id),
+            (SELECT sum(a.weight) FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id),
+            p_now
+        ON CONFLICT (brand_id) DO UPDATE
+        SET organization_id = excluded.organization_id,
+            genome_version = excluded.genome_version,
+            parameters = excluded.parameters,
+            posterior_mean = excluded.posterior_mean,
+            posterior_cholesky = excluded.posterior_cholesky,
+            dispersion = excluded.dispersion,
+            n_ads = excluded.n_ads,
+            effective_ads = excluded.effective_ads,
+            updated_at = excluded.updated_at;
+
+        -- 5. Each value's marginal moment-matched to a Beta with the same mean and variance:
+        -- the posterior selection samples from (docs/learning.md#joint-learner).
+        UPDATE genome.creative_element_scores AS s
+        SET posterior_alpha = mm.m * mm.n,
+            posterior_beta = (1.0 - mm.m) * mm.n
+        FROM (
+            SELECT
+                p.dimension,
+                p.value,
+                v_fit.marginal_mean[p.param_idx] AS m,
+                greatest(
+                    v_fit.marginal_mean[p.param_idx] * (1.0 - v_fit.marginal_mean[p.param_idx])
+                    / greatest(v_fit.marginal_variance[p.param_idx], 1e-300) - 1.0,
+                    0.5
+                ) AS n
+            FROM _joint_params AS p
+            WHERE p.grp > 0
+        ) AS mm
+        WHERE s.brand_id = v_brand.brand_id AND s.product_id IS NULL AND s.genome_version = p_version
+          AND s.element_dimension = mm.dimension AND s.element_value = mm.value;
+
+        -- Product rows would mix one-bit counts into the model's scale: the brand's rows serve.
+        DELETE FROM genome.creative_element_scores AS s
+        WHERE s.brand_id = v_brand.brand_id AND s.product_id IS NOT NULL;
+
+        DROP TABLE _joint_params;
+        v_brands := v_brands + 1;
+    END LOOP;
+
+    DROP TABLE _joint_ads;
+    RETURN v_brands;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence, per ad its successes out of trials for its objective (genome.learner_objective_evidence), weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); the posterior into genome.learner_posteriors; each value''s marginal success rate moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+
+
+--
 -- Name: _update_scores_product_scores(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -5876,6 +6212,12 @@ BEGIN
             SELECT least(1.0, v_prior_n3 / nullif(bp.posterior_alpha + bp.posterior_beta - 2.0, 0)) AS k
         ) AS keep_raw
         CROSS JOIN LATERAL (SELECT coalesce(keep_raw.k, 1.0) AS k) AS keep
+        -- Brands the joint learner fitted at this version keep brand-level rows only
+        -- (docs/learning.md#joint-learner).
+        WHERE NOT EXISTS (
+            SELECT 1 FROM genome.learner_posteriors AS lp
+            WHERE lp.brand_id = pp.brand_id AND lp.genome_version = p_version
+        )
     )
 
     INSERT INTO genome.creative_element_scores AS s (
@@ -11089,6 +11431,7 @@ BEGIN
     PERFORM genome._update_scores_cold_start_levels(p_now, v_version);
     PERFORM genome._update_scores_brand_priors(p_now, v_version);
     v_rows := genome._update_scores_brand_scores(p_now, v_version);
+    PERFORM genome._update_scores_joint_learner(p_now, v_version);
     PERFORM genome._update_scores_causal_effects(p_now, v_version);
     v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
     PERFORM genome._update_scores_win_probabilities(v_version);
@@ -11103,7 +11446,7 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'Weekly SCORE: alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 --
@@ -12733,6 +13076,67 @@ COMMENT ON COLUMN genome.job_schedules.day_order IS 'Position of the job among t
 
 
 --
+-- Name: learner_objective_evidence; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.learner_objective_evidence (
+    reward_objective text NOT NULL,
+    success_metric text NOT NULL,
+    trials_metric text NOT NULL,
+    CONSTRAINT learner_objective_evidence_check CHECK ((success_metric <> trials_metric)),
+    CONSTRAINT learner_objective_evidence_success_metric_check CHECK ((success_metric = ANY (ARRAY['clicks'::text, 'purchases'::text]))),
+    CONSTRAINT learner_objective_evidence_trials_metric_check CHECK ((trials_metric = ANY (ARRAY['impressions'::text, 'clicks'::text])))
+);
+
+
+--
+-- Name: TABLE learner_objective_evidence; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.learner_objective_evidence IS 'Per reward objective, which of an ad''s totals the joint learner counts as successes out of which trials (docs/learning.md#joint-learner).';
+
+
+--
+-- Name: learner_posteriors; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.learner_posteriors (
+    brand_id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    genome_version integer NOT NULL,
+    parameters text[] NOT NULL,
+    posterior_mean double precision[] NOT NULL,
+    posterior_cholesky double precision[] NOT NULL,
+    dispersion double precision NOT NULL,
+    n_ads integer NOT NULL,
+    effective_ads double precision NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT learner_posteriors_dispersion_check CHECK ((dispersion >= (1)::double precision))
+);
+
+
+--
+-- Name: TABLE learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.learner_posteriors IS 'The joint learner''s Laplace posterior per brand at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
+
+
+--
+-- Name: COLUMN learner_posteriors.dispersion; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.dispersion IS 'Pearson chi-square per degree of freedom over the brand''s ads, floored at learner_min_dispersion: how much wider the ads scatter than binomial noise.';
+
+
+--
+-- Name: COLUMN learner_posteriors.effective_ads; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS 'Sum of the ads'' decay and imported weights.';
+
+
+--
 -- Name: objective_map; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -13774,6 +14178,22 @@ ALTER TABLE ONLY genome.job_schedules
 
 ALTER TABLE ONLY genome.job_schedules
     ADD CONSTRAINT job_schedules_pkey PRIMARY KEY (job_name);
+
+
+--
+-- Name: learner_objective_evidence learner_objective_evidence_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learner_objective_evidence
+    ADD CONSTRAINT learner_objective_evidence_pkey PRIMARY KEY (reward_objective);
+
+
+--
+-- Name: learner_posteriors learner_posteriors_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learner_posteriors
+    ADD CONSTRAINT learner_posteriors_pkey PRIMARY KEY (brand_id);
 
 
 --
@@ -14937,6 +15357,22 @@ ALTER TABLE ONLY genome.genome_state
 
 
 --
+-- Name: learner_posteriors learner_posteriors_brand_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learner_posteriors
+    ADD CONSTRAINT learner_posteriors_brand_id_fkey FOREIGN KEY (brand_id) REFERENCES public.brands(id);
+
+
+--
+-- Name: learner_posteriors learner_posteriors_organization_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learner_posteriors
+    ADD CONSTRAINT learner_posteriors_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES public.organizations(id);
+
+
+--
 -- Name: provider_calls provider_calls_agent_job_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -15683,6 +16119,22 @@ COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app 
 
 
 --
+-- Name: learner_posteriors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
+   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
+   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+
+
+--
+-- Name: POLICY genome_app_tenant ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+
+
+--
 -- Name: provider_calls genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
@@ -15769,6 +16221,12 @@ COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genom
 --
 
 ALTER TABLE genome.genome_state ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: learner_posteriors; Type: ROW SECURITY; Schema: genome; Owner: -
+--
+
+ALTER TABLE genome.learner_posteriors ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: provider_calls; Type: ROW SECURITY; Schema: genome; Owner: -
@@ -16449,6 +16907,13 @@ REVOKE ALL ON FUNCTION genome._job_stage_rank() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _mann_whitney_u(p_x double precision[], p_y double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -16824,6 +17289,13 @@ REVOKE ALL ON FUNCTION genome._update_scores_combos(p_now timestamp with time zo
 --
 
 REVOKE ALL ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
 
 
 --
@@ -17619,6 +18091,22 @@ GRANT USAGE ON SEQUENCE genome.job_runs_id_seq TO genome_dashboard;
 
 GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
 GRANT SELECT ON TABLE genome.job_schedules TO genome_dashboard;
+
+
+--
+-- Name: TABLE learner_objective_evidence; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_app;
+GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_dashboard;
+
+
+--
+-- Name: TABLE learner_posteriors; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_app;
+GRANT SELECT ON TABLE genome.learner_posteriors TO genome_dashboard;
 
 
 --

@@ -209,6 +209,14 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('default_reward_objective', '"CONVERSIONS"', 'Objective used when a campaign has none that maps'),
 ('success_threshold', '0.5', 'reward >= this counts as a success (alpha += 1), else beta'),
 ('imported_ad_weight', '0.5', 'Weight of imported (non-generated) ads in alpha/beta'),
+(
+    'learner', '"joint_logistic"',
+    'Which learner update_scores runs: joint_logistic (per-ad evidence, all dimensions jointly) or beta_bernoulli (one bit per ad, per dimension)'
+),
+('learner_half_life_days', '14', 'Joint learner: an ad''s evidence weighs half as much after this many days'),
+('learner_prior_sd', '1.0', 'Joint learner: prior sd of each element value''s effect on the log-odds'),
+('learner_intercept_prior_sd', '2.0', 'Joint learner: prior sd of each objective''s intercept (log-odds)'),
+('learner_min_dispersion', '1.0', 'Joint learner: floor of the estimated overdispersion factor'),
 ('revision_window_days', '28', 'Meta restates insights this many days back; rewards are revised within it'),
 ('category_prior_shrinkage', '0.3', 'Category prior counts are multiplied by this'),
 ('prior_n_level3', '10', 'At level 3 the prior is rescaled to this many pseudo-observations'),

@@ -113,7 +113,7 @@ INSERT INTO genome.job_schedules (job_name, invocations, description, schedule, 
  'Daily after meta_sync: collect_rewards (matured rewards, V1 tag backfill)', '30 6 * * *', 2),
 -- After experiment_analysis: update_scores combines the day's causal effects.
 ('creative_genome_update', '{update_scores}',
- 'Weekly: update_scores (alpha/beta, priors, combos, win probabilities)', '30 8 * * 1', 5),
+ 'Daily: update_scores (alpha/beta or the joint learner, priors, combos, win probabilities)', '30 8 * * *', 5),
 ('experiment_analysis', '{analyze_experiments}', 'Daily: analyze_experiments', '0 8 * * *', 4),
 ('genome_validation', '{validate,run_monitoring,analyze_generation_experiments}',
  'Weekly: validate, run_monitoring and generation A/B analysis', '0 9 * * 1', 6),
