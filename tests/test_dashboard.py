@@ -16,6 +16,9 @@ from psycopg.types.json import Jsonb
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
 from werkzeug.serving import make_server
 
 from agents.dashboard.app import create_app
@@ -151,6 +154,14 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     driver.quit()
 
 
+def _after_post(driver: webdriver.Chrome) -> WebElement:
+    """The message of the page a form post leads to: the click returns before the browser
+    has loaded it, so wait for it (up to 30 s on a loaded machine)."""
+    return WebDriverWait(driver, 30).until(
+        expected_conditions.presence_of_element_located((By.ID, "msg"))
+    )
+
+
 def _shot(driver: webdriver.Chrome, name: str) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.png"
@@ -213,7 +224,7 @@ def test_dashboard_in_headless_chromium(
     row.find_element(By.NAME, "reason").send_keys("on brand after all")
     _shot(browser, "review")
     row.find_element(By.CSS_SELECTOR, "button.approve").click()
-    assert "Recorded" in browser.find_element(By.ID, "msg").text
+    assert "Recorded" in _after_post(browser).text
     status, human = db.execute(
         "SELECT final_status, human_override_status FROM generated_ads WHERE id = %s",
         (ids["flagged"],),
@@ -233,7 +244,7 @@ def test_dashboard_in_headless_chromium(
     alert_row = browser.find_element(By.ID, f"alert-{ids['alert']}")
     assert "Approval rate" in alert_row.text
     alert_row.find_element(By.CSS_SELECTOR, "button.acknowledge").click()
-    assert "Acknowledged" in browser.find_element(By.ID, "msg").text
+    assert "Acknowledged" in _after_post(browser).text
     assert db.execute(
         "SELECT status, acknowledged_by FROM genome.system_alerts WHERE id = %s", (ids["alert"],)
     ).fetchone() == ("acknowledged", "dashboard")
