@@ -29,7 +29,6 @@ the spread over seeds. The verdict compares them with the goals of the learning 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import statistics
 import time
 from collections import Counter
@@ -43,7 +42,6 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from agents.migrate import migrate
-from agents.settings import project_root
 from bench.harness import BenchResult, Row, Server
 from sim.markets import (
     FAMILIES,
@@ -65,7 +63,6 @@ GOAL_REGRET_VS_MABWISER = 0.7
 GOAL_TOP_VALUE = 90.0
 GOAL_SWAP_DAYS = 14
 SWAP_RECOVERY_SHARE = 0.8
-SCHEDULES_FILE = project_root() / "db" / "jobs" / "schedules.sql"
 
 
 @dataclass(frozen=True)
@@ -340,22 +337,14 @@ def _cron_field(text: str) -> list[int] | None:
 
 def job_calendar(conn: psycopg.Connection) -> tuple[list[ScheduledJob], list[str]]:
     """The project's scheduled jobs with their time of day and weekdays, in the order they
-    run, and the jobs left out (with why). The job names are genome.job_schedules'; their
-    cron expressions come from its `schedule` column where it has one, else from
-    db/jobs/schedules.sql (where pg_cron's schedules are kept). Jobs that run every minute
-    (agent lease reaping) are left out: no agents run in the benchmark."""
-    cols = {
-        r[0]
-        for r in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'genome' AND table_name = 'job_schedules'"
-        )
-    }
-    names = [r[0] for r in conn.execute("SELECT job_name FROM genome.job_schedules")]
-    if "schedule" in cols:
-        crons = dict(conn.execute("SELECT job_name, schedule FROM genome.job_schedules"))
-    else:
-        crons = dict(re.findall(r"\('(\w+)',\s*'([^']+)'\)", SCHEDULES_FILE.read_text()))
+    run, and the jobs left out (with why), from genome.job_schedules, the one definition of
+    the schedules (docs/operations.md#scheduled-jobs). Jobs that run every minute (agent
+    lease reaping) are left out: no agents run in the benchmark."""
+    rows = conn.execute(
+        "SELECT job_name, schedule FROM genome.job_schedules ORDER BY day_order"
+    ).fetchall()
+    names = [name for name, _ in rows]
+    crons = dict(rows)
     jobs, left_out = [], []
     for name in names:
         cron = crons.get(name)
