@@ -8,6 +8,7 @@ import datetime as dt
 
 import numpy as np
 import psycopg
+import pytest
 import statsmodels.api as sm
 from scipy.special import digamma, expit, logit, polygamma
 from scipy.stats import norm
@@ -251,10 +252,59 @@ def test_a_good_hook_always_shown_with_a_bad_template_is_separated(db: psycopg.C
     assert min(templates, key=templates.get) == bad
     state = db.execute(
         "SELECT n_ads, dispersion, cardinality(posterior_mean), cardinality(posterior_cholesky) "
-        "FROM genome.learner_posteriors WHERE brand_id = %s",
+        "FROM genome.learner_posteriors WHERE brand_id = %s AND stage = 1",
         (b_id,),
     ).fetchone()
     assert state[0] == 240 and state[1] >= 1.0 and state[3] == state[2] ** 2
+
+
+def test_a_conversion_brand_is_scored_by_purchases_per_impression(db: psycopg.Connection) -> None:
+    # Hook a doubles CTR at the common conversion rate; hook b converts a third better but
+    # draws half the clicks. Purchases per click alone would pick b; per impression, a wins.
+    _use(db, "joint_logistic")
+    dim, values = next((d, v) for d, v in _dimensions(db).items() if len(v) >= 3)
+    a, b, c = values[:3]
+    rates = {a: (0.04, 0.03), b: (0.02, 0.04), c: (0.02, 0.03)}
+    rng = np.random.default_rng(21)
+    tags, impressions, clicks, purchases = [], [], [], []
+    for i in range(180):
+        value = (a, b, c)[i % 3]
+        ctr, cvr = rates[value]
+        ctr *= float(np.exp(rng.normal(0, 0.3)))
+        n = 20000
+        k = int(rng.binomial(n, ctr))
+        tags.append({dim: value})
+        impressions.append(n)
+        clicks.append(k)
+        purchases.append(int(rng.binomial(k, cvr)))
+    day = (T0 - 2 * DAY).date()
+    brand_id = f.brand(db)
+    ids = _brand_ads(db, brand_id, tags, impressions, clicks, [day] * 180, [day] * 180, [T0] * 180)
+    db.execute(
+        "UPDATE genome.creative_element_rewards AS cer SET total_purchases = x.p, "
+        "reward_objective = 'CONVERSIONS' FROM unnest(%s::uuid[], %s::bigint[]) AS x (ad, p) "
+        "WHERE cer.generated_ad_id = x.ad",
+        (ids, purchases),
+    )
+    db.execute("SELECT genome.update_scores(%s)", (T0,))
+    means = _posterior_means(db, brand_id, dim)
+    assert max((a, b, c), key=means.get) == a
+    # The stored rate is purchases per impression: the product of the two stages' rates.
+    assert means[a] == pytest.approx(0.04 * 0.03, rel=0.2)
+    assert means[b] == pytest.approx(0.02 * 0.04, rel=0.2)
+    stages = db.execute(
+        "SELECT array_agg(stage ORDER BY stage), array_agg(n_ads ORDER BY stage) "
+        "FROM genome.learner_posteriors WHERE brand_id = %s",
+        (brand_id,),
+    ).fetchone()
+    assert stages == ([1, 2], [180, 180])
+    # Purchases out of clicks alone (the second stage's own fit) ranks b first.
+    per_click = {
+        v: sum(p for t, p in zip(tags, purchases, strict=True) if t[dim] == v)
+        / sum(k for t, k in zip(tags, clicks, strict=True) if t[dim] == v)
+        for v in (a, b, c)
+    }
+    assert max(per_click, key=per_click.get) == b
 
 
 def test_a_swapped_best_value_is_found_again_after_decay(db: psycopg.Connection) -> None:

@@ -156,20 +156,24 @@ COMMENT ON SEQUENCE genome.genome_version_seq IS 'Genome version: increases on e
 -- regression of each ad's successes out of its trials on one-hot element values, whose
 -- Laplace posterior is kept here and moment-matched into creative_element_scores.
 CREATE TABLE genome.learner_objective_evidence (
-    reward_objective text PRIMARY KEY,
+    reward_objective text NOT NULL,
+    stage smallint NOT NULL CHECK (stage >= 1),
     success_metric text NOT NULL CHECK (success_metric IN ('clicks', 'purchases')),
     trials_metric text NOT NULL CHECK (trials_metric IN ('impressions', 'clicks')),
+    PRIMARY KEY (reward_objective, stage),
     CHECK (success_metric <> trials_metric)
 );
 COMMENT ON TABLE genome.learner_objective_evidence IS
-'Per reward objective, which of an ad''s totals the joint learner counts as successes out of which trials (docs/learning.md#joint-learner).';
+'Per reward objective, the stages of its funnel the joint learner fits, each an ad''s successes out of its trials (docs/learning.md#joint-learner); the rate the learner scores a value by is the product of its stages'' rates (purchases per impression for CONVERSIONS).';
 INSERT INTO genome.learner_objective_evidence VALUES
-('TRAFFIC', 'clicks', 'impressions'),
-('BRAND_AWARENESS', 'clicks', 'impressions'),
-('CONVERSIONS', 'purchases', 'clicks');
+('TRAFFIC', 1, 'clicks', 'impressions'),
+('BRAND_AWARENESS', 1, 'clicks', 'impressions'),
+('CONVERSIONS', 1, 'clicks', 'impressions'),
+('CONVERSIONS', 2, 'purchases', 'clicks');
 
 CREATE TABLE genome.learner_posteriors (
-    brand_id uuid PRIMARY KEY REFERENCES public.brands (id),
+    brand_id uuid NOT NULL REFERENCES public.brands (id),
+    stage smallint NOT NULL CHECK (stage >= 1),
     organization_id uuid NOT NULL REFERENCES public.organizations (id),
     genome_version integer NOT NULL,
     parameters text [] NOT NULL,
@@ -178,10 +182,11 @@ CREATE TABLE genome.learner_posteriors (
     dispersion double precision NOT NULL CHECK (dispersion >= 1),
     n_ads integer NOT NULL,
     effective_ads double precision NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    PRIMARY KEY (brand_id, stage)
 );
 COMMENT ON TABLE genome.learner_posteriors IS
-'The joint learner''s Laplace posterior per brand at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
+'The joint learner''s Laplace posterior per brand and funnel stage (genome.learner_objective_evidence) at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
 COMMENT ON COLUMN genome.learner_posteriors.dispersion IS
 'Pearson chi-square per degree of freedom over the brand''s ads, floored at learner_min_dispersion: how much wider the ads scatter than binomial noise.';
 COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS

@@ -145,7 +145,8 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
 
 
 -- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
--- per-ad evidence and replace its brand-level posterior with the model's marginals.
+-- per-ad evidence, one fit per funnel stage of its objectives, and replace its brand-level
+-- posterior with the product of the stages' marginals.
 CREATE OR REPLACE FUNCTION genome._update_scores_joint_learner(p_now timestamptz, p_version integer)
 RETURNS integer
 LANGUAGE plpgsql
@@ -157,19 +158,21 @@ DECLARE
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
-    v_brand record;
+    v_fit_key record;
     v_fit record;
-    v_brands integer := 0;
+    v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
         RETURN 0;
     END IF;
 
-    -- 1. Every matured ad's evidence for its objective (genome.learner_objective_evidence),
-    -- weighted by imported_ad_weight and halved every learner_half_life_days of age.
+    -- 1. Every matured ad's evidence for each stage of its objective
+    -- (genome.learner_objective_evidence), weighted by imported_ad_weight and halved every
+    -- learner_half_life_days of age.
     CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
     SELECT
         cer.brand_id,
+        loe.stage,
         cer.reward_objective AS objective,
         cer.element_tags,
         least(ev.successes, ev.trials)::double precision AS successes,
@@ -178,7 +181,7 @@ BEGIN
         * 0.5 ^ (greatest(
             (p_now::date - cer.first_date) - (cer.last_date - cer.first_date) / 2.0, 0
         ) / v_half_life) AS weight,
-        row_number() OVER (PARTITION BY cer.brand_id ORDER BY cer.id)::integer AS ad_idx
+        row_number() OVER (PARTITION BY cer.brand_id, loe.stage ORDER BY cer.id)::integer AS ad_idx
     FROM genome.creative_element_rewards AS cer
     INNER JOIN genome.learner_objective_evidence AS loe ON loe.reward_objective = cer.reward_objective
     CROSS JOIN LATERAL (
@@ -190,21 +193,34 @@ BEGIN
     ) AS ev
     WHERE cer.matured_at <= p_now AND ev.trials > 0;
 
-    FOR v_brand IN
-        SELECT a.brand_id, b.organization_id
+    CREATE TEMP TABLE _joint_marginals (
+        brand_id uuid,
+        stage smallint,
+        dimension text,
+        value text,
+        m double precision,
+        v double precision
+    ) ON COMMIT DROP;
+
+    FOR v_fit_key IN
+        SELECT a.brand_id, a.stage, b.organization_id
         FROM _joint_ads AS a INNER JOIN public.brands AS b ON b.id = a.brand_id
-        GROUP BY a.brand_id, b.organization_id
-        ORDER BY a.brand_id
+        GROUP BY a.brand_id, a.stage, b.organization_id
+        ORDER BY a.brand_id, a.stage
     LOOP
-        -- 2. The brand's parameters: one intercept per objective, then every element value;
+        -- 2. The stage's parameters: one intercept per objective, then every element value;
         -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+        CREATE TEMP TABLE _joint_stage_ads ON COMMIT DROP AS
+        SELECT a.* FROM _joint_ads AS a
+        WHERE a.brand_id = v_fit_key.brand_id AND a.stage = v_fit_key.stage;
+
         CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
         WITH objectives AS (
             SELECT
                 a.objective,
                 sum(a.weight * a.successes) AS s,
                 sum(a.weight * a.trials) AS n
-            FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id
+            FROM _joint_stage_ads AS a
             GROUP BY a.objective
         ),
 
@@ -217,7 +233,7 @@ BEGIN
             FROM genome.element_values AS v
             INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
             LEFT JOIN genome.brand_priors AS bp
-                ON bp.brand_id = v_brand.brand_id AND bp.element_dimension = v.dimension
+                ON bp.brand_id = v_fit_key.brand_id AND bp.element_dimension = v.dimension
                 AND bp.element_value = v.value
             CROSS JOIN LATERAL (
                 SELECT least(0.99, greatest(0.01,
@@ -254,30 +270,30 @@ BEGIN
             row_number() OVER (ORDER BY ap.grp, ap.name)::integer AS param_idx
         FROM all_params AS ap;
 
-        -- 3. The fit on the brand's arrays.
+        -- 3. The fit on the stage's arrays.
         SELECT f.* INTO v_fit
         FROM genome._joint_logistic_fit(
             ARRAY(
                 SELECT a.ad_idx
-                FROM _joint_ads AS a
+                FROM _joint_stage_ads AS a
                 CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
                 INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
-                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx, p.param_idx
+                ORDER BY a.ad_idx, p.param_idx
             ),
             ARRAY(
                 SELECT p.param_idx
-                FROM _joint_ads AS a
+                FROM _joint_stage_ads AS a
                 CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
                 INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
-                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx, p.param_idx
+                ORDER BY a.ad_idx, p.param_idx
             ),
-            ARRAY(SELECT a.successes FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
-            ARRAY(SELECT a.trials FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
-            ARRAY(SELECT a.weight FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx),
+            ARRAY(SELECT a.successes FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
+            ARRAY(SELECT a.trials FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
+            ARRAY(SELECT a.weight FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
             ARRAY(
                 SELECT p.param_idx
-                FROM _joint_ads AS a INNER JOIN _joint_params AS p ON p.objective = a.objective
-                WHERE a.brand_id = v_brand.brand_id ORDER BY a.ad_idx
+                FROM _joint_stage_ads AS a INNER JOIN _joint_params AS p ON p.objective = a.objective
+                ORDER BY a.ad_idx
             ),
             ARRAY(SELECT p.prior_mean FROM _joint_params AS p ORDER BY p.param_idx),
             ARRAY(SELECT p.prior_sd FROM _joint_params AS p ORDER BY p.param_idx),
@@ -285,19 +301,19 @@ BEGIN
             v_min_dispersion
         ) AS f;
 
-        -- 4. The joint posterior, for selection and inspection.
+        -- 4. The stage's joint posterior, for inspection.
         INSERT INTO genome.learner_posteriors AS lp (
-            brand_id, organization_id, genome_version, parameters, posterior_mean,
+            brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
             posterior_cholesky, dispersion, n_ads, effective_ads, updated_at
         )
         SELECT
-            v_brand.brand_id, v_brand.organization_id, p_version,
+            v_fit_key.brand_id, v_fit_key.stage, v_fit_key.organization_id, p_version,
             ARRAY(SELECT p.name FROM _joint_params AS p ORDER BY p.param_idx),
             v_fit.posterior_mean, v_fit.posterior_cholesky, v_fit.dispersion,
-            (SELECT count(*) FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id),
-            (SELECT sum(a.weight) FROM _joint_ads AS a WHERE a.brand_id = v_brand.brand_id),
+            (SELECT count(*) FROM _joint_stage_ads),
+            (SELECT sum(a.weight) FROM _joint_stage_ads AS a),
             p_now
-        ON CONFLICT (brand_id) DO UPDATE
+        ON CONFLICT (brand_id, stage) DO UPDATE
         SET organization_id = excluded.organization_id,
             genome_version = excluded.genome_version,
             parameters = excluded.parameters,
@@ -308,38 +324,59 @@ BEGIN
             effective_ads = excluded.effective_ads,
             updated_at = excluded.updated_at;
 
-        -- 5. Each value's marginal moment-matched to a Beta with the same mean and variance:
-        -- the posterior selection samples from (docs/learning.md#joint-learner).
-        UPDATE genome.creative_element_scores AS s
-        SET posterior_alpha = mm.m * mm.n,
-            posterior_beta = (1.0 - mm.m) * mm.n
-        FROM (
-            SELECT
-                p.dimension,
-                p.value,
-                v_fit.marginal_mean[p.param_idx] AS m,
-                greatest(
-                    v_fit.marginal_mean[p.param_idx] * (1.0 - v_fit.marginal_mean[p.param_idx])
-                    / greatest(v_fit.marginal_variance[p.param_idx], 1e-300) - 1.0,
-                    0.5
-                ) AS n
-            FROM _joint_params AS p
-            WHERE p.grp > 0
-        ) AS mm
-        WHERE s.brand_id = v_brand.brand_id AND s.product_id IS NULL AND s.genome_version = p_version
-          AND s.element_dimension = mm.dimension AND s.element_value = mm.value;
-
-        -- Product rows would mix one-bit counts into the model's scale: the brand's rows serve.
-        DELETE FROM genome.creative_element_scores AS s
-        WHERE s.brand_id = v_brand.brand_id AND s.product_id IS NOT NULL;
+        -- 5. Each value's marginal rate at this stage.
+        INSERT INTO _joint_marginals
+        SELECT
+            v_fit_key.brand_id, v_fit_key.stage, p.dimension, p.value,
+            v_fit.marginal_mean[p.param_idx], v_fit.marginal_variance[p.param_idx]
+        FROM _joint_params AS p
+        WHERE p.grp > 0;
 
         DROP TABLE _joint_params;
-        v_brands := v_brands + 1;
+        DROP TABLE _joint_stage_ads;
     END LOOP;
 
+    -- 6. Per brand and value, the product of its stages' rates (independent posteriors: the
+    -- mean is the product of the means, the second moment the product of the second
+    -- moments), moment-matched to a Beta with the same mean and variance: the posterior
+    -- selection samples from (docs/learning.md#joint-learner).
+    UPDATE genome.creative_element_scores AS s
+    SET posterior_alpha = mm.m * mm.n,
+        posterior_beta = (1.0 - mm.m) * mm.n
+    FROM (
+        SELECT
+            pr.brand_id,
+            pr.dimension,
+            pr.value,
+            pr.m,
+            greatest(pr.m * (1.0 - pr.m) / greatest(pr.second - pr.m * pr.m, 1e-300) - 1.0, 0.5) AS n
+        FROM (
+            SELECT
+                jm.brand_id,
+                jm.dimension,
+                jm.value,
+                exp(sum(ln(jm.m))) AS m,
+                exp(sum(ln(jm.v + jm.m * jm.m))) AS second
+            FROM _joint_marginals AS jm
+            GROUP BY jm.brand_id, jm.dimension, jm.value
+        ) AS pr
+    ) AS mm
+    WHERE s.brand_id = mm.brand_id AND s.product_id IS NULL AND s.genome_version = p_version
+      AND s.element_dimension = mm.dimension AND s.element_value = mm.value;
+
+    -- Product rows would mix one-bit counts into the model's scale: the brand's rows serve.
+    -- A stage no longer fitted (the brand changed objectives) leaves no stale posterior.
+    DELETE FROM genome.creative_element_scores AS s
+    WHERE s.product_id IS NOT NULL AND s.brand_id IN (SELECT jm.brand_id FROM _joint_marginals AS jm);
+    DELETE FROM genome.learner_posteriors AS lp
+    WHERE lp.genome_version <> p_version
+      AND lp.brand_id IN (SELECT jm.brand_id FROM _joint_marginals AS jm);
+
+    v_brands := (SELECT count(DISTINCT jm.brand_id) FROM _joint_marginals AS jm);
     DROP TABLE _joint_ads;
+    DROP TABLE _joint_marginals;
     RETURN v_brands;
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence, per ad its successes out of trials for its objective (genome.learner_objective_evidence), weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); the posterior into genome.learner_posteriors; each value''s marginal success rate moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
