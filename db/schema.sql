@@ -877,21 +877,23 @@ COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run 
 
 
 --
--- Name: _attribution_stats(text[], double precision[], double precision[], double precision[], double precision[]); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _attribution_stats(text[], double precision[], double precision[], double precision[], double precision[], double precision[], double precision[], double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]) RETURNS TABLE(value text, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision)
+CREATE FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) RETURNS TABLE(value text, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision)
     LANGUAGE plpython3u IMMUTABLE
     SET search_path TO 'genome', 'public'
     AS $$
 import numpy as np
 # scipy.special, not scipy.stats: the same functions scipy.stats.chi2.sf / norm.ppf call,
 # without the heavy import of scipy.stats in each new session.
-from scipy.special import chdtrc, ndtri
+from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 
 if not p_value:
     return []
-lengths = {len(p_value), len(p_a), len(p_b), len(p_c), len(p_d)}
+lengths = {
+    len(p_value), len(p_a), len(p_b), len(p_c), len(p_d), len(p_s2_value), len(p_s2_rest)
+}
 if len(lengths) != 1:
     plpy.error("value and count arrays differ in length", sqlstate="GN030")
 
@@ -899,13 +901,18 @@ a_all = np.asarray(p_a, dtype=np.float64)
 b_all = np.asarray(p_b, dtype=np.float64)
 c_all = np.asarray(p_c, dtype=np.float64)
 d_all = np.asarray(p_d, dtype=np.float64)
-if not (
-    np.all(np.isfinite(a_all)) and np.all(np.isfinite(b_all))
-    and np.all(np.isfinite(c_all)) and np.all(np.isfinite(d_all))
-):
+s2v_all = np.asarray(p_s2_value, dtype=np.float64)
+s2r_all = np.asarray(p_s2_rest, dtype=np.float64)
+counts = np.stack([a_all, b_all, c_all, d_all, s2v_all, s2r_all])
+if not np.all(np.isfinite(counts)):
     plpy.error("table counts must be finite", sqlstate="GN030")
-if (a_all < 0).any() or (b_all < 0).any() or (c_all < 0).any() or (d_all < 0).any():
+if (counts < 0).any():
     plpy.error("table counts must be >= 0", sqlstate="GN030")
+# The ad-to-ad spread (squared CV of CTR between ads of one cell) and the degrees of freedom
+# of its estimate; NULL when no cell has two ads: then there is no ad-level variance.
+ad_level = p_spread is not None and p_spread_df is not None and p_spread_df > 0
+if ad_level and not (np.isfinite(p_spread) and p_spread >= 0 and np.isfinite(p_spread_df)):
+    plpy.error("spread must be finite and >= 0", sqlstate="GN030")
 
 keys, inv_all = np.unique(np.asarray(p_value, dtype=object).astype(str), return_inverse=True)
 nv = len(keys)
@@ -916,6 +923,7 @@ info = (
     (a_all + b_all > 0) & (c_all + d_all > 0) & (a_all + c_all > 0) & (b_all + d_all > 0)
 )
 a, b, c, d = a_all[info], b_all[info], c_all[info], d_all[info]
+s2v, s2r = s2v_all[info], s2r_all[info]
 inv = inv_all[info]
 
 
@@ -949,6 +957,27 @@ with np.errstate(all="ignore"):
     f = -ndtri(0.05 / 2)
     ci_lo = np.exp(lor - f * lor_se)
     ci_hi = np.exp(lor + f * lor_se)
+
+    # Ad-level variance (docs/attribution.md#ads-as-the-units). An ad with n impressions and
+    # CTR spread kappa (squared CV) around its group's rate p adds kappa p^2 (n^2 - n) to the
+    # variance of its clicks beyond the binomial n p (1 - p); the group's clicks in a stratum
+    # get kappa p^2 (sum n^2 - N). Linearised, with impressions fixed,
+    # log OR_MH - log OR ~ sum_k [w1_k (a_k - E a_k) - w0_k (c_k - E c_k)] / sum_k R_k with
+    # w1 = (d + OR c) / n and w0 = (a + OR b) / n. The binomial part of that variance is the
+    # one Robins-Breslow-Greenland estimates (valid in sparse strata too): kept, plus the
+    # ad-to-ad part. Hand-written: no library has an MH variance for clustered counts.
+    if ad_level:
+        rr = r[inv]
+        p1, p0 = a / apb, c / cpd
+        w1, w0 = (d + rr * c) / n, (a + rr * b) / n
+        between = gsum(w1**2 * p1**2 * (s2v - apb) + w0**2 * p0**2 * (s2r - cpd))
+        lor_va_ad = lor_va + p_spread * between / adns**2
+        se_ad = np.sqrt(lor_va_ad)
+        q = stdtrit(p_spread_df, 0.975)
+        ci_lo_ad = np.exp(lor - q * se_ad)
+        ci_hi_ad = np.exp(lor + q * se_ad)
+        p_ad = 2 * stdtr(p_spread_df, -np.abs(lor) / se_ad)
+        deff = lor_va_ad / lor_va
 
     # Mantel-Haenszel test of OR = 1 (no continuity correction, statsmodels' default).
     cmh = np.abs(gsum(a - apb * apc / n)) ** 2
@@ -995,6 +1024,11 @@ for i, key in enumerate(keys):
         fin(lor_se[i]) if or_ok else None,
         fin(ci_lo[i]) if or_ok else None,
         fin(ci_hi[i]) if or_ok else None,
+        fin(se_ad[i]) if or_ok and ad_level else None,
+        fin(ci_lo_ad[i]) if or_ok and ad_level else None,
+        fin(ci_hi_ad[i]) if or_ok and ad_level else None,
+        fin(p_ad[i]) if or_ok and ad_level else None,
+        fin(deff[i]) if or_ok and ad_level else None,
         fin(cmh[i]) if has else None,
         fin(cmh_p[i]) if has else None,
         fin(bd[i]) if bd_ok else None,
@@ -1006,10 +1040,10 @@ $$;
 
 
 --
--- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]) IS 'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table [[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]]. Per value, over its informative strata (all four margins > 0): Mantel-Haenszel pooled odds ratio, Robins-Breslow-Greenland SE of its log and 95% normal CI, CMH chi-square (no continuity correction) with df 1, Breslow-Day chi-square (no Tarone adjustment) with df = informative strata - 1; formulas as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. GN030: malformed arrays.';
+COMMENT ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) IS 'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table [[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]], with s2_value / s2_rest = sum of squared impressions per ad of either group; p_spread = the squared CV of CTR between ads of one cell and p_spread_df its degrees of freedom. Per value, over its informative strata (all four margins > 0): Mantel-Haenszel pooled odds ratio, Robins-Breslow-Greenland SE of its log and 95% normal CI, CMH chi-square (no continuity correction) with df 1, Breslow-Day chi-square (no Tarone adjustment) with df = informative strata - 1; formulas as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. Ad-level columns (docs/attribution.md#ads-as-the-units): mh_log_or_se_ad_level = sqrt(RBG variance + p_spread x the delta-method ad-to-ad term), its 95% CI and two-sided p-value with Student t (p_spread_df), design_effect = ad-level / RBG variance; NULL when p_spread or p_spread_df is NULL or df = 0. GN030: malformed arrays.';
 
 
 --
@@ -7246,7 +7280,7 @@ COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with t
 -- Name: attribute(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
+CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, ad_ctr_cv double precision, ad_spread_df integer, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
@@ -7315,7 +7349,16 @@ BEGIN
             cer.first_date,
             count(*) AS n_ads,
             sum(cer.total_clicks::double precision) AS k,
-            sum((cer.total_impressions - cer.total_clicks)::double precision) AS m
+            sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
+            -- Per ad: squared impressions, and the empirical logit of its CTR with its
+            -- binomial variance (docs/attribution.md#ads-as-the-units).
+            sum(cer.total_impressions::double precision ^ 2) AS s2,
+            sum(ln((cer.total_clicks + 0.5) / (cer.total_impressions - cer.total_clicks + 0.5)))
+                AS sl,
+            sum(ln((cer.total_clicks + 0.5) / (cer.total_impressions - cer.total_clicks + 0.5)) ^ 2)
+                AS sll,
+            sum(1 / (cer.total_clicks + 0.5) + 1 / (cer.total_impressions - cer.total_clicks + 0.5))
+                AS sv
         FROM genome.creative_element_rewards AS cer
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4
@@ -7340,7 +7383,11 @@ BEGIN
             ) AS stratum,
             raw.n_ads,
             raw.k,
-            raw.m
+            raw.m,
+            raw.s2,
+            raw.sl,
+            raw.sll,
+            raw.sv
         FROM raw
     ),
 
@@ -7350,16 +7397,36 @@ BEGIN
             r.val,
             sum(r.n_ads) AS n_ads,
             sum(r.k) AS k,
-            sum(r.m) AS m
+            sum(r.m) AS m,
+            sum(r.s2) AS s2,
+            sum(r.sl) AS sl,
+            sum(r.sll) AS sll,
+            sum(r.sv) AS sv
         FROM r
         GROUP BY r.stratum, r.val
+    ),
+
+    spread AS (
+        -- Ad-to-ad spread: the within-cell variance of the ads' empirical logits (cell =
+        -- stratum x value, ads without the dimension a cell of their own) less their mean
+        -- binomial variance, pooled over cells (a method-of-moments estimate of tau^2);
+        -- kappa = exp(tau^2) - 1 is the squared CV of CTR between ads of one cell.
+        SELECT
+            sum(cell.n_ads - 1)::double precision AS df,
+            exp(greatest(
+                sum(cell.sll - cell.sl ^ 2 / cell.n_ads - (cell.n_ads - 1) * cell.sv / cell.n_ads)
+                / nullif(sum(cell.n_ads - 1), 0)::double precision,
+                0
+            )) - 1 AS kappa
+        FROM cell
     ),
 
     strat AS (
         SELECT
             cell.stratum,
             sum(cell.k) AS k,
-            sum(cell.m) AS m
+            sum(cell.m) AS m,
+            sum(cell.s2) AS s2
         FROM cell
         GROUP BY cell.stratum
     ),
@@ -7378,7 +7445,9 @@ BEGIN
             cell.k AS a,
             cell.m AS b,
             strat.k - cell.k AS c,
-            strat.m - cell.m AS d
+            strat.m - cell.m AS d,
+            cell.s2 AS s2_value,
+            strat.s2 - cell.s2 AS s2_rest
         FROM cell
         INNER JOIN strat ON cell.stratum = strat.stratum
         WHERE cell.val IS NOT NULL
@@ -7403,10 +7472,15 @@ BEGIN
                 array_agg(tab.a ORDER BY tab.val, tab.stratum) AS a,
                 array_agg(tab.b ORDER BY tab.val, tab.stratum) AS b,
                 array_agg(tab.c ORDER BY tab.val, tab.stratum) AS c,
-                array_agg(tab.d ORDER BY tab.val, tab.stratum) AS d
+                array_agg(tab.d ORDER BY tab.val, tab.stratum) AS d,
+                array_agg(tab.s2_value ORDER BY tab.val, tab.stratum) AS s2_value,
+                array_agg(tab.s2_rest ORDER BY tab.val, tab.stratum) AS s2_rest
             FROM tab
         ) AS t
-        CROSS JOIN LATERAL genome._attribution_stats(t.vals, t.a, t.b, t.c, t.d) AS s
+        CROSS JOIN spread
+        CROSS JOIN LATERAL genome._attribution_stats(
+            t.vals, t.a, t.b, t.c, t.d, t.s2_value, t.s2_rest, spread.kappa, spread.df
+        ) AS s
     ),
 
     judged AS (
@@ -7421,6 +7495,8 @@ BEGIN
                     THEN (pv.k * (total.m - pv.m)) / (pv.m * (total.k - pv.k))
             END AS crude_or,
             st.*,
+            spread.kappa,
+            spread.df AS spread_df,
             CASE
                 WHEN st.informative_strata < v_min_strata
                     THEN format(
@@ -7439,11 +7515,14 @@ BEGIN
                         'direction agrees in %s strata and reverses in %s',
                         st.agreeing_strata, st.disagreeing_strata
                     )
-                WHEN st.mh_ci_lower <= 1 AND st.mh_ci_upper >= 1
-                    THEN '95% confidence interval of the pooled odds ratio includes 1'
+                WHEN st.mh_ci_lower_ad_level IS NULL
+                    THEN 'ad-to-ad spread not estimable (no stratum has two ads with the same value)'
+                WHEN st.mh_ci_lower_ad_level <= 1 AND st.mh_ci_upper_ad_level >= 1
+                    THEN 'ad-level 95% confidence interval of the pooled odds ratio includes 1'
             END AS reason
         FROM per_value AS pv
         CROSS JOIN total
+        CROSS JOIN spread
         INNER JOIN stats AS st ON pv.val = st.value
     )
 
@@ -7459,6 +7538,13 @@ BEGIN
         j.mh_log_or_se,
         j.mh_ci_lower,
         j.mh_ci_upper,
+        sqrt(j.kappa) AS ad_ctr_cv,
+        j.spread_df::integer AS ad_spread_df,
+        j.mh_log_or_se_ad_level,
+        j.mh_ci_lower_ad_level,
+        j.mh_ci_upper_ad_level,
+        j.p_value_ad_level,
+        j.design_effect,
         j.cmh_chi2,
         j.cmh_p_value,
         j.breslow_day_chi2,
@@ -7476,7 +7562,7 @@ BEGIN
         coalesce(
             j.reason,
             format(
-                'consistent in %s of %s informative strata, 95%% CI excludes 1',
+                'consistent in %s of %s informative strata, ad-level 95%% CI excludes 1',
                 j.agreeing_strata, j.informative_strata
             )
         ) AS finding_reason,
@@ -7491,7 +7577,7 @@ $$;
 -- Name: FUNCTION attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR; cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN090 attribution settings missing or malformed.';
+COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR (these treat impressions as independent trials, as statsmodels does); ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads of one cell (cell = stratum x value; sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0; the same in every row), ad_spread_df: its degrees of freedom (ads - cells), mh_log_or_se_ad_level: SE of log mh_odds_ratio with the ad-to-ad spread added to the RBG variance (delta method), mh_ci_lower_ad_level, mh_ci_upper_ad_level: its 95% CI with Student t (ad_spread_df), p_value_ad_level: two-sided t test of OR = 1 with it, design_effect: ad-level / RBG variance (NULL when no cell has two ads); cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the ad-level 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN090 attribution settings missing or malformed.';
 
 
 --
@@ -8908,7 +8994,7 @@ COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease i
 -- Name: interactions(uuid, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, dimension_a text, value_a text, dimension_b text, value_b text, interaction_log_or double precision, se double precision, ci_lower double precision, ci_upper double precision, z double precision, direction text, n_ads bigint, n_a bigint, n_b bigint, n_both bigint, impressions_both bigint, clicks_both bigint, ctr_both double precision, ctr_both_additive double precision, label text)
+CREATE FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, dimension_a text, value_a text, dimension_b text, value_b text, interaction_log_or double precision, se double precision, ci_lower double precision, ci_upper double precision, z double precision, ad_ctr_cv double precision, ad_spread_df integer, se_ad_level double precision, ci_lower_ad_level double precision, ci_upper_ad_level double precision, z_ad_level double precision, design_effect double precision, direction text, n_ads bigint, n_a bigint, n_b bigint, n_both bigint, impressions_both bigint, clicks_both bigint, ctr_both double precision, ctr_both_additive double precision, label text)
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
@@ -8945,13 +9031,30 @@ BEGIN
             g.tags,
             g.n,
             g.k,
-            g.m
+            g.m,
+            g.s2,
+            g.sl,
+            g.sll,
+            g.sv
         FROM (
             SELECT
                 cer.element_tags - v_others AS tags,
                 count(*) AS n,
                 sum(cer.total_clicks::double precision) AS k,
-                sum((cer.total_impressions - cer.total_clicks)::double precision) AS m
+                sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
+                -- Per ad: squared impressions, and the empirical logit of its CTR with its
+                -- binomial variance (docs/attribution.md#ads-as-the-units).
+                sum(cer.total_impressions::double precision ^ 2) AS s2,
+                sum(ln(
+                    (cer.total_clicks + 0.5) / (cer.total_impressions - cer.total_clicks + 0.5)
+                )) AS sl,
+                sum(ln(
+                    (cer.total_clicks + 0.5) / (cer.total_impressions - cer.total_clicks + 0.5)
+                ) ^ 2) AS sll,
+                sum(
+                    1 / (cer.total_clicks + 0.5)
+                    + 1 / (cer.total_impressions - cer.total_clicks + 0.5)
+                ) AS sv
             FROM genome.creative_element_rewards AS cer
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
@@ -8962,7 +9065,8 @@ BEGIN
         SELECT
             sum(combo.n) AS n,
             sum(combo.k) AS k,
-            sum(combo.m) AS m
+            sum(combo.m) AS m,
+            sum(combo.s2) AS s2
         FROM combo
     ),
 
@@ -8973,7 +9077,11 @@ BEGIN
             e.value AS val,
             combo.n,
             combo.k,
-            combo.m
+            combo.m,
+            combo.s2,
+            combo.sl,
+            combo.sll,
+            combo.sv
         FROM combo
         CROSS JOIN LATERAL jsonb_each_text(combo.tags) AS e
         WHERE e.key = ANY(v_elements) AND nullif(e.value, '') IS NOT NULL
@@ -8985,7 +9093,8 @@ BEGIN
             cv.val,
             sum(cv.n) AS n,
             sum(cv.k) AS k,
-            sum(cv.m) AS m
+            sum(cv.m) AS m,
+            sum(cv.s2) AS s2
         FROM combo_value AS cv
         GROUP BY cv.dim, cv.val
     ),
@@ -8998,10 +9107,40 @@ BEGIN
             y.val AS val_b,
             sum(x.n) AS n11,
             sum(x.k) AS k11,
-            sum(x.m) AS m11
+            sum(x.m) AS m11,
+            sum(x.s2) AS s2_11,
+            sum(x.sl) AS sl,
+            sum(x.sll) AS sll,
+            sum(x.sv) AS sv
         FROM combo_value AS x
         INNER JOIN combo_value AS y ON x.combo_id = y.combo_id AND x.dim < y.dim
         GROUP BY x.dim, x.val, y.dim, y.val
+    ),
+
+    spread AS (
+        -- Ad-to-ad spread per pair of dimensions: the within-cell variance of the ads'
+        -- empirical logits (cell = the ads sharing both values) less their mean binomial
+        -- variance, pooled over the cells (method of moments for tau^2); kappa = exp(tau^2) - 1
+        -- is the squared CV of CTR between ads of one cell.
+        SELECT
+            s.dim_a,
+            s.dim_b,
+            s.df,
+            s.kappa,
+            CASE WHEN s.df > 0 THEN genome._t_quantile(0.975, s.df) END AS q
+        FROM (
+            SELECT
+                p.dim_a,
+                p.dim_b,
+                sum(p.n11 - 1)::double precision AS df,
+                exp(greatest(
+                    sum(p.sll - p.sl ^ 2 / p.n11 - (p.n11 - 1) * p.sv / p.n11)
+                    / nullif(sum(p.n11 - 1), 0)::double precision,
+                    0
+                )) - 1 AS kappa
+            FROM pair AS p
+            GROUP BY p.dim_a, p.dim_b
+        ) AS s
     ),
 
     cells AS (
@@ -9022,8 +9161,16 @@ BEGIN
             pb.k - p.k11 AS k01,
             pb.m - p.m11 AS m01,
             total.k - pa.k - pb.k + p.k11 AS k00,
-            total.m - pa.m - pb.m + p.m11 AS m00
+            total.m - pa.m - pb.m + p.m11 AS m00,
+            p.s2_11,
+            pa.s2 - p.s2_11 AS s2_10,
+            pb.s2 - p.s2_11 AS s2_01,
+            total.s2 - pa.s2 - pb.s2 + p.s2_11 AS s2_00,
+            sp.kappa,
+            sp.df,
+            sp.q
         FROM pair AS p
+        INNER JOIN spread AS sp ON p.dim_a = sp.dim_a AND p.dim_b = sp.dim_b
         INNER JOIN per_value AS pa ON p.dim_a = pa.dim AND p.val_a = pa.val
         INNER JOIN per_value AS pb ON p.dim_b = pb.dim AND p.val_b = pb.val
         CROSS JOIN total
@@ -9038,7 +9185,15 @@ BEGIN
                 + 1 / c.k01 + 1 / c.m01 + 1 / c.k00 + 1 / c.m00
             ) AS se,
             -- Log-odds of a click for the pair if the two values' effects simply added up.
-            ln(c.k10 / c.m10) + ln(c.k01 / c.m01) - ln(c.k00 / c.m00) AS additive_logit
+            ln(c.k10 / c.m10) + ln(c.k01 / c.m01) - ln(c.k00 / c.m00) AS additive_logit,
+            -- Ad-level: each cell's 1/k + 1/m times its design effect
+            -- 1 + kappa p / (1 - p) (sum n^2 / N - 1) (N impressions, p its CTR).
+            CASE WHEN c.df > 0 THEN sqrt(
+                (1 / c.k11 + 1 / c.m11) * (1 + c.kappa * c.k11 / c.m11 * (c.s2_11 / (c.k11 + c.m11) - 1))
+                + (1 / c.k10 + 1 / c.m10) * (1 + c.kappa * c.k10 / c.m10 * (c.s2_10 / (c.k10 + c.m10) - 1))
+                + (1 / c.k01 + 1 / c.m01) * (1 + c.kappa * c.k01 / c.m01 * (c.s2_01 / (c.k01 + c.m01) - 1))
+                + (1 / c.k00 + 1 / c.m00) * (1 + c.kappa * c.k00 / c.m00 * (c.s2_00 / (c.k00 + c.m00) - 1))
+            ) END AS se_ad
         FROM cells AS c
         -- A zero cell makes the log-odds infinite: such a pair is skipped, not corrected.
         WHERE
@@ -9050,7 +9205,9 @@ BEGIN
         SELECT
             e.*,
             row_number() OVER (
-                ORDER BY abs(e.eff) / e.se DESC, e.dim_a, e.val_a, e.dim_b, e.val_b
+                ORDER BY
+                    abs(e.eff) / e.se_ad DESC NULLS LAST, abs(e.eff) / e.se DESC,
+                    e.dim_a, e.val_a, e.dim_b, e.val_b
             )::integer AS rnk
         FROM effect AS e
     )
@@ -9066,9 +9223,16 @@ BEGIN
         r.eff - 1.959963984540054 * r.se AS ci_lower,
         r.eff + 1.959963984540054 * r.se AS ci_upper,
         r.eff / r.se AS z,
+        sqrt(r.kappa) AS ad_ctr_cv,
+        r.df::integer AS ad_spread_df,
+        r.se_ad AS se_ad_level,
+        r.eff - r.q * r.se_ad AS ci_lower_ad_level,
+        r.eff + r.q * r.se_ad AS ci_upper_ad_level,
+        r.eff / r.se_ad AS z_ad_level,
+        (r.se_ad / r.se) ^ 2 AS design_effect,
         CASE
-            WHEN r.eff - 1.959963984540054 * r.se > 0 THEN 'synergy'
-            WHEN r.eff + 1.959963984540054 * r.se < 0 THEN 'conflict'
+            WHEN r.eff - r.q * r.se_ad > 0 THEN 'synergy'
+            WHEN r.eff + r.q * r.se_ad < 0 THEN 'conflict'
             ELSE 'neutral'
         END AS direction,
         r.n_ads::bigint,
@@ -9091,7 +9255,7 @@ $$;
 -- Name: FUNCTION interactions(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se; direction: ''synergy'' (CI above 0), ''conflict'' (CI below 0), ''neutral''. Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se (= |z|) descending, ties by dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';
+COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se (these treat impressions as independent trials). Ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads sharing both values, per pair of dimensions (sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0); ad_spread_df: its degrees of freedom (ads with both dimensions - cells); se_ad_level: sqrt(sum over the 4 cells of (1/clicks + 1/non-clicks) x the cell''s design effect 1 + kappa p / (1 - p) (sum of squared impressions / impressions - 1)), kappa = ad_ctr_cv^2; ci_lower_ad_level/ci_upper_ad_level: 95% interval with Student t (ad_spread_df); z_ad_level = interaction_log_or / se_ad_level; design_effect = (se_ad_level / se)^2 (ad-level columns NULL when no cell of the dimension pair has two ads); direction: ''synergy'' (ad-level CI above 0), ''conflict'' (below 0), ''neutral'' (includes 0, or not estimable). Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se_ad_level (= |z_ad_level|) descending (NULL last), ties by |z|, then dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';
 
 
 --
@@ -16644,11 +16808,11 @@ REVOKE ALL ON FUNCTION genome._apply_tenancy() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[]) TO genome_app;
+REVOKE ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) TO genome_app;
 
 
 --

@@ -11,6 +11,7 @@ import numpy as np
 import psycopg
 import pytest
 import statsmodels.api as sm
+from scipy import stats
 
 from tests.support.attribution import NOW, Ad, add_rewards, make_brand
 
@@ -29,7 +30,8 @@ def interactions(db: psycopg.Connection, brand: uuid.UUID, now=NOW) -> list[dict
 
 def random_ads(rng: np.random.Generator, n: int = 600) -> list[Ad]:
     """Random element combinations (some dimensions missing), context and attribute tags
-    that must be ignored, and CTRs with a few real interactions."""
+    that must be ignored, and CTRs with a few real interactions; each ad's CTR spreads around
+    its combination's (lognormal, sd 0.3) as creatives do."""
     ads = []
     for _ in range(n):
         tags = {"awareness_stage": "unaware", "canvas_size": "1080x1080px"}
@@ -41,6 +43,7 @@ def random_ads(rng: np.random.Generator, n: int = 600) -> list[Ad]:
         logit -= 0.4 * (
             tags.get("visual_style") == "minimal" and tags.get("color_mode") == "original"
         )
+        logit += 0.3 * rng.standard_normal()
         imps = int(rng.integers(200, 3000))
         clicks = int(rng.binomial(imps, 1 / (1 + math.exp(-logit))))
         ads.append(Ad(tags, imps, clicks))
@@ -57,21 +60,53 @@ def cells(ads: list[Ad], da: str, va: str, db_: str, vb: str) -> np.ndarray:
     return out
 
 
-def expected_pairs(ads: list[Ad]) -> dict[tuple, tuple[float, float, np.ndarray]]:
-    """Every co-occurring pair without a zero cell: (effect, se, cells)."""
+def spread(ads: list[Ad], da: str, db_: str) -> tuple[float, int]:
+    """kappa (squared CV of CTR between ads sharing both values) and its df, from the ads'
+    empirical logits: pooled within-cell variance less the mean binomial variance."""
+    groups: dict[tuple, list[tuple[float, float]]] = {}
+    for ad in ads:
+        if da in ad.tags and db_ in ad.tags:
+            k, m = ad.clicks + 0.5, ad.impressions - ad.clicks + 0.5
+            groups.setdefault((ad.tags[da], ad.tags[db_]), []).append(
+                (math.log(k / m), 1 / k + 1 / m)
+            )
+    ss = sum(np.var([g[0] for g in gr]) * len(gr) for gr in groups.values())
+    sv = sum(sum(g[1] for g in gr) * (len(gr) - 1) / len(gr) for gr in groups.values())
+    df = sum(len(gr) - 1 for gr in groups.values())
+    return math.expm1(max((ss - sv) / df, 0.0)), df
+
+
+def cell_s2(ads: list[Ad], da: str, va: str, db_: str, vb: str) -> np.ndarray:
+    """Sum of squared impressions per cell 11, 10, 01, 00."""
+    out = np.zeros(4)
+    for ad in ads:
+        xa, xb = ad.tags.get(da) == va, ad.tags.get(db_) == vb
+        out[{(True, True): 0, (True, False): 1, (False, True): 2, (False, False): 3}[(xa, xb)]] += (
+            float(ad.impressions) ** 2
+        )
+    return out
+
+
+def expected_pairs(ads: list[Ad]) -> dict[tuple, tuple[float, float, np.ndarray, float, float]]:
+    """Every co-occurring pair without a zero cell: (effect, se, cells, ad-level se, t quantile)."""
     out = {}
     dims = sorted(ELEMENTS)
     for da, db_ in itertools.combinations(dims, 2):
+        kappa, df = spread(ads, da, db_)
         for va in ELEMENTS[da]:
             for vb in ELEMENTS[db_]:
                 c = cells(ads, da, va, db_, vb)
                 if (c == 0).any():
                     continue
                 lg = np.log(c[:, 0] / c[:, 1])
+                n = c.sum(axis=1)
+                deff = 1 + kappa * c[:, 0] / c[:, 1] * (cell_s2(ads, da, va, db_, vb) / n - 1)
                 out[(da, va, db_, vb)] = (
                     lg[0] - lg[1] - lg[2] + lg[3],
                     math.sqrt((1 / c).sum()),
                     c,
+                    math.sqrt(((1 / c).sum(axis=1) * deff).sum()),
+                    stats.t.ppf(0.975, df),
                 )
     return out
 
@@ -91,10 +126,11 @@ def test_effects_equal_saturated_glm_and_ranking(db: psycopg.Connection, seed: i
     exp = expected_pairs(ads)
     assert len(exp) > 15
     assert len(got) == 15
-    # The top 15 by |effect| / SE, in that order.
-    want = sorted(exp, key=lambda k: (-abs(exp[k][0]) / exp[k][1], k))[:15]
+    # The top 15 by |effect| / ad-level SE, in that order.
+    want = sorted(exp, key=lambda k: (-abs(exp[k][0]) / exp[k][3], k))[:15]
     assert [(r["dimension_a"], r["value_a"], r["dimension_b"], r["value_b"]) for r in got] == want
     assert [r["rank"] for r in got] == list(range(1, 16))
+    assert all(r["design_effect"] > 1.05 for r in got)
     for r in got:
         key = (r["dimension_a"], r["value_a"], r["dimension_b"], r["value_b"])
         c = exp[key][2]
@@ -116,6 +152,14 @@ def test_effects_equal_saturated_glm_and_ranking(db: psycopg.Connection, seed: i
         # ctr_both_additive: the pair's CTR with the interaction term set to zero.
         additive = fit.params[0] + fit.params[1] + fit.params[2]
         assert r["ctr_both_additive"] == pytest.approx(1 / (1 + math.exp(-additive)), rel=1e-8)
+        se_ad, q = exp[key][3], exp[key][4]
+        assert r["se_ad_level"] == pytest.approx(se_ad, rel=1e-8)
+        assert r["design_effect"] == pytest.approx((se_ad / fit.bse[3]) ** 2, rel=1e-8)
+        assert r["z_ad_level"] == pytest.approx(fit.params[3] / se_ad, rel=1e-8)
+        lo = r["interaction_log_or"] - q * se_ad
+        hi = r["interaction_log_or"] + q * se_ad
+        assert r["ci_lower_ad_level"] == pytest.approx(lo, rel=1e-7, abs=1e-12)
+        assert r["ci_upper_ad_level"] == pytest.approx(hi, rel=1e-7, abs=1e-12)
         expected_dir = "synergy" if lo > 0 else "conflict" if hi < 0 else "neutral"
         assert r["direction"] == expected_dir
         assert r["label"] == "correlational"

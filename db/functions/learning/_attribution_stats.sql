@@ -1,13 +1,25 @@
 -- Mantel-Haenszel / Cochran-Mantel-Haenszel / Breslow-Day statistics for many values at
 -- once, on per-(value, stratum) 2x2 tables that SQL has already aggregated. One call per
 -- genome.attribute; vectorised with numpy over all (value, stratum) rows, no row loop.
+-- Besides the statsmodels statistics, the ad-level variance of log OR_MH
+-- (docs/attribution.md#ads-as-the-units): the Robins-Breslow-Greenland variance plus the
+-- delta-method term of the ad-to-ad spread.
+
+-- The earlier signature without the ad-level inputs.
+DROP FUNCTION IF EXISTS genome._attribution_stats(
+    text [], double precision [], double precision [], double precision [], double precision []
+);
 
 CREATE OR REPLACE FUNCTION genome._attribution_stats(
     p_value text [],
     p_a double precision [],
     p_b double precision [],
     p_c double precision [],
-    p_d double precision []
+    p_d double precision [],
+    p_s2_value double precision [],
+    p_s2_rest double precision [],
+    p_spread double precision,
+    p_spread_df double precision
 )
 RETURNS TABLE (
     value text,
@@ -19,6 +31,11 @@ RETURNS TABLE (
     mh_log_or_se double precision,
     mh_ci_lower double precision,
     mh_ci_upper double precision,
+    mh_log_or_se_ad_level double precision,
+    mh_ci_lower_ad_level double precision,
+    mh_ci_upper_ad_level double precision,
+    p_value_ad_level double precision,
+    design_effect double precision,
     cmh_chi2 double precision,
     cmh_p_value double precision,
     breslow_day_chi2 double precision,
@@ -32,11 +49,13 @@ AS $$
 import numpy as np
 # scipy.special, not scipy.stats: the same functions scipy.stats.chi2.sf / norm.ppf call,
 # without the heavy import of scipy.stats in each new session.
-from scipy.special import chdtrc, ndtri
+from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 
 if not p_value:
     return []
-lengths = {len(p_value), len(p_a), len(p_b), len(p_c), len(p_d)}
+lengths = {
+    len(p_value), len(p_a), len(p_b), len(p_c), len(p_d), len(p_s2_value), len(p_s2_rest)
+}
 if len(lengths) != 1:
     plpy.error("value and count arrays differ in length", sqlstate="GN030")
 
@@ -44,13 +63,18 @@ a_all = np.asarray(p_a, dtype=np.float64)
 b_all = np.asarray(p_b, dtype=np.float64)
 c_all = np.asarray(p_c, dtype=np.float64)
 d_all = np.asarray(p_d, dtype=np.float64)
-if not (
-    np.all(np.isfinite(a_all)) and np.all(np.isfinite(b_all))
-    and np.all(np.isfinite(c_all)) and np.all(np.isfinite(d_all))
-):
+s2v_all = np.asarray(p_s2_value, dtype=np.float64)
+s2r_all = np.asarray(p_s2_rest, dtype=np.float64)
+counts = np.stack([a_all, b_all, c_all, d_all, s2v_all, s2r_all])
+if not np.all(np.isfinite(counts)):
     plpy.error("table counts must be finite", sqlstate="GN030")
-if (a_all < 0).any() or (b_all < 0).any() or (c_all < 0).any() or (d_all < 0).any():
+if (counts < 0).any():
     plpy.error("table counts must be >= 0", sqlstate="GN030")
+# The ad-to-ad spread (squared CV of CTR between ads of one cell) and the degrees of freedom
+# of its estimate; NULL when no cell has two ads: then there is no ad-level variance.
+ad_level = p_spread is not None and p_spread_df is not None and p_spread_df > 0
+if ad_level and not (np.isfinite(p_spread) and p_spread >= 0 and np.isfinite(p_spread_df)):
+    plpy.error("spread must be finite and >= 0", sqlstate="GN030")
 
 keys, inv_all = np.unique(np.asarray(p_value, dtype=object).astype(str), return_inverse=True)
 nv = len(keys)
@@ -61,6 +85,7 @@ info = (
     (a_all + b_all > 0) & (c_all + d_all > 0) & (a_all + c_all > 0) & (b_all + d_all > 0)
 )
 a, b, c, d = a_all[info], b_all[info], c_all[info], d_all[info]
+s2v, s2r = s2v_all[info], s2r_all[info]
 inv = inv_all[info]
 
 
@@ -94,6 +119,27 @@ with np.errstate(all="ignore"):
     f = -ndtri(0.05 / 2)
     ci_lo = np.exp(lor - f * lor_se)
     ci_hi = np.exp(lor + f * lor_se)
+
+    # Ad-level variance (docs/attribution.md#ads-as-the-units). An ad with n impressions and
+    # CTR spread kappa (squared CV) around its group's rate p adds kappa p^2 (n^2 - n) to the
+    # variance of its clicks beyond the binomial n p (1 - p); the group's clicks in a stratum
+    # get kappa p^2 (sum n^2 - N). Linearised, with impressions fixed,
+    # log OR_MH - log OR ~ sum_k [w1_k (a_k - E a_k) - w0_k (c_k - E c_k)] / sum_k R_k with
+    # w1 = (d + OR c) / n and w0 = (a + OR b) / n. The binomial part of that variance is the
+    # one Robins-Breslow-Greenland estimates (valid in sparse strata too): kept, plus the
+    # ad-to-ad part. Hand-written: no library has an MH variance for clustered counts.
+    if ad_level:
+        rr = r[inv]
+        p1, p0 = a / apb, c / cpd
+        w1, w0 = (d + rr * c) / n, (a + rr * b) / n
+        between = gsum(w1**2 * p1**2 * (s2v - apb) + w0**2 * p0**2 * (s2r - cpd))
+        lor_va_ad = lor_va + p_spread * between / adns**2
+        se_ad = np.sqrt(lor_va_ad)
+        q = stdtrit(p_spread_df, 0.975)
+        ci_lo_ad = np.exp(lor - q * se_ad)
+        ci_hi_ad = np.exp(lor + q * se_ad)
+        p_ad = 2 * stdtr(p_spread_df, -np.abs(lor) / se_ad)
+        deff = lor_va_ad / lor_va
 
     # Mantel-Haenszel test of OR = 1 (no continuity correction, statsmodels' default).
     cmh = np.abs(gsum(a - apb * apc / n)) ** 2
@@ -140,6 +186,11 @@ for i, key in enumerate(keys):
         fin(lor_se[i]) if or_ok else None,
         fin(ci_lo[i]) if or_ok else None,
         fin(ci_hi[i]) if or_ok else None,
+        fin(se_ad[i]) if or_ok and ad_level else None,
+        fin(ci_lo_ad[i]) if or_ok and ad_level else None,
+        fin(ci_hi_ad[i]) if or_ok and ad_level else None,
+        fin(p_ad[i]) if or_ok and ad_level else None,
+        fin(deff[i]) if or_ok and ad_level else None,
         fin(cmh[i]) if has else None,
         fin(cmh_p[i]) if has else None,
         fin(bd[i]) if bd_ok else None,
@@ -150,14 +201,21 @@ return out
 $$;
 
 COMMENT ON FUNCTION genome._attribution_stats(
-    text [], double precision [], double precision [], double precision [], double precision []
+    text [], double precision [], double precision [], double precision [], double precision [],
+    double precision [], double precision [], double precision, double precision
 ) IS
 'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table '
-'[[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]]. '
+'[[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]], '
+'with s2_value / s2_rest = sum of squared impressions per ad of either group; p_spread = the '
+'squared CV of CTR between ads of one cell and p_spread_df its degrees of freedom. '
 'Per value, over its informative strata (all four margins > 0): Mantel-Haenszel pooled odds ratio, '
 'Robins-Breslow-Greenland SE of its log and 95% normal CI, CMH chi-square (no continuity correction) '
 'with df 1, Breslow-Day chi-square (no Tarone adjustment) with df = informative strata - 1; formulas '
 'as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail '
 'where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio '
 'lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, '
-'pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. GN030: malformed arrays.';
+'pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. Ad-level columns '
+'(docs/attribution.md#ads-as-the-units): mh_log_or_se_ad_level = sqrt(RBG variance + p_spread x '
+'the delta-method ad-to-ad term), its 95% CI and two-sided p-value with Student t (p_spread_df), '
+'design_effect = ad-level / RBG variance; NULL when p_spread or p_spread_df is NULL or df = 0. '
+'GN030: malformed arrays.';

@@ -1,6 +1,10 @@
 -- Stratified attribution (docs/attribution.md): per value of one dimension, the Mantel-Haenszel
 -- effect on click odds within strata of context, spend and week, instead of a naive
--- "CTR by tag" that Simpson's paradox can turn around.
+-- "CTR by tag" that Simpson's paradox can turn around. Its interval and 'finding' count the
+-- ads, not the impressions, as the units that vary (docs/attribution.md#ads-as-the-units).
+
+-- The earlier return type without the ad-level columns (CREATE OR REPLACE cannot change it).
+DROP FUNCTION IF EXISTS genome.attribute(uuid, text, timestamptz);
 
 -- One piece on purpose: the Mantel-Haenszel estimate is one query whose named CTEs are its
 -- stages (rows, strata, 2x2 tables, per-value pooling, statistics, verdicts) over one brand's
@@ -22,6 +26,13 @@ RETURNS TABLE (
     mh_log_or_se double precision,
     mh_ci_lower double precision,
     mh_ci_upper double precision,
+    ad_ctr_cv double precision,
+    ad_spread_df integer,
+    mh_log_or_se_ad_level double precision,
+    mh_ci_lower_ad_level double precision,
+    mh_ci_upper_ad_level double precision,
+    p_value_ad_level double precision,
+    design_effect double precision,
     cmh_chi2 double precision,
     cmh_p_value double precision,
     breslow_day_chi2 double precision,
@@ -106,7 +117,16 @@ BEGIN
             cer.first_date,
             count(*) AS n_ads,
             sum(cer.total_clicks::double precision) AS k,
-            sum((cer.total_impressions - cer.total_clicks)::double precision) AS m
+            sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
+            -- Per ad: squared impressions, and the empirical logit of its CTR with its
+            -- binomial variance (docs/attribution.md#ads-as-the-units).
+            sum(cer.total_impressions::double precision ^ 2) AS s2,
+            sum(ln((cer.total_clicks + 0.5) / (cer.total_impressions - cer.total_clicks + 0.5)))
+                AS sl,
+            sum(ln((cer.total_clicks + 0.5) / (cer.total_impressions - cer.total_clicks + 0.5)) ^ 2)
+                AS sll,
+            sum(1 / (cer.total_clicks + 0.5) + 1 / (cer.total_impressions - cer.total_clicks + 0.5))
+                AS sv
         FROM genome.creative_element_rewards AS cer
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4
@@ -131,7 +151,11 @@ BEGIN
             ) AS stratum,
             raw.n_ads,
             raw.k,
-            raw.m
+            raw.m,
+            raw.s2,
+            raw.sl,
+            raw.sll,
+            raw.sv
         FROM raw
     ),
 
@@ -141,16 +165,36 @@ BEGIN
             r.val,
             sum(r.n_ads) AS n_ads,
             sum(r.k) AS k,
-            sum(r.m) AS m
+            sum(r.m) AS m,
+            sum(r.s2) AS s2,
+            sum(r.sl) AS sl,
+            sum(r.sll) AS sll,
+            sum(r.sv) AS sv
         FROM r
         GROUP BY r.stratum, r.val
+    ),
+
+    spread AS (
+        -- Ad-to-ad spread: the within-cell variance of the ads' empirical logits (cell =
+        -- stratum x value, ads without the dimension a cell of their own) less their mean
+        -- binomial variance, pooled over cells (a method-of-moments estimate of tau^2);
+        -- kappa = exp(tau^2) - 1 is the squared CV of CTR between ads of one cell.
+        SELECT
+            sum(cell.n_ads - 1)::double precision AS df,
+            exp(greatest(
+                sum(cell.sll - cell.sl ^ 2 / cell.n_ads - (cell.n_ads - 1) * cell.sv / cell.n_ads)
+                / nullif(sum(cell.n_ads - 1), 0)::double precision,
+                0
+            )) - 1 AS kappa
+        FROM cell
     ),
 
     strat AS (
         SELECT
             cell.stratum,
             sum(cell.k) AS k,
-            sum(cell.m) AS m
+            sum(cell.m) AS m,
+            sum(cell.s2) AS s2
         FROM cell
         GROUP BY cell.stratum
     ),
@@ -169,7 +213,9 @@ BEGIN
             cell.k AS a,
             cell.m AS b,
             strat.k - cell.k AS c,
-            strat.m - cell.m AS d
+            strat.m - cell.m AS d,
+            cell.s2 AS s2_value,
+            strat.s2 - cell.s2 AS s2_rest
         FROM cell
         INNER JOIN strat ON cell.stratum = strat.stratum
         WHERE cell.val IS NOT NULL
@@ -194,10 +240,15 @@ BEGIN
                 array_agg(tab.a ORDER BY tab.val, tab.stratum) AS a,
                 array_agg(tab.b ORDER BY tab.val, tab.stratum) AS b,
                 array_agg(tab.c ORDER BY tab.val, tab.stratum) AS c,
-                array_agg(tab.d ORDER BY tab.val, tab.stratum) AS d
+                array_agg(tab.d ORDER BY tab.val, tab.stratum) AS d,
+                array_agg(tab.s2_value ORDER BY tab.val, tab.stratum) AS s2_value,
+                array_agg(tab.s2_rest ORDER BY tab.val, tab.stratum) AS s2_rest
             FROM tab
         ) AS t
-        CROSS JOIN LATERAL genome._attribution_stats(t.vals, t.a, t.b, t.c, t.d) AS s
+        CROSS JOIN spread
+        CROSS JOIN LATERAL genome._attribution_stats(
+            t.vals, t.a, t.b, t.c, t.d, t.s2_value, t.s2_rest, spread.kappa, spread.df
+        ) AS s
     ),
 
     judged AS (
@@ -212,6 +263,8 @@ BEGIN
                     THEN (pv.k * (total.m - pv.m)) / (pv.m * (total.k - pv.k))
             END AS crude_or,
             st.*,
+            spread.kappa,
+            spread.df AS spread_df,
             CASE
                 WHEN st.informative_strata < v_min_strata
                     THEN format(
@@ -230,11 +283,14 @@ BEGIN
                         'direction agrees in %s strata and reverses in %s',
                         st.agreeing_strata, st.disagreeing_strata
                     )
-                WHEN st.mh_ci_lower <= 1 AND st.mh_ci_upper >= 1
-                    THEN '95% confidence interval of the pooled odds ratio includes 1'
+                WHEN st.mh_ci_lower_ad_level IS NULL
+                    THEN 'ad-to-ad spread not estimable (no stratum has two ads with the same value)'
+                WHEN st.mh_ci_lower_ad_level <= 1 AND st.mh_ci_upper_ad_level >= 1
+                    THEN 'ad-level 95% confidence interval of the pooled odds ratio includes 1'
             END AS reason
         FROM per_value AS pv
         CROSS JOIN total
+        CROSS JOIN spread
         INNER JOIN stats AS st ON pv.val = st.value
     )
 
@@ -250,6 +306,13 @@ BEGIN
         j.mh_log_or_se,
         j.mh_ci_lower,
         j.mh_ci_upper,
+        sqrt(j.kappa) AS ad_ctr_cv,
+        j.spread_df::integer AS ad_spread_df,
+        j.mh_log_or_se_ad_level,
+        j.mh_ci_lower_ad_level,
+        j.mh_ci_upper_ad_level,
+        j.p_value_ad_level,
+        j.design_effect,
         j.cmh_chi2,
         j.cmh_p_value,
         j.breslow_day_chi2,
@@ -267,7 +330,7 @@ BEGIN
         coalesce(
             j.reason,
             format(
-                'consistent in %s of %s informative strata, 95%% CI excludes 1',
+                'consistent in %s of %s informative strata, ad-level 95%% CI excludes 1',
                 j.agreeing_strata, j.informative_strata
             )
         ) AS finding_reason,
@@ -287,7 +350,16 @@ COMMENT ON FUNCTION genome.attribute(uuid, text, timestamptz) IS
 'ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the '
 'value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); '
 'mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its '
-'log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR; cmh_chi2, cmh_p_value: Mantel-Haenszel test '
+'log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR (these treat impressions as independent '
+'trials, as statsmodels does); ads as the units that vary (docs/attribution.md#ads-as-the-units): '
+'ad_ctr_cv: estimated coefficient of variation of CTR between ads of one cell (cell = stratum x '
+'value; sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits '
+'less their binomial variance, truncated at 0; the same in every row), ad_spread_df: its degrees '
+'of freedom (ads - cells), mh_log_or_se_ad_level: SE of log '
+'mh_odds_ratio with the ad-to-ad spread added to the RBG variance (delta method), '
+'mh_ci_lower_ad_level, mh_ci_upper_ad_level: its 95% CI with Student t (ad_spread_df), '
+'p_value_ad_level: two-sided t test of OR = 1 with it, design_effect: ad-level / RBG variance '
+'(NULL when no cell has two ads); cmh_chi2, cmh_p_value: Mantel-Haenszel test '
 'of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); '
 'breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of '
 'the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at '
@@ -296,7 +368,8 @@ COMMENT ON FUNCTION genome.attribute(uuid, text, timestamptz) IS
 'informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; '
 'reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive '
 'comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata '
-'informative strata agree in direction, more agree than reverse, and the 95% CI excludes 1, else '
+'informative strata agree in direction, more agree than reverse, and the ad-level 95% CI excludes '
+'1, else '
 '''insufficient''; finding_reason says which condition decided; label: always ''correlational'' '
 '(observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of '
 '0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL '

@@ -1,5 +1,10 @@
 -- Pairwise interactions of element values on the log-odds of a click: how far the pair's
--- observed click odds are from what the two values' separate effects add up to.
+-- observed click odds are from what the two values' separate effects add up to. Direction
+-- and rank count the ads, not the impressions, as the units that vary
+-- (docs/attribution.md#ads-as-the-units).
+
+-- The earlier return type without the ad-level columns (CREATE OR REPLACE cannot change it).
+DROP FUNCTION IF EXISTS genome.interactions(uuid, timestamptz);
 
 -- One piece on purpose: one query whose named CTEs are the stages (pairs, per-value and pair
 -- counts, 2x2 cells, interaction effect, ranking) over one brand's rewards; as separate
@@ -19,6 +24,13 @@ RETURNS TABLE (
     ci_lower double precision,
     ci_upper double precision,
     z double precision,
+    ad_ctr_cv double precision,
+    ad_spread_df integer,
+    se_ad_level double precision,
+    ci_lower_ad_level double precision,
+    ci_upper_ad_level double precision,
+    z_ad_level double precision,
+    design_effect double precision,
     direction text,
     n_ads bigint,
     n_a bigint,
@@ -68,13 +80,30 @@ BEGIN
             g.tags,
             g.n,
             g.k,
-            g.m
+            g.m,
+            g.s2,
+            g.sl,
+            g.sll,
+            g.sv
         FROM (
             SELECT
                 cer.element_tags - v_others AS tags,
                 count(*) AS n,
                 sum(cer.total_clicks::double precision) AS k,
-                sum((cer.total_impressions - cer.total_clicks)::double precision) AS m
+                sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
+                -- Per ad: squared impressions, and the empirical logit of its CTR with its
+                -- binomial variance (docs/attribution.md#ads-as-the-units).
+                sum(cer.total_impressions::double precision ^ 2) AS s2,
+                sum(ln(
+                    (cer.total_clicks + 0.5) / (cer.total_impressions - cer.total_clicks + 0.5)
+                )) AS sl,
+                sum(ln(
+                    (cer.total_clicks + 0.5) / (cer.total_impressions - cer.total_clicks + 0.5)
+                ) ^ 2) AS sll,
+                sum(
+                    1 / (cer.total_clicks + 0.5)
+                    + 1 / (cer.total_impressions - cer.total_clicks + 0.5)
+                ) AS sv
             FROM genome.creative_element_rewards AS cer
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
@@ -85,7 +114,8 @@ BEGIN
         SELECT
             sum(combo.n) AS n,
             sum(combo.k) AS k,
-            sum(combo.m) AS m
+            sum(combo.m) AS m,
+            sum(combo.s2) AS s2
         FROM combo
     ),
 
@@ -96,7 +126,11 @@ BEGIN
             e.value AS val,
             combo.n,
             combo.k,
-            combo.m
+            combo.m,
+            combo.s2,
+            combo.sl,
+            combo.sll,
+            combo.sv
         FROM combo
         CROSS JOIN LATERAL jsonb_each_text(combo.tags) AS e
         WHERE e.key = ANY(v_elements) AND nullif(e.value, '') IS NOT NULL
@@ -108,7 +142,8 @@ BEGIN
             cv.val,
             sum(cv.n) AS n,
             sum(cv.k) AS k,
-            sum(cv.m) AS m
+            sum(cv.m) AS m,
+            sum(cv.s2) AS s2
         FROM combo_value AS cv
         GROUP BY cv.dim, cv.val
     ),
@@ -121,10 +156,40 @@ BEGIN
             y.val AS val_b,
             sum(x.n) AS n11,
             sum(x.k) AS k11,
-            sum(x.m) AS m11
+            sum(x.m) AS m11,
+            sum(x.s2) AS s2_11,
+            sum(x.sl) AS sl,
+            sum(x.sll) AS sll,
+            sum(x.sv) AS sv
         FROM combo_value AS x
         INNER JOIN combo_value AS y ON x.combo_id = y.combo_id AND x.dim < y.dim
         GROUP BY x.dim, x.val, y.dim, y.val
+    ),
+
+    spread AS (
+        -- Ad-to-ad spread per pair of dimensions: the within-cell variance of the ads'
+        -- empirical logits (cell = the ads sharing both values) less their mean binomial
+        -- variance, pooled over the cells (method of moments for tau^2); kappa = exp(tau^2) - 1
+        -- is the squared CV of CTR between ads of one cell.
+        SELECT
+            s.dim_a,
+            s.dim_b,
+            s.df,
+            s.kappa,
+            CASE WHEN s.df > 0 THEN genome._t_quantile(0.975, s.df) END AS q
+        FROM (
+            SELECT
+                p.dim_a,
+                p.dim_b,
+                sum(p.n11 - 1)::double precision AS df,
+                exp(greatest(
+                    sum(p.sll - p.sl ^ 2 / p.n11 - (p.n11 - 1) * p.sv / p.n11)
+                    / nullif(sum(p.n11 - 1), 0)::double precision,
+                    0
+                )) - 1 AS kappa
+            FROM pair AS p
+            GROUP BY p.dim_a, p.dim_b
+        ) AS s
     ),
 
     cells AS (
@@ -145,8 +210,16 @@ BEGIN
             pb.k - p.k11 AS k01,
             pb.m - p.m11 AS m01,
             total.k - pa.k - pb.k + p.k11 AS k00,
-            total.m - pa.m - pb.m + p.m11 AS m00
+            total.m - pa.m - pb.m + p.m11 AS m00,
+            p.s2_11,
+            pa.s2 - p.s2_11 AS s2_10,
+            pb.s2 - p.s2_11 AS s2_01,
+            total.s2 - pa.s2 - pb.s2 + p.s2_11 AS s2_00,
+            sp.kappa,
+            sp.df,
+            sp.q
         FROM pair AS p
+        INNER JOIN spread AS sp ON p.dim_a = sp.dim_a AND p.dim_b = sp.dim_b
         INNER JOIN per_value AS pa ON p.dim_a = pa.dim AND p.val_a = pa.val
         INNER JOIN per_value AS pb ON p.dim_b = pb.dim AND p.val_b = pb.val
         CROSS JOIN total
@@ -161,7 +234,15 @@ BEGIN
                 + 1 / c.k01 + 1 / c.m01 + 1 / c.k00 + 1 / c.m00
             ) AS se,
             -- Log-odds of a click for the pair if the two values' effects simply added up.
-            ln(c.k10 / c.m10) + ln(c.k01 / c.m01) - ln(c.k00 / c.m00) AS additive_logit
+            ln(c.k10 / c.m10) + ln(c.k01 / c.m01) - ln(c.k00 / c.m00) AS additive_logit,
+            -- Ad-level: each cell's 1/k + 1/m times its design effect
+            -- 1 + kappa p / (1 - p) (sum n^2 / N - 1) (N impressions, p its CTR).
+            CASE WHEN c.df > 0 THEN sqrt(
+                (1 / c.k11 + 1 / c.m11) * (1 + c.kappa * c.k11 / c.m11 * (c.s2_11 / (c.k11 + c.m11) - 1))
+                + (1 / c.k10 + 1 / c.m10) * (1 + c.kappa * c.k10 / c.m10 * (c.s2_10 / (c.k10 + c.m10) - 1))
+                + (1 / c.k01 + 1 / c.m01) * (1 + c.kappa * c.k01 / c.m01 * (c.s2_01 / (c.k01 + c.m01) - 1))
+                + (1 / c.k00 + 1 / c.m00) * (1 + c.kappa * c.k00 / c.m00 * (c.s2_00 / (c.k00 + c.m00) - 1))
+            ) END AS se_ad
         FROM cells AS c
         -- A zero cell makes the log-odds infinite: such a pair is skipped, not corrected.
         WHERE
@@ -173,7 +254,9 @@ BEGIN
         SELECT
             e.*,
             row_number() OVER (
-                ORDER BY abs(e.eff) / e.se DESC, e.dim_a, e.val_a, e.dim_b, e.val_b
+                ORDER BY
+                    abs(e.eff) / e.se_ad DESC NULLS LAST, abs(e.eff) / e.se DESC,
+                    e.dim_a, e.val_a, e.dim_b, e.val_b
             )::integer AS rnk
         FROM effect AS e
     )
@@ -189,9 +272,16 @@ BEGIN
         r.eff - 1.959963984540054 * r.se AS ci_lower,
         r.eff + 1.959963984540054 * r.se AS ci_upper,
         r.eff / r.se AS z,
+        sqrt(r.kappa) AS ad_ctr_cv,
+        r.df::integer AS ad_spread_df,
+        r.se_ad AS se_ad_level,
+        r.eff - r.q * r.se_ad AS ci_lower_ad_level,
+        r.eff + r.q * r.se_ad AS ci_upper_ad_level,
+        r.eff / r.se_ad AS z_ad_level,
+        (r.se_ad / r.se) ^ 2 AS design_effect,
         CASE
-            WHEN r.eff - 1.959963984540054 * r.se > 0 THEN 'synergy'
-            WHEN r.eff + 1.959963984540054 * r.se < 0 THEN 'conflict'
+            WHEN r.eff - r.q * r.se_ad > 0 THEN 'synergy'
+            WHEN r.eff + r.q * r.se_ad < 0 THEN 'conflict'
             ELSE 'neutral'
         END AS direction,
         r.n_ads::bigint,
@@ -218,10 +308,20 @@ COMMENT ON FUNCTION genome.interactions(uuid, timestamptz) IS
 'cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed '
 'log-odds minus the additive expectation (equal to the interaction coefficient of a saturated '
 'binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald '
-'interval; z = interaction_log_or / se; direction: ''synergy'' (CI above 0), ''conflict'' (CI below '
-'0), ''neutral''. Pairs with a zero count in any of the 8 cells are skipped (no continuity '
-'correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se '
-'(= |z|) descending, ties by dimension and value names; rank 1 is the strongest evidence. Also: '
+'interval; z = interaction_log_or / se (these treat impressions as independent trials). Ads as the '
+'units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of '
+'variation of CTR between ads sharing both values, per pair of dimensions (sqrt(exp(tau^2) - 1), '
+'tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, '
+'truncated at 0); ad_spread_df: its degrees of freedom (ads with both dimensions - cells); '
+'se_ad_level: sqrt(sum over the 4 cells of (1/clicks + 1/non-clicks) x the cell''s design effect '
+'1 + kappa p / (1 - p) (sum of squared impressions / impressions - 1)), kappa = ad_ctr_cv^2; '
+'ci_lower_ad_level/ci_upper_ad_level: 95% interval with Student t (ad_spread_df); z_ad_level = '
+'interaction_log_or / se_ad_level; design_effect = (se_ad_level / se)^2 (ad-level columns NULL when '
+'no cell of the dimension pair has two ads); direction: ''synergy'' (ad-level CI above 0), '
+'''conflict'' (below 0), ''neutral'' (includes 0, or not estimable). Pairs with a zero count in any '
+'of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs '
+'(setting) ranked by |interaction_log_or| / se_ad_level (= |z_ad_level|) descending (NULL last), '
+'ties by |z|, then dimension and value names; rank 1 is the strongest evidence. Also: '
 'n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, '
 'clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if '
 'the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: '
