@@ -74,7 +74,7 @@ if (counts < 0).any():
 # of its estimate; NULL when no cell has two ads: then there is no ad-level variance.
 ad_level = p_spread is not None and p_spread_df is not None and p_spread_df > 0
 if ad_level and not (np.isfinite(p_spread) and p_spread >= 0 and np.isfinite(p_spread_df)):
-    plpy.error("spread must be finite and >= 0", sqlstate="GN030")
+    plpy.error("table counts: the ad-to-ad spread must be finite and >= 0", sqlstate="GN030")
 
 keys, inv_all = np.unique(np.asarray(p_value, dtype=object).astype(str), return_inverse=True)
 nv = len(keys)
