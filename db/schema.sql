@@ -7348,6 +7348,8 @@ BEGIN
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
             count(*) AS n_ads,
+            -- Ads with impressions: the ones whose CTR (and its spread) is defined.
+            count(*) FILTER (WHERE cer.total_impressions > 0) AS ns,
             sum(cer.total_clicks::double precision) AS k,
             sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
             -- Per ad: squared impressions, and the empirical logit of its CTR with its
@@ -7355,7 +7357,7 @@ BEGIN
             sum(h.n * h.n) AS s2,
             sum(h.logit) AS sl,
             sum(h.logit * h.logit) AS sll,
-            sum(1 / h.kh + 1 / h.mh) AS sv
+            sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
         FROM genome.creative_element_rewards AS cer
         CROSS JOIN LATERAL (
             -- In double precision: numeric ln() would cost seconds per 100,000 rows.
@@ -7363,10 +7365,10 @@ BEGIN
                 cer.total_impressions::double precision AS n,
                 cer.total_clicks::double precision + 0.5 AS kh,
                 (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                ln(
+                CASE WHEN cer.total_impressions > 0 THEN ln(
                     (cer.total_clicks::double precision + 0.5)
                     / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                ) AS logit
+                ) END AS logit
         ) AS h
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4
@@ -7390,6 +7392,7 @@ BEGIN
                 to_char(raw.first_date, 'IYYY-"W"IW')
             ) AS stratum,
             raw.n_ads,
+            raw.ns,
             raw.k,
             raw.m,
             raw.s2,
@@ -7404,6 +7407,7 @@ BEGIN
             r.stratum,
             r.val,
             sum(r.n_ads) AS n_ads,
+            sum(r.ns) AS ns,
             sum(r.k) AS k,
             sum(r.m) AS m,
             sum(r.s2) AS s2,
@@ -7420,13 +7424,14 @@ BEGIN
         -- binomial variance, pooled over cells (a method-of-moments estimate of tau^2);
         -- kappa = exp(tau^2) - 1 is the squared CV of CTR between ads of one cell.
         SELECT
-            sum(cell.n_ads - 1)::double precision AS df,
+            coalesce(sum(cell.ns - 1), 0)::double precision AS df,
             exp(greatest(
-                sum(cell.sll - cell.sl ^ 2 / cell.n_ads - (cell.n_ads - 1) * cell.sv / cell.n_ads)
-                / nullif(sum(cell.n_ads - 1), 0)::double precision,
+                sum(cell.sll - cell.sl ^ 2 / cell.ns - (cell.ns - 1) * cell.sv / cell.ns)
+                / nullif(sum(cell.ns - 1), 0)::double precision,
                 0
             )) - 1 AS kappa
         FROM cell
+        WHERE cell.ns > 0
     ),
 
     strat AS (
@@ -9038,6 +9043,7 @@ BEGIN
             row_number() OVER () AS combo_id,
             g.tags,
             g.n,
+            g.ns,
             g.k,
             g.m,
             g.s2,
@@ -9048,6 +9054,8 @@ BEGIN
             SELECT
                 cer.element_tags - v_others AS tags,
                 count(*) AS n,
+                -- Ads with impressions: the ones whose CTR (and its spread) is defined.
+                count(*) FILTER (WHERE cer.total_impressions > 0) AS ns,
                 sum(cer.total_clicks::double precision) AS k,
                 sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
                 -- Per ad: squared impressions, and the empirical logit of its CTR with its
@@ -9055,7 +9063,7 @@ BEGIN
                 sum(h.n * h.n) AS s2,
                 sum(h.logit) AS sl,
                 sum(h.logit * h.logit) AS sll,
-                sum(1 / h.kh + 1 / h.mh) AS sv
+                sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
             CROSS JOIN LATERAL (
                 -- In double precision: numeric ln() would cost seconds per 100,000 rows.
@@ -9063,10 +9071,10 @@ BEGIN
                     cer.total_impressions::double precision AS n,
                     cer.total_clicks::double precision + 0.5 AS kh,
                     (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                    ln(
+                    CASE WHEN cer.total_impressions > 0 THEN ln(
                         (cer.total_clicks::double precision + 0.5)
                         / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                    ) AS logit
+                    ) END AS logit
             ) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
@@ -9088,6 +9096,7 @@ BEGIN
             e.key AS dim,
             e.value AS val,
             combo.n,
+            combo.ns,
             combo.k,
             combo.m,
             combo.s2,
@@ -9118,6 +9127,7 @@ BEGIN
             y.dim AS dim_b,
             y.val AS val_b,
             sum(x.n) AS n11,
+            sum(x.ns) AS ns11,
             sum(x.k) AS k11,
             sum(x.m) AS m11,
             sum(x.s2) AS s2_11,
@@ -9144,10 +9154,11 @@ BEGIN
             SELECT
                 p.dim_a,
                 p.dim_b,
-                sum(p.n11 - 1)::double precision AS df,
+                coalesce(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision AS df,
                 exp(greatest(
-                    sum(p.sll - p.sl ^ 2 / p.n11 - (p.n11 - 1) * p.sv / p.n11)
-                    / nullif(sum(p.n11 - 1), 0)::double precision,
+                    sum(p.sll - p.sl ^ 2 / p.ns11 - (p.ns11 - 1) * p.sv / p.ns11)
+                    FILTER (WHERE p.ns11 > 0)
+                    / nullif(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision,
                     0
                 )) - 1 AS kappa
             FROM pair AS p

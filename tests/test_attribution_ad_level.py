@@ -167,13 +167,17 @@ def test_ad_level_interval_equals_quasi_binomial_glm(db: psycopg.Connection) -> 
 
 
 def test_one_ad_per_cell_is_not_a_finding(db: psycopg.Connection) -> None:
-    """With one ad per value and stratum the element cannot be told from the ad."""
+    """With one ad per value and stratum the element cannot be told from the ad (an ad
+    without impressions has no CTR and does not count)."""
     ids = make_brand(db)
     ads = [
         Ad({"hook_type": h, "awareness_stage": "unaware", "audience_type": aud}, 5000, c)
         for aud in [*AUDIENCES, "retargeting"]
         for h, c in [("story", 200), ("question", 100)]
     ]
+    ads.append(
+        Ad({"hook_type": "story", "awareness_stage": "unaware", "audience_type": "broad"}, 0, 0)
+    )
     add_rewards(db, ids, ads)
     row = {r["value"]: r for r in attribute_many(db, [ids[1]])}["story"]
     assert row["mh_ci_lower"] > 1  # impression-level: a clear effect

@@ -116,6 +116,8 @@ BEGIN
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
             count(*) AS n_ads,
+            -- Ads with impressions: the ones whose CTR (and its spread) is defined.
+            count(*) FILTER (WHERE cer.total_impressions > 0) AS ns,
             sum(cer.total_clicks::double precision) AS k,
             sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
             -- Per ad: squared impressions, and the empirical logit of its CTR with its
@@ -123,7 +125,7 @@ BEGIN
             sum(h.n * h.n) AS s2,
             sum(h.logit) AS sl,
             sum(h.logit * h.logit) AS sll,
-            sum(1 / h.kh + 1 / h.mh) AS sv
+            sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
         FROM genome.creative_element_rewards AS cer
         CROSS JOIN LATERAL (
             -- In double precision: numeric ln() would cost seconds per 100,000 rows.
@@ -131,10 +133,10 @@ BEGIN
                 cer.total_impressions::double precision AS n,
                 cer.total_clicks::double precision + 0.5 AS kh,
                 (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                ln(
+                CASE WHEN cer.total_impressions > 0 THEN ln(
                     (cer.total_clicks::double precision + 0.5)
                     / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                ) AS logit
+                ) END AS logit
         ) AS h
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4
@@ -158,6 +160,7 @@ BEGIN
                 to_char(raw.first_date, 'IYYY-"W"IW')
             ) AS stratum,
             raw.n_ads,
+            raw.ns,
             raw.k,
             raw.m,
             raw.s2,
@@ -172,6 +175,7 @@ BEGIN
             r.stratum,
             r.val,
             sum(r.n_ads) AS n_ads,
+            sum(r.ns) AS ns,
             sum(r.k) AS k,
             sum(r.m) AS m,
             sum(r.s2) AS s2,
@@ -188,13 +192,14 @@ BEGIN
         -- binomial variance, pooled over cells (a method-of-moments estimate of tau^2);
         -- kappa = exp(tau^2) - 1 is the squared CV of CTR between ads of one cell.
         SELECT
-            sum(cell.n_ads - 1)::double precision AS df,
+            coalesce(sum(cell.ns - 1), 0)::double precision AS df,
             exp(greatest(
-                sum(cell.sll - cell.sl ^ 2 / cell.n_ads - (cell.n_ads - 1) * cell.sv / cell.n_ads)
-                / nullif(sum(cell.n_ads - 1), 0)::double precision,
+                sum(cell.sll - cell.sl ^ 2 / cell.ns - (cell.ns - 1) * cell.sv / cell.ns)
+                / nullif(sum(cell.ns - 1), 0)::double precision,
                 0
             )) - 1 AS kappa
         FROM cell
+        WHERE cell.ns > 0
     ),
 
     strat AS (

@@ -79,6 +79,7 @@ BEGIN
             row_number() OVER () AS combo_id,
             g.tags,
             g.n,
+            g.ns,
             g.k,
             g.m,
             g.s2,
@@ -89,6 +90,8 @@ BEGIN
             SELECT
                 cer.element_tags - v_others AS tags,
                 count(*) AS n,
+                -- Ads with impressions: the ones whose CTR (and its spread) is defined.
+                count(*) FILTER (WHERE cer.total_impressions > 0) AS ns,
                 sum(cer.total_clicks::double precision) AS k,
                 sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
                 -- Per ad: squared impressions, and the empirical logit of its CTR with its
@@ -96,7 +99,7 @@ BEGIN
                 sum(h.n * h.n) AS s2,
                 sum(h.logit) AS sl,
                 sum(h.logit * h.logit) AS sll,
-                sum(1 / h.kh + 1 / h.mh) AS sv
+                sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
             CROSS JOIN LATERAL (
                 -- In double precision: numeric ln() would cost seconds per 100,000 rows.
@@ -104,10 +107,10 @@ BEGIN
                     cer.total_impressions::double precision AS n,
                     cer.total_clicks::double precision + 0.5 AS kh,
                     (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                    ln(
+                    CASE WHEN cer.total_impressions > 0 THEN ln(
                         (cer.total_clicks::double precision + 0.5)
                         / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                    ) AS logit
+                    ) END AS logit
             ) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
@@ -129,6 +132,7 @@ BEGIN
             e.key AS dim,
             e.value AS val,
             combo.n,
+            combo.ns,
             combo.k,
             combo.m,
             combo.s2,
@@ -159,6 +163,7 @@ BEGIN
             y.dim AS dim_b,
             y.val AS val_b,
             sum(x.n) AS n11,
+            sum(x.ns) AS ns11,
             sum(x.k) AS k11,
             sum(x.m) AS m11,
             sum(x.s2) AS s2_11,
@@ -185,10 +190,11 @@ BEGIN
             SELECT
                 p.dim_a,
                 p.dim_b,
-                sum(p.n11 - 1)::double precision AS df,
+                coalesce(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision AS df,
                 exp(greatest(
-                    sum(p.sll - p.sl ^ 2 / p.n11 - (p.n11 - 1) * p.sv / p.n11)
-                    / nullif(sum(p.n11 - 1), 0)::double precision,
+                    sum(p.sll - p.sl ^ 2 / p.ns11 - (p.ns11 - 1) * p.sv / p.ns11)
+                    FILTER (WHERE p.ns11 > 0)
+                    / nullif(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision,
                     0
                 )) - 1 AS kappa
             FROM pair AS p
