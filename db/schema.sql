@@ -172,7 +172,7 @@ COMMENT ON FUNCTION genome._ad_status_changed() IS 'Internal trigger: on every c
 -- Name: _analyze_experiments_arm_data(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._analyze_experiments_arm_data(p_now timestamp with time zone) RETURNS TABLE(rn integer, grp integer, experiment_id uuid, organization_id uuid, brand_id uuid, experiment_name text, test_variable text, primary_metric text, baseline_rate double precision, required_trials_per_arm bigint, significance_level numeric, max_days integer, days_elapsed integer, spec jsonb, arm_id uuid, arm_index integer, arm_name text, test_variable_value text, planned_share double precision, data_source text, impressions bigint, clicks bigint, purchases bigint, spend numeric, purchase_value numeric, trials bigint, successes bigint)
+CREATE FUNCTION genome._analyze_experiments_arm_data(p_now timestamp with time zone) RETURNS TABLE(rn integer, grp integer, experiment_id uuid, organization_id uuid, brand_id uuid, experiment_name text, test_variable text, primary_metric text, baseline_rate double precision, required_trials_per_arm bigint, significance_level numeric, max_days integer, days_elapsed integer, spec jsonb, arm_id uuid, arm_index integer, arm_name text, test_variable_value text, planned_share double precision, data_source text, impressions bigint, clicks bigint, purchases bigint, spend numeric, purchase_value numeric, arm_status text, planned_budget_daily numeric, ads integer, trials bigint, successes bigint)
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -198,8 +198,23 @@ BEGIN
         FOR UPDATE
     ),
 
+    arm_ads AS (
+        -- Every ad an arm has had: its first ad and its experiment_arm_ads (replaced ones
+        -- too: they showed the arm's value while they ran).
+        SELECT a.id AS arm_id, a.generated_ad_id
+        FROM running AS e
+        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
+        WHERE a.generated_ad_id IS NOT NULL
+        UNION
+        SELECT a.id, x.generated_ad_id
+        FROM running AS e
+        INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
+        INNER JOIN genome.experiment_arm_ads AS x
+            ON x.experiment_id = a.experiment_id AND x.arm_index = a.arm_index
+    ),
+
     perf AS (
-        -- Insights of each arm's ad since the start (through meta_ad_mapping, docs/rewards.md#linking-ads-to-meta), in the
+        -- Insights of each arm's ads since the start (through meta_ad_mapping, docs/rewards.md#linking-ads-to-meta), in the
         -- experiment's campaign and ad set when known, up to the metric's data lag.
         SELECT
             a.id AS arm_id,
@@ -211,7 +226,8 @@ BEGIN
             max(p.date) AS last_date
         FROM running AS e
         INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
-        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
+        INNER JOIN arm_ads AS aa ON aa.arm_id = a.id
+        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = aa.generated_ad_id
         -- Only the mapped ad's brand's insights (docs/security.md#tenant-data).
         INNER JOIN public.meta_ads_performance AS p
             ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
@@ -222,8 +238,23 @@ BEGIN
         GROUP BY a.id
     ),
 
+    matured AS (
+        -- The matured rewards of each arm's ads (the fallback without insights).
+        SELECT
+            aa.arm_id,
+            sum(r.total_impressions)::bigint AS impressions,
+            sum(r.total_clicks)::bigint AS clicks,
+            sum(r.total_purchases)::bigint AS purchases,
+            sum(r.total_spend)::numeric AS spend,
+            sum(r.total_purchase_value)::numeric AS purchase_value
+        FROM arm_ads AS aa
+        INNER JOIN genome.creative_element_rewards AS r ON r.generated_ad_id = aa.generated_ad_id
+        WHERE r.matured_at <= p_now
+        GROUP BY aa.arm_id
+    ),
+
     arm_data AS (
-        -- Without insights of its own, an arm falls back to its ad's matured reward.
+        -- Without insights of their own, an arm's ads fall back to their matured rewards.
         SELECT
             row_number() OVER (ORDER BY e.id, a.arm_index)::integer AS rn,
             dense_rank() OVER (ORDER BY e.id)::integer AS grp,
@@ -247,17 +278,29 @@ BEGIN
             a.test_variable_value,
             a.planned_share,
             CASE WHEN p.arm_id IS NOT NULL THEN 'performance'
-                 WHEN r.id IS NOT NULL THEN 'rewards' ELSE 'none' END AS data_source,
-            coalesce(p.impressions, r.total_impressions, 0) AS impressions,
-            coalesce(p.clicks, r.total_clicks, 0) AS clicks,
-            coalesce(p.purchases, r.total_purchases, 0) AS purchases,
-            coalesce(p.spend, r.total_spend::numeric, 0) AS spend,
-            coalesce(p.purchase_value, r.total_purchase_value::numeric, 0) AS purchase_value
+                 WHEN r.arm_id IS NOT NULL THEN 'rewards' ELSE 'none' END AS data_source,
+            coalesce(p.impressions, r.impressions, 0) AS impressions,
+            coalesce(p.clicks, r.clicks, 0) AS clicks,
+            coalesce(p.purchases, r.purchases, 0) AS purchases,
+            coalesce(p.spend, r.spend, 0) AS spend,
+            coalesce(p.purchase_value, r.purchase_value, 0) AS purchase_value,
+            a.status AS arm_status,
+            a.planned_budget_daily::numeric AS planned_budget_daily,
+            -- The arm's current creatives (docs/experiments.md#ad-level): its active
+            -- experiment_arm_ads, or its one ad for an experiment made without them.
+            coalesce(
+                (
+                    SELECT count(*) FILTER (WHERE x.status = 'active')
+                    FROM genome.experiment_arm_ads AS x
+                    WHERE x.experiment_id = a.experiment_id AND x.arm_index = a.arm_index
+                    HAVING count(*) > 0
+                ),
+                (a.generated_ad_id IS NOT NULL)::integer
+            )::integer AS ads
         FROM running AS e
         INNER JOIN genome.experiment_arms AS a ON a.experiment_id = e.id
         LEFT JOIN perf AS p ON p.arm_id = a.id
-        LEFT JOIN genome.creative_element_rewards AS r
-            ON p.arm_id IS NULL AND r.generated_ad_id = a.generated_ad_id AND r.matured_at <= p_now
+        LEFT JOIN matured AS r ON p.arm_id IS NULL AND r.arm_id = a.id
     )
 
     SELECT
@@ -273,14 +316,14 @@ $$;
 -- Name: FUNCTION _analyze_experiments_arm_data(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._analyze_experiments_arm_data(p_now timestamp with time zone) IS 'Internal step of analyze_experiments: locks the running experiments started by p_now that have one control (arm 0) and at least one treatment, and returns one row per arm numbered in (experiment, arm) order (rn, grp): the experiment''s plan (baseline_rate, else the metric''s default_baseline in setting experiment_metrics; required trials, significance level, max_days, days elapsed), the arm''s impressions, clicks, purchases, spend and purchase value from meta_ads_performance via meta_ad_mapping since the start (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else its ad''s matured reward (data_source performance / rewards / none), and the trials and successes the primary metric counts.';
+COMMENT ON FUNCTION genome._analyze_experiments_arm_data(p_now timestamp with time zone) IS 'Internal step of analyze_experiments: locks the running experiments started by p_now that have one control (arm 0) and at least one treatment, and returns one row per arm numbered in (experiment, arm) order (rn, grp): the experiment''s plan (baseline_rate, else the metric''s default_baseline in setting experiment_metrics; required trials, significance level, max_days, days elapsed), the arm''s plan (status, planned_share, planned_budget_daily) and number of current ads (ads), the impressions, clicks, purchases, spend and purchase value of all its ads (its first ad and experiment_arm_ads, replaced ones included) from meta_ads_performance via meta_ad_mapping since the start (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else their matured rewards (data_source performance / rewards / none), and the trials and successes the primary metric counts.';
 
 
 --
 -- Name: _analyze_experiments_decisions(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._analyze_experiments_decisions(p_now timestamp with time zone) RETURNS TABLE(rn integer, grp integer, experiment_id uuid, organization_id uuid, brand_id uuid, experiment_name text, test_variable text, primary_metric text, baseline_rate double precision, required_trials_per_arm bigint, significance_level numeric, max_days integer, days_elapsed integer, spec jsonb, arm_id uuid, arm_index integer, arm_name text, test_variable_value text, planned_share double precision, data_source text, impressions bigint, clicks bigint, purchases bigint, spend numeric, purchase_value numeric, trials bigint, successes bigint, posterior_mean double precision, prob_best double precision, expected_loss double precision, effect_mean double precision, effect_lower double precision, effect_upper double precision, relative_effect double precision, relative_lower double precision, relative_upper double precision, prob_positive double precision, srm_p_value double precision, best_arm integer, decision text, stop_reason text, recommendation text)
+CREATE FUNCTION genome._analyze_experiments_decisions(p_now timestamp with time zone) RETURNS TABLE(rn integer, grp integer, experiment_id uuid, organization_id uuid, brand_id uuid, experiment_name text, test_variable text, primary_metric text, baseline_rate double precision, required_trials_per_arm bigint, significance_level numeric, max_days integer, days_elapsed integer, spec jsonb, arm_id uuid, arm_index integer, arm_name text, test_variable_value text, planned_share double precision, data_source text, impressions bigint, clicks bigint, purchases bigint, spend numeric, purchase_value numeric, arm_status text, planned_budget_daily numeric, ads integer, trials bigint, successes bigint, posterior_mean double precision, prob_best double precision, expected_loss double precision, effect_mean double precision, effect_lower double precision, effect_upper double precision, relative_effect double precision, relative_lower double precision, relative_upper double precision, prob_positive double precision, srm_p_value double precision, best_arm integer, decision text, stop_reason text, recommendation text, srm boolean, srm_deviation double precision, delivery_p_value double precision, delivery_imbalance boolean)
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -308,7 +351,11 @@ BEGIN
         x.best_arm,
         x.decision,
         x.stop_reason,
-        x.recommendation
+        x.recommendation,
+        x.srm,
+        x.srm_deviation,
+        x.delivery_p_value,
+        x.delivery_imbalance
     FROM (
         SELECT
             array_agg(c0.grp ORDER BY c0.rn) AS grps,
@@ -320,12 +367,13 @@ BEGIN
             array_agg(c0.baseline_rate ORDER BY c0.rn) AS baselines,
             array_agg(c0.required_trials_per_arm::double precision ORDER BY c0.rn) AS planned,
             array_agg(c0.significance_level::double precision ORDER BY c0.rn) AS significance,
-            array_agg(c0.days_elapsed >= c0.max_days ORDER BY c0.rn) AS final
+            array_agg(c0.days_elapsed >= c0.max_days ORDER BY c0.rn) AS final,
+            array_agg(c0.spend::double precision ORDER BY c0.rn) AS spend
         FROM counted AS c0
     ) AS arr
     CROSS JOIN LATERAL genome._experiment_decisions(
         arr.grps, arr.arms, arr.impressions, arr.trials, arr.successes, arr.shares, arr.baselines,
-        arr.planned, arr.significance, arr.final, (v_today - DATE '2000-01-01')::bigint
+        arr.planned, arr.significance, arr.final, (v_today - DATE '2000-01-01')::bigint, arr.spend
     ) AS x
     INNER JOIN counted AS c ON c.rn = x.idx
     WHERE arr.grps IS NOT NULL;
@@ -337,7 +385,7 @@ $$;
 -- Name: FUNCTION _analyze_experiments_decisions(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._analyze_experiments_decisions(p_now timestamp with time zone) IS 'Internal step of analyze_experiments: every arm of _analyze_experiments_arm_data with the decision of genome._experiment_decisions over all running experiments at once (sceptical Beta-Binomial posteriors, P(best), expected loss, effect against the control and its intervals, SRM p-value; winner / futility pause / inconclusive at max_days or the planned sample / SRM hold), its Monte Carlo draws seeded by the UTC day of p_now so a day''s re-run gives the same decisions.';
+COMMENT ON FUNCTION genome._analyze_experiments_decisions(p_now timestamp with time zone) IS 'Internal step of analyze_experiments: every arm of _analyze_experiments_arm_data with the decision of genome._experiment_decisions over all running experiments at once (sceptical Beta-Binomial posteriors, P(best), expected loss, effect against the control and its intervals; sample-ratio mismatch of the arms'' spend against their planned shares and the delivery imbalance of their impressions; winner / futility pause / inconclusive at max_days or the planned sample / SRM hold before max_days), its Monte Carlo draws seeded by the UTC day of p_now so a day''s re-run gives the same decisions.';
 
 
 --
@@ -2820,10 +2868,10 @@ COMMENT ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, 
 
 
 --
--- Name: _experiment_decisions(integer[], integer[], bigint[], bigint[], bigint[], double precision[], double precision[], double precision[], double precision[], boolean[], bigint); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _experiment_decisions(integer[], integer[], bigint[], bigint[], bigint[], double precision[], double precision[], double precision[], double precision[], boolean[], bigint, double precision[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint DEFAULT NULL::bigint) RETURNS TABLE(idx integer, grp integer, arm integer, prior_alpha double precision, prior_beta double precision, posterior_alpha double precision, posterior_beta double precision, posterior_mean double precision, prob_best double precision, expected_loss double precision, effect_mean double precision, effect_lower double precision, effect_upper double precision, relative_effect double precision, relative_lower double precision, relative_upper double precision, prob_positive double precision, srm_p_value double precision, min_impressions double precision, ready boolean, best_arm integer, decision text, stop_reason text, recommendation text)
+CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint DEFAULT NULL::bigint, p_spend double precision[] DEFAULT NULL::double precision[]) RETURNS TABLE(idx integer, grp integer, arm integer, prior_alpha double precision, prior_beta double precision, posterior_alpha double precision, posterior_beta double precision, posterior_mean double precision, prob_best double precision, expected_loss double precision, effect_mean double precision, effect_lower double precision, effect_upper double precision, relative_effect double precision, relative_lower double precision, relative_upper double precision, prob_positive double precision, srm_p_value double precision, min_impressions double precision, ready boolean, best_arm integer, decision text, stop_reason text, recommendation text, srm boolean, srm_deviation double precision, delivery_p_value double precision, delivery_imbalance boolean)
     LANGUAGE sql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -2835,6 +2883,7 @@ CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[],
             genome._setting_num('experiment_max_sample_multiple') AS max_multiple,
             genome._setting_num('experiment_futility_prob_best') AS futility,
             genome._setting_num('experiment_srm_alpha') AS srm_alpha,
+            genome._setting_num('experiment_srm_min_deviation') AS srm_min_deviation,
             genome._setting_num('experiment_mc_draws')::integer AS draws
     ),
 
@@ -2869,7 +2918,9 @@ CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[],
             array_agg(i.prior_alpha ORDER BY i.idx) AS prior_alpha,
             array_agg(i.prior_beta ORDER BY i.idx) AS prior_beta,
             array_agg(i.impressions::double precision ORDER BY i.idx) AS impressions,
-            array_agg(i.share ORDER BY i.idx) AS shares
+            array_agg(i.share ORDER BY i.idx) AS shares,
+            -- p_spend[idx]: the arm's spend in input order (NULL array: impressions only).
+            CASE WHEN p_spend IS NOT NULL THEN array_agg(p_spend[i.idx] ORDER BY i.idx) END AS spend
         FROM input AS i
     ),
 
@@ -2879,7 +2930,7 @@ CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[],
         CROSS JOIN params AS prm
         CROSS JOIN LATERAL genome._experiment_posteriors(
             arrays.grps, arrays.controls, arrays.successes, arrays.trials, arrays.prior_alpha,
-            arrays.prior_beta, arrays.impressions, arrays.shares, prm.draws, p_seed
+            arrays.prior_beta, arrays.impressions, arrays.shares, prm.draws, p_seed, arrays.spend
         ) AS x
         WHERE arrays.grps IS NOT NULL
     ),
@@ -2899,7 +2950,10 @@ CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[],
             po.relative_lower,
             po.relative_upper,
             po.prob_positive,
-            po.srm_p_value
+            po.srm_p_value,
+            po.srm_deviation,
+            po.delivery_p_value,
+            po.delivery_deviation
         FROM input AS i
         INNER JOIN posteriors AS po ON po.idx = i.idx
     ),
@@ -2912,27 +2966,46 @@ CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[],
             bool_or(j.final) AS final,
             max(j.significance) AS significance,
             max(j.srm_p_value) AS srm_p_value,
+            max(j.srm_deviation) AS srm_deviation,
+            max(j.delivery_p_value) AS delivery_p_value,
+            max(j.delivery_deviation) AS delivery_deviation,
             (array_agg(j.arm ORDER BY j.prob_best DESC, j.arm))[1] AS best_arm,
             max(j.prob_best) AS best_prob
         FROM joined AS j
         GROUP BY j.grp
     ),
 
+    flagged AS (
+        -- docs/experiments.md#srm: a mismatch needs both a chi-square p-value below
+        -- experiment_srm_alpha and a share off by experiment_srm_min_deviation.
+        SELECT
+            g.*,
+            coalesce(g.srm_p_value < prm.srm_alpha AND g.srm_deviation > prm.srm_min_deviation, false)
+                AS srm,
+            coalesce(
+                g.delivery_p_value < prm.srm_alpha AND g.delivery_deviation > prm.srm_min_deviation, false
+            ) AS delivery_imbalance
+        FROM groups AS g
+        CROSS JOIN params AS prm
+    ),
+
     verdicts AS (
+        -- At max_days every experiment ends (docs/experiments.md#stopping-rules): a mismatch
+        -- holds a verdict until then, never past it, and is noted with the verdict.
         SELECT
             g.*,
             CASE
-                WHEN g.srm_p_value < prm.srm_alpha THEN 'srm_hold'
-                WHEN g.ready AND g.best_prob > g.significance THEN 'winner'
-                WHEN g.final OR g.sample_done THEN 'inconclusive'
+                WHEN (g.final OR NOT g.srm) AND g.ready AND g.best_prob > g.significance THEN 'winner'
+                WHEN g.final THEN 'inconclusive'
+                WHEN g.srm THEN 'srm_hold'
+                WHEN g.sample_done THEN 'inconclusive'
                 ELSE 'continue'
             END AS verdict,
             CASE
                 WHEN g.final THEN 'max_days'
                 WHEN g.sample_done THEN 'planned_sample'
             END AS end_reason
-        FROM groups AS g
-        CROSS JOIN params AS prm
+        FROM flagged AS g
     ),
 
     recommended AS (
@@ -2942,6 +3015,10 @@ CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[],
             v.best_arm,
             v.verdict,
             v.end_reason,
+            v.srm AS group_srm,
+            v.srm_deviation AS group_srm_deviation,
+            v.delivery_p_value AS group_delivery_p_value,
+            v.delivery_imbalance AS group_delivery_imbalance,
             CASE
                 WHEN v.verdict = 'winner' AND j.arm = v.best_arm THEN 'winner'
                 WHEN v.verdict = 'winner' THEN 'pause'
@@ -2982,7 +3059,11 @@ CREATE FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[],
             ELSE r.verdict
         END,
         CASE WHEN r.verdict = 'inconclusive' THEN r.end_reason END,
-        r.rec
+        r.rec,
+        r.group_srm,
+        r.group_srm_deviation,
+        r.group_delivery_p_value,
+        r.group_delivery_imbalance
     FROM recommended AS r
     CROSS JOIN params AS prm
     ORDER BY r.idx;
@@ -2990,17 +3071,53 @@ $$;
 
 
 --
--- Name: FUNCTION _experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint, p_spend double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint) IS 'Internal: the daily decision (docs/experiments.md#stopping-rules) for many experiment groups at once (one row per arm; arm 0 is the control; per-group values repeated per row). Each arm gets the sceptical prior Beta(1 + k N p0, 1 + k N (1 - p0)) (k = experiment_prior_strength, N = planned trials per arm, p0 = baseline; Beta(1,1) when either is NULL) and the posterior core genome._experiment_posteriors (experiment_mc_draws draws). An arm has its minimum sample with experiment_min_impressions impressions and experiment_min_sample_fraction of its planned trials. Decision per group: srm_hold when the chi-square p-value of impressions vs planned shares is below experiment_srm_alpha (holds every verdict); winner when every active arm (planned_share > 0) has its minimum sample and the best arm''s P(best) exceeds p_significance; inconclusive at p_final (max_days) or once every active arm has experiment_max_sample_multiple x its planned trials, when planned (stop_reason max_days / planned_sample); futility_pause when an arm with its minimum sample has P(best) below experiment_futility_prob_best (recommendation pause); else continue. GN030 from the core on malformed input.';
+COMMENT ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint, p_spend double precision[]) IS 'Internal: the daily decision (docs/experiments.md#stopping-rules) for many experiment groups at once (one row per arm; arm 0 is the control; per-group values repeated per row). Each arm gets the sceptical prior Beta(1 + k N p0, 1 + k N (1 - p0)) (k = experiment_prior_strength, N = planned trials per arm, p0 = baseline; Beta(1,1) when either is NULL) and the posterior core genome._experiment_posteriors (experiment_mc_draws draws). An arm has its minimum sample with experiment_min_impressions impressions and experiment_min_sample_fraction of its planned trials. Sample-ratio mismatch (srm, docs/experiments.md#srm): the chi-square p-value of the active arms'' p_spend (in impressions at their pooled CPM; the impressions when p_spend is NULL) against planned_share is below experiment_srm_alpha and a share is off by more than experiment_srm_min_deviation; with p_spend the same test on impressions is the delivery_imbalance report (CPM differences), which decides nothing. Decision per group: winner when every active arm (planned_share > 0) has its minimum sample and the best arm''s P(best) exceeds p_significance, unless a mismatch holds it; at p_final (max_days) the experiment always ends, winner or inconclusive, a mismatch noted (srm) but never holding it; srm_hold before max_days when a mismatch holds the verdict; inconclusive once every active arm has experiment_max_sample_multiple x its planned trials, when planned (stop_reason max_days / planned_sample); futility_pause when an arm with its minimum sample has P(best) below experiment_futility_prob_best (recommendation pause); else continue. GN030 from the core on malformed input.';
 
 
 --
--- Name: _experiment_posteriors(integer[], boolean[], double precision[], double precision[], double precision[], double precision[], double precision[], double precision[], integer, bigint); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _experiment_plan_pause(jsonb, integer[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint DEFAULT NULL::bigint) RETURNS TABLE(idx integer, posterior_alpha double precision, posterior_beta double precision, posterior_mean double precision, prob_best double precision, expected_loss double precision, effect_mean double precision, effect_lower double precision, effect_upper double precision, relative_effect double precision, relative_lower double precision, relative_upper double precision, prob_positive double precision, srm_chi2 double precision, srm_p_value double precision)
+CREATE FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    WITH sets AS (
+        SELECT
+            x.ord,
+            CASE WHEN (x.elem ->> 'arm_index')::integer = ANY (p_arm_indexes)
+                THEN x.elem || jsonb_build_object('status', 'paused', 'min_daily_spend', 0)
+                ELSE x.elem END AS elem
+        FROM jsonb_array_elements(coalesce(p_plan -> 'ad_sets', '[]'::jsonb)) WITH ORDINALITY AS x (elem, ord)
+    )
+
+    SELECT CASE
+        WHEN p_plan IS NULL OR NOT (p_plan ? 'ad_sets') THEN p_plan
+        ELSE jsonb_set(
+            jsonb_set(p_plan, '{ad_sets}', (SELECT jsonb_agg(s.elem ORDER BY s.ord) FROM sets AS s)),
+            '{campaign,daily_budget}',
+            to_jsonb((SELECT sum((s.elem ->> 'min_daily_spend')::numeric) FROM sets AS s)),
+            false
+        )
+    END;
+$$;
+
+
+--
+-- Name: FUNCTION _experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) IS 'Internal: an experiment''s deployment_plan with the ad sets of p_arm_indexes paused (status paused, min_daily_spend 0) and the campaign''s daily_budget the sum of the remaining ad sets'' budgets; a plan without ad_sets is returned unchanged.';
+
+
+--
+-- Name: _experiment_posteriors(integer[], boolean[], double precision[], double precision[], double precision[], double precision[], double precision[], double precision[], integer, bigint, double precision[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint DEFAULT NULL::bigint, p_spend double precision[] DEFAULT NULL::double precision[]) RETURNS TABLE(idx integer, posterior_alpha double precision, posterior_beta double precision, posterior_mean double precision, prob_best double precision, expected_loss double precision, effect_mean double precision, effect_lower double precision, effect_upper double precision, relative_effect double precision, relative_lower double precision, relative_upper double precision, prob_positive double precision, srm_chi2 double precision, srm_p_value double precision, srm_deviation double precision, delivery_p_value double precision, delivery_deviation double precision)
     LANGUAGE plpython3u
     SET search_path TO 'genome', 'public'
     AS $_$
@@ -3011,6 +3128,8 @@ if p_group is None or len(p_group) == 0:
     return []
 n = len(p_group)
 arrays = [p_control, p_successes, p_trials, p_prior_alpha, p_prior_beta, p_impressions, p_planned_share]
+if p_spend is not None:
+    arrays.append(p_spend)
 if any(a is None or len(a) != n for a in arrays):
     plpy.error("experiment arrays must all have the same length", sqlstate="GN030")
 if any(v is None for a in [p_group] + arrays for v in a):
@@ -3034,10 +3153,13 @@ pa = np.asarray(p_prior_alpha, dtype=float)
 pb = np.asarray(p_prior_beta, dtype=float)
 imp = np.asarray(p_impressions, dtype=float)
 share = np.asarray(p_planned_share, dtype=float)
-numbers = np.concatenate([s, t, pa, pb, imp, share])
+spend = None if p_spend is None else np.asarray(p_spend, dtype=float)
+numbers = np.concatenate([s, t, pa, pb, imp, share] + ([] if spend is None else [spend]))
 if not np.all(np.isfinite(numbers)):
     plpy.error("experiment counts must be finite numbers", sqlstate="GN030")
-if np.any(s < 0) or np.any(t < 0) or np.any(imp < 0) or np.any(share < 0):
+if np.any(s < 0) or np.any(t < 0) or np.any(imp < 0) or np.any(share < 0) or (
+    spend is not None and np.any(spend < 0)
+):
     plpy.error("experiment counts and shares must not be negative", sqlstate="GN030")
 if np.any(s > t):
     plpy.error("successes exceed trials in an experiment arm", sqlstate="GN030")
@@ -3059,7 +3181,7 @@ if np.any(controls != 1):
 
 out = {k: np.full(n, np.nan) for k in (
     "prob_best", "loss", "eff", "eff_lo", "eff_hi", "rel", "rel_lo", "rel_hi", "ppos",
-    "chi2", "srm_p")}
+    "chi2", "srm_p", "srm_dev", "del_p", "del_dev")}
 
 rng = np.random.default_rng(None if p_seed is None else int(p_seed) & 0xFFFFFFFFFFFFFFFF)
 budget = 4_000_000  # floats per chunk of draws (32 MB)
@@ -3086,23 +3208,53 @@ for k in np.unique(sizes):
             out["rel_hi"][treat] = rhi
             out["rel"][treat] = out["eff"][treat] / post_mean[r[:, :1]]
 
-# Sample-ratio mismatch: impressions of the active arms against their planned shares.
+# Sample-ratio mismatch (docs/experiments.md#srm): the active arms' delivery against their
+# planned shares, chi-square (scipy) plus the largest relative share deviation.
 active = share[order] > 0
-obs = np.where(active, imp[order], 0.0)
 w = np.where(active, share[order], 0.0)
-total = np.add.reduceat(obs, starts)
 wsum = np.add.reduceat(w, starts)
 m = np.add.reduceat(active.astype(np.int64), starts)
 grp_of_row = np.repeat(np.arange(len(starts)), sizes)
-with np.errstate(divide="ignore", invalid="ignore"):
-    expected = total[grp_of_row] * w / wsum[grp_of_row]
-    terms = np.where(active & (expected > 0), (obs - expected) ** 2 / expected, 0.0)
-stat = np.add.reduceat(terms, starts)
-valid = (total > 0) & (m >= 2)
-p_val = np.where(valid, chi2.sf(stat, np.maximum(m - 1, 1)), np.nan)
-out["chi2"][order] = np.where(valid, stat, np.nan)[grp_of_row]
-out["srm_p"][order] = p_val[grp_of_row]
 
+
+def mismatch(units):
+    """Chi-square p-value and largest |observed share / planned share - 1| per row's group."""
+    obs = np.where(active, units, 0.0)
+    total = np.add.reduceat(obs, starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        planned = w / wsum[grp_of_row]
+        expected = total[grp_of_row] * planned
+        terms = np.where(active & (expected > 0), (obs - expected) ** 2 / expected, 0.0)
+        dev = np.where(active & (planned > 0), np.abs(obs / total[grp_of_row] / planned - 1.0), 0.0)
+    stat = np.add.reduceat(terms, starts)
+    valid = (total > 0) & (m >= 2)
+    p_val = np.where(valid, chi2.sf(stat, np.maximum(m - 1, 1)), np.nan)
+    dev_max = np.where(valid, np.maximum.reduceat(dev, starts), np.nan)
+    return np.where(valid, stat, np.nan), p_val, dev_max
+
+
+imp_chi2, imp_p, imp_dev = mismatch(imp[order])
+if spend is None:
+    # Without spend: the impressions against the planned shares.
+    srm_chi2, srm_p, srm_dev = imp_chi2, imp_p, imp_dev
+else:
+    # Spend in impressions at the group's pooled CPM, so the chi-square counts delivery
+    # units and CPM differences between arms cancel; the impressions test becomes the
+    # delivery-imbalance report.
+    sp = np.where(active, spend[order], 0.0)
+    sp_total = np.add.reduceat(sp, starts)
+    imp_total = np.add.reduceat(np.where(active, imp[order], 0.0), starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(sp_total > 0, imp_total / sp_total, 0.0)
+    # A group without spend (insights without it) falls back to its impressions.
+    spent = sp_total > 0
+    units = np.where(spent[grp_of_row], sp * scale[grp_of_row], imp[order])
+    srm_chi2, srm_p, srm_dev = mismatch(units)
+    out["del_p"][order] = np.where(spent, imp_p, np.nan)[grp_of_row]
+    out["del_dev"][order] = np.where(spent, imp_dev, np.nan)[grp_of_row]
+out["chi2"][order] = srm_chi2[grp_of_row]
+out["srm_p"][order] = srm_p[grp_of_row]
+out["srm_dev"][order] = srm_dev[grp_of_row]
 
 def val(x):
     return None if np.isnan(x) else float(x)
@@ -3112,17 +3264,18 @@ return [
     (i + 1, float(post_a[i]), float(post_b[i]), float(post_mean[i]), val(out["prob_best"][i]),
      val(out["loss"][i]), val(out["eff"][i]), val(out["eff_lo"][i]), val(out["eff_hi"][i]),
      val(out["rel"][i]), val(out["rel_lo"][i]), val(out["rel_hi"][i]), val(out["ppos"][i]),
-     val(out["chi2"][i]), val(out["srm_p"][i]))
+     val(out["chi2"][i]), val(out["srm_p"][i]), val(out["srm_dev"][i]), val(out["del_p"][i]),
+     val(out["del_dev"][i]))
     for i in range(n)
 ]
 $_$;
 
 
 --
--- Name: FUNCTION _experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
+COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group, sample-ratio mismatch of the arms with planned_share > 0 against those shares (docs/experiments.md#srm): chi-square statistic, p-value and the largest relative share deviation |observed share / planned share - 1|, NULL without delivery or with fewer than 2 active arms; on p_spend (spend in impressions at the group''s pooled CPM) when given and the group spent, else on the impressions; with p_spend the impressions'' p-value and deviation are the delivery imbalance (delivery_p_value, delivery_deviation, else NULL). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
 
 
 --
@@ -4324,6 +4477,245 @@ COMMENT ON FUNCTION genome._require_embedding(p_embedding public.vector, p_model
 
 
 --
+-- Name: experiments; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.experiments (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid NOT NULL,
+    brand_id uuid NOT NULL,
+    product_id uuid,
+    name text NOT NULL,
+    hypothesis text NOT NULL,
+    test_variable text NOT NULL,
+    status text DEFAULT 'draft'::text NOT NULL,
+    verdict text,
+    hold_constant jsonb DEFAULT '{}'::jsonb NOT NULL,
+    audience_config jsonb DEFAULT '{}'::jsonb,
+    deployment_plan jsonb DEFAULT '{}'::jsonb NOT NULL,
+    budget_per_arm_daily numeric(10,2),
+    max_days integer DEFAULT 14 NOT NULL,
+    primary_metric text DEFAULT 'link_ctr'::text NOT NULL,
+    mde numeric(6,4) DEFAULT 0.20 NOT NULL,
+    baseline_rate double precision,
+    required_impressions_per_arm bigint,
+    required_spend numeric(12,2),
+    over_budget boolean DEFAULT false NOT NULL,
+    significance_level numeric(4,3) DEFAULT 0.90 NOT NULL,
+    meta_campaign_id text,
+    winning_arm_id uuid,
+    result_summary jsonb,
+    srm_p_value double precision,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    completed_at timestamp with time zone,
+    required_trials_per_arm bigint,
+    baseline_source text,
+    cpm numeric(10,4),
+    cpm_source text,
+    ad_run_id uuid,
+    last_analyzed_at timestamp with time zone,
+    scope text DEFAULT 'element'::text NOT NULL,
+    ads_per_arm integer,
+    cancelled_at timestamp with time zone,
+    cancel_reason text,
+    CONSTRAINT experiments_ads_per_arm_check CHECK ((ads_per_arm >= 1)),
+    CONSTRAINT experiments_baseline_source_check CHECK ((baseline_source = ANY (ARRAY['rewards'::text, 'baselines'::text, 'default'::text]))),
+    CONSTRAINT experiments_budget_per_arm_daily_check CHECK ((budget_per_arm_daily > (0)::numeric)),
+    CONSTRAINT experiments_cpm_source_check CHECK ((cpm_source = ANY (ARRAY['performance'::text, 'rewards'::text, 'baselines'::text, 'default'::text]))),
+    CONSTRAINT experiments_max_days_check CHECK ((max_days > 0)),
+    CONSTRAINT experiments_mde_check CHECK ((mde > (0)::numeric)),
+    CONSTRAINT experiments_scope_check CHECK ((scope = ANY (ARRAY['element'::text, 'ad_level'::text]))),
+    CONSTRAINT experiments_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'deploying'::text, 'running'::text, 'analyzing'::text, 'completed'::text, 'cancelled'::text]))),
+    CONSTRAINT experiments_verdict_check CHECK ((verdict = ANY (ARRAY['winner'::text, 'inconclusive'::text, 'cancelled'::text])))
+);
+
+
+--
+-- Name: TABLE experiments; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.experiments IS 'Single-variable creative tests: one test variable, control + 1-3 treatments, everything else held constant.';
+
+
+--
+-- Name: COLUMN experiments.baseline_rate; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiments.baseline_rate IS 'Baseline rate of the primary metric as a RATIO (successes / trials), from the brand''s matured rewards, ad_intelligence_baselines or the metric default (baseline_source).';
+
+
+--
+-- Name: COLUMN experiments.required_spend; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiments.required_spend IS 'Spend the planned sample needs across all arms: arms x required_impressions_per_arm x cpm / 1000.';
+
+
+--
+-- Name: COLUMN experiments.required_trials_per_arm; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiments.required_trials_per_arm IS 'Planned sample per arm in trials of the metric (impressions for link_ctr, clicks for conversion_rate): two-proportion test at experiment_power.';
+
+
+--
+-- Name: COLUMN experiments.ad_run_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiments.ad_run_id IS 'The ad_run the arms'' ads were planned in.';
+
+
+--
+-- Name: COLUMN experiments.scope; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiments.scope IS 'element when every arm has at least experiment_min_ads_per_arm ads (its result is the element''s and goes to causal_effects); ad_level with fewer: the arms measure their ads, and the result stays out of causal_effects (docs/experiments.md#ad-level).';
+
+
+--
+-- Name: COLUMN experiments.ads_per_arm; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiments.ads_per_arm IS 'Ads planned per arm by propose_experiment.';
+
+
+--
+-- Name: COLUMN experiments.cancel_reason; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiments.cancel_reason IS 'Why genome.cancel_experiment stopped it (cancelled_at: when).';
+
+
+--
+-- Name: _require_experiment(uuid, text[], text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[] DEFAULT NULL::text[], p_action text DEFAULT NULL::text) RETURNS genome.experiments
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_exp genome.experiments;
+BEGIN
+    PERFORM genome._require_not_null(p_experiment_id, 'experiment_id');
+    -- As the caller: under row-level security another organization's experiment is unknown.
+    SELECT e.* INTO v_exp FROM genome.experiments AS e WHERE e.id = p_experiment_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown experiment %', p_experiment_id USING ERRCODE = 'GN600';
+    END IF;
+    IF p_states IS NOT NULL AND NOT v_exp.status = ANY (p_states) THEN
+        RAISE EXCEPTION 'experiment % is %: only a % experiment can %', p_experiment_id, v_exp.status,
+            array_to_string(p_states, ' or '), p_action
+            USING ERRCODE = 'GN611',
+                  HINT = 'a completed or cancelled experiment is final; genome.experiment_events has its history';
+    END IF;
+    RETURN v_exp;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_experiment(p_experiment_id uuid, p_states text[], p_action text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) IS 'Internal: the experiment row, locked for update. GN005 NULL id; GN600 unknown experiment (or, under row-level security, another organization''s); GN611 when its status is not one of p_states (p_action names what was refused). See docs/errors.md.';
+
+
+--
+-- Name: experiment_arms; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.experiment_arms (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    experiment_id uuid NOT NULL,
+    arm_name text NOT NULL,
+    arm_index integer NOT NULL,
+    test_variable_value text NOT NULL,
+    element_tags jsonb DEFAULT '{}'::jsonb NOT NULL,
+    generated_ad_id uuid,
+    meta_adset_id text,
+    planned_share double precision DEFAULT 0.5 NOT NULL,
+    total_impressions bigint DEFAULT 0 NOT NULL,
+    total_clicks bigint DEFAULT 0 NOT NULL,
+    total_spend numeric(12,2) DEFAULT 0 NOT NULL,
+    total_conversions integer DEFAULT 0 NOT NULL,
+    ctr numeric(8,6),
+    roas numeric(8,4),
+    posterior_mean numeric(10,6),
+    prob_best numeric(6,4),
+    expected_loss double precision,
+    recommendation text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    planned_budget_daily numeric(10,2),
+    paused_at timestamp with time zone,
+    CONSTRAINT experiment_arms_arm_index_check CHECK (((arm_index >= 0) AND (arm_index <= 3))),
+    CONSTRAINT experiment_arms_check CHECK ((total_clicks <= total_impressions)),
+    CONSTRAINT experiment_arms_planned_budget_daily_check CHECK ((planned_budget_daily >= (0)::numeric)),
+    CONSTRAINT experiment_arms_recommendation_check CHECK ((recommendation = ANY (ARRAY['continue'::text, 'pause'::text, 'winner'::text]))),
+    CONSTRAINT experiment_arms_status_check CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text]))),
+    CONSTRAINT experiment_arms_total_clicks_check CHECK ((total_clicks >= 0)),
+    CONSTRAINT experiment_arms_total_conversions_check CHECK ((total_conversions >= 0)),
+    CONSTRAINT experiment_arms_total_impressions_check CHECK ((total_impressions >= 0)),
+    CONSTRAINT experiment_arms_total_spend_check CHECK ((total_spend >= (0)::numeric))
+);
+
+
+--
+-- Name: TABLE experiment_arms; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set each, with its ads in experiment_arm_ads (generated_ad_id is the arm''s first ad).';
+
+
+--
+-- Name: COLUMN experiment_arms.planned_share; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiment_arms.planned_share IS 'The arm''s share of the current plan: planned_budget_daily / the active arms'' total; 0 once paused (docs/experiments.md#srm).';
+
+
+--
+-- Name: COLUMN experiment_arms.planned_budget_daily; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiment_arms.planned_budget_daily IS 'The daily budget the plan gives the arm''s ad set now (0 once paused; NULL for an experiment made without a plan).';
+
+
+--
+-- Name: _require_experiment_arm(uuid, integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) RETURNS genome.experiment_arms
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_arm genome.experiment_arms;
+BEGIN
+    SELECT a.* INTO v_arm
+    FROM genome.experiment_arms AS a
+    WHERE a.experiment_id = p_experiment_id AND a.arm_index = p_arm_index
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment % has no arm %', p_experiment_id, coalesce(p_arm_index::text, 'NULL')
+            USING ERRCODE = 'GN613',
+                  HINT = 'arms are numbered from 0 (the control): genome.experiment_arms.arm_index';
+    END IF;
+    RETURN v_arm;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_experiment_arm(p_experiment_id uuid, p_arm_index integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) IS 'Internal: the arm p_arm_index (0 = control) of the experiment, locked for update. GN613 when the experiment has no such arm. See docs/errors.md.';
+
+
+--
 -- Name: _require_helper_size(text, bigint, text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -4478,6 +4870,32 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._require_now(p_now timestamp with time zone) IS 'Internal: GN004 when p_now is NULL or infinite. See docs/errors.md.';
+
+
+--
+-- Name: _require_reason(text, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._require_reason(p_reason text, p_action text) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    IF p_reason IS NULL OR btrim(p_reason) = '' THEN
+        RAISE EXCEPTION 'a reason is required to %', p_action USING ERRCODE = 'GN612',
+            HINT = 'the reason is kept in the experiment''s history (genome.experiment_events)';
+    END IF;
+    PERFORM genome._check_payload_size(p_reason, 'reason');
+    RETURN btrim(p_reason);
+END
+$$;
+
+
+--
+-- Name: FUNCTION _require_reason(p_reason text, p_action text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._require_reason(p_reason text, p_action text) IS 'Internal: the trimmed reason for a change to an experiment. GN612 when NULL or blank; the payload size limit of _check_payload_size. See docs/errors.md.';
 
 
 --
@@ -6841,6 +7259,8 @@ CREATE FUNCTION genome.analyze_experiments(p_now timestamp with time zone DEFAUL
 DECLARE
     v_today date;
     v_rows integer;
+    v_min_ads integer := genome._setting_int('experiment_min_ads_per_arm');
+    v_futility double precision := genome._setting_num('experiment_futility_prob_best');
 BEGIN
     PERFORM genome._require_now(p_now);
     v_today := (p_now AT TIME ZONE 'UTC')::date;
@@ -6851,6 +7271,33 @@ BEGIN
     -- to persist the decisions for the next or recompute them from tables already changed.
     WITH decided AS (
         SELECT * FROM genome._analyze_experiments_decisions(p_now)
+    ),
+
+    paused AS (
+        -- docs/experiments.md#futility: a futile arm is paused in the plan (its budget and
+        -- share go to 0, so its stopped delivery is no mismatch) while two arms stay active;
+        -- beyond that it is only recommended.
+        SELECT d.experiment_id, d.arm_id, d.arm_index, d.prob_best
+        FROM decided AS d
+        WHERE d.decision = 'futility_pause' AND d.recommendation = 'pause' AND d.arm_status = 'active'
+          AND (
+              SELECT count(*) FILTER (WHERE o.arm_status = 'active' AND o.recommendation <> 'pause')
+              FROM decided AS o
+              WHERE o.experiment_id = d.experiment_id
+          ) >= 2
+    ),
+
+    plan AS (
+        -- Every arm's plan after today's pauses: the active arms' shares renormalised.
+        SELECT
+            d.arm_id,
+            p.arm_id IS NOT NULL AS pausing,
+            CASE WHEN p.arm_id IS NOT NULL OR d.arm_status <> 'active' THEN 0.0
+                 ELSE d.planned_share / nullif(sum(d.planned_share) FILTER (
+                     WHERE p.arm_id IS NULL AND d.arm_status = 'active'
+                 ) OVER (PARTITION BY d.experiment_id), 0) END AS planned_share
+        FROM decided AS d
+        LEFT JOIN paused AS p ON p.arm_id = d.arm_id
     ),
 
     experiment_results AS (
@@ -6865,12 +7312,26 @@ BEGIN
             min(d.decision) AS decision,
             min(d.stop_reason) AS stop_reason,
             min(d.srm_p_value) AS srm_p_value,
+            bool_or(d.srm) AS srm,
+            min(d.srm_deviation) AS srm_deviation,
+            min(d.delivery_p_value) AS delivery_p_value,
+            bool_or(d.delivery_imbalance) AS delivery_imbalance,
+            -- docs/experiments.md#ad-level: fewer than experiment_min_ads_per_arm creatives in
+            -- an arm measure the ads, not the element.
+            CASE WHEN min(d.ads) >= v_min_ads THEN 'element' ELSE 'ad_level' END AS scope,
+            array_agg(d.arm_index ORDER BY d.arm_index) FILTER (
+                WHERE d.arm_id IN (SELECT p.arm_id FROM paused AS p)
+            ) AS paused_arms,
             min(d.arm_id::text) FILTER (WHERE d.recommendation = 'winner')::uuid AS winning_arm_id,
             jsonb_agg(jsonb_build_object(
                 'arm_index', d.arm_index,
                 'arm_name', d.arm_name,
                 'value', d.test_variable_value,
                 'data_source', d.data_source,
+                'status', d.arm_status,
+                'ads', d.ads,
+                'planned_share', d.planned_share,
+                'spend', d.spend,
                 'impressions', d.impressions,
                 'trials', d.trials,
                 'successes', d.successes,
@@ -6900,10 +7361,31 @@ BEGIN
             posterior_mean = round(d.posterior_mean::numeric, 6),
             prob_best = round(d.prob_best::numeric, 4),
             expected_loss = d.expected_loss,
-            recommendation = d.recommendation
+            recommendation = d.recommendation,
+            planned_share = pl.planned_share,
+            status = CASE WHEN pl.pausing THEN 'paused' ELSE a.status END,
+            planned_budget_daily = CASE WHEN pl.pausing THEN 0 ELSE a.planned_budget_daily END,
+            paused_at = CASE WHEN pl.pausing THEN p_now ELSE a.paused_at END
         FROM decided AS d
+        INNER JOIN plan AS pl ON pl.arm_id = d.arm_id
         WHERE a.id = d.arm_id
         RETURNING a.id
+    ),
+
+    pause_events AS (
+        INSERT INTO genome.experiment_events (
+            experiment_id, arm_index, event_type, source, reason, details, created_at
+        )
+        SELECT
+            p.experiment_id,
+            p.arm_index,
+            'pause_arm',
+            'futility',
+            format('futility: P(best) %s is below %s', round(p.prob_best::numeric, 4), v_futility),
+            jsonb_build_object('prob_best', p.prob_best, 'analysis_date', v_today),
+            p_now
+        FROM paused AS p
+        RETURNING id
     ),
 
     history AS (
@@ -6931,8 +7413,17 @@ BEGIN
                 'stop_reason', r.stop_reason,
                 'verdict_held', r.decision = 'srm_hold',
                 'srm_p_value', r.srm_p_value,
+                'srm', r.srm,
+                'srm_deviation', r.srm_deviation,
+                'delivery_imbalance', r.delivery_imbalance,
+                'delivery_p_value', r.delivery_p_value,
+                'scope', r.scope,
+                'paused_arms', to_jsonb(r.paused_arms),
                 'arms', r.arms
             ),
+            scope = r.scope,
+            deployment_plan = CASE WHEN r.paused_arms IS NULL THEN e.deployment_plan
+                ELSE genome._experiment_plan_pause(e.deployment_plan, r.paused_arms) END,
             status = CASE WHEN r.decision IN ('winner', 'inconclusive') THEN 'completed' ELSE e.status END,
             verdict = CASE WHEN r.decision IN ('winner', 'inconclusive') THEN r.decision ELSE e.verdict END,
             winning_arm_id = r.winning_arm_id,
@@ -7017,7 +7508,8 @@ BEGIN
         FROM experiment_results AS r
         INNER JOIN estimates AS c ON c.experiment_id = r.experiment_id AND c.arm_index = 0
         INNER JOIN estimates AS t ON t.experiment_id = r.experiment_id AND t.arm_index > 0
-        WHERE r.decision IN ('winner', 'inconclusive')
+        -- An ad-level result is the ads' (docs/experiments.md#ad-level), not the element's.
+        WHERE r.decision IN ('winner', 'inconclusive') AND r.scope = 'element'
         ON CONFLICT (experiment_id, treatment_value) DO UPDATE
         SET effect_size = excluded.effect_size,
             relative_effect = excluded.relative_effect,
@@ -7045,25 +7537,33 @@ BEGIN
             r.brand_id,
             'experiment_srm',
             'critical',
-            'Sample ratio mismatch in a running experiment: its verdict is held',
+            'Sample ratio mismatch in an experiment: its spend does not follow the planned budgets',
             jsonb_build_object(
                 'experiments', jsonb_object_agg(r.experiment_id, jsonb_build_object(
                     'name', r.experiment_name,
                     'srm_p_value', r.srm_p_value,
+                    'srm_deviation', r.srm_deviation,
+                    'decision', r.decision,
+                    'verdict_held', r.decision = 'srm_hold',
                     'analysis_date', v_today,
+                    'spend', (
+                        SELECT jsonb_agg(a.elem -> 'spend' ORDER BY (a.elem ->> 'arm_index')::integer)
+                        FROM jsonb_array_elements(r.arms) AS a (elem)
+                    ),
                     'impressions', (
                         SELECT jsonb_agg(a.elem -> 'impressions' ORDER BY (a.elem ->> 'arm_index')::integer)
                         FROM jsonb_array_elements(r.arms) AS a (elem)
                     )
                 )),
-                'action', 'arm delivery differs from the planned equal split: check each ad set''s '
-                || 'budget, bid, learning phase and review status; no verdict is taken until it recovers'
+                'action', 'an arm''s spend differs from its planned budget share: check each ad set''s '
+                || 'budget, bid, learning phase and review status; the verdict waits until it recovers '
+                || 'or max_days, when the experiment ends with the mismatch noted'
             ),
             min(r.srm_p_value),
             p_now,
             p_now
         FROM experiment_results AS r
-        WHERE r.decision = 'srm_hold'
+        WHERE r.srm
         GROUP BY r.organization_id, r.brand_id
         ON CONFLICT (
             organization_id, coalesce(brand_id, '00000000-0000-0000-0000-000000000000'), alert_type
@@ -7090,7 +7590,7 @@ $$;
 -- Name: FUNCTION analyze_experiments(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.analyze_experiments(p_now timestamp with time zone) IS 'Daily (job experiment_analysis): for every running experiment (with one control arm 0 and at least one treatment), each arm''s data since the start - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the arm ad''s matured reward - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws, winner / futility pause / inconclusive at max_days or the planned sample / SRM hold). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment; on a winner or inconclusive verdict completes the experiment and writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; an SRM (chi-square p < experiment_srm_alpha) opens or extends the brand''s experiment_srm alert and holds the verdict. Returns the number of experiments analysed. GN004 bad p_now. Steps: _analyze_experiments_arm_data, _analyze_experiments_decisions.';
+COMMENT ON FUNCTION genome.analyze_experiments(p_now timestamp with time zone) IS 'Daily (job experiment_analysis): for every running experiment (with one control arm 0 and at least one treatment), each arm''s data since the start summed over its ads - impressions, clicks, purchases, spend from meta_ads_performance via meta_ad_mapping (in the experiment''s campaign and the arm''s ad set when recorded, up to the metric''s data_lag_days), else the ads'' matured rewards - and the decision of genome._experiment_decisions (sceptical Beta-Binomial posteriors, P(best) and expected loss from experiment_mc_draws Monte Carlo draws; winner / futility pause / inconclusive at max_days or the planned sample / SRM hold before max_days; docs/experiments.md#stopping-rules). Writes totals, posterior_mean, prob_best, expected_loss and recommendation on the arms, one experiment_analyses row per experiment per day (re-running a day replaces it), the latest result on the experiment (result_summary with srm, delivery_imbalance, scope, paused arms); pauses futile arms in the plan while two arms stay active (status paused, planned_share and planned_budget_daily 0, shares renormalised, the ad set paused in deployment_plan, a pause_arm event with source futility; docs/experiments.md#futility); sets scope (element when every arm has experiment_min_ads_per_arm current ads, else ad_level); on a winner or inconclusive verdict completes the experiment and, when element-scoped, writes a causal_effects row per treatment (effect, relative effect, 95% credible intervals, P(effect > 0), trials per arm) estimated under a flat Beta(1,1) prior, so recorded effects are not shrunk by the decision''s sceptical prior; a sample-ratio mismatch of spend against the planned budget shares (docs/experiments.md#srm) opens or extends the brand''s experiment_srm alert, holding the verdict until max_days. Returns the number of experiments analysed. GN004 bad p_now. Steps: _analyze_experiments_arm_data, _analyze_experiments_decisions.';
 
 
 --
@@ -7777,6 +8277,45 @@ $$;
 --
 
 COMMENT ON FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp with time zone) IS 'Calibrates the quality config that reviews brand p_brand_id''s ads and returns the id of a NEW, INACTIVE version (nothing changes until genome.activate_quality_config). Which config: the brand''s own active config when it has one (a brand-level version is then written, learnt from that brand''s overrides only); otherwise the organization''s active config (an organization-level version is written, learnt from the overrides of every brand of the organization reviewed by it). Learns from the latest human decision per ad recorded since that config was activated (or scored under it), up to p_now; see genome._calibrate_config and genome._calibrate_thresholds for the FP + 2*FN grid search and the calibration_metrics written. Below settings calibration_min_overrides it writes nothing and RAISES GN720 saying how many overrides there are and how many are needed (the weekly genome.calibrate_all_quality only calibrates configs with enough). Errors: GN004 NULL or infinite p_now; GN005 NULL brand; GN001 unknown brand; GN720 too few overrides; GN721 no active config.';
+
+
+--
+-- Name: cancel_experiment(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_exp genome.experiments;
+    v_reason text;
+BEGIN
+    PERFORM genome._require_now(p_now);
+    v_exp := genome._require_experiment(
+        p_experiment_id, ARRAY['draft', 'deploying', 'running', 'analyzing'], 'be cancelled'
+    );
+    v_reason := genome._require_reason(p_reason, 'cancel an experiment');
+    UPDATE genome.experiments
+    SET status = 'cancelled', verdict = 'cancelled', cancelled_at = p_now, cancel_reason = v_reason,
+        winning_arm_id = NULL
+    WHERE id = p_experiment_id;
+    INSERT INTO genome.experiment_events (experiment_id, event_type, source, reason, details, created_at)
+    VALUES (
+        p_experiment_id, 'cancel', 'person', v_reason,
+        jsonb_build_object('previous_status', v_exp.status, 'last_analyzed_at', v_exp.last_analyzed_at),
+        p_now
+    );
+    RETURN p_experiment_id;
+END
+$$;
+
+
+--
+-- Name: FUNCTION cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone) IS 'docs/experiments.md#changing-a-running-experiment: cancels a draft, deploying or running experiment for the reason given: status and verdict cancelled, cancelled_at and cancel_reason set, a cancel row in genome.experiment_events (with the status it had). It is no longer analysed and writes no causal_effects; its arms, analyses and history stay. The app stops its campaign. GN005 NULL experiment; GN600 unknown experiment (or another organization''s); GN611 already completed or cancelled; GN612 no reason; GN004 bad p_now.';
 
 
 --
@@ -9588,6 +10127,73 @@ COMMENT ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp w
 
 
 --
+-- Name: pause_experiment_arm(uuid, integer, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_exp genome.experiments;
+    v_arm genome.experiment_arms;
+    v_reason text;
+    v_left integer;
+BEGIN
+    PERFORM genome._require_now(p_now);
+    v_exp := genome._require_experiment(p_experiment_id, ARRAY['deploying', 'running'], 'have an arm paused');
+    v_arm := genome._require_experiment_arm(p_experiment_id, p_arm_index);
+    v_reason := genome._require_reason(p_reason, 'pause an experiment arm');
+    SELECT count(*) INTO v_left
+    FROM genome.experiment_arms AS a
+    WHERE a.experiment_id = p_experiment_id AND a.status = 'active' AND a.arm_index <> p_arm_index;
+    IF v_arm.status <> 'active' OR v_left < 2 THEN
+        RAISE EXCEPTION 'arm % of experiment % cannot be paused: %', p_arm_index, p_experiment_id,
+            CASE WHEN v_arm.status <> 'active' THEN 'it is already paused'
+                 ELSE format('only %s active arm(s) would remain', v_left) END
+            USING ERRCODE = 'GN614',
+                  HINT = 'an experiment compares at least two active arms; cancel it instead (genome.cancel_experiment)';
+    END IF;
+    -- The plan follows the pause (docs/experiments.md#srm): the arm's budget and share go to
+    -- 0 and the active arms' shares are renormalised, so its stopped delivery is no mismatch.
+    UPDATE genome.experiment_arms
+    SET status = 'paused', planned_share = 0, planned_budget_daily = 0, paused_at = p_now
+    WHERE id = v_arm.id;
+    UPDATE genome.experiment_arms AS a
+    SET planned_share = a.planned_share / t.total
+    FROM (
+        SELECT sum(x.planned_share) AS total
+        FROM genome.experiment_arms AS x
+        WHERE x.experiment_id = p_experiment_id AND x.status = 'active'
+    ) AS t
+    WHERE a.experiment_id = p_experiment_id AND a.status = 'active' AND t.total > 0;
+    UPDATE genome.experiments
+    SET deployment_plan = genome._experiment_plan_pause(deployment_plan, ARRAY[p_arm_index])
+    WHERE id = p_experiment_id;
+    INSERT INTO genome.experiment_events (
+        experiment_id, arm_index, event_type, source, reason, details, created_at
+    )
+    VALUES (
+        p_experiment_id, p_arm_index, 'pause_arm', 'person', v_reason,
+        jsonb_build_object(
+            'planned_share_before', v_arm.planned_share,
+            'planned_budget_daily_before', v_arm.planned_budget_daily
+        ),
+        p_now
+    );
+    RETURN v_arm.id;
+END
+$$;
+
+
+--
+-- Name: FUNCTION pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone) IS 'docs/experiments.md#changing-a-running-experiment: pauses arm p_arm_index of a deploying or running experiment for the reason given and changes the plan with it: the arm''s status paused, planned_share and planned_budget_daily 0, the other active arms'' shares renormalised, its ad set paused in deployment_plan (campaign budget reduced), and a pause_arm row in genome.experiment_events. Its data so far still counts; SRM compares only the active arms, so its stopped delivery is no mismatch. Returns the arm id. GN005 NULL experiment; GN600 unknown experiment; GN611 not deploying or running; GN613 no such arm; GN614 already paused or fewer than two active arms would remain; GN612 no reason; GN004 bad p_now.';
+
+
+--
 -- Name: performance_context(uuid, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -9951,10 +10557,10 @@ COMMENT ON FUNCTION genome.predict_fatigue(p_brand_id uuid) IS 'Days from first 
 
 
 --
--- Name: propose_experiment(uuid, uuid, text, text, text[], text, numeric, integer, text, numeric, timestamp with time zone, boolean); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: propose_experiment(uuid, uuid, text, text, text[], text, numeric, integer, text, numeric, timestamp with time zone, boolean, integer); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text DEFAULT 'link_ctr'::text, p_mde numeric DEFAULT 0.20, p_now timestamp with time zone DEFAULT now(), p_allow_over_budget boolean DEFAULT false) RETURNS uuid
+CREATE FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text DEFAULT 'link_ctr'::text, p_mde numeric DEFAULT 0.20, p_now timestamp with time zone DEFAULT now(), p_allow_over_budget boolean DEFAULT false, p_ads_per_arm integer DEFAULT NULL::integer) RETURNS uuid
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -9983,6 +10589,8 @@ DECLARE
     v_arm record;
     v_ad uuid;
     v_name text;
+    v_min_ads integer := genome._setting_int('experiment_min_ads_per_arm');
+    v_ads integer;
 BEGIN
     PERFORM genome._check_payload_size(
         concat(p_hypothesis, p_control_value, p_treatment_values::text), 'experiment text'
@@ -10039,6 +10647,12 @@ BEGIN
         RAISE EXCEPTION 'max_days must be at least 1, got %', coalesce(p_max_days::text, 'NULL')
             USING ERRCODE = 'GN605';
     END IF;
+    v_ads := coalesce(p_ads_per_arm, v_min_ads);
+    IF v_ads NOT BETWEEN 1 AND 20 THEN
+        RAISE EXCEPTION 'ads_per_arm must be 1 to 20, got %', v_ads
+            USING ERRCODE = 'GN605',
+                  HINT = 'several creatives per arm measure the element (setting experiment_min_ads_per_arm)';
+    END IF;
     v_metric := genome._setting('experiment_metrics') -> p_primary_metric;
     IF v_metric IS NULL THEN
         RAISE EXCEPTION 'unknown primary metric "%"', coalesce(p_primary_metric, 'NULL')
@@ -10093,19 +10707,21 @@ BEGIN
         organization_id, brand_id, product_id, name, hypothesis, test_variable, status,
         hold_constant, budget_per_arm_daily, max_days, primary_metric, mde, baseline_rate,
         baseline_source, required_trials_per_arm, required_impressions_per_arm, cpm, cpm_source,
-        required_spend, over_budget, significance_level, created_at
+        required_spend, over_budget, significance_level, created_at, ads_per_arm, scope
     )
     VALUES (
         v_org, p_brand_id, p_product_id, v_name, btrim(p_hypothesis), p_test_variable,
         CASE WHEN v_over THEN 'draft' ELSE 'deploying' END,
         v_hold, p_budget_per_arm_daily, p_max_days, p_primary_metric, p_mde, v_baseline.rate,
         v_baseline.source, v_trials, v_impressions, round(v_cpm.cpm::numeric, 4), v_cpm.source,
-        v_spend_per_arm * v_arms, v_over, genome._setting_num('experiment_significance_level'), p_now
+        v_spend_per_arm * v_arms, v_over, genome._setting_num('experiment_significance_level'), p_now,
+        v_ads, CASE WHEN v_ads >= v_min_ads THEN 'element' ELSE 'ad_level' END
     )
     RETURNING id INTO v_id;
 
     INSERT INTO genome.experiment_arms (
-        experiment_id, arm_name, arm_index, test_variable_value, element_tags, planned_share, created_at
+        experiment_id, arm_name, arm_index, test_variable_value, element_tags, planned_share,
+        planned_budget_daily, created_at
     )
     SELECT
         v_id,
@@ -10114,6 +10730,7 @@ BEGIN
         a.value,
         v_hold || jsonb_build_object(p_test_variable, a.value),
         1.0 / v_arms,
+        p_budget_per_arm_daily,
         p_now
     FROM unnest(v_control || v_treatments) WITH ORDINALITY AS a0 (value, pos)
     CROSS JOIN LATERAL (SELECT a0.value, (a0.pos - 1)::integer AS n) AS a;
@@ -10121,15 +10738,27 @@ BEGIN
     -- An over-budget draft costs nothing yet: its ads are planned only for a funded test.
     IF NOT v_over THEN
         INSERT INTO public.ad_runs (product_id, status, parameters, max_attempts, created_at)
-        VALUES (p_product_id, 'pending', jsonb_build_object('genome_experiment_id', v_id), v_arms, p_now)
+        VALUES (
+            p_product_id, 'pending', jsonb_build_object('genome_experiment_id', v_id), v_arms * v_ads, p_now
+        )
         RETURNING id INTO v_run;
-        -- One ad per arm (docs/experiments.md#design); at most four arms.
+        -- v_ads creatives per arm, all with the arm's elements (docs/experiments.md#ad-level);
+        -- at most four arms.
         FOR v_arm IN
-            SELECT a.id, a.element_tags FROM genome.experiment_arms AS a
+            SELECT a.id, a.arm_index, a.element_tags FROM genome.experiment_arms AS a
             WHERE a.experiment_id = v_id ORDER BY a.arm_index
         LOOP
-            SELECT x INTO v_ad FROM genome.plan_ads(v_run, 1, p_now, NULL, v_arm.element_tags) AS x;
-            UPDATE genome.experiment_arms SET generated_ad_id = v_ad WHERE id = v_arm.id;
+            FOR v_ad IN SELECT x FROM genome.plan_ads(v_run, v_ads, p_now, NULL, v_arm.element_tags) AS x
+            LOOP
+                INSERT INTO genome.experiment_arm_ads (experiment_id, arm_index, generated_ad_id, added_at)
+                VALUES (v_id, v_arm.arm_index, v_ad, p_now);
+            END LOOP;
+            UPDATE genome.experiment_arms AS a
+            SET generated_ad_id = (
+                SELECT x.generated_ad_id FROM genome.experiment_arm_ads AS x
+                WHERE x.experiment_id = v_id AND x.arm_index = v_arm.arm_index ORDER BY x.id LIMIT 1
+            )
+            WHERE a.id = v_arm.id;
         END LOOP;
     END IF;
 
@@ -10149,8 +10778,12 @@ BEGIN
                     'arm_index', a.arm_index,
                     'arm_name', a.arm_name,
                     'test_variable_value', a.test_variable_value,
-                    'ads', CASE WHEN a.generated_ad_id IS NULL THEN '[]'::jsonb
-                                ELSE jsonb_build_array(a.generated_ad_id) END,
+                    'ads', (
+                        SELECT coalesce(jsonb_agg(x.generated_ad_id ORDER BY x.id), '[]'::jsonb)
+                        FROM genome.experiment_arm_ads AS x
+                        WHERE x.experiment_id = v_id AND x.arm_index = a.arm_index
+                    ),
+                    'status', a.status,
                     'min_daily_spend', p_budget_per_arm_daily,
                     'targeting', 'identical (audience_config)',
                     'bid_strategy', 'identical',
@@ -10163,7 +10796,8 @@ BEGIN
                 'one dedicated CBO campaign for this experiment',
                 'one ad set per arm with identical targeting, bid strategy and placements',
                 'equal minimum daily spend on every ad set, so delivery stays balanced',
-                'exactly one ad per ad set; nothing else changes during the test'
+                format('%s ads per ad set, all with the arm''s elements; nothing else changes during the test '
+                    || '(pause an arm or replace an ad through the genome, so the plan follows)', v_ads)
             ),
             'power_analysis', jsonb_build_object(
                 'metric', p_primary_metric,
@@ -10195,10 +10829,10 @@ $$;
 
 
 --
--- Name: FUNCTION propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean, p_ads_per_arm integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean) IS 'docs/experiments.md#design: proposes a test of exactly one element (p_test_variable) with a control and 1-3 treatment values. Power analysis: trials per arm for a two-sided two-proportion test (experiment_test_alpha, experiment_power) to detect the relative lift p_mde on the brand''s baseline of the metric (genome._experiment_baseline: matured rewards, else ad_intelligence_baselines, else the experiment_metrics default; conversion_rate trials are clicks, turned into impressions with the brand''s CTR); required spend = arms x impressions x the brand''s CPM / 1000 (genome._brand_cpm). Budget gate: when budget_per_arm_daily x max_days is below the spend one arm needs, GN608 states the needed spend and minimum daily budget and nothing is written, unless p_allow_over_budget, which records a draft with over_budget = true and no ads. Otherwise the experiment is deploying: hold_constant = the other elements the genome picks for the control, one arm per value (equal planned shares), an ad_run with one ad per arm planned through genome.plan_ads with the arm''s tags forced, and the deployment plan (dedicated CBO campaign, one ad set per arm with identical targeting, bid and placements, equal minimum spend, one ad per ad set). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN601 test variable not an element; GN602 unknown control or treatment value; GN603 not 1-3 distinct treatments different from the control; GN604 no hypothesis; GN605 budget or max_days invalid; GN606 unknown metric; GN607 mde invalid or the treated rate would reach 1; GN609 no product.';
+COMMENT ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean, p_ads_per_arm integer) IS 'docs/experiments.md#design: proposes a test of exactly one element (p_test_variable) with a control and 1-3 treatment values. Power analysis: trials per arm for a two-sided two-proportion test (experiment_test_alpha, experiment_power) to detect the relative lift p_mde on the brand''s baseline of the metric (genome._experiment_baseline: matured rewards, else ad_intelligence_baselines, else the experiment_metrics default; conversion_rate trials are clicks, turned into impressions with the brand''s CTR); required spend = arms x impressions x the brand''s CPM / 1000 (genome._brand_cpm). Budget gate: when budget_per_arm_daily x max_days is below the spend one arm needs, GN608 states the needed spend and minimum daily budget and nothing is written, unless p_allow_over_budget, which records a draft with over_budget = true and no ads. Otherwise the experiment is deploying: hold_constant = the other elements the genome picks for the control, one arm per value (equal planned shares and budgets), an ad_run with p_ads_per_arm (default setting experiment_min_ads_per_arm) ads per arm planned through genome.plan_ads with the arm''s tags forced (experiment_arm_ads; the arm''s generated_ad_id is its first), scope element, or ad_level with fewer ads than the setting (docs/experiments.md#ad-level), and the deployment plan (dedicated CBO campaign, one ad set per arm with identical targeting, bid and placements, equal minimum spend, the arm''s ads). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN601 test variable not an element; GN602 unknown control or treatment value; GN603 not 1-3 distinct treatments different from the control; GN604 no hypothesis; GN605 budget, max_days or ads_per_arm (1-20) invalid; GN606 unknown metric; GN607 mde invalid or the treated rate would reach 1; GN609 no product.';
 
 
 --
@@ -10745,6 +11379,131 @@ $$;
 --
 
 COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner.';
+
+
+--
+-- Name: replace_arm_ad(uuid, integer, uuid, text, uuid, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_exp genome.experiments;
+    v_arm genome.experiment_arms;
+    v_reason text;
+    v_active uuid[];
+    v_old uuid;
+    v_new uuid;
+    v_tags jsonb;
+    v_brand uuid;
+    v_planned boolean := p_new_ad_id IS NULL;
+BEGIN
+    PERFORM genome._require_now(p_now);
+    v_exp := genome._require_experiment(
+        p_experiment_id, ARRAY['deploying', 'running'], 'have an arm''s ad replaced'
+    );
+    v_arm := genome._require_experiment_arm(p_experiment_id, p_arm_index);
+    v_reason := genome._require_reason(p_reason, 'replace an experiment ad');
+
+    -- An arm made without experiment_arm_ads rows (its one ad on the arm) gets its row first.
+    INSERT INTO genome.experiment_arm_ads (experiment_id, arm_index, generated_ad_id, added_at)
+    SELECT p_experiment_id, p_arm_index, v_arm.generated_ad_id, v_arm.created_at
+    WHERE v_arm.generated_ad_id IS NOT NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM genome.experiment_arm_ads AS x
+          WHERE x.experiment_id = p_experiment_id AND x.arm_index = p_arm_index
+      );
+    SELECT coalesce(array_agg(x.generated_ad_id ORDER BY x.id), '{}') INTO v_active
+    FROM genome.experiment_arm_ads AS x
+    WHERE x.experiment_id = p_experiment_id AND x.arm_index = p_arm_index AND x.status = 'active';
+    IF p_old_ad_id IS NULL AND cardinality(v_active) <> 1 THEN
+        RAISE EXCEPTION 'replacement ad: arm % has % active ads, name the one to replace (p_old_ad_id)',
+            p_arm_index, cardinality(v_active) USING ERRCODE = 'GN615';
+    END IF;
+    v_old := coalesce(p_old_ad_id, v_active[1]);
+    IF NOT v_old = ANY (v_active) THEN
+        RAISE EXCEPTION 'replacement ad: % is not an active ad of arm % of experiment %', v_old, p_arm_index,
+            p_experiment_id USING ERRCODE = 'GN615';
+    END IF;
+
+    IF v_planned THEN
+        -- The genome plans the replacement in the experiment's run with the arm's elements.
+        IF v_exp.ad_run_id IS NULL THEN
+            RAISE EXCEPTION 'replacement ad: experiment % has no ad run to plan one in; pass p_new_ad_id',
+                p_experiment_id USING ERRCODE = 'GN615';
+        END IF;
+        UPDATE public.ad_runs SET max_attempts = max_attempts + 1 WHERE id = v_exp.ad_run_id;
+        SELECT x INTO v_new FROM genome.plan_ads(v_exp.ad_run_id, 1, p_now, NULL, v_arm.element_tags) AS x;
+    ELSE
+        PERFORM genome._require_ad(p_new_ad_id);
+        SELECT g.element_tags, p.brand_id INTO v_tags, v_brand
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        INNER JOIN public.products AS p ON p.id = r.product_id
+        WHERE g.id = p_new_ad_id;
+        IF v_brand IS DISTINCT FROM v_exp.brand_id
+            OR NOT coalesce(v_tags, '{}'::jsonb) @> v_arm.element_tags
+            OR EXISTS (
+                SELECT 1 FROM genome.experiment_arm_ads AS x
+                WHERE x.experiment_id = p_experiment_id AND x.generated_ad_id = p_new_ad_id
+            ) THEN
+            RAISE EXCEPTION 'replacement ad % cannot join arm % of experiment %: %', p_new_ad_id, p_arm_index,
+                p_experiment_id,
+                CASE WHEN v_brand IS DISTINCT FROM v_exp.brand_id THEN 'it is another brand''s ad'
+                     WHEN NOT coalesce(v_tags, '{}'::jsonb) @> v_arm.element_tags
+                         THEN format('its elements differ from the arm''s %s', v_arm.element_tags)
+                     ELSE 'it is already one of the experiment''s ads' END
+                USING ERRCODE = 'GN615',
+                      HINT = 'a replacement shows the arm''s value and holds every other element constant; '
+                      || 'pass NULL to have the genome plan one';
+        END IF;
+        v_new := p_new_ad_id;
+    END IF;
+
+    UPDATE genome.experiment_arm_ads
+    SET status = 'replaced', replaced_at = p_now
+    WHERE experiment_id = p_experiment_id AND generated_ad_id = v_old;
+    INSERT INTO genome.experiment_arm_ads (experiment_id, arm_index, generated_ad_id, added_at)
+    VALUES (p_experiment_id, p_arm_index, v_new, p_now);
+    UPDATE genome.experiments AS e
+    SET deployment_plan = jsonb_set(e.deployment_plan, '{ad_sets}', (
+        SELECT jsonb_agg(CASE WHEN (s.elem ->> 'arm_index')::integer = p_arm_index
+            THEN jsonb_set(s.elem, '{ads}', (
+                SELECT coalesce(jsonb_agg(a.ad ORDER BY a.n), '[]'::jsonb)
+                FROM (
+                    SELECT to_jsonb(v_new) AS ad, o.n
+                    FROM jsonb_array_elements(s.elem -> 'ads') WITH ORDINALITY AS o (ad, n)
+                    WHERE o.ad = to_jsonb(v_old)
+                    UNION ALL
+                    SELECT o.ad, o.n
+                    FROM jsonb_array_elements(s.elem -> 'ads') WITH ORDINALITY AS o (ad, n)
+                    WHERE o.ad <> to_jsonb(v_old)
+                ) AS a
+            ))
+            ELSE s.elem END ORDER BY s.ord)
+        FROM jsonb_array_elements(e.deployment_plan -> 'ad_sets') WITH ORDINALITY AS s (elem, ord)
+    ))
+    WHERE e.id = p_experiment_id AND jsonb_typeof(e.deployment_plan -> 'ad_sets') = 'array';
+    INSERT INTO genome.experiment_events (
+        experiment_id, arm_index, event_type, source, reason, details, created_at
+    )
+    VALUES (
+        p_experiment_id, p_arm_index, 'replace_ad', 'person', v_reason,
+        jsonb_build_object('old_ad_id', v_old, 'new_ad_id', v_new, 'planned_by_genome', v_planned),
+        p_now
+    );
+    RETURN v_new;
+END
+$$;
+
+
+--
+-- Name: FUNCTION replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid, p_now timestamp with time zone) IS 'docs/experiments.md#changing-a-running-experiment: replaces an ad of arm p_arm_index of a deploying or running experiment (e.g. rejected by Meta) for the reason given. p_old_ad_id names the ad (optional when the arm has one active ad). p_new_ad_id is an ad of the experiment''s brand whose element_tags contain the arm''s (its value, everything else held constant) and not yet in the experiment; NULL plans one through genome.plan_ads in the experiment''s run with the arm''s tags (one more attempt on the run). The old ad''s experiment_arm_ads row becomes replaced (the data it gathered still counts for the arm), the new one is active, the arm''s ad set in deployment_plan lists it, and a replace_ad row goes to genome.experiment_events. Returns the new ad id. GN005 NULL experiment; GN600 unknown experiment; GN611 not deploying or running; GN613 no such arm; GN612 no reason; GN615 the old ad is not an active ad of the arm (or must be named), the new ad is another brand''s, differs in its elements or is already in the experiment, or there is no run to plan in; GN006 unknown new ad; GN004 bad p_now; plan_ads'' codes when it plans one.';
 
 
 --
@@ -11388,11 +12147,7 @@ DECLARE
     v_exp genome.experiments;
 BEGIN
     PERFORM genome._require_now(p_now);
-    PERFORM genome._require_not_null(p_experiment_id, 'experiment_id');
-    SELECT e.* INTO v_exp FROM genome.experiments AS e WHERE e.id = p_experiment_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown experiment %', p_experiment_id USING ERRCODE = 'GN600';
-    END IF;
+    v_exp := genome._require_experiment(p_experiment_id);
     IF v_exp.status <> 'deploying' THEN
         RAISE EXCEPTION 'experiment % is %, only a deploying experiment can start', p_experiment_id,
             CASE WHEN v_exp.over_budget THEN 'an over-budget draft' ELSE v_exp.status END
@@ -12973,129 +13728,79 @@ ALTER TABLE genome.experiment_analyses ALTER COLUMN id ADD GENERATED ALWAYS AS I
 
 
 --
--- Name: experiment_arms; Type: TABLE; Schema: genome; Owner: -
+-- Name: experiment_arm_ads; Type: TABLE; Schema: genome; Owner: -
 --
 
-CREATE TABLE genome.experiment_arms (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
+CREATE TABLE genome.experiment_arm_ads (
+    id bigint NOT NULL,
     experiment_id uuid NOT NULL,
-    arm_name text NOT NULL,
     arm_index integer NOT NULL,
-    test_variable_value text NOT NULL,
-    element_tags jsonb DEFAULT '{}'::jsonb NOT NULL,
-    generated_ad_id uuid,
-    meta_adset_id text,
-    planned_share double precision DEFAULT 0.5 NOT NULL,
-    total_impressions bigint DEFAULT 0 NOT NULL,
-    total_clicks bigint DEFAULT 0 NOT NULL,
-    total_spend numeric(12,2) DEFAULT 0 NOT NULL,
-    total_conversions integer DEFAULT 0 NOT NULL,
-    ctr numeric(8,6),
-    roas numeric(8,4),
-    posterior_mean numeric(10,6),
-    prob_best numeric(6,4),
-    expected_loss double precision,
-    recommendation text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT experiment_arms_arm_index_check CHECK (((arm_index >= 0) AND (arm_index <= 3))),
-    CONSTRAINT experiment_arms_check CHECK ((total_clicks <= total_impressions)),
-    CONSTRAINT experiment_arms_recommendation_check CHECK ((recommendation = ANY (ARRAY['continue'::text, 'pause'::text, 'winner'::text]))),
-    CONSTRAINT experiment_arms_total_clicks_check CHECK ((total_clicks >= 0)),
-    CONSTRAINT experiment_arms_total_conversions_check CHECK ((total_conversions >= 0)),
-    CONSTRAINT experiment_arms_total_impressions_check CHECK ((total_impressions >= 0)),
-    CONSTRAINT experiment_arms_total_spend_check CHECK ((total_spend >= (0)::numeric))
+    generated_ad_id uuid NOT NULL,
+    status text DEFAULT 'active'::text NOT NULL,
+    added_at timestamp with time zone DEFAULT now() NOT NULL,
+    replaced_at timestamp with time zone,
+    CONSTRAINT experiment_arm_ads_status_check CHECK ((status = ANY (ARRAY['active'::text, 'replaced'::text])))
 );
 
 
 --
--- Name: TABLE experiment_arms; Type: COMMENT; Schema: genome; Owner: -
+-- Name: TABLE experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each.';
+COMMENT ON TABLE genome.experiment_arm_ads IS 'The ads of each experiment arm (several creatives of the arm''s element value, docs/experiments.md#ad-level); a replaced ad keeps its row (status replaced) and the data it gathered still counts for its arm.';
 
 
 --
--- Name: experiments; Type: TABLE; Schema: genome; Owner: -
+-- Name: experiment_arm_ads_id_seq; Type: SEQUENCE; Schema: genome; Owner: -
 --
 
-CREATE TABLE genome.experiments (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    organization_id uuid NOT NULL,
-    brand_id uuid NOT NULL,
-    product_id uuid,
-    name text NOT NULL,
-    hypothesis text NOT NULL,
-    test_variable text NOT NULL,
-    status text DEFAULT 'draft'::text NOT NULL,
-    verdict text,
-    hold_constant jsonb DEFAULT '{}'::jsonb NOT NULL,
-    audience_config jsonb DEFAULT '{}'::jsonb,
-    deployment_plan jsonb DEFAULT '{}'::jsonb NOT NULL,
-    budget_per_arm_daily numeric(10,2),
-    max_days integer DEFAULT 14 NOT NULL,
-    primary_metric text DEFAULT 'link_ctr'::text NOT NULL,
-    mde numeric(6,4) DEFAULT 0.20 NOT NULL,
-    baseline_rate double precision,
-    required_impressions_per_arm bigint,
-    required_spend numeric(12,2),
-    over_budget boolean DEFAULT false NOT NULL,
-    significance_level numeric(4,3) DEFAULT 0.90 NOT NULL,
-    meta_campaign_id text,
-    winning_arm_id uuid,
-    result_summary jsonb,
-    srm_p_value double precision,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    started_at timestamp with time zone,
-    completed_at timestamp with time zone,
-    required_trials_per_arm bigint,
-    baseline_source text,
-    cpm numeric(10,4),
-    cpm_source text,
-    ad_run_id uuid,
-    last_analyzed_at timestamp with time zone,
-    CONSTRAINT experiments_baseline_source_check CHECK ((baseline_source = ANY (ARRAY['rewards'::text, 'baselines'::text, 'default'::text]))),
-    CONSTRAINT experiments_budget_per_arm_daily_check CHECK ((budget_per_arm_daily > (0)::numeric)),
-    CONSTRAINT experiments_cpm_source_check CHECK ((cpm_source = ANY (ARRAY['performance'::text, 'rewards'::text, 'baselines'::text, 'default'::text]))),
-    CONSTRAINT experiments_max_days_check CHECK ((max_days > 0)),
-    CONSTRAINT experiments_mde_check CHECK ((mde > (0)::numeric)),
-    CONSTRAINT experiments_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'deploying'::text, 'running'::text, 'analyzing'::text, 'completed'::text, 'cancelled'::text]))),
-    CONSTRAINT experiments_verdict_check CHECK ((verdict = ANY (ARRAY['winner'::text, 'inconclusive'::text, 'cancelled'::text])))
+ALTER TABLE genome.experiment_arm_ads ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME genome.experiment_arm_ads_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
 );
 
 
 --
--- Name: TABLE experiments; Type: COMMENT; Schema: genome; Owner: -
+-- Name: experiment_events; Type: TABLE; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.experiments IS 'Single-variable creative tests: one test variable, control + 1-3 treatments, everything else held constant.';
-
-
---
--- Name: COLUMN experiments.baseline_rate; Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON COLUMN genome.experiments.baseline_rate IS 'Baseline rate of the primary metric as a RATIO (successes / trials), from the brand''s matured rewards, ad_intelligence_baselines or the metric default (baseline_source).';
-
-
---
--- Name: COLUMN experiments.required_spend; Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON COLUMN genome.experiments.required_spend IS 'Spend the planned sample needs across all arms: arms x required_impressions_per_arm x cpm / 1000.';
+CREATE TABLE genome.experiment_events (
+    id bigint NOT NULL,
+    experiment_id uuid NOT NULL,
+    arm_index integer,
+    event_type text NOT NULL,
+    source text NOT NULL,
+    reason text NOT NULL,
+    details jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT experiment_events_event_type_check CHECK ((event_type = ANY (ARRAY['pause_arm'::text, 'replace_ad'::text, 'cancel'::text]))),
+    CONSTRAINT experiment_events_source_check CHECK ((source = ANY (ARRAY['person'::text, 'futility'::text])))
+);
 
 
 --
--- Name: COLUMN experiments.required_trials_per_arm; Type: COMMENT; Schema: genome; Owner: -
+-- Name: TABLE experiment_events; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON COLUMN genome.experiments.required_trials_per_arm IS 'Planned sample per arm in trials of the metric (impressions for link_ctr, clicks for conversion_rate): two-proportion test at experiment_power.';
+COMMENT ON TABLE genome.experiment_events IS 'History of the changes made to an experiment while it runs: arms paused (by a person or for futility), ads replaced, cancellation; each with its reason and the plan or ads before and after (details).';
 
 
 --
--- Name: COLUMN experiments.ad_run_id; Type: COMMENT; Schema: genome; Owner: -
+-- Name: experiment_events_id_seq; Type: SEQUENCE; Schema: genome; Owner: -
 --
 
-COMMENT ON COLUMN genome.experiments.ad_run_id IS 'The ad_run the arms'' ads were planned in.';
+ALTER TABLE genome.experiment_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME genome.experiment_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 
 --
@@ -14328,6 +15033,22 @@ ALTER TABLE ONLY genome.experiment_analyses
 
 
 --
+-- Name: experiment_arm_ads experiment_arm_ads_experiment_id_generated_ad_id_key; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.experiment_arm_ads
+    ADD CONSTRAINT experiment_arm_ads_experiment_id_generated_ad_id_key UNIQUE (experiment_id, generated_ad_id);
+
+
+--
+-- Name: experiment_arm_ads experiment_arm_ads_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.experiment_arm_ads
+    ADD CONSTRAINT experiment_arm_ads_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: experiment_arms experiment_arms_experiment_id_arm_index_key; Type: CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -14341,6 +15062,14 @@ ALTER TABLE ONLY genome.experiment_arms
 
 ALTER TABLE ONLY genome.experiment_arms
     ADD CONSTRAINT experiment_arms_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: experiment_events experiment_events_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.experiment_events
+    ADD CONSTRAINT experiment_events_pkey PRIMARY KEY (id);
 
 
 --
@@ -14904,6 +15633,13 @@ CREATE INDEX creative_element_rewards_brand_idx ON genome.creative_element_rewar
 --
 
 CREATE INDEX creative_element_scores_brand_dim_idx ON genome.creative_element_scores USING btree (brand_id, element_dimension);
+
+
+--
+-- Name: experiment_events_experiment_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX experiment_events_experiment_idx ON genome.experiment_events USING btree (experiment_id, created_at);
 
 
 --
@@ -15488,6 +16224,30 @@ ALTER TABLE ONLY genome.experiment_analyses
 
 
 --
+-- Name: experiment_arm_ads experiment_arm_ads_experiment_id_arm_index_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.experiment_arm_ads
+    ADD CONSTRAINT experiment_arm_ads_experiment_id_arm_index_fkey FOREIGN KEY (experiment_id, arm_index) REFERENCES genome.experiment_arms(experiment_id, arm_index);
+
+
+--
+-- Name: experiment_arm_ads experiment_arm_ads_experiment_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.experiment_arm_ads
+    ADD CONSTRAINT experiment_arm_ads_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES genome.experiments(id) ON DELETE CASCADE;
+
+
+--
+-- Name: experiment_arm_ads experiment_arm_ads_generated_ad_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.experiment_arm_ads
+    ADD CONSTRAINT experiment_arm_ads_generated_ad_id_fkey FOREIGN KEY (generated_ad_id) REFERENCES public.generated_ads(id);
+
+
+--
 -- Name: experiment_arms experiment_arms_experiment_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -15501,6 +16261,22 @@ ALTER TABLE ONLY genome.experiment_arms
 
 ALTER TABLE ONLY genome.experiment_arms
     ADD CONSTRAINT experiment_arms_generated_ad_id_fkey FOREIGN KEY (generated_ad_id) REFERENCES public.generated_ads(id);
+
+
+--
+-- Name: experiment_events experiment_events_experiment_id_arm_index_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.experiment_events
+    ADD CONSTRAINT experiment_events_experiment_id_arm_index_fkey FOREIGN KEY (experiment_id, arm_index) REFERENCES genome.experiment_arms(experiment_id, arm_index);
+
+
+--
+-- Name: experiment_events experiment_events_experiment_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.experiment_events
+    ADD CONSTRAINT experiment_events_experiment_id_fkey FOREIGN KEY (experiment_id) REFERENCES genome.experiments(id) ON DELETE CASCADE;
 
 
 --
@@ -15924,10 +16700,22 @@ ALTER TABLE genome.element_combo_scores ENABLE ROW LEVEL SECURITY;
 ALTER TABLE genome.experiment_analyses ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: experiment_arm_ads; Type: ROW SECURITY; Schema: genome; Owner: -
+--
+
+ALTER TABLE genome.experiment_arm_ads ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: experiment_arms; Type: ROW SECURITY; Schema: genome; Owner: -
 --
 
 ALTER TABLE genome.experiment_arms ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: experiment_events; Type: ROW SECURITY; Schema: genome; Owner: -
+--
+
+ALTER TABLE genome.experiment_events ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: experiments; Type: ROW SECURITY; Schema: genome; Owner: -
@@ -16262,6 +17050,24 @@ COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | geno
 
 
 --
+-- Name: experiment_arm_ads genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
+   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
+   FROM public.generated_ads))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
+   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
+   FROM public.generated_ads)))));
+
+
+--
+-- Name: POLICY genome_app_tenant ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+
+
+--
 -- Name: experiment_arms genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
@@ -16277,6 +17083,22 @@ CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((
 --
 
 COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+
+
+--
+-- Name: experiment_events genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
+   FROM genome.experiments))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
+   FROM genome.experiments)))));
+
+
+--
+-- Name: POLICY genome_app_tenant ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments))';
 
 
 --
@@ -17067,17 +17889,25 @@ GRANT ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text
 
 
 --
--- Name: FUNCTION _experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint, p_spend double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm integer[], p_impressions bigint[], p_trials bigint[], p_successes bigint[], p_planned_share double precision[], p_baseline double precision[], p_planned_trials double precision[], p_significance double precision[], p_final boolean[], p_seed bigint, p_spend double precision[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) TO genome_app;
+
+
+--
+-- Name: FUNCTION _experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]) FROM PUBLIC;
 
 
 --
@@ -17273,6 +18103,38 @@ REVOKE ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_mo
 
 
 --
+-- Name: TABLE experiments; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
+GRANT SELECT ON TABLE genome.experiments TO genome_dashboard;
+
+
+--
+-- Name: FUNCTION _require_experiment(p_experiment_id uuid, p_states text[], p_action text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) TO genome_app;
+
+
+--
+-- Name: TABLE experiment_arms; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
+GRANT SELECT ON TABLE genome.experiment_arms TO genome_dashboard;
+
+
+--
+-- Name: FUNCTION _require_experiment_arm(p_experiment_id uuid, p_arm_index integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) TO genome_app;
+
+
+--
 -- Name: FUNCTION _require_helper_size(p_what text, p_size bigint, p_setting text); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -17319,6 +18181,14 @@ GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) 
 REVOKE ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_app;
 GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_dashboard;
+
+
+--
+-- Name: FUNCTION _require_reason(p_reason text, p_action text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO genome_app;
 
 
 --
@@ -17643,6 +18513,14 @@ GRANT ALL ON FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp 
 
 
 --
+-- Name: FUNCTION cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone) TO genome_app;
+
+
+--
 -- Name: FUNCTION claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -17819,6 +18697,14 @@ GRANT ALL ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp
 
 
 --
+-- Name: FUNCTION pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone) TO genome_app;
+
+
+--
 -- Name: FUNCTION performance_context(p_brand_id uuid, p_product_id uuid); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -17852,11 +18738,11 @@ GRANT ALL ON FUNCTION genome.predict_fatigue(p_brand_id uuid) TO genome_dashboar
 
 
 --
--- Name: FUNCTION propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean, p_ads_per_arm integer); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean) TO genome_app;
+REVOKE ALL ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean, p_ads_per_arm integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text, p_mde numeric, p_now timestamp with time zone, p_allow_over_budget boolean, p_ads_per_arm integer) TO genome_app;
 
 
 --
@@ -17922,6 +18808,14 @@ GRANT ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_revie
 
 REVOKE ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) TO genome_agent;
+
+
+--
+-- Name: FUNCTION replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -18245,19 +19139,33 @@ GRANT USAGE ON SEQUENCE genome.experiment_analyses_id_seq TO genome_dashboard;
 
 
 --
--- Name: TABLE experiment_arms; Type: ACL; Schema: genome; Owner: -
+-- Name: TABLE experiment_arm_ads; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
-GRANT SELECT ON TABLE genome.experiment_arms TO genome_dashboard;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_app;
+GRANT SELECT ON TABLE genome.experiment_arm_ads TO genome_dashboard;
 
 
 --
--- Name: TABLE experiments; Type: ACL; Schema: genome; Owner: -
+-- Name: SEQUENCE experiment_arm_ads_id_seq; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
-GRANT SELECT ON TABLE genome.experiments TO genome_dashboard;
+GRANT USAGE ON SEQUENCE genome.experiment_arm_ads_id_seq TO genome_dashboard;
+
+
+--
+-- Name: TABLE experiment_events; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_app;
+GRANT SELECT ON TABLE genome.experiment_events TO genome_dashboard;
+
+
+--
+-- Name: SEQUENCE experiment_events_id_seq; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT USAGE ON SEQUENCE genome.experiment_events_id_seq TO genome_dashboard;
 
 
 --

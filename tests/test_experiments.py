@@ -85,7 +85,7 @@ def _experiment(db, experiment_id) -> dict:
     cur = db.execute(
         "SELECT status, verdict, winning_arm_id, srm_p_value, result_summary, required_trials_per_arm, "
         "required_impressions_per_arm, required_spend, over_budget, baseline_rate, baseline_source, "
-        "cpm, cpm_source, hold_constant, deployment_plan, ad_run_id, completed_at "
+        "cpm, cpm_source, hold_constant, deployment_plan, ad_run_id, completed_at, scope "
         "FROM genome.experiments WHERE id = %s",
         (experiment_id,),
     )
@@ -106,7 +106,7 @@ def bp(db):
     return b, f.product(db, b)
 
 
-def test_proposal_plans_one_ad_per_arm_holding_everything_but_the_variable(db, bp) -> None:
+def test_proposal_plans_several_ads_per_arm_holding_everything_but_the_variable(db, bp) -> None:
     b, p = bp
     exp = _propose(db, b, p, treatments=["social_proof", "authority"], budget=45)
     e = _experiment(db, exp)
@@ -126,24 +126,35 @@ def test_proposal_plans_one_ad_per_arm_holding_everything_but_the_variable(db, b
     ]
     hold = e["hold_constant"]
     assert "hook_type" not in hold and {"belief_angle", "color_mode"} <= set(hold)
-    for _id, _index, value, tags, ad_id in arms:
+    # experiment_min_ads_per_arm (3) creatives per arm, all with the arm's elements: the
+    # arm measures the element, not one ad (scope element).
+    assert e["scope"] == "element"
+    arm_ads = db.execute(
+        "SELECT arm_index, array_agg(generated_ad_id ORDER BY id) FROM genome.experiment_arm_ads "
+        "WHERE experiment_id = %s AND status = 'active' GROUP BY arm_index ORDER BY arm_index",
+        (exp,),
+    ).fetchall()
+    assert [(i, len(ads)) for i, ads in arm_ads] == [(0, 3), (1, 3), (2, 3)]
+    for (_id, _index, value, tags, first_ad), (_i, ads) in zip(arms, arm_ads, strict=True):
         assert tags == hold | {"hook_type": value}
-        ad_tags, run = db.execute(
-            "SELECT element_tags, ad_run_id FROM generated_ads WHERE id = %s", (ad_id,)
-        ).fetchone()
-        assert {k: v for k, v in ad_tags.items() if k != "canvas_size"} == tags
-        assert run == e["ad_run_id"]
-        jobs = db.execute(
-            "SELECT kind FROM genome.agent_jobs WHERE generated_ad_id = %s", (ad_id,)
-        ).fetchall()
-        assert jobs == [("generate",)]
+        assert first_ad == ads[0]
+        for ad_id in ads:
+            ad_tags, run = db.execute(
+                "SELECT element_tags, ad_run_id FROM generated_ads WHERE id = %s", (ad_id,)
+            ).fetchone()
+            assert {k: v for k, v in ad_tags.items() if k != "canvas_size"} == tags
+            assert run == e["ad_run_id"]
+            jobs = db.execute(
+                "SELECT kind FROM genome.agent_jobs WHERE generated_ad_id = %s", (ad_id,)
+            ).fetchall()
+            assert jobs == [("generate",)]
     plan = e["deployment_plan"]
     assert plan["campaign"]["budget_optimization"] == "CBO"
     assert plan["campaign"]["type"].startswith("dedicated")
     assert plan["campaign"]["daily_budget"] == 135
     assert [s["arm_index"] for s in plan["ad_sets"]] == [0, 1, 2]
     assert {s["min_daily_spend"] for s in plan["ad_sets"]} == {45}
-    assert all(len(s["ads"]) == 1 for s in plan["ad_sets"])
+    assert [s["ads"] for s in plan["ad_sets"]] == [[str(a) for a in ads] for _i, ads in arm_ads]
     assert {(s["targeting"], s["bid_strategy"], s["placements"]) for s in plan["ad_sets"]} == {
         ("identical (audience_config)", "identical", "identical")
     }

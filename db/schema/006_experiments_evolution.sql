@@ -36,7 +36,11 @@ CREATE TABLE genome.experiments (
     cpm numeric(10, 4),
     cpm_source text CHECK (cpm_source IN ('performance', 'rewards', 'baselines', 'default')),
     ad_run_id uuid REFERENCES public.ad_runs (id),
-    last_analyzed_at timestamptz
+    last_analyzed_at timestamptz,
+    scope text NOT NULL DEFAULT 'element' CHECK (scope IN ('element', 'ad_level')),
+    ads_per_arm integer CHECK (ads_per_arm >= 1),
+    cancelled_at timestamptz,
+    cancel_reason text
 );
 CREATE INDEX experiments_brand_status_idx ON genome.experiments (brand_id, status);
 COMMENT ON TABLE genome.experiments IS
@@ -48,6 +52,10 @@ COMMENT ON COLUMN genome.experiments.required_trials_per_arm IS
 COMMENT ON COLUMN genome.experiments.required_spend IS
 'Spend the planned sample needs across all arms: arms x required_impressions_per_arm x cpm / 1000.';
 COMMENT ON COLUMN genome.experiments.ad_run_id IS 'The ad_run the arms'' ads were planned in.';
+COMMENT ON COLUMN genome.experiments.scope IS
+'element when every arm has at least experiment_min_ads_per_arm ads (its result is the element''s and goes to causal_effects); ad_level with fewer: the arms measure their ads, and the result stays out of causal_effects (docs/experiments.md#ad-level).';
+COMMENT ON COLUMN genome.experiments.ads_per_arm IS 'Ads planned per arm by propose_experiment.';
+COMMENT ON COLUMN genome.experiments.cancel_reason IS 'Why genome.cancel_experiment stopped it (cancelled_at: when).';
 
 CREATE TABLE genome.experiment_arms (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -70,10 +78,47 @@ CREATE TABLE genome.experiment_arms (
     expected_loss double precision,
     recommendation text CHECK (recommendation IN ('continue', 'pause', 'winner')),
     created_at timestamptz NOT NULL DEFAULT now(),
+    status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused')),
+    planned_budget_daily numeric(10, 2) CHECK (planned_budget_daily >= 0),
+    paused_at timestamptz,
     UNIQUE (experiment_id, arm_index),
     CHECK (total_clicks <= total_impressions)
 );
-COMMENT ON TABLE genome.experiment_arms IS 'Arms of an experiment: one ad set with one ad each.';
+COMMENT ON TABLE genome.experiment_arms IS
+'Arms of an experiment: one ad set each, with its ads in experiment_arm_ads (generated_ad_id is the arm''s first ad).';
+COMMENT ON COLUMN genome.experiment_arms.planned_share IS
+'The arm''s share of the current plan: planned_budget_daily / the active arms'' total; 0 once paused (docs/experiments.md#srm).';
+COMMENT ON COLUMN genome.experiment_arms.planned_budget_daily IS
+'The daily budget the plan gives the arm''s ad set now (0 once paused; NULL for an experiment made without a plan).';
+
+CREATE TABLE genome.experiment_arm_ads (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    experiment_id uuid NOT NULL REFERENCES genome.experiments (id) ON DELETE CASCADE,
+    arm_index integer NOT NULL,
+    generated_ad_id uuid NOT NULL REFERENCES public.generated_ads (id),
+    status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'replaced')),
+    added_at timestamptz NOT NULL DEFAULT now(),
+    replaced_at timestamptz,
+    UNIQUE (experiment_id, generated_ad_id),
+    FOREIGN KEY (experiment_id, arm_index) REFERENCES genome.experiment_arms (experiment_id, arm_index)
+);
+COMMENT ON TABLE genome.experiment_arm_ads IS
+'The ads of each experiment arm (several creatives of the arm''s element value, docs/experiments.md#ad-level); a replaced ad keeps its row (status replaced) and the data it gathered still counts for its arm.';
+
+CREATE TABLE genome.experiment_events (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    experiment_id uuid NOT NULL REFERENCES genome.experiments (id) ON DELETE CASCADE,
+    arm_index integer,
+    event_type text NOT NULL CHECK (event_type IN ('pause_arm', 'replace_ad', 'cancel')),
+    source text NOT NULL CHECK (source IN ('person', 'futility')),
+    reason text NOT NULL,
+    details jsonb NOT NULL DEFAULT '{}',
+    created_at timestamptz NOT NULL DEFAULT now(),
+    FOREIGN KEY (experiment_id, arm_index) REFERENCES genome.experiment_arms (experiment_id, arm_index)
+);
+CREATE INDEX experiment_events_experiment_idx ON genome.experiment_events (experiment_id, created_at);
+COMMENT ON TABLE genome.experiment_events IS
+'History of the changes made to an experiment while it runs: arms paused (by a person or for futility), ads replaced, cancellation; each with its reason and the plan or ads before and after (details).';
 
 CREATE TABLE genome.experiment_analyses (
     id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

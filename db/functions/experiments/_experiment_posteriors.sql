@@ -2,6 +2,12 @@
 -- Monte Carlo, effects against the control, and the sample-ratio-mismatch test, for many
 -- experiments at once (arrays aggregated by the caller; numpy does the draws).
 
+-- The earlier signature without p_spend (and its shorter result).
+DROP FUNCTION IF EXISTS genome._experiment_posteriors(
+    integer [], boolean [], double precision [], double precision [], double precision [],
+    double precision [], double precision [], double precision [], integer, bigint
+);
+
 CREATE OR REPLACE FUNCTION genome._experiment_posteriors(
     p_group integer [],
     p_control boolean [],
@@ -12,7 +18,8 @@ CREATE OR REPLACE FUNCTION genome._experiment_posteriors(
     p_impressions double precision [],
     p_planned_share double precision [],
     p_draws integer,
-    p_seed bigint DEFAULT NULL
+    p_seed bigint DEFAULT NULL,
+    p_spend double precision [] DEFAULT NULL
 )
 RETURNS TABLE (
     idx integer,
@@ -29,7 +36,10 @@ RETURNS TABLE (
     relative_upper double precision,
     prob_positive double precision,
     srm_chi2 double precision,
-    srm_p_value double precision
+    srm_p_value double precision,
+    srm_deviation double precision,
+    delivery_p_value double precision,
+    delivery_deviation double precision
 )
 LANGUAGE plpython3u
 VOLATILE
@@ -42,6 +52,8 @@ if p_group is None or len(p_group) == 0:
     return []
 n = len(p_group)
 arrays = [p_control, p_successes, p_trials, p_prior_alpha, p_prior_beta, p_impressions, p_planned_share]
+if p_spend is not None:
+    arrays.append(p_spend)
 if any(a is None or len(a) != n for a in arrays):
     plpy.error("experiment arrays must all have the same length", sqlstate="GN030")
 if any(v is None for a in [p_group] + arrays for v in a):
@@ -65,10 +77,13 @@ pa = np.asarray(p_prior_alpha, dtype=float)
 pb = np.asarray(p_prior_beta, dtype=float)
 imp = np.asarray(p_impressions, dtype=float)
 share = np.asarray(p_planned_share, dtype=float)
-numbers = np.concatenate([s, t, pa, pb, imp, share])
+spend = None if p_spend is None else np.asarray(p_spend, dtype=float)
+numbers = np.concatenate([s, t, pa, pb, imp, share] + ([] if spend is None else [spend]))
 if not np.all(np.isfinite(numbers)):
     plpy.error("experiment counts must be finite numbers", sqlstate="GN030")
-if np.any(s < 0) or np.any(t < 0) or np.any(imp < 0) or np.any(share < 0):
+if np.any(s < 0) or np.any(t < 0) or np.any(imp < 0) or np.any(share < 0) or (
+    spend is not None and np.any(spend < 0)
+):
     plpy.error("experiment counts and shares must not be negative", sqlstate="GN030")
 if np.any(s > t):
     plpy.error("successes exceed trials in an experiment arm", sqlstate="GN030")
@@ -90,7 +105,7 @@ if np.any(controls != 1):
 
 out = {k: np.full(n, np.nan) for k in (
     "prob_best", "loss", "eff", "eff_lo", "eff_hi", "rel", "rel_lo", "rel_hi", "ppos",
-    "chi2", "srm_p")}
+    "chi2", "srm_p", "srm_dev", "del_p", "del_dev")}
 
 rng = np.random.default_rng(None if p_seed is None else int(p_seed) & 0xFFFFFFFFFFFFFFFF)
 budget = 4_000_000  # floats per chunk of draws (32 MB)
@@ -117,23 +132,53 @@ for k in np.unique(sizes):
             out["rel_hi"][treat] = rhi
             out["rel"][treat] = out["eff"][treat] / post_mean[r[:, :1]]
 
-# Sample-ratio mismatch: impressions of the active arms against their planned shares.
+# Sample-ratio mismatch (docs/experiments.md#srm): the active arms' delivery against their
+# planned shares, chi-square (scipy) plus the largest relative share deviation.
 active = share[order] > 0
-obs = np.where(active, imp[order], 0.0)
 w = np.where(active, share[order], 0.0)
-total = np.add.reduceat(obs, starts)
 wsum = np.add.reduceat(w, starts)
 m = np.add.reduceat(active.astype(np.int64), starts)
 grp_of_row = np.repeat(np.arange(len(starts)), sizes)
-with np.errstate(divide="ignore", invalid="ignore"):
-    expected = total[grp_of_row] * w / wsum[grp_of_row]
-    terms = np.where(active & (expected > 0), (obs - expected) ** 2 / expected, 0.0)
-stat = np.add.reduceat(terms, starts)
-valid = (total > 0) & (m >= 2)
-p_val = np.where(valid, chi2.sf(stat, np.maximum(m - 1, 1)), np.nan)
-out["chi2"][order] = np.where(valid, stat, np.nan)[grp_of_row]
-out["srm_p"][order] = p_val[grp_of_row]
 
+
+def mismatch(units):
+    """Chi-square p-value and largest |observed share / planned share - 1| per row's group."""
+    obs = np.where(active, units, 0.0)
+    total = np.add.reduceat(obs, starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        planned = w / wsum[grp_of_row]
+        expected = total[grp_of_row] * planned
+        terms = np.where(active & (expected > 0), (obs - expected) ** 2 / expected, 0.0)
+        dev = np.where(active & (planned > 0), np.abs(obs / total[grp_of_row] / planned - 1.0), 0.0)
+    stat = np.add.reduceat(terms, starts)
+    valid = (total > 0) & (m >= 2)
+    p_val = np.where(valid, chi2.sf(stat, np.maximum(m - 1, 1)), np.nan)
+    dev_max = np.where(valid, np.maximum.reduceat(dev, starts), np.nan)
+    return np.where(valid, stat, np.nan), p_val, dev_max
+
+
+imp_chi2, imp_p, imp_dev = mismatch(imp[order])
+if spend is None:
+    # Without spend: the impressions against the planned shares.
+    srm_chi2, srm_p, srm_dev = imp_chi2, imp_p, imp_dev
+else:
+    # Spend in impressions at the group's pooled CPM, so the chi-square counts delivery
+    # units and CPM differences between arms cancel; the impressions test becomes the
+    # delivery-imbalance report.
+    sp = np.where(active, spend[order], 0.0)
+    sp_total = np.add.reduceat(sp, starts)
+    imp_total = np.add.reduceat(np.where(active, imp[order], 0.0), starts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(sp_total > 0, imp_total / sp_total, 0.0)
+    # A group without spend (insights without it) falls back to its impressions.
+    spent = sp_total > 0
+    units = np.where(spent[grp_of_row], sp * scale[grp_of_row], imp[order])
+    srm_chi2, srm_p, srm_dev = mismatch(units)
+    out["del_p"][order] = np.where(spent, imp_p, np.nan)[grp_of_row]
+    out["del_dev"][order] = np.where(spent, imp_dev, np.nan)[grp_of_row]
+out["chi2"][order] = srm_chi2[grp_of_row]
+out["srm_p"][order] = srm_p[grp_of_row]
+out["srm_dev"][order] = srm_dev[grp_of_row]
 
 def val(x):
     return None if np.isnan(x) else float(x)
@@ -143,12 +188,14 @@ return [
     (i + 1, float(post_a[i]), float(post_b[i]), float(post_mean[i]), val(out["prob_best"][i]),
      val(out["loss"][i]), val(out["eff"][i]), val(out["eff_lo"][i]), val(out["eff_hi"][i]),
      val(out["rel"][i]), val(out["rel_lo"][i]), val(out["rel_hi"][i]), val(out["ppos"][i]),
-     val(out["chi2"][i]), val(out["srm_p"][i]))
+     val(out["chi2"][i]), val(out["srm_p"][i]), val(out["srm_dev"][i]), val(out["del_p"][i]),
+     val(out["del_dev"][i]))
     for i in range(n)
 ]
 $$;
 COMMENT ON FUNCTION genome._experiment_posteriors(
     integer [], boolean [], double precision [], double precision [], double precision [],
-    double precision [], double precision [], double precision [], integer, bigint
+    double precision [], double precision [], double precision [], integer, bigint,
+    double precision []
 ) IS
-'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group: chi-square of the impressions of the arms with planned_share > 0 against those shares (statistic and p-value, NULL without impressions). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
+'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group, sample-ratio mismatch of the arms with planned_share > 0 against those shares (docs/experiments.md#srm): chi-square statistic, p-value and the largest relative share deviation |observed share / planned share - 1|, NULL without delivery or with fewer than 2 active arms; on p_spend (spend in impressions at the group''s pooled CPM) when given and the group spent, else on the impressions; with p_spend the impressions'' p-value and deviation are the delivery imbalance (delivery_p_value, delivery_deviation, else NULL). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';

@@ -3,6 +3,12 @@
 -- One piece: it reads top-down as argument checks (a third of its length), the power analysis
 -- (already its own functions: _experiment_baseline, _required_sample_size, _brand_cpm), then
 -- the experiment, its arms and their ads; the checks serve this function alone.
+
+-- The earlier signature without p_ads_per_arm.
+DROP FUNCTION IF EXISTS genome.propose_experiment(
+    uuid, uuid, text, text, text [], text, numeric, integer, text, numeric, timestamptz, boolean
+);
+
 CREATE OR REPLACE FUNCTION genome.propose_experiment(
     p_brand_id uuid,
     p_product_id uuid,
@@ -15,7 +21,8 @@ CREATE OR REPLACE FUNCTION genome.propose_experiment(
     p_primary_metric text DEFAULT 'link_ctr',
     p_mde numeric DEFAULT 0.20,
     p_now timestamptz DEFAULT now(),
-    p_allow_over_budget boolean DEFAULT false
+    p_allow_over_budget boolean DEFAULT false,
+    p_ads_per_arm integer DEFAULT NULL
 )
 RETURNS uuid
 LANGUAGE plpgsql
@@ -46,6 +53,8 @@ DECLARE
     v_arm record;
     v_ad uuid;
     v_name text;
+    v_min_ads integer := genome._setting_int('experiment_min_ads_per_arm');
+    v_ads integer;
 BEGIN
     PERFORM genome._check_payload_size(
         concat(p_hypothesis, p_control_value, p_treatment_values::text), 'experiment text'
@@ -102,6 +111,12 @@ BEGIN
         RAISE EXCEPTION 'max_days must be at least 1, got %', coalesce(p_max_days::text, 'NULL')
             USING ERRCODE = 'GN605';
     END IF;
+    v_ads := coalesce(p_ads_per_arm, v_min_ads);
+    IF v_ads NOT BETWEEN 1 AND 20 THEN
+        RAISE EXCEPTION 'ads_per_arm must be 1 to 20, got %', v_ads
+            USING ERRCODE = 'GN605',
+                  HINT = 'several creatives per arm measure the element (setting experiment_min_ads_per_arm)';
+    END IF;
     v_metric := genome._setting('experiment_metrics') -> p_primary_metric;
     IF v_metric IS NULL THEN
         RAISE EXCEPTION 'unknown primary metric "%"', coalesce(p_primary_metric, 'NULL')
@@ -156,19 +171,21 @@ BEGIN
         organization_id, brand_id, product_id, name, hypothesis, test_variable, status,
         hold_constant, budget_per_arm_daily, max_days, primary_metric, mde, baseline_rate,
         baseline_source, required_trials_per_arm, required_impressions_per_arm, cpm, cpm_source,
-        required_spend, over_budget, significance_level, created_at
+        required_spend, over_budget, significance_level, created_at, ads_per_arm, scope
     )
     VALUES (
         v_org, p_brand_id, p_product_id, v_name, btrim(p_hypothesis), p_test_variable,
         CASE WHEN v_over THEN 'draft' ELSE 'deploying' END,
         v_hold, p_budget_per_arm_daily, p_max_days, p_primary_metric, p_mde, v_baseline.rate,
         v_baseline.source, v_trials, v_impressions, round(v_cpm.cpm::numeric, 4), v_cpm.source,
-        v_spend_per_arm * v_arms, v_over, genome._setting_num('experiment_significance_level'), p_now
+        v_spend_per_arm * v_arms, v_over, genome._setting_num('experiment_significance_level'), p_now,
+        v_ads, CASE WHEN v_ads >= v_min_ads THEN 'element' ELSE 'ad_level' END
     )
     RETURNING id INTO v_id;
 
     INSERT INTO genome.experiment_arms (
-        experiment_id, arm_name, arm_index, test_variable_value, element_tags, planned_share, created_at
+        experiment_id, arm_name, arm_index, test_variable_value, element_tags, planned_share,
+        planned_budget_daily, created_at
     )
     SELECT
         v_id,
@@ -177,6 +194,7 @@ BEGIN
         a.value,
         v_hold || jsonb_build_object(p_test_variable, a.value),
         1.0 / v_arms,
+        p_budget_per_arm_daily,
         p_now
     FROM unnest(v_control || v_treatments) WITH ORDINALITY AS a0 (value, pos)
     CROSS JOIN LATERAL (SELECT a0.value, (a0.pos - 1)::integer AS n) AS a;
@@ -184,15 +202,27 @@ BEGIN
     -- An over-budget draft costs nothing yet: its ads are planned only for a funded test.
     IF NOT v_over THEN
         INSERT INTO public.ad_runs (product_id, status, parameters, max_attempts, created_at)
-        VALUES (p_product_id, 'pending', jsonb_build_object('genome_experiment_id', v_id), v_arms, p_now)
+        VALUES (
+            p_product_id, 'pending', jsonb_build_object('genome_experiment_id', v_id), v_arms * v_ads, p_now
+        )
         RETURNING id INTO v_run;
-        -- One ad per arm (docs/experiments.md#design); at most four arms.
+        -- v_ads creatives per arm, all with the arm's elements (docs/experiments.md#ad-level);
+        -- at most four arms.
         FOR v_arm IN
-            SELECT a.id, a.element_tags FROM genome.experiment_arms AS a
+            SELECT a.id, a.arm_index, a.element_tags FROM genome.experiment_arms AS a
             WHERE a.experiment_id = v_id ORDER BY a.arm_index
         LOOP
-            SELECT x INTO v_ad FROM genome.plan_ads(v_run, 1, p_now, NULL, v_arm.element_tags) AS x;
-            UPDATE genome.experiment_arms SET generated_ad_id = v_ad WHERE id = v_arm.id;
+            FOR v_ad IN SELECT x FROM genome.plan_ads(v_run, v_ads, p_now, NULL, v_arm.element_tags) AS x
+            LOOP
+                INSERT INTO genome.experiment_arm_ads (experiment_id, arm_index, generated_ad_id, added_at)
+                VALUES (v_id, v_arm.arm_index, v_ad, p_now);
+            END LOOP;
+            UPDATE genome.experiment_arms AS a
+            SET generated_ad_id = (
+                SELECT x.generated_ad_id FROM genome.experiment_arm_ads AS x
+                WHERE x.experiment_id = v_id AND x.arm_index = v_arm.arm_index ORDER BY x.id LIMIT 1
+            )
+            WHERE a.id = v_arm.id;
         END LOOP;
     END IF;
 
@@ -212,8 +242,12 @@ BEGIN
                     'arm_index', a.arm_index,
                     'arm_name', a.arm_name,
                     'test_variable_value', a.test_variable_value,
-                    'ads', CASE WHEN a.generated_ad_id IS NULL THEN '[]'::jsonb
-                                ELSE jsonb_build_array(a.generated_ad_id) END,
+                    'ads', (
+                        SELECT coalesce(jsonb_agg(x.generated_ad_id ORDER BY x.id), '[]'::jsonb)
+                        FROM genome.experiment_arm_ads AS x
+                        WHERE x.experiment_id = v_id AND x.arm_index = a.arm_index
+                    ),
+                    'status', a.status,
                     'min_daily_spend', p_budget_per_arm_daily,
                     'targeting', 'identical (audience_config)',
                     'bid_strategy', 'identical',
@@ -226,7 +260,8 @@ BEGIN
                 'one dedicated CBO campaign for this experiment',
                 'one ad set per arm with identical targeting, bid strategy and placements',
                 'equal minimum daily spend on every ad set, so delivery stays balanced',
-                'exactly one ad per ad set; nothing else changes during the test'
+                format('%s ads per ad set, all with the arm''s elements; nothing else changes during the test '
+                    || '(pause an arm or replace an ad through the genome, so the plan follows)', v_ads)
             ),
             'power_analysis', jsonb_build_object(
                 'metric', p_primary_metric,
@@ -256,6 +291,6 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.propose_experiment(
-    uuid, uuid, text, text, text [], text, numeric, integer, text, numeric, timestamptz, boolean
+    uuid, uuid, text, text, text [], text, numeric, integer, text, numeric, timestamptz, boolean, integer
 ) IS
-'docs/experiments.md#design: proposes a test of exactly one element (p_test_variable) with a control and 1-3 treatment values. Power analysis: trials per arm for a two-sided two-proportion test (experiment_test_alpha, experiment_power) to detect the relative lift p_mde on the brand''s baseline of the metric (genome._experiment_baseline: matured rewards, else ad_intelligence_baselines, else the experiment_metrics default; conversion_rate trials are clicks, turned into impressions with the brand''s CTR); required spend = arms x impressions x the brand''s CPM / 1000 (genome._brand_cpm). Budget gate: when budget_per_arm_daily x max_days is below the spend one arm needs, GN608 states the needed spend and minimum daily budget and nothing is written, unless p_allow_over_budget, which records a draft with over_budget = true and no ads. Otherwise the experiment is deploying: hold_constant = the other elements the genome picks for the control, one arm per value (equal planned shares), an ad_run with one ad per arm planned through genome.plan_ads with the arm''s tags forced, and the deployment plan (dedicated CBO campaign, one ad set per arm with identical targeting, bid and placements, equal minimum spend, one ad per ad set). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN601 test variable not an element; GN602 unknown control or treatment value; GN603 not 1-3 distinct treatments different from the control; GN604 no hypothesis; GN605 budget or max_days invalid; GN606 unknown metric; GN607 mde invalid or the treated rate would reach 1; GN609 no product.';
+'docs/experiments.md#design: proposes a test of exactly one element (p_test_variable) with a control and 1-3 treatment values. Power analysis: trials per arm for a two-sided two-proportion test (experiment_test_alpha, experiment_power) to detect the relative lift p_mde on the brand''s baseline of the metric (genome._experiment_baseline: matured rewards, else ad_intelligence_baselines, else the experiment_metrics default; conversion_rate trials are clicks, turned into impressions with the brand''s CTR); required spend = arms x impressions x the brand''s CPM / 1000 (genome._brand_cpm). Budget gate: when budget_per_arm_daily x max_days is below the spend one arm needs, GN608 states the needed spend and minimum daily budget and nothing is written, unless p_allow_over_budget, which records a draft with over_budget = true and no ads. Otherwise the experiment is deploying: hold_constant = the other elements the genome picks for the control, one arm per value (equal planned shares and budgets), an ad_run with p_ads_per_arm (default setting experiment_min_ads_per_arm) ads per arm planned through genome.plan_ads with the arm''s tags forced (experiment_arm_ads; the arm''s generated_ad_id is its first), scope element, or ad_level with fewer ads than the setting (docs/experiments.md#ad-level), and the deployment plan (dedicated CBO campaign, one ad set per arm with identical targeting, bid and placements, equal minimum spend, the arm''s ads). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN601 test variable not an element; GN602 unknown control or treatment value; GN603 not 1-3 distinct treatments different from the control; GN604 no hypothesis; GN605 budget, max_days or ads_per_arm (1-20) invalid; GN606 unknown metric; GN607 mde invalid or the treated rate would reach 1; GN609 no product.';

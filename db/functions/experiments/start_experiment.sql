@@ -13,11 +13,7 @@ DECLARE
     v_exp genome.experiments;
 BEGIN
     PERFORM genome._require_now(p_now);
-    PERFORM genome._require_not_null(p_experiment_id, 'experiment_id');
-    SELECT e.* INTO v_exp FROM genome.experiments AS e WHERE e.id = p_experiment_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown experiment %', p_experiment_id USING ERRCODE = 'GN600';
-    END IF;
+    v_exp := genome._require_experiment(p_experiment_id);
     IF v_exp.status <> 'deploying' THEN
         RAISE EXCEPTION 'experiment % is %, only a deploying experiment can start', p_experiment_id,
             CASE WHEN v_exp.over_budget THEN 'an over-budget draft' ELSE v_exp.status END
