@@ -137,6 +137,12 @@ def test_cold_start_levels_progress_with_time(db: psycopg.Connection) -> None:
 
 
 def test_new_brand_starts_from_opted_in_peers_pooled_prior(db: psycopg.Connection) -> None:
+    # The pooling arithmetic with two peers: the privacy minimum and rounding
+    # (docs/learning.md#private-priors, tests/test_transfer.py) switched off.
+    db.execute(
+        "UPDATE genome.settings SET value = '1' WHERE key IN "
+        "('prior_min_peer_brands', 'prior_min_peer_organizations', 'prior_count_granularity')"
+    )
     peer_a = [({"hook_type": "authority"}, 0.9)] * 10 + [({"hook_type": "authority"}, 0.1)] * 2
     peer_b = [({"hook_type": "authority"}, 0.8)] * 5 + [({"hook_type": "authority"}, 0.3)] * 3
     _brand_with_rewards(db, peer_a, category="skincare", sharing=True)
@@ -187,6 +193,11 @@ def test_new_brand_starts_from_opted_in_peers_pooled_prior(db: psycopg.Connectio
 def test_level_two_and_three_blending(db: psycopg.Connection) -> None:
     # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
     db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
+    # One peer's prior: the privacy minimum (docs/learning.md#private-priors) switched off.
+    db.execute(
+        "UPDATE genome.settings SET value = '1' WHERE key IN "
+        "('prior_min_peer_brands', 'prior_min_peer_organizations')"
+    )
     _brand_with_rewards(db, [({"hook_type": "authority"}, 0.9)] * 100, category="c", sharing=True)
     b = _brand_with_rewards(
         db, [({"hook_type": "authority"}, 0.1)] * 20, category="c", sharing=True
