@@ -125,13 +125,6 @@ def build_two_orgs(db: psycopg.Connection, dsn: str, storage: Path) -> dict[str,
     short piece of the real pipeline: plan_ads as the app, the agents (as genome_agent) on
     every job, Meta mapping and 14 days of insights, an override, an exemplar, an
     experiment proposal, then every scheduled job through run_job."""
-    # Each brand's category prior then has one peer (the other organization's brand), so
-    # genome.brand_priors holds rows of both; the privacy minimum and rounding
-    # (docs/learning.md#private-priors) are tested in tests/test_transfer.py.
-    db.execute(
-        "UPDATE genome.settings SET value = '1' WHERE key IN "
-        "('prior_min_peer_brands', 'prior_min_peer_organizations', 'prior_count_granularity')"
-    )
     tenants = {"A": _tenant(db, "A"), "B": _tenant(db, "B")}
     now = f.at(DAY0)
     for t in tenants.values():
