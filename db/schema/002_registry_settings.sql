@@ -395,4 +395,4 @@ INSERT INTO genome.alert_thresholds VALUES
 ('prediction_accuracy', '<', 0.3, 14, 0.1, 7, 'Spearman of pre_gen_score vs matured CTR'),
 ('generation_success_rate', '<', 0.80, 7, 0.60, 7, 'Share of generate jobs that succeeded'),
 ('data_freshness', '>', 3, NULL, 7, NULL, 'Days since the newest performance row'),
-('winner_rate', '<', 0.10, 21, NULL, NULL, 'Share of V2 ads above the brand median reward');
+('winner_rate', '<', 0.10, 21, NULL, NULL, 'Share of V2 ads above the median reward of the brand''s V1 ads');
