@@ -2600,12 +2600,12 @@ CREATE FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestam
         c.lift,
         c.sd,
         coalesce(c.n, 0),
-        -- Both are Gaussian beliefs about the same lift: precision-weighted, so a tight
-        -- experimental interval dominates the genome's correlational estimate.
-        CASE WHEN c.sd IS NULL THEN g.lift
-             ELSE (g.lift / g.sd ^ 2 + c.lift / c.sd ^ 2) / (1.0 / g.sd ^ 2 + 1.0 / c.sd ^ 2) END,
-        CASE WHEN c.sd IS NULL THEN g.sd
-             ELSE sqrt(1.0 / (1.0 / g.sd ^ 2 + 1.0 / c.sd ^ 2)) END
+        -- One scale, counted once (docs/evolution.md#next-variable): the posteriors already
+        -- hold the experiments update_scores has combined (each once, on the learner's
+        -- scale, docs/learning.md#causal-evidence), so the belief is the genome's lift; the
+        -- causal columns are shown, not added a second time.
+        g.lift,
+        g.sd
     FROM genome_lift AS g
     LEFT JOIN causal AS c ON c.dimension = g.dimension AND c.value = g.value
     ORDER BY g.strategic_weight DESC, g.dimension, g.value;
@@ -2616,7 +2616,7 @@ $$;
 -- Name: FUNCTION _evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) IS 'Internal: every single-variable change of a winner - each untested element variable it is tagged with (strategic_weight > 0, not yet changed in one of its iterations) and each other value - with a Gaussian belief about the relative lift over the current value: from the genome (posterior Beta means of the value and the current value, product scores else brand scores else Beta(1,1); lift m_v / m_c - 1, sd by the delta method), and from the brand''s causal_effects recorded by p_now on that pair in either direction (relative 95% interval / 3.92, precision-weighted across experiments), combined by precision so experimental evidence dominates.';
+COMMENT ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) IS 'Internal: every single-variable change of a winner - each untested element variable it is tagged with (strategic_weight > 0, not yet changed in one of its iterations) and each other value - with a Gaussian belief about the relative lift over the current value: from the genome (posterior Beta means of the value and the current value, product scores else brand scores else Beta(1,1); lift m_v / m_c - 1, sd by the delta method), and from the brand''s causal_effects recorded by p_now on that pair in either direction (relative 95% interval / 3.92, precision-weighted across experiments), shown but not added: lift_mean and lift_sd are the genome''s, whose posteriors already hold the experiments update_scores combined once on the learner''s scale (docs/learning.md#causal-evidence).';
 
 
 --
@@ -5698,18 +5698,43 @@ BEGIN
         WHERE s.genome_version = p_version AND s.product_id IS NULL
     ),
 
+    counted AS (
+        -- docs/learning.md#causal-evidence: the share of an experiment's evidence (its arms'
+        -- impressions) whose ads already have a matured reward in the brand's evidence, and so
+        -- are in the learner's posterior (the joint learner's per-ad trials, the one-bit
+        -- learner's counts). Only the rest is new: the effect's precision is scaled by 1 - share.
+        SELECT
+            ce.id,
+            coalesce(
+                sum(greatest(a.total_impressions, 1)) FILTER (WHERE EXISTS (
+                    SELECT 1 FROM genome.creative_element_rewards AS cer
+                    WHERE cer.generated_ad_id = a.generated_ad_id AND cer.brand_id = ce.brand_id
+                      AND cer.matured_at <= p_now
+                ))::double precision / sum(greatest(a.total_impressions, 1)),
+                0.0
+            ) AS share
+        FROM genome.causal_effects AS ce
+        LEFT JOIN genome.experiment_arms AS a
+            ON a.experiment_id = ce.experiment_id
+            AND a.test_variable_value IN (ce.control_value, ce.treatment_value)
+        WHERE ce.created_at <= p_now
+        GROUP BY ce.id
+    ),
+
     causal AS (
         -- Completed experiments are the strongest evidence (docs/learning.md#causal-evidence): each effect is a
         -- belief about a value's mean relative to the value it was tested against, in both
-        -- directions (sd from the 95% interval of the relative effect).
+        -- directions (sd from the 95% interval of the relative effect, widened by the share
+        -- of it already counted).
         SELECT
             ce.brand_id,
             ce.test_variable AS dimension,
             x.value,
             x.anchor,
             x.lift,
-            x.sd
+            x.sd / sqrt(1.0 - cnt.share) AS sd
         FROM genome.causal_effects AS ce
+        INNER JOIN counted AS cnt ON cnt.id = ce.id
         CROSS JOIN LATERAL (
             VALUES
             (
@@ -5726,6 +5751,8 @@ BEGIN
         WHERE ce.created_at <= p_now
           AND ce.relative_ci_upper > ce.relative_ci_lower
           AND ce.relative_effect > -1
+          -- Entirely counted already: nothing to add.
+          AND cnt.share < 1.0 - 1e-9
     ),
 
     causal_means AS (
@@ -5795,7 +5822,7 @@ $$;
 -- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method; several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
+COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
 
 
 --
