@@ -11574,7 +11574,7 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 --
@@ -11813,6 +11813,9 @@ DECLARE
     v_min_comp double precision := genome._setting_num('whitespace_min_component_rewards');
     v_level double precision := genome._setting_num('whitespace_ci_level');
     v_combo_min integer := genome._setting_num('combo_min_n')::integer;
+    v_min_brands integer := genome._setting_int('prior_min_peer_brands');
+    v_min_orgs integer := genome._setting_int('prior_min_peer_organizations');
+    v_enough_peers boolean;
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_brand(p_brand_id);
@@ -11822,13 +11825,27 @@ BEGIN
             USING ERRCODE = 'GN090';
     END IF;
 
+    -- docs/learning.md#private-priors: peers' rewards are pooled only when the category has
+    -- at least prior_min_peer_brands opted-in brands with matured rewards, of at least
+    -- prior_min_peer_organizations organizations other than the brand's.
+    SELECT count(*) >= v_min_brands AND count(DISTINCT b.organization_id) >= v_min_orgs
+    INTO v_enough_peers
+    FROM public.brands AS b
+    WHERE b.cross_brand_sharing AND b.category = v_brand.category
+      AND b.organization_id <> v_brand.organization_id
+      AND EXISTS (
+          SELECT 1 FROM genome.creative_element_rewards AS cer
+          WHERE cer.brand_id = b.id AND cer.matured_at <= p_now
+      );
+
     RETURN QUERY
     WITH pool AS (
-        -- The brand itself, and only if it opted in, the other opted-in brands of its category.
+        -- The brand itself, and only if it opted in and the category has enough peers, the
+        -- other opted-in brands of its category.
         SELECT b.id AS brand_id, b.id = p_brand_id AS own
         FROM public.brands AS b
         WHERE b.id = p_brand_id
-           OR (v_brand.cross_brand_sharing AND v_brand.category IS NOT NULL
+           OR (v_brand.cross_brand_sharing AND v_brand.category IS NOT NULL AND v_enough_peers
                AND b.cross_brand_sharing AND b.category = v_brand.category)
     ),
 
@@ -12050,7 +12067,7 @@ $$;
 -- Name: FUNCTION whitespace(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) IS 'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in, those of the other opted-in brands of its category) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN005 NULL brand, GN001 unknown brand, GN090 bad whitespace settings.';
+COMMENT ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) IS 'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in and its category has at least prior_min_peer_brands opted-in brands with matured rewards of at least prior_min_peer_organizations other organizations, those of the other opted-in brands of its category; docs/learning.md#private-priors) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN005 NULL brand, GN001 unknown brand, GN090 bad whitespace settings.';
 
 
 --
