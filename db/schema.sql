@@ -2682,12 +2682,12 @@ CREATE FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestam
         c.lift,
         c.sd,
         coalesce(c.n, 0),
-        -- Both are Gaussian beliefs about the same lift: precision-weighted, so a tight
-        -- experimental interval dominates the genome's correlational estimate.
-        CASE WHEN c.sd IS NULL THEN g.lift
-             ELSE (g.lift / g.sd ^ 2 + c.lift / c.sd ^ 2) / (1.0 / g.sd ^ 2 + 1.0 / c.sd ^ 2) END,
-        CASE WHEN c.sd IS NULL THEN g.sd
-             ELSE sqrt(1.0 / (1.0 / g.sd ^ 2 + 1.0 / c.sd ^ 2)) END
+        -- One scale, counted once (docs/evolution.md#next-variable): the posteriors already
+        -- hold the experiments update_scores has combined (each once, on the learner's
+        -- scale, docs/learning.md#causal-evidence), so the belief is the genome's lift; the
+        -- causal columns are shown, not added a second time.
+        g.lift,
+        g.sd
     FROM genome_lift AS g
     LEFT JOIN causal AS c ON c.dimension = g.dimension AND c.value = g.value
     ORDER BY g.strategic_weight DESC, g.dimension, g.value;
@@ -2698,7 +2698,7 @@ $$;
 -- Name: FUNCTION _evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) IS 'Internal: every single-variable change of a winner - each untested element variable it is tagged with (strategic_weight > 0, not yet changed in one of its iterations) and each other value - with a Gaussian belief about the relative lift over the current value: from the genome (posterior Beta means of the value and the current value, product scores else brand scores else Beta(1,1); lift m_v / m_c - 1, sd by the delta method), and from the brand''s causal_effects recorded by p_now on that pair in either direction (relative 95% interval / 3.92, precision-weighted across experiments), combined by precision so experimental evidence dominates.';
+COMMENT ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) IS 'Internal: every single-variable change of a winner - each untested element variable it is tagged with (strategic_weight > 0, not yet changed in one of its iterations) and each other value - with a Gaussian belief about the relative lift over the current value: from the genome (posterior Beta means of the value and the current value, product scores else brand scores else Beta(1,1); lift m_v / m_c - 1, sd by the delta method), and from the brand''s causal_effects recorded by p_now on that pair in either direction (relative 95% interval / 3.92, precision-weighted across experiments), shown but not added: lift_mean and lift_sd are the genome''s, whose posteriors already hold the experiments update_scores combined once on the learner''s scale (docs/learning.md#causal-evidence).';
 
 
 --
@@ -3843,10 +3843,18 @@ CREATE FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) RETUR
         WHERE r.matured_at <= p_now
     ),
 
-    medians AS (
-        SELECT m.brand_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY m.reward_score) AS median_reward
+    reference AS (
+        -- winner_rate's reference (docs/monitoring.md#winner-rate): the median reward of the
+        -- brand's matured V1 ads (backfilled, untagged or imported), never of the V2 ads being
+        -- judged; a brand with fewer than monitoring_min_ads of them has no reference.
+        SELECT
+            m.brand_id,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY m.reward_score) AS median_reward,
+            count(*) AS n
         FROM matured AS m
+        WHERE NOT m.is_v2
         GROUP BY m.brand_id
+        HAVING count(*) >= genome._monitoring_min_ads()
     ),
 
     events AS (
@@ -3873,16 +3881,15 @@ CREATE FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) RETUR
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         WHERE j.kind = 'generate' AND j.status IN ('succeeded', 'dead')
         UNION ALL
-        -- V2 ads (planned, not imported) whose matured reward beats the median of all the
-        -- brand's matured rewards.
+        -- V2 ads (planned, not imported) whose matured reward beats the brand's V1 median.
         SELECT
             'winner_rate',
             m.ad_id,
-            m.reward_score > md.median_reward,
+            m.reward_score > rf.median_reward,
             m.matured_at,
-            jsonb_build_object('brand_median_reward', md.median_reward)
+            jsonb_build_object('reference_median_reward', rf.median_reward, 'reference_ads', rf.n)
         FROM matured AS m
-        INNER JOIN medians AS md ON md.brand_id = m.brand_id
+        INNER JOIN reference AS rf ON rf.brand_id = m.brand_id
         WHERE m.is_v2
     ),
 
@@ -3910,7 +3917,7 @@ CREATE FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) RETUR
             count(*) FILTER (WHERE d.counted_at > p_now - t.warning_window AND d.ok) AS ok_w,
             count(*) FILTER (WHERE d.counted_at > p_now - t.critical_window) AS n_c,
             count(*) FILTER (WHERE d.counted_at > p_now - t.critical_window AND d.ok) AS ok_c,
-            -- The same for every event of a brand and metric (the winner_rate median).
+            -- The same for every event of a brand and metric (the winner_rate reference).
             (array_agg(d.note))[1] AS note
         FROM dated AS d
         INNER JOIN t ON t.metric = d.metric
@@ -3941,8 +3948,8 @@ CREATE FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) RETUR
                 WHEN 'approval_rate' THEN 'Approval rate'
                 WHEN 'generation_success_rate' THEN 'Generation success rate'
                 ELSE format(
-                    'Winner rate (V2 ads above the brand median reward %s)',
-                    round((ra.note ->> 'brand_median_reward')::numeric, 4)
+                    'Winner rate (V2 ads above the median reward %s of the brand''s %s V1 ads)',
+                    round((ra.note ->> 'reference_median_reward')::numeric, 4), ra.note ->> 'reference_ads'
                 )
             END,
             round(100 * ra.rate_w::numeric, 1), t.warning_window, ra.ok_w, ra.n_w,
@@ -3964,7 +3971,7 @@ $$;
 -- Name: FUNCTION _metric_brand_rates(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) IS 'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at); winner_rate (share of V2 ads — planned, not imported — whose reward matured in the window and beats the median of all the brand''s matured rewards, details.brand_median_reward), counted at maturation. The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN090 bad monitoring_min_ads.';
+COMMENT ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) IS 'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at); winner_rate (share of V2 ads — planned, not imported — whose reward matured in the window and beats the median reward of the brand''s matured V1 ads — backfilled, untagged or imported — details.reference_median_reward and reference_ads; the ads judged are never in their own reference, docs/monitoring.md#winner-rate; a brand with fewer than monitoring_min_ads V1 rewards has no winner_rate), counted at maturation. The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN090 bad monitoring_min_ads.';
 
 
 --
@@ -5212,6 +5219,35 @@ COMMENT ON FUNCTION genome._reviewer_name(p_review jsonb, p_call jsonb) IS 'Inte
 
 
 --
+-- Name: _round_significant(double precision, integer, double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._round_significant(p_x double precision, p_digits integer, p_granularity double precision DEFAULT 0) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT
+    SET search_path TO 'genome', 'public'
+    AS $$
+    -- Half away from zero on numeric (round on double precision rounds half to even).
+    SELECT CASE
+        WHEN p_x = 0 THEN 0.0
+        ELSE round((p_x / g.step)::numeric)::double precision * g.step
+    END
+    FROM (
+        SELECT greatest(
+            p_granularity,
+            power(10.0, floor(log(greatest(abs(p_x), 1e-300))) - p_digits + 1)
+        ) AS step
+    ) AS g
+$$;
+
+
+--
+-- Name: FUNCTION _round_significant(p_x double precision, p_digits integer, p_granularity double precision); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._round_significant(p_x double precision, p_digits integer, p_granularity double precision) IS 'Internal: p_x rounded to p_digits significant figures and to a multiple of p_granularity, whichever step is coarser (0 stays 0); used to publish category priors (docs/learning.md#private-priors).';
+
+
+--
 -- Name: _same_organization_parent(); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -5806,6 +5842,9 @@ DECLARE
     v_cap double precision := genome._setting_num('category_prior_shrinkage');
     v_floor double precision := genome._setting_num('category_prior_shrinkage_floor');
     v_method text := genome._setting('category_prior_method') #>> '{}';
+    v_min_brands integer := genome._setting_int('prior_min_peer_brands');
+    v_min_orgs integer := genome._setting_int('prior_min_peer_organizations');
+    v_granularity double precision := genome._setting_num('prior_count_granularity');
     v_rows integer;
 BEGIN
     IF v_method IS NULL OR v_method NOT IN ('fixed', 'empirical_bayes') THEN
@@ -5815,6 +5854,11 @@ BEGIN
     IF v_cap IS NULL OR v_floor IS NULL OR NOT (0 <= v_floor AND v_floor <= v_cap AND v_cap <= 1) THEN
         RAISE EXCEPTION 'settings need 0 <= category_prior_shrinkage_floor (%) <= category_prior_shrinkage (%) <= 1',
             v_floor, v_cap USING ERRCODE = 'GN090';
+    END IF;
+    IF v_min_brands IS NULL OR v_min_orgs IS NULL OR v_min_brands < 1 OR v_min_orgs < 1
+       OR v_granularity IS NULL OR v_granularity <= 0 THEN
+        RAISE EXCEPTION 'settings prior_min_peer_brands (%) and prior_min_peer_organizations (%) must be at least 1, prior_count_granularity (%) positive',
+            v_min_brands, v_min_orgs, v_granularity USING ERRCODE = 'GN090';
     END IF;
 
     DELETE FROM genome.brand_priors;
@@ -5844,6 +5888,10 @@ BEGIN
         SELECT
             target.id AS target_id,
             e.brand_id AS peer_id,
+            -- A peer of the receiving brand's own organization is no one else's data: it is
+            -- pooled but does not count towards the minimum (the app could subtract it).
+            nullif(peer.organization_id, target.organization_id) AS foreign_org_id,
+            CASE WHEN peer.organization_id <> target.organization_id THEN e.brand_id END AS foreign_peer_id,
             e.dimension,
             e.value,
             e.successes,
@@ -5870,7 +5918,13 @@ BEGIN
             count(DISTINCT c.peer_id) AS peers,
             sum(c.successes) / nullif(sum(c.n), 0) AS mu
         FROM cells AS c
+        WHERE c.n > 0
         GROUP BY c.target_id, c.dimension, c.value
+        -- docs/learning.md#private-priors: a value's prior needs evidence from at least
+        -- prior_min_peer_brands brands of at least prior_min_peer_organizations organizations
+        -- other than the receiving brand's; below that no row (and no share in the variance).
+        HAVING count(DISTINCT c.foreign_peer_id) >= v_min_brands
+           AND count(DISTINCT c.foreign_org_id) >= v_min_orgs
     ),
 
     moments AS (
@@ -5934,14 +5988,25 @@ BEGIN
         s.target_id,
         s.dimension,
         s.value,
-        1.0 + s.shrinkage * s.successes,
-        1.0 + s.shrinkage * s.failures,
+        1.0 + r.shrinkage * r.successes,
+        1.0 + r.shrinkage * r.failures,
         s.peers,
-        s.n,
+        r.successes + r.failures,
         p_version,
-        s.shrinkage,
-        CASE WHEN v_method = 'empirical_bayes' THEN s.tau2 END
-    FROM shrink AS s;
+        r.shrinkage,
+        CASE WHEN v_method = 'empirical_bayes' THEN genome._round_significant(s.tau2, 2) END
+    FROM shrink AS s
+    -- Published coarsened (docs/learning.md#private-priors): the pooled successes and
+    -- failures to two significant figures and never finer than prior_count_granularity,
+    -- the shrinkage to two significant figures, so no exact peer count can be solved for
+    -- from what the app reads, nor from the difference of two versions.
+    CROSS JOIN LATERAL (
+        SELECT
+            genome._round_significant(s.successes, 2, v_granularity) AS successes,
+            genome._round_significant(s.failures, 2, v_granularity) AS failures,
+            genome._round_significant(s.shrinkage, 2) AS shrinkage
+    ) AS r
+    WHERE r.successes + r.failures > 0;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     RETURN v_rows;
 END
@@ -5952,7 +6017,7 @@ $$;
 -- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) IS 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* settings.';
+COMMENT ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) IS 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for, provided those peers include at least prior_min_peer_brands brands of at least prior_min_peer_organizations organizations other than the receiving brand''s (docs/learning.md#private-priors; below that no row): prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s qualifying values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Published coarsened so no exact peer count can be solved for: the summed successes and failures rounded to two significant figures and to a multiple of prior_count_granularity (whichever is coarser; peer_observations is their sum), shrinkage and tau^2 to two significant figures; a value whose rounded counts are both 0 gets no row. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* or prior_min_peer_* settings.';
 
 
 --
@@ -6085,18 +6150,43 @@ BEGIN
         WHERE s.genome_version = p_version AND s.product_id IS NULL
     ),
 
+    counted AS (
+        -- docs/learning.md#causal-evidence: the share of an experiment's evidence (its arms'
+        -- impressions) whose ads already have a matured reward in the brand's evidence, and so
+        -- are in the learner's posterior (the joint learner's per-ad trials, the one-bit
+        -- learner's counts). Only the rest is new: the effect's precision is scaled by 1 - share.
+        SELECT
+            ce.id,
+            coalesce(
+                sum(greatest(a.total_impressions, 1)) FILTER (WHERE EXISTS (
+                    SELECT 1 FROM genome.creative_element_rewards AS cer
+                    WHERE cer.generated_ad_id = a.generated_ad_id AND cer.brand_id = ce.brand_id
+                      AND cer.matured_at <= p_now
+                ))::double precision / sum(greatest(a.total_impressions, 1)),
+                0.0
+            ) AS share
+        FROM genome.causal_effects AS ce
+        LEFT JOIN genome.experiment_arms AS a
+            ON a.experiment_id = ce.experiment_id
+            AND a.test_variable_value IN (ce.control_value, ce.treatment_value)
+        WHERE ce.created_at <= p_now
+        GROUP BY ce.id
+    ),
+
     causal AS (
         -- Completed experiments are the strongest evidence (docs/learning.md#causal-evidence): each effect is a
         -- belief about a value's mean relative to the value it was tested against, in both
-        -- directions (sd from the 95% interval of the relative effect).
+        -- directions (sd from the 95% interval of the relative effect, widened by the share
+        -- of it already counted).
         SELECT
             ce.brand_id,
             ce.test_variable AS dimension,
             x.value,
             x.anchor,
             x.lift,
-            x.sd
+            x.sd / sqrt(1.0 - cnt.share) AS sd
         FROM genome.causal_effects AS ce
+        INNER JOIN counted AS cnt ON cnt.id = ce.id
         CROSS JOIN LATERAL (
             VALUES
             (
@@ -6113,6 +6203,8 @@ BEGIN
         WHERE ce.created_at <= p_now
           AND ce.relative_ci_upper > ce.relative_ci_lower
           AND ce.relative_effect > -1
+          -- Entirely counted already: nothing to add.
+          AND cnt.share < 1.0 - 1e-9
     ),
 
     causal_means AS (
@@ -6182,7 +6274,7 @@ $$;
 -- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method; several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
+COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
 
 
 --
@@ -12424,7 +12516,7 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 --
@@ -12663,6 +12755,9 @@ DECLARE
     v_min_comp double precision := genome._setting_num('whitespace_min_component_rewards');
     v_level double precision := genome._setting_num('whitespace_ci_level');
     v_combo_min integer := genome._setting_num('combo_min_n')::integer;
+    v_min_brands integer := genome._setting_int('prior_min_peer_brands');
+    v_min_orgs integer := genome._setting_int('prior_min_peer_organizations');
+    v_enough_peers boolean;
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_brand(p_brand_id);
@@ -12672,13 +12767,27 @@ BEGIN
             USING ERRCODE = 'GN090';
     END IF;
 
+    -- docs/learning.md#private-priors: peers' rewards are pooled only when the category has
+    -- at least prior_min_peer_brands opted-in brands with matured rewards, of at least
+    -- prior_min_peer_organizations organizations other than the brand's.
+    SELECT count(*) >= v_min_brands AND count(DISTINCT b.organization_id) >= v_min_orgs
+    INTO v_enough_peers
+    FROM public.brands AS b
+    WHERE b.cross_brand_sharing AND b.category = v_brand.category
+      AND b.organization_id <> v_brand.organization_id
+      AND EXISTS (
+          SELECT 1 FROM genome.creative_element_rewards AS cer
+          WHERE cer.brand_id = b.id AND cer.matured_at <= p_now
+      );
+
     RETURN QUERY
     WITH pool AS (
-        -- The brand itself, and only if it opted in, the other opted-in brands of its category.
+        -- The brand itself, and only if it opted in and the category has enough peers, the
+        -- other opted-in brands of its category.
         SELECT b.id AS brand_id, b.id = p_brand_id AS own
         FROM public.brands AS b
         WHERE b.id = p_brand_id
-           OR (v_brand.cross_brand_sharing AND v_brand.category IS NOT NULL
+           OR (v_brand.cross_brand_sharing AND v_brand.category IS NOT NULL AND v_enough_peers
                AND b.cross_brand_sharing AND b.category = v_brand.category)
     ),
 
@@ -12900,7 +13009,7 @@ $$;
 -- Name: FUNCTION whitespace(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) IS 'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in, those of the other opted-in brands of its category) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN005 NULL brand, GN001 unknown brand, GN090 bad whitespace settings.';
+COMMENT ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) IS 'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in and its category has at least prior_min_peer_brands opted-in brands with matured rewards of at least prior_min_peer_organizations other organizations, those of the other opted-in brands of its category; docs/learning.md#private-priors) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN005 NULL brand, GN001 unknown brand, GN090 bad whitespace settings.';
 
 
 --
@@ -18235,6 +18344,13 @@ GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id u
 --
 
 REVOKE ALL ON FUNCTION genome._reviewer_name(p_review jsonb, p_call jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _round_significant(p_x double precision, p_digits integer, p_granularity double precision); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._round_significant(p_x double precision, p_digits integer, p_granularity double precision) FROM PUBLIC;
 
 
 --

@@ -35,6 +35,12 @@ OUT = project_root() / "out" / "dashboard"
 def _demo_data(db: psycopg.Connection) -> dict[str, uuid.UUID]:
     """A small genome: scored elements, a fatigued ad, a finished experiment with daily
     P(best), an interaction-bearing reward history, a flagged ad and an open alert."""
+    # Glow's category prior comes from its one peer: the privacy minimum
+    # (docs/learning.md#private-priors) lowered to one peer for this display test.
+    db.execute(
+        "UPDATE genome.settings SET value = '1' WHERE key IN "
+        "('prior_min_peer_brands', 'prior_min_peer_organizations')"
+    )
     b = f.brand(db, category="skincare", sharing=True, name="Glow")
     peer = f.brand(db, category="skincare", sharing=True, name="Peer")
     prun = f.ad_run(db, f.product(db, peer))

@@ -355,7 +355,7 @@ def _causal(db, brand, dimension, control, treatment, rel, lo, hi) -> None:
     )
 
 
-def test_causal_effects_tighten_beliefs_and_lower_information_gain(db, run) -> None:
+def test_causal_effects_enter_the_beliefs_once(db, run) -> None:
     # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
     db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     w = _winner(db, run)
@@ -387,29 +387,54 @@ def test_causal_effects_tighten_beliefs_and_lower_information_gain(db, run) -> N
     # Two experiments: brand -> original (+10%), and complementary -> brand (reverse direction).
     _causal(db, brand, "color_mode", "brand", "original", 0.10, 0.04, 0.16)
     _causal(db, brand, "color_mode", "complementary", "brand", 0.25, 0.15, 0.35)
-    after = {(c["dimension"], c["value"]): c for c in _candidates(db, w)}
-    o = after[("color_mode", "original")]
+    recorded = {(c["dimension"], c["value"]): c for c in _candidates(db, w)}
+    o = recorded[("color_mode", "original")]
     sd_c = 0.12 / (2 * 1.959964)
+    # Shown as recorded ...
     assert (o["causal_lift"], o["causal_sd"], o["causal_experiments"]) == pytest.approx(
         (0.10, sd_c, 1)
     )
-    prec = 1 / g["genome_sd"] ** 2 + 1 / sd_c**2
-    assert o["lift_sd"] == pytest.approx(math.sqrt(1 / prec))
-    assert o["lift_mean"] == pytest.approx(
-        (g["genome_lift"] / g["genome_sd"] ** 2 + 0.10 / sd_c**2) / prec
-    )
-    c = after[("color_mode", "complementary")]
+    c = recorded[("color_mode", "complementary")]
     # complementary -> brand lifted 25%: brand -> complementary is 1/1.25 - 1 = -20%.
     assert c["causal_lift"] == pytest.approx(1 / 1.25 - 1)
     assert c["causal_sd"] == pytest.approx(0.20 / (2 * 1.959964) / 1.25**2)
-    assert c["lift_mean"] < -0.15
-    # Tighter beliefs, less to learn: color_mode's information gain drops.
+    # ... but not added on top of the genome's belief (docs/learning.md#causal-evidence):
+    # the posteriors take them in at the next update_scores, once.
     for key in [("color_mode", "original"), ("color_mode", "complementary")]:
-        assert after[key]["lift_sd"] < before[key]["lift_sd"]
+        assert recorded[key]["lift_mean"] == before[key]["lift_mean"]
+        assert recorded[key]["lift_sd"] == before[key]["lift_sd"]
+    db.execute("SELECT genome.update_scores(%s)", (T0 + DAY,))
+    after = {(c["dimension"], c["value"]): c for c in _candidates(db, w)}
+    for key in after:
+        assert after[key]["lift_mean"] == after[key]["genome_lift"]
+    # The posteriors moved towards the experiments (at the product level, where the
+    # product's own ads still weigh): brand -> original from -33% towards +10%, brand ->
+    # complementary downwards.
+    assert after[("color_mode", "original")]["lift_mean"] > g["genome_lift"] + 0.03
+    assert after[("color_mode", "complementary")]["lift_mean"] < (
+        before[("color_mode", "complementary")]["lift_mean"] - 0.1
+    )
     # Other variables are untouched, and effects recorded after p_now are not yet known.
-    assert after[("hook_type", "story")] == before[("hook_type", "story")]
+    assert after[("hook_type", "story")]["lift_mean"] == before[("hook_type", "story")]["lift_mean"]
     earlier = {(c["dimension"], c["value"]): c for c in _candidates(db, w, now=T0 - DAY)}
-    assert earlier == before
+    assert all(e["causal_experiments"] == 0 for e in earlier.values())
+
+    # The brand's beliefs are surer (the product's own ads keep its rows close to them).
+    def pseudo_counts() -> dict[str, float]:
+        return dict(
+            db.execute(
+                "SELECT element_value, posterior_alpha + posterior_beta "
+                "FROM genome.creative_element_scores WHERE brand_id = %s AND product_id IS NULL "
+                "AND element_dimension = 'color_mode'",
+                (brand,),
+            ).fetchall()
+        )
+
+    surer = pseudo_counts()
+    db.execute("DELETE FROM genome.causal_effects WHERE brand_id = %s", (brand,))
+    db.execute("SELECT genome.update_scores(%s)", (T0 + DAY,))
+    plain = pseudo_counts()
+    assert surer["original"] > plain["original"] and surer["complementary"] > plain["complementary"]
 
 
 def test_choice_core_refuses_bad_input(db) -> None:

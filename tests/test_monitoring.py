@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import psycopg
 import pytest
+from scipy import stats
 
 from sim import factories as f
 from tests.support import monitoring as ms
@@ -272,7 +274,8 @@ def test_winner_rate_fires_and_auto_resolves(db: psycopg.Connection) -> None:
     _monitor(db, NOW)
     first = ms.open_alert(db, b, "winner_rate")
     assert first[1] == "warning" and first[3] == 0.0
-    assert first[4]["brand_median_reward"] == pytest.approx(0.8)
+    assert first[4]["reference_median_reward"] == pytest.approx(0.8)
+    assert first[4]["reference_ads"] == 20
     # The seed has no critical level for winner_rate: it never escalates by itself.
     _monitor(db, NOW + DAY)
     assert ms.open_alert(db, b, "winner_rate")[1] == "warning"
@@ -283,6 +286,39 @@ def test_winner_rate_fires_and_auto_resolves(db: psycopg.Connection) -> None:
     assert m[0] == pytest.approx(20 / 30) and m[1] is None
     _monitor(db, NOW + 3 * DAY)
     assert ms.alerts(db, b, "winner_rate") == [(first[0], "warning", "auto_resolved")]
+
+
+def test_winner_rate_judges_v2_against_v1_when_v2_is_all_recent_ads(
+    db: psycopg.Connection,
+) -> None:
+    """docs/monitoring.md#winner-rate: 20 old V1 ads, then 200 V2 ads that are truly better
+    (rewards shifted up by 0.15, the same spread) and all of the brand's recent ads."""
+    b, run = _setup(db)
+    rng = np.random.default_rng(5)
+    v1_rewards = np.clip(rng.normal(0.40, 0.1, 20), 0, 1)
+    v2_rewards = np.clip(rng.normal(0.55, 0.1, 200), 0, 1)
+    v1 = ms.ads(db, run, ["approved"] * 20, source="backfilled")
+    ms.rewards(db, v1, v1_rewards.tolist(), matured_at=NOW - 90 * DAY)
+    v2 = ms.ads(db, run, ["approved"] * 200)
+    # Matured over the last 60 days; the 21-day window judges the newest.
+    ages = np.linspace(59, 0, 200)
+    for ad, reward, age in zip(v2, v2_rewards, ages, strict=True):
+        ms.rewards(db, [ad], [float(reward)], matured_at=NOW - float(age) * DAY)
+    rate, severity, details = _metrics(db, b, NOW)["winner_rate"]
+    recent = v2_rewards[ages < 21]
+    truth = 1 - stats.norm.cdf((np.median(v1_rewards) - 0.55) / 0.1)
+    assert details["reference_median_reward"] == pytest.approx(np.median(v1_rewards))
+    assert rate == pytest.approx(np.mean(recent > np.median(v1_rewards)))
+    assert rate > 0.75 and abs(rate - truth) < 0.15 and severity is None
+    # The old reference, the median of all the brand's rewards, sits inside the V2 ads:
+    # the same ads would have scored near 0.5.
+    everything = np.median(np.concatenate([v1_rewards, v2_rewards]))
+    assert abs(np.mean(recent > everything) - 0.5) < 0.15
+
+    # A brand with no V1 ads has no reference: no winner_rate.
+    only_v2, run2 = _setup(db)
+    ms.rewards(db, ms.ads(db, run2, ["approved"] * 30), [0.5] * 30, matured_at=NOW - DAY)
+    assert "winner_rate" not in _metrics(db, only_v2, NOW)
 
 
 def test_winner_rate_escalates_when_a_critical_level_is_configured(db: psycopg.Connection) -> None:

@@ -137,6 +137,12 @@ def test_cold_start_levels_progress_with_time(db: psycopg.Connection) -> None:
 
 
 def test_new_brand_starts_from_opted_in_peers_pooled_prior(db: psycopg.Connection) -> None:
+    # The pooling arithmetic with two peers: the privacy minimum and rounding
+    # (docs/learning.md#private-priors, tests/test_transfer.py) switched off.
+    db.execute(
+        "UPDATE genome.settings SET value = '1' WHERE key IN "
+        "('prior_min_peer_brands', 'prior_min_peer_organizations', 'prior_count_granularity')"
+    )
     peer_a = [({"hook_type": "authority"}, 0.9)] * 10 + [({"hook_type": "authority"}, 0.1)] * 2
     peer_b = [({"hook_type": "authority"}, 0.8)] * 5 + [({"hook_type": "authority"}, 0.3)] * 3
     _brand_with_rewards(db, peer_a, category="skincare", sharing=True)
@@ -187,6 +193,11 @@ def test_new_brand_starts_from_opted_in_peers_pooled_prior(db: psycopg.Connectio
 def test_level_two_and_three_blending(db: psycopg.Connection) -> None:
     # Asserts the one-bit learner's numbers (docs/learning.md#element-scores).
     db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
+    # One peer's prior: the privacy minimum (docs/learning.md#private-priors) switched off.
+    db.execute(
+        "UPDATE genome.settings SET value = '1' WHERE key IN "
+        "('prior_min_peer_brands', 'prior_min_peer_organizations')"
+    )
     _brand_with_rewards(db, [({"hook_type": "authority"}, 0.9)] * 100, category="c", sharing=True)
     b = _brand_with_rewards(
         db, [({"hook_type": "authority"}, 0.1)] * 20, category="c", sharing=True
@@ -271,3 +282,85 @@ def test_causal_effects_are_the_strongest_evidence(db: psycopg.Connection) -> No
     # An effect created after p_now is not used yet.
     db.execute("SELECT genome.update_scores(%s)", (T0 - DAY,))
     assert mean(_score(db, b, "hook_type", "story")) == pytest.approx(0.5)
+
+
+def test_an_experiments_own_ads_move_the_posterior_once(db: psycopg.Connection) -> None:
+    """docs/learning.md#causal-evidence, with the joint learner (the default): an experiment
+    whose arm ads' rewards are in the learner's evidence adds nothing on top of them; read
+    before they mature it counts in full; half matured, in between."""
+    b = f.brand(db)
+    org = db.execute("SELECT organization_id FROM brands WHERE id = %s", (b,)).fetchone()[0]
+    run = f.ad_run(db, f.product(db, b))
+    items = [({"hook_type": "authority"}, 0.5)] * 12 + [({"hook_type": "story"}, 0.5)] * 12
+    ads = f.bulk_rewards(db, run, items, T0)
+    # A traffic brand: the learner's scale is CTR; authority 2.0%, story 2.4% (1,000 impressions each).
+    db.execute(
+        "UPDATE genome.creative_element_rewards SET reward_objective = 'TRAFFIC', "
+        "total_clicks = CASE WHEN element_tags ->> 'hook_type' = 'story' THEN 24 ELSE 20 END "
+        "WHERE brand_id = %s",
+        (b,),
+    )
+    exp = db.execute(
+        "INSERT INTO genome.experiments (organization_id, brand_id, name, hypothesis, "
+        "test_variable, status) VALUES (%s, %s, 'e', 'story beats authority', 'hook_type', "
+        "'completed') RETURNING id",
+        (org, b),
+    ).fetchone()[0]
+    # The arms are two of those ads each: story's CTR 20% above authority's. The effect is
+    # reported as exactly that (95% CI 0%-40%), the same observations as their rewards.
+    arms = {"authority": ads[:2], "story": ads[12:14]}
+    for i, (value, arm_ads) in enumerate(arms.items()):
+        for j, ad in enumerate(arm_ads):
+            db.execute(
+                "INSERT INTO genome.experiment_arms (experiment_id, arm_name, arm_index, "
+                "test_variable_value, generated_ad_id, total_impressions, total_clicks) "
+                "VALUES (%s, %s, %s, %s, %s, 1000, %s)",
+                (exp, f"{value}{j}", 2 * i + j, value, ad, 24 if value == "story" else 20),
+            )
+
+    def story(at: dt.datetime) -> tuple[float, float]:
+        db.execute("SELECT genome.update_scores(%s)", (at,))
+        return db.execute(
+            "SELECT posterior_alpha, posterior_beta FROM genome.creative_element_scores "
+            "WHERE brand_id = %s AND product_id IS NULL AND element_dimension = 'hook_type' "
+            "AND element_value = 'story'",
+            (b,),
+        ).fetchone()
+
+    def with_effect(at: dt.datetime) -> tuple[tuple[float, float], tuple[float, float]]:
+        db.execute("DELETE FROM genome.causal_effects")
+        without = story(at)
+        db.execute(
+            "INSERT INTO genome.causal_effects (organization_id, brand_id, experiment_id, "
+            "test_variable, control_value, treatment_value, primary_metric, effect_size, "
+            "relative_effect, relative_ci_lower, relative_ci_upper, control_n, treatment_n, "
+            "created_at) VALUES (%s, %s, %s, 'hook_type', 'authority', 'story', 'link_ctr', "
+            "0.004, 0.20, 0.0, 0.40, 2000, 2000, %s)",
+            (org, b, exp, T0 - DAY),
+        )
+        return without, story(at)
+
+    # Every arm ad matured: entered as rewards and as the experiment, the posterior moves once.
+    without, once = with_effect(T0 + DAY)
+    assert once == pytest.approx(without, rel=1e-9)
+
+    # The arms' ads not yet matured: the experiment is the only entry of its observations.
+    arm_ads = [a for v in arms.values() for a in v]
+    later = T0 + 10 * DAY
+    db.execute(
+        "UPDATE genome.creative_element_rewards SET matured_at = %s "
+        "WHERE generated_ad_id = ANY(%s)",
+        (later, arm_ads),
+    )
+    without_full, full = with_effect(T0 + DAY)
+    # It agrees with the ads (story 1.2 x authority), so it adds certainty, not a new mean.
+    assert sum(full) > 1.2 * sum(without_full)
+
+    # Half of each arm matured: the effect counts at half its precision.
+    db.execute(
+        "UPDATE genome.creative_element_rewards SET matured_at = %s WHERE generated_ad_id = ANY(%s)",
+        (T0, [arms["authority"][0], arms["story"][0]]),
+    )
+    without_half, half = with_effect(T0 + DAY)
+    gain = lambda a, b: sum(a) - sum(b)  # noqa: E731
+    assert 0 < gain(half, without_half) < gain(full, without_full)

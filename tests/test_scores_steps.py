@@ -60,6 +60,12 @@ def test_cold_start_levels_step(db: psycopg.Connection) -> None:
 
 
 def test_brand_priors_step(db: psycopg.Connection) -> None:
+    # The pooling arithmetic with one and two peers: the privacy minimum and rounding
+    # (docs/learning.md#private-priors, tests/test_transfer.py) switched off.
+    db.execute(
+        "UPDATE genome.settings SET value = '1' WHERE key IN "
+        "('prior_min_peer_brands', 'prior_min_peer_organizations', 'prior_count_granularity')"
+    )
     half = [({"hook_type": "authority"}, 0.9), ({"hook_type": "authority"}, 0.1)]
     peer_a = f.brand(db, category="skincare", sharing=True)
     peer_b = f.brand(db, category="skincare", sharing=True)

@@ -89,9 +89,19 @@ def test_whitespace_pools_only_opted_in_peers(db: psycopg.Connection) -> None:
     db.execute("SELECT genome.update_scores(%s)", (T0 + dt.timedelta(days=1),))
     assert _rows(db, b)[0]["combo_key"] == f"belief_angle={Y}|hook_type={X}"
 
-    # An opted-in peer that tried it: no longer whitespace (tested beyond whitespace_max_tests).
+    # An opted-in peer that tried it, alone in the category: below the peer minimum
+    # (docs/learning.md#private-priors), so its rewards are not pooled and not shown.
     _brand(db, hidden[:3], category="skincare", sharing=True)
     db.execute("SELECT genome.update_scores(%s)", (T0 + dt.timedelta(days=1),))
+    top = _rows(db, b)[0]
+    assert top["combo_key"] == f"belief_angle={Y}|hook_type={X}"
+    assert top["pooled_tests"] == 0 and top["peer_brands"] == 0
+    # With the minimum lowered to that one peer: no longer whitespace (tested beyond
+    # whitespace_max_tests).
+    db.execute(
+        "UPDATE genome.settings SET value = '1' WHERE key IN "
+        "('prior_min_peer_brands', 'prior_min_peer_organizations')"
+    )
     keys = [r["combo_key"] for r in _rows(db, b)]
     assert f"belief_angle={Y}|hook_type={X}" not in keys
 

@@ -339,6 +339,12 @@ INSERT INTO genome.settings (key, value, description) VALUES
  'fixed: peers'' evidence x category_prior_shrinkage; empirical_bayes: shrinkage from the between-brand variance, clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]'),
 ('category_prior_shrinkage_floor', '0.02',
  'Empirical Bayes never keeps less than this share of the peers'' evidence'),
+('prior_min_peer_brands', '5',
+ 'A category prior for a value needs evidence from at least this many opted-in peer brands of organizations other than the receiving brand''s (docs/learning.md#private-priors); below it no prior row'),
+('prior_min_peer_organizations', '3',
+ 'and from at least this many organizations other than the receiving brand''s'),
+('prior_count_granularity', '10',
+ 'Category priors publish the peers'' summed successes and failures rounded to two significant figures and to a multiple of this, whichever is coarser'),
 ('fatigue_ctr_drop', '0.20', 'An ad is fatigued when its CTR fell at least this share below its first matured week'),
 ('fatigue_frequency_threshold', '1.6',
  'and its estimated lifetime frequency (impressions per person reached) passed this'),
@@ -393,4 +399,4 @@ INSERT INTO genome.alert_thresholds VALUES
 ('prediction_accuracy', '<', 0.3, 14, 0.1, 7, 'Spearman of pre_gen_score vs matured CTR'),
 ('generation_success_rate', '<', 0.80, 7, 0.60, 7, 'Share of generate jobs that succeeded'),
 ('data_freshness', '>', 3, NULL, 7, NULL, 'Days since the newest performance row'),
-('winner_rate', '<', 0.10, 21, NULL, NULL, 'Share of V2 ads above the brand median reward');
+('winner_rate', '<', 0.10, 21, NULL, NULL, 'Share of V2 ads above the median reward of the brand''s V1 ads');

@@ -40,6 +40,9 @@ DECLARE
     v_min_comp double precision := genome._setting_num('whitespace_min_component_rewards');
     v_level double precision := genome._setting_num('whitespace_ci_level');
     v_combo_min integer := genome._setting_num('combo_min_n')::integer;
+    v_min_brands integer := genome._setting_int('prior_min_peer_brands');
+    v_min_orgs integer := genome._setting_int('prior_min_peer_organizations');
+    v_enough_peers boolean;
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_brand(p_brand_id);
@@ -49,13 +52,27 @@ BEGIN
             USING ERRCODE = 'GN090';
     END IF;
 
+    -- docs/learning.md#private-priors: peers' rewards are pooled only when the category has
+    -- at least prior_min_peer_brands opted-in brands with matured rewards, of at least
+    -- prior_min_peer_organizations organizations other than the brand's.
+    SELECT count(*) >= v_min_brands AND count(DISTINCT b.organization_id) >= v_min_orgs
+    INTO v_enough_peers
+    FROM public.brands AS b
+    WHERE b.cross_brand_sharing AND b.category = v_brand.category
+      AND b.organization_id <> v_brand.organization_id
+      AND EXISTS (
+          SELECT 1 FROM genome.creative_element_rewards AS cer
+          WHERE cer.brand_id = b.id AND cer.matured_at <= p_now
+      );
+
     RETURN QUERY
     WITH pool AS (
-        -- The brand itself, and only if it opted in, the other opted-in brands of its category.
+        -- The brand itself, and only if it opted in and the category has enough peers, the
+        -- other opted-in brands of its category.
         SELECT b.id AS brand_id, b.id = p_brand_id AS own
         FROM public.brands AS b
         WHERE b.id = p_brand_id
-           OR (v_brand.cross_brand_sharing AND v_brand.category IS NOT NULL
+           OR (v_brand.cross_brand_sharing AND v_brand.category IS NOT NULL AND v_enough_peers
                AND b.cross_brand_sharing AND b.category = v_brand.category)
     ),
 
@@ -272,4 +289,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.whitespace(uuid, timestamptz) IS
-'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in, those of the other opted-in brands of its category) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN005 NULL brand, GN001 unknown brand, GN090 bad whitespace settings.';
+'Competitive whitespace for a brand at p_now: combinations of whitespace_combo_size element values (each value with at least whitespace_min_component_rewards of evidence: the brand''s rewards plus its category prior''s peer observations) tested at most whitespace_max_tests times in the pooled matured rewards (the brand''s own, plus, only when the brand opted in and its category has at least prior_min_peer_brands opted-in brands with matured rewards of at least prior_min_peer_organizations other organizations, those of the other opted-in brands of its category; docs/learning.md#private-priors) and used at most whitespace_max_competitor_ads times in the organization''s genome.competitor_ad_tags for the category. Each gets a predicted success rate: independence of the elements on the log-odds scale around the pooled baseline rate, as a Beta worth whitespace_prior_strength pseudo-ads updated with any pooled tests; ranked by expected value of information, E[max(rate - incumbent, 0)], the incumbent being the best combination of that size tested at least combo_min_n times (else the baseline). Returns the top whitespace_top_n with the interval at whitespace_ci_level, P(beats incumbent), counts and the evidence (component scores, baseline). GN004 bad p_now, GN005 NULL brand, GN001 unknown brand, GN090 bad whitespace settings.';

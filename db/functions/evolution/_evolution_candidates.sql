@@ -144,15 +144,15 @@ AS $$
         c.lift,
         c.sd,
         coalesce(c.n, 0),
-        -- Both are Gaussian beliefs about the same lift: precision-weighted, so a tight
-        -- experimental interval dominates the genome's correlational estimate.
-        CASE WHEN c.sd IS NULL THEN g.lift
-             ELSE (g.lift / g.sd ^ 2 + c.lift / c.sd ^ 2) / (1.0 / g.sd ^ 2 + 1.0 / c.sd ^ 2) END,
-        CASE WHEN c.sd IS NULL THEN g.sd
-             ELSE sqrt(1.0 / (1.0 / g.sd ^ 2 + 1.0 / c.sd ^ 2)) END
+        -- One scale, counted once (docs/evolution.md#next-variable): the posteriors already
+        -- hold the experiments update_scores has combined (each once, on the learner's
+        -- scale, docs/learning.md#causal-evidence), so the belief is the genome's lift; the
+        -- causal columns are shown, not added a second time.
+        g.lift,
+        g.sd
     FROM genome_lift AS g
     LEFT JOIN causal AS c ON c.dimension = g.dimension AND c.value = g.value
     ORDER BY g.strategic_weight DESC, g.dimension, g.value;
 $$;
 COMMENT ON FUNCTION genome._evolution_candidates(uuid, timestamptz) IS
-'Internal: every single-variable change of a winner - each untested element variable it is tagged with (strategic_weight > 0, not yet changed in one of its iterations) and each other value - with a Gaussian belief about the relative lift over the current value: from the genome (posterior Beta means of the value and the current value, product scores else brand scores else Beta(1,1); lift m_v / m_c - 1, sd by the delta method), and from the brand''s causal_effects recorded by p_now on that pair in either direction (relative 95% interval / 3.92, precision-weighted across experiments), combined by precision so experimental evidence dominates.';
+'Internal: every single-variable change of a winner - each untested element variable it is tagged with (strategic_weight > 0, not yet changed in one of its iterations) and each other value - with a Gaussian belief about the relative lift over the current value: from the genome (posterior Beta means of the value and the current value, product scores else brand scores else Beta(1,1); lift m_v / m_c - 1, sd by the delta method), and from the brand''s causal_effects recorded by p_now on that pair in either direction (relative 95% interval / 3.92, precision-weighted across experiments), shown but not added: lift_mean and lift_sd are the genome''s, whose posteriors already hold the experiments update_scores combined once on the learner''s scale (docs/learning.md#causal-evidence).';

@@ -18,6 +18,9 @@ DECLARE
     v_cap double precision := genome._setting_num('category_prior_shrinkage');
     v_floor double precision := genome._setting_num('category_prior_shrinkage_floor');
     v_method text := genome._setting('category_prior_method') #>> '{}';
+    v_min_brands integer := genome._setting_int('prior_min_peer_brands');
+    v_min_orgs integer := genome._setting_int('prior_min_peer_organizations');
+    v_granularity double precision := genome._setting_num('prior_count_granularity');
     v_rows integer;
 BEGIN
     IF v_method IS NULL OR v_method NOT IN ('fixed', 'empirical_bayes') THEN
@@ -27,6 +30,11 @@ BEGIN
     IF v_cap IS NULL OR v_floor IS NULL OR NOT (0 <= v_floor AND v_floor <= v_cap AND v_cap <= 1) THEN
         RAISE EXCEPTION 'settings need 0 <= category_prior_shrinkage_floor (%) <= category_prior_shrinkage (%) <= 1',
             v_floor, v_cap USING ERRCODE = 'GN090';
+    END IF;
+    IF v_min_brands IS NULL OR v_min_orgs IS NULL OR v_min_brands < 1 OR v_min_orgs < 1
+       OR v_granularity IS NULL OR v_granularity <= 0 THEN
+        RAISE EXCEPTION 'settings prior_min_peer_brands (%) and prior_min_peer_organizations (%) must be at least 1, prior_count_granularity (%) positive',
+            v_min_brands, v_min_orgs, v_granularity USING ERRCODE = 'GN090';
     END IF;
 
     DELETE FROM genome.brand_priors;
@@ -56,6 +64,10 @@ BEGIN
         SELECT
             target.id AS target_id,
             e.brand_id AS peer_id,
+            -- A peer of the receiving brand's own organization is no one else's data: it is
+            -- pooled but does not count towards the minimum (the app could subtract it).
+            nullif(peer.organization_id, target.organization_id) AS foreign_org_id,
+            CASE WHEN peer.organization_id <> target.organization_id THEN e.brand_id END AS foreign_peer_id,
             e.dimension,
             e.value,
             e.successes,
@@ -82,7 +94,13 @@ BEGIN
             count(DISTINCT c.peer_id) AS peers,
             sum(c.successes) / nullif(sum(c.n), 0) AS mu
         FROM cells AS c
+        WHERE c.n > 0
         GROUP BY c.target_id, c.dimension, c.value
+        -- docs/learning.md#private-priors: a value's prior needs evidence from at least
+        -- prior_min_peer_brands brands of at least prior_min_peer_organizations organizations
+        -- other than the receiving brand's; below that no row (and no share in the variance).
+        HAVING count(DISTINCT c.foreign_peer_id) >= v_min_brands
+           AND count(DISTINCT c.foreign_org_id) >= v_min_orgs
     ),
 
     moments AS (
@@ -146,17 +164,53 @@ BEGIN
         s.target_id,
         s.dimension,
         s.value,
-        1.0 + s.shrinkage * s.successes,
-        1.0 + s.shrinkage * s.failures,
+        1.0 + r.shrinkage * r.successes,
+        1.0 + r.shrinkage * r.failures,
         s.peers,
-        s.n,
+        r.successes + r.failures,
         p_version,
-        s.shrinkage,
-        CASE WHEN v_method = 'empirical_bayes' THEN s.tau2 END
-    FROM shrink AS s;
+        r.shrinkage,
+        CASE WHEN v_method = 'empirical_bayes' THEN genome._round_significant(s.tau2, 2) END
+    FROM shrink AS s
+    -- Published coarsened (docs/learning.md#private-priors): the pooled successes and
+    -- failures to two significant figures and never finer than prior_count_granularity,
+    -- the shrinkage to two significant figures, so no exact peer count can be solved for
+    -- from what the app reads, nor from the difference of two versions.
+    CROSS JOIN LATERAL (
+        SELECT
+            genome._round_significant(s.successes, 2, v_granularity) AS successes,
+            genome._round_significant(s.failures, 2, v_granularity) AS failures,
+            genome._round_significant(s.shrinkage, 2) AS shrinkage
+    ) AS r
+    WHERE r.successes + r.failures > 0;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     RETURN v_rows;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION genome._round_significant(
+    p_x double precision, p_digits integer, p_granularity double precision DEFAULT 0
+)
+RETURNS double precision
+LANGUAGE sql
+IMMUTABLE
+STRICT
+SET search_path = genome, public
+AS $$
+    -- Half away from zero on numeric (round on double precision rounds half to even).
+    SELECT CASE
+        WHEN p_x = 0 THEN 0.0
+        ELSE round((p_x / g.step)::numeric)::double precision * g.step
+    END
+    FROM (
+        SELECT greatest(
+            p_granularity,
+            power(10.0, floor(log(greatest(abs(p_x), 1e-300))) - p_digits + 1)
+        ) AS step
+    ) AS g
+$$;
+COMMENT ON FUNCTION genome._round_significant(double precision, integer, double precision) IS
+'Internal: p_x rounded to p_digits significant figures and to a multiple of p_granularity, whichever step is coarser (0 stays 0); used to publish category priors (docs/learning.md#private-priors).';
+
 COMMENT ON FUNCTION genome._update_scores_brand_priors(timestamptz, integer) IS
-'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for: prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* settings.';
+'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for, provided those peers include at least prior_min_peer_brands brands of at least prior_min_peer_organizations organizations other than the receiving brand''s (docs/learning.md#private-priors; below that no row): prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s qualifying values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Published coarsened so no exact peer count can be solved for: the summed successes and failures rounded to two significant figures and to a multiple of prior_count_granularity (whichever is coarser; peer_observations is their sum), shrinkage and tau^2 to two significant figures; a value whose rounded counts are both 0 gets no row. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* or prior_min_peer_* settings.';

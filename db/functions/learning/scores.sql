@@ -29,7 +29,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.update_scores(timestamptz) IS
-'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, in genome.brand_priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 -- Step 1: cold-start level per brand (docs/learning.md#cold-start), from its matured rewards.
@@ -259,18 +259,43 @@ BEGIN
         WHERE s.genome_version = p_version AND s.product_id IS NULL
     ),
 
+    counted AS (
+        -- docs/learning.md#causal-evidence: the share of an experiment's evidence (its arms'
+        -- impressions) whose ads already have a matured reward in the brand's evidence, and so
+        -- are in the learner's posterior (the joint learner's per-ad trials, the one-bit
+        -- learner's counts). Only the rest is new: the effect's precision is scaled by 1 - share.
+        SELECT
+            ce.id,
+            coalesce(
+                sum(greatest(a.total_impressions, 1)) FILTER (WHERE EXISTS (
+                    SELECT 1 FROM genome.creative_element_rewards AS cer
+                    WHERE cer.generated_ad_id = a.generated_ad_id AND cer.brand_id = ce.brand_id
+                      AND cer.matured_at <= p_now
+                ))::double precision / sum(greatest(a.total_impressions, 1)),
+                0.0
+            ) AS share
+        FROM genome.causal_effects AS ce
+        LEFT JOIN genome.experiment_arms AS a
+            ON a.experiment_id = ce.experiment_id
+            AND a.test_variable_value IN (ce.control_value, ce.treatment_value)
+        WHERE ce.created_at <= p_now
+        GROUP BY ce.id
+    ),
+
     causal AS (
         -- Completed experiments are the strongest evidence (docs/learning.md#causal-evidence): each effect is a
         -- belief about a value's mean relative to the value it was tested against, in both
-        -- directions (sd from the 95% interval of the relative effect).
+        -- directions (sd from the 95% interval of the relative effect, widened by the share
+        -- of it already counted).
         SELECT
             ce.brand_id,
             ce.test_variable AS dimension,
             x.value,
             x.anchor,
             x.lift,
-            x.sd
+            x.sd / sqrt(1.0 - cnt.share) AS sd
         FROM genome.causal_effects AS ce
+        INNER JOIN counted AS cnt ON cnt.id = ce.id
         CROSS JOIN LATERAL (
             VALUES
             (
@@ -287,6 +312,8 @@ BEGIN
         WHERE ce.created_at <= p_now
           AND ce.relative_ci_upper > ce.relative_ci_lower
           AND ce.relative_effect > -1
+          -- Entirely counted already: nothing to add.
+          AND cnt.share < 1.0 - 1e-9
     ),
 
     causal_means AS (
@@ -351,7 +378,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_causal_effects(timestamptz, integer) IS
-'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method; several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
+'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
 
 
 -- Step 5: product-level scores for products with evidence, shrunk towards their brand.

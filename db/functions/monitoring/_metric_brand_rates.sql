@@ -3,7 +3,7 @@
 -- so they share one evaluation; only their events differ.
 
 -- One piece on purpose: one query whose named CTEs are the stages (thresholds, each ad's
--- brand, matured rewards and brand medians, the three metrics' events, events in the windows,
+-- brand, matured rewards and the V1 reference medians, the three metrics' events, events in the windows,
 -- counts, rates), then the severity and title; the three metrics share every stage but the
 -- events, which is why they are one function and not three.
 CREATE OR REPLACE FUNCTION genome._metric_brand_rates(p_now timestamptz)
@@ -54,10 +54,18 @@ AS $$
         WHERE r.matured_at <= p_now
     ),
 
-    medians AS (
-        SELECT m.brand_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY m.reward_score) AS median_reward
+    reference AS (
+        -- winner_rate's reference (docs/monitoring.md#winner-rate): the median reward of the
+        -- brand's matured V1 ads (backfilled, untagged or imported), never of the V2 ads being
+        -- judged; a brand with fewer than monitoring_min_ads of them has no reference.
+        SELECT
+            m.brand_id,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY m.reward_score) AS median_reward,
+            count(*) AS n
         FROM matured AS m
+        WHERE NOT m.is_v2
         GROUP BY m.brand_id
+        HAVING count(*) >= genome._monitoring_min_ads()
     ),
 
     events AS (
@@ -84,16 +92,15 @@ AS $$
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         WHERE j.kind = 'generate' AND j.status IN ('succeeded', 'dead')
         UNION ALL
-        -- V2 ads (planned, not imported) whose matured reward beats the median of all the
-        -- brand's matured rewards.
+        -- V2 ads (planned, not imported) whose matured reward beats the brand's V1 median.
         SELECT
             'winner_rate',
             m.ad_id,
-            m.reward_score > md.median_reward,
+            m.reward_score > rf.median_reward,
             m.matured_at,
-            jsonb_build_object('brand_median_reward', md.median_reward)
+            jsonb_build_object('reference_median_reward', rf.median_reward, 'reference_ads', rf.n)
         FROM matured AS m
-        INNER JOIN medians AS md ON md.brand_id = m.brand_id
+        INNER JOIN reference AS rf ON rf.brand_id = m.brand_id
         WHERE m.is_v2
     ),
 
@@ -121,7 +128,7 @@ AS $$
             count(*) FILTER (WHERE d.counted_at > p_now - t.warning_window AND d.ok) AS ok_w,
             count(*) FILTER (WHERE d.counted_at > p_now - t.critical_window) AS n_c,
             count(*) FILTER (WHERE d.counted_at > p_now - t.critical_window AND d.ok) AS ok_c,
-            -- The same for every event of a brand and metric (the winner_rate median).
+            -- The same for every event of a brand and metric (the winner_rate reference).
             (array_agg(d.note))[1] AS note
         FROM dated AS d
         INNER JOIN t ON t.metric = d.metric
@@ -152,8 +159,8 @@ AS $$
                 WHEN 'approval_rate' THEN 'Approval rate'
                 WHEN 'generation_success_rate' THEN 'Generation success rate'
                 ELSE format(
-                    'Winner rate (V2 ads above the brand median reward %s)',
-                    round((ra.note ->> 'brand_median_reward')::numeric, 4)
+                    'Winner rate (V2 ads above the median reward %s of the brand''s %s V1 ads)',
+                    round((ra.note ->> 'reference_median_reward')::numeric, 4), ra.note ->> 'reference_ads'
                 )
             END,
             round(100 * ra.rate_w::numeric, 1), t.warning_window, ra.ok_w, ra.n_w,
@@ -170,4 +177,4 @@ AS $$
     INNER JOIN t ON t.metric = ra.metric;
 $$;
 COMMENT ON FUNCTION genome._metric_brand_rates(timestamptz) IS
-'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at); winner_rate (share of V2 ads — planned, not imported — whose reward matured in the window and beats the median of all the brand''s matured rewards, details.brand_median_reward), counted at maturation. The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN090 bad monitoring_min_ads.';
+'Internal: approval_rate (share of reviewed ads — approved, rejected or flagged, imported ads excluded — that were approved) and generation_success_rate (share of finished generate jobs — succeeded or dead — that succeeded) per brand, each counted at the ad''s planning time (created_at); winner_rate (share of V2 ads — planned, not imported — whose reward matured in the window and beats the median reward of the brand''s matured V1 ads — backfilled, untagged or imported — details.reference_median_reward and reference_ads; the ads judged are never in their own reference, docs/monitoring.md#winner-rate; a brand with fewer than monitoring_min_ads V1 rewards has no winner_rate), counted at maturation. The rate over warning_days is the metric and is compared with warning_threshold, the rate over critical_days with critical_threshold (genome.alert_thresholds). Brands with fewer than monitoring_min_ads events in the warning window are not evaluated; a critical window with fewer is not compared. GN090 bad monitoring_min_ads.';
