@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 
 from agents import cluster, runtime, schema_snapshot
 from agents.dashboard import app as dashboard_app
-from agents.migrate import MigrationError, migrate
+from agents.migrate import MigrationError, migrate, plan, status
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
 
 
@@ -29,9 +29,27 @@ def _cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+DISTRIBUTION = "creative-genome"
+
+
+def package_version() -> str:
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed)"
+
+
 def _cmd_migrate(args: argparse.Namespace) -> int:
     dsn = args.url or database_url(args.dbname)
     try:
+        if args.status:
+            current = status(dsn)
+            print("\n".join(current.lines()))
+            # a changed applied file is what a migrate would refuse
+            return 1 if current.changed else 0
+        if args.dry_run:
+            print("\n".join(plan(dsn, jobs=not args.no_jobs)))
+            return 0
         migrate(dsn, jobs=not args.no_jobs, log=print)
     except MigrationError as exc:
         print(f"genome migrate: {exc}", file=sys.stderr)
@@ -60,6 +78,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genome", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"genome {package_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="the project-local PostgreSQL cluster")
@@ -71,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     mig.add_argument("--url", help="database URL (default: GENOME_DATABASE_URL or local)")
     mig.add_argument("--dbname", default=DEFAULT_DBNAME)
     mig.add_argument("--no-jobs", action="store_true", help="do not touch pg_cron schedules")
+    only = mig.add_mutually_exclusive_group()
+    only.add_argument(
+        "--status",
+        action="store_true",
+        help="list schema files as applied, pending or changed; change nothing",
+    )
+    only.add_argument(
+        "--dry-run", action="store_true", help="print what migrate would do; change nothing"
+    )
     mig.set_defaults(func=_cmd_migrate)
 
     schema = sub.add_parser(

@@ -13,11 +13,18 @@ The steps, in this order:
    schedules name the target database (cron.schedule_in_database upserts by job name), and
    genome.job_schedules set to the target's rows of that table as JSON: the jobs and their
    cron expressions are defined once, in that table.
+
+Where db/ is: GENOME_HOME's db/ when set; else agents/db/ inside the installed package (the
+wheel ships db/ there as package data, see pyproject.toml); else the checkout's db/. No
+schema file there is an error, not an empty migration. `status` and `plan` (the
+`--status` and `--dry-run` of `genome migrate`) read the database and change nothing
+(docs/operations.md#migrations).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +34,8 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from agents.settings import project_root
+
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 REQUIRED_EXTENSIONS = ("vector", "plpython3u")
 # Serialises concurrent `genome migrate` runs against one database.
@@ -51,6 +60,26 @@ class MigrationReport:
 
 def _checksum(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def migrations_root() -> Path:
+    """The folder that holds db/: GENOME_HOME, the installed package, or the checkout."""
+    if os.environ.get("GENOME_HOME"):
+        return project_root()
+    if (PACKAGE_DIR / "db" / "schema").is_dir():
+        return PACKAGE_DIR  # an installed wheel: db/ is the package data agents/db/
+    return project_root()
+
+
+def _require_files(root: Path) -> list[Path]:
+    files = schema_files(root)
+    if not files:
+        raise MigrationError(
+            f"no migration files in {root / 'db' / 'schema'}: this installation has no db/ "
+            "(a package built without its package data?); reinstall the package, or set "
+            "GENOME_HOME to a checkout of the project"
+        )
+    return files
 
 
 def schema_files(root: Path) -> list[Path]:
@@ -113,8 +142,8 @@ def _apply_schema(conn: psycopg.Connection, root: Path, report: MigrationReport)
     applied = dict(
         conn.execute("SELECT version, checksum FROM genome.schema_migrations").fetchall()
     )
-    for path in schema_files(root):
-        version = path.name.split("_", 1)[0]
+    for path in _require_files(root):
+        version = _version(path)
         text = path.read_text()
         digest = _checksum(text)
         if version in applied:
@@ -135,6 +164,101 @@ def _apply_schema(conn: psycopg.Connection, root: Path, report: MigrationReport)
         except psycopg.Error as exc:
             raise MigrationError(f"{path.relative_to(root)}: {_describe(exc)}") from exc
         report.applied.append(path.name)
+
+
+def _version(path: Path) -> str:
+    return path.name.split("_", 1)[0]
+
+
+@dataclass
+class MigrationStatus:
+    """Each db/schema file against genome.schema_migrations (tracked by version, with the
+    checksum of the file as applied), and the files every migrate re-applies."""
+
+    root: Path
+    applied: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # applied, file differs since
+    missing: list[str] = field(default_factory=list)  # applied, no file of that version now
+    functions: list[str] = field(default_factory=list)
+    security: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"migrations in {self.root / 'db'}"]
+        out += [f"applied  {name}" for name in self.applied]
+        out += [f"pending  {name}" for name in self.pending]
+        out += [
+            f"changed  {name}  (differs from the file as applied; migrate refuses it)"
+            for name in self.changed
+        ]
+        out += [f"missing  {name}  (applied; no file of its version now)" for name in self.missing]
+        out.append(
+            f"functions: {_files(self.functions)} and security: {_files(self.security)}, "
+            f"re-applied by every migrate; jobs: {_files(self.jobs)}"
+        )
+        return out
+
+
+def _files(items: list[str] | int) -> str:
+    n = items if isinstance(items, int) else len(items)
+    return f"{n} file" if n == 1 else f"{n} files"
+
+
+def status(dsn: str, root: Path | None = None) -> MigrationStatus:
+    """What migrate would find: applied, pending and changed schema files. Reads only."""
+    root = root or migrations_root()
+    files = _require_files(root)
+    result = MigrationStatus(
+        root,
+        functions=[p.relative_to(root).as_posix() for p in function_files(root)],
+        security=[p.relative_to(root).as_posix() for p in security_files(root)],
+        jobs=[p.relative_to(root).as_posix() for p in job_files(root)],
+    )
+    try:
+        conn = psycopg.connect(dsn, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise MigrationError(f"cannot connect to the database: {exc}".strip()) from exc
+    with conn:
+        recorded: dict[str, tuple[str, str]] = {}
+        if conn.execute("SELECT to_regclass('genome.schema_migrations')").fetchone()[0]:  # type: ignore[index]
+            recorded = {
+                version: (filename, checksum)
+                for version, filename, checksum in conn.execute(
+                    "SELECT version, filename, checksum FROM genome.schema_migrations"
+                )
+            }
+    versions = set()
+    for path in files:
+        version = _version(path)
+        versions.add(version)
+        if version not in recorded:
+            result.pending.append(path.name)
+        elif recorded[version][1] != _checksum(path.read_text()):
+            result.changed.append(path.name)
+        else:
+            result.applied.append(path.name)
+    result.missing = sorted(name for v, (name, _) in recorded.items() if v not in versions)
+    return result
+
+
+def plan(dsn: str, root: Path | None = None, *, jobs: bool = True) -> list[str]:
+    """`genome migrate --dry-run`: what migrate would do, in order; changes nothing.
+    Raises MigrationError where migrate would (a changed applied file, no files)."""
+    current = status(dsn, root)
+    if current.changed:
+        raise MigrationError(
+            f"db/schema/{current.changed[0]} was changed after it was applied "
+            "(checksum differs); write a new migration instead"
+        )
+    steps = [f"would apply {name}" for name in current.pending]
+    if not current.pending:
+        steps.append(f"schema: {len(current.applied)} files applied, none pending")
+    steps.append(f"would re-apply {_files(current.functions)} of functions")
+    steps.append(f"would re-apply {_files(current.security)} of security and run {SECURITY_SETUP}")
+    if jobs:
+        steps.append(f"would schedule the jobs of {_files(current.jobs)} on pg_cron")
+    return steps
 
 
 def _apply_functions_and_security(
@@ -235,7 +359,8 @@ def migrate(
     log: Callable[[str], None] | None = None,
 ) -> MigrationReport:
     """Bring the database at `dsn` up to date. Raises MigrationError, leaving it as it was."""
-    root = root or project_root()
+    root = root or migrations_root()
+    _require_files(root)
     report = MigrationReport()
     try:
         conn = psycopg.connect(dsn, autocommit=True)

@@ -297,7 +297,7 @@ def run_agents(
     dsn: str,
     kinds: list[str] | None,
     concurrency: int,
-    provider_mode: str,
+    provider_mode: str | None,
     stop: threading.Event | None = None,
     idle_exit: float | None = None,
     *,
@@ -308,7 +308,10 @@ def run_agents(
     drain_seconds: float = 30.0,
 ) -> None:
     """Run agents until `stop` is set (or SIGTERM / SIGINT when no `stop` is given), or,
-    with idle_exit, until no job of `kinds` has been queued or running for that long."""
+    with idle_exit, until no job of `kinds` has been queued or running for that long.
+
+    provider_mode 'offline' or 'live' (None: GENOME_PROVIDER, else live); live without a
+    key the kinds need raises MissingProviderKey before anything starts."""
     _ensure_logging()
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
@@ -321,7 +324,7 @@ def run_agents(
     if providers is None:
         from agents.providers.factory import load_providers
 
-        providers = load_providers(provider_mode)
+        providers = load_providers(provider_mode, kinds=kinds)
     lease = lease_seconds if lease_seconds is not None else _lease_setting(dsn, stop)
     if lease is None:
         return  # stopped while waiting for the database
@@ -362,15 +365,21 @@ def _lease_setting(dsn: str, stop: threading.Event) -> float | None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    run_agents(
-        args.url or database_url(args.dbname),
-        args.kinds,
-        args.concurrency,
-        args.provider,
-        idle_exit=args.idle_exit,
-        lease_seconds=args.lease,
-        poll_interval=args.poll_interval,
-    )
+    from agents.providers.factory import MissingProviderKey
+
+    try:
+        run_agents(
+            args.url or database_url(args.dbname),
+            args.kinds,
+            args.concurrency,
+            args.provider,
+            idle_exit=args.idle_exit,
+            lease_seconds=args.lease,
+            poll_interval=args.poll_interval,
+        )
+    except MissingProviderKey as exc:
+        print(f"genome agents run: not started: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -381,7 +390,14 @@ def add_cli(subparsers: Any) -> None:
     run = sub.add_parser("run", help="claim and run pipeline jobs until stopped")
     run.add_argument("--kinds", nargs="+", choices=PIPELINE_KINDS, help="job kinds (default all)")
     run.add_argument("--concurrency", type=int, default=4, help="jobs run at once")
-    run.add_argument("--provider", choices=["offline", "live", "auto"], default="auto")
+    run.add_argument(
+        "--provider",
+        choices=["live", "offline"],
+        default=None,
+        help="live: the vendors' models, with every key the kinds need, else the agent does "
+        "not start; offline: synthetic images and reviews, only when asked "
+        "(default: GENOME_PROVIDER, else live)",
+    )
     run.add_argument("--idle-exit", type=float, default=None, help="exit after N idle seconds")
     run.add_argument("--lease", type=float, default=None, help="lease seconds (default setting)")
     run.add_argument("--poll-interval", type=float, default=2.0, help="poll fallback seconds")

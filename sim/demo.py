@@ -6,6 +6,11 @@ through genome.plan_ads, let the agents generate, scan, review and embed them, l
 approved ones in the simulator, write the day's performance, and call every scheduled job
 through genome.run_job(name, p_now) on its schedule. Capabilities added later (experiments,
 evolution, calibration, monitoring) show up here through run_job without changing this file.
+
+The demo stays in its sandbox: it writes a fake organization, brands, ads and Meta rows, so
+it runs in a database it creates on the project cluster (genome_demo), whatever
+GENOME_DATABASE_URL says. Another server only when named with --database-url together with
+--i-know-this-writes-fake-data (docs/operations.md#demo-sandbox).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from uuid import UUID
 
 import psycopg
 from croniter import croniter
+from psycopg.conninfo import conninfo_to_dict
 
 from agents import cluster
 from agents.migrate import migrate
@@ -37,6 +43,8 @@ from sim.report import build_report, format_summary
 from sim.truth import Truth, build_truth, load_dimensions, load_reward_weights
 
 DEMO_DBNAME = "genome_demo"
+# The flag that lets the demo write its fake data into a database the user names.
+FAKE_DATA_FLAG = "--i-know-this-writes-fake-data"
 START_DAY = dt.date(2026, 1, 5)  # a Monday: weekly jobs run on Mondays
 PLAN_HOUR = 9
 
@@ -59,6 +67,9 @@ class DemoConfig:
     day_timeout: float = 120.0
     quiet: bool = False
     dbname: str = DEMO_DBNAME
+    # Another server instead of the sandbox: honoured only with writes_fake_data_confirmed.
+    database_url: str | None = None
+    writes_fake_data_confirmed: bool = False
 
 
 @dataclass
@@ -71,12 +82,31 @@ class DemoResult:
     job_runs: dict[str, int]
 
 
-def demo_database(fresh: bool, dbname: str = DEMO_DBNAME) -> str:
-    """The demo's database: GENOME_DATABASE_URL if set (never dropped), else a database of
-    the project cluster, recreated when `fresh`."""
-    env = os.environ.get("GENOME_DATABASE_URL")
-    if env:
-        return env
+def demo_database(
+    fresh: bool,
+    dbname: str = DEMO_DBNAME,
+    url: str | None = None,
+    confirmed: bool = False,
+    log: Callable[[str], None] = print,
+) -> str:
+    """The demo's database: `dbname` on the project cluster, created here (recreated when
+    `fresh`); GENOME_DATABASE_URL is not used. `url` (never dropped) only when `confirmed`."""
+    if url is not None:
+        if not confirmed:
+            raise DemoError(
+                f"the demo writes a fake organization, brands, ads and Meta rows; to write "
+                f"them into {_server(url)} add {FAKE_DATA_FLAG} (without --database-url it "
+                "runs in its own database on the project cluster)"
+            )
+        if fresh:
+            log("--fresh does not apply to --database-url: that database is never dropped")
+        return url
+    if os.environ.get("GENOME_DATABASE_URL"):
+        log(
+            f"GENOME_DATABASE_URL is set: the demo does not use it and runs in its own "
+            f"database {dbname} on the project cluster (--database-url URL {FAKE_DATA_FLAG} "
+            "to write its fake data elsewhere)"
+        )
     paths = local_cluster()
     cluster.up(paths, "postgres")
     admin = paths.url("postgres")
@@ -87,6 +117,16 @@ def demo_database(fresh: bool, dbname: str = DEMO_DBNAME) -> str:
         if not exists:
             conn.execute(f'CREATE DATABASE "{dbname}"')
     return paths.url(dbname)
+
+
+def _server(url: str) -> str:
+    """A database URL without its password, for messages."""
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "the database named by --database-url"
+    where = info.get("host") or "the local socket"
+    return f"database {info.get('dbname', '?')} on {where}"
 
 
 class AgentPool:
@@ -275,8 +315,18 @@ def _progress(day_i: int, cfg: DemoConfig, conn: psycopg.Connection, started: fl
 def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
     if cfg.days < 1 or cfg.brands < 1 or cfg.ads_per_day < 1 or cfg.ads_per_day > 100:
         raise DemoError("days and brands must be >= 1 and ads-per-day within 1-100")
+    if cfg.provider != "offline":
+        from agents.providers.factory import MissingProviderKey, require_keys
+        from agents.providers.settings import ProviderSettings
+
+        try:
+            require_keys(ProviderSettings.from_env())
+        except MissingProviderKey as exc:
+            raise DemoError(str(exc)) from None
     started = time.monotonic()
-    dsn = demo_database(cfg.fresh, cfg.dbname)
+    dsn = demo_database(
+        cfg.fresh, cfg.dbname, cfg.database_url, cfg.writes_fake_data_confirmed, log
+    )
     migrate(dsn, jobs=False)  # virtual time: the demo calls run_job itself, pg_cron would not
     out = Path(cfg.out)
     storage = out / "storage"
@@ -352,8 +402,25 @@ def build_parser(prog: str = "genome demo") -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", type=Path, default=project_root() / "out")
     p.add_argument("--agents", type=int, default=2, help="agent processes")
-    p.add_argument("--provider", default="offline", choices=["offline", "live", "auto"])
+    p.add_argument(
+        "--provider",
+        default="offline",
+        choices=["offline", "live"],
+        help="offline (default) or live, which needs every model key",
+    )
     p.add_argument("--fresh", action="store_true", help="recreate the demo database first")
+    p.add_argument(
+        "--database-url",
+        help=f"run in this database instead of the sandbox (needs {FAKE_DATA_FLAG}; "
+        "never dropped, --fresh does not apply)",
+    )
+    p.add_argument(
+        FAKE_DATA_FLAG,
+        dest="writes_fake_data",
+        action="store_true",
+        help="confirm that --database-url may receive the demo's fake organization, brands, "
+        "ads and Meta rows",
+    )
     return p
 
 
@@ -370,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         agents=args.agents,
         provider=args.provider,
         fresh=args.fresh,
+        database_url=args.database_url,
+        writes_fake_data_confirmed=args.writes_fake_data,
     )
     try:
         run_demo(cfg)

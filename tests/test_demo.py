@@ -9,7 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sim.demo import DemoConfig, _jobs_due, run_demo
+from agents.settings import local_cluster
+from sim.demo import FAKE_DATA_FLAG, DemoConfig, _jobs_due, demo_database, main, run_demo
 from sim.truth import build_truth, load_dimensions, load_reward_weights
 from tests.support import TEST_DB
 
@@ -36,6 +37,32 @@ def test_demo_runs_the_jobs_of_job_schedules_at_their_cron_times(db: psycopg.Con
     # docs/learning.md#joint-learner) run again.
     assert "genome_validation" not in due_tuesday and "genome_collect" in due_tuesday
     assert "creative_genome_update" in due_tuesday
+
+
+def test_the_demo_stays_in_its_sandbox(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GENOME_DATABASE_URL does not lead the demo's fake rows into the app's database; a
+    server named with --database-url is refused unless the fake-data flag is given too."""
+    name = f"{TEST_DB}_sandbox"
+    app = "postgresql://app:secret@db.example.invalid/app"
+    monkeypatch.setenv("GENOME_DATABASE_URL", app)
+    notes: list[str] = []
+    dsn = demo_database(True, name, log=notes.append)
+    try:
+        assert dsn == local_cluster().url(name)
+        assert "does not use it" in notes[0] and FAKE_DATA_FLAG in notes[0]
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT current_database()").fetchone()[0] == name
+    finally:
+        with psycopg.connect(local_cluster().url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    # refused before any connection (the host does not exist), the password not repeated
+    assert main(["--database-url", app, "--days", "1", "--out", "/nonexistent"]) == 1
+    err = capsys.readouterr().err
+    assert FAKE_DATA_FLAG in err and "db.example.invalid" in err and "secret" not in err
+    assert demo_database(True, name, app, confirmed=True, log=notes.append) == app
+    assert "never dropped" in notes[-1]
 
 
 def test_short_demo_runs_the_whole_loop(tmp_path: Path) -> None:

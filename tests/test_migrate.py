@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from agents.migrate import MigrationError, MigrationReport, apply_jobs, migrate
+from agents.migrate import MigrationError, MigrationReport, apply_jobs, migrate, plan, status
 from agents.settings import PG_BIN
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -325,3 +325,64 @@ def test_pg_cron_schedules_into_the_target_database(db_dsn: str, project_root_pa
             "SELECT status FROM genome.job_runs WHERE job_name = 'reap_jobs'"
         ).fetchall()
     assert ("succeeded",) in logged
+
+
+def test_status_and_dry_run_read_only_and_name_each_file(
+    empty_db: str, project_root_path: Path, tmp_path: Path
+) -> None:
+    proj = _copy_project(project_root_path, tmp_path)
+    names = sorted(p.name for p in (proj / "db" / "schema").glob("*.sql"))
+    fresh = status(empty_db, proj)
+    assert (fresh.pending, fresh.applied, fresh.changed) == (names, [], [])
+    assert any(step == f"would apply {names[0]}" for step in plan(empty_db, proj))
+    with psycopg.connect(empty_db) as conn:  # neither created anything
+        assert conn.execute("SELECT to_regnamespace('genome')").fetchone()[0] is None
+
+    migrate(empty_db, proj, jobs=False)
+    # one applied file edited, one new file, one applied file gone
+    first, *_, last = sorted((proj / "db" / "schema").glob("*.sql"))
+    first.write_text(first.read_text() + "\n-- edited after the fact\n")
+    (proj / "db" / "schema" / "900_next.sql").write_text("CREATE TABLE genome.next_one (id int);\n")
+    last.rename(proj / "db" / "schema" / "gone.sql.bak")
+    now = status(empty_db, proj)
+    assert now.changed == [first.name] and now.pending == ["900_next.sql"]
+    assert now.missing == [last.name] and now.applied == names[1:-1]
+    assert len(now.functions) == len(list((proj / "db" / "functions").rglob("*.sql"))) - len(
+        now.security
+    )
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        plan(empty_db, proj)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        genome = shutil.which("genome") or str(project_root_path / ".venv/bin/genome")
+        return subprocess.run(
+            [genome, "migrate", "--url", empty_db, *args],
+            capture_output=True,
+            text=True,
+            env={"GENOME_HOME": str(proj), "PATH": "/usr/bin:/bin"},
+        )
+
+    res = cli("--status")
+    assert res.returncode == 1  # a changed file: what migrate would refuse
+    assert f"changed  {first.name}" in res.stdout and "pending  900_next.sql" in res.stdout
+    first.write_text(first.read_text().replace("\n-- edited after the fact\n", ""))
+    res = cli("--dry-run", "--no-jobs")
+    assert res.returncode == 0 and "would apply 900_next.sql" in res.stdout
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regclass('genome.next_one')").fetchone()[0] is None
+
+
+def test_no_migration_files_is_an_error(empty_db: str, tmp_path: Path) -> None:
+    for call in (migrate, status, plan):
+        with pytest.raises(MigrationError, match="no migration files"):
+            call(empty_db, tmp_path)
+    genome = shutil.which("genome") or str(Path(__file__).parents[1] / ".venv/bin/genome")
+    res = subprocess.run(
+        [genome, "migrate", "--url", empty_db],
+        capture_output=True,
+        text=True,
+        env={"GENOME_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
+    assert res.returncode == 1 and "no migration files" in res.stderr, res.stderr
+    with psycopg.connect(empty_db) as conn:
+        assert conn.execute("SELECT to_regnamespace('genome')").fetchone()[0] is None

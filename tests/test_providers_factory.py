@@ -1,16 +1,25 @@
-"""Choosing providers: offline / live / auto, GENOME_PROVIDER, missing keys, settings."""
+"""Choosing providers: live (the default) or offline, GENOME_PROVIDER, the keys each job
+kind needs (no silent switch to the offline provider), settings."""
 
 from __future__ import annotations
 
 import pytest
 
+from agents.cli import main
 from agents.providers.anthropic_review import ClaudeReviewer
-from agents.providers.factory import MissingProviderKey, Providers, load_providers, resolve_mode
+from agents.providers.factory import (
+    KEYS_BY_KIND,
+    MissingProviderKey,
+    Providers,
+    load_providers,
+    resolve_mode,
+)
 from agents.providers.gemini import GeminiImageModel, GeminiReviewer
 from agents.providers.offline.hashembed import OfflineEmbedder
 from agents.providers.offline.models import OfflineImageModel, OfflineReviewer
 from agents.providers.openai_embed import OpenAIEmbedder
 from agents.providers.settings import Price, ProviderSettings
+from agents.runtime import PIPELINE_KINDS
 
 KEYS = {"GEMINI_API_KEY": "g", "ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o"}
 
@@ -26,11 +35,16 @@ def test_offline_mode_gives_offline_providers() -> None:
     assert isinstance(p.embedder, OfflineEmbedder)
 
 
-def test_auto_is_offline_unless_every_key_is_present() -> None:
-    assert load_providers("auto", ProviderSettings.from_env({})).mode == "offline"
+def test_live_is_the_default_and_never_falls_back_to_offline() -> None:
+    with pytest.raises(MissingProviderKey) as none:
+        load_providers(settings=ProviderSettings.from_env({}))
+    for name in ("GEMINI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        assert name in str(none.value)
     partial = {k: v for k, v in KEYS.items() if k != "OPENAI_API_KEY"}
-    assert load_providers("auto", ProviderSettings.from_env(partial)).mode == "offline"
-    live = load_providers("auto", ProviderSettings.from_env(KEYS))
+    with pytest.raises(MissingProviderKey, match="OPENAI_API_KEY") as one:
+        load_providers(None, ProviderSettings.from_env(partial))
+    assert "ANTHROPIC" not in str(one.value) and "--provider offline" in str(one.value)
+    live = load_providers(None, ProviderSettings.from_env(KEYS))
     assert live.mode == "live"
     assert isinstance(live.image, GeminiImageModel)
     assert isinstance(live.reviewer, ClaudeReviewer)
@@ -43,11 +57,49 @@ def test_google_api_key_counts_as_the_gemini_key() -> None:
     assert ProviderSettings.from_env(env).has_all_keys()
 
 
-def test_genome_provider_overrides_auto_but_not_an_explicit_mode() -> None:
+def test_auto_is_refused_not_guessed() -> None:
+    with pytest.raises(ValueError, match="'auto' is gone"):
+        load_providers("auto", ProviderSettings.from_env(KEYS))
+    with pytest.raises(ValueError, match="auto, which switched to the offline provider"):
+        ProviderSettings.from_env(KEYS | {"GENOME_PROVIDER": "auto"})
+
+
+def test_each_job_kind_needs_only_its_own_keys() -> None:
+    assert set(KEYS_BY_KIND) == set(PIPELINE_KINDS)
+    gemini_openai = ProviderSettings.from_env({"GEMINI_API_KEY": "g", "OPENAI_API_KEY": "o"})
+    p = load_providers("live", gemini_openai, kinds=["generate", "embed"])
+    assert isinstance(p.image, GeminiImageModel) and isinstance(p.embedder, OpenAIEmbedder)
+    # the reviewer it was not given refuses any call, naming the key
+    with pytest.raises(MissingProviderKey, match="ANTHROPIC_API_KEY"):
+        p.reviewer.review(b"", None, [], [])  # type: ignore[arg-type]
+    # a review may describe and embed the image for its exemplars: all three keys
+    with pytest.raises(MissingProviderKey, match="job kinds review need ANTHROPIC_API_KEY:"):
+        load_providers("live", gemini_openai, kinds=["review"])
+    with pytest.raises(MissingProviderKey, match="need GEMINI_API_KEY"):
+        load_providers("live", ProviderSettings.from_env({}), kinds=["defect_scan"])
+    assert load_providers("live", ProviderSettings.from_env({}), kinds=["noop"]).mode == "live"
+
+
+def test_agents_run_refuses_to_start_without_its_keys(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in (*KEYS, "GOOGLE_API_KEY", "GENOME_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "a")
+    # refused before it touches the database (nothing listens at this URL)
+    url = "postgresql://nobody@127.0.0.1:9/none"
+    assert main(["agents", "run", "--url", url, "--kinds", "second_opinion"]) == 2
+    err = capsys.readouterr().err
+    assert "not started" in err and "GEMINI_API_KEY" in err and "OPENAI_API_KEY" in err
+    assert "ANTHROPIC_API_KEY" not in err
+    monkeypatch.setenv("GENOME_PROVIDER", "auto")
+    assert main(["agents", "run", "--url", url]) == 2
+    assert "auto" in capsys.readouterr().err
+
+
+def test_genome_provider_sets_the_mode_but_not_over_an_explicit_one() -> None:
     assert (
-        load_providers(
-            "auto", ProviderSettings.from_env(KEYS | {"GENOME_PROVIDER": "offline"})
-        ).mode
+        load_providers(None, ProviderSettings.from_env(KEYS | {"GENOME_PROVIDER": "offline"})).mode
         == "offline"
     )
     assert (
@@ -68,7 +120,7 @@ def test_live_without_keys_fails_clearly() -> None:
         load_providers("live", ProviderSettings.from_env({"GEMINI_API_KEY": "g"}))
     assert "OPENAI_API_KEY" in str(exc.value) and "GEMINI" not in str(exc.value)
     with pytest.raises(MissingProviderKey):
-        load_providers("auto", ProviderSettings.from_env({"GENOME_PROVIDER": "live"}))
+        load_providers(None, ProviderSettings.from_env({"GENOME_PROVIDER": "live"}))
 
 
 def test_bad_modes_are_refused() -> None:

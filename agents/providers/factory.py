@@ -1,25 +1,44 @@
-"""Choosing the providers: offline, live, or auto (live only when every key is present).
+"""Choosing the providers: live (the default) or offline, never one in place of the other.
 
     from agents.providers.factory import Providers, load_providers
-    providers = load_providers()            # GENOME_PROVIDER or auto
-    providers = load_providers("offline")   # explicit choice wins over GENOME_PROVIDER
+    providers = load_providers()                      # GENOME_PROVIDER, else live
+    providers = load_providers("offline")             # explicit choice wins over GENOME_PROVIDER
+    providers = load_providers("live", kinds=["embed"])  # live, with the keys embed needs
 
 Live: Gemini for image generation, defect scan and descriptors; Claude reviews first and
-Gemini gives the second opinion; OpenAI text-embedding-3-small embeds.
+Gemini gives the second opinion; OpenAI text-embedding-3-small embeds. Live providers
+start only with every key the job kinds they run need (KEYS_BY_KIND); a missing key is
+MissingProviderKey naming it, never a silent switch to the offline provider, whose
+synthetic images and reviews would otherwise land in the app's generated_ads. The offline
+provider runs only when asked for (`--provider offline`, GENOME_PROVIDER=offline, the demo)
+and says so in every record it writes (provider_calls.provider and ad_reviews.reviewer
+'offline', models 'offline-…'). docs/operations.md#providers
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from agents.providers.base import EmbeddingModel, ImageModel, ProviderError, ReviewModel
-from agents.providers.settings import ProviderSettings
+from agents.providers.settings import KEY_NAMES, MODES, ProviderSettings, Vendor
 
-MODES = ("offline", "live", "auto")
+# The vendors whose keys each agent job kind needs live (agents/pipeline.py). A review or
+# second opinion may describe and embed the image to find the brand's nearest exemplars
+# (docs/quality.md#exemplar-library), so it needs the Gemini and OpenAI keys as well.
+KEYS_BY_KIND: dict[str, tuple[Vendor, ...]] = {
+    "generate": ("gemini",),
+    "defect_scan": ("gemini",),
+    "review": ("anthropic", "gemini", "openai"),
+    "second_opinion": ("gemini", "openai"),
+    "embed": ("gemini", "openai"),
+    "noop": (),
+}
 
 
 class MissingProviderKey(ProviderError):
-    """Live providers were asked for, but an API key is missing."""
+    """Live providers were asked for, but a key the agent needs is missing."""
 
 
 @dataclass(frozen=True)
@@ -28,19 +47,48 @@ class Providers:
     reviewer: ReviewModel
     second_reviewer: ReviewModel
     embedder: EmbeddingModel
-    mode: str  # the resolved mode: 'offline' or 'live'
+    mode: str  # 'offline' or 'live'
 
 
-def resolve_mode(mode: str, settings: ProviderSettings) -> str:
-    """'auto' defers to GENOME_PROVIDER (settings.mode); auto then means live iff all keys."""
-    requested = (mode or "auto").strip().lower()
+class _NotConfigured:
+    """A live model whose key this agent was not given because none of its job kinds
+    needs it: any call is a bug (the agent never claims a kind that would make one)."""
+
+    def __init__(self, role: str, vendor: Vendor) -> None:
+        self.role, self.vendor = role, vendor
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+
+        def refuse(*_args: object, **_kwargs: object) -> Any:
+            raise MissingProviderKey(
+                f"{self.role}.{name}: this agent was started without {KEY_NAMES[self.vendor]}"
+            )
+
+        return refuse
+
+
+def resolve_mode(mode: str | None, settings: ProviderSettings) -> str:
+    """An explicit mode wins; no mode defers to GENOME_PROVIDER (settings.mode, default live)."""
+    requested = (mode or settings.mode).strip().lower()
+    if requested == "auto":
+        raise ValueError(
+            "provider mode 'auto' is gone (it switched to the offline provider when a key "
+            "was missing): choose live, which needs every key, or offline"
+        )
     if requested not in MODES:
         raise ValueError(f"provider mode {mode!r} is not one of {', '.join(MODES)}")
-    if requested == "auto":
-        requested = settings.mode
-    if requested == "auto":
-        return "live" if settings.has_all_keys() else "offline"
     return requested
+
+
+def needed_vendors(kinds: Iterable[str] | None = None) -> list[Vendor]:
+    """The vendors whose keys agents running `kinds` (default: every kind) need live."""
+    unknown = set(kinds or ()) - set(KEYS_BY_KIND)
+    if unknown:
+        raise ValueError(f"unknown job kind(s): {', '.join(sorted(unknown))}")
+    chosen = list(kinds) if kinds else list(KEYS_BY_KIND)
+    return [v for v in KEY_NAMES if any(v in KEYS_BY_KIND[k] for k in chosen)]
 
 
 def offline_providers() -> Providers:
@@ -59,27 +107,45 @@ def offline_providers() -> Providers:
     )
 
 
-def live_providers(settings: ProviderSettings) -> Providers:
-    missing = settings.missing_keys()
+def require_keys(settings: ProviderSettings, kinds: Iterable[str] | None = None) -> None:
+    """MissingProviderKey naming every key agents running `kinds` need and lack."""
+    kinds = list(kinds) if kinds else None
+    missing = settings.missing_keys(needed_vendors(kinds))
     if missing:
+        which = f"job kinds {', '.join(kinds)}" if kinds else "every job kind"
         raise MissingProviderKey(
-            f"live providers need {', '.join(missing)}; set them, or use GENOME_PROVIDER=offline"
+            f"live providers for {which} need {', '.join(missing)}: set them, or run the "
+            "offline provider (synthetic images and reviews) explicitly with "
+            "--provider offline or GENOME_PROVIDER=offline"
         )
+
+
+def live_providers(settings: ProviderSettings, kinds: Iterable[str] | None = None) -> Providers:
+    require_keys(settings, kinds)
     from agents.providers.anthropic_review import ClaudeReviewer
     from agents.providers.gemini import GeminiImageModel, GeminiReviewer
     from agents.providers.openai_embed import OpenAIEmbedder
 
+    def model(role: str, vendor: Vendor, build: Any) -> Any:
+        return build(settings) if settings.has_key(vendor) else _NotConfigured(role, vendor)
+
     return Providers(
-        image=GeminiImageModel(settings),
-        reviewer=ClaudeReviewer(settings),
-        second_reviewer=GeminiReviewer(settings),
-        embedder=OpenAIEmbedder(settings),
+        image=model("image", "gemini", GeminiImageModel),
+        reviewer=model("reviewer", "anthropic", ClaudeReviewer),
+        second_reviewer=model("second_reviewer", "gemini", GeminiReviewer),
+        embedder=model("embedder", "openai", OpenAIEmbedder),
         mode="live",
     )
 
 
-def load_providers(mode: str = "auto", settings: ProviderSettings | None = None) -> Providers:
+def load_providers(
+    mode: str | None = None,
+    settings: ProviderSettings | None = None,
+    kinds: Iterable[str] | None = None,
+) -> Providers:
+    """The providers for agents running `kinds` (default every kind): offline only when
+    asked for, else live with every key those kinds need (MissingProviderKey otherwise)."""
     settings = settings or ProviderSettings.from_env()
-    if resolve_mode(mode, settings) == "live":
-        return live_providers(settings)
-    return offline_providers()
+    if resolve_mode(mode, settings) == "offline":
+        return offline_providers()
+    return live_providers(settings, kinds)

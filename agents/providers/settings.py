@@ -10,12 +10,20 @@ cost can be compared with the per-ad budget the pipeline is designed for ($0.002
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-Mode = Literal["offline", "live", "auto"]
+Mode = Literal["offline", "live"]
+MODES: tuple[str, ...] = ("offline", "live")
+Vendor = Literal["gemini", "anthropic", "openai"]
+# The environment variables of each vendor's key, for messages naming a missing one.
+KEY_NAMES: dict[Vendor, str] = {
+    "gemini": "GEMINI_API_KEY (or GOOGLE_API_KEY)",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "OPENAI_API_KEY",
+}
 
 
 class Price(BaseModel):
@@ -49,7 +57,7 @@ class RetrySettings(BaseModel):
 class ProviderSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    mode: Mode = "auto"
+    mode: Mode = "live"
     gemini_api_key: SecretStr | None = None
     anthropic_api_key: SecretStr | None = None
     openai_api_key: SecretStr | None = None
@@ -82,6 +90,16 @@ class ProviderSettings(BaseModel):
         mode = src.get("GENOME_PROVIDER")
         if mode:
             values["mode"] = mode.strip().lower()
+            if values["mode"] not in MODES:
+                raise ValueError(
+                    f"GENOME_PROVIDER={mode!r} is not one of {', '.join(MODES)}"
+                    + (
+                        " (auto, which switched to the offline provider when a key was "
+                        "missing, is gone)"
+                        if values["mode"] == "auto"
+                        else ""
+                    )
+                )
         gemini_key = src.get("GEMINI_API_KEY") or src.get("GOOGLE_API_KEY")
         for field, key in (
             ("gemini_api_key", gemini_key),
@@ -113,18 +131,14 @@ class ProviderSettings(BaseModel):
             values["retry"] = RetrySettings.model_validate(retry)
         return cls.model_validate(values)
 
-    def has_all_keys(self) -> bool:
-        return all(
-            key is not None and key.get_secret_value()
-            for key in (self.gemini_api_key, self.anthropic_api_key, self.openai_api_key)
-        )
+    def has_key(self, vendor: Vendor) -> bool:
+        key: SecretStr | None = getattr(self, f"{vendor}_api_key")
+        return bool(key is not None and key.get_secret_value())
 
-    def missing_keys(self) -> list[str]:
-        missing = []
-        if not (self.gemini_api_key and self.gemini_api_key.get_secret_value()):
-            missing.append("GEMINI_API_KEY (or GOOGLE_API_KEY)")
-        if not (self.anthropic_api_key and self.anthropic_api_key.get_secret_value()):
-            missing.append("ANTHROPIC_API_KEY")
-        if not (self.openai_api_key and self.openai_api_key.get_secret_value()):
-            missing.append("OPENAI_API_KEY")
-        return missing
+    def has_all_keys(self) -> bool:
+        return all(self.has_key(v) for v in KEY_NAMES)
+
+    def missing_keys(self, vendors: Iterable[Vendor] | None = None) -> list[str]:
+        """The key variables of `vendors` (default all) that are not set."""
+        wanted = set(KEY_NAMES if vendors is None else vendors)
+        return [name for v, name in KEY_NAMES.items() if v in wanted and not self.has_key(v)]
