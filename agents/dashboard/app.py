@@ -22,7 +22,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import psycopg
@@ -317,7 +317,8 @@ def image(ad_id: str) -> Response:
     if key is None or PurePosixPath(key).parts[:1] != (org,):
         abort(404)
     try:
-        data = storage.read_image(key, current_app.config.get("GENOME_STORAGE_DIR"))
+        root = current_app.config.get("GENOME_STORAGE_DIR")
+        data = storage.read_image(key, Path(root) if root else None)
     except storage.ImageUnavailable:
         abort(404)
     if request.args.get("thumb"):
