@@ -24,6 +24,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from werkzeug.serving import make_server
 
@@ -246,9 +247,7 @@ def module_dsn(postgresql_noproc) -> Iterator[str]:  # type: ignore[no-untyped-d
     admin = make_conninfo(**params, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(
-            f'CREATE DATABASE "{name}" TEMPLATE "{postgresql_noproc.template_dbname}"'
-        )
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgresql_noproc.template_dbname}"')
     yield make_conninfo(**params, dbname=name)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -549,6 +548,7 @@ def test_exemplars_experiments_and_the_other_pages(
     assert browser.find_elements(By.CSS_SELECTOR, ".experiment svg")
     browser.find_element(By.CSS_SELECTOR, "#propose summary").click()
     form = browser.find_element(By.CSS_SELECTOR, "#propose form")
+    Select(form.find_element(By.NAME, "variable")).select_by_visible_text("hook_type")
     form.find_element(By.NAME, "control").send_keys("urgency")
     form.find_element(By.NAME, "treatments").send_keys("authority")
     form.find_element(By.NAME, "hypothesis").send_keys("Authority lifts CTR")
@@ -613,9 +613,7 @@ def test_dashboard_refuses_bad_input_without_writing(
     app = create_app(login_dsn(module_dsn, DASHBOARD_ROLE), secure_cookies=False)
     app.config["WTF_CSRF_ENABLED"] = False  # this test is about the inputs, not the token
     client = app.test_client()
-    assert (
-        client.post("/login", data={"username": "alice", "password": PASSWORD}).status_code == 302
-    )
+    assert client.post("/login", data={"username": "bob", "password": PASSWORD}).status_code == 302
     assert client.get(f"/brand/{uuid.uuid4()}/scores").status_code == 404
     assert client.get("/brand/not-a-uuid/scores").status_code == 404
     assert client.get("/review?now=yesterday").status_code == 400
@@ -627,6 +625,6 @@ def test_dashboard_refuses_bad_input_without_writing(
     # Only a path of this site after login: no open redirect.
     client.post("/logout")
     resp = client.post(
-        "/login?next=//evil.example/x", data={"username": "alice", "password": PASSWORD}
+        "/login?next=//evil.example/x", data={"username": "bob", "password": PASSWORD}
     )
     assert resp.headers["Location"] == "/"

@@ -317,7 +317,8 @@ def propose_experiment(
     now: dt.datetime,
 ) -> uuid.UUID:
     row = conn.execute(
-        "SELECT genome.propose_experiment(%s, %s, %s, %s, %s, %s, %s, %s, p_now => %s) AS id",
+        "SELECT genome.propose_experiment(%s, %s, %s::text, %s::text, %s::text[], %s::text,"
+        " %s::numeric, %s::integer, p_now => %s) AS id",
         (brand_id, product_id, variable, control, treatments, hypothesis, budget, max_days, now),
     ).fetchone()
     assert row is not None
