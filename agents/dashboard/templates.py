@@ -279,7 +279,7 @@ those same decisions. Nothing changes until an admin approves a version.</p>
 
 EXEMPLARS = """{% extends "base.html" %}{% block title %}Exemplars{% endblock %}{% block body %}
 <h1>Exemplar library</h1>
-<p class="muted">The few-shot examples the AI reviewer is shown (docs/quality.md#exemplars):
+<p class="muted">The few-shot examples the AI reviewer is shown (docs/quality.md#exemplar-library):
 gold approvals, gold rejections and edge cases of each brand.</p>
 <table id="exemplars"><tr><th>Image</th><th>Brand</th><th>Type</th><th>Notes</th><th>State</th>
 <th></th></tr>
@@ -335,8 +335,9 @@ ATTRIBUTION = """{% extends "base.html" %}{% block title %}Attribution{% endbloc
 {% block body %}<h1>Attribution: {{ dimension }}</h1>
 <p><span class="label" id="correlational">Correlational</span> These are associations in the
 brand's own delivery data, stratified to remove confounding by the context dimensions
-(Mantel-Haenszel, docs/attribution.md), not experiments: an element can look good because of
-what it was shown with. Only an experiment (Experiments page) measures a cause.</p>
+(Mantel-Haenszel, docs/attribution.md#correlational), not experiments: an element can
+look good because of what it was shown with. Only an experiment (Experiments page)
+measures a cause.</p>
 <form method="get">{% for d in dims %}<a href="?dimension={{ d }}"
 {% if d == dimension %}style="font-weight:bold"{% endif %}>{{ d }}</a> {% endfor %}</form>
 {{ chart }}
