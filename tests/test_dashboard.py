@@ -135,13 +135,17 @@ def _png(path: Path, colour: tuple[int, int, int]) -> None:
     Image.new("RGB", (1080, 1080), colour).save(path, "PNG")
 
 
-def _with_image(db: psycopg.Connection, storage: Path, ad: uuid.UUID, colour: tuple) -> None:
-    org = db.execute(
+def _org_of(db: psycopg.Connection, ad: uuid.UUID) -> uuid.UUID:
+    return db.execute(
         "SELECT b.organization_id FROM generated_ads g JOIN ad_runs r ON r.id = g.ad_run_id "
         "JOIN products p ON p.id = r.product_id JOIN brands b ON b.id = p.brand_id "
         "WHERE g.id = %s",
         (ad,),
     ).fetchone()[0]
+
+
+def _with_image(db: psycopg.Connection, storage: Path, ad: uuid.UUID, colour: tuple) -> None:
+    org = _org_of(db, ad)
     key = f"{org}/{ad}.png"
     _png(storage / key, colour)
     db.execute("UPDATE generated_ads SET storage_path = %s WHERE id = %s", (key, ad))
@@ -149,12 +153,7 @@ def _with_image(db: psycopg.Connection, storage: Path, ad: uuid.UUID, colour: tu
 
 def _reviews(db: psycopg.Connection, ad: uuid.UUID) -> None:
     """A borderline review and a second opinion with notes, as the review agents write them."""
-    org = db.execute(
-        "SELECT b.organization_id FROM generated_ads g JOIN ad_runs r ON r.id = g.ad_run_id "
-        "JOIN products p ON p.id = r.product_id JOIN brands b ON b.id = p.brand_id "
-        "WHERE g.id = %s",
-        (ad,),
-    ).fetchone()[0]
+    org = _org_of(db, ad)
     config = db.execute(
         "SELECT id FROM genome.quality_scoring_config WHERE organization_id = %s AND is_active",
         (org,),
