@@ -544,7 +544,10 @@ def test_exemplars_experiments_and_the_other_pages(
     # refuses shows the gate's message as it is.
     browser.get(f"{server}/brand/{b}/experiments")
     assert browser.find_element(By.CSS_SELECTOR, ".verdict").text == "winner"
-    assert browser.find_elements(By.CSS_SELECTOR, ".experiment svg")
+    # matplotlib's P(best) lines, one per arm, with the arms in the legend as text.
+    plot = browser.find_element(By.CSS_SELECTOR, ".experiment svg.line-chart")
+    assert "treatment: authority" in plot.text and "control: urgency" in plot.text
+    assert len(plot.find_elements(By.CSS_SELECTOR, "g[id^=series]")) == 2
     browser.find_element(By.CSS_SELECTOR, "#propose summary").click()
     form = browser.find_element(By.CSS_SELECTOR, "#propose form")
     Select(form.find_element(By.NAME, "variable")).select_by_visible_text("hook_type")
@@ -567,6 +570,7 @@ def test_exemplars_experiments_and_the_other_pages(
     assert browser.find_element(By.ID, "correlational").text == "Correlational"
     table = browser.find_element(By.ID, "attribution").text
     assert "authority" in table and "correlational" in table
+    assert "authority" in browser.find_element(By.CSS_SELECTOR, "svg.interval-plot").text
     _shot(browser, "attribution")
 
     # Costs per brand and model.
@@ -583,9 +587,13 @@ def test_exemplars_experiments_and_the_other_pages(
         By.XPATH, "//h2[@id='dim-hook_type']/following-sibling::table[1]"
     ).text
     assert hooks.splitlines()[1].startswith("authority")  # most likely best first
+    assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart")) >= 3  # one per dimension
     _shot(browser, "scores")
     browser.get(f"{server}/brand/{b}/causal")
     assert "authority" in browser.find_element(By.ID, "effects").text
+    graph = browser.find_element(By.CSS_SELECTOR, "svg.causal-graph")
+    assert "hook_type=authority" in graph.text and "link_ctr" in graph.text
+    assert graph.find_elements(By.CSS_SELECTOR, "g[id^=edge-effect]")
     _shot(browser, "causal")
     for page, element in (("v1v2", "v1v2"), ("fatigue", "fatigue"), ("whitespace", "whitespace")):
         browser.get(f"{server}/brand/{b}/{page}")

@@ -1,10 +1,10 @@
 """The dashboard web app.
 
-Flask + Jinja, server-rendered with inline SVG charts: chosen over Streamlit because it is a
-small, long-maintained WSGI framework (Pallets) that installs from PyPI as pure-Python wheels,
-needs no Node build and no websocket runtime, renders plain HTML forms (so the override and
-acknowledge buttons are ordinary POSTs a browser test can click), and leaves every
-computation to the genome SQL API.
+Flask + Jinja, server-rendered, with matplotlib's SVG charts inline (charts.py). Flask was
+chosen over Streamlit because it is a small, long-maintained WSGI framework (Pallets) that
+installs from PyPI as pure-Python wheels, needs no Node build and no websocket runtime,
+renders plain HTML forms (so the override and acknowledge buttons are ordinary POSTs a
+browser test can click), and leaves every computation to the genome SQL API.
 
 Every page needs a login (agents/dashboard/auth.py); every form carries a Flask-WTF CSRF
 token; each request's database work is one transaction as genome_app for the logged-in
@@ -34,7 +34,7 @@ from PIL import Image
 from werkzeug.wrappers import Response
 
 from agents import storage
-from agents.dashboard import auth, db, svg
+from agents.dashboard import auth, charts, db
 from agents.dashboard.auth import requires
 from agents.dashboard.templates import TEMPLATES
 
@@ -120,9 +120,9 @@ def scores(brand_id: str) -> str:
                 d,
                 rs,
                 Markup(
-                    svg.interval_plot(
+                    charts.interval_plot(
                         [
-                            svg.Interval(r["value"], r["mean"], r["ci_lower"], r["ci_upper"])
+                            charts.Interval(r["value"], r["mean"], r["ci_lower"], r["ci_upper"])
                             for r in rs
                         ]
                     )
@@ -146,12 +146,13 @@ def attribution(brand_id: str) -> str:
             lambda: db.attribution(req.conn, b["id"], dimension, req.now),
             [],
         )
-        chart = svg.interval_plot(
+        chart = charts.interval_plot(
             [
-                svg.Interval(r["value"], r["mh_odds_ratio"], r["mh_ci_lower"], r["mh_ci_upper"])
+                charts.Interval(r["value"], r["mh_odds_ratio"], r["mh_ci_lower"], r["mh_ci_upper"])
                 for r in rows
                 if r["mh_odds_ratio"] is not None
             ],
+            ref=1.0,
             lo=0.0,
             hi=max(
                 [2.0] + [min(r["mh_ci_upper"] or 0.0, 10.0) for r in rows if r["mh_odds_ratio"]]
@@ -173,9 +174,9 @@ def causal(brand_id: str) -> str:
         b = req.brand_or_404(brand_id)
         effects = req.attempt("causal effects", lambda: db.causal_effects(req.conn, b["id"]), [])
         pairs = req.attempt("interactions", lambda: db.interactions(req.conn, b["id"], req.now), [])
-        graph = svg.causal_graph(
+        graph = charts.causal_graph(
             [
-                svg.Edge(
+                charts.Edge(
                     f"{e['test_variable']}={e['treatment_value']}",
                     e["primary_metric"],
                     e["effect"],
@@ -186,7 +187,7 @@ def causal(brand_id: str) -> str:
                 for e in effects
             ],
             [
-                svg.Edge(
+                charts.Edge(
                     f"{p['dimension_a']}={p['value_a']}",
                     f"{p['dimension_b']}={p['value_b']}",
                     p["interaction_log_or"],
@@ -203,7 +204,7 @@ def causal(brand_id: str) -> str:
 
 def _experiments_page(req: _Request, b: db.Row, form: dict[str, str]) -> str:
     rows = req.attempt("experiments", lambda: db.experiments(req.conn, b["id"]), [])
-    charts = []
+    plots = []
     for e in rows:
         series: dict[str, list[tuple[str, float]]] = {}
         for day in e["history"]:
@@ -212,11 +213,11 @@ def _experiments_page(req: _Request, b: db.Row, form: dict[str, str]) -> str:
                     continue
                 name = f"{arm.get('arm_name', arm.get('arm_index'))}: {arm.get('value', '')}"
                 series.setdefault(name, []).append((day["date"], float(arm["prob_best"])))
-        charts.append((e, Markup(svg.line_chart(series)) if series else None))
+        plots.append((e, Markup(charts.line_chart(series)) if series else None))
     return req.page(
         "experiments.html",
         brand=b,
-        experiments=charts,
+        experiments=plots,
         products=db.products(req.conn, b["id"]),
         dims=db.dimensions(req.conn),
         form=form,
@@ -268,19 +269,19 @@ def v1v2(brand_id: str) -> str:
     with _request() as req:
         b = req.brand_or_404(brand_id)
         rows = req.attempt("V1 vs V2", lambda: db.v1_v2(req.conn, b["id"], req.now), [])
-        by_metric: dict[str, list[svg.Interval]] = {}
+        by_metric: dict[str, list[charts.Interval]] = {}
         for r in rows:
             if r["value"] is not None:
                 by_metric.setdefault(r["metric"], []).append(
-                    svg.Interval(r["cohort"], r["value"], r["ci_lower"], r["ci_upper"])
+                    charts.Interval(r["cohort"], r["value"], r["ci_lower"], r["ci_upper"])
                 )
-        charts = []
+        plots = []
         for metric, items in by_metric.items():
             vals = [v for i in items for v in (i.mean, i.lower, i.upper) if v is not None]
             lo, hi = min([*vals, 0.0]), max([*vals, 0.0])
             pad = (hi - lo) * 0.05 or 0.01
-            charts.append((metric, Markup(svg.interval_plot(items, lo=lo - pad, hi=hi + pad))))
-        return req.page("v1v2.html", brand=b, rows=rows, charts=charts)
+            plots.append((metric, Markup(charts.interval_plot(items, lo=lo - pad, hi=hi + pad))))
+        return req.page("v1v2.html", brand=b, rows=rows, charts=plots)
 
 
 @requires("viewer")
@@ -455,7 +456,7 @@ def create_app(
     trusted single-sign-on proxy (auth.init_app)."""
     app = Flask(__name__)
     app.jinja_loader = DictLoader(TEMPLATES)
-    app.jinja_env.globals["fmt"] = svg.fmt
+    app.jinja_env.globals["fmt"] = charts.fmt
     app.config.update(
         GENOME_DSN=dsn,
         GENOME_STORAGE_DIR=storage_dir,
