@@ -9,6 +9,7 @@ browser is a failure, not a skip."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from werkzeug.serving import make_server
 
+from agents import cli
 from agents.dashboard.app import create_app
 from agents.dashboard.users import add_user, disable_user, list_users
 from agents.settings import DASHBOARD_ROLE, project_root
@@ -635,3 +637,31 @@ def test_dashboard_refuses_bad_input_without_writing(
         "/login?next=//evil.example/x", data={"username": "bob", "password": PASSWORD}
     )
     assert resp.headers["Location"] == "/"
+
+
+def test_users_command_and_single_sign_on(
+    module_dsn: str, world: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = str(world["org_a"])
+    add = ["users", "add", "sam", "--organization", org, "--url", module_dsn]
+    assert cli.main([*add, "--role", "viewer", "--sso-only"]) == 0
+    assert cli.main([*add, "--sso-only"]) == 1  # the name is taken
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert cli.main([*add[:2], "pat", *add[3:], "--password-stdin"]) == 1  # too short
+    app = create_app(
+        login_dsn(module_dsn, DASHBOARD_ROLE),
+        secure_cookies=False,
+        trusted_header="X-Forwarded-User",
+    )
+    client = app.test_client()
+    page = client.get("/alerts", headers={"X-Forwarded-User": "sam"})
+    assert page.status_code == 200 and b"sam \xc2\xb7 viewer" in page.data
+    assert b"Rival secret" not in page.data  # still only the user's organization
+    assert client.get("/alerts").status_code == 302  # no header, no user
+    assert client.get("/alerts", headers={"X-Forwarded-User": "gone"}).status_code == 302
+    # An SSO-only user has no password to log in with, not even an empty one.
+    app.config["WTF_CSRF_ENABLED"] = False  # about the password, not the token
+    refused = app.test_client().post("/login", data={"username": "sam", "password": ""})
+    assert refused.status_code == 200 and b"login-error" in refused.data
+    assert cli.main(["users", "disable", "sam", "--url", module_dsn]) == 0
+    assert client.get("/alerts", headers={"X-Forwarded-User": "sam"}).status_code == 302
