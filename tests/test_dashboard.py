@@ -546,6 +546,7 @@ def test_exemplars_experiments_and_the_other_pages(
     # refuses shows the gate's message as it is.
     browser.get(f"{server}/brand/{b}/experiments")
     assert browser.find_element(By.CSS_SELECTOR, ".verdict").text == "winner"
+    assert "0.0010 - 0.0070" in browser.find_element(By.CSS_SELECTOR, ".experiment .effects").text
     # matplotlib's P(best) lines, one per arm, with the arms in the legend as text.
     plot = browser.find_element(By.CSS_SELECTOR, ".experiment svg.line-chart")
     assert "treatment: authority" in plot.text and "control: urgency" in plot.text
@@ -573,6 +574,7 @@ def test_exemplars_experiments_and_the_other_pages(
     table = browser.find_element(By.ID, "attribution").text
     assert "authority" in table and "correlational" in table
     assert "authority" in browser.find_element(By.CSS_SELECTOR, "svg.interval-plot").text
+    assert "authority" in browser.find_element(By.ID, "element-scores").text
     _shot(browser, "attribution")
 
     # Costs per brand and model.

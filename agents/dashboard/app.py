@@ -158,8 +158,14 @@ def attribution(brand_id: str) -> str:
                 [2.0] + [min(r["mh_ci_upper"] or 0.0, 10.0) for r in rows if r["mh_odds_ratio"]]
             ),
         )
+        scores = [
+            r
+            for r in req.attempt("scores", lambda: db.scores(req.conn, b["id"]), [])
+            if r["dimension"] == dimension
+        ]
         return req.page(
             "attribution.html",
+            scores=scores,
             brand=b,
             dims=dims,
             dimension=dimension,

@@ -116,7 +116,15 @@ def experiments(conn: psycopg.Connection[Row], brand_id: uuid.UUID) -> list[Row]
                             'date', a.analysis_date, 'decision', a.decision, 'arms', a.arms)
                           ORDER BY a.analysis_date)
                          FROM genome.experiment_analyses a WHERE a.experiment_id = e.id),
-                        '[]'::jsonb) AS history
+                        '[]'::jsonb) AS history,
+               coalesce((SELECT jsonb_agg(jsonb_build_object(
+                            'control', c.control_value, 'treatment', c.treatment_value,
+                            'metric', c.primary_metric, 'effect', c.effect_size,
+                            'relative', c.relative_effect, 'lower', c.ci_lower,
+                            'upper', c.ci_upper, 'p_positive', c.posterior_prob_positive)
+                          ORDER BY c.treatment_value)
+                         FROM genome.causal_effects c WHERE c.experiment_id = e.id),
+                        '[]'::jsonb) AS effects
         FROM genome.experiments e
         WHERE e.brand_id = %s
         ORDER BY e.created_at DESC

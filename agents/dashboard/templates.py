@@ -131,6 +131,12 @@ value="{{ form.treatments or '' }}"></label><br>
 <b class="status">{{ e.status }}</b> · verdict <b class="verdict">{{ e.verdict or "pending" }}</b>
 </p>
 {% if e.result_summary %}<p class="muted">Result: {{ e.result_summary }}</p>{% endif %}
+{% if e.effects %}<table class="effects"><tr><th>Control</th><th>Treatment</th><th>Metric</th>
+<th>Effect</th><th>Relative</th><th>95% interval</th><th>P(&gt;0)</th></tr>
+{% for c in e.effects %}<tr><td>{{ c.control }}</td><td>{{ c.treatment }}</td>
+<td>{{ c.metric }}</td><td>{{ fmt(c.effect, 4) }}</td><td>{{ fmt(c.relative) }}</td>
+<td>{{ fmt(c.lower, 4) }} - {{ fmt(c.upper, 4) }}</td><td>{{ fmt(c.p_positive) }}</td></tr>
+{% endfor %}</table>{% endif %}
 {% if chart %}<p class="muted">P(best) per arm over the daily analyses (dashed: the 0.9 winner
 threshold).</p>{{ chart }}{% endif %}
 </section>
@@ -354,7 +360,18 @@ interval (1 = no difference).</p>
 <td>{{ r.finding }}<br><span class="muted">{{ r.finding_reason }}</span></td>
 <td class="label">{{ r.label }}</td></tr>
 {% else %}<tr><td colspan="12">No delivery data for this dimension.</td></tr>{% endfor %}
-</table>{% endblock %}"""
+</table>
+<h2>Element scores and their evidence</h2>
+<p class="muted">The genome's posterior per value (docs/learning.md#element-scores):
+its mean success rate, 95%
+interval and the matured ads it rests on. Also correlational.</p>
+<table id="element-scores"><tr><th>Value</th><th>Mean</th><th>95% interval</th>
+<th>Matured ads</th><th>P(wins draw)</th></tr>
+{% for r in scores %}<tr><td>{{ r.value }}</td><td>{{ fmt(r.mean) }}</td>
+<td>{{ fmt(r.ci_lower) }} - {{ fmt(r.ci_upper) }}</td><td>{{ r.n_rewards }}</td>
+<td>{{ fmt(r.win_probability) }}</td></tr>
+{% else %}<tr><td colspan="5">No scores yet.</td></tr>{% endfor %}</table>
+{% endblock %}"""
 
 TEMPLATES = {
     "login.html": LOGIN,

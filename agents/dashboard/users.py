@@ -54,8 +54,8 @@ def add_user(
 def list_users(dsn: str) -> list[tuple[Any, ...]]:
     with psycopg.connect(dsn) as conn:
         return conn.execute(
-            "SELECT u.username, u.role, coalesce(o.slug, o.id::text), u.is_active, u.password_hash IS NOT NULL,"
-            " u.created_at FROM genome.dashboard_users u"
+            "SELECT u.username, u.role, coalesce(o.slug, o.id::text), u.is_active,"
+            " u.password_hash IS NOT NULL, u.created_at FROM genome.dashboard_users u"
             " JOIN organizations o ON o.id = u.organization_id ORDER BY o.slug, u.username"
         ).fetchall()
 
