@@ -641,6 +641,8 @@ BEGIN
         FROM pg_auth_members AS am
         INNER JOIN pg_roles AS m ON am.member = m.oid
         WHERE am.roleid = p_role::regrole AND m.rolcanlogin AND NOT m.rolsuper
+          -- the dashboard's login role has a setting of its own
+          AND m.rolname <> 'genome_dashboard'
     LOOP
         IF NOT EXISTS (
             SELECT 1 FROM pg_db_role_setting AS s
@@ -679,19 +681,9 @@ DECLARE
         'record_embedding', 'record_embedding_from_lookup', 'review_exemplars',
         'agent_has_work', 'agent_lease_seconds'
     ];
-    -- The dashboard's pages and actions (agents/dashboard/db.py).
-    v_dashboard_functions constant text [] := ARRAY[
-        'brand_element_scores', 'interactions', 'compare_v1_v2', 'predict_fatigue', 'whitespace',
-        'record_override', 'acknowledge'
-    ];
-    -- What the dashboard's two actions write: record_override (the override, the ad, through
-    -- the status trigger the ad's history and its run, and the ad's next job) and acknowledge
-    -- (the alert).
-    v_dashboard_writes constant text [] := ARRAY[
-        'genome.ad_review_overrides:INSERT', 'public.generated_ads:UPDATE',
-        'genome.ad_status_history:INSERT', 'public.ad_runs:UPDATE', 'genome.agent_jobs:INSERT',
-        'genome.system_alerts:UPDATE'
-    ];
+    -- The dashboard's own functions (agents/dashboard/db.py): its pages and actions run as
+    -- genome_app (SET LOCAL ROLE), with genome_app's rights.
+    v_dashboard_functions constant text [] := ARRAY['dashboard_user'];
     v_job_functions text [];
     v_app_functions text [];
     v_app_helpers text [];
@@ -719,10 +711,19 @@ BEGIN
     IF genome._ensure_role('genome_agent', 'NOLOGIN NOBYPASSRLS') THEN
         v_roles := v_roles || 'genome_agent'::text;
     END IF;
-    -- The dashboard logs in as this role (not SET ROLE, which a function could reset); it
-    -- reads every organization until the dashboard gets per-organization logins.
-    IF genome._ensure_role('genome_dashboard', 'LOGIN BYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
+    -- The dashboard logs in as this role and works as genome_app for the logged-in person's
+    -- organization. A function that RESETs ROLE falls back to genome_dashboard, which has no
+    -- more than genome_app (NOBYPASSRLS, so the organization still binds it), job_runs and
+    -- dashboard_user. Clusters set up when it read every organization lose BYPASSRLS here.
+    IF genome._ensure_role('genome_dashboard', 'LOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
         v_roles := v_roles || 'genome_dashboard'::text;
+    ELSIF (SELECT r.rolbypassrls FROM pg_roles AS r WHERE r.rolname = 'genome_dashboard') THEN
+        ALTER ROLE genome_dashboard NOBYPASSRLS;
+        v_roles := v_roles || 'genome_dashboard:nobypassrls'::text;
+    END IF;
+    IF NOT pg_has_role('genome_dashboard', 'genome_app', 'MEMBER') THEN
+        GRANT genome_app TO genome_dashboard;
+        v_roles := v_roles || 'genome_dashboard:genome_app'::text;
     END IF;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
@@ -823,23 +824,25 @@ BEGIN
     REVOKE ALL ON genome.job_runs FROM genome_app;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
 
-    -- The dashboard reads every genome and tenant table and writes what its actions write.
+    -- The dashboard's own rights: none on any table but the job runs (the virtual clock its
+    -- pages are computed at, read before it switches to genome_app); the rest it has as
+    -- genome_app. Nobody but the owner reads the dashboard users (their password hashes):
+    -- not the app, although the table is a tenant table.
     FOR t IN
         SELECT c.oid::regclass::text AS table_name
         FROM pg_class AS c
         WHERE (c.relnamespace = 'genome'::regnamespace OR c.oid = ANY (v_tenant))
           AND c.relkind IN ('r', 'p', 'v', 'm')
+          AND EXISTS (
+              SELECT 1 FROM aclexplode(c.relacl) AS a
+              WHERE a.grantee = 'genome_dashboard'::regrole
+          )
     LOOP
         EXECUTE format('REVOKE ALL ON %s FROM genome_dashboard', t.table_name);
-        EXECUTE format('GRANT SELECT ON %s TO genome_dashboard', t.table_name);
     END LOOP;
-    FOR t IN
-        SELECT split_part(w, ':', 1) AS table_name, split_part(w, ':', 2) AS privilege
-        FROM unnest(v_dashboard_writes) AS w
-    LOOP
-        EXECUTE format('GRANT %s ON %s TO genome_dashboard', t.privilege, t.table_name);
-    END LOOP;
-    GRANT USAGE ON ALL SEQUENCES IN SCHEMA genome TO genome_dashboard;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_dashboard;
+    GRANT SELECT ON genome.job_runs TO genome_dashboard;
+    REVOKE ALL ON genome.dashboard_users FROM genome_app;
 
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
@@ -921,7 +924,7 @@ $$;
 -- Name: FUNCTION _apply_tenancy(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
 
 
 --
@@ -8765,6 +8768,28 @@ COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this s
 
 
 --
+-- Name: dashboard_user(text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.dashboard_user(p_username text) RETURNS TABLE(id uuid, organization_id uuid, organization_name text, username text, password_hash text, role text, is_active boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT u.id, u.organization_id, o.name, u.username, u.password_hash, u.role, u.is_active
+    FROM genome.dashboard_users AS u
+    INNER JOIN public.organizations AS o ON o.id = u.organization_id
+    WHERE u.username = p_username
+$$;
+
+
+--
+-- Name: FUNCTION dashboard_user(p_username text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.dashboard_user(p_username text) IS 'The dashboard user named p_username (none when unknown): id, organization, password hash, role and whether active. SECURITY DEFINER (the users table is read by no login role); executable by genome_dashboard only, which verifies the password itself. Raises nothing.';
+
+
+--
 -- Name: decide_review(uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -13685,6 +13710,47 @@ COMMENT ON COLUMN genome.creative_element_scores.win_probability IS 'Probability
 
 
 --
+-- Name: dashboard_users; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.dashboard_users (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid NOT NULL,
+    username text NOT NULL,
+    password_hash text,
+    role text NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    disabled_at timestamp with time zone,
+    CONSTRAINT dashboard_users_check CHECK ((is_active = (disabled_at IS NULL))),
+    CONSTRAINT dashboard_users_password_hash_check CHECK (((password_hash IS NULL) OR ((length(password_hash) >= 20) AND (length(password_hash) <= 512)))),
+    CONSTRAINT dashboard_users_role_check CHECK ((role = ANY (ARRAY['viewer'::text, 'reviewer'::text, 'admin'::text]))),
+    CONSTRAINT dashboard_users_username_check CHECK ((username ~ '^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$'::text))
+);
+
+
+--
+-- Name: TABLE dashboard_users; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.dashboard_users IS 'People who log in to the dashboard (genome users add|list|disable): each bound to one organization, with a role (viewer reads; reviewer also decides ads, curates exemplars, proposes experiments and acknowledges alerts; admin also approves calibrated review configs). The dashboard reads a user only through genome.dashboard_user (docs/security.md#dashboard-logins); no other role may read the password hashes.';
+
+
+--
+-- Name: COLUMN dashboard_users.username; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.dashboard_users.username IS 'Login name, unique across the platform (a user is found before their organization is known).';
+
+
+--
+-- Name: COLUMN dashboard_users.password_hash; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.dashboard_users.password_hash IS 'A salted password hash (werkzeug.security, scrypt or pbkdf2) or NULL for a user who logs in only through the trusted single-sign-on header.';
+
+
+--
 -- Name: defect_checks; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -15070,6 +15136,22 @@ ALTER TABLE ONLY genome.creative_element_scores
 
 
 --
+-- Name: dashboard_users dashboard_users_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.dashboard_users
+    ADD CONSTRAINT dashboard_users_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: dashboard_users dashboard_users_username_key; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.dashboard_users
+    ADD CONSTRAINT dashboard_users_username_key UNIQUE (username);
+
+
+--
 -- Name: defect_checks defect_checks_column_name_key; Type: CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -16285,6 +16367,14 @@ ALTER TABLE ONLY genome.creative_element_scores
 
 
 --
+-- Name: dashboard_users dashboard_users_organization_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.dashboard_users
+    ADD CONSTRAINT dashboard_users_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES public.organizations(id) ON DELETE CASCADE;
+
+
+--
 -- Name: element_combo_scores element_combo_scores_brand_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -16797,6 +16887,12 @@ ALTER TABLE genome.creative_element_rewards ENABLE ROW LEVEL SECURITY;
 ALTER TABLE genome.creative_element_scores ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: dashboard_users; Type: ROW SECURITY; Schema: genome; Owner: -
+--
+
+ALTER TABLE genome.dashboard_users ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: element_combo_scores; Type: ROW SECURITY; Schema: genome; Owner: -
 --
 
@@ -17122,6 +17218,20 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app 
 --
 
 COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+
+
+--
+-- Name: dashboard_users genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+
+
+--
+-- Name: POLICY genome_app_tenant ON dashboard_users; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
@@ -17686,7 +17796,6 @@ GRANT USAGE ON SCHEMA public TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO genome_app;
-GRANT SELECT ON TABLE genome.quality_scoring_config TO genome_dashboard;
 
 
 --
@@ -17695,7 +17804,6 @@ GRANT SELECT ON TABLE genome.quality_scoring_config TO genome_dashboard;
 
 REVOKE ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_app;
-GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_dashboard;
 
 
 --
@@ -17789,7 +17897,6 @@ REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double
 
 REVOKE ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_app;
-GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_dashboard;
 
 
 --
@@ -17852,7 +17959,6 @@ REVOKE ALL ON FUNCTION genome._callees(p_functions text[]) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION genome._caller_is_owner() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
-GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_dashboard;
 
 
 --
@@ -17861,7 +17967,6 @@ GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_dashboard;
 
 REVOKE ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_app;
-GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_dashboard;
 
 
 --
@@ -17870,7 +17975,6 @@ GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id 
 
 REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_app;
-GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_dashboard;
 
 
 --
@@ -17879,7 +17983,6 @@ GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uu
 
 REVOKE ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_app;
-GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_dashboard;
 
 
 --
@@ -17895,7 +17998,6 @@ REVOKE ALL ON FUNCTION genome._check_storage_key() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION genome._ci_level() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._ci_level() TO genome_app;
-GRANT ALL ON FUNCTION genome._ci_level() TO genome_dashboard;
 
 
 --
@@ -17918,7 +18020,6 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_backfill_tags() FROM PUBLIC;
 
 GRANT ALL ON TABLE public.ad_intelligence_baselines TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_app;
-GRANT SELECT ON TABLE public.ad_intelligence_baselines TO genome_dashboard;
 
 
 --
@@ -17986,7 +18087,6 @@ GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights do
 
 REVOKE ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_app;
-GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_dashboard;
 
 
 --
@@ -18039,7 +18139,6 @@ GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT,INSERT ON TABLE genome.agent_jobs TO genome_dashboard;
 
 
 --
@@ -18062,7 +18161,6 @@ REVOKE ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) FROM PUBL
 
 REVOKE ALL ON FUNCTION genome._job_kinds() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._job_kinds() TO genome_app;
-GRANT ALL ON FUNCTION genome._job_kinds() TO genome_dashboard;
 
 
 --
@@ -18147,7 +18245,6 @@ GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding pub
 
 REVOKE ALL ON FUNCTION genome._normal_quantile(p_p double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_app;
-GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_dashboard;
 
 
 --
@@ -18185,7 +18282,6 @@ REVOKE ALL ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call json
 
 REVOKE ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
-GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_dashboard;
 
 
 --
@@ -18194,7 +18290,6 @@ GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_dashb
 
 REVOKE ALL ON FUNCTION genome._require_brand(p_brand_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_app;
-GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_dashboard;
 
 
 --
@@ -18216,7 +18311,6 @@ REVOKE ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_mo
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
-GRANT SELECT ON TABLE genome.experiments TO genome_dashboard;
 
 
 --
@@ -18232,7 +18326,6 @@ GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states 
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
-GRANT SELECT ON TABLE genome.experiment_arms TO genome_dashboard;
 
 
 --
@@ -18249,7 +18342,6 @@ GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm
 
 REVOKE ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_app;
-GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_dashboard;
 
 
 --
@@ -18280,7 +18372,6 @@ REVOKE ALL ON FUNCTION genome._require_lease(p_lease interval) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_app;
-GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_dashboard;
 
 
 --
@@ -18289,7 +18380,6 @@ GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) 
 
 REVOKE ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_app;
-GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -18373,7 +18463,6 @@ REVOKE ALL ON FUNCTION genome._seed_default_quality_config(p_organization_id uui
 
 REVOKE ALL ON FUNCTION genome._setting(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
-GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_dashboard;
 
 
 --
@@ -18382,7 +18471,6 @@ GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_dashboard;
 
 REVOKE ALL ON FUNCTION genome._setting_int(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_app;
-GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_dashboard;
 
 
 --
@@ -18398,7 +18486,6 @@ REVOKE ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) FROM PU
 
 REVOKE ALL ON FUNCTION genome._setting_num(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
-GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_dashboard;
 
 
 --
@@ -18436,7 +18523,6 @@ REVOKE ALL ON FUNCTION genome._sync_alerts(p_evaluations genome.alert_evaluation
 
 REVOKE ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_app;
-GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_dashboard;
 
 
 --
@@ -18539,7 +18625,6 @@ GRANT ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_ge
 
 REVOKE ALL ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone) TO genome_app;
-GRANT ALL ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -18602,7 +18687,6 @@ GRANT ALL ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now 
 
 REVOKE ALL ON FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision) TO genome_app;
-GRANT ALL ON FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision) TO genome_dashboard;
 
 
 --
@@ -18657,7 +18741,6 @@ REVOKE ALL ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) FR
 
 REVOKE ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
-GRANT ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -18674,6 +18757,14 @@ GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result
 
 REVOKE ALL ON FUNCTION genome.current_organization() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.current_organization() TO genome_app;
+
+
+--
+-- Name: FUNCTION dashboard_user(p_username text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.dashboard_user(p_username text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.dashboard_user(p_username text) TO genome_dashboard;
 
 
 --
@@ -18697,7 +18788,6 @@ REVOKE ALL ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) FRO
 
 REVOKE ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_app;
-GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -18761,7 +18851,6 @@ GRANT ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease
 
 REVOKE ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
-GRANT ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -18801,7 +18890,6 @@ GRANT ALL ON FUNCTION genome.normalize_tags(p_tags jsonb) TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_app;
-GRANT SELECT,UPDATE ON TABLE genome.system_alerts TO genome_dashboard;
 
 
 --
@@ -18850,7 +18938,6 @@ GRANT ALL ON FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p
 
 REVOKE ALL ON FUNCTION genome.predict_fatigue(p_brand_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.predict_fatigue(p_brand_id uuid) TO genome_app;
-GRANT ALL ON FUNCTION genome.predict_fatigue(p_brand_id uuid) TO genome_dashboard;
 
 
 --
@@ -18907,7 +18994,6 @@ GRANT ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_s
 
 REVOKE ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone) TO genome_app;
-GRANT ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -19039,7 +19125,6 @@ REVOKE ALL ON FUNCTION genome.validate(p_now timestamp with time zone) FROM PUBL
 
 REVOKE ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
-GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone) TO genome_dashboard;
 
 
 --
@@ -19047,7 +19132,6 @@ GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with ti
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_app;
-GRANT SELECT ON TABLE genome.ad_defect_scans TO genome_dashboard;
 
 
 --
@@ -19055,7 +19139,6 @@ GRANT SELECT ON TABLE genome.ad_defect_scans TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_app;
-GRANT SELECT ON TABLE genome.ad_fatigue TO genome_dashboard;
 
 
 --
@@ -19063,7 +19146,6 @@ GRANT SELECT ON TABLE genome.ad_fatigue TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_app;
-GRANT SELECT ON TABLE genome.ad_lineage TO genome_dashboard;
 
 
 --
@@ -19071,7 +19153,6 @@ GRANT SELECT ON TABLE genome.ad_lineage TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome_app;
-GRANT SELECT ON TABLE genome.ad_quality_exemplars TO genome_dashboard;
 
 
 --
@@ -19079,7 +19160,6 @@ GRANT SELECT ON TABLE genome.ad_quality_exemplars TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_app;
-GRANT SELECT,INSERT ON TABLE genome.ad_review_overrides TO genome_dashboard;
 
 
 --
@@ -19087,7 +19167,6 @@ GRANT SELECT,INSERT ON TABLE genome.ad_review_overrides TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_app;
-GRANT SELECT ON TABLE genome.ad_reviews TO genome_dashboard;
 
 
 --
@@ -19095,14 +19174,6 @@ GRANT SELECT ON TABLE genome.ad_reviews TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_app;
-GRANT SELECT,INSERT ON TABLE genome.ad_status_history TO genome_dashboard;
-
-
---
--- Name: SEQUENCE ad_status_history_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.ad_status_history_id_seq TO genome_dashboard;
 
 
 --
@@ -19110,7 +19181,6 @@ GRANT USAGE ON SEQUENCE genome.ad_status_history_id_seq TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_app;
-GRANT SELECT ON TABLE genome.ad_visual_lookups TO genome_dashboard;
 
 
 --
@@ -19118,14 +19188,6 @@ GRANT SELECT ON TABLE genome.ad_visual_lookups TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_app;
-GRANT SELECT ON TABLE genome.agent_job_attempts TO genome_dashboard;
-
-
---
--- Name: SEQUENCE agent_job_attempts_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.agent_job_attempts_id_seq TO genome_dashboard;
 
 
 --
@@ -19133,7 +19195,6 @@ GRANT USAGE ON SEQUENCE genome.agent_job_attempts_id_seq TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
-GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_dashboard;
 
 
 --
@@ -19141,7 +19202,6 @@ GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.alert_thresholds TO genome_app;
-GRANT SELECT ON TABLE genome.alert_thresholds TO genome_dashboard;
 
 
 --
@@ -19149,7 +19209,6 @@ GRANT SELECT ON TABLE genome.alert_thresholds TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_app;
-GRANT SELECT ON TABLE genome.brand_priors TO genome_dashboard;
 
 
 --
@@ -19157,7 +19216,6 @@ GRANT SELECT ON TABLE genome.brand_priors TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_app;
-GRANT SELECT ON TABLE genome.causal_effects TO genome_dashboard;
 
 
 --
@@ -19165,7 +19223,6 @@ GRANT SELECT ON TABLE genome.causal_effects TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_app;
-GRANT SELECT ON TABLE genome.competitor_ad_tags TO genome_dashboard;
 
 
 --
@@ -19173,14 +19230,6 @@ GRANT SELECT ON TABLE genome.competitor_ad_tags TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_history TO genome_app;
-GRANT SELECT ON TABLE genome.creative_element_reward_history TO genome_dashboard;
-
-
---
--- Name: SEQUENCE creative_element_reward_history_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.creative_element_reward_history_id_seq TO genome_dashboard;
 
 
 --
@@ -19188,7 +19237,6 @@ GRANT USAGE ON SEQUENCE genome.creative_element_reward_history_id_seq TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO genome_app;
-GRANT SELECT ON TABLE genome.creative_element_rewards TO genome_dashboard;
 
 
 --
@@ -19196,7 +19244,6 @@ GRANT SELECT ON TABLE genome.creative_element_rewards TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO genome_app;
-GRANT SELECT ON TABLE genome.creative_element_scores TO genome_dashboard;
 
 
 --
@@ -19204,7 +19251,6 @@ GRANT SELECT ON TABLE genome.creative_element_scores TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.defect_checks TO genome_app;
-GRANT SELECT ON TABLE genome.defect_checks TO genome_dashboard;
 
 
 --
@@ -19212,7 +19258,6 @@ GRANT SELECT ON TABLE genome.defect_checks TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome_app;
-GRANT SELECT ON TABLE genome.element_combo_scores TO genome_dashboard;
 
 
 --
@@ -19220,7 +19265,6 @@ GRANT SELECT ON TABLE genome.element_combo_scores TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.element_dimensions TO genome_app;
-GRANT SELECT ON TABLE genome.element_dimensions TO genome_dashboard;
 
 
 --
@@ -19228,7 +19272,6 @@ GRANT SELECT ON TABLE genome.element_dimensions TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.element_value_aliases TO genome_app;
-GRANT SELECT ON TABLE genome.element_value_aliases TO genome_dashboard;
 
 
 --
@@ -19236,7 +19279,6 @@ GRANT SELECT ON TABLE genome.element_value_aliases TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.element_values TO genome_app;
-GRANT SELECT ON TABLE genome.element_values TO genome_dashboard;
 
 
 --
@@ -19244,14 +19286,6 @@ GRANT SELECT ON TABLE genome.element_values TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_app;
-GRANT SELECT ON TABLE genome.experiment_analyses TO genome_dashboard;
-
-
---
--- Name: SEQUENCE experiment_analyses_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.experiment_analyses_id_seq TO genome_dashboard;
 
 
 --
@@ -19259,14 +19293,6 @@ GRANT USAGE ON SEQUENCE genome.experiment_analyses_id_seq TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_app;
-GRANT SELECT ON TABLE genome.experiment_arm_ads TO genome_dashboard;
-
-
---
--- Name: SEQUENCE experiment_arm_ads_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.experiment_arm_ads_id_seq TO genome_dashboard;
 
 
 --
@@ -19274,14 +19300,6 @@ GRANT USAGE ON SEQUENCE genome.experiment_arm_ads_id_seq TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_app;
-GRANT SELECT ON TABLE genome.experiment_events TO genome_dashboard;
-
-
---
--- Name: SEQUENCE experiment_events_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.experiment_events_id_seq TO genome_dashboard;
 
 
 --
@@ -19289,14 +19307,6 @@ GRANT USAGE ON SEQUENCE genome.experiment_events_id_seq TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses TO genome_app;
-GRANT SELECT ON TABLE genome.generation_experiment_analyses TO genome_dashboard;
-
-
---
--- Name: SEQUENCE generation_experiment_analyses_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.generation_experiment_analyses_id_seq TO genome_dashboard;
 
 
 --
@@ -19304,7 +19314,6 @@ GRANT USAGE ON SEQUENCE genome.generation_experiment_analyses_id_seq TO genome_d
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO genome_app;
-GRANT SELECT ON TABLE genome.generation_experiments TO genome_dashboard;
 
 
 --
@@ -19312,14 +19321,6 @@ GRANT SELECT ON TABLE genome.generation_experiments TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_app;
-GRANT SELECT ON TABLE genome.genome_state TO genome_dashboard;
-
-
---
--- Name: SEQUENCE genome_version_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.genome_version_seq TO genome_dashboard;
 
 
 --
@@ -19330,18 +19331,10 @@ GRANT SELECT ON TABLE genome.job_runs TO genome_dashboard;
 
 
 --
--- Name: SEQUENCE job_runs_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.job_runs_id_seq TO genome_dashboard;
-
-
---
 -- Name: TABLE job_schedules; Type: ACL; Schema: genome; Owner: -
 --
 
 GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
-GRANT SELECT ON TABLE genome.job_schedules TO genome_dashboard;
 
 
 --
@@ -19349,7 +19342,6 @@ GRANT SELECT ON TABLE genome.job_schedules TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_app;
-GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_dashboard;
 
 
 --
@@ -19357,7 +19349,6 @@ GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_app;
-GRANT SELECT ON TABLE genome.learner_posteriors TO genome_dashboard;
 
 
 --
@@ -19365,7 +19356,6 @@ GRANT SELECT ON TABLE genome.learner_posteriors TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.objective_map TO genome_app;
-GRANT SELECT ON TABLE genome.objective_map TO genome_dashboard;
 
 
 --
@@ -19373,14 +19363,6 @@ GRANT SELECT ON TABLE genome.objective_map TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_app;
-GRANT SELECT ON TABLE genome.provider_calls TO genome_dashboard;
-
-
---
--- Name: SEQUENCE provider_calls_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.provider_calls_id_seq TO genome_dashboard;
 
 
 --
@@ -19388,7 +19370,6 @@ GRANT USAGE ON SEQUENCE genome.provider_calls_id_seq TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.review_checks TO genome_app;
-GRANT SELECT ON TABLE genome.review_checks TO genome_dashboard;
 
 
 --
@@ -19396,7 +19377,6 @@ GRANT SELECT ON TABLE genome.review_checks TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
-GRANT SELECT ON TABLE genome.reward_metrics TO genome_dashboard;
 
 
 --
@@ -19404,14 +19384,6 @@ GRANT SELECT ON TABLE genome.reward_metrics TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
-GRANT SELECT ON TABLE genome.reward_weights TO genome_dashboard;
-
-
---
--- Name: TABLE schema_migrations; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT ON TABLE genome.schema_migrations TO genome_dashboard;
 
 
 --
@@ -19419,7 +19391,6 @@ GRANT SELECT ON TABLE genome.schema_migrations TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.settings TO genome_app;
-GRANT SELECT ON TABLE genome.settings TO genome_dashboard;
 
 
 --
@@ -19427,14 +19398,6 @@ GRANT SELECT ON TABLE genome.settings TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_app;
-GRANT SELECT ON TABLE genome.style_clusters TO genome_dashboard;
-
-
---
--- Name: SEQUENCE style_clusters_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.style_clusters_id_seq TO genome_dashboard;
 
 
 --
@@ -19442,14 +19405,6 @@ GRANT USAGE ON SEQUENCE genome.style_clusters_id_seq TO genome_dashboard;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_app;
-GRANT SELECT ON TABLE genome.validation_results TO genome_dashboard;
-
-
---
--- Name: SEQUENCE validation_results_id_seq; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT USAGE ON SEQUENCE genome.validation_results_id_seq TO genome_dashboard;
 
 
 --
@@ -19458,7 +19413,6 @@ GRANT USAGE ON SEQUENCE genome.validation_results_id_seq TO genome_dashboard;
 
 GRANT ALL ON TABLE public.ad_runs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_app;
-GRANT SELECT,UPDATE ON TABLE public.ad_runs TO genome_dashboard;
 
 
 --
@@ -19467,7 +19421,6 @@ GRANT SELECT,UPDATE ON TABLE public.ad_runs TO genome_dashboard;
 
 GRANT ALL ON TABLE public.brands TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_app;
-GRANT SELECT ON TABLE public.brands TO genome_dashboard;
 
 
 --
@@ -19476,7 +19429,6 @@ GRANT SELECT ON TABLE public.brands TO genome_dashboard;
 
 GRANT ALL ON TABLE public.generated_ads TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_app;
-GRANT SELECT,UPDATE ON TABLE public.generated_ads TO genome_dashboard;
 
 
 --
@@ -19485,7 +19437,6 @@ GRANT SELECT,UPDATE ON TABLE public.generated_ads TO genome_dashboard;
 
 GRANT ALL ON TABLE public.meta_ad_mapping TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_app;
-GRANT SELECT ON TABLE public.meta_ad_mapping TO genome_dashboard;
 
 
 --
@@ -19494,7 +19445,6 @@ GRANT SELECT ON TABLE public.meta_ad_mapping TO genome_dashboard;
 
 GRANT ALL ON TABLE public.meta_ads_performance TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome_app;
-GRANT SELECT ON TABLE public.meta_ads_performance TO genome_dashboard;
 
 
 --
@@ -19503,7 +19453,6 @@ GRANT SELECT ON TABLE public.meta_ads_performance TO genome_dashboard;
 
 GRANT ALL ON TABLE public.meta_campaigns TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_app;
-GRANT SELECT ON TABLE public.meta_campaigns TO genome_dashboard;
 
 
 --
@@ -19512,7 +19461,6 @@ GRANT SELECT ON TABLE public.meta_campaigns TO genome_dashboard;
 
 GRANT ALL ON TABLE public.organizations TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_app;
-GRANT SELECT ON TABLE public.organizations TO genome_dashboard;
 
 
 --
@@ -19521,7 +19469,6 @@ GRANT SELECT ON TABLE public.organizations TO genome_dashboard;
 
 GRANT ALL ON TABLE public.product_template_usage TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO genome_app;
-GRANT SELECT ON TABLE public.product_template_usage TO genome_dashboard;
 
 
 --
@@ -19530,7 +19477,6 @@ GRANT SELECT ON TABLE public.product_template_usage TO genome_dashboard;
 
 GRANT ALL ON TABLE public.products TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_app;
-GRANT SELECT ON TABLE public.products TO genome_dashboard;
 
 
 --
@@ -19539,7 +19485,6 @@ GRANT SELECT ON TABLE public.products TO genome_dashboard;
 
 GRANT ALL ON TABLE public.scheduled_jobs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scheduled_jobs TO genome_app;
-GRANT SELECT ON TABLE public.scheduled_jobs TO genome_dashboard;
 
 
 --

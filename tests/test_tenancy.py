@@ -88,6 +88,17 @@ def test_every_tenant_table_is_isolated(
         assert not [r for r in rows if _owner(r, cols, two_orgs) == {"A", "B"}], (
             f"{name}: a row links to both organizations"
         )
+        if not db.execute(
+            "SELECT has_table_privilege('genome_app', %s, 'SELECT')", (name,)
+        ).fetchone()[0]:
+            # Not the app's at all, not even its own organization's rows (genome.dashboard_users,
+            # docs/security.md#dashboard-logins): refused outright, the policy stays behind it.
+            with (
+                session(db_dsn, "genome_app", a.organization) as app,
+                pytest.raises(psycopg.errors.InsufficientPrivilege),
+            ):
+                app.execute(f"SELECT 1 FROM {name}")
+            continue
         # Read: A sees exactly its own rows, B's never; nothing without an organization.
         with session(db_dsn, "genome_app", a.organization) as app:
             seen = _rows(app, name)

@@ -1,78 +1,117 @@
 """The dashboard web app.
 
-Flask + Jinja, server-rendered with inline SVG charts: chosen over Streamlit because it is a
-small, long-maintained WSGI framework (Pallets) that installs from PyPI as pure-Python wheels,
-needs no Node build and no websocket runtime, renders plain HTML forms (so the override and
-acknowledge buttons are ordinary POSTs a browser test can click), and leaves every
-computation to the genome SQL API."""
+Flask + Jinja, server-rendered, with matplotlib's SVG charts inline (charts.py). Flask was
+chosen over Streamlit because it is a small, long-maintained WSGI framework (Pallets) that
+installs from PyPI as pure-Python wheels, needs no Node build and no websocket runtime,
+renders plain HTML forms (so the override and acknowledge buttons are ordinary POSTs a
+browser test can click), and leaves every computation to the genome SQL API.
+
+Every page needs a login (agents/dashboard/auth.py); every form carries a Flask-WTF CSRF
+token; each request's database work is one transaction as genome_app for the logged-in
+user's organization (db.tenant), so another organization's ads are invisible, also when
+their URLs are typed (docs/security.md#dashboard-logins)."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import io
+import os
+import secrets
+import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import psycopg
 from flask import Flask, abort, current_app, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFProtect
 from jinja2 import DictLoader
 from markupsafe import Markup
+from PIL import Image
 from werkzeug.wrappers import Response
 
-from agents.dashboard import db, svg
+from agents import storage
+from agents.dashboard import auth, charts, db
+from agents.dashboard.auth import requires
 from agents.dashboard.templates import TEMPLATES
 
 T = TypeVar("T")
 
 
-def _attempt(errors: list[str], what: str, fn: Callable[[], T], default: T) -> T:
-    """Run one query; a database error becomes a message on the page, not a 500."""
-    try:
-        return fn()
-    except psycopg.Error as exc:
-        code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
-        errors.append(f"{what}: {str(exc).splitlines()[0]}{code}")
-        return default
+class _Request:
+    """The open transaction of one request: its connection, its time and its errors."""
+
+    def __init__(self, conn: psycopg.Connection[db.Row], now: dt.datetime) -> None:
+        self.conn = conn
+        self.now = now
+        self.errors: list[str] = []
+
+    def attempt(self, what: str, fn: Callable[[], T], default: T) -> T:
+        """Run one query in a savepoint; a database error becomes a message on the page (and
+        undoes only that query), not a 500."""
+        try:
+            with self.conn.transaction():
+                return fn()
+        except psycopg.Error as exc:
+            code = f" [{exc.sqlstate}]" if exc.sqlstate else ""
+            self.errors.append(f"{what}: {str(exc).splitlines()[0]}{code}")
+            return default
+
+    def page(self, template: str, **ctx: Any) -> str:
+        return render_template(
+            template, now=self.now, errors=self.errors, msg=request.args.get("msg"), **ctx
+        )
+
+    def brand_or_404(self, raw: str) -> db.Row:
+        b = db.brand(self.conn, _uuid(raw))
+        if b is None:
+            abort(404)
+        return b
 
 
-def _brand_id(raw: str) -> uuid.UUID:
+def _uuid(raw: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
         abort(404)
 
 
-def _connect() -> psycopg.Connection[db.Row]:
-    """One short connection per request, to the app's database."""
-    return db.connect(current_app.config["GENOME_DSN"])
+@contextmanager
+def _request() -> Iterator[_Request]:
+    """The request's transaction as genome_app for the logged-in user's organization."""
+    override = request.args.get("now")
+    if override:
+        try:
+            dt.datetime.fromisoformat(override)
+        except ValueError:
+            abort(400, "now= must be an ISO timestamp")
+    dsn = current_app.config["GENOME_DSN"]
+    with db.tenant(dsn, auth.user().organization_id, override) as (conn, now):
+        yield _Request(conn, now)
 
 
-def _page(template: str, conn: psycopg.Connection[db.Row], **ctx: Any) -> str:
-    errors: list[str] = ctx.pop("errors", [])
-    now = db.as_of(conn, request.args.get("now"))
-    return render_template(template, now=now, errors=errors, msg=request.args.get("msg"), **ctx)
-
-
-def _brand_or_404(conn: psycopg.Connection[db.Row], raw: str) -> db.Row:
-    b = db.brand(conn, _brand_id(raw))
-    if b is None:
-        abort(404)
-    return b
+def _done(endpoint: str, req: _Request, ok: str, **values: Any) -> Response:
+    """After an action: back to `endpoint` with its message (the error if it failed)."""
+    return redirect(url_for(endpoint, msg=req.errors[0] if req.errors else ok, **values))
 
 
 # --- pages (each view's name is its endpoint for url_for) ------------------------------
 
 
+@requires("viewer")
 def index() -> str:
-    with _connect() as conn:
-        return _page("index.html", conn, brands=db.brands(conn), brand=None)
+    with _request() as req:
+        return req.page("index.html", brands=db.brands(req.conn), brand=None)
 
 
+@requires("viewer")
 def scores(brand_id: str) -> str:
-    with _connect() as conn:
-        b = _brand_or_404(conn, brand_id)
-        errors: list[str] = []
-        rows = _attempt(errors, "scores", lambda: db.scores(conn, b["id"]), [])
+    with _request() as req:
+        b = req.brand_or_404(brand_id)
+        rows = req.attempt("scores", lambda: db.scores(req.conn, b["id"]), [])
         dims: dict[str, list[db.Row]] = {}
         for r in rows:
             dims.setdefault(r["dimension"], []).append(r)
@@ -81,9 +120,9 @@ def scores(brand_id: str) -> str:
                 d,
                 rs,
                 Markup(
-                    svg.interval_plot(
+                    charts.interval_plot(
                         [
-                            svg.Interval(r["value"], r["mean"], r["ci_lower"], r["ci_upper"])
+                            charts.Interval(r["value"], r["mean"], r["ci_lower"], r["ci_upper"])
                             for r in rs
                         ]
                     )
@@ -91,19 +130,59 @@ def scores(brand_id: str) -> str:
             )
             for d, rs in dims.items()
         ]
-        return _page("scores.html", conn, brand=b, dimensions=dimensions, errors=errors)
+        return req.page("scores.html", brand=b, dimensions=dimensions)
 
 
-def causal(brand_id: str) -> str:
-    with _connect() as conn:
-        b = _brand_or_404(conn, brand_id)
-        errors: list[str] = []
-        now = db.as_of(conn, request.args.get("now"))
-        effects = _attempt(errors, "causal effects", lambda: db.causal_effects(conn, b["id"]), [])
-        pairs = _attempt(errors, "interactions", lambda: db.interactions(conn, b["id"], now), [])
-        graph = svg.causal_graph(
+@requires("viewer")
+def attribution(brand_id: str) -> str:
+    with _request() as req:
+        b = req.brand_or_404(brand_id)
+        dims = db.dimensions(req.conn)
+        dimension = request.args.get("dimension") or (dims[0] if dims else "")
+        if dimension not in dims:
+            abort(404)
+        rows = req.attempt(
+            "attribution",
+            lambda: db.attribution(req.conn, b["id"], dimension, req.now),
+            [],
+        )
+        chart = charts.interval_plot(
             [
-                svg.Edge(
+                charts.Interval(r["value"], r["mh_odds_ratio"], r["mh_ci_lower"], r["mh_ci_upper"])
+                for r in rows
+                if r["mh_odds_ratio"] is not None
+            ],
+            ref=1.0,
+            lo=0.0,
+            hi=max(
+                [2.0] + [min(r["mh_ci_upper"] or 0.0, 10.0) for r in rows if r["mh_odds_ratio"]]
+            ),
+        )
+        scores = [
+            r
+            for r in req.attempt("scores", lambda: db.scores(req.conn, b["id"]), [])
+            if r["dimension"] == dimension
+        ]
+        return req.page(
+            "attribution.html",
+            scores=scores,
+            brand=b,
+            dims=dims,
+            dimension=dimension,
+            rows=rows,
+            chart=Markup(chart),
+        )
+
+
+@requires("viewer")
+def causal(brand_id: str) -> str:
+    with _request() as req:
+        b = req.brand_or_404(brand_id)
+        effects = req.attempt("causal effects", lambda: db.causal_effects(req.conn, b["id"]), [])
+        pairs = req.attempt("interactions", lambda: db.interactions(req.conn, b["id"], req.now), [])
+        graph = charts.causal_graph(
+            [
+                charts.Edge(
                     f"{e['test_variable']}={e['treatment_value']}",
                     e["primary_metric"],
                     e["effect"],
@@ -114,7 +193,7 @@ def causal(brand_id: str) -> str:
                 for e in effects
             ],
             [
-                svg.Edge(
+                charts.Edge(
                     f"{p['dimension_a']}={p['value_a']}",
                     f"{p['dimension_b']}={p['value_b']}",
                     p["interaction_log_or"],
@@ -126,149 +205,315 @@ def causal(brand_id: str) -> str:
                 if p["interaction_log_or"] is not None
             ],
         )
-        return _page(
-            "causal.html",
-            conn,
-            brand=b,
-            effects=effects,
-            pairs=pairs,
-            graph=Markup(graph),
-            errors=errors,
-        )
+        return req.page("causal.html", brand=b, effects=effects, pairs=pairs, graph=Markup(graph))
 
 
+def _experiments_page(req: _Request, b: db.Row, form: dict[str, str]) -> str:
+    rows = req.attempt("experiments", lambda: db.experiments(req.conn, b["id"]), [])
+    plots = []
+    for e in rows:
+        series: dict[str, list[tuple[str, float]]] = {}
+        for day in e["history"]:
+            for arm in day["arms"] or []:
+                if arm.get("prob_best") is None:
+                    continue
+                name = f"{arm.get('arm_name', arm.get('arm_index'))}: {arm.get('value', '')}"
+                series.setdefault(name, []).append((day["date"], float(arm["prob_best"])))
+        plots.append((e, Markup(charts.line_chart(series)) if series else None))
+    return req.page(
+        "experiments.html",
+        brand=b,
+        experiments=plots,
+        products=db.products(req.conn, b["id"]),
+        dims=db.dimensions(req.conn),
+        form=form,
+    )
+
+
+@requires("viewer")
 def experiments(brand_id: str) -> str:
-    with _connect() as conn:
-        b = _brand_or_404(conn, brand_id)
-        errors: list[str] = []
-        rows = _attempt(errors, "experiments", lambda: db.experiments(conn, b["id"]), [])
-        charts = []
-        for e in rows:
-            series: dict[str, list[tuple[str, float]]] = {}
-            for day in e["history"]:
-                for arm in day["arms"] or []:
-                    if arm.get("prob_best") is None:
-                        continue
-                    name = f"{arm.get('arm_name', arm.get('arm_index'))}: {arm.get('value', '')}"
-                    series.setdefault(name, []).append((day["date"], float(arm["prob_best"])))
-            charts.append((e, Markup(svg.line_chart(series))))
-        return _page("experiments.html", conn, brand=b, experiments=charts, errors=errors)
+    with _request() as req:
+        return _experiments_page(req, req.brand_or_404(brand_id), {})
 
 
+@requires("reviewer")
+def propose(brand_id: str) -> str | Response:
+    """Propose an experiment; the budget gate's refusal (GN608) is shown as it is, with the
+    form kept."""
+    with _request() as req:
+        b = req.brand_or_404(brand_id)
+        f = {k: request.form.get(k, "").strip() for k in request.form}
+        try:
+            budget, days = float(f.get("budget", "")), int(f.get("max_days", ""))
+        except ValueError:
+            req.errors.append("propose: budget per arm and days must be numbers")
+            return _experiments_page(req, b, f)
+        treatments = [t.strip() for t in f.get("treatments", "").split(",") if t.strip()]
+        new = req.attempt(
+            "propose",
+            lambda: db.propose_experiment(
+                req.conn,
+                b["id"],
+                _uuid(f.get("product_id", "")),
+                f.get("variable", ""),
+                f.get("control", ""),
+                treatments,
+                f.get("hypothesis", ""),
+                budget,
+                days,
+                req.now,
+            ),
+            None,
+        )
+        if new is None:
+            return _experiments_page(req, b, f)
+        return _done("experiments", req, f"Proposed experiment {new}", brand_id=b["id"])
+
+
+@requires("viewer")
 def v1v2(brand_id: str) -> str:
-    with _connect() as conn:
-        b = _brand_or_404(conn, brand_id)
-        errors: list[str] = []
-        now = db.as_of(conn, request.args.get("now"))
-        rows = _attempt(errors, "V1 vs V2", lambda: db.v1_v2(conn, b["id"], now), [])
-        by_metric: dict[str, list[svg.Interval]] = {}
+    with _request() as req:
+        b = req.brand_or_404(brand_id)
+        rows = req.attempt("V1 vs V2", lambda: db.v1_v2(req.conn, b["id"], req.now), [])
+        by_metric: dict[str, list[charts.Interval]] = {}
         for r in rows:
             if r["value"] is not None:
                 by_metric.setdefault(r["metric"], []).append(
-                    svg.Interval(r["cohort"], r["value"], r["ci_lower"], r["ci_upper"])
+                    charts.Interval(r["cohort"], r["value"], r["ci_lower"], r["ci_upper"])
                 )
-        charts = []
+        plots = []
         for metric, items in by_metric.items():
             vals = [v for i in items for v in (i.mean, i.lower, i.upper) if v is not None]
             lo, hi = min([*vals, 0.0]), max([*vals, 0.0])
             pad = (hi - lo) * 0.05 or 0.01
-            charts.append((metric, Markup(svg.interval_plot(items, lo=lo - pad, hi=hi + pad))))
-        return _page("v1v2.html", conn, brand=b, rows=rows, charts=charts, errors=errors)
+            plots.append((metric, Markup(charts.interval_plot(items, lo=lo - pad, hi=hi + pad))))
+        return req.page("v1v2.html", brand=b, rows=rows, charts=plots)
 
 
+@requires("viewer")
 def fatigue(brand_id: str) -> str:
-    with _connect() as conn:
-        b = _brand_or_404(conn, brand_id)
-        errors: list[str] = []
-        ads = _attempt(errors, "fatigue", lambda: db.fatigue(conn, b["id"]), [])
-        forecast = _attempt(errors, "forecast", lambda: db.fatigue_forecast(conn, b["id"]), [])
-        return _page("fatigue.html", conn, brand=b, ads=ads, forecast=forecast, errors=errors)
+    with _request() as req:
+        b = req.brand_or_404(brand_id)
+        ads = req.attempt("fatigue", lambda: db.fatigue(req.conn, b["id"]), [])
+        forecast = req.attempt("forecast", lambda: db.fatigue_forecast(req.conn, b["id"]), [])
+        return req.page("fatigue.html", brand=b, ads=ads, forecast=forecast)
 
 
+@requires("viewer")
 def whitespace(brand_id: str) -> str:
-    with _connect() as conn:
-        b = _brand_or_404(conn, brand_id)
-        errors: list[str] = []
-        now = db.as_of(conn, request.args.get("now"))
-        rows = _attempt(errors, "whitespace", lambda: db.whitespace(conn, b["id"], now), [])
-        return _page("whitespace.html", conn, brand=b, rows=rows, errors=errors)
+    with _request() as req:
+        b = req.brand_or_404(brand_id)
+        rows = req.attempt("whitespace", lambda: db.whitespace(req.conn, b["id"], req.now), [])
+        return req.page("whitespace.html", brand=b, rows=rows)
 
 
+@requires("viewer")
 def review() -> str:
-    with _connect() as conn:
-        errors: list[str] = []
-        ads = _attempt(errors, "review queue", lambda: db.review_queue(conn), [])
-        return _page("review.html", conn, ads=ads, brand=None, errors=errors)
+    with _request() as req:
+        ads = req.attempt("review queue", lambda: db.review_queue(req.conn), [])
+        return req.page("review.html", ads=ads, checks=db.review_checks(req.conn), brand=None)
 
 
+@requires("viewer")
+def image(ad_id: str) -> Response:
+    """An ad's image from the storage backend (?thumb=1: at most 240 px wide), only for an ad
+    of the user's organization and only under that organization's storage prefix."""
+    with _request() as req:
+        key = db.image_key(req.conn, _uuid(ad_id))
+    org = str(auth.user().organization_id)
+    if key is None or PurePosixPath(key).parts[:1] != (org,):
+        abort(404)
+    try:
+        root = current_app.config.get("GENOME_STORAGE_DIR")
+        data = storage.read_image(key, Path(root) if root else None)
+    except storage.ImageUnavailable:
+        abort(404)
+    if request.args.get("thumb"):
+        with Image.open(io.BytesIO(data)) as im:
+            im.thumbnail((240, 240))
+            out = io.BytesIO()
+            im.convert("RGB").save(out, "PNG")
+            data = out.getvalue()
+    resp = Response(data, mimetype="image/png")
+    resp.headers["Cache-Control"] = "private, max-age=300"
+    return resp
+
+
+@requires("reviewer")
 def override(ad_id: str) -> Response:
     status = request.form.get("status", "")
-    user = request.form.get("user") or "dashboard"
+    who = auth.user().username
     reason = request.form.get("reason") or f"dashboard: {status}"
-    with _connect() as conn:
-        errors: list[str] = []
-        _attempt(
-            errors,
+    with _request() as req:
+        req.attempt(
             "override",
-            lambda: db.record_override(conn, _brand_id(ad_id), status, reason, user),
+            lambda: db.record_override(req.conn, _uuid(ad_id), status, reason, who),
             None,
         )
-    msg = errors[0] if errors else f"Recorded: ad {ad_id} {status} by {user}"
-    return redirect(url_for("review", msg=msg))
+        return _done("review", req, f"Recorded: ad {ad_id} {status} by {who}")
 
 
-def alerts() -> str:
-    with _connect() as conn:
-        errors: list[str] = []
-        rows = _attempt(errors, "alerts", lambda: db.alerts(conn), [])
-        return _page("alerts.html", conn, alerts=rows, brand=None, errors=errors)
+@requires("viewer")
+def calibration() -> str:
+    with _request() as req:
+        configs = req.attempt("configs", lambda: db.quality_configs(req.conn), [])
+        return req.page("calibration.html", configs=configs, brand=None)
 
 
-def acknowledge(alert_id: str) -> Response:
-    user = request.form.get("user") or "dashboard"
-    with _connect() as conn:
-        errors: list[str] = []
-        _attempt(
-            errors, "acknowledge", lambda: db.acknowledge(conn, _brand_id(alert_id), user), None
+@requires("admin")
+def approve_config(config_id: str) -> Response:
+    who = auth.user().username
+    with _request() as req:
+        req.attempt(
+            "approve",
+            lambda: db.activate_quality_config(req.conn, _uuid(config_id), who, req.now),
+            None,
         )
-    msg = errors[0] if errors else f"Acknowledged alert {alert_id} ({user})"
-    return redirect(url_for("alerts", msg=msg))
+        return _done("calibration", req, f"Activated config {config_id} (approved by {who})")
+
+
+@requires("viewer")
+def exemplars() -> str:
+    with _request() as req:
+        rows = req.attempt("exemplars", lambda: db.exemplars(req.conn), [])
+        candidates = req.attempt("candidates", lambda: db.exemplar_candidates(req.conn), [])
+        return req.page("exemplars.html", exemplars=rows, candidates=candidates, brand=None)
+
+
+@requires("reviewer")
+def add_exemplar() -> Response:
+    ad = _uuid(request.form.get("ad_id", ""))
+    kind = request.form.get("exemplar_type", "")
+    notes = request.form.get("notes", "").strip() or f"added by {auth.user().username}"
+    with _request() as req:
+        new = req.attempt(
+            "add exemplar", lambda: db.add_exemplar(req.conn, ad, kind, notes, req.now), None
+        )
+        return _done("exemplars", req, f"Added exemplar {new} ({kind})")
+
+
+@requires("reviewer")
+def retire_exemplar(exemplar_id: str) -> Response:
+    with _request() as req:
+        req.attempt("retire", lambda: db.retire_exemplar(req.conn, _uuid(exemplar_id)), None)
+        return _done("exemplars", req, f"Retired exemplar {exemplar_id}")
+
+
+@requires("viewer")
+def costs() -> str:
+    with _request() as req:
+        by_brand = req.attempt("costs", lambda: db.costs_by_brand(req.conn), [])
+        by_ad = req.attempt("costs per ad", lambda: db.costs_by_ad(req.conn), [])
+        return req.page("costs.html", by_brand=by_brand, by_ad=by_ad, brand=None)
+
+
+@requires("viewer")
+def alerts() -> str:
+    with _request() as req:
+        rows = req.attempt("alerts", lambda: db.alerts(req.conn), [])
+        return req.page("alerts.html", alerts=rows, brand=None)
+
+
+@requires("reviewer")
+def acknowledge(alert_id: str) -> Response:
+    who = auth.user().username
+    with _request() as req:
+        req.attempt("acknowledge", lambda: db.acknowledge(req.conn, _uuid(alert_id), who), None)
+        return _done("alerts", req, f"Acknowledged alert {alert_id} ({who})")
 
 
 # The dashboard's pages and actions: (rule, method, view).
 ROUTES: tuple[tuple[str, str, Callable[..., str | Response]], ...] = (
     ("/", "GET", index),
     ("/brand/<brand_id>/scores", "GET", scores),
+    ("/brand/<brand_id>/attribution", "GET", attribution),
     ("/brand/<brand_id>/causal", "GET", causal),
     ("/brand/<brand_id>/experiments", "GET", experiments),
+    ("/brand/<brand_id>/experiments", "POST", propose),
     ("/brand/<brand_id>/v1v2", "GET", v1v2),
     ("/brand/<brand_id>/fatigue", "GET", fatigue),
     ("/brand/<brand_id>/whitespace", "GET", whitespace),
     ("/review", "GET", review),
     ("/review/<ad_id>", "POST", override),
+    ("/ad/<ad_id>/image", "GET", image),
+    ("/calibration", "GET", calibration),
+    ("/calibration/<config_id>/approve", "POST", approve_config),
+    ("/exemplars", "GET", exemplars),
+    ("/exemplars", "POST", add_exemplar),
+    ("/exemplars/<exemplar_id>/retire", "POST", retire_exemplar),
+    ("/costs", "GET", costs),
     ("/alerts", "GET", alerts),
     ("/alerts/<alert_id>/acknowledge", "POST", acknowledge),
 )
 
 
-def create_app(dsn: str) -> Flask:
-    """The dashboard over the database at `dsn` (one short connection per request)."""
+def create_app(
+    dsn: str,
+    *,
+    secret_key: str | None = None,
+    secure_cookies: bool = True,
+    trusted_header: str | None = None,
+    storage_dir: str | None = None,
+) -> Flask:
+    """The dashboard over the database at `dsn` (logged in as genome_dashboard; one short
+    connection per request). `secret_key` signs the session cookies (default
+    GENOME_DASHBOARD_SECRET_KEY, else a random key: sessions then end with the process);
+    `secure_cookies` sends them over HTTPS only; `trusted_header` names the header of a
+    trusted single-sign-on proxy (auth.init_app)."""
     app = Flask(__name__)
     app.jinja_loader = DictLoader(TEMPLATES)
-    app.jinja_env.globals["fmt"] = svg.fmt
-    app.config["GENOME_DSN"] = dsn
+    app.jinja_env.globals["fmt"] = charts.fmt
+    app.config.update(
+        GENOME_DSN=dsn,
+        GENOME_STORAGE_DIR=storage_dir,
+        SECRET_KEY=secret_key
+        or os.environ.get("GENOME_DASHBOARD_SECRET_KEY")
+        or secrets.token_hex(32),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=secure_cookies,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=8),
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+    )
+    CSRFProtect(app)
+    auth.init_app(app, trusted_header)
     for rule, method, view in ROUTES:
-        app.add_url_rule(rule, view_func=view, methods=[method])
+        app.add_url_rule(rule, endpoint=view.__name__, view_func=view, methods=[method])
+
+    @app.after_request
+    def _headers(resp: Response) -> Response:
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "same-origin")
+        return resp
+
     return app
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
+    import waitress
+
     from agents.settings import dashboard_url
 
     # Logged in as its own role, never the superuser (SET ROLE could be reset by a function).
-    app = create_app(args.url or dashboard_url(args.dbname))
-    print(f"Creative Genome dashboard on http://{args.host}:{args.port}/")
-    app.run(host=args.host, port=args.port, debug=False, use_reloader=False)
+    loopback = args.host in ("127.0.0.1", "localhost", "::1")
+    secure = args.secure_cookies if args.secure_cookies is not None else not loopback
+    if not os.environ.get("GENOME_DASHBOARD_SECRET_KEY"):
+        print(
+            "genome dashboard: GENOME_DASHBOARD_SECRET_KEY is not set; sessions end when "
+            "this process stops",
+            file=sys.stderr,
+        )
+    app = create_app(
+        args.url or dashboard_url(args.dbname),
+        secure_cookies=secure,
+        trusted_header=args.trusted_user_header,
+    )
+    print(f"Creative Genome dashboard on http://{args.host}:{args.port}/ (waitress)")
+    waitress.serve(app, host=args.host, port=args.port, threads=args.threads)
     return 0
 
 
@@ -283,4 +528,17 @@ def add_cli(subparsers: Any) -> None:
     p.add_argument("--dbname", default=DEFAULT_DBNAME)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8050)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument(
+        "--secure-cookies",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="send session cookies over HTTPS only (default: on unless serving on loopback)",
+    )
+    p.add_argument(
+        "--trusted-user-header",
+        metavar="HEADER",
+        help="single sign-on: take the login name from this header, set by a trusted reverse "
+        "proxy that authenticated the person (serve only behind that proxy)",
+    )
     p.set_defaults(func=_cmd_dashboard)

@@ -142,3 +142,21 @@ CREATE TABLE genome.provider_calls (
 );
 CREATE INDEX provider_calls_ad_idx ON genome.provider_calls (generated_ad_id);
 COMMENT ON TABLE genome.provider_calls IS 'Every model call: model, latency, tokens and cost, for cost per ad.';
+
+CREATE TABLE genome.dashboard_users (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    organization_id uuid NOT NULL REFERENCES public.organizations (id) ON DELETE CASCADE,
+    username text NOT NULL UNIQUE CHECK (username ~ '^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}$'),
+    password_hash text CHECK (password_hash IS NULL OR length(password_hash) BETWEEN 20 AND 512),
+    role text NOT NULL CHECK (role IN ('viewer', 'reviewer', 'admin')),
+    is_active boolean NOT NULL DEFAULT true,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    disabled_at timestamptz,
+    CHECK (is_active = (disabled_at IS NULL))
+);
+COMMENT ON TABLE genome.dashboard_users IS
+'People who log in to the dashboard (genome users add|list|disable): each bound to one organization, with a role (viewer reads; reviewer also decides ads, curates exemplars, proposes experiments and acknowledges alerts; admin also approves calibrated review configs). The dashboard reads a user only through genome.dashboard_user (docs/security.md#dashboard-logins); no other role may read the password hashes.';
+COMMENT ON COLUMN genome.dashboard_users.username IS
+'Login name, unique across the platform (a user is found before their organization is known).';
+COMMENT ON COLUMN genome.dashboard_users.password_hash IS
+'A salted password hash (werkzeug.security, scrypt or pbkdf2) or NULL for a user who logs in only through the trusted single-sign-on header.';

@@ -10,9 +10,11 @@
 --               applies) and the rows of the organization in `app.organization_id`.
 -- genome_agent  the model-calling agents: only the queue functions and the result writers
 --               (SECURITY DEFINER, fixed search_path), which check the caller's lease.
--- genome_dashboard  the operators' dashboard: LOGIN (root connects as it over the project
---               cluster's socket), owns nothing, reads every organization (BYPASSRLS), runs
---               the functions of its pages and writes only what its two actions write.
+-- genome_dashboard  the dashboard's LOGIN role (root connects as it over the project
+--               cluster's socket): owns nothing, NOBYPASSRLS, a member of genome_app. It
+--               finds the person logging in (dashboard_user), then does each request's work
+--               as genome_app with app.organization_id set to that person's organization
+--               (docs/security.md#dashboard-logins).
 --
 -- No `_` helper is the app's: it may execute one only when an SQL API function it may run
 -- calls it (an invoker function needs EXECUTE on what it calls), and each such helper bounds
@@ -327,6 +329,8 @@ BEGIN
         FROM pg_auth_members AS am
         INNER JOIN pg_roles AS m ON am.member = m.oid
         WHERE am.roleid = p_role::regrole AND m.rolcanlogin AND NOT m.rolsuper
+          -- the dashboard's login role has a setting of its own
+          AND m.rolname <> 'genome_dashboard'
     LOOP
         IF NOT EXISTS (
             SELECT 1 FROM pg_db_role_setting AS s
@@ -356,19 +360,9 @@ DECLARE
         'record_embedding', 'record_embedding_from_lookup', 'review_exemplars',
         'agent_has_work', 'agent_lease_seconds'
     ];
-    -- The dashboard's pages and actions (agents/dashboard/db.py).
-    v_dashboard_functions constant text [] := ARRAY[
-        'brand_element_scores', 'interactions', 'compare_v1_v2', 'predict_fatigue', 'whitespace',
-        'record_override', 'acknowledge'
-    ];
-    -- What the dashboard's two actions write: record_override (the override, the ad, through
-    -- the status trigger the ad's history and its run, and the ad's next job) and acknowledge
-    -- (the alert).
-    v_dashboard_writes constant text [] := ARRAY[
-        'genome.ad_review_overrides:INSERT', 'public.generated_ads:UPDATE',
-        'genome.ad_status_history:INSERT', 'public.ad_runs:UPDATE', 'genome.agent_jobs:INSERT',
-        'genome.system_alerts:UPDATE'
-    ];
+    -- The dashboard's own functions (agents/dashboard/db.py): its pages and actions run as
+    -- genome_app (SET LOCAL ROLE), with genome_app's rights.
+    v_dashboard_functions constant text [] := ARRAY['dashboard_user'];
     v_job_functions text [];
     v_app_functions text [];
     v_app_helpers text [];
@@ -396,10 +390,19 @@ BEGIN
     IF genome._ensure_role('genome_agent', 'NOLOGIN NOBYPASSRLS') THEN
         v_roles := v_roles || 'genome_agent'::text;
     END IF;
-    -- The dashboard logs in as this role (not SET ROLE, which a function could reset); it
-    -- reads every organization until the dashboard gets per-organization logins.
-    IF genome._ensure_role('genome_dashboard', 'LOGIN BYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
+    -- The dashboard logs in as this role and works as genome_app for the logged-in person's
+    -- organization. A function that RESETs ROLE falls back to genome_dashboard, which has no
+    -- more than genome_app (NOBYPASSRLS, so the organization still binds it), job_runs and
+    -- dashboard_user. Clusters set up when it read every organization lose BYPASSRLS here.
+    IF genome._ensure_role('genome_dashboard', 'LOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
         v_roles := v_roles || 'genome_dashboard'::text;
+    ELSIF (SELECT r.rolbypassrls FROM pg_roles AS r WHERE r.rolname = 'genome_dashboard') THEN
+        ALTER ROLE genome_dashboard NOBYPASSRLS;
+        v_roles := v_roles || 'genome_dashboard:nobypassrls'::text;
+    END IF;
+    IF NOT pg_has_role('genome_dashboard', 'genome_app', 'MEMBER') THEN
+        GRANT genome_app TO genome_dashboard;
+        v_roles := v_roles || 'genome_dashboard:genome_app'::text;
     END IF;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
@@ -500,23 +503,25 @@ BEGIN
     REVOKE ALL ON genome.job_runs FROM genome_app;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
 
-    -- The dashboard reads every genome and tenant table and writes what its actions write.
+    -- The dashboard's own rights: none on any table but the job runs (the virtual clock its
+    -- pages are computed at, read before it switches to genome_app); the rest it has as
+    -- genome_app. Nobody but the owner reads the dashboard users (their password hashes):
+    -- not the app, although the table is a tenant table.
     FOR t IN
         SELECT c.oid::regclass::text AS table_name
         FROM pg_class AS c
         WHERE (c.relnamespace = 'genome'::regnamespace OR c.oid = ANY (v_tenant))
           AND c.relkind IN ('r', 'p', 'v', 'm')
+          AND EXISTS (
+              SELECT 1 FROM aclexplode(c.relacl) AS a
+              WHERE a.grantee = 'genome_dashboard'::regrole
+          )
     LOOP
         EXECUTE format('REVOKE ALL ON %s FROM genome_dashboard', t.table_name);
-        EXECUTE format('GRANT SELECT ON %s TO genome_dashboard', t.table_name);
     END LOOP;
-    FOR t IN
-        SELECT split_part(w, ':', 1) AS table_name, split_part(w, ':', 2) AS privilege
-        FROM unnest(v_dashboard_writes) AS w
-    LOOP
-        EXECUTE format('GRANT %s ON %s TO genome_dashboard', t.privilege, t.table_name);
-    END LOOP;
-    GRANT USAGE ON ALL SEQUENCES IN SCHEMA genome TO genome_dashboard;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_dashboard;
+    GRANT SELECT ON genome.job_runs TO genome_dashboard;
+    REVOKE ALL ON genome.dashboard_users FROM genome_app;
 
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
@@ -593,4 +598,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; BYPASSRLS, SELECT on every genome and tenant table, the writes of record_override and acknowledge, EXECUTE on its pages'' functions and their callees). Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
