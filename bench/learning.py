@@ -52,6 +52,7 @@ from sim.markets import (
     LocalMarket,
     build_family,
 )
+from sim.policies import DimensionThompson
 
 POLICIES = ("project", "mabwiser", "joint_ts", "random", "oracle")
 START_DAY = dt.date(2026, 1, 5)  # a Monday, so weekly jobs fall on whole weeks
@@ -158,37 +159,22 @@ class OraclePolicy(Policy):
 
 class MabwiserPolicy(Policy):
     """MABWiser Thompson sampling per brand and per dimension (arms = the dimension's
-    values). Each ad is fed once, when its metric matures: every impression it had by then
-    is one binary trial (a click, or a purchase for the sales objective). Feeding the later
-    days too would mean millions of trials a day, which MABWiser validates in Python."""
+    values; sim.policies.DimensionThompson, the demo's too). Each ad is fed once, when its
+    metric matures: every impression it had by then is one binary trial (a click, or a
+    purchase for the sales objective). Feeding the later days too would mean millions of
+    trials a day, which MABWiser validates in Python."""
 
     name = "mabwiser"
 
     def __init__(self, truth: FamilyTruth, seed: int, maturation: Maturation) -> None:
         super().__init__(truth, seed, maturation)
-        from mabwiser.mab import MAB, LearningPolicy
-
-        self.bandits = {
-            (b.index, d): MAB(
-                arms=list(range(len(truth.dimensions[d]))),
-                learning_policy=LearningPolicy.ThompsonSampling(),
-                seed=int(self.rng.integers(2**31)),
-            )
-            for b in truth.brands
-            for d in self.dims
-        }
-        self.fitted: set[int] = set()
+        self.bandits = DimensionThompson(
+            truth.dimensions, [b.index for b in truth.brands], self.rng
+        )
         self.fed: set[int] = set()
 
     def choose(self, brand: int, day: int, n: int) -> list[dict[str, str]]:
-        if brand not in self.fitted:
-            return super().choose(brand, day, n)
-        out: list[dict[str, str]] = [{} for _ in range(n)]
-        for d in self.dims:
-            mab = self.bandits[(brand, d)]
-            for t in out:
-                t[d] = self.truth.dimensions[d][int(mab.predict())]
-        return out
+        return self.bandits.choose(brand, n)
 
     def learn(self, market: LocalMarket, day: int) -> None:
         for b in self.truth.brands:
@@ -197,21 +183,8 @@ class MabwiserPolicy(Policy):
                 for ad, s, n in self.matured_counts(market, b.index, day)
                 if id(ad) not in self.fed
             ]
-            if not fresh:
-                continue
             self.fed.update(id(ad) for ad, _, _ in fresh)
-            succ = np.array([s for _, s, _ in fresh])
-            fail = np.array([n - s for _, s, n in fresh]).clip(min=0)
-            rewards = np.concatenate([np.ones(int(succ.sum())), np.zeros(int(fail.sum()))])
-            for d in self.dims:
-                arms = np.array([self.truth.dimensions[d].index(ad.tags[d]) for ad, _, _ in fresh])
-                decisions = np.concatenate([np.repeat(arms, succ), np.repeat(arms, fail)])
-                mab = self.bandits[(b.index, d)]
-                if b.index in self.fitted:
-                    mab.partial_fit(decisions, rewards)
-                else:
-                    mab.fit(decisions, rewards)
-            self.fitted.add(b.index)
+            self.bandits.feed(b.index, [(ad.tags, s, n) for ad, s, n in fresh])
 
 
 class JointTSPolicy(Policy):

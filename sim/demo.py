@@ -4,7 +4,9 @@ A simulated market (sim/) plays Meta, real agent processes with the offline prov
 the models, and the real database does all the learning. Each virtual day: plan ads
 through genome.plan_ads, let the agents generate, scan, review and embed them, launch the
 approved ones in the simulator, write the day's performance, and call every scheduled job
-through genome.run_job(name, p_now) on its schedule. Capabilities added later (experiments,
+through genome.run_job(name, p_now) on its schedule. Beside V2, a shadow MABWiser policy
+(sim.policies.DemoShadow) and the random twin choose as many ads a day on the same truth,
+for the report to compare. Capabilities added later (experiments,
 evolution, calibration, monitoring) show up here through run_job without changing this file.
 
 The demo stays in its sandbox: it writes a fake organization, brands, ads and Meta rows, so
@@ -39,6 +41,7 @@ from sim.baselines import TwinMarkets
 from sim.history import DayRecord, record_day, save_history
 from sim.market import Market
 from sim.marketer import Marketer
+from sim.policies import DemoShadow, read_maturation
 from sim.report import build_report, format_summary
 from sim.truth import Truth, build_truth, load_dimensions, load_reward_weights
 
@@ -340,6 +343,8 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
         market = Market(truth, seed=cfg.seed)
         market.setup(conn, start=START_DAY)
         twins = TwinMarkets(truth)
+        clicks_days, purchases_days = read_maturation(conn)
+        shadow = DemoShadow(truth, cfg.seed, clicks_days, purchases_days)
         marketer = Marketer(cfg.seed)
         pool = AgentPool(dsn, cfg.agents, cfg.concurrency, cfg.provider, storage)
         try:
@@ -364,8 +369,19 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
                 market.simulate_day(conn, day)
                 for h in market.brands:
                     history.append(
-                        record_day(conn, truth, twins, h, day, planned[h.index], launched[h.index])
+                        record_day(
+                            conn,
+                            truth,
+                            twins,
+                            h,
+                            day,
+                            planned[h.index],
+                            launched[h.index],
+                            shadow,
+                            day_i,
+                        )
                     )
+                shadow.learn(day_i)
                 for problem in _run_jobs(conn, day, counts):
                     log(f"\njob failed: {problem}")
                 marketer.approve_calibrations(conn, _at(day + dt.timedelta(days=1), 9))

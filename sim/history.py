@@ -14,6 +14,7 @@ import psycopg
 
 from sim.baselines import TwinMarkets
 from sim.market import BrandHandle
+from sim.policies import DemoShadow
 from sim.truth import Truth
 
 
@@ -23,7 +24,9 @@ class DayRecord:
 
     v2_ads: the ads V2 launched that day, each (generated_ad_id, true reward of its
     elements under the population audience mix); random_rewards: the random twin's ads
-    (same number); oracle_reward: the best true reward possible for the brand."""
+    (same number); oracle_reward: the best true reward possible for the brand;
+    mabwiser_rewards: the shadow MABWiser policy's ads that day (same number; empty when
+    the run had none, sim.policies.DemoShadow)."""
 
     day: date
     brand_index: int
@@ -34,6 +37,7 @@ class DayRecord:
     planned: int
     approved: int
     launched: int
+    mabwiser_rewards: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -46,6 +50,7 @@ class DayRecord:
             "planned": self.planned,
             "approved": self.approved,
             "launched": self.launched,
+            "mabwiser_rewards": list(self.mabwiser_rewards),
         }
 
     @classmethod
@@ -60,6 +65,7 @@ class DayRecord:
             planned=int(d["planned"]),
             approved=int(d["approved"]),
             launched=int(d["launched"]),
+            mabwiser_rewards=tuple(float(r) for r in d.get("mabwiser_rewards", ())),
         )
 
 
@@ -92,9 +98,11 @@ def record_day(
     day: date,
     planned_ids: Sequence[UUID | str],
     launched_ids: Sequence[UUID | str],
+    shadow: DemoShadow | None = None,
+    day_index: int = 0,
 ) -> DayRecord:
     """The day's record for one brand: V2's launched ads scored by the truth, and the
-    twins with the same number of ads."""
+    twins (and the shadow MABWiser policy, when given) with the same number of ads."""
     approved = 0
     if planned_ids:
         approved = conn.execute(
@@ -114,6 +122,7 @@ def record_day(
         planned=len(planned_ids),
         approved=int(approved),
         launched=len(v2),
+        mabwiser_rewards=() if shadow is None else shadow.day(brand.index, day_index, len(v2)),
     )
 
 

@@ -38,6 +38,7 @@ from sim.truth import CONFOUNDED_HOOK, Truth
 NONE_YET = "none yet"
 ROLLING_DAYS = 7
 LAST_DAYS = 30
+MABWISER_LABEL = "MABWiser TS per dimension"
 GALLERY_PER_STATUS = 8
 THUMB_PX = 180
 
@@ -131,6 +132,9 @@ class Curves:
     rnd_n: np.ndarray
     oracle: np.ndarray  # per day: sum of oracle reward over V2's ads
     oracle_mean: np.ndarray  # per day: mean oracle reward over brands that day
+    mab: np.ndarray  # per day: sum of the shadow MABWiser policy's rewards
+    mab_n: np.ndarray
+    mab_oracle: np.ndarray  # per day: sum of oracle reward over MABWiser's ads
 
 
 def _curves(history: Sequence[DayRecord], brand_index: int | None = None) -> Curves:
@@ -138,7 +142,7 @@ def _curves(history: Sequence[DayRecord], brand_index: int | None = None) -> Cur
     days = sorted({r.day for r in recs})
     pos = {d: i for i, d in enumerate(days)}
     n = len(days)
-    v2, v2n, rnd, rndn, orc = (np.zeros(n) for _ in range(5))
+    v2, v2n, rnd, rndn, orc, mab, mabn, mab_orc = (np.zeros(n) for _ in range(8))
     orc_sum, orc_cnt = np.zeros(n), np.zeros(n)
     for r in recs:
         i = pos[r.day]
@@ -149,7 +153,12 @@ def _curves(history: Sequence[DayRecord], brand_index: int | None = None) -> Cur
         orc[i] += r.oracle_reward * len(r.v2_ads)
         orc_sum[i] += r.oracle_reward
         orc_cnt[i] += 1
-    return Curves(days, v2, v2n, rnd, rndn, orc, orc_sum / np.maximum(orc_cnt, 1))
+        mab[i] += sum(r.mabwiser_rewards)
+        mabn[i] += len(r.mabwiser_rewards)
+        mab_orc[i] += r.oracle_reward * len(r.mabwiser_rewards)
+    return Curves(
+        days, v2, v2n, rnd, rndn, orc, orc_sum / np.maximum(orc_cnt, 1), mab, mabn, mab_orc
+    )
 
 
 def _rolling(total: np.ndarray, count: np.ndarray, k: int) -> np.ndarray:
@@ -170,6 +179,8 @@ def _plot_learning(history: Sequence[DayRecord], truth: Truth, path: Path) -> st
         c = _curves(history, idx)
         x = np.array(c.days, dtype="datetime64[D]")
         ax.plot(x, _rolling(c.v2, c.v2_n, ROLLING_DAYS), label="Creative Genome (V2)", lw=2)
+        if c.mab_n.sum() > 0:
+            ax.plot(x, _rolling(c.mab, c.mab_n, ROLLING_DAYS), label=MABWISER_LABEL, lw=1.5)
         ax.plot(x, _rolling(c.rnd, c.rnd_n, ROLLING_DAYS), label="random elements", lw=1.5)
         ax.plot(x, c.oracle_mean, label="oracle", ls="--", color="k", lw=1)
         ax.set_title(label, fontsize=9)
@@ -190,6 +201,8 @@ def _plot_regret(history: Sequence[DayRecord], path: Path) -> str:
         orc_r[c.days.index(r.day)] += r.oracle_reward * len(r.random_rewards)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     ax.plot(x, np.cumsum(c.oracle - c.v2), label="Creative Genome (V2)", lw=2)
+    if c.mab_n.sum() > 0:
+        ax.plot(x, np.cumsum(c.mab_oracle - c.mab), label=MABWISER_LABEL, lw=1.5)
     ax.plot(x, np.cumsum(orc_r - c.rnd), label="random elements", lw=1.5)
     ax.set_ylabel("cumulative regret (sum over ads)")
     ax.tick_params(axis="x", labelrotation=45, labelsize=7)
@@ -208,9 +221,15 @@ def _headline(history: Sequence[DayRecord]) -> dict[str, Any]:
         "random_pct_of_oracle_last30": None,
         "v2_mean_reward_last30": None,
         "random_mean_reward_last30": None,
+        "oracle_mean_reward_last30": None,
         "regret_v2": 0.0,
         "regret_random": 0.0,
         "regret_ratio_vs_random": None,
+        "mabwiser_pct_of_oracle_last30": None,
+        "mabwiser_mean_reward_last30": None,
+        "regret_mabwiser": None,
+        "regret_ratio_vs_mabwiser": None,
+        "mabwiser_regret_ratio_vs_random": None,
     }
     if not history:
         return out
@@ -223,6 +242,7 @@ def _headline(history: Sequence[DayRecord]) -> dict[str, Any]:
     if v2:
         out["v2_mean_reward_last30"] = float(np.mean(v2))
         out["v2_pct_of_oracle_last30"] = 100.0 * sum(v2) / sum(v2_orc)
+        out["oracle_mean_reward_last30"] = float(np.mean(v2_orc))
     if rnd:
         out["random_mean_reward_last30"] = float(np.mean(rnd))
         out["random_pct_of_oracle_last30"] = 100.0 * sum(rnd) / sum(rnd_orc)
@@ -232,6 +252,19 @@ def _headline(history: Sequence[DayRecord]) -> dict[str, Any]:
     )
     if out["regret_random"] > 0:
         out["regret_ratio_vs_random"] = out["regret_v2"] / out["regret_random"]
+    # The shadow MABWiser policy (sim.policies.DemoShadow), when the run had it.
+    mab = [x for r in recent for x in r.mabwiser_rewards]
+    if mab:
+        mab_orc = [r.oracle_reward for r in recent for _ in r.mabwiser_rewards]
+        out["mabwiser_mean_reward_last30"] = float(np.mean(mab))
+        out["mabwiser_pct_of_oracle_last30"] = 100.0 * sum(mab) / sum(mab_orc)
+        out["regret_mabwiser"] = float(
+            sum(r.oracle_reward - x for r in history for x in r.mabwiser_rewards)
+        )
+        if out["regret_mabwiser"] > 0:
+            out["regret_ratio_vs_mabwiser"] = out["regret_v2"] / out["regret_mabwiser"]
+        if out["regret_random"] > 0:
+            out["mabwiser_regret_ratio_vs_random"] = out["regret_mabwiser"] / out["regret_random"]
     return out
 
 
@@ -595,17 +628,140 @@ def build_report(
     return summary
 
 
+def _policy_table(s: dict[str, Any]) -> Table:
+    """V2, MABWiser, random and the oracle side by side, from the headline summary."""
+
+    def ratio(v: Any) -> str:
+        return "" if v is None else f"{v:.2f}"
+
+    rows = [
+        (
+            "Creative Genome (V2)",
+            _pct(s.get("v2_pct_of_oracle_last30")),
+            s.get("v2_mean_reward_last30"),
+            s.get("regret_v2"),
+            ratio(s.get("regret_ratio_vs_random")),
+            ratio(s.get("regret_ratio_vs_mabwiser")),
+        ),
+        (
+            MABWISER_LABEL + " (shadow)",
+            _pct(s.get("mabwiser_pct_of_oracle_last30")),
+            s.get("mabwiser_mean_reward_last30"),
+            s.get("regret_mabwiser"),
+            ratio(s.get("mabwiser_regret_ratio_vs_random")),
+            "1.00" if s.get("regret_mabwiser") else "",
+        ),
+        (
+            "random elements",
+            _pct(s.get("random_pct_of_oracle_last30")),
+            s.get("random_mean_reward_last30"),
+            s.get("regret_random"),
+            "1.00" if s.get("regret_random") else "",
+            ratio(s["regret_random"] / s["regret_mabwiser"] if s.get("regret_mabwiser") else None),
+        ),
+        ("oracle", "100.0%", s.get("oracle_mean_reward_last30"), 0.0, "0.00", "0.00"),
+    ]
+    return Table(
+        [
+            "policy",
+            f"% of oracle (last {LAST_DAYS} days)",
+            f"mean true reward (last {LAST_DAYS} days)",
+            "cumulative regret",
+            "regret / random",
+            "regret / MABWiser",
+        ],
+        rows,
+    )
+
+
+_POLICIES_NOTE = (
+    "<p class='muted'>Every policy chooses as many ads a day per brand as V2 launched and is "
+    "scored by the truth's expected reward of the ads' elements. V2's ads are real: planned "
+    "through the SQL API and learned from the database's rewards. MABWiser is a shadow: "
+    "Thompson sampling per brand and per dimension (sim/policies.py, the learning benchmark's "
+    "reference policy) fed each of its ads' simulated clicks of impressions (purchases of "
+    "impressions for the sales objective) once, when the metric matures, as V2's rewards do; "
+    "it creates no ads. Random draws uniform elements (what the existing app effectively "
+    "does). Regret = oracle reward minus the ad's true reward, summed over all ads.</p>"
+)
+
+
 def _learning_section(r: _Report) -> None:
-    """The learning curve and the cumulative regret."""
+    """The learning curve, the policies side by side, and the cumulative regret."""
     if any(d.v2_ads or d.random_rewards for d in r.history):
         r.images.append(_plot_learning(r.history, r.truth, r.out / "learning_curve.png"))
         r.images.append(_plot_regret(r.history, r.out / "regret.png"))
-        body = _img(r.out / "learning_curve.png", "learning curve")
+        body = (
+            _img(r.out / "learning_curve.png", "learning curve")
+            + _POLICIES_NOTE
+            + _html_table(_policy_table(r.summary))
+        )
         regret = _img(r.out / "regret.png", "cumulative regret")
     else:
         body = regret = _none_yet("no ads launched")
-    r.add("learning", "Learning curve: true reward, V2 vs random vs oracle", body)
+    r.add("learning", "Learning curve: true reward, V2 vs MABWiser vs random vs oracle", body)
     r.add("regret", "Cumulative regret", regret)
+
+
+BENCH_POLICIES = ("project", "mabwiser", "joint_ts", "random", "oracle")
+
+
+def _bench_learning(path: Path) -> tuple[Table, str] | str:
+    """The learning benchmark's table from a `python -m bench` report (out/bench.json): per
+    family, each policy's mean last-third % of the oracle over seeds, and the project's
+    regret ratios; or why there is none."""
+    if not path.exists():
+        return f"no {path.name} yet: run `make bench` or `python -m bench --only learning`"
+    try:
+        report = json.loads(path.read_text())
+        bench = next(b for b in report.get("benchmarks", []) if b.get("name") == "learning")
+    except (OSError, ValueError, StopIteration, AttributeError):
+        return f"{path.name} has no learning benchmark"
+    if bench.get("error"):
+        return f"the learning benchmark failed: {bench['error']}"
+    sizes = bench.get("sizes", {})
+    details = bench.get("details", {})
+    policies = [p for p in BENCH_POLICIES if p in sizes.get("policies", BENCH_POLICIES)]
+    rows = []
+    for family in sizes.get("families", []):
+        d = details.get(family)
+        if not isinstance(d, dict):
+            continue
+        pct = [d.get(p, {}).get("pct_oracle_last_third", {}).get("mean") for p in policies]
+        regret = {p: d.get(p, {}).get("regret", {}).get("mean") for p in policies}
+
+        def rel(a: str, b: str, regret: dict[str, Any] = regret) -> float | None:
+            x, y = regret.get(a), regret.get(b)
+            return x / y if x is not None and y else None
+
+        top = d.get("project", {}).get("top_value_accuracy_pct")
+        rows.append((family, *pct, rel("project", "random"), rel("project", "mabwiser"), top))
+    if not rows:
+        return f"{path.name}: the learning benchmark has no family results"
+    source = (
+        f"From {html.escape(str(path))}: <code>{html.escape(' '.join(report.get('command', [])))}"
+        f"</code>, finished {html.escape(str(report.get('finished_at', '?')))}; "
+        f"{sizes.get('seeds')} seeds x {sizes.get('days')} days x {sizes.get('ads_per_day')} "
+        "ads a day per brand, on the benchmark's market families (sim/markets.py), not on this "
+        "demo's market. Mean over seeds of the last third's % of the oracle; regret ratios "
+        "are the project's cumulative regret over the other policy's."
+    )
+    cols = ["family", *[f"{p} % of oracle" for p in policies]]
+    cols += ["regret / random", "regret / MABWiser", "top value right %"]
+    return Table(cols, rows), source
+
+
+def _benchmark_section(r: _Report) -> None:
+    """The latest learning benchmark (out/bench.json), beside the demo's single run."""
+    got = _bench_learning(r.out / "bench.json")
+    if isinstance(got, str):
+        r.summary["bench_families"] = 0
+        body = _none_yet(got)
+    else:
+        table, source = got
+        r.summary["bench_families"] = len(table.rows)
+        body = f"<p class='muted'>{source}</p>" + _html_table(table)
+    r.add("benchmark", "Learning benchmark across market families", body)
 
 
 def _posterior_section(r: _Report) -> None:
@@ -794,6 +950,7 @@ def _jobs_section(r: _Report) -> None:
 # The report's sections, in page order.
 _SECTIONS = (
     _learning_section,
+    _benchmark_section,
     _posterior_section,
     _attribution_section,
     _experiments_section,
@@ -876,7 +1033,8 @@ def _render(summary: dict[str, Any], sections: list[Section], truth: Truth) -> s
         f"{len(truth.brands)} brands; strongest dimension {truth.strongest_dimension}). "
         "True reward = Creative Genome's composite reward with infinite data, averaged over "
         "the audience mix; oracle = best elements under the truth; random = uniform "
-        "element choice, as the existing app effectively does.</p>"
+        "element choice, as the existing app effectively does; MABWiser = a shadow Thompson "
+        "sampler per dimension on the same truth (no ads created).</p>"
     )
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
@@ -904,8 +1062,13 @@ def _kpis(s: dict[str, Any]) -> list[tuple[str, str]]:
             f"{s.get('ads_planned', 0)} / {s.get('ads_approved', 0)} / {s.get('ads_launched', 0)}",
         ),
         ("V2 reward, % of oracle (last 30 days)", _pct(s.get("v2_pct_of_oracle_last30"))),
+        (
+            "MABWiser reward, % of oracle (last 30 days)",
+            _pct(s.get("mabwiser_pct_of_oracle_last30")),
+        ),
         ("random reward, % of oracle (last 30 days)", _pct(s.get("random_pct_of_oracle_last30"))),
         ("regret ratio V2 / random", num(s.get("regret_ratio_vs_random"))),
+        ("regret ratio V2 / MABWiser", num(s.get("regret_ratio_vs_mabwiser"))),
         ("top-value accuracy (all dimensions)", num(s.get("top_value_accuracy"), "{:.0%}")),
         (
             f"top-value accuracy ({s.get('strongest_dimension')})",

@@ -3,6 +3,7 @@ headline figures computed from the history and the database."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 
@@ -16,6 +17,7 @@ from sim.ads import insert_ads
 from sim.baselines import TwinMarkets
 from sim.history import DayRecord, record_day
 from sim.market import Market, sync_time
+from sim.policies import DemoShadow
 from sim.report import build_report, format_summary
 from sim.truth import build_truth
 
@@ -23,6 +25,7 @@ D0 = date(2025, 6, 2)
 SECTIONS = [
     "learning",
     "regret",
+    "benchmark",
     "posteriors",
     "attribution",
     "experiments",
@@ -51,7 +54,9 @@ def test_empty_database_every_section_says_none_yet(db, tmp_path) -> None:
         assert "none yet" in body, key
     assert summary["report_html"] == str(tmp_path / "report.html")
     assert summary["v2_pct_of_oracle_last30"] is None
+    assert summary["mabwiser_pct_of_oracle_last30"] is None
     assert summary["regret_ratio_vs_random"] is None
+    assert summary["bench_families"] == 0 and "bench.json" in sections["benchmark"]
     assert summary["top_value_accuracy"] is None
     assert summary["experiments"] == summary["alerts"] == summary["winners"] == 0
     text = format_summary(summary)
@@ -62,9 +67,9 @@ def test_headline_figures() -> None:
     from sim.report import _headline
 
     recs = [
-        DayRecord(D0, 0, "b0", (("a", 0.5), ("b", 1.0)), (0.25, 0.25), 1.0, 2, 2, 2),
+        DayRecord(D0, 0, "b0", (("a", 0.5), ("b", 1.0)), (0.25, 0.25), 1.0, 2, 2, 2, (0.5, 0.4)),
         # outside the last 30 days: counts for regret only
-        DayRecord(D0 - timedelta(days=40), 0, "b0", (("c", 0.0),), (0.0,), 1.0, 1, 1, 1),
+        DayRecord(D0 - timedelta(days=40), 0, "b0", (("c", 0.0),), (0.0,), 1.0, 1, 1, 1, (0.2,)),
     ]
     h = _headline(recs)
     assert h["v2_pct_of_oracle_last30"] == pytest.approx(75.0)
@@ -72,6 +77,11 @@ def test_headline_figures() -> None:
     assert h["regret_v2"] == pytest.approx(0.5 + 1.0)
     assert h["regret_random"] == pytest.approx(1.5 + 1.0)
     assert h["regret_ratio_vs_random"] == pytest.approx(1.5 / 2.5)
+    assert h["mabwiser_pct_of_oracle_last30"] == pytest.approx(45.0)
+    assert h["regret_mabwiser"] == pytest.approx(0.5 + 0.6 + 0.8)
+    assert h["regret_ratio_vs_mabwiser"] == pytest.approx(1.5 / 1.9)
+    assert h["mabwiser_regret_ratio_vs_random"] == pytest.approx(1.9 / 2.5)
+    assert h["oracle_mean_reward_last30"] == pytest.approx(1.0)
     assert (h["ads_planned"], h["ads_launched"], h["days"]) == (3, 3, 2)
 
 
@@ -80,6 +90,7 @@ def _populate(db: psycopg.Connection, tmp_path) -> tuple:
     market = Market(truth)
     handles = market.setup(db, D0)
     twins = TwinMarkets(truth)
+    shadow = DemoShadow(truth, 31)
     rng = np.random.default_rng(5)
     history = []
     # The report's storage root (out/storage): images under their keys <organization>/<file>.
@@ -99,8 +110,9 @@ def _populate(db: psycopg.Connection, tmp_path) -> tuple:
                 "UPDATE generated_ads SET final_status = 'rejected' WHERE id = %s", (ids[2],)
             )
             market.launch_many(db, ids[:2], day)
-            history.append(record_day(db, truth, twins, h, day, ids, ids[:2]))
+            history.append(record_day(db, truth, twins, h, day, ids, ids[:2], shadow, k))
         market.simulate_day(db, day)
+        shadow.learn(k)
     # What the genome believes: brand-level scores that rank the truth's best value first,
     # except one planted miss (brand 0, color_mode).
     for h in handles:
@@ -170,9 +182,45 @@ def _populate(db: psycopg.Connection, tmp_path) -> tuple:
     return truth, history
 
 
+def _bench_json(path) -> None:
+    """A `python -m bench --only learning` report, its learning part from bench.learning's
+    own functions (two families, two seeds, hand-made scores)."""
+    from bench.harness import BenchResult
+    from bench.learning import FamilyResult, Scores, _details
+
+    def sc(pct: float, regret: float) -> Scores:
+        return Scores(pct, regret, [True, False], None, [pct])
+
+    policies = ("project", "mabwiser", "random", "oracle")
+    fams = {
+        "additive": {"project": (91, 10), "mabwiser": (65, 40), "random": (25, 100)},
+        "sparse": {"project": (80, 30), "mabwiser": (70, 30), "random": (30, 60)},
+    }
+    res = BenchResult(
+        "learning",
+        {"seeds": 2, "days": 50, "ads_per_day": 6, "families": list(fams), "policies": policies},
+    )
+    for fam, by_policy in fams.items():
+        scores = {p: [sc(*v), sc(*v)] for p, v in by_policy.items()}
+        scores["oracle"] = [sc(100.0, 0.0), sc(100.0, 0.0)]
+        fr = FamilyResult(fam, scores)
+        res.details[fam] = {
+            **_details(fr, {"seconds": {}, "job_runs": {}, "off_policy": []}),
+            "description": fam,
+        }
+    report = {
+        "finished_at": "2026-12-01T10:00:00+00:00",
+        "command": ["python", "-m", "bench", "--only", "learning"],
+        "benchmarks": [{"name": "selection", "rows": []}, res.to_json()],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report))
+
+
 def test_report_with_data_embeds_images_and_fills_sections(db, tmp_path) -> None:
     truth, history = _populate(db, tmp_path)
     out = tmp_path / "out"
+    _bench_json(out / "bench.json")
     summary = build_report(db, history, truth, out)
     page = (out / "report.html").read_text()
     sections = _sections(page)
@@ -212,6 +260,40 @@ def test_report_with_data_embeds_images_and_fills_sections(db, tmp_path) -> None
     assert summary["cost_per_ad_usd"] == pytest.approx(0.03 / n_ads)
     assert summary["ads_launched"] == 20 and summary["ads_planned"] == 30
     assert 0 < summary["v2_pct_of_oracle_last30"] <= 100
+    # V2, the shadow MABWiser policy, random and the oracle side by side, each computed from
+    # the history (same number of ads a day).
+    n_mab = sum(len(r.mabwiser_rewards) for r in history)
+    assert n_mab == summary["ads_launched"]
+    mab = sum(x for r in history for x in r.mabwiser_rewards)
+    mab_orc = sum(r.oracle_reward * len(r.mabwiser_rewards) for r in history)
+    assert summary["mabwiser_pct_of_oracle_last30"] == pytest.approx(100 * mab / mab_orc)
+    assert summary["regret_mabwiser"] == pytest.approx(mab_orc - mab)
+    assert summary["regret_ratio_vs_mabwiser"] == pytest.approx(
+        summary["regret_v2"] / summary["regret_mabwiser"]
+    )
+    learning = sections["learning"]
+    for policy in (
+        "Creative Genome (V2)",
+        "MABWiser TS per dimension (shadow)",
+        "random",
+        "oracle",
+    ):
+        assert f"<td>{policy}" in learning, policy
+    assert f"{summary['mabwiser_pct_of_oracle_last30']:.1f}%" in learning
+    assert f"{summary['random_pct_of_oracle_last30']:.1f}%" in learning
+    assert f"<td>{summary['regret_ratio_vs_mabwiser']:.2f}</td>" in learning
+    # The learning benchmark's table, read from out/bench.json with where it comes from.
+    bench = sections["benchmark"]
+    assert summary["bench_families"] == 2
+    assert "python -m bench --only learning" in bench and "2026-12-01" in bench
+    # per family: project, MABWiser, random, oracle %; the project's regret over random's
+    # and over MABWiser's; its top-value accuracy
+    rows = re.findall(r"<tr><td>(additive|sparse)</td>(.*?)</tr>", bench)
+    cells = {fam: re.findall(r"<td>(.*?)</td>", rest) for fam, rest in rows}
+    assert cells == {
+        "additive": ["91", "65", "25", "100", "0.1", "0.25", "50"],
+        "sparse": ["80", "70", "30", "100", "0.5", "1", "50"],
+    }
     assert summary["regret_random"] > 0
     text = format_summary(summary)
     assert "V2 reward, % of oracle (last 30 days)" in text

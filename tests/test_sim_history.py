@@ -57,5 +57,9 @@ def test_record_day_scores_launched_ads_without_their_context(db, tmp_path) -> N
 
 
 def test_day_record_json_round_trip() -> None:
-    rec = DayRecord(D0, 1, "b", (("a", 0.5),), (0.1, 0.2), 0.9, 6, 5, 1)
+    rec = DayRecord(D0, 1, "b", (("a", 0.5),), (0.1, 0.2), 0.9, 6, 5, 1, (0.3,))
     assert DayRecord.from_json(rec.to_json()) == rec
+    # A history written before the shadow MABWiser policy existed still loads.
+    old = rec.to_json()
+    del old["mabwiser_rewards"]
+    assert DayRecord.from_json(old).mabwiser_rewards == ()
