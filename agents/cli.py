@@ -7,8 +7,7 @@ import sys
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 
 from agents import cluster, runtime, schema_snapshot
-from agents.dashboard import app as dashboard_app
-from agents.dashboard import users as dashboard_users
+from agents.dashboard import commands as dashboard_commands
 from agents.migrate import MigrationError, migrate, plan, status
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
 
@@ -113,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(func=_cmd_schema)
 
     runtime.add_cli(sub)
-    dashboard_app.add_cli(sub)
-    dashboard_users.add_cli(sub)
+    dashboard_commands.add_dashboard_cli(sub)
+    dashboard_commands.add_users_cli(sub)
     for name, ep in extra_commands().items():
         # listed for `genome --help`; main() hands the command's arguments to ep's main
         sub.add_parser(name, help=f"{ep.value} (`genome {name} --help`)", add_help=False)

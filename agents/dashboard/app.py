@@ -515,30 +515,3 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     print(f"Creative Genome dashboard on http://{args.host}:{args.port}/ (waitress)")
     waitress.serve(app, host=args.host, port=args.port, threads=args.threads)
     return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """Registers `genome dashboard` on the CLI's subparsers."""
-    from agents.settings import DEFAULT_DBNAME
-
-    p = subparsers.add_parser("dashboard", help="serve the web dashboard over the database")
-    p.add_argument(
-        "--url", help="database URL (default: GENOME_DASHBOARD_URL or local as genome_dashboard)"
-    )
-    p.add_argument("--dbname", default=DEFAULT_DBNAME)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8050)
-    p.add_argument("--threads", type=int, default=8)
-    p.add_argument(
-        "--secure-cookies",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="send session cookies over HTTPS only (default: on unless serving on loopback)",
-    )
-    p.add_argument(
-        "--trusted-user-header",
-        metavar="HEADER",
-        help="single sign-on: take the login name from this header, set by a trusted reverse "
-        "proxy that authenticated the person (serve only behind that proxy)",
-    )
-    p.set_defaults(func=_cmd_dashboard)

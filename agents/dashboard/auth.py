@@ -21,11 +21,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response
 
 from agents.dashboard import db
+from agents.dashboard.commands import ROLES
 
 # What each role may do, in order: a viewer reads; a reviewer also decides ads, curates
 # exemplars, proposes experiments and acknowledges alerts; an admin also approves
 # calibrated review configs.
-ROLES = ("viewer", "reviewer", "admin")
 
 # Checked against when the user is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash(uuid.uuid4().hex)

@@ -13,8 +13,9 @@ from typing import Any
 
 import psycopg
 
-from agents.dashboard.auth import ROLES, hash_password
-from agents.settings import DEFAULT_DBNAME, database_url
+from agents.dashboard.auth import hash_password
+from agents.dashboard.commands import ROLES
+from agents.settings import database_url
 
 MIN_PASSWORD = 10
 
@@ -105,31 +106,3 @@ def _cmd_users(args: argparse.Namespace) -> int:
         print(f"genome users: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     return 0
-
-
-def add_cli(subparsers: Any) -> None:
-    """Registers `genome users` on the CLI's subparsers."""
-    p = subparsers.add_parser("users", help="the dashboard's logins: add, list, disable")
-    p.add_argument("action", choices=["add", "list", "disable"])
-    p.add_argument("username", nargs="?")
-    p.add_argument("--organization", help="add: the user's organization (id or slug)")
-    p.add_argument("--role", choices=ROLES, default="viewer")
-    p.add_argument(
-        "--password-stdin", action="store_true", help="add: read the password from stdin"
-    )
-    p.add_argument(
-        "--sso-only",
-        action="store_true",
-        help="add: no password (logs in through the trusted single-sign-on header only)",
-    )
-    p.add_argument("--url", help="database URL (default: GENOME_DATABASE_URL or local)")
-    p.add_argument("--dbname", default=DEFAULT_DBNAME)
-
-    def run(args: argparse.Namespace) -> int:
-        if args.action in ("add", "disable") and not args.username:
-            p.error(f"{args.action} needs a username")
-        if args.action == "add" and not args.organization:
-            p.error("add needs --organization")
-        return _cmd_users(args)
-
-    p.set_defaults(func=run)
