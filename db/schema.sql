@@ -2490,6 +2490,44 @@ COMMENT ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon date,
 
 
 --
+-- Name: _context_tags(jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._context_tags(p_context jsonb) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_tags jsonb;
+    v_bad text;
+BEGIN
+    IF p_context IS NULL OR p_context = '{}'::jsonb THEN
+        RETURN '{}'::jsonb;
+    END IF;
+    v_tags := genome.normalize_tags(p_context);
+    SELECT t.key INTO v_bad
+    FROM jsonb_each(v_tags) AS t
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key
+    WHERE d.kind <> 'context'
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'context key "%" is not a context dimension', v_bad
+            USING ERRCODE = 'GN100',
+                  HINT = 'context dimensions are the rows of genome.element_dimensions with kind = ''context''';
+    END IF;
+    RETURN v_tags;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _context_tags(p_context jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._context_tags(p_context jsonb) IS 'Internal (docs/learning.md#context-from-the-app): an ad''s audience context checked against the registry (dimensions of kind context only) with canonical values; NULL or {} gives {}. GN100 not an object, unknown or non-context dimension; GN101 unknown value.';
+
+
+--
 -- Name: _dbscan_cosine(real[], double precision, integer); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -10392,10 +10430,10 @@ COMMENT ON FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uui
 
 
 --
--- Name: plan_ads(uuid, integer, timestamp with time zone, bigint, jsonb, text); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: plan_ads(uuid, integer, timestamp with time zone, bigint, jsonb, text, jsonb); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint, p_fixed jsonb DEFAULT '{}'::jsonb, p_canvas_size text DEFAULT '1080x1080px'::text) RETURNS SETOF uuid
+CREATE FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint, p_fixed jsonb DEFAULT '{}'::jsonb, p_canvas_size text DEFAULT '1080x1080px'::text, p_context jsonb DEFAULT '{}'::jsonb) RETURNS SETOF uuid
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -10409,6 +10447,7 @@ DECLARE
     v_id uuid;
     v_config jsonb;
     v_assign jsonb;
+    v_context jsonb;
     i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
@@ -10430,6 +10469,8 @@ BEGIN
     IF v_canvas IS NULL THEN
         RAISE EXCEPTION 'unknown canvas_size "%"', p_canvas_size USING ERRCODE = 'GN101';
     END IF;
+    -- docs/learning.md#context-from-the-app: the run's audience, as the app targets it.
+    v_context := genome._context_tags(p_context);
 
     -- docs/monitoring.md#generation-ab-tests: every run records the versions it was planned with.
     v_config := jsonb_build_object(
@@ -10477,7 +10518,8 @@ BEGIN
             CASE WHEN p_seed IS NULL THEN NULL ELSE p_seed + i END,
             p_fixed
         );
-        v_tags := (v_selection -> 'element_tags') || jsonb_build_object('canvas_size', v_canvas);
+        v_tags := (v_selection -> 'element_tags') || v_context
+            || jsonb_build_object('canvas_size', v_canvas);
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
             element_propensities, element_tags_source, bandit_selected, pre_gen_score,
@@ -10516,10 +10558,10 @@ $$;
 
 
 --
--- Name: FUNCTION plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text, p_context jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) IS 'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size, GN414 the organization already has settings max_queued_jobs_per_organization jobs queued (nothing is planned).';
+COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text, p_context jsonb) IS 'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags with the run''s audience context p_context merged in, docs/learning.md#context-from-the-app; propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN100/GN101 malformed context (a non-context dimension, an unknown value), GN101 unknown canvas size, GN414 the organization already has settings max_queued_jobs_per_organization jobs queued (nothing is planned).';
 
 
 --
@@ -11019,6 +11061,41 @@ $$;
 --
 
 COMMENT ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) IS 'Return running jobs whose lease expired before p_now to the queue (scheduled every minute; agents also call it). The expired attempt counts: it is recorded in errors, and a job at max_attempts is dead-lettered with the same consequences as genome.fail_job. Jobs locked by a writer are skipped. Returns the number of jobs reaped. Errors: GN004 bad p_now; GN420 p_now other than now() from a caller other than the owner.';
+
+
+--
+-- Name: record_ad_context(uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb) RETURNS jsonb
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_context jsonb;
+    v_tags jsonb;
+BEGIN
+    PERFORM genome._require_ad(p_generated_ad_id);
+    v_context := genome._context_tags(p_context);
+    IF v_context = '{}'::jsonb THEN
+        RAISE EXCEPTION 'context must name at least one context dimension' USING ERRCODE = 'GN100';
+    END IF;
+    -- The next collect_rewards sees the changed tags and revises the ad's reward: its
+    -- baseline cohort and the strata attribution puts it in follow the context.
+    UPDATE public.generated_ads AS g
+    SET element_tags = coalesce(g.element_tags, '{}'::jsonb) || v_context
+    WHERE g.id = p_generated_ad_id
+    RETURNING g.element_tags INTO v_tags;
+    RETURN v_tags;
+END
+$$;
+
+
+--
+-- Name: FUNCTION record_ad_context(p_generated_ad_id uuid, p_context jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb) IS 'Records an ad''s audience context when the app learns it (docs/learning.md#context-from-the-app), for instance from the Meta ad set''s targeting: p_context maps context dimensions (awareness_stage, audience_type) to registry values (aliases accepted), merged into the ad''s element_tags; the next collect_rewards revises its reward with the cohort baseline. Returns the ad''s tags. GN005 NULL ad, GN006 unknown ad (or another organization''s), GN100 not an object, empty, or a key that is not a context dimension, GN101 unknown value.';
 
 
 --
@@ -18051,6 +18128,14 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon da
 
 
 --
+-- Name: FUNCTION _context_tags(p_context jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._context_tags(p_context jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_app;
+
+
+--
 -- Name: FUNCTION _dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -18917,11 +19002,11 @@ GRANT ALL ON FUNCTION genome.performance_context(p_brand_id uuid, p_product_id u
 
 
 --
--- Name: FUNCTION plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text, p_context jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text) TO genome_app;
+REVOKE ALL ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text, p_context jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb, p_canvas_size text, p_context jsonb) TO genome_app;
 
 
 --
@@ -18954,6 +19039,14 @@ GRANT ALL ON FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uu
 
 REVOKE ALL ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) TO genome_agent;
+
+
+--
+-- Name: FUNCTION record_ad_context(p_generated_ad_id uuid, p_context jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb) TO genome_app;
 
 
 --

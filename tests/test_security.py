@@ -105,7 +105,8 @@ def test_function_privileges(db: psycopg.Connection) -> None:
     assert agent == AGENT_FUNCTIONS
     # The app gets the SQL API but none of the scheduled cross-organization jobs.
     for fn, allowed in [
-        ("plan_ads(uuid,integer,timestamptz,bigint,jsonb,text)", True),
+        ("plan_ads(uuid,integer,timestamptz,bigint,jsonb,text,jsonb)", True),
+        ("record_ad_context(uuid,jsonb)", True),
         ("select_elements(uuid,uuid,timestamptz,bigint,jsonb)", True),
         ("record_override(uuid,text,text,jsonb,text,timestamptz)", True),
         ("run_job(text,timestamptz)", False),

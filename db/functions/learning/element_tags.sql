@@ -76,3 +76,61 @@ END
 $$;
 COMMENT ON FUNCTION genome.normalize_tags(jsonb) IS
 'Checks element_tags against the registry and returns them with canonical values (aliases resolved). GN100: not an object or unknown dimension; GN101: unknown value or non-string value.';
+
+-- docs/learning.md#context-from-the-app: the audience context (awareness stage, audience
+-- type) is not chosen by the genome; the app knows it from the ad set's targeting.
+CREATE OR REPLACE FUNCTION genome._context_tags(p_context jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_tags jsonb;
+    v_bad text;
+BEGIN
+    IF p_context IS NULL OR p_context = '{}'::jsonb THEN
+        RETURN '{}'::jsonb;
+    END IF;
+    v_tags := genome.normalize_tags(p_context);
+    SELECT t.key INTO v_bad
+    FROM jsonb_each(v_tags) AS t
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key
+    WHERE d.kind <> 'context'
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'context key "%" is not a context dimension', v_bad
+            USING ERRCODE = 'GN100',
+                  HINT = 'context dimensions are the rows of genome.element_dimensions with kind = ''context''';
+    END IF;
+    RETURN v_tags;
+END
+$$;
+COMMENT ON FUNCTION genome._context_tags(jsonb) IS
+'Internal (docs/learning.md#context-from-the-app): an ad''s audience context checked against the registry (dimensions of kind context only) with canonical values; NULL or {} gives {}. GN100 not an object, unknown or non-context dimension; GN101 unknown value.';
+
+CREATE OR REPLACE FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_context jsonb;
+    v_tags jsonb;
+BEGIN
+    PERFORM genome._require_ad(p_generated_ad_id);
+    v_context := genome._context_tags(p_context);
+    IF v_context = '{}'::jsonb THEN
+        RAISE EXCEPTION 'context must name at least one context dimension' USING ERRCODE = 'GN100';
+    END IF;
+    -- The next collect_rewards sees the changed tags and revises the ad's reward: its
+    -- baseline cohort and the strata attribution puts it in follow the context.
+    UPDATE public.generated_ads AS g
+    SET element_tags = coalesce(g.element_tags, '{}'::jsonb) || v_context
+    WHERE g.id = p_generated_ad_id
+    RETURNING g.element_tags INTO v_tags;
+    RETURN v_tags;
+END
+$$;
+COMMENT ON FUNCTION genome.record_ad_context(uuid, jsonb) IS
+'Records an ad''s audience context when the app learns it (docs/learning.md#context-from-the-app), for instance from the Meta ad set''s targeting: p_context maps context dimensions (awareness_stage, audience_type) to registry values (aliases accepted), merged into the ad''s element_tags; the next collect_rewards revises its reward with the cohort baseline. Returns the ad''s tags. GN005 NULL ad, GN006 unknown ad (or another organization''s), GN100 not an object, empty, or a key that is not a context dimension, GN101 unknown value.';

@@ -15,13 +15,17 @@ $$;
 COMMENT ON FUNCTION genome._on_ad_planned(uuid, jsonb) IS
 'Internal: hands a planned ad to the agents by enqueuing its generate job in the planning transaction.';
 
+-- The context argument came after the first release of plan_ads: its older signature goes.
+DROP FUNCTION IF EXISTS genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text);
+
 CREATE OR REPLACE FUNCTION genome.plan_ads(
     p_ad_run_id uuid,
     p_n integer,
     p_now timestamptz DEFAULT now(),
     p_seed bigint DEFAULT NULL,
     p_fixed jsonb DEFAULT '{}',
-    p_canvas_size text DEFAULT '1080x1080px'
+    p_canvas_size text DEFAULT '1080x1080px',
+    p_context jsonb DEFAULT '{}'
 )
 RETURNS SETOF uuid
 LANGUAGE plpgsql
@@ -37,6 +41,7 @@ DECLARE
     v_id uuid;
     v_config jsonb;
     v_assign jsonb;
+    v_context jsonb;
     i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
@@ -58,6 +63,8 @@ BEGIN
     IF v_canvas IS NULL THEN
         RAISE EXCEPTION 'unknown canvas_size "%"', p_canvas_size USING ERRCODE = 'GN101';
     END IF;
+    -- docs/learning.md#context-from-the-app: the run's audience, as the app targets it.
+    v_context := genome._context_tags(p_context);
 
     -- docs/monitoring.md#generation-ab-tests: every run records the versions it was planned with.
     v_config := jsonb_build_object(
@@ -105,7 +112,8 @@ BEGIN
             CASE WHEN p_seed IS NULL THEN NULL ELSE p_seed + i END,
             p_fixed
         );
-        v_tags := (v_selection -> 'element_tags') || jsonb_build_object('canvas_size', v_canvas);
+        v_tags := (v_selection -> 'element_tags') || v_context
+            || jsonb_build_object('canvas_size', v_canvas);
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
             element_propensities, element_tags_source, bandit_selected, pre_gen_score,
@@ -141,5 +149,5 @@ BEGIN
     ON CONFLICT (brand_id) DO UPDATE SET planned_ads = gs.planned_ads + p_n;
 END
 $$;
-COMMENT ON FUNCTION genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text) IS
-'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags, propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN101 unknown canvas size, GN414 the organization already has settings max_queued_jobs_per_organization jobs queued (nothing is planned).';
+COMMENT ON FUNCTION genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text, jsonb) IS
+'Plans n ads of a run: for each, elements by select_elements (p_fixed forces dimensions, e.g. an experiment''s test variable), one generated_ads row (element_tags with the run''s audience context p_context merged in, docs/learning.md#context-from-the-app; propensities, pre_gen_score, genome_version, prompt_version) and its generate job, in one transaction; counts attempts on the run and records the run''s versions in generation_config. GN005 NULL run, GN010 unknown run, GN011 n outside 1-100, GN012 beyond the run''s attempts cap (attempts, not approvals) or prompt_index range, GN100/GN101 malformed context (a non-context dimension, an unknown value), GN101 unknown canvas size, GN414 the organization already has settings max_queued_jobs_per_organization jobs queued (nothing is planned).';
