@@ -3717,6 +3717,76 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_ind
 
 
 --
+-- Name: _joint_win_probabilities(integer[], text[], double precision[], double precision[], double precision[], text[], double precision[], integer, bigint); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint) RETURNS TABLE(value_name text, win_probability double precision)
+    LANGUAGE plpython3u IMMUTABLE
+    AS $$
+import numpy as np
+
+sizes = [int(k) for k in p_stage_sizes]
+total = sum(sizes)
+if (len(p_parameters) != total or len(p_means) != total or len(p_average) != total
+        or len(p_cholesky) != sum(k * k for k in sizes)):
+    plpy.error("stage arrays do not match the stage sizes")
+if len(p_value_names) != len(p_value_means) or p_draws < 1:
+    plpy.error("one mean per value name and at least one draw are needed")
+
+names = list(p_value_names)
+column = {name: i for i, name in enumerate(names)}
+rng = np.random.default_rng(int(p_seed))
+# Per draw and value: the log of its success rate, summed over the stages (the rate of a
+# conversion brand's value is the product of its stages' rates; stages are independent).
+log_rate = np.zeros((int(p_draws), len(names)))
+seen = np.zeros(len(names), dtype=int)
+start = chol_start = 0
+for k in sizes:
+    params = p_parameters[start:start + k]
+    mean = np.asarray(p_means[start:start + k], dtype=float)
+    chol = np.asarray(p_cholesky[chol_start:chol_start + k * k], dtype=float).reshape(k, k)
+    average = np.asarray(p_average[start:start + k], dtype=float)
+    draws = mean + rng.standard_normal((int(p_draws), k)) @ chol.T
+    dims = np.array([
+        "" if p.startswith("objective:") or "=" not in p else p.split("=", 1)[0] for p in params
+    ])
+    for d in dict.fromkeys(x for x in dims if x):
+        in_d = dims == d
+        # The average ad's log-odds without this dimension, then each value in its place.
+        base = draws[:, ~in_d] @ average[~in_d]
+        for j in np.flatnonzero(in_d):
+            i = column.get(params[j])
+            if i is not None:
+                log_rate[:, i] -= np.logaddexp(0.0, -(base + draws[:, j]))
+                seen[i] += 1
+    start += k
+    chol_start += k * k
+if np.any(seen != len(sizes)):
+    plpy.error("every value name must be a parameter of every stage")
+
+# Causal evidence (docs/learning.md#causal-evidence) moves a value's posterior mean after the
+# fit: its draws are scaled to the final mean, keeping their spread and correlations.
+rate = np.exp(log_rate)
+rate *= np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
+
+value_dims = [n.split("=", 1)[0] for n in names]
+out = []
+for d in dict.fromkeys(value_dims):
+    idx = [i for i, vd in enumerate(value_dims) if vd == d]
+    wins = np.bincount(np.argmax(rate[:, idx], axis=1), minlength=len(idx)) / float(p_draws)
+    out.extend((names[i], float(w)) for i, w in zip(idx, wins))
+return out
+$$;
+
+
+--
+-- Name: FUNCTION _joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint) IS 'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the stages, each value''s draws scaled to its mean in p_value_means.';
+
+
+--
 -- Name: _mann_whitney_u(double precision[], double precision[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -6682,12 +6752,23 @@ BEGIN
         -- 4. The stage's joint posterior, for inspection.
         INSERT INTO genome.learner_posteriors AS lp (
             brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-            posterior_cholesky, dispersion, n_ads, effective_ads, updated_at
+            posterior_cholesky, average_design, dispersion, n_ads, effective_ads, updated_at
         )
         SELECT
             v_fit_key.brand_id, v_fit_key.stage, v_fit_key.organization_id, p_version,
             ARRAY(SELECT p.name FROM _joint_params AS p ORDER BY p.param_idx),
-            v_fit.posterior_mean, v_fit.posterior_cholesky, v_fit.dispersion,
+            v_fit.posterior_mean, v_fit.posterior_cholesky,
+            -- The brand's average ad: per parameter the weighted share of ads carrying it.
+            ARRAY(
+                SELECT coalesce(sum(a.weight), 0.0)
+                    / greatest((SELECT sum(t.weight) FROM _joint_stage_ads AS t), 1e-300)
+                FROM _joint_params AS p
+                LEFT JOIN _joint_stage_ads AS a
+                    ON a.objective = p.objective OR a.element_tags ->> p.dimension = p.value
+                GROUP BY p.param_idx
+                ORDER BY p.param_idx
+            ),
+            v_fit.dispersion,
             (SELECT count(*) FROM _joint_stage_ads),
             (SELECT sum(a.weight) FROM _joint_stage_ads AS a),
             p_now
@@ -6697,6 +6778,7 @@ BEGIN
             parameters = excluded.parameters,
             posterior_mean = excluded.posterior_mean,
             posterior_cholesky = excluded.posterior_cholesky,
+            average_design = excluded.average_design,
             dispersion = excluded.dispersion,
             n_ads = excluded.n_ads,
             effective_ads = excluded.effective_ads,
@@ -6763,6 +6845,95 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+
+
+--
+-- Name: _update_scores_joint_win_probabilities(integer); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_joint_win_probabilities(p_version integer) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_draws integer := genome._setting_num('win_probability_draws')::integer;
+    v_rows integer;
+BEGIN
+    WITH fitted AS (
+        SELECT DISTINCT lp.brand_id
+        FROM genome.learner_posteriors AS lp
+        WHERE lp.genome_version = p_version
+    ),
+
+    brand_values AS (
+        -- The brand's values that every stage's model has a parameter for.
+        SELECT
+            s.id,
+            s.brand_id,
+            s.element_dimension || '=' || s.element_value AS name,
+            s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) AS mean
+        FROM genome.creative_element_scores AS s
+        INNER JOIN fitted AS f ON f.brand_id = s.brand_id
+        WHERE s.genome_version = p_version AND s.product_id IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM genome.learner_posteriors AS lp
+              WHERE lp.brand_id = s.brand_id
+                AND NOT (s.element_dimension || '=' || s.element_value) = ANY (lp.parameters)
+          )
+    ),
+
+    wins AS (
+        SELECT f.brand_id, w.value_name, w.win_probability
+        FROM fitted AS f
+        CROSS JOIN LATERAL genome._joint_win_probabilities(
+            ARRAY(
+                SELECT cardinality(lp.parameters) FROM genome.learner_posteriors AS lp
+                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage
+            ),
+            ARRAY(
+                SELECT u.x FROM genome.learner_posteriors AS lp
+                CROSS JOIN LATERAL unnest(lp.parameters) WITH ORDINALITY AS u (x, o)
+                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage, u.o
+            ),
+            ARRAY(
+                SELECT u.x FROM genome.learner_posteriors AS lp
+                CROSS JOIN LATERAL unnest(lp.posterior_mean) WITH ORDINALITY AS u (x, o)
+                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage, u.o
+            ),
+            ARRAY(
+                SELECT u.x FROM genome.learner_posteriors AS lp
+                CROSS JOIN LATERAL unnest(lp.posterior_cholesky) WITH ORDINALITY AS u (x, o)
+                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage, u.o
+            ),
+            ARRAY(
+                SELECT u.x FROM genome.learner_posteriors AS lp
+                CROSS JOIN LATERAL unnest(lp.average_design) WITH ORDINALITY AS u (x, o)
+                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage, u.o
+            ),
+            ARRAY(SELECT bv.name FROM brand_values AS bv WHERE bv.brand_id = f.brand_id ORDER BY bv.name),
+            ARRAY(SELECT bv.mean FROM brand_values AS bv WHERE bv.brand_id = f.brand_id ORDER BY bv.name),
+            v_draws,
+            -- Seeded by version and brand: the same version gives the same numbers.
+            p_version::bigint * 4294967296 + hashtext(f.brand_id::text)::bigint + 2147483648
+        ) AS w
+    )
+
+    UPDATE genome.creative_element_scores AS s
+    SET win_probability = least(1.0, greatest(0.0, w.win_probability))
+    FROM brand_values AS bv
+    INNER JOIN wins AS w ON w.brand_id = bv.brand_id AND w.value_name = bv.name
+    WHERE s.id = bv.id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_joint_win_probabilities(p_version integer); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_joint_win_probabilities(p_version integer) IS 'Internal step of update_scores, after _update_scores_win_probabilities (docs/learning.md#joint-learner): for the brands the joint learner fitted at version p_version, each brand-level value''s win probability drawn from the joint posterior of genome.learner_posteriors (win_probability_draws draws through genome._joint_win_probabilities, seeded by version and brand), each value''s draws centred on its posterior mean after causal evidence. Returns the number of rows updated.';
 
 
 --
@@ -12607,6 +12778,7 @@ BEGIN
     PERFORM genome._update_scores_causal_effects(p_now, v_version);
     v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
     PERFORM genome._update_scores_win_probabilities(v_version);
+    PERFORM genome._update_scores_joint_win_probabilities(v_version);
     PERFORM genome._update_scores_combos(p_now, v_version);
 
     RETURN v_rows;
@@ -12618,7 +12790,7 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 --
@@ -14290,6 +14462,7 @@ CREATE TABLE genome.learner_posteriors (
     parameters text[] NOT NULL,
     posterior_mean double precision[] NOT NULL,
     posterior_cholesky double precision[] NOT NULL,
+    average_design double precision[] NOT NULL,
     dispersion double precision NOT NULL,
     n_ads integer NOT NULL,
     effective_ads double precision NOT NULL,
@@ -14304,6 +14477,13 @@ CREATE TABLE genome.learner_posteriors (
 --
 
 COMMENT ON TABLE genome.learner_posteriors IS 'The joint learner''s Laplace posterior per brand and funnel stage (genome.learner_objective_evidence) at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
+
+
+--
+-- Name: COLUMN learner_posteriors.average_design; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.average_design IS 'Per parameter, the weighted share of the stage''s ads that carry it: the brand''s average ad, against which each value''s win probability is drawn (docs/learning.md#joint-learner).';
 
 
 --
@@ -18263,6 +18443,13 @@ REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_
 
 
 --
+-- Name: FUNCTION _joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _mann_whitney_u(p_x double precision[], p_y double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -18680,6 +18867,13 @@ REVOKE ALL ON FUNCTION genome._update_scores_evidence(p_now timestamp with time 
 --
 
 REVOKE ALL ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_joint_win_probabilities(p_version integer); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_joint_win_probabilities(p_version integer) FROM PUBLIC;
 
 
 --

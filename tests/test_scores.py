@@ -90,6 +90,9 @@ def test_win_probabilities_match_exact_integration(db: psycopg.Connection) -> No
         + [({"color_mode": "original"}, 0.1)] * 4
         + [({"color_mode": "complementary"}, 0.1)] * 2
     )
+    # The Betas' win probabilities (the one-bit learner's); a joint learner's brand draws
+    # them from its joint posterior (tests/test_learner.py).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
     b = _brand_with_rewards(db, items)
     db.execute("SELECT genome.update_scores(%s)", (T0 + DAY,))
     rows = db.execute(
