@@ -141,10 +141,13 @@ COMMENT ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) IS 'Intern
 --
 
 CREATE FUNCTION genome._ad_status_changed() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'genome', 'public'
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN
+    -- Definer: the app's own status updates fire it, whatever role the app writes as (its
+    -- service role has no rights in schema genome). It writes only the history of the row
+    -- the caller was allowed to update and that row's run (docs/security.md#definer-functions).
     INSERT INTO genome.ad_status_history (generated_ad_id, old_status, new_status, reason, changed_at)
     VALUES (NEW.id, OLD.final_status, NEW.final_status, NEW.decision_reason, coalesce(NEW.decided_at, now()));
 
@@ -165,7 +168,7 @@ $$;
 -- Name: FUNCTION _ad_status_changed(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._ad_status_changed() IS 'Internal trigger: on every change of generated_ads.final_status, append to genome.ad_status_history and keep ad_runs.approved_count (a run counts approvals beside attempts) in step: +1 when an ad becomes approved, -1 when it leaves approved (duplicate, diversity, human override).';
+COMMENT ON FUNCTION genome._ad_status_changed() IS 'Internal trigger: on every change of generated_ads.final_status, append to genome.ad_status_history and keep ad_runs.approved_count (a run counts approvals beside attempts) in step: +1 when an ad becomes approved, -1 when it leaves approved (duplicate, diversity, human override). SECURITY DEFINER, so the existing app''s status updates work for any role allowed to update the ad (docs/security.md#definer-functions).';
 
 
 --
@@ -4352,14 +4355,24 @@ COMMENT ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection js
 --
 
 CREATE FUNCTION genome._organization_default_config() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'genome', 'public'
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN
+    -- Definer: the app creates organizations as its own role, which has no rights in
+    -- schema genome; it seeds only the new organization's config
+    -- (docs/security.md#definer-functions).
     PERFORM genome._seed_default_quality_config(NEW.id);
     RETURN NEW;
 END
 $$;
+
+
+--
+-- Name: FUNCTION _organization_default_config(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._organization_default_config() IS 'Internal trigger on public.organizations (after insert): gives the new organization the default rubric as its active quality config. SECURITY DEFINER, so the existing app can create organizations as its own role (docs/security.md#definer-functions).';
 
 
 --
@@ -15553,7 +15566,7 @@ ALTER TABLE ONLY public.ad_intelligence_baselines
 --
 
 ALTER TABLE public.ad_runs
-    ADD CONSTRAINT ad_runs_attempts_check CHECK (((max_attempts >= 0) AND (attempts_count >= 0) AND (approved_count >= 0) AND (approved_count <= attempts_count))) NOT VALID;
+    ADD CONSTRAINT ad_runs_attempts_check CHECK (((max_attempts >= 0) AND (attempts_count >= 0) AND (approved_count >= 0))) NOT VALID;
 
 
 --
