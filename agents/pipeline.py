@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -32,7 +30,7 @@ from agents.providers.base import (
     ReviewModel,
     RubricCheck,
 )
-from agents.storage import ImageUnavailable, image_key, read_image
+from agents.storage import ImageUnavailable, Store, image_key
 
 log = logging.getLogger("genome.agents")
 EXEMPLAR_COUNT = 4
@@ -62,16 +60,6 @@ def check_png(png: bytes) -> None:
             img.load()
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise StageFailed(f"generated image is not a valid PNG ({len(png)} bytes): {exc}") from exc
-
-
-def write_image(directory: Path, ad_id: UUID, png: bytes) -> Path:
-    """Write <ad_id>.png atomically; a retry overwrites the same name."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{ad_id}.png"
-    tmp = directory / f".{ad_id}.{os.getpid()}.tmp"
-    tmp.write_bytes(png)
-    os.replace(tmp, path)
-    return path
 
 
 def brief_from_context(ctx: dict[str, Any]) -> AdBrief:
@@ -143,7 +131,7 @@ class Stages:
 
     providers: ProviderSet
     queue: JobQueue
-    images: Path
+    images: Store
     exemplars: ExemplarSource
 
     def run(self, job: dict[str, Any]) -> str:
@@ -166,13 +154,14 @@ class Stages:
             raise StageFailed(f"{type(exc).__name__}: {exc}") from exc
 
     def _png(self, ctx: dict[str, Any]) -> bytes:
-        """The ad's stored image. The key comes from a column the app writes: it resolves
-        inside the storage root only, and no error carries the file's bytes or tells a
-        refused key from a missing file (docs/attacks.md#agents-and-the-queue)."""
+        """The ad's stored image. storage_path is a column the app writes: only an image in
+        this agent's store under the ad's own organization's prefix is read, and no error
+        carries the file's bytes or tells a refused path from a missing image
+        (docs/attacks.md#agents-and-the-queue)."""
         if not ctx["ad"].get("storage_path"):
             raise StageFailed("the ad has no stored image")
         try:
-            png = read_image(ctx["ad"]["storage_path"], self.images)
+            png = self.images.read(ctx["ad"]["storage_path"], ctx["organization_id"])
             check_png(png)
         except (ImageUnavailable, StageFailed):
             raise StageFailed(str(ImageUnavailable())) from None
@@ -181,9 +170,9 @@ class Stages:
     def _generate(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
         image = self.providers.image.generate(brief)
         check_png(image.png)
-        key = image_key(ctx["organization_id"], brief.generated_ad_id)
-        write_image(self.images / key.split("/")[0], brief.generated_ad_id, image.png)
-        self.queue.record_generation(job["id"], key, image.prompt_text, _call(image.call))
+        # storage_path is the image's URI: any host configured with the same store reads it
+        uri = self.images.put(image_key(ctx["organization_id"], brief.generated_ad_id), image.png)
+        self.queue.record_generation(job["id"], uri, image.prompt_text, _call(image.call))
         return "pending"
 
     def _defect_scan(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:

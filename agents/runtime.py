@@ -38,7 +38,7 @@ from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, make_pool
 from agents.listener import Listener
 from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages
 from agents.settings import DEFAULT_DBNAME, database_url
-from agents.storage import storage_dir
+from agents.storage import open_store
 
 # The longest pause (before jitter) between attempts to reach an unavailable database:
 # short, so the agents are back within seconds of its return (README.md#security-and-reliability).
@@ -91,6 +91,8 @@ class AgentRuntime:
         self.config = config
         self.providers = providers
         self.stop = stop
+        # the image store (GENOME_STORAGE_URL): a bad URL stops the agent before it claims
+        self.store = open_store()
         # The name proves the leases this process holds: its random part is not guessable.
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         self.wake = threading.Event()
@@ -105,14 +107,20 @@ class AgentRuntime:
         cfg = self.config
         pool = make_pool(self.dsn, cfg.concurrency + 2)
         jobs = JobQueue(pool, self.worker, timedelta(seconds=cfg.lease_seconds))
-        stages = Stages(self.providers, jobs, storage_dir(), ExemplarSource(jobs))
+        stages = Stages(self.providers, jobs, self.store, ExemplarSource(jobs))
         listener = Listener(self.dsn, cfg.kinds, self.wake, self.done, cfg.probe_interval)
         workers = [
             threading.Thread(target=self._worker, args=(stages, jobs), daemon=True, name=f"w{i}")
             for i in range(cfg.concurrency)
         ]
         beat = threading.Thread(target=self._heartbeat, args=(jobs,), daemon=True)
-        _log("agent_start", worker=self.worker, kinds=list(cfg.kinds), mode=self.providers.mode)
+        _log(
+            "agent_start",
+            worker=self.worker,
+            kinds=list(cfg.kinds),
+            mode=self.providers.mode,
+            storage=self.store.url,
+        )
         listener.start()
         beat.start()
         for w in workers:
