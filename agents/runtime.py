@@ -198,7 +198,7 @@ class AgentRuntime:
         except LeaseLost as exc:
             line.update(outcome="lease_lost", error=str(exc)[:300])
         except StageFailed as exc:
-            line.update(self._fail(jobs, job, str(exc)))
+            line.update(self._fail(jobs, job, str(exc), exc.calls))
         except CONNECTION_ERRORS as exc:
             # The result could not be written; the lease expires and the job is retried.
             line.update(outcome="db_unavailable", error=str(exc)[:300])
@@ -215,9 +215,15 @@ class AgentRuntime:
             _log("job", **line)
             self.wake.set()
 
-    def _fail(self, jobs: JobQueue, job: dict[str, Any], error: str) -> dict[str, Any]:
+    def _fail(
+        self,
+        jobs: JobQueue,
+        job: dict[str, Any],
+        error: str,
+        calls: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         try:
-            status = jobs.fail(job["id"], error)
+            status = jobs.fail(job["id"], error, calls)
         except LeaseLost:
             return {"outcome": "lease_lost", "error": error[:300]}
         except CONNECTION_ERRORS:
