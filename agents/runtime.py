@@ -34,7 +34,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, make_pool
+from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, RejectedResult, make_pool
 from agents.listener import Listener
 from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages
 from agents.settings import DEFAULT_DBNAME, database_url
@@ -223,7 +223,15 @@ class AgentRuntime:
         calls: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         try:
-            status = jobs.fail(job["id"], error, calls)
+            try:
+                status = jobs.fail(job["id"], error, calls)
+            except RejectedResult as exc:
+                if not calls:
+                    raise
+                # call records the database refuses (GN408, GN413) must not keep the job
+                # leased: the attempt fails without them, and the log says so
+                _log("calls_refused", id=job["id"], error=str(exc)[:300])
+                status = jobs.fail(job["id"], error)
         except LeaseLost:
             return {"outcome": "lease_lost", "error": error[:300]}
         except CONNECTION_ERRORS:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 from PIL import Image
 
+from agents.jobqueue import RejectedResult
 from agents.pipeline import ExemplarSource, StageFailed, Stages
 from agents.providers.base import (
     CallRecord,
@@ -21,6 +23,7 @@ from agents.providers.base import (
     GeneratedImage,
     MalformedOutput,
 )
+from agents.runtime import AgentRuntime, RuntimeConfig
 from agents.storage import image_key
 from tests.support.pipeline import DoubleImage, call, claim, make_ads, make_product
 
@@ -197,3 +200,23 @@ def test_fail_job_refuses_a_malformed_call_and_writes_nothing(
         "SELECT status, attempts FROM genome.agent_jobs WHERE id = %s", (job["id"],)
     ).fetchone() == ("running", 1)
     assert db.execute("SELECT count(*) FROM genome.provider_calls").fetchone()[0] == 0
+
+
+class _RefusingQueue:
+    """fail_job refuses the call records (as for GN408 / GN413) but not the failure."""
+
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, Any]] = []
+
+    def fail(self, job_id: uuid.UUID, error: str, calls: Any = None) -> str:
+        if calls:
+            raise RejectedResult("[GN413] model call records is too large")
+        self.failed.append((error, calls))
+        return "queued"
+
+
+def test_call_records_the_database_refuses_do_not_keep_the_job_leased() -> None:
+    runtime = AgentRuntime("", RuntimeConfig(), _Providers(None), threading.Event())  # type: ignore[arg-type]
+    jobs = _RefusingQueue()
+    line = runtime._fail(jobs, {"id": uuid.uuid4()}, "boom", [call("generate")])  # type: ignore[arg-type]
+    assert line["outcome"] == "retry" and jobs.failed == [("boom", None)]
