@@ -81,7 +81,9 @@ def _cmd_providers(args: argparse.Namespace) -> int:
     from agents.providers.check import check
     from agents.providers.settings import ProviderSettings
 
-    lines = check(ProviderSettings.from_env(), args.only or None)
+    settings = ProviderSettings.from_env()
+    settings.require_prices()
+    lines = check(settings, args.only or None)
     for line in lines:
         print(line.text(), file=sys.stdout if line.ok else sys.stderr)
     failed = [line for line in lines if not line.ok]

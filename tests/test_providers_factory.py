@@ -183,8 +183,9 @@ def test_prices_are_overridable_and_an_unpriced_live_model_refuses_to_start() ->
     assert s.price("claude-haiku-6").cost(1000, 1000) == pytest.approx(0.0012)
     assert s.price("text-embedding-3-small", date(2027, 2, 1)).input_per_mtok == 0.01
     assert s.price("gemini-3.8-flash", date(2026, 12, 4)).input_per_mtok == 0.75  # kept
+    unpriced = ProviderSettings.from_env({"GENOME_CLAUDE_REVIEW_MODEL": "claude-haiku-6", **KEYS})
     with pytest.raises(ValueError, match="no price for model\\(s\\) claude-haiku-6"):
-        ProviderSettings.from_env({"GENOME_CLAUDE_REVIEW_MODEL": "claude-haiku-6"})
+        load_providers("live", unpriced)
     with pytest.raises(ValueError, match="GENOME_PRICES is not JSON"):
         ProviderSettings.from_env({"GENOME_PRICES": "{cheap}"})
     with pytest.raises(ValueError, match="input_per_mtok"):

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 Mode = Literal["offline", "live"]
 MODES: tuple[str, ...] = ("offline", "live")
@@ -161,16 +161,15 @@ class ProviderSettings(BaseModel):
                 raise ValueError(f"price of {model} has no rows")
         return v
 
-    @model_validator(mode="after")
-    def _every_live_model_is_priced(self) -> ProviderSettings:
-        if self.mode == "live":
-            unpriced = sorted({m for m in self.models().values() if m not in self.prices})
-            if unpriced:
-                raise ValueError(
-                    f"no price for model(s) {', '.join(unpriced)}: add them to GENOME_PRICES "
-                    '(e.g. {"model-id": {"input_per_mtok": 0.3, "output_per_mtok": 2.5}})'
-                )
-        return self
+    def require_prices(self) -> None:
+        """ValueError naming every configured model without a price: live providers refuse
+        to start rather than record a cost of 0 (the offline provider needs none)."""
+        unpriced = sorted({m for m in self.models().values() if m not in self.prices})
+        if unpriced:
+            raise ValueError(
+                f"no price for model(s) {', '.join(unpriced)}: add them to GENOME_PRICES "
+                '(e.g. {"model-id": {"input_per_mtok": 0.3, "output_per_mtok": 2.5}})'
+            )
 
     def models(self) -> dict[str, str]:
         """Each role's configured model id."""
