@@ -56,7 +56,8 @@ class Price(BaseModel):
 # - Gemini: https://ai.google.dev/gemini-api/docs/pricing as transcribed on 2026-10-07
 #   (api-evangelist/deepmind plans/deepmind-plans-pricing.yml): 3.8 Flash $0.75 / $3.75
 #   through 2026-12-31 and $1.50 / $7.50 from 2027-01-01; 3.5 Flash $1.50 / $9.00;
-#   3.5 Flash-Lite $0.30 / $2.50; 3 Pro Image $120 per million image output tokens.
+#   3.5 Flash-Lite $0.30 / $2.50; 3 Pro Image $120 per million image output tokens (its
+#   input rate is not in that copy: $2.00, the 3.1 Pro Preview text rate, is assumed).
 #   3.1 Flash Image (Nano Banana 2): the stored copies of Google's page have no GA row;
 #   the preview's published rates are used ($0.50 input, $60 per million image output
 #   tokens, about $0.067 a 1K image), as listed for gemini-3.1-flash-image-preview on
