@@ -47,7 +47,13 @@ class ProviderSet(Protocol):
 
 
 class StageFailed(RuntimeError):
-    """This attempt failed (the model, its output, or the result was refused)."""
+    """This attempt failed (the model, its output, or the result was refused). `calls` are
+    the attempt's billed model calls, for fail_job to record: the successful ones made
+    before the failure and the failed one (ok = false, its error class)."""
+
+    def __init__(self, message: str, calls: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.calls = calls or []
 
 
 def check_png(png: bytes) -> None:
@@ -103,9 +109,16 @@ class ExemplarSource:
     k: int = EXEMPLAR_COUNT
 
     def fetch(
-        self, job_id: UUID, ctx: dict[str, Any], png: bytes, providers: ProviderSet
+        self,
+        job_id: UUID,
+        ctx: dict[str, Any],
+        png: bytes,
+        providers: ProviderSet,
+        spent: list[dict[str, Any]] | None = None,
     ) -> tuple[list[str], list[Exemplar], list[dict[str, Any]]]:
-        """Exemplar ids, exemplars for the prompt, and the describe / embed call records."""
+        """Exemplar ids, exemplars for the prompt, and the describe / embed call records
+        (also appended to `spent`, the attempt's calls so far, as they are made)."""
+        spent = [] if spent is None else spent
         if not ctx.get("active_exemplars"):
             return [], [], []
         calls: list[dict[str, Any]] = []
@@ -113,7 +126,9 @@ class ExemplarSource:
             rows = self.queue.review_exemplars(job_id, None, None, self.k)
         else:
             described = providers.image.describe(png)
+            spent.append(_call(described.call))
             embedded = providers.embedder.embed(described.descriptor.as_text())
+            spent.append(_call(embedded.call))
             rows = self.queue.review_exemplars(
                 job_id, embedded.vector, embedded.model, self.k, _descriptor_record(described)
             )
@@ -136,6 +151,7 @@ class Stages:
 
     def run(self, job: dict[str, Any]) -> str:
         job_id: UUID = job["id"]
+        spent: list[dict[str, Any]] = []  # the attempt's billed calls, for a failure
         try:
             if job["kind"] == "noop":
                 self.queue.complete(job_id, {"noop": True})
@@ -149,9 +165,12 @@ class Stages:
                 "second_opinion": self._review,
                 "embed": self._embed,
             }[job["kind"]]
-            return str(handler(job, ctx, brief))
+            return str(handler(job, ctx, brief, spent))
         except (ProviderError, ValidationError, RejectedResult, OSError) as exc:
-            raise StageFailed(f"{type(exc).__name__}: {exc}") from exc
+            failed = [_call(c) for c in exc.calls] if isinstance(exc, ProviderError) else []
+            raise StageFailed(f"{type(exc).__name__}: {exc}", spent + failed) from exc
+        except StageFailed as exc:
+            raise StageFailed(str(exc), spent + exc.calls) from exc
 
     def _png(self, ctx: dict[str, Any]) -> bytes:
         """The ad's stored image. storage_path is a column the app writes: only an image in
@@ -167,27 +186,43 @@ class Stages:
             raise StageFailed(str(ImageUnavailable())) from None
         return png
 
-    def _generate(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+    def _generate(
+        self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief, spent: list[Any]
+    ) -> Any:
         image = self.providers.image.generate(brief)
-        check_png(image.png)
+        try:
+            check_png(image.png)
+        except StageFailed as exc:  # billed all the same: recorded as a failed call
+            failed = image.call.model_copy(update={"ok": False, "error": "InvalidImage"})
+            spent.append(_call(failed))
+            raise exc
+        spent.append(_call(image.call))
         # storage_path is the image's URI: any host configured with the same store reads it
         uri = self.images.put(image_key(ctx["organization_id"], brief.generated_ad_id), image.png)
         self.queue.record_generation(job["id"], uri, image.prompt_text, _call(image.call))
         return "pending"
 
-    def _defect_scan(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+    def _defect_scan(
+        self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief, spent: list[Any]
+    ) -> Any:
         result = self.providers.image.defect_scan(self._png(ctx), brief)
+        spent.append(_call(result.call))
         scan = result.scan.model_dump(mode="json") | {"raw": result.raw}
         return self.queue.record_defect_scan(job["id"], scan, _call(result.call))
 
-    def _review(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+    def _review(
+        self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief, spent: list[Any]
+    ) -> Any:
         rubric = [RubricCheck.model_validate(r) for r in ctx["rubric"]]
         png = self._png(ctx)
-        ids, exemplars, lookup_calls = self.exemplars.fetch(job["id"], ctx, png, self.providers)
+        ids, exemplars, lookup_calls = self.exemplars.fetch(
+            job["id"], ctx, png, self.providers, spent
+        )
         model = (
             self.providers.reviewer if job["kind"] == "review" else self.providers.second_reviewer
         )
         result = model.review(png, brief, rubric, exemplars)
+        spent.append(_call(result.call))
         review = {
             "check_scores": result.review.check_scores,
             "notes": result.review.notes,
@@ -197,11 +232,15 @@ class Stages:
         # The review call first: the database names the reviewer and model from it.
         return self.queue.record_review(job["id"], review, [_call(result.call), *lookup_calls])
 
-    def _embed(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+    def _embed(
+        self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief, spent: list[Any]
+    ) -> Any:
         if ctx.get("visual_lookup"):  # described and embedded at review: no new calls
             return self.queue.record_embedding_from_lookup(job["id"])
         described = self.providers.image.describe(self._png(ctx))
+        spent.append(_call(described.call))
         embedded = self.providers.embedder.embed(described.descriptor.as_text())
+        spent.append(_call(embedded.call))
         return self.queue.record_embedding(
             job["id"],
             _descriptor_record(described),

@@ -34,7 +34,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, make_pool
+from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, RejectedResult, make_pool
 from agents.listener import Listener
 from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages
 from agents.settings import DEFAULT_DBNAME, database_url
@@ -206,7 +206,7 @@ class AgentRuntime:
         except LeaseLost as exc:
             line.update(outcome="lease_lost", error=str(exc)[:300])
         except StageFailed as exc:
-            line.update(self._fail(jobs, job, str(exc)))
+            line.update(self._fail(jobs, job, str(exc), exc.calls))
         except CONNECTION_ERRORS as exc:
             # The result could not be written; the lease expires and the job is retried.
             line.update(outcome="db_unavailable", error=str(exc)[:300])
@@ -223,9 +223,23 @@ class AgentRuntime:
             _log("job", **line)
             self.wake.set()
 
-    def _fail(self, jobs: JobQueue, job: dict[str, Any], error: str) -> dict[str, Any]:
+    def _fail(
+        self,
+        jobs: JobQueue,
+        job: dict[str, Any],
+        error: str,
+        calls: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         try:
-            status = jobs.fail(job["id"], error)
+            try:
+                status = jobs.fail(job["id"], error, calls)
+            except RejectedResult as exc:
+                if not calls:
+                    raise
+                # call records the database refuses (GN408, GN413) must not keep the job
+                # leased: the attempt fails without them, and the log says so
+                _log("calls_refused", id=job["id"], error=str(exc)[:300])
+                status = jobs.fail(job["id"], error)
         except LeaseLost:
             return {"outcome": "lease_lost", "error": error[:300]}
         except CONNECTION_ERRORS:

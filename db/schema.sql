@@ -1686,6 +1686,12 @@ CREATE FUNCTION genome._call_problem(p_call jsonb) RETURNS text
         WHEN coalesce(jsonb_typeof(p_call -> 'cost_usd'), 'number') <> 'number'
             OR coalesce((p_call ->> 'cost_usd')::numeric, 0) < 0
             THEN 'call.cost_usd must be a number >= 0'
+        WHEN coalesce(jsonb_typeof(p_call -> 'ok'), 'boolean') <> 'boolean'
+            THEN 'call.ok must be true or false'
+        WHEN coalesce(jsonb_typeof(p_call -> 'error'), 'null') NOT IN ('null', 'string')
+            THEN 'call.error must be text'
+        WHEN (p_call ->> 'ok')::boolean IS FALSE AND coalesce(btrim(p_call ->> 'error'), '') = ''
+            THEN 'a failed call (ok false) must name its error class'
     END;
 $$;
 
@@ -1694,7 +1700,7 @@ $$;
 -- Name: FUNCTION _call_problem(p_call jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._call_problem(p_call jsonb) IS 'Internal: what is wrong with one model-call record (provider, model, operation, latency_ms, input_tokens, output_tokens, cost_usd), or NULL when it is valid.';
+COMMENT ON FUNCTION genome._call_problem(p_call jsonb) IS 'Internal: what is wrong with one model-call record (provider, model, operation, latency_ms, input_tokens, output_tokens, cost_usd, ok, error), or NULL when it is valid.';
 
 
 --
@@ -4415,7 +4421,7 @@ BEGIN
 
     INSERT INTO genome.provider_calls (
         agent_job_id, generated_ad_id, operation, provider, model, ok, latency_ms,
-        input_tokens, output_tokens, cost_usd, created_at
+        input_tokens, output_tokens, cost_usd, error, created_at
     )
     SELECT
         p_job.id,
@@ -4423,11 +4429,12 @@ BEGIN
         c.value ->> 'operation',
         c.value ->> 'provider',
         c.value ->> 'model',
-        true,
+        coalesce((c.value ->> 'ok')::boolean, true),
         (c.value ->> 'latency_ms')::numeric::integer,
         coalesce((c.value ->> 'input_tokens')::numeric::integer, 0),
         coalesce((c.value ->> 'output_tokens')::numeric::integer, 0),
         coalesce((c.value ->> 'cost_usd')::numeric, 0),
+        left(c.value ->> 'error', 200),
         p_now
     FROM jsonb_array_elements(v_calls) AS c (value);
     GET DIAGNOSTICS v_count = ROW_COUNT;
@@ -4440,7 +4447,7 @@ $$;
 -- Name: FUNCTION _record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone) IS 'Internal: one genome.provider_calls row per model call of a job''s successful attempt; p_call is one call object or an array of them. Errors: GN408 no call or a malformed call record.';
+COMMENT ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone) IS 'Internal: one genome.provider_calls row per billed model call of a job attempt (the record_* writers for a successful one, fail_job for a failed one); p_call is one call object or an array of them, each with ok (default true) and, for a failed call, the error class. Errors: GN408 no call or a malformed call record.';
 
 
 --
@@ -9598,10 +9605,10 @@ COMMENT ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads
 
 
 --
--- Name: fail_job(uuid, text, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: fail_job(uuid, text, text, timestamp with time zone, jsonb); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now(), p_calls jsonb DEFAULT NULL::jsonb) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -9615,9 +9622,15 @@ BEGIN
         RAISE EXCEPTION 'fail_job needs the error text' USING ERRCODE = 'GN400';
     END IF;
     PERFORM genome._require_server_time(p_now);
+    PERFORM genome._check_payload_size(p_calls::text, 'model call records');
     v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
+    END IF;
+    -- The attempt's billed calls are recorded even though it failed (an answer that could
+    -- not be used was paid for): docs/operations.md#prices.
+    IF p_calls IS NOT NULL AND p_calls NOT IN ('[]'::jsonb, 'null'::jsonb) THEN
+        PERFORM genome._record_calls(v_job, p_calls, p_now);
     END IF;
 
     v_error := left(p_error, 20000);
@@ -9659,10 +9672,10 @@ $$;
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) IS 'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) IS 'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -18932,11 +18945,11 @@ GRANT ALL ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_a
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) TO genome_agent;
 
 
 --
