@@ -24,7 +24,7 @@ from agents.providers.base import (
     MalformedOutput,
 )
 from agents.runtime import AgentRuntime, RuntimeConfig
-from agents.storage import image_key
+from agents.storage import Store, image_key
 from tests.support.pipeline import DoubleImage, call, claim, make_ads, make_product
 
 
@@ -120,7 +120,7 @@ def _run(tmp_path: Path, kind: str, png: bytes | None, stored: bool) -> StageFai
         (tmp_path / key).parent.mkdir(parents=True)
         (tmp_path / key).write_bytes(_png())
     queue = _Queue(_context(org, ad, key if stored else None))
-    stages = Stages(_Providers(png), queue, tmp_path, ExemplarSource(queue))  # type: ignore[arg-type]
+    stages = Stages(_Providers(png), queue, Store.directory(tmp_path), ExemplarSource(queue))  # type: ignore[arg-type]
     with pytest.raises(StageFailed) as exc:
         stages.run({"id": uuid.uuid4(), "kind": kind})
     return exc.value
