@@ -373,4 +373,4 @@ def test_repeated_aa_analyses_with_run_effects_stay_within_alpha(db: psycopg.Con
         c = null[0, :, :r].reshape(n_null, -1)
         p = stats.mannwhitneyu(v, c, axis=1, method="asymptotic").pvalue
         naive |= p < 0.05
-    assert naive.mean() > 3 * alpha, naive.mean()
+    assert naive.mean() > 0.3, naive.mean()  # about 0.5 with this seed
