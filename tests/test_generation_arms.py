@@ -216,6 +216,35 @@ def test_unknown_prompt_template_fails_the_attempt_never_swaps_templates() -> No
     assert image_prompt(brief) == PROMPT_TEMPLATES["v2.1"](brief) != PROMPT_TEMPLATES["v2.0"](brief)
 
 
+def test_the_arms_exemplar_count_sets_the_review_few_shot_examples() -> None:
+    from agents.pipeline import ExemplarSource
+
+    class Queue:
+        def __init__(self) -> None:
+            self.asked: list[int] = []
+
+        def review_exemplars(self, job_id, vector, model, k, descriptor=None):
+            self.asked.append(k)
+            return []
+
+    queue = Queue()
+    source = ExemplarSource(queue)  # type: ignore[arg-type]
+    ctx = {
+        "active_exemplars": 3,
+        "visual_lookup": {"embedding_model": "m", "agent_job_id": None},
+        "generation": {
+            "prompt_template_version": "v2.0",
+            "pipeline_settings": {"exemplar_count": 0},
+        },
+    }
+    assert source.fetch("job", ctx, b"", None) == ([], [], [])  # type: ignore[arg-type]
+    ctx["generation"]["pipeline_settings"]["exemplar_count"] = 2
+    source.fetch("job", ctx, b"", None)  # type: ignore[arg-type]
+    del ctx["generation"]
+    source.fetch("job", ctx, b"", None)  # type: ignore[arg-type]
+    assert queue.asked == [2, 4]
+
+
 # --- the run-level test and the alpha spending ----------------------------------------
 
 
