@@ -30,6 +30,7 @@ from agents.providers.base import (
     ReviewModel,
     RubricCheck,
 )
+from agents.providers.prompts import DEFAULT_PROMPT_TEMPLATE, PROMPT_TEMPLATES
 from agents.storage import ImageUnavailable, Store, image_key
 
 log = logging.getLogger("genome.agents")
@@ -83,7 +84,26 @@ def brief_from_context(ctx: dict[str, Any]) -> AdBrief:
         prompt_text=ad.get("prompt_text") or "",
         performance_context=ctx.get("performance_context"),
         seed=int.from_bytes(hashlib.sha256(ad_id.bytes).digest()[:4], "big"),
+        prompt_template_version=generation_settings(ctx)["prompt_template_version"],
     )
+
+
+def generation_settings(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The run's generation settings from job_context (a generation A/B arm's included,
+    docs/experiments.md#generation-ab-tests): the prompt template version, and the pipeline
+    settings exemplar_count and performance_context. An unknown prompt template fails the
+    attempt; it is never replaced by another template."""
+    gen = ctx.get("generation") or {}
+    version = gen.get("prompt_template_version") or DEFAULT_PROMPT_TEMPLATE
+    if version not in PROMPT_TEMPLATES:
+        known = ", ".join(sorted(PROMPT_TEMPLATES))
+        raise StageFailed(f"prompt_template_version {version!r} is not one of {known}")
+    pipeline = gen.get("pipeline_settings") or {}
+    return {
+        "prompt_template_version": version,
+        "exemplar_count": int(pipeline.get("exemplar_count", EXEMPLAR_COUNT)),
+        "performance_context": bool(pipeline.get("performance_context", True)),
+    }
 
 
 def _call(record: CallRecord) -> dict[str, Any]:
@@ -117,20 +137,23 @@ class ExemplarSource:
         spent: list[dict[str, Any]] | None = None,
     ) -> tuple[list[str], list[Exemplar], list[dict[str, Any]]]:
         """Exemplar ids, exemplars for the prompt, and the describe / embed call records
-        (also appended to `spent`, the attempt's calls so far, as they are made)."""
+        (also appended to `spent`, the attempt's calls so far, as they are made). The run's
+        pipeline setting exemplar_count (a generation A/B arm may set it, 0 for none)
+        overrides k."""
         spent = [] if spent is None else spent
-        if not ctx.get("active_exemplars"):
+        k = generation_settings(ctx)["exemplar_count"] if ctx.get("generation") else self.k
+        if not ctx.get("active_exemplars") or k <= 0:
             return [], [], []
         calls: list[dict[str, Any]] = []
         if ctx.get("visual_lookup"):  # a review of this image already described and embedded it
-            rows = self.queue.review_exemplars(job_id, None, None, self.k)
+            rows = self.queue.review_exemplars(job_id, None, None, k)
         else:
             described = providers.image.describe(png)
             spent.append(_call(described.call))
             embedded = providers.embedder.embed(described.descriptor.as_text())
             spent.append(_call(embedded.call))
             rows = self.queue.review_exemplars(
-                job_id, embedded.vector, embedded.model, self.k, _descriptor_record(described)
+                job_id, embedded.vector, embedded.model, k, _descriptor_record(described)
             )
             calls = [_call(described.call), _call(embedded.call)]
         exemplars = [

@@ -113,18 +113,37 @@ CREATE FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) RETURNS genome
     LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
+    -- docs/experiments.md#generation-ab-tests: a run in a generation A/B arm that names a
+    -- review_rubric_version is reviewed under that version of the organization's configs
+    -- (active or not), so two arms with different rubrics decide differently on the same
+    -- images; every other ad under the active config.
+    WITH ad AS (
+        SELECT
+            b.id AS brand_id,
+            b.organization_id,
+            CASE r.experiment_group
+                WHEN 'control' THEN e.control_config
+                WHEN 'variant' THEN e.variant_config
+            END ->> 'review_rubric_version' AS arm_rubric
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
+        INNER JOIN public.products AS p ON r.product_id = p.id
+        INNER JOIN public.brands AS b ON p.brand_id = b.id
+        LEFT JOIN genome.generation_experiments AS e ON e.id = r.experiment_id
+        WHERE g.id = p_generated_ad_id
+    )
+
     SELECT c.*
-    FROM public.generated_ads AS g
-    INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
-    INNER JOIN public.products AS p ON r.product_id = p.id
-    INNER JOIN public.brands AS b ON p.brand_id = b.id
+    FROM ad
     INNER JOIN genome.quality_scoring_config AS c
         ON
-            b.organization_id = c.organization_id
-            AND c.is_active
-            AND (c.brand_id = b.id OR c.brand_id IS NULL)
-    WHERE g.id = p_generated_ad_id
-    ORDER BY c.brand_id IS NULL, c.activated_at DESC NULLS LAST
+            ad.organization_id = c.organization_id
+            AND (c.brand_id = ad.brand_id OR c.brand_id IS NULL)
+            AND (c.is_active OR c.version = ad.arm_rubric)
+    ORDER BY
+        c.version IS DISTINCT FROM ad.arm_rubric,
+        c.brand_id IS NULL,
+        c.activated_at DESC NULLS LAST
     LIMIT 1;
 $$;
 
@@ -133,7 +152,7 @@ $$;
 -- Name: FUNCTION _ad_quality_config(p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) IS 'Internal: the active quality_scoring_config that reviews an ad, found through ad -> ad_run -> product -> brand -> organization: the brand''s own active row first, else the organization''s. NULL when there is none.';
+COMMENT ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) IS 'Internal: the quality_scoring_config that reviews an ad, found through ad -> ad_run -> product -> brand -> organization. When the ad''s run is in a generation A/B arm whose config names review_rubric_version (docs/experiments.md#generation-ab-tests), the organization''s config of that version (the brand''s own row first, active or not); otherwise the active config: the brand''s own active row first, else the organization''s. NULL when there is none.';
 
 
 --
@@ -1803,6 +1822,81 @@ COMMENT ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uu
 
 
 --
+-- Name: _check_generation_arm(uuid, text, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_problem text;
+    v_templates jsonb := genome._setting('generation_prompt_templates');
+    v_settings jsonb := p_config -> 'pipeline_settings';
+BEGIN
+    SELECT string_agg(x.problem, '; ' ORDER BY x.problem)
+    INTO v_problem
+    FROM (
+        SELECT format('unknown key %s', k.key) AS problem
+        FROM jsonb_object_keys(p_config) AS k (key)
+        WHERE k.key NOT IN ('prompt_template_version', 'pipeline_version', 'review_rubric_version', 'pipeline_settings')
+        UNION ALL
+        SELECT format('%s must be a non-empty string', k.key)
+        FROM jsonb_each(p_config) AS k
+        WHERE k.key IN ('prompt_template_version', 'pipeline_version', 'review_rubric_version')
+          AND (jsonb_typeof(k.value) <> 'string' OR btrim(k.value #>> '{}') = '')
+        UNION ALL
+        SELECT format('prompt_template_version %s is not one of %s', p_config ->> 'prompt_template_version', v_templates)
+        WHERE jsonb_typeof(p_config -> 'prompt_template_version') = 'string'
+          AND NOT coalesce(v_templates ? (p_config ->> 'prompt_template_version'), false)
+        UNION ALL
+        SELECT format('review_rubric_version %s is not a quality config of the brand''s organization',
+                      p_config ->> 'review_rubric_version')
+        WHERE jsonb_typeof(p_config -> 'review_rubric_version') = 'string'
+          AND NOT EXISTS (
+              SELECT 1
+              FROM genome.quality_scoring_config AS c
+              INNER JOIN public.brands AS b ON b.organization_id = c.organization_id
+              WHERE b.id = p_brand_id
+                AND (c.brand_id IS NULL OR c.brand_id = p_brand_id)
+                AND c.version = p_config ->> 'review_rubric_version'
+          )
+        UNION ALL
+        SELECT 'pipeline_settings must be an object'
+        WHERE p_config ? 'pipeline_settings' AND jsonb_typeof(v_settings) <> 'object'
+        UNION ALL
+        SELECT format('unknown pipeline setting %s', s.key)
+        FROM jsonb_object_keys(CASE WHEN jsonb_typeof(v_settings) = 'object' THEN v_settings END) AS s (key)
+        WHERE s.key NOT IN ('exemplar_count', 'performance_context')
+        UNION ALL
+        SELECT 'pipeline_settings.exemplar_count must be an integer 0-8'
+        WHERE jsonb_typeof(v_settings) = 'object' AND v_settings ? 'exemplar_count'
+          AND NOT (
+              jsonb_typeof(v_settings -> 'exemplar_count') = 'number'
+              AND (v_settings ->> 'exemplar_count')::numeric IN (0, 1, 2, 3, 4, 5, 6, 7, 8)
+          )
+        UNION ALL
+        SELECT 'pipeline_settings.performance_context must be true or false'
+        WHERE jsonb_typeof(v_settings) = 'object' AND v_settings ? 'performance_context'
+          AND jsonb_typeof(v_settings -> 'performance_context') <> 'boolean'
+    ) AS x;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'arm config of % is not usable: %', p_arm, v_problem
+            USING ERRCODE = 'GN816',
+                  HINT = 'keys prompt_template_version (settings generation_prompt_templates), pipeline_version, review_rubric_version (a quality config version of the organization), pipeline_settings {exemplar_count 0-8, performance_context true|false}';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) IS 'Internal (called by start_generation_experiment): checks one arm''s config (docs/experiments.md#generation-ab-tests). Allowed keys: prompt_template_version (one of settings generation_prompt_templates, the templates the agents know), pipeline_version (a label), review_rubric_version (a quality_scoring_config version of the brand''s organization, the brand''s own or organization-wide), pipeline_settings {exemplar_count integer 0-8, performance_context boolean}. GN816 names every problem found.';
+
+
+--
 -- Name: _check_job_limits(text, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3439,6 +3533,80 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) IS 'Internal (called by plan_ads): the generation A/B arm of an ad run. NULL when the run''s brand has no active generation experiment (and the run has none recorded); otherwise {experiment_id, group, config[, sequence]}: the k-th run of the brand assigned in the experiment gets control when k is odd and variant when k is even (split_ratio 0.5), recorded once on ad_runs.experiment_id / experiment_group, so later calls return the same arm. GN005 NULL run, GN010 unknown run.';
+
+
+--
+-- Name: _generation_look(double precision[], double precision[], integer, integer, integer, double precision, double precision, double precision, double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision) RETURNS TABLE(n_variant integer, n_control integer, mean_variant double precision, mean_control double precision, t double precision, df double precision, p_value double precision, tested boolean, level double precision, alpha_spent double precision, winner text)
+    LANGUAGE plpython3u IMMUTABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+# Welch's t test on per-run means, the computation of
+# scipy.stats.ttest_ind(variant, control, equal_var=False), written out in plain Python
+# (two-pass mean and variance; scipy.special.stdtr is the t CDF scipy uses) because it runs
+# once per look, metric and experiment, where numpy set-up or scipy.stats would cost more
+# than the arithmetic.
+import math
+from scipy.special import stdtr
+
+def sample(values):
+    out = [] if values is None else list(values)
+    if any(v is None for v in out):
+        plpy.error("run-level test samples must not contain NULL", sqlstate="GN030")
+    out = [float(v) for v in out]
+    if not all(math.isfinite(v) for v in out):
+        plpy.error("run-level test samples must be finite numbers", sqlstate="GN030")
+    return out
+
+def moments(v):
+    if not v:
+        return None, None
+    m = math.fsum(v) / len(v)
+    return m, (math.fsum((a - m) ** 2 for a in v) / (len(v) - 1) if len(v) > 1 else None)
+
+x, y = sample(p_variant), sample(p_control)
+n1, n2 = len(x), len(y)
+(m1, s1), (m2, s2) = moments(x), moments(y)
+t = df = p = None
+if n1 >= 2 and n2 >= 2:
+    v1, v2 = s1 / n1, s2 / n2
+    se2 = v1 + v2
+    if se2 > 0:
+        t = (m1 - m2) / math.sqrt(se2)
+        df = se2 ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
+        p = min(1.0, 2.0 * float(stdtr(df, -abs(t))))
+    elif m1 == m2:
+        # Every run of both arms has the same value: no difference at all.
+        p = 1.0
+
+# Alpha spending (power family alpha * f^rho, f the elapsed share of the planned duration):
+# a look may use what the function allows by now less what earlier tested looks used. The
+# levels of all tested looks then sum to at most alpha (union bound), whatever the
+# correlation between looks.
+spent_before = float(p_spent_before or 0.0)
+fraction = min(1.0, max(0.0, float(p_fraction)))
+spent_now = float(p_alpha) * fraction ** float(p_rho)
+tested = bool(
+    p is not None
+    and (p_ads_variant or 0) >= p_min_sample_size and (p_ads_control or 0) >= p_min_sample_size
+    and n1 >= p_min_runs and n2 >= p_min_runs
+)
+level = max(spent_now - spent_before, 0.0) if tested else None
+spent = max(spent_now, spent_before) if tested else spent_before
+winner = None
+if tested and p < level:
+    winner = "variant" if t > 0 else "control"
+return [(n1, n2, m1, m2, t, df, p, tested, level, spent, winner)]
+$$;
+
+
+--
+-- Name: FUNCTION _generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision) IS 'Internal: one look of a generation A/B test (docs/experiments.md#generation-ab-tests) on one metric''s per-run means of the variant and the control (runs are the units, so ads of one run are not counted as independent). Welch''s two-sided t test, as scipy.stats.ttest_ind(variant, control, equal_var=False): fewer than 2 runs in an arm gives no test; no spread in either arm gives p = 1 when the means are equal, else no test. tested when there is a p and both arms have p_min_sample_size ads and p_min_runs runs; level = p_alpha * p_fraction^p_rho (fraction clamped to [0, 1]) - p_spent_before; winner (variant or control, by the sign of t) when tested and p < level, else NULL; alpha_spent is what the next look starts from. GN030: NULL or non-finite values.';
 
 
 --
@@ -7769,22 +7937,36 @@ CREATE FUNCTION genome.analyze_generation_experiments(p_now timestamp with time 
 DECLARE
     v_alpha double precision := genome._setting_num('generation_experiment_alpha');
     v_max_days double precision := genome._setting_num('generation_experiment_max_days');
+    v_rho double precision := genome._setting_num('generation_experiment_spending_rho');
+    v_min_runs double precision := genome._setting_num('generation_experiment_min_runs');
     v_metrics jsonb := genome._setting('generation_experiment_decision_metric');
     v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     IF v_alpha IS NULL OR NOT (v_alpha > 0 AND v_alpha < 1) OR v_max_days IS NULL OR v_max_days < 1
+       OR v_rho IS NULL OR NOT (v_rho > 0) OR v_min_runs IS NULL OR v_min_runs < 2
        OR jsonb_typeof(v_metrics) <> 'object'
        OR EXISTS (
            SELECT 1 FROM jsonb_each_text(v_metrics) AS m WHERE m.value NOT IN ('reward', 'approval_rate')
        ) THEN
-        RAISE EXCEPTION 'generation experiment settings out of range: alpha % (0..1 exclusive), max_days % (>= 1), decision metrics % (reward | approval_rate per type)',
-            v_alpha, v_max_days, v_metrics
+        RAISE EXCEPTION 'generation experiment settings out of range: alpha % (0..1 exclusive), max_days % (>= 1), spending_rho % (> 0), min_runs % (>= 2), decision metrics % (reward | approval_rate per type)',
+            v_alpha, v_max_days, v_rho, v_min_runs, v_metrics
             USING ERRCODE = 'GN090';
     END IF;
 
     WITH active AS (
-        SELECT e.*
+        SELECT
+            e.*,
+            -- The alpha already spent at the experiment's earlier looks (days before today's).
+            coalesce((
+                SELECT (h.tests ->> 'alpha_spent')::double precision
+                FROM genome.generation_experiment_analyses AS h
+                WHERE h.experiment_id = e.id AND h.analysis_date < (p_now AT TIME ZONE 'UTC')::date
+                ORDER BY h.analysis_date DESC
+                LIMIT 1
+            ), 0) AS spent_before,
+            least(1.0, extract(EPOCH FROM p_now - e.created_at)::double precision / 86400.0 / v_max_days)
+                AS fraction
         FROM genome.generation_experiments AS e
         WHERE e.status = 'active' AND e.created_at <= p_now
     ),
@@ -7808,77 +7990,130 @@ BEGIN
         WHERE r.experiment_group IN ('control', 'variant')
     ),
 
+    run_means AS (
+        -- The units of the test: one mean per run and metric (NULL when the run has none yet).
+        SELECT
+            x.experiment_id,
+            x.arm,
+            x.run_id,
+            avg(x.approved) AS approval_rate,
+            avg(x.reward) AS reward
+        FROM arm_ads AS x
+        GROUP BY x.experiment_id, x.arm, x.run_id
+    ),
+
+    run_arrays AS (
+        SELECT
+            m.experiment_id,
+            count(*) FILTER (WHERE m.arm = 'control') AS runs_c,
+            count(*) FILTER (WHERE m.arm = 'variant') AS runs_v,
+            coalesce(array_agg(m.approval_rate ORDER BY m.run_id)
+                FILTER (WHERE m.arm = 'control' AND m.approval_rate IS NOT NULL), '{}') AS run_appr_c,
+            coalesce(array_agg(m.approval_rate ORDER BY m.run_id)
+                FILTER (WHERE m.arm = 'variant' AND m.approval_rate IS NOT NULL), '{}') AS run_appr_v,
+            coalesce(array_agg(m.reward ORDER BY m.run_id)
+                FILTER (WHERE m.arm = 'control' AND m.reward IS NOT NULL), '{}') AS run_rew_c,
+            coalesce(array_agg(m.reward ORDER BY m.run_id)
+                FILTER (WHERE m.arm = 'variant' AND m.reward IS NOT NULL), '{}') AS run_rew_v
+        FROM run_means AS m
+        GROUP BY m.experiment_id
+    ),
+
     samples AS (
         SELECT
             a.id AS experiment_id,
-            coalesce(a.created_at + make_interval(days => v_max_days::integer) <= p_now, false) AS expired,
+            a.spent_before,
+            a.fraction,
+            a.fraction >= 1.0 AS expired,
             coalesce(v_metrics ->> a.experiment_type, 'reward') AS decision_metric,
             a.min_sample_size,
-            count(DISTINCT x.run_id) FILTER (WHERE x.arm = 'control') AS runs_c,
-            count(DISTINCT x.run_id) FILTER (WHERE x.arm = 'variant') AS runs_v,
+            coalesce(max(ra.runs_c), 0) AS runs_c,
+            coalesce(max(ra.runs_v), 0) AS runs_v,
             coalesce(array_agg(x.approved) FILTER (WHERE x.arm = 'control' AND x.approved IS NOT NULL), '{}') AS appr_c,
             coalesce(array_agg(x.approved) FILTER (WHERE x.arm = 'variant' AND x.approved IS NOT NULL), '{}') AS appr_v,
             coalesce(array_agg(x.reward) FILTER (WHERE x.arm = 'control' AND x.reward IS NOT NULL), '{}') AS rew_c,
-            coalesce(array_agg(x.reward) FILTER (WHERE x.arm = 'variant' AND x.reward IS NOT NULL), '{}') AS rew_v
+            coalesce(array_agg(x.reward) FILTER (WHERE x.arm = 'variant' AND x.reward IS NOT NULL), '{}') AS rew_v,
+            coalesce(min(ra.run_appr_c), '{}') AS run_appr_c,
+            coalesce(min(ra.run_appr_v), '{}') AS run_appr_v,
+            coalesce(min(ra.run_rew_c), '{}') AS run_rew_c,
+            coalesce(min(ra.run_rew_v), '{}') AS run_rew_v
         FROM active AS a
         LEFT JOIN arm_ads AS x ON x.experiment_id = a.id
-        GROUP BY a.id, a.created_at, a.experiment_type, a.min_sample_size
+        LEFT JOIN run_arrays AS ra ON ra.experiment_id = a.id
+        GROUP BY a.id, a.spent_before, a.fraction, a.experiment_type, a.min_sample_size
     ),
 
     tested AS (
+        -- Both metrics are tested the same way; only the deciding metric's look decides.
         SELECT
             s.*,
-            ta.n_x AS appr_n_v,
-            ta.n_y AS appr_n_c,
-            ta.u_x AS appr_u_v,
-            ta.u_y AS appr_u_c,
-            ta.z AS appr_z,
-            ta.p_value AS appr_p,
-            tr.n_x AS rew_n_v,
-            tr.n_y AS rew_n_c,
-            tr.u_x AS rew_u_v,
-            tr.u_y AS rew_u_c,
-            tr.z AS rew_z,
-            tr.p_value AS rew_p
+            ra.n_variant AS appr_runs_v,
+            ra.n_control AS appr_runs_c,
+            ra.mean_variant AS appr_mean_v,
+            ra.mean_control AS appr_mean_c,
+            ra.t AS appr_t,
+            ra.df AS appr_df,
+            ra.p_value AS appr_p,
+            rr.n_variant AS rew_runs_v,
+            rr.n_control AS rew_runs_c,
+            rr.mean_variant AS rew_mean_v,
+            rr.mean_control AS rew_mean_c,
+            rr.t AS rew_t,
+            rr.df AS rew_df,
+            rr.p_value AS rew_p,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.p_value ELSE ra.p_value END AS dp,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.tested ELSE ra.tested END AS tests_now,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.level ELSE ra.level END AS level,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.alpha_spent ELSE ra.alpha_spent END AS alpha_spent,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.winner ELSE ra.winner END AS winner,
+            ta.z AS appr_ad_z,
+            ta.p_value AS appr_ad_p,
+            tr.z AS rew_ad_z,
+            tr.p_value AS rew_ad_p
         FROM samples AS s
+        CROSS JOIN LATERAL genome._generation_look(
+            s.run_appr_v, s.run_appr_c, cardinality(s.appr_v), cardinality(s.appr_c),
+            s.min_sample_size, v_min_runs, s.fraction, s.spent_before, v_alpha, v_rho
+        ) AS ra
+        CROSS JOIN LATERAL genome._generation_look(
+            s.run_rew_v, s.run_rew_c, cardinality(s.rew_v), cardinality(s.rew_c),
+            s.min_sample_size, v_min_runs, s.fraction, s.spent_before, v_alpha, v_rho
+        ) AS rr
         CROSS JOIN LATERAL genome._mann_whitney_u(s.appr_v, s.appr_c) AS ta
         CROSS JOIN LATERAL genome._mann_whitney_u(s.rew_v, s.rew_c) AS tr
     ),
 
-    decided AS (
-        SELECT
-            t.*,
-            CASE WHEN t.decision_metric = 'reward' THEN t.rew_n_c ELSE t.appr_n_c END AS dn_c,
-            CASE WHEN t.decision_metric = 'reward' THEN t.rew_n_v ELSE t.appr_n_v END AS dn_v,
-            CASE WHEN t.decision_metric = 'reward' THEN t.rew_p ELSE t.appr_p END AS dp,
-            CASE WHEN t.decision_metric = 'reward' THEN t.rew_u_v - t.rew_u_c ELSE t.appr_u_v - t.appr_u_c END AS du
-        FROM tested AS t
-    ),
-
     verdicts AS (
         SELECT
-            d.*,
-            CASE
-                WHEN d.dn_c >= d.min_sample_size AND d.dn_v >= d.min_sample_size AND d.dp < v_alpha
-                    THEN CASE WHEN d.du > 0 THEN 'variant' ELSE 'control' END
-                WHEN d.expired THEN 'none'
-                ELSE 'continue'
-            END AS decision,
+            l.*,
+            coalesce(l.winner, CASE WHEN l.expired THEN 'none' ELSE 'continue' END) AS decision,
             jsonb_build_object(
-                'decision_metric', d.decision_metric,
+                'decision_metric', l.decision_metric,
                 'alpha', v_alpha,
-                'min_sample_size', d.min_sample_size,
+                'spending_rho', v_rho,
+                'information_fraction', l.fraction,
+                'tested', l.tests_now,
+                'level', l.level,
+                'alpha_spent', l.alpha_spent,
+                'min_sample_size', l.min_sample_size,
+                'min_runs', v_min_runs,
                 'approval_rate', jsonb_build_object(
-                    'n_control', d.appr_n_c, 'n_variant', d.appr_n_v, 'u_control', d.appr_u_c,
-                    'u_variant', d.appr_u_v, 'z', d.appr_z, 'p_value', d.appr_p
+                    'runs_control', l.appr_runs_c, 'runs_variant', l.appr_runs_v,
+                    'n_control', cardinality(l.appr_c), 'n_variant', cardinality(l.appr_v),
+                    'mean_control', l.appr_mean_c, 'mean_variant', l.appr_mean_v,
+                    't', l.appr_t, 'df', l.appr_df, 'p_value', l.appr_p,
+                    'ad_level_z', l.appr_ad_z, 'ad_level_p_value', l.appr_ad_p
                 ),
                 'reward', jsonb_build_object(
-                    'n_control', d.rew_n_c, 'n_variant', d.rew_n_v, 'u_control', d.rew_u_c,
-                    'u_variant', d.rew_u_v, 'z', d.rew_z, 'p_value', d.rew_p
+                    'runs_control', l.rew_runs_c, 'runs_variant', l.rew_runs_v,
+                    'n_control', cardinality(l.rew_c), 'n_variant', cardinality(l.rew_v),
+                    'mean_control', l.rew_mean_c, 'mean_variant', l.rew_mean_v,
+                    't', l.rew_t, 'df', l.rew_df, 'p_value', l.rew_p,
+                    'ad_level_z', l.rew_ad_z, 'ad_level_p_value', l.rew_ad_p
                 ),
-                'test', 'Mann-Whitney U, two-sided, tie-corrected normal approximation with continuity correction'
+                'test', 'Welch t on per-run means (runs are the units), two-sided, at this look''s alpha-spending level; ad_level_*: Mann-Whitney U with ads as independent, descriptive only'
             ) AS tests
-        FROM decided AS d
+        FROM tested AS l
     ),
 
     updated AS (
@@ -7938,7 +8173,7 @@ $$;
 -- Name: FUNCTION analyze_generation_experiments(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with time zone) IS 'Weekly (job genome_validation): for every active generation experiment, compares the arms on approval (reviewed ads: approved 1, rejected/flagged 0) and on matured reward with a two-sided Mann-Whitney U test (genome._mann_whitney_u), records per-arm metrics, confidence = 1 - p of the deciding metric (generation_experiment_decision_metric by experiment type) and a row in genome.generation_experiment_analyses. A winner (the arm with the larger U) is declared, and the experiment completed at p_now, only when both arms have min_sample_size observations of the deciding metric and p < generation_experiment_alpha; after generation_experiment_max_days without one it completes with winner none. Returns the number of experiments analysed. GN004 bad p_now, GN090 settings out of range.';
+COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with time zone) IS 'Weekly (job genome_validation), one look per day (a re-run the same day replaces that day''s look): for every active generation experiment, compares the arms on approval (reviewed ads: approved 1, rejected/flagged 0) and on matured reward with the ad runs as the units: Welch''s t test on per-run means (genome._generation_look); the ad-level Mann-Whitney U is kept as descriptive only. Records per-arm metrics, confidence = 1 - p of the deciding metric (generation_experiment_decision_metric by experiment type) and a row in genome.generation_experiment_analyses with the alpha spent so far. A look tests when both arms have min_sample_size ads and generation_experiment_min_runs runs with the deciding metric; it may use the alpha-spending level alpha * t^rho (t = days elapsed / generation_experiment_max_days; generation_experiment_spending_rho) less what earlier tested looks used, so the false-positive rate over all looks stays at most generation_experiment_alpha (docs/experiments.md#generation-ab-tests). A winner (the arm with the higher mean) is declared, and the experiment completed at p_now, when the look''s p is below its level; after generation_experiment_max_days without one it completes with winner none. Returns the number of experiments analysed. GN004 bad p_now, GN090 settings out of range.';
 
 
 --
@@ -10058,6 +10293,23 @@ BEGIN
             'benefits', to_jsonb(coalesce(p.benefits, '{}'))
         ),
         'brand', jsonb_build_object('id', b.id, 'name', b.name),
+        -- docs/experiments.md#generation-ab-tests: the versions and settings the run was
+        -- planned with (a generation A/B arm's keys included), which the agents apply.
+        'generation', jsonb_build_object(
+            'prompt_template_version', coalesce(r.generation_config ->> 'prompt_template_version', 'v2.0'),
+            'pipeline_version', r.generation_config ->> 'pipeline_version',
+            'review_rubric_version', v_config.version,
+            'pipeline_settings', '{"exemplar_count": 4, "performance_context": true}'::jsonb
+            || CASE
+                WHEN jsonb_typeof(r.generation_config -> 'pipeline_settings') = 'object'
+                    THEN r.generation_config -> 'pipeline_settings'
+                ELSE '{}'::jsonb
+            END,
+            'experiment', CASE
+                WHEN r.experiment_id IS NOT NULL
+                    THEN jsonb_build_object('id', r.experiment_id, 'group', r.experiment_group)
+            END
+        ),
         'organization_id', b.organization_id,
         'config', jsonb_build_object('id', v_config.id, 'version', v_config.version),
         'rubric', coalesce((
@@ -10080,6 +10332,7 @@ BEGIN
 
     -- The learning loop's advisory prompt block, once genome.performance_context exists.
     IF v_job.kind = 'generate'
+       AND (v_context #>> '{generation,pipeline_settings,performance_context}')::boolean
        AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
         EXECUTE 'SELECT genome.performance_context($1, $2)'
         INTO v_performance
@@ -10111,7 +10364,7 @@ $_$;
 -- Name: FUNCTION job_context(p_job_id uuid, p_worker text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), for generate jobs the performance_context prompt block when genome.performance_context exists, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
+COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
 
 
 --
@@ -10510,7 +10763,7 @@ BEGIN
     -- docs/learning.md#context-from-the-app: the run's audience, as the app targets it.
     v_context := genome._context_tags(p_context);
 
-    -- docs/monitoring.md#generation-ab-tests: every run records the versions it was planned with.
+    -- docs/experiments.md#generation-ab-tests: every run records the versions it was planned with.
     v_config := jsonb_build_object(
         'prompt_template_version', coalesce(v_run.generation_config ->> 'prompt_template_version', 'v2.0'),
         'pipeline_version', coalesce(v_run.generation_config ->> 'pipeline_version', v_run.pipeline_version, 'v2'),
@@ -10526,7 +10779,7 @@ BEGIN
         )
     );
 
-    -- docs/monitoring.md#generation-ab-tests: a run of a brand with an active generation A/B test gets its arm's config
+    -- docs/experiments.md#generation-ab-tests: a run of a brand with an active generation A/B test gets its arm's config
     -- (the arm's keys override the defaults, e.g. prompt_template_version).
     v_assign := genome._generation_assignment(p_ad_run_id);
     IF v_assign IS NOT NULL THEN
@@ -12436,6 +12689,8 @@ BEGIN
         RAISE EXCEPTION 'control and variant configs are identical: nothing to compare'
             USING ERRCODE = 'GN813';
     END IF;
+    PERFORM genome._check_generation_arm(p_brand_id, 'control', p_control_config);
+    PERFORM genome._check_generation_arm(p_brand_id, 'variant', p_variant_config);
     IF p_min_sample_size IS NULL OR p_min_sample_size < 1 THEN
         RAISE EXCEPTION 'min_sample_size must be >= 1, got %', coalesce(p_min_sample_size::text, 'NULL')
             USING ERRCODE = 'GN814';
@@ -12468,7 +12723,7 @@ $$;
 -- Name: FUNCTION start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone) IS 'Starts an active generation A/B test (docs/monitoring.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment) and plan_ads applies the arm''s config (generation_config keys such as prompt_template_version). Returns the experiment id. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
+COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone) IS 'Starts an active generation A/B test (docs/experiments.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment), plan_ads records the arm''s config on the run, job_context hands it to the agents (prompt template, pipeline settings) and the review scores the arm''s ads under its review_rubric_version. Returns the experiment id. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN816 a key or value an arm may not set (genome._check_generation_arm), GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
 
 
 --
@@ -18085,6 +18340,14 @@ GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id 
 
 
 --
+-- Name: FUNCTION _check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) TO genome_app;
+
+
+--
 -- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -18255,6 +18518,13 @@ REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now t
 
 REVOKE ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_app;
+
+
+--
+-- Name: FUNCTION _generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision) FROM PUBLIC;
 
 
 --

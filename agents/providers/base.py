@@ -79,6 +79,8 @@ class AdBrief(BaseModel):
     prompt_text: str = ""
     performance_context: str | None = None
     seed: int = 0
+    # docs/experiments.md#generation-ab-tests: the image prompt template (prompts.py).
+    prompt_template_version: str = "v2.0"
 
 
 class GeneratedImage(BaseModel):
