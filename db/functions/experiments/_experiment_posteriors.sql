@@ -211,8 +211,8 @@ def group_stats(post_a, post_b, rows):
 
 for k in np.unique(sizes):
     rows = order[starts[sizes == k][:, None] + np.arange(k)]  # (groups, k), control in column 0
-    # Chunks of about 4 million grid values (32 MB per array).
-    chunk = max(1, 4_000_000 // (int(k) * 4096))
+    # Chunks of at most 4 million grid values (32 MB per array) at the largest grid.
+    chunk = max(1, 4_000_000 // (int(k) * 16384))
     for c in range(0, len(rows), chunk):
         r = rows[c:c + chunk]
         res = group_stats(post_a, post_b, r)
