@@ -3,7 +3,7 @@
 Project: one `analyze_experiments(p_now)` over every running experiment: arm totals from
 Meta insights through meta_ad_mapping, sceptical Beta-Binomial posteriors, P(best), expected
 loss and effect intervals by numerical integration
-(docs/experiments.md#p-best-and-expected-loss), SRM, decisions, and the writes (arms,
+(docs/experiments.md#pbest-and-expected-loss), SRM, decisions, and the writes (arms,
 analysis history, verdicts, causal effects). Timed in rolled-back transactions.
 Alternative on the same data: pull the same per-arm totals with one query, then gbstats
 (EffectBayesianABTest on ProportionStatistic, its default Bayesian engine)

@@ -8112,17 +8112,27 @@ BEGIN
     RETURN QUERY
     WITH raw AS (
         -- Stage 1, over every reward row: only cheap per-row work (the analysed key and the
-        -- context keys extracted as text), grouped down to a few hundred rows. Up to four
-        -- context dimensions by direct extraction (a 1M-row scan spent most of its time
+        -- context keys extracted as text, joined by the unit separator chr(31) into one text
+        -- key that hashes faster than an array), grouped down to a few hundred rows. Up to
+        -- four context dimensions by direct extraction (a 1M-row scan spent most of its time
         -- building jsonb with `element_tags - keys`); more take the slower general path.
         SELECT
             nullif(cer.element_tags ->> p_dimension, '') AS val,
             CASE
-                WHEN cardinality(v_context) <= 4 THEN ARRAY[
-                    cer.element_tags ->> v_context[1], cer.element_tags ->> v_context[2],
-                    cer.element_tags ->> v_context[3], cer.element_tags ->> v_context[4]
-                ]
-                ELSE ARRAY(SELECT cer.element_tags ->> c.dim FROM unnest(v_context) AS c (dim))
+                WHEN cardinality(v_context) <= 4 THEN concat_ws(
+                    chr(31),
+                    coalesce(cer.element_tags ->> v_context[1], ''),
+                    coalesce(cer.element_tags ->> v_context[2], ''),
+                    coalesce(cer.element_tags ->> v_context[3], ''),
+                    coalesce(cer.element_tags ->> v_context[4], '')
+                )
+                ELSE array_to_string(
+                    ARRAY(
+                        SELECT coalesce(cer.element_tags ->> c.dim, '')
+                        FROM unnest(v_context) AS c (dim)
+                    ),
+                    chr(31)
+                )
             END AS ctx,
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
@@ -8152,7 +8162,7 @@ BEGIN
                 array_to_string(
                     ARRAY(
                         SELECT coalesce(nullif(ctx.v, ''), 'unknown')
-                        FROM unnest(raw.ctx) WITH ORDINALITY AS ctx (v, ord)
+                        FROM unnest(string_to_array(raw.ctx, chr(31))) WITH ORDINALITY AS ctx (v, ord)
                         WHERE ctx.ord <= cardinality(v_context)
                         ORDER BY ctx.ord
                     ),

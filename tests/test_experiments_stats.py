@@ -127,7 +127,7 @@ def test_prob_best_two_arms_matches_numerical_integration(db, successes, trials,
 
 
 def test_prob_best_four_arms_matches_integration_for_any_seed(db) -> None:
-    # Numerical integration (docs/experiments.md#p-best-and-expected-loss): the seed no longer
+    # Numerical integration (docs/experiments.md#pbest-and-expected-loss): the seed no longer
     # matters, and the answer is the exact one well inside Monte Carlo error.
     successes, trials = [100, 112, 118, 95], [8_000, 8_000, 8_000, 8_000]
     params = [(1.0 + s, 1.0 + t - s) for s, t in zip(successes, trials, strict=True)]
