@@ -64,6 +64,31 @@ COMMENT ON TYPE genome.alert_evaluation IS 'One evaluated health check for genom
 
 
 --
+-- Name: _ad_empirical_logit(bigint, bigint); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) RETURNS TABLE(n double precision, kh double precision, mh double precision, logit double precision)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- In double precision: numeric ln() would cost seconds per 100,000 rows.
+    SELECT
+        p_impressions::double precision,
+        p_clicks::double precision + 0.5,
+        (p_impressions - p_clicks)::double precision + 0.5,
+        CASE WHEN p_impressions > 0 THEN ln(
+            (p_clicks::double precision + 0.5) / ((p_impressions - p_clicks)::double precision + 0.5)
+        ) END
+$$;
+
+
+--
+-- Name: FUNCTION _ad_empirical_logit(p_impressions bigint, p_clicks bigint); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) IS 'Internal (docs/attribution.md#ads-as-the-units): for one ad''s impressions n and clicks k, n as a double, k + 0.5, n - k + 0.5 (their reciprocals sum to the empirical logit''s binomial variance) and the empirical logit ln((k + 0.5) / (n - k + 0.5)), NULL without impressions. Inlined into genome.attribute and genome.interactions.';
+
+
+--
 -- Name: quality_scoring_config; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -3278,6 +3303,8 @@ CREATE FUNCTION genome._experiment_posteriors(p_group integer[], p_control boole
     SET search_path TO 'genome', 'public'
     AS $_$
 import numpy as np
+from scipy import special
+from scipy.signal import fftconvolve
 from scipy.stats import chi2
 
 if p_group is None or len(p_group) == 0:
@@ -3339,29 +3366,122 @@ out = {k: np.full(n, np.nan) for k in (
     "prob_best", "loss", "eff", "eff_lo", "eff_hi", "rel", "rel_lo", "rel_hi", "ppos",
     "chi2", "srm_p", "srm_dev", "del_p", "del_dev")}
 
-rng = np.random.default_rng(None if p_seed is None else int(p_seed) & 0xFFFFFFFFFFFFFFFF)
-budget = 4_000_000  # floats per chunk of draws (32 MB)
+# docs/experiments.md#posteriors: P(best), expected loss, P(effect > 0) and the effect
+# intervals by numerical integration over the arms' Beta densities, the values Monte Carlo
+# draws converge to (seconds of draws per thousand experiments became a fraction of that;
+# the results no longer depend on p_seed). Hand-written because scipy has no routine for
+# the maximum or the difference of independent Betas.
+def _grid_stats(post_a, post_b, rows, log_scale):
+    """Per group (rows: (G, k) arm indices), a uniform grid in x (or in u = ln x) covering every
+    arm's posterior from its 1e-10 to its 1 - 1e-10 quantile, fine enough for 24 points per
+    standard deviation of the narrowest arm; each arm's density and CDF on it."""
+    a, b = post_a[rows], post_b[rows]
+    lo = special.betaincinv(a, b, 1e-10).min(axis=1)
+    hi = special.betaincinv(a, b, 1.0 - 1e-10).max(axis=1)
+    m = a / (a + b)
+    sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    if log_scale:
+        lo, hi = np.log(np.maximum(lo, 1e-300)), np.log(hi)
+        sd = sd / m
+    span = hi - lo
+    points = int(np.clip(np.max(24.0 * span / sd.min(axis=1)), 512, 16384)) | 1
+    t = np.linspace(0.0, 1.0, points)
+    v = lo[:, None] + span[:, None] * t  # (G, N)
+    h = span / (points - 1)
+    x = np.exp(v) if log_scale else v
+    x = np.clip(x, 1e-300, 1.0 - 1e-16)
+    logpdf = (
+        (a[..., None] - 1.0) * np.log(x)[:, None, :]
+        + (b[..., None] - 1.0) * np.log1p(-x)[:, None, :]
+        - special.betaln(a, b)[..., None]
+    )
+    if log_scale:
+        logpdf = logpdf + v[:, None, :]  # density of u = ln x
+    g = np.exp(logpdf)  # (G, k, N)
+    # Cumulative trapezoid, normalized to the arm's mass on the grid.
+    cum = np.concatenate(
+        [np.zeros(g.shape[:2] + (1,)), np.cumsum((g[..., 1:] + g[..., :-1]) / 2.0, axis=2)], axis=2
+    )
+    mass = cum[..., -1:]
+    return x, v, h, g / (mass * h[:, None, None]), cum / mass
+
+
+def _shift_quantiles(gc, Gt, h, qs):
+    """Quantiles of V_t - V_c for independent V_c (density gc) and V_t (CDF Gt) on a common
+    uniform grid of step h: P(V_t - V_c <= m h) = sum_j gc(v_j) Gt(v_j + m h) h, a
+    cross-correlation (FFT), read off at the quantiles by linear interpolation."""
+    p, n = gc.shape
+    ext = np.concatenate([np.zeros((p, n)), Gt, np.ones((p, n))], axis=1)
+    w = gc * h[:, None]
+    w[:, 0] /= 2.0
+    w[:, -1] /= 2.0
+    cdf = fftconvolve(ext, w[:, ::-1], mode="valid", axes=1)  # shifts -n..n
+    cdf = np.maximum.accumulate(np.clip(cdf, 0.0, 1.0), axis=1)
+    shifts = np.arange(-n, n + 1) * 1.0
+    out = []
+    for q in qs:
+        i = np.clip(np.argmax(cdf >= q, axis=1), 1, 2 * n)
+        rr = np.arange(p)
+        c0, c1 = cdf[rr, i - 1], cdf[rr, i]
+        frac = np.where(c1 > c0, (q - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0)
+        out.append((shifts[i - 1] + frac) * h)
+    return out
+
+
+def group_stats(post_a, post_b, rows):
+    """P(best), expected loss, and for treatments (column 1..) P(effect > 0) and the 95%
+    intervals of theta_t - theta_c and theta_t / theta_c - 1, by numerical integration."""
+    k = rows.shape[1]
+    x, v, h, g, cdf = _grid_stats(post_a, post_b, rows, log_scale=False)
+    wts = np.full(x.shape[1], 1.0)
+    wts[0] = wts[-1] = 0.5
+    wts = wts[None, :] * h[:, None]  # (G, N) trapezoid weights
+    # Leave-one-out products of the other arms' CDFs (k is small).
+    others = np.ones_like(g)
+    for j in range(k):
+        for i in range(k):
+            if i != j:
+                others[:, i, :] *= cdf[:, j, :]
+    prob_best = np.einsum("gkn,gn->gk", g * others, wts)
+    prob_best = prob_best / prob_best.sum(axis=1, keepdims=True)
+    allc = np.prod(cdf, axis=1)
+    e_max = x[:, 0] + np.einsum("gn,gn->g", 1.0 - allc, wts)
+    mean = post_a[rows] / (post_a[rows] + post_b[rows])
+    loss = np.maximum(e_max[:, None] - mean, 0.0)
+    res = {"prob_best": prob_best, "loss": loss}
+    if k > 1:
+        gc = np.repeat(g[:, :1, :], k - 1, axis=1).reshape(-1, x.shape[1])
+        Gt = cdf[:, 1:, :].reshape(-1, x.shape[1])
+        hh = np.repeat(h, k - 1)
+        # P(theta_t > theta_c) = 1 - integral of f_c(x) F_t(x) dx
+        res["ppos"] = (1.0 - np.einsum("pn,pn->p", gc * Gt, np.repeat(wts, k - 1, axis=0))).reshape(-1, k - 1)
+        lo_e, hi_e = _shift_quantiles(gc, Gt, hh, (0.025, 0.975))
+        res["eff_lo"], res["eff_hi"] = lo_e.reshape(-1, k - 1), hi_e.reshape(-1, k - 1)
+        _, vl, hl, gl, cdfl = _grid_stats(post_a, post_b, rows, log_scale=True)
+        gc = np.repeat(gl[:, :1, :], k - 1, axis=1).reshape(-1, vl.shape[1])
+        Gt = cdfl[:, 1:, :].reshape(-1, vl.shape[1])
+        lo_r, hi_r = _shift_quantiles(gc, Gt, np.repeat(hl, k - 1), (0.025, 0.975))
+        res["rel_lo"], res["rel_hi"] = np.expm1(lo_r).reshape(-1, k - 1), np.expm1(hi_r).reshape(-1, k - 1)
+    return res
+
+
 for k in np.unique(sizes):
     rows = order[starts[sizes == k][:, None] + np.arange(k)]  # (groups, k), control in column 0
-    chunk = max(1, budget // (int(k) * draws))
+    # Chunks of at most 4 million grid values (32 MB per array) at the largest grid.
+    chunk = max(1, 4_000_000 // (int(k) * 16384))
     for c in range(0, len(rows), chunk):
         r = rows[c:c + chunk]
-        samples = rng.beta(post_a[r][..., None], post_b[r][..., None], size=r.shape + (draws,))
-        winner = samples.argmax(axis=1) + int(k) * np.arange(len(r))[:, None]
-        out["prob_best"][r] = np.bincount(winner.ravel(), minlength=r.size).reshape(r.shape) / draws
-        out["loss"][r] = (samples.max(axis=1)[:, None, :] - samples).mean(axis=2)
+        res = group_stats(post_a, post_b, r)
+        out["prob_best"][r] = res["prob_best"]
+        out["loss"][r] = res["loss"]
         if k > 1:
             treat = r[:, 1:]
-            diff = samples[:, 1:, :] - samples[:, :1, :]
-            out["eff"][treat] = diff.mean(axis=2)
-            lo, hi = np.quantile(diff, [0.025, 0.975], axis=2)
-            out["eff_lo"][treat] = lo
-            out["eff_hi"][treat] = hi
-            out["ppos"][treat] = (diff > 0).mean(axis=2)
-            ratio = samples[:, 1:, :] / samples[:, :1, :] - 1.0
-            rlo, rhi = np.quantile(ratio, [0.025, 0.975], axis=2)
-            out["rel_lo"][treat] = rlo
-            out["rel_hi"][treat] = rhi
+            out["eff"][treat] = post_mean[treat] - post_mean[r[:, :1]]
+            out["eff_lo"][treat] = res["eff_lo"]
+            out["eff_hi"][treat] = res["eff_hi"]
+            out["ppos"][treat] = res["ppos"]
+            out["rel_lo"][treat] = res["rel_lo"]
+            out["rel_hi"][treat] = res["rel_hi"]
             out["rel"][treat] = out["eff"][treat] / post_mean[r[:, :1]]
 
 # Sample-ratio mismatch (docs/experiments.md#srm): the active arms' delivery against their
@@ -3431,7 +3551,7 @@ $_$;
 -- Name: FUNCTION _experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group, sample-ratio mismatch of the arms with planned_share > 0 against those shares (docs/experiments.md#srm): chi-square statistic, p-value and the largest relative share deviation |observed share / planned share - 1|, NULL without delivery or with fewer than 2 active arms; on p_spend (spend in impressions at the group''s pooled CPM) when given and the group spent, else on the impressions; with p_spend the impressions'' p-value and deviation are the delivery imbalance (delivery_p_value, delivery_deviation, else NULL). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
+COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; by numerical integration over the arms'' Beta densities on a per-group grid (24 points per standard deviation of the narrowest arm, at least 512; the limit of Monte Carlo draws, deterministic: p_seed does not change the result and p_draws is only checked): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean exact, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group, sample-ratio mismatch of the arms with planned_share > 0 against those shares (docs/experiments.md#srm): chi-square statistic, p-value and the largest relative share deviation |observed share / planned share - 1|, NULL without delivery or with fewer than 2 active arms; on p_spend (spend in impressions at the group''s pooled CPM) when given and the group spent, else on the impressions; with p_spend the impressions'' p-value and deviation are the delivery imbalance (delivery_p_value, delivery_deviation, else NULL). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, p_draws below 100, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
 
 
 --
@@ -6736,8 +6856,6 @@ DECLARE
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
-    v_fit_key record;
-    v_fit record;
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
@@ -6770,149 +6888,175 @@ BEGIN
                 AS trials
     ) AS ev
     WHERE cer.matured_at <= p_now AND ev.trials > 0;
+    -- Statistics for the joins below (a temporary table has none until analysed).
+    ANALYZE _joint_ads;
 
-    CREATE TEMP TABLE _joint_marginals (
-        brand_id uuid,
-        stage smallint,
-        dimension text,
-        value text,
-        m double precision,
-        v double precision
-    ) ON COMMIT DROP;
+    -- 2. Every fit's parameters: one intercept per objective, then every element value;
+    -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+    -- All (brand, stage) fits at once: one pass over the ads, not one per brand.
+    CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
+    WITH fits AS (
+        SELECT DISTINCT a.brand_id, a.stage FROM _joint_ads AS a
+    ),
 
-    FOR v_fit_key IN
-        SELECT a.brand_id, a.stage, b.organization_id
-        FROM _joint_ads AS a INNER JOIN public.brands AS b ON b.id = a.brand_id
-        GROUP BY a.brand_id, a.stage, b.organization_id
-        ORDER BY a.brand_id, a.stage
-    LOOP
-        -- 2. The stage's parameters: one intercept per objective, then every element value;
-        -- prior means from the category prior where one exists (docs/learning.md#category-priors).
-        CREATE TEMP TABLE _joint_stage_ads ON COMMIT DROP AS
-        SELECT a.* FROM _joint_ads AS a
-        WHERE a.brand_id = v_fit_key.brand_id AND a.stage = v_fit_key.stage;
-
-        CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
-        WITH objectives AS (
-            SELECT
-                a.objective,
-                sum(a.weight * a.successes) AS s,
-                sum(a.weight * a.trials) AS n
-            FROM _joint_stage_ads AS a
-            GROUP BY a.objective
-        ),
-
-        value_priors AS (
-            SELECT
-                v.dimension,
-                v.value,
-                dense_rank() OVER (ORDER BY v.dimension)::integer AS grp,
-                ln(pm.m / (1.0 - pm.m)) AS prior_logit
-            FROM genome.element_values AS v
-            INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
-            LEFT JOIN genome.brand_priors AS bp
-                ON bp.brand_id = v_fit_key.brand_id AND bp.element_dimension = v.dimension
-                AND bp.element_value = v.value
-            CROSS JOIN LATERAL (
-                SELECT least(0.99, greatest(0.01,
-                    coalesce(bp.prior_alpha, 1.0) / (coalesce(bp.prior_alpha, 1.0) + coalesce(bp.prior_beta, 1.0))
-                )) AS m
-            ) AS pm
-        ),
-
-        all_params AS (
-            SELECT
-                'objective:' || o.objective AS name,
-                o.objective,
-                NULL::text AS dimension,
-                NULL::text AS value,
-                0 AS grp,
-                ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
-                v_intercept_sd AS prior_sd
-            FROM objectives AS o
-            UNION ALL
-            -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
-            SELECT
-                vp.dimension || '=' || vp.value,
-                NULL,
-                vp.dimension,
-                vp.value,
-                vp.grp,
-                vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.dimension),
-                v_prior_sd
-            FROM value_priors AS vp
-        )
-
+    objectives AS (
         SELECT
-            ap.*,
-            row_number() OVER (ORDER BY ap.grp, ap.name)::integer AS param_idx
-        FROM all_params AS ap;
+            a.brand_id,
+            a.stage,
+            a.objective,
+            sum(a.weight * a.successes) AS s,
+            sum(a.weight * a.trials) AS n
+        FROM _joint_ads AS a
+        GROUP BY a.brand_id, a.stage, a.objective
+    ),
 
-        -- 3. The fit on the stage's arrays.
-        SELECT f.* INTO v_fit
-        FROM genome._joint_logistic_fit(
-            ARRAY(
-                SELECT a.ad_idx
-                FROM _joint_stage_ads AS a
-                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
-                ORDER BY a.ad_idx, p.param_idx
-            ),
-            ARRAY(
-                SELECT p.param_idx
-                FROM _joint_stage_ads AS a
-                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
-                ORDER BY a.ad_idx, p.param_idx
-            ),
-            ARRAY(SELECT a.successes FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(SELECT a.trials FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(SELECT a.weight FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(
-                SELECT p.param_idx
-                FROM _joint_stage_ads AS a INNER JOIN _joint_params AS p ON p.objective = a.objective
-                ORDER BY a.ad_idx
-            ),
-            ARRAY(SELECT p.prior_mean FROM _joint_params AS p ORDER BY p.param_idx),
-            ARRAY(SELECT p.prior_sd FROM _joint_params AS p ORDER BY p.param_idx),
-            ARRAY(SELECT p.grp FROM _joint_params AS p ORDER BY p.param_idx),
-            v_min_dispersion
-        ) AS f;
-
-        -- 4. The stage's joint posterior, for inspection.
-        INSERT INTO genome.learner_posteriors AS lp (
-            brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-            posterior_cholesky, dispersion, n_ads, effective_ads, updated_at
-        )
+    value_priors AS (
         SELECT
-            v_fit_key.brand_id, v_fit_key.stage, v_fit_key.organization_id, p_version,
-            ARRAY(SELECT p.name FROM _joint_params AS p ORDER BY p.param_idx),
-            v_fit.posterior_mean, v_fit.posterior_cholesky, v_fit.dispersion,
-            (SELECT count(*) FROM _joint_stage_ads),
-            (SELECT sum(a.weight) FROM _joint_stage_ads AS a),
-            p_now
-        ON CONFLICT (brand_id, stage) DO UPDATE
-        SET organization_id = excluded.organization_id,
-            genome_version = excluded.genome_version,
-            parameters = excluded.parameters,
-            posterior_mean = excluded.posterior_mean,
-            posterior_cholesky = excluded.posterior_cholesky,
-            dispersion = excluded.dispersion,
-            n_ads = excluded.n_ads,
-            effective_ads = excluded.effective_ads,
-            updated_at = excluded.updated_at;
+            f.brand_id,
+            f.stage,
+            v.dimension,
+            v.value,
+            dense_rank() OVER (PARTITION BY f.brand_id, f.stage ORDER BY v.dimension)::integer AS grp,
+            ln(pm.m / (1.0 - pm.m)) AS prior_logit
+        FROM fits AS f
+        CROSS JOIN genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        LEFT JOIN genome.brand_priors AS bp
+            ON bp.brand_id = f.brand_id AND bp.element_dimension = v.dimension
+            AND bp.element_value = v.value
+        CROSS JOIN LATERAL (
+            SELECT least(0.99, greatest(0.01,
+                coalesce(bp.prior_alpha, 1.0) / (coalesce(bp.prior_alpha, 1.0) + coalesce(bp.prior_beta, 1.0))
+            )) AS m
+        ) AS pm
+    ),
 
-        -- 5. Each value's marginal rate at this stage.
-        INSERT INTO _joint_marginals
+    all_params AS (
         SELECT
-            v_fit_key.brand_id, v_fit_key.stage, p.dimension, p.value,
-            v_fit.marginal_mean[p.param_idx], v_fit.marginal_variance[p.param_idx]
+            o.brand_id,
+            o.stage,
+            'objective:' || o.objective AS name,
+            o.objective,
+            NULL::text AS dimension,
+            NULL::text AS value,
+            0 AS grp,
+            ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
+            v_intercept_sd AS prior_sd
+        FROM objectives AS o
+        UNION ALL
+        -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
+        SELECT
+            vp.brand_id,
+            vp.stage,
+            vp.dimension || '=' || vp.value,
+            NULL,
+            vp.dimension,
+            vp.value,
+            vp.grp,
+            vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.brand_id, vp.stage, vp.dimension),
+            v_prior_sd
+        FROM value_priors AS vp
+    )
+
+    SELECT
+        ap.*,
+        row_number() OVER (PARTITION BY ap.brand_id, ap.stage ORDER BY ap.grp, ap.name)::integer AS param_idx
+    FROM all_params AS ap;
+    ANALYZE _joint_params;
+
+    -- 3. Every fit on its arrays, aggregated per (brand, stage) in one statement; the
+    -- PL/Python fit runs once per (brand, stage) on them.
+    CREATE TEMP TABLE _joint_fits ON COMMIT DROP AS
+    WITH entries AS (
+        SELECT
+            a.brand_id,
+            a.stage,
+            array_agg(a.ad_idx ORDER BY a.ad_idx, p.param_idx) AS ad_index,
+            array_agg(p.param_idx ORDER BY a.ad_idx, p.param_idx) AS param_index
+        FROM _joint_ads AS a
+        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+        INNER JOIN _joint_params AS p
+            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.dimension = t.key AND p.value = t.value
+        GROUP BY a.brand_id, a.stage
+    ),
+
+    per_ad AS (
+        SELECT
+            a.brand_id,
+            a.stage,
+            array_agg(a.successes ORDER BY a.ad_idx) AS successes,
+            array_agg(a.trials ORDER BY a.ad_idx) AS trials,
+            array_agg(a.weight ORDER BY a.ad_idx) AS weights,
+            array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
+            count(*)::integer AS n_ads,
+            sum(a.weight) AS effective_ads
+        FROM _joint_ads AS a
+        INNER JOIN _joint_params AS p
+            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
+        GROUP BY a.brand_id, a.stage
+    ),
+
+    per_param AS (
+        SELECT
+            p.brand_id,
+            p.stage,
+            array_agg(p.name ORDER BY p.param_idx) AS names,
+            array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
+            array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
+            array_agg(p.grp ORDER BY p.param_idx) AS grp
         FROM _joint_params AS p
-        WHERE p.grp > 0;
+        GROUP BY p.brand_id, p.stage
+    )
 
-        DROP TABLE _joint_params;
-        DROP TABLE _joint_stage_ads;
-    END LOOP;
+    SELECT
+        pa.brand_id,
+        pa.stage,
+        b.organization_id,
+        pp.names,
+        pa.n_ads,
+        pa.effective_ads,
+        f.*
+    FROM per_ad AS pa
+    INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
+    LEFT JOIN entries AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
+    INNER JOIN public.brands AS b ON b.id = pa.brand_id
+    CROSS JOIN LATERAL genome._joint_logistic_fit(
+        coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
+        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion
+    ) AS f;
+
+    -- 4. Each stage's joint posterior, for inspection.
+    INSERT INTO genome.learner_posteriors AS lp (
+        brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
+        posterior_cholesky, dispersion, n_ads, effective_ads, updated_at
+    )
+    SELECT
+        jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
+        jf.posterior_cholesky, jf.dispersion, jf.n_ads, jf.effective_ads, p_now
+    FROM _joint_fits AS jf
+    ON CONFLICT (brand_id, stage) DO UPDATE
+    SET organization_id = excluded.organization_id,
+        genome_version = excluded.genome_version,
+        parameters = excluded.parameters,
+        posterior_mean = excluded.posterior_mean,
+        posterior_cholesky = excluded.posterior_cholesky,
+        dispersion = excluded.dispersion,
+        n_ads = excluded.n_ads,
+        effective_ads = excluded.effective_ads,
+        updated_at = excluded.updated_at;
+
+    -- 5. Each value's marginal rate at each stage.
+    CREATE TEMP TABLE _joint_marginals ON COMMIT DROP AS
+    SELECT
+        jf.brand_id,
+        jf.stage,
+        p.dimension,
+        p.value,
+        jf.marginal_mean[p.param_idx] AS m,
+        jf.marginal_variance[p.param_idx] AS v
+    FROM _joint_fits AS jf
+    INNER JOIN _joint_params AS p ON p.brand_id = jf.brand_id AND p.stage = jf.stage
+    WHERE p.grp > 0;
 
     -- 6. Per brand and value, the product of its stages' rates (independent posteriors: the
     -- mean is the product of the means, the second moment the product of the second
@@ -6952,6 +7096,8 @@ BEGIN
 
     v_brands := (SELECT count(DISTINCT jm.brand_id) FROM _joint_marginals AS jm);
     DROP TABLE _joint_ads;
+    DROP TABLE _joint_params;
+    DROP TABLE _joint_fits;
     DROP TABLE _joint_marginals;
     RETURN v_brands;
 END
@@ -8191,7 +8337,6 @@ DECLARE
     v_edges double precision [];
     v_min_strata integer;
     v_context text [];
-    v_drop text [];
 BEGIN
     PERFORM genome._require_brand(p_brand_id);
     PERFORM genome._require_not_null(p_dimension, 'dimension');
@@ -8230,21 +8375,32 @@ BEGIN
         WHERE ed.kind = 'context' AND ed.dimension <> p_dimension
         ORDER BY ed.dimension
     );
-    -- Every other registered key is dropped before grouping (unregistered keys, if any
-    -- slipped in, only split the first grouping stage; they never enter a stratum key).
-    v_drop := ARRAY(
-        SELECT ed.dimension
-        FROM genome.element_dimensions AS ed
-        WHERE NOT (ed.dimension = ANY(v_context))
-    );
 
     RETURN QUERY
     WITH raw AS (
-        -- Stage 1, over every reward row: only cheap per-row work (one key extraction,
-        -- dropping the non-context keys), grouped down to a few hundred rows.
+        -- Stage 1, over every reward row: only cheap per-row work (the analysed key and the
+        -- context keys extracted as text, joined by the unit separator chr(31) into one text
+        -- key that hashes faster than an array), grouped down to a few hundred rows. Up to
+        -- four context dimensions by direct extraction (a 1M-row scan spent most of its time
+        -- building jsonb with `element_tags - keys`); more take the slower general path.
         SELECT
             nullif(cer.element_tags ->> p_dimension, '') AS val,
-            cer.element_tags - v_drop AS ctx,
+            CASE
+                WHEN cardinality(v_context) <= 4 THEN concat_ws(
+                    chr(31),
+                    coalesce(cer.element_tags ->> v_context[1], ''),
+                    coalesce(cer.element_tags ->> v_context[2], ''),
+                    coalesce(cer.element_tags ->> v_context[3], ''),
+                    coalesce(cer.element_tags ->> v_context[4], '')
+                )
+                ELSE array_to_string(
+                    ARRAY(
+                        SELECT coalesce(cer.element_tags ->> c.dim, '')
+                        FROM unnest(v_context) AS c (dim)
+                    ),
+                    chr(31)
+                )
+            END AS ctx,
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
             count(*) AS n_ads,
@@ -8259,17 +8415,7 @@ BEGIN
             sum(h.logit * h.logit) AS sll,
             sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
         FROM genome.creative_element_rewards AS cer
-        CROSS JOIN LATERAL (
-            -- In double precision: numeric ln() would cost seconds per 100,000 rows.
-            SELECT
-                cer.total_impressions::double precision AS n,
-                cer.total_clicks::double precision + 0.5 AS kh,
-                (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                CASE WHEN cer.total_impressions > 0 THEN ln(
-                    (cer.total_clicks::double precision + 0.5)
-                    / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                ) END AS logit
-        ) AS h
+        CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4
     ),
@@ -8282,8 +8428,9 @@ BEGIN
                 '|',
                 array_to_string(
                     ARRAY(
-                        SELECT coalesce(nullif(raw.ctx ->> ctx.dim, ''), 'unknown')
-                        FROM unnest(v_context) WITH ORDINALITY AS ctx (dim, ord)
+                        SELECT coalesce(nullif(ctx.v, ''), 'unknown')
+                        FROM unnest(string_to_array(raw.ctx, chr(31))) WITH ORDINALITY AS ctx (v, ord)
+                        WHERE ctx.ord <= cardinality(v_context)
                         ORDER BY ctx.ord
                     ),
                     '|'
@@ -10032,17 +10179,7 @@ BEGIN
                 sum(h.logit * h.logit) AS sll,
                 sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
-            CROSS JOIN LATERAL (
-                -- In double precision: numeric ln() would cost seconds per 100,000 rows.
-                SELECT
-                    cer.total_impressions::double precision AS n,
-                    cer.total_clicks::double precision + 0.5 AS kh,
-                    (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                    CASE WHEN cer.total_impressions > 0 THEN ln(
-                        (cer.total_clicks::double precision + 0.5)
-                        / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                    ) END AS logit
-            ) AS h
+            CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
         ) AS g
@@ -18159,6 +18296,14 @@ GRANT USAGE ON SCHEMA public TO genome_owner;
 GRANT USAGE ON SCHEMA public TO genome_app;
 GRANT USAGE ON SCHEMA public TO genome_agent;
 GRANT USAGE ON SCHEMA public TO genome_dashboard;
+
+
+--
+-- Name: FUNCTION _ad_empirical_logit(p_impressions bigint, p_clicks bigint); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_app;
 
 
 --

@@ -275,7 +275,7 @@ INSERT INTO genome.settings (key, value, description) VALUES
  'Sample-ratio mismatch also needs an active arm''s spend share off its planned budget share by this fraction of that share: Meta paces spend within a few percent of the budget, which a chi-square on a large sample alone would call a mismatch'),
 ('experiment_min_ads_per_arm', '3',
  'Ads (creatives) per arm an experiment needs to measure the element rather than one ad: propose_experiment plans this many; with fewer the experiment is ad_level and its result stays out of causal_effects'),
-('experiment_mc_draws', '10000', 'Monte Carlo draws per arm for P(best), expected loss and effect intervals'),
+('experiment_mc_draws', '10000', 'Checked only (at least 100): P(best), expected loss and effect intervals are integrated numerically, the values this many Monte Carlo draws per arm would approach'),
 ('experiment_prior_strength', '2.0',
  'Sceptical prior: every arm starts at Beta centred on the baseline rate worth this many planned samples (k x planned trials); 0 gives the flat Beta(1,1). Daily peeking at P(best) > 0.90 with the flat prior declares a false winner in most A/A tests; k = 2 keeps it near 4% at about the design''s 80% power'),
 ('experiment_min_sample_fraction', '0.25',
