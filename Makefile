@@ -5,6 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 GENOME := $(BIN)/genome
 PYTEST_ARGS ?=
+# Two workers: the suite waits on servers, agents and a browser as much as it computes.
+# Each test file runs whole in one worker (module fixtures start once). PYTEST_WORKERS=0 runs
+# it in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup db migrate schema lint test demo bench clean-db
 
@@ -25,7 +29,7 @@ lint: setup
 
 test: setup lint
 	@$(GENOME) db up >/dev/null
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: setup
 	@$(GENOME) db up >/dev/null

@@ -76,6 +76,24 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_providers(args: argparse.Namespace) -> int:
+    # imported here: the check loads the three vendors' SDKs
+    from agents.providers.check import check
+    from agents.providers.settings import ProviderSettings
+
+    settings = ProviderSettings.from_env()
+    settings.require_prices()
+    lines = check(settings, args.only or None)
+    for line in lines:
+        print(line.text(), file=sys.stdout if line.ok else sys.stderr)
+    failed = [line for line in lines if not line.ok]
+    print(
+        f"genome providers check: {len(lines) - len(failed)} of {len(lines)} providers ok",
+        file=sys.stderr if failed else sys.stdout,
+    )
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="genome", description=__doc__)
     parser.add_argument("--version", action="version", version=f"genome {package_version()}")
@@ -110,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     schema.add_argument("--dbname", default=DEFAULT_DBNAME)
     schema.set_defaults(func=_cmd_schema)
+
+    prov = sub.add_parser(
+        "providers",
+        help="check the live providers: one minimal real call per vendor with the configured "
+        "keys and models (it is billed: a few tokens)",
+    )
+    prov.add_argument("action", choices=["check"])
+    prov.add_argument(
+        "--only", nargs="+", choices=["gemini", "anthropic", "openai"], help="check these only"
+    )
+    prov.set_defaults(func=_cmd_providers)
 
     runtime.add_cli(sub)
     dashboard_commands.add_dashboard_cli(sub)

@@ -12,6 +12,7 @@ call, so an older cluster is brought up to date and reloaded.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -180,8 +181,17 @@ def is_running(paths: ClusterPaths) -> bool:
 
 def up(paths: ClusterPaths, dbname: str = DEFAULT_DBNAME) -> str:
     """Create (once) and start the cluster, make sure `dbname` exists; return its URL.
-    A running cluster whose configuration was out of date is reloaded."""
+    A running cluster whose configuration was out of date is reloaded. Several processes
+    may call this at once (two test workers, agents starting together): an exclusive lock
+    on a file beside the data directory makes them take turns (fcntl, since the lock must
+    hold across processes and be released when one dies)."""
     _ensure_dirs(paths)
+    with (paths.base / "up.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _up_locked(paths, dbname)
+
+
+def _up_locked(paths: ClusterPaths, dbname: str) -> str:
     if not (paths.data / "PG_VERSION").exists():
         _initdb(paths)
     changed = _configure(paths)

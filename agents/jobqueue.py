@@ -123,8 +123,14 @@ class JobQueue:
         )
 
     @_retry_on_disconnect
-    def fail(self, job_id: UUID, error: str) -> str:
-        return str(self._value("SELECT genome.fail_job(%s, %s, %s)", (job_id, self.worker, error)))
+    def fail(self, job_id: UUID, error: str, calls: list[dict[str, Any]] | None = None) -> str:
+        """Fail the attempt, recording its billed model calls (`calls`, ok or not)."""
+        return str(
+            self._value(
+                "SELECT genome.fail_job(%s, %s, %s, p_calls => %s)",
+                (job_id, self.worker, error, json.dumps(calls) if calls else None),
+            )
+        )
 
     def release(self, job_id: UUID) -> bool:
         return bool(self._value("SELECT genome.release_job(%s, %s)", (job_id, self.worker)))

@@ -11,9 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -32,7 +30,8 @@ from agents.providers.base import (
     ReviewModel,
     RubricCheck,
 )
-from agents.storage import ImageUnavailable, image_key, read_image
+from agents.providers.prompts import DEFAULT_PROMPT_TEMPLATE, PROMPT_TEMPLATES
+from agents.storage import ImageUnavailable, Store, image_key
 
 log = logging.getLogger("genome.agents")
 EXEMPLAR_COUNT = 4
@@ -49,7 +48,13 @@ class ProviderSet(Protocol):
 
 
 class StageFailed(RuntimeError):
-    """This attempt failed (the model, its output, or the result was refused)."""
+    """This attempt failed (the model, its output, or the result was refused). `calls` are
+    the attempt's billed model calls, for fail_job to record: the successful ones made
+    before the failure and the failed one (ok = false, its error class)."""
+
+    def __init__(self, message: str, calls: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.calls = calls or []
 
 
 def check_png(png: bytes) -> None:
@@ -62,16 +67,6 @@ def check_png(png: bytes) -> None:
             img.load()
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise StageFailed(f"generated image is not a valid PNG ({len(png)} bytes): {exc}") from exc
-
-
-def write_image(directory: Path, ad_id: UUID, png: bytes) -> Path:
-    """Write <ad_id>.png atomically; a retry overwrites the same name."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{ad_id}.png"
-    tmp = directory / f".{ad_id}.{os.getpid()}.tmp"
-    tmp.write_bytes(png)
-    os.replace(tmp, path)
-    return path
 
 
 def brief_from_context(ctx: dict[str, Any]) -> AdBrief:
@@ -89,7 +84,26 @@ def brief_from_context(ctx: dict[str, Any]) -> AdBrief:
         prompt_text=ad.get("prompt_text") or "",
         performance_context=ctx.get("performance_context"),
         seed=int.from_bytes(hashlib.sha256(ad_id.bytes).digest()[:4], "big"),
+        prompt_template_version=generation_settings(ctx)["prompt_template_version"],
     )
+
+
+def generation_settings(ctx: dict[str, Any]) -> dict[str, Any]:
+    """The run's generation settings from job_context (a generation A/B arm's included,
+    docs/experiments.md#generation-ab-tests): the prompt template version, and the pipeline
+    settings exemplar_count and performance_context. An unknown prompt template fails the
+    attempt; it is never replaced by another template."""
+    gen = ctx.get("generation") or {}
+    version = gen.get("prompt_template_version") or DEFAULT_PROMPT_TEMPLATE
+    if version not in PROMPT_TEMPLATES:
+        known = ", ".join(sorted(PROMPT_TEMPLATES))
+        raise StageFailed(f"prompt_template_version {version!r} is not one of {known}")
+    pipeline = gen.get("pipeline_settings") or {}
+    return {
+        "prompt_template_version": version,
+        "exemplar_count": int(pipeline.get("exemplar_count", EXEMPLAR_COUNT)),
+        "performance_context": bool(pipeline.get("performance_context", True)),
+    }
 
 
 def _call(record: CallRecord) -> dict[str, Any]:
@@ -115,19 +129,31 @@ class ExemplarSource:
     k: int = EXEMPLAR_COUNT
 
     def fetch(
-        self, job_id: UUID, ctx: dict[str, Any], png: bytes, providers: ProviderSet
+        self,
+        job_id: UUID,
+        ctx: dict[str, Any],
+        png: bytes,
+        providers: ProviderSet,
+        spent: list[dict[str, Any]] | None = None,
     ) -> tuple[list[str], list[Exemplar], list[dict[str, Any]]]:
-        """Exemplar ids, exemplars for the prompt, and the describe / embed call records."""
-        if not ctx.get("active_exemplars"):
+        """Exemplar ids, exemplars for the prompt, and the describe / embed call records
+        (also appended to `spent`, the attempt's calls so far, as they are made). The run's
+        pipeline setting exemplar_count (a generation A/B arm may set it, 0 for none)
+        overrides k."""
+        spent = [] if spent is None else spent
+        k = generation_settings(ctx)["exemplar_count"] if ctx.get("generation") else self.k
+        if not ctx.get("active_exemplars") or k <= 0:
             return [], [], []
         calls: list[dict[str, Any]] = []
         if ctx.get("visual_lookup"):  # a review of this image already described and embedded it
-            rows = self.queue.review_exemplars(job_id, None, None, self.k)
+            rows = self.queue.review_exemplars(job_id, None, None, k)
         else:
             described = providers.image.describe(png)
+            spent.append(_call(described.call))
             embedded = providers.embedder.embed(described.descriptor.as_text())
+            spent.append(_call(embedded.call))
             rows = self.queue.review_exemplars(
-                job_id, embedded.vector, embedded.model, self.k, _descriptor_record(described)
+                job_id, embedded.vector, embedded.model, k, _descriptor_record(described)
             )
             calls = [_call(described.call), _call(embedded.call)]
         exemplars = [
@@ -143,11 +169,12 @@ class Stages:
 
     providers: ProviderSet
     queue: JobQueue
-    images: Path
+    images: Store
     exemplars: ExemplarSource
 
     def run(self, job: dict[str, Any]) -> str:
         job_id: UUID = job["id"]
+        spent: list[dict[str, Any]] = []  # the attempt's billed calls, for a failure
         try:
             if job["kind"] == "noop":
                 self.queue.complete(job_id, {"noop": True})
@@ -161,44 +188,64 @@ class Stages:
                 "second_opinion": self._review,
                 "embed": self._embed,
             }[job["kind"]]
-            return str(handler(job, ctx, brief))
+            return str(handler(job, ctx, brief, spent))
         except (ProviderError, ValidationError, RejectedResult, OSError) as exc:
-            raise StageFailed(f"{type(exc).__name__}: {exc}") from exc
+            failed = [_call(c) for c in exc.calls] if isinstance(exc, ProviderError) else []
+            raise StageFailed(f"{type(exc).__name__}: {exc}", spent + failed) from exc
+        except StageFailed as exc:
+            raise StageFailed(str(exc), spent + exc.calls) from exc
 
     def _png(self, ctx: dict[str, Any]) -> bytes:
-        """The ad's stored image. The key comes from a column the app writes: it resolves
-        inside the storage root only, and no error carries the file's bytes or tells a
-        refused key from a missing file (docs/attacks.md#agents-and-the-queue)."""
+        """The ad's stored image. storage_path is a column the app writes: only an image in
+        this agent's store under the ad's own organization's prefix is read, and no error
+        carries the file's bytes or tells a refused path from a missing image
+        (docs/attacks.md#agents-and-the-queue)."""
         if not ctx["ad"].get("storage_path"):
             raise StageFailed("the ad has no stored image")
         try:
-            png = read_image(ctx["ad"]["storage_path"], self.images)
+            png = self.images.read(ctx["ad"]["storage_path"], ctx["organization_id"])
             check_png(png)
         except (ImageUnavailable, StageFailed):
             raise StageFailed(str(ImageUnavailable())) from None
         return png
 
-    def _generate(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+    def _generate(
+        self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief, spent: list[Any]
+    ) -> Any:
         image = self.providers.image.generate(brief)
-        check_png(image.png)
-        key = image_key(ctx["organization_id"], brief.generated_ad_id)
-        write_image(self.images / key.split("/")[0], brief.generated_ad_id, image.png)
-        self.queue.record_generation(job["id"], key, image.prompt_text, _call(image.call))
+        try:
+            check_png(image.png)
+        except StageFailed as exc:  # billed all the same: recorded as a failed call
+            failed = image.call.model_copy(update={"ok": False, "error": "InvalidImage"})
+            spent.append(_call(failed))
+            raise exc
+        spent.append(_call(image.call))
+        # storage_path is the image's URI: any host configured with the same store reads it
+        uri = self.images.put(image_key(ctx["organization_id"], brief.generated_ad_id), image.png)
+        self.queue.record_generation(job["id"], uri, image.prompt_text, _call(image.call))
         return "pending"
 
-    def _defect_scan(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+    def _defect_scan(
+        self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief, spent: list[Any]
+    ) -> Any:
         result = self.providers.image.defect_scan(self._png(ctx), brief)
+        spent.append(_call(result.call))
         scan = result.scan.model_dump(mode="json") | {"raw": result.raw}
         return self.queue.record_defect_scan(job["id"], scan, _call(result.call))
 
-    def _review(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+    def _review(
+        self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief, spent: list[Any]
+    ) -> Any:
         rubric = [RubricCheck.model_validate(r) for r in ctx["rubric"]]
         png = self._png(ctx)
-        ids, exemplars, lookup_calls = self.exemplars.fetch(job["id"], ctx, png, self.providers)
+        ids, exemplars, lookup_calls = self.exemplars.fetch(
+            job["id"], ctx, png, self.providers, spent
+        )
         model = (
             self.providers.reviewer if job["kind"] == "review" else self.providers.second_reviewer
         )
         result = model.review(png, brief, rubric, exemplars)
+        spent.append(_call(result.call))
         review = {
             "check_scores": result.review.check_scores,
             "notes": result.review.notes,
@@ -208,11 +255,15 @@ class Stages:
         # The review call first: the database names the reviewer and model from it.
         return self.queue.record_review(job["id"], review, [_call(result.call), *lookup_calls])
 
-    def _embed(self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief) -> Any:
+    def _embed(
+        self, job: dict[str, Any], ctx: dict[str, Any], brief: AdBrief, spent: list[Any]
+    ) -> Any:
         if ctx.get("visual_lookup"):  # described and embedded at review: no new calls
             return self.queue.record_embedding_from_lookup(job["id"])
         described = self.providers.image.describe(self._png(ctx))
+        spent.append(_call(described.call))
         embedded = self.providers.embedder.embed(described.descriptor.as_text())
+        spent.append(_call(embedded.call))
         return self.queue.record_embedding(
             job["id"],
             _descriptor_record(described),

@@ -34,11 +34,11 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, make_pool
+from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, RejectedResult, make_pool
 from agents.listener import Listener
 from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages
 from agents.settings import DEFAULT_DBNAME, database_url
-from agents.storage import storage_dir
+from agents.storage import open_store
 
 # The longest pause (before jitter) between attempts to reach an unavailable database:
 # short, so the agents are back within seconds of its return (README.md#security-and-reliability).
@@ -91,6 +91,8 @@ class AgentRuntime:
         self.config = config
         self.providers = providers
         self.stop = stop
+        # the image store (GENOME_STORAGE_URL): a bad URL stops the agent before it claims
+        self.store = open_store()
         # The name proves the leases this process holds: its random part is not guessable.
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         self.wake = threading.Event()
@@ -105,14 +107,20 @@ class AgentRuntime:
         cfg = self.config
         pool = make_pool(self.dsn, cfg.concurrency + 2)
         jobs = JobQueue(pool, self.worker, timedelta(seconds=cfg.lease_seconds))
-        stages = Stages(self.providers, jobs, storage_dir(), ExemplarSource(jobs))
+        stages = Stages(self.providers, jobs, self.store, ExemplarSource(jobs))
         listener = Listener(self.dsn, cfg.kinds, self.wake, self.done, cfg.probe_interval)
         workers = [
             threading.Thread(target=self._worker, args=(stages, jobs), daemon=True, name=f"w{i}")
             for i in range(cfg.concurrency)
         ]
         beat = threading.Thread(target=self._heartbeat, args=(jobs,), daemon=True)
-        _log("agent_start", worker=self.worker, kinds=list(cfg.kinds), mode=self.providers.mode)
+        _log(
+            "agent_start",
+            worker=self.worker,
+            kinds=list(cfg.kinds),
+            mode=self.providers.mode,
+            storage=self.store.url,
+        )
         listener.start()
         beat.start()
         for w in workers:
@@ -198,7 +206,7 @@ class AgentRuntime:
         except LeaseLost as exc:
             line.update(outcome="lease_lost", error=str(exc)[:300])
         except StageFailed as exc:
-            line.update(self._fail(jobs, job, str(exc)))
+            line.update(self._fail(jobs, job, str(exc), exc.calls))
         except CONNECTION_ERRORS as exc:
             # The result could not be written; the lease expires and the job is retried.
             line.update(outcome="db_unavailable", error=str(exc)[:300])
@@ -215,9 +223,23 @@ class AgentRuntime:
             _log("job", **line)
             self.wake.set()
 
-    def _fail(self, jobs: JobQueue, job: dict[str, Any], error: str) -> dict[str, Any]:
+    def _fail(
+        self,
+        jobs: JobQueue,
+        job: dict[str, Any],
+        error: str,
+        calls: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
         try:
-            status = jobs.fail(job["id"], error)
+            try:
+                status = jobs.fail(job["id"], error, calls)
+            except RejectedResult as exc:
+                if not calls:
+                    raise
+                # call records the database refuses (GN408, GN413) must not keep the job
+                # leased: the attempt fails without them, and the log says so
+                _log("calls_refused", id=job["id"], error=str(exc)[:300])
+                status = jobs.fail(job["id"], error)
         except LeaseLost:
             return {"outcome": "lease_lost", "error": error[:300]}
         except CONNECTION_ERRORS:

@@ -21,7 +21,9 @@ from bench import (
     collection,
     demo,
     experiments,
+    growth,
     jobqueue,
+    joint,
     learning,
     scores,
     selection,
@@ -33,6 +35,7 @@ NAMES = (
     "selection",
     "attribution",
     "scores",
+    "joint",
     "collection",
     "experiments",
     "queue",
@@ -50,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=project_root() / "out" / "bench.json")
     p.add_argument("--tag", help="database name tag (default: the process id)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs of batch functions")
+    p.add_argument(
+        "--growth",
+        action="store_true",
+        help="run attribution, scores and experiments at the --growth-scale sizes, print each "
+        "path's growth exponent and write growth.png (bench/growth.py)",
+    )
+    p.add_argument(
+        "--growth-scale",
+        type=float,
+        nargs="+",
+        default=[0.01, 0.1, 1.0],
+        help="sizes as fractions of each benchmark's base size",
+    )
     g = p.add_argument_group("sizes")
     g.add_argument("--sel-dimensions", type=int, default=8)
     g.add_argument("--sel-values", type=int, default=8)
@@ -57,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sel-rewards", type=int, default=2000, help="rewards behind the scores")
     g.add_argument("--attr-rows", type=int, default=1_000_000, help="reward rows (attribution)")
     g.add_argument("--score-rows", type=int, default=1_000_000, help="rewards (score update)")
+    g.add_argument("--joint-rows", type=int, default=1_000_000, help="rewards (joint learner)")
+    g.add_argument("--joint-brands", type=int, default=100, help="brands the rewards spread over")
     g.add_argument("--collect-ads", type=int, default=100_000)
     g.add_argument("--collect-days", type=int, default=30)
     g.add_argument("--exp-experiments", type=int, default=1000)
@@ -93,6 +111,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
         ),
         "attribution": lambda s: attribution.run(s, args.attr_rows, args.repeats),
         "scores": lambda s: scores.run(s, args.score_rows, args.repeats),
+        "joint": lambda s: joint.run(s, args.joint_rows, args.repeats, args.joint_brands),
         "collection": lambda s: collection.run(
             s, args.collect_ads, args.collect_days, args.repeats
         ),
@@ -116,6 +135,49 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
     }
 
 
+# Growth: the batch paths and the size each one scales (bench/growth.py).
+GROWTH = ("attribution", "scores", "joint", "experiments")
+
+
+def _growth_runners(args: argparse.Namespace) -> dict[str, tuple[str, int, Callable]]:
+    return {
+        "attribution": (
+            "reward rows",
+            args.attr_rows,
+            lambda s, n: attribution.run(s, n, args.repeats),
+        ),
+        "scores": ("rewards", args.score_rows, lambda s, n: scores.run(s, n, args.repeats)),
+        "joint": (
+            "rewards",
+            args.joint_rows,
+            lambda s, n: joint.run(s, n, args.repeats, args.joint_brands),
+        ),
+        "experiments": (
+            "experiments",
+            args.exp_experiments,
+            lambda s, n: experiments.run(s, n, args.exp_arms, args.exp_draws, args.repeats),
+        ),
+    }
+
+
+def run_growth(args: argparse.Namespace, server: Server) -> int:
+    names = [n for n in selected(args) if n in GROWTH]
+    found: list[growth.Series] = []
+    for name in names:
+        size_name, base, fn = _growth_runners(args)[name]
+        print(f"-- growth {name} at {args.growth_scale} x {base:,} {size_name} ...", flush=True)
+        found += growth.run(name, size_name, base, args.growth_scale, lambda n, f=fn: f(server, n))
+    for name in server.leftovers():
+        server.drop(name)
+    png = growth.plot(found, args.out.parent / "growth.png")
+    out = args.out.with_name("growth.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps([s.to_json() for s in found], indent=1))
+    print("\n" + growth.format_growth(found))
+    print(f"\nwritten: {out}, {png}")
+    return 0
+
+
 def machine() -> dict[str, object]:
     return {
         "python": platform.python_version(),
@@ -136,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     names = selected(args)
     server = Server.local(args.out.parent, args.tag)
+    if args.growth:
+        return run_growth(args, server)
     runners = _runners(args)
     results: list[BenchResult] = []
     started = dt.datetime.now(dt.UTC)

@@ -1,11 +1,12 @@
 """Experiments: genome.analyze_experiments vs GrowthBook's gbstats Bayesian engine.
 
 Project: one `analyze_experiments(p_now)` over every running experiment: arm totals from
-Meta insights through meta_ad_mapping, sceptical Beta-Binomial posteriors, P(best) and
-expected loss from experiment_mc_draws Monte Carlo draws per arm, SRM, decisions, and the
-writes (arms, analysis history, verdicts, causal effects). Timed in rolled-back
-transactions. Alternative on the same data: pull the same per-arm totals with one query,
-then gbstats (EffectBayesianABTest on ProportionStatistic, its default Bayesian engine)
+Meta insights through meta_ad_mapping, sceptical Beta-Binomial posteriors, P(best), expected
+loss and effect intervals by numerical integration
+(docs/experiments.md#pbest-and-expected-loss), SRM, decisions, and the writes (arms,
+analysis history, verdicts, causal effects). Timed in rolled-back transactions.
+Alternative on the same data: pull the same per-arm totals with one query, then gbstats
+(EffectBayesianABTest on ProportionStatistic, its default Bayesian engine)
 for each treatment against the control, experiment by experiment; nothing written back.
 """
 
@@ -191,8 +192,9 @@ def run(
     }
     res.notes.append(
         "gbstats compares each treatment with the control in closed form (Gaussian "
-        "approximation, no draws) and writes nothing; analyze_experiments draws "
-        f"{draws:,} Monte Carlo samples per arm for P(best) across all arms and expected "
-        "loss, and writes arms, history, verdicts and causal effects."
+        "approximation) and writes nothing; analyze_experiments integrates P(best) across all "
+        "arms, expected loss and the effect intervals numerically (the values "
+        f"{draws:,} Monte Carlo draws would approach) and writes arms, history, verdicts and "
+        "causal effects."
     )
     return res

@@ -120,14 +120,23 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def time_in_rollback(
-    dsn: str, sql: str, params: Sequence[Any] | dict[str, Any], repeats: int
+    dsn: str,
+    sql: str,
+    params: Sequence[Any] | dict[str, Any],
+    repeats: int,
+    *,
+    warm: bool = False,
 ) -> tuple[list[float], Any]:
     """Run a state-changing SQL call `repeats` times, each in its own transaction that is
     rolled back, so every run starts from the same data. Returns the durations and the
-    first result row."""
+    first result row. With `warm`, one untimed call first on the same connection (an API
+    function on a pooled connection: PL/Python's imports already done in that backend)."""
     durations: list[float] = []
     first: Any = None
     with psycopg.connect(dsn) as conn:
+        if warm:
+            conn.execute(sql, params).fetchall()
+            conn.rollback()
         for i in range(repeats):
             start = time.perf_counter()
             row = conn.execute(sql, params).fetchone()

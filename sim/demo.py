@@ -140,6 +140,8 @@ class AgentPool:
         env = dict(os.environ)
         env["GENOME_DATABASE_URL"] = dsn
         env["GENOME_STORAGE_DIR"] = str(storage)
+        # the demo's images stay in its own directory, whatever store the shell names
+        env.pop("GENOME_STORAGE_URL", None)
         self.log_path = storage.parent / "agents.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")

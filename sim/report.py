@@ -30,7 +30,7 @@ import psycopg
 from PIL import Image
 from scipy.stats import beta as beta_dist
 
-from agents.storage import ImageUnavailable, resolve
+from agents.storage import ImageUnavailable, Store
 from sim.history import DayRecord
 from sim.market import sync_time
 from sim.truth import CONFOUNDED_HOOK, Truth
@@ -417,9 +417,9 @@ def _plot_posteriors(views: list[DimensionView], truth: Truth, brand_index: int,
 # ----- gallery -------------------------------------------------------------------------
 
 
-def _thumb(path: Path) -> str | None:
+def _thumb(data: bytes) -> str | None:
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data)) as im:
             im = im.convert("RGB")
             im.thumbnail((THUMB_PX, THUMB_PX))
             buf = io.BytesIO()
@@ -453,11 +453,12 @@ def _gallery(conn: psycopg.Connection, storage: Path) -> tuple[str, int]:
     if not t.rows:
         return _none_yet("no generated ads"), 0
     cards = []
+    store = Store.directory(storage)
     for ad_id, key, status, tags, brand in t.rows:
-        # storage_path is app-written: only keys inside the storage root are read
+        # storage_path is app-written: only images inside the store are read
         # (docs/attacks.md#agents-and-the-queue).
         try:
-            data = _thumb(resolve(key, storage))
+            data = _thumb(store.read(key))
         except ImageUnavailable:
             data = None
         img = (

@@ -305,6 +305,17 @@ def test_app_cannot_point_storage_path_outside_its_folder(
             f"{other}/x.png",  # another org's key
             f"{org}/sub/x.png",
             f"{org}/.hidden",
+            # store URIs (docs/operations.md#image-storage): only of plain segments, ending
+            # in a key of the ad's organization
+            f"s3://bucket/{other}/x.png",
+            f"s3://bucket/p/{org}/../{org}/x.png",
+            f"s3://bucket/p%2F/{org}/x.png",
+            f"s3://bucket/{org}/x.png?versionId=1",
+            f"S3://bucket/{org}/x.png",
+            f"s3://Bucket_/{org}/x.png",
+            f"http://host/{org}/x.png",
+            f"file://host/{org}/x.png",
+            f"file:///etc/{org}/x.png/",
         ]:
             _refused(
                 app,
@@ -312,6 +323,8 @@ def test_app_cannot_point_storage_path_outside_its_folder(
                 (path, ad),
                 "GN423",
             )
+        for path in [f"s3://genome-images/ads/{org}/x.png", f"file:///srv/img/{org}/x.png"]:
+            app.execute("UPDATE generated_ads SET storage_path = %s WHERE id = %s", (path, ad))
         app.execute(
             "UPDATE generated_ads SET storage_path = %s WHERE id = %s", (f"{org}/x.png", ad)
         )

@@ -126,24 +126,21 @@ def test_prob_best_two_arms_matches_numerical_integration(db, successes, trials,
     assert rows[1]["p_pos"] == pytest.approx(rows[1]["prob_best"])
 
 
-def test_prob_best_four_arms_two_runs_agree_within_monte_carlo_error(db) -> None:
+def test_prob_best_four_arms_matches_integration_for_any_seed(db) -> None:
+    # Numerical integration (docs/experiments.md#pbest-and-expected-loss): the seed no longer
+    # matters, and the answer is the exact one well inside Monte Carlo error.
     successes, trials = [100, 112, 118, 95], [8_000, 8_000, 8_000, 8_000]
     params = [(1.0 + s, 1.0 + t - s) for s, t in zip(successes, trials, strict=True)]
     first = _posteriors(db, successes, trials, seed=101)
     second = _posteriors(db, successes, trials, seed=202)
     p1 = np.array([r["prob_best"] for r in first])
     p2 = np.array([r["prob_best"] for r in second])
-    assert p1.sum() == pytest.approx(1.0) and p2.sum() == pytest.approx(1.0)
-    assert not np.array_equal(p1, p2), "different seeds must draw different samples"
+    assert p1.sum() == pytest.approx(1.0)
+    assert list(p1) == list(p2)
     exact = np.array([_prob_best_exact(params, i) for i in range(4)])
-    # Each estimate is a binomial proportion over DRAWS draws.
+    # A tenth of the standard error of DRAWS Monte Carlo draws.
     se = np.sqrt(exact * (1 - exact) / DRAWS)
-    assert np.all(np.abs(p1 - p2) <= 4 * np.sqrt(2) * se + 1e-9), (p1, p2)
-    assert np.all(np.abs(p1 - exact) <= 4 * se + 1e-9), (p1, exact)
-    assert np.all(np.abs(p2 - exact) <= 4 * se + 1e-9), (p2, exact)
-    # The same seed reproduces the same draws.
-    again = _posteriors(db, successes, trials, seed=101)
-    assert [r["prob_best"] for r in again] == list(p1)
+    assert np.all(np.abs(p1 - exact) <= 0.1 * se + 1e-6), (p1, exact)
 
 
 def test_effects_against_a_large_reference_sample(db) -> None:

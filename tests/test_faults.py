@@ -124,12 +124,26 @@ def test_kill_9_at_random_points(db: psycopg.Connection, procs: AgentProcesses) 
     for _ in range(3):
         procs.start("--lease", "2", "--concurrency", "2")
     kills = 0
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 180
     while kills < 10 and time.monotonic() < deadline:
         time.sleep(rng.uniform(0.4, 1.2))
-        alive = procs.alive()
-        if alive:
-            rng.choice(alive).kill()
+        # Kill an agent in the middle of a job: wait (a while) until one holds a lease, since
+        # on a loaded machine agents take seconds to start and a kill before would test nothing.
+        victims: list = []
+        wait_until = time.monotonic() + 15
+        while not victims and time.monotonic() < wait_until:
+            busy = {
+                int(w.split(":")[1])
+                for (w,) in db.execute(
+                    "SELECT leased_by FROM genome.agent_jobs WHERE status = 'running'"
+                ).fetchall()
+            }
+            victims = [p for p in procs.alive() if p.pid in busy]
+            if not victims:
+                time.sleep(0.05)
+        victims = victims or procs.alive()
+        if victims:
+            rng.choice(victims).kill()
             kills += 1
         procs.start("--lease", "2", "--concurrency", "2")
     assert kills == 10

@@ -1,5 +1,6 @@
-"""Generation A/B tests (docs/monitoring.md#generation-ab-tests): start, deterministic odd/even assignment, Mann-Whitney U
-analysis checked against scipy."""
+"""Generation A/B tests (docs/experiments.md#generation-ab-tests): start, deterministic odd/even
+assignment, the Mann-Whitney U helper and the run-level analysis with alpha spending, checked
+against scipy and statsmodels."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 from scipy import stats
+from statsmodels.stats.weightstats import ttest_ind as sm_ttest_ind
 
 from sim import factories as f
 from tests.support import monitoring as ms
@@ -224,9 +226,12 @@ def test_concurrent_assignment_stays_balanced(db: psycopg.Connection, db_dsn: st
 
 
 def _arm_data(db, brand, product, n_runs: int, per_run: int, rewards_by_arm, statuses_by_arm):
-    """n_runs assigned runs, per_run ads each; rewards / statuses drawn per arm."""
+    """n_runs assigned runs, per_run ads each; rewards / statuses drawn per arm. Returns the
+    ad-level values and the per-run means (the units of the test) by arm."""
     out = {"control": [], "variant": []}
     approvals = {"control": [], "variant": []}
+    run_rewards = {"control": [], "variant": []}
+    run_approvals = {"control": [], "variant": []}
     for _ in range(n_runs):
         run = f.ad_run(db, product)
         arm = _assign(db, run)["group"]
@@ -235,8 +240,11 @@ def _arm_data(db, brand, product, n_runs: int, per_run: int, rewards_by_arm, sta
         scores = rewards_by_arm[arm](per_run)
         ms.rewards(db, ids, list(scores), matured_at=NOW + 10 * DAY)
         out[arm] += list(scores)
-        approvals[arm] += [1.0 if s == "approved" else 0.0 for s in statuses]
-    return out, approvals
+        appr = [1.0 if s == "approved" else 0.0 for s in statuses]
+        approvals[arm] += appr
+        run_rewards[arm].append(float(np.mean(scores)))
+        run_approvals[arm].append(float(np.mean(appr)))
+    return out, approvals, run_rewards, run_approvals
 
 
 def _experiment(db, exp):
@@ -247,9 +255,24 @@ def _experiment(db, exp):
     ).fetchone()
 
 
-def test_analysis_declares_a_winner_only_past_min_sample_and_significance(
-    db: psycopg.Connection,
-) -> None:
+def _look(db, exp, day):
+    return db.execute(
+        "SELECT decision, decision_metric, tests FROM genome.generation_experiment_analyses "
+        "WHERE experiment_id = %s AND analysis_date = %s",
+        (exp, (NOW + day * DAY).date()),
+    ).fetchone()
+
+
+def _welch(x, y):
+    """scipy's and statsmodels' Welch t test of x against y: (t, df, p)."""
+    ref = stats.ttest_ind(x, y, equal_var=False)
+    t_sm, p_sm, df_sm = sm_ttest_ind(x, y, usevar="unequal")
+    assert t_sm == pytest.approx(ref.statistic, rel=1e-12)
+    assert p_sm == pytest.approx(ref.pvalue, rel=1e-9)
+    return float(ref.statistic), float(df_sm), float(ref.pvalue)
+
+
+def test_analysis_takes_runs_as_units_and_spends_alpha(db: psycopg.Connection) -> None:
     rng = np.random.default_rng(15)
     b = f.brand(db)
     p = f.product(db, b)
@@ -262,43 +285,59 @@ def test_analysis_declares_a_winner_only_past_min_sample_and_significance(
         "control": lambda k: list(rng.choice(["approved", "rejected", "flagged"], k)),
         "variant": lambda k: list(rng.choice(["approved", "rejected"], k)),
     }
-    # 4 runs x 4 ads: 8 rewards per arm, below min_sample_size however clear the difference.
-    got, approvals = _arm_data(db, b, p, 4, 4, rewards, statuses)
-    t1 = NOW + 11 * DAY
-    assert db.execute("SELECT genome.analyze_generation_experiments(%s)", (t1,)).fetchone()[0] == 1
+    # 4 runs x 4 ads: 2 runs and 8 rewards per arm, below min_sample_size and min_runs
+    # however clear the difference: no test, no alpha spent.
+    got, approvals, rr, ra = _arm_data(db, b, p, 4, 4, rewards, statuses)
+    assert (
+        db.execute(
+            "SELECT genome.analyze_generation_experiments(%s)", (NOW + 11 * DAY,)
+        ).fetchone()[0]
+        == 1
+    )
     status, winner, confidence, completed, cm, vm = _experiment(db, exp)
-    ref = stats.mannwhitneyu(got["variant"], got["control"], method="asymptotic")
-    assert ref.pvalue < 0.05
+    t, df, pv = _welch(rr["variant"], rr["control"])
     assert (status, winner, completed) == ("active", None, None)
-    assert float(confidence) == pytest.approx(round(1 - ref.pvalue, 3), abs=1e-12)
+    assert float(confidence) == pytest.approx(round(1 - pv, 3), abs=1e-12)
     assert cm["matured_rewards"] == vm["matured_rewards"] == 8 and cm["runs"] == vm["runs"] == 2
     assert vm["mean_reward"] == pytest.approx(np.mean(got["variant"]), abs=1e-12)
     assert cm["approval_rate"] == pytest.approx(np.mean(approvals["control"]), abs=1e-12)
-    tests = db.execute(
-        "SELECT decision, decision_metric, tests FROM genome.generation_experiment_analyses "
-        "WHERE experiment_id = %s",
-        (exp,),
-    ).fetchone()
-    assert tests[:2] == ("continue", "reward")
-    assert tests[2]["reward"]["p_value"] == pytest.approx(ref.pvalue, abs=1e-9)
-    ref_appr = stats.mannwhitneyu(approvals["variant"], approvals["control"], method="asymptotic")
-    assert tests[2]["approval_rate"]["p_value"] == pytest.approx(ref_appr.pvalue, abs=1e-9)
-    assert tests[2]["approval_rate"]["u_variant"] == pytest.approx(ref_appr.statistic, abs=1e-9)
+    decision, metric, tests = _look(db, exp, 11)
+    assert (decision, metric, tests["tested"], tests["level"]) == (
+        "continue",
+        "reward",
+        False,
+        None,
+    )
+    assert tests["alpha_spent"] == 0
+    assert tests["reward"]["t"] == pytest.approx(t, rel=1e-9)
+    assert tests["reward"]["df"] == pytest.approx(df, rel=1e-9)
+    assert tests["reward"]["p_value"] == pytest.approx(pv, rel=1e-9)
+    _, _, pa = _welch(ra["variant"], ra["control"])
+    assert tests["approval_rate"]["p_value"] == pytest.approx(pa, rel=1e-9)
+    assert tests["approval_rate"]["mean_variant"] == pytest.approx(np.mean(ra["variant"]))
+    # The ad-level Mann-Whitney U stays, as description only.
+    ref_ad = stats.mannwhitneyu(got["variant"], got["control"], method="asymptotic")
+    assert tests["reward"]["ad_level_p_value"] == pytest.approx(ref_ad.pvalue, abs=1e-9)
 
     # Nothing is known yet at an earlier p_now (rewards matured later).
     db.execute("SELECT genome.analyze_generation_experiments(%s)", (NOW + 2 * DAY,))
     assert _experiment(db, exp)[4]["matured_rewards"] == 0
 
-    # More runs: past min_sample_size per arm and significant -> the variant wins.
-    more, _ = _arm_data(db, b, p, 6, 4, rewards, statuses)
+    # More runs: past min_sample_size and min_runs per arm; the level of this first tested
+    # look is the alpha spent by day 12 (alpha * 12 / 60 with rho 1).
+    _, _, rr2, _ = _arm_data(db, b, p, 6, 4, rewards, statuses)
     t2 = NOW + 12 * DAY
     db.execute("SELECT genome.analyze_generation_experiments(%s)", (t2,))
     status, winner, confidence, completed, cm, vm = _experiment(db, exp)
-    ref = stats.mannwhitneyu(
-        got["variant"] + more["variant"], got["control"] + more["control"], method="asymptotic"
-    )
-    assert (status, winner, completed) == ("completed", "variant", t2)
-    assert float(confidence) == pytest.approx(round(1 - ref.pvalue, 3), abs=1e-12)
+    t, df, pv = _welch(rr["variant"] + rr2["variant"], rr["control"] + rr2["control"])
+    decision, _, tests = _look(db, exp, 12)
+    assert tests["tested"] is True
+    assert tests["level"] == pytest.approx(0.05 * 12 / 60, rel=1e-12)
+    assert tests["alpha_spent"] == pytest.approx(0.05 * 12 / 60, rel=1e-12)
+    assert tests["reward"]["p_value"] == pytest.approx(pv, rel=1e-9)
+    assert pv < 0.01
+    assert (status, winner, completed, decision) == ("completed", "variant", t2, "variant")
+    assert float(confidence) == pytest.approx(round(1 - pv, 3), abs=1e-12)
     assert cm["matured_rewards"] == vm["matured_rewards"] == 20
     # A completed experiment is no longer analysed, and the brand may start the next.
     assert (
@@ -312,41 +351,82 @@ def test_review_rubric_experiments_are_decided_on_approval(db: psycopg.Connectio
     rng = np.random.default_rng(3)
     b = f.brand(db)
     p = f.product(db, b)
+    strict = db.execute(
+        "INSERT INTO genome.quality_scoring_config (organization_id, brand_id, version, "
+        "check_weights, check_thresholds) SELECT c.organization_id, c.brand_id, 'strict-v1', "
+        "c.check_weights, c.check_thresholds FROM genome.quality_scoring_config AS c "
+        "JOIN brands AS br ON br.organization_id = c.organization_id AND br.id = %s "
+        "WHERE c.is_active RETURNING version",
+        (b,),
+    ).fetchone()[0]
     exp = _start(
         db,
         b,
         type="review_rubric",
-        control={"review_rubric_version": "r1"},
-        variant={"review_rubric_version": "r2"},
+        control={"review_rubric_version": "default-v1"},
+        variant={"review_rubric_version": strict},
         min_n=30,
     )
     same = lambda k: np.round(rng.uniform(0, 1, k), 3)  # noqa: E731
     statuses = {
-        "control": lambda k: ["approved"] * (k // 4) + ["rejected"] * (k - k // 4),
-        "variant": lambda k: ["approved"] * (3 * k // 4) + ["flagged"] * (k - 3 * k // 4),
+        "control": lambda k: list(rng.choice(["approved", "rejected"], k, p=[0.25, 0.75])),
+        "variant": lambda k: list(rng.choice(["approved", "flagged"], k, p=[0.75, 0.25])),
     }
-    _, approvals = _arm_data(db, b, p, 8, 8, {"control": same, "variant": same}, statuses)
+    _, _, _, ra = _arm_data(db, b, p, 8, 8, {"control": same, "variant": same}, statuses)
     db.execute("SELECT genome.analyze_generation_experiments(%s)", (NOW + 11 * DAY,))
     status, winner, confidence, *_ = _experiment(db, exp)
-    ref = stats.mannwhitneyu(approvals["variant"], approvals["control"], method="asymptotic")
+    _, _, pv = _welch(ra["variant"], ra["control"])
+    assert pv < 0.05 * 11 / 60
     assert (status, winner) == ("completed", "variant")
-    assert float(confidence) == pytest.approx(round(1 - ref.pvalue, 3), abs=1e-12)
+    assert float(confidence) == pytest.approx(round(1 - pv, 3), abs=1e-12)
+    assert _look(db, exp, 11)[2]["decision_metric"] == "approval_rate"
 
 
-def test_no_difference_continues_then_ends_with_no_winner(db: psycopg.Connection) -> None:
+def test_no_difference_spends_alpha_look_by_look_then_ends_with_no_winner(
+    db: psycopg.Connection,
+) -> None:
     b = f.brand(db)
     p = f.product(db, b)
     exp = _start(db, b, min_n=5)
-    same = lambda k: np.linspace(0.2, 0.8, k)  # noqa: E731
+    rng = np.random.default_rng(4)
+    same = lambda k: np.round(rng.uniform(0.2, 0.8, k), 3)  # noqa: E731
     ok = lambda k: ["approved"] * k  # noqa: E731
-    _arm_data(db, b, p, 4, 6, {"control": same, "variant": same}, {"control": ok, "variant": ok})
-    db.execute("SELECT genome.analyze_generation_experiments(%s)", (NOW + 11 * DAY,))
-    status, winner, confidence, *_ = _experiment(db, exp)
-    assert (status, winner) == ("active", None) and float(confidence) == 0.0
+    _, _, rr, _ = _arm_data(
+        db, b, p, 6, 6, {"control": same, "variant": same}, {"control": ok, "variant": ok}
+    )
+    _, _, pv = _welch(rr["variant"], rr["control"])
+    spent = 0.0
+    for day in (11, 18, 25):
+        db.execute("SELECT genome.analyze_generation_experiments(%s)", (NOW + day * DAY,))
+        status, winner, confidence, *_ = _experiment(db, exp)
+        assert (status, winner) == ("active", None)
+        assert float(confidence) == pytest.approx(round(1 - pv, 3), abs=1e-12)
+        decision, _, tests = _look(db, exp, day)
+        assert decision == "continue" and tests["tested"] is True
+        # Each look may use only what the spending function added since the last one.
+        assert tests["level"] == pytest.approx(0.05 * day / 60 - spent, abs=1e-12)
+        spent = tests["alpha_spent"]
+        assert spent == pytest.approx(0.05 * day / 60, abs=1e-12)
+    # A second look on the same day replaces that day's look: it starts from the alpha spent
+    # before that day, not from the replaced look's.
+    db.execute("SELECT genome.analyze_generation_experiments(%s)", (NOW + 25.25 * DAY,))
+    again = _look(db, exp, 25)[2]
+    assert again["level"] == pytest.approx(0.05 * (25.25 - 18) / 60, abs=1e-12)
+    assert again["alpha_spent"] == pytest.approx(0.05 * 25.25 / 60, abs=1e-12)
+    assert (
+        db.execute(
+            "SELECT count(*) FROM genome.generation_experiment_analyses WHERE experiment_id = %s",
+            (exp,),
+        ).fetchone()[0]
+        == 3
+    )
     end = NOW + 60 * DAY
     db.execute("SELECT genome.analyze_generation_experiments(%s)", (end,))
     assert _experiment(db, exp)[:2] == ("completed", "none")
     assert _experiment(db, exp)[3] == end
+    final = _look(db, exp, 60)[2]
+    assert final["alpha_spent"] == pytest.approx(0.05, abs=1e-12)
+    assert final["level"] == pytest.approx(0.05 * (60 - 25.25) / 60, abs=1e-12)
 
 
 def test_analysis_bad_inputs(db: psycopg.Connection) -> None:
@@ -358,6 +438,8 @@ def test_analysis_bad_inputs(db: psycopg.Connection) -> None:
     for key, value in [
         ("generation_experiment_alpha", "0"),
         ("generation_experiment_max_days", "0"),
+        ("generation_experiment_spending_rho", "0"),
+        ("generation_experiment_min_runs", "1"),
         ("generation_experiment_decision_metric", '{"prompt_version": "ctr"}'),
     ]:
         old = db.execute("SELECT value FROM genome.settings WHERE key = %s", (key,)).fetchone()[0]

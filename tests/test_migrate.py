@@ -175,6 +175,17 @@ def test_existing_app_database_gets_only_what_is_missing(
 ) -> None:
     with psycopg.connect(empty_db, autocommit=True) as conn:
         conn.execute((FIXTURES / "existing_app.sql").read_text())
+        # As an older version of the app left it: the two-column identity key (size variants
+        # collide, so one is gone) and the job-type CHECK without ad_creation_v2.
+        conn.execute(
+            "DELETE FROM meta_ad_mapping WHERE generated_ad_id = '00000000-0000-0000-0000-000000000107';"
+            "DELETE FROM generated_ads WHERE id = '00000000-0000-0000-0000-000000000107';"
+            "DROP INDEX generated_ads_identity_key;"
+            "ALTER TABLE generated_ads ADD CONSTRAINT generated_ads_ad_run_id_prompt_index_key"
+            " UNIQUE (ad_run_id, prompt_index);"
+            "ALTER TABLE scheduled_jobs DROP CONSTRAINT valid_job_type, ADD CONSTRAINT"
+            " scheduled_jobs_job_type_check CHECK (job_type IN ('ad_creation', 'meta_sync')) NOT VALID"
+        )
         app_ads = conn.execute(
             "SELECT id, prompt_index, final_status FROM generated_ads ORDER BY 1"
         ).fetchall()
@@ -212,6 +223,13 @@ def test_existing_app_database_gets_only_what_is_missing(
             "INSERT INTO generated_ads (ad_run_id, prompt_index, canvas_size) VALUES (%s, 1, '1080x1920px')",
             (run_id,),
         )
+        # An upsert on the old key has no key to name any more.
+        with pytest.raises(psycopg.errors.InvalidColumnReference):
+            conn.execute(
+                "INSERT INTO generated_ads (ad_run_id, prompt_index) VALUES (%s, 1)"
+                " ON CONFLICT (ad_run_id, prompt_index) DO NOTHING",
+                (run_id,),
+            )
         # The old job-type CHECK is gone and the new one admits ad_creation_v2.
         names = {
             r[0]

@@ -161,7 +161,11 @@ def test_wheel_installs_migrates_and_runs_one_cycle_offline(empty_db: str, tmp_p
         stored = conn.execute(
             "SELECT storage_path FROM generated_ads WHERE storage_path IS NOT NULL"
         ).fetchall()
-        assert len(stored) == 6 and all((storage / s).is_file() for (s,) in stored)
+        # storage_path: the image's file URI under GENOME_STORAGE_DIR
+        base = storage.resolve().as_uri() + "/"
+        assert len(stored) == 6 and all(
+            s.startswith(base) and (storage / s.removeprefix(base)).is_file() for (s,) in stored
+        )
         # The offline records say what they are.
         providers = dict(
             conn.execute("SELECT provider, count(*) FROM genome.provider_calls GROUP BY 1")

@@ -164,8 +164,8 @@ def test_generation_experiment_arm_config_is_applied(db: psycopg.Connection) -> 
     b = f.brand(db)
     p = f.product(db, b)
     db.execute(
-        "SELECT genome.start_generation_experiment(%s, 'prompt v3', 'prompt_version', "
-        '\'{"prompt_template_version": "v2.0"}\', \'{"prompt_template_version": "v3.0"}\')',
+        "SELECT genome.start_generation_experiment(%s, 'prompt v2.1', 'prompt_version', "
+        '\'{"prompt_template_version": "v2.0"}\', \'{"prompt_template_version": "v2.1"}\')',
         (b,),
     )
     versions = []
@@ -181,7 +181,7 @@ def test_generation_experiment_arm_config_is_applied(db: psycopg.Connection) -> 
         )
     assert versions == [
         ("v2.0", "control", "control"),
-        ("v3.0", "variant", "variant"),
+        ("v2.1", "variant", "variant"),
         ("v2.0", "control", "control"),
-        ("v3.0", "variant", "variant"),
+        ("v2.1", "variant", "variant"),
     ]

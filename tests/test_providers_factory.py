@@ -3,6 +3,8 @@ kind needs (no silent switch to the offline provider), settings."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from agents.cli import main
@@ -132,12 +134,12 @@ def test_bad_modes_are_refused() -> None:
 
 def test_settings_from_env_read_models_timeouts_and_retries() -> None:
     s = ProviderSettings.from_env({
-        "GENOME_CLAUDE_REVIEW_MODEL": "claude-sonnet-4-5",
+        "GENOME_CLAUDE_REVIEW_MODEL": "claude-sonnet-5-5",
         "GENOME_TIMEOUT_S": "12.5",
         "GENOME_RETRY_ATTEMPTS": "6",
         "GENOME_RETRY_INITIAL_WAIT_S": "0.1",
     })  # fmt: skip
-    assert s.claude_review_model == "claude-sonnet-4-5"
+    assert s.claude_review_model == "claude-sonnet-5-5"
     assert s.timeout_s == 12.5 and s.retry.attempts == 6 and s.retry.initial_wait_s == 0.1
     assert s.openai_embedding_model == "text-embedding-3-small"
     assert "sk-" not in repr(ProviderSettings.from_env({"OPENAI_API_KEY": "sk-secret"}))
@@ -145,11 +147,53 @@ def test_settings_from_env_read_models_timeouts_and_retries() -> None:
 
 def test_default_prices_are_in_the_seeds_range_per_ad() -> None:
     s = ProviderSettings()
-    # a scan (~1.3k image + 0.4k prompt tokens in, ~60 out) and a review (~2.2k in, ~300 out)
-    scan = s.price_gemini_scan.cost(1700, 60)
-    review = s.price_claude_review.cost(2200, 300)
-    descriptor = s.price_gemini_descriptor.cost(1400, 80)
-    assert scan <= 0.002 and 0.002 <= review <= 0.008 and descriptor <= 0.001
+    on = date(2026, 12, 4)
+    # a scan (~1.1k image + 0.4k prompt tokens in, ~60 out), a Claude review (~3.1k in, ~300
+    # out), a second opinion (~2.5k in, ~650 out with thinking), a descriptor (~1.3k in, ~70 out)
+    scan = s.price(s.gemini_scan_model, on).cost(1500, 60)
+    review = s.price(s.claude_review_model, on).cost(3100, 300)
+    second = s.price(s.gemini_review_model, on).cost(2500, 650)
+    descriptor = s.price(s.gemini_descriptor_model, on).cost(1300, 80)
+    image = s.price(s.gemini_image_model, on).cost(220, 1120)
+    assert scan <= 0.002 and review <= 0.005 and second <= 0.008 and descriptor <= 0.001
+    assert 0.05 <= image <= 0.08  # a 1K image at $60 per million image tokens
     assert Price(per_call=0.001, input_per_mtok=1, output_per_mtok=2).cost(
         1000, 500
     ) == pytest.approx(0.003)
+
+
+def test_prices_follow_the_model_and_the_day() -> None:
+    s = ProviderSettings.from_env({"GENOME_GEMINI_REVIEW_MODEL": "gemini-3.5-flash"})
+    assert s.price(s.gemini_review_model).input_per_mtok == 1.50  # the row of the model called
+    flash = ProviderSettings()
+    assert flash.price("gemini-3.8-flash", date(2026, 12, 31)).input_per_mtok == 0.75
+    assert flash.price("gemini-3.8-flash", date(2027, 1, 1)).input_per_mtok == 1.50
+    with pytest.raises(KeyError, match="no price for model 'gemini-9'"):
+        flash.price("gemini-9")
+
+
+def test_prices_are_overridable_and_an_unpriced_live_model_refuses_to_start() -> None:
+    env = {
+        "GENOME_CLAUDE_REVIEW_MODEL": "claude-haiku-6",
+        "GENOME_PRICES": '{"claude-haiku-6": {"input_per_mtok": 0.2, "output_per_mtok": 1}, '
+        '"text-embedding-3-small": [{"input_per_mtok": 0.02}, '
+        '{"input_per_mtok": 0.01, "since": "2027-02-01"}]}',
+    }
+    s = ProviderSettings.from_env(env)
+    assert s.price("claude-haiku-6").cost(1000, 1000) == pytest.approx(0.0012)
+    assert s.price("text-embedding-3-small", date(2027, 2, 1)).input_per_mtok == 0.01
+    assert s.price("gemini-3.8-flash", date(2026, 12, 4)).input_per_mtok == 0.75  # kept
+    unpriced = ProviderSettings.from_env({"GENOME_CLAUDE_REVIEW_MODEL": "claude-haiku-6", **KEYS})
+    with pytest.raises(ValueError, match="no price for model\\(s\\) claude-haiku-6"):
+        load_providers("live", unpriced)
+    with pytest.raises(ValueError, match="GENOME_PRICES is not JSON"):
+        ProviderSettings.from_env({"GENOME_PRICES": "{cheap}"})
+    with pytest.raises(ValueError, match="input_per_mtok"):
+        ProviderSettings.from_env({"GENOME_PRICES": '{"x": {"input_per_mtok": -1}}'})
+    # offline agents record no priced calls: an unknown model does not stop them
+    assert (
+        ProviderSettings.from_env(
+            {"GENOME_PROVIDER": "offline", "GENOME_CLAUDE_REVIEW_MODEL": "claude-haiku-6"}
+        ).mode
+        == "offline"
+    )

@@ -16,7 +16,6 @@ import pytest
 
 from agents.jobqueue import JobQueue
 from agents.runtime import run_agents
-from agents.storage import resolve
 from tests.support.pipeline import double_providers, make_ads, make_product
 
 
@@ -76,11 +75,12 @@ def test_pipeline_runs_every_stage_and_decides(
     # Buckets (prompt_index mod 10): 0 defect, 1 borderline then approved, 2 both borderline,
     # 3 rejected by the review, 4-9 approved.
     assert _statuses(db) == {"approved": 28, "rejected": 8, "flagged": 4}
-    # Each image is stored under its key <organization>/<ad>.png in the storage root.
+    # Each image is stored under its key <organization>/<ad>.png in the store (the storage
+    # root), and storage_path holds its file URI.
     org = p["organization"]
     assert all(
-        r[2] == f"{org}/{r[0]}.png"
-        and resolve(r[2], tmp_path) == tmp_path / str(org) / f"{r[0]}.png"
+        r[2] == (tmp_path / str(org) / f"{r[0]}.png").resolve().as_uri()
+        and (tmp_path / str(org) / f"{r[0]}.png").is_file()
         for r in rows
     )
     # Embeddings exactly for the approved ads.

@@ -22,7 +22,6 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import psycopg
@@ -320,12 +319,11 @@ def image(ad_id: str) -> Response:
     of the user's organization and only under that organization's storage prefix."""
     with _request() as req:
         key = db.image_key(req.conn, _uuid(ad_id))
-    org = str(auth.user().organization_id)
-    if key is None or PurePosixPath(key).parts[:1] != (org,):
+    if key is None:
         abort(404)
     try:
-        root = current_app.config.get("GENOME_STORAGE_DIR")
-        data = storage.read_image(key, Path(root) if root else None)
+        store: storage.Store = current_app.config["GENOME_STORE"]
+        data = store.read(key, auth.user().organization_id)
     except storage.ImageUnavailable:
         abort(404)
     if request.args.get("thumb"):
@@ -465,7 +463,8 @@ def create_app(
     app.jinja_env.globals["fmt"] = charts.fmt
     app.config.update(
         GENOME_DSN=dsn,
-        GENOME_STORAGE_DIR=storage_dir,
+        # the image store: the directory storage_dir, else GENOME_STORAGE_URL (agents/storage.py)
+        GENOME_STORE=storage.Store.directory(storage_dir) if storage_dir else storage.open_store(),
         SECRET_KEY=secret_key
         or os.environ.get("GENOME_DASHBOARD_SECRET_KEY")
         or secrets.token_hex(32),

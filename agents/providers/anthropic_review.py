@@ -1,4 +1,13 @@
-"""Claude through the anthropic SDK: the full rubric review (first reviewer)."""
+"""Claude through the anthropic SDK: the full rubric review (first reviewer).
+
+The answer's shape is Claude's native structured output (`output_config.format`, a JSON
+schema generated from the same pydantic model the answer is validated against,
+common.review_wire_model): the first text block is the JSON object. Claude's structured
+outputs take no numeric bounds, so the 0-10 range is in the schema's descriptions and is
+checked by parse_review. No temperature: current Claude models refuse sampling parameters
+(https://platform.claude.com/docs/en/models/haiku-5-5/migration-guide, read 2026-12-04).
+A billed answer that is cut off, refused or invalid is a MalformedOutput carrying its call
+record (ok = false) for fail_job."""
 
 from __future__ import annotations
 
@@ -12,17 +21,25 @@ from agents.providers.base import (
     Exemplar,
     MalformedOutput,
     ProviderError,
+    Review,
     ReviewResult,
     RubricCheck,
     TransientProviderError,
 )
-from agents.providers.common import Timer, call_with_retry, parse_review
+from agents.providers.common import (
+    Timer,
+    billed,
+    call_with_retry,
+    parse_review,
+    review_wire_model,
+    structured_schema,
+)
 from agents.providers.prompts import review_prompt
 from agents.providers.settings import ProviderSettings
 
 PROVIDER = "anthropic"
 TRANSIENT_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-SYSTEM = "You are a meticulous ad-creative reviewer. You answer with one JSON object only."
+SYSTEM = "You are a meticulous ad-creative reviewer."
 
 
 def classify(exc: Exception) -> ProviderError | None:
@@ -60,14 +77,15 @@ class ClaudeReviewer:
         s = self.settings
         prompt = review_prompt(brief, rubric, exemplars)
         image = base64.b64encode(png).decode("ascii")
+        schema = structured_schema(review_wire_model(rubric), constraints=False)
         timer = Timer()
 
         def call() -> anthropic.types.Message:
             return self.client.messages.create(
                 model=s.claude_review_model,
                 max_tokens=s.max_review_tokens,
-                temperature=0.0,
                 system=SYSTEM,
+                output_config={"format": {"type": "json_schema", "schema": schema}},
                 messages=[
                     {
                         "role": "user",
@@ -88,15 +106,21 @@ class ClaudeReviewer:
 
         message = call_with_retry(call, classify, s.retry, "claude review")
         raw = "".join(block.text for block in message.content if block.type == "text")
-        if message.stop_reason == "max_tokens":
-            raise MalformedOutput("claude review was cut off at max_tokens", raw)
-        review = parse_review(raw, rubric, "claude review")
-        call_record = timer.record(
-            PROVIDER,
-            message.model or s.claude_review_model,
-            "review",
-            s.price_claude_review,
-            message.usage.input_tokens,
-            message.usage.output_tokens,
+        model = message.model or s.claude_review_model
+        price = s.price(s.claude_review_model)
+        usage = message.usage
+
+        def parse() -> Review:
+            if message.stop_reason == "max_tokens":
+                raise MalformedOutput("claude review was cut off at max_tokens", raw)
+            if message.stop_reason == "refusal":
+                raise MalformedOutput("claude refused the review", raw)
+            return parse_review(raw, rubric, "claude review")
+
+        review, record = billed(
+            parse,
+            lambda error: timer.record(
+                PROVIDER, model, "review", price, usage.input_tokens, usage.output_tokens, error
+            ),
         )
-        return ReviewResult(review=review, raw=raw, call=call_record)
+        return ReviewResult(review=review, raw=raw, call=record)

@@ -28,7 +28,15 @@ def canvas_dimensions(canvas_size: str) -> tuple[int, int]:
 
 
 class ProviderError(RuntimeError):
-    """A model call failed after the retries inside one attempt (the job attempt fails)."""
+    """A model call failed after the retries inside one attempt (the job attempt fails).
+
+    `calls` holds the billed model calls of the failed attempt (a model that answered with
+    an unusable output is billed all the same), so that fail_job records them with
+    ok = false (docs/operations.md#prices)."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.calls: list[CallRecord] = []
 
 
 class TransientProviderError(ProviderError):
@@ -44,7 +52,8 @@ class MalformedOutput(ProviderError):
 
 
 class CallRecord(BaseModel):
-    """One model call, for cost and latency accounting (genome.provider_calls)."""
+    """One billed model call, for cost and latency accounting (genome.provider_calls):
+    ok = false with the error class when the model answered but its output was unusable."""
 
     provider: str
     model: str
@@ -53,6 +62,8 @@ class CallRecord(BaseModel):
     input_tokens: int = Field(default=0, ge=0)
     output_tokens: int = Field(default=0, ge=0)
     cost_usd: float = Field(default=0.0, ge=0)
+    ok: bool = True
+    error: str | None = None
 
 
 class AdBrief(BaseModel):
@@ -68,6 +79,8 @@ class AdBrief(BaseModel):
     prompt_text: str = ""
     performance_context: str | None = None
     seed: int = 0
+    # docs/experiments.md#generation-ab-tests: the image prompt template (prompts.py).
+    prompt_template_version: str = "v2.0"
 
 
 class GeneratedImage(BaseModel):

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from tenacity import (
     RetryError,
     Retrying,
@@ -141,6 +141,7 @@ class Timer:
         price: Price,
         input_tokens: int | None,
         output_tokens: int | None,
+        error: Exception | None = None,
     ) -> CallRecord:
         tin, tout = max(0, input_tokens or 0), max(0, output_tokens or 0)
         return CallRecord(
@@ -151,4 +152,75 @@ class Timer:
             input_tokens=tin,
             output_tokens=tout,
             cost_usd=price.cost(tin, tout),
+            ok=error is None,
+            error=None if error is None else type(error).__name__,
         )
+
+
+def billed(
+    fn: Callable[[], T], record: Callable[[Exception | None], CallRecord]
+) -> tuple[T, CallRecord]:
+    """Run `fn` (the parsing of an answer the model was paid for) and the call's record: when
+    `fn` raises a ProviderError the record (ok = false, the error class, the tokens) goes
+    with the error, so that the failed attempt is still recorded and priced."""
+    try:
+        value = fn()
+    except ProviderError as exc:
+        exc.calls.append(record(exc))
+        raise
+    return value, record(None)
+
+
+def structured_schema(model: type[BaseModel], *, constraints: bool = True) -> dict[str, Any]:
+    """The JSON schema the vendors' structured-output settings get, from a pydantic model:
+    references inlined, every property required, no other property allowed, no titles or
+    defaults. `constraints=False` moves numeric and length bounds into the description
+    (Claude's structured outputs do not take them); the pydantic model still checks them
+    when the answer is parsed, so a bound is never trusted to the vendor alone."""
+    schema = model.model_json_schema(by_alias=True)
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            return walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+        out = {k: walk(v) for k, v in node.items() if k not in ("title", "default")}
+        if not constraints:
+            bounds = {k: out.pop(k) for k in list(out) if k in _BOUNDS}
+            if bounds:
+                text = ", ".join(f"{k} {v}" for k, v in bounds.items())
+                out["description"] = f"{out.get('description', '')} ({text})".strip()
+        if out.get("type") == "object" and "properties" in out:
+            out["required"] = list(out["properties"])
+            out["additionalProperties"] = False
+        return out
+
+    return dict(walk(schema))
+
+
+_BOUNDS = frozenset(
+    {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength",
+     "maxItems"}
+)  # fmt: skip
+
+
+def review_wire_model(rubric: list[RubricCheck]) -> type[BaseModel]:
+    """The review as the model must write it for this rubric: a score 0-10 for every check
+    code and no other, and notes. Sent as the structured-output schema; the answer is then
+    checked by parse_review (which names missing and unknown checks)."""
+    fields: dict[str, Any] = {
+        f"check_{i}": (float, Field(ge=0, le=10, alias=c.code, description=c.name))
+        for i, c in enumerate(rubric)
+    }
+    scores = create_model(  # type: ignore[call-overload]
+        "CheckScores", __config__=ConfigDict(extra="forbid", populate_by_name=True), **fields
+    )
+    return create_model(  # type: ignore[call-overload]
+        "Review",
+        __config__=ConfigDict(extra="forbid"),
+        check_scores=(scores, ...),
+        notes=(str, Field(description="one or two sentences on the weakest checks")),
+    )

@@ -122,6 +122,7 @@ def require_keys(settings: ProviderSettings, kinds: Iterable[str] | None = None)
 
 def live_providers(settings: ProviderSettings, kinds: Iterable[str] | None = None) -> Providers:
     require_keys(settings, kinds)
+    settings.require_prices()
     from agents.providers.anthropic_review import ClaudeReviewer
     from agents.providers.gemini import GeminiImageModel, GeminiReviewer
     from agents.providers.openai_embed import OpenAIEmbedder

@@ -1,16 +1,24 @@
 """Gemini through google-genai: image generation, the defect scan, visual descriptors,
-and reviews (as the other model for second opinions)."""
+and reviews (as the other model for second opinions).
+
+Structured outputs use Gemini's native setting: `response_mime_type="application/json"`
+with `response_json_schema`, the JSON-schema form of `response_schema`, generated from the
+same pydantic models the answer is then validated against (common.structured_schema). A
+billed answer that still fails validation is a MalformedOutput carrying its call record
+(ok = false) for fail_job."""
 
 from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 
 import httpx
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 from PIL import Image
+from pydantic import BaseModel
 
 from agents.providers.base import (
     AdBrief,
@@ -27,7 +35,16 @@ from agents.providers.base import (
     TransientProviderError,
     VisualDescriptor,
 )
-from agents.providers.common import Operation, Timer, call_with_retry, parse_json, parse_review
+from agents.providers.common import (
+    Operation,
+    Timer,
+    billed,
+    call_with_retry,
+    parse_json,
+    parse_review,
+    review_wire_model,
+    structured_schema,
+)
 from agents.providers.prompts import (
     aspect_ratio,
     descriptor_prompt,
@@ -35,7 +52,7 @@ from agents.providers.prompts import (
     review_prompt,
     scan_prompt,
 )
-from agents.providers.settings import Price, ProviderSettings
+from agents.providers.settings import ProviderSettings
 
 PROVIDER = "gemini"
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -82,9 +99,13 @@ class _GeminiCalls:
         self.client = client or make_client(settings, settings.timeout_s)
 
     def _json_call(
-        self, model: str, contents: list[types.Part | str], what: str
+        self, model: str, contents: list[types.Part | str], schema: type[BaseModel], what: str
     ) -> tuple[str | None, types.GenerateContentResponse]:
-        config = types.GenerateContentConfig(response_mime_type="application/json", temperature=0.0)
+        # The vendor's default sampling: Gemini 3 models are tuned for temperature 1.0.
+        config = types.GenerateContentConfig(
+            response_mime_type="application/json",
+            response_json_schema=structured_schema(schema),
+        )
 
         def call() -> types.GenerateContentResponse:
             return self.client.models.generate_content(
@@ -94,16 +115,17 @@ class _GeminiCalls:
         response = call_with_retry(call, classify, self.settings.retry, what)
         return response.text, response
 
-    def _record(
+    def _recorder(
         self,
         timer: Timer,
         model: str,
         operation: Operation,
-        price: Price,
         response: types.GenerateContentResponse,
-    ) -> CallRecord:
+    ) -> Callable[[Exception | None], CallRecord]:
+        """The call record of a billed response, ok or failed with `error`."""
         tin, tout = _usage(response)
-        return timer.record(PROVIDER, model, operation, price, tin, tout)
+        price = self.settings.price(model)
+        return lambda error: timer.record(PROVIDER, model, operation, price, tin, tout, error)
 
 
 class GeminiImageModel(_GeminiCalls):
@@ -137,46 +159,42 @@ class GeminiImageModel(_GeminiCalls):
             )
 
         response = call_with_retry(call, classify, s.retry, "gemini image generation")
-        png, width, height = _image_from(response)
-        return GeneratedImage(
-            png=png,
-            width=width,
-            height=height,
-            prompt_text=prompt,
-            call=self._record(
-                timer, s.gemini_image_model, "generate", s.price_gemini_image, response
-            ),
+        (png, width, height), record = billed(
+            lambda: _image_from(response),
+            self._recorder(timer, s.gemini_image_model, "generate", response),
         )
+        return GeneratedImage(png=png, width=width, height=height, prompt_text=prompt, call=record)
 
     def defect_scan(self, png: bytes, brief: AdBrief) -> DefectScanResult:
         s = self.settings
         timer = Timer()
+        what = "gemini defect scan"
         raw, response = self._json_call(
-            s.gemini_scan_model, [_png_part(png), scan_prompt(brief)], "gemini defect scan"
+            s.gemini_scan_model, [_png_part(png), scan_prompt(brief)], _ScanWire, what
         )
-        scan = parse_json(raw, _ScanWire, "gemini defect scan")
+        scan, record = billed(
+            lambda: parse_json(raw, _ScanWire, what),
+            self._recorder(timer, s.gemini_scan_model, "defect_scan", response),
+        )
         return DefectScanResult(
-            scan=DefectScan.model_validate(scan.model_dump()),
-            raw=raw or "",
-            call=self._record(
-                timer, s.gemini_scan_model, "defect_scan", s.price_gemini_scan, response
-            ),
+            scan=DefectScan.model_validate(scan.model_dump()), raw=raw or "", call=record
         )
 
     def describe(self, png: bytes) -> DescriptorResult:
         s = self.settings
         timer = Timer()
+        what = "gemini descriptor"
         raw, response = self._json_call(
-            s.gemini_descriptor_model, [_png_part(png), descriptor_prompt()], "gemini descriptor"
+            s.gemini_descriptor_model,
+            [_png_part(png), descriptor_prompt()],
+            VisualDescriptor,
+            what,
         )
-        descriptor = parse_json(raw, VisualDescriptor, "gemini descriptor")
-        return DescriptorResult(
-            descriptor=descriptor,
-            raw=raw or "",
-            call=self._record(
-                timer, s.gemini_descriptor_model, "describe", s.price_gemini_descriptor, response
-            ),
+        descriptor, record = billed(
+            lambda: parse_json(raw, VisualDescriptor, what),
+            self._recorder(timer, s.gemini_descriptor_model, "describe", response),
         )
+        return DescriptorResult(descriptor=descriptor, raw=raw or "", call=record)
 
 
 class GeminiReviewer(_GeminiCalls):
@@ -190,17 +208,15 @@ class GeminiReviewer(_GeminiCalls):
         s = self.settings
         timer = Timer()
         prompt = review_prompt(brief, rubric, exemplars)
+        what = "gemini review"
         raw, response = self._json_call(
-            s.gemini_review_model, [_png_part(png), prompt], "gemini review"
+            s.gemini_review_model, [_png_part(png), prompt], review_wire_model(rubric), what
         )
-        review = parse_review(raw, rubric, "gemini review")
-        return ReviewResult(
-            review=review,
-            raw=raw or "",
-            call=self._record(
-                timer, s.gemini_review_model, "review", s.price_gemini_review, response
-            ),
+        review, record = billed(
+            lambda: parse_review(raw, rubric, what),
+            self._recorder(timer, s.gemini_review_model, "review", response),
         )
+        return ReviewResult(review=review, raw=raw or "", call=record)
 
 
 class _ScanWire(DefectScan):

@@ -1,4 +1,5 @@
-"""OpenAI text-embedding-3-small (1536 dimensions) of the descriptor text."""
+"""OpenAI text-embedding-3-small (1536 dimensions) of the descriptor text. A billed
+answer that is unusable is a MalformedOutput carrying its call record (ok = false)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from agents.providers.base import (
     ProviderError,
     TransientProviderError,
 )
-from agents.providers.common import Timer, call_with_retry
+from agents.providers.common import Timer, billed, call_with_retry
 from agents.providers.settings import ProviderSettings
 
 PROVIDER = "openai"
@@ -63,24 +64,27 @@ class OpenAIEmbedder:
             )
 
         response = call_with_retry(call, classify, s.retry, "openai embedding")
-        if not response.data:
-            raise MalformedOutput("openai returned no embedding", response.model_dump_json())
-        vector = response.data[0].embedding
-        if not isinstance(vector, list) or len(vector) != EMBEDDING_DIMENSIONS:
-            raise MalformedOutput(
-                f"openai embedding has {len(vector)} dimensions, expected {EMBEDDING_DIMENSIONS}",
-                response.model_dump_json()[:2000],
-            )
-        if not all(isinstance(x, float | int) and math.isfinite(x) for x in vector):
-            raise MalformedOutput("openai embedding has non-finite values", str(vector[:16]))
-        call_record = timer.record(
-            PROVIDER,
-            s.openai_embedding_model,
-            "embed",
-            s.price_openai_embedding,
-            response.usage.prompt_tokens if response.usage else 0,
-            0,
+        tokens = response.usage.prompt_tokens if response.usage else 0
+        price = s.price(s.openai_embedding_model)
+
+        def parse() -> list[float]:
+            if not response.data:
+                raise MalformedOutput("openai returned no embedding", response.model_dump_json())
+            vector = response.data[0].embedding
+            if not isinstance(vector, list) or len(vector) != EMBEDDING_DIMENSIONS:
+                raise MalformedOutput(
+                    f"openai embedding has {len(vector)} dimensions, "
+                    f"expected {EMBEDDING_DIMENSIONS}",
+                    response.model_dump_json()[:2000],
+                )
+            if not all(isinstance(x, float | int) and math.isfinite(x) for x in vector):
+                raise MalformedOutput("openai embedding has non-finite values", str(vector[:16]))
+            return [float(x) for x in vector]
+
+        vector, record = billed(
+            parse,
+            lambda error: timer.record(
+                PROVIDER, s.openai_embedding_model, "embed", price, tokens, 0, error
+            ),
         )
-        return EmbeddingResult(
-            vector=[float(x) for x in vector], model=s.openai_embedding_model, call=call_record
-        )
+        return EmbeddingResult(vector=vector, model=s.openai_embedding_model, call=record)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from agents.providers.base import AdBrief, Exemplar, RubricCheck, canvas_dimensions
 
@@ -30,7 +31,7 @@ def _brief_lines(brief: AdBrief) -> str:
     return "\n".join(lines)
 
 
-def image_prompt(brief: AdBrief) -> str:
+def _image_prompt_v2_0(brief: AdBrief) -> str:
     base = brief.prompt_text.strip() or (
         f"A polished social media ad for {brief.product_name} by {brief.brand_name}."
     )
@@ -42,6 +43,50 @@ def image_prompt(brief: AdBrief) -> str:
         "Render all text exactly as written, legibly, with no invented prices or offers.",
     ]
     return "\n".join(parts)
+
+
+def _image_prompt_v2_1(brief: AdBrief) -> str:
+    """v2.1: the constraints first (text, offer, product fidelity), then the creative brief."""
+    offer = brief.current_offer or "none: show no offer or price"
+    parts = [
+        f"Design one social media ad for {brief.product_name} by {brief.brand_name}.",
+        "Hard constraints:",
+        "- every word legible and spelled exactly as given; no other text",
+        f"- offer: {offer}",
+        "- the product undistorted, its packaging text intact",
+        "",
+        brief.prompt_text.strip() or "Creative direction: follow the creative elements below.",
+        "",
+        _brief_lines(brief),
+    ]
+    if brief.performance_context:
+        parts += ["", "Advisory (what has worked before):", brief.performance_context]
+    return "\n".join(parts)
+
+
+# docs/experiments.md#generation-ab-tests: the image prompt template per
+# prompt_template_version. A generation A/B arm may name only these (the settings row
+# generation_prompt_templates lists the same keys; tests/test_generation_arms.py checks it).
+PROMPT_TEMPLATES: dict[str, Callable[[AdBrief], str]] = {
+    "v2.0": _image_prompt_v2_0,
+    "v2.1": _image_prompt_v2_1,
+}
+DEFAULT_PROMPT_TEMPLATE = "v2.0"
+
+
+class UnknownPromptTemplate(ValueError):
+    """The ad's run names a prompt template version this agent does not have."""
+
+
+def image_prompt(brief: AdBrief) -> str:
+    """The image prompt from the template of the brief's prompt_template_version."""
+    template = PROMPT_TEMPLATES.get(brief.prompt_template_version)
+    if template is None:
+        raise UnknownPromptTemplate(
+            f"prompt_template_version {brief.prompt_template_version!r} is not one of "
+            f"{', '.join(sorted(PROMPT_TEMPLATES))}"
+        )
+    return template(brief)
 
 
 SCAN_KEYS = ("text_garbled", "anatomy_error", "physics_violation", "packaging_text_error",

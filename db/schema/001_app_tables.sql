@@ -135,10 +135,32 @@ BEGIN
     END LOOP;
 END
 $$;
-CREATE UNIQUE INDEX IF NOT EXISTS generated_ads_identity_idx
-ON public.generated_ads (ad_run_id, prompt_index, coalesce(canvas_size, 'default'));
-CREATE INDEX IF NOT EXISTS generated_ads_element_tags_idx
-ON public.generated_ads USING gin (element_tags);
+-- The app's database already has both indexes under its own names: an index of the same
+-- definition is not built twice (every write would maintain both).
+DO $$
+DECLARE
+    wanted text[][] := ARRAY[
+        ['generated_ads_identity_idx',
+         'CREATE UNIQUE INDEX %I ON public.generated_ads USING btree '
+         || '(ad_run_id, prompt_index, COALESCE(canvas_size, ''default''::text))'],
+        ['generated_ads_element_tags_idx',
+         'CREATE INDEX %I ON public.generated_ads USING gin (element_tags)']
+    ];
+    i integer;
+BEGIN
+    FOR i IN 1 .. array_length(wanted, 1) LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_index AS x
+            WHERE x.indrelid = 'public.generated_ads'::regclass
+              AND x.indpred IS NULL
+              AND regexp_replace(pg_get_indexdef(x.indexrelid), ' INDEX \S+ ON ', ' INDEX %I ON ')
+                  = wanted[i][2]
+        ) THEN
+            EXECUTE format(wanted[i][2], wanted[i][1]);
+        END IF;
+    END LOOP;
+END
+$$;
 CREATE INDEX IF NOT EXISTS generated_ads_status_idx ON public.generated_ads (final_status);
 CREATE INDEX IF NOT EXISTS generated_ads_embedding_idx
 ON public.generated_ads USING hnsw (visual_embedding vector_cosine_ops);
@@ -315,9 +337,10 @@ DECLARE
         ['ad_runs_status_check',
          'status IN (''pending'', ''analyzing'', ''generating'', ''reviewing'', '
          || '''complete'', ''failed'')'],
+        -- No approved_count <= attempts_count: attempts are what plan_ads counted, and the
+        -- app's own pipeline inserts and approves ads plan_ads never planned.
         ['ad_runs_attempts_check',
-         'max_attempts >= 0 AND attempts_count >= 0 AND approved_count >= 0 '
-         || 'AND approved_count <= attempts_count'],
+         'max_attempts >= 0 AND attempts_count >= 0 AND approved_count >= 0'],
         ['generated_ads_final_status_check',
          'final_status IN (''pending'', ''approved'', ''rejected'', ''flagged'', '
          || '''review_failed'', ''generation_failed'')'],

@@ -104,13 +104,19 @@ COMMENT ON FUNCTION genome._seed_default_quality_config(uuid) IS
 
 CREATE FUNCTION genome._organization_default_config() RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = genome, public
+SECURITY DEFINER
+SET search_path = genome, public, pg_temp
 AS $$
 BEGIN
+    -- Definer: the app creates organizations as its own role, which has no rights in
+    -- schema genome; it seeds only the new organization's config
+    -- (docs/security.md#definer-functions).
     PERFORM genome._seed_default_quality_config(NEW.id);
     RETURN NEW;
 END
 $$;
+COMMENT ON FUNCTION genome._organization_default_config() IS
+'Internal trigger on public.organizations (after insert): gives the new organization the default rubric as its active quality config. SECURITY DEFINER, so the existing app can create organizations as its own role (docs/security.md#definer-functions).';
 CREATE TRIGGER organizations_default_quality_config
 AFTER INSERT ON public.organizations
 FOR EACH ROW EXECUTE FUNCTION genome._organization_default_config();

@@ -53,6 +53,7 @@ from agents.providers.offline.render import (
     stable_rng,
     to_png,
 )
+from agents.providers.prompts import image_prompt
 
 PROVIDER = "offline"
 RENDER_MODEL = "offline-render-v1"
@@ -141,10 +142,10 @@ class OfflineImageModel:
         if not plan.flaws:
             self.world.remember_ideal(brief, rendered.image)
         width, height = canvas_dimensions(brief.canvas_size)
-        prompt = brief.prompt_text or (
-            f"{brief.brand_name} {brief.product_name} ad; headline: {rendered.headline}; "
-            f"tags: {', '.join(f'{k}={v}' for k, v in sorted(brief.element_tags.items()))}"
-        )
+        # The prompt the live model would get, from the run's prompt template
+        # (docs/experiments.md#generation-ab-tests). The renderer draws from the brief, not
+        # from prompt wording, so offline two prompt templates differ only in this text.
+        prompt = image_prompt(brief)
         return GeneratedImage(
             png=to_png(rendered.image),
             width=width,

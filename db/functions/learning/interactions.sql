@@ -101,17 +101,7 @@ BEGIN
                 sum(h.logit * h.logit) AS sll,
                 sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
-            CROSS JOIN LATERAL (
-                -- In double precision: numeric ln() would cost seconds per 100,000 rows.
-                SELECT
-                    cer.total_impressions::double precision AS n,
-                    cer.total_clicks::double precision + 0.5 AS kh,
-                    (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                    CASE WHEN cer.total_impressions > 0 THEN ln(
-                        (cer.total_clicks::double precision + 0.5)
-                        / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                    ) END AS logit
-            ) AS h
+            CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
         ) AS g

@@ -158,8 +158,6 @@ DECLARE
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
-    v_fit_key record;
-    v_fit record;
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
@@ -192,161 +190,203 @@ BEGIN
                 AS trials
     ) AS ev
     WHERE cer.matured_at <= p_now AND ev.trials > 0;
+    -- Statistics for the joins below (a temporary table has none until analysed).
+    ANALYZE _joint_ads;
 
-    CREATE TEMP TABLE _joint_marginals (
-        brand_id uuid,
-        stage smallint,
-        dimension text,
-        value text,
-        m double precision,
-        v double precision
-    ) ON COMMIT DROP;
+    -- 2. Every fit's parameters: one intercept per objective, then every element value;
+    -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+    -- All (brand, stage) fits at once: one pass over the ads, not one per brand.
+    CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
+    WITH fits AS (
+        SELECT DISTINCT a.brand_id, a.stage FROM _joint_ads AS a
+    ),
 
-    FOR v_fit_key IN
-        SELECT a.brand_id, a.stage, b.organization_id
-        FROM _joint_ads AS a INNER JOIN public.brands AS b ON b.id = a.brand_id
-        GROUP BY a.brand_id, a.stage, b.organization_id
-        ORDER BY a.brand_id, a.stage
-    LOOP
-        -- 2. The stage's parameters: one intercept per objective, then every element value;
-        -- prior means from the category prior where one exists (docs/learning.md#category-priors).
-        CREATE TEMP TABLE _joint_stage_ads ON COMMIT DROP AS
-        SELECT a.* FROM _joint_ads AS a
-        WHERE a.brand_id = v_fit_key.brand_id AND a.stage = v_fit_key.stage;
-
-        CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
-        WITH objectives AS (
-            SELECT
-                a.objective,
-                sum(a.weight * a.successes) AS s,
-                sum(a.weight * a.trials) AS n
-            FROM _joint_stage_ads AS a
-            GROUP BY a.objective
-        ),
-
-        value_priors AS (
-            SELECT
-                v.dimension,
-                v.value,
-                dense_rank() OVER (ORDER BY v.dimension)::integer AS grp,
-                ln(pm.m / (1.0 - pm.m)) AS prior_logit
-            FROM genome.element_values AS v
-            INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
-            LEFT JOIN genome.brand_priors AS bp
-                ON bp.brand_id = v_fit_key.brand_id AND bp.element_dimension = v.dimension
-                AND bp.element_value = v.value
-            CROSS JOIN LATERAL (
-                SELECT least(0.99, greatest(0.01,
-                    coalesce(bp.prior_alpha, 1.0) / (coalesce(bp.prior_alpha, 1.0) + coalesce(bp.prior_beta, 1.0))
-                )) AS m
-            ) AS pm
-        ),
-
-        all_params AS (
-            SELECT
-                'objective:' || o.objective AS name,
-                o.objective,
-                NULL::text AS dimension,
-                NULL::text AS value,
-                0 AS grp,
-                ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
-                v_intercept_sd AS prior_sd
-            FROM objectives AS o
-            UNION ALL
-            -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
-            SELECT
-                vp.dimension || '=' || vp.value,
-                NULL,
-                vp.dimension,
-                vp.value,
-                vp.grp,
-                vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.dimension),
-                v_prior_sd
-            FROM value_priors AS vp
-        )
-
+    objectives AS (
         SELECT
-            ap.*,
-            row_number() OVER (ORDER BY ap.grp, ap.name)::integer AS param_idx
-        FROM all_params AS ap;
+            a.brand_id,
+            a.stage,
+            a.objective,
+            sum(a.weight * a.successes) AS s,
+            sum(a.weight * a.trials) AS n
+        FROM _joint_ads AS a
+        GROUP BY a.brand_id, a.stage, a.objective
+    ),
 
-        -- 3. The fit on the stage's arrays.
-        SELECT f.* INTO v_fit
-        FROM genome._joint_logistic_fit(
-            ARRAY(
-                SELECT a.ad_idx
-                FROM _joint_stage_ads AS a
-                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
-                ORDER BY a.ad_idx, p.param_idx
-            ),
-            ARRAY(
-                SELECT p.param_idx
-                FROM _joint_stage_ads AS a
-                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
-                ORDER BY a.ad_idx, p.param_idx
-            ),
-            ARRAY(SELECT a.successes FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(SELECT a.trials FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(SELECT a.weight FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(
-                SELECT p.param_idx
-                FROM _joint_stage_ads AS a INNER JOIN _joint_params AS p ON p.objective = a.objective
-                ORDER BY a.ad_idx
-            ),
-            ARRAY(SELECT p.prior_mean FROM _joint_params AS p ORDER BY p.param_idx),
-            ARRAY(SELECT p.prior_sd FROM _joint_params AS p ORDER BY p.param_idx),
-            ARRAY(SELECT p.grp FROM _joint_params AS p ORDER BY p.param_idx),
-            v_min_dispersion
-        ) AS f;
-
-        -- 4. The stage's joint posterior, for inspection.
-        INSERT INTO genome.learner_posteriors AS lp (
-            brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-            posterior_cholesky, average_design, dispersion, n_ads, effective_ads, updated_at
-        )
+    value_priors AS (
         SELECT
-            v_fit_key.brand_id, v_fit_key.stage, v_fit_key.organization_id, p_version,
-            ARRAY(SELECT p.name FROM _joint_params AS p ORDER BY p.param_idx),
-            v_fit.posterior_mean, v_fit.posterior_cholesky,
-            -- The brand's average ad: per parameter the weighted share of ads carrying it.
-            ARRAY(
-                SELECT coalesce(sum(a.weight), 0.0)
-                    / greatest((SELECT sum(t.weight) FROM _joint_stage_ads AS t), 1e-300)
-                FROM _joint_params AS p
-                LEFT JOIN _joint_stage_ads AS a
-                    ON a.objective = p.objective OR a.element_tags ->> p.dimension = p.value
-                GROUP BY p.param_idx
-                ORDER BY p.param_idx
-            ),
-            v_fit.dispersion,
-            (SELECT count(*) FROM _joint_stage_ads),
-            (SELECT sum(a.weight) FROM _joint_stage_ads AS a),
-            p_now
-        ON CONFLICT (brand_id, stage) DO UPDATE
-        SET organization_id = excluded.organization_id,
-            genome_version = excluded.genome_version,
-            parameters = excluded.parameters,
-            posterior_mean = excluded.posterior_mean,
-            posterior_cholesky = excluded.posterior_cholesky,
-            average_design = excluded.average_design,
-            dispersion = excluded.dispersion,
-            n_ads = excluded.n_ads,
-            effective_ads = excluded.effective_ads,
-            updated_at = excluded.updated_at;
+            f.brand_id,
+            f.stage,
+            v.dimension,
+            v.value,
+            dense_rank() OVER (PARTITION BY f.brand_id, f.stage ORDER BY v.dimension)::integer AS grp,
+            ln(pm.m / (1.0 - pm.m)) AS prior_logit
+        FROM fits AS f
+        CROSS JOIN genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        LEFT JOIN genome.brand_priors AS bp
+            ON bp.brand_id = f.brand_id AND bp.element_dimension = v.dimension
+            AND bp.element_value = v.value
+        CROSS JOIN LATERAL (
+            SELECT least(0.99, greatest(0.01,
+                coalesce(bp.prior_alpha, 1.0) / (coalesce(bp.prior_alpha, 1.0) + coalesce(bp.prior_beta, 1.0))
+            )) AS m
+        ) AS pm
+    ),
 
-        -- 5. Each value's marginal rate at this stage.
-        INSERT INTO _joint_marginals
+    all_params AS (
         SELECT
-            v_fit_key.brand_id, v_fit_key.stage, p.dimension, p.value,
-            v_fit.marginal_mean[p.param_idx], v_fit.marginal_variance[p.param_idx]
+            o.brand_id,
+            o.stage,
+            'objective:' || o.objective AS name,
+            o.objective,
+            NULL::text AS dimension,
+            NULL::text AS value,
+            0 AS grp,
+            ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
+            v_intercept_sd AS prior_sd
+        FROM objectives AS o
+        UNION ALL
+        -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
+        SELECT
+            vp.brand_id,
+            vp.stage,
+            vp.dimension || '=' || vp.value,
+            NULL,
+            vp.dimension,
+            vp.value,
+            vp.grp,
+            vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.brand_id, vp.stage, vp.dimension),
+            v_prior_sd
+        FROM value_priors AS vp
+    )
+
+    SELECT
+        ap.*,
+        row_number() OVER (PARTITION BY ap.brand_id, ap.stage ORDER BY ap.grp, ap.name)::integer AS param_idx
+    FROM all_params AS ap;
+    ANALYZE _joint_params;
+
+    -- 3. Every fit on its arrays, aggregated per (brand, stage) in one statement; the
+    -- PL/Python fit runs once per (brand, stage) on them.
+    CREATE TEMP TABLE _joint_fits ON COMMIT DROP AS
+    WITH entries AS (
+        SELECT
+            a.brand_id,
+            a.stage,
+            array_agg(a.ad_idx ORDER BY a.ad_idx, p.param_idx) AS ad_index,
+            array_agg(p.param_idx ORDER BY a.ad_idx, p.param_idx) AS param_index
+        FROM _joint_ads AS a
+        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+        INNER JOIN _joint_params AS p
+            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.dimension = t.key AND p.value = t.value
+        GROUP BY a.brand_id, a.stage
+    ),
+
+    per_ad AS (
+        SELECT
+            a.brand_id,
+            a.stage,
+            array_agg(a.successes ORDER BY a.ad_idx) AS successes,
+            array_agg(a.trials ORDER BY a.ad_idx) AS trials,
+            array_agg(a.weight ORDER BY a.ad_idx) AS weights,
+            array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
+            count(*)::integer AS n_ads,
+            sum(a.weight) AS effective_ads
+        FROM _joint_ads AS a
+        INNER JOIN _joint_params AS p
+            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
+        GROUP BY a.brand_id, a.stage
+    ),
+
+    carried AS (
+        -- Per parameter the weight of the ads carrying it: their objective's intercept and
+        -- their element values.
+        SELECT a.brand_id, a.stage, p.param_idx, sum(a.weight) AS weight
+        FROM _joint_ads AS a
+        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+        INNER JOIN _joint_params AS p
+            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.dimension = t.key AND p.value = t.value
+        GROUP BY a.brand_id, a.stage, p.param_idx
+        UNION ALL
+        SELECT a.brand_id, a.stage, p.param_idx, sum(a.weight)
+        FROM _joint_ads AS a
+        INNER JOIN _joint_params AS p
+            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
+        GROUP BY a.brand_id, a.stage, p.param_idx
+    ),
+
+    per_param AS (
+        SELECT
+            p.brand_id,
+            p.stage,
+            -- The brand's average ad: per parameter the weighted share of its ads carrying it.
+            array_agg(coalesce(c.weight, 0.0) / greatest(tw.weight, 1e-300) ORDER BY p.param_idx)
+                AS average_design,
+            array_agg(p.name ORDER BY p.param_idx) AS names,
+            array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
+            array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
+            array_agg(p.grp ORDER BY p.param_idx) AS grp
         FROM _joint_params AS p
-        WHERE p.grp > 0;
+        INNER JOIN (
+            SELECT a.brand_id, a.stage, sum(a.weight) AS weight
+            FROM _joint_ads AS a GROUP BY a.brand_id, a.stage
+        ) AS tw ON tw.brand_id = p.brand_id AND tw.stage = p.stage
+        LEFT JOIN carried AS c
+            ON c.brand_id = p.brand_id AND c.stage = p.stage AND c.param_idx = p.param_idx
+        GROUP BY p.brand_id, p.stage
+    )
 
-        DROP TABLE _joint_params;
-        DROP TABLE _joint_stage_ads;
-    END LOOP;
+    SELECT
+        pa.brand_id,
+        pa.stage,
+        b.organization_id,
+        pp.names,
+        pp.average_design,
+        pa.n_ads,
+        pa.effective_ads,
+        f.*
+    FROM per_ad AS pa
+    INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
+    LEFT JOIN entries AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
+    INNER JOIN public.brands AS b ON b.id = pa.brand_id
+    CROSS JOIN LATERAL genome._joint_logistic_fit(
+        coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
+        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion
+    ) AS f;
+
+    -- 4. Each stage's joint posterior, for inspection.
+    INSERT INTO genome.learner_posteriors AS lp (
+        brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
+        posterior_cholesky, average_design, dispersion, n_ads, effective_ads, updated_at
+    )
+    SELECT
+        jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
+        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads, p_now
+    FROM _joint_fits AS jf
+    ON CONFLICT (brand_id, stage) DO UPDATE
+    SET organization_id = excluded.organization_id,
+        genome_version = excluded.genome_version,
+        parameters = excluded.parameters,
+        posterior_mean = excluded.posterior_mean,
+        posterior_cholesky = excluded.posterior_cholesky,
+        average_design = excluded.average_design,
+        dispersion = excluded.dispersion,
+        n_ads = excluded.n_ads,
+        effective_ads = excluded.effective_ads,
+        updated_at = excluded.updated_at;
+
+    -- 5. Each value's marginal rate at each stage.
+    CREATE TEMP TABLE _joint_marginals ON COMMIT DROP AS
+    SELECT
+        jf.brand_id,
+        jf.stage,
+        p.dimension,
+        p.value,
+        jf.marginal_mean[p.param_idx] AS m,
+        jf.marginal_variance[p.param_idx] AS v
+    FROM _joint_fits AS jf
+    INNER JOIN _joint_params AS p ON p.brand_id = jf.brand_id AND p.stage = jf.stage
+    WHERE p.grp > 0;
 
     -- 6. Per brand and value, the product of its stages' rates (independent posteriors: the
     -- mean is the product of the means, the second moment the product of the second
@@ -386,6 +426,8 @@ BEGIN
 
     v_brands := (SELECT count(DISTINCT jm.brand_id) FROM _joint_marginals AS jm);
     DROP TABLE _joint_ads;
+    DROP TABLE _joint_params;
+    DROP TABLE _joint_fits;
     DROP TABLE _joint_marginals;
     RETURN v_brands;
 END

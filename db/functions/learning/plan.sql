@@ -66,7 +66,7 @@ BEGIN
     -- docs/learning.md#context-from-the-app: the run's audience, as the app targets it.
     v_context := genome._context_tags(p_context);
 
-    -- docs/monitoring.md#generation-ab-tests: every run records the versions it was planned with.
+    -- docs/experiments.md#generation-ab-tests: every run records the versions it was planned with.
     v_config := jsonb_build_object(
         'prompt_template_version', coalesce(v_run.generation_config ->> 'prompt_template_version', 'v2.0'),
         'pipeline_version', coalesce(v_run.generation_config ->> 'pipeline_version', v_run.pipeline_version, 'v2'),
@@ -82,7 +82,7 @@ BEGIN
         )
     );
 
-    -- docs/monitoring.md#generation-ab-tests: a run of a brand with an active generation A/B test gets its arm's config
+    -- docs/experiments.md#generation-ab-tests: a run of a brand with an active generation A/B test gets its arm's config
     -- (the arm's keys override the defaults, e.g. prompt_template_version).
     v_assign := genome._generation_assignment(p_ad_run_id);
     IF v_assign IS NOT NULL THEN

@@ -25,7 +25,13 @@ AS $$
         WHEN coalesce(jsonb_typeof(p_call -> 'cost_usd'), 'number') <> 'number'
             OR coalesce((p_call ->> 'cost_usd')::numeric, 0) < 0
             THEN 'call.cost_usd must be a number >= 0'
+        WHEN coalesce(jsonb_typeof(p_call -> 'ok'), 'boolean') <> 'boolean'
+            THEN 'call.ok must be true or false'
+        WHEN coalesce(jsonb_typeof(p_call -> 'error'), 'null') NOT IN ('null', 'string')
+            THEN 'call.error must be text'
+        WHEN (p_call ->> 'ok')::boolean IS FALSE AND coalesce(btrim(p_call ->> 'error'), '') = ''
+            THEN 'a failed call (ok false) must name its error class'
     END;
 $$;
 COMMENT ON FUNCTION genome._call_problem(jsonb) IS
-'Internal: what is wrong with one model-call record (provider, model, operation, latency_ms, input_tokens, output_tokens, cost_usd), or NULL when it is valid.';
+'Internal: what is wrong with one model-call record (provider, model, operation, latency_ms, input_tokens, output_tokens, cost_usd, ok, error), or NULL when it is valid.';

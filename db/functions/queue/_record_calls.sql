@@ -23,7 +23,7 @@ BEGIN
 
     INSERT INTO genome.provider_calls (
         agent_job_id, generated_ad_id, operation, provider, model, ok, latency_ms,
-        input_tokens, output_tokens, cost_usd, created_at
+        input_tokens, output_tokens, cost_usd, error, created_at
     )
     SELECT
         p_job.id,
@@ -31,11 +31,12 @@ BEGIN
         c.value ->> 'operation',
         c.value ->> 'provider',
         c.value ->> 'model',
-        true,
+        coalesce((c.value ->> 'ok')::boolean, true),
         (c.value ->> 'latency_ms')::numeric::integer,
         coalesce((c.value ->> 'input_tokens')::numeric::integer, 0),
         coalesce((c.value ->> 'output_tokens')::numeric::integer, 0),
         coalesce((c.value ->> 'cost_usd')::numeric, 0),
+        left(c.value ->> 'error', 200),
         p_now
     FROM jsonb_array_elements(v_calls) AS c (value);
     GET DIAGNOSTICS v_count = ROW_COUNT;
@@ -43,4 +44,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._record_calls(genome.agent_jobs, jsonb, timestamptz) IS
-'Internal: one genome.provider_calls row per model call of a job''s successful attempt; p_call is one call object or an array of them. Errors: GN408 no call or a malformed call record.';
+'Internal: one genome.provider_calls row per billed model call of a job attempt (the record_* writers for a successful one, fail_job for a failed one); p_call is one call object or an array of them, each with ok (default true) and, for a failed call, the error class. Errors: GN408 no call or a malformed call record.';

@@ -1,8 +1,13 @@
+-- The failed attempt's billed model calls (p_calls) came after the first release of
+-- fail_job: its older signature goes.
+DROP FUNCTION IF EXISTS genome.fail_job(uuid, text, text, timestamptz);
+
 CREATE OR REPLACE FUNCTION genome.fail_job(
     p_job_id uuid,
     p_worker text,
     p_error text,
-    p_now timestamptz DEFAULT now()
+    p_now timestamptz DEFAULT now(),
+    p_calls jsonb DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -19,9 +24,15 @@ BEGIN
         RAISE EXCEPTION 'fail_job needs the error text' USING ERRCODE = 'GN400';
     END IF;
     PERFORM genome._require_server_time(p_now);
+    PERFORM genome._check_payload_size(p_calls::text, 'model call records');
     v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
+    END IF;
+    -- The attempt's billed calls are recorded even though it failed (an answer that could
+    -- not be used was paid for): docs/operations.md#prices.
+    IF p_calls IS NOT NULL AND p_calls NOT IN ('[]'::jsonb, 'null'::jsonb) THEN
+        PERFORM genome._record_calls(v_job, p_calls, p_now);
     END IF;
 
     v_error := left(p_error, 20000);
@@ -60,5 +71,5 @@ BEGIN
     RETURN 'queued';
 END
 $$;
-COMMENT ON FUNCTION genome.fail_job(uuid, text, text, timestamptz) IS
-'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.fail_job(uuid, text, text, timestamptz, jsonb) IS
+'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner.';

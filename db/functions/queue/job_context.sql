@@ -42,6 +42,23 @@ BEGIN
             'benefits', to_jsonb(coalesce(p.benefits, '{}'))
         ),
         'brand', jsonb_build_object('id', b.id, 'name', b.name),
+        -- docs/experiments.md#generation-ab-tests: the versions and settings the run was
+        -- planned with (a generation A/B arm's keys included), which the agents apply.
+        'generation', jsonb_build_object(
+            'prompt_template_version', coalesce(r.generation_config ->> 'prompt_template_version', 'v2.0'),
+            'pipeline_version', r.generation_config ->> 'pipeline_version',
+            'review_rubric_version', v_config.version,
+            'pipeline_settings', '{"exemplar_count": 4, "performance_context": true}'::jsonb
+            || CASE
+                WHEN jsonb_typeof(r.generation_config -> 'pipeline_settings') = 'object'
+                    THEN r.generation_config -> 'pipeline_settings'
+                ELSE '{}'::jsonb
+            END,
+            'experiment', CASE
+                WHEN r.experiment_id IS NOT NULL
+                    THEN jsonb_build_object('id', r.experiment_id, 'group', r.experiment_group)
+            END
+        ),
         'organization_id', b.organization_id,
         'config', jsonb_build_object('id', v_config.id, 'version', v_config.version),
         'rubric', coalesce((
@@ -64,6 +81,7 @@ BEGIN
 
     -- The learning loop's advisory prompt block, once genome.performance_context exists.
     IF v_job.kind = 'generate'
+       AND (v_context #>> '{generation,pipeline_settings,performance_context}')::boolean
        AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
         EXECUTE 'SELECT genome.performance_context($1, $2)'
         INTO v_performance
@@ -90,4 +108,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.job_context(uuid, text) IS
-'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), for generate jobs the performance_context prompt block when genome.performance_context exists, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
+'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';

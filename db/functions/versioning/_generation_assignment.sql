@@ -1,4 +1,4 @@
--- Generation A/B tests (docs/monitoring.md#generation-ab-tests): which arm an ad run belongs to.
+-- Generation A/B tests (docs/experiments.md#generation-ab-tests): which arm an ad run belongs to.
 
 CREATE OR REPLACE FUNCTION genome._generation_assignment(p_ad_run_id uuid)
 RETURNS jsonb

@@ -1,4 +1,5 @@
--- Mann-Whitney U test for the generation A/B analysis (docs/monitoring.md): two-sided, tie-corrected,
+-- Mann-Whitney U test, the generation A/B analysis's ad-level description
+-- (docs/experiments.md#generation-ab-tests): two-sided, tie-corrected,
 -- normal approximation with continuity correction, the computation of
 -- scipy.stats.mannwhitneyu(x, y, method='asymptotic', use_continuity=True).
 

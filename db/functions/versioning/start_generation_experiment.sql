@@ -1,4 +1,4 @@
--- Generation A/B tests (docs/monitoring.md#generation-ab-tests): start one per brand.
+-- Generation A/B tests (docs/experiments.md#generation-ab-tests): start one per brand.
 
 CREATE OR REPLACE FUNCTION genome.start_generation_experiment(
     p_brand_id uuid,
@@ -38,6 +38,8 @@ BEGIN
         RAISE EXCEPTION 'control and variant configs are identical: nothing to compare'
             USING ERRCODE = 'GN813';
     END IF;
+    PERFORM genome._check_generation_arm(p_brand_id, 'control', p_control_config);
+    PERFORM genome._check_generation_arm(p_brand_id, 'variant', p_variant_config);
     IF p_min_sample_size IS NULL OR p_min_sample_size < 1 THEN
         RAISE EXCEPTION 'min_sample_size must be >= 1, got %', coalesce(p_min_sample_size::text, 'NULL')
             USING ERRCODE = 'GN814';
@@ -65,4 +67,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.start_generation_experiment(uuid, text, text, jsonb, jsonb, integer, timestamptz) IS
-'Starts an active generation A/B test (docs/monitoring.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment) and plan_ads applies the arm''s config (generation_config keys such as prompt_template_version). Returns the experiment id. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
+'Starts an active generation A/B test (docs/experiments.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment), plan_ads records the arm''s config on the run, job_context hands it to the agents (prompt template, pipeline settings) and the review scores the arm''s ads under its review_rubric_version. Returns the experiment id. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN816 a key or value an arm may not set (genome._check_generation_arm), GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
