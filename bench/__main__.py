@@ -55,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sel-values", type=int, default=8)
     g.add_argument("--sel-calls", type=int, default=2000)
     g.add_argument("--sel-rewards", type=int, default=2000, help="rewards behind the scores")
+    g.add_argument("--sel-plan-ads", type=int, default=10, help="ads per plan_ads call")
     g.add_argument("--attr-rows", type=int, default=1_000_000, help="reward rows (attribution)")
     g.add_argument("--score-rows", type=int, default=1_000_000, help="rewards (score update)")
     g.add_argument("--collect-ads", type=int, default=100_000)
@@ -89,6 +90,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
                 values=args.sel_values,
                 calls=args.sel_calls,
                 rewards=args.sel_rewards,
+                plan_ads=args.sel_plan_ads,
             ),
         ),
         "attribution": lambda s: attribution.run(s, args.attr_rows, args.repeats),
