@@ -4390,6 +4390,45 @@ $$;
 
 
 --
+-- Name: _pre_gen_score(uuid, uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_score numeric;
+BEGIN
+    SELECT round((
+        sum(d.strategic_weight * coalesce(
+            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+            0.5
+        )) / nullif(sum(d.strategic_weight), 0)
+    )::numeric, 4)
+    INTO v_score
+    FROM jsonb_each_text(p_tags) AS t
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+    LEFT JOIN genome.creative_element_scores AS sb
+        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
+        AND sb.element_dimension = t.key AND sb.element_value = t.value
+    LEFT JOIN genome.creative_element_scores AS sp
+        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
+        AND sp.element_dimension = t.key AND sp.element_value = t.value;
+    RETURN v_score;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product (plan_ads, whose tags come from the registry), without checking them again (docs/learning.md#pre-generation-score).';
+
+
+--
 -- Name: _record_calls(genome.agent_jobs, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -5550,10 +5589,12 @@ COMMENT ON FUNCTION genome._setting(p_key text) IS 'Internal: the jsonb value of
 --
 
 CREATE FUNCTION genome._setting_int(p_key text) RETURNS integer
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT (genome._setting(p_key))::text::numeric::integer;
+BEGIN
+    RETURN (genome._setting(p_key))::text::numeric::integer;
+END
 $$;
 
 
@@ -5588,10 +5629,12 @@ COMMENT ON FUNCTION genome._setting_interval(p_key text, p_unit text) IS 'Intern
 --
 
 CREATE FUNCTION genome._setting_num(p_key text) RETURNS double precision
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT (genome._setting(p_key))::text::double precision;
+BEGIN
+    RETURN (genome._setting(p_key))::text::double precision;
+END
 $$;
 
 
@@ -5640,10 +5683,12 @@ COMMENT ON FUNCTION genome._setting_nums(p_keys text[]) IS 'Internal: numeric ge
 --
 
 CREATE FUNCTION genome._setting_text(p_key text) RETURNS text
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT genome._setting(p_key) #>> '{}';
+BEGIN
+    RETURN genome._setting(p_key) #>> '{}';
+END
 $$;
 
 
@@ -10755,7 +10800,7 @@ BEGIN
             v_selection - 'element_tags',
             'plan',
             true,
-            genome.pre_gen_score(v_brand, v_run.product_id, v_tags),
+            genome._pre_gen_score(v_brand, v_run.product_id, v_tags),
             (v_selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
@@ -10792,29 +10837,9 @@ CREATE FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_eleme
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_tags jsonb;
-    v_score numeric;
 BEGIN
     PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    v_tags := genome.normalize_tags(p_element_tags);
-    SELECT round((
-        sum(d.strategic_weight * coalesce(
-            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-            0.5
-        )) / nullif(sum(d.strategic_weight), 0)
-    )::numeric, 4)
-    INTO v_score
-    FROM jsonb_each_text(v_tags) AS t
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-    LEFT JOIN genome.creative_element_scores AS sb
-        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-        AND sb.element_dimension = t.key AND sb.element_value = t.value
-    LEFT JOIN genome.creative_element_scores AS sp
-        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-        AND sp.element_dimension = t.key AND sp.element_value = t.value;
-    RETURN v_score;
+    RETURN genome._pre_gen_score(p_brand_id, p_product_id, genome.normalize_tags(p_element_tags));
 END
 $$;
 
@@ -18693,6 +18718,14 @@ GRANT ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection 
 --
 
 REVOKE ALL ON FUNCTION genome._organization_default_config() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_app;
 
 
 --

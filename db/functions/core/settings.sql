@@ -20,13 +20,17 @@ $$;
 COMMENT ON FUNCTION genome._setting(text) IS
 'Internal: the jsonb value of a genome.settings row; the one place SQL reads the settings table. GN090: unknown key.';
 
+-- The typed readers are PL/pgSQL, not SQL: a SQL function with a pinned search_path is
+-- never inlined and is planned again on every call, and these run on hot paths.
 CREATE OR REPLACE FUNCTION genome._setting_num(p_key text)
 RETURNS double precision
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT (genome._setting(p_key))::text::double precision;
+BEGIN
+    RETURN (genome._setting(p_key))::text::double precision;
+END
 $$;
 COMMENT ON FUNCTION genome._setting_num(text) IS
 'Internal: a numeric genome setting as double precision (genome._setting; GN090 unknown key).';
@@ -58,22 +62,26 @@ COMMENT ON FUNCTION genome._setting_nums(text []) IS
 
 CREATE OR REPLACE FUNCTION genome._setting_int(p_key text)
 RETURNS integer
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT (genome._setting(p_key))::text::numeric::integer;
+BEGIN
+    RETURN (genome._setting(p_key))::text::numeric::integer;
+END
 $$;
 COMMENT ON FUNCTION genome._setting_int(text) IS
 'Internal: a numeric genome setting rounded to an integer (genome._setting; GN090 unknown key).';
 
 CREATE OR REPLACE FUNCTION genome._setting_text(p_key text)
 RETURNS text
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT genome._setting(p_key) #>> '{}';
+BEGIN
+    RETURN genome._setting(p_key) #>> '{}';
+END
 $$;
 COMMENT ON FUNCTION genome._setting_text(text) IS
 'Internal: a scalar genome setting as text, a JSON string without its quotes (genome._setting; GN090 unknown key).';
