@@ -23,6 +23,7 @@ from bench import (
     experiments,
     jobqueue,
     learning,
+    rls,
     scores,
     selection,
     startup,
@@ -37,6 +38,7 @@ NAMES = (
     "experiments",
     "queue",
     "startup",
+    "rls",
     "learning",
     "demo",
 )
@@ -66,6 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--queue-jobs", type=int, default=20_000)
     g.add_argument("--queue-agents", type=int, nargs="+", default=[1, 2, 4])
     g.add_argument("--queue-latency-samples", type=int, default=200)
+    g.add_argument("--rls-ads", type=int, default=1_000_000, help="generated_ads (rls)")
+    g.add_argument("--rls-brands", type=int, default=10_000, help="brands (rls)")
+    g.add_argument("--rls-brands-per-org", type=int, default=5)
+    g.add_argument("--rls-reads", type=int, default=200, help="timed reads per role (rls)")
     g.add_argument("--startup-starts", type=int, default=3, help="process starts per system")
     g.add_argument("--learn-seeds", type=int, default=10, help="seeds per market family")
     g.add_argument("--learn-days", type=int, default=50, help="virtual days per run")
@@ -105,6 +111,9 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
             s, args.queue_jobs, tuple(args.queue_agents), args.queue_latency_samples
         ),
         "startup": lambda s: startup.run(s, args.startup_starts),
+        "rls": lambda s: rls.run(
+            s, args.rls_ads, args.rls_brands, args.rls_brands_per_org, args.rls_reads
+        ),
         "learning": lambda s: learning.run(
             s,
             learning.LearnSizes(

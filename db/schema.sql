@@ -12821,8 +12821,13 @@ CREATE FUNCTION genome.tenant_tables() RETURNS TABLE(table_name text, tenant_col
                                 '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
                                 l.link_column
                             )
+                        -- The parent's visible ids as one array, computed once per
+                        -- query (an InitPlan) under the parent's own policy: the key is
+                        -- then an indexable `= ANY` (each level reads only this
+                        -- organization's rows through its index), where `IN (SELECT ...)`
+                        -- hashed every visible row of the parent chain on every query.
                         ELSE format(
-                            '(%1$I IS NULL OR %1$I IN (SELECT %2$I FROM %3$s))',
+                            '(%1$I IS NULL OR %1$I = ANY (ARRAY(SELECT %2$I FROM %3$s)))',
                             l.link_column, l.parent_column, l.parent_name
                         )
                     END, ' AND ' ORDER BY l.link_column
@@ -12838,7 +12843,7 @@ $_$;
 -- Name: FUNCTION tenant_tables(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.tenant_tables() IS 'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies.';
+COMMENT ON FUNCTION genome.tenant_tables() IS 'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies (key = ANY of the parent''s visible ids, an array computed once per query, so each level is an index lookup of this organization''s rows: docs/security.md#row-level-security).';
 
 
 --
@@ -17355,212 +17360,212 @@ ALTER TABLE genome.generation_experiments ENABLE ROW LEVEL SECURITY;
 -- Name: ad_defect_scans genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_fatigue genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_lineage genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((child_ad_id IS NULL) OR (child_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((child_ad_id IS NULL) OR (child_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_lineage; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id IN (SELECT id FROM public.generated_ads)) AND (child_ad_id IS NULL OR child_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id IN (SELECT id FROM public.generated_ads)) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id IN (SELECT id FROM public.generated_ads)) AND (child_ad_id IS NULL OR child_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_quality_exemplars genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_review_overrides genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id IN ( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id IN ( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id IN (SELECT id FROM genome.quality_scoring_config)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id IN (SELECT id FROM genome.quality_scoring_config)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_reviews genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((config_id IS NULL) OR (config_id IN ( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((config_id IS NULL) OR (config_id IN ( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_reviews; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (config_id IS NULL OR config_id IN (SELECT id FROM genome.quality_scoring_config)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (config_id IS NULL OR config_id IN (SELECT id FROM genome.quality_scoring_config)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_status_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_status_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_visual_lookups genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_visual_lookups; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: agent_job_attempts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))))) WITH CHECK (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))));
+CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))))) WITH CHECK (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON agent_job_attempts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
 
 
 --
 -- Name: agent_jobs genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: brand_priors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON brand_priors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: causal_effects genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON causal_effects; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
@@ -17581,54 +17586,54 @@ COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genom
 -- Name: creative_element_reward_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_reward_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: creative_element_rewards genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: creative_element_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
@@ -17649,268 +17654,268 @@ COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_a
 -- Name: element_combo_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments)))));
+CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiment_arm_ads genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_arms genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_arms; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_events genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments)))));
+CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: generation_experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT generation_experiments.id
-   FROM genome.generation_experiments))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT generation_experiments.id
-   FROM genome.generation_experiments)))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.generation_experiments)) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.generation_experiments))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
 
 
 --
 -- Name: generation_experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: genome_state genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON genome_state; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: learner_posteriors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: provider_calls genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON provider_calls; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: quality_scoring_config genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: selection_tables genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON selection_tables; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: style_clusters genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON style_clusters; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: system_alerts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON system_alerts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: validation_results genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON validation_results; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
@@ -17989,34 +17994,34 @@ ALTER TABLE public.generated_ads ENABLE ROW LEVEL SECURITY;
 -- Name: ad_intelligence_baselines genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_runs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT generation_experiments.id
-   FROM genome.generation_experiments))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT generation_experiments.id
-   FROM genome.generation_experiments))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_runs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.generation_experiments)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.generation_experiments)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
@@ -18037,66 +18042,66 @@ COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app | (org
 -- Name: generated_ads genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id IN ( SELECT ad_runs.id
-   FROM public.ad_runs))))) WITH CHECK (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id IN ( SELECT ad_runs.id
-   FROM public.ad_runs)))));
+CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))))) WITH CHECK (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generated_ads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id IN (SELECT id FROM public.ad_runs)) | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id IN (SELECT id FROM public.ad_runs))';
+COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
 
 
 --
 -- Name: meta_ad_mapping genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: meta_ads_performance genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_ads_performance; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: meta_campaigns genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_campaigns; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
@@ -18117,52 +18122,52 @@ COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app
 -- Name: product_template_usage genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id IN ( SELECT ad_runs.id
-   FROM public.ad_runs))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id IN ( SELECT ad_runs.id
-   FROM public.ad_runs))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON product_template_usage; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id IN (SELECT id FROM public.ad_runs)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id IN (SELECT id FROM public.ad_runs)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: products genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON products; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: scheduled_jobs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON scheduled_jobs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
