@@ -7105,8 +7105,21 @@ CREATE FUNCTION genome._update_scores_selection_tables() RETURNS integer
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
+    v_brands uuid [];
+    v_products uuid [];
     v_rows integer;
 BEGIN
+    -- The scopes: every brand with scores, and each of its products with rows of its own.
+    SELECT
+        array_agg(sc.brand_id ORDER BY sc.brand_id, sc.product_id),
+        array_agg(sc.product_id ORDER BY sc.brand_id, sc.product_id)
+    INTO v_brands, v_products
+    FROM (
+        SELECT DISTINCT s.brand_id, NULL::uuid AS product_id FROM genome.creative_element_scores AS s
+        UNION
+        SELECT DISTINCT s.brand_id, s.product_id FROM genome.creative_element_scores AS s
+        WHERE s.product_id IS NOT NULL
+    ) AS sc;
     DELETE FROM genome.selection_tables;
     INSERT INTO genome.selection_tables (
         organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win, cumulative
@@ -7114,24 +7127,7 @@ BEGIN
     SELECT
         b.organization_id, t.brand_id, t.product_id, t.dimensions, t.starts, t.sizes,
         t.element_values, t.p_win, t.cumulative
-    FROM genome._selection_table_rows(
-        ARRAY(
-            SELECT sc.brand_id FROM (
-                SELECT DISTINCT s.brand_id, NULL::uuid AS product_id FROM genome.creative_element_scores AS s
-                UNION
-                SELECT DISTINCT s.brand_id, s.product_id FROM genome.creative_element_scores AS s
-                WHERE s.product_id IS NOT NULL
-            ) AS sc ORDER BY sc.brand_id, sc.product_id
-        ),
-        ARRAY(
-            SELECT sc.product_id FROM (
-                SELECT DISTINCT s.brand_id, NULL::uuid AS product_id FROM genome.creative_element_scores AS s
-                UNION
-                SELECT DISTINCT s.brand_id, s.product_id FROM genome.creative_element_scores AS s
-                WHERE s.product_id IS NOT NULL
-            ) AS sc ORDER BY sc.brand_id, sc.product_id
-        )
-    ) AS t
+    FROM genome._selection_table_rows(coalesce(v_brands, '{}'), coalesce(v_products, '{}')) AS t
     INNER JOIN public.brands AS b ON b.id = t.brand_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     RETURN v_rows;
