@@ -5502,25 +5502,37 @@ BEGIN
     ),
 
     dims AS (
-        SELECT c.brand_id, c.product_id, c.dimension, min(c.position) AS start, count(*)::integer AS k
+        SELECT
+            g.brand_id,
+            g.product_id,
+            array_agg(g.dimension ORDER BY g.dimension) AS dimensions,
+            array_agg(g.start ORDER BY g.dimension) AS starts,
+            array_agg(g.k ORDER BY g.dimension) AS sizes
+        FROM (
+            SELECT c.brand_id, c.product_id, c.dimension, min(c.position) AS start, count(*)::integer AS k
+            FROM cumulative AS c
+            GROUP BY c.brand_id, c.product_id, c.dimension
+        ) AS g
+        GROUP BY g.brand_id, g.product_id
+    ),
+
+    flat AS (
+        SELECT
+            c.brand_id,
+            c.product_id,
+            array_agg(c.value ORDER BY c.position) AS element_values,
+            array_agg(c.p_win ORDER BY c.position) AS p_win,
+            array_agg(c.cum ORDER BY c.position) AS cumulative
         FROM cumulative AS c
-        GROUP BY c.brand_id, c.product_id, c.dimension
+        GROUP BY c.brand_id, c.product_id
     )
 
     SELECT
-        c.brand_id,
-        c.product_id,
-        (SELECT array_agg(d.dimension ORDER BY d.dimension) FROM dims AS d
-         WHERE d.brand_id = c.brand_id AND d.product_id IS NOT DISTINCT FROM c.product_id),
-        (SELECT array_agg(d.start ORDER BY d.dimension) FROM dims AS d
-         WHERE d.brand_id = c.brand_id AND d.product_id IS NOT DISTINCT FROM c.product_id),
-        (SELECT array_agg(d.k ORDER BY d.dimension) FROM dims AS d
-         WHERE d.brand_id = c.brand_id AND d.product_id IS NOT DISTINCT FROM c.product_id),
-        array_agg(c.value ORDER BY c.position),
-        array_agg(c.p_win ORDER BY c.position),
-        array_agg(c.cum ORDER BY c.position)
-    FROM cumulative AS c
-    GROUP BY c.brand_id, c.product_id;
+        f.brand_id, f.product_id, d.dimensions, d.starts, d.sizes,
+        f.element_values, f.p_win, f.cumulative
+    FROM flat AS f
+    INNER JOIN dims AS d
+        ON d.brand_id = f.brand_id AND d.product_id IS NOT DISTINCT FROM f.product_id;
 END
 $$;
 
