@@ -64,6 +64,31 @@ COMMENT ON TYPE genome.alert_evaluation IS 'One evaluated health check for genom
 
 
 --
+-- Name: _ad_empirical_logit(bigint, bigint); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) RETURNS TABLE(n double precision, kh double precision, mh double precision, logit double precision)
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- In double precision: numeric ln() would cost seconds per 100,000 rows.
+    SELECT
+        p_impressions::double precision,
+        p_clicks::double precision + 0.5,
+        (p_impressions - p_clicks)::double precision + 0.5,
+        CASE WHEN p_impressions > 0 THEN ln(
+            (p_clicks::double precision + 0.5) / ((p_impressions - p_clicks)::double precision + 0.5)
+        ) END
+$$;
+
+
+--
+-- Name: FUNCTION _ad_empirical_logit(p_impressions bigint, p_clicks bigint); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) IS 'Internal (docs/attribution.md#ads-as-the-units): for one ad''s impressions n and clicks k, n as a double, k + 0.5, n - k + 0.5 (their reciprocals sum to the empirical logit''s binomial variance) and the empirical logit ln((k + 0.5) / (n - k + 0.5)), NULL without impressions. Inlined into genome.attribute and genome.interactions.';
+
+
+--
 -- Name: quality_scoring_config; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -113,18 +138,37 @@ CREATE FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) RETURNS genome
     LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
+    -- docs/experiments.md#generation-ab-tests: a run in a generation A/B arm that names a
+    -- review_rubric_version is reviewed under that version of the organization's configs
+    -- (active or not), so two arms with different rubrics decide differently on the same
+    -- images; every other ad under the active config.
+    WITH ad AS (
+        SELECT
+            b.id AS brand_id,
+            b.organization_id,
+            CASE r.experiment_group
+                WHEN 'control' THEN e.control_config
+                WHEN 'variant' THEN e.variant_config
+            END ->> 'review_rubric_version' AS arm_rubric
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
+        INNER JOIN public.products AS p ON r.product_id = p.id
+        INNER JOIN public.brands AS b ON p.brand_id = b.id
+        LEFT JOIN genome.generation_experiments AS e ON e.id = r.experiment_id
+        WHERE g.id = p_generated_ad_id
+    )
+
     SELECT c.*
-    FROM public.generated_ads AS g
-    INNER JOIN public.ad_runs AS r ON g.ad_run_id = r.id
-    INNER JOIN public.products AS p ON r.product_id = p.id
-    INNER JOIN public.brands AS b ON p.brand_id = b.id
+    FROM ad
     INNER JOIN genome.quality_scoring_config AS c
         ON
-            b.organization_id = c.organization_id
-            AND c.is_active
-            AND (c.brand_id = b.id OR c.brand_id IS NULL)
-    WHERE g.id = p_generated_ad_id
-    ORDER BY c.brand_id IS NULL, c.activated_at DESC NULLS LAST
+            ad.organization_id = c.organization_id
+            AND (c.brand_id = ad.brand_id OR c.brand_id IS NULL)
+            AND (c.is_active OR c.version = ad.arm_rubric)
+    ORDER BY
+        c.version IS DISTINCT FROM ad.arm_rubric,
+        c.brand_id IS NULL,
+        c.activated_at DESC NULLS LAST
     LIMIT 1;
 $$;
 
@@ -133,7 +177,7 @@ $$;
 -- Name: FUNCTION _ad_quality_config(p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) IS 'Internal: the active quality_scoring_config that reviews an ad, found through ad -> ad_run -> product -> brand -> organization: the brand''s own active row first, else the organization''s. NULL when there is none.';
+COMMENT ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) IS 'Internal: the quality_scoring_config that reviews an ad, found through ad -> ad_run -> product -> brand -> organization. When the ad''s run is in a generation A/B arm whose config names review_rubric_version (docs/experiments.md#generation-ab-tests), the organization''s config of that version (the brand''s own row first, active or not); otherwise the active config: the brand''s own active row first, else the organization''s. NULL when there is none.';
 
 
 --
@@ -141,10 +185,13 @@ COMMENT ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) IS 'Intern
 --
 
 CREATE FUNCTION genome._ad_status_changed() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'genome', 'public'
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN
+    -- Definer: the app's own status updates fire it, whatever role the app writes as (its
+    -- service role has no rights in schema genome). It writes only the history of the row
+    -- the caller was allowed to update and that row's run (docs/security.md#definer-functions).
     INSERT INTO genome.ad_status_history (generated_ad_id, old_status, new_status, reason, changed_at)
     VALUES (NEW.id, OLD.final_status, NEW.final_status, NEW.decision_reason, coalesce(NEW.decided_at, now()));
 
@@ -165,7 +212,7 @@ $$;
 -- Name: FUNCTION _ad_status_changed(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._ad_status_changed() IS 'Internal trigger: on every change of generated_ads.final_status, append to genome.ad_status_history and keep ad_runs.approved_count (a run counts approvals beside attempts) in step: +1 when an ad becomes approved, -1 when it leaves approved (duplicate, diversity, human override).';
+COMMENT ON FUNCTION genome._ad_status_changed() IS 'Internal trigger: on every change of generated_ads.final_status, append to genome.ad_status_history and keep ad_runs.approved_count (a run counts approvals beside attempts) in step: +1 when an ad becomes approved, -1 when it leaves approved (duplicate, diversity, human override). SECURITY DEFINER, so the existing app''s status updates work for any role allowed to update the ad (docs/security.md#definer-functions).';
 
 
 --
@@ -1683,6 +1730,12 @@ CREATE FUNCTION genome._call_problem(p_call jsonb) RETURNS text
         WHEN coalesce(jsonb_typeof(p_call -> 'cost_usd'), 'number') <> 'number'
             OR coalesce((p_call ->> 'cost_usd')::numeric, 0) < 0
             THEN 'call.cost_usd must be a number >= 0'
+        WHEN coalesce(jsonb_typeof(p_call -> 'ok'), 'boolean') <> 'boolean'
+            THEN 'call.ok must be true or false'
+        WHEN coalesce(jsonb_typeof(p_call -> 'error'), 'null') NOT IN ('null', 'string')
+            THEN 'call.error must be text'
+        WHEN (p_call ->> 'ok')::boolean IS FALSE AND coalesce(btrim(p_call ->> 'error'), '') = ''
+            THEN 'a failed call (ok false) must name its error class'
     END;
 $$;
 
@@ -1691,7 +1744,7 @@ $$;
 -- Name: FUNCTION _call_problem(p_call jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._call_problem(p_call jsonb) IS 'Internal: what is wrong with one model-call record (provider, model, operation, latency_ms, input_tokens, output_tokens, cost_usd), or NULL when it is valid.';
+COMMENT ON FUNCTION genome._call_problem(p_call jsonb) IS 'Internal: what is wrong with one model-call record (provider, model, operation, latency_ms, input_tokens, output_tokens, cost_usd, ok, error), or NULL when it is valid.';
 
 
 --
@@ -1791,6 +1844,81 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) IS 'Internal: validates a brand (genome._require_brand) and an optional product of that brand; returns the organization. GN005 NULL brand, GN001 unknown brand, GN002 unknown product, GN003 product of another brand. See docs/errors.md.';
+
+
+--
+-- Name: _check_generation_arm(uuid, text, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_problem text;
+    v_templates jsonb := genome._setting('generation_prompt_templates');
+    v_settings jsonb := p_config -> 'pipeline_settings';
+BEGIN
+    SELECT string_agg(x.problem, '; ' ORDER BY x.problem)
+    INTO v_problem
+    FROM (
+        SELECT format('unknown key %s', k.key) AS problem
+        FROM jsonb_object_keys(p_config) AS k (key)
+        WHERE k.key NOT IN ('prompt_template_version', 'pipeline_version', 'review_rubric_version', 'pipeline_settings')
+        UNION ALL
+        SELECT format('%s must be a non-empty string', k.key)
+        FROM jsonb_each(p_config) AS k
+        WHERE k.key IN ('prompt_template_version', 'pipeline_version', 'review_rubric_version')
+          AND (jsonb_typeof(k.value) <> 'string' OR btrim(k.value #>> '{}') = '')
+        UNION ALL
+        SELECT format('prompt_template_version %s is not one of %s', p_config ->> 'prompt_template_version', v_templates)
+        WHERE jsonb_typeof(p_config -> 'prompt_template_version') = 'string'
+          AND NOT coalesce(v_templates ? (p_config ->> 'prompt_template_version'), false)
+        UNION ALL
+        SELECT format('review_rubric_version %s is not a quality config of the brand''s organization',
+                      p_config ->> 'review_rubric_version')
+        WHERE jsonb_typeof(p_config -> 'review_rubric_version') = 'string'
+          AND NOT EXISTS (
+              SELECT 1
+              FROM genome.quality_scoring_config AS c
+              INNER JOIN public.brands AS b ON b.organization_id = c.organization_id
+              WHERE b.id = p_brand_id
+                AND (c.brand_id IS NULL OR c.brand_id = p_brand_id)
+                AND c.version = p_config ->> 'review_rubric_version'
+          )
+        UNION ALL
+        SELECT 'pipeline_settings must be an object'
+        WHERE p_config ? 'pipeline_settings' AND jsonb_typeof(v_settings) <> 'object'
+        UNION ALL
+        SELECT format('unknown pipeline setting %s', s.key)
+        FROM jsonb_object_keys(CASE WHEN jsonb_typeof(v_settings) = 'object' THEN v_settings END) AS s (key)
+        WHERE s.key NOT IN ('exemplar_count', 'performance_context')
+        UNION ALL
+        SELECT 'pipeline_settings.exemplar_count must be an integer 0-8'
+        WHERE jsonb_typeof(v_settings) = 'object' AND v_settings ? 'exemplar_count'
+          AND NOT (
+              jsonb_typeof(v_settings -> 'exemplar_count') = 'number'
+              AND (v_settings ->> 'exemplar_count')::numeric IN (0, 1, 2, 3, 4, 5, 6, 7, 8)
+          )
+        UNION ALL
+        SELECT 'pipeline_settings.performance_context must be true or false'
+        WHERE jsonb_typeof(v_settings) = 'object' AND v_settings ? 'performance_context'
+          AND jsonb_typeof(v_settings -> 'performance_context') <> 'boolean'
+    ) AS x;
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'arm config of % is not usable: %', p_arm, v_problem
+            USING ERRCODE = 'GN816',
+                  HINT = 'keys prompt_template_version (settings generation_prompt_templates), pipeline_version, review_rubric_version (a quality config version of the organization), pipeline_settings {exemplar_count 0-8, performance_context true|false}';
+    END IF;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) IS 'Internal (called by start_generation_experiment): checks one arm''s config (docs/experiments.md#generation-ab-tests). Allowed keys: prompt_template_version (one of settings generation_prompt_templates, the templates the agents know), pipeline_version (a label), review_rubric_version (a quality_scoring_config version of the brand''s organization, the brand''s own or organization-wide), pipeline_settings {exemplar_count integer 0-8, performance_context boolean}. GN816 names every problem found.';
 
 
 --
@@ -1901,23 +2029,35 @@ CREATE FUNCTION genome._check_storage_key() RETURNS trigger
     AS $_$
 DECLARE
     v_org uuid;
+    v_key text := NEW.storage_path;
 BEGIN
     IF NEW.storage_path IS NULL OR genome._caller_is_owner() THEN
         RETURN NEW;
     END IF;
-    -- The agents read the file a storage_path names: the app and the agents may only name a
-    -- key inside the ad's own organization's folder of the storage root, never an absolute
-    -- path, a parent directory or a URL (docs/attacks.md#agents-and-the-queue).
+    -- The agents read the image a storage_path names: the app and the agents may only name
+    -- an image in the ad's own organization's prefix: a key <organization id>/<file name>,
+    -- or a URI of a store (file:// or s3://bucket, plain path segments) ending in one. Never
+    -- a bare absolute path, a parent directory, a %-escape, a query or another scheme. Which
+    -- store a URI may name is the reader's check (agents/storage.py,
+    -- docs/attacks.md#agents-and-the-queue).
+    IF v_key ~ '^[A-Za-z][A-Za-z0-9+.-]*:' THEN
+        IF v_key !~ '^(s3://[a-z0-9][a-z0-9.-]{1,62}|file://)(/[A-Za-z0-9_.~+-]+)*/[^/]+/[^/]+$' THEN
+            v_key := NULL;
+        ELSE
+            v_key := substring(v_key FROM '([^/]+/[^/]+)$');
+        END IF;
+    END IF;
     SELECT b.organization_id INTO v_org
     FROM public.ad_runs AS r
     INNER JOIN public.products AS p ON r.product_id = p.id
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE r.id = NEW.ad_run_id;
     IF v_org IS NULL
-       OR split_part(NEW.storage_path, '/', 1) <> v_org::text
-       OR NEW.storage_path !~ '^[0-9a-f-]{36}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$'
+       OR v_key IS NULL
+       OR split_part(v_key, '/', 1) <> v_org::text
+       OR v_key !~ '^[0-9a-f-]{36}/[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$'
        OR position('..' IN NEW.storage_path) > 0 THEN
-        RAISE EXCEPTION 'storage_path must be a storage key <organization id>/<file name> of the ad''s organization'
+        RAISE EXCEPTION 'storage_path must be a storage key <organization id>/<file name> of the ad''s organization, or a store URI ending in one'
             USING ERRCODE = 'GN423';
     END IF;
     RETURN NEW;
@@ -1929,7 +2069,7 @@ $_$;
 -- Name: FUNCTION _check_storage_key(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._check_storage_key() IS 'Internal trigger on public.generated_ads: a storage_path written by anyone but the owner (genome._caller_is_owner) must be a storage key <organization id>/<file name> in the ad''s own organization''s folder (file name of letters, digits, _ . -, no ".."), else GN423. The agents resolve keys against their storage root (agents/storage.py). See docs/errors.md.';
+COMMENT ON FUNCTION genome._check_storage_key() IS 'Internal trigger on public.generated_ads: a storage_path written by anyone but the owner (genome._caller_is_owner) must name an image in the ad''s own organization''s prefix: a storage key <organization id>/<file name> (file name of letters, digits, _ . -), or a URI file:///<dir>/<key> or s3://<bucket>/<prefix>/<key> (plain path segments); no "..", else GN423. Which store a URI names is checked by its reader against the reader''s configured store (agents/storage.py). See docs/errors.md.';
 
 
 --
@@ -3163,6 +3303,8 @@ CREATE FUNCTION genome._experiment_posteriors(p_group integer[], p_control boole
     SET search_path TO 'genome', 'public'
     AS $_$
 import numpy as np
+from scipy import special
+from scipy.signal import fftconvolve
 from scipy.stats import chi2
 
 if p_group is None or len(p_group) == 0:
@@ -3224,29 +3366,122 @@ out = {k: np.full(n, np.nan) for k in (
     "prob_best", "loss", "eff", "eff_lo", "eff_hi", "rel", "rel_lo", "rel_hi", "ppos",
     "chi2", "srm_p", "srm_dev", "del_p", "del_dev")}
 
-rng = np.random.default_rng(None if p_seed is None else int(p_seed) & 0xFFFFFFFFFFFFFFFF)
-budget = 4_000_000  # floats per chunk of draws (32 MB)
+# docs/experiments.md#posteriors: P(best), expected loss, P(effect > 0) and the effect
+# intervals by numerical integration over the arms' Beta densities, the values Monte Carlo
+# draws converge to (seconds of draws per thousand experiments became a fraction of that;
+# the results no longer depend on p_seed). Hand-written because scipy has no routine for
+# the maximum or the difference of independent Betas.
+def _grid_stats(post_a, post_b, rows, log_scale):
+    """Per group (rows: (G, k) arm indices), a uniform grid in x (or in u = ln x) covering every
+    arm's posterior from its 1e-10 to its 1 - 1e-10 quantile, fine enough for 24 points per
+    standard deviation of the narrowest arm; each arm's density and CDF on it."""
+    a, b = post_a[rows], post_b[rows]
+    lo = special.betaincinv(a, b, 1e-10).min(axis=1)
+    hi = special.betaincinv(a, b, 1.0 - 1e-10).max(axis=1)
+    m = a / (a + b)
+    sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    if log_scale:
+        lo, hi = np.log(np.maximum(lo, 1e-300)), np.log(hi)
+        sd = sd / m
+    span = hi - lo
+    points = int(np.clip(np.max(24.0 * span / sd.min(axis=1)), 512, 16384)) | 1
+    t = np.linspace(0.0, 1.0, points)
+    v = lo[:, None] + span[:, None] * t  # (G, N)
+    h = span / (points - 1)
+    x = np.exp(v) if log_scale else v
+    x = np.clip(x, 1e-300, 1.0 - 1e-16)
+    logpdf = (
+        (a[..., None] - 1.0) * np.log(x)[:, None, :]
+        + (b[..., None] - 1.0) * np.log1p(-x)[:, None, :]
+        - special.betaln(a, b)[..., None]
+    )
+    if log_scale:
+        logpdf = logpdf + v[:, None, :]  # density of u = ln x
+    g = np.exp(logpdf)  # (G, k, N)
+    # Cumulative trapezoid, normalized to the arm's mass on the grid.
+    cum = np.concatenate(
+        [np.zeros(g.shape[:2] + (1,)), np.cumsum((g[..., 1:] + g[..., :-1]) / 2.0, axis=2)], axis=2
+    )
+    mass = cum[..., -1:]
+    return x, v, h, g / (mass * h[:, None, None]), cum / mass
+
+
+def _shift_quantiles(gc, Gt, h, qs):
+    """Quantiles of V_t - V_c for independent V_c (density gc) and V_t (CDF Gt) on a common
+    uniform grid of step h: P(V_t - V_c <= m h) = sum_j gc(v_j) Gt(v_j + m h) h, a
+    cross-correlation (FFT), read off at the quantiles by linear interpolation."""
+    p, n = gc.shape
+    ext = np.concatenate([np.zeros((p, n)), Gt, np.ones((p, n))], axis=1)
+    w = gc * h[:, None]
+    w[:, 0] /= 2.0
+    w[:, -1] /= 2.0
+    cdf = fftconvolve(ext, w[:, ::-1], mode="valid", axes=1)  # shifts -n..n
+    cdf = np.maximum.accumulate(np.clip(cdf, 0.0, 1.0), axis=1)
+    shifts = np.arange(-n, n + 1) * 1.0
+    out = []
+    for q in qs:
+        i = np.clip(np.argmax(cdf >= q, axis=1), 1, 2 * n)
+        rr = np.arange(p)
+        c0, c1 = cdf[rr, i - 1], cdf[rr, i]
+        frac = np.where(c1 > c0, (q - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0)
+        out.append((shifts[i - 1] + frac) * h)
+    return out
+
+
+def group_stats(post_a, post_b, rows):
+    """P(best), expected loss, and for treatments (column 1..) P(effect > 0) and the 95%
+    intervals of theta_t - theta_c and theta_t / theta_c - 1, by numerical integration."""
+    k = rows.shape[1]
+    x, v, h, g, cdf = _grid_stats(post_a, post_b, rows, log_scale=False)
+    wts = np.full(x.shape[1], 1.0)
+    wts[0] = wts[-1] = 0.5
+    wts = wts[None, :] * h[:, None]  # (G, N) trapezoid weights
+    # Leave-one-out products of the other arms' CDFs (k is small).
+    others = np.ones_like(g)
+    for j in range(k):
+        for i in range(k):
+            if i != j:
+                others[:, i, :] *= cdf[:, j, :]
+    prob_best = np.einsum("gkn,gn->gk", g * others, wts)
+    prob_best = prob_best / prob_best.sum(axis=1, keepdims=True)
+    allc = np.prod(cdf, axis=1)
+    e_max = x[:, 0] + np.einsum("gn,gn->g", 1.0 - allc, wts)
+    mean = post_a[rows] / (post_a[rows] + post_b[rows])
+    loss = np.maximum(e_max[:, None] - mean, 0.0)
+    res = {"prob_best": prob_best, "loss": loss}
+    if k > 1:
+        gc = np.repeat(g[:, :1, :], k - 1, axis=1).reshape(-1, x.shape[1])
+        Gt = cdf[:, 1:, :].reshape(-1, x.shape[1])
+        hh = np.repeat(h, k - 1)
+        # P(theta_t > theta_c) = 1 - integral of f_c(x) F_t(x) dx
+        res["ppos"] = (1.0 - np.einsum("pn,pn->p", gc * Gt, np.repeat(wts, k - 1, axis=0))).reshape(-1, k - 1)
+        lo_e, hi_e = _shift_quantiles(gc, Gt, hh, (0.025, 0.975))
+        res["eff_lo"], res["eff_hi"] = lo_e.reshape(-1, k - 1), hi_e.reshape(-1, k - 1)
+        _, vl, hl, gl, cdfl = _grid_stats(post_a, post_b, rows, log_scale=True)
+        gc = np.repeat(gl[:, :1, :], k - 1, axis=1).reshape(-1, vl.shape[1])
+        Gt = cdfl[:, 1:, :].reshape(-1, vl.shape[1])
+        lo_r, hi_r = _shift_quantiles(gc, Gt, np.repeat(hl, k - 1), (0.025, 0.975))
+        res["rel_lo"], res["rel_hi"] = np.expm1(lo_r).reshape(-1, k - 1), np.expm1(hi_r).reshape(-1, k - 1)
+    return res
+
+
 for k in np.unique(sizes):
     rows = order[starts[sizes == k][:, None] + np.arange(k)]  # (groups, k), control in column 0
-    chunk = max(1, budget // (int(k) * draws))
+    # Chunks of at most 4 million grid values (32 MB per array) at the largest grid.
+    chunk = max(1, 4_000_000 // (int(k) * 16384))
     for c in range(0, len(rows), chunk):
         r = rows[c:c + chunk]
-        samples = rng.beta(post_a[r][..., None], post_b[r][..., None], size=r.shape + (draws,))
-        winner = samples.argmax(axis=1) + int(k) * np.arange(len(r))[:, None]
-        out["prob_best"][r] = np.bincount(winner.ravel(), minlength=r.size).reshape(r.shape) / draws
-        out["loss"][r] = (samples.max(axis=1)[:, None, :] - samples).mean(axis=2)
+        res = group_stats(post_a, post_b, r)
+        out["prob_best"][r] = res["prob_best"]
+        out["loss"][r] = res["loss"]
         if k > 1:
             treat = r[:, 1:]
-            diff = samples[:, 1:, :] - samples[:, :1, :]
-            out["eff"][treat] = diff.mean(axis=2)
-            lo, hi = np.quantile(diff, [0.025, 0.975], axis=2)
-            out["eff_lo"][treat] = lo
-            out["eff_hi"][treat] = hi
-            out["ppos"][treat] = (diff > 0).mean(axis=2)
-            ratio = samples[:, 1:, :] / samples[:, :1, :] - 1.0
-            rlo, rhi = np.quantile(ratio, [0.025, 0.975], axis=2)
-            out["rel_lo"][treat] = rlo
-            out["rel_hi"][treat] = rhi
+            out["eff"][treat] = post_mean[treat] - post_mean[r[:, :1]]
+            out["eff_lo"][treat] = res["eff_lo"]
+            out["eff_hi"][treat] = res["eff_hi"]
+            out["ppos"][treat] = res["ppos"]
+            out["rel_lo"][treat] = res["rel_lo"]
+            out["rel_hi"][treat] = res["rel_hi"]
             out["rel"][treat] = out["eff"][treat] / post_mean[r[:, :1]]
 
 # Sample-ratio mismatch (docs/experiments.md#srm): the active arms' delivery against their
@@ -3316,7 +3551,7 @@ $_$;
 -- Name: FUNCTION _experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; from p_draws joint Monte Carlo draws (numpy, seeded by p_seed): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group, sample-ratio mismatch of the arms with planned_share > 0 against those shares (docs/experiments.md#srm): chi-square statistic, p-value and the largest relative share deviation |observed share / planned share - 1|, NULL without delivery or with fewer than 2 active arms; on p_spend (spend in impressions at the group''s pooled CPM) when given and the group spent, else on the impressions; with p_spend the impressions'' p-value and deviation are the delivery imbalance (delivery_p_value, delivery_deviation, else NULL). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, fewer than 100 draws, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
+COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control boolean[], p_successes double precision[], p_trials double precision[], p_prior_alpha double precision[], p_prior_beta double precision[], p_impressions double precision[], p_planned_share double precision[], p_draws integer, p_seed bigint, p_spend double precision[]) IS 'Internal numeric core of experiment analysis, for many experiments in one call (rows grouped by p_group, one p_control row per group). Per arm: Beta(prior_alpha + successes, prior_beta + failures) posterior; by numerical integration over the arms'' Beta densities on a per-group grid (24 points per standard deviation of the narrowest arm, at least 512; the limit of Monte Carlo draws, deterministic: p_seed does not change the result and p_draws is only checked): P(best), expected loss E[max_j theta_j - theta_i]; for treatments, the effect theta_t - theta_c (mean exact, 95% equal-tailed interval, P(effect > 0)) and the relative effect (mean effect / control mean, 95% interval of theta_t / theta_c - 1). Per group, sample-ratio mismatch of the arms with planned_share > 0 against those shares (docs/experiments.md#srm): chi-square statistic, p-value and the largest relative share deviation |observed share / planned share - 1|, NULL without delivery or with fewer than 2 active arms; on p_spend (spend in impressions at the group''s pooled CPM) when given and the group spent, else on the impressions; with p_spend the impressions'' p-value and deviation are the delivery imbalance (delivery_p_value, delivery_deviation, else NULL). idx is the 1-based array position. GN030: arrays of different lengths, NULLs, negative or non-finite counts, successes > trials, non-positive prior, p_draws below 100, or a group without exactly one control; GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
 
 
 --
@@ -3445,6 +3680,80 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) IS 'Internal (called by plan_ads): the generation A/B arm of an ad run. NULL when the run''s brand has no active generation experiment (and the run has none recorded); otherwise {experiment_id, group, config[, sequence]}: the k-th run of the brand assigned in the experiment gets control when k is odd and variant when k is even (split_ratio 0.5), recorded once on ad_runs.experiment_id / experiment_group, so later calls return the same arm. GN005 NULL run, GN010 unknown run.';
+
+
+--
+-- Name: _generation_look(double precision[], double precision[], integer, integer, integer, double precision, double precision, double precision, double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision) RETURNS TABLE(n_variant integer, n_control integer, mean_variant double precision, mean_control double precision, t double precision, df double precision, p_value double precision, tested boolean, level double precision, alpha_spent double precision, winner text)
+    LANGUAGE plpython3u IMMUTABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+# Welch's t test on per-run means, the computation of
+# scipy.stats.ttest_ind(variant, control, equal_var=False), written out in plain Python
+# (two-pass mean and variance; scipy.special.stdtr is the t CDF scipy uses) because it runs
+# once per look, metric and experiment, where numpy set-up or scipy.stats would cost more
+# than the arithmetic.
+import math
+from scipy.special import stdtr
+
+def sample(values):
+    out = [] if values is None else list(values)
+    if any(v is None for v in out):
+        plpy.error("run-level test samples must not contain NULL", sqlstate="GN030")
+    out = [float(v) for v in out]
+    if not all(math.isfinite(v) for v in out):
+        plpy.error("run-level test samples must be finite numbers", sqlstate="GN030")
+    return out
+
+def moments(v):
+    if not v:
+        return None, None
+    m = math.fsum(v) / len(v)
+    return m, (math.fsum((a - m) ** 2 for a in v) / (len(v) - 1) if len(v) > 1 else None)
+
+x, y = sample(p_variant), sample(p_control)
+n1, n2 = len(x), len(y)
+(m1, s1), (m2, s2) = moments(x), moments(y)
+t = df = p = None
+if n1 >= 2 and n2 >= 2:
+    v1, v2 = s1 / n1, s2 / n2
+    se2 = v1 + v2
+    if se2 > 0:
+        t = (m1 - m2) / math.sqrt(se2)
+        df = se2 ** 2 / (v1 ** 2 / (n1 - 1) + v2 ** 2 / (n2 - 1))
+        p = min(1.0, 2.0 * float(stdtr(df, -abs(t))))
+    elif m1 == m2:
+        # Every run of both arms has the same value: no difference at all.
+        p = 1.0
+
+# Alpha spending (power family alpha * f^rho, f the elapsed share of the planned duration):
+# a look may use what the function allows by now less what earlier tested looks used. The
+# levels of all tested looks then sum to at most alpha (union bound), whatever the
+# correlation between looks.
+spent_before = float(p_spent_before or 0.0)
+fraction = min(1.0, max(0.0, float(p_fraction)))
+spent_now = float(p_alpha) * fraction ** float(p_rho)
+tested = bool(
+    p is not None
+    and (p_ads_variant or 0) >= p_min_sample_size and (p_ads_control or 0) >= p_min_sample_size
+    and n1 >= p_min_runs and n2 >= p_min_runs
+)
+level = max(spent_now - spent_before, 0.0) if tested else None
+spent = max(spent_now, spent_before) if tested else spent_before
+winner = None
+if tested and p < level:
+    winner = "variant" if t > 0 else "control"
+return [(n1, n2, m1, m2, t, df, p, tested, level, spent, winner)]
+$$;
+
+
+--
+-- Name: FUNCTION _generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision) IS 'Internal: one look of a generation A/B test (docs/experiments.md#generation-ab-tests) on one metric''s per-run means of the variant and the control (runs are the units, so ads of one run are not counted as independent). Welch''s two-sided t test, as scipy.stats.ttest_ind(variant, control, equal_var=False): fewer than 2 runs in an arm gives no test; no spread in either arm gives p = 1 when the means are equal, else no test. tested when there is a p and both arms have p_min_sample_size ads and p_min_runs runs; level = p_alpha * p_fraction^p_rho (fraction clamped to [0, 1]) - p_spent_before; winner (variant or control, by the sign of t) when tested and p < level, else NULL; alpha_spent is what the next look starts from. GN030: NULL or non-finite values.';
 
 
 --
@@ -4379,14 +4688,24 @@ COMMENT ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection js
 --
 
 CREATE FUNCTION genome._organization_default_config() RETURNS trigger
-    LANGUAGE plpgsql
-    SET search_path TO 'genome', 'public'
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN
+    -- Definer: the app creates organizations as its own role, which has no rights in
+    -- schema genome; it seeds only the new organization's config
+    -- (docs/security.md#definer-functions).
     PERFORM genome._seed_default_quality_config(NEW.id);
     RETURN NEW;
 END
 $$;
+
+
+--
+-- Name: FUNCTION _organization_default_config(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._organization_default_config() IS 'Internal trigger on public.organizations (after insert): gives the new organization the default rubric as its active quality config. SECURITY DEFINER, so the existing app can create organizations as its own role (docs/security.md#definer-functions).';
 
 
 --
@@ -4456,7 +4775,7 @@ BEGIN
 
     INSERT INTO genome.provider_calls (
         agent_job_id, generated_ad_id, operation, provider, model, ok, latency_ms,
-        input_tokens, output_tokens, cost_usd, created_at
+        input_tokens, output_tokens, cost_usd, error, created_at
     )
     SELECT
         p_job.id,
@@ -4464,11 +4783,12 @@ BEGIN
         c.value ->> 'operation',
         c.value ->> 'provider',
         c.value ->> 'model',
-        true,
+        coalesce((c.value ->> 'ok')::boolean, true),
         (c.value ->> 'latency_ms')::numeric::integer,
         coalesce((c.value ->> 'input_tokens')::numeric::integer, 0),
         coalesce((c.value ->> 'output_tokens')::numeric::integer, 0),
         coalesce((c.value ->> 'cost_usd')::numeric, 0),
+        left(c.value ->> 'error', 200),
         p_now
     FROM jsonb_array_elements(v_calls) AS c (value);
     GET DIAGNOSTICS v_count = ROW_COUNT;
@@ -4481,7 +4801,7 @@ $$;
 -- Name: FUNCTION _record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone) IS 'Internal: one genome.provider_calls row per model call of a job''s successful attempt; p_call is one call object or an array of them. Errors: GN408 no call or a malformed call record.';
+COMMENT ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call jsonb, p_now timestamp with time zone) IS 'Internal: one genome.provider_calls row per billed model call of a job attempt (the record_* writers for a successful one, fail_job for a failed one); p_call is one call object or an array of them, each with ok (default true) and, for a failed call, the error class. Errors: GN408 no call or a malformed call record.';
 
 
 --
@@ -6768,8 +7088,6 @@ DECLARE
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
-    v_fit_key record;
-    v_fit record;
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
@@ -6802,149 +7120,175 @@ BEGIN
                 AS trials
     ) AS ev
     WHERE cer.matured_at <= p_now AND ev.trials > 0;
+    -- Statistics for the joins below (a temporary table has none until analysed).
+    ANALYZE _joint_ads;
 
-    CREATE TEMP TABLE _joint_marginals (
-        brand_id uuid,
-        stage smallint,
-        dimension text,
-        value text,
-        m double precision,
-        v double precision
-    ) ON COMMIT DROP;
+    -- 2. Every fit's parameters: one intercept per objective, then every element value;
+    -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+    -- All (brand, stage) fits at once: one pass over the ads, not one per brand.
+    CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
+    WITH fits AS (
+        SELECT DISTINCT a.brand_id, a.stage FROM _joint_ads AS a
+    ),
 
-    FOR v_fit_key IN
-        SELECT a.brand_id, a.stage, b.organization_id
-        FROM _joint_ads AS a INNER JOIN public.brands AS b ON b.id = a.brand_id
-        GROUP BY a.brand_id, a.stage, b.organization_id
-        ORDER BY a.brand_id, a.stage
-    LOOP
-        -- 2. The stage's parameters: one intercept per objective, then every element value;
-        -- prior means from the category prior where one exists (docs/learning.md#category-priors).
-        CREATE TEMP TABLE _joint_stage_ads ON COMMIT DROP AS
-        SELECT a.* FROM _joint_ads AS a
-        WHERE a.brand_id = v_fit_key.brand_id AND a.stage = v_fit_key.stage;
-
-        CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
-        WITH objectives AS (
-            SELECT
-                a.objective,
-                sum(a.weight * a.successes) AS s,
-                sum(a.weight * a.trials) AS n
-            FROM _joint_stage_ads AS a
-            GROUP BY a.objective
-        ),
-
-        value_priors AS (
-            SELECT
-                v.dimension,
-                v.value,
-                dense_rank() OVER (ORDER BY v.dimension)::integer AS grp,
-                ln(pm.m / (1.0 - pm.m)) AS prior_logit
-            FROM genome.element_values AS v
-            INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
-            LEFT JOIN genome.brand_priors AS bp
-                ON bp.brand_id = v_fit_key.brand_id AND bp.element_dimension = v.dimension
-                AND bp.element_value = v.value
-            CROSS JOIN LATERAL (
-                SELECT least(0.99, greatest(0.01,
-                    coalesce(bp.prior_alpha, 1.0) / (coalesce(bp.prior_alpha, 1.0) + coalesce(bp.prior_beta, 1.0))
-                )) AS m
-            ) AS pm
-        ),
-
-        all_params AS (
-            SELECT
-                'objective:' || o.objective AS name,
-                o.objective,
-                NULL::text AS dimension,
-                NULL::text AS value,
-                0 AS grp,
-                ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
-                v_intercept_sd AS prior_sd
-            FROM objectives AS o
-            UNION ALL
-            -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
-            SELECT
-                vp.dimension || '=' || vp.value,
-                NULL,
-                vp.dimension,
-                vp.value,
-                vp.grp,
-                vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.dimension),
-                v_prior_sd
-            FROM value_priors AS vp
-        )
-
+    objectives AS (
         SELECT
-            ap.*,
-            row_number() OVER (ORDER BY ap.grp, ap.name)::integer AS param_idx
-        FROM all_params AS ap;
+            a.brand_id,
+            a.stage,
+            a.objective,
+            sum(a.weight * a.successes) AS s,
+            sum(a.weight * a.trials) AS n
+        FROM _joint_ads AS a
+        GROUP BY a.brand_id, a.stage, a.objective
+    ),
 
-        -- 3. The fit on the stage's arrays.
-        SELECT f.* INTO v_fit
-        FROM genome._joint_logistic_fit(
-            ARRAY(
-                SELECT a.ad_idx
-                FROM _joint_stage_ads AS a
-                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
-                ORDER BY a.ad_idx, p.param_idx
-            ),
-            ARRAY(
-                SELECT p.param_idx
-                FROM _joint_stage_ads AS a
-                CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-                INNER JOIN _joint_params AS p ON p.dimension = t.key AND p.value = t.value
-                ORDER BY a.ad_idx, p.param_idx
-            ),
-            ARRAY(SELECT a.successes FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(SELECT a.trials FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(SELECT a.weight FROM _joint_stage_ads AS a ORDER BY a.ad_idx),
-            ARRAY(
-                SELECT p.param_idx
-                FROM _joint_stage_ads AS a INNER JOIN _joint_params AS p ON p.objective = a.objective
-                ORDER BY a.ad_idx
-            ),
-            ARRAY(SELECT p.prior_mean FROM _joint_params AS p ORDER BY p.param_idx),
-            ARRAY(SELECT p.prior_sd FROM _joint_params AS p ORDER BY p.param_idx),
-            ARRAY(SELECT p.grp FROM _joint_params AS p ORDER BY p.param_idx),
-            v_min_dispersion
-        ) AS f;
-
-        -- 4. The stage's joint posterior, for inspection.
-        INSERT INTO genome.learner_posteriors AS lp (
-            brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-            posterior_cholesky, dispersion, n_ads, effective_ads, updated_at
-        )
+    value_priors AS (
         SELECT
-            v_fit_key.brand_id, v_fit_key.stage, v_fit_key.organization_id, p_version,
-            ARRAY(SELECT p.name FROM _joint_params AS p ORDER BY p.param_idx),
-            v_fit.posterior_mean, v_fit.posterior_cholesky, v_fit.dispersion,
-            (SELECT count(*) FROM _joint_stage_ads),
-            (SELECT sum(a.weight) FROM _joint_stage_ads AS a),
-            p_now
-        ON CONFLICT (brand_id, stage) DO UPDATE
-        SET organization_id = excluded.organization_id,
-            genome_version = excluded.genome_version,
-            parameters = excluded.parameters,
-            posterior_mean = excluded.posterior_mean,
-            posterior_cholesky = excluded.posterior_cholesky,
-            dispersion = excluded.dispersion,
-            n_ads = excluded.n_ads,
-            effective_ads = excluded.effective_ads,
-            updated_at = excluded.updated_at;
+            f.brand_id,
+            f.stage,
+            v.dimension,
+            v.value,
+            dense_rank() OVER (PARTITION BY f.brand_id, f.stage ORDER BY v.dimension)::integer AS grp,
+            ln(pm.m / (1.0 - pm.m)) AS prior_logit
+        FROM fits AS f
+        CROSS JOIN genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        LEFT JOIN genome.brand_priors AS bp
+            ON bp.brand_id = f.brand_id AND bp.element_dimension = v.dimension
+            AND bp.element_value = v.value
+        CROSS JOIN LATERAL (
+            SELECT least(0.99, greatest(0.01,
+                coalesce(bp.prior_alpha, 1.0) / (coalesce(bp.prior_alpha, 1.0) + coalesce(bp.prior_beta, 1.0))
+            )) AS m
+        ) AS pm
+    ),
 
-        -- 5. Each value's marginal rate at this stage.
-        INSERT INTO _joint_marginals
+    all_params AS (
         SELECT
-            v_fit_key.brand_id, v_fit_key.stage, p.dimension, p.value,
-            v_fit.marginal_mean[p.param_idx], v_fit.marginal_variance[p.param_idx]
+            o.brand_id,
+            o.stage,
+            'objective:' || o.objective AS name,
+            o.objective,
+            NULL::text AS dimension,
+            NULL::text AS value,
+            0 AS grp,
+            ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
+            v_intercept_sd AS prior_sd
+        FROM objectives AS o
+        UNION ALL
+        -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
+        SELECT
+            vp.brand_id,
+            vp.stage,
+            vp.dimension || '=' || vp.value,
+            NULL,
+            vp.dimension,
+            vp.value,
+            vp.grp,
+            vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.brand_id, vp.stage, vp.dimension),
+            v_prior_sd
+        FROM value_priors AS vp
+    )
+
+    SELECT
+        ap.*,
+        row_number() OVER (PARTITION BY ap.brand_id, ap.stage ORDER BY ap.grp, ap.name)::integer AS param_idx
+    FROM all_params AS ap;
+    ANALYZE _joint_params;
+
+    -- 3. Every fit on its arrays, aggregated per (brand, stage) in one statement; the
+    -- PL/Python fit runs once per (brand, stage) on them.
+    CREATE TEMP TABLE _joint_fits ON COMMIT DROP AS
+    WITH entries AS (
+        SELECT
+            a.brand_id,
+            a.stage,
+            array_agg(a.ad_idx ORDER BY a.ad_idx, p.param_idx) AS ad_index,
+            array_agg(p.param_idx ORDER BY a.ad_idx, p.param_idx) AS param_index
+        FROM _joint_ads AS a
+        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+        INNER JOIN _joint_params AS p
+            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.dimension = t.key AND p.value = t.value
+        GROUP BY a.brand_id, a.stage
+    ),
+
+    per_ad AS (
+        SELECT
+            a.brand_id,
+            a.stage,
+            array_agg(a.successes ORDER BY a.ad_idx) AS successes,
+            array_agg(a.trials ORDER BY a.ad_idx) AS trials,
+            array_agg(a.weight ORDER BY a.ad_idx) AS weights,
+            array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
+            count(*)::integer AS n_ads,
+            sum(a.weight) AS effective_ads
+        FROM _joint_ads AS a
+        INNER JOIN _joint_params AS p
+            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
+        GROUP BY a.brand_id, a.stage
+    ),
+
+    per_param AS (
+        SELECT
+            p.brand_id,
+            p.stage,
+            array_agg(p.name ORDER BY p.param_idx) AS names,
+            array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
+            array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
+            array_agg(p.grp ORDER BY p.param_idx) AS grp
         FROM _joint_params AS p
-        WHERE p.grp > 0;
+        GROUP BY p.brand_id, p.stage
+    )
 
-        DROP TABLE _joint_params;
-        DROP TABLE _joint_stage_ads;
-    END LOOP;
+    SELECT
+        pa.brand_id,
+        pa.stage,
+        b.organization_id,
+        pp.names,
+        pa.n_ads,
+        pa.effective_ads,
+        f.*
+    FROM per_ad AS pa
+    INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
+    LEFT JOIN entries AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
+    INNER JOIN public.brands AS b ON b.id = pa.brand_id
+    CROSS JOIN LATERAL genome._joint_logistic_fit(
+        coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
+        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion
+    ) AS f;
+
+    -- 4. Each stage's joint posterior, for inspection.
+    INSERT INTO genome.learner_posteriors AS lp (
+        brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
+        posterior_cholesky, dispersion, n_ads, effective_ads, updated_at
+    )
+    SELECT
+        jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
+        jf.posterior_cholesky, jf.dispersion, jf.n_ads, jf.effective_ads, p_now
+    FROM _joint_fits AS jf
+    ON CONFLICT (brand_id, stage) DO UPDATE
+    SET organization_id = excluded.organization_id,
+        genome_version = excluded.genome_version,
+        parameters = excluded.parameters,
+        posterior_mean = excluded.posterior_mean,
+        posterior_cholesky = excluded.posterior_cholesky,
+        dispersion = excluded.dispersion,
+        n_ads = excluded.n_ads,
+        effective_ads = excluded.effective_ads,
+        updated_at = excluded.updated_at;
+
+    -- 5. Each value's marginal rate at each stage.
+    CREATE TEMP TABLE _joint_marginals ON COMMIT DROP AS
+    SELECT
+        jf.brand_id,
+        jf.stage,
+        p.dimension,
+        p.value,
+        jf.marginal_mean[p.param_idx] AS m,
+        jf.marginal_variance[p.param_idx] AS v
+    FROM _joint_fits AS jf
+    INNER JOIN _joint_params AS p ON p.brand_id = jf.brand_id AND p.stage = jf.stage
+    WHERE p.grp > 0;
 
     -- 6. Per brand and value, the product of its stages' rates (independent posteriors: the
     -- mean is the product of the means, the second moment the product of the second
@@ -6984,6 +7328,8 @@ BEGIN
 
     v_brands := (SELECT count(DISTINCT jm.brand_id) FROM _joint_marginals AS jm);
     DROP TABLE _joint_ads;
+    DROP TABLE _joint_params;
+    DROP TABLE _joint_fits;
     DROP TABLE _joint_marginals;
     RETURN v_brands;
 END
@@ -8015,22 +8361,36 @@ CREATE FUNCTION genome.analyze_generation_experiments(p_now timestamp with time 
 DECLARE
     v_alpha double precision := genome._setting_num('generation_experiment_alpha');
     v_max_days double precision := genome._setting_num('generation_experiment_max_days');
+    v_rho double precision := genome._setting_num('generation_experiment_spending_rho');
+    v_min_runs double precision := genome._setting_num('generation_experiment_min_runs');
     v_metrics jsonb := genome._setting('generation_experiment_decision_metric');
     v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     IF v_alpha IS NULL OR NOT (v_alpha > 0 AND v_alpha < 1) OR v_max_days IS NULL OR v_max_days < 1
+       OR v_rho IS NULL OR NOT (v_rho > 0) OR v_min_runs IS NULL OR v_min_runs < 2
        OR jsonb_typeof(v_metrics) <> 'object'
        OR EXISTS (
            SELECT 1 FROM jsonb_each_text(v_metrics) AS m WHERE m.value NOT IN ('reward', 'approval_rate')
        ) THEN
-        RAISE EXCEPTION 'generation experiment settings out of range: alpha % (0..1 exclusive), max_days % (>= 1), decision metrics % (reward | approval_rate per type)',
-            v_alpha, v_max_days, v_metrics
+        RAISE EXCEPTION 'generation experiment settings out of range: alpha % (0..1 exclusive), max_days % (>= 1), spending_rho % (> 0), min_runs % (>= 2), decision metrics % (reward | approval_rate per type)',
+            v_alpha, v_max_days, v_rho, v_min_runs, v_metrics
             USING ERRCODE = 'GN090';
     END IF;
 
     WITH active AS (
-        SELECT e.*
+        SELECT
+            e.*,
+            -- The alpha already spent at the experiment's earlier looks (days before today's).
+            coalesce((
+                SELECT (h.tests ->> 'alpha_spent')::double precision
+                FROM genome.generation_experiment_analyses AS h
+                WHERE h.experiment_id = e.id AND h.analysis_date < (p_now AT TIME ZONE 'UTC')::date
+                ORDER BY h.analysis_date DESC
+                LIMIT 1
+            ), 0) AS spent_before,
+            least(1.0, extract(EPOCH FROM p_now - e.created_at)::double precision / 86400.0 / v_max_days)
+                AS fraction
         FROM genome.generation_experiments AS e
         WHERE e.status = 'active' AND e.created_at <= p_now
     ),
@@ -8054,77 +8414,130 @@ BEGIN
         WHERE r.experiment_group IN ('control', 'variant')
     ),
 
+    run_means AS (
+        -- The units of the test: one mean per run and metric (NULL when the run has none yet).
+        SELECT
+            x.experiment_id,
+            x.arm,
+            x.run_id,
+            avg(x.approved) AS approval_rate,
+            avg(x.reward) AS reward
+        FROM arm_ads AS x
+        GROUP BY x.experiment_id, x.arm, x.run_id
+    ),
+
+    run_arrays AS (
+        SELECT
+            m.experiment_id,
+            count(*) FILTER (WHERE m.arm = 'control') AS runs_c,
+            count(*) FILTER (WHERE m.arm = 'variant') AS runs_v,
+            coalesce(array_agg(m.approval_rate ORDER BY m.run_id)
+                FILTER (WHERE m.arm = 'control' AND m.approval_rate IS NOT NULL), '{}') AS run_appr_c,
+            coalesce(array_agg(m.approval_rate ORDER BY m.run_id)
+                FILTER (WHERE m.arm = 'variant' AND m.approval_rate IS NOT NULL), '{}') AS run_appr_v,
+            coalesce(array_agg(m.reward ORDER BY m.run_id)
+                FILTER (WHERE m.arm = 'control' AND m.reward IS NOT NULL), '{}') AS run_rew_c,
+            coalesce(array_agg(m.reward ORDER BY m.run_id)
+                FILTER (WHERE m.arm = 'variant' AND m.reward IS NOT NULL), '{}') AS run_rew_v
+        FROM run_means AS m
+        GROUP BY m.experiment_id
+    ),
+
     samples AS (
         SELECT
             a.id AS experiment_id,
-            coalesce(a.created_at + make_interval(days => v_max_days::integer) <= p_now, false) AS expired,
+            a.spent_before,
+            a.fraction,
+            a.fraction >= 1.0 AS expired,
             coalesce(v_metrics ->> a.experiment_type, 'reward') AS decision_metric,
             a.min_sample_size,
-            count(DISTINCT x.run_id) FILTER (WHERE x.arm = 'control') AS runs_c,
-            count(DISTINCT x.run_id) FILTER (WHERE x.arm = 'variant') AS runs_v,
+            coalesce(max(ra.runs_c), 0) AS runs_c,
+            coalesce(max(ra.runs_v), 0) AS runs_v,
             coalesce(array_agg(x.approved) FILTER (WHERE x.arm = 'control' AND x.approved IS NOT NULL), '{}') AS appr_c,
             coalesce(array_agg(x.approved) FILTER (WHERE x.arm = 'variant' AND x.approved IS NOT NULL), '{}') AS appr_v,
             coalesce(array_agg(x.reward) FILTER (WHERE x.arm = 'control' AND x.reward IS NOT NULL), '{}') AS rew_c,
-            coalesce(array_agg(x.reward) FILTER (WHERE x.arm = 'variant' AND x.reward IS NOT NULL), '{}') AS rew_v
+            coalesce(array_agg(x.reward) FILTER (WHERE x.arm = 'variant' AND x.reward IS NOT NULL), '{}') AS rew_v,
+            coalesce(min(ra.run_appr_c), '{}') AS run_appr_c,
+            coalesce(min(ra.run_appr_v), '{}') AS run_appr_v,
+            coalesce(min(ra.run_rew_c), '{}') AS run_rew_c,
+            coalesce(min(ra.run_rew_v), '{}') AS run_rew_v
         FROM active AS a
         LEFT JOIN arm_ads AS x ON x.experiment_id = a.id
-        GROUP BY a.id, a.created_at, a.experiment_type, a.min_sample_size
+        LEFT JOIN run_arrays AS ra ON ra.experiment_id = a.id
+        GROUP BY a.id, a.spent_before, a.fraction, a.experiment_type, a.min_sample_size
     ),
 
     tested AS (
+        -- Both metrics are tested the same way; only the deciding metric's look decides.
         SELECT
             s.*,
-            ta.n_x AS appr_n_v,
-            ta.n_y AS appr_n_c,
-            ta.u_x AS appr_u_v,
-            ta.u_y AS appr_u_c,
-            ta.z AS appr_z,
-            ta.p_value AS appr_p,
-            tr.n_x AS rew_n_v,
-            tr.n_y AS rew_n_c,
-            tr.u_x AS rew_u_v,
-            tr.u_y AS rew_u_c,
-            tr.z AS rew_z,
-            tr.p_value AS rew_p
+            ra.n_variant AS appr_runs_v,
+            ra.n_control AS appr_runs_c,
+            ra.mean_variant AS appr_mean_v,
+            ra.mean_control AS appr_mean_c,
+            ra.t AS appr_t,
+            ra.df AS appr_df,
+            ra.p_value AS appr_p,
+            rr.n_variant AS rew_runs_v,
+            rr.n_control AS rew_runs_c,
+            rr.mean_variant AS rew_mean_v,
+            rr.mean_control AS rew_mean_c,
+            rr.t AS rew_t,
+            rr.df AS rew_df,
+            rr.p_value AS rew_p,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.p_value ELSE ra.p_value END AS dp,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.tested ELSE ra.tested END AS tests_now,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.level ELSE ra.level END AS level,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.alpha_spent ELSE ra.alpha_spent END AS alpha_spent,
+            CASE WHEN s.decision_metric = 'reward' THEN rr.winner ELSE ra.winner END AS winner,
+            ta.z AS appr_ad_z,
+            ta.p_value AS appr_ad_p,
+            tr.z AS rew_ad_z,
+            tr.p_value AS rew_ad_p
         FROM samples AS s
+        CROSS JOIN LATERAL genome._generation_look(
+            s.run_appr_v, s.run_appr_c, cardinality(s.appr_v), cardinality(s.appr_c),
+            s.min_sample_size, v_min_runs, s.fraction, s.spent_before, v_alpha, v_rho
+        ) AS ra
+        CROSS JOIN LATERAL genome._generation_look(
+            s.run_rew_v, s.run_rew_c, cardinality(s.rew_v), cardinality(s.rew_c),
+            s.min_sample_size, v_min_runs, s.fraction, s.spent_before, v_alpha, v_rho
+        ) AS rr
         CROSS JOIN LATERAL genome._mann_whitney_u(s.appr_v, s.appr_c) AS ta
         CROSS JOIN LATERAL genome._mann_whitney_u(s.rew_v, s.rew_c) AS tr
     ),
 
-    decided AS (
-        SELECT
-            t.*,
-            CASE WHEN t.decision_metric = 'reward' THEN t.rew_n_c ELSE t.appr_n_c END AS dn_c,
-            CASE WHEN t.decision_metric = 'reward' THEN t.rew_n_v ELSE t.appr_n_v END AS dn_v,
-            CASE WHEN t.decision_metric = 'reward' THEN t.rew_p ELSE t.appr_p END AS dp,
-            CASE WHEN t.decision_metric = 'reward' THEN t.rew_u_v - t.rew_u_c ELSE t.appr_u_v - t.appr_u_c END AS du
-        FROM tested AS t
-    ),
-
     verdicts AS (
         SELECT
-            d.*,
-            CASE
-                WHEN d.dn_c >= d.min_sample_size AND d.dn_v >= d.min_sample_size AND d.dp < v_alpha
-                    THEN CASE WHEN d.du > 0 THEN 'variant' ELSE 'control' END
-                WHEN d.expired THEN 'none'
-                ELSE 'continue'
-            END AS decision,
+            l.*,
+            coalesce(l.winner, CASE WHEN l.expired THEN 'none' ELSE 'continue' END) AS decision,
             jsonb_build_object(
-                'decision_metric', d.decision_metric,
+                'decision_metric', l.decision_metric,
                 'alpha', v_alpha,
-                'min_sample_size', d.min_sample_size,
+                'spending_rho', v_rho,
+                'information_fraction', l.fraction,
+                'tested', l.tests_now,
+                'level', l.level,
+                'alpha_spent', l.alpha_spent,
+                'min_sample_size', l.min_sample_size,
+                'min_runs', v_min_runs,
                 'approval_rate', jsonb_build_object(
-                    'n_control', d.appr_n_c, 'n_variant', d.appr_n_v, 'u_control', d.appr_u_c,
-                    'u_variant', d.appr_u_v, 'z', d.appr_z, 'p_value', d.appr_p
+                    'runs_control', l.appr_runs_c, 'runs_variant', l.appr_runs_v,
+                    'n_control', cardinality(l.appr_c), 'n_variant', cardinality(l.appr_v),
+                    'mean_control', l.appr_mean_c, 'mean_variant', l.appr_mean_v,
+                    't', l.appr_t, 'df', l.appr_df, 'p_value', l.appr_p,
+                    'ad_level_z', l.appr_ad_z, 'ad_level_p_value', l.appr_ad_p
                 ),
                 'reward', jsonb_build_object(
-                    'n_control', d.rew_n_c, 'n_variant', d.rew_n_v, 'u_control', d.rew_u_c,
-                    'u_variant', d.rew_u_v, 'z', d.rew_z, 'p_value', d.rew_p
+                    'runs_control', l.rew_runs_c, 'runs_variant', l.rew_runs_v,
+                    'n_control', cardinality(l.rew_c), 'n_variant', cardinality(l.rew_v),
+                    'mean_control', l.rew_mean_c, 'mean_variant', l.rew_mean_v,
+                    't', l.rew_t, 'df', l.rew_df, 'p_value', l.rew_p,
+                    'ad_level_z', l.rew_ad_z, 'ad_level_p_value', l.rew_ad_p
                 ),
-                'test', 'Mann-Whitney U, two-sided, tie-corrected normal approximation with continuity correction'
+                'test', 'Welch t on per-run means (runs are the units), two-sided, at this look''s alpha-spending level; ad_level_*: Mann-Whitney U with ads as independent, descriptive only'
             ) AS tests
-        FROM decided AS d
+        FROM tested AS l
     ),
 
     updated AS (
@@ -8184,7 +8597,7 @@ $$;
 -- Name: FUNCTION analyze_generation_experiments(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with time zone) IS 'Weekly (job genome_validation): for every active generation experiment, compares the arms on approval (reviewed ads: approved 1, rejected/flagged 0) and on matured reward with a two-sided Mann-Whitney U test (genome._mann_whitney_u), records per-arm metrics, confidence = 1 - p of the deciding metric (generation_experiment_decision_metric by experiment type) and a row in genome.generation_experiment_analyses. A winner (the arm with the larger U) is declared, and the experiment completed at p_now, only when both arms have min_sample_size observations of the deciding metric and p < generation_experiment_alpha; after generation_experiment_max_days without one it completes with winner none. Returns the number of experiments analysed. GN004 bad p_now, GN090 settings out of range.';
+COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with time zone) IS 'Weekly (job genome_validation), one look per day (a re-run the same day replaces that day''s look): for every active generation experiment, compares the arms on approval (reviewed ads: approved 1, rejected/flagged 0) and on matured reward with the ad runs as the units: Welch''s t test on per-run means (genome._generation_look); the ad-level Mann-Whitney U is kept as descriptive only. Records per-arm metrics, confidence = 1 - p of the deciding metric (generation_experiment_decision_metric by experiment type) and a row in genome.generation_experiment_analyses with the alpha spent so far. A look tests when both arms have min_sample_size ads and generation_experiment_min_runs runs with the deciding metric; it may use the alpha-spending level alpha * t^rho (t = days elapsed / generation_experiment_max_days; generation_experiment_spending_rho) less what earlier tested looks used, so the false-positive rate over all looks stays at most generation_experiment_alpha (docs/experiments.md#generation-ab-tests). A winner (the arm with the higher mean) is declared, and the experiment completed at p_now, when the look''s p is below its level; after generation_experiment_max_days without one it completes with winner none. Returns the number of experiments analysed. GN004 bad p_now, GN090 settings out of range.';
 
 
 --
@@ -8202,7 +8615,6 @@ DECLARE
     v_edges double precision [];
     v_min_strata integer;
     v_context text [];
-    v_drop text [];
 BEGIN
     PERFORM genome._require_brand(p_brand_id);
     PERFORM genome._require_not_null(p_dimension, 'dimension');
@@ -8241,21 +8653,32 @@ BEGIN
         WHERE ed.kind = 'context' AND ed.dimension <> p_dimension
         ORDER BY ed.dimension
     );
-    -- Every other registered key is dropped before grouping (unregistered keys, if any
-    -- slipped in, only split the first grouping stage; they never enter a stratum key).
-    v_drop := ARRAY(
-        SELECT ed.dimension
-        FROM genome.element_dimensions AS ed
-        WHERE NOT (ed.dimension = ANY(v_context))
-    );
 
     RETURN QUERY
     WITH raw AS (
-        -- Stage 1, over every reward row: only cheap per-row work (one key extraction,
-        -- dropping the non-context keys), grouped down to a few hundred rows.
+        -- Stage 1, over every reward row: only cheap per-row work (the analysed key and the
+        -- context keys extracted as text, joined by the unit separator chr(31) into one text
+        -- key that hashes faster than an array), grouped down to a few hundred rows. Up to
+        -- four context dimensions by direct extraction (a 1M-row scan spent most of its time
+        -- building jsonb with `element_tags - keys`); more take the slower general path.
         SELECT
             nullif(cer.element_tags ->> p_dimension, '') AS val,
-            cer.element_tags - v_drop AS ctx,
+            CASE
+                WHEN cardinality(v_context) <= 4 THEN concat_ws(
+                    chr(31),
+                    coalesce(cer.element_tags ->> v_context[1], ''),
+                    coalesce(cer.element_tags ->> v_context[2], ''),
+                    coalesce(cer.element_tags ->> v_context[3], ''),
+                    coalesce(cer.element_tags ->> v_context[4], '')
+                )
+                ELSE array_to_string(
+                    ARRAY(
+                        SELECT coalesce(cer.element_tags ->> c.dim, '')
+                        FROM unnest(v_context) AS c (dim)
+                    ),
+                    chr(31)
+                )
+            END AS ctx,
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
             count(*) AS n_ads,
@@ -8270,17 +8693,7 @@ BEGIN
             sum(h.logit * h.logit) AS sll,
             sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
         FROM genome.creative_element_rewards AS cer
-        CROSS JOIN LATERAL (
-            -- In double precision: numeric ln() would cost seconds per 100,000 rows.
-            SELECT
-                cer.total_impressions::double precision AS n,
-                cer.total_clicks::double precision + 0.5 AS kh,
-                (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                CASE WHEN cer.total_impressions > 0 THEN ln(
-                    (cer.total_clicks::double precision + 0.5)
-                    / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                ) END AS logit
-        ) AS h
+        CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4
     ),
@@ -8293,8 +8706,9 @@ BEGIN
                 '|',
                 array_to_string(
                     ARRAY(
-                        SELECT coalesce(nullif(raw.ctx ->> ctx.dim, ''), 'unknown')
-                        FROM unnest(v_context) WITH ORDINALITY AS ctx (dim, ord)
+                        SELECT coalesce(nullif(ctx.v, ''), 'unknown')
+                        FROM unnest(string_to_array(raw.ctx, chr(31))) WITH ORDINALITY AS ctx (v, ord)
+                        WHERE ctx.ord <= cardinality(v_context)
                         ORDER BY ctx.ord
                     ),
                     '|'
@@ -9846,10 +10260,10 @@ COMMENT ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads
 
 
 --
--- Name: fail_job(uuid, text, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: fail_job(uuid, text, text, timestamp with time zone, jsonb); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now(), p_calls jsonb DEFAULT NULL::jsonb) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -9863,9 +10277,15 @@ BEGIN
         RAISE EXCEPTION 'fail_job needs the error text' USING ERRCODE = 'GN400';
     END IF;
     PERFORM genome._require_server_time(p_now);
+    PERFORM genome._check_payload_size(p_calls::text, 'model call records');
     v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
+    END IF;
+    -- The attempt's billed calls are recorded even though it failed (an answer that could
+    -- not be used was paid for): docs/operations.md#prices.
+    IF p_calls IS NOT NULL AND p_calls NOT IN ('[]'::jsonb, 'null'::jsonb) THEN
+        PERFORM genome._record_calls(v_job, p_calls, p_now);
     END IF;
 
     v_error := left(p_error, 20000);
@@ -9907,10 +10327,10 @@ $$;
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) IS 'Record a failed attempt of a job held by p_worker: the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) IS 'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -10032,17 +10452,7 @@ BEGIN
                 sum(h.logit * h.logit) AS sll,
                 sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
-            CROSS JOIN LATERAL (
-                -- In double precision: numeric ln() would cost seconds per 100,000 rows.
-                SELECT
-                    cer.total_impressions::double precision AS n,
-                    cer.total_clicks::double precision + 0.5 AS kh,
-                    (cer.total_impressions - cer.total_clicks)::double precision + 0.5 AS mh,
-                    CASE WHEN cer.total_impressions > 0 THEN ln(
-                        (cer.total_clicks::double precision + 0.5)
-                        / ((cer.total_impressions - cer.total_clicks)::double precision + 0.5)
-                    ) END AS logit
-            ) AS h
+            CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
         ) AS g
@@ -10293,6 +10703,23 @@ BEGIN
             'benefits', to_jsonb(coalesce(p.benefits, '{}'))
         ),
         'brand', jsonb_build_object('id', b.id, 'name', b.name),
+        -- docs/experiments.md#generation-ab-tests: the versions and settings the run was
+        -- planned with (a generation A/B arm's keys included), which the agents apply.
+        'generation', jsonb_build_object(
+            'prompt_template_version', coalesce(r.generation_config ->> 'prompt_template_version', 'v2.0'),
+            'pipeline_version', r.generation_config ->> 'pipeline_version',
+            'review_rubric_version', v_config.version,
+            'pipeline_settings', '{"exemplar_count": 4, "performance_context": true}'::jsonb
+            || CASE
+                WHEN jsonb_typeof(r.generation_config -> 'pipeline_settings') = 'object'
+                    THEN r.generation_config -> 'pipeline_settings'
+                ELSE '{}'::jsonb
+            END,
+            'experiment', CASE
+                WHEN r.experiment_id IS NOT NULL
+                    THEN jsonb_build_object('id', r.experiment_id, 'group', r.experiment_group)
+            END
+        ),
         'organization_id', b.organization_id,
         'config', jsonb_build_object('id', v_config.id, 'version', v_config.version),
         'rubric', coalesce((
@@ -10315,6 +10742,7 @@ BEGIN
 
     -- The learning loop's advisory prompt block, once genome.performance_context exists.
     IF v_job.kind = 'generate'
+       AND (v_context #>> '{generation,pipeline_settings,performance_context}')::boolean
        AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
         EXECUTE 'SELECT genome.performance_context($1, $2)'
         INTO v_performance
@@ -10346,7 +10774,7 @@ $_$;
 -- Name: FUNCTION job_context(p_job_id uuid, p_worker text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the active quality config and its rubric (code, name, weight, description per check), for generate jobs the performance_context prompt block when genome.performance_context exists, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
+COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
 
 
 --
@@ -10745,7 +11173,7 @@ BEGIN
     -- docs/learning.md#context-from-the-app: the run's audience, as the app targets it.
     v_context := genome._context_tags(p_context);
 
-    -- docs/monitoring.md#generation-ab-tests: every run records the versions it was planned with.
+    -- docs/experiments.md#generation-ab-tests: every run records the versions it was planned with.
     v_config := jsonb_build_object(
         'prompt_template_version', coalesce(v_run.generation_config ->> 'prompt_template_version', 'v2.0'),
         'pipeline_version', coalesce(v_run.generation_config ->> 'pipeline_version', v_run.pipeline_version, 'v2'),
@@ -10761,7 +11189,7 @@ BEGIN
         )
     );
 
-    -- docs/monitoring.md#generation-ab-tests: a run of a brand with an active generation A/B test gets its arm's config
+    -- docs/experiments.md#generation-ab-tests: a run of a brand with an active generation A/B test gets its arm's config
     -- (the arm's keys override the defaults, e.g. prompt_template_version).
     v_assign := genome._generation_assignment(p_ad_run_id);
     IF v_assign IS NOT NULL THEN
@@ -12662,6 +13090,8 @@ BEGIN
         RAISE EXCEPTION 'control and variant configs are identical: nothing to compare'
             USING ERRCODE = 'GN813';
     END IF;
+    PERFORM genome._check_generation_arm(p_brand_id, 'control', p_control_config);
+    PERFORM genome._check_generation_arm(p_brand_id, 'variant', p_variant_config);
     IF p_min_sample_size IS NULL OR p_min_sample_size < 1 THEN
         RAISE EXCEPTION 'min_sample_size must be >= 1, got %', coalesce(p_min_sample_size::text, 'NULL')
             USING ERRCODE = 'GN814';
@@ -12694,7 +13124,7 @@ $$;
 -- Name: FUNCTION start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone) IS 'Starts an active generation A/B test (docs/monitoring.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment) and plan_ads applies the arm''s config (generation_config keys such as prompt_template_version). Returns the experiment id. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
+COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer, p_now timestamp with time zone) IS 'Starts an active generation A/B test (docs/experiments.md#generation-ab-tests) for a brand: from now on its ad runs alternate control / variant (genome._generation_assignment), plan_ads records the arm''s config on the run, job_context hands it to the agents (prompt template, pipeline settings) and the review scores the arm''s ads under its review_rubric_version. Returns the experiment id. GN005 NULL brand, GN001 unknown brand, GN004 bad p_now, GN811 empty name, GN812 unknown type, GN813 configs not non-empty objects or identical, GN816 a key or value an arm may not set (genome._check_generation_arm), GN814 min_sample_size < 1, GN815 the brand already has an active experiment.';
 
 
 --
@@ -15855,7 +16285,7 @@ ALTER TABLE ONLY public.ad_intelligence_baselines
 --
 
 ALTER TABLE public.ad_runs
-    ADD CONSTRAINT ad_runs_attempts_check CHECK (((max_attempts >= 0) AND (attempts_count >= 0) AND (approved_count >= 0) AND (approved_count <= attempts_count))) NOT VALID;
+    ADD CONSTRAINT ad_runs_attempts_check CHECK (((max_attempts >= 0) AND (attempts_count >= 0) AND (approved_count >= 0))) NOT VALID;
 
 
 --
@@ -18240,6 +18670,14 @@ GRANT USAGE ON SCHEMA public TO genome_dashboard;
 
 
 --
+-- Name: FUNCTION _ad_empirical_logit(p_impressions bigint, p_clicks bigint); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_app;
+
+
+--
 -- Name: TABLE quality_scoring_config; Type: ACL; Schema: genome; Owner: -
 --
 
@@ -18415,6 +18853,14 @@ GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
 
 REVOKE ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_app;
+
+
+--
+-- Name: FUNCTION _check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) TO genome_app;
 
 
 --
@@ -18596,6 +19042,13 @@ REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now t
 
 REVOKE ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_app;
+
+
+--
+-- Name: FUNCTION _generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._generation_look(p_variant double precision[], p_control double precision[], p_ads_variant integer, p_ads_control integer, p_min_sample_size integer, p_min_runs double precision, p_fraction double precision, p_spent_before double precision, p_alpha double precision, p_rho double precision) FROM PUBLIC;
 
 
 --
@@ -19324,11 +19777,11 @@ GRANT ALL ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_a
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) TO genome_agent;
 
 
 --
