@@ -25,6 +25,7 @@ from bench import (
     jobqueue,
     joint,
     learning,
+    rls,
     scores,
     selection,
     startup,
@@ -40,6 +41,7 @@ NAMES = (
     "experiments",
     "queue",
     "startup",
+    "rls",
     "learning",
     "demo",
 )
@@ -71,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sel-values", type=int, default=8)
     g.add_argument("--sel-calls", type=int, default=2000)
     g.add_argument("--sel-rewards", type=int, default=2000, help="rewards behind the scores")
+    g.add_argument("--sel-plan-ads", type=int, default=10, help="ads per plan_ads call")
     g.add_argument("--attr-rows", type=int, default=1_000_000, help="reward rows (attribution)")
     g.add_argument("--score-rows", type=int, default=1_000_000, help="rewards (score update)")
     g.add_argument("--joint-rows", type=int, default=1_000_000, help="rewards (joint learner)")
@@ -83,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--queue-jobs", type=int, default=20_000)
     g.add_argument("--queue-agents", type=int, nargs="+", default=[1, 2, 4])
     g.add_argument("--queue-latency-samples", type=int, default=200)
+    g.add_argument("--rls-ads", type=int, default=1_000_000, help="generated_ads (rls)")
+    g.add_argument("--rls-brands", type=int, default=10_000, help="brands (rls)")
+    g.add_argument("--rls-brands-per-org", type=int, default=5)
+    g.add_argument("--rls-reads", type=int, default=200, help="timed reads per role (rls)")
     g.add_argument("--startup-starts", type=int, default=3, help="process starts per system")
     g.add_argument("--learn-seeds", type=int, default=10, help="seeds per market family")
     g.add_argument("--learn-days", type=int, default=50, help="virtual days per run")
@@ -107,6 +114,7 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
                 values=args.sel_values,
                 calls=args.sel_calls,
                 rewards=args.sel_rewards,
+                plan_ads=args.sel_plan_ads,
             ),
         ),
         "attribution": lambda s: attribution.run(s, args.attr_rows, args.repeats),
@@ -122,6 +130,9 @@ def _runners(args: argparse.Namespace) -> dict[str, Callable[[Server], BenchResu
             s, args.queue_jobs, tuple(args.queue_agents), args.queue_latency_samples
         ),
         "startup": lambda s: startup.run(s, args.startup_starts),
+        "rls": lambda s: rls.run(
+            s, args.rls_ads, args.rls_brands, args.rls_brands_per_org, args.rls_reads
+        ),
         "learning": lambda s: learning.run(
             s,
             learning.LearnSizes(

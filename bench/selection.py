@@ -5,6 +5,11 @@ Alternatives on the same scores: (a) fetch the brand's score rows over psycopg a
 Beta(alpha, beta) per value with numpy, argmax per dimension; (b) MABWiser's Thompson
 sampling, one in-memory MAB per dimension fitted with the same success/failure counts,
 one predict per dimension.
+
+Planning, per ad: `genome.plan_ads(run, n)` (one round trip for n ads: elements, the
+generated_ads rows, their generate jobs) against the same client-side planner (fetch the
+scores once, n numpy draws, the n generated_ads rows in one multi-row INSERT), each in a
+transaction that is rolled back so every plan starts from the same run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 import numpy as np
 import psycopg
 from mabwiser.mab import MAB, LearningPolicy
+from psycopg.types.json import Jsonb
 
 from bench import data
 from bench.harness import BenchResult, Row, Server, summarize_ms, timed
@@ -30,6 +36,8 @@ class SelectionSizes:
     rewards: int = 2000
     warmup: int = 50
     seed: int = 11
+    plan_ads: int = 10
+    plans: int = 100
 
 
 SCORE_SQL = (
@@ -51,6 +59,50 @@ def _numpy_select(conn: psycopg.Connection, brand: Any, rng: np.random.Generator
     for lo, hi in itertools.pairwise(bounds):
         picked[rows[lo][0]] = rows[lo + int(np.argmax(draws[lo:hi]))][1]
     return picked
+
+
+PLAN_INSERT = (
+    "INSERT INTO public.generated_ads (ad_run_id, prompt_index, canvas_size, final_status, "
+    "element_tags, element_propensities, element_tags_source, bandit_selected, created_at) "
+    "SELECT %s, i, '1080x1080px', 'pending', t, p, 'plan', true, %s "
+    "FROM unnest(%s::int[], %s::jsonb[], %s::jsonb[]) AS x (i, t, p)"
+)
+
+
+def _numpy_plan(
+    conn: psycopg.Connection, brand: Any, run: Any, n: int, rng: np.random.Generator
+) -> None:
+    """The client-side planner: one score fetch, n Thompson draws, one INSERT of n rows."""
+    rows = conn.execute(SCORE_SQL, (brand,)).fetchall()
+    dims = np.array([r[0] for r in rows])
+    alpha = np.fromiter((r[2] for r in rows), float, len(rows))
+    beta = np.fromiter((r[3] for r in rows), float, len(rows))
+    _, starts = np.unique(dims, return_index=True)
+    bounds = [*starts.tolist(), len(rows)]
+    draws = rng.beta(alpha, beta, size=(n, len(rows)))
+    tags: list[Jsonb] = []
+    for d in draws:
+        picked = {}
+        for lo, hi in itertools.pairwise(bounds):
+            picked[rows[lo][0]] = rows[lo + int(np.argmax(d[lo:hi]))][1]
+        tags.append(Jsonb(picked))
+    conn.execute(
+        PLAN_INSERT,
+        (run, data.P_NOW, list(range(1, n + 1)), tags, [Jsonb({})] * n),
+    )
+
+
+def _plans(conn: psycopg.Connection, fn: Any, n: int, warmup: int) -> list[float]:
+    """Seconds per plan, each in a transaction rolled back afterwards."""
+    out: list[float] = []
+    for i in range(warmup + n):
+        start = time.perf_counter()
+        fn()
+        elapsed = time.perf_counter() - start
+        conn.rollback()
+        if i >= warmup:
+            out.append(elapsed)
+    return out
 
 
 def _fit_mabwiser(rows: list[tuple[Any, ...]], seed: int) -> dict[str, MAB]:
@@ -125,16 +177,55 @@ def run(server: Server, sizes: SelectionSizes) -> BenchResult:
             _calls(lambda: {d: m.predict() for d, m in mabs.items()}, sizes.calls, sizes.warmup)
         )
 
+        # Planning n ads in one call against the client-side planner, per ad.
+        conn.autocommit = False
+        run, n = tenant.run_ids[0], sizes.plan_ads
+        planned = conn.execute(
+            "SELECT count(*) FROM genome.plan_ads(%s, %s, %s)", (run, n, p_now)
+        ).fetchone()
+        assert planned is not None and planned[0] == n
+        conn.rollback()
+
+        def plan_project() -> None:
+            conn.execute("SELECT count(*) FROM genome.plan_ads(%s, %s, %s)", (run, n, p_now))
+
+        plan_proj = summarize_ms(
+            [t / n for t in _plans(conn, plan_project, sizes.plans, sizes.warmup // 5)]
+        )
+        plan_alt = summarize_ms(
+            [
+                t / n
+                for t in _plans(
+                    conn,
+                    lambda: _numpy_plan(conn, brand, run, n, rng),
+                    sizes.plans,
+                    sizes.warmup // 5,
+                )
+            ]
+        )
+
     numpy_name, mab_name = "psycopg fetch + numpy draw", "MABWiser TS predict"
     for q in ("p50", "p99"):
         res.rows.append(Row(f"{q} per selection", "ms", proj[q], alt[q], numpy_name))
     for q in ("p50", "p99"):
         res.rows.append(Row(f"{q} per selection", "ms", proj[q], mab[q], mab_name))
+    for q in ("p50", "p99"):
+        res.rows.append(
+            Row(
+                f"{q} per planned ad (plan_ads, {sizes.plan_ads} a call)",
+                "ms",
+                plan_proj[q],
+                plan_alt[q],
+                "psycopg fetch + numpy draws + INSERT",
+            )
+        )
     res.details = {
         "project_ms": proj,
         "numpy_ms": alt,
         "mabwiser_ms": mab,
         "mabwiser_fit_s": fit_s,
+        "plan_ads_per_ad_ms": plan_proj,
+        "numpy_plan_per_ad_ms": plan_alt,
         "score_rows": len(rows),
     }
     res.notes.append(
@@ -142,5 +233,9 @@ def run(server: Server, sizes: SelectionSizes) -> BenchResult:
         "it reads the per-value win probabilities update_scores stored (no sampling loop per "
         "call). MABWiser keeps its model in process memory (no database read per call; its "
         "fit is not timed per call)."
+    )
+    res.notes.append(
+        "plan_ads also writes each ad's pre-generation score, propensities and generate job "
+        "and counts the run's attempts; the client-side planner writes only the ad rows."
     )
     return res

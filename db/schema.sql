@@ -3555,6 +3555,33 @@ COMMENT ON FUNCTION genome._experiment_posteriors(p_group integer[], p_control b
 
 
 --
+-- Name: _exploration_rate(integer, integer, double precision[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) RETURNS double precision
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    -- p_settings: exploration_floor, exploration_start, exploration_scale,
+    -- forced_exploration_ads, forced_exploration_rate (read once by the caller).
+    RETURN CASE
+        WHEN p_planned_ads < p_settings[4]
+            THEN greatest(p_settings[5], p_settings[1], p_settings[2] * exp(-p_matured_ads / p_settings[3]))
+        ELSE greatest(p_settings[1], p_settings[2] * exp(-p_matured_ads / p_settings[3]))
+    END;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) IS 'Internal: the exploration rate formula of genome.exploration_rate with its five settings given (exploration_floor, exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate), so select_elements reads the settings in one query.';
+
+
+--
 -- Name: _finish_job(uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -4752,6 +4779,45 @@ COMMENT ON FUNCTION genome._organization_default_config() IS 'Internal trigger o
 
 
 --
+-- Name: _pre_gen_score(uuid, uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_score numeric;
+BEGIN
+    SELECT round((
+        sum(d.strategic_weight * coalesce(
+            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+            0.5
+        )) / nullif(sum(d.strategic_weight), 0)
+    )::numeric, 4)
+    INTO v_score
+    FROM jsonb_each_text(p_tags) AS t
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+    LEFT JOIN genome.creative_element_scores AS sb
+        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
+        AND sb.element_dimension = t.key AND sb.element_value = t.value
+    LEFT JOIN genome.creative_element_scores AS sp
+        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
+        AND sp.element_dimension = t.key AND sp.element_value = t.value;
+    RETURN v_score;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product (plan_ads, whose tags come from the registry), without checking them again (docs/learning.md#pre-generation-score).';
+
+
+--
 -- Name: _record_calls(genome.agent_jobs, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -5767,6 +5833,133 @@ COMMENT ON FUNCTION genome._seed_default_quality_config(p_organization_id uuid) 
 
 
 --
+-- Name: _selection_table_rows(uuid[], uuid[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) RETURNS TABLE(brand_id uuid, product_id uuid, dimensions text[], starts integer[], sizes integer[], element_values text[], p_win double precision[], cumulative double precision[])
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    -- Set-based over the scopes (brand, product or NULL), so update_scores builds every
+    -- brand's table in one statement and select_elements' fallback one in the same way.
+    RETURN QUERY
+    WITH scopes AS (
+        SELECT DISTINCT sc.brand_id, sc.product_id
+        FROM unnest(p_brand_ids, p_product_ids) AS sc (brand_id, product_id)
+    ),
+
+    candidates AS (
+        SELECT
+            sc.brand_id,
+            sc.product_id,
+            v.dimension,
+            v.value,
+            count(*) OVER (PARTITION BY sc.brand_id, sc.product_id, v.dimension) AS k,
+            coalesce(sp.win_probability, sb.win_probability) AS win_probability
+        FROM scopes AS sc
+        CROSS JOIN genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        LEFT JOIN genome.creative_element_scores AS sb
+            ON sb.brand_id = sc.brand_id AND sb.product_id IS NULL
+            AND sb.element_dimension = v.dimension AND sb.element_value = v.value
+        LEFT JOIN genome.creative_element_scores AS sp
+            ON sc.product_id IS NOT NULL AND sp.brand_id = sc.brand_id AND sp.product_id = sc.product_id
+            AND sp.element_dimension = v.dimension AND sp.element_value = v.value
+    ),
+
+    probabilities AS (
+        -- Without scores yet every value is equally likely to win the draw.
+        SELECT
+            c.*,
+            coalesce(c.win_probability, 1.0 / c.k)
+            / sum(coalesce(c.win_probability, 1.0 / c.k))
+                OVER (PARTITION BY c.brand_id, c.product_id, c.dimension) AS p_win
+        FROM candidates AS c
+    ),
+
+    cumulative AS (
+        SELECT
+            p.*,
+            sum(p.p_win) OVER (
+                PARTITION BY p.brand_id, p.product_id, p.dimension ORDER BY p.value
+                ROWS UNBOUNDED PRECEDING
+            ) AS cum,
+            row_number() OVER (
+                PARTITION BY p.brand_id, p.product_id ORDER BY p.dimension, p.value
+            )::integer AS position
+        FROM probabilities AS p
+    ),
+
+    dims AS (
+        SELECT
+            g.brand_id,
+            g.product_id,
+            array_agg(g.dimension ORDER BY g.dimension) AS dimensions,
+            array_agg(g.start ORDER BY g.dimension) AS starts,
+            array_agg(g.k ORDER BY g.dimension) AS sizes
+        FROM (
+            SELECT c.brand_id, c.product_id, c.dimension, min(c.position) AS start, count(*)::integer AS k
+            FROM cumulative AS c
+            GROUP BY c.brand_id, c.product_id, c.dimension
+        ) AS g
+        GROUP BY g.brand_id, g.product_id
+    ),
+
+    flat AS (
+        SELECT
+            c.brand_id,
+            c.product_id,
+            array_agg(c.value ORDER BY c.position) AS element_values,
+            array_agg(c.p_win ORDER BY c.position) AS p_win,
+            array_agg(c.cum ORDER BY c.position) AS cumulative
+        FROM cumulative AS c
+        GROUP BY c.brand_id, c.product_id
+    )
+
+    SELECT
+        f.brand_id, f.product_id, d.dimensions, d.starts, d.sizes,
+        f.element_values, f.p_win, f.cumulative
+    FROM flat AS f
+    INNER JOIN dims AS d
+        ON d.brand_id = f.brand_id AND d.product_id IS NOT DISTINCT FROM f.product_id;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) IS 'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum (docs/learning.md#selection).';
+
+
+--
+-- Name: _selection_tables_stale(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._selection_tables_stale() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    -- A statement that changes scores or the registry makes the stored draw tables stale;
+    -- select_elements computes them from the scores until update_scores writes them again.
+    -- (Under row-level security the app's own change reaches only its own brands' rows.)
+    DELETE FROM genome.selection_tables;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _selection_tables_stale(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._selection_tables_stale() IS 'Internal statement trigger on creative_element_scores, element_values and element_dimensions: removes the stored draw tables (genome.selection_tables) a change could make stale (docs/learning.md#selection).';
+
+
+--
 -- Name: _setting(text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -5798,10 +5991,12 @@ COMMENT ON FUNCTION genome._setting(p_key text) IS 'Internal: the jsonb value of
 --
 
 CREATE FUNCTION genome._setting_int(p_key text) RETURNS integer
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT (genome._setting(p_key))::text::numeric::integer;
+BEGIN
+    RETURN (genome._setting(p_key))::text::numeric::integer;
+END
 $$;
 
 
@@ -5836,10 +6031,12 @@ COMMENT ON FUNCTION genome._setting_interval(p_key text, p_unit text) IS 'Intern
 --
 
 CREATE FUNCTION genome._setting_num(p_key text) RETURNS double precision
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT (genome._setting(p_key))::text::double precision;
+BEGIN
+    RETURN (genome._setting(p_key))::text::double precision;
+END
 $$;
 
 
@@ -5851,14 +6048,49 @@ COMMENT ON FUNCTION genome._setting_num(p_key text) IS 'Internal: a numeric geno
 
 
 --
+-- Name: _setting_nums(text[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._setting_nums(p_keys text[]) RETURNS double precision[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v double precision [];
+    v_missing integer;
+BEGIN
+    -- One query for several settings (a hot path reads five at once).
+    SELECT array_agg((s.value)::text::double precision ORDER BY k.i)
+    INTO v
+    FROM unnest(p_keys) WITH ORDINALITY AS k (key, i)
+    LEFT JOIN genome.settings AS s ON s.key = k.key;
+    v_missing := array_position(v, NULL);
+    IF v_missing IS NOT NULL THEN
+        PERFORM genome._setting(p_keys[v_missing]);
+    END IF;
+    RETURN v;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _setting_nums(p_keys text[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._setting_nums(p_keys text[]) IS 'Internal: numeric genome settings as double precision, in the order of p_keys, read in one query (genome._setting raises GN090 for the first unknown key).';
+
+
+--
 -- Name: _setting_text(text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
 CREATE FUNCTION genome._setting_text(p_key text) RETURNS text
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT genome._setting(p_key) #>> '{}';
+BEGIN
+    RETURN genome._setting(p_key) #>> '{}';
+END
 $$;
 
 
@@ -7407,6 +7639,52 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence: alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
+
+
+--
+-- Name: _update_scores_selection_tables(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._update_scores_selection_tables() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_brands uuid [];
+    v_products uuid [];
+    v_rows integer;
+BEGIN
+    -- The scopes: every brand with scores, and each of its products with rows of its own.
+    SELECT
+        array_agg(sc.brand_id ORDER BY sc.brand_id, sc.product_id),
+        array_agg(sc.product_id ORDER BY sc.brand_id, sc.product_id)
+    INTO v_brands, v_products
+    FROM (
+        SELECT DISTINCT s.brand_id, NULL::uuid AS product_id FROM genome.creative_element_scores AS s
+        UNION
+        SELECT DISTINCT s.brand_id, s.product_id FROM genome.creative_element_scores AS s
+        WHERE s.product_id IS NOT NULL
+    ) AS sc;
+    DELETE FROM genome.selection_tables;
+    INSERT INTO genome.selection_tables (
+        organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win, cumulative
+    )
+    SELECT
+        b.organization_id, t.brand_id, t.product_id, t.dimensions, t.starts, t.sizes,
+        t.element_values, t.p_win, t.cumulative
+    FROM genome._selection_table_rows(coalesce(v_brands, '{}'), coalesce(v_products, '{}')) AS t
+    INNER JOIN public.brands AS b ON b.id = t.brand_id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _update_scores_selection_tables(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._update_scores_selection_tables() IS 'Internal step of update_scores, after the win probabilities: rebuilds genome.selection_tables for every brand with scores (its brand level and each product with scores of its own), the table select_elements draws from (docs/learning.md#selection). Returns the rows written.';
 
 
 --
@@ -10151,18 +10429,13 @@ CREATE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads int
     LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT CASE
-        WHEN p_planned_ads < genome._setting_num('forced_exploration_ads')
-            THEN greatest(genome._setting_num('forced_exploration_rate'), b.rate)
-        ELSE b.rate
-    END
-    FROM (
-        SELECT greatest(
-            genome._setting_num('exploration_floor'),
-            genome._setting_num('exploration_start')
-            * exp(-p_matured_ads / genome._setting_num('exploration_scale'))
-        ) AS rate
-    ) AS b;
+    SELECT genome._exploration_rate(
+        p_matured_ads, p_planned_ads,
+        genome._setting_nums(ARRAY[
+            'exploration_floor', 'exploration_start', 'exploration_scale',
+            'forced_exploration_ads', 'forced_exploration_rate'
+        ])
+    );
 $$;
 
 
@@ -11150,7 +11423,7 @@ BEGIN
             v_selection - 'element_tags',
             'plan',
             true,
-            genome.pre_gen_score(v_brand, v_run.product_id, v_tags),
+            genome._pre_gen_score(v_brand, v_run.product_id, v_tags),
             (v_selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
@@ -11187,29 +11460,9 @@ CREATE FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_eleme
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_tags jsonb;
-    v_score numeric;
 BEGIN
     PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    v_tags := genome.normalize_tags(p_element_tags);
-    SELECT round((
-        sum(d.strategic_weight * coalesce(
-            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-            0.5
-        )) / nullif(sum(d.strategic_weight), 0)
-    )::numeric, 4)
-    INTO v_score
-    FROM jsonb_each_text(v_tags) AS t
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-    LEFT JOIN genome.creative_element_scores AS sb
-        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-        AND sb.element_dimension = t.key AND sb.element_value = t.value
-    LEFT JOIN genome.creative_element_scores AS sp
-        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-        AND sp.element_dimension = t.key AND sp.element_value = t.value;
-    RETURN v_score;
+    RETURN genome._pre_gen_score(p_brand_id, p_product_id, genome.normalize_tags(p_element_tags));
 END
 $$;
 
@@ -12751,129 +13004,140 @@ CREATE FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid DEFAUL
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_fixed jsonb;
+    v_keys constant text [] := ARRAY[
+        'exploration_floor', 'exploration_start', 'exploration_scale',
+        'forced_exploration_ads', 'forced_exploration_rate'
+    ];
+    v_fixed jsonb := '{}'::jsonb;
+    v_valid boolean;
     v_matured integer;
     v_planned integer;
     v_level integer;
     v_version integer;
+    v_settings double precision [];
     v_explore double precision;
-    v_result jsonb;
+    v_dims text [];
+    v_starts integer [];
+    v_sizes integer [];
+    v_values text [];
+    v_p_win double precision [];
+    v_cumulative double precision [];
+    v_dim text;
+    v_lo integer;
+    v_k integer;
+    v_u double precision;
+    v_exploratory boolean;
+    v_at integer;
+    v_tags jsonb;
+    v_propensities jsonb;
+    v_flags jsonb;
+    v_fixed_keys jsonb := '[]'::jsonb;
 BEGIN
-    PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    PERFORM genome._require_now(p_now);
-    v_fixed := CASE
-        WHEN p_fixed IS NULL OR p_fixed = '{}'::jsonb THEN '{}'::jsonb
-        ELSE genome.normalize_tags(p_fixed)
-    END;
-
-    -- The matured-ad count is the one the current genome version was built from (as are
-    -- the win probabilities), so the hot path reads one row instead of counting rewards.
+    -- The hot path is one query (the checks, the genome state, the exploration settings and
+    -- the stored draw table) and a loop over the dimensions' arrays: a query per dimension
+    -- would cost more to start than the draw costs. The shared checks raise only when
+    -- something is off.
     SELECT
+        b.id IS NOT NULL AND (p_product_id IS NULL OR EXISTS (
+            SELECT 1 FROM public.products AS p WHERE p.id = p_product_id AND p.brand_id = b.id
+        )),
+        -- The matured-ad count is the one the current genome version was built from (as
+        -- are the win probabilities), so the hot path reads one row instead of counting.
         coalesce(gs.matured_ads, 0), coalesce(gs.planned_ads, 0),
-        coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0)
-    INTO v_matured, v_planned, v_level, v_version
+        coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0),
+        ARRAY(
+            SELECT (s.value)::text::double precision
+            FROM unnest(v_keys) WITH ORDINALITY AS k (key, i)
+            LEFT JOIN genome.settings AS s ON s.key = k.key
+            ORDER BY k.i
+        ),
+        t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative
+    INTO v_valid, v_matured, v_planned, v_level, v_version, v_settings,
+        v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
     FROM (SELECT 1) AS one
-    LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
-    -- genome._setting raises GN090 for a missing exploration setting.
-    v_explore := genome.exploration_rate(v_matured, v_planned);
+    LEFT JOIN public.brands AS b ON b.id = p_brand_id
+    LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id
+    -- A product with scores of its own has its own table; otherwise it draws from its brand's.
+    LEFT JOIN LATERAL (
+        SELECT st.*
+        FROM genome.selection_tables AS st
+        WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
+        ORDER BY st.product_id NULLS LAST
+        LIMIT 1
+    ) AS t ON true;
+    IF NOT v_valid THEN
+        PERFORM genome._check_brand_product(p_brand_id, p_product_id);
+    END IF;
+    IF p_now IS NULL OR NOT isfinite(p_now) THEN
+        PERFORM genome._require_now(p_now);
+    END IF;
+    IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
+        v_fixed := genome.normalize_tags(p_fixed);
+    END IF;
+    IF array_position(v_settings, NULL) IS NOT NULL THEN
+        -- genome._setting raises GN090 for the missing exploration setting.
+        v_settings := genome._setting_nums(v_keys);
+    END IF;
+    v_explore := genome._exploration_rate(v_matured, v_planned, v_settings);
+    IF v_dims IS NULL THEN
+        -- No stored table (a change to the scores or the registry made it stale): the same
+        -- table computed from the scores.
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
+        INTO v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
+        FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
+    END IF;
 
-    WITH candidates AS (
-        SELECT
-            v.dimension,
-            v.value,
-            count(*) OVER (PARTITION BY v.dimension) AS k,
-            row_number() OVER (PARTITION BY v.dimension ORDER BY v.value) AS pos,
-            coalesce(sp.win_probability, sb.win_probability) AS win_probability
-        FROM genome.element_values AS v
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
-        LEFT JOIN genome.creative_element_scores AS sb
-            ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-            AND sb.element_dimension = v.dimension AND sb.element_value = v.value
-        LEFT JOIN genome.creative_element_scores AS sp
-            ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-            AND sp.element_dimension = v.dimension AND sp.element_value = v.value
-        WHERE NOT v_fixed ? v.dimension
-    ),
-
-    probabilities AS (
-        -- Without scores yet every value is equally likely to win the draw.
-        SELECT
-            c.*,
-            coalesce(c.win_probability, 1.0 / c.k)
-            / sum(coalesce(c.win_probability, 1.0 / c.k)) OVER (PARTITION BY c.dimension) AS p_win
-        FROM candidates AS c
-    ),
-
-    cumulative AS (
-        SELECT
-            p.*,
-            sum(p.p_win) OVER (
-                PARTITION BY p.dimension ORDER BY p.value ROWS UNBOUNDED PRECEDING
-            ) AS cum
-        FROM probabilities AS p
-    ),
-
-    draws AS (
+    FOR i IN 1 .. coalesce(cardinality(v_dims), 0) LOOP
+        v_dim := v_dims[i];
+        CONTINUE WHEN v_fixed ? v_dim;
+        v_lo := v_starts[i];
+        v_k := v_sizes[i];
         -- genome._uniform written out: a SQL function with a pinned search_path is not
-        -- inlined, and this runs once per dimension on the hot path.
-        SELECT
-            d.dimension,
-            CASE WHEN p_seed IS NULL THEN random()
-                 ELSE ('x' || substr(md5(p_seed::text || ':' || d.dimension || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0 END
-                < v_explore AS exploratory,
-            CASE WHEN p_seed IS NULL THEN random()
-                 ELSE ('x' || substr(md5(p_seed::text || ':' || d.dimension || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0 END
-                AS u
-        FROM (SELECT DISTINCT c.dimension FROM candidates AS c) AS d
-    ),
-
-    picks AS (
-        SELECT DISTINCT ON (c.dimension)
-            c.dimension,
-            c.value,
-            dr.exploratory,
-            v_explore / c.k + (1.0 - v_explore) * c.p_win AS propensity
-        FROM cumulative AS c
-        INNER JOIN draws AS dr ON dr.dimension = c.dimension
-        WHERE CASE
+        -- inlined, and this runs twice per dimension on the hot path.
+        v_exploratory := CASE WHEN p_seed IS NULL THEN random()
+            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0
+        END < v_explore;
+        v_u := CASE WHEN p_seed IS NULL THEN random()
+            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0
+        END;
+        v_at := v_lo - 1 + CASE
             -- Exploration: uniform over the values.
-            WHEN dr.exploratory THEN c.pos = 1 + floor(dr.u * c.k)
-            -- Exploitation: the value whose win-probability interval holds u, which is
-            -- a Thompson draw in distribution.
-            ELSE c.cum >= dr.u OR c.pos = c.k
-        END
-        ORDER BY c.dimension, c.pos
-    ),
+            WHEN v_exploratory THEN 1 + floor(v_u * v_k)::integer
+            WHEN v_k = 1 THEN 1
+            -- Exploitation: the first value whose running sum of win probabilities reaches
+            -- u (the last one if rounding leaves it short), a Thompson draw in
+            -- distribution; width_bucket is a binary search over the running sums.
+            ELSE 1 + width_bucket(v_u, v_cumulative[v_lo:v_lo + v_k - 2])
+        END;
+        v_tags := coalesce(v_tags, '{}'::jsonb) || jsonb_build_object(v_dim, v_values[v_at]);
+        v_propensities := coalesce(v_propensities, '{}'::jsonb) || jsonb_build_object(
+            v_dim, round((v_explore / v_k + (1.0 - v_explore) * v_p_win[v_at])::numeric, 6)
+        );
+        v_flags := coalesce(v_flags, '{}'::jsonb) || jsonb_build_object(v_dim, v_exploratory);
+    END LOOP;
 
-    fixed AS (
+    IF v_fixed <> '{}'::jsonb THEN
+        -- Forced dimensions: propensity 1, never exploratory.
         SELECT
-            f.key AS dimension,
-            f.value #>> '{}' AS value,
-            false AS exploratory,
-            1.0::double precision AS propensity
-        FROM jsonb_each(v_fixed) AS f
-    ),
+            coalesce(v_tags, '{}'::jsonb) || v_fixed,
+            coalesce(v_propensities, '{}'::jsonb) || jsonb_object_agg(f.key, 1.000000),
+            coalesce(v_flags, '{}'::jsonb) || jsonb_object_agg(f.key, false),
+            jsonb_agg(f.key ORDER BY f.key)
+        INTO v_tags, v_propensities, v_flags, v_fixed_keys
+        FROM jsonb_object_keys(v_fixed) AS f (key);
+    END IF;
 
-    chosen AS (
-        SELECT * FROM picks
-        UNION ALL
-        SELECT * FROM fixed
-    )
-
-    SELECT jsonb_build_object(
-        'element_tags', jsonb_object_agg(ch.dimension, ch.value),
-        'propensities', jsonb_object_agg(ch.dimension, round(ch.propensity::numeric, 6)),
-        'exploratory', jsonb_object_agg(ch.dimension, ch.exploratory),
-        'fixed', coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(v_fixed) AS k), '[]'),
+    RETURN jsonb_build_object(
+        'element_tags', v_tags,
+        'propensities', v_propensities,
+        'exploratory', v_flags,
+        'fixed', v_fixed_keys,
         'bandit_selected', true,
         'exploration_rate', v_explore,
         'matured_ads', v_matured,
         'cold_start_level', v_level,
         'genome_version', v_version
-    )
-    INTO v_result
-    FROM chosen AS ch;
-    RETURN v_result;
+    );
 END
 $$;
 
@@ -12882,7 +13146,7 @@ $$;
 -- Name: FUNCTION select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
+COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
 
 --
@@ -13182,8 +13446,13 @@ CREATE FUNCTION genome.tenant_tables() RETURNS TABLE(table_name text, tenant_col
                                 '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
                                 l.link_column
                             )
+                        -- The parent's visible ids as one array, computed once per
+                        -- query (an InitPlan) under the parent's own policy: the key is
+                        -- then an indexable `= ANY` (each level reads only this
+                        -- organization's rows through its index), where `IN (SELECT ...)`
+                        -- hashed every visible row of the parent chain on every query.
                         ELSE format(
-                            '(%1$I IS NULL OR %1$I IN (SELECT %2$I FROM %3$s))',
+                            '(%1$I IS NULL OR %1$I = ANY (ARRAY(SELECT %2$I FROM %3$s)))',
                             l.link_column, l.parent_column, l.parent_name
                         )
                     END, ' AND ' ORDER BY l.link_column
@@ -13199,7 +13468,7 @@ $_$;
 -- Name: FUNCTION tenant_tables(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.tenant_tables() IS 'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies.';
+COMMENT ON FUNCTION genome.tenant_tables() IS 'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies (key = ANY of the parent''s visible ids, an array computed once per query, so each level is an index lookup of this organization''s rows: docs/security.md#row-level-security).';
 
 
 --
@@ -13225,6 +13494,7 @@ BEGIN
     v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
     PERFORM genome._update_scores_win_probabilities(v_version);
     PERFORM genome._update_scores_joint_win_probabilities(v_version);
+    PERFORM genome._update_scores_selection_tables();
     PERFORM genome._update_scores_combos(p_now, v_version);
 
     RETURN v_rows;
@@ -13236,7 +13506,7 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_selection_tables (the draw tables select_elements reads), _update_scores_combos. Returns the number of score rows written (brand and product level).';
 
 
 --
@@ -15098,6 +15368,30 @@ COMMENT ON TABLE genome.schema_migrations IS 'One row per applied db/schema migr
 
 
 --
+-- Name: selection_tables; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.selection_tables (
+    organization_id uuid NOT NULL,
+    brand_id uuid NOT NULL,
+    product_id uuid,
+    dimensions text[] NOT NULL,
+    starts integer[] NOT NULL,
+    sizes integer[] NOT NULL,
+    element_values text[] NOT NULL,
+    p_win double precision[] NOT NULL,
+    cumulative double precision[] NOT NULL
+);
+
+
+--
+-- Name: TABLE selection_tables; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.selection_tables IS 'The draw table select_elements reads (docs/learning.md#selection), one row per brand (product_id NULL) and per product with scores of its own: the registry''s element dimensions in order, and for dimension i its sizes[i] values from position starts[i] of element_values (in value order) with the probability each wins the Thompson draw (p_win: win_probability normalised, 1/k without scores) and the running sum within the dimension (cumulative). Written by update_scores after the win probabilities; any change to creative_element_scores, element_values or element_dimensions removes the rows it could make stale, and select_elements then computes the same table from the scores.';
+
+
+--
 -- Name: settings; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16111,6 +16405,14 @@ ALTER TABLE ONLY genome.schema_migrations
 
 
 --
+-- Name: selection_tables selection_tables_brand_id_product_id_key; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.selection_tables
+    ADD CONSTRAINT selection_tables_brand_id_product_id_key UNIQUE NULLS NOT DISTINCT (brand_id, product_id);
+
+
+--
 -- Name: settings settings_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -16740,6 +17042,27 @@ CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank
 
 
 --
+-- Name: creative_element_scores creative_element_scores_selection_stale; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.creative_element_scores FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+
+
+--
+-- Name: element_dimensions element_dimensions_selection_stale; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER element_dimensions_selection_stale AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.element_dimensions FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+
+
+--
+-- Name: element_values element_values_selection_stale; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER element_values_selection_stale AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.element_values FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+
+
+--
 -- Name: quality_scoring_config quality_scoring_config_same_organization_parent; Type: TRIGGER; Schema: genome; Owner: -
 --
 
@@ -17326,6 +17649,30 @@ ALTER TABLE ONLY genome.reward_weights
 
 
 --
+-- Name: selection_tables selection_tables_brand_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.selection_tables
+    ADD CONSTRAINT selection_tables_brand_id_fkey FOREIGN KEY (brand_id) REFERENCES public.brands(id);
+
+
+--
+-- Name: selection_tables selection_tables_organization_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.selection_tables
+    ADD CONSTRAINT selection_tables_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES public.organizations(id);
+
+
+--
+-- Name: selection_tables selection_tables_product_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.selection_tables
+    ADD CONSTRAINT selection_tables_product_id_fkey FOREIGN KEY (product_id) REFERENCES public.products(id);
+
+
+--
 -- Name: style_clusters style_clusters_brand_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -17647,212 +17994,212 @@ ALTER TABLE genome.generation_experiments ENABLE ROW LEVEL SECURITY;
 -- Name: ad_defect_scans genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_fatigue genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_lineage genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((child_ad_id IS NULL) OR (child_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((child_ad_id IS NULL) OR (child_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_lineage; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id IN (SELECT id FROM public.generated_ads)) AND (child_ad_id IS NULL OR child_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id IN (SELECT id FROM public.generated_ads)) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id IN (SELECT id FROM public.generated_ads)) AND (child_ad_id IS NULL OR child_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_quality_exemplars genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_review_overrides genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id IN ( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id IN ( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id IN (SELECT id FROM genome.quality_scoring_config)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id IN (SELECT id FROM genome.quality_scoring_config)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_reviews genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((config_id IS NULL) OR (config_id IN ( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((config_id IS NULL) OR (config_id IN ( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_reviews; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (config_id IS NULL OR config_id IN (SELECT id FROM genome.quality_scoring_config)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (config_id IS NULL OR config_id IN (SELECT id FROM genome.quality_scoring_config)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_status_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_status_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_visual_lookups genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_visual_lookups; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: agent_job_attempts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))))) WITH CHECK (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))));
+CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))))) WITH CHECK (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON agent_job_attempts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
 
 
 --
 -- Name: agent_jobs genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: brand_priors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON brand_priors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: causal_effects genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON causal_effects; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
@@ -17873,54 +18220,54 @@ COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genom
 -- Name: creative_element_reward_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_reward_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: creative_element_rewards genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: creative_element_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
@@ -17941,250 +18288,268 @@ COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_a
 -- Name: element_combo_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments)))));
+CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiment_arm_ads genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_arms genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_arms; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_events genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT experiments.id
-   FROM genome.experiments)))));
+CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments)) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.experiments))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: generation_experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT generation_experiments.id
-   FROM genome.generation_experiments))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT generation_experiments.id
-   FROM genome.generation_experiments)))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.generation_experiments)) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.generation_experiments))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
 
 
 --
 -- Name: generation_experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: genome_state genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON genome_state; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: learner_posteriors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: provider_calls genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id IN ( SELECT agent_jobs.id
-   FROM genome.agent_jobs))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON provider_calls; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id IN (SELECT id FROM genome.agent_jobs)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: quality_scoring_config genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+
+
+--
+-- Name: selection_tables genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
+
+
+--
+-- Name: POLICY genome_app_tenant ON selection_tables; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: style_clusters genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON style_clusters; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: system_alerts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON system_alerts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: validation_results genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON validation_results; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
@@ -18210,6 +18575,12 @@ ALTER TABLE genome.provider_calls ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE genome.quality_scoring_config ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: selection_tables; Type: ROW SECURITY; Schema: genome; Owner: -
+--
+
+ALTER TABLE genome.selection_tables ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: style_clusters; Type: ROW SECURITY; Schema: genome; Owner: -
@@ -18257,34 +18628,34 @@ ALTER TABLE public.generated_ads ENABLE ROW LEVEL SECURITY;
 -- Name: ad_intelligence_baselines genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_runs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT generation_experiments.id
-   FROM genome.generation_experiments))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id IN ( SELECT generation_experiments.id
-   FROM genome.generation_experiments))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_runs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.generation_experiments)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id IN (SELECT id FROM genome.generation_experiments)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
@@ -18305,66 +18676,66 @@ COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app | (org
 -- Name: generated_ads genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id IN ( SELECT ad_runs.id
-   FROM public.ad_runs))))) WITH CHECK (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id IN ( SELECT ad_runs.id
-   FROM public.ad_runs)))));
+CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))))) WITH CHECK (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generated_ads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id IN (SELECT id FROM public.ad_runs)) | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id IN (SELECT id FROM public.ad_runs))';
+COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
 
 
 --
 -- Name: meta_ad_mapping genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((generated_ad_id IS NULL) OR (generated_ad_id IN ( SELECT generated_ads.id
-   FROM public.generated_ads)))));
+CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads)) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (generated_ad_id IS NULL OR generated_ad_id IN (SELECT id FROM public.generated_ads))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: meta_ads_performance genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_ads_performance; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: meta_campaigns genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_campaigns; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
@@ -18385,52 +18756,52 @@ COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app
 -- Name: product_template_usage genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id IN ( SELECT ad_runs.id
-   FROM public.ad_runs))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id IN ( SELECT ad_runs.id
-   FROM public.ad_runs))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON product_template_usage; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id IN (SELECT id FROM public.ad_runs)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id IN (SELECT id FROM public.ad_runs)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: products genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands)))));
+CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON products; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands))';
+COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: scheduled_jobs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id IN ( SELECT brands.id
-   FROM public.brands))) AND ((product_id IS NULL) OR (product_id IN ( SELECT products.id
-   FROM public.products)))));
+CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products))))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON scheduled_jobs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products)) | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id IN (SELECT id FROM public.brands)) AND (product_id IS NULL OR product_id IN (SELECT id FROM public.products))';
+COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
@@ -18847,6 +19218,14 @@ REVOKE ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_contro
 
 
 --
+-- Name: FUNCTION _exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) TO genome_app;
+
+
+--
 -- Name: FUNCTION _finish_job(p_job_id uuid, p_result jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -19008,6 +19387,14 @@ GRANT ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection 
 --
 
 REVOKE ALL ON FUNCTION genome._organization_default_config() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_app;
 
 
 --
@@ -19199,6 +19586,21 @@ REVOKE ALL ON FUNCTION genome._seed_default_quality_config(p_organization_id uui
 
 
 --
+-- Name: FUNCTION _selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) TO genome_app;
+
+
+--
+-- Name: FUNCTION _selection_tables_stale(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._selection_tables_stale() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _setting(p_key text); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -19227,6 +19629,14 @@ REVOKE ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) FROM PU
 
 REVOKE ALL ON FUNCTION genome._setting_num(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
+
+
+--
+-- Name: FUNCTION _setting_nums(p_keys text[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._setting_nums(p_keys text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_app;
 
 
 --
@@ -19350,6 +19760,13 @@ REVOKE ALL ON FUNCTION genome._update_scores_joint_win_probabilities(p_version i
 --
 
 REVOKE ALL ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_selection_tables(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_selection_tables() FROM PUBLIC;
 
 
 --
@@ -20140,6 +20557,13 @@ GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
+
+
+--
+-- Name: TABLE selection_tables; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_app;
 
 
 --

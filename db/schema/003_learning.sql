@@ -92,6 +92,21 @@ COMMENT ON COLUMN genome.creative_element_scores.win_probability IS
 COMMENT ON COLUMN genome.creative_element_scores.confidence_width IS
 'Width of the 95% equal-tailed interval of the posterior Beta.';
 
+CREATE TABLE genome.selection_tables (
+    organization_id uuid NOT NULL REFERENCES public.organizations (id),
+    brand_id uuid NOT NULL REFERENCES public.brands (id),
+    product_id uuid REFERENCES public.products (id),
+    dimensions text [] NOT NULL,
+    starts integer [] NOT NULL,
+    sizes integer [] NOT NULL,
+    element_values text [] NOT NULL,
+    p_win double precision [] NOT NULL,
+    cumulative double precision [] NOT NULL,
+    UNIQUE NULLS NOT DISTINCT (brand_id, product_id)
+);
+COMMENT ON TABLE genome.selection_tables IS
+'The draw table select_elements reads (docs/learning.md#selection), one row per brand (product_id NULL) and per product with scores of its own: the registry''s element dimensions in order, and for dimension i its sizes[i] values from position starts[i] of element_values (in value order) with the probability each wins the Thompson draw (p_win: win_probability normalised, 1/k without scores) and the running sum within the dimension (cumulative). Written by update_scores after the win probabilities; any change to creative_element_scores, element_values or element_dimensions removes the rows it could make stale, and select_elements then computes the same table from the scores.';
+
 CREATE TABLE genome.element_combo_scores (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     organization_id uuid NOT NULL REFERENCES public.organizations (id),

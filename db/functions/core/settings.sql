@@ -20,35 +20,68 @@ $$;
 COMMENT ON FUNCTION genome._setting(text) IS
 'Internal: the jsonb value of a genome.settings row; the one place SQL reads the settings table. GN090: unknown key.';
 
+-- The typed readers are PL/pgSQL, not SQL: a SQL function with a pinned search_path is
+-- never inlined and is planned again on every call, and these run on hot paths.
 CREATE OR REPLACE FUNCTION genome._setting_num(p_key text)
 RETURNS double precision
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT (genome._setting(p_key))::text::double precision;
+BEGIN
+    RETURN (genome._setting(p_key))::text::double precision;
+END
 $$;
 COMMENT ON FUNCTION genome._setting_num(text) IS
 'Internal: a numeric genome setting as double precision (genome._setting; GN090 unknown key).';
 
-CREATE OR REPLACE FUNCTION genome._setting_int(p_key text)
-RETURNS integer
-LANGUAGE sql
+CREATE OR REPLACE FUNCTION genome._setting_nums(p_keys text [])
+RETURNS double precision []
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT (genome._setting(p_key))::text::numeric::integer;
+DECLARE
+    v double precision [];
+    v_missing integer;
+BEGIN
+    -- One query for several settings (a hot path reads five at once).
+    SELECT array_agg((s.value)::text::double precision ORDER BY k.i)
+    INTO v
+    FROM unnest(p_keys) WITH ORDINALITY AS k (key, i)
+    LEFT JOIN genome.settings AS s ON s.key = k.key;
+    v_missing := array_position(v, NULL);
+    IF v_missing IS NOT NULL THEN
+        PERFORM genome._setting(p_keys[v_missing]);
+    END IF;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION genome._setting_nums(text []) IS
+'Internal: numeric genome settings as double precision, in the order of p_keys, read in one query (genome._setting raises GN090 for the first unknown key).';
+
+CREATE OR REPLACE FUNCTION genome._setting_int(p_key text)
+RETURNS integer
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+BEGIN
+    RETURN (genome._setting(p_key))::text::numeric::integer;
+END
 $$;
 COMMENT ON FUNCTION genome._setting_int(text) IS
 'Internal: a numeric genome setting rounded to an integer (genome._setting; GN090 unknown key).';
 
 CREATE OR REPLACE FUNCTION genome._setting_text(p_key text)
 RETURNS text
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT genome._setting(p_key) #>> '{}';
+BEGIN
+    RETURN genome._setting(p_key) #>> '{}';
+END
 $$;
 COMMENT ON FUNCTION genome._setting_text(text) IS
 'Internal: a scalar genome setting as text, a JSON string without its quotes (genome._setting; GN090 unknown key).';

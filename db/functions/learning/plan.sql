@@ -129,7 +129,7 @@ BEGIN
             v_selection - 'element_tags',
             'plan',
             true,
-            genome.pre_gen_score(v_brand, v_run.product_id, v_tags),
+            genome._pre_gen_score(v_brand, v_run.product_id, v_tags),
             (v_selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now

@@ -12,27 +12,209 @@ $$;
 COMMENT ON FUNCTION genome._uniform(bigint, text) IS
 'Internal: a reproducible uniform [0,1) number from a seed and a key (no session random state is touched).';
 
+CREATE OR REPLACE FUNCTION genome._exploration_rate(
+    p_matured_ads integer, p_planned_ads integer, p_settings double precision []
+)
+RETURNS double precision
+LANGUAGE plpgsql
+IMMUTABLE
+SET search_path = genome, public
+AS $$
+BEGIN
+    -- p_settings: exploration_floor, exploration_start, exploration_scale,
+    -- forced_exploration_ads, forced_exploration_rate (read once by the caller).
+    RETURN CASE
+        WHEN p_planned_ads < p_settings[4]
+            THEN greatest(p_settings[5], p_settings[1], p_settings[2] * exp(-p_matured_ads / p_settings[3]))
+        ELSE greatest(p_settings[1], p_settings[2] * exp(-p_matured_ads / p_settings[3]))
+    END;
+END
+$$;
+COMMENT ON FUNCTION genome._exploration_rate(integer, integer, double precision []) IS
+'Internal: the exploration rate formula of genome.exploration_rate with its five settings given (exploration_floor, exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate), so select_elements reads the settings in one query.';
+
 CREATE OR REPLACE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer)
 RETURNS double precision
 LANGUAGE sql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT CASE
-        WHEN p_planned_ads < genome._setting_num('forced_exploration_ads')
-            THEN greatest(genome._setting_num('forced_exploration_rate'), b.rate)
-        ELSE b.rate
-    END
-    FROM (
-        SELECT greatest(
-            genome._setting_num('exploration_floor'),
-            genome._setting_num('exploration_start')
-            * exp(-p_matured_ads / genome._setting_num('exploration_scale'))
-        ) AS rate
-    ) AS b;
+    SELECT genome._exploration_rate(
+        p_matured_ads, p_planned_ads,
+        genome._setting_nums(ARRAY[
+            'exploration_floor', 'exploration_start', 'exploration_scale',
+            'forced_exploration_ads', 'forced_exploration_rate'
+        ])
+    );
 $$;
 COMMENT ON FUNCTION genome.exploration_rate(integer, integer) IS
 'exploration_boost = max(exploration_floor, exploration_start * exp(-matured / exploration_scale)) (0.05, 0.30, 100), and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
+
+CREATE OR REPLACE FUNCTION genome._selection_table_rows(p_brand_ids uuid [], p_product_ids uuid [])
+RETURNS TABLE (
+    brand_id uuid,
+    product_id uuid,
+    dimensions text [],
+    starts integer [],
+    sizes integer [],
+    element_values text [],
+    p_win double precision [],
+    cumulative double precision []
+)
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+BEGIN
+    -- Set-based over the scopes (brand, product or NULL), so update_scores builds every
+    -- brand's table in one statement and select_elements' fallback one in the same way.
+    RETURN QUERY
+    WITH scopes AS (
+        SELECT DISTINCT sc.brand_id, sc.product_id
+        FROM unnest(p_brand_ids, p_product_ids) AS sc (brand_id, product_id)
+    ),
+
+    candidates AS (
+        SELECT
+            sc.brand_id,
+            sc.product_id,
+            v.dimension,
+            v.value,
+            count(*) OVER (PARTITION BY sc.brand_id, sc.product_id, v.dimension) AS k,
+            coalesce(sp.win_probability, sb.win_probability) AS win_probability
+        FROM scopes AS sc
+        CROSS JOIN genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        LEFT JOIN genome.creative_element_scores AS sb
+            ON sb.brand_id = sc.brand_id AND sb.product_id IS NULL
+            AND sb.element_dimension = v.dimension AND sb.element_value = v.value
+        LEFT JOIN genome.creative_element_scores AS sp
+            ON sc.product_id IS NOT NULL AND sp.brand_id = sc.brand_id AND sp.product_id = sc.product_id
+            AND sp.element_dimension = v.dimension AND sp.element_value = v.value
+    ),
+
+    probabilities AS (
+        -- Without scores yet every value is equally likely to win the draw.
+        SELECT
+            c.*,
+            coalesce(c.win_probability, 1.0 / c.k)
+            / sum(coalesce(c.win_probability, 1.0 / c.k))
+                OVER (PARTITION BY c.brand_id, c.product_id, c.dimension) AS p_win
+        FROM candidates AS c
+    ),
+
+    cumulative AS (
+        SELECT
+            p.*,
+            sum(p.p_win) OVER (
+                PARTITION BY p.brand_id, p.product_id, p.dimension ORDER BY p.value
+                ROWS UNBOUNDED PRECEDING
+            ) AS cum,
+            row_number() OVER (
+                PARTITION BY p.brand_id, p.product_id ORDER BY p.dimension, p.value
+            )::integer AS position
+        FROM probabilities AS p
+    ),
+
+    dims AS (
+        SELECT
+            g.brand_id,
+            g.product_id,
+            array_agg(g.dimension ORDER BY g.dimension) AS dimensions,
+            array_agg(g.start ORDER BY g.dimension) AS starts,
+            array_agg(g.k ORDER BY g.dimension) AS sizes
+        FROM (
+            SELECT c.brand_id, c.product_id, c.dimension, min(c.position) AS start, count(*)::integer AS k
+            FROM cumulative AS c
+            GROUP BY c.brand_id, c.product_id, c.dimension
+        ) AS g
+        GROUP BY g.brand_id, g.product_id
+    ),
+
+    flat AS (
+        SELECT
+            c.brand_id,
+            c.product_id,
+            array_agg(c.value ORDER BY c.position) AS element_values,
+            array_agg(c.p_win ORDER BY c.position) AS p_win,
+            array_agg(c.cum ORDER BY c.position) AS cumulative
+        FROM cumulative AS c
+        GROUP BY c.brand_id, c.product_id
+    )
+
+    SELECT
+        f.brand_id, f.product_id, d.dimensions, d.starts, d.sizes,
+        f.element_values, f.p_win, f.cumulative
+    FROM flat AS f
+    INNER JOIN dims AS d
+        ON d.brand_id = f.brand_id AND d.product_id IS NOT DISTINCT FROM f.product_id;
+END
+$$;
+COMMENT ON FUNCTION genome._selection_table_rows(uuid [], uuid []) IS
+'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum (docs/learning.md#selection).';
+
+CREATE OR REPLACE FUNCTION genome._update_scores_selection_tables()
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_brands uuid [];
+    v_products uuid [];
+    v_rows integer;
+BEGIN
+    -- The scopes: every brand with scores, and each of its products with rows of its own.
+    SELECT
+        array_agg(sc.brand_id ORDER BY sc.brand_id, sc.product_id),
+        array_agg(sc.product_id ORDER BY sc.brand_id, sc.product_id)
+    INTO v_brands, v_products
+    FROM (
+        SELECT DISTINCT s.brand_id, NULL::uuid AS product_id FROM genome.creative_element_scores AS s
+        UNION
+        SELECT DISTINCT s.brand_id, s.product_id FROM genome.creative_element_scores AS s
+        WHERE s.product_id IS NOT NULL
+    ) AS sc;
+    DELETE FROM genome.selection_tables;
+    INSERT INTO genome.selection_tables (
+        organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win, cumulative
+    )
+    SELECT
+        b.organization_id, t.brand_id, t.product_id, t.dimensions, t.starts, t.sizes,
+        t.element_values, t.p_win, t.cumulative
+    FROM genome._selection_table_rows(coalesce(v_brands, '{}'), coalesce(v_products, '{}')) AS t
+    INNER JOIN public.brands AS b ON b.id = t.brand_id;
+    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    RETURN v_rows;
+END
+$$;
+COMMENT ON FUNCTION genome._update_scores_selection_tables() IS
+'Internal step of update_scores, after the win probabilities: rebuilds genome.selection_tables for every brand with scores (its brand level and each product with scores of its own), the table select_elements draws from (docs/learning.md#selection). Returns the rows written.';
+
+CREATE OR REPLACE FUNCTION genome._selection_tables_stale()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+BEGIN
+    -- A statement that changes scores or the registry makes the stored draw tables stale;
+    -- select_elements computes them from the scores until update_scores writes them again.
+    -- (Under row-level security the app's own change reaches only its own brands' rows.)
+    DELETE FROM genome.selection_tables;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION genome._selection_tables_stale() IS
+'Internal statement trigger on creative_element_scores, element_values and element_dimensions: removes the stored draw tables (genome.selection_tables) a change could make stale (docs/learning.md#selection).';
+
+CREATE OR REPLACE TRIGGER creative_element_scores_selection_stale
+AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON genome.creative_element_scores
+FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+CREATE OR REPLACE TRIGGER element_values_selection_stale
+AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON genome.element_values
+FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+CREATE OR REPLACE TRIGGER element_dimensions_selection_stale
+AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON genome.element_dimensions
+FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
 
 CREATE OR REPLACE FUNCTION genome.select_elements(
     p_brand_id uuid,
@@ -47,133 +229,179 @@ STABLE
 SET search_path = genome, public
 AS $$
 DECLARE
-    v_fixed jsonb;
+    v_keys constant text [] := ARRAY[
+        'exploration_floor', 'exploration_start', 'exploration_scale',
+        'forced_exploration_ads', 'forced_exploration_rate'
+    ];
+    v_fixed jsonb := '{}'::jsonb;
+    v_valid boolean;
     v_matured integer;
     v_planned integer;
     v_level integer;
     v_version integer;
+    v_settings double precision [];
     v_explore double precision;
-    v_result jsonb;
+    v_dims text [];
+    v_starts integer [];
+    v_sizes integer [];
+    v_values text [];
+    v_p_win double precision [];
+    v_cumulative double precision [];
+    v_dim text;
+    v_lo integer;
+    v_k integer;
+    v_u double precision;
+    v_exploratory boolean;
+    v_at integer;
+    v_tags jsonb;
+    v_propensities jsonb;
+    v_flags jsonb;
+    v_fixed_keys jsonb := '[]'::jsonb;
 BEGIN
-    PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    PERFORM genome._require_now(p_now);
-    v_fixed := CASE
-        WHEN p_fixed IS NULL OR p_fixed = '{}'::jsonb THEN '{}'::jsonb
-        ELSE genome.normalize_tags(p_fixed)
-    END;
-
-    -- The matured-ad count is the one the current genome version was built from (as are
-    -- the win probabilities), so the hot path reads one row instead of counting rewards.
+    -- The hot path is one query (the checks, the genome state, the exploration settings and
+    -- the stored draw table) and a loop over the dimensions' arrays: a query per dimension
+    -- would cost more to start than the draw costs. The shared checks raise only when
+    -- something is off.
     SELECT
+        b.id IS NOT NULL AND (p_product_id IS NULL OR EXISTS (
+            SELECT 1 FROM public.products AS p WHERE p.id = p_product_id AND p.brand_id = b.id
+        )),
+        -- The matured-ad count is the one the current genome version was built from (as
+        -- are the win probabilities), so the hot path reads one row instead of counting.
         coalesce(gs.matured_ads, 0), coalesce(gs.planned_ads, 0),
-        coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0)
-    INTO v_matured, v_planned, v_level, v_version
+        coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0),
+        ARRAY(
+            SELECT (s.value)::text::double precision
+            FROM unnest(v_keys) WITH ORDINALITY AS k (key, i)
+            LEFT JOIN genome.settings AS s ON s.key = k.key
+            ORDER BY k.i
+        ),
+        t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative
+    INTO v_valid, v_matured, v_planned, v_level, v_version, v_settings,
+        v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
     FROM (SELECT 1) AS one
-    LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
-    -- genome._setting raises GN090 for a missing exploration setting.
-    v_explore := genome.exploration_rate(v_matured, v_planned);
+    LEFT JOIN public.brands AS b ON b.id = p_brand_id
+    LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id
+    -- A product with scores of its own has its own table; otherwise it draws from its brand's.
+    LEFT JOIN LATERAL (
+        SELECT st.*
+        FROM genome.selection_tables AS st
+        WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
+        ORDER BY st.product_id NULLS LAST
+        LIMIT 1
+    ) AS t ON true;
+    IF NOT v_valid THEN
+        PERFORM genome._check_brand_product(p_brand_id, p_product_id);
+    END IF;
+    IF p_now IS NULL OR NOT isfinite(p_now) THEN
+        PERFORM genome._require_now(p_now);
+    END IF;
+    IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
+        v_fixed := genome.normalize_tags(p_fixed);
+    END IF;
+    IF array_position(v_settings, NULL) IS NOT NULL THEN
+        -- genome._setting raises GN090 for the missing exploration setting.
+        v_settings := genome._setting_nums(v_keys);
+    END IF;
+    v_explore := genome._exploration_rate(v_matured, v_planned, v_settings);
+    IF v_dims IS NULL THEN
+        -- No stored table (a change to the scores or the registry made it stale): the same
+        -- table computed from the scores.
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
+        INTO v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
+        FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
+    END IF;
 
-    WITH candidates AS (
-        SELECT
-            v.dimension,
-            v.value,
-            count(*) OVER (PARTITION BY v.dimension) AS k,
-            row_number() OVER (PARTITION BY v.dimension ORDER BY v.value) AS pos,
-            coalesce(sp.win_probability, sb.win_probability) AS win_probability
-        FROM genome.element_values AS v
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
-        LEFT JOIN genome.creative_element_scores AS sb
-            ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-            AND sb.element_dimension = v.dimension AND sb.element_value = v.value
-        LEFT JOIN genome.creative_element_scores AS sp
-            ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-            AND sp.element_dimension = v.dimension AND sp.element_value = v.value
-        WHERE NOT v_fixed ? v.dimension
-    ),
-
-    probabilities AS (
-        -- Without scores yet every value is equally likely to win the draw.
-        SELECT
-            c.*,
-            coalesce(c.win_probability, 1.0 / c.k)
-            / sum(coalesce(c.win_probability, 1.0 / c.k)) OVER (PARTITION BY c.dimension) AS p_win
-        FROM candidates AS c
-    ),
-
-    cumulative AS (
-        SELECT
-            p.*,
-            sum(p.p_win) OVER (
-                PARTITION BY p.dimension ORDER BY p.value ROWS UNBOUNDED PRECEDING
-            ) AS cum
-        FROM probabilities AS p
-    ),
-
-    draws AS (
+    FOR i IN 1 .. coalesce(cardinality(v_dims), 0) LOOP
+        v_dim := v_dims[i];
+        CONTINUE WHEN v_fixed ? v_dim;
+        v_lo := v_starts[i];
+        v_k := v_sizes[i];
         -- genome._uniform written out: a SQL function with a pinned search_path is not
-        -- inlined, and this runs once per dimension on the hot path.
-        SELECT
-            d.dimension,
-            CASE WHEN p_seed IS NULL THEN random()
-                 ELSE ('x' || substr(md5(p_seed::text || ':' || d.dimension || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0 END
-                < v_explore AS exploratory,
-            CASE WHEN p_seed IS NULL THEN random()
-                 ELSE ('x' || substr(md5(p_seed::text || ':' || d.dimension || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0 END
-                AS u
-        FROM (SELECT DISTINCT c.dimension FROM candidates AS c) AS d
-    ),
-
-    picks AS (
-        SELECT DISTINCT ON (c.dimension)
-            c.dimension,
-            c.value,
-            dr.exploratory,
-            v_explore / c.k + (1.0 - v_explore) * c.p_win AS propensity
-        FROM cumulative AS c
-        INNER JOIN draws AS dr ON dr.dimension = c.dimension
-        WHERE CASE
+        -- inlined, and this runs twice per dimension on the hot path.
+        v_exploratory := CASE WHEN p_seed IS NULL THEN random()
+            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0
+        END < v_explore;
+        v_u := CASE WHEN p_seed IS NULL THEN random()
+            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0
+        END;
+        v_at := v_lo - 1 + CASE
             -- Exploration: uniform over the values.
-            WHEN dr.exploratory THEN c.pos = 1 + floor(dr.u * c.k)
-            -- Exploitation: the value whose win-probability interval holds u, which is
-            -- a Thompson draw in distribution.
-            ELSE c.cum >= dr.u OR c.pos = c.k
-        END
-        ORDER BY c.dimension, c.pos
-    ),
+            WHEN v_exploratory THEN 1 + floor(v_u * v_k)::integer
+            WHEN v_k = 1 THEN 1
+            -- Exploitation: the first value whose running sum of win probabilities reaches
+            -- u (the last one if rounding leaves it short), a Thompson draw in
+            -- distribution; width_bucket is a binary search over the running sums.
+            ELSE 1 + width_bucket(v_u, v_cumulative[v_lo:v_lo + v_k - 2])
+        END;
+        v_tags := coalesce(v_tags, '{}'::jsonb) || jsonb_build_object(v_dim, v_values[v_at]);
+        v_propensities := coalesce(v_propensities, '{}'::jsonb) || jsonb_build_object(
+            v_dim, round((v_explore / v_k + (1.0 - v_explore) * v_p_win[v_at])::numeric, 6)
+        );
+        v_flags := coalesce(v_flags, '{}'::jsonb) || jsonb_build_object(v_dim, v_exploratory);
+    END LOOP;
 
-    fixed AS (
+    IF v_fixed <> '{}'::jsonb THEN
+        -- Forced dimensions: propensity 1, never exploratory.
         SELECT
-            f.key AS dimension,
-            f.value #>> '{}' AS value,
-            false AS exploratory,
-            1.0::double precision AS propensity
-        FROM jsonb_each(v_fixed) AS f
-    ),
+            coalesce(v_tags, '{}'::jsonb) || v_fixed,
+            coalesce(v_propensities, '{}'::jsonb) || jsonb_object_agg(f.key, 1.000000),
+            coalesce(v_flags, '{}'::jsonb) || jsonb_object_agg(f.key, false),
+            jsonb_agg(f.key ORDER BY f.key)
+        INTO v_tags, v_propensities, v_flags, v_fixed_keys
+        FROM jsonb_object_keys(v_fixed) AS f (key);
+    END IF;
 
-    chosen AS (
-        SELECT * FROM picks
-        UNION ALL
-        SELECT * FROM fixed
-    )
-
-    SELECT jsonb_build_object(
-        'element_tags', jsonb_object_agg(ch.dimension, ch.value),
-        'propensities', jsonb_object_agg(ch.dimension, round(ch.propensity::numeric, 6)),
-        'exploratory', jsonb_object_agg(ch.dimension, ch.exploratory),
-        'fixed', coalesce((SELECT jsonb_agg(k ORDER BY k) FROM jsonb_object_keys(v_fixed) AS k), '[]'),
+    RETURN jsonb_build_object(
+        'element_tags', v_tags,
+        'propensities', v_propensities,
+        'exploratory', v_flags,
+        'fixed', v_fixed_keys,
         'bandit_selected', true,
         'exploration_rate', v_explore,
         'matured_ads', v_matured,
         'cold_start_level', v_level,
         'genome_version', v_version
-    )
-    INTO v_result
-    FROM chosen AS ch;
-    RETURN v_result;
+    );
 END
 $$;
 COMMENT ON FUNCTION genome.select_elements(uuid, uuid, timestamptz, bigint, jsonb) IS
-'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
+'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
+
+CREATE OR REPLACE FUNCTION genome._pre_gen_score(
+    p_brand_id uuid,
+    p_product_id uuid,
+    p_tags jsonb
+)
+RETURNS numeric
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_score numeric;
+BEGIN
+    SELECT round((
+        sum(d.strategic_weight * coalesce(
+            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+            0.5
+        )) / nullif(sum(d.strategic_weight), 0)
+    )::numeric, 4)
+    INTO v_score
+    FROM jsonb_each_text(p_tags) AS t
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+    LEFT JOIN genome.creative_element_scores AS sb
+        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
+        AND sb.element_dimension = t.key AND sb.element_value = t.value
+    LEFT JOIN genome.creative_element_scores AS sp
+        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
+        AND sp.element_dimension = t.key AND sp.element_value = t.value;
+    RETURN v_score;
+END
+$$;
+COMMENT ON FUNCTION genome._pre_gen_score(uuid, uuid, jsonb) IS
+'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product (plan_ads, whose tags come from the registry), without checking them again (docs/learning.md#pre-generation-score).';
 
 CREATE OR REPLACE FUNCTION genome.pre_gen_score(
     p_brand_id uuid,
@@ -185,29 +413,9 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-DECLARE
-    v_tags jsonb;
-    v_score numeric;
 BEGIN
     PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    v_tags := genome.normalize_tags(p_element_tags);
-    SELECT round((
-        sum(d.strategic_weight * coalesce(
-            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-            0.5
-        )) / nullif(sum(d.strategic_weight), 0)
-    )::numeric, 4)
-    INTO v_score
-    FROM jsonb_each_text(v_tags) AS t
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-    LEFT JOIN genome.creative_element_scores AS sb
-        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-        AND sb.element_dimension = t.key AND sb.element_value = t.value
-    LEFT JOIN genome.creative_element_scores AS sp
-        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-        AND sp.element_dimension = t.key AND sp.element_value = t.value;
-    RETURN v_score;
+    RETURN genome._pre_gen_score(p_brand_id, p_product_id, genome.normalize_tags(p_element_tags));
 END
 $$;
 COMMENT ON FUNCTION genome.pre_gen_score(uuid, uuid, jsonb) IS

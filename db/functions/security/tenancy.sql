@@ -224,8 +224,13 @@ AS $$
                                 '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
                                 l.link_column
                             )
+                        -- The parent's visible ids as one array, computed once per
+                        -- query (an InitPlan) under the parent's own policy: the key is
+                        -- then an indexable `= ANY` (each level reads only this
+                        -- organization's rows through its index), where `IN (SELECT ...)`
+                        -- hashed every visible row of the parent chain on every query.
                         ELSE format(
-                            '(%1$I IS NULL OR %1$I IN (SELECT %2$I FROM %3$s))',
+                            '(%1$I IS NULL OR %1$I = ANY (ARRAY(SELECT %2$I FROM %3$s)))',
                             l.link_column, l.parent_column, l.parent_name
                         )
                     END, ' AND ' ORDER BY l.link_column
@@ -236,7 +241,7 @@ AS $$
     ORDER BY l.table_name;
 $$;
 COMMENT ON FUNCTION genome.tenant_tables() IS
-'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies.';
+'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies (key = ANY of the parent''s visible ids, an array computed once per query, so each level is an index lookup of this organization''s rows: docs/security.md#row-level-security).';
 
 CREATE OR REPLACE FUNCTION genome._apply_policy(
     p_table text,
