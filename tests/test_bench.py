@@ -16,7 +16,9 @@ from bench.harness import BenchResult, Row, Server, format_table, summarize_ms
 TINY = [
     "--repeats", "1",
     "--sel-dimensions", "3", "--sel-values", "4", "--sel-calls", "20", "--sel-rewards", "60",
-    "--attr-rows", "400", "--score-rows", "300",
+    "--attr-rows", "400", "--score-rows", "300", "--joint-rows", "300", "--joint-brands", "3",
+    "--sel-plan-ads", "3", "--rls-ads", "600", "--rls-brands", "12", "--rls-brands-per-org", "3",
+    "--rls-reads", "5",
     "--collect-ads", "30", "--collect-days", "4",
     "--exp-experiments", "6", "--exp-arms", "3", "--exp-draws", "500",
     "--queue-jobs", "30", "--queue-agents", "1", "2", "--queue-latency-samples", "4",
