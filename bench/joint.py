@@ -188,9 +188,15 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
                 g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
                 prior_sdv.tolist(), grp.tolist(), min_disp,
             )  # fmt: skip
+            # The brand's average ad: per parameter the weighted share of ads carrying it.
+            w = g["weight"].to_numpy(dtype=float)
+            average = np.zeros(len(names))
+            np.add.at(average, par_idx - 1, w[ad_idx - 1])
+            np.add.at(average, obj_idx.to_numpy(dtype=int) - 1, w)
+            average /= max(float(w.sum()), 1e-300)
             posts.append(
-                (brand, g["organization_id"].iloc[0], stage, names, b, chol, phi, len(g),
-                 float(g["weight"].sum()))
+                (brand, g["organization_id"].iloc[0], stage, names, b, chol, average.tolist(),
+                 phi, len(g), float(g["weight"].sum()))
             )  # fmt: skip
             k = len(names_o)
             marginals.append(
@@ -219,7 +225,8 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
         conn.execute(
             "CREATE TEMP TABLE alt_post (brand_id uuid, organization_id uuid, stage smallint, "
             "parameters text[], posterior_mean float8[], posterior_cholesky float8[], "
-            "dispersion float8, n_ads int, effective_ads float8) ON COMMIT DROP"
+            "average_design float8[], dispersion float8, n_ads int, effective_ads float8) "
+            "ON COMMIT DROP"
         )
         conn.execute(
             "CREATE TEMP TABLE alt_beta (brand_id uuid, dimension text, value text, "
@@ -228,7 +235,7 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
         with conn.cursor() as cur:
             with cur.copy(
                 "COPY alt_post (brand_id, organization_id, stage, parameters, posterior_mean, "
-                "posterior_cholesky, dispersion, n_ads, effective_ads) FROM STDIN"
+                "posterior_cholesky, average_design, dispersion, n_ads, effective_ads) FROM STDIN"
             ) as copy:
                 for p in posts:
                     copy.write_row(p)
@@ -241,14 +248,15 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
             """
             INSERT INTO genome.learner_posteriors AS lp (
                 brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-                posterior_cholesky, dispersion, n_ads, effective_ads, updated_at)
+                posterior_cholesky, average_design, dispersion, n_ads, effective_ads, updated_at)
             SELECT brand_id, stage, organization_id, %(v)s, parameters, posterior_mean,
-                   posterior_cholesky, dispersion, n_ads, effective_ads, %(now)s
+                   posterior_cholesky, average_design, dispersion, n_ads, effective_ads, %(now)s
             FROM alt_post
             ON CONFLICT (brand_id, stage) DO UPDATE
             SET genome_version = excluded.genome_version, parameters = excluded.parameters,
                 posterior_mean = excluded.posterior_mean,
                 posterior_cholesky = excluded.posterior_cholesky,
+                average_design = excluded.average_design,
                 dispersion = excluded.dispersion, n_ads = excluded.n_ads,
                 effective_ads = excluded.effective_ads, updated_at = excluded.updated_at
             """,
