@@ -101,7 +101,11 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
         name: {r["alternative_name"] for r in b["rows"] if r["alternative_name"]}
         for name, b in by_name.items()
     }
-    assert alternatives["selection"] == {"psycopg fetch + numpy draw", "MABWiser TS predict"}
+    assert alternatives["selection"] == {
+        "psycopg fetch + numpy draw",
+        "MABWiser TS predict",
+        "psycopg fetch + numpy draws + INSERT",  # plan_ads, per ad
+    }
     assert alternatives["attribution"] == {"psycopg + pandas + statsmodels"}
     assert alternatives["scores"] == {"pull+pandas+write"}
     assert alternatives["experiments"] == {"gbstats Bayesian"}
