@@ -553,7 +553,8 @@ BEGIN
           )
     ),
 
-    wins AS (
+    -- MATERIALIZED: once per brand, not once per value row the UPDATE joins.
+    wins AS MATERIALIZED (
         SELECT f.brand_id, w.value_name, w.win_probability
         FROM fitted AS f
         CROSS JOIN LATERAL genome._joint_win_probabilities(
