@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +19,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from agents.runtime import run_agents
 from agents.storage import ImageUnavailable, StorageConfigError, Store, open_store
-from tests.support.pipeline import double_providers, make_ads, make_product
-from tests.support.security import role_dsn
+from tests.support.pipeline import make_ads, make_product
+from tests.support.security import run_agents_until_idle
 
 BUCKET = "genome-images"
 STORE = f"s3://{BUCKET}/ads"
@@ -72,37 +70,9 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def _agents(dsn: str, kinds: list[str], timeout: float = 60) -> None:
-    """The real agent runtime (test-double providers) for `kinds`, as genome_agent, in a
-    thread, until none of its jobs is left; configured by the environment as it is now."""
-    done, stop = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            run_agents(
-                role_dsn(dsn, "genome_agent"),
-                kinds,
-                3,
-                "offline",
-                stop=stop,
-                idle_exit=0.5,
-                providers=double_providers("ok"),
-                lease_seconds=30,
-                poll_interval=0.1,
-                probe_interval=1.0,
-            )
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            done.set()
-
-    t = threading.Thread(target=target, daemon=True)
-    t.start()
-    finished = done.wait(timeout)
-    stop.set()
-    t.join(10)
-    assert not errors, f"agents failed: {errors[0]!r}"
-    assert finished, f"agents did not finish within {timeout} s"
+    """The real agent runtime for `kinds`, as genome_agent, until none of its jobs is left;
+    its store is the one the environment names now."""
+    run_agents_until_idle(dsn, None, kinds=kinds, timeout=timeout)
 
 
 def _png(colour: tuple[int, int, int]) -> bytes:

@@ -57,18 +57,21 @@ def session(
 
 def run_agents_until_idle(
     dsn: str,
-    storage: Path,
+    storage: Path | None,
     *,
     mode: str = "ok",
     timeout: float = 90,
     role: str = "genome_agent",
     providers: Any = None,
+    kinds: list[str] | None = None,
 ) -> None:
-    """Run the real agent runtime in a thread (test-double providers) as `role` until no
-    job is left."""
+    """Run the real agent runtime in a thread (test-double providers) as `role` for `kinds`
+    (all when None) until no job is left; storage: the local store directory, or None to
+    keep the store the environment names."""
     import os
 
-    os.environ["GENOME_STORAGE_DIR"] = str(storage)
+    if storage is not None:
+        os.environ["GENOME_STORAGE_DIR"] = str(storage)
     done = threading.Event()
     stop = threading.Event()
     errors: list[BaseException] = []
@@ -77,7 +80,7 @@ def run_agents_until_idle(
         try:
             run_agents(
                 role_dsn(dsn, role),
-                None,
+                kinds,
                 3,
                 "offline",
                 stop=stop,
