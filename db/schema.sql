@@ -7480,31 +7480,30 @@ BEGIN
     wins AS MATERIALIZED (
         SELECT f.brand_id, w.value_name, w.win_probability
         FROM fitted AS f
+        -- The stages' parameter names, MAPs and average designs, concatenated stage by stage.
+        CROSS JOIN LATERAL (
+            SELECT
+                array_agg(u.name ORDER BY lp.stage, u.o) AS names,
+                array_agg(u.mean ORDER BY lp.stage, u.o) AS means,
+                array_agg(u.average ORDER BY lp.stage, u.o) AS averages
+            FROM genome.learner_posteriors AS lp
+            CROSS JOIN LATERAL unnest(lp.parameters, lp.posterior_mean, lp.average_design)
+                WITH ORDINALITY AS u (name, mean, average, o)
+            WHERE lp.brand_id = f.brand_id
+        ) AS st
         CROSS JOIN LATERAL genome._joint_win_probabilities(
             ARRAY(
                 SELECT cardinality(lp.parameters) FROM genome.learner_posteriors AS lp
                 WHERE lp.brand_id = f.brand_id ORDER BY lp.stage
             ),
-            ARRAY(
-                SELECT u.x FROM genome.learner_posteriors AS lp
-                CROSS JOIN LATERAL unnest(lp.parameters) WITH ORDINALITY AS u (x, o)
-                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage, u.o
-            ),
-            ARRAY(
-                SELECT u.x FROM genome.learner_posteriors AS lp
-                CROSS JOIN LATERAL unnest(lp.posterior_mean) WITH ORDINALITY AS u (x, o)
-                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage, u.o
-            ),
+            st.names,
+            st.means,
             ARRAY(
                 SELECT u.x FROM genome.learner_posteriors AS lp
                 CROSS JOIN LATERAL unnest(lp.posterior_cholesky) WITH ORDINALITY AS u (x, o)
                 WHERE lp.brand_id = f.brand_id ORDER BY lp.stage, u.o
             ),
-            ARRAY(
-                SELECT u.x FROM genome.learner_posteriors AS lp
-                CROSS JOIN LATERAL unnest(lp.average_design) WITH ORDINALITY AS u (x, o)
-                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage, u.o
-            ),
+            st.averages,
             ARRAY(SELECT bv.name FROM brand_values AS bv WHERE bv.brand_id = f.brand_id ORDER BY bv.name),
             ARRAY(SELECT bv.mean FROM brand_values AS bv WHERE bv.brand_id = f.brand_id ORDER BY bv.name),
             v_draws,
