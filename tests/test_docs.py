@@ -16,7 +16,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 CODE_DIRS = ("db", "agents", "sim", "bench", "tests")
-SKIP_DIRS = {".git", ".venv", "out", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules"}
+SKIP_DIRS = {
+    ".git",
+    ".venv",
+    ".venv-lower",
+    "out",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "node_modules",
+}
 
 OUTSIDE_CITATION = re.compile(
     r"\bseed\s*(?:§|\d|-\d|phase\b|'s\b)"  # the original design's sections: "seed 10.3", "seed §4"

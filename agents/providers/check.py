@@ -99,41 +99,40 @@ def _gemini(settings: ProviderSettings) -> str:
     return _answered(model, ms, tin + tout, cost, others)
 
 
-def _anthropic(settings: ProviderSettings) -> str:
+def _sdk(settings: ProviderSettings, vendor: Vendor) -> str:
+    """Anthropic and OpenAI: their SDKs take the same client arguments; one small billed call
+    (a few tokens from the review model, one embedding of a word)."""
     import anthropic
-
-    key = settings.anthropic_api_key.get_secret_value() if settings.anthropic_api_key else None
-    client = anthropic.Anthropic(api_key=key, max_retries=0, timeout=CHECK_TIMEOUT_S)
-    model = settings.claude_review_model
-    message, ms = _timed(
-        lambda: client.messages.create(
-            model=model,
-            max_tokens=8,
-            messages=[{"role": "user", "content": "Reply with the single word OK."}],
-        )
-    )
-    tin, tout = message.usage.input_tokens, message.usage.output_tokens
-    return _answered(model, ms, tin + tout, settings.price(model).cost(tin, tout), [])
-
-
-def _openai(settings: ProviderSettings) -> str:
     import openai
 
     from agents.providers.base import EMBEDDING_DIMENSIONS
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-    client = openai.OpenAI(api_key=key, max_retries=0, timeout=CHECK_TIMEOUT_S)
-    model = settings.openai_embedding_model
-    response, ms = _timed(
-        lambda: client.embeddings.create(
-            model=model, input="ok", dimensions=EMBEDDING_DIMENSIONS, encoding_format="float"
+    secret = getattr(settings, f"{vendor}_api_key")
+    key = secret.get_secret_value() if secret else None
+    client_class = anthropic.Anthropic if vendor == "anthropic" else openai.OpenAI
+    client: Any = client_class(api_key=key, max_retries=0, timeout=CHECK_TIMEOUT_S)
+    if vendor == "anthropic":
+        model = settings.claude_review_model
+        message, ms = _timed(
+            lambda: client.messages.create(
+                model=model,
+                max_tokens=8,
+                messages=[{"role": "user", "content": "Reply with the single word OK."}],
+            )
         )
-    )
-    dims = len(response.data[0].embedding) if response.data else 0
-    if dims != EMBEDDING_DIMENSIONS:
-        raise ValueError(f"{model} returned {dims} dimensions, expected {EMBEDDING_DIMENSIONS}")
-    tokens = response.usage.prompt_tokens if response.usage else 0
-    return _answered(model, ms, tokens, settings.price(model).cost(tokens, 0), [])
+        tin, tout = message.usage.input_tokens, message.usage.output_tokens
+    else:
+        model = settings.openai_embedding_model
+        response, ms = _timed(
+            lambda: client.embeddings.create(
+                model=model, input="ok", dimensions=EMBEDDING_DIMENSIONS, encoding_format="float"
+            )
+        )
+        dims = len(response.data[0].embedding) if response.data else 0
+        if dims != EMBEDDING_DIMENSIONS:
+            raise ValueError(f"{model} returned {dims} dimensions, expected {EMBEDDING_DIMENSIONS}")
+        tin, tout = (response.usage.prompt_tokens if response.usage else 0), 0
+    return _answered(model, ms, tin + tout, settings.price(model).cost(tin, tout), [])
 
 
 def _timed(fn: Callable[[], T]) -> tuple[T, int]:
@@ -164,8 +163,8 @@ def _answered(model: str, ms: int, tokens: int, cost: float, others: list[str]) 
 
 CHECKS: dict[Vendor, tuple[Callable[[ProviderSettings], str], str]] = {
     "gemini": (_gemini, "gemini_scan_model"),
-    "anthropic": (_anthropic, "claude_review_model"),
-    "openai": (_openai, "openai_embedding_model"),
+    "anthropic": (lambda s: _sdk(s, "anthropic"), "claude_review_model"),
+    "openai": (lambda s: _sdk(s, "openai"), "openai_embedding_model"),
 }
 
 

@@ -191,7 +191,8 @@ def structured_schema(model: type[BaseModel], *, constraints: bool = True) -> di
         if not constraints:
             bounds = {k: out.pop(k) for k in list(out) if k in _BOUNDS}
             if bounds:
-                text = ", ".join(f"{k} {v}" for k, v in bounds.items())
+                # `g`: the same text whether pydantic wrote the bound as 10 or 10.0 (2.5 did)
+                text = ", ".join(f"{k} {v:g}" for k, v in bounds.items())
                 out["description"] = f"{out.get('description', '')} ({text})".strip()
         if out.get("type") == "object" and "properties" in out:
             out["required"] = list(out["properties"])

@@ -63,7 +63,10 @@ class Price(BaseModel):
 #   tokens, about $0.067 a 1K image), as listed for gemini-3.1-flash-image-preview on
 #   https://www.getmaxim.ai/bifrost/llm-cost-calculator/provider/vertex_ai/model/gemini-3.1-flash-image-preview
 #   and https://xairouter.com/en/models/gemini-3.1-flash-image-preview. Override when
-#   Google's page says otherwise.
+#   Google's page says otherwise. Searched again 2026-12-04: no copy of Google's page with a
+#   3.1 Flash Image row or 3 Pro Image's input rate was found; an earlier copy (2026-09-20,
+#   api-evangelist/gemini plans/gemini-plans-pricing.yml) repeats 3 Pro Image's $120 per
+#   million image tokens ("$0.134 per 1K/2K image"). Both rows stay unconfirmed.
 # - Claude: https://platform.claude.com/docs/en/models/haiku-5-5/overview (Haiku 5.5
 #   $0.10 / $0.50 for prompts up to 100,000 tokens, ours are ~3,000; Sonnet 5.5 $2 / $10;
 #   Opus 5.5 $4 / $20) and https://platform.claude.com/docs/en/models/overview (Haiku 4.5

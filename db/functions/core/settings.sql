@@ -45,7 +45,8 @@ DECLARE
     v double precision [];
     v_missing integer;
 BEGIN
-    -- One query for several settings (a hot path reads five at once).
+    -- One query for several settings: select_elements (the hot path) reads its five
+    -- exploration settings through this inside its one statement, as exploration_rate does.
     SELECT array_agg((s.value)::text::double precision ORDER BY k.i)
     INTO v
     FROM unnest(p_keys) WITH ORDINALITY AS k (key, i)

@@ -270,12 +270,9 @@ BEGIN
         -- are the win probabilities), so the hot path reads one row instead of counting.
         coalesce(gs.matured_ads, 0), coalesce(gs.planned_ads, 0),
         coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0),
-        ARRAY(
-            SELECT (s.value)::text::double precision
-            FROM unnest(v_keys) WITH ORDINALITY AS k (key, i)
-            LEFT JOIN genome.settings AS s ON s.key = k.key
-            ORDER BY k.i
-        ),
+        -- the exploration settings through the shared reader, still in this one statement
+        -- (GN090 for a missing one)
+        genome._setting_nums(v_keys),
         t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative
     INTO v_valid, v_matured, v_planned, v_level, v_version, v_settings,
         v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
@@ -298,10 +295,6 @@ BEGIN
     END IF;
     IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
         v_fixed := genome.normalize_tags(p_fixed);
-    END IF;
-    IF array_position(v_settings, NULL) IS NOT NULL THEN
-        -- genome._setting raises GN090 for the missing exploration setting.
-        v_settings := genome._setting_nums(v_keys);
     END IF;
     v_explore := genome._exploration_rate(v_matured, v_planned, v_settings);
     IF v_dims IS NULL THEN
