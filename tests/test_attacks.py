@@ -339,13 +339,13 @@ def test_agent_cannot_record_a_storage_path_outside_the_ads_folder(
     p = make_product(db)
     make_ads(db, p["product"], 1)
     with session(db_dsn, "genome_agent") as agent:
-        job = agent.execute(
-            "SELECT id FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
-        ).fetchone()[0]
+        job, token = agent.execute(
+            "SELECT id, lease_token FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
+        ).fetchone()
         _refused(
             agent,
-            "SELECT genome.record_generation(%s, 'w1', '/etc/passwd', 'p', %s)",
-            (job, json.dumps(call("generate", "google"))),
+            "SELECT genome.record_generation(%s, 'w1', '/etc/passwd', 'p', %s, p_lease_token => %s)",
+            (job, json.dumps(call("generate", "google")), token),
             "GN423",
         )
 
@@ -420,6 +420,74 @@ def test_lease_errors_name_no_other_worker(db: psycopg.Connection, db_dsn: str) 
     ] == (victim)
 
 
+def test_a_worker_name_without_its_lease_token_is_refused(
+    db: psycopg.Connection, db_dsn: str
+) -> None:
+    """Agent B knows agent A's worker name (names are no secret) but not the token A's claim
+    returned: every call on A's job is refused as a lease not held (GN404), and the job, its
+    ad and its attempts are as they were."""
+    p = make_product(db)
+    ad = make_ads(db, p["product"], 1)[0]
+    victim = "prod-agent-1:4242:9f8e7d6c"
+    snapshot = (
+        "SELECT j.status, j.leased_by, j.leased_until, j.attempts, j.errors::text, j.result, "
+        "j.lease_token, g.storage_path, g.final_status, "
+        "(SELECT count(*) FROM genome.agent_job_attempts AS a WHERE a.agent_job_id = j.id), "
+        "(SELECT count(*) FROM genome.agent_jobs) "
+        "FROM genome.agent_jobs AS j JOIN generated_ads AS g ON g.id = j.generated_ad_id "
+        "WHERE j.id = %s"
+    )
+    with session(db_dsn, "genome_agent") as a, session(db_dsn, "genome_agent") as b:
+        job, token = a.execute(
+            "SELECT id, lease_token FROM genome.claim_jobs(ARRAY['generate'], %s, '1 minute', 1)",
+            (victim,),
+        ).fetchone()
+        assert token is not None
+        before = db.execute(snapshot, (job,)).fetchone()
+        generation = (
+            job,
+            victim,
+            f"{p['organization']}/x.png",
+            json.dumps(call("generate", "google")),
+        )
+        for guess in (None, uuid.uuid4()):
+            for sql, args in [
+                ("SELECT genome.job_context(%s, %s, p_lease_token => %s)", (job, victim)),
+                (
+                    "SELECT genome.record_generation(%s, %s, %s, 'p', %s, p_lease_token => %s)",
+                    generation,
+                ),
+                ("SELECT genome.complete_job(%s, %s, p_lease_token => %s)", (job, victim)),
+                ("SELECT genome.fail_job(%s, %s, 'x', p_lease_token => %s)", (job, victim)),
+            ]:
+                _refused(b, sql, (*args, guess), "GN404")
+            assert not b.execute(
+                "SELECT genome.heartbeat_job(%s, %s, '1 minute', p_lease_token => %s)",
+                (job, victim, guess),
+            ).fetchone()[0]
+            assert not b.execute(
+                "SELECT genome.release_job(%s, %s, p_lease_token => %s)", (job, victim, guess)
+            ).fetchone()[0]
+        assert db.execute(snapshot, (job,)).fetchone() == before
+        # A, with its token, still holds the job.
+        context = a.execute(
+            "SELECT genome.job_context(%s, %s, p_lease_token => %s)", (job, victim, token)
+        ).fetchone()[0]
+        assert context["ad"]["id"] == str(ad)
+        a.execute(
+            "SELECT genome.record_generation(%s, %s, %s, 'p', %s, p_lease_token => %s)",
+            (*generation, token),
+        )
+    assert db.execute("SELECT status FROM genome.agent_jobs WHERE id = %s", (job,)).fetchone()[
+        0
+    ] == ("succeeded")
+    # The app reads its organization's jobs, never their tokens.
+    with session(db_dsn, "genome_app", p["organization"]) as app:
+        assert app.execute("SELECT count(id) FROM genome.agent_jobs").fetchone()[0] >= 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("SELECT lease_token FROM genome.agent_jobs")
+
+
 def test_a_reclaimed_job_names_no_earlier_worker(db: psycopg.Connection, db_dsn: str) -> None:
     p = make_product(db)
     make_ads(db, p["product"], 1)
@@ -435,7 +503,10 @@ def test_a_reclaimed_job_names_no_earlier_worker(db: psycopg.Connection, db_dsn:
         )
         assert [r["id"] for r in rows] == [job["id"]]
         assert victim not in json.dumps(rows, default=str)
-        context = agent.execute("SELECT genome.job_context(%s, 'next')", (job["id"],)).fetchone()
+        context = agent.execute(
+            "SELECT genome.job_context(%s, 'next', p_lease_token => %s)",
+            (job["id"], rows[0]["lease_token"]),
+        ).fetchone()
         assert victim not in json.dumps(context, default=str)
 
 

@@ -192,7 +192,7 @@ def test_agent_reads_no_brand_data(db: psycopg.Connection, db_dsn: str, tmp_path
                 agent.execute(fn)
         # Its own functions work, and the writers check the lease: another worker's job is refused.
         job = agent.execute(
-            "SELECT id, generated_ad_id FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
+            "SELECT id, lease_token FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
         ).fetchone()
         assert job is not None
         reads_none()  # holding a job gives no table access either: only its functions
@@ -203,15 +203,25 @@ def test_agent_reads_no_brand_data(db: psycopg.Connection, db_dsn: str, tmp_path
             )
         assert err.value.sqlstate == "GN404"
         agent.execute(
-            "SELECT genome.record_generation(%s, 'w1', %s, 'p', %s)",
-            (job[0], f"{p['organization']}/x.png", json.dumps(call("generate", "google"))),
+            "SELECT genome.record_generation(%s, 'w1', %s, 'p', %s, p_lease_token => %s)",
+            (
+                job[0],
+                f"{p['organization']}/x.png",
+                json.dumps(call("generate", "google")),
+                job[1],
+            ),
         )
         scan = agent.execute(
-            "SELECT id FROM genome.claim_jobs(ARRAY['defect_scan'], 'w1', '1 minute', 1)"
+            "SELECT id, lease_token FROM genome.claim_jobs(ARRAY['defect_scan'], 'w1', '1 minute', 1)"
         ).fetchone()
         agent.execute(
-            "SELECT genome.record_defect_scan(%s, 'w1', %s, %s)",
-            (scan[0], json.dumps(CLEAN_SCAN), json.dumps(call("defect_scan", "google"))),
+            "SELECT genome.record_defect_scan(%s, 'w1', %s, %s, p_lease_token => %s)",
+            (
+                scan[0],
+                json.dumps(CLEAN_SCAN),
+                json.dumps(call("defect_scan", "google")),
+                scan[1],
+            ),
         )
     # The whole pipeline runs as genome_agent.
     run_agents_until_idle(db_dsn, tmp_path / "img")

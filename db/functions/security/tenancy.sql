@@ -491,6 +491,21 @@ BEGIN
         END IF;
     END LOOP;
 
+    -- Secret columns: an agent's lease token (its proof that it holds a job,
+    -- docs/security.md#definer-functions) is read by no role but the owner, so the app
+    -- reads genome.agent_jobs column by column, all but that one.
+    FOR t IN
+        SELECT a.attrelid::regclass::text AS table_name,
+               string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS columns
+        FROM pg_attribute AS a
+        WHERE a.attrelid = 'genome.agent_jobs'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped AND a.attname <> 'lease_token'
+        GROUP BY a.attrelid
+    LOOP
+        EXECUTE format('REVOKE SELECT ON %s FROM genome_app', t.table_name);
+        EXECUTE format('GRANT SELECT (%s) ON %s TO genome_app', t.columns, t.table_name);
+    END LOOP;
+
     -- Global genome tables (registry, settings, rubric, job schedules): read-only to the
     -- app. They hold no tenant rows. Not the job runs (their results count every
     -- organization's rows) nor the sequences (platform-wide counters):
