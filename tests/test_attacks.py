@@ -671,35 +671,48 @@ def _helpers(db: psycopg.Connection) -> list[tuple[str, str]]:
     ).fetchall()
 
 
-def test_agent_executes_no_internal_helper(db: psycopg.Connection) -> None:
-    executable = [
-        sig
-        for _name, sig in _helpers(db)
-        if db.execute(
-            "SELECT has_function_privilege('genome_agent', %s, 'EXECUTE')", (sig,)
-        ).fetchone()[0]
-    ]
-    assert executable == []
+def test_no_app_or_agent_role_executes_an_internal_helper(db: psycopg.Connection) -> None:
+    """Every genome function whose name starts with `_`: neither genome_app nor genome_agent,
+    nor a login role in either, nor the dashboard, may execute it. The app's API functions
+    are SECURITY DEFINER as genome_api, which alone runs the helpers they call."""
+    suffix = uuid.uuid4().hex[:8]
+    logins = [f"attack_app_{suffix}", f"attack_agent_{suffix}"]
+    db.execute(f'CREATE ROLE "{logins[0]}" LOGIN IN ROLE genome_app')
+    db.execute(f'CREATE ROLE "{logins[1]}" LOGIN IN ROLE genome_agent')
+    try:
+        helpers = _helpers(db)
+        assert len(helpers) > 40
+        roles = ["genome_app", "genome_agent", DASHBOARD_ROLE, *logins]
+        executable = db.execute(
+            "SELECT r, h FROM unnest(%s::text[]) AS r, unnest(%s::text[]) AS h"
+            " WHERE has_function_privilege(r, h::regprocedure, 'EXECUTE')",
+            (roles, [sig for _name, sig in helpers]),
+        ).fetchall()
+        assert executable == []
+    finally:
+        for login in logins:
+            db.execute(f'DROP ROLE "{login}"')
 
 
-def test_app_executes_only_the_helpers_its_api_calls(db: psycopg.Connection) -> None:
-    """Every `_` helper the app may execute is called by a function the app may execute (an
-    invoker function needs EXECUTE on what it calls); none other is."""
+def test_api_role_executes_only_the_helpers_its_functions_call(db: psycopg.Connection) -> None:
+    """genome_api runs a `_` helper only when a function it may execute calls it; the
+    scheduled jobs' numeric cores are not among them."""
     bodies = db.execute(
         "SELECT p.proname::text, p.prosrc FROM pg_proc AS p"
         " WHERE p.pronamespace = 'genome'::regnamespace"
-        " AND has_function_privilege('genome_app', p.oid, 'EXECUTE')"
+        " AND has_function_privilege('genome_api', p.oid, 'EXECUTE')"
     ).fetchall()
     called = {name for _fn, src in bodies for name in GENOME_CALL.findall(src)}
+    # the helper its own policy calls (genome_api_owner_caller)
+    called.add("_caller_is_owner")
     executable = {
         name
         for name, sig in _helpers(db)
         if db.execute(
-            "SELECT has_function_privilege('genome_app', %s, 'EXECUTE')", (sig,)
+            "SELECT has_function_privilege('genome_api', %s, 'EXECUTE')", (sig,)
         ).fetchone()[0]
     }
-    assert executable - called == set()
-    # The scheduled jobs' numeric cores are among those the app cannot run.
+    assert executable and executable - called == set()
     assert {"_beta_summaries", "_experiment_posteriors", "_mann_whitney_u"}.isdisjoint(executable)
 
 
@@ -721,7 +734,8 @@ def test_helper_input_sizes_are_bounded(db: psycopg.Connection, db_dsn: str) -> 
         assert "helper_max_samples" in str(refused.value)
     _set(db, "helper_max_rows", "10")
     org = f.org(db, "Org sizes")
-    with session(db_dsn, "genome_app", org) as app:
+    # as the API functions that call them run (style_clusters, the value of information)
+    with session(db_dsn, "genome_api", org) as app:
         for sql in (
             "SELECT genome._dbscan_cosine(array_fill(1.0::real, ARRAY[11, 2]), 0.1, 2)",
             "SELECT * FROM genome._beta_value_of_information(array_fill(2.0::float8, ARRAY[11]),"

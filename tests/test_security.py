@@ -40,7 +40,21 @@ def test_roles_and_ownership(db: psycopg.Connection) -> None:
     assert roles["genome_owner"] == (False, True, True, False, False)
     assert roles["genome_app"] == (False, False, False, False, False)
     assert roles["genome_agent"] == (False, False, False, False, False)
-    # genome_owner owns the schema and every table and function in it.
+    # The owner of the app's API functions: no login, no bypass, a member of genome_app
+    # only, and nobody is a member of it.
+    assert roles["genome_api"] == (False, False, False, False, False)
+    assert db.execute(
+        "SELECT array_agg(roleid::regrole::text) FROM pg_auth_members "
+        "WHERE member = 'genome_api'::regrole"
+    ).fetchone()[0] == ["genome_app"]
+    assert (
+        db.execute(
+            "SELECT count(*) FROM pg_auth_members WHERE roleid = 'genome_api'::regrole"
+        ).fetchone()[0]
+        == 0
+    )
+    # genome_owner owns the schema and every table and function in it but the app's API
+    # functions, which are genome_api's (SECURITY DEFINER).
     assert (
         db.execute(
             "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'genome'"
@@ -54,12 +68,24 @@ def test_roles_and_ownership(db: psycopg.Connection) -> None:
         ).fetchone()[0]
         == 0
     )
+    owners = db.execute(
+        "SELECT p.proowner::regrole::text, p.prosecdef, "
+        "has_function_privilege('genome_app', p.oid, 'EXECUTE'), count(*) FROM pg_proc AS p "
+        "WHERE p.pronamespace = 'genome'::regnamespace AND p.proname <> 'current_organization' "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    # genome_api owns exactly the definer functions the app executes; genome_owner the rest.
+    assert {o[:3] for o in owners} == {
+        ("genome_api", True, True),
+        ("genome_owner", False, False),
+        ("genome_owner", True, False),
+    }
     assert (
         db.execute(
-            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'genome'::regnamespace "
-            "AND proowner <> 'genome_owner'::regrole"
+            "SELECT proowner::regrole::text FROM pg_proc "
+            "WHERE oid = 'genome.current_organization()'::regprocedure"
         ).fetchone()[0]
-        == 0
+        == "genome_owner"
     )
     # The app and agent roles own nothing (an owner would bypass row-level security).
     assert (
@@ -84,16 +110,19 @@ def test_function_privileges(db: psycopg.Connection) -> None:
         "AND has_function_privilege('public', p.oid, 'EXECUTE')"
     ).fetchall()
     assert public_exec == []
-    # Every SECURITY DEFINER function has a fixed search_path and is not the app's.
+    # Every SECURITY DEFINER function has a fixed search_path; those the app may execute are
+    # its API, owned by genome_api (row-level security binds them), never genome_owner's.
     definers = db.execute(
-        "SELECT p.proname, p.proconfig, has_function_privilege('genome_app', p.oid, 'EXECUTE') "
+        "SELECT p.proname, p.proconfig, has_function_privilege('genome_app', p.oid, 'EXECUTE'), "
+        "p.proowner::regrole::text "
         "FROM pg_proc AS p WHERE p.pronamespace = 'genome'::regnamespace AND p.prosecdef"
     ).fetchall()
     names = {d[0] for d in definers}
-    assert names >= AGENT_FUNCTIONS
-    for name, config, app_exec in definers:
+    assert names >= AGENT_FUNCTIONS | {"plan_ads", "select_elements", "record_override"}
+    for name, config, app_exec, owner in definers:
         assert any(c.startswith("search_path=") for c in config or []), name
-        assert not app_exec, f"genome_app may execute definer function {name}"
+        assert app_exec == (owner == "genome_api"), name
+        assert not name.startswith("_") or not app_exec, name
     # The agent executes exactly its entry points.
     agent = {
         r[0]
@@ -266,7 +295,8 @@ def test_apply_tenancy_is_idempotent_and_covers_new_tables(
         "brand_id uuid NOT NULL REFERENCES brands (id), note text)"
     )
     out = db.execute("SELECT genome._apply_tenancy()").fetchone()[0]
-    assert out["policies_changed"] == 1
+    # its tenant policy and genome_api's owner-caller policy
+    assert out["policies_changed"] == 2
     a, b = f.brand(db, name="A"), f.brand(db, name="B")
     db.execute(
         "INSERT INTO genome.later_table (brand_id, note) VALUES (%s, 'a'), (%s, 'b')", (a, b)

@@ -84,11 +84,13 @@ BEGIN
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = v_job.generated_ad_id;
 
-    -- The learning loop's advisory prompt block, once genome.performance_context exists.
+    -- The learning loop's advisory prompt block, once genome._performance_context exists
+    -- (the body of the app's performance_context: this function runs as the owner, with no
+    -- organization set, so it calls the twin).
     IF v_job.kind = 'generate'
        AND (v_context #>> '{generation,pipeline_settings,performance_context}')::boolean
-       AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
-        EXECUTE 'SELECT genome.performance_context($1, $2)'
+       AND to_regprocedure('genome._performance_context(uuid, uuid)') IS NOT NULL THEN
+        EXECUTE 'SELECT genome._performance_context($1, $2)'
         INTO v_performance
         USING (v_context #>> '{brand,id}')::uuid, (v_context #>> '{product,id}')::uuid;
         v_context := v_context || jsonb_build_object('performance_context', v_performance);

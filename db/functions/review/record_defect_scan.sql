@@ -26,7 +26,7 @@ BEGIN
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome.decide_review(v_job.generated_ad_id);
+        RETURN genome._decide_review(v_job.generated_ad_id);
     END IF;
 
     -- A scan that is not complete and boolean is malformed: never read as a pass.

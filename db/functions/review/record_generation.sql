@@ -42,7 +42,7 @@ BEGIN
     PERFORM genome._finish_job(
         p_job_id, jsonb_build_object('storage_path', p_storage_path), p_now
     );
-    RETURN genome.enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
+    RETURN genome._enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
 END
 $$;
 COMMENT ON FUNCTION genome.record_generation(uuid, text, text, text, jsonb, timestamptz, uuid) IS

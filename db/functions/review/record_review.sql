@@ -30,7 +30,7 @@ BEGIN
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
     v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome.decide_review(v_job.generated_ad_id);
+        RETURN genome._decide_review(v_job.generated_ad_id);
     END IF;
 
     v_config := genome._ad_quality_config(v_job.generated_ad_id);

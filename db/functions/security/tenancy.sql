@@ -205,6 +205,7 @@ CREATE OR REPLACE FUNCTION genome.tenant_tables()
 RETURNS TABLE (table_name text, tenant_columns text [], policy_expression text)
 LANGUAGE sql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
     SELECT
@@ -269,8 +270,10 @@ BEGIN
     END IF;
     EXECUTE format('DROP POLICY IF EXISTS %I ON %s', p_policy, p_table);
     EXECUTE format(
-        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %I USING (%s)%s',
-        p_policy, p_table, p_command, p_role, p_using,
+        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %s USING (%s)%s',
+        p_policy, p_table, p_command,
+        (SELECT string_agg(quote_ident(btrim(r)), ', ') FROM unnest(string_to_array(p_role, ',')) AS r),
+        p_using,
         CASE WHEN p_check IS NULL THEN '' ELSE format(' WITH CHECK (%s)', p_check) END
     );
     EXECUTE format('COMMENT ON POLICY %I ON %s IS %L', p_policy, p_table, v_signature);
@@ -278,7 +281,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_policy(text, text, text, text, text, text) IS
-'Internal: (re)create one row-level security policy unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
+'Internal: (re)create one row-level security policy (for p_role: one role name or several separated by commas) unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
 
 -- One piece on purpose: it reads top-down as the numbered steps of one idempotent script
 -- (roles, ownership, table privileges and row-level security, the agent's reads, function
@@ -368,9 +371,14 @@ DECLARE
     -- The dashboard's own functions (agents/dashboard/db.py): its pages and actions run as
     -- genome_app (SET LOCAL ROLE), with genome_app's rights.
     v_dashboard_functions constant text [] := ARRAY['dashboard_user'];
+    -- Functions the tenant policies call: they run with the querying role's rights, so
+    -- they stay SECURITY INVOKER and executable by genome_app.
+    v_policy_functions constant text [] := ARRAY['current_organization'];
     v_job_functions text [];
     v_app_functions text [];
     v_app_helpers text [];
+    v_api_grants text [];
+    v_definer integer := 0;
     v_dashboard_helpers text [];
     v_timeouts jsonb;
     t record;
@@ -409,6 +417,54 @@ BEGIN
         GRANT genome_app TO genome_dashboard;
         v_roles := v_roles || 'genome_dashboard:genome_app'::text;
     END IF;
+    -- The owner of the app's API functions (SECURITY DEFINER): they run as genome_api, so
+    -- the app needs EXECUTE on them only, never on the `_` helpers they call. Nobody logs in
+    -- as it or is a member of it. It is NOBYPASSRLS and a member of genome_app, and the
+    -- tenant policies name it too (so they bind it even were it NOINHERIT): inside an API
+    -- function the caller's app.organization_id still decides which rows exist.
+    IF genome._ensure_role('genome_api', 'NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
+        v_roles := v_roles || 'genome_api'::text;
+    ELSIF (SELECT r.rolbypassrls OR r.rolcanlogin FROM pg_roles AS r WHERE r.rolname = 'genome_api') THEN
+        ALTER ROLE genome_api NOLOGIN NOBYPASSRLS;
+        v_roles := v_roles || 'genome_api:nologin_nobypassrls'::text;
+    END IF;
+    IF NOT pg_has_role('genome_api', 'genome_app', 'MEMBER') THEN
+        GRANT genome_app TO genome_api;
+        v_roles := v_roles || 'genome_api:genome_app'::text;
+    END IF;
+
+    -- The app's SQL API: the documented functions (no `_` prefix) that are neither
+    -- scheduled jobs nor agent, dashboard or policy functions (docs/security.md#roles).
+    SELECT array_agg(DISTINCT fn) INTO v_job_functions
+    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
+    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
+    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
+      AND p.proname NOT LIKE '\_%'
+      AND NOT p.proname = ANY (v_job_functions)
+      AND NOT p.proname = ANY (v_agent_functions)
+      AND NOT p.proname = ANY (v_dashboard_functions)
+      AND NOT p.proname = ANY (v_policy_functions);
+    -- Each is SECURITY DEFINER with a pinned search_path (its file says so; one added
+    -- without it is made so here rather than left to run as the app).
+    FOR f IN
+        SELECT p.oid::regprocedure::text AS name, p.prosecdef,
+               coalesce(EXISTS (
+                   SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
+               ), false) AS pinned
+        FROM pg_proc AS p
+        WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (v_app_functions)
+          AND (NOT p.prosecdef OR NOT coalesce(EXISTS (
+              SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
+          ), false))
+    LOOP
+        IF NOT f.pinned THEN
+            EXECUTE format('ALTER FUNCTION %s SET search_path = genome, public, pg_temp', f.name);
+        END IF;
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f.name);
+        v_definer := v_definer + 1;
+    END LOOP;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
     IF (SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'genome')
@@ -433,27 +489,33 @@ BEGIN
         EXECUTE format('ALTER %s %s OWNER TO genome_owner', f.kind, f.name);
         v_owned := v_owned + 1;
     END LOOP;
+    -- The app's API functions are genome_api's (a definer function of genome_owner, which
+    -- bypasses row-level security, would show the app every organization); all else is
+    -- genome_owner's.
     FOR f IN
-        SELECT p.oid::regprocedure::text AS name, p.prokind
+        SELECT p.oid::regprocedure::text AS name, p.prokind,
+               CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END AS owner
         FROM pg_proc AS p
         WHERE p.pronamespace = 'genome'::regnamespace
-          AND p.proowner <> 'genome_owner'::regrole
+          AND p.proowner <> (
+              CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END
+          )::regrole
           AND NOT EXISTS (
               SELECT 1 FROM pg_depend AS d
               WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
           )
     LOOP
         EXECUTE format(
-            'ALTER %s %s OWNER TO genome_owner',
+            'ALTER %s %s OWNER TO %I',
             CASE f.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
-            f.name
+            f.name, f.owner
         );
         v_owned := v_owned + 1;
     END LOOP;
 
     -- 3. Schema and table privileges.
-    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard;
-    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard;
+    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard, genome_api;
+    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard, genome_api;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
     -- The agent holds no privilege on any genome table, nor on a column of one (checked
     -- first, so a re-run leaves the access lists exactly as they were).
@@ -481,11 +543,22 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.table_name);
         END IF;
         EXECUTE format('GRANT ALL ON %s TO genome_owner', t.table_name);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app', t.table_name);
-        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app', t.table_name);
+        -- genome_api has the app's rights of its own (not through membership).
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app, genome_api', t.table_name);
+        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app, genome_api', t.table_name);
         IF genome._apply_policy(
-            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app',
+            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app, genome_api',
             t.policy_expression, t.policy_expression
+        ) THEN
+            v_policies := v_policies + 1;
+        END IF;
+        -- An API function called by the owner's own session (a scheduled job, the migrating
+        -- superuser, an operator's psql) sees what that caller sees directly: every row. The
+        -- caller is the session's login or SET ROLE role, which no app session can make the
+        -- owner (genome._caller_is_owner); for it this policy adds nothing.
+        IF genome._apply_policy(
+            t.table_name, 'genome_api_owner_caller', 'ALL', 'genome_api',
+            '(SELECT genome._caller_is_owner())', '(SELECT genome._caller_is_owner())'
         ) THEN
             v_policies := v_policies + 1;
         END IF;
@@ -502,8 +575,8 @@ BEGIN
           AND NOT a.attisdropped AND a.attname <> 'lease_token'
         GROUP BY a.attrelid
     LOOP
-        EXECUTE format('REVOKE SELECT ON %s FROM genome_app', t.table_name);
-        EXECUTE format('GRANT SELECT (%s) ON %s TO genome_app', t.columns, t.table_name);
+        EXECUTE format('REVOKE SELECT ON %s FROM genome_app, genome_api', t.table_name);
+        EXECUTE format('GRANT SELECT (%s) ON %s TO genome_app, genome_api', t.columns, t.table_name);
     END LOOP;
 
     -- Global genome tables (registry, settings, rubric, job schedules): read-only to the
@@ -517,11 +590,13 @@ BEGIN
           AND NOT c.oid = ANY (v_tenant)
           AND c.relname NOT IN ('schema_migrations', 'job_runs')
     LOOP
-        EXECUTE format('GRANT SELECT ON %s TO genome_app', t.table_name);
-        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app', t.table_name);
+        EXECUTE format('GRANT SELECT ON %s TO genome_app, genome_api', t.table_name);
+        EXECUTE format(
+            'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app, genome_api', t.table_name
+        );
     END LOOP;
-    REVOKE ALL ON genome.job_runs FROM genome_app;
-    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
+    REVOKE ALL ON genome.job_runs FROM genome_app, genome_api;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app, genome_api;
 
     -- The dashboard's own rights: none on any table but the job runs (the virtual clock its
     -- pages are computed at, read before it switches to genome_app); the rest it has as
@@ -541,7 +616,7 @@ BEGIN
     END LOOP;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_dashboard;
     GRANT SELECT ON genome.job_runs TO genome_dashboard;
-    REVOKE ALL ON genome.dashboard_users FROM genome_app;
+    REVOKE ALL ON genome.dashboard_users FROM genome_app, genome_api;
 
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
@@ -551,21 +626,12 @@ BEGIN
     -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
     -- organizations: they run as genome_owner or the superuser from pg_cron), the agents'
     -- functions, nor the definer functions (they bypass row-level security).
-    SELECT array_agg(DISTINCT fn) INTO v_job_functions
-    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
-    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
-    -- The app's SQL API: the documented functions (no `_` prefix) that are neither jobs, nor
-    -- agent functions, nor definer functions; the helpers it may execute are their callees.
-    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
-    FROM pg_proc AS p
-    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
-      AND p.proname NOT LIKE '\_%'
-      AND NOT p.prosecdef
-      AND NOT p.proname = ANY (v_job_functions)
-      AND NOT p.proname = ANY (v_agent_functions);
+    -- genome_api executes the API functions (they call one another) and what they call,
+    -- the helpers its own policy and the tenant policies call included; the app executes
+    -- only the API functions and the policies' functions.
     SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
-    FROM genome._callees(v_app_functions) AS c
-    WHERE c LIKE '\_%';
+    FROM genome._callees(v_app_functions || v_policy_functions || ARRAY['_caller_is_owner']) AS c;
+    v_api_grants := v_app_functions || v_policy_functions || v_app_helpers;
     SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
     FROM genome._callees(v_dashboard_functions) AS c;
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
@@ -583,14 +649,21 @@ BEGIN
         ELSE
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
-        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, not the app's.
-        IF f.prosecdef OR f.proname = ANY (v_job_functions)
-           OR f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
-           OR f.proname = ANY (v_agent_functions)
-           OR NOT (f.proname = ANY (v_app_functions) OR f.proname = ANY (v_app_helpers)) THEN
-            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
-        ELSE
+        IF f.proname = ANY (v_app_functions) OR f.proname = ANY (v_policy_functions) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
+        END IF;
+        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, and no
+        -- definer function of genome_owner is genome_api's.
+        IF f.proname = ANY (v_api_grants)
+           AND NOT f.proname = ANY (v_job_functions)
+           AND NOT f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
+           AND NOT f.proname = ANY (v_agent_functions)
+           AND NOT (f.prosecdef AND NOT f.proname = ANY (v_app_functions)) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_api', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_api', f.name);
         END IF;
         IF f.proname = ANY (v_dashboard_functions) OR f.proname = ANY (v_dashboard_helpers) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_dashboard', f.name);
@@ -613,6 +686,7 @@ BEGIN
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
         'objects_reowned', v_owned,
+        'made_definer', v_definer,
         'roles_with_timeout', v_timeouts
     );
 END
