@@ -703,8 +703,6 @@ def test_api_role_executes_only_the_helpers_its_functions_call(db: psycopg.Conne
         " AND has_function_privilege('genome_api', p.oid, 'EXECUTE')"
     ).fetchall()
     called = {name for _fn, src in bodies for name in GENOME_CALL.findall(src)}
-    # the helper its own policy calls (genome_api_owner_caller)
-    called.add("_caller_is_owner")
     executable = {
         name
         for name, sig in _helpers(db)

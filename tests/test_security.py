@@ -71,7 +71,8 @@ def test_roles_and_ownership(db: psycopg.Connection) -> None:
     owners = db.execute(
         "SELECT p.proowner::regrole::text, p.prosecdef, "
         "has_function_privilege('genome_app', p.oid, 'EXECUTE'), count(*) FROM pg_proc AS p "
-        "WHERE p.pronamespace = 'genome'::regnamespace AND p.proname <> 'current_organization' "
+        "WHERE p.pronamespace = 'genome'::regnamespace "
+        "AND p.proname NOT IN ('current_organization', 'current_organizations', 'owner_session') "
         "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
     ).fetchall()
     # genome_api owns exactly the definer functions the app executes; genome_owner the rest.
@@ -80,13 +81,15 @@ def test_roles_and_ownership(db: psycopg.Connection) -> None:
         ("genome_owner", False, False),
         ("genome_owner", True, False),
     }
-    assert (
-        db.execute(
-            "SELECT proowner::regrole::text FROM pg_proc "
-            "WHERE oid = 'genome.current_organization()'::regprocedure"
-        ).fetchone()[0]
-        == "genome_owner"
-    )
+    # The tenant policies' functions are the owner's (current_organizations and owner_session
+    # are definer: organizations without recursing into their policy, no `_` for the app),
+    # executable by the app.
+    for fn in ("current_organization()", "current_organizations()", "owner_session()"):
+        assert db.execute(
+            "SELECT proowner::regrole::text, has_function_privilege('genome_app', oid, 'EXECUTE') "
+            "FROM pg_proc WHERE oid = %s::regprocedure",
+            (f"genome.{fn}",),
+        ).fetchone() == ("genome_owner", True)
     # The app and agent roles own nothing (an owner would bypass row-level security).
     assert (
         db.execute(
@@ -121,7 +124,8 @@ def test_function_privileges(db: psycopg.Connection) -> None:
     assert names >= AGENT_FUNCTIONS | {"plan_ads", "select_elements", "record_override"}
     for name, config, app_exec, owner in definers:
         assert any(c.startswith("search_path=") for c in config or []), name
-        assert app_exec == (owner == "genome_api"), name
+        if name not in ("current_organizations", "owner_session"):  # the policies' (owner's)
+            assert app_exec == (owner == "genome_api"), name
         assert not name.startswith("_") or not app_exec, name
     # The agent executes exactly its entry points.
     agent = {
@@ -295,8 +299,7 @@ def test_apply_tenancy_is_idempotent_and_covers_new_tables(
         "brand_id uuid NOT NULL REFERENCES brands (id), note text)"
     )
     out = db.execute("SELECT genome._apply_tenancy()").fetchone()[0]
-    # its tenant policy and genome_api's owner-caller policy
-    assert out["policies_changed"] == 2
+    assert out["policies_changed"] == 1
     a, b = f.brand(db, name="A"), f.brand(db, name="B")
     db.execute(
         "INSERT INTO genome.later_table (brand_id, note) VALUES (%s, 'a'), (%s, 'b')", (a, b)

@@ -6,8 +6,12 @@
 -- genome_owner  owns the genome schema and its objects; BYPASSRLS, so the scheduled jobs
 --               (run_job, which pg_cron runs as genome_owner) and the SECURITY DEFINER
 --               functions see every row. LOGIN without a password, for pg_cron.
--- genome_app    the existing app: the SQL API (SECURITY INVOKER, so row-level security
---               applies) and the rows of the organization in `app.organization_id`.
+-- genome_app    the existing app: EXECUTE on the SQL API and the rows of the organization
+--               in `app.organization_id`; no `_` helper.
+-- genome_api    owns the SQL API functions (SECURITY DEFINER, pinned search_path): NOLOGIN,
+--               NOBYPASSRLS, a member of genome_app and named in the tenant policies, so
+--               inside an API function the caller's organization still binds every row; it
+--               alone executes the helpers the API calls. Nobody is a member of it.
 -- genome_agent  the model-calling agents: only the queue functions and the result writers
 --               (SECURITY DEFINER, fixed search_path), which check the caller's lease.
 -- genome_dashboard  the dashboard's LOGIN role (root connects as it over the project
@@ -16,10 +20,10 @@
 --               as genome_app with app.organization_id set to that person's organization
 --               (docs/security.md#dashboard-logins).
 --
--- No `_` helper is the app's: it may execute one only when an SQL API function it may run
--- calls it (an invoker function needs EXECUTE on what it calls), and each such helper bounds
--- its own inputs; the agent executes none. Every role but genome_owner has a
--- statement_timeout (docs/security.md#per-role-limits).
+-- No `_` helper is executable by genome_app or genome_agent (the API functions run as
+-- genome_api, which executes the helpers they call; each such helper bounds its own inputs).
+-- Every login role but genome_owner has a statement_timeout
+-- (docs/security.md#per-role-limits).
 --
 -- Roles are cluster-wide and created once; privileges and policies are per database and
 -- re-applied here on every migrate. Row-level security is enabled, not FORCEd: table owners
@@ -50,6 +54,41 @@ END
 $$;
 COMMENT ON FUNCTION genome.current_organization() IS
 'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Used by every row-level security policy of the genome_app role. GN950 when the setting is not a uuid.';
+
+CREATE OR REPLACE FUNCTION genome.owner_session()
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = genome, public, pg_temp
+AS $$
+    -- Definer (genome_owner's), so the policies may call it without the app executing the
+    -- `_` helper.
+    SELECT genome.current_organization() IS NULL AND genome._caller_is_owner()
+$$;
+COMMENT ON FUNCTION genome.owner_session() IS
+'True when the session sets no organization and its own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner): a scheduled job or the migrating superuser, which read every row directly; the tenant policies then show an API function (running as genome_api) every row too, rows without a tenant key included (docs/security.md#api-functions). Executable by genome_app and genome_api, whose policies call it.';
+
+CREATE OR REPLACE FUNCTION genome.current_organizations()
+RETURNS uuid []
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = genome, public, pg_temp
+AS $$
+    -- The policies' root (docs/security.md#api-functions): the session's organization; with
+    -- none set, every organization when the session's own role is the owner or a superuser
+    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
+    -- Definer (genome_owner's) so reading organizations here does not recurse into its
+    -- policy; one array, so every policy stays an indexable `= ANY`.
+    SELECT CASE
+        WHEN genome.current_organization() IS NOT NULL THEN ARRAY[genome.current_organization()]
+        WHEN genome.owner_session() THEN ARRAY(SELECT o.id FROM public.organizations AS o)
+        ELSE '{}'::uuid []
+    END
+$$;
+COMMENT ON FUNCTION genome.current_organizations() IS
+'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
 
 CREATE OR REPLACE FUNCTION genome._ensure_role(p_role text, p_options text)
 RETURNS boolean
@@ -212,17 +251,19 @@ AS $$
         l.table_name,
         array_agg(l.link_column ORDER BY l.link_column),
         CASE
-            WHEN bool_or(l.parent_name IS NULL) THEN 'id = (SELECT genome.current_organization())'
+            WHEN bool_or(l.parent_name IS NULL) THEN 'id = ANY ((SELECT genome.current_organizations())::uuid [])'
             ELSE
-                -- At least one tenant key set, and every one that is set in this organization.
+                -- At least one tenant key set (or the owner's own session, through an API
+                -- function: docs/security.md#api-functions), and every one that is set in
+                -- this organization.
                 '(' || string_agg(format('%I IS NOT NULL', l.link_column), ' OR '
-                    ORDER BY l.link_column) || ') AND '
+                    ORDER BY l.link_column) || ' OR (SELECT genome.owner_session())) AND '
                 || string_agg(
                     CASE
                         WHEN l.parent_name IS NULL THEN NULL
                         WHEN l.parent_name = 'public.organizations'
                             THEN format(
-                                '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
+                                '(%1$I IS NULL OR %1$I = ANY ((SELECT genome.current_organizations())::uuid []))',
                                 l.link_column
                             )
                         -- The parent's visible ids as one array, computed once per
@@ -373,7 +414,7 @@ DECLARE
     v_dashboard_functions constant text [] := ARRAY['dashboard_user'];
     -- Functions the tenant policies call: they run with the querying role's rights, so
     -- they stay SECURITY INVOKER and executable by genome_app.
-    v_policy_functions constant text [] := ARRAY['current_organization'];
+    v_policy_functions constant text [] := ARRAY['current_organization', 'current_organizations', 'owner_session'];
     v_job_functions text [];
     v_app_functions text [];
     v_app_helpers text [];
@@ -552,16 +593,6 @@ BEGIN
         ) THEN
             v_policies := v_policies + 1;
         END IF;
-        -- An API function called by the owner's own session (a scheduled job, the migrating
-        -- superuser, an operator's psql) sees what that caller sees directly: every row. The
-        -- caller is the session's login or SET ROLE role, which no app session can make the
-        -- owner (genome._caller_is_owner); for it this policy adds nothing.
-        IF genome._apply_policy(
-            t.table_name, 'genome_api_owner_caller', 'ALL', 'genome_api',
-            '(SELECT genome._caller_is_owner())', '(SELECT genome._caller_is_owner())'
-        ) THEN
-            v_policies := v_policies + 1;
-        END IF;
     END LOOP;
 
     -- Secret columns: an agent's lease token (its proof that it holds a job,
@@ -623,14 +654,15 @@ BEGIN
     -- idle check, agent_lease_seconds for its lease).
 
     -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
-    -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
-    -- organizations: they run as genome_owner or the superuser from pg_cron), the agents'
-    -- functions, nor the definer functions (they bypass row-level security).
+    -- API (definer functions of genome_api, bound by its organization), but not the scheduled
+    -- jobs (run_job and what it invokes compute across brands and organizations: they run as
+    -- genome_owner or the superuser from pg_cron), the agents' functions, genome_owner's
+    -- definer functions (they bypass row-level security), nor any `_` helper.
     -- genome_api executes the API functions (they call one another) and what they call,
-    -- the helpers its own policy and the tenant policies call included; the app executes
-    -- only the API functions and the policies' functions.
+    -- and the functions the tenant policies call; the app executes only the API functions
+    -- and the policies' functions.
     SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
-    FROM genome._callees(v_app_functions || v_policy_functions || ARRAY['_caller_is_owner']) AS c;
+    FROM genome._callees(v_app_functions || v_policy_functions) AS c;
     v_api_grants := v_app_functions || v_policy_functions || v_app_helpers;
     SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
     FROM genome._callees(v_dashboard_functions) AS c;
@@ -660,7 +692,7 @@ BEGIN
            AND NOT f.proname = ANY (v_job_functions)
            AND NOT f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
            AND NOT f.proname = ANY (v_agent_functions)
-           AND NOT (f.prosecdef AND NOT f.proname = ANY (v_app_functions)) THEN
+           AND NOT (f.prosecdef AND NOT f.proname = ANY (v_app_functions || v_policy_functions)) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_api', f.name);
         ELSE
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_api', f.name);
@@ -692,4 +724,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects but the API functions), genome_app, genome_agent and genome_api (NOLOGIN, NOBYPASSRLS, a member of genome_app; owns the app''s SQL API functions) once; makes every API function (no `_` prefix, not a scheduled job nor an agent, dashboard or policy function) SECURITY DEFINER with a pinned search_path and genome_api''s; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant for genome_app and genome_api (rooted in genome.current_organizations(): the session''s organization, or every one for the owner''s own session calling an API function); grants genome_app and genome_api DML on tenant tables (every column of genome.agent_jobs but lease_token readable), SELECT on the global genome tables except job_runs (no sequence); grants genome_app EXECUTE on the API functions and the policies'' current_organization(s) only, genome_api on those and the functions they call, never a scheduled job (genome.job_schedules.invocations), its steps (_<job>_<step>), an agent function or another definer function; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` function is executable by genome_app, genome_agent or genome_dashboard. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
