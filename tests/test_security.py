@@ -298,8 +298,19 @@ def test_apply_tenancy_is_idempotent_and_covers_new_tables(
         "CREATE TABLE genome.later_table (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
         "brand_id uuid NOT NULL REFERENCES brands (id), note text)"
     )
+    # An API function added without SECURITY DEFINER or a search_path is made so, as
+    # genome_api's (never left to run as the app, nor as genome_owner).
+    db.execute(
+        "CREATE FUNCTION genome.later_api() RETURNS bigint LANGUAGE sql STABLE "
+        "AS 'SELECT count(*) FROM public.brands'"
+    )
     out = db.execute("SELECT genome._apply_tenancy()").fetchone()[0]
-    assert out["policies_changed"] == 1
+    assert out["policies_changed"] == 1 and out["made_definer"] == 1
+    assert db.execute(
+        "SELECT prosecdef, proconfig, proowner::regrole::text, "
+        "has_function_privilege('genome_app', oid, 'EXECUTE') FROM pg_proc "
+        "WHERE oid = 'genome.later_api()'::regprocedure"
+    ).fetchone() == (True, ["search_path=genome, public, pg_temp"], "genome_api", True)
     a, b = f.brand(db, name="A"), f.brand(db, name="B")
     db.execute(
         "INSERT INTO genome.later_table (brand_id, note) VALUES (%s, 'a'), (%s, 'b')", (a, b)
@@ -309,3 +320,5 @@ def test_apply_tenancy_is_idempotent_and_covers_new_tables(
         assert app.execute("SELECT note FROM genome.later_table").fetchall() == [("a",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute("INSERT INTO genome.later_table (brand_id) VALUES (%s)", (b,))
+        # ... and it counts only the organization's brands
+        assert app.execute("SELECT genome.later_api()").fetchone()[0] == 1
