@@ -811,15 +811,16 @@ BEGIN
     -- Each is SECURITY DEFINER with a pinned search_path (its file says so; one added
     -- without it is made so here rather than left to run as the app).
     FOR f IN
-        SELECT p.oid::regprocedure::text AS name, p.prosecdef,
-               coalesce(EXISTS (
-                   SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
-               ), false) AS pinned
-        FROM pg_proc AS p
-        WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (v_app_functions)
-          AND (NOT p.prosecdef OR NOT coalesce(EXISTS (
-              SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
-          ), false))
+        SELECT a.name, a.pinned
+        FROM (
+            SELECT p.oid::regprocedure::text AS name, p.prosecdef,
+                   EXISTS (
+                       SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
+                   ) AS pinned
+            FROM pg_proc AS p
+            WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (v_app_functions)
+        ) AS a
+        WHERE NOT (a.prosecdef AND a.pinned)
     LOOP
         IF NOT f.pinned THEN
             EXECUTE format('ALTER FUNCTION %s SET search_path = genome, public, pg_temp', f.name);
