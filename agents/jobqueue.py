@@ -4,6 +4,10 @@ Every call takes a connection from the pool for one statement (autocommit), so n
 connection is held while a model runs. Result writers are safe to repeat after a lost
 reply (the SQL replays the stored outcome for the worker that completed the job), so they
 are retried when the database connection drops; claims are not retried blindly.
+
+A claim returns a random lease token per job; every later call on the job presents it with
+the worker name (a name is no secret: docs/security.md#definer-functions). The queue keeps
+the tokens of the jobs it claimed until the runtime forgets a finished job.
 """
 
 from __future__ import annotations
@@ -90,6 +94,16 @@ class JobQueue:
         self.pool = pool
         self.worker = worker
         self.lease = lease
+        # job id -> lease token of the jobs this worker claimed and has not forgotten
+        self._tokens: dict[UUID, UUID] = {}
+
+    def token(self, job_id: UUID) -> UUID | None:
+        """The lease token claim() got for the job (None once forgotten or never claimed)."""
+        return self._tokens.get(job_id)
+
+    def forget(self, job_id: UUID) -> None:
+        """Drop a finished job's token (a later heartbeat for it is then simply refused)."""
+        self._tokens.pop(job_id, None)
 
     def _one(self, sql: str, params: Sequence[Any]) -> dict[str, Any] | None:
         with self.pool.connection() as conn:
@@ -107,10 +121,13 @@ class JobQueue:
 
     def claim(self, kinds: Sequence[str], n: int) -> list[dict[str, Any]]:
         with self.pool.connection() as conn:
-            return conn.execute(  # type: ignore[return-value]
+            rows: list[dict[str, Any]] = conn.execute(  # type: ignore[assignment]
                 "SELECT * FROM genome.claim_jobs(%s, %s, %s, %s)",
                 (list(kinds), self.worker, self.lease, n),
             ).fetchall()
+        for row in rows:
+            self._tokens[row["id"]] = row["lease_token"]
+        return rows
 
     def has_work(self, kinds: Sequence[str]) -> bool:
         return bool(self._value("SELECT genome.agent_has_work(%s)", (list(kinds),)))
@@ -118,7 +135,8 @@ class JobQueue:
     def heartbeat(self, job_id: UUID) -> bool:
         return bool(
             self._value(
-                "SELECT genome.heartbeat_job(%s, %s, %s)", (job_id, self.worker, self.lease)
+                "SELECT genome.heartbeat_job(%s, %s, %s, p_lease_token => %s)",
+                (job_id, self.worker, self.lease, self.token(job_id)),
             )
         )
 
@@ -127,27 +145,43 @@ class JobQueue:
         """Fail the attempt, recording its billed model calls (`calls`, ok or not)."""
         return str(
             self._value(
-                "SELECT genome.fail_job(%s, %s, %s, p_calls => %s)",
-                (job_id, self.worker, error, json.dumps(calls) if calls else None),
+                "SELECT genome.fail_job(%s, %s, %s, p_calls => %s, p_lease_token => %s)",
+                (
+                    job_id,
+                    self.worker,
+                    error,
+                    json.dumps(calls) if calls else None,
+                    self.token(job_id),
+                ),
             )
         )
 
     def release(self, job_id: UUID) -> bool:
-        return bool(self._value("SELECT genome.release_job(%s, %s)", (job_id, self.worker)))
+        return bool(
+            self._value(
+                "SELECT genome.release_job(%s, %s, p_lease_token => %s)",
+                (job_id, self.worker, self.token(job_id)),
+            )
+        )
 
     def reap(self) -> int:
         return int(self._value("SELECT genome.reap_jobs()", ()))
 
     @_retry_on_disconnect
     def context(self, job_id: UUID) -> dict[str, Any]:
-        return dict(self._value("SELECT genome.job_context(%s, %s)", (job_id, self.worker)))
+        return dict(
+            self._value(
+                "SELECT genome.job_context(%s, %s, p_lease_token => %s)",
+                (job_id, self.worker, self.token(job_id)),
+            )
+        )
 
     @_retry_on_disconnect
     def complete(self, job_id: UUID, result: dict[str, Any]) -> bool:
         return bool(
             self._value(
-                "SELECT genome.complete_job(%s, %s, %s)",
-                (job_id, self.worker, json.dumps(result)),
+                "SELECT genome.complete_job(%s, %s, %s, p_lease_token => %s)",
+                (job_id, self.worker, json.dumps(result), self.token(job_id)),
             )
         )
 
@@ -156,15 +190,15 @@ class JobQueue:
         self, job_id: UUID, storage_path: str, prompt_text: str, call: dict[str, Any]
     ) -> Any:
         return self._value(
-            "SELECT genome.record_generation(%s, %s, %s, %s, %s)",
-            (job_id, self.worker, storage_path, prompt_text, json.dumps(call)),
+            "SELECT genome.record_generation(%s, %s, %s, %s, %s, p_lease_token => %s)",
+            (job_id, self.worker, storage_path, prompt_text, json.dumps(call), self.token(job_id)),
         )
 
     @_retry_on_disconnect
     def record_defect_scan(self, job_id: UUID, scan: dict[str, Any], call: dict[str, Any]) -> Any:
         return self._value(
-            "SELECT genome.record_defect_scan(%s, %s, %s, %s)",
-            (job_id, self.worker, json.dumps(scan), json.dumps(call)),
+            "SELECT genome.record_defect_scan(%s, %s, %s, %s, p_lease_token => %s)",
+            (job_id, self.worker, json.dumps(scan), json.dumps(call), self.token(job_id)),
         )
 
     @_retry_on_disconnect
@@ -172,8 +206,8 @@ class JobQueue:
         self, job_id: UUID, review: dict[str, Any], calls: list[dict[str, Any]]
     ) -> Any:
         return self._value(
-            "SELECT genome.record_review(%s, %s, %s, %s)",
-            (job_id, self.worker, json.dumps(review), json.dumps(calls)),
+            "SELECT genome.record_review(%s, %s, %s, %s, p_lease_token => %s)",
+            (job_id, self.worker, json.dumps(review), json.dumps(calls), self.token(job_id)),
         )
 
     @_retry_on_disconnect
@@ -186,7 +220,7 @@ class JobQueue:
         calls: list[dict[str, Any]],
     ) -> Any:
         return self._value(
-            "SELECT genome.record_embedding(%s, %s, %s, %s::vector, %s, %s)",
+            "SELECT genome.record_embedding(%s, %s, %s, %s::vector, %s, %s, p_lease_token => %s)",
             (
                 job_id,
                 self.worker,
@@ -194,6 +228,7 @@ class JobQueue:
                 _vector_text(vector),
                 model,
                 json.dumps(calls),
+                self.token(job_id),
             ),
         )
 
@@ -211,7 +246,8 @@ class JobQueue:
         with self.pool.connection() as conn:
             try:
                 return conn.execute(  # type: ignore[return-value]
-                    "SELECT * FROM genome.review_exemplars(%s, %s, %s::vector, %s, %s, %s)",
+                    "SELECT * FROM genome.review_exemplars("
+                    "%s, %s, %s::vector, %s, %s, %s, p_lease_token => %s)",
                     (
                         job_id,
                         self.worker,
@@ -219,6 +255,7 @@ class JobQueue:
                         model,
                         k,
                         None if descriptor is None else json.dumps(descriptor),
+                        self.token(job_id),
                     ),
                 ).fetchall()
             except psycopg.Error as exc:
@@ -230,5 +267,6 @@ class JobQueue:
     @_retry_on_disconnect
     def record_embedding_from_lookup(self, job_id: UUID) -> Any:
         return self._value(
-            "SELECT genome.record_embedding_from_lookup(%s, %s)", (job_id, self.worker)
+            "SELECT genome.record_embedding_from_lookup(%s, %s, p_lease_token => %s)",
+            (job_id, self.worker, self.token(job_id)),
         )

@@ -214,6 +214,7 @@ class AgentRuntime:
             text = "".join(traceback.format_exception(exc))[-4000:]
             line.update(self._fail(jobs, job, f"agent error: {text}"))
         finally:
+            jobs.forget(job["id"])
             with self._lock:
                 item = self._running.pop(job["id"], None)
             if item is not None:

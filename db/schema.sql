@@ -606,8 +606,10 @@ BEGIN
     END IF;
     EXECUTE format('DROP POLICY IF EXISTS %I ON %s', p_policy, p_table);
     EXECUTE format(
-        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %I USING (%s)%s',
-        p_policy, p_table, p_command, p_role, p_using,
+        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %s USING (%s)%s',
+        p_policy, p_table, p_command,
+        (SELECT string_agg(quote_ident(btrim(r)), ', ') FROM unnest(string_to_array(p_role, ',')) AS r),
+        p_using,
         CASE WHEN p_check IS NULL THEN '' ELSE format(' WITH CHECK (%s)', p_check) END
     );
     EXECUTE format('COMMENT ON POLICY %I ON %s IS %L', p_policy, p_table, v_signature);
@@ -620,7 +622,7 @@ $$;
 -- Name: FUNCTION _apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text) IS 'Internal: (re)create one row-level security policy unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
+COMMENT ON FUNCTION genome._apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text) IS 'Internal: (re)create one row-level security policy (for p_role: one role name or several separated by commas) unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
 
 
 --
@@ -637,7 +639,7 @@ BEGIN
     SELECT o.* INTO v_outcome FROM genome._review_outcome(p_generated_ad_id) AS o;
     IF v_outcome.status = 'pending' THEN
         IF v_outcome.next_kind IS NOT NULL THEN
-            PERFORM genome.enqueue_job(v_outcome.next_kind, p_generated_ad_id, '{}', p_now);
+            PERFORM genome._enqueue_job(v_outcome.next_kind, p_generated_ad_id, '{}', p_now);
         END IF;
         RETURN 'pending';
     END IF;
@@ -652,7 +654,7 @@ BEGIN
       AND g.human_override_status IS NULL;
 
     IF v_outcome.status = 'approved' THEN
-        PERFORM genome.enqueue_job('embed', p_generated_ad_id, '{}', p_now);
+        PERFORM genome._enqueue_job('embed', p_generated_ad_id, '{}', p_now);
     END IF;
     RETURN v_outcome.status;
 END
@@ -731,9 +733,14 @@ DECLARE
     -- The dashboard's own functions (agents/dashboard/db.py): its pages and actions run as
     -- genome_app (SET LOCAL ROLE), with genome_app's rights.
     v_dashboard_functions constant text [] := ARRAY['dashboard_user'];
+    -- Functions the tenant policies call: they run with the querying role's rights, so
+    -- they stay SECURITY INVOKER and executable by genome_app.
+    v_policy_functions constant text [] := ARRAY['current_organization', 'current_organizations', 'owner_session'];
     v_job_functions text [];
     v_app_functions text [];
     v_app_helpers text [];
+    v_api_grants text [];
+    v_definer integer := 0;
     v_dashboard_helpers text [];
     v_timeouts jsonb;
     t record;
@@ -772,6 +779,55 @@ BEGIN
         GRANT genome_app TO genome_dashboard;
         v_roles := v_roles || 'genome_dashboard:genome_app'::text;
     END IF;
+    -- The owner of the app's API functions (SECURITY DEFINER): they run as genome_api, so
+    -- the app needs EXECUTE on them only, never on the `_` helpers they call. Nobody logs in
+    -- as it or is a member of it. It is NOBYPASSRLS and a member of genome_app, and the
+    -- tenant policies name it too (so they bind it even were it NOINHERIT): inside an API
+    -- function the caller's app.organization_id still decides which rows exist.
+    IF genome._ensure_role('genome_api', 'NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
+        v_roles := v_roles || 'genome_api'::text;
+    ELSIF (SELECT r.rolbypassrls OR r.rolcanlogin FROM pg_roles AS r WHERE r.rolname = 'genome_api') THEN
+        ALTER ROLE genome_api NOLOGIN NOBYPASSRLS;
+        v_roles := v_roles || 'genome_api:nologin_nobypassrls'::text;
+    END IF;
+    IF NOT pg_has_role('genome_api', 'genome_app', 'MEMBER') THEN
+        GRANT genome_app TO genome_api;
+        v_roles := v_roles || 'genome_api:genome_app'::text;
+    END IF;
+
+    -- The app's SQL API: the documented functions (no `_` prefix) that are neither
+    -- scheduled jobs nor agent, dashboard or policy functions (docs/security.md#roles).
+    SELECT array_agg(DISTINCT fn) INTO v_job_functions
+    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
+    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
+    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
+      AND p.proname NOT LIKE '\_%'
+      AND NOT p.proname = ANY (v_job_functions)
+      AND NOT p.proname = ANY (v_agent_functions)
+      AND NOT p.proname = ANY (v_dashboard_functions)
+      AND NOT p.proname = ANY (v_policy_functions);
+    -- Each is SECURITY DEFINER with a pinned search_path (its file says so; one added
+    -- without it is made so here rather than left to run as the app).
+    FOR f IN
+        SELECT a.name, a.pinned
+        FROM (
+            SELECT p.oid::regprocedure::text AS name, p.prosecdef,
+                   EXISTS (
+                       SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
+                   ) AS pinned
+            FROM pg_proc AS p
+            WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (v_app_functions)
+        ) AS a
+        WHERE NOT (a.prosecdef AND a.pinned)
+    LOOP
+        IF NOT f.pinned THEN
+            EXECUTE format('ALTER FUNCTION %s SET search_path = genome, public, pg_temp', f.name);
+        END IF;
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f.name);
+        v_definer := v_definer + 1;
+    END LOOP;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
     IF (SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'genome')
@@ -796,27 +852,33 @@ BEGIN
         EXECUTE format('ALTER %s %s OWNER TO genome_owner', f.kind, f.name);
         v_owned := v_owned + 1;
     END LOOP;
+    -- The app's API functions are genome_api's (a definer function of genome_owner, which
+    -- bypasses row-level security, would show the app every organization); all else is
+    -- genome_owner's.
     FOR f IN
-        SELECT p.oid::regprocedure::text AS name, p.prokind
+        SELECT p.oid::regprocedure::text AS name, p.prokind,
+               CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END AS owner
         FROM pg_proc AS p
         WHERE p.pronamespace = 'genome'::regnamespace
-          AND p.proowner <> 'genome_owner'::regrole
+          AND p.proowner <> (
+              CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END
+          )::regrole
           AND NOT EXISTS (
               SELECT 1 FROM pg_depend AS d
               WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
           )
     LOOP
         EXECUTE format(
-            'ALTER %s %s OWNER TO genome_owner',
+            'ALTER %s %s OWNER TO %I',
             CASE f.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
-            f.name
+            f.name, f.owner
         );
         v_owned := v_owned + 1;
     END LOOP;
 
     -- 3. Schema and table privileges.
-    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard;
-    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard;
+    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard, genome_api;
+    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard, genome_api;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
     -- The agent holds no privilege on any genome table, nor on a column of one (checked
     -- first, so a re-run leaves the access lists exactly as they were).
@@ -844,14 +906,30 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.table_name);
         END IF;
         EXECUTE format('GRANT ALL ON %s TO genome_owner', t.table_name);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app', t.table_name);
-        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app', t.table_name);
+        -- genome_api has the app's rights of its own (not through membership).
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app, genome_api', t.table_name);
+        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app, genome_api', t.table_name);
         IF genome._apply_policy(
-            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app',
+            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app, genome_api',
             t.policy_expression, t.policy_expression
         ) THEN
             v_policies := v_policies + 1;
         END IF;
+    END LOOP;
+
+    -- Secret columns: an agent's lease token (its proof that it holds a job,
+    -- docs/security.md#definer-functions) is read by no role but the owner, so the app
+    -- reads genome.agent_jobs column by column, all but that one.
+    FOR t IN
+        SELECT a.attrelid::regclass::text AS table_name,
+               string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS columns
+        FROM pg_attribute AS a
+        WHERE a.attrelid = 'genome.agent_jobs'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped AND a.attname <> 'lease_token'
+        GROUP BY a.attrelid
+    LOOP
+        EXECUTE format('REVOKE SELECT ON %s FROM genome_app, genome_api', t.table_name);
+        EXECUTE format('GRANT SELECT (%s) ON %s TO genome_app, genome_api', t.columns, t.table_name);
     END LOOP;
 
     -- Global genome tables (registry, settings, rubric, job schedules): read-only to the
@@ -865,11 +943,13 @@ BEGIN
           AND NOT c.oid = ANY (v_tenant)
           AND c.relname NOT IN ('schema_migrations', 'job_runs')
     LOOP
-        EXECUTE format('GRANT SELECT ON %s TO genome_app', t.table_name);
-        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app', t.table_name);
+        EXECUTE format('GRANT SELECT ON %s TO genome_app, genome_api', t.table_name);
+        EXECUTE format(
+            'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app, genome_api', t.table_name
+        );
     END LOOP;
-    REVOKE ALL ON genome.job_runs FROM genome_app;
-    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
+    REVOKE ALL ON genome.job_runs FROM genome_app, genome_api;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app, genome_api;
 
     -- The dashboard's own rights: none on any table but the job runs (the virtual clock its
     -- pages are computed at, read before it switches to genome_app); the rest it has as
@@ -889,31 +969,23 @@ BEGIN
     END LOOP;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_dashboard;
     GRANT SELECT ON genome.job_runs TO genome_dashboard;
-    REVOKE ALL ON genome.dashboard_users FROM genome_app;
+    REVOKE ALL ON genome.dashboard_users FROM genome_app, genome_api;
 
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
     -- idle check, agent_lease_seconds for its lease).
 
     -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
-    -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
-    -- organizations: they run as genome_owner or the superuser from pg_cron), the agents'
-    -- functions, nor the definer functions (they bypass row-level security).
-    SELECT array_agg(DISTINCT fn) INTO v_job_functions
-    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
-    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
-    -- The app's SQL API: the documented functions (no `_` prefix) that are neither jobs, nor
-    -- agent functions, nor definer functions; the helpers it may execute are their callees.
-    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
-    FROM pg_proc AS p
-    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
-      AND p.proname NOT LIKE '\_%'
-      AND NOT p.prosecdef
-      AND NOT p.proname = ANY (v_job_functions)
-      AND NOT p.proname = ANY (v_agent_functions);
+    -- API (definer functions of genome_api, bound by its organization), but not the scheduled
+    -- jobs (run_job and what it invokes compute across brands and organizations: they run as
+    -- genome_owner or the superuser from pg_cron), the agents' functions, genome_owner's
+    -- definer functions (they bypass row-level security), nor any `_` helper.
+    -- genome_api executes the API functions (they call one another) and what they call,
+    -- and the functions the tenant policies call; the app executes only the API functions
+    -- and the policies' functions.
     SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
-    FROM genome._callees(v_app_functions) AS c
-    WHERE c LIKE '\_%';
+    FROM genome._callees(v_app_functions || v_policy_functions) AS c;
+    v_api_grants := v_app_functions || v_policy_functions || v_app_helpers;
     SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
     FROM genome._callees(v_dashboard_functions) AS c;
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
@@ -931,14 +1003,21 @@ BEGIN
         ELSE
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
-        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, not the app's.
-        IF f.prosecdef OR f.proname = ANY (v_job_functions)
-           OR f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
-           OR f.proname = ANY (v_agent_functions)
-           OR NOT (f.proname = ANY (v_app_functions) OR f.proname = ANY (v_app_helpers)) THEN
-            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
-        ELSE
+        IF f.proname = ANY (v_app_functions) OR f.proname = ANY (v_policy_functions) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
+        END IF;
+        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, and no
+        -- definer function of genome_owner is genome_api's.
+        IF f.proname = ANY (v_api_grants)
+           AND NOT f.proname = ANY (v_job_functions)
+           AND NOT f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
+           AND NOT f.proname = ANY (v_agent_functions)
+           AND NOT (f.prosecdef AND NOT f.proname = ANY (v_app_functions || v_policy_functions)) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_api', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_api', f.name);
         END IF;
         IF f.proname = ANY (v_dashboard_functions) OR f.proname = ANY (v_dashboard_helpers) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_dashboard', f.name);
@@ -961,6 +1040,7 @@ BEGIN
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
         'objects_reowned', v_owned,
+        'made_definer', v_definer,
         'roles_with_timeout', v_timeouts
     );
 END
@@ -971,7 +1051,7 @@ $$;
 -- Name: FUNCTION _apply_tenancy(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects but the API functions), genome_app, genome_agent and genome_api (NOLOGIN, NOBYPASSRLS, a member of genome_app; owns the app''s SQL API functions) once; makes every API function (no `_` prefix, not a scheduled job nor an agent, dashboard or policy function) SECURITY DEFINER with a pinned search_path and genome_api''s; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant for genome_app and genome_api (rooted in genome.current_organizations(): the session''s organization, or every one for the owner''s own session calling an API function); grants genome_app and genome_api DML on tenant tables (every column of genome.agent_jobs but lease_token readable), SELECT on the global genome tables except job_runs (no sequence); grants genome_app EXECUTE on the API functions and the policies'' current_organization(s) only, genome_api on those and the functions they call, never a scheduled job (genome.job_schedules.invocations), its steps (_<job>_<step>), an agent function or another definer function; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` function is executable by genome_app, genome_agent or genome_dashboard. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
 
 
 --
@@ -2707,6 +2787,99 @@ COMMENT ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double prec
 
 
 --
+-- Name: _decide_review(uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._decide_review(p_generated_ad_id uuid) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    PERFORM genome._require_ad(p_generated_ad_id);
+    RETURN (SELECT o.status FROM genome._review_outcome(p_generated_ad_id) AS o);
+END
+$$;
+
+
+--
+-- Name: FUNCTION _decide_review(p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._decide_review(p_generated_ad_id uuid) IS 'Internal: the body of genome.decide_review, for the agents'' definer functions (they run as the owner, with no organization set). The three-stage review decision of an ad, recomputed from its stored defect scan and reviews (each review under the quality config it was scored with) and its dead jobs: pending, approved, rejected, flagged, review_failed or generation_failed. Reads only, so calling it again gives the same answer. The post-embedding duplicate / diversity checks are not part of it. Errors: GN005 NULL ad; GN006 unknown ad.';
+
+
+--
+-- Name: _enqueue_job(text, uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_id uuid;
+BEGIN
+    PERFORM genome._check_payload_size(p_payload::text, 'job payload');
+    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
+        RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
+            USING ERRCODE = 'GN401',
+                  HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
+    END IF;
+    IF p_generated_ad_id IS NULL AND p_kind <> 'noop' THEN
+        RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
+    END IF;
+    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
+        RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
+        RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
+    END IF;
+    -- A job scheduled for 2200 would sit in the queue forever; the owner's simulator may
+    -- schedule in virtual time (docs/attacks.md#agents-and-the-queue).
+    IF p_run_after > now() + make_interval(secs => genome._setting_num('job_max_delay_seconds'))
+       AND NOT genome._caller_is_owner() THEN
+        RAISE EXCEPTION 'run_after must be at most % seconds ahead (settings job_max_delay_seconds)',
+            genome._setting_num('job_max_delay_seconds')
+            USING ERRCODE = 'GN422';
+    END IF;
+    IF p_generated_ad_id IS NOT NULL THEN
+        PERFORM genome._require_ad(p_generated_ad_id);
+        -- A new job, not a repeat of this ad's job of this kind, counts against the run's
+        -- attempts cap and the organization's queue (docs/operations.md#queue-limits).
+        IF NOT EXISTS (
+            SELECT 1 FROM genome.agent_jobs AS j
+            WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind
+        ) THEN
+            PERFORM genome._check_job_limits(p_kind, p_generated_ad_id);
+        END IF;
+    END IF;
+
+    INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
+    VALUES (
+        p_kind, p_generated_ad_id, p_payload, p_run_after,
+        greatest(1, genome._setting_int('job_max_attempts'))
+    )
+    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
+    RETURNING j.id INTO v_id;
+
+    IF v_id IS NULL THEN
+        SELECT j.id INTO v_id
+        FROM genome.agent_jobs AS j
+        WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind;
+    END IF;
+    RETURN v_id;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Internal: the body of genome.enqueue_job, for the agents'' definer functions (they run as the owner, with no organization set). Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+
+
+--
 -- Name: _ensure_role(text, text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3771,6 +3944,7 @@ CREATE TABLE genome.agent_jobs (
     run_after timestamp with time zone DEFAULT now() NOT NULL,
     leased_until timestamp with time zone,
     leased_by text,
+    lease_token uuid,
     last_error text,
     errors jsonb DEFAULT '[]'::jsonb NOT NULL,
     result jsonb,
@@ -3800,6 +3974,13 @@ COMMENT ON COLUMN genome.agent_jobs.leased_by IS 'The worker holding (or, once s
 
 
 --
+-- Name: COLUMN agent_jobs.lease_token; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.agent_jobs.lease_token IS 'The secret of the current lease, a fresh random uuid per claim (genome.claim_jobs returns it to the claiming agent only): every agent call on the job must present it with the worker name, which is no secret (docs/security.md#definer-functions). Cleared when the job is released, failed or reaped. Not readable by genome_app.';
+
+
+--
 -- Name: COLUMN agent_jobs.errors; Type: COMMENT; Schema: genome; Owner: -
 --
 
@@ -3814,10 +3995,10 @@ COMMENT ON COLUMN genome.agent_jobs.stage_rank IS 'Pipeline position of the kind
 
 
 --
--- Name: _hold_lease(uuid, text, text[]); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _hold_lease(uuid, text, text[], uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) RETURNS genome.agent_jobs
+CREATE FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid DEFAULT NULL::uuid) RETURNS genome.agent_jobs
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -3835,8 +4016,12 @@ BEGIN
     END IF;
     -- The lease holder may still write after leased_until as long as nobody reaped the job:
     -- status and leased_by fence out every other worker.
+    -- The worker's name alone proves nothing (names are not secret): the caller must also
+    -- present the token claim_jobs returned with this lease. The owner (scheduled jobs,
+    -- tests, operators), who may write the queue's rows directly anyway, needs none.
     IF v_job.leased_by IS DISTINCT FROM p_worker
-       OR v_job.status NOT IN ('running', 'succeeded') THEN
+       OR v_job.status NOT IN ('running', 'succeeded')
+       OR (v_job.lease_token IS DISTINCT FROM p_lease_token AND NOT genome._caller_is_owner()) THEN
         -- The message names only what the caller sent: never the holder, who could then
         -- be impersonated (docs/attacks.md#agents-and-the-queue).
         RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
@@ -3848,10 +4033,10 @@ $$;
 
 
 --
--- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) IS 'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind.';
+COMMENT ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid) IS 'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -4776,6 +4961,87 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._organization_default_config() IS 'Internal trigger on public.organizations (after insert): gives the new organization the default rubric as its active quality config. SECURITY DEFINER, so the existing app can create organizations as its own role (docs/security.md#definer-functions).';
+
+
+--
+-- Name: _performance_context(uuid, uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_state record;
+    v_lines text;
+BEGIN
+    PERFORM genome._check_brand_product(p_brand_id, p_product_id);
+    SELECT gs.* INTO v_state FROM genome.genome_state AS gs WHERE gs.brand_id = p_brand_id;
+
+    WITH scores AS (
+        SELECT DISTINCT ON (s.element_dimension, s.element_value)
+            s.element_dimension,
+            s.element_value,
+            s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) AS mean,
+            s.n_rewards
+        FROM genome.creative_element_scores AS s
+        WHERE s.brand_id = p_brand_id
+          AND (s.product_id IS NULL OR s.product_id = p_product_id)
+          AND s.n_rewards > 0
+        -- The product's own row first where it exists.
+        ORDER BY s.element_dimension, s.element_value, s.product_id NULLS LAST
+    ),
+
+    ranked AS (
+        SELECT
+            sc.*,
+            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean DESC, sc.element_value) AS best,
+            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean, sc.element_value) AS worst,
+            count(*) OVER (PARTITION BY sc.element_dimension) AS k
+        FROM scores AS sc
+    )
+
+    SELECT string_agg(
+        format(
+            '- %s: best %s (%s%% success, n=%s)%s',
+            r.element_dimension,
+            r.element_value,
+            round(100 * r.mean::numeric, 0),
+            r.n_rewards,
+            coalesce((
+                SELECT format('; weakest %s (%s%% success, n=%s)', w.element_value,
+                              round(100 * w.mean::numeric, 0), w.n_rewards)
+                FROM ranked AS w
+                WHERE w.element_dimension = r.element_dimension AND w.worst = 1 AND w.k > 1
+            ), '')
+        ),
+        E'\n' ORDER BY d.strategic_weight DESC, r.element_dimension
+    )
+    INTO v_lines
+    FROM ranked AS r
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = r.element_dimension
+    WHERE r.best = 1;
+
+    RETURN concat_ws(E'\n',
+        format(
+            'PERFORMANCE CONTEXT (advisory; correlational findings from %s matured ads, genome v%s, cold-start level %s; not causal proof):',
+            coalesce(v_state.matured_ads, 0), coalesce(v_state.genome_version, 0),
+            coalesce(v_state.cold_start_level, 0)
+        ),
+        CASE WHEN coalesce(v_state.is_stale, false)
+            THEN 'WARNING: the genome is STALE: its predictions have not matched results for several weeks; treat these hints with caution.'
+        END,
+        coalesce(v_lines, '- no matured evidence yet for this brand: explore freely.')
+    );
+END
+$$;
+
+
+--
+-- Name: FUNCTION _performance_context(p_brand_id uuid, p_product_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) IS 'Internal: the body of genome.performance_context, for the agents'' definer functions (they run as the owner, with no organization set). The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product.';
 
 
 --
@@ -7953,7 +8219,7 @@ COMMENT ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_gene
 --
 
 CREATE FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone DEFAULT now()) RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -7997,7 +8263,7 @@ COMMENT ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now times
 --
 
 CREATE FUNCTION genome.activate_quality_config(p_config_id uuid, p_approver text, p_now timestamp with time zone DEFAULT now()) RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -8041,7 +8307,7 @@ COMMENT ON FUNCTION genome.activate_quality_config(p_config_id uuid, p_approver 
 --
 
 CREATE FUNCTION genome.add_exemplar(p_generated_ad_id uuid, p_exemplar_type text, p_quality_notes text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -8793,7 +9059,7 @@ COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with t
 --
 
 CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, ad_ctr_cv double precision, ad_spread_df integer, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
     AS $$
@@ -9111,7 +9377,7 @@ COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now ti
 --
 
 CREATE FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision DEFAULT 0.95) RETURNS TABLE(i integer, dimension text, value text, posterior_alpha double precision, posterior_beta double precision, n_rewards integer, win_probability double precision, cold_start_level integer, genome_version integer, mean double precision, ci_lower double precision, ci_upper double precision)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -9226,7 +9492,7 @@ COMMENT ON FUNCTION genome.calibrate_all_quality(p_now timestamp with time zone)
 --
 
 CREATE FUNCTION genome.calibrate_organization_quality(p_organization_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9261,7 +9527,7 @@ COMMENT ON FUNCTION genome.calibrate_organization_quality(p_organization_id uuid
 --
 
 CREATE FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9297,7 +9563,7 @@ COMMENT ON FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp wi
 --
 
 CREATE FUNCTION genome.cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9380,6 +9646,8 @@ BEGIN
         SET status = 'running',
             attempts = j.attempts + 1,
             leased_by = p_worker,
+            -- A fresh secret per lease: every later call on the job must present it.
+            lease_token = gen_random_uuid(),
             leased_until = p_now + p_lease,
             updated_at = p_now
         FROM picked
@@ -9402,7 +9670,7 @@ $$;
 -- Name: FUNCTION claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';
+COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease under a fresh random lease_token (returned in the row: every later call on the job must present it), attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';
 
 
 --
@@ -9448,7 +9716,7 @@ COMMENT ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) IS 'D
 --
 
 CREATE FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(cohort text, metric text, n integer, value double precision, ci_lower double precision, ci_upper double precision, interval_method text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9620,10 +9888,10 @@ COMMENT ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with t
 
 
 --
--- Name: complete_job(uuid, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: complete_job(uuid, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb DEFAULT '{}'::jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+CREATE FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb DEFAULT '{}'::jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -9635,7 +9903,7 @@ BEGIN
     IF p_result IS NULL OR jsonb_typeof(p_result) <> 'object' THEN
         RAISE EXCEPTION 'job result must be a JSON object' USING ERRCODE = 'GN400';
     END IF;
-    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds(), p_lease_token);
     IF v_job.status = 'succeeded' THEN
         RETURN false;
     END IF;
@@ -9646,10 +9914,10 @@ $$;
 
 
 --
--- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) IS 'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -9686,6 +9954,34 @@ COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this s
 
 
 --
+-- Name: current_organizations(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.current_organizations() RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+    -- The policies' root (docs/security.md#api-functions): the session's organization; with
+    -- none set, every organization when the session's own role is the owner or a superuser
+    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
+    -- Definer (genome_owner's) so reading organizations here does not recurse into its
+    -- policy; one array, so every policy stays an indexable `= ANY`.
+    SELECT CASE
+        WHEN genome.current_organization() IS NOT NULL THEN ARRAY[genome.current_organization()]
+        WHEN genome.owner_session() THEN ARRAY(SELECT o.id FROM public.organizations AS o)
+        ELSE '{}'::uuid []
+    END
+$$;
+
+
+--
+-- Name: FUNCTION current_organizations(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.current_organizations() IS 'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
+
+
+--
 -- Name: dashboard_user(text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -9712,13 +10008,10 @@ COMMENT ON FUNCTION genome.dashboard_user(p_username text) IS 'The dashboard use
 --
 
 CREATE FUNCTION genome.decide_review(p_generated_ad_id uuid) RETURNS text
-    LANGUAGE plpgsql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-BEGIN
-    PERFORM genome._require_ad(p_generated_ad_id);
-    RETURN (SELECT o.status FROM genome._review_outcome(p_generated_ad_id) AS o);
-END
+    SELECT genome._decide_review(p_generated_ad_id)
 $$;
 
 
@@ -9994,62 +10287,10 @@ COMMENT ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) IS 'Da
 --
 
 CREATE FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_id uuid;
-BEGIN
-    PERFORM genome._check_payload_size(p_payload::text, 'job payload');
-    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
-        RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
-            USING ERRCODE = 'GN401',
-                  HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
-    END IF;
-    IF p_generated_ad_id IS NULL AND p_kind <> 'noop' THEN
-        RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
-    END IF;
-    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
-        RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
-    END IF;
-    IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
-        RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
-    END IF;
-    -- A job scheduled for 2200 would sit in the queue forever; the owner's simulator may
-    -- schedule in virtual time (docs/attacks.md#agents-and-the-queue).
-    IF p_run_after > now() + make_interval(secs => genome._setting_num('job_max_delay_seconds'))
-       AND NOT genome._caller_is_owner() THEN
-        RAISE EXCEPTION 'run_after must be at most % seconds ahead (settings job_max_delay_seconds)',
-            genome._setting_num('job_max_delay_seconds')
-            USING ERRCODE = 'GN422';
-    END IF;
-    IF p_generated_ad_id IS NOT NULL THEN
-        PERFORM genome._require_ad(p_generated_ad_id);
-        -- A new job, not a repeat of this ad's job of this kind, counts against the run's
-        -- attempts cap and the organization's queue (docs/operations.md#queue-limits).
-        IF NOT EXISTS (
-            SELECT 1 FROM genome.agent_jobs AS j
-            WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind
-        ) THEN
-            PERFORM genome._check_job_limits(p_kind, p_generated_ad_id);
-        END IF;
-    END IF;
-
-    INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
-    VALUES (
-        p_kind, p_generated_ad_id, p_payload, p_run_after,
-        greatest(1, genome._setting_int('job_max_attempts'))
-    )
-    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
-    RETURNING j.id INTO v_id;
-
-    IF v_id IS NULL THEN
-        SELECT j.id INTO v_id
-        FROM genome.agent_jobs AS j
-        WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind;
-    END IF;
-    RETURN v_id;
-END
+    SELECT genome._enqueue_job(p_kind, p_generated_ad_id, p_payload, p_run_after)
 $$;
 
 
@@ -10065,7 +10306,7 @@ COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_pa
 --
 
 CREATE FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text DEFAULT 'reward'::text) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -10217,7 +10458,7 @@ COMMENT ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_no
 --
 
 CREATE FUNCTION genome.evolve(p_winner_ad_id uuid, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -10427,7 +10668,7 @@ COMMENT ON FUNCTION genome.evolve_winners(p_now timestamp with time zone) IS 'We
 --
 
 CREATE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer) RETURNS double precision
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
     SELECT genome._exploration_rate(
@@ -10448,10 +10689,10 @@ COMMENT ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads
 
 
 --
--- Name: fail_job(uuid, text, text, timestamp with time zone, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: fail_job(uuid, text, text, timestamp with time zone, jsonb, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now(), p_calls jsonb DEFAULT NULL::jsonb) RETURNS text
+CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now(), p_calls jsonb DEFAULT NULL::jsonb, p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -10466,7 +10707,7 @@ BEGIN
     END IF;
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_calls::text, 'model call records');
-    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds(), p_lease_token);
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
     END IF;
@@ -10493,6 +10734,7 @@ BEGIN
         )),
         last_error = v_error,
         leased_by = CASE WHEN v_dead THEN j.leased_by END,
+        lease_token = NULL,
         leased_until = NULL,
         run_after = CASE WHEN v_dead THEN j.run_after ELSE p_now + make_interval(secs => v_delay) END,
         finished_at = CASE WHEN v_dead THEN p_now END,
@@ -10515,10 +10757,10 @@ $$;
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) IS 'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) IS 'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -10526,7 +10768,7 @@ COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, 
 --
 
 CREATE FUNCTION genome.find_winners(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(generated_ad_id uuid, brand_id uuid, product_id uuid, reward_score double precision, ctr double precision, ctr_p75 double precision, roas double precision, roas_p75 double precision, matured_days integer, total_impressions bigint, criteria text[], ancestor_ad_id uuid, iteration_round integer, iterations_used integer, untested_variables text[], eligible boolean, ineligible_reason text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -10551,10 +10793,10 @@ COMMENT ON FUNCTION genome.find_winners(p_now timestamp with time zone) IS 'Winn
 
 
 --
--- Name: heartbeat_job(uuid, text, interval, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: heartbeat_job(uuid, text, interval, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+CREATE FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -10565,17 +10807,19 @@ BEGIN
     UPDATE genome.agent_jobs AS j
     SET leased_until = greatest(j.leased_until, p_now + p_lease),
         updated_at = p_now
-    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker;
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker
+      -- and the lease's token (genome._hold_lease)
+      AND (j.lease_token = p_lease_token OR genome._caller_is_owner());
     RETURN FOUND;
 END
 $$;
 
 
 --
--- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) IS 'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. GN421 lease longer than settings job_max_lease_seconds.';
+COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) IS 'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. GN421 lease longer than settings job_max_lease_seconds. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the worker does not hold the job.';
 
 
 --
@@ -10583,7 +10827,7 @@ COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease i
 --
 
 CREATE FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, dimension_a text, value_a text, dimension_b text, value_b text, interaction_log_or double precision, se double precision, ci_lower double precision, ci_upper double precision, z double precision, ad_ctr_cv double precision, ad_spread_df integer, se_ad_level double precision, ci_lower_ad_level double precision, ci_upper_ad_level double precision, z_ad_level double precision, design_effect double precision, direction text, n_ads bigint, n_a bigint, n_b bigint, n_both bigint, impressions_both bigint, clicks_both bigint, ctr_both double precision, ctr_both_additive double precision, label text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
     AS $$
@@ -10847,10 +11091,10 @@ COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with ti
 
 
 --
--- Name: job_context(uuid, text); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: job_context(uuid, text, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.job_context(p_job_id uuid, p_worker text) RETURNS jsonb
+CREATE FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $_$
@@ -10864,7 +11108,9 @@ BEGIN
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id;
     -- The context names a brand, its product and the ad's prompt: only the worker holding the
     -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
-    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN
+    -- The worker's name and the lease's token (genome._hold_lease).
+    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker
+       OR (v_job.lease_token IS DISTINCT FROM p_lease_token AND NOT genome._caller_is_owner()) THEN
         -- The message names only what the caller sent: never the holder, who could then
         -- be impersonated (docs/attacks.md#agents-and-the-queue).
         RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
@@ -10928,11 +11174,13 @@ BEGIN
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = v_job.generated_ad_id;
 
-    -- The learning loop's advisory prompt block, once genome.performance_context exists.
+    -- The learning loop's advisory prompt block, once genome._performance_context exists
+    -- (the body of the app's performance_context: this function runs as the owner, with no
+    -- organization set, so it calls the twin).
     IF v_job.kind = 'generate'
        AND (v_context #>> '{generation,pipeline_settings,performance_context}')::boolean
-       AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
-        EXECUTE 'SELECT genome.performance_context($1, $2)'
+       AND to_regprocedure('genome._performance_context(uuid, uuid)') IS NOT NULL THEN
+        EXECUTE 'SELECT genome._performance_context($1, $2)'
         INTO v_performance
         USING (v_context #>> '{brand,id}')::uuid, (v_context #>> '{product,id}')::uuid;
         v_context := v_context || jsonb_build_object('performance_context', v_performance);
@@ -10959,10 +11207,10 @@ $_$;
 
 
 --
--- Name: FUNCTION job_context(p_job_id uuid, p_worker text); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION job_context(p_job_id uuid, p_worker text, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
+COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -10970,7 +11218,7 @@ COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What th
 --
 
 CREATE FUNCTION genome.monitoring_metrics(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(organization_id uuid, brand_id uuid, metric text, metric_value double precision, severity text, title text, details jsonb)
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
     SELECT * FROM genome._metric_brand_rates(genome._require_now(p_now))
@@ -10993,7 +11241,7 @@ COMMENT ON FUNCTION genome.monitoring_metrics(p_now timestamp with time zone) IS
 --
 
 CREATE FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer DEFAULT 10) RETURNS TABLE(generated_ad_id uuid, similarity double precision, ad_run_id uuid, element_tags jsonb, storage_path text, visual_descriptor jsonb)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET "hnsw.iterative_scan" TO 'strict_order'
     SET "hnsw.ef_search" TO '100'
@@ -11054,7 +11302,7 @@ COMMENT ON FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer) I
 --
 
 CREATE FUNCTION genome.normalize_tags(p_tags jsonb) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11151,7 +11399,7 @@ COMMENT ON TABLE genome.system_alerts IS 'Health alerts: one open alert per (org
 --
 
 CREATE FUNCTION genome.open_alerts(p_organization_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS SETOF genome.system_alerts
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
     SELECT a.*
@@ -11171,11 +11419,32 @@ COMMENT ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp w
 
 
 --
+-- Name: owner_session(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.owner_session() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+    -- Definer (genome_owner's), so the policies may call it without the app executing the
+    -- `_` helper.
+    SELECT genome.current_organization() IS NULL AND genome._caller_is_owner()
+$$;
+
+
+--
+-- Name: FUNCTION owner_session(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.owner_session() IS 'True when the session sets no organization and its own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner): a scheduled job or the migrating superuser, which read every row directly; the tenant policies then show an API function (running as genome_api) every row too, rows without a tenant key included (docs/security.md#api-functions). Executable by genome_app and genome_api, whose policies call it.';
+
+
+--
 -- Name: pause_experiment_arm(uuid, integer, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
 CREATE FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11242,72 +11511,10 @@ COMMENT ON FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_inde
 --
 
 CREATE FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid) RETURNS text
-    LANGUAGE plpgsql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_state record;
-    v_lines text;
-BEGIN
-    PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    SELECT gs.* INTO v_state FROM genome.genome_state AS gs WHERE gs.brand_id = p_brand_id;
-
-    WITH scores AS (
-        SELECT DISTINCT ON (s.element_dimension, s.element_value)
-            s.element_dimension,
-            s.element_value,
-            s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) AS mean,
-            s.n_rewards
-        FROM genome.creative_element_scores AS s
-        WHERE s.brand_id = p_brand_id
-          AND (s.product_id IS NULL OR s.product_id = p_product_id)
-          AND s.n_rewards > 0
-        -- The product's own row first where it exists.
-        ORDER BY s.element_dimension, s.element_value, s.product_id NULLS LAST
-    ),
-
-    ranked AS (
-        SELECT
-            sc.*,
-            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean DESC, sc.element_value) AS best,
-            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean, sc.element_value) AS worst,
-            count(*) OVER (PARTITION BY sc.element_dimension) AS k
-        FROM scores AS sc
-    )
-
-    SELECT string_agg(
-        format(
-            '- %s: best %s (%s%% success, n=%s)%s',
-            r.element_dimension,
-            r.element_value,
-            round(100 * r.mean::numeric, 0),
-            r.n_rewards,
-            coalesce((
-                SELECT format('; weakest %s (%s%% success, n=%s)', w.element_value,
-                              round(100 * w.mean::numeric, 0), w.n_rewards)
-                FROM ranked AS w
-                WHERE w.element_dimension = r.element_dimension AND w.worst = 1 AND w.k > 1
-            ), '')
-        ),
-        E'\n' ORDER BY d.strategic_weight DESC, r.element_dimension
-    )
-    INTO v_lines
-    FROM ranked AS r
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = r.element_dimension
-    WHERE r.best = 1;
-
-    RETURN concat_ws(E'\n',
-        format(
-            'PERFORMANCE CONTEXT (advisory; correlational findings from %s matured ads, genome v%s, cold-start level %s; not causal proof):',
-            coalesce(v_state.matured_ads, 0), coalesce(v_state.genome_version, 0),
-            coalesce(v_state.cold_start_level, 0)
-        ),
-        CASE WHEN coalesce(v_state.is_stale, false)
-            THEN 'WARNING: the genome is STALE: its predictions have not matched results for several weeks; treat these hints with caution.'
-        END,
-        coalesce(v_lines, '- no matured evidence yet for this brand: explore freely.')
-    );
-END
+    SELECT genome._performance_context(p_brand_id, p_product_id)
 $$;
 
 
@@ -11323,7 +11530,7 @@ COMMENT ON FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uui
 --
 
 CREATE FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint, p_fixed jsonb DEFAULT '{}'::jsonb, p_canvas_size text DEFAULT '1080x1080px'::text, p_context jsonb DEFAULT '{}'::jsonb) RETURNS SETOF uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11458,7 +11665,7 @@ COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timesta
 --
 
 CREATE FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_element_tags jsonb) RETURNS numeric
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -11480,7 +11687,7 @@ COMMENT ON FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_e
 --
 
 CREATE FUNCTION genome.predict_fatigue(p_brand_id uuid) RETURNS TABLE(combo_key text, combo_size integer, dimensions text[], element_values text[], n_ads integer, n_fatigued integer, days_at_risk double precision, median_days_to_fatigue double precision, ci_lower double precision, ci_upper double precision, ci_level double precision)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11589,7 +11796,7 @@ COMMENT ON FUNCTION genome.predict_fatigue(p_brand_id uuid) IS 'Days from first 
 --
 
 CREATE FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text DEFAULT 'link_ctr'::text, p_mde numeric DEFAULT 0.20, p_now timestamp with time zone DEFAULT now(), p_allow_over_budget boolean DEFAULT false, p_ads_per_arm integer DEFAULT NULL::integer) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11895,6 +12102,7 @@ BEGIN
             -- reads (docs/attacks.md#agents-and-the-queue).
             last_error = format('lease expired at %s', j.leased_until),
             leased_by = CASE WHEN j.attempts >= j.max_attempts THEN j.leased_by END,
+            lease_token = NULL,
             leased_until = NULL,
             run_after = p_now,
             finished_at = CASE WHEN j.attempts >= j.max_attempts THEN p_now END,
@@ -11937,7 +12145,7 @@ COMMENT ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) IS 'Return 
 --
 
 CREATE FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb) RETURNS jsonb
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11968,10 +12176,10 @@ COMMENT ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context j
 
 
 --
--- Name: record_defect_scan(uuid, text, jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_defect_scan(uuid, text, jsonb, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -11985,9 +12193,9 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_scan::text, 'defect scan');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome.decide_review(v_job.generated_ad_id);
+        RETURN genome._decide_review(v_job.generated_ad_id);
     END IF;
 
     -- A scan that is not complete and boolean is malformed: never read as a pass.
@@ -12049,17 +12257,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
--- Name: record_embedding(uuid, text, jsonb, public.vector, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_embedding(uuid, text, jsonb, public.vector, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12069,7 +12277,7 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_descriptor::text, 'visual descriptor');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
     END IF;
@@ -12084,17 +12292,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) IS 'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
--- Name: record_embedding_from_lookup(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_embedding_from_lookup(uuid, text, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12103,7 +12311,7 @@ DECLARE
     v_lookup genome.ad_visual_lookups;
 BEGIN
     PERFORM genome._require_server_time(p_now);
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
     END IF;
@@ -12125,17 +12333,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) IS 'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
--- Name: record_generation(uuid, text, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_generation(uuid, text, text, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
+CREATE FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12146,7 +12354,7 @@ BEGIN
     PERFORM genome._check_payload_size(p_storage_path, 'storage path');
     PERFORM genome._check_payload_size(p_prompt_text, 'prompt text');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['generate']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['generate'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
         -- A retried call after a lost reply: the image is recorded, nothing is written twice.
         RETURN (
@@ -12166,16 +12374,16 @@ BEGIN
     PERFORM genome._finish_job(
         p_job_id, jsonb_build_object('storage_path', p_storage_path), p_now
     );
-    RETURN genome.enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
+    RETURN genome._enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
 END
 $$;
 
 
 --
--- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) IS 'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. GN423 storage path not a key of the ad''s organization''s folder.';
+COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. GN423 storage path not a key of the ad''s organization''s folder. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -12183,7 +12391,7 @@ COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_sto
 --
 
 CREATE FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12283,10 +12491,10 @@ COMMENT ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_statu
 
 
 --
--- Name: record_review(uuid, text, jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_review(uuid, text, jsonb, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $_$
@@ -12304,9 +12512,9 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_review::text, 'review');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome.decide_review(v_job.generated_ad_id);
+        RETURN genome._decide_review(v_job.generated_ad_id);
     END IF;
 
     v_config := genome._ad_quality_config(v_job.generated_ad_id);
@@ -12399,17 +12607,17 @@ $_$;
 
 
 --
--- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
--- Name: release_job(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: release_job(uuid, text, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+CREATE FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12421,10 +12629,13 @@ BEGIN
     SET status = 'queued',
         attempts = greatest(j.attempts - 1, 0),
         leased_by = NULL,
+        lease_token = NULL,
         leased_until = NULL,
         run_after = p_now,
         updated_at = p_now
-    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker;
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker
+      -- and the lease's token (genome._hold_lease)
+      AND (j.lease_token = p_lease_token OR genome._caller_is_owner());
     IF NOT FOUND THEN
         RETURN false;
     END IF;
@@ -12438,10 +12649,10 @@ $$;
 
 
 --
--- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the worker does not hold the job.';
 
 
 --
@@ -12449,7 +12660,7 @@ COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now times
 --
 
 CREATE FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12574,7 +12785,7 @@ COMMENT ON FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index inte
 --
 
 CREATE FUNCTION genome.retire_exemplar(p_exemplar_id uuid) RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12599,10 +12810,10 @@ COMMENT ON FUNCTION genome.retire_exemplar(p_exemplar_id uuid) IS 'Marks an exem
 
 
 --
--- Name: review_exemplars(uuid, text, public.vector, text, integer, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: review_exemplars(uuid, text, public.vector, text, integer, jsonb, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer DEFAULT 5, p_descriptor jsonb DEFAULT NULL::jsonb) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
+CREATE FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer DEFAULT 5, p_descriptor jsonb DEFAULT NULL::jsonb, p_lease_token uuid DEFAULT NULL::uuid) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12614,7 +12825,7 @@ DECLARE
 BEGIN
     PERFORM genome._require_knn_k(p_k);
     PERFORM genome._check_payload_size(p_descriptor::text, 'visual descriptor');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion'], p_lease_token);
     IF p_embedding IS NULL AND p_model IS NULL AND p_descriptor IS NULL THEN
         -- Reuse what an earlier review of this ad stored.
         SELECT l.visual_embedding, l.embedding_model INTO v_embedding, v_model
@@ -12655,10 +12866,10 @@ $$;
 
 
 --
--- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) IS 'For the review agent (its prompt gets the most similar exemplars, docs/quality.md#exemplar-library): the p_k (default 5) active exemplars of the brand of the ad of review or second_opinion job p_job_id, embedded by p_model, nearest p_embedding (the agent''s own embedding of the image under review: the ad''s stored embedding is only made after approval) by cosine distance through the HNSW index; the same columns as genome.similar_exemplars, ranked_by = cosine. With p_descriptor, the descriptor, embedding and model are kept in genome.ad_visual_lookups for the ad (replacing an earlier one); with p_embedding, p_model and p_descriptor all NULL, the ad''s kept lookup is used, so a second opinion or a retry pays no new describe or embedding call. Errors: GN403 unknown job; GN404 lease not held by p_worker; GN405 not a review job; GN409 embedding not 1536 dimensions, zero or NaN, no model, an empty descriptor, or nothing given and nothing kept; GN413 descriptor larger than settings max_payload_bytes; GN730 k outside 1..settings knn_max_k.';
+COMMENT ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) IS 'For the review agent (its prompt gets the most similar exemplars, docs/quality.md#exemplar-library): the p_k (default 5) active exemplars of the brand of the ad of review or second_opinion job p_job_id, embedded by p_model, nearest p_embedding (the agent''s own embedding of the image under review: the ad''s stored embedding is only made after approval) by cosine distance through the HNSW index; the same columns as genome.similar_exemplars, ranked_by = cosine. With p_descriptor, the descriptor, embedding and model are kept in genome.ad_visual_lookups for the ad (replacing an earlier one); with p_embedding, p_model and p_descriptor all NULL, the ad''s kept lookup is used, so a second opinion or a retry pays no new describe or embedding call. Errors: GN403 unknown job; GN404 lease not held by p_worker; GN405 not a review job; GN409 embedding not 1536 dimensions, zero or NaN, no model, an empty descriptor, or nothing given and nothing kept; GN413 descriptor larger than settings max_payload_bytes; GN730 k outside 1..settings knn_max_k. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -13001,7 +13212,7 @@ COMMENT ON FUNCTION genome.schedule_refresh(p_now timestamp with time zone) IS '
 --
 
 CREATE FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint, p_fixed jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13148,7 +13359,7 @@ COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p
 --
 
 CREATE FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer DEFAULT 5) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13207,7 +13418,7 @@ COMMENT ON FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer
 --
 
 CREATE FUNCTION genome.start_experiment(p_experiment_id uuid, p_meta_campaign_id text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13243,7 +13454,7 @@ COMMENT ON FUNCTION genome.start_experiment(p_experiment_id uuid, p_meta_campaig
 --
 
 CREATE FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer DEFAULT 20, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13313,7 +13524,7 @@ COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name t
 --
 
 CREATE FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(cluster_label integer, size integer, member_ad_ids uuid[], rewarded_n integer, mean_reward double precision, reward_ci_low double precision, reward_ci_high double precision, embedding_model text)
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13420,24 +13631,26 @@ COMMENT ON FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with 
 --
 
 CREATE FUNCTION genome.tenant_tables() RETURNS TABLE(table_name text, tenant_columns text[], policy_expression text)
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $_$
     SELECT
         l.table_name,
         array_agg(l.link_column ORDER BY l.link_column),
         CASE
-            WHEN bool_or(l.parent_name IS NULL) THEN 'id = (SELECT genome.current_organization())'
+            WHEN bool_or(l.parent_name IS NULL) THEN 'id = ANY ((SELECT genome.current_organizations())::uuid [])'
             ELSE
-                -- At least one tenant key set, and every one that is set in this organization.
+                -- At least one tenant key set (or the owner's own session, through an API
+                -- function: docs/security.md#api-functions), and every one that is set in
+                -- this organization.
                 '(' || string_agg(format('%I IS NOT NULL', l.link_column), ' OR '
-                    ORDER BY l.link_column) || ') AND '
+                    ORDER BY l.link_column) || ' OR (SELECT genome.owner_session())) AND '
                 || string_agg(
                     CASE
                         WHEN l.parent_name IS NULL THEN NULL
                         WHEN l.parent_name = 'public.organizations'
                             THEN format(
-                                '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
+                                '(%1$I IS NULL OR %1$I = ANY ((SELECT genome.current_organizations())::uuid []))',
                                 l.link_column
                             )
                         -- The parent's visible ids as one array, computed once per
@@ -13725,7 +13938,7 @@ COMMENT ON FUNCTION genome.validate(p_now timestamp with time zone) IS 'VALIDATE
 --
 
 CREATE FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, combo_key text, dimensions text[], element_values text[], predicted_mean double precision, ci_lower double precision, ci_upper double precision, prob_beats_incumbent double precision, evoi double precision, incumbent_mean double precision, pooled_tests integer, brand_tests integer, peer_brands integer, competitor_ads integer, evidence jsonb)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -17988,9 +18201,9 @@ ALTER TABLE genome.generation_experiments ENABLE ROW LEVEL SECURITY;
 -- Name: ad_defect_scans genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -17999,37 +18212,37 @@ CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((
 -- Name: POLICY genome_app_tenant ON ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_fatigue genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: ad_lineage genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app, genome_api USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18037,53 +18250,53 @@ CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((anc
 -- Name: POLICY genome_app_tenant ON ad_lineage; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app, genome_api | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_quality_exemplars genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: ad_review_overrides genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app, genome_api USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app, genome_api | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: ad_reviews genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
@@ -18093,15 +18306,15 @@ CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((age
 -- Name: POLICY genome_app_tenant ON ad_reviews; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_status_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18109,16 +18322,16 @@ CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING 
 -- Name: POLICY genome_app_tenant ON ad_status_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_visual_lookups genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18127,15 +18340,15 @@ CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING 
 -- Name: POLICY genome_app_tenant ON ad_visual_lookups; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: agent_job_attempts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))))) WITH CHECK (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs))))));
 
 
@@ -18143,15 +18356,15 @@ CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING
 -- Name: POLICY genome_app_tenant ON agent_job_attempts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
 
 
 --
 -- Name: agent_jobs genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18159,15 +18372,15 @@ CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((gene
 -- Name: POLICY genome_app_tenant ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: brand_priors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18175,47 +18388,47 @@ CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((br
 -- Name: POLICY genome_app_tenant ON brand_priors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: causal_effects genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON causal_effects; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: competitor_ad_tags genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.competitor_ad_tags TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.competitor_ad_tags TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON competitor_ad_tags; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: creative_element_reward_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18223,19 +18436,19 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO gen
 -- Name: POLICY genome_app_tenant ON creative_element_reward_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: creative_element_rewards genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18243,17 +18456,17 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app
 -- Name: POLICY genome_app_tenant ON creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: creative_element_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18261,31 +18474,31 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app 
 -- Name: POLICY genome_app_tenant ON creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: dashboard_users genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON dashboard_users; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: element_combo_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18293,15 +18506,15 @@ CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USI
 -- Name: POLICY genome_app_tenant ON element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments))))));
 
 
@@ -18309,16 +18522,16 @@ CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USIN
 -- Name: POLICY genome_app_tenant ON experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiment_arm_ads genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18327,16 +18540,16 @@ CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING
 -- Name: POLICY genome_app_tenant ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_arms genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18345,15 +18558,15 @@ CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((
 -- Name: POLICY genome_app_tenant ON experiment_arms; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_events genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments))))));
 
 
@@ -18361,17 +18574,17 @@ CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING 
 -- Name: POLICY genome_app_tenant ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18379,15 +18592,15 @@ CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((br
 -- Name: POLICY genome_app_tenant ON experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: generation_experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
-   FROM genome.generation_experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments))))));
 
 
@@ -18395,64 +18608,64 @@ CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO geno
 -- Name: POLICY genome_app_tenant ON generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
 
 
 --
 -- Name: generation_experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: genome_state genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON genome_state; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: learner_posteriors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: provider_calls genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18461,33 +18674,33 @@ CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING (((
 -- Name: POLICY genome_app_tenant ON provider_calls; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: quality_scoring_config genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: selection_tables genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18495,15 +18708,15 @@ CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app USING (
 -- Name: POLICY genome_app_tenant ON selection_tables; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: style_clusters genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18511,39 +18724,39 @@ CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((
 -- Name: POLICY genome_app_tenant ON style_clusters; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: system_alerts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON system_alerts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: validation_results genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON validation_results; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
@@ -18622,25 +18835,25 @@ ALTER TABLE public.generated_ads ENABLE ROW LEVEL SECURITY;
 -- Name: ad_intelligence_baselines genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: ad_runs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -18649,29 +18862,29 @@ CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experi
 -- Name: POLICY genome_app_tenant ON ad_runs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: brands genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.brands TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON public.brands TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON brands; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: generated_ads genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
-   FROM public.ad_runs)))))) WITH CHECK (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app, genome_api USING ((((ad_run_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs))))));
 
 
@@ -18679,16 +18892,16 @@ CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((a
 -- Name: POLICY genome_app_tenant ON generated_ads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
+COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app, genome_api | (ad_run_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
 
 
 --
 -- Name: meta_ad_mapping genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18697,15 +18910,15 @@ CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((
 -- Name: POLICY genome_app_tenant ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: meta_ads_performance genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18713,15 +18926,15 @@ CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USI
 -- Name: POLICY genome_app_tenant ON meta_ads_performance; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: meta_campaigns genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18729,30 +18942,30 @@ CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((
 -- Name: POLICY genome_app_tenant ON meta_campaigns; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: organizations genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.organizations TO genome_app USING ((id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((id = ( SELECT genome.current_organization() AS current_organization)));
+CREATE POLICY genome_app_tenant ON public.organizations TO genome_app, genome_api USING ((id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) WITH CHECK ((id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])));
 
 
 --
 -- Name: POLICY genome_app_tenant ON organizations; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app | id = (SELECT genome.current_organization()) | id = (SELECT genome.current_organization())';
+COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app, genome_api | id = ANY ((SELECT genome.current_organizations())::uuid []) | id = ANY ((SELECT genome.current_organizations())::uuid [])';
 
 
 --
 -- Name: product_template_usage genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app, genome_api USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -18761,15 +18974,15 @@ CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app U
 -- Name: POLICY genome_app_tenant ON product_template_usage; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app, genome_api | (ad_run_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: products genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.products TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18777,16 +18990,16 @@ CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_
 -- Name: POLICY genome_app_tenant ON products; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: scheduled_jobs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -18795,7 +19008,7 @@ CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING (((
 -- Name: POLICY genome_app_tenant ON scheduled_jobs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
@@ -18847,6 +19060,7 @@ ALTER TABLE public.scheduled_jobs ENABLE ROW LEVEL SECURITY;
 GRANT USAGE ON SCHEMA genome TO genome_app;
 GRANT USAGE ON SCHEMA genome TO genome_agent;
 GRANT USAGE ON SCHEMA genome TO genome_dashboard;
+GRANT USAGE ON SCHEMA genome TO genome_api;
 
 
 --
@@ -18857,6 +19071,7 @@ GRANT USAGE ON SCHEMA public TO genome_owner;
 GRANT USAGE ON SCHEMA public TO genome_app;
 GRANT USAGE ON SCHEMA public TO genome_agent;
 GRANT USAGE ON SCHEMA public TO genome_dashboard;
+GRANT USAGE ON SCHEMA public TO genome_api;
 
 
 --
@@ -18864,7 +19079,7 @@ GRANT USAGE ON SCHEMA public TO genome_dashboard;
 --
 
 REVOKE ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_app;
+GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_api;
 
 
 --
@@ -18872,6 +19087,7 @@ GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks 
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO genome_api;
 
 
 --
@@ -18879,7 +19095,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO geno
 --
 
 REVOKE ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -18950,7 +19166,7 @@ REVOKE ALL ON FUNCTION genome._apply_tenancy() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) TO genome_api;
 
 
 --
@@ -18972,7 +19188,7 @@ REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double
 --
 
 REVOKE ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_api;
 
 
 --
@@ -18980,7 +19196,7 @@ GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision
 --
 
 REVOKE ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -18988,7 +19204,7 @@ GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with ti
 --
 
 REVOKE ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) TO genome_app;
+GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) TO genome_api;
 
 
 --
@@ -18996,7 +19212,7 @@ GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison te
 --
 
 REVOKE ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19004,7 +19220,7 @@ GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp
 --
 
 REVOKE ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) TO genome_api;
 
 
 --
@@ -19012,7 +19228,7 @@ GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores doub
 --
 
 REVOKE ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19034,7 +19250,7 @@ REVOKE ALL ON FUNCTION genome._callees(p_functions text[]) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._caller_is_owner() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
+GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_api;
 
 
 --
@@ -19042,7 +19258,7 @@ GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_api;
 
 
 --
@@ -19050,7 +19266,7 @@ GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id 
 --
 
 REVOKE ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) TO genome_api;
 
 
 --
@@ -19058,7 +19274,7 @@ GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, 
 --
 
 REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -19066,7 +19282,7 @@ GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uu
 --
 
 REVOKE ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_api;
 
 
 --
@@ -19081,7 +19297,7 @@ REVOKE ALL ON FUNCTION genome._check_storage_key() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._ci_level() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ci_level() TO genome_app;
+GRANT ALL ON FUNCTION genome._ci_level() TO genome_api;
 
 
 --
@@ -19104,6 +19320,7 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_backfill_tags() FROM PUBLIC;
 
 GRANT ALL ON TABLE public.ad_intelligence_baselines TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_api;
 
 
 --
@@ -19139,7 +19356,7 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon da
 --
 
 REVOKE ALL ON FUNCTION genome._context_tags(p_context jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_app;
+GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_api;
 
 
 --
@@ -19147,7 +19364,23 @@ GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) TO genome_api;
+
+
+--
+-- Name: FUNCTION _decide_review(p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) TO genome_api;
+
+
+--
+-- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_api;
 
 
 --
@@ -19162,7 +19395,7 @@ REVOKE ALL ON FUNCTION genome._ensure_role(p_role text, p_options text) FROM PUB
 --
 
 REVOKE ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19170,7 +19403,7 @@ GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now ti
 --
 
 REVOKE ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) TO genome_app;
+GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) TO genome_api;
 
 
 --
@@ -19178,7 +19411,7 @@ GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights do
 --
 
 REVOKE ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_api;
 
 
 --
@@ -19186,7 +19419,7 @@ GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposu
 --
 
 REVOKE ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19201,7 +19434,7 @@ REVOKE ALL ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm int
 --
 
 REVOKE ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) TO genome_app;
+GRANT ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) TO genome_api;
 
 
 --
@@ -19216,7 +19449,7 @@ REVOKE ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_contro
 --
 
 REVOKE ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) TO genome_app;
+GRANT ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) TO genome_api;
 
 
 --
@@ -19231,7 +19464,7 @@ REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now t
 --
 
 REVOKE ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_api;
 
 
 --
@@ -19245,14 +19478,151 @@ REVOKE ALL ON FUNCTION genome._generation_look(p_variant double precision[], p_c
 -- Name: TABLE agent_jobs; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
+GRANT INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
+GRANT INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_api;
 
 
 --
--- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[]); Type: ACL; Schema: genome; Owner: -
+-- Name: COLUMN agent_jobs.id; Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) FROM PUBLIC;
+GRANT SELECT(id) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(id) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.kind; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(kind) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(kind) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.generated_ad_id; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(generated_ad_id) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(generated_ad_id) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.payload; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(payload) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(payload) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.status; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(status) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(status) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.attempts; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(attempts) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(attempts) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.max_attempts; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(max_attempts) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(max_attempts) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.run_after; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(run_after) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(run_after) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.leased_until; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(leased_until) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(leased_until) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.leased_by; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(leased_by) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(leased_by) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.last_error; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(last_error) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(last_error) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.errors; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(errors) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(errors) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.result; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(result) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(result) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.created_at; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(created_at) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.updated_at; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(updated_at) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(updated_at) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.finished_at; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(finished_at) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(finished_at) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.stage_rank; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(stage_rank) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(stage_rank) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid) FROM PUBLIC;
 
 
 --
@@ -19267,7 +19637,7 @@ REVOKE ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) FROM PUBL
 --
 
 REVOKE ALL ON FUNCTION genome._job_kinds() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._job_kinds() TO genome_app;
+GRANT ALL ON FUNCTION genome._job_kinds() TO genome_api;
 
 
 --
@@ -19303,7 +19673,7 @@ REVOKE ALL ON FUNCTION genome._mann_whitney_u(p_x double precision[], p_y double
 --
 
 REVOKE ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) TO genome_api;
 
 
 --
@@ -19318,7 +19688,7 @@ REVOKE ALL ON FUNCTION genome._meta_ad_mapping_brand() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19326,7 +19696,7 @@ GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone)
 --
 
 REVOKE ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19334,7 +19704,7 @@ GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zo
 --
 
 REVOKE ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19342,7 +19712,7 @@ GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with ti
 --
 
 REVOKE ALL ON FUNCTION genome._monitoring_min_ads() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_app;
+GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_api;
 
 
 --
@@ -19350,7 +19720,7 @@ GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) TO genome_api;
 
 
 --
@@ -19358,7 +19728,7 @@ GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding pub
 --
 
 REVOKE ALL ON FUNCTION genome._normal_quantile(p_p double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_api;
 
 
 --
@@ -19373,7 +19743,7 @@ REVOKE ALL ON FUNCTION genome._notify_job() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) TO genome_app;
+GRANT ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) TO genome_api;
 
 
 --
@@ -19384,11 +19754,19 @@ REVOKE ALL ON FUNCTION genome._organization_default_config() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION _performance_context(p_brand_id uuid, p_product_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) TO genome_api;
+
+
+--
 -- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
 REVOKE ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_app;
+GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_api;
 
 
 --
@@ -19403,7 +19781,7 @@ REVOKE ALL ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call json
 --
 
 REVOKE ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -19411,7 +19789,7 @@ GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_brand(p_brand_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_api;
 
 
 --
@@ -19433,6 +19811,7 @@ REVOKE ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_mo
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_api;
 
 
 --
@@ -19440,7 +19819,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) TO genome_api;
 
 
 --
@@ -19448,6 +19827,7 @@ GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states 
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_api;
 
 
 --
@@ -19455,7 +19835,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) TO genome_api;
 
 
 --
@@ -19463,7 +19843,7 @@ GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm
 --
 
 REVOKE ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_api;
 
 
 --
@@ -19478,7 +19858,7 @@ REVOKE ALL ON FUNCTION genome._require_job(p_job_id uuid) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._require_knn_k(p_k integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_api;
 
 
 --
@@ -19493,7 +19873,7 @@ REVOKE ALL ON FUNCTION genome._require_lease(p_lease interval) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_api;
 
 
 --
@@ -19501,7 +19881,7 @@ GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) 
 --
 
 REVOKE ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19509,7 +19889,7 @@ GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO gen
 --
 
 REVOKE ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO genome_api;
 
 
 --
@@ -19517,7 +19897,7 @@ GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO ge
 --
 
 REVOKE ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_api;
 
 
 --
@@ -19532,7 +19912,7 @@ REVOKE ALL ON FUNCTION genome._require_server_time(p_now timestamp with time zon
 --
 
 REVOKE ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) TO genome_api;
 
 
 --
@@ -19540,7 +19920,7 @@ GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, 
 --
 
 REVOKE ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -19548,7 +19928,7 @@ GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_a
 --
 
 REVOKE ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) TO genome_api;
 
 
 --
@@ -19584,7 +19964,7 @@ REVOKE ALL ON FUNCTION genome._seed_default_quality_config(p_organization_id uui
 --
 
 REVOKE ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) TO genome_app;
+GRANT ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) TO genome_api;
 
 
 --
@@ -19599,7 +19979,7 @@ REVOKE ALL ON FUNCTION genome._selection_tables_stale() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._setting(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_api;
 
 
 --
@@ -19607,7 +19987,7 @@ GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_int(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_api;
 
 
 --
@@ -19622,7 +20002,7 @@ REVOKE ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) FROM PU
 --
 
 REVOKE ALL ON FUNCTION genome._setting_num(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_api;
 
 
 --
@@ -19630,7 +20010,7 @@ GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_nums(p_keys text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_api;
 
 
 --
@@ -19645,7 +20025,7 @@ REVOKE ALL ON FUNCTION genome._setting_text(p_key text) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._severity_rank(p_severity text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._severity_rank(p_severity text) TO genome_app;
+GRANT ALL ON FUNCTION genome._severity_rank(p_severity text) TO genome_api;
 
 
 --
@@ -19667,7 +20047,7 @@ REVOKE ALL ON FUNCTION genome._sync_alerts(p_evaluations genome.alert_evaluation
 --
 
 REVOKE ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_api;
 
 
 --
@@ -19675,7 +20055,7 @@ GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double preci
 --
 
 REVOKE ALL ON FUNCTION genome._tenant_links() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._tenant_links() TO genome_app;
+GRANT ALL ON FUNCTION genome._tenant_links() TO genome_api;
 
 
 --
@@ -19683,7 +20063,7 @@ GRANT ALL ON FUNCTION genome._tenant_links() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) TO genome_app;
+GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) TO genome_api;
 
 
 --
@@ -19775,7 +20155,7 @@ REVOKE ALL ON FUNCTION genome._update_scores_win_probabilities(p_version integer
 --
 
 REVOKE ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -19903,11 +20283,11 @@ GRANT ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with
 
 
 --
--- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -19916,6 +20296,16 @@ GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result
 
 REVOKE ALL ON FUNCTION genome.current_organization() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.current_organization() TO genome_app;
+GRANT ALL ON FUNCTION genome.current_organization() TO genome_api;
+
+
+--
+-- Name: FUNCTION current_organizations(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.current_organizations() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.current_organizations() TO genome_app;
+GRANT ALL ON FUNCTION genome.current_organizations() TO genome_api;
 
 
 --
@@ -19981,11 +20371,11 @@ GRANT ALL ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_a
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -19997,11 +20387,11 @@ GRANT ALL ON FUNCTION genome.find_winners(p_now timestamp with time zone) TO gen
 
 
 --
--- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20013,11 +20403,11 @@ GRANT ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with 
 
 
 --
--- Name: FUNCTION job_context(p_job_id uuid, p_worker text); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION job_context(p_job_id uuid, p_worker text, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20049,6 +20439,7 @@ GRANT ALL ON FUNCTION genome.normalize_tags(p_tags jsonb) TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_api;
 
 
 --
@@ -20057,6 +20448,15 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_app;
 
 REVOKE ALL ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp with time zone) TO genome_app;
+
+
+--
+-- Name: FUNCTION owner_session(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.owner_session() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.owner_session() TO genome_app;
+GRANT ALL ON FUNCTION genome.owner_session() TO genome_api;
 
 
 --
@@ -20124,35 +20524,35 @@ GRANT ALL ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context
 
 
 --
--- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
-
-
---
--- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
--- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
--- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+
+
+--
+-- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20164,19 +20564,19 @@ GRANT ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_sta
 
 
 --
--- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
--- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20196,11 +20596,11 @@ GRANT ALL ON FUNCTION genome.retire_exemplar(p_exemplar_id uuid) TO genome_app;
 
 
 --
--- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20299,6 +20699,7 @@ GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with ti
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_api;
 
 
 --
@@ -20306,6 +20707,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_api;
 
 
 --
@@ -20313,6 +20715,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_api;
 
 
 --
@@ -20320,6 +20723,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome_api;
 
 
 --
@@ -20327,6 +20731,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_api;
 
 
 --
@@ -20334,6 +20739,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_api;
 
 
 --
@@ -20341,6 +20747,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_api;
 
 
 --
@@ -20348,6 +20755,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_api;
 
 
 --
@@ -20355,6 +20763,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_api;
 
 
 --
@@ -20362,6 +20771,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_a
 --
 
 GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
+GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_api;
 
 
 --
@@ -20369,6 +20779,7 @@ GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.alert_thresholds TO genome_app;
+GRANT SELECT ON TABLE genome.alert_thresholds TO genome_api;
 
 
 --
@@ -20376,6 +20787,7 @@ GRANT SELECT ON TABLE genome.alert_thresholds TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_api;
 
 
 --
@@ -20383,6 +20795,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_api;
 
 
 --
@@ -20390,6 +20803,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_api;
 
 
 --
@@ -20397,6 +20811,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_a
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_history TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_history TO genome_api;
 
 
 --
@@ -20404,6 +20819,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_histor
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO genome_api;
 
 
 --
@@ -20411,6 +20827,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO ge
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO genome_api;
 
 
 --
@@ -20418,6 +20835,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO gen
 --
 
 GRANT SELECT ON TABLE genome.defect_checks TO genome_app;
+GRANT SELECT ON TABLE genome.defect_checks TO genome_api;
 
 
 --
@@ -20425,6 +20843,7 @@ GRANT SELECT ON TABLE genome.defect_checks TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome_api;
 
 
 --
@@ -20432,6 +20851,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome
 --
 
 GRANT SELECT ON TABLE genome.element_dimensions TO genome_app;
+GRANT SELECT ON TABLE genome.element_dimensions TO genome_api;
 
 
 --
@@ -20439,6 +20859,7 @@ GRANT SELECT ON TABLE genome.element_dimensions TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.element_value_aliases TO genome_app;
+GRANT SELECT ON TABLE genome.element_value_aliases TO genome_api;
 
 
 --
@@ -20446,6 +20867,7 @@ GRANT SELECT ON TABLE genome.element_value_aliases TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.element_values TO genome_app;
+GRANT SELECT ON TABLE genome.element_values TO genome_api;
 
 
 --
@@ -20453,6 +20875,7 @@ GRANT SELECT ON TABLE genome.element_values TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_api;
 
 
 --
@@ -20460,6 +20883,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_api;
 
 
 --
@@ -20467,6 +20891,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_a
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_api;
 
 
 --
@@ -20474,6 +20899,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses TO genome_api;
 
 
 --
@@ -20481,6 +20907,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO genome_api;
 
 
 --
@@ -20488,6 +20915,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO geno
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_api;
 
 
 --
@@ -20502,6 +20930,7 @@ GRANT SELECT ON TABLE genome.job_runs TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
+GRANT SELECT ON TABLE genome.job_schedules TO genome_api;
 
 
 --
@@ -20509,6 +20938,7 @@ GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_app;
+GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_api;
 
 
 --
@@ -20516,6 +20946,7 @@ GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_api;
 
 
 --
@@ -20523,6 +20954,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_a
 --
 
 GRANT SELECT ON TABLE genome.objective_map TO genome_app;
+GRANT SELECT ON TABLE genome.objective_map TO genome_api;
 
 
 --
@@ -20530,6 +20962,7 @@ GRANT SELECT ON TABLE genome.objective_map TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_api;
 
 
 --
@@ -20537,6 +20970,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.review_checks TO genome_app;
+GRANT SELECT ON TABLE genome.review_checks TO genome_api;
 
 
 --
@@ -20544,6 +20978,7 @@ GRANT SELECT ON TABLE genome.review_checks TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
+GRANT SELECT ON TABLE genome.reward_metrics TO genome_api;
 
 
 --
@@ -20551,6 +20986,7 @@ GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
+GRANT SELECT ON TABLE genome.reward_weights TO genome_api;
 
 
 --
@@ -20558,6 +20994,7 @@ GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_api;
 
 
 --
@@ -20565,6 +21002,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_app
 --
 
 GRANT SELECT ON TABLE genome.settings TO genome_app;
+GRANT SELECT ON TABLE genome.settings TO genome_api;
 
 
 --
@@ -20572,6 +21010,7 @@ GRANT SELECT ON TABLE genome.settings TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_api;
 
 
 --
@@ -20579,6 +21018,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_api;
 
 
 --
@@ -20587,6 +21027,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_a
 
 GRANT ALL ON TABLE public.ad_runs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_api;
 
 
 --
@@ -20595,6 +21036,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_app;
 
 GRANT ALL ON TABLE public.brands TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_api;
 
 
 --
@@ -20603,6 +21045,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_app;
 
 GRANT ALL ON TABLE public.generated_ads TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_api;
 
 
 --
@@ -20611,6 +21054,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_app;
 
 GRANT ALL ON TABLE public.meta_ad_mapping TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_api;
 
 
 --
@@ -20619,6 +21063,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_app;
 
 GRANT ALL ON TABLE public.meta_ads_performance TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome_api;
 
 
 --
@@ -20627,6 +21072,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome
 
 GRANT ALL ON TABLE public.meta_campaigns TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_api;
 
 
 --
@@ -20635,6 +21081,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_app;
 
 GRANT ALL ON TABLE public.organizations TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_api;
 
 
 --
@@ -20643,6 +21090,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_app;
 
 GRANT ALL ON TABLE public.product_template_usage TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO genome_api;
 
 
 --
@@ -20651,6 +21099,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO geno
 
 GRANT ALL ON TABLE public.products TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_api;
 
 
 --
@@ -20659,6 +21108,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_app;
 
 GRANT ALL ON TABLE public.scheduled_jobs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scheduled_jobs TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scheduled_jobs TO genome_api;
 
 
 --

@@ -339,13 +339,13 @@ def test_agent_cannot_record_a_storage_path_outside_the_ads_folder(
     p = make_product(db)
     make_ads(db, p["product"], 1)
     with session(db_dsn, "genome_agent") as agent:
-        job = agent.execute(
-            "SELECT id FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
-        ).fetchone()[0]
+        job, token = agent.execute(
+            "SELECT id, lease_token FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
+        ).fetchone()
         _refused(
             agent,
-            "SELECT genome.record_generation(%s, 'w1', '/etc/passwd', 'p', %s)",
-            (job, json.dumps(call("generate", "google"))),
+            "SELECT genome.record_generation(%s, 'w1', '/etc/passwd', 'p', %s, p_lease_token => %s)",
+            (job, json.dumps(call("generate", "google")), token),
             "GN423",
         )
 
@@ -420,6 +420,74 @@ def test_lease_errors_name_no_other_worker(db: psycopg.Connection, db_dsn: str) 
     ] == (victim)
 
 
+def test_a_worker_name_without_its_lease_token_is_refused(
+    db: psycopg.Connection, db_dsn: str
+) -> None:
+    """Agent B knows agent A's worker name (names are no secret) but not the token A's claim
+    returned: every call on A's job is refused as a lease not held (GN404), and the job, its
+    ad and its attempts are as they were."""
+    p = make_product(db)
+    ad = make_ads(db, p["product"], 1)[0]
+    victim = "prod-agent-1:4242:9f8e7d6c"
+    snapshot = (
+        "SELECT j.status, j.leased_by, j.leased_until, j.attempts, j.errors::text, j.result, "
+        "j.lease_token, g.storage_path, g.final_status, "
+        "(SELECT count(*) FROM genome.agent_job_attempts AS a WHERE a.agent_job_id = j.id), "
+        "(SELECT count(*) FROM genome.agent_jobs) "
+        "FROM genome.agent_jobs AS j JOIN generated_ads AS g ON g.id = j.generated_ad_id "
+        "WHERE j.id = %s"
+    )
+    with session(db_dsn, "genome_agent") as a, session(db_dsn, "genome_agent") as b:
+        job, token = a.execute(
+            "SELECT id, lease_token FROM genome.claim_jobs(ARRAY['generate'], %s, '1 minute', 1)",
+            (victim,),
+        ).fetchone()
+        assert token is not None
+        before = db.execute(snapshot, (job,)).fetchone()
+        generation = (
+            job,
+            victim,
+            f"{p['organization']}/x.png",
+            json.dumps(call("generate", "google")),
+        )
+        for guess in (None, uuid.uuid4()):
+            for sql, args in [
+                ("SELECT genome.job_context(%s, %s, p_lease_token => %s)", (job, victim)),
+                (
+                    "SELECT genome.record_generation(%s, %s, %s, 'p', %s, p_lease_token => %s)",
+                    generation,
+                ),
+                ("SELECT genome.complete_job(%s, %s, p_lease_token => %s)", (job, victim)),
+                ("SELECT genome.fail_job(%s, %s, 'x', p_lease_token => %s)", (job, victim)),
+            ]:
+                _refused(b, sql, (*args, guess), "GN404")
+            assert not b.execute(
+                "SELECT genome.heartbeat_job(%s, %s, '1 minute', p_lease_token => %s)",
+                (job, victim, guess),
+            ).fetchone()[0]
+            assert not b.execute(
+                "SELECT genome.release_job(%s, %s, p_lease_token => %s)", (job, victim, guess)
+            ).fetchone()[0]
+        assert db.execute(snapshot, (job,)).fetchone() == before
+        # A, with its token, still holds the job.
+        context = a.execute(
+            "SELECT genome.job_context(%s, %s, p_lease_token => %s)", (job, victim, token)
+        ).fetchone()[0]
+        assert context["ad"]["id"] == str(ad)
+        a.execute(
+            "SELECT genome.record_generation(%s, %s, %s, 'p', %s, p_lease_token => %s)",
+            (*generation, token),
+        )
+    assert db.execute("SELECT status FROM genome.agent_jobs WHERE id = %s", (job,)).fetchone()[
+        0
+    ] == ("succeeded")
+    # The app reads its organization's jobs, never their tokens.
+    with session(db_dsn, "genome_app", p["organization"]) as app:
+        assert app.execute("SELECT count(id) FROM genome.agent_jobs").fetchone()[0] >= 1
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            app.execute("SELECT lease_token FROM genome.agent_jobs")
+
+
 def test_a_reclaimed_job_names_no_earlier_worker(db: psycopg.Connection, db_dsn: str) -> None:
     p = make_product(db)
     make_ads(db, p["product"], 1)
@@ -435,7 +503,10 @@ def test_a_reclaimed_job_names_no_earlier_worker(db: psycopg.Connection, db_dsn:
         )
         assert [r["id"] for r in rows] == [job["id"]]
         assert victim not in json.dumps(rows, default=str)
-        context = agent.execute("SELECT genome.job_context(%s, 'next')", (job["id"],)).fetchone()
+        context = agent.execute(
+            "SELECT genome.job_context(%s, 'next', p_lease_token => %s)",
+            (job["id"], rows[0]["lease_token"]),
+        ).fetchone()
         assert victim not in json.dumps(context, default=str)
 
 
@@ -600,35 +671,46 @@ def _helpers(db: psycopg.Connection) -> list[tuple[str, str]]:
     ).fetchall()
 
 
-def test_agent_executes_no_internal_helper(db: psycopg.Connection) -> None:
-    executable = [
-        sig
-        for _name, sig in _helpers(db)
-        if db.execute(
-            "SELECT has_function_privilege('genome_agent', %s, 'EXECUTE')", (sig,)
-        ).fetchone()[0]
-    ]
-    assert executable == []
+def test_no_app_or_agent_role_executes_an_internal_helper(db: psycopg.Connection) -> None:
+    """Every genome function whose name starts with `_`: neither genome_app nor genome_agent,
+    nor a login role in either, nor the dashboard, may execute it. The app's API functions
+    are SECURITY DEFINER as genome_api, which alone runs the helpers they call."""
+    suffix = uuid.uuid4().hex[:8]
+    logins = [f"attack_app_{suffix}", f"attack_agent_{suffix}"]
+    db.execute(f'CREATE ROLE "{logins[0]}" LOGIN IN ROLE genome_app')
+    db.execute(f'CREATE ROLE "{logins[1]}" LOGIN IN ROLE genome_agent')
+    try:
+        helpers = _helpers(db)
+        assert len(helpers) > 40
+        roles = ["genome_app", "genome_agent", DASHBOARD_ROLE, *logins]
+        executable = db.execute(
+            "SELECT r, h FROM unnest(%s::text[]) AS r, unnest(%s::text[]) AS h"
+            " WHERE has_function_privilege(r, h::regprocedure, 'EXECUTE')",
+            (roles, [sig for _name, sig in helpers]),
+        ).fetchall()
+        assert executable == []
+    finally:
+        for login in logins:
+            db.execute(f'DROP ROLE "{login}"')
 
 
-def test_app_executes_only_the_helpers_its_api_calls(db: psycopg.Connection) -> None:
-    """Every `_` helper the app may execute is called by a function the app may execute (an
-    invoker function needs EXECUTE on what it calls); none other is."""
+def test_api_role_executes_only_the_helpers_its_functions_call(db: psycopg.Connection) -> None:
+    """genome_api runs a `_` helper only when a function it may execute calls it; the
+    scheduled jobs' numeric cores are not among them."""
     bodies = db.execute(
         "SELECT p.proname::text, p.prosrc FROM pg_proc AS p"
         " WHERE p.pronamespace = 'genome'::regnamespace"
-        " AND has_function_privilege('genome_app', p.oid, 'EXECUTE')"
+        " AND has_function_privilege('genome_api', p.oid, 'EXECUTE')"
     ).fetchall()
     called = {name for _fn, src in bodies for name in GENOME_CALL.findall(src)}
     executable = {
         name
         for name, sig in _helpers(db)
         if db.execute(
-            "SELECT has_function_privilege('genome_app', %s, 'EXECUTE')", (sig,)
+            "SELECT has_function_privilege('genome_api', %s, 'EXECUTE')", (sig,)
         ).fetchone()[0]
     }
-    assert executable - called == set()
-    # The scheduled jobs' numeric cores are among those the app cannot run.
+    assert executable and executable - called == set()
     assert {"_beta_summaries", "_experiment_posteriors", "_mann_whitney_u"}.isdisjoint(executable)
 
 
@@ -650,7 +732,8 @@ def test_helper_input_sizes_are_bounded(db: psycopg.Connection, db_dsn: str) -> 
         assert "helper_max_samples" in str(refused.value)
     _set(db, "helper_max_rows", "10")
     org = f.org(db, "Org sizes")
-    with session(db_dsn, "genome_app", org) as app:
+    # as the API functions that call them run (style_clusters, the value of information)
+    with session(db_dsn, "genome_api", org) as app:
         for sql in (
             "SELECT genome._dbscan_cosine(array_fill(1.0::real, ARRAY[11, 2]), 0.1, 2)",
             "SELECT * FROM genome._beta_value_of_information(array_fill(2.0::float8, ARRAY[11]),"

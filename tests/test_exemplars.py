@@ -372,15 +372,26 @@ def test_review_exemplars_are_the_true_nearest_of_the_agents_embedding(
     ).fetchall()
     assert same == [(r[0],) for r in rows]
     # The agent role calls it (definer rights) for the job it holds, and nothing else.
+    token = vdb.execute(
+        "SELECT lease_token FROM genome.agent_jobs WHERE id = %s", (job,)
+    ).fetchone()[0]
     vdb.execute("SET ROLE genome_agent")
     try:
         agent_rows = vdb.execute(
-            "SELECT exemplar_id FROM genome.review_exemplars(%s, 'w1', %s, 'emb-1', 3)", (job, q)
+            "SELECT exemplar_id FROM genome.review_exemplars(%s, 'w1', %s, 'emb-1', 3, "
+            "p_lease_token => %s)",
+            (job, q, token),
         ).fetchall()
         assert agent_rows == [(r[0],) for r in rows[:3]]
-        with pytest.raises(psycopg.Error) as err:
-            vdb.execute("SELECT * FROM genome.review_exemplars(%s, 'w2', %s, 'emb-1', 3)", (job, q))
-        assert err.value.sqlstate == "GN404"
+        # Another worker's name, or the holder's name without the lease's token.
+        for worker, guess in (("w2", token), ("w1", None)):
+            with pytest.raises(psycopg.Error) as err:
+                vdb.execute(
+                    "SELECT * FROM genome.review_exemplars(%s, %s, %s, 'emb-1', 3, "
+                    "p_lease_token => %s)",
+                    (job, worker, q, guess),
+                )
+            assert err.value.sqlstate == "GN404"
     finally:
         vdb.execute("RESET ROLE")
 

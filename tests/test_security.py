@@ -40,7 +40,21 @@ def test_roles_and_ownership(db: psycopg.Connection) -> None:
     assert roles["genome_owner"] == (False, True, True, False, False)
     assert roles["genome_app"] == (False, False, False, False, False)
     assert roles["genome_agent"] == (False, False, False, False, False)
-    # genome_owner owns the schema and every table and function in it.
+    # The owner of the app's API functions: no login, no bypass, a member of genome_app
+    # only, and nobody is a member of it.
+    assert roles["genome_api"] == (False, False, False, False, False)
+    assert db.execute(
+        "SELECT array_agg(roleid::regrole::text) FROM pg_auth_members "
+        "WHERE member = 'genome_api'::regrole"
+    ).fetchone()[0] == ["genome_app"]
+    assert (
+        db.execute(
+            "SELECT count(*) FROM pg_auth_members WHERE roleid = 'genome_api'::regrole"
+        ).fetchone()[0]
+        == 0
+    )
+    # genome_owner owns the schema and every table and function in it but the app's API
+    # functions, which are genome_api's (SECURITY DEFINER).
     assert (
         db.execute(
             "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'genome'"
@@ -54,13 +68,28 @@ def test_roles_and_ownership(db: psycopg.Connection) -> None:
         ).fetchone()[0]
         == 0
     )
-    assert (
-        db.execute(
-            "SELECT count(*) FROM pg_proc WHERE pronamespace = 'genome'::regnamespace "
-            "AND proowner <> 'genome_owner'::regrole"
-        ).fetchone()[0]
-        == 0
-    )
+    owners = db.execute(
+        "SELECT p.proowner::regrole::text, p.prosecdef, "
+        "has_function_privilege('genome_app', p.oid, 'EXECUTE'), count(*) FROM pg_proc AS p "
+        "WHERE p.pronamespace = 'genome'::regnamespace "
+        "AND p.proname NOT IN ('current_organization', 'current_organizations', 'owner_session') "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+    ).fetchall()
+    # genome_api owns exactly the definer functions the app executes; genome_owner the rest.
+    assert {o[:3] for o in owners} == {
+        ("genome_api", True, True),
+        ("genome_owner", False, False),
+        ("genome_owner", True, False),
+    }
+    # The tenant policies' functions are the owner's (current_organizations and owner_session
+    # are definer: organizations without recursing into their policy, no `_` for the app),
+    # executable by the app.
+    for fn in ("current_organization()", "current_organizations()", "owner_session()"):
+        assert db.execute(
+            "SELECT proowner::regrole::text, has_function_privilege('genome_app', oid, 'EXECUTE') "
+            "FROM pg_proc WHERE oid = %s::regprocedure",
+            (f"genome.{fn}",),
+        ).fetchone() == ("genome_owner", True)
     # The app and agent roles own nothing (an owner would bypass row-level security).
     assert (
         db.execute(
@@ -84,16 +113,20 @@ def test_function_privileges(db: psycopg.Connection) -> None:
         "AND has_function_privilege('public', p.oid, 'EXECUTE')"
     ).fetchall()
     assert public_exec == []
-    # Every SECURITY DEFINER function has a fixed search_path and is not the app's.
+    # Every SECURITY DEFINER function has a fixed search_path; those the app may execute are
+    # its API, owned by genome_api (row-level security binds them), never genome_owner's.
     definers = db.execute(
-        "SELECT p.proname, p.proconfig, has_function_privilege('genome_app', p.oid, 'EXECUTE') "
+        "SELECT p.proname, p.proconfig, has_function_privilege('genome_app', p.oid, 'EXECUTE'), "
+        "p.proowner::regrole::text "
         "FROM pg_proc AS p WHERE p.pronamespace = 'genome'::regnamespace AND p.prosecdef"
     ).fetchall()
     names = {d[0] for d in definers}
-    assert names >= AGENT_FUNCTIONS
-    for name, config, app_exec in definers:
+    assert names >= AGENT_FUNCTIONS | {"plan_ads", "select_elements", "record_override"}
+    for name, config, app_exec, owner in definers:
         assert any(c.startswith("search_path=") for c in config or []), name
-        assert not app_exec, f"genome_app may execute definer function {name}"
+        if name not in ("current_organizations", "owner_session"):  # the policies' (owner's)
+            assert app_exec == (owner == "genome_api"), name
+        assert not name.startswith("_") or not app_exec, name
     # The agent executes exactly its entry points.
     agent = {
         r[0]
@@ -192,7 +225,7 @@ def test_agent_reads_no_brand_data(db: psycopg.Connection, db_dsn: str, tmp_path
                 agent.execute(fn)
         # Its own functions work, and the writers check the lease: another worker's job is refused.
         job = agent.execute(
-            "SELECT id, generated_ad_id FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
+            "SELECT id, lease_token FROM genome.claim_jobs(ARRAY['generate'], 'w1', '1 minute', 1)"
         ).fetchone()
         assert job is not None
         reads_none()  # holding a job gives no table access either: only its functions
@@ -203,15 +236,25 @@ def test_agent_reads_no_brand_data(db: psycopg.Connection, db_dsn: str, tmp_path
             )
         assert err.value.sqlstate == "GN404"
         agent.execute(
-            "SELECT genome.record_generation(%s, 'w1', %s, 'p', %s)",
-            (job[0], f"{p['organization']}/x.png", json.dumps(call("generate", "google"))),
+            "SELECT genome.record_generation(%s, 'w1', %s, 'p', %s, p_lease_token => %s)",
+            (
+                job[0],
+                f"{p['organization']}/x.png",
+                json.dumps(call("generate", "google")),
+                job[1],
+            ),
         )
         scan = agent.execute(
-            "SELECT id FROM genome.claim_jobs(ARRAY['defect_scan'], 'w1', '1 minute', 1)"
+            "SELECT id, lease_token FROM genome.claim_jobs(ARRAY['defect_scan'], 'w1', '1 minute', 1)"
         ).fetchone()
         agent.execute(
-            "SELECT genome.record_defect_scan(%s, 'w1', %s, %s)",
-            (scan[0], json.dumps(CLEAN_SCAN), json.dumps(call("defect_scan", "google"))),
+            "SELECT genome.record_defect_scan(%s, 'w1', %s, %s, p_lease_token => %s)",
+            (
+                scan[0],
+                json.dumps(CLEAN_SCAN),
+                json.dumps(call("defect_scan", "google")),
+                scan[1],
+            ),
         )
     # The whole pipeline runs as genome_agent.
     run_agents_until_idle(db_dsn, tmp_path / "img")
@@ -255,8 +298,19 @@ def test_apply_tenancy_is_idempotent_and_covers_new_tables(
         "CREATE TABLE genome.later_table (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
         "brand_id uuid NOT NULL REFERENCES brands (id), note text)"
     )
+    # An API function added without SECURITY DEFINER or a search_path is made so, as
+    # genome_api's (never left to run as the app, nor as genome_owner).
+    db.execute(
+        "CREATE FUNCTION genome.later_api() RETURNS bigint LANGUAGE sql STABLE "
+        "AS 'SELECT count(*) FROM public.brands'"
+    )
     out = db.execute("SELECT genome._apply_tenancy()").fetchone()[0]
-    assert out["policies_changed"] == 1
+    assert out["policies_changed"] == 1 and out["made_definer"] == 1
+    assert db.execute(
+        "SELECT prosecdef, proconfig, proowner::regrole::text, "
+        "has_function_privilege('genome_app', oid, 'EXECUTE') FROM pg_proc "
+        "WHERE oid = 'genome.later_api()'::regprocedure"
+    ).fetchone() == (True, ["search_path=genome, public, pg_temp"], "genome_api", True)
     a, b = f.brand(db, name="A"), f.brand(db, name="B")
     db.execute(
         "INSERT INTO genome.later_table (brand_id, note) VALUES (%s, 'a'), (%s, 'b')", (a, b)
@@ -266,3 +320,5 @@ def test_apply_tenancy_is_idempotent_and_covers_new_tables(
         assert app.execute("SELECT note FROM genome.later_table").fetchall() == [("a",)]
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             app.execute("INSERT INTO genome.later_table (brand_id) VALUES (%s)", (b,))
+        # ... and it counts only the organization's brands
+        assert app.execute("SELECT genome.later_api()").fetchone()[0] == 1

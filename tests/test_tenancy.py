@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.support.pipeline import make_ads, make_product
 from tests.support.security import Tenant, build_two_orgs, session, tenant_tables
 
 
@@ -22,8 +23,43 @@ def two_orgs(db: psycopg.Connection, db_dsn: str, tmp_path: Path) -> dict[str, T
     return build_two_orgs(db, db_dsn, tmp_path / "img")
 
 
-def _rows(conn: psycopg.Connection, table: str) -> list[dict[str, Any]]:
-    return [r[0] for r in conn.execute(f"SELECT to_jsonb(t) FROM {table} AS t").fetchall()]
+def _rows(db: psycopg.Connection, table: str, hidden: list[str]) -> list[dict[str, Any]]:
+    """Every row as the owner reads it, without the columns the app may not read."""
+    return [
+        r[0] for r in db.execute(f"SELECT to_jsonb(t) - %s::text[] FROM {table} AS t", (hidden,))
+    ]
+
+
+def _seen(app: psycopg.Connection, table: str, hidden: list[str], db: psycopg.Connection) -> list:
+    """The rows the app reads, column by column (it may not read the hidden ones)."""
+    columns = [
+        r[0]
+        for r in db.execute(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+            "AND NOT attisdropped ORDER BY attnum",
+            (table,),
+        )
+        if r[0] not in hidden
+    ]
+    select = ", ".join(f't."{c}"' for c in columns)
+    return [
+        r[0]
+        for r in app.execute(f"SELECT to_jsonb(x) FROM (SELECT {select} FROM {table} AS t) AS x")
+    ]
+
+
+def _hidden(db: psycopg.Connection, table: str) -> list[str]:
+    """The columns of a table the app may read some of but not these
+    (genome.agent_jobs.lease_token)."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT attname::text FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 "
+            "AND NOT attisdropped AND has_any_column_privilege('genome_app', attrelid, 'SELECT') "
+            "AND NOT has_column_privilege('genome_app', attrelid, attnum, 'SELECT') ORDER BY attnum",
+            (table,),
+        )
+    ]
 
 
 def _owner(row: dict[str, Any], columns: list[str], tenants: dict[str, Tenant]) -> set[str]:
@@ -79,7 +115,8 @@ def test_every_tenant_table_is_isolated(
         name, cols = t["table_name"], list(t["tenant_columns"])
         if name == "public.organizations":
             cols = ["id"]
-        rows = _rows(db, name)
+        hidden = _hidden(db, name)
+        rows = _rows(db, name, hidden)
         owned = {"A": [r for r in rows if "A" in _owner(r, cols, two_orgs)],
                  "B": [r for r in rows if "B" in _owner(r, cols, two_orgs)]}  # fmt: skip
         for org in ("A", "B"):
@@ -89,7 +126,7 @@ def test_every_tenant_table_is_isolated(
             f"{name}: a row links to both organizations"
         )
         if not db.execute(
-            "SELECT has_table_privilege('genome_app', %s, 'SELECT')", (name,)
+            "SELECT has_any_column_privilege('genome_app', %s, 'SELECT')", (name,)
         ).fetchone()[0]:
             # Not the app's at all, not even its own organization's rows (genome.dashboard_users,
             # docs/security.md#dashboard-logins): refused outright, the policy stays behind it.
@@ -101,23 +138,29 @@ def test_every_tenant_table_is_isolated(
             continue
         # Read: A sees exactly its own rows, B's never; nothing without an organization.
         with session(db_dsn, "genome_app", a.organization) as app:
-            seen = _rows(app, name)
+            seen = _seen(app, name, hidden, db)
             assert not [r for r in seen if "B" in _owner(r, cols, two_orgs)], f"{name}: leaks B"
             assert len(seen) == len(owned["A"]), f"{name}: A sees {len(seen)} of {len(owned['A'])}"
             # Update and delete of B's rows touch nothing.
             b_ctids = [
                 r[0]
                 for r in db.execute(
-                    f"SELECT ctid::text FROM {name} AS t WHERE to_jsonb(t) = ANY(%s::jsonb[])",
-                    ([json.dumps(r) for r in owned["B"]],),
+                    f"SELECT ctid::text FROM {name} AS t "
+                    "WHERE to_jsonb(t) - %s::text[] = ANY(%s::jsonb[])",
+                    (hidden, [json.dumps(r) for r in owned["B"]]),
                 ).fetchall()
             ]
             key = cols[0]
-            cur = app.execute(
-                f"UPDATE {name} SET {key} = {key} WHERE ctid = ANY(%s::tid[])", (b_ctids,)
+            # B's rows by ctid, or by id where the app may not read every column (a system
+            # column needs the table-wide privilege)
+            where, ids = (
+                ("ctid = ANY(%s::tid[])", b_ctids)
+                if not hidden
+                else ("id = ANY(%s::uuid[])", [r["id"] for r in owned["B"]])
             )
+            cur = app.execute(f"UPDATE {name} SET {key} = {key} WHERE {where}", (ids,))
             assert cur.rowcount == 0, f"{name}: A updated B rows"
-            cur = app.execute(f"DELETE FROM {name} WHERE ctid = ANY(%s::tid[])", (b_ctids,))
+            cur = app.execute(f"DELETE FROM {name} WHERE {where}", (ids,))
             assert cur.rowcount == 0, f"{name}: A deleted B rows"
             # Insert: B's row (or a row made of B's keys when B has none) with a new id.
             model = dict(owned["B"][0]) if owned["B"] else {}
@@ -194,3 +237,80 @@ def test_api_under_the_app_role(db_dsn: str, two_orgs: dict[str, Tenant]) -> Non
     ):
         bad.execute("SELECT count(*) FROM brands")
     assert err.value.sqlstate == "GN950"
+
+
+def _error(conn: psycopg.Connection, sql: str, args: tuple, ids: list[str]) -> tuple[str, str]:
+    """The SQLSTATE and message of a refused call, with the ids it was given blanked."""
+    with pytest.raises(psycopg.Error) as err:
+        conn.execute(sql, args)
+    message = err.value.diag.message_primary or ""
+    for i in ids:
+        message = message.replace(i, "<id>")
+    return err.value.sqlstate or "", message
+
+
+def test_api_functions_run_as_genome_api_for_the_callers_organization(
+    db: psycopg.Connection, db_dsn: str
+) -> None:
+    """The API functions are SECURITY DEFINER as genome_api: for an app login role with
+    organization A, B's ids are as unknown as random ones (the same error) and A's own rows
+    are all it sees; the owner's session (the scheduled jobs) still sees every organization."""
+    a, b = make_product(db, "A"), make_product(db, "B")
+    ads = {"A": make_ads(db, a["product"], 1)[0], "B": make_ads(db, b["product"], 1)[0]}
+    for org in (a, b):
+        db.execute(
+            "INSERT INTO genome.system_alerts (organization_id, alert_type, severity, title) "
+            "VALUES (%s, 'approval_rate', 'warning', 'low')",
+            (org["organization"],),
+        )
+    theirs_by_kind = {
+        "brand": b["brand"],
+        "ad": ads["B"],
+        "run": db.execute(
+            "SELECT ad_run_id FROM generated_ads WHERE id = %s", (ads["B"],)
+        ).fetchone()[0],
+    }
+    login = f"tenancy_app_{uuid.uuid4().hex[:8]}"
+    db.execute(f'CREATE ROLE "{login}" LOGIN IN ROLE genome_app')
+    calls = [
+        ("SELECT genome.select_elements(%s, NULL)", "brand"),
+        ("SELECT genome.plan_ads(%s, 1)", "run"),
+        ("SELECT genome.decide_review(%s)", "ad"),
+        ("SELECT genome.enqueue_job('review', %s)", "ad"),
+        ("SELECT genome.record_override(%s, 'approved', 'looks fine', '{}', 'me')", "ad"),
+        ("SELECT * FROM genome.similar_exemplars(%s)", "ad"),
+    ]
+    try:
+        with psycopg.connect(db_dsn, autocommit=True) as app:
+            # The session as the login role itself (the project cluster takes no password
+            # logins over its socket): session_user and current_user are the login, no SET ROLE.
+            app.execute(f'SET SESSION AUTHORIZATION "{login}"')
+            assert app.execute("SELECT session_user, current_user").fetchone() == (login, login)
+            app.execute(
+                "SELECT set_config('app.organization_id', %s, false)", (str(a["organization"]),)
+            )
+            for sql, kind in calls:
+                theirs = str(theirs_by_kind[kind])
+                random = str(uuid.uuid4())
+                assert _error(app, sql, (theirs,), [theirs]) == _error(
+                    app, sql, (random,), [random]
+                )
+            # Its own organization's rows, all of them, and no other.
+            alerts = app.execute("SELECT organization_id FROM genome.open_alerts()").fetchall()
+            assert alerts == [(a["organization"],)]
+            assert (
+                app.execute("SELECT genome.decide_review(%s)", (ads["A"],)).fetchone()[0]
+                == "pending"
+            )
+        # Nothing of B's changed.
+        assert (
+            db.execute(
+                "SELECT count(*) FROM genome.agent_jobs WHERE generated_ad_id = %s AND kind = 'review'",
+                (ads["B"],),
+            ).fetchone()[0]
+            == 0
+        )
+        # The owner's own session (a scheduled job) sees both organizations through the API.
+        assert db.execute("SELECT count(*) FROM genome.open_alerts()").fetchone()[0] == 2
+    finally:
+        db.execute(f'DROP ROLE "{login}"')

@@ -29,6 +29,7 @@ CREATE TABLE genome.agent_jobs (
     run_after timestamptz NOT NULL DEFAULT now(),
     leased_until timestamptz,
     leased_by text,
+    lease_token uuid,
     last_error text,
     errors jsonb NOT NULL DEFAULT '[]',
     result jsonb,
@@ -61,6 +62,8 @@ COMMENT ON TABLE genome.agent_jobs IS
 COMMENT ON COLUMN genome.agent_jobs.errors IS 'Every failed attempt: attempt number, time, error text.';
 COMMENT ON COLUMN genome.agent_jobs.leased_by IS
 'The worker holding (or, once succeeded, the worker that completed) the job; result writers check it.';
+COMMENT ON COLUMN genome.agent_jobs.lease_token IS
+'The secret of the current lease, a fresh random uuid per claim (genome.claim_jobs returns it to the claiming agent only): every agent call on the job must present it with the worker name, which is no secret (docs/security.md#definer-functions). Cleared when the job is released, failed or reaped. Not readable by genome_app.';
 COMMENT ON COLUMN genome.agent_jobs.stage_rank IS
 'Pipeline position of the kind (genome.agent_job_kinds.stage_rank, set by the trigger agent_jobs_stage_rank); claims take the highest first.';
 

@@ -17,6 +17,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -27,6 +27,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

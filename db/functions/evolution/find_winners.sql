@@ -22,6 +22,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 BEGIN

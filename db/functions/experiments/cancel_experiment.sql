@@ -7,6 +7,7 @@ CREATE OR REPLACE FUNCTION genome.cancel_experiment(
 )
 RETURNS uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

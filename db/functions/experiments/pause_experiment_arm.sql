@@ -8,6 +8,7 @@ CREATE OR REPLACE FUNCTION genome.pause_experiment_arm(
 )
 RETURNS uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -26,6 +26,7 @@ CREATE OR REPLACE FUNCTION genome.propose_experiment(
 )
 RETURNS uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -10,6 +10,7 @@ CREATE OR REPLACE FUNCTION genome.replace_arm_ad(
 )
 RETURNS uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

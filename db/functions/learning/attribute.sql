@@ -49,6 +49,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 -- A whole-brand aggregation: JIT compilation costs more than it saves here.
 SET jit = off

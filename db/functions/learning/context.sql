@@ -1,6 +1,6 @@
 -- APPLY (docs/learning.md#performance-context): the advisory prompt block.
 
-CREATE OR REPLACE FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL)
+CREATE OR REPLACE FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
 STABLE
@@ -69,6 +69,20 @@ BEGIN
         coalesce(v_lines, '- no matured evidence yet for this brand: explore freely.')
     );
 END
+$$;
+COMMENT ON FUNCTION genome._performance_context(uuid, uuid) IS
+'Internal: the body of genome.performance_context, for the agents'' definer functions (they run as the owner, with no organization set). The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product.';
+
+-- The app's entry (SECURITY DEFINER, owned by genome_api, docs/security.md#roles): row-level
+-- security of the caller's organization applies inside; the agents call the twin.
+CREATE OR REPLACE FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL)
+RETURNS text
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = genome, public
+AS $$
+    SELECT genome._performance_context(p_brand_id, p_product_id)
 $$;
 COMMENT ON FUNCTION genome.performance_context(uuid, uuid) IS
 'The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product.';

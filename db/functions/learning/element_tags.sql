@@ -24,6 +24,7 @@ CREATE OR REPLACE FUNCTION genome.normalize_tags(p_tags jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE
@@ -112,6 +113,7 @@ COMMENT ON FUNCTION genome._context_tags(jsonb) IS
 CREATE OR REPLACE FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb)
 RETURNS jsonb
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

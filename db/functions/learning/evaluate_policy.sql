@@ -9,6 +9,7 @@ CREATE OR REPLACE FUNCTION genome.evaluate_policy(
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -29,6 +29,7 @@ CREATE OR REPLACE FUNCTION genome.plan_ads(
 )
 RETURNS SETOF uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

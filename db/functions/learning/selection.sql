@@ -37,6 +37,7 @@ CREATE OR REPLACE FUNCTION genome.exploration_rate(p_matured_ads integer, p_plan
 RETURNS double precision
 LANGUAGE sql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
     SELECT genome._exploration_rate(
@@ -226,6 +227,7 @@ CREATE OR REPLACE FUNCTION genome.select_elements(
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE
@@ -404,6 +406,7 @@ CREATE OR REPLACE FUNCTION genome.pre_gen_score(
 RETURNS numeric
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 BEGIN

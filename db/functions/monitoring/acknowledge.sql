@@ -7,6 +7,7 @@ CREATE OR REPLACE FUNCTION genome.acknowledge(
 )
 RETURNS void
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -7,6 +7,7 @@ CREATE OR REPLACE FUNCTION genome.open_alerts(
 RETURNS SETOF genome.system_alerts
 LANGUAGE sql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
     SELECT a.*

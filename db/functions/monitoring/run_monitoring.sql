@@ -12,6 +12,7 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
     SELECT * FROM genome._metric_brand_rates(genome._require_now(p_now))

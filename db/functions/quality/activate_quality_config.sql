@@ -5,6 +5,7 @@ CREATE OR REPLACE FUNCTION genome.activate_quality_config(
 )
 RETURNS void
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -8,6 +8,7 @@ CREATE OR REPLACE FUNCTION genome.add_exemplar(
 )
 RETURNS uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -5,6 +5,7 @@ CREATE OR REPLACE FUNCTION genome.calibrate_organization_quality(
 )
 RETURNS uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -3,6 +3,7 @@
 CREATE OR REPLACE FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamptz DEFAULT now())
 RETURNS uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -3,6 +3,7 @@
 CREATE OR REPLACE FUNCTION genome.retire_exemplar(p_exemplar_id uuid)
 RETURNS void
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -1,7 +1,11 @@
+-- The signature before the lease token (docs/security.md#definer-functions).
+DROP FUNCTION IF EXISTS genome._hold_lease(uuid, text, text []);
+
 CREATE OR REPLACE FUNCTION genome._hold_lease(
     p_job_id uuid,
     p_worker text,
-    p_kinds text []
+    p_kinds text [],
+    p_lease_token uuid DEFAULT NULL
 )
 RETURNS genome.agent_jobs
 LANGUAGE plpgsql
@@ -21,8 +25,12 @@ BEGIN
     END IF;
     -- The lease holder may still write after leased_until as long as nobody reaped the job:
     -- status and leased_by fence out every other worker.
+    -- The worker's name alone proves nothing (names are not secret): the caller must also
+    -- present the token claim_jobs returned with this lease. The owner (scheduled jobs,
+    -- tests, operators), who may write the queue's rows directly anyway, needs none.
     IF v_job.leased_by IS DISTINCT FROM p_worker
-       OR v_job.status NOT IN ('running', 'succeeded') THEN
+       OR v_job.status NOT IN ('running', 'succeeded')
+       OR (v_job.lease_token IS DISTINCT FROM p_lease_token AND NOT genome._caller_is_owner()) THEN
         -- The message names only what the caller sent: never the holder, who could then
         -- be impersonated (docs/attacks.md#agents-and-the-queue).
         RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
@@ -31,5 +39,5 @@ BEGIN
     RETURN v_job;
 END
 $$;
-COMMENT ON FUNCTION genome._hold_lease(uuid, text, text []) IS
-'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind.';
+COMMENT ON FUNCTION genome._hold_lease(uuid, text, text [], uuid) IS
+'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';

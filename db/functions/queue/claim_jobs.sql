@@ -51,6 +51,8 @@ BEGIN
         SET status = 'running',
             attempts = j.attempts + 1,
             leased_by = p_worker,
+            -- A fresh secret per lease: every later call on the job must present it.
+            lease_token = gen_random_uuid(),
             leased_until = p_now + p_lease,
             updated_at = p_now
         FROM picked
@@ -68,4 +70,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.claim_jobs(text [], text, interval, integer, timestamptz) IS
-'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';
+'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease under a fresh random lease_token (returned in the row: every later call on the job must present it), attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';

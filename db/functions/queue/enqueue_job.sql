@@ -1,4 +1,4 @@
-CREATE OR REPLACE FUNCTION genome.enqueue_job(
+CREATE OR REPLACE FUNCTION genome._enqueue_job(
     p_kind text,
     p_generated_ad_id uuid,
     p_payload jsonb DEFAULT '{}',
@@ -61,6 +61,24 @@ BEGIN
     END IF;
     RETURN v_id;
 END
+$$;
+COMMENT ON FUNCTION genome._enqueue_job(text, uuid, jsonb, timestamptz) IS
+'Internal: the body of genome.enqueue_job, for the agents'' definer functions (they run as the owner, with no organization set). Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+
+-- The app's entry (SECURITY DEFINER, owned by genome_api, docs/security.md#roles): row-level
+-- security of the caller's organization applies inside; the agents call the twin.
+CREATE OR REPLACE FUNCTION genome.enqueue_job(
+    p_kind text,
+    p_generated_ad_id uuid,
+    p_payload jsonb DEFAULT '{}',
+    p_run_after timestamptz DEFAULT now()
+)
+RETURNS uuid
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = genome, public
+AS $$
+    SELECT genome._enqueue_job(p_kind, p_generated_ad_id, p_payload, p_run_after)
 $$;
 COMMENT ON FUNCTION genome.enqueue_job(text, uuid, jsonb, timestamptz) IS
 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';

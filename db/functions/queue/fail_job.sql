@@ -2,12 +2,16 @@
 -- fail_job: its older signature goes.
 DROP FUNCTION IF EXISTS genome.fail_job(uuid, text, text, timestamptz);
 
+-- The signature before the lease token (docs/security.md#definer-functions).
+DROP FUNCTION IF EXISTS genome.fail_job(uuid, text, text, timestamptz, jsonb);
+
 CREATE OR REPLACE FUNCTION genome.fail_job(
     p_job_id uuid,
     p_worker text,
     p_error text,
     p_now timestamptz DEFAULT now(),
-    p_calls jsonb DEFAULT NULL
+    p_calls jsonb DEFAULT NULL,
+    p_lease_token uuid DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -25,7 +29,7 @@ BEGIN
     END IF;
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_calls::text, 'model call records');
-    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds(), p_lease_token);
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
     END IF;
@@ -52,6 +56,7 @@ BEGIN
         )),
         last_error = v_error,
         leased_by = CASE WHEN v_dead THEN j.leased_by END,
+        lease_token = NULL,
         leased_until = NULL,
         run_after = CASE WHEN v_dead THEN j.run_after ELSE p_now + make_interval(secs => v_delay) END,
         finished_at = CASE WHEN v_dead THEN p_now END,
@@ -71,5 +76,5 @@ BEGIN
     RETURN 'queued';
 END
 $$;
-COMMENT ON FUNCTION genome.fail_job(uuid, text, text, timestamptz, jsonb) IS
-'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.fail_job(uuid, text, text, timestamptz, jsonb, uuid) IS
+'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';

@@ -1,4 +1,7 @@
-CREATE OR REPLACE FUNCTION genome.job_context(p_job_id uuid, p_worker text)
+-- The signature before the lease token (docs/security.md#definer-functions).
+DROP FUNCTION IF EXISTS genome.job_context(uuid, text);
+
+CREATE OR REPLACE FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid DEFAULT NULL)
 RETURNS jsonb
 LANGUAGE plpgsql
 STABLE
@@ -15,7 +18,9 @@ BEGIN
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id;
     -- The context names a brand, its product and the ad's prompt: only the worker holding the
     -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
-    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN
+    -- The worker's name and the lease's token (genome._hold_lease).
+    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker
+       OR (v_job.lease_token IS DISTINCT FROM p_lease_token AND NOT genome._caller_is_owner()) THEN
         -- The message names only what the caller sent: never the holder, who could then
         -- be impersonated (docs/attacks.md#agents-and-the-queue).
         RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
@@ -79,11 +84,13 @@ BEGIN
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = v_job.generated_ad_id;
 
-    -- The learning loop's advisory prompt block, once genome.performance_context exists.
+    -- The learning loop's advisory prompt block, once genome._performance_context exists
+    -- (the body of the app's performance_context: this function runs as the owner, with no
+    -- organization set, so it calls the twin).
     IF v_job.kind = 'generate'
        AND (v_context #>> '{generation,pipeline_settings,performance_context}')::boolean
-       AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
-        EXECUTE 'SELECT genome.performance_context($1, $2)'
+       AND to_regprocedure('genome._performance_context(uuid, uuid)') IS NOT NULL THEN
+        EXECUTE 'SELECT genome._performance_context($1, $2)'
         INTO v_performance
         USING (v_context #>> '{brand,id}')::uuid, (v_context #>> '{product,id}')::uuid;
         v_context := v_context || jsonb_build_object('performance_context', v_performance);
@@ -107,5 +114,5 @@ BEGIN
     RETURN v_context;
 END
 $$;
-COMMENT ON FUNCTION genome.job_context(uuid, text) IS
-'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
+COMMENT ON FUNCTION genome.job_context(uuid, text, uuid) IS
+'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';

@@ -28,6 +28,7 @@ BEGIN
             -- reads (docs/attacks.md#agents-and-the-queue).
             last_error = format('lease expired at %s', j.leased_until),
             leased_by = CASE WHEN j.attempts >= j.max_attempts THEN j.leased_by END,
+            lease_token = NULL,
             leased_until = NULL,
             run_after = p_now,
             finished_at = CASE WHEN j.attempts >= j.max_attempts THEN p_now END,

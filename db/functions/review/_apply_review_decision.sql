@@ -9,7 +9,7 @@ BEGIN
     SELECT o.* INTO v_outcome FROM genome._review_outcome(p_generated_ad_id) AS o;
     IF v_outcome.status = 'pending' THEN
         IF v_outcome.next_kind IS NOT NULL THEN
-            PERFORM genome.enqueue_job(v_outcome.next_kind, p_generated_ad_id, '{}', p_now);
+            PERFORM genome._enqueue_job(v_outcome.next_kind, p_generated_ad_id, '{}', p_now);
         END IF;
         RETURN 'pending';
     END IF;
@@ -24,7 +24,7 @@ BEGIN
       AND g.human_override_status IS NULL;
 
     IF v_outcome.status = 'approved' THEN
-        PERFORM genome.enqueue_job('embed', p_generated_ad_id, '{}', p_now);
+        PERFORM genome._enqueue_job('embed', p_generated_ad_id, '{}', p_now);
     END IF;
     RETURN v_outcome.status;
 END

@@ -1,9 +1,13 @@
+-- The signature before the lease token (docs/security.md#definer-functions).
+DROP FUNCTION IF EXISTS genome.record_defect_scan(uuid, text, jsonb, jsonb, timestamptz);
+
 CREATE OR REPLACE FUNCTION genome.record_defect_scan(
     p_job_id uuid,
     p_worker text,
     p_scan jsonb,
     p_call jsonb,
-    p_now timestamptz DEFAULT now()
+    p_now timestamptz DEFAULT now(),
+    p_lease_token uuid DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -20,9 +24,9 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_scan::text, 'defect scan');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome.decide_review(v_job.generated_ad_id);
+        RETURN genome._decide_review(v_job.generated_ad_id);
     END IF;
 
     -- A scan that is not complete and boolean is malformed: never read as a pass.
@@ -81,5 +85,5 @@ BEGIN
     RETURN genome._apply_review_decision(v_job.generated_ad_id, p_now);
 END
 $$;
-COMMENT ON FUNCTION genome.record_defect_scan(uuid, text, jsonb, jsonb, timestamptz) IS
-'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_defect_scan(uuid, text, jsonb, jsonb, timestamptz, uuid) IS
+'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';

@@ -1,9 +1,13 @@
+-- The signature before the lease token (docs/security.md#definer-functions).
+DROP FUNCTION IF EXISTS genome.record_review(uuid, text, jsonb, jsonb, timestamptz);
+
 CREATE OR REPLACE FUNCTION genome.record_review(
     p_job_id uuid,
     p_worker text,
     p_review jsonb,
     p_call jsonb,
-    p_now timestamptz DEFAULT now()
+    p_now timestamptz DEFAULT now(),
+    p_lease_token uuid DEFAULT NULL
 )
 RETURNS text
 LANGUAGE plpgsql
@@ -24,9 +28,9 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_review::text, 'review');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome.decide_review(v_job.generated_ad_id);
+        RETURN genome._decide_review(v_job.generated_ad_id);
     END IF;
 
     v_config := genome._ad_quality_config(v_job.generated_ad_id);
@@ -116,5 +120,5 @@ BEGIN
     RETURN genome._apply_review_decision(v_job.generated_ad_id, p_now);
 END
 $$;
-COMMENT ON FUNCTION genome.record_review(uuid, text, jsonb, jsonb, timestamptz) IS
-'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_review(uuid, text, jsonb, jsonb, timestamptz, uuid) IS
+'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';

@@ -6,8 +6,12 @@
 -- genome_owner  owns the genome schema and its objects; BYPASSRLS, so the scheduled jobs
 --               (run_job, which pg_cron runs as genome_owner) and the SECURITY DEFINER
 --               functions see every row. LOGIN without a password, for pg_cron.
--- genome_app    the existing app: the SQL API (SECURITY INVOKER, so row-level security
---               applies) and the rows of the organization in `app.organization_id`.
+-- genome_app    the existing app: EXECUTE on the SQL API and the rows of the organization
+--               in `app.organization_id`; no `_` helper.
+-- genome_api    owns the SQL API functions (SECURITY DEFINER, pinned search_path): NOLOGIN,
+--               NOBYPASSRLS, a member of genome_app and named in the tenant policies, so
+--               inside an API function the caller's organization still binds every row; it
+--               alone executes the helpers the API calls. Nobody is a member of it.
 -- genome_agent  the model-calling agents: only the queue functions and the result writers
 --               (SECURITY DEFINER, fixed search_path), which check the caller's lease.
 -- genome_dashboard  the dashboard's LOGIN role (root connects as it over the project
@@ -16,10 +20,10 @@
 --               as genome_app with app.organization_id set to that person's organization
 --               (docs/security.md#dashboard-logins).
 --
--- No `_` helper is the app's: it may execute one only when an SQL API function it may run
--- calls it (an invoker function needs EXECUTE on what it calls), and each such helper bounds
--- its own inputs; the agent executes none. Every role but genome_owner has a
--- statement_timeout (docs/security.md#per-role-limits).
+-- No `_` helper is executable by genome_app or genome_agent (the API functions run as
+-- genome_api, which executes the helpers they call; each such helper bounds its own inputs).
+-- Every login role but genome_owner has a statement_timeout
+-- (docs/security.md#per-role-limits).
 --
 -- Roles are cluster-wide and created once; privileges and policies are per database and
 -- re-applied here on every migrate. Row-level security is enabled, not FORCEd: table owners
@@ -50,6 +54,41 @@ END
 $$;
 COMMENT ON FUNCTION genome.current_organization() IS
 'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Used by every row-level security policy of the genome_app role. GN950 when the setting is not a uuid.';
+
+CREATE OR REPLACE FUNCTION genome.owner_session()
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = genome, public, pg_temp
+AS $$
+    -- Definer (genome_owner's), so the policies may call it without the app executing the
+    -- `_` helper.
+    SELECT genome.current_organization() IS NULL AND genome._caller_is_owner()
+$$;
+COMMENT ON FUNCTION genome.owner_session() IS
+'True when the session sets no organization and its own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner): a scheduled job or the migrating superuser, which read every row directly; the tenant policies then show an API function (running as genome_api) every row too, rows without a tenant key included (docs/security.md#api-functions). Executable by genome_app and genome_api, whose policies call it.';
+
+CREATE OR REPLACE FUNCTION genome.current_organizations()
+RETURNS uuid []
+LANGUAGE sql
+STABLE
+SECURITY DEFINER
+SET search_path = genome, public, pg_temp
+AS $$
+    -- The policies' root (docs/security.md#api-functions): the session's organization; with
+    -- none set, every organization when the session's own role is the owner or a superuser
+    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
+    -- Definer (genome_owner's) so reading organizations here does not recurse into its
+    -- policy; one array, so every policy stays an indexable `= ANY`.
+    SELECT CASE
+        WHEN genome.current_organization() IS NOT NULL THEN ARRAY[genome.current_organization()]
+        WHEN genome.owner_session() THEN ARRAY(SELECT o.id FROM public.organizations AS o)
+        ELSE '{}'::uuid []
+    END
+$$;
+COMMENT ON FUNCTION genome.current_organizations() IS
+'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
 
 CREATE OR REPLACE FUNCTION genome._ensure_role(p_role text, p_options text)
 RETURNS boolean
@@ -205,23 +244,26 @@ CREATE OR REPLACE FUNCTION genome.tenant_tables()
 RETURNS TABLE (table_name text, tenant_columns text [], policy_expression text)
 LANGUAGE sql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
     SELECT
         l.table_name,
         array_agg(l.link_column ORDER BY l.link_column),
         CASE
-            WHEN bool_or(l.parent_name IS NULL) THEN 'id = (SELECT genome.current_organization())'
+            WHEN bool_or(l.parent_name IS NULL) THEN 'id = ANY ((SELECT genome.current_organizations())::uuid [])'
             ELSE
-                -- At least one tenant key set, and every one that is set in this organization.
+                -- At least one tenant key set (or the owner's own session, through an API
+                -- function: docs/security.md#api-functions), and every one that is set in
+                -- this organization.
                 '(' || string_agg(format('%I IS NOT NULL', l.link_column), ' OR '
-                    ORDER BY l.link_column) || ') AND '
+                    ORDER BY l.link_column) || ' OR (SELECT genome.owner_session())) AND '
                 || string_agg(
                     CASE
                         WHEN l.parent_name IS NULL THEN NULL
                         WHEN l.parent_name = 'public.organizations'
                             THEN format(
-                                '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
+                                '(%1$I IS NULL OR %1$I = ANY ((SELECT genome.current_organizations())::uuid []))',
                                 l.link_column
                             )
                         -- The parent's visible ids as one array, computed once per
@@ -269,8 +311,10 @@ BEGIN
     END IF;
     EXECUTE format('DROP POLICY IF EXISTS %I ON %s', p_policy, p_table);
     EXECUTE format(
-        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %I USING (%s)%s',
-        p_policy, p_table, p_command, p_role, p_using,
+        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %s USING (%s)%s',
+        p_policy, p_table, p_command,
+        (SELECT string_agg(quote_ident(btrim(r)), ', ') FROM unnest(string_to_array(p_role, ',')) AS r),
+        p_using,
         CASE WHEN p_check IS NULL THEN '' ELSE format(' WITH CHECK (%s)', p_check) END
     );
     EXECUTE format('COMMENT ON POLICY %I ON %s IS %L', p_policy, p_table, v_signature);
@@ -278,7 +322,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_policy(text, text, text, text, text, text) IS
-'Internal: (re)create one row-level security policy unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
+'Internal: (re)create one row-level security policy (for p_role: one role name or several separated by commas) unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
 
 -- One piece on purpose: it reads top-down as the numbered steps of one idempotent script
 -- (roles, ownership, table privileges and row-level security, the agent's reads, function
@@ -368,9 +412,14 @@ DECLARE
     -- The dashboard's own functions (agents/dashboard/db.py): its pages and actions run as
     -- genome_app (SET LOCAL ROLE), with genome_app's rights.
     v_dashboard_functions constant text [] := ARRAY['dashboard_user'];
+    -- Functions the tenant policies call: they run with the querying role's rights, so
+    -- they stay SECURITY INVOKER and executable by genome_app.
+    v_policy_functions constant text [] := ARRAY['current_organization', 'current_organizations', 'owner_session'];
     v_job_functions text [];
     v_app_functions text [];
     v_app_helpers text [];
+    v_api_grants text [];
+    v_definer integer := 0;
     v_dashboard_helpers text [];
     v_timeouts jsonb;
     t record;
@@ -409,6 +458,55 @@ BEGIN
         GRANT genome_app TO genome_dashboard;
         v_roles := v_roles || 'genome_dashboard:genome_app'::text;
     END IF;
+    -- The owner of the app's API functions (SECURITY DEFINER): they run as genome_api, so
+    -- the app needs EXECUTE on them only, never on the `_` helpers they call. Nobody logs in
+    -- as it or is a member of it. It is NOBYPASSRLS and a member of genome_app, and the
+    -- tenant policies name it too (so they bind it even were it NOINHERIT): inside an API
+    -- function the caller's app.organization_id still decides which rows exist.
+    IF genome._ensure_role('genome_api', 'NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
+        v_roles := v_roles || 'genome_api'::text;
+    ELSIF (SELECT r.rolbypassrls OR r.rolcanlogin FROM pg_roles AS r WHERE r.rolname = 'genome_api') THEN
+        ALTER ROLE genome_api NOLOGIN NOBYPASSRLS;
+        v_roles := v_roles || 'genome_api:nologin_nobypassrls'::text;
+    END IF;
+    IF NOT pg_has_role('genome_api', 'genome_app', 'MEMBER') THEN
+        GRANT genome_app TO genome_api;
+        v_roles := v_roles || 'genome_api:genome_app'::text;
+    END IF;
+
+    -- The app's SQL API: the documented functions (no `_` prefix) that are neither
+    -- scheduled jobs nor agent, dashboard or policy functions (docs/security.md#roles).
+    SELECT array_agg(DISTINCT fn) INTO v_job_functions
+    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
+    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
+    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
+      AND p.proname NOT LIKE '\_%'
+      AND NOT p.proname = ANY (v_job_functions)
+      AND NOT p.proname = ANY (v_agent_functions)
+      AND NOT p.proname = ANY (v_dashboard_functions)
+      AND NOT p.proname = ANY (v_policy_functions);
+    -- Each is SECURITY DEFINER with a pinned search_path (its file says so; one added
+    -- without it is made so here rather than left to run as the app).
+    FOR f IN
+        SELECT a.name, a.pinned
+        FROM (
+            SELECT p.oid::regprocedure::text AS name, p.prosecdef,
+                   EXISTS (
+                       SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
+                   ) AS pinned
+            FROM pg_proc AS p
+            WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (v_app_functions)
+        ) AS a
+        WHERE NOT (a.prosecdef AND a.pinned)
+    LOOP
+        IF NOT f.pinned THEN
+            EXECUTE format('ALTER FUNCTION %s SET search_path = genome, public, pg_temp', f.name);
+        END IF;
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f.name);
+        v_definer := v_definer + 1;
+    END LOOP;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
     IF (SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'genome')
@@ -433,27 +531,33 @@ BEGIN
         EXECUTE format('ALTER %s %s OWNER TO genome_owner', f.kind, f.name);
         v_owned := v_owned + 1;
     END LOOP;
+    -- The app's API functions are genome_api's (a definer function of genome_owner, which
+    -- bypasses row-level security, would show the app every organization); all else is
+    -- genome_owner's.
     FOR f IN
-        SELECT p.oid::regprocedure::text AS name, p.prokind
+        SELECT p.oid::regprocedure::text AS name, p.prokind,
+               CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END AS owner
         FROM pg_proc AS p
         WHERE p.pronamespace = 'genome'::regnamespace
-          AND p.proowner <> 'genome_owner'::regrole
+          AND p.proowner <> (
+              CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END
+          )::regrole
           AND NOT EXISTS (
               SELECT 1 FROM pg_depend AS d
               WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
           )
     LOOP
         EXECUTE format(
-            'ALTER %s %s OWNER TO genome_owner',
+            'ALTER %s %s OWNER TO %I',
             CASE f.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
-            f.name
+            f.name, f.owner
         );
         v_owned := v_owned + 1;
     END LOOP;
 
     -- 3. Schema and table privileges.
-    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard;
-    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard;
+    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard, genome_api;
+    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard, genome_api;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
     -- The agent holds no privilege on any genome table, nor on a column of one (checked
     -- first, so a re-run leaves the access lists exactly as they were).
@@ -481,14 +585,30 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.table_name);
         END IF;
         EXECUTE format('GRANT ALL ON %s TO genome_owner', t.table_name);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app', t.table_name);
-        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app', t.table_name);
+        -- genome_api has the app's rights of its own (not through membership).
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app, genome_api', t.table_name);
+        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app, genome_api', t.table_name);
         IF genome._apply_policy(
-            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app',
+            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app, genome_api',
             t.policy_expression, t.policy_expression
         ) THEN
             v_policies := v_policies + 1;
         END IF;
+    END LOOP;
+
+    -- Secret columns: an agent's lease token (its proof that it holds a job,
+    -- docs/security.md#definer-functions) is read by no role but the owner, so the app
+    -- reads genome.agent_jobs column by column, all but that one.
+    FOR t IN
+        SELECT a.attrelid::regclass::text AS table_name,
+               string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS columns
+        FROM pg_attribute AS a
+        WHERE a.attrelid = 'genome.agent_jobs'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped AND a.attname <> 'lease_token'
+        GROUP BY a.attrelid
+    LOOP
+        EXECUTE format('REVOKE SELECT ON %s FROM genome_app, genome_api', t.table_name);
+        EXECUTE format('GRANT SELECT (%s) ON %s TO genome_app, genome_api', t.columns, t.table_name);
     END LOOP;
 
     -- Global genome tables (registry, settings, rubric, job schedules): read-only to the
@@ -502,11 +622,13 @@ BEGIN
           AND NOT c.oid = ANY (v_tenant)
           AND c.relname NOT IN ('schema_migrations', 'job_runs')
     LOOP
-        EXECUTE format('GRANT SELECT ON %s TO genome_app', t.table_name);
-        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app', t.table_name);
+        EXECUTE format('GRANT SELECT ON %s TO genome_app, genome_api', t.table_name);
+        EXECUTE format(
+            'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app, genome_api', t.table_name
+        );
     END LOOP;
-    REVOKE ALL ON genome.job_runs FROM genome_app;
-    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
+    REVOKE ALL ON genome.job_runs FROM genome_app, genome_api;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app, genome_api;
 
     -- The dashboard's own rights: none on any table but the job runs (the virtual clock its
     -- pages are computed at, read before it switches to genome_app); the rest it has as
@@ -526,31 +648,23 @@ BEGIN
     END LOOP;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_dashboard;
     GRANT SELECT ON genome.job_runs TO genome_dashboard;
-    REVOKE ALL ON genome.dashboard_users FROM genome_app;
+    REVOKE ALL ON genome.dashboard_users FROM genome_app, genome_api;
 
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
     -- idle check, agent_lease_seconds for its lease).
 
     -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
-    -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
-    -- organizations: they run as genome_owner or the superuser from pg_cron), the agents'
-    -- functions, nor the definer functions (they bypass row-level security).
-    SELECT array_agg(DISTINCT fn) INTO v_job_functions
-    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
-    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
-    -- The app's SQL API: the documented functions (no `_` prefix) that are neither jobs, nor
-    -- agent functions, nor definer functions; the helpers it may execute are their callees.
-    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
-    FROM pg_proc AS p
-    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
-      AND p.proname NOT LIKE '\_%'
-      AND NOT p.prosecdef
-      AND NOT p.proname = ANY (v_job_functions)
-      AND NOT p.proname = ANY (v_agent_functions);
+    -- API (definer functions of genome_api, bound by its organization), but not the scheduled
+    -- jobs (run_job and what it invokes compute across brands and organizations: they run as
+    -- genome_owner or the superuser from pg_cron), the agents' functions, genome_owner's
+    -- definer functions (they bypass row-level security), nor any `_` helper.
+    -- genome_api executes the API functions (they call one another) and what they call,
+    -- and the functions the tenant policies call; the app executes only the API functions
+    -- and the policies' functions.
     SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
-    FROM genome._callees(v_app_functions) AS c
-    WHERE c LIKE '\_%';
+    FROM genome._callees(v_app_functions || v_policy_functions) AS c;
+    v_api_grants := v_app_functions || v_policy_functions || v_app_helpers;
     SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
     FROM genome._callees(v_dashboard_functions) AS c;
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
@@ -568,14 +682,21 @@ BEGIN
         ELSE
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
-        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, not the app's.
-        IF f.prosecdef OR f.proname = ANY (v_job_functions)
-           OR f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
-           OR f.proname = ANY (v_agent_functions)
-           OR NOT (f.proname = ANY (v_app_functions) OR f.proname = ANY (v_app_helpers)) THEN
-            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
-        ELSE
+        IF f.proname = ANY (v_app_functions) OR f.proname = ANY (v_policy_functions) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
+        END IF;
+        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, and no
+        -- definer function of genome_owner is genome_api's.
+        IF f.proname = ANY (v_api_grants)
+           AND NOT f.proname = ANY (v_job_functions)
+           AND NOT f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
+           AND NOT f.proname = ANY (v_agent_functions)
+           AND NOT (f.prosecdef AND NOT f.proname = ANY (v_app_functions || v_policy_functions)) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_api', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_api', f.name);
         END IF;
         IF f.proname = ANY (v_dashboard_functions) OR f.proname = ANY (v_dashboard_helpers) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_dashboard', f.name);
@@ -598,9 +719,10 @@ BEGIN
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
         'objects_reowned', v_owned,
+        'made_definer', v_definer,
         'roles_with_timeout', v_timeouts
     );
 END
 $$;
 COMMENT ON FUNCTION genome._apply_tenancy() IS
-'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects but the API functions), genome_app, genome_agent and genome_api (NOLOGIN, NOBYPASSRLS, a member of genome_app; owns the app''s SQL API functions) once; makes every API function (no `_` prefix, not a scheduled job nor an agent, dashboard or policy function) SECURITY DEFINER with a pinned search_path and genome_api''s; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant for genome_app and genome_api (rooted in genome.current_organizations(): the session''s organization, or every one for the owner''s own session calling an API function); grants genome_app and genome_api DML on tenant tables (every column of genome.agent_jobs but lease_token readable), SELECT on the global genome tables except job_runs (no sequence); grants genome_app EXECUTE on the API functions and the policies'' current_organization(s) only, genome_api on those and the functions they call, never a scheduled job (genome.job_schedules.invocations), its steps (_<job>_<step>), an agent function or another definer function; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` function is executable by genome_app, genome_agent or genome_dashboard. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';

@@ -11,6 +11,7 @@ CREATE OR REPLACE FUNCTION genome.start_generation_experiment(
 )
 RETURNS uuid
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE

@@ -11,6 +11,7 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 STABLE
+SECURITY DEFINER
 SET search_path = genome, public
 SET "hnsw.iterative_scan" = 'strict_order'
 SET "hnsw.ef_search" = 100

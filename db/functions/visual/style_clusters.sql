@@ -12,6 +12,7 @@ RETURNS TABLE (
     embedding_model text
 )
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = genome, public
 AS $$
 DECLARE
