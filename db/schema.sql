@@ -1922,39 +1922,48 @@ COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_
 
 
 --
--- Name: _check_job_limits(text, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _check_job_limits(text, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) RETURNS void
+CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_run uuid;
-    v_attempts integer;
-    v_organization uuid;
-    v_queued bigint;
     v_limit bigint := genome._setting_int('max_queued_jobs_per_organization');
+    v_bad record;
 BEGIN
-    SELECT r.id, r.attempts_count, b.organization_id INTO v_run, v_attempts, v_organization
-    FROM public.generated_ads AS g
-    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-    INNER JOIN public.products AS pr ON pr.id = r.product_id
-    INNER JOIN public.brands AS b ON b.id = pr.brand_id
-    WHERE g.id = p_generated_ad_id;
-
     -- Every generate job is one of the run's attempts, counted by plan_ads: an ad inserted
-    -- directly gets no model call the cap did not count.
+    -- directly gets no model call the cap did not count. The runs are locked in a fixed
+    -- order (concurrent batches over the same runs cannot deadlock), then each run's
+    -- generate jobs, those queued before and these new ones, are counted once.
     IF p_kind = 'generate' THEN
-        PERFORM 1 FROM public.ad_runs AS r WHERE r.id = v_run FOR UPDATE;
-        IF (
+        PERFORM 1
+        FROM public.ad_runs AS r
+        WHERE r.id IN (
+            SELECT g.ad_run_id FROM public.generated_ads AS g WHERE g.id = ANY (p_generated_ad_ids)
+        )
+        ORDER BY r.id
+        FOR UPDATE;
+        SELECT r.id, r.attempts_count INTO v_bad
+        FROM (
+            SELECT g.ad_run_id, count(*) AS n_new
+            FROM public.generated_ads AS g
+            WHERE g.id = ANY (p_generated_ad_ids)
+            GROUP BY g.ad_run_id
+        ) AS nw
+        INNER JOIN public.ad_runs AS r ON r.id = nw.ad_run_id
+        WHERE nw.n_new + (
             SELECT count(*)
             FROM genome.agent_jobs AS j
             INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
-            WHERE g.ad_run_id = v_run AND j.kind = 'generate'
-        ) >= v_attempts THEN
+            WHERE g.ad_run_id = r.id AND j.kind = 'generate'
+        ) > r.attempts_count
+        ORDER BY r.id
+        LIMIT 1;
+        IF FOUND THEN
             RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; the ad was not planned by plan_ads',
-                v_run, v_attempts, v_attempts
+                v_bad.id, v_bad.attempts_count, v_bad.attempts_count
                 USING ERRCODE = 'GN012',
                       HINT = 'plan ads with genome.plan_ads, which counts each against the run''s max_attempts';
         END IF;
@@ -1963,33 +1972,49 @@ BEGIN
     -- New work waits its turn in its own organization's queue only: an organization with
     -- max_queued_jobs_per_organization jobs queued starts nothing new until they drain. A
     -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
-    -- so work in progress always finishes.
-    IF NOT EXISTS (
-        SELECT 1 FROM genome.agent_jobs AS j
-        WHERE j.generated_ad_id = p_generated_ad_id AND j.status = 'running'
-    ) THEN
-        SELECT count(*) INTO v_queued
+    -- so work in progress always finishes. A batch is checked whole: it is refused when its
+    -- new jobs would take the queue past the limit, as the same jobs queued one by one.
+    SELECT nw.organization_id, nw.n_new, q.queued INTO v_bad
+    FROM (
+        SELECT
+            b.organization_id,
+            count(*) AS n_new,
+            bool_or(NOT EXISTS (
+                SELECT 1 FROM genome.agent_jobs AS j
+                WHERE j.generated_ad_id = g.id AND j.status = 'running'
+            )) AS has_new_work
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        INNER JOIN public.products AS pr ON pr.id = r.product_id
+        INNER JOIN public.brands AS b ON b.id = pr.brand_id
+        WHERE g.id = ANY (p_generated_ad_ids)
+        GROUP BY b.organization_id
+    ) AS nw
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS queued
         FROM genome.agent_jobs AS j
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
         INNER JOIN public.products AS pr ON pr.id = r.product_id
         INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE j.status = 'queued' AND b.organization_id = v_organization;
-        IF v_queued >= v_limit THEN
-            RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_queued, v_limit
-                USING ERRCODE = 'GN414',
-                      HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
-        END IF;
+        WHERE j.status = 'queued' AND b.organization_id = nw.organization_id
+    ) AS q
+    WHERE nw.has_new_work AND q.queued + nw.n_new > v_limit
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_bad.queued, v_limit
+            USING ERRCODE = 'GN414',
+                  HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
     END IF;
 END
 $$;
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) IS 'Internal (enqueue_job, for an ad''s new job): GN012 when a generate job would exceed its run''s counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the ad''s organization already has settings max_queued_jobs_per_organization jobs queued and the ad has no job running (follow-on stages of work in progress are never refused), so one organization cannot starve the others. docs/operations.md#queue-limits.';
+COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) IS 'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';
 
 
 --
@@ -4726,7 +4751,37 @@ $$;
 -- Name: FUNCTION _notify_job(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._notify_job() IS 'Internal trigger: NOTIFY genome_jobs with {"kind", "id"} when a job is queued (inserted, or returned to the queue). A wake-up hint only: agents also poll.';
+COMMENT ON FUNCTION genome._notify_job() IS 'Internal trigger: NOTIFY genome_jobs with {"kind", "id"} when a job is returned to the queue. A wake-up hint only: agents also poll.';
+
+
+--
+-- Name: _notify_jobs(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._notify_jobs() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    -- One notification per kind per statement: a batch of 20,000 jobs wakes the agents
+    -- once, not 20,000 times (docs/operations.md#notify).
+    PERFORM pg_notify('genome_jobs', CASE
+        WHEN n.jobs = 1 THEN json_build_object('kind', n.kind, 'id', n.id)
+        ELSE json_build_object('kind', n.kind, 'jobs', n.jobs)
+    END::text)
+    FROM (
+        SELECT q.kind, count(*) AS jobs, min(q.id::text) AS id FROM new_jobs AS q GROUP BY q.kind
+    ) AS n;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _notify_jobs(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._notify_jobs() IS 'Internal statement trigger: after an INSERT into genome.agent_jobs, one NOTIFY genome_jobs per kind inserted: {"kind", "id"} for a single job, {"kind", "jobs": n} for a batch. A wake-up hint only: agents also poll.';
 
 
 --
@@ -9993,23 +10048,57 @@ COMMENT ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) IS 'Da
 --
 
 CREATE FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
+    LANGUAGE sql
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT (genome.enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1];
+$$;
+
+
+--
+-- Name: FUNCTION enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id (enqueue_jobs with a batch of one). Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+
+
+--
+-- Name: enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid[]
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_id uuid;
+    v_n integer := greatest(coalesce(cardinality(p_generated_ad_ids), 0), coalesce(cardinality(p_payloads), 0));
+    v_largest jsonb;
+    v_missing uuid;
+    v_new uuid [];
+    v_ids uuid [];
 BEGIN
-    PERFORM genome._check_payload_size(p_payload::text, 'job payload');
+    -- Set-based (docs/operations.md#batches): every check is one statement over the batch
+    -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
+    SELECT p INTO v_largest FROM unnest(p_payloads) AS p ORDER BY octet_length(p::text) DESC NULLS LAST LIMIT 1;
+    PERFORM genome._check_payload_size(v_largest::text, 'job payload');
     IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
         RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
             USING ERRCODE = 'GN401',
                   HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
     END IF;
-    IF p_generated_ad_id IS NULL AND p_kind <> 'noop' THEN
+    IF p_kind <> 'noop' AND (p_generated_ad_ids IS NULL OR array_position(p_generated_ad_ids, NULL) IS NOT NULL) THEN
         RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
     END IF;
-    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
+    IF p_payloads IS NOT NULL AND EXISTS (
+        SELECT 1 FROM unnest(p_payloads) AS p WHERE p IS NULL OR jsonb_typeof(p) <> 'object'
+    ) THEN
         RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_generated_ad_ids IS NOT NULL AND p_payloads IS NOT NULL
+       AND cardinality(p_generated_ad_ids) <> cardinality(p_payloads) THEN
+        RAISE EXCEPTION 'a batch needs one payload per ad, got % ads and % payloads',
+            cardinality(p_generated_ad_ids), cardinality(p_payloads)
+            USING ERRCODE = 'GN400';
     END IF;
     IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
         RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
@@ -10022,41 +10111,65 @@ BEGIN
             genome._setting_num('job_max_delay_seconds')
             USING ERRCODE = 'GN422';
     END IF;
-    IF p_generated_ad_id IS NOT NULL THEN
-        PERFORM genome._require_ad(p_generated_ad_id);
-        -- A new job, not a repeat of this ad's job of this kind, counts against the run's
-        -- attempts cap and the organization's queue (docs/operations.md#queue-limits).
-        IF NOT EXISTS (
-            SELECT 1 FROM genome.agent_jobs AS j
-            WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind
-        ) THEN
-            PERFORM genome._check_job_limits(p_kind, p_generated_ad_id);
+    IF v_n = 0 THEN
+        RETURN '{}';
+    END IF;
+
+    IF p_generated_ad_ids IS NOT NULL THEN
+        SELECT a INTO v_missing
+        FROM unnest(p_generated_ad_ids) AS a
+        WHERE a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = a)
+        LIMIT 1;
+        IF FOUND THEN
+            PERFORM genome._require_ad(v_missing);
+        END IF;
+        -- New jobs, not repeats of an ad's job of this kind, count against their runs'
+        -- attempts caps and their organizations' queues (docs/operations.md#queue-limits).
+        v_new := ARRAY(
+            SELECT DISTINCT a
+            FROM unnest(p_generated_ad_ids) AS a
+            WHERE a IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM genome.agent_jobs AS j WHERE j.generated_ad_id = a AND j.kind = p_kind
+            )
+        );
+        IF cardinality(v_new) > 0 THEN
+            PERFORM genome._check_job_limits(p_kind, v_new);
         END IF;
     END IF;
 
-    INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
-    VALUES (
-        p_kind, p_generated_ad_id, p_payload, p_run_after,
-        greatest(1, genome._setting_int('job_max_attempts'))
+    v_ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, v_n));
+    INSERT INTO genome.agent_jobs AS j (
+        id, kind, stage_rank, generated_ad_id, payload, run_after, max_attempts
     )
-    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
-    RETURNING j.id INTO v_id;
+    SELECT
+        v_ids[b.i], p_kind, k.stage_rank, b.ad, coalesce(b.payload, '{}'), p_run_after,
+        greatest(1, genome._setting_int('job_max_attempts'))
+    FROM unnest(p_generated_ad_ids, p_payloads) WITH ORDINALITY AS b (ad, payload, i)
+    CROSS JOIN genome.agent_job_kinds AS k
+    WHERE k.kind = p_kind
+    ORDER BY b.i
+    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING;
 
-    IF v_id IS NULL THEN
-        SELECT j.id INTO v_id
-        FROM genome.agent_jobs AS j
-        WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind;
+    IF p_generated_ad_ids IS NOT NULL THEN
+        -- An ad's job of this kind is the one just queued or the one it already had (which
+        -- this statement sees, unlike the INSERT's, also when an ad came twice in the batch).
+        v_ids := ARRAY(
+            SELECT coalesce(j.id, v_ids[b.i])
+            FROM unnest(p_generated_ad_ids) WITH ORDINALITY AS b (ad, i)
+            LEFT JOIN genome.agent_jobs AS j ON j.generated_ad_id = b.ad AND j.kind = p_kind
+            ORDER BY b.i
+        );
     END IF;
-    RETURN v_id;
+    RETURN v_ids;
 END
 $$;
 
 
 --
--- Name: FUNCTION enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
 
 
 --
@@ -17024,7 +17137,7 @@ CREATE INDEX products_brand_idx ON public.products USING btree (brand_id);
 -- Name: agent_jobs agent_jobs_notify_insert; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_notify_insert AFTER INSERT ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._notify_job();
+CREATE TRIGGER agent_jobs_notify_insert AFTER INSERT ON genome.agent_jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION genome._notify_jobs();
 
 
 --
@@ -17038,7 +17151,14 @@ CREATE TRIGGER agent_jobs_notify_requeue AFTER UPDATE OF status ON genome.agent_
 -- Name: agent_jobs agent_jobs_stage_rank; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
+CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT ON genome.agent_jobs FOR EACH ROW WHEN ((new.stage_rank IS NULL)) EXECUTE FUNCTION genome._job_stage_rank();
+
+
+--
+-- Name: agent_jobs agent_jobs_stage_rank_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER agent_jobs_stage_rank_update BEFORE UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
 
 
 --
@@ -19060,11 +19180,11 @@ GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, 
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_app;
+REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) TO genome_app;
 
 
 --
@@ -19372,6 +19492,13 @@ GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_ap
 --
 
 REVOKE ALL ON FUNCTION genome._notify_job() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _notify_jobs(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._notify_jobs() FROM PUBLIC;
 
 
 --
@@ -19953,6 +20080,14 @@ REVOKE ALL ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) FRO
 
 REVOKE ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_app;
+
+
+--
+-- Name: FUNCTION enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) TO genome_app;
 
 
 --
