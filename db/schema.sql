@@ -4931,30 +4931,10 @@ COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, 
 --
 
 CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
-    LANGUAGE plpgsql STABLE
+    LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_score numeric;
-BEGIN
-    SELECT round((
-        sum(d.strategic_weight * coalesce(
-            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-            0.5
-        )) / nullif(sum(d.strategic_weight), 0)
-    )::numeric, 4)
-    INTO v_score
-    FROM jsonb_each_text(p_tags) AS t
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-    LEFT JOIN genome.creative_element_scores AS sb
-        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-        AND sb.element_dimension = t.key AND sb.element_value = t.value
-    LEFT JOIN genome.creative_element_scores AS sp
-        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-        AND sp.element_dimension = t.key AND sp.element_value = t.value;
-    RETURN v_score;
-END
+    SELECT (genome._pre_gen_scores(p_brand_id, p_product_id, ARRAY[p_tags]))[1];
 $$;
 
 
@@ -4962,7 +4942,49 @@ $$;
 -- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product (plan_ads, whose tags come from the registry), without checking them again (docs/learning.md#pre-generation-score).';
+COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product, without checking them again (genome._pre_gen_scores of one tag set; docs/learning.md#pre-generation-score).';
+
+
+--
+-- Name: _pre_gen_scores(uuid, uuid, jsonb[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) RETURNS numeric[]
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    -- One statement for a plan's n ads (plan_ads), not n.
+    SELECT array_agg(sc.score ORDER BY sc.i)
+    FROM (
+        SELECT
+            a.i,
+            round((
+                sum(d.strategic_weight * coalesce(
+                    sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+                    sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+                    0.5
+                )) / nullif(sum(d.strategic_weight), 0)
+            )::numeric, 4) AS score
+        FROM unnest(p_tags) WITH ORDINALITY AS a (tags, i)
+        LEFT JOIN LATERAL jsonb_each_text(a.tags) AS t ON true
+        LEFT JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        LEFT JOIN genome.creative_element_scores AS sb
+            ON d.dimension IS NOT NULL AND sb.brand_id = p_brand_id AND sb.product_id IS NULL
+            AND sb.element_dimension = t.key AND sb.element_value = t.value
+        LEFT JOIN genome.creative_element_scores AS sp
+            ON d.dimension IS NOT NULL AND p_product_id IS NOT NULL AND sp.brand_id = p_brand_id
+            AND sp.product_id = p_product_id
+            AND sp.element_dimension = t.key AND sp.element_value = t.value
+        GROUP BY a.i
+    ) AS sc;
+$$;
+
+
+--
+-- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) IS 'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product (plan_ads, whose tags come from the registry), in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score).';
 
 
 --
@@ -10169,6 +10191,7 @@ DECLARE
     v_missing uuid;
     v_new uuid [];
     v_ids uuid [];
+    v_max_attempts integer;
 BEGIN
     -- Set-based (docs/operations.md#batches): every check is one statement over the batch
     -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
@@ -10230,13 +10253,14 @@ BEGIN
         END IF;
     END IF;
 
+    -- Read once: a settings lookup in the INSERT's select list would run once per job.
+    v_max_attempts := greatest(1, genome._setting_int('job_max_attempts'));
     v_ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, v_n));
     INSERT INTO genome.agent_jobs AS j (
         id, kind, stage_rank, generated_ad_id, payload, run_after, max_attempts
     )
     SELECT
-        v_ids[b.i], p_kind, k.stage_rank, b.ad, coalesce(b.payload, '{}'), p_run_after,
-        greatest(1, genome._setting_int('job_max_attempts'))
+        v_ids[b.i], p_kind, k.stage_rank, b.ad, coalesce(b.payload, '{}'), p_run_after, v_max_attempts
     FROM unnest(p_generated_ad_ids, p_payloads) WITH ORDINALITY AS b (ad, payload, i)
     CROSS JOIN genome.agent_job_kinds AS k
     WHERE k.kind = p_kind
@@ -11615,6 +11639,11 @@ BEGIN
         FROM unnest(v_selections) WITH ORDINALITY AS s (selection, i)
     ),
 
+    scored AS (
+        SELECT genome._pre_gen_scores(v_brand, v_run.product_id, array_agg(pl.tags ORDER BY pl.i)) AS scores
+        FROM planned AS pl
+    ),
+
     inserted AS (
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
@@ -11631,11 +11660,12 @@ BEGIN
             pl.selection - 'element_tags',
             'plan',
             true,
-            genome._pre_gen_score(v_brand, v_run.product_id, pl.tags),
+            sc.scores[pl.i],
             (pl.selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
         FROM planned AS pl
+        CROSS JOIN scored AS sc
         ORDER BY pl.i
         RETURNING id, prompt_index
     )
@@ -19623,6 +19653,14 @@ GRANT ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid
 
 REVOKE ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_app;
+
+
+--
+-- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) TO genome_app;
 
 
 --

@@ -218,6 +218,11 @@ BEGIN
         FROM unnest(v_selections) WITH ORDINALITY AS s (selection, i)
     ),
 
+    scored AS (
+        SELECT genome._pre_gen_scores(v_brand, v_run.product_id, array_agg(pl.tags ORDER BY pl.i)) AS scores
+        FROM planned AS pl
+    ),
+
     inserted AS (
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
@@ -234,11 +239,12 @@ BEGIN
             pl.selection - 'element_tags',
             'plan',
             true,
-            genome._pre_gen_score(v_brand, v_run.product_id, pl.tags),
+            sc.scores[pl.i],
             (pl.selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
         FROM planned AS pl
+        CROSS JOIN scored AS sc
         ORDER BY pl.i
         RETURNING id, prompt_index
     )
