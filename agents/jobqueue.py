@@ -41,6 +41,16 @@ class RejectedResult(RuntimeError):
     """The database refused a result as malformed (a GN4xx error): a failed attempt."""
 
 
+class StageFailed(RuntimeError):
+    """This attempt failed (the model, its output, or the result was refused). `calls` are
+    the attempt's billed model calls, for fail_job to record: the successful ones made
+    before the failure and the failed one (ok = false, its error class)."""
+
+    def __init__(self, message: str, calls: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.calls = calls or []
+
+
 # How long a request waits for a connection, and how long the pool keeps trying to
 # replace a lost one. psycopg_pool doubles the delay between reconnection attempts (1, 2,
 # 4 s, ...) until RECONNECT_TIMEOUT_S, then gives up, and the next request starts again at

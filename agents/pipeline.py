@@ -18,7 +18,7 @@ from uuid import UUID
 from PIL import Image, UnidentifiedImageError
 from pydantic import ValidationError
 
-from agents.jobqueue import JobQueue, RejectedResult
+from agents.jobqueue import JobQueue, RejectedResult, StageFailed
 from agents.providers.base import (
     AdBrief,
     CallRecord,
@@ -45,16 +45,6 @@ class ProviderSet(Protocol):
     second_reviewer: ReviewModel
     embedder: EmbeddingModel
     mode: str
-
-
-class StageFailed(RuntimeError):
-    """This attempt failed (the model, its output, or the result was refused). `calls` are
-    the attempt's billed model calls, for fail_job to record: the successful ones made
-    before the failure and the failed one (ok = false, its error class)."""
-
-    def __init__(self, message: str, calls: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(message)
-        self.calls = calls or []
 
 
 def check_png(png: bytes) -> None:

@@ -24,7 +24,7 @@ import traceback
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tenacity import (
     RetryError,
@@ -34,11 +34,19 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from agents.jobqueue import CONNECTION_ERRORS, JobQueue, LeaseLost, RejectedResult, make_pool
+from agents.jobqueue import (
+    CONNECTION_ERRORS,
+    JobQueue,
+    LeaseLost,
+    RejectedResult,
+    StageFailed,
+    make_pool,
+)
 from agents.listener import Listener
-from agents.pipeline import ExemplarSource, ProviderSet, StageFailed, Stages
 from agents.settings import DEFAULT_DBNAME, database_url
-from agents.storage import open_store
+
+if TYPE_CHECKING:
+    from agents.pipeline import ProviderSet
 
 # The longest pause (before jitter) between attempts to reach an unavailable database:
 # short, so the agents are back within seconds of its return (README.md#security-and-reliability).
@@ -81,6 +89,23 @@ def _log(event: str, **fields: Any) -> None:
     log.info(json.dumps({"event": event, **fields}, default=str))
 
 
+class _Runner(Protocol):
+    def run(self, job: dict[str, Any]) -> str: ...
+
+
+@dataclass
+class _NoopStages:
+    """The stages of an agent whose only kind is noop: no model and no image store, so it
+    does not import the pipeline's image, provider and storage libraries (a noop agent's
+    memory is the queue's own, README.md#benchmarks)."""
+
+    queue: JobQueue
+
+    def run(self, job: dict[str, Any]) -> str:
+        self.queue.complete(job["id"], {"noop": True})
+        return "done"
+
+
 class AgentRuntime:
     """One agent process: a dispatcher, worker threads, a heartbeat and a listener."""
 
@@ -91,8 +116,13 @@ class AgentRuntime:
         self.config = config
         self.providers = providers
         self.stop = stop
-        # the image store (GENOME_STORAGE_URL): a bad URL stops the agent before it claims
-        self.store = open_store()
+        # the image store (GENOME_STORAGE_URL): a bad URL stops the agent before it claims;
+        # an agent of noop jobs only has none
+        self.store = None
+        if set(config.kinds) != {"noop"}:
+            from agents.storage import open_store
+
+            self.store = open_store()
         # The name proves the leases this process holds: its random part is not guessable.
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
         self.wake = threading.Event()
@@ -107,7 +137,11 @@ class AgentRuntime:
         cfg = self.config
         pool = make_pool(self.dsn, cfg.concurrency + 2)
         jobs = JobQueue(pool, self.worker, timedelta(seconds=cfg.lease_seconds))
-        stages = Stages(self.providers, jobs, self.store, ExemplarSource(jobs))
+        stages: _Runner = _NoopStages(jobs)
+        if self.store is not None:
+            from agents.pipeline import ExemplarSource, Stages
+
+            stages = Stages(self.providers, jobs, self.store, ExemplarSource(jobs))
         listener = Listener(self.dsn, cfg.kinds, self.wake, self.done, cfg.probe_interval)
         workers = [
             threading.Thread(target=self._worker, args=(stages, jobs), daemon=True, name=f"w{i}")
@@ -119,7 +153,7 @@ class AgentRuntime:
             worker=self.worker,
             kinds=list(cfg.kinds),
             mode=self.providers.mode,
-            storage=self.store.url,
+            storage=self.store.url if self.store is not None else None,
         )
         listener.start()
         beat.start()
@@ -184,14 +218,14 @@ class AgentRuntime:
                 return
             self.wake.wait(min(left, 0.25))
 
-    def _worker(self, stages: Stages, jobs: JobQueue) -> None:
+    def _worker(self, stages: _Runner, jobs: JobQueue) -> None:
         while True:
             job = self._work.get()
             if job is None:
                 return
             self._process(stages, jobs, job)
 
-    def _process(self, stages: Stages, jobs: JobQueue, job: dict[str, Any]) -> None:
+    def _process(self, stages: _Runner, jobs: JobQueue, job: dict[str, Any]) -> None:
         started = time.monotonic()
         line: dict[str, Any] = {
             "kind": job["kind"],

@@ -1,7 +1,7 @@
 """Queue: NOTIFY -> claim latency and no-op throughput, the agent runtime vs procrastinate.
 
 Project: real agent processes (agents.runtime for kind 'noop', concurrency 1 each) on
-genome.enqueue_job / claim_jobs / complete_job in one bench database. Alternative:
+genome.enqueue_job(s) / claim_jobs / complete_job in one bench database. Alternative:
 procrastinate workers (concurrency 1 each) with a no-op task, on the same server, in a
 second bench database holding procrastinate's own schema.
 
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from agents.settings import project_root
 from bench.harness import BenchResult, Row, Server, summarize_ms
@@ -127,11 +128,12 @@ class AgentQueue(Queue):
         return self.scalar("SELECT genome.enqueue_job('noop', NULL)")
 
     def enqueue_many(self, n: int) -> None:
+        # One call with the batch's payloads sent from the client, as procrastinate's
+        # batch_defer sends its jobs' arguments.
         with self.conn.transaction():
             self.conn.execute(
-                "SELECT count(genome.enqueue_job('noop', NULL, jsonb_build_object('i', i))) "
-                "FROM generate_series(1, %s) AS i",
-                (n,),
+                "SELECT cardinality(genome.enqueue_jobs('noop', NULL, %s::jsonb[]))",
+                ([Jsonb({"i": i}) for i in range(1, n + 1)],),
             )
 
     def done(self) -> int:

@@ -15,9 +15,10 @@ import argparse
 import logging
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from procrastinate import App, PsycopgConnector
+if TYPE_CHECKING:
+    from procrastinate import App
 
 
 @dataclass
@@ -31,6 +32,10 @@ class NoModels:
 
 
 def procrastinate_app(dsn: str) -> App:
+    # Imported here: the agent's worker process (this module too) must not carry
+    # procrastinate in its memory, or the RSS comparison would count it on both sides.
+    from procrastinate import App, PsycopgConnector
+
     app = App(connector=PsycopgConnector(conninfo=dsn))
 
     @app.task(name="noop")

@@ -2002,39 +2002,48 @@ COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_
 
 
 --
--- Name: _check_job_limits(text, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _check_job_limits(text, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) RETURNS void
+CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_run uuid;
-    v_attempts integer;
-    v_organization uuid;
-    v_queued bigint;
     v_limit bigint := genome._setting_int('max_queued_jobs_per_organization');
+    v_bad record;
 BEGIN
-    SELECT r.id, r.attempts_count, b.organization_id INTO v_run, v_attempts, v_organization
-    FROM public.generated_ads AS g
-    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-    INNER JOIN public.products AS pr ON pr.id = r.product_id
-    INNER JOIN public.brands AS b ON b.id = pr.brand_id
-    WHERE g.id = p_generated_ad_id;
-
     -- Every generate job is one of the run's attempts, counted by plan_ads: an ad inserted
-    -- directly gets no model call the cap did not count.
+    -- directly gets no model call the cap did not count. The runs are locked in a fixed
+    -- order (concurrent batches over the same runs cannot deadlock), then each run's
+    -- generate jobs, those queued before and these new ones, are counted once.
     IF p_kind = 'generate' THEN
-        PERFORM 1 FROM public.ad_runs AS r WHERE r.id = v_run FOR UPDATE;
-        IF (
+        PERFORM 1
+        FROM public.ad_runs AS r
+        WHERE r.id IN (
+            SELECT g.ad_run_id FROM public.generated_ads AS g WHERE g.id = ANY (p_generated_ad_ids)
+        )
+        ORDER BY r.id
+        FOR UPDATE;
+        SELECT r.id, r.attempts_count INTO v_bad
+        FROM (
+            SELECT g.ad_run_id, count(*) AS n_new
+            FROM public.generated_ads AS g
+            WHERE g.id = ANY (p_generated_ad_ids)
+            GROUP BY g.ad_run_id
+        ) AS nw
+        INNER JOIN public.ad_runs AS r ON r.id = nw.ad_run_id
+        WHERE nw.n_new + (
             SELECT count(*)
             FROM genome.agent_jobs AS j
             INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
-            WHERE g.ad_run_id = v_run AND j.kind = 'generate'
-        ) >= v_attempts THEN
+            WHERE g.ad_run_id = r.id AND j.kind = 'generate'
+        ) > r.attempts_count
+        ORDER BY r.id
+        LIMIT 1;
+        IF FOUND THEN
             RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; the ad was not planned by plan_ads',
-                v_run, v_attempts, v_attempts
+                v_bad.id, v_bad.attempts_count, v_bad.attempts_count
                 USING ERRCODE = 'GN012',
                       HINT = 'plan ads with genome.plan_ads, which counts each against the run''s max_attempts';
         END IF;
@@ -2043,33 +2052,49 @@ BEGIN
     -- New work waits its turn in its own organization's queue only: an organization with
     -- max_queued_jobs_per_organization jobs queued starts nothing new until they drain. A
     -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
-    -- so work in progress always finishes.
-    IF NOT EXISTS (
-        SELECT 1 FROM genome.agent_jobs AS j
-        WHERE j.generated_ad_id = p_generated_ad_id AND j.status = 'running'
-    ) THEN
-        SELECT count(*) INTO v_queued
+    -- so work in progress always finishes. A batch is checked whole: it is refused when its
+    -- new jobs would take the queue past the limit, as the same jobs queued one by one.
+    SELECT nw.organization_id, nw.n_new, q.queued INTO v_bad
+    FROM (
+        SELECT
+            b.organization_id,
+            count(*) AS n_new,
+            bool_or(NOT EXISTS (
+                SELECT 1 FROM genome.agent_jobs AS j
+                WHERE j.generated_ad_id = g.id AND j.status = 'running'
+            )) AS has_new_work
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        INNER JOIN public.products AS pr ON pr.id = r.product_id
+        INNER JOIN public.brands AS b ON b.id = pr.brand_id
+        WHERE g.id = ANY (p_generated_ad_ids)
+        GROUP BY b.organization_id
+    ) AS nw
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS queued
         FROM genome.agent_jobs AS j
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
         INNER JOIN public.products AS pr ON pr.id = r.product_id
         INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE j.status = 'queued' AND b.organization_id = v_organization;
-        IF v_queued >= v_limit THEN
-            RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_queued, v_limit
-                USING ERRCODE = 'GN414',
-                      HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
-        END IF;
+        WHERE j.status = 'queued' AND b.organization_id = nw.organization_id
+    ) AS q
+    WHERE nw.has_new_work AND q.queued + nw.n_new > v_limit
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_bad.queued, v_limit
+            USING ERRCODE = 'GN414',
+                  HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
     END IF;
 END
 $$;
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) IS 'Internal (enqueue_job, for an ad''s new job): GN012 when a generate job would exceed its run''s counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the ad''s organization already has settings max_queued_jobs_per_organization jobs queued and the ad has no job running (follow-on stages of work in progress are never refused), so one organization cannot starve the others. docs/operations.md#queue-limits.';
+COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) IS 'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';
 
 
 --
@@ -2813,23 +2838,58 @@ COMMENT ON FUNCTION genome._decide_review(p_generated_ad_id uuid) IS 'Internal: 
 --
 
 CREATE FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
+    LANGUAGE sql
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1]
+$$;
+
+
+--
+-- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Internal: genome._enqueue_jobs with a batch of one, for the agents'' definer functions (they run as the owner, with no organization set); the body of genome.enqueue_job. Errors as enqueue_job.';
+
+
+--
+-- Name: _enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid[]
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_id uuid;
+    v_n integer := greatest(coalesce(cardinality(p_generated_ad_ids), 0), coalesce(cardinality(p_payloads), 0));
+    v_largest jsonb;
+    v_missing uuid;
+    v_new uuid [];
+    v_ids uuid [];
+    v_max_attempts integer;
 BEGIN
-    PERFORM genome._check_payload_size(p_payload::text, 'job payload');
+    -- Set-based (docs/operations.md#batches): every check is one statement over the batch
+    -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
+    SELECT p INTO v_largest FROM unnest(p_payloads) AS p ORDER BY octet_length(p::text) DESC NULLS LAST LIMIT 1;
+    PERFORM genome._check_payload_size(v_largest::text, 'job payload');
     IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
         RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
             USING ERRCODE = 'GN401',
                   HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
     END IF;
-    IF p_generated_ad_id IS NULL AND p_kind <> 'noop' THEN
+    IF p_kind <> 'noop' AND (p_generated_ad_ids IS NULL OR array_position(p_generated_ad_ids, NULL) IS NOT NULL) THEN
         RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
     END IF;
-    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
+    IF p_payloads IS NOT NULL AND EXISTS (
+        SELECT 1 FROM unnest(p_payloads) AS p WHERE p IS NULL OR jsonb_typeof(p) <> 'object'
+    ) THEN
         RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_generated_ad_ids IS NOT NULL AND p_payloads IS NOT NULL
+       AND cardinality(p_generated_ad_ids) <> cardinality(p_payloads) THEN
+        RAISE EXCEPTION 'a batch needs one payload per ad, got % ads and % payloads',
+            cardinality(p_generated_ad_ids), cardinality(p_payloads)
+            USING ERRCODE = 'GN400';
     END IF;
     IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
         RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
@@ -2842,41 +2902,66 @@ BEGIN
             genome._setting_num('job_max_delay_seconds')
             USING ERRCODE = 'GN422';
     END IF;
-    IF p_generated_ad_id IS NOT NULL THEN
-        PERFORM genome._require_ad(p_generated_ad_id);
-        -- A new job, not a repeat of this ad's job of this kind, counts against the run's
-        -- attempts cap and the organization's queue (docs/operations.md#queue-limits).
-        IF NOT EXISTS (
-            SELECT 1 FROM genome.agent_jobs AS j
-            WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind
-        ) THEN
-            PERFORM genome._check_job_limits(p_kind, p_generated_ad_id);
+    IF v_n = 0 THEN
+        RETURN '{}';
+    END IF;
+
+    IF p_generated_ad_ids IS NOT NULL THEN
+        SELECT a INTO v_missing
+        FROM unnest(p_generated_ad_ids) AS a
+        WHERE a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = a)
+        LIMIT 1;
+        IF FOUND THEN
+            PERFORM genome._require_ad(v_missing);
+        END IF;
+        -- New jobs, not repeats of an ad's job of this kind, count against their runs'
+        -- attempts caps and their organizations' queues (docs/operations.md#queue-limits).
+        v_new := ARRAY(
+            SELECT DISTINCT a
+            FROM unnest(p_generated_ad_ids) AS a
+            WHERE a IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM genome.agent_jobs AS j WHERE j.generated_ad_id = a AND j.kind = p_kind
+            )
+        );
+        IF cardinality(v_new) > 0 THEN
+            PERFORM genome._check_job_limits(p_kind, v_new);
         END IF;
     END IF;
 
-    INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
-    VALUES (
-        p_kind, p_generated_ad_id, p_payload, p_run_after,
-        greatest(1, genome._setting_int('job_max_attempts'))
+    -- Read once: a settings lookup in the INSERT's select list would run once per job.
+    v_max_attempts := greatest(1, genome._setting_int('job_max_attempts'));
+    v_ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, v_n));
+    INSERT INTO genome.agent_jobs AS j (
+        id, kind, stage_rank, generated_ad_id, payload, run_after, max_attempts
     )
-    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
-    RETURNING j.id INTO v_id;
+    SELECT
+        v_ids[b.i], p_kind, k.stage_rank, b.ad, coalesce(b.payload, '{}'), p_run_after, v_max_attempts
+    FROM unnest(p_generated_ad_ids, p_payloads) WITH ORDINALITY AS b (ad, payload, i)
+    CROSS JOIN genome.agent_job_kinds AS k
+    WHERE k.kind = p_kind
+    ORDER BY b.i
+    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING;
 
-    IF v_id IS NULL THEN
-        SELECT j.id INTO v_id
-        FROM genome.agent_jobs AS j
-        WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind;
+    IF p_generated_ad_ids IS NOT NULL THEN
+        -- An ad's job of this kind is the one just queued or the one it already had (which
+        -- this statement sees, unlike the INSERT's, also when an ad came twice in the batch).
+        v_ids := ARRAY(
+            SELECT coalesce(j.id, v_ids[b.i])
+            FROM unnest(p_generated_ad_ids) WITH ORDINALITY AS b (ad, i)
+            LEFT JOIN genome.agent_jobs AS j ON j.generated_ad_id = b.ad AND j.kind = p_kind
+            ORDER BY b.i
+        );
     END IF;
-    RETURN v_id;
+    RETURN v_ids;
 END
 $$;
 
 
 --
--- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Internal: the body of genome.enqueue_job, for the agents'' definer functions (they run as the owner, with no organization set). Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Internal: the body of genome.enqueue_jobs and genome.enqueue_job, for plan_ads and the agents'' definer functions (they run with no organization set). Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
 
 
 --
@@ -4911,31 +4996,37 @@ $$;
 -- Name: FUNCTION _notify_job(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._notify_job() IS 'Internal trigger: NOTIFY genome_jobs with {"kind", "id"} when a job is queued (inserted, or returned to the queue). A wake-up hint only: agents also poll.';
+COMMENT ON FUNCTION genome._notify_job() IS 'Internal trigger: NOTIFY genome_jobs with {"kind", "id"} when a job is returned to the queue. A wake-up hint only: agents also poll.';
 
 
 --
--- Name: _on_ad_planned(uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _notify_jobs(); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) RETURNS void
+CREATE FUNCTION genome._notify_jobs() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    -- The single place where planning hands an ad to the agents (same transaction).
-    PERFORM genome.enqueue_job(
-        'generate', p_generated_ad_id, jsonb_build_object('genome_version', p_selection -> 'genome_version')
-    );
+    -- One notification per kind per statement: a batch of 20,000 jobs wakes the agents
+    -- once, not 20,000 times (docs/operations.md#notify).
+    PERFORM pg_notify('genome_jobs', CASE
+        WHEN n.jobs = 1 THEN json_build_object('kind', n.kind, 'id', n.id)
+        ELSE json_build_object('kind', n.kind, 'jobs', n.jobs)
+    END::text)
+    FROM (
+        SELECT q.kind, count(*) AS jobs, min(q.id::text) AS id FROM new_jobs AS q GROUP BY q.kind
+    ) AS n;
+    RETURN NULL;
 END
 $$;
 
 
 --
--- Name: FUNCTION _on_ad_planned(p_generated_ad_id uuid, p_selection jsonb); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _notify_jobs(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) IS 'Internal: hands a planned ad to the agents by enqueuing its generate job in the planning transaction.';
+COMMENT ON FUNCTION genome._notify_jobs() IS 'Internal statement trigger: after an INSERT into genome.agent_jobs, one NOTIFY genome_jobs per kind inserted: {"kind", "id"} for a single job, {"kind", "jobs": n} for a batch. A wake-up hint only: agents also poll.';
 
 
 --
@@ -5045,34 +5136,131 @@ COMMENT ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uu
 
 
 --
--- Name: _pre_gen_score(uuid, uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _plan_selections(uuid, uuid, integer, bigint, jsonb); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
+CREATE FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) RETURNS jsonb[]
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_score numeric;
+    v_fixed jsonb := '{}'::jsonb;
+    v_state record;
+    v_explore double precision;
+    v_table record;
+    v_fixed_props jsonb := '{}'::jsonb;
+    v_fixed_flags jsonb := '{}'::jsonb;
+    v_fixed_keys jsonb := '[]'::jsonb;
+    v_out jsonb [];
 BEGIN
-    SELECT round((
-        sum(d.strategic_weight * coalesce(
-            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-            0.5
-        )) / nullif(sum(d.strategic_weight), 0)
-    )::numeric, 4)
-    INTO v_score
-    FROM jsonb_each_text(p_tags) AS t
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-    LEFT JOIN genome.creative_element_scores AS sb
-        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-        AND sb.element_dimension = t.key AND sb.element_value = t.value
-    LEFT JOIN genome.creative_element_scores AS sp
-        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-        AND sp.element_dimension = t.key AND sp.element_value = t.value;
-    RETURN v_score;
+    -- The draws of select_elements(brand, product, now, p_seed + i, p_fixed) for i = 0 ..
+    -- n - 1 (docs/learning.md#selection), all in one statement over (ad, dimension): the
+    -- genome state, the exploration rate and the draw table are read once for the plan
+    -- (plan_ads counts the plan's ads in the state only after all are drawn, so every ad
+    -- of one plan has the same exploration rate, as when they were drawn one by one).
+    IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
+        v_fixed := genome.normalize_tags(p_fixed);
+        SELECT jsonb_object_agg(f.key, 1.000000), jsonb_object_agg(f.key, false), jsonb_agg(f.key ORDER BY f.key)
+        INTO v_fixed_props, v_fixed_flags, v_fixed_keys
+        FROM jsonb_object_keys(v_fixed) AS f (key);
+    END IF;
+    SELECT
+        coalesce(gs.matured_ads, 0) AS matured, coalesce(gs.planned_ads, 0) AS planned,
+        coalesce(gs.cold_start_level, 0) AS level, coalesce(gs.genome_version, 0) AS version
+    INTO v_state
+    FROM (SELECT 1) AS one
+    LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
+    v_explore := genome.exploration_rate(v_state.matured, v_state.planned);
+    -- A product with scores of its own has its own table; otherwise it draws from its brand's.
+    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative
+    INTO v_table
+    FROM genome.selection_tables AS st
+    WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
+    ORDER BY st.product_id NULLS LAST
+    LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
+        INTO v_table
+        FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
+    END IF;
+
+    WITH draws AS (
+        SELECT
+            a.i, d.dimension, d.lo, d.k,
+            CASE WHEN p_seed IS NULL THEN random()
+                ELSE genome._uniform(p_seed + a.i, d.dimension || ':explore')
+            END < v_explore AS exploratory,
+            CASE WHEN p_seed IS NULL THEN random()
+                ELSE genome._uniform(p_seed + a.i, d.dimension || ':pick')
+            END AS u
+        FROM generate_series(0, p_n - 1) AS a (i)
+        CROSS JOIN unnest(v_table.dimensions, v_table.starts, v_table.sizes) AS d (dimension, lo, k)
+        WHERE NOT v_fixed ? d.dimension
+    ),
+
+    picks AS (
+        -- Exploration: uniform over the values; exploitation: the first value whose running
+        -- sum of win probabilities reaches u (width_bucket, a binary search), as select_elements.
+        SELECT
+            dr.i, dr.dimension, dr.k, dr.exploratory,
+            dr.lo - 1 + CASE
+                WHEN dr.exploratory THEN 1 + floor(dr.u * dr.k)::integer
+                WHEN dr.k = 1 THEN 1
+                ELSE 1 + width_bucket(dr.u, v_table.cumulative[dr.lo:dr.lo + dr.k - 2])
+            END AS at
+        FROM draws AS dr
+    ),
+
+    ads AS (
+        SELECT
+            pk.i,
+            jsonb_object_agg(pk.dimension, v_table.element_values[pk.at]) AS tags,
+            jsonb_object_agg(
+                pk.dimension, round((v_explore / pk.k + (1.0 - v_explore) * v_table.p_win[pk.at])::numeric, 6)
+            ) AS propensities,
+            jsonb_object_agg(pk.dimension, pk.exploratory) AS flags
+        FROM picks AS pk
+        GROUP BY pk.i
+    )
+
+    SELECT array_agg(jsonb_build_object(
+        'element_tags', CASE WHEN v_fixed = '{}'::jsonb THEN ad.tags ELSE coalesce(ad.tags, '{}'::jsonb) || v_fixed END,
+        'propensities', CASE
+            WHEN v_fixed = '{}'::jsonb THEN ad.propensities
+            ELSE coalesce(ad.propensities, '{}'::jsonb) || v_fixed_props
+        END,
+        'exploratory', CASE WHEN v_fixed = '{}'::jsonb THEN ad.flags ELSE coalesce(ad.flags, '{}'::jsonb) || v_fixed_flags END,
+        'fixed', v_fixed_keys,
+        'bandit_selected', true,
+        'exploration_rate', v_explore,
+        'matured_ads', v_state.matured,
+        'cold_start_level', v_state.level,
+        'genome_version', v_state.version
+    ) ORDER BY a.i)
+    INTO v_out
+    FROM generate_series(0, p_n - 1) AS a (i)
+    LEFT JOIN ads AS ad ON ad.i = a.i;
+    RETURN v_out;
 END
+$$;
+
+
+--
+-- Name: FUNCTION _plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) IS 'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn in one statement from the stored draw table (docs/learning.md#selection).';
+
+
+--
+-- Name: _pre_gen_score(uuid, uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT (genome._pre_gen_scores(p_brand_id, p_product_id, ARRAY[p_tags]))[1];
 $$;
 
 
@@ -5080,7 +5268,49 @@ $$;
 -- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product (plan_ads, whose tags come from the registry), without checking them again (docs/learning.md#pre-generation-score).';
+COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product, without checking them again (genome._pre_gen_scores of one tag set; docs/learning.md#pre-generation-score).';
+
+
+--
+-- Name: _pre_gen_scores(uuid, uuid, jsonb[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) RETURNS numeric[]
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    -- One statement for a plan's n ads (plan_ads), not n.
+    SELECT array_agg(sc.score ORDER BY sc.i)
+    FROM (
+        SELECT
+            a.i,
+            round((
+                sum(d.strategic_weight * coalesce(
+                    sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+                    sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+                    0.5
+                )) / nullif(sum(d.strategic_weight), 0)
+            )::numeric, 4) AS score
+        FROM unnest(p_tags) WITH ORDINALITY AS a (tags, i)
+        LEFT JOIN LATERAL jsonb_each_text(a.tags) AS t ON true
+        LEFT JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        LEFT JOIN genome.creative_element_scores AS sb
+            ON d.dimension IS NOT NULL AND sb.brand_id = p_brand_id AND sb.product_id IS NULL
+            AND sb.element_dimension = t.key AND sb.element_value = t.value
+        LEFT JOIN genome.creative_element_scores AS sp
+            ON d.dimension IS NOT NULL AND p_product_id IS NOT NULL AND sp.brand_id = p_brand_id
+            AND sp.product_id = p_product_id
+            AND sp.element_dimension = t.key AND sp.element_value = t.value
+        GROUP BY a.i
+    ) AS sc;
+$$;
+
+
+--
+-- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) IS 'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product (plan_ads, whose tags come from the registry), in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score).';
 
 
 --
@@ -10290,7 +10520,7 @@ CREATE FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payloa
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT genome._enqueue_job(p_kind, p_generated_ad_id, p_payload, p_run_after)
+    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1];
 $$;
 
 
@@ -10298,7 +10528,26 @@ $$;
 -- Name: FUNCTION enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id (enqueue_jobs with a batch of one). Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+
+
+--
+-- Name: enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid[]
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT genome._enqueue_jobs(p_kind, p_generated_ad_ids, p_payloads, p_run_after)
+$$;
+
+
+--
+-- Name: FUNCTION enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
 
 
 --
@@ -11538,13 +11787,11 @@ DECLARE
     v_brand uuid;
     v_canvas text;
     v_next_index integer;
-    v_selection jsonb;
-    v_tags jsonb;
-    v_id uuid;
+    v_selections jsonb [];
+    v_ids uuid [];
     v_config jsonb;
     v_assign jsonb;
     v_context jsonb;
-    i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_run(p_ad_run_id);
@@ -11608,39 +11855,55 @@ BEGIN
         status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
     WHERE r.id = p_ad_run_id;
 
-    FOR i IN 0 .. p_n - 1 LOOP
-        v_selection := genome.select_elements(
-            v_brand, v_run.product_id, p_now,
-            CASE WHEN p_seed IS NULL THEN NULL ELSE p_seed + i END,
-            p_fixed
-        );
-        v_tags := (v_selection -> 'element_tags') || v_context
-            || jsonb_build_object('canvas_size', v_canvas);
+    -- One statement draws every ad's elements, one INSERT writes the ads, one batch queues
+    -- their generate jobs (docs/learning.md#selection, docs/operations.md#batches).
+    v_selections := genome._plan_selections(v_brand, v_run.product_id, p_n, p_seed, p_fixed);
+    WITH planned AS (
+        SELECT
+            s.i,
+            s.selection,
+            (s.selection -> 'element_tags') || v_context || jsonb_build_object('canvas_size', v_canvas) AS tags
+        FROM unnest(v_selections) WITH ORDINALITY AS s (selection, i)
+    ),
+
+    scored AS (
+        SELECT genome._pre_gen_scores(v_brand, v_run.product_id, array_agg(pl.tags ORDER BY pl.i)) AS scores
+        FROM planned AS pl
+    ),
+
+    inserted AS (
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
             element_propensities, element_tags_source, bandit_selected, pre_gen_score,
             genome_version, prompt_version, created_at
         )
-        VALUES (
+        SELECT
             p_ad_run_id,
-            v_next_index + i,
+            v_next_index + pl.i::integer - 1,
             v_canvas,
-            v_tags ->> 'color_mode',
+            pl.tags ->> 'color_mode',
             'pending',
-            v_tags,
-            v_selection - 'element_tags',
+            pl.tags,
+            pl.selection - 'element_tags',
             'plan',
             true,
-            genome._pre_gen_score(v_brand, v_run.product_id, v_tags),
-            (v_selection ->> 'genome_version')::integer,
+            sc.scores[pl.i],
+            (pl.selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
-        )
-        RETURNING id INTO v_id;
-        PERFORM genome._on_ad_planned(v_id, v_selection);
-        RETURN NEXT v_id;
-    END LOOP;
+        FROM planned AS pl
+        CROSS JOIN scored AS sc
+        ORDER BY pl.i
+        RETURNING id, prompt_index
+    )
 
+    SELECT array_agg(ins.id ORDER BY ins.prompt_index) INTO v_ids FROM inserted AS ins;
+    -- The single place where planning hands its ads to the agents (same transaction).
+    PERFORM genome._enqueue_jobs(
+        'generate', v_ids,
+        array_fill(jsonb_build_object('genome_version', v_selections[1] -> 'genome_version'), ARRAY[p_n])
+    );
+    RETURN QUERY SELECT u.id FROM unnest(v_ids) AS u (id);
 
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, planned_ads, updated_at
@@ -12476,7 +12739,7 @@ BEGIN
     -- Approved ads carry an embedding (duplicates, clusters, exemplars); a human approval
     -- queues it, and the embed stage never overrides the human.
     IF p_human_status = 'approved' AND NOT v_ad.embedded THEN
-        PERFORM genome.enqueue_job('embed', p_generated_ad_id, '{}', p_now);
+        PERFORM genome._enqueue_job('embed', p_generated_ad_id, '{}', p_now);
     END IF;
     RETURN v_id;
 END
@@ -17231,7 +17494,7 @@ CREATE INDEX products_brand_idx ON public.products USING btree (brand_id);
 -- Name: agent_jobs agent_jobs_notify_insert; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_notify_insert AFTER INSERT ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._notify_job();
+CREATE TRIGGER agent_jobs_notify_insert AFTER INSERT ON genome.agent_jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION genome._notify_jobs();
 
 
 --
@@ -17245,7 +17508,14 @@ CREATE TRIGGER agent_jobs_notify_requeue AFTER UPDATE OF status ON genome.agent_
 -- Name: agent_jobs agent_jobs_stage_rank; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
+CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT ON genome.agent_jobs FOR EACH ROW WHEN ((new.stage_rank IS NULL)) EXECUTE FUNCTION genome._job_stage_rank();
+
+
+--
+-- Name: agent_jobs agent_jobs_stage_rank_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER agent_jobs_stage_rank_update BEFORE UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
 
 
 --
@@ -19270,11 +19540,11 @@ GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, 
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_api;
+REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) TO genome_api;
 
 
 --
@@ -19381,6 +19651,14 @@ GRANT ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) TO genome_ap
 
 REVOKE ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_api;
+
+
+--
+-- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) TO genome_api;
 
 
 --
@@ -19739,11 +20017,10 @@ REVOKE ALL ON FUNCTION genome._notify_job() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _on_ad_planned(p_generated_ad_id uuid, p_selection jsonb); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _notify_jobs(); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) TO genome_api;
+REVOKE ALL ON FUNCTION genome._notify_jobs() FROM PUBLIC;
 
 
 --
@@ -19762,11 +20039,27 @@ GRANT ALL ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id 
 
 
 --
+-- Name: FUNCTION _plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) TO genome_api;
+
+
+--
 -- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
 REVOKE ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_api;
+
+
+--
+-- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) TO genome_api;
 
 
 --
@@ -20071,6 +20364,7 @@ GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) 
 --
 
 REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) TO genome_api;
 
 
 --
@@ -20337,6 +20631,14 @@ REVOKE ALL ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) FRO
 
 REVOKE ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_app;
+
+
+--
+-- Name: FUNCTION enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) TO genome_app;
 
 
 --

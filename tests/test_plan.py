@@ -185,3 +185,47 @@ def test_generation_experiment_arm_config_is_applied(db: psycopg.Connection) -> 
         ("v2.0", "control", "control"),
         ("v2.1", "variant", "variant"),
     ]
+
+
+def test_a_plan_draws_what_select_elements_draws_ad_by_ad(db: psycopg.Connection) -> None:
+    """plan_ads draws its n ads in one statement; each must be exactly the selection
+    select_elements returns for seed + i (tags, propensities, flags, rates), from a stored
+    draw table with scores (exploring and exploiting draws both occur), with and without a
+    forced dimension."""
+    b = f.brand(db)
+    p = f.product(db, b)
+    run = f.ad_run(db, p, max_attempts=40)
+    items = [
+        ({"hook_type": h}, 0.8 if h == "authority" else 0.2) for h in ["authority", "urgency"] * 20
+    ]
+    f.bulk_rewards(db, run, items, NOW - dt.timedelta(days=30))
+    db.execute("SELECT genome.update_scores(%s)", (NOW,))
+    assert db.execute("SELECT count(*) FROM genome.selection_tables").fetchone()[0] > 0
+    flags = set()
+    for seed, fixed in ((7, "{}"), (100, '{"belief_angle": "identity"}')):
+        expected = [
+            r[0]
+            for r in db.execute(
+                "SELECT genome.select_elements(%s, %s, %s, s, %s) "
+                "FROM generate_series(%s::bigint, %s::bigint) AS s",
+                (b, p, NOW, fixed, seed, seed + 19),
+            )
+        ]
+        ids = [
+            r[0]
+            for r in db.execute(
+                "SELECT genome.plan_ads(%s, 20, %s, %s, %s)", (run, NOW, seed, fixed)
+            )
+        ]
+        rows = db.execute(
+            "SELECT element_tags, element_propensities FROM generated_ads WHERE id = ANY(%s) "
+            "ORDER BY prompt_index",
+            (ids,),
+        ).fetchall()
+        assert len(rows) == 20
+        for want, (tags, logged) in zip(expected, rows, strict=True):
+            drawn = {k: v for k, v in tags.items() if k in want["element_tags"]}
+            assert drawn == want["element_tags"]
+            assert logged == {k: v for k, v in want.items() if k != "element_tags"}
+            flags |= set(want["exploratory"].values())
+    assert flags == {True, False}

@@ -63,6 +63,43 @@ def test_enqueue_rejects_bad_input_and_writes_nothing(
     assert _count(db, "SELECT count(*) FROM genome.agent_jobs") == 0
 
 
+def test_batch_enqueue_is_one_statement_with_the_same_rules(
+    db: psycopg.Connection, db_dsn: str
+) -> None:
+    """enqueue_jobs: ids in the order given (an ad's existing job, or its first one when it
+    comes twice), one NOTIFY for the batch, the queue limit checked on the whole batch."""
+    p = make_product(db)
+    ads = make_ads(db, p["product"], 4, enqueue=False)
+    old = db.execute("SELECT genome.enqueue_job('review', %s)", (ads[0],)).fetchone()[0]
+    batch = [ads[0], ads[1], ads[2], ads[1]]
+    with psycopg.connect(db_dsn, autocommit=True) as listener:
+        listener.execute("LISTEN genome_jobs")
+        ids = db.execute(
+            "SELECT genome.enqueue_jobs('review', %s, %s::jsonb[])",
+            (batch, ['{"a": 1}', '{"b": 2}', "{}", '{"c": 3}']),
+        ).fetchone()[0]
+        got = [json.loads(n.payload) for n in listener.notifies(timeout=2, stop_after=2)]
+    assert got == [{"kind": "review", "jobs": 2}]
+    assert ids[0] == old and ids[1] == ids[3] and len(set(ids)) == 3
+    assert _job(db, ids[1])["payload"] == {"b": 2}  # the first of an ad's two in the batch
+    assert _count(db, "SELECT count(*) FROM genome.agent_jobs WHERE kind = 'review'") == 3
+    noops = db.execute("SELECT genome.enqueue_jobs('noop', NULL, NULL)").fetchone()[0]
+    assert noops == []
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT genome.enqueue_jobs('embed', %s, ARRAY['{}'::jsonb])", (ads[:2],))
+    assert err.value.sqlstate == "GN400"
+    # 3 queued; a limit of 4 takes one more job, not a batch of two (nothing of it is queued).
+    db.execute(
+        "UPDATE genome.settings SET value = '4' WHERE key = 'max_queued_jobs_per_organization'"
+    )
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT genome.enqueue_jobs('embed', %s)", (ads[2:],))
+    assert err.value.sqlstate == "GN414"
+    assert _count(db, "SELECT count(*) FROM genome.agent_jobs WHERE kind = 'embed'") == 0
+    db.execute("SELECT genome.enqueue_jobs('embed', %s)", (ads[3:],))
+    assert _count(db, "SELECT count(*) FROM genome.agent_jobs WHERE kind = 'embed'") == 1
+
+
 def test_insert_notifies_genome_jobs_with_kind_and_id(db: psycopg.Connection, db_dsn: str) -> None:
     p = make_product(db)
     (ad,) = make_ads(db, p["product"], 1, enqueue=False)

@@ -1,19 +1,122 @@
--- Planning: one generated_ads row (and one 'generate' job) per ad.
+-- Planning: one generated_ads row (and one 'generate' job) per ad, all n ads set-based.
 
-CREATE OR REPLACE FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb)
-RETURNS void
+-- Planning queues its ads' generate jobs as one batch (genome._enqueue_jobs) in plan_ads.
+DROP FUNCTION IF EXISTS genome._on_ad_planned(uuid, jsonb);
+
+CREATE OR REPLACE FUNCTION genome._plan_selections(
+    p_brand_id uuid,
+    p_product_id uuid,
+    p_n integer,
+    p_seed bigint,
+    p_fixed jsonb
+)
+RETURNS jsonb []
 LANGUAGE plpgsql
+STABLE
 SET search_path = genome, public
 AS $$
+DECLARE
+    v_fixed jsonb := '{}'::jsonb;
+    v_state record;
+    v_explore double precision;
+    v_table record;
+    v_fixed_props jsonb := '{}'::jsonb;
+    v_fixed_flags jsonb := '{}'::jsonb;
+    v_fixed_keys jsonb := '[]'::jsonb;
+    v_out jsonb [];
 BEGIN
-    -- The single place where planning hands an ad to the agents (same transaction).
-    PERFORM genome.enqueue_job(
-        'generate', p_generated_ad_id, jsonb_build_object('genome_version', p_selection -> 'genome_version')
-    );
+    -- The draws of select_elements(brand, product, now, p_seed + i, p_fixed) for i = 0 ..
+    -- n - 1 (docs/learning.md#selection), all in one statement over (ad, dimension): the
+    -- genome state, the exploration rate and the draw table are read once for the plan
+    -- (plan_ads counts the plan's ads in the state only after all are drawn, so every ad
+    -- of one plan has the same exploration rate, as when they were drawn one by one).
+    IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
+        v_fixed := genome.normalize_tags(p_fixed);
+        SELECT jsonb_object_agg(f.key, 1.000000), jsonb_object_agg(f.key, false), jsonb_agg(f.key ORDER BY f.key)
+        INTO v_fixed_props, v_fixed_flags, v_fixed_keys
+        FROM jsonb_object_keys(v_fixed) AS f (key);
+    END IF;
+    SELECT
+        coalesce(gs.matured_ads, 0) AS matured, coalesce(gs.planned_ads, 0) AS planned,
+        coalesce(gs.cold_start_level, 0) AS level, coalesce(gs.genome_version, 0) AS version
+    INTO v_state
+    FROM (SELECT 1) AS one
+    LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
+    v_explore := genome.exploration_rate(v_state.matured, v_state.planned);
+    -- A product with scores of its own has its own table; otherwise it draws from its brand's.
+    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative
+    INTO v_table
+    FROM genome.selection_tables AS st
+    WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
+    ORDER BY st.product_id NULLS LAST
+    LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
+        INTO v_table
+        FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
+    END IF;
+
+    WITH draws AS (
+        SELECT
+            a.i, d.dimension, d.lo, d.k,
+            CASE WHEN p_seed IS NULL THEN random()
+                ELSE genome._uniform(p_seed + a.i, d.dimension || ':explore')
+            END < v_explore AS exploratory,
+            CASE WHEN p_seed IS NULL THEN random()
+                ELSE genome._uniform(p_seed + a.i, d.dimension || ':pick')
+            END AS u
+        FROM generate_series(0, p_n - 1) AS a (i)
+        CROSS JOIN unnest(v_table.dimensions, v_table.starts, v_table.sizes) AS d (dimension, lo, k)
+        WHERE NOT v_fixed ? d.dimension
+    ),
+
+    picks AS (
+        -- Exploration: uniform over the values; exploitation: the first value whose running
+        -- sum of win probabilities reaches u (width_bucket, a binary search), as select_elements.
+        SELECT
+            dr.i, dr.dimension, dr.k, dr.exploratory,
+            dr.lo - 1 + CASE
+                WHEN dr.exploratory THEN 1 + floor(dr.u * dr.k)::integer
+                WHEN dr.k = 1 THEN 1
+                ELSE 1 + width_bucket(dr.u, v_table.cumulative[dr.lo:dr.lo + dr.k - 2])
+            END AS at
+        FROM draws AS dr
+    ),
+
+    ads AS (
+        SELECT
+            pk.i,
+            jsonb_object_agg(pk.dimension, v_table.element_values[pk.at]) AS tags,
+            jsonb_object_agg(
+                pk.dimension, round((v_explore / pk.k + (1.0 - v_explore) * v_table.p_win[pk.at])::numeric, 6)
+            ) AS propensities,
+            jsonb_object_agg(pk.dimension, pk.exploratory) AS flags
+        FROM picks AS pk
+        GROUP BY pk.i
+    )
+
+    SELECT array_agg(jsonb_build_object(
+        'element_tags', CASE WHEN v_fixed = '{}'::jsonb THEN ad.tags ELSE coalesce(ad.tags, '{}'::jsonb) || v_fixed END,
+        'propensities', CASE
+            WHEN v_fixed = '{}'::jsonb THEN ad.propensities
+            ELSE coalesce(ad.propensities, '{}'::jsonb) || v_fixed_props
+        END,
+        'exploratory', CASE WHEN v_fixed = '{}'::jsonb THEN ad.flags ELSE coalesce(ad.flags, '{}'::jsonb) || v_fixed_flags END,
+        'fixed', v_fixed_keys,
+        'bandit_selected', true,
+        'exploration_rate', v_explore,
+        'matured_ads', v_state.matured,
+        'cold_start_level', v_state.level,
+        'genome_version', v_state.version
+    ) ORDER BY a.i)
+    INTO v_out
+    FROM generate_series(0, p_n - 1) AS a (i)
+    LEFT JOIN ads AS ad ON ad.i = a.i;
+    RETURN v_out;
 END
 $$;
-COMMENT ON FUNCTION genome._on_ad_planned(uuid, jsonb) IS
-'Internal: hands a planned ad to the agents by enqueuing its generate job in the planning transaction.';
+COMMENT ON FUNCTION genome._plan_selections(uuid, uuid, integer, bigint, jsonb) IS
+'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn in one statement from the stored draw table (docs/learning.md#selection).';
 
 -- The context argument came after the first release of plan_ads: its older signature goes.
 DROP FUNCTION IF EXISTS genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text);
@@ -37,13 +140,11 @@ DECLARE
     v_brand uuid;
     v_canvas text;
     v_next_index integer;
-    v_selection jsonb;
-    v_tags jsonb;
-    v_id uuid;
+    v_selections jsonb [];
+    v_ids uuid [];
     v_config jsonb;
     v_assign jsonb;
     v_context jsonb;
-    i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_run(p_ad_run_id);
@@ -107,39 +208,55 @@ BEGIN
         status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
     WHERE r.id = p_ad_run_id;
 
-    FOR i IN 0 .. p_n - 1 LOOP
-        v_selection := genome.select_elements(
-            v_brand, v_run.product_id, p_now,
-            CASE WHEN p_seed IS NULL THEN NULL ELSE p_seed + i END,
-            p_fixed
-        );
-        v_tags := (v_selection -> 'element_tags') || v_context
-            || jsonb_build_object('canvas_size', v_canvas);
+    -- One statement draws every ad's elements, one INSERT writes the ads, one batch queues
+    -- their generate jobs (docs/learning.md#selection, docs/operations.md#batches).
+    v_selections := genome._plan_selections(v_brand, v_run.product_id, p_n, p_seed, p_fixed);
+    WITH planned AS (
+        SELECT
+            s.i,
+            s.selection,
+            (s.selection -> 'element_tags') || v_context || jsonb_build_object('canvas_size', v_canvas) AS tags
+        FROM unnest(v_selections) WITH ORDINALITY AS s (selection, i)
+    ),
+
+    scored AS (
+        SELECT genome._pre_gen_scores(v_brand, v_run.product_id, array_agg(pl.tags ORDER BY pl.i)) AS scores
+        FROM planned AS pl
+    ),
+
+    inserted AS (
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
             element_propensities, element_tags_source, bandit_selected, pre_gen_score,
             genome_version, prompt_version, created_at
         )
-        VALUES (
+        SELECT
             p_ad_run_id,
-            v_next_index + i,
+            v_next_index + pl.i::integer - 1,
             v_canvas,
-            v_tags ->> 'color_mode',
+            pl.tags ->> 'color_mode',
             'pending',
-            v_tags,
-            v_selection - 'element_tags',
+            pl.tags,
+            pl.selection - 'element_tags',
             'plan',
             true,
-            genome._pre_gen_score(v_brand, v_run.product_id, v_tags),
-            (v_selection ->> 'genome_version')::integer,
+            sc.scores[pl.i],
+            (pl.selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
-        )
-        RETURNING id INTO v_id;
-        PERFORM genome._on_ad_planned(v_id, v_selection);
-        RETURN NEXT v_id;
-    END LOOP;
+        FROM planned AS pl
+        CROSS JOIN scored AS sc
+        ORDER BY pl.i
+        RETURNING id, prompt_index
+    )
 
+    SELECT array_agg(ins.id ORDER BY ins.prompt_index) INTO v_ids FROM inserted AS ins;
+    -- The single place where planning hands its ads to the agents (same transaction).
+    PERFORM genome._enqueue_jobs(
+        'generate', v_ids,
+        array_fill(jsonb_build_object('genome_version', v_selections[1] -> 'genome_version'), ARRAY[p_n])
+    );
+    RETURN QUERY SELECT u.id FROM unnest(v_ids) AS u (id);
 
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, planned_ads, updated_at

@@ -363,40 +363,58 @@ $$;
 COMMENT ON FUNCTION genome.select_elements(uuid, uuid, timestamptz, bigint, jsonb) IS
 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
+CREATE OR REPLACE FUNCTION genome._pre_gen_scores(
+    p_brand_id uuid,
+    p_product_id uuid,
+    p_tags jsonb []
+)
+RETURNS numeric []
+LANGUAGE sql
+STABLE
+SET search_path = genome, public
+AS $$
+    -- One statement for a plan's n ads (plan_ads), not n.
+    SELECT array_agg(sc.score ORDER BY sc.i)
+    FROM (
+        SELECT
+            a.i,
+            round((
+                sum(d.strategic_weight * coalesce(
+                    sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+                    sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+                    0.5
+                )) / nullif(sum(d.strategic_weight), 0)
+            )::numeric, 4) AS score
+        FROM unnest(p_tags) WITH ORDINALITY AS a (tags, i)
+        LEFT JOIN LATERAL jsonb_each_text(a.tags) AS t ON true
+        LEFT JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        LEFT JOIN genome.creative_element_scores AS sb
+            ON d.dimension IS NOT NULL AND sb.brand_id = p_brand_id AND sb.product_id IS NULL
+            AND sb.element_dimension = t.key AND sb.element_value = t.value
+        LEFT JOIN genome.creative_element_scores AS sp
+            ON d.dimension IS NOT NULL AND p_product_id IS NOT NULL AND sp.brand_id = p_brand_id
+            AND sp.product_id = p_product_id
+            AND sp.element_dimension = t.key AND sp.element_value = t.value
+        GROUP BY a.i
+    ) AS sc;
+$$;
+COMMENT ON FUNCTION genome._pre_gen_scores(uuid, uuid, jsonb []) IS
+'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product (plan_ads, whose tags come from the registry), in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score).';
+
 CREATE OR REPLACE FUNCTION genome._pre_gen_score(
     p_brand_id uuid,
     p_product_id uuid,
     p_tags jsonb
 )
 RETURNS numeric
-LANGUAGE plpgsql
+LANGUAGE sql
 STABLE
 SET search_path = genome, public
 AS $$
-DECLARE
-    v_score numeric;
-BEGIN
-    SELECT round((
-        sum(d.strategic_weight * coalesce(
-            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-            0.5
-        )) / nullif(sum(d.strategic_weight), 0)
-    )::numeric, 4)
-    INTO v_score
-    FROM jsonb_each_text(p_tags) AS t
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-    LEFT JOIN genome.creative_element_scores AS sb
-        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-        AND sb.element_dimension = t.key AND sb.element_value = t.value
-    LEFT JOIN genome.creative_element_scores AS sp
-        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-        AND sp.element_dimension = t.key AND sp.element_value = t.value;
-    RETURN v_score;
-END
+    SELECT (genome._pre_gen_scores(p_brand_id, p_product_id, ARRAY[p_tags]))[1];
 $$;
 COMMENT ON FUNCTION genome._pre_gen_score(uuid, uuid, jsonb) IS
-'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product (plan_ads, whose tags come from the registry), without checking them again (docs/learning.md#pre-generation-score).';
+'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product, without checking them again (genome._pre_gen_scores of one tag set; docs/learning.md#pre-generation-score).';
 
 CREATE OR REPLACE FUNCTION genome.pre_gen_score(
     p_brand_id uuid,

@@ -1,34 +1,46 @@
-CREATE OR REPLACE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid)
+-- The per-ad signature came first; the set-based one (enqueue_jobs) replaces it.
+DROP FUNCTION IF EXISTS genome._check_job_limits(text, uuid);
+
+CREATE OR REPLACE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid [])
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = genome, public
 AS $$
 DECLARE
-    v_run uuid;
-    v_attempts integer;
-    v_organization uuid;
-    v_queued bigint;
     v_limit bigint := genome._setting_int('max_queued_jobs_per_organization');
+    v_bad record;
 BEGIN
-    SELECT r.id, r.attempts_count, b.organization_id INTO v_run, v_attempts, v_organization
-    FROM public.generated_ads AS g
-    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-    INNER JOIN public.products AS pr ON pr.id = r.product_id
-    INNER JOIN public.brands AS b ON b.id = pr.brand_id
-    WHERE g.id = p_generated_ad_id;
-
     -- Every generate job is one of the run's attempts, counted by plan_ads: an ad inserted
-    -- directly gets no model call the cap did not count.
+    -- directly gets no model call the cap did not count. The runs are locked in a fixed
+    -- order (concurrent batches over the same runs cannot deadlock), then each run's
+    -- generate jobs, those queued before and these new ones, are counted once.
     IF p_kind = 'generate' THEN
-        PERFORM 1 FROM public.ad_runs AS r WHERE r.id = v_run FOR UPDATE;
-        IF (
+        PERFORM 1
+        FROM public.ad_runs AS r
+        WHERE r.id IN (
+            SELECT g.ad_run_id FROM public.generated_ads AS g WHERE g.id = ANY (p_generated_ad_ids)
+        )
+        ORDER BY r.id
+        FOR UPDATE;
+        SELECT r.id, r.attempts_count INTO v_bad
+        FROM (
+            SELECT g.ad_run_id, count(*) AS n_new
+            FROM public.generated_ads AS g
+            WHERE g.id = ANY (p_generated_ad_ids)
+            GROUP BY g.ad_run_id
+        ) AS nw
+        INNER JOIN public.ad_runs AS r ON r.id = nw.ad_run_id
+        WHERE nw.n_new + (
             SELECT count(*)
             FROM genome.agent_jobs AS j
             INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
-            WHERE g.ad_run_id = v_run AND j.kind = 'generate'
-        ) >= v_attempts THEN
+            WHERE g.ad_run_id = r.id AND j.kind = 'generate'
+        ) > r.attempts_count
+        ORDER BY r.id
+        LIMIT 1;
+        IF FOUND THEN
             RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; the ad was not planned by plan_ads',
-                v_run, v_attempts, v_attempts
+                v_bad.id, v_bad.attempts_count, v_bad.attempts_count
                 USING ERRCODE = 'GN012',
                       HINT = 'plan ads with genome.plan_ads, which counts each against the run''s max_attempts';
         END IF;
@@ -37,25 +49,41 @@ BEGIN
     -- New work waits its turn in its own organization's queue only: an organization with
     -- max_queued_jobs_per_organization jobs queued starts nothing new until they drain. A
     -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
-    -- so work in progress always finishes.
-    IF NOT EXISTS (
-        SELECT 1 FROM genome.agent_jobs AS j
-        WHERE j.generated_ad_id = p_generated_ad_id AND j.status = 'running'
-    ) THEN
-        SELECT count(*) INTO v_queued
+    -- so work in progress always finishes. A batch is checked whole: it is refused when its
+    -- new jobs would take the queue past the limit, as the same jobs queued one by one.
+    SELECT nw.organization_id, nw.n_new, q.queued INTO v_bad
+    FROM (
+        SELECT
+            b.organization_id,
+            count(*) AS n_new,
+            bool_or(NOT EXISTS (
+                SELECT 1 FROM genome.agent_jobs AS j
+                WHERE j.generated_ad_id = g.id AND j.status = 'running'
+            )) AS has_new_work
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        INNER JOIN public.products AS pr ON pr.id = r.product_id
+        INNER JOIN public.brands AS b ON b.id = pr.brand_id
+        WHERE g.id = ANY (p_generated_ad_ids)
+        GROUP BY b.organization_id
+    ) AS nw
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS queued
         FROM genome.agent_jobs AS j
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
         INNER JOIN public.products AS pr ON pr.id = r.product_id
         INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE j.status = 'queued' AND b.organization_id = v_organization;
-        IF v_queued >= v_limit THEN
-            RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_queued, v_limit
-                USING ERRCODE = 'GN414',
-                      HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
-        END IF;
+        WHERE j.status = 'queued' AND b.organization_id = nw.organization_id
+    ) AS q
+    WHERE nw.has_new_work AND q.queued + nw.n_new > v_limit
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_bad.queued, v_limit
+            USING ERRCODE = 'GN414',
+                  HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
     END IF;
 END
 $$;
-COMMENT ON FUNCTION genome._check_job_limits(text, uuid) IS
-'Internal (enqueue_job, for an ad''s new job): GN012 when a generate job would exceed its run''s counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the ad''s organization already has settings max_queued_jobs_per_organization jobs queued and the ad has no job running (follow-on stages of work in progress are never refused), so one organization cannot starve the others. docs/operations.md#queue-limits.';
+COMMENT ON FUNCTION genome._check_job_limits(text, uuid []) IS
+'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';

@@ -93,7 +93,7 @@ BEGIN
     -- Approved ads carry an embedding (duplicates, clusters, exemplars); a human approval
     -- queues it, and the embed stage never overrides the human.
     IF p_human_status = 'approved' AND NOT v_ad.embedded THEN
-        PERFORM genome.enqueue_job('embed', p_generated_ad_id, '{}', p_now);
+        PERFORM genome._enqueue_job('embed', p_generated_ad_id, '{}', p_now);
     END IF;
     RETURN v_id;
 END
