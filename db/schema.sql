@@ -3563,8 +3563,9 @@ CREATE FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads in
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    -- p_settings: exploration_floor, exploration_start, exploration_scale,
-    -- forced_exploration_ads, forced_exploration_rate (read once by the caller).
+    -- p_settings: the floor (exploration_floor, or learner_exploration_floor under the joint
+    -- learner), exploration_start, exploration_scale, forced_exploration_ads,
+    -- forced_exploration_rate (read once by the caller).
     RETURN CASE
         WHEN p_planned_ads < p_settings[4]
             THEN greatest(p_settings[5], p_settings[1], p_settings[2] * exp(-p_matured_ads / p_settings[3]))
@@ -3578,7 +3579,7 @@ $$;
 -- Name: FUNCTION _exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) IS 'Internal: the exploration rate formula of genome.exploration_rate with its five settings given (exploration_floor, exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate), so select_elements reads the settings in one query.';
+COMMENT ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) IS 'Internal: the exploration rate formula of genome.exploration_rate with its five settings given (the floor: exploration_floor or learner_exploration_floor, exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate), so select_elements reads the settings in one query.';
 
 
 --
@@ -3924,10 +3925,10 @@ COMMENT ON FUNCTION genome._job_stage_rank() IS 'Internal trigger: sets genome.a
 
 
 --
--- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) RETURNS record
+CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) RETURNS record
     LANGUAGE plpython3u IMMUTABLE
     AS $$
 import numpy as np
@@ -3965,7 +3966,7 @@ def log_posterior(b, wt):
     return float(np.sum(wt * (s * eta - n * softplus)) - 0.5 * np.sum(precision0 * (b - m0) ** 2))
 
 
-def newton(b, wt):
+def newton(b, wt, tol=1e-10):
     # Newton-Raphson on the log posterior (concave: binomial log-likelihood plus a Gaussian
     # prior), halving the step until the log posterior rises.
     current = log_posterior(b, wt)
@@ -3982,33 +3983,106 @@ def newton(b, wt):
                 break
             t /= 2
         b, current = candidate, value
-        if np.max(np.abs(t * step)) < 1e-10:
+        if np.max(np.abs(t * step)) < tol:
             break
     p = expit(X @ b)
     hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
     return b, hess, p
 
 
-# 1. MAP with the ads' own weights.
-b, hess, p = newton(m0.copy(), w)
+def fit(wt, start=None, tol=1e-10):
+    """Steps 1-3 with per-ad weights wt: the MAP, the dispersion, the refit with the weights
+    divided by it (Newton from start, the prior mean by default). Returns the MAP, the
+    Hessian of the final fit and the dispersion."""
+    # 1. MAP with the ads' own weights.
+    b, hess, p = newton(m0.copy() if start is None else start, wt, tol)
+    # 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
+    # freedom (effective parameters = trace of the data's share of the Hessian), floored.
+    phi = float(p_min_dispersion)
+    has = (n > 0) & (wt > 0)
+    if has.any():
+        info = (X.T * (wt * n * p * (1 - p))) @ X
+        edf = float(np.trace(np.linalg.solve(hess, info)))
+        df = float(np.sum(wt[has])) - edf
+        var = n[has] * p[has] * (1 - p[has])
+        pearson = float(np.sum(wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
+        if df >= 1.0:
+            phi = max(phi, pearson / df)
+    # 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of
+    # its trials, so the posterior (and the prior's relative weight) reflects the ads' real
+    # scatter.
+    if phi > 1.0:
+        b, hess, p = newton(b, wt / phi, tol)
+    return b, hess, phi
 
-# 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
-# freedom (effective parameters = trace of the data's share of the Hessian), floored.
-phi = float(p_min_dispersion)
-has = n > 0
-if has.any():
-    info = (X.T * (w * n * p * (1 - p))) @ X
-    edf = float(np.trace(np.linalg.solve(hess, info)))
-    df = float(np.sum(w[has])) - edf
-    var = n[has] * p[has] * (1 - p[has])
-    pearson = float(np.sum(w[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
-    if df >= 1.0:
-        phi = max(phi, pearson / df)
 
-# 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of its
-# trials, so the posterior (and the prior's relative weight) reflects the ads' real scatter.
-if phi > 1.0:
-    b, hess, p = newton(b, w / phi)
+def decayed(age, h):
+    # Evidence halves every h days of age; h = infinity keeps all of it.
+    return w * (1.0 if np.isinf(h) else 0.5 ** (np.maximum(age, 0.0) / h))
+
+
+# 0. The half-life (docs/learning.md#half-life): with one candidate it is that one; with
+# several, each is scored prequentially on the most recent matured ads. In each of
+# p_holdout_folds windows of p_holdout_days (the newest first), the model is fitted on the
+# ads older than the window, aged as if the newest of them were as old as the newest ad is
+# now, and the window's ads are predicted: binomial log-likelihood at the MAP. The longest
+# half-life within one standard error of the best sum over the folds wins; fewer than two
+# usable folds (too few ads) leave p_fallback_half_life.
+chosen = float(p_fallback_half_life)
+scores_out = None
+if p_ages is None:
+    if p_half_lives:
+        plpy.error("candidate half-lives need the ads' ages")
+    chosen = float("inf")
+    wfinal = w
+else:
+    age = np.asarray(p_ages, dtype=float)
+    candidates = sorted({float(h) for h in (p_half_lives or [chosen])}, reverse=True)
+    if len(age) != n_ads or np.any(np.isnan(age)) or any(not h > 0 for h in candidates):
+        plpy.error("one age per ad and positive half-lives are needed")
+    if len(candidates) == 1:
+        chosen = candidates[0]
+    elif n_ads:
+        newest = float(age.min())
+        per_ad = []  # per usable window: candidates x the window's ads, log-likelihoods
+        folds = 0
+        for fold in range(int(p_holdout_folds)):
+            lo = newest + fold * float(p_holdout_days)
+            hi = lo + float(p_holdout_days)
+            test = (age >= lo) & (age < hi) & (w > 0)
+            train = age >= hi
+            # A fold needs enough ads to predict and to learn from (one per parameter).
+            if test.sum() < 10 or train.sum() < k:
+                continue
+            folds += 1
+            Xt, st, nt = X[test], s[test], n[test]
+            bh = None
+            ll = np.zeros((len(candidates), int(test.sum())))
+            for i, h in enumerate(candidates):
+                # Each candidate starts from the previous one's MAP (they differ little); a
+                # looser tolerance than the final fit's is far below what the scores resolve.
+                bh, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
+                eta = Xt @ bh
+                # log p = -log(1 + e^-eta), log(1 - p) = -log(1 + e^eta), stably.
+                ll[i] = w[test] * (-st * np.logaddexp(0.0, -eta) - (nt - st) * np.logaddexp(0.0, eta))
+            per_ad.append(ll)
+        if folds >= 2:
+            ll = np.concatenate(per_ad, axis=1)
+            score = ll.sum(axis=1)
+            best = int(np.argmax(score))
+            # The longest half-life whose score is within one standard error of the best
+            # (the paired per-ad differences: creative spread makes single ads noisy), so
+            # evidence is dropped only when the newest ads clearly ask for it.
+            for i in range(len(candidates)):
+                diff = ll[best] - ll[i]
+                if diff.sum() <= np.sqrt(len(diff)) * np.std(diff, ddof=1):
+                    chosen = candidates[i]
+                    break
+            by_h = dict(zip(candidates, score))
+            scores_out = [float(by_h[float(h)]) for h in p_half_lives]
+    wfinal = decayed(age, chosen)
+
+b, hess, phi = fit(wfinal)
 cov = np.linalg.inv(hess)
 cov = (cov + cov.T) / 2
 chol = np.linalg.cholesky(cov)
@@ -4018,8 +4092,8 @@ chol = np.linalg.cholesky(cov)
 # the data pin down) with this value in its own dimension; logistic-normal mean and variance
 # by Gauss-Hermite quadrature.
 intercepts = groups == 0
-total = float(w.sum())
-average = (X.T @ w) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
+total = float(wfinal.sum())
+average = (X.T @ wfinal) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
 nodes, hw = np.polynomial.hermite.hermgauss(40)
 mm = np.full(k, np.nan)
 mv = np.full(k, np.nan)
@@ -4041,15 +4115,19 @@ return (
     phi,
     [None if np.isnan(x) else float(x) for x in mm],
     [None if np.isnan(x) else float(x) for x in mv],
+    None if np.isinf(chosen) else chosen,
+    [float(x) for x in average],
+    total,
+    scores_out,
 )
 $$;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it; returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, and per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension).';
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
 
 
 --
@@ -4120,6 +4198,46 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint) IS 'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the stages, each value''s draws scaled to its mean in p_value_means.';
+
+
+--
+-- Name: _learner_half_life_candidates(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._learner_half_life_candidates() RETURNS double precision[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_value jsonb := genome._setting('learner_half_life_candidates');
+    v_out double precision [];
+BEGIN
+    -- A null element is "no decay": an infinite half-life.
+    SELECT array_agg(
+        CASE WHEN jsonb_typeof(e.x) = 'null' THEN 'Infinity'::double precision
+            ELSE (e.x #>> '{}')::double precision END
+        ORDER BY e.i
+    )
+    INTO v_out
+    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(v_value) = 'array' THEN v_value END)
+        WITH ORDINALITY AS e (x, i)
+    WHERE jsonb_typeof(e.x) IN ('null', 'number');
+    IF v_out IS NULL OR cardinality(v_out) <> jsonb_array_length(v_value)
+        OR 0 >= ANY (v_out) THEN
+        RAISE EXCEPTION 'setting learner_half_life_candidates must be a non-empty array of '
+            'positive numbers of days (null: no decay)'
+            USING ERRCODE = 'GN090';
+    END IF;
+    RETURN v_out;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _learner_half_life_candidates(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._learner_half_life_candidates() IS 'Internal (docs/learning.md#half-life): the setting learner_half_life_candidates as days, a null element as Infinity (no decay). GN090 when it is not a non-empty array of positive numbers and nulls.';
 
 
 --
@@ -7154,6 +7272,9 @@ CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zo
     AS $$
 DECLARE
     v_half_life double precision := genome._setting_num('learner_half_life_days');
+    v_candidates double precision [] := genome._learner_half_life_candidates();
+    v_holdout_days double precision := genome._setting_num('learner_holdout_days');
+    v_holdout_folds integer := genome._setting_int('learner_holdout_folds');
     v_prior_sd double precision := genome._setting_num('learner_prior_sd');
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
@@ -7165,8 +7286,9 @@ BEGIN
     END IF;
 
     -- 1. Every matured ad's evidence for each stage of its objective
-    -- (genome.learner_objective_evidence), weighted by imported_ad_weight and halved every
-    -- learner_half_life_days of age.
+    -- (genome.learner_objective_evidence), weighted by imported_ad_weight, and its age in
+    -- days (at the middle of its delivery): the fit halves its weight every half-life it
+    -- chooses (docs/learning.md#half-life).
     CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
     SELECT
         cer.brand_id,
@@ -7175,10 +7297,10 @@ BEGIN
         cer.element_tags,
         least(ev.successes, ev.trials)::double precision AS successes,
         ev.trials::double precision AS trials,
-        (CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END)
-        * 0.5 ^ (greatest(
+        CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight,
+        greatest(
             (p_now::date - cer.first_date) - (cer.last_date - cer.first_date) / 2.0, 0
-        ) / v_half_life) AS weight,
+        )::double precision AS age,
         row_number() OVER (PARTITION BY cer.brand_id, loe.stage ORDER BY cer.id)::integer AS ad_idx
     FROM genome.creative_element_rewards AS cer
     INNER JOIN genome.learner_objective_evidence AS loe ON loe.reward_objective = cer.reward_objective
@@ -7289,50 +7411,24 @@ BEGIN
             array_agg(a.successes ORDER BY a.ad_idx) AS successes,
             array_agg(a.trials ORDER BY a.ad_idx) AS trials,
             array_agg(a.weight ORDER BY a.ad_idx) AS weights,
+            array_agg(a.age ORDER BY a.ad_idx) AS ages,
             array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
-            count(*)::integer AS n_ads,
-            sum(a.weight) AS effective_ads
+            count(*)::integer AS n_ads
         FROM _joint_ads AS a
         INNER JOIN _joint_params AS p
             ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
         GROUP BY a.brand_id, a.stage
     ),
 
-    carried AS (
-        -- Per parameter the weight of the ads carrying it: their objective's intercept and
-        -- their element values.
-        SELECT a.brand_id, a.stage, p.param_idx, sum(a.weight) AS weight
-        FROM _joint_ads AS a
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-        INNER JOIN _joint_params AS p
-            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.dimension = t.key AND p.value = t.value
-        GROUP BY a.brand_id, a.stage, p.param_idx
-        UNION ALL
-        SELECT a.brand_id, a.stage, p.param_idx, sum(a.weight)
-        FROM _joint_ads AS a
-        INNER JOIN _joint_params AS p
-            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
-        GROUP BY a.brand_id, a.stage, p.param_idx
-    ),
-
     per_param AS (
         SELECT
             p.brand_id,
             p.stage,
-            -- The brand's average ad: per parameter the weighted share of its ads carrying it.
-            array_agg(coalesce(c.weight, 0.0) / greatest(tw.weight, 1e-300) ORDER BY p.param_idx)
-                AS average_design,
             array_agg(p.name ORDER BY p.param_idx) AS names,
             array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
             array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
             array_agg(p.grp ORDER BY p.param_idx) AS grp
         FROM _joint_params AS p
-        INNER JOIN (
-            SELECT a.brand_id, a.stage, sum(a.weight) AS weight
-            FROM _joint_ads AS a GROUP BY a.brand_id, a.stage
-        ) AS tw ON tw.brand_id = p.brand_id AND tw.stage = p.stage
-        LEFT JOIN carried AS c
-            ON c.brand_id = p.brand_id AND c.stage = p.stage AND c.param_idx = p.param_idx
         GROUP BY p.brand_id, p.stage
     )
 
@@ -7341,9 +7437,7 @@ BEGIN
         pa.stage,
         b.organization_id,
         pp.names,
-        pp.average_design,
         pa.n_ads,
-        pa.effective_ads,
         f.*
     FROM per_ad AS pa
     INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
@@ -7351,17 +7445,20 @@ BEGIN
     INNER JOIN public.brands AS b ON b.id = pa.brand_id
     CROSS JOIN LATERAL genome._joint_logistic_fit(
         coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
-        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion
+        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
+        pa.ages, v_candidates, v_half_life, v_holdout_days, v_holdout_folds
     ) AS f;
 
     -- 4. Each stage's joint posterior, for inspection.
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-        posterior_cholesky, average_design, dispersion, n_ads, effective_ads, updated_at
+        posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
+        updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
-        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads, p_now
+        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
+        jf.half_life, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -7373,6 +7470,7 @@ BEGIN
         dispersion = excluded.dispersion,
         n_ads = excluded.n_ads,
         effective_ads = excluded.effective_ads,
+        half_life_days = excluded.half_life_days,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each stage.
@@ -7438,7 +7536,7 @@ $$;
 -- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 --
@@ -10432,7 +10530,11 @@ CREATE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads int
     SELECT genome._exploration_rate(
         p_matured_ads, p_planned_ads,
         genome._setting_nums(ARRAY[
-            'exploration_floor', 'exploration_start', 'exploration_scale',
+            -- The joint learner's Thompson draws explore by themselves: its own floor.
+            CASE genome._setting_text('learner')
+                WHEN 'joint_logistic' THEN 'learner_exploration_floor' ELSE 'exploration_floor'
+            END,
+            'exploration_start', 'exploration_scale',
             'forced_exploration_ads', 'forced_exploration_rate'
         ])
     );
@@ -10443,7 +10545,7 @@ $$;
 -- Name: FUNCTION exploration_rate(p_matured_ads integer, p_planned_ads integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer) IS 'exploration_boost = max(exploration_floor, exploration_start * exp(-matured / exploration_scale)) (0.05, 0.30, 100), and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
+COMMENT ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer) IS 'exploration_boost = max(floor, exploration_start * exp(-matured / exploration_scale)) (0.30, 100), the floor exploration_floor (0.05), or learner_exploration_floor (0) when the setting learner is joint_logistic, and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
 
 
 --
@@ -13004,7 +13106,7 @@ CREATE FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid DEFAUL
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_keys constant text [] := ARRAY[
+    v_keys text [] := ARRAY[
         'exploration_floor', 'exploration_start', 'exploration_scale',
         'forced_exploration_ads', 'forced_exploration_rate'
     ];
@@ -13048,7 +13150,15 @@ BEGIN
         ARRAY(
             SELECT (s.value)::text::double precision
             FROM unnest(v_keys) WITH ORDINALITY AS k (key, i)
-            LEFT JOIN genome.settings AS s ON s.key = k.key
+            -- The joint learner's Thompson draws explore by themselves: its own floor
+            -- (docs/learning.md#exploration).
+            LEFT JOIN genome.settings AS s ON s.key = CASE
+                WHEN k.i = 1 AND EXISTS (
+                    SELECT 1 FROM genome.settings AS l
+                    WHERE l.key = 'learner' AND l.value = '"joint_logistic"'::jsonb
+                ) THEN 'learner_exploration_floor'
+                ELSE k.key
+            END
             ORDER BY k.i
         ),
         t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative
@@ -13076,6 +13186,9 @@ BEGIN
     END IF;
     IF array_position(v_settings, NULL) IS NOT NULL THEN
         -- genome._setting raises GN090 for the missing exploration setting.
+        IF genome._setting_text('learner') = 'joint_logistic' THEN
+            v_keys[1] := 'learner_exploration_floor';
+        END IF;
         v_settings := genome._setting_nums(v_keys);
     END IF;
     v_explore := genome._exploration_rate(v_matured, v_planned, v_settings);
@@ -13146,7 +13259,7 @@ $$;
 -- Name: FUNCTION select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
+COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor is learner_exploration_floor under the joint learner, else exploration_floor) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
 
 --
@@ -15182,8 +15295,10 @@ CREATE TABLE genome.learner_posteriors (
     dispersion double precision NOT NULL,
     n_ads integer NOT NULL,
     effective_ads double precision NOT NULL,
+    half_life_days double precision,
     updated_at timestamp with time zone NOT NULL,
     CONSTRAINT learner_posteriors_dispersion_check CHECK ((dispersion >= (1)::double precision)),
+    CONSTRAINT learner_posteriors_half_life_days_check CHECK ((half_life_days > (0)::double precision)),
     CONSTRAINT learner_posteriors_stage_check CHECK ((stage >= 1))
 );
 
@@ -15214,6 +15329,13 @@ COMMENT ON COLUMN genome.learner_posteriors.dispersion IS 'Pearson chi-square pe
 --
 
 COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS 'Sum of the ads'' decay and imported weights.';
+
+
+--
+-- Name: COLUMN learner_posteriors.half_life_days; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.half_life_days IS 'The half-life (days) the fit weighted the ads'' evidence with, chosen among learner_half_life_candidates by how well each predicted the newest ads (docs/learning.md#half-life); NULL: no decay.';
 
 
 --
@@ -19284,10 +19406,10 @@ REVOKE ALL ON FUNCTION genome._job_stage_rank() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) FROM PUBLIC;
 
 
 --
@@ -19295,6 +19417,13 @@ REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_
 --
 
 REVOKE ALL ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _learner_half_life_candidates(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._learner_half_life_candidates() FROM PUBLIC;
 
 
 --
@@ -19644,6 +19773,7 @@ GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_text(p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._setting_text(p_key text) TO genome_app;
 
 
 --
