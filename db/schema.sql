@@ -4025,7 +4025,8 @@ def decayed(age, h):
 # several, each is scored prequentially on the most recent matured ads. In each of
 # p_holdout_folds windows of p_holdout_days (the newest first), the model is fitted on the
 # ads older than the window, aged as if the newest of them were as old as the newest ad is
-# now, and the window's ads are predicted: binomial log-likelihood at the MAP. The longest
+# now, and the window's ads are predicted: binomial log-likelihood at the MAP, the window's
+# level (a common shift of its log-odds) fitted to the window itself. The longest
 # half-life within one standard error of the best sum over the folds wins; fewer than two
 # usable folds (too few ads) leave p_fallback_half_life.
 chosen = float(p_fallback_half_life)
@@ -4063,6 +4064,21 @@ else:
                 # looser tolerance than the final fit's is far below what the scores resolve.
                 bh, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
                 eta = Xt @ bh
+                # The window's own level: a shift of all ads' log-odds (maximum likelihood,
+                # Newton in one dimension). Ads not yet through their fatigue make the newest
+                # window's level higher whether or not the market moved; what a half-life
+                # is judged on is how the candidate ranks the window's ads.
+                shift = 0.0
+                for _ in range(50):
+                    q = expit(eta + shift)
+                    g = float(np.sum(w[test] * (st - nt * q)))
+                    hh = float(np.sum(w[test] * nt * q * (1 - q)))
+                    if hh <= 0:
+                        break
+                    shift += g / hh
+                    if abs(g / hh) < 1e-10:
+                        break
+                eta = eta + shift
                 # log p = -log(1 + e^-eta), log(1 - p) = -log(1 + e^eta), stably.
                 ll[i] = w[test] * (-st * np.logaddexp(0.0, -eta) - (nt - st) * np.logaddexp(0.0, eta))
             per_ad.append(ll)
@@ -4127,7 +4143,7 @@ $$;
 -- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
 
 
 --

@@ -373,7 +373,8 @@ def test_half_life_scores_are_the_prequential_log_likelihood_of_glm_fits(
     db: psycopg.Connection,
 ) -> None:
     """Each candidate's score: per holdout window, a weighted GLM (statsmodels) fitted on
-    the older ads aged as the fit ages them, predicting the window's ads; the choice: the
+    the older ads aged as the fit ages them, predicting the window's ads at the window's own
+    level (an intercept refitted on it); the choice: the
     longest half-life within one standard error (paired over ads) of the best."""
     rng = np.random.default_rng(21)
     levels, days, per_day = [3, 2], 40, 6
@@ -415,7 +416,14 @@ def test_half_life_scores_are_the_prequential_log_likelihood_of_glm_fits(
                 family=sm.families.Binomial(),
                 var_weights=weights,
             ).fit(tol=1e-12)
-            p = glm.predict(Xr[test])
+            # The window's own level: an intercept refitted with the GLM's log-odds as offset.
+            level = sm.GLM(
+                np.column_stack([successes[test], trials[test] - successes[test]]),
+                np.ones((int(test.sum()), 1)),
+                family=sm.families.Binomial(),
+                offset=Xr[test] @ glm.params,
+            ).fit(tol=1e-12)
+            p = level.predict(np.ones((int(test.sum()), 1)), offset=Xr[test] @ glm.params)
             per_ad[i].append(
                 successes[test] * np.log(p) + (trials[test] - successes[test]) * np.log1p(-p)
             )
