@@ -6,8 +6,9 @@ for every brand and funnel stage and writes `learner_posteriors` and the brand-l
 posteriors, timed in rolled-back transactions after one full `update_scores` (which writes
 the score rows the step updates). Alternative computing the same model: COPY the matured
 rewards (element tags extracted per dimension) and the priors into pandas, build the same
-per-(brand, stage) arrays (stages of `learner_objective_evidence`, decay and imported
-weights, parameters ordered as the project orders them, prior means from `brand_priors`),
+per-(brand, stage) arrays (stages of `learner_objective_evidence`, imported weights and ages
+for the decay the fit chooses, parameters ordered as the project orders them, prior means from
+`brand_priors`),
 run the very same numpy Laplace fit (the body of `genome._joint_logistic_fit`, executed in
 the client, one BLAS thread), and write the posteriors and moment-matched Betas back with
 COPY + upsert. The MAPs of both are compared.
@@ -64,7 +65,8 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
                 "SELECT key, value #>> '{}' FROM genome.settings WHERE key = ANY(%s)",
                 ([
                     "learner_half_life_days", "learner_prior_sd", "learner_intercept_prior_sd",
-                    "learner_min_dispersion", "imported_ad_weight",
+                    "learner_min_dispersion", "imported_ad_weight", "learner_holdout_days",
+                    "learner_holdout_folds",
                 ],),
             ).fetchall()
         )  # fmt: skip
@@ -104,6 +106,7 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
             ).fetchall(),
             columns=["brand_id", "dimension", "value", "prior_alpha", "prior_beta"],
         )
+        candidates = conn.execute("SELECT genome._learner_half_life_candidates()").fetchone()[0]  # type: ignore[index]
         t1 = time.perf_counter()
 
         half_life = float(settings["learner_half_life_days"])
@@ -114,9 +117,11 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
         today = pd.Timestamp(data.P_NOW.date())
         first, last = pd.to_datetime(ads["first_date"]), pd.to_datetime(ads["last_date"])
         age = ((today - first).dt.days - (last - first).dt.days / 2.0).clip(lower=0)
-        ads["weight"] = np.where(ads["is_imported"] == "t", imported, 1.0) * 0.5 ** (
-            age / half_life
-        )
+        # The fit decays the weights by the half-life it chooses (docs/learning.md#half-life).
+        ads["weight"] = np.where(ads["is_imported"] == "t", imported, 1.0)
+        ads["age"] = age.astype(float)
+        holdout_days = float(settings["learner_holdout_days"])
+        holdout_folds = int(float(settings["learner_holdout_folds"]))
         metric = {
             "clicks": ads["total_clicks"],
             "purchases": ads["total_purchases"],
@@ -183,20 +188,17 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
             par_idx = np.concatenate(par_i)
             o = np.lexsort((par_idx, ad_idx))
             obj_idx = g["reward_objective"].map({ob: pidx["objective:" + ob] for ob in objs.index})
-            b, chol, phi, mm, mv = fit(
+            b, chol, phi, mm, mv, chosen, average, effective, _ = fit(
                 ad_idx[o].tolist(), par_idx[o].tolist(), g["s"].tolist(), g["n"].tolist(),
                 g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
-                prior_sdv.tolist(), grp.tolist(), min_disp,
+                prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
+                half_life, holdout_days, holdout_folds,
             )  # fmt: skip
-            # The brand's average ad: per parameter the weighted share of ads carrying it.
-            w = g["weight"].to_numpy(dtype=float)
-            average = np.zeros(len(names))
-            np.add.at(average, par_idx - 1, w[ad_idx - 1])
-            np.add.at(average, obj_idx.to_numpy(dtype=int) - 1, w)
-            average /= max(float(w.sum()), 1e-300)
+            # The fit returns the brand's average ad (per parameter the weighted share of ads
+            # carrying it) and the sum of the weights under the half-life it chose.
             posts.append(
-                (brand, g["organization_id"].iloc[0], stage, names, b, chol, average.tolist(),
-                 phi, len(g), float(g["weight"].sum()))
+                (brand, g["organization_id"].iloc[0], stage, names, b, chol, average, phi,
+                 len(g), effective, chosen)
             )  # fmt: skip
             k = len(names_o)
             marginals.append(
@@ -225,7 +227,8 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
         conn.execute(
             "CREATE TEMP TABLE alt_post (brand_id uuid, organization_id uuid, stage smallint, "
             "parameters text[], posterior_mean float8[], posterior_cholesky float8[], "
-            "average_design float8[], dispersion float8, n_ads int, effective_ads float8) "
+            "average_design float8[], dispersion float8, n_ads int, effective_ads float8, "
+            "half_life_days float8) "
             "ON COMMIT DROP"
         )
         conn.execute(
@@ -235,7 +238,8 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
         with conn.cursor() as cur:
             with cur.copy(
                 "COPY alt_post (brand_id, organization_id, stage, parameters, posterior_mean, "
-                "posterior_cholesky, average_design, dispersion, n_ads, effective_ads) FROM STDIN"
+                "posterior_cholesky, average_design, dispersion, n_ads, effective_ads, "
+                "half_life_days) FROM STDIN"
             ) as copy:
                 for p in posts:
                     copy.write_row(p)
@@ -248,9 +252,11 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
             """
             INSERT INTO genome.learner_posteriors AS lp (
                 brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-                posterior_cholesky, average_design, dispersion, n_ads, effective_ads, updated_at)
+                posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
+                half_life_days, updated_at)
             SELECT brand_id, stage, organization_id, %(v)s, parameters, posterior_mean,
-                   posterior_cholesky, average_design, dispersion, n_ads, effective_ads, %(now)s
+                   posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
+                   half_life_days, %(now)s
             FROM alt_post
             ON CONFLICT (brand_id, stage) DO UPDATE
             SET genome_version = excluded.genome_version, parameters = excluded.parameters,
@@ -258,7 +264,8 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
                 posterior_cholesky = excluded.posterior_cholesky,
                 average_design = excluded.average_design,
                 dispersion = excluded.dispersion, n_ads = excluded.n_ads,
-                effective_ads = excluded.effective_ads, updated_at = excluded.updated_at
+                effective_ads = excluded.effective_ads, half_life_days = excluded.half_life_days,
+                updated_at = excluded.updated_at
             """,
             {"v": version, "now": data.P_NOW},
         )

@@ -606,10 +606,8 @@ BEGIN
     END IF;
     EXECUTE format('DROP POLICY IF EXISTS %I ON %s', p_policy, p_table);
     EXECUTE format(
-        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %s USING (%s)%s',
-        p_policy, p_table, p_command,
-        (SELECT string_agg(quote_ident(btrim(r)), ', ') FROM unnest(string_to_array(p_role, ',')) AS r),
-        p_using,
+        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %I USING (%s)%s',
+        p_policy, p_table, p_command, p_role, p_using,
         CASE WHEN p_check IS NULL THEN '' ELSE format(' WITH CHECK (%s)', p_check) END
     );
     EXECUTE format('COMMENT ON POLICY %I ON %s IS %L', p_policy, p_table, v_signature);
@@ -622,7 +620,7 @@ $$;
 -- Name: FUNCTION _apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text) IS 'Internal: (re)create one row-level security policy (for p_role: one role name or several separated by commas) unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
+COMMENT ON FUNCTION genome._apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text) IS 'Internal: (re)create one row-level security policy unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
 
 
 --
@@ -639,7 +637,7 @@ BEGIN
     SELECT o.* INTO v_outcome FROM genome._review_outcome(p_generated_ad_id) AS o;
     IF v_outcome.status = 'pending' THEN
         IF v_outcome.next_kind IS NOT NULL THEN
-            PERFORM genome._enqueue_job(v_outcome.next_kind, p_generated_ad_id, '{}', p_now);
+            PERFORM genome.enqueue_job(v_outcome.next_kind, p_generated_ad_id, '{}', p_now);
         END IF;
         RETURN 'pending';
     END IF;
@@ -654,7 +652,7 @@ BEGIN
       AND g.human_override_status IS NULL;
 
     IF v_outcome.status = 'approved' THEN
-        PERFORM genome._enqueue_job('embed', p_generated_ad_id, '{}', p_now);
+        PERFORM genome.enqueue_job('embed', p_generated_ad_id, '{}', p_now);
     END IF;
     RETURN v_outcome.status;
 END
@@ -733,14 +731,9 @@ DECLARE
     -- The dashboard's own functions (agents/dashboard/db.py): its pages and actions run as
     -- genome_app (SET LOCAL ROLE), with genome_app's rights.
     v_dashboard_functions constant text [] := ARRAY['dashboard_user'];
-    -- Functions the tenant policies call: they run with the querying role's rights, so
-    -- they stay SECURITY INVOKER and executable by genome_app.
-    v_policy_functions constant text [] := ARRAY['current_organization', 'current_organizations', 'owner_session'];
     v_job_functions text [];
     v_app_functions text [];
     v_app_helpers text [];
-    v_api_grants text [];
-    v_definer integer := 0;
     v_dashboard_helpers text [];
     v_timeouts jsonb;
     t record;
@@ -779,55 +772,6 @@ BEGIN
         GRANT genome_app TO genome_dashboard;
         v_roles := v_roles || 'genome_dashboard:genome_app'::text;
     END IF;
-    -- The owner of the app's API functions (SECURITY DEFINER): they run as genome_api, so
-    -- the app needs EXECUTE on them only, never on the `_` helpers they call. Nobody logs in
-    -- as it or is a member of it. It is NOBYPASSRLS and a member of genome_app, and the
-    -- tenant policies name it too (so they bind it even were it NOINHERIT): inside an API
-    -- function the caller's app.organization_id still decides which rows exist.
-    IF genome._ensure_role('genome_api', 'NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
-        v_roles := v_roles || 'genome_api'::text;
-    ELSIF (SELECT r.rolbypassrls OR r.rolcanlogin FROM pg_roles AS r WHERE r.rolname = 'genome_api') THEN
-        ALTER ROLE genome_api NOLOGIN NOBYPASSRLS;
-        v_roles := v_roles || 'genome_api:nologin_nobypassrls'::text;
-    END IF;
-    IF NOT pg_has_role('genome_api', 'genome_app', 'MEMBER') THEN
-        GRANT genome_app TO genome_api;
-        v_roles := v_roles || 'genome_api:genome_app'::text;
-    END IF;
-
-    -- The app's SQL API: the documented functions (no `_` prefix) that are neither
-    -- scheduled jobs nor agent, dashboard or policy functions (docs/security.md#roles).
-    SELECT array_agg(DISTINCT fn) INTO v_job_functions
-    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
-    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
-    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
-    FROM pg_proc AS p
-    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
-      AND p.proname NOT LIKE '\_%'
-      AND NOT p.proname = ANY (v_job_functions)
-      AND NOT p.proname = ANY (v_agent_functions)
-      AND NOT p.proname = ANY (v_dashboard_functions)
-      AND NOT p.proname = ANY (v_policy_functions);
-    -- Each is SECURITY DEFINER with a pinned search_path (its file says so; one added
-    -- without it is made so here rather than left to run as the app).
-    FOR f IN
-        SELECT a.name, a.pinned
-        FROM (
-            SELECT p.oid::regprocedure::text AS name, p.prosecdef,
-                   EXISTS (
-                       SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
-                   ) AS pinned
-            FROM pg_proc AS p
-            WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (v_app_functions)
-        ) AS a
-        WHERE NOT (a.prosecdef AND a.pinned)
-    LOOP
-        IF NOT f.pinned THEN
-            EXECUTE format('ALTER FUNCTION %s SET search_path = genome, public, pg_temp', f.name);
-        END IF;
-        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f.name);
-        v_definer := v_definer + 1;
-    END LOOP;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
     IF (SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'genome')
@@ -852,33 +796,27 @@ BEGIN
         EXECUTE format('ALTER %s %s OWNER TO genome_owner', f.kind, f.name);
         v_owned := v_owned + 1;
     END LOOP;
-    -- The app's API functions are genome_api's (a definer function of genome_owner, which
-    -- bypasses row-level security, would show the app every organization); all else is
-    -- genome_owner's.
     FOR f IN
-        SELECT p.oid::regprocedure::text AS name, p.prokind,
-               CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END AS owner
+        SELECT p.oid::regprocedure::text AS name, p.prokind
         FROM pg_proc AS p
         WHERE p.pronamespace = 'genome'::regnamespace
-          AND p.proowner <> (
-              CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END
-          )::regrole
+          AND p.proowner <> 'genome_owner'::regrole
           AND NOT EXISTS (
               SELECT 1 FROM pg_depend AS d
               WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
           )
     LOOP
         EXECUTE format(
-            'ALTER %s %s OWNER TO %I',
+            'ALTER %s %s OWNER TO genome_owner',
             CASE f.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
-            f.name, f.owner
+            f.name
         );
         v_owned := v_owned + 1;
     END LOOP;
 
     -- 3. Schema and table privileges.
-    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard, genome_api;
-    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard, genome_api;
+    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard;
+    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
     -- The agent holds no privilege on any genome table, nor on a column of one (checked
     -- first, so a re-run leaves the access lists exactly as they were).
@@ -906,30 +844,14 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.table_name);
         END IF;
         EXECUTE format('GRANT ALL ON %s TO genome_owner', t.table_name);
-        -- genome_api has the app's rights of its own (not through membership).
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app, genome_api', t.table_name);
-        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app, genome_api', t.table_name);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app', t.table_name);
+        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app', t.table_name);
         IF genome._apply_policy(
-            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app, genome_api',
+            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app',
             t.policy_expression, t.policy_expression
         ) THEN
             v_policies := v_policies + 1;
         END IF;
-    END LOOP;
-
-    -- Secret columns: an agent's lease token (its proof that it holds a job,
-    -- docs/security.md#definer-functions) is read by no role but the owner, so the app
-    -- reads genome.agent_jobs column by column, all but that one.
-    FOR t IN
-        SELECT a.attrelid::regclass::text AS table_name,
-               string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS columns
-        FROM pg_attribute AS a
-        WHERE a.attrelid = 'genome.agent_jobs'::regclass AND a.attnum > 0
-          AND NOT a.attisdropped AND a.attname <> 'lease_token'
-        GROUP BY a.attrelid
-    LOOP
-        EXECUTE format('REVOKE SELECT ON %s FROM genome_app, genome_api', t.table_name);
-        EXECUTE format('GRANT SELECT (%s) ON %s TO genome_app, genome_api', t.columns, t.table_name);
     END LOOP;
 
     -- Global genome tables (registry, settings, rubric, job schedules): read-only to the
@@ -943,13 +865,11 @@ BEGIN
           AND NOT c.oid = ANY (v_tenant)
           AND c.relname NOT IN ('schema_migrations', 'job_runs')
     LOOP
-        EXECUTE format('GRANT SELECT ON %s TO genome_app, genome_api', t.table_name);
-        EXECUTE format(
-            'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app, genome_api', t.table_name
-        );
+        EXECUTE format('GRANT SELECT ON %s TO genome_app', t.table_name);
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app', t.table_name);
     END LOOP;
-    REVOKE ALL ON genome.job_runs FROM genome_app, genome_api;
-    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app, genome_api;
+    REVOKE ALL ON genome.job_runs FROM genome_app;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
 
     -- The dashboard's own rights: none on any table but the job runs (the virtual clock its
     -- pages are computed at, read before it switches to genome_app); the rest it has as
@@ -969,23 +889,31 @@ BEGIN
     END LOOP;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_dashboard;
     GRANT SELECT ON genome.job_runs TO genome_dashboard;
-    REVOKE ALL ON genome.dashboard_users FROM genome_app, genome_api;
+    REVOKE ALL ON genome.dashboard_users FROM genome_app;
 
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
     -- idle check, agent_lease_seconds for its lease).
 
     -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
-    -- API (definer functions of genome_api, bound by its organization), but not the scheduled
-    -- jobs (run_job and what it invokes compute across brands and organizations: they run as
-    -- genome_owner or the superuser from pg_cron), the agents' functions, genome_owner's
-    -- definer functions (they bypass row-level security), nor any `_` helper.
-    -- genome_api executes the API functions (they call one another) and what they call,
-    -- and the functions the tenant policies call; the app executes only the API functions
-    -- and the policies' functions.
+    -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
+    -- organizations: they run as genome_owner or the superuser from pg_cron), the agents'
+    -- functions, nor the definer functions (they bypass row-level security).
+    SELECT array_agg(DISTINCT fn) INTO v_job_functions
+    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
+    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
+    -- The app's SQL API: the documented functions (no `_` prefix) that are neither jobs, nor
+    -- agent functions, nor definer functions; the helpers it may execute are their callees.
+    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
+      AND p.proname NOT LIKE '\_%'
+      AND NOT p.prosecdef
+      AND NOT p.proname = ANY (v_job_functions)
+      AND NOT p.proname = ANY (v_agent_functions);
     SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
-    FROM genome._callees(v_app_functions || v_policy_functions) AS c;
-    v_api_grants := v_app_functions || v_policy_functions || v_app_helpers;
+    FROM genome._callees(v_app_functions) AS c
+    WHERE c LIKE '\_%';
     SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
     FROM genome._callees(v_dashboard_functions) AS c;
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
@@ -1003,21 +931,14 @@ BEGIN
         ELSE
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
-        IF f.proname = ANY (v_app_functions) OR f.proname = ANY (v_policy_functions) THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
-        ELSE
+        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, not the app's.
+        IF f.prosecdef OR f.proname = ANY (v_job_functions)
+           OR f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
+           OR f.proname = ANY (v_agent_functions)
+           OR NOT (f.proname = ANY (v_app_functions) OR f.proname = ANY (v_app_helpers)) THEN
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
-        END IF;
-        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, and no
-        -- definer function of genome_owner is genome_api's.
-        IF f.proname = ANY (v_api_grants)
-           AND NOT f.proname = ANY (v_job_functions)
-           AND NOT f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
-           AND NOT f.proname = ANY (v_agent_functions)
-           AND NOT (f.prosecdef AND NOT f.proname = ANY (v_app_functions || v_policy_functions)) THEN
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_api', f.name);
         ELSE
-            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_api', f.name);
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
         END IF;
         IF f.proname = ANY (v_dashboard_functions) OR f.proname = ANY (v_dashboard_helpers) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_dashboard', f.name);
@@ -1040,7 +961,6 @@ BEGIN
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
         'objects_reowned', v_owned,
-        'made_definer', v_definer,
         'roles_with_timeout', v_timeouts
     );
 END
@@ -1051,7 +971,7 @@ $$;
 -- Name: FUNCTION _apply_tenancy(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects but the API functions), genome_app, genome_agent and genome_api (NOLOGIN, NOBYPASSRLS, a member of genome_app; owns the app''s SQL API functions) once; makes every API function (no `_` prefix, not a scheduled job nor an agent, dashboard or policy function) SECURITY DEFINER with a pinned search_path and genome_api''s; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant for genome_app and genome_api (rooted in genome.current_organizations(): the session''s organization, or every one for the owner''s own session calling an API function); grants genome_app and genome_api DML on tenant tables (every column of genome.agent_jobs but lease_token readable), SELECT on the global genome tables except job_runs (no sequence); grants genome_app EXECUTE on the API functions and the policies'' current_organization(s) only, genome_api on those and the functions they call, never a scheduled job (genome.job_schedules.invocations), its steps (_<job>_<step>), an agent function or another definer function; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` function is executable by genome_app, genome_agent or genome_dashboard. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
 
 
 --
@@ -2002,48 +1922,39 @@ COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_
 
 
 --
--- Name: _check_job_limits(text, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _check_job_limits(text, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) RETURNS void
+CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
+    v_run uuid;
+    v_attempts integer;
+    v_organization uuid;
+    v_queued bigint;
     v_limit bigint := genome._setting_int('max_queued_jobs_per_organization');
-    v_bad record;
 BEGIN
+    SELECT r.id, r.attempts_count, b.organization_id INTO v_run, v_attempts, v_organization
+    FROM public.generated_ads AS g
+    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+    INNER JOIN public.products AS pr ON pr.id = r.product_id
+    INNER JOIN public.brands AS b ON b.id = pr.brand_id
+    WHERE g.id = p_generated_ad_id;
+
     -- Every generate job is one of the run's attempts, counted by plan_ads: an ad inserted
-    -- directly gets no model call the cap did not count. The runs are locked in a fixed
-    -- order (concurrent batches over the same runs cannot deadlock), then each run's
-    -- generate jobs, those queued before and these new ones, are counted once.
+    -- directly gets no model call the cap did not count.
     IF p_kind = 'generate' THEN
-        PERFORM 1
-        FROM public.ad_runs AS r
-        WHERE r.id IN (
-            SELECT g.ad_run_id FROM public.generated_ads AS g WHERE g.id = ANY (p_generated_ad_ids)
-        )
-        ORDER BY r.id
-        FOR UPDATE;
-        SELECT r.id, r.attempts_count INTO v_bad
-        FROM (
-            SELECT g.ad_run_id, count(*) AS n_new
-            FROM public.generated_ads AS g
-            WHERE g.id = ANY (p_generated_ad_ids)
-            GROUP BY g.ad_run_id
-        ) AS nw
-        INNER JOIN public.ad_runs AS r ON r.id = nw.ad_run_id
-        WHERE nw.n_new + (
+        PERFORM 1 FROM public.ad_runs AS r WHERE r.id = v_run FOR UPDATE;
+        IF (
             SELECT count(*)
             FROM genome.agent_jobs AS j
             INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
-            WHERE g.ad_run_id = r.id AND j.kind = 'generate'
-        ) > r.attempts_count
-        ORDER BY r.id
-        LIMIT 1;
-        IF FOUND THEN
+            WHERE g.ad_run_id = v_run AND j.kind = 'generate'
+        ) >= v_attempts THEN
             RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; the ad was not planned by plan_ads',
-                v_bad.id, v_bad.attempts_count, v_bad.attempts_count
+                v_run, v_attempts, v_attempts
                 USING ERRCODE = 'GN012',
                       HINT = 'plan ads with genome.plan_ads, which counts each against the run''s max_attempts';
         END IF;
@@ -2052,49 +1963,33 @@ BEGIN
     -- New work waits its turn in its own organization's queue only: an organization with
     -- max_queued_jobs_per_organization jobs queued starts nothing new until they drain. A
     -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
-    -- so work in progress always finishes. A batch is checked whole: it is refused when its
-    -- new jobs would take the queue past the limit, as the same jobs queued one by one.
-    SELECT nw.organization_id, nw.n_new, q.queued INTO v_bad
-    FROM (
-        SELECT
-            b.organization_id,
-            count(*) AS n_new,
-            bool_or(NOT EXISTS (
-                SELECT 1 FROM genome.agent_jobs AS j
-                WHERE j.generated_ad_id = g.id AND j.status = 'running'
-            )) AS has_new_work
-        FROM public.generated_ads AS g
-        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-        INNER JOIN public.products AS pr ON pr.id = r.product_id
-        INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE g.id = ANY (p_generated_ad_ids)
-        GROUP BY b.organization_id
-    ) AS nw
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS queued
+    -- so work in progress always finishes.
+    IF NOT EXISTS (
+        SELECT 1 FROM genome.agent_jobs AS j
+        WHERE j.generated_ad_id = p_generated_ad_id AND j.status = 'running'
+    ) THEN
+        SELECT count(*) INTO v_queued
         FROM genome.agent_jobs AS j
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
         INNER JOIN public.products AS pr ON pr.id = r.product_id
         INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE j.status = 'queued' AND b.organization_id = nw.organization_id
-    ) AS q
-    WHERE nw.has_new_work AND q.queued + nw.n_new > v_limit
-    LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_bad.queued, v_limit
-            USING ERRCODE = 'GN414',
-                  HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
+        WHERE j.status = 'queued' AND b.organization_id = v_organization;
+        IF v_queued >= v_limit THEN
+            RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_queued, v_limit
+                USING ERRCODE = 'GN414',
+                      HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
+        END IF;
     END IF;
 END
 $$;
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) IS 'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';
+COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) IS 'Internal (enqueue_job, for an ad''s new job): GN012 when a generate job would exceed its run''s counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the ad''s organization already has settings max_queued_jobs_per_organization jobs queued and the ad has no job running (follow-on stages of work in progress are never refused), so one organization cannot starve the others. docs/operations.md#queue-limits.';
 
 
 --
@@ -2809,159 +2704,6 @@ $_$;
 --
 
 COMMENT ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) IS 'Internal: DBSCAN labels (scikit-learn, metric cosine: eps is a cosine distance, min_samples counts the point itself) of the rows of an n x d matrix, in row order; -1 is noise; clusters are numbered 0, 1, ... largest first (ties: earliest first member). Empty input gives an empty array. GN031 beyond helper_max_rows rows.';
-
-
---
--- Name: _decide_review(uuid); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._decide_review(p_generated_ad_id uuid) RETURNS text
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'genome', 'public'
-    AS $$
-BEGIN
-    PERFORM genome._require_ad(p_generated_ad_id);
-    RETURN (SELECT o.status FROM genome._review_outcome(p_generated_ad_id) AS o);
-END
-$$;
-
-
---
--- Name: FUNCTION _decide_review(p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._decide_review(p_generated_ad_id uuid) IS 'Internal: the body of genome.decide_review, for the agents'' definer functions (they run as the owner, with no organization set). The three-stage review decision of an ad, recomputed from its stored defect scan and reviews (each review under the quality config it was scored with) and its dead jobs: pending, approved, rejected, flagged, review_failed or generation_failed. Reads only, so calling it again gives the same answer. The post-embedding duplicate / diversity checks are not part of it. Errors: GN005 NULL ad; GN006 unknown ad.';
-
-
---
--- Name: _enqueue_job(text, uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE sql
-    SET search_path TO 'genome', 'public'
-    AS $$
-    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1]
-$$;
-
-
---
--- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Internal: genome._enqueue_jobs with a batch of one, for the agents'' definer functions (they run as the owner, with no organization set); the body of genome.enqueue_job. Errors as enqueue_job.';
-
-
---
--- Name: _enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid[]
-    LANGUAGE plpgsql
-    SET search_path TO 'genome', 'public'
-    AS $$
-DECLARE
-    v_n integer := greatest(coalesce(cardinality(p_generated_ad_ids), 0), coalesce(cardinality(p_payloads), 0));
-    v_largest jsonb;
-    v_missing uuid;
-    v_new uuid [];
-    v_ids uuid [];
-    v_max_attempts integer;
-BEGIN
-    -- Set-based (docs/operations.md#batches): every check is one statement over the batch
-    -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
-    SELECT p INTO v_largest FROM unnest(p_payloads) AS p ORDER BY octet_length(p::text) DESC NULLS LAST LIMIT 1;
-    PERFORM genome._check_payload_size(v_largest::text, 'job payload');
-    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
-        RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
-            USING ERRCODE = 'GN401',
-                  HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
-    END IF;
-    IF p_kind <> 'noop' AND (p_generated_ad_ids IS NULL OR array_position(p_generated_ad_ids, NULL) IS NOT NULL) THEN
-        RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
-    END IF;
-    IF p_payloads IS NOT NULL AND EXISTS (
-        SELECT 1 FROM unnest(p_payloads) AS p WHERE p IS NULL OR jsonb_typeof(p) <> 'object'
-    ) THEN
-        RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
-    END IF;
-    IF p_generated_ad_ids IS NOT NULL AND p_payloads IS NOT NULL
-       AND cardinality(p_generated_ad_ids) <> cardinality(p_payloads) THEN
-        RAISE EXCEPTION 'a batch needs one payload per ad, got % ads and % payloads',
-            cardinality(p_generated_ad_ids), cardinality(p_payloads)
-            USING ERRCODE = 'GN400';
-    END IF;
-    IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
-        RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
-    END IF;
-    -- A job scheduled for 2200 would sit in the queue forever; the owner's simulator may
-    -- schedule in virtual time (docs/attacks.md#agents-and-the-queue).
-    IF p_run_after > now() + make_interval(secs => genome._setting_num('job_max_delay_seconds'))
-       AND NOT genome._caller_is_owner() THEN
-        RAISE EXCEPTION 'run_after must be at most % seconds ahead (settings job_max_delay_seconds)',
-            genome._setting_num('job_max_delay_seconds')
-            USING ERRCODE = 'GN422';
-    END IF;
-    IF v_n = 0 THEN
-        RETURN '{}';
-    END IF;
-
-    IF p_generated_ad_ids IS NOT NULL THEN
-        SELECT a INTO v_missing
-        FROM unnest(p_generated_ad_ids) AS a
-        WHERE a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = a)
-        LIMIT 1;
-        IF FOUND THEN
-            PERFORM genome._require_ad(v_missing);
-        END IF;
-        -- New jobs, not repeats of an ad's job of this kind, count against their runs'
-        -- attempts caps and their organizations' queues (docs/operations.md#queue-limits).
-        v_new := ARRAY(
-            SELECT DISTINCT a
-            FROM unnest(p_generated_ad_ids) AS a
-            WHERE a IS NOT NULL AND NOT EXISTS (
-                SELECT 1 FROM genome.agent_jobs AS j WHERE j.generated_ad_id = a AND j.kind = p_kind
-            )
-        );
-        IF cardinality(v_new) > 0 THEN
-            PERFORM genome._check_job_limits(p_kind, v_new);
-        END IF;
-    END IF;
-
-    -- Read once: a settings lookup in the INSERT's select list would run once per job.
-    v_max_attempts := greatest(1, genome._setting_int('job_max_attempts'));
-    v_ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, v_n));
-    INSERT INTO genome.agent_jobs AS j (
-        id, kind, stage_rank, generated_ad_id, payload, run_after, max_attempts
-    )
-    SELECT
-        v_ids[b.i], p_kind, k.stage_rank, b.ad, coalesce(b.payload, '{}'), p_run_after, v_max_attempts
-    FROM unnest(p_generated_ad_ids, p_payloads) WITH ORDINALITY AS b (ad, payload, i)
-    CROSS JOIN genome.agent_job_kinds AS k
-    WHERE k.kind = p_kind
-    ORDER BY b.i
-    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING;
-
-    IF p_generated_ad_ids IS NOT NULL THEN
-        -- An ad's job of this kind is the one just queued or the one it already had (which
-        -- this statement sees, unlike the INSERT's, also when an ad came twice in the batch).
-        v_ids := ARRAY(
-            SELECT coalesce(j.id, v_ids[b.i])
-            FROM unnest(p_generated_ad_ids) WITH ORDINALITY AS b (ad, i)
-            LEFT JOIN genome.agent_jobs AS j ON j.generated_ad_id = b.ad AND j.kind = p_kind
-            ORDER BY b.i
-        );
-    END IF;
-    RETURN v_ids;
-END
-$$;
-
-
---
--- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Internal: the body of genome.enqueue_jobs and genome.enqueue_job, for plan_ads and the agents'' definer functions (they run with no organization set). Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
 
 
 --
@@ -3821,8 +3563,9 @@ CREATE FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads in
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    -- p_settings: exploration_floor, exploration_start, exploration_scale,
-    -- forced_exploration_ads, forced_exploration_rate (read once by the caller).
+    -- p_settings: the floor (exploration_floor, or learner_exploration_floor under the joint
+    -- learner), exploration_start, exploration_scale, forced_exploration_ads,
+    -- forced_exploration_rate (read once by the caller).
     RETURN CASE
         WHEN p_planned_ads < p_settings[4]
             THEN greatest(p_settings[5], p_settings[1], p_settings[2] * exp(-p_matured_ads / p_settings[3]))
@@ -3836,7 +3579,7 @@ $$;
 -- Name: FUNCTION _exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) IS 'Internal: the exploration rate formula of genome.exploration_rate with its five settings given (exploration_floor, exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate), so select_elements reads the settings in one query.';
+COMMENT ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) IS 'Internal: the exploration rate formula of genome.exploration_rate with its five settings given (the floor: exploration_floor or learner_exploration_floor, exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate), so select_elements reads the settings in one query.';
 
 
 --
@@ -4029,7 +3772,6 @@ CREATE TABLE genome.agent_jobs (
     run_after timestamp with time zone DEFAULT now() NOT NULL,
     leased_until timestamp with time zone,
     leased_by text,
-    lease_token uuid,
     last_error text,
     errors jsonb DEFAULT '[]'::jsonb NOT NULL,
     result jsonb,
@@ -4059,13 +3801,6 @@ COMMENT ON COLUMN genome.agent_jobs.leased_by IS 'The worker holding (or, once s
 
 
 --
--- Name: COLUMN agent_jobs.lease_token; Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON COLUMN genome.agent_jobs.lease_token IS 'The secret of the current lease, a fresh random uuid per claim (genome.claim_jobs returns it to the claiming agent only): every agent call on the job must present it with the worker name, which is no secret (docs/security.md#definer-functions). Cleared when the job is released, failed or reaped. Not readable by genome_app.';
-
-
---
 -- Name: COLUMN agent_jobs.errors; Type: COMMENT; Schema: genome; Owner: -
 --
 
@@ -4080,10 +3815,10 @@ COMMENT ON COLUMN genome.agent_jobs.stage_rank IS 'Pipeline position of the kind
 
 
 --
--- Name: _hold_lease(uuid, text, text[], uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _hold_lease(uuid, text, text[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid DEFAULT NULL::uuid) RETURNS genome.agent_jobs
+CREATE FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) RETURNS genome.agent_jobs
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -4101,12 +3836,8 @@ BEGIN
     END IF;
     -- The lease holder may still write after leased_until as long as nobody reaped the job:
     -- status and leased_by fence out every other worker.
-    -- The worker's name alone proves nothing (names are not secret): the caller must also
-    -- present the token claim_jobs returned with this lease. The owner (scheduled jobs,
-    -- tests, operators), who may write the queue's rows directly anyway, needs none.
     IF v_job.leased_by IS DISTINCT FROM p_worker
-       OR v_job.status NOT IN ('running', 'succeeded')
-       OR (v_job.lease_token IS DISTINCT FROM p_lease_token AND NOT genome._caller_is_owner()) THEN
+       OR v_job.status NOT IN ('running', 'succeeded') THEN
         -- The message names only what the caller sent: never the holder, who could then
         -- be impersonated (docs/attacks.md#agents-and-the-queue).
         RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
@@ -4118,10 +3849,10 @@ $$;
 
 
 --
--- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid) IS 'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) IS 'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind.';
 
 
 --
@@ -4194,10 +3925,10 @@ COMMENT ON FUNCTION genome._job_stage_rank() IS 'Internal trigger: sets genome.a
 
 
 --
--- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) RETURNS record
+CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) RETURNS record
     LANGUAGE plpython3u IMMUTABLE
     AS $$
 import numpy as np
@@ -4235,7 +3966,7 @@ def log_posterior(b, wt):
     return float(np.sum(wt * (s * eta - n * softplus)) - 0.5 * np.sum(precision0 * (b - m0) ** 2))
 
 
-def newton(b, wt):
+def newton(b, wt, tol=1e-10):
     # Newton-Raphson on the log posterior (concave: binomial log-likelihood plus a Gaussian
     # prior), halving the step until the log posterior rises.
     current = log_posterior(b, wt)
@@ -4252,33 +3983,122 @@ def newton(b, wt):
                 break
             t /= 2
         b, current = candidate, value
-        if np.max(np.abs(t * step)) < 1e-10:
+        if np.max(np.abs(t * step)) < tol:
             break
     p = expit(X @ b)
     hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
     return b, hess, p
 
 
-# 1. MAP with the ads' own weights.
-b, hess, p = newton(m0.copy(), w)
+def fit(wt, start=None, tol=1e-10):
+    """Steps 1-3 with per-ad weights wt: the MAP, the dispersion, the refit with the weights
+    divided by it (Newton from start, the prior mean by default). Returns the MAP, the
+    Hessian of the final fit and the dispersion."""
+    # 1. MAP with the ads' own weights.
+    b, hess, p = newton(m0.copy() if start is None else start, wt, tol)
+    # 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
+    # freedom (effective parameters = trace of the data's share of the Hessian), floored.
+    phi = float(p_min_dispersion)
+    has = (n > 0) & (wt > 0)
+    if has.any():
+        info = (X.T * (wt * n * p * (1 - p))) @ X
+        edf = float(np.trace(np.linalg.solve(hess, info)))
+        df = float(np.sum(wt[has])) - edf
+        var = n[has] * p[has] * (1 - p[has])
+        pearson = float(np.sum(wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
+        if df >= 1.0:
+            phi = max(phi, pearson / df)
+    # 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of
+    # its trials, so the posterior (and the prior's relative weight) reflects the ads' real
+    # scatter.
+    if phi > 1.0:
+        b, hess, p = newton(b, wt / phi, tol)
+    return b, hess, phi
 
-# 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
-# freedom (effective parameters = trace of the data's share of the Hessian), floored.
-phi = float(p_min_dispersion)
-has = n > 0
-if has.any():
-    info = (X.T * (w * n * p * (1 - p))) @ X
-    edf = float(np.trace(np.linalg.solve(hess, info)))
-    df = float(np.sum(w[has])) - edf
-    var = n[has] * p[has] * (1 - p[has])
-    pearson = float(np.sum(w[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
-    if df >= 1.0:
-        phi = max(phi, pearson / df)
 
-# 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of its
-# trials, so the posterior (and the prior's relative weight) reflects the ads' real scatter.
-if phi > 1.0:
-    b, hess, p = newton(b, w / phi)
+def decayed(age, h):
+    # Evidence halves every h days of age; h = infinity keeps all of it.
+    return w * (1.0 if np.isinf(h) else 0.5 ** (np.maximum(age, 0.0) / h))
+
+
+# 0. The half-life (docs/learning.md#half-life): with one candidate it is that one; with
+# several, each is scored prequentially on the most recent matured ads. In each of
+# p_holdout_folds windows of p_holdout_days (the newest first), the model is fitted on the
+# ads older than the window, aged as if the newest of them were as old as the newest ad is
+# now, and the window's ads are predicted: binomial log-likelihood at the MAP, the window's
+# level (a common shift of its log-odds) fitted to the window itself. The longest
+# half-life within one standard error of the best sum over the folds wins; fewer than two
+# usable folds (too few ads) leave p_fallback_half_life.
+chosen = float(p_fallback_half_life)
+scores_out = None
+if p_ages is None:
+    if p_half_lives:
+        plpy.error("candidate half-lives need the ads' ages")
+    chosen = float("inf")
+    wfinal = w
+else:
+    age = np.asarray(p_ages, dtype=float)
+    candidates = sorted({float(h) for h in (p_half_lives or [chosen])}, reverse=True)
+    if len(age) != n_ads or np.any(np.isnan(age)) or any(not h > 0 for h in candidates):
+        plpy.error("one age per ad and positive half-lives are needed")
+    if len(candidates) == 1:
+        chosen = candidates[0]
+    elif n_ads:
+        newest = float(age.min())
+        per_ad = []  # per usable window: candidates x the window's ads, log-likelihoods
+        folds = 0
+        for fold in range(int(p_holdout_folds)):
+            lo = newest + fold * float(p_holdout_days)
+            hi = lo + float(p_holdout_days)
+            test = (age >= lo) & (age < hi) & (w > 0)
+            train = age >= hi
+            # A fold needs enough ads to predict and to learn from (one per parameter).
+            if test.sum() < 10 or train.sum() < k:
+                continue
+            folds += 1
+            Xt, st, nt = X[test], s[test], n[test]
+            bh = None
+            ll = np.zeros((len(candidates), int(test.sum())))
+            for i, h in enumerate(candidates):
+                # Each candidate starts from the previous one's MAP (they differ little); a
+                # looser tolerance than the final fit's is far below what the scores resolve.
+                bh, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
+                eta = Xt @ bh
+                # The window's own level: a shift of all ads' log-odds (maximum likelihood,
+                # Newton in one dimension). Ads not yet through their fatigue make the newest
+                # window's level higher whether or not the market moved; what a half-life
+                # is judged on is how the candidate ranks the window's ads.
+                shift = 0.0
+                for _ in range(50):
+                    q = expit(eta + shift)
+                    g = float(np.sum(w[test] * (st - nt * q)))
+                    hh = float(np.sum(w[test] * nt * q * (1 - q)))
+                    if hh <= 0:
+                        break
+                    shift += g / hh
+                    if abs(g / hh) < 1e-10:
+                        break
+                eta = eta + shift
+                # log p = -log(1 + e^-eta), log(1 - p) = -log(1 + e^eta), stably.
+                ll[i] = w[test] * (-st * np.logaddexp(0.0, -eta) - (nt - st) * np.logaddexp(0.0, eta))
+            per_ad.append(ll)
+        if folds >= 2:
+            ll = np.concatenate(per_ad, axis=1)
+            score = ll.sum(axis=1)
+            best = int(np.argmax(score))
+            # The longest half-life whose score is within one standard error of the best
+            # (the paired per-ad differences: creative spread makes single ads noisy), so
+            # evidence is dropped only when the newest ads clearly ask for it.
+            for i in range(len(candidates)):
+                diff = ll[best] - ll[i]
+                if diff.sum() <= np.sqrt(len(diff)) * np.std(diff, ddof=1):
+                    chosen = candidates[i]
+                    break
+            by_h = dict(zip(candidates, score))
+            scores_out = [float(by_h[float(h)]) for h in p_half_lives]
+    wfinal = decayed(age, chosen)
+
+b, hess, phi = fit(wfinal)
 cov = np.linalg.inv(hess)
 cov = (cov + cov.T) / 2
 chol = np.linalg.cholesky(cov)
@@ -4288,8 +4108,8 @@ chol = np.linalg.cholesky(cov)
 # the data pin down) with this value in its own dimension; logistic-normal mean and variance
 # by Gauss-Hermite quadrature.
 intercepts = groups == 0
-total = float(w.sum())
-average = (X.T @ w) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
+total = float(wfinal.sum())
+average = (X.T @ wfinal) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
 nodes, hw = np.polynomial.hermite.hermgauss(40)
 mm = np.full(k, np.nan)
 mv = np.full(k, np.nan)
@@ -4311,15 +4131,19 @@ return (
     phi,
     [None if np.isnan(x) else float(x) for x in mm],
     [None if np.isnan(x) else float(x) for x in mv],
+    None if np.isinf(chosen) else chosen,
+    [float(x) for x in average],
+    total,
+    scores_out,
 )
 $$;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it; returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, and per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension).';
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
 
 
 --
@@ -4390,6 +4214,46 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint) IS 'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the stages, each value''s draws scaled to its mean in p_value_means.';
+
+
+--
+-- Name: _learner_half_life_candidates(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._learner_half_life_candidates() RETURNS double precision[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_value jsonb := genome._setting('learner_half_life_candidates');
+    v_out double precision [];
+BEGIN
+    -- A null element is "no decay": an infinite half-life.
+    SELECT array_agg(
+        CASE WHEN jsonb_typeof(e.x) = 'null' THEN 'Infinity'::double precision
+            ELSE (e.x #>> '{}')::double precision END
+        ORDER BY e.i
+    )
+    INTO v_out
+    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(v_value) = 'array' THEN v_value END)
+        WITH ORDINALITY AS e (x, i)
+    WHERE jsonb_typeof(e.x) IN ('null', 'number');
+    IF v_out IS NULL OR cardinality(v_out) <> jsonb_array_length(v_value)
+        OR 0 >= ANY (v_out) THEN
+        RAISE EXCEPTION 'setting learner_half_life_candidates must be a non-empty array of '
+            'positive numbers of days (null: no decay)'
+            USING ERRCODE = 'GN090';
+    END IF;
+    RETURN v_out;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _learner_half_life_candidates(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._learner_half_life_candidates() IS 'Internal (docs/learning.md#half-life): the setting learner_half_life_candidates as days, a null element as Infinity (no decay). GN090 when it is not a non-empty array of positive numbers and nulls.';
 
 
 --
@@ -4996,37 +4860,31 @@ $$;
 -- Name: FUNCTION _notify_job(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._notify_job() IS 'Internal trigger: NOTIFY genome_jobs with {"kind", "id"} when a job is returned to the queue. A wake-up hint only: agents also poll.';
+COMMENT ON FUNCTION genome._notify_job() IS 'Internal trigger: NOTIFY genome_jobs with {"kind", "id"} when a job is queued (inserted, or returned to the queue). A wake-up hint only: agents also poll.';
 
 
 --
--- Name: _notify_jobs(); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _on_ad_planned(uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._notify_jobs() RETURNS trigger
+CREATE FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    -- One notification per kind per statement: a batch of 20,000 jobs wakes the agents
-    -- once, not 20,000 times (docs/operations.md#notify).
-    PERFORM pg_notify('genome_jobs', CASE
-        WHEN n.jobs = 1 THEN json_build_object('kind', n.kind, 'id', n.id)
-        ELSE json_build_object('kind', n.kind, 'jobs', n.jobs)
-    END::text)
-    FROM (
-        SELECT q.kind, count(*) AS jobs, min(q.id::text) AS id FROM new_jobs AS q GROUP BY q.kind
-    ) AS n;
-    RETURN NULL;
+    -- The single place where planning hands an ad to the agents (same transaction).
+    PERFORM genome.enqueue_job(
+        'generate', p_generated_ad_id, jsonb_build_object('genome_version', p_selection -> 'genome_version')
+    );
 END
 $$;
 
 
 --
--- Name: FUNCTION _notify_jobs(); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _on_ad_planned(p_generated_ad_id uuid, p_selection jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._notify_jobs() IS 'Internal statement trigger: after an INSERT into genome.agent_jobs, one NOTIFY genome_jobs per kind inserted: {"kind", "id"} for a single job, {"kind", "jobs": n} for a batch. A wake-up hint only: agents also poll.';
+COMMENT ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) IS 'Internal: hands a planned ad to the agents by enqueuing its generate job in the planning transaction.';
 
 
 --
@@ -5055,212 +4913,34 @@ COMMENT ON FUNCTION genome._organization_default_config() IS 'Internal trigger o
 
 
 --
--- Name: _performance_context(uuid, uuid); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid) RETURNS text
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'genome', 'public'
-    AS $$
-DECLARE
-    v_state record;
-    v_lines text;
-BEGIN
-    PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    SELECT gs.* INTO v_state FROM genome.genome_state AS gs WHERE gs.brand_id = p_brand_id;
-
-    WITH scores AS (
-        SELECT DISTINCT ON (s.element_dimension, s.element_value)
-            s.element_dimension,
-            s.element_value,
-            s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) AS mean,
-            s.n_rewards
-        FROM genome.creative_element_scores AS s
-        WHERE s.brand_id = p_brand_id
-          AND (s.product_id IS NULL OR s.product_id = p_product_id)
-          AND s.n_rewards > 0
-        -- The product's own row first where it exists.
-        ORDER BY s.element_dimension, s.element_value, s.product_id NULLS LAST
-    ),
-
-    ranked AS (
-        SELECT
-            sc.*,
-            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean DESC, sc.element_value) AS best,
-            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean, sc.element_value) AS worst,
-            count(*) OVER (PARTITION BY sc.element_dimension) AS k
-        FROM scores AS sc
-    )
-
-    SELECT string_agg(
-        format(
-            '- %s: best %s (%s%% success, n=%s)%s',
-            r.element_dimension,
-            r.element_value,
-            round(100 * r.mean::numeric, 0),
-            r.n_rewards,
-            coalesce((
-                SELECT format('; weakest %s (%s%% success, n=%s)', w.element_value,
-                              round(100 * w.mean::numeric, 0), w.n_rewards)
-                FROM ranked AS w
-                WHERE w.element_dimension = r.element_dimension AND w.worst = 1 AND w.k > 1
-            ), '')
-        ),
-        E'\n' ORDER BY d.strategic_weight DESC, r.element_dimension
-    )
-    INTO v_lines
-    FROM ranked AS r
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = r.element_dimension
-    WHERE r.best = 1;
-
-    RETURN concat_ws(E'\n',
-        format(
-            'PERFORMANCE CONTEXT (advisory; correlational findings from %s matured ads, genome v%s, cold-start level %s; not causal proof):',
-            coalesce(v_state.matured_ads, 0), coalesce(v_state.genome_version, 0),
-            coalesce(v_state.cold_start_level, 0)
-        ),
-        CASE WHEN coalesce(v_state.is_stale, false)
-            THEN 'WARNING: the genome is STALE: its predictions have not matched results for several weeks; treat these hints with caution.'
-        END,
-        coalesce(v_lines, '- no matured evidence yet for this brand: explore freely.')
-    );
-END
-$$;
-
-
---
--- Name: FUNCTION _performance_context(p_brand_id uuid, p_product_id uuid); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) IS 'Internal: the body of genome.performance_context, for the agents'' definer functions (they run as the owner, with no organization set). The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product.';
-
-
---
--- Name: _plan_selections(uuid, uuid, integer, bigint, jsonb); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) RETURNS jsonb[]
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'genome', 'public'
-    AS $$
-DECLARE
-    v_fixed jsonb := '{}'::jsonb;
-    v_state record;
-    v_explore double precision;
-    v_table record;
-    v_fixed_props jsonb := '{}'::jsonb;
-    v_fixed_flags jsonb := '{}'::jsonb;
-    v_fixed_keys jsonb := '[]'::jsonb;
-    v_out jsonb [];
-BEGIN
-    -- The draws of select_elements(brand, product, now, p_seed + i, p_fixed) for i = 0 ..
-    -- n - 1 (docs/learning.md#selection), all in one statement over (ad, dimension): the
-    -- genome state, the exploration rate and the draw table are read once for the plan
-    -- (plan_ads counts the plan's ads in the state only after all are drawn, so every ad
-    -- of one plan has the same exploration rate, as when they were drawn one by one).
-    IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
-        v_fixed := genome.normalize_tags(p_fixed);
-        SELECT jsonb_object_agg(f.key, 1.000000), jsonb_object_agg(f.key, false), jsonb_agg(f.key ORDER BY f.key)
-        INTO v_fixed_props, v_fixed_flags, v_fixed_keys
-        FROM jsonb_object_keys(v_fixed) AS f (key);
-    END IF;
-    SELECT
-        coalesce(gs.matured_ads, 0) AS matured, coalesce(gs.planned_ads, 0) AS planned,
-        coalesce(gs.cold_start_level, 0) AS level, coalesce(gs.genome_version, 0) AS version
-    INTO v_state
-    FROM (SELECT 1) AS one
-    LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
-    v_explore := genome.exploration_rate(v_state.matured, v_state.planned);
-    -- A product with scores of its own has its own table; otherwise it draws from its brand's.
-    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative
-    INTO v_table
-    FROM genome.selection_tables AS st
-    WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
-    ORDER BY st.product_id NULLS LAST
-    LIMIT 1;
-    IF NOT FOUND THEN
-        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
-        INTO v_table
-        FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
-    END IF;
-
-    WITH draws AS (
-        SELECT
-            a.i, d.dimension, d.lo, d.k,
-            CASE WHEN p_seed IS NULL THEN random()
-                ELSE genome._uniform(p_seed + a.i, d.dimension || ':explore')
-            END < v_explore AS exploratory,
-            CASE WHEN p_seed IS NULL THEN random()
-                ELSE genome._uniform(p_seed + a.i, d.dimension || ':pick')
-            END AS u
-        FROM generate_series(0, p_n - 1) AS a (i)
-        CROSS JOIN unnest(v_table.dimensions, v_table.starts, v_table.sizes) AS d (dimension, lo, k)
-        WHERE NOT v_fixed ? d.dimension
-    ),
-
-    picks AS (
-        -- Exploration: uniform over the values; exploitation: the first value whose running
-        -- sum of win probabilities reaches u (width_bucket, a binary search), as select_elements.
-        SELECT
-            dr.i, dr.dimension, dr.k, dr.exploratory,
-            dr.lo - 1 + CASE
-                WHEN dr.exploratory THEN 1 + floor(dr.u * dr.k)::integer
-                WHEN dr.k = 1 THEN 1
-                ELSE 1 + width_bucket(dr.u, v_table.cumulative[dr.lo:dr.lo + dr.k - 2])
-            END AS at
-        FROM draws AS dr
-    ),
-
-    ads AS (
-        SELECT
-            pk.i,
-            jsonb_object_agg(pk.dimension, v_table.element_values[pk.at]) AS tags,
-            jsonb_object_agg(
-                pk.dimension, round((v_explore / pk.k + (1.0 - v_explore) * v_table.p_win[pk.at])::numeric, 6)
-            ) AS propensities,
-            jsonb_object_agg(pk.dimension, pk.exploratory) AS flags
-        FROM picks AS pk
-        GROUP BY pk.i
-    )
-
-    SELECT array_agg(jsonb_build_object(
-        'element_tags', CASE WHEN v_fixed = '{}'::jsonb THEN ad.tags ELSE coalesce(ad.tags, '{}'::jsonb) || v_fixed END,
-        'propensities', CASE
-            WHEN v_fixed = '{}'::jsonb THEN ad.propensities
-            ELSE coalesce(ad.propensities, '{}'::jsonb) || v_fixed_props
-        END,
-        'exploratory', CASE WHEN v_fixed = '{}'::jsonb THEN ad.flags ELSE coalesce(ad.flags, '{}'::jsonb) || v_fixed_flags END,
-        'fixed', v_fixed_keys,
-        'bandit_selected', true,
-        'exploration_rate', v_explore,
-        'matured_ads', v_state.matured,
-        'cold_start_level', v_state.level,
-        'genome_version', v_state.version
-    ) ORDER BY a.i)
-    INTO v_out
-    FROM generate_series(0, p_n - 1) AS a (i)
-    LEFT JOIN ads AS ad ON ad.i = a.i;
-    RETURN v_out;
-END
-$$;
-
-
---
--- Name: FUNCTION _plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) IS 'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn in one statement from the stored draw table (docs/learning.md#selection).';
-
-
---
 -- Name: _pre_gen_score(uuid, uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
 --
 
 CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT (genome._pre_gen_scores(p_brand_id, p_product_id, ARRAY[p_tags]))[1];
+DECLARE
+    v_score numeric;
+BEGIN
+    SELECT round((
+        sum(d.strategic_weight * coalesce(
+            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+            0.5
+        )) / nullif(sum(d.strategic_weight), 0)
+    )::numeric, 4)
+    INTO v_score
+    FROM jsonb_each_text(p_tags) AS t
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+    LEFT JOIN genome.creative_element_scores AS sb
+        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
+        AND sb.element_dimension = t.key AND sb.element_value = t.value
+    LEFT JOIN genome.creative_element_scores AS sp
+        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
+        AND sp.element_dimension = t.key AND sp.element_value = t.value;
+    RETURN v_score;
+END
 $$;
 
 
@@ -5268,49 +4948,7 @@ $$;
 -- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product, without checking them again (genome._pre_gen_scores of one tag set; docs/learning.md#pre-generation-score).';
-
-
---
--- Name: _pre_gen_scores(uuid, uuid, jsonb[]); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) RETURNS numeric[]
-    LANGUAGE sql STABLE
-    SET search_path TO 'genome', 'public'
-    AS $$
-    -- One statement for a plan's n ads (plan_ads), not n.
-    SELECT array_agg(sc.score ORDER BY sc.i)
-    FROM (
-        SELECT
-            a.i,
-            round((
-                sum(d.strategic_weight * coalesce(
-                    sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-                    sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-                    0.5
-                )) / nullif(sum(d.strategic_weight), 0)
-            )::numeric, 4) AS score
-        FROM unnest(p_tags) WITH ORDINALITY AS a (tags, i)
-        LEFT JOIN LATERAL jsonb_each_text(a.tags) AS t ON true
-        LEFT JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        LEFT JOIN genome.creative_element_scores AS sb
-            ON d.dimension IS NOT NULL AND sb.brand_id = p_brand_id AND sb.product_id IS NULL
-            AND sb.element_dimension = t.key AND sb.element_value = t.value
-        LEFT JOIN genome.creative_element_scores AS sp
-            ON d.dimension IS NOT NULL AND p_product_id IS NOT NULL AND sp.brand_id = p_brand_id
-            AND sp.product_id = p_product_id
-            AND sp.element_dimension = t.key AND sp.element_value = t.value
-        GROUP BY a.i
-    ) AS sc;
-$$;
-
-
---
--- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) IS 'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product (plan_ads, whose tags come from the registry), in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score).';
+COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product (plan_ads, whose tags come from the registry), without checking them again (docs/learning.md#pre-generation-score).';
 
 
 --
@@ -6555,8 +6193,7 @@ DECLARE
     v double precision [];
     v_missing integer;
 BEGIN
-    -- One query for several settings: select_elements (the hot path) reads its five
-    -- exploration settings through this inside its one statement, as exploration_rate does.
+    -- One query for several settings (a hot path reads five at once).
     SELECT array_agg((s.value)::text::double precision ORDER BY k.i)
     INTO v
     FROM unnest(p_keys) WITH ORDINALITY AS k (key, i)
@@ -7651,6 +7288,9 @@ CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zo
     AS $$
 DECLARE
     v_half_life double precision := genome._setting_num('learner_half_life_days');
+    v_candidates double precision [] := genome._learner_half_life_candidates();
+    v_holdout_days double precision := genome._setting_num('learner_holdout_days');
+    v_holdout_folds integer := genome._setting_int('learner_holdout_folds');
     v_prior_sd double precision := genome._setting_num('learner_prior_sd');
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
@@ -7662,8 +7302,9 @@ BEGIN
     END IF;
 
     -- 1. Every matured ad's evidence for each stage of its objective
-    -- (genome.learner_objective_evidence), weighted by imported_ad_weight and halved every
-    -- learner_half_life_days of age.
+    -- (genome.learner_objective_evidence), weighted by imported_ad_weight, and its age in
+    -- days (at the middle of its delivery): the fit halves its weight every half-life it
+    -- chooses (docs/learning.md#half-life).
     CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
     SELECT
         cer.brand_id,
@@ -7672,10 +7313,10 @@ BEGIN
         cer.element_tags,
         least(ev.successes, ev.trials)::double precision AS successes,
         ev.trials::double precision AS trials,
-        (CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END)
-        * 0.5 ^ (greatest(
+        CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight,
+        greatest(
             (p_now::date - cer.first_date) - (cer.last_date - cer.first_date) / 2.0, 0
-        ) / v_half_life) AS weight,
+        )::double precision AS age,
         row_number() OVER (PARTITION BY cer.brand_id, loe.stage ORDER BY cer.id)::integer AS ad_idx
     FROM genome.creative_element_rewards AS cer
     INNER JOIN genome.learner_objective_evidence AS loe ON loe.reward_objective = cer.reward_objective
@@ -7786,50 +7427,24 @@ BEGIN
             array_agg(a.successes ORDER BY a.ad_idx) AS successes,
             array_agg(a.trials ORDER BY a.ad_idx) AS trials,
             array_agg(a.weight ORDER BY a.ad_idx) AS weights,
+            array_agg(a.age ORDER BY a.ad_idx) AS ages,
             array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
-            count(*)::integer AS n_ads,
-            sum(a.weight) AS effective_ads
+            count(*)::integer AS n_ads
         FROM _joint_ads AS a
         INNER JOIN _joint_params AS p
             ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
         GROUP BY a.brand_id, a.stage
     ),
 
-    carried AS (
-        -- Per parameter the weight of the ads carrying it: their objective's intercept and
-        -- their element values.
-        SELECT a.brand_id, a.stage, p.param_idx, sum(a.weight) AS weight
-        FROM _joint_ads AS a
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-        INNER JOIN _joint_params AS p
-            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.dimension = t.key AND p.value = t.value
-        GROUP BY a.brand_id, a.stage, p.param_idx
-        UNION ALL
-        SELECT a.brand_id, a.stage, p.param_idx, sum(a.weight)
-        FROM _joint_ads AS a
-        INNER JOIN _joint_params AS p
-            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
-        GROUP BY a.brand_id, a.stage, p.param_idx
-    ),
-
     per_param AS (
         SELECT
             p.brand_id,
             p.stage,
-            -- The brand's average ad: per parameter the weighted share of its ads carrying it.
-            array_agg(coalesce(c.weight, 0.0) / greatest(tw.weight, 1e-300) ORDER BY p.param_idx)
-                AS average_design,
             array_agg(p.name ORDER BY p.param_idx) AS names,
             array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
             array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
             array_agg(p.grp ORDER BY p.param_idx) AS grp
         FROM _joint_params AS p
-        INNER JOIN (
-            SELECT a.brand_id, a.stage, sum(a.weight) AS weight
-            FROM _joint_ads AS a GROUP BY a.brand_id, a.stage
-        ) AS tw ON tw.brand_id = p.brand_id AND tw.stage = p.stage
-        LEFT JOIN carried AS c
-            ON c.brand_id = p.brand_id AND c.stage = p.stage AND c.param_idx = p.param_idx
         GROUP BY p.brand_id, p.stage
     )
 
@@ -7838,9 +7453,7 @@ BEGIN
         pa.stage,
         b.organization_id,
         pp.names,
-        pp.average_design,
         pa.n_ads,
-        pa.effective_ads,
         f.*
     FROM per_ad AS pa
     INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
@@ -7848,17 +7461,20 @@ BEGIN
     INNER JOIN public.brands AS b ON b.id = pa.brand_id
     CROSS JOIN LATERAL genome._joint_logistic_fit(
         coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
-        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion
+        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
+        pa.ages, v_candidates, v_half_life, v_holdout_days, v_holdout_folds
     ) AS f;
 
     -- 4. Each stage's joint posterior, for inspection.
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-        posterior_cholesky, average_design, dispersion, n_ads, effective_ads, updated_at
+        posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
+        updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
-        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads, p_now
+        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
+        jf.half_life, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -7870,6 +7486,7 @@ BEGIN
         dispersion = excluded.dispersion,
         n_ads = excluded.n_ads,
         effective_ads = excluded.effective_ads,
+        half_life_days = excluded.half_life_days,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each stage.
@@ -7935,7 +7552,7 @@ $$;
 -- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 --
@@ -8449,7 +8066,7 @@ COMMENT ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_gene
 --
 
 CREATE FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone DEFAULT now()) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -8493,7 +8110,7 @@ COMMENT ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now times
 --
 
 CREATE FUNCTION genome.activate_quality_config(p_config_id uuid, p_approver text, p_now timestamp with time zone DEFAULT now()) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -8537,7 +8154,7 @@ COMMENT ON FUNCTION genome.activate_quality_config(p_config_id uuid, p_approver 
 --
 
 CREATE FUNCTION genome.add_exemplar(p_generated_ad_id uuid, p_exemplar_type text, p_quality_notes text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9289,7 +8906,7 @@ COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with t
 --
 
 CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, ad_ctr_cv double precision, ad_spread_df integer, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
     AS $$
@@ -9607,7 +9224,7 @@ COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now ti
 --
 
 CREATE FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision DEFAULT 0.95) RETURNS TABLE(i integer, dimension text, value text, posterior_alpha double precision, posterior_beta double precision, n_rewards integer, win_probability double precision, cold_start_level integer, genome_version integer, mean double precision, ci_lower double precision, ci_upper double precision)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -9722,7 +9339,7 @@ COMMENT ON FUNCTION genome.calibrate_all_quality(p_now timestamp with time zone)
 --
 
 CREATE FUNCTION genome.calibrate_organization_quality(p_organization_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9757,7 +9374,7 @@ COMMENT ON FUNCTION genome.calibrate_organization_quality(p_organization_id uuid
 --
 
 CREATE FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9793,7 +9410,7 @@ COMMENT ON FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp wi
 --
 
 CREATE FUNCTION genome.cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9876,8 +9493,6 @@ BEGIN
         SET status = 'running',
             attempts = j.attempts + 1,
             leased_by = p_worker,
-            -- A fresh secret per lease: every later call on the job must present it.
-            lease_token = gen_random_uuid(),
             leased_until = p_now + p_lease,
             updated_at = p_now
         FROM picked
@@ -9900,7 +9515,7 @@ $$;
 -- Name: FUNCTION claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease under a fresh random lease_token (returned in the row: every later call on the job must present it), attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';
+COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';
 
 
 --
@@ -9946,7 +9561,7 @@ COMMENT ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) IS 'D
 --
 
 CREATE FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(cohort text, metric text, n integer, value double precision, ci_lower double precision, ci_upper double precision, interval_method text)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -10118,10 +9733,10 @@ COMMENT ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with t
 
 
 --
--- Name: complete_job(uuid, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: complete_job(uuid, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb DEFAULT '{}'::jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
+CREATE FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb DEFAULT '{}'::jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -10133,7 +9748,7 @@ BEGIN
     IF p_result IS NULL OR jsonb_typeof(p_result) <> 'object' THEN
         RAISE EXCEPTION 'job result must be a JSON object' USING ERRCODE = 'GN400';
     END IF;
-    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds(), p_lease_token);
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
     IF v_job.status = 'succeeded' THEN
         RETURN false;
     END IF;
@@ -10144,10 +9759,10 @@ $$;
 
 
 --
--- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) IS 'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -10184,34 +9799,6 @@ COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this s
 
 
 --
--- Name: current_organizations(); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome.current_organizations() RETURNS uuid[]
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'genome', 'public', 'pg_temp'
-    AS $$
-    -- The policies' root (docs/security.md#api-functions): the session's organization; with
-    -- none set, every organization when the session's own role is the owner or a superuser
-    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
-    -- Definer (genome_owner's) so reading organizations here does not recurse into its
-    -- policy; one array, so every policy stays an indexable `= ANY`.
-    SELECT CASE
-        WHEN genome.current_organization() IS NOT NULL THEN ARRAY[genome.current_organization()]
-        WHEN genome.owner_session() THEN ARRAY(SELECT o.id FROM public.organizations AS o)
-        ELSE '{}'::uuid []
-    END
-$$;
-
-
---
--- Name: FUNCTION current_organizations(); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome.current_organizations() IS 'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
-
-
---
 -- Name: dashboard_user(text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -10238,10 +9825,13 @@ COMMENT ON FUNCTION genome.dashboard_user(p_username text) IS 'The dashboard use
 --
 
 CREATE FUNCTION genome.decide_review(p_generated_ad_id uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT genome._decide_review(p_generated_ad_id)
+BEGIN
+    PERFORM genome._require_ad(p_generated_ad_id);
+    RETURN (SELECT o.status FROM genome._review_outcome(p_generated_ad_id) AS o);
+END
 $$;
 
 
@@ -10517,10 +10107,62 @@ COMMENT ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) IS 'Da
 --
 
 CREATE FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1];
+DECLARE
+    v_id uuid;
+BEGIN
+    PERFORM genome._check_payload_size(p_payload::text, 'job payload');
+    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
+        RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
+            USING ERRCODE = 'GN401',
+                  HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
+    END IF;
+    IF p_generated_ad_id IS NULL AND p_kind <> 'noop' THEN
+        RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
+    END IF;
+    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
+        RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
+        RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
+    END IF;
+    -- A job scheduled for 2200 would sit in the queue forever; the owner's simulator may
+    -- schedule in virtual time (docs/attacks.md#agents-and-the-queue).
+    IF p_run_after > now() + make_interval(secs => genome._setting_num('job_max_delay_seconds'))
+       AND NOT genome._caller_is_owner() THEN
+        RAISE EXCEPTION 'run_after must be at most % seconds ahead (settings job_max_delay_seconds)',
+            genome._setting_num('job_max_delay_seconds')
+            USING ERRCODE = 'GN422';
+    END IF;
+    IF p_generated_ad_id IS NOT NULL THEN
+        PERFORM genome._require_ad(p_generated_ad_id);
+        -- A new job, not a repeat of this ad's job of this kind, counts against the run's
+        -- attempts cap and the organization's queue (docs/operations.md#queue-limits).
+        IF NOT EXISTS (
+            SELECT 1 FROM genome.agent_jobs AS j
+            WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind
+        ) THEN
+            PERFORM genome._check_job_limits(p_kind, p_generated_ad_id);
+        END IF;
+    END IF;
+
+    INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
+    VALUES (
+        p_kind, p_generated_ad_id, p_payload, p_run_after,
+        greatest(1, genome._setting_int('job_max_attempts'))
+    )
+    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
+    RETURNING j.id INTO v_id;
+
+    IF v_id IS NULL THEN
+        SELECT j.id INTO v_id
+        FROM genome.agent_jobs AS j
+        WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind;
+    END IF;
+    RETURN v_id;
+END
 $$;
 
 
@@ -10528,26 +10170,7 @@ $$;
 -- Name: FUNCTION enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id (enqueue_jobs with a batch of one). Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
-
-
---
--- Name: enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid[]
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO 'genome', 'public'
-    AS $$
-    SELECT genome._enqueue_jobs(p_kind, p_generated_ad_ids, p_payloads, p_run_after)
-$$;
-
-
---
--- Name: FUNCTION enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
+COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
 
 
 --
@@ -10555,7 +10178,7 @@ COMMENT ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], 
 --
 
 CREATE FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text DEFAULT 'reward'::text) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -10707,7 +10330,7 @@ COMMENT ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_no
 --
 
 CREATE FUNCTION genome.evolve(p_winner_ad_id uuid, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -10917,13 +10540,17 @@ COMMENT ON FUNCTION genome.evolve_winners(p_now timestamp with time zone) IS 'We
 --
 
 CREATE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer) RETURNS double precision
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
     SELECT genome._exploration_rate(
         p_matured_ads, p_planned_ads,
         genome._setting_nums(ARRAY[
-            'exploration_floor', 'exploration_start', 'exploration_scale',
+            -- The joint learner's Thompson draws explore by themselves: its own floor.
+            CASE genome._setting_text('learner')
+                WHEN 'joint_logistic' THEN 'learner_exploration_floor' ELSE 'exploration_floor'
+            END,
+            'exploration_start', 'exploration_scale',
             'forced_exploration_ads', 'forced_exploration_rate'
         ])
     );
@@ -10934,14 +10561,14 @@ $$;
 -- Name: FUNCTION exploration_rate(p_matured_ads integer, p_planned_ads integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer) IS 'exploration_boost = max(exploration_floor, exploration_start * exp(-matured / exploration_scale)) (0.05, 0.30, 100), and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
+COMMENT ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer) IS 'exploration_boost = max(floor, exploration_start * exp(-matured / exploration_scale)) (0.30, 100), the floor exploration_floor (0.05), or learner_exploration_floor (0) when the setting learner is joint_logistic, and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
 
 
 --
--- Name: fail_job(uuid, text, text, timestamp with time zone, jsonb, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: fail_job(uuid, text, text, timestamp with time zone, jsonb); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now(), p_calls jsonb DEFAULT NULL::jsonb, p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
+CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now(), p_calls jsonb DEFAULT NULL::jsonb) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -10956,7 +10583,7 @@ BEGIN
     END IF;
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_calls::text, 'model call records');
-    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds(), p_lease_token);
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
     END IF;
@@ -10983,7 +10610,6 @@ BEGIN
         )),
         last_error = v_error,
         leased_by = CASE WHEN v_dead THEN j.leased_by END,
-        lease_token = NULL,
         leased_until = NULL,
         run_after = CASE WHEN v_dead THEN j.run_after ELSE p_now + make_interval(secs => v_delay) END,
         finished_at = CASE WHEN v_dead THEN p_now END,
@@ -11006,10 +10632,10 @@ $$;
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) IS 'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) IS 'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -11017,7 +10643,7 @@ COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, 
 --
 
 CREATE FUNCTION genome.find_winners(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(generated_ad_id uuid, brand_id uuid, product_id uuid, reward_score double precision, ctr double precision, ctr_p75 double precision, roas double precision, roas_p75 double precision, matured_days integer, total_impressions bigint, criteria text[], ancestor_ad_id uuid, iteration_round integer, iterations_used integer, untested_variables text[], eligible boolean, ineligible_reason text)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -11042,10 +10668,10 @@ COMMENT ON FUNCTION genome.find_winners(p_now timestamp with time zone) IS 'Winn
 
 
 --
--- Name: heartbeat_job(uuid, text, interval, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: heartbeat_job(uuid, text, interval, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
+CREATE FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -11056,19 +10682,17 @@ BEGIN
     UPDATE genome.agent_jobs AS j
     SET leased_until = greatest(j.leased_until, p_now + p_lease),
         updated_at = p_now
-    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker
-      -- and the lease's token (genome._hold_lease)
-      AND (j.lease_token = p_lease_token OR genome._caller_is_owner());
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker;
     RETURN FOUND;
 END
 $$;
 
 
 --
--- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) IS 'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. GN421 lease longer than settings job_max_lease_seconds. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the worker does not hold the job.';
+COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) IS 'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. GN421 lease longer than settings job_max_lease_seconds.';
 
 
 --
@@ -11076,7 +10700,7 @@ COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease i
 --
 
 CREATE FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, dimension_a text, value_a text, dimension_b text, value_b text, interaction_log_or double precision, se double precision, ci_lower double precision, ci_upper double precision, z double precision, ad_ctr_cv double precision, ad_spread_df integer, se_ad_level double precision, ci_lower_ad_level double precision, ci_upper_ad_level double precision, z_ad_level double precision, design_effect double precision, direction text, n_ads bigint, n_a bigint, n_b bigint, n_both bigint, impressions_both bigint, clicks_both bigint, ctr_both double precision, ctr_both_additive double precision, label text)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
     AS $$
@@ -11340,10 +10964,10 @@ COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with ti
 
 
 --
--- Name: job_context(uuid, text, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: job_context(uuid, text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid DEFAULT NULL::uuid) RETURNS jsonb
+CREATE FUNCTION genome.job_context(p_job_id uuid, p_worker text) RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $_$
@@ -11357,9 +10981,7 @@ BEGIN
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id;
     -- The context names a brand, its product and the ad's prompt: only the worker holding the
     -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
-    -- The worker's name and the lease's token (genome._hold_lease).
-    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker
-       OR (v_job.lease_token IS DISTINCT FROM p_lease_token AND NOT genome._caller_is_owner()) THEN
+    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN
         -- The message names only what the caller sent: never the holder, who could then
         -- be impersonated (docs/attacks.md#agents-and-the-queue).
         RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
@@ -11423,13 +11045,11 @@ BEGIN
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = v_job.generated_ad_id;
 
-    -- The learning loop's advisory prompt block, once genome._performance_context exists
-    -- (the body of the app's performance_context: this function runs as the owner, with no
-    -- organization set, so it calls the twin).
+    -- The learning loop's advisory prompt block, once genome.performance_context exists.
     IF v_job.kind = 'generate'
        AND (v_context #>> '{generation,pipeline_settings,performance_context}')::boolean
-       AND to_regprocedure('genome._performance_context(uuid, uuid)') IS NOT NULL THEN
-        EXECUTE 'SELECT genome._performance_context($1, $2)'
+       AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
+        EXECUTE 'SELECT genome.performance_context($1, $2)'
         INTO v_performance
         USING (v_context #>> '{brand,id}')::uuid, (v_context #>> '{product,id}')::uuid;
         v_context := v_context || jsonb_build_object('performance_context', v_performance);
@@ -11456,10 +11076,10 @@ $_$;
 
 
 --
--- Name: FUNCTION job_context(p_job_id uuid, p_worker text, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION job_context(p_job_id uuid, p_worker text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
 
 
 --
@@ -11467,7 +11087,7 @@ COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_tok
 --
 
 CREATE FUNCTION genome.monitoring_metrics(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(organization_id uuid, brand_id uuid, metric text, metric_value double precision, severity text, title text, details jsonb)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
     SELECT * FROM genome._metric_brand_rates(genome._require_now(p_now))
@@ -11490,7 +11110,7 @@ COMMENT ON FUNCTION genome.monitoring_metrics(p_now timestamp with time zone) IS
 --
 
 CREATE FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer DEFAULT 10) RETURNS TABLE(generated_ad_id uuid, similarity double precision, ad_run_id uuid, element_tags jsonb, storage_path text, visual_descriptor jsonb)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     SET "hnsw.iterative_scan" TO 'strict_order'
     SET "hnsw.ef_search" TO '100'
@@ -11551,7 +11171,7 @@ COMMENT ON FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer) I
 --
 
 CREATE FUNCTION genome.normalize_tags(p_tags jsonb) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11648,7 +11268,7 @@ COMMENT ON TABLE genome.system_alerts IS 'Health alerts: one open alert per (org
 --
 
 CREATE FUNCTION genome.open_alerts(p_organization_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS SETOF genome.system_alerts
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
     SELECT a.*
@@ -11668,32 +11288,11 @@ COMMENT ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp w
 
 
 --
--- Name: owner_session(); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome.owner_session() RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'genome', 'public', 'pg_temp'
-    AS $$
-    -- Definer (genome_owner's), so the policies may call it without the app executing the
-    -- `_` helper.
-    SELECT genome.current_organization() IS NULL AND genome._caller_is_owner()
-$$;
-
-
---
--- Name: FUNCTION owner_session(); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome.owner_session() IS 'True when the session sets no organization and its own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner): a scheduled job or the migrating superuser, which read every row directly; the tenant policies then show an API function (running as genome_api) every row too, rows without a tenant key included (docs/security.md#api-functions). Executable by genome_app and genome_api, whose policies call it.';
-
-
---
 -- Name: pause_experiment_arm(uuid, integer, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
 CREATE FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11760,10 +11359,72 @@ COMMENT ON FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_inde
 --
 
 CREATE FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid) RETURNS text
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT genome._performance_context(p_brand_id, p_product_id)
+DECLARE
+    v_state record;
+    v_lines text;
+BEGIN
+    PERFORM genome._check_brand_product(p_brand_id, p_product_id);
+    SELECT gs.* INTO v_state FROM genome.genome_state AS gs WHERE gs.brand_id = p_brand_id;
+
+    WITH scores AS (
+        SELECT DISTINCT ON (s.element_dimension, s.element_value)
+            s.element_dimension,
+            s.element_value,
+            s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) AS mean,
+            s.n_rewards
+        FROM genome.creative_element_scores AS s
+        WHERE s.brand_id = p_brand_id
+          AND (s.product_id IS NULL OR s.product_id = p_product_id)
+          AND s.n_rewards > 0
+        -- The product's own row first where it exists.
+        ORDER BY s.element_dimension, s.element_value, s.product_id NULLS LAST
+    ),
+
+    ranked AS (
+        SELECT
+            sc.*,
+            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean DESC, sc.element_value) AS best,
+            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean, sc.element_value) AS worst,
+            count(*) OVER (PARTITION BY sc.element_dimension) AS k
+        FROM scores AS sc
+    )
+
+    SELECT string_agg(
+        format(
+            '- %s: best %s (%s%% success, n=%s)%s',
+            r.element_dimension,
+            r.element_value,
+            round(100 * r.mean::numeric, 0),
+            r.n_rewards,
+            coalesce((
+                SELECT format('; weakest %s (%s%% success, n=%s)', w.element_value,
+                              round(100 * w.mean::numeric, 0), w.n_rewards)
+                FROM ranked AS w
+                WHERE w.element_dimension = r.element_dimension AND w.worst = 1 AND w.k > 1
+            ), '')
+        ),
+        E'\n' ORDER BY d.strategic_weight DESC, r.element_dimension
+    )
+    INTO v_lines
+    FROM ranked AS r
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = r.element_dimension
+    WHERE r.best = 1;
+
+    RETURN concat_ws(E'\n',
+        format(
+            'PERFORMANCE CONTEXT (advisory; correlational findings from %s matured ads, genome v%s, cold-start level %s; not causal proof):',
+            coalesce(v_state.matured_ads, 0), coalesce(v_state.genome_version, 0),
+            coalesce(v_state.cold_start_level, 0)
+        ),
+        CASE WHEN coalesce(v_state.is_stale, false)
+            THEN 'WARNING: the genome is STALE: its predictions have not matched results for several weeks; treat these hints with caution.'
+        END,
+        coalesce(v_lines, '- no matured evidence yet for this brand: explore freely.')
+    );
+END
 $$;
 
 
@@ -11779,7 +11440,7 @@ COMMENT ON FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uui
 --
 
 CREATE FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint, p_fixed jsonb DEFAULT '{}'::jsonb, p_canvas_size text DEFAULT '1080x1080px'::text, p_context jsonb DEFAULT '{}'::jsonb) RETURNS SETOF uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11787,11 +11448,13 @@ DECLARE
     v_brand uuid;
     v_canvas text;
     v_next_index integer;
-    v_selections jsonb [];
-    v_ids uuid [];
+    v_selection jsonb;
+    v_tags jsonb;
+    v_id uuid;
     v_config jsonb;
     v_assign jsonb;
     v_context jsonb;
+    i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_run(p_ad_run_id);
@@ -11855,55 +11518,39 @@ BEGIN
         status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
     WHERE r.id = p_ad_run_id;
 
-    -- One statement draws every ad's elements, one INSERT writes the ads, one batch queues
-    -- their generate jobs (docs/learning.md#selection, docs/operations.md#batches).
-    v_selections := genome._plan_selections(v_brand, v_run.product_id, p_n, p_seed, p_fixed);
-    WITH planned AS (
-        SELECT
-            s.i,
-            s.selection,
-            (s.selection -> 'element_tags') || v_context || jsonb_build_object('canvas_size', v_canvas) AS tags
-        FROM unnest(v_selections) WITH ORDINALITY AS s (selection, i)
-    ),
-
-    scored AS (
-        SELECT genome._pre_gen_scores(v_brand, v_run.product_id, array_agg(pl.tags ORDER BY pl.i)) AS scores
-        FROM planned AS pl
-    ),
-
-    inserted AS (
+    FOR i IN 0 .. p_n - 1 LOOP
+        v_selection := genome.select_elements(
+            v_brand, v_run.product_id, p_now,
+            CASE WHEN p_seed IS NULL THEN NULL ELSE p_seed + i END,
+            p_fixed
+        );
+        v_tags := (v_selection -> 'element_tags') || v_context
+            || jsonb_build_object('canvas_size', v_canvas);
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
             element_propensities, element_tags_source, bandit_selected, pre_gen_score,
             genome_version, prompt_version, created_at
         )
-        SELECT
+        VALUES (
             p_ad_run_id,
-            v_next_index + pl.i::integer - 1,
+            v_next_index + i,
             v_canvas,
-            pl.tags ->> 'color_mode',
+            v_tags ->> 'color_mode',
             'pending',
-            pl.tags,
-            pl.selection - 'element_tags',
+            v_tags,
+            v_selection - 'element_tags',
             'plan',
             true,
-            sc.scores[pl.i],
-            (pl.selection ->> 'genome_version')::integer,
+            genome._pre_gen_score(v_brand, v_run.product_id, v_tags),
+            (v_selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
-        FROM planned AS pl
-        CROSS JOIN scored AS sc
-        ORDER BY pl.i
-        RETURNING id, prompt_index
-    )
+        )
+        RETURNING id INTO v_id;
+        PERFORM genome._on_ad_planned(v_id, v_selection);
+        RETURN NEXT v_id;
+    END LOOP;
 
-    SELECT array_agg(ins.id ORDER BY ins.prompt_index) INTO v_ids FROM inserted AS ins;
-    -- The single place where planning hands its ads to the agents (same transaction).
-    PERFORM genome._enqueue_jobs(
-        'generate', v_ids,
-        array_fill(jsonb_build_object('genome_version', v_selections[1] -> 'genome_version'), ARRAY[p_n])
-    );
-    RETURN QUERY SELECT u.id FROM unnest(v_ids) AS u (id);
 
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, planned_ads, updated_at
@@ -11928,7 +11575,7 @@ COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timesta
 --
 
 CREATE FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_element_tags jsonb) RETURNS numeric
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -11950,7 +11597,7 @@ COMMENT ON FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_e
 --
 
 CREATE FUNCTION genome.predict_fatigue(p_brand_id uuid) RETURNS TABLE(combo_key text, combo_size integer, dimensions text[], element_values text[], n_ads integer, n_fatigued integer, days_at_risk double precision, median_days_to_fatigue double precision, ci_lower double precision, ci_upper double precision, ci_level double precision)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12059,7 +11706,7 @@ COMMENT ON FUNCTION genome.predict_fatigue(p_brand_id uuid) IS 'Days from first 
 --
 
 CREATE FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text DEFAULT 'link_ctr'::text, p_mde numeric DEFAULT 0.20, p_now timestamp with time zone DEFAULT now(), p_allow_over_budget boolean DEFAULT false, p_ads_per_arm integer DEFAULT NULL::integer) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12365,7 +12012,6 @@ BEGIN
             -- reads (docs/attacks.md#agents-and-the-queue).
             last_error = format('lease expired at %s', j.leased_until),
             leased_by = CASE WHEN j.attempts >= j.max_attempts THEN j.leased_by END,
-            lease_token = NULL,
             leased_until = NULL,
             run_after = p_now,
             finished_at = CASE WHEN j.attempts >= j.max_attempts THEN p_now END,
@@ -12408,7 +12054,7 @@ COMMENT ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) IS 'Return 
 --
 
 CREATE FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12439,10 +12085,10 @@ COMMENT ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context j
 
 
 --
--- Name: record_defect_scan(uuid, text, jsonb, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_defect_scan(uuid, text, jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
+CREATE FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12456,9 +12102,9 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_scan::text, 'defect scan');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan'], p_lease_token);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan']);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome._decide_review(v_job.generated_ad_id);
+        RETURN genome.decide_review(v_job.generated_ad_id);
     END IF;
 
     -- A scan that is not complete and boolean is malformed: never read as a pass.
@@ -12520,17 +12166,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
--- Name: record_embedding(uuid, text, jsonb, public.vector, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_embedding(uuid, text, jsonb, public.vector, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
+CREATE FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12540,7 +12186,7 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_descriptor::text, 'visual descriptor');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed'], p_lease_token);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
     END IF;
@@ -12555,17 +12201,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) IS 'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
--- Name: record_embedding_from_lookup(uuid, text, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_embedding_from_lookup(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
+CREATE FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now()) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12574,7 +12220,7 @@ DECLARE
     v_lookup genome.ad_visual_lookups;
 BEGIN
     PERFORM genome._require_server_time(p_now);
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed'], p_lease_token);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
     END IF;
@@ -12596,17 +12242,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) IS 'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad. GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
--- Name: record_generation(uuid, text, text, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_generation(uuid, text, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS uuid
+CREATE FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12617,7 +12263,7 @@ BEGIN
     PERFORM genome._check_payload_size(p_storage_path, 'storage path');
     PERFORM genome._check_payload_size(p_prompt_text, 'prompt text');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['generate'], p_lease_token);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['generate']);
     IF v_job.status = 'succeeded' THEN
         -- A retried call after a lost reply: the image is recorded, nothing is written twice.
         RETURN (
@@ -12637,16 +12283,16 @@ BEGIN
     PERFORM genome._finish_job(
         p_job_id, jsonb_build_object('storage_path', p_storage_path), p_now
     );
-    RETURN genome._enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
+    RETURN genome.enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
 END
 $$;
 
 
 --
--- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. GN423 storage path not a key of the ad''s organization''s folder. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) IS 'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. GN423 storage path not a key of the ad''s organization''s folder.';
 
 
 --
@@ -12654,7 +12300,7 @@ COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_sto
 --
 
 CREATE FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12739,7 +12385,7 @@ BEGIN
     -- Approved ads carry an embedding (duplicates, clusters, exemplars); a human approval
     -- queues it, and the embed stage never overrides the human.
     IF p_human_status = 'approved' AND NOT v_ad.embedded THEN
-        PERFORM genome._enqueue_job('embed', p_generated_ad_id, '{}', p_now);
+        PERFORM genome.enqueue_job('embed', p_generated_ad_id, '{}', p_now);
     END IF;
     RETURN v_id;
 END
@@ -12754,10 +12400,10 @@ COMMENT ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_statu
 
 
 --
--- Name: record_review(uuid, text, jsonb, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_review(uuid, text, jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
+CREATE FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $_$
@@ -12775,9 +12421,9 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_review::text, 'review');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion'], p_lease_token);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome._decide_review(v_job.generated_ad_id);
+        RETURN genome.decide_review(v_job.generated_ad_id);
     END IF;
 
     v_config := genome._ad_quality_config(v_job.generated_ad_id);
@@ -12870,17 +12516,17 @@ $_$;
 
 
 --
--- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
--- Name: release_job(uuid, text, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: release_job(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
+CREATE FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12892,13 +12538,10 @@ BEGIN
     SET status = 'queued',
         attempts = greatest(j.attempts - 1, 0),
         leased_by = NULL,
-        lease_token = NULL,
         leased_until = NULL,
         run_after = p_now,
         updated_at = p_now
-    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker
-      -- and the lease's token (genome._hold_lease)
-      AND (j.lease_token = p_lease_token OR genome._caller_is_owner());
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker;
     IF NOT FOUND THEN
         RETURN false;
     END IF;
@@ -12912,10 +12555,10 @@ $$;
 
 
 --
--- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the worker does not hold the job.';
+COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner.';
 
 
 --
@@ -12923,7 +12566,7 @@ COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now times
 --
 
 CREATE FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13048,7 +12691,7 @@ COMMENT ON FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index inte
 --
 
 CREATE FUNCTION genome.retire_exemplar(p_exemplar_id uuid) RETURNS void
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13073,10 +12716,10 @@ COMMENT ON FUNCTION genome.retire_exemplar(p_exemplar_id uuid) IS 'Marks an exem
 
 
 --
--- Name: review_exemplars(uuid, text, public.vector, text, integer, jsonb, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: review_exemplars(uuid, text, public.vector, text, integer, jsonb); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer DEFAULT 5, p_descriptor jsonb DEFAULT NULL::jsonb, p_lease_token uuid DEFAULT NULL::uuid) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
+CREATE FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer DEFAULT 5, p_descriptor jsonb DEFAULT NULL::jsonb) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -13088,7 +12731,7 @@ DECLARE
 BEGIN
     PERFORM genome._require_knn_k(p_k);
     PERFORM genome._check_payload_size(p_descriptor::text, 'visual descriptor');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion'], p_lease_token);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
     IF p_embedding IS NULL AND p_model IS NULL AND p_descriptor IS NULL THEN
         -- Reuse what an earlier review of this ad stored.
         SELECT l.visual_embedding, l.embedding_model INTO v_embedding, v_model
@@ -13129,10 +12772,10 @@ $$;
 
 
 --
--- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) IS 'For the review agent (its prompt gets the most similar exemplars, docs/quality.md#exemplar-library): the p_k (default 5) active exemplars of the brand of the ad of review or second_opinion job p_job_id, embedded by p_model, nearest p_embedding (the agent''s own embedding of the image under review: the ad''s stored embedding is only made after approval) by cosine distance through the HNSW index; the same columns as genome.similar_exemplars, ranked_by = cosine. With p_descriptor, the descriptor, embedding and model are kept in genome.ad_visual_lookups for the ad (replacing an earlier one); with p_embedding, p_model and p_descriptor all NULL, the ad''s kept lookup is used, so a second opinion or a retry pays no new describe or embedding call. Errors: GN403 unknown job; GN404 lease not held by p_worker; GN405 not a review job; GN409 embedding not 1536 dimensions, zero or NaN, no model, an empty descriptor, or nothing given and nothing kept; GN413 descriptor larger than settings max_payload_bytes; GN730 k outside 1..settings knn_max_k. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
+COMMENT ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) IS 'For the review agent (its prompt gets the most similar exemplars, docs/quality.md#exemplar-library): the p_k (default 5) active exemplars of the brand of the ad of review or second_opinion job p_job_id, embedded by p_model, nearest p_embedding (the agent''s own embedding of the image under review: the ad''s stored embedding is only made after approval) by cosine distance through the HNSW index; the same columns as genome.similar_exemplars, ranked_by = cosine. With p_descriptor, the descriptor, embedding and model are kept in genome.ad_visual_lookups for the ad (replacing an earlier one); with p_embedding, p_model and p_descriptor all NULL, the ad''s kept lookup is used, so a second opinion or a retry pays no new describe or embedding call. Errors: GN403 unknown job; GN404 lease not held by p_worker; GN405 not a review job; GN409 embedding not 1536 dimensions, zero or NaN, no model, an empty descriptor, or nothing given and nothing kept; GN413 descriptor larger than settings max_payload_bytes; GN730 k outside 1..settings knn_max_k.';
 
 
 --
@@ -13475,11 +13118,11 @@ COMMENT ON FUNCTION genome.schedule_refresh(p_now timestamp with time zone) IS '
 --
 
 CREATE FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint, p_fixed jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_keys constant text [] := ARRAY[
+    v_keys text [] := ARRAY[
         'exploration_floor', 'exploration_start', 'exploration_scale',
         'forced_exploration_ads', 'forced_exploration_rate'
     ];
@@ -13520,9 +13163,20 @@ BEGIN
         -- are the win probabilities), so the hot path reads one row instead of counting.
         coalesce(gs.matured_ads, 0), coalesce(gs.planned_ads, 0),
         coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0),
-        -- the exploration settings through the shared reader, still in this one statement
-        -- (GN090 for a missing one)
-        genome._setting_nums(v_keys),
+        ARRAY(
+            SELECT (s.value)::text::double precision
+            FROM unnest(v_keys) WITH ORDINALITY AS k (key, i)
+            -- The joint learner's Thompson draws explore by themselves: its own floor
+            -- (docs/learning.md#exploration).
+            LEFT JOIN genome.settings AS s ON s.key = CASE
+                WHEN k.i = 1 AND EXISTS (
+                    SELECT 1 FROM genome.settings AS l
+                    WHERE l.key = 'learner' AND l.value = '"joint_logistic"'::jsonb
+                ) THEN 'learner_exploration_floor'
+                ELSE k.key
+            END
+            ORDER BY k.i
+        ),
         t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative
     INTO v_valid, v_matured, v_planned, v_level, v_version, v_settings,
         v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
@@ -13545,6 +13199,13 @@ BEGIN
     END IF;
     IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
         v_fixed := genome.normalize_tags(p_fixed);
+    END IF;
+    IF array_position(v_settings, NULL) IS NOT NULL THEN
+        -- genome._setting raises GN090 for the missing exploration setting.
+        IF genome._setting_text('learner') = 'joint_logistic' THEN
+            v_keys[1] := 'learner_exploration_floor';
+        END IF;
+        v_settings := genome._setting_nums(v_keys);
     END IF;
     v_explore := genome._exploration_rate(v_matured, v_planned, v_settings);
     IF v_dims IS NULL THEN
@@ -13614,7 +13275,7 @@ $$;
 -- Name: FUNCTION select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
+COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor is learner_exploration_floor under the joint learner, else exploration_floor) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
 
 --
@@ -13622,7 +13283,7 @@ COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p
 --
 
 CREATE FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer DEFAULT 5) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13681,7 +13342,7 @@ COMMENT ON FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer
 --
 
 CREATE FUNCTION genome.start_experiment(p_experiment_id uuid, p_meta_campaign_id text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13717,7 +13378,7 @@ COMMENT ON FUNCTION genome.start_experiment(p_experiment_id uuid, p_meta_campaig
 --
 
 CREATE FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer DEFAULT 20, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13787,7 +13448,7 @@ COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name t
 --
 
 CREATE FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(cluster_label integer, size integer, member_ad_ids uuid[], rewarded_n integer, mean_reward double precision, reward_ci_low double precision, reward_ci_high double precision, embedding_model text)
-    LANGUAGE plpgsql SECURITY DEFINER
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13894,26 +13555,24 @@ COMMENT ON FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with 
 --
 
 CREATE FUNCTION genome.tenant_tables() RETURNS TABLE(table_name text, tenant_columns text[], policy_expression text)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE sql STABLE
     SET search_path TO 'genome', 'public'
     AS $_$
     SELECT
         l.table_name,
         array_agg(l.link_column ORDER BY l.link_column),
         CASE
-            WHEN bool_or(l.parent_name IS NULL) THEN 'id = ANY ((SELECT genome.current_organizations())::uuid [])'
+            WHEN bool_or(l.parent_name IS NULL) THEN 'id = (SELECT genome.current_organization())'
             ELSE
-                -- At least one tenant key set (or the owner's own session, through an API
-                -- function: docs/security.md#api-functions), and every one that is set in
-                -- this organization.
+                -- At least one tenant key set, and every one that is set in this organization.
                 '(' || string_agg(format('%I IS NOT NULL', l.link_column), ' OR '
-                    ORDER BY l.link_column) || ' OR (SELECT genome.owner_session())) AND '
+                    ORDER BY l.link_column) || ') AND '
                 || string_agg(
                     CASE
                         WHEN l.parent_name IS NULL THEN NULL
                         WHEN l.parent_name = 'public.organizations'
                             THEN format(
-                                '(%1$I IS NULL OR %1$I = ANY ((SELECT genome.current_organizations())::uuid []))',
+                                '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
                                 l.link_column
                             )
                         -- The parent's visible ids as one array, computed once per
@@ -14201,7 +13860,7 @@ COMMENT ON FUNCTION genome.validate(p_now timestamp with time zone) IS 'VALIDATE
 --
 
 CREATE FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, combo_key text, dimensions text[], element_values text[], predicted_mean double precision, ci_lower double precision, ci_upper double precision, prob_beats_incumbent double precision, evoi double precision, incumbent_mean double precision, pooled_tests integer, brand_tests integer, peer_brands integer, competitor_ads integer, evidence jsonb)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -15652,8 +15311,10 @@ CREATE TABLE genome.learner_posteriors (
     dispersion double precision NOT NULL,
     n_ads integer NOT NULL,
     effective_ads double precision NOT NULL,
+    half_life_days double precision,
     updated_at timestamp with time zone NOT NULL,
     CONSTRAINT learner_posteriors_dispersion_check CHECK ((dispersion >= (1)::double precision)),
+    CONSTRAINT learner_posteriors_half_life_days_check CHECK ((half_life_days > (0)::double precision)),
     CONSTRAINT learner_posteriors_stage_check CHECK ((stage >= 1))
 );
 
@@ -15684,6 +15345,13 @@ COMMENT ON COLUMN genome.learner_posteriors.dispersion IS 'Pearson chi-square pe
 --
 
 COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS 'Sum of the ads'' decay and imported weights.';
+
+
+--
+-- Name: COLUMN learner_posteriors.half_life_days; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.half_life_days IS 'The half-life (days) the fit weighted the ads'' evidence with, chosen among learner_half_life_candidates by how well each predicted the newest ads (docs/learning.md#half-life); NULL: no decay.';
 
 
 --
@@ -17494,7 +17162,7 @@ CREATE INDEX products_brand_idx ON public.products USING btree (brand_id);
 -- Name: agent_jobs agent_jobs_notify_insert; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_notify_insert AFTER INSERT ON genome.agent_jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION genome._notify_jobs();
+CREATE TRIGGER agent_jobs_notify_insert AFTER INSERT ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._notify_job();
 
 
 --
@@ -17508,14 +17176,7 @@ CREATE TRIGGER agent_jobs_notify_requeue AFTER UPDATE OF status ON genome.agent_
 -- Name: agent_jobs agent_jobs_stage_rank; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT ON genome.agent_jobs FOR EACH ROW WHEN ((new.stage_rank IS NULL)) EXECUTE FUNCTION genome._job_stage_rank();
-
-
---
--- Name: agent_jobs agent_jobs_stage_rank_update; Type: TRIGGER; Schema: genome; Owner: -
---
-
-CREATE TRIGGER agent_jobs_stage_rank_update BEFORE UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
+CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
 
 
 --
@@ -18471,9 +18132,9 @@ ALTER TABLE genome.generation_experiments ENABLE ROW LEVEL SECURITY;
 -- Name: ad_defect_scans genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18482,37 +18143,37 @@ CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app, genome_
 -- Name: POLICY genome_app_tenant ON ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_fatigue genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_lineage genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app, genome_api USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18520,53 +18181,53 @@ CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app, genome_api U
 -- Name: POLICY genome_app_tenant ON ad_lineage; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app, genome_api | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_quality_exemplars genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_review_overrides genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app, genome_api USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app, genome_api | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_reviews genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
@@ -18576,15 +18237,15 @@ CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app, genome_api U
 -- Name: POLICY genome_app_tenant ON ad_reviews; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_status_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18592,16 +18253,16 @@ CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app, genom
 -- Name: POLICY genome_app_tenant ON ad_status_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_visual_lookups genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18610,15 +18271,15 @@ CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app, genom
 -- Name: POLICY genome_app_tenant ON ad_visual_lookups; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: agent_job_attempts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))))) WITH CHECK (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs))))));
 
 
@@ -18626,15 +18287,15 @@ CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app, geno
 -- Name: POLICY genome_app_tenant ON agent_job_attempts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
 
 
 --
 -- Name: agent_jobs genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18642,15 +18303,15 @@ CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app, genome_api U
 -- Name: POLICY genome_app_tenant ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: brand_priors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18658,47 +18319,47 @@ CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app, genome_api
 -- Name: POLICY genome_app_tenant ON brand_priors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: causal_effects genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON causal_effects; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: competitor_ad_tags genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.competitor_ad_tags TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.competitor_ad_tags TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON competitor_ad_tags; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: creative_element_reward_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18706,19 +18367,19 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO gen
 -- Name: POLICY genome_app_tenant ON creative_element_reward_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: creative_element_rewards genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18726,17 +18387,17 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app
 -- Name: POLICY genome_app_tenant ON creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: creative_element_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18744,31 +18405,31 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app,
 -- Name: POLICY genome_app_tenant ON creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: dashboard_users genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON dashboard_users; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: element_combo_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18776,15 +18437,15 @@ CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app, ge
 -- Name: POLICY genome_app_tenant ON element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments))))));
 
 
@@ -18792,16 +18453,16 @@ CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app, gen
 -- Name: POLICY genome_app_tenant ON experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiment_arm_ads genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18810,16 +18471,16 @@ CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app, geno
 -- Name: POLICY genome_app_tenant ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_arms genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18828,15 +18489,15 @@ CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app, genome_
 -- Name: POLICY genome_app_tenant ON experiment_arms; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_events genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments))))));
 
 
@@ -18844,17 +18505,17 @@ CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app, genom
 -- Name: POLICY genome_app_tenant ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18862,15 +18523,15 @@ CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app, genome_api 
 -- Name: POLICY genome_app_tenant ON experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: generation_experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
-   FROM genome.generation_experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments))))));
 
 
@@ -18878,64 +18539,64 @@ CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO geno
 -- Name: POLICY genome_app_tenant ON generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
 
 
 --
 -- Name: generation_experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: genome_state genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON genome_state; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: learner_posteriors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: provider_calls genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18944,33 +18605,33 @@ CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app, genome_a
 -- Name: POLICY genome_app_tenant ON provider_calls; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: quality_scoring_config genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: selection_tables genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18978,15 +18639,15 @@ CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app, genome
 -- Name: POLICY genome_app_tenant ON selection_tables; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: style_clusters genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18994,39 +18655,39 @@ CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app, genome_a
 -- Name: POLICY genome_app_tenant ON style_clusters; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: system_alerts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON system_alerts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: validation_results genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON validation_results; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
@@ -19105,25 +18766,25 @@ ALTER TABLE public.generated_ads ENABLE ROW LEVEL SECURITY;
 -- Name: ad_intelligence_baselines genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: ad_runs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -19132,29 +18793,29 @@ CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app, genome_api USIN
 -- Name: POLICY genome_app_tenant ON ad_runs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: brands genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.brands TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON public.brands TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON brands; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
 
 
 --
 -- Name: generated_ads genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app, genome_api USING ((((ad_run_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
-   FROM public.ad_runs)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))))) WITH CHECK (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs))))));
 
 
@@ -19162,16 +18823,16 @@ CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app, genome_ap
 -- Name: POLICY genome_app_tenant ON generated_ads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app, genome_api | (ad_run_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
+COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
 
 
 --
 -- Name: meta_ad_mapping genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -19180,15 +18841,15 @@ CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app, genome_
 -- Name: POLICY genome_app_tenant ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: meta_ads_performance genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -19196,15 +18857,15 @@ CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app, ge
 -- Name: POLICY genome_app_tenant ON meta_ads_performance; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: meta_campaigns genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -19212,30 +18873,30 @@ CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app, genome_a
 -- Name: POLICY genome_app_tenant ON meta_campaigns; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: organizations genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.organizations TO genome_app, genome_api USING ((id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) WITH CHECK ((id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])));
+CREATE POLICY genome_app_tenant ON public.organizations TO genome_app USING ((id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON organizations; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app, genome_api | id = ANY ((SELECT genome.current_organizations())::uuid []) | id = ANY ((SELECT genome.current_organizations())::uuid [])';
+COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app | id = (SELECT genome.current_organization()) | id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: product_template_usage genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app, genome_api USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -19244,15 +18905,15 @@ CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app, 
 -- Name: POLICY genome_app_tenant ON product_template_usage; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app, genome_api | (ad_run_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: products genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.products TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -19260,16 +18921,16 @@ CREATE POLICY genome_app_tenant ON public.products TO genome_app, genome_api USI
 -- Name: POLICY genome_app_tenant ON products; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: scheduled_jobs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -19278,7 +18939,7 @@ CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app, genome_a
 -- Name: POLICY genome_app_tenant ON scheduled_jobs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
@@ -19330,7 +18991,6 @@ ALTER TABLE public.scheduled_jobs ENABLE ROW LEVEL SECURITY;
 GRANT USAGE ON SCHEMA genome TO genome_app;
 GRANT USAGE ON SCHEMA genome TO genome_agent;
 GRANT USAGE ON SCHEMA genome TO genome_dashboard;
-GRANT USAGE ON SCHEMA genome TO genome_api;
 
 
 --
@@ -19341,7 +19001,6 @@ GRANT USAGE ON SCHEMA public TO genome_owner;
 GRANT USAGE ON SCHEMA public TO genome_app;
 GRANT USAGE ON SCHEMA public TO genome_agent;
 GRANT USAGE ON SCHEMA public TO genome_dashboard;
-GRANT USAGE ON SCHEMA public TO genome_api;
 
 
 --
@@ -19349,7 +19008,7 @@ GRANT USAGE ON SCHEMA public TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_api;
+GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_app;
 
 
 --
@@ -19357,7 +19016,6 @@ GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks 
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO genome_api;
 
 
 --
@@ -19365,7 +19023,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO geno
 --
 
 REVOKE ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_app;
 
 
 --
@@ -19436,7 +19094,7 @@ REVOKE ALL ON FUNCTION genome._apply_tenancy() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) TO genome_api;
+GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) TO genome_app;
 
 
 --
@@ -19458,7 +19116,7 @@ REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double
 --
 
 REVOKE ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_api;
+GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_app;
 
 
 --
@@ -19466,7 +19124,7 @@ GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision
 --
 
 REVOKE ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -19474,7 +19132,7 @@ GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with ti
 --
 
 REVOKE ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) TO genome_api;
+GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) TO genome_app;
 
 
 --
@@ -19482,7 +19140,7 @@ GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison te
 --
 
 REVOKE ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -19490,7 +19148,7 @@ GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp
 --
 
 REVOKE ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) TO genome_api;
+GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) TO genome_app;
 
 
 --
@@ -19498,7 +19156,7 @@ GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores doub
 --
 
 REVOKE ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -19520,7 +19178,7 @@ REVOKE ALL ON FUNCTION genome._callees(p_functions text[]) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._caller_is_owner() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_api;
+GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
 
 
 --
@@ -19528,7 +19186,7 @@ GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_app;
 
 
 --
@@ -19536,15 +19194,15 @@ GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id 
 --
 
 REVOKE ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) TO genome_api;
+GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) TO genome_app;
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) TO genome_api;
+REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_app;
 
 
 --
@@ -19552,7 +19210,7 @@ GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids u
 --
 
 REVOKE ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_api;
+GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_app;
 
 
 --
@@ -19567,7 +19225,7 @@ REVOKE ALL ON FUNCTION genome._check_storage_key() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._ci_level() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ci_level() TO genome_api;
+GRANT ALL ON FUNCTION genome._ci_level() TO genome_app;
 
 
 --
@@ -19590,7 +19248,6 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_backfill_tags() FROM PUBLIC;
 
 GRANT ALL ON TABLE public.ad_intelligence_baselines TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_api;
 
 
 --
@@ -19626,7 +19283,7 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon da
 --
 
 REVOKE ALL ON FUNCTION genome._context_tags(p_context jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_api;
+GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_app;
 
 
 --
@@ -19634,31 +19291,7 @@ GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) TO genome_api;
-
-
---
--- Name: FUNCTION _decide_review(p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) TO genome_api;
-
-
---
--- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_api;
-
-
---
--- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) TO genome_app;
 
 
 --
@@ -19673,7 +19306,7 @@ REVOKE ALL ON FUNCTION genome._ensure_role(p_role text, p_options text) FROM PUB
 --
 
 REVOKE ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -19681,7 +19314,7 @@ GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now ti
 --
 
 REVOKE ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) TO genome_api;
+GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) TO genome_app;
 
 
 --
@@ -19689,7 +19322,7 @@ GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights do
 --
 
 REVOKE ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_api;
+GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_app;
 
 
 --
@@ -19697,7 +19330,7 @@ GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposu
 --
 
 REVOKE ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -19712,7 +19345,7 @@ REVOKE ALL ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm int
 --
 
 REVOKE ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) TO genome_api;
+GRANT ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) TO genome_app;
 
 
 --
@@ -19727,7 +19360,7 @@ REVOKE ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_contro
 --
 
 REVOKE ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) TO genome_api;
+GRANT ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) TO genome_app;
 
 
 --
@@ -19742,7 +19375,7 @@ REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now t
 --
 
 REVOKE ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_app;
 
 
 --
@@ -19756,151 +19389,14 @@ REVOKE ALL ON FUNCTION genome._generation_look(p_variant double precision[], p_c
 -- Name: TABLE agent_jobs; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
-GRANT INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_api;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
 
 
 --
--- Name: COLUMN agent_jobs.id; Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[]); Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT(id) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(id) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.kind; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(kind) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(kind) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.generated_ad_id; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(generated_ad_id) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(generated_ad_id) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.payload; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(payload) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(payload) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.status; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(status) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(status) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.attempts; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(attempts) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(attempts) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.max_attempts; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(max_attempts) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(max_attempts) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.run_after; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(run_after) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(run_after) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.leased_until; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(leased_until) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(leased_until) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.leased_by; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(leased_by) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(leased_by) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.last_error; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(last_error) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(last_error) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.errors; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(errors) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(errors) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.result; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(result) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(result) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.created_at; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(created_at) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(created_at) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.updated_at; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(updated_at) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(updated_at) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.finished_at; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(finished_at) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(finished_at) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: COLUMN agent_jobs.stage_rank; Type: ACL; Schema: genome; Owner: -
---
-
-GRANT SELECT(stage_rank) ON TABLE genome.agent_jobs TO genome_app;
-GRANT SELECT(stage_rank) ON TABLE genome.agent_jobs TO genome_api;
-
-
---
--- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) FROM PUBLIC;
 
 
 --
@@ -19915,7 +19411,7 @@ REVOKE ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) FROM PUBL
 --
 
 REVOKE ALL ON FUNCTION genome._job_kinds() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._job_kinds() TO genome_api;
+GRANT ALL ON FUNCTION genome._job_kinds() TO genome_app;
 
 
 --
@@ -19926,10 +19422,10 @@ REVOKE ALL ON FUNCTION genome._job_stage_rank() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) FROM PUBLIC;
 
 
 --
@@ -19937,6 +19433,13 @@ REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_
 --
 
 REVOKE ALL ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _learner_half_life_candidates(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._learner_half_life_candidates() FROM PUBLIC;
 
 
 --
@@ -19951,7 +19454,7 @@ REVOKE ALL ON FUNCTION genome._mann_whitney_u(p_x double precision[], p_y double
 --
 
 REVOKE ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) TO genome_api;
+GRANT ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) TO genome_app;
 
 
 --
@@ -19966,7 +19469,7 @@ REVOKE ALL ON FUNCTION genome._meta_ad_mapping_brand() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -19974,7 +19477,7 @@ GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone)
 --
 
 REVOKE ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -19982,7 +19485,7 @@ GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zo
 --
 
 REVOKE ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -19990,7 +19493,7 @@ GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with ti
 --
 
 REVOKE ALL ON FUNCTION genome._monitoring_min_ads() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_api;
+GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_app;
 
 
 --
@@ -19998,7 +19501,7 @@ GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) TO genome_api;
+GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) TO genome_app;
 
 
 --
@@ -20006,7 +19509,7 @@ GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding pub
 --
 
 REVOKE ALL ON FUNCTION genome._normal_quantile(p_p double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_api;
+GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_app;
 
 
 --
@@ -20017,10 +19520,11 @@ REVOKE ALL ON FUNCTION genome._notify_job() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _notify_jobs(); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _on_ad_planned(p_generated_ad_id uuid, p_selection jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._notify_jobs() FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) TO genome_app;
 
 
 --
@@ -20031,35 +19535,11 @@ REVOKE ALL ON FUNCTION genome._organization_default_config() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _performance_context(p_brand_id uuid, p_product_id uuid); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) TO genome_api;
-
-
---
--- Name: FUNCTION _plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) TO genome_api;
-
-
---
 -- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
 REVOKE ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_api;
-
-
---
--- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) TO genome_api;
+GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_app;
 
 
 --
@@ -20074,7 +19554,7 @@ REVOKE ALL ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call json
 --
 
 REVOKE ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
 
 
 --
@@ -20082,7 +19562,7 @@ GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._require_brand(p_brand_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_app;
 
 
 --
@@ -20104,7 +19584,6 @@ REVOKE ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_mo
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_api;
 
 
 --
@@ -20112,7 +19591,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) TO genome_app;
 
 
 --
@@ -20120,7 +19599,6 @@ GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states 
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_api;
 
 
 --
@@ -20128,7 +19606,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) TO genome_app;
 
 
 --
@@ -20136,7 +19614,7 @@ GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm
 --
 
 REVOKE ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_app;
 
 
 --
@@ -20151,7 +19629,7 @@ REVOKE ALL ON FUNCTION genome._require_job(p_job_id uuid) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._require_knn_k(p_k integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_app;
 
 
 --
@@ -20166,7 +19644,7 @@ REVOKE ALL ON FUNCTION genome._require_lease(p_lease interval) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_app;
 
 
 --
@@ -20174,7 +19652,7 @@ GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) 
 --
 
 REVOKE ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_app;
 
 
 --
@@ -20182,7 +19660,7 @@ GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO gen
 --
 
 REVOKE ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO genome_app;
 
 
 --
@@ -20190,7 +19668,7 @@ GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO ge
 --
 
 REVOKE ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_app;
 
 
 --
@@ -20205,7 +19683,7 @@ REVOKE ALL ON FUNCTION genome._require_server_time(p_now timestamp with time zon
 --
 
 REVOKE ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) TO genome_api;
+GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) TO genome_app;
 
 
 --
@@ -20213,7 +19691,7 @@ GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, 
 --
 
 REVOKE ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_app;
 
 
 --
@@ -20221,7 +19699,7 @@ GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_a
 --
 
 REVOKE ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) TO genome_app;
 
 
 --
@@ -20257,7 +19735,7 @@ REVOKE ALL ON FUNCTION genome._seed_default_quality_config(p_organization_id uui
 --
 
 REVOKE ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) TO genome_api;
+GRANT ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) TO genome_app;
 
 
 --
@@ -20272,7 +19750,7 @@ REVOKE ALL ON FUNCTION genome._selection_tables_stale() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._setting(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_api;
+GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
 
 
 --
@@ -20280,7 +19758,7 @@ GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_int(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_api;
+GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_app;
 
 
 --
@@ -20295,7 +19773,7 @@ REVOKE ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) FROM PU
 --
 
 REVOKE ALL ON FUNCTION genome._setting_num(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_api;
+GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
 
 
 --
@@ -20303,7 +19781,7 @@ GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_nums(p_keys text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_api;
+GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_app;
 
 
 --
@@ -20311,6 +19789,7 @@ GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_text(p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._setting_text(p_key text) TO genome_app;
 
 
 --
@@ -20318,7 +19797,7 @@ REVOKE ALL ON FUNCTION genome._setting_text(p_key text) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._severity_rank(p_severity text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._severity_rank(p_severity text) TO genome_api;
+GRANT ALL ON FUNCTION genome._severity_rank(p_severity text) TO genome_app;
 
 
 --
@@ -20340,7 +19819,7 @@ REVOKE ALL ON FUNCTION genome._sync_alerts(p_evaluations genome.alert_evaluation
 --
 
 REVOKE ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_api;
+GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_app;
 
 
 --
@@ -20348,7 +19827,7 @@ GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double preci
 --
 
 REVOKE ALL ON FUNCTION genome._tenant_links() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._tenant_links() TO genome_api;
+GRANT ALL ON FUNCTION genome._tenant_links() TO genome_app;
 
 
 --
@@ -20356,7 +19835,7 @@ GRANT ALL ON FUNCTION genome._tenant_links() TO genome_api;
 --
 
 REVOKE ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) TO genome_api;
+GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) TO genome_app;
 
 
 --
@@ -20364,7 +19843,6 @@ GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) 
 --
 
 REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) TO genome_api;
 
 
 --
@@ -20449,7 +19927,7 @@ REVOKE ALL ON FUNCTION genome._update_scores_win_probabilities(p_version integer
 --
 
 REVOKE ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) TO genome_api;
+GRANT ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) TO genome_app;
 
 
 --
@@ -20577,11 +20055,11 @@ GRANT ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with
 
 
 --
--- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) TO genome_agent;
 
 
 --
@@ -20590,16 +20068,6 @@ GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result
 
 REVOKE ALL ON FUNCTION genome.current_organization() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.current_organization() TO genome_app;
-GRANT ALL ON FUNCTION genome.current_organization() TO genome_api;
-
-
---
--- Name: FUNCTION current_organizations(); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome.current_organizations() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.current_organizations() TO genome_app;
-GRANT ALL ON FUNCTION genome.current_organizations() TO genome_api;
 
 
 --
@@ -20634,14 +20102,6 @@ GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_
 
 
 --
--- Name: FUNCTION enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) TO genome_app;
-
-
---
 -- Name: FUNCTION evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -20673,11 +20133,11 @@ GRANT ALL ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_a
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) TO genome_agent;
 
 
 --
@@ -20689,11 +20149,11 @@ GRANT ALL ON FUNCTION genome.find_winners(p_now timestamp with time zone) TO gen
 
 
 --
--- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) TO genome_agent;
 
 
 --
@@ -20705,11 +20165,11 @@ GRANT ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with 
 
 
 --
--- Name: FUNCTION job_context(p_job_id uuid, p_worker text, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION job_context(p_job_id uuid, p_worker text); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) TO genome_agent;
 
 
 --
@@ -20741,7 +20201,6 @@ GRANT ALL ON FUNCTION genome.normalize_tags(p_tags jsonb) TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_api;
 
 
 --
@@ -20750,15 +20209,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_api;
 
 REVOKE ALL ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp with time zone) TO genome_app;
-
-
---
--- Name: FUNCTION owner_session(); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome.owner_session() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.owner_session() TO genome_app;
-GRANT ALL ON FUNCTION genome.owner_session() TO genome_api;
 
 
 --
@@ -20826,35 +20276,35 @@ GRANT ALL ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context
 
 
 --
--- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
-
-
---
--- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
 
 
 --
--- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
 
 
 --
--- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) TO genome_agent;
+
+
+--
+-- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
 
 
 --
@@ -20866,19 +20316,19 @@ GRANT ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_sta
 
 
 --
--- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
 
 
 --
--- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) TO genome_agent;
 
 
 --
@@ -20898,11 +20348,11 @@ GRANT ALL ON FUNCTION genome.retire_exemplar(p_exemplar_id uuid) TO genome_app;
 
 
 --
--- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) TO genome_agent;
 
 
 --
@@ -21001,7 +20451,6 @@ GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with ti
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_api;
 
 
 --
@@ -21009,7 +20458,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_api;
 
 
 --
@@ -21017,7 +20465,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_api;
 
 
 --
@@ -21025,7 +20472,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome_api;
 
 
 --
@@ -21033,7 +20479,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_api;
 
 
 --
@@ -21041,7 +20486,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_api;
 
 
 --
@@ -21049,7 +20493,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_api;
 
 
 --
@@ -21057,7 +20500,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_api;
 
 
 --
@@ -21065,7 +20507,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_api;
 
 
 --
@@ -21073,7 +20514,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_a
 --
 
 GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
-GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_api;
 
 
 --
@@ -21081,7 +20521,6 @@ GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_api;
 --
 
 GRANT SELECT ON TABLE genome.alert_thresholds TO genome_app;
-GRANT SELECT ON TABLE genome.alert_thresholds TO genome_api;
 
 
 --
@@ -21089,7 +20528,6 @@ GRANT SELECT ON TABLE genome.alert_thresholds TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_api;
 
 
 --
@@ -21097,7 +20535,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_api;
 
 
 --
@@ -21105,7 +20542,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_api;
 
 
 --
@@ -21113,7 +20549,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_a
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_history TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_history TO genome_api;
 
 
 --
@@ -21121,7 +20556,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_histor
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO genome_api;
 
 
 --
@@ -21129,7 +20563,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO ge
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO genome_api;
 
 
 --
@@ -21137,7 +20570,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO gen
 --
 
 GRANT SELECT ON TABLE genome.defect_checks TO genome_app;
-GRANT SELECT ON TABLE genome.defect_checks TO genome_api;
 
 
 --
@@ -21145,7 +20577,6 @@ GRANT SELECT ON TABLE genome.defect_checks TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome_api;
 
 
 --
@@ -21153,7 +20584,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome
 --
 
 GRANT SELECT ON TABLE genome.element_dimensions TO genome_app;
-GRANT SELECT ON TABLE genome.element_dimensions TO genome_api;
 
 
 --
@@ -21161,7 +20591,6 @@ GRANT SELECT ON TABLE genome.element_dimensions TO genome_api;
 --
 
 GRANT SELECT ON TABLE genome.element_value_aliases TO genome_app;
-GRANT SELECT ON TABLE genome.element_value_aliases TO genome_api;
 
 
 --
@@ -21169,7 +20598,6 @@ GRANT SELECT ON TABLE genome.element_value_aliases TO genome_api;
 --
 
 GRANT SELECT ON TABLE genome.element_values TO genome_app;
-GRANT SELECT ON TABLE genome.element_values TO genome_api;
 
 
 --
@@ -21177,7 +20605,6 @@ GRANT SELECT ON TABLE genome.element_values TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_api;
 
 
 --
@@ -21185,7 +20612,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_api;
 
 
 --
@@ -21193,7 +20619,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_a
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_api;
 
 
 --
@@ -21201,7 +20626,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses TO genome_api;
 
 
 --
@@ -21209,7 +20633,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO genome_api;
 
 
 --
@@ -21217,7 +20640,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO geno
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_api;
 
 
 --
@@ -21232,7 +20654,6 @@ GRANT SELECT ON TABLE genome.job_runs TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
-GRANT SELECT ON TABLE genome.job_schedules TO genome_api;
 
 
 --
@@ -21240,7 +20661,6 @@ GRANT SELECT ON TABLE genome.job_schedules TO genome_api;
 --
 
 GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_app;
-GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_api;
 
 
 --
@@ -21248,7 +20668,6 @@ GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_api;
 
 
 --
@@ -21256,7 +20675,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_a
 --
 
 GRANT SELECT ON TABLE genome.objective_map TO genome_app;
-GRANT SELECT ON TABLE genome.objective_map TO genome_api;
 
 
 --
@@ -21264,7 +20682,6 @@ GRANT SELECT ON TABLE genome.objective_map TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_api;
 
 
 --
@@ -21272,7 +20689,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_api;
 --
 
 GRANT SELECT ON TABLE genome.review_checks TO genome_app;
-GRANT SELECT ON TABLE genome.review_checks TO genome_api;
 
 
 --
@@ -21280,7 +20696,6 @@ GRANT SELECT ON TABLE genome.review_checks TO genome_api;
 --
 
 GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
-GRANT SELECT ON TABLE genome.reward_metrics TO genome_api;
 
 
 --
@@ -21288,7 +20703,6 @@ GRANT SELECT ON TABLE genome.reward_metrics TO genome_api;
 --
 
 GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
-GRANT SELECT ON TABLE genome.reward_weights TO genome_api;
 
 
 --
@@ -21296,7 +20710,6 @@ GRANT SELECT ON TABLE genome.reward_weights TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_api;
 
 
 --
@@ -21304,7 +20717,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_api
 --
 
 GRANT SELECT ON TABLE genome.settings TO genome_app;
-GRANT SELECT ON TABLE genome.settings TO genome_api;
 
 
 --
@@ -21312,7 +20724,6 @@ GRANT SELECT ON TABLE genome.settings TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_api;
 
 
 --
@@ -21320,7 +20731,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_api;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_api;
 
 
 --
@@ -21329,7 +20739,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_a
 
 GRANT ALL ON TABLE public.ad_runs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_api;
 
 
 --
@@ -21338,7 +20747,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_api;
 
 GRANT ALL ON TABLE public.brands TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_api;
 
 
 --
@@ -21347,7 +20755,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_api;
 
 GRANT ALL ON TABLE public.generated_ads TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_api;
 
 
 --
@@ -21356,7 +20763,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_api;
 
 GRANT ALL ON TABLE public.meta_ad_mapping TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_api;
 
 
 --
@@ -21365,7 +20771,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_api;
 
 GRANT ALL ON TABLE public.meta_ads_performance TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome_api;
 
 
 --
@@ -21374,7 +20779,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome
 
 GRANT ALL ON TABLE public.meta_campaigns TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_api;
 
 
 --
@@ -21383,7 +20787,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_api;
 
 GRANT ALL ON TABLE public.organizations TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_api;
 
 
 --
@@ -21392,7 +20795,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_api;
 
 GRANT ALL ON TABLE public.product_template_usage TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO genome_api;
 
 
 --
@@ -21401,7 +20803,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO geno
 
 GRANT ALL ON TABLE public.products TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_api;
 
 
 --
@@ -21410,7 +20811,6 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_api;
 
 GRANT ALL ON TABLE public.scheduled_jobs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scheduled_jobs TO genome_app;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scheduled_jobs TO genome_api;
 
 
 --

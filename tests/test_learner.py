@@ -5,6 +5,7 @@ end-to-end simulation through plan_ads / update_scores against the old learner a
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import psycopg
@@ -149,13 +150,13 @@ def test_intervals_cover_the_truth_under_creative_spread(db: psycopg.Connection)
 # --- Through update_scores ----------------------------------------------------------------
 
 
-def _use(db, learner: str, **settings: float) -> None:
+def _use(db, learner: str, **settings: object) -> None:
     db.execute(
         "UPDATE genome.settings SET value = to_jsonb(%s::text) WHERE key = 'learner'", (learner,)
     )
     for key, value in settings.items():
         db.execute(
-            "UPDATE genome.settings SET value = to_jsonb(%s::float8) WHERE key = %s", (value, key)
+            "UPDATE genome.settings SET value = %s::jsonb WHERE key = %s", (json.dumps(value), key)
         )
 
 
@@ -307,45 +308,133 @@ def test_a_conversion_brand_is_scored_by_purchases_per_impression(db: psycopg.Co
     assert max(per_click, key=per_click.get) == b
 
 
-def test_a_swapped_best_value_is_found_again_after_decay(db: psycopg.Connection) -> None:
+def _half_lives(db, brand_id) -> list[float | None]:
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT half_life_days FROM genome.learner_posteriors WHERE brand_id = %s ORDER BY stage",
+            (brand_id,),
+        )
+    ]
+
+
+def test_the_data_choose_a_short_half_life_after_a_swap_and_none_when_stationary(
+    db: psycopg.Connection,
+) -> None:
     dims = _dimensions(db)
     dim, values = next((d, v) for d, v in dims.items() if len(v) >= 2)
     a, b = values[0], values[1]
     rng = np.random.default_rng(9)
     swap_day, days = 30, 44
-    tags, impressions, clicks, dates, matured = [], [], [], [], []
-    for day in range(days):
-        for value in (a, b) * 4:
-            best = a if day < swap_day else b
-            ctr = 0.03 if value == best else 0.02
-            tags.append({dim: value})
-            impressions.append(3000)
-            clicks.append(int(rng.binomial(3000, ctr)))
-            dates.append((T0 + day * DAY).date())
-            matured.append(T0 + (day + 1) * DAY)
-    brand_id = f.brand(db)
-    _brand_ads(db, brand_id, tags, impressions, clicks, dates, dates, matured)
+    brands = {}
+    for swapped in (True, False):
+        tags, impressions, clicks, dates, matured = [], [], [], [], []
+        for day in range(days):
+            for value in (a, b) * 4:
+                best = b if swapped and day >= swap_day else a
+                ctr = 0.03 if value == best else 0.02
+                tags.append({dim: value})
+                impressions.append(3000)
+                clicks.append(int(rng.binomial(3000, ctr)))
+                dates.append((T0 + day * DAY).date())
+                matured.append(T0 + (day + 1) * DAY)
+        brands[swapped] = f.brand(db)
+        _brand_ads(db, brands[swapped], tags, impressions, clicks, dates, dates, matured)
     now = T0 + days * DAY
-    _use(db, "joint_logistic", learner_half_life_days=10000.0)
+    # Without decay the swap is not undone.
+    _use(db, "joint_logistic", learner_half_life_candidates=[None])
     db.execute("SELECT genome.update_scores(%s)", (now,))
-    without_decay = _posterior_means(db, brand_id, dim)
-    _use(db, "joint_logistic", learner_half_life_days=7.0)
-    db.execute("SELECT genome.update_scores(%s)", (now,))
-    with_decay = _posterior_means(db, brand_id, dim)
+    without_decay = _posterior_means(db, brands[True], dim)
     assert without_decay[a] > without_decay[b]
+    assert _half_lives(db, brands[True]) == [None]
+    # The default candidates: the swapped brand's newest ads call for a short half-life,
+    # the stationary brand's for none.
+    _use(db, "joint_logistic", learner_half_life_candidates=[7, 14, 28, 56, None])
+    db.execute("SELECT genome.update_scores(%s)", (now,))
+    assert _half_lives(db, brands[True])[0] <= 14
+    assert _half_lives(db, brands[False]) == [None]
+    with_decay = _posterior_means(db, brands[True], dim)
     assert with_decay[b] > with_decay[a]
     post = dict(
         (v, (pa, pb))
         for v, pa, pb in db.execute(
             "SELECT element_value, posterior_alpha, posterior_beta FROM genome.creative_element_scores "
             "WHERE brand_id = %s AND product_id IS NULL AND element_dimension = %s",
-            (brand_id, dim),
+            (brands[True], dim),
         ).fetchall()
     )
     # Between the two values shown, the new best one wins a Thompson draw nearly always.
     draws = np.random.default_rng(0)
     p_b_beats_a = np.mean(draws.beta(*post[b], 20000) > draws.beta(*post[a], 20000))
     assert p_b_beats_a > 0.9
+
+
+def test_half_life_scores_are_the_prequential_log_likelihood_of_glm_fits(
+    db: psycopg.Connection,
+) -> None:
+    """Each candidate's score: per holdout window, a weighted GLM (statsmodels) fitted on
+    the older ads aged as the fit ages them, predicting the window's ads at the window's own
+    level (an intercept refitted on it); the choice: the
+    longest half-life within one standard error (paired over ads) of the best."""
+    rng = np.random.default_rng(21)
+    levels, days, per_day = [3, 2], 40, 6
+    designs = [tuple(int(rng.integers(n)) for n in levels) for _ in range(days * per_day)]
+    day = np.repeat(np.arange(days), per_day)
+    X = _one_hot(designs, levels)
+    # The first value's effect drifts from +0.4 to -0.4: recent evidence predicts better.
+    drift = 0.4 - 0.8 * day / (days - 1)
+    eta = -3.5 + np.where(X[:, 1] == 1, drift, 0.0) + X[:, 4] * 0.2
+    trials = rng.integers(1000, 4000, len(designs))
+    successes = rng.binomial(trials, expit(eta))
+    age = (days + 2 - day).astype(float)
+    candidates = [3.0, 10.0, 30.0, float("inf")]
+    offsets = np.cumsum([1, *levels])[:-1]
+    ad_index = [i + 1 for i, d in enumerate(designs) for _ in d]
+    param_index = [int(offsets[k] + v) + 1 for d in designs for k, v in enumerate(d)]
+    k = X.shape[1]
+    row = db.execute(
+        "SELECT half_life, half_life_scores FROM genome._joint_logistic_fit("
+        "%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, %s, %s, 14.0, 7.0, 3)",
+        (
+            ad_index, param_index, successes.astype(float).tolist(),
+            trials.astype(float).tolist(), [1.0] * len(designs), [1] * len(designs),
+            [0.0] * k, [100.0] + [1e4] * (k - 1), [0, 1, 1, 1, 2, 2], age.tolist(), candidates,
+        ),
+    ).fetchone()  # fmt: skip
+    # Reference coding for the unpenalised GLM: drop the first value of each dimension.
+    Xr = X[:, [0, 2, 3, 5]]
+    per_ad = [[] for _ in candidates]
+    newest = age.min()
+    for fold in range(3):
+        lo, hi = newest + 7 * fold, newest + 7 * (fold + 1)
+        test, train = (age >= lo) & (age < hi), age >= hi
+        for i, h in enumerate(candidates):
+            weights = 0.5 ** ((age[train] - hi + newest) / h)
+            glm = sm.GLM(
+                np.column_stack([successes[train], trials[train] - successes[train]]),
+                Xr[train],
+                family=sm.families.Binomial(),
+                var_weights=weights,
+            ).fit(tol=1e-12)
+            # The window's own level: an intercept refitted with the GLM's log-odds as offset.
+            level = sm.GLM(
+                np.column_stack([successes[test], trials[test] - successes[test]]),
+                np.ones((int(test.sum()), 1)),
+                family=sm.families.Binomial(),
+                offset=Xr[test] @ glm.params,
+            ).fit(tol=1e-12)
+            p = level.predict(np.ones((int(test.sum()), 1)), offset=Xr[test] @ glm.params)
+            per_ad[i].append(
+                successes[test] * np.log(p) + (trials[test] - successes[test]) * np.log1p(-p)
+            )
+    ll = np.array([np.concatenate(x) for x in per_ad])
+    expected = ll.sum(axis=1)
+    np.testing.assert_allclose(row[1], expected, rtol=1e-6)
+    diff = ll[np.argmax(expected)] - ll
+    within = diff.sum(axis=1) <= np.sqrt(ll.shape[1]) * diff.std(axis=1, ddof=1)
+    assert row[0] == max(h for h, ok in zip(candidates, within, strict=True) if ok)
+    # The drift makes the choice a real one: no decay scores worst.
+    assert row[0] is not None and expected[-1] < expected.max() - 5
 
 
 # --- A small end-to-end simulation ----------------------------------------------------------

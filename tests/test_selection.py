@@ -70,17 +70,26 @@ def test_planted_truth_value_is_chosen_most_of_the_time(db: psycopg.Connection) 
 
 
 @pytest.mark.parametrize(
-    ("matured", "planned", "expected"),
+    ("matured", "planned", "learner", "expected"),
     [
-        (0, 1000, 0.30),
-        (100, 1000, 0.30 * math.exp(-1)),
-        (500, 1000, 0.05),
-        (500, 10, 0.30),  # the first 30 ads of a brand are explored at 30%
+        (0, 1000, "joint_logistic", 0.30),
+        (100, 1000, "joint_logistic", 0.30 * math.exp(-1)),
+        # The floor: exploration_floor for the one-bit learner, learner_exploration_floor (0)
+        # for the joint learner, whose Thompson draws explore by themselves.
+        (500, 1000, "beta_bernoulli", 0.05),
+        (500, 1000, "joint_logistic", 0.30 * math.exp(-5)),
+        (500, 10, "joint_logistic", 0.30),  # the first 30 ads of a brand are explored at 30%
     ],
 )
 def test_exploration_follows_the_schedule(
-    db: psycopg.Connection, matured, planned, expected
+    db: psycopg.Connection, matured, planned, learner, expected
 ) -> None:
+    db.execute(
+        "UPDATE genome.settings SET value = to_jsonb(%s::text) WHERE key = 'learner'", (learner,)
+    )
+    assert db.execute("SELECT genome.exploration_rate(%s, %s)", (matured, planned)).fetchone()[
+        0
+    ] == pytest.approx(expected)
     b = _planted(db, matured=matured, planned=planned)
     draws = _draws(db, b, 1500)
     assert draws[0]["exploration_rate"] == pytest.approx(expected)

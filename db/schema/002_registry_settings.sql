@@ -213,7 +213,13 @@ INSERT INTO genome.settings (key, value, description) VALUES
     'learner', '"joint_logistic"',
     'Which learner update_scores runs: joint_logistic (per-ad evidence, all dimensions jointly) or beta_bernoulli (one bit per ad, per dimension)'
 ),
-('learner_half_life_days', '14', 'Joint learner: an ad''s evidence weighs half as much after this many days'),
+(
+    'learner_half_life_candidates', '[7, 14, 28, 56, null]',
+    'Joint learner: half-lives (days; null: no decay) each brand''s fit chooses from by prequential log-likelihood of its newest ads'
+),
+('learner_half_life_days', '14', 'Joint learner: the half-life (days) used while a brand has too few recent ads to choose one'),
+('learner_holdout_days', '7', 'Joint learner: width of each window of newest ads the half-life candidates predict'),
+('learner_holdout_folds', '3', 'Joint learner: number of such windows, newest first (two must have enough ads)'),
 ('learner_prior_sd', '1.0', 'Joint learner: prior sd of each element value''s effect on the log-odds'),
 ('learner_intercept_prior_sd', '2.0', 'Joint learner: prior sd of each objective''s intercept (log-odds)'),
 ('learner_min_dispersion', '1.0', 'Joint learner: floor of the estimated overdispersion factor'),
@@ -225,7 +231,11 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('level2_days', '14', 'Days since first matured reward to reach level 2'),
 ('level3_days', '30', 'Days since first matured reward to reach level 3'),
 ('exploration_start', '0.30', 'exploration_boost at 0 matured ads'),
-('exploration_floor', '0.05', 'exploration_boost never falls below this'),
+('exploration_floor', '0.05', 'exploration_boost never falls below this (learner beta_bernoulli)'),
+(
+    'learner_exploration_floor', '0',
+    'exploration_boost never falls below this under the joint learner (its Thompson draws explore by themselves)'
+),
 ('exploration_scale', '100', 'exploration_boost = max(floor, start * exp(-matured / scale))'),
 ('forced_exploration_ads', '30', 'The first N ads of a brand are explored at forced_exploration_rate'),
 ('forced_exploration_rate', '0.30', 'Random share of the first ads of a brand'),

@@ -198,6 +198,7 @@ CREATE TABLE genome.learner_posteriors (
     dispersion double precision NOT NULL CHECK (dispersion >= 1),
     n_ads integer NOT NULL,
     effective_ads double precision NOT NULL,
+    half_life_days double precision CHECK (half_life_days > 0),
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (brand_id, stage)
 );
@@ -209,3 +210,5 @@ COMMENT ON COLUMN genome.learner_posteriors.average_design IS
 'Per parameter, the weighted share of the stage''s ads that carry it: the brand''s average ad, against which each value''s win probability is drawn (docs/learning.md#joint-learner).';
 COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS
 'Sum of the ads'' decay and imported weights.';
+COMMENT ON COLUMN genome.learner_posteriors.half_life_days IS
+'The half-life (days) the fit weighted the ads'' evidence with, chosen among learner_half_life_candidates by how well each predicted the newest ads (docs/learning.md#half-life); NULL: no decay.';

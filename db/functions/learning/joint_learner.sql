@@ -4,6 +4,12 @@
 -- inflated by the ads' overdispersion, older evidence decayed. update_scores runs it as the
 -- step _update_scores_joint_learner when the setting learner is joint_logistic.
 
+-- The fit before it chose its own half-life (one signature, not two overloads).
+DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
+    integer [], integer [], double precision [], double precision [], double precision [],
+    integer [], double precision [], double precision [], integer [], double precision
+);
+
 CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_ad_index integer [],
     p_param_index integer [],
@@ -15,11 +21,20 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_prior_sd double precision [],
     p_groups integer [],
     p_min_dispersion double precision,
+    p_ages double precision [] DEFAULT NULL,
+    p_half_lives double precision [] DEFAULT NULL,
+    p_fallback_half_life double precision DEFAULT 'Infinity',
+    p_holdout_days double precision DEFAULT 7,
+    p_holdout_folds integer DEFAULT 3,
     OUT posterior_mean double precision [],
     OUT posterior_cholesky double precision [],
     OUT dispersion double precision,
     OUT marginal_mean double precision [],
-    OUT marginal_variance double precision []
+    OUT marginal_variance double precision [],
+    OUT half_life double precision,
+    OUT average_design double precision [],
+    OUT effective_ads double precision,
+    OUT half_life_scores double precision []
 )
 LANGUAGE plpython3u
 IMMUTABLE
@@ -59,7 +74,7 @@ def log_posterior(b, wt):
     return float(np.sum(wt * (s * eta - n * softplus)) - 0.5 * np.sum(precision0 * (b - m0) ** 2))
 
 
-def newton(b, wt):
+def newton(b, wt, tol=1e-10):
     # Newton-Raphson on the log posterior (concave: binomial log-likelihood plus a Gaussian
     # prior), halving the step until the log posterior rises.
     current = log_posterior(b, wt)
@@ -76,33 +91,122 @@ def newton(b, wt):
                 break
             t /= 2
         b, current = candidate, value
-        if np.max(np.abs(t * step)) < 1e-10:
+        if np.max(np.abs(t * step)) < tol:
             break
     p = expit(X @ b)
     hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
     return b, hess, p
 
 
-# 1. MAP with the ads' own weights.
-b, hess, p = newton(m0.copy(), w)
+def fit(wt, start=None, tol=1e-10):
+    """Steps 1-3 with per-ad weights wt: the MAP, the dispersion, the refit with the weights
+    divided by it (Newton from start, the prior mean by default). Returns the MAP, the
+    Hessian of the final fit and the dispersion."""
+    # 1. MAP with the ads' own weights.
+    b, hess, p = newton(m0.copy() if start is None else start, wt, tol)
+    # 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
+    # freedom (effective parameters = trace of the data's share of the Hessian), floored.
+    phi = float(p_min_dispersion)
+    has = (n > 0) & (wt > 0)
+    if has.any():
+        info = (X.T * (wt * n * p * (1 - p))) @ X
+        edf = float(np.trace(np.linalg.solve(hess, info)))
+        df = float(np.sum(wt[has])) - edf
+        var = n[has] * p[has] * (1 - p[has])
+        pearson = float(np.sum(wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
+        if df >= 1.0:
+            phi = max(phi, pearson / df)
+    # 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of
+    # its trials, so the posterior (and the prior's relative weight) reflects the ads' real
+    # scatter.
+    if phi > 1.0:
+        b, hess, p = newton(b, wt / phi, tol)
+    return b, hess, phi
 
-# 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
-# freedom (effective parameters = trace of the data's share of the Hessian), floored.
-phi = float(p_min_dispersion)
-has = n > 0
-if has.any():
-    info = (X.T * (w * n * p * (1 - p))) @ X
-    edf = float(np.trace(np.linalg.solve(hess, info)))
-    df = float(np.sum(w[has])) - edf
-    var = n[has] * p[has] * (1 - p[has])
-    pearson = float(np.sum(w[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
-    if df >= 1.0:
-        phi = max(phi, pearson / df)
 
-# 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of its
-# trials, so the posterior (and the prior's relative weight) reflects the ads' real scatter.
-if phi > 1.0:
-    b, hess, p = newton(b, w / phi)
+def decayed(age, h):
+    # Evidence halves every h days of age; h = infinity keeps all of it.
+    return w * (1.0 if np.isinf(h) else 0.5 ** (np.maximum(age, 0.0) / h))
+
+
+# 0. The half-life (docs/learning.md#half-life): with one candidate it is that one; with
+# several, each is scored prequentially on the most recent matured ads. In each of
+# p_holdout_folds windows of p_holdout_days (the newest first), the model is fitted on the
+# ads older than the window, aged as if the newest of them were as old as the newest ad is
+# now, and the window's ads are predicted: binomial log-likelihood at the MAP, the window's
+# level (a common shift of its log-odds) fitted to the window itself. The longest
+# half-life within one standard error of the best sum over the folds wins; fewer than two
+# usable folds (too few ads) leave p_fallback_half_life.
+chosen = float(p_fallback_half_life)
+scores_out = None
+if p_ages is None:
+    if p_half_lives:
+        plpy.error("candidate half-lives need the ads' ages")
+    chosen = float("inf")
+    wfinal = w
+else:
+    age = np.asarray(p_ages, dtype=float)
+    candidates = sorted({float(h) for h in (p_half_lives or [chosen])}, reverse=True)
+    if len(age) != n_ads or np.any(np.isnan(age)) or any(not h > 0 for h in candidates):
+        plpy.error("one age per ad and positive half-lives are needed")
+    if len(candidates) == 1:
+        chosen = candidates[0]
+    elif n_ads:
+        newest = float(age.min())
+        per_ad = []  # per usable window: candidates x the window's ads, log-likelihoods
+        folds = 0
+        for fold in range(int(p_holdout_folds)):
+            lo = newest + fold * float(p_holdout_days)
+            hi = lo + float(p_holdout_days)
+            test = (age >= lo) & (age < hi) & (w > 0)
+            train = age >= hi
+            # A fold needs enough ads to predict and to learn from (one per parameter).
+            if test.sum() < 10 or train.sum() < k:
+                continue
+            folds += 1
+            Xt, st, nt = X[test], s[test], n[test]
+            bh = None
+            ll = np.zeros((len(candidates), int(test.sum())))
+            for i, h in enumerate(candidates):
+                # Each candidate starts from the previous one's MAP (they differ little); a
+                # looser tolerance than the final fit's is far below what the scores resolve.
+                bh, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
+                eta = Xt @ bh
+                # The window's own level: a shift of all ads' log-odds (maximum likelihood,
+                # Newton in one dimension). Ads not yet through their fatigue make the newest
+                # window's level higher whether or not the market moved; what a half-life
+                # is judged on is how the candidate ranks the window's ads.
+                shift = 0.0
+                for _ in range(50):
+                    q = expit(eta + shift)
+                    g = float(np.sum(w[test] * (st - nt * q)))
+                    hh = float(np.sum(w[test] * nt * q * (1 - q)))
+                    if hh <= 0:
+                        break
+                    shift += g / hh
+                    if abs(g / hh) < 1e-10:
+                        break
+                eta = eta + shift
+                # log p = -log(1 + e^-eta), log(1 - p) = -log(1 + e^eta), stably.
+                ll[i] = w[test] * (-st * np.logaddexp(0.0, -eta) - (nt - st) * np.logaddexp(0.0, eta))
+            per_ad.append(ll)
+        if folds >= 2:
+            ll = np.concatenate(per_ad, axis=1)
+            score = ll.sum(axis=1)
+            best = int(np.argmax(score))
+            # The longest half-life whose score is within one standard error of the best
+            # (the paired per-ad differences: creative spread makes single ads noisy), so
+            # evidence is dropped only when the newest ads clearly ask for it.
+            for i in range(len(candidates)):
+                diff = ll[best] - ll[i]
+                if diff.sum() <= np.sqrt(len(diff)) * np.std(diff, ddof=1):
+                    chosen = candidates[i]
+                    break
+            by_h = dict(zip(candidates, score))
+            scores_out = [float(by_h[float(h)]) for h in p_half_lives]
+    wfinal = decayed(age, chosen)
+
+b, hess, phi = fit(wfinal)
 cov = np.linalg.inv(hess)
 cov = (cov + cov.T) / 2
 chol = np.linalg.cholesky(cov)
@@ -112,8 +216,8 @@ chol = np.linalg.cholesky(cov)
 # the data pin down) with this value in its own dimension; logistic-normal mean and variance
 # by Gauss-Hermite quadrature.
 intercepts = groups == 0
-total = float(w.sum())
-average = (X.T @ w) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
+total = float(wfinal.sum())
+average = (X.T @ wfinal) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
 nodes, hw = np.polynomial.hermite.hermgauss(40)
 mm = np.full(k, np.nan)
 mv = np.full(k, np.nan)
@@ -135,13 +239,52 @@ return (
     phi,
     [None if np.isnan(x) else float(x) for x in mm],
     [None if np.isnan(x) else float(x) for x in mv],
+    None if np.isinf(chosen) else chosen,
+    [float(x) for x in average],
+    total,
+    scores_out,
 )
 $$;
 COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
-    integer [], double precision [], double precision [], integer [], double precision
+    integer [], double precision [], double precision [], integer [], double precision,
+    double precision [], double precision [], double precision, double precision, integer
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it; returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, and per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension).';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
+
+
+-- The candidate half-lives the fit chooses from (docs/learning.md#half-life).
+CREATE OR REPLACE FUNCTION genome._learner_half_life_candidates()
+RETURNS double precision []
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_value jsonb := genome._setting('learner_half_life_candidates');
+    v_out double precision [];
+BEGIN
+    -- A null element is "no decay": an infinite half-life.
+    SELECT array_agg(
+        CASE WHEN jsonb_typeof(e.x) = 'null' THEN 'Infinity'::double precision
+            ELSE (e.x #>> '{}')::double precision END
+        ORDER BY e.i
+    )
+    INTO v_out
+    FROM jsonb_array_elements(CASE WHEN jsonb_typeof(v_value) = 'array' THEN v_value END)
+        WITH ORDINALITY AS e (x, i)
+    WHERE jsonb_typeof(e.x) IN ('null', 'number');
+    IF v_out IS NULL OR cardinality(v_out) <> jsonb_array_length(v_value)
+        OR 0 >= ANY (v_out) THEN
+        RAISE EXCEPTION 'setting learner_half_life_candidates must be a non-empty array of '
+            'positive numbers of days (null: no decay)'
+            USING ERRCODE = 'GN090';
+    END IF;
+    RETURN v_out;
+END
+$$;
+COMMENT ON FUNCTION genome._learner_half_life_candidates() IS
+'Internal (docs/learning.md#half-life): the setting learner_half_life_candidates as days, a null element as Infinity (no decay). GN090 when it is not a non-empty array of positive numbers and nulls.';
 
 
 -- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
@@ -154,6 +297,9 @@ SET search_path = genome, public
 AS $$
 DECLARE
     v_half_life double precision := genome._setting_num('learner_half_life_days');
+    v_candidates double precision [] := genome._learner_half_life_candidates();
+    v_holdout_days double precision := genome._setting_num('learner_holdout_days');
+    v_holdout_folds integer := genome._setting_int('learner_holdout_folds');
     v_prior_sd double precision := genome._setting_num('learner_prior_sd');
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
@@ -165,8 +311,9 @@ BEGIN
     END IF;
 
     -- 1. Every matured ad's evidence for each stage of its objective
-    -- (genome.learner_objective_evidence), weighted by imported_ad_weight and halved every
-    -- learner_half_life_days of age.
+    -- (genome.learner_objective_evidence), weighted by imported_ad_weight, and its age in
+    -- days (at the middle of its delivery): the fit halves its weight every half-life it
+    -- chooses (docs/learning.md#half-life).
     CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
     SELECT
         cer.brand_id,
@@ -175,10 +322,10 @@ BEGIN
         cer.element_tags,
         least(ev.successes, ev.trials)::double precision AS successes,
         ev.trials::double precision AS trials,
-        (CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END)
-        * 0.5 ^ (greatest(
+        CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight,
+        greatest(
             (p_now::date - cer.first_date) - (cer.last_date - cer.first_date) / 2.0, 0
-        ) / v_half_life) AS weight,
+        )::double precision AS age,
         row_number() OVER (PARTITION BY cer.brand_id, loe.stage ORDER BY cer.id)::integer AS ad_idx
     FROM genome.creative_element_rewards AS cer
     INNER JOIN genome.learner_objective_evidence AS loe ON loe.reward_objective = cer.reward_objective
@@ -289,50 +436,24 @@ BEGIN
             array_agg(a.successes ORDER BY a.ad_idx) AS successes,
             array_agg(a.trials ORDER BY a.ad_idx) AS trials,
             array_agg(a.weight ORDER BY a.ad_idx) AS weights,
+            array_agg(a.age ORDER BY a.ad_idx) AS ages,
             array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
-            count(*)::integer AS n_ads,
-            sum(a.weight) AS effective_ads
+            count(*)::integer AS n_ads
         FROM _joint_ads AS a
         INNER JOIN _joint_params AS p
             ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
         GROUP BY a.brand_id, a.stage
     ),
 
-    carried AS (
-        -- Per parameter the weight of the ads carrying it: their objective's intercept and
-        -- their element values.
-        SELECT a.brand_id, a.stage, p.param_idx, sum(a.weight) AS weight
-        FROM _joint_ads AS a
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-        INNER JOIN _joint_params AS p
-            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.dimension = t.key AND p.value = t.value
-        GROUP BY a.brand_id, a.stage, p.param_idx
-        UNION ALL
-        SELECT a.brand_id, a.stage, p.param_idx, sum(a.weight)
-        FROM _joint_ads AS a
-        INNER JOIN _joint_params AS p
-            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
-        GROUP BY a.brand_id, a.stage, p.param_idx
-    ),
-
     per_param AS (
         SELECT
             p.brand_id,
             p.stage,
-            -- The brand's average ad: per parameter the weighted share of its ads carrying it.
-            array_agg(coalesce(c.weight, 0.0) / greatest(tw.weight, 1e-300) ORDER BY p.param_idx)
-                AS average_design,
             array_agg(p.name ORDER BY p.param_idx) AS names,
             array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
             array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
             array_agg(p.grp ORDER BY p.param_idx) AS grp
         FROM _joint_params AS p
-        INNER JOIN (
-            SELECT a.brand_id, a.stage, sum(a.weight) AS weight
-            FROM _joint_ads AS a GROUP BY a.brand_id, a.stage
-        ) AS tw ON tw.brand_id = p.brand_id AND tw.stage = p.stage
-        LEFT JOIN carried AS c
-            ON c.brand_id = p.brand_id AND c.stage = p.stage AND c.param_idx = p.param_idx
         GROUP BY p.brand_id, p.stage
     )
 
@@ -341,9 +462,7 @@ BEGIN
         pa.stage,
         b.organization_id,
         pp.names,
-        pp.average_design,
         pa.n_ads,
-        pa.effective_ads,
         f.*
     FROM per_ad AS pa
     INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
@@ -351,17 +470,20 @@ BEGIN
     INNER JOIN public.brands AS b ON b.id = pa.brand_id
     CROSS JOIN LATERAL genome._joint_logistic_fit(
         coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
-        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion
+        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
+        pa.ages, v_candidates, v_half_life, v_holdout_days, v_holdout_folds
     ) AS f;
 
     -- 4. Each stage's joint posterior, for inspection.
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-        posterior_cholesky, average_design, dispersion, n_ads, effective_ads, updated_at
+        posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
+        updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
-        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads, p_now
+        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
+        jf.half_life, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -373,6 +495,7 @@ BEGIN
         dispersion = excluded.dispersion,
         n_ads = excluded.n_ads,
         effective_ads = excluded.effective_ads,
+        half_life_days = excluded.half_life_days,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each stage.
@@ -433,7 +556,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 -- Selection draws each dimension with its values' win probabilities
