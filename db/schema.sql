@@ -4123,6 +4123,100 @@ COMMENT ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_p
 
 
 --
+-- Name: _learning_inputs_changed(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._learning_inputs_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_brands uuid [];
+    v_due timestamptz [];
+BEGIN
+    -- Definer: whoever writes an input (the app its brands' category, the jobs the rewards),
+    -- the marker is written; it names only brands, and the brands the change concerns
+    -- (docs/security.md#definer-functions).
+    IF TG_OP = 'TRUNCATE'
+       OR TG_TABLE_NAME IN ('settings', 'element_values', 'element_dimensions', 'learner_objective_evidence') THEN
+        -- A global input: every brand.
+        SELECT array_agg(b.id), array_agg('-infinity'::timestamptz) INTO v_brands, v_due
+        FROM public.brands AS b;
+    ELSIF TG_TABLE_NAME IN ('creative_element_rewards', 'causal_effects') THEN
+        -- A reward counts from its matured_at on, a causal effect from its created_at: the
+        -- brand is due then (at once for one that already counts). The statement's rows
+        -- from its transition tables (new, old or both).
+        EXECUTE format(
+            'SELECT array_agg(x.brand_id), array_agg(x.%I) FROM (%s) AS x',
+            CASE TG_TABLE_NAME WHEN 'causal_effects' THEN 'created_at' ELSE 'matured_at' END,
+            CASE TG_OP
+                WHEN 'INSERT' THEN 'SELECT * FROM new_rows'
+                WHEN 'DELETE' THEN 'SELECT * FROM old_rows'
+                ELSE 'SELECT * FROM new_rows UNION ALL SELECT * FROM old_rows'
+            END
+        ) INTO v_brands, v_due;
+    ELSIF TG_TABLE_NAME = 'experiment_arms' THEN
+        -- An arm's impressions weigh the causal effect of its experiment (the share already
+        -- counted, docs/learning.md#causal-evidence): the brands with an effect from it.
+        SELECT array_agg(DISTINCT ce.brand_id) INTO v_brands
+        FROM genome.causal_effects AS ce
+        WHERE ce.experiment_id IN (
+            SELECT n.experiment_id FROM new_rows AS n
+            UNION
+            SELECT o.experiment_id FROM old_rows AS o
+        );
+        v_due := array_fill('-infinity'::timestamptz, ARRAY[coalesce(cardinality(v_brands), 0)]);
+    ELSIF TG_TABLE_NAME = 'brands' THEN
+        -- A brand's category or sharing: its own priors, and its old and new opted-in
+        -- category peers' (docs/learning.md#category-priors).
+        SELECT array_agg(DISTINCT p.id) INTO v_brands
+        FROM public.brands AS p
+        WHERE p.id = NEW.id
+           OR (p.cross_brand_sharing AND p.category IS NOT NULL AND p.category IN (OLD.category, NEW.category));
+        v_due := array_fill('-infinity'::timestamptz, ARRAY[coalesce(cardinality(v_brands), 0)]);
+    END IF;
+    IF v_brands IS NOT NULL THEN
+        PERFORM genome._learning_mark_brands(v_brands, v_due);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _learning_inputs_changed(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._learning_inputs_changed() IS 'Internal trigger on the inputs of update_scores (docs/learning.md#incremental-update): marks in genome.learning_dirty_brands the brands a write concerns - a reward''s brand from its matured_at, a causal effect''s brand from its created_at, the brands with a causal effect of an experiment whose arms changed, a brand whose category, sharing or organization changed with its old and new opted-in category peers, and every brand on a change to the settings, the element registry or learner_objective_evidence (or a TRUNCATE). SECURITY DEFINER, so a write by any role allowed to make it marks the brands (docs/security.md#definer-functions).';
+
+
+--
+-- Name: _learning_mark_brands(uuid[], timestamp with time zone[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'genome', 'public'
+    AS $$
+    INSERT INTO genome.learning_dirty_brands AS d (brand_id, due_at)
+    SELECT m.brand_id, min(m.due_at)
+    FROM unnest(p_brands, p_due) AS m (brand_id, due_at)
+    INNER JOIN public.brands AS b ON b.id = m.brand_id
+    WHERE m.brand_id IS NOT NULL
+    GROUP BY m.brand_id
+    ON CONFLICT (brand_id) DO UPDATE
+    SET due_at = least(d.due_at, excluded.due_at);
+$$;
+
+
+--
+-- Name: FUNCTION _learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]) IS 'Internal: marks each brand of p_brands due for the next update_scores at p_now >= its p_due (the earliest of its entries, and of a marker it already has; docs/learning.md#incremental-update).';
+
+
+--
 -- Name: _mann_whitney_u(double precision[], double precision[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -5943,8 +6037,8 @@ CREATE FUNCTION genome._selection_tables_stale() RETURNS trigger
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    -- A statement that changes scores or the registry makes the stored draw tables stale;
-    -- select_elements computes them from the scores until update_scores writes them again.
+    -- A change to the registry makes every stored draw table stale; select_elements computes
+    -- them from the scores until update_scores writes them again.
     -- (Under row-level security the app's own change reaches only its own brands' rows.)
     DELETE FROM genome.selection_tables;
     RETURN NULL;
@@ -5956,7 +6050,43 @@ $$;
 -- Name: FUNCTION _selection_tables_stale(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._selection_tables_stale() IS 'Internal statement trigger on creative_element_scores, element_values and element_dimensions: removes the stored draw tables (genome.selection_tables) a change could make stale (docs/learning.md#selection).';
+COMMENT ON FUNCTION genome._selection_tables_stale() IS 'Internal statement trigger on element_values and element_dimensions, and on a TRUNCATE of creative_element_scores: removes every stored draw table (genome.selection_tables) the change could make stale (docs/learning.md#selection).';
+
+
+--
+-- Name: _selection_tables_stale_brands(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._selection_tables_stale_brands() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    -- A change to scores makes the draw tables of the brands it touched stale, and only
+    -- those: the other brands keep theirs (docs/learning.md#incremental-update). The changed
+    -- rows come from the statement's transition table.
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (SELECT n.brand_id FROM new_rows AS n);
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (SELECT o.brand_id FROM old_rows AS o);
+    ELSE
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (
+            SELECT n.brand_id FROM new_rows AS n UNION SELECT o.brand_id FROM old_rows AS o
+        );
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _selection_tables_stale_brands(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._selection_tables_stale_brands() IS 'Internal statement trigger on creative_element_scores (insert, update, delete, with transition tables): removes the stored draw tables (genome.selection_tables) of the brands whose scores the statement changed, and no other (docs/learning.md#selection).';
 
 
 --
@@ -6492,10 +6622,10 @@ COMMENT ON FUNCTION genome._uniform(p_seed bigint, p_key text) IS 'Internal: a r
 
 
 --
--- Name: _update_scores_brand_priors(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_brand_priors(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -6524,7 +6654,8 @@ BEGIN
             v_min_brands, v_min_orgs, v_granularity USING ERRCODE = 'GN090';
     END IF;
 
-    DELETE FROM genome.brand_priors;
+    -- p_brands: the receiving brands to recompute (NULL: all); only their categories' evidence is read.
+    DELETE FROM genome.brand_priors AS bp WHERE p_brands IS NULL OR bp.brand_id = ANY (p_brands);
     WITH evidence AS (
         -- Aggregates per opted-in brand and element value: the only thing that crosses.
         SELECT
@@ -6543,6 +6674,10 @@ BEGIN
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
         INNER JOIN genome.element_values AS ev ON ev.dimension = t.key AND ev.value = t.value #>> '{}'
         WHERE cer.matured_at <= p_now
+          AND (p_brands IS NULL OR src.category IN (
+              SELECT r.category FROM public.brands AS r
+              WHERE r.id = ANY (p_brands) AND r.cross_brand_sharing
+          ))
         GROUP BY cer.brand_id, t.key, t.value #>> '{}'
     ),
 
@@ -6567,6 +6702,7 @@ BEGIN
             AND peer.cross_brand_sharing
         INNER JOIN evidence AS e ON e.brand_id = peer.id
         WHERE target.cross_brand_sharing AND target.category IS NOT NULL
+          AND (p_brands IS NULL OR target.id = ANY (p_brands))
     ),
 
     pooled AS (
@@ -6677,17 +6813,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) IS 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for, provided those peers include at least prior_min_peer_brands brands of at least prior_min_peer_organizations organizations other than the receiving brand''s (docs/learning.md#private-priors; below that no row): prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s qualifying values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Published coarsened so no exact peer count can be solved for: the summed successes and failures rounded to two significant figures and to a multiple of prior_count_granularity (whichever is coarser; peer_observations is their sum), shrinkage and tau^2 to two significant figures; a value whose rounded counts are both 0 gets no row. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* or prior_min_peer_* settings.';
+COMMENT ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal (update_scores): rewrites genome.brand_priors of the receiving brands p_brands (NULL: all). For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for, provided those peers include at least prior_min_peer_brands brands of at least prior_min_peer_organizations organizations other than the receiving brand''s (docs/learning.md#private-priors; below that no row): prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s qualifying values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Published coarsened so no exact peer count can be solved for: the summed successes and failures rounded to two significant figures and to a multiple of prior_count_granularity (whichever is coarser; peer_observations is their sum), shrinkage and tau^2 to two significant figures; a value whose rounded counts are both 0 gets no row. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* or prior_min_peer_* settings.';
 
 
 --
--- Name: _update_scores_brand_scores(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_brand_scores(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -6696,7 +6832,7 @@ DECLARE
     v_rows integer;
 BEGIN
     WITH evidence AS (
-        SELECT * FROM genome._update_scores_evidence(p_now)
+        SELECT * FROM genome._update_scores_evidence(p_now, p_brands)
     ),
 
     brand_counts AS (
@@ -6743,6 +6879,7 @@ BEGIN
             ON c.brand_id = b.id AND c.dimension = v.dimension AND c.value = v.value
         LEFT JOIN genome.brand_priors AS p
             ON p.brand_id = b.id AND p.element_dimension = v.dimension AND p.element_value = v.value
+        WHERE p_brands IS NULL OR b.id = ANY (p_brands)
     ),
 
     brand_posteriors AS (
@@ -6782,17 +6919,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts the brand-level row (product_id NULL) of genome.creative_element_scores for every brand with a genome_state row and every element value, at genome version p_version: alpha/beta = 1 + the brand''s weighted successes/failures (genome._update_scores_evidence), prior_alpha/beta from genome.brand_priors (1 without one), and the posterior = own evidence + the part of the prior''s pseudo-evidence the cold-start level keeps (levels 0-1 all of it, 2 the complement of brand_weight, 3 rescaled to prior_n_level3). Causal evidence is added afterwards by _update_scores_causal_effects. Returns the number of rows written.';
+COMMENT ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: upserts the brand-level row (product_id NULL) of genome.creative_element_scores for every brand of p_brands (NULL: all) with a genome_state row and every element value, at genome version p_version: alpha/beta = 1 + the brand''s weighted successes/failures (genome._update_scores_evidence), prior_alpha/beta from genome.brand_priors (1 without one), and the posterior = own evidence + the part of the prior''s pseudo-evidence the cold-start level keeps (levels 0-1 all of it, 2 the complement of brand_weight, 3 rescaled to prior_n_level3). Causal evidence is added afterwards by _update_scores_causal_effects. Returns the number of rows written.';
 
 
 --
--- Name: _update_scores_causal_effects(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_causal_effects(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -6832,7 +6969,7 @@ BEGIN
         LEFT JOIN genome.experiment_arms AS a
             ON a.experiment_id = ce.experiment_id
             AND a.test_variable_value IN (ce.control_value, ce.treatment_value)
-        WHERE ce.created_at <= p_now
+        WHERE ce.created_at <= p_now AND (p_brands IS NULL OR ce.brand_id = ANY (p_brands))
         GROUP BY ce.id
     ),
 
@@ -6934,17 +7071,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
+COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now (of the brands p_brands; NULL: all) into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
 
 
 --
--- Name: _update_scores_cold_start_levels(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_cold_start_levels(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -6979,7 +7116,7 @@ BEGIN
             count(*)::double precision AS n,
             min(cer.matured_at) AS first_at
         FROM genome.creative_element_rewards AS cer
-        WHERE cer.matured_at <= p_now
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands))
         GROUP BY cer.brand_id
     ) AS r ON r.brand_id = b.id
     CROSS JOIN LATERAL (
@@ -6990,6 +7127,7 @@ BEGIN
             ELSE 3
         END AS level
     ) AS lv
+    WHERE p_brands IS NULL OR b.id = ANY (p_brands)
     ON CONFLICT (brand_id) DO UPDATE
     SET genome_version = excluded.genome_version,
         cold_start_level = excluded.cold_start_level,
@@ -7004,17 +7142,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts genome.genome_state for every brand at genome version p_version - matured_ads and first_reward_at from the rewards matured by p_now, cold_start_level (0 no reward, 1 younger than level2_days, 2 younger than level3_days, else 3) and brand_weight (level 2: min(n / brand_weight_n, brand_weight_cap); level 3: 1; else 0). Returns the number of brands written.';
+COMMENT ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: upserts genome.genome_state for every brand of p_brands (NULL: every brand) at genome version p_version - matured_ads and first_reward_at from the rewards matured by p_now, cold_start_level (0 no reward, 1 younger than level2_days, 2 younger than level3_days, else 3) and brand_weight (level 2: min(n / brand_weight_n, brand_weight_cap); level 3: 1; else 0). Returns the number of brands written.';
 
 
 --
--- Name: _update_scores_combos(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_combos(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7035,7 +7173,7 @@ BEGIN
         FROM genome.creative_element_rewards AS cer
         CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands))
     ),
 
     combos AS (
@@ -7092,24 +7230,25 @@ BEGIN
         genome_version = excluded.genome_version,
         updated_at = excluded.updated_at;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
-    DELETE FROM genome.element_combo_scores AS cs WHERE cs.genome_version < p_version;
+    DELETE FROM genome.element_combo_scores AS cs
+    WHERE cs.genome_version < p_version AND (p_brands IS NULL OR cs.brand_id = ANY (p_brands));
     RETURN v_rows;
 END
 $$;
 
 
 --
--- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts genome.element_combo_scores (brand level) for every combination of 2 and 3 element values that occurs together in at least combo_min_n rewards matured by p_now (alpha/beta = 1 + unweighted successes/failures at success_threshold, n_rewards, mean_reward) at genome version p_version, and deletes the combos of older versions. Returns the number of combos written.';
+COMMENT ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: upserts genome.element_combo_scores (brand level) of the brands p_brands (NULL: all) for every combination of 2 and 3 element values that occurs together in at least combo_min_n rewards matured by p_now (alpha/beta = 1 + unweighted successes/failures at success_threshold, n_rewards, mean_reward) at genome version p_version, and deletes those brands'' combos of older versions. Returns the number of combos written.';
 
 
 --
--- Name: _update_scores_evidence(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_evidence(timestamp with time zone, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) RETURNS TABLE(brand_id uuid, product_id uuid, dimension text, value text, success double precision, failure double precision, reward_score double precision)
+CREATE FUNCTION genome._update_scores_evidence(p_now timestamp with time zone, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS TABLE(brand_id uuid, product_id uuid, dimension text, value text, success double precision, failure double precision, reward_score double precision)
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7132,23 +7271,23 @@ BEGIN
             SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
         ) AS w
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now;
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
 END
 $$;
 
 
 --
--- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) IS 'Internal step of update_scores: for every reward matured by p_now and each of its element-kind tags, the (brand, product, dimension, value), the weighted success (reward_score >= success_threshold) or failure, weighted imported_ad_weight for imported ads and 1 otherwise, and the reward score. Read by the brand and the product scores.';
+COMMENT ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone, p_brands uuid[]) IS 'Internal step of update_scores: for every reward matured by p_now of the brands p_brands (NULL: all) and each of its element-kind tags, the (brand, product, dimension, value), the weighted success (reward_score >= success_threshold) or failure, weighted imported_ad_weight for imported ads and 1 otherwise, and the reward score. Read by the brand and the product scores.';
 
 
 --
--- Name: _update_scores_joint_learner(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_joint_learner(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7189,7 +7328,9 @@ BEGIN
             CASE loe.trials_metric WHEN 'impressions' THEN cer.total_impressions ELSE cer.total_clicks END
                 AS trials
     ) AS ev
-    WHERE cer.matured_at <= p_now AND ev.trials > 0;
+    WHERE cer.matured_at <= p_now AND ev.trials > 0
+      -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
+      AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
     -- Statistics for the joins below (a temporary table has none until analysed).
     ANALYZE _joint_ads;
 
@@ -7435,10 +7576,10 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / learner_half_life_days); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 --
@@ -7531,10 +7672,10 @@ COMMENT ON FUNCTION genome._update_scores_joint_win_probabilities(p_version inte
 
 
 --
--- Name: _update_scores_product_scores(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_product_scores(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7543,7 +7684,7 @@ DECLARE
     v_rows integer;
 BEGIN
     WITH evidence AS (
-        SELECT * FROM genome._update_scores_evidence(p_now)
+        SELECT * FROM genome._update_scores_evidence(p_now, p_brands)
     ),
 
     brand_causal AS (
@@ -7635,17 +7776,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence: alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
+COMMENT ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence of the brands p_brands (NULL: all): alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
 
 
 --
--- Name: _update_scores_selection_tables(); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_selection_tables(uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_selection_tables() RETURNS integer
+CREATE FUNCTION genome._update_scores_selection_tables(p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7654,18 +7795,20 @@ DECLARE
     v_products uuid [];
     v_rows integer;
 BEGIN
-    -- The scopes: every brand with scores, and each of its products with rows of its own.
+    -- The scopes: every brand of p_brands (NULL: all) with scores, and each of its products
+    -- with rows of its own.
     SELECT
         array_agg(sc.brand_id ORDER BY sc.brand_id, sc.product_id),
         array_agg(sc.product_id ORDER BY sc.brand_id, sc.product_id)
     INTO v_brands, v_products
     FROM (
         SELECT DISTINCT s.brand_id, NULL::uuid AS product_id FROM genome.creative_element_scores AS s
+        WHERE p_brands IS NULL OR s.brand_id = ANY (p_brands)
         UNION
         SELECT DISTINCT s.brand_id, s.product_id FROM genome.creative_element_scores AS s
-        WHERE s.product_id IS NOT NULL
+        WHERE s.product_id IS NOT NULL AND (p_brands IS NULL OR s.brand_id = ANY (p_brands))
     ) AS sc;
-    DELETE FROM genome.selection_tables;
+    DELETE FROM genome.selection_tables AS st WHERE p_brands IS NULL OR st.brand_id = ANY (p_brands);
     INSERT INTO genome.selection_tables (
         organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win, cumulative
     )
@@ -7681,10 +7824,10 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_selection_tables(); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_selection_tables(p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_selection_tables() IS 'Internal step of update_scores, after the win probabilities: rebuilds genome.selection_tables for every brand with scores (its brand level and each product with scores of its own), the table select_elements draws from (docs/learning.md#selection). Returns the rows written.';
+COMMENT ON FUNCTION genome._update_scores_selection_tables(p_brands uuid[]) IS 'Internal step of update_scores, after the win probabilities: rebuilds genome.selection_tables for every brand of p_brands (NULL: all) with scores (its brand level and each product with scores of its own), the table select_elements draws from (docs/learning.md#selection). Returns the rows written.';
 
 
 --
@@ -13476,29 +13619,10 @@ COMMENT ON FUNCTION genome.tenant_tables() IS 'The tenant tables (row-level secu
 --
 
 CREATE FUNCTION genome.update_scores(p_now timestamp with time zone DEFAULT now()) RETURNS integer
-    LANGUAGE plpgsql
+    LANGUAGE sql
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_version integer;
-    v_rows integer;
-BEGIN
-    PERFORM genome._require_now(p_now);
-    v_version := nextval('genome.genome_version_seq')::integer;
-
-    PERFORM genome._update_scores_cold_start_levels(p_now, v_version);
-    PERFORM genome._update_scores_brand_priors(p_now, v_version);
-    v_rows := genome._update_scores_brand_scores(p_now, v_version);
-    PERFORM genome._update_scores_joint_learner(p_now, v_version);
-    PERFORM genome._update_scores_causal_effects(p_now, v_version);
-    v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
-    PERFORM genome._update_scores_win_probabilities(v_version);
-    PERFORM genome._update_scores_joint_win_probabilities(v_version);
-    PERFORM genome._update_scores_selection_tables();
-    PERFORM genome._update_scores_combos(p_now, v_version);
-
-    RETURN v_rows;
-END
+    SELECT genome.update_scores(p_now, false);
 $$;
 
 
@@ -13506,7 +13630,133 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_selection_tables (the draw tables select_elements reads), _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): genome.update_scores(p_now, false), the incremental update (docs/learning.md#incremental-update): only the brands whose inputs changed are recomputed. GN004 bad p_now, GN090 learning_refresh_days not positive.';
+
+
+--
+-- Name: update_scores(timestamp with time zone, boolean); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.update_scores(p_now timestamp with time zone, p_full boolean) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_version integer;
+    v_rows integer;
+    v_brands uuid [];
+    v_targets uuid [];
+    v_level2 double precision := genome._setting_num('level2_days');
+    v_level3 double precision := genome._setting_num('level3_days');
+    v_refresh double precision := genome._setting_num('learning_refresh_days');
+BEGIN
+    PERFORM genome._require_now(p_now);
+    IF v_refresh IS NULL OR v_refresh <= 0 THEN
+        RAISE EXCEPTION 'setting learning_refresh_days must be positive, got %', v_refresh
+            USING ERRCODE = 'GN090';
+    END IF;
+    v_version := nextval('genome.genome_version_seq')::integer;
+
+    -- docs/learning.md#incremental-update: only the brands whose inputs changed (NULL: all).
+    -- A brand is due when no update has written its genome state yet (plan_ads and validate
+    -- may create the row at version 0), when an update ran at a later p_now (the evidence at
+    -- p_now is less than what its scores hold), or when its marker in
+    -- genome.learning_dirty_brands is due.
+    IF NOT p_full THEN
+        SELECT coalesce(array_agg(b.id ORDER BY b.id), '{}') INTO v_brands
+        FROM public.brands AS b
+        LEFT JOIN genome.genome_state AS gs ON gs.brand_id = b.id
+        LEFT JOIN genome.learning_dirty_brands AS d ON d.brand_id = b.id
+        WHERE gs.brand_id IS NULL OR gs.genome_version = 0 OR gs.updated_at > p_now
+           OR d.due_at <= p_now;
+        -- The category priors of a due brand's opted-in peers read its evidence: they are
+        -- recomputed too, and a peer whose published prior changed is due as well.
+        SELECT coalesce(array_agg(DISTINCT x.id), '{}') INTO v_targets
+        FROM (
+            SELECT unnest(v_brands) AS id
+            UNION
+            SELECT peer.id
+            FROM public.brands AS b
+            INNER JOIN public.brands AS peer
+                ON peer.category = b.category AND peer.cross_brand_sharing
+            WHERE b.id = ANY (v_brands) AND b.cross_brand_sharing
+        ) AS x;
+        CREATE TEMP TABLE _priors_before ON COMMIT DROP AS
+        SELECT bp.brand_id, bp.element_dimension, bp.element_value, bp.prior_alpha, bp.prior_beta
+        FROM genome.brand_priors AS bp
+        WHERE bp.brand_id = ANY (v_targets) AND NOT bp.brand_id = ANY (v_brands);
+    END IF;
+
+    PERFORM genome._update_scores_brand_priors(p_now, v_version, v_targets);
+    IF NOT p_full THEN
+        SELECT coalesce(array_agg(DISTINCT x.id), '{}') INTO v_brands
+        FROM (
+            SELECT unnest(v_brands) AS id
+            UNION
+            SELECT coalesce(o.brand_id, n.brand_id)
+            FROM _priors_before AS o
+            FULL JOIN (
+                SELECT bp.brand_id, bp.element_dimension, bp.element_value, bp.prior_alpha, bp.prior_beta
+                FROM genome.brand_priors AS bp
+                WHERE bp.brand_id = ANY (v_targets) AND NOT bp.brand_id = ANY (v_brands)
+            ) AS n
+                ON n.brand_id = o.brand_id AND n.element_dimension = o.element_dimension
+                AND n.element_value = o.element_value
+            WHERE (o.prior_alpha, o.prior_beta) IS DISTINCT FROM (n.prior_alpha, n.prior_beta)
+        ) AS x;
+        DROP TABLE _priors_before;
+    END IF;
+
+    IF v_brands = '{}' THEN
+        -- Nothing changed: no step has anything to do.
+        RETURN 0;
+    END IF;
+    PERFORM genome._update_scores_cold_start_levels(p_now, v_version, v_brands);
+    v_rows := genome._update_scores_brand_scores(p_now, v_version, v_brands);
+    PERFORM genome._update_scores_joint_learner(p_now, v_version, v_brands);
+    PERFORM genome._update_scores_causal_effects(p_now, v_version, v_brands);
+    v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version, v_brands);
+    PERFORM genome._update_scores_win_probabilities(v_version);
+    PERFORM genome._update_scores_joint_win_probabilities(v_version);
+    PERFORM genome._update_scores_selection_tables(v_brands);
+    PERFORM genome._update_scores_combos(p_now, v_version, v_brands);
+
+    -- The brands done: their markers are spent; each gets the next time its evidence changes
+    -- with no write (a reward maturing, an experiment's effect recorded, a cold-start level
+    -- reached), learning_refresh_days from now at the latest. A pending earlier marker stays.
+    DELETE FROM genome.learning_dirty_brands AS d
+    WHERE d.due_at <= p_now AND (v_brands IS NULL OR d.brand_id = ANY (v_brands));
+    INSERT INTO genome.learning_dirty_brands AS d (brand_id, due_at)
+    SELECT
+        gs.brand_id,
+        least(
+            (
+                SELECT min(cer.matured_at) FROM genome.creative_element_rewards AS cer
+                WHERE cer.brand_id = gs.brand_id AND cer.matured_at > p_now
+            ),
+            (
+                SELECT min(ce.created_at) FROM genome.causal_effects AS ce
+                WHERE ce.brand_id = gs.brand_id AND ce.created_at > p_now
+            ),
+            nullif(greatest(gs.first_reward_at + make_interval(secs => v_level2 * 86400), p_now), p_now),
+            nullif(greatest(gs.first_reward_at + make_interval(secs => v_level3 * 86400), p_now), p_now),
+            p_now + make_interval(secs => v_refresh * 86400)
+        )
+    FROM genome.genome_state AS gs
+    WHERE gs.genome_version = v_version
+    ON CONFLICT (brand_id) DO UPDATE
+    SET due_at = least(d.due_at, excluded.due_at);
+
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION update_scores(p_now timestamp with time zone, p_full boolean); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone, p_full boolean) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version, given to the brands it recomputes. Incremental unless p_full (docs/learning.md#incremental-update): only the brands due in genome.learning_dirty_brands (a write to their rewards, causal effects, experiment arms, category or sharing, or to the settings or registries; a reward maturing or a cold-start level reached since; at least every learning_refresh_days), brands no update has written yet, brands last updated at a later p_now, and the opted-in category peers whose published prior changed; p_full recomputes every brand (the same result on the same data, Monte Carlo draws apart). With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_brand_priors, _update_scores_cold_start_levels, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_selection_tables (the draw tables select_elements reads), _update_scores_combos; each takes the brands to recompute (NULL: all). Returns the number of score rows written (brand and product level). GN004 bad p_now, GN090 learning_refresh_days not positive.';
 
 
 --
@@ -15217,6 +15467,23 @@ COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS 'Sum of the ads'' d
 
 
 --
+-- Name: learning_dirty_brands; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.learning_dirty_brands (
+    brand_id uuid NOT NULL,
+    due_at timestamp with time zone NOT NULL
+);
+
+
+--
+-- Name: TABLE learning_dirty_brands; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.learning_dirty_brands IS 'Brands update_scores recomputes when called at p_now >= due_at (docs/learning.md#incremental-update): a write to an input of the brand''s scores sets due_at to -infinity (or a reward''s matured_at), and update_scores sets it to the next time the brand''s evidence changes by itself (the next reward maturing, the next cold-start level, learning_refresh_days later at the latest). One row per brand, the earliest due time.';
+
+
+--
 -- Name: objective_map; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16341,6 +16608,14 @@ ALTER TABLE ONLY genome.learner_posteriors
 
 
 --
+-- Name: learning_dirty_brands learning_dirty_brands_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learning_dirty_brands
+    ADD CONSTRAINT learning_dirty_brands_pkey PRIMARY KEY (brand_id);
+
+
+--
 -- Name: objective_map objective_map_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -17042,10 +17317,94 @@ CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank
 
 
 --
--- Name: creative_element_scores creative_element_scores_selection_stale; Type: TRIGGER; Schema: genome; Owner: -
+-- Name: causal_effects causal_effects_learning_delete; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER creative_element_scores_selection_stale AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.creative_element_scores FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+CREATE TRIGGER causal_effects_learning_delete AFTER DELETE ON genome.causal_effects REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: causal_effects causal_effects_learning_insert; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER causal_effects_learning_insert AFTER INSERT ON genome.causal_effects REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: causal_effects causal_effects_learning_truncate; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER causal_effects_learning_truncate AFTER TRUNCATE ON genome.causal_effects FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: causal_effects causal_effects_learning_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER causal_effects_learning_update AFTER UPDATE ON genome.causal_effects REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_rewards creative_element_rewards_learning_delete; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_rewards_learning_delete AFTER DELETE ON genome.creative_element_rewards REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_rewards creative_element_rewards_learning_insert; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_rewards_learning_insert AFTER INSERT ON genome.creative_element_rewards REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_rewards creative_element_rewards_learning_truncate; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_rewards_learning_truncate AFTER TRUNCATE ON genome.creative_element_rewards FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_rewards creative_element_rewards_learning_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_rewards_learning_update AFTER UPDATE ON genome.creative_element_rewards REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_scores creative_element_scores_selection_stale_delete; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale_delete AFTER DELETE ON genome.creative_element_scores REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+
+
+--
+-- Name: creative_element_scores creative_element_scores_selection_stale_insert; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale_insert AFTER INSERT ON genome.creative_element_scores REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+
+
+--
+-- Name: creative_element_scores creative_element_scores_selection_stale_truncate; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale_truncate AFTER TRUNCATE ON genome.creative_element_scores FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+
+
+--
+-- Name: creative_element_scores creative_element_scores_selection_stale_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale_update AFTER UPDATE ON genome.creative_element_scores REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+
+
+--
+-- Name: element_dimensions element_dimensions_learning_changed; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER element_dimensions_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.element_dimensions FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
 
 
 --
@@ -17056,6 +17415,13 @@ CREATE TRIGGER element_dimensions_selection_stale AFTER INSERT OR DELETE OR UPDA
 
 
 --
+-- Name: element_values element_values_learning_changed; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER element_values_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.element_values FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
 -- Name: element_values element_values_selection_stale; Type: TRIGGER; Schema: genome; Owner: -
 --
 
@@ -17063,10 +17429,38 @@ CREATE TRIGGER element_values_selection_stale AFTER INSERT OR DELETE OR UPDATE O
 
 
 --
+-- Name: experiment_arms experiment_arms_learning_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER experiment_arms_learning_update AFTER UPDATE ON genome.experiment_arms REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: learner_objective_evidence learner_objective_evidence_learning_changed; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER learner_objective_evidence_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.learner_objective_evidence FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
 -- Name: quality_scoring_config quality_scoring_config_same_organization_parent; Type: TRIGGER; Schema: genome; Owner: -
 --
 
 CREATE TRIGGER quality_scoring_config_same_organization_parent BEFORE INSERT OR UPDATE OF parent_config_id, organization_id ON genome.quality_scoring_config FOR EACH ROW EXECUTE FUNCTION genome._same_organization_parent();
+
+
+--
+-- Name: settings settings_learning_changed; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER settings_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.settings FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: brands brands_learning_changed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER brands_learning_changed AFTER UPDATE OF category, cross_brand_sharing, organization_id ON public.brands FOR EACH ROW WHEN ((((old.category IS DISTINCT FROM new.category) OR (old.cross_brand_sharing IS DISTINCT FROM new.cross_brand_sharing)) OR (old.organization_id IS DISTINCT FROM new.organization_id))) EXECUTE FUNCTION genome._learning_inputs_changed();
 
 
 --
@@ -17598,6 +17992,14 @@ ALTER TABLE ONLY genome.learner_posteriors
 
 ALTER TABLE ONLY genome.learner_posteriors
     ADD CONSTRAINT learner_posteriors_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES public.organizations(id);
+
+
+--
+-- Name: learning_dirty_brands learning_dirty_brands_brand_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learning_dirty_brands
+    ADD CONSTRAINT learning_dirty_brands_brand_id_fkey FOREIGN KEY (brand_id) REFERENCES public.brands(id) ON DELETE CASCADE;
 
 
 --
@@ -18453,6 +18855,22 @@ COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genom
 
 
 --
+-- Name: learning_dirty_brands genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_app_tenant ON genome.learning_dirty_brands TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
+
+
+--
+-- Name: POLICY genome_app_tenant ON learning_dirty_brands; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_app_tenant ON genome.learning_dirty_brands IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+
+
+--
 -- Name: provider_calls genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
@@ -18563,6 +18981,12 @@ ALTER TABLE genome.genome_state ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE genome.learner_posteriors ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: learning_dirty_brands; Type: ROW SECURITY; Schema: genome; Owner: -
+--
+
+ALTER TABLE genome.learning_dirty_brands ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: provider_calls; Type: ROW SECURITY; Schema: genome; Owner: -
@@ -19298,6 +19722,20 @@ REVOKE ALL ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], 
 
 
 --
+-- Name: FUNCTION _learning_inputs_changed(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._learning_inputs_changed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _mann_whitney_u(p_x double precision[], p_y double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -19601,6 +20039,13 @@ REVOKE ALL ON FUNCTION genome._selection_tables_stale() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION _selection_tables_stale_brands(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._selection_tables_stale_brands() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _setting(p_key text); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -19700,52 +20145,52 @@ REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
-
-
---
--- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
-
-
---
--- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
-
-
---
--- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone, p_brands uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
@@ -19756,17 +20201,17 @@ REVOKE ALL ON FUNCTION genome._update_scores_joint_win_probabilities(p_version i
 
 
 --
--- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_selection_tables(); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_selection_tables(p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_selection_tables() FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_selection_tables(p_brands uuid[]) FROM PUBLIC;
 
 
 --
@@ -20286,6 +20731,13 @@ REVOKE ALL ON FUNCTION genome.update_scores(p_now timestamp with time zone) FROM
 
 
 --
+-- Name: FUNCTION update_scores(p_now timestamp with time zone, p_full boolean); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.update_scores(p_now timestamp with time zone, p_full boolean) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION validate(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -20522,6 +20974,13 @@ GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_app;
+
+
+--
+-- Name: TABLE learning_dirty_brands; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learning_dirty_brands TO genome_app;
 
 
 --
