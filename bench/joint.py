@@ -16,10 +16,12 @@ COPY + upsert. The MAPs of both are compared.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import statistics
 import textwrap
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,58 @@ from threadpoolctl import threadpool_limits
 
 from bench import data
 from bench.harness import BenchResult, Row, Server, time_in_rollback
+from sim import factories
+
+DAY = dt.timedelta(days=1)
+
+
+def _new_rewards(
+    conn: psycopg.Connection,
+    tenants: list[data.Tenant],
+    n: int,
+    registry: dict[str, list[str]],
+    seed: int,
+) -> None:
+    """A day's new rewards: `n` spread over `tenants`, matured at P_NOW + 1 day, each tenant's
+    on an ad run of its own (the generated ads' identity is per run)."""
+    per = max(1, n // len(tenants))
+    for i, t in enumerate(tenants):
+        run = factories.ad_run(conn, t.product_ids[0], max_attempts=1_000_000_000)
+        fresh = data.Tenant(t.organization_id, t.brand_id, t.product_ids[:1], (run,))
+        data.insert_rewards(
+            conn, fresh, per, registry, seed=seed * 1_000_003 + i, matured_at=data.P_NOW + DAY
+        )
+
+
+def daily(
+    url: str,
+    tenants: list[data.Tenant],
+    n: int,
+    registry: dict[str, list[str]],
+    repeats: int,
+    seed: int,
+    warm: bool = True,
+) -> tuple[list[float], int]:
+    """The daily update (docs/learning.md#incremental-update): `n` new rewards on `tenants`
+    written (untimed), then `update_scores(P_NOW + 1 day)` timed, rolled back each run.
+    With `warm`, one untimed run first (PL/Python's imports done in the backend, as in a
+    job agent's long-lived connection). Returns the durations and how many brands the
+    update recomputed."""
+    durations: list[float] = []
+    recomputed = 0
+    with psycopg.connect(url) as conn:
+        for r in range(-1 if warm else 0, repeats):
+            _new_rewards(conn, tenants, n, registry, seed + r)
+            start = time.perf_counter()
+            conn.execute("SELECT genome.update_scores(%s)", (data.P_NOW + DAY,))
+            if r >= 0:
+                durations.append(time.perf_counter() - start)
+            recomputed = conn.execute(
+                "SELECT count(*) FROM genome.genome_state WHERE updated_at = %s",
+                (data.P_NOW + DAY,),
+            ).fetchone()[0]
+            conn.rollback()
+    return durations, recomputed
 
 
 def _fit_function(conn: psycopg.Connection) -> Any:
@@ -56,9 +110,25 @@ def _copy_out(conn: psycopg.Connection, query: sql.Composable) -> pd.DataFrame:
     return pd.read_csv(buf)
 
 
-def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, Any]:
-    """One run in a rolled-back transaction: pull, the same fit per (brand, stage), write."""
+def alternative(
+    url: str,
+    dims: list[str],
+    version: int,
+    fit: Any,
+    brands: list[str] | None = None,
+    prepare: Callable[[psycopg.Connection], Any] | None = None,
+) -> dict[str, Any]:
+    """One run in a rolled-back transaction: pull, the same fit per (brand, stage), write.
+    `brands`: only those brands' ads (the daily update's); `prepare`: untimed writes first."""
     with psycopg.connect(url) as conn:
+        if prepare is not None:
+            prepare(conn)
+        only = (
+            sql.SQL(" AND cer.brand_id = ANY({}::uuid[])").format(sql.Literal(brands))
+            if brands is not None
+            else sql.SQL("")
+        )
+        now = data.P_NOW if prepare is None else data.P_NOW + DAY
         t0 = time.perf_counter()
         settings = dict(
             conn.execute(
@@ -81,8 +151,8 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
                 "cer.is_imported, cer.first_date, cer.last_date, cer.total_impressions, "
                 "cer.total_clicks, cer.total_purchases, {cols} "
                 "FROM genome.creative_element_rewards AS cer "
-                "JOIN public.brands AS b ON b.id = cer.brand_id WHERE cer.matured_at <= {now}"
-            ).format(cols=cols, now=data.P_NOW.isoformat()),
+                "JOIN public.brands AS b ON b.id = cer.brand_id WHERE cer.matured_at <= {now}{only}"
+            ).format(cols=cols, now=now.isoformat(), only=only),
         )
         stages = pd.DataFrame(
             conn.execute(
@@ -114,7 +184,7 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
         intercept_sd = float(settings["learner_intercept_prior_sd"])
         min_disp = float(settings["learner_min_dispersion"])
         imported = float(settings["imported_ad_weight"])
-        today = pd.Timestamp(data.P_NOW.date())
+        today = pd.Timestamp(now.date())
         first, last = pd.to_datetime(ads["first_date"]), pd.to_datetime(ads["last_date"])
         age = ((today - first).dt.days - (last - first).dt.days / 2.0).clip(lower=0)
         # The fit decays the weights by the half-life it chooses (docs/learning.md#half-life).
@@ -267,7 +337,7 @@ def alternative(url: str, dims: list[str], version: int, fit: Any) -> dict[str, 
                 effective_ads = excluded.effective_ads, half_life_days = excluded.half_life_days,
                 updated_at = excluded.updated_at
             """,
-            {"v": version, "now": data.P_NOW},
+            {"v": version, "now": now},
         )
         conn.execute(
             """
@@ -303,8 +373,10 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
         with psycopg.connect(url) as conn:
             t0 = time.perf_counter()
             registry = data.element_registry(conn)
+            tenants: list[data.Tenant] = []
             for b in range(brands):
                 t = data.tenant(conn, f"joint{b}", products=1)
+                tenants.append(t)
                 data.insert_rewards(conn, t, rows // brands, registry, seed=seed * 100_000 + b)
             conn.commit()
             res.details["generate_s"] = time.perf_counter() - t0
@@ -331,6 +403,29 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
         )
         dims = sorted(registry)
         alts = [alternative(url, dims, version, fit) for _ in range(repeats)]
+        # The whole update: the explicit full rebuild, and the daily (incremental) update after
+        # 1% new rewards, landing on 1% of the brands or spread over all of them.
+        full_s, _ = time_in_rollback(
+            url, "SELECT genome.update_scores(%s, true)", (data.P_NOW,), repeats
+        )
+        new = max(1, rows // 100)
+        changed = tenants[: max(1, brands // 100)]
+        daily_s, daily_brands = daily(url, changed, new, registry, repeats, seed + 1)
+        spread_s, spread_brands = daily(url, tenants, new, registry, 1, seed + 50, warm=False)
+        changed_ids = [str(t.brand_id) for t in changed]
+        alt_daily = [
+            alternative(
+                url, dims, version, fit, changed_ids,
+                lambda c, r=r: _new_rewards(c, changed, new, registry, seed + 1 + r),
+            )
+            for r in range(repeats)
+        ]  # fmt: skip
+        alt_spread = alternative(
+            url, dims, version, fit, None,
+            lambda c: _new_rewards(c, tenants, new, registry, seed + 50),
+        )  # fmt: skip
+        for a in [*alt_daily, alt_spread]:
+            a.pop("_means")
     theirs = alts[0].pop("_means")
     for a in alts[1:]:
         a.pop("_means")
@@ -343,8 +438,34 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
     res.rows.append(
         Row("joint learner, full refit (median)", "s", proj_s, alt_s, "pull+pandas+same fit")
     )
+    res.rows.append(
+        Row(
+            "update_scores full rebuild (median)", "s", statistics.median(full_s), alt_s,
+            "pull+pandas+same fit, learner only",
+        )
+    )  # fmt: skip
+    res.rows.append(
+        Row(
+            f"daily update, 1% new rewards on {len(changed)} brand(s) (median)", "s",
+            statistics.median(daily_s), statistics.median(a["total_s"] for a in alt_daily),
+            "pull+pandas+same fit, those brands",
+        )
+    )  # fmt: skip
+    res.rows.append(
+        Row(
+            "daily update, 1% new rewards on every brand", "s", spread_s[0],
+            alt_spread["total_s"], "pull+pandas+same fit",
+        )
+    )  # fmt: skip
     res.details |= {
         "project_s": durations,
+        "full_rebuild_s": full_s,
+        "daily_s": daily_s,
+        "daily_brands_recomputed": daily_brands,
+        "daily_spread_s": spread_s,
+        "daily_spread_brands_recomputed": spread_brands,
+        "alternative_daily_runs": alt_daily,
+        "alternative_daily_spread": alt_spread,
         "project_brands_fitted": first[0] if first else None,
         "alternative_runs": alts,
         "fits_compared": len(set(committed) & set(theirs)),
@@ -354,5 +475,12 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
         f"{brands} brands x {rows // brands:,} ads, {len(committed)} (brand, stage) fits; the "
         f"MAPs of both agree to {diff:.1e} (same numpy fit in both: the difference is where the "
         "arrays are built and how the data travels)."
+    )
+    res.notes.append(
+        f"Daily update: {new:,} new rewards matured at p_now + 1 day, then update_scores at "
+        f"p_now + 1 day recomputes only the brands whose inputs changed ({daily_brands} of "
+        f"{brands} when they land on {len(changed)}; {spread_brands} when spread over all). "
+        "The full rebuild does every step (priors, scores, learner, win probabilities, "
+        "selection tables, combos); the alternative only the learner's fit and write-back."
     )
     return res

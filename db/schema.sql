@@ -606,8 +606,10 @@ BEGIN
     END IF;
     EXECUTE format('DROP POLICY IF EXISTS %I ON %s', p_policy, p_table);
     EXECUTE format(
-        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %I USING (%s)%s',
-        p_policy, p_table, p_command, p_role, p_using,
+        'CREATE POLICY %I ON %s AS PERMISSIVE FOR %s TO %s USING (%s)%s',
+        p_policy, p_table, p_command,
+        (SELECT string_agg(quote_ident(btrim(r)), ', ') FROM unnest(string_to_array(p_role, ',')) AS r),
+        p_using,
         CASE WHEN p_check IS NULL THEN '' ELSE format(' WITH CHECK (%s)', p_check) END
     );
     EXECUTE format('COMMENT ON POLICY %I ON %s IS %L', p_policy, p_table, v_signature);
@@ -620,7 +622,7 @@ $$;
 -- Name: FUNCTION _apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text) IS 'Internal: (re)create one row-level security policy unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
+COMMENT ON FUNCTION genome._apply_policy(p_table text, p_policy text, p_command text, p_role text, p_using text, p_check text) IS 'Internal: (re)create one row-level security policy (for p_role: one role name or several separated by commas) unless it already exists with the same command, role and expressions (recorded in the policy''s comment), so a re-run of genome migrate takes no table locks for unchanged policies. Returns true when it (re)created the policy.';
 
 
 --
@@ -637,7 +639,7 @@ BEGIN
     SELECT o.* INTO v_outcome FROM genome._review_outcome(p_generated_ad_id) AS o;
     IF v_outcome.status = 'pending' THEN
         IF v_outcome.next_kind IS NOT NULL THEN
-            PERFORM genome.enqueue_job(v_outcome.next_kind, p_generated_ad_id, '{}', p_now);
+            PERFORM genome._enqueue_job(v_outcome.next_kind, p_generated_ad_id, '{}', p_now);
         END IF;
         RETURN 'pending';
     END IF;
@@ -652,7 +654,7 @@ BEGIN
       AND g.human_override_status IS NULL;
 
     IF v_outcome.status = 'approved' THEN
-        PERFORM genome.enqueue_job('embed', p_generated_ad_id, '{}', p_now);
+        PERFORM genome._enqueue_job('embed', p_generated_ad_id, '{}', p_now);
     END IF;
     RETURN v_outcome.status;
 END
@@ -731,9 +733,14 @@ DECLARE
     -- The dashboard's own functions (agents/dashboard/db.py): its pages and actions run as
     -- genome_app (SET LOCAL ROLE), with genome_app's rights.
     v_dashboard_functions constant text [] := ARRAY['dashboard_user'];
+    -- Functions the tenant policies call: they run with the querying role's rights, so
+    -- they stay SECURITY INVOKER and executable by genome_app.
+    v_policy_functions constant text [] := ARRAY['current_organization', 'current_organizations', 'owner_session'];
     v_job_functions text [];
     v_app_functions text [];
     v_app_helpers text [];
+    v_api_grants text [];
+    v_definer integer := 0;
     v_dashboard_helpers text [];
     v_timeouts jsonb;
     t record;
@@ -772,6 +779,55 @@ BEGIN
         GRANT genome_app TO genome_dashboard;
         v_roles := v_roles || 'genome_dashboard:genome_app'::text;
     END IF;
+    -- The owner of the app's API functions (SECURITY DEFINER): they run as genome_api, so
+    -- the app needs EXECUTE on them only, never on the `_` helpers they call. Nobody logs in
+    -- as it or is a member of it. It is NOBYPASSRLS and a member of genome_app, and the
+    -- tenant policies name it too (so they bind it even were it NOINHERIT): inside an API
+    -- function the caller's app.organization_id still decides which rows exist.
+    IF genome._ensure_role('genome_api', 'NOLOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE') THEN
+        v_roles := v_roles || 'genome_api'::text;
+    ELSIF (SELECT r.rolbypassrls OR r.rolcanlogin FROM pg_roles AS r WHERE r.rolname = 'genome_api') THEN
+        ALTER ROLE genome_api NOLOGIN NOBYPASSRLS;
+        v_roles := v_roles || 'genome_api:nologin_nobypassrls'::text;
+    END IF;
+    IF NOT pg_has_role('genome_api', 'genome_app', 'MEMBER') THEN
+        GRANT genome_app TO genome_api;
+        v_roles := v_roles || 'genome_api:genome_app'::text;
+    END IF;
+
+    -- The app's SQL API: the documented functions (no `_` prefix) that are neither
+    -- scheduled jobs nor agent, dashboard or policy functions (docs/security.md#roles).
+    SELECT array_agg(DISTINCT fn) INTO v_job_functions
+    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
+    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
+    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
+    FROM pg_proc AS p
+    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
+      AND p.proname NOT LIKE '\_%'
+      AND NOT p.proname = ANY (v_job_functions)
+      AND NOT p.proname = ANY (v_agent_functions)
+      AND NOT p.proname = ANY (v_dashboard_functions)
+      AND NOT p.proname = ANY (v_policy_functions);
+    -- Each is SECURITY DEFINER with a pinned search_path (its file says so; one added
+    -- without it is made so here rather than left to run as the app).
+    FOR f IN
+        SELECT a.name, a.pinned
+        FROM (
+            SELECT p.oid::regprocedure::text AS name, p.prosecdef,
+                   EXISTS (
+                       SELECT 1 FROM unnest(p.proconfig) AS c WHERE c LIKE 'search\_path=%'
+                   ) AS pinned
+            FROM pg_proc AS p
+            WHERE p.pronamespace = 'genome'::regnamespace AND p.proname = ANY (v_app_functions)
+        ) AS a
+        WHERE NOT (a.prosecdef AND a.pinned)
+    LOOP
+        IF NOT f.pinned THEN
+            EXECUTE format('ALTER FUNCTION %s SET search_path = genome, public, pg_temp', f.name);
+        END IF;
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f.name);
+        v_definer := v_definer + 1;
+    END LOOP;
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
     IF (SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'genome')
@@ -796,27 +852,33 @@ BEGIN
         EXECUTE format('ALTER %s %s OWNER TO genome_owner', f.kind, f.name);
         v_owned := v_owned + 1;
     END LOOP;
+    -- The app's API functions are genome_api's (a definer function of genome_owner, which
+    -- bypasses row-level security, would show the app every organization); all else is
+    -- genome_owner's.
     FOR f IN
-        SELECT p.oid::regprocedure::text AS name, p.prokind
+        SELECT p.oid::regprocedure::text AS name, p.prokind,
+               CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END AS owner
         FROM pg_proc AS p
         WHERE p.pronamespace = 'genome'::regnamespace
-          AND p.proowner <> 'genome_owner'::regrole
+          AND p.proowner <> (
+              CASE WHEN p.proname = ANY (v_app_functions) THEN 'genome_api' ELSE 'genome_owner' END
+          )::regrole
           AND NOT EXISTS (
               SELECT 1 FROM pg_depend AS d
               WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
           )
     LOOP
         EXECUTE format(
-            'ALTER %s %s OWNER TO genome_owner',
+            'ALTER %s %s OWNER TO %I',
             CASE f.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
-            f.name
+            f.name, f.owner
         );
         v_owned := v_owned + 1;
     END LOOP;
 
     -- 3. Schema and table privileges.
-    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard;
-    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard;
+    GRANT USAGE ON SCHEMA genome TO genome_app, genome_agent, genome_dashboard, genome_api;
+    GRANT USAGE ON SCHEMA public TO genome_owner, genome_app, genome_agent, genome_dashboard, genome_api;
     REVOKE ALL ON ALL TABLES IN SCHEMA genome FROM PUBLIC;
     -- The agent holds no privilege on any genome table, nor on a column of one (checked
     -- first, so a re-run leaves the access lists exactly as they were).
@@ -844,14 +906,30 @@ BEGIN
             EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', t.table_name);
         END IF;
         EXECUTE format('GRANT ALL ON %s TO genome_owner', t.table_name);
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app', t.table_name);
-        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app', t.table_name);
+        -- genome_api has the app's rights of its own (not through membership).
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app, genome_api', t.table_name);
+        EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app, genome_api', t.table_name);
         IF genome._apply_policy(
-            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app',
+            t.table_name, 'genome_app_tenant', 'ALL', 'genome_app, genome_api',
             t.policy_expression, t.policy_expression
         ) THEN
             v_policies := v_policies + 1;
         END IF;
+    END LOOP;
+
+    -- Secret columns: an agent's lease token (its proof that it holds a job,
+    -- docs/security.md#definer-functions) is read by no role but the owner, so the app
+    -- reads genome.agent_jobs column by column, all but that one.
+    FOR t IN
+        SELECT a.attrelid::regclass::text AS table_name,
+               string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) AS columns
+        FROM pg_attribute AS a
+        WHERE a.attrelid = 'genome.agent_jobs'::regclass AND a.attnum > 0
+          AND NOT a.attisdropped AND a.attname <> 'lease_token'
+        GROUP BY a.attrelid
+    LOOP
+        EXECUTE format('REVOKE SELECT ON %s FROM genome_app, genome_api', t.table_name);
+        EXECUTE format('GRANT SELECT (%s) ON %s TO genome_app, genome_api', t.columns, t.table_name);
     END LOOP;
 
     -- Global genome tables (registry, settings, rubric, job schedules): read-only to the
@@ -865,11 +943,13 @@ BEGIN
           AND NOT c.oid = ANY (v_tenant)
           AND c.relname NOT IN ('schema_migrations', 'job_runs')
     LOOP
-        EXECUTE format('GRANT SELECT ON %s TO genome_app', t.table_name);
-        EXECUTE format('REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app', t.table_name);
+        EXECUTE format('GRANT SELECT ON %s TO genome_app, genome_api', t.table_name);
+        EXECUTE format(
+            'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM genome_app, genome_api', t.table_name
+        );
     END LOOP;
-    REVOKE ALL ON genome.job_runs FROM genome_app;
-    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app;
+    REVOKE ALL ON genome.job_runs FROM genome_app, genome_api;
+    REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_app, genome_api;
 
     -- The dashboard's own rights: none on any table but the job runs (the virtual clock its
     -- pages are computed at, read before it switches to genome_app); the rest it has as
@@ -889,31 +969,23 @@ BEGIN
     END LOOP;
     REVOKE ALL ON ALL SEQUENCES IN SCHEMA genome FROM genome_dashboard;
     GRANT SELECT ON genome.job_runs TO genome_dashboard;
-    REVOKE ALL ON genome.dashboard_users FROM genome_app;
+    REVOKE ALL ON genome.dashboard_users FROM genome_app, genome_api;
 
     -- 4. genome_agent reads no table: everything it needs comes through its definer
     -- functions (the lease-checked job_context and review_exemplars, agent_has_work for its
     -- idle check, agent_lease_seconds for its lease).
 
     -- 5. Functions: nothing for PUBLIC. The agent gets its entry points; the app gets the SQL
-    -- API, but not the scheduled jobs (run_job and what it invokes compute across brands and
-    -- organizations: they run as genome_owner or the superuser from pg_cron), the agents'
-    -- functions, nor the definer functions (they bypass row-level security).
-    SELECT array_agg(DISTINCT fn) INTO v_job_functions
-    FROM genome.job_schedules AS j, unnest(j.invocations) AS fn;
-    v_job_functions := coalesce(v_job_functions, '{}') || ARRAY['run_job', '_apply_tenancy', '_ensure_role', '_apply_policy'];
-    -- The app's SQL API: the documented functions (no `_` prefix) that are neither jobs, nor
-    -- agent functions, nor definer functions; the helpers it may execute are their callees.
-    SELECT coalesce(array_agg(p.proname::text), '{}') INTO v_app_functions
-    FROM pg_proc AS p
-    WHERE p.pronamespace = 'genome'::regnamespace AND p.prokind IN ('f', 'p')
-      AND p.proname NOT LIKE '\_%'
-      AND NOT p.prosecdef
-      AND NOT p.proname = ANY (v_job_functions)
-      AND NOT p.proname = ANY (v_agent_functions);
+    -- API (definer functions of genome_api, bound by its organization), but not the scheduled
+    -- jobs (run_job and what it invokes compute across brands and organizations: they run as
+    -- genome_owner or the superuser from pg_cron), the agents' functions, genome_owner's
+    -- definer functions (they bypass row-level security), nor any `_` helper.
+    -- genome_api executes the API functions (they call one another) and what they call,
+    -- and the functions the tenant policies call; the app executes only the API functions
+    -- and the policies' functions.
     SELECT coalesce(array_agg(c), '{}') INTO v_app_helpers
-    FROM genome._callees(v_app_functions) AS c
-    WHERE c LIKE '\_%';
+    FROM genome._callees(v_app_functions || v_policy_functions) AS c;
+    v_api_grants := v_app_functions || v_policy_functions || v_app_helpers;
     SELECT coalesce(array_agg(c), '{}') INTO v_dashboard_helpers
     FROM genome._callees(v_dashboard_functions) AS c;
     REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA genome FROM PUBLIC;
@@ -931,14 +1003,21 @@ BEGIN
         ELSE
             EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_agent', f.name);
         END IF;
-        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, not the app's.
-        IF f.prosecdef OR f.proname = ANY (v_job_functions)
-           OR f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
-           OR f.proname = ANY (v_agent_functions)
-           OR NOT (f.proname = ANY (v_app_functions) OR f.proname = ANY (v_app_helpers)) THEN
-            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
-        ELSE
+        IF f.proname = ANY (v_app_functions) OR f.proname = ANY (v_policy_functions) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_app', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_app', f.name);
+        END IF;
+        -- A job's steps (_<job>_<step>, e.g. _update_scores_combos) are the job's, and no
+        -- definer function of genome_owner is genome_api's.
+        IF f.proname = ANY (v_api_grants)
+           AND NOT f.proname = ANY (v_job_functions)
+           AND NOT f.proname LIKE ANY (SELECT '\_' || j || '\_%' FROM unnest(v_job_functions) AS j)
+           AND NOT f.proname = ANY (v_agent_functions)
+           AND NOT (f.prosecdef AND NOT f.proname = ANY (v_app_functions || v_policy_functions)) THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_api', f.name);
+        ELSE
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM genome_api', f.name);
         END IF;
         IF f.proname = ANY (v_dashboard_functions) OR f.proname = ANY (v_dashboard_helpers) THEN
             EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO genome_dashboard', f.name);
@@ -961,6 +1040,7 @@ BEGIN
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
         'objects_reowned', v_owned,
+        'made_definer', v_definer,
         'roles_with_timeout', v_timeouts
     );
 END
@@ -971,7 +1051,7 @@ $$;
 -- Name: FUNCTION _apply_tenancy(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects), genome_app and genome_agent once; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant; grants the app DML on tenant tables, SELECT on the global genome tables except job_runs (no sequence) and EXECUTE on the SQL API except run_job, the scheduled job functions (genome.job_schedules.invocations) and their steps (named _<job>_<step>), the agents'' functions and SECURITY DEFINER functions; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` helper is executable by the app unless an API function it may run calls it (genome._callees), none by the agent. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects but the API functions), genome_app, genome_agent and genome_api (NOLOGIN, NOBYPASSRLS, a member of genome_app; owns the app''s SQL API functions) once; makes every API function (no `_` prefix, not a scheduled job nor an agent, dashboard or policy function) SECURITY DEFINER with a pinned search_path and genome_api''s; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant for genome_app and genome_api (rooted in genome.current_organizations(): the session''s organization, or every one for the owner''s own session calling an API function); grants genome_app and genome_api DML on tenant tables (every column of genome.agent_jobs but lease_token readable), SELECT on the global genome tables except job_runs (no sequence); grants genome_app EXECUTE on the API functions and the policies'' current_organization(s) only, genome_api on those and the functions they call, never a scheduled job (genome.job_schedules.invocations), its steps (_<job>_<step>), an agent function or another definer function; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` function is executable by genome_app, genome_agent or genome_dashboard. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
 
 
 --
@@ -1922,39 +2002,48 @@ COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_
 
 
 --
--- Name: _check_job_limits(text, uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _check_job_limits(text, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) RETURNS void
+CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_run uuid;
-    v_attempts integer;
-    v_organization uuid;
-    v_queued bigint;
     v_limit bigint := genome._setting_int('max_queued_jobs_per_organization');
+    v_bad record;
 BEGIN
-    SELECT r.id, r.attempts_count, b.organization_id INTO v_run, v_attempts, v_organization
-    FROM public.generated_ads AS g
-    INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-    INNER JOIN public.products AS pr ON pr.id = r.product_id
-    INNER JOIN public.brands AS b ON b.id = pr.brand_id
-    WHERE g.id = p_generated_ad_id;
-
     -- Every generate job is one of the run's attempts, counted by plan_ads: an ad inserted
-    -- directly gets no model call the cap did not count.
+    -- directly gets no model call the cap did not count. The runs are locked in a fixed
+    -- order (concurrent batches over the same runs cannot deadlock), then each run's
+    -- generate jobs, those queued before and these new ones, are counted once.
     IF p_kind = 'generate' THEN
-        PERFORM 1 FROM public.ad_runs AS r WHERE r.id = v_run FOR UPDATE;
-        IF (
+        PERFORM 1
+        FROM public.ad_runs AS r
+        WHERE r.id IN (
+            SELECT g.ad_run_id FROM public.generated_ads AS g WHERE g.id = ANY (p_generated_ad_ids)
+        )
+        ORDER BY r.id
+        FOR UPDATE;
+        SELECT r.id, r.attempts_count INTO v_bad
+        FROM (
+            SELECT g.ad_run_id, count(*) AS n_new
+            FROM public.generated_ads AS g
+            WHERE g.id = ANY (p_generated_ad_ids)
+            GROUP BY g.ad_run_id
+        ) AS nw
+        INNER JOIN public.ad_runs AS r ON r.id = nw.ad_run_id
+        WHERE nw.n_new + (
             SELECT count(*)
             FROM genome.agent_jobs AS j
             INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
-            WHERE g.ad_run_id = v_run AND j.kind = 'generate'
-        ) >= v_attempts THEN
+            WHERE g.ad_run_id = r.id AND j.kind = 'generate'
+        ) > r.attempts_count
+        ORDER BY r.id
+        LIMIT 1;
+        IF FOUND THEN
             RAISE EXCEPTION 'ad_run % has used % of its % generation attempts; the ad was not planned by plan_ads',
-                v_run, v_attempts, v_attempts
+                v_bad.id, v_bad.attempts_count, v_bad.attempts_count
                 USING ERRCODE = 'GN012',
                       HINT = 'plan ads with genome.plan_ads, which counts each against the run''s max_attempts';
         END IF;
@@ -1963,33 +2052,49 @@ BEGIN
     -- New work waits its turn in its own organization's queue only: an organization with
     -- max_queued_jobs_per_organization jobs queued starts nothing new until they drain. A
     -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
-    -- so work in progress always finishes.
-    IF NOT EXISTS (
-        SELECT 1 FROM genome.agent_jobs AS j
-        WHERE j.generated_ad_id = p_generated_ad_id AND j.status = 'running'
-    ) THEN
-        SELECT count(*) INTO v_queued
+    -- so work in progress always finishes. A batch is checked whole: it is refused when its
+    -- new jobs would take the queue past the limit, as the same jobs queued one by one.
+    SELECT nw.organization_id, nw.n_new, q.queued INTO v_bad
+    FROM (
+        SELECT
+            b.organization_id,
+            count(*) AS n_new,
+            bool_or(NOT EXISTS (
+                SELECT 1 FROM genome.agent_jobs AS j
+                WHERE j.generated_ad_id = g.id AND j.status = 'running'
+            )) AS has_new_work
+        FROM public.generated_ads AS g
+        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
+        INNER JOIN public.products AS pr ON pr.id = r.product_id
+        INNER JOIN public.brands AS b ON b.id = pr.brand_id
+        WHERE g.id = ANY (p_generated_ad_ids)
+        GROUP BY b.organization_id
+    ) AS nw
+    CROSS JOIN LATERAL (
+        SELECT count(*) AS queued
         FROM genome.agent_jobs AS j
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
         INNER JOIN public.products AS pr ON pr.id = r.product_id
         INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE j.status = 'queued' AND b.organization_id = v_organization;
-        IF v_queued >= v_limit THEN
-            RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_queued, v_limit
-                USING ERRCODE = 'GN414',
-                      HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
-        END IF;
+        WHERE j.status = 'queued' AND b.organization_id = nw.organization_id
+    ) AS q
+    WHERE nw.has_new_work AND q.queued + nw.n_new > v_limit
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_bad.queued, v_limit
+            USING ERRCODE = 'GN414',
+                  HINT = 'settings max_queued_jobs_per_organization; plan more once the queue drains';
     END IF;
 END
 $$;
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) IS 'Internal (enqueue_job, for an ad''s new job): GN012 when a generate job would exceed its run''s counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the ad''s organization already has settings max_queued_jobs_per_organization jobs queued and the ad has no job running (follow-on stages of work in progress are never refused), so one organization cannot starve the others. docs/operations.md#queue-limits.';
+COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) IS 'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';
 
 
 --
@@ -2704,6 +2809,159 @@ $_$;
 --
 
 COMMENT ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) IS 'Internal: DBSCAN labels (scikit-learn, metric cosine: eps is a cosine distance, min_samples counts the point itself) of the rows of an n x d matrix, in row order; -1 is noise; clusters are numbered 0, 1, ... largest first (ties: earliest first member). Empty input gives an empty array. GN031 beyond helper_max_rows rows.';
+
+
+--
+-- Name: _decide_review(uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._decide_review(p_generated_ad_id uuid) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    PERFORM genome._require_ad(p_generated_ad_id);
+    RETURN (SELECT o.status FROM genome._review_outcome(p_generated_ad_id) AS o);
+END
+$$;
+
+
+--
+-- Name: FUNCTION _decide_review(p_generated_ad_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._decide_review(p_generated_ad_id uuid) IS 'Internal: the body of genome.decide_review, for the agents'' definer functions (they run as the owner, with no organization set). The three-stage review decision of an ad, recomputed from its stored defect scan and reviews (each review under the quality config it was scored with) and its dead jobs: pending, approved, rejected, flagged, review_failed or generation_failed. Reads only, so calling it again gives the same answer. The post-embedding duplicate / diversity checks are not part of it. Errors: GN005 NULL ad; GN006 unknown ad.';
+
+
+--
+-- Name: _enqueue_job(text, uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
+    LANGUAGE sql
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1]
+$$;
+
+
+--
+-- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Internal: genome._enqueue_jobs with a batch of one, for the agents'' definer functions (they run as the owner, with no organization set); the body of genome.enqueue_job. Errors as enqueue_job.';
+
+
+--
+-- Name: _enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid[]
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_n integer := greatest(coalesce(cardinality(p_generated_ad_ids), 0), coalesce(cardinality(p_payloads), 0));
+    v_largest jsonb;
+    v_missing uuid;
+    v_new uuid [];
+    v_ids uuid [];
+    v_max_attempts integer;
+BEGIN
+    -- Set-based (docs/operations.md#batches): every check is one statement over the batch
+    -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
+    SELECT p INTO v_largest FROM unnest(p_payloads) AS p ORDER BY octet_length(p::text) DESC NULLS LAST LIMIT 1;
+    PERFORM genome._check_payload_size(v_largest::text, 'job payload');
+    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
+        RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
+            USING ERRCODE = 'GN401',
+                  HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
+    END IF;
+    IF p_kind <> 'noop' AND (p_generated_ad_ids IS NULL OR array_position(p_generated_ad_ids, NULL) IS NOT NULL) THEN
+        RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
+    END IF;
+    IF p_payloads IS NOT NULL AND EXISTS (
+        SELECT 1 FROM unnest(p_payloads) AS p WHERE p IS NULL OR jsonb_typeof(p) <> 'object'
+    ) THEN
+        RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
+    END IF;
+    IF p_generated_ad_ids IS NOT NULL AND p_payloads IS NOT NULL
+       AND cardinality(p_generated_ad_ids) <> cardinality(p_payloads) THEN
+        RAISE EXCEPTION 'a batch needs one payload per ad, got % ads and % payloads',
+            cardinality(p_generated_ad_ids), cardinality(p_payloads)
+            USING ERRCODE = 'GN400';
+    END IF;
+    IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
+        RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
+    END IF;
+    -- A job scheduled for 2200 would sit in the queue forever; the owner's simulator may
+    -- schedule in virtual time (docs/attacks.md#agents-and-the-queue).
+    IF p_run_after > now() + make_interval(secs => genome._setting_num('job_max_delay_seconds'))
+       AND NOT genome._caller_is_owner() THEN
+        RAISE EXCEPTION 'run_after must be at most % seconds ahead (settings job_max_delay_seconds)',
+            genome._setting_num('job_max_delay_seconds')
+            USING ERRCODE = 'GN422';
+    END IF;
+    IF v_n = 0 THEN
+        RETURN '{}';
+    END IF;
+
+    IF p_generated_ad_ids IS NOT NULL THEN
+        SELECT a INTO v_missing
+        FROM unnest(p_generated_ad_ids) AS a
+        WHERE a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = a)
+        LIMIT 1;
+        IF FOUND THEN
+            PERFORM genome._require_ad(v_missing);
+        END IF;
+        -- New jobs, not repeats of an ad's job of this kind, count against their runs'
+        -- attempts caps and their organizations' queues (docs/operations.md#queue-limits).
+        v_new := ARRAY(
+            SELECT DISTINCT a
+            FROM unnest(p_generated_ad_ids) AS a
+            WHERE a IS NOT NULL AND NOT EXISTS (
+                SELECT 1 FROM genome.agent_jobs AS j WHERE j.generated_ad_id = a AND j.kind = p_kind
+            )
+        );
+        IF cardinality(v_new) > 0 THEN
+            PERFORM genome._check_job_limits(p_kind, v_new);
+        END IF;
+    END IF;
+
+    -- Read once: a settings lookup in the INSERT's select list would run once per job.
+    v_max_attempts := greatest(1, genome._setting_int('job_max_attempts'));
+    v_ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, v_n));
+    INSERT INTO genome.agent_jobs AS j (
+        id, kind, stage_rank, generated_ad_id, payload, run_after, max_attempts
+    )
+    SELECT
+        v_ids[b.i], p_kind, k.stage_rank, b.ad, coalesce(b.payload, '{}'), p_run_after, v_max_attempts
+    FROM unnest(p_generated_ad_ids, p_payloads) WITH ORDINALITY AS b (ad, payload, i)
+    CROSS JOIN genome.agent_job_kinds AS k
+    WHERE k.kind = p_kind
+    ORDER BY b.i
+    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING;
+
+    IF p_generated_ad_ids IS NOT NULL THEN
+        -- An ad's job of this kind is the one just queued or the one it already had (which
+        -- this statement sees, unlike the INSERT's, also when an ad came twice in the batch).
+        v_ids := ARRAY(
+            SELECT coalesce(j.id, v_ids[b.i])
+            FROM unnest(p_generated_ad_ids) WITH ORDINALITY AS b (ad, i)
+            LEFT JOIN genome.agent_jobs AS j ON j.generated_ad_id = b.ad AND j.kind = p_kind
+            ORDER BY b.i
+        );
+    END IF;
+    RETURN v_ids;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Internal: the body of genome.enqueue_jobs and genome.enqueue_job, for plan_ads and the agents'' definer functions (they run with no organization set). Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
 
 
 --
@@ -3583,6 +3841,33 @@ COMMENT ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ad
 
 
 --
+-- Name: _exploration_settings(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._exploration_settings() RETURNS double precision[]
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT genome._setting_nums(ARRAY[
+        -- The joint learner's Thompson draws explore by themselves: its own floor
+        -- (docs/learning.md#exploration).
+        CASE genome._setting_text('learner')
+            WHEN 'joint_logistic' THEN 'learner_exploration_floor' ELSE 'exploration_floor'
+        END,
+        'exploration_start', 'exploration_scale',
+        'forced_exploration_ads', 'forced_exploration_rate'
+    ]);
+$$;
+
+
+--
+-- Name: FUNCTION _exploration_settings(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._exploration_settings() IS 'Internal: the five settings of the exploration rate in the order genome._exploration_rate takes them: the floor (learner_exploration_floor when the setting learner is joint_logistic, else exploration_floor), exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate. One reader for exploration_rate, select_elements and plan_ads; GN090 for a missing one.';
+
+
+--
 -- Name: _finish_job(uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -3772,6 +4057,7 @@ CREATE TABLE genome.agent_jobs (
     run_after timestamp with time zone DEFAULT now() NOT NULL,
     leased_until timestamp with time zone,
     leased_by text,
+    lease_token uuid,
     last_error text,
     errors jsonb DEFAULT '[]'::jsonb NOT NULL,
     result jsonb,
@@ -3801,6 +4087,13 @@ COMMENT ON COLUMN genome.agent_jobs.leased_by IS 'The worker holding (or, once s
 
 
 --
+-- Name: COLUMN agent_jobs.lease_token; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.agent_jobs.lease_token IS 'The secret of the current lease, a fresh random uuid per claim (genome.claim_jobs returns it to the claiming agent only): every agent call on the job must present it with the worker name, which is no secret (docs/security.md#definer-functions). Cleared when the job is released, failed or reaped. Not readable by genome_app.';
+
+
+--
 -- Name: COLUMN agent_jobs.errors; Type: COMMENT; Schema: genome; Owner: -
 --
 
@@ -3815,10 +4108,10 @@ COMMENT ON COLUMN genome.agent_jobs.stage_rank IS 'Pipeline position of the kind
 
 
 --
--- Name: _hold_lease(uuid, text, text[]); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _hold_lease(uuid, text, text[], uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) RETURNS genome.agent_jobs
+CREATE FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid DEFAULT NULL::uuid) RETURNS genome.agent_jobs
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -3836,8 +4129,12 @@ BEGIN
     END IF;
     -- The lease holder may still write after leased_until as long as nobody reaped the job:
     -- status and leased_by fence out every other worker.
+    -- The worker's name alone proves nothing (names are not secret): the caller must also
+    -- present the token claim_jobs returned with this lease. The owner (scheduled jobs,
+    -- tests, operators), who may write the queue's rows directly anyway, needs none.
     IF v_job.leased_by IS DISTINCT FROM p_worker
-       OR v_job.status NOT IN ('running', 'succeeded') THEN
+       OR v_job.status NOT IN ('running', 'succeeded')
+       OR (v_job.lease_token IS DISTINCT FROM p_lease_token AND NOT genome._caller_is_owner()) THEN
         -- The message names only what the caller sent: never the holder, who could then
         -- be impersonated (docs/attacks.md#agents-and-the-queue).
         RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
@@ -3849,10 +4146,10 @@ $$;
 
 
 --
--- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) IS 'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind.';
+COMMENT ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid) IS 'Internal: lock a job row and check that p_worker holds its lease (status running) or already completed it (status succeeded: the caller replays the stored outcome instead of writing twice). Errors: GN400 empty worker; GN403 unknown job; GN404 lease not held (expired and reaped, released, or another worker''s); GN405 job of another kind. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -4254,6 +4551,100 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._learner_half_life_candidates() IS 'Internal (docs/learning.md#half-life): the setting learner_half_life_candidates as days, a null element as Infinity (no decay). GN090 when it is not a non-empty array of positive numbers and nulls.';
+
+
+--
+-- Name: _learning_inputs_changed(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._learning_inputs_changed() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+DECLARE
+    v_brands uuid [];
+    v_due timestamptz [];
+BEGIN
+    -- Definer: whoever writes an input (the app its brands' category, the jobs the rewards),
+    -- the marker is written; it names only brands, and the brands the change concerns
+    -- (docs/security.md#definer-functions).
+    IF TG_OP = 'TRUNCATE'
+       OR TG_TABLE_NAME IN ('settings', 'element_values', 'element_dimensions', 'learner_objective_evidence') THEN
+        -- A global input: every brand.
+        SELECT array_agg(b.id), array_agg('-infinity'::timestamptz) INTO v_brands, v_due
+        FROM public.brands AS b;
+    ELSIF TG_TABLE_NAME IN ('creative_element_rewards', 'causal_effects') THEN
+        -- A reward counts from its matured_at on, a causal effect from its created_at: the
+        -- brand is due then (at once for one that already counts). The statement's rows
+        -- from its transition tables (new, old or both).
+        EXECUTE format(
+            'SELECT array_agg(x.brand_id), array_agg(x.%I) FROM (%s) AS x',
+            CASE TG_TABLE_NAME WHEN 'causal_effects' THEN 'created_at' ELSE 'matured_at' END,
+            CASE TG_OP
+                WHEN 'INSERT' THEN 'SELECT * FROM new_rows'
+                WHEN 'DELETE' THEN 'SELECT * FROM old_rows'
+                ELSE 'SELECT * FROM new_rows UNION ALL SELECT * FROM old_rows'
+            END
+        ) INTO v_brands, v_due;
+    ELSIF TG_TABLE_NAME = 'experiment_arms' THEN
+        -- An arm's impressions weigh the causal effect of its experiment (the share already
+        -- counted, docs/learning.md#causal-evidence): the brands with an effect from it.
+        SELECT array_agg(DISTINCT ce.brand_id) INTO v_brands
+        FROM genome.causal_effects AS ce
+        WHERE ce.experiment_id IN (
+            SELECT n.experiment_id FROM new_rows AS n
+            UNION
+            SELECT o.experiment_id FROM old_rows AS o
+        );
+        v_due := array_fill('-infinity'::timestamptz, ARRAY[coalesce(cardinality(v_brands), 0)]);
+    ELSIF TG_TABLE_NAME = 'brands' THEN
+        -- A brand's category or sharing: its own priors, and its old and new opted-in
+        -- category peers' (docs/learning.md#category-priors).
+        SELECT array_agg(DISTINCT p.id) INTO v_brands
+        FROM public.brands AS p
+        WHERE p.id = NEW.id
+           OR (p.cross_brand_sharing AND p.category IS NOT NULL AND p.category IN (OLD.category, NEW.category));
+        v_due := array_fill('-infinity'::timestamptz, ARRAY[coalesce(cardinality(v_brands), 0)]);
+    END IF;
+    IF v_brands IS NOT NULL THEN
+        PERFORM genome._learning_mark_brands(v_brands, v_due);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _learning_inputs_changed(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._learning_inputs_changed() IS 'Internal trigger on the inputs of update_scores (docs/learning.md#incremental-update): marks in genome.learning_dirty_brands the brands a write concerns - a reward''s brand from its matured_at, a causal effect''s brand from its created_at, the brands with a causal effect of an experiment whose arms changed, a brand whose category, sharing or organization changed with its old and new opted-in category peers, and every brand on a change to the settings, the element registry or learner_objective_evidence (or a TRUNCATE). SECURITY DEFINER, so a write by any role allowed to make it marks the brands (docs/security.md#definer-functions).';
+
+
+--
+-- Name: _learning_mark_brands(uuid[], timestamp with time zone[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'genome', 'public'
+    AS $$
+    INSERT INTO genome.learning_dirty_brands AS d (brand_id, due_at)
+    SELECT m.brand_id, min(m.due_at)
+    FROM unnest(p_brands, p_due) AS m (brand_id, due_at)
+    INNER JOIN public.brands AS b ON b.id = m.brand_id
+    WHERE m.brand_id IS NOT NULL
+    GROUP BY m.brand_id
+    ON CONFLICT (brand_id) DO UPDATE
+    SET due_at = least(d.due_at, excluded.due_at);
+$$;
+
+
+--
+-- Name: FUNCTION _learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]) IS 'Internal: marks each brand of p_brands due for the next update_scores at p_now >= its p_due (the earliest of its entries, and of a marker it already has; docs/learning.md#incremental-update).';
 
 
 --
@@ -4860,31 +5251,37 @@ $$;
 -- Name: FUNCTION _notify_job(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._notify_job() IS 'Internal trigger: NOTIFY genome_jobs with {"kind", "id"} when a job is queued (inserted, or returned to the queue). A wake-up hint only: agents also poll.';
+COMMENT ON FUNCTION genome._notify_job() IS 'Internal trigger: NOTIFY genome_jobs with {"kind", "id"} when a job is returned to the queue. A wake-up hint only: agents also poll.';
 
 
 --
--- Name: _on_ad_planned(uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _notify_jobs(); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) RETURNS void
+CREATE FUNCTION genome._notify_jobs() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    -- The single place where planning hands an ad to the agents (same transaction).
-    PERFORM genome.enqueue_job(
-        'generate', p_generated_ad_id, jsonb_build_object('genome_version', p_selection -> 'genome_version')
-    );
+    -- One notification per kind per statement: a batch of 20,000 jobs wakes the agents
+    -- once, not 20,000 times (docs/operations.md#notify).
+    PERFORM pg_notify('genome_jobs', CASE
+        WHEN n.jobs = 1 THEN json_build_object('kind', n.kind, 'id', n.id)
+        ELSE json_build_object('kind', n.kind, 'jobs', n.jobs)
+    END::text)
+    FROM (
+        SELECT q.kind, count(*) AS jobs, min(q.id::text) AS id FROM new_jobs AS q GROUP BY q.kind
+    ) AS n;
+    RETURN NULL;
 END
 $$;
 
 
 --
--- Name: FUNCTION _on_ad_planned(p_generated_ad_id uuid, p_selection jsonb); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _notify_jobs(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) IS 'Internal: hands a planned ad to the agents by enqueuing its generate job in the planning transaction.';
+COMMENT ON FUNCTION genome._notify_jobs() IS 'Internal statement trigger: after an INSERT into genome.agent_jobs, one NOTIFY genome_jobs per kind inserted: {"kind", "id"} for a single job, {"kind", "jobs": n} for a batch. A wake-up hint only: agents also poll.';
 
 
 --
@@ -4913,34 +5310,212 @@ COMMENT ON FUNCTION genome._organization_default_config() IS 'Internal trigger o
 
 
 --
--- Name: _pre_gen_score(uuid, uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _performance_context(uuid, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
+CREATE FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_score numeric;
+    v_state record;
+    v_lines text;
 BEGIN
-    SELECT round((
-        sum(d.strategic_weight * coalesce(
-            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-            0.5
-        )) / nullif(sum(d.strategic_weight), 0)
-    )::numeric, 4)
-    INTO v_score
-    FROM jsonb_each_text(p_tags) AS t
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-    LEFT JOIN genome.creative_element_scores AS sb
-        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
-        AND sb.element_dimension = t.key AND sb.element_value = t.value
-    LEFT JOIN genome.creative_element_scores AS sp
-        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
-        AND sp.element_dimension = t.key AND sp.element_value = t.value;
-    RETURN v_score;
+    PERFORM genome._check_brand_product(p_brand_id, p_product_id);
+    SELECT gs.* INTO v_state FROM genome.genome_state AS gs WHERE gs.brand_id = p_brand_id;
+
+    WITH scores AS (
+        SELECT DISTINCT ON (s.element_dimension, s.element_value)
+            s.element_dimension,
+            s.element_value,
+            s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) AS mean,
+            s.n_rewards
+        FROM genome.creative_element_scores AS s
+        WHERE s.brand_id = p_brand_id
+          AND (s.product_id IS NULL OR s.product_id = p_product_id)
+          AND s.n_rewards > 0
+        -- The product's own row first where it exists.
+        ORDER BY s.element_dimension, s.element_value, s.product_id NULLS LAST
+    ),
+
+    ranked AS (
+        SELECT
+            sc.*,
+            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean DESC, sc.element_value) AS best,
+            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean, sc.element_value) AS worst,
+            count(*) OVER (PARTITION BY sc.element_dimension) AS k
+        FROM scores AS sc
+    )
+
+    SELECT string_agg(
+        format(
+            '- %s: best %s (%s%% success, n=%s)%s',
+            r.element_dimension,
+            r.element_value,
+            round(100 * r.mean::numeric, 0),
+            r.n_rewards,
+            coalesce((
+                SELECT format('; weakest %s (%s%% success, n=%s)', w.element_value,
+                              round(100 * w.mean::numeric, 0), w.n_rewards)
+                FROM ranked AS w
+                WHERE w.element_dimension = r.element_dimension AND w.worst = 1 AND w.k > 1
+            ), '')
+        ),
+        E'\n' ORDER BY d.strategic_weight DESC, r.element_dimension
+    )
+    INTO v_lines
+    FROM ranked AS r
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = r.element_dimension
+    WHERE r.best = 1;
+
+    RETURN concat_ws(E'\n',
+        format(
+            'PERFORMANCE CONTEXT (advisory; correlational findings from %s matured ads, genome v%s, cold-start level %s; not causal proof):',
+            coalesce(v_state.matured_ads, 0), coalesce(v_state.genome_version, 0),
+            coalesce(v_state.cold_start_level, 0)
+        ),
+        CASE WHEN coalesce(v_state.is_stale, false)
+            THEN 'WARNING: the genome is STALE: its predictions have not matched results for several weeks; treat these hints with caution.'
+        END,
+        coalesce(v_lines, '- no matured evidence yet for this brand: explore freely.')
+    );
 END
+$$;
+
+
+--
+-- Name: FUNCTION _performance_context(p_brand_id uuid, p_product_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) IS 'Internal: the body of genome.performance_context, for the agents'' definer functions (they run as the owner, with no organization set). The advisory prompt block (docs/learning.md#performance-context): per element dimension the best and weakest value by posterior mean, with evidence counts, labelled correlational; says when the genome is stale. GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product.';
+
+
+--
+-- Name: _plan_selections(uuid, uuid, integer, bigint, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) RETURNS jsonb[]
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_fixed jsonb := '{}'::jsonb;
+    v_state record;
+    v_explore double precision;
+    v_table record;
+    v_fixed_props jsonb := '{}'::jsonb;
+    v_fixed_flags jsonb := '{}'::jsonb;
+    v_fixed_keys jsonb := '[]'::jsonb;
+    v_out jsonb [];
+BEGIN
+    -- The draws of select_elements(brand, product, now, p_seed + i, p_fixed) for i = 0 ..
+    -- n - 1 (docs/learning.md#selection), all in one statement over (ad, dimension): the
+    -- genome state, the exploration rate and the draw table are read once for the plan
+    -- (plan_ads counts the plan's ads in the state only after all are drawn, so every ad
+    -- of one plan has the same exploration rate, as when they were drawn one by one).
+    IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
+        v_fixed := genome.normalize_tags(p_fixed);
+        SELECT jsonb_object_agg(f.key, 1.000000), jsonb_object_agg(f.key, false), jsonb_agg(f.key ORDER BY f.key)
+        INTO v_fixed_props, v_fixed_flags, v_fixed_keys
+        FROM jsonb_object_keys(v_fixed) AS f (key);
+    END IF;
+    SELECT
+        coalesce(gs.matured_ads, 0) AS matured, coalesce(gs.planned_ads, 0) AS planned,
+        coalesce(gs.cold_start_level, 0) AS level, coalesce(gs.genome_version, 0) AS version
+    INTO v_state
+    FROM (SELECT 1) AS one
+    LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
+    v_explore := genome.exploration_rate(v_state.matured, v_state.planned);
+    -- A product with scores of its own has its own table; otherwise it draws from its brand's.
+    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative
+    INTO v_table
+    FROM genome.selection_tables AS st
+    WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
+    ORDER BY st.product_id NULLS LAST
+    LIMIT 1;
+    IF NOT FOUND THEN
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
+        INTO v_table
+        FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
+    END IF;
+
+    WITH draws AS (
+        SELECT
+            a.i, d.dimension, d.lo, d.k,
+            CASE WHEN p_seed IS NULL THEN random()
+                ELSE genome._uniform(p_seed + a.i, d.dimension || ':explore')
+            END < v_explore AS exploratory,
+            CASE WHEN p_seed IS NULL THEN random()
+                ELSE genome._uniform(p_seed + a.i, d.dimension || ':pick')
+            END AS u
+        FROM generate_series(0, p_n - 1) AS a (i)
+        CROSS JOIN unnest(v_table.dimensions, v_table.starts, v_table.sizes) AS d (dimension, lo, k)
+        WHERE NOT v_fixed ? d.dimension
+    ),
+
+    picks AS (
+        -- Exploration: uniform over the values; exploitation: the first value whose running
+        -- sum of win probabilities reaches u (width_bucket, a binary search), as select_elements.
+        SELECT
+            dr.i, dr.dimension, dr.k, dr.exploratory,
+            dr.lo - 1 + CASE
+                WHEN dr.exploratory THEN 1 + floor(dr.u * dr.k)::integer
+                WHEN dr.k = 1 THEN 1
+                ELSE 1 + width_bucket(dr.u, v_table.cumulative[dr.lo:dr.lo + dr.k - 2])
+            END AS at
+        FROM draws AS dr
+    ),
+
+    ads AS (
+        SELECT
+            pk.i,
+            jsonb_object_agg(pk.dimension, v_table.element_values[pk.at]) AS tags,
+            jsonb_object_agg(
+                pk.dimension, round((v_explore / pk.k + (1.0 - v_explore) * v_table.p_win[pk.at])::numeric, 6)
+            ) AS propensities,
+            jsonb_object_agg(pk.dimension, pk.exploratory) AS flags
+        FROM picks AS pk
+        GROUP BY pk.i
+    )
+
+    SELECT array_agg(jsonb_build_object(
+        'element_tags', CASE WHEN v_fixed = '{}'::jsonb THEN ad.tags ELSE coalesce(ad.tags, '{}'::jsonb) || v_fixed END,
+        'propensities', CASE
+            WHEN v_fixed = '{}'::jsonb THEN ad.propensities
+            ELSE coalesce(ad.propensities, '{}'::jsonb) || v_fixed_props
+        END,
+        'exploratory', CASE WHEN v_fixed = '{}'::jsonb THEN ad.flags ELSE coalesce(ad.flags, '{}'::jsonb) || v_fixed_flags END,
+        'fixed', v_fixed_keys,
+        'bandit_selected', true,
+        'exploration_rate', v_explore,
+        'matured_ads', v_state.matured,
+        'cold_start_level', v_state.level,
+        'genome_version', v_state.version
+    ) ORDER BY a.i)
+    INTO v_out
+    FROM generate_series(0, p_n - 1) AS a (i)
+    LEFT JOIN ads AS ad ON ad.i = a.i;
+    RETURN v_out;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) IS 'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn in one statement from the stored draw table (docs/learning.md#selection).';
+
+
+--
+-- Name: _pre_gen_score(uuid, uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT (genome._pre_gen_scores(p_brand_id, p_product_id, ARRAY[p_tags]))[1];
 $$;
 
 
@@ -4948,7 +5523,49 @@ $$;
 -- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product (plan_ads, whose tags come from the registry), without checking them again (docs/learning.md#pre-generation-score).';
+COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product, without checking them again (genome._pre_gen_scores of one tag set; docs/learning.md#pre-generation-score).';
+
+
+--
+-- Name: _pre_gen_scores(uuid, uuid, jsonb[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) RETURNS numeric[]
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    -- One statement for a plan's n ads (plan_ads), not n.
+    SELECT array_agg(sc.score ORDER BY sc.i)
+    FROM (
+        SELECT
+            a.i,
+            round((
+                sum(d.strategic_weight * coalesce(
+                    sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+                    sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+                    0.5
+                )) / nullif(sum(d.strategic_weight), 0)
+            )::numeric, 4) AS score
+        FROM unnest(p_tags) WITH ORDINALITY AS a (tags, i)
+        LEFT JOIN LATERAL jsonb_each_text(a.tags) AS t ON true
+        LEFT JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        LEFT JOIN genome.creative_element_scores AS sb
+            ON d.dimension IS NOT NULL AND sb.brand_id = p_brand_id AND sb.product_id IS NULL
+            AND sb.element_dimension = t.key AND sb.element_value = t.value
+        LEFT JOIN genome.creative_element_scores AS sp
+            ON d.dimension IS NOT NULL AND p_product_id IS NOT NULL AND sp.brand_id = p_brand_id
+            AND sp.product_id = p_product_id
+            AND sp.element_dimension = t.key AND sp.element_value = t.value
+        GROUP BY a.i
+    ) AS sc;
+$$;
+
+
+--
+-- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) IS 'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product (plan_ads, whose tags come from the registry), in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score).';
 
 
 --
@@ -6077,8 +6694,8 @@ CREATE FUNCTION genome._selection_tables_stale() RETURNS trigger
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    -- A statement that changes scores or the registry makes the stored draw tables stale;
-    -- select_elements computes them from the scores until update_scores writes them again.
+    -- A change to the registry makes every stored draw table stale; select_elements computes
+    -- them from the scores until update_scores writes them again.
     -- (Under row-level security the app's own change reaches only its own brands' rows.)
     DELETE FROM genome.selection_tables;
     RETURN NULL;
@@ -6090,7 +6707,43 @@ $$;
 -- Name: FUNCTION _selection_tables_stale(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._selection_tables_stale() IS 'Internal statement trigger on creative_element_scores, element_values and element_dimensions: removes the stored draw tables (genome.selection_tables) a change could make stale (docs/learning.md#selection).';
+COMMENT ON FUNCTION genome._selection_tables_stale() IS 'Internal statement trigger on element_values and element_dimensions, and on a TRUNCATE of creative_element_scores: removes every stored draw table (genome.selection_tables) the change could make stale (docs/learning.md#selection).';
+
+
+--
+-- Name: _selection_tables_stale_brands(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._selection_tables_stale_brands() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+BEGIN
+    -- A change to scores makes the draw tables of the brands it touched stale, and only
+    -- those: the other brands keep theirs (docs/learning.md#incremental-update). The changed
+    -- rows come from the statement's transition table.
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (SELECT n.brand_id FROM new_rows AS n);
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (SELECT o.brand_id FROM old_rows AS o);
+    ELSE
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (
+            SELECT n.brand_id FROM new_rows AS n UNION SELECT o.brand_id FROM old_rows AS o
+        );
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _selection_tables_stale_brands(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._selection_tables_stale_brands() IS 'Internal statement trigger on creative_element_scores (insert, update, delete, with transition tables): removes the stored draw tables (genome.selection_tables) of the brands whose scores the statement changed, and no other (docs/learning.md#selection).';
 
 
 --
@@ -6193,7 +6846,8 @@ DECLARE
     v double precision [];
     v_missing integer;
 BEGIN
-    -- One query for several settings (a hot path reads five at once).
+    -- One query for several settings: select_elements (the hot path) reads its five
+    -- exploration settings through this inside its one statement, as exploration_rate does.
     SELECT array_agg((s.value)::text::double precision ORDER BY k.i)
     INTO v
     FROM unnest(p_keys) WITH ORDINALITY AS k (key, i)
@@ -6626,10 +7280,10 @@ COMMENT ON FUNCTION genome._uniform(p_seed bigint, p_key text) IS 'Internal: a r
 
 
 --
--- Name: _update_scores_brand_priors(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_brand_priors(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -6658,7 +7312,8 @@ BEGIN
             v_min_brands, v_min_orgs, v_granularity USING ERRCODE = 'GN090';
     END IF;
 
-    DELETE FROM genome.brand_priors;
+    -- p_brands: the receiving brands to recompute (NULL: all); only their categories' evidence is read.
+    DELETE FROM genome.brand_priors AS bp WHERE p_brands IS NULL OR bp.brand_id = ANY (p_brands);
     WITH evidence AS (
         -- Aggregates per opted-in brand and element value: the only thing that crosses.
         SELECT
@@ -6677,6 +7332,10 @@ BEGIN
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
         INNER JOIN genome.element_values AS ev ON ev.dimension = t.key AND ev.value = t.value #>> '{}'
         WHERE cer.matured_at <= p_now
+          AND (p_brands IS NULL OR src.category IN (
+              SELECT r.category FROM public.brands AS r
+              WHERE r.id = ANY (p_brands) AND r.cross_brand_sharing
+          ))
         GROUP BY cer.brand_id, t.key, t.value #>> '{}'
     ),
 
@@ -6701,6 +7360,7 @@ BEGIN
             AND peer.cross_brand_sharing
         INNER JOIN evidence AS e ON e.brand_id = peer.id
         WHERE target.cross_brand_sharing AND target.category IS NOT NULL
+          AND (p_brands IS NULL OR target.id = ANY (p_brands))
     ),
 
     pooled AS (
@@ -6811,17 +7471,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) IS 'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for, provided those peers include at least prior_min_peer_brands brands of at least prior_min_peer_organizations organizations other than the receiving brand''s (docs/learning.md#private-priors; below that no row): prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s qualifying values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Published coarsened so no exact peer count can be solved for: the summed successes and failures rounded to two significant figures and to a multiple of prior_count_granularity (whichever is coarser; peer_observations is their sum), shrinkage and tau^2 to two significant figures; a value whose rounded counts are both 0 gets no row. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* or prior_min_peer_* settings.';
+COMMENT ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal (update_scores): rewrites genome.brand_priors of the receiving brands p_brands (NULL: all). For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for, provided those peers include at least prior_min_peer_brands brands of at least prior_min_peer_organizations organizations other than the receiving brand''s (docs/learning.md#private-priors; below that no row): prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s qualifying values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Published coarsened so no exact peer count can be solved for: the summed successes and failures rounded to two significant figures and to a multiple of prior_count_granularity (whichever is coarser; peer_observations is their sum), shrinkage and tau^2 to two significant figures; a value whose rounded counts are both 0 gets no row. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* or prior_min_peer_* settings.';
 
 
 --
--- Name: _update_scores_brand_scores(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_brand_scores(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -6830,7 +7490,7 @@ DECLARE
     v_rows integer;
 BEGIN
     WITH evidence AS (
-        SELECT * FROM genome._update_scores_evidence(p_now)
+        SELECT * FROM genome._update_scores_evidence(p_now, p_brands)
     ),
 
     brand_counts AS (
@@ -6877,6 +7537,7 @@ BEGIN
             ON c.brand_id = b.id AND c.dimension = v.dimension AND c.value = v.value
         LEFT JOIN genome.brand_priors AS p
             ON p.brand_id = b.id AND p.element_dimension = v.dimension AND p.element_value = v.value
+        WHERE p_brands IS NULL OR b.id = ANY (p_brands)
     ),
 
     brand_posteriors AS (
@@ -6916,17 +7577,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts the brand-level row (product_id NULL) of genome.creative_element_scores for every brand with a genome_state row and every element value, at genome version p_version: alpha/beta = 1 + the brand''s weighted successes/failures (genome._update_scores_evidence), prior_alpha/beta from genome.brand_priors (1 without one), and the posterior = own evidence + the part of the prior''s pseudo-evidence the cold-start level keeps (levels 0-1 all of it, 2 the complement of brand_weight, 3 rescaled to prior_n_level3). Causal evidence is added afterwards by _update_scores_causal_effects. Returns the number of rows written.';
+COMMENT ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: upserts the brand-level row (product_id NULL) of genome.creative_element_scores for every brand of p_brands (NULL: all) with a genome_state row and every element value, at genome version p_version: alpha/beta = 1 + the brand''s weighted successes/failures (genome._update_scores_evidence), prior_alpha/beta from genome.brand_priors (1 without one), and the posterior = own evidence + the part of the prior''s pseudo-evidence the cold-start level keeps (levels 0-1 all of it, 2 the complement of brand_weight, 3 rescaled to prior_n_level3). Causal evidence is added afterwards by _update_scores_causal_effects. Returns the number of rows written.';
 
 
 --
--- Name: _update_scores_causal_effects(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_causal_effects(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -6966,7 +7627,7 @@ BEGIN
         LEFT JOIN genome.experiment_arms AS a
             ON a.experiment_id = ce.experiment_id
             AND a.test_variable_value IN (ce.control_value, ce.treatment_value)
-        WHERE ce.created_at <= p_now
+        WHERE ce.created_at <= p_now AND (p_brands IS NULL OR ce.brand_id = ANY (p_brands))
         GROUP BY ce.id
     ),
 
@@ -7068,17 +7729,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
+COMMENT ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: combines the causal_effects recorded by p_now (of the brands p_brands; NULL: all) into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
 
 
 --
--- Name: _update_scores_cold_start_levels(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_cold_start_levels(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7113,7 +7774,7 @@ BEGIN
             count(*)::double precision AS n,
             min(cer.matured_at) AS first_at
         FROM genome.creative_element_rewards AS cer
-        WHERE cer.matured_at <= p_now
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands))
         GROUP BY cer.brand_id
     ) AS r ON r.brand_id = b.id
     CROSS JOIN LATERAL (
@@ -7124,6 +7785,7 @@ BEGIN
             ELSE 3
         END AS level
     ) AS lv
+    WHERE p_brands IS NULL OR b.id = ANY (p_brands)
     ON CONFLICT (brand_id) DO UPDATE
     SET genome_version = excluded.genome_version,
         cold_start_level = excluded.cold_start_level,
@@ -7138,17 +7800,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts genome.genome_state for every brand at genome version p_version - matured_ads and first_reward_at from the rewards matured by p_now, cold_start_level (0 no reward, 1 younger than level2_days, 2 younger than level3_days, else 3) and brand_weight (level 2: min(n / brand_weight_n, brand_weight_cap); level 3: 1; else 0). Returns the number of brands written.';
+COMMENT ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: upserts genome.genome_state for every brand of p_brands (NULL: every brand) at genome version p_version - matured_ads and first_reward_at from the rewards matured by p_now, cold_start_level (0 no reward, 1 younger than level2_days, 2 younger than level3_days, else 3) and brand_weight (level 2: min(n / brand_weight_n, brand_weight_cap); level 3: 1; else 0). Returns the number of brands written.';
 
 
 --
--- Name: _update_scores_combos(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_combos(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7169,7 +7831,7 @@ BEGIN
         FROM genome.creative_element_rewards AS cer
         CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands))
     ),
 
     combos AS (
@@ -7226,24 +7888,25 @@ BEGIN
         genome_version = excluded.genome_version,
         updated_at = excluded.updated_at;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
-    DELETE FROM genome.element_combo_scores AS cs WHERE cs.genome_version < p_version;
+    DELETE FROM genome.element_combo_scores AS cs
+    WHERE cs.genome_version < p_version AND (p_brands IS NULL OR cs.brand_id = ANY (p_brands));
     RETURN v_rows;
 END
 $$;
 
 
 --
--- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts genome.element_combo_scores (brand level) for every combination of 2 and 3 element values that occurs together in at least combo_min_n rewards matured by p_now (alpha/beta = 1 + unweighted successes/failures at success_threshold, n_rewards, mean_reward) at genome version p_version, and deletes the combos of older versions. Returns the number of combos written.';
+COMMENT ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: upserts genome.element_combo_scores (brand level) of the brands p_brands (NULL: all) for every combination of 2 and 3 element values that occurs together in at least combo_min_n rewards matured by p_now (alpha/beta = 1 + unweighted successes/failures at success_threshold, n_rewards, mean_reward) at genome version p_version, and deletes those brands'' combos of older versions. Returns the number of combos written.';
 
 
 --
--- Name: _update_scores_evidence(timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_evidence(timestamp with time zone, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) RETURNS TABLE(brand_id uuid, product_id uuid, dimension text, value text, success double precision, failure double precision, reward_score double precision)
+CREATE FUNCTION genome._update_scores_evidence(p_now timestamp with time zone, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS TABLE(brand_id uuid, product_id uuid, dimension text, value text, success double precision, failure double precision, reward_score double precision)
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7266,23 +7929,23 @@ BEGIN
             SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
         ) AS w
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now;
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
 END
 $$;
 
 
 --
--- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) IS 'Internal step of update_scores: for every reward matured by p_now and each of its element-kind tags, the (brand, product, dimension, value), the weighted success (reward_score >= success_threshold) or failure, weighted imported_ad_weight for imported ads and 1 otherwise, and the reward score. Read by the brand and the product scores.';
+COMMENT ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone, p_brands uuid[]) IS 'Internal step of update_scores: for every reward matured by p_now of the brands p_brands (NULL: all) and each of its element-kind tags, the (brand, product, dimension, value), the weighted success (reward_score >= success_threshold) or failure, weighted imported_ad_weight for imported ads and 1 otherwise, and the reward score. Read by the brand and the product scores.';
 
 
 --
--- Name: _update_scores_joint_learner(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_joint_learner(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7327,7 +7990,9 @@ BEGIN
             CASE loe.trials_metric WHEN 'impressions' THEN cer.total_impressions ELSE cer.total_clicks END
                 AS trials
     ) AS ev
-    WHERE cer.matured_at <= p_now AND ev.trials > 0;
+    WHERE cer.matured_at <= p_now AND ev.trials > 0
+      -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
+      AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
     -- Statistics for the joins below (a temporary table has none until analysed).
     ANALYZE _joint_ads;
 
@@ -7549,10 +8214,10 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 --
@@ -7645,10 +8310,10 @@ COMMENT ON FUNCTION genome._update_scores_joint_win_probabilities(p_version inte
 
 
 --
--- Name: _update_scores_product_scores(timestamp with time zone, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_product_scores(timestamp with time zone, integer, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) RETURNS integer
+CREATE FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7657,7 +8322,7 @@ DECLARE
     v_rows integer;
 BEGIN
     WITH evidence AS (
-        SELECT * FROM genome._update_scores_evidence(p_now)
+        SELECT * FROM genome._update_scores_evidence(p_now, p_brands)
     ),
 
     brand_causal AS (
@@ -7749,17 +8414,17 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) IS 'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence: alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
+COMMENT ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence of the brands p_brands (NULL: all): alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
 
 
 --
--- Name: _update_scores_selection_tables(); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _update_scores_selection_tables(uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._update_scores_selection_tables() RETURNS integer
+CREATE FUNCTION genome._update_scores_selection_tables(p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -7768,18 +8433,20 @@ DECLARE
     v_products uuid [];
     v_rows integer;
 BEGIN
-    -- The scopes: every brand with scores, and each of its products with rows of its own.
+    -- The scopes: every brand of p_brands (NULL: all) with scores, and each of its products
+    -- with rows of its own.
     SELECT
         array_agg(sc.brand_id ORDER BY sc.brand_id, sc.product_id),
         array_agg(sc.product_id ORDER BY sc.brand_id, sc.product_id)
     INTO v_brands, v_products
     FROM (
         SELECT DISTINCT s.brand_id, NULL::uuid AS product_id FROM genome.creative_element_scores AS s
+        WHERE p_brands IS NULL OR s.brand_id = ANY (p_brands)
         UNION
         SELECT DISTINCT s.brand_id, s.product_id FROM genome.creative_element_scores AS s
-        WHERE s.product_id IS NOT NULL
+        WHERE s.product_id IS NOT NULL AND (p_brands IS NULL OR s.brand_id = ANY (p_brands))
     ) AS sc;
-    DELETE FROM genome.selection_tables;
+    DELETE FROM genome.selection_tables AS st WHERE p_brands IS NULL OR st.brand_id = ANY (p_brands);
     INSERT INTO genome.selection_tables (
         organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win, cumulative
     )
@@ -7795,10 +8462,10 @@ $$;
 
 
 --
--- Name: FUNCTION _update_scores_selection_tables(); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_selection_tables(p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_selection_tables() IS 'Internal step of update_scores, after the win probabilities: rebuilds genome.selection_tables for every brand with scores (its brand level and each product with scores of its own), the table select_elements draws from (docs/learning.md#selection). Returns the rows written.';
+COMMENT ON FUNCTION genome._update_scores_selection_tables(p_brands uuid[]) IS 'Internal step of update_scores, after the win probabilities: rebuilds genome.selection_tables for every brand of p_brands (NULL: all) with scores (its brand level and each product with scores of its own), the table select_elements draws from (docs/learning.md#selection). Returns the rows written.';
 
 
 --
@@ -8066,7 +8733,7 @@ COMMENT ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_gene
 --
 
 CREATE FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now timestamp with time zone DEFAULT now()) RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -8110,7 +8777,7 @@ COMMENT ON FUNCTION genome.acknowledge(p_alert_id uuid, p_user text, p_now times
 --
 
 CREATE FUNCTION genome.activate_quality_config(p_config_id uuid, p_approver text, p_now timestamp with time zone DEFAULT now()) RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -8154,7 +8821,7 @@ COMMENT ON FUNCTION genome.activate_quality_config(p_config_id uuid, p_approver 
 --
 
 CREATE FUNCTION genome.add_exemplar(p_generated_ad_id uuid, p_exemplar_type text, p_quality_notes text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -8906,7 +9573,7 @@ COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with t
 --
 
 CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, ad_ctr_cv double precision, ad_spread_df integer, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
     AS $$
@@ -9224,7 +9891,7 @@ COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now ti
 --
 
 CREATE FUNCTION genome.brand_element_scores(p_brand_id uuid, p_level double precision DEFAULT 0.95) RETURNS TABLE(i integer, dimension text, value text, posterior_alpha double precision, posterior_beta double precision, n_rewards integer, win_probability double precision, cold_start_level integer, genome_version integer, mean double precision, ci_lower double precision, ci_upper double precision)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -9339,7 +10006,7 @@ COMMENT ON FUNCTION genome.calibrate_all_quality(p_now timestamp with time zone)
 --
 
 CREATE FUNCTION genome.calibrate_organization_quality(p_organization_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9374,7 +10041,7 @@ COMMENT ON FUNCTION genome.calibrate_organization_quality(p_organization_id uuid
 --
 
 CREATE FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9410,7 +10077,7 @@ COMMENT ON FUNCTION genome.calibrate_quality(p_brand_id uuid, p_now timestamp wi
 --
 
 CREATE FUNCTION genome.cancel_experiment(p_experiment_id uuid, p_reason text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9493,6 +10160,8 @@ BEGIN
         SET status = 'running',
             attempts = j.attempts + 1,
             leased_by = p_worker,
+            -- A fresh secret per lease: every later call on the job must present it.
+            lease_token = gen_random_uuid(),
             leased_until = p_now + p_lease,
             updated_at = p_now
         FROM picked
@@ -9515,7 +10184,7 @@ $$;
 -- Name: FUNCTION claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease, attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';
+COMMENT ON FUNCTION genome.claim_jobs(p_kinds text[], p_worker text, p_lease interval, p_max integer, p_now timestamp with time zone) IS 'Claim up to p_max queued jobs of the given kinds whose run_after has come (FOR UPDATE SKIP LOCKED; jobs tried before first, then later pipeline stages): each becomes running, leased to p_worker until p_now + p_lease under a fresh random lease_token (returned in the row: every later call on the job must present it), attempts + 1, and an agent_job_attempts row is opened. The rows come back without earlier workers'' names (genome._job_for_worker). Errors: GN400 no kinds, empty worker, non-positive lease, or p_max < 1; GN004 bad p_now; GN401 unknown kind; GN420 p_now other than now() from a caller other than the owner; GN421 lease longer than settings job_max_lease_seconds.';
 
 
 --
@@ -9561,7 +10230,7 @@ COMMENT ON FUNCTION genome.collect_rewards(p_now timestamp with time zone) IS 'D
 --
 
 CREATE FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(cohort text, metric text, n integer, value double precision, ci_lower double precision, ci_upper double precision, interval_method text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -9733,10 +10402,10 @@ COMMENT ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with t
 
 
 --
--- Name: complete_job(uuid, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: complete_job(uuid, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb DEFAULT '{}'::jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+CREATE FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb DEFAULT '{}'::jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -9748,7 +10417,7 @@ BEGIN
     IF p_result IS NULL OR jsonb_typeof(p_result) <> 'object' THEN
         RAISE EXCEPTION 'job result must be a JSON object' USING ERRCODE = 'GN400';
     END IF;
-    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds(), p_lease_token);
     IF v_job.status = 'succeeded' THEN
         RETURN false;
     END IF;
@@ -9759,10 +10428,10 @@ $$;
 
 
 --
--- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) IS 'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Mark a job succeeded with a result object. Returns true when completed now, false when p_worker had already completed it (a retried call after a lost reply). Pipeline stages complete through their record_* writers instead. Errors: GN400 result not an object or empty worker; GN403 unknown job; GN404 lease not held. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -9799,6 +10468,34 @@ COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this s
 
 
 --
+-- Name: current_organizations(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.current_organizations() RETURNS uuid[]
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+    -- The policies' root (docs/security.md#api-functions): the session's organization; with
+    -- none set, every organization when the session's own role is the owner or a superuser
+    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
+    -- Definer (genome_owner's) so reading organizations here does not recurse into its
+    -- policy; one array, so every policy stays an indexable `= ANY`.
+    SELECT CASE
+        WHEN genome.current_organization() IS NOT NULL THEN ARRAY[genome.current_organization()]
+        WHEN genome.owner_session() THEN ARRAY(SELECT o.id FROM public.organizations AS o)
+        ELSE '{}'::uuid []
+    END
+$$;
+
+
+--
+-- Name: FUNCTION current_organizations(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.current_organizations() IS 'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
+
+
+--
 -- Name: dashboard_user(text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -9825,13 +10522,10 @@ COMMENT ON FUNCTION genome.dashboard_user(p_username text) IS 'The dashboard use
 --
 
 CREATE FUNCTION genome.decide_review(p_generated_ad_id uuid) RETURNS text
-    LANGUAGE plpgsql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-BEGIN
-    PERFORM genome._require_ad(p_generated_ad_id);
-    RETURN (SELECT o.status FROM genome._review_outcome(p_generated_ad_id) AS o);
-END
+    SELECT genome._decide_review(p_generated_ad_id)
 $$;
 
 
@@ -10107,62 +10801,10 @@ COMMENT ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) IS 'Da
 --
 
 CREATE FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_id uuid;
-BEGIN
-    PERFORM genome._check_payload_size(p_payload::text, 'job payload');
-    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
-        RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
-            USING ERRCODE = 'GN401',
-                  HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
-    END IF;
-    IF p_generated_ad_id IS NULL AND p_kind <> 'noop' THEN
-        RAISE EXCEPTION 'a % job needs a generated ad', p_kind USING ERRCODE = 'GN400';
-    END IF;
-    IF p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object' THEN
-        RAISE EXCEPTION 'job payload must be a JSON object' USING ERRCODE = 'GN400';
-    END IF;
-    IF p_run_after IS NULL OR NOT isfinite(p_run_after) THEN
-        RAISE EXCEPTION 'run_after must be a finite time' USING ERRCODE = 'GN400';
-    END IF;
-    -- A job scheduled for 2200 would sit in the queue forever; the owner's simulator may
-    -- schedule in virtual time (docs/attacks.md#agents-and-the-queue).
-    IF p_run_after > now() + make_interval(secs => genome._setting_num('job_max_delay_seconds'))
-       AND NOT genome._caller_is_owner() THEN
-        RAISE EXCEPTION 'run_after must be at most % seconds ahead (settings job_max_delay_seconds)',
-            genome._setting_num('job_max_delay_seconds')
-            USING ERRCODE = 'GN422';
-    END IF;
-    IF p_generated_ad_id IS NOT NULL THEN
-        PERFORM genome._require_ad(p_generated_ad_id);
-        -- A new job, not a repeat of this ad's job of this kind, counts against the run's
-        -- attempts cap and the organization's queue (docs/operations.md#queue-limits).
-        IF NOT EXISTS (
-            SELECT 1 FROM genome.agent_jobs AS j
-            WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind
-        ) THEN
-            PERFORM genome._check_job_limits(p_kind, p_generated_ad_id);
-        END IF;
-    END IF;
-
-    INSERT INTO genome.agent_jobs AS j (kind, generated_ad_id, payload, run_after, max_attempts)
-    VALUES (
-        p_kind, p_generated_ad_id, p_payload, p_run_after,
-        greatest(1, genome._setting_int('job_max_attempts'))
-    )
-    ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING
-    RETURNING j.id INTO v_id;
-
-    IF v_id IS NULL THEN
-        SELECT j.id INTO v_id
-        FROM genome.agent_jobs AS j
-        WHERE j.generated_ad_id = p_generated_ad_id AND j.kind = p_kind;
-    END IF;
-    RETURN v_id;
-END
+    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1];
 $$;
 
 
@@ -10170,7 +10812,26 @@ $$;
 -- Name: FUNCTION enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id. Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) IS 'Queue an agent job for an ad and return its id (enqueue_jobs with a batch of one). Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
+
+
+--
+-- Name: enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid[]
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT genome._enqueue_jobs(p_kind, p_generated_ad_ids, p_payloads, p_run_after)
+$$;
+
+
+--
+-- Name: FUNCTION enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
 
 
 --
@@ -10178,7 +10839,7 @@ COMMENT ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_pa
 --
 
 CREATE FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text DEFAULT 'reward'::text) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -10330,7 +10991,7 @@ COMMENT ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_no
 --
 
 CREATE FUNCTION genome.evolve(p_winner_ad_id uuid, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -10540,20 +11201,10 @@ COMMENT ON FUNCTION genome.evolve_winners(p_now timestamp with time zone) IS 'We
 --
 
 CREATE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer) RETURNS double precision
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT genome._exploration_rate(
-        p_matured_ads, p_planned_ads,
-        genome._setting_nums(ARRAY[
-            -- The joint learner's Thompson draws explore by themselves: its own floor.
-            CASE genome._setting_text('learner')
-                WHEN 'joint_logistic' THEN 'learner_exploration_floor' ELSE 'exploration_floor'
-            END,
-            'exploration_start', 'exploration_scale',
-            'forced_exploration_ads', 'forced_exploration_rate'
-        ])
-    );
+    SELECT genome._exploration_rate(p_matured_ads, p_planned_ads, genome._exploration_settings());
 $$;
 
 
@@ -10565,10 +11216,10 @@ COMMENT ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads
 
 
 --
--- Name: fail_job(uuid, text, text, timestamp with time zone, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: fail_job(uuid, text, text, timestamp with time zone, jsonb, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now(), p_calls jsonb DEFAULT NULL::jsonb) RETURNS text
+CREATE FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone DEFAULT now(), p_calls jsonb DEFAULT NULL::jsonb, p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -10583,7 +11234,7 @@ BEGIN
     END IF;
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_calls::text, 'model call records');
-    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds());
+    v_job := genome._hold_lease(p_job_id, p_worker, genome._job_kinds(), p_lease_token);
     IF v_job.status <> 'running' THEN
         RAISE EXCEPTION 'job % already succeeded; it cannot fail', p_job_id USING ERRCODE = 'GN404';
     END IF;
@@ -10610,6 +11261,7 @@ BEGIN
         )),
         last_error = v_error,
         leased_by = CASE WHEN v_dead THEN j.leased_by END,
+        lease_token = NULL,
         leased_until = NULL,
         run_after = CASE WHEN v_dead THEN j.run_after ELSE p_now + make_interval(secs => v_delay) END,
         finished_at = CASE WHEN v_dead THEN p_now END,
@@ -10632,10 +11284,10 @@ $$;
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) IS 'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) IS 'Record a failed attempt of a job held by p_worker: the billed model calls of the attempt (p_calls: one call object or an array, ok = false with the error class for an answer that could not be used) go to provider_calls; the error is appended to errors (every attempt is kept) and last_error. Before max_attempts the job is queued again after base * 2^(attempt-1) seconds times a jitter factor in [0.5, 1.5) (settings job_backoff_base_seconds, capped at one hour) and ''queued'' is returned; at max_attempts it is dead-lettered (''dead''): a dead generate job makes the ad generation_failed, a dead defect_scan / review / second_opinion job makes it review_failed, a dead embed job keeps the decision and notes it. Errors: GN400 empty error text or worker; GN004 bad p_now; GN403 unknown job; GN404 lease not held or job already succeeded; GN408 a malformed call record. GN413 p_calls larger than settings max_payload_bytes. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -10643,7 +11295,7 @@ COMMENT ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, 
 --
 
 CREATE FUNCTION genome.find_winners(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(generated_ad_id uuid, brand_id uuid, product_id uuid, reward_score double precision, ctr double precision, ctr_p75 double precision, roas double precision, roas_p75 double precision, matured_days integer, total_impressions bigint, criteria text[], ancestor_ad_id uuid, iteration_round integer, iterations_used integer, untested_variables text[], eligible boolean, ineligible_reason text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -10668,10 +11320,10 @@ COMMENT ON FUNCTION genome.find_winners(p_now timestamp with time zone) IS 'Winn
 
 
 --
--- Name: heartbeat_job(uuid, text, interval, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: heartbeat_job(uuid, text, interval, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+CREATE FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -10682,17 +11334,19 @@ BEGIN
     UPDATE genome.agent_jobs AS j
     SET leased_until = greatest(j.leased_until, p_now + p_lease),
         updated_at = p_now
-    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker;
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker
+      -- and the lease's token (genome._hold_lease)
+      AND (j.lease_token = p_lease_token OR genome._caller_is_owner());
     RETURN FOUND;
 END
 $$;
 
 
 --
--- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) IS 'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. GN421 lease longer than settings job_max_lease_seconds.';
+COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) IS 'Extend the lease of a running job held by p_worker to p_now + p_lease (never shortens it). Returns false when the worker no longer holds the job (reaped, released or finished): the worker should stop. Errors: GN400 non-positive lease; GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. GN421 lease longer than settings job_max_lease_seconds. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the worker does not hold the job.';
 
 
 --
@@ -10700,7 +11354,7 @@ COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease i
 --
 
 CREATE FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, dimension_a text, value_a text, dimension_b text, value_b text, interaction_log_or double precision, se double precision, ci_lower double precision, ci_upper double precision, z double precision, ad_ctr_cv double precision, ad_spread_df integer, se_ad_level double precision, ci_lower_ad_level double precision, ci_upper_ad_level double precision, z_ad_level double precision, design_effect double precision, direction text, n_ads bigint, n_a bigint, n_b bigint, n_both bigint, impressions_both bigint, clicks_both bigint, ctr_both double precision, ctr_both_additive double precision, label text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
     AS $$
@@ -10964,10 +11618,10 @@ COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with ti
 
 
 --
--- Name: job_context(uuid, text); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: job_context(uuid, text, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.job_context(p_job_id uuid, p_worker text) RETURNS jsonb
+CREATE FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid DEFAULT NULL::uuid) RETURNS jsonb
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $_$
@@ -10981,7 +11635,9 @@ BEGIN
     SELECT j.* INTO v_job FROM genome.agent_jobs AS j WHERE j.id = p_job_id;
     -- The context names a brand, its product and the ad's prompt: only the worker holding the
     -- job's lease may read it (the agent role can list job ids, not read other jobs' ads).
-    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker THEN
+    -- The worker's name and the lease's token (genome._hold_lease).
+    IF v_job.status <> 'running' OR v_job.leased_by IS DISTINCT FROM p_worker
+       OR (v_job.lease_token IS DISTINCT FROM p_lease_token AND NOT genome._caller_is_owner()) THEN
         -- The message names only what the caller sent: never the holder, who could then
         -- be impersonated (docs/attacks.md#agents-and-the-queue).
         RAISE EXCEPTION 'job % is not leased by this worker', p_job_id
@@ -11045,11 +11701,13 @@ BEGIN
     INNER JOIN public.brands AS b ON p.brand_id = b.id
     WHERE g.id = v_job.generated_ad_id;
 
-    -- The learning loop's advisory prompt block, once genome.performance_context exists.
+    -- The learning loop's advisory prompt block, once genome._performance_context exists
+    -- (the body of the app's performance_context: this function runs as the owner, with no
+    -- organization set, so it calls the twin).
     IF v_job.kind = 'generate'
        AND (v_context #>> '{generation,pipeline_settings,performance_context}')::boolean
-       AND to_regprocedure('genome.performance_context(uuid, uuid)') IS NOT NULL THEN
-        EXECUTE 'SELECT genome.performance_context($1, $2)'
+       AND to_regprocedure('genome._performance_context(uuid, uuid)') IS NOT NULL THEN
+        EXECUTE 'SELECT genome._performance_context($1, $2)'
         INTO v_performance
         USING (v_context #>> '{brand,id}')::uuid, (v_context #>> '{product,id}')::uuid;
         v_context := v_context || jsonb_build_object('performance_context', v_performance);
@@ -11076,10 +11734,10 @@ $_$;
 
 
 --
--- Name: FUNCTION job_context(p_job_id uuid, p_worker text); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION job_context(p_job_id uuid, p_worker text, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease.';
+COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) IS 'What the agent holding a job''s lease needs to run it, as one JSON object: the job, the ad (prompt, canvas, element_tags, storage_path), its product, brand and organization, the quality config that reviews the ad (genome._ad_quality_config: a generation A/B arm''s review_rubric_version, else the active one) and its rubric (code, name, weight, description per check), generation {prompt_template_version (default v2.0), pipeline_version, review_rubric_version, pipeline_settings {exemplar_count (default 4), performance_context (default true)}, experiment {id, group} or null}: the run''s recorded versions and its generation A/B arm''s settings (docs/experiments.md#generation-ab-tests), for generate jobs the performance_context prompt block when genome.performance_context exists and pipeline_settings.performance_context is true, and for review and second_opinion jobs active_exemplars, the number of the brand''s active exemplars (the agent embeds the image for genome.review_exemplars only when there are any); for review, second_opinion and embed jobs visual_lookup (embedding_model, agent_job_id) when a review already described and embedded the image (genome.ad_visual_lookups), else null. Errors: GN403 unknown job; GN404 the job is not running under p_worker''s lease. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -11087,7 +11745,7 @@ COMMENT ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) IS 'What th
 --
 
 CREATE FUNCTION genome.monitoring_metrics(p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(organization_id uuid, brand_id uuid, metric text, metric_value double precision, severity text, title text, details jsonb)
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
     SELECT * FROM genome._metric_brand_rates(genome._require_now(p_now))
@@ -11110,7 +11768,7 @@ COMMENT ON FUNCTION genome.monitoring_metrics(p_now timestamp with time zone) IS
 --
 
 CREATE FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer DEFAULT 10) RETURNS TABLE(generated_ad_id uuid, similarity double precision, ad_run_id uuid, element_tags jsonb, storage_path text, visual_descriptor jsonb)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET "hnsw.iterative_scan" TO 'strict_order'
     SET "hnsw.ef_search" TO '100'
@@ -11171,7 +11829,7 @@ COMMENT ON FUNCTION genome.more_like_this(p_generated_ad_id uuid, p_k integer) I
 --
 
 CREATE FUNCTION genome.normalize_tags(p_tags jsonb) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11268,7 +11926,7 @@ COMMENT ON TABLE genome.system_alerts IS 'Health alerts: one open alert per (org
 --
 
 CREATE FUNCTION genome.open_alerts(p_organization_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS SETOF genome.system_alerts
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
     SELECT a.*
@@ -11288,11 +11946,32 @@ COMMENT ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp w
 
 
 --
+-- Name: owner_session(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.owner_session() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+    -- Definer (genome_owner's), so the policies may call it without the app executing the
+    -- `_` helper.
+    SELECT genome.current_organization() IS NULL AND genome._caller_is_owner()
+$$;
+
+
+--
+-- Name: FUNCTION owner_session(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.owner_session() IS 'True when the session sets no organization and its own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner): a scheduled job or the migrating superuser, which read every row directly; the tenant policies then show an API function (running as genome_api) every row too, rows without a tenant key included (docs/security.md#api-functions). Executable by genome_app and genome_api, whose policies call it.';
+
+
+--
 -- Name: pause_experiment_arm(uuid, integer, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
 CREATE FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_index integer, p_reason text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11359,72 +12038,10 @@ COMMENT ON FUNCTION genome.pause_experiment_arm(p_experiment_id uuid, p_arm_inde
 --
 
 CREATE FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid) RETURNS text
-    LANGUAGE plpgsql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_state record;
-    v_lines text;
-BEGIN
-    PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    SELECT gs.* INTO v_state FROM genome.genome_state AS gs WHERE gs.brand_id = p_brand_id;
-
-    WITH scores AS (
-        SELECT DISTINCT ON (s.element_dimension, s.element_value)
-            s.element_dimension,
-            s.element_value,
-            s.posterior_alpha / (s.posterior_alpha + s.posterior_beta) AS mean,
-            s.n_rewards
-        FROM genome.creative_element_scores AS s
-        WHERE s.brand_id = p_brand_id
-          AND (s.product_id IS NULL OR s.product_id = p_product_id)
-          AND s.n_rewards > 0
-        -- The product's own row first where it exists.
-        ORDER BY s.element_dimension, s.element_value, s.product_id NULLS LAST
-    ),
-
-    ranked AS (
-        SELECT
-            sc.*,
-            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean DESC, sc.element_value) AS best,
-            row_number() OVER (PARTITION BY sc.element_dimension ORDER BY sc.mean, sc.element_value) AS worst,
-            count(*) OVER (PARTITION BY sc.element_dimension) AS k
-        FROM scores AS sc
-    )
-
-    SELECT string_agg(
-        format(
-            '- %s: best %s (%s%% success, n=%s)%s',
-            r.element_dimension,
-            r.element_value,
-            round(100 * r.mean::numeric, 0),
-            r.n_rewards,
-            coalesce((
-                SELECT format('; weakest %s (%s%% success, n=%s)', w.element_value,
-                              round(100 * w.mean::numeric, 0), w.n_rewards)
-                FROM ranked AS w
-                WHERE w.element_dimension = r.element_dimension AND w.worst = 1 AND w.k > 1
-            ), '')
-        ),
-        E'\n' ORDER BY d.strategic_weight DESC, r.element_dimension
-    )
-    INTO v_lines
-    FROM ranked AS r
-    INNER JOIN genome.element_dimensions AS d ON d.dimension = r.element_dimension
-    WHERE r.best = 1;
-
-    RETURN concat_ws(E'\n',
-        format(
-            'PERFORMANCE CONTEXT (advisory; correlational findings from %s matured ads, genome v%s, cold-start level %s; not causal proof):',
-            coalesce(v_state.matured_ads, 0), coalesce(v_state.genome_version, 0),
-            coalesce(v_state.cold_start_level, 0)
-        ),
-        CASE WHEN coalesce(v_state.is_stale, false)
-            THEN 'WARNING: the genome is STALE: its predictions have not matched results for several weeks; treat these hints with caution.'
-        END,
-        coalesce(v_lines, '- no matured evidence yet for this brand: explore freely.')
-    );
-END
+    SELECT genome._performance_context(p_brand_id, p_product_id)
 $$;
 
 
@@ -11440,7 +12057,7 @@ COMMENT ON FUNCTION genome.performance_context(p_brand_id uuid, p_product_id uui
 --
 
 CREATE FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint, p_fixed jsonb DEFAULT '{}'::jsonb, p_canvas_size text DEFAULT '1080x1080px'::text, p_context jsonb DEFAULT '{}'::jsonb) RETURNS SETOF uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11448,13 +12065,11 @@ DECLARE
     v_brand uuid;
     v_canvas text;
     v_next_index integer;
-    v_selection jsonb;
-    v_tags jsonb;
-    v_id uuid;
+    v_selections jsonb [];
+    v_ids uuid [];
     v_config jsonb;
     v_assign jsonb;
     v_context jsonb;
-    i integer;
 BEGIN
     PERFORM genome._require_now(p_now);
     PERFORM genome._require_run(p_ad_run_id);
@@ -11518,39 +12133,55 @@ BEGIN
         status = CASE WHEN r.status = 'pending' THEN 'generating' ELSE r.status END
     WHERE r.id = p_ad_run_id;
 
-    FOR i IN 0 .. p_n - 1 LOOP
-        v_selection := genome.select_elements(
-            v_brand, v_run.product_id, p_now,
-            CASE WHEN p_seed IS NULL THEN NULL ELSE p_seed + i END,
-            p_fixed
-        );
-        v_tags := (v_selection -> 'element_tags') || v_context
-            || jsonb_build_object('canvas_size', v_canvas);
+    -- One statement draws every ad's elements, one INSERT writes the ads, one batch queues
+    -- their generate jobs (docs/learning.md#selection, docs/operations.md#batches).
+    v_selections := genome._plan_selections(v_brand, v_run.product_id, p_n, p_seed, p_fixed);
+    WITH planned AS (
+        SELECT
+            s.i,
+            s.selection,
+            (s.selection -> 'element_tags') || v_context || jsonb_build_object('canvas_size', v_canvas) AS tags
+        FROM unnest(v_selections) WITH ORDINALITY AS s (selection, i)
+    ),
+
+    scored AS (
+        SELECT genome._pre_gen_scores(v_brand, v_run.product_id, array_agg(pl.tags ORDER BY pl.i)) AS scores
+        FROM planned AS pl
+    ),
+
+    inserted AS (
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
             element_propensities, element_tags_source, bandit_selected, pre_gen_score,
             genome_version, prompt_version, created_at
         )
-        VALUES (
+        SELECT
             p_ad_run_id,
-            v_next_index + i,
+            v_next_index + pl.i::integer - 1,
             v_canvas,
-            v_tags ->> 'color_mode',
+            pl.tags ->> 'color_mode',
             'pending',
-            v_tags,
-            v_selection - 'element_tags',
+            pl.tags,
+            pl.selection - 'element_tags',
             'plan',
             true,
-            genome._pre_gen_score(v_brand, v_run.product_id, v_tags),
-            (v_selection ->> 'genome_version')::integer,
+            sc.scores[pl.i],
+            (pl.selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
-        )
-        RETURNING id INTO v_id;
-        PERFORM genome._on_ad_planned(v_id, v_selection);
-        RETURN NEXT v_id;
-    END LOOP;
+        FROM planned AS pl
+        CROSS JOIN scored AS sc
+        ORDER BY pl.i
+        RETURNING id, prompt_index
+    )
 
+    SELECT array_agg(ins.id ORDER BY ins.prompt_index) INTO v_ids FROM inserted AS ins;
+    -- The single place where planning hands its ads to the agents (same transaction).
+    PERFORM genome._enqueue_jobs(
+        'generate', v_ids,
+        array_fill(jsonb_build_object('genome_version', v_selections[1] -> 'genome_version'), ARRAY[p_n])
+    );
+    RETURN QUERY SELECT u.id FROM unnest(v_ids) AS u (id);
 
     INSERT INTO genome.genome_state AS gs (
         brand_id, organization_id, genome_version, cold_start_level, planned_ads, updated_at
@@ -11575,7 +12206,7 @@ COMMENT ON FUNCTION genome.plan_ads(p_ad_run_id uuid, p_n integer, p_now timesta
 --
 
 CREATE FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_element_tags jsonb) RETURNS numeric
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
@@ -11597,7 +12228,7 @@ COMMENT ON FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_e
 --
 
 CREATE FUNCTION genome.predict_fatigue(p_brand_id uuid) RETURNS TABLE(combo_key text, combo_size integer, dimensions text[], element_values text[], n_ads integer, n_fatigued integer, days_at_risk double precision, median_days_to_fatigue double precision, ci_lower double precision, ci_upper double precision, ci_level double precision)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -11706,7 +12337,7 @@ COMMENT ON FUNCTION genome.predict_fatigue(p_brand_id uuid) IS 'Days from first 
 --
 
 CREATE FUNCTION genome.propose_experiment(p_brand_id uuid, p_product_id uuid, p_test_variable text, p_control_value text, p_treatment_values text[], p_hypothesis text, p_budget_per_arm_daily numeric, p_max_days integer, p_primary_metric text DEFAULT 'link_ctr'::text, p_mde numeric DEFAULT 0.20, p_now timestamp with time zone DEFAULT now(), p_allow_over_budget boolean DEFAULT false, p_ads_per_arm integer DEFAULT NULL::integer) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12012,6 +12643,7 @@ BEGIN
             -- reads (docs/attacks.md#agents-and-the-queue).
             last_error = format('lease expired at %s', j.leased_until),
             leased_by = CASE WHEN j.attempts >= j.max_attempts THEN j.leased_by END,
+            lease_token = NULL,
             leased_until = NULL,
             run_after = p_now,
             finished_at = CASE WHEN j.attempts >= j.max_attempts THEN p_now END,
@@ -12054,7 +12686,7 @@ COMMENT ON FUNCTION genome.reap_jobs(p_now timestamp with time zone) IS 'Return 
 --
 
 CREATE FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context jsonb) RETURNS jsonb
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12085,10 +12717,10 @@ COMMENT ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context j
 
 
 --
--- Name: record_defect_scan(uuid, text, jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_defect_scan(uuid, text, jsonb, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12102,9 +12734,9 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_scan::text, 'defect scan');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['defect_scan'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome.decide_review(v_job.generated_ad_id);
+        RETURN genome._decide_review(v_job.generated_ad_id);
     END IF;
 
     -- A scan that is not complete and boolean is malformed: never read as a pass.
@@ -12166,17 +12798,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 1 result, in one transaction: checks the lease, validates the scan (every genome.defect_checks column present as a boolean: text_garbled, anatomy_error, physics_violation, packaging_text_error, product_distortion, offer_hallucination), writes one ad_defect_scans row per job (agent_job_id unique), records the call(s), completes the job and decides: any critical defect rejects the ad at once, else the review job is queued. Returns the ad''s decision (pending or rejected). A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a defect_scan job; GN406 malformed scan; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
--- Name: record_embedding(uuid, text, jsonb, public.vector, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_embedding(uuid, text, jsonb, public.vector, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12186,7 +12818,7 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_descriptor::text, 'visual descriptor');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
     END IF;
@@ -12201,17 +12833,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) IS 'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Embed stage result, in one transaction: checks the lease, stores the visual descriptor, the 1536-dimension embedding and its model on the ad, records the call(s) (descriptor and embedding: an array), completes the job and runs the duplicate / diversity checks of an approved ad (genome._apply_embedding_decision). Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN408 malformed call record; GN409 empty descriptor, wrong dimensions, zero or NaN vector, or no model. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
--- Name: record_embedding_from_lookup(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_embedding_from_lookup(uuid, text, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12220,7 +12852,7 @@ DECLARE
     v_lookup genome.ad_visual_lookups;
 BEGIN
     PERFORM genome._require_server_time(p_now);
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['embed'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
         RETURN (SELECT g.final_status FROM public.generated_ads AS g WHERE g.id = v_job.generated_ad_id);
     END IF;
@@ -12242,17 +12874,17 @@ $$;
 
 
 --
--- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) IS 'Embed stage without model calls, in one transaction: when the review agent already described and embedded the ad''s image (genome.ad_visual_lookups, written through genome.review_exemplars), checks the lease, stores that descriptor, embedding and model on the ad, completes the job and runs the duplicate / diversity checks. Returns the ad''s status. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not an embed job; GN409 no lookup stored for the ad. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
--- Name: record_generation(uuid, text, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_generation(uuid, text, text, text, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
+CREATE FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS uuid
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12263,7 +12895,7 @@ BEGIN
     PERFORM genome._check_payload_size(p_storage_path, 'storage path');
     PERFORM genome._check_payload_size(p_prompt_text, 'prompt text');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['generate']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['generate'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
         -- A retried call after a lost reply: the image is recorded, nothing is written twice.
         RETURN (
@@ -12283,16 +12915,16 @@ BEGIN
     PERFORM genome._finish_job(
         p_job_id, jsonb_build_object('storage_path', p_storage_path), p_now
     );
-    RETURN genome.enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
+    RETURN genome._enqueue_job('defect_scan', v_job.generated_ad_id, '{}', p_now);
 END
 $$;
 
 
 --
--- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) IS 'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. GN423 storage path not a key of the ad''s organization''s folder.';
+COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 0 result, in one transaction: checks that p_worker holds the generate job, stores the image''s storage_path and prompt_text on the ad, records the model call(s) (p_call: one object or an array) in provider_calls, completes the job and queues the defect_scan job, whose id it returns. A repeated call by the worker that completed the job writes nothing and returns the same id. Errors: GN400 empty storage path or worker; GN403 unknown job; GN404 lease not held; GN405 not a generate job; GN408 malformed call record. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. GN423 storage path not a key of the ad''s organization''s folder. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -12300,7 +12932,7 @@ COMMENT ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_sto
 --
 
 CREATE FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_status text, p_reason text, p_check_overrides jsonb, p_user text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12385,7 +13017,7 @@ BEGIN
     -- Approved ads carry an embedding (duplicates, clusters, exemplars); a human approval
     -- queues it, and the embed stage never overrides the human.
     IF p_human_status = 'approved' AND NOT v_ad.embedded THEN
-        PERFORM genome.enqueue_job('embed', p_generated_ad_id, '{}', p_now);
+        PERFORM genome._enqueue_job('embed', p_generated_ad_id, '{}', p_now);
     END IF;
     RETURN v_id;
 END
@@ -12400,10 +13032,10 @@ COMMENT ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_statu
 
 
 --
--- Name: record_review(uuid, text, jsonb, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: record_review(uuid, text, jsonb, jsonb, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now()) RETURNS text
+CREATE FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $_$
@@ -12421,9 +13053,9 @@ BEGIN
     PERFORM genome._require_server_time(p_now);
     PERFORM genome._check_payload_size(p_review::text, 'review');
     PERFORM genome._check_payload_size(p_call::text, 'model call record');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion'], p_lease_token);
     IF v_job.status = 'succeeded' THEN
-        RETURN genome.decide_review(v_job.generated_ad_id);
+        RETURN genome._decide_review(v_job.generated_ad_id);
     END IF;
 
     v_config := genome._ad_quality_config(v_job.generated_ad_id);
@@ -12516,17 +13148,17 @@ $_$;
 
 
 --
--- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) IS 'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) IS 'Stage 2 (review job) or 3 (second_opinion job) result, in one transaction: checks the lease, scores the review under the organization''s active quality config (the brand''s own active row first), writes one ad_reviews row per job (agent_job_id unique) with weighted score and verdict, records the call(s), completes the job and decides: approve / reject, or a second_opinion job for a borderline first review; after a second opinion approved if it approves, flagged if both are borderline, rejected otherwise; an approved ad gets its embed job. p_review: {"check_scores": {code: 0-10 for every check of the config}, "notes", "reviewer" (claude|gemini|offline, else from call.provider), "exemplar_ids": [uuid], "raw"}. Returns the ad''s decision. A repeated call by the worker that completed the job writes nothing. Errors: GN403 unknown job; GN404 lease not held; GN405 not a review job; GN407 malformed review (missing, unknown or out-of-range checks, unknown reviewer, bad exemplar ids); GN408 malformed call record; GN412 no active quality config. GN413 an argument larger than settings max_payload_bytes (default 1 MiB). GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
--- Name: release_job(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: release_job(uuid, text, timestamp with time zone, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now()) RETURNS boolean
+CREATE FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone DEFAULT now(), p_lease_token uuid DEFAULT NULL::uuid) RETURNS boolean
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12538,10 +13170,13 @@ BEGIN
     SET status = 'queued',
         attempts = greatest(j.attempts - 1, 0),
         leased_by = NULL,
+        lease_token = NULL,
         leased_until = NULL,
         run_after = p_now,
         updated_at = p_now
-    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker;
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.leased_by = p_worker
+      -- and the lease's token (genome._hold_lease)
+      AND (j.lease_token = p_lease_token OR genome._caller_is_owner());
     IF NOT FOUND THEN
         RETURN false;
     END IF;
@@ -12555,10 +13190,10 @@ $$;
 
 
 --
--- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner.';
+COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) IS 'Give a running job back to the queue unfinished (an agent draining on shutdown): the attempt is not counted and no error is recorded. Returns false when p_worker did not hold the job. Errors: GN403 unknown job. GN420 p_now other than now() from a caller other than the owner. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the worker does not hold the job.';
 
 
 --
@@ -12566,7 +13201,7 @@ COMMENT ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now times
 --
 
 CREATE FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index integer, p_new_ad_id uuid, p_reason text, p_old_ad_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12691,7 +13326,7 @@ COMMENT ON FUNCTION genome.replace_arm_ad(p_experiment_id uuid, p_arm_index inte
 --
 
 CREATE FUNCTION genome.retire_exemplar(p_exemplar_id uuid) RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -12716,10 +13351,10 @@ COMMENT ON FUNCTION genome.retire_exemplar(p_exemplar_id uuid) IS 'Marks an exem
 
 
 --
--- Name: review_exemplars(uuid, text, public.vector, text, integer, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: review_exemplars(uuid, text, public.vector, text, integer, jsonb, uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer DEFAULT 5, p_descriptor jsonb DEFAULT NULL::jsonb) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
+CREATE FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer DEFAULT 5, p_descriptor jsonb DEFAULT NULL::jsonb, p_lease_token uuid DEFAULT NULL::uuid) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
@@ -12731,7 +13366,7 @@ DECLARE
 BEGIN
     PERFORM genome._require_knn_k(p_k);
     PERFORM genome._check_payload_size(p_descriptor::text, 'visual descriptor');
-    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion']);
+    v_job := genome._hold_lease(p_job_id, p_worker, ARRAY['review', 'second_opinion'], p_lease_token);
     IF p_embedding IS NULL AND p_model IS NULL AND p_descriptor IS NULL THEN
         -- Reuse what an earlier review of this ad stored.
         SELECT l.visual_embedding, l.embedding_model INTO v_embedding, v_model
@@ -12772,10 +13407,10 @@ $$;
 
 
 --
--- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) IS 'For the review agent (its prompt gets the most similar exemplars, docs/quality.md#exemplar-library): the p_k (default 5) active exemplars of the brand of the ad of review or second_opinion job p_job_id, embedded by p_model, nearest p_embedding (the agent''s own embedding of the image under review: the ad''s stored embedding is only made after approval) by cosine distance through the HNSW index; the same columns as genome.similar_exemplars, ranked_by = cosine. With p_descriptor, the descriptor, embedding and model are kept in genome.ad_visual_lookups for the ad (replacing an earlier one); with p_embedding, p_model and p_descriptor all NULL, the ad''s kept lookup is used, so a second opinion or a retry pays no new describe or embedding call. Errors: GN403 unknown job; GN404 lease not held by p_worker; GN405 not a review job; GN409 embedding not 1536 dimensions, zero or NaN, no model, an empty descriptor, or nothing given and nothing kept; GN413 descriptor larger than settings max_payload_bytes; GN730 k outside 1..settings knn_max_k.';
+COMMENT ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) IS 'For the review agent (its prompt gets the most similar exemplars, docs/quality.md#exemplar-library): the p_k (default 5) active exemplars of the brand of the ad of review or second_opinion job p_job_id, embedded by p_model, nearest p_embedding (the agent''s own embedding of the image under review: the ad''s stored embedding is only made after approval) by cosine distance through the HNSW index; the same columns as genome.similar_exemplars, ranked_by = cosine. With p_descriptor, the descriptor, embedding and model are kept in genome.ad_visual_lookups for the ad (replacing an earlier one); with p_embedding, p_model and p_descriptor all NULL, the ad''s kept lookup is used, so a second opinion or a retry pays no new describe or embedding call. Errors: GN403 unknown job; GN404 lease not held by p_worker; GN405 not a review job; GN409 embedding not 1536 dimensions, zero or NaN, no model, an empty descriptor, or nothing given and nothing kept; GN413 descriptor larger than settings max_payload_bytes; GN730 k outside 1..settings knn_max_k. p_lease_token: the token claim_jobs returned with the lease; without it (a caller other than the owner) the lease counts as not held, whatever p_worker says.';
 
 
 --
@@ -13118,14 +13753,10 @@ COMMENT ON FUNCTION genome.schedule_refresh(p_now timestamp with time zone) IS '
 --
 
 CREATE FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid DEFAULT NULL::uuid, p_now timestamp with time zone DEFAULT now(), p_seed bigint DEFAULT NULL::bigint, p_fixed jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
-    v_keys text [] := ARRAY[
-        'exploration_floor', 'exploration_start', 'exploration_scale',
-        'forced_exploration_ads', 'forced_exploration_rate'
-    ];
     v_fixed jsonb := '{}'::jsonb;
     v_valid boolean;
     v_matured integer;
@@ -13163,20 +13794,9 @@ BEGIN
         -- are the win probabilities), so the hot path reads one row instead of counting.
         coalesce(gs.matured_ads, 0), coalesce(gs.planned_ads, 0),
         coalesce(gs.cold_start_level, 0), coalesce(gs.genome_version, 0),
-        ARRAY(
-            SELECT (s.value)::text::double precision
-            FROM unnest(v_keys) WITH ORDINALITY AS k (key, i)
-            -- The joint learner's Thompson draws explore by themselves: its own floor
-            -- (docs/learning.md#exploration).
-            LEFT JOIN genome.settings AS s ON s.key = CASE
-                WHEN k.i = 1 AND EXISTS (
-                    SELECT 1 FROM genome.settings AS l
-                    WHERE l.key = 'learner' AND l.value = '"joint_logistic"'::jsonb
-                ) THEN 'learner_exploration_floor'
-                ELSE k.key
-            END
-            ORDER BY k.i
-        ),
+        -- the exploration settings through the shared reader, still in this one statement
+        -- (GN090 for a missing one)
+        genome._exploration_settings(),
         t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative
     INTO v_valid, v_matured, v_planned, v_level, v_version, v_settings,
         v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
@@ -13199,13 +13819,6 @@ BEGIN
     END IF;
     IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
         v_fixed := genome.normalize_tags(p_fixed);
-    END IF;
-    IF array_position(v_settings, NULL) IS NOT NULL THEN
-        -- genome._setting raises GN090 for the missing exploration setting.
-        IF genome._setting_text('learner') = 'joint_logistic' THEN
-            v_keys[1] := 'learner_exploration_floor';
-        END IF;
-        v_settings := genome._setting_nums(v_keys);
     END IF;
     v_explore := genome._exploration_rate(v_matured, v_planned, v_settings);
     IF v_dims IS NULL THEN
@@ -13283,7 +13896,7 @@ COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p
 --
 
 CREATE FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer DEFAULT 5) RETURNS TABLE(exemplar_id uuid, exemplar_type text, visual_description text, quality_notes text, check_scores jsonb, similarity double precision, source_ad_id uuid, ranked_by text)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13342,7 +13955,7 @@ COMMENT ON FUNCTION genome.similar_exemplars(p_generated_ad_id uuid, p_k integer
 --
 
 CREATE FUNCTION genome.start_experiment(p_experiment_id uuid, p_meta_campaign_id text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13378,7 +13991,7 @@ COMMENT ON FUNCTION genome.start_experiment(p_experiment_id uuid, p_meta_campaig
 --
 
 CREATE FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name text, p_type text, p_control_config jsonb, p_variant_config jsonb, p_min_sample_size integer DEFAULT 20, p_now timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13448,7 +14061,7 @@ COMMENT ON FUNCTION genome.start_generation_experiment(p_brand_id uuid, p_name t
 --
 
 CREATE FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(cluster_label integer, size integer, member_ad_ids uuid[], rewarded_n integer, mean_reward double precision, reward_ci_low double precision, reward_ci_high double precision, embedding_model text)
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -13555,24 +14168,26 @@ COMMENT ON FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with 
 --
 
 CREATE FUNCTION genome.tenant_tables() RETURNS TABLE(table_name text, tenant_columns text[], policy_expression text)
-    LANGUAGE sql STABLE
+    LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $_$
     SELECT
         l.table_name,
         array_agg(l.link_column ORDER BY l.link_column),
         CASE
-            WHEN bool_or(l.parent_name IS NULL) THEN 'id = (SELECT genome.current_organization())'
+            WHEN bool_or(l.parent_name IS NULL) THEN 'id = ANY ((SELECT genome.current_organizations())::uuid [])'
             ELSE
-                -- At least one tenant key set, and every one that is set in this organization.
+                -- At least one tenant key set (or the owner's own session, through an API
+                -- function: docs/security.md#api-functions), and every one that is set in
+                -- this organization.
                 '(' || string_agg(format('%I IS NOT NULL', l.link_column), ' OR '
-                    ORDER BY l.link_column) || ') AND '
+                    ORDER BY l.link_column) || ' OR (SELECT genome.owner_session())) AND '
                 || string_agg(
                     CASE
                         WHEN l.parent_name IS NULL THEN NULL
                         WHEN l.parent_name = 'public.organizations'
                             THEN format(
-                                '(%1$I IS NULL OR %1$I = (SELECT genome.current_organization()))',
+                                '(%1$I IS NULL OR %1$I = ANY ((SELECT genome.current_organizations())::uuid []))',
                                 l.link_column
                             )
                         -- The parent's visible ids as one array, computed once per
@@ -13605,29 +14220,10 @@ COMMENT ON FUNCTION genome.tenant_tables() IS 'The tenant tables (row-level secu
 --
 
 CREATE FUNCTION genome.update_scores(p_now timestamp with time zone DEFAULT now()) RETURNS integer
-    LANGUAGE plpgsql
+    LANGUAGE sql
     SET search_path TO 'genome', 'public'
     AS $$
-DECLARE
-    v_version integer;
-    v_rows integer;
-BEGIN
-    PERFORM genome._require_now(p_now);
-    v_version := nextval('genome.genome_version_seq')::integer;
-
-    PERFORM genome._update_scores_cold_start_levels(p_now, v_version);
-    PERFORM genome._update_scores_brand_priors(p_now, v_version);
-    v_rows := genome._update_scores_brand_scores(p_now, v_version);
-    PERFORM genome._update_scores_joint_learner(p_now, v_version);
-    PERFORM genome._update_scores_causal_effects(p_now, v_version);
-    v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
-    PERFORM genome._update_scores_win_probabilities(v_version);
-    PERFORM genome._update_scores_joint_win_probabilities(v_version);
-    PERFORM genome._update_scores_selection_tables();
-    PERFORM genome._update_scores_combos(p_now, v_version);
-
-    RETURN v_rows;
-END
+    SELECT genome.update_scores(p_now, false);
 $$;
 
 
@@ -13635,7 +14231,133 @@ $$;
 -- Name: FUNCTION update_scores(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_selection_tables (the draw tables select_elements reads), _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCORE (creative_genome_update, daily): genome.update_scores(p_now, false), the incremental update (docs/learning.md#incremental-update): only the brands whose inputs changed are recomputed. GN004 bad p_now, GN090 learning_refresh_days not positive.';
+
+
+--
+-- Name: update_scores(timestamp with time zone, boolean); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome.update_scores(p_now timestamp with time zone, p_full boolean) RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_version integer;
+    v_rows integer;
+    v_brands uuid [];
+    v_targets uuid [];
+    v_level2 double precision := genome._setting_num('level2_days');
+    v_level3 double precision := genome._setting_num('level3_days');
+    v_refresh double precision := genome._setting_num('learning_refresh_days');
+BEGIN
+    PERFORM genome._require_now(p_now);
+    IF v_refresh IS NULL OR v_refresh <= 0 THEN
+        RAISE EXCEPTION 'setting learning_refresh_days must be positive, got %', v_refresh
+            USING ERRCODE = 'GN090';
+    END IF;
+    v_version := nextval('genome.genome_version_seq')::integer;
+
+    -- docs/learning.md#incremental-update: only the brands whose inputs changed (NULL: all).
+    -- A brand is due when no update has written its genome state yet (plan_ads and validate
+    -- may create the row at version 0), when an update ran at a later p_now (the evidence at
+    -- p_now is less than what its scores hold), or when its marker in
+    -- genome.learning_dirty_brands is due.
+    IF NOT p_full THEN
+        SELECT coalesce(array_agg(b.id ORDER BY b.id), '{}') INTO v_brands
+        FROM public.brands AS b
+        LEFT JOIN genome.genome_state AS gs ON gs.brand_id = b.id
+        LEFT JOIN genome.learning_dirty_brands AS d ON d.brand_id = b.id
+        WHERE gs.brand_id IS NULL OR gs.genome_version = 0 OR gs.updated_at > p_now
+           OR d.due_at <= p_now;
+        -- The category priors of a due brand's opted-in peers read its evidence: they are
+        -- recomputed too, and a peer whose published prior changed is due as well.
+        SELECT coalesce(array_agg(DISTINCT x.id), '{}') INTO v_targets
+        FROM (
+            SELECT unnest(v_brands) AS id
+            UNION
+            SELECT peer.id
+            FROM public.brands AS b
+            INNER JOIN public.brands AS peer
+                ON peer.category = b.category AND peer.cross_brand_sharing
+            WHERE b.id = ANY (v_brands) AND b.cross_brand_sharing
+        ) AS x;
+        CREATE TEMP TABLE _priors_before ON COMMIT DROP AS
+        SELECT bp.brand_id, bp.element_dimension, bp.element_value, bp.prior_alpha, bp.prior_beta
+        FROM genome.brand_priors AS bp
+        WHERE bp.brand_id = ANY (v_targets) AND NOT bp.brand_id = ANY (v_brands);
+    END IF;
+
+    PERFORM genome._update_scores_brand_priors(p_now, v_version, v_targets);
+    IF NOT p_full THEN
+        SELECT coalesce(array_agg(DISTINCT x.id), '{}') INTO v_brands
+        FROM (
+            SELECT unnest(v_brands) AS id
+            UNION
+            SELECT coalesce(o.brand_id, n.brand_id)
+            FROM _priors_before AS o
+            FULL JOIN (
+                SELECT bp.brand_id, bp.element_dimension, bp.element_value, bp.prior_alpha, bp.prior_beta
+                FROM genome.brand_priors AS bp
+                WHERE bp.brand_id = ANY (v_targets) AND NOT bp.brand_id = ANY (v_brands)
+            ) AS n
+                ON n.brand_id = o.brand_id AND n.element_dimension = o.element_dimension
+                AND n.element_value = o.element_value
+            WHERE (o.prior_alpha, o.prior_beta) IS DISTINCT FROM (n.prior_alpha, n.prior_beta)
+        ) AS x;
+        DROP TABLE _priors_before;
+    END IF;
+
+    IF v_brands = '{}' THEN
+        -- Nothing changed: no step has anything to do.
+        RETURN 0;
+    END IF;
+    PERFORM genome._update_scores_cold_start_levels(p_now, v_version, v_brands);
+    v_rows := genome._update_scores_brand_scores(p_now, v_version, v_brands);
+    PERFORM genome._update_scores_joint_learner(p_now, v_version, v_brands);
+    PERFORM genome._update_scores_causal_effects(p_now, v_version, v_brands);
+    v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version, v_brands);
+    PERFORM genome._update_scores_win_probabilities(v_version);
+    PERFORM genome._update_scores_joint_win_probabilities(v_version);
+    PERFORM genome._update_scores_selection_tables(v_brands);
+    PERFORM genome._update_scores_combos(p_now, v_version, v_brands);
+
+    -- The brands done: their markers are spent; each gets the next time its evidence changes
+    -- with no write (a reward maturing, an experiment's effect recorded, a cold-start level
+    -- reached), learning_refresh_days from now at the latest. A pending earlier marker stays.
+    DELETE FROM genome.learning_dirty_brands AS d
+    WHERE d.due_at <= p_now AND (v_brands IS NULL OR d.brand_id = ANY (v_brands));
+    INSERT INTO genome.learning_dirty_brands AS d (brand_id, due_at)
+    SELECT
+        gs.brand_id,
+        least(
+            (
+                SELECT min(cer.matured_at) FROM genome.creative_element_rewards AS cer
+                WHERE cer.brand_id = gs.brand_id AND cer.matured_at > p_now
+            ),
+            (
+                SELECT min(ce.created_at) FROM genome.causal_effects AS ce
+                WHERE ce.brand_id = gs.brand_id AND ce.created_at > p_now
+            ),
+            nullif(greatest(gs.first_reward_at + make_interval(secs => v_level2 * 86400), p_now), p_now),
+            nullif(greatest(gs.first_reward_at + make_interval(secs => v_level3 * 86400), p_now), p_now),
+            p_now + make_interval(secs => v_refresh * 86400)
+        )
+    FROM genome.genome_state AS gs
+    WHERE gs.genome_version = v_version
+    ON CONFLICT (brand_id) DO UPDATE
+    SET due_at = least(d.due_at, excluded.due_at);
+
+    RETURN v_rows;
+END
+$$;
+
+
+--
+-- Name: FUNCTION update_scores(p_now timestamp with time zone, p_full boolean); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone, p_full boolean) IS 'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version, given to the brands it recomputes. Incremental unless p_full (docs/learning.md#incremental-update): only the brands due in genome.learning_dirty_brands (a write to their rewards, causal effects, experiment arms, category or sharing, or to the settings or registries; a reward maturing or a cold-start level reached since; at least every learning_refresh_days), brands no update has written yet, brands last updated at a later p_now, and the opted-in category peers whose published prior changed; p_full recomputes every brand (the same result on the same data, Monte Carlo draws apart). With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_brand_priors, _update_scores_cold_start_levels, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_selection_tables (the draw tables select_elements reads), _update_scores_combos; each takes the brands to recompute (NULL: all). Returns the number of score rows written (brand and product level). GN004 bad p_now, GN090 learning_refresh_days not positive.';
 
 
 --
@@ -13860,7 +14582,7 @@ COMMENT ON FUNCTION genome.validate(p_now timestamp with time zone) IS 'VALIDATE
 --
 
 CREATE FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, combo_key text, dimensions text[], element_values text[], predicted_mean double precision, ci_lower double precision, ci_upper double precision, prob_beats_incumbent double precision, evoi double precision, incumbent_mean double precision, pooled_tests integer, brand_tests integer, peer_brands integer, competitor_ads integer, evidence jsonb)
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
 DECLARE
@@ -15355,6 +16077,23 @@ COMMENT ON COLUMN genome.learner_posteriors.half_life_days IS 'The half-life (da
 
 
 --
+-- Name: learning_dirty_brands; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.learning_dirty_brands (
+    brand_id uuid NOT NULL,
+    due_at timestamp with time zone NOT NULL
+);
+
+
+--
+-- Name: TABLE learning_dirty_brands; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.learning_dirty_brands IS 'Brands update_scores recomputes when called at p_now >= due_at (docs/learning.md#incremental-update): a write to an input of the brand''s scores sets due_at to -infinity (or a reward''s matured_at), and update_scores sets it to the next time the brand''s evidence changes by itself (the next reward maturing, the next cold-start level, learning_refresh_days later at the latest). One row per brand, the earliest due time.';
+
+
+--
 -- Name: objective_map; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16479,6 +17218,14 @@ ALTER TABLE ONLY genome.learner_posteriors
 
 
 --
+-- Name: learning_dirty_brands learning_dirty_brands_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learning_dirty_brands
+    ADD CONSTRAINT learning_dirty_brands_pkey PRIMARY KEY (brand_id);
+
+
+--
 -- Name: objective_map objective_map_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -17162,7 +17909,7 @@ CREATE INDEX products_brand_idx ON public.products USING btree (brand_id);
 -- Name: agent_jobs agent_jobs_notify_insert; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_notify_insert AFTER INSERT ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._notify_job();
+CREATE TRIGGER agent_jobs_notify_insert AFTER INSERT ON genome.agent_jobs REFERENCING NEW TABLE AS new_jobs FOR EACH STATEMENT EXECUTE FUNCTION genome._notify_jobs();
 
 
 --
@@ -17176,14 +17923,105 @@ CREATE TRIGGER agent_jobs_notify_requeue AFTER UPDATE OF status ON genome.agent_
 -- Name: agent_jobs agent_jobs_stage_rank; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT OR UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
+CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT ON genome.agent_jobs FOR EACH ROW WHEN ((new.stage_rank IS NULL)) EXECUTE FUNCTION genome._job_stage_rank();
 
 
 --
--- Name: creative_element_scores creative_element_scores_selection_stale; Type: TRIGGER; Schema: genome; Owner: -
+-- Name: agent_jobs agent_jobs_stage_rank_update; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER creative_element_scores_selection_stale AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.creative_element_scores FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+CREATE TRIGGER agent_jobs_stage_rank_update BEFORE UPDATE OF kind, stage_rank ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
+
+
+--
+-- Name: causal_effects causal_effects_learning_delete; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER causal_effects_learning_delete AFTER DELETE ON genome.causal_effects REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: causal_effects causal_effects_learning_insert; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER causal_effects_learning_insert AFTER INSERT ON genome.causal_effects REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: causal_effects causal_effects_learning_truncate; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER causal_effects_learning_truncate AFTER TRUNCATE ON genome.causal_effects FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: causal_effects causal_effects_learning_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER causal_effects_learning_update AFTER UPDATE ON genome.causal_effects REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_rewards creative_element_rewards_learning_delete; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_rewards_learning_delete AFTER DELETE ON genome.creative_element_rewards REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_rewards creative_element_rewards_learning_insert; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_rewards_learning_insert AFTER INSERT ON genome.creative_element_rewards REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_rewards creative_element_rewards_learning_truncate; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_rewards_learning_truncate AFTER TRUNCATE ON genome.creative_element_rewards FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_rewards creative_element_rewards_learning_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_rewards_learning_update AFTER UPDATE ON genome.creative_element_rewards REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: creative_element_scores creative_element_scores_selection_stale_delete; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale_delete AFTER DELETE ON genome.creative_element_scores REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+
+
+--
+-- Name: creative_element_scores creative_element_scores_selection_stale_insert; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale_insert AFTER INSERT ON genome.creative_element_scores REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+
+
+--
+-- Name: creative_element_scores creative_element_scores_selection_stale_truncate; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale_truncate AFTER TRUNCATE ON genome.creative_element_scores FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
+
+
+--
+-- Name: creative_element_scores creative_element_scores_selection_stale_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER creative_element_scores_selection_stale_update AFTER UPDATE ON genome.creative_element_scores REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+
+
+--
+-- Name: element_dimensions element_dimensions_learning_changed; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER element_dimensions_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.element_dimensions FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
 
 
 --
@@ -17194,6 +18032,13 @@ CREATE TRIGGER element_dimensions_selection_stale AFTER INSERT OR DELETE OR UPDA
 
 
 --
+-- Name: element_values element_values_learning_changed; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER element_values_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.element_values FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
 -- Name: element_values element_values_selection_stale; Type: TRIGGER; Schema: genome; Owner: -
 --
 
@@ -17201,10 +18046,38 @@ CREATE TRIGGER element_values_selection_stale AFTER INSERT OR DELETE OR UPDATE O
 
 
 --
+-- Name: experiment_arms experiment_arms_learning_update; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER experiment_arms_learning_update AFTER UPDATE ON genome.experiment_arms REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: learner_objective_evidence learner_objective_evidence_learning_changed; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER learner_objective_evidence_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.learner_objective_evidence FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
 -- Name: quality_scoring_config quality_scoring_config_same_organization_parent; Type: TRIGGER; Schema: genome; Owner: -
 --
 
 CREATE TRIGGER quality_scoring_config_same_organization_parent BEFORE INSERT OR UPDATE OF parent_config_id, organization_id ON genome.quality_scoring_config FOR EACH ROW EXECUTE FUNCTION genome._same_organization_parent();
+
+
+--
+-- Name: settings settings_learning_changed; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER settings_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON genome.settings FOR EACH STATEMENT EXECUTE FUNCTION genome._learning_inputs_changed();
+
+
+--
+-- Name: brands brands_learning_changed; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER brands_learning_changed AFTER UPDATE OF category, cross_brand_sharing, organization_id ON public.brands FOR EACH ROW WHEN ((((old.category IS DISTINCT FROM new.category) OR (old.cross_brand_sharing IS DISTINCT FROM new.cross_brand_sharing)) OR (old.organization_id IS DISTINCT FROM new.organization_id))) EXECUTE FUNCTION genome._learning_inputs_changed();
 
 
 --
@@ -17739,6 +18612,14 @@ ALTER TABLE ONLY genome.learner_posteriors
 
 
 --
+-- Name: learning_dirty_brands learning_dirty_brands_brand_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learning_dirty_brands
+    ADD CONSTRAINT learning_dirty_brands_brand_id_fkey FOREIGN KEY (brand_id) REFERENCES public.brands(id) ON DELETE CASCADE;
+
+
+--
 -- Name: provider_calls provider_calls_agent_job_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -18132,9 +19013,9 @@ ALTER TABLE genome.generation_experiments ENABLE ROW LEVEL SECURITY;
 -- Name: ad_defect_scans genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18143,37 +19024,37 @@ CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app USING ((
 -- Name: POLICY genome_app_tenant ON ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_fatigue genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: ad_lineage genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app, genome_api USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18181,53 +19062,53 @@ CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app USING ((((anc
 -- Name: POLICY genome_app_tenant ON ad_lineage; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app, genome_api | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_quality_exemplars genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: ad_review_overrides genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app, genome_api USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app, genome_api | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: ad_reviews genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
    FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
@@ -18237,15 +19118,15 @@ CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app USING ((((age
 -- Name: POLICY genome_app_tenant ON ad_reviews; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_status_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18253,16 +19134,16 @@ CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app USING 
 -- Name: POLICY genome_app_tenant ON ad_status_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: ad_visual_lookups genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18271,15 +19152,15 @@ CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app USING 
 -- Name: POLICY genome_app_tenant ON ad_visual_lookups; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: agent_job_attempts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))))) WITH CHECK (((agent_job_id IS NOT NULL) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM genome.agent_jobs)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs))))));
 
 
@@ -18287,15 +19168,15 @@ CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app USING
 -- Name: POLICY genome_app_tenant ON agent_job_attempts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
 
 
 --
 -- Name: agent_jobs genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18303,15 +19184,15 @@ CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app USING (((gene
 -- Name: POLICY genome_app_tenant ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: brand_priors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18319,47 +19200,47 @@ CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app USING (((br
 -- Name: POLICY genome_app_tenant ON brand_priors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: causal_effects genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON causal_effects; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: competitor_ad_tags genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.competitor_ad_tags TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.competitor_ad_tags TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON competitor_ad_tags; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: creative_element_reward_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app USING (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK (((generated_ad_id IS NOT NULL) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
+   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
 
@@ -18367,19 +19248,19 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO gen
 -- Name: POLICY genome_app_tenant ON creative_element_reward_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: creative_element_rewards genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18387,17 +19268,17 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app
 -- Name: POLICY genome_app_tenant ON creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: creative_element_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18405,31 +19286,31 @@ CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app 
 -- Name: POLICY genome_app_tenant ON creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: dashboard_users genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON dashboard_users; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: element_combo_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18437,15 +19318,15 @@ CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app USI
 -- Name: POLICY genome_app_tenant ON element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments))))));
 
 
@@ -18453,16 +19334,16 @@ CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app USIN
 -- Name: POLICY genome_app_tenant ON experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiment_arm_ads genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18471,16 +19352,16 @@ CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app USING
 -- Name: POLICY genome_app_tenant ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_arms genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18489,15 +19370,15 @@ CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app USING ((
 -- Name: POLICY genome_app_tenant ON experiment_arms; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: experiment_events genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
+   FROM genome.experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
    FROM genome.experiments))))));
 
 
@@ -18505,17 +19386,17 @@ CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app USING 
 -- Name: POLICY genome_app_tenant ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
 
 
 --
 -- Name: experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18523,15 +19404,15 @@ CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app USING ((((br
 -- Name: POLICY genome_app_tenant ON experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: generation_experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app USING (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
-   FROM genome.generation_experiments)))))) WITH CHECK (((experiment_id IS NOT NULL) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM genome.generation_experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments))))));
 
 
@@ -18539,64 +19420,80 @@ CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO geno
 -- Name: POLICY genome_app_tenant ON generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
 
 
 --
 -- Name: generation_experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: genome_state genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON genome_state; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: learner_posteriors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+
+
+--
+-- Name: learning_dirty_brands genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_app_tenant ON genome.learning_dirty_brands TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands))))));
+
+
+--
+-- Name: POLICY genome_app_tenant ON learning_dirty_brands; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_app_tenant ON genome.learning_dirty_brands IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: provider_calls genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
+   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
    FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18605,33 +19502,33 @@ CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app USING (((
 -- Name: POLICY genome_app_tenant ON provider_calls; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: quality_scoring_config genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: selection_tables genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
 
@@ -18639,15 +19536,15 @@ CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app USING (
 -- Name: POLICY genome_app_tenant ON selection_tables; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: style_clusters genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18655,39 +19552,39 @@ CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app USING (((
 -- Name: POLICY genome_app_tenant ON style_clusters; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: system_alerts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON system_alerts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: validation_results genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON validation_results; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
@@ -18701,6 +19598,12 @@ ALTER TABLE genome.genome_state ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE genome.learner_posteriors ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: learning_dirty_brands; Type: ROW SECURITY; Schema: genome; Owner: -
+--
+
+ALTER TABLE genome.learning_dirty_brands ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: provider_calls; Type: ROW SECURITY; Schema: genome; Owner: -
@@ -18766,25 +19669,25 @@ ALTER TABLE public.generated_ads ENABLE ROW LEVEL SECURITY;
 -- Name: ad_intelligence_baselines genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (brand_id IS NOT NULL OR organization_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: ad_runs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
+   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
    FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -18793,29 +19696,29 @@ CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app USING ((((experi
 -- Name: POLICY genome_app_tenant ON ad_runs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: brands genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.brands TO genome_app USING (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization))))) WITH CHECK (((organization_id IS NOT NULL) AND ((organization_id IS NULL) OR (organization_id = ( SELECT genome.current_organization() AS current_organization)))));
+CREATE POLICY genome_app_tenant ON public.brands TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
 
 
 --
 -- Name: POLICY genome_app_tenant ON brands; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization())) | (organization_id IS NOT NULL) AND (organization_id IS NULL OR organization_id = (SELECT genome.current_organization()))';
+COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
 
 
 --
 -- Name: generated_ads genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
-   FROM public.ad_runs)))))) WITH CHECK (((ad_run_id IS NOT NULL) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app, genome_api USING ((((ad_run_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.ad_runs)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs))))));
 
 
@@ -18823,16 +19726,16 @@ CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app USING (((a
 -- Name: POLICY genome_app_tenant ON generated_ads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
+COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app, genome_api | (ad_run_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
 
 
 --
 -- Name: meta_ad_mapping genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
    FROM public.generated_ads))))));
 
@@ -18841,15 +19744,15 @@ CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app USING ((
 -- Name: POLICY genome_app_tenant ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
 
 
 --
 -- Name: meta_ads_performance genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18857,15 +19760,15 @@ CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app USI
 -- Name: POLICY genome_app_tenant ON meta_ads_performance; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: meta_campaigns genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18873,30 +19776,30 @@ CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app USING (((
 -- Name: POLICY genome_app_tenant ON meta_campaigns; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: organizations genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.organizations TO genome_app USING ((id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((id = ( SELECT genome.current_organization() AS current_organization)));
+CREATE POLICY genome_app_tenant ON public.organizations TO genome_app, genome_api USING ((id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) WITH CHECK ((id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])));
 
 
 --
 -- Name: POLICY genome_app_tenant ON organizations; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app | id = (SELECT genome.current_organization()) | id = (SELECT genome.current_organization())';
+COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app, genome_api | id = ANY ((SELECT genome.current_organizations())::uuid []) | id = ANY ((SELECT genome.current_organizations())::uuid [])';
 
 
 --
 -- Name: product_template_usage genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app, genome_api USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
+   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
    FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -18905,15 +19808,15 @@ CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app U
 -- Name: POLICY genome_app_tenant ON product_template_usage; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app, genome_api | (ad_run_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
 -- Name: products genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK (((brand_id IS NOT NULL) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.products TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands))))));
 
 
@@ -18921,16 +19824,16 @@ CREATE POLICY genome_app_tenant ON public.products TO genome_app USING (((brand_
 -- Name: POLICY genome_app_tenant ON products; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
 
 
 --
 -- Name: scheduled_jobs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
    FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
    FROM public.products))))));
 
@@ -18939,7 +19842,7 @@ CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app USING (((
 -- Name: POLICY genome_app_tenant ON scheduled_jobs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
 
 
 --
@@ -18991,6 +19894,7 @@ ALTER TABLE public.scheduled_jobs ENABLE ROW LEVEL SECURITY;
 GRANT USAGE ON SCHEMA genome TO genome_app;
 GRANT USAGE ON SCHEMA genome TO genome_agent;
 GRANT USAGE ON SCHEMA genome TO genome_dashboard;
+GRANT USAGE ON SCHEMA genome TO genome_api;
 
 
 --
@@ -19001,6 +19905,7 @@ GRANT USAGE ON SCHEMA public TO genome_owner;
 GRANT USAGE ON SCHEMA public TO genome_app;
 GRANT USAGE ON SCHEMA public TO genome_agent;
 GRANT USAGE ON SCHEMA public TO genome_dashboard;
+GRANT USAGE ON SCHEMA public TO genome_api;
 
 
 --
@@ -19008,7 +19913,7 @@ GRANT USAGE ON SCHEMA public TO genome_dashboard;
 --
 
 REVOKE ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_app;
+GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_api;
 
 
 --
@@ -19016,6 +19921,7 @@ GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks 
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO genome_api;
 
 
 --
@@ -19023,7 +19929,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.quality_scoring_config TO geno
 --
 
 REVOKE ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -19094,7 +20000,7 @@ REVOKE ALL ON FUNCTION genome._apply_tenancy() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) TO genome_api;
 
 
 --
@@ -19116,7 +20022,7 @@ REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double
 --
 
 REVOKE ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision[], p_beta double precision[], p_incumbent double precision[], p_level double precision) TO genome_api;
 
 
 --
@@ -19124,7 +20030,7 @@ GRANT ALL ON FUNCTION genome._beta_value_of_information(p_alpha double precision
 --
 
 REVOKE ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19132,7 +20038,7 @@ GRANT ALL ON FUNCTION genome._brand_cpm(p_brand_id uuid, p_now timestamp with ti
 --
 
 REVOKE ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) TO genome_app;
+GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison text, p_threshold numeric) TO genome_api;
 
 
 --
@@ -19140,7 +20046,7 @@ GRANT ALL ON FUNCTION genome._breached(p_value double precision, p_comparison te
 --
 
 REVOKE ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19148,7 +20054,7 @@ GRANT ALL ON FUNCTION genome._calibrate_config(p_parent_id uuid, p_now timestamp
 --
 
 REVOKE ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores double precision[], p_ai_approved boolean[], p_human_approved boolean[], p_weights double precision[], p_thresholds double precision[], p_hard double precision[], p_pass double precision, p_check_grid double precision[], p_pass_grid double precision[], p_fn_weight double precision, p_max_sweeps integer) TO genome_api;
 
 
 --
@@ -19156,7 +20062,7 @@ GRANT ALL ON FUNCTION genome._calibrate_thresholds(p_codes text[], p_scores doub
 --
 
 REVOKE ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19178,7 +20084,7 @@ REVOKE ALL ON FUNCTION genome._callees(p_functions text[]) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._caller_is_owner() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
+GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_api;
 
 
 --
@@ -19186,7 +20092,7 @@ GRANT ALL ON FUNCTION genome._caller_is_owner() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id uuid) TO genome_api;
 
 
 --
@@ -19194,15 +20100,15 @@ GRANT ALL ON FUNCTION genome._check_brand_product(p_brand_id uuid, p_product_id 
 --
 
 REVOKE ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_config jsonb) TO genome_api;
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uuid) TO genome_app;
+REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) TO genome_api;
 
 
 --
@@ -19210,7 +20116,7 @@ GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_id uu
 --
 
 REVOKE ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_app;
+GRANT ALL ON FUNCTION genome._check_payload_size(p_value text, p_what text) TO genome_api;
 
 
 --
@@ -19225,7 +20131,7 @@ REVOKE ALL ON FUNCTION genome._check_storage_key() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._ci_level() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ci_level() TO genome_app;
+GRANT ALL ON FUNCTION genome._ci_level() TO genome_api;
 
 
 --
@@ -19248,6 +20154,7 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_backfill_tags() FROM PUBLIC;
 
 GRANT ALL ON TABLE public.ad_intelligence_baselines TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_intelligence_baselines TO genome_api;
 
 
 --
@@ -19283,7 +20190,7 @@ REVOKE ALL ON FUNCTION genome._collect_rewards_scores(p_today date, p_horizon da
 --
 
 REVOKE ALL ON FUNCTION genome._context_tags(p_context jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_app;
+GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_api;
 
 
 --
@@ -19291,7 +20198,31 @@ GRANT ALL ON FUNCTION genome._context_tags(p_context jsonb) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._dbscan_cosine(p_embeddings real[], p_eps double precision, p_min_samples integer) TO genome_api;
+
+
+--
+-- Name: FUNCTION _decide_review(p_generated_ad_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) TO genome_api;
+
+
+--
+-- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone) TO genome_api;
+
+
+--
+-- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) TO genome_api;
 
 
 --
@@ -19306,7 +20237,7 @@ REVOKE ALL ON FUNCTION genome._ensure_role(p_role text, p_options text) FROM PUB
 --
 
 REVOKE ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19314,7 +20245,7 @@ GRANT ALL ON FUNCTION genome._evolution_candidates(p_winner_ad_id uuid, p_now ti
 --
 
 REVOKE ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) TO genome_app;
+GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights double precision[], p_lift_mean double precision[], p_lift_sd double precision[], p_test_sd double precision, p_noise_scale double precision, p_seed bigint) TO genome_api;
 
 
 --
@@ -19322,7 +20253,7 @@ GRANT ALL ON FUNCTION genome._evolution_choice(p_dimensions text[], p_weights do
 --
 
 REVOKE ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposure double precision[], p_level double precision) TO genome_api;
 
 
 --
@@ -19330,7 +20261,7 @@ GRANT ALL ON FUNCTION genome._exp_survival(p_events double precision[], p_exposu
 --
 
 REVOKE ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._experiment_baseline(p_brand_id uuid, p_metric text, p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19345,7 +20276,7 @@ REVOKE ALL ON FUNCTION genome._experiment_decisions(p_group integer[], p_arm int
 --
 
 REVOKE ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) TO genome_app;
+GRANT ALL ON FUNCTION genome._experiment_plan_pause(p_plan jsonb, p_arm_indexes integer[]) TO genome_api;
 
 
 --
@@ -19360,7 +20291,15 @@ REVOKE ALL ON FUNCTION genome._experiment_posteriors(p_group integer[], p_contro
 --
 
 REVOKE ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) TO genome_app;
+GRANT ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ads integer, p_settings double precision[]) TO genome_api;
+
+
+--
+-- Name: FUNCTION _exploration_settings(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._exploration_settings() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._exploration_settings() TO genome_api;
 
 
 --
@@ -19375,7 +20314,7 @@ REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now t
 --
 
 REVOKE ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._generation_assignment(p_ad_run_id uuid) TO genome_api;
 
 
 --
@@ -19389,14 +20328,151 @@ REVOKE ALL ON FUNCTION genome._generation_look(p_variant double precision[], p_c
 -- Name: TABLE agent_jobs; Type: ACL; Schema: genome; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
+GRANT INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_app;
+GRANT INSERT,DELETE,UPDATE ON TABLE genome.agent_jobs TO genome_api;
 
 
 --
--- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[]); Type: ACL; Schema: genome; Owner: -
+-- Name: COLUMN agent_jobs.id; Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[]) FROM PUBLIC;
+GRANT SELECT(id) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(id) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.kind; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(kind) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(kind) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.generated_ad_id; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(generated_ad_id) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(generated_ad_id) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.payload; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(payload) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(payload) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.status; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(status) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(status) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.attempts; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(attempts) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(attempts) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.max_attempts; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(max_attempts) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(max_attempts) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.run_after; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(run_after) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(run_after) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.leased_until; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(leased_until) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(leased_until) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.leased_by; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(leased_by) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(leased_by) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.last_error; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(last_error) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(last_error) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.errors; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(errors) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(errors) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.result; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(result) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(result) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.created_at; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(created_at) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.updated_at; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(updated_at) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(updated_at) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.finished_at; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(finished_at) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(finished_at) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.stage_rank; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(stage_rank) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(stage_rank) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: FUNCTION _hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._hold_lease(p_job_id uuid, p_worker text, p_kinds text[], p_lease_token uuid) FROM PUBLIC;
 
 
 --
@@ -19411,7 +20487,7 @@ REVOKE ALL ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) FROM PUBL
 --
 
 REVOKE ALL ON FUNCTION genome._job_kinds() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._job_kinds() TO genome_app;
+GRANT ALL ON FUNCTION genome._job_kinds() TO genome_api;
 
 
 --
@@ -19443,6 +20519,20 @@ REVOKE ALL ON FUNCTION genome._learner_half_life_candidates() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION _learning_inputs_changed(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._learning_inputs_changed() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._learning_mark_brands(p_brands uuid[], p_due timestamp with time zone[]) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _mann_whitney_u(p_x double precision[], p_y double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -19454,7 +20544,7 @@ REVOKE ALL ON FUNCTION genome._mann_whitney_u(p_x double precision[], p_y double
 --
 
 REVOKE ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._mean_interval(p_values double precision[], p_level double precision) TO genome_api;
 
 
 --
@@ -19469,7 +20559,7 @@ REVOKE ALL ON FUNCTION genome._meta_ad_mapping_brand() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19477,7 +20567,7 @@ GRANT ALL ON FUNCTION genome._metric_brand_rates(p_now timestamp with time zone)
 --
 
 REVOKE ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19485,7 +20575,7 @@ GRANT ALL ON FUNCTION genome._metric_data_freshness(p_now timestamp with time zo
 --
 
 REVOKE ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19493,7 +20583,7 @@ GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with ti
 --
 
 REVOKE ALL ON FUNCTION genome._monitoring_min_ads() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_app;
+GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_api;
 
 
 --
@@ -19501,7 +20591,7 @@ GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding public.vector, p_model text, p_exclude_ad_id uuid, p_k integer) TO genome_api;
 
 
 --
@@ -19509,7 +20599,7 @@ GRANT ALL ON FUNCTION genome._nearest_exemplars(p_brand_id uuid, p_embedding pub
 --
 
 REVOKE ALL ON FUNCTION genome._normal_quantile(p_p double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._normal_quantile(p_p double precision) TO genome_api;
 
 
 --
@@ -19520,11 +20610,10 @@ REVOKE ALL ON FUNCTION genome._notify_job() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _on_ad_planned(p_generated_ad_id uuid, p_selection jsonb); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _notify_jobs(); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._on_ad_planned(p_generated_ad_id uuid, p_selection jsonb) TO genome_app;
+REVOKE ALL ON FUNCTION genome._notify_jobs() FROM PUBLIC;
 
 
 --
@@ -19535,11 +20624,35 @@ REVOKE ALL ON FUNCTION genome._organization_default_config() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION _performance_context(p_brand_id uuid, p_product_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id uuid) TO genome_api;
+
+
+--
+-- Name: FUNCTION _plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) TO genome_api;
+
+
+--
 -- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: ACL; Schema: genome; Owner: -
 --
 
 REVOKE ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_app;
+GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_api;
+
+
+--
+-- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) TO genome_api;
 
 
 --
@@ -19554,7 +20667,7 @@ REVOKE ALL ON FUNCTION genome._record_calls(p_job genome.agent_jobs, p_call json
 --
 
 REVOKE ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -19562,7 +20675,7 @@ GRANT ALL ON FUNCTION genome._require_ad(p_generated_ad_id uuid) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_brand(p_brand_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_brand(p_brand_id uuid) TO genome_api;
 
 
 --
@@ -19584,6 +20697,7 @@ REVOKE ALL ON FUNCTION genome._require_embedding(p_embedding public.vector, p_mo
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_api;
 
 
 --
@@ -19591,7 +20705,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiments TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states text[], p_action text) TO genome_api;
 
 
 --
@@ -19599,6 +20713,7 @@ GRANT ALL ON FUNCTION genome._require_experiment(p_experiment_id uuid, p_states 
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_api;
 
 
 --
@@ -19606,7 +20721,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arms TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm_index integer) TO genome_api;
 
 
 --
@@ -19614,7 +20729,7 @@ GRANT ALL ON FUNCTION genome._require_experiment_arm(p_experiment_id uuid, p_arm
 --
 
 REVOKE ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_helper_size(p_what text, p_size bigint, p_setting text) TO genome_api;
 
 
 --
@@ -19629,7 +20744,7 @@ REVOKE ALL ON FUNCTION genome._require_job(p_job_id uuid) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._require_knn_k(p_k integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_knn_k(p_k integer) TO genome_api;
 
 
 --
@@ -19644,7 +20759,7 @@ REVOKE ALL ON FUNCTION genome._require_lease(p_lease interval) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) TO genome_api;
 
 
 --
@@ -19652,7 +20767,7 @@ GRANT ALL ON FUNCTION genome._require_not_null(p_value anyelement, p_name text) 
 --
 
 REVOKE ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO genome_api;
 
 
 --
@@ -19660,7 +20775,7 @@ GRANT ALL ON FUNCTION genome._require_now(p_now timestamp with time zone) TO gen
 --
 
 REVOKE ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO genome_api;
 
 
 --
@@ -19668,7 +20783,7 @@ GRANT ALL ON FUNCTION genome._require_reason(p_reason text, p_action text) TO ge
 --
 
 REVOKE ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._require_run(p_ad_run_id uuid) TO genome_api;
 
 
 --
@@ -19683,7 +20798,7 @@ REVOKE ALL ON FUNCTION genome._require_server_time(p_now timestamp with time zon
 --
 
 REVOKE ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, p_mde double precision, p_alpha double precision, p_power double precision) TO genome_api;
 
 
 --
@@ -19691,7 +20806,7 @@ GRANT ALL ON FUNCTION genome._required_sample_size(p_baseline double precision, 
 --
 
 REVOKE ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -19699,7 +20814,7 @@ GRANT ALL ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) TO genome_a
 --
 
 REVOKE ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) TO genome_api;
 
 
 --
@@ -19735,7 +20850,7 @@ REVOKE ALL ON FUNCTION genome._seed_default_quality_config(p_organization_id uui
 --
 
 REVOKE ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) TO genome_app;
+GRANT ALL ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) TO genome_api;
 
 
 --
@@ -19746,11 +20861,18 @@ REVOKE ALL ON FUNCTION genome._selection_tables_stale() FROM PUBLIC;
 
 
 --
+-- Name: FUNCTION _selection_tables_stale_brands(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._selection_tables_stale_brands() FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _setting(p_key text); Type: ACL; Schema: genome; Owner: -
 --
 
 REVOKE ALL ON FUNCTION genome._setting(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_api;
 
 
 --
@@ -19758,7 +20880,7 @@ GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_int(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_int(p_key text) TO genome_api;
 
 
 --
@@ -19773,7 +20895,7 @@ REVOKE ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) FROM PU
 --
 
 REVOKE ALL ON FUNCTION genome._setting_num(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_api;
 
 
 --
@@ -19781,7 +20903,7 @@ GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_nums(p_keys text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_api;
 
 
 --
@@ -19789,7 +20911,7 @@ GRANT ALL ON FUNCTION genome._setting_nums(p_keys text[]) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._setting_text(p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._setting_text(p_key text) TO genome_app;
+GRANT ALL ON FUNCTION genome._setting_text(p_key text) TO genome_api;
 
 
 --
@@ -19797,7 +20919,7 @@ GRANT ALL ON FUNCTION genome._setting_text(p_key text) TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._severity_rank(p_severity text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._severity_rank(p_severity text) TO genome_app;
+GRANT ALL ON FUNCTION genome._severity_rank(p_severity text) TO genome_api;
 
 
 --
@@ -19819,7 +20941,7 @@ REVOKE ALL ON FUNCTION genome._sync_alerts(p_evaluations genome.alert_evaluation
 --
 
 REVOKE ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_app;
+GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_api;
 
 
 --
@@ -19827,7 +20949,7 @@ GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double preci
 --
 
 REVOKE ALL ON FUNCTION genome._tenant_links() FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._tenant_links() TO genome_app;
+GRANT ALL ON FUNCTION genome._tenant_links() TO genome_api;
 
 
 --
@@ -19835,7 +20957,7 @@ GRANT ALL ON FUNCTION genome._tenant_links() TO genome_app;
 --
 
 REVOKE ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) TO genome_app;
+GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) TO genome_api;
 
 
 --
@@ -19843,55 +20965,56 @@ GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) 
 --
 
 REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) TO genome_api;
 
 
 --
--- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
-
-
---
--- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_brand_priors(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
-
-
---
--- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_brand_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
-
-
---
--- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_causal_effects(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_evidence(p_now timestamp with time zone, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zone, p_brands uuid[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
@@ -19902,17 +21025,17 @@ REVOKE ALL ON FUNCTION genome._update_scores_joint_win_probabilities(p_version i
 
 
 --
--- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_product_scores(p_now timestamp with time zone, p_version integer, p_brands uuid[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _update_scores_selection_tables(); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _update_scores_selection_tables(p_brands uuid[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._update_scores_selection_tables() FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._update_scores_selection_tables(p_brands uuid[]) FROM PUBLIC;
 
 
 --
@@ -19927,7 +21050,7 @@ REVOKE ALL ON FUNCTION genome._update_scores_win_probabilities(p_version integer
 --
 
 REVOKE ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) TO genome_app;
+GRANT ALL ON FUNCTION genome._winner_status(p_now timestamp with time zone, p_generated_ad_id uuid) TO genome_api;
 
 
 --
@@ -20055,11 +21178,11 @@ GRANT ALL ON FUNCTION genome.compare_v1_v2(p_brand_id uuid, p_now timestamp with
 
 
 --
--- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20068,6 +21191,16 @@ GRANT ALL ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result
 
 REVOKE ALL ON FUNCTION genome.current_organization() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.current_organization() TO genome_app;
+GRANT ALL ON FUNCTION genome.current_organization() TO genome_api;
+
+
+--
+-- Name: FUNCTION current_organizations(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.current_organizations() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.current_organizations() TO genome_app;
+GRANT ALL ON FUNCTION genome.current_organizations() TO genome_api;
 
 
 --
@@ -20102,6 +21235,14 @@ GRANT ALL ON FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_
 
 
 --
+-- Name: FUNCTION enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) TO genome_app;
+
+
+--
 -- Name: FUNCTION evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -20133,11 +21274,11 @@ GRANT ALL ON FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_a
 
 
 --
--- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.fail_job(p_job_id uuid, p_worker text, p_error text, p_now timestamp with time zone, p_calls jsonb, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20149,11 +21290,11 @@ GRANT ALL ON FUNCTION genome.find_winners(p_now timestamp with time zone) TO gen
 
 
 --
--- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease interval, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20165,11 +21306,11 @@ GRANT ALL ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with 
 
 
 --
--- Name: FUNCTION job_context(p_job_id uuid, p_worker text); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION job_context(p_job_id uuid, p_worker text, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.job_context(p_job_id uuid, p_worker text, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20201,6 +21342,7 @@ GRANT ALL ON FUNCTION genome.normalize_tags(p_tags jsonb) TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_api;
 
 
 --
@@ -20209,6 +21351,15 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.system_alerts TO genome_app;
 
 REVOKE ALL ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp with time zone) TO genome_app;
+
+
+--
+-- Name: FUNCTION owner_session(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.owner_session() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.owner_session() TO genome_app;
+GRANT ALL ON FUNCTION genome.owner_session() TO genome_api;
 
 
 --
@@ -20276,35 +21427,35 @@ GRANT ALL ON FUNCTION genome.record_ad_context(p_generated_ad_id uuid, p_context
 
 
 --
--- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
-
-
---
--- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_defect_scan(p_job_id uuid, p_worker text, p_scan jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
--- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_embedding(p_job_id uuid, p_worker text, p_descriptor jsonb, p_embedding public.vector, p_model text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
--- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_embedding_from_lookup(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
+
+
+--
+-- Name: FUNCTION record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_generation(p_job_id uuid, p_worker text, p_storage_path text, p_prompt_text text, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20316,19 +21467,19 @@ GRANT ALL ON FUNCTION genome.record_override(p_generated_ad_id uuid, p_human_sta
 
 
 --
--- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.record_review(p_job_id uuid, p_worker text, p_review jsonb, p_call jsonb, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
--- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.release_job(p_job_id uuid, p_worker text, p_now timestamp with time zone, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20348,11 +21499,11 @@ GRANT ALL ON FUNCTION genome.retire_exemplar(p_exemplar_id uuid) TO genome_app;
 
 
 --
--- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb) TO genome_agent;
+REVOKE ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome.review_exemplars(p_job_id uuid, p_worker text, p_embedding public.vector, p_model text, p_k integer, p_descriptor jsonb, p_lease_token uuid) TO genome_agent;
 
 
 --
@@ -20432,6 +21583,13 @@ REVOKE ALL ON FUNCTION genome.update_scores(p_now timestamp with time zone) FROM
 
 
 --
+-- Name: FUNCTION update_scores(p_now timestamp with time zone, p_full boolean); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome.update_scores(p_now timestamp with time zone, p_full boolean) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION validate(p_now timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -20451,6 +21609,7 @@ GRANT ALL ON FUNCTION genome.whitespace(p_brand_id uuid, p_now timestamp with ti
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_api;
 
 
 --
@@ -20458,6 +21617,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_defect_scans TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_api;
 
 
 --
@@ -20465,6 +21625,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_fatigue TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_api;
 
 
 --
@@ -20472,6 +21633,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_lineage TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome_api;
 
 
 --
@@ -20479,6 +21641,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_quality_exemplars TO genome
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_api;
 
 
 --
@@ -20486,6 +21649,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_review_overrides TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_api;
 
 
 --
@@ -20493,6 +21657,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_reviews TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_api;
 
 
 --
@@ -20500,6 +21665,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_status_history TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_api;
 
 
 --
@@ -20507,6 +21673,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.ad_visual_lookups TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_api;
 
 
 --
@@ -20514,6 +21681,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.agent_job_attempts TO genome_a
 --
 
 GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
+GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_api;
 
 
 --
@@ -20521,6 +21689,7 @@ GRANT SELECT ON TABLE genome.agent_job_kinds TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.alert_thresholds TO genome_app;
+GRANT SELECT ON TABLE genome.alert_thresholds TO genome_api;
 
 
 --
@@ -20528,6 +21697,7 @@ GRANT SELECT ON TABLE genome.alert_thresholds TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_api;
 
 
 --
@@ -20535,6 +21705,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.brand_priors TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_api;
 
 
 --
@@ -20542,6 +21713,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.causal_effects TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_api;
 
 
 --
@@ -20549,6 +21721,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.competitor_ad_tags TO genome_a
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_history TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_history TO genome_api;
 
 
 --
@@ -20556,6 +21729,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_reward_histor
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO genome_api;
 
 
 --
@@ -20563,6 +21737,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_rewards TO ge
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO genome_api;
 
 
 --
@@ -20570,6 +21745,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.creative_element_scores TO gen
 --
 
 GRANT SELECT ON TABLE genome.defect_checks TO genome_app;
+GRANT SELECT ON TABLE genome.defect_checks TO genome_api;
 
 
 --
@@ -20577,6 +21753,7 @@ GRANT SELECT ON TABLE genome.defect_checks TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome_api;
 
 
 --
@@ -20584,6 +21761,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.element_combo_scores TO genome
 --
 
 GRANT SELECT ON TABLE genome.element_dimensions TO genome_app;
+GRANT SELECT ON TABLE genome.element_dimensions TO genome_api;
 
 
 --
@@ -20591,6 +21769,7 @@ GRANT SELECT ON TABLE genome.element_dimensions TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.element_value_aliases TO genome_app;
+GRANT SELECT ON TABLE genome.element_value_aliases TO genome_api;
 
 
 --
@@ -20598,6 +21777,7 @@ GRANT SELECT ON TABLE genome.element_value_aliases TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.element_values TO genome_app;
+GRANT SELECT ON TABLE genome.element_values TO genome_api;
 
 
 --
@@ -20605,6 +21785,7 @@ GRANT SELECT ON TABLE genome.element_values TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_api;
 
 
 --
@@ -20612,6 +21793,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_analyses TO genome_
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_api;
 
 
 --
@@ -20619,6 +21801,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_arm_ads TO genome_a
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_api;
 
 
 --
@@ -20626,6 +21809,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.experiment_events TO genome_ap
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses TO genome_api;
 
 
 --
@@ -20633,6 +21817,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiment_analyses
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO genome_api;
 
 
 --
@@ -20640,6 +21825,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.generation_experiments TO geno
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.genome_state TO genome_api;
 
 
 --
@@ -20654,6 +21840,7 @@ GRANT SELECT ON TABLE genome.job_runs TO genome_dashboard;
 --
 
 GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
+GRANT SELECT ON TABLE genome.job_schedules TO genome_api;
 
 
 --
@@ -20661,6 +21848,7 @@ GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_app;
+GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_api;
 
 
 --
@@ -20668,6 +21856,15 @@ GRANT SELECT ON TABLE genome.learner_objective_evidence TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_api;
+
+
+--
+-- Name: TABLE learning_dirty_brands; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learning_dirty_brands TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learning_dirty_brands TO genome_api;
 
 
 --
@@ -20675,6 +21872,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_posteriors TO genome_a
 --
 
 GRANT SELECT ON TABLE genome.objective_map TO genome_app;
+GRANT SELECT ON TABLE genome.objective_map TO genome_api;
 
 
 --
@@ -20682,6 +21880,7 @@ GRANT SELECT ON TABLE genome.objective_map TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_api;
 
 
 --
@@ -20689,6 +21888,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.provider_calls TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.review_checks TO genome_app;
+GRANT SELECT ON TABLE genome.review_checks TO genome_api;
 
 
 --
@@ -20696,6 +21896,7 @@ GRANT SELECT ON TABLE genome.review_checks TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
+GRANT SELECT ON TABLE genome.reward_metrics TO genome_api;
 
 
 --
@@ -20703,6 +21904,7 @@ GRANT SELECT ON TABLE genome.reward_metrics TO genome_app;
 --
 
 GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
+GRANT SELECT ON TABLE genome.reward_weights TO genome_api;
 
 
 --
@@ -20710,6 +21912,7 @@ GRANT SELECT ON TABLE genome.reward_weights TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_api;
 
 
 --
@@ -20717,6 +21920,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.selection_tables TO genome_app
 --
 
 GRANT SELECT ON TABLE genome.settings TO genome_app;
+GRANT SELECT ON TABLE genome.settings TO genome_api;
 
 
 --
@@ -20724,6 +21928,7 @@ GRANT SELECT ON TABLE genome.settings TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_api;
 
 
 --
@@ -20731,6 +21936,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.style_clusters TO genome_app;
 --
 
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_api;
 
 
 --
@@ -20739,6 +21945,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.validation_results TO genome_a
 
 GRANT ALL ON TABLE public.ad_runs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_api;
 
 
 --
@@ -20747,6 +21954,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.ad_runs TO genome_app;
 
 GRANT ALL ON TABLE public.brands TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_api;
 
 
 --
@@ -20755,6 +21963,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.brands TO genome_app;
 
 GRANT ALL ON TABLE public.generated_ads TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_api;
 
 
 --
@@ -20763,6 +21972,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.generated_ads TO genome_app;
 
 GRANT ALL ON TABLE public.meta_ad_mapping TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_api;
 
 
 --
@@ -20771,6 +21981,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ad_mapping TO genome_app;
 
 GRANT ALL ON TABLE public.meta_ads_performance TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome_api;
 
 
 --
@@ -20779,6 +21990,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_ads_performance TO genome
 
 GRANT ALL ON TABLE public.meta_campaigns TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_api;
 
 
 --
@@ -20787,6 +21999,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.meta_campaigns TO genome_app;
 
 GRANT ALL ON TABLE public.organizations TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_api;
 
 
 --
@@ -20795,6 +22008,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.organizations TO genome_app;
 
 GRANT ALL ON TABLE public.product_template_usage TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO genome_api;
 
 
 --
@@ -20803,6 +22017,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.product_template_usage TO geno
 
 GRANT ALL ON TABLE public.products TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_api;
 
 
 --
@@ -20811,6 +22026,7 @@ GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.products TO genome_app;
 
 GRANT ALL ON TABLE public.scheduled_jobs TO genome_owner;
 GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scheduled_jobs TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.scheduled_jobs TO genome_api;
 
 
 --

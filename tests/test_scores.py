@@ -226,10 +226,13 @@ def test_versions_increase_and_combos_are_kept(db: psycopg.Connection) -> None:
     ver1 = db.execute(
         "SELECT genome_version FROM genome.genome_state WHERE brand_id = %s", (b,)
     ).fetchone()[0]
+    # Nothing changed: the daily (incremental) update keeps the brand's version
+    # (docs/learning.md#incremental-update); the full rebuild gives it a new one.
     db.execute("SELECT genome.update_scores(%s)", (T0 + 2 * DAY,))
-    ver2 = db.execute(
-        "SELECT genome_version FROM genome.genome_state WHERE brand_id = %s", (b,)
-    ).fetchone()[0]
+    state = "SELECT genome_version FROM genome.genome_state WHERE brand_id = %s"
+    assert db.execute(state, (b,)).fetchone()[0] == ver1
+    db.execute("SELECT genome.update_scores(%s, true)", (T0 + 2 * DAY,))
+    ver2 = db.execute(state, (b,)).fetchone()[0]
     assert v1[0] > 0 and ver2 > ver1
     combos = db.execute(
         "SELECT combo_size, combo_key, alpha, beta, n_rewards FROM genome.element_combo_scores "

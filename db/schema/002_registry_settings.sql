@@ -230,6 +230,10 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('brand_weight_cap', '0.8', 'Upper bound of brand_weight at level 2'),
 ('level2_days', '14', 'Days since first matured reward to reach level 2'),
 ('level3_days', '30', 'Days since first matured reward to reach level 3'),
+(
+    'learning_refresh_days', '7',
+    'update_scores recomputes a brand whose inputs did not change at least this often (the joint learner''s decay moves with time)'
+),
 ('exploration_start', '0.30', 'exploration_boost at 0 matured ads'),
 ('exploration_floor', '0.05', 'exploration_boost never falls below this (learner beta_bernoulli)'),
 (

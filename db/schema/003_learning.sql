@@ -164,6 +164,16 @@ CREATE TABLE genome.genome_state (
 COMMENT ON TABLE genome.genome_state IS
 'Per brand: genome version, cold-start level (0 priors / 1 proxy metrics / 2 blended / 3 brand only), matured-ad count and stale flag.';
 
+-- Which brands the daily update must recompute (docs/learning.md#incremental-update): filled by
+-- triggers on everything update_scores reads, and by update_scores itself with the time a
+-- brand's evidence changes without a write (a reward maturing, a cold-start level reached).
+CREATE TABLE genome.learning_dirty_brands (
+    brand_id uuid PRIMARY KEY REFERENCES public.brands (id) ON DELETE CASCADE,
+    due_at timestamptz NOT NULL
+);
+COMMENT ON TABLE genome.learning_dirty_brands IS
+'Brands update_scores recomputes when called at p_now >= due_at (docs/learning.md#incremental-update): a write to an input of the brand''s scores sets due_at to -infinity (or a reward''s matured_at), and update_scores sets it to the next time the brand''s evidence changes by itself (the next reward maturing, the next cold-start level, learning_refresh_days later at the latest). One row per brand, the earliest due time.';
+
 CREATE SEQUENCE genome.genome_version_seq;
 COMMENT ON SEQUENCE genome.genome_version_seq IS 'Genome version: increases on every update_scores.';
 

@@ -290,7 +290,10 @@ COMMENT ON FUNCTION genome._learner_half_life_candidates() IS
 -- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
 -- per-ad evidence, one fit per funnel stage of its objectives, and replace its brand-level
 -- posterior with the product of the stages' marginals.
-CREATE OR REPLACE FUNCTION genome._update_scores_joint_learner(p_now timestamptz, p_version integer)
+DROP FUNCTION IF EXISTS genome._update_scores_joint_learner(timestamptz, integer);
+CREATE OR REPLACE FUNCTION genome._update_scores_joint_learner(
+    p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
+)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -336,7 +339,9 @@ BEGIN
             CASE loe.trials_metric WHEN 'impressions' THEN cer.total_impressions ELSE cer.total_clicks END
                 AS trials
     ) AS ev
-    WHERE cer.matured_at <= p_now AND ev.trials > 0;
+    WHERE cer.matured_at <= p_now AND ev.trials > 0
+      -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
+      AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
     -- Statistics for the joins below (a temporary table has none until analysed).
     ANALYZE _joint_ads;
 
@@ -555,8 +560,8 @@ BEGIN
     RETURN v_brands;
 END
 $$;
-COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 -- Selection draws each dimension with its values' win probabilities

@@ -7,7 +7,10 @@
 -- aggregates, its peers' cells, the pooled evidence, the method-of-moments variance between
 -- brands, the shrinkage); the variance reads the peers' cells again per pooled value, so as
 -- separate functions the cells would be materialized and re-joined.
-CREATE OR REPLACE FUNCTION genome._update_scores_brand_priors(p_now timestamptz, p_version integer)
+DROP FUNCTION IF EXISTS genome._update_scores_brand_priors(timestamptz, integer);
+CREATE OR REPLACE FUNCTION genome._update_scores_brand_priors(
+    p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
+)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -37,7 +40,8 @@ BEGIN
             v_min_brands, v_min_orgs, v_granularity USING ERRCODE = 'GN090';
     END IF;
 
-    DELETE FROM genome.brand_priors;
+    -- p_brands: the receiving brands to recompute (NULL: all); only their categories' evidence is read.
+    DELETE FROM genome.brand_priors AS bp WHERE p_brands IS NULL OR bp.brand_id = ANY (p_brands);
     WITH evidence AS (
         -- Aggregates per opted-in brand and element value: the only thing that crosses.
         SELECT
@@ -56,6 +60,10 @@ BEGIN
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
         INNER JOIN genome.element_values AS ev ON ev.dimension = t.key AND ev.value = t.value #>> '{}'
         WHERE cer.matured_at <= p_now
+          AND (p_brands IS NULL OR src.category IN (
+              SELECT r.category FROM public.brands AS r
+              WHERE r.id = ANY (p_brands) AND r.cross_brand_sharing
+          ))
         GROUP BY cer.brand_id, t.key, t.value #>> '{}'
     ),
 
@@ -80,6 +88,7 @@ BEGIN
             AND peer.cross_brand_sharing
         INNER JOIN evidence AS e ON e.brand_id = peer.id
         WHERE target.cross_brand_sharing AND target.category IS NOT NULL
+          AND (p_brands IS NULL OR target.id = ANY (p_brands))
     ),
 
     pooled AS (
@@ -212,5 +221,5 @@ $$;
 COMMENT ON FUNCTION genome._round_significant(double precision, integer, double precision) IS
 'Internal: p_x rounded to p_digits significant figures and to a multiple of p_granularity, whichever step is coarser (0 stays 0); used to publish category priors (docs/learning.md#private-priors).';
 
-COMMENT ON FUNCTION genome._update_scores_brand_priors(timestamptz, integer) IS
-'Internal (update_scores): rewrites genome.brand_priors. For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for, provided those peers include at least prior_min_peer_brands brands of at least prior_min_peer_organizations organizations other than the receiving brand''s (docs/learning.md#private-priors; below that no row): prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s qualifying values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Published coarsened so no exact peer count can be solved for: the summed successes and failures rounded to two significant figures and to a multiple of prior_count_granularity (whichever is coarser; peer_observations is their sum), shrinkage and tau^2 to two significant figures; a value whose rounded counts are both 0 gets no row. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* or prior_min_peer_* settings.';
+COMMENT ON FUNCTION genome._update_scores_brand_priors(timestamptz, integer, uuid []) IS
+'Internal (update_scores): rewrites genome.brand_priors of the receiving brands p_brands (NULL: all). For every opted-in brand with a category and every element value its OTHER opted-in category peers have evidence for, provided those peers include at least prior_min_peer_brands brands of at least prior_min_peer_organizations organizations other than the receiving brand''s (docs/learning.md#private-priors; below that no row): prior_alpha = 1 + shrinkage x the peers'' summed (weighted) successes, prior_beta likewise with failures. shrinkage is category_prior_shrinkage when category_prior_method is fixed; with empirical_bayes it is estimated per (brand, dimension) from the between-brand variance tau^2 of the peers'' success rates (method of moments pooled over the dimension''s qualifying values, beyond binomial noise): kappa = mu (1 - mu) / tau^2 - 1 pseudo-observations, shrinkage = kappa / N clamped to [category_prior_shrinkage_floor, category_prior_shrinkage]; when the peers agree (tau^2 = 0) or fewer than two peers inform the dimension it is the cap. Published coarsened so no exact peer count can be solved for: the summed successes and failures rounded to two significant figures and to a multiple of prior_count_granularity (whichever is coarser; peer_observations is their sum), shrinkage and tau^2 to two significant figures; a value whose rounded counts are both 0 gets no row. Only aggregates are stored; a brand that did not opt in neither gives nor receives. Returns rows written. GN090: bad category_prior_* or prior_min_peer_* settings.';

@@ -6,36 +6,139 @@
 
 CREATE OR REPLACE FUNCTION genome.update_scores(p_now timestamptz DEFAULT now())
 RETURNS integer
+LANGUAGE sql
+SET search_path = genome, public
+AS $$
+    SELECT genome.update_scores(p_now, false);
+$$;
+COMMENT ON FUNCTION genome.update_scores(timestamptz) IS
+'SCORE (creative_genome_update, daily): genome.update_scores(p_now, false), the incremental update (docs/learning.md#incremental-update): only the brands whose inputs changed are recomputed. GN004 bad p_now, GN090 learning_refresh_days not positive.';
+
+-- p_full without a default: update_scores(p_now) is the one-argument function above, the
+-- form every scheduled job is called in.
+CREATE OR REPLACE FUNCTION genome.update_scores(p_now timestamptz, p_full boolean)
+RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
 AS $$
 DECLARE
     v_version integer;
     v_rows integer;
+    v_brands uuid [];
+    v_targets uuid [];
+    v_level2 double precision := genome._setting_num('level2_days');
+    v_level3 double precision := genome._setting_num('level3_days');
+    v_refresh double precision := genome._setting_num('learning_refresh_days');
 BEGIN
     PERFORM genome._require_now(p_now);
+    IF v_refresh IS NULL OR v_refresh <= 0 THEN
+        RAISE EXCEPTION 'setting learning_refresh_days must be positive, got %', v_refresh
+            USING ERRCODE = 'GN090';
+    END IF;
     v_version := nextval('genome.genome_version_seq')::integer;
 
-    PERFORM genome._update_scores_cold_start_levels(p_now, v_version);
-    PERFORM genome._update_scores_brand_priors(p_now, v_version);
-    v_rows := genome._update_scores_brand_scores(p_now, v_version);
-    PERFORM genome._update_scores_joint_learner(p_now, v_version);
-    PERFORM genome._update_scores_causal_effects(p_now, v_version);
-    v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version);
+    -- docs/learning.md#incremental-update: only the brands whose inputs changed (NULL: all).
+    -- A brand is due when no update has written its genome state yet (plan_ads and validate
+    -- may create the row at version 0), when an update ran at a later p_now (the evidence at
+    -- p_now is less than what its scores hold), or when its marker in
+    -- genome.learning_dirty_brands is due.
+    IF NOT p_full THEN
+        SELECT coalesce(array_agg(b.id ORDER BY b.id), '{}') INTO v_brands
+        FROM public.brands AS b
+        LEFT JOIN genome.genome_state AS gs ON gs.brand_id = b.id
+        LEFT JOIN genome.learning_dirty_brands AS d ON d.brand_id = b.id
+        WHERE gs.brand_id IS NULL OR gs.genome_version = 0 OR gs.updated_at > p_now
+           OR d.due_at <= p_now;
+        -- The category priors of a due brand's opted-in peers read its evidence: they are
+        -- recomputed too, and a peer whose published prior changed is due as well.
+        SELECT coalesce(array_agg(DISTINCT x.id), '{}') INTO v_targets
+        FROM (
+            SELECT unnest(v_brands) AS id
+            UNION
+            SELECT peer.id
+            FROM public.brands AS b
+            INNER JOIN public.brands AS peer
+                ON peer.category = b.category AND peer.cross_brand_sharing
+            WHERE b.id = ANY (v_brands) AND b.cross_brand_sharing
+        ) AS x;
+        CREATE TEMP TABLE _priors_before ON COMMIT DROP AS
+        SELECT bp.brand_id, bp.element_dimension, bp.element_value, bp.prior_alpha, bp.prior_beta
+        FROM genome.brand_priors AS bp
+        WHERE bp.brand_id = ANY (v_targets) AND NOT bp.brand_id = ANY (v_brands);
+    END IF;
+
+    PERFORM genome._update_scores_brand_priors(p_now, v_version, v_targets);
+    IF NOT p_full THEN
+        SELECT coalesce(array_agg(DISTINCT x.id), '{}') INTO v_brands
+        FROM (
+            SELECT unnest(v_brands) AS id
+            UNION
+            SELECT coalesce(o.brand_id, n.brand_id)
+            FROM _priors_before AS o
+            FULL JOIN (
+                SELECT bp.brand_id, bp.element_dimension, bp.element_value, bp.prior_alpha, bp.prior_beta
+                FROM genome.brand_priors AS bp
+                WHERE bp.brand_id = ANY (v_targets) AND NOT bp.brand_id = ANY (v_brands)
+            ) AS n
+                ON n.brand_id = o.brand_id AND n.element_dimension = o.element_dimension
+                AND n.element_value = o.element_value
+            WHERE (o.prior_alpha, o.prior_beta) IS DISTINCT FROM (n.prior_alpha, n.prior_beta)
+        ) AS x;
+        DROP TABLE _priors_before;
+    END IF;
+
+    IF v_brands = '{}' THEN
+        -- Nothing changed: no step has anything to do.
+        RETURN 0;
+    END IF;
+    PERFORM genome._update_scores_cold_start_levels(p_now, v_version, v_brands);
+    v_rows := genome._update_scores_brand_scores(p_now, v_version, v_brands);
+    PERFORM genome._update_scores_joint_learner(p_now, v_version, v_brands);
+    PERFORM genome._update_scores_causal_effects(p_now, v_version, v_brands);
+    v_rows := v_rows + genome._update_scores_product_scores(p_now, v_version, v_brands);
     PERFORM genome._update_scores_win_probabilities(v_version);
     PERFORM genome._update_scores_joint_win_probabilities(v_version);
-    PERFORM genome._update_scores_selection_tables();
-    PERFORM genome._update_scores_combos(p_now, v_version);
+    PERFORM genome._update_scores_selection_tables(v_brands);
+    PERFORM genome._update_scores_combos(p_now, v_version, v_brands);
+
+    -- The brands done: their markers are spent; each gets the next time its evidence changes
+    -- with no write (a reward maturing, an experiment's effect recorded, a cold-start level
+    -- reached), learning_refresh_days from now at the latest. A pending earlier marker stays.
+    DELETE FROM genome.learning_dirty_brands AS d
+    WHERE d.due_at <= p_now AND (v_brands IS NULL OR d.brand_id = ANY (v_brands));
+    INSERT INTO genome.learning_dirty_brands AS d (brand_id, due_at)
+    SELECT
+        gs.brand_id,
+        least(
+            (
+                SELECT min(cer.matured_at) FROM genome.creative_element_rewards AS cer
+                WHERE cer.brand_id = gs.brand_id AND cer.matured_at > p_now
+            ),
+            (
+                SELECT min(ce.created_at) FROM genome.causal_effects AS ce
+                WHERE ce.brand_id = gs.brand_id AND ce.created_at > p_now
+            ),
+            nullif(greatest(gs.first_reward_at + make_interval(secs => v_level2 * 86400), p_now), p_now),
+            nullif(greatest(gs.first_reward_at + make_interval(secs => v_level3 * 86400), p_now), p_now),
+            p_now + make_interval(secs => v_refresh * 86400)
+        )
+    FROM genome.genome_state AS gs
+    WHERE gs.genome_version = v_version
+    ON CONFLICT (brand_id) DO UPDATE
+    SET due_at = least(d.due_at, excluded.due_at);
 
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome.update_scores(timestamptz) IS
-'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version. With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_cold_start_levels, _update_scores_brand_priors, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_selection_tables (the draw tables select_elements reads), _update_scores_combos. Returns the number of score rows written (brand and product level).';
+COMMENT ON FUNCTION genome.update_scores(timestamptz, boolean) IS
+'SCORE (creative_genome_update, daily): alpha/beta per (brand, product or brand level, dimension, value) from matured rewards (reward >= success_threshold is a success; imported ads weighted by imported_ad_weight); category priors from the other opted-in brands of the category (shrunk by category_prior_shrinkage; aggregates only, over at least prior_min_peer_brands brands of prior_min_peer_organizations other organizations, rounded; in genome.brand_priors, docs/learning.md#private-priors); completed experiments'' causal_effects combined into the posterior by precision (the strongest evidence: a value''s mean anchored on the value it was tested against; an experiment''s own ads counted once, docs/learning.md#causal-evidence); cold-start level per brand in genome.genome_state (0 no data, 1 young data with full prior, 2 prior kept at 1 - brand_weight with brand_weight = min(n/100, 0.8), 3 prior rescaled to prior_n_level3); the posterior each value is sampled from, its 95% interval width and its probability of winning the Thompson draw (win_probability_draws draws); combos of 2 and 3 values. Each call is a new genome version, given to the brands it recomputes. Incremental unless p_full (docs/learning.md#incremental-update): only the brands due in genome.learning_dirty_brands (a write to their rewards, causal effects, experiment arms, category or sharing, or to the settings or registries; a reward maturing or a cold-start level reached since; at least every learning_refresh_days), brands no update has written yet, brands last updated at a later p_now, and the opted-in category peers whose published prior changed; p_full recomputes every brand (the same result on the same data, Monte Carlo draws apart). With the setting learner = joint_logistic the brand-level posteriors are instead the joint learner''s marginals (docs/learning.md#joint-learner) and product-level rows are not written for the brands it fits. Steps, in order: _update_scores_brand_priors, _update_scores_cold_start_levels, _update_scores_brand_scores, _update_scores_joint_learner, _update_scores_causal_effects, _update_scores_product_scores, _update_scores_win_probabilities, _update_scores_joint_win_probabilities, _update_scores_selection_tables (the draw tables select_elements reads), _update_scores_combos; each takes the brands to recompute (NULL: all). Returns the number of score rows written (brand and product level). GN004 bad p_now, GN090 learning_refresh_days not positive.';
 
 
 -- Step 1: cold-start level per brand (docs/learning.md#cold-start), from its matured rewards.
-CREATE OR REPLACE FUNCTION genome._update_scores_cold_start_levels(p_now timestamptz, p_version integer)
+DROP FUNCTION IF EXISTS genome._update_scores_cold_start_levels(timestamptz, integer);
+CREATE OR REPLACE FUNCTION genome._update_scores_cold_start_levels(
+    p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
+)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -71,7 +174,7 @@ BEGIN
             count(*)::double precision AS n,
             min(cer.matured_at) AS first_at
         FROM genome.creative_element_rewards AS cer
-        WHERE cer.matured_at <= p_now
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands))
         GROUP BY cer.brand_id
     ) AS r ON r.brand_id = b.id
     CROSS JOIN LATERAL (
@@ -82,6 +185,7 @@ BEGIN
             ELSE 3
         END AS level
     ) AS lv
+    WHERE p_brands IS NULL OR b.id = ANY (p_brands)
     ON CONFLICT (brand_id) DO UPDATE
     SET genome_version = excluded.genome_version,
         cold_start_level = excluded.cold_start_level,
@@ -93,12 +197,13 @@ BEGIN
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome._update_scores_cold_start_levels(timestamptz, integer) IS
-'Internal step of update_scores: upserts genome.genome_state for every brand at genome version p_version - matured_ads and first_reward_at from the rewards matured by p_now, cold_start_level (0 no reward, 1 younger than level2_days, 2 younger than level3_days, else 3) and brand_weight (level 2: min(n / brand_weight_n, brand_weight_cap); level 3: 1; else 0). Returns the number of brands written.';
+COMMENT ON FUNCTION genome._update_scores_cold_start_levels(timestamptz, integer, uuid []) IS
+'Internal step of update_scores: upserts genome.genome_state for every brand of p_brands (NULL: every brand) at genome version p_version - matured_ads and first_reward_at from the rewards matured by p_now, cold_start_level (0 no reward, 1 younger than level2_days, 2 younger than level3_days, else 3) and brand_weight (level 2: min(n / brand_weight_n, brand_weight_cap); level 3: 1; else 0). Returns the number of brands written.';
 
 
 -- The matured evidence each element score counts: one row per (reward, element dimension).
-CREATE OR REPLACE FUNCTION genome._update_scores_evidence(p_now timestamptz)
+DROP FUNCTION IF EXISTS genome._update_scores_evidence(timestamptz);
+CREATE OR REPLACE FUNCTION genome._update_scores_evidence(p_now timestamptz, p_brands uuid [] DEFAULT NULL)
 RETURNS TABLE (
     brand_id uuid,
     product_id uuid,
@@ -131,16 +236,19 @@ BEGIN
             SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
         ) AS w
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now;
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
 END
 $$;
-COMMENT ON FUNCTION genome._update_scores_evidence(timestamptz) IS
-'Internal step of update_scores: for every reward matured by p_now and each of its element-kind tags, the (brand, product, dimension, value), the weighted success (reward_score >= success_threshold) or failure, weighted imported_ad_weight for imported ads and 1 otherwise, and the reward score. Read by the brand and the product scores.';
+COMMENT ON FUNCTION genome._update_scores_evidence(timestamptz, uuid []) IS
+'Internal step of update_scores: for every reward matured by p_now of the brands p_brands (NULL: all) and each of its element-kind tags, the (brand, product, dimension, value), the weighted success (reward_score >= success_threshold) or failure, weighted imported_ad_weight for imported ads and 1 otherwise, and the reward score. Read by the brand and the product scores.';
 
 
 -- Step 3: brand-level scores for every brand and element value, from the brand's own evidence
 -- and its prior as far as the cold-start level keeps it (docs/learning.md#cold-start).
-CREATE OR REPLACE FUNCTION genome._update_scores_brand_scores(p_now timestamptz, p_version integer)
+DROP FUNCTION IF EXISTS genome._update_scores_brand_scores(timestamptz, integer);
+CREATE OR REPLACE FUNCTION genome._update_scores_brand_scores(
+    p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
+)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -150,7 +258,7 @@ DECLARE
     v_rows integer;
 BEGIN
     WITH evidence AS (
-        SELECT * FROM genome._update_scores_evidence(p_now)
+        SELECT * FROM genome._update_scores_evidence(p_now, p_brands)
     ),
 
     brand_counts AS (
@@ -197,6 +305,7 @@ BEGIN
             ON c.brand_id = b.id AND c.dimension = v.dimension AND c.value = v.value
         LEFT JOIN genome.brand_priors AS p
             ON p.brand_id = b.id AND p.element_dimension = v.dimension AND p.element_value = v.value
+        WHERE p_brands IS NULL OR b.id = ANY (p_brands)
     ),
 
     brand_posteriors AS (
@@ -233,13 +342,16 @@ BEGIN
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome._update_scores_brand_scores(timestamptz, integer) IS
-'Internal step of update_scores: upserts the brand-level row (product_id NULL) of genome.creative_element_scores for every brand with a genome_state row and every element value, at genome version p_version: alpha/beta = 1 + the brand''s weighted successes/failures (genome._update_scores_evidence), prior_alpha/beta from genome.brand_priors (1 without one), and the posterior = own evidence + the part of the prior''s pseudo-evidence the cold-start level keeps (levels 0-1 all of it, 2 the complement of brand_weight, 3 rescaled to prior_n_level3). Causal evidence is added afterwards by _update_scores_causal_effects. Returns the number of rows written.';
+COMMENT ON FUNCTION genome._update_scores_brand_scores(timestamptz, integer, uuid []) IS
+'Internal step of update_scores: upserts the brand-level row (product_id NULL) of genome.creative_element_scores for every brand of p_brands (NULL: all) with a genome_state row and every element value, at genome version p_version: alpha/beta = 1 + the brand''s weighted successes/failures (genome._update_scores_evidence), prior_alpha/beta from genome.brand_priors (1 without one), and the posterior = own evidence + the part of the prior''s pseudo-evidence the cold-start level keeps (levels 0-1 all of it, 2 the complement of brand_weight, 3 rescaled to prior_n_level3). Causal evidence is added afterwards by _update_scores_causal_effects. Returns the number of rows written.';
 
 
 -- Step 4: completed experiments are the strongest evidence (docs/learning.md#causal-evidence): their effects
 -- move the brand-level posteriors written by step 3.
-CREATE OR REPLACE FUNCTION genome._update_scores_causal_effects(p_now timestamptz, p_version integer)
+DROP FUNCTION IF EXISTS genome._update_scores_causal_effects(timestamptz, integer);
+CREATE OR REPLACE FUNCTION genome._update_scores_causal_effects(
+    p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
+)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -280,7 +392,7 @@ BEGIN
         LEFT JOIN genome.experiment_arms AS a
             ON a.experiment_id = ce.experiment_id
             AND a.test_variable_value IN (ce.control_value, ce.treatment_value)
-        WHERE ce.created_at <= p_now
+        WHERE ce.created_at <= p_now AND (p_brands IS NULL OR ce.brand_id = ANY (p_brands))
         GROUP BY ce.id
     ),
 
@@ -379,12 +491,15 @@ BEGIN
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome._update_scores_causal_effects(timestamptz, integer) IS
-'Internal step of update_scores: combines the causal_effects recorded by p_now into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
+COMMENT ON FUNCTION genome._update_scores_causal_effects(timestamptz, integer, uuid []) IS
+'Internal step of update_scores: combines the causal_effects recorded by p_now (of the brands p_brands; NULL: all) into this version''s (p_version) brand-level posteriors. Each effect is a belief about a value''s mean relative to the value it was tested against, in both directions (sd from the 95% interval of the relative effect): the anchor''s posterior mean times (1 + lift), variance by the delta method, on the scale of the posterior the learner wrote (with the joint learner, the objective''s success rate). An experiment''s own ads are counted once: the share of its arms'' impressions whose ads already have a matured reward by p_now is in the posterior through the learner, so the effect''s precision is scaled by 1 - that share (an experiment whose ads have all matured adds nothing; docs/learning.md#causal-evidence); several effects on one value combine by precision, then with the genome''s own Beta, and the result is turned back into a Beta whose pseudo-count never falls below the genome''s. Returns the number of brand-level rows moved.';
 
 
 -- Step 5: product-level scores for products with evidence, shrunk towards their brand.
-CREATE OR REPLACE FUNCTION genome._update_scores_product_scores(p_now timestamptz, p_version integer)
+DROP FUNCTION IF EXISTS genome._update_scores_product_scores(timestamptz, integer);
+CREATE OR REPLACE FUNCTION genome._update_scores_product_scores(
+    p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
+)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -394,7 +509,7 @@ DECLARE
     v_rows integer;
 BEGIN
     WITH evidence AS (
-        SELECT * FROM genome._update_scores_evidence(p_now)
+        SELECT * FROM genome._update_scores_evidence(p_now, p_brands)
     ),
 
     brand_causal AS (
@@ -483,8 +598,8 @@ BEGIN
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome._update_scores_product_scores(timestamptz, integer) IS
-'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence: alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
+COMMENT ON FUNCTION genome._update_scores_product_scores(timestamptz, integer, uuid []) IS
+'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence of the brands p_brands (NULL: all): alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
 
 
 -- Step 6: each value's probability of winning the Thompson draw of its dimension, computed
@@ -546,7 +661,10 @@ COMMENT ON FUNCTION genome._update_scores_win_probabilities(integer) IS
 
 
 -- Step 7: combos of 2 and 3 element values (brand level).
-CREATE OR REPLACE FUNCTION genome._update_scores_combos(p_now timestamptz, p_version integer)
+DROP FUNCTION IF EXISTS genome._update_scores_combos(timestamptz, integer);
+CREATE OR REPLACE FUNCTION genome._update_scores_combos(
+    p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
+)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -568,7 +686,7 @@ BEGIN
         FROM genome.creative_element_rewards AS cer
         CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now
+        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands))
     ),
 
     combos AS (
@@ -625,9 +743,10 @@ BEGIN
         genome_version = excluded.genome_version,
         updated_at = excluded.updated_at;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
-    DELETE FROM genome.element_combo_scores AS cs WHERE cs.genome_version < p_version;
+    DELETE FROM genome.element_combo_scores AS cs
+    WHERE cs.genome_version < p_version AND (p_brands IS NULL OR cs.brand_id = ANY (p_brands));
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome._update_scores_combos(timestamptz, integer) IS
-'Internal step of update_scores: upserts genome.element_combo_scores (brand level) for every combination of 2 and 3 element values that occurs together in at least combo_min_n rewards matured by p_now (alpha/beta = 1 + unweighted successes/failures at success_threshold, n_rewards, mean_reward) at genome version p_version, and deletes the combos of older versions. Returns the number of combos written.';
+COMMENT ON FUNCTION genome._update_scores_combos(timestamptz, integer, uuid []) IS
+'Internal step of update_scores: upserts genome.element_combo_scores (brand level) of the brands p_brands (NULL: all) for every combination of 2 and 3 element values that occurs together in at least combo_min_n rewards matured by p_now (alpha/beta = 1 + unweighted successes/failures at success_threshold, n_rewards, mean_reward) at genome version p_version, and deletes those brands'' combos of older versions. Returns the number of combos written.';

@@ -168,7 +168,8 @@ $$;
 COMMENT ON FUNCTION genome._selection_table_rows(uuid [], uuid []) IS
 'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum (docs/learning.md#selection).';
 
-CREATE OR REPLACE FUNCTION genome._update_scores_selection_tables()
+DROP FUNCTION IF EXISTS genome._update_scores_selection_tables();
+CREATE OR REPLACE FUNCTION genome._update_scores_selection_tables(p_brands uuid [] DEFAULT NULL)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -178,18 +179,20 @@ DECLARE
     v_products uuid [];
     v_rows integer;
 BEGIN
-    -- The scopes: every brand with scores, and each of its products with rows of its own.
+    -- The scopes: every brand of p_brands (NULL: all) with scores, and each of its products
+    -- with rows of its own.
     SELECT
         array_agg(sc.brand_id ORDER BY sc.brand_id, sc.product_id),
         array_agg(sc.product_id ORDER BY sc.brand_id, sc.product_id)
     INTO v_brands, v_products
     FROM (
         SELECT DISTINCT s.brand_id, NULL::uuid AS product_id FROM genome.creative_element_scores AS s
+        WHERE p_brands IS NULL OR s.brand_id = ANY (p_brands)
         UNION
         SELECT DISTINCT s.brand_id, s.product_id FROM genome.creative_element_scores AS s
-        WHERE s.product_id IS NOT NULL
+        WHERE s.product_id IS NOT NULL AND (p_brands IS NULL OR s.brand_id = ANY (p_brands))
     ) AS sc;
-    DELETE FROM genome.selection_tables;
+    DELETE FROM genome.selection_tables AS st WHERE p_brands IS NULL OR st.brand_id = ANY (p_brands);
     INSERT INTO genome.selection_tables (
         organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win, cumulative
     )
@@ -202,8 +205,8 @@ BEGIN
     RETURN v_rows;
 END
 $$;
-COMMENT ON FUNCTION genome._update_scores_selection_tables() IS
-'Internal step of update_scores, after the win probabilities: rebuilds genome.selection_tables for every brand with scores (its brand level and each product with scores of its own), the table select_elements draws from (docs/learning.md#selection). Returns the rows written.';
+COMMENT ON FUNCTION genome._update_scores_selection_tables(uuid []) IS
+'Internal step of update_scores, after the win probabilities: rebuilds genome.selection_tables for every brand of p_brands (NULL: all) with scores (its brand level and each product with scores of its own), the table select_elements draws from (docs/learning.md#selection). Returns the rows written.';
 
 CREATE OR REPLACE FUNCTION genome._selection_tables_stale()
 RETURNS trigger
@@ -211,18 +214,58 @@ LANGUAGE plpgsql
 SET search_path = genome, public
 AS $$
 BEGIN
-    -- A statement that changes scores or the registry makes the stored draw tables stale;
-    -- select_elements computes them from the scores until update_scores writes them again.
+    -- A change to the registry makes every stored draw table stale; select_elements computes
+    -- them from the scores until update_scores writes them again.
     -- (Under row-level security the app's own change reaches only its own brands' rows.)
     DELETE FROM genome.selection_tables;
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION genome._selection_tables_stale() IS
-'Internal statement trigger on creative_element_scores, element_values and element_dimensions: removes the stored draw tables (genome.selection_tables) a change could make stale (docs/learning.md#selection).';
+'Internal statement trigger on element_values and element_dimensions, and on a TRUNCATE of creative_element_scores: removes every stored draw table (genome.selection_tables) the change could make stale (docs/learning.md#selection).';
 
-CREATE OR REPLACE TRIGGER creative_element_scores_selection_stale
-AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON genome.creative_element_scores
+CREATE OR REPLACE FUNCTION genome._selection_tables_stale_brands()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = genome, public
+AS $$
+BEGIN
+    -- A change to scores makes the draw tables of the brands it touched stale, and only
+    -- those: the other brands keep theirs (docs/learning.md#incremental-update). The changed
+    -- rows come from the statement's transition table.
+    IF TG_OP = 'INSERT' THEN
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (SELECT n.brand_id FROM new_rows AS n);
+    ELSIF TG_OP = 'DELETE' THEN
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (SELECT o.brand_id FROM old_rows AS o);
+    ELSE
+        DELETE FROM genome.selection_tables AS st
+        WHERE st.brand_id IN (
+            SELECT n.brand_id FROM new_rows AS n UNION SELECT o.brand_id FROM old_rows AS o
+        );
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION genome._selection_tables_stale_brands() IS
+'Internal statement trigger on creative_element_scores (insert, update, delete, with transition tables): removes the stored draw tables (genome.selection_tables) of the brands whose scores the statement changed, and no other (docs/learning.md#selection).';
+
+DROP TRIGGER IF EXISTS creative_element_scores_selection_stale ON genome.creative_element_scores;
+CREATE OR REPLACE TRIGGER creative_element_scores_selection_stale_insert
+AFTER INSERT ON genome.creative_element_scores
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+CREATE OR REPLACE TRIGGER creative_element_scores_selection_stale_update
+AFTER UPDATE ON genome.creative_element_scores
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+CREATE OR REPLACE TRIGGER creative_element_scores_selection_stale_delete
+AFTER DELETE ON genome.creative_element_scores
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale_brands();
+CREATE OR REPLACE TRIGGER creative_element_scores_selection_stale_truncate
+AFTER TRUNCATE ON genome.creative_element_scores
 FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
 CREATE OR REPLACE TRIGGER element_values_selection_stale
 AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON genome.element_values
