@@ -2931,14 +2931,9 @@ BEGIN
     -- Read once: a settings lookup in the INSERT's select list would run once per job.
     v_max_attempts := greatest(1, genome._setting_int('job_max_attempts'));
     v_ids := ARRAY(SELECT gen_random_uuid() FROM generate_series(1, v_n));
-    INSERT INTO genome.agent_jobs AS j (
-        id, kind, stage_rank, generated_ad_id, payload, run_after, max_attempts
-    )
-    SELECT
-        v_ids[b.i], p_kind, k.stage_rank, b.ad, coalesce(b.payload, '{}'), p_run_after, v_max_attempts
+    INSERT INTO genome.agent_jobs AS j (id, kind, generated_ad_id, payload, run_after, max_attempts)
+    SELECT v_ids[b.i], p_kind, b.ad, coalesce(b.payload, '{}'), p_run_after, v_max_attempts
     FROM unnest(p_generated_ad_ids, p_payloads) WITH ORDINALITY AS b (ad, payload, i)
-    CROSS JOIN genome.agent_job_kinds AS k
-    WHERE k.kind = p_kind
     ORDER BY b.i
     ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING;
 
@@ -17923,7 +17918,7 @@ CREATE TRIGGER agent_jobs_notify_requeue AFTER UPDATE OF status ON genome.agent_
 -- Name: agent_jobs agent_jobs_stage_rank; Type: TRIGGER; Schema: genome; Owner: -
 --
 
-CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT ON genome.agent_jobs FOR EACH ROW WHEN ((new.stage_rank IS NULL)) EXECUTE FUNCTION genome._job_stage_rank();
+CREATE TRIGGER agent_jobs_stage_rank BEFORE INSERT ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
 
 
 --

@@ -10,6 +10,7 @@ Two checks over the tree, no database needed:
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -18,6 +19,7 @@ DOCS = ROOT / "docs"
 CODE_DIRS = ("db", "agents", "sim", "bench", "tests")
 SKIP_DIRS = {
     ".git",
+    ".pg",  # the project cluster's data directory: files come and go as tests run
     ".venv",
     ".venv-lower",
     "out",
@@ -65,10 +67,14 @@ def anchors(markdown: str) -> set[str]:
 
 
 def text_files(*tops: Path) -> list[Path]:
+    """The text files under tops, never entering SKIP_DIRS (the cluster's data directory
+    changes while other test workers run, so it is pruned, not listed and filtered)."""
     files = []
     for top in tops:
-        for path in sorted(top.rglob("*")):
-            if path.is_file() and not SKIP_DIRS.intersection(path.relative_to(ROOT).parts):
+        for folder, dirs, names in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+            for name in sorted(names):
+                path = Path(folder) / name
                 try:
                     path.read_text(encoding="utf-8")
                 except (UnicodeDecodeError, OSError):

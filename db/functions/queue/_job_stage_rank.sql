@@ -13,13 +13,11 @@ $$;
 COMMENT ON FUNCTION genome._job_stage_rank() IS
 'Internal trigger: sets genome.agent_jobs.stage_rank from genome.agent_job_kinds for the row''s kind (a stored rank lets agent_jobs_claim_order_idx serve claims without a join).';
 
--- An insert that gives the rank (enqueue_jobs, one lookup per batch) skips the per-row
--- lookup; the foreign key still checks the pair.
+-- Every insert takes the table's rank, also one that gives its own (tests/test_claim_order.py):
+-- the kinds table is the one source of the stage order.
 CREATE OR REPLACE TRIGGER agent_jobs_stage_rank
 BEFORE INSERT ON genome.agent_jobs
-FOR EACH ROW
-WHEN (new.stage_rank IS NULL)
-EXECUTE FUNCTION genome._job_stage_rank();
+FOR EACH ROW EXECUTE FUNCTION genome._job_stage_rank();
 
 CREATE OR REPLACE TRIGGER agent_jobs_stage_rank_update
 BEFORE UPDATE OF kind, stage_rank ON genome.agent_jobs
