@@ -45,13 +45,14 @@ test: setup lint
 # once and rebuilt only when pyproject.toml changes, like .venv.
 LOWER_VENV ?= .venv-lower
 LOWER_TESTS ?= tests/test_provider_calls.py tests/test_providers_check.py \
-	tests/test_providers_live.py tests/test_providers_factory.py tests/test_pipeline_png.py
+	tests/test_providers_live.py tests/test_providers_factory.py tests/test_pipeline_png.py \
+	tests/test_storage_s3.py
 PYTHON ?= python3
 
 $(LOWER_VENV)/.lower-installed: pyproject.toml scripts/lower_bounds.py
 	rm -rf $(LOWER_VENV)
 	$(PYTHON) -m venv $(LOWER_VENV)
-	$(BIN)/python scripts/lower_bounds.py pytest pytest-xdist pytest-postgresql respx setuptools \
+	$(BIN)/python scripts/lower_bounds.py pytest pytest-xdist pytest-postgresql respx setuptools moto boto3 \
 		> $(LOWER_VENV)/requirements.txt
 	$(LOWER_VENV)/bin/pip install -q --prefer-binary -r $(LOWER_VENV)/requirements.txt
 	$(LOWER_VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
