@@ -2956,7 +2956,7 @@ $$;
 -- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Internal: the body of genome.enqueue_jobs and genome.enqueue_job, for plan_ads and the agents'' definer functions (they run with no organization set). Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
+COMMENT ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Internal: the body of genome.enqueue_jobs (its comment says what it does and raises), called by plan_ads and by _enqueue_job, the agents'' twin (their definer functions run with no organization set).';
 
 
 --
@@ -10799,7 +10799,7 @@ CREATE FUNCTION genome.enqueue_job(p_kind text, p_generated_ad_id uuid, p_payloa
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1];
+    SELECT genome._enqueue_job(p_kind, p_generated_ad_id, p_payload, p_run_after);
 $$;
 
 

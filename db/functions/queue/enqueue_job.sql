@@ -103,7 +103,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._enqueue_jobs(text, uuid [], jsonb [], timestamptz) IS
-'Internal: the body of genome.enqueue_jobs and genome.enqueue_job, for plan_ads and the agents'' definer functions (they run with no organization set). Queue a batch of agent jobs of one kind in one statement and return their ids in the order given: job i is for p_generated_ad_ids[i] (NULL array: noop jobs without an ad) with payload p_payloads[i] (NULL array: {} for each). Idempotent per (ad, kind) as enqueue_job, checked set-wise (docs/operations.md#batches): the run''s attempts cap and the organization''s queue limit count the whole batch, and the agents get one NOTIFY per kind. Errors as enqueue_job: GN401 unknown kind; GN400 a missing ad (only noop jobs may have none), a payload not an object, ads and payloads of different lengths, or run_after not finite; GN006 unknown generated ad; GN012 generate jobs beyond a run''s counted attempts; GN414 an organization''s queue full (settings max_queued_jobs_per_organization); GN422 run_after too far ahead (settings job_max_delay_seconds, except for the owner); GN413 a payload larger than settings max_payload_bytes. Nothing is queued when any check fails.';
+'Internal: the body of genome.enqueue_jobs (its comment says what it does and raises), called by plan_ads and by _enqueue_job, the agents'' twin (their definer functions run with no organization set).';
 
 CREATE OR REPLACE FUNCTION genome._enqueue_job(
     p_kind text,
@@ -147,7 +147,7 @@ LANGUAGE sql
 SECURITY DEFINER
 SET search_path = genome, public
 AS $$
-    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1];
+    SELECT genome._enqueue_job(p_kind, p_generated_ad_id, p_payload, p_run_after);
 $$;
 COMMENT ON FUNCTION genome.enqueue_job(text, uuid, jsonb, timestamptz) IS
 'Queue an agent job for an ad and return its id (enqueue_jobs with a batch of one). Idempotent per (ad, kind): an existing job''s id is returned and nothing changes. max_attempts comes from settings job_max_attempts. Errors: GN401 unknown kind; GN400 missing ad (only noop jobs may have none), payload not an object, or run_after not finite; GN006 unknown generated ad; GN012 a generate job for an ad plan_ads did not plan (beyond its run''s attempts cap); GN414 new work for an organization whose queue is full (settings max_queued_jobs_per_organization); GN422 run_after further ahead than settings job_max_delay_seconds (except for the owner). GN413 an argument larger than settings max_payload_bytes (default 1 MiB).';
