@@ -368,6 +368,25 @@ def test_the_data_choose_a_short_half_life_after_a_swap_and_none_when_stationary
     p_b_beats_a = np.mean(draws.beta(*post[b], 20000) > draws.beta(*post[a], 20000))
     assert p_b_beats_a > 0.9
 
+    # The choice is kept for learner_half_life_refresh_days (7): a refit a day later reuses
+    # it, one a week later scores the candidates again, and so does one whose kept value is
+    # no longer a candidate.
+    chosen_sql = (
+        "SELECT half_life_days, half_life_chosen_at FROM genome.learner_posteriors "
+        "WHERE brand_id = %s AND stage = 1"
+    )
+    chosen, chosen_at = db.execute(chosen_sql, (brands[True],)).fetchone()
+    assert chosen_at == now
+    db.execute("SELECT genome.update_scores(%s, true)", (now + DAY,))
+    assert db.execute(chosen_sql, (brands[True],)).fetchone() == (chosen, now)
+    db.execute("SELECT genome.update_scores(%s, true)", (now + 8 * DAY,))
+    assert db.execute(chosen_sql, (brands[True],)).fetchone()[1] == now + 8 * DAY
+    others = [h for h in (7, 14, 28) if h != db.execute(chosen_sql, (brands[True],)).fetchone()[0]]
+    _use(db, "joint_logistic", learner_half_life_candidates=[*others, None])
+    db.execute("SELECT genome.update_scores(%s, true)", (now + 9 * DAY,))
+    again, again_at = db.execute(chosen_sql, (brands[True],)).fetchone()
+    assert again_at == now + 9 * DAY and again in (*others, None)
+
 
 def test_half_life_scores_are_the_prequential_log_likelihood_of_glm_fits(
     db: psycopg.Connection,

@@ -218,6 +218,10 @@ INSERT INTO genome.settings (key, value, description) VALUES
     'Joint learner: half-lives (days; null: no decay) each brand''s fit chooses from by prequential log-likelihood of its newest ads'
 ),
 ('learner_half_life_days', '14', 'Joint learner: the half-life (days) used while a brand has too few recent ads to choose one'),
+(
+    'learner_half_life_refresh_days', '7',
+    'Joint learner: days a half-life the data chose is kept before the candidates are scored again (0: scored at every fit)'
+),
 ('learner_holdout_days', '7', 'Joint learner: width of each window of newest ads the half-life candidates predict'),
 ('learner_holdout_folds', '3', 'Joint learner: number of such windows, newest first (two must have enough ads)'),
 ('learner_prior_sd', '1.0', 'Joint learner: prior sd of each element value''s effect on the log-odds'),

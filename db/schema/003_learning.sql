@@ -209,6 +209,7 @@ CREATE TABLE genome.learner_posteriors (
     n_ads integer NOT NULL,
     effective_ads double precision NOT NULL,
     half_life_days double precision CHECK (half_life_days > 0),
+    half_life_chosen_at timestamptz,
     updated_at timestamptz NOT NULL,
     PRIMARY KEY (brand_id, stage)
 );
@@ -222,3 +223,5 @@ COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS
 'Sum of the ads'' decay and imported weights.';
 COMMENT ON COLUMN genome.learner_posteriors.half_life_days IS
 'The half-life (days) the fit weighted the ads'' evidence with, chosen among learner_half_life_candidates by how well each predicted the newest ads (docs/learning.md#half-life); NULL: no decay.';
+COMMENT ON COLUMN genome.learner_posteriors.half_life_chosen_at IS
+'When the data last chose half_life_days (the p_now of that update); the fits of the next learner_half_life_refresh_days keep it without scoring the candidates again (docs/learning.md#half-life). NULL: not chosen by the data (too few recent ads: learner_half_life_days), so the next fit tries again.';

@@ -301,6 +301,7 @@ AS $$
 DECLARE
     v_half_life double precision := genome._setting_num('learner_half_life_days');
     v_candidates double precision [] := genome._learner_half_life_candidates();
+    v_refresh_days double precision := genome._setting_num('learner_half_life_refresh_days');
     v_holdout_days double precision := genome._setting_num('learner_holdout_days');
     v_holdout_folds integer := genome._setting_int('learner_holdout_folds');
     v_prior_sd double precision := genome._setting_num('learner_prior_sd');
@@ -468,27 +469,44 @@ BEGIN
         b.organization_id,
         pp.names,
         pa.n_ads,
-        f.*
+        f.*,
+        -- When the data chose the half-life: kept from the last choice, now when this fit
+        -- scored the candidates, NULL when it fell back (docs/learning.md#half-life).
+        CASE
+            WHEN kept.half_life IS NOT NULL THEN kept.chosen_at
+            WHEN f.half_life_scores IS NOT NULL THEN p_now
+        END AS half_life_chosen_at
     FROM per_ad AS pa
     INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
     LEFT JOIN entries AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
     INNER JOIN public.brands AS b ON b.id = pa.brand_id
+    -- A half-life the data chose within learner_half_life_refresh_days, still a candidate,
+    -- is kept: the fit runs once instead of once per candidate and window.
+    LEFT JOIN LATERAL (
+        SELECT coalesce(lp.half_life_days, 'Infinity') AS half_life, lp.half_life_chosen_at AS chosen_at
+        FROM genome.learner_posteriors AS lp
+        WHERE lp.brand_id = pa.brand_id AND lp.stage = pa.stage
+          AND lp.half_life_chosen_at <= p_now
+          AND lp.half_life_chosen_at > p_now - make_interval(secs => v_refresh_days * 86400)
+          AND coalesce(lp.half_life_days, 'Infinity') = ANY (v_candidates)
+    ) AS kept ON true
     CROSS JOIN LATERAL genome._joint_logistic_fit(
         coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
         pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
-        pa.ages, v_candidates, v_half_life, v_holdout_days, v_holdout_folds
+        pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
+        v_half_life, v_holdout_days, v_holdout_folds
     ) AS f;
 
     -- 4. Each stage's joint posterior, for inspection.
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
-        updated_at
+        half_life_chosen_at, updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
-        jf.half_life, p_now
+        jf.half_life, jf.half_life_chosen_at, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -501,6 +519,7 @@ BEGIN
         n_ads = excluded.n_ads,
         effective_ads = excluded.effective_ads,
         half_life_days = excluded.half_life_days,
+        half_life_chosen_at = excluded.half_life_chosen_at,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each stage.
@@ -561,7 +580,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 -- Selection draws each dimension with its values' win probabilities
