@@ -216,7 +216,7 @@ CREATE TABLE genome.learner_posteriors (
 COMMENT ON TABLE genome.learner_posteriors IS
 'The joint learner''s Laplace posterior per brand and funnel stage (genome.learner_objective_evidence) at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
 COMMENT ON COLUMN genome.learner_posteriors.dispersion IS
-'Pearson chi-square per degree of freedom over the brand''s ads, floored at learner_min_dispersion: how much wider the ads scatter than binomial noise.';
+'How much the ads'' creative-to-creative scatter shrank their binomial information (the information-weighted mean of the per-ad factors 1 + (n - 1) rho of docs/learning.md#overdispersion; Pearson chi-square per degree of freedom when all ads have equal trials), floored at learner_min_dispersion.';
 COMMENT ON COLUMN genome.learner_posteriors.average_design IS
 'Per parameter, the weighted share of the stage''s ads that carry it: the brand''s average ad, against which each value''s win probability is drawn (docs/learning.md#joint-learner).';
 COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS

@@ -40,6 +40,7 @@ LANGUAGE plpython3u
 IMMUTABLE
 AS $$
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import expit, log1p
 
 # Inputs: per ad its successes, trials, weight and the 1-based index of its objective's
@@ -99,29 +100,45 @@ def newton(b, wt, tol=1e-10):
 
 
 def fit(wt, start=None, tol=1e-10):
-    """Steps 1-3 with per-ad weights wt: the MAP, the dispersion, the refit with the weights
-    divided by it (Newton from start, the prior mean by default). Returns the MAP, the
-    Hessian of the final fit and the dispersion."""
+    """Steps 1-3 with per-ad weights wt: the MAP, the ads' overdispersion, the refit with
+    each ad's weight divided by its factor (Newton from start, the prior mean by default).
+    Returns the MAP, the Hessian of the final fit and the dispersion (the factor by which
+    the ads' binomial information shrank)."""
     # 1. MAP with the ads' own weights.
     b, hess, p = newton(m0.copy() if start is None else start, wt, tol)
-    # 2. Overdispersion: Pearson chi-square over the ads with trials, per residual degree of
-    # freedom (effective parameters = trace of the data's share of the Hessian), floored.
-    phi = float(p_min_dispersion)
+    # 2. Overdispersion (docs/learning.md#overdispersion): an ad's successes vary as
+    # n p (1 - p) (1 + (n - 1) rho), binomial noise plus a creative-to-creative share rho
+    # that does not shrink with the ad's trials (Williams' extra-binomial model). rho solves
+    # Pearson chi-square, each ad's term divided by its factor, = the residual degrees of
+    # freedom (effective parameters = trace of the data's share of the Hessian). With equal
+    # trials this is the single factor Pearson chi-square / df; with unequal delivery an ad
+    # with 50 times the impressions no longer counts 50 times as much.
+    floor = float(p_min_dispersion)
+    factor = np.full(n_ads, max(floor, 1.0))
     has = (n > 0) & (wt > 0)
     if has.any():
         info = (X.T * (wt * n * p * (1 - p))) @ X
         edf = float(np.trace(np.linalg.solve(hess, info)))
         df = float(np.sum(wt[has])) - edf
         var = n[has] * p[has] * (1 - p[has])
-        pearson = float(np.sum(wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)))
-        if df >= 1.0:
-            phi = max(phi, pearson / df)
-    # 3. Refit with every ad's weight divided by the dispersion: each ad counts as 1/phi of
-    # its trials, so the posterior (and the prior's relative weight) reflects the ads' real
-    # scatter.
-    if phi > 1.0:
-        b, hess, p = newton(b, wt / phi, tol)
-    return b, hess, phi
+        terms = wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)
+        extra = n[has] - 1.0
+
+        def excess(rho):
+            return float(np.sum(terms / (1.0 + extra * rho))) - df
+
+        if df >= 1.0 and excess(0.0) > 0:
+            # Decreasing in rho; at rho = 1 every ad counts as one trial.
+            rho = brentq(excess, 0.0, 1.0, xtol=1e-12) if excess(1.0) < 0 else 1.0
+            factor = np.maximum(floor, 1.0 + np.maximum(n - 1.0, 0.0) * rho)
+    # 3. Refit with every ad's weight divided by its factor, so the posterior (and the
+    # prior's relative weight) reflects the ads' real scatter.
+    phi = 1.0
+    if np.any(factor > 1.0):
+        before = wt * n * p * (1 - p)
+        b, hess, p = newton(b, wt / factor, tol)
+        phi = float(np.sum(before) / max(np.sum(before / factor), 1e-300)) if before.sum() > 0 else 1.0
+    return b, hess, max(phi, floor, 1.0)
 
 
 def decayed(age, h):
@@ -250,7 +267,7 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], double precision [], double precision [], integer [], double precision,
     double precision [], double precision [], double precision, double precision, integer
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
 
 
 -- The candidate half-lives the fit chooses from (docs/learning.md#half-life).
