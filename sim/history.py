@@ -26,7 +26,9 @@ class DayRecord:
     elements under the population audience mix); random_rewards: the random twin's ads
     (same number); oracle_reward: the best true reward possible for the brand;
     mabwiser_rewards: the shadow MABWiser policy's ads that day (same number; empty when
-    the run had none, sim.policies.DemoShadow)."""
+    the run had none, sim.policies.DemoShadow). The *_metrics fields score the same ads by
+    the brand's objective metric (Truth.objective_metric: CTR, ROAS for sales; empty or
+    None in histories saved before they existed)."""
 
     day: date
     brand_index: int
@@ -38,6 +40,10 @@ class DayRecord:
     approved: int
     launched: int
     mabwiser_rewards: tuple[float, ...] = ()
+    v2_metrics: tuple[float, ...] = ()
+    random_metrics: tuple[float, ...] = ()
+    oracle_metric: float | None = None
+    mabwiser_metrics: tuple[float, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -51,6 +57,10 @@ class DayRecord:
             "approved": self.approved,
             "launched": self.launched,
             "mabwiser_rewards": list(self.mabwiser_rewards),
+            "v2_metrics": list(self.v2_metrics),
+            "random_metrics": list(self.random_metrics),
+            "oracle_metric": self.oracle_metric,
+            "mabwiser_metrics": list(self.mabwiser_metrics),
         }
 
     @classmethod
@@ -66,14 +76,19 @@ class DayRecord:
             approved=int(d["approved"]),
             launched=int(d["launched"]),
             mabwiser_rewards=tuple(float(r) for r in d.get("mabwiser_rewards", ())),
+            v2_metrics=tuple(float(r) for r in d.get("v2_metrics", ())),
+            random_metrics=tuple(float(r) for r in d.get("random_metrics", ())),
+            oracle_metric=None if d.get("oracle_metric") is None else float(d["oracle_metric"]),
+            mabwiser_metrics=tuple(float(r) for r in d.get("mabwiser_metrics", ())),
         )
 
 
-def ad_true_rewards(
+def _ad_scores(
     conn: psycopg.Connection, truth: Truth, brand_index: int, ad_ids: Sequence[UUID | str]
-) -> list[tuple[str, float]]:
-    """True reward of each ad's elements (read from generated_ads.element_tags; the audience
-    context is dropped so V2, random and oracle are scored on the same audience mix)."""
+) -> list[tuple[str, float, float]]:
+    """Per ad its id, the true reward and the expected objective metric of its elements
+    (read from generated_ads.element_tags; the audience context is dropped so V2, random
+    and oracle are scored on the same audience mix)."""
     if not ad_ids:
         return []
     ids = [UUID(str(i)) for i in ad_ids]
@@ -85,9 +100,17 @@ def ad_true_rewards(
     missing = [i for i in ids if i not in tags]
     if missing:
         raise ValueError(f"generated ads not found: {missing}")
-    return [
-        (str(i), truth.true_reward(brand_index, truth.element_tags(tags[i] or {}))) for i in ids
-    ]
+    out = []
+    for i in ids:
+        elements = truth.element_tags(tags[i] or {})
+        out.append(
+            (
+                str(i),
+                truth.true_reward(brand_index, elements),
+                truth.true_metric(brand_index, elements),
+            )
+        )
+    return out
 
 
 def record_day(
@@ -110,19 +133,24 @@ def record_day(
             "WHERE id = ANY(%s) AND final_status = 'approved'",
             ([UUID(str(i)) for i in planned_ids],),
         ).fetchone()[0]  # type: ignore[index]
-    v2 = ad_true_rewards(conn, truth, brand.index, launched_ids)
-    twin = twins.day(brand.index, day, len(v2))
+    scores = _ad_scores(conn, truth, brand.index, launched_ids)
+    twin = twins.day(brand.index, day, len(scores))
+    mab = ((), ()) if shadow is None else shadow.day_scored(brand.index, day_index, len(scores))
     return DayRecord(
         day=day,
         brand_index=brand.index,
         brand_id=str(brand.brand_id),
-        v2_ads=tuple(v2),
+        v2_ads=tuple((i, r) for i, r, _ in scores),
         random_rewards=twin.random_rewards,
         oracle_reward=twin.oracle_reward,
         planned=len(planned_ids),
         approved=int(approved),
-        launched=len(v2),
-        mabwiser_rewards=() if shadow is None else shadow.day(brand.index, day_index, len(v2)),
+        launched=len(scores),
+        mabwiser_rewards=mab[0],
+        v2_metrics=tuple(m for _, _, m in scores),
+        random_metrics=twin.random_metrics,
+        oracle_metric=twin.oracle_metric,
+        mabwiser_metrics=mab[1],
     )
 
 

@@ -116,9 +116,18 @@ class DemoShadow:
     def day(self, brand: int, day: int, n: int) -> tuple[float, ...]:
         """The true rewards of the `n` ads MABWiser chooses for `brand` on `day` (a day
         index from the start), scored like V2's: elements only, the audience mix averaged."""
+        return self.day_scored(brand, day, n)[0]
+
+    def day_scored(
+        self, brand: int, day: int, n: int
+    ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """As `day`, with the same ads' expected objective metric (Truth.true_metric)."""
         tags = self.mabwiser.choose(brand, n)
         self.pending += [_Pending(brand, t, day) for t in tags]
-        return tuple(self.truth.true_reward(brand, t) for t in tags)
+        return (
+            tuple(self.truth.true_reward(brand, t) for t in tags),
+            tuple(self.truth.true_metric(brand, t) for t in tags),
+        )
 
     def _age_needed(self, brand: int) -> int:
         sales = self.truth.brands[brand].reward_objective == "CONVERSIONS"

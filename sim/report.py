@@ -265,6 +265,42 @@ def _headline(history: Sequence[DayRecord]) -> dict[str, Any]:
             out["regret_ratio_vs_mabwiser"] = out["regret_v2"] / out["regret_mabwiser"]
         if out["regret_random"] > 0:
             out["mabwiser_regret_ratio_vs_random"] = out["regret_mabwiser"] / out["regret_random"]
+    out.update(_metric_headline(history, recent))
+    return out
+
+
+# The policies' field of per-ad objective metrics in a DayRecord.
+_METRIC_FIELDS = {"v2": "v2_metrics", "random": "random_metrics", "mabwiser": "mabwiser_metrics"}
+
+
+def _metric_headline(
+    history: Sequence[DayRecord], recent: Sequence[DayRecord]
+) -> dict[str, float | None]:
+    """The policies on the brand's objective metric (CTR; ROAS for sales: what the learning
+    benchmark scores by), each ad as a share of its brand's best combination, so brands of
+    different metrics weigh alike: last-30-day % of the oracle and regret (sum of 1 - share)
+    ratios. The composite reward above is clipped against random ads' own quartiles, which
+    keeps random near half the oracle; the raw metric spreads the policies apart."""
+
+    def shares(records: Sequence[DayRecord], name: str) -> list[float]:
+        return [x / r.oracle_metric for r in records if r.oracle_metric for x in getattr(r, name)]
+
+    out: dict[str, float | None] = {}
+    regret = {}
+    for policy, name in _METRIC_FIELDS.items():
+        last = shares(recent, name)
+        out[f"{policy}_pct_of_oracle_metric_last30"] = (
+            100.0 * float(np.mean(last)) if last else None
+        )
+        regret[policy] = float(sum(1.0 - x for x in shares(history, name)))
+        out[f"metric_regret_{policy}"] = regret[policy] if shares(history, name) else None
+    for policy, other in (("v2", "random"), ("v2", "mabwiser"), ("mabwiser", "random")):
+        ok = out[f"metric_regret_{policy}"] is not None and regret[other] > 0
+        out[f"metric_regret_ratio_{policy}_vs_{other}"] = (
+            regret[policy] / regret[other]
+            if ok and out[f"metric_regret_{other}"] is not None
+            else None
+        )
     return out
 
 
@@ -638,6 +674,8 @@ def _policy_table(s: dict[str, Any]) -> Table:
     rows = [
         (
             "Creative Genome (V2)",
+            _pct(s.get("v2_pct_of_oracle_metric_last30")),
+            ratio(s.get("metric_regret_ratio_v2_vs_random")),
             _pct(s.get("v2_pct_of_oracle_last30")),
             s.get("v2_mean_reward_last30"),
             s.get("regret_v2"),
@@ -646,6 +684,8 @@ def _policy_table(s: dict[str, Any]) -> Table:
         ),
         (
             MABWISER_LABEL + " (shadow)",
+            _pct(s.get("mabwiser_pct_of_oracle_metric_last30")),
+            ratio(s.get("metric_regret_ratio_mabwiser_vs_random")),
             _pct(s.get("mabwiser_pct_of_oracle_last30")),
             s.get("mabwiser_mean_reward_last30"),
             s.get("regret_mabwiser"),
@@ -654,18 +694,31 @@ def _policy_table(s: dict[str, Any]) -> Table:
         ),
         (
             "random elements",
+            _pct(s.get("random_pct_of_oracle_metric_last30")),
+            "1.00" if s.get("metric_regret_random") else "",
             _pct(s.get("random_pct_of_oracle_last30")),
             s.get("random_mean_reward_last30"),
             s.get("regret_random"),
             "1.00" if s.get("regret_random") else "",
             ratio(s["regret_random"] / s["regret_mabwiser"] if s.get("regret_mabwiser") else None),
         ),
-        ("oracle", "100.0%", s.get("oracle_mean_reward_last30"), 0.0, "0.00", "0.00"),
+        (
+            "oracle",
+            "100.0%",
+            "0.00",
+            "100.0%",
+            s.get("oracle_mean_reward_last30"),
+            0.0,
+            "0.00",
+            "0.00",
+        ),
     ]
     return Table(
         [
             "policy",
-            f"% of oracle (last {LAST_DAYS} days)",
+            f"% of oracle on CTR / ROAS (last {LAST_DAYS} days)",
+            "regret on CTR / ROAS / random",
+            f"% of oracle, composite reward (last {LAST_DAYS} days)",
             f"mean true reward (last {LAST_DAYS} days)",
             "cumulative regret",
             "regret / random",
@@ -683,7 +736,11 @@ _POLICIES_NOTE = (
     "reference policy) fed each of its ads' simulated clicks of impressions (purchases of "
     "impressions for the sales objective) once, when the metric matures, as V2's rewards do; "
     "it creates no ads. Random draws uniform elements (what the existing app effectively "
-    "does). Regret = oracle reward minus the ad's true reward, summed over all ads.</p>"
+    "does). Two yardsticks: the brand's objective metric (CTR for traffic and awareness, "
+    "ROAS for sales, each ad as a share of the best combination's, as the learning benchmark "
+    "scores), and the composite reward, which is clipped against random ads' own quartiles "
+    "and so keeps random near half the oracle. Regret = oracle minus the ad's value, summed "
+    "over all ads (on the objective metric, in shares of the brand's best).</p>"
 )
 
 
@@ -1061,6 +1118,18 @@ def _kpis(s: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "ads planned / approved / launched",
             f"{s.get('ads_planned', 0)} / {s.get('ads_approved', 0)} / {s.get('ads_launched', 0)}",
+        ),
+        (
+            "V2 / MABWiser / random, % of oracle on CTR or ROAS (last 30 days)",
+            " / ".join(
+                _pct(s.get(f"{p}_pct_of_oracle_metric_last30"))
+                for p in ("v2", "mabwiser", "random")
+            ),
+        ),
+        (
+            "regret ratio on CTR or ROAS, V2 / random; V2 / MABWiser",
+            f"{num(s.get('metric_regret_ratio_v2_vs_random'))}; "
+            f"{num(s.get('metric_regret_ratio_v2_vs_mabwiser'))}",
         ),
         ("V2 reward, % of oracle (last 30 days)", _pct(s.get("v2_pct_of_oracle_last30"))),
         (

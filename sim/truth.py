@@ -100,6 +100,14 @@ REWARD_WEIGHTS: dict[str, dict[str, float]] = {
     "TRAFFIC": {"ctr": 0.7, "conversion_rate": 0.1, "roas": 0.2},
     "BRAND_AWARENESS": {"ctr": 0.5, "cpm": 0.5},
 }
+# The raw metric each objective is about, the yardstick the demo's policies are scored by
+# beside the composite reward (the learning benchmark's families score by the same: CTR,
+# ROAS for sales). Awareness by CTR too: the learner fits clicks out of impressions for it.
+OBJECTIVE_METRIC: dict[str, str] = {
+    "CONVERSIONS": "roas",
+    "TRAFFIC": "ctr",
+    "BRAND_AWARENESS": "ctr",
+}
 HIGHER_IS_BETTER: dict[str, bool] = {
     "ctr": True,
     "conversion_rate": True,
@@ -323,6 +331,9 @@ class Truth:
     reward_weights: dict[str, dict[str, float]]
     strongest_dimension: str
     _grids: list[np.ndarray] = field(default_factory=list, repr=False)
+    # Per brand, its objective's own metric (OBJECTIVE_METRIC) over the element grid,
+    # audience mix averaged: the yardstick the demo's policies are also scored by.
+    _metric_grids: list[np.ndarray] = field(default_factory=list, repr=False)
 
     # ----- addressing -------------------------------------------------------------------
 
@@ -474,6 +485,27 @@ class Truth:
 
     def oracle_reward(self, brand: BrandTruth | int) -> float:
         return float(np.max(self._grids[self.brand(brand).index]))
+
+    # ----- the objective's own metric ---------------------------------------------------
+
+    def objective_metric(self, brand: BrandTruth | int) -> str:
+        """The raw metric the brand's objective is about: CTR for traffic and awareness,
+        ROAS for sales (what the learning benchmark scores by)."""
+        return OBJECTIVE_METRIC[self.brand(brand).reward_objective]
+
+    def true_metric(self, brand: BrandTruth | int, tags: Tags) -> float:
+        """The expected objective metric of the elements in `tags` (audience mix averaged;
+        context keys are dropped, as for the policies' rewards)."""
+        b = self.brand(brand)
+        return self.expected_metrics(b, self.element_tags(tags))[self.objective_metric(b)]
+
+    def oracle_metric(self, brand: BrandTruth | int) -> float:
+        """The best expected objective metric over all element combinations."""
+        return float(np.max(self._metric_grids[self.brand(brand).index]))
+
+    def random_metric(self, brand: BrandTruth | int) -> float:
+        """The expected objective metric of uniformly random elements."""
+        return float(np.mean(self._metric_grids[self.brand(brand).index]))
 
     def random_tags(self, rng: np.random.Generator) -> dict[str, str]:
         """Uniformly random elements (what the existing app effectively does)."""
@@ -654,8 +686,9 @@ def _finish_brand(
     cx: ContextEffects,
     weights: dict[str, dict[str, float]],
     strongest: str,
-) -> tuple[BrandTruth, np.ndarray]:
-    """Baselines (percentiles of random ads as launched) and the reward grid."""
+) -> tuple[BrandTruth, np.ndarray, np.ndarray]:
+    """Baselines (percentiles of random ads as launched), the reward grid and the
+    objective metric's grid."""
     ctr_s, cvr_s, aov_s = _shift_grids(b, dimensions)
     dims = list(dimensions)
     n_cells = ctr_s.size
@@ -710,10 +743,13 @@ def _finish_brand(
     wts = weights[b.reward_objective]
     total = sum(wts.values())
     grid = np.zeros(ctr_s.shape)
+    metric_grid = np.zeros(ctr_s.shape)
+    objective_metric = metrics[OBJECTIVE_METRIC[b.reward_objective]]
     for ci, (s, a) in enumerate(contexts):
         r = sum(w * normalize(m, metrics[m][ci], baselines[m]) for m, w in wts.items()) / total
         grid += cx.stage_mix[s] * cx.audience_mix[a] * r
-    return b, grid
+        metric_grid += cx.stage_mix[s] * cx.audience_mix[a] * objective_metric[ci]
+    return b, grid, metric_grid
 
 
 def build_truth(
@@ -764,9 +800,10 @@ def build_truth(
             baselines={},
             lifetime_fatigue=lifetime_fatigue(params, cpm),
         )
-        b, grid = _finish_brand(b, dims, params, cx, weights, strongest)
+        b, grid, metric_grid = _finish_brand(b, dims, params, cx, weights, strongest)
         truth.brands.append(b)
         truth._grids.append(grid)
+        truth._metric_grids.append(metric_grid)
     return truth
 
 

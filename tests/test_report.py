@@ -83,6 +83,39 @@ def test_headline_figures() -> None:
     assert h["mabwiser_regret_ratio_vs_random"] == pytest.approx(1.9 / 2.5)
     assert h["oracle_mean_reward_last30"] == pytest.approx(1.0)
     assert (h["ads_planned"], h["ads_launched"], h["days"]) == (3, 3, 2)
+    # Histories saved before the objective metric existed: none of its figures.
+    assert h["v2_pct_of_oracle_metric_last30"] is None
+    assert h["metric_regret_ratio_v2_vs_random"] is None
+
+
+def test_headline_on_the_objective_metric_weighs_brands_alike() -> None:
+    from sim.report import _headline
+
+    def rec(day, brand, v2, rnd, mab, oracle):
+        n = len(v2)
+        return DayRecord(
+            day, brand, f"b{brand}", tuple((f"a{i}", 0.5) for i in range(n)), (0.5,) * n, 1.0,
+            n, n, n, (0.5,) * n, v2_metrics=v2, random_metrics=rnd, oracle_metric=oracle,
+            mabwiser_metrics=mab,
+        )  # fmt: skip
+
+    recs = [
+        # A CTR brand (oracle 0.04) and a ROAS brand (oracle 20): shares, not raw sums.
+        rec(D0, 0, (0.04, 0.02), (0.01, 0.01), (0.02, 0.02), 0.04),
+        rec(D0, 1, (10.0, 20.0), (5.0, 3.0), (20.0, 10.0), 20.0),
+        rec(D0 - timedelta(days=40), 0, (0.0,), (0.02,), (0.04,), 0.04),
+    ]
+    h = _headline(recs)
+    assert h["v2_pct_of_oracle_metric_last30"] == pytest.approx(100 * (1 + 0.5 + 0.5 + 1) / 4)
+    assert h["random_pct_of_oracle_metric_last30"] == pytest.approx(
+        100 * (0.25 + 0.25 + 0.25 + 0.15) / 4
+    )
+    assert h["mabwiser_pct_of_oracle_metric_last30"] == pytest.approx(100 * (0.5 + 0.5 + 1 + 0.5) / 4)
+    v2, rnd, mab = 0.5 + 0.5 + 1.0, 0.75 * 3 + 0.85 + 0.5, 0.5 + 0.5 + 0.5
+    assert h["metric_regret_v2"] == pytest.approx(v2)
+    assert h["metric_regret_ratio_v2_vs_random"] == pytest.approx(v2 / rnd)
+    assert h["metric_regret_ratio_v2_vs_mabwiser"] == pytest.approx(v2 / mab)
+    assert h["metric_regret_ratio_mabwiser_vs_random"] == pytest.approx(mab / rnd)
 
 
 def _populate(db: psycopg.Connection, tmp_path) -> tuple:
@@ -282,6 +315,16 @@ def test_report_with_data_embeds_images_and_fills_sections(db, tmp_path) -> None
     assert f"{summary['mabwiser_pct_of_oracle_last30']:.1f}%" in learning
     assert f"{summary['random_pct_of_oracle_last30']:.1f}%" in learning
     assert f"<td>{summary['regret_ratio_vs_mabwiser']:.2f}</td>" in learning
+    # The same ads on the brands' objective metric (CTR; ROAS for the sales brand), each a
+    # share of its brand's best combination under the truth.
+    shares = [m / truth.oracle_metric(r.brand_index) for r in history for m in r.mabwiser_metrics]
+    assert len(shares) == n_mab and all(0 < x <= 1 for x in shares)
+    assert summary["mabwiser_pct_of_oracle_metric_last30"] == pytest.approx(100 * np.mean(shares))
+    v2_tags = dict(db.execute("SELECT id::text, element_tags FROM generated_ads").fetchall())
+    assert [m for r in history for m in r.v2_metrics] == pytest.approx(
+        [truth.true_metric(r.brand_index, v2_tags[a]) for r in history for a, _ in r.v2_ads]
+    )
+    assert f"{summary['random_pct_of_oracle_metric_last30']:.1f}%" in learning
     # The learning benchmark's table, read from out/bench.json with where it comes from.
     bench = sections["benchmark"]
     assert summary["bench_families"] == 2
