@@ -110,7 +110,9 @@ def test_headline_on_the_objective_metric_weighs_brands_alike() -> None:
     assert h["random_pct_of_oracle_metric_last30"] == pytest.approx(
         100 * (0.25 + 0.25 + 0.25 + 0.15) / 4
     )
-    assert h["mabwiser_pct_of_oracle_metric_last30"] == pytest.approx(100 * (0.5 + 0.5 + 1 + 0.5) / 4)
+    assert h["mabwiser_pct_of_oracle_metric_last30"] == pytest.approx(
+        100 * (0.5 + 0.5 + 1 + 0.5) / 4
+    )
     v2, rnd, mab = 0.5 + 0.5 + 1.0, 0.75 * 3 + 0.85 + 0.5, 0.5 + 0.5 + 0.5
     assert h["metric_regret_v2"] == pytest.approx(v2)
     assert h["metric_regret_ratio_v2_vs_random"] == pytest.approx(v2 / rnd)
