@@ -42,27 +42,40 @@ BEGIN
     ),
 
     tags AS (
-        SELECT a.ad_id, a.event, a.at_risk, t.key AS dimension, t.value #>> '{}' AS value
+        -- Per ad its element values as two arrays sorted by dimension (a tag object has
+        -- each dimension once), so the pairs and triples below are index combinations
+        -- i < j < k of one ad's arrays: linear in the ads, where joining the tags to
+        -- themselves was a nested loop over every ad's tags whenever the row-level
+        -- security policies made the planner expect one row.
+        SELECT
+            a.ad_id,
+            a.event,
+            a.at_risk,
+            array_agg(t.key ORDER BY t.key) AS dims,
+            array_agg(t.value #>> '{}' ORDER BY t.key) AS vals
         FROM ads AS a
         INNER JOIN public.generated_ads AS g ON g.id = a.ad_id
         CROSS JOIN LATERAL jsonb_each(g.element_tags) AS t
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        GROUP BY a.ad_id, a.event, a.at_risk
     ),
 
     combos AS (
         SELECT a.ad_id, a.event, a.at_risk, ARRAY[]::text [] AS dims, ARRAY[]::text [] AS vals
         FROM ads AS a
         UNION ALL
-        SELECT a.ad_id, a.event, a.at_risk, ARRAY[a.dimension, b.dimension], ARRAY[a.value, b.value]
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.ad_id = a.ad_id AND b.dimension > a.dimension
+        SELECT t.ad_id, t.event, t.at_risk, ARRAY[t.dims[i], t.dims[j]], ARRAY[t.vals[i], t.vals[j]]
+        FROM tags AS t
+        CROSS JOIN LATERAL generate_series(1, cardinality(t.dims)) AS i
+        CROSS JOIN LATERAL generate_series(i + 1, cardinality(t.dims)) AS j
         UNION ALL
         SELECT
-            a.ad_id, a.event, a.at_risk,
-            ARRAY[a.dimension, b.dimension, c.dimension], ARRAY[a.value, b.value, c.value]
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.ad_id = a.ad_id AND b.dimension > a.dimension
-        INNER JOIN tags AS c ON c.ad_id = a.ad_id AND c.dimension > b.dimension
+            t.ad_id, t.event, t.at_risk,
+            ARRAY[t.dims[i], t.dims[j], t.dims[k]], ARRAY[t.vals[i], t.vals[j], t.vals[k]]
+        FROM tags AS t
+        CROSS JOIN LATERAL generate_series(1, cardinality(t.dims)) AS i
+        CROSS JOIN LATERAL generate_series(i + 1, cardinality(t.dims)) AS j
+        CROSS JOIN LATERAL generate_series(j + 1, cardinality(t.dims)) AS k
     ),
 
     grouped AS (
