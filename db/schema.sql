@@ -17703,7 +17703,7 @@ CREATE INDEX agent_job_attempts_job_idx ON genome.agent_job_attempts USING btree
 -- Name: agent_jobs_ad_kind_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
-CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs USING btree (generated_ad_id, kind) WHERE (generated_ad_id IS NOT NULL);
+CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs USING btree (generated_ad_id, kind);
 
 
 --
