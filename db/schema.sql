@@ -6388,9 +6388,13 @@ COMMENT ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) IS 'Internal:
 --
 
 CREATE FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) RETURNS TABLE(verdict text, weighted_score numeric, reason text)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+    -- (each review); PL/pgSQL keeps the plan for the session.
+    RETURN QUERY
     WITH cfg AS (
         SELECT c.*
         FROM genome.quality_scoring_config AS c
@@ -6452,6 +6456,7 @@ CREATE FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) R
         END
     FROM summary AS sm
     CROSS JOIN cfg;
+END
 $$;
 
 
