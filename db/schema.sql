@@ -2023,6 +2023,7 @@ COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_
 CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
     v_limit bigint := genome._setting_int('max_queued_jobs_per_organization');
