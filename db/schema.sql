@@ -135,13 +135,19 @@ COMMENT ON COLUMN genome.quality_scoring_config.check_thresholds IS 'Per check: 
 --
 
 CREATE FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) RETURNS genome.quality_scoring_config
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
+DECLARE
+    v_config genome.quality_scoring_config;
+BEGIN
     -- docs/experiments.md#generation-ab-tests: a run in a generation A/B arm that names a
     -- review_rubric_version is reviewed under that version of the organization's configs
     -- (active or not), so two arms with different rubrics decide differently on the same
     -- images; every other ad under the active config.
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+    -- (about 8 ms for this six-table join against 0.3 ms to run it); PL/pgSQL keeps the plan
+    -- for the session.
     WITH ad AS (
         SELECT
             b.id AS brand_id,
@@ -158,7 +164,7 @@ CREATE FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) RETURNS genome
         WHERE g.id = p_generated_ad_id
     )
 
-    SELECT c.*
+    SELECT c.* INTO v_config
     FROM ad
     INNER JOIN genome.quality_scoring_config AS c
         ON
@@ -170,6 +176,11 @@ CREATE FUNCTION genome._ad_quality_config(p_generated_ad_id uuid) RETURNS genome
         c.brand_id IS NULL,
         c.activated_at DESC NULLS LAST
     LIMIT 1;
+    IF NOT FOUND THEN
+        RETURN NULL;
+    END IF;
+    RETURN v_config;
+END
 $$;
 
 
@@ -1870,16 +1881,20 @@ COMMENT ON FUNCTION genome._callees(p_functions text[]) IS 'Internal: the genome
 --
 
 CREATE FUNCTION genome._caller_is_owner() RETURNS boolean
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
+BEGIN
     -- Inside a SECURITY DEFINER function current_user is the owner; the caller is the role
-    -- the session set (SET ROLE) or, without one, the login role.
-    SELECT coalesce((
+    -- the session set (SET ROLE) or, without one, the login role. PL/pgSQL, not SQL: every
+    -- tenant policy reaches this through owner_session, and a SQL function with a SET
+    -- clause is planned again on every call; PL/pgSQL keeps its plan for the session.
+    RETURN coalesce((
         SELECT r.rolsuper OR pg_has_role(r.oid, 'genome_owner', 'MEMBER')
         FROM pg_catalog.pg_roles AS r
         WHERE r.rolname = coalesce(nullif(current_setting('role'), 'none'), session_user)
-    ), false)
+    ), false);
+END
 $$;
 
 
@@ -2008,6 +2023,7 @@ COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_
 CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
+    SET plan_cache_mode TO 'force_generic_plan'
     AS $$
 DECLARE
     v_limit bigint := genome._setting_int('max_queued_jobs_per_organization');
@@ -2054,8 +2070,10 @@ BEGIN
     -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
     -- so work in progress always finishes. A batch is checked whole: it is refused when its
     -- new jobs would take the queue past the limit, as the same jobs queued one by one.
-    SELECT nw.organization_id, nw.n_new, q.queued INTO v_bad
-    FROM (
+    -- The queued jobs are counted from the queue (its partial index of queued jobs) up to
+    -- their organizations, once per call: counting from each organization's ads down to
+    -- their jobs read every ad the organization ever made, on every enqueue.
+    WITH nw AS (
         SELECT
             b.organization_id,
             count(*) AS n_new,
@@ -2069,17 +2087,29 @@ BEGIN
         INNER JOIN public.brands AS b ON b.id = pr.brand_id
         WHERE g.id = ANY (p_generated_ad_ids)
         GROUP BY b.organization_id
-    ) AS nw
-    CROSS JOIN LATERAL (
-        SELECT count(*) AS queued
+    ),
+
+    queued AS MATERIALIZED (
+        SELECT j.generated_ad_id
         FROM genome.agent_jobs AS j
+        WHERE j.status = 'queued'
+    ),
+
+    q AS (
+        SELECT b.organization_id, count(*) AS queued
+        FROM queued AS j
         INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
         INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
         INNER JOIN public.products AS pr ON pr.id = r.product_id
         INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE j.status = 'queued' AND b.organization_id = nw.organization_id
-    ) AS q
-    WHERE nw.has_new_work AND q.queued + nw.n_new > v_limit
+        WHERE b.organization_id IN (SELECT nw.organization_id FROM nw WHERE nw.has_new_work)
+        GROUP BY b.organization_id
+    )
+
+    SELECT nw.organization_id, nw.n_new, coalesce(q.queued, 0) AS queued INTO v_bad
+    FROM nw
+    LEFT JOIN q ON q.organization_id = nw.organization_id
+    WHERE nw.has_new_work AND coalesce(q.queued, 0) + nw.n_new > v_limit
     LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'the organization has % queued jobs, the limit is %', v_bad.queued, v_limit
@@ -6376,9 +6406,13 @@ COMMENT ON FUNCTION genome._review_outcome(p_generated_ad_id uuid) IS 'Internal:
 --
 
 CREATE FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) RETURNS TABLE(verdict text, weighted_score numeric, reason text)
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+    -- (each review); PL/pgSQL keeps the plan for the session.
+    RETURN QUERY
     WITH cfg AS (
         SELECT c.*
         FROM genome.quality_scoring_config AS c
@@ -6440,6 +6474,7 @@ CREATE FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid) R
         END
     FROM summary AS sm
     CROSS JOIN cfg;
+END
 $$;
 
 
@@ -10503,19 +10538,26 @@ COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this s
 --
 
 CREATE FUNCTION genome.current_organizations() RETURNS uuid[]
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
+DECLARE
+    v_organization uuid := genome.current_organization();
+BEGIN
     -- The policies' root (docs/security.md#api-functions): the session's organization; with
     -- none set, every organization when the session's own role is the owner or a superuser
     -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
     -- Definer (genome_owner's) so reading organizations here does not recurse into its
-    -- policy; one array, so every policy stays an indexable `= ANY`.
-    SELECT CASE
-        WHEN genome.current_organization() IS NOT NULL THEN ARRAY[genome.current_organization()]
-        WHEN genome.owner_session() THEN ARRAY(SELECT o.id FROM public.organizations AS o)
-        ELSE '{}'::uuid []
-    END
+    -- policy; one array, so every policy stays an indexable `= ANY`. PL/pgSQL, not SQL: the
+    -- policies call it in every statement on a tenant table, and a SQL function with a SET
+    -- clause is planned again on every call; PL/pgSQL keeps its plans for the session.
+    IF v_organization IS NOT NULL THEN
+        RETURN ARRAY[v_organization];
+    ELSIF genome._caller_is_owner() THEN
+        RETURN ARRAY(SELECT o.id FROM public.organizations AS o);
+    END IF;
+    RETURN '{}'::uuid [];
+END
 $$;
 
 
@@ -11981,12 +12023,14 @@ COMMENT ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp w
 --
 
 CREATE FUNCTION genome.owner_session() RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
+BEGIN
     -- Definer (genome_owner's), so the policies may call it without the app executing the
-    -- `_` helper.
-    SELECT genome.current_organization() IS NULL AND genome._caller_is_owner()
+    -- `_` helper. PL/pgSQL, as current_organizations.
+    RETURN genome.current_organization() IS NULL AND genome._caller_is_owner();
+END
 $$;
 
 
@@ -12261,6 +12305,7 @@ COMMENT ON FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_e
 CREATE FUNCTION genome.predict_fatigue(p_brand_id uuid) RETURNS TABLE(combo_key text, combo_size integer, dimensions text[], element_values text[], n_ads integer, n_fatigued integer, days_at_risk double precision, median_days_to_fatigue double precision, ci_lower double precision, ci_upper double precision, ci_level double precision)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_base integer := genome._setting_num('fatigue_baseline_days')::integer;
@@ -12284,27 +12329,41 @@ BEGIN
     ),
 
     tags AS (
-        SELECT a.ad_id, a.event, a.at_risk, t.key AS dimension, t.value #>> '{}' AS value
+        -- Per ad its element values as two arrays sorted by dimension (a tag object has
+        -- each dimension once), so the pairs and triples below are positions i < j < k of
+        -- one ad's arrays: linear in the ads, where joining the tags to themselves was a
+        -- nested loop over every ad's tags whenever the row-level security policies made
+        -- the planner expect one row. unnest, not generate_series: the planner expects 10
+        -- elements of an array but 1,000 rows of a series (a cost that started JIT).
+        SELECT
+            a.ad_id,
+            a.event,
+            a.at_risk,
+            array_agg(t.key ORDER BY t.key) AS dims,
+            array_agg(t.value #>> '{}' ORDER BY t.key) AS vals
         FROM ads AS a
         INNER JOIN public.generated_ads AS g ON g.id = a.ad_id
         CROSS JOIN LATERAL jsonb_each(g.element_tags) AS t
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        GROUP BY a.ad_id, a.event, a.at_risk
     ),
 
     combos AS (
         SELECT a.ad_id, a.event, a.at_risk, ARRAY[]::text [] AS dims, ARRAY[]::text [] AS vals
         FROM ads AS a
         UNION ALL
-        SELECT a.ad_id, a.event, a.at_risk, ARRAY[a.dimension, b.dimension], ARRAY[a.value, b.value]
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.ad_id = a.ad_id AND b.dimension > a.dimension
+        SELECT t.ad_id, t.event, t.at_risk, ARRAY[x.d, y.d], ARRAY[x.v, y.v]
+        FROM tags AS t
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS x (d, v, i)
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS y (d, v, i)
+        WHERE y.i > x.i
         UNION ALL
-        SELECT
-            a.ad_id, a.event, a.at_risk,
-            ARRAY[a.dimension, b.dimension, c.dimension], ARRAY[a.value, b.value, c.value]
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.ad_id = a.ad_id AND b.dimension > a.dimension
-        INNER JOIN tags AS c ON c.ad_id = a.ad_id AND c.dimension > b.dimension
+        SELECT t.ad_id, t.event, t.at_risk, ARRAY[x.d, y.d, z.d], ARRAY[x.v, y.v, z.v]
+        FROM tags AS t
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS x (d, v, i)
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS y (d, v, i)
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS z (d, v, i)
+        WHERE y.i > x.i AND z.i > y.i
     ),
 
     grouped AS (
@@ -17696,7 +17755,7 @@ CREATE INDEX agent_job_attempts_job_idx ON genome.agent_job_attempts USING btree
 -- Name: agent_jobs_ad_kind_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
-CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs USING btree (generated_ad_id, kind) WHERE (generated_ad_id IS NOT NULL);
+CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs USING btree (generated_ad_id, kind);
 
 
 --

@@ -46,8 +46,11 @@ CREATE TABLE genome.agent_jobs (
     REFERENCES genome.agent_job_kinds (kind, stage_rank) MATCH FULL ON UPDATE CASCADE
 );
 -- One job of each pipeline stage per ad: a retried stage never enqueues its successor twice.
-CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs (generated_ad_id, kind)
-WHERE generated_ad_id IS NOT NULL;
+-- Not partial (NULLs are distinct, so ad-less jobs never conflict): the tenant policies'
+-- `generated_ad_id IS NULL OR generated_ad_id = ANY (...)` is then one bitmap OR of two
+-- index scans, where the partial index left a sequential scan testing every job against
+-- the array of every visible ad (docs/security.md#row-level-security).
+CREATE UNIQUE INDEX agent_jobs_ad_kind_idx ON genome.agent_jobs (generated_ad_id, kind);
 CREATE INDEX agent_jobs_claim_idx ON genome.agent_jobs (kind, run_after) WHERE status = 'queued';
 CREATE INDEX agent_jobs_lease_idx ON genome.agent_jobs (leased_until) WHERE status = 'running';
 -- A job that was tried before (reaped after its agent died, or failed and backed off) goes

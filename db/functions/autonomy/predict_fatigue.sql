@@ -19,6 +19,8 @@ LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = genome, public
+-- A brand's few hundred ads: JIT compilation (seconds) costs more than it saves here.
+SET jit = off
 AS $$
 DECLARE
     v_base integer := genome._setting_num('fatigue_baseline_days')::integer;
@@ -42,27 +44,41 @@ BEGIN
     ),
 
     tags AS (
-        SELECT a.ad_id, a.event, a.at_risk, t.key AS dimension, t.value #>> '{}' AS value
+        -- Per ad its element values as two arrays sorted by dimension (a tag object has
+        -- each dimension once), so the pairs and triples below are positions i < j < k of
+        -- one ad's arrays: linear in the ads, where joining the tags to themselves was a
+        -- nested loop over every ad's tags whenever the row-level security policies made
+        -- the planner expect one row. unnest, not generate_series: the planner expects 10
+        -- elements of an array but 1,000 rows of a series (a cost that started JIT).
+        SELECT
+            a.ad_id,
+            a.event,
+            a.at_risk,
+            array_agg(t.key ORDER BY t.key) AS dims,
+            array_agg(t.value #>> '{}' ORDER BY t.key) AS vals
         FROM ads AS a
         INNER JOIN public.generated_ads AS g ON g.id = a.ad_id
         CROSS JOIN LATERAL jsonb_each(g.element_tags) AS t
         INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+        GROUP BY a.ad_id, a.event, a.at_risk
     ),
 
     combos AS (
         SELECT a.ad_id, a.event, a.at_risk, ARRAY[]::text [] AS dims, ARRAY[]::text [] AS vals
         FROM ads AS a
         UNION ALL
-        SELECT a.ad_id, a.event, a.at_risk, ARRAY[a.dimension, b.dimension], ARRAY[a.value, b.value]
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.ad_id = a.ad_id AND b.dimension > a.dimension
+        SELECT t.ad_id, t.event, t.at_risk, ARRAY[x.d, y.d], ARRAY[x.v, y.v]
+        FROM tags AS t
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS x (d, v, i)
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS y (d, v, i)
+        WHERE y.i > x.i
         UNION ALL
-        SELECT
-            a.ad_id, a.event, a.at_risk,
-            ARRAY[a.dimension, b.dimension, c.dimension], ARRAY[a.value, b.value, c.value]
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.ad_id = a.ad_id AND b.dimension > a.dimension
-        INNER JOIN tags AS c ON c.ad_id = a.ad_id AND c.dimension > b.dimension
+        SELECT t.ad_id, t.event, t.at_risk, ARRAY[x.d, y.d, z.d], ARRAY[x.v, y.v, z.v]
+        FROM tags AS t
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS x (d, v, i)
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS y (d, v, i)
+        CROSS JOIN LATERAL unnest(t.dims, t.vals) WITH ORDINALITY AS z (d, v, i)
+        WHERE y.i > x.i AND z.i > y.i
     ),
 
     grouped AS (

@@ -1,9 +1,13 @@
 CREATE OR REPLACE FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uuid)
 RETURNS TABLE (verdict text, weighted_score numeric, reason text)
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+    -- (each review); PL/pgSQL keeps the plan for the session.
+    RETURN QUERY
     WITH cfg AS (
         SELECT c.*
         FROM genome.quality_scoring_config AS c
@@ -65,6 +69,7 @@ AS $$
         END
     FROM summary AS sm
     CROSS JOIN cfg;
+END
 $$;
 COMMENT ON FUNCTION genome._review_verdict(jsonb, uuid) IS
 'Internal: one reviewer''s verdict on per-check scores under a quality config. In order: reject if any check is below its hard_reject_thresholds value (V9, C5 < 3.0 by default); borderline if any check is in the band of width borderline_high - borderline_low just below its own check_thresholds value ([5.0, 7.0) by default) or the weighted score (check_weights) is in [weighted_flag_threshold, weighted_pass_threshold); approve if the weighted score reaches weighted_pass_threshold and no check is below its check_thresholds value; reject otherwise. Returns the verdict, the weighted score (3 decimals) and the reason.';

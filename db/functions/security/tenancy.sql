@@ -57,35 +57,44 @@ COMMENT ON FUNCTION genome.current_organization() IS
 
 CREATE OR REPLACE FUNCTION genome.owner_session()
 RETURNS boolean
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = genome, public, pg_temp
 AS $$
+BEGIN
     -- Definer (genome_owner's), so the policies may call it without the app executing the
-    -- `_` helper.
-    SELECT genome.current_organization() IS NULL AND genome._caller_is_owner()
+    -- `_` helper. PL/pgSQL, as current_organizations.
+    RETURN genome.current_organization() IS NULL AND genome._caller_is_owner();
+END
 $$;
 COMMENT ON FUNCTION genome.owner_session() IS
 'True when the session sets no organization and its own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner): a scheduled job or the migrating superuser, which read every row directly; the tenant policies then show an API function (running as genome_api) every row too, rows without a tenant key included (docs/security.md#api-functions). Executable by genome_app and genome_api, whose policies call it.';
 
 CREATE OR REPLACE FUNCTION genome.current_organizations()
 RETURNS uuid []
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = genome, public, pg_temp
 AS $$
+DECLARE
+    v_organization uuid := genome.current_organization();
+BEGIN
     -- The policies' root (docs/security.md#api-functions): the session's organization; with
     -- none set, every organization when the session's own role is the owner or a superuser
     -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
     -- Definer (genome_owner's) so reading organizations here does not recurse into its
-    -- policy; one array, so every policy stays an indexable `= ANY`.
-    SELECT CASE
-        WHEN genome.current_organization() IS NOT NULL THEN ARRAY[genome.current_organization()]
-        WHEN genome.owner_session() THEN ARRAY(SELECT o.id FROM public.organizations AS o)
-        ELSE '{}'::uuid []
-    END
+    -- policy; one array, so every policy stays an indexable `= ANY`. PL/pgSQL, not SQL: the
+    -- policies call it in every statement on a tenant table, and a SQL function with a SET
+    -- clause is planned again on every call; PL/pgSQL keeps its plans for the session.
+    IF v_organization IS NOT NULL THEN
+        RETURN ARRAY[v_organization];
+    ELSIF genome._caller_is_owner() THEN
+        RETURN ARRAY(SELECT o.id FROM public.organizations AS o);
+    END IF;
+    RETURN '{}'::uuid [];
+END
 $$;
 COMMENT ON FUNCTION genome.current_organizations() IS
 'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
