@@ -1,6 +1,6 @@
 -- The joint learner (docs/learning.md#joint-learner): per brand, a Bayesian logistic
 -- regression of every ad's successes out of its trials on the one-hot element values it
--- carries, fitted to the MAP by Newton's method with a Laplace posterior, the covariance
+-- carries and their pairs (docs/learning.md#interactions), fitted to the MAP by Newton's method with a Laplace posterior, the covariance
 -- inflated by the ads' overdispersion, older evidence decayed. update_scores runs it as the
 -- step _update_scores_joint_learner when the setting learner is joint_logistic.
 
@@ -216,8 +216,9 @@ def decayed(age, h):
 
 # 0. The half-life (docs/learning.md#half-life): with one candidate it is that one; with
 # several, each is scored prequentially on the most recent matured ads. In each of
-# p_holdout_folds windows of p_holdout_days (the newest first), the model is fitted on the
-# ads older than the window, aged as if the newest of them were as old as the newest ad is
+# p_holdout_folds windows of p_holdout_days (the newest first), the model's main effects
+# (intercepts and values; with hundreds of pair terms each of these many refits would cost
+# far more, docs/learning.md#interactions) are fitted on the ads older than the window, aged as if the newest of them were as old as the newest ad is
 # now, and the window's ads are predicted: binomial log-likelihood at the MAP, the window's
 # level (a common shift of its log-odds) fitted to the window itself. The longest
 # half-life within one standard error of the best sum over the folds wins; fewer than two
@@ -351,7 +352,7 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
     double precision [], double precision [], double precision, double precision, integer,
     text [], double precision
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose), and the parameters'' names (NULL without p_names). With p_names and p_interaction_sd > 0, one interaction parameter per pair of values of two dimensions that some ad carries together, named <dimension1>=<value1>&<dimension2>=<value2>, prior mean 0 and sd p_interaction_sd, after the given parameters in every per-parameter output (docs/learning.md#interactions); a value''s marginal then weights its interaction terms by the average design of the other dimension''s values.';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion = Pearson chi-square per residual degree of freedom floored at p_min_dispersion, the fit repeated with weights divided by it. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads under the main effects alone (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose), and the parameters'' names (NULL without p_names). With p_names and p_interaction_sd > 0, one interaction parameter per pair of values of two dimensions that some ad carries together, named <dimension1>=<value1>&<dimension2>=<value2>, prior mean 0 and sd p_interaction_sd, after the given parameters in every per-parameter output (docs/learning.md#interactions); a value''s marginal then weights its interaction terms by the average design of the other dimension''s values.';
 
 
 -- The candidate half-lives the fit chooses from (docs/learning.md#half-life).
@@ -666,7 +667,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior) and every pair of values of two dimensions that some ad carries (prior N(0, learner_interaction_prior_sd^2), none when 0 or null; docs/learning.md#interactions); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 -- Selection draws each dimension with its values' win probabilities
@@ -674,7 +675,8 @@ COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uu
 -- dimension would look independent, although they share the intercept's and the other
 -- dimensions' uncertainty: their differences are far surer than each marginal, and
 -- independent Betas would explore far more than Thompson sampling from the joint posterior.
--- These win probabilities are drawn from the joint posterior itself.
+-- These win probabilities are drawn from the joint posterior itself: per draw the best whole
+-- combination, so pair terms (docs/learning.md#interactions) count.
 CREATE OR REPLACE FUNCTION genome._joint_win_probabilities(
     p_stage_sizes integer [],
     p_parameters text [],
@@ -917,7 +919,7 @@ COMMENT ON FUNCTION genome._joint_win_probabilities(
     integer [], text [], double precision [], double precision [], double precision [], text [],
     double precision [], integer, bigint
 ) IS
-'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the stages, each value''s draws scaled to its mean in p_value_means.';
+'Internal (docs/learning.md#joint-learner, docs/learning.md#interactions): per element value named <dimension>=<value> in p_value_names, the share of p_draws joint draws (seed p_seed; at most 2000 when a stage has interaction terms) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design) in which the best combination of the named values (one per dimension; rate = product over the stages of the logistic of the intercepts and unnamed dimensions at the average design plus its values'' terms plus its pairs'' <a>&<b> terms) carries the value. The grid is enumerated when combinations x draws <= 20 million, else searched by coordinate ascent from 5 starts. Each value''s term in the first stage is shifted so that its marginal rate (the average ad carrying it) has the mean p_value_means over the draws.';
 
 
 -- Step of update_scores after _update_scores_win_probabilities: the brand-level rows of the
