@@ -4702,8 +4702,9 @@ else:
     # 25,920 combinations took about 40 s for 10,000 draws): coordinate ascent per draw,
     # each dimension in turn moved to its best value given the others' until none moves,
     # from each dimension's best value at the average ad and from 4 random combinations; the
-    # best of these local optima (it missed the grid's best in under 1% of draws on 5
-    # dimensions of 3-15 values with interaction terms as large as the main effects).
+    # best of these local optima (not always the grid's best: on a fit over 5 dimensions of
+    # 3-15 values with 682 pair terms, 700 draws, its win probabilities were within 0.02 of
+    # the grid's).
     everyone = np.arange(n_draws)
     dense = []
     for lin, cells in stages:
