@@ -4651,13 +4651,15 @@ stages[0][0][:, 1:1 + n_names] += shift
 
 wins = np.zeros(n_names)
 size = int(np.prod(shape))
-if len(stages) == 1 and not stages[0][1]:
-    # One stage and no interactions among the grid's values: the rate rises with the
-    # log-odds, which add up over the dimensions, so the best combination is each dimension's
-    # best value.
-    lin = stages[0][0]
+if not any(cells for _, cells in stages):
+    # No interactions among the grid's values: each dimension's best value at the brand's
+    # average ad (its marginal rate, multiplied over the stages), the per-dimension draw used
+    # before the interaction terms. With one stage it is the best combination exactly (the
+    # rate rises with the log-odds, which add up over the dimensions); with two it is
+    # cheaper than searching the grid and keeps the numbers as they were.
+    marginal = log_rest - np.logaddexp(0.0, -(first + shift))
     for m in members:
-        wins[m] += np.bincount(np.argmax(lin[:, [1 + i for i in m]], axis=1), minlength=len(m))
+        wins[m] += np.bincount(np.argmax(marginal[:, m], axis=1), minlength=len(m))
 elif size * n_draws <= 20_000_000:
     # The whole grid per draw, in chunks of draws that keep the array near 2 million cells:
     # per combination the base, its values' terms and its pairs' terms (one dense matrix per
