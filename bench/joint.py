@@ -258,7 +258,7 @@ def alternative(
             par_idx = np.concatenate(par_i)
             o = np.lexsort((par_idx, ad_idx))
             obj_idx = g["reward_objective"].map({ob: pidx["objective:" + ob] for ob in objs.index})
-            b, chol, phi, mm, mv, chosen, average, effective, _, _ = fit(
+            b, chol, phi, mm, mv, chosen, average, effective, _ = fit(
                 ad_idx[o].tolist(), par_idx[o].tolist(), g["s"].tolist(), g["n"].tolist(),
                 g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
                 prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,

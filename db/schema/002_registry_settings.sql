@@ -225,10 +225,6 @@ INSERT INTO genome.settings (key, value, description) VALUES
 ('learner_holdout_days', '7', 'Joint learner: width of each window of newest ads the half-life candidates predict'),
 ('learner_holdout_folds', '3', 'Joint learner: number of such windows, newest first (two must have enough ads)'),
 ('learner_prior_sd', '1.0', 'Joint learner: prior sd of each element value''s effect on the log-odds'),
-(
-    'learner_interaction_prior_sd', '0',
-    'Joint learner: prior sd of each pair of values'' interaction term on the log-odds, 0.5 suggested (0 or null: no interaction terms; off until selection draws whole combinations, docs/learning.md#interactions)'
-),
 ('learner_intercept_prior_sd', '2.0', 'Joint learner: prior sd of each objective''s intercept (log-odds)'),
 ('learner_min_dispersion', '1.0', 'Joint learner: floor of the estimated overdispersion factor'),
 ('revision_window_days', '28', 'Meta restates insights this many days back; rewards are revised within it'),

@@ -214,11 +214,11 @@ CREATE TABLE genome.learner_posteriors (
     PRIMARY KEY (brand_id, stage)
 );
 COMMENT ON TABLE genome.learner_posteriors IS
-'The joint learner''s Laplace posterior per brand and funnel stage (genome.learner_objective_evidence) at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>, then the pairs <dimension1>=<value1>&<dimension2>=<value2> some ad carried, docs/learning.md#interactions), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
+'The joint learner''s Laplace posterior per brand and funnel stage (genome.learner_objective_evidence) at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
 COMMENT ON COLUMN genome.learner_posteriors.dispersion IS
 'How much the ads'' creative-to-creative scatter shrank their binomial information (the information-weighted mean of the per-ad factors 1 + (n - 1) rho of docs/learning.md#overdispersion; Pearson chi-square per degree of freedom when all ads have equal trials), floored at learner_min_dispersion.';
 COMMENT ON COLUMN genome.learner_posteriors.average_design IS
-'Per parameter, the weighted share of the stage''s ads that carry it (a pair: both its values): the brand''s average ad, against which each value''s win probability is drawn (docs/learning.md#joint-learner).';
+'Per parameter, the weighted share of the stage''s ads that carry it: the brand''s average ad, against which each value''s win probability is drawn (docs/learning.md#joint-learner).';
 COMMENT ON COLUMN genome.learner_posteriors.effective_ads IS
 'Sum of the ads'' decay and imported weights.';
 COMMENT ON COLUMN genome.learner_posteriors.half_life_days IS

@@ -1,19 +1,13 @@
 -- The joint learner (docs/learning.md#joint-learner): per brand, a Bayesian logistic
 -- regression of every ad's successes out of its trials on the one-hot element values it
--- carries and their pairs (docs/learning.md#interactions), fitted to the MAP by Newton's method with a Laplace posterior, the covariance
+-- carries, fitted to the MAP by Newton's method with a Laplace posterior, the covariance
 -- inflated by the ads' overdispersion, older evidence decayed. update_scores runs it as the
 -- step _update_scores_joint_learner when the setting learner is joint_logistic.
 
--- The fit before it chose its own half-life, and before its interaction terms (one
--- signature, not overloads).
+-- The fit before it chose its own half-life (one signature, not two overloads).
 DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
     integer [], double precision [], double precision [], integer [], double precision
-);
-DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
-    integer [], integer [], double precision [], double precision [], double precision [],
-    integer [], double precision [], double precision [], integer [], double precision,
-    double precision [], double precision [], double precision, double precision, integer
 );
 
 CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
@@ -32,8 +26,6 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_fallback_half_life double precision DEFAULT 'Infinity',
     p_holdout_days double precision DEFAULT 7,
     p_holdout_folds integer DEFAULT 3,
-    p_names text [] DEFAULT NULL,
-    p_interaction_sd double precision DEFAULT NULL,
     OUT posterior_mean double precision [],
     OUT posterior_cholesky double precision [],
     OUT dispersion double precision,
@@ -42,15 +34,12 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     OUT half_life double precision,
     OUT average_design double precision [],
     OUT effective_ads double precision,
-    OUT half_life_scores double precision [],
-    OUT parameters text []
+    OUT half_life_scores double precision []
 )
 LANGUAGE plpython3u
 IMMUTABLE
 AS $$
 import numpy as np
-from scipy import sparse
-from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import brentq
 from scipy.special import expit, log1p
 
@@ -76,104 +65,29 @@ X = np.zeros((n_ads, k))
 if n_ads:
     X[np.arange(n_ads), np.asarray(p_objective_index, dtype=np.int64) - 1] = 1.0
     X[np.asarray(p_ad_index, dtype=np.int64) - 1, np.asarray(p_param_index, dtype=np.int64) - 1] = 1.0
-names = list(p_names) if p_names is not None else [None] * k
-if len(names) != k:
-    plpy.error("one name per parameter is needed")
-
-# Pairwise interactions (docs/learning.md#interactions): for every two dimensions, one
-# parameter per pair of their values that some ad of the fit carries together (a pair no ad
-# carried has no data: its posterior is its prior, mean 0, and it is left out), prior mean 0
-# and sd p_interaction_sd. Its design column is the product of the two values' columns.
-k_main = k
-pair_of = []  # per interaction parameter: its two main-effect parameters (0-based)
-if p_interaction_sd is not None and float(p_interaction_sd) > 0 and n_ads:
-    if p_names is None:
-        plpy.error("interaction terms need the parameters' names")
-    dims = [g for g in dict.fromkeys(groups.tolist()) if g > 0]
-    cols = []
-    for a_i, ga in enumerate(dims):
-        ja = np.flatnonzero(groups == ga)
-        for gb in dims[a_i + 1:]:
-            jb = np.flatnonzero(groups == gb)
-            # The (ja x jb) co-occurrence counts; each nonzero cell is a parameter.
-            both = X[:, ja].T @ X[:, jb]
-            for u, v in zip(*np.nonzero(both)):
-                pair_of.append((int(ja[u]), int(jb[v])))
-                cols.append(X[:, ja[u]] * X[:, jb[v]])
-    if pair_of:
-        X = np.hstack([X, np.column_stack(cols)])
-        names += [names[a] + "&" + names[b] for a, b in pair_of]
-        m0 = np.concatenate([m0, np.zeros(len(pair_of))])
-        sd = np.concatenate([sd, np.full(len(pair_of), float(p_interaction_sd))])
-        groups = np.concatenate([groups, np.full(len(pair_of), -1)])
-        k = len(m0)
 precision0 = 1.0 / sd**2
-# Sparse: an ad carries one value per dimension and one interaction per two dimensions, so
-# the data's share of the Hessian costs ads x (entries per ad)^2, not ads x parameters^2.
-X = sparse.csr_matrix(X)
-full = (X, m0, precision0)
-# The main effects alone (intercepts and element values), for scoring the half-lives.
-additive = (X[:, :k_main], m0[:k_main], precision0[:k_main])
 
 
-class Hessian:
-    """The negative Hessian of the log posterior, diag(prec) + X' diag(v) X, factorised for
-    solves. With fewer ads of positive weight than parameters (interaction terms are many),
-    through the Woodbury identity with A = diag(sqrt(v)) X: H^-1 = D - D A' (I + A D A')^-1 A D,
-    D = diag(1 / prec), an ads x ads factorisation instead of a parameters x parameters one."""
-
-    def __init__(self, X, v, prec):
-        keep = v > 0
-        self.prec = prec
-        self.woodbury = int(keep.sum()) < len(prec)
-        if self.woodbury:
-            self.A = sparse.diags(np.sqrt(v[keep])) @ X[keep]
-            self.S = (self.A @ sparse.diags(1.0 / prec) @ self.A.T).toarray()
-            self.f = cho_factor(np.eye(len(self.S)) + self.S)
-        else:
-            self.info = (X.T @ sparse.diags(v) @ X).toarray()
-            self.f = cho_factor(self.info + np.diag(prec))
-
-    def solve(self, g):
-        if not self.woodbury:
-            return cho_solve(self.f, g)
-        dg = g / self.prec
-        return dg - (self.A.T @ cho_solve(self.f, self.A @ dg)) / self.prec
-
-    def inverse(self):
-        if not self.woodbury:
-            return cho_solve(self.f, np.eye(len(self.prec)))
-        B = (self.A @ sparse.diags(1.0 / self.prec)).toarray()
-        return np.diag(1.0 / self.prec) - B.T @ cho_solve(self.f, B)
-
-    def data_trace(self):
-        # trace(H^-1 X' diag(v) X): the effective number of parameters the data pin down.
-        if not self.woodbury:
-            return float(np.trace(cho_solve(self.f, self.info)))
-        return float(np.trace(cho_solve(self.f, self.S)))
-
-
-def log_posterior(b, wt, model):
-    X, m0, precision0 = model
+def log_posterior(b, wt):
     eta = X @ b
     # log(1 + e^eta) computed stably.
     softplus = np.where(eta > 0, eta + log1p(np.exp(-np.abs(eta))), log1p(np.exp(-np.abs(eta))))
     return float(np.sum(wt * (s * eta - n * softplus)) - 0.5 * np.sum(precision0 * (b - m0) ** 2))
 
 
-def newton(b, wt, tol, model):
+def newton(b, wt, tol=1e-10):
     # Newton-Raphson on the log posterior (concave: binomial log-likelihood plus a Gaussian
     # prior), halving the step until the log posterior rises.
-    X, m0, precision0 = model
-    current = log_posterior(b, wt, model)
+    current = log_posterior(b, wt)
     for _ in range(200):
         p = expit(X @ b)
         grad = X.T @ (wt * (s - n * p)) - precision0 * (b - m0)
-        step = Hessian(X, wt * n * p * (1 - p), precision0).solve(grad)
+        hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+        step = np.linalg.solve(hess, grad)
         t = 1.0
         while t > 1e-10:
             candidate = b + t * step
-            value = log_posterior(candidate, wt, model)
+            value = log_posterior(candidate, wt)
             if value >= current - 1e-12:
                 break
             t /= 2
@@ -181,17 +95,17 @@ def newton(b, wt, tol, model):
         if np.max(np.abs(t * step)) < tol:
             break
     p = expit(X @ b)
-    return b, Hessian(X, wt * n * p * (1 - p), precision0), p
+    hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+    return b, hess, p
 
 
-def fit(wt, start=None, tol=1e-10, model=full):
+def fit(wt, start=None, tol=1e-10):
     """Steps 1-3 with per-ad weights wt: the MAP, the ads' overdispersion, the refit with
     each ad's weight divided by its factor (Newton from start, the prior mean by default).
     Returns the MAP, the Hessian of the final fit and the dispersion (the factor by which
     the ads' binomial information shrank)."""
-    X, m0, precision0 = model
     # 1. MAP with the ads' own weights.
-    b, hess, p = newton(m0.copy() if start is None else start, wt, tol, model)
+    b, hess, p = newton(m0.copy() if start is None else start, wt, tol)
     # 2. Overdispersion (docs/learning.md#overdispersion): an ad's successes vary as
     # n p (1 - p) (1 + (n - 1) rho), binomial noise plus a creative-to-creative share rho
     # that does not shrink with the ad's trials (Williams' extra-binomial model). rho solves
@@ -203,7 +117,8 @@ def fit(wt, start=None, tol=1e-10, model=full):
     factor = np.full(n_ads, max(floor, 1.0))
     has = (n > 0) & (wt > 0)
     if has.any():
-        edf = hess.data_trace()
+        info = (X.T * (wt * n * p * (1 - p))) @ X
+        edf = float(np.trace(np.linalg.solve(hess, info)))
         df = float(np.sum(wt[has])) - edf
         var = n[has] * p[has] * (1 - p[has])
         terms = wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)
@@ -221,7 +136,7 @@ def fit(wt, start=None, tol=1e-10, model=full):
     phi = 1.0
     if np.any(factor > 1.0):
         before = wt * n * p * (1 - p)
-        b, hess, p = newton(b, wt / factor, tol, model)
+        b, hess, p = newton(b, wt / factor, tol)
         phi = float(np.sum(before) / max(np.sum(before / factor), 1e-300)) if before.sum() > 0 else 1.0
     return b, hess, max(phi, floor, 1.0)
 
@@ -233,9 +148,8 @@ def decayed(age, h):
 
 # 0. The half-life (docs/learning.md#half-life): with one candidate it is that one; with
 # several, each is scored prequentially on the most recent matured ads. In each of
-# p_holdout_folds windows of p_holdout_days (the newest first), the model's main effects
-# (intercepts and values; with hundreds of pair terms each of these many refits would cost
-# far more, docs/learning.md#interactions) are fitted on the ads older than the window, aged as if the newest of them were as old as the newest ad is
+# p_holdout_folds windows of p_holdout_days (the newest first), the model is fitted on the
+# ads older than the window, aged as if the newest of them were as old as the newest ad is
 # now, and the window's ads are predicted: binomial log-likelihood at the MAP, the window's
 # level (a common shift of its log-odds) fitted to the window itself. The longest
 # half-life within one standard error of the best sum over the folds wins; fewer than two
@@ -263,21 +177,17 @@ else:
             hi = lo + float(p_holdout_days)
             test = (age >= lo) & (age < hi) & (w > 0)
             train = age >= hi
-            # A fold needs enough ads to predict and to learn from (one per main-effect
-            # parameter: the interaction terms are many, each carried by few ads, and their
-            # prior keeps them identifiable; counting them would leave no usable fold).
-            if test.sum() < 10 or train.sum() < k_main:
+            # A fold needs enough ads to predict and to learn from (one per parameter).
+            if test.sum() < 10 or train.sum() < k:
                 continue
             folds += 1
-            Xt, st, nt = X[test, :k_main], s[test], n[test]
+            Xt, st, nt = X[test], s[test], n[test]
             bh = None
             ll = np.zeros((len(candidates), int(test.sum())))
             for i, h in enumerate(candidates):
                 # Each candidate starts from the previous one's MAP (they differ little); a
                 # looser tolerance than the final fit's is far below what the scores resolve.
-                bh, _, _ = fit(
-                    np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7, additive
-                )
+                bh, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
                 eta = Xt @ bh
                 # The window's own level: a shift of all ads' log-odds (maximum likelihood,
                 # Newton in one dimension). Ads not yet through their fatigue make the newest
@@ -314,7 +224,7 @@ else:
     wfinal = decayed(age, chosen)
 
 b, hess, phi = fit(wfinal)
-cov = hess.inverse()
+cov = np.linalg.inv(hess)
 cov = (cov + cov.T) / 2
 chol = np.linalg.cholesky(cov)
 
@@ -328,20 +238,10 @@ average = (X.T @ wfinal) / total if total > 0 else intercepts / max(intercepts.s
 nodes, hw = np.polynomial.hermite.hermgauss(40)
 mm = np.full(k, np.nan)
 mv = np.full(k, np.nan)
-pair_a = np.array([a for a, _ in pair_of], dtype=np.int64)
-pair_b = np.array([b_ for _, b_ in pair_of], dtype=np.int64)
-for j in np.flatnonzero(groups > 0):
+for j in np.flatnonzero(~intercepts):
     c = average.copy()
     c[groups == groups[j]] = 0.0
     c[j] = 1.0
-    # Interaction columns: with j's dimension fixed to j, the pair (j, u) is carried as often
-    # as u is in the average ad; pairs with the dimension's other values are not carried.
-    if pair_of:
-        ca = groups[pair_a] == groups[j]
-        cb = groups[pair_b] == groups[j]
-        c[k_main:][ca | cb] = 0.0
-        c[k_main:][pair_a == j] = average[pair_b[pair_a == j]]
-        c[k_main:][pair_b == j] = average[pair_a[pair_b == j]]
     mu = float(c @ b)
     sigma = float(np.sqrt(max(c @ cov @ c, 0.0)))
     q = expit(mu + np.sqrt(2.0) * sigma * nodes)
@@ -360,16 +260,14 @@ return (
     [float(x) for x in average],
     total,
     scores_out,
-    None if p_names is None else names,
 )
 $$;
 COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
     integer [], double precision [], double precision [], integer [], double precision,
-    double precision [], double precision [], double precision, double precision, integer,
-    text [], double precision
+    double precision [], double precision [], double precision, double precision, integer
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads under the main effects alone (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose), and the parameters'' names (NULL without p_names). With p_names and p_interaction_sd > 0, one interaction parameter per pair of values of two dimensions that some ad carries together, named <dimension1>=<value1>&<dimension2>=<value2>, prior mean 0 and sd p_interaction_sd, after the given parameters in every per-parameter output (docs/learning.md#interactions); a value''s marginal then weights its interaction terms by the average design of the other dimension''s values.';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
 
 
 -- The candidate half-lives the fit chooses from (docs/learning.md#half-life).
@@ -424,9 +322,6 @@ DECLARE
     v_holdout_days double precision := genome._setting_num('learner_holdout_days');
     v_holdout_folds integer := genome._setting_int('learner_holdout_folds');
     v_prior_sd double precision := genome._setting_num('learner_prior_sd');
-    -- A JSON null is "no interaction terms", like 0.
-    v_interaction_sd double precision
-        := (genome._setting('learner_interaction_prior_sd') #>> '{}')::double precision;
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
@@ -616,7 +511,7 @@ BEGIN
         coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
         pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
         pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
-        v_half_life, v_holdout_days, v_holdout_folds, pp.names, v_interaction_sd
+        v_half_life, v_holdout_days, v_holdout_folds
     ) AS f;
 
     -- 4. Each stage's joint posterior, for inspection.
@@ -626,7 +521,7 @@ BEGIN
         half_life_chosen_at, updated_at
     )
     SELECT
-        jf.brand_id, jf.stage, jf.organization_id, p_version, jf.parameters, jf.posterior_mean,
+        jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
         jf.half_life, jf.half_life_chosen_at, p_now
     FROM _joint_fits AS jf
@@ -702,7 +597,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior) and every pair of values of two dimensions that some ad carries (prior N(0, learner_interaction_prior_sd^2), none when 0 or null; docs/learning.md#interactions); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 -- Selection draws each dimension with its values' win probabilities
@@ -710,8 +605,7 @@ COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uu
 -- dimension would look independent, although they share the intercept's and the other
 -- dimensions' uncertainty: their differences are far surer than each marginal, and
 -- independent Betas would explore far more than Thompson sampling from the joint posterior.
--- These win probabilities are drawn from the joint posterior itself: per draw the best whole
--- combination, so pair terms (docs/learning.md#interactions) count.
+-- These win probabilities are drawn from the joint posterior itself.
 CREATE OR REPLACE FUNCTION genome._joint_win_probabilities(
     p_stage_sizes integer [],
     p_parameters text [],
@@ -738,226 +632,54 @@ if len(p_value_names) != len(p_value_means) or p_draws < 1:
     plpy.error("one mean per value name and at least one draw are needed")
 
 names = list(p_value_names)
-n_names = len(names)
-n_draws = int(p_draws)
-if any("&" in p for p in p_parameters):
-    # With interaction terms every draw searches thousands of combinations: at most 2,000
-    # draws (a win probability's Monte Carlo sd at most 0.011), so an update stays within
-    # seconds per brand.
-    n_draws = min(n_draws, 2000)
+column = {name: i for i, name in enumerate(names)}
 rng = np.random.default_rng(int(p_seed))
-# The grid of combinations: every dimension of a value name, with its named values.
-value_dims = [n.split("=", 1)[0] for n in names]
-grid_dims = list(dict.fromkeys(value_dims))
-members = [[i for i, vd in enumerate(value_dims) if vd == d] for d in grid_dims]
-place = {}  # value name -> (its dimension's axis in the grid, its index on that axis)
-for a, m in enumerate(members):
-    for v, i in enumerate(m):
-        place[names[i]] = (a, v)
-shape = [len(m) for m in members]
-n_grid = len(shape)
-
-# Per stage, draws of linear functions of its posterior (log-odds), one column each: the base
-# every combination shares (intercepts and what no grid dimension decides, at the brand's
-# average ad), each named value's term (with its interactions with dimensions outside the
-# grid at their average design), each interaction of two named values, and each value's
-# marginal (the average ad carrying it, its interactions weighted by the average design of
-# the other dimension's values, as in genome._joint_logistic_fit).
-stages = []
+# Per draw and value: the log of its success rate, summed over the stages (the rate of a
+# conversion brand's value is the product of its stages' rates; stages are independent).
+log_rate = np.zeros((int(p_draws), len(names)))
+seen = np.zeros(len(names), dtype=int)
 start = chol_start = 0
 for k in sizes:
-    params = list(p_parameters[start:start + k])
+    params = p_parameters[start:start + k]
     mean = np.asarray(p_means[start:start + k], dtype=float)
     chol = np.asarray(p_cholesky[chol_start:chol_start + k * k], dtype=float).reshape(k, k)
     average = np.asarray(p_average[start:start + k], dtype=float)
+    draws = mean + rng.standard_normal((int(p_draws), k)) @ chol.T
+    dims = np.array([
+        "" if p.startswith("objective:") or "=" not in p else p.split("=", 1)[0] for p in params
+    ])
+    for d in dict.fromkeys(x for x in dims if x):
+        in_d = dims == d
+        # The average ad's log-odds without this dimension, then each value in its place.
+        base = draws[:, ~in_d] @ average[~in_d]
+        for j in np.flatnonzero(in_d):
+            i = column.get(params[j])
+            if i is not None:
+                log_rate[:, i] -= np.logaddexp(0.0, -(base + draws[:, j]))
+                seen[i] += 1
     start += k
     chol_start += k * k
-    main = {p: j for j, p in enumerate(params)
-            if "=" in p and "&" not in p and not p.startswith("objective:")}
-    if any(n not in main for n in names):
-        plpy.error("every value name must be a parameter of every stage")
-    dim_of = np.array([p.split("=", 1)[0] if p in main else "" for p in params], dtype=object)
-    pairs = []
-    for j, p in enumerate(params):
-        if "&" in p:
-            a, b = p.split("&", 1)
-            if a not in main or b not in main:
-                plpy.error("interaction %s does not name two element values of its stage" % p)
-            pairs.append((j, main[a], main[b]))
-    in_grid = np.array([d in grid_dims for d in dim_of])
-    c0 = average.copy()
-    c0[in_grid] = 0.0
-    columns = [c0]
-    for n in names:
-        c = np.zeros(k)
-        c[main[n]] = 1.0
-        columns.append(c)
-    cells = []
-    marginals = [average.copy() for _ in names]
-    for i, n in enumerate(names):
-        marginals[i][dim_of == value_dims[i]] = 0.0
-        marginals[i][main[n]] = 1.0
-    for j, a, b in pairs:
-        if in_grid[a] or in_grid[b]:
-            c0[j] = 0.0
-        pa, pb = place.get(params[a]), place.get(params[b])
-        if pa is not None and pb is not None:
-            c = np.zeros(k)
-            c[j] = 1.0
-            columns.append(c)
-            cells.append((pa, pb) if pa[0] < pb[0] else (pb, pa))
-        elif pa is not None and not in_grid[b]:
-            columns[1 + names.index(params[a])][j] = average[b]
-        elif pb is not None and not in_grid[a]:
-            columns[1 + names.index(params[b])][j] = average[a]
-        for i, n in enumerate(names):
-            if value_dims[i] in (dim_of[a], dim_of[b]):
-                marginals[i][j] = average[b] if a == main[n] else average[a] if b == main[n] else 0.0
-    L = np.column_stack(columns + marginals)
-    # Draws of the columns: mean @ L + z @ (chol.T @ L), z standard normal.
-    lin = mean @ L + rng.standard_normal((n_draws, k)) @ (chol.T @ L)
-    stages.append((lin, cells))
+if np.any(seen != len(sizes)):
+    plpy.error("every value name must be a parameter of every stage")
 
 # Causal evidence (docs/learning.md#causal-evidence) moves a value's posterior mean after the
-# fit: its term in the first stage's log-odds is shifted so that the mean of its marginal
-# rate over the draws (the product of the stages' rates) is the final mean (Newton steps on a
-# monotone function of the shift, all values at once).
-log_rest = np.zeros((n_draws, n_names))
-for lin, _ in stages[1:]:
-    log_rest -= np.logaddexp(0.0, -lin[:, -n_names:])
-first = stages[0][0][:, -n_names:]
-target = np.asarray(p_value_means, dtype=float)
-shift = np.zeros(n_names)
-for _ in range(60):
-    eta = first + shift
-    rate = np.exp(log_rest - np.logaddexp(0.0, -eta))
-    gap = rate.mean(axis=0) - target
-    slope = (rate / (1.0 + np.exp(eta))).mean(axis=0)
-    step = np.clip(-gap / np.maximum(slope, 1e-300), -2.0, 2.0)
-    shift = np.clip(shift + step, -20.0, 20.0)
-    if np.max(np.abs(step)) < 1e-9:
-        break
-stages[0][0][:, 1:1 + n_names] += shift
+# fit: its draws are scaled to the final mean, keeping their spread and correlations.
+rate = np.exp(log_rate)
+rate *= np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
 
-wins = np.zeros(n_names)
-size = int(np.prod(shape))
-if not any(cells for _, cells in stages):
-    # No interactions among the grid's values: each dimension's best value at the brand's
-    # average ad (its marginal rate, multiplied over the stages), the per-dimension draw used
-    # before the interaction terms. With one stage it is the best combination exactly (the
-    # rate rises with the log-odds, which add up over the dimensions); with two it is
-    # cheaper than searching the grid and keeps the numbers as they were.
-    marginal = log_rest - np.logaddexp(0.0, -(first + shift))
-    for m in members:
-        wins[m] += np.bincount(np.argmax(marginal[:, m], axis=1), minlength=len(m))
-elif size * n_draws <= 20_000_000:
-    # The whole grid per draw, in chunks of draws that keep the array near 2 million cells:
-    # per combination the base, its values' terms and its pairs' terms (one dense matrix per
-    # two dimensions, zero where no parameter), float32 (draws' noise is far above its error).
-    def axis(a, n, extra=0):
-        s = [1] * n_grid
-        s[a] = n
-        return s
-
-    dense = []
-    for lin, cells in stages:
-        by_pair = {}
-        for c, ((a, u), (b, v)) in enumerate(cells):
-            by_pair.setdefault((a, b), []).append((u, v, 1 + n_names + c))
-        dense.append(by_pair)
-    chunk = max(1, 2_000_000 // size)
-    for lo in range(0, n_draws, chunk):
-        rows = slice(lo, min(lo + chunk, n_draws))
-        r = rows.stop - rows.start
-        score = np.zeros((r, *shape), dtype=np.float32)
-        for (lin, _), by_pair in zip(stages, dense):
-            part = lin[rows].astype(np.float32)
-            eta = np.broadcast_to(part[:, 0].reshape(r, *[1] * n_grid), score.shape).copy()
-            for a, m in enumerate(members):
-                eta += part[:, [1 + i for i in m]].reshape(r, *axis(a, len(m)))
-            for (a, b), entries in by_pair.items():
-                pm = np.zeros((r, shape[a], shape[b]), dtype=np.float32)
-                for u, v, col in entries:
-                    pm[:, u, v] = part[:, col]
-                s = [r] + [1] * n_grid
-                s[1 + a], s[1 + b] = shape[a], shape[b]
-                eta += pm.reshape(s)
-            if len(stages) == 1:
-                score = eta  # one stage: the rate rises with the log-odds
-            else:
-                score -= np.logaddexp(np.float32(0.0), -eta)
-        best = np.unravel_index(score.reshape(r, -1).argmax(axis=1), shape)
-        for a, m in enumerate(members):
-            wins[m] += np.bincount(best[a], minlength=len(m))
-else:
-    # Too many combinations times draws to enumerate in the time an update has (a grid of
-    # 25,920 combinations took about 40 s for 10,000 draws): coordinate ascent per draw,
-    # each dimension in turn moved to its best value given the others' until none moves,
-    # from each dimension's best value at the average ad and from 4 random combinations; the
-    # best of these local optima (not always the grid's best: on a fit over 5 dimensions of
-    # 3-15 values with 682 pair terms, 700 draws, its win probabilities were within 0.02 of
-    # the grid's).
-    everyone = np.arange(n_draws)
-    dense = []
-    for lin, cells in stages:
-        pm = {}
-        for c, ((a, u), (b, v)) in enumerate(cells):
-            if (a, b) not in pm:
-                pm[(a, b)] = np.zeros((n_draws, shape[a], shape[b]), dtype=np.float32)
-            pm[(a, b)][:, u, v] = lin[:, 1 + n_names + c]
-        terms = [lin[:, [1 + i for i in m]] for m in members]
-        dense.append((lin[:, 0], terms, pm))
-
-    def stage_eta(a, choice, base, terms, pm):
-        # Per draw, the log-odds of each value of dimension a with the others as in choice.
-        eta = base[:, None] + terms[a]
-        for b in range(n_grid):
-            if b != a:
-                eta = eta + terms[b][everyone, choice[:, b]][:, None]
-        for (x, y), m in pm.items():
-            if x == a:
-                eta = eta + m[everyone, :, choice[:, y]]
-            elif y == a:
-                eta = eta + m[everyone, choice[:, x], :]
-            else:
-                eta = eta + m[everyone, choice[:, x], choice[:, y]][:, None]
-        return eta
-
-    def scores_for(a, choice):
-        if len(dense) == 1:
-            return stage_eta(a, choice, *dense[0])  # one stage: the rate rises with the log-odds
-        return sum(-np.logaddexp(0.0, -stage_eta(a, choice, *d)) for d in dense)
-
-    def ascend(choice):
-        for _ in range(50):
-            moved = False
-            for a in range(n_grid):
-                new = np.argmax(scores_for(a, choice), axis=1)
-                moved = moved or bool(np.any(new != choice[:, a]))
-                choice[:, a] = new
-            if not moved:
-                break
-        return choice, scores_for(0, choice)[everyone, choice[:, 0]]
-
-    marginal = log_rest - np.logaddexp(0.0, -(first + shift))
-    starts = [np.stack([np.argmax(marginal[:, m], axis=1) for m in members], axis=1)]
-    starts += [np.stack([rng.integers(0, n, n_draws) for n in shape], axis=1) for _ in range(4)]
-    best, best_score = ascend(starts[0])
-    for start_choice in starts[1:]:
-        choice, score = ascend(start_choice)
-        better = score > best_score
-        best[better] = choice[better]
-        best_score = np.where(better, score, best_score)
-    for a, m in enumerate(members):
-        wins[m] += np.bincount(best[:, a], minlength=len(m))
-
-return [(names[i], float(wins[i] / n_draws)) for i in range(n_names)]
+value_dims = [n.split("=", 1)[0] for n in names]
+out = []
+for d in dict.fromkeys(value_dims):
+    idx = [i for i, vd in enumerate(value_dims) if vd == d]
+    wins = np.bincount(np.argmax(rate[:, idx], axis=1), minlength=len(idx)) / float(p_draws)
+    out.extend((names[i], float(w)) for i, w in zip(idx, wins))
+return out
 $$;
 COMMENT ON FUNCTION genome._joint_win_probabilities(
     integer [], text [], double precision [], double precision [], double precision [], text [],
     double precision [], integer, bigint
 ) IS
-'Internal (docs/learning.md#joint-learner, docs/learning.md#interactions): per element value named <dimension>=<value> in p_value_names, the share of p_draws joint draws (seed p_seed; at most 2000 when a stage has interaction terms) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design) in which the best combination of the named values (one per dimension; rate = product over the stages of the logistic of the intercepts and unnamed dimensions at the average design plus its values'' terms plus its pairs'' <a>&<b> terms) carries the value (without interaction terms: each dimension''s best value at the average ad, multiplied over the stages). The grid is enumerated when combinations x draws <= 20 million, else searched by coordinate ascent from 5 starts. Each value''s term in the first stage is shifted so that its marginal rate (the average ad carrying it) has the mean p_value_means over the draws.';
+'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the stages, each value''s draws scaled to its mean in p_value_means.';
 
 
 -- Step of update_scores after _update_scores_win_probabilities: the brand-level rows of the
