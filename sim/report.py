@@ -286,20 +286,19 @@ def _metric_headline(
         return [x / r.oracle_metric for r in records if r.oracle_metric for x in getattr(r, name)]
 
     out: dict[str, float | None] = {}
-    regret = {}
+    # Per policy its cumulative regret over the whole history; None when it has no ads.
+    regret: dict[str, float | None] = {}
     for policy, name in _METRIC_FIELDS.items():
-        last = shares(recent, name)
+        last, every = shares(recent, name), shares(history, name)
         out[f"{policy}_pct_of_oracle_metric_last30"] = (
             100.0 * float(np.mean(last)) if last else None
         )
-        regret[policy] = float(sum(1.0 - x for x in shares(history, name)))
-        out[f"metric_regret_{policy}"] = regret[policy] if shares(history, name) else None
+        regret[policy] = float(sum(1.0 - x for x in every)) if every else None
+        out[f"metric_regret_{policy}"] = regret[policy]
     for policy, other in (("v2", "random"), ("v2", "mabwiser"), ("mabwiser", "random")):
-        ok = out[f"metric_regret_{policy}"] is not None and regret[other] > 0
+        mine, theirs = regret[policy], regret[other]
         out[f"metric_regret_ratio_{policy}_vs_{other}"] = (
-            regret[policy] / regret[other]
-            if ok and out[f"metric_regret_{other}"] is not None
-            else None
+            mine / theirs if mine is not None and theirs else None
         )
     return out
 
