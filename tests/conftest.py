@@ -86,3 +86,11 @@ def empty_db(postgresql_noproc) -> Iterator[str]:  # type: ignore[no-untyped-def
 @pytest.fixture
 def project_root_path() -> Path:
     return ROOT
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files with a `slow` test first, the rest in their order: pytest-xdist's loadfile
+    scheduler hands out files in collection order, and a long file started last would run
+    alone at the end while the other workers idle."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)

@@ -258,6 +258,7 @@ def _noop_succeeds_within(dsn: str, seconds: float, what: str) -> None:
         wait_for(lambda: conn.execute(status, (job,)).fetchone()[0] == "succeeded", seconds, what)
 
 
+@pytest.mark.slow
 def test_agent_resumes_within_10_s_after_a_long_outage(tmp_path: Path) -> None:
     assert OUTAGE_S > 4 * RECONNECT_TIMEOUT_S
     cluster = ThrowawayCluster()

@@ -635,6 +635,7 @@ def _simulate(db, learner: str, seed: int, start: dt.datetime = T0) -> tuple[flo
     return float(np.mean(last) / market.oracle), market.random / market.oracle
 
 
+@pytest.mark.slow
 def test_joint_learner_beats_the_old_learner_and_random_end_to_end(db: psycopg.Connection) -> None:
     joint, old, random = [], [], []
     # Each simulation in its own stretch of time: an earlier brand's last update lies in the

@@ -252,6 +252,7 @@ def test_existing_app_database_gets_only_what_is_missing(
     assert _schema_dump(empty_db) == before
 
 
+@pytest.mark.slow
 def test_pg_cron_schedules_into_the_target_database(db_dsn: str, project_root_path: Path) -> None:
     with psycopg.connect(db_dsn) as conn:
         dbname = conn.info.dbname

@@ -32,6 +32,7 @@ def _value(db: psycopg.Connection, sql: str, *args: object) -> object:
     return db.execute(sql, args).fetchone()[0]
 
 
+@pytest.mark.slow
 def test_four_agents_on_500_ads(db: psycopg.Connection, agents: AgentProcesses) -> None:
     p = make_product(db)
     make_ads(db, p["product"], 500)
