@@ -3,6 +3,9 @@
 -- analyze_experiments reads each running experiment's arm data and decisions through its
 -- steps _analyze_experiments_arm_data and _analyze_experiments_decisions, then writes every
 -- result in one statement.
+-- One piece on purpose: the writes (arms, analysis history, experiment status, futility
+-- pauses in the plan, causal effects, SRM alerts) all follow from the same decision rows and
+-- must land together; each is a named CTE of that one statement.
 
 CREATE OR REPLACE FUNCTION genome.analyze_experiments(p_now timestamptz DEFAULT now())
 RETURNS integer

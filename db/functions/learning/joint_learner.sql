@@ -4,6 +4,10 @@
 -- inflated by the ads' overdispersion, older evidence decayed. update_scores runs it as the
 -- step _update_scores_joint_learner when the setting learner is joint_logistic.
 
+-- One PL/Python piece on purpose: the half-life candidates' prequential scores, the final
+-- fit and the per-ad dispersion all work on the same design matrix and weights in numpy; as
+-- separate functions those arrays would travel back through SQL between the steps.
+
 -- The fit before it chose its own half-life (one signature, not two overloads).
 DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
@@ -307,6 +311,9 @@ COMMENT ON FUNCTION genome._learner_half_life_candidates() IS
 -- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
 -- per-ad evidence, one fit per funnel stage of its objectives, and replace its brand-level
 -- posterior with the product of the stages' marginals.
+-- One function on purpose: its numbered steps hand each other temporary tables
+-- (_joint_ads, _joint_params, _joint_fits) that live for the transaction; split into
+-- functions, the steps would share those tables by name only.
 DROP FUNCTION IF EXISTS genome._update_scores_joint_learner(timestamptz, integer);
 CREATE OR REPLACE FUNCTION genome._update_scores_joint_learner(
     p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL

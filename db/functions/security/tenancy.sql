@@ -405,6 +405,9 @@ $$;
 COMMENT ON FUNCTION genome._apply_role_timeout(text, text) IS
 'Internal: ALTER ROLE p_role, and every login role that is a direct member of it, SET statement_timeout to the setting p_setting (seconds; 0 turns it off), unless already so. Role settings take effect when a session logs in as the role. Returns how many roles have it.';
 
+-- One piece on purpose: its numbered steps (roles, ownership, privileges, row-level
+-- security) read the same lists of API, agent, dashboard and policy functions declared at
+-- its top, and must run in that order in one transaction, so a re-run converges.
 CREATE OR REPLACE FUNCTION genome._apply_tenancy()
 RETURNS jsonb
 LANGUAGE plpgsql
