@@ -118,241 +118,19 @@ def alternative(
     brands: list[str] | None = None,
     prepare: Callable[[psycopg.Connection], Any] | None = None,
 ) -> dict[str, Any]:
-    """One run in a rolled-back transaction: pull, the same fit per (brand, stage), write.
-    `brands`: only those brands' ads (the daily update's); `prepare`: untimed writes first."""
+    """One run in a rolled-back transaction: pull, the same fit per (brand, stage), write,
+    each step timed. `brands`: only those brands' ads (the daily update's); `prepare`:
+    untimed writes first."""
     with psycopg.connect(url) as conn:
         if prepare is not None:
             prepare(conn)
-        only = (
-            sql.SQL(" AND cer.brand_id = ANY({}::uuid[])").format(sql.Literal(brands))
-            if brands is not None
-            else sql.SQL("")
-        )
         now = data.P_NOW if prepare is None else data.P_NOW + DAY
         t0 = time.perf_counter()
-        settings = dict(
-            conn.execute(
-                "SELECT key, value #>> '{}' FROM genome.settings WHERE key = ANY(%s)",
-                ([
-                    "learner_half_life_days", "learner_prior_sd", "learner_intercept_prior_sd",
-                    "learner_min_dispersion", "imported_ad_weight", "learner_holdout_days",
-                    "learner_holdout_folds",
-                ],),
-            ).fetchall()
-        )  # fmt: skip
-        cols = sql.SQL(", ").join(
-            sql.SQL("cer.element_tags ->> {} AS {}").format(sql.Literal(d), sql.Identifier(d))
-            for d in dims
-        )
-        ads = _copy_out(
-            conn,
-            sql.SQL(
-                "SELECT cer.id, cer.brand_id, b.organization_id, cer.reward_objective, "
-                "cer.is_imported, cer.first_date, cer.last_date, cer.total_impressions, "
-                "cer.total_clicks, cer.total_purchases, {cols} "
-                "FROM genome.creative_element_rewards AS cer "
-                "JOIN public.brands AS b ON b.id = cer.brand_id WHERE cer.matured_at <= {now}{only}"
-            ).format(cols=cols, now=now.isoformat(), only=only),
-        )
-        stages = pd.DataFrame(
-            conn.execute(
-                "SELECT reward_objective, stage, success_metric, trials_metric "
-                "FROM genome.learner_objective_evidence"
-            ).fetchall(),
-            columns=["reward_objective", "stage", "success_metric", "trials_metric"],
-        )
-        values = pd.DataFrame(
-            conn.execute(
-                "SELECT v.dimension, v.value FROM genome.element_values AS v "
-                "JOIN genome.element_dimensions AS d ON d.dimension = v.dimension "
-                "AND d.kind = 'element'"
-            ).fetchall(),
-            columns=["dimension", "value"],
-        )
-        priors = pd.DataFrame(
-            conn.execute(
-                "SELECT brand_id::text, element_dimension, element_value, prior_alpha, "
-                "prior_beta FROM genome.brand_priors"
-            ).fetchall(),
-            columns=["brand_id", "dimension", "value", "prior_alpha", "prior_beta"],
-        )
-        candidates = conn.execute("SELECT genome._learner_half_life_candidates()").fetchone()[0]  # type: ignore[index]
+        pulled = _pull(conn, dims, now, brands)
         t1 = time.perf_counter()
-
-        half_life = float(settings["learner_half_life_days"])
-        prior_sd = float(settings["learner_prior_sd"])
-        intercept_sd = float(settings["learner_intercept_prior_sd"])
-        min_disp = float(settings["learner_min_dispersion"])
-        imported = float(settings["imported_ad_weight"])
-        today = pd.Timestamp(now.date())
-        first, last = pd.to_datetime(ads["first_date"]), pd.to_datetime(ads["last_date"])
-        age = ((today - first).dt.days - (last - first).dt.days / 2.0).clip(lower=0)
-        # The fit decays the weights by the half-life it chooses (docs/learning.md#half-life).
-        ads["weight"] = np.where(ads["is_imported"] == "t", imported, 1.0)
-        ads["age"] = age.astype(float)
-        holdout_days = float(settings["learner_holdout_days"])
-        holdout_folds = int(float(settings["learner_holdout_folds"]))
-        metric = {
-            "clicks": ads["total_clicks"],
-            "purchases": ads["total_purchases"],
-            "impressions": ads["total_impressions"],
-        }
-        frames = []
-        for st in stages.itertuples():
-            part = ads[ads["reward_objective"] == st.reward_objective]
-            succ = metric[st.success_metric].loc[part.index]
-            tri = metric[st.trials_metric].loc[part.index]
-            frames.append(
-                part.assign(
-                    stage=st.stage, s=np.minimum(succ, tri).astype(float), n=tri.astype(float)
-                )
-            )
-        long = pd.concat(frames)
-        long = long[long["n"] > 0].sort_values(["brand_id", "stage", "id"])
-        # Parameters in the project's order: dimensions by name (group 1..), values by name.
-        values = values.sort_values(["dimension", "value"]).reset_index(drop=True)
-        values["grp"] = values["dimension"].rank(method="dense").astype(int)
-        values["name"] = values["dimension"] + "=" + values["value"]
-        prior_map = priors.set_index(["brand_id", "dimension", "value"])
-        posts = []
-        marginals = []
-        # One BLAS thread, as in a PostgreSQL backend: with more, OpenBLAS threads spinning on
-        # a loaded 2-core machine made the same fit several times slower.
-        limits = threadpool_limits(limits=1, user_api="blas")
-        for (brand, stage), g in long.groupby(["brand_id", "stage"], sort=True):
-            objs = (
-                g.assign(ws=g["weight"] * g["s"], wn=g["weight"] * g["n"])
-                .groupby("reward_objective")[["ws", "wn"]]
-                .sum()
-                .sort_index()
-            )
-            names_o = ["objective:" + o for o in objs.index]
-            m_o = np.log(
-                np.maximum(objs["ws"] + 0.5, 0.5) / np.maximum(objs["wn"] - objs["ws"] + 0.5, 0.5)
-            )
-            # Prior means of the values: category prior's log-odds relative to its dimension's mean.
-            key = pd.MultiIndex.from_arrays(
-                [[brand] * len(values), values["dimension"], values["value"]]
-            )
-            pa = prior_map.reindex(key)["prior_alpha"].astype(float).fillna(1.0).to_numpy()
-            pb = prior_map.reindex(key)["prior_beta"].astype(float).fillna(1.0).to_numpy()
-            pm = np.clip(pa / (pa + pb), 0.01, 0.99)
-            lg = pd.Series(np.log(pm / (1 - pm)))
-            m_v = (lg - lg.groupby(values["dimension"]).transform("mean")).to_numpy()
-            # Objective names sort before dimension groups (group 0).
-            order_o = np.argsort(names_o, kind="stable")
-            names = [names_o[i] for i in order_o] + values["name"].tolist()
-            prior_mean = np.r_[m_o.to_numpy()[order_o], m_v]
-            prior_sdv = np.r_[np.full(len(names_o), intercept_sd), np.full(len(values), prior_sd)]
-            grp = np.r_[np.zeros(len(names_o), int), values["grp"].to_numpy()]
-            pidx = {nm: i + 1 for i, nm in enumerate(names)}
-            ad_i, par_i = [], []
-            tags = g[dims].to_numpy(dtype=object)
-            for j, dim in enumerate(dims):
-                col = pd.Series(tags[:, j])
-                idx = (dim + "=" + col).map(pidx)
-                ok = idx.notna().to_numpy()
-                ad_i.append(np.flatnonzero(ok) + 1)
-                par_i.append(idx[ok].astype(int).to_numpy())
-            ad_idx = np.concatenate(ad_i)
-            par_idx = np.concatenate(par_i)
-            o = np.lexsort((par_idx, ad_idx))
-            obj_idx = g["reward_objective"].map({ob: pidx["objective:" + ob] for ob in objs.index})
-            b, chol, phi, mm, mv, chosen, average, effective, _ = fit(
-                ad_idx[o].tolist(), par_idx[o].tolist(), g["s"].tolist(), g["n"].tolist(),
-                g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
-                prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
-                half_life, holdout_days, holdout_folds,
-            )  # fmt: skip
-            # The fit returns the brand's average ad (per parameter the weighted share of ads
-            # carrying it) and the sum of the weights under the half-life it chose.
-            posts.append(
-                (brand, g["organization_id"].iloc[0], stage, names, b, chol, average, phi,
-                 len(g), effective, chosen)
-            )  # fmt: skip
-            k = len(names_o)
-            marginals.append(
-                pd.DataFrame(
-                    {
-                        "brand_id": brand,
-                        "stage": stage,
-                        "dimension": values["dimension"],
-                        "value": values["value"],
-                        "m": np.asarray(mm[k:], dtype=float),
-                        "v": np.asarray(mv[k:], dtype=float),
-                    }
-                )
-            )
-        limits.restore_original_limits()
-        jm = pd.concat(marginals)
-        jm["second"] = jm["v"] + jm["m"] ** 2
-        pr = jm.groupby(["brand_id", "dimension", "value"])[["m", "second"]].prod().reset_index()
-        pr["n"] = np.maximum(
-            pr["m"] * (1 - pr["m"]) / np.maximum(pr["second"] - pr["m"] ** 2, 1e-300) - 1.0, 0.5
-        )
-        pr["posterior_alpha"] = pr["m"] * pr["n"]
-        pr["posterior_beta"] = (1 - pr["m"]) * pr["n"]
+        posts, betas = _fit_all(pulled, dims, fit, now)
         t2 = time.perf_counter()
-
-        conn.execute(
-            "CREATE TEMP TABLE alt_post (brand_id uuid, organization_id uuid, stage smallint, "
-            "parameters text[], posterior_mean float8[], posterior_cholesky float8[], "
-            "average_design float8[], dispersion float8, n_ads int, effective_ads float8, "
-            "half_life_days float8) "
-            "ON COMMIT DROP"
-        )
-        conn.execute(
-            "CREATE TEMP TABLE alt_beta (brand_id uuid, dimension text, value text, "
-            "posterior_alpha float8, posterior_beta float8) ON COMMIT DROP"
-        )
-        with conn.cursor() as cur:
-            with cur.copy(
-                "COPY alt_post (brand_id, organization_id, stage, parameters, posterior_mean, "
-                "posterior_cholesky, average_design, dispersion, n_ads, effective_ads, "
-                "half_life_days) FROM STDIN"
-            ) as copy:
-                for p in posts:
-                    copy.write_row(p)
-            with cur.copy("COPY alt_beta FROM STDIN") as copy:
-                for r in pr[
-                    ["brand_id", "dimension", "value", "posterior_alpha", "posterior_beta"]
-                ].itertuples(index=False):
-                    copy.write_row(r)
-        conn.execute(
-            """
-            INSERT INTO genome.learner_posteriors AS lp (
-                brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-                posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
-                half_life_days, updated_at)
-            SELECT brand_id, stage, organization_id, %(v)s, parameters, posterior_mean,
-                   posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
-                   half_life_days, %(now)s
-            FROM alt_post
-            ON CONFLICT (brand_id, stage) DO UPDATE
-            SET genome_version = excluded.genome_version, parameters = excluded.parameters,
-                posterior_mean = excluded.posterior_mean,
-                posterior_cholesky = excluded.posterior_cholesky,
-                average_design = excluded.average_design,
-                dispersion = excluded.dispersion, n_ads = excluded.n_ads,
-                effective_ads = excluded.effective_ads, half_life_days = excluded.half_life_days,
-                updated_at = excluded.updated_at
-            """,
-            {"v": version, "now": now},
-        )
-        conn.execute(
-            """
-            UPDATE genome.creative_element_scores AS s
-            SET posterior_alpha = a.posterior_alpha, posterior_beta = a.posterior_beta
-            FROM alt_beta AS a
-            WHERE s.brand_id = a.brand_id AND s.product_id IS NULL AND s.genome_version = %s
-              AND s.element_dimension = a.dimension AND s.element_value = a.value
-            """,
-            (version,),
-        )
-        conn.execute(
-            "DELETE FROM genome.creative_element_scores WHERE product_id IS NOT NULL "
-            "AND brand_id IN (SELECT brand_id FROM alt_post)"
-        )
+        _write(conn, posts, betas, version, now)
         t3 = time.perf_counter()
         conn.rollback()
     means = {(str(p[0]), int(p[2])): np.asarray(p[4]) for p in posts}
@@ -364,6 +142,260 @@ def alternative(
         "fits": len(posts),
         "_means": means,
     }
+
+
+def _pull(
+    conn: psycopg.Connection, dims: list[str], now: dt.datetime, brands: list[str] | None
+) -> dict[str, Any]:
+    """The alternative's inputs: the settings, the matured rewards with one column per
+    dimension, the objectives' stages, the element values, the category priors and the
+    half-life candidates."""
+    only = (
+        sql.SQL(" AND cer.brand_id = ANY({}::uuid[])").format(sql.Literal(brands))
+        if brands is not None
+        else sql.SQL("")
+    )
+    settings = dict(
+        conn.execute(
+            "SELECT key, value #>> '{}' FROM genome.settings WHERE key = ANY(%s)",
+            ([
+                "learner_half_life_days", "learner_prior_sd", "learner_intercept_prior_sd",
+                "learner_min_dispersion", "imported_ad_weight", "learner_holdout_days",
+                "learner_holdout_folds",
+            ],),
+        ).fetchall()
+    )  # fmt: skip
+    cols = sql.SQL(", ").join(
+        sql.SQL("cer.element_tags ->> {} AS {}").format(sql.Literal(d), sql.Identifier(d))
+        for d in dims
+    )
+    ads = _copy_out(
+        conn,
+        sql.SQL(
+            "SELECT cer.id, cer.brand_id, b.organization_id, cer.reward_objective, "
+            "cer.is_imported, cer.first_date, cer.last_date, cer.total_impressions, "
+            "cer.total_clicks, cer.total_purchases, {cols} "
+            "FROM genome.creative_element_rewards AS cer "
+            "JOIN public.brands AS b ON b.id = cer.brand_id WHERE cer.matured_at <= {now}{only}"
+        ).format(cols=cols, now=now.isoformat(), only=only),
+    )
+    stages = pd.DataFrame(
+        conn.execute(
+            "SELECT reward_objective, stage, success_metric, trials_metric "
+            "FROM genome.learner_objective_evidence"
+        ).fetchall(),
+        columns=["reward_objective", "stage", "success_metric", "trials_metric"],
+    )
+    values = pd.DataFrame(
+        conn.execute(
+            "SELECT v.dimension, v.value FROM genome.element_values AS v "
+            "JOIN genome.element_dimensions AS d ON d.dimension = v.dimension "
+            "AND d.kind = 'element'"
+        ).fetchall(),
+        columns=["dimension", "value"],
+    )
+    priors = pd.DataFrame(
+        conn.execute(
+            "SELECT brand_id::text, element_dimension, element_value, prior_alpha, "
+            "prior_beta FROM genome.brand_priors"
+        ).fetchall(),
+        columns=["brand_id", "dimension", "value", "prior_alpha", "prior_beta"],
+    )
+    candidates = conn.execute("SELECT genome._learner_half_life_candidates()").fetchone()[0]  # type: ignore[index]
+    return {
+        "settings": settings, "ads": ads, "stages": stages, "values": values,
+        "priors": priors, "candidates": candidates,
+    }  # fmt: skip
+
+
+def _fit_all(
+    pulled: dict[str, Any], dims: list[str], fit: Any, now: dt.datetime
+) -> tuple[list[tuple[Any, ...]], pd.DataFrame]:
+    """The same arrays as the project's step per (brand, stage), the same fit on them, and
+    per element value the product of its stages' marginals moment-matched to a Beta."""
+    settings, ads, stages = pulled["settings"], pulled["ads"], pulled["stages"]
+    values, priors, candidates = pulled["values"], pulled["priors"], pulled["candidates"]
+    half_life = float(settings["learner_half_life_days"])
+    prior_sd = float(settings["learner_prior_sd"])
+    intercept_sd = float(settings["learner_intercept_prior_sd"])
+    min_disp = float(settings["learner_min_dispersion"])
+    imported = float(settings["imported_ad_weight"])
+    today = pd.Timestamp(now.date())
+    first, last = pd.to_datetime(ads["first_date"]), pd.to_datetime(ads["last_date"])
+    age = ((today - first).dt.days - (last - first).dt.days / 2.0).clip(lower=0)
+    # The fit decays the weights by the half-life it chooses (docs/learning.md#half-life).
+    ads["weight"] = np.where(ads["is_imported"] == "t", imported, 1.0)
+    ads["age"] = age.astype(float)
+    holdout_days = float(settings["learner_holdout_days"])
+    holdout_folds = int(float(settings["learner_holdout_folds"]))
+    metric = {
+        "clicks": ads["total_clicks"],
+        "purchases": ads["total_purchases"],
+        "impressions": ads["total_impressions"],
+    }
+    frames = []
+    for st in stages.itertuples():
+        part = ads[ads["reward_objective"] == st.reward_objective]
+        succ = metric[st.success_metric].loc[part.index]
+        tri = metric[st.trials_metric].loc[part.index]
+        frames.append(
+            part.assign(stage=st.stage, s=np.minimum(succ, tri).astype(float), n=tri.astype(float))
+        )
+    long = pd.concat(frames)
+    long = long[long["n"] > 0].sort_values(["brand_id", "stage", "id"])
+    # Parameters in the project's order: dimensions by name (group 1..), values by name.
+    values = values.sort_values(["dimension", "value"]).reset_index(drop=True)
+    values["grp"] = values["dimension"].rank(method="dense").astype(int)
+    values["name"] = values["dimension"] + "=" + values["value"]
+    prior_map = priors.set_index(["brand_id", "dimension", "value"])
+    posts = []
+    marginals = []
+    # One BLAS thread, as in a PostgreSQL backend: with more, OpenBLAS threads spinning on
+    # a loaded 2-core machine made the same fit several times slower.
+    limits = threadpool_limits(limits=1, user_api="blas")
+    for (brand, stage), g in long.groupby(["brand_id", "stage"], sort=True):
+        objs = (
+            g.assign(ws=g["weight"] * g["s"], wn=g["weight"] * g["n"])
+            .groupby("reward_objective")[["ws", "wn"]]
+            .sum()
+            .sort_index()
+        )
+        names_o = ["objective:" + o for o in objs.index]
+        m_o = np.log(
+            np.maximum(objs["ws"] + 0.5, 0.5) / np.maximum(objs["wn"] - objs["ws"] + 0.5, 0.5)
+        )
+        # Prior means of the values: category prior's log-odds relative to its dimension's mean.
+        key = pd.MultiIndex.from_arrays(
+            [[brand] * len(values), values["dimension"], values["value"]]
+        )
+        pa = prior_map.reindex(key)["prior_alpha"].astype(float).fillna(1.0).to_numpy()
+        pb = prior_map.reindex(key)["prior_beta"].astype(float).fillna(1.0).to_numpy()
+        pm = np.clip(pa / (pa + pb), 0.01, 0.99)
+        lg = pd.Series(np.log(pm / (1 - pm)))
+        m_v = (lg - lg.groupby(values["dimension"]).transform("mean")).to_numpy()
+        # Objective names sort before dimension groups (group 0).
+        order_o = np.argsort(names_o, kind="stable")
+        names = [names_o[i] for i in order_o] + values["name"].tolist()
+        prior_mean = np.r_[m_o.to_numpy()[order_o], m_v]
+        prior_sdv = np.r_[np.full(len(names_o), intercept_sd), np.full(len(values), prior_sd)]
+        grp = np.r_[np.zeros(len(names_o), int), values["grp"].to_numpy()]
+        pidx = {nm: i + 1 for i, nm in enumerate(names)}
+        ad_i, par_i = [], []
+        tags = g[dims].to_numpy(dtype=object)
+        for j, dim in enumerate(dims):
+            col = pd.Series(tags[:, j])
+            idx = (dim + "=" + col).map(pidx)
+            ok = idx.notna().to_numpy()
+            ad_i.append(np.flatnonzero(ok) + 1)
+            par_i.append(idx[ok].astype(int).to_numpy())
+        ad_idx = np.concatenate(ad_i)
+        par_idx = np.concatenate(par_i)
+        o = np.lexsort((par_idx, ad_idx))
+        obj_idx = g["reward_objective"].map({ob: pidx["objective:" + ob] for ob in objs.index})
+        b, chol, phi, mm, mv, chosen, average, effective, _ = fit(
+            ad_idx[o].tolist(), par_idx[o].tolist(), g["s"].tolist(), g["n"].tolist(),
+            g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
+            prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
+            half_life, holdout_days, holdout_folds,
+        )  # fmt: skip
+        # The fit returns the brand's average ad (per parameter the weighted share of ads
+        # carrying it) and the sum of the weights under the half-life it chose.
+        posts.append(
+            (brand, g["organization_id"].iloc[0], stage, names, b, chol, average, phi,
+             len(g), effective, chosen)
+        )  # fmt: skip
+        k = len(names_o)
+        marginals.append(
+            pd.DataFrame(
+                {
+                    "brand_id": brand,
+                    "stage": stage,
+                    "dimension": values["dimension"],
+                    "value": values["value"],
+                    "m": np.asarray(mm[k:], dtype=float),
+                    "v": np.asarray(mv[k:], dtype=float),
+                }
+            )
+        )
+    limits.restore_original_limits()
+    jm = pd.concat(marginals)
+    jm["second"] = jm["v"] + jm["m"] ** 2
+    pr = jm.groupby(["brand_id", "dimension", "value"])[["m", "second"]].prod().reset_index()
+    pr["n"] = np.maximum(
+        pr["m"] * (1 - pr["m"]) / np.maximum(pr["second"] - pr["m"] ** 2, 1e-300) - 1.0, 0.5
+    )
+    pr["posterior_alpha"] = pr["m"] * pr["n"]
+    pr["posterior_beta"] = (1 - pr["m"]) * pr["n"]
+    return posts, pr
+
+
+def _write(
+    conn: psycopg.Connection,
+    posts: list[tuple[Any, ...]],
+    pr: pd.DataFrame,
+    version: int,
+    now: dt.datetime,
+) -> None:
+    """The posteriors and the Betas back with COPY and an upsert, as the project writes them."""
+    conn.execute(
+        "CREATE TEMP TABLE alt_post (brand_id uuid, organization_id uuid, stage smallint, "
+        "parameters text[], posterior_mean float8[], posterior_cholesky float8[], "
+        "average_design float8[], dispersion float8, n_ads int, effective_ads float8, "
+        "half_life_days float8) "
+        "ON COMMIT DROP"
+    )
+    conn.execute(
+        "CREATE TEMP TABLE alt_beta (brand_id uuid, dimension text, value text, "
+        "posterior_alpha float8, posterior_beta float8) ON COMMIT DROP"
+    )
+    with conn.cursor() as cur:
+        with cur.copy(
+            "COPY alt_post (brand_id, organization_id, stage, parameters, posterior_mean, "
+            "posterior_cholesky, average_design, dispersion, n_ads, effective_ads, "
+            "half_life_days) FROM STDIN"
+        ) as copy:
+            for p in posts:
+                copy.write_row(p)
+        with cur.copy("COPY alt_beta FROM STDIN") as copy:
+            for r in pr[
+                ["brand_id", "dimension", "value", "posterior_alpha", "posterior_beta"]
+            ].itertuples(index=False):
+                copy.write_row(r)
+    conn.execute(
+        """
+        INSERT INTO genome.learner_posteriors AS lp (
+            brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
+            posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
+            half_life_days, updated_at)
+        SELECT brand_id, stage, organization_id, %(v)s, parameters, posterior_mean,
+               posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
+               half_life_days, %(now)s
+        FROM alt_post
+        ON CONFLICT (brand_id, stage) DO UPDATE
+        SET genome_version = excluded.genome_version, parameters = excluded.parameters,
+            posterior_mean = excluded.posterior_mean,
+            posterior_cholesky = excluded.posterior_cholesky,
+            average_design = excluded.average_design,
+            dispersion = excluded.dispersion, n_ads = excluded.n_ads,
+            effective_ads = excluded.effective_ads, half_life_days = excluded.half_life_days,
+            updated_at = excluded.updated_at
+        """,
+        {"v": version, "now": now},
+    )
+    conn.execute(
+        """
+        UPDATE genome.creative_element_scores AS s
+        SET posterior_alpha = a.posterior_alpha, posterior_beta = a.posterior_beta
+        FROM alt_beta AS a
+        WHERE s.brand_id = a.brand_id AND s.product_id IS NULL AND s.genome_version = %s
+          AND s.element_dimension = a.dimension AND s.element_value = a.value
+        """,
+        (version,),
+    )
+    conn.execute(
+        "DELETE FROM genome.creative_element_scores WHERE product_id IS NOT NULL "
+        "AND brand_id IN (SELECT brand_id FROM alt_post)"
+    )
 
 
 def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 11) -> BenchResult:
