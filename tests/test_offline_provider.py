@@ -264,6 +264,34 @@ def test_unknown_rubric_codes_are_scored_and_empty_rubric_refused(world: Offline
         reviewer.review(png, brief, [], [])
 
 
+def test_the_scan_and_the_reviews_of_one_image_measure_it_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The measurements are a pure function of the image and the brief: the scan's are the
+    reviewers', and another image or another brief is measured anew."""
+    import agents.providers.offline.models as models
+
+    world = OfflineAdWorld()  # not the module's: its cache must start empty
+    calls: list[int] = []
+    real = models.measure_ad
+    monkeypatch.setattr(models, "measure_ad", lambda *a: calls.append(1) or real(*a))
+    brief = make_brief()
+    png = render_png(world, brief)
+    scan = OfflineImageModel(world).defect_scan(png, brief).scan
+    first = OfflineReviewer(world=world).review(png, brief, RUBRIC, []).review.check_scores
+    again = OfflineReviewer(world=world).review(png, brief, RUBRIC, []).review.check_scores
+    assert len(calls) == 1 and first == again
+    # Uncached, the same numbers.
+    fresh = OfflineAdWorld()
+    assert OfflineImageModel(fresh).defect_scan(png, brief).scan == scan
+    assert OfflineReviewer(world=fresh).review(png, brief, RUBRIC, []).review.check_scores == first
+    assert len(calls) == 2
+    other = make_brief(tags={"visual_style": "bold"})
+    OfflineReviewer(world=world).review(png, other, RUBRIC, [])
+    OfflineReviewer(world=world).review(render_png(world, other), other, RUBRIC, [])
+    assert len(calls) == 4
+
+
 def test_a_full_size_image_is_measured_at_render_size(world: OfflineAdWorld) -> None:
     brief = make_brief()
     img = world.renderer.render(brief).image

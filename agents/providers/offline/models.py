@@ -13,6 +13,7 @@ Every CallRecord says provider='offline', model='offline-…-v1', cost 0.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
@@ -90,12 +91,13 @@ def _decode(png: bytes) -> np.ndarray:
 class OfflineAdWorld:
     """The renderer plus the ideal-render measurement shared by scanner and reviewer.
 
-    Keeps the last few ideal renders (per instance), so the scan and the reviews of one ad
-    in one process render its ideal once."""
+    Keeps the last few ideal renders and measurements (per instance), so the scan and the
+    reviews of one ad in one process render its ideal and measure its image once."""
 
     def __init__(self, renderer: OfflineRenderer | None = None, cache_size: int = 128) -> None:
         self.renderer = renderer or OfflineRenderer()
         self._ideals: OrderedDict[str, Image.Image] = OrderedDict()
+        self._measured: OrderedDict[tuple[bytes, str], AdMeasurements] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
 
@@ -119,12 +121,24 @@ class OfflineAdWorld:
         return cached
 
     def measure(self, png: bytes, brief: AdBrief) -> AdMeasurements:
+        """The image's measurements against its brief's ideal; a pure function of both, so
+        the scan's are the review's and the second opinion's (kept like the ideals)."""
+        key = (hashlib.sha256(png).digest(), self._key(brief))
+        with self._lock:
+            cached = self._measured.get(key)
+        if cached is not None:
+            return cached
         img = _decode_image(png)
         ideal_img = self.ideal(brief)
         if img.size != ideal_img.size:  # e.g. a full-size image: measure at render size
             img = img.resize(ideal_img.size, Image.Resampling.LANCZOS)
         arr, ideal = as_array(img), as_array(ideal_img)
-        return measure_ad(arr, ideal, layout_for_brief(brief), palette_for(brief))
+        measured = measure_ad(arr, ideal, layout_for_brief(brief), palette_for(brief))
+        with self._lock:
+            self._measured[key] = measured
+            while len(self._measured) > self._cache_size:
+                self._measured.popitem(last=False)
+        return measured
 
 
 class OfflineImageModel:
