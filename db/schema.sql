@@ -1257,10 +1257,10 @@ COMMENT ON FUNCTION genome._beta_moments(p_alpha double precision, p_beta double
 
 
 --
--- Name: _beta_summaries(integer[], double precision[], double precision[], integer, bigint); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _beta_summaries(integer[], double precision[], double precision[], integer, bigint, boolean[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) RETURNS TABLE(idx integer, win_probability double precision, confidence_width double precision)
+CREATE FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[] DEFAULT NULL::boolean[]) RETURNS TABLE(idx integer, win_probability double precision, confidence_width double precision)
     LANGUAGE plpython3u STABLE
     AS $_$
 import numpy as np
@@ -1272,7 +1272,7 @@ b = np.asarray(p_beta, dtype=float)
 n = len(groups)
 if n == 0:
     return []
-if not (len(a) == n and len(b) == n):
+if not (len(a) == n and len(b) == n) or (p_draw is not None and len(p_draw) != n):
     plpy.error("array lengths differ")
 if np.any(~np.isfinite(a)) or np.any(~np.isfinite(b)) or np.any(a <= 0) or np.any(b <= 0):
     plpy.error("alpha and beta must be finite and positive")
@@ -1285,24 +1285,29 @@ plpy.execute(size_plan, ["beta arms", n, "helper_max_rows"])
 largest_group = int(np.max(np.unique(groups, return_counts=True)[1]))
 plpy.execute(size_plan, ["Monte Carlo draws times arms", draws * largest_group, "helper_max_samples"])
 rng = np.random.default_rng(int(p_seed) & 0xFFFFFFFFFFFF)
-win = np.zeros(n)
+win = np.full(n, np.nan)
+# A group is drawn when any of its arms is marked (all are without p_draw); the groups drawn
+# use the stream in group order, as a call with only their arms would.
+marked = np.ones(n, dtype=bool) if p_draw is None else np.array([bool(x) for x in p_draw])
 # One Thompson draw per simulated selection: the value with the highest sample wins.
 order = np.argsort(groups, kind="stable")
 bounds = np.flatnonzero(np.diff(groups[order])) + 1
 for members in np.split(order, bounds):
+    if not marked[members].any():
+        continue
     samples = rng.beta(a[members][:, None], b[members][:, None], size=(len(members), draws))
     winners = np.argmax(samples, axis=0)
     win[members] = np.bincount(winners, minlength=len(members)) / draws
 width = beta_dist.ppf(0.975, a, b) - beta_dist.ppf(0.025, a, b)
-return [(int(i) + 1, float(win[i]), float(width[i])) for i in range(n)]
+return [(int(i) + 1, None if np.isnan(win[i]) else float(win[i]), float(width[i])) for i in range(n)]
 $_$;
 
 
 --
--- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) IS 'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. idx is the 1-based array position. GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
+COMMENT ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[]) IS 'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. With p_draw (one flag per arm) only the groups with a flagged arm are drawn, in group order from the same seed (the numbers a call with only their arms gives); the other arms'' win_probability is NULL, their width is still computed. idx is the 1-based array position. GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
 
 
 --
@@ -8554,7 +8559,22 @@ BEGIN
             dense_rank() OVER (ORDER BY s.brand_id, s.product_id, s.element_dimension)::integer AS grp,
             row_number() OVER (
                 ORDER BY s.brand_id, s.product_id, s.element_dimension, s.element_value
-            )::integer AS rn
+            )::integer AS rn,
+            -- Not the rows _update_scores_joint_win_probabilities overwrites next: the
+            -- brand-level rows of a brand the joint learner fitted at this version whose value
+            -- is a parameter of every stage (a group with any other row is drawn whole).
+            NOT (
+                s.product_id IS NULL
+                AND EXISTS (
+                    SELECT 1 FROM genome.learner_posteriors AS lp
+                    WHERE lp.brand_id = s.brand_id AND lp.genome_version = p_version
+                )
+                AND NOT EXISTS (
+                    SELECT 1 FROM genome.learner_posteriors AS lp
+                    WHERE lp.brand_id = s.brand_id
+                      AND NOT (s.element_dimension || '=' || s.element_value) = ANY (lp.parameters)
+                )
+            ) AS draw
         FROM genome.creative_element_scores AS s
         WHERE s.genome_version = p_version
     ),
@@ -8564,7 +8584,8 @@ BEGIN
             array_agg(r.id ORDER BY r.rn) AS ids,
             array_agg(r.grp ORDER BY r.rn) AS grps,
             array_agg(r.posterior_alpha ORDER BY r.rn) AS a,
-            array_agg(r.posterior_beta ORDER BY r.rn) AS b
+            array_agg(r.posterior_beta ORDER BY r.rn) AS b,
+            array_agg(r.draw ORDER BY r.rn) AS draw
         FROM ranked AS r
     ),
 
@@ -8575,13 +8596,15 @@ BEGIN
             x.confidence_width
         FROM arrays
         CROSS JOIN LATERAL genome._beta_summaries(
-            arrays.grps, arrays.a, arrays.b, v_draws, p_version
+            arrays.grps, arrays.a, arrays.b, v_draws, p_version, arrays.draw
         ) AS x
         WHERE arrays.ids IS NOT NULL
     )
 
     UPDATE genome.creative_element_scores AS s
-    SET win_probability = least(1.0, greatest(0.0, sm.win_probability)),
+    SET win_probability = CASE
+            WHEN sm.win_probability IS NOT NULL THEN least(1.0, greatest(0.0, sm.win_probability))
+        END,
         confidence_width = sm.confidence_width
     FROM summaries AS sm
     WHERE s.id = sm.id;
@@ -8595,7 +8618,7 @@ $$;
 -- Name: FUNCTION _update_scores_win_probabilities(p_version integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_win_probabilities(p_version integer) IS 'Internal step of update_scores: for every genome.creative_element_scores row of version p_version, its probability of winning the Thompson draw among the values of its (brand, product, dimension) and the width of its 95% interval, from win_probability_draws draws of genome._beta_summaries seeded by the version (the same version gives the same numbers). Returns the number of rows updated.';
+COMMENT ON FUNCTION genome._update_scores_win_probabilities(p_version integer) IS 'Internal step of update_scores: for every genome.creative_element_scores row of version p_version, the width of its 95% interval and its probability of winning the Thompson draw among the values of its (brand, product, dimension), from win_probability_draws draws of genome._beta_summaries seeded by the version (the same version gives the same numbers). The rows _update_scores_joint_win_probabilities overwrites next (brand-level rows of a brand the joint learner fitted at p_version whose value is a parameter of every stage) are not drawn when their whole (brand, dimension) is: their win_probability is left NULL for that step. Returns the number of rows updated.';
 
 
 --
@@ -20109,10 +20132,10 @@ REVOKE ALL ON FUNCTION genome._beta_moments(p_alpha double precision, p_beta dou
 
 
 --
--- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[]) FROM PUBLIC;
 
 
 --
