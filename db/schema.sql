@@ -1257,10 +1257,10 @@ COMMENT ON FUNCTION genome._beta_moments(p_alpha double precision, p_beta double
 
 
 --
--- Name: _beta_summaries(integer[], double precision[], double precision[], integer, bigint); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _beta_summaries(integer[], double precision[], double precision[], integer, bigint, boolean[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) RETURNS TABLE(idx integer, win_probability double precision, confidence_width double precision)
+CREATE FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[] DEFAULT NULL::boolean[]) RETURNS TABLE(idx integer, win_probability double precision, confidence_width double precision)
     LANGUAGE plpython3u STABLE
     AS $_$
 import numpy as np
@@ -1272,7 +1272,7 @@ b = np.asarray(p_beta, dtype=float)
 n = len(groups)
 if n == 0:
     return []
-if not (len(a) == n and len(b) == n):
+if not (len(a) == n and len(b) == n) or (p_draw is not None and len(p_draw) != n):
     plpy.error("array lengths differ")
 if np.any(~np.isfinite(a)) or np.any(~np.isfinite(b)) or np.any(a <= 0) or np.any(b <= 0):
     plpy.error("alpha and beta must be finite and positive")
@@ -1285,24 +1285,29 @@ plpy.execute(size_plan, ["beta arms", n, "helper_max_rows"])
 largest_group = int(np.max(np.unique(groups, return_counts=True)[1]))
 plpy.execute(size_plan, ["Monte Carlo draws times arms", draws * largest_group, "helper_max_samples"])
 rng = np.random.default_rng(int(p_seed) & 0xFFFFFFFFFFFF)
-win = np.zeros(n)
+win = np.full(n, np.nan)
+# A group is drawn when any of its arms is marked (all are without p_draw); the groups drawn
+# use the stream in group order, as a call with only their arms would.
+marked = np.ones(n, dtype=bool) if p_draw is None else np.array([bool(x) for x in p_draw])
 # One Thompson draw per simulated selection: the value with the highest sample wins.
 order = np.argsort(groups, kind="stable")
 bounds = np.flatnonzero(np.diff(groups[order])) + 1
 for members in np.split(order, bounds):
+    if not marked[members].any():
+        continue
     samples = rng.beta(a[members][:, None], b[members][:, None], size=(len(members), draws))
     winners = np.argmax(samples, axis=0)
     win[members] = np.bincount(winners, minlength=len(members)) / draws
 width = beta_dist.ppf(0.975, a, b) - beta_dist.ppf(0.025, a, b)
-return [(int(i) + 1, float(win[i]), float(width[i])) for i in range(n)]
+return [(int(i) + 1, None if np.isnan(win[i]) else float(win[i]), float(width[i])) for i in range(n)]
 $_$;
 
 
 --
--- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) IS 'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. idx is the 1-based array position. GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
+COMMENT ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[]) IS 'Internal: for Beta(alpha, beta) arms grouped by p_groups, the probability each arm wins a Thompson draw within its group (p_draws Monte Carlo draws, seeded) and the width of its 95% equal-tailed interval. With p_draw (one flag per arm) only the groups with a flagged arm are drawn, in group order from the same seed (the numbers a call with only their arms gives); the other arms'' win_probability is NULL, their width is still computed. idx is the 1-based array position. GN031 beyond helper_max_rows arms or helper_max_samples draws times the arms of the largest group.';
 
 
 --
@@ -4503,39 +4508,43 @@ if len(p_value_names) != len(p_value_means) or p_draws < 1:
     plpy.error("one mean per value name and at least one draw are needed")
 
 names = list(p_value_names)
-column = {name: i for i, name in enumerate(names)}
 rng = np.random.default_rng(int(p_seed))
-# Per draw and value: the log of its success rate, summed over the stages (the rate of a
-# conversion brand's value is the product of its stages' rates; stages are independent).
-log_rate = np.zeros((int(p_draws), len(names)))
-seen = np.zeros(len(names), dtype=int)
+# Per draw and value: its success rate, the product of its stages' rates (the rate of a
+# conversion brand's value; stages are independent).
+rate = np.ones((int(p_draws), len(names)))
 start = chol_start = 0
 for k in sizes:
     params = p_parameters[start:start + k]
     mean = np.asarray(p_means[start:start + k], dtype=float)
     chol = np.asarray(p_cholesky[chol_start:chol_start + k * k], dtype=float).reshape(k, k)
     average = np.asarray(p_average[start:start + k], dtype=float)
-    draws = mean + rng.standard_normal((int(p_draws), k)) @ chol.T
+    # The standard normals of this stage's draws (the draws are mean + z @ chol.T).
+    z = rng.standard_normal((int(p_draws), k))
     dims = np.array([
         "" if p.startswith("objective:") or "=" not in p else p.split("=", 1)[0] for p in params
     ])
-    for d in dict.fromkeys(x for x in dims if x):
-        in_d = dims == d
-        # The average ad's log-odds without this dimension, then each value in its place.
-        base = draws[:, ~in_d] @ average[~in_d]
-        for j in np.flatnonzero(in_d):
-            i = column.get(params[j])
-            if i is not None:
-                log_rate[:, i] -= np.logaddexp(0.0, -(base + draws[:, j]))
-                seen[i] += 1
+    position = {p: j for j, p in enumerate(params) if dims[j]}
+    # Per value the brand's average ad with the value in its dimension's place: one matrix
+    # product gives every value's log-odds in every draw, (mean + z @ chol.T) @ design.
+    design = np.zeros((k, len(names)))
+    for i, name in enumerate(names):
+        j = position.get(name)
+        if j is None:
+            plpy.error("every value name must be a parameter of every stage")
+        design[:, i] = np.where(dims == dims[j], 0.0, average)
+        design[j, i] = 1.0
+    # The logistic in place: rate times 1 / (1 + e^-eta); an overflow to infinity is a rate of 0.
+    eta = z @ (chol.T @ design)
+    eta += mean @ design
+    with np.errstate(over="ignore"):
+        np.exp(np.negative(eta, out=eta), out=eta)
+    eta += 1.0
+    rate /= eta
     start += k
     chol_start += k * k
-if np.any(seen != len(sizes)):
-    plpy.error("every value name must be a parameter of every stage")
 
 # Causal evidence (docs/learning.md#causal-evidence) moves a value's posterior mean after the
 # fit: its draws are scaled to the final mean, keeping their spread and correlations.
-rate = np.exp(log_rate)
 rate *= np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
 
 value_dims = [n.split("=", 1)[0] for n in names]
@@ -8554,7 +8563,22 @@ BEGIN
             dense_rank() OVER (ORDER BY s.brand_id, s.product_id, s.element_dimension)::integer AS grp,
             row_number() OVER (
                 ORDER BY s.brand_id, s.product_id, s.element_dimension, s.element_value
-            )::integer AS rn
+            )::integer AS rn,
+            -- Not the rows _update_scores_joint_win_probabilities overwrites next: the
+            -- brand-level rows of a brand the joint learner fitted at this version whose value
+            -- is a parameter of every stage (a group with any other row is drawn whole).
+            NOT (
+                s.product_id IS NULL
+                AND EXISTS (
+                    SELECT 1 FROM genome.learner_posteriors AS lp
+                    WHERE lp.brand_id = s.brand_id AND lp.genome_version = p_version
+                )
+                AND NOT EXISTS (
+                    SELECT 1 FROM genome.learner_posteriors AS lp
+                    WHERE lp.brand_id = s.brand_id
+                      AND NOT (s.element_dimension || '=' || s.element_value) = ANY (lp.parameters)
+                )
+            ) AS draw
         FROM genome.creative_element_scores AS s
         WHERE s.genome_version = p_version
     ),
@@ -8564,7 +8588,8 @@ BEGIN
             array_agg(r.id ORDER BY r.rn) AS ids,
             array_agg(r.grp ORDER BY r.rn) AS grps,
             array_agg(r.posterior_alpha ORDER BY r.rn) AS a,
-            array_agg(r.posterior_beta ORDER BY r.rn) AS b
+            array_agg(r.posterior_beta ORDER BY r.rn) AS b,
+            array_agg(r.draw ORDER BY r.rn) AS draw
         FROM ranked AS r
     ),
 
@@ -8575,13 +8600,15 @@ BEGIN
             x.confidence_width
         FROM arrays
         CROSS JOIN LATERAL genome._beta_summaries(
-            arrays.grps, arrays.a, arrays.b, v_draws, p_version
+            arrays.grps, arrays.a, arrays.b, v_draws, p_version, arrays.draw
         ) AS x
         WHERE arrays.ids IS NOT NULL
     )
 
     UPDATE genome.creative_element_scores AS s
-    SET win_probability = least(1.0, greatest(0.0, sm.win_probability)),
+    SET win_probability = CASE
+            WHEN sm.win_probability IS NOT NULL THEN least(1.0, greatest(0.0, sm.win_probability))
+        END,
         confidence_width = sm.confidence_width
     FROM summaries AS sm
     WHERE s.id = sm.id;
@@ -8595,7 +8622,7 @@ $$;
 -- Name: FUNCTION _update_scores_win_probabilities(p_version integer); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_win_probabilities(p_version integer) IS 'Internal step of update_scores: for every genome.creative_element_scores row of version p_version, its probability of winning the Thompson draw among the values of its (brand, product, dimension) and the width of its 95% interval, from win_probability_draws draws of genome._beta_summaries seeded by the version (the same version gives the same numbers). Returns the number of rows updated.';
+COMMENT ON FUNCTION genome._update_scores_win_probabilities(p_version integer) IS 'Internal step of update_scores: for every genome.creative_element_scores row of version p_version, the width of its 95% interval and its probability of winning the Thompson draw among the values of its (brand, product, dimension), from win_probability_draws draws of genome._beta_summaries seeded by the version (the same version gives the same numbers). The rows _update_scores_joint_win_probabilities overwrites next (brand-level rows of a brand the joint learner fitted at p_version whose value is a parameter of every stage) are not drawn when their whole (brand, dimension) is: their win_probability is left NULL for that step. Returns the number of rows updated.';
 
 
 --
@@ -20109,10 +20136,10 @@ REVOKE ALL ON FUNCTION genome._beta_moments(p_alpha double precision, p_beta dou
 
 
 --
--- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._beta_summaries(p_groups integer[], p_alpha double precision[], p_beta double precision[], p_draws integer, p_seed bigint, p_draw boolean[]) FROM PUBLIC;
 
 
 --

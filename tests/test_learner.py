@@ -13,6 +13,7 @@ import pytest
 import statsmodels.api as sm
 from scipy.optimize import brentq
 from scipy.special import digamma, expit, logit, polygamma
+from scipy.stats import beta as beta_dist
 from scipy.stats import norm
 
 from sim import factories as f
@@ -716,3 +717,172 @@ def test_joint_win_probabilities_refuse_mismatched_arrays(db) -> None:
             "'{4}', %s, '{0,0,0}', '{1,0,0,0,1,0,0,0,1}', '{1,1,1}', '{hook=a}', '{0.1}', 10, 1)",
             (params,),
         )
+
+
+def test_update_scores_draws_beta_win_probabilities_only_where_the_joint_draws_do_not_serve(
+    db: psycopg.Connection,
+) -> None:
+    """A brand the joint learner fits gets its brand-level win probabilities from the joint
+    draws (genome._joint_win_probabilities), which is all _update_scores_win_probabilities
+    would have drawn for it; a brand it does not fit (no trials) keeps the independent Betas'
+    draws at brand and product level, the numbers genome._beta_summaries gives on its rows
+    alone (the skipped groups take nothing from the seeded stream)."""
+    _use(db, "joint_logistic")
+    rng = np.random.default_rng(3)
+    dims = {d: v for d, v in _dimensions(db).items() if len(v) >= 2}
+    items = [({d: str(rng.choice(v)) for d, v in dims.items()}, 0.5) for _ in range(60)]
+    fitted = f.brand(db)
+    ads = f.bulk_rewards(db, f.ad_run(db, f.product(db, fitted)), items, T0)
+    db.execute(
+        "UPDATE genome.creative_element_rewards SET total_clicks = 5 + (get_byte(uuid_send(generated_ad_id), 0) %% 40), "
+        "total_purchases = get_byte(uuid_send(generated_ad_id), 1) %% 4 WHERE generated_ad_id = ANY(%s)",
+        (ads,),
+    )
+    beta_only = f.brand(db)
+    ads = f.bulk_rewards(db, f.ad_run(db, f.product(db, beta_only)), items, T0)
+    db.execute(
+        "UPDATE genome.creative_element_rewards SET total_impressions = 0, total_clicks = 0 "
+        "WHERE generated_ad_id = ANY(%s)",
+        (ads,),
+    )
+    db.execute("SET ROLE genome_owner")
+    db.execute("SELECT genome.update_scores(%s)", (T0,))
+    db.execute("RESET ROLE")
+    version = db.execute(
+        "SELECT genome_version FROM genome.genome_state WHERE brand_id = %s", (fitted,)
+    ).fetchone()[0]
+    stages = db.execute(
+        "SELECT parameters, posterior_mean, posterior_cholesky, average_design "
+        "FROM genome.learner_posteriors WHERE brand_id = %s AND genome_version = %s ORDER BY stage",
+        (fitted, version),
+    ).fetchall()
+    assert len(stages) == 2
+    rows = db.execute(
+        "SELECT element_dimension || '=' || element_value, "
+        "posterior_alpha / (posterior_alpha + posterior_beta), win_probability "
+        "FROM genome.creative_element_scores WHERE brand_id = %s AND product_id IS NULL "
+        "ORDER BY 1",
+        (fitted,),
+    ).fetchall()
+    joint = dict(
+        db.execute(
+            "SELECT * FROM genome._joint_win_probabilities(%s, %s, %s, %s, %s, %s, %s, "
+            "genome._setting_num('win_probability_draws')::integer, "
+            "%s::bigint * 4294967296 + hashtext(%s::text)::bigint + 2147483648)",
+            (
+                [len(s[0]) for s in stages],
+                [p for s in stages for p in s[0]],
+                [x for s in stages for x in s[1]],
+                [x for s in stages for x in s[2]],
+                [x for s in stages for x in s[3]],
+                [r[0] for r in rows],
+                [r[1] for r in rows],
+                version,
+                str(fitted),
+            ),
+        ).fetchall()
+    )
+    assert len(rows) == sum(len(v) for v in _dimensions(db).values())
+    for name, _, stored in rows:
+        assert stored == pytest.approx(joint[name], abs=1e-12), name
+    # The brand the learner did not fit: brand and product rows, each (product, dimension)
+    # a group in the step's order, drawn as if they were all there was.
+    beta_rows = db.execute(
+        """
+        SELECT array_agg(win_probability ORDER BY rn), array_agg(grp ORDER BY rn),
+               array_agg(posterior_alpha ORDER BY rn), array_agg(posterior_beta ORDER BY rn),
+               array_agg(confidence_width ORDER BY rn), count(product_id)
+        FROM (
+            SELECT s.*,
+                dense_rank() OVER (ORDER BY s.product_id, s.element_dimension)::integer AS grp,
+                row_number() OVER (ORDER BY s.product_id, s.element_dimension, s.element_value) AS rn
+            FROM genome.creative_element_scores AS s
+            WHERE s.brand_id = %s AND s.genome_version = %s
+        ) AS x
+        """,
+        (beta_only, version),
+    ).fetchone()
+    stored, groups, a, b, widths, n_product = beta_rows
+    assert n_product > 0 and len(stored) > n_product
+    direct = db.execute(
+        "SELECT array_agg(win_probability ORDER BY idx), array_agg(confidence_width ORDER BY idx) "
+        "FROM genome._beta_summaries(%s, %s, %s, "
+        "genome._setting_num('win_probability_draws')::integer, %s)",
+        (groups, a, b, version),
+    ).fetchone()
+    np.testing.assert_allclose(stored, direct[0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(widths, direct[1], rtol=1e-12)
+    # Every row's interval width, the joint brand's included.
+    ab = db.execute(
+        "SELECT posterior_alpha, posterior_beta, confidence_width FROM genome.creative_element_scores "
+        "WHERE genome_version = %s",
+        (version,),
+    ).fetchall()
+    ab = np.asarray(ab, dtype=float)
+    np.testing.assert_allclose(
+        ab[:, 2],
+        beta_dist.ppf(0.975, ab[:, 0], ab[:, 1]) - beta_dist.ppf(0.025, ab[:, 0], ab[:, 1]),
+        rtol=1e-9,
+    )
+
+
+def _reference_joint_wins(stages, names, means, draws, seed):
+    """genome._joint_win_probabilities written the straightforward way (per dimension the
+    average ad without it, per value its log-rate; the same seeded stream of normals)."""
+    rng = np.random.default_rng(seed)
+    log_rate = np.zeros((draws, len(names)))
+    for params, mean, chol, average in stages:
+        x = mean + rng.standard_normal((draws, len(params))) @ chol.T
+        dims = np.array(["" if p.startswith("objective:") else p.split("=", 1)[0] for p in params])
+        for j, p in enumerate(params):
+            if p in names:
+                others = dims != dims[j]
+                eta = x[:, others] @ average[others] + x[:, j]
+                log_rate[:, names.index(p)] -= np.logaddexp(0.0, -eta)
+    rate = np.exp(log_rate)
+    rate *= np.asarray(means) / rate.mean(axis=0)
+    out = {}
+    for d in dict.fromkeys(n.split("=", 1)[0] for n in names):
+        idx = [i for i, n in enumerate(names) if n.split("=", 1)[0] == d]
+        wins = np.bincount(np.argmax(rate[:, idx], axis=1), minlength=len(idx)) / draws
+        out.update({names[i]: w for i, w in zip(idx, wins, strict=True)})
+    return out
+
+
+def test_joint_win_probabilities_equal_the_straightforward_computation(db) -> None:
+    """Random stages (parameters in different orders, a value no one asks about, two
+    intercepts): the same win probabilities as the per-dimension loop, draw for draw."""
+    rng = np.random.default_rng(11)
+    values = {"hook": ["a", "b", "c"], "hook_type": ["x", "y"], "color": ["r", "g", "b", "k"]}
+    params = ["objective:TRAFFIC", "objective:SALES"] + [
+        f"{d}={v}" for d, vs in values.items() for v in vs
+    ]
+    names = sorted(p for p in params if "=" in p and p != "color=k")
+    stages = []
+    for _ in range(2):
+        order = rng.permutation(len(params))
+        p = [params[i] for i in order]
+        a = rng.normal(size=(len(p), len(p))) * 0.3
+        cov = a @ a.T + np.eye(len(p)) * 0.05
+        average = np.where([x.startswith("objective:") for x in p], 0.5, rng.random(len(p)) / 3)
+        stages.append((p, rng.normal(-2.0, 0.5, len(p)), np.linalg.cholesky(cov), average))
+    means = list(rng.uniform(0.01, 0.1, len(names)))
+    got = db.execute(
+        "SELECT value_name, win_probability FROM genome._joint_win_probabilities("
+        "%s, %s, %s, %s, %s, %s, %s, 5000, 99)",
+        (
+            [len(s[0]) for s in stages],
+            [x for s in stages for x in s[0]],
+            [float(x) for s in stages for x in s[1]],
+            [float(x) for s in stages for x in s[2].ravel()],
+            [float(x) for s in stages for x in s[3]],
+            names,
+            means,
+        ),
+    ).fetchall()
+    reference = _reference_joint_wins(stages, names, means, 5000, 99)
+    assert {n for n, _ in got} == set(names)
+    for name, w in got:
+        assert w == pytest.approx(reference[name], abs=1e-12), name
+    # Not a degenerate case: every dimension's wins are spread over its values.
+    assert all(0.0 < w < 1.0 for _, w in got)

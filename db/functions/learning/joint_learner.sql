@@ -639,39 +639,43 @@ if len(p_value_names) != len(p_value_means) or p_draws < 1:
     plpy.error("one mean per value name and at least one draw are needed")
 
 names = list(p_value_names)
-column = {name: i for i, name in enumerate(names)}
 rng = np.random.default_rng(int(p_seed))
-# Per draw and value: the log of its success rate, summed over the stages (the rate of a
-# conversion brand's value is the product of its stages' rates; stages are independent).
-log_rate = np.zeros((int(p_draws), len(names)))
-seen = np.zeros(len(names), dtype=int)
+# Per draw and value: its success rate, the product of its stages' rates (the rate of a
+# conversion brand's value; stages are independent).
+rate = np.ones((int(p_draws), len(names)))
 start = chol_start = 0
 for k in sizes:
     params = p_parameters[start:start + k]
     mean = np.asarray(p_means[start:start + k], dtype=float)
     chol = np.asarray(p_cholesky[chol_start:chol_start + k * k], dtype=float).reshape(k, k)
     average = np.asarray(p_average[start:start + k], dtype=float)
-    draws = mean + rng.standard_normal((int(p_draws), k)) @ chol.T
+    # The standard normals of this stage's draws (the draws are mean + z @ chol.T).
+    z = rng.standard_normal((int(p_draws), k))
     dims = np.array([
         "" if p.startswith("objective:") or "=" not in p else p.split("=", 1)[0] for p in params
     ])
-    for d in dict.fromkeys(x for x in dims if x):
-        in_d = dims == d
-        # The average ad's log-odds without this dimension, then each value in its place.
-        base = draws[:, ~in_d] @ average[~in_d]
-        for j in np.flatnonzero(in_d):
-            i = column.get(params[j])
-            if i is not None:
-                log_rate[:, i] -= np.logaddexp(0.0, -(base + draws[:, j]))
-                seen[i] += 1
+    position = {p: j for j, p in enumerate(params) if dims[j]}
+    # Per value the brand's average ad with the value in its dimension's place: one matrix
+    # product gives every value's log-odds in every draw, (mean + z @ chol.T) @ design.
+    design = np.zeros((k, len(names)))
+    for i, name in enumerate(names):
+        j = position.get(name)
+        if j is None:
+            plpy.error("every value name must be a parameter of every stage")
+        design[:, i] = np.where(dims == dims[j], 0.0, average)
+        design[j, i] = 1.0
+    # The logistic in place: rate times 1 / (1 + e^-eta); an overflow to infinity is a rate of 0.
+    eta = z @ (chol.T @ design)
+    eta += mean @ design
+    with np.errstate(over="ignore"):
+        np.exp(np.negative(eta, out=eta), out=eta)
+    eta += 1.0
+    rate /= eta
     start += k
     chol_start += k * k
-if np.any(seen != len(sizes)):
-    plpy.error("every value name must be a parameter of every stage")
 
 # Causal evidence (docs/learning.md#causal-evidence) moves a value's posterior mean after the
 # fit: its draws are scaled to the final mean, keeping their spread and correlations.
-rate = np.exp(log_rate)
 rate *= np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
 
 value_dims = [n.split("=", 1)[0] for n in names]

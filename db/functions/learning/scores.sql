@@ -621,7 +621,22 @@ BEGIN
             dense_rank() OVER (ORDER BY s.brand_id, s.product_id, s.element_dimension)::integer AS grp,
             row_number() OVER (
                 ORDER BY s.brand_id, s.product_id, s.element_dimension, s.element_value
-            )::integer AS rn
+            )::integer AS rn,
+            -- Not the rows _update_scores_joint_win_probabilities overwrites next: the
+            -- brand-level rows of a brand the joint learner fitted at this version whose value
+            -- is a parameter of every stage (a group with any other row is drawn whole).
+            NOT (
+                s.product_id IS NULL
+                AND EXISTS (
+                    SELECT 1 FROM genome.learner_posteriors AS lp
+                    WHERE lp.brand_id = s.brand_id AND lp.genome_version = p_version
+                )
+                AND NOT EXISTS (
+                    SELECT 1 FROM genome.learner_posteriors AS lp
+                    WHERE lp.brand_id = s.brand_id
+                      AND NOT (s.element_dimension || '=' || s.element_value) = ANY (lp.parameters)
+                )
+            ) AS draw
         FROM genome.creative_element_scores AS s
         WHERE s.genome_version = p_version
     ),
@@ -631,7 +646,8 @@ BEGIN
             array_agg(r.id ORDER BY r.rn) AS ids,
             array_agg(r.grp ORDER BY r.rn) AS grps,
             array_agg(r.posterior_alpha ORDER BY r.rn) AS a,
-            array_agg(r.posterior_beta ORDER BY r.rn) AS b
+            array_agg(r.posterior_beta ORDER BY r.rn) AS b,
+            array_agg(r.draw ORDER BY r.rn) AS draw
         FROM ranked AS r
     ),
 
@@ -642,13 +658,15 @@ BEGIN
             x.confidence_width
         FROM arrays
         CROSS JOIN LATERAL genome._beta_summaries(
-            arrays.grps, arrays.a, arrays.b, v_draws, p_version
+            arrays.grps, arrays.a, arrays.b, v_draws, p_version, arrays.draw
         ) AS x
         WHERE arrays.ids IS NOT NULL
     )
 
     UPDATE genome.creative_element_scores AS s
-    SET win_probability = least(1.0, greatest(0.0, sm.win_probability)),
+    SET win_probability = CASE
+            WHEN sm.win_probability IS NOT NULL THEN least(1.0, greatest(0.0, sm.win_probability))
+        END,
         confidence_width = sm.confidence_width
     FROM summaries AS sm
     WHERE s.id = sm.id;
@@ -657,7 +675,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_win_probabilities(integer) IS
-'Internal step of update_scores: for every genome.creative_element_scores row of version p_version, its probability of winning the Thompson draw among the values of its (brand, product, dimension) and the width of its 95% interval, from win_probability_draws draws of genome._beta_summaries seeded by the version (the same version gives the same numbers). Returns the number of rows updated.';
+'Internal step of update_scores: for every genome.creative_element_scores row of version p_version, the width of its 95% interval and its probability of winning the Thompson draw among the values of its (brand, product, dimension), from win_probability_draws draws of genome._beta_summaries seeded by the version (the same version gives the same numbers). The rows _update_scores_joint_win_probabilities overwrites next (brand-level rows of a brand the joint learner fitted at p_version whose value is a parameter of every stage) are not drawn when their whole (brand, dimension) is: their win_probability is left NULL for that step. Returns the number of rows updated.';
 
 
 -- Step 7: combos of 2 and 3 element values (brand level).
