@@ -178,6 +178,7 @@ def run_growth(args: argparse.Namespace, server: Server) -> int:
         size_name, base, fn = _growth_runners(args)[name]
         print(f"-- growth {name} at {args.growth_scale} x {base:,} {size_name} ...", flush=True)
         found += growth.run(name, size_name, base, args.growth_scale, lambda n, f=fn: f(server, n))
+    server.close()
     for name in server.leftovers():
         server.drop(name)
     png = growth.plot(found, args.out.parent / "growth.png")
@@ -225,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         res.seconds = time.perf_counter() - t0
         results.append(res)
         print(format_table([res]), flush=True)
+    server.close()
     leftovers = server.leftovers()
     for name in leftovers:
         server.drop(name)

@@ -41,7 +41,6 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from agents.migrate import migrate
 from bench.harness import BenchResult, Row, Server
 from sim.markets import (
     FAMILIES,
@@ -562,26 +561,8 @@ def _spread(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def template_database(server: Server) -> str:
-    """A migrated database to copy for each run (CREATE DATABASE ... TEMPLATE is a file
-    copy, a migration is not)."""
-    name = server.dbname("learning_template")
-    url = server.create("learning_template")
-    migrate(url, jobs=False)  # virtual time: the benchmark calls run_job itself
-    return name
-
-
-def copy_database(server: Server, template: str, name: str) -> str:
-    dbname = server.dbname(name)
-    with psycopg.connect(server.admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
-    return server.url(dbname)
-
-
 def run_family(
     server: Server | None,
-    template: str | None,
     family: str,
     sizes: LearnSizes,
     maturation: Maturation,
@@ -595,10 +576,10 @@ def run_family(
         truth = build_family(family, seed, sizes.days)
         for policy in sizes.policies:
             if policy == "project":
-                if server is None or template is None:
+                if server is None:
                     raise ValueError("the project policy needs a database server")
                 name = f"learning_{family.replace('.', '')}_{seed}"
-                url = copy_database(server, template, name)
+                url = server.migrated(name)  # a clone of the run's template
                 try:
                     trace, runs, checks = run_project(url, truth, seed, sizes.ads_per_day)
                 finally:
@@ -725,36 +706,32 @@ def run(server: Server, sizes: LearnSizes, log: Callable[[str], None] = print) -
             "policies": list(sizes.policies),
         },
     )
-    template = template_database(server) if "project" in sizes.policies else None
-    try:
-        if template is not None:
-            with psycopg.connect(server.url(template)) as conn:
-                maturation = Maturation.read(conn)
-                _, left_out = job_calendar(conn)
-            res.notes.append("jobs not run (no agents): " + ", ".join(left_out))
-        else:
-            maturation = Maturation()
-        res.notes.append(
-            "MABWiser and joint_ts learn daily from clicks of impressions (purchases of "
-            f"impressions in the conversion family) from age {maturation.clicks} "
-            f"({maturation.purchases}) days; MABWiser gets each ad's counts once, at that age"
-        )
-        results = []
-        for family in sizes.families:
-            fr, info = run_family(server, template, family, sizes, maturation, log)
-            results.append(fr)
-            res.details[family] = _details(fr, info)
-            if "joint_ts" in sizes.policies:
-                # The same goals for the reference model: they are reachable on this data.
-                res.details[family]["joint_ts_verdicts"] = verdicts(fr, "joint_ts")
-            _rows(res, fr)
-            if info["off_policy"]:
-                res.notes.append(_off_policy_note(family, info["off_policy"]))
-            for v in verdicts(fr) if "project" in sizes.policies else []:
-                res.notes.append(v)
-    finally:
-        if template is not None:
-            server.drop("learning_template")
+    if "project" in sizes.policies:
+        # The run's template (bench/harness.py), which every project run clones.
+        with psycopg.connect(server.url(server.template())) as conn:
+            maturation = Maturation.read(conn)
+            _, left_out = job_calendar(conn)
+        res.notes.append("jobs not run (no agents): " + ", ".join(left_out))
+    else:
+        maturation = Maturation()
+    res.notes.append(
+        "MABWiser and joint_ts learn daily from clicks of impressions (purchases of "
+        f"impressions in the conversion family) from age {maturation.clicks} "
+        f"({maturation.purchases}) days; MABWiser gets each ad's counts once, at that age"
+    )
+    results = []
+    for family in sizes.families:
+        fr, info = run_family(server, family, sizes, maturation, log)
+        results.append(fr)
+        res.details[family] = _details(fr, info)
+        if "joint_ts" in sizes.policies:
+            # The same goals for the reference model: they are reachable on this data.
+            res.details[family]["joint_ts_verdicts"] = verdicts(fr, "joint_ts")
+        _rows(res, fr)
+        if info["off_policy"]:
+            res.notes.append(_off_policy_note(family, info["off_policy"]))
+        for v in verdicts(fr) if "project" in sizes.policies else []:
+            res.notes.append(v)
     table = format_family_table(results, sizes.policies)
     res.details["table"] = table
     log(table)

@@ -10643,6 +10643,7 @@ COMMENT ON FUNCTION genome.decide_review(p_generated_ad_id uuid) IS 'The three-s
 CREATE FUNCTION genome.detect_fatigue(p_now timestamp with time zone DEFAULT now()) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_drop double precision := genome._setting_num('fatigue_ctr_drop');
@@ -10650,6 +10651,7 @@ DECLARE
     v_base integer := genome._setting_num('fatigue_baseline_days')::integer;
     v_win integer := genome._setting_num('fatigue_window_days')::integer;
     v_min double precision := genome._setting_num('fatigue_min_impressions');
+    v_settings bigint;
     v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
@@ -10657,8 +10659,9 @@ BEGIN
         RAISE EXCEPTION 'fatigue settings out of range (0 < fatigue_ctr_drop < 1, fatigue_frequency_threshold >= 1, windows >= 1 day)'
             USING ERRCODE = 'GN090';
     END IF;
+    v_settings := hashtextextended(concat_ws('|', v_drop, v_freq, v_base, v_win, v_min), 0);
 
-    WITH daily AS (
+    WITH delivered AS (
         -- Delivered days of every launched ad (attributed through meta_ad_mapping), up to p_now.
         SELECT
             m.generated_ad_id AS ad_id,
@@ -10677,6 +10680,30 @@ BEGIN
           AND p.date <= p_now::date
           AND p.impressions > 0
         GROUP BY m.generated_ad_id, p.date
+    ),
+
+    changed AS (
+        -- The ads whose inputs differ from those of their stored assessment (or that have
+        -- none): new days, restated days, days beyond an earlier p_now, other settings. The
+        -- fingerprint is order-free (XOR of one hash per delivered day, and of the settings).
+        SELECT fp.ad_id, fp.inputs_hash
+        FROM (
+            SELECT
+                d.ad_id,
+                bit_xor(hashtextextended(concat_ws('|', d.date, d.imps, d.clicks, d.day_freq), 0))
+                # v_settings AS inputs_hash
+            FROM delivered AS d
+            GROUP BY d.ad_id
+        ) AS fp
+        LEFT JOIN genome.ad_fatigue AS af ON af.generated_ad_id = fp.ad_id
+        WHERE af.inputs_hash IS DISTINCT FROM fp.inputs_hash
+    ),
+
+    daily AS (
+        -- The delivered days of the changed ads only: every later stage works on these.
+        SELECT d.*
+        FROM delivered AS d
+        INNER JOIN changed AS c ON c.ad_id = d.ad_id
     ),
 
     span AS (
@@ -10813,8 +10840,10 @@ BEGIN
                 WHEN s.audience IS NULL THEN 1.0
                 ELSE lt.cum_imps / (s.audience * (1.0 - exp(greatest(-lt.cum_imps / s.audience, -700.0))))
             END AS est_frequency,
-            ff.fatigued_on
+            ff.fatigued_on,
+            ch.inputs_hash
         FROM span AS s
+        INNER JOIN changed AS ch ON ch.ad_id = s.ad_id
         INNER JOIN cumulative AS lt ON lt.ad_id = s.ad_id AND lt.date = s.last_date
         LEFT JOIN base ON base.ad_id = s.ad_id
         LEFT JOIN flagged AS lf ON lf.ad_id = s.ad_id AND lf.date = s.last_date
@@ -10825,7 +10854,8 @@ BEGIN
         generated_ad_id, organization_id, brand_id, assessed_at, first_date, last_date, age_days,
         baseline_impressions, baseline_clicks, baseline_ctr, current_from, current_impressions,
         current_clicks, current_ctr, ctr_decay, ctr_decay_ci_lower, ctr_decay_ci_upper,
-        lifetime_impressions, est_audience, est_frequency, status, fatigued_on, days_to_fatigue
+        lifetime_impressions, est_audience, est_frequency, status, fatigued_on, days_to_fatigue,
+        inputs_hash
     )
     SELECT
         l.ad_id,
@@ -10856,7 +10886,8 @@ BEGIN
             ELSE 'fresh'
         END,
         l.fatigued_on,
-        (l.fatigued_on - l.first_date) + 1
+        (l.fatigued_on - l.first_date) + 1,
+        l.inputs_hash
     FROM latest AS l
     INNER JOIN public.generated_ads AS g ON g.id = l.ad_id
     INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
@@ -10882,7 +10913,8 @@ BEGIN
         est_frequency = excluded.est_frequency,
         status = excluded.status,
         fatigued_on = excluded.fatigued_on,
-        days_to_fatigue = excluded.days_to_fatigue;
+        days_to_fatigue = excluded.days_to_fatigue,
+        inputs_hash = excluded.inputs_hash;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
     RETURN v_rows;
 END
@@ -10893,7 +10925,7 @@ $$;
 -- Name: FUNCTION detect_fatigue(p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) IS 'Daily (job fatigue_refresh): assesses every launched ad (performance rows through meta_ad_mapping, dates <= p_now) into genome.ad_fatigue. Baseline: the ad''s first fatigue_baseline_days days of delivery. For each later day: the CTR of the trailing fatigue_window_days (never overlapping the first week) against the baseline CTR, and the estimated lifetime frequency (lifetime impressions over the random-exposure reach of an audience estimated from the daily impressions / reach). An ad is fatigued from the first day on which, with at least fatigue_min_impressions in both windows, CTR fell by >= fatigue_ctr_drop, the 95% interval of the CTR ratio lies below 1, and the frequency passed fatigue_frequency_threshold; status warming_up / fresh / decaying (CTR fell but frequency or evidence not there yet) / fatigued, with fatigued_on and days_to_fatigue. Returns the number of ads assessed. GN004 bad p_now, GN090 fatigue settings out of range.';
+COMMENT ON FUNCTION genome.detect_fatigue(p_now timestamp with time zone) IS 'Daily (job fatigue_refresh): assesses the launched ads (performance rows through meta_ad_mapping, dates <= p_now) whose inputs changed since their stored row into genome.ad_fatigue: ads without a row, and ads whose fingerprint of delivered days up to p_now (date, impressions, clicks, daily frequency) and fatigue settings differs from inputs_hash (new or restated days, an earlier p_now, other settings); the other rows already equal a new assessment (docs/evolution.md#fatigue). Baseline: the ad''s first fatigue_baseline_days days of delivery. For each later day: the CTR of the trailing fatigue_window_days (never overlapping the first week) against the baseline CTR, and the estimated lifetime frequency (lifetime impressions over the random-exposure reach of an audience estimated from the daily impressions / reach). An ad is fatigued from the first day on which, with at least fatigue_min_impressions in both windows, CTR fell by >= fatigue_ctr_drop, the 95% interval of the CTR ratio lies below 1, and the frequency passed fatigue_frequency_threshold; status warming_up / fresh / decaying (CTR fell but frequency or evidence not there yet) / fatigued, with fatigued_on and days_to_fatigue. Returns the number of ads assessed (changed). GN004 bad p_now, GN090 fatigue settings out of range.';
 
 
 --
@@ -15029,6 +15061,7 @@ CREATE TABLE genome.ad_fatigue (
     status text NOT NULL,
     fatigued_on date,
     days_to_fatigue integer,
+    inputs_hash bigint NOT NULL,
     CONSTRAINT ad_fatigue_age_days_check CHECK ((age_days >= 1)),
     CONSTRAINT ad_fatigue_baseline_clicks_check CHECK ((baseline_clicks >= 0)),
     CONSTRAINT ad_fatigue_baseline_impressions_check CHECK ((baseline_impressions >= 0)),
@@ -15045,7 +15078,7 @@ CREATE TABLE genome.ad_fatigue (
 -- Name: TABLE ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.ad_fatigue IS 'Creative fatigue per launched ad (genome.detect_fatigue): CTR of the latest window against the ad''s own first matured week, with its estimated lifetime frequency. One row per ad, replaced on every run.';
+COMMENT ON TABLE genome.ad_fatigue IS 'Creative fatigue per launched ad (genome.detect_fatigue): CTR of the latest window against the ad''s own first matured week, with its estimated lifetime frequency. One row per ad, replaced when the ad''s inputs changed (inputs_hash).';
 
 
 --
@@ -15074,6 +15107,13 @@ COMMENT ON COLUMN genome.ad_fatigue.status IS 'warming_up: its first matured wee
 --
 
 COMMENT ON COLUMN genome.ad_fatigue.days_to_fatigue IS 'Days from first delivery to fatigued_on (the event of the survival fit in genome.predict_fatigue).';
+
+
+--
+-- Name: COLUMN ad_fatigue.inputs_hash; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_fatigue.inputs_hash IS 'Fingerprint of what the assessment read: its delivered days up to p_now (date, impressions, clicks, daily frequency) and the fatigue settings. detect_fatigue assesses an ad again only when it changed (docs/evolution.md#fatigue).';
 
 
 --

@@ -317,3 +317,68 @@ def test_refreshes_are_capped_per_brand(db: psycopg.Connection) -> None:
         ]
         == 2
     )
+
+
+def _day(db: psycopg.Connection, meta: str, day: dt.date, ctr: float, audience: float) -> None:
+    """One delivered day of a linked ad (IMPS impressions, reach from the audience size)."""
+    f.perf(db, meta, day, impressions=IMPS, clicks=round(IMPS * ctr))
+    reach = _reach(IMPS, audience)
+    db.execute(
+        "UPDATE meta_ads_performance SET reach = %s, frequency = round(%s::numeric / %s, 4) "
+        "WHERE meta_ad_id = %s AND date = %s",
+        (reach, IMPS, reach, meta, day),
+    )
+
+
+def _table(db: psycopg.Connection) -> list[tuple]:
+    """genome.ad_fatigue without assessed_at (when each row was last written)."""
+    cur = db.execute("SELECT * FROM genome.ad_fatigue ORDER BY generated_ad_id")
+    keep = [i for i, c in enumerate(cur.description) if c.name != "assessed_at"]
+    return [tuple(row[i] for i in keep) for row in cur.fetchall()]
+
+
+def test_daily_calls_assess_only_changed_ads_and_equal_a_from_scratch_assessment(
+    db: psycopg.Connection,
+) -> None:
+    """docs/evolution.md#fatigue: day by day, with ads that stop, start late and get a day
+    restated, each call assesses exactly the ads whose inputs changed, and the table it
+    leaves equals what one assessment from an empty table gives."""
+    _b, run = _setup(db)
+    audience = 15_000.0
+    tags = {"hook_type": "urgency", "belief_angle": "scientific_proof"}
+    # (first day, days of delivery, CTR by day of its life)
+    plan = {
+        "stops": (0, 9, [BASE_CTR] * 9),
+        "wears_out": (0, 16, _fatiguing_ctr(16, audience)),
+        "starts_late": (4, 12, [BASE_CTR] * 12),
+    }
+    ads = {name: f.ad(db, run, tags) for name in plan}
+    metas = {name: f.link(db, ads[name]) for name in plan}
+    restated_on, restated_day = 12, D0 + dt.timedelta(days=3)
+    for k in range(16):
+        day = D0 + dt.timedelta(days=k)
+        changed = set()
+        for name, (first, days, ctr) in plan.items():
+            if first <= k < first + days:
+                _day(db, metas[name], day, ctr[k - first], audience)
+                changed.add(name)
+        if k == restated_on:  # Meta restates a finished ad's old day (fewer valid clicks)
+            db.execute(
+                "UPDATE meta_ads_performance SET link_clicks = link_clicks - 7, updated_at = %s"
+                " WHERE meta_ad_id = %s AND date = %s",
+                (f.at(day), metas["stops"], restated_day),
+            )
+            changed.add("stops")
+        n = db.execute("SELECT genome.detect_fatigue(%s)", (f.at(day),)).fetchone()[0]
+        assert n == len(changed), (k, changed)
+    assert _fatigue(db, ads["wears_out"])["status"] == "fatigued"
+    assert _fatigue(db, ads["stops"])["last_date"] == D0 + dt.timedelta(days=8)
+    last = f.at(D0 + dt.timedelta(days=15))
+    incremental = _table(db)
+    db.execute("TRUNCATE genome.ad_fatigue")
+    assert db.execute("SELECT genome.detect_fatigue(%s)", (last,)).fetchone()[0] == 3
+    assert _table(db) == incremental
+    # Nothing new: nothing assessed. Another setting: every ad again.
+    assert db.execute("SELECT genome.detect_fatigue(%s)", (last,)).fetchone()[0] == 0
+    db.execute("UPDATE genome.settings SET value = '5' WHERE key = 'fatigue_window_days'")
+    assert db.execute("SELECT genome.detect_fatigue(%s)", (last,)).fetchone()[0] == 3

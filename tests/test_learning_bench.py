@@ -159,13 +159,12 @@ def test_small_benchmark_project_beats_random_and_is_not_worse_than_mabwiser(
         policies=("project", "mabwiser", "random"),
     )  # fmt: skip
     server = Server.local(tmp_path, "learntest")
-    template = learning.template_database(server)
     try:
-        with psycopg.connect(server.url(template)) as conn:
+        with psycopg.connect(server.url(server.template())) as conn:
             maturation = learning.Maturation.read(conn)
-        result, _ = learning.run_family(server, template, "additive", sizes, maturation)
+        result, _ = learning.run_family(server, "additive", sizes, maturation)
     finally:
-        server.drop("learning_template")
+        server.close()
     project, mab, rnd = result.pct("project"), result.pct("mabwiser"), result.pct("random")
     assert all(p > r for p, r in zip(project, rnd, strict=True)), (project, rnd)
     diffs = [p - m for p, m in zip(project, mab, strict=True)]

@@ -89,17 +89,20 @@ CREATE TABLE genome.ad_fatigue (
     status text NOT NULL CHECK (status IN ('warming_up', 'fresh', 'decaying', 'fatigued')),
     fatigued_on date,
     days_to_fatigue integer CHECK (days_to_fatigue >= 1),
+    inputs_hash bigint NOT NULL,
     CHECK ((status = 'fatigued') = (fatigued_on IS NOT NULL))
 );
 CREATE INDEX ad_fatigue_brand_idx ON genome.ad_fatigue (brand_id, status);
 COMMENT ON TABLE genome.ad_fatigue IS
-'Creative fatigue per launched ad (genome.detect_fatigue): CTR of the latest window against the ad''s own first matured week, with its estimated lifetime frequency. One row per ad, replaced on every run.';
+'Creative fatigue per launched ad (genome.detect_fatigue): CTR of the latest window against the ad''s own first matured week, with its estimated lifetime frequency. One row per ad, replaced when the ad''s inputs changed (inputs_hash).';
 COMMENT ON COLUMN genome.ad_fatigue.ctr_decay IS
 '1 - current_ctr / baseline_ctr; ctr_decay_ci_* is its 95% interval (delta method on the log CTR ratio).';
 COMMENT ON COLUMN genome.ad_fatigue.est_frequency IS
 'Estimated lifetime frequency (impressions per person reached): lifetime impressions over the reach a random-exposure model gives for the audience size est_audience, which is estimated from the daily impressions / reach of the ad.';
 COMMENT ON COLUMN genome.ad_fatigue.status IS
 'warming_up: its first matured week is not complete; fresh; decaying: CTR fell by the threshold but frequency has not passed its threshold; fatigued: both (first on fatigued_on).';
+COMMENT ON COLUMN genome.ad_fatigue.inputs_hash IS
+'Fingerprint of what the assessment read: its delivered days up to p_now (date, impressions, clicks, daily frequency) and the fatigue settings. detect_fatigue assesses an ad again only when it changed (docs/evolution.md#fatigue).';
 COMMENT ON COLUMN genome.ad_fatigue.days_to_fatigue IS
 'Days from first delivery to fatigued_on (the event of the survival fit in genome.predict_fatigue).';
 
