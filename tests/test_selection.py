@@ -72,13 +72,16 @@ def test_planted_truth_value_is_chosen_most_of_the_time(db: psycopg.Connection) 
 @pytest.mark.parametrize(
     ("matured", "planned", "learner", "expected"),
     [
-        (0, 1000, "joint_logistic", 0.30),
-        (100, 1000, "joint_logistic", 0.30 * math.exp(-1)),
+        (0, 1000, "beta_bernoulli", 0.30),
+        (100, 1000, "beta_bernoulli", 0.30 * math.exp(-1)),
         # The floor: exploration_floor for the one-bit learner, learner_exploration_floor (0)
         # for the joint learner, whose Thompson draws explore by themselves.
         (500, 1000, "beta_bernoulli", 0.05),
-        (500, 1000, "joint_logistic", 0.30 * math.exp(-5)),
+        # The start: learner_exploration_start (0) for the joint learner.
+        (0, 1000, "joint_logistic", 0.0),
+        (100, 1000, "joint_logistic", 0.0),
         (500, 10, "joint_logistic", 0.30),  # the first 30 ads of a brand are explored at 30%
+        (500, 10, "beta_bernoulli", 0.30),
     ],
 )
 def test_exploration_follows_the_schedule(
@@ -98,6 +101,15 @@ def test_exploration_follows_the_schedule(
     # Across all five element dimensions too.
     all_dims = sum(sum(d["exploratory"].values()) for d in draws)
     assert _within_binomial(all_dims, 1500 * 5, expected)
+
+
+def test_each_learner_reads_its_own_exploration_start(db: psycopg.Connection) -> None:
+    db.execute("UPDATE genome.settings SET value = '0.2' WHERE key = 'learner_exploration_start'")
+    db.execute("UPDATE genome.settings SET value = '0.4' WHERE key = 'exploration_start'")
+    rate = "SELECT genome.exploration_rate(100, 1000)"
+    assert db.execute(rate).fetchone()[0] == pytest.approx(0.2 * math.exp(-1))
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
+    assert db.execute(rate).fetchone()[0] == pytest.approx(0.4 * math.exp(-1))
 
 
 def test_propensity_is_exploration_plus_stored_win_probability(db: psycopg.Connection) -> None:

@@ -238,7 +238,11 @@ INSERT INTO genome.settings (key, value, description) VALUES
     'learning_refresh_days', '7',
     'update_scores recomputes a brand whose inputs did not change at least this often (the joint learner''s decay moves with time)'
 ),
-('exploration_start', '0.30', 'exploration_boost at 0 matured ads'),
+('exploration_start', '0.30', 'exploration_boost at 0 matured ads (learner beta_bernoulli)'),
+(
+    'learner_exploration_start', '0',
+    'exploration_boost at 0 matured ads under the joint learner (its Thompson draws explore by themselves)'
+),
 ('exploration_floor', '0.05', 'exploration_boost never falls below this (learner beta_bernoulli)'),
 (
     'learner_exploration_floor', '0',

@@ -22,8 +22,8 @@ SET search_path = genome, public
 AS $$
 BEGIN
     -- p_settings: the floor (exploration_floor, or learner_exploration_floor under the joint
-    -- learner), exploration_start, exploration_scale, forced_exploration_ads,
-    -- forced_exploration_rate (read once by the caller).
+    -- learner), the start (exploration_start, or learner_exploration_start), exploration_scale,
+    -- forced_exploration_ads, forced_exploration_rate (read once by the caller).
     RETURN CASE
         WHEN p_planned_ads < p_settings[4]
             THEN greatest(p_settings[5], p_settings[1], p_settings[2] * exp(-p_matured_ads / p_settings[3]))
@@ -32,7 +32,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._exploration_rate(integer, integer, double precision []) IS
-'Internal: the exploration rate formula of genome.exploration_rate with its five settings given (the floor: exploration_floor or learner_exploration_floor, exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate), so select_elements reads the settings in one query.';
+'Internal: the exploration rate formula of genome.exploration_rate with its five settings given (the floor: exploration_floor or learner_exploration_floor, the start: exploration_start or learner_exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate), so select_elements reads the settings in one query.';
 
 CREATE OR REPLACE FUNCTION genome._exploration_settings()
 RETURNS double precision []
@@ -41,17 +41,20 @@ STABLE
 SET search_path = genome, public
 AS $$
     SELECT genome._setting_nums(ARRAY[
-        -- The joint learner's Thompson draws explore by themselves: its own floor
-        -- (docs/learning.md#exploration).
+        -- The joint learner's Thompson draws explore by themselves: its own floor and
+        -- start (docs/learning.md#exploration).
         CASE genome._setting_text('learner')
             WHEN 'joint_logistic' THEN 'learner_exploration_floor' ELSE 'exploration_floor'
         END,
-        'exploration_start', 'exploration_scale',
+        CASE genome._setting_text('learner')
+            WHEN 'joint_logistic' THEN 'learner_exploration_start' ELSE 'exploration_start'
+        END,
+        'exploration_scale',
         'forced_exploration_ads', 'forced_exploration_rate'
     ]);
 $$;
 COMMENT ON FUNCTION genome._exploration_settings() IS
-'Internal: the five settings of the exploration rate in the order genome._exploration_rate takes them: the floor (learner_exploration_floor when the setting learner is joint_logistic, else exploration_floor), exploration_start, exploration_scale, forced_exploration_ads, forced_exploration_rate. One reader for exploration_rate, select_elements and plan_ads; GN090 for a missing one.';
+'Internal: the five settings of the exploration rate in the order genome._exploration_rate takes them: the floor and the start (learner_exploration_floor and learner_exploration_start when the setting learner is joint_logistic, else exploration_floor and exploration_start), exploration_scale, forced_exploration_ads, forced_exploration_rate. One reader for exploration_rate, select_elements and plan_ads; GN090 for a missing one.';
 
 CREATE OR REPLACE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer)
 RETURNS double precision
@@ -63,7 +66,7 @@ AS $$
     SELECT genome._exploration_rate(p_matured_ads, p_planned_ads, genome._exploration_settings());
 $$;
 COMMENT ON FUNCTION genome.exploration_rate(integer, integer) IS
-'exploration_boost = max(floor, exploration_start * exp(-matured / exploration_scale)) (0.30, 100), the floor exploration_floor (0.05), or learner_exploration_floor (0) when the setting learner is joint_logistic, and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
+'exploration_boost = max(floor, start * exp(-matured / exploration_scale)) (scale 100): the floor exploration_floor (0.05) and the start exploration_start (0.30), or learner_exploration_floor (0) and learner_exploration_start (0) when the setting learner is joint_logistic, and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
 
 CREATE OR REPLACE FUNCTION genome._selection_table_rows(p_brand_ids uuid [], p_product_ids uuid [])
 RETURNS TABLE (
@@ -414,7 +417,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.select_elements(uuid, uuid, timestamptz, bigint, jsonb) IS
-'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor is learner_exploration_floor under the joint learner, else exploration_floor) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
+'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor and start are learner_exploration_floor and learner_exploration_start under the joint learner, else exploration_floor and exploration_start) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
 CREATE OR REPLACE FUNCTION genome._pre_gen_scores(
     p_brand_id uuid,
