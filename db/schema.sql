@@ -4392,8 +4392,9 @@ else:
         chosen = candidates[0]
     elif n_ads:
         newest = float(age.min())
-        per_ad = []  # per usable window: candidates x the window's ads, log-likelihoods
-        folds = 0
+        # The usable windows first: they depend on the ads' ages alone, and with fewer than
+        # two the candidates' scores would be thrown away, so none is fitted.
+        windows = []
         for fold in range(int(p_holdout_folds)):
             lo = newest + fold * float(p_holdout_days)
             hi = lo + float(p_holdout_days)
@@ -4402,7 +4403,10 @@ else:
             # A fold needs enough ads to predict and to learn from (one per parameter).
             if test.sum() < 10 or train.sum() < k:
                 continue
-            folds += 1
+            windows.append((hi, test, train))
+        folds = len(windows)
+        per_ad = []  # per usable window: candidates x the window's ads, log-likelihoods
+        for hi, test, train in windows if folds >= 2 else []:
             Xt, st, nt = X[test], s[test], n[test]
             bh = None
             ll = np.zeros((len(candidates), int(test.sum())))
@@ -7872,6 +7876,7 @@ COMMENT ON FUNCTION genome._update_scores_cold_start_levels(p_now timestamp with
 CREATE FUNCTION genome._update_scores_combos(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_threshold double precision := genome._setting_num('success_threshold');
@@ -8007,6 +8012,7 @@ COMMENT ON FUNCTION genome._update_scores_evidence(p_now timestamp with time zon
 CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[] DEFAULT NULL::uuid[]) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_half_life double precision := genome._setting_num('learner_half_life_days');
@@ -8132,17 +8138,25 @@ BEGIN
     -- 3. Every fit on its arrays, aggregated per (brand, stage) in one statement; the
     -- PL/Python fit runs once per (brand, stage) on them.
     CREATE TEMP TABLE _joint_fits ON COMMIT DROP AS
-    WITH entries AS (
-        SELECT
-            a.brand_id,
-            a.stage,
-            array_agg(a.ad_idx ORDER BY a.ad_idx, p.param_idx) AS ad_index,
-            array_agg(p.param_idx ORDER BY a.ad_idx, p.param_idx) AS param_index
+    WITH tags AS MATERIALIZED (
+        -- Every ad's tags first, then one hash join to the parameters: joined per ad, the
+        -- planner hashed each ad's few tags and scanned every parameter once per ad.
+        SELECT a.brand_id, a.stage, a.ad_idx, t.key, t.value
         FROM _joint_ads AS a
         CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
+    ),
+
+    -- MATERIALIZED: aggregated once, however often the join below reads it.
+    entries AS MATERIALIZED (
+        SELECT
+            t.brand_id,
+            t.stage,
+            array_agg(t.ad_idx ORDER BY t.ad_idx, p.param_idx) AS ad_index,
+            array_agg(p.param_idx ORDER BY t.ad_idx, p.param_idx) AS param_index
+        FROM tags AS t
         INNER JOIN _joint_params AS p
-            ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.dimension = t.key AND p.value = t.value
-        GROUP BY a.brand_id, a.stage
+            ON p.brand_id = t.brand_id AND p.stage = t.stage AND p.dimension = t.key AND p.value = t.value
+        GROUP BY t.brand_id, t.stage
     ),
 
     per_ad AS (
@@ -14393,6 +14407,7 @@ COMMENT ON FUNCTION genome.update_scores(p_now timestamp with time zone) IS 'SCO
 CREATE FUNCTION genome.update_scores(p_now timestamp with time zone, p_full boolean) RETURNS integer
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
+    SET jit TO 'off'
     AS $$
 DECLARE
     v_version integer;
