@@ -15783,7 +15783,8 @@ CREATE TABLE genome.element_combo_scores (
     CONSTRAINT element_combo_scores_beta_check CHECK ((beta >= (1)::double precision)),
     CONSTRAINT element_combo_scores_check CHECK (((cardinality(dimensions) = combo_size) AND (cardinality(element_values) = combo_size))),
     CONSTRAINT element_combo_scores_combo_size_check CHECK ((combo_size = ANY (ARRAY[2, 3])))
-);
+)
+WITH (fillfactor='50');
 
 
 --

@@ -551,6 +551,48 @@ def test_half_life_scores_are_the_prequential_log_likelihood_of_glm_fits(
     assert row[0] is not None and expected[-1] < expected.max() - 5
 
 
+def test_fewer_than_two_scorable_windows_leave_the_fallback_half_life(
+    db: psycopg.Connection,
+) -> None:
+    """Only the newest window has enough ads to predict and older ones to learn from: no
+    candidate is chosen or scored (docs/learning.md#half-life), and the fit is the one with
+    the fallback half-life as the only candidate."""
+    rng = np.random.default_rng(5)
+    levels = [3, 2]
+    # 20 ads of age 1 (window 1: [1, 8), trained on the 40 older ads) and 40 of age 10
+    # (window 2: [8, 15), nothing older to learn from); window 3 is empty.
+    age = [1.0] * 20 + [10.0] * 40
+    designs = [tuple(int(rng.integers(n)) for n in levels) for _ in age]
+    X = _one_hot(designs, levels)
+    trials = rng.integers(1000, 4000, len(age))
+    successes = rng.binomial(trials, expit(-3.5 + 0.3 * X[:, 1]))
+    offsets = np.cumsum([1, *levels])[:-1]
+    ad_index = [i + 1 for i, d in enumerate(designs) for _ in d]
+    param_index = [int(offsets[k] + v) + 1 for d in designs for k, v in enumerate(d)]
+    k = X.shape[1]
+
+    def fit(candidates, age=age):
+        return db.execute(
+            "SELECT posterior_mean, half_life, half_life_scores FROM genome._joint_logistic_fit("
+            "%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, %s, %s, 14.0, 7.0, 3)",
+            (
+                ad_index, param_index, successes.astype(float).tolist(),
+                trials.astype(float).tolist(), [1.0] * len(age), [1] * len(age), [0.0] * k,
+                [100.0] + [1.0] * (k - 1), [0, 1, 1, 1, 2, 2], age, candidates,
+            ),
+        ).fetchone()  # fmt: skip
+
+    mean, half_life, scores = fit([3.0, 7.0, 28.0, float("inf")])
+    assert half_life == 14.0 and scores is None
+    only, only_half_life, only_scores = fit([14.0])
+    assert only_half_life == 14.0 and only_scores is None
+    np.testing.assert_allclose(mean, only, rtol=0, atol=1e-12)
+    # Half of the age-10 ads 10 days older: window 2 learns from them, and the candidates
+    # are scored.
+    older = [1.0] * 20 + [10.0] * 20 + [20.0] * 20
+    assert fit([3.0, 7.0, 28.0, float("inf")], older)[2] is not None
+
+
 # --- A small end-to-end simulation ----------------------------------------------------------
 
 SIM_DAYS = 30

@@ -124,7 +124,11 @@ CREATE TABLE genome.element_combo_scores (
     updated_at timestamptz NOT NULL,
     CHECK (cardinality(dimensions) = combo_size AND cardinality(element_values) = combo_size),
     UNIQUE NULLS NOT DISTINCT (brand_id, product_id, combo_key)
-);
+)
+-- Every update_scores rewrites each row of the brands it recomputes, no indexed column
+-- changed: room on the page for the new version makes it a HOT update, no index entries
+-- (a brand's 2,121 combos: 40 -> 16 ms; 20 brands' 43K: 650 -> 350 ms).
+WITH (fillfactor = 50);
 COMMENT ON TABLE genome.element_combo_scores IS
 'Beta scores of combinations of 2 and 3 element values.';
 
