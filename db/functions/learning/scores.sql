@@ -511,10 +511,24 @@ SET search_path = genome, public
 AS $$
 DECLARE
     v_prior_n3 double precision := genome._setting_num('prior_n_level3');
+    v_brands uuid [] := p_brands;
     v_rows integer;
 BEGIN
+    -- Brands the joint learner fitted at this version keep brand-level rows only
+    -- (docs/learning.md#joint-learner): their evidence is not read at all.
+    IF EXISTS (SELECT 1 FROM genome.learner_posteriors AS lp WHERE lp.genome_version = p_version) THEN
+        v_brands := ARRAY(
+            SELECT b.id FROM public.brands AS b
+            WHERE (p_brands IS NULL OR b.id = ANY (p_brands))
+              AND NOT EXISTS (
+                  SELECT 1 FROM genome.learner_posteriors AS lp
+                  WHERE lp.brand_id = b.id AND lp.genome_version = p_version
+              )
+        );
+    END IF;
+
     WITH evidence AS (
-        SELECT * FROM genome._update_scores_evidence(p_now, p_brands)
+        SELECT * FROM genome._update_scores_evidence(p_now, v_brands)
     ),
 
     brand_causal AS (
@@ -569,12 +583,6 @@ BEGIN
             SELECT least(1.0, v_prior_n3 / nullif(bp.posterior_alpha + bp.posterior_beta - 2.0, 0)) AS k
         ) AS keep_raw
         CROSS JOIN LATERAL (SELECT coalesce(keep_raw.k, 1.0) AS k) AS keep
-        -- Brands the joint learner fitted at this version keep brand-level rows only
-        -- (docs/learning.md#joint-learner).
-        WHERE NOT EXISTS (
-            SELECT 1 FROM genome.learner_posteriors AS lp
-            WHERE lp.brand_id = pp.brand_id AND lp.genome_version = p_version
-        )
     )
 
     INSERT INTO genome.creative_element_scores AS s (
@@ -604,7 +612,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_product_scores(timestamptz, integer, uuid []) IS
-'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence of the brands p_brands (NULL: all): alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
+'Internal step of update_scores: upserts a product-level row of genome.creative_element_scores, at genome version p_version, for every element value of every product with matured evidence of the brands p_brands (NULL: all) but those the joint learner fitted at p_version (their evidence is not read; docs/learning.md#joint-learner): alpha/beta = 1 + the product''s weighted successes/failures, the prior = its brand''s version-p_version posterior (causal evidence included) capped at prior_n_level3 pseudo-observations, the posterior = evidence + prior. Returns the number of rows written.';
 
 
 -- Step 6: each value's probability of winning the Thompson draw of its dimension, computed
