@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from sim import factories as f
 
@@ -296,3 +298,81 @@ def test_combos_step(db: psycopg.Connection) -> None:
         ).fetchone()[0]
         == 0
     )
+
+
+def test_combos_step_equals_counting_each_rewards_pairs_and_triples(db: psycopg.Connection) -> None:
+    """The step counts every brand's combos in one grouped pass (docs/learning.md#combos): the
+    same rows as counting each reward's pairs and triples of element tags one by one,
+    including rewards without some dimensions, a value the registry does not know (written
+    past normalize_tags), context tags (not combined) and rewards not matured yet."""
+    hooks = ("authority", "story", "problem_solution")
+    colors = ("brand", "original", "complementary")
+    angles = ("identity", "aspiration")
+    items = []
+    for i in range(60):
+        tags = {"hook_type": hooks[i % 3], "color_mode": colors[(i // 3) % 3]}
+        if i % 4:
+            tags["belief_angle"] = angles[(i // 9) % 2]
+        items.append((tags, ((i * 37) % 100) / 100.0))
+    b, _ = _brand_with_rewards(db, items)
+    other, _ = _brand_with_rewards(db, items[:20])
+    rewards = "SELECT id FROM genome.creative_element_rewards WHERE brand_id = %s ORDER BY id"
+    ids = [r[0] for r in db.execute(rewards, (b,)).fetchall()]
+    for n, patch in enumerate(
+        [
+            {"hook_type": "unregistered"},
+            {"awareness_stage": "problem_aware", "audience_type": "broad"},
+        ]
+    ):
+        db.execute(
+            "UPDATE genome.creative_element_rewards SET element_tags = element_tags || %s "
+            "WHERE id = ANY(%s)",
+            (Jsonb(patch), ids[n * 5 : n * 5 + 5]),
+        )
+    db.execute(
+        "UPDATE genome.creative_element_rewards SET matured_at = %s WHERE id = ANY(%s)",
+        (T0 + 5 * DAY, ids[-3:]),
+    )
+    db.execute("UPDATE genome.settings SET value = '2' WHERE key = 'combo_min_n'")
+    threshold = db.execute("SELECT genome._setting_num('success_threshold')").fetchone()[0]
+    element = {
+        r[0]
+        for r in db.execute(
+            "SELECT dimension FROM genome.element_dimensions WHERE kind = 'element'"
+        )
+    }
+    expected: dict[tuple, list] = {}
+    for brand, tags, score, matured in db.execute(
+        "SELECT brand_id, element_tags, reward_score, matured_at FROM genome.creative_element_rewards"
+    ).fetchall():
+        if matured > T0 + DAY:
+            continue
+        own = sorted((d, v) for d, v in tags.items() if d in element)
+        for size in (2, 3):
+            for combo in itertools.combinations(own, size):
+                key = "|".join(f"{d}={v}" for d, v in combo)
+                e = expected.setdefault((brand, key), [0, 0, [], combo])
+                e[0] += score >= threshold
+                e[1] += 1
+                e[2].append(score)
+    expected = {k: v for k, v in expected.items() if v[1] >= 2}
+    written = db.execute(
+        "SELECT genome._update_scores_combos(%s, %s)", (T0 + DAY, VERSION)
+    ).fetchone()[0]
+    rows = {
+        (r[0], r[1]): r[2:]
+        for r in db.execute(
+            "SELECT brand_id, combo_key, dimensions, element_values, alpha, beta, n_rewards, "
+            "mean_reward FROM genome.element_combo_scores"
+        ).fetchall()
+    }
+    assert written == len(rows) == len(expected) and rows.keys() == expected.keys()
+    assert {k[0] for k in rows} == {b, other}
+    for k, (successes, n, scores, combo) in expected.items():
+        dims, vals, alpha, beta, n_rewards, mean = rows[k]
+        assert (dims, vals) == ([d for d, _ in combo], [v for _, v in combo])
+        assert (alpha, beta, n_rewards) == (1.0 + successes, 1.0 + n - successes, n)
+        assert mean == pytest.approx(sum(scores) / n, rel=1e-12)
+    # The unregistered value is a value of its own; context tags are in no combo.
+    assert any("unregistered" in r[1] for r in rows.values())
+    assert not any({"awareness_stage", "audience_type"} & set(r[0]) for r in rows.values())

@@ -699,83 +699,153 @@ CREATE OR REPLACE FUNCTION genome._update_scores_combos(
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = genome, public
--- Called on its own too: the three-way join's estimate passes jit_above_cost (as in update_scores).
+-- Called on its own too: the grouping sets' estimate passes jit_above_cost (as in update_scores).
 SET jit = off
+-- Every grouping set's hash table at once: the 20 sets of a 20-brand rebuild (400K
+-- (reward, combo) pairs) stay in memory instead of being sorted set by set.
+SET work_mem = '64MB'
 AS $$
 DECLARE
     v_threshold double precision := genome._setting_num('success_threshold');
     v_combo_min integer := genome._setting_num('combo_min_n')::integer;
-    v_rows integer;
+    -- The element dimensions in the order a combo lists them (ascending, as compared).
+    v_dims text [] := ARRAY(
+        SELECT d.dimension FROM genome.element_dimensions AS d WHERE d.kind = 'element'
+        ORDER BY d.dimension
+    );
+    v_n integer := cardinality(v_dims);
+    v_columns text := '';
+    v_sets text [] := '{}';
+    -- Per output column, its CASE branches: triples first (a pair's condition holds for
+    -- no triple's group), then pairs.
+    v_triples text [] := ARRAY['', '', '', ''];
+    v_pairs text [] := ARRAY['', '', '', ''];
+    v_idx integer [];
+    v_when text;
+    v_set text [];
+    v_rows integer := 0;
 BEGIN
-    WITH tags AS (
-        SELECT
-            cer.id,
-            cer.organization_id,
-            cer.brand_id,
-            t.key AS dimension,
-            t.value #>> '{}' AS value,
-            (cer.reward_score >= v_threshold)::integer AS success,
-            cer.reward_score
-        FROM genome.creative_element_rewards AS cer
-        CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        WHERE cer.matured_at <= p_now AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands))
-    ),
+    -- docs/learning.md#combos. One pass over the rewards grouped by every pair and triple of
+    -- element dimensions at once (GROUPING SETS), instead of joining each reward's tags to
+    -- themselves twice (one brand's 2,121 combos: 133 -> 78 ms; 20 brands': 2.3 -> 1.2 s). Per
+    -- dimension i two columns: x<i>, its value as text (NULL for a JSON null), and h<i>,
+    -- whether the reward carries the dimension at all. In a group, h<i> is NULL when i is
+    -- not in the group's set (that is how the set is read back) and false for the rewards
+    -- without dimension i, which are in no combo of that set.
+    IF v_n >= 2 THEN
+        FOR i IN 1 .. v_n LOOP
+            v_columns := v_columns || format(
+                ', cer.element_tags ->> %1$L AS x%2$s, cer.element_tags ? %1$L AS h%2$s', v_dims[i], i
+            );
+            FOR j IN i + 1 .. v_n LOOP
+                FOR k IN j .. v_n LOOP
+                    -- k = j: the pair (i, j); else the triple (i, j, k).
+                    v_idx := CASE WHEN k = j THEN ARRAY[i, j] ELSE ARRAY[i, j, k] END;
+                    v_sets := v_sets || (
+                        SELECT '(' || string_agg(format('r.x%1$s, r.h%1$s', x), ', ') || ')'
+                        FROM unnest(v_idx) AS x
+                    );
+                    -- The set's group: its dimensions' h not NULL. Its dimensions, values,
+                    -- whether every reward of the group carries them, and its combo key
+                    -- (an element with a NULL value left out, as array_to_string does).
+                    SELECT
+                        'WHEN ' || string_agg(format('g.h%s IS NOT NULL', x), ' AND ') || ' THEN ',
+                        ARRAY[
+                            'ARRAY[' || string_agg(format('%L', v_dims[x]), ', ') || ']::text []',
+                            'ARRAY[' || string_agg(format('g.x%s', x), ', ') || ']::text []',
+                            string_agg(format('g.h%s', x), ' AND '),
+                            'array_to_string(ARRAY['
+                            || string_agg(format('%L || g.x%s', v_dims[x] || '=', x), ', ')
+                            || ']::text [], ''|'')'
+                        ]
+                    INTO v_when, v_set
+                    FROM unnest(v_idx) AS x;
+                    FOR c IN 1 .. 4 LOOP
+                        IF k = j THEN
+                            v_pairs[c] := v_pairs[c] || ' ' || v_when || v_set[c];
+                        ELSE
+                            v_triples[c] := v_triples[c] || ' ' || v_when || v_set[c];
+                        END IF;
+                    END LOOP;
+                END LOOP;
+            END LOOP;
+        END LOOP;
+        EXECUTE format(
+            $sql$
+            WITH grouped AS (
+                SELECT
+                    r.organization_id,
+                    r.brand_id,
+                    count(*) AS n,
+                    sum(r.success) AS s,
+                    avg(r.reward_score) AS mean_reward,
+                    %1$s
+                FROM (
+                    SELECT
+                        cer.organization_id,
+                        cer.brand_id,
+                        (cer.reward_score >= $3)::integer AS success,
+                        cer.reward_score
+                        %2$s
+                    FROM genome.creative_element_rewards AS cer
+                    WHERE cer.matured_at <= $1 AND ($2 IS NULL OR cer.brand_id = ANY ($2))
+                ) AS r
+                GROUP BY r.organization_id, r.brand_id, GROUPING SETS (%3$s)
+                HAVING count(*) >= $4
+            ),
 
-    combos AS (
-        SELECT
-            a.organization_id,
-            a.brand_id,
-            ARRAY[a.dimension, b.dimension] AS dims,
-            ARRAY[a.value, b.value] AS vals,
-            a.success,
-            a.reward_score
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.id = a.id AND b.dimension > a.dimension
-        UNION ALL
-        SELECT
-            a.organization_id,
-            a.brand_id,
-            ARRAY[a.dimension, b.dimension, c.dimension],
-            ARRAY[a.value, b.value, c.value],
-            a.success,
-            a.reward_score
-        FROM tags AS a
-        INNER JOIN tags AS b ON b.id = a.id AND b.dimension > a.dimension
-        INNER JOIN tags AS c ON c.id = a.id AND c.dimension > b.dimension
-    )
+            combos AS (
+                SELECT
+                    g.organization_id,
+                    g.brand_id,
+                    g.n,
+                    g.s,
+                    g.mean_reward,
+                    CASE %4$s END AS dims,
+                    CASE %5$s END AS vals,
+                    CASE %6$s END AS present,
+                    CASE %7$s END AS combo_key
+                FROM grouped AS g
+            )
 
-    INSERT INTO genome.element_combo_scores AS cs (
-        organization_id, brand_id, product_id, combo_size, dimensions, element_values, combo_key,
-        alpha, beta, n_rewards, mean_reward, genome_version, updated_at
-    )
-    SELECT
-        c.organization_id,
-        c.brand_id,
-        NULL,
-        cardinality(c.dims),
-        c.dims,
-        c.vals,
-        array_to_string(
-            ARRAY(SELECT d || '=' || v FROM unnest(c.dims, c.vals) AS x (d, v)), '|'
-        ),
-        1.0 + sum(c.success),
-        1.0 + count(*) - sum(c.success),
-        count(*),
-        avg(c.reward_score),
-        p_version,
-        p_now
-    FROM combos AS c
-    GROUP BY c.organization_id, c.brand_id, c.dims, c.vals
-    HAVING count(*) >= v_combo_min
-    ON CONFLICT (brand_id, product_id, combo_key) DO UPDATE
-    SET alpha = excluded.alpha,
-        beta = excluded.beta,
-        n_rewards = excluded.n_rewards,
-        mean_reward = excluded.mean_reward,
-        genome_version = excluded.genome_version,
-        updated_at = excluded.updated_at;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
+            INSERT INTO genome.element_combo_scores AS cs (
+                organization_id, brand_id, product_id, combo_size, dimensions, element_values,
+                combo_key, alpha, beta, n_rewards, mean_reward, genome_version, updated_at
+            )
+            SELECT
+                c.organization_id,
+                c.brand_id,
+                NULL,
+                cardinality(c.dims),
+                c.dims,
+                c.vals,
+                c.combo_key,
+                1.0 + c.s,
+                1.0 + c.n - c.s,
+                c.n,
+                c.mean_reward,
+                $5,
+                $1
+            FROM combos AS c
+            WHERE c.present
+            ON CONFLICT (brand_id, product_id, combo_key) DO UPDATE
+            SET alpha = excluded.alpha,
+                beta = excluded.beta,
+                n_rewards = excluded.n_rewards,
+                mean_reward = excluded.mean_reward,
+                genome_version = excluded.genome_version,
+                updated_at = excluded.updated_at
+            $sql$,
+            (SELECT string_agg(format('r.x%1$s AS x%1$s, r.h%1$s AS h%1$s', i), ', ') FROM generate_series(1, v_n) AS i),
+            v_columns,
+            array_to_string(v_sets, ', '),
+            v_triples[1] || v_pairs[1],
+            v_triples[2] || v_pairs[2],
+            v_triples[3] || v_pairs[3],
+            v_triples[4] || v_pairs[4]
+        ) USING p_now, p_brands, v_threshold, v_combo_min, p_version;
+        GET DIAGNOSTICS v_rows = ROW_COUNT;
+    END IF;
     DELETE FROM genome.element_combo_scores AS cs
     WHERE cs.genome_version < p_version AND (p_brands IS NULL OR cs.brand_id = ANY (p_brands));
     RETURN v_rows;
