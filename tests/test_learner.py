@@ -447,7 +447,7 @@ def test_the_data_choose_a_short_half_life_after_a_swap_and_none_when_stationary
     without_decay = _posterior_means(db, brands[True], dim)
     assert without_decay[a] > without_decay[b]
     assert _half_lives(db, brands[True]) == [None]
-    # The default candidates: the swapped brand's newest ads call for a short half-life,
+    # Candidates to choose from: the swapped brand's newest ads call for a short half-life,
     # the stationary brand's for none.
     _use(db, "joint_logistic", learner_half_life_candidates=[7, 14, 28, 56, None])
     db.execute("SELECT genome.update_scores(%s)", (now,))

@@ -214,8 +214,8 @@ INSERT INTO genome.settings (key, value, description) VALUES
     'Which learner update_scores runs: joint_logistic (per-ad evidence, all dimensions jointly) or beta_bernoulli (one bit per ad, per dimension)'
 ),
 (
-    'learner_half_life_candidates', '[7, 14, 28, 56, null]',
-    'Joint learner: half-lives (days; null: no decay) each brand''s fit chooses from by prequential log-likelihood of its newest ads'
+    'learner_half_life_candidates', '[null]',
+    'Joint learner: half-lives (days; null: no decay) each brand''s fit chooses from by prequential log-likelihood of its newest ads; one candidate is used as it is (default: no decay)'
 ),
 ('learner_half_life_days', '14', 'Joint learner: the half-life (days) used while a brand has too few recent ads to choose one'),
 (
