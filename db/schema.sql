@@ -4612,6 +4612,25 @@ COMMENT ON FUNCTION genome._learner_half_life_candidates() IS 'Internal (docs/le
 
 
 --
+-- Name: _learner_stage_metric(text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._learner_stage_metric(p_success_metric text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    SELECT CASE p_success_metric WHEN 'clicks' THEN 'ctr' WHEN 'purchases' THEN 'conversion_rate' END;
+$$;
+
+
+--
+-- Name: FUNCTION _learner_stage_metric(p_success_metric text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._learner_stage_metric(p_success_metric text) IS 'Internal (docs/learning.md#joint-learner): the genome.reward_metrics metric whose maturation_days a joint-learner stage with this success metric waits for: clicks -> ctr, purchases -> conversion_rate.';
+
+
+--
 -- Name: _learning_inputs_changed(); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -8092,6 +8111,7 @@ DECLARE
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
+    v_first_maturation integer := (SELECT min(m.maturation_days) FROM genome.reward_metrics AS m);
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
@@ -8101,7 +8121,10 @@ BEGIN
     -- 1. Every matured ad's evidence for each stage of its objective
     -- (genome.learner_objective_evidence), weighted by imported_ad_weight, and its age in
     -- days (at the middle of its delivery): the fit halves its weight every half-life it
-    -- chooses (docs/learning.md#half-life).
+    -- chooses (docs/learning.md#half-life). A stage reads an ad once the stage's own metric
+    -- has matured (genome._learner_stage_metric): a reward row exists from its first matured
+    -- component, and purchases counted before their window closes would make the newest ads
+    -- look worse (docs/learning.md#joint-learner).
     CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
     SELECT
         cer.brand_id,
@@ -8124,7 +8147,10 @@ BEGIN
             CASE loe.trials_metric WHEN 'impressions' THEN cer.total_impressions ELSE cer.total_clicks END
                 AS trials
     ) AS ev
+    INNER JOIN genome.reward_metrics AS rm ON rm.metric = genome._learner_stage_metric(loe.success_metric)
     WHERE cer.matured_at <= p_now AND ev.trials > 0
+      -- (A stage whose metric matures first matured with the row itself.)
+      AND (rm.maturation_days <= v_first_maturation OR p_now::date - cer.first_date >= rm.maturation_days)
       -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
       AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
     -- Statistics for the joins below (a temporary table has none until analysed).
@@ -14493,6 +14519,8 @@ DECLARE
     v_level2 double precision := genome._setting_num('level2_days');
     v_level3 double precision := genome._setting_num('level3_days');
     v_refresh double precision := genome._setting_num('learning_refresh_days');
+    -- In days, with one to spare for a date against a timestamp (the due time below).
+    v_longest_maturation integer := (SELECT max(m.maturation_days) + 1 FROM genome.reward_metrics AS m);
 BEGIN
     PERFORM genome._require_now(p_now);
     IF v_refresh IS NULL OR v_refresh <= 0 THEN
@@ -14581,6 +14609,22 @@ BEGIN
             (
                 SELECT min(ce.created_at) FROM genome.causal_effects AS ce
                 WHERE ce.brand_id = gs.brand_id AND ce.created_at > p_now
+            ),
+            -- A joint-learner stage's metric maturing after its reward row was written (the
+            -- purchases of a CONVERSIONS ad, docs/learning.md#joint-learner). A reward row is
+            -- written after the ad's first day, so only rows written within the longest
+            -- maturation window can still have a stage to mature (the index's range).
+            (
+                SELECT min((cer.first_date + rm.maturation_days)::timestamptz)
+                FROM genome.creative_element_rewards AS cer
+                INNER JOIN genome.learner_objective_evidence AS loe
+                    ON loe.reward_objective = cer.reward_objective
+                INNER JOIN genome.reward_metrics AS rm
+                    ON rm.metric = genome._learner_stage_metric(loe.success_metric)
+                WHERE cer.brand_id = gs.brand_id
+                  AND rm.maturation_days > (SELECT min(m.maturation_days) FROM genome.reward_metrics AS m)
+                  AND cer.matured_at > p_now - make_interval(days => v_longest_maturation)
+                  AND (cer.first_date + rm.maturation_days)::timestamptz > p_now
             ),
             nullif(greatest(gs.first_reward_at + make_interval(secs => v_level2 * 86400), p_now), p_now),
             nullif(greatest(gs.first_reward_at + make_interval(secs => v_level3 * 86400), p_now), p_now),
@@ -20776,6 +20820,13 @@ REVOKE ALL ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], 
 --
 
 REVOKE ALL ON FUNCTION genome._learner_half_life_candidates() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _learner_stage_metric(p_success_metric text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._learner_stage_metric(p_success_metric text) FROM PUBLIC;
 
 
 --

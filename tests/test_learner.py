@@ -378,7 +378,8 @@ def test_a_conversion_brand_is_scored_by_purchases_per_impression(db: psycopg.Co
         impressions.append(n)
         clicks.append(k)
         purchases.append(int(rng.binomial(k, cvr)))
-    day = (T0 - 2 * DAY).date()
+    # Old enough for their purchases to have matured (docs/learning.md#joint-learner).
+    day = (T0 - 8 * DAY).date()
     brand_id = f.brand(db)
     ids = _brand_ads(db, brand_id, tags, impressions, clicks, [day] * 180, [day] * 180, [T0] * 180)
     db.execute(
@@ -928,3 +929,38 @@ def test_joint_win_probabilities_equal_the_straightforward_computation(db) -> No
         assert w == pytest.approx(reference[name], abs=1e-12), name
     # Not a degenerate case: every dimension's wins are spread over its values.
     assert all(0.0 < w < 1.0 for _, w in got)
+
+
+def test_the_purchases_stage_waits_for_the_purchases_to_mature(db: psycopg.Connection) -> None:
+    # A CONVERSIONS ad's reward row exists once its CTR has matured (3 days); its purchases
+    # mature after 7 (genome.reward_metrics), and counted before then they are short.
+    _use(db, "joint_logistic")
+    dim, values = next((d, v) for d, v in _dimensions(db).items() if len(v) >= 2)
+    rng = np.random.default_rng(4)
+    tags = [{dim: values[i % 2]} for i in range(120)]
+    impressions = [20000] * 120
+    clicks = [int(rng.binomial(20000, 0.03)) for _ in range(120)]
+    purchases = [int(rng.binomial(k, 0.03)) for k in clicks]
+    old, young = (T0 - 10 * DAY).date(), (T0 - 4 * DAY).date()
+    dates = [old] * 60 + [young] * 60
+    brand_id = f.brand(db)
+    ids = _brand_ads(db, brand_id, tags, impressions, clicks, dates, dates, [T0] * 120)
+    db.execute(
+        "UPDATE genome.creative_element_rewards AS cer SET total_purchases = x.p, "
+        "reward_objective = 'CONVERSIONS' FROM unnest(%s::uuid[], %s::bigint[]) AS x (ad, p) "
+        "WHERE cer.generated_ad_id = x.ad",
+        (ids, purchases),
+    )
+    counts = (
+        "SELECT array_agg(n_ads ORDER BY stage) FROM genome.learner_posteriors WHERE brand_id = %s"
+    )
+    db.execute("SELECT genome.update_scores(%s)", (T0,))
+    assert db.execute(counts, (brand_id,)).fetchone()[0] == [120, 60]
+    # The brand is due again when the young ads' purchases mature, with no write in between.
+    due = db.execute(
+        "SELECT due_at FROM genome.learning_dirty_brands WHERE brand_id = %s", (brand_id,)
+    ).fetchone()[0]
+    matures = db.execute("SELECT (%s::date + 7)::timestamptz", (young,)).fetchone()[0]
+    assert due == matures
+    db.execute("SELECT genome.update_scores(%s)", (matures,))
+    assert db.execute(counts, (brand_id,)).fetchone()[0] == [120, 120]

@@ -319,6 +319,19 @@ COMMENT ON FUNCTION genome._learner_half_life_candidates() IS
 -- (_joint_ads, _joint_params, _joint_fits) that live for the transaction; split into
 -- functions, the steps would share those tables by name only.
 DROP FUNCTION IF EXISTS genome._update_scores_joint_learner(timestamptz, integer);
+-- The reward metric whose maturation a stage's successes wait for (docs/learning.md#joint-learner).
+CREATE OR REPLACE FUNCTION genome._learner_stage_metric(p_success_metric text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+SET search_path = genome, public
+AS $$
+    SELECT CASE p_success_metric WHEN 'clicks' THEN 'ctr' WHEN 'purchases' THEN 'conversion_rate' END;
+$$;
+COMMENT ON FUNCTION genome._learner_stage_metric(text) IS
+'Internal (docs/learning.md#joint-learner): the genome.reward_metrics metric whose maturation_days a joint-learner stage with this success metric waits for: clicks -> ctr, purchases -> conversion_rate.';
+
 CREATE OR REPLACE FUNCTION genome._update_scores_joint_learner(
     p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
 )
@@ -338,6 +351,7 @@ DECLARE
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
+    v_first_maturation integer := (SELECT min(m.maturation_days) FROM genome.reward_metrics AS m);
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
@@ -347,7 +361,10 @@ BEGIN
     -- 1. Every matured ad's evidence for each stage of its objective
     -- (genome.learner_objective_evidence), weighted by imported_ad_weight, and its age in
     -- days (at the middle of its delivery): the fit halves its weight every half-life it
-    -- chooses (docs/learning.md#half-life).
+    -- chooses (docs/learning.md#half-life). A stage reads an ad once the stage's own metric
+    -- has matured (genome._learner_stage_metric): a reward row exists from its first matured
+    -- component, and purchases counted before their window closes would make the newest ads
+    -- look worse (docs/learning.md#joint-learner).
     CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
     SELECT
         cer.brand_id,
@@ -370,7 +387,10 @@ BEGIN
             CASE loe.trials_metric WHEN 'impressions' THEN cer.total_impressions ELSE cer.total_clicks END
                 AS trials
     ) AS ev
+    INNER JOIN genome.reward_metrics AS rm ON rm.metric = genome._learner_stage_metric(loe.success_metric)
     WHERE cer.matured_at <= p_now AND ev.trials > 0
+      -- (A stage whose metric matures first matured with the row itself.)
+      AND (rm.maturation_days <= v_first_maturation OR p_now::date - cer.first_date >= rm.maturation_days)
       -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
       AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
     -- Statistics for the joins below (a temporary table has none until analysed).

@@ -34,6 +34,8 @@ DECLARE
     v_level2 double precision := genome._setting_num('level2_days');
     v_level3 double precision := genome._setting_num('level3_days');
     v_refresh double precision := genome._setting_num('learning_refresh_days');
+    -- In days, with one to spare for a date against a timestamp (the due time below).
+    v_longest_maturation integer := (SELECT max(m.maturation_days) + 1 FROM genome.reward_metrics AS m);
 BEGIN
     PERFORM genome._require_now(p_now);
     IF v_refresh IS NULL OR v_refresh <= 0 THEN
@@ -122,6 +124,22 @@ BEGIN
             (
                 SELECT min(ce.created_at) FROM genome.causal_effects AS ce
                 WHERE ce.brand_id = gs.brand_id AND ce.created_at > p_now
+            ),
+            -- A joint-learner stage's metric maturing after its reward row was written (the
+            -- purchases of a CONVERSIONS ad, docs/learning.md#joint-learner). A reward row is
+            -- written after the ad's first day, so only rows written within the longest
+            -- maturation window can still have a stage to mature (the index's range).
+            (
+                SELECT min((cer.first_date + rm.maturation_days)::timestamptz)
+                FROM genome.creative_element_rewards AS cer
+                INNER JOIN genome.learner_objective_evidence AS loe
+                    ON loe.reward_objective = cer.reward_objective
+                INNER JOIN genome.reward_metrics AS rm
+                    ON rm.metric = genome._learner_stage_metric(loe.success_metric)
+                WHERE cer.brand_id = gs.brand_id
+                  AND rm.maturation_days > (SELECT min(m.maturation_days) FROM genome.reward_metrics AS m)
+                  AND cer.matured_at > p_now - make_interval(days => v_longest_maturation)
+                  AND (cer.first_date + rm.maturation_days)::timestamptz > p_now
             ),
             nullif(greatest(gs.first_reward_at + make_interval(secs => v_level2 * 86400), p_now), p_now),
             nullif(greatest(gs.first_reward_at + make_interval(secs => v_level3 * 86400), p_now), p_now),
