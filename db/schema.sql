@@ -4617,7 +4617,6 @@ COMMENT ON FUNCTION genome._learner_half_life_candidates() IS 'Internal (docs/le
 
 CREATE FUNCTION genome._learner_stage_metric(p_success_metric text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path TO 'genome', 'public'
     AS $$
     SELECT CASE p_success_metric WHEN 'clicks' THEN 'ctr' WHEN 'purchases' THEN 'conversion_rate' END;
 $$;

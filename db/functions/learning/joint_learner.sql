@@ -312,6 +312,20 @@ COMMENT ON FUNCTION genome._learner_half_life_candidates() IS
 'Internal (docs/learning.md#half-life): the setting learner_half_life_candidates as days, a null element as Infinity (no decay). GN090 when it is not a non-empty array of positive numbers and nulls.';
 
 
+-- The reward metric whose maturation a stage's successes wait for (docs/learning.md#joint-learner).
+-- No SET clause, so the planner inlines it into the joins that call it once per ad and stage
+-- (built-ins only; tests/test_schema.py INLINED).
+CREATE OR REPLACE FUNCTION genome._learner_stage_metric(p_success_metric text)
+RETURNS text
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+AS $$
+    SELECT CASE p_success_metric WHEN 'clicks' THEN 'ctr' WHEN 'purchases' THEN 'conversion_rate' END;
+$$;
+COMMENT ON FUNCTION genome._learner_stage_metric(text) IS
+'Internal (docs/learning.md#joint-learner): the genome.reward_metrics metric whose maturation_days a joint-learner stage with this success metric waits for: clicks -> ctr, purchases -> conversion_rate.';
+
 -- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
 -- per-ad evidence, one fit per funnel stage of its objectives, and replace its brand-level
 -- posterior with the product of the stages' marginals.
@@ -319,19 +333,6 @@ COMMENT ON FUNCTION genome._learner_half_life_candidates() IS
 -- (_joint_ads, _joint_params, _joint_fits) that live for the transaction; split into
 -- functions, the steps would share those tables by name only.
 DROP FUNCTION IF EXISTS genome._update_scores_joint_learner(timestamptz, integer);
--- The reward metric whose maturation a stage's successes wait for (docs/learning.md#joint-learner).
-CREATE OR REPLACE FUNCTION genome._learner_stage_metric(p_success_metric text)
-RETURNS text
-LANGUAGE sql
-IMMUTABLE
-PARALLEL SAFE
-SET search_path = genome, public
-AS $$
-    SELECT CASE p_success_metric WHEN 'clicks' THEN 'ctr' WHEN 'purchases' THEN 'conversion_rate' END;
-$$;
-COMMENT ON FUNCTION genome._learner_stage_metric(text) IS
-'Internal (docs/learning.md#joint-learner): the genome.reward_metrics metric whose maturation_days a joint-learner stage with this success metric waits for: clicks -> ctr, purchases -> conversion_rate.';
-
 CREATE OR REPLACE FUNCTION genome._update_scores_joint_learner(
     p_now timestamptz, p_version integer, p_brands uuid [] DEFAULT NULL
 )
