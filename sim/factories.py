@@ -28,13 +28,14 @@ def brand(
     name: str = "Brand",
     slug: str | None = None,
     description: str | None = None,
+    brand_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     organization_id = organization_id or org(db)
     return db.execute(
         "INSERT INTO public.brands "
-        "(organization_id, name, slug, description, category, cross_brand_sharing) "
-        "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-        (organization_id, name, slug, description, category, sharing),
+        "(id, organization_id, name, slug, description, category, cross_brand_sharing) "
+        "VALUES (coalesce(%s, gen_random_uuid()), %s, %s, %s, %s, %s, %s) RETURNING id",
+        (brand_id, organization_id, name, slug, description, category, sharing),
     ).fetchone()[0]
 
 

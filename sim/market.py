@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 import numpy as np
 import psycopg
@@ -34,6 +34,8 @@ from sim.truth import (
 )
 
 SYNC_HOUR = 23
+# The namespace of the simulated brands' ids (uuid5 of seed and slug).
+_BRAND_NAMESPACE = UUID("6f1c2a9e-3d4b-5e8f-9a0b-1c2d3e4f5a6b")
 
 
 def sync_time(day: date) -> datetime:
@@ -225,6 +227,9 @@ class Market:
             description="Simulated brand",
             category=b.category,
             sharing=b.cross_brand_sharing,
+            # Named by the market's seed and slug: the learner's Monte Carlo draws are seeded
+            # by genome version and brand id, so a run with the same seed is the same run.
+            brand_id=uuid5(_BRAND_NAMESPACE, f"{s}/{b.slug}"),
         )
         product_id = factories.product(
             conn,
