@@ -6,12 +6,12 @@ for every brand and funnel stage and writes `learner_posteriors` and the brand-l
 posteriors, timed in rolled-back transactions after one full `update_scores` (which writes
 the score rows the step updates). Alternative computing the same model: COPY the matured
 rewards (element tags extracted per dimension) and the priors into pandas, build the same
-per-(brand, stage) arrays (stages of `learner_objective_evidence`, imported weights and ages
-for the decay the fit chooses, parameters ordered as the project orders them, prior means from
-`brand_priors`),
-run the very same numpy Laplace fit (the body of `genome._joint_logistic_fit`, executed in
-the client, one BLAS thread), and write the posteriors and moment-matched Betas back with
-COPY + upsert. The MAPs of both are compared.
+per-(brand, stage) arrays (stages of `learner_objective_evidence`, each reading the ads its
+metric has matured for, imported weights and ages for the decay the fit chooses, parameters
+ordered as the project orders them, prior means from `brand_priors`), run the very same numpy
+fits (the bodies of `genome._joint_logistic_fit` and, for the value stage,
+`genome._joint_lognormal_fit`, executed in the client, one BLAS thread), and write the
+posteriors and moment-matched Betas back with COPY + upsert. The MAPs of both are compared.
 """
 
 from __future__ import annotations
@@ -86,18 +86,22 @@ def daily(
     return durations, recomputed
 
 
-def _fit_function(conn: psycopg.Connection) -> Any:
-    """genome._joint_logistic_fit's PL/Python body as a client-side Python function."""
-    row = conn.execute(
-        "SELECT proargnames[1:pronargs], prosrc FROM pg_proc "
-        "WHERE oid = 'genome._joint_logistic_fit'::regproc"
-    ).fetchone()
-    assert row is not None
-    names, body = row
-    src = f"def fit({', '.join(names)}):\n" + textwrap.indent(body.strip("\n"), "    ")
-    scope: dict[str, Any] = {"plpy": None}
-    exec(compile(src, "_joint_logistic_fit", "exec"), scope)  # the project's own code
-    return scope["fit"]
+def _fit_function(conn: psycopg.Connection) -> dict[bool, Any]:
+    """The PL/Python bodies of genome._joint_logistic_fit (a rate stage, key False) and
+    genome._joint_lognormal_fit (the value stage, key True) as client-side functions."""
+    fits = {}
+    for value_stage, name in ((False, "_joint_logistic_fit"), (True, "_joint_lognormal_fit")):
+        row = conn.execute(
+            "SELECT proargnames[1:pronargs], prosrc FROM pg_proc WHERE oid = %s::regproc",
+            (f"genome.{name}",),
+        ).fetchone()
+        assert row is not None
+        names, body = row
+        src = f"def fit({', '.join(names)}):\n" + textwrap.indent(body.strip("\n"), "    ")
+        scope: dict[str, Any] = {"plpy": None}
+        exec(compile(src, name, "exec"), scope)  # the project's own code
+        fits[value_stage] = scope["fit"]
+    return fits
 
 
 def _copy_out(conn: psycopg.Connection, query: sql.Composable) -> pd.DataFrame:
@@ -161,7 +165,7 @@ def _pull(
             ([
                 "learner_half_life_days", "learner_prior_sd", "learner_intercept_prior_sd",
                 "learner_min_dispersion", "imported_ad_weight", "learner_holdout_days",
-                "learner_holdout_folds",
+                "learner_holdout_folds", "learner_value_prior_sd",
             ],),
         ).fetchall()
     )  # fmt: skip
@@ -174,18 +178,26 @@ def _pull(
         sql.SQL(
             "SELECT cer.id, cer.brand_id, b.organization_id, cer.reward_objective, "
             "cer.is_imported, cer.first_date, cer.last_date, cer.total_impressions, "
-            "cer.total_clicks, cer.total_purchases, {cols} "
+            "cer.total_clicks, cer.total_purchases, cer.total_purchase_value, {cols} "
             "FROM genome.creative_element_rewards AS cer "
             "JOIN public.brands AS b ON b.id = cer.brand_id WHERE cer.matured_at <= {now}{only}"
         ).format(cols=cols, now=now.isoformat(), only=only),
     )
+    # Each stage with the maturation its metric waits for, and whether that metric matures
+    # first (then it matured with the reward row), as the project's step reads them.
     stages = pd.DataFrame(
         conn.execute(
-            "SELECT reward_objective, stage, success_metric, trials_metric "
-            "FROM genome.learner_objective_evidence"
+            "SELECT loe.reward_objective, loe.stage, loe.success_metric, loe.trials_metric, "
+            "rm.maturation_days, rm.maturation_days <= (SELECT min(maturation_days) "
+            "FROM genome.reward_metrics) FROM genome.learner_objective_evidence AS loe "
+            "JOIN genome.reward_metrics AS rm "
+            "ON rm.metric = genome._learner_stage_metric(loe.success_metric)"
         ).fetchall(),
-        columns=["reward_objective", "stage", "success_metric", "trials_metric"],
-    )
+        columns=[
+            "reward_objective", "stage", "success_metric", "trials_metric", "maturation_days",
+            "first_to_mature",
+        ],
+    )  # fmt: skip
     values = pd.DataFrame(
         conn.execute(
             "SELECT v.dimension, v.value FROM genome.element_values AS v "
@@ -209,7 +221,7 @@ def _pull(
 
 
 def _fit_all(
-    pulled: dict[str, Any], dims: list[str], fit: Any, now: dt.datetime
+    pulled: dict[str, Any], dims: list[str], fits: dict[bool, Any], now: dt.datetime
 ) -> tuple[list[tuple[Any, ...]], pd.DataFrame]:
     """The same arrays as the project's step per (brand, stage), the same fit on them, and
     per element value the product of its stages' marginals moment-matched to a Beta."""
@@ -217,6 +229,7 @@ def _fit_all(
     values, priors, candidates = pulled["values"], pulled["priors"], pulled["candidates"]
     half_life = float(settings["learner_half_life_days"])
     prior_sd = float(settings["learner_prior_sd"])
+    value_prior_sd = float(settings["learner_value_prior_sd"])
     intercept_sd = float(settings["learner_intercept_prior_sd"])
     min_disp = float(settings["learner_min_dispersion"])
     imported = float(settings["imported_ad_weight"])
@@ -232,15 +245,22 @@ def _fit_all(
         "clicks": ads["total_clicks"],
         "purchases": ads["total_purchases"],
         "impressions": ads["total_impressions"],
+        "purchase_value": ads["total_purchase_value"],
     }
+    days_run = (today - first).dt.days
     frames = []
     for st in stages.itertuples():
-        part = ads[ads["reward_objective"] == st.reward_objective]
-        succ = metric[st.success_metric].loc[part.index]
-        tri = metric[st.trials_metric].loc[part.index]
-        frames.append(
-            part.assign(stage=st.stage, s=np.minimum(succ, tri).astype(float), n=tri.astype(float))
-        )
+        matured = st.first_to_mature | (days_run >= st.maturation_days)
+        part = ads[(ads["reward_objective"] == st.reward_objective) & matured]
+        succ = metric[st.success_metric].loc[part.index].astype(float)
+        tri = metric[st.trials_metric].loc[part.index].astype(float)
+        if st.success_metric == "purchase_value":
+            # The value stage: ads with some value, its order value out of its purchases.
+            part = part.assign(stage=st.stage, value_stage=True, s=succ, n=tri)
+            part = part[part["s"] > 0]
+        else:
+            part = part.assign(stage=st.stage, value_stage=False, s=np.minimum(succ, tri), n=tri)
+        frames.append(part)
     long = pd.concat(frames)
     long = long[long["n"] > 0].sort_values(["brand_id", "stage", "id"])
     # Parameters in the project's order: dimensions by name (group 1..), values by name.
@@ -254,6 +274,7 @@ def _fit_all(
     # a loaded 2-core machine made the same fit several times slower.
     limits = threadpool_limits(limits=1, user_api="blas")
     for (brand, stage), g in long.groupby(["brand_id", "stage"], sort=True):
+        value_stage = bool(g["value_stage"].iloc[0])
         objs = (
             g.assign(ws=g["weight"] * g["s"], wn=g["weight"] * g["n"])
             .groupby("reward_objective")[["ws", "wn"]]
@@ -261,8 +282,12 @@ def _fit_all(
             .sort_index()
         )
         names_o = ["objective:" + o for o in objs.index]
-        m_o = np.log(
-            np.maximum(objs["ws"] + 0.5, 0.5) / np.maximum(objs["wn"] - objs["ws"] + 0.5, 0.5)
+        m_o = (
+            np.log(objs["ws"] / objs["wn"])
+            if value_stage
+            else np.log(
+                np.maximum(objs["ws"] + 0.5, 0.5) / np.maximum(objs["wn"] - objs["ws"] + 0.5, 0.5)
+            )
         )
         # Prior means of the values: category prior's log-odds relative to its dimension's mean.
         key = pd.MultiIndex.from_arrays(
@@ -273,11 +298,15 @@ def _fit_all(
         pm = np.clip(pa / (pa + pb), 0.01, 0.99)
         lg = pd.Series(np.log(pm / (1 - pm)))
         m_v = (lg - lg.groupby(values["dimension"]).transform("mean")).to_numpy()
+        if value_stage:
+            # Category priors are rates: the value stage's priors are centred.
+            m_v = np.zeros(len(values))
         # Objective names sort before dimension groups (group 0).
         order_o = np.argsort(names_o, kind="stable")
         names = [names_o[i] for i in order_o] + values["name"].tolist()
         prior_mean = np.r_[m_o.to_numpy()[order_o], m_v]
-        prior_sdv = np.r_[np.full(len(names_o), intercept_sd), np.full(len(values), prior_sd)]
+        value_sd = value_prior_sd if value_stage else prior_sd
+        prior_sdv = np.r_[np.full(len(names_o), intercept_sd), np.full(len(values), value_sd)]
         grp = np.r_[np.zeros(len(names_o), int), values["grp"].to_numpy()]
         pidx = {nm: i + 1 for i, nm in enumerate(names)}
         ad_i, par_i = [], []
@@ -292,7 +321,7 @@ def _fit_all(
         par_idx = np.concatenate(par_i)
         o = np.lexsort((par_idx, ad_idx))
         obj_idx = g["reward_objective"].map({ob: pidx["objective:" + ob] for ob in objs.index})
-        b, chol, phi, mm, mv, chosen, average, effective, _ = fit(
+        b, chol, phi, mm, mv, chosen, average, effective, _ = fits[value_stage](
             ad_idx[o].tolist(), par_idx[o].tolist(), g["s"].tolist(), g["n"].tolist(),
             g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
             prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
@@ -302,8 +331,11 @@ def _fit_all(
         # carrying it) and the sum of the weights under the half-life it chose.
         posts.append(
             (brand, g["organization_id"].iloc[0], stage, names, b, chol, average, phi,
-             len(g), effective, chosen)
+             len(g), effective, chosen, value_stage)
         )  # fmt: skip
+        if value_stage:
+            # Order value per purchase is no rate: it enters the win probabilities only.
+            continue
         k = len(names_o)
         marginals.append(
             pd.DataFrame(
@@ -341,7 +373,7 @@ def _write(
         "CREATE TEMP TABLE alt_post (brand_id uuid, organization_id uuid, stage smallint, "
         "parameters text[], posterior_mean float8[], posterior_cholesky float8[], "
         "average_design float8[], dispersion float8, n_ads int, effective_ads float8, "
-        "half_life_days float8) "
+        "half_life_days float8, value_stage boolean) "
         "ON COMMIT DROP"
     )
     conn.execute(
@@ -352,7 +384,7 @@ def _write(
         with cur.copy(
             "COPY alt_post (brand_id, organization_id, stage, parameters, posterior_mean, "
             "posterior_cholesky, average_design, dispersion, n_ads, effective_ads, "
-            "half_life_days) FROM STDIN"
+            "half_life_days, value_stage) FROM STDIN"
         ) as copy:
             for p in posts:
                 copy.write_row(p)
@@ -366,10 +398,10 @@ def _write(
         INSERT INTO genome.learner_posteriors AS lp (
             brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
             posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
-            half_life_days, updated_at)
+            half_life_days, value_stage, updated_at)
         SELECT brand_id, stage, organization_id, %(v)s, parameters, posterior_mean,
                posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
-               half_life_days, %(now)s
+               half_life_days, value_stage, %(now)s
         FROM alt_post
         ON CONFLICT (brand_id, stage) DO UPDATE
         SET genome_version = excluded.genome_version, parameters = excluded.parameters,
@@ -378,7 +410,7 @@ def _write(
             average_design = excluded.average_design,
             dispersion = excluded.dispersion, n_ads = excluded.n_ads,
             effective_ads = excluded.effective_ads, half_life_days = excluded.half_life_days,
-            updated_at = excluded.updated_at
+            value_stage = excluded.value_stage, updated_at = excluded.updated_at
         """,
         {"v": version, "now": now},
     )

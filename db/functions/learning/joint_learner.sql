@@ -278,6 +278,188 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
 
 
+-- The value stage's fit (docs/learning.md#value-stage): the same inputs and outputs as
+-- _joint_logistic_fit, so step 3 of _update_scores_joint_learner calls either per stage.
+-- Hand-written rather than statsmodels' WLS: the Gaussian prior, the two variance
+-- components and the decay weights are the model; the test checks it against WLS.
+CREATE OR REPLACE FUNCTION genome._joint_lognormal_fit(
+    p_ad_index integer [],
+    p_param_index integer [],
+    p_values double precision [],
+    p_counts double precision [],
+    p_weights double precision [],
+    p_objective_index integer [],
+    p_prior_mean double precision [],
+    p_prior_sd double precision [],
+    p_groups integer [],
+    p_min_dispersion double precision,
+    p_ages double precision [] DEFAULT NULL,
+    p_half_lives double precision [] DEFAULT NULL,
+    p_fallback_half_life double precision DEFAULT 'Infinity',
+    p_holdout_days double precision DEFAULT 7,
+    p_holdout_folds integer DEFAULT 3,
+    OUT posterior_mean double precision [],
+    OUT posterior_cholesky double precision [],
+    OUT dispersion double precision,
+    OUT marginal_mean double precision [],
+    OUT marginal_variance double precision [],
+    OUT half_life double precision,
+    OUT average_design double precision [],
+    OUT effective_ads double precision,
+    OUT half_life_scores double precision []
+)
+LANGUAGE plpython3u
+IMMUTABLE
+AS $$
+import numpy as np
+from scipy.optimize import nnls
+
+# Inputs as _joint_logistic_fit's, with per ad its total order value (p_values) out of its
+# purchases (p_counts) in place of successes out of trials.
+v = np.asarray(p_values, dtype=float)
+c = np.asarray(p_counts, dtype=float)
+w = np.asarray(p_weights, dtype=float)
+m0 = np.asarray(p_prior_mean, dtype=float)
+sd = np.asarray(p_prior_sd, dtype=float)
+groups = np.asarray(p_groups, dtype=np.int64)
+k = len(m0)
+n_ads = len(v)
+if not (len(c) == n_ads and len(w) == n_ads and len(p_objective_index) == n_ads):
+    plpy.error("per-ad arrays differ in length")
+if not (len(sd) == k and len(groups) == k) or len(p_ad_index) != len(p_param_index):
+    plpy.error("per-parameter or per-entry arrays differ in length")
+if np.any(sd <= 0) or np.any(c <= 0) or np.any(v <= 0) or np.any(w < 0):
+    plpy.error("prior sd must be positive, values and counts positive, weights >= 0")
+
+X = np.zeros((n_ads, k))
+if n_ads:
+    X[np.arange(n_ads), np.asarray(p_objective_index, dtype=np.int64) - 1] = 1.0
+    X[np.asarray(p_ad_index, dtype=np.int64) - 1, np.asarray(p_param_index, dtype=np.int64) - 1] = 1.0
+precision0 = 1.0 / sd**2
+y = np.log(v / c) if n_ads else np.zeros(0)
+
+# 0. The half-life: the one candidate, else the fallback (the value stage's few purchases
+# cannot score candidates; docs/learning.md#value-stage). Evidence halves every half-life.
+chosen = float(p_fallback_half_life)
+if p_ages is None:
+    chosen = float("inf")
+    wt = w
+else:
+    age = np.asarray(p_ages, dtype=float)
+    if len(age) != n_ads or np.any(np.isnan(age)):
+        plpy.error("one age per ad is needed")
+    if p_half_lives and len(p_half_lives) == 1:
+        chosen = float(p_half_lives[0])
+    if not chosen > 0:
+        plpy.error("half-lives must be positive")
+    wt = w * (1.0 if np.isinf(chosen) else 0.5 ** (np.maximum(age, 0.0) / chosen))
+
+
+def solve(omega, sigma2):
+    # The MAP of the weighted least squares with the Gaussian prior, and its precision.
+    hess = (X.T * (omega / sigma2)) @ X + np.diag(precision0)
+    b = np.linalg.solve(hess, (X.T * (omega / sigma2)) @ y + precision0 * m0)
+    return b, hess
+
+
+# 1-3. An ad's log order value per purchase varies as sigma2 / purchases (the orders'
+# own spread) plus tau2 (creative scatter that more purchases do not average away):
+# variance sigma2 (1 / c + r), r = tau2 / sigma2, so the ad counts as c / (1 + c r)
+# purchases, Williams' form for the extra-binomial rates (docs/learning.md#overdispersion).
+# The two components come from the residuals: each squared residual's expectation
+# (1 - leverage) (sigma2 / c + tau2) fitted by least squares, each row divided by that
+# expectation at the previous estimates (a squared residual's sd is proportional to its
+# expectation, so heavy ads' small residuals are not drowned by light ads' large ones),
+# refitted until they settle. As in Williams' model, the creative share enters only when
+# the data ask for it: tau2 > 0 needs the heavy ads noisier than the order spread explains
+# (an F test at 5%); otherwise, and whenever the purchase counts are too alike to tell the
+# two apart, all the variance is the orders' spread.
+# Without enough ads to estimate them (fewer than the parameters' effective number plus
+# two) the posterior is the prior's.
+r = 0.0
+sigma2 = 1.0
+has = wt > 0
+b, hess = m0.copy(), np.diag(precision0)
+if n_ads and has.sum() >= 2:
+    for _ in range(20):
+        omega = wt * c / (1.0 + c * r)
+        b, hess = solve(omega, sigma2)
+        info = (X.T * (omega / sigma2)) @ X
+        edf = float(np.trace(np.linalg.solve(hess, info)))
+        if float(np.sum(has)) - edf < 2.0:
+            b, hess = m0.copy(), np.diag(precision0)
+            r, sigma2 = 0.0, 1.0
+            break
+        res2 = (y - X @ b) ** 2
+        lev = np.clip(np.einsum("ij,jk,ik->i", X, np.linalg.inv(hess), X) * omega / sigma2, 0.0, 0.99)
+        A = np.column_stack([(1.0 - lev) / c, 1.0 - lev])[has]
+        # The creative share's test, under the orders'-spread-only model (each squared
+        # residual's sd proportional to (1 - leverage) / c): does a share tau2 cut the
+        # squared residuals' weighted error by more than one parameter does by chance
+        # (F with 1 and n - 2 degrees of freedom at 5%)?
+        null_scale = np.sqrt(wt[has]) / A[:, 0]
+        a0, b0 = A[:, 0] * null_scale, res2[has] * null_scale
+        sse0 = float(np.sum((b0 - (a0 @ b0) / (a0 @ a0) * a0) ** 2))
+        coef, sse1 = nnls(A * null_scale[:, None], b0)
+        sse1 = float(sse1) ** 2
+        dof = int(has.sum()) - 2
+        supported = dof > 0 and coef[1] > 0 and (sse0 - sse1) / max(sse1 / dof, 1e-300) > 3.8415
+        if supported:
+            scale = np.sqrt(wt[has]) / np.maximum(A @ np.array([sigma2, sigma2 * r]), 1e-300)
+            (s2_new, tau2_new), _ = nnls(A * scale[:, None], res2[has] * scale)
+        else:
+            s2_new, tau2_new = float(a0 @ b0 / (a0 @ a0)), 0.0
+        s2_new = max(s2_new, 1e-6)
+        r_new = tau2_new / s2_new
+        done = abs(s2_new - sigma2) <= 1e-9 * sigma2 and abs(r_new - r) <= 1e-9 * max(r, 1e-12)
+        sigma2, r = s2_new, r_new
+        if done:
+            break
+    omega = wt * c / (1.0 + c * r)
+    b, hess = solve(omega, sigma2)
+
+cov = np.linalg.inv(hess)
+cov = (cov + cov.T) / 2
+chol = np.linalg.cholesky(cov)
+# How much the creative scatter shrank the purchases' information (1: none).
+phi = float(np.sum(wt * c) / max(np.sum(wt * c / (1.0 + c * r)), 1e-300)) if np.sum(wt * c) > 0 else 1.0
+
+# 4. Each element value's marginal order value per purchase at the brand's average ad:
+# lognormal mean and variance.
+intercepts = groups == 0
+total = float(wt.sum())
+average = (X.T @ wt) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
+mm = np.full(k, np.nan)
+mv = np.full(k, np.nan)
+for j in np.flatnonzero(~intercepts):
+    d = average.copy()
+    d[groups == groups[j]] = 0.0
+    d[j] = 1.0
+    mu = float(d @ b)
+    s2 = float(max(d @ cov @ d, 0.0))
+    mm[j] = float(np.exp(mu + s2 / 2))
+    mv[j] = float((np.exp(s2) - 1.0) * np.exp(2 * mu + s2))
+
+return (
+    [float(x) for x in b],
+    [float(x) for x in chol.ravel()],
+    max(phi, float(p_min_dispersion), 1.0),
+    [None if np.isnan(x) else float(x) for x in mm],
+    [None if np.isnan(x) else float(x) for x in mv],
+    None if np.isinf(chosen) else chosen,
+    [float(x) for x in average],
+    total,
+    None,
+)
+$$;
+COMMENT ON FUNCTION genome._joint_lognormal_fit(
+    integer [], integer [], double precision [], double precision [], double precision [],
+    integer [], double precision [], double precision [], integer [], double precision,
+    double precision [], double precision [], double precision, double precision, integer
+) IS
+'Internal (docs/learning.md#value-stage): the value stage of the joint learner, with _joint_logistic_fit''s inputs and outputs: the log of each ad''s order value per purchase (p_values / p_counts) regressed on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd); each ad''s variance sigma2 (1 / purchases + r), the order spread sigma2 and the creative share r from the residuals (non-negative least squares on the squared residuals, leverage-corrected, refitted until they settle); the posterior is the prior when the ads are fewer than the effective parameters plus two. Weights halve every half-life: the one of p_half_lives when it has one element, else p_fallback_half_life (p_ages NULL: no decay; the holdout arguments are unused). Returns the MAP, the lower Cholesky factor of the covariance (row-major), the dispersion (the factor by which the creative share shrank the purchases'' information), per element value (NULL for intercepts) the mean and variance of its lognormal order value per purchase at the weighted average ad with this value in its dimension, the half-life used (NULL: none), the average design, the sum of the weights, and NULL half-life scores.';
+
+
 -- The candidate half-lives the fit chooses from (docs/learning.md#half-life).
 CREATE OR REPLACE FUNCTION genome._learner_half_life_candidates()
 RETURNS double precision []
@@ -321,10 +503,14 @@ LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
 AS $$
-    SELECT CASE p_success_metric WHEN 'clicks' THEN 'ctr' WHEN 'purchases' THEN 'conversion_rate' END;
+    SELECT CASE p_success_metric
+        WHEN 'clicks' THEN 'ctr'
+        WHEN 'purchases' THEN 'conversion_rate'
+        WHEN 'purchase_value' THEN 'roas'
+    END;
 $$;
 COMMENT ON FUNCTION genome._learner_stage_metric(text) IS
-'Internal (docs/learning.md#joint-learner): the genome.reward_metrics metric whose maturation_days a joint-learner stage with this success metric waits for: clicks -> ctr, purchases -> conversion_rate.';
+'Internal (docs/learning.md#joint-learner): the genome.reward_metrics metric whose maturation_days a joint-learner stage with this success metric waits for: clicks -> ctr, purchases -> conversion_rate, purchase_value -> roas.';
 
 -- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
 -- per-ad evidence, one fit per funnel stage of its objectives, and replace its brand-level
@@ -349,6 +535,7 @@ DECLARE
     v_holdout_days double precision := genome._setting_num('learner_holdout_days');
     v_holdout_folds integer := genome._setting_int('learner_holdout_folds');
     v_prior_sd double precision := genome._setting_num('learner_prior_sd');
+    v_value_prior_sd double precision := genome._setting_num('learner_value_prior_sd');
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
@@ -365,14 +552,18 @@ BEGIN
     -- chooses (docs/learning.md#half-life). A stage reads an ad once the stage's own metric
     -- has matured (genome._learner_stage_metric): a reward row exists from its first matured
     -- component, and purchases counted before their window closes would make the newest ads
-    -- look worse (docs/learning.md#joint-learner).
+    -- look worse (docs/learning.md#joint-learner). The value stage reads an ad's order value
+    -- out of its purchases (docs/learning.md#value-stage), and only ads with some value.
     CREATE TEMP TABLE _joint_ads ON COMMIT DROP AS
     SELECT
         cer.brand_id,
         loe.stage,
+        loe.success_metric = 'purchase_value' AS value_stage,
         cer.reward_objective AS objective,
         cer.element_tags,
-        least(ev.successes, ev.trials)::double precision AS successes,
+        CASE WHEN loe.success_metric = 'purchase_value' THEN ev.successes
+            ELSE least(ev.successes, ev.trials)
+        END::double precision AS successes,
         ev.trials::double precision AS trials,
         CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight,
         greatest(
@@ -383,13 +574,20 @@ BEGIN
     INNER JOIN genome.learner_objective_evidence AS loe ON loe.reward_objective = cer.reward_objective
     CROSS JOIN LATERAL (
         SELECT
-            CASE loe.success_metric WHEN 'clicks' THEN cer.total_clicks ELSE cer.total_purchases END
-                AS successes,
-            CASE loe.trials_metric WHEN 'impressions' THEN cer.total_impressions ELSE cer.total_clicks END
-                AS trials
+            CASE loe.success_metric
+                WHEN 'clicks' THEN cer.total_clicks
+                WHEN 'purchases' THEN cer.total_purchases
+                ELSE cer.total_purchase_value
+            END AS successes,
+            CASE loe.trials_metric
+                WHEN 'impressions' THEN cer.total_impressions
+                WHEN 'clicks' THEN cer.total_clicks
+                ELSE cer.total_purchases
+            END AS trials
     ) AS ev
     INNER JOIN genome.reward_metrics AS rm ON rm.metric = genome._learner_stage_metric(loe.success_metric)
     WHERE cer.matured_at <= p_now AND ev.trials > 0
+      AND (loe.success_metric <> 'purchase_value' OR ev.successes > 0)
       -- (A stage whose metric matures first matured with the row itself.)
       AND (rm.maturation_days <= v_first_maturation OR p_now::date - cer.first_date >= rm.maturation_days)
       -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
@@ -399,10 +597,12 @@ BEGIN
 
     -- 2. Every fit's parameters: one intercept per objective, then every element value;
     -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+    -- The value stage's intercept is the log of the objective's value per purchase and its
+    -- values' priors are centred (category priors are rates; docs/learning.md#value-stage).
     -- All (brand, stage) fits at once: one pass over the ads, not one per brand.
     CREATE TEMP TABLE _joint_params ON COMMIT DROP AS
     WITH fits AS (
-        SELECT DISTINCT a.brand_id, a.stage FROM _joint_ads AS a
+        SELECT DISTINCT a.brand_id, a.stage, a.value_stage FROM _joint_ads AS a
     ),
 
     objectives AS (
@@ -410,6 +610,7 @@ BEGIN
             a.brand_id,
             a.stage,
             a.objective,
+            bool_or(a.value_stage) AS value_stage,
             sum(a.weight * a.successes) AS s,
             sum(a.weight * a.trials) AS n
         FROM _joint_ads AS a
@@ -423,7 +624,8 @@ BEGIN
             v.dimension,
             v.value,
             dense_rank() OVER (PARTITION BY f.brand_id, f.stage ORDER BY v.dimension)::integer AS grp,
-            ln(pm.m / (1.0 - pm.m)) AS prior_logit
+            CASE WHEN f.value_stage THEN 0.0 ELSE ln(pm.m / (1.0 - pm.m)) END AS prior_logit,
+            CASE WHEN f.value_stage THEN v_value_prior_sd ELSE v_prior_sd END AS prior_sd
         FROM fits AS f
         CROSS JOIN genome.element_values AS v
         INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
@@ -446,7 +648,10 @@ BEGIN
             NULL::text AS dimension,
             NULL::text AS value,
             0 AS grp,
-            ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5)) AS prior_mean,
+            CASE
+                WHEN o.value_stage THEN ln(o.s / o.n)
+                ELSE ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5))
+            END AS prior_mean,
             v_intercept_sd AS prior_sd
         FROM objectives AS o
         UNION ALL
@@ -460,7 +665,7 @@ BEGIN
             vp.value,
             vp.grp,
             vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.brand_id, vp.stage, vp.dimension),
-            v_prior_sd
+            vp.prior_sd
         FROM value_priors AS vp
     )
 
@@ -503,6 +708,7 @@ BEGIN
             array_agg(a.weight ORDER BY a.ad_idx) AS weights,
             array_agg(a.age ORDER BY a.ad_idx) AS ages,
             array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
+            bool_or(a.value_stage) AS value_stage,
             count(*)::integer AS n_ads
         FROM _joint_ads AS a
         INNER JOIN _joint_params AS p
@@ -528,6 +734,7 @@ BEGIN
         b.organization_id,
         pp.names,
         pa.n_ads,
+        pa.value_stage,
         f.*,
         -- When the data chose the half-life: kept from the last choice, now when this fit
         -- scored the candidates, NULL when it fell back (docs/learning.md#half-life).
@@ -549,23 +756,38 @@ BEGIN
           AND lp.half_life_chosen_at > p_now - make_interval(secs => v_refresh_days * 86400)
           AND coalesce(lp.half_life_days, 'Infinity') = ANY (v_candidates)
     ) AS kept ON true
-    CROSS JOIN LATERAL genome._joint_logistic_fit(
-        coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
-        pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
-        pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
-        v_half_life, v_holdout_days, v_holdout_folds
+    -- A rate stage's logistic fit, or the value stage's lognormal one (same arguments and
+    -- outputs; the one-time filter runs only the stage's own).
+    CROSS JOIN LATERAL (
+        SELECT lf.*
+        FROM genome._joint_logistic_fit(
+            coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
+            pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
+            pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
+            v_half_life, v_holdout_days, v_holdout_folds
+        ) AS lf
+        WHERE NOT pa.value_stage
+        UNION ALL
+        SELECT vf.*
+        FROM genome._joint_lognormal_fit(
+            coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
+            pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
+            pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
+            v_half_life, v_holdout_days, v_holdout_folds
+        ) AS vf
+        WHERE pa.value_stage
     ) AS f;
 
     -- 4. Each stage's joint posterior, for inspection.
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
-        half_life_chosen_at, updated_at
+        half_life_chosen_at, value_stage, updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
-        jf.half_life, jf.half_life_chosen_at, p_now
+        jf.half_life, jf.half_life_chosen_at, jf.value_stage, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -579,9 +801,11 @@ BEGIN
         effective_ads = excluded.effective_ads,
         half_life_days = excluded.half_life_days,
         half_life_chosen_at = excluded.half_life_chosen_at,
+        value_stage = excluded.value_stage,
         updated_at = excluded.updated_at;
 
-    -- 5. Each value's marginal rate at each stage.
+    -- 5. Each value's marginal rate at each rate stage (the value stage enters the win
+    -- probabilities only: a value per purchase is no rate a Beta can hold).
     CREATE TEMP TABLE _joint_marginals ON COMMIT DROP AS
     SELECT
         jf.brand_id,
@@ -592,7 +816,7 @@ BEGIN
         jf.marginal_variance[p.param_idx] AS v
     FROM _joint_fits AS jf
     INNER JOIN _joint_params AS p ON p.brand_id = jf.brand_id AND p.stage = jf.stage
-    WHERE p.grp > 0;
+    WHERE p.grp > 0 AND NOT jf.value_stage;
 
     -- 6. Per brand and value, the product of its stages' rates (independent posteriors: the
     -- mean is the product of the means, the second moment the product of the second
@@ -639,7 +863,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior); each stage''s posterior into genome.learner_posteriors; per element value the product of its stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 -- Selection draws each dimension with its values' win probabilities
@@ -648,6 +872,12 @@ COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uu
 -- dimensions' uncertainty: their differences are far surer than each marginal, and
 -- independent Betas would explore far more than Thompson sampling from the joint posterior.
 -- These win probabilities are drawn from the joint posterior itself.
+-- Before the value stage (one signature, not two overloads).
+DROP FUNCTION IF EXISTS genome._joint_win_probabilities(
+    integer [], text [], double precision [], double precision [], double precision [], text [],
+    double precision [], integer, bigint
+);
+
 CREATE OR REPLACE FUNCTION genome._joint_win_probabilities(
     p_stage_sizes integer [],
     p_parameters text [],
@@ -657,7 +887,8 @@ CREATE OR REPLACE FUNCTION genome._joint_win_probabilities(
     p_value_names text [],
     p_value_means double precision [],
     p_draws integer,
-    p_seed bigint
+    p_seed bigint,
+    p_value_stages boolean [] DEFAULT NULL
 )
 RETURNS TABLE (value_name text, win_probability double precision)
 LANGUAGE plpython3u
@@ -672,14 +903,19 @@ if (len(p_parameters) != total or len(p_means) != total or len(p_average) != tot
     plpy.error("stage arrays do not match the stage sizes")
 if len(p_value_names) != len(p_value_means) or p_draws < 1:
     plpy.error("one mean per value name and at least one draw are needed")
+value_stages = [bool(x) for x in (p_value_stages or [False] * len(sizes))]
+if len(value_stages) != len(sizes):
+    plpy.error("one value-stage flag per stage is needed")
 
 names = list(p_value_names)
 rng = np.random.default_rng(int(p_seed))
-# Per draw and value: its success rate, the product of its stages' rates (the rate of a
-# conversion brand's value; stages are independent).
+# Per draw and value: its success rate, the product of its rate stages' rates (the rate of
+# a conversion brand's value; stages are independent), and apart the value stage's order
+# value per purchase (docs/learning.md#value-stage).
 rate = np.ones((int(p_draws), len(names)))
+value = np.ones((int(p_draws), len(names)))
 start = chol_start = 0
-for k in sizes:
+for k, is_value in zip(sizes, value_stages):
     params = p_parameters[start:start + k]
     mean = np.asarray(p_means[start:start + k], dtype=float)
     chol = np.asarray(p_cholesky[chol_start:chol_start + k * k], dtype=float).reshape(k, k)
@@ -699,19 +935,26 @@ for k in sizes:
             plpy.error("every value name must be a parameter of every stage")
         design[:, i] = np.where(dims == dims[j], 0.0, average)
         design[j, i] = 1.0
-    # The logistic in place: rate times 1 / (1 + e^-eta); an overflow to infinity is a rate of 0.
     eta = z @ (chol.T @ design)
     eta += mean @ design
-    with np.errstate(over="ignore"):
-        np.exp(np.negative(eta, out=eta), out=eta)
-    eta += 1.0
-    rate /= eta
+    if is_value:
+        # The log of the value per purchase.
+        value *= np.exp(eta)
+    else:
+        # The logistic in place: rate times 1 / (1 + e^-eta); an overflow to infinity is a
+        # rate of 0.
+        with np.errstate(over="ignore"):
+            np.exp(np.negative(eta, out=eta), out=eta)
+        eta += 1.0
+        rate /= eta
     start += k
     chol_start += k * k
 
 # Causal evidence (docs/learning.md#causal-evidence) moves a value's posterior mean after the
 # fit: its draws are scaled to the final mean, keeping their spread and correlations.
 rate *= np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
+# What a conversion brand's value earns per impression: purchases times value per purchase.
+rate *= value
 
 value_dims = [n.split("=", 1)[0] for n in names]
 out = []
@@ -723,9 +966,9 @@ return out
 $$;
 COMMENT ON FUNCTION genome._joint_win_probabilities(
     integer [], text [], double precision [], double precision [], double precision [], text [],
-    double precision [], integer, bigint
+    double precision [], integer, bigint, boolean []
 ) IS
-'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the stages, each value''s draws scaled to its mean in p_value_means.';
+'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the rate stages, each value''s draws scaled to its mean in p_value_means, then multiplied by its order value per purchase from the stages flagged in p_value_stages (NULL: none; docs/learning.md#value-stage), so a conversion brand''s values compete on revenue per impression.';
 
 
 -- Step of update_scores after _update_scores_win_probabilities: the brand-level rows of the
@@ -795,7 +1038,11 @@ BEGIN
             ARRAY(SELECT bv.mean FROM brand_values AS bv WHERE bv.brand_id = f.brand_id ORDER BY bv.name),
             v_draws,
             -- Seeded by version and brand: the same version gives the same numbers.
-            p_version::bigint * 4294967296 + hashtext(f.brand_id::text)::bigint + 2147483648
+            p_version::bigint * 4294967296 + hashtext(f.brand_id::text)::bigint + 2147483648,
+            ARRAY(
+                SELECT lp.value_stage FROM genome.learner_posteriors AS lp
+                WHERE lp.brand_id = f.brand_id ORDER BY lp.stage
+            )
         ) AS w
     )
 
@@ -809,4 +1056,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_win_probabilities(integer) IS
-'Internal step of update_scores, after _update_scores_win_probabilities (docs/learning.md#joint-learner): for the brands the joint learner fitted at version p_version, each brand-level value''s win probability drawn from the joint posterior of genome.learner_posteriors (win_probability_draws draws through genome._joint_win_probabilities, seeded by version and brand), each value''s draws centred on its posterior mean after causal evidence. Returns the number of rows updated.';
+'Internal step of update_scores, after _update_scores_win_probabilities (docs/learning.md#joint-learner): for the brands the joint learner fitted at version p_version, each brand-level value''s win probability drawn from the joint posterior of genome.learner_posteriors (win_probability_draws draws through genome._joint_win_probabilities, seeded by version and brand), each value''s draws centred on its posterior mean after causal evidence, then multiplied by its order value per purchase where the brand has a value stage (docs/learning.md#value-stage). Returns the number of rows updated.';
