@@ -277,6 +277,17 @@ def test_refresh_planned_before_the_predicted_date(db: psycopg.Connection) -> No
     predicted = D0 + dt.timedelta(days=round(pf) - 1)
     assert created.date() < predicted
     assert _fatigue(db, winner)["status"] == "warming_up"
+    # The forecast is the winner's most specific combination with an estimate (the triple,
+    # not one of its pairs or '*'), and the run records it with the date it predicts.
+    plan = db.execute(
+        "SELECT r.parameters FROM ad_runs r JOIN generated_ads g ON g.ad_run_id = r.id "
+        "WHERE g.id = %s",
+        (child,),
+    ).fetchone()[0]
+    assert (
+        plan["forecast_basis"] == "belief_angle=scientific_proof|color_mode=brand|hook_type=urgency"
+    )
+    assert plan["predicted_fatigue_on"] == predicted.isoformat()
 
     # Idempotent: a second run the same day plans nothing more.
     assert db.execute("SELECT genome.schedule_refresh(%s)", (now,)).fetchone()[0] == 0

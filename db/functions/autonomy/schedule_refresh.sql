@@ -66,6 +66,8 @@ BEGIN
             p.n_fatigued,
             p.n_ads,
             p.median_days_to_fatigue,
+            p.dimensions,
+            p.element_values,
             coalesce(
                 (SELECT jsonb_object_agg(x.d, x.v) FROM unnest(p.dimensions, p.element_values) AS x (d, v)),
                 '{}'::jsonb
@@ -75,20 +77,48 @@ BEGIN
         WHERE p.median_days_to_fatigue IS NOT NULL
     ),
 
-    forecast AS (
+    winner_keys AS (
+        -- Each winner's values of each set of dimensions its brand's forecasts use (a few
+        -- dozen sets), so a winner meets the combinations it may carry by equality (a hash
+        -- join) instead of testing its tags against every forecast of its brand (700 winners
+        -- x 540 forecasts a brand in a 90-day demo). A missing tag is NULL, which arrays
+        -- compare equal to NULL: the containment test below keeps the exact rule.
+        SELECT
+            w.ad_id,
+            ds.dimensions,
+            ARRAY(
+                SELECT w.element_tags ->> x.d
+                FROM unnest(ds.dimensions) WITH ORDINALITY AS x (d, i)
+                ORDER BY x.i
+            ) AS element_values
+        FROM winners AS w
+        INNER JOIN (SELECT DISTINCT bf.brand_id, bf.dimensions FROM brand_forecasts AS bf) AS ds
+            ON ds.brand_id = w.brand_id
+    ),
+
+    best_forecast AS (
         -- The most specific combination of the winner with a days-to-fatigue estimate.
+        SELECT DISTINCT ON (w.ad_id)
+            w.ad_id,
+            bf.combo_key,
+            bf.median_days_to_fatigue
+        FROM winners AS w
+        INNER JOIN winner_keys AS k ON k.ad_id = w.ad_id
+        INNER JOIN brand_forecasts AS bf
+            ON bf.brand_id = w.brand_id
+            AND bf.dimensions = k.dimensions
+            AND bf.element_values = k.element_values
+        WHERE w.element_tags @> bf.combo_tags
+        ORDER BY w.ad_id, bf.combo_size DESC, bf.n_fatigued DESC, bf.n_ads DESC, bf.combo_key
+    ),
+
+    forecast AS (
         SELECT
             w.*,
             pf.combo_key AS basis,
             w.first_date + greatest(round(pf.median_days_to_fatigue)::integer - 1, 0) AS predicted_on
         FROM winners AS w
-        LEFT JOIN LATERAL (
-            SELECT bf.combo_key, bf.median_days_to_fatigue
-            FROM brand_forecasts AS bf
-            WHERE bf.brand_id = w.brand_id AND w.element_tags @> bf.combo_tags
-            ORDER BY bf.combo_size DESC, bf.n_fatigued DESC, bf.n_ads DESC, bf.combo_key
-            LIMIT 1
-        ) AS pf ON true
+        LEFT JOIN best_forecast AS pf ON pf.ad_id = w.ad_id
     ),
 
     due AS (

@@ -42,29 +42,43 @@ BEGIN
 
     -- p_brands: the receiving brands to recompute (NULL: all); only their categories' evidence is read.
     DELETE FROM genome.brand_priors AS bp WHERE p_brands IS NULL OR bp.brand_id = ANY (p_brands);
-    WITH evidence AS (
-        -- Aggregates per opted-in brand and element value: the only thing that crosses.
+    WITH tags AS MATERIALIZED (
+        -- The opted-in brands' matured rewards, one row per element tag, each ad's tags
+        -- unnested once. Joined in one query with the dimensions and values, the planner
+        -- (which guesses 100 rows per jsonb_each) unnested every ad's tags once per element
+        -- value: about 390,000 rows for 5,600 in a 90-day demo, 280 ms of its 285.
         SELECT
             cer.brand_id,
+            cer.reward_score,
+            cer.is_imported,
             t.key AS dimension,
-            t.value #>> '{}' AS value,
-            sum(w.weight * (cer.reward_score >= v_threshold)::integer) AS successes,
-            sum(w.weight * (cer.reward_score < v_threshold)::integer) AS failures
+            t.value #>> '{}' AS value
         FROM genome.creative_element_rewards AS cer
         INNER JOIN public.brands AS src
             ON src.id = cer.brand_id AND src.cross_brand_sharing AND src.category IS NOT NULL
         CROSS JOIN LATERAL jsonb_each(cer.element_tags) AS t
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
-        ) AS w
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        INNER JOIN genome.element_values AS ev ON ev.dimension = t.key AND ev.value = t.value #>> '{}'
         WHERE cer.matured_at <= p_now
           AND (p_brands IS NULL OR src.category IN (
               SELECT r.category FROM public.brands AS r
               WHERE r.id = ANY (p_brands) AND r.cross_brand_sharing
           ))
-        GROUP BY cer.brand_id, t.key, t.value #>> '{}'
+    ),
+
+    evidence AS (
+        -- Aggregates per opted-in brand and element value: the only thing that crosses.
+        SELECT
+            tg.brand_id,
+            tg.dimension,
+            tg.value,
+            sum(w.weight * (tg.reward_score >= v_threshold)::integer) AS successes,
+            sum(w.weight * (tg.reward_score < v_threshold)::integer) AS failures
+        FROM tags AS tg
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN tg.is_imported THEN v_imported_weight ELSE 1.0 END AS weight
+        ) AS w
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = tg.dimension AND d.kind = 'element'
+        INNER JOIN genome.element_values AS ev ON ev.dimension = tg.dimension AND ev.value = tg.value
+        GROUP BY tg.brand_id, tg.dimension, tg.value
     ),
 
     cells AS (

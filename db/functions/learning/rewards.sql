@@ -43,6 +43,21 @@ AS $$
     -- meta_ad_mapping is the attribution path (docs/rewards.md#linking-ads-to-meta) ...
     -- A link is a (brand, Meta ad) pair: only the ad's own brand's insights count for it
     -- (docs/security.md#tenant-data).
+    -- The fallback's names are the distinct ones of the Meta ads no mapping row of the
+    -- brand claims, found before any name is parsed: the pattern is matched once per such
+    -- name, not once per performance row (22,000 rows, 160 ms a call, in a 90-day demo).
+    -- MATERIALIZED keeps the pattern out of the scan.
+    WITH unclaimed AS MATERIALIZED (
+        SELECT DISTINCT p.brand_id, p.meta_ad_id, p.ad_name
+        FROM public.meta_ads_performance AS p
+        WHERE p.date <= p_today
+          AND p.brand_id IS NOT NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM public.meta_ad_mapping AS m2
+              WHERE m2.meta_ad_id = p.meta_ad_id AND m2.brand_id = p.brand_id
+          )
+    )
+
     SELECT
         m.generated_ad_id,
         m.meta_ad_id,
@@ -60,24 +75,18 @@ AS $$
         n.brand_id
     FROM (
         SELECT DISTINCT
-            p.brand_id,
-            p.meta_ad_id,
+            u.brand_id,
+            u.meta_ad_id,
             substring(
-                p.ad_name
+                u.ad_name
                 FROM '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
             )::uuid AS ad_uuid
-        FROM public.meta_ads_performance AS p
-        WHERE p.ad_name ~ '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
-          AND p.date <= p_today
-          AND p.brand_id IS NOT NULL
+        FROM unclaimed AS u
+        WHERE u.ad_name ~ '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}'
     ) AS n
     INNER JOIN public.generated_ads AS g ON g.id = n.ad_uuid
     INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
     INNER JOIN public.products AS pr ON pr.id = r.product_id AND pr.brand_id = n.brand_id
-    WHERE NOT EXISTS (
-        SELECT 1 FROM public.meta_ad_mapping AS m2
-        WHERE m2.meta_ad_id = n.meta_ad_id AND m2.brand_id = n.brand_id
-    )
 $$;
 COMMENT ON FUNCTION genome._collect_rewards_links(date) IS
 'Internal step of collect_rewards: the (generated ad, Meta ad, brand) links whose performance rows of that brand count for the generated ad, with their path: every meta_ad_mapping row with a generated ad (''mapping'', the brand its trigger set from the ad), and, for Meta ads no mapping row of the brand claims, a generated ad of the same brand whose id appears in the Meta ad name of one of the brand''s performance rows dated up to p_today (''ad_name''). Performance rows without a brand count for no ad.';

@@ -30,15 +30,21 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtextextended('genome.embedding_decision:' || v_ad.brand_id::text, 0));
 
     -- Diversity: the nearest embedded sibling of the same run (same embedding model).
-    SELECT s.id, 1 - (s.visual_embedding <=> v_ad.visual_embedding) AS similarity
+    -- Each distance is computed once (the similarity is 1 - the distance of the one row
+    -- kept): a candidate's embedding is stored out of line, and every distance reads it
+    -- from TOAST again.
+    SELECT n.id, 1 - n.distance AS similarity
     INTO v_near
-    FROM public.generated_ads AS s
-    WHERE s.ad_run_id = v_ad.ad_run_id
-      AND s.id <> v_ad.id
-      AND s.visual_embedding_model = v_ad.visual_embedding_model
-      AND s.final_status IN ('approved', 'flagged')
-    ORDER BY s.visual_embedding <=> v_ad.visual_embedding
-    LIMIT 1;
+    FROM (
+        SELECT s.id, s.visual_embedding <=> v_ad.visual_embedding AS distance
+        FROM public.generated_ads AS s
+        WHERE s.ad_run_id = v_ad.ad_run_id
+          AND s.id <> v_ad.id
+          AND s.visual_embedding_model = v_ad.visual_embedding_model
+          AND s.final_status IN ('approved', 'flagged')
+        ORDER BY distance
+        LIMIT 1
+    ) AS n;
     IF v_near.id IS NOT NULL
        AND v_near.similarity > genome._setting_num('diversity_cosine') THEN
         v_status := 'rejected';
@@ -48,19 +54,22 @@ BEGIN
         );
     ELSE
         -- Duplicate: the nearest approved ad of the same brand (same embedding model).
-        SELECT d.id, 1 - (d.visual_embedding <=> v_ad.visual_embedding) AS similarity
+        SELECT n.id, 1 - n.distance AS similarity
         INTO v_near
-        FROM public.generated_ads AS d
-        WHERE d.final_status = 'approved'
-          AND d.id <> v_ad.id
-          AND d.visual_embedding_model = v_ad.visual_embedding_model
-          AND d.ad_run_id IN (
-              SELECT r.id FROM public.ad_runs AS r
-              INNER JOIN public.products AS p ON r.product_id = p.id
-              WHERE p.brand_id = v_ad.brand_id
-          )
-        ORDER BY d.visual_embedding <=> v_ad.visual_embedding
-        LIMIT 1;
+        FROM (
+            SELECT d.id, d.visual_embedding <=> v_ad.visual_embedding AS distance
+            FROM public.generated_ads AS d
+            WHERE d.final_status = 'approved'
+              AND d.id <> v_ad.id
+              AND d.visual_embedding_model = v_ad.visual_embedding_model
+              AND d.ad_run_id IN (
+                  SELECT r.id FROM public.ad_runs AS r
+                  INNER JOIN public.products AS p ON r.product_id = p.id
+                  WHERE p.brand_id = v_ad.brand_id
+              )
+            ORDER BY distance
+            LIMIT 1
+        ) AS n;
         IF v_near.id IS NOT NULL
            AND v_near.similarity > genome._setting_num('duplicate_cosine') THEN
             v_status := 'flagged';
