@@ -22,17 +22,24 @@ T0 = dt.datetime(2026, 4, 1, 12, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
 
 
-def _fit(db, designs, successes, trials, levels, *, weights=None, prior_sd=100.0, prior_mean=None):
-    """genome._joint_logistic_fit on a design: per ad a tuple of value indices, one per
-    dimension (levels[d] values in dimension d); one intercept (parameter 1)."""
+def _entries(designs, levels):
+    """A design's arguments for the joint fits: per ad a tuple of value indices, one per
+    dimension (levels[d] values in dimension d), one intercept (parameter 1). Returns the
+    parameter count, the per-entry ad and parameter indices (1-based), the parameter groups
+    and each dimension's first parameter (0-based)."""
     offsets = np.cumsum([1, *levels])[:-1]
-    k = 1 + sum(levels)
     ad_index, param_index = [], []
     for i, design in enumerate(designs):
         for d, v in enumerate(design):
             ad_index.append(i + 1)
             param_index.append(int(offsets[d] + v) + 1)
     groups = [0] + [d + 1 for d, n in enumerate(levels) for _ in range(n)]
+    return 1 + sum(levels), ad_index, param_index, groups, offsets
+
+
+def _fit(db, designs, successes, trials, levels, *, weights=None, prior_sd=100.0, prior_mean=None):
+    """genome._joint_logistic_fit on a design (_entries)."""
+    k, ad_index, param_index, groups, offsets = _entries(designs, levels)
     sd = [100.0] + [prior_sd] * (k - 1)
     row = db.execute(
         "SELECT posterior_mean, posterior_cholesky, dispersion, marginal_mean, marginal_variance "

@@ -12,19 +12,12 @@ import statsmodels.api as sm
 from scipy.stats import norm
 
 from sim import factories as f
-from tests.test_learner import DAY, T0, _brand_ads, _dimensions, _one_hot, _use
+from tests.test_learner import DAY, T0, _brand_ads, _dimensions, _entries, _one_hot, _use
 
 
 def _value_fit(db, designs, values, counts, levels, *, prior_sd=1e4):
-    """genome._joint_lognormal_fit on a design (as tests/test_learner.py's _fit)."""
-    offsets = np.cumsum([1, *levels])[:-1]
-    k = 1 + sum(levels)
-    ad_index, param_index = [], []
-    for i, design in enumerate(designs):
-        for d, v in enumerate(design):
-            ad_index.append(i + 1)
-            param_index.append(int(offsets[d] + v) + 1)
-    groups = [0] + [d + 1 for d, n in enumerate(levels) for _ in range(n)]
+    """genome._joint_lognormal_fit on a design (tests/test_learner.py's _entries)."""
+    k, ad_index, param_index, groups, _ = _entries(designs, levels)
     row = db.execute(
         "SELECT posterior_mean, posterior_cholesky, dispersion, marginal_mean "
         "FROM genome._joint_lognormal_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0)",
