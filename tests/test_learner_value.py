@@ -124,6 +124,17 @@ def test_intervals_cover_the_truth_under_creative_scatter(db: psycopg.Connection
     )
 
 
+def test_too_few_ads_leave_the_prior(db: psycopg.Connection) -> None:
+    # Three ads cannot estimate the two variance components for four parameters: the
+    # posterior is the prior's, not a fit at a made-up spread (docs/learning.md#value-stage).
+    fit = _value_fit(
+        db, [(0,), (1,), (2,)], [300.0, 90.0, 40.0], [3.0, 2.0, 1.0], [3], prior_sd=0.3
+    )
+    np.testing.assert_allclose(fit["mean"], np.zeros(4), atol=1e-12)
+    np.testing.assert_allclose(np.diag(fit["cov"]), [1e8, 0.09, 0.09, 0.09], rtol=1e-9)
+    assert fit["dispersion"] == 1.0
+
+
 def test_the_value_fit_refuses_impossible_counts(db: psycopg.Connection) -> None:
     with pytest.raises(psycopg.errors.InternalError_, match="counts positive"):
         _value_fit(db, [(0,), (1,)], [10.0, 20.0], [0.0, 2.0], [2])

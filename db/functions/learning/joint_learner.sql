@@ -379,16 +379,16 @@ def solve(omega, sigma2):
 r = 0.0
 sigma2 = 1.0
 has = wt > 0
-b, hess = m0.copy(), np.diag(precision0)
-if n_ads and has.sum() >= 2:
+estimated = n_ads > 0 and has.sum() >= 2
+if estimated:
     for _ in range(20):
         omega = wt * c / (1.0 + c * r)
         b, hess = solve(omega, sigma2)
         info = (X.T * (omega / sigma2)) @ X
         edf = float(np.trace(np.linalg.solve(hess, info)))
         if float(np.sum(has)) - edf < 2.0:
-            b, hess = m0.copy(), np.diag(precision0)
-            r, sigma2 = 0.0, 1.0
+            estimated = False
+            r = 0.0
             break
         res2 = (y - X @ b) ** 2
         lev = np.clip(np.einsum("ij,jk,ik->i", X, np.linalg.inv(hess), X) * omega / sigma2, 0.0, 0.99)
@@ -415,8 +415,11 @@ if n_ads and has.sum() >= 2:
         sigma2, r = s2_new, r_new
         if done:
             break
+if estimated:
     omega = wt * c / (1.0 + c * r)
     b, hess = solve(omega, sigma2)
+else:
+    b, hess = m0.copy(), np.diag(precision0)
 
 cov = np.linalg.inv(hess)
 cov = (cov + cov.T) / 2
