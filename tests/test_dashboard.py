@@ -21,10 +21,13 @@ from PIL import Image
 from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 from werkzeug.serving import make_server
@@ -325,12 +328,26 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     driver.quit()
 
 
-def _after_post(driver: webdriver.Chrome) -> WebElement:
-    """The message of the page a form post leads to: the click returns before the browser
-    has loaded it, so wait for it (up to 30 s on a loaded machine)."""
-    return WebDriverWait(driver, 30).until(
-        expected_conditions.presence_of_element_located((By.ID, "msg"))
-    )
+def _after_post(driver: webdriver.Chrome, expected: str) -> str:
+    """The message of the page a form post leads to, once it says `expected`: the click
+    returns before the browser has loaded that page, and the page it was clicked on may
+    still show its own #msg (a post after a post) or go stale while it is read, so wait for
+    the text itself (up to 30 s on a loaded machine)."""
+
+    def message(d: webdriver.Chrome) -> str | None:
+        try:
+            text = d.find_element(By.ID, "msg").text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return None
+        return text if expected in text else None
+
+    try:
+        return WebDriverWait(driver, 30).until(message)
+    except TimeoutException:
+        shown = driver.find_elements(By.ID, "msg")
+        raise AssertionError(
+            f"no message with {expected!r}; the page shows {[m.text for m in shown]}"
+        ) from None
 
 
 def _wait_text(driver: webdriver.Chrome, text: str) -> None:
@@ -439,7 +456,7 @@ def test_reviewer_sees_the_ad_and_the_override_records_the_user(
     row.find_element(By.NAME, "reason").send_keys("on brand after all")
     _shot(browser, "review")
     row.find_element(By.CSS_SELECTOR, "button.approve").click()
-    assert "by alice" in _after_post(browser).text
+    _after_post(browser, "by alice")
     assert _override_rows(mdb, world["flagged"]) == [
         ("approved", "on brand after all", "alice", "override_approve")
     ]
@@ -472,11 +489,11 @@ def test_a_reviewer_of_another_organization_neither_sees_nor_acts(
     before = _override_rows(mdb, world["flagged"])
     browser.get(server + "/review")
     _forge_post(browser, f"/review/{world['flagged']}", {"status": "rejected", "reason": "x"})
-    assert "GN006" in _after_post(browser).text
+    _after_post(browser, "GN006")
     assert _override_rows(mdb, world["flagged"]) == before
     browser.get(server + "/alerts")
     _forge_post(browser, f"/alerts/{world['alert']}/acknowledge", {})
-    assert "GN801" in _after_post(browser).text
+    _after_post(browser, "GN801")
     assert mdb.execute(
         "SELECT status FROM genome.system_alerts WHERE id = %s", (world["alert"],)
     ).fetchone() == ("active",)
@@ -513,7 +530,7 @@ def test_an_admin_approves_a_calibrated_config(
     assert "proposed" in row.text
     _shot(browser, "calibration")
     row.find_element(By.CSS_SELECTOR, "button.approve-config").click()
-    assert "approved by adam" in _after_post(browser).text
+    _after_post(browser, "approved by adam")
     assert mdb.execute(
         "SELECT is_active, approved_by FROM genome.quality_scoring_config WHERE id = %s",
         (world["config"],),
@@ -532,7 +549,7 @@ def test_exemplars_experiments_and_the_other_pages(
     cand = browser.find_element(By.ID, f"candidate-{world['flagged']}")
     cand.find_element(By.NAME, "notes").send_keys("clear product, good hook")
     cand.find_element(By.CSS_SELECTOR, "button.add-exemplar").click()
-    assert "Added exemplar" in _after_post(browser).text
+    _after_post(browser, "Added exemplar")
     ex_id, kind, active = mdb.execute(
         "SELECT id, exemplar_type, is_active FROM genome.ad_quality_exemplars "
         "WHERE generated_ad_id = %s",
@@ -543,7 +560,7 @@ def test_exemplars_experiments_and_the_other_pages(
     browser.find_element(By.ID, f"exemplar-{ex_id}").find_element(
         By.CSS_SELECTOR, "button.retire"
     ).click()
-    assert "Retired" in _after_post(browser).text
+    _after_post(browser, "Retired")
     assert mdb.execute(
         "SELECT is_active FROM genome.ad_quality_exemplars WHERE id = %s", (ex_id,)
     ).fetchone() == (False,)
@@ -616,7 +633,7 @@ def test_exemplars_experiments_and_the_other_pages(
     browser.find_element(By.ID, f"alert-{world['alert']}").find_element(
         By.CSS_SELECTOR, "button.acknowledge"
     ).click()
-    assert "Acknowledged" in _after_post(browser).text
+    _after_post(browser, "Acknowledged")
     assert mdb.execute(
         "SELECT status, acknowledged_by FROM genome.system_alerts WHERE id = %s",
         (world["alert"],),
