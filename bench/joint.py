@@ -118,7 +118,7 @@ def alternative(
     url: str,
     dims: list[str],
     version: int,
-    fit: Any,
+    fits: dict[bool, Any],
     brands: list[str] | None = None,
     prepare: Callable[[psycopg.Connection], Any] | None = None,
 ) -> dict[str, Any]:
@@ -132,7 +132,7 @@ def alternative(
         t0 = time.perf_counter()
         pulled = _pull(conn, dims, now, brands)
         t1 = time.perf_counter()
-        posts, betas = _fit_all(pulled, dims, fit, now)
+        posts, betas = _fit_all(pulled, dims, fits, now)
         t2 = time.perf_counter()
         _write(conn, posts, betas, version, now)
         t3 = time.perf_counter()
@@ -458,7 +458,7 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
                     "SELECT brand_id, stage, posterior_mean FROM genome.learner_posteriors"
                 ).fetchall()
             }
-            fit = _fit_function(conn)
+            fits = _fit_function(conn)
         durations, first = time_in_rollback(
             url,
             "SELECT genome._update_scores_joint_learner(%s, %s)",
@@ -466,7 +466,7 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
             repeats,
         )
         dims = sorted(registry)
-        alts = [alternative(url, dims, version, fit) for _ in range(repeats)]
+        alts = [alternative(url, dims, version, fits) for _ in range(repeats)]
         # The whole update: the explicit full rebuild, and the daily (incremental) update after
         # 1% new rewards, landing on 1% of the brands or spread over all of them.
         full_s, _ = time_in_rollback(
@@ -479,13 +479,13 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
         changed_ids = [str(t.brand_id) for t in changed]
         alt_daily = [
             alternative(
-                url, dims, version, fit, changed_ids,
+                url, dims, version, fits, changed_ids,
                 lambda c, r=r: _new_rewards(c, changed, new, registry, seed + 1 + r),
             )
             for r in range(repeats)
         ]  # fmt: skip
         alt_spread = alternative(
-            url, dims, version, fit, None,
+            url, dims, version, fits, None,
             lambda c: _new_rewards(c, tenants, new, registry, seed + 50),
         )  # fmt: skip
         for a in [*alt_daily, alt_spread]:

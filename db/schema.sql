@@ -4701,7 +4701,8 @@ rng = np.random.default_rng(int(p_seed))
 # a conversion brand's value; stages are independent), and apart the value stage's order
 # value per purchase (docs/learning.md#value-stage).
 rate = np.ones((int(p_draws), len(names)))
-value = np.ones((int(p_draws), len(names)))
+# (Only a brand with a value stage needs the second array.)
+value = np.ones((int(p_draws), len(names))) if any(value_stages) else None
 start = chol_start = 0
 for k, is_value in zip(sizes, value_stages):
     params = p_parameters[start:start + k]
@@ -4742,7 +4743,8 @@ for k, is_value in zip(sizes, value_stages):
 # fit: its draws are scaled to the final mean, keeping their spread and correlations.
 rate *= np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
 # What a conversion brand's value earns per impression: purchases times value per purchase.
-rate *= value
+if value is not None:
+    rate *= value
 
 value_dims = [n.split("=", 1)[0] for n in names]
 out = []

@@ -322,6 +322,21 @@ def _brand_ads(db, brand_id, tags, impressions, clicks, first_dates, last_dates,
     return ids
 
 
+def _conversion_ads(db, brand_id, tags, impressions, clicks, purchases, dates, values=None):
+    """_brand_ads for a CONVERSIONS brand: each ad's purchases (and order value, else 0)
+    on its reward, first and last delivered on its date of `dates`."""
+    n = len(tags)
+    ids = _brand_ads(db, brand_id, tags, impressions, clicks, dates, dates, [T0] * n)
+    db.execute(
+        "UPDATE genome.creative_element_rewards AS cer SET total_purchases = x.p, "
+        "total_purchase_value = x.v, reward_objective = 'CONVERSIONS' "
+        "FROM unnest(%s::uuid[], %s::bigint[], %s::float8[]) AS x (ad, p, v) "
+        "WHERE cer.generated_ad_id = x.ad",
+        (ids, purchases, values or [0.0] * n),
+    )
+    return ids
+
+
 def test_a_good_hook_always_shown_with_a_bad_template_is_separated(db: psycopg.Connection) -> None:
     _use(db, "joint_logistic")
     dims = _dimensions(db)
@@ -388,13 +403,7 @@ def test_a_conversion_brand_is_scored_by_purchases_per_impression(db: psycopg.Co
     # Old enough for their purchases to have matured (docs/learning.md#joint-learner).
     day = (T0 - 8 * DAY).date()
     brand_id = f.brand(db)
-    ids = _brand_ads(db, brand_id, tags, impressions, clicks, [day] * 180, [day] * 180, [T0] * 180)
-    db.execute(
-        "UPDATE genome.creative_element_rewards AS cer SET total_purchases = x.p, "
-        "reward_objective = 'CONVERSIONS' FROM unnest(%s::uuid[], %s::bigint[]) AS x (ad, p) "
-        "WHERE cer.generated_ad_id = x.ad",
-        (ids, purchases),
-    )
+    _conversion_ads(db, brand_id, tags, impressions, clicks, purchases, [day] * 180)
     db.execute("SELECT genome.update_scores(%s)", (T0,))
     means = _posterior_means(db, brand_id, dim)
     assert max((a, b, c), key=means.get) == a
@@ -951,13 +960,7 @@ def test_the_purchases_stage_waits_for_the_purchases_to_mature(db: psycopg.Conne
     old, young = (T0 - 10 * DAY).date(), (T0 - 4 * DAY).date()
     dates = [old] * 60 + [young] * 60
     brand_id = f.brand(db)
-    ids = _brand_ads(db, brand_id, tags, impressions, clicks, dates, dates, [T0] * 120)
-    db.execute(
-        "UPDATE genome.creative_element_rewards AS cer SET total_purchases = x.p, "
-        "reward_objective = 'CONVERSIONS' FROM unnest(%s::uuid[], %s::bigint[]) AS x (ad, p) "
-        "WHERE cer.generated_ad_id = x.ad",
-        (ids, purchases),
-    )
+    _conversion_ads(db, brand_id, tags, impressions, clicks, purchases, dates)
     counts = (
         "SELECT array_agg(n_ads ORDER BY stage) FROM genome.learner_posteriors WHERE brand_id = %s"
     )

@@ -12,7 +12,7 @@ import statsmodels.api as sm
 from scipy.stats import norm
 
 from sim import factories as f
-from tests.test_learner import DAY, T0, _brand_ads, _dimensions, _entries, _one_hot, _use
+from tests.test_learner import DAY, T0, _conversion_ads, _dimensions, _entries, _one_hot, _use
 
 
 def _value_fit(db, designs, values, counts, levels, *, prior_sd=1e4):
@@ -163,14 +163,7 @@ def test_a_conversion_brand_is_drawn_by_revenue_per_impression(db: psycopg.Conne
     old, young = (T0 - 12 * DAY).date(), (T0 - 8 * DAY).date()
     dates = [old] * 120 + [young] * 60
     brand_id = f.brand(db)
-    ids = _brand_ads(db, brand_id, tags, impressions, clicks, dates, dates, [T0] * 180)
-    db.execute(
-        "UPDATE genome.creative_element_rewards AS cer SET total_purchases = x.p, "
-        "total_purchase_value = x.v, reward_objective = 'CONVERSIONS' "
-        "FROM unnest(%s::uuid[], %s::bigint[], %s::float8[]) AS x (ad, p, v) "
-        "WHERE cer.generated_ad_id = x.ad",
-        (ids, purchases, value),
-    )
+    _conversion_ads(db, brand_id, tags, impressions, clicks, purchases, dates, value)
 
     def wins() -> dict[str, float]:
         return dict(
