@@ -165,7 +165,8 @@ def _pull(
             ([
                 "learner_half_life_days", "learner_prior_sd", "learner_intercept_prior_sd",
                 "learner_min_dispersion", "imported_ad_weight", "learner_holdout_days",
-                "learner_holdout_folds", "learner_value_prior_sd",
+                "learner_holdout_folds", "learner_value_prior_sd", "learner_interactions",
+                "learner_pair_prior_sd", "learner_pair_min_sd",
             ],),
         ).fetchall()
     )  # fmt: skip
@@ -241,6 +242,9 @@ def _fit_all(
     ads["age"] = age.astype(float)
     holdout_days = float(settings["learner_holdout_days"])
     holdout_folds = int(float(settings["learner_holdout_folds"]))
+    pairs_on = settings["learner_interactions"] == "pairs"
+    pair_sd = float(settings["learner_pair_prior_sd"])
+    pair_min_sd = float(settings["learner_pair_min_sd"])
     metric = {
         "clicks": ads["total_clicks"],
         "purchases": ads["total_purchases"],
@@ -317,16 +321,44 @@ def _fit_all(
             ok = idx.notna().to_numpy()
             ad_i.append(np.flatnonzero(ok) + 1)
             par_i.append(idx[ok].astype(int).to_numpy())
+        # A rate stage's pair cells (docs/learning.md#interactions): every two dimensions'
+        # cells some ad carries, one group per pair of dimensions present, after the values.
+        pair_groups = []
+        if pairs_on and not value_stage:
+            grp_of = dict(zip(values["dimension"], values["grp"], strict=False))
+            known = set(values["name"])
+            next_grp = int(values["grp"].max())
+            order = sorted(dims)
+            for a_i, a in enumerate(order):
+                for b in order[a_i + 1 :]:
+                    ca = a + "=" + pd.Series(tags[:, dims.index(a)])
+                    cb = b + "=" + pd.Series(tags[:, dims.index(b)])
+                    ok = (ca.isin(known) & cb.isin(known)).to_numpy()
+                    if not ok.any():
+                        continue
+                    cell = ca + "&" + cb
+                    cells = sorted(set(cell[ok]))
+                    next_grp += 1
+                    pair_groups.append([next_grp, grp_of[a], grp_of[b]])
+                    start = len(names)
+                    names += cells
+                    pidx.update({nm: start + i + 1 for i, nm in enumerate(cells)})
+                    prior_mean = np.r_[prior_mean, np.zeros(len(cells))]
+                    prior_sdv = np.r_[prior_sdv, np.full(len(cells), pair_sd)]
+                    grp = np.r_[grp, np.full(len(cells), next_grp)]
+                    ad_i.append(np.flatnonzero(ok) + 1)
+                    par_i.append(cell[ok].map(pidx).astype(int).to_numpy())
         ad_idx = np.concatenate(ad_i)
         par_idx = np.concatenate(par_i)
         o = np.lexsort((par_idx, ad_idx))
         obj_idx = g["reward_objective"].map({ob: pidx["objective:" + ob] for ob in objs.index})
-        b, chol, phi, mm, mv, chosen, average, effective, _ = fits[value_stage](
+        b, chol, phi, mm, mv, chosen, average, effective, _, kept, _ = fits[value_stage](
             ad_idx[o].tolist(), par_idx[o].tolist(), g["s"].tolist(), g["n"].tolist(),
             g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
             prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
-            half_life, holdout_days, holdout_folds,
+            half_life, holdout_days, holdout_folds, pair_groups or None, pair_min_sd,
         )  # fmt: skip
+        names = [nm for nm, keep in zip(names, kept, strict=True) if keep]
         # The fit returns the brand's average ad (per parameter the weighted share of ads
         # carrying it) and the sum of the weights under the half-life it chose.
         posts.append(
@@ -344,8 +376,8 @@ def _fit_all(
                     "stage": stage,
                     "dimension": values["dimension"],
                     "value": values["value"],
-                    "m": np.asarray(mm[k:], dtype=float),
-                    "v": np.asarray(mv[k:], dtype=float),
+                    "m": np.asarray(mm[k : k + len(values)], dtype=float),
+                    "v": np.asarray(mv[k : k + len(values)], dtype=float),
                 }
             )
         )

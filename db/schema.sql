@@ -2887,6 +2887,77 @@ COMMENT ON FUNCTION genome._decide_review(p_generated_ad_id uuid) IS 'Internal: 
 
 
 --
+-- Name: _draw_selection(text[], integer[], integer[], text[], double precision[], double precision[], integer[], double precision, bigint, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb) RETURNS record
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v_dim text;
+    v_lo integer;
+    v_k integer;
+    v_block integer;
+    v_runs integer [];
+    v_u double precision;
+    v_exploratory boolean;
+    v_at integer;
+BEGIN
+    -- One ad's draw from a draw table (docs/learning.md#selection), the dimensions in the
+    -- table's order; p_fixed's dimensions are skipped (the caller adds them). A later
+    -- dimension of a block draws from the run of its block's values drawn so far
+    -- (docs/learning.md#interactions): v_runs[block] is that run's number, row-major.
+    FOR i IN 1 .. coalesce(cardinality(p_dimensions), 0) LOOP
+        v_dim := p_dimensions[i];
+        v_k := p_sizes[i];
+        v_block := coalesce(p_blocks[i], 0);
+        v_lo := p_starts[i] + CASE WHEN v_block > 0 THEN coalesce(v_runs[v_block], 0) * v_k ELSE 0 END;
+        IF p_fixed ? v_dim THEN
+            IF v_block > 0 THEN
+                v_runs[v_block] := coalesce(v_runs[v_block], 0) * v_k
+                    + array_position(p_element_values[v_lo:v_lo + v_k - 1], p_fixed ->> v_dim) - 1;
+            END IF;
+            CONTINUE;
+        END IF;
+        -- genome._uniform written out: a SQL function with a pinned search_path is not
+        -- inlined, and this runs twice per dimension on the hot path.
+        v_exploratory := CASE WHEN p_seed IS NULL THEN random()
+            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0
+        END < p_explore;
+        v_u := CASE WHEN p_seed IS NULL THEN random()
+            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0
+        END;
+        v_at := v_lo - 1 + CASE
+            -- Exploration: uniform over the values.
+            WHEN v_exploratory THEN 1 + floor(v_u * v_k)::integer
+            WHEN v_k = 1 THEN 1
+            -- Exploitation: the first value whose running sum of win probabilities reaches
+            -- u (the last one if rounding leaves it short), a Thompson draw in
+            -- distribution; width_bucket is a binary search over the running sums.
+            ELSE 1 + width_bucket(v_u, p_cumulative[v_lo:v_lo + v_k - 2])
+        END;
+        IF v_block > 0 THEN
+            v_runs[v_block] := coalesce(v_runs[v_block], 0) * v_k + (v_at - v_lo);
+        END IF;
+        element_tags := coalesce(element_tags, '{}'::jsonb) || jsonb_build_object(v_dim, p_element_values[v_at]);
+        propensities := coalesce(propensities, '{}'::jsonb) || jsonb_build_object(
+            v_dim, round((p_explore / v_k + (1.0 - p_explore) * p_p_win[v_at])::numeric, 6)
+        );
+        exploratory := coalesce(exploratory, '{}'::jsonb) || jsonb_build_object(v_dim, v_exploratory);
+    END LOOP;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb) IS 'Internal (select_elements, plan_ads): one ad''s elements drawn from a draw table in the layout of genome.selection_tables: per dimension not in p_fixed, with probability p_explore a uniform value, else a Thompson draw by the running sums of win probabilities (a later dimension of a block from the run of the values its block drew before it: docs/learning.md#interactions); uniforms from md5 of p_seed, dimension and purpose, or random() when p_seed is NULL. Returns element_tags, propensities (p_explore / k + (1 - p_explore) p_win of the value drawn, given its block''s earlier values) and exploratory flags, NULL when no dimension was drawn.';
+
+
+--
 -- Name: _enqueue_job(text, uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -4273,19 +4344,21 @@ COMMENT ON FUNCTION genome._job_stage_rank() IS 'Internal trigger: sets genome.a
 
 
 --
--- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) RETURNS record
+CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]) RETURNS record
     LANGUAGE plpython3u IMMUTABLE
     AS $$
 import numpy as np
+from scipy import sparse
 from scipy.optimize import brentq
 from scipy.special import expit, log1p
 
 # Inputs: per ad its successes, trials, weight and the 1-based index of its objective's
 # intercept; per (ad, element value) entry the 1-based ad and parameter; per parameter its
-# prior mean and sd and its group (0 for intercepts, else the dimension it belongs to).
+# prior mean and sd and its group (0 for intercepts, else the dimension it belongs to, or a
+# pair of dimensions: p_pair_groups rows (group, first dimension's group, second's)).
 s = np.asarray(p_successes, dtype=float)
 n = np.asarray(p_trials, dtype=float)
 w = np.asarray(p_weights, dtype=float)
@@ -4301,11 +4374,29 @@ if not (len(sd) == k and len(groups) == k) or len(p_ad_index) != len(p_param_ind
 if np.any(sd <= 0) or np.any(n < s) or np.any(s < 0) or np.any(w < 0):
     plpy.error("prior sd must be positive, 0 <= successes <= trials, weights >= 0")
 
-X = np.zeros((n_ads, k))
-if n_ads:
-    X[np.arange(n_ads), np.asarray(p_objective_index, dtype=np.int64) - 1] = 1.0
-    X[np.asarray(p_ad_index, dtype=np.int64) - 1, np.asarray(p_param_index, dtype=np.int64) - 1] = 1.0
+# Sparse: an ad carries one intercept, one value per dimension and one cell per pair of
+# dimensions, out of up to several hundred parameters once pair terms are in.
+X = sparse.csr_matrix(
+    (
+        np.ones(n_ads + len(p_ad_index)),
+        (
+            np.concatenate([np.arange(n_ads), np.asarray(p_ad_index, dtype=np.int64) - 1]),
+            np.concatenate([
+                np.asarray(p_objective_index, dtype=np.int64) - 1,
+                np.asarray(p_param_index, dtype=np.int64) - 1,
+            ]),
+        ),
+    ),
+    shape=(n_ads, k),
+)
+X.sum_duplicates()
+X.data[:] = 1.0
 precision0 = 1.0 / sd**2
+
+
+def gram(v):
+    # X' diag(v) X, dense.
+    return (X.T @ (sparse.diags(v) @ X)).toarray()
 
 
 def log_posterior(b, wt):
@@ -4322,7 +4413,7 @@ def newton(b, wt, tol=1e-10):
     for _ in range(200):
         p = expit(X @ b)
         grad = X.T @ (wt * (s - n * p)) - precision0 * (b - m0)
-        hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+        hess = gram(wt * n * p * (1 - p)) + np.diag(precision0)
         step = np.linalg.solve(hess, grad)
         t = 1.0
         while t > 1e-10:
@@ -4335,7 +4426,7 @@ def newton(b, wt, tol=1e-10):
         if np.max(np.abs(t * step)) < tol:
             break
     p = expit(X @ b)
-    hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+    hess = gram(wt * n * p * (1 - p)) + np.diag(precision0)
     return b, hess, p
 
 
@@ -4357,7 +4448,7 @@ def fit(wt, start=None, tol=1e-10):
     factor = np.full(n_ads, max(floor, 1.0))
     has = (n > 0) & (wt > 0)
     if has.any():
-        info = (X.T * (wt * n * p * (1 - p))) @ X
+        info = gram(wt * n * p * (1 - p))
         edf = float(np.trace(np.linalg.solve(hess, info)))
         df = float(np.sum(wt[has])) - edf
         var = n[has] * p[has] * (1 - p[has])
@@ -4425,7 +4516,7 @@ else:
         folds = len(windows)
         per_ad = []  # per usable window: candidates x the window's ads, log-likelihoods
         for hi, test, train in windows if folds >= 2 else []:
-            Xt, st, nt = X[test], s[test], n[test]
+            Xt, st, nt = X[np.flatnonzero(test)], s[test], n[test]
             bh = None
             ll = np.zeros((len(candidates), int(test.sum())))
             for i, h in enumerate(candidates):
@@ -4467,10 +4558,138 @@ else:
             scores_out = [float(by_h[float(h)]) for h in p_half_lives]
     wfinal = decayed(age, chosen)
 
-b, hess, phi = fit(wfinal)
+# 5. Pair terms (docs/learning.md#interactions): each pair of dimensions' cells share one
+# prior sd, estimated from the data by MacKay's fixed point on the Laplace posterior,
+# tau2 = sum(b^2) / sum(1 - var / tau2) over the group's cells (the cells no ad carries are
+# not parameters: their posterior is the prior, and they add nothing to either sum), each
+# refit starting from the last, until no sd moves by more than 1%. It starts from the sd
+# given and is bounded by the element values' own prior sd. A pair of dimensions whose sd
+# ends below p_pair_min_sd is dropped and the model refitted without it: an additive market
+# keeps the additive model.
+pair_rows = [tuple(int(x) for x in row) for row in (p_pair_groups or [])]
+pair_ids = [g for g, _, _ in pair_rows]
+min_sd = float(p_pair_min_sd)
+pair_sds = {}
+b = None
+# The model's parameters are those of the original ones in `active`; `use` changes them.
+active = np.arange(k)
+X_all, m0_all, sd_all, groups_all = X, m0, sd, groups
+precision_all = precision0.copy()
+
+
+def use(keep):
+    # The model over the original parameters flagged in keep; the MAP carried over where it
+    # has one (the prior mean elsewhere), and each prior precision as last set.
+    nonlocal X, m0, sd, groups, precision0, b, k, active
+    start = m0_all.copy()
+    if b is not None:
+        start[active] = b
+    precision_all[active] = precision0
+    active = np.flatnonzero(keep)
+    X = X_all[:, active]
+    m0, sd, groups = m0_all[active], sd_all[active], groups_all[active]
+    precision0 = precision_all[active].copy()
+    b = start[active]
+    k = len(active)
+
+
+if pair_rows:
+    is_pair = np.isin(groups_all, pair_ids)
+    main = (groups_all > 0) & ~is_pair
+    cap = float(np.max(sd_all[main])) if main.any() else 1.0
+
+    def fixed_point(tau2, step):
+        # MacKay's update tau2 = sum(b^2) / sum(1 - var / tau2) until it moves < 1% in sd;
+        # step(tau2) returns the cells' MAPs and posterior variances at that prior variance.
+        for _ in range(100):
+            u, var = step(tau2)
+            new = float(np.sum(u**2)) / max(float(np.sum(1.0 - var / tau2)), 1e-12)
+            new = min(max(new, 1e-4), cap**2)
+            done = abs(np.log(new / tau2)) / 2 < 0.01
+            tau2 = new
+            if done:
+                break
+        return tau2
+
+    # Screening: each pair of dimensions alone on the additive model's log-odds. An ad
+    # carries one cell of a pair, so given the other terms its cells are independent: a
+    # one-parameter Newton per cell, vectorized. A pair whose sd stays below half of
+    # p_pair_min_sd is not fitted jointly (an additive market then costs one additive fit).
+    use(~is_pair)
+    b, _, phi = fit(wfinal, None, 1e-8)
+    offset = X @ b
+    weight = wfinal / phi
+    for g in pair_ids:
+        cols = np.flatnonzero(groups_all == g)
+        if not len(cols):
+            continue
+        Xg = X_all[:, cols].tocsr()
+        has = (np.diff(Xg.indptr) > 0) & (weight > 0)
+        cell = Xg.indices[Xg.indptr[:-1][has]]
+        o, sw, nw, m = offset[has], (weight * s)[has], (weight * n)[has], len(cols)
+
+        def step(tau2):
+            u = np.zeros(m)
+            for _ in range(50):
+                q = expit(o + u[cell])
+                h = np.bincount(cell, nw * q * (1 - q), m) + 1.0 / tau2
+                move = (np.bincount(cell, sw - nw * q, m) - u / tau2) / h
+                u += move
+                if np.max(np.abs(move)) < 1e-9:
+                    break
+            q = expit(o + u[cell])
+            return u, 1.0 / (np.bincount(cell, nw * q * (1 - q), m) + 1.0 / tau2)
+
+        pair_sds[g] = float(np.sqrt(fixed_point(1.0 / precision_all[cols[0]], step)))
+        precision_all[cols] = 1.0 / pair_sds[g] ** 2
+    joint = [g for g in pair_ids if pair_sds.get(g, 0.0) >= min_sd / 2]
+    use(~is_pair | np.isin(groups_all, joint))
+
+    # The pairs that passed, fitted jointly: each iteration a refit from the last MAP, then
+    # every pair's MacKay update on the joint Laplace posterior; a pair far below the floor
+    # (half of it) is dropped at once and the rest fit the smaller model.
+    for _ in range(50 if joint else 0):
+        b, hess, phi = fit(wfinal, b, 1e-8)
+        var = np.diag(np.linalg.inv(hess))
+        moved = 0.0
+        for g in joint:
+            cells = groups == g
+            tau2 = 1.0 / precision0[cells][0]
+            new = float(np.sum((b[cells] - m0[cells]) ** 2)) / max(
+                float(np.sum(1.0 - var[cells] / tau2)), 1e-12
+            )
+            new = min(max(new, 1e-4), cap**2)
+            moved = max(moved, abs(np.log(new / tau2)) / 2)
+            precision0[cells] = 1.0 / new
+            pair_sds[g] = float(np.sqrt(new))
+        gone = [g for g in joint if pair_sds[g] < min_sd / 2]
+        if gone:
+            joint = [g for g in joint if g not in gone]
+            use(np.isin(np.arange(len(groups_all)), active) & ~np.isin(groups_all, gone))
+        if moved < 0.01 or not joint:
+            break
+    # Below the floor at the end: dropped too.
+    below = [g for g in joint if pair_sds[g] < min_sd]
+    if below:
+        use(np.isin(np.arange(len(groups_all)), active) & ~np.isin(groups_all, below))
+kept = np.isin(np.arange(len(groups_all)), active)
+
+b, hess, phi = fit(wfinal, b)
 cov = np.linalg.inv(hess)
 cov = (cov + cov.T) / 2
 chol = np.linalg.cholesky(cov)
+
+# The two values each pair cell joins (the cells are parameters only where ads carry them,
+# and every ad carrying a cell carries both its values).
+pair_of = {g: (a, c) for g, a, c in pair_rows}
+members = {}
+if pair_rows:
+    Xc = X.tocsc()
+    for j in np.flatnonzero(np.isin(groups, list(pair_of))):
+        ad = Xc.indices[Xc.indptr[j]]
+        row = X.indices[X.indptr[ad]:X.indptr[ad + 1]]
+        a, c = pair_of[int(groups[j])]
+        members[j] = (int(row[groups[row] == a][0]), int(row[groups[row] == c][0]))
 
 # 4. Each element value's marginal success rate: the log-odds of the brand's average ad
 # (its objectives and its other dimensions' values mixed as in the weighted ads, a direction
@@ -4482,10 +4701,17 @@ average = (X.T @ wfinal) / total if total > 0 else intercepts / max(intercepts.s
 nodes, hw = np.polynomial.hermite.hermgauss(40)
 mm = np.full(k, np.nan)
 mv = np.full(k, np.nan)
-for j in np.flatnonzero(~intercepts):
+for j in np.flatnonzero(~intercepts & ~np.isin(groups, list(pair_of))):
     c = average.copy()
     c[groups == groups[j]] = 0.0
     c[j] = 1.0
+    # A cell of this value's dimension with another: as often as the other value is in the
+    # average ad, when the cell holds this value.
+    for cell, (va, vb) in members.items():
+        if groups[va] == groups[j]:
+            c[cell] = average[vb] if va == j else 0.0
+        elif groups[vb] == groups[j]:
+            c[cell] = average[va] if vb == j else 0.0
     mu = float(c @ b)
     sigma = float(np.sqrt(max(c @ cov @ c, 0.0)))
     q = expit(mu + np.sqrt(2.0) * sigma * nodes)
@@ -4504,22 +4730,24 @@ return (
     [float(x) for x in average],
     total,
     scores_out,
+    [bool(x) for x in kept],
+    [pair_sds.get(g) for g, _, _ in pair_rows] or None,
 )
 $$;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd.';
 
 
 --
--- Name: _joint_lognormal_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_lognormal_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) RETURNS record
+CREATE FUNCTION genome._joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]) RETURNS record
     LANGUAGE plpython3u IMMUTABLE
     AS $$
 import numpy as np
@@ -4664,24 +4892,27 @@ return (
     [float(x) for x in average],
     total,
     None,
+    [True] * k,
+    None,
 )
 $$;
 
 
 --
--- Name: FUNCTION _joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) IS 'Internal (docs/learning.md#value-stage): the value stage of the joint learner, with _joint_logistic_fit''s inputs and outputs: the log of each ad''s order value per purchase (p_values / p_counts) regressed on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd); each ad''s variance sigma2 (1 / purchases + r), the order spread sigma2 and the creative share r from the residuals (non-negative least squares on the squared residuals, leverage-corrected, refitted until they settle); the posterior is the prior when the ads are fewer than the effective parameters plus two. Weights halve every half-life: the one of p_half_lives when it has one element, else p_fallback_half_life (p_ages NULL: no decay; the holdout arguments are unused). Returns the MAP, the lower Cholesky factor of the covariance (row-major), the dispersion (the factor by which the creative share shrank the purchases'' information), per element value (NULL for intercepts) the mean and variance of its lognormal order value per purchase at the weighted average ad with this value in its dimension, the half-life used (NULL: none), the average design, the sum of the weights, and NULL half-life scores.';
+COMMENT ON FUNCTION genome._joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]) IS 'Internal (docs/learning.md#value-stage): the value stage of the joint learner, with _joint_logistic_fit''s inputs and outputs: the log of each ad''s order value per purchase (p_values / p_counts) regressed on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd); each ad''s variance sigma2 (1 / purchases + r), the order spread sigma2 and the creative share r from the residuals (non-negative least squares on the squared residuals, leverage-corrected, refitted until they settle); the posterior is the prior when the ads are fewer than the effective parameters plus two. Weights halve every half-life: the one of p_half_lives when it has one element, else p_fallback_half_life (p_ages NULL: no decay; the holdout arguments are unused). Returns the MAP, the lower Cholesky factor of the covariance (row-major), the dispersion (the factor by which the creative share shrank the purchases'' information), per element value (NULL for intercepts) the mean and variance of its lognormal order value per purchase at the weighted average ad with this value in its dimension, the half-life used (NULL: none), the average design, the sum of the weights, NULL half-life scores, every parameter kept and no pair sd (the pair arguments are unused).';
 
 
 --
--- Name: _joint_win_probabilities(integer[], text[], double precision[], double precision[], double precision[], text[], double precision[], integer, bigint, boolean[]); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_win_probabilities(integer[], text[], double precision[], double precision[], double precision[], text[], double precision[], integer, bigint, boolean[], integer[], text[], double precision[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[] DEFAULT NULL::boolean[]) RETURNS TABLE(value_name text, win_probability double precision)
+CREATE FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[] DEFAULT NULL::boolean[], p_pair_stages integer[] DEFAULT NULL::integer[], p_pair_groups text[] DEFAULT NULL::text[], p_pair_sd double precision[] DEFAULT NULL::double precision[]) RETURNS TABLE(value_name text, win_probability double precision, given text[])
     LANGUAGE plpython3u IMMUTABLE
     AS $$
+import itertools
 import numpy as np
 
 sizes = [int(k) for k in p_stage_sizes]
@@ -4694,6 +4925,12 @@ if len(p_value_names) != len(p_value_means) or p_draws < 1:
 value_stages = [bool(x) for x in (p_value_stages or [False] * len(sizes))]
 if len(value_stages) != len(sizes):
     plpy.error("one value-stage flag per stage is needed")
+pair_stages = [int(x) for x in (p_pair_stages or [])]
+pair_groups = list(p_pair_groups or [])
+pair_sd = list(p_pair_sd or [])
+if not (len(pair_stages) == len(pair_groups) == len(pair_sd)) or any(
+        not 1 <= x <= len(sizes) for x in pair_stages):
+    plpy.error("one stage and one sd per pair of dimensions are needed")
 
 names = list(p_value_names)
 rng = np.random.default_rng(int(p_seed))
@@ -4703,16 +4940,21 @@ rng = np.random.default_rng(int(p_seed))
 rate = np.ones((int(p_draws), len(names)))
 # (Only a brand with a value stage needs the second array.)
 value = np.ones((int(p_draws), len(names))) if any(value_stages) else None
+stages = []
 start = chol_start = 0
 for k, is_value in zip(sizes, value_stages):
     params = p_parameters[start:start + k]
     mean = np.asarray(p_means[start:start + k], dtype=float)
     chol = np.asarray(p_cholesky[chol_start:chol_start + k * k], dtype=float).reshape(k, k)
     average = np.asarray(p_average[start:start + k], dtype=float)
+    stages.append((params, mean, chol, average, is_value))
     # The standard normals of this stage's draws (the draws are mean + z @ chol.T).
     z = rng.standard_normal((int(p_draws), k))
+    # (A pair cell, <a>=<x>&<b>=<y>, belongs to no single dimension: it stays at the
+    # average ad's; its dimensions are drawn as a block below.)
     dims = np.array([
-        "" if p.startswith("objective:") or "=" not in p else p.split("=", 1)[0] for p in params
+        "" if p.startswith("objective:") or "=" not in p else "&" if "&" in p else p.split("=", 1)[0]
+        for p in params
     ])
     position = {p: j for j, p in enumerate(params) if dims[j]}
     # Per value the brand's average ad with the value in its dimension's place: one matrix
@@ -4741,26 +4983,130 @@ for k, is_value in zip(sizes, value_stages):
 
 # Causal evidence (docs/learning.md#causal-evidence) moves a value's posterior mean after the
 # fit: its draws are scaled to the final mean, keeping their spread and correlations.
-rate *= np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
+scale = np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
+rate *= scale
 # What a conversion brand's value earns per impression: purchases times value per purchase.
 if value is not None:
     rate *= value
 
 value_dims = [n.split("=", 1)[0] for n in names]
+values_of = {}
+for i, d in enumerate(value_dims):
+    values_of.setdefault(d, []).append(i)
+
+# Blocks (docs/learning.md#interactions): the dimensions joined by pair terms the fits
+# kept (a pair of dimensions with at least one cell among a stage's parameters), in
+# connected groups. A block's values are drawn together: per draw of every stage's
+# posterior, the reward of each combination of its dimensions' values (the average ad
+# elsewhere); its first dimension (in code-point order, as selection's tables) by the
+# share of draws in which a value is in the best combination, each later one given the
+# values before it by the share of draws in which a value is best with them.
+kept = {}
+for st, g, tau in zip(pair_stages, pair_groups, pair_sd):
+    a, b = g.split("&", 1)
+    if a not in values_of or b not in values_of or tau is None:
+        continue
+    params = stages[st - 1][0]
+    prefix = [f"{a}={names[i].split('=', 1)[1]}&{b}=" for i in values_of[a]]
+    if any(p.startswith(x) for p in params for x in prefix):
+        kept.setdefault(st - 1, []).append((a, b, float(tau)))
+parent = {}
+
+
+def root(d):
+    while parent.get(d, d) != d:
+        d = parent[d]
+    return d
+
+
+for groups in kept.values():
+    for a, b, _ in groups:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        parent[root(b)] = root(a)
+blocks = {}
+for d in parent:
+    blocks.setdefault(root(d), set()).add(d)
+blocks = [sorted(members) for members in blocks.values() if len(members) > 1]
+
 out = []
-for d in dict.fromkeys(value_dims):
-    idx = [i for i, vd in enumerate(value_dims) if vd == d]
+in_block = {d for members in blocks for d in members}
+for d, idx in values_of.items():
+    if d in in_block:
+        continue
     wins = np.bincount(np.argmax(rate[:, idx], axis=1), minlength=len(idx)) / float(p_draws)
-    out.extend((names[i], float(w)) for i, w in zip(idx, wins))
+    out.extend((names[i], float(w), None) for i, w in zip(idx, wins))
+
+grid_rng = np.random.default_rng([int(p_seed) % (2**63), 1])
+for members in blocks:
+    shape = [len(values_of[d]) for d in members]
+    cells = int(np.prod(shape))
+    # Enough draws for the block's combinations without more than ~20M numbers at once.
+    draws = int(max(100, min(int(p_draws), 20_000_000 // cells)))
+    reward = np.ones((draws,) + tuple(shape))
+    for s_i, (params, mean, chol, average, is_value) in enumerate(stages):
+        k = len(params)
+        theta = mean + grid_rng.standard_normal((draws, k)) @ chol.T
+        position = {p: j for j, p in enumerate(params)}
+        # The average ad without the block: its dimensions' values and cells are the
+        # combination's own.
+        outside = average.copy()
+        eta = np.zeros((draws,) + tuple(shape))
+        for axis, d in enumerate(members):
+            cols = [position[names[i]] for i in values_of[d]]
+            outside[cols] = 0.0
+            view = [draws] + [1] * len(members)
+            view[axis + 1] = len(cols)
+            eta += theta[:, cols].reshape(view)
+        for a, b, tau in kept.get(s_i, []):
+            if a not in members:
+                continue
+            ia, ib = members.index(a), members.index(b)
+            cell = grid_rng.standard_normal((draws, shape[ia], shape[ib])) * tau
+            for x, i in enumerate(values_of[a]):
+                for y, j in enumerate(values_of[b]):
+                    p = position.get(f"{names[i]}&{names[j]}")
+                    if p is not None:
+                        outside[p] = 0.0
+                        cell[:, x, y] = theta[:, p]
+            view = [draws] + [1] * len(members)
+            view[ia + 1], view[ib + 1] = shape[ia], shape[ib]
+            eta += cell.reshape(view)
+        eta += (theta @ outside).reshape([draws] + [1] * len(members))
+        if is_value:
+            reward *= np.exp(eta)
+        else:
+            with np.errstate(over="ignore"):
+                reward /= 1.0 + np.exp(-eta)
+    for axis, d in enumerate(members):
+        view = [1] * (len(members) + 1)
+        view[axis + 1] = shape[axis]
+        reward *= scale[values_of[d]].reshape(view)
+    flat = reward.reshape(draws, -1)
+    best = np.array(np.unravel_index(np.argmax(flat, axis=1), shape))
+    for axis, d in enumerate(members):
+        wins = np.bincount(best[axis], minlength=shape[axis]) / float(draws)
+        out.extend((names[i], float(w), None) for i, w in zip(values_of[d], wins))
+    # Each later dimension given the ones before it: the best of the combinations that
+    # agree with the given values.
+    for axis in range(1, len(members)):
+        head = reward.max(axis=tuple(range(axis + 2, len(members) + 1))) if axis + 1 < len(members) else reward
+        choice = np.argmax(head, axis=axis + 1)
+        for given in itertools.product(*[range(n) for n in shape[:axis]]):
+            counts = np.bincount(choice[(slice(None),) + given], minlength=shape[axis]) / float(draws)
+            label = [names[values_of[members[g]][x]] for g, x in enumerate(given)]
+            out.extend(
+                (names[i], float(w), label) for i, w in zip(values_of[members[axis]], counts)
+            )
 return out
 $$;
 
 
 --
--- Name: FUNCTION _joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[], p_pair_stages integer[], p_pair_groups text[], p_pair_sd double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[]) IS 'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the rate stages, each value''s draws scaled to its mean in p_value_means, then multiplied by its order value per purchase from the stages flagged in p_value_stages (NULL: none; docs/learning.md#value-stage), so a conversion brand''s values compete on revenue per impression.';
+COMMENT ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[], p_pair_stages integer[], p_pair_groups text[], p_pair_sd double precision[]) IS 'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the rate stages, each value''s draws scaled to its mean in p_value_means, then multiplied by its order value per purchase from the stages flagged in p_value_stages (NULL: none; docs/learning.md#value-stage), so a conversion brand''s values compete on revenue per impression. Dimensions joined by the pair terms a stage kept (p_pair_stages, p_pair_groups <a>&<b>, p_pair_sd: the sd of the cells no ad carries; docs/learning.md#interactions) are drawn as blocks: a value''s probability of being in the best combination of its block, and (rows with given set) for each later dimension of the block in code-point order its probability of being best given the values of the dimensions before it.';
 
 
 --
@@ -5681,7 +6027,7 @@ DECLARE
     v_out jsonb [];
 BEGIN
     -- The draws of select_elements(brand, product, now, p_seed + i, p_fixed) for i = 0 ..
-    -- n - 1 (docs/learning.md#selection), all in one statement over (ad, dimension): the
+    -- n - 1 (docs/learning.md#selection): the
     -- genome state, the exploration rate and the draw table are read once for the plan
     -- (plan_ads counts the plan's ads in the state only after all are drawn, so every ad
     -- of one plan has the same exploration rate, as when they were drawn one by one).
@@ -5699,64 +6045,26 @@ BEGIN
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
     v_explore := genome.exploration_rate(v_state.matured, v_state.planned);
     -- A product with scores of its own has its own table; otherwise it draws from its brand's.
-    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative
+    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative, st.blocks
     INTO v_table
     FROM genome.selection_tables AS st
     WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
     ORDER BY st.product_id NULLS LAST
     LIMIT 1;
     IF NOT FOUND THEN
-        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative, l.blocks
         INTO v_table
         FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
     END IF;
 
-    WITH draws AS (
-        SELECT
-            a.i, d.dimension, d.lo, d.k,
-            CASE WHEN p_seed IS NULL THEN random()
-                ELSE genome._uniform(p_seed + a.i, d.dimension || ':explore')
-            END < v_explore AS exploratory,
-            CASE WHEN p_seed IS NULL THEN random()
-                ELSE genome._uniform(p_seed + a.i, d.dimension || ':pick')
-            END AS u
-        FROM generate_series(0, p_n - 1) AS a (i)
-        CROSS JOIN unnest(v_table.dimensions, v_table.starts, v_table.sizes) AS d (dimension, lo, k)
-        WHERE NOT v_fixed ? d.dimension
-    ),
-
-    picks AS (
-        -- Exploration: uniform over the values; exploitation: the first value whose running
-        -- sum of win probabilities reaches u (width_bucket, a binary search), as select_elements.
-        SELECT
-            dr.i, dr.dimension, dr.k, dr.exploratory,
-            dr.lo - 1 + CASE
-                WHEN dr.exploratory THEN 1 + floor(dr.u * dr.k)::integer
-                WHEN dr.k = 1 THEN 1
-                ELSE 1 + width_bucket(dr.u, v_table.cumulative[dr.lo:dr.lo + dr.k - 2])
-            END AS at
-        FROM draws AS dr
-    ),
-
-    ads AS (
-        SELECT
-            pk.i,
-            jsonb_object_agg(pk.dimension, v_table.element_values[pk.at]) AS tags,
-            jsonb_object_agg(
-                pk.dimension, round((v_explore / pk.k + (1.0 - v_explore) * v_table.p_win[pk.at])::numeric, 6)
-            ) AS propensities,
-            jsonb_object_agg(pk.dimension, pk.exploratory) AS flags
-        FROM picks AS pk
-        GROUP BY pk.i
-    )
-
+    -- Each ad's draw as select_elements makes it (genome._draw_selection), the table read once.
     SELECT array_agg(jsonb_build_object(
-        'element_tags', CASE WHEN v_fixed = '{}'::jsonb THEN ad.tags ELSE coalesce(ad.tags, '{}'::jsonb) || v_fixed END,
+        'element_tags', CASE WHEN v_fixed = '{}'::jsonb THEN d.element_tags ELSE coalesce(d.element_tags, '{}'::jsonb) || v_fixed END,
         'propensities', CASE
-            WHEN v_fixed = '{}'::jsonb THEN ad.propensities
-            ELSE coalesce(ad.propensities, '{}'::jsonb) || v_fixed_props
+            WHEN v_fixed = '{}'::jsonb THEN d.propensities
+            ELSE coalesce(d.propensities, '{}'::jsonb) || v_fixed_props
         END,
-        'exploratory', CASE WHEN v_fixed = '{}'::jsonb THEN ad.flags ELSE coalesce(ad.flags, '{}'::jsonb) || v_fixed_flags END,
+        'exploratory', CASE WHEN v_fixed = '{}'::jsonb THEN d.exploratory ELSE coalesce(d.exploratory, '{}'::jsonb) || v_fixed_flags END,
         'fixed', v_fixed_keys,
         'bandit_selected', true,
         'exploration_rate', v_explore,
@@ -5766,7 +6074,10 @@ BEGIN
     ) ORDER BY a.i)
     INTO v_out
     FROM generate_series(0, p_n - 1) AS a (i)
-    LEFT JOIN ads AS ad ON ad.i = a.i;
+    CROSS JOIN LATERAL genome._draw_selection(
+        v_table.dimensions, v_table.starts, v_table.sizes, v_table.element_values, v_table.p_win,
+        v_table.cumulative, v_table.blocks, v_explore, p_seed + a.i, v_fixed
+    ) AS d;
     RETURN v_out;
 END
 $$;
@@ -5776,7 +6087,7 @@ $$;
 -- Name: FUNCTION _plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) IS 'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn in one statement from the stored draw table (docs/learning.md#selection).';
+COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) IS 'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn by genome._draw_selection from the draw table read once (docs/learning.md#selection).';
 
 
 --
@@ -6864,7 +7175,7 @@ COMMENT ON FUNCTION genome._seed_default_quality_config(p_organization_id uuid) 
 -- Name: _selection_table_rows(uuid[], uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) RETURNS TABLE(brand_id uuid, product_id uuid, dimensions text[], starts integer[], sizes integer[], element_values text[], p_win double precision[], cumulative double precision[])
+CREATE FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) RETURNS TABLE(brand_id uuid, product_id uuid, dimensions text[], starts integer[], sizes integer[], element_values text[], p_win double precision[], cumulative double precision[], blocks integer[])
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
@@ -6877,23 +7188,68 @@ BEGIN
         FROM unnest(p_brand_ids, p_product_ids) AS sc (brand_id, product_id)
     ),
 
+    registry AS (
+        SELECT
+            v.dimension,
+            v.value,
+            count(*) OVER (PARTITION BY v.dimension) AS k
+        FROM genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+    ),
+
+    -- A later dimension of a block (docs/learning.md#interactions): its brand's rows of the
+    -- current genome version, one run per combination of its block's earlier values, used
+    -- only when every run of the registry's values is there.
+    conditional AS (
+        SELECT sc.brand_id, sc.product_id, c.element_dimension AS dimension, c.given_dimensions,
+            c.given_values, c.element_value AS value, c.win_probability
+        FROM scopes AS sc
+        INNER JOIN genome.genome_state AS gs ON gs.brand_id = sc.brand_id
+        INNER JOIN genome.learner_conditional_wins AS c
+            ON c.brand_id = sc.brand_id AND c.genome_version = gs.genome_version
+        INNER JOIN registry AS r ON r.dimension = c.element_dimension AND r.value = c.element_value
+    ),
+
+    complete AS (
+        SELECT c.brand_id, c.product_id, c.dimension, min(c.given_dimensions) AS given_dimensions
+        FROM conditional AS c
+        GROUP BY c.brand_id, c.product_id, c.dimension
+        HAVING count(*) = (
+            SELECT exp(sum(ln(g.k)))::bigint
+            FROM (SELECT DISTINCT r.dimension, r.k FROM registry AS r) AS g
+            WHERE g.dimension = c.dimension OR g.dimension = ANY (min(c.given_dimensions))
+        ) AND count(DISTINCT c.given_dimensions) = 1
+    ),
+
     candidates AS (
         SELECT
             sc.brand_id,
             sc.product_id,
-            v.dimension,
-            v.value,
-            count(*) OVER (PARTITION BY sc.brand_id, sc.product_id, v.dimension) AS k,
+            r.dimension,
+            '{}'::text [] AS run,
+            r.value,
+            r.k,
             coalesce(sp.win_probability, sb.win_probability) AS win_probability
         FROM scopes AS sc
-        CROSS JOIN genome.element_values AS v
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        CROSS JOIN registry AS r
         LEFT JOIN genome.creative_element_scores AS sb
             ON sb.brand_id = sc.brand_id AND sb.product_id IS NULL
-            AND sb.element_dimension = v.dimension AND sb.element_value = v.value
+            AND sb.element_dimension = r.dimension AND sb.element_value = r.value
         LEFT JOIN genome.creative_element_scores AS sp
             ON sc.product_id IS NOT NULL AND sp.brand_id = sc.brand_id AND sp.product_id = sc.product_id
-            AND sp.element_dimension = v.dimension AND sp.element_value = v.value
+            AND sp.element_dimension = r.dimension AND sp.element_value = r.value
+        WHERE NOT EXISTS (
+            SELECT 1 FROM complete AS cp
+            WHERE cp.brand_id = sc.brand_id AND cp.product_id IS NOT DISTINCT FROM sc.product_id
+              AND cp.dimension = r.dimension
+        )
+        UNION ALL
+        SELECT c.brand_id, c.product_id, c.dimension, c.given_values, c.value, r.k, c.win_probability
+        FROM conditional AS c
+        INNER JOIN complete AS cp
+            ON cp.brand_id = c.brand_id AND cp.product_id IS NOT DISTINCT FROM c.product_id
+            AND cp.dimension = c.dimension
+        INNER JOIN registry AS r ON r.dimension = c.dimension AND r.value = c.value
     ),
 
     probabilities AS (
@@ -6902,35 +7258,59 @@ BEGIN
             c.*,
             coalesce(c.win_probability, 1.0 / c.k)
             / sum(coalesce(c.win_probability, 1.0 / c.k))
-                OVER (PARTITION BY c.brand_id, c.product_id, c.dimension) AS p_win
+                OVER (PARTITION BY c.brand_id, c.product_id, c.dimension, c.run) AS p_win
         FROM candidates AS c
     ),
 
     cumulative AS (
+        -- Dimensions in code-point order, as the joint learner orders a block's dimensions;
+        -- a later dimension of a block in runs ordered by its earlier values.
         SELECT
             p.*,
             sum(p.p_win) OVER (
-                PARTITION BY p.brand_id, p.product_id, p.dimension ORDER BY p.value
+                PARTITION BY p.brand_id, p.product_id, p.dimension, p.run ORDER BY p.value
                 ROWS UNBOUNDED PRECEDING
             ) AS cum,
             row_number() OVER (
-                PARTITION BY p.brand_id, p.product_id ORDER BY p.dimension, p.value
+                PARTITION BY p.brand_id, p.product_id ORDER BY p.dimension COLLATE "C", p.run, p.value
             )::integer AS position
         FROM probabilities AS p
+    ),
+
+    per_dimension AS (
+        SELECT
+            c.brand_id, c.product_id, c.dimension, min(c.position) AS start, max(c.k)::integer AS k,
+            rank() OVER (PARTITION BY c.brand_id, c.product_id ORDER BY c.dimension COLLATE "C")::integer AS place
+        FROM cumulative AS c
+        GROUP BY c.brand_id, c.product_id, c.dimension
     ),
 
     dims AS (
         SELECT
             g.brand_id,
             g.product_id,
-            array_agg(g.dimension ORDER BY g.dimension) AS dimensions,
-            array_agg(g.start ORDER BY g.dimension) AS starts,
-            array_agg(g.k ORDER BY g.dimension) AS sizes
-        FROM (
-            SELECT c.brand_id, c.product_id, c.dimension, min(c.position) AS start, count(*)::integer AS k
-            FROM cumulative AS c
-            GROUP BY c.brand_id, c.product_id, c.dimension
-        ) AS g
+            array_agg(g.dimension ORDER BY g.dimension COLLATE "C") AS dimensions,
+            array_agg(g.start ORDER BY g.dimension COLLATE "C") AS starts,
+            array_agg(g.k ORDER BY g.dimension COLLATE "C") AS sizes,
+            -- The place of the block's first dimension: a later one names its first given
+            -- dimension, a first one itself (when a later one names it).
+            CASE WHEN bool_or(head.place IS NOT NULL OR tail.dimension IS NOT NULL) THEN
+                array_agg(coalesce(head.place, CASE WHEN tail.dimension IS NOT NULL THEN g.place END, 0)
+                    ORDER BY g.dimension COLLATE "C")
+            END AS blocks
+        FROM per_dimension AS g
+        LEFT JOIN complete AS cp
+            ON cp.brand_id = g.brand_id AND cp.product_id IS NOT DISTINCT FROM g.product_id
+            AND cp.dimension = g.dimension
+        LEFT JOIN per_dimension AS head
+            ON head.brand_id = g.brand_id AND head.product_id IS NOT DISTINCT FROM g.product_id
+            AND head.dimension = cp.given_dimensions[1]
+        LEFT JOIN LATERAL (
+            SELECT t.dimension FROM complete AS t
+            WHERE t.brand_id = g.brand_id AND t.product_id IS NOT DISTINCT FROM g.product_id
+              AND t.given_dimensions[1] = g.dimension
+            LIMIT 1
+        ) AS tail ON true
         GROUP BY g.brand_id, g.product_id
     ),
 
@@ -6947,7 +7327,7 @@ BEGIN
 
     SELECT
         f.brand_id, f.product_id, d.dimensions, d.starts, d.sizes,
-        f.element_values, f.p_win, f.cumulative
+        f.element_values, f.p_win, f.cumulative, d.blocks
     FROM flat AS f
     INNER JOIN dims AS d
         ON d.brand_id = f.brand_id AND d.product_id IS NOT DISTINCT FROM f.product_id;
@@ -6959,7 +7339,7 @@ $$;
 -- Name: FUNCTION _selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) IS 'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum (docs/learning.md#selection).';
+COMMENT ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) IS 'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in code-point order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum; a later dimension of a block of the joint learner (genome.learner_conditional_wins at the brand''s current genome version, when complete) one run per combination of its block''s earlier values, and blocks naming each dimension''s block (docs/learning.md#selection, docs/learning.md#interactions).';
 
 
 --
@@ -8322,6 +8702,9 @@ DECLARE
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
     v_first_maturation integer := (SELECT min(m.maturation_days) FROM genome.reward_metrics AS m);
+    v_pairs boolean := genome._setting_text('learner_interactions') = 'pairs';
+    v_pair_prior_sd double precision := genome._setting_num('learner_pair_prior_sd');
+    v_pair_min_sd double precision := genome._setting_num('learner_pair_min_sd');
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
@@ -8378,7 +8761,10 @@ BEGIN
     ANALYZE _joint_ads;
 
     -- 2. Every fit's parameters: one intercept per objective, then every element value;
-    -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+    -- prior means from the category prior where one exists (docs/learning.md#category-priors);
+    -- with learner_interactions 'pairs', a rate stage's cells of every pair of dimensions
+    -- that some ad carries, one group (one prior sd) per pair of dimensions
+    -- (docs/learning.md#interactions).
     -- The value stage's intercept is the log of the objective's value per purchase and its
     -- values' priors are centred (category priors are rates; docs/learning.md#value-stage).
     -- All (brand, stage) fits at once: one pass over the ads, not one per brand.
@@ -8407,7 +8793,8 @@ BEGIN
             v.value,
             dense_rank() OVER (PARTITION BY f.brand_id, f.stage ORDER BY v.dimension)::integer AS grp,
             CASE WHEN f.value_stage THEN 0.0 ELSE ln(pm.m / (1.0 - pm.m)) END AS prior_logit,
-            CASE WHEN f.value_stage THEN v_value_prior_sd ELSE v_prior_sd END AS prior_sd
+            CASE WHEN f.value_stage THEN v_value_prior_sd ELSE v_prior_sd END AS prior_sd,
+            f.value_stage
         FROM fits AS f
         CROSS JOIN genome.element_values AS v
         INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
@@ -8421,6 +8808,14 @@ BEGIN
         ) AS pm
     ),
 
+    pair_cells AS (
+        SELECT DISTINCT a.brand_id, a.stage, ta.key AS dimension, ta.value, tb.key AS dimension_b, tb.value AS value_b
+        FROM _joint_ads AS a
+        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS ta
+        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS tb
+        WHERE v_pairs AND NOT a.value_stage AND ta.key < tb.key
+    ),
+
     all_params AS (
         SELECT
             o.brand_id,
@@ -8429,12 +8824,16 @@ BEGIN
             o.objective,
             NULL::text AS dimension,
             NULL::text AS value,
+            NULL::text AS dimension_b,
+            NULL::text AS value_b,
             0 AS grp,
             CASE
                 WHEN o.value_stage THEN ln(o.s / o.n)
                 ELSE ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5))
             END AS prior_mean,
-            v_intercept_sd AS prior_sd
+            v_intercept_sd AS prior_sd,
+            NULL::integer AS grp_a,
+            NULL::integer AS grp_b
         FROM objectives AS o
         UNION ALL
         -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
@@ -8445,10 +8844,41 @@ BEGIN
             NULL,
             vp.dimension,
             vp.value,
+            NULL,
+            NULL,
             vp.grp,
             vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.brand_id, vp.stage, vp.dimension),
-            vp.prior_sd
+            vp.prior_sd,
+            NULL,
+            NULL
         FROM value_priors AS vp
+        UNION ALL
+        -- A pair cell of two registered values (prior mean 0: the interaction is what the
+        -- two values' own effects do not explain), after every single value.
+        SELECT
+            pc.brand_id,
+            pc.stage,
+            pc.dimension || '=' || pc.value || '&' || pc.dimension_b || '=' || pc.value_b,
+            NULL,
+            pc.dimension,
+            pc.value,
+            pc.dimension_b,
+            pc.value_b,
+            d.dims + dense_rank() OVER (
+                PARTITION BY pc.brand_id, pc.stage ORDER BY pc.dimension, pc.dimension_b
+            )::integer,
+            0.0,
+            v_pair_prior_sd,
+            va.grp,
+            vb.grp
+        FROM pair_cells AS pc
+        CROSS JOIN (SELECT max(v.grp) AS dims FROM value_priors AS v) AS d
+        INNER JOIN value_priors AS va
+            ON va.brand_id = pc.brand_id AND va.stage = pc.stage
+            AND va.dimension = pc.dimension AND va.value = pc.value
+        INNER JOIN value_priors AS vb
+            ON vb.brand_id = pc.brand_id AND vb.stage = pc.stage
+            AND vb.dimension = pc.dimension_b AND vb.value = pc.value_b
     )
 
     SELECT
@@ -8463,7 +8893,7 @@ BEGIN
     WITH tags AS MATERIALIZED (
         -- Every ad's tags first, then one hash join to the parameters: joined per ad, the
         -- planner hashed each ad's few tags and scanned every parameter once per ad.
-        SELECT a.brand_id, a.stage, a.ad_idx, t.key, t.value
+        SELECT a.brand_id, a.stage, a.ad_idx, a.element_tags, t.key, t.value
         FROM _joint_ads AS a
         CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
     ),
@@ -8478,6 +8908,8 @@ BEGIN
         FROM tags AS t
         INNER JOIN _joint_params AS p
             ON p.brand_id = t.brand_id AND p.stage = t.stage AND p.dimension = t.key AND p.value = t.value
+            -- a pair cell: the ad carries its second value too
+            AND (p.dimension_b IS NULL OR t.element_tags ->> p.dimension_b = p.value_b)
         GROUP BY t.brand_id, t.stage
     ),
 
@@ -8505,7 +8937,22 @@ BEGIN
             array_agg(p.name ORDER BY p.param_idx) AS names,
             array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
             array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
-            array_agg(p.grp ORDER BY p.param_idx) AS grp
+            array_agg(p.grp ORDER BY p.param_idx) AS grp,
+            -- Per pair of dimensions (group, first dimension's group, second's) and its name.
+            (
+                SELECT array_agg(ARRAY[g.grp, g.grp_a, g.grp_b] ORDER BY g.grp)
+                FROM (
+                    SELECT DISTINCT q.grp, q.grp_a, q.grp_b FROM _joint_params AS q
+                    WHERE q.brand_id = p.brand_id AND q.stage = p.stage AND q.dimension_b IS NOT NULL
+                ) AS g
+            ) AS pair_groups,
+            (
+                SELECT array_agg(g.name ORDER BY g.grp)
+                FROM (
+                    SELECT DISTINCT q.grp, q.dimension || '&' || q.dimension_b AS name FROM _joint_params AS q
+                    WHERE q.brand_id = p.brand_id AND q.stage = p.stage AND q.dimension_b IS NOT NULL
+                ) AS g
+            ) AS pair_names
         FROM _joint_params AS p
         GROUP BY p.brand_id, p.stage
     )
@@ -8515,6 +8962,7 @@ BEGIN
         pa.stage,
         b.organization_id,
         pp.names,
+        pp.pair_names,
         pa.n_ads,
         pa.value_stage,
         f.*,
@@ -8546,7 +8994,7 @@ BEGIN
             coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
             pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
-            v_half_life, v_holdout_days, v_holdout_folds
+            v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
@@ -8560,16 +9008,19 @@ BEGIN
         WHERE pa.value_stage
     ) AS f;
 
-    -- 4. Each stage's joint posterior, for inspection.
+    -- 4. Each stage's joint posterior (the parameters the fit kept: a pair of dimensions whose
+    -- sd fell below learner_pair_min_sd is dropped), and every pair of dimensions' sd.
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
-        half_life_chosen_at, value_stage, updated_at
+        half_life_chosen_at, value_stage, pair_groups, pair_sd, updated_at
     )
     SELECT
-        jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
+        jf.brand_id, jf.stage, jf.organization_id, p_version,
+        ARRAY(SELECT u.name FROM unnest(jf.names, jf.kept_parameters) AS u (name, kept) WHERE u.kept),
+        jf.posterior_mean,
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
-        jf.half_life, jf.half_life_chosen_at, jf.value_stage, p_now
+        jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -8584,6 +9035,8 @@ BEGIN
         half_life_days = excluded.half_life_days,
         half_life_chosen_at = excluded.half_life_chosen_at,
         value_stage = excluded.value_stage,
+        pair_groups = excluded.pair_groups,
+        pair_sd = excluded.pair_sd,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each rate stage (the value stage enters the win
@@ -8598,7 +9051,8 @@ BEGIN
         jf.marginal_variance[p.param_idx] AS v
     FROM _joint_fits AS jf
     INNER JOIN _joint_params AS p ON p.brand_id = jf.brand_id AND p.stage = jf.stage
-    WHERE p.grp > 0 AND NOT jf.value_stage;
+    -- (the single values come before any pair cell, so their places are the fit's)
+    WHERE p.grp > 0 AND p.dimension_b IS NULL AND NOT jf.value_stage;
 
     -- 6. Per brand and value, the product of its stages' rates (independent posteriors: the
     -- mean is the product of the means, the second moment the product of the second
@@ -8650,7 +9104,7 @@ $$;
 -- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 --
@@ -8665,6 +9119,8 @@ DECLARE
     v_draws integer := genome._setting_num('win_probability_draws')::integer;
     v_rows integer;
 BEGIN
+    DELETE FROM genome.learner_conditional_wins AS c
+    WHERE c.brand_id IN (SELECT lp.brand_id FROM genome.learner_posteriors AS lp WHERE lp.genome_version = p_version);
     WITH fitted AS (
         SELECT DISTINCT lp.brand_id
         FROM genome.learner_posteriors AS lp
@@ -8690,7 +9146,7 @@ BEGIN
 
     -- MATERIALIZED: once per brand, not once per value row the UPDATE joins.
     wins AS MATERIALIZED (
-        SELECT f.brand_id, w.value_name, w.win_probability
+        SELECT f.brand_id, w.value_name, w.win_probability, w.given
         FROM fitted AS f
         -- The stages' parameter names, MAPs and average designs, concatenated stage by stage.
         CROSS JOIN LATERAL (
@@ -8703,6 +9159,19 @@ BEGIN
                 WITH ORDINALITY AS u (name, mean, average, o)
             WHERE lp.brand_id = f.brand_id
         ) AS st
+        -- Every stage's pairs of dimensions (by the stage's place) and their sds.
+        CROSS JOIN LATERAL (
+            SELECT
+                array_agg(st.place ORDER BY st.place, u.o) AS stages,
+                array_agg(u.grp ORDER BY st.place, u.o) AS groups,
+                array_agg(u.sd ORDER BY st.place, u.o) AS sds
+            FROM (
+                SELECT lp.*, row_number() OVER (ORDER BY lp.stage)::integer AS place
+                FROM genome.learner_posteriors AS lp
+                WHERE lp.brand_id = f.brand_id
+            ) AS st
+            CROSS JOIN LATERAL unnest(st.pair_groups, st.pair_sd) WITH ORDINALITY AS u (grp, sd, o)
+        ) AS pg
         CROSS JOIN LATERAL genome._joint_win_probabilities(
             ARRAY(
                 SELECT cardinality(lp.parameters) FROM genome.learner_posteriors AS lp
@@ -8724,16 +9193,41 @@ BEGIN
             ARRAY(
                 SELECT lp.value_stage FROM genome.learner_posteriors AS lp
                 WHERE lp.brand_id = f.brand_id ORDER BY lp.stage
-            )
+            ),
+            pg.stages, pg.groups, pg.sds
         ) AS w
+    ),
+
+    marginals AS (
+        UPDATE genome.creative_element_scores AS s
+        SET win_probability = least(1.0, greatest(0.0, w.win_probability))
+        FROM brand_values AS bv
+        INNER JOIN wins AS w ON w.brand_id = bv.brand_id AND w.value_name = bv.name AND w.given IS NULL
+        WHERE s.id = bv.id
+        RETURNING s.id
+    ),
+
+    -- A block's later dimensions given the values before them (docs/learning.md#interactions),
+    -- in place of the brand's earlier rows (removed above).
+    conditionals AS (
+        INSERT INTO genome.learner_conditional_wins (
+            brand_id, organization_id, genome_version, element_dimension, element_value,
+            given_dimensions, given_values, win_probability
+        )
+        SELECT
+            w.brand_id, b.organization_id, p_version,
+            split_part(w.value_name, '=', 1),
+            substr(w.value_name, strpos(w.value_name, '=') + 1),
+            ARRAY(SELECT split_part(g, '=', 1) FROM unnest(w.given) WITH ORDINALITY AS x (g, o) ORDER BY x.o),
+            ARRAY(SELECT substr(g, strpos(g, '=') + 1) FROM unnest(w.given) WITH ORDINALITY AS x (g, o) ORDER BY x.o),
+            least(1.0, greatest(0.0, w.win_probability))
+        FROM wins AS w
+        INNER JOIN public.brands AS b ON b.id = w.brand_id
+        WHERE w.given IS NOT NULL
+        RETURNING 1
     )
 
-    UPDATE genome.creative_element_scores AS s
-    SET win_probability = least(1.0, greatest(0.0, w.win_probability))
-    FROM brand_values AS bv
-    INNER JOIN wins AS w ON w.brand_id = bv.brand_id AND w.value_name = bv.name
-    WHERE s.id = bv.id;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    SELECT count(*) INTO v_rows FROM marginals;
     RETURN v_rows;
 END
 $$;
@@ -8893,11 +9387,12 @@ BEGIN
     ) AS sc;
     DELETE FROM genome.selection_tables AS st WHERE p_brands IS NULL OR st.brand_id = ANY (p_brands);
     INSERT INTO genome.selection_tables (
-        organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win, cumulative
+        organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win,
+        cumulative, blocks
     )
     SELECT
         b.organization_id, t.brand_id, t.product_id, t.dimensions, t.starts, t.sizes,
-        t.element_values, t.p_win, t.cumulative
+        t.element_values, t.p_win, t.cumulative, t.blocks
     FROM genome._selection_table_rows(coalesce(v_brands, '{}'), coalesce(v_products, '{}')) AS t
     INNER JOIN public.brands AS b ON b.id = t.brand_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
@@ -14320,12 +14815,8 @@ DECLARE
     v_values text [];
     v_p_win double precision [];
     v_cumulative double precision [];
-    v_dim text;
-    v_lo integer;
-    v_k integer;
-    v_u double precision;
-    v_exploratory boolean;
-    v_at integer;
+    v_blocks integer [];
+    v_draw record;
     v_tags jsonb;
     v_propensities jsonb;
     v_flags jsonb;
@@ -14346,9 +14837,9 @@ BEGIN
         -- the exploration settings through the shared reader, still in this one statement
         -- (GN090 for a missing one)
         genome._exploration_settings(),
-        t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative
+        t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative, t.blocks
     INTO v_valid, v_matured, v_planned, v_level, v_version, v_settings,
-        v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
+        v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative, v_blocks
     FROM (SELECT 1) AS one
     LEFT JOIN public.brands AS b ON b.id = p_brand_id
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id
@@ -14373,39 +14864,17 @@ BEGIN
     IF v_dims IS NULL THEN
         -- No stored table (a change to the scores or the registry made it stale): the same
         -- table computed from the scores.
-        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
-        INTO v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative, l.blocks
+        INTO v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative, v_blocks
         FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
     END IF;
 
-    FOR i IN 1 .. coalesce(cardinality(v_dims), 0) LOOP
-        v_dim := v_dims[i];
-        CONTINUE WHEN v_fixed ? v_dim;
-        v_lo := v_starts[i];
-        v_k := v_sizes[i];
-        -- genome._uniform written out: a SQL function with a pinned search_path is not
-        -- inlined, and this runs twice per dimension on the hot path.
-        v_exploratory := CASE WHEN p_seed IS NULL THEN random()
-            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0
-        END < v_explore;
-        v_u := CASE WHEN p_seed IS NULL THEN random()
-            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0
-        END;
-        v_at := v_lo - 1 + CASE
-            -- Exploration: uniform over the values.
-            WHEN v_exploratory THEN 1 + floor(v_u * v_k)::integer
-            WHEN v_k = 1 THEN 1
-            -- Exploitation: the first value whose running sum of win probabilities reaches
-            -- u (the last one if rounding leaves it short), a Thompson draw in
-            -- distribution; width_bucket is a binary search over the running sums.
-            ELSE 1 + width_bucket(v_u, v_cumulative[v_lo:v_lo + v_k - 2])
-        END;
-        v_tags := coalesce(v_tags, '{}'::jsonb) || jsonb_build_object(v_dim, v_values[v_at]);
-        v_propensities := coalesce(v_propensities, '{}'::jsonb) || jsonb_build_object(
-            v_dim, round((v_explore / v_k + (1.0 - v_explore) * v_p_win[v_at])::numeric, 6)
-        );
-        v_flags := coalesce(v_flags, '{}'::jsonb) || jsonb_build_object(v_dim, v_exploratory);
-    END LOOP;
+    v_draw := genome._draw_selection(
+        v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative, v_blocks, v_explore, p_seed, v_fixed
+    );
+    v_tags := v_draw.element_tags;
+    v_propensities := v_draw.propensities;
+    v_flags := v_draw.exploratory;
 
     IF v_fixed <> '{}'::jsonb THEN
         -- Forced dimensions: propensity 1, never exploratory.
@@ -14437,7 +14906,7 @@ $$;
 -- Name: FUNCTION select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor and start are learner_exploration_floor and learner_exploration_start under the joint learner, else exploration_floor and exploration_start) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
+COMMENT ON FUNCTION genome.select_elements(p_brand_id uuid, p_product_id uuid, p_now timestamp with time zone, p_seed bigint, p_fixed jsonb) IS 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor and start are learner_exploration_floor and learner_exploration_start under the joint learner, else exploration_floor and exploration_start) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. A later dimension of a block of the joint learner draws from its win probabilities given the values drawn before it (docs/learning.md#interactions). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win), given its block''s earlier values), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
 
 --
@@ -16572,6 +17041,32 @@ COMMENT ON COLUMN genome.job_schedules.day_order IS 'Position of the job among t
 
 
 --
+-- Name: learner_conditional_wins; Type: TABLE; Schema: genome; Owner: -
+--
+
+CREATE TABLE genome.learner_conditional_wins (
+    brand_id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    genome_version integer NOT NULL,
+    element_dimension text NOT NULL,
+    element_value text NOT NULL,
+    given_dimensions text[] NOT NULL,
+    given_values text[] NOT NULL,
+    win_probability double precision NOT NULL,
+    CONSTRAINT learner_conditional_wins_check CHECK ((cardinality(given_values) = cardinality(given_dimensions))),
+    CONSTRAINT learner_conditional_wins_given_dimensions_check CHECK ((cardinality(given_dimensions) >= 1)),
+    CONSTRAINT learner_conditional_wins_win_probability_check CHECK (((win_probability >= (0)::double precision) AND (win_probability <= (1)::double precision)))
+);
+
+
+--
+-- Name: TABLE learner_conditional_wins; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TABLE genome.learner_conditional_wins IS 'The joint learner''s draws of a block of dimensions joined by pair terms (docs/learning.md#interactions): for each dimension of a block after its first (code-point order), and each combination of values of the block''s dimensions before it (given_dimensions, given_values), the probability that element_value is the best value of its dimension with them under the posterior draws of genome_version. Written by update_scores with the win probabilities; selection''s draw tables read it.';
+
+
+--
 -- Name: learner_objective_evidence; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16615,8 +17110,11 @@ CREATE TABLE genome.learner_posteriors (
     half_life_chosen_at timestamp with time zone,
     updated_at timestamp with time zone NOT NULL,
     value_stage boolean DEFAULT false NOT NULL,
+    pair_groups text[],
+    pair_sd double precision[],
     CONSTRAINT learner_posteriors_dispersion_check CHECK ((dispersion >= (1)::double precision)),
     CONSTRAINT learner_posteriors_half_life_days_check CHECK ((half_life_days > (0)::double precision)),
+    CONSTRAINT learner_posteriors_pair_check CHECK ((NOT (cardinality(pair_groups) IS DISTINCT FROM cardinality(pair_sd)))),
     CONSTRAINT learner_posteriors_stage_check CHECK ((stage >= 1))
 );
 
@@ -16625,7 +17123,7 @@ CREATE TABLE genome.learner_posteriors (
 -- Name: TABLE learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON TABLE genome.learner_posteriors IS 'The joint learner''s Laplace posterior per brand and funnel stage (genome.learner_objective_evidence) at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
+COMMENT ON TABLE genome.learner_posteriors IS 'The joint learner''s Laplace posterior per brand and funnel stage (genome.learner_objective_evidence) at its latest genome version (docs/learning.md#joint-learner): parameter names (objective:<objective> intercepts, then <dimension>=<value>, then the kept pair cells <a>=<x>&<b>=<y>, docs/learning.md#interactions), MAP mean and the lower Cholesky factor of the covariance (row-major, already inflated by the dispersion).';
 
 
 --
@@ -16668,6 +17166,20 @@ COMMENT ON COLUMN genome.learner_posteriors.half_life_chosen_at IS 'When the dat
 --
 
 COMMENT ON COLUMN genome.learner_posteriors.value_stage IS 'True for the value stage (docs/learning.md#value-stage): the posterior is of the log order value per purchase, not of log-odds; its rate multiplies the win probabilities'' draws, not posterior_alpha/posterior_beta.';
+
+
+--
+-- Name: COLUMN learner_posteriors.pair_groups; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.pair_groups IS 'The pairs of dimensions (<a>&<b>, a before b) whose terms the fit estimated (docs/learning.md#interactions); NULL: none (the value stage, or learner_interactions none). Their cells that some ad carries are parameters named <a>=<x>&<b>=<y> unless the pair was dropped.';
+
+
+--
+-- Name: COLUMN learner_posteriors.pair_sd; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.pair_sd IS 'Per pair of dimensions in pair_groups, the prior sd of its terms fitted to the data (MacKay''s fixed point on the Laplace posterior); below learner_pair_min_sd the pair is dropped from parameters. The cells no ad carries are drawn from N(0, pair_sd^2).';
 
 
 --
@@ -16851,7 +17363,8 @@ CREATE TABLE genome.selection_tables (
     sizes integer[] NOT NULL,
     element_values text[] NOT NULL,
     p_win double precision[] NOT NULL,
-    cumulative double precision[] NOT NULL
+    cumulative double precision[] NOT NULL,
+    blocks integer[]
 );
 
 
@@ -16860,6 +17373,13 @@ CREATE TABLE genome.selection_tables (
 --
 
 COMMENT ON TABLE genome.selection_tables IS 'The draw table select_elements reads (docs/learning.md#selection), one row per brand (product_id NULL) and per product with scores of its own: the registry''s element dimensions in order, and for dimension i its sizes[i] values from position starts[i] of element_values (in value order) with the probability each wins the Thompson draw (p_win: win_probability normalised, 1/k without scores) and the running sum within the dimension (cumulative). Written by update_scores after the win probabilities; any change to creative_element_scores, element_values or element_dimensions removes the rows it could make stale, and select_elements then computes the same table from the scores.';
+
+
+--
+-- Name: COLUMN selection_tables.blocks; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.selection_tables.blocks IS 'Per dimension, the place (in dimensions) of the first dimension of its block when it is drawn with others (docs/learning.md#interactions), else 0; NULL: every dimension on its own. A later dimension of a block has one run of sizes[i] values per combination of the values of its block''s earlier dimensions (row-major in their order), from starts[i].';
 
 
 --
@@ -17793,6 +18313,14 @@ ALTER TABLE ONLY genome.job_schedules
 
 ALTER TABLE ONLY genome.job_schedules
     ADD CONSTRAINT job_schedules_pkey PRIMARY KEY (job_name);
+
+
+--
+-- Name: learner_conditional_wins learner_conditional_wins_pkey; Type: CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learner_conditional_wins
+    ADD CONSTRAINT learner_conditional_wins_pkey PRIMARY KEY (brand_id, element_dimension, given_values, element_value);
 
 
 --
@@ -19190,6 +19718,22 @@ ALTER TABLE ONLY genome.genome_state
 
 
 --
+-- Name: learner_conditional_wins learner_conditional_wins_brand_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learner_conditional_wins
+    ADD CONSTRAINT learner_conditional_wins_brand_id_fkey FOREIGN KEY (brand_id) REFERENCES public.brands(id);
+
+
+--
+-- Name: learner_conditional_wins learner_conditional_wins_organization_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
+--
+
+ALTER TABLE ONLY genome.learner_conditional_wins
+    ADD CONSTRAINT learner_conditional_wins_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES public.organizations(id);
+
+
+--
 -- Name: learner_posteriors learner_posteriors_brand_id_fkey; Type: FK CONSTRAINT; Schema: genome; Owner: -
 --
 
@@ -20050,6 +20594,22 @@ COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app,
 
 
 --
+-- Name: learner_conditional_wins genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_app_tenant ON genome.learner_conditional_wins TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
+   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+
+
+--
+-- Name: POLICY genome_app_tenant ON learner_conditional_wins; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_app_tenant ON genome.learner_conditional_wins IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+
+
+--
 -- Name: learner_posteriors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
@@ -20186,6 +20746,12 @@ COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genom
 --
 
 ALTER TABLE genome.genome_state ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: learner_conditional_wins; Type: ROW SECURITY; Schema: genome; Owner: -
+--
+
+ALTER TABLE genome.learner_conditional_wins ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: learner_posteriors; Type: ROW SECURITY; Schema: genome; Owner: -
@@ -20804,6 +21370,14 @@ GRANT ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) TO genome_ap
 
 
 --
+-- Name: FUNCTION _draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb) TO genome_api;
+
+
+--
 -- Name: FUNCTION _enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb, p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -21092,24 +21666,24 @@ REVOKE ALL ON FUNCTION genome._job_stage_rank() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) FROM PUBLIC;
-
-
---
--- Name: FUNCTION _joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._joint_lognormal_fit(p_ad_index integer[], p_param_index integer[], p_values double precision[], p_counts double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[], p_pair_stages integer[], p_pair_groups text[], p_pair_sd double precision[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_parameters text[], p_means double precision[], p_cholesky double precision[], p_average double precision[], p_value_names text[], p_value_means double precision[], p_draws integer, p_seed bigint, p_value_stages boolean[], p_pair_stages integer[], p_pair_groups text[], p_pair_sd double precision[]) FROM PUBLIC;
 
 
 --
@@ -21573,7 +22147,6 @@ GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) 
 --
 
 REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) TO genome_api;
 
 
 --
@@ -22449,6 +23022,14 @@ GRANT SELECT ON TABLE genome.job_runs TO genome_dashboard;
 
 GRANT SELECT ON TABLE genome.job_schedules TO genome_app;
 GRANT SELECT ON TABLE genome.job_schedules TO genome_api;
+
+
+--
+-- Name: TABLE learner_conditional_wins; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_conditional_wins TO genome_app;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE genome.learner_conditional_wins TO genome_api;
 
 
 --

@@ -811,11 +811,16 @@ def test_update_scores_draws_beta_win_probabilities_only_where_the_joint_draws_d
         "SELECT genome_version FROM genome.genome_state WHERE brand_id = %s", (fitted,)
     ).fetchone()[0]
     stages = db.execute(
-        "SELECT parameters, posterior_mean, posterior_cholesky, average_design "
+        "SELECT parameters, posterior_mean, posterior_cholesky, average_design, pair_groups, pair_sd "
         "FROM genome.learner_posteriors WHERE brand_id = %s AND genome_version = %s ORDER BY stage",
         (fitted, version),
     ).fetchall()
     assert len(stages) == 2
+    pairs = [
+        (i + 1, g, sd)
+        for i, s in enumerate(stages)
+        for g, sd in zip(s[4] or [], s[5] or [], strict=True)
+    ]
     rows = db.execute(
         "SELECT element_dimension || '=' || element_value, "
         "posterior_alpha / (posterior_alpha + posterior_beta), win_probability "
@@ -825,9 +830,10 @@ def test_update_scores_draws_beta_win_probabilities_only_where_the_joint_draws_d
     ).fetchall()
     joint = dict(
         db.execute(
-            "SELECT * FROM genome._joint_win_probabilities(%s, %s, %s, %s, %s, %s, %s, "
-            "genome._setting_num('win_probability_draws')::integer, "
-            "%s::bigint * 4294967296 + hashtext(%s::text)::bigint + 2147483648)",
+            "SELECT value_name, win_probability FROM genome._joint_win_probabilities("
+            "%s, %s, %s, %s, %s, %s, %s, genome._setting_num('win_probability_draws')::integer, "
+            "%s::bigint * 4294967296 + hashtext(%s::text)::bigint + 2147483648, NULL, %s, %s, %s) "
+            "WHERE given IS NULL",
             (
                 [len(s[0]) for s in stages],
                 [p for s in stages for p in s[0]],
@@ -838,6 +844,9 @@ def test_update_scores_draws_beta_win_probabilities_only_where_the_joint_draws_d
                 [r[1] for r in rows],
                 version,
                 str(fitted),
+                [p[0] for p in pairs] or None,
+                [p[1] for p in pairs] or None,
+                [p[2] for p in pairs] or None,
             ),
         ).fetchall()
     )

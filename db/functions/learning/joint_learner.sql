@@ -13,6 +13,17 @@ DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
     integer [], double precision [], double precision [], integer [], double precision
 );
+-- The fits before pair terms (docs/learning.md#interactions): one signature each.
+DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
+    integer [], integer [], double precision [], double precision [], double precision [],
+    integer [], double precision [], double precision [], integer [], double precision,
+    double precision [], double precision [], double precision, double precision, integer
+);
+DROP FUNCTION IF EXISTS genome._joint_lognormal_fit(
+    integer [], integer [], double precision [], double precision [], double precision [],
+    integer [], double precision [], double precision [], integer [], double precision,
+    double precision [], double precision [], double precision, double precision, integer
+);
 
 CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_ad_index integer [],
@@ -30,6 +41,8 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_fallback_half_life double precision DEFAULT 'Infinity',
     p_holdout_days double precision DEFAULT 7,
     p_holdout_folds integer DEFAULT 3,
+    p_pair_groups integer [] DEFAULT NULL,
+    p_pair_min_sd double precision DEFAULT 0,
     OUT posterior_mean double precision [],
     OUT posterior_cholesky double precision [],
     OUT dispersion double precision,
@@ -38,18 +51,22 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     OUT half_life double precision,
     OUT average_design double precision [],
     OUT effective_ads double precision,
-    OUT half_life_scores double precision []
+    OUT half_life_scores double precision [],
+    OUT kept_parameters boolean [],
+    OUT pair_sd double precision []
 )
 LANGUAGE plpython3u
 IMMUTABLE
 AS $$
 import numpy as np
+from scipy import sparse
 from scipy.optimize import brentq
 from scipy.special import expit, log1p
 
 # Inputs: per ad its successes, trials, weight and the 1-based index of its objective's
 # intercept; per (ad, element value) entry the 1-based ad and parameter; per parameter its
-# prior mean and sd and its group (0 for intercepts, else the dimension it belongs to).
+# prior mean and sd and its group (0 for intercepts, else the dimension it belongs to, or a
+# pair of dimensions: p_pair_groups rows (group, first dimension's group, second's)).
 s = np.asarray(p_successes, dtype=float)
 n = np.asarray(p_trials, dtype=float)
 w = np.asarray(p_weights, dtype=float)
@@ -65,11 +82,29 @@ if not (len(sd) == k and len(groups) == k) or len(p_ad_index) != len(p_param_ind
 if np.any(sd <= 0) or np.any(n < s) or np.any(s < 0) or np.any(w < 0):
     plpy.error("prior sd must be positive, 0 <= successes <= trials, weights >= 0")
 
-X = np.zeros((n_ads, k))
-if n_ads:
-    X[np.arange(n_ads), np.asarray(p_objective_index, dtype=np.int64) - 1] = 1.0
-    X[np.asarray(p_ad_index, dtype=np.int64) - 1, np.asarray(p_param_index, dtype=np.int64) - 1] = 1.0
+# Sparse: an ad carries one intercept, one value per dimension and one cell per pair of
+# dimensions, out of up to several hundred parameters once pair terms are in.
+X = sparse.csr_matrix(
+    (
+        np.ones(n_ads + len(p_ad_index)),
+        (
+            np.concatenate([np.arange(n_ads), np.asarray(p_ad_index, dtype=np.int64) - 1]),
+            np.concatenate([
+                np.asarray(p_objective_index, dtype=np.int64) - 1,
+                np.asarray(p_param_index, dtype=np.int64) - 1,
+            ]),
+        ),
+    ),
+    shape=(n_ads, k),
+)
+X.sum_duplicates()
+X.data[:] = 1.0
 precision0 = 1.0 / sd**2
+
+
+def gram(v):
+    # X' diag(v) X, dense.
+    return (X.T @ (sparse.diags(v) @ X)).toarray()
 
 
 def log_posterior(b, wt):
@@ -86,7 +121,7 @@ def newton(b, wt, tol=1e-10):
     for _ in range(200):
         p = expit(X @ b)
         grad = X.T @ (wt * (s - n * p)) - precision0 * (b - m0)
-        hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+        hess = gram(wt * n * p * (1 - p)) + np.diag(precision0)
         step = np.linalg.solve(hess, grad)
         t = 1.0
         while t > 1e-10:
@@ -99,7 +134,7 @@ def newton(b, wt, tol=1e-10):
         if np.max(np.abs(t * step)) < tol:
             break
     p = expit(X @ b)
-    hess = (X.T * (wt * n * p * (1 - p))) @ X + np.diag(precision0)
+    hess = gram(wt * n * p * (1 - p)) + np.diag(precision0)
     return b, hess, p
 
 
@@ -121,7 +156,7 @@ def fit(wt, start=None, tol=1e-10):
     factor = np.full(n_ads, max(floor, 1.0))
     has = (n > 0) & (wt > 0)
     if has.any():
-        info = (X.T * (wt * n * p * (1 - p))) @ X
+        info = gram(wt * n * p * (1 - p))
         edf = float(np.trace(np.linalg.solve(hess, info)))
         df = float(np.sum(wt[has])) - edf
         var = n[has] * p[has] * (1 - p[has])
@@ -189,7 +224,7 @@ else:
         folds = len(windows)
         per_ad = []  # per usable window: candidates x the window's ads, log-likelihoods
         for hi, test, train in windows if folds >= 2 else []:
-            Xt, st, nt = X[test], s[test], n[test]
+            Xt, st, nt = X[np.flatnonzero(test)], s[test], n[test]
             bh = None
             ll = np.zeros((len(candidates), int(test.sum())))
             for i, h in enumerate(candidates):
@@ -231,10 +266,138 @@ else:
             scores_out = [float(by_h[float(h)]) for h in p_half_lives]
     wfinal = decayed(age, chosen)
 
-b, hess, phi = fit(wfinal)
+# 5. Pair terms (docs/learning.md#interactions): each pair of dimensions' cells share one
+# prior sd, estimated from the data by MacKay's fixed point on the Laplace posterior,
+# tau2 = sum(b^2) / sum(1 - var / tau2) over the group's cells (the cells no ad carries are
+# not parameters: their posterior is the prior, and they add nothing to either sum), each
+# refit starting from the last, until no sd moves by more than 1%. It starts from the sd
+# given and is bounded by the element values' own prior sd. A pair of dimensions whose sd
+# ends below p_pair_min_sd is dropped and the model refitted without it: an additive market
+# keeps the additive model.
+pair_rows = [tuple(int(x) for x in row) for row in (p_pair_groups or [])]
+pair_ids = [g for g, _, _ in pair_rows]
+min_sd = float(p_pair_min_sd)
+pair_sds = {}
+b = None
+# The model's parameters are those of the original ones in `active`; `use` changes them.
+active = np.arange(k)
+X_all, m0_all, sd_all, groups_all = X, m0, sd, groups
+precision_all = precision0.copy()
+
+
+def use(keep):
+    # The model over the original parameters flagged in keep; the MAP carried over where it
+    # has one (the prior mean elsewhere), and each prior precision as last set.
+    nonlocal X, m0, sd, groups, precision0, b, k, active
+    start = m0_all.copy()
+    if b is not None:
+        start[active] = b
+    precision_all[active] = precision0
+    active = np.flatnonzero(keep)
+    X = X_all[:, active]
+    m0, sd, groups = m0_all[active], sd_all[active], groups_all[active]
+    precision0 = precision_all[active].copy()
+    b = start[active]
+    k = len(active)
+
+
+if pair_rows:
+    is_pair = np.isin(groups_all, pair_ids)
+    main = (groups_all > 0) & ~is_pair
+    cap = float(np.max(sd_all[main])) if main.any() else 1.0
+
+    def fixed_point(tau2, step):
+        # MacKay's update tau2 = sum(b^2) / sum(1 - var / tau2) until it moves < 1% in sd;
+        # step(tau2) returns the cells' MAPs and posterior variances at that prior variance.
+        for _ in range(100):
+            u, var = step(tau2)
+            new = float(np.sum(u**2)) / max(float(np.sum(1.0 - var / tau2)), 1e-12)
+            new = min(max(new, 1e-4), cap**2)
+            done = abs(np.log(new / tau2)) / 2 < 0.01
+            tau2 = new
+            if done:
+                break
+        return tau2
+
+    # Screening: each pair of dimensions alone on the additive model's log-odds. An ad
+    # carries one cell of a pair, so given the other terms its cells are independent: a
+    # one-parameter Newton per cell, vectorized. A pair whose sd stays below half of
+    # p_pair_min_sd is not fitted jointly (an additive market then costs one additive fit).
+    use(~is_pair)
+    b, _, phi = fit(wfinal, None, 1e-8)
+    offset = X @ b
+    weight = wfinal / phi
+    for g in pair_ids:
+        cols = np.flatnonzero(groups_all == g)
+        if not len(cols):
+            continue
+        Xg = X_all[:, cols].tocsr()
+        has = (np.diff(Xg.indptr) > 0) & (weight > 0)
+        cell = Xg.indices[Xg.indptr[:-1][has]]
+        o, sw, nw, m = offset[has], (weight * s)[has], (weight * n)[has], len(cols)
+
+        def step(tau2):
+            u = np.zeros(m)
+            for _ in range(50):
+                q = expit(o + u[cell])
+                h = np.bincount(cell, nw * q * (1 - q), m) + 1.0 / tau2
+                move = (np.bincount(cell, sw - nw * q, m) - u / tau2) / h
+                u += move
+                if np.max(np.abs(move)) < 1e-9:
+                    break
+            q = expit(o + u[cell])
+            return u, 1.0 / (np.bincount(cell, nw * q * (1 - q), m) + 1.0 / tau2)
+
+        pair_sds[g] = float(np.sqrt(fixed_point(1.0 / precision_all[cols[0]], step)))
+        precision_all[cols] = 1.0 / pair_sds[g] ** 2
+    joint = [g for g in pair_ids if pair_sds.get(g, 0.0) >= min_sd / 2]
+    use(~is_pair | np.isin(groups_all, joint))
+
+    # The pairs that passed, fitted jointly: each iteration a refit from the last MAP, then
+    # every pair's MacKay update on the joint Laplace posterior; a pair far below the floor
+    # (half of it) is dropped at once and the rest fit the smaller model.
+    for _ in range(50 if joint else 0):
+        b, hess, phi = fit(wfinal, b, 1e-8)
+        var = np.diag(np.linalg.inv(hess))
+        moved = 0.0
+        for g in joint:
+            cells = groups == g
+            tau2 = 1.0 / precision0[cells][0]
+            new = float(np.sum((b[cells] - m0[cells]) ** 2)) / max(
+                float(np.sum(1.0 - var[cells] / tau2)), 1e-12
+            )
+            new = min(max(new, 1e-4), cap**2)
+            moved = max(moved, abs(np.log(new / tau2)) / 2)
+            precision0[cells] = 1.0 / new
+            pair_sds[g] = float(np.sqrt(new))
+        gone = [g for g in joint if pair_sds[g] < min_sd / 2]
+        if gone:
+            joint = [g for g in joint if g not in gone]
+            use(np.isin(np.arange(len(groups_all)), active) & ~np.isin(groups_all, gone))
+        if moved < 0.01 or not joint:
+            break
+    # Below the floor at the end: dropped too.
+    below = [g for g in joint if pair_sds[g] < min_sd]
+    if below:
+        use(np.isin(np.arange(len(groups_all)), active) & ~np.isin(groups_all, below))
+kept = np.isin(np.arange(len(groups_all)), active)
+
+b, hess, phi = fit(wfinal, b)
 cov = np.linalg.inv(hess)
 cov = (cov + cov.T) / 2
 chol = np.linalg.cholesky(cov)
+
+# The two values each pair cell joins (the cells are parameters only where ads carry them,
+# and every ad carrying a cell carries both its values).
+pair_of = {g: (a, c) for g, a, c in pair_rows}
+members = {}
+if pair_rows:
+    Xc = X.tocsc()
+    for j in np.flatnonzero(np.isin(groups, list(pair_of))):
+        ad = Xc.indices[Xc.indptr[j]]
+        row = X.indices[X.indptr[ad]:X.indptr[ad + 1]]
+        a, c = pair_of[int(groups[j])]
+        members[j] = (int(row[groups[row] == a][0]), int(row[groups[row] == c][0]))
 
 # 4. Each element value's marginal success rate: the log-odds of the brand's average ad
 # (its objectives and its other dimensions' values mixed as in the weighted ads, a direction
@@ -246,10 +409,17 @@ average = (X.T @ wfinal) / total if total > 0 else intercepts / max(intercepts.s
 nodes, hw = np.polynomial.hermite.hermgauss(40)
 mm = np.full(k, np.nan)
 mv = np.full(k, np.nan)
-for j in np.flatnonzero(~intercepts):
+for j in np.flatnonzero(~intercepts & ~np.isin(groups, list(pair_of))):
     c = average.copy()
     c[groups == groups[j]] = 0.0
     c[j] = 1.0
+    # A cell of this value's dimension with another: as often as the other value is in the
+    # average ad, when the cell holds this value.
+    for cell, (va, vb) in members.items():
+        if groups[va] == groups[j]:
+            c[cell] = average[vb] if va == j else 0.0
+        elif groups[vb] == groups[j]:
+            c[cell] = average[va] if vb == j else 0.0
     mu = float(c @ b)
     sigma = float(np.sqrt(max(c @ cov @ c, 0.0)))
     q = expit(mu + np.sqrt(2.0) * sigma * nodes)
@@ -268,14 +438,17 @@ return (
     [float(x) for x in average],
     total,
     scores_out,
+    [bool(x) for x in kept],
+    [pair_sds.get(g) for g, _, _ in pair_rows] or None,
 )
 $$;
 COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
     integer [], double precision [], double precision [], integer [], double precision,
-    double precision [], double precision [], double precision, double precision, integer
+    double precision [], double precision [], double precision, double precision, integer,
+    integer [], double precision
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose).';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd.';
 
 
 -- The value stage's fit (docs/learning.md#value-stage): the same inputs and outputs as
@@ -298,6 +471,8 @@ CREATE OR REPLACE FUNCTION genome._joint_lognormal_fit(
     p_fallback_half_life double precision DEFAULT 'Infinity',
     p_holdout_days double precision DEFAULT 7,
     p_holdout_folds integer DEFAULT 3,
+    p_pair_groups integer [] DEFAULT NULL,
+    p_pair_min_sd double precision DEFAULT 0,
     OUT posterior_mean double precision [],
     OUT posterior_cholesky double precision [],
     OUT dispersion double precision,
@@ -306,7 +481,9 @@ CREATE OR REPLACE FUNCTION genome._joint_lognormal_fit(
     OUT half_life double precision,
     OUT average_design double precision [],
     OUT effective_ads double precision,
-    OUT half_life_scores double precision []
+    OUT half_life_scores double precision [],
+    OUT kept_parameters boolean [],
+    OUT pair_sd double precision []
 )
 LANGUAGE plpython3u
 IMMUTABLE
@@ -453,14 +630,17 @@ return (
     [float(x) for x in average],
     total,
     None,
+    [True] * k,
+    None,
 )
 $$;
 COMMENT ON FUNCTION genome._joint_lognormal_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
     integer [], double precision [], double precision [], integer [], double precision,
-    double precision [], double precision [], double precision, double precision, integer
+    double precision [], double precision [], double precision, double precision, integer,
+    integer [], double precision
 ) IS
-'Internal (docs/learning.md#value-stage): the value stage of the joint learner, with _joint_logistic_fit''s inputs and outputs: the log of each ad''s order value per purchase (p_values / p_counts) regressed on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd); each ad''s variance sigma2 (1 / purchases + r), the order spread sigma2 and the creative share r from the residuals (non-negative least squares on the squared residuals, leverage-corrected, refitted until they settle); the posterior is the prior when the ads are fewer than the effective parameters plus two. Weights halve every half-life: the one of p_half_lives when it has one element, else p_fallback_half_life (p_ages NULL: no decay; the holdout arguments are unused). Returns the MAP, the lower Cholesky factor of the covariance (row-major), the dispersion (the factor by which the creative share shrank the purchases'' information), per element value (NULL for intercepts) the mean and variance of its lognormal order value per purchase at the weighted average ad with this value in its dimension, the half-life used (NULL: none), the average design, the sum of the weights, and NULL half-life scores.';
+'Internal (docs/learning.md#value-stage): the value stage of the joint learner, with _joint_logistic_fit''s inputs and outputs: the log of each ad''s order value per purchase (p_values / p_counts) regressed on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd); each ad''s variance sigma2 (1 / purchases + r), the order spread sigma2 and the creative share r from the residuals (non-negative least squares on the squared residuals, leverage-corrected, refitted until they settle); the posterior is the prior when the ads are fewer than the effective parameters plus two. Weights halve every half-life: the one of p_half_lives when it has one element, else p_fallback_half_life (p_ages NULL: no decay; the holdout arguments are unused). Returns the MAP, the lower Cholesky factor of the covariance (row-major), the dispersion (the factor by which the creative share shrank the purchases'' information), per element value (NULL for intercepts) the mean and variance of its lognormal order value per purchase at the weighted average ad with this value in its dimension, the half-life used (NULL: none), the average design, the sum of the weights, NULL half-life scores, every parameter kept and no pair sd (the pair arguments are unused).';
 
 
 -- The candidate half-lives the fit chooses from (docs/learning.md#half-life).
@@ -543,6 +723,9 @@ DECLARE
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
     v_first_maturation integer := (SELECT min(m.maturation_days) FROM genome.reward_metrics AS m);
+    v_pairs boolean := genome._setting_text('learner_interactions') = 'pairs';
+    v_pair_prior_sd double precision := genome._setting_num('learner_pair_prior_sd');
+    v_pair_min_sd double precision := genome._setting_num('learner_pair_min_sd');
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
@@ -599,7 +782,10 @@ BEGIN
     ANALYZE _joint_ads;
 
     -- 2. Every fit's parameters: one intercept per objective, then every element value;
-    -- prior means from the category prior where one exists (docs/learning.md#category-priors).
+    -- prior means from the category prior where one exists (docs/learning.md#category-priors);
+    -- with learner_interactions 'pairs', a rate stage's cells of every pair of dimensions
+    -- that some ad carries, one group (one prior sd) per pair of dimensions
+    -- (docs/learning.md#interactions).
     -- The value stage's intercept is the log of the objective's value per purchase and its
     -- values' priors are centred (category priors are rates; docs/learning.md#value-stage).
     -- All (brand, stage) fits at once: one pass over the ads, not one per brand.
@@ -628,7 +814,8 @@ BEGIN
             v.value,
             dense_rank() OVER (PARTITION BY f.brand_id, f.stage ORDER BY v.dimension)::integer AS grp,
             CASE WHEN f.value_stage THEN 0.0 ELSE ln(pm.m / (1.0 - pm.m)) END AS prior_logit,
-            CASE WHEN f.value_stage THEN v_value_prior_sd ELSE v_prior_sd END AS prior_sd
+            CASE WHEN f.value_stage THEN v_value_prior_sd ELSE v_prior_sd END AS prior_sd,
+            f.value_stage
         FROM fits AS f
         CROSS JOIN genome.element_values AS v
         INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
@@ -642,6 +829,14 @@ BEGIN
         ) AS pm
     ),
 
+    pair_cells AS (
+        SELECT DISTINCT a.brand_id, a.stage, ta.key AS dimension, ta.value, tb.key AS dimension_b, tb.value AS value_b
+        FROM _joint_ads AS a
+        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS ta
+        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS tb
+        WHERE v_pairs AND NOT a.value_stage AND ta.key < tb.key
+    ),
+
     all_params AS (
         SELECT
             o.brand_id,
@@ -650,12 +845,16 @@ BEGIN
             o.objective,
             NULL::text AS dimension,
             NULL::text AS value,
+            NULL::text AS dimension_b,
+            NULL::text AS value_b,
             0 AS grp,
             CASE
                 WHEN o.value_stage THEN ln(o.s / o.n)
                 ELSE ln(greatest(o.s + 0.5, 0.5) / greatest(o.n - o.s + 0.5, 0.5))
             END AS prior_mean,
-            v_intercept_sd AS prior_sd
+            v_intercept_sd AS prior_sd,
+            NULL::integer AS grp_a,
+            NULL::integer AS grp_b
         FROM objectives AS o
         UNION ALL
         -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
@@ -666,10 +865,41 @@ BEGIN
             NULL,
             vp.dimension,
             vp.value,
+            NULL,
+            NULL,
             vp.grp,
             vp.prior_logit - avg(vp.prior_logit) OVER (PARTITION BY vp.brand_id, vp.stage, vp.dimension),
-            vp.prior_sd
+            vp.prior_sd,
+            NULL,
+            NULL
         FROM value_priors AS vp
+        UNION ALL
+        -- A pair cell of two registered values (prior mean 0: the interaction is what the
+        -- two values' own effects do not explain), after every single value.
+        SELECT
+            pc.brand_id,
+            pc.stage,
+            pc.dimension || '=' || pc.value || '&' || pc.dimension_b || '=' || pc.value_b,
+            NULL,
+            pc.dimension,
+            pc.value,
+            pc.dimension_b,
+            pc.value_b,
+            d.dims + dense_rank() OVER (
+                PARTITION BY pc.brand_id, pc.stage ORDER BY pc.dimension, pc.dimension_b
+            )::integer,
+            0.0,
+            v_pair_prior_sd,
+            va.grp,
+            vb.grp
+        FROM pair_cells AS pc
+        CROSS JOIN (SELECT max(v.grp) AS dims FROM value_priors AS v) AS d
+        INNER JOIN value_priors AS va
+            ON va.brand_id = pc.brand_id AND va.stage = pc.stage
+            AND va.dimension = pc.dimension AND va.value = pc.value
+        INNER JOIN value_priors AS vb
+            ON vb.brand_id = pc.brand_id AND vb.stage = pc.stage
+            AND vb.dimension = pc.dimension_b AND vb.value = pc.value_b
     )
 
     SELECT
@@ -684,7 +914,7 @@ BEGIN
     WITH tags AS MATERIALIZED (
         -- Every ad's tags first, then one hash join to the parameters: joined per ad, the
         -- planner hashed each ad's few tags and scanned every parameter once per ad.
-        SELECT a.brand_id, a.stage, a.ad_idx, t.key, t.value
+        SELECT a.brand_id, a.stage, a.ad_idx, a.element_tags, t.key, t.value
         FROM _joint_ads AS a
         CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
     ),
@@ -699,6 +929,8 @@ BEGIN
         FROM tags AS t
         INNER JOIN _joint_params AS p
             ON p.brand_id = t.brand_id AND p.stage = t.stage AND p.dimension = t.key AND p.value = t.value
+            -- a pair cell: the ad carries its second value too
+            AND (p.dimension_b IS NULL OR t.element_tags ->> p.dimension_b = p.value_b)
         GROUP BY t.brand_id, t.stage
     ),
 
@@ -726,7 +958,22 @@ BEGIN
             array_agg(p.name ORDER BY p.param_idx) AS names,
             array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
             array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
-            array_agg(p.grp ORDER BY p.param_idx) AS grp
+            array_agg(p.grp ORDER BY p.param_idx) AS grp,
+            -- Per pair of dimensions (group, first dimension's group, second's) and its name.
+            (
+                SELECT array_agg(ARRAY[g.grp, g.grp_a, g.grp_b] ORDER BY g.grp)
+                FROM (
+                    SELECT DISTINCT q.grp, q.grp_a, q.grp_b FROM _joint_params AS q
+                    WHERE q.brand_id = p.brand_id AND q.stage = p.stage AND q.dimension_b IS NOT NULL
+                ) AS g
+            ) AS pair_groups,
+            (
+                SELECT array_agg(g.name ORDER BY g.grp)
+                FROM (
+                    SELECT DISTINCT q.grp, q.dimension || '&' || q.dimension_b AS name FROM _joint_params AS q
+                    WHERE q.brand_id = p.brand_id AND q.stage = p.stage AND q.dimension_b IS NOT NULL
+                ) AS g
+            ) AS pair_names
         FROM _joint_params AS p
         GROUP BY p.brand_id, p.stage
     )
@@ -736,6 +983,7 @@ BEGIN
         pa.stage,
         b.organization_id,
         pp.names,
+        pp.pair_names,
         pa.n_ads,
         pa.value_stage,
         f.*,
@@ -767,7 +1015,7 @@ BEGIN
             coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
             pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
-            v_half_life, v_holdout_days, v_holdout_folds
+            v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
@@ -781,16 +1029,19 @@ BEGIN
         WHERE pa.value_stage
     ) AS f;
 
-    -- 4. Each stage's joint posterior, for inspection.
+    -- 4. Each stage's joint posterior (the parameters the fit kept: a pair of dimensions whose
+    -- sd fell below learner_pair_min_sd is dropped), and every pair of dimensions' sd.
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
-        half_life_chosen_at, value_stage, updated_at
+        half_life_chosen_at, value_stage, pair_groups, pair_sd, updated_at
     )
     SELECT
-        jf.brand_id, jf.stage, jf.organization_id, p_version, jf.names, jf.posterior_mean,
+        jf.brand_id, jf.stage, jf.organization_id, p_version,
+        ARRAY(SELECT u.name FROM unnest(jf.names, jf.kept_parameters) AS u (name, kept) WHERE u.kept),
+        jf.posterior_mean,
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
-        jf.half_life, jf.half_life_chosen_at, jf.value_stage, p_now
+        jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -805,6 +1056,8 @@ BEGIN
         half_life_days = excluded.half_life_days,
         half_life_chosen_at = excluded.half_life_chosen_at,
         value_stage = excluded.value_stage,
+        pair_groups = excluded.pair_groups,
+        pair_sd = excluded.pair_sd,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each rate stage (the value stage enters the win
@@ -819,7 +1072,8 @@ BEGIN
         jf.marginal_variance[p.param_idx] AS v
     FROM _joint_fits AS jf
     INNER JOIN _joint_params AS p ON p.brand_id = jf.brand_id AND p.stage = jf.stage
-    WHERE p.grp > 0 AND NOT jf.value_stage;
+    -- (the single values come before any pair cell, so their places are the fit's)
+    WHERE p.grp > 0 AND p.dimension_b IS NULL AND NOT jf.value_stage;
 
     -- 6. Per brand and value, the product of its stages' rates (independent posteriors: the
     -- mean is the product of the means, the second moment the product of the second
@@ -866,7 +1120,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 -- Selection draws each dimension with its values' win probabilities
@@ -880,6 +1134,11 @@ DROP FUNCTION IF EXISTS genome._joint_win_probabilities(
     integer [], text [], double precision [], double precision [], double precision [], text [],
     double precision [], integer, bigint
 );
+-- Before blocks of dimensions joined by pair terms (docs/learning.md#interactions).
+DROP FUNCTION IF EXISTS genome._joint_win_probabilities(
+    integer [], text [], double precision [], double precision [], double precision [], text [],
+    double precision [], integer, bigint, boolean []
+);
 
 CREATE OR REPLACE FUNCTION genome._joint_win_probabilities(
     p_stage_sizes integer [],
@@ -891,12 +1150,16 @@ CREATE OR REPLACE FUNCTION genome._joint_win_probabilities(
     p_value_means double precision [],
     p_draws integer,
     p_seed bigint,
-    p_value_stages boolean [] DEFAULT NULL
+    p_value_stages boolean [] DEFAULT NULL,
+    p_pair_stages integer [] DEFAULT NULL,
+    p_pair_groups text [] DEFAULT NULL,
+    p_pair_sd double precision [] DEFAULT NULL
 )
-RETURNS TABLE (value_name text, win_probability double precision)
+RETURNS TABLE (value_name text, win_probability double precision, given text [])
 LANGUAGE plpython3u
 IMMUTABLE
 AS $$
+import itertools
 import numpy as np
 
 sizes = [int(k) for k in p_stage_sizes]
@@ -909,6 +1172,12 @@ if len(p_value_names) != len(p_value_means) or p_draws < 1:
 value_stages = [bool(x) for x in (p_value_stages or [False] * len(sizes))]
 if len(value_stages) != len(sizes):
     plpy.error("one value-stage flag per stage is needed")
+pair_stages = [int(x) for x in (p_pair_stages or [])]
+pair_groups = list(p_pair_groups or [])
+pair_sd = list(p_pair_sd or [])
+if not (len(pair_stages) == len(pair_groups) == len(pair_sd)) or any(
+        not 1 <= x <= len(sizes) for x in pair_stages):
+    plpy.error("one stage and one sd per pair of dimensions are needed")
 
 names = list(p_value_names)
 rng = np.random.default_rng(int(p_seed))
@@ -918,16 +1187,21 @@ rng = np.random.default_rng(int(p_seed))
 rate = np.ones((int(p_draws), len(names)))
 # (Only a brand with a value stage needs the second array.)
 value = np.ones((int(p_draws), len(names))) if any(value_stages) else None
+stages = []
 start = chol_start = 0
 for k, is_value in zip(sizes, value_stages):
     params = p_parameters[start:start + k]
     mean = np.asarray(p_means[start:start + k], dtype=float)
     chol = np.asarray(p_cholesky[chol_start:chol_start + k * k], dtype=float).reshape(k, k)
     average = np.asarray(p_average[start:start + k], dtype=float)
+    stages.append((params, mean, chol, average, is_value))
     # The standard normals of this stage's draws (the draws are mean + z @ chol.T).
     z = rng.standard_normal((int(p_draws), k))
+    # (A pair cell, <a>=<x>&<b>=<y>, belongs to no single dimension: it stays at the
+    # average ad's; its dimensions are drawn as a block below.)
     dims = np.array([
-        "" if p.startswith("objective:") or "=" not in p else p.split("=", 1)[0] for p in params
+        "" if p.startswith("objective:") or "=" not in p else "&" if "&" in p else p.split("=", 1)[0]
+        for p in params
     ])
     position = {p: j for j, p in enumerate(params) if dims[j]}
     # Per value the brand's average ad with the value in its dimension's place: one matrix
@@ -956,25 +1230,128 @@ for k, is_value in zip(sizes, value_stages):
 
 # Causal evidence (docs/learning.md#causal-evidence) moves a value's posterior mean after the
 # fit: its draws are scaled to the final mean, keeping their spread and correlations.
-rate *= np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
+scale = np.asarray(p_value_means, dtype=float) / np.maximum(rate.mean(axis=0), 1e-300)
+rate *= scale
 # What a conversion brand's value earns per impression: purchases times value per purchase.
 if value is not None:
     rate *= value
 
 value_dims = [n.split("=", 1)[0] for n in names]
+values_of = {}
+for i, d in enumerate(value_dims):
+    values_of.setdefault(d, []).append(i)
+
+# Blocks (docs/learning.md#interactions): the dimensions joined by pair terms the fits
+# kept (a pair of dimensions with at least one cell among a stage's parameters), in
+# connected groups. A block's values are drawn together: per draw of every stage's
+# posterior, the reward of each combination of its dimensions' values (the average ad
+# elsewhere); its first dimension (in code-point order, as selection's tables) by the
+# share of draws in which a value is in the best combination, each later one given the
+# values before it by the share of draws in which a value is best with them.
+kept = {}
+for st, g, tau in zip(pair_stages, pair_groups, pair_sd):
+    a, b = g.split("&", 1)
+    if a not in values_of or b not in values_of or tau is None:
+        continue
+    params = stages[st - 1][0]
+    prefix = [f"{a}={names[i].split('=', 1)[1]}&{b}=" for i in values_of[a]]
+    if any(p.startswith(x) for p in params for x in prefix):
+        kept.setdefault(st - 1, []).append((a, b, float(tau)))
+parent = {}
+
+
+def root(d):
+    while parent.get(d, d) != d:
+        d = parent[d]
+    return d
+
+
+for groups in kept.values():
+    for a, b, _ in groups:
+        parent.setdefault(a, a)
+        parent.setdefault(b, b)
+        parent[root(b)] = root(a)
+blocks = {}
+for d in parent:
+    blocks.setdefault(root(d), set()).add(d)
+blocks = [sorted(members) for members in blocks.values() if len(members) > 1]
+
 out = []
-for d in dict.fromkeys(value_dims):
-    idx = [i for i, vd in enumerate(value_dims) if vd == d]
+in_block = {d for members in blocks for d in members}
+for d, idx in values_of.items():
+    if d in in_block:
+        continue
     wins = np.bincount(np.argmax(rate[:, idx], axis=1), minlength=len(idx)) / float(p_draws)
-    out.extend((names[i], float(w)) for i, w in zip(idx, wins))
+    out.extend((names[i], float(w), None) for i, w in zip(idx, wins))
+
+grid_rng = np.random.default_rng([int(p_seed) % (2**63), 1])
+for members in blocks:
+    shape = [len(values_of[d]) for d in members]
+    cells = int(np.prod(shape))
+    # Enough draws for the block's combinations without more than ~20M numbers at once.
+    draws = int(max(100, min(int(p_draws), 20_000_000 // cells)))
+    reward = np.ones((draws,) + tuple(shape))
+    for s_i, (params, mean, chol, average, is_value) in enumerate(stages):
+        k = len(params)
+        theta = mean + grid_rng.standard_normal((draws, k)) @ chol.T
+        position = {p: j for j, p in enumerate(params)}
+        # The average ad without the block: its dimensions' values and cells are the
+        # combination's own.
+        outside = average.copy()
+        eta = np.zeros((draws,) + tuple(shape))
+        for axis, d in enumerate(members):
+            cols = [position[names[i]] for i in values_of[d]]
+            outside[cols] = 0.0
+            view = [draws] + [1] * len(members)
+            view[axis + 1] = len(cols)
+            eta += theta[:, cols].reshape(view)
+        for a, b, tau in kept.get(s_i, []):
+            if a not in members:
+                continue
+            ia, ib = members.index(a), members.index(b)
+            cell = grid_rng.standard_normal((draws, shape[ia], shape[ib])) * tau
+            for x, i in enumerate(values_of[a]):
+                for y, j in enumerate(values_of[b]):
+                    p = position.get(f"{names[i]}&{names[j]}")
+                    if p is not None:
+                        outside[p] = 0.0
+                        cell[:, x, y] = theta[:, p]
+            view = [draws] + [1] * len(members)
+            view[ia + 1], view[ib + 1] = shape[ia], shape[ib]
+            eta += cell.reshape(view)
+        eta += (theta @ outside).reshape([draws] + [1] * len(members))
+        if is_value:
+            reward *= np.exp(eta)
+        else:
+            with np.errstate(over="ignore"):
+                reward /= 1.0 + np.exp(-eta)
+    for axis, d in enumerate(members):
+        view = [1] * (len(members) + 1)
+        view[axis + 1] = shape[axis]
+        reward *= scale[values_of[d]].reshape(view)
+    flat = reward.reshape(draws, -1)
+    best = np.array(np.unravel_index(np.argmax(flat, axis=1), shape))
+    for axis, d in enumerate(members):
+        wins = np.bincount(best[axis], minlength=shape[axis]) / float(draws)
+        out.extend((names[i], float(w), None) for i, w in zip(values_of[d], wins))
+    # Each later dimension given the ones before it: the best of the combinations that
+    # agree with the given values.
+    for axis in range(1, len(members)):
+        head = reward.max(axis=tuple(range(axis + 2, len(members) + 1))) if axis + 1 < len(members) else reward
+        choice = np.argmax(head, axis=axis + 1)
+        for given in itertools.product(*[range(n) for n in shape[:axis]]):
+            counts = np.bincount(choice[(slice(None),) + given], minlength=shape[axis]) / float(draws)
+            label = [names[values_of[members[g]][x]] for g, x in enumerate(given)]
+            out.extend(
+                (names[i], float(w), label) for i, w in zip(values_of[members[axis]], counts)
+            )
 return out
 $$;
 COMMENT ON FUNCTION genome._joint_win_probabilities(
     integer [], text [], double precision [], double precision [], double precision [], text [],
-    double precision [], integer, bigint, boolean []
+    double precision [], integer, bigint, boolean [], integer [], text [], double precision []
 ) IS
-'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the rate stages, each value''s draws scaled to its mean in p_value_means, then multiplied by its order value per purchase from the stages flagged in p_value_stages (NULL: none; docs/learning.md#value-stage), so a conversion brand''s values compete on revenue per impression.';
-
+'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the rate stages, each value''s draws scaled to its mean in p_value_means, then multiplied by its order value per purchase from the stages flagged in p_value_stages (NULL: none; docs/learning.md#value-stage), so a conversion brand''s values compete on revenue per impression. Dimensions joined by the pair terms a stage kept (p_pair_stages, p_pair_groups <a>&<b>, p_pair_sd: the sd of the cells no ad carries; docs/learning.md#interactions) are drawn as blocks: a value''s probability of being in the best combination of its block, and (rows with given set) for each later dimension of the block in code-point order its probability of being best given the values of the dimensions before it.';
 
 -- Step of update_scores after _update_scores_win_probabilities: the brand-level rows of the
 -- brands the joint learner fitted at this version get win probabilities drawn from the joint
@@ -988,6 +1365,8 @@ DECLARE
     v_draws integer := genome._setting_num('win_probability_draws')::integer;
     v_rows integer;
 BEGIN
+    DELETE FROM genome.learner_conditional_wins AS c
+    WHERE c.brand_id IN (SELECT lp.brand_id FROM genome.learner_posteriors AS lp WHERE lp.genome_version = p_version);
     WITH fitted AS (
         SELECT DISTINCT lp.brand_id
         FROM genome.learner_posteriors AS lp
@@ -1013,7 +1392,7 @@ BEGIN
 
     -- MATERIALIZED: once per brand, not once per value row the UPDATE joins.
     wins AS MATERIALIZED (
-        SELECT f.brand_id, w.value_name, w.win_probability
+        SELECT f.brand_id, w.value_name, w.win_probability, w.given
         FROM fitted AS f
         -- The stages' parameter names, MAPs and average designs, concatenated stage by stage.
         CROSS JOIN LATERAL (
@@ -1026,6 +1405,19 @@ BEGIN
                 WITH ORDINALITY AS u (name, mean, average, o)
             WHERE lp.brand_id = f.brand_id
         ) AS st
+        -- Every stage's pairs of dimensions (by the stage's place) and their sds.
+        CROSS JOIN LATERAL (
+            SELECT
+                array_agg(st.place ORDER BY st.place, u.o) AS stages,
+                array_agg(u.grp ORDER BY st.place, u.o) AS groups,
+                array_agg(u.sd ORDER BY st.place, u.o) AS sds
+            FROM (
+                SELECT lp.*, row_number() OVER (ORDER BY lp.stage)::integer AS place
+                FROM genome.learner_posteriors AS lp
+                WHERE lp.brand_id = f.brand_id
+            ) AS st
+            CROSS JOIN LATERAL unnest(st.pair_groups, st.pair_sd) WITH ORDINALITY AS u (grp, sd, o)
+        ) AS pg
         CROSS JOIN LATERAL genome._joint_win_probabilities(
             ARRAY(
                 SELECT cardinality(lp.parameters) FROM genome.learner_posteriors AS lp
@@ -1047,16 +1439,41 @@ BEGIN
             ARRAY(
                 SELECT lp.value_stage FROM genome.learner_posteriors AS lp
                 WHERE lp.brand_id = f.brand_id ORDER BY lp.stage
-            )
+            ),
+            pg.stages, pg.groups, pg.sds
         ) AS w
+    ),
+
+    marginals AS (
+        UPDATE genome.creative_element_scores AS s
+        SET win_probability = least(1.0, greatest(0.0, w.win_probability))
+        FROM brand_values AS bv
+        INNER JOIN wins AS w ON w.brand_id = bv.brand_id AND w.value_name = bv.name AND w.given IS NULL
+        WHERE s.id = bv.id
+        RETURNING s.id
+    ),
+
+    -- A block's later dimensions given the values before them (docs/learning.md#interactions),
+    -- in place of the brand's earlier rows (removed above).
+    conditionals AS (
+        INSERT INTO genome.learner_conditional_wins (
+            brand_id, organization_id, genome_version, element_dimension, element_value,
+            given_dimensions, given_values, win_probability
+        )
+        SELECT
+            w.brand_id, b.organization_id, p_version,
+            split_part(w.value_name, '=', 1),
+            substr(w.value_name, strpos(w.value_name, '=') + 1),
+            ARRAY(SELECT split_part(g, '=', 1) FROM unnest(w.given) WITH ORDINALITY AS x (g, o) ORDER BY x.o),
+            ARRAY(SELECT substr(g, strpos(g, '=') + 1) FROM unnest(w.given) WITH ORDINALITY AS x (g, o) ORDER BY x.o),
+            least(1.0, greatest(0.0, w.win_probability))
+        FROM wins AS w
+        INNER JOIN public.brands AS b ON b.id = w.brand_id
+        WHERE w.given IS NOT NULL
+        RETURNING 1
     )
 
-    UPDATE genome.creative_element_scores AS s
-    SET win_probability = least(1.0, greatest(0.0, w.win_probability))
-    FROM brand_values AS bv
-    INNER JOIN wins AS w ON w.brand_id = bv.brand_id AND w.value_name = bv.name
-    WHERE s.id = bv.id;
-    GET DIAGNOSTICS v_rows = ROW_COUNT;
+    SELECT count(*) INTO v_rows FROM marginals;
     RETURN v_rows;
 END
 $$;

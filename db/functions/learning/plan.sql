@@ -26,7 +26,7 @@ DECLARE
     v_out jsonb [];
 BEGIN
     -- The draws of select_elements(brand, product, now, p_seed + i, p_fixed) for i = 0 ..
-    -- n - 1 (docs/learning.md#selection), all in one statement over (ad, dimension): the
+    -- n - 1 (docs/learning.md#selection): the
     -- genome state, the exploration rate and the draw table are read once for the plan
     -- (plan_ads counts the plan's ads in the state only after all are drawn, so every ad
     -- of one plan has the same exploration rate, as when they were drawn one by one).
@@ -44,64 +44,26 @@ BEGIN
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
     v_explore := genome.exploration_rate(v_state.matured, v_state.planned);
     -- A product with scores of its own has its own table; otherwise it draws from its brand's.
-    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative
+    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative, st.blocks
     INTO v_table
     FROM genome.selection_tables AS st
     WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
     ORDER BY st.product_id NULLS LAST
     LIMIT 1;
     IF NOT FOUND THEN
-        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative, l.blocks
         INTO v_table
         FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
     END IF;
 
-    WITH draws AS (
-        SELECT
-            a.i, d.dimension, d.lo, d.k,
-            CASE WHEN p_seed IS NULL THEN random()
-                ELSE genome._uniform(p_seed + a.i, d.dimension || ':explore')
-            END < v_explore AS exploratory,
-            CASE WHEN p_seed IS NULL THEN random()
-                ELSE genome._uniform(p_seed + a.i, d.dimension || ':pick')
-            END AS u
-        FROM generate_series(0, p_n - 1) AS a (i)
-        CROSS JOIN unnest(v_table.dimensions, v_table.starts, v_table.sizes) AS d (dimension, lo, k)
-        WHERE NOT v_fixed ? d.dimension
-    ),
-
-    picks AS (
-        -- Exploration: uniform over the values; exploitation: the first value whose running
-        -- sum of win probabilities reaches u (width_bucket, a binary search), as select_elements.
-        SELECT
-            dr.i, dr.dimension, dr.k, dr.exploratory,
-            dr.lo - 1 + CASE
-                WHEN dr.exploratory THEN 1 + floor(dr.u * dr.k)::integer
-                WHEN dr.k = 1 THEN 1
-                ELSE 1 + width_bucket(dr.u, v_table.cumulative[dr.lo:dr.lo + dr.k - 2])
-            END AS at
-        FROM draws AS dr
-    ),
-
-    ads AS (
-        SELECT
-            pk.i,
-            jsonb_object_agg(pk.dimension, v_table.element_values[pk.at]) AS tags,
-            jsonb_object_agg(
-                pk.dimension, round((v_explore / pk.k + (1.0 - v_explore) * v_table.p_win[pk.at])::numeric, 6)
-            ) AS propensities,
-            jsonb_object_agg(pk.dimension, pk.exploratory) AS flags
-        FROM picks AS pk
-        GROUP BY pk.i
-    )
-
+    -- Each ad's draw as select_elements makes it (genome._draw_selection), the table read once.
     SELECT array_agg(jsonb_build_object(
-        'element_tags', CASE WHEN v_fixed = '{}'::jsonb THEN ad.tags ELSE coalesce(ad.tags, '{}'::jsonb) || v_fixed END,
+        'element_tags', CASE WHEN v_fixed = '{}'::jsonb THEN d.element_tags ELSE coalesce(d.element_tags, '{}'::jsonb) || v_fixed END,
         'propensities', CASE
-            WHEN v_fixed = '{}'::jsonb THEN ad.propensities
-            ELSE coalesce(ad.propensities, '{}'::jsonb) || v_fixed_props
+            WHEN v_fixed = '{}'::jsonb THEN d.propensities
+            ELSE coalesce(d.propensities, '{}'::jsonb) || v_fixed_props
         END,
-        'exploratory', CASE WHEN v_fixed = '{}'::jsonb THEN ad.flags ELSE coalesce(ad.flags, '{}'::jsonb) || v_fixed_flags END,
+        'exploratory', CASE WHEN v_fixed = '{}'::jsonb THEN d.exploratory ELSE coalesce(d.exploratory, '{}'::jsonb) || v_fixed_flags END,
         'fixed', v_fixed_keys,
         'bandit_selected', true,
         'exploration_rate', v_explore,
@@ -111,12 +73,15 @@ BEGIN
     ) ORDER BY a.i)
     INTO v_out
     FROM generate_series(0, p_n - 1) AS a (i)
-    LEFT JOIN ads AS ad ON ad.i = a.i;
+    CROSS JOIN LATERAL genome._draw_selection(
+        v_table.dimensions, v_table.starts, v_table.sizes, v_table.element_values, v_table.p_win,
+        v_table.cumulative, v_table.blocks, v_explore, p_seed + a.i, v_fixed
+    ) AS d;
     RETURN v_out;
 END
 $$;
 COMMENT ON FUNCTION genome._plan_selections(uuid, uuid, integer, bigint, jsonb) IS
-'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn in one statement from the stored draw table (docs/learning.md#selection).';
+'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn by genome._draw_selection from the draw table read once (docs/learning.md#selection).';
 
 -- The context argument came after the first release of plan_ads: its older signature goes.
 DROP FUNCTION IF EXISTS genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text);

@@ -68,6 +68,8 @@ $$;
 COMMENT ON FUNCTION genome.exploration_rate(integer, integer) IS
 'exploration_boost = max(floor, start * exp(-matured / exploration_scale)) (scale 100): the floor exploration_floor (0.05) and the start exploration_start (0.30), or learner_exploration_floor (0) and learner_exploration_start (0) when the setting learner is joint_logistic, and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';
 
+-- Before blocks of dimensions drawn together (docs/learning.md#interactions).
+DROP FUNCTION IF EXISTS genome._selection_table_rows(uuid [], uuid []);
 CREATE OR REPLACE FUNCTION genome._selection_table_rows(p_brand_ids uuid [], p_product_ids uuid [])
 RETURNS TABLE (
     brand_id uuid,
@@ -77,7 +79,8 @@ RETURNS TABLE (
     sizes integer [],
     element_values text [],
     p_win double precision [],
-    cumulative double precision []
+    cumulative double precision [],
+    blocks integer []
 )
 LANGUAGE plpgsql
 STABLE
@@ -92,23 +95,68 @@ BEGIN
         FROM unnest(p_brand_ids, p_product_ids) AS sc (brand_id, product_id)
     ),
 
+    registry AS (
+        SELECT
+            v.dimension,
+            v.value,
+            count(*) OVER (PARTITION BY v.dimension) AS k
+        FROM genome.element_values AS v
+        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+    ),
+
+    -- A later dimension of a block (docs/learning.md#interactions): its brand's rows of the
+    -- current genome version, one run per combination of its block's earlier values, used
+    -- only when every run of the registry's values is there.
+    conditional AS (
+        SELECT sc.brand_id, sc.product_id, c.element_dimension AS dimension, c.given_dimensions,
+            c.given_values, c.element_value AS value, c.win_probability
+        FROM scopes AS sc
+        INNER JOIN genome.genome_state AS gs ON gs.brand_id = sc.brand_id
+        INNER JOIN genome.learner_conditional_wins AS c
+            ON c.brand_id = sc.brand_id AND c.genome_version = gs.genome_version
+        INNER JOIN registry AS r ON r.dimension = c.element_dimension AND r.value = c.element_value
+    ),
+
+    complete AS (
+        SELECT c.brand_id, c.product_id, c.dimension, min(c.given_dimensions) AS given_dimensions
+        FROM conditional AS c
+        GROUP BY c.brand_id, c.product_id, c.dimension
+        HAVING count(*) = (
+            SELECT exp(sum(ln(g.k)))::bigint
+            FROM (SELECT DISTINCT r.dimension, r.k FROM registry AS r) AS g
+            WHERE g.dimension = c.dimension OR g.dimension = ANY (min(c.given_dimensions))
+        ) AND count(DISTINCT c.given_dimensions) = 1
+    ),
+
     candidates AS (
         SELECT
             sc.brand_id,
             sc.product_id,
-            v.dimension,
-            v.value,
-            count(*) OVER (PARTITION BY sc.brand_id, sc.product_id, v.dimension) AS k,
+            r.dimension,
+            '{}'::text [] AS run,
+            r.value,
+            r.k,
             coalesce(sp.win_probability, sb.win_probability) AS win_probability
         FROM scopes AS sc
-        CROSS JOIN genome.element_values AS v
-        INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+        CROSS JOIN registry AS r
         LEFT JOIN genome.creative_element_scores AS sb
             ON sb.brand_id = sc.brand_id AND sb.product_id IS NULL
-            AND sb.element_dimension = v.dimension AND sb.element_value = v.value
+            AND sb.element_dimension = r.dimension AND sb.element_value = r.value
         LEFT JOIN genome.creative_element_scores AS sp
             ON sc.product_id IS NOT NULL AND sp.brand_id = sc.brand_id AND sp.product_id = sc.product_id
-            AND sp.element_dimension = v.dimension AND sp.element_value = v.value
+            AND sp.element_dimension = r.dimension AND sp.element_value = r.value
+        WHERE NOT EXISTS (
+            SELECT 1 FROM complete AS cp
+            WHERE cp.brand_id = sc.brand_id AND cp.product_id IS NOT DISTINCT FROM sc.product_id
+              AND cp.dimension = r.dimension
+        )
+        UNION ALL
+        SELECT c.brand_id, c.product_id, c.dimension, c.given_values, c.value, r.k, c.win_probability
+        FROM conditional AS c
+        INNER JOIN complete AS cp
+            ON cp.brand_id = c.brand_id AND cp.product_id IS NOT DISTINCT FROM c.product_id
+            AND cp.dimension = c.dimension
+        INNER JOIN registry AS r ON r.dimension = c.dimension AND r.value = c.value
     ),
 
     probabilities AS (
@@ -117,35 +165,59 @@ BEGIN
             c.*,
             coalesce(c.win_probability, 1.0 / c.k)
             / sum(coalesce(c.win_probability, 1.0 / c.k))
-                OVER (PARTITION BY c.brand_id, c.product_id, c.dimension) AS p_win
+                OVER (PARTITION BY c.brand_id, c.product_id, c.dimension, c.run) AS p_win
         FROM candidates AS c
     ),
 
     cumulative AS (
+        -- Dimensions in code-point order, as the joint learner orders a block's dimensions;
+        -- a later dimension of a block in runs ordered by its earlier values.
         SELECT
             p.*,
             sum(p.p_win) OVER (
-                PARTITION BY p.brand_id, p.product_id, p.dimension ORDER BY p.value
+                PARTITION BY p.brand_id, p.product_id, p.dimension, p.run ORDER BY p.value
                 ROWS UNBOUNDED PRECEDING
             ) AS cum,
             row_number() OVER (
-                PARTITION BY p.brand_id, p.product_id ORDER BY p.dimension, p.value
+                PARTITION BY p.brand_id, p.product_id ORDER BY p.dimension COLLATE "C", p.run, p.value
             )::integer AS position
         FROM probabilities AS p
+    ),
+
+    per_dimension AS (
+        SELECT
+            c.brand_id, c.product_id, c.dimension, min(c.position) AS start, max(c.k)::integer AS k,
+            rank() OVER (PARTITION BY c.brand_id, c.product_id ORDER BY c.dimension COLLATE "C")::integer AS place
+        FROM cumulative AS c
+        GROUP BY c.brand_id, c.product_id, c.dimension
     ),
 
     dims AS (
         SELECT
             g.brand_id,
             g.product_id,
-            array_agg(g.dimension ORDER BY g.dimension) AS dimensions,
-            array_agg(g.start ORDER BY g.dimension) AS starts,
-            array_agg(g.k ORDER BY g.dimension) AS sizes
-        FROM (
-            SELECT c.brand_id, c.product_id, c.dimension, min(c.position) AS start, count(*)::integer AS k
-            FROM cumulative AS c
-            GROUP BY c.brand_id, c.product_id, c.dimension
-        ) AS g
+            array_agg(g.dimension ORDER BY g.dimension COLLATE "C") AS dimensions,
+            array_agg(g.start ORDER BY g.dimension COLLATE "C") AS starts,
+            array_agg(g.k ORDER BY g.dimension COLLATE "C") AS sizes,
+            -- The place of the block's first dimension: a later one names its first given
+            -- dimension, a first one itself (when a later one names it).
+            CASE WHEN bool_or(head.place IS NOT NULL OR tail.dimension IS NOT NULL) THEN
+                array_agg(coalesce(head.place, CASE WHEN tail.dimension IS NOT NULL THEN g.place END, 0)
+                    ORDER BY g.dimension COLLATE "C")
+            END AS blocks
+        FROM per_dimension AS g
+        LEFT JOIN complete AS cp
+            ON cp.brand_id = g.brand_id AND cp.product_id IS NOT DISTINCT FROM g.product_id
+            AND cp.dimension = g.dimension
+        LEFT JOIN per_dimension AS head
+            ON head.brand_id = g.brand_id AND head.product_id IS NOT DISTINCT FROM g.product_id
+            AND head.dimension = cp.given_dimensions[1]
+        LEFT JOIN LATERAL (
+            SELECT t.dimension FROM complete AS t
+            WHERE t.brand_id = g.brand_id AND t.product_id IS NOT DISTINCT FROM g.product_id
+              AND t.given_dimensions[1] = g.dimension
+            LIMIT 1
+        ) AS tail ON true
         GROUP BY g.brand_id, g.product_id
     ),
 
@@ -162,14 +234,14 @@ BEGIN
 
     SELECT
         f.brand_id, f.product_id, d.dimensions, d.starts, d.sizes,
-        f.element_values, f.p_win, f.cumulative
+        f.element_values, f.p_win, f.cumulative, d.blocks
     FROM flat AS f
     INNER JOIN dims AS d
         ON d.brand_id = f.brand_id AND d.product_id IS NOT DISTINCT FROM f.product_id;
 END
 $$;
 COMMENT ON FUNCTION genome._selection_table_rows(uuid [], uuid []) IS
-'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum (docs/learning.md#selection).';
+'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in code-point order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum; a later dimension of a block of the joint learner (genome.learner_conditional_wins at the brand''s current genome version, when complete) one run per combination of its block''s earlier values, and blocks naming each dimension''s block (docs/learning.md#selection, docs/learning.md#interactions).';
 
 DROP FUNCTION IF EXISTS genome._update_scores_selection_tables();
 CREATE OR REPLACE FUNCTION genome._update_scores_selection_tables(p_brands uuid [] DEFAULT NULL)
@@ -197,11 +269,12 @@ BEGIN
     ) AS sc;
     DELETE FROM genome.selection_tables AS st WHERE p_brands IS NULL OR st.brand_id = ANY (p_brands);
     INSERT INTO genome.selection_tables (
-        organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win, cumulative
+        organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win,
+        cumulative, blocks
     )
     SELECT
         b.organization_id, t.brand_id, t.product_id, t.dimensions, t.starts, t.sizes,
-        t.element_values, t.p_win, t.cumulative
+        t.element_values, t.p_win, t.cumulative, t.blocks
     FROM genome._selection_table_rows(coalesce(v_brands, '{}'), coalesce(v_products, '{}')) AS t
     INNER JOIN public.brands AS b ON b.id = t.brand_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
@@ -277,6 +350,85 @@ CREATE OR REPLACE TRIGGER element_dimensions_selection_stale
 AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON genome.element_dimensions
 FOR EACH STATEMENT EXECUTE FUNCTION genome._selection_tables_stale();
 
+CREATE OR REPLACE FUNCTION genome._draw_selection(
+    p_dimensions text [],
+    p_starts integer [],
+    p_sizes integer [],
+    p_element_values text [],
+    p_p_win double precision [],
+    p_cumulative double precision [],
+    p_blocks integer [],
+    p_explore double precision,
+    p_seed bigint,
+    p_fixed jsonb,
+    OUT element_tags jsonb,
+    OUT propensities jsonb,
+    OUT exploratory jsonb
+)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v_dim text;
+    v_lo integer;
+    v_k integer;
+    v_block integer;
+    v_runs integer [];
+    v_u double precision;
+    v_exploratory boolean;
+    v_at integer;
+BEGIN
+    -- One ad's draw from a draw table (docs/learning.md#selection), the dimensions in the
+    -- table's order; p_fixed's dimensions are skipped (the caller adds them). A later
+    -- dimension of a block draws from the run of its block's values drawn so far
+    -- (docs/learning.md#interactions): v_runs[block] is that run's number, row-major.
+    FOR i IN 1 .. coalesce(cardinality(p_dimensions), 0) LOOP
+        v_dim := p_dimensions[i];
+        v_k := p_sizes[i];
+        v_block := coalesce(p_blocks[i], 0);
+        v_lo := p_starts[i] + CASE WHEN v_block > 0 THEN coalesce(v_runs[v_block], 0) * v_k ELSE 0 END;
+        IF p_fixed ? v_dim THEN
+            IF v_block > 0 THEN
+                v_runs[v_block] := coalesce(v_runs[v_block], 0) * v_k
+                    + array_position(p_element_values[v_lo:v_lo + v_k - 1], p_fixed ->> v_dim) - 1;
+            END IF;
+            CONTINUE;
+        END IF;
+        -- genome._uniform written out: a SQL function with a pinned search_path is not
+        -- inlined, and this runs twice per dimension on the hot path.
+        v_exploratory := CASE WHEN p_seed IS NULL THEN random()
+            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0
+        END < p_explore;
+        v_u := CASE WHEN p_seed IS NULL THEN random()
+            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0
+        END;
+        v_at := v_lo - 1 + CASE
+            -- Exploration: uniform over the values.
+            WHEN v_exploratory THEN 1 + floor(v_u * v_k)::integer
+            WHEN v_k = 1 THEN 1
+            -- Exploitation: the first value whose running sum of win probabilities reaches
+            -- u (the last one if rounding leaves it short), a Thompson draw in
+            -- distribution; width_bucket is a binary search over the running sums.
+            ELSE 1 + width_bucket(v_u, p_cumulative[v_lo:v_lo + v_k - 2])
+        END;
+        IF v_block > 0 THEN
+            v_runs[v_block] := coalesce(v_runs[v_block], 0) * v_k + (v_at - v_lo);
+        END IF;
+        element_tags := coalesce(element_tags, '{}'::jsonb) || jsonb_build_object(v_dim, p_element_values[v_at]);
+        propensities := coalesce(propensities, '{}'::jsonb) || jsonb_build_object(
+            v_dim, round((p_explore / v_k + (1.0 - p_explore) * p_p_win[v_at])::numeric, 6)
+        );
+        exploratory := coalesce(exploratory, '{}'::jsonb) || jsonb_build_object(v_dim, v_exploratory);
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION genome._draw_selection(
+    text [], integer [], integer [], text [], double precision [], double precision [], integer [],
+    double precision, bigint, jsonb
+) IS
+'Internal (select_elements, plan_ads): one ad''s elements drawn from a draw table in the layout of genome.selection_tables: per dimension not in p_fixed, with probability p_explore a uniform value, else a Thompson draw by the running sums of win probabilities (a later dimension of a block from the run of the values its block drew before it: docs/learning.md#interactions); uniforms from md5 of p_seed, dimension and purpose, or random() when p_seed is NULL. Returns element_tags, propensities (p_explore / k + (1 - p_explore) p_win of the value drawn, given its block''s earlier values) and exploratory flags, NULL when no dimension was drawn.';
+
 CREATE OR REPLACE FUNCTION genome.select_elements(
     p_brand_id uuid,
     p_product_id uuid DEFAULT NULL,
@@ -305,12 +457,8 @@ DECLARE
     v_values text [];
     v_p_win double precision [];
     v_cumulative double precision [];
-    v_dim text;
-    v_lo integer;
-    v_k integer;
-    v_u double precision;
-    v_exploratory boolean;
-    v_at integer;
+    v_blocks integer [];
+    v_draw record;
     v_tags jsonb;
     v_propensities jsonb;
     v_flags jsonb;
@@ -331,9 +479,9 @@ BEGIN
         -- the exploration settings through the shared reader, still in this one statement
         -- (GN090 for a missing one)
         genome._exploration_settings(),
-        t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative
+        t.dimensions, t.starts, t.sizes, t.element_values, t.p_win, t.cumulative, t.blocks
     INTO v_valid, v_matured, v_planned, v_level, v_version, v_settings,
-        v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
+        v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative, v_blocks
     FROM (SELECT 1) AS one
     LEFT JOIN public.brands AS b ON b.id = p_brand_id
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id
@@ -358,39 +506,17 @@ BEGIN
     IF v_dims IS NULL THEN
         -- No stored table (a change to the scores or the registry made it stale): the same
         -- table computed from the scores.
-        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative
-        INTO v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative
+        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative, l.blocks
+        INTO v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative, v_blocks
         FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
     END IF;
 
-    FOR i IN 1 .. coalesce(cardinality(v_dims), 0) LOOP
-        v_dim := v_dims[i];
-        CONTINUE WHEN v_fixed ? v_dim;
-        v_lo := v_starts[i];
-        v_k := v_sizes[i];
-        -- genome._uniform written out: a SQL function with a pinned search_path is not
-        -- inlined, and this runs twice per dimension on the hot path.
-        v_exploratory := CASE WHEN p_seed IS NULL THEN random()
-            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0
-        END < v_explore;
-        v_u := CASE WHEN p_seed IS NULL THEN random()
-            ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':pick'), 1, 8))::bit(32)::bigint / 4294967296.0
-        END;
-        v_at := v_lo - 1 + CASE
-            -- Exploration: uniform over the values.
-            WHEN v_exploratory THEN 1 + floor(v_u * v_k)::integer
-            WHEN v_k = 1 THEN 1
-            -- Exploitation: the first value whose running sum of win probabilities reaches
-            -- u (the last one if rounding leaves it short), a Thompson draw in
-            -- distribution; width_bucket is a binary search over the running sums.
-            ELSE 1 + width_bucket(v_u, v_cumulative[v_lo:v_lo + v_k - 2])
-        END;
-        v_tags := coalesce(v_tags, '{}'::jsonb) || jsonb_build_object(v_dim, v_values[v_at]);
-        v_propensities := coalesce(v_propensities, '{}'::jsonb) || jsonb_build_object(
-            v_dim, round((v_explore / v_k + (1.0 - v_explore) * v_p_win[v_at])::numeric, 6)
-        );
-        v_flags := coalesce(v_flags, '{}'::jsonb) || jsonb_build_object(v_dim, v_exploratory);
-    END LOOP;
+    v_draw := genome._draw_selection(
+        v_dims, v_starts, v_sizes, v_values, v_p_win, v_cumulative, v_blocks, v_explore, p_seed, v_fixed
+    );
+    v_tags := v_draw.element_tags;
+    v_propensities := v_draw.propensities;
+    v_flags := v_draw.exploratory;
 
     IF v_fixed <> '{}'::jsonb THEN
         -- Forced dimensions: propensity 1, never exploratory.
@@ -417,7 +543,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.select_elements(uuid, uuid, timestamptz, bigint, jsonb) IS
-'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor and start are learner_exploration_floor and learner_exploration_start under the joint learner, else exploration_floor and exploration_start) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win)), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
+'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor and start are learner_exploration_floor and learner_exploration_start under the joint learner, else exploration_floor and exploration_start) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. A later dimension of a block of the joint learner draws from its win probabilities given the values drawn before it (docs/learning.md#interactions). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win), given its block''s earlier values), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
 CREATE OR REPLACE FUNCTION genome._pre_gen_scores(
     p_brand_id uuid,
