@@ -1120,6 +1120,9 @@ DECLARE
     v_replication text;
     v_changed boolean := false;
     v_work integer := 0;
+    v_stale boolean;
+    v_checks oid [];
+    v_restore jsonb := '[]';
 BEGIN
     -- 1. The column, its index, the trigger function that writes it and the trigger.
     FOR t IN
@@ -1281,10 +1284,47 @@ BEGIN
             ORDER BY k.depth, k.table_name
         LOOP
             EXECUTE format(
+                'SELECT EXISTS (SELECT 1 FROM %s AS __row__ '
+                'WHERE __row__.tenant_organization_id IS DISTINCT FROM %s)',
+                t.table_name, t.org_expression
+            ) INTO v_stale;
+            CONTINUE WHEN NOT v_stale;
+            -- An update checks the NOT VALID constraints too, which the app's older rows may
+            -- break (a legacy ad_runs status: README, installing into the existing app's
+            -- database): they are dropped for the backfill and put back as they were.
+            SELECT coalesce(array_agg(con.oid ORDER BY con.conname), '{}') INTO v_checks
+            FROM pg_constraint AS con
+            WHERE con.conrelid = t.table_oid AND con.contype = 'c' AND NOT con.convalidated;
+            FOR c IN
+                SELECT con.conname, pg_get_constraintdef(con.oid) AS definition,
+                       obj_description(con.oid, 'pg_constraint') AS note
+                FROM pg_constraint AS con
+                WHERE con.oid = ANY (v_checks)
+                ORDER BY con.conname
+            LOOP
+                v_restore := v_restore || jsonb_build_object(
+                    'name', c.conname, 'definition', c.definition, 'note', c.note
+                );
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', t.table_name, c.conname);
+            END LOOP;
+            EXECUTE format(
                 'UPDATE %s AS __row__ SET tenant_organization_id = %s '
                 'WHERE __row__.tenant_organization_id IS DISTINCT FROM %2$s',
                 t.table_name, t.org_expression
             );
+            FOR c IN SELECT r.value FROM jsonb_array_elements(v_restore) AS r LOOP
+                EXECUTE format(
+                    'ALTER TABLE %s ADD CONSTRAINT %I %s', t.table_name,
+                    c.value ->> 'name', c.value ->> 'definition'
+                );
+                IF c.value ->> 'note' IS NOT NULL THEN
+                    EXECUTE format(
+                        'COMMENT ON CONSTRAINT %I ON %s IS %L', c.value ->> 'name',
+                        t.table_name, c.value ->> 'note'
+                    );
+                END IF;
+            END LOOP;
+            v_restore := '[]';
         END LOOP;
         PERFORM set_config('session_replication_role', v_replication, true);
     END IF;
@@ -12757,7 +12797,7 @@ $$;
 -- Name: FUNCTION current_organization(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Used by every row-level security policy of the genome_app role. GN950 when the setting is not a uuid.';
+COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Every tenant policy compares a row''s tenant key with it, once per statement (docs/security.md#row-level-security). GN950 when the setting is not a uuid.';
 
 
 --
@@ -12771,13 +12811,12 @@ CREATE FUNCTION genome.current_organizations() RETURNS uuid[]
 DECLARE
     v_organization uuid := genome.current_organization();
 BEGIN
-    -- The policies' root (docs/security.md#api-functions): the session's organization; with
-    -- none set, every organization when the session's own role is the owner or a superuser
-    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
-    -- Definer (genome_owner's) so reading organizations here does not recurse into its
-    -- policy; one array, so every policy stays an indexable `= ANY`. PL/pgSQL, not SQL: the
-    -- policies call it in every statement on a tenant table, and a SQL function with a SET
-    -- clause is planned again on every call; PL/pgSQL keeps its plans for the session.
+    -- The organizations a session's tenant policies show (docs/security.md#api-functions):
+    -- the session's organization; with none set, every organization when the session's own
+    -- role is the owner or a superuser, else none. No policy calls it any more (they compare
+    -- one tenant key with current_organization(), docs/security.md#row-level-security); it
+    -- stays for callers. Definer (genome_owner's) so reading organizations does not recurse
+    -- into their policy.
     IF v_organization IS NOT NULL THEN
         RETURN ARRAY[v_organization];
     ELSIF genome._caller_is_owner() THEN
@@ -12792,7 +12831,7 @@ $$;
 -- Name: FUNCTION current_organizations(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.current_organizations() IS 'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
+COMMENT ON FUNCTION genome.current_organizations() IS 'The organizations whose rows a session''s tenant policies show: the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. No policy calls it (they compare one tenant key with genome.current_organization(), and genome_owner_session covers the owner''s session: docs/security.md#row-level-security). SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api. GN950 when the setting is not a uuid.';
 
 
 --

@@ -53,7 +53,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.current_organization() IS
-'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Used by every row-level security policy of the genome_app role. GN950 when the setting is not a uuid.';
+'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Every tenant policy compares a row''s tenant key with it, once per statement (docs/security.md#row-level-security). GN950 when the setting is not a uuid.';
 
 CREATE OR REPLACE FUNCTION genome.owner_session()
 RETURNS boolean
@@ -81,13 +81,12 @@ AS $$
 DECLARE
     v_organization uuid := genome.current_organization();
 BEGIN
-    -- The policies' root (docs/security.md#api-functions): the session's organization; with
-    -- none set, every organization when the session's own role is the owner or a superuser
-    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
-    -- Definer (genome_owner's) so reading organizations here does not recurse into its
-    -- policy; one array, so every policy stays an indexable `= ANY`. PL/pgSQL, not SQL: the
-    -- policies call it in every statement on a tenant table, and a SQL function with a SET
-    -- clause is planned again on every call; PL/pgSQL keeps its plans for the session.
+    -- The organizations a session's tenant policies show (docs/security.md#api-functions):
+    -- the session's organization; with none set, every organization when the session's own
+    -- role is the owner or a superuser, else none. No policy calls it any more (they compare
+    -- one tenant key with current_organization(), docs/security.md#row-level-security); it
+    -- stays for callers. Definer (genome_owner's) so reading organizations does not recurse
+    -- into their policy.
     IF v_organization IS NOT NULL THEN
         RETURN ARRAY[v_organization];
     ELSIF genome._caller_is_owner() THEN
@@ -97,7 +96,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.current_organizations() IS
-'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
+'The organizations whose rows a session''s tenant policies show: the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. No policy calls it (they compare one tenant key with genome.current_organization(), and genome_owner_session covers the owner''s session: docs/security.md#row-level-security). SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api. GN950 when the setting is not a uuid.';
 
 CREATE OR REPLACE FUNCTION genome._ensure_role(p_role text, p_options text)
 RETURNS boolean

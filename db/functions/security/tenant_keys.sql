@@ -118,6 +118,9 @@ DECLARE
     v_replication text;
     v_changed boolean := false;
     v_work integer := 0;
+    v_stale boolean;
+    v_checks oid [];
+    v_restore jsonb := '[]';
 BEGIN
     -- 1. The column, its index, the trigger function that writes it and the trigger.
     FOR t IN
@@ -279,10 +282,47 @@ BEGIN
             ORDER BY k.depth, k.table_name
         LOOP
             EXECUTE format(
+                'SELECT EXISTS (SELECT 1 FROM %s AS __row__ '
+                'WHERE __row__.tenant_organization_id IS DISTINCT FROM %s)',
+                t.table_name, t.org_expression
+            ) INTO v_stale;
+            CONTINUE WHEN NOT v_stale;
+            -- An update checks the NOT VALID constraints too, which the app's older rows may
+            -- break (a legacy ad_runs status: README, installing into the existing app's
+            -- database): they are dropped for the backfill and put back as they were.
+            SELECT coalesce(array_agg(con.oid ORDER BY con.conname), '{}') INTO v_checks
+            FROM pg_constraint AS con
+            WHERE con.conrelid = t.table_oid AND con.contype = 'c' AND NOT con.convalidated;
+            FOR c IN
+                SELECT con.conname, pg_get_constraintdef(con.oid) AS definition,
+                       obj_description(con.oid, 'pg_constraint') AS note
+                FROM pg_constraint AS con
+                WHERE con.oid = ANY (v_checks)
+                ORDER BY con.conname
+            LOOP
+                v_restore := v_restore || jsonb_build_object(
+                    'name', c.conname, 'definition', c.definition, 'note', c.note
+                );
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', t.table_name, c.conname);
+            END LOOP;
+            EXECUTE format(
                 'UPDATE %s AS __row__ SET tenant_organization_id = %s '
                 'WHERE __row__.tenant_organization_id IS DISTINCT FROM %2$s',
                 t.table_name, t.org_expression
             );
+            FOR c IN SELECT r.value FROM jsonb_array_elements(v_restore) AS r LOOP
+                EXECUTE format(
+                    'ALTER TABLE %s ADD CONSTRAINT %I %s', t.table_name,
+                    c.value ->> 'name', c.value ->> 'definition'
+                );
+                IF c.value ->> 'note' IS NOT NULL THEN
+                    EXECUTE format(
+                        'COMMENT ON CONSTRAINT %I ON %s IS %L', c.value ->> 'name',
+                        t.table_name, c.value ->> 'note'
+                    );
+                END IF;
+            END LOOP;
+            v_restore := '[]';
         END LOOP;
         PERFORM set_config('session_replication_role', v_replication, true);
     END IF;
