@@ -183,3 +183,28 @@ def test_the_apps_policy_is_an_index_key(db: psycopg.Connection, db_dsn: str) ->
         assert "generated_ads_tenant_organization_id_idx" in plan, plan
         # No array of a parent's ids, and no definer call, for the app's statement.
         assert "ARRAY" not in plan and "owner_session" not in plan, plan
+
+
+def test_the_owners_session_sees_every_row_through_an_api_function(
+    db: psycopg.Connection, db_dsn: str
+) -> None:
+    """genome_owner_session (genome_api only): an API function called from the owner's own
+    session sees every organization's rows and those of no organization (keys that
+    disagree); an app session, with or without an organization, never through it."""
+    a, b = make_product(db, "A"), make_product(db, "B")
+    db.execute(
+        "INSERT INTO genome.system_alerts (organization_id, brand_id, alert_type, severity, title) "
+        "VALUES (%s, NULL, 'approval_rate', 'warning', 'mine'), "
+        "(%s, NULL, 'approval_rate', 'warning', 'theirs'), "
+        "(%s, %s, 'approval_rate', 'warning', 'nobody''s')",
+        (a["organization"], b["organization"], a["organization"], b["brand"]),
+    )
+    titles = "SELECT title FROM genome.open_alerts() ORDER BY title"
+    assert [r[0] for r in db.execute(titles)] == ["mine", "nobody's", "theirs"]
+    with session(db_dsn, "genome_app", a["organization"]) as app:
+        assert [r[0] for r in app.execute(titles)] == ["mine"]
+    with session(db_dsn, "genome_app") as nobody:
+        assert nobody.execute(titles).fetchall() == []
+        # An empty setting is no organization, not the owner's session.
+        nobody.execute("SET app.organization_id = ' '")
+        assert nobody.execute(titles).fetchall() == []
