@@ -1123,6 +1123,8 @@ DECLARE
     v_stale boolean;
     v_checks oid [];
     v_restore jsonb := '[]';
+    v_index text;
+    v_schema oid;
 BEGIN
     -- 1. The column, its index, the trigger function that writes it and the trigger.
     FOR t IN
@@ -1147,12 +1149,16 @@ BEGIN
             v_changed := true;
             v_work := v_work + 1;
         END IF;
-        EXECUTE format(
-            'CREATE INDEX IF NOT EXISTS %I ON %s (tenant_organization_id)',
-            left((SELECT c2.relname FROM pg_class AS c2 WHERE c2.oid = t.table_oid)
-                || '_tenant_organization_id_idx', 63),
-            t.table_name
-        );
+        -- Looked up first rather than IF NOT EXISTS, which says so on every migrate.
+        SELECT left(c2.relname || '_tenant_organization_id_idx', 63), c2.relnamespace
+        INTO v_index, v_schema
+        FROM pg_class AS c2 WHERE c2.oid = t.table_oid;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_class AS i WHERE i.relname = v_index AND i.relnamespace = v_schema
+        ) THEN
+            EXECUTE format('CREATE INDEX %I ON %s (tenant_organization_id)', v_index, t.table_name);
+            v_work := v_work + 1;
+        END IF;
 
         v_function := format('genome.%I', '_tenant_key_' || replace(t.table_name, '.', '_'));
         v_body := format(
