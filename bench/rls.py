@@ -101,9 +101,9 @@ def run(server: Server, ads: int, brands: int, per_org: int, reads: int) -> Benc
     res.details = {"app_ms": app_ms, "owner_ms": owner_ms, "app_plan": [r[0] for r in plan]}
     res.notes.append(
         f"{ads:,} generated_ads across {brands:,} brands ({per_org} to an organization). The "
-        "goal is the app within 2x of the owner (ratio >= 0.5). Each tenant policy checks "
-        "its key = ANY (ARRAY(SELECT id FROM parent)), an array computed once per query "
-        "under the parent's own policy; the app's read pays for those InitPlans (runs, "
-        "products, brands, generation experiments) on every query, whatever its size."
+        "goal is the app within 2x of the owner (ratio >= 0.5). Each tenant policy compares "
+        "the row's tenant key (tenant_organization_id, written by a trigger from its keys) "
+        "with the session's organization, computed once per statement: one InitPlan per "
+        "table whatever the organization's size (docs/security.md#row-level-security)."
     )
     return res

@@ -111,6 +111,7 @@ CREATE TABLE genome.quality_scoring_config (
     approved_by text,
     activated_at timestamp with time zone,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT quality_scoring_config_check CHECK ((weighted_flag_threshold <= weighted_pass_threshold)),
     CONSTRAINT quality_scoring_config_check1 CHECK ((borderline_low <= borderline_high))
 );
@@ -128,6 +129,13 @@ COMMENT ON TABLE genome.quality_scoring_config IS 'Versioned review thresholds p
 --
 
 COMMENT ON COLUMN genome.quality_scoring_config.check_thresholds IS 'Per check: the score below which the check counts as failed (used by calibration and the review decision).';
+
+
+--
+-- Name: COLUMN quality_scoring_config.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.quality_scoring_config.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -769,6 +777,14 @@ DECLARE
     v_policies integer := 0;
     v_owned integer := 0;
     v_roles text [] := '{}';
+    -- The setting is tested inline first (no call; PostgreSQL may put this policy before
+    -- the app's in their OR), so a session with an organization never runs the definer
+    -- function; a malformed setting still fails the app's policy with GN950.
+    v_owner_policy constant text :=
+        'coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' '
+        'AND (SELECT genome.owner_session())';
+    v_tenant_keys integer;
+    v_app_policy boolean;
 BEGIN
     -- 1. Roles (cluster-wide, once).
     -- genome_owner may log in (it has no password) because pg_cron runs the scheduled jobs
@@ -848,6 +864,10 @@ BEGIN
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f.name);
         v_definer := v_definer + 1;
     END LOOP;
+
+    -- 1b. Every tenant table's tenant key column and the triggers that keep it, before the
+    -- policies compare it (and before step 2, which makes their functions genome_owner's).
+    v_tenant_keys := genome._apply_tenant_keys();
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
     IF (SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'genome')
@@ -929,10 +949,19 @@ BEGIN
         -- genome_api has the app's rights of its own (not through membership).
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app, genome_api', t.table_name);
         EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app, genome_api', t.table_name);
-        IF genome._apply_policy(
+        -- The owner's own session calling an API function (running as genome_api) sees
+        -- every row, those without a tenant key too (docs/security.md#api-functions): a
+        -- policy of its own, for genome_api only, so the app's stays one indexable
+        -- comparison; its definer call runs only when the session sets no organization.
+        -- A table counts once in policies_changed, whichever of its two changed.
+        v_app_policy := genome._apply_policy(
             t.table_name, 'genome_app_tenant', 'ALL', 'genome_app, genome_api',
             t.policy_expression, t.policy_expression
-        ) THEN
+        );
+        IF genome._apply_policy(
+            t.table_name, 'genome_owner_session', 'ALL', 'genome_api',
+            v_owner_policy, v_owner_policy
+        ) OR v_app_policy THEN
             v_policies := v_policies + 1;
         END IF;
     END LOOP;
@@ -1059,6 +1088,7 @@ BEGIN
         'roles_created', to_jsonb(v_roles),
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
+        'tenant_key_objects_changed', v_tenant_keys,
         'objects_reowned', v_owned,
         'made_definer', v_definer,
         'roles_with_timeout', v_timeouts
@@ -1072,6 +1102,248 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._apply_tenancy() IS 'Idempotent security set-up, run at the end of every genome migrate: creates the cluster roles genome_owner (LOGIN without a password, for pg_cron, which runs the scheduled jobs as it; BYPASSRLS; owns schema genome and its objects but the API functions), genome_app, genome_agent and genome_api (NOLOGIN, NOBYPASSRLS, a member of genome_app; owns the app''s SQL API functions) once; makes every API function (no `_` prefix, not a scheduled job nor an agent, dashboard or policy function) SECURITY DEFINER with a pinned search_path and genome_api''s; enables row-level security (not FORCEd) on every tenant table of genome.tenant_tables() with the policy genome_app_tenant for genome_app and genome_api (rooted in genome.current_organizations(): the session''s organization, or every one for the owner''s own session calling an API function); grants genome_app and genome_api DML on tenant tables (every column of genome.agent_jobs but lease_token readable), SELECT on the global genome tables except job_runs (no sequence); grants genome_app EXECUTE on the API functions and the policies'' current_organization(s) only, genome_api on those and the functions they call, never a scheduled job (genome.job_schedules.invocations), its steps (_<job>_<step>), an agent function or another definer function; grants the agent only its entry points (queue functions, job_context, result writers, review_exemplars, agent_has_work, agent_lease_seconds) and no table or column privilege. Revokes EXECUTE from PUBLIC on every genome function. No `_` function is executable by genome_app, genome_agent or genome_dashboard. Creates the dashboard''s login role genome_dashboard (owns nothing; NOBYPASSRLS; a member of genome_app, as which it does each request''s work for the logged-in user''s organization; SELECT on job_runs and EXECUTE on dashboard_user only). Nobody but the owner reads genome.dashboard_users. Sets statement_timeout on genome_app, genome_agent, genome_dashboard and their login members from the *_statement_timeout_seconds settings (genome_owner none). Returns what it changed.';
+
+
+--
+-- Name: _apply_tenant_keys(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._apply_tenant_keys() RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path TO 'genome', 'public'
+    AS $_$
+DECLARE
+    t record;
+    c record;
+    v_function text;
+    v_body text;
+    v_replication text;
+    v_changed boolean := false;
+    v_work integer := 0;
+    v_stale boolean;
+    v_checks oid [];
+    v_restore jsonb := '[]';
+    v_index text;
+    v_schema oid;
+BEGIN
+    -- 1. The column, its index, the trigger function that writes it and the trigger.
+    FOR t IN
+        SELECT k.* FROM genome._tenant_keys() AS k
+        WHERE k.tenant_column = 'tenant_organization_id'
+        ORDER BY k.depth, k.table_name
+    LOOP
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_attribute AS a
+            WHERE a.attrelid = t.table_oid AND a.attname = 'tenant_organization_id'
+              AND NOT a.attisdropped
+        ) THEN
+            EXECUTE format('ALTER TABLE %s ADD COLUMN tenant_organization_id uuid', t.table_name);
+            EXECUTE format(
+                'COMMENT ON COLUMN %s.tenant_organization_id IS %L', t.table_name,
+                'The organization this row''s tenant keys (' || array_to_string(t.key_columns, ', ')
+                || ') lead to, written by the trigger zz_tenant_organization (whatever a writer '
+                || 'gives) and compared by the tenant policies; NULL when none is set or they '
+                || 'disagree: then only the owner''s session sees the row '
+                || '(docs/security.md#row-level-security).'
+            );
+            v_changed := true;
+            v_work := v_work + 1;
+        END IF;
+        -- Looked up first rather than IF NOT EXISTS, which says so on every migrate.
+        SELECT left(c2.relname || '_tenant_organization_id_idx', 63), c2.relnamespace
+        INTO v_index, v_schema
+        FROM pg_class AS c2 WHERE c2.oid = t.table_oid;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_class AS i WHERE i.relname = v_index AND i.relnamespace = v_schema
+        ) THEN
+            EXECUTE format('CREATE INDEX %I ON %s (tenant_organization_id)', v_index, t.table_name);
+            v_work := v_work + 1;
+        END IF;
+
+        v_function := format('genome.%I', '_tenant_key_' || replace(t.table_name, '.', '_'));
+        v_body := format(
+            E'\nBEGIN\n'
+            '    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).\n'
+            '    -- An update that changes no tenant key and keeps the column keeps it.\n'
+            '    IF TG_OP = ''UPDATE'' THEN\n'
+            '        IF NEW.tenant_organization_id = OLD.tenant_organization_id\n'
+            '           AND (%s) IS NOT DISTINCT FROM (%s) THEN\n'
+            '            RETURN NEW;\n'
+            '        END IF;\n'
+            '    END IF;\n'
+            '    NEW.tenant_organization_id := %s;\n'
+            '    RETURN NEW;\n'
+            'END\n',
+            (SELECT string_agg(format('NEW.%I', k), ', ') FROM unnest(t.key_columns) AS k),
+            (SELECT string_agg(format('OLD.%I', k), ', ') FROM unnest(t.key_columns) AS k),
+            replace(t.org_expression, '__row__.', 'NEW.')
+        );
+        IF to_regprocedure(v_function || '()') IS NULL
+           OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = to_regprocedure(v_function || '()'))
+              IS DISTINCT FROM v_body THEN
+            EXECUTE format(
+                'CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                'SET search_path = genome, public, pg_temp AS %L',
+                v_function, v_body
+            );
+            EXECUTE format('ALTER FUNCTION %s() OWNER TO genome_owner', v_function);
+            EXECUTE format(
+                'COMMENT ON FUNCTION %s() IS %L', v_function,
+                'Internal, generated by genome._apply_tenant_keys: the row trigger '
+                || 'zz_tenant_organization of ' || t.table_name || ', which sets '
+                || 'tenant_organization_id from the tenant keys (' || array_to_string(t.key_columns, ', ')
+                || ') on every insert and on every update that changes a key or the column. '
+                || 'SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they '
+                || 'are, not as the writer sees them (docs/security.md#row-level-security).'
+            );
+            v_changed := true;
+            v_work := v_work + 1;
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_trigger AS tg
+            WHERE tg.tgrelid = t.table_oid AND tg.tgname = 'zz_tenant_organization'
+        ) THEN
+            -- Named to fire after the other BEFORE triggers (in name order), which may set a
+            -- key (meta_ad_mapping_brand sets brand_id).
+            EXECUTE format(
+                'CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON %s '
+                'FOR EACH ROW EXECUTE FUNCTION %s()',
+                t.table_name, v_function
+            );
+            EXECUTE format(
+                'COMMENT ON TRIGGER zz_tenant_organization ON %s IS %L', t.table_name,
+                'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).'
+            );
+            v_work := v_work + 1;
+        END IF;
+    END LOOP;
+
+    -- 2. A parent whose own tenant key changes (the owner moves a brand to another
+    -- organization) recomputes its children's, which recompute theirs in turn.
+    FOR t IN
+        SELECT
+            k.table_oid, k.table_name, k.tenant_column,
+            string_agg(
+                format(
+                    '    UPDATE %s SET tenant_organization_id = NULL WHERE %I = NEW.%I;',
+                    l.table_name, l.link_column, l.parent_column
+                ),
+                E'\n' ORDER BY l.table_name, l.link_column
+            ) AS updates
+        FROM genome._tenant_keys() AS k
+        INNER JOIN genome._tenant_links() AS l ON k.table_name = l.parent_name
+        INNER JOIN genome._tenant_keys() AS ck ON l.table_oid = ck.table_oid
+        WHERE k.tenant_column <> 'id' AND ck.tenant_column = 'tenant_organization_id'
+        GROUP BY k.table_oid, k.table_name, k.tenant_column
+    LOOP
+        v_function := format('genome.%I', '_tenant_cascade_' || replace(t.table_name, '.', '_'));
+        v_body := E'\nBEGIN\n'
+            || E'    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).\n'
+            || E'    -- Setting the column to NULL makes each child''s own trigger recompute it.\n'
+            || t.updates || E'\n    RETURN NULL;\nEND\n';
+        IF to_regprocedure(v_function || '()') IS NULL
+           OR (SELECT p.prosrc FROM pg_proc AS p WHERE p.oid = to_regprocedure(v_function || '()'))
+              IS DISTINCT FROM v_body THEN
+            EXECUTE format(
+                'CREATE OR REPLACE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER '
+                'SET search_path = genome, public, pg_temp AS %L',
+                v_function, v_body
+            );
+            EXECUTE format('ALTER FUNCTION %s() OWNER TO genome_owner', v_function);
+            EXECUTE format(
+                'COMMENT ON FUNCTION %s() IS %L', v_function,
+                'Internal, generated by genome._apply_tenant_keys: the row trigger '
+                || 'zz_tenant_organization_cascade of ' || t.table_name || ', which fires when '
+                || 'a row''s ' || t.tenant_column || ' changes and recomputes the '
+                || 'tenant_organization_id of the rows that name it '
+                || '(docs/security.md#row-level-security).'
+            );
+            v_work := v_work + 1;
+        END IF;
+        IF NOT EXISTS (
+            SELECT 1 FROM pg_trigger AS tg
+            WHERE tg.tgrelid = t.table_oid AND tg.tgname = 'zz_tenant_organization_cascade'
+        ) THEN
+            EXECUTE format(
+                'CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON %s FOR EACH ROW '
+                'WHEN (OLD.%2$I IS DISTINCT FROM NEW.%2$I) EXECUTE FUNCTION %3$s()',
+                t.table_name, t.tenant_column, v_function
+            );
+            EXECUTE format(
+                'COMMENT ON TRIGGER zz_tenant_organization_cascade ON %s IS %L', t.table_name,
+                'Recomputes the children''s tenant_organization_id when this row''s '
+                || 'organization changes (docs/security.md#row-level-security).'
+            );
+            v_work := v_work + 1;
+        END IF;
+    END LOOP;
+
+    -- 3. A new column or a changed key set: (re)compute every table's column, parents
+    -- first, set-based and with the triggers off (the app's own triggers must not take a
+    -- backfill for an edit; the cascades are not needed in depth order).
+    IF v_changed THEN
+        v_replication := current_setting('session_replication_role');
+        PERFORM set_config('session_replication_role', 'replica', true);
+        FOR t IN
+            SELECT k.* FROM genome._tenant_keys() AS k
+            WHERE k.tenant_column = 'tenant_organization_id'
+            ORDER BY k.depth, k.table_name
+        LOOP
+            EXECUTE format(
+                'SELECT EXISTS (SELECT 1 FROM %s AS __row__ '
+                'WHERE __row__.tenant_organization_id IS DISTINCT FROM %s)',
+                t.table_name, t.org_expression
+            ) INTO v_stale;
+            CONTINUE WHEN NOT v_stale;
+            -- An update checks the NOT VALID constraints too, which the app's older rows may
+            -- break (a legacy ad_runs status: README, installing into the existing app's
+            -- database): they are dropped for the backfill and put back as they were.
+            SELECT coalesce(array_agg(con.oid ORDER BY con.conname), '{}') INTO v_checks
+            FROM pg_constraint AS con
+            WHERE con.conrelid = t.table_oid AND con.contype = 'c' AND NOT con.convalidated;
+            FOR c IN
+                SELECT con.conname, pg_get_constraintdef(con.oid) AS definition,
+                       obj_description(con.oid, 'pg_constraint') AS note
+                FROM pg_constraint AS con
+                WHERE con.oid = ANY (v_checks)
+                ORDER BY con.conname
+            LOOP
+                v_restore := v_restore || jsonb_build_object(
+                    'name', c.conname, 'definition', c.definition, 'note', c.note
+                );
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', t.table_name, c.conname);
+            END LOOP;
+            EXECUTE format(
+                'UPDATE %s AS __row__ SET tenant_organization_id = %s '
+                'WHERE __row__.tenant_organization_id IS DISTINCT FROM %2$s',
+                t.table_name, t.org_expression
+            );
+            FOR c IN SELECT r.value FROM jsonb_array_elements(v_restore) AS r LOOP
+                EXECUTE format(
+                    'ALTER TABLE %s ADD CONSTRAINT %I %s', t.table_name,
+                    c.value ->> 'name', c.value ->> 'definition'
+                );
+                IF c.value ->> 'note' IS NOT NULL THEN
+                    EXECUTE format(
+                        'COMMENT ON CONSTRAINT %I ON %s IS %L', c.value ->> 'name',
+                        t.table_name, c.value ->> 'note'
+                    );
+                END IF;
+            END LOOP;
+            v_restore := '[]';
+        END LOOP;
+        PERFORM set_config('session_replication_role', v_replication, true);
+    END IF;
+    RETURN v_work;
+END
+$_$;
+
+
+--
+-- Name: FUNCTION _apply_tenant_keys(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._apply_tenant_keys() IS 'Internal, idempotent (run by genome._apply_tenancy before the policies): gives every tenant table whose tenant key is not a single organization column (genome._tenant_keys) the column tenant_organization_id with an index, the generated SECURITY DEFINER trigger function genome._tenant_key_<schema>_<table> and its BEFORE INSERT OR UPDATE row trigger zz_tenant_organization that writes it; every parent table an AFTER UPDATE row trigger zz_tenant_organization_cascade (genome._tenant_cascade_<schema>_<table>) that recomputes the children when the parent''s organization changes; and, when a column was added or a trigger function changed, backfills every table parents first (triggers off). Returns how many objects it created or changed (docs/security.md#row-level-security).';
 
 
 --
@@ -2408,7 +2680,8 @@ CREATE TABLE public.ad_intelligence_baselines (
     p75_conversion_rate numeric(10,6),
     date_range_start date,
     date_range_end date,
-    computed_at timestamp with time zone DEFAULT now() NOT NULL
+    computed_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid
 );
 
 
@@ -2417,6 +2690,13 @@ CREATE TABLE public.ad_intelligence_baselines (
 --
 
 COMMENT ON TABLE public.ad_intelligence_baselines IS 'Per-brand cohort percentiles (existing app). ctr columns are RATIOS, unlike meta_ads_performance.link_ctr.';
+
+
+--
+-- Name: COLUMN ad_intelligence_baselines.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.ad_intelligence_baselines.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -4187,6 +4467,7 @@ CREATE TABLE genome.agent_jobs (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     finished_at timestamp with time zone,
     stage_rank smallint,
+    tenant_organization_id uuid,
     CONSTRAINT agent_jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT agent_jobs_check CHECK (((status <> 'running'::text) OR ((leased_until IS NOT NULL) AND (leased_by IS NOT NULL)))),
     CONSTRAINT agent_jobs_max_attempts_check CHECK ((max_attempts >= 1)),
@@ -4227,6 +4508,13 @@ COMMENT ON COLUMN genome.agent_jobs.errors IS 'Every failed attempt: attempt num
 --
 
 COMMENT ON COLUMN genome.agent_jobs.stage_rank IS 'Pipeline position of the kind (genome.agent_job_kinds.stage_rank, set by the trigger agent_jobs_stage_rank); claims take the highest first.';
+
+
+--
+-- Name: COLUMN agent_jobs.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.agent_jobs.tenant_organization_id IS 'The organization this row''s tenant keys (generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -6357,6 +6645,7 @@ CREATE TABLE genome.experiments (
     ads_per_arm integer,
     cancelled_at timestamp with time zone,
     cancel_reason text,
+    tenant_organization_id uuid,
     CONSTRAINT experiments_ads_per_arm_check CHECK ((ads_per_arm >= 1)),
     CONSTRAINT experiments_baseline_source_check CHECK ((baseline_source = ANY (ARRAY['rewards'::text, 'baselines'::text, 'default'::text]))),
     CONSTRAINT experiments_budget_per_arm_daily_check CHECK ((budget_per_arm_daily > (0)::numeric)),
@@ -6426,6 +6715,13 @@ COMMENT ON COLUMN genome.experiments.cancel_reason IS 'Why genome.cancel_experim
 
 
 --
+-- Name: COLUMN experiments.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiments.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id, product_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: _require_experiment(uuid, text[], text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -6488,6 +6784,7 @@ CREATE TABLE genome.experiment_arms (
     status text DEFAULT 'active'::text NOT NULL,
     planned_budget_daily numeric(10,2),
     paused_at timestamp with time zone,
+    tenant_organization_id uuid,
     CONSTRAINT experiment_arms_arm_index_check CHECK (((arm_index >= 0) AND (arm_index <= 3))),
     CONSTRAINT experiment_arms_check CHECK ((total_clicks <= total_impressions)),
     CONSTRAINT experiment_arms_planned_budget_daily_check CHECK ((planned_budget_daily >= (0)::numeric)),
@@ -6519,6 +6816,13 @@ COMMENT ON COLUMN genome.experiment_arms.planned_share IS 'The arm''s share of t
 --
 
 COMMENT ON COLUMN genome.experiment_arms.planned_budget_daily IS 'The daily budget the plan gives the arm''s ad set now (0 once paused; NULL for an experiment made without a plan).';
+
+
+--
+-- Name: COLUMN experiment_arms.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiment_arms.tenant_organization_id IS 'The organization this row''s tenant keys (experiment_id, generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -7756,6 +8060,1609 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) IS 'Internal: Student t quantile with df degrees of freedom (scipy.special.stdtrit refined by Newton steps on stdtr to machine precision). GN030: p not strictly between 0 and 1, or df not finite and > 0.';
+
+
+--
+-- Name: _tenant_cascade_genome_agent_jobs(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_cascade_genome_agent_jobs() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- Setting the column to NULL makes each child's own trigger recompute it.
+    UPDATE genome.ad_defect_scans SET tenant_organization_id = NULL WHERE agent_job_id = NEW.id;
+    UPDATE genome.ad_reviews SET tenant_organization_id = NULL WHERE agent_job_id = NEW.id;
+    UPDATE genome.ad_visual_lookups SET tenant_organization_id = NULL WHERE agent_job_id = NEW.id;
+    UPDATE genome.agent_job_attempts SET tenant_organization_id = NULL WHERE agent_job_id = NEW.id;
+    UPDATE genome.provider_calls SET tenant_organization_id = NULL WHERE agent_job_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_genome_agent_jobs(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_cascade_genome_agent_jobs() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization_cascade of genome.agent_jobs, which fires when a row''s tenant_organization_id changes and recomputes the tenant_organization_id of the rows that name it (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_cascade_genome_experiments(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_cascade_genome_experiments() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- Setting the column to NULL makes each child's own trigger recompute it.
+    UPDATE genome.causal_effects SET tenant_organization_id = NULL WHERE experiment_id = NEW.id;
+    UPDATE genome.experiment_analyses SET tenant_organization_id = NULL WHERE experiment_id = NEW.id;
+    UPDATE genome.experiment_arm_ads SET tenant_organization_id = NULL WHERE experiment_id = NEW.id;
+    UPDATE genome.experiment_arms SET tenant_organization_id = NULL WHERE experiment_id = NEW.id;
+    UPDATE genome.experiment_events SET tenant_organization_id = NULL WHERE experiment_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_genome_experiments(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_cascade_genome_experiments() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization_cascade of genome.experiments, which fires when a row''s tenant_organization_id changes and recomputes the tenant_organization_id of the rows that name it (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_cascade_genome_generation_experiments(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_cascade_genome_generation_experiments() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- Setting the column to NULL makes each child's own trigger recompute it.
+    UPDATE genome.generation_experiment_analyses SET tenant_organization_id = NULL WHERE experiment_id = NEW.id;
+    UPDATE public.ad_runs SET tenant_organization_id = NULL WHERE experiment_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_genome_generation_experiments(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_cascade_genome_generation_experiments() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization_cascade of genome.generation_experiments, which fires when a row''s tenant_organization_id changes and recomputes the tenant_organization_id of the rows that name it (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_cascade_genome_quality_scoring_config(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_cascade_genome_quality_scoring_config() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- Setting the column to NULL makes each child's own trigger recompute it.
+    UPDATE genome.ad_review_overrides SET tenant_organization_id = NULL WHERE config_id = NEW.id;
+    UPDATE genome.ad_reviews SET tenant_organization_id = NULL WHERE config_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_genome_quality_scoring_config(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_cascade_genome_quality_scoring_config() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization_cascade of genome.quality_scoring_config, which fires when a row''s tenant_organization_id changes and recomputes the tenant_organization_id of the rows that name it (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_cascade_public_ad_runs(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_cascade_public_ad_runs() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- Setting the column to NULL makes each child's own trigger recompute it.
+    UPDATE public.generated_ads SET tenant_organization_id = NULL WHERE ad_run_id = NEW.id;
+    UPDATE public.product_template_usage SET tenant_organization_id = NULL WHERE ad_run_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_public_ad_runs(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_cascade_public_ad_runs() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization_cascade of public.ad_runs, which fires when a row''s tenant_organization_id changes and recomputes the tenant_organization_id of the rows that name it (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_cascade_public_brands(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_cascade_public_brands() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- Setting the column to NULL makes each child's own trigger recompute it.
+    UPDATE genome.ad_fatigue SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.ad_quality_exemplars SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.brand_priors SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.causal_effects SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.creative_element_rewards SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.creative_element_scores SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.element_combo_scores SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.experiments SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.generation_experiments SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.genome_state SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.learner_conditional_wins SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.learner_posteriors SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.learning_dirty_brands SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.quality_scoring_config SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.selection_tables SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.style_clusters SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.system_alerts SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE genome.validation_results SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE public.ad_intelligence_baselines SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE public.meta_ad_mapping SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE public.meta_ads_performance SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE public.meta_campaigns SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE public.products SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    UPDATE public.scheduled_jobs SET tenant_organization_id = NULL WHERE brand_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_public_brands(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_cascade_public_brands() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization_cascade of public.brands, which fires when a row''s organization_id changes and recomputes the tenant_organization_id of the rows that name it (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_cascade_public_generated_ads(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_cascade_public_generated_ads() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- Setting the column to NULL makes each child's own trigger recompute it.
+    UPDATE genome.ad_defect_scans SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.ad_fatigue SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.ad_lineage SET tenant_organization_id = NULL WHERE ancestor_ad_id = NEW.id;
+    UPDATE genome.ad_lineage SET tenant_organization_id = NULL WHERE child_ad_id = NEW.id;
+    UPDATE genome.ad_lineage SET tenant_organization_id = NULL WHERE parent_ad_id = NEW.id;
+    UPDATE genome.ad_quality_exemplars SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.ad_review_overrides SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.ad_reviews SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.ad_status_history SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.ad_visual_lookups SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.agent_jobs SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.creative_element_reward_history SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.creative_element_rewards SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.experiment_arm_ads SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.experiment_arms SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE genome.provider_calls SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    UPDATE public.meta_ad_mapping SET tenant_organization_id = NULL WHERE generated_ad_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_public_generated_ads(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_cascade_public_generated_ads() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization_cascade of public.generated_ads, which fires when a row''s tenant_organization_id changes and recomputes the tenant_organization_id of the rows that name it (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_cascade_public_products(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_cascade_public_products() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- Setting the column to NULL makes each child's own trigger recompute it.
+    UPDATE genome.creative_element_rewards SET tenant_organization_id = NULL WHERE product_id = NEW.id;
+    UPDATE genome.creative_element_scores SET tenant_organization_id = NULL WHERE product_id = NEW.id;
+    UPDATE genome.element_combo_scores SET tenant_organization_id = NULL WHERE product_id = NEW.id;
+    UPDATE genome.experiments SET tenant_organization_id = NULL WHERE product_id = NEW.id;
+    UPDATE genome.selection_tables SET tenant_organization_id = NULL WHERE product_id = NEW.id;
+    UPDATE public.ad_runs SET tenant_organization_id = NULL WHERE product_id = NEW.id;
+    UPDATE public.product_template_usage SET tenant_organization_id = NULL WHERE product_id = NEW.id;
+    UPDATE public.scheduled_jobs SET tenant_organization_id = NULL WHERE product_id = NEW.id;
+    RETURN NULL;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_public_products(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_cascade_public_products() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization_cascade of public.products, which fires when a row''s tenant_organization_id changes and recomputes the tenant_organization_id of the rows that name it (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_ad_defect_scans(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_ad_defect_scans() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.agent_job_id, NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.agent_job_id, OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.agent_job_id, (SELECT p.tenant_organization_id FROM genome.agent_jobs AS p WHERE p.id = NEW.agent_job_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_defect_scans(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_ad_defect_scans() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.ad_defect_scans, which sets tenant_organization_id from the tenant keys (agent_job_id, generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_ad_fatigue(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_ad_fatigue() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.generated_ad_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.generated_ad_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_fatigue(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_ad_fatigue() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.ad_fatigue, which sets tenant_organization_id from the tenant keys (brand_id, generated_ad_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_ad_lineage(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_ad_lineage() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.ancestor_ad_id, NEW.child_ad_id, NEW.organization_id, NEW.parent_ad_id) IS NOT DISTINCT FROM (OLD.ancestor_ad_id, OLD.child_ad_id, OLD.organization_id, OLD.parent_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.ancestor_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.ancestor_ad_id)), (NEW.child_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.child_ad_id)), (NEW.organization_id, NEW.organization_id), (NEW.parent_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.parent_ad_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_lineage(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_ad_lineage() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.ad_lineage, which sets tenant_organization_id from the tenant keys (ancestor_ad_id, child_ad_id, organization_id, parent_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_ad_quality_exemplars(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_ad_quality_exemplars() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.generated_ad_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.generated_ad_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_quality_exemplars(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_ad_quality_exemplars() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.ad_quality_exemplars, which sets tenant_organization_id from the tenant keys (brand_id, generated_ad_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_ad_review_overrides(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_ad_review_overrides() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.config_id, NEW.generated_ad_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.config_id, OLD.generated_ad_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.config_id, (SELECT p.tenant_organization_id FROM genome.quality_scoring_config AS p WHERE p.id = NEW.config_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_review_overrides(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_ad_review_overrides() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.ad_review_overrides, which sets tenant_organization_id from the tenant keys (config_id, generated_ad_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_ad_reviews(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_ad_reviews() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.agent_job_id, NEW.config_id, NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.agent_job_id, OLD.config_id, OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.agent_job_id, (SELECT p.tenant_organization_id FROM genome.agent_jobs AS p WHERE p.id = NEW.agent_job_id)), (NEW.config_id, (SELECT p.tenant_organization_id FROM genome.quality_scoring_config AS p WHERE p.id = NEW.config_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_reviews(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_ad_reviews() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.ad_reviews, which sets tenant_organization_id from the tenant keys (agent_job_id, config_id, generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_ad_status_history(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_ad_status_history() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_status_history(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_ad_status_history() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.ad_status_history, which sets tenant_organization_id from the tenant keys (generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_ad_visual_lookups(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_ad_visual_lookups() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.agent_job_id, NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.agent_job_id, OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.agent_job_id, (SELECT p.tenant_organization_id FROM genome.agent_jobs AS p WHERE p.id = NEW.agent_job_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_visual_lookups(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_ad_visual_lookups() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.ad_visual_lookups, which sets tenant_organization_id from the tenant keys (agent_job_id, generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_agent_job_attempts(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_agent_job_attempts() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.agent_job_id) IS NOT DISTINCT FROM (OLD.agent_job_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.tenant_organization_id FROM genome.agent_jobs AS p WHERE p.id = NEW.agent_job_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_agent_job_attempts(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_agent_job_attempts() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.agent_job_attempts, which sets tenant_organization_id from the tenant keys (agent_job_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_agent_jobs(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_agent_jobs() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_agent_jobs(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_agent_jobs() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.agent_jobs, which sets tenant_organization_id from the tenant keys (generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_brand_priors(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_brand_priors() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id) IS NOT DISTINCT FROM (OLD.brand_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_brand_priors(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_brand_priors() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.brand_priors, which sets tenant_organization_id from the tenant keys (brand_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_causal_effects(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_causal_effects() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.experiment_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.experiment_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.experiment_id, (SELECT p.tenant_organization_id FROM genome.experiments AS p WHERE p.id = NEW.experiment_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_causal_effects(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_causal_effects() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.causal_effects, which sets tenant_organization_id from the tenant keys (brand_id, experiment_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_creative_element_reward_history(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_creative_element_reward_history() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_creative_element_reward_history(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_creative_element_reward_history() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.creative_element_reward_history, which sets tenant_organization_id from the tenant keys (generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_creative_element_rewards(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_creative_element_rewards() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.generated_ad_id, NEW.organization_id, NEW.product_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.generated_ad_id, OLD.organization_id, OLD.product_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id)), (NEW.organization_id, NEW.organization_id), (NEW.product_id, (SELECT p.tenant_organization_id FROM public.products AS p WHERE p.id = NEW.product_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_creative_element_rewards(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_creative_element_rewards() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.creative_element_rewards, which sets tenant_organization_id from the tenant keys (brand_id, generated_ad_id, organization_id, product_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_creative_element_scores(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_creative_element_scores() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id, NEW.product_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id, OLD.product_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id), (NEW.product_id, (SELECT p.tenant_organization_id FROM public.products AS p WHERE p.id = NEW.product_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_creative_element_scores(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_creative_element_scores() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.creative_element_scores, which sets tenant_organization_id from the tenant keys (brand_id, organization_id, product_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_element_combo_scores(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_element_combo_scores() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id, NEW.product_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id, OLD.product_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id), (NEW.product_id, (SELECT p.tenant_organization_id FROM public.products AS p WHERE p.id = NEW.product_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_element_combo_scores(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_element_combo_scores() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.element_combo_scores, which sets tenant_organization_id from the tenant keys (brand_id, organization_id, product_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_experiment_analyses(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_experiment_analyses() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.experiment_id) IS NOT DISTINCT FROM (OLD.experiment_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.tenant_organization_id FROM genome.experiments AS p WHERE p.id = NEW.experiment_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiment_analyses(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_experiment_analyses() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.experiment_analyses, which sets tenant_organization_id from the tenant keys (experiment_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_experiment_arm_ads(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_experiment_arm_ads() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.experiment_id, NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.experiment_id, OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.experiment_id, (SELECT p.tenant_organization_id FROM genome.experiments AS p WHERE p.id = NEW.experiment_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiment_arm_ads(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_experiment_arm_ads() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.experiment_arm_ads, which sets tenant_organization_id from the tenant keys (experiment_id, generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_experiment_arms(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_experiment_arms() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.experiment_id, NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.experiment_id, OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.experiment_id, (SELECT p.tenant_organization_id FROM genome.experiments AS p WHERE p.id = NEW.experiment_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiment_arms(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_experiment_arms() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.experiment_arms, which sets tenant_organization_id from the tenant keys (experiment_id, generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_experiment_events(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_experiment_events() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.experiment_id) IS NOT DISTINCT FROM (OLD.experiment_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.tenant_organization_id FROM genome.experiments AS p WHERE p.id = NEW.experiment_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiment_events(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_experiment_events() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.experiment_events, which sets tenant_organization_id from the tenant keys (experiment_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_experiments(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_experiments() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id, NEW.product_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id, OLD.product_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id), (NEW.product_id, (SELECT p.tenant_organization_id FROM public.products AS p WHERE p.id = NEW.product_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiments(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_experiments() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.experiments, which sets tenant_organization_id from the tenant keys (brand_id, organization_id, product_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_generation_experiment_analyses(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_generation_experiment_analyses() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.experiment_id) IS NOT DISTINCT FROM (OLD.experiment_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.tenant_organization_id FROM genome.generation_experiments AS p WHERE p.id = NEW.experiment_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_generation_experiment_analyses(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_generation_experiment_analyses() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.generation_experiment_analyses, which sets tenant_organization_id from the tenant keys (experiment_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_generation_experiments(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_generation_experiments() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_generation_experiments(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_generation_experiments() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.generation_experiments, which sets tenant_organization_id from the tenant keys (brand_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_genome_state(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_genome_state() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_genome_state(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_genome_state() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.genome_state, which sets tenant_organization_id from the tenant keys (brand_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_learner_conditional_wins(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_learner_conditional_wins() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_learner_conditional_wins(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_learner_conditional_wins() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.learner_conditional_wins, which sets tenant_organization_id from the tenant keys (brand_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_learner_posteriors(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_learner_posteriors() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_learner_posteriors(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_learner_posteriors() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.learner_posteriors, which sets tenant_organization_id from the tenant keys (brand_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_learning_dirty_brands(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_learning_dirty_brands() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id) IS NOT DISTINCT FROM (OLD.brand_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_learning_dirty_brands(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_learning_dirty_brands() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.learning_dirty_brands, which sets tenant_organization_id from the tenant keys (brand_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_provider_calls(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_provider_calls() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.agent_job_id, NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.agent_job_id, OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.agent_job_id, (SELECT p.tenant_organization_id FROM genome.agent_jobs AS p WHERE p.id = NEW.agent_job_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_provider_calls(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_provider_calls() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.provider_calls, which sets tenant_organization_id from the tenant keys (agent_job_id, generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_quality_scoring_config(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_quality_scoring_config() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_quality_scoring_config(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_quality_scoring_config() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.quality_scoring_config, which sets tenant_organization_id from the tenant keys (brand_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_selection_tables(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_selection_tables() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id, NEW.product_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id, OLD.product_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id), (NEW.product_id, (SELECT p.tenant_organization_id FROM public.products AS p WHERE p.id = NEW.product_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_selection_tables(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_selection_tables() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.selection_tables, which sets tenant_organization_id from the tenant keys (brand_id, organization_id, product_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_style_clusters(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_style_clusters() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id) IS NOT DISTINCT FROM (OLD.brand_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_style_clusters(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_style_clusters() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.style_clusters, which sets tenant_organization_id from the tenant keys (brand_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_system_alerts(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_system_alerts() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_system_alerts(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_system_alerts() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.system_alerts, which sets tenant_organization_id from the tenant keys (brand_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_genome_validation_results(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_genome_validation_results() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_validation_results(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_genome_validation_results() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of genome.validation_results, which sets tenant_organization_id from the tenant keys (brand_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_ad_intelligence_baselines(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_ad_intelligence_baselines() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.organization_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.organization_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.organization_id, NEW.organization_id)) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_ad_intelligence_baselines(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_ad_intelligence_baselines() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.ad_intelligence_baselines, which sets tenant_organization_id from the tenant keys (brand_id, organization_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_ad_runs(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_ad_runs() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.experiment_id, NEW.product_id) IS NOT DISTINCT FROM (OLD.experiment_id, OLD.product_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.experiment_id, (SELECT p.tenant_organization_id FROM genome.generation_experiments AS p WHERE p.id = NEW.experiment_id)), (NEW.product_id, (SELECT p.tenant_organization_id FROM public.products AS p WHERE p.id = NEW.product_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_ad_runs(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_ad_runs() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.ad_runs, which sets tenant_organization_id from the tenant keys (experiment_id, product_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_generated_ads(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_generated_ads() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.ad_run_id) IS NOT DISTINCT FROM (OLD.ad_run_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.tenant_organization_id FROM public.ad_runs AS p WHERE p.id = NEW.ad_run_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_generated_ads(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_generated_ads() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.generated_ads, which sets tenant_organization_id from the tenant keys (ad_run_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_meta_ad_mapping(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_meta_ad_mapping() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.generated_ad_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.generated_ad_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.generated_ad_id, (SELECT p.tenant_organization_id FROM public.generated_ads AS p WHERE p.id = NEW.generated_ad_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_meta_ad_mapping(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_meta_ad_mapping() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.meta_ad_mapping, which sets tenant_organization_id from the tenant keys (brand_id, generated_ad_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_meta_ads_performance(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_meta_ads_performance() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id) IS NOT DISTINCT FROM (OLD.brand_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_meta_ads_performance(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_meta_ads_performance() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.meta_ads_performance, which sets tenant_organization_id from the tenant keys (brand_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_meta_campaigns(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_meta_campaigns() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id) IS NOT DISTINCT FROM (OLD.brand_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_meta_campaigns(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_meta_campaigns() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.meta_campaigns, which sets tenant_organization_id from the tenant keys (brand_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_product_template_usage(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_product_template_usage() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.ad_run_id, NEW.product_id) IS NOT DISTINCT FROM (OLD.ad_run_id, OLD.product_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.ad_run_id, (SELECT p.tenant_organization_id FROM public.ad_runs AS p WHERE p.id = NEW.ad_run_id)), (NEW.product_id, (SELECT p.tenant_organization_id FROM public.products AS p WHERE p.id = NEW.product_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_product_template_usage(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_product_template_usage() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.product_template_usage, which sets tenant_organization_id from the tenant keys (ad_run_id, product_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_products(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_products() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id) IS NOT DISTINCT FROM (OLD.brand_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_products(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_products() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.products, which sets tenant_organization_id from the tenant keys (brand_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_key_public_scheduled_jobs(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_key_public_scheduled_jobs() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'genome', 'public', 'pg_temp'
+    AS $$
+BEGIN
+    -- Generated by genome._apply_tenant_keys (docs/security.md#row-level-security).
+    -- An update that changes no tenant key and keeps the column keeps it.
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.tenant_organization_id = OLD.tenant_organization_id
+           AND (NEW.brand_id, NEW.product_id) IS NOT DISTINCT FROM (OLD.brand_id, OLD.product_id) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    NEW.tenant_organization_id := (SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 THEN (array_agg(k.org))[1] END FROM (VALUES (NEW.brand_id, (SELECT p.organization_id FROM public.brands AS p WHERE p.id = NEW.brand_id)), (NEW.product_id, (SELECT p.tenant_organization_id FROM public.products AS p WHERE p.id = NEW.product_id))) AS k (key, org) WHERE k.key IS NOT NULL);
+    RETURN NEW;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_scheduled_jobs(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_key_public_scheduled_jobs() IS 'Internal, generated by genome._apply_tenant_keys: the row trigger zz_tenant_organization of public.scheduled_jobs, which sets tenant_organization_id from the tenant keys (brand_id, product_id) on every insert and on every update that changes a key or the column. SECURITY DEFINER (genome_owner, BYPASSRLS) so it reads the parents as they are, not as the writer sees them (docs/security.md#row-level-security).';
+
+
+--
+-- Name: _tenant_keys(); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._tenant_keys() RETURNS TABLE(table_oid oid, table_name text, tenant_column text, key_columns text[], depth integer, org_expression text)
+    LANGUAGE sql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+    WITH RECURSIVE links AS MATERIALIZED (
+        SELECT * FROM genome._tenant_links()
+    ),
+
+    tables AS (
+        SELECT
+            l.table_oid,
+            l.table_name,
+            CASE
+                WHEN bool_or(l.parent_name IS NULL) THEN 'id'
+                WHEN count(*) = 1 AND bool_and(l.parent_name = 'public.organizations')
+                    THEN min(l.link_column)
+                ELSE 'tenant_organization_id'
+            END AS tenant_column,
+            array_agg(l.link_column ORDER BY l.link_column) AS key_columns
+        FROM links AS l
+        GROUP BY l.table_oid, l.table_name
+    ),
+
+    depths (table_oid, depth) AS (
+        -- Parents always rank lower (genome._tenant_links), so this ends.
+        SELECT l.table_oid, 0 FROM links AS l WHERE l.parent_name IS NULL
+        UNION
+        SELECT l.table_oid, d.depth + 1
+        FROM links AS l
+        INNER JOIN depths AS d ON l.parent_name::regclass::oid = d.table_oid
+    ),
+
+    keys AS (
+        -- Each key's organization, as SQL over a row named __row__: an organization key is
+        -- its own value; another key is its parent row's tenant key (NULL when the parent
+        -- does not exist, or has no tenant key of its own).
+        SELECT
+            l.table_oid,
+            l.link_column,
+            CASE
+                WHEN l.parent_name = 'public.organizations'
+                    THEN format('__row__.%I', l.link_column)
+                WHEN pt.tenant_column IS NULL THEN 'NULL::uuid'
+                ELSE format(
+                    '(SELECT p.%I FROM %s AS p WHERE p.%I = __row__.%I)',
+                    pt.tenant_column, l.parent_name, l.parent_column, l.link_column
+                )
+            END AS expression
+        FROM links AS l
+        LEFT JOIN tables AS pt ON l.parent_name = pt.table_name
+        WHERE l.parent_name IS NOT NULL
+    )
+
+    SELECT
+        t.table_oid,
+        t.table_name,
+        t.tenant_column,
+        t.key_columns,
+        (SELECT max(d.depth) FROM depths AS d WHERE d.table_oid = t.table_oid),
+        CASE
+            WHEN t.tenant_column <> 'tenant_organization_id' THEN NULL
+            WHEN cardinality(t.key_columns) = 1
+                THEN (SELECT k.expression FROM keys AS k WHERE k.table_oid = t.table_oid)
+            -- Several keys: their one common organization; none when a key that is set
+            -- leads nowhere or two keys lead to different organizations.
+            ELSE (
+                SELECT format(
+                    '(SELECT CASE WHEN bool_and(k.org IS NOT NULL) AND count(DISTINCT k.org) = 1 '
+                    'THEN (array_agg(k.org))[1] END FROM (VALUES %s) AS k (key, org) '
+                    'WHERE k.key IS NOT NULL)',
+                    string_agg(
+                        format('(__row__.%I, %s)', k.link_column, k.expression),
+                        ', ' ORDER BY k.link_column
+                    )
+                )
+                FROM keys AS k
+                WHERE k.table_oid = t.table_oid
+            )
+        END
+    FROM tables AS t;
+$$;
+
+
+--
+-- Name: FUNCTION _tenant_keys(); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._tenant_keys() IS 'Internal: every tenant table (genome._tenant_links) with the column its policy compares with the session''s organization: id for public.organizations, the organization key of a table whose only tenant key is an organization, else tenant_organization_id; its tenant key columns, its depth below organizations (parents first), and for a tenant_organization_id table the SQL expression over a row named __row__ that computes it: the one organization every set key leads to through its parent''s own tenant key, NULL when no key is set, a key leads nowhere, or two keys disagree (docs/security.md#row-level-security).';
 
 
 --
@@ -11422,7 +13329,7 @@ $$;
 -- Name: FUNCTION current_organization(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Used by every row-level security policy of the genome_app role. GN950 when the setting is not a uuid.';
+COMMENT ON FUNCTION genome.current_organization() IS 'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Every tenant policy compares a row''s tenant key with it, once per statement (docs/security.md#row-level-security). GN950 when the setting is not a uuid.';
 
 
 --
@@ -11436,13 +13343,12 @@ CREATE FUNCTION genome.current_organizations() RETURNS uuid[]
 DECLARE
     v_organization uuid := genome.current_organization();
 BEGIN
-    -- The policies' root (docs/security.md#api-functions): the session's organization; with
-    -- none set, every organization when the session's own role is the owner or a superuser
-    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
-    -- Definer (genome_owner's) so reading organizations here does not recurse into its
-    -- policy; one array, so every policy stays an indexable `= ANY`. PL/pgSQL, not SQL: the
-    -- policies call it in every statement on a tenant table, and a SQL function with a SET
-    -- clause is planned again on every call; PL/pgSQL keeps its plans for the session.
+    -- The organizations a session's tenant policies show (docs/security.md#api-functions):
+    -- the session's organization; with none set, every organization when the session's own
+    -- role is the owner or a superuser, else none. No policy calls it any more (they compare
+    -- one tenant key with current_organization(), docs/security.md#row-level-security); it
+    -- stays for callers. Definer (genome_owner's) so reading organizations does not recurse
+    -- into their policy.
     IF v_organization IS NOT NULL THEN
         RETURN ARRAY[v_organization];
     ELSIF genome._caller_is_owner() THEN
@@ -11457,7 +13363,7 @@ $$;
 -- Name: FUNCTION current_organizations(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.current_organizations() IS 'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
+COMMENT ON FUNCTION genome.current_organizations() IS 'The organizations whose rows a session''s tenant policies show: the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. No policy calls it (they compare one tenant key with genome.current_organization(), and genome_owner_session covers the owner''s session: docs/security.md#row-level-security). SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api. GN950 when the setting is not a uuid.';
 
 
 --
@@ -12906,6 +14812,7 @@ CREATE TABLE genome.system_alerts (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone,
+    tenant_organization_id uuid,
     CONSTRAINT system_alerts_severity_check CHECK ((severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))),
     CONSTRAINT system_alerts_status_check CHECK ((status = ANY (ARRAY['active'::text, 'acknowledged'::text, 'resolved'::text, 'auto_resolved'::text])))
 );
@@ -12916,6 +14823,13 @@ CREATE TABLE genome.system_alerts (
 --
 
 COMMENT ON TABLE genome.system_alerts IS 'Health alerts: one open alert per (organization, brand, type); worse severity updates it; auto_resolved when the metric recovers.';
+
+
+--
+-- Name: COLUMN system_alerts.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.system_alerts.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -15188,49 +17102,25 @@ COMMENT ON FUNCTION genome.style_clusters(p_brand_id uuid, p_now timestamp with 
 CREATE FUNCTION genome.tenant_tables() RETURNS TABLE(table_name text, tenant_columns text[], policy_expression text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
-    AS $_$
+    AS $$
+    -- One comparison of the row's tenant key (genome._tenant_keys: id, its organization
+    -- column, or tenant_organization_id, which a trigger writes from the other keys) with
+    -- the session's organization, computed once per statement (an InitPlan): an index key,
+    -- and no array of a parent's visible ids per level (docs/security.md#row-level-security).
     SELECT
-        l.table_name,
-        array_agg(l.link_column ORDER BY l.link_column),
-        CASE
-            WHEN bool_or(l.parent_name IS NULL) THEN 'id = ANY ((SELECT genome.current_organizations())::uuid [])'
-            ELSE
-                -- At least one tenant key set (or the owner's own session, through an API
-                -- function: docs/security.md#api-functions), and every one that is set in
-                -- this organization.
-                '(' || string_agg(format('%I IS NOT NULL', l.link_column), ' OR '
-                    ORDER BY l.link_column) || ' OR (SELECT genome.owner_session())) AND '
-                || string_agg(
-                    CASE
-                        WHEN l.parent_name IS NULL THEN NULL
-                        WHEN l.parent_name = 'public.organizations'
-                            THEN format(
-                                '(%1$I IS NULL OR %1$I = ANY ((SELECT genome.current_organizations())::uuid []))',
-                                l.link_column
-                            )
-                        -- The parent's visible ids as one array, computed once per
-                        -- query (an InitPlan) under the parent's own policy: the key is
-                        -- then an indexable `= ANY` (each level reads only this
-                        -- organization's rows through its index), where `IN (SELECT ...)`
-                        -- hashed every visible row of the parent chain on every query.
-                        ELSE format(
-                            '(%1$I IS NULL OR %1$I = ANY (ARRAY(SELECT %2$I FROM %3$s)))',
-                            l.link_column, l.parent_column, l.parent_name
-                        )
-                    END, ' AND ' ORDER BY l.link_column
-                )
-        END
-    FROM genome._tenant_links() AS l
-    GROUP BY l.table_name
-    ORDER BY l.table_name;
-$_$;
+        k.table_name,
+        k.key_columns,
+        format('%I = (SELECT genome.current_organization())', k.tenant_column)
+    FROM genome._tenant_keys() AS k
+    ORDER BY k.table_name;
+$$;
 
 
 --
 -- Name: FUNCTION tenant_tables(); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.tenant_tables() IS 'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies (key = ANY of the parent''s visible ids, an array computed once per query, so each level is an index lookup of this organization''s rows: docs/security.md#row-level-security).';
+COMMENT ON FUNCTION genome.tenant_tables() IS 'The tenant tables (row-level security for genome_app and genome_api), with their tenant key columns and the expression of their policy genome_app_tenant: a row is visible and writable when its tenant key (public.organizations: id; a table whose only key is an organization: that column; any other: tenant_organization_id, the one organization all its set keys lead to through their parents, written by a trigger) is the session''s organization (genome.current_organization(), computed once per statement). A second policy, genome_owner_session, shows genome_api every row when the session sets no organization and its own role is the owner (docs/security.md#row-level-security).';
 
 
 --
@@ -15910,6 +17800,7 @@ CREATE TABLE genome.ad_defect_scans (
     scan_time_ms integer,
     raw_output jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT ad_defect_scans_scan_time_ms_check CHECK ((scan_time_ms >= 0))
 );
 
@@ -15919,6 +17810,13 @@ CREATE TABLE genome.ad_defect_scans (
 --
 
 COMMENT ON TABLE genome.ad_defect_scans IS 'Stage-1 defect scan results. Only a completed, parsed scan is a row: a failed scan is a failed job, never a pass.';
+
+
+--
+-- Name: COLUMN ad_defect_scans.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_defect_scans.tenant_organization_id IS 'The organization this row''s tenant keys (agent_job_id, generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -15950,6 +17848,7 @@ CREATE TABLE genome.ad_fatigue (
     fatigued_on date,
     days_to_fatigue integer,
     inputs_hash bigint NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT ad_fatigue_age_days_check CHECK ((age_days >= 1)),
     CONSTRAINT ad_fatigue_baseline_clicks_check CHECK ((baseline_clicks >= 0)),
     CONSTRAINT ad_fatigue_baseline_impressions_check CHECK ((baseline_impressions >= 0)),
@@ -16005,6 +17904,13 @@ COMMENT ON COLUMN genome.ad_fatigue.inputs_hash IS 'Fingerprint of what the asse
 
 
 --
+-- Name: COLUMN ad_fatigue.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_fatigue.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, generated_ad_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: ad_lineage; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16021,6 +17927,7 @@ CREATE TABLE genome.ad_lineage (
     iteration_round integer DEFAULT 1 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     selection jsonb,
+    tenant_organization_id uuid,
     CONSTRAINT ad_lineage_evolution_type_check CHECK ((evolution_type = ANY (ARRAY['iteration'::text, 'amplification'::text, 'refresh'::text, 'cross_size'::text, 'rotation'::text, 'counter_creative'::text]))),
     CONSTRAINT ad_lineage_iteration_round_check CHECK ((iteration_round >= 1))
 );
@@ -16041,6 +17948,13 @@ COMMENT ON COLUMN genome.ad_lineage.selection IS 'How the variable was chosen: p
 
 
 --
+-- Name: COLUMN ad_lineage.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_lineage.tenant_organization_id IS 'The organization this row''s tenant keys (ancestor_ad_id, child_ad_id, organization_id, parent_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: ad_quality_exemplars; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16057,6 +17971,7 @@ CREATE TABLE genome.ad_quality_exemplars (
     embedding_model text,
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT ad_quality_exemplars_check CHECK (((exemplar_embedding IS NULL) OR (embedding_model IS NOT NULL))),
     CONSTRAINT ad_quality_exemplars_exemplar_type_check CHECK ((exemplar_type = ANY (ARRAY['gold_approve'::text, 'gold_reject'::text, 'edge_case'::text])))
 );
@@ -16067,6 +17982,13 @@ CREATE TABLE genome.ad_quality_exemplars (
 --
 
 COMMENT ON TABLE genome.ad_quality_exemplars IS 'Few-shot calibration ads per brand: 10 gold_approve, 10 gold_reject, 5-10 edge_case.';
+
+
+--
+-- Name: COLUMN ad_quality_exemplars.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_quality_exemplars.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, generated_ad_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16087,6 +18009,7 @@ CREATE TABLE genome.ad_review_overrides (
     check_overrides jsonb DEFAULT '{}'::jsonb NOT NULL,
     overridden_by text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT ad_review_overrides_human_status_check CHECK ((human_status = ANY (ARRAY['approved'::text, 'rejected'::text]))),
     CONSTRAINT ad_review_overrides_override_type_check CHECK ((override_type = ANY (ARRAY['override_approve'::text, 'override_reject'::text, 'confirm_approve'::text, 'confirm_reject'::text])))
 );
@@ -16097,6 +18020,13 @@ CREATE TABLE genome.ad_review_overrides (
 --
 
 COMMENT ON TABLE genome.ad_review_overrides IS 'Human decisions on AI reviews, with the AI decision and per-check scores at the time. History is kept: several rows per ad are allowed.';
+
+
+--
+-- Name: COLUMN ad_review_overrides.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_review_overrides.tenant_organization_id IS 'The organization this row''s tenant keys (config_id, generated_ad_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16117,6 +18047,7 @@ CREATE TABLE genome.ad_reviews (
     exemplar_ids uuid[] DEFAULT '{}'::uuid[] NOT NULL,
     raw_output jsonb,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT ad_reviews_reviewer_check CHECK ((reviewer = ANY (ARRAY['claude'::text, 'gemini'::text, 'offline'::text]))),
     CONSTRAINT ad_reviews_stage_check CHECK ((stage = ANY (ARRAY['review'::text, 'second_opinion'::text]))),
     CONSTRAINT ad_reviews_verdict_check CHECK ((verdict = ANY (ARRAY['approve'::text, 'borderline'::text, 'reject'::text]))),
@@ -16132,6 +18063,13 @@ COMMENT ON TABLE genome.ad_reviews IS 'Stage-2 review and stage-3 second opinion
 
 
 --
+-- Name: COLUMN ad_reviews.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_reviews.tenant_organization_id IS 'The organization this row''s tenant keys (agent_job_id, config_id, generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: ad_status_history; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16141,7 +18079,8 @@ CREATE TABLE genome.ad_status_history (
     old_status text NOT NULL,
     new_status text NOT NULL,
     reason text,
-    changed_at timestamp with time zone DEFAULT now() NOT NULL
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid
 );
 
 
@@ -16150,6 +18089,13 @@ CREATE TABLE genome.ad_status_history (
 --
 
 COMMENT ON TABLE genome.ad_status_history IS 'Every change of generated_ads.final_status (pipeline decisions, dead letters, human overrides), with the reason recorded.';
+
+
+--
+-- Name: COLUMN ad_status_history.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_status_history.tenant_organization_id IS 'The organization this row''s tenant keys (generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16177,6 +18123,7 @@ CREATE TABLE genome.ad_visual_lookups (
     embedding_model text NOT NULL,
     agent_job_id uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT ad_visual_lookups_embedding_model_check CHECK ((btrim(embedding_model) <> ''::text)),
     CONSTRAINT ad_visual_lookups_visual_descriptor_check CHECK ((jsonb_typeof(visual_descriptor) = 'object'::text))
 );
@@ -16197,6 +18144,13 @@ COMMENT ON COLUMN genome.ad_visual_lookups.agent_job_id IS 'The review or second
 
 
 --
+-- Name: COLUMN ad_visual_lookups.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.ad_visual_lookups.tenant_organization_id IS 'The organization this row''s tenant keys (agent_job_id, generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: agent_job_attempts; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16209,6 +18163,7 @@ CREATE TABLE genome.agent_job_attempts (
     ended_at timestamp with time zone,
     outcome text,
     error text,
+    tenant_organization_id uuid,
     CONSTRAINT agent_job_attempts_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT agent_job_attempts_check CHECK (((ended_at IS NULL) = (outcome IS NULL))),
     CONSTRAINT agent_job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['succeeded'::text, 'failed'::text, 'dead'::text, 'expired'::text, 'released'::text])))
@@ -16220,6 +18175,13 @@ CREATE TABLE genome.agent_job_attempts (
 --
 
 COMMENT ON TABLE genome.agent_job_attempts IS 'One row per claim of an agent job: who held it, from when to when, and how the attempt ended (a released attempt is not counted, so its number is claimed again).';
+
+
+--
+-- Name: COLUMN agent_job_attempts.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.agent_job_attempts.tenant_organization_id IS 'The organization this row''s tenant keys (agent_job_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16293,6 +18255,7 @@ CREATE TABLE genome.brand_priors (
     genome_version integer NOT NULL,
     shrinkage double precision,
     between_brand_variance double precision,
+    tenant_organization_id uuid,
     CONSTRAINT brand_priors_prior_alpha_check CHECK ((prior_alpha > (0)::double precision)),
     CONSTRAINT brand_priors_prior_beta_check CHECK ((prior_beta > (0)::double precision))
 );
@@ -16320,6 +18283,13 @@ COMMENT ON COLUMN genome.brand_priors.between_brand_variance IS 'Empirical Bayes
 
 
 --
+-- Name: COLUMN brand_priors.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.brand_priors.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: causal_effects; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16344,7 +18314,8 @@ CREATE TABLE genome.causal_effects (
     treatment_rate double precision,
     relative_ci_lower double precision,
     relative_ci_upper double precision,
-    verdict text
+    verdict text,
+    tenant_organization_id uuid
 );
 
 
@@ -16367,6 +18338,13 @@ COMMENT ON COLUMN genome.causal_effects.effect_size IS 'Posterior mean of treatm
 --
 
 COMMENT ON COLUMN genome.causal_effects.relative_ci_lower IS '2.5% quantile of treatment / control - 1 (posterior draws).';
+
+
+--
+-- Name: COLUMN causal_effects.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.causal_effects.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, experiment_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16403,7 +18381,8 @@ CREATE TABLE genome.creative_element_reward_history (
     reward_components jsonb NOT NULL,
     total_impressions bigint NOT NULL,
     valid_from timestamp with time zone NOT NULL,
-    valid_to timestamp with time zone NOT NULL
+    valid_to timestamp with time zone NOT NULL,
+    tenant_organization_id uuid
 );
 
 
@@ -16412,6 +18391,13 @@ CREATE TABLE genome.creative_element_reward_history (
 --
 
 COMMENT ON TABLE genome.creative_element_reward_history IS 'Superseded revisions of a reward (what the genome believed, and when).';
+
+
+--
+-- Name: COLUMN creative_element_reward_history.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.creative_element_reward_history.tenant_organization_id IS 'The organization this row''s tenant keys (generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16458,6 +18444,7 @@ CREATE TABLE genome.creative_element_rewards (
     bandit_selected boolean DEFAULT false NOT NULL,
     is_imported boolean DEFAULT false NOT NULL,
     attribution_path text NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT creative_element_rewards_attribution_path_check CHECK ((attribution_path = ANY (ARRAY['mapping'::text, 'ad_name'::text]))),
     CONSTRAINT creative_element_rewards_check CHECK (((total_clicks >= 0) AND (total_clicks <= total_impressions))),
     CONSTRAINT creative_element_rewards_revision_check CHECK ((revision >= 1)),
@@ -16491,6 +18478,13 @@ COMMENT ON COLUMN genome.creative_element_rewards.attribution_path IS 'mapping (
 
 
 --
+-- Name: COLUMN creative_element_rewards.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.creative_element_rewards.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, generated_ad_id, organization_id, product_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: creative_element_scores; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -16517,6 +18511,7 @@ CREATE TABLE genome.creative_element_scores (
     genome_version integer DEFAULT 0 NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT creative_element_scores_alpha_check CHECK ((alpha >= (1)::double precision)),
     CONSTRAINT creative_element_scores_beta_check CHECK ((beta >= (1)::double precision)),
     CONSTRAINT creative_element_scores_cold_start_level_check CHECK (((cold_start_level >= 0) AND (cold_start_level <= 3))),
@@ -16568,6 +18563,13 @@ COMMENT ON COLUMN genome.creative_element_scores.posterior_alpha IS 'alpha of th
 --
 
 COMMENT ON COLUMN genome.creative_element_scores.win_probability IS 'Probability this value wins a Thompson draw within its dimension, from >= 10,000 draws at update time.';
+
+
+--
+-- Name: COLUMN creative_element_scores.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.creative_element_scores.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id, product_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16649,6 +18651,7 @@ CREATE TABLE genome.element_combo_scores (
     mean_reward double precision NOT NULL,
     genome_version integer NOT NULL,
     updated_at timestamp with time zone NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT element_combo_scores_alpha_check CHECK ((alpha >= (1)::double precision)),
     CONSTRAINT element_combo_scores_beta_check CHECK ((beta >= (1)::double precision)),
     CONSTRAINT element_combo_scores_check CHECK (((cardinality(dimensions) = combo_size) AND (cardinality(element_values) = combo_size))),
@@ -16662,6 +18665,13 @@ WITH (fillfactor='50');
 --
 
 COMMENT ON TABLE genome.element_combo_scores IS 'Beta scores of combinations of 2 and 3 element values.';
+
+
+--
+-- Name: COLUMN element_combo_scores.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.element_combo_scores.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id, product_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16739,7 +18749,8 @@ CREATE TABLE genome.experiment_analyses (
     analyzed_at timestamp with time zone NOT NULL,
     arms jsonb NOT NULL,
     decision text NOT NULL,
-    srm_p_value double precision
+    srm_p_value double precision,
+    tenant_organization_id uuid
 );
 
 
@@ -16748,6 +18759,13 @@ CREATE TABLE genome.experiment_analyses (
 --
 
 COMMENT ON TABLE genome.experiment_analyses IS 'Daily posterior snapshots of each experiment (history of P(best)).';
+
+
+--
+-- Name: COLUMN experiment_analyses.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiment_analyses.tenant_organization_id IS 'The organization this row''s tenant keys (experiment_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16776,6 +18794,7 @@ CREATE TABLE genome.experiment_arm_ads (
     status text DEFAULT 'active'::text NOT NULL,
     added_at timestamp with time zone DEFAULT now() NOT NULL,
     replaced_at timestamp with time zone,
+    tenant_organization_id uuid,
     CONSTRAINT experiment_arm_ads_status_check CHECK ((status = ANY (ARRAY['active'::text, 'replaced'::text])))
 );
 
@@ -16785,6 +18804,13 @@ CREATE TABLE genome.experiment_arm_ads (
 --
 
 COMMENT ON TABLE genome.experiment_arm_ads IS 'The ads of each experiment arm (several creatives of the arm''s element value, docs/experiments.md#ad-level); a replaced ad keeps its row (status replaced) and the data it gathered still counts for its arm.';
+
+
+--
+-- Name: COLUMN experiment_arm_ads.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiment_arm_ads.tenant_organization_id IS 'The organization this row''s tenant keys (experiment_id, generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16814,6 +18840,7 @@ CREATE TABLE genome.experiment_events (
     reason text NOT NULL,
     details jsonb DEFAULT '{}'::jsonb NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT experiment_events_event_type_check CHECK ((event_type = ANY (ARRAY['pause_arm'::text, 'replace_ad'::text, 'cancel'::text]))),
     CONSTRAINT experiment_events_source_check CHECK ((source = ANY (ARRAY['person'::text, 'futility'::text])))
 );
@@ -16824,6 +18851,13 @@ CREATE TABLE genome.experiment_events (
 --
 
 COMMENT ON TABLE genome.experiment_events IS 'History of the changes made to an experiment while it runs: arms paused (by a person or for futility), ads replaced, cancellation; each with its reason and the plan or ads before and after (details).';
+
+
+--
+-- Name: COLUMN experiment_events.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.experiment_events.tenant_organization_id IS 'The organization this row''s tenant keys (experiment_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16852,6 +18886,7 @@ CREATE TABLE genome.generation_experiment_analyses (
     decision_metric text NOT NULL,
     tests jsonb NOT NULL,
     decision text NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT generation_experiment_analyses_decision_check CHECK ((decision = ANY (ARRAY['continue'::text, 'control'::text, 'variant'::text, 'none'::text]))),
     CONSTRAINT generation_experiment_analyses_decision_metric_check CHECK ((decision_metric = ANY (ARRAY['reward'::text, 'approval_rate'::text])))
 );
@@ -16862,6 +18897,13 @@ CREATE TABLE genome.generation_experiment_analyses (
 --
 
 COMMENT ON TABLE genome.generation_experiment_analyses IS 'History of generation A/B analyses: per run the Mann-Whitney U tests on approval and matured reward and the decision taken.';
+
+
+--
+-- Name: COLUMN generation_experiment_analyses.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.generation_experiment_analyses.tenant_organization_id IS 'The organization this row''s tenant keys (experiment_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16899,6 +18941,7 @@ CREATE TABLE genome.generation_experiments (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     completed_at timestamp with time zone,
     min_sample_size integer DEFAULT 20 NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT generation_experiments_experiment_type_check CHECK ((experiment_type = ANY (ARRAY['prompt_version'::text, 'pipeline_config'::text, 'review_rubric'::text, 'element_strategy'::text]))),
     CONSTRAINT generation_experiments_min_sample_size_check CHECK ((min_sample_size > 0)),
     CONSTRAINT generation_experiments_status_check CHECK ((status = ANY (ARRAY['draft'::text, 'active'::text, 'completed'::text, 'cancelled'::text]))),
@@ -16911,6 +18954,13 @@ CREATE TABLE genome.generation_experiments (
 --
 
 COMMENT ON TABLE genome.generation_experiments IS 'Prompt / pipeline A/B tests: ad runs alternate control / variant by sequence within the brand.';
+
+
+--
+-- Name: COLUMN generation_experiments.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.generation_experiments.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -16929,6 +18979,7 @@ CREATE TABLE genome.genome_state (
     is_stale boolean DEFAULT false NOT NULL,
     stale_since timestamp with time zone,
     updated_at timestamp with time zone NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT genome_state_cold_start_level_check CHECK (((cold_start_level >= 0) AND (cold_start_level <= 3)))
 );
 
@@ -16938,6 +18989,13 @@ CREATE TABLE genome.genome_state (
 --
 
 COMMENT ON TABLE genome.genome_state IS 'Per brand: genome version, cold-start level (0 priors / 1 proxy metrics / 2 blended / 3 brand only), matured-ad count and stale flag.';
+
+
+--
+-- Name: COLUMN genome_state.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.genome_state.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17053,6 +19111,7 @@ CREATE TABLE genome.learner_conditional_wins (
     given_dimensions text[] NOT NULL,
     given_values text[] NOT NULL,
     win_probability double precision NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT learner_conditional_wins_check CHECK ((cardinality(given_values) = cardinality(given_dimensions))),
     CONSTRAINT learner_conditional_wins_given_dimensions_check CHECK ((cardinality(given_dimensions) >= 1)),
     CONSTRAINT learner_conditional_wins_win_probability_check CHECK (((win_probability >= (0)::double precision) AND (win_probability <= (1)::double precision)))
@@ -17064,6 +19123,13 @@ CREATE TABLE genome.learner_conditional_wins (
 --
 
 COMMENT ON TABLE genome.learner_conditional_wins IS 'The joint learner''s draws of a block of dimensions joined by pair terms (docs/learning.md#interactions): for each dimension of a block after its first (code-point order), and each combination of values of the block''s dimensions before it (given_dimensions, given_values), the probability that element_value is the best value of its dimension with them under the posterior draws of genome_version. Written by update_scores with the win probabilities; selection''s draw tables read it.';
+
+
+--
+-- Name: COLUMN learner_conditional_wins.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_conditional_wins.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17112,6 +19178,7 @@ CREATE TABLE genome.learner_posteriors (
     value_stage boolean DEFAULT false NOT NULL,
     pair_groups text[],
     pair_sd double precision[],
+    tenant_organization_id uuid,
     CONSTRAINT learner_posteriors_dispersion_check CHECK ((dispersion >= (1)::double precision)),
     CONSTRAINT learner_posteriors_half_life_days_check CHECK ((half_life_days > (0)::double precision)),
     CONSTRAINT learner_posteriors_pair_check CHECK ((NOT (cardinality(pair_groups) IS DISTINCT FROM cardinality(pair_sd)))),
@@ -17183,12 +19250,20 @@ COMMENT ON COLUMN genome.learner_posteriors.pair_sd IS 'Per pair of dimensions i
 
 
 --
+-- Name: COLUMN learner_posteriors.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: learning_dirty_brands; Type: TABLE; Schema: genome; Owner: -
 --
 
 CREATE TABLE genome.learning_dirty_brands (
     brand_id uuid NOT NULL,
-    due_at timestamp with time zone NOT NULL
+    due_at timestamp with time zone NOT NULL,
+    tenant_organization_id uuid
 );
 
 
@@ -17197,6 +19272,13 @@ CREATE TABLE genome.learning_dirty_brands (
 --
 
 COMMENT ON TABLE genome.learning_dirty_brands IS 'Brands update_scores recomputes when called at p_now >= due_at (docs/learning.md#incremental-update): a write to an input of the brand''s scores sets due_at to -infinity (or a reward''s matured_at), and update_scores sets it to the next time the brand''s evidence changes by itself (the next reward maturing, the next cold-start level, learning_refresh_days later at the latest). One row per brand, the earliest due time.';
+
+
+--
+-- Name: COLUMN learning_dirty_brands.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learning_dirty_brands.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17235,6 +19317,7 @@ CREATE TABLE genome.provider_calls (
     cost_usd numeric(12,6) DEFAULT 0 NOT NULL,
     error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT provider_calls_cost_usd_check CHECK ((cost_usd >= (0)::numeric)),
     CONSTRAINT provider_calls_input_tokens_check CHECK ((input_tokens >= 0)),
     CONSTRAINT provider_calls_latency_ms_check CHECK ((latency_ms >= 0)),
@@ -17247,6 +19330,13 @@ CREATE TABLE genome.provider_calls (
 --
 
 COMMENT ON TABLE genome.provider_calls IS 'Every model call: model, latency, tokens and cost, for cost per ad.';
+
+
+--
+-- Name: COLUMN provider_calls.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.provider_calls.tenant_organization_id IS 'The organization this row''s tenant keys (agent_job_id, generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17364,7 +19454,8 @@ CREATE TABLE genome.selection_tables (
     element_values text[] NOT NULL,
     p_win double precision[] NOT NULL,
     cumulative double precision[] NOT NULL,
-    blocks integer[]
+    blocks integer[],
+    tenant_organization_id uuid
 );
 
 
@@ -17380,6 +19471,13 @@ COMMENT ON TABLE genome.selection_tables IS 'The draw table select_elements read
 --
 
 COMMENT ON COLUMN genome.selection_tables.blocks IS 'Per dimension, the place (in dimensions) of the first dimension of its block when it is drawn with others (docs/learning.md#interactions), else 0; NULL: every dimension on its own. A later dimension of a block has one run of sizes[i] values per combination of the values of its block''s earlier dimensions (row-major in their order), from starts[i].';
+
+
+--
+-- Name: COLUMN selection_tables.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.selection_tables.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id, product_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17416,6 +19514,7 @@ CREATE TABLE genome.style_clusters (
     reward_ci_high double precision,
     embedding_model text,
     rewarded_n integer DEFAULT 0 NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT style_clusters_rewarded_n_check CHECK ((rewarded_n >= 0)),
     CONSTRAINT style_clusters_size_check CHECK ((size > 0))
 );
@@ -17440,6 +19539,13 @@ COMMENT ON COLUMN genome.style_clusters.embedding_model IS 'The embedding model 
 --
 
 COMMENT ON COLUMN genome.style_clusters.rewarded_n IS 'Members with a matured reward at computed_at: the n behind mean_reward and its interval.';
+
+
+--
+-- Name: COLUMN style_clusters.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.style_clusters.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17478,6 +19584,7 @@ CREATE TABLE genome.validation_results (
     sufficient boolean NOT NULL,
     below_threshold boolean,
     threshold double precision NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT validation_results_iso_week_check CHECK (((iso_week >= 1) AND (iso_week <= 53))),
     CONSTRAINT validation_results_n_check CHECK ((n >= 0)),
     CONSTRAINT validation_results_spearman_rho_check CHECK (((spearman_rho >= ('-1'::integer)::double precision) AND (spearman_rho <= (1)::double precision))),
@@ -17497,6 +19604,13 @@ COMMENT ON TABLE genome.validation_results IS 'Prediction accuracy per brand and
 --
 
 COMMENT ON COLUMN genome.validation_results.sufficient IS 'n >= validation_min_ads and the correlation is defined; only sufficient weeks count toward (or against) the stale flag.';
+
+
+--
+-- Name: COLUMN validation_results.tenant_organization_id; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.validation_results.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, organization_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17529,7 +19643,8 @@ CREATE TABLE public.ad_runs (
     experiment_group text,
     max_attempts integer DEFAULT 50 NOT NULL,
     attempts_count integer DEFAULT 0 NOT NULL,
-    approved_count integer DEFAULT 0 NOT NULL
+    approved_count integer DEFAULT 0 NOT NULL,
+    tenant_organization_id uuid
 );
 
 
@@ -17566,6 +19681,13 @@ COMMENT ON COLUMN public.ad_runs.attempts_count IS 'Ads planned (each one genera
 --
 
 COMMENT ON COLUMN public.ad_runs.approved_count IS 'Ads of this run that reached approved.';
+
+
+--
+-- Name: COLUMN ad_runs.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.ad_runs.tenant_organization_id IS 'The organization this row''s tenant keys (experiment_id, product_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17651,7 +19773,8 @@ CREATE TABLE public.generated_ads (
     element_propensities jsonb,
     element_tags_source text,
     decision_reason text,
-    decided_at timestamp with time zone
+    decided_at timestamp with time zone,
+    tenant_organization_id uuid
 );
 
 
@@ -17698,6 +19821,13 @@ COMMENT ON COLUMN public.generated_ads.element_tags_source IS 'plan (chosen by g
 
 
 --
+-- Name: COLUMN generated_ads.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.generated_ads.tenant_organization_id IS 'The organization this row''s tenant keys (ad_run_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: meta_ad_mapping; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -17709,7 +19839,8 @@ CREATE TABLE public.meta_ad_mapping (
     meta_campaign_id text NOT NULL,
     linked_by text DEFAULT 'auto'::text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    brand_id uuid
+    brand_id uuid,
+    tenant_organization_id uuid
 );
 
 
@@ -17725,6 +19856,13 @@ COMMENT ON TABLE public.meta_ad_mapping IS 'Links generated ads to Meta ads (the
 --
 
 COMMENT ON COLUMN public.meta_ad_mapping.brand_id IS 'Brand of the mapped generated ad (set on every insert and update from ad_run -> product); only this brand''s meta_ads_performance rows count for the mapping.';
+
+
+--
+-- Name: COLUMN meta_ad_mapping.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.meta_ad_mapping.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, generated_ad_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17756,7 +19894,8 @@ CREATE TABLE public.meta_ads_performance (
     roas numeric(8,4),
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    campaign_objective text
+    campaign_objective text,
+    tenant_organization_id uuid
 );
 
 
@@ -17789,6 +19928,13 @@ COMMENT ON COLUMN public.meta_ads_performance.campaign_objective IS 'The campaig
 
 
 --
+-- Name: COLUMN meta_ads_performance.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.meta_ads_performance.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
+
+
+--
 -- Name: meta_campaigns; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -17800,7 +19946,8 @@ CREATE TABLE public.meta_campaigns (
     status text,
     objective text,
     brand_id uuid,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid
 );
 
 
@@ -17809,6 +19956,13 @@ CREATE TABLE public.meta_campaigns (
 --
 
 COMMENT ON TABLE public.meta_campaigns IS 'Meta campaigns (existing app); objective is Meta''s raw value.';
+
+
+--
+-- Name: COLUMN meta_campaigns.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.meta_campaigns.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17841,7 +19995,8 @@ CREATE TABLE public.product_template_usage (
     template_storage_name text NOT NULL,
     used_at timestamp with time zone DEFAULT now() NOT NULL,
     ad_run_id uuid,
-    template_id uuid
+    template_id uuid,
+    tenant_organization_id uuid
 );
 
 
@@ -17850,6 +20005,13 @@ CREATE TABLE public.product_template_usage (
 --
 
 COMMENT ON TABLE public.product_template_usage IS 'Templates used per product (existing app); joined to templates by template_id.';
+
+
+--
+-- Name: COLUMN product_template_usage.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.product_template_usage.tenant_organization_id IS 'The organization this row''s tenant keys (ad_run_id, product_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17863,7 +20025,8 @@ CREATE TABLE public.products (
     slug text,
     benefits text[],
     current_offer text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid
 );
 
 
@@ -17872,6 +20035,13 @@ CREATE TABLE public.products (
 --
 
 COMMENT ON TABLE public.products IS 'Products of a brand (existing app).';
+
+
+--
+-- Name: COLUMN products.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.products.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -17895,6 +20065,7 @@ CREATE TABLE public.scheduled_jobs (
     max_retries integer DEFAULT 3,
     last_error text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
+    tenant_organization_id uuid,
     CONSTRAINT scheduled_jobs_schedule_type_check CHECK ((schedule_type = ANY (ARRAY['one_time'::text, 'recurring'::text]))),
     CONSTRAINT scheduled_jobs_status_check CHECK ((status = ANY (ARRAY['active'::text, 'paused'::text, 'completed'::text, 'archived'::text])))
 );
@@ -17905,6 +20076,13 @@ CREATE TABLE public.scheduled_jobs (
 --
 
 COMMENT ON TABLE public.scheduled_jobs IS 'The existing app''s scheduler. Creative Genome''s own jobs run on pg_cron (genome.run_job).';
+
+
+--
+-- Name: COLUMN scheduled_jobs.tenant_organization_id; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON COLUMN public.scheduled_jobs.tenant_organization_id IS 'The organization this row''s tenant keys (brand_id, product_id) lead to, written by the trigger zz_tenant_organization (whatever a writer gives) and compared by the tenant policies; NULL when none is set or they disagree: then only the owner''s session sees the row (docs/security.md#row-level-security).';
 
 
 --
@@ -18699,10 +20877,24 @@ CREATE INDEX ad_defect_scans_ad_idx ON genome.ad_defect_scans USING btree (gener
 
 
 --
+-- Name: ad_defect_scans_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX ad_defect_scans_tenant_organization_id_idx ON genome.ad_defect_scans USING btree (tenant_organization_id);
+
+
+--
 -- Name: ad_fatigue_brand_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
 CREATE INDEX ad_fatigue_brand_idx ON genome.ad_fatigue USING btree (brand_id, status);
+
+
+--
+-- Name: ad_fatigue_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX ad_fatigue_tenant_organization_id_idx ON genome.ad_fatigue USING btree (tenant_organization_id);
 
 
 --
@@ -18727,6 +20919,13 @@ CREATE INDEX ad_lineage_parent_idx ON genome.ad_lineage USING btree (parent_ad_i
 
 
 --
+-- Name: ad_lineage_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX ad_lineage_tenant_organization_id_idx ON genome.ad_lineage USING btree (tenant_organization_id);
+
+
+--
 -- Name: ad_quality_exemplars_active_ad_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
@@ -18738,6 +20937,13 @@ CREATE UNIQUE INDEX ad_quality_exemplars_active_ad_idx ON genome.ad_quality_exem
 --
 
 CREATE INDEX ad_quality_exemplars_embedding_idx ON genome.ad_quality_exemplars USING hnsw (exemplar_embedding public.vector_cosine_ops);
+
+
+--
+-- Name: ad_quality_exemplars_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX ad_quality_exemplars_tenant_organization_id_idx ON genome.ad_quality_exemplars USING btree (tenant_organization_id);
 
 
 --
@@ -18755,10 +20961,24 @@ CREATE INDEX ad_review_overrides_org_idx ON genome.ad_review_overrides USING btr
 
 
 --
+-- Name: ad_review_overrides_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX ad_review_overrides_tenant_organization_id_idx ON genome.ad_review_overrides USING btree (tenant_organization_id);
+
+
+--
 -- Name: ad_reviews_ad_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
 CREATE INDEX ad_reviews_ad_idx ON genome.ad_reviews USING btree (generated_ad_id);
+
+
+--
+-- Name: ad_reviews_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX ad_reviews_tenant_organization_id_idx ON genome.ad_reviews USING btree (tenant_organization_id);
 
 
 --
@@ -18769,10 +20989,31 @@ CREATE INDEX ad_status_history_ad_idx ON genome.ad_status_history USING btree (g
 
 
 --
+-- Name: ad_status_history_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX ad_status_history_tenant_organization_id_idx ON genome.ad_status_history USING btree (tenant_organization_id);
+
+
+--
+-- Name: ad_visual_lookups_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX ad_visual_lookups_tenant_organization_id_idx ON genome.ad_visual_lookups USING btree (tenant_organization_id);
+
+
+--
 -- Name: agent_job_attempts_job_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
 CREATE INDEX agent_job_attempts_job_idx ON genome.agent_job_attempts USING btree (agent_job_id, id);
+
+
+--
+-- Name: agent_job_attempts_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX agent_job_attempts_tenant_organization_id_idx ON genome.agent_job_attempts USING btree (tenant_organization_id);
 
 
 --
@@ -18811,10 +21052,31 @@ CREATE INDEX agent_jobs_lease_idx ON genome.agent_jobs USING btree (leased_until
 
 
 --
+-- Name: agent_jobs_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX agent_jobs_tenant_organization_id_idx ON genome.agent_jobs USING btree (tenant_organization_id);
+
+
+--
+-- Name: brand_priors_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX brand_priors_tenant_organization_id_idx ON genome.brand_priors USING btree (tenant_organization_id);
+
+
+--
 -- Name: causal_effects_brand_variable_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
 CREATE INDEX causal_effects_brand_variable_idx ON genome.causal_effects USING btree (brand_id, test_variable);
+
+
+--
+-- Name: causal_effects_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX causal_effects_tenant_organization_id_idx ON genome.causal_effects USING btree (tenant_organization_id);
 
 
 --
@@ -18825,10 +21087,24 @@ CREATE INDEX competitor_ad_tags_org_category_idx ON genome.competitor_ad_tags US
 
 
 --
+-- Name: creative_element_reward_history_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX creative_element_reward_history_tenant_organization_id_idx ON genome.creative_element_reward_history USING btree (tenant_organization_id);
+
+
+--
 -- Name: creative_element_rewards_brand_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
 CREATE INDEX creative_element_rewards_brand_idx ON genome.creative_element_rewards USING btree (brand_id, matured_at);
+
+
+--
+-- Name: creative_element_rewards_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX creative_element_rewards_tenant_organization_id_idx ON genome.creative_element_rewards USING btree (tenant_organization_id);
 
 
 --
@@ -18839,10 +21115,52 @@ CREATE INDEX creative_element_scores_brand_dim_idx ON genome.creative_element_sc
 
 
 --
+-- Name: creative_element_scores_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX creative_element_scores_tenant_organization_id_idx ON genome.creative_element_scores USING btree (tenant_organization_id);
+
+
+--
+-- Name: element_combo_scores_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX element_combo_scores_tenant_organization_id_idx ON genome.element_combo_scores USING btree (tenant_organization_id);
+
+
+--
+-- Name: experiment_analyses_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX experiment_analyses_tenant_organization_id_idx ON genome.experiment_analyses USING btree (tenant_organization_id);
+
+
+--
+-- Name: experiment_arm_ads_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX experiment_arm_ads_tenant_organization_id_idx ON genome.experiment_arm_ads USING btree (tenant_organization_id);
+
+
+--
+-- Name: experiment_arms_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX experiment_arms_tenant_organization_id_idx ON genome.experiment_arms USING btree (tenant_organization_id);
+
+
+--
 -- Name: experiment_events_experiment_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
 CREATE INDEX experiment_events_experiment_idx ON genome.experiment_events USING btree (experiment_id, created_at);
+
+
+--
+-- Name: experiment_events_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX experiment_events_tenant_organization_id_idx ON genome.experiment_events USING btree (tenant_organization_id);
 
 
 --
@@ -18853,10 +21171,38 @@ CREATE INDEX experiments_brand_status_idx ON genome.experiments USING btree (bra
 
 
 --
+-- Name: experiments_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX experiments_tenant_organization_id_idx ON genome.experiments USING btree (tenant_organization_id);
+
+
+--
+-- Name: generation_experiment_analyses_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX generation_experiment_analyses_tenant_organization_id_idx ON genome.generation_experiment_analyses USING btree (tenant_organization_id);
+
+
+--
 -- Name: generation_experiments_one_active_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
 CREATE UNIQUE INDEX generation_experiments_one_active_idx ON genome.generation_experiments USING btree (brand_id) WHERE (status = 'active'::text);
+
+
+--
+-- Name: generation_experiments_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX generation_experiments_tenant_organization_id_idx ON genome.generation_experiments USING btree (tenant_organization_id);
+
+
+--
+-- Name: genome_state_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX genome_state_tenant_organization_id_idx ON genome.genome_state USING btree (tenant_organization_id);
 
 
 --
@@ -18867,10 +21213,38 @@ CREATE INDEX job_runs_name_idx ON genome.job_runs USING btree (job_name, started
 
 
 --
+-- Name: learner_conditional_wins_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX learner_conditional_wins_tenant_organization_id_idx ON genome.learner_conditional_wins USING btree (tenant_organization_id);
+
+
+--
+-- Name: learner_posteriors_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX learner_posteriors_tenant_organization_id_idx ON genome.learner_posteriors USING btree (tenant_organization_id);
+
+
+--
+-- Name: learning_dirty_brands_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX learning_dirty_brands_tenant_organization_id_idx ON genome.learning_dirty_brands USING btree (tenant_organization_id);
+
+
+--
 -- Name: provider_calls_ad_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
 CREATE INDEX provider_calls_ad_idx ON genome.provider_calls USING btree (generated_ad_id);
+
+
+--
+-- Name: provider_calls_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX provider_calls_tenant_organization_id_idx ON genome.provider_calls USING btree (tenant_organization_id);
 
 
 --
@@ -18881,6 +21255,27 @@ CREATE UNIQUE INDEX quality_scoring_config_one_active_idx ON genome.quality_scor
 
 
 --
+-- Name: quality_scoring_config_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX quality_scoring_config_tenant_organization_id_idx ON genome.quality_scoring_config USING btree (tenant_organization_id);
+
+
+--
+-- Name: selection_tables_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX selection_tables_tenant_organization_id_idx ON genome.selection_tables USING btree (tenant_organization_id);
+
+
+--
+-- Name: style_clusters_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX style_clusters_tenant_organization_id_idx ON genome.style_clusters USING btree (tenant_organization_id);
+
+
+--
 -- Name: system_alerts_one_open_idx; Type: INDEX; Schema: genome; Owner: -
 --
 
@@ -18888,10 +21283,38 @@ CREATE UNIQUE INDEX system_alerts_one_open_idx ON genome.system_alerts USING btr
 
 
 --
+-- Name: system_alerts_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX system_alerts_tenant_organization_id_idx ON genome.system_alerts USING btree (tenant_organization_id);
+
+
+--
+-- Name: validation_results_tenant_organization_id_idx; Type: INDEX; Schema: genome; Owner: -
+--
+
+CREATE INDEX validation_results_tenant_organization_id_idx ON genome.validation_results USING btree (tenant_organization_id);
+
+
+--
+-- Name: ad_intelligence_baselines_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ad_intelligence_baselines_tenant_organization_id_idx ON public.ad_intelligence_baselines USING btree (tenant_organization_id);
+
+
+--
 -- Name: ad_runs_product_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX ad_runs_product_idx ON public.ad_runs USING btree (product_id);
+
+
+--
+-- Name: ad_runs_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ad_runs_tenant_organization_id_idx ON public.ad_runs USING btree (tenant_organization_id);
 
 
 --
@@ -18951,6 +21374,13 @@ CREATE INDEX generated_ads_status_idx ON public.generated_ads USING btree (final
 
 
 --
+-- Name: generated_ads_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX generated_ads_tenant_organization_id_idx ON public.generated_ads USING btree (tenant_organization_id);
+
+
+--
 -- Name: meta_ad_mapping_brand_ad_meta_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -18979,6 +21409,13 @@ CREATE INDEX meta_ad_mapping_meta_ad_idx ON public.meta_ad_mapping USING btree (
 
 
 --
+-- Name: meta_ad_mapping_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX meta_ad_mapping_tenant_organization_id_idx ON public.meta_ad_mapping USING btree (tenant_organization_id);
+
+
+--
 -- Name: meta_ads_performance_brand_ad_date_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -19000,6 +21437,13 @@ CREATE INDEX meta_ads_performance_brand_date_idx ON public.meta_ads_performance 
 
 
 --
+-- Name: meta_ads_performance_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX meta_ads_performance_tenant_organization_id_idx ON public.meta_ads_performance USING btree (tenant_organization_id);
+
+
+--
 -- Name: meta_campaigns_brand_campaign_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -19014,6 +21458,13 @@ COMMENT ON INDEX public.meta_campaigns_brand_campaign_idx IS 'One campaign row p
 
 
 --
+-- Name: meta_campaigns_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX meta_campaigns_tenant_organization_id_idx ON public.meta_campaigns USING btree (tenant_organization_id);
+
+
+--
 -- Name: product_template_usage_template_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -19021,10 +21472,31 @@ CREATE INDEX product_template_usage_template_idx ON public.product_template_usag
 
 
 --
+-- Name: product_template_usage_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX product_template_usage_tenant_organization_id_idx ON public.product_template_usage USING btree (tenant_organization_id);
+
+
+--
 -- Name: products_brand_idx; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX products_brand_idx ON public.products USING btree (brand_id);
+
+
+--
+-- Name: products_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX products_tenant_organization_id_idx ON public.products USING btree (tenant_organization_id);
+
+
+--
+-- Name: scheduled_jobs_tenant_organization_id_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX scheduled_jobs_tenant_organization_id_idx ON public.scheduled_jobs USING btree (tenant_organization_id);
 
 
 --
@@ -19196,6 +21668,524 @@ CREATE TRIGGER settings_learning_changed AFTER INSERT OR DELETE OR UPDATE OR TRU
 
 
 --
+-- Name: ad_defect_scans zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.ad_defect_scans FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_ad_defect_scans();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.ad_defect_scans IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_fatigue zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.ad_fatigue FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_ad_fatigue();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.ad_fatigue IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_lineage zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.ad_lineage FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_ad_lineage();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_lineage; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.ad_lineage IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_quality_exemplars zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.ad_quality_exemplars FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_ad_quality_exemplars();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.ad_quality_exemplars IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_review_overrides zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.ad_review_overrides FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_ad_review_overrides();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.ad_review_overrides IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_reviews zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.ad_reviews FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_ad_reviews();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_reviews; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.ad_reviews IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_status_history zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.ad_status_history FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_ad_status_history();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_status_history; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.ad_status_history IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_visual_lookups zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.ad_visual_lookups FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_ad_visual_lookups();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_visual_lookups; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.ad_visual_lookups IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: agent_job_attempts zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.agent_job_attempts FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_agent_job_attempts();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON agent_job_attempts; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.agent_job_attempts IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: agent_jobs zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.agent_jobs FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_agent_jobs();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.agent_jobs IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: brand_priors zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.brand_priors FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_brand_priors();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON brand_priors; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.brand_priors IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: causal_effects zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.causal_effects FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_causal_effects();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON causal_effects; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.causal_effects IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: creative_element_reward_history zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.creative_element_reward_history FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_creative_element_reward_history();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON creative_element_reward_history; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.creative_element_reward_history IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: creative_element_rewards zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.creative_element_rewards FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_creative_element_rewards();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.creative_element_rewards IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: creative_element_scores zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.creative_element_scores FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_creative_element_scores();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.creative_element_scores IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: element_combo_scores zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.element_combo_scores FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_element_combo_scores();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.element_combo_scores IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: experiment_analyses zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.experiment_analyses FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_experiment_analyses();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.experiment_analyses IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: experiment_arm_ads zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.experiment_arm_ads FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_experiment_arm_ads();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.experiment_arm_ads IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: experiment_arms zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.experiment_arms FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_experiment_arms();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON experiment_arms; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.experiment_arms IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: experiment_events zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.experiment_events FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_experiment_events();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.experiment_events IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: experiments zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.experiments FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_experiments();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON experiments; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.experiments IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: generation_experiment_analyses zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.generation_experiment_analyses FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_generation_experiment_analyses();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.generation_experiment_analyses IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: generation_experiments zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.generation_experiments FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_generation_experiments();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.generation_experiments IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: genome_state zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.genome_state FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_genome_state();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON genome_state; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.genome_state IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: learner_conditional_wins zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.learner_conditional_wins FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_learner_conditional_wins();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON learner_conditional_wins; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.learner_conditional_wins IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: learner_posteriors zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.learner_posteriors FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_learner_posteriors();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.learner_posteriors IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: learning_dirty_brands zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.learning_dirty_brands FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_learning_dirty_brands();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON learning_dirty_brands; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.learning_dirty_brands IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: provider_calls zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.provider_calls FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_provider_calls();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON provider_calls; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.provider_calls IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: quality_scoring_config zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.quality_scoring_config FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_quality_scoring_config();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.quality_scoring_config IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: selection_tables zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.selection_tables FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_selection_tables();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON selection_tables; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.selection_tables IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: style_clusters zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.style_clusters FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_style_clusters();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON style_clusters; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.style_clusters IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: system_alerts zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.system_alerts FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_system_alerts();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON system_alerts; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.system_alerts IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: validation_results zz_tenant_organization; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON genome.validation_results FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_genome_validation_results();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON validation_results; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON genome.validation_results IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: agent_jobs zz_tenant_organization_cascade; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON genome.agent_jobs FOR EACH ROW WHEN ((old.tenant_organization_id IS DISTINCT FROM new.tenant_organization_id)) EXECUTE FUNCTION genome._tenant_cascade_genome_agent_jobs();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization_cascade ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization_cascade ON genome.agent_jobs IS 'Recomputes the children''s tenant_organization_id when this row''s organization changes (docs/security.md#row-level-security).';
+
+
+--
+-- Name: experiments zz_tenant_organization_cascade; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON genome.experiments FOR EACH ROW WHEN ((old.tenant_organization_id IS DISTINCT FROM new.tenant_organization_id)) EXECUTE FUNCTION genome._tenant_cascade_genome_experiments();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization_cascade ON experiments; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization_cascade ON genome.experiments IS 'Recomputes the children''s tenant_organization_id when this row''s organization changes (docs/security.md#row-level-security).';
+
+
+--
+-- Name: generation_experiments zz_tenant_organization_cascade; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON genome.generation_experiments FOR EACH ROW WHEN ((old.tenant_organization_id IS DISTINCT FROM new.tenant_organization_id)) EXECUTE FUNCTION genome._tenant_cascade_genome_generation_experiments();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization_cascade ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization_cascade ON genome.generation_experiments IS 'Recomputes the children''s tenant_organization_id when this row''s organization changes (docs/security.md#row-level-security).';
+
+
+--
+-- Name: quality_scoring_config zz_tenant_organization_cascade; Type: TRIGGER; Schema: genome; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON genome.quality_scoring_config FOR EACH ROW WHEN ((old.tenant_organization_id IS DISTINCT FROM new.tenant_organization_id)) EXECUTE FUNCTION genome._tenant_cascade_genome_quality_scoring_config();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization_cascade ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization_cascade ON genome.quality_scoring_config IS 'Recomputes the children''s tenant_organization_id when this row''s organization changes (docs/security.md#row-level-security).';
+
+
+--
 -- Name: brands brands_learning_changed; Type: TRIGGER; Schema: public; Owner: -
 --
 
@@ -19235,6 +22225,188 @@ CREATE TRIGGER meta_ad_mapping_brand BEFORE INSERT OR UPDATE OF generated_ad_id,
 --
 
 CREATE TRIGGER organizations_default_quality_config AFTER INSERT ON public.organizations FOR EACH ROW EXECUTE FUNCTION genome._organization_default_config();
+
+
+--
+-- Name: ad_intelligence_baselines zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.ad_intelligence_baselines FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_ad_intelligence_baselines();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.ad_intelligence_baselines IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_runs zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.ad_runs FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_ad_runs();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON ad_runs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.ad_runs IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: generated_ads zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.generated_ads FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_generated_ads();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON generated_ads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.generated_ads IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: meta_ad_mapping zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.meta_ad_mapping FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_meta_ad_mapping();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.meta_ad_mapping IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: meta_ads_performance zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.meta_ads_performance FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_meta_ads_performance();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON meta_ads_performance; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.meta_ads_performance IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: meta_campaigns zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.meta_campaigns FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_meta_campaigns();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON meta_campaigns; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.meta_campaigns IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: product_template_usage zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.product_template_usage FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_product_template_usage();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON product_template_usage; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.product_template_usage IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: products zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.products FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_products();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON products; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.products IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: scheduled_jobs zz_tenant_organization; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization BEFORE INSERT OR UPDATE ON public.scheduled_jobs FOR EACH ROW EXECUTE FUNCTION genome._tenant_key_public_scheduled_jobs();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization ON scheduled_jobs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization ON public.scheduled_jobs IS 'Sets tenant_organization_id from the tenant keys (docs/security.md#row-level-security).';
+
+
+--
+-- Name: ad_runs zz_tenant_organization_cascade; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON public.ad_runs FOR EACH ROW WHEN ((old.tenant_organization_id IS DISTINCT FROM new.tenant_organization_id)) EXECUTE FUNCTION genome._tenant_cascade_public_ad_runs();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization_cascade ON ad_runs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization_cascade ON public.ad_runs IS 'Recomputes the children''s tenant_organization_id when this row''s organization changes (docs/security.md#row-level-security).';
+
+
+--
+-- Name: brands zz_tenant_organization_cascade; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON public.brands FOR EACH ROW WHEN ((old.organization_id IS DISTINCT FROM new.organization_id)) EXECUTE FUNCTION genome._tenant_cascade_public_brands();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization_cascade ON brands; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization_cascade ON public.brands IS 'Recomputes the children''s tenant_organization_id when this row''s organization changes (docs/security.md#row-level-security).';
+
+
+--
+-- Name: generated_ads zz_tenant_organization_cascade; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON public.generated_ads FOR EACH ROW WHEN ((old.tenant_organization_id IS DISTINCT FROM new.tenant_organization_id)) EXECUTE FUNCTION genome._tenant_cascade_public_generated_ads();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization_cascade ON generated_ads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization_cascade ON public.generated_ads IS 'Recomputes the children''s tenant_organization_id when this row''s organization changes (docs/security.md#row-level-security).';
+
+
+--
+-- Name: products zz_tenant_organization_cascade; Type: TRIGGER; Schema: public; Owner: -
+--
+
+CREATE TRIGGER zz_tenant_organization_cascade AFTER UPDATE ON public.products FOR EACH ROW WHEN ((old.tenant_organization_id IS DISTINCT FROM new.tenant_organization_id)) EXECUTE FUNCTION genome._tenant_cascade_public_products();
+
+
+--
+-- Name: TRIGGER zz_tenant_organization_cascade ON products; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TRIGGER zz_tenant_organization_cascade ON public.products IS 'Recomputes the children''s tenant_organization_id when this row''s organization changes (docs/security.md#row-level-security).';
 
 
 --
@@ -20151,594 +23323,980 @@ ALTER TABLE genome.generation_experiments ENABLE ROW LEVEL SECURITY;
 -- Name: ad_defect_scans genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.ad_defect_scans TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_defect_scans IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: ad_fatigue genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.ad_fatigue TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_fatigue IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: ad_lineage genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app, genome_api USING ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((ancestor_ad_id IS NOT NULL) OR (child_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (parent_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ancestor_ad_id IS NULL) OR (ancestor_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((child_ad_id IS NULL) OR (child_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((parent_ad_id IS NULL) OR (parent_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.ad_lineage TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_lineage; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app, genome_api | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (ancestor_ad_id IS NOT NULL OR child_ad_id IS NOT NULL OR organization_id IS NOT NULL OR parent_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ancestor_ad_id IS NULL OR ancestor_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (child_ad_id IS NULL OR child_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (parent_ad_id IS NULL OR parent_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_lineage IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: ad_quality_exemplars genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.ad_quality_exemplars TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_quality_exemplars IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: ad_review_overrides genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app, genome_api USING ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.ad_review_overrides TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app, genome_api | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_review_overrides IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: ad_reviews genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (config_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))) AND ((config_id IS NULL) OR (config_id = ANY (ARRAY( SELECT quality_scoring_config.id
-   FROM genome.quality_scoring_config)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.ad_reviews TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_reviews; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR config_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (config_id IS NULL OR config_id = ANY (ARRAY(SELECT id FROM genome.quality_scoring_config))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_reviews IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: ad_status_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.ad_status_history TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_status_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_status_history IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: ad_visual_lookups genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.ad_visual_lookups TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_visual_lookups; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.ad_visual_lookups IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: agent_job_attempts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs))))));
+CREATE POLICY genome_app_tenant ON genome.agent_job_attempts TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON agent_job_attempts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) | (agent_job_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs)))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_job_attempts IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: agent_jobs genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.agent_jobs TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.agent_jobs IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: brand_priors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands))))));
+CREATE POLICY genome_app_tenant ON genome.brand_priors TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON brand_priors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.brand_priors IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: causal_effects genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (experiment_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.causal_effects TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON causal_effects; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR experiment_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.causal_effects IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: competitor_ad_tags genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.competitor_ad_tags TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.competitor_ad_tags TO genome_app, genome_api USING ((organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON competitor_ad_tags; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.competitor_ad_tags IS 'ALL | genome_app, genome_api | organization_id = (SELECT genome.current_organization()) | organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: creative_element_reward_history genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app, genome_api USING ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_reward_history TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_reward_history; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app, genome_api | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_reward_history IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: creative_element_rewards genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products))))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_rewards TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_rewards IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: creative_element_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products))))));
+CREATE POLICY genome_app_tenant ON genome.creative_element_scores TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.creative_element_scores IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: dashboard_users genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.dashboard_users TO genome_app, genome_api USING ((organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON dashboard_users; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.dashboard_users IS 'ALL | genome_app, genome_api | organization_id = (SELECT genome.current_organization()) | organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: element_combo_scores genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products))))));
+CREATE POLICY genome_app_tenant ON genome.element_combo_scores TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.element_combo_scores IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments))))));
+CREATE POLICY genome_app_tenant ON genome.experiment_analyses TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_analyses IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: experiment_arm_ads genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.experiment_arm_ads TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arm_ads IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: experiment_arms genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.experiment_arms TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_arms; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (experiment_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_arms IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: experiment_events genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT experiments.id
-   FROM genome.experiments))))));
+CREATE POLICY genome_app_tenant ON genome.experiment_events TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiment_events IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products))))));
+CREATE POLICY genome_app_tenant ON genome.experiments TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.experiments IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: generation_experiment_analyses genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
-   FROM genome.generation_experiments)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
-   FROM genome.generation_experiments))))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiment_analyses TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) | (experiment_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments)))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiment_analyses IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: generation_experiments genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.generation_experiments TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.generation_experiments IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: genome_state genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.genome_state TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON genome_state; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.genome_state IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: learner_conditional_wins genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.learner_conditional_wins TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.learner_conditional_wins TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON learner_conditional_wins; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.learner_conditional_wins IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.learner_conditional_wins IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: learner_posteriors genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.learner_posteriors TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.learner_posteriors IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: learning_dirty_brands genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.learning_dirty_brands TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands))))));
+CREATE POLICY genome_app_tenant ON genome.learning_dirty_brands TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON learning_dirty_brands; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.learning_dirty_brands IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.learning_dirty_brands IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: provider_calls genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app, genome_api USING ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((agent_job_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((agent_job_id IS NULL) OR (agent_job_id = ANY (ARRAY( SELECT agent_jobs.id
-   FROM genome.agent_jobs)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON genome.provider_calls TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON provider_calls; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app, genome_api | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (agent_job_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (agent_job_id IS NULL OR agent_job_id = ANY (ARRAY(SELECT id FROM genome.agent_jobs))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON genome.provider_calls IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: quality_scoring_config genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.quality_scoring_config TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.quality_scoring_config IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: selection_tables genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products))))));
+CREATE POLICY genome_app_tenant ON genome.selection_tables TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON selection_tables; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON genome.selection_tables IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: style_clusters genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands))))));
+CREATE POLICY genome_app_tenant ON genome.style_clusters TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON style_clusters; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON genome.style_clusters IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: system_alerts genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.system_alerts TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON system_alerts; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.system_alerts IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: validation_results genome_app_tenant; Type: POLICY; Schema: genome; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON genome.validation_results TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON validation_results; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON genome.validation_results IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
+
+
+--
+-- Name: ad_defect_scans genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.ad_defect_scans TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_defect_scans; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.ad_defect_scans IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: ad_fatigue genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.ad_fatigue TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_fatigue; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.ad_fatigue IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: ad_lineage genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.ad_lineage TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_lineage; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.ad_lineage IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: ad_quality_exemplars genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.ad_quality_exemplars TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_quality_exemplars; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.ad_quality_exemplars IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: ad_review_overrides genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.ad_review_overrides TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_review_overrides; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.ad_review_overrides IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: ad_reviews genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.ad_reviews TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_reviews; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.ad_reviews IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: ad_status_history genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.ad_status_history TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_status_history; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.ad_status_history IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: ad_visual_lookups genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.ad_visual_lookups TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_visual_lookups; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.ad_visual_lookups IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: agent_job_attempts genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.agent_job_attempts TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON agent_job_attempts; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.agent_job_attempts IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: agent_jobs genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.agent_jobs TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON agent_jobs; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.agent_jobs IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: brand_priors genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.brand_priors TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON brand_priors; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.brand_priors IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: causal_effects genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.causal_effects TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON causal_effects; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.causal_effects IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: competitor_ad_tags genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.competitor_ad_tags TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON competitor_ad_tags; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.competitor_ad_tags IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: creative_element_reward_history genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.creative_element_reward_history TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON creative_element_reward_history; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.creative_element_reward_history IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: creative_element_rewards genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.creative_element_rewards TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON creative_element_rewards; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.creative_element_rewards IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: creative_element_scores genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.creative_element_scores TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON creative_element_scores; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.creative_element_scores IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: dashboard_users genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.dashboard_users TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON dashboard_users; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.dashboard_users IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: element_combo_scores genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.element_combo_scores TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON element_combo_scores; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.element_combo_scores IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: experiment_analyses genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.experiment_analyses TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.experiment_analyses IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: experiment_arm_ads genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.experiment_arm_ads TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON experiment_arm_ads; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.experiment_arm_ads IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: experiment_arms genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.experiment_arms TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON experiment_arms; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.experiment_arms IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: experiment_events genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.experiment_events TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON experiment_events; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.experiment_events IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: experiments genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.experiments TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON experiments; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.experiments IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: generation_experiment_analyses genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.generation_experiment_analyses TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON generation_experiment_analyses; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.generation_experiment_analyses IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: generation_experiments genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.generation_experiments TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON generation_experiments; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.generation_experiments IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: genome_state genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.genome_state TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON genome_state; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.genome_state IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: learner_conditional_wins genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.learner_conditional_wins TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON learner_conditional_wins; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.learner_conditional_wins IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: learner_posteriors genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.learner_posteriors TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON learner_posteriors; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.learner_posteriors IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: learning_dirty_brands genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.learning_dirty_brands TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON learning_dirty_brands; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.learning_dirty_brands IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: provider_calls genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.provider_calls TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON provider_calls; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.provider_calls IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: quality_scoring_config genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.quality_scoring_config TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON quality_scoring_config; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.quality_scoring_config IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: selection_tables genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.selection_tables TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON selection_tables; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.selection_tables IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: style_clusters genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.style_clusters TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON style_clusters; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.style_clusters IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: system_alerts genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.system_alerts TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON system_alerts; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.system_alerts IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: validation_results genome_owner_session; Type: POLICY; Schema: genome; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON genome.validation_results TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON validation_results; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON genome.validation_results IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
 
 
 --
@@ -20829,180 +24387,308 @@ ALTER TABLE public.generated_ads ENABLE ROW LEVEL SECURITY;
 -- Name: ad_intelligence_baselines genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((brand_id IS NOT NULL) OR (organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON public.ad_intelligence_baselines TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (brand_id IS NOT NULL OR organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_intelligence_baselines IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: ad_runs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app, genome_api USING ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
-   FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((experiment_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((experiment_id IS NULL) OR (experiment_id = ANY (ARRAY( SELECT generation_experiments.id
-   FROM genome.generation_experiments)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products))))));
+CREATE POLICY genome_app_tenant ON public.ad_runs TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON ad_runs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app, genome_api | (experiment_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (experiment_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (experiment_id IS NULL OR experiment_id = ANY (ARRAY(SELECT id FROM genome.generation_experiments))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.ad_runs IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: brands genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.brands TO genome_app, genome_api USING ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))))) WITH CHECK ((((organization_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((organization_id IS NULL) OR (organization_id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])))));
+CREATE POLICY genome_app_tenant ON public.brands TO genome_app, genome_api USING ((organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON brands; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app, genome_api | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid [])) | (organization_id IS NOT NULL OR (SELECT genome.owner_session())) AND (organization_id IS NULL OR organization_id = ANY ((SELECT genome.current_organizations())::uuid []))';
+COMMENT ON POLICY genome_app_tenant ON public.brands IS 'ALL | genome_app, genome_api | organization_id = (SELECT genome.current_organization()) | organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: generated_ads genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app, genome_api USING ((((ad_run_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
-   FROM public.ad_runs)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
-   FROM public.ad_runs))))));
+CREATE POLICY genome_app_tenant ON public.generated_ads TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON generated_ads; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app, genome_api | (ad_run_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) | (ad_run_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs)))';
+COMMENT ON POLICY genome_app_tenant ON public.generated_ads IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: meta_ad_mapping genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (generated_ad_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((generated_ad_id IS NULL) OR (generated_ad_id = ANY (ARRAY( SELECT generated_ads.id
-   FROM public.generated_ads))))));
+CREATE POLICY genome_app_tenant ON public.meta_ad_mapping TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads))) | (brand_id IS NOT NULL OR generated_ad_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (generated_ad_id IS NULL OR generated_ad_id = ANY (ARRAY(SELECT id FROM public.generated_ads)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ad_mapping IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: meta_ads_performance genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands))))));
+CREATE POLICY genome_app_tenant ON public.meta_ads_performance TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_ads_performance; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_ads_performance IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: meta_campaigns genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands))))));
+CREATE POLICY genome_app_tenant ON public.meta_campaigns TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON meta_campaigns; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.meta_campaigns IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: organizations genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.organizations TO genome_app, genome_api USING ((id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[]))) WITH CHECK ((id = ANY (( SELECT genome.current_organizations() AS current_organizations)::uuid[])));
+CREATE POLICY genome_app_tenant ON public.organizations TO genome_app, genome_api USING ((id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON organizations; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app, genome_api | id = ANY ((SELECT genome.current_organizations())::uuid []) | id = ANY ((SELECT genome.current_organizations())::uuid [])';
+COMMENT ON POLICY genome_app_tenant ON public.organizations IS 'ALL | genome_app, genome_api | id = (SELECT genome.current_organization()) | id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: product_template_usage genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app, genome_api USING ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
-   FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((ad_run_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((ad_run_id IS NULL) OR (ad_run_id = ANY (ARRAY( SELECT ad_runs.id
-   FROM public.ad_runs)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products))))));
+CREATE POLICY genome_app_tenant ON public.product_template_usage TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON product_template_usage; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app, genome_api | (ad_run_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (ad_run_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (ad_run_id IS NULL OR ad_run_id = ANY (ARRAY(SELECT id FROM public.ad_runs))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.product_template_usage IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: products genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.products TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))))) WITH CHECK ((((brand_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands))))));
+CREATE POLICY genome_app_tenant ON public.products TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON products; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) | (brand_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands)))';
+COMMENT ON POLICY genome_app_tenant ON public.products IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
 
 
 --
 -- Name: scheduled_jobs genome_app_tenant; Type: POLICY; Schema: public; Owner: -
 --
 
-CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app, genome_api USING ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products)))))) WITH CHECK ((((brand_id IS NOT NULL) OR (product_id IS NOT NULL) OR ( SELECT genome.owner_session() AS owner_session)) AND ((brand_id IS NULL) OR (brand_id = ANY (ARRAY( SELECT brands.id
-   FROM public.brands)))) AND ((product_id IS NULL) OR (product_id = ANY (ARRAY( SELECT products.id
-   FROM public.products))))));
+CREATE POLICY genome_app_tenant ON public.scheduled_jobs TO genome_app, genome_api USING ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization))) WITH CHECK ((tenant_organization_id = ( SELECT genome.current_organization() AS current_organization)));
 
 
 --
 -- Name: POLICY genome_app_tenant ON scheduled_jobs; Type: COMMENT; Schema: public; Owner: -
 --
 
-COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app, genome_api | (brand_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products))) | (brand_id IS NOT NULL OR product_id IS NOT NULL OR (SELECT genome.owner_session())) AND (brand_id IS NULL OR brand_id = ANY (ARRAY(SELECT id FROM public.brands))) AND (product_id IS NULL OR product_id = ANY (ARRAY(SELECT id FROM public.products)))';
+COMMENT ON POLICY genome_app_tenant ON public.scheduled_jobs IS 'ALL | genome_app, genome_api | tenant_organization_id = (SELECT genome.current_organization()) | tenant_organization_id = (SELECT genome.current_organization())';
+
+
+--
+-- Name: ad_intelligence_baselines genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.ad_intelligence_baselines TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_intelligence_baselines; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.ad_intelligence_baselines IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: ad_runs genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.ad_runs TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON ad_runs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.ad_runs IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: brands genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.brands TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON brands; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.brands IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: generated_ads genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.generated_ads TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON generated_ads; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.generated_ads IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: meta_ad_mapping genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.meta_ad_mapping TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON meta_ad_mapping; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.meta_ad_mapping IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: meta_ads_performance genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.meta_ads_performance TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON meta_ads_performance; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.meta_ads_performance IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: meta_campaigns genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.meta_campaigns TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON meta_campaigns; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.meta_campaigns IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: organizations genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.organizations TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON organizations; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.organizations IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: product_template_usage genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.product_template_usage TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON product_template_usage; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.product_template_usage IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: products genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.products TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON products; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.products IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
+
+
+--
+-- Name: scheduled_jobs genome_owner_session; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY genome_owner_session ON public.scheduled_jobs TO genome_api USING (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session))) WITH CHECK (((COALESCE(btrim(current_setting('app.organization_id'::text, true)), ''::text) = ''::text) AND ( SELECT genome.owner_session() AS owner_session)));
+
+
+--
+-- Name: POLICY genome_owner_session ON scheduled_jobs; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON POLICY genome_owner_session ON public.scheduled_jobs IS 'ALL | genome_api | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session()) | coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' AND (SELECT genome.owner_session())';
 
 
 --
@@ -21153,6 +24839,13 @@ REVOKE ALL ON FUNCTION genome._apply_role_timeout(p_role text, p_setting text) F
 --
 
 REVOKE ALL ON FUNCTION genome._apply_tenancy() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _apply_tenant_keys(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._apply_tenant_keys() FROM PUBLIC;
 
 
 --
@@ -21634,6 +25327,14 @@ GRANT SELECT(finished_at) ON TABLE genome.agent_jobs TO genome_api;
 
 GRANT SELECT(stage_rank) ON TABLE genome.agent_jobs TO genome_app;
 GRANT SELECT(stage_rank) ON TABLE genome.agent_jobs TO genome_api;
+
+
+--
+-- Name: COLUMN agent_jobs.tenant_organization_id; Type: ACL; Schema: genome; Owner: -
+--
+
+GRANT SELECT(tenant_organization_id) ON TABLE genome.agent_jobs TO genome_app;
+GRANT SELECT(tenant_organization_id) ON TABLE genome.agent_jobs TO genome_api;
 
 
 --
@@ -22124,6 +25825,364 @@ REVOKE ALL ON FUNCTION genome._sync_alerts(p_evaluations genome.alert_evaluation
 
 REVOKE ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._t_quantile(p_p double precision, p_df double precision) TO genome_api;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_genome_agent_jobs(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_cascade_genome_agent_jobs() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_genome_experiments(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_cascade_genome_experiments() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_genome_generation_experiments(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_cascade_genome_generation_experiments() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_genome_quality_scoring_config(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_cascade_genome_quality_scoring_config() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_public_ad_runs(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_cascade_public_ad_runs() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_public_brands(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_cascade_public_brands() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_public_generated_ads(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_cascade_public_generated_ads() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_cascade_public_products(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_cascade_public_products() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_defect_scans(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_ad_defect_scans() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_fatigue(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_ad_fatigue() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_lineage(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_ad_lineage() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_quality_exemplars(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_ad_quality_exemplars() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_review_overrides(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_ad_review_overrides() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_reviews(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_ad_reviews() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_status_history(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_ad_status_history() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_ad_visual_lookups(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_ad_visual_lookups() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_agent_job_attempts(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_agent_job_attempts() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_agent_jobs(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_agent_jobs() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_brand_priors(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_brand_priors() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_causal_effects(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_causal_effects() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_creative_element_reward_history(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_creative_element_reward_history() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_creative_element_rewards(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_creative_element_rewards() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_creative_element_scores(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_creative_element_scores() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_element_combo_scores(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_element_combo_scores() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiment_analyses(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_experiment_analyses() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiment_arm_ads(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_experiment_arm_ads() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiment_arms(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_experiment_arms() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiment_events(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_experiment_events() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_experiments(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_experiments() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_generation_experiment_analyses(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_generation_experiment_analyses() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_generation_experiments(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_generation_experiments() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_genome_state(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_genome_state() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_learner_conditional_wins(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_learner_conditional_wins() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_learner_posteriors(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_learner_posteriors() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_learning_dirty_brands(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_learning_dirty_brands() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_provider_calls(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_provider_calls() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_quality_scoring_config(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_quality_scoring_config() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_selection_tables(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_selection_tables() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_style_clusters(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_style_clusters() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_system_alerts(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_system_alerts() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_genome_validation_results(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_genome_validation_results() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_ad_intelligence_baselines(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_ad_intelligence_baselines() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_ad_runs(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_ad_runs() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_generated_ads(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_generated_ads() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_meta_ad_mapping(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_meta_ad_mapping() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_meta_ads_performance(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_meta_ads_performance() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_meta_campaigns(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_meta_campaigns() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_product_template_usage(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_product_template_usage() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_products(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_products() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_key_public_scheduled_jobs(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_key_public_scheduled_jobs() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _tenant_keys(); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._tenant_keys() FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._tenant_keys() TO genome_api;
 
 
 --

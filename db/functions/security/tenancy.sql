@@ -53,7 +53,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.current_organization() IS
-'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Used by every row-level security policy of the genome_app role. GN950 when the setting is not a uuid.';
+'The organization of this session: the setting app.organization_id as a uuid, or NULL when it is not set (an app session without an organization sees no tenant rows). Every tenant policy compares a row''s tenant key with it, once per statement (docs/security.md#row-level-security). GN950 when the setting is not a uuid.';
 
 CREATE OR REPLACE FUNCTION genome.owner_session()
 RETURNS boolean
@@ -81,13 +81,12 @@ AS $$
 DECLARE
     v_organization uuid := genome.current_organization();
 BEGIN
-    -- The policies' root (docs/security.md#api-functions): the session's organization; with
-    -- none set, every organization when the session's own role is the owner or a superuser
-    -- (its scheduled jobs calling an API function, which runs as genome_api), else none.
-    -- Definer (genome_owner's) so reading organizations here does not recurse into its
-    -- policy; one array, so every policy stays an indexable `= ANY`. PL/pgSQL, not SQL: the
-    -- policies call it in every statement on a tenant table, and a SQL function with a SET
-    -- clause is planned again on every call; PL/pgSQL keeps its plans for the session.
+    -- The organizations a session's tenant policies show (docs/security.md#api-functions):
+    -- the session's organization; with none set, every organization when the session's own
+    -- role is the owner or a superuser, else none. No policy calls it any more (they compare
+    -- one tenant key with current_organization(), docs/security.md#row-level-security); it
+    -- stays for callers. Definer (genome_owner's) so reading organizations does not recurse
+    -- into their policy.
     IF v_organization IS NOT NULL THEN
         RETURN ARRAY[v_organization];
     ELSIF genome._caller_is_owner() THEN
@@ -97,7 +96,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome.current_organizations() IS
-'The organizations whose rows a session''s tenant policies show (genome.tenant_tables): the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api, whose policies call it. GN950 when the setting is not a uuid.';
+'The organizations whose rows a session''s tenant policies show: the session''s app.organization_id; without one, every organization when the session''s own role (login or SET ROLE) is the owner or a superuser (genome._caller_is_owner: a scheduled job or the migrating superuser calling an API function, which runs as genome_api), else none. No policy calls it (they compare one tenant key with genome.current_organization(), and genome_owner_session covers the owner''s session: docs/security.md#row-level-security). SECURITY DEFINER as genome_owner so it reads organizations without recursing into their policy; executable by genome_app and genome_api. GN950 when the setting is not a uuid.';
 
 CREATE OR REPLACE FUNCTION genome._ensure_role(p_role text, p_options text)
 RETURNS boolean
@@ -256,43 +255,19 @@ STABLE
 SECURITY DEFINER
 SET search_path = genome, public
 AS $$
+    -- One comparison of the row's tenant key (genome._tenant_keys: id, its organization
+    -- column, or tenant_organization_id, which a trigger writes from the other keys) with
+    -- the session's organization, computed once per statement (an InitPlan): an index key,
+    -- and no array of a parent's visible ids per level (docs/security.md#row-level-security).
     SELECT
-        l.table_name,
-        array_agg(l.link_column ORDER BY l.link_column),
-        CASE
-            WHEN bool_or(l.parent_name IS NULL) THEN 'id = ANY ((SELECT genome.current_organizations())::uuid [])'
-            ELSE
-                -- At least one tenant key set (or the owner's own session, through an API
-                -- function: docs/security.md#api-functions), and every one that is set in
-                -- this organization.
-                '(' || string_agg(format('%I IS NOT NULL', l.link_column), ' OR '
-                    ORDER BY l.link_column) || ' OR (SELECT genome.owner_session())) AND '
-                || string_agg(
-                    CASE
-                        WHEN l.parent_name IS NULL THEN NULL
-                        WHEN l.parent_name = 'public.organizations'
-                            THEN format(
-                                '(%1$I IS NULL OR %1$I = ANY ((SELECT genome.current_organizations())::uuid []))',
-                                l.link_column
-                            )
-                        -- The parent's visible ids as one array, computed once per
-                        -- query (an InitPlan) under the parent's own policy: the key is
-                        -- then an indexable `= ANY` (each level reads only this
-                        -- organization's rows through its index), where `IN (SELECT ...)`
-                        -- hashed every visible row of the parent chain on every query.
-                        ELSE format(
-                            '(%1$I IS NULL OR %1$I = ANY (ARRAY(SELECT %2$I FROM %3$s)))',
-                            l.link_column, l.parent_column, l.parent_name
-                        )
-                    END, ' AND ' ORDER BY l.link_column
-                )
-        END
-    FROM genome._tenant_links() AS l
-    GROUP BY l.table_name
-    ORDER BY l.table_name;
+        k.table_name,
+        k.key_columns,
+        format('%I = (SELECT genome.current_organization())', k.tenant_column)
+    FROM genome._tenant_keys() AS k
+    ORDER BY k.table_name;
 $$;
 COMMENT ON FUNCTION genome.tenant_tables() IS
-'The tenant tables (row-level security for genome_app), with their tenant key columns and the policy expression: a row is visible and writable when at least one tenant key is set and every key that is set belongs to the session''s organization (genome.current_organization()): organization_id directly, the other keys through their parent table, whose own policy applies (key = ANY of the parent''s visible ids, an array computed once per query, so each level is an index lookup of this organization''s rows: docs/security.md#row-level-security).';
+'The tenant tables (row-level security for genome_app and genome_api), with their tenant key columns and the expression of their policy genome_app_tenant: a row is visible and writable when its tenant key (public.organizations: id; a table whose only key is an organization: that column; any other: tenant_organization_id, the one organization all its set keys lead to through their parents, written by a trigger) is the session''s organization (genome.current_organization(), computed once per statement). A second policy, genome_owner_session, shows genome_api every row when the session sets no organization and its own role is the owner (docs/security.md#row-level-security).';
 
 CREATE OR REPLACE FUNCTION genome._apply_policy(
     p_table text,
@@ -440,6 +415,14 @@ DECLARE
     v_policies integer := 0;
     v_owned integer := 0;
     v_roles text [] := '{}';
+    -- The setting is tested inline first (no call; PostgreSQL may put this policy before
+    -- the app's in their OR), so a session with an organization never runs the definer
+    -- function; a malformed setting still fails the app's policy with GN950.
+    v_owner_policy constant text :=
+        'coalesce(btrim(current_setting(''app.organization_id'', true)), '''') = '''' '
+        'AND (SELECT genome.owner_session())';
+    v_tenant_keys integer;
+    v_app_policy boolean;
 BEGIN
     -- 1. Roles (cluster-wide, once).
     -- genome_owner may log in (it has no password) because pg_cron runs the scheduled jobs
@@ -519,6 +502,10 @@ BEGIN
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f.name);
         v_definer := v_definer + 1;
     END LOOP;
+
+    -- 1b. Every tenant table's tenant key column and the triggers that keep it, before the
+    -- policies compare it (and before step 2, which makes their functions genome_owner's).
+    v_tenant_keys := genome._apply_tenant_keys();
 
     -- 2. genome_owner owns the genome schema and everything in it (not extension members).
     IF (SELECT n.nspowner FROM pg_namespace AS n WHERE n.nspname = 'genome')
@@ -600,10 +587,19 @@ BEGIN
         -- genome_api has the app's rights of its own (not through membership).
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO genome_app, genome_api', t.table_name);
         EXECUTE format('REVOKE TRUNCATE, REFERENCES, TRIGGER ON %s FROM genome_app, genome_api', t.table_name);
-        IF genome._apply_policy(
+        -- The owner's own session calling an API function (running as genome_api) sees
+        -- every row, those without a tenant key too (docs/security.md#api-functions): a
+        -- policy of its own, for genome_api only, so the app's stays one indexable
+        -- comparison; its definer call runs only when the session sets no organization.
+        -- A table counts once in policies_changed, whichever of its two changed.
+        v_app_policy := genome._apply_policy(
             t.table_name, 'genome_app_tenant', 'ALL', 'genome_app, genome_api',
             t.policy_expression, t.policy_expression
-        ) THEN
+        );
+        IF genome._apply_policy(
+            t.table_name, 'genome_owner_session', 'ALL', 'genome_api',
+            v_owner_policy, v_owner_policy
+        ) OR v_app_policy THEN
             v_policies := v_policies + 1;
         END IF;
     END LOOP;
@@ -730,6 +726,7 @@ BEGIN
         'roles_created', to_jsonb(v_roles),
         'tenant_tables', cardinality(v_tenant),
         'policies_changed', v_policies,
+        'tenant_key_objects_changed', v_tenant_keys,
         'objects_reowned', v_owned,
         'made_definer', v_definer,
         'roles_with_timeout', v_timeouts
