@@ -160,8 +160,9 @@ class MabwiserPolicy(Policy):
     """MABWiser Thompson sampling per brand and per dimension (arms = the dimension's
     values; sim.policies.DimensionThompson, the demo's too). Each ad is fed once, when its
     metric matures: every impression it had by then is one binary trial (a click, or a
-    purchase for the sales objective). Feeding the later days too would mean millions of
-    trials a day, which MABWiser validates in Python."""
+    purchase for the sales objective). Feeding the later days too would mean arrays of
+    millions of trials a day (DimensionThompson.feed skips only the public methods' Python
+    checks of them, sim/policies.py _fit)."""
 
     name = "mabwiser"
 

@@ -393,3 +393,43 @@ def test_daily_calls_assess_only_changed_ads_and_equal_a_from_scratch_assessment
     assert db.execute("SELECT genome.detect_fatigue(%s)", (last,)).fetchone()[0] == 0
     db.execute("UPDATE genome.settings SET value = '5' WHERE key = 'fatigue_window_days'")
     assert db.execute("SELECT genome.detect_fatigue(%s)", (last,)).fetchone()[0] == 3
+
+
+def test_predict_fatigue_counts_every_pair_and_triple_of_an_ads_tags(
+    db: psycopg.Connection,
+) -> None:
+    """Ads with four element tags carry their 6 pairs and 4 triples (positions i < j < k of
+    the tags sorted by dimension, predict_fatigue's positions), each counted once per ad; a
+    brand's ads with fewer tags carry only their own."""
+    b, run = _setup(db)
+    four = {
+        "belief_angle": "scientific_proof",
+        "color_mode": "brand",
+        "hook_type": "urgency",
+        "visual_style": "flat_graphic",
+    }
+    two = {"hook_type": "testimonial", "belief_angle": "natural_purity"}
+    _history(db, run, four, 5, [15_000, 20_000, 25_000])
+    for _ in range(4):
+        ad = f.ad(db, run, two)
+        _deliver(db, ad, D0 - dt.timedelta(days=40), 20, audience=20_000, ctr=[BASE_CTR] * 20)
+    db.execute("SELECT genome.detect_fatigue(%s)", (f.at(D0),))
+    rows = db.execute(
+        "SELECT combo_key, combo_size, n_ads, n_fatigued FROM genome.predict_fatigue(%s)", (b,)
+    ).fetchall()
+    dims = sorted(four)
+    pairs = {f"{x}={four[x]}|{y}={four[y]}" for i, x in enumerate(dims) for y in dims[i + 1 :]}
+    triples = {
+        f"{x}={four[x]}|{y}={four[y]}|{z}={four[z]}"
+        for i, x in enumerate(dims)
+        for j, y in enumerate(dims[i + 1 :], i + 1)
+        for z in dims[j + 1 :]
+    }
+    got = {r[0]: r for r in rows}
+    assert {k for k, r in got.items() if r[1] == 2} == pairs | {
+        "belief_angle=natural_purity|hook_type=testimonial"
+    }
+    assert {k for k, r in got.items() if r[1] == 3} == triples
+    assert len(pairs) == 6 and len(triples) == 4
+    assert all(got[k][2] == 5 and got[k][3] == 5 for k in pairs | triples)
+    assert got["*"][2] == 9

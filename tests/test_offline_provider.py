@@ -511,3 +511,18 @@ def test_defect_borderline_and_hard_reject_rates_over_300_briefs(
     assert 0.01 * n <= hard <= 0.05 * n
     assert clean >= 0.65 * n
     assert second_clears >= 3 and second_borderline >= 3  # both second-opinion outcomes
+
+
+def test_text_layouts_kept_per_renderer_draw_what_a_fresh_renderer_draws() -> None:
+    """The renderer keeps each text box's layout (font size and lines, render.py
+    _text_layout): a render whose layouts come from earlier renders, including the ads'
+    flawed ones, is the very image a fresh renderer draws."""
+    rng = random.Random(11)
+    briefs = [random_brief(rng) for _ in range(12)]
+    warm = OfflineRenderer()
+    for b in briefs:
+        warm.render(b, plan_flaws(b))
+        warm.render(b)
+    assert warm.fonts._layouts
+    for b in briefs:
+        assert to_png(warm.render(b).image) == to_png(OfflineRenderer().render(b).image)

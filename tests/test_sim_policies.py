@@ -60,3 +60,41 @@ def test_shadow_mabwiser_matures_like_rewards_and_falls_for_the_planted_confound
     value = truth.value_rewards(brand, "hook_type")
     assert value[CONFOUNDED_HOOK] < np.mean(list(value.values()))
     assert truth.oracle_tags(brand)["hook_type"] != CONFOUNDED_HOOK
+
+
+def test_dimension_thompson_feed_leaves_the_counts_of_mabwisers_public_fit() -> None:
+    """DimensionThompson.feed calls MABWiser's fit without the public methods' Python-level
+    input checks (sim/policies.py _fit): each bandit must hold the very success and failure
+    counts MAB.fit then MAB.partial_fit leave on the same trials, and draw the same arm."""
+    from mabwiser.mab import MAB, LearningPolicy
+
+    dims = {"hook": ("a", "b", "c"), "color": ("x", "y")}
+    batches = [
+        [({"hook": "b", "color": "x"}, 30, 400), ({"hook": "a", "color": "y"}, 5, 300)],
+        [({"hook": "c", "color": "y"}, 12, 250), ({"hook": "b", "color": "y"}, 0, 90)],
+    ]
+    ts = DimensionThompson(dims, [0], np.random.default_rng(5))
+    public = {
+        d: MAB(
+            arms=list(range(len(v))),
+            learning_policy=LearningPolicy.ThompsonSampling(),
+            seed=ts.bandits[(0, d)].seed,
+        )
+        for d, v in dims.items()
+    }
+    for i, batch in enumerate(batches):
+        ts.feed(0, batch)
+        for d, values in dims.items():
+            succ = np.array([s for _, s, _ in batch])
+            fail = np.array([n - s for _, s, n in batch])
+            arms = np.array([values.index(t[d]) for t, _, _ in batch])
+            decisions = np.concatenate([np.repeat(arms, succ), np.repeat(arms, fail)])
+            rewards = np.concatenate([np.ones(succ.sum()), np.zeros(fail.sum())])
+            (public[d].partial_fit if i else public[d].fit)(decisions, rewards)
+    for d in dims:
+        fast = ts.bandits[(0, d)]
+        assert fast._imp.arm_to_success_count == public[d]._imp.arm_to_success_count
+        assert fast._imp.arm_to_fail_count == public[d]._imp.arm_to_fail_count
+        assert fast._is_initial_fit
+        assert [fast.predict() for _ in range(20)] == [public[d].predict() for _ in range(20)]
+    assert sum(public["hook"]._imp.arm_to_success_count.values()) == 3 + 47

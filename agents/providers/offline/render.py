@@ -530,6 +530,8 @@ class Fonts:
     _cache: dict[tuple[bool, int], ImageFont.FreeTypeFont | ImageFont.ImageFont] = field(
         default_factory=dict
     )
+    # _fit_text's layouts: (text, bold, box width, box height) -> (font size, lines).
+    _layouts: dict[tuple[str, bool, int, int], tuple[int, list[str]]] = field(default_factory=dict)
 
     @classmethod
     def discover(cls, font_dir: Path = FONT_DIR) -> Fonts:
@@ -567,6 +569,31 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: 
     return lines
 
 
+def _text_layout(fonts: Fonts, text: str, bold: bool, bw: int, bh: int) -> tuple[int, list[str]]:
+    """The largest font size (down to 7) at which `text` wraps into the box, and its lines.
+    A pure function of its arguments, kept per Fonts: the same headlines, offers and CTAs
+    come back on every render of an ad and of its ideal, and the search measured every
+    word at every size (a tenth of an offline agent's time in the demo)."""
+    key = (text, bold, bw, bh)
+    cached = fonts._layouts.get(key)
+    if cached is not None:
+        return cached
+    size = max(7, bh // 2)
+    while True:
+        font = fonts.get(bold, size)
+        lines = _wrap(text, font, bw)
+        line_h = round(size * 1.18)
+        if (
+            len(lines) * line_h <= bh and all(font.getlength(ln) <= bw for ln in lines)
+        ) or size <= 7:
+            break
+        size -= 1
+    if len(fonts._layouts) >= 4096:  # garbled headlines are one-offs: bounded
+        fonts._layouts.clear()
+    fonts._layouts[key] = (size, lines)
+    return size, lines
+
+
 def _fit_text(
     draw: ImageDraw.ImageDraw,
     fonts: Fonts,
@@ -578,16 +605,9 @@ def _fit_text(
 ) -> None:
     x0, y0, x1, y1 = box
     bw, bh = max(1, x1 - x0), max(1, y1 - y0)
-    size = max(7, bh // 2)
-    while True:
-        font = fonts.get(bold, size)
-        lines = _wrap(text, font, bw)
-        line_h = round(size * 1.18)
-        if (
-            len(lines) * line_h <= bh and all(font.getlength(ln) <= bw for ln in lines)
-        ) or size <= 7:
-            break
-        size -= 1
+    size, lines = _text_layout(fonts, text, bold, bw, bh)
+    font = fonts.get(bold, size)
+    line_h = round(size * 1.18)
     y = y0 + max(0, (bh - len(lines) * line_h) // 2)
     for line in lines:
         lw = font.getlength(line)
