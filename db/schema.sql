@@ -3182,8 +3182,8 @@ BEGIN
             END IF;
             CONTINUE;
         END IF;
-        -- genome._uniform written out: a SQL function with a pinned search_path is not
-        -- inlined, and this runs twice per dimension on the hot path.
+        -- The seeded uniform written out (an md5 of seed and key): a SQL function with a
+        -- pinned search_path is not inlined, and this runs twice per dimension.
         v_exploratory := CASE WHEN p_seed IS NULL THEN random()
             ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0
         END < p_explore;
@@ -6332,8 +6332,8 @@ DECLARE
     v_out jsonb [];
 BEGIN
     -- The draws of select_elements(brand, product, now, p_seed + i, p_fixed) for i = 0 ..
-    -- n - 1 (docs/learning.md#selection): the
-    -- genome state, the exploration rate and the draw table are read once for the plan
+    -- n - 1 (docs/learning.md#selection): the genome state, the exploration rate and the
+    -- draw table are read once for the plan
     -- (plan_ads counts the plan's ads in the state only after all are drawn, so every ad
     -- of one plan has the same exploration rate, as when they were drawn one by one).
     IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN
@@ -9839,25 +9839,6 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) IS 'Internal: canonical registry value for a raw value (exact, alias, then case-insensitive), or NULL.';
-
-
---
--- Name: _uniform(bigint, text); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._uniform(p_seed bigint, p_key text) RETURNS double precision
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path TO 'genome', 'public'
-    AS $$
-    SELECT ('x' || substr(md5(p_seed::text || ':' || p_key), 1, 8))::bit(32)::bigint / 4294967296.0;
-$$;
-
-
---
--- Name: FUNCTION _uniform(p_seed bigint, p_key text); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._uniform(p_seed bigint, p_key text) IS 'Internal: a reproducible uniform [0,1) number from a seed and a key (no session random state is touched).';
 
 
 --
@@ -26262,13 +26243,6 @@ GRANT ALL ON FUNCTION genome._tenant_links() TO genome_api;
 
 REVOKE ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._try_resolve_value(p_dimension text, p_value text) TO genome_api;
-
-
---
--- Name: FUNCTION _uniform(p_seed bigint, p_key text); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._uniform(p_seed bigint, p_key text) FROM PUBLIC;
 
 
 --

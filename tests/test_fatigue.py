@@ -171,15 +171,23 @@ def _history(
     return ads
 
 
-def test_predict_fatigue_per_combination_with_interval(db: psycopg.Connection) -> None:
-    b, run = _setup(db)
-    tired = {"hook_type": "urgency", "belief_angle": "scientific_proof"}
-    lasting = {"hook_type": "testimonial", "belief_angle": "natural_purity"}
+def _tired_and_lasting(
+    db: psycopg.Connection, run: uuid.UUID, tired: dict[str, str], lasting: dict[str, str]
+) -> None:
+    """Five ads of `tired` that fatigue (_history) and four of `lasting` that hold their CTR
+    for 20 days, assessed by detect_fatigue at D0."""
     _history(db, run, tired, 5, [15_000, 20_000, 25_000])
     for _ in range(4):
         ad = f.ad(db, run, lasting)
         _deliver(db, ad, D0 - dt.timedelta(days=40), 20, audience=20_000, ctr=[BASE_CTR] * 20)
     db.execute("SELECT genome.detect_fatigue(%s)", (f.at(D0),))
+
+
+def test_predict_fatigue_per_combination_with_interval(db: psycopg.Connection) -> None:
+    b, run = _setup(db)
+    tired = {"hook_type": "urgency", "belief_angle": "scientific_proof"}
+    lasting = {"hook_type": "testimonial", "belief_angle": "natural_purity"}
+    _tired_and_lasting(db, run, tired, lasting)
 
     rows = db.execute(
         "SELECT combo_key, n_ads, n_fatigued, days_at_risk, median_days_to_fatigue, ci_lower, "
@@ -409,11 +417,7 @@ def test_predict_fatigue_counts_every_pair_and_triple_of_an_ads_tags(
         "visual_style": "flat_graphic",
     }
     two = {"hook_type": "testimonial", "belief_angle": "natural_purity"}
-    _history(db, run, four, 5, [15_000, 20_000, 25_000])
-    for _ in range(4):
-        ad = f.ad(db, run, two)
-        _deliver(db, ad, D0 - dt.timedelta(days=40), 20, audience=20_000, ctr=[BASE_CTR] * 20)
-    db.execute("SELECT genome.detect_fatigue(%s)", (f.at(D0),))
+    _tired_and_lasting(db, run, four, two)
     rows = db.execute(
         "SELECT combo_key, combo_size, n_ads, n_fatigued FROM genome.predict_fatigue(%s)", (b,)
     ).fetchall()

@@ -26,8 +26,8 @@ DECLARE
     v_out jsonb [];
 BEGIN
     -- The draws of select_elements(brand, product, now, p_seed + i, p_fixed) for i = 0 ..
-    -- n - 1 (docs/learning.md#selection): the
-    -- genome state, the exploration rate and the draw table are read once for the plan
+    -- n - 1 (docs/learning.md#selection): the genome state, the exploration rate and the
+    -- draw table are read once for the plan
     -- (plan_ads counts the plan's ads in the state only after all are drawn, so every ad
     -- of one plan has the same exploration rate, as when they were drawn one by one).
     IF p_fixed IS NOT NULL AND p_fixed <> '{}'::jsonb THEN

@@ -1,16 +1,8 @@
 -- APPLY (docs/learning.md#selection): Thompson sampling per element dimension, with exploration.
 
-CREATE OR REPLACE FUNCTION genome._uniform(p_seed bigint, p_key text)
-RETURNS double precision
-LANGUAGE sql
-IMMUTABLE
-PARALLEL SAFE
-SET search_path = genome, public
-AS $$
-    SELECT ('x' || substr(md5(p_seed::text || ':' || p_key), 1, 8))::bit(32)::bigint / 4294967296.0;
-$$;
-COMMENT ON FUNCTION genome._uniform(bigint, text) IS
-'Internal: a reproducible uniform [0,1) number from a seed and a key (no session random state is touched).';
+-- The seeded uniform is written out in genome._draw_selection, its one user since plan_ads
+-- draws through it too.
+DROP FUNCTION IF EXISTS genome._uniform(bigint, text);
 
 CREATE OR REPLACE FUNCTION genome._exploration_rate(
     p_matured_ads integer, p_planned_ads integer, p_settings double precision []
@@ -395,8 +387,8 @@ BEGIN
             END IF;
             CONTINUE;
         END IF;
-        -- genome._uniform written out: a SQL function with a pinned search_path is not
-        -- inlined, and this runs twice per dimension on the hot path.
+        -- The seeded uniform written out (an md5 of seed and key): a SQL function with a
+        -- pinned search_path is not inlined, and this runs twice per dimension.
         v_exploratory := CASE WHEN p_seed IS NULL THEN random()
             ELSE ('x' || substr(md5(p_seed::text || ':' || v_dim || ':explore'), 1, 8))::bit(32)::bigint / 4294967296.0
         END < p_explore;
