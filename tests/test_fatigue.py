@@ -140,6 +140,32 @@ def test_fatigue_detected_on_planted_decay_not_on_flat_ads(db: psycopg.Connectio
     assert early["status"] in ("fresh", "decaying")
 
 
+def test_ads_without_clicks_on_either_side_are_assessed_not_judged(
+    db: psycopg.Connection,
+) -> None:
+    """An ad with no click in its first week, or none in its trailing window, has no decay
+    or interval to judge: it is assessed (not fatigued) and the call does not fail (it did,
+    dividing by the baseline's zero CTR, on a learning benchmark's market)."""
+    _b, run = _setup(db)
+    days, audience = 14, 20_000.0
+    silent_start = f.ad(db, run, {"hook_type": "urgency"})
+    silent_end = f.ad(db, run, {"hook_type": "urgency"})
+    _deliver(db, silent_start, D0, days, audience=audience, ctr=[0.0] * 7 + [BASE_CTR] * 7)
+    _deliver(db, silent_end, D0, days, audience=audience, ctr=[BASE_CTR] * 7 + [0.0] * 7)
+
+    now = f.at(D0 + dt.timedelta(days=days))
+    assert db.execute("SELECT genome.detect_fatigue(%s)", (now,)).fetchone()[0] == 2
+    start = _fatigue(db, silent_start)
+    assert start["baseline_clicks"] == 0
+    assert start["ctr_decay"] is None and start["ctr_decay_ci_lower"] is None
+    assert start["status"] != "fatigued"
+    end = _fatigue(db, silent_end)
+    assert end["current_clicks"] == 0
+    assert end["ctr_decay"] == pytest.approx(1.0)
+    assert end["ctr_decay_ci_lower"] is None
+    assert end["status"] != "fatigued"
+
+
 def test_detect_fatigue_rejects_bad_input(db: psycopg.Connection) -> None:
     _b, run = _setup(db)
     ad = f.ad(db, run, {"hook_type": "urgency"})

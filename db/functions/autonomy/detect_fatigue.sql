@@ -154,11 +154,14 @@ BEGIN
     judged AS (
         SELECT
             d.*,
-            1.0 - (d.w_clicks / d.w_imps) / (d.base_clicks / d.base_imps) AS decay,
+            -- No decay without a baseline click, no interval without a click on each side
+            -- (an ad can go its first week without one).
+            CASE WHEN d.base_clicks > 0 THEN 1.0 - (d.w_clicks / d.w_imps) / (d.base_clicks / d.base_imps) END
+                AS decay,
             -- Delta-method standard error of log(CTR_window / CTR_first_week).
-            sqrt(
+            CASE WHEN d.w_clicks > 0 AND d.base_clicks > 0 THEN sqrt(
                 1.0 / d.w_clicks - 1.0 / d.w_imps + 1.0 / d.base_clicks - 1.0 / d.base_imps
-            ) AS log_se,
+            ) END AS log_se,
             d.base_imps >= v_min AND d.base_clicks > 0 AND d.w_imps >= v_min AND d.w_clicks > 0
                 AS comparable
         FROM days AS d
@@ -168,11 +171,13 @@ BEGIN
     flagged AS (
         SELECT
             j.*,
-            j.comparable
-            AND j.decay >= v_drop
-            -- The fall is more than noise: the 95% interval of the CTR ratio lies below 1.
-            AND ln((j.w_clicks / j.w_imps) / (j.base_clicks / j.base_imps)) + 1.959964 * j.log_se < 0
-            AND j.est_frequency >= v_freq AS fatigued
+            -- (CASE, not AND: SQL does not promise to test comparable before the logarithm.)
+            CASE WHEN j.comparable THEN
+                j.decay >= v_drop
+                -- The fall is more than noise: the 95% interval of the CTR ratio lies below 1.
+                AND ln((j.w_clicks / j.w_imps) / (j.base_clicks / j.base_imps)) + 1.959964 * j.log_se < 0
+                AND j.est_frequency >= v_freq
+            ELSE false END AS fatigued
         FROM judged AS j
     ),
 
