@@ -166,7 +166,8 @@ def _pull(
                 "learner_half_life_days", "learner_prior_sd", "learner_intercept_prior_sd",
                 "learner_min_dispersion", "imported_ad_weight", "learner_holdout_days",
                 "learner_holdout_folds", "learner_value_prior_sd", "learner_interactions",
-                "learner_pair_prior_sd", "learner_pair_min_sd",
+                "learner_pair_prior_sd", "learner_pair_min_sd", "learner_drift_days",
+                "learner_drift_prior_sd",
             ],),
         ).fetchall()
     )  # fmt: skip
@@ -245,6 +246,10 @@ def _fit_all(
     pairs_on = settings["learner_interactions"] == "pairs"
     pair_sd = float(settings["learner_pair_prior_sd"])
     pair_min_sd = float(settings["learner_pair_min_sd"])
+    # Drift terms (docs/learning.md#drift): a rate stage's argument, None (null) for none.
+    drift = settings["learner_drift_days"]
+    drift_sd = float(settings["learner_drift_prior_sd"])
+    drift_args = [None if drift is None else float(drift), drift_sd]
     metric = {
         "clicks": ads["total_clicks"],
         "purchases": ads["total_purchases"],
@@ -352,12 +357,14 @@ def _fit_all(
         par_idx = np.concatenate(par_i)
         o = np.lexsort((par_idx, ad_idx))
         obj_idx = g["reward_objective"].map({ob: pidx["objective:" + ob] for ob in objs.index})
-        b, chol, phi, mm, mv, chosen, average, effective, _, kept, _ = fits[value_stage](
+        out = fits[value_stage](
             ad_idx[o].tolist(), par_idx[o].tolist(), g["s"].tolist(), g["n"].tolist(),
             g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
             prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
             half_life, holdout_days, holdout_folds, pair_groups or None, pair_min_sd,
+            *([] if value_stage else drift_args),
         )  # fmt: skip
+        b, chol, phi, mm, mv, chosen, average, effective, _, kept = out[:10]
         names = [nm for nm, keep in zip(names, kept, strict=True) if keep]
         # The fit returns the brand's average ad (per parameter the weighted share of ads
         # carrying it) and the sum of the weights under the half-life it chose.

@@ -24,6 +24,13 @@ DROP FUNCTION IF EXISTS genome._joint_lognormal_fit(
     integer [], double precision [], double precision [], integer [], double precision,
     double precision [], double precision [], double precision, double precision, integer
 );
+-- The logistic fit before drift terms (docs/learning.md#drift).
+DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
+    integer [], integer [], double precision [], double precision [], double precision [],
+    integer [], double precision [], double precision [], integer [], double precision,
+    double precision [], double precision [], double precision, double precision, integer,
+    integer [], double precision
+);
 
 CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_ad_index integer [],
@@ -43,6 +50,8 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_holdout_folds integer DEFAULT 3,
     p_pair_groups integer [] DEFAULT NULL,
     p_pair_min_sd double precision DEFAULT 0,
+    p_drift_days double precision DEFAULT NULL,
+    p_drift_prior_sd double precision DEFAULT 0.3,
     OUT posterior_mean double precision [],
     OUT posterior_cholesky double precision [],
     OUT dispersion double precision,
@@ -53,7 +62,8 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     OUT effective_ads double precision,
     OUT half_life_scores double precision [],
     OUT kept_parameters boolean [],
-    OUT pair_sd double precision []
+    OUT pair_sd double precision [],
+    OUT drift_sd double precision []
 )
 LANGUAGE plpython3u
 IMMUTABLE
@@ -266,6 +276,42 @@ else:
             scores_out = [float(by_h[float(h)]) for h in p_half_lives]
     wfinal = decayed(age, chosen)
 
+# 6. Drift terms (docs/learning.md#drift): with p_drift_days, every ad older than that many
+# days carries, per element value it has, a cell for how far the value's effect was then
+# from now, N(0, s^2) with one s per dimension fitted like a pair's. The value's own
+# parameter is then its effect on the newest ads; the cells are integrated out before
+# anything is returned (the Laplace posterior's block of the other parameters), so a value
+# whose old ads disagree with its new ones follows the new, and a value with no new ads is
+# as uncertain as the dimension's drift says.
+k_model = k
+drift_dims = []
+drift_ids = []
+if p_drift_days is not None and p_ages is not None:
+    old = (age >= float(p_drift_days)).astype(float)
+    pair_cells = {int(g) for g, _, _ in (p_pair_groups or [])}
+    drift_dims = sorted(int(g) for g in set(groups[groups > 0]) - pair_cells)
+    first_id = int(groups.max(initial=0)) + 1
+    cols, col_groups = [], []
+    for i, g in enumerate(drift_dims):
+        for j in np.flatnonzero(groups == g):
+            cols.append(j)
+            col_groups.append(first_id + i)
+    if cols and old.any():
+        D = (sparse.diags(old) @ X[:, cols]).tocsc()
+        carried = np.diff(D.indptr) > 0
+        D = D[:, np.flatnonzero(carried)]
+        col_groups = np.asarray(col_groups, dtype=np.int64)[carried]
+        drift_ids = sorted({int(g) for g in col_groups})
+        # The old ads' own level as well, with an intercept's prior: ads not yet through
+        # their fatigue are better across the board, which no value's drift should absorb.
+        level_sd = float(np.max(sd[groups == 0])) if np.any(groups == 0) else float(np.max(sd))
+        X = sparse.hstack([X, sparse.csr_matrix(old[:, None]), D]).tocsr()
+        m0 = np.concatenate([m0, np.zeros(1 + D.shape[1])])
+        sd = np.concatenate([sd, [level_sd], np.full(D.shape[1], float(p_drift_prior_sd))])
+        groups = np.concatenate([groups, [0], col_groups])
+        precision0 = 1.0 / sd**2
+        k = len(m0)
+
 # 5. Pair terms (docs/learning.md#interactions): each pair of dimensions' cells share one
 # prior sd, estimated from the data by MacKay's fixed point on the Laplace posterior,
 # tau2 = sum(b^2) / sum(1 - var / tau2) over the group's cells (the cells no ad carries are
@@ -275,7 +321,9 @@ else:
 # ends below p_pair_min_sd is dropped and the model refitted without it: an additive market
 # keeps the additive model.
 pair_rows = [tuple(int(x) for x in row) for row in (p_pair_groups or [])]
-pair_ids = [g for g, _, _ in pair_rows]
+# The drift cells' groups are fitted, screened and dropped as a pair's are (one sd per group,
+# cells independent given the other terms: an ad carries one cell of each).
+pair_ids = [g for g, _, _ in pair_rows] + drift_ids
 min_sd = float(p_pair_min_sd)
 pair_sds = {}
 b = None
@@ -301,7 +349,7 @@ def use(keep):
     k = len(active)
 
 
-if pair_rows:
+if pair_ids:
     is_pair = np.isin(groups_all, pair_ids)
     main = (groups_all > 0) & ~is_pair
     cap = float(np.max(sd_all[main])) if main.any() else 1.0
@@ -329,6 +377,10 @@ if pair_rows:
     weight = wfinal / phi
     for g in pair_ids:
         cols = np.flatnonzero(groups_all == g)
+        # Drift is not screened: a moved value inflates the additive fit's overdispersion,
+        # which would hide the very drift that caused it; it is fitted jointly below.
+        if g in drift_ids:
+            continue
         if not len(cols):
             continue
         Xg = X_all[:, cols].tocsr()
@@ -350,7 +402,7 @@ if pair_rows:
 
         pair_sds[g] = float(np.sqrt(fixed_point(1.0 / precision_all[cols[0]], step)))
         precision_all[cols] = 1.0 / pair_sds[g] ** 2
-    joint = [g for g in pair_ids if pair_sds.get(g, 0.0) >= min_sd / 2]
+    joint = [g for g in pair_ids if g in drift_ids or pair_sds.get(g, 0.0) >= min_sd / 2]
     use(~is_pair | np.isin(groups_all, joint))
 
     # The pairs that passed, fitted jointly: each iteration a refit from the last MAP, then
@@ -380,10 +432,19 @@ if pair_rows:
     below = [g for g in joint if pair_sds[g] < min_sd]
     if below:
         use(np.isin(np.arange(len(groups_all)), active) & ~np.isin(groups_all, below))
-kept = np.isin(np.arange(len(groups_all)), active)
+    # No dimension's drift kept: the old ads' level goes too, so a market that did not
+    # move keeps the model without drift terms.
+    if drift_ids and not np.isin(groups, drift_ids).any():
+        use(np.isin(np.arange(len(groups_all)), active) & (np.arange(len(groups_all)) != k_model))
+kept = np.isin(np.arange(k_model), active)
 
 b, hess, phi = fit(wfinal, b)
 cov = np.linalg.inv(hess)
+# The drift cells integrated out: the posterior of the model's parameters is the Laplace
+# covariance's block of them (docs/learning.md#drift).
+model = active < k_model
+b, cov, X, groups = b[model], cov[np.ix_(model, model)], X[:, np.flatnonzero(model)], groups[model]
+k = len(b)
 cov = (cov + cov.T) / 2
 chol = np.linalg.cholesky(cov)
 
@@ -440,15 +501,16 @@ return (
     scores_out,
     [bool(x) for x in kept],
     [pair_sds.get(g) for g, _, _ in pair_rows] or None,
+    [pair_sds.get(first_id + i) for i in range(len(drift_dims))] if drift_ids else None,
 )
 $$;
 COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
     integer [], double precision [], double precision [], integer [], double precision,
     double precision [], double precision [], double precision, double precision, integer,
-    integer [], double precision
+    integer [], double precision, double precision, double precision
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd.';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it).';
 
 
 -- The value stage's fit (docs/learning.md#value-stage): the same inputs and outputs as
@@ -726,6 +788,9 @@ DECLARE
     v_pairs boolean := genome._setting_text('learner_interactions') = 'pairs';
     v_pair_prior_sd double precision := genome._setting_num('learner_pair_prior_sd');
     v_pair_min_sd double precision := genome._setting_num('learner_pair_min_sd');
+    -- null: no drift terms (docs/learning.md#drift).
+    v_drift_days double precision := nullif(genome._setting('learner_drift_days'), 'null')::text::double precision;
+    v_drift_prior_sd double precision := genome._setting_num('learner_drift_prior_sd');
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
@@ -959,6 +1024,10 @@ BEGIN
             array_agg(p.prior_mean ORDER BY p.param_idx) AS prior_mean,
             array_agg(p.prior_sd ORDER BY p.param_idx) AS prior_sd,
             array_agg(p.grp ORDER BY p.param_idx) AS grp,
+            -- The dimensions in their groups' order (the drift sds', docs/learning.md#drift).
+            array_agg(DISTINCT p.dimension ORDER BY p.dimension) FILTER (
+                WHERE p.dimension IS NOT NULL AND p.dimension_b IS NULL
+            ) AS dimension_names,
             -- Per pair of dimensions (group, first dimension's group, second's) and its name.
             (
                 SELECT array_agg(ARRAY[g.grp, g.grp_a, g.grp_b] ORDER BY g.grp)
@@ -983,6 +1052,7 @@ BEGIN
         pa.stage,
         b.organization_id,
         pp.names,
+        pp.dimension_names,
         pp.pair_names,
         pa.n_ads,
         pa.value_stage,
@@ -1015,11 +1085,12 @@ BEGIN
             coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
             pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
-            v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd
+            v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd,
+            v_drift_days, v_drift_prior_sd
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
-        SELECT vf.*
+        SELECT vf.*, NULL
         FROM genome._joint_lognormal_fit(
             coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
             pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
@@ -1034,14 +1105,16 @@ BEGIN
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
-        half_life_chosen_at, value_stage, pair_groups, pair_sd, updated_at
+        half_life_chosen_at, value_stage, pair_groups, pair_sd, drift_dimensions, drift_sd,
+        updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version,
         ARRAY(SELECT u.name FROM unnest(jf.names, jf.kept_parameters) AS u (name, kept) WHERE u.kept),
         jf.posterior_mean,
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
-        jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd, p_now
+        jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd,
+        CASE WHEN jf.drift_sd IS NOT NULL THEN jf.dimension_names END, jf.drift_sd, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -1058,6 +1131,8 @@ BEGIN
         value_stage = excluded.value_stage,
         pair_groups = excluded.pair_groups,
         pair_sd = excluded.pair_sd,
+        drift_dimensions = excluded.drift_dimensions,
+        drift_sd = excluded.drift_sd,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each rate stage (the value stage enters the win
