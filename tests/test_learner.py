@@ -458,15 +458,25 @@ def test_the_data_choose_a_short_half_life_after_a_swap_and_none_when_stationary
         brands[swapped] = f.brand(db)
         _brand_ads(db, brands[swapped], tags, impressions, clicks, dates, dates, matured)
     now = T0 + days * DAY
-    # Without decay the swap is not undone.
-    _use(db, "joint_logistic", learner_half_life_candidates=[None])
+    # Without decay or drift terms the swap is not undone.
+    _use(db, "joint_logistic", learner_half_life_candidates=[None], learner_drift_days=None)
     db.execute("SELECT genome.update_scores(%s)", (now,))
     without_decay = _posterior_means(db, brands[True], dim)
     assert without_decay[a] > without_decay[b]
     assert _half_lives(db, brands[True]) == [None]
-    # Candidates to choose from: the swapped brand's newest ads call for a short half-life,
-    # the stationary brand's for none.
-    _use(db, "joint_logistic", learner_half_life_candidates=[7, 14, 28, 56, None])
+    # Drift terms undo it with all evidence kept (docs/learning.md#drift).
+    _use(db, "joint_logistic", learner_drift_days=7)
+    db.execute("SELECT genome.update_scores(%s, true)", (now,))
+    with_drift = _posterior_means(db, brands[True], dim)
+    assert with_drift[b] > with_drift[a]
+    # Candidates to choose from (no drift terms): the swapped brand's newest ads call for a
+    # short half-life, the stationary brand's for none.
+    _use(
+        db,
+        "joint_logistic",
+        learner_half_life_candidates=[7, 14, 28, 56, None],
+        learner_drift_days=None,
+    )
     db.execute("SELECT genome.update_scores(%s)", (now,))
     assert _half_lives(db, brands[True])[0] <= 14
     assert _half_lives(db, brands[False]) == [None]
