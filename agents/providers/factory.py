@@ -17,12 +17,16 @@ and says so in every record it writes (provider_calls.provider and ad_reviews.re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.providers.base import EmbeddingModel, ImageModel, ProviderError, ReviewModel
+from agents.providers.errors import ProviderError
 from agents.providers.settings import KEY_NAMES, MODES, ProviderSettings, Vendor
+
+if TYPE_CHECKING:
+    from agents.providers.base import EmbeddingModel, ImageModel, ReviewModel
 
 # The vendors whose keys each agent job kind needs live (agents/pipeline.py). A review or
 # second opinion may describe and embed the image to find the brand's nearest exemplars
@@ -42,12 +46,48 @@ class MissingProviderKey(ProviderError):
 
 
 @dataclass(frozen=True)
-class Providers:
+class Models:
     image: ImageModel
     reviewer: ReviewModel
     second_reviewer: ReviewModel
     embedder: EmbeddingModel
-    mode: str  # 'offline' or 'live'
+
+
+class Providers:
+    """The models an agent calls, and their mode ('offline' or 'live').
+
+    `build` makes the models on their first use, once (the agent's workers share them):
+    the offline ones are built then, not at start, so that an agent listens for work
+    without loading numpy, Pillow and the renderer (docs/operations.md#start-up). The live
+    ones are built at start (live_providers), where a missing key or price stops it."""
+
+    def __init__(self, mode: str, build: Callable[[], Models]) -> None:
+        self.mode = mode
+        self._build = build
+        self._models: Models | None = None
+        self._lock = threading.Lock()
+
+    def models(self) -> Models:
+        with self._lock:
+            if self._models is None:
+                self._models = self._build()
+            return self._models
+
+    @property
+    def image(self) -> ImageModel:
+        return self.models().image
+
+    @property
+    def reviewer(self) -> ReviewModel:
+        return self.models().reviewer
+
+    @property
+    def second_reviewer(self) -> ReviewModel:
+        return self.models().second_reviewer
+
+    @property
+    def embedder(self) -> EmbeddingModel:
+        return self.models().embedder
 
 
 class _NotConfigured:
@@ -92,18 +132,23 @@ def needed_vendors(kinds: Iterable[str] | None = None) -> list[Vendor]:
 
 
 def offline_providers() -> Providers:
-    # imported here, like the live SDKs below: a runtime loads only the models it runs
+    """The offline models, built on first use (see Providers)."""
+    return Providers("offline", _offline_models)
+
+
+def _offline_models() -> Models:
+    # imported here, like the live SDKs below: a runtime loads only the models it runs,
+    # and only when it first calls one (docs/operations.md#start-up)
     from agents.providers.offline.hashembed import OfflineEmbedder
     from agents.providers.offline.models import OfflineAdWorld, OfflineImageModel, offline_reviewers
 
     world = OfflineAdWorld()
     first, second = offline_reviewers(world)
-    return Providers(
+    return Models(
         image=OfflineImageModel(world),
         reviewer=first,
         second_reviewer=second,
         embedder=OfflineEmbedder(),
-        mode="offline",
     )
 
 
@@ -130,13 +175,13 @@ def live_providers(settings: ProviderSettings, kinds: Iterable[str] | None = Non
     def model(role: str, vendor: Vendor, build: Any) -> Any:
         return build(settings) if settings.has_key(vendor) else _NotConfigured(role, vendor)
 
-    return Providers(
+    models = Models(
         image=model("image", "gemini", GeminiImageModel),
         reviewer=model("reviewer", "anthropic", ClaudeReviewer),
         second_reviewer=model("second_reviewer", "gemini", GeminiReviewer),
         embedder=model("embedder", "openai", OpenAIEmbedder),
-        mode="live",
     )
+    return Providers("live", lambda: models)
 
 
 def load_providers(
