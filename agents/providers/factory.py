@@ -17,16 +17,18 @@ and says so in every record it writes (provider_calls.provider and ad_reviews.re
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agents.providers.errors import ProviderError
-from agents.providers.settings import KEY_NAMES, MODES, ProviderSettings, Vendor
+from agents.providers.modes import KEY_NAMES, MODES, Vendor, env_mode
 
 if TYPE_CHECKING:
     from agents.providers.base import EmbeddingModel, ImageModel, ReviewModel
+    from agents.providers.settings import ProviderSettings
 
 # The vendors whose keys each agent job kind needs live (agents/pipeline.py). A review or
 # second opinion may describe and embed the image to find the brand's nearest exemplars
@@ -111,7 +113,11 @@ class _NotConfigured:
 
 def resolve_mode(mode: str | None, settings: ProviderSettings) -> str:
     """An explicit mode wins; no mode defers to GENOME_PROVIDER (settings.mode, default live)."""
-    requested = (mode or settings.mode).strip().lower()
+    return _checked_mode(mode, settings.mode)
+
+
+def _checked_mode(mode: str | None, configured: str) -> str:
+    requested = (mode or configured).strip().lower()
     if requested == "auto":
         raise ValueError(
             "provider mode 'auto' is gone (it switched to the offline provider when a key "
@@ -190,8 +196,18 @@ def load_providers(
     kinds: Iterable[str] | None = None,
 ) -> Providers:
     """The providers for agents running `kinds` (default every kind): offline only when
-    asked for, else live with every key those kinds need (MissingProviderKey otherwise)."""
-    settings = settings or ProviderSettings.from_env()
+    asked for, else live with every key those kinds need (MissingProviderKey otherwise).
+
+    Without `settings`, an offline agent reads GENOME_PROVIDER (a bad value is refused in
+    either mode) and no other setting: the rest are the live models', and reading them
+    loads pydantic, start-up time an offline agent does without
+    (docs/operations.md#start-up)."""
+    if settings is None:
+        if _checked_mode(mode, env_mode(os.environ) or "live") == "offline":
+            return offline_providers()
+        from agents.providers.settings import ProviderSettings
+
+        settings = ProviderSettings.from_env()
     if resolve_mode(mode, settings) == "offline":
         return offline_providers()
     return live_providers(settings, kinds)
