@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from agents import cluster, runtime, schema_snapshot
+from agents import cluster, runtime
 from agents.dashboard import commands as dashboard_commands
-from agents.migrate import MigrationError, migrate, plan, status
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
 
 if TYPE_CHECKING:
@@ -58,6 +57,10 @@ class _VersionAction(argparse.Action):
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    # imported here, as in _cmd_schema: the other commands (`agents run`) do without the
+    # migrator (docs/operations.md#start-up)
+    from agents.migrate import MigrationError, migrate, plan, status
+
     dsn = args.url or database_url(args.dbname)
     try:
         if args.status:
@@ -93,6 +96,9 @@ def extra_commands() -> dict[str, EntryPoint]:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    from agents import schema_snapshot
+    from agents.migrate import MigrationError
+
     dsn = args.url or database_url(args.dbname)
     try:
         sys.stdout.write(schema_snapshot.fresh_dump(dsn))
