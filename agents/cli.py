@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
+from typing import TYPE_CHECKING
 
-from agents import cluster, runtime, schema_snapshot
+from agents import cluster, runtime
 from agents.dashboard import commands as dashboard_commands
-from agents.migrate import MigrationError, migrate, plan, status
 from agents.settings import DEFAULT_DBNAME, database_url, local_cluster
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
@@ -33,13 +35,32 @@ DISTRIBUTION = "creative-genome"
 
 
 def package_version() -> str:
+    # imported here, as in extra_commands: importlib.metadata and its look-ups cost a
+    # command's start-up time (docs/operations.md#start-up)
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(DISTRIBUTION)
     except PackageNotFoundError:  # run from a checkout that was never installed
         return "unknown (not installed)"
 
 
+class _VersionAction(argparse.Action):
+    """--version: the installed version, looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object) -> None:
+        print(f"genome {package_version()}")
+        parser.exit()
+
+
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    # imported here, as in _cmd_schema: the other commands (`agents run`) do without the
+    # migrator (docs/operations.md#start-up)
+    from agents.migrate import MigrationError, migrate, plan, status
+
     dsn = args.url or database_url(args.dbname)
     try:
         if args.status:
@@ -59,14 +80,25 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
 
 # Commands other installed packages add (the simulator's `genome demo`, see pyproject.toml).
 # They are loaded only when run, so the production commands never import the simulator.
+# A built-in command is run without looking them up (reading every installed package's
+# entry points is start-up time, docs/operations.md#start-up); one of them with a
+# built-in's name was never usable (argparse refuses the clash in build_parser).
 COMMAND_GROUP = "genome.commands"
+BUILTIN_COMMANDS = frozenset(
+    {"db", "migrate", "schema", "providers", "agents", "dashboard", "users"}
+)
 
 
 def extra_commands() -> dict[str, EntryPoint]:
+    from importlib.metadata import entry_points
+
     return {ep.name: ep for ep in entry_points(group=COMMAND_GROUP)}
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    from agents import schema_snapshot
+    from agents.migrate import MigrationError
+
     dsn = args.url or database_url(args.dbname)
     try:
         sys.stdout.write(schema_snapshot.fresh_dump(dsn))
@@ -94,9 +126,10 @@ def _cmd_providers(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(builtin_only: bool = False) -> argparse.ArgumentParser:
+    """The `genome` parser; `builtin_only` leaves out the installed packages' commands."""
     parser = argparse.ArgumentParser(prog="genome", description=__doc__)
-    parser.add_argument("--version", action="version", version=f"genome {package_version()}")
+    parser.add_argument("--version", action=_VersionAction, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", help="the project-local PostgreSQL cluster")
@@ -143,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     runtime.add_cli(sub)
     dashboard_commands.add_dashboard_cli(sub)
     dashboard_commands.add_users_cli(sub)
-    for name, ep in extra_commands().items():
+    for name, ep in ({} if builtin_only else extra_commands()).items():
         # listed for `genome --help`; main() hands the command's arguments to ep's main
         sub.add_parser(name, help=f"{ep.value} (`genome {name} --help`)", add_help=False)
     return parser
@@ -151,11 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    extra = extra_commands().get(argv[0]) if argv else None
+    builtin = bool(argv) and argv[0] in BUILTIN_COMMANDS
+    extra = extra_commands().get(argv[0]) if argv and not builtin else None
     try:
         if extra is not None:
             return int(extra.load()(argv[1:]))
-        args = build_parser().parse_args(argv)
+        args = build_parser(builtin_only=builtin).parse_args(argv)
         return int(args.func(args))
     except cluster.ClusterError as exc:
         print(f"genome: {exc}", file=sys.stderr)

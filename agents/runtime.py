@@ -46,7 +46,8 @@ from agents.listener import Listener
 from agents.settings import DEFAULT_DBNAME, database_url
 
 if TYPE_CHECKING:
-    from agents.pipeline import ProviderSet
+    from agents.pipeline import ProviderSet, Stages
+    from agents.storage import Store
 
 # The longest pause (before jitter) between attempts to reach an unavailable database:
 # short, so the agents are back within seconds of its return (README.md#security-and-reliability).
@@ -106,6 +107,27 @@ class _NoopStages:
         return "done"
 
 
+class _PipelineStages:
+    """The pipeline's stages (agents/pipeline.py), imported and built for the first job: an
+    agent listens for work before it loads the pipeline's image and model libraries
+    (docs/operations.md#start-up)."""
+
+    def __init__(self, providers: ProviderSet, queue: JobQueue, store: Store) -> None:
+        self.providers, self.queue, self.store = providers, queue, store
+        self._stages: Stages | None = None
+        self._lock = threading.Lock()
+
+    def run(self, job: dict[str, Any]) -> str:
+        with self._lock:
+            if self._stages is None:
+                from agents.pipeline import ExemplarSource, Stages
+
+                self._stages = Stages(
+                    self.providers, self.queue, self.store, ExemplarSource(self.queue)
+                )
+        return self._stages.run(job)
+
+
 class AgentRuntime:
     """One agent process: a dispatcher, worker threads, a heartbeat and a listener."""
 
@@ -139,9 +161,7 @@ class AgentRuntime:
         jobs = JobQueue(pool, self.worker, timedelta(seconds=cfg.lease_seconds))
         stages: _Runner = _NoopStages(jobs)
         if self.store is not None:
-            from agents.pipeline import ExemplarSource, Stages
-
-            stages = Stages(self.providers, jobs, self.store, ExemplarSource(jobs))
+            stages = _PipelineStages(self.providers, jobs, self.store)
         listener = Listener(self.dsn, cfg.kinds, self.wake, self.done, cfg.probe_interval)
         workers = [
             threading.Thread(target=self._worker, args=(stages, jobs), daemon=True, name=f"w{i}")

@@ -28,8 +28,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-import fsspec
-
 from agents.settings import project_root
 
 # One file name inside an organization's prefix: the same rule as genome._check_storage_key.
@@ -74,7 +72,8 @@ def _check_key(key: str, organization_id: UUID | str | None) -> str:
 @dataclass(frozen=True)
 class Store:
     """Where images live: `url` is the canonical store URL (no trailing slash), `root` the
-    same place as the filesystem `fs` names it (a local directory, or bucket/prefix)."""
+    same place as the filesystem `fs` names it (a local directory, or bucket/prefix). A
+    local store has no `fs`: it reads and writes through pathlib (put, read)."""
 
     url: str
     root: str
@@ -101,6 +100,10 @@ class Store:
             if not _BUCKET.fullmatch(parts.netloc):
                 raise StorageConfigError(f"storage URL {url!r}: no valid bucket name")
             root = "/".join([parts.netloc, *segments])
+            # imported here: a local store does without fsspec, which costs an agent
+            # start-up time (docs/operations.md#start-up)
+            import fsspec
+
             return cls(f"s3://{root}", root, fsspec.filesystem("s3", **_s3_options()))
         raise StorageConfigError(f"storage URL {url!r}: the scheme must be file or s3")
 
@@ -108,7 +111,7 @@ class Store:
     def directory(cls, path: Path | str) -> Store:
         """A local directory store (the directory need not exist yet)."""
         root = Path(path).resolve()
-        return cls(root.as_uri(), str(root), fsspec.filesystem("file"))
+        return cls(root.as_uri(), str(root), None)
 
     def uri(self, key: str) -> str:
         """The URI of `key` in this store (what storage_path holds)."""

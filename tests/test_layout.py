@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -72,3 +73,57 @@ def test_genome_demo_is_found_through_the_entry_point_group() -> None:
     commands = cli.extra_commands()
     assert commands["demo"].value == "sim.demo:main"
     assert "demo" in cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+
+
+def test_builtin_commands_are_the_parsers_own() -> None:
+    """main() runs these without looking up the other packages' commands."""
+    from agents import cli
+
+    parser = cli.build_parser(builtin_only=True)
+    assert set(parser._subparsers._group_actions[0].choices) == cli.BUILTIN_COMMANDS  # type: ignore[union-attr]
+
+
+# `genome agents run --provider offline` up to its LISTEN: the listener's start waits until
+# it listens, then records the modules loaded and stops the agent (before any claim).
+_LISTENING_PROBE = """
+import json, os, signal, sys
+from agents import cli, runtime
+real_start = runtime.Listener.start
+def start(self):
+    real_start(self)
+    listening = self.connected.wait(60)
+    print(json.dumps({"listening": listening, "modules": sorted(sys.modules)}), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)
+runtime.Listener.start = start
+sys.exit(cli.main(["agents", "run", "--url", sys.argv[1], "--provider", "offline",
+                   "--concurrency", "1"]))
+"""
+
+
+def test_an_offline_agent_listens_before_loading_the_pipelines_libraries(
+    db_dsn: str, tmp_path: Path
+) -> None:
+    """docs/operations.md#start-up: numpy, Pillow, pydantic, fsspec, the stages and the
+    offline models are loaded for the first job, not before the agent listens."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GENOME_")}
+    env["GENOME_STORAGE_DIR"] = str(tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-c", _LISTENING_PROBE, db_dsn],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert res.returncode == 0, res.stderr
+    probe = json.loads(res.stdout.splitlines()[-1])
+    assert probe["listening"]
+    modules = set(probe["modules"])
+    assert {"psycopg", "agents.runtime", "agents.providers.factory"} <= modules
+    heavy = sorted(
+        m
+        for m in modules
+        if m.split(".")[0] in {"numpy", "PIL", "pydantic", "fsspec"}
+        or m in {"agents.pipeline", "agents.providers.base", "agents.providers.settings"}
+        or m.startswith("agents.providers.offline")
+    )
+    assert heavy == []

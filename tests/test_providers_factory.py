@@ -117,6 +117,20 @@ def test_genome_provider_sets_the_mode_but_not_over_an_explicit_one() -> None:
     )
 
 
+def test_an_offline_agent_reads_only_genome_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/operations.md#start-up: the live models' settings do not stop an offline agent;
+    a bad GENOME_PROVIDER still stops either."""
+    monkeypatch.setenv("GENOME_PRICES", "not json")
+    assert load_providers("offline").mode == "offline"
+    with pytest.raises(ValueError, match="GENOME_PRICES is not JSON"):
+        load_providers("live")
+    monkeypatch.setenv("GENOME_PROVIDER", "offline")
+    assert load_providers().mode == "offline"
+    monkeypatch.setenv("GENOME_PROVIDER", "auto")
+    with pytest.raises(ValueError, match="auto"):
+        load_providers("offline")
+
+
 def test_live_without_keys_fails_clearly() -> None:
     with pytest.raises(MissingProviderKey, match="ANTHROPIC_API_KEY") as exc:
         load_providers("live", ProviderSettings.from_env({"GEMINI_API_KEY": "g"}))

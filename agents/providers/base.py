@@ -13,6 +13,11 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+# The errors live in errors.py (start-up time, docs/operations.md#start-up); named here too.
+from agents.providers.errors import MalformedOutput as MalformedOutput
+from agents.providers.errors import ProviderError as ProviderError
+from agents.providers.errors import TransientProviderError as TransientProviderError
+
 EMBEDDING_DIMENSIONS = 1536
 
 # A brief's canvas size, live and offline alike.
@@ -25,30 +30,6 @@ def canvas_dimensions(canvas_size: str) -> tuple[int, int]:
     if not m:
         raise ValueError(f"canvas_size {canvas_size!r} is not WIDTHxHEIGHT[px]")
     return int(m.group(1)), int(m.group(2))
-
-
-class ProviderError(RuntimeError):
-    """A model call failed after the retries inside one attempt (the job attempt fails).
-
-    `calls` holds the billed model calls of the failed attempt (a model that answered with
-    an unusable output is billed all the same), so that fail_job records them with
-    ok = false (docs/operations.md#prices)."""
-
-    def __init__(self, *args: object) -> None:
-        super().__init__(*args)
-        self.calls: list[CallRecord] = []
-
-
-class TransientProviderError(ProviderError):
-    """429, 5xx, timeouts: worth retrying inside the attempt."""
-
-
-class MalformedOutput(ProviderError):
-    """The model answered, but not with a valid structured output. Keeps the raw text."""
-
-    def __init__(self, message: str, raw: str) -> None:
-        super().__init__(f"{message}; raw output: {raw[:2000]!r}")
-        self.raw = raw
 
 
 class CallRecord(BaseModel):

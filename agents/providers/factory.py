@@ -17,12 +17,18 @@ and says so in every record it writes (provider_calls.provider and ad_reviews.re
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.providers.base import EmbeddingModel, ImageModel, ProviderError, ReviewModel
-from agents.providers.settings import KEY_NAMES, MODES, ProviderSettings, Vendor
+from agents.providers.errors import ProviderError
+from agents.providers.modes import KEY_NAMES, MODES, Vendor, env_mode
+
+if TYPE_CHECKING:
+    from agents.providers.base import EmbeddingModel, ImageModel, ReviewModel
+    from agents.providers.settings import ProviderSettings
 
 # The vendors whose keys each agent job kind needs live (agents/pipeline.py). A review or
 # second opinion may describe and embed the image to find the brand's nearest exemplars
@@ -42,12 +48,48 @@ class MissingProviderKey(ProviderError):
 
 
 @dataclass(frozen=True)
-class Providers:
+class Models:
     image: ImageModel
     reviewer: ReviewModel
     second_reviewer: ReviewModel
     embedder: EmbeddingModel
-    mode: str  # 'offline' or 'live'
+
+
+class Providers:
+    """The models an agent calls, and their mode ('offline' or 'live').
+
+    `build` makes the models on their first use, once (the agent's workers share them):
+    the offline ones are built then, not at start, so that an agent listens for work
+    without loading numpy, Pillow and the renderer (docs/operations.md#start-up). The live
+    ones are built at start (live_providers), where a missing key or price stops it."""
+
+    def __init__(self, mode: str, build: Callable[[], Models]) -> None:
+        self.mode = mode
+        self._build = build
+        self._models: Models | None = None
+        self._lock = threading.Lock()
+
+    def models(self) -> Models:
+        with self._lock:
+            if self._models is None:
+                self._models = self._build()
+            return self._models
+
+    @property
+    def image(self) -> ImageModel:
+        return self.models().image
+
+    @property
+    def reviewer(self) -> ReviewModel:
+        return self.models().reviewer
+
+    @property
+    def second_reviewer(self) -> ReviewModel:
+        return self.models().second_reviewer
+
+    @property
+    def embedder(self) -> EmbeddingModel:
+        return self.models().embedder
 
 
 class _NotConfigured:
@@ -71,7 +113,11 @@ class _NotConfigured:
 
 def resolve_mode(mode: str | None, settings: ProviderSettings) -> str:
     """An explicit mode wins; no mode defers to GENOME_PROVIDER (settings.mode, default live)."""
-    requested = (mode or settings.mode).strip().lower()
+    return _checked_mode(mode, settings.mode)
+
+
+def _checked_mode(mode: str | None, configured: str) -> str:
+    requested = (mode or configured).strip().lower()
     if requested == "auto":
         raise ValueError(
             "provider mode 'auto' is gone (it switched to the offline provider when a key "
@@ -92,18 +138,23 @@ def needed_vendors(kinds: Iterable[str] | None = None) -> list[Vendor]:
 
 
 def offline_providers() -> Providers:
-    # imported here, like the live SDKs below: a runtime loads only the models it runs
+    """The offline models, built on first use (see Providers)."""
+    return Providers("offline", _offline_models)
+
+
+def _offline_models() -> Models:
+    # imported here, like the live SDKs below: a runtime loads only the models it runs,
+    # and only when it first calls one (docs/operations.md#start-up)
     from agents.providers.offline.hashembed import OfflineEmbedder
     from agents.providers.offline.models import OfflineAdWorld, OfflineImageModel, offline_reviewers
 
     world = OfflineAdWorld()
     first, second = offline_reviewers(world)
-    return Providers(
+    return Models(
         image=OfflineImageModel(world),
         reviewer=first,
         second_reviewer=second,
         embedder=OfflineEmbedder(),
-        mode="offline",
     )
 
 
@@ -130,13 +181,13 @@ def live_providers(settings: ProviderSettings, kinds: Iterable[str] | None = Non
     def model(role: str, vendor: Vendor, build: Any) -> Any:
         return build(settings) if settings.has_key(vendor) else _NotConfigured(role, vendor)
 
-    return Providers(
+    models = Models(
         image=model("image", "gemini", GeminiImageModel),
         reviewer=model("reviewer", "anthropic", ClaudeReviewer),
         second_reviewer=model("second_reviewer", "gemini", GeminiReviewer),
         embedder=model("embedder", "openai", OpenAIEmbedder),
-        mode="live",
     )
+    return Providers("live", lambda: models)
 
 
 def load_providers(
@@ -145,8 +196,18 @@ def load_providers(
     kinds: Iterable[str] | None = None,
 ) -> Providers:
     """The providers for agents running `kinds` (default every kind): offline only when
-    asked for, else live with every key those kinds need (MissingProviderKey otherwise)."""
-    settings = settings or ProviderSettings.from_env()
+    asked for, else live with every key those kinds need (MissingProviderKey otherwise).
+
+    Without `settings`, an offline agent reads GENOME_PROVIDER (a bad value is refused in
+    either mode) and no other setting: the rest are the live models', and reading them
+    loads pydantic, start-up time an offline agent does without
+    (docs/operations.md#start-up)."""
+    if settings is None:
+        if _checked_mode(mode, env_mode(os.environ) or "live") == "offline":
+            return offline_providers()
+        from agents.providers.settings import ProviderSettings
+
+        settings = ProviderSettings.from_env()
     if resolve_mode(mode, settings) == "offline":
         return offline_providers()
     return live_providers(settings, kinds)

@@ -14,19 +14,15 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-Mode = Literal["offline", "live"]
-MODES: tuple[str, ...] = ("offline", "live")
-Vendor = Literal["gemini", "anthropic", "openai"]
-# The environment variables of each vendor's key, for messages naming a missing one.
-KEY_NAMES: dict[Vendor, str] = {
-    "gemini": "GEMINI_API_KEY (or GOOGLE_API_KEY)",
-    "anthropic": "ANTHROPIC_API_KEY",
-    "openai": "OPENAI_API_KEY",
-}
+# The modes and vendors live in modes.py (no pydantic, docs/operations.md#start-up).
+from agents.providers.modes import KEY_NAMES as KEY_NAMES
+from agents.providers.modes import MODES as MODES
+from agents.providers.modes import Mode as Mode
+from agents.providers.modes import Vendor as Vendor
+from agents.providers.modes import env_mode
 
 
 class Price(BaseModel):
@@ -203,19 +199,9 @@ class ProviderSettings(BaseModel):
         """Settings from environment variables (os.environ unless `env` is given)."""
         src = os.environ if env is None else env
         values: dict[str, object] = {}
-        mode = src.get("GENOME_PROVIDER")
+        mode = env_mode(src)
         if mode:
-            values["mode"] = mode.strip().lower()
-            if values["mode"] not in MODES:
-                raise ValueError(
-                    f"GENOME_PROVIDER={mode!r} is not one of {', '.join(MODES)}"
-                    + (
-                        " (auto, which switched to the offline provider when a key was "
-                        "missing, is gone)"
-                        if values["mode"] == "auto"
-                        else ""
-                    )
-                )
+            values["mode"] = mode
         gemini_key = src.get("GEMINI_API_KEY") or src.get("GOOGLE_API_KEY")
         for field, key in (
             ("gemini_api_key", gemini_key),
