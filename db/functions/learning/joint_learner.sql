@@ -113,7 +113,14 @@ precision0 = 1.0 / sd**2
 
 
 def gram(v):
-    # X' diag(v) X, dense.
+    # X' diag(v) X, dense. A small design (a brand's few hundred ads, a few dozen
+    # parameters) as a dense product: scipy.sparse's overhead per product is about a
+    # millisecond, the dense product itself microseconds. Pair cells make designs too wide
+    # for that (n k^2 grows), and those stay sparse.
+    rows, cols = X.shape
+    if rows * cols * cols <= 4e6:
+        Xd = X.toarray()
+        return Xd.T @ (v[:, None] * Xd)
     return (X.T @ (sparse.diags(v) @ X)).toarray()
 
 
