@@ -1333,7 +1333,7 @@ COMMENT ON FUNCTION genome._apply_tenant_keys() IS 'Internal, idempotent (run by
 --
 
 CREATE FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) RETURNS TABLE(value text, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision)
-    LANGUAGE plpython3u IMMUTABLE
+    LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED
     SET search_path TO 'genome', 'public'
     AS $$
 import numpy as np
@@ -12511,6 +12511,7 @@ CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timest
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
+    SET work_mem TO '64MB'
     AS $$
 #variable_conflict use_column
 DECLARE
@@ -12559,58 +12560,63 @@ BEGIN
 
     RETURN QUERY
     WITH raw AS (
-        -- Stage 1, over every reward row: only cheap per-row work (the analysed key and the
-        -- context keys extracted as text, joined by the unit separator chr(31) into one text
-        -- key that hashes faster than an array), grouped down to a few hundred rows. Up to
-        -- four context dimensions by direct extraction (a 1M-row scan spent most of its time
-        -- building jsonb with `element_tags - keys`); more take the slower general path.
+        -- Stage 1, over every reward row: only cheap per-row work, grouped down to a few
+        -- hundred rows. Measured at 1M rows (docs/attribution.md#cost): the scan, deforming
+        -- and the three jsonb look-ups are about a third of the time, the hash grouping and the
+        -- per-ad sums the rest. So: the analysed key and up to four context keys extracted as
+        -- text and grouped as they are (NULL, '' and 'unknown' merge in stage 2; more context
+        -- dimensions go through the slower general column `ctx_more`), spend bucket and
+        -- first_date; the per-ad sums as two regr_* transitions, whose aggregates over the same
+        -- inputs share one state: (clicks, impressions) gives the ads, the click and impression
+        -- sums and the sum of squared impressions; (empirical logit, its binomial variance),
+        -- NULL for an ad without impressions and so skipped, gives the ads with impressions and
+        -- the sums of logits, squared logits and variances.
         SELECT
-            nullif(cer.element_tags ->> p_dimension, '') AS val,
+            cer.element_tags ->> p_dimension AS val,
+            cer.element_tags ->> v_context[1] AS ctx1,
+            cer.element_tags ->> v_context[2] AS ctx2,
+            cer.element_tags ->> v_context[3] AS ctx3,
+            cer.element_tags ->> v_context[4] AS ctx4,
             CASE
-                WHEN cardinality(v_context) <= 4 THEN concat_ws(
-                    chr(31),
-                    coalesce(cer.element_tags ->> v_context[1], ''),
-                    coalesce(cer.element_tags ->> v_context[2], ''),
-                    coalesce(cer.element_tags ->> v_context[3], ''),
-                    coalesce(cer.element_tags ->> v_context[4], '')
-                )
-                ELSE array_to_string(
+                WHEN cardinality(v_context) > 4 THEN array_to_string(
                     ARRAY(
                         SELECT coalesce(cer.element_tags ->> c.dim, '')
-                        FROM unnest(v_context) AS c (dim)
+                        FROM unnest(v_context[5:]) AS c (dim)
                     ),
                     chr(31)
                 )
-            END AS ctx,
+            END AS ctx_more,
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
-            count(*) AS n_ads,
+            regr_count(cer.total_clicks::double precision, h.n) AS n_ads,
+            regr_avgy(cer.total_clicks::double precision, h.n) AS mean_k,
+            regr_avgx(cer.total_clicks::double precision, h.n) AS mean_n,
+            regr_sxx(cer.total_clicks::double precision, h.n) AS sxx_n,
             -- Ads with impressions: the ones whose CTR (and its spread) is defined.
-            count(*) FILTER (WHERE cer.total_impressions > 0) AS ns,
-            sum(cer.total_clicks::double precision) AS k,
-            sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
-            -- Per ad: squared impressions, and the empirical logit of its CTR with its
-            -- binomial variance (docs/attribution.md#ads-as-the-units).
-            sum(h.n * h.n) AS s2,
-            sum(h.logit) AS sl,
-            sum(h.logit * h.logit) AS sll,
-            sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
+            regr_count(h.logit, 1 / h.kh + 1 / h.mh) AS ns,
+            regr_avgy(h.logit, 1 / h.kh + 1 / h.mh) AS mean_logit,
+            regr_syy(h.logit, 1 / h.kh + 1 / h.mh) AS syy_logit,
+            regr_avgx(h.logit, 1 / h.kh + 1 / h.mh) AS mean_v
         FROM genome.creative_element_rewards AS cer
         CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
-        GROUP BY 1, 2, 3, 4
+        GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     ),
 
     r AS (
-        -- Stage 2, on the grouped rows: the stratum key.
+        -- Stage 2, on the grouped rows: the stratum key, and the sums back from the means
+        -- (sum x = n mean x, sum x^2 = Sxx + n mean x^2; 0 for a group without such ads).
         SELECT
-            raw.val,
+            nullif(raw.val, '') AS val,
             concat_ws(
                 '|',
                 array_to_string(
                     ARRAY(
                         SELECT coalesce(nullif(ctx.v, ''), 'unknown')
-                        FROM unnest(string_to_array(raw.ctx, chr(31))) WITH ORDINALITY AS ctx (v, ord)
+                        FROM unnest(
+                            ARRAY[raw.ctx1, raw.ctx2, raw.ctx3, raw.ctx4]
+                            || string_to_array(raw.ctx_more, chr(31))
+                        ) WITH ORDINALITY AS ctx (v, ord)
                         WHERE ctx.ord <= cardinality(v_context)
                         ORDER BY ctx.ord
                     ),
@@ -12621,12 +12627,12 @@ BEGIN
             ) AS stratum,
             raw.n_ads,
             raw.ns,
-            raw.k,
-            raw.m,
-            raw.s2,
-            raw.sl,
-            raw.sll,
-            raw.sv
+            raw.n_ads * raw.mean_k AS k,
+            raw.n_ads * (raw.mean_n - raw.mean_k) AS m,
+            raw.sxx_n + raw.n_ads * raw.mean_n ^ 2 AS s2,
+            coalesce(raw.ns * raw.mean_logit, 0) AS sl,
+            coalesce(raw.syy_logit + raw.ns * raw.mean_logit ^ 2, 0) AS sll,
+            coalesce(raw.ns * raw.mean_v, 0) AS sv
         FROM raw
     ),
 

@@ -44,6 +44,10 @@ RETURNS TABLE (
 )
 LANGUAGE plpython3u
 IMMUTABLE
+-- Restricted, not unsafe: the one call runs in the leader, above the Gather of a parallel scan
+-- (an unsafe function anywhere in a query rules out a parallel plan for all of it; the tenant
+-- policies still do, docs/attribution.md#cost).
+PARALLEL RESTRICTED
 SET search_path = genome, public
 AS $$
 import numpy as np
