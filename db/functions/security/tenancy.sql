@@ -34,22 +34,26 @@ CREATE OR REPLACE FUNCTION genome.current_organization()
 RETURNS uuid
 LANGUAGE plpgsql
 STABLE
+PARALLEL RESTRICTED
 SET search_path = genome, public
 AS $$
 DECLARE
-    v_setting text := current_setting('app.organization_id', true);
+    v_setting text := btrim(current_setting('app.organization_id', true));
 BEGIN
-    IF v_setting IS NULL OR btrim(v_setting) = '' THEN
+    IF v_setting IS NULL OR v_setting = '' THEN
         RETURN NULL;
     END IF;
-    BEGIN
-        RETURN btrim(v_setting)::uuid;
-    EXCEPTION WHEN invalid_text_representation THEN
+    -- The forms uuid input accepts (a hyphen after any group of four hex digits, braces
+    -- around), tested by pattern rather than by catching the cast's error: an EXCEPTION
+    -- block cannot run in a parallel query, and every tenant policy calls this
+    -- (docs/security.md#row-level-security).
+    IF v_setting !~* '^(\{[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}|[0-9a-f]{4}(-?[0-9a-f]{4}){7})$' THEN
         RAISE EXCEPTION 'app.organization_id must be an organization id (uuid), got %',
             quote_literal(v_setting)
             USING ERRCODE = 'GN950',
                   HINT = 'SET app.organization_id = ''<organization uuid>''';
-    END;
+    END IF;
+    RETURN v_setting::uuid;
 END
 $$;
 COMMENT ON FUNCTION genome.current_organization() IS
@@ -59,6 +63,7 @@ CREATE OR REPLACE FUNCTION genome.owner_session()
 RETURNS boolean
 LANGUAGE plpgsql
 STABLE
+PARALLEL RESTRICTED
 SECURITY DEFINER
 SET search_path = genome, public, pg_temp
 AS $$
