@@ -695,6 +695,88 @@ $$;
 COMMENT ON FUNCTION genome._learner_stage_metric(text) IS
 'Internal (docs/learning.md#joint-learner): the genome.reward_metrics metric whose maturation_days a joint-learner stage with this success metric waits for: clicks -> ctr, purchases -> conversion_rate, purchase_value -> roas.';
 
+-- The fit's design entries (docs/learning.md#interactions): per ad the parameters it
+-- carries, its element values and, for a rate stage with pair terms, the cells of every two
+-- of them. Computed on one (brand, stage)'s aggregated arrays in numpy: expanded in SQL,
+-- every ad's ten pairs of tags cost two self-joins of its jsonb and a sort of the ads'
+-- (ad, parameter) rows (~3 s of a 10,000-ad brand's daily update against ~50 ms here).
+CREATE OR REPLACE FUNCTION genome._joint_design(
+    p_tags text [],
+    p_value_dims integer [],
+    p_values text [],
+    p_first integer,
+    p_cell_a integer [],
+    p_cell_b integer [],
+    OUT ad_index integer [],
+    OUT param_index integer [],
+    OUT cells integer []
+)
+LANGUAGE plpython3u
+IMMUTABLE
+AS $$
+import numpy as np
+
+# p_tags: per ad (rows, in ad order) its value of each element dimension (columns, in the
+# dimensions' order; NULL: none); p_value_dims/p_values: the registry's element values in
+# parameter order, each value's dimension (1-based column) and name; p_first: the parameter
+# index of the first value (after the intercepts); p_cell_a/p_cell_b: every possible pair
+# cell in parameter order, its two values (1-based places in p_values), the first of the
+# earlier dimension. Returns the entries (1-based ad, 1-based parameter; the values, then
+# the carried cells, which are numbered after all values in their order) sorted by ad and
+# parameter, and the carried cells (1-based places in p_cell_a).
+dims = np.asarray(p_value_dims, dtype=np.int64)
+n_values = len(dims)
+if len(p_values) != n_values or len(p_cell_a or []) != len(p_cell_b or []):
+    plpy.error("per-value or per-cell arrays differ in length")
+tags = p_tags or []
+n_ads = len(tags)
+n_dims = len(tags[0]) if n_ads else 0
+# Each ad's value of each dimension as its 0-based place among the values, -1 when it has
+# none or one the registry does not know.
+place = {}
+for i, (d, v) in enumerate(zip(dims, p_values)):
+    place[(int(d) - 1, v)] = i
+code = np.full((n_ads, n_dims), -1, dtype=np.int64)
+for j in range(n_dims):
+    lookup = {v: i for (d, v), i in place.items() if d == j}
+    code[:, j] = [lookup.get(row[j], -1) for row in tags]
+rows = np.repeat(np.arange(n_ads), n_dims)
+flat = code.ravel()
+has = flat >= 0
+ads = [rows[has]]
+params = [flat[has] + int(p_first)]
+carried = np.zeros(0, dtype=np.int64)
+if p_cell_a and n_ads:
+    a = np.asarray(p_cell_a, dtype=np.int64) - 1
+    b = np.asarray(p_cell_b, dtype=np.int64) - 1
+    # The cell of two values, looked up by both places.
+    cell_of = np.full((n_values, n_values), -1, dtype=np.int64)
+    cell_of[a, b] = np.arange(len(a))
+    ad_cells = []
+    for j in range(n_dims):
+        for l in range(j + 1, n_dims):
+            ok = (code[:, j] >= 0) & (code[:, l] >= 0)
+            c = np.full(n_ads, -1, dtype=np.int64)
+            c[ok] = cell_of[code[ok, j], code[ok, l]]
+            ok &= c >= 0
+            ad_cells.append((np.flatnonzero(ok), c[ok]))
+    all_cells = np.concatenate([c for _, c in ad_cells])
+    carried = np.unique(all_cells)
+    # A carried cell's parameter: after every value, in the cells' order.
+    number = np.full(len(a), -1, dtype=np.int64)
+    number[carried] = np.arange(len(carried))
+    for ad, c in ad_cells:
+        ads.append(ad)
+        params.append(number[c] + int(p_first) + n_values)
+ad = np.concatenate(ads)
+par = np.concatenate(params)
+order = np.lexsort((par, ad))
+return ((ad[order] + 1).tolist(), par[order].tolist(), (carried + 1).tolist())
+$$;
+COMMENT ON FUNCTION genome._joint_design(text [], integer [], text [], integer, integer [], integer []) IS
+'Internal (docs/learning.md#interactions): the design entries of one joint-learner fit from its ads'' element values (p_tags: per ad, per element dimension in order, its value; unknown or missing values carry no entry) and the registry''s element values in parameter order (p_value_dims: each value''s dimension''s place, p_values: its name; p_first: the first value''s parameter index). With p_cell_a/p_cell_b (every possible pair cell in parameter order, as the places of its two values) each ad also carries the cell of every two of its values; the cells some ad carries are numbered after the values. Returns ad_index and param_index (1-based, sorted by ad then parameter) and cells (the carried cells'' places in p_cell_a, in order).';
+
+
 -- Step of update_scores (docs/learning.md#joint-learner): refit every brand with matured
 -- per-ad evidence, one fit per funnel stage of its objectives, and replace its brand-level
 -- posterior with the product of the stages' marginals.
@@ -710,6 +792,8 @@ LANGUAGE plpgsql
 SET search_path = genome, public
 -- Called on its own too: the fits' arrays over many brands pass jit_above_cost (as in update_scores).
 SET jit = off
+-- Sorting a 10,000-ad brand's (ad, stage) rows by ad spilled to disk at the default 4 MB.
+SET work_mem = '64MB'
 AS $$
 DECLARE
     v_half_life double precision := genome._setting_num('learner_half_life_days');
@@ -726,11 +810,41 @@ DECLARE
     v_pairs boolean := genome._setting_text('learner_interactions') = 'pairs';
     v_pair_prior_sd double precision := genome._setting_num('learner_pair_prior_sd');
     v_pair_min_sd double precision := genome._setting_num('learner_pair_min_sd');
+    -- The registry's element dimensions (with values) in order, its element values in
+    -- parameter order (each value's dimension's place and name) and every possible pair
+    -- cell in parameter order (its two values' places): genome._joint_design's inputs.
+    v_dims text [];
+    v_value_dims integer [];
+    v_values text [];
+    v_cell_a integer [];
+    v_cell_b integer [];
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
         RETURN 0;
     END IF;
+    SELECT array_agg(DISTINCT v.dimension ORDER BY v.dimension) INTO v_dims
+    FROM genome.element_values AS v
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element';
+    SELECT
+        array_agg(array_position(v_dims, v.dimension) ORDER BY v.dimension, v.dimension || '=' || v.value),
+        array_agg(v.value ORDER BY v.dimension, v.dimension || '=' || v.value)
+    INTO v_value_dims, v_values
+    FROM genome.element_values AS v
+    WHERE v.dimension = ANY (v_dims);
+    -- A pair cell's place: its pair of dimensions, then its name (the parameters' order).
+    SELECT array_agg(a.i ORDER BY a.dimension, b.dimension, a.name || '&' || b.name),
+        array_agg(b.i ORDER BY a.dimension, b.dimension, a.name || '&' || b.name)
+    INTO v_cell_a, v_cell_b
+    FROM (
+        SELECT u.i, v_dims[u.d] AS dimension, v_dims[u.d] || '=' || u.value AS name
+        FROM unnest(v_value_dims, v_values) WITH ORDINALITY AS u (d, value, i)
+    ) AS a
+    INNER JOIN (
+        SELECT u.i, v_dims[u.d] AS dimension, v_dims[u.d] || '=' || u.value AS name
+        FROM unnest(v_value_dims, v_values) WITH ORDINALITY AS u (d, value, i)
+    ) AS b ON a.dimension < b.dimension
+    WHERE v_pairs;
 
     -- 1. Every matured ad's evidence for each stage of its objective
     -- (genome.learner_objective_evidence), weighted by imported_ad_weight, and its age in
@@ -746,7 +860,10 @@ BEGIN
         loe.stage,
         loe.success_metric = 'purchase_value' AS value_stage,
         cer.reward_objective AS objective,
-        cer.element_tags,
+        -- Its value of each element dimension, in v_dims' order (NULL: none).
+        ARRAY(
+            SELECT cer.element_tags ->> u.d FROM unnest(v_dims) WITH ORDINALITY AS u (d, i) ORDER BY u.i
+        ) AS tags,
         CASE WHEN loe.success_metric = 'purchase_value' THEN ev.successes
             ELSE least(ev.successes, ev.trials)
         END::double precision AS successes,
@@ -780,6 +897,26 @@ BEGIN
       AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
     -- Statistics for the joins below (a temporary table has none until analysed).
     ANALYZE _joint_ads;
+
+    -- 1b. Every fit's design entries (the values each ad carries and, for a rate stage with
+    -- learner_interactions 'pairs', the cells of every two of them) and the cells some ad
+    -- carries, from the ads' values aggregated per (brand, stage) (docs/learning.md#interactions).
+    CREATE TEMP TABLE _joint_designs ON COMMIT DROP AS
+    SELECT a.brand_id, a.stage, jd.ad_index, jd.param_index, jd.cells
+    FROM (
+        SELECT
+            x.brand_id,
+            x.stage,
+            bool_or(x.value_stage) AS value_stage,
+            count(DISTINCT x.objective)::integer AS objectives,
+            array_agg(x.tags ORDER BY x.ad_idx) FILTER (WHERE cardinality(x.tags) > 0) AS tags
+        FROM _joint_ads AS x
+        GROUP BY x.brand_id, x.stage
+    ) AS a
+    CROSS JOIN LATERAL genome._joint_design(
+        a.tags, v_value_dims, v_values, a.objectives + 1,
+        CASE WHEN NOT a.value_stage THEN v_cell_a END, CASE WHEN NOT a.value_stage THEN v_cell_b END
+    ) AS jd;
 
     -- 2. Every fit's parameters: one intercept per objective, then every element value;
     -- prior means from the category prior where one exists (docs/learning.md#category-priors);
@@ -830,11 +967,18 @@ BEGIN
     ),
 
     pair_cells AS (
-        SELECT DISTINCT a.brand_id, a.stage, ta.key AS dimension, ta.value, tb.key AS dimension_b, tb.value AS value_b
-        FROM _joint_ads AS a
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS ta
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS tb
-        WHERE v_pairs AND NOT a.value_stage AND ta.key < tb.key
+        SELECT
+            jd.brand_id,
+            jd.stage,
+            v_dims[v_value_dims[v_cell_a[c.i]]] AS dimension,
+            v_values[v_cell_a[c.i]] AS value,
+            v_dims[v_value_dims[v_cell_b[c.i]]] AS dimension_b,
+            v_values[v_cell_b[c.i]] AS value_b,
+            -- (a value's group is its dimension's place in v_dims, as in value_priors)
+            v_value_dims[v_cell_a[c.i]] AS grp_a,
+            v_value_dims[v_cell_b[c.i]] AS grp_b
+        FROM _joint_designs AS jd
+        CROSS JOIN unnest(jd.cells) AS c (i)
     ),
 
     all_params AS (
@@ -885,21 +1029,14 @@ BEGIN
             pc.value,
             pc.dimension_b,
             pc.value_b,
-            d.dims + dense_rank() OVER (
+            cardinality(v_dims) + dense_rank() OVER (
                 PARTITION BY pc.brand_id, pc.stage ORDER BY pc.dimension, pc.dimension_b
             )::integer,
             0.0,
             v_pair_prior_sd,
-            va.grp,
-            vb.grp
+            pc.grp_a,
+            pc.grp_b
         FROM pair_cells AS pc
-        CROSS JOIN (SELECT max(v.grp) AS dims FROM value_priors AS v) AS d
-        INNER JOIN value_priors AS va
-            ON va.brand_id = pc.brand_id AND va.stage = pc.stage
-            AND va.dimension = pc.dimension AND va.value = pc.value
-        INNER JOIN value_priors AS vb
-            ON vb.brand_id = pc.brand_id AND vb.stage = pc.stage
-            AND vb.dimension = pc.dimension_b AND vb.value = pc.value_b
     )
 
     SELECT
@@ -908,33 +1045,10 @@ BEGIN
     FROM all_params AS ap;
     ANALYZE _joint_params;
 
-    -- 3. Every fit on its arrays, aggregated per (brand, stage) in one statement; the
-    -- PL/Python fit runs once per (brand, stage) on them.
+    -- 3. Every fit on its arrays, aggregated per (brand, stage) in one statement (the
+    -- design entries from 1b); the PL/Python fit runs once per (brand, stage) on them.
     CREATE TEMP TABLE _joint_fits ON COMMIT DROP AS
-    WITH tags AS MATERIALIZED (
-        -- Every ad's tags first, then one hash join to the parameters: joined per ad, the
-        -- planner hashed each ad's few tags and scanned every parameter once per ad.
-        SELECT a.brand_id, a.stage, a.ad_idx, a.element_tags, t.key, t.value
-        FROM _joint_ads AS a
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-    ),
-
-    -- MATERIALIZED: aggregated once, however often the join below reads it.
-    entries AS MATERIALIZED (
-        SELECT
-            t.brand_id,
-            t.stage,
-            array_agg(t.ad_idx ORDER BY t.ad_idx, p.param_idx) AS ad_index,
-            array_agg(p.param_idx ORDER BY t.ad_idx, p.param_idx) AS param_index
-        FROM tags AS t
-        INNER JOIN _joint_params AS p
-            ON p.brand_id = t.brand_id AND p.stage = t.stage AND p.dimension = t.key AND p.value = t.value
-            -- a pair cell: the ad carries its second value too
-            AND (p.dimension_b IS NULL OR t.element_tags ->> p.dimension_b = p.value_b)
-        GROUP BY t.brand_id, t.stage
-    ),
-
-    per_ad AS (
+    WITH per_ad AS (
         SELECT
             a.brand_id,
             a.stage,
@@ -995,7 +1109,7 @@ BEGIN
         END AS half_life_chosen_at
     FROM per_ad AS pa
     INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
-    LEFT JOIN entries AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
+    LEFT JOIN _joint_designs AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
     INNER JOIN public.brands AS b ON b.id = pa.brand_id
     -- A half-life the data chose within learner_half_life_refresh_days, still a candidate,
     -- is kept: the fit runs once instead of once per candidate and window.
@@ -1113,6 +1227,7 @@ BEGIN
 
     v_brands := (SELECT count(DISTINCT jm.brand_id) FROM _joint_marginals AS jm);
     DROP TABLE _joint_ads;
+    DROP TABLE _joint_designs;
     DROP TABLE _joint_params;
     DROP TABLE _joint_fits;
     DROP TABLE _joint_marginals;
