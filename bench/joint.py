@@ -97,7 +97,10 @@ def _fit_function(conn: psycopg.Connection) -> dict[bool, Any]:
         ).fetchone()
         assert row is not None
         names, body = row
-        src = f"def fit({', '.join(names)}):\n" + textwrap.indent(body.strip("\n"), "    ")
+        # (every argument may be left out: the calls below give the ones they use)
+        src = f"def fit({', '.join(n + '=None' for n in names)}):\n" + textwrap.indent(
+            body.strip("\n"), "    "
+        )
         scope: dict[str, Any] = {"plpy": None}
         exec(compile(src, name, "exec"), scope)  # the project's own code
         fits[value_stage] = scope["fit"]
