@@ -10804,7 +10804,8 @@ BEGIN
         -- Each ad's value of each element dimension, in v_dims' order (NULL: none), once per
         -- ad rather than once per stage (OFFSET 0: computed here, not after the join).
         SELECT
-            c.*,
+            c.id, c.brand_id, c.reward_objective, c.is_imported, c.first_date, c.last_date,
+            c.total_impressions, c.total_clicks, c.total_purchases, c.total_purchase_value,
             ARRAY(
                 SELECT c.element_tags ->> u.d FROM unnest(v_dims) WITH ORDINALITY AS u (d, i) ORDER BY u.i
             ) AS tags
