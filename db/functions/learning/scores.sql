@@ -841,6 +841,9 @@ BEGIN
                 FROM combos AS c
                 WHERE c.present AND cs.brand_id = c.brand_id AND cs.product_id IS NULL
                   AND cs.combo_key = c.combo_key
+                  -- (said again of the table: the planner then reads the brands' rows only,
+                  -- not every brand's combos into a hash join)
+                  AND ($2 IS NULL OR cs.brand_id = ANY ($2))
                 RETURNING cs.brand_id, cs.combo_key
             ),
 
