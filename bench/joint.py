@@ -97,7 +97,10 @@ def _fit_function(conn: psycopg.Connection) -> dict[bool, Any]:
         ).fetchone()
         assert row is not None
         names, body = row
-        src = f"def fit({', '.join(names)}):\n" + textwrap.indent(body.strip("\n"), "    ")
+        # (every argument may be left out: the calls below give the ones they use)
+        src = f"def fit({', '.join(n + '=None' for n in names)}):\n" + textwrap.indent(
+            body.strip("\n"), "    "
+        )
         scope: dict[str, Any] = {"plpy": None}
         exec(compile(src, name, "exec"), scope)  # the project's own code
         fits[value_stage] = scope["fit"]
@@ -249,7 +252,10 @@ def _fit_all(
     # Drift terms (docs/learning.md#drift): a rate stage's argument, None (null) for none.
     drift = settings["learner_drift_days"]
     drift_sd = float(settings["learner_drift_prior_sd"])
-    drift_args = [None if drift is None else float(drift), drift_sd]
+    drift_args = {
+        "p_drift_days": None if drift is None else float(drift),
+        "p_drift_prior_sd": drift_sd,
+    }
     metric = {
         "clicks": ads["total_clicks"],
         "purchases": ads["total_purchases"],
@@ -362,7 +368,7 @@ def _fit_all(
             g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
             prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
             half_life, holdout_days, holdout_folds, pair_groups or None, pair_min_sd,
-            *([] if value_stage else drift_args),
+            **({} if value_stage else drift_args),
         )  # fmt: skip
         b, chol, phi, mm, mv, chosen, average, effective, _, kept = out[:10]
         names = [nm for nm, keep in zip(names, kept, strict=True) if keep]

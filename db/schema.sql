@@ -4649,10 +4649,84 @@ COMMENT ON FUNCTION genome._job_stage_rank() IS 'Internal trigger: sets genome.a
 
 
 --
--- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision, double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_design(text[], integer[], text[], integer, integer[], integer[], boolean); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, p_drift_days double precision DEFAULT NULL::double precision, p_drift_prior_sd double precision DEFAULT 0.3, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) RETURNS record
+CREATE FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[], p_values text[], p_first integer, p_cell_a integer[], p_cell_b integer[], p_entries boolean, OUT ad_index integer[], OUT param_index integer[], OUT ad_values integer[], OUT cells integer[], OUT cell_values integer[]) RETURNS record
+    LANGUAGE plpython3u IMMUTABLE
+    AS $$
+import numpy as np
+
+# p_tags: per ad (rows, in ad order) its value of each element dimension (columns, in the
+# dimensions' order; NULL: none); p_value_dims/p_values: the registry's element values in
+# parameter order, each value's dimension (1-based column) and name; p_first: the parameter
+# index of the first value (after the intercepts); p_cell_a/p_cell_b: every possible pair
+# cell in parameter order, its two values (1-based places in p_values), the first of the
+# earlier dimension. Returns the cells some ad carries (1-based places in p_cell_a, in
+# order) and their values' places (rows of two); with p_entries the fit's entries (1-based
+# ad and parameter: the values, then the carried cells numbered after all values, sorted by
+# ad and parameter), else per ad and dimension the place of its value (0: none), from which
+# genome._joint_logistic_fit builds them itself (p_ad_values, p_cells).
+dims = np.asarray(p_value_dims, dtype=np.int64)
+n_values = len(dims)
+if len(p_values) != n_values or len(p_cell_a or []) != len(p_cell_b or []):
+    plpy.error("per-value or per-cell arrays differ in length")
+tags = p_tags or []
+n_ads = len(tags)
+n_dims = len(tags[0]) if n_ads else 0
+# Each ad's value of each dimension as its 1-based place among the values, 0 when it has
+# none or one the registry does not know.
+code = np.zeros((n_ads, n_dims), dtype=np.int64)
+for j in range(n_dims):
+    lookup = {v: i + 1 for i, (d, v) in enumerate(zip(dims, p_values)) if d == j + 1}
+    code[:, j] = [lookup.get(row[j], 0) for row in tags]
+carried = np.zeros(0, dtype=np.int64)
+ad_cells = []
+if p_cell_a and n_ads:
+    a = np.asarray(p_cell_a, dtype=np.int64) - 1
+    b = np.asarray(p_cell_b, dtype=np.int64) - 1
+    # The cell of two values, looked up by both places.
+    cell_of = np.full((n_values, n_values), -1, dtype=np.int64)
+    cell_of[a, b] = np.arange(len(a))
+    for j in range(n_dims):
+        for l in range(j + 1, n_dims):
+            ok = np.flatnonzero((code[:, j] > 0) & (code[:, l] > 0))
+            c = cell_of[code[ok, j] - 1, code[ok, l] - 1]
+            ad_cells.append((ok[c >= 0], c[c >= 0]))
+    if ad_cells:
+        carried = np.unique(np.concatenate([c for _, c in ad_cells]))
+    cell_values = np.stack([a[carried], b[carried]], axis=1) + 1
+else:
+    cell_values = np.zeros((0, 2), dtype=np.int64)
+if not p_entries:
+    return (None, None, code.tolist(), (carried + 1).tolist(), cell_values.tolist())
+rows, cols = np.nonzero(code > 0)
+ads, params = [rows], [code[rows, cols] - 1 + int(p_first)]
+# A carried cell's parameter: after every value, in the cells' order.
+number = np.full(len(p_cell_a or []), -1, dtype=np.int64)
+number[carried] = np.arange(len(carried))
+for ad, c in ad_cells:
+    ads.append(ad)
+    params.append(number[c] + int(p_first) + n_values)
+ad = np.concatenate(ads)
+par = np.concatenate(params)
+order = np.lexsort((par, ad))
+return ((ad[order] + 1).tolist(), par[order].tolist(), None, (carried + 1).tolist(), cell_values.tolist())
+$$;
+
+
+--
+-- Name: FUNCTION _joint_design(p_tags text[], p_value_dims integer[], p_values text[], p_first integer, p_cell_a integer[], p_cell_b integer[], p_entries boolean, OUT ad_index integer[], OUT param_index integer[], OUT ad_values integer[], OUT cells integer[], OUT cell_values integer[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[], p_values text[], p_first integer, p_cell_a integer[], p_cell_b integer[], p_entries boolean, OUT ad_index integer[], OUT param_index integer[], OUT ad_values integer[], OUT cells integer[], OUT cell_values integer[]) IS 'Internal (docs/learning.md#interactions): the design of one joint-learner fit from its ads'' element values (p_tags: per ad, per element dimension in order, its value; unknown or missing values carry nothing) and the registry''s element values in parameter order (p_value_dims: each value''s dimension''s place, p_values: its name; p_first: the first value''s parameter index). With p_cell_a/p_cell_b (every possible pair cell in parameter order, as the places of its two values) an ad also carries the cell of every two of its values: cells returns the cells some ad carries (places in p_cell_a, in order, numbered after the values) and cell_values their values'' places (rows of two). With p_entries, ad_index and param_index are the fit''s entries (1-based, sorted by ad then parameter); else ad_values gives per ad and dimension its value''s place (0: none), the form genome._joint_logistic_fit takes as p_ad_values with p_cells.';
+
+
+--
+-- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision, integer[], integer[], double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, p_ad_values integer[] DEFAULT NULL::integer[], p_cells integer[] DEFAULT NULL::integer[], p_drift_days double precision DEFAULT NULL::double precision, p_drift_prior_sd double precision DEFAULT 0.3, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) RETURNS record
     LANGUAGE plpython3u IMMUTABLE
     AS $$
 import numpy as np
@@ -4679,17 +4753,48 @@ if not (len(sd) == k and len(groups) == k) or len(p_ad_index) != len(p_param_ind
 if np.any(sd <= 0) or np.any(n < s) or np.any(s < 0) or np.any(w < 0):
     plpy.error("prior sd must be positive, 0 <= successes <= trials, weights >= 0")
 
+ad_entries = np.asarray(p_ad_index, dtype=np.int64) - 1
+param_entries = np.asarray(p_param_index, dtype=np.int64) - 1
+if p_ad_values is not None:
+    # The entries from each ad's values instead (docs/learning.md#interactions): per ad and
+    # element dimension the 1-based place of its value among the values (0: none), which
+    # are the parameters after the intercepts; with p_cells (per pair-cell parameter, in
+    # order after the values, the places of its two values, the earlier dimension's first)
+    # also the cell of every two values an ad carries. As entries the pairs would be ten
+    # (ad, cell) rows an ad, built and carried through SQL.
+    if len(ad_entries):
+        plpy.error("give the entries or the ads' values, not both")
+    values = np.asarray(p_ad_values, dtype=np.int64)
+    values = values.reshape(n_ads, -1) if values.size else np.zeros((n_ads, 0), dtype=np.int64)
+    first = int(np.sum(groups == 0))
+    is_cell = np.isin(groups, [int(r[0]) for r in (p_pair_groups or [])])
+    n_values = int(np.sum((groups > 0) & ~is_cell))
+    if np.any(values < 0) or np.any(values > n_values):
+        plpy.error("an ad's value is no value parameter")
+    rows, cols = np.nonzero(values > 0)
+    ads_e, params_e = [rows], [values[rows, cols] - 1 + first]
+    if p_cells:
+        cells_v = np.asarray(p_cells, dtype=np.int64).reshape(-1, 2) - 1
+        if len(cells_v) != int(np.sum(is_cell)):
+            plpy.error("one pair of values per pair-cell parameter is needed")
+        cell_of = np.full((n_values, n_values), -1, dtype=np.int64)
+        cell_of[cells_v[:, 0], cells_v[:, 1]] = np.arange(len(cells_v))
+        for j in range(values.shape[1]):
+            for l in range(j + 1, values.shape[1]):
+                ok = np.flatnonzero((values[:, j] > 0) & (values[:, l] > 0))
+                c = cell_of[values[ok, j] - 1, values[ok, l] - 1]
+                ads_e.append(ok[c >= 0])
+                params_e.append(c[c >= 0] + first + n_values)
+    ad_entries, param_entries = np.concatenate(ads_e), np.concatenate(params_e)
+
 # Sparse: an ad carries one intercept, one value per dimension and one cell per pair of
 # dimensions, out of up to several hundred parameters once pair terms are in.
 X = sparse.csr_matrix(
     (
-        np.ones(n_ads + len(p_ad_index)),
+        np.ones(n_ads + len(ad_entries)),
         (
-            np.concatenate([np.arange(n_ads), np.asarray(p_ad_index, dtype=np.int64) - 1]),
-            np.concatenate([
-                np.asarray(p_objective_index, dtype=np.int64) - 1,
-                np.asarray(p_param_index, dtype=np.int64) - 1,
-            ]),
+            np.concatenate([np.arange(n_ads), ad_entries]),
+            np.concatenate([np.asarray(p_objective_index, dtype=np.int64) - 1, param_entries]),
         ),
     ),
     shape=(n_ads, k),
@@ -5101,10 +5206,10 @@ $$;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it).';
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it).';
 
 
 --
@@ -10552,35 +10657,63 @@ BEGIN
                     CASE %6$s END AS present,
                     CASE %7$s END AS combo_key
                 FROM grouped AS g
+            ),
+
+            -- The combos a brand already has are updated in place (HOT, fillfactor 50), the
+            -- new ones inserted: as an upsert, every existing row first went through the
+            -- insert path and its tenant-key trigger's lookups (about half of the step's
+            -- write time for one brand's 6,000 combos).
+            updated AS (
+                UPDATE genome.element_combo_scores AS cs
+                SET alpha = 1.0 + c.s,
+                    beta = 1.0 + c.n - c.s,
+                    n_rewards = c.n,
+                    mean_reward = c.mean_reward,
+                    genome_version = $5,
+                    updated_at = $1
+                FROM combos AS c
+                WHERE c.present AND cs.brand_id = c.brand_id AND cs.product_id IS NULL
+                  AND cs.combo_key = c.combo_key
+                  -- (said again of the table: the planner then reads the brands' rows only,
+                  -- not every brand's combos into a hash join)
+                  AND ($2 IS NULL OR cs.brand_id = ANY ($2))
+                RETURNING cs.brand_id, cs.combo_key
+            ),
+
+            inserted AS (
+                INSERT INTO genome.element_combo_scores AS cs (
+                    organization_id, brand_id, product_id, combo_size, dimensions, element_values,
+                    combo_key, alpha, beta, n_rewards, mean_reward, genome_version, updated_at
+                )
+                SELECT
+                    c.organization_id,
+                    c.brand_id,
+                    NULL,
+                    cardinality(c.dims),
+                    c.dims,
+                    c.vals,
+                    c.combo_key,
+                    1.0 + c.s,
+                    1.0 + c.n - c.s,
+                    c.n,
+                    c.mean_reward,
+                    $5,
+                    $1
+                FROM combos AS c
+                WHERE c.present AND NOT EXISTS (
+                    SELECT 1 FROM updated AS u WHERE u.brand_id = c.brand_id AND u.combo_key = c.combo_key
+                )
+                ON CONFLICT (brand_id, product_id, combo_key) DO UPDATE
+                SET alpha = excluded.alpha,
+                    beta = excluded.beta,
+                    n_rewards = excluded.n_rewards,
+                    mean_reward = excluded.mean_reward,
+                    genome_version = excluded.genome_version,
+                    updated_at = excluded.updated_at
+                RETURNING 1
             )
 
-            INSERT INTO genome.element_combo_scores AS cs (
-                organization_id, brand_id, product_id, combo_size, dimensions, element_values,
-                combo_key, alpha, beta, n_rewards, mean_reward, genome_version, updated_at
-            )
-            SELECT
-                c.organization_id,
-                c.brand_id,
-                NULL,
-                cardinality(c.dims),
-                c.dims,
-                c.vals,
-                c.combo_key,
-                1.0 + c.s,
-                1.0 + c.n - c.s,
-                c.n,
-                c.mean_reward,
-                $5,
-                $1
-            FROM combos AS c
-            WHERE c.present
-            ON CONFLICT (brand_id, product_id, combo_key) DO UPDATE
-            SET alpha = excluded.alpha,
-                beta = excluded.beta,
-                n_rewards = excluded.n_rewards,
-                mean_reward = excluded.mean_reward,
-                genome_version = excluded.genome_version,
-                updated_at = excluded.updated_at
+            SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)
             $sql$,
             (SELECT string_agg(format('r.x%1$s AS x%1$s, r.h%1$s AS h%1$s', i), ', ') FROM generate_series(1, v_n) AS i),
             v_columns,
@@ -10589,8 +10722,7 @@ BEGIN
             v_triples[2] || v_pairs[2],
             v_triples[3] || v_pairs[3],
             v_triples[4] || v_pairs[4]
-        ) USING p_now, p_brands, v_threshold, v_combo_min, p_version;
-        GET DIAGNOSTICS v_rows = ROW_COUNT;
+        ) INTO v_rows USING p_now, p_brands, v_threshold, v_combo_min, p_version;
     END IF;
     DELETE FROM genome.element_combo_scores AS cs
     WHERE cs.genome_version < p_version AND (p_brands IS NULL OR cs.brand_id = ANY (p_brands));
@@ -10653,6 +10785,7 @@ CREATE FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zo
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
+    SET work_mem TO '64MB'
     AS $$
 DECLARE
     v_half_life double precision := genome._setting_num('learner_half_life_days');
@@ -10672,11 +10805,41 @@ DECLARE
     -- null: no drift terms (docs/learning.md#drift).
     v_drift_days double precision := nullif(genome._setting('learner_drift_days'), 'null')::text::double precision;
     v_drift_prior_sd double precision := genome._setting_num('learner_drift_prior_sd');
+    -- The registry's element dimensions (with values) in order, its element values in
+    -- parameter order (each value's dimension's place and name) and every possible pair
+    -- cell in parameter order (its two values' places): genome._joint_design's inputs.
+    v_dims text [];
+    v_value_dims integer [];
+    v_values text [];
+    v_cell_a integer [];
+    v_cell_b integer [];
     v_brands integer;
 BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
         RETURN 0;
     END IF;
+    SELECT array_agg(DISTINCT v.dimension ORDER BY v.dimension) INTO v_dims
+    FROM genome.element_values AS v
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element';
+    SELECT
+        array_agg(array_position(v_dims, v.dimension) ORDER BY v.dimension, v.dimension || '=' || v.value),
+        array_agg(v.value ORDER BY v.dimension, v.dimension || '=' || v.value)
+    INTO v_value_dims, v_values
+    FROM genome.element_values AS v
+    WHERE v.dimension = ANY (v_dims);
+    -- A pair cell's place: its pair of dimensions, then its name (the parameters' order).
+    SELECT array_agg(a.i ORDER BY a.dimension, b.dimension, a.name || '&' || b.name),
+        array_agg(b.i ORDER BY a.dimension, b.dimension, a.name || '&' || b.name)
+    INTO v_cell_a, v_cell_b
+    FROM (
+        SELECT u.i, v_dims[u.d] AS dimension, v_dims[u.d] || '=' || u.value AS name
+        FROM unnest(v_value_dims, v_values) WITH ORDINALITY AS u (d, value, i)
+    ) AS a
+    INNER JOIN (
+        SELECT u.i, v_dims[u.d] AS dimension, v_dims[u.d] || '=' || u.value AS name
+        FROM unnest(v_value_dims, v_values) WITH ORDINALITY AS u (d, value, i)
+    ) AS b ON a.dimension < b.dimension
+    WHERE v_pairs;
 
     -- 1. Every matured ad's evidence for each stage of its objective
     -- (genome.learner_objective_evidence), weighted by imported_ad_weight, and its age in
@@ -10692,7 +10855,7 @@ BEGIN
         loe.stage,
         loe.success_metric = 'purchase_value' AS value_stage,
         cer.reward_objective AS objective,
-        cer.element_tags,
+        cer.tags,
         CASE WHEN loe.success_metric = 'purchase_value' THEN ev.successes
             ELSE least(ev.successes, ev.trials)
         END::double precision AS successes,
@@ -10702,7 +10865,20 @@ BEGIN
             (p_now::date - cer.first_date) - (cer.last_date - cer.first_date) / 2.0, 0
         )::double precision AS age,
         row_number() OVER (PARTITION BY cer.brand_id, loe.stage ORDER BY cer.id)::integer AS ad_idx
-    FROM genome.creative_element_rewards AS cer
+    FROM (
+        -- Each ad's value of each element dimension, in v_dims' order (NULL: none), once per
+        -- ad rather than once per stage (OFFSET 0: computed here, not after the join).
+        SELECT
+            c.id, c.brand_id, c.reward_objective, c.is_imported, c.first_date, c.last_date,
+            c.total_impressions, c.total_clicks, c.total_purchases, c.total_purchase_value,
+            ARRAY(
+                SELECT c.element_tags ->> u.d FROM unnest(v_dims) WITH ORDINALITY AS u (d, i) ORDER BY u.i
+            ) AS tags
+        FROM genome.creative_element_rewards AS c
+        -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
+        WHERE c.matured_at <= p_now AND (p_brands IS NULL OR c.brand_id = ANY (p_brands))
+        OFFSET 0
+    ) AS cer
     INNER JOIN genome.learner_objective_evidence AS loe ON loe.reward_objective = cer.reward_objective
     CROSS JOIN LATERAL (
         SELECT
@@ -10718,14 +10894,35 @@ BEGIN
             END AS trials
     ) AS ev
     INNER JOIN genome.reward_metrics AS rm ON rm.metric = genome._learner_stage_metric(loe.success_metric)
-    WHERE cer.matured_at <= p_now AND ev.trials > 0
+    WHERE ev.trials > 0
       AND (loe.success_metric <> 'purchase_value' OR ev.successes > 0)
       -- (A stage whose metric matures first matured with the row itself.)
-      AND (rm.maturation_days <= v_first_maturation OR p_now::date - cer.first_date >= rm.maturation_days)
-      -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
-      AND (p_brands IS NULL OR cer.brand_id = ANY (p_brands));
+      AND (rm.maturation_days <= v_first_maturation OR p_now::date - cer.first_date >= rm.maturation_days);
     -- Statistics for the joins below (a temporary table has none until analysed).
     ANALYZE _joint_ads;
+
+    -- 1b. Every fit's design from its ads' values aggregated per (brand, stage): with
+    -- learner_interactions 'pairs', a rate stage's cells of every two values that some ad
+    -- carries (docs/learning.md#interactions), and per ad its values' places, from which the
+    -- fit builds its entries (the value stage's fit takes them as entries).
+    CREATE TEMP TABLE _joint_designs ON COMMIT DROP AS
+    SELECT a.brand_id, a.stage, jd.ad_index, jd.param_index, jd.ad_values, jd.cells, jd.cell_values
+    FROM (
+        SELECT
+            x.brand_id,
+            x.stage,
+            bool_or(x.value_stage) AS value_stage,
+            count(DISTINCT x.objective)::integer AS objectives,
+            array_agg(x.tags ORDER BY x.ad_idx) FILTER (WHERE cardinality(x.tags) > 0) AS tags
+        FROM _joint_ads AS x
+        GROUP BY x.brand_id, x.stage
+    ) AS a
+    CROSS JOIN LATERAL genome._joint_design(
+        a.tags, v_value_dims, v_values, a.objectives + 1,
+        CASE WHEN NOT a.value_stage THEN v_cell_a END, CASE WHEN NOT a.value_stage THEN v_cell_b END,
+        -- (the rate stages' fit builds its entries from the ads' values itself)
+        a.value_stage
+    ) AS jd;
 
     -- 2. Every fit's parameters: one intercept per objective, then every element value;
     -- prior means from the category prior where one exists (docs/learning.md#category-priors);
@@ -10776,11 +10973,18 @@ BEGIN
     ),
 
     pair_cells AS (
-        SELECT DISTINCT a.brand_id, a.stage, ta.key AS dimension, ta.value, tb.key AS dimension_b, tb.value AS value_b
-        FROM _joint_ads AS a
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS ta
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS tb
-        WHERE v_pairs AND NOT a.value_stage AND ta.key < tb.key
+        SELECT
+            jd.brand_id,
+            jd.stage,
+            v_dims[v_value_dims[v_cell_a[c.i]]] AS dimension,
+            v_values[v_cell_a[c.i]] AS value,
+            v_dims[v_value_dims[v_cell_b[c.i]]] AS dimension_b,
+            v_values[v_cell_b[c.i]] AS value_b,
+            -- (a value's group is its dimension's place in v_dims, as in value_priors)
+            v_value_dims[v_cell_a[c.i]] AS grp_a,
+            v_value_dims[v_cell_b[c.i]] AS grp_b
+        FROM _joint_designs AS jd
+        CROSS JOIN unnest(jd.cells) AS c (i)
     ),
 
     all_params AS (
@@ -10831,21 +11035,14 @@ BEGIN
             pc.value,
             pc.dimension_b,
             pc.value_b,
-            d.dims + dense_rank() OVER (
+            cardinality(v_dims) + dense_rank() OVER (
                 PARTITION BY pc.brand_id, pc.stage ORDER BY pc.dimension, pc.dimension_b
             )::integer,
             0.0,
             v_pair_prior_sd,
-            va.grp,
-            vb.grp
+            pc.grp_a,
+            pc.grp_b
         FROM pair_cells AS pc
-        CROSS JOIN (SELECT max(v.grp) AS dims FROM value_priors AS v) AS d
-        INNER JOIN value_priors AS va
-            ON va.brand_id = pc.brand_id AND va.stage = pc.stage
-            AND va.dimension = pc.dimension AND va.value = pc.value
-        INNER JOIN value_priors AS vb
-            ON vb.brand_id = pc.brand_id AND vb.stage = pc.stage
-            AND vb.dimension = pc.dimension_b AND vb.value = pc.value_b
     )
 
     SELECT
@@ -10854,33 +11051,10 @@ BEGIN
     FROM all_params AS ap;
     ANALYZE _joint_params;
 
-    -- 3. Every fit on its arrays, aggregated per (brand, stage) in one statement; the
-    -- PL/Python fit runs once per (brand, stage) on them.
+    -- 3. Every fit on its arrays, aggregated per (brand, stage) in one statement (the
+    -- design entries from 1b); the PL/Python fit runs once per (brand, stage) on them.
     CREATE TEMP TABLE _joint_fits ON COMMIT DROP AS
-    WITH tags AS MATERIALIZED (
-        -- Every ad's tags first, then one hash join to the parameters: joined per ad, the
-        -- planner hashed each ad's few tags and scanned every parameter once per ad.
-        SELECT a.brand_id, a.stage, a.ad_idx, a.element_tags, t.key, t.value
-        FROM _joint_ads AS a
-        CROSS JOIN LATERAL jsonb_each_text(a.element_tags) AS t
-    ),
-
-    -- MATERIALIZED: aggregated once, however often the join below reads it.
-    entries AS MATERIALIZED (
-        SELECT
-            t.brand_id,
-            t.stage,
-            array_agg(t.ad_idx ORDER BY t.ad_idx, p.param_idx) AS ad_index,
-            array_agg(p.param_idx ORDER BY t.ad_idx, p.param_idx) AS param_index
-        FROM tags AS t
-        INNER JOIN _joint_params AS p
-            ON p.brand_id = t.brand_id AND p.stage = t.stage AND p.dimension = t.key AND p.value = t.value
-            -- a pair cell: the ad carries its second value too
-            AND (p.dimension_b IS NULL OR t.element_tags ->> p.dimension_b = p.value_b)
-        GROUP BY t.brand_id, t.stage
-    ),
-
-    per_ad AS (
+    WITH per_ad AS (
         SELECT
             a.brand_id,
             a.stage,
@@ -10946,7 +11120,7 @@ BEGIN
         END AS half_life_chosen_at
     FROM per_ad AS pa
     INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
-    LEFT JOIN entries AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
+    LEFT JOIN _joint_designs AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
     INNER JOIN public.brands AS b ON b.id = pa.brand_id
     -- A half-life the data chose within learner_half_life_refresh_days, still a candidate,
     -- is kept: the fit runs once instead of once per candidate and window.
@@ -10963,11 +11137,11 @@ BEGIN
     CROSS JOIN LATERAL (
         SELECT lf.*
         FROM genome._joint_logistic_fit(
-            coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
+            '{}', '{}', pa.successes, pa.trials,
             pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
             v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd,
-            v_drift_days, v_drift_prior_sd
+            coalesce(e.ad_values, '{}'), e.cell_values, v_drift_days, v_drift_prior_sd
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
@@ -11069,6 +11243,7 @@ BEGIN
 
     v_brands := (SELECT count(DISTINCT jm.brand_id) FROM _joint_marginals AS jm);
     DROP TABLE _joint_ads;
+    DROP TABLE _joint_designs;
     DROP TABLE _joint_params;
     DROP TABLE _joint_fits;
     DROP TABLE _joint_marginals;
@@ -25514,10 +25689,17 @@ REVOKE ALL ON FUNCTION genome._job_stage_rank() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_design(p_tags text[], p_value_dims integer[], p_values text[], p_first integer, p_cell_a integer[], p_cell_b integer[], p_entries boolean, OUT ad_index integer[], OUT param_index integer[], OUT ad_values integer[], OUT cells integer[], OUT cell_values integer[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[], p_values text[], p_first integer, p_cell_a integer[], p_cell_b integer[], p_entries boolean, OUT ad_index integer[], OUT param_index integer[], OUT ad_values integer[], OUT cells integer[], OUT cell_values integer[]) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) FROM PUBLIC;
 
 
 --

@@ -36,7 +36,7 @@ def _fit(db, cells, ages, s, n, *, drift_days=7.0, min_sd=0.0):
     row = db.execute(
         "SELECT posterior_mean, posterior_cholesky, dispersion, kept_parameters, drift_sd "
         "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, %s, NULL, "
-        "'Infinity', 7, 3, NULL, %s, %s, 0.3)",
+        "'Infinity', 7, 3, NULL, %s, NULL, NULL, %s, 0.3)",
         (
             ad_index,
             param_index,

@@ -99,6 +99,64 @@ def _interaction_data(rng, n_ads, pair_sd, trials=4000):
     return cells, rng.binomial(n, expit(eta)), n, pair
 
 
+def test_the_design_from_the_ads_values_is_the_design_from_entries(db: psycopg.Connection) -> None:
+    """docs/learning.md#joint-learner: genome._joint_design turns the ads' tags into their
+    values' places and the carried cells (or the entries themselves), and the fit given
+    those places builds the very design the entries give: the same outputs, bit for bit."""
+    cells, s, n, _ = _interaction_data(np.random.default_rng(7), 60, 0.5)
+    ad_index, param_index, groups, pair_groups, seen = _pair_design(cells)
+    names = [[f"a{i}" for i in range(LEVELS[0])], [f"b{i}" for i in range(LEVELS[1])]]
+    possible = list(itertools.product(range(LEVELS[0]), range(LEVELS[1])))
+    # Two more ads: one with a value the registry does not know, one without dimension 2.
+    tags = [[names[0][a], names[1][b]] for a, b in cells] + [["zz", "b0"], ["a1", None]]
+    design = db.execute(
+        "SELECT d.ad_values, d.cells, d.cell_values, e.ad_index, e.param_index "
+        "FROM genome._joint_design(%s, %s, %s, 2, %s, %s, false) AS d, "
+        "genome._joint_design(%s, %s, %s, 2, %s, %s, true) AS e",
+        (
+            tags,
+            [1] * LEVELS[0] + [2] * LEVELS[1],
+            names[0] + names[1],
+            [a + 1 for a, _ in possible],
+            [LEVELS[0] + b + 1 for _, b in possible],
+        )
+        * 2,
+    ).fetchone()
+    ad_values = [[a + 1, LEVELS[0] + b + 1] for a, b in cells]
+    cell_values = [[a + 1, LEVELS[0] + b + 1] for a, b in seen]
+    assert design[0] == [*ad_values, [0, LEVELS[0] + 1], [2, 0]]
+    assert design[1] == [possible.index(c) + 1 for c in seen] and design[2] == cell_values
+    n_ads = len(cells)
+    assert (design[3], design[4]) == (
+        [*ad_index, n_ads + 1, n_ads + 2],
+        [*param_index, 2 + LEVELS[0], 3],
+    )
+
+    def fit(entries, values):
+        return db.execute(
+            "SELECT * FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, "
+            "NULL, NULL, 'Infinity', 7, 3, %s, 0.0, %s, %s)",
+            (
+                *entries,
+                [float(x) for x in s],
+                [float(x) for x in n],
+                [1.0] * n_ads,
+                [1] * n_ads,
+                [-3.0] + [0.0] * (len(groups) - 1),
+                [2.0] + [1.0] * sum(LEVELS) + [0.3] * len(seen),
+                groups,
+                pair_groups,
+                *values,
+            ),
+        ).fetchone()
+
+    by_entries = fit((ad_index, param_index), (None, None))
+    by_values = fit(([], []), (ad_values, cell_values))
+    assert by_entries == by_values and len(by_entries[0]) == len(groups)
+    with pytest.raises(psycopg.errors.InternalError_, match="not both"):
+        fit((ad_index, param_index), (ad_values, cell_values))
+
+
 def test_pair_fit_map_is_the_exact_minimum_at_its_fitted_sd(db: psycopg.Connection) -> None:
     """Equal trials (every ad's Williams factor is the dispersion): the MAP the fit returns
     is the minimum of binomial deviance / dispersion plus the Gaussian prior with the pair
