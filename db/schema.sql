@@ -2149,7 +2149,7 @@ COMMENT ON FUNCTION genome._callees(p_functions text[]) IS 'Internal: the genome
 --
 
 CREATE FUNCTION genome._caller_is_owner() RETURNS boolean
-    LANGUAGE plpgsql STABLE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN
@@ -13555,7 +13555,7 @@ COMMENT ON FUNCTION genome.complete_job(p_job_id uuid, p_worker text, p_result j
 --
 
 CREATE FUNCTION genome.current_organization() RETURNS uuid
-    LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'genome', 'public'
     AS $_$
 DECLARE
@@ -13566,8 +13566,8 @@ BEGIN
     END IF;
     -- The forms uuid input accepts (a hyphen after any group of four hex digits, braces
     -- around), tested by pattern rather than by catching the cast's error: an EXCEPTION
-    -- block cannot run in a parallel query, and every tenant policy calls this
-    -- (docs/security.md#row-level-security).
+    -- block cannot run in a parallel worker, and every tenant policy calls this, so no
+    -- query through the policies could scan in parallel (docs/security.md#row-level-security).
     IF v_setting !~* '^(\{[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}|[0-9a-f]{4}(-?[0-9a-f]{4}){7})$' THEN
         RAISE EXCEPTION 'app.organization_id must be an organization id (uuid), got %',
             quote_literal(v_setting)
@@ -15120,7 +15120,7 @@ COMMENT ON FUNCTION genome.open_alerts(p_organization_id uuid, p_now timestamp w
 --
 
 CREATE FUNCTION genome.owner_session() RETURNS boolean
-    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL RESTRICTED
+    LANGUAGE plpgsql STABLE SECURITY DEFINER PARALLEL SAFE
     SET search_path TO 'genome', 'public', 'pg_temp'
     AS $$
 BEGIN

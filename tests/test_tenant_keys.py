@@ -185,6 +185,41 @@ def test_the_apps_policy_is_an_index_key(db: psycopg.Connection, db_dsn: str) ->
         assert "ARRAY" not in plan and "owner_session" not in plan, plan
 
 
+def test_a_parallel_scan_through_the_policies_sees_what_a_serial_one_does(
+    db: psycopg.Connection, db_dsn: str
+) -> None:
+    """The policies' functions are parallel-safe (docs/security.md#row-level-security): a
+    scan forced parallel runs its workers under the policy and each session sees the rows
+    it sees serially (its organization's; none without one; a malformed organization is
+    GN950 from the workers too)."""
+    a, b = make_product(db, "A"), make_product(db, "B")
+    make_ads(db, a["product"], 3)
+    make_ads(db, b["product"], 2)
+    force = (
+        "SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; "
+        "SET min_parallel_table_scan_size = 0; SET max_parallel_workers_per_gather = 2"
+    )
+    count = "SELECT count(*) FROM generated_ads"
+    with session(db_dsn, "genome_app", a["organization"]) as app:
+        serial = app.execute(count).fetchone()[0]
+        assert serial == 3
+        for statement in force.split("; "):
+            app.execute(statement)
+        app.execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+        plan = "\n".join(r[0] for r in app.execute("EXPLAIN " + count))
+        # The organization an InitPlan in the leader, the filter in each worker.
+        assert "Parallel Seq Scan" in plan and "Filter: (tenant_organization_id = $0)" in plan, plan
+        assert app.execute(count).fetchone()[0] == serial
+        app.execute("SET app.organization_id = 'not-an-organization'")
+        with pytest.raises(psycopg.Error) as e:
+            app.execute(count)
+        assert e.value.sqlstate == "GN950"
+    with session(db_dsn, "genome_app") as nobody:
+        for statement in force.split("; "):
+            nobody.execute(statement)
+        assert nobody.execute(count).fetchone()[0] == 0
+
+
 def test_the_owners_session_sees_every_row_through_an_api_function(
     db: psycopg.Connection, db_dsn: str
 ) -> None:

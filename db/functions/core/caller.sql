@@ -2,6 +2,9 @@ CREATE OR REPLACE FUNCTION genome._caller_is_owner()
 RETURNS boolean
 LANGUAGE plpgsql
 STABLE
+-- Safe in a parallel worker (it reads the catalog and settings the worker shares): the
+-- tenant policies call it through owner_session (docs/security.md#row-level-security).
+PARALLEL SAFE
 SET search_path = genome, public, pg_temp
 AS $$
 BEGIN

@@ -34,7 +34,7 @@ CREATE OR REPLACE FUNCTION genome.current_organization()
 RETURNS uuid
 LANGUAGE plpgsql
 STABLE
-PARALLEL RESTRICTED
+PARALLEL SAFE
 SET search_path = genome, public
 AS $$
 DECLARE
@@ -45,8 +45,8 @@ BEGIN
     END IF;
     -- The forms uuid input accepts (a hyphen after any group of four hex digits, braces
     -- around), tested by pattern rather than by catching the cast's error: an EXCEPTION
-    -- block cannot run in a parallel query, and every tenant policy calls this
-    -- (docs/security.md#row-level-security).
+    -- block cannot run in a parallel worker, and every tenant policy calls this, so no
+    -- query through the policies could scan in parallel (docs/security.md#row-level-security).
     IF v_setting !~* '^(\{[0-9a-f]{4}(-?[0-9a-f]{4}){7}\}|[0-9a-f]{4}(-?[0-9a-f]{4}){7})$' THEN
         RAISE EXCEPTION 'app.organization_id must be an organization id (uuid), got %',
             quote_literal(v_setting)
@@ -63,7 +63,7 @@ CREATE OR REPLACE FUNCTION genome.owner_session()
 RETURNS boolean
 LANGUAGE plpgsql
 STABLE
-PARALLEL RESTRICTED
+PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = genome, public, pg_temp
 AS $$
