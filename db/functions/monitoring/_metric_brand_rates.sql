@@ -19,6 +19,11 @@ RETURNS TABLE (
 LANGUAGE sql
 STABLE
 SET search_path = genome, public
+-- The job reads it through monitoring_metrics, as genome_api under the tenant policies, whose
+-- filters make the planner expect one row from each join: it then ran the events once per ad
+-- in a nested loop (13.8 s a call at day 90 of the demo, 2,223 ads). Every stage reads all
+-- the brands' ads in the windows, which hash joins do in one pass (0.1 s).
+SET enable_nestloop = off
 AS $$
     WITH t AS (
         SELECT

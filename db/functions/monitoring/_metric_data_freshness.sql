@@ -50,7 +50,8 @@ AS $$
           AND NOT EXISTS (SELECT 1 FROM launched AS l WHERE l.brand_id = b.id)
     ),
 
-    freshness AS (
+    -- MATERIALIZED: its newest-row probe is read by three expressions below, once per brand.
+    freshness AS MATERIALIZED (
         SELECT
             bl.organization_id,
             bl.brand_id,
@@ -59,8 +60,9 @@ AS $$
             -- joins the insights, docs/security.md#tenant-data), so the brand's newest row is
             -- one probe of the (brand_id, date) index: joining the launched ads to their rows
             -- as well found no other row and cost seconds a brand in a 90-day demo.
-            (SELECT max(mp.date) FROM public.meta_ads_performance AS mp, today
-             WHERE mp.brand_id = bl.brand_id AND mp.date <= today.d) AS last_date
+            (SELECT mp.date FROM public.meta_ads_performance AS mp, today
+             WHERE mp.brand_id = bl.brand_id AND mp.date <= today.d
+             ORDER BY mp.date DESC LIMIT 1) AS last_date
         FROM brands_live AS bl
     ),
 
