@@ -212,3 +212,24 @@ def test_record_step_inserts_then_revises_with_history(db: psycopg.Connection) -
         (ad,),
     ).fetchall()
     assert history == [(1, pytest.approx(first[0]), now, later)]
+
+
+def test_ads_step_sums_every_link_of_an_open_ad(db: psycopg.Connection) -> None:
+    # An ad still delivering through one Meta ad keeps the rows of another that ended
+    # before the horizon in its totals; an ad whose every link ended there is not read.
+    _, ad = _ad(db)
+    old = f.link(db, ad, f"meta-old-{ad}")
+    new = f.link(db, ad, f"meta-new-{ad}")
+    _days(db, old, 2, start=D0, impressions=100, clicks=5)
+    _days(db, new, 2, start=D0 + dt.timedelta(days=5), impressions=50, clicks=1)
+    _, closed = _ad(db)
+    _days(db, f.link(db, closed), 2, start=D0, impressions=70, clicks=2)
+    today = D0 + dt.timedelta(days=8)
+    for a in (ad, closed):
+        f.reward(db, a, 0.5, f.at(today))
+    rows = db.execute(
+        "SELECT generated_ad_id, first_date, last_date, impressions, clicks "
+        "FROM genome._collect_rewards_ads(%s, %s, 'x')",
+        (today, D0 + dt.timedelta(days=4)),
+    ).fetchall()
+    assert rows == [(ad, D0, D0 + dt.timedelta(days=6), 300, 12)]
