@@ -26,6 +26,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
@@ -365,6 +366,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
         shadow = DemoShadow(truth, cfg.seed, clicks_days, purchases_days)
         marketer = Marketer(cfg.seed)
         pool = AgentPool(dsn, cfg.agents, cfg.concurrency, cfg.provider, storage)
+        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-shadow")
         try:
             for day_i in range(cfg.days):
                 day = START_DAY + dt.timedelta(days=day_i)
@@ -399,9 +401,12 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
                             day_i,
                         )
                     )
-                shadow.learn(day_i)
+                # The shadow's update is Python on the demo's truth alone: it runs while
+                # the server runs the day's jobs (the next day's choices wait for both).
+                shadow_learning = background.submit(shadow.learn, day_i)
                 for problem in _run_jobs(conn, day, counts):
                     log(f"\njob failed: {problem}")
+                shadow_learning.result()
                 marketer.approve_calibrations(conn, _at(day + dt.timedelta(days=1), 9))
                 if not cfg.quiet:
                     sys.stdout.write(_progress(day_i, cfg, conn, started))
@@ -409,6 +414,7 @@ def run_demo(cfg: DemoConfig, log: Callable[[str], None] = print) -> DemoResult:
             # What the last day's jobs planned still gets its decision.
             _wait_for_pipeline(conn, pool, cfg.day_timeout)
         finally:
+            background.shutdown(wait=True)
             pool.stop()
         if not cfg.quiet:
             sys.stdout.write("\n")
