@@ -4731,8 +4731,15 @@ CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index i
     AS $$
 import numpy as np
 from scipy import sparse
+from scipy.linalg import cho_factor, cho_solve, solve_triangular
 from scipy.optimize import brentq
 from scipy.special import expit, log1p
+from threadpoolctl import threadpool_limits
+
+# One BLAS thread for the call (docs/learning.md#performance): a backend runs one query on
+# one core, and OpenBLAS's threads spinning for a second core on a loaded machine made the
+# same fit three times slower (restored before returning; an error leaves it at one).
+blas = threadpool_limits(limits=1, user_api="blas")
 
 # Inputs: per ad its successes, trials, weight and the 1-based index of its objective's
 # intercept; per (ad, element value) entry the 1-based ad and parameter; per parameter its
@@ -4804,20 +4811,34 @@ X.data[:] = 1.0
 precision0 = 1.0 / sd**2
 
 
+def as_dense(M):
+    # A small design (a brand's few hundred ads, a few dozen parameters) as a dense array,
+    # made once per model: scipy.sparse's overhead per product is about a millisecond, the
+    # dense products microseconds (X' diag(v) X at 570 ads x 90 parameters: 0.3 ms dense on
+    # one thread, 0.9 ms sparse). Pair cells make designs too wide for that (n k^2 grows),
+    # and those stay sparse.
+    rows, cols = M.shape
+    return M.toarray() if rows * cols * cols <= 4e7 else M
+
+
+Xm = as_dense(X)
+
+
 def gram(v):
-    # X' diag(v) X, dense. A small design (a brand's few hundred ads, a few dozen
-    # parameters) as a dense product: scipy.sparse's overhead per product is about a
-    # millisecond, the dense product itself microseconds. Pair cells make designs too wide
-    # for that (n k^2 grows), and those stay sparse.
-    rows, cols = X.shape
-    if rows * cols * cols <= 4e6:
-        Xd = X.toarray()
-        return Xd.T @ (v[:, None] * Xd)
-    return (X.T @ (sparse.diags(v) @ X)).toarray()
+    # X' diag(v) X, dense.
+    if isinstance(Xm, np.ndarray):
+        return Xm.T @ (v[:, None] * Xm)
+    return (Xm.T @ (sparse.diags(v) @ Xm)).toarray()
+
+
+def inverse_diagonal(hess):
+    # diag(hess^-1) from its Cholesky factor L: the column sums of squares of L^-1.
+    L = np.linalg.cholesky(hess)
+    return np.sum(solve_triangular(L, np.eye(len(L)), lower=True, check_finite=False) ** 2, axis=0)
 
 
 def log_posterior(b, wt):
-    eta = X @ b
+    eta = Xm @ b
     # log(1 + e^eta) computed stably.
     softplus = np.where(eta > 0, eta + log1p(np.exp(-np.abs(eta))), log1p(np.exp(-np.abs(eta))))
     return float(np.sum(wt * (s * eta - n * softplus)) - 0.5 * np.sum(precision0 * (b - m0) ** 2))
@@ -4828,10 +4849,10 @@ def newton(b, wt, tol=1e-10):
     # prior), halving the step until the log posterior rises.
     current = log_posterior(b, wt)
     for _ in range(200):
-        p = expit(X @ b)
-        grad = X.T @ (wt * (s - n * p)) - precision0 * (b - m0)
+        p = expit(Xm @ b)
+        grad = Xm.T @ (wt * (s - n * p)) - precision0 * (b - m0)
         hess = gram(wt * n * p * (1 - p)) + np.diag(precision0)
-        step = np.linalg.solve(hess, grad)
+        step = cho_solve(cho_factor(hess, check_finite=False), grad, check_finite=False)
         t = 1.0
         while t > 1e-10:
             candidate = b + t * step
@@ -4842,18 +4863,22 @@ def newton(b, wt, tol=1e-10):
         b, current = candidate, value
         if np.max(np.abs(t * step)) < tol:
             break
-    p = expit(X @ b)
-    hess = gram(wt * n * p * (1 - p)) + np.diag(precision0)
-    return b, hess, p
+    # The Hessian of the last iteration, not one more product at the MAP: the last step is
+    # below tol, and the Hessian moves with b by less than that (a quarter of the products).
+    return b, hess, expit(Xm @ b)
 
 
-def fit(wt, start=None, tol=1e-10):
+def fit(wt, start=None, tol=1e-10, refit_start=None):
     """Steps 1-3 with per-ad weights wt: the MAP, the ads' overdispersion, the refit with
-    each ad's weight divided by its factor (Newton from start, the prior mean by default).
-    Returns the MAP, the Hessian of the final fit and the dispersion (the factor by which
-    the ads' binomial information shrank)."""
+    each ad's weight divided by its factor (Newton from start, the prior mean by default;
+    the refit from refit_start, by default the first MAP). Returns the MAP, the Hessian of
+    the final fit, the dispersion (the factor by which the ads' binomial information
+    shrank) and the first MAP (a fit that follows starts each Newton from its own last
+    answer: the two MAPs lie apart, and each started from the other took five iterations
+    where two or three do)."""
     # 1. MAP with the ads' own weights.
     b, hess, p = newton(m0.copy() if start is None else start, wt, tol)
+    first_map = b
     # 2. Overdispersion (docs/learning.md#overdispersion): an ad's successes vary as
     # n p (1 - p) (1 + (n - 1) rho), binomial noise plus a creative-to-creative share rho
     # that does not shrink with the ad's trials (Williams' extra-binomial model). rho solves
@@ -4865,8 +4890,9 @@ def fit(wt, start=None, tol=1e-10):
     factor = np.full(n_ads, max(floor, 1.0))
     has = (n > 0) & (wt > 0)
     if has.any():
-        info = gram(wt * n * p * (1 - p))
-        edf = float(np.trace(np.linalg.solve(hess, info)))
+        # trace(hess^-1 info) with info = hess - the prior's precision: k - sum(precision
+        # x diag(hess^-1)), one Cholesky factor instead of a solve for k right-hand sides.
+        edf = float(k - np.sum(precision0 * inverse_diagonal(hess)))
         df = float(np.sum(wt[has])) - edf
         var = n[has] * p[has] * (1 - p[has])
         terms = wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)
@@ -4884,9 +4910,9 @@ def fit(wt, start=None, tol=1e-10):
     phi = 1.0
     if np.any(factor > 1.0):
         before = wt * n * p * (1 - p)
-        b, hess, p = newton(b, wt / factor, tol)
+        b, hess, p = newton(b if refit_start is None else refit_start, wt / factor, tol)
         phi = float(np.sum(before) / max(np.sum(before / factor), 1e-300)) if before.sum() > 0 else 1.0
-    return b, hess, max(phi, floor, 1.0)
+    return b, hess, max(phi, floor, 1.0), first_map
 
 
 def decayed(age, h):
@@ -4939,7 +4965,7 @@ else:
             for i, h in enumerate(candidates):
                 # Each candidate starts from the previous one's MAP (they differ little); a
                 # looser tolerance than the final fit's is far below what the scores resolve.
-                bh, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
+                bh, _, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
                 eta = Xt @ bh
                 # The window's own level: a shift of all ads' log-odds (maximum likelihood,
                 # Newton in one dimension). Ads not yet through their fatigue make the newest
@@ -5005,6 +5031,7 @@ if p_drift_days is not None and p_ages is not None:
         # their fatigue are better across the board, which no value's drift should absorb.
         level_sd = float(np.max(sd[groups == 0])) if np.any(groups == 0) else float(np.max(sd))
         X = sparse.hstack([X, sparse.csr_matrix(old[:, None]), D]).tocsr()
+        Xm = as_dense(X)
         m0 = np.concatenate([m0, np.zeros(1 + D.shape[1])])
         sd = np.concatenate([sd, [level_sd], np.full(D.shape[1], float(p_drift_prior_sd))])
         groups = np.concatenate([groups, [0], col_groups])
@@ -5026,6 +5053,8 @@ pair_ids = [g for g, _, _ in pair_rows] + drift_ids
 min_sd = float(p_pair_min_sd)
 pair_sds = {}
 b = None
+# The last fit's first MAP (with the ads' own weights), where the next fit's first Newton starts.
+b_first = None
 # The model's parameters are those of the original ones in `active`; `use` changes them.
 active = np.arange(k)
 X_all, m0_all, sd_all, groups_all = X, m0, sd, groups
@@ -5035,16 +5064,21 @@ precision_all = precision0.copy()
 def use(keep):
     # The model over the original parameters flagged in keep; the MAP carried over where it
     # has one (the prior mean elsewhere), and each prior precision as last set.
-    nonlocal X, m0, sd, groups, precision0, b, k, active
+    nonlocal X, Xm, m0, sd, groups, precision0, b, b_first, k, active
     start = m0_all.copy()
     if b is not None:
         start[active] = b
+    start_first = m0_all.copy()
+    if b_first is not None:
+        start_first[active] = b_first
     precision_all[active] = precision0
     active = np.flatnonzero(keep)
     X = X_all[:, active]
+    Xm = as_dense(X)
     m0, sd, groups = m0_all[active], sd_all[active], groups_all[active]
     precision0 = precision_all[active].copy()
     b = start[active]
+    b_first = start_first[active] if b_first is not None else None
     k = len(active)
 
 
@@ -5071,7 +5105,7 @@ if pair_ids:
     # one-parameter Newton per cell, vectorized. A pair whose sd stays below half of
     # p_pair_min_sd is not fitted jointly (an additive market then costs one additive fit).
     use(~is_pair)
-    b, _, phi = fit(wfinal, None, 1e-8)
+    b, _, phi, b_first = fit(wfinal, None, 1e-8)
     offset = X @ b
     weight = wfinal / phi
     for g in pair_ids:
@@ -5108,8 +5142,8 @@ if pair_ids:
     # every pair's MacKay update on the joint Laplace posterior; a pair far below the floor
     # (half of it) is dropped at once and the rest fit the smaller model.
     for _ in range(50 if joint else 0):
-        b, hess, phi = fit(wfinal, b, 1e-8)
-        var = np.diag(np.linalg.inv(hess))
+        b, hess, phi, b_first = fit(wfinal, b_first, 1e-8, b)
+        var = inverse_diagonal(hess)
         moved = 0.0
         for g in joint:
             cells = groups == g
@@ -5137,7 +5171,7 @@ if pair_ids:
         use(np.isin(np.arange(len(groups_all)), active) & (np.arange(len(groups_all)) != k_model))
 kept = np.isin(np.arange(k_model), active)
 
-b, hess, phi = fit(wfinal, b)
+b, hess, phi, _ = fit(wfinal, b if b_first is None else b_first, 1e-10, b)
 cov = np.linalg.inv(hess)
 # The drift cells integrated out: the posterior of the model's parameters is the Laplace
 # covariance's block of them (docs/learning.md#drift).
@@ -5188,6 +5222,7 @@ for j in np.flatnonzero(~intercepts & ~np.isin(groups, list(pair_of))):
     mm[j] = first
     mv[j] = max(second - first**2, 0.0)
 
+blas.restore_original_limits()
 return (
     [float(x) for x in b],
     [float(x) for x in chol.ravel()],
@@ -5383,7 +5418,10 @@ CREATE FUNCTION genome._joint_win_probabilities(p_stage_sizes integer[], p_param
     AS $$
 import itertools
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+# One BLAS thread for the call, as in genome._joint_logistic_fit (docs/learning.md#performance).
+blas = threadpool_limits(limits=1, user_api="blas")
 sizes = [int(k) for k in p_stage_sizes]
 total = sum(sizes)
 if (len(p_parameters) != total or len(p_means) != total or len(p_average) != total
@@ -5512,7 +5550,17 @@ for members in blocks:
     cells = int(np.prod(shape))
     # Enough draws for the block's combinations without more than ~20M numbers at once.
     draws = int(max(100, min(int(p_draws), 20_000_000 // cells)))
-    reward = np.ones((draws,) + tuple(shape))
+    # The grid in single precision, each pass over it in place (docs/learning.md#performance):
+    # half the memory a pass moves, and its 7 digits tell apart any two combinations a draw
+    # could rank differently. The products over the stages start from each combination's
+    # causal scaling (the product of its values', the same in every draw).
+    scaling = np.ones(tuple(shape))
+    for axis, d in enumerate(members):
+        view = [1] * len(members)
+        view[axis] = shape[axis]
+        scaling = scaling * scale[values_of[d]].reshape(view)
+    reward = np.empty((draws,) + tuple(shape), dtype=np.float32)
+    reward[:] = scaling
     for s_i, (params, mean, chol, average, is_value) in enumerate(stages):
         k = len(params)
         theta = mean + grid_rng.standard_normal((draws, k)) @ chol.T
@@ -5520,13 +5568,11 @@ for members in blocks:
         # The average ad without the block: its dimensions' values and cells are the
         # combination's own.
         outside = average.copy()
-        eta = np.zeros((draws,) + tuple(shape))
-        for axis, d in enumerate(members):
-            cols = [position[names[i]] for i in values_of[d]]
-            outside[cols] = 0.0
-            view = [draws] + [1] * len(members)
-            view[axis + 1] = len(cols)
-            eta += theta[:, cols].reshape(view)
+        value_cols = []
+        for d in members:
+            value_cols.append([position[names[i]] for i in values_of[d]])
+            outside[value_cols[-1]] = 0.0
+        pair_cells = []
         for a, b, tau in kept.get(s_i, []):
             if a not in members:
                 continue
@@ -5540,33 +5586,56 @@ for members in blocks:
                         cell[:, x, y] = theta[:, p]
             view = [draws] + [1] * len(members)
             view[ia + 1], view[ib + 1] = shape[ia], shape[ib]
-            eta += cell.reshape(view)
-        eta += (theta @ outside).reshape([draws] + [1] * len(members))
-        if is_value:
-            reward *= np.exp(eta)
-        else:
-            with np.errstate(over="ignore"):
-                reward /= 1.0 + np.exp(-eta)
-    for axis, d in enumerate(members):
-        view = [1] * (len(members) + 1)
-        view[axis + 1] = shape[axis]
-        reward *= scale[values_of[d]].reshape(view)
+            pair_cells.append(cell.reshape(view))
+        # The log-odds of every combination, one dimension at a time from the first: each
+        # step writes an array the size of the grid so far, the full grid once.
+        eta = (theta @ outside)[:, None] + theta[:, value_cols[0]]
+        for axis in range(1, len(members)):
+            view = [draws] + [1] * axis + [shape[axis]]
+            last = axis == len(members) - 1
+            eta = np.add(eta[..., None], theta[:, value_cols[axis]].reshape(view),
+                         dtype=np.float32 if last else None)
+        eta = eta.astype(np.float32, copy=False)
+        for cell in pair_cells:
+            eta += cell
+        with np.errstate(over="ignore"):
+            if is_value:
+                reward *= np.exp(eta, out=eta)
+            else:
+                np.exp(np.negative(eta, out=eta), out=eta)
+                eta += 1.0
+                reward /= eta
     flat = reward.reshape(draws, -1)
     best = np.array(np.unravel_index(np.argmax(flat, axis=1), shape))
     for axis, d in enumerate(members):
         wins = np.bincount(best[axis], minlength=shape[axis]) / float(draws)
         out.extend((names[i], float(w), None) for i, w in zip(values_of[d], wins))
     # Each later dimension given the ones before it: the best of the combinations that
-    # agree with the given values.
+    # agree with the given values. The maxima over the trailing dimensions, the argmax over
+    # the last and the counts per given values a slice at a time: numpy reduces a short last
+    # axis of a large array element by element (50 ms for 10,000 draws of 640 combinations,
+    # against 6 ms).
+    heads = [reward]
+    for axis in range(len(members) - 1, 1, -1):
+        top = heads[-1][..., 0].copy()
+        for i in range(1, shape[axis]):
+            np.maximum(top, heads[-1][..., i], out=top)
+        heads.append(top)
     for axis in range(1, len(members)):
-        head = reward.max(axis=tuple(range(axis + 2, len(members) + 1))) if axis + 1 < len(members) else reward
-        choice = np.argmax(head, axis=axis + 1)
+        head = heads[len(members) - 1 - axis]
+        # (the first of equal maxima, as np.argmax)
+        choice = np.zeros(head.shape[:-1], dtype=np.intp)
+        top = head[..., 0].copy()
+        for i in range(1, shape[axis]):
+            choice[head[..., i] > top] = i
+            np.maximum(top, head[..., i], out=top)
+        counts = np.stack([np.sum(choice == x, axis=0) for x in range(shape[axis])], axis=-1) / float(draws)
         for given in itertools.product(*[range(n) for n in shape[:axis]]):
-            counts = np.bincount(choice[(slice(None),) + given], minlength=shape[axis]) / float(draws)
             label = [names[values_of[members[g]][x]] for g, x in enumerate(given)]
             out.extend(
-                (names[i], float(w), label) for i, w in zip(values_of[members[axis]], counts)
+                (names[i], float(w), label) for i, w in zip(values_of[members[axis]], counts[given])
             )
+blas.restore_original_limits()
 return out
 $$;
 

@@ -993,3 +993,43 @@ def test_the_purchases_stage_waits_for_the_purchases_to_mature(db: psycopg.Conne
     assert due == matures
     db.execute("SELECT genome.update_scores(%s)", (matures,))
     assert db.execute(counts, (brand_id,)).fetchone()[0] == [120, 120]
+
+
+def test_the_fit_and_the_draws_leave_the_backends_blas_threads_as_they_found_them(
+    db: psycopg.Connection,
+) -> None:
+    """docs/learning.md#performance: the fit and the win probabilities run OpenBLAS on one
+    thread for the call and restore the backend's own count afterwards (other PL/Python
+    functions of the session keep theirs)."""
+    db.execute(
+        "CREATE FUNCTION pg_temp.blas_threads(p_set integer DEFAULT NULL) RETURNS integer "
+        "LANGUAGE plpython3u AS $$\n"
+        "import numpy\n"
+        "from threadpoolctl import threadpool_info, threadpool_limits\n"
+        "if p_set is not None:\n"
+        "    threadpool_limits(limits=p_set, user_api='blas')\n"
+        "return max(i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas')\n"
+        "$$"
+    )
+    assert db.execute("SELECT pg_temp.blas_threads(2)").fetchone()[0] == 2
+    rng = np.random.default_rng(2)
+    designs = [tuple(int(x) for x in rng.integers(0, 3, 2)) for _ in range(40)]
+    fitted = _fit(db, designs, rng.integers(0, 30, 40), [100] * 40, [3, 3], prior_sd=1.0)
+    assert np.all(np.isfinite(fitted["mean"]))
+    assert db.execute("SELECT pg_temp.blas_threads()").fetchone()[0] == 2
+    wins = _win_probabilities(
+        db,
+        [
+            (
+                ["objective:TRAFFIC", "hook=a", "hook=b"],
+                [-3.0, 0.1, 0.0],
+                np.eye(3) * 0.01,
+                [1.0, 0.5, 0.5],
+            )
+        ],
+        ["hook=a", "hook=b"],
+        [0.05, 0.05],
+        draws=1000,
+    )
+    assert sum(wins.values()) == pytest.approx(1.0)
+    assert db.execute("SELECT pg_temp.blas_threads()").fetchone()[0] == 2
