@@ -15,6 +15,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 DEB_PACKAGES=(
   postgresql-${PG_MAJOR} postgresql-server-dev-${PG_MAJOR} postgresql-${PG_MAJOR}-cron
   postgresql-plpython3-${PG_MAJOR} python3-numpy python3-scipy python3-sklearn
+  # The joint learner pins numpy to one BLAS thread a call (docs/learning.md#performance).
+  python3-threadpoolctl
   build-essential dpkg-dev fonts-dejavu-core
   # The dashboard's browser test drives Debian's headless Chromium through chromedriver.
   chromium chromium-driver
