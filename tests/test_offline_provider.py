@@ -19,6 +19,7 @@ from agents.providers.base import (
     VisualDescriptor,
 )
 from agents.providers.offline.hashembed import OfflineEmbedder
+from agents.providers.offline.measure import _block_mean, _channel_max_abs, _channel_median
 from agents.providers.offline.models import (
     OfflineAdWorld,
     OfflineImageModel,
@@ -526,3 +527,26 @@ def test_text_layouts_kept_per_renderer_draw_what_a_fresh_renderer_draws() -> No
     assert warm.fonts._layouts
     for b in briefs:
         assert to_png(warm.render(b).image) == to_png(OfflineRenderer().render(b).image)
+
+
+def test_fast_measurement_helpers_give_numpy_reductions_bit_for_bit() -> None:
+    """measure.py's block means, channel medians and channel maxima replace numpy's
+    reshape-and-sum, median and max along the colour axis for speed: on images, crops and
+    flat lists of pixels they must give the very same float32 values, since scan flags,
+    review scores and descriptor text all come from them."""
+    gen = np.random.default_rng(3)
+    for shape in [(270, 270, 3), (271, 269, 3), (135, 240), (37, 53, 3), (7, 5), (1, 9, 3)]:
+        a = (gen.random(shape) * 255).astype(np.float32) * np.float32(0.587)
+        for block in (2, 3, 6):
+            hb, wb = shape[0] // block, shape[1] // block
+            tiles = a[: hb * block, : wb * block].reshape(hb, block, wb * block, *shape[2:])
+            expected = tiles.sum(axis=1).reshape(hb, wb, block, *shape[2:]).sum(axis=2)
+            expected = expected / (block * block)
+            got = _block_mean(a, block)
+            assert got.dtype == expected.dtype and np.array_equal(got, expected), (shape, block)
+        if len(shape) == 3:
+            flat = a.reshape(-1, 3)
+            assert np.array_equal(_channel_median(a), np.median(flat, axis=0))
+            assert np.array_equal(_channel_median(flat[:-1]), np.median(flat[:-1], axis=0))
+            ref = np.broadcast_to(np.median(flat, axis=0), a.shape)
+            assert np.array_equal(_channel_max_abs(a, ref), np.abs(a - ref).max(axis=2))

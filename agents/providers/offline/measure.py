@@ -43,12 +43,19 @@ def _px(box: Box, w: int, h: int) -> tuple[int, int, int, int]:
     return x0, y0, min(w, max(x0 + 1, round(box[2] * w))), min(h, max(y0 + 1, round(box[3] * h)))
 
 
+def _channel_median(a: Arr) -> Arr:
+    """The per-channel median of an ...x3 array: np.median(a.reshape(-1, 3), axis=0), the
+    same values (a median is a selection, whatever the order), without partitioning along
+    the strided axis (about ten times as fast on a 270x270 image)."""
+    return np.array([np.median(a[..., c]) for c in range(3)], dtype=a.dtype)
+
+
 def ink_mask(region: Arr) -> Arr:
     """Pixels that stand out from the region's dominant (median) colour, adaptively."""
     if region.size == 0:
         return np.zeros(region.shape[:2], bool)
-    med = np.median(region.reshape(-1, 3), axis=0)
-    dist = np.abs(region - med).max(axis=2)
+    med = _channel_median(region)
+    dist = _channel_max_abs(region, np.broadcast_to(med, region.shape))
     top = float(np.percentile(dist, 99.5))
     if top < 20:
         return np.zeros(dist.shape, bool)
@@ -68,7 +75,7 @@ def shape_change(a: Arr, b: Arr, exclude: Arr | None = None) -> float:
     """Share of a shape region whose colour differs clearly from the ideal's."""
     if a.size == 0:
         return 0.0
-    changed = np.abs(a - b).max(axis=2) > 32
+    changed = _channel_max_abs(a, b) > 32
     if exclude is not None:
         changed &= ~exclude
     return float(changed.mean())
@@ -79,12 +86,12 @@ def text_contrast(region: Arr) -> float:
     flat = region.reshape(-1, 3)
     if flat.shape[0] == 0:
         return 1.0
-    ground = np.median(flat, axis=0)
-    dist = np.abs(flat - ground).max(axis=1)
+    ground = _channel_median(flat)
+    dist = _channel_max_abs(flat, np.broadcast_to(ground, flat.shape))
     if float(dist.max()) < 6:
         return 1.0
     strongest = flat[dist >= np.percentile(dist, 97)]
-    ink = np.median(strongest, axis=0)
+    ink = _channel_median(strongest)
     return contrast_ratio(_rgb(ground), _rgb(ink))
 
 
@@ -105,8 +112,22 @@ def _channel_max_abs(a: Arr, ref: Arr) -> Arr:
 
 
 def _block_mean(a: Arr, block: int) -> Arr:
-    """Mean over non-overlapping block x block tiles (the ragged edge dropped)."""
+    """Mean over non-overlapping block x block tiles (the ragged edge dropped).
+
+    Below 8 a tile's rows, then its columns, are added one strided slice at a time: the
+    order in which numpy's sum adds fewer than 8 terms, so the same float32 values as the
+    reshape-and-sum below, at a fifth of its time on a 270x270x3 image (the descriptor and
+    the scan call it a dozen times an ad)."""
     hb, wb = a.shape[0] // block, a.shape[1] // block
+    if block < 8:
+        tiles = a[: hb * block, : wb * block]
+        rows = tiles[0::block]
+        for i in range(1, block):
+            rows = rows + tiles[i::block]
+        sums = rows[:, 0::block]
+        for j in range(1, block):
+            sums = sums + rows[:, j::block]
+        return sums / (block * block)
     rows = a[: hb * block, : wb * block].reshape(hb, block, wb * block, *a.shape[2:]).sum(axis=1)
     return rows.reshape(hb, wb, block, *a.shape[2:]).sum(axis=2) / (block * block)
 
@@ -190,18 +211,24 @@ class ImageStats:
     ground_slope: tuple[float, float] = (0.0, 0.0)  # lightness change across the flat areas
 
 
-def _merge_close(colors: list[tuple[Arr, float]], distance: float) -> list[tuple[Arr, float]]:
+RGBf = tuple[float, float, float]
+
+
+def _merge_close(colors: list[tuple[RGBf, float]], distance: float) -> list[tuple[RGBf, float]]:
     """Greedily merge colours closer than `distance` (max channel difference) into the
-    larger one's cluster (share-weighted mean), largest first."""
-    merged: list[tuple[Arr, float]] = []
+    larger one's cluster (share-weighted mean), largest first. On Python floats: the same
+    float64 arithmetic as on numpy arrays of three, without a numpy call per comparison
+    (a tenth of the descriptor's time)."""
+    merged: list[tuple[RGBf, float]] = []
     for rgb, share in sorted(colors, key=lambda c: -c[1]):
         for k, (mrgb, mshare) in enumerate(merged):
-            if float(np.abs(mrgb - rgb).max()) < distance:
+            if max(abs(m - c) for m, c in zip(mrgb, rgb, strict=True)) < distance:
                 total = mshare + share
-                merged[k] = ((mrgb * mshare + rgb * share) / total, total)
+                r, g, b = ((m * mshare + c * share) / total for m, c in zip(mrgb, rgb, strict=True))
+                merged[k] = ((r, g, b), total)
                 break
         else:
-            merged.append((rgb.astype(np.float64), share))
+            merged.append((rgb, share))
     return sorted(merged, key=lambda c: -c[1])
 
 
@@ -219,7 +246,8 @@ def dominant_colors(arr: Arr, min_share: float = 0.02) -> tuple[tuple[RGBt, floa
     sums = np.stack([np.bincount(keys, small[:, c], minlength=512) for c in range(3)], axis=1)
     used = np.nonzero(counts)[0]
     n_px = float(small.shape[0])
-    raw = [(sums[k] / counts[k], counts[k] / n_px) for k in used]
+    means = (sums[used] / counts[used][:, None]).tolist()
+    raw = list(zip(map(tuple, means), (counts[used] / n_px).tolist(), strict=True))
     merged = _merge_close(raw, 30.0)
     return tuple(
         ((round(rgb[0]), round(rgb[1]), round(rgb[2])), share)
@@ -236,7 +264,7 @@ def _border_color(arr: Arr) -> Arr:
         [arr[:mh].reshape(-1, 3), arr[-mh:].reshape(-1, 3),
          arr[:, :mw].reshape(-1, 3), arr[:, -mw:].reshape(-1, 3)]
     )  # fmt: skip
-    return np.median(strip, axis=0)
+    return _channel_median(strip)
 
 
 def image_stats(arr: Arr) -> ImageStats:
