@@ -5568,8 +5568,11 @@ grid_rng = np.random.default_rng([int(p_seed) % (2**63), 1])
 for members in blocks:
     shape = [len(values_of[d]) for d in members]
     cells = int(np.prod(shape))
-    # Enough draws for the block's combinations without more than ~20M numbers at once.
-    draws = int(max(100, min(int(p_draws), 20_000_000 // cells)))
+    # At most ~2M numbers a block (docs/learning.md#interactions): a demo brand's block of
+    # 640 combinations gets 3,125 draws (a share's Monte Carlo error at most 0.9 points, far
+    # inside what Thompson selection needs) where 10,000 drew 6.4M a stage, the daily
+    # update's largest cost after the fits; blocks up to 200 combinations keep every draw.
+    draws = int(max(100, min(int(p_draws), 2_000_000 // cells)))
     # The grid in single precision, each pass over it in place (docs/learning.md#performance):
     # half the memory a pass moves, and its 7 digits tell apart any two combinations a draw
     # could rank differently. The products over the stages start from each combination's
