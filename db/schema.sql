@@ -2067,10 +2067,11 @@ COMMENT ON FUNCTION genome._calibration_overrides(p_config_id uuid, p_now timest
 --
 
 CREATE FUNCTION genome._call_problem(p_call jsonb) RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT CASE
+BEGIN
+    RETURN CASE
         WHEN p_call IS NULL OR jsonb_typeof(p_call) <> 'object' THEN 'a call must be a JSON object'
         WHEN coalesce(btrim(p_call ->> 'provider'), '') = '' THEN 'call.provider is missing'
         WHEN coalesce(btrim(p_call ->> 'model'), '') = '' THEN 'call.model is missing'
@@ -2098,6 +2099,7 @@ CREATE FUNCTION genome._call_problem(p_call jsonb) RETURNS text
         WHEN (p_call ->> 'ok')::boolean IS FALSE AND coalesce(btrim(p_call ->> 'error'), '') = ''
             THEN 'a failed call (ok false) must name its error class'
     END;
+END
 $$;
 
 
@@ -2159,10 +2161,13 @@ BEGIN
     -- the session set (SET ROLE) or, without one, the login role. PL/pgSQL, not SQL: every
     -- tenant policy reaches this through owner_session, and a SQL function with a SET
     -- clause is planned again on every call; PL/pgSQL keeps its plan for the session.
-    RETURN coalesce((
-        SELECT r.rolsuper OR pg_has_role(r.oid, 'genome_owner', 'MEMBER')
-        FROM pg_catalog.pg_roles AS r
-        WHERE r.rolname = coalesce(nullif(current_setting('role'), 'none'), session_user)
+    -- One expression over the role cache, no query: membership in genome_owner is true for
+    -- a superuser too (PostgreSQL's membership test), and pg_roles, a view with a join, cost
+    -- about 40 us a call, paid once per policy and statement of every API function a job
+    -- calls (now about 8 us). A role dropped since it was set is nobody's (NULL -> false).
+    RETURN coalesce(pg_catalog.pg_has_role(
+        to_regrole(quote_ident(coalesce(nullif(current_setting('role'), 'none'), session_user))),
+        'genome_owner', 'MEMBER'
     ), false);
 END
 $$;
@@ -2340,40 +2345,29 @@ BEGIN
     -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
     -- so work in progress always finishes. A batch is checked whole: it is refused when its
     -- new jobs would take the queue past the limit, as the same jobs queued one by one.
-    -- The queued jobs are counted from the queue (its partial index of queued jobs) up to
-    -- their organizations, once per call: counting from each organization's ads down to
-    -- their jobs read every ad the organization ever made, on every enqueue.
+    -- The organizations are the tenant keys the ads and jobs carry (kept equal to their
+    -- brand's organization by the tenant-key triggers, docs/security.md#row-level-security), so
+    -- neither side joins up through runs, products and brands: the queued jobs are read from
+    -- the queue's partial index of queued jobs, once per call, at one row each.
     WITH nw AS (
         SELECT
-            b.organization_id,
+            g.tenant_organization_id AS organization_id,
             count(*) AS n_new,
             bool_or(NOT EXISTS (
                 SELECT 1 FROM genome.agent_jobs AS j
                 WHERE j.generated_ad_id = g.id AND j.status = 'running'
             )) AS has_new_work
         FROM public.generated_ads AS g
-        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-        INNER JOIN public.products AS pr ON pr.id = r.product_id
-        INNER JOIN public.brands AS b ON b.id = pr.brand_id
         WHERE g.id = ANY (p_generated_ad_ids)
-        GROUP BY b.organization_id
-    ),
-
-    queued AS MATERIALIZED (
-        SELECT j.generated_ad_id
-        FROM genome.agent_jobs AS j
-        WHERE j.status = 'queued'
+        GROUP BY g.tenant_organization_id
     ),
 
     q AS (
-        SELECT b.organization_id, count(*) AS queued
-        FROM queued AS j
-        INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
-        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-        INNER JOIN public.products AS pr ON pr.id = r.product_id
-        INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE b.organization_id IN (SELECT nw.organization_id FROM nw WHERE nw.has_new_work)
-        GROUP BY b.organization_id
+        SELECT j.tenant_organization_id AS organization_id, count(*) AS queued
+        FROM genome.agent_jobs AS j
+        WHERE j.status = 'queued'
+          AND j.tenant_organization_id IN (SELECT nw.organization_id FROM nw WHERE nw.has_new_work)
+        GROUP BY j.tenant_organization_id
     )
 
     SELECT nw.organization_id, nw.n_new, coalesce(q.queued, 0) AS queued INTO v_bad
@@ -3244,10 +3238,13 @@ COMMENT ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer
 --
 
 CREATE FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_payload jsonb DEFAULT '{}'::jsonb, p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1]
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call.
+    RETURN (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1];
+END
 $$;
 
 
@@ -3278,7 +3275,8 @@ BEGIN
     -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
     SELECT p INTO v_largest FROM unnest(p_payloads) AS p ORDER BY octet_length(p::text) DESC NULLS LAST LIMIT 1;
     PERFORM genome._check_payload_size(v_largest::text, 'job payload');
-    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
+    -- One key lookup: the kinds' array is built only for the error's hint.
+    IF p_kind IS NULL OR NOT EXISTS (SELECT 1 FROM genome.agent_job_kinds AS k WHERE k.kind = p_kind) THEN
         RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
             USING ERRCODE = 'GN401',
                   HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
@@ -4281,10 +4279,13 @@ COMMENT ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_ad
 --
 
 CREATE FUNCTION genome._exploration_settings() RETURNS double precision[]
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT genome._setting_nums(ARRAY[
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call,
+    -- which cost select_elements more than its draw.
+    RETURN genome._setting_nums(ARRAY[
         -- The joint learner's Thompson draws explore by themselves: its own floor and
         -- start (docs/learning.md#exploration).
         CASE genome._setting_text('learner')
@@ -4296,6 +4297,7 @@ CREATE FUNCTION genome._exploration_settings() RETURNS double precision[]
         'exploration_scale',
         'forced_exploration_ads', 'forced_exploration_rate'
     ]);
+END
 $$;
 
 
@@ -4311,9 +4313,10 @@ COMMENT ON FUNCTION genome._exploration_settings() IS 'Internal: the five settin
 --
 
 CREATE FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now timestamp with time zone) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
+BEGIN
     UPDATE genome.agent_jobs AS j
     SET status = 'succeeded',
         result = coalesce(p_result, '{}'),
@@ -4325,6 +4328,7 @@ CREATE FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now timestam
     UPDATE genome.agent_job_attempts AS a
     SET ended_at = p_now, outcome = 'succeeded'
     WHERE a.agent_job_id = p_job_id AND a.ended_at IS NULL;
+END
 $$;
 
 
@@ -4630,10 +4634,12 @@ COMMENT ON FUNCTION genome._job_for_worker(p_job genome.agent_jobs) IS 'Internal
 --
 
 CREATE FUNCTION genome._job_kinds() RETURNS text[]
-    LANGUAGE sql STABLE PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT array_agg(k.kind ORDER BY k.stage_rank) FROM genome.agent_job_kinds AS k;
+BEGIN
+    RETURN (SELECT array_agg(k.kind ORDER BY k.stage_rank) FROM genome.agent_job_kinds AS k);
+END
 $$;
 
 
@@ -7604,19 +7610,22 @@ COMMENT ON FUNCTION genome._review_verdict(p_check_scores jsonb, p_config_id uui
 --
 
 CREATE FUNCTION genome._reviewer_name(p_review jsonb, p_call jsonb) RETURNS text
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT CASE
+DECLARE
+    v_provider text := lower(
+        (CASE jsonb_typeof(p_call) WHEN 'array' THEN p_call -> 0 ELSE p_call END) ->> 'provider'
+    );
+BEGIN
+    RETURN CASE
         WHEN lower(coalesce(p_review ->> 'reviewer', '')) IN ('claude', 'gemini', 'offline')
             THEN lower(p_review ->> 'reviewer')
-        WHEN lower(c.provider) LIKE '%anthropic%' OR lower(c.provider) LIKE '%claude%' THEN 'claude'
-        WHEN lower(c.provider) LIKE '%gemini%' OR lower(c.provider) LIKE '%google%' THEN 'gemini'
-        WHEN lower(c.provider) LIKE '%offline%' THEN 'offline'
-    END
-    FROM (
-        SELECT (CASE jsonb_typeof(p_call) WHEN 'array' THEN p_call -> 0 ELSE p_call END) ->> 'provider' AS provider
-    ) AS c;
+        WHEN v_provider LIKE '%anthropic%' OR v_provider LIKE '%claude%' THEN 'claude'
+        WHEN v_provider LIKE '%gemini%' OR v_provider LIKE '%google%' THEN 'gemini'
+        WHEN v_provider LIKE '%offline%' THEN 'offline'
+    END;
+END
 $$;
 
 
@@ -10555,10 +10564,13 @@ COMMENT ON FUNCTION genome._tenant_links() IS 'Internal: the tenant tables of sc
 --
 
 CREATE FUNCTION genome._try_resolve_value(p_dimension text, p_value text) RETURNS text
-    LANGUAGE sql STABLE
+    LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT coalesce(
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+    -- (once per ad and dimension where tags are normalized).
+    RETURN coalesce(
         (SELECT v.value FROM genome.element_values AS v
          WHERE v.dimension = p_dimension AND v.value = p_value),
         (SELECT a.value FROM genome.element_value_aliases AS a
@@ -10568,6 +10580,7 @@ CREATE FUNCTION genome._try_resolve_value(p_dimension text, p_value text) RETURN
         (SELECT min(a.value) FROM genome.element_value_aliases AS a
          WHERE a.dimension = p_dimension AND lower(a.alias) = lower(btrim(p_value)))
     );
+END
 $$;
 
 
@@ -14941,10 +14954,13 @@ COMMENT ON FUNCTION genome.evolve_winners(p_now timestamp with time zone) IS 'We
 --
 
 CREATE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer) RETURNS double precision
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
-    SELECT genome._exploration_rate(p_matured_ads, p_planned_ads, genome._exploration_settings());
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call.
+    RETURN genome._exploration_rate(p_matured_ads, p_planned_ads, genome._exploration_settings());
+END
 $$;
 
 
@@ -15703,8 +15719,14 @@ CREATE FUNCTION genome.owner_session() RETURNS boolean
     AS $$
 BEGIN
     -- Definer (genome_owner's), so the policies may call it without the app executing the
-    -- `_` helper. PL/pgSQL, as current_organizations.
-    RETURN genome.current_organization() IS NULL AND genome._caller_is_owner();
+    -- `_` helper. PL/pgSQL, as current_organizations. The setting is read here and
+    -- current_organization() called only when one is set (for its GN950 on a malformed
+    -- one): the policies call this in the owner's sessions, which set none.
+    IF coalesce(btrim(current_setting('app.organization_id', true)), '') <> '' THEN
+        PERFORM genome.current_organization();
+        RETURN false;
+    END IF;
+    RETURN genome._caller_is_owner();
 END
 $$;
 

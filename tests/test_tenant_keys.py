@@ -243,3 +243,38 @@ def test_the_owners_session_sees_every_row_through_an_api_function(
         # An empty setting is no organization, not the owner's session.
         nobody.execute("SET app.organization_id = ' '")
         assert nobody.execute(titles).fetchall() == []
+
+
+def test_who_counts_as_the_owners_session(db: psycopg.Connection, db_dsn: str) -> None:
+    """genome.owner_session (through genome._caller_is_owner) reads the role cache, not
+    pg_roles: a superuser, genome_owner and a member of it (a mixed-case name included) are
+    the owner; the app and another member of genome_app are not; a session with an
+    organization set is never the owner's session, and a malformed one is GN950."""
+    ask = "SELECT genome.owner_session()"
+    assert db.execute("SELECT genome._caller_is_owner(), genome.owner_session()").fetchone() == (
+        True,
+        True,
+    )
+    db.execute('CREATE ROLE "Ops Owner" IN ROLE genome_owner')
+    db.execute('CREATE ROLE "Ops App" IN ROLE genome_app')
+    db.commit()
+    try:
+        for role, owner in [
+            ("genome_owner", True), ('"Ops Owner"', True), ("genome_app", False),
+            ('"Ops App"', False),
+        ]:  # fmt: skip
+            with psycopg.connect(db_dsn) as conn:
+                conn.execute(f"SET ROLE {role}")
+                assert conn.execute(ask).fetchone()[0] is owner, role
+                conn.execute(
+                    "SELECT set_config('app.organization_id', %s, false)", (str(uuid.uuid4()),)
+                )
+                assert conn.execute(ask).fetchone()[0] is False, role
+                conn.execute("SET app.organization_id = 'not-a-uuid'")
+                with pytest.raises(psycopg.Error) as bad:
+                    conn.execute(ask)
+                assert bad.value.diag.sqlstate == "GN950"
+    finally:
+        db.execute('DROP ROLE "Ops Owner"')
+        db.execute('DROP ROLE "Ops App"')
+        db.commit()

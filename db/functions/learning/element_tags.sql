@@ -2,11 +2,14 @@
 
 CREATE OR REPLACE FUNCTION genome._try_resolve_value(p_dimension text, p_value text)
 RETURNS text
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT coalesce(
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+    -- (once per ad and dimension where tags are normalized).
+    RETURN coalesce(
         (SELECT v.value FROM genome.element_values AS v
          WHERE v.dimension = p_dimension AND v.value = p_value),
         (SELECT a.value FROM genome.element_value_aliases AS a
@@ -16,6 +19,7 @@ AS $$
         (SELECT min(a.value) FROM genome.element_value_aliases AS a
          WHERE a.dimension = p_dimension AND lower(a.alias) = lower(btrim(p_value)))
     );
+END
 $$;
 COMMENT ON FUNCTION genome._try_resolve_value(text, text) IS
 'Internal: canonical registry value for a raw value (exact, alias, then case-insensitive), or NULL.';

@@ -28,11 +28,14 @@ COMMENT ON FUNCTION genome._exploration_rate(integer, integer, double precision 
 
 CREATE OR REPLACE FUNCTION genome._exploration_settings()
 RETURNS double precision []
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SET search_path = genome, public
 AS $$
-    SELECT genome._setting_nums(ARRAY[
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call,
+    -- which cost select_elements more than its draw.
+    RETURN genome._setting_nums(ARRAY[
         -- The joint learner's Thompson draws explore by themselves: its own floor and
         -- start (docs/learning.md#exploration).
         CASE genome._setting_text('learner')
@@ -44,18 +47,22 @@ AS $$
         'exploration_scale',
         'forced_exploration_ads', 'forced_exploration_rate'
     ]);
+END
 $$;
 COMMENT ON FUNCTION genome._exploration_settings() IS
 'Internal: the five settings of the exploration rate in the order genome._exploration_rate takes them: the floor and the start (learner_exploration_floor and learner_exploration_start when the setting learner is joint_logistic, else exploration_floor and exploration_start), exploration_scale, forced_exploration_ads, forced_exploration_rate. One reader for exploration_rate, select_elements and plan_ads; GN090 for a missing one.';
 
 CREATE OR REPLACE FUNCTION genome.exploration_rate(p_matured_ads integer, p_planned_ads integer)
 RETURNS double precision
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 SECURITY DEFINER
 SET search_path = genome, public
 AS $$
-    SELECT genome._exploration_rate(p_matured_ads, p_planned_ads, genome._exploration_settings());
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call.
+    RETURN genome._exploration_rate(p_matured_ads, p_planned_ads, genome._exploration_settings());
+END
 $$;
 COMMENT ON FUNCTION genome.exploration_rate(integer, integer) IS
 'exploration_boost = max(floor, start * exp(-matured / exploration_scale)) (scale 100): the floor exploration_floor (0.05) and the start exploration_start (0.30), or learner_exploration_floor (0) and learner_exploration_start (0) when the setting learner is joint_logistic, and at least forced_exploration_rate (30%) while the brand has planned fewer than forced_exploration_ads (30) ads (docs/learning.md#exploration).';

@@ -1,10 +1,13 @@
+-- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+-- (PostgreSQL 15 keeps no plan for it), which cost more than the work; PL/pgSQL keeps it.
 CREATE OR REPLACE FUNCTION genome._call_problem(p_call jsonb)
 RETURNS text
-LANGUAGE sql
+LANGUAGE plpgsql
 IMMUTABLE
 SET search_path = genome, public
 AS $$
-    SELECT CASE
+BEGIN
+    RETURN CASE
         WHEN p_call IS NULL OR jsonb_typeof(p_call) <> 'object' THEN 'a call must be a JSON object'
         WHEN coalesce(btrim(p_call ->> 'provider'), '') = '' THEN 'call.provider is missing'
         WHEN coalesce(btrim(p_call ->> 'model'), '') = '' THEN 'call.model is missing'
@@ -32,6 +35,7 @@ AS $$
         WHEN (p_call ->> 'ok')::boolean IS FALSE AND coalesce(btrim(p_call ->> 'error'), '') = ''
             THEN 'a failed call (ok false) must name its error class'
     END;
+END
 $$;
 COMMENT ON FUNCTION genome._call_problem(jsonb) IS
 'Internal: what is wrong with one model-call record (provider, model, operation, latency_ms, input_tokens, output_tokens, cost_usd, ok, error), or NULL when it is valid.';

@@ -55,40 +55,29 @@ BEGIN
     -- follow-on job (the ad has a job running, which queues the next stage) is never refused,
     -- so work in progress always finishes. A batch is checked whole: it is refused when its
     -- new jobs would take the queue past the limit, as the same jobs queued one by one.
-    -- The queued jobs are counted from the queue (its partial index of queued jobs) up to
-    -- their organizations, once per call: counting from each organization's ads down to
-    -- their jobs read every ad the organization ever made, on every enqueue.
+    -- The organizations are the tenant keys the ads and jobs carry (kept equal to their
+    -- brand's organization by the tenant-key triggers, docs/security.md#row-level-security), so
+    -- neither side joins up through runs, products and brands: the queued jobs are read from
+    -- the queue's partial index of queued jobs, once per call, at one row each.
     WITH nw AS (
         SELECT
-            b.organization_id,
+            g.tenant_organization_id AS organization_id,
             count(*) AS n_new,
             bool_or(NOT EXISTS (
                 SELECT 1 FROM genome.agent_jobs AS j
                 WHERE j.generated_ad_id = g.id AND j.status = 'running'
             )) AS has_new_work
         FROM public.generated_ads AS g
-        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-        INNER JOIN public.products AS pr ON pr.id = r.product_id
-        INNER JOIN public.brands AS b ON b.id = pr.brand_id
         WHERE g.id = ANY (p_generated_ad_ids)
-        GROUP BY b.organization_id
-    ),
-
-    queued AS MATERIALIZED (
-        SELECT j.generated_ad_id
-        FROM genome.agent_jobs AS j
-        WHERE j.status = 'queued'
+        GROUP BY g.tenant_organization_id
     ),
 
     q AS (
-        SELECT b.organization_id, count(*) AS queued
-        FROM queued AS j
-        INNER JOIN public.generated_ads AS g ON g.id = j.generated_ad_id
-        INNER JOIN public.ad_runs AS r ON r.id = g.ad_run_id
-        INNER JOIN public.products AS pr ON pr.id = r.product_id
-        INNER JOIN public.brands AS b ON b.id = pr.brand_id
-        WHERE b.organization_id IN (SELECT nw.organization_id FROM nw WHERE nw.has_new_work)
-        GROUP BY b.organization_id
+        SELECT j.tenant_organization_id AS organization_id, count(*) AS queued
+        FROM genome.agent_jobs AS j
+        WHERE j.status = 'queued'
+          AND j.tenant_organization_id IN (SELECT nw.organization_id FROM nw WHERE nw.has_new_work)
+        GROUP BY j.tenant_organization_id
     )
 
     SELECT nw.organization_id, nw.n_new, coalesce(q.queued, 0) AS queued INTO v_bad

@@ -24,7 +24,8 @@ BEGIN
     -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
     SELECT p INTO v_largest FROM unnest(p_payloads) AS p ORDER BY octet_length(p::text) DESC NULLS LAST LIMIT 1;
     PERFORM genome._check_payload_size(v_largest::text, 'job payload');
-    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
+    -- One key lookup: the kinds' array is built only for the error's hint.
+    IF p_kind IS NULL OR NOT EXISTS (SELECT 1 FROM genome.agent_job_kinds AS k WHERE k.kind = p_kind) THEN
         RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
             USING ERRCODE = 'GN401',
                   HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
@@ -112,10 +113,13 @@ CREATE OR REPLACE FUNCTION genome._enqueue_job(
     p_run_after timestamptz DEFAULT now()
 )
 RETURNS uuid
-LANGUAGE sql
+LANGUAGE plpgsql
 SET search_path = genome, public
 AS $$
-    SELECT (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1]
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call.
+    RETURN (genome._enqueue_jobs(p_kind, ARRAY[p_generated_ad_id], ARRAY[p_payload], p_run_after))[1];
+END
 $$;
 COMMENT ON FUNCTION genome._enqueue_job(text, uuid, jsonb, timestamptz) IS
 'Internal: genome._enqueue_jobs with a batch of one, for the agents'' definer functions (they run as the owner, with no organization set); the body of genome.enqueue_job. Errors as enqueue_job.';
