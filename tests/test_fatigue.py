@@ -429,6 +429,51 @@ def test_daily_calls_assess_only_changed_ads_and_equal_a_from_scratch_assessment
     assert db.execute("SELECT genome.detect_fatigue(%s)", (last,)).fetchone()[0] == 3
 
 
+def test_a_call_reads_what_was_written_since_the_last_and_what_lay_ahead_of_it(
+    db: psycopg.Connection,
+) -> None:
+    """docs/evolution.md#fatigue: the markers of changed Meta ads. Days dated after p_now are
+    read by a later call though nothing was written in between; an earlier p_now reads the
+    ads assessed beyond it; a mapping written after its rows, and a deleted day, are read;
+    with nothing written nothing is read and no marker is left; the table equals an
+    assessment from scratch."""
+    b, run = _setup(db)
+    audience = 15_000.0
+    tags = {"hook_type": "urgency", "belief_angle": "scientific_proof"}
+    first, late = f.ad(db, run, tags), f.ad(db, run, tags)
+    meta = f.link(db, first)
+    for k in range(10):
+        day = D0 + dt.timedelta(days=k)
+        _day(db, meta, day, BASE_CTR, audience)
+        # The late ad's rows arrive before its mapping (the sync stores them with the brand).
+        f.perf(db, "meta-late", day, impressions=IMPS, clicks=round(IMPS * BASE_CTR), brand_id=b)
+
+    def detect(k: int) -> int:
+        at = f.at(D0 + dt.timedelta(days=k))
+        return db.execute("SELECT genome.detect_fatigue(%s)", (at,)).fetchone()[0]
+
+    def last_date(ad: uuid.UUID) -> dt.date:
+        return _fatigue(db, ad)["last_date"]
+
+    assert detect(4) == 1 and last_date(first) == D0 + dt.timedelta(days=4)
+    assert detect(4) == 0
+    assert detect(9) == 1 and last_date(first) == D0 + dt.timedelta(days=9)
+    assert detect(4) == 1 and last_date(first) == D0 + dt.timedelta(days=4)
+    assert detect(9) == 1 and last_date(first) == D0 + dt.timedelta(days=9)
+    f.link(db, late, "meta-late")
+    assert detect(9) == 1 and last_date(late) == D0 + dt.timedelta(days=9)
+    db.execute(
+        "DELETE FROM meta_ads_performance WHERE meta_ad_id = %s AND date = %s",
+        (meta, D0 + dt.timedelta(days=9)),
+    )
+    assert detect(9) == 1 and last_date(first) == D0 + dt.timedelta(days=8)
+    assert detect(9) == 0
+    assert db.execute("SELECT count(*) FROM genome.fatigue_delivery_changes").fetchone()[0] == 0
+    incremental = _table(db)
+    db.execute("DELETE FROM genome.ad_fatigue")
+    assert detect(9) == 2 and _table(db) == incremental
+
+
 def test_predict_fatigue_counts_every_pair_and_triple_of_an_ads_tags(
     db: psycopg.Connection,
 ) -> None:

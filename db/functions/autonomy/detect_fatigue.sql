@@ -1,17 +1,107 @@
 -- Creative fatigue (docs/evolution.md#fatigue): per launched ad, the CTR of a trailing window against the
 -- ad's own first matured week, together with how often its audience has seen it.
 
--- One piece on purpose: one INSERT ... ON CONFLICT whose named CTEs are the stages (delivered
--- days, the ads whose inputs changed, their daily delivery, audience estimate, every calendar
--- day of an ad's life, cumulative and trailing window totals, decay and its interval, first
--- fatigued day, each ad's latest state). The window functions run over every changed ad's days
--- at once and three later stages read the cumulative rows; as separate functions each stage
--- would be materialized and re-joined.
+-- The markers of incremental fatigue (docs/evolution.md#fatigue): every write to the Meta
+-- delivery rows or the mapping marks its (brand, Meta ad) in genome.fatigue_delivery_changes.
+-- Statement triggers with transition tables: a batch import costs one upsert per statement.
+CREATE OR REPLACE FUNCTION genome._fatigue_mark_changes()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = genome, public, pg_temp
+AS $$
+BEGIN
+    -- Definer: the app's sync writes the delivery rows and may not read the markers.
+    IF TG_OP = 'TRUNCATE' THEN
+        -- Every ad's rows (or assessments) may have gone: the next call reads every mapped ad.
+        DELETE FROM genome.fatigue_state;
+        RETURN NULL;
+    END IF;
+    IF TG_TABLE_NAME = 'ad_fatigue' THEN
+        -- Deleted assessments: their ads' Meta ads, so the next call assesses them again.
+        INSERT INTO genome.fatigue_delivery_changes AS c (brand_id, meta_ad_id)
+        SELECT DISTINCT m.brand_id, m.meta_ad_id
+        FROM old_rows AS o
+        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = o.generated_ad_id
+        WHERE m.brand_id IS NOT NULL
+        ORDER BY m.brand_id, m.meta_ad_id
+        ON CONFLICT (brand_id, meta_ad_id) DO UPDATE SET changed_at = excluded.changed_at;
+        RETURN NULL;
+    END IF;
+    -- DO UPDATE, not DO NOTHING: the writer then holds the marker's row lock until it
+    -- commits, so detect_fatigue's claim (a DELETE) waits for it and the assessment after
+    -- the claim reads its rows.
+    EXECUTE format(
+        'INSERT INTO genome.fatigue_delivery_changes AS c (brand_id, meta_ad_id) '
+        'SELECT DISTINCT x.brand_id, x.meta_ad_id FROM (%s) AS x '
+        'WHERE x.brand_id IS NOT NULL AND x.meta_ad_id IS NOT NULL '
+        'ORDER BY x.brand_id, x.meta_ad_id '
+        'ON CONFLICT (brand_id, meta_ad_id) DO UPDATE SET changed_at = excluded.changed_at',
+        CASE TG_OP
+            WHEN 'INSERT' THEN 'SELECT brand_id, meta_ad_id FROM new_rows'
+            WHEN 'DELETE' THEN 'SELECT brand_id, meta_ad_id FROM old_rows'
+            ELSE 'SELECT brand_id, meta_ad_id FROM new_rows UNION ALL SELECT brand_id, meta_ad_id FROM old_rows'
+        END
+    );
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION genome._fatigue_mark_changes() IS
+'Internal trigger on public.meta_ads_performance and public.meta_ad_mapping (docs/evolution.md#fatigue): marks each (brand, Meta ad) of the statement''s old and new rows in genome.fatigue_delivery_changes (moving changed_at when already marked), so genome.detect_fatigue reads only what changed; on genome.ad_fatigue, the Meta ads of deleted assessments; a TRUNCATE of any of the three empties genome.fatigue_state, so the next call reads every mapped ad. SECURITY DEFINER, so any role that may write the rows marks them (docs/security.md#definer-functions).';
+
+CREATE OR REPLACE TRIGGER meta_ads_performance_fatigue_insert
+AFTER INSERT ON public.meta_ads_performance
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER meta_ads_performance_fatigue_update
+AFTER UPDATE ON public.meta_ads_performance
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER meta_ads_performance_fatigue_delete
+AFTER DELETE ON public.meta_ads_performance
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER meta_ads_performance_fatigue_truncate
+AFTER TRUNCATE ON public.meta_ads_performance
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER meta_ad_mapping_fatigue_insert
+AFTER INSERT ON public.meta_ad_mapping
+REFERENCING NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER meta_ad_mapping_fatigue_update
+AFTER UPDATE ON public.meta_ad_mapping
+REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER meta_ad_mapping_fatigue_delete
+AFTER DELETE ON public.meta_ad_mapping
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER meta_ad_mapping_fatigue_truncate
+AFTER TRUNCATE ON public.meta_ad_mapping
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER ad_fatigue_forgotten_delete
+AFTER DELETE ON genome.ad_fatigue
+REFERENCING OLD TABLE AS old_rows
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+CREATE OR REPLACE TRIGGER ad_fatigue_forgotten_truncate
+AFTER TRUNCATE ON genome.ad_fatigue
+FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
+
+-- Three statements: (1) claim the markers of changed Meta ads and list the ads to read; (2) one
+-- INSERT ... ON CONFLICT whose named CTEs are the stages (delivered days, the ads whose inputs
+-- changed, their daily delivery, audience estimate, every calendar day of an ad's life,
+-- cumulative and trailing window totals, decay and its interval, first fatigued day, each ad's
+-- latest state): the window functions run over every changed ad's days at once and three later
+-- stages read the cumulative rows, which as separate functions would be materialized and
+-- re-joined; (3) mark again the Meta ads with days after p_now, which a later call must read.
 --
--- Incremental (docs/evolution.md#fatigue): an ad is assessed again only when the fingerprint of
--- what its assessment reads (its delivered days up to p_now and the fatigue settings) differs
--- from the one stored with its row; any other ad's row is already what a new assessment would
--- write.
+-- Incremental (docs/evolution.md#fatigue): the ads read are those mapped to a Meta ad whose
+-- rows or mapping were written since the last call (genome.fatigue_delivery_changes), those
+-- assessed with days after p_now (an earlier p_now), and every mapped ad when the fatigue
+-- settings differ from the last call's (genome.fatigue_state). Of those, an ad is assessed
+-- again only when the fingerprint of what its assessment reads (its delivered days up to p_now
+-- and the fatigue settings) differs from the one stored with its row; any other ad's row is
+-- already what a new assessment would write.
 CREATE OR REPLACE FUNCTION genome.detect_fatigue(p_now timestamptz DEFAULT now())
 RETURNS integer
 LANGUAGE plpgsql
@@ -27,6 +117,8 @@ DECLARE
     v_win integer := genome._setting_num('fatigue_window_days')::integer;
     v_min double precision := genome._setting_num('fatigue_min_impressions');
     v_settings bigint;
+    v_every boolean;
+    v_ads uuid [];
     v_rows integer;
 BEGIN
     PERFORM genome._require_now(p_now);
@@ -36,8 +128,30 @@ BEGIN
     END IF;
     v_settings := hashtextextended(concat_ws('|', v_drop, v_freq, v_base, v_win, v_min), 0);
 
+    -- 1. The ads to read. The claim is a DELETE: it waits for a writer still holding a marker
+    -- (the trigger updates it), and the statements after it see that writer's rows. Other
+    -- settings than the last call's (or no last call): every mapped ad.
+    v_every := NOT EXISTS (SELECT 1 FROM genome.fatigue_state AS fs WHERE fs.settings_hash = v_settings);
+    WITH claimed AS (
+        DELETE FROM genome.fatigue_delivery_changes AS c
+        RETURNING c.brand_id, c.meta_ad_id
+    )
+
+    SELECT array_agg(DISTINCT m.generated_ad_id) INTO v_ads
+    FROM public.meta_ad_mapping AS m
+    WHERE m.generated_ad_id IS NOT NULL
+      AND (
+          v_every
+          OR (m.brand_id, m.meta_ad_id) IN (SELECT cl.brand_id, cl.meta_ad_id FROM claimed AS cl)
+          OR m.generated_ad_id IN (
+              SELECT af.generated_ad_id FROM genome.ad_fatigue AS af WHERE af.last_date > p_now::date
+          )
+      );
+    v_ads := coalesce(v_ads, '{}');
+
+    -- 2. Their assessment.
     WITH delivered AS (
-        -- Delivered days of every launched ad (attributed through meta_ad_mapping), up to p_now.
+        -- Delivered days of the ads to read (attributed through meta_ad_mapping), up to p_now.
         SELECT
             m.generated_ad_id AS ad_id,
             p.date,
@@ -51,7 +165,7 @@ BEGIN
         -- Only the mapped ad's brand's insights (docs/security.md#tenant-data).
         INNER JOIN public.meta_ads_performance AS p
             ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
-        WHERE m.generated_ad_id IS NOT NULL
+        WHERE m.generated_ad_id = ANY (v_ads)
           AND p.date <= p_now::date
           AND p.impressions > 0
         GROUP BY m.generated_ad_id, p.date
@@ -296,6 +410,21 @@ BEGIN
         days_to_fatigue = excluded.days_to_fatigue,
         inputs_hash = excluded.inputs_hash;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
+
+    -- 3. A Meta ad of the ads read with days after p_now: a later call reads it again.
+    INSERT INTO genome.fatigue_delivery_changes AS c (brand_id, meta_ad_id)
+    SELECT DISTINCT m.brand_id, m.meta_ad_id
+    FROM public.meta_ad_mapping AS m
+    WHERE m.generated_ad_id = ANY (v_ads)
+      AND m.brand_id IS NOT NULL
+      AND EXISTS (
+          SELECT 1 FROM public.meta_ads_performance AS p
+          WHERE p.brand_id = m.brand_id AND p.meta_ad_id = m.meta_ad_id AND p.date > p_now::date
+      )
+    ON CONFLICT (brand_id, meta_ad_id) DO NOTHING;
+    INSERT INTO genome.fatigue_state AS fs (singleton, settings_hash, assessed_at)
+    VALUES (true, v_settings, p_now)
+    ON CONFLICT (singleton) DO UPDATE SET settings_hash = excluded.settings_hash, assessed_at = excluded.assessed_at;
     RETURN v_rows;
 END
 $$;
