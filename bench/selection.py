@@ -171,6 +171,26 @@ def run(server: Server, sizes: SelectionSizes) -> BenchResult:
         alt = summarize_ms(
             _calls(lambda: _numpy_select(conn, brand, rng), sizes.calls, sizes.warmup)
         )
+        # The same two, called as the app calls them: role genome_app with its organization
+        # set, so the tenant policies compare one key (the owner's session above also tests
+        # whether it is the owner's, docs/security.md#row-level-security).
+        with psycopg.connect(
+            url,
+            autocommit=True,
+            options=f"-c role=genome_app -c app.organization_id={tenant.organization_id}",
+        ) as app:
+
+            def project_app() -> Any:
+                return app.execute(
+                    "SELECT genome.select_elements(%s, NULL, %s)", (brand, p_now)
+                ).fetchone()
+
+            assert len(project_app()[0]["element_tags"]) == sizes.dimensions
+            assert len(_numpy_select(app, brand, rng)) == sizes.dimensions
+            proj_app = summarize_ms(_calls(project_app, sizes.calls, sizes.warmup))
+            alt_app = summarize_ms(
+                _calls(lambda: _numpy_select(app, brand, rng), sizes.calls, sizes.warmup)
+            )
         rows = conn.execute(SCORE_SQL, (brand,)).fetchall()
         fit_s, mabs = timed(lambda: _fit_mabwiser(rows, sizes.seed))
         mab = summarize_ms(
@@ -208,6 +228,10 @@ def run(server: Server, sizes: SelectionSizes) -> BenchResult:
     for q in ("p50", "p99"):
         res.rows.append(Row(f"{q} per selection", "ms", proj[q], alt[q], numpy_name))
     for q in ("p50", "p99"):
+        res.rows.append(
+            Row(f"{q} per selection, as the app", "ms", proj_app[q], alt_app[q], numpy_name)
+        )
+    for q in ("p50", "p99"):
         res.rows.append(Row(f"{q} per selection", "ms", proj[q], mab[q], mab_name))
     for q in ("p50", "p99"):
         res.rows.append(
@@ -222,6 +246,8 @@ def run(server: Server, sizes: SelectionSizes) -> BenchResult:
     res.details = {
         "project_ms": proj,
         "numpy_ms": alt,
+        "project_as_app_ms": proj_app,
+        "numpy_as_app_ms": alt_app,
         "mabwiser_ms": mab,
         "mabwiser_fit_s": fit_s,
         "plan_ads_per_ad_ms": plan_proj,
@@ -232,7 +258,9 @@ def run(server: Server, sizes: SelectionSizes) -> BenchResult:
         "select_elements also applies exploration and cold start and returns propensities; "
         "it reads the per-value win probabilities update_scores stored (no sampling loop per "
         "call). MABWiser keeps its model in process memory (no database read per call; its "
-        "fit is not timed per call)."
+        "fit is not timed per call). \"as the app\": both sides on a connection with role "
+        "genome_app and the brand's organization set, as the ad app calls them; the other "
+        "rows run as the owner (superuser, no organization)."
     )
     res.notes.append(
         "plan_ads also writes each ad's pre-generation score, propensities and generate job "
