@@ -258,7 +258,7 @@ def run(server: Server, sizes: SelectionSizes) -> BenchResult:
         "select_elements also applies exploration and cold start and returns propensities; "
         "it reads the per-value win probabilities update_scores stored (no sampling loop per "
         "call). MABWiser keeps its model in process memory (no database read per call; its "
-        "fit is not timed per call). \"as the app\": both sides on a connection with role "
+        'fit is not timed per call). "as the app": both sides on a connection with role '
         "genome_app and the brand's organization set, as the ad app calls them; the other "
         "rows run as the owner (superuser, no organization)."
     )
