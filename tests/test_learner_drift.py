@@ -30,13 +30,13 @@ def _design(cells):
     return ad_index, param_index, groups
 
 
-def _fit(db, cells, ages, s, n, *, drift_days=7.0, min_sd=0.0, start=None):
+def _fit(db, cells, ages, s, n, *, drift_days=7.0, min_sd=0.0):
     ad_index, param_index, groups = _design(cells)
     k = len(groups)
     row = db.execute(
         "SELECT posterior_mean, posterior_cholesky, dispersion, kept_parameters, drift_sd "
         "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, %s, NULL, "
-        "'Infinity', 7, 3, NULL, %s, NULL, NULL, %s, 0.3, NULL, %s::double precision[])",
+        "'Infinity', 7, 3, NULL, %s, NULL, NULL, %s, 0.3)",
         (
             ad_index,
             param_index,
@@ -50,7 +50,6 @@ def _fit(db, cells, ages, s, n, *, drift_days=7.0, min_sd=0.0, start=None):
             [float(a) for a in ages],
             min_sd,
             drift_days,
-            start,
         ),
     ).fetchone()
     chol = np.asarray(row[1]).reshape(k, k)
@@ -136,26 +135,6 @@ def test_after_a_swap_the_posterior_is_the_newest_ads(db: psycopg.Connection) ->
     assert gap(drift) == pytest.approx(1.1, abs=0.15)
     assert gap(still) < 0.0
     assert drift["drift_sd"][0] > 2 * drift["drift_sd"][1]
-
-
-def test_each_drift_sd_starts_from_the_last_fits_only_where_it_was_kept(
-    db: psycopg.Connection,
-) -> None:
-    """Started from the last fit's sds (p_drift_start_sd), the fit keeps the same
-    parameters and reaches the same fixed point to within its 1% steps; a start below the
-    floor (a dimension the last fit dropped) is ignored: the fit is the one started from
-    learner_drift_prior_sd for that dimension, number for number, not one held near zero."""
-    cells, ages, s, n = _market(np.random.default_rng(11), 300, swap_age=12)
-    fresh = _fit(db, cells, ages, s, n, min_sd=0.1)
-    kept_sd, dropped_sd = fresh["drift_sd"]
-    assert kept_sd >= 0.1 > dropped_sd  # the swapped dimension kept, the other dropped
-    again = _fit(db, cells, ages, s, n, min_sd=0.1, start=fresh["drift_sd"])
-    assert again["kept"] == fresh["kept"]
-    assert again["drift_sd"][0] == pytest.approx(kept_sd, rel=0.03)
-    np.testing.assert_allclose(again["mean"], fresh["mean"], atol=0.01)
-    ignored = _fit(db, cells, ages, s, n, min_sd=0.1, start=[kept_sd, None])
-    assert again["drift_sd"] == ignored["drift_sd"]
-    np.testing.assert_array_equal(again["mean"], ignored["mean"])
 
 
 def test_a_market_that_did_not_move_keeps_the_model_without_drift(

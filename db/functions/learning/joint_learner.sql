@@ -33,15 +33,6 @@ DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
     integer [], double precision
 );
 
--- Before each group's sd could start from the last fit's (docs/learning.md#drift): one
--- signature, not two overloads.
-DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
-    integer [], integer [], double precision [], double precision [], double precision [],
-    integer [], double precision [], double precision [], integer [], double precision,
-    double precision [], double precision [], double precision, double precision, integer,
-    integer [], double precision, integer [], integer [], double precision, double precision
-);
-
 CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_ad_index integer [],
     p_param_index integer [],
@@ -64,8 +55,6 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_cells integer [] DEFAULT NULL,
     p_drift_days double precision DEFAULT NULL,
     p_drift_prior_sd double precision DEFAULT 0.3,
-    p_pair_start_sd double precision [] DEFAULT NULL,
-    p_drift_start_sd double precision [] DEFAULT NULL,
     OUT posterior_mean double precision [],
     OUT posterior_cholesky double precision [],
     OUT dispersion double precision,
@@ -386,17 +375,7 @@ if p_drift_days is not None and p_ages is not None:
         X = sparse.hstack([X, sparse.csr_matrix(old[:, None]), D]).tocsr()
         Xm = as_dense(X)
         m0 = np.concatenate([m0, np.zeros(1 + D.shape[1])])
-        # Each dimension's s starts from the last fit's where that one kept it (at least
-        # p_pair_min_sd), else from p_drift_prior_sd: a dropped dimension starts afresh, not
-        # near zero, where MacKay's update would hold it (docs/learning.md#drift).
-        given = list(p_drift_start_sd or [])
-        start_sd = {
-            first_id + i: given[i]
-            if i < len(given) and given[i] is not None and given[i] >= float(p_pair_min_sd) and given[i] > 0
-            else float(p_drift_prior_sd)
-            for i in range(len(drift_dims))
-        }
-        sd = np.concatenate([sd, [level_sd], [float(start_sd[int(g)]) for g in col_groups]])
+        sd = np.concatenate([sd, [level_sd], np.full(D.shape[1], float(p_drift_prior_sd))])
         groups = np.concatenate([groups, [0], col_groups])
         precision0 = 1.0 / sd**2
         k = len(m0)
@@ -499,13 +478,6 @@ if pair_ids:
         pair_sds[g] = float(np.sqrt(fixed_point(1.0 / precision_all[cols[0]], step)))
         precision_all[cols] = 1.0 / pair_sds[g] ** 2
     joint = [g for g in pair_ids if g in drift_ids or pair_sds.get(g, 0.0) >= min_sd / 2]
-    # A pair that passed starts the joint loop from the last fit's sd where that one kept it
-    # (at least p_pair_min_sd), else from its screening's (docs/learning.md#interactions).
-    given = list(p_pair_start_sd or [])
-    for i, (g, _, _) in enumerate(pair_rows):
-        if g in joint and i < len(given) and given[i] is not None and given[i] >= min_sd and given[i] > 0:
-            pair_sds[g] = min(float(given[i]), cap)
-            precision_all[groups_all == g] = 1.0 / pair_sds[g] ** 2
     use(~is_pair | np.isin(groups_all, joint))
 
     # The pairs that passed, fitted jointly: each iteration a refit from the last MAP, then
@@ -638,10 +610,9 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], integer [], double precision [], double precision [], double precision [],
     integer [], double precision [], double precision [], integer [], double precision,
     double precision [], double precision [], double precision, double precision, integer,
-    integer [], double precision, integer [], integer [], double precision, double precision,
-    double precision [], double precision []
+    integer [], double precision, integer [], integer [], double precision, double precision
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd; a pair group that passes screening starts the joint fit from its entry in p_pair_start_sd (one per row of p_pair_groups: the last fit''s pair_sd) when that is at least p_pair_min_sd, else from its screened sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at its entry in p_drift_start_sd (per dimension group in order: the last fit''s drift_sd) when that is at least p_pair_min_sd, else at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it).';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it).';
 
 
 -- The value stage's fit (docs/learning.md#value-stage): the same inputs and outputs as
@@ -1334,16 +1305,6 @@ BEGIN
           AND lp.half_life_chosen_at > p_now - make_interval(secs => v_refresh_days * 86400)
           AND coalesce(lp.half_life_days, 'Infinity') = ANY (v_candidates)
     ) AS kept ON true
-    -- The last fit's sd of every pair group and drift dimension, where its groups are this
-    -- fit's: each group's MacKay loop starts there when the last fit kept it, and a day's
-    -- refit converges in a few refits (docs/learning.md#drift).
-    LEFT JOIN LATERAL (
-        SELECT
-            CASE WHEN lp.pair_groups = pp.pair_names THEN lp.pair_sd END AS pair_sd,
-            CASE WHEN lp.drift_dimensions = pp.dimension_names THEN lp.drift_sd END AS drift_sd
-        FROM genome.learner_posteriors AS lp
-        WHERE lp.brand_id = pa.brand_id AND lp.stage = pa.stage
-    ) AS last_fit ON true
     -- A rate stage's logistic fit, or the value stage's lognormal one (same arguments and
     -- outputs; the one-time filter runs only the stage's own).
     CROSS JOIN LATERAL (
@@ -1353,8 +1314,7 @@ BEGIN
             pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
             v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd,
-            coalesce(e.ad_values, '{}'), e.cell_values, v_drift_days, v_drift_prior_sd,
-            last_fit.pair_sd, last_fit.drift_sd
+            coalesce(e.ad_values, '{}'), e.cell_values, v_drift_days, v_drift_prior_sd
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
@@ -1464,7 +1424,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd, or in the joint fit at the last fit''s sd of the brand and stage where that kept the pair, as a drift dimension''s s starts at the last fit''s where kept, else at learner_drift_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 -- Selection draws each dimension with its values' win probabilities
