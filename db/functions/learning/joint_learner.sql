@@ -483,10 +483,22 @@ if pair_ids:
     # The pairs that passed, fitted jointly: each iteration a refit from the last MAP, then
     # every pair's MacKay update on the joint Laplace posterior; a pair far below the floor
     # (half of it) is dropped at once and the rest fit the smaller model.
+    # The updates converge linearly, and a group on its way to zero (most drift groups of a
+    # market that did not move) falls by a near-constant factor a refit, 20-40 refits from
+    # the start to half the floor. So until every update moves by less than 1%, each group
+    # takes the secant step on log tau2 through its last two updates instead: the update's
+    # own step stretched by 1 / (1 - its estimated rate), at least 1 and at most STRETCH
+    # times, and never below half the floor (margin MARGIN) unless the update itself goes
+    # there: only a group's own update drops it. Converged, the updates are kept, as before
+    # (docs/learning.md#performance).
+    STRETCH, MARGIN = 4.0, 1.21
+    half_floor2 = (min_sd / 2) ** 2
+    last = {}  # per group: its last log tau2 and the log of its update's factor there
     for _ in range(50 if joint else 0):
         b, hess, phi, b_first = fit(wfinal, b_first, 1e-8, b)
         var = inverse_diagonal(hess)
         moved = 0.0
+        updates = {}
         for g in joint:
             cells = groups == g
             tau2 = 1.0 / precision0[cells][0]
@@ -495,8 +507,22 @@ if pair_ids:
             )
             new = min(max(new, 1e-4), cap**2)
             moved = max(moved, abs(np.log(new / tau2)) / 2)
-            precision0[cells] = 1.0 / new
-            pair_sds[g] = float(np.sqrt(new))
+            updates[g] = (tau2, new)
+        for g, (tau2, new) in updates.items():
+            x, f = float(np.log(tau2)), float(np.log(new / tau2))
+            target = new
+            if moved >= 0.01 and g in last and new >= half_floor2 and f != 0.0:
+                x0, f0 = last[g]
+                if x != x0:
+                    # The secant's stretch of the update's step; none estimable (the step
+                    # did not shrink): the most.
+                    stretch = (x - x0) / (f0 - f) if f0 != f else -1.0
+                    stretch = min(max(stretch, 1.0), STRETCH) if stretch > 0 else STRETCH
+                    target = float(np.exp(x + stretch * f))
+                    target = min(max(target, 1e-4, min(new, half_floor2 * MARGIN)), cap**2)
+            last[g] = (x, f)
+            precision0[groups == g] = 1.0 / target
+            pair_sds[g] = float(np.sqrt(target))
         gone = [g for g in joint if pair_sds[g] < min_sd / 2]
         if gone:
             joint = [g for g in joint if g not in gone]
