@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
+from agents import pngcache
 from agents.providers.base import (
     EMBEDDING_DIMENSIONS,
     AdBrief,
@@ -550,3 +551,45 @@ def test_fast_measurement_helpers_give_numpy_reductions_bit_for_bit() -> None:
             assert np.array_equal(_channel_median(flat[:-1]), np.median(flat[:-1], axis=0))
             ref = np.broadcast_to(np.median(flat, axis=0), a.shape)
             assert np.array_equal(_channel_max_abs(a, ref), np.abs(a - ref).max(axis=2))
+
+
+# --- what the offline provider writes, pinned ---------------------------------------------
+
+# sha256 over 24 briefs' generated PNGs, scans, both reviews, descriptors and embeddings,
+# as main wrote them before the decode cache (agents/pngcache.py) and the shared headline
+# mask (measure.py): a speed-up must leave every byte the agents write as it was.
+OUTPUT_DIGEST = "9515386b2c2fc83877f1db60bcd1021d459e52603ba27ba94a030ed167d4871e"
+OUTPUT_DIGEST_TWICE = "d31166a2f457cf6356a5a29ff8fb77131b126a72bcd3b3b235ad49ffd688d20e"
+
+
+def _outputs_digest(image_model: OfflineImageModel, rounds: int = 1) -> str:
+    rng = random.Random(1912)
+    briefs = [random_brief(rng) for _ in range(24)]
+    first, second = offline_reviewers(image_model.world)
+    embedder = OfflineEmbedder()
+    h = hashlib.sha256()
+    for _ in range(rounds):
+        for brief in briefs:
+            png = image_model.generate(brief).png
+            described = image_model.describe(png)
+            vector = embedder.embed(described.descriptor.as_text()).vector
+            for part in (
+                png,
+                image_model.defect_scan(png, brief).raw.encode(),
+                first.review(png, brief, RUBRIC, []).raw.encode(),
+                second.review(png, brief, RUBRIC, []).raw.encode(),
+                described.raw.encode(),
+                ",".join(map(repr, vector)).encode(),
+            ):
+                h.update(len(part).to_bytes(8, "big") + part)
+    return h.hexdigest()
+
+
+def test_the_offline_outputs_are_the_pinned_bytes() -> None:
+    """A fresh process's outputs, then the same again from a warm world and decode cache
+    (an ad's later stages in the same agent) and from a cold world over a warm decode cache
+    (the other agent process measures what this one decoded)."""
+    pngcache.clear()
+    assert _outputs_digest(OfflineImageModel(OfflineAdWorld())) == OUTPUT_DIGEST
+    assert _outputs_digest(OfflineImageModel(OfflineAdWorld()), rounds=2) == OUTPUT_DIGEST_TWICE
+    assert _outputs_digest(OfflineImageModel(OfflineAdWorld())) == OUTPUT_DIGEST
