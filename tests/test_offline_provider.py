@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
 import random
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -562,10 +565,12 @@ OUTPUT_DIGEST = "9515386b2c2fc83877f1db60bcd1021d459e52603ba27ba94a030ed167d4871
 OUTPUT_DIGEST_TWICE = "d31166a2f457cf6356a5a29ff8fb77131b126a72bcd3b3b235ad49ffd688d20e"
 
 
-def _outputs_digest(image_model: OfflineImageModel, rounds: int = 1) -> str:
+def _outputs_digest(
+    image_model: OfflineImageModel, rounds: int = 1, review_world: OfflineAdWorld | None = None
+) -> str:
     rng = random.Random(1912)
     briefs = [random_brief(rng) for _ in range(24)]
-    first, second = offline_reviewers(image_model.world)
+    first, second = offline_reviewers(review_world or image_model.world)
     embedder = OfflineEmbedder()
     h = hashlib.sha256()
     for _ in range(rounds):
@@ -593,3 +598,44 @@ def test_the_offline_outputs_are_the_pinned_bytes() -> None:
     assert _outputs_digest(OfflineImageModel(OfflineAdWorld())) == OUTPUT_DIGEST
     assert _outputs_digest(OfflineImageModel(OfflineAdWorld()), rounds=2) == OUTPUT_DIGEST_TWICE
     assert _outputs_digest(OfflineImageModel(OfflineAdWorld())) == OUTPUT_DIGEST
+
+
+def test_agents_sharing_a_directory_write_the_pinned_bytes(tmp_path: Path) -> None:
+    """Two agent processes sharing measurements (OfflineAdWorld's shared_dir): the reviews
+    run in a world that rendered and measured nothing itself, and a third world scans
+    the images a flawless generate recorded, without rendering their ideals."""
+    pngcache.clear()
+    shared = tmp_path / "shared"
+    maker = OfflineImageModel(OfflineAdWorld(shared_dir=shared))
+    reviewer_world = OfflineAdWorld(shared_dir=shared)
+    assert _outputs_digest(maker, review_world=reviewer_world) == OUTPUT_DIGEST
+    assert not reviewer_world._ideals  # every review read the scan's measurement
+    assert any(p.name.startswith("ideal-") for p in shared.iterdir())
+    assert not any(p.name.endswith(".tmp") for p in shared.iterdir())
+
+    rng = random.Random(1912)
+    flawless = [b for b in (random_brief(rng) for _ in range(24)) if not plan_flaws(b).flaws]
+    pngs = [maker.generate(b).png for b in flawless]
+    for p in shared.glob("measure-*"):
+        p.unlink()
+    scanner = OfflineAdWorld(OfflineRenderer(), shared_dir=shared)
+    rendered: list[AdBrief] = []
+    real = scanner.renderer.render
+    scanner.renderer.render = lambda b, *a: rendered.append(b) or real(b, *a)  # type: ignore[method-assign]
+    cold = OfflineAdWorld()
+    for b, png in zip(flawless, pngs, strict=True):
+        assert scanner.measure(png, b) == cold.measure(png, b)
+    assert flawless and not rendered  # each ideal was the generated image itself
+
+
+def test_a_shared_entry_that_does_not_read_is_measured_again(tmp_path: Path) -> None:
+    world = OfflineAdWorld(shared_dir=tmp_path)
+    brief = make_brief()
+    png = render_png(world, brief, plan_flaws(brief))
+    expected = OfflineAdWorld().measure(png, brief)
+    assert world.measure(png, brief) == expected
+    (entry,) = tmp_path.glob("measure-*")
+    entry.write_text('{"headline_contrast": 1')
+    assert OfflineAdWorld(shared_dir=tmp_path).measure(png, brief) == expected
+    entry.write_text(json.dumps(dataclasses.asdict(expected) | {"unknown": 1}))
+    assert OfflineAdWorld(shared_dir=tmp_path).measure(png, brief) == expected
