@@ -23,7 +23,12 @@ from agents.providers.base import (
     VisualDescriptor,
 )
 from agents.providers.offline.hashembed import OfflineEmbedder
-from agents.providers.offline.measure import _block_mean, _channel_max_abs, _channel_median
+from agents.providers.offline.measure import (
+    _block_mean,
+    _channel_max_abs,
+    _channel_median,
+    _median,
+)
 from agents.providers.offline.models import (
     OfflineAdWorld,
     OfflineImageModel,
@@ -554,6 +559,17 @@ def test_fast_measurement_helpers_give_numpy_reductions_bit_for_bit() -> None:
             assert np.array_equal(_channel_median(flat[:-1]), np.median(flat[:-1], axis=0))
             ref = np.broadcast_to(np.median(flat, axis=0), a.shape)
             assert np.array_equal(_channel_max_abs(a, ref), np.abs(a - ref).max(axis=2))
+    # medians of odd and even sizes, of pixel values (ties, halves) and of any float32
+    for n in [*range(1, 12), 99, 100, 4097, 4098]:
+        for values in (
+            gen.integers(0, 256, (n, 3)).astype(np.float32),
+            (gen.random((n, 3)) * 255).astype(np.float32) * np.float32(0.587),
+            gen.random((n, 3)),
+        ):
+            got, expected = _channel_median(values), np.median(values, axis=0)
+            assert got.dtype == values.dtype and np.array_equal(got, expected), n
+            m, e = _median(values[:, 1]), np.median(values[:, 1])
+            assert m.dtype == e.dtype and m == e, n
 
 
 # --- what the offline provider writes, pinned ---------------------------------------------
