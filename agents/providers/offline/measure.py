@@ -241,11 +241,20 @@ def _merge_close(colors: list[tuple[RGBf, float]], distance: float) -> list[tupl
     (a tenth of the descriptor's time)."""
     merged: list[tuple[RGBf, float]] = []
     for rgb, share in sorted(colors, key=lambda c: -c[1]):
-        for k, (mrgb, mshare) in enumerate(merged):
-            if max(abs(m - c) for m, c in zip(mrgb, rgb, strict=True)) < distance:
+        c0, c1, c2 = rgb
+        # three comparisons, not max() over a generator: the same test (every channel
+        # closer than `distance`) at a tenth of the time, ~50 colours against each cluster
+        for k, ((m0, m1, m2), mshare) in enumerate(merged):
+            if abs(m0 - c0) < distance and abs(m1 - c1) < distance and abs(m2 - c2) < distance:
                 total = mshare + share
-                r, g, b = ((m * mshare + c * share) / total for m, c in zip(mrgb, rgb, strict=True))
-                merged[k] = ((r, g, b), total)
+                merged[k] = (
+                    (
+                        (m0 * mshare + c0 * share) / total,
+                        (m1 * mshare + c1 * share) / total,
+                        (m2 * mshare + c2 * share) / total,
+                    ),
+                    total,
+                )
                 break
         else:
             merged.append((rgb, share))
