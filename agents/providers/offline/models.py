@@ -93,16 +93,24 @@ def _decode(png: bytes) -> np.ndarray:
 
 
 # The directory agents on one host share measurements in (the demo sets it, see
-# OfflineAdWorld); unset, each process keeps its own.
+# OfflineAdWorld and docs/operations.md#providers); unset, each process keeps its own.
 SHARED_DIR_ENV = "GENOME_OFFLINE_CACHE_DIR"
-# What a shared entry was computed by: another version of the renderer or of the
-# measurements never reads it.
-_CODE_VERSION = hashlib.sha256(
-    b"".join(
-        (Path(__file__).parent / name).read_bytes()
-        for name in ("render.py", "measure.py", "models.py")
-    )
-).hexdigest()[:16]
+
+
+def _code_version() -> str:
+    """What a shared entry was computed by: another version of the renderer or of the
+    measurements never reads it (nor does anything, when the sources are not there)."""
+    try:
+        sources = b"".join(
+            (Path(__file__).parent / name).read_bytes()
+            for name in ("render.py", "measure.py", "models.py")
+        )
+    except OSError:
+        return os.urandom(8).hex()
+    return hashlib.sha256(sources).hexdigest()[:16]
+
+
+_CODE_VERSION = _code_version()
 
 
 class OfflineAdWorld:
