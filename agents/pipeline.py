@@ -9,16 +9,16 @@ passed on as a pass or as neutral scores.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 from pydantic import ValidationError
 
 from agents.jobqueue import JobQueue, RejectedResult, StageFailed
+from agents.pngcache import decode_png
 from agents.providers.base import (
     AdBrief,
     CallRecord,
@@ -51,12 +51,13 @@ def check_png(png: bytes) -> None:
     """A generated image must be a complete, decodable PNG before it is stored: a truncated
     or corrupt one fails the generate attempt instead of reaching the scan."""
     try:
-        with Image.open(io.BytesIO(png)) as img:
-            if img.format != "PNG":
-                raise StageFailed(f"generated image is {img.format}, not PNG")
-            img.load()
+        # decoded once per image and process: the provider's decode takes the same image
+        # (agents/pngcache.py)
+        img = decode_png(png)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise StageFailed(f"generated image is not a valid PNG ({len(png)} bytes): {exc}") from exc
+    if img.format != "PNG":
+        raise StageFailed(f"generated image is {img.format}, not PNG")
 
 
 def brief_from_context(ctx: dict[str, Any]) -> AdBrief:

@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -145,6 +146,11 @@ class AgentPool:
         env["GENOME_STORAGE_DIR"] = str(storage)
         # the demo's images stay in its own directory, whatever store the shell names
         env.pop("GENOME_STORAGE_URL", None)
+        # the offline agents share their measurements here (OfflineAdWorld's shared_dir,
+        # agents.providers.offline.models.SHARED_DIR_ENV); emptied, as each run's ads are new
+        shared = storage.parent / "offline-cache"
+        shutil.rmtree(shared, ignore_errors=True)
+        env["GENOME_OFFLINE_CACHE_DIR"] = str(shared)
         self.log_path = storage.parent / "agents.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")

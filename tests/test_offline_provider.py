@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
 import random
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageEnhance
 
+from agents import pngcache
 from agents.providers.base import (
     EMBEDDING_DIMENSIONS,
     AdBrief,
@@ -19,7 +23,12 @@ from agents.providers.base import (
     VisualDescriptor,
 )
 from agents.providers.offline.hashembed import OfflineEmbedder
-from agents.providers.offline.measure import _block_mean, _channel_max_abs, _channel_median
+from agents.providers.offline.measure import (
+    _block_mean,
+    _channel_max_abs,
+    _channel_median,
+    _median,
+)
 from agents.providers.offline.models import (
     OfflineAdWorld,
     OfflineImageModel,
@@ -550,3 +559,99 @@ def test_fast_measurement_helpers_give_numpy_reductions_bit_for_bit() -> None:
             assert np.array_equal(_channel_median(flat[:-1]), np.median(flat[:-1], axis=0))
             ref = np.broadcast_to(np.median(flat, axis=0), a.shape)
             assert np.array_equal(_channel_max_abs(a, ref), np.abs(a - ref).max(axis=2))
+    # medians of odd and even sizes, of pixel values (ties, halves) and of any float32
+    for n in [*range(1, 12), 99, 100, 4097, 4098]:
+        for values in (
+            gen.integers(0, 256, (n, 3)).astype(np.float32),
+            (gen.random((n, 3)) * 255).astype(np.float32) * np.float32(0.587),
+            gen.random((n, 3)),
+        ):
+            got, expected = _channel_median(values), np.median(values, axis=0)
+            assert got.dtype == values.dtype and np.array_equal(got, expected), n
+            m, e = _median(values[:, 1]), np.median(values[:, 1])
+            assert m.dtype == e.dtype and m == e, n
+
+
+# --- what the offline provider writes, pinned ---------------------------------------------
+
+# sha256 over 24 briefs' generated PNGs, scans, both reviews, descriptors and embeddings,
+# as main wrote them before the decode cache (agents/pngcache.py) and the shared headline
+# mask (measure.py): a speed-up must leave every byte the agents write as it was.
+OUTPUT_DIGEST = "9515386b2c2fc83877f1db60bcd1021d459e52603ba27ba94a030ed167d4871e"
+OUTPUT_DIGEST_TWICE = "d31166a2f457cf6356a5a29ff8fb77131b126a72bcd3b3b235ad49ffd688d20e"
+
+
+def _outputs_digest(
+    image_model: OfflineImageModel, rounds: int = 1, review_world: OfflineAdWorld | None = None
+) -> str:
+    rng = random.Random(1912)
+    briefs = [random_brief(rng) for _ in range(24)]
+    first, second = offline_reviewers(review_world or image_model.world)
+    embedder = OfflineEmbedder()
+    h = hashlib.sha256()
+    for _ in range(rounds):
+        for brief in briefs:
+            png = image_model.generate(brief).png
+            described = image_model.describe(png)
+            vector = embedder.embed(described.descriptor.as_text()).vector
+            for part in (
+                png,
+                image_model.defect_scan(png, brief).raw.encode(),
+                first.review(png, brief, RUBRIC, []).raw.encode(),
+                second.review(png, brief, RUBRIC, []).raw.encode(),
+                described.raw.encode(),
+                ",".join(map(repr, vector)).encode(),
+            ):
+                h.update(len(part).to_bytes(8, "big") + part)
+    return h.hexdigest()
+
+
+def test_the_offline_outputs_are_the_pinned_bytes() -> None:
+    """A fresh process's outputs, then the same again from a warm world and decode cache
+    (an ad's later stages in the same agent) and from a cold world over a warm decode cache
+    (the other agent process measures what this one decoded)."""
+    pngcache.clear()
+    assert _outputs_digest(OfflineImageModel(OfflineAdWorld())) == OUTPUT_DIGEST
+    assert _outputs_digest(OfflineImageModel(OfflineAdWorld()), rounds=2) == OUTPUT_DIGEST_TWICE
+    assert _outputs_digest(OfflineImageModel(OfflineAdWorld())) == OUTPUT_DIGEST
+
+
+def test_agents_sharing_a_directory_write_the_pinned_bytes(tmp_path: Path) -> None:
+    """Two agent processes sharing measurements (OfflineAdWorld's shared_dir): the reviews
+    run in a world that rendered and measured nothing itself, and a third world scans
+    the images a flawless generate recorded, without rendering their ideals."""
+    pngcache.clear()
+    shared = tmp_path / "shared"
+    maker = OfflineImageModel(OfflineAdWorld(shared_dir=shared))
+    reviewer_world = OfflineAdWorld(shared_dir=shared)
+    assert _outputs_digest(maker, review_world=reviewer_world) == OUTPUT_DIGEST
+    assert not reviewer_world._ideals  # every review read the scan's measurement
+    assert any(p.name.startswith("ideal-") for p in shared.iterdir())
+    assert not any(p.name.endswith(".tmp") for p in shared.iterdir())
+
+    rng = random.Random(1912)
+    flawless = [b for b in (random_brief(rng) for _ in range(24)) if not plan_flaws(b).flaws]
+    pngs = [maker.generate(b).png for b in flawless]
+    for p in shared.glob("measure-*"):
+        p.unlink()
+    scanner = OfflineAdWorld(OfflineRenderer(), shared_dir=shared)
+    rendered: list[AdBrief] = []
+    real = scanner.renderer.render
+    scanner.renderer.render = lambda b, *a: rendered.append(b) or real(b, *a)  # type: ignore[method-assign]
+    cold = OfflineAdWorld()
+    for b, png in zip(flawless, pngs, strict=True):
+        assert scanner.measure(png, b) == cold.measure(png, b)
+    assert flawless and not rendered  # each ideal was the generated image itself
+
+
+def test_a_shared_entry_that_does_not_read_is_measured_again(tmp_path: Path) -> None:
+    world = OfflineAdWorld(shared_dir=tmp_path)
+    brief = make_brief()
+    png = render_png(world, brief, plan_flaws(brief))
+    expected = OfflineAdWorld().measure(png, brief)
+    assert world.measure(png, brief) == expected
+    (entry,) = tmp_path.glob("measure-*")
+    entry.write_text('{"headline_contrast": 1')
+    assert OfflineAdWorld(shared_dir=tmp_path).measure(png, brief) == expected
+    entry.write_text(json.dumps(dataclasses.asdict(expected) | {"unknown": 1}))
+    assert OfflineAdWorld(shared_dir=tmp_path).measure(png, brief) == expected

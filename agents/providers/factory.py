@@ -148,7 +148,7 @@ def _offline_models() -> Models:
     from agents.providers.offline.hashembed import OfflineEmbedder
     from agents.providers.offline.models import OfflineAdWorld, OfflineImageModel, offline_reviewers
 
-    world = OfflineAdWorld()
+    world = OfflineAdWorld.from_env()
     first, second = offline_reviewers(world)
     return Models(
         image=OfflineImageModel(world),

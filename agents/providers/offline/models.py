@@ -13,11 +13,15 @@ Every CallRecord says provider='offline', model='offline-…-v1', cost 0.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import math
+import os
 import threading
 import time
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -88,18 +92,98 @@ def _decode(png: bytes) -> np.ndarray:
     return as_array(_decode_image(png))
 
 
+# The directory agents on one host share measurements in (the demo sets it, see
+# OfflineAdWorld and docs/operations.md#providers); unset, each process keeps its own.
+SHARED_DIR_ENV = "GENOME_OFFLINE_CACHE_DIR"
+
+
+def _code_version() -> str:
+    """What a shared entry was computed by: another version of the renderer or of the
+    measurements never reads it (nor does anything, when the sources are not there)."""
+    try:
+        sources = b"".join(
+            (Path(__file__).parent / name).read_bytes()
+            for name in ("render.py", "measure.py", "models.py")
+        )
+    except OSError:
+        return os.urandom(8).hex()
+    return hashlib.sha256(sources).hexdigest()[:16]
+
+
+_CODE_VERSION = _code_version()
+
+
 class OfflineAdWorld:
     """The renderer plus the ideal-render measurement shared by scanner and reviewer.
 
     Keeps the last few ideal renders and measurements (per instance), so the scan and the
-    reviews of one ad in one process render its ideal and measure its image once."""
+    reviews of one ad in one process render its ideal and measure its image once.
 
-    def __init__(self, renderer: OfflineRenderer | None = None, cache_size: int = 128) -> None:
+    With `shared_dir`, agent processes on one host share that work too: the demo's two
+    agents each took about half of an ad's stages, so the review often ran where the scan
+    had not, and measured the image again after rendering its ideal again. There the scan
+    leaves the measurement (a pure function of the image and the brief, stored as JSON,
+    whose floats read back bit for bit), and generate leaves, for an ad drawn without
+    flaws, the content hash of its image, which is then the ideal's lossless encoding: the
+    other process decodes it instead of rendering it. Entries are keyed by content hash,
+    brief and code version, and written whole (a rename), so a reader finds a complete
+    entry or none."""
+
+    def __init__(
+        self,
+        renderer: OfflineRenderer | None = None,
+        cache_size: int = 128,
+        shared_dir: Path | None = None,
+    ) -> None:
         self.renderer = renderer or OfflineRenderer()
         self._ideals: OrderedDict[str, Image.Image] = OrderedDict()
         self._measured: OrderedDict[tuple[bytes, str], AdMeasurements] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self.shared_dir = shared_dir
+        if shared_dir is not None:
+            shared_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def from_env(cls) -> OfflineAdWorld:
+        """A world sharing through $GENOME_OFFLINE_CACHE_DIR when it is set."""
+        shared = os.environ.get(SHARED_DIR_ENV)
+        return cls(shared_dir=Path(shared) if shared else None)
+
+    def _shared_path(self, kind: str, *parts: bytes | str) -> Path | None:
+        if self.shared_dir is None:
+            return None
+        h = hashlib.sha256(_CODE_VERSION.encode())
+        for part in parts:
+            h.update(part if isinstance(part, bytes) else part.encode())
+            h.update(b"\0")
+        return self.shared_dir / f"{kind}-{h.hexdigest()}"
+
+    @staticmethod
+    def _read(path: Path | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return path.read_text()
+        except OSError:
+            return None
+
+    @staticmethod
+    def _write(path: Path | None, text: str) -> None:
+        if path is None:
+            return
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_text(text)
+            os.replace(tmp, path)
+        except OSError:  # a cache: the work is done again elsewhere, never wrong
+            tmp.unlink(missing_ok=True)
+
+    def remember_generated(self, brief: AdBrief, image: Image.Image, png: bytes) -> None:
+        """An image generate drew without flaws: the brief's ideal, here and (by its PNG's
+        content hash) for the other agents sharing the directory."""
+        self.remember_ideal(brief, image)
+        self._write(self._shared_path("ideal", self._key(brief)), hashlib.sha256(png).hexdigest())
 
     @staticmethod
     def _key(brief: AdBrief) -> str:
@@ -112,9 +196,16 @@ class OfflineAdWorld:
             while len(self._ideals) > self._cache_size:
                 self._ideals.popitem(last=False)
 
-    def ideal(self, brief: AdBrief) -> Image.Image:
+    def ideal(self, brief: AdBrief, png: bytes | None = None) -> Image.Image:
+        """The brief's flawless render; `png`, the image being measured, is taken as the
+        ideal when generate recorded it as the brief's flawless image (same hash)."""
         with self._lock:
             cached = self._ideals.get(self._key(brief))
+        if cached is None and png is not None:
+            drawn = self._read(self._shared_path("ideal", self._key(brief)))
+            if drawn is not None and drawn == hashlib.sha256(png).hexdigest():
+                cached = _decode_image(png)
+                self.remember_ideal(brief, cached)
         if cached is None:
             cached = self.renderer.render(brief).image
             self.remember_ideal(brief, cached)
@@ -128,17 +219,31 @@ class OfflineAdWorld:
             cached = self._measured.get(key)
         if cached is not None:
             return cached
-        img = _decode_image(png)
-        ideal_img = self.ideal(brief)
-        if img.size != ideal_img.size:  # e.g. a full-size image: measure at render size
-            img = img.resize(ideal_img.size, Image.Resampling.LANCZOS)
-        arr, ideal = as_array(img), as_array(ideal_img)
-        measured = measure_ad(arr, ideal, layout_for_brief(brief), palette_for(brief))
+        shared = self._shared_path("measure", *key)
+        measured = _measurements_from_json(self._read(shared))
+        if measured is None:
+            img = _decode_image(png)
+            ideal_img = self.ideal(brief, png)
+            if img.size != ideal_img.size:  # e.g. a full-size image: measure at render size
+                img = img.resize(ideal_img.size, Image.Resampling.LANCZOS)
+            arr, ideal = as_array(img), as_array(ideal_img)
+            measured = measure_ad(arr, ideal, layout_for_brief(brief), palette_for(brief))
+            self._write(shared, json.dumps(dataclasses.asdict(measured)))
         with self._lock:
             self._measured[key] = measured
             while len(self._measured) > self._cache_size:
                 self._measured.popitem(last=False)
         return measured
+
+
+def _measurements_from_json(text: str | None) -> AdMeasurements | None:
+    """A shared entry read back (None when absent or not a whole entry)."""
+    if text is None:
+        return None
+    try:
+        return AdMeasurements(**json.loads(text))
+    except (ValueError, TypeError):
+        return None
 
 
 class OfflineImageModel:
@@ -153,15 +258,16 @@ class OfflineImageModel:
         started = time.perf_counter()
         plan = plan_flaws(brief)
         rendered = self.world.renderer.render(brief, plan)
+        png = to_png(rendered.image)
         if not plan.flaws:
-            self.world.remember_ideal(brief, rendered.image)
+            self.world.remember_generated(brief, rendered.image, png)
         width, height = canvas_dimensions(brief.canvas_size)
         # The prompt the live model would get, from the run's prompt template
         # (docs/experiments.md#generation-ab-tests). The renderer draws from the brief, not
         # from prompt wording, so offline two prompt templates differ only in this text.
         prompt = image_prompt(brief)
         return GeneratedImage(
-            png=to_png(rendered.image),
+            png=png,
             width=width,
             height=height,
             prompt_text=prompt,

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from agents.pngcache import decode_png
 from agents.providers.base import AdBrief, canvas_dimensions
 
 SCALE = 4  # render at 1/SCALE of the canvas
@@ -1050,9 +1051,9 @@ def to_png(img: Image.Image) -> bytes:
 
 
 def from_png(png: bytes) -> Image.Image:
+    """The image as RGB (a copy: the decoded image is shared, agents/pngcache.py)."""
     try:
-        img = Image.open(io.BytesIO(png))
-        img.load()
+        img = decode_png(png)
     except Exception as exc:
         raise ValueError(f"not a decodable image: {exc}") from exc
     return img.convert("RGB")
