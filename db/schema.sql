@@ -2510,22 +2510,32 @@ CREATE FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date, p_defa
         SELECT * FROM genome._collect_rewards_links(p_today)
     ),
 
-    open_ads AS (
-        -- The ads whose reward can still change: a row of one of their links dated from
-        -- p_horizon (one probe of the (brand_id, meta_ad_id, date) index), or no reward yet.
-        -- Only their rows are summed: an ad whose data ended before the horizon is never
-        -- read again, so a day's work follows the ads still delivering, not the history.
-        SELECT DISTINCT l.generated_ad_id
-        FROM links AS l
-        WHERE EXISTS (
-                SELECT 1 FROM public.meta_ads_performance AS p
-                WHERE p.brand_id = l.brand_id AND p.meta_ad_id = l.meta_ad_id
-                  AND p.date >= p_horizon AND p.date <= p_today
-            )
-            OR NOT EXISTS (
-                SELECT 1 FROM genome.creative_element_rewards AS r
-                WHERE r.generated_ad_id = l.generated_ad_id
-            )
+    open_links AS (
+        -- The links of the ads whose reward can still change: an ad with a row of one of its
+        -- links dated from p_horizon (one probe of the (brand_id, meta_ad_id, date) index),
+        -- or with no reward yet. Only their rows are summed: an ad whose data ended before
+        -- the horizon is never read again, so a day's work follows the ads still delivering,
+        -- not the history. A window over the links, not a join of the links to a list of
+        -- open ads: the function scan's estimate (1,000 rows) made that join a nested loop
+        -- over two scans of the links, quadratic in the ads (100,000 ads: hours).
+        SELECT f.*
+        FROM (
+            SELECT
+                l.*,
+                bool_or(
+                    EXISTS (
+                        SELECT 1 FROM public.meta_ads_performance AS p
+                        WHERE p.brand_id = l.brand_id AND p.meta_ad_id = l.meta_ad_id
+                          AND p.date >= p_horizon AND p.date <= p_today
+                    )
+                    OR NOT EXISTS (
+                        SELECT 1 FROM genome.creative_element_rewards AS r
+                        WHERE r.generated_ad_id = l.generated_ad_id
+                    )
+                ) OVER (PARTITION BY l.generated_ad_id) AS ad_open
+            FROM links AS l
+        ) AS f
+        WHERE f.ad_open
     ),
 
     perf AS (
@@ -2543,8 +2553,7 @@ CREATE FUNCTION genome._collect_rewards_ads(p_today date, p_horizon date, p_defa
                 FILTER (WHERE p.campaign_objective IS NOT NULL))[1] AS objective,
             (array_agg(p.meta_campaign_id ORDER BY p.date DESC))[1] AS meta_campaign_id,
             (array_agg(p.meta_ad_account_id ORDER BY p.date DESC))[1] AS meta_ad_account_id
-        FROM links AS l
-        INNER JOIN open_ads AS o ON o.generated_ad_id = l.generated_ad_id
+        FROM open_links AS l
         INNER JOIN public.meta_ads_performance AS p
             ON p.meta_ad_id = l.meta_ad_id AND p.brand_id = l.brand_id
         WHERE p.date <= p_today
