@@ -3284,8 +3284,7 @@ BEGIN
     -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
     SELECT p INTO v_largest FROM unnest(p_payloads) AS p ORDER BY octet_length(p::text) DESC NULLS LAST LIMIT 1;
     PERFORM genome._check_payload_size(v_largest::text, 'job payload');
-    -- One key lookup: the kinds' array is built only for the error's hint.
-    IF p_kind IS NULL OR NOT EXISTS (SELECT 1 FROM genome.agent_job_kinds AS k WHERE k.kind = p_kind) THEN
+    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
         RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
             USING ERRCODE = 'GN401',
                   HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');
@@ -4332,17 +4331,8 @@ BEGIN
         DELETE FROM genome.fatigue_state;
         RETURN NULL;
     END IF;
-    IF TG_TABLE_NAME = 'ad_fatigue' THEN
-        -- Deleted assessments: their ads' Meta ads, so the next call assesses them again.
-        INSERT INTO genome.fatigue_delivery_changes AS c (brand_id, meta_ad_id)
-        SELECT DISTINCT m.brand_id, m.meta_ad_id
-        FROM old_rows AS o
-        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = o.generated_ad_id
-        WHERE m.brand_id IS NOT NULL
-        ORDER BY m.brand_id, m.meta_ad_id
-        ON CONFLICT (brand_id, meta_ad_id) DO UPDATE SET changed_at = excluded.changed_at;
-        RETURN NULL;
-    END IF;
+    -- The statement's (brand, Meta ad) pairs: its rows' own, or for deleted assessments
+    -- (genome.ad_fatigue) their ads' mapped Meta ads, so the next call assesses them again.
     -- DO UPDATE, not DO NOTHING: the writer then holds the marker's row lock until it
     -- commits, so detect_fatigue's claim (a DELETE) waits for it and the assessment after
     -- the claim reads its rows.
@@ -4352,9 +4342,12 @@ BEGIN
         'WHERE x.brand_id IS NOT NULL AND x.meta_ad_id IS NOT NULL '
         'ORDER BY x.brand_id, x.meta_ad_id '
         'ON CONFLICT (brand_id, meta_ad_id) DO UPDATE SET changed_at = excluded.changed_at',
-        CASE TG_OP
-            WHEN 'INSERT' THEN 'SELECT brand_id, meta_ad_id FROM new_rows'
-            WHEN 'DELETE' THEN 'SELECT brand_id, meta_ad_id FROM old_rows'
+        CASE
+            WHEN TG_TABLE_NAME = 'ad_fatigue' THEN
+                'SELECT m.brand_id, m.meta_ad_id FROM old_rows AS o '
+                'INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = o.generated_ad_id'
+            WHEN TG_OP = 'INSERT' THEN 'SELECT brand_id, meta_ad_id FROM new_rows'
+            WHEN TG_OP = 'DELETE' THEN 'SELECT brand_id, meta_ad_id FROM old_rows'
             ELSE 'SELECT brand_id, meta_ad_id FROM new_rows UNION ALL SELECT brand_id, meta_ad_id FROM old_rows'
         END
     );
@@ -15880,14 +15873,8 @@ CREATE FUNCTION genome.owner_session() RETURNS boolean
     AS $$
 BEGIN
     -- Definer (genome_owner's), so the policies may call it without the app executing the
-    -- `_` helper. PL/pgSQL, as current_organizations. The setting is read here and
-    -- current_organization() called only when one is set (for its GN950 on a malformed
-    -- one): the policies call this in the owner's sessions, which set none.
-    IF coalesce(btrim(current_setting('app.organization_id', true)), '') <> '' THEN
-        PERFORM genome.current_organization();
-        RETURN false;
-    END IF;
-    RETURN genome._caller_is_owner();
+    -- `_` helper. PL/pgSQL, as current_organizations.
+    RETURN genome.current_organization() IS NULL AND genome._caller_is_owner();
 END
 $$;
 

@@ -17,17 +17,8 @@ BEGIN
         DELETE FROM genome.fatigue_state;
         RETURN NULL;
     END IF;
-    IF TG_TABLE_NAME = 'ad_fatigue' THEN
-        -- Deleted assessments: their ads' Meta ads, so the next call assesses them again.
-        INSERT INTO genome.fatigue_delivery_changes AS c (brand_id, meta_ad_id)
-        SELECT DISTINCT m.brand_id, m.meta_ad_id
-        FROM old_rows AS o
-        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = o.generated_ad_id
-        WHERE m.brand_id IS NOT NULL
-        ORDER BY m.brand_id, m.meta_ad_id
-        ON CONFLICT (brand_id, meta_ad_id) DO UPDATE SET changed_at = excluded.changed_at;
-        RETURN NULL;
-    END IF;
+    -- The statement's (brand, Meta ad) pairs: its rows' own, or for deleted assessments
+    -- (genome.ad_fatigue) their ads' mapped Meta ads, so the next call assesses them again.
     -- DO UPDATE, not DO NOTHING: the writer then holds the marker's row lock until it
     -- commits, so detect_fatigue's claim (a DELETE) waits for it and the assessment after
     -- the claim reads its rows.
@@ -37,9 +28,12 @@ BEGIN
         'WHERE x.brand_id IS NOT NULL AND x.meta_ad_id IS NOT NULL '
         'ORDER BY x.brand_id, x.meta_ad_id '
         'ON CONFLICT (brand_id, meta_ad_id) DO UPDATE SET changed_at = excluded.changed_at',
-        CASE TG_OP
-            WHEN 'INSERT' THEN 'SELECT brand_id, meta_ad_id FROM new_rows'
-            WHEN 'DELETE' THEN 'SELECT brand_id, meta_ad_id FROM old_rows'
+        CASE
+            WHEN TG_TABLE_NAME = 'ad_fatigue' THEN
+                'SELECT m.brand_id, m.meta_ad_id FROM old_rows AS o '
+                'INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = o.generated_ad_id'
+            WHEN TG_OP = 'INSERT' THEN 'SELECT brand_id, meta_ad_id FROM new_rows'
+            WHEN TG_OP = 'DELETE' THEN 'SELECT brand_id, meta_ad_id FROM old_rows'
             ELSE 'SELECT brand_id, meta_ad_id FROM new_rows UNION ALL SELECT brand_id, meta_ad_id FROM old_rows'
         END
     );

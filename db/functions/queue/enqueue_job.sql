@@ -24,8 +24,7 @@ BEGIN
     -- and the jobs are one INSERT, so n jobs cost about one job's fixed cost plus n rows.
     SELECT p INTO v_largest FROM unnest(p_payloads) AS p ORDER BY octet_length(p::text) DESC NULLS LAST LIMIT 1;
     PERFORM genome._check_payload_size(v_largest::text, 'job payload');
-    -- One key lookup: the kinds' array is built only for the error's hint.
-    IF p_kind IS NULL OR NOT EXISTS (SELECT 1 FROM genome.agent_job_kinds AS k WHERE k.kind = p_kind) THEN
+    IF p_kind IS NULL OR NOT p_kind = ANY (genome._job_kinds()) THEN
         RAISE EXCEPTION 'unknown job kind %', coalesce(quote_literal(p_kind), 'NULL')
             USING ERRCODE = 'GN401',
                   HINT = 'kinds: ' || array_to_string(genome._job_kinds(), ', ');

@@ -69,14 +69,8 @@ SET search_path = genome, public, pg_temp
 AS $$
 BEGIN
     -- Definer (genome_owner's), so the policies may call it without the app executing the
-    -- `_` helper. PL/pgSQL, as current_organizations. The setting is read here and
-    -- current_organization() called only when one is set (for its GN950 on a malformed
-    -- one): the policies call this in the owner's sessions, which set none.
-    IF coalesce(btrim(current_setting('app.organization_id', true)), '') <> '' THEN
-        PERFORM genome.current_organization();
-        RETURN false;
-    END IF;
-    RETURN genome._caller_is_owner();
+    -- `_` helper. PL/pgSQL, as current_organizations.
+    RETURN genome.current_organization() IS NULL AND genome._caller_is_owner();
 END
 $$;
 COMMENT ON FUNCTION genome.owner_session() IS
