@@ -565,23 +565,32 @@ BEGIN
             round(v_near.similarity::numeric, 4), v_near.id, genome._setting_text('diversity_cosine')
         );
     ELSE
-        -- Duplicate: the nearest approved ad of the same brand (same embedding model).
+        -- Duplicate: the nearest approved ad of the same brand (same embedding model),
+        -- through the HNSW index; exactly when its bounded walk found none of the brand's
+        -- ads (a brand with few ads among many, docs/quality.md#visual-space).
         SELECT n.id, 1 - n.distance AS similarity
         INTO v_near
-        FROM (
-            SELECT d.id, d.visual_embedding <=> v_ad.visual_embedding AS distance
-            FROM public.generated_ads AS d
-            WHERE d.final_status = 'approved'
-              AND d.id <> v_ad.id
-              AND d.visual_embedding_model = v_ad.visual_embedding_model
-              AND d.ad_run_id IN (
-                  SELECT r.id FROM public.ad_runs AS r
-                  INNER JOIN public.products AS p ON r.product_id = p.id
-                  WHERE p.brand_id = v_ad.brand_id
-              )
-            ORDER BY distance
-            LIMIT 1
+        FROM genome._nearest_approved_by_index(
+            v_ad.id, v_ad.brand_id, v_ad.visual_embedding, v_ad.visual_embedding_model
         ) AS n;
+        IF NOT FOUND THEN
+            SELECT n.id, 1 - n.distance AS similarity
+            INTO v_near
+            FROM (
+                SELECT d.id, d.visual_embedding <=> v_ad.visual_embedding AS distance
+                FROM public.generated_ads AS d
+                WHERE d.final_status = 'approved'
+                  AND d.id <> v_ad.id
+                  AND d.visual_embedding_model = v_ad.visual_embedding_model
+                  AND d.ad_run_id IN (
+                      SELECT r.id FROM public.ad_runs AS r
+                      INNER JOIN public.products AS p ON r.product_id = p.id
+                      WHERE p.brand_id = v_ad.brand_id
+                  )
+                ORDER BY distance
+                LIMIT 1
+            ) AS n;
+        END IF;
         IF v_near.id IS NOT NULL
            AND v_near.similarity > genome._setting_num('duplicate_cosine') THEN
             v_status := 'flagged';
@@ -609,7 +618,7 @@ $$;
 -- Name: FUNCTION _apply_embedding_decision(p_generated_ad_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._apply_embedding_decision(p_generated_ad_id uuid, p_now timestamp with time zone) IS 'Internal: the post-embedding checks of an approved ad without a human decision, one brand at a time (advisory lock): rejected for diversity when an embedded sibling of the same run (approved or flagged) has cosine similarity > settings diversity_cosine; else flagged as duplicate when an approved ad of the same brand has cosine similarity > settings duplicate_cosine. Only embeddings of the same model are compared; both nearest-neighbour queries order by <=> with LIMIT 1 so the HNSW index on generated_ads.visual_embedding serves them. Returns the ad''s status.';
+COMMENT ON FUNCTION genome._apply_embedding_decision(p_generated_ad_id uuid, p_now timestamp with time zone) IS 'Internal: the post-embedding checks of an approved ad without a human decision, one brand at a time (advisory lock): rejected for diversity when an embedded sibling of the same run (approved or flagged) has cosine similarity > settings diversity_cosine; else flagged as duplicate when an approved ad of the same brand has cosine similarity > settings duplicate_cosine. Only embeddings of the same model are compared; the duplicate''s nearest neighbour comes from the HNSW index on generated_ads.visual_embedding (genome._nearest_approved_by_index), or from an exact scan of the brand''s approved ads when its bounded walk finds none. Returns the ad''s status.';
 
 
 --
@@ -6425,6 +6434,48 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._monitoring_min_ads() IS 'Internal: the monitoring_min_ads setting, checked. GN090: below 1.';
+
+
+--
+-- Name: _nearest_approved_by_index(uuid, uuid, public.vector, text); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._nearest_approved_by_index(p_generated_ad_id uuid, p_brand_id uuid, p_embedding public.vector, p_model text) RETURNS TABLE(id uuid, distance double precision)
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    SET enable_seqscan TO 'off'
+    SET enable_sort TO 'off'
+    SET "hnsw.iterative_scan" TO 'strict_order'
+    SET "hnsw.max_scan_tuples" TO '20000'
+    AS $$
+BEGIN
+    -- A bound on the graph walk: a brand with few ads among many is cheaper to scan
+    -- exactly, which the caller does when no row comes back.
+    PERFORM set_config(
+        'hnsw.max_scan_tuples', genome._setting_int('duplicate_index_max_tuples')::text, true
+    );
+    RETURN QUERY
+    SELECT d.id, d.visual_embedding <=> p_embedding
+    FROM public.generated_ads AS d
+    WHERE d.final_status = 'approved'
+      AND d.id <> p_generated_ad_id
+      AND d.visual_embedding_model = p_model
+      AND d.ad_run_id IN (
+          SELECT r.id FROM public.ad_runs AS r
+          INNER JOIN public.products AS p ON r.product_id = p.id
+          WHERE p.brand_id = p_brand_id
+      )
+    ORDER BY d.visual_embedding <=> p_embedding
+    LIMIT 1;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _nearest_approved_by_index(p_generated_ad_id uuid, p_brand_id uuid, p_embedding public.vector, p_model text); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._nearest_approved_by_index(p_generated_ad_id uuid, p_brand_id uuid, p_embedding public.vector, p_model text) IS 'Internal (docs/quality.md#visual-space): the approved ad of brand p_brand_id nearest p_embedding by cosine distance among embeddings of model p_model (the ad p_generated_ad_id left out), found through the HNSW index on generated_ads.visual_embedding (iterative scan in strict order, at most settings duplicate_index_max_tuples index tuples walked after the first ef_search candidates). No row when the walk ends before an ad of the brand passes the filter: the caller then scans the brand''s ads exactly.';
 
 
 --
@@ -26751,6 +26802,13 @@ GRANT ALL ON FUNCTION genome._metric_prediction_accuracy(p_now timestamp with ti
 
 REVOKE ALL ON FUNCTION genome._monitoring_min_ads() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._monitoring_min_ads() TO genome_api;
+
+
+--
+-- Name: FUNCTION _nearest_approved_by_index(p_generated_ad_id uuid, p_brand_id uuid, p_embedding public.vector, p_model text); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._nearest_approved_by_index(p_generated_ad_id uuid, p_brand_id uuid, p_embedding public.vector, p_model text) FROM PUBLIC;
 
 
 --

@@ -364,6 +364,65 @@ def test_similarity_queries_use_the_hnsw_index(db: psycopg.Connection) -> None:
     assert all("generated_ads_embedding_idx" in pl for pl in nearest), nearest
 
 
+def test_duplicate_check_walks_the_index_and_scans_exactly_when_the_walk_finds_none(
+    db: psycopg.Connection,
+) -> None:
+    """docs/quality.md#visual-space: the duplicate check's nearest approved ad comes from
+    the HNSW index with the planner's own settings (on a few rows it would sort instead); when
+    the bounded walk meets only other brands' ads, the brand's ads are scanned exactly, so a
+    duplicate among many nearer ads of other brands is still flagged."""
+    base = unit_vector("base")
+    a = make_product(db, "Acme")
+    other = make_product(db, "Other")
+    (x,) = make_ads(db, a["product"], 1, enqueue=False)
+    (y,) = make_ads(db, a["product"], 1, enqueue=False)
+    y_vec = unit_vector("y", base, noise=0.004)
+    # 200 approved ads of another brand, nearer y than x is: they fill the walk's first
+    # candidates (ef_search, 40) and the next.
+    crowd = make_ads(db, other["product"], 200, enqueue=False)
+    for i, ad in enumerate(crowd):
+        db.execute(
+            "UPDATE generated_ads SET final_status = 'approved', visual_embedding = %s::vector, "
+            "visual_embedding_model = 'emb-1' WHERE id = %s",
+            (str(unit_vector(f"crowd{i}", y_vec, noise=0.001)), ad),
+        )
+    for ad in (x, y):
+        _approve(db, ad)
+    assert _embed(db, base) == "approved"
+
+    plans: list[str] = []
+    db.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
+    db.execute("LOAD 'auto_explain'")
+    db.execute("SET auto_explain.log_min_duration = 0")
+    db.execute("SET auto_explain.log_nested_statements = on")
+    db.execute("SET auto_explain.log_level = 'notice'")
+    brand = a["brand"]
+    nearest = db.execute(
+        "SELECT id FROM genome._nearest_approved_by_index(%s, %s, %s::vector, 'emb-1')",
+        (y, brand, str(y_vec)),
+    ).fetchall()
+    assert nearest == [(x,)]
+    assert any("generated_ads_embedding_idx" in pl and "<=>" in pl for pl in plans), plans
+    assert not any("Sort" in pl and "<=>" in pl for pl in plans), plans
+
+    # A walk of one tuple past its first candidates meets only the other brand's ads.
+    db.execute("UPDATE genome.settings SET value = '1' WHERE key = 'duplicate_index_max_tuples'")
+    assert (
+        db.execute(
+            "SELECT count(*) FROM genome._nearest_approved_by_index(%s, %s, %s::vector, 'emb-1')",
+            (y, brand, str(y_vec)),
+        ).fetchone()[0]
+        == 0
+    )
+    assert _embed(db, y_vec) == "flagged"
+    reason = db.execute("SELECT decision_reason FROM generated_ads WHERE id = %s", (y,)).fetchone()[
+        0
+    ]
+    assert f"approved ad {x}" in reason
+    # The function's own setting ended with it.
+    assert db.execute("SHOW hnsw.max_scan_tuples").fetchone()[0] == "20000"
+
+
 @pytest.mark.parametrize(
     ("first", "human", "ai_status", "override_type", "final"),
     [

@@ -53,23 +53,32 @@ BEGIN
             round(v_near.similarity::numeric, 4), v_near.id, genome._setting_text('diversity_cosine')
         );
     ELSE
-        -- Duplicate: the nearest approved ad of the same brand (same embedding model).
+        -- Duplicate: the nearest approved ad of the same brand (same embedding model),
+        -- through the HNSW index; exactly when its bounded walk found none of the brand's
+        -- ads (a brand with few ads among many, docs/quality.md#visual-space).
         SELECT n.id, 1 - n.distance AS similarity
         INTO v_near
-        FROM (
-            SELECT d.id, d.visual_embedding <=> v_ad.visual_embedding AS distance
-            FROM public.generated_ads AS d
-            WHERE d.final_status = 'approved'
-              AND d.id <> v_ad.id
-              AND d.visual_embedding_model = v_ad.visual_embedding_model
-              AND d.ad_run_id IN (
-                  SELECT r.id FROM public.ad_runs AS r
-                  INNER JOIN public.products AS p ON r.product_id = p.id
-                  WHERE p.brand_id = v_ad.brand_id
-              )
-            ORDER BY distance
-            LIMIT 1
+        FROM genome._nearest_approved_by_index(
+            v_ad.id, v_ad.brand_id, v_ad.visual_embedding, v_ad.visual_embedding_model
         ) AS n;
+        IF NOT FOUND THEN
+            SELECT n.id, 1 - n.distance AS similarity
+            INTO v_near
+            FROM (
+                SELECT d.id, d.visual_embedding <=> v_ad.visual_embedding AS distance
+                FROM public.generated_ads AS d
+                WHERE d.final_status = 'approved'
+                  AND d.id <> v_ad.id
+                  AND d.visual_embedding_model = v_ad.visual_embedding_model
+                  AND d.ad_run_id IN (
+                      SELECT r.id FROM public.ad_runs AS r
+                      INNER JOIN public.products AS p ON r.product_id = p.id
+                      WHERE p.brand_id = v_ad.brand_id
+                  )
+                ORDER BY distance
+                LIMIT 1
+            ) AS n;
+        END IF;
         IF v_near.id IS NOT NULL
            AND v_near.similarity > genome._setting_num('duplicate_cosine') THEN
             v_status := 'flagged';
@@ -92,4 +101,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._apply_embedding_decision(uuid, timestamptz) IS
-'Internal: the post-embedding checks of an approved ad without a human decision, one brand at a time (advisory lock): rejected for diversity when an embedded sibling of the same run (approved or flagged) has cosine similarity > settings diversity_cosine; else flagged as duplicate when an approved ad of the same brand has cosine similarity > settings duplicate_cosine. Only embeddings of the same model are compared; both nearest-neighbour queries order by <=> with LIMIT 1 so the HNSW index on generated_ads.visual_embedding serves them. Returns the ad''s status.';
+'Internal: the post-embedding checks of an approved ad without a human decision, one brand at a time (advisory lock): rejected for diversity when an embedded sibling of the same run (approved or flagged) has cosine similarity > settings diversity_cosine; else flagged as duplicate when an approved ad of the same brand has cosine similarity > settings duplicate_cosine. Only embeddings of the same model are compared; the duplicate''s nearest neighbour comes from the HNSW index on generated_ads.visual_embedding (genome._nearest_approved_by_index), or from an exact scan of the brand''s approved ads when its bounded walk finds none. Returns the ad''s status.';
