@@ -13,6 +13,7 @@ the tokens of the jobs it claimed until the runtime forgets a finished job.
 from __future__ import annotations
 
 import json
+import select
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -61,6 +62,20 @@ POOL_TIMEOUT_S = 5.0
 RECONNECT_TIMEOUT_S = 5.0
 
 
+def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
+    """The pool's check of a connection before handing it out (docs/operations.md#connections):
+    a round trip only when its socket has something to read. An idle connection receives
+    nothing unless the server closed it (a restart, a terminated backend: end of file, often
+    after an error message), so the common case costs no query; psycopg_pool's own check
+    asks the server every time, a round trip per call of the agent."""
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
+
+
 def make_pool(dsn: str, max_size: int, name: str = "genome-agents") -> ConnectionPool:
     """A pool of autocommit connections returning dict rows, checked before each use."""
     return ConnectionPool(
@@ -68,7 +83,7 @@ def make_pool(dsn: str, max_size: int, name: str = "genome-agents") -> Connectio
         min_size=1,
         max_size=max(2, max_size),
         kwargs={"autocommit": True, "row_factory": dict_row},
-        check=ConnectionPool.check_connection,
+        check=check_idle_connection,
         timeout=POOL_TIMEOUT_S,
         reconnect_timeout=RECONNECT_TIMEOUT_S,
         name=name,

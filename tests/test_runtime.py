@@ -299,3 +299,36 @@ def test_lease_lost_only_for_a_job_taken_from_the_worker(
     assert {x["id"] for x in _events(caplog, "lease_lost")} == {str(taken)}
     taken_outcomes = [x["outcome"] for x in _events(caplog, "job") if x["id"] == str(taken)]
     assert taken_outcomes[0] == "lease_lost"
+
+
+def test_the_pool_check_asks_the_server_only_when_the_socket_has_news(
+    db: psycopg.Connection, db_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/operations.md#connections: a healthy idle connection is handed out without a
+    query; one whose backend was terminated is found out (its socket has the server's
+    goodbye) and refused, so the pool connects again."""
+    from psycopg_pool import ConnectionPool
+
+    from agents.jobqueue import check_idle_connection
+
+    asked: list[int] = []
+    real = ConnectionPool.check_connection
+    monkeypatch.setattr(
+        ConnectionPool,
+        "check_connection",
+        staticmethod(lambda conn: (asked.append(conn.info.backend_pid), real(conn))[1]),
+    )
+    with psycopg.connect(db_dsn, autocommit=True) as conn:
+        for _ in range(3):
+            check_idle_connection(conn)
+        assert asked == []
+        pid = conn.info.backend_pid
+        assert db.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0]
+        deadline = time.monotonic() + 5
+        with pytest.raises(psycopg.OperationalError):
+            while time.monotonic() < deadline:
+                check_idle_connection(conn)
+                time.sleep(0.01)
+        assert asked and asked[-1] == pid
+        with pytest.raises(psycopg.OperationalError):
+            check_idle_connection(conn)  # now closed: refused without asking
