@@ -332,3 +332,21 @@ def test_the_pool_check_asks_the_server_only_when_the_socket_has_news(
         assert asked and asked[-1] == pid
         with pytest.raises(psycopg.OperationalError):
             check_idle_connection(conn)  # now closed: refused without asking
+
+
+def test_embeddings_sent_in_binary_equal_their_text_form(db: psycopg.Connection) -> None:
+    """agents.jobqueue.EmbeddingDumper: pgvector's binary input gives the same vector as
+    its text input of the same values (float4 either way), and bad values are refused as
+    they are in text."""
+    from agents.jobqueue import Embedding, EmbeddingDumper
+
+    db.adapters.register_dumper(Embedding, EmbeddingDumper)
+    rng = np.random.default_rng(5)
+    for values in (rng.standard_normal(1536).tolist(), [1e-30, -3.5, 0.0, 7e10]):
+        text = "[" + ",".join(repr(float(x)) for x in values) + "]"
+        assert db.execute(
+            "SELECT %s::vector = %s::vector, vector_dims(%s::vector)",
+            (Embedding(values), text, Embedding(values)),
+        ).fetchone() == (True, len(values))
+    with pytest.raises(psycopg.errors.DataException):
+        db.execute("SELECT %s::vector", (Embedding([1.0, float("nan")]),))
