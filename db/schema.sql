@@ -2718,10 +2718,14 @@ COMMENT ON COLUMN public.ad_intelligence_baselines.tenant_organization_id IS 'Th
 --
 
 CREATE FUNCTION genome._collect_rewards_baseline(p_brand_id uuid, p_awareness_stage text, p_raw_objective text, p_reward_objective text) RETURNS SETOF public.ad_intelligence_baselines
-    LANGUAGE sql STABLE ROWS 1
+    LANGUAGE plpgsql STABLE ROWS 1
     SET search_path TO 'genome', 'public'
     AS $$
-SELECT b.*
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+    -- (once per collected ad, about 700 a day in the demo).
+    RETURN QUERY
+    SELECT b.*
     FROM public.ad_intelligence_baselines AS b
     WHERE b.brand_id = p_brand_id
       AND b.awareness_level IN (coalesce(p_awareness_stage, 'all'), 'all')
@@ -2732,7 +2736,8 @@ SELECT b.*
         (b.awareness_level = p_awareness_stage) DESC NULLS LAST,
         (coalesce(b.campaign_objective, 'all') <> 'all') DESC,
         b.computed_at DESC
-    LIMIT 1
+    LIMIT 1;
+END
 $$;
 
 

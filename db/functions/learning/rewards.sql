@@ -212,13 +212,17 @@ CREATE OR REPLACE FUNCTION genome._collect_rewards_baseline(
     p_brand_id uuid, p_awareness_stage text, p_raw_objective text, p_reward_objective text
 )
 RETURNS SETOF public.ad_intelligence_baselines
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 -- At most one row (LIMIT 1): the estimate keeps the caller's plan, and its JIT cost, small.
 ROWS 1
 SET search_path = genome, public
 AS $$
-SELECT b.*
+BEGIN
+    -- PL/pgSQL, not SQL: a SQL function with a SET clause is planned again on every call
+    -- (once per collected ad, about 700 a day in the demo).
+    RETURN QUERY
+    SELECT b.*
     FROM public.ad_intelligence_baselines AS b
     WHERE b.brand_id = p_brand_id
       AND b.awareness_level IN (coalesce(p_awareness_stage, 'all'), 'all')
@@ -229,7 +233,8 @@ SELECT b.*
         (b.awareness_level = p_awareness_stage) DESC NULLS LAST,
         (coalesce(b.campaign_objective, 'all') <> 'all') DESC,
         b.computed_at DESC
-    LIMIT 1
+    LIMIT 1;
+END
 $$;
 COMMENT ON FUNCTION genome._collect_rewards_baseline(uuid, text, text, text) IS
 'Internal step of collect_rewards: the brand''s ad_intelligence_baselines row an ad is normalized against - the cohort of its awareness stage before the ''all'' row, a row of its (Meta or reward) objective before the ''all'' objective, the latest first - or no row (the metric defaults apply).';
