@@ -725,9 +725,10 @@ def test_joint_learner_beats_the_old_learner_and_random_end_to_end(db: psycopg.C
     # follow the order of rows keyed by random ids), so only the means over seeds are compared.
 
 
-def _win_probabilities(db, stages, names, means, draws=200_000, seed=7):  # type: ignore[no-untyped-def]
+def _win_probabilities(db, stages, names, means, draws=200_000, seed=7, scale=None):  # type: ignore[no-untyped-def]
     """genome._joint_win_probabilities over stages given as (parameters, MAP, covariance,
-    average design); returns {value name: win probability}."""
+    average design), the draws' scale given when `scale` is (else the default); returns
+    {value name: win probability}."""
     sizes, params, maps, chols, averages = [], [], [], [], []
     for p, m, cov, avg in stages:
         sizes.append(len(p))
@@ -735,10 +736,14 @@ def _win_probabilities(db, stages, names, means, draws=200_000, seed=7):  # type
         maps += list(m)
         chols += list(np.linalg.cholesky(np.asarray(cov)).ravel())
         averages += list(avg)
+    args = (sizes, params, maps, [float(x) for x in chols], averages, names, means, draws, seed)
+    if scale is None:
+        sql = "%s, %s, %s, %s, %s, %s, %s, %s, %s"
+    else:
+        sql = "%s, %s, %s, %s, %s, %s, %s, %s, %s, p_draw_scale => %s"
+        args += (scale,)
     rows = db.execute(
-        "SELECT value_name, win_probability FROM genome._joint_win_probabilities("
-        "%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (sizes, params, maps, [float(x) for x in chols], averages, names, means, draws, seed),
+        f"SELECT value_name, win_probability FROM genome._joint_win_probabilities({sql})", args
     ).fetchall()
     return dict(rows)
 
@@ -786,6 +791,52 @@ def test_joint_win_probabilities_refuse_mismatched_arrays(db) -> None:
             "'{4}', %s, '{0,0,0}', '{1,0,0,0,1,0,0,0,1}', '{1,1,1}', '{hook=a}', '{0.1}', 10, 1)",
             (params,),
         )
+
+
+def test_tempered_draws_concentrate_the_win_probability_on_the_maps_best_value(db) -> None:
+    """The draws' deviations from the MAP times the scale (docs/learning.md#win-probabilities):
+    two values whose difference has sd 0.14 on the log-odds win as Φ(Δμ / (scale sd(Δ))),
+    so a smaller scale puts more of the probability on the MAP's best value; scale 1 is the
+    default, number for number (the same seeded normals)."""
+    params = ["objective:TRAFFIC", "hook=a", "hook=b", "color=r", "color=g", "color=k"]
+    mean = [-3.0, 0.2, 0.0, 0.0, 0.1, -0.05]
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(6, 6)) * 0.05
+    cov = a @ a.T + np.diag([0.04, 0.01, 0.01, 0.02, 0.02, 0.02])
+    average = [1.0, 0.5, 0.5, 1 / 3, 1 / 3, 1 / 3]
+    stage = (params, mean, cov, average)
+    names = ["color=g", "color=k", "color=r", "hook=a", "hook=b"]
+    # Each value's rate at the average ad with it in its dimension's place, at the MAP.
+    means = []
+    for name in names:
+        x = np.where([p.split("=")[0] == name.split("=")[0] for p in params], 0.0, average)
+        x[params.index(name)] = 1.0
+        means.append(float(expit(np.dot(mean, x))))
+    default = _win_probabilities(db, [stage], names, means, draws=100_000)
+    assert _win_probabilities(db, [stage], names, means, draws=100_000, scale=1.0) == default
+    sd = np.sqrt(cov[1, 1] + cov[2, 2] - 2 * cov[1, 2])
+    previous = default
+    for scale in (0.7, 0.5, 0.3):
+        wins = _win_probabilities(db, [stage], names, means, draws=100_000, scale=scale)
+        assert wins["hook=a"] == pytest.approx(norm.cdf(0.2 / (scale * sd)), abs=0.004)
+        # The MAP's best value of each dimension gains, its runners-up lose.
+        assert wins["hook=a"] > previous["hook=a"]
+        assert wins["color=g"] > previous["color=g"] + 0.01
+        assert wins["color=k"] < previous["color=k"]
+        assert sum(wins[n] for n in names if n.startswith("color=")) == pytest.approx(1.0)
+        previous = wins
+    assert default["hook=a"] == pytest.approx(norm.cdf(0.2 / sd), abs=0.004)
+    with pytest.raises(psycopg.errors.InternalError_, match="scale must be positive"):
+        _win_probabilities(db, [stage], names, means, draws=10, scale=0.0)
+
+
+def test_update_scores_refuses_a_draw_scale_that_is_not_positive(db: psycopg.Connection) -> None:
+    _use(db, "joint_logistic", learner_draw_scale=0)
+    f.brand(db)  # (with no brand to recompute, update_scores has no step to run)
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT genome.update_scores(%s)", (T0,))
+    assert err.value.sqlstate == "GN090"
+    assert "learner_draw_scale" in str(err.value)
 
 
 def test_update_scores_draws_beta_win_probabilities_only_where_the_joint_draws_do_not_serve(

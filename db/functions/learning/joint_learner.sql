@@ -1443,6 +1443,11 @@ DROP FUNCTION IF EXISTS genome._joint_win_probabilities(
     integer [], text [], double precision [], double precision [], double precision [], text [],
     double precision [], integer, bigint, boolean []
 );
+-- Before the draws' scale (docs/learning.md#win-probabilities).
+DROP FUNCTION IF EXISTS genome._joint_win_probabilities(
+    integer [], text [], double precision [], double precision [], double precision [], text [],
+    double precision [], integer, bigint, boolean [], integer [], text [], double precision []
+);
 
 CREATE OR REPLACE FUNCTION genome._joint_win_probabilities(
     p_stage_sizes integer [],
@@ -1457,7 +1462,8 @@ CREATE OR REPLACE FUNCTION genome._joint_win_probabilities(
     p_value_stages boolean [] DEFAULT NULL,
     p_pair_stages integer [] DEFAULT NULL,
     p_pair_groups text [] DEFAULT NULL,
-    p_pair_sd double precision [] DEFAULT NULL
+    p_pair_sd double precision [] DEFAULT NULL,
+    p_draw_scale double precision DEFAULT 1.0
 )
 RETURNS TABLE (value_name text, win_probability double precision, given text [])
 LANGUAGE plpython3u
@@ -1485,6 +1491,11 @@ pair_sd = list(p_pair_sd or [])
 if not (len(pair_stages) == len(pair_groups) == len(pair_sd)) or any(
         not 1 <= x <= len(sizes) for x in pair_stages):
     plpy.error("one stage and one sd per pair of dimensions are needed")
+# Tempered draws (docs/learning.md#win-probabilities): every draw's deviation from the MAP,
+# and the sd of the pair cells no ad carries, times the scale (1: the posterior's own).
+draw_scale = float(1.0 if p_draw_scale is None else p_draw_scale)
+if not draw_scale > 0:
+    plpy.error("the draws' scale must be positive")
 
 names = list(p_value_names)
 rng = np.random.default_rng(int(p_seed))
@@ -1502,8 +1513,10 @@ for k, is_value in zip(sizes, value_stages):
     chol = np.asarray(p_cholesky[chol_start:chol_start + k * k], dtype=float).reshape(k, k)
     average = np.asarray(p_average[start:start + k], dtype=float)
     stages.append((params, mean, chol, average, is_value))
-    # The standard normals of this stage's draws (the draws are mean + z @ chol.T).
+    # The standard normals of this stage's draws (the draws are mean + scale z @ chol.T).
     z = rng.standard_normal((int(p_draws), k))
+    if draw_scale != 1.0:
+        z *= draw_scale
     # (A pair cell, <a>=<x>&<b>=<y>, belongs to no single dimension: it stays at the
     # average ad's; its dimensions are drawn as a block below.)
     dims = np.array([
@@ -1613,7 +1626,10 @@ for members in blocks:
     reward[:] = scaling
     for s_i, (params, mean, chol, average, is_value) in enumerate(stages):
         k = len(params)
-        theta = mean + grid_rng.standard_normal((draws, k)) @ chol.T
+        z = grid_rng.standard_normal((draws, k))
+        if draw_scale != 1.0:
+            z *= draw_scale
+        theta = mean + z @ chol.T
         position = {p: j for j, p in enumerate(params)}
         # The average ad without the block: its dimensions' values and cells are the
         # combination's own.
@@ -1627,7 +1643,7 @@ for members in blocks:
             if a not in members:
                 continue
             ia, ib = members.index(a), members.index(b)
-            cell = grid_rng.standard_normal((draws, shape[ia], shape[ib])) * tau
+            cell = grid_rng.standard_normal((draws, shape[ia], shape[ib])) * (tau * draw_scale)
             for x, i in enumerate(values_of[a]):
                 for y, j in enumerate(values_of[b]):
                     p = position.get(f"{names[i]}&{names[j]}")
@@ -1690,9 +1706,10 @@ return out
 $$;
 COMMENT ON FUNCTION genome._joint_win_probabilities(
     integer [], text [], double precision [], double precision [], double precision [], text [],
-    double precision [], integer, bigint, boolean [], integer [], text [], double precision []
+    double precision [], integer, bigint, boolean [], integer [], text [], double precision [],
+    double precision
 ) IS
-'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the rate stages, each value''s draws scaled to its mean in p_value_means, then multiplied by its order value per purchase from the stages flagged in p_value_stages (NULL: none; docs/learning.md#value-stage), so a conversion brand''s values compete on revenue per impression. Dimensions joined by the pair terms a stage kept (p_pair_stages, p_pair_groups <a>&<b>, p_pair_sd: the sd of the cells no ad carries; docs/learning.md#interactions) are drawn as blocks: a value''s probability of being in the best combination of its block, and (rows with given set) for each later dimension of the block in code-point order its probability of being best given the values of the dimensions before it.';
+'Internal (docs/learning.md#joint-learner): per element value named <dimension>=<value> in p_value_names, its probability of having the highest success rate of its dimension under p_draws joint draws (seed p_seed) of a brand''s stage posteriors, each draw''s deviation from the MAP times p_draw_scale (1: the posterior''s own; docs/learning.md#win-probabilities) (concatenated per stage, sizes p_stage_sizes: parameter names, MAP, row-major lower Cholesky factor, average design), the rate of the brand''s average ad carrying the value, multiplied over the rate stages, each value''s draws scaled to its mean in p_value_means, then multiplied by its order value per purchase from the stages flagged in p_value_stages (NULL: none; docs/learning.md#value-stage), so a conversion brand''s values compete on revenue per impression. Dimensions joined by the pair terms a stage kept (p_pair_stages, p_pair_groups <a>&<b>, p_pair_sd: the sd of the cells no ad carries, times p_draw_scale; docs/learning.md#interactions) are drawn as blocks: a value''s probability of being in the best combination of its block, and (rows with given set) for each later dimension of the block in code-point order its probability of being best given the values of the dimensions before it.';
 
 -- Step of update_scores after _update_scores_win_probabilities: the brand-level rows of the
 -- brands the joint learner fitted at this version get win probabilities drawn from the joint
@@ -1704,8 +1721,13 @@ SET search_path = genome, public
 AS $$
 DECLARE
     v_draws integer := genome._setting_num('win_probability_draws')::integer;
+    v_draw_scale double precision := genome._setting_num('learner_draw_scale');
     v_rows integer;
 BEGIN
+    IF NOT v_draw_scale > 0 THEN
+        RAISE EXCEPTION 'setting learner_draw_scale must be positive, got %', v_draw_scale
+            USING ERRCODE = 'GN090';
+    END IF;
     DELETE FROM genome.learner_conditional_wins AS c
     WHERE c.brand_id IN (SELECT lp.brand_id FROM genome.learner_posteriors AS lp WHERE lp.genome_version = p_version);
     WITH fitted AS (
@@ -1781,7 +1803,8 @@ BEGIN
                 SELECT lp.value_stage FROM genome.learner_posteriors AS lp
                 WHERE lp.brand_id = f.brand_id ORDER BY lp.stage
             ),
-            pg.stages, pg.groups, pg.sds
+            pg.stages, pg.groups, pg.sds,
+            v_draw_scale
         ) AS w
     ),
 
@@ -1819,4 +1842,4 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_win_probabilities(integer) IS
-'Internal step of update_scores, after _update_scores_win_probabilities (docs/learning.md#joint-learner): for the brands the joint learner fitted at version p_version, each brand-level value''s win probability drawn from the joint posterior of genome.learner_posteriors (win_probability_draws draws through genome._joint_win_probabilities, seeded by version and brand), each value''s draws centred on its posterior mean after causal evidence, then multiplied by its order value per purchase where the brand has a value stage (docs/learning.md#value-stage). Returns the number of rows updated.';
+'Internal step of update_scores, after _update_scores_win_probabilities (docs/learning.md#joint-learner): for the brands the joint learner fitted at version p_version, each brand-level value''s win probability drawn from the joint posterior of genome.learner_posteriors (win_probability_draws draws through genome._joint_win_probabilities, seeded by version and brand, their deviations from the MAP times learner_draw_scale: docs/learning.md#win-probabilities), each value''s draws centred on its posterior mean after causal evidence, then multiplied by its order value per purchase where the brand has a value stage (docs/learning.md#value-stage). Returns the number of rows updated. GN090 learner_draw_scale not positive.';
