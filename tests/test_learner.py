@@ -893,8 +893,8 @@ def test_update_scores_draws_beta_win_probabilities_only_where_the_joint_draws_d
         db.execute(
             "SELECT value_name, win_probability FROM genome._joint_win_probabilities("
             "%s, %s, %s, %s, %s, %s, %s, genome._setting_num('win_probability_draws')::integer, "
-            "%s::bigint * 4294967296 + hashtext(%s::text)::bigint + 2147483648, NULL, %s, %s, %s) "
-            "WHERE given IS NULL",
+            "%s::bigint * 4294967296 + hashtext(%s::text)::bigint + 2147483648, NULL, %s, %s, %s, "
+            "genome._setting_num('learner_draw_scale')) WHERE given IS NULL",
             (
                 [len(s[0]) for s in stages],
                 [p for s in stages for p in s[0]],
