@@ -143,7 +143,9 @@ def test_the_value_fit_refuses_impossible_counts(db: psycopg.Connection) -> None
 def test_a_conversion_brand_is_drawn_by_revenue_per_impression(db: psycopg.Connection) -> None:
     # Three values with the same clicks and purchases, ad for ad; value a's orders are worth
     # 40% more. The rate stages cannot tell them apart; the value stage makes a the draw.
-    _use(db, "joint_logistic")
+    # Thompson draws (learner_draw_scale 1, docs/learning.md#win-probabilities): the values no
+    # ad carried keep their prior's full width, and a's share beside them is the one asserted.
+    _use(db, "joint_logistic", learner_draw_scale=1.0)
     dim, values = next((d, v) for d, v in _dimensions(db).items() if len(v) >= 3)
     a, b, c = values[:3]
     aov = {a: 70.0, b: 50.0, c: 50.0}
