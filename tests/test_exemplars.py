@@ -13,6 +13,7 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from sim import factories as f
+from tests.support.plans import capture_plans
 
 DIM = 1536
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -253,12 +254,7 @@ def test_similar_exemplars_are_the_true_nearest_through_the_hnsw_index(
     # Brute force: cosine similarity of the query to every active same-model exemplar of A.
     sims = lib["vecs"] @ lib["q"] / np.linalg.norm(lib["vecs"], axis=1)
     order = np.argsort(-sims)
-    plans: list[str] = []
-    vdb.add_notice_handler(lambda d: plans.append(d.message_primary or ""))
-    vdb.execute("LOAD 'auto_explain'")
-    vdb.execute("SET auto_explain.log_min_duration = 0")
-    vdb.execute("SET auto_explain.log_nested_statements = on")
-    vdb.execute("SET auto_explain.log_level = 'notice'")
+    plans = capture_plans(vdb)
     vdb.execute("SET enable_seqscan = off")
     vdb.execute("SET enable_sort = off")
     for k in (5, 30, 50):

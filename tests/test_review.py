@@ -20,6 +20,7 @@ from tests.support.pipeline import (
     scores,
     unit_vector,
 )
+from tests.support.plans import capture_plans
 
 
 def _count(conn: psycopg.Connection, sql: str, *args: object) -> int:
@@ -350,12 +351,7 @@ def test_similarity_queries_use_the_hnsw_index(db: psycopg.Connection) -> None:
     _approve(db, a)
     _approve(db, b)
     _embed(db, unit_vector("a"))
-    plans: list[str] = []
-    db.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
-    db.execute("LOAD 'auto_explain'")
-    db.execute("SET auto_explain.log_min_duration = 0")
-    db.execute("SET auto_explain.log_nested_statements = on")
-    db.execute("SET auto_explain.log_level = 'notice'")
+    plans = capture_plans(db)
     db.execute("SET enable_seqscan = off")
     db.execute("SET enable_sort = off")
     _embed(db, unit_vector("b"))
@@ -390,12 +386,7 @@ def test_duplicate_check_walks_the_index_and_scans_exactly_when_the_walk_finds_n
         _approve(db, ad)
     assert _embed(db, base) == "approved"
 
-    plans: list[str] = []
-    db.add_notice_handler(lambda diag: plans.append(diag.message_primary or ""))
-    db.execute("LOAD 'auto_explain'")
-    db.execute("SET auto_explain.log_min_duration = 0")
-    db.execute("SET auto_explain.log_nested_statements = on")
-    db.execute("SET auto_explain.log_level = 'notice'")
+    plans = capture_plans(db)
     brand = a["brand"]
     nearest = db.execute(
         "SELECT id FROM genome._nearest_approved_by_index(%s, %s, %s::vector, 'emb-1')",

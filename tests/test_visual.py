@@ -14,6 +14,7 @@ from pgvector.psycopg import register_vector
 from scipy import stats
 
 from sim import factories as f
+from tests.support.plans import capture_plans
 from tests.test_exemplars import DIM, Brand, near, unit
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -59,12 +60,7 @@ def test_more_like_this_is_the_true_nearest_approved_ads_of_the_brand(
     sims = vecs @ q.astype(np.float32) / np.linalg.norm(vecs, axis=1)
     order = np.argsort(-sims)
 
-    plans: list[str] = []
-    vdb.add_notice_handler(lambda d: plans.append(d.message_primary or ""))
-    vdb.execute("LOAD 'auto_explain'")
-    vdb.execute("SET auto_explain.log_min_duration = 0")
-    vdb.execute("SET auto_explain.log_nested_statements = on")
-    vdb.execute("SET auto_explain.log_level = 'notice'")
+    plans = capture_plans(vdb)
     vdb.execute("SET enable_seqscan = off")
     vdb.execute("SET enable_sort = off")
     for k in (1, 5, 15, 40):
