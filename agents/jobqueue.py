@@ -81,7 +81,8 @@ def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
 
 
 def make_pool(dsn: str, max_size: int, name: str = "genome-agents") -> ConnectionPool:
-    """A pool of autocommit connections returning dict rows, checked before each use."""
+    """A pool of autocommit connections returning dict rows, each checked before use
+    (check_idle_connection)."""
     return ConnectionPool(
         dsn,
         min_size=1,
