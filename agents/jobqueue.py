@@ -98,7 +98,7 @@ def make_pool(dsn: str, max_size: int, name: str = "genome-agents") -> Connectio
 
 
 class Embedding:
-    """An embedding sent as a query parameter in pgvector's binary form (Embedding.dump)."""
+    """An embedding sent as a query parameter in pgvector's binary form (EmbeddingDumper)."""
 
     __slots__ = ("values",)
 
