@@ -514,6 +514,7 @@ COMMENT ON FUNCTION genome._apply_dead_letters(p_job_ids uuid[], p_now timestamp
 CREATE FUNCTION genome._apply_embedding_decision(p_generated_ad_id uuid, p_now timestamp with time zone) RETURNS text
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
+    SET "hnsw.iterative_scan" TO 'strict_order'
     AS $$
 DECLARE
     v_ad record;
@@ -532,10 +533,6 @@ BEGIN
        OR v_ad.visual_embedding IS NULL THEN
         RETURN v_ad.final_status;
     END IF;
-
-    -- Filtered nearest-neighbour queries keep walking the HNSW graph until a row passes the
-    -- filter (pgvector >= 0.8; for this transaction only).
-    PERFORM set_config('hnsw.iterative_scan', 'strict_order', true);
 
     -- One embedding decision per brand at a time, so two near-identical ads embedded
     -- concurrently cannot both miss each other.

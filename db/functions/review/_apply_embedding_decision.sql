@@ -2,6 +2,10 @@ CREATE OR REPLACE FUNCTION genome._apply_embedding_decision(p_generated_ad_id uu
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = genome, public
+-- Should the planner take the HNSW index for the sibling query, a filtered walk keeps going
+-- until a row passes the filter (pgvector >= 0.8); set for this function only, not for the
+-- rest of the caller's transaction.
+SET "hnsw.iterative_scan" = 'strict_order'
 AS $$
 DECLARE
     v_ad record;
@@ -20,10 +24,6 @@ BEGIN
        OR v_ad.visual_embedding IS NULL THEN
         RETURN v_ad.final_status;
     END IF;
-
-    -- Filtered nearest-neighbour queries keep walking the HNSW graph until a row passes the
-    -- filter (pgvector >= 0.8; for this transaction only).
-    PERFORM set_config('hnsw.iterative_scan', 'strict_order', true);
 
     -- One embedding decision per brand at a time, so two near-identical ads embedded
     -- concurrently cannot both miss each other.
