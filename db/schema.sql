@@ -4965,9 +4965,9 @@ def fit(wt, start=None, tol=1e-10, refit_start=None):
     each ad's weight divided by its factor (Newton from start, the prior mean by default;
     the refit from refit_start, by default the first MAP). Returns the MAP, the Hessian of
     the final fit, the dispersion (the factor by which the ads' binomial information
-    shrank) and the first MAP (a fit that follows starts each Newton from its own last
+    shrank), the first MAP (a fit that follows starts each Newton from its own last
     answer: the two MAPs lie apart, and each started from the other took five iterations
-    where two or three do)."""
+    where two or three do) and the ads' factors the refit divided their weights by."""
     # 1. MAP with the ads' own weights.
     b, hess, p = newton(m0.copy() if start is None else start, wt, tol)
     first_map = b
@@ -5004,7 +5004,7 @@ def fit(wt, start=None, tol=1e-10, refit_start=None):
         before = wt * n * p * (1 - p)
         b, hess, p = newton(b if refit_start is None else refit_start, wt / factor, tol)
         phi = float(np.sum(before) / max(np.sum(before / factor), 1e-300)) if before.sum() > 0 else 1.0
-    return b, hess, max(phi, floor, 1.0), first_map
+    return b, hess, max(phi, floor, 1.0), first_map, factor
 
 
 def decayed(age, h):
@@ -5057,7 +5057,7 @@ else:
             for i, h in enumerate(candidates):
                 # Each candidate starts from the previous one's MAP (they differ little); a
                 # looser tolerance than the final fit's is far below what the scores resolve.
-                bh, _, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
+                bh, _, _, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
                 eta = Xt @ bh
                 # The window's own level: a shift of all ads' log-odds (maximum likelihood,
                 # Newton in one dimension). Ads not yet through their fatigue make the newest
@@ -5197,7 +5197,7 @@ if pair_ids:
     # one-parameter Newton per cell, vectorized. A pair whose sd stays below half of
     # p_pair_min_sd is not fitted jointly (an additive market then costs one additive fit).
     use(~is_pair)
-    b, _, phi, b_first = fit(wfinal, None, 1e-8)
+    b, _, phi, b_first, _ = fit(wfinal, None, 1e-8)
     offset = X @ b
     weight = wfinal / phi
     for g in pair_ids:
@@ -5241,11 +5241,19 @@ if pair_ids:
     # times, and never below half the floor (margin MARGIN) unless the update itself goes
     # there: only a group's own update drops it. Converged, the updates are kept, as before
     # (docs/learning.md#performance).
+    # Between full fits an iteration refits with the ads' dispersion factors of the last
+    # full one (one Newton instead of two; the factors move little with the sds); once the
+    # updates settle, a full fit checks them with the factors fitted again, and only a full
+    # fit that moves nothing ends the loop: the same fixed point, in fewer Newtons.
+    full = True
     STRETCH, MARGIN = 4.0, 1.21
     half_floor2 = (min_sd / 2) ** 2
     last = {}  # per group: its last log tau2 and the log of its update's factor there
     for _ in range(50 if joint else 0):
-        b, hess, phi, b_first = fit(wfinal, b_first, 1e-8, b)
+        if full:
+            b, hess, phi, b_first, factor = fit(wfinal, b_first, 1e-8, b)
+        else:
+            b, hess, _ = newton(b, wfinal / factor, 1e-8)
         var = inverse_diagonal(hess)
         moved = 0.0
         updates = {}
@@ -5277,8 +5285,9 @@ if pair_ids:
         if gone:
             joint = [g for g in joint if g not in gone]
             use(np.isin(np.arange(len(groups_all)), active) & ~np.isin(groups_all, gone))
-        if moved < 0.01 or not joint:
+        if not joint or (moved < 0.01 and full):
             break
+        full = moved < 0.01
     # Below the floor at the end: dropped too.
     below = [g for g in joint if pair_sds[g] < min_sd]
     if below:
@@ -5289,7 +5298,7 @@ if pair_ids:
         use(np.isin(np.arange(len(groups_all)), active) & (np.arange(len(groups_all)) != k_model))
 kept = np.isin(np.arange(k_model), active)
 
-b, hess, phi, _ = fit(wfinal, b if b_first is None else b_first, 1e-10, b)
+b, hess, phi, _, _ = fit(wfinal, b if b_first is None else b_first, 1e-10, b)
 cov = np.linalg.inv(hess)
 # The drift cells integrated out: the posterior of the model's parameters is the Laplace
 # covariance's block of them (docs/learning.md#drift).
