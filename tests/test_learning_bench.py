@@ -148,6 +148,36 @@ def test_the_jobs_run_on_the_projects_schedule(db: psycopg.Connection) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("family", ["sparse", "sharing"])
+def test_the_blind_days_are_those_before_any_click_matures(family: str) -> None:
+    """blind_regret counts, per measured brand, the days whose plans no matured click can
+    inform (the local policies' rule: a click matures `clicks` days after the ad's first
+    delivery), at the expected regret of uniform elements; a brand that starts among
+    earlier peers counts none."""
+    truth = build_family(family, 2, DAYS)
+    maturation = learning.Maturation()
+    market = LocalMarket(truth)
+    policy = learning.RandomPolicy(truth, 2, maturation)
+    first_informed = {}
+    for day in range(DAYS):
+        for b in truth.focus:
+            if day >= truth.start_days[b] and b not in first_informed:
+                if day > 0 and policy.matured_counts(market, b, day - 1):
+                    first_informed[b] = day
+                for t in policy.choose(b, day, 3):
+                    market.launch(b, t, day)
+        market.simulate_day(day)
+    expected = 0.0
+    for b in truth.focus:
+        start = truth.start_days[b]
+        assert first_informed[b] == start + maturation.clicks
+        if start == 0:
+            for day in range(start, first_informed[b]):
+                expected += 6 * (truth.oracle(b, day)[1] - truth.random_reward(b, day))
+    assert learning.blind_regret(truth, 6, maturation) == pytest.approx(expected, rel=1e-12)
+    assert (expected > 0) == (family == "sparse")
+
+
 def test_small_benchmark_project_beats_random_and_is_not_worse_than_mabwiser(
     tmp_path: Path,
 ) -> None:
@@ -167,6 +197,10 @@ def test_small_benchmark_project_beats_random_and_is_not_worse_than_mabwiser(
         server.close()
     project, mab, rnd = result.pct("project"), result.pct("mabwiser"), result.pct("random")
     assert all(p > r for p, r in zip(project, rnd, strict=True)), (project, rnd)
+    # The blind days' regret is a floor every policy's regret stays above, seed by seed.
+    assert len(result.blind) == sizes.seeds and all(b > 0 for b in result.blind)
+    for policy in sizes.policies:
+        assert all(b < r for b, r in zip(result.blind, result.regret(policy), strict=True)), policy
     diffs = [p - m for p, m in zip(project, mab, strict=True)]
     se = statistics.stdev(diffs) / len(diffs) ** 0.5
     upper = statistics.fmean(diffs) + stats.t.ppf(0.95, len(diffs) - 1) * se
