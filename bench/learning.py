@@ -643,11 +643,10 @@ def verdicts(res: FamilyResult, policy: str = "project") -> list[str]:
     if "mabwiser" in res.scores:
         r = res.regret_ratio(policy, "mabwiser")
         floor = res.blind_ratio("mabwiser")
+        blind = "" if floor != floor else f"; the days before any click matures: {floor:.2f}x"
         checks.append(
             (
-                f"regret {r:.2f}x MABWiser (goal <= {GOAL_REGRET_VS_MABWISER}"
-                + ("" if floor != floor else f"; the blind days before any click matures: {floor:.2f}x")
-                + ")",
+                f"regret {r:.2f}x MABWiser (goal <= {GOAL_REGRET_VS_MABWISER}{blind})",
                 r <= GOAL_REGRET_VS_MABWISER,
             )
         )
