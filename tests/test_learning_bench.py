@@ -147,7 +147,6 @@ def test_the_jobs_run_on_the_projects_schedule(db: psycopg.Connection) -> None:
     assert sum(1 for _, n in runs if n == "creative_genome_update") == (7 if daily else 1)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("family", ["sparse", "sharing"])
 def test_the_blind_days_are_those_before_any_click_matures(family: str) -> None:
     """blind_regret counts, per measured brand, the days whose plans no matured click can
@@ -178,6 +177,7 @@ def test_the_blind_days_are_those_before_any_click_matures(family: str) -> None:
     assert (expected > 0) == (family == "sparse")
 
 
+@pytest.mark.slow
 def test_small_benchmark_project_beats_random_and_is_not_worse_than_mabwiser(
     tmp_path: Path,
 ) -> None:
