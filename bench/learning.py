@@ -29,6 +29,7 @@ the spread over seeds. The verdict compares them with the goals of the learning 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import statistics
 import time
 from collections import Counter
@@ -643,7 +644,7 @@ def verdicts(res: FamilyResult, policy: str = "project") -> list[str]:
     if "mabwiser" in res.scores:
         r = res.regret_ratio(policy, "mabwiser")
         floor = res.blind_ratio("mabwiser")
-        blind = "" if floor != floor else f"; the days before any click matures: {floor:.2f}x"
+        blind = "" if math.isnan(floor) else f"; the days before any click matures: {floor:.2f}x"
         checks.append(
             (
                 f"regret {r:.2f}x MABWiser (goal <= {GOAL_REGRET_VS_MABWISER}{blind})",
@@ -688,7 +689,7 @@ def format_family_table(results: Sequence[FamilyResult], policies: Sequence[str]
         row.append(f"{r.regret_ratio(pp, 'random'):.2f}" if "random" in policies else "-")
         row.append(f"{r.regret_ratio(pp, 'mabwiser'):.2f}" if "mabwiser" in policies else "-")
         floor = r.blind_ratio("mabwiser") if "mabwiser" in policies else float("nan")
-        row.append("-" if floor != floor else f"{floor:.2f}")
+        row.append("-" if math.isnan(floor) else f"{floor:.2f}")
         row.append(f"{r.top_value(pp):.0f}")
         sw = r.swap_days(pp)
         row.append("-" if sw is None else f"{sw:.0f}")
