@@ -170,13 +170,25 @@ def _pull(
                 "learner_min_dispersion", "imported_ad_weight", "learner_holdout_days",
                 "learner_holdout_folds", "learner_value_prior_sd", "learner_interactions",
                 "learner_pair_prior_sd", "learner_pair_min_sd", "learner_drift_days",
-                "learner_drift_prior_sd",
+                "learner_drift_prior_sd", "learner_context",
             ],),
         ).fetchall()
     )  # fmt: skip
+    # The context values the rate stages adjust for (docs/learning.md#context), as the
+    # project's parameters name them, in the database's order of those names.
+    context = [
+        r[0]
+        for r in conn.execute(
+            "SELECT 'context:' || v.dimension || '=' || v.value FROM genome.element_values AS v "
+            "JOIN genome.element_dimensions AS d ON d.dimension = v.dimension "
+            "AND d.kind = 'context' WHERE %s ORDER BY 1",
+            (settings["learner_context"] == "adjust",),
+        )
+    ]
+    context_dims = sorted({c.removeprefix("context:").split("=", 1)[0] for c in context})
     cols = sql.SQL(", ").join(
         sql.SQL("cer.element_tags ->> {} AS {}").format(sql.Literal(d), sql.Identifier(d))
-        for d in dims
+        for d in [*dims, *context_dims]
     )
     ads = _copy_out(
         conn,
@@ -221,7 +233,8 @@ def _pull(
     candidates = conn.execute("SELECT genome._learner_half_life_candidates()").fetchone()[0]  # type: ignore[index]
     return {
         "settings": settings, "ads": ads, "stages": stages, "values": values,
-        "priors": priors, "candidates": candidates,
+        "priors": priors, "candidates": candidates, "context": context,
+        "context_dims": context_dims,
     }  # fmt: skip
 
 
@@ -316,15 +329,31 @@ def _fit_all(
         if value_stage:
             # Category priors are rates: the value stage's priors are centred.
             m_v = np.zeros(len(values))
+        # A rate stage's context values its ads carry: group 0, before the objectives
+        # (their names sort first), centred, the values' prior sd.
+        ctx_cols = []
+        if not value_stage:
+            for dim in pulled["context_dims"]:
+                ctx_cols.append(("context:" + dim + "=" + g[dim].astype(object)).to_numpy())
+        carried = set().union(*(set(c[pd.notna(c)]) for c in ctx_cols)) if ctx_cols else set()
+        names_c = [c for c in pulled["context"] if c in carried]
         # Objective names sort before dimension groups (group 0).
         order_o = np.argsort(names_o, kind="stable")
-        names = [names_o[i] for i in order_o] + values["name"].tolist()
-        prior_mean = np.r_[m_o.to_numpy()[order_o], m_v]
+        names = names_c + [names_o[i] for i in order_o] + values["name"].tolist()
+        prior_mean = np.r_[np.zeros(len(names_c)), m_o.to_numpy()[order_o], m_v]
         value_sd = value_prior_sd if value_stage else prior_sd
-        prior_sdv = np.r_[np.full(len(names_o), intercept_sd), np.full(len(values), value_sd)]
-        grp = np.r_[np.zeros(len(names_o), int), values["grp"].to_numpy()]
+        prior_sdv = np.r_[
+            np.full(len(names_c), prior_sd), np.full(len(names_o), intercept_sd),
+            np.full(len(values), value_sd),
+        ]  # fmt: skip
+        grp = np.r_[np.zeros(len(names_c) + len(names_o), int), values["grp"].to_numpy()]
         pidx = {nm: i + 1 for i, nm in enumerate(names)}
         ad_i, par_i = [], []
+        for col in ctx_cols:
+            idx = pd.Series(col).map(pidx)
+            ok = idx.notna().to_numpy()
+            ad_i.append(np.flatnonzero(ok) + 1)
+            par_i.append(idx[ok].astype(int).to_numpy())
         tags = g[dims].to_numpy(dtype=object)
         for j, dim in enumerate(dims):
             col = pd.Series(tags[:, j])
@@ -381,7 +410,7 @@ def _fit_all(
         if value_stage:
             # Order value per purchase is no rate: it enters the win probabilities only.
             continue
-        k = len(names_o)
+        k = len(names_c) + len(names_o)
         marginals.append(
             pd.DataFrame(
                 {

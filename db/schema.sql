@@ -4815,10 +4815,10 @@ COMMENT ON FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[], 
 
 
 --
--- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision, integer[], integer[], double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision, integer[], integer[], double precision, double precision, integer[], integer[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, p_ad_values integer[] DEFAULT NULL::integer[], p_cells integer[] DEFAULT NULL::integer[], p_drift_days double precision DEFAULT NULL::double precision, p_drift_prior_sd double precision DEFAULT 0.3, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) RETURNS record
+CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, p_ad_values integer[] DEFAULT NULL::integer[], p_cells integer[] DEFAULT NULL::integer[], p_drift_days double precision DEFAULT NULL::double precision, p_drift_prior_sd double precision DEFAULT 0.3, p_ad_context integer[] DEFAULT NULL::integer[], p_context_params integer[] DEFAULT NULL::integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) RETURNS record
     LANGUAGE plpython3u IMMUTABLE
     AS $$
 import numpy as np
@@ -4885,6 +4885,23 @@ if p_ad_values is not None:
                 ads_e.append(ok[c >= 0])
                 params_e.append(c[c >= 0] + first + n_values)
     ad_entries, param_entries = np.concatenate(ads_e), np.concatenate(params_e)
+
+# 7. The ads' audience context (docs/learning.md#context): per ad and context dimension the
+# 1-based place of its value in p_context_params (0: none), which gives that value's
+# parameter (0: none). They are nuisance parameters of group 0, like the intercepts: each
+# value's effect is then its effect within the same audience, and the marginals and win
+# probabilities average the context over the brand's ads as they do the objectives.
+if p_ad_context:
+    places = np.asarray(p_ad_context, dtype=np.int64).reshape(n_ads, -1)
+    to_param = np.concatenate([[0], np.asarray(p_context_params or [], dtype=np.int64)])
+    if np.any(places < 0) or np.any(places >= len(to_param)):
+        plpy.error("an ad's context is no place in the context parameters")
+    if np.any(to_param < 0) or np.any(to_param > k) or np.any(groups[to_param[to_param > 0] - 1] != 0):
+        plpy.error("context parameters must be parameters of group 0")
+    carried = to_param[places]
+    rows, cols = np.nonzero(carried > 0)
+    ad_entries = np.concatenate([ad_entries, rows])
+    param_entries = np.concatenate([param_entries, carried[rows, cols] - 1])
 
 # Sparse: an ad carries one intercept, one value per dimension and one cell per pair of
 # dimensions, out of up to several hundred parameters once pair terms are in.
@@ -5368,10 +5385,10 @@ $$;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it).';
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals.';
 
 
 --
@@ -5592,9 +5609,11 @@ for k, is_value in zip(sizes, value_stages):
     if draw_scale != 1.0:
         z *= draw_scale
     # (A pair cell, <a>=<x>&<b>=<y>, belongs to no single dimension: it stays at the
-    # average ad's; its dimensions are drawn as a block below.)
+    # average ad's; its dimensions are drawn as a block below. So do the intercepts and the
+    # audience context, context:<dimension>=<value>: no choice of selection.)
     dims = np.array([
-        "" if p.startswith("objective:") or "=" not in p else "&" if "&" in p else p.split("=", 1)[0]
+        "" if p.startswith(("objective:", "context:")) or "=" not in p
+        else "&" if "&" in p else p.split("=", 1)[0]
         for p in params
     ])
     position = {p: j for j, p in enumerate(params) if dims[j]}
@@ -11578,6 +11597,11 @@ DECLARE
     -- null: no drift terms (docs/learning.md#drift).
     v_drift_days double precision := nullif(genome._setting('learner_drift_days'), 'null')::text::double precision;
     v_drift_prior_sd double precision := genome._setting_num('learner_drift_prior_sd');
+    -- The context dimensions the rate stages adjust for (docs/learning.md#context) and every
+    -- value of them as its parameter's name, context:<dimension>=<value>, in the parameters'
+    -- order; none with learner_context 'ignore'.
+    v_ctx_dims text [];
+    v_ctx_names text [];
     -- The registry's element dimensions (with values) in order, its element values in
     -- parameter order (each value's dimension's place and name) and every possible pair
     -- cell in parameter order (its two values' places): genome._joint_design's inputs.
@@ -11591,6 +11615,18 @@ BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
         RETURN 0;
     END IF;
+    IF genome._setting_text('learner_context') NOT IN ('adjust', 'ignore') THEN
+        RAISE EXCEPTION 'setting learner_context must be "adjust" or "ignore", got %',
+            genome._setting('learner_context')
+            USING ERRCODE = 'GN090';
+    END IF;
+    SELECT
+        coalesce(array_agg(DISTINCT v.dimension ORDER BY v.dimension), '{}'),
+        coalesce(array_agg('context:' || v.dimension || '=' || v.value ORDER BY 'context:' || v.dimension || '=' || v.value), '{}')
+    INTO v_ctx_dims, v_ctx_names
+    FROM genome.element_values AS v
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'context'
+    WHERE genome._setting_text('learner_context') = 'adjust';
     SELECT array_agg(DISTINCT v.dimension ORDER BY v.dimension) INTO v_dims
     FROM genome.element_values AS v
     INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element';
@@ -11633,6 +11669,9 @@ BEGIN
             ELSE least(ev.successes, ev.trials)
         END::double precision AS successes,
         ev.trials::double precision AS trials,
+        -- A rate stage's ad: per context dimension the place of its value in v_ctx_names
+        -- (0: none or unknown); NULL without context dimensions and at the value stage.
+        CASE WHEN loe.success_metric <> 'purchase_value' THEN cer.ctx END AS ctx,
         CASE WHEN cer.is_imported THEN v_imported_weight ELSE 1.0 END AS weight,
         greatest(
             (p_now::date - cer.first_date) - (cer.last_date - cer.first_date) / 2.0, 0
@@ -11646,7 +11685,11 @@ BEGIN
             c.total_impressions, c.total_clicks, c.total_purchases, c.total_purchase_value,
             ARRAY(
                 SELECT c.element_tags ->> u.d FROM unnest(v_dims) WITH ORDINALITY AS u (d, i) ORDER BY u.i
-            ) AS tags
+            ) AS tags,
+            CASE WHEN cardinality(v_ctx_dims) > 0 THEN ARRAY(
+                SELECT coalesce(array_position(v_ctx_names, 'context:' || u.d || '=' || (c.element_tags ->> u.d)), 0)
+                FROM unnest(v_ctx_dims) WITH ORDINALITY AS u (d, i) ORDER BY u.i
+            ) END AS ctx
         FROM genome.creative_element_rewards AS c
         -- The brands to refit (NULL: all; docs/learning.md#incremental-update).
         WHERE c.matured_at <= p_now AND (p_brands IS NULL OR c.brand_id = ANY (p_brands))
@@ -11745,6 +11788,14 @@ BEGIN
         ) AS pm
     ),
 
+    -- A rate stage's context values some ad of the fit carries (docs/learning.md#context).
+    context_values AS (
+        SELECT DISTINCT a.brand_id, a.stage, v_ctx_names[c.place] AS name
+        FROM _joint_ads AS a
+        CROSS JOIN LATERAL unnest(a.ctx) AS c (place)
+        WHERE c.place > 0
+    ),
+
     pair_cells AS (
         SELECT
             jd.brand_id,
@@ -11779,6 +11830,24 @@ BEGIN
             NULL::integer AS grp_a,
             NULL::integer AS grp_b
         FROM objectives AS o
+        UNION ALL
+        -- A context value: a nuisance parameter of group 0 beside the intercepts (its name
+        -- sorts before theirs), centred, with the values' prior sd.
+        SELECT
+            cv.brand_id,
+            cv.stage,
+            cv.name,
+            NULL,
+            NULL,
+            NULL,
+            NULL,
+            NULL,
+            0,
+            0.0,
+            v_prior_sd,
+            NULL,
+            NULL
+        FROM context_values AS cv
         UNION ALL
         -- A value's prior mean: its category prior's log-odds relative to its dimension's mean.
         SELECT
@@ -11836,6 +11905,7 @@ BEGIN
             array_agg(a.weight ORDER BY a.ad_idx) AS weights,
             array_agg(a.age ORDER BY a.ad_idx) AS ages,
             array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
+            array_agg(a.ctx ORDER BY a.ad_idx) FILTER (WHERE a.ctx IS NOT NULL) AS ctx,
             bool_or(a.value_stage) AS value_stage,
             count(*)::integer AS n_ads
         FROM _joint_ads AS a
@@ -11870,7 +11940,14 @@ BEGIN
                     SELECT DISTINCT q.grp, q.dimension || '&' || q.dimension_b AS name FROM _joint_params AS q
                     WHERE q.brand_id = p.brand_id AND q.stage = p.stage AND q.dimension_b IS NOT NULL
                 ) AS g
-            ) AS pair_names
+            ) AS pair_names,
+            -- Per context value (v_ctx_names' places) its parameter in this fit, 0: none.
+            ARRAY(
+                SELECT coalesce(q.param_idx, 0)
+                FROM unnest(v_ctx_names) WITH ORDINALITY AS u (name, i)
+                LEFT JOIN _joint_params AS q ON q.brand_id = p.brand_id AND q.stage = p.stage AND q.name = u.name
+                ORDER BY u.i
+            ) AS context_params
         FROM _joint_params AS p
         GROUP BY p.brand_id, p.stage
     )
@@ -11914,7 +11991,8 @@ BEGIN
             pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
             v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd,
-            coalesce(e.ad_values, '{}'), e.cell_values, v_drift_days, v_drift_prior_sd
+            coalesce(e.ad_values, '{}'), e.cell_values, v_drift_days, v_drift_prior_sd,
+            pa.ctx, pp.context_params
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
@@ -26729,10 +26807,10 @@ REVOKE ALL ON FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) FROM PUBLIC;
 
 
 --
