@@ -329,12 +329,14 @@ def _fit_all(
         if value_stage:
             # Category priors are rates: the value stage's priors are centred.
             m_v = np.zeros(len(values))
-        # A rate stage's context values its ads carry: group 0, before the objectives
-        # (their names sort first), centred, the values' prior sd.
+        # A rate stage's context values its ads carry, of the context dimensions in which
+        # they differ: group 0, before the objectives (their names sort first), centred,
+        # the values' prior sd.
         ctx_cols = []
         if not value_stage:
             for dim in pulled["context_dims"]:
-                ctx_cols.append(("context:" + dim + "=" + g[dim].astype(object)).to_numpy())
+                if g[dim].nunique(dropna=False) > 1:
+                    ctx_cols.append(("context:" + dim + "=" + g[dim].astype(object)).to_numpy())
         carried = set().union(*(set(c[pd.notna(c)]) for c in ctx_cols)) if ctx_cols else set()
         names_c = [c for c in pulled["context"] if c in carried]
         # Objective names sort before dimension groups (group 0).

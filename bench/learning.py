@@ -45,7 +45,6 @@ from psycopg.types.json import Jsonb
 from bench.harness import BenchResult, Row, Server
 from sim.markets import (
     FAMILIES,
-    NEUTRAL_CONTEXT,
     FamilyMarket,
     FamilyTruth,
     LocalAd,
@@ -376,7 +375,16 @@ def run_project(
                     continue
                 ids = _plan(conn, h.product_id, plan_at, ads_per_day, seed, day_i, h.index)
                 tags = _approve(conn, ids, plan_at)
-                market.launch_many(conn, ids, day, [NEUTRAL_CONTEXT] * len(ids))
+                # The app's audience for each ad (NEUTRAL_CONTEXT but in the confounded
+                # family), drawn as the local market draws it.
+                audiences = [
+                    truth.draw_audience(
+                        np.random.default_rng([truth.seed, 5, h.index, day_i, k]),
+                        t.get("hook_type"),
+                    )
+                    for k, t in enumerate(tags)
+                ]
+                market.launch_many(conn, ids, day, audiences)
                 trace.add(h.index, day_i, [truth.element_tags(t) for t in tags])
             market.simulate_day(conn, day)
             for at, name in _jobs_between(jobs, plan_at, plan_at + dt.timedelta(days=1)):

@@ -18,7 +18,12 @@ works; `FAMILIES` lists them:
 - conversion: a sales objective: elements move CTR, conversion and order value, the reward
   is ROAS, purchases arrive with delays and noisy order values;
 - sharing: three brands of one category (all opted in to cross_brand_sharing) with
-  correlated effects; the measured brand starts after its peers have run for a while.
+  correlated effects; the measured brand starts after its peers have run for a while;
+- confounded: `additive` whose audiences differ (a problem-aware audience clicks far more
+  than an unaware one) and whose app shows one ordinary hook mostly to the problem-aware
+  audience, as a marketer targets a campaign: that hook's ads click more for their
+  audience, not for the hook. The reward is scored as every family's is, on the elements
+  alone, here with the audience mix of an untargeted ad (the demo's framing).
 
 Delivery (spend, impressions, clicks, fatigue, delayed purchases) is the demo's:
 `sim.market.deliver`. `FamilyMarket` writes it to the database for the project;
@@ -53,6 +58,16 @@ Tags = Mapping[str, str]
 
 # The audience context every family's ads get: the families' effects do not depend on it.
 NEUTRAL_CONTEXT = ("solution_aware", "interest")
+# The confounded family's audiences (awareness stages): each one's share of an untargeted
+# ad's delivery and its CTR log-odds shift, whatever the creative.
+AUDIENCE_MIX = {
+    "unaware": (0.3, -0.7),
+    "problem_aware": (0.15, 1.0),
+    "solution_aware": (0.3, 0.0),
+    "product_aware": (0.15, 0.2),
+    "most_aware": (0.1, 0.3),
+}
+WARM_AUDIENCE = "problem_aware"
 CATEGORY_BASES: dict[str, tuple[float, float, float, float]] = {
     # base CTR, conversion rate, order value, CPM (as the demo's categories)
     "skincare": (0.011, 0.030, 42.0, 11.0),
@@ -88,6 +103,9 @@ class FamilySpec:
     # Brand effects: sqrt(1 - d²) x the category's + d x the brand's own (same variance).
     brand_deviation: float = 1.0
     focus_start_fraction: float = 0.0  # measured brand starts after this share of the run
+    # The share of the targeted hook's ads the app shows to WARM_AUDIENCE (0: every ad gets
+    # NEUTRAL_CONTEXT and the audience moves nothing).
+    targeted_share: float = 0.0
 
 
 _ADDITIVE_SD = {
@@ -167,6 +185,13 @@ FAMILIES: dict[str, FamilySpec] = {
             brand_deviation=0.3,
             focus_start_fraction=0.4,
         ),
+        FamilySpec(
+            "confounded",
+            "additive; an ordinary hook shown mostly to the warm audience, which clicks more",
+            _ADDITIVE_SD,
+            _ADDITIVE_STRONG,
+            targeted_share=0.85,
+        ),
     )
 }
 
@@ -216,6 +241,8 @@ class FamilyTruth:
     brands: list[BrandTruth]
     effects: list[BrandEffects]
     start_days: list[int]
+    # The hook the app shows mostly to the warm audience (the confounded family), else None.
+    targeted_hook: str | None = None
     _grids: dict[tuple[int, int], np.ndarray] = field(default_factory=dict, repr=False)
 
     # ----- addressing -------------------------------------------------------------------
@@ -239,7 +266,16 @@ class FamilyTruth:
         return {d: tags[d] for d in self.dimensions if d in tags}
 
     def draw_audience(self, rng: np.random.Generator, hook: str | None) -> tuple[str, str]:
-        return NEUTRAL_CONTEXT
+        """The audience the app gives an ad: NEUTRAL_CONTEXT, or in the confounded family an
+        awareness stage from AUDIENCE_MIX, WARM_AUDIENCE for targeted_share of the targeted
+        hook's ads."""
+        if self.targeted_hook is None:
+            return NEUTRAL_CONTEXT
+        stages = list(AUDIENCE_MIX)
+        if hook == self.targeted_hook and rng.random() < self.spec.targeted_share:
+            return WARM_AUDIENCE, NEUTRAL_CONTEXT[1]
+        mix = np.array([AUDIENCE_MIX[a][0] for a in stages])
+        return stages[int(rng.choice(len(stages), p=mix / mix.sum()))], NEUTRAL_CONTEXT[1]
 
     def index(self, tags: Tags) -> tuple[int, ...]:
         return tuple(self.dimensions[d].index(tags[d]) for d in self.dimensions)
@@ -289,7 +325,15 @@ class FamilyTruth:
         key = (brand, day)
         if key not in self._grids:
             b = self.brands[brand]
-            ctr = sigmoid(self.ctr_logit_grid(brand, day)) * b.lifetime_fatigue
+            logits = self.ctr_logit_grid(brand, day)
+            if self.targeted_hook is None:
+                ctr = sigmoid(logits) * b.lifetime_fatigue
+            else:
+                # An untargeted ad's audience mix: the elements' own worth.
+                ctr = (
+                    sum(share * sigmoid(logits + shift) for share, shift in AUDIENCE_MIX.values())
+                    * b.lifetime_fatigue
+                )
             if self.spec.reward == "roas":
                 e = self.effects[brand]
                 cvr = sigmoid(logit(b.base_cvr) + self._shift(e.cvr))
@@ -324,12 +368,20 @@ class FamilyTruth:
         """The expected reward of uniformly random elements on `day`."""
         return float(self.reward_grid(brand, day).mean())
 
-    def fresh_rates(self, brand: int, tags: Tags, day: int) -> Rates:
-        """Expected fresh rates of an ad with these elements launched on `day`."""
+    def fresh_rates(self, brand: int, tags: Tags, day: int, stage: str | None = None) -> Rates:
+        """Expected fresh rates of an ad with these elements launched on `day`; in the
+        confounded family shown to the awareness `stage` (its CTR shift), or with no stage
+        given over an untargeted ad's audience mix."""
         b = self.brands[brand]
         e = self.effects[brand]
         idx = self.index(tags)
-        ctr = float(sigmoid(self.ctr_logit_grid(brand, day)[idx]))
+        logit_ctr = self.ctr_logit_grid(brand, day)[idx]
+        if self.targeted_hook is None:
+            ctr = float(sigmoid(logit_ctr))
+        elif stage is None:
+            ctr = float(sum(share * sigmoid(logit_ctr + x) for share, x in AUDIENCE_MIX.values()))
+        else:
+            ctr = float(sigmoid(logit_ctr + AUDIENCE_MIX[stage][1]))
         cvr_shift = sum(float(e.cvr[d][i]) for d, i in zip(self.dimensions, idx, strict=True))
         aov_shift = sum(float(e.aov[d][i]) for d, i in zip(self.dimensions, idx, strict=True))
         return Rates(
@@ -339,10 +391,12 @@ class FamilyTruth:
             cpm=b.base_cpm,
         )
 
-    def launch_rates(self, brand: int, tags: Tags, day: int, n: int) -> Rates:
+    def launch_rates(
+        self, brand: int, tags: Tags, day: int, n: int, stage: str | None = None
+    ) -> Rates:
         """Rates of the `n`-th ad launched: the fresh rates with this ad's own CTR spread
         (a mean-one lognormal, so the expected reward is unchanged)."""
-        r = self.fresh_rates(brand, tags, day)
+        r = self.fresh_rates(brand, tags, day, stage)
         sd = self.spec.ad_ctr_sd
         if sd <= 0:
             return r
@@ -357,6 +411,7 @@ class FamilyTruth:
             "strong": list(self.spec.strong),
             "start_days": self.start_days,
             "swap_day": self.swap_day,
+            "targeted_hook": self.targeted_hook,
             "brands": [
                 {
                     "index": b.index,
@@ -486,6 +541,14 @@ def build_family(
     start = round(spec.focus_start_fraction * days)
     start_days = [start if i == spec.n_brands - 1 and start else 0 for i in range(spec.n_brands)]
     truth = FamilyTruth(spec, seed, days, dims, params, brands, effects, start_days)
+    if spec.targeted_share > 0:
+        # An ordinary hook: the one nearest the middle of the brands' mean effects, never a
+        # brand's best, so its warm audience flatters a hook worth no more than most.
+        hooks = dims["hook_type"]
+        mean = np.mean([e.ctr["hook_type"] for e in effects], axis=0)
+        best = {int(np.argmax(e.ctr["hook_type"])) for e in effects}
+        order = [int(i) for i in np.argsort(np.abs(mean - np.median(mean))) if int(i) not in best]
+        truth.targeted_hook = hooks[order[0]]
     truth.brands = [replace(b, baselines=_baselines(truth, b.index)) for b in brands]
     return truth
 
@@ -511,7 +574,7 @@ class FamilyMarket(Market):
         n: int,
     ) -> Rates:
         truth: FamilyTruth = self.truth  # type: ignore[assignment]
-        return truth.launch_rates(brand_index, elements, (day - self.start).days, n)
+        return truth.launch_rates(brand_index, elements, (day - self.start).days, n, stage)
 
 
 @dataclass
@@ -542,7 +605,11 @@ class LocalMarket:
         n = len(self.ads)
         rng = np.random.default_rng([self.truth.seed, 4, n])
         budget = self.truth.params.daily_budget * float(np.exp(rng.normal(0.0, 0.1)))
-        ad = LocalAd(brand, dict(tags), day, self.truth.launch_rates(brand, tags, day, n), budget)
+        stage, _ = self.truth.draw_audience(
+            np.random.default_rng([self.truth.seed, 5, n]), tags.get("hook_type")
+        )
+        rates = self.truth.launch_rates(brand, tags, day, n, stage)
+        ad = LocalAd(brand, dict(tags), day, rates, budget)
         self.ads.append(ad)
         return ad
 

@@ -15,7 +15,7 @@ from scipy import stats
 
 from bench import learning
 from bench.harness import Server
-from sim.markets import FAMILIES, LocalMarket, build_family
+from sim.markets import AUDIENCE_MIX, FAMILIES, WARM_AUDIENCE, LocalMarket, build_family
 
 DAYS = 30
 
@@ -110,6 +110,46 @@ def test_the_sharing_family_has_a_late_brand_among_opted_in_peers() -> None:
     # Peers' effects are correlated: the category's effects dominate the brand deviation.
     a, b = truth.effects[0].ctr["hook_type"], truth.effects[2].ctr["hook_type"]
     assert np.corrcoef(a, b)[0, 1] > 0.5
+
+
+def test_the_confounded_family_shows_an_ordinary_hook_to_the_warm_audience() -> None:
+    truth = build_family("confounded", 2, DAYS)
+    hook = truth.targeted_hook
+    hooks = truth.dimensions["hook_type"]
+    assert hook is not None
+    # An ordinary hook: no brand's best, and on the elements alone worth less than the best.
+    for b in range(len(truth.brands)):
+        best = truth.oracle(b, 0)[0]
+        assert best["hook_type"] != hook
+        assert truth.expected_reward(b, {**best, "hook_type": hook}, 0) < truth.oracle(b, 0)[1]
+    # Its ads go mostly to the warm audience, the others' by the untargeted mix.
+    rng = np.random.default_rng(0)
+    warm = [truth.draw_audience(rng, hook)[0] == WARM_AUDIENCE for _ in range(4000)]
+    other = next(h for h in hooks if h != hook)
+    cold = [truth.draw_audience(rng, other)[0] == WARM_AUDIENCE for _ in range(4000)]
+    share = truth.spec.targeted_share
+    assert np.mean(warm) == pytest.approx(share + (1 - share) * 0.15, abs=0.02)
+    assert np.mean(cold) == pytest.approx(0.15, abs=0.02)
+    # The trap: delivered, the targeted hook out-clicks the brand's best hook (the audience's
+    # doing); scored, each is worth its elements under the untargeted mix.
+    market = LocalMarket(truth)
+    best = truth.oracle(0, 0)[0]
+    ads = {
+        h: [market.launch(0, {**best, "hook_type": h}, 0) for _ in range(300)]
+        for h in (hook, best["hook_type"])
+    }
+    ctr = {h: np.mean([a.rates.ctr for a in ads[h]]) for h in ads}
+    assert ctr[hook] > ctr[best["hook_type"]]
+    fresh = truth.fresh_rates(0, {**best, "hook_type": hook}, 0).ctr
+    mixed = sum(
+        m * truth.fresh_rates(0, {**best, "hook_type": hook}, 0, stage).ctr
+        for stage, (m, _) in AUDIENCE_MIX.items()
+    )
+    assert fresh == pytest.approx(mixed)
+    # The other families' audience is constant and moves nothing.
+    plain = build_family("additive", 2, DAYS)
+    assert plain.targeted_hook is None
+    assert plain.fresh_rates(0, best, 0, WARM_AUDIENCE) == plain.fresh_rates(0, best, 0)
 
 
 def test_the_local_market_delivers_delayed_purchases_and_fatigue() -> None:

@@ -1205,12 +1205,23 @@ BEGIN
         ) AS pm
     ),
 
-    -- A rate stage's context values some ad of the fit carries (docs/learning.md#context).
-    context_values AS (
-        SELECT DISTINCT a.brand_id, a.stage, v_ctx_names[c.place] AS name
+    -- A rate stage's context values some ad of the fit carries, of the context dimensions
+    -- in which its ads differ (a value, or none, that not every ad has): an audience every
+    -- ad shares says nothing the intercept does not (docs/learning.md#context).
+    ad_context AS (
+        SELECT a.brand_id, a.stage, c.place, c.dim
         FROM _joint_ads AS a
-        CROSS JOIN LATERAL unnest(a.ctx) AS c (place)
-        WHERE c.place > 0
+        CROSS JOIN LATERAL unnest(a.ctx) WITH ORDINALITY AS c (place, dim)
+    ),
+
+    context_values AS (
+        SELECT DISTINCT ac.brand_id, ac.stage, v_ctx_names[ac.place] AS name
+        FROM ad_context AS ac
+        WHERE ac.place > 0 AND (ac.brand_id, ac.stage, ac.dim) IN (
+            SELECT x.brand_id, x.stage, x.dim FROM ad_context AS x
+            GROUP BY x.brand_id, x.stage, x.dim
+            HAVING count(DISTINCT x.place) > 1
+        )
     ),
 
     pair_cells AS (
