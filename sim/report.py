@@ -564,7 +564,9 @@ def _attribution(
 ) -> tuple[str, bool | None]:
     """genome.attribute for hook_type per brand, rendered as returned; rows with a
     reversal (Simpson) flag highlighted. Returns whether the planted reversal
-    (curiosity_gap) was flagged for any brand (None when there is nothing to judge)."""
+    (curiosity_gap) was flagged for any brand (None when there is nothing to judge: no
+    brand has enough curiosity_gap ads for a finding, as when the learner, adjusting for
+    the audience, stopped choosing it)."""
     if not brand_ids:
         return _none_yet("no brands"), None
     parts = []
@@ -580,10 +582,12 @@ def _attribution(
             continue
         flags = [_is_reversal(t.columns, row) for row in t.rows]
         vcol = next((c for c in ("value", "element_value") if c in t.columns), None)
+        fcol = t.columns.index("finding") if "finding" in t.columns else None
         if vcol is not None:
             k = t.columns.index(vcol)
             for row, f in zip(t.rows, flags, strict=True):
-                if row[k] == CONFOUNDED_HOOK:
+                judged = f or fcol is None or row[fcol] != "insufficient"
+                if row[k] == CONFOUNDED_HOOK and judged:
                     flagged = f or bool(flagged)
         parts.append(f"<h3>{name}</h3>{_html_table(t, flags)}")
     note = (
@@ -1145,7 +1149,9 @@ def _kpis(s: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         (
             "planted Simpson reversal flagged",
-            {True: "yes", False: "no", None: "n/a"}[s.get("simpson_flagged")],
+            {True: "yes", False: "no", None: "n/a (too few ads of the hook to judge)"}[
+                s.get("simpson_flagged")
+            ],
         ),
         (
             "experiments / evolved children / alerts / calibrations",

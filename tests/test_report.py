@@ -344,3 +344,28 @@ def test_report_with_data_embeds_images_and_fills_sections(db, tmp_path) -> None
     assert "V2 reward, % of oracle (last 30 days)" in text
     assert "regret ratio" in text and "top-value accuracy" in text
     assert "90%" in text
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # (value, reversal, finding) of the planted hook in each brand's attribution
+        ([("curiosity_gap", True, "finding"), ("curiosity_gap", False, "noise")], True),
+        ([("curiosity_gap", False, "noise"), ("curiosity_gap", False, "insufficient")], False),
+        # Too few ads of the hook in every brand (the learner stopped choosing it): not
+        # judged, which the headline says, rather than "not flagged".
+        ([("curiosity_gap", False, "insufficient"), ("story", True, "finding")], None),
+    ],
+)
+def test_the_planted_reversal_is_judged_only_where_attribution_has_a_finding(
+    monkeypatch: pytest.MonkeyPatch, rows, expected
+) -> None:
+    import sim.report as report
+
+    truth = build_truth(3, len(rows))
+    tables = iter(report.Table(["value", "reversal", "finding"], [row]) for row in rows)
+    monkeypatch.setattr(report, "_query", lambda conn, sql, params=None: next(tables))
+    _, flagged = report._attribution(None, truth, {i: f"brand-{i}" for i in range(len(rows))}, D0)
+    assert flagged is expected
+    label = dict(report._kpis({"simpson_flagged": flagged}))["planted Simpson reversal flagged"]
+    assert label.startswith({True: "yes", False: "no", None: "n/a"}[expected])
