@@ -198,3 +198,73 @@ def test_the_fit_refuses_context_that_names_no_context_parameter(
                 [0, 0, 0, 0, 1, 1], [[1], [2]], places, params,
             ),
         )  # fmt: skip
+
+
+def _posteriors(db, brand):
+    return db.execute(
+        "SELECT stage, parameters, posterior_mean FROM genome.learner_posteriors "
+        "WHERE brand_id = %s ORDER BY stage",
+        (brand,),
+    ).fetchall()
+
+
+def test_one_audience_for_every_ad_leaves_the_model_as_it_was(db: psycopg.Connection) -> None:
+    """A brand that never varies its audience: no context terms, the same posterior as with
+    context ignored (number for number)."""
+    _use(db, "joint_logistic")
+    dims = _dimensions(db)
+    hook_dim, hooks = next((d, v) for d, v in dims.items() if len(v) >= 3)
+    rng = np.random.default_rng(5)
+    tags = [
+        {hook_dim: str(rng.choice(hooks)), "awareness_stage": "solution_aware"} for _ in range(120)
+    ]
+    clicks = [int(rng.binomial(3000, 0.02)) for _ in tags]
+    day = (T0 - 2 * DAY).date()
+    brand = f.brand(db)
+    _brand_ads(db, brand, tags, [3000] * 120, clicks, [day] * 120, [day] * 120, [T0] * 120)
+    db.execute("SELECT genome.update_scores(%s, true)", (T0,))
+    adjusted = _posteriors(db, brand)
+    _use(db, "joint_logistic", learner_context="ignore")
+    db.execute("SELECT genome.update_scores(%s, true)", (T0,))
+    ignored = _posteriors(db, brand)
+    assert [r[1] for r in adjusted] == [r[1] for r in ignored]
+    assert not [p for r in adjusted for p in r[1] if p.startswith("context:")]
+    for a, b in zip(adjusted, ignored, strict=True):
+        np.testing.assert_array_equal(a[2], b[2])
+
+
+def test_ads_without_a_recorded_audience_sit_at_the_intercepts_level(
+    db: psycopg.Connection,
+) -> None:
+    """Context recorded for some ads only (record_ad_context later, or never): the audiences
+    recorded get terms, the others carry none, and the better hook still wins."""
+    _use(db, "joint_logistic")
+    dims = _dimensions(db)
+    hook_dim, hooks = next((d, v) for d, v in dims.items() if len(v) >= 3)
+    flattered, better = hooks[0], hooks[1]
+    rng = np.random.default_rng(9)
+    tags, clicks = [], []
+    for i in range(240):
+        hook = flattered if i % 2 == 0 else str(rng.choice([better, *hooks[2:]]))
+        # A third of the ads have no recorded audience; of the rest, the flattered hook's
+        # go mostly to the warm one.
+        known = i % 3 != 0
+        warm = rng.random() < (0.85 if hook == flattered else 0.1)
+        stage = "problem_aware" if warm else "unaware"
+        t = {hook_dim: hook}
+        if known:
+            t["awareness_stage"] = stage
+        eta = -4.0 + STAGE_EFFECT[stage] - 0.3 * (hook == flattered) + 0.3 * (hook == better)
+        tags.append(t)
+        clicks.append(int(rng.binomial(4000, expit(eta))))
+    day = (T0 - 2 * DAY).date()
+    brand = f.brand(db)
+    _brand_ads(db, brand, tags, [4000] * 240, clicks, [day] * 240, [day] * 240, [T0] * 240)
+    db.execute("SELECT genome.update_scores(%s)", (T0,))
+    params = _posteriors(db, brand)[0][1]
+    assert {p for p in params if p.startswith("context:")} == {
+        "context:awareness_stage=problem_aware",
+        "context:awareness_stage=unaware",
+    }
+    means = _posterior_means(db, brand, hook_dim)
+    assert means[better] > means[flattered]
