@@ -11791,19 +11791,21 @@ BEGIN
     -- A rate stage's context values some ad of the fit carries, of the context dimensions
     -- in which its ads differ (a value, or none, that not every ad has): an audience every
     -- ad shares says nothing the intercept does not (docs/learning.md#context).
-    ad_context AS (
-        SELECT a.brand_id, a.stage, c.place, c.dim
-        FROM _joint_ads AS a
-        CROSS JOIN LATERAL unnest(a.ctx) WITH ORDINALITY AS c (place, dim)
+    -- (The fits' distinct audiences first, a hash aggregate over the ads, then per fit,
+    -- context dimension and place.)
+    context_places AS (
+        SELECT DISTINCT x.brand_id, x.stage, c.dim, c.place
+        FROM (SELECT DISTINCT a.brand_id, a.stage, a.ctx FROM _joint_ads AS a WHERE a.ctx IS NOT NULL) AS x
+        CROSS JOIN LATERAL unnest(x.ctx) WITH ORDINALITY AS c (place, dim)
     ),
 
     context_values AS (
-        SELECT DISTINCT ac.brand_id, ac.stage, v_ctx_names[ac.place] AS name
-        FROM ad_context AS ac
-        WHERE ac.place > 0 AND (ac.brand_id, ac.stage, ac.dim) IN (
-            SELECT x.brand_id, x.stage, x.dim FROM ad_context AS x
-            GROUP BY x.brand_id, x.stage, x.dim
-            HAVING count(DISTINCT x.place) > 1
+        SELECT cp.brand_id, cp.stage, v_ctx_names[cp.place] AS name
+        FROM context_places AS cp
+        WHERE cp.place > 0 AND EXISTS (
+            SELECT 1 FROM context_places AS o
+            WHERE o.brand_id = cp.brand_id AND o.stage = cp.stage AND o.dim = cp.dim
+              AND o.place <> cp.place
         )
     ),
 
