@@ -11598,8 +11598,8 @@ DECLARE
     v_drift_days double precision := nullif(genome._setting('learner_drift_days'), 'null')::text::double precision;
     v_drift_prior_sd double precision := genome._setting_num('learner_drift_prior_sd');
     -- The context dimensions the rate stages adjust for (docs/learning.md#context) and every
-    -- value of them as its parameter's name, context:<dimension>=<value>, in the parameters'
-    -- order; none with learner_context 'ignore'.
+    -- value of them as its parameter's name, context:<dimension>=<value>: an ad's audience is
+    -- its values' places in this list; none with learner_context 'ignore'.
     v_ctx_dims text [];
     v_ctx_names text [];
     -- The registry's element dimensions (with values) in order, its element values in
