@@ -305,6 +305,15 @@ def _posterior_means(db, brand_id, dimension) -> dict[str, float]:
     return dict(rows)
 
 
+def _raw_ctr(tags, clicks, impressions, dimension, values) -> dict[str, float]:
+    """Per value of `dimension`, its ads' clicks over their impressions (no model)."""
+    return {
+        v: sum(c for t, c in zip(tags, clicks, strict=True) if t[dimension] == v)
+        / sum(n for t, n in zip(tags, impressions, strict=True) if t[dimension] == v)
+        for v in values
+    }
+
+
 def _brand_ads(db, brand_id, tags, impressions, clicks, first_dates, last_dates, matured):
     run = f.ad_run(db, f.product(db, brand_id), max_attempts=1000)
     f.bulk_rewards(db, run, [(t, 0.5) for t in tags], T0)
@@ -359,11 +368,7 @@ def test_a_good_hook_always_shown_with_a_bad_template_is_separated(db: psycopg.C
     b_id = f.brand(db)
     _brand_ads(db, b_id, tags, impressions, clicks, [day] * 240, [day] * 240, [T0] * 240)
     # The raw CTR per value blames the good hook for its template.
-    raw = {
-        v: np.sum([c for t, c in zip(tags, clicks, strict=True) if t[d1] == v])
-        / np.sum([n for t, n in zip(tags, impressions, strict=True) if t[d1] == v])
-        for v in v1
-    }
+    raw = _raw_ctr(tags, clicks, impressions, d1, v1)
     assert max(raw, key=raw.get) != good
     # As pg_cron runs it: the job role (genome_owner) owns the step's temporary tables.
     db.execute("SET ROLE genome_owner")

@@ -12,7 +12,15 @@ import statsmodels.api as sm
 from scipy.special import expit
 
 from sim import factories as f
-from tests.test_learner import DAY, T0, _brand_ads, _dimensions, _posterior_means, _use
+from tests.test_learner import (
+    DAY,
+    T0,
+    _brand_ads,
+    _dimensions,
+    _posterior_means,
+    _raw_ctr,
+    _use,
+)
 
 STAGES = ("problem_aware", "solution_aware", "unaware")
 # The audience's own log-odds: a warm audience clicks far more, whatever the creative.
@@ -103,11 +111,7 @@ def _confounded_brand(db, rng):
     brand = f.brand(db)
     _brand_ads(db, brand, tags, impressions, clicks, [day] * 300, [day] * 300, [T0] * 300)
     # Raw CTR per hook credits the warm audience to the hook shown to it.
-    ctr = {
-        h: sum(c for t, c in zip(tags, clicks, strict=True) if t[hook_dim] == h)
-        / sum(m for t, m in zip(tags, impressions, strict=True) if t[hook_dim] == h)
-        for h in (shown_warm, better)
-    }
+    ctr = _raw_ctr(tags, clicks, impressions, hook_dim, (shown_warm, better))
     assert ctr[shown_warm] > ctr[better]
     return brand, hook_dim, shown_warm, better
 
