@@ -304,6 +304,16 @@ class FamilyTruth:
             total = total + _axis(parts[d], i, len(dims))
         return total
 
+    def _audience_ctr(self, logits: Any, stage: str | None = None) -> Any:
+        """CTR from the elements' log-odds: as they are, or in the confounded family shifted
+        by the awareness `stage` (with no stage, averaged over an untargeted ad's audience
+        mix, AUDIENCE_MIX)."""
+        if self.targeted_hook is None:
+            return sigmoid(logits)
+        if stage is not None:
+            return sigmoid(logits + AUDIENCE_MIX[stage][1])
+        return sum(share * sigmoid(logits + shift) for share, shift in AUDIENCE_MIX.values())
+
     def ctr_logit_grid(self, brand: int, day: int) -> np.ndarray:
         """Fresh-ad CTR log-odds of every combination on `day`."""
         b = self.brands[brand]
@@ -325,15 +335,8 @@ class FamilyTruth:
         key = (brand, day)
         if key not in self._grids:
             b = self.brands[brand]
-            logits = self.ctr_logit_grid(brand, day)
-            if self.targeted_hook is None:
-                ctr = sigmoid(logits) * b.lifetime_fatigue
-            else:
-                # An untargeted ad's audience mix: the elements' own worth.
-                ctr = (
-                    sum(share * sigmoid(logits + shift) for share, shift in AUDIENCE_MIX.values())
-                    * b.lifetime_fatigue
-                )
+            # (an untargeted ad's audience mix in the confounded family: the elements' worth)
+            ctr = self._audience_ctr(self.ctr_logit_grid(brand, day)) * b.lifetime_fatigue
             if self.spec.reward == "roas":
                 e = self.effects[brand]
                 cvr = sigmoid(logit(b.base_cvr) + self._shift(e.cvr))
@@ -375,13 +378,7 @@ class FamilyTruth:
         b = self.brands[brand]
         e = self.effects[brand]
         idx = self.index(tags)
-        logit_ctr = self.ctr_logit_grid(brand, day)[idx]
-        if self.targeted_hook is None:
-            ctr = float(sigmoid(logit_ctr))
-        elif stage is None:
-            ctr = float(sum(share * sigmoid(logit_ctr + x) for share, x in AUDIENCE_MIX.values()))
-        else:
-            ctr = float(sigmoid(logit_ctr + AUDIENCE_MIX[stage][1]))
+        ctr = float(self._audience_ctr(self.ctr_logit_grid(brand, day)[idx], stage))
         cvr_shift = sum(float(e.cvr[d][i]) for d, i in zip(self.dimensions, idx, strict=True))
         aov_shift = sum(float(e.aov[d][i]) for d, i in zip(self.dimensions, idx, strict=True))
         return Rates(
