@@ -170,7 +170,7 @@ def _pull(
                 "learner_min_dispersion", "imported_ad_weight", "learner_holdout_days",
                 "learner_holdout_folds", "learner_value_prior_sd", "learner_interactions",
                 "learner_pair_prior_sd", "learner_pair_min_sd", "learner_drift_days",
-                "learner_drift_prior_sd", "learner_context",
+                "learner_drift_prior_sd", "learner_context", "learner_dispersion_form",
             ],),
         ).fetchall()
     )  # fmt: skip
@@ -262,10 +262,12 @@ def _fit_all(
     pairs_on = settings["learner_interactions"] == "pairs"
     pair_sd = float(settings["learner_pair_prior_sd"])
     pair_min_sd = float(settings["learner_pair_min_sd"])
-    # Drift terms (docs/learning.md#drift): a rate stage's argument, None (null) for none.
+    # A rate stage's own arguments: drift terms (docs/learning.md#drift; None (null) for
+    # none) and the overdispersion's form (docs/learning.md#overdispersion).
     drift = settings["learner_drift_days"]
     drift_sd = float(settings["learner_drift_prior_sd"])
-    drift_args = {
+    rate_args = {
+        "p_dispersion_form": settings["learner_dispersion_form"],
         "p_drift_days": None if drift is None else float(drift),
         "p_drift_prior_sd": drift_sd,
     }
@@ -399,14 +401,15 @@ def _fit_all(
             g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
             prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
             half_life, holdout_days, holdout_folds, pair_groups or None, pair_min_sd,
-            **({} if value_stage else drift_args),
+            **({} if value_stage else rate_args),
         )  # fmt: skip
         b, chol, phi, mm, mv, chosen, average, effective, _, kept = out[:10]
+        form = None if value_stage else out[12]
         names = [nm for nm, keep in zip(names, kept, strict=True) if keep]
         # The fit returns the brand's average ad (per parameter the weighted share of ads
         # carrying it) and the sum of the weights under the half-life it chose.
         posts.append(
-            (brand, g["organization_id"].iloc[0], stage, names, b, chol, average, phi,
+            (brand, g["organization_id"].iloc[0], stage, names, b, chol, average, phi, form,
              len(g), effective, chosen, value_stage)
         )  # fmt: skip
         if value_stage:
@@ -448,8 +451,8 @@ def _write(
     conn.execute(
         "CREATE TEMP TABLE alt_post (brand_id uuid, organization_id uuid, stage smallint, "
         "parameters text[], posterior_mean float8[], posterior_cholesky float8[], "
-        "average_design float8[], dispersion float8, n_ads int, effective_ads float8, "
-        "half_life_days float8, value_stage boolean) "
+        "average_design float8[], dispersion float8, dispersion_form text, n_ads int, "
+        "effective_ads float8, half_life_days float8, value_stage boolean) "
         "ON COMMIT DROP"
     )
     conn.execute(
@@ -459,8 +462,8 @@ def _write(
     with conn.cursor() as cur:
         with cur.copy(
             "COPY alt_post (brand_id, organization_id, stage, parameters, posterior_mean, "
-            "posterior_cholesky, average_design, dispersion, n_ads, effective_ads, "
-            "half_life_days, value_stage) FROM STDIN"
+            "posterior_cholesky, average_design, dispersion, dispersion_form, n_ads, "
+            "effective_ads, half_life_days, value_stage) FROM STDIN"
         ) as copy:
             for p in posts:
                 copy.write_row(p)
@@ -473,18 +476,19 @@ def _write(
         """
         INSERT INTO genome.learner_posteriors AS lp (
             brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-            posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
-            half_life_days, value_stage, updated_at)
+            posterior_cholesky, average_design, dispersion, dispersion_form, n_ads,
+            effective_ads, half_life_days, value_stage, updated_at)
         SELECT brand_id, stage, organization_id, %(v)s, parameters, posterior_mean,
-               posterior_cholesky, average_design, dispersion, n_ads, effective_ads,
-               half_life_days, value_stage, %(now)s
+               posterior_cholesky, average_design, dispersion, dispersion_form, n_ads,
+               effective_ads, half_life_days, value_stage, %(now)s
         FROM alt_post
         ON CONFLICT (brand_id, stage) DO UPDATE
         SET genome_version = excluded.genome_version, parameters = excluded.parameters,
             posterior_mean = excluded.posterior_mean,
             posterior_cholesky = excluded.posterior_cholesky,
             average_design = excluded.average_design,
-            dispersion = excluded.dispersion, n_ads = excluded.n_ads,
+            dispersion = excluded.dispersion, dispersion_form = excluded.dispersion_form,
+            n_ads = excluded.n_ads,
             effective_ads = excluded.effective_ads, half_life_days = excluded.half_life_days,
             value_stage = excluded.value_stage, updated_at = excluded.updated_at
         """,
