@@ -274,11 +274,14 @@ def run_local(
     truth: FamilyTruth, policy: str, seed: int, ads_per_day: int, maturation: Maturation
 ) -> Trace:
     """One policy on the in-memory market for the truth's whole horizon."""
+    return run_local_policy(truth, POLICY_CLASSES[policy](truth, seed, maturation), ads_per_day)
 
+
+def run_local_policy(truth: FamilyTruth, pol: Policy, ads_per_day: int) -> Trace:
+    """run_local with the policy made by the caller (bench.yardstick's)."""
     started = time.perf_counter()
     market = LocalMarket(truth)
-    pol = POLICY_CLASSES[policy](truth, seed, maturation)
-    trace = Trace(policy)
+    trace = Trace(pol.name)
     for day in range(truth.days):
         for b in truth.brands:
             if day < truth.start_days[b.index]:

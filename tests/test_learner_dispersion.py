@@ -15,8 +15,8 @@ from scipy.optimize import brentq
 from scipy.special import expit
 from scipy.stats import norm
 
-from tests.test_learner import DAY, T0, _brand_ads, _entries, _one_hot, _use
 from sim import factories as f
+from tests.test_learner import DAY, T0, _brand_ads, _entries, _one_hot, _use
 
 FORMS = ("williams", "logit_normal")
 
@@ -68,7 +68,7 @@ def _quasi_glm(successes, trials, X):
     assert terms.sum() > df, "the reference expects overdispersed data"
     out = {}
     for form, extra, upper in (("williams", n - 1, 1.0), ("logit_normal", info, 900.0)):
-        share = brentq(lambda r: np.sum(terms / (1 + extra * r)) - df, 0.0, upper, xtol=1e-14)
+        share = brentq(lambda r, e=extra: np.sum(terms / (1 + e * r)) - df, 0.0, upper, xtol=1e-14)
         factor = 1 + extra * share
         refit = sm.GLM(endog, X, family=sm.families.Binomial(), var_weights=1 / factor).fit(
             tol=1e-12
@@ -168,7 +168,9 @@ def test_lognormal_creative_spread_is_fitted_better_by_the_logit_normal_form(
     williams = _contrasts(db, "lognormal", "williams", 21)
     logit_normal = _contrasts(db, "lognormal", "logit_normal", 21)
     auto = _contrasts(db, "lognormal", "auto", 21)
-    print(f"rmse / coverage: williams {williams[:2]}, logit-normal {logit_normal[:2]}, auto {auto[:2]}")
+    print(
+        f"rmse / coverage: williams {williams[:2]}, logit-normal {logit_normal[:2]}, auto {auto[:2]}"
+    )
     assert logit_normal[0] < 0.95 * williams[0]
     assert 0.83 <= logit_normal[1] <= 0.97
     assert auto[2].count("logit_normal") >= 0.7 * len(auto[2])
@@ -200,7 +202,9 @@ def test_a_fit_without_overdispersion_reports_no_form(db: psycopg.Connection) ->
 
 
 def test_an_unknown_form_is_refused(db: psycopg.Connection) -> None:
-    with pytest.raises(psycopg.Error, match="dispersion form must be auto, williams or logit_normal"):
+    with pytest.raises(
+        psycopg.Error, match="dispersion form must be auto, williams or logit_normal"
+    ):
         _fit(db, [(0, 0), (1, 1)], [1, 2], [100, 100], [2, 2], "gamma")
 
 
@@ -212,10 +216,13 @@ def test_update_scores_records_the_form_and_refuses_a_bad_setting(db: psycopg.Co
     rng = np.random.default_rng(12)
     brand = f.brand(db)
     values = {
-        d: [r[0] for r in db.execute(
-            "SELECT value FROM genome.element_values WHERE dimension = %s ORDER BY value LIMIT 4",
-            (d,),
-        )]
+        d: [
+            r[0]
+            for r in db.execute(
+                "SELECT value FROM genome.element_values WHERE dimension = %s ORDER BY value LIMIT 4",
+                (d,),
+            )
+        ]
         for d in ("hook_type", "template_category")
     }
     effects = {d: dict(zip(v, rng.normal(0, 0.6, len(v)), strict=True)) for d, v in values.items()}

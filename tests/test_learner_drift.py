@@ -211,5 +211,7 @@ def test_update_scores_stores_the_drift_and_ranks_by_the_newest_ads(
     lead = wins[new_best] - wins[old_best]
     (names, sds), wins = learn(learner_drift_days=None)
     assert names is None and sds is None
-    print(f"the new best's lead: {lead:.3f} with drift terms, {wins[new_best] - wins[old_best]:.3f} without")
+    print(
+        f"the new best's lead: {lead:.3f} with drift terms, {wins[new_best] - wins[old_best]:.3f} without"
+    )
     assert wins[new_best] - wins[old_best] < lead / 3

@@ -266,3 +266,45 @@ def test_the_reference_models_laplace_fit_matches_a_statsmodels_glm() -> None:
     assert theta == pytest.approx(fit.params, abs=1e-6)
     assert fit.scale > 2  # the data are overdispersed, and the covariance says so
     assert np.sqrt(np.diag(cov)) == pytest.approx(fit.bse, rel=1e-3)
+
+
+def test_the_yardsticks_posterior_is_weighted_least_squares_with_the_prior_as_rows() -> None:
+    """bench.yardstick's closed form: the posterior mean is statsmodels' WLS of the ads'
+    empirical logits (weights 1 / (binomial variance + spread²)) with one pseudo-row per
+    parameter for its N(0, 1 / precision) prior; the covariance is that fit's unscaled one."""
+    import statsmodels.api as sm
+
+    from bench import yardstick
+
+    rng = np.random.default_rng(2)
+    n_ads = 150
+    x = np.column_stack([np.ones(n_ads), rng.integers(0, 2, (n_ads, 4))]).astype(float)
+    trials = rng.integers(1000, 9000, n_ads).astype(float)
+    rate = 1 / (1 + np.exp(-(x @ np.array([-4.0, 0.4, -0.2, 0.1, 0.0]))))
+    clicks = rng.binomial(trials.astype(int), rate * rng.lognormal(-0.125, 0.5, n_ads))
+    precision = np.array([1e-4, 4.0, 4.0, 25.0, 100.0])
+    mean, cov = yardstick.posterior(x, clicks.astype(float), trials, precision, 0.25)
+    y = np.log((clicks + 0.5) / (trials - clicks + 0.5))
+    w = 1 / (1 / (clicks + 0.5) + 1 / (trials - clicks + 0.5) + 0.25)
+    fit = sm.WLS(
+        np.r_[y, np.zeros(len(precision))],
+        np.r_[x, np.diag(np.sqrt(precision))],
+        weights=np.r_[w, np.ones(len(precision))],
+    ).fit()
+    np.testing.assert_allclose(mean, fit.params, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(cov, fit.normalized_cov_params, rtol=1e-8, atol=1e-12)
+
+
+def test_the_yardstick_learns_and_refuses_a_truth_it_cannot_be_told() -> None:
+    from bench import yardstick
+
+    sizes = learning.LearnSizes(seeds=2, days=DAYS)
+    informed = yardstick.run(["additive"], sizes, 0.7)["additive"]
+    for seed, s in enumerate(informed, start=1):
+        truth = build_family("additive", seed, DAYS)
+        random = learning.score(
+            truth, learning.run_local(truth, "random", seed, 6, learning.Maturation())
+        )
+        assert s.pct_oracle_last_third > random.pct_oracle_last_third + 40
+    with pytest.raises(ValueError, match="drift"):
+        yardstick.InformedTS(build_family("drift", 1, DAYS), 1, learning.Maturation(), 0.7)
