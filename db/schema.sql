@@ -4815,10 +4815,10 @@ COMMENT ON FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[], 
 
 
 --
--- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision, integer[], integer[], double precision, double precision, integer[], integer[]); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision, integer[], integer[], double precision, double precision, integer[], integer[], text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, p_ad_values integer[] DEFAULT NULL::integer[], p_cells integer[] DEFAULT NULL::integer[], p_drift_days double precision DEFAULT NULL::double precision, p_drift_prior_sd double precision DEFAULT 0.3, p_ad_context integer[] DEFAULT NULL::integer[], p_context_params integer[] DEFAULT NULL::integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) RETURNS record
+CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, p_ad_values integer[] DEFAULT NULL::integer[], p_cells integer[] DEFAULT NULL::integer[], p_drift_days double precision DEFAULT NULL::double precision, p_drift_prior_sd double precision DEFAULT 0.3, p_ad_context integer[] DEFAULT NULL::integer[], p_context_params integer[] DEFAULT NULL::integer[], p_dispersion_form text DEFAULT 'williams'::text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) RETURNS record
     LANGUAGE plpython3u IMMUTABLE
     AS $$
 import numpy as np
@@ -4851,6 +4851,17 @@ if not (len(sd) == k and len(groups) == k) or len(p_ad_index) != len(p_param_ind
     plpy.error("per-parameter or per-entry arrays differ in length")
 if np.any(sd <= 0) or np.any(n < s) or np.any(s < 0) or np.any(w < 0):
     plpy.error("prior sd must be positive, 0 <= successes <= trials, weights >= 0")
+
+# The overdispersion forms a fit may use (step 2 of fit below).
+DISPERSION_FORMS = {
+    "auto": ("williams", "logit_normal"),
+    "williams": ("williams",),
+    "logit_normal": ("logit_normal",),
+}
+dispersion_form = p_dispersion_form
+if dispersion_form not in DISPERSION_FORMS:
+    plpy.error("dispersion form must be auto, williams or logit_normal")
+form_used = [None]  # the form the last fit chose (NULL: no overdispersion)
 
 ad_entries = np.asarray(p_ad_index, dtype=np.int64) - 1
 param_entries = np.asarray(p_param_index, dtype=np.int64) - 1
@@ -4988,32 +4999,50 @@ def fit(wt, start=None, tol=1e-10, refit_start=None):
     # 1. MAP with the ads' own weights.
     b, hess, p = newton(m0.copy() if start is None else start, wt, tol)
     first_map = b
-    # 2. Overdispersion (docs/learning.md#overdispersion): an ad's successes vary as
-    # n p (1 - p) (1 + (n - 1) rho), binomial noise plus a creative-to-creative share rho
-    # that does not shrink with the ad's trials (Williams' extra-binomial model). rho solves
-    # Pearson chi-square, each ad's term divided by its factor, = the residual degrees of
-    # freedom (effective parameters = trace of the data's share of the Hessian). With equal
-    # trials this is the single factor Pearson chi-square / df; with unequal delivery an ad
-    # with 50 times the impressions no longer counts 50 times as much.
+    # 2. Overdispersion (docs/learning.md#overdispersion): an ad's successes vary beyond
+    # binomial noise by a creative-to-creative share that does not shrink with its trials,
+    # in one of two forms (p_dispersion_form; 'auto' picks per fit):
+    # - Williams' extra-binomial model: variance n p (1 - p) (1 + (n - 1) rho), the rate
+    #   scattering by rho p (1 - p) (a beta-binomial's);
+    # - logit-normal: each ad's log-odds scatter by sigma2 around what its values predict
+    #   (a random intercept per ad, the lognormal spread of CTR), variance about
+    #   n p (1 - p) (1 + n p (1 - p) sigma2).
+    # The share solves Pearson chi-square, each ad's term divided by its factor, = the
+    # residual degrees of freedom (effective parameters = trace of the data's share of the
+    # Hessian). With equal trials Williams' is the single factor Pearson chi-square / df;
+    # with unequal delivery an ad with 50 times the impressions no longer counts 50 times
+    # as much. Both forms match the same chi-square, so the extended quasi-likelihood
+    # (Nelder and Pregibon) of the two differs only in the sum of the ads' log factors:
+    # 'auto' takes the form with the smaller one.
     floor = float(p_min_dispersion)
     factor = np.full(n_ads, max(floor, 1.0))
     has = (n > 0) & (wt > 0)
+    form_used[0] = None
     if has.any():
         # trace(hess^-1 info) with info = hess - the prior's precision: k - sum(precision
         # x diag(hess^-1)), one Cholesky factor instead of a solve for k right-hand sides.
         edf = float(k - np.sum(precision0 * inverse_diagonal(hess)))
         df = float(np.sum(wt[has])) - edf
-        var = n[has] * p[has] * (1 - p[has])
-        terms = wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var, 1e-12)
-        extra = n[has] - 1.0
+        var = n * p * (1 - p)
+        terms = wt[has] * (s[has] - n[has] * p[has]) ** 2 / np.maximum(var[has], 1e-12)
+        if df >= 1.0 and float(np.sum(terms)) > df:
+            candidates = {}
+            for form in DISPERSION_FORMS[dispersion_form]:
+                # Per ad the factor's slope in the share; the share's bracket (at rho = 1
+                # every ad counts as one trial; a log-odds sd of 30 is past any market).
+                extra = np.maximum(n - 1.0, 0.0) if form == "williams" else var
+                upper = 1.0 if form == "williams" else 900.0
 
-        def excess(rho):
-            return float(np.sum(terms / (1.0 + extra * rho))) - df
+                def excess(share):
+                    return float(np.sum(terms / (1.0 + extra[has] * share))) - df
 
-        if df >= 1.0 and excess(0.0) > 0:
-            # Decreasing in rho; at rho = 1 every ad counts as one trial.
-            rho = brentq(excess, 0.0, 1.0, xtol=1e-12) if excess(1.0) < 0 else 1.0
-            factor = np.maximum(floor, 1.0 + np.maximum(n - 1.0, 0.0) * rho)
+                # Decreasing in the share.
+                share = brentq(excess, 0.0, upper, xtol=1e-12) if excess(upper) < 0 else upper
+                candidates[form] = np.maximum(floor, 1.0 + extra * share)
+            form_used[0] = min(
+                candidates, key=lambda f: float(np.sum(wt[has] * np.log(candidates[f][has])))
+            )
+            factor = candidates[form_used[0]]
     # 3. Refit with every ad's weight divided by its factor, so the posterior (and the
     # prior's relative weight) reflects the ads' real scatter.
     phi = 1.0
@@ -5380,15 +5409,16 @@ return (
     [bool(x) for x in kept],
     [pair_sds.get(g) for g, _, _ in pair_rows] or None,
     [pair_sds.get(first_id + i) for i in range(len(drift_dims))] if drift_ids else None,
+    form_used[0],
 )
 $$;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion by Williams'' extra-binomial model (each ad''s variance n p (1 - p) (1 + (n - 1) rho), rho from Pearson chi-square = residual degrees of freedom), the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials). With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals.';
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion per ad in the form p_dispersion_form (docs/learning.md#overdispersion): williams (the default; Williams'' extra-binomial model, each ad''s variance n p (1 - p) (1 + (n - 1) rho)), logit_normal (each ad''s log-odds scattering by sigma2, variance n p (1 - p) (1 + n p (1 - p) sigma2)) or auto (per fit the form with the smaller sum of log factors, the higher extended quasi-likelihood), the share from Pearson chi-square = residual degrees of freedom, the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams) and dispersion_form the form used (NULL: no overdispersion); any other form is an error. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals.';
 
 
 --
@@ -11589,6 +11619,7 @@ DECLARE
     v_value_prior_sd double precision := genome._setting_num('learner_value_prior_sd');
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
+    v_dispersion_form text := genome._setting_text('learner_dispersion_form');
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
     v_first_maturation integer := (SELECT min(m.maturation_days) FROM genome.reward_metrics AS m);
     v_pairs boolean := genome._setting_text('learner_interactions') = 'pairs';
@@ -11618,6 +11649,11 @@ BEGIN
     IF genome._setting_text('learner_context') NOT IN ('adjust', 'ignore') THEN
         RAISE EXCEPTION 'setting learner_context must be "adjust" or "ignore", got %',
             genome._setting('learner_context')
+            USING ERRCODE = 'GN090';
+    END IF;
+    IF v_dispersion_form IS NULL OR v_dispersion_form NOT IN ('auto', 'williams', 'logit_normal') THEN
+        RAISE EXCEPTION 'setting learner_dispersion_form must be "auto", "williams" or "logit_normal", got %',
+            genome._setting('learner_dispersion_form')
             USING ERRCODE = 'GN090';
     END IF;
     SELECT
@@ -12005,11 +12041,11 @@ BEGIN
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
             v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd,
             coalesce(e.ad_values, '{}'), e.cell_values, v_drift_days, v_drift_prior_sd,
-            pa.ctx, pp.context_params
+            pa.ctx, pp.context_params, v_dispersion_form
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
-        SELECT vf.*, NULL
+        SELECT vf.*, NULL, NULL
         FROM genome._joint_lognormal_fit(
             coalesce(e.ad_index, '{}'), coalesce(e.param_index, '{}'), pa.successes, pa.trials,
             pa.weights, pa.objective_index, pp.prior_mean, pp.prior_sd, pp.grp, v_min_dispersion,
@@ -12023,16 +12059,16 @@ BEGIN
     -- sd fell below learner_pair_min_sd is dropped), and every pair of dimensions' sd.
     INSERT INTO genome.learner_posteriors AS lp (
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
-        posterior_cholesky, average_design, dispersion, n_ads, effective_ads, half_life_days,
-        half_life_chosen_at, value_stage, pair_groups, pair_sd, drift_dimensions, drift_sd,
-        updated_at
+        posterior_cholesky, average_design, dispersion, dispersion_form, n_ads, effective_ads,
+        half_life_days, half_life_chosen_at, value_stage, pair_groups, pair_sd, drift_dimensions,
+        drift_sd, updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version,
         ARRAY(SELECT u.name FROM unnest(jf.names, jf.kept_parameters) AS u (name, kept) WHERE u.kept),
         jf.posterior_mean,
-        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.n_ads, jf.effective_ads,
-        jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd,
+        jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.dispersion_form, jf.n_ads,
+        jf.effective_ads, jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd,
         CASE WHEN jf.drift_sd IS NOT NULL THEN jf.dimension_names END, jf.drift_sd, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
@@ -12043,6 +12079,7 @@ BEGIN
         posterior_cholesky = excluded.posterior_cholesky,
         average_design = excluded.average_design,
         dispersion = excluded.dispersion,
+        dispersion_form = excluded.dispersion_form,
         n_ads = excluded.n_ads,
         effective_ads = excluded.effective_ads,
         half_life_days = excluded.half_life_days,
@@ -12120,7 +12157,7 @@ $$;
 -- Name: FUNCTION _update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit over an intercept per objective, with learner_context adjust a term per context value (awareness_stage, audience_type) of the context dimensions in which the fit''s ads differ (centred, prior sd learner_prior_sd, averaged over the ads in the marginals; docs/learning.md#context), and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+COMMENT ON FUNCTION genome._update_scores_joint_learner(p_now timestamp with time zone, p_version integer, p_brands uuid[]) IS 'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit (the ads'' overdispersion in the form learner_dispersion_form, recorded in dispersion_form; docs/learning.md#overdispersion) over an intercept per objective, with learner_context adjust a term per context value (awareness_stage, audience_type) of the context dimensions in which the fit''s ads differ (centred, prior sd learner_prior_sd, averaged over the ads in the marginals; docs/learning.md#context), and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
 
 
 --
@@ -20447,8 +20484,10 @@ CREATE TABLE genome.learner_posteriors (
     pair_sd double precision[],
     drift_dimensions text[],
     drift_sd double precision[],
+    dispersion_form text,
     tenant_organization_id uuid,
     CONSTRAINT learner_posteriors_dispersion_check CHECK ((dispersion >= (1)::double precision)),
+    CONSTRAINT learner_posteriors_dispersion_form_check CHECK ((dispersion_form = ANY (ARRAY['williams'::text, 'logit_normal'::text]))),
     CONSTRAINT learner_posteriors_drift_check CHECK ((NOT (cardinality(drift_dimensions) IS DISTINCT FROM cardinality(drift_sd)))),
     CONSTRAINT learner_posteriors_half_life_days_check CHECK ((half_life_days > (0)::double precision)),
     CONSTRAINT learner_posteriors_pair_check CHECK ((NOT (cardinality(pair_groups) IS DISTINCT FROM cardinality(pair_sd)))),
@@ -20474,7 +20513,7 @@ COMMENT ON COLUMN genome.learner_posteriors.average_design IS 'Per parameter, th
 -- Name: COLUMN learner_posteriors.dispersion; Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON COLUMN genome.learner_posteriors.dispersion IS 'How much the ads'' creative-to-creative scatter shrank their binomial information (the information-weighted mean of the per-ad factors 1 + (n - 1) rho of docs/learning.md#overdispersion; Pearson chi-square per degree of freedom when all ads have equal trials), floored at learner_min_dispersion.';
+COMMENT ON COLUMN genome.learner_posteriors.dispersion IS 'How much the ads'' creative-to-creative scatter shrank their binomial information (the information-weighted mean of the per-ad factors of docs/learning.md#overdispersion, in the form of dispersion_form; Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams), floored at learner_min_dispersion.';
 
 
 --
@@ -20531,6 +20570,13 @@ COMMENT ON COLUMN genome.learner_posteriors.drift_dimensions IS 'The dimensions 
 --
 
 COMMENT ON COLUMN genome.learner_posteriors.drift_sd IS 'Per dimension in drift_dimensions, the fitted sd of how far its values'' effects on ads older than learner_drift_days were from their effects now (MacKay''s fixed point on the Laplace posterior; NULL where no older ad carries the dimension). Below learner_pair_min_sd the dimension''s drift terms are dropped; above it the stored posterior is that of the newest ads, the drift terms integrated out. A large value says the brand''s winners in that dimension have moved.';
+
+
+--
+-- Name: COLUMN learner_posteriors.dispersion_form; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.dispersion_form IS 'The form of the ads'' overdispersion the fit used (docs/learning.md#overdispersion): williams or logit_normal; NULL when the ads scattered no more than binomial noise, and for the value stage.';
 
 
 --
@@ -26820,10 +26866,10 @@ REVOKE ALL ON FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) FROM PUBLIC;
 
 
 --
