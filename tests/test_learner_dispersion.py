@@ -209,9 +209,9 @@ def test_an_unknown_form_is_refused(db: psycopg.Connection) -> None:
 
 
 def test_update_scores_records_the_form_and_refuses_a_bad_setting(db: psycopg.Connection) -> None:
-    """Through update_scores: a brand whose ads' CTR scatter lognormally gets the
-    logit-normal form in learner_posteriors; a setting outside the three forms is GN090 and
-    writes nothing."""
+    """Through update_scores: Williams' form by default; with auto, a brand whose ads' CTR
+    scatter lognormally gets the logit-normal form in learner_posteriors; a setting outside
+    the three forms is GN090 and writes nothing."""
     _use(db, "joint_logistic")
     rng = np.random.default_rng(12)
     brand = f.brand(db)
@@ -244,9 +244,17 @@ def test_update_scores_records_the_form_and_refuses_a_bad_setting(db: psycopg.Co
     assert err.value.sqlstate == "GN090"
     assert db.execute("SELECT count(*) FROM genome.learner_posteriors").fetchone()[0] == 0
     db.execute(
-        "UPDATE genome.settings SET value = '\"auto\"' WHERE key = 'learner_dispersion_form'"
+        "UPDATE genome.settings SET value = '\"williams\"' WHERE key = 'learner_dispersion_form'"
     )
     db.execute("SELECT genome.update_scores(%s)", (T0,))
+    posterior = (
+        "SELECT dispersion_form, dispersion FROM genome.learner_posteriors WHERE brand_id = %s"
+    )
+    assert db.execute(posterior, (brand,)).fetchone()[0] == "williams"
+    db.execute(
+        "UPDATE genome.settings SET value = '\"auto\"' WHERE key = 'learner_dispersion_form'"
+    )
+    db.execute("SELECT genome.update_scores(%s, true)", (T0,))
     form, dispersion = db.execute(
         "SELECT dispersion_form, dispersion FROM genome.learner_posteriors WHERE brand_id = %s",
         (brand,),
