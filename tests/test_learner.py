@@ -37,13 +37,26 @@ def _entries(designs, levels):
     return 1 + sum(levels), ad_index, param_index, groups, offsets
 
 
-def _fit(db, designs, successes, trials, levels, *, weights=None, prior_sd=100.0, prior_mean=None):
-    """genome._joint_logistic_fit on a design (_entries)."""
+def _fit(
+    db,
+    designs,
+    successes,
+    trials,
+    levels,
+    *,
+    weights=None,
+    prior_sd=100.0,
+    prior_mean=None,
+    form="williams",
+):
+    """genome._joint_logistic_fit on a design (_entries), its overdispersion in `form`."""
     k, ad_index, param_index, groups, offsets = _entries(designs, levels)
     sd = [100.0] + [prior_sd] * (k - 1)
     row = db.execute(
-        "SELECT posterior_mean, posterior_cholesky, dispersion, marginal_mean, marginal_variance "
-        "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0)",
+        "SELECT posterior_mean, posterior_cholesky, dispersion, marginal_mean, "
+        "marginal_variance, dispersion_form "
+        "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, "
+        "p_dispersion_form => %s)",
         (
             ad_index,
             param_index,
@@ -54,6 +67,7 @@ def _fit(db, designs, successes, trials, levels, *, weights=None, prior_sd=100.0
             [0.0] * k if prior_mean is None else prior_mean,
             sd,
             groups,
+            form,
         ),
     ).fetchone()
     chol = np.asarray(row[1]).reshape(k, k)
@@ -63,6 +77,7 @@ def _fit(db, designs, successes, trials, levels, *, weights=None, prior_sd=100.0
         "dispersion": row[2],
         "marginal_mean": row[3],
         "marginal_variance": row[4],
+        "form": row[5],
         "offsets": offsets,
     }
 

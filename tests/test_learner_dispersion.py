@@ -16,39 +16,15 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from sim import factories as f
-from tests.test_learner import DAY, T0, _brand_ads, _entries, _one_hot, _use
+from tests.test_learner import DAY, T0, _brand_ads, _one_hot, _use
+from tests.test_learner import _fit as _learner_fit
 
 FORMS = ("williams", "logit_normal")
 
 
 def _fit(db, designs, successes, trials, levels, form):
     """genome._joint_logistic_fit with one overdispersion form, a weak prior (sd 100)."""
-    k, ad_index, param_index, groups, offsets = _entries(designs, levels)
-    row = db.execute(
-        "SELECT posterior_mean, posterior_cholesky, dispersion, dispersion_form "
-        "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, "
-        "p_dispersion_form => %s)",
-        (
-            ad_index,
-            param_index,
-            [float(x) for x in successes],
-            [float(x) for x in trials],
-            [1.0] * len(designs),
-            [1] * len(designs),
-            [0.0] * k,
-            [100.0] * k,
-            groups,
-            form,
-        ),
-    ).fetchone()
-    chol = np.asarray(row[1]).reshape(k, k)
-    return {
-        "mean": np.asarray(row[0]),
-        "cov": chol @ chol.T,
-        "dispersion": row[2],
-        "form": row[3],
-        "offsets": offsets,
-    }
+    return _learner_fit(db, designs, successes, trials, levels, form=form)
 
 
 def _quasi_glm(successes, trials, X):
