@@ -83,8 +83,9 @@ def test_drift_fit_is_the_exact_minimum_with_its_cells_integrated_out(
 ) -> None:
     """Equal trials (every ad's Williams factor is the dispersion): the MAP is the model
     parameters' part of the minimum of binomial deviance / dispersion plus the Gaussian
-    prior, the old ads' level and drift cells included at their fitted sds (scipy from
-    scratch), and the covariance is the inverse Hessian's block of the model parameters."""
+    prior, the steps' old-ads levels and drift cells included at their fitted sds (scipy
+    from scratch), and the covariance is the inverse Hessian's block of the model
+    parameters."""
     cells, ages, s, n = _market(np.random.default_rng(3), 240, swap_age=12)
     fit = _fit(db, cells, ages, s, n)
     assert fit["drift_sd"][0] > 0.2
@@ -93,15 +94,17 @@ def test_drift_fit_is_the_exact_minimum_with_its_cells_integrated_out(
     X = np.zeros((len(cells), k))
     X[:, 0] = 1.0
     X[np.asarray(ad_index) - 1, np.asarray(param_index) - 1] = 1.0
-    old = (np.asarray(ages) >= 7.0).astype(float)
-    X = np.hstack([X, old[:, None], old[:, None] * X[:, 1:]])
+    # The steps at 7, 14 and 28 days (the ages 0-40 reach no fourth, 56): per step a level
+    # and every value's cell, each ad carrying the steps its age has passed.
+    steps = [(np.asarray(ages) >= e).astype(float) for e in (7.0, 14.0, 28.0)]
+    X = np.hstack([X] + [st[:, None] for st in steps] + [st[:, None] * X[:, 1:] for st in steps])
     groups = np.asarray(groups)
     sd = np.concatenate(
         [
             [INTERCEPT_SD],
             np.full(k - 1, VALUE_SD),
-            [INTERCEPT_SD],
-            [fit["drift_sd"][g - 1] for g in groups[1:]],
+            np.full(len(steps), INTERCEPT_SD),
+            np.tile([fit["drift_sd"][g - 1] for g in groups[1:]], len(steps)),
         ]
     )
     precision = 1.0 / sd**2
@@ -137,11 +140,25 @@ def test_after_a_swap_the_posterior_is_the_newest_ads(db: psycopg.Connection) ->
     assert drift["drift_sd"][0] > 2 * drift["drift_sd"][1]
 
 
+def test_a_change_long_ago_is_one_step_and_leaves_no_scatter(db: psycopg.Connection) -> None:
+    """The same swap 28 days ago, at a step's age: the ads 7-28 days old are already the
+    new market and those older the old one. The steps separate them, so the model is the
+    market and no overdispersion is left (one step at 7 days, the model before the steps,
+    averaged the two within its old ads and took the misfit for creative scatter: a
+    dispersion of 43); the MAP follows the new effects."""
+    cells, ages, s, n = _market(np.random.default_rng(11), 300, swap_age=28)
+    drift = _fit(db, cells, ages, s, n, min_sd=0.1)
+    assert drift["dispersion"] < 1.5
+    first = slice(1, 1 + LEVELS[0])
+    assert drift["mean"][first][2] - drift["mean"][first][0] == pytest.approx(1.1, abs=0.15)
+    assert drift["drift_sd"][0] > 0.3 > 0.1 > drift["drift_sd"][1]
+
+
 def test_a_market_that_did_not_move_keeps_the_model_without_drift(
     db: psycopg.Connection,
 ) -> None:
     """Stationary effects: every dimension's drift sd ends below the floor, the drift
-    cells and the old ads' level are dropped, and the posterior is the fit without drift
+    cells and the old ads' levels are dropped, and the posterior is the fit without drift
     terms."""
     cells, ages, s, n = _market(np.random.default_rng(5), 300)
     drift = _fit(db, cells, ages, s, n, min_sd=0.1)

@@ -408,18 +408,27 @@ else:
             scores_out = [float(by_h[float(h)]) for h in p_half_lives]
     wfinal = decayed(age, chosen)
 
-# 6. Drift terms (docs/learning.md#drift): with p_drift_days, every ad older than that many
-# days carries, per element value it has, a cell for how far the value's effect was then
-# from now, N(0, s^2) with one s per dimension fitted like a pair's. The value's own
-# parameter is then its effect on the newest ads; the cells are integrated out before
-# anything is returned (the Laplace posterior's block of the other parameters), so a value
-# whose old ads disagree with its new ones follows the new, and a value with no new ads is
-# as uncertain as the dimension's drift says.
+# 6. Drift terms (docs/learning.md#drift): with p_drift_days, a value's effect walks back in
+# time in steps at the ages p_drift_days, twice that, four times that, ... (those the
+# oldest ad reached): an ad carries, per element value it has, one cell for every step its
+# age has passed, each cell N(0, s^2) with one s per dimension fitted like a pair's. The
+# value's own parameter is then its effect on the newest ads; the cells are integrated out
+# before anything is returned (the Laplace posterior's block of the other parameters), so
+# a value whose old ads disagree with its new ones follows the new, whenever it changed,
+# and a value with no new ads is as uncertain as the dimension's drift says.
 k_model = k
+n_levels = 0
 drift_dims = []
 drift_ids = []
 if p_drift_days is not None and p_ages is not None:
-    old = (age >= float(p_drift_days)).astype(float)
+    # The steps' ages, doubling: a change a week ago and one two months ago are each a
+    # step's cells, at a cost in parameters growing with the log of the brand's history.
+    edges = []
+    edge = float(p_drift_days)
+    while n_ads and edge <= float(age.max()):
+        edges.append(edge)
+        edge *= 2.0
+    steps = [(age >= e).astype(float) for e in edges]
     pair_cells = {int(g) for g, _, _ in (p_pair_groups or [])}
     drift_dims = sorted(int(g) for g in set(groups[groups > 0]) - pair_cells)
     first_id = int(groups.max(initial=0)) + 1
@@ -428,20 +437,24 @@ if p_drift_days is not None and p_ages is not None:
         for j in np.flatnonzero(groups == g):
             cols.append(j)
             col_groups.append(first_id + i)
-    if cols and old.any():
-        D = (sparse.diags(old) @ X[:, cols]).tocsc()
+    if cols and steps:
+        D = sparse.hstack([sparse.diags(st) @ X[:, cols] for st in steps]).tocsc()
         carried = np.diff(D.indptr) > 0
         D = D[:, np.flatnonzero(carried)]
-        col_groups = np.asarray(col_groups, dtype=np.int64)[carried]
+        col_groups = np.tile(np.asarray(col_groups, dtype=np.int64), len(steps))[carried]
         drift_ids = sorted({int(g) for g in col_groups})
-        # The old ads' own level as well, with an intercept's prior: ads not yet through
-        # their fatigue are better across the board, which no value's drift should absorb.
+        # The old ads' own level as well, a step at each age with an intercept's prior: ads
+        # not yet through their fatigue are better across the board, which no value's drift
+        # should absorb.
         level_sd = float(np.max(sd[groups == 0])) if np.any(groups == 0) else float(np.max(sd))
-        X = sparse.hstack([X, sparse.csr_matrix(old[:, None]), D]).tocsr()
+        n_levels = len(steps)
+        X = sparse.hstack([X, sparse.csr_matrix(np.column_stack(steps)), D]).tocsr()
         Xm = as_dense(X)
-        m0 = np.concatenate([m0, np.zeros(1 + D.shape[1])])
-        sd = np.concatenate([sd, [level_sd], np.full(D.shape[1], float(p_drift_prior_sd))])
-        groups = np.concatenate([groups, [0], col_groups])
+        m0 = np.concatenate([m0, np.zeros(n_levels + D.shape[1])])
+        sd = np.concatenate(
+            [sd, np.full(n_levels, level_sd), np.full(D.shape[1], float(p_drift_prior_sd))]
+        )
+        groups = np.concatenate([groups, np.zeros(n_levels, dtype=np.int64), col_groups])
         precision0 = 1.0 / sd**2
         k = len(m0)
 
@@ -607,10 +620,11 @@ if pair_ids:
     below = [g for g in joint if pair_sds[g] < min_sd]
     if below:
         use(np.isin(np.arange(len(groups_all)), active) & ~np.isin(groups_all, below))
-    # No dimension's drift kept: the old ads' level goes too, so a market that did not
+    # No dimension's drift kept: the old ads' levels go too, so a market that did not
     # move keeps the model without drift terms.
     if drift_ids and not np.isin(groups, drift_ids).any():
-        use(np.isin(np.arange(len(groups_all)), active) & (np.arange(len(groups_all)) != k_model))
+        index = np.arange(len(groups_all))
+        use(np.isin(index, active) & ~((index >= k_model) & (index < k_model + n_levels)))
 kept = np.isin(np.arange(k_model), active)
 
 b, hess, phi, _, _ = fit(wfinal, b if b_first is None else b_first, 1e-10, b)
@@ -688,7 +702,7 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], double precision, integer [], integer [], double precision, double precision,
     integer [], integer [], text
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion per ad in the form p_dispersion_form (docs/learning.md#overdispersion): williams (the default; Williams'' extra-binomial model, each ad''s variance n p (1 - p) (1 + (n - 1) rho)), logit_normal (each ad''s log-odds scattering by sigma2, variance n p (1 - p) (1 + n p (1 - p) sigma2)) or auto (per fit the form with the smaller sum of log factors, the higher extended quasi-likelihood), the share from Pearson chi-square = residual degrees of freedom, the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams) and dispersion_form the form used (NULL: no overdispersion); any other form is an error. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) every ad at least that old also carries an old-ads level and, per element value of a dimension not in a pair group, a drift cell (prior N(0, s^2), s per dimension starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the level are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals.';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion per ad in the form p_dispersion_form (docs/learning.md#overdispersion): williams (the default; Williams'' extra-binomial model, each ad''s variance n p (1 - p) (1 + (n - 1) rho)), logit_normal (each ad''s log-odds scattering by sigma2, variance n p (1 - p) (1 + n p (1 - p) sigma2)) or auto (per fit the form with the smaller sum of log factors, the higher extended quasi-likelihood), the share from Pearson chi-square = residual degrees of freedom, the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams) and dispersion_form the form used (NULL: no overdispersion); any other form is an error. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) the effects walk back in time in steps at the ages p_drift_days, twice, four times that, ... (up to the oldest ad): every ad also carries, per step its age has passed, that step''s old-ads level and, per element value of a dimension not in a pair group, the step''s drift cell (prior N(0, s^2), s per dimension shared by the steps, starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the levels are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals.';
 
 
 -- The value stage's fit (docs/learning.md#value-stage): the same inputs and outputs as
