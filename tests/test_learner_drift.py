@@ -154,6 +154,33 @@ def test_a_change_long_ago_is_one_step_and_leaves_no_scatter(db: psycopg.Connect
     assert drift["drift_sd"][0] > 0.3 > 0.1 > drift["drift_sd"][1]
 
 
+@pytest.mark.parametrize("days", [0.0, -7.0, float("nan")])
+def test_the_fit_refuses_a_first_step_of_no_positive_age(
+    db: psycopg.Connection, days: float
+) -> None:
+    """The steps' ages double from p_drift_days, so zero or less (or NaN) has none."""
+    cells, ages, s, n = _market(np.random.default_rng(5), 40)
+    with pytest.raises(psycopg.Error, match="drift days must be positive"):
+        _fit(db, cells, ages, s, n, drift_days=days)
+
+
+@pytest.mark.parametrize("days", [0, -7])
+def test_update_scores_refuses_a_drift_setting_of_no_positive_age(
+    db: psycopg.Connection, days: int
+) -> None:
+    """learner_drift_days of zero or less is GN090, and nothing is written."""
+    dims = _dimensions(db)
+    rng = np.random.default_rng(2)
+    tags = [{d: str(rng.choice(v)) for d, v in dims.items()} for _ in range(30)]
+    firsts = [(T0 - int(rng.integers(0, 20)) * DAY).date() for _ in tags]
+    _brand_ads(db, f.brand(db), tags, [5000] * 30, [60] * 30, firsts, firsts, [T0] * 30)
+    _use(db, "joint_logistic", learner_drift_days=days)
+    with pytest.raises(psycopg.Error, match="learner_drift_days") as err:
+        db.execute("SELECT genome.update_scores(%s)", (T0,))
+    assert err.value.sqlstate == "GN090"
+    assert db.execute("SELECT count(*) FROM genome.learner_posteriors").fetchone()[0] == 0
+
+
 def test_a_market_that_did_not_move_keeps_the_model_without_drift(
     db: psycopg.Connection,
 ) -> None:

@@ -420,6 +420,8 @@ k_model = k
 n_levels = 0
 drift_dims = []
 drift_ids = []
+if p_drift_days is not None and not 0 < p_drift_days < float("inf"):
+    plpy.error("drift days must be positive")
 if p_drift_days is not None and p_ages is not None:
     # The steps' ages, doubling: a change a week ago and one two months ago are each a
     # step's cells, at a cost in parameters growing with the log of the brand's history.
@@ -1092,6 +1094,12 @@ BEGIN
             genome._setting('learner_context')
             USING ERRCODE = 'GN090';
     END IF;
+    -- The steps' ages double from it (docs/learning.md#drift): zero or less has none.
+    IF NOT (v_drift_days > 0 AND v_drift_days < 'Infinity') THEN
+        RAISE EXCEPTION 'setting learner_drift_days must be a positive number of days or null, got %',
+            genome._setting('learner_drift_days')
+            USING ERRCODE = 'GN090';
+    END IF;
     IF v_dispersion_form IS NULL OR v_dispersion_form NOT IN ('auto', 'williams', 'logit_normal') THEN
         RAISE EXCEPTION 'setting learner_dispersion_form must be "auto", "williams" or "logit_normal", got %',
             genome._setting('learner_dispersion_form')
@@ -1593,7 +1601,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit (the ads'' overdispersion in the form learner_dispersion_form, recorded in dispersion_form; docs/learning.md#overdispersion) over an intercept per objective, with learner_context adjust a term per context value (awareness_stage, audience_type) of the context dimensions in which the fit''s ads differ (centred, prior sd learner_prior_sd, averaged over the ads in the marginals; docs/learning.md#context), and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit (the ads'' overdispersion in the form learner_dispersion_form, recorded in dispersion_form; docs/learning.md#overdispersion) over an intercept per objective, with learner_context adjust a term per context value (awareness_stage, audience_type) of the context dimensions in which the fit''s ads differ (centred, prior sd learner_prior_sd, averaged over the ads in the marginals; docs/learning.md#context), and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted. GN090: the setting learner_context, learner_dispersion_form or learner_drift_days (a positive number of days or null) outside its values.';
 
 
 -- Selection draws each dimension with its values' win probabilities
