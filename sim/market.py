@@ -129,6 +129,15 @@ class Delivery:
     cum_value: np.ndarray
 
 
+def ad_budget(rng: np.random.Generator, p: MarketParams, ctr: float, base_ctr: float) -> float:
+    """An ad's daily budget: the market's times a lognormal of median one and log-sd
+    `budget_sd`, tilted toward ads that click (Meta's auction favours them) by
+    (ctr / base_ctr) ** `delivery_tilt`."""
+    spread = float(np.exp(rng.normal(0.0, p.budget_sd)))
+    tilt = (ctr / base_ctr) ** p.delivery_tilt if p.delivery_tilt else 1.0
+    return p.daily_budget * spread * tilt
+
+
 def deliver(
     rng: np.random.Generator,
     p: MarketParams,
@@ -149,6 +158,12 @@ def deliver(
     cpm_paid = cpm * rng.lognormal(-(p.cpm_noise_sd**2) / 2, p.cpm_noise_sd, n)
     imps = np.maximum(np.round(spend / cpm_paid * 1000.0), 1).astype(np.int64)
     ctr_now = ctr * fatigue_factor(cum_impressions + imps / 2.0, p.audience_size, p.fatigue_rate)
+    # The day's market-wide shock and each ad's own scatter on the day (mean-one lognormals;
+    # drawn only when asked, so markets without them keep their random streams).
+    if p.day_ctr_sd > 0:
+        ctr_now = ctr_now * rng.lognormal(-(p.day_ctr_sd**2) / 2, p.day_ctr_sd)
+    if p.ad_day_ctr_sd > 0:
+        ctr_now = ctr_now * rng.lognormal(-(p.ad_day_ctr_sd**2) / 2, p.ad_day_ctr_sd, n)
     clicks = rng.binomial(imps, np.clip(ctr_now, 0.0, 1.0))
     reach = np.clip(
         np.round(p.audience_size * (1.0 - np.exp(-imps / p.audience_size))), 1, imps
@@ -447,7 +462,7 @@ class Market:
             cvr=rates.conversion_rate,
             aov=rates.aov,
             cpm=rates.cpm,
-            budget=params.daily_budget * float(np.exp(rng.normal(0.0, 0.1))),
+            budget=ad_budget(rng, params, rates.ctr, self.truth.brands[handle.index].base_ctr),
         )
 
     def launch_rates(

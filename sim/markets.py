@@ -15,6 +15,10 @@ works; `FAMILIES` lists them:
   a mean-one lognormal with that sd);
 - drift: `additive` whose effects random-walk day by day, whose strong dimension's best
   value swaps with a middling one mid-run, with faster ad fatigue;
+- delivery: `additive` bought as Meta delivers: each ad's budget spread (lognormal, sd 0.8)
+  and tilted toward ads that click (budget times CTR / the brand's base CTR), a market-wide
+  CTR shock each day (sd 0.2) and each ad's CTR scattering day to day (sd 0.3), so
+  impressions are neither equally delivered nor independent;
 - conversion: a sales objective: elements move CTR, conversion and order value, the reward
   is ROAS, purchases arrive with delays and noisy order values;
 - sharing: three brands of one category (all opted in to cross_brand_sharing) with
@@ -41,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.market import Market, deliver
+from sim.market import Market, ad_budget, deliver
 from sim.truth import (
     ELEMENT_DIMENSIONS,
     OBJECTIVE_MAP,
@@ -106,6 +110,11 @@ class FamilySpec:
     # The share of the targeted hook's ads the app shows to WARM_AUDIENCE (0: every ad gets
     # NEUTRAL_CONTEXT and the audience moves nothing).
     targeted_share: float = 0.0
+    # Delivery, as MarketParams' fields of the same names (None: the demo's).
+    budget_sd: float | None = None
+    delivery_tilt: float | None = None
+    day_ctr_sd: float | None = None
+    ad_day_ctr_sd: float | None = None
 
 
 _ADDITIVE_SD = {
@@ -164,6 +173,17 @@ FAMILIES: dict[str, FamilySpec] = {
             drift_sd=0.02,
             swap_dimension="hook_type",
             fatigue_rate=0.6,
+        ),
+        FamilySpec(
+            "delivery",
+            "additive; Meta-like delivery: unequal budgets tilted toward ads that click, "
+            "a market-wide CTR shock each day, each ad's CTR scattering day to day",
+            _ADDITIVE_SD,
+            _ADDITIVE_STRONG,
+            budget_sd=0.8,
+            delivery_tilt=1.0,
+            day_ctr_sd=0.2,
+            ad_day_ctr_sd=0.3,
         ),
         FamilySpec(
             "conversion",
@@ -500,6 +520,12 @@ def build_family(
     params = MarketParams(run_days=14, daily_budget=daily_budget)
     if spec.fatigue_rate is not None:
         params = replace(params, fatigue_rate=spec.fatigue_rate)
+    delivery = {
+        f: getattr(spec, f)
+        for f in ("budget_sd", "delivery_tilt", "day_ctr_sd", "ad_day_ctr_sd")
+        if getattr(spec, f) is not None
+    }
+    params = replace(params, **delivery)
     cats = list(CATEGORY_BASES)
     category = (
         _draw_effects(spec, np.random.default_rng([seed, 20]), dims, days, None)
@@ -601,11 +627,11 @@ class LocalMarket:
     def launch(self, brand: int, tags: Tags, day: int) -> LocalAd:
         n = len(self.ads)
         rng = np.random.default_rng([self.truth.seed, 4, n])
-        budget = self.truth.params.daily_budget * float(np.exp(rng.normal(0.0, 0.1)))
         stage, _ = self.truth.draw_audience(
             np.random.default_rng([self.truth.seed, 5, n]), tags.get("hook_type")
         )
         rates = self.truth.launch_rates(brand, tags, day, n, stage)
+        budget = ad_budget(rng, self.truth.params, rates.ctr, self.truth.brands[brand].base_ctr)
         ad = LocalAd(brand, dict(tags), day, rates, budget)
         self.ads.append(ad)
         return ad

@@ -144,6 +144,14 @@ class MarketParams:
 
     run_days: int = 14
     daily_budget: float = 40.0
+    # Delivery (sim.market.ad_budget, sim.market.deliver): the log-sd of the ads' daily
+    # budgets; how strongly Meta's auction tilts them toward ads that click (budget times
+    # (CTR / the brand's base CTR) ** tilt); a market-wide CTR shock each day (log-sd); each
+    # ad's CTR scattering day to day (log-sd), so its impressions are not independent.
+    budget_sd: float = 0.1
+    delivery_tilt: float = 0.0
+    day_ctr_sd: float = 0.0
+    ad_day_ctr_sd: float = 0.0
     audience_size: int = 30_000
     fatigue_rate: float = 0.3
     cpm_noise_sd: float = 0.15

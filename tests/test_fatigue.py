@@ -10,6 +10,7 @@ import uuid
 import numpy as np
 import psycopg
 import pytest
+from scipy.optimize import brentq
 from scipy.stats import chi2
 
 from sim import factories as f
@@ -138,6 +139,47 @@ def test_fatigue_detected_on_planted_decay_not_on_flat_ads(db: psycopg.Connectio
     early = _fatigue(db, decaying)
     assert early["last_date"] == before
     assert early["status"] in ("fresh", "decaying")
+
+
+@pytest.mark.parametrize(
+    "frequency", [1.0 + 1e-9, 1.0 + 1e-7, 1.05, 1.6, 2.0, 4.0, 7.5, 39.9, 40.1, 1e6]
+)
+def test_exposure_per_person_inverts_the_random_exposure_frequency(
+    db: psycopg.Connection, frequency: float
+) -> None:
+    """The inverse of r = x / (1 - e^-x), against scipy's root finder on the same equation
+    written with expm1 (exact near r = 1, where 1 - e^-x cancels)."""
+    got = db.execute("SELECT genome._exposure_per_person(%s)", (frequency,)).fetchone()[0]
+    exact = brentq(
+        lambda x: x / -math.expm1(-x) - frequency, 1e-300, frequency + 1.0, xtol=1e-300, rtol=1e-15
+    )
+    assert got == pytest.approx(exact, rel=1e-7)
+
+
+def test_exposure_per_person_of_no_repeat_exposure_is_zero(db: psycopg.Connection) -> None:
+    got = db.execute(
+        "SELECT array_agg(genome._exposure_per_person(r)) FROM unnest(ARRAY[0.3, 1.0]) AS r"
+    ).fetchone()[0]
+    assert got == [0.0, 0.0]
+
+
+def test_a_small_heavily_served_audience_is_estimated_exactly(db: psycopg.Connection) -> None:
+    """3,000 impressions a day to 600 people: each day's frequency is about 5, where the
+    series the audience estimate once used went negative (and detect_fatigue failed)."""
+    _b, run = _setup(db)
+    audience, days = 600.0, 10
+    ad = f.ad(db, run, {"hook_type": "urgency", "belief_angle": "scientific_proof"})
+    _deliver(db, ad, D0, days, audience=audience, ctr=[BASE_CTR] * days)
+    assert (
+        db.execute(
+            "SELECT genome.detect_fatigue(%s)", (f.at(D0 + dt.timedelta(days=days)),)
+        ).fetchone()[0]
+        == 1
+    )
+    d = _fatigue(db, ad)
+    # The daily reach is rounded to whole people, so the estimate is within a percent.
+    assert d["est_audience"] == pytest.approx(audience, rel=0.01)
+    assert d["est_frequency"] == pytest.approx(_true_frequency(IMPS * days, audience), rel=0.01)
 
 
 def test_ads_without_clicks_on_either_side_are_assessed_not_judged(

@@ -48,15 +48,17 @@ def _fit(
     prior_sd=100.0,
     prior_mean=None,
     form="williams",
+    log_odds_offsets=None,
 ):
-    """genome._joint_logistic_fit on a design (_entries), its overdispersion in `form`."""
+    """genome._joint_logistic_fit on a design (_entries), its overdispersion in `form`, with
+    per-ad `log_odds_offsets` (none by default)."""
     k, ad_index, param_index, groups, offsets = _entries(designs, levels)
     sd = [100.0] + [prior_sd] * (k - 1)
     row = db.execute(
         "SELECT posterior_mean, posterior_cholesky, dispersion, marginal_mean, "
         "marginal_variance, dispersion_form "
         "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, "
-        "p_dispersion_form => %s)",
+        "p_dispersion_form => %s, p_offsets => %s)",
         (
             ad_index,
             param_index,
@@ -68,6 +70,7 @@ def _fit(
             sd,
             groups,
             form,
+            log_odds_offsets,
         ),
     ).fetchone()
     chol = np.asarray(row[1]).reshape(k, k)

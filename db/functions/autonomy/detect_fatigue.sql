@@ -81,6 +81,45 @@ CREATE OR REPLACE TRIGGER ad_fatigue_forgotten_truncate
 AFTER TRUNCATE ON genome.ad_fatigue
 FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
 
+CREATE OR REPLACE FUNCTION genome._exposure_per_person(p_frequency double precision)
+RETURNS double precision
+LANGUAGE plpgsql
+IMMUTABLE
+STRICT
+PARALLEL SAFE
+SET search_path = genome, public
+AS $$
+DECLARE
+    r double precision := p_frequency;
+    x double precision;
+    step double precision;
+BEGIN
+    -- Under random exposure an audience of A people shown i impressions is reached
+    -- A (1 - e^-x) times, x = i / A, so the frequency r = impressions / reach is
+    -- x / (1 - e^-x): this is its inverse (docs/evolution.md#fatigue). The series
+    -- x ~ 2y - 2y^2 / 3 (y = r - 1) it replaces is off by a fifth at r = 2 and negative past
+    -- r = 4, where a small, heavily served audience made the audience estimate negative.
+    IF r <= 1.0 THEN
+        RETURN 0.0;  -- nobody saw it twice
+    ELSIF r - 1.0 < 1e-6 THEN
+        RETURN 2.0 * (r - 1.0) - 2.0 * (r - 1.0) ^ 2 / 3.0;  -- the series, exact to y^3
+    ELSIF r > 40.0 THEN
+        RETURN r;  -- e^-x below 1e-17: x = r (1 - e^-x) is r in double precision
+    END IF;
+    -- Newton on g(x) = x - r (1 - e^-x), which is convex, from min(2y, r), which lies right
+    -- of its root (g(2y) >= 0): the iterates fall to the root monotonically.
+    x := least(2.0 * (r - 1.0), r);
+    FOR i IN 1 .. 100 LOOP
+        step := (x - r * (1.0 - exp(-x))) / (1.0 - r * exp(-x));
+        x := x - step;
+        EXIT WHEN step <= 1e-12 * x;
+    END LOOP;
+    RETURN x;
+END
+$$;
+COMMENT ON FUNCTION genome._exposure_per_person(double precision) IS
+'Internal (detect_fatigue): the impressions per person of the audience, x = i / A, that gives the frequency p_frequency (impressions / reach) under random exposure, r = x / (1 - e^-x), solved by Newton''s method (0 for a frequency of 1 or less; docs/evolution.md#fatigue).';
+
 -- Three statements: (1) claim the markers of changed Meta ads and list the ads to read; (2) one
 -- INSERT ... ON CONFLICT whose named CTEs are the stages (delivered days, the ads whose inputs
 -- changed, their daily delivery, audience estimate, every calendar day of an ad's life,
@@ -195,12 +234,12 @@ BEGIN
             min(d.date) AS first_date,
             max(d.date) AS last_date,
             -- Audience size from the daily reach: under random exposure reach = A (1 - e^(-x)),
-            -- x = i / A, so y = impressions / reach - 1 ~ x / 2 + x^2 / 12, x ~ 2y - 2y^2 / 3;
-            -- 1 / A by least squares through the origin of x on i.
-            sum(d.imps * d.imps) / nullif(sum(d.imps * (2.0 * fy.y - 2.0 * fy.y * fy.y / 3.0)), 0)
+            -- x = i / A, x from the day's frequency (genome._exposure_per_person); 1 / A by
+            -- least squares through the origin of x on i.
+            sum(d.imps * d.imps)
+            / nullif(sum(d.imps * genome._exposure_per_person(coalesce(d.day_freq, 1.0))), 0)
                 AS audience
         FROM daily AS d
-        CROSS JOIN LATERAL (SELECT greatest(coalesce(d.day_freq, 1.0) - 1.0, 0.0) AS y) AS fy
         GROUP BY d.ad_id
     ),
 
