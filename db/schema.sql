@@ -4328,6 +4328,51 @@ COMMENT ON FUNCTION genome._exploration_settings() IS 'Internal: the five settin
 
 
 --
+-- Name: _exposure_per_person(double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._exposure_per_person(p_frequency double precision) RETURNS double precision
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    r double precision := p_frequency;
+    x double precision;
+    step double precision;
+BEGIN
+    -- Under random exposure an audience of A people shown i impressions is reached
+    -- A (1 - e^-x) times, x = i / A, so the frequency r = impressions / reach is
+    -- x / (1 - e^-x): this is its inverse (docs/evolution.md#fatigue). The series
+    -- x ~ 2y - 2y^2 / 3 (y = r - 1) it replaces is off by a fifth at r = 2 and negative past
+    -- r = 4, where a small, heavily served audience made the audience estimate negative.
+    IF r <= 1.0 THEN
+        RETURN 0.0;  -- nobody saw it twice
+    ELSIF r - 1.0 < 1e-6 THEN
+        RETURN 2.0 * (r - 1.0) - 2.0 * (r - 1.0) ^ 2 / 3.0;  -- the series, exact to y^3
+    ELSIF r > 40.0 THEN
+        RETURN r;  -- e^-x below 1e-17: x = r (1 - e^-x) is r in double precision
+    END IF;
+    -- Newton on g(x) = x - r (1 - e^-x), which is convex, from min(2y, r), which lies right
+    -- of its root (g(2y) >= 0): the iterates fall to the root monotonically.
+    x := least(2.0 * (r - 1.0), r);
+    FOR i IN 1 .. 100 LOOP
+        step := (x - r * (1.0 - exp(-x))) / (1.0 - r * exp(-x));
+        x := x - step;
+        EXIT WHEN step <= 1e-12 * x;
+    END LOOP;
+    RETURN x;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _exposure_per_person(p_frequency double precision); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._exposure_per_person(p_frequency double precision) IS 'Internal (detect_fatigue): the impressions per person of the audience, x = i / A, that gives the frequency p_frequency (impressions / reach) under random exposure, r = x / (1 - e^-x), solved by Newton''s method (0 for a frequency of 1 or less; docs/evolution.md#fatigue).';
+
+
+--
 -- Name: _fatigue_mark_changes(); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -4403,6 +4448,107 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now timestamp with time zone) IS 'Internal: mark a running job (lease already checked by _hold_lease) succeeded with its result and close its open attempt.';
+
+
+--
+-- Name: _frequency_offsets(integer[], integer[], double precision[], double precision[], double precision[], double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._frequency_offsets(p_ad integer[], p_day integer[], p_impressions double precision[], p_clicks double precision[], p_audience double precision[], p_prior_sd double precision, OUT slope double precision, OUT slope_sd double precision, OUT log_factors double precision[]) RETURNS record
+    LANGUAGE plpython3u IMMUTABLE
+    AS $$
+# How heavily each ad was served (docs/learning.md#frequency), from one fit's delivery rows
+# in any order: per row the 1-based ad, its day (any integer count of days), impressions,
+# clicks and the ad's audience estimate. In numpy rather than SQL: the running sums per ad
+# and the per-ad means are sorts and bincounts here, where in SQL a window over every
+# ad-day row cost more than the fit that uses them.
+import numpy as np
+
+ad = np.asarray(p_ad, dtype=np.int64) - 1
+day = np.asarray(p_day, dtype=np.int64)
+n = np.asarray(p_impressions, dtype=float)
+c = np.asarray(p_clicks, dtype=float)
+audience = np.asarray(p_audience, dtype=float)
+if not (len(ad) == len(day) == len(n) == len(c) == len(audience)):
+    plpy.error("per-row arrays differ in length")
+if len(ad) and (ad.min() < 0 or np.any(n <= 0) or np.any(c < 0) or np.any(c > n) or np.any(~(audience > 0)) or np.any(~np.isfinite(audience))):
+    plpy.error("ads are 1-based, 0 <= clicks <= impressions > 0, audiences positive and finite")
+if not p_prior_sd > 0:
+    plpy.error("prior sd must be positive")
+if not len(ad):
+    return None, None, None  # no evidence: no slope
+
+# 1. One row per (ad, day), in day order within each ad (an ad mapped to several Meta ads has
+# a row of each per day).
+order = np.lexsort((day, ad))
+ad, day, n, c, audience = ad[order], day[order], n[order], c[order], audience[order]
+first = np.ones(len(ad), dtype=bool)
+first[1:] = (ad[1:] != ad[:-1]) | (day[1:] != day[:-1])
+row = np.cumsum(first) - 1
+ad, audience = ad[first], audience[first]
+n, c = np.bincount(row, n), np.bincount(row, c)
+
+# 2. Each day's excess frequency: the audience's lifetime frequency at the middle of the day
+# under random exposure, F = i / (A (1 - e^(-i/A))), less 1.
+start = np.ones(len(ad), dtype=bool)
+start[1:] = ad[1:] != ad[:-1]
+total = np.cumsum(n)
+before = total - n
+mid = before - np.maximum.accumulate(np.where(start, before, 0.0)) + n / 2.0
+x = mid / audience
+e = np.maximum(x / -np.expm1(-x) - 1.0, 0.0)
+
+# 3. The slope lambda of log CTR on excess within ads: per ad-day clicks ~ Poisson(impressions
+# x exp(alpha_ad - lambda x excess)). Conditioning on each ad's total clicks removes alpha_ad
+# (the creative, whatever it is), leaving each ad's clicks spread over its days in proportion
+# to impressions x exp(-lambda x excess): a concave log-likelihood in one parameter,
+# maximised by Newton's method with the N(0, sd^2) prior. Hand-written: statsmodels'
+# Poisson GLM would carry one dummy per ad (thousands).
+precision = 1.0 / float(p_prior_sd) ** 2
+m = int(ad.max()) + 1
+clicks = np.bincount(ad, c, m)
+# (Excess centred: a common factor of an ad's days, which its conditioning divides out.)
+centred = e - e.mean()
+lam = 0.0
+for _ in range(100):
+    # Per ad the impression-weighted mean and variance of excess under exp(-lambda x excess).
+    u = n * np.exp(-lam * centred)
+    z = np.bincount(ad, u, m)
+    has = z > 0
+    mean = np.divide(np.bincount(ad, u * e, m), z, out=np.zeros(m), where=has)
+    second = np.divide(np.bincount(ad, u * e * e, m), z, out=np.zeros(m), where=has)
+    grad = float(np.sum(clicks * mean) - np.sum(c * e)) - precision * lam
+    info = float(np.sum(clicks * np.maximum(second - mean**2, 0.0))) + precision
+    step = grad / info
+    lam += step
+    if abs(step) < 1e-12:
+        break
+# The days' clicks scatter beyond Poisson (a day's shock, the ad's day-to-day swing): the
+# interval is widened by their Pearson dispersion against the conditional expectation.
+u = n * np.exp(-lam * centred)
+expected = clicks[ad] * u / np.bincount(ad, u, m)[ad]
+df = len(ad) - int(np.sum(clicks > 0)) - 1
+ok = expected > 0
+phi = float(np.sum((c[ok] - expected[ok]) ** 2 / expected[ok])) / df if df > 0 else 1.0
+
+# 4. Per ad the log of its impressions' mean fatigue factor under the slope (NULL for an ad
+# with no rows).
+factor = np.exp(np.clip(-lam * e, -700.0, 700.0))
+served = np.bincount(ad, n, m)
+logs = np.log(np.bincount(ad, n * factor, m) / np.where(served > 0, served, 1.0))
+return (
+    lam,
+    float(np.sqrt(max(phi, 1.0) / info)),
+    [float(v) if s > 0 else None for v, s in zip(logs, served)],
+)
+$$;
+
+
+--
+-- Name: FUNCTION _frequency_offsets(p_ad integer[], p_day integer[], p_impressions double precision[], p_clicks double precision[], p_audience double precision[], p_prior_sd double precision, OUT slope double precision, OUT slope_sd double precision, OUT log_factors double precision[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._frequency_offsets(p_ad integer[], p_day integer[], p_impressions double precision[], p_clicks double precision[], p_audience double precision[], p_prior_sd double precision, OUT slope double precision, OUT slope_sd double precision, OUT log_factors double precision[]) IS 'Internal (docs/learning.md#frequency): from one fit''s delivery rows (per row the 1-based ad, its day as an integer, impressions, clicks and the ad''s audience estimate; rows of one ad and day are summed), each ad-day''s excess frequency (the audience''s lifetime frequency at the middle of the day under random exposure, less 1), the slope of log CTR on it within ads (conditional Poisson maximum likelihood, each ad''s own level conditioned away, with a N(0, p_prior_sd^2) prior, by Newton''s method; slope_sd from the curvature, widened by the days'' Pearson dispersion when above 1), and per ad (1 to the largest given) the log of its impressions'' mean fatigue factor exp(-slope x excess), NULL for an ad without rows. All NULL without rows.';
 
 
 --
@@ -4815,10 +4961,10 @@ COMMENT ON FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[], 
 
 
 --
--- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision, integer[], integer[], double precision, double precision, integer[], integer[], text); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _joint_logistic_fit(integer[], integer[], double precision[], double precision[], double precision[], integer[], double precision[], double precision[], integer[], double precision, double precision[], double precision[], double precision, double precision, integer, integer[], double precision, integer[], integer[], double precision, double precision, integer[], integer[], text, double precision[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, p_ad_values integer[] DEFAULT NULL::integer[], p_cells integer[] DEFAULT NULL::integer[], p_drift_days double precision DEFAULT NULL::double precision, p_drift_prior_sd double precision DEFAULT 0.3, p_ad_context integer[] DEFAULT NULL::integer[], p_context_params integer[] DEFAULT NULL::integer[], p_dispersion_form text DEFAULT 'williams'::text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) RETURNS record
+CREATE FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[] DEFAULT NULL::double precision[], p_half_lives double precision[] DEFAULT NULL::double precision[], p_fallback_half_life double precision DEFAULT 'Infinity'::double precision, p_holdout_days double precision DEFAULT 7, p_holdout_folds integer DEFAULT 3, p_pair_groups integer[] DEFAULT NULL::integer[], p_pair_min_sd double precision DEFAULT 0, p_ad_values integer[] DEFAULT NULL::integer[], p_cells integer[] DEFAULT NULL::integer[], p_drift_days double precision DEFAULT NULL::double precision, p_drift_prior_sd double precision DEFAULT 0.3, p_ad_context integer[] DEFAULT NULL::integer[], p_context_params integer[] DEFAULT NULL::integer[], p_dispersion_form text DEFAULT 'williams'::text, p_offsets double precision[] DEFAULT NULL::double precision[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) RETURNS record
     LANGUAGE plpython3u IMMUTABLE
     AS $$
 import numpy as np
@@ -4851,6 +4997,12 @@ if not (len(sd) == k and len(groups) == k) or len(p_ad_index) != len(p_param_ind
     plpy.error("per-parameter or per-entry arrays differ in length")
 if np.any(sd <= 0) or np.any(n < s) or np.any(s < 0) or np.any(w < 0):
     plpy.error("prior sd must be positive, 0 <= successes <= trials, weights >= 0")
+# 8. Per ad a known shift of its log-odds (docs/learning.md#frequency): how far the ad's
+# delivery fatigued it, so the parameters describe fresh ads and a heavily served ad is not
+# blamed on its elements.
+off = np.zeros(n_ads) if p_offsets is None else np.asarray(p_offsets, dtype=float)
+if len(off) != n_ads or not np.all(np.isfinite(off)):
+    plpy.error("one finite offset per ad is needed")
 
 # The overdispersion forms a fit may use (step 2 of fit below).
 DISPERSION_FORMS = {
@@ -4958,7 +5110,7 @@ def inverse_diagonal(hess):
 
 
 def log_posterior(b, wt):
-    eta = Xm @ b
+    eta = Xm @ b + off
     # log(1 + e^eta) computed stably.
     softplus = np.where(eta > 0, eta + log1p(np.exp(-np.abs(eta))), log1p(np.exp(-np.abs(eta))))
     return float(np.sum(wt * (s * eta - n * softplus)) - 0.5 * np.sum(precision0 * (b - m0) ** 2))
@@ -4969,7 +5121,7 @@ def newton(b, wt, tol=1e-10):
     # prior), halving the step until the log posterior rises.
     current = log_posterior(b, wt)
     for _ in range(200):
-        p = expit(Xm @ b)
+        p = expit(Xm @ b + off)
         grad = Xm.T @ (wt * (s - n * p)) - precision0 * (b - m0)
         hess = gram(wt * n * p * (1 - p)) + np.diag(precision0)
         step = cho_solve(cho_factor(hess, check_finite=False), grad, check_finite=False)
@@ -4985,7 +5137,7 @@ def newton(b, wt, tol=1e-10):
             break
     # The Hessian of the last iteration, not one more product at the MAP: the last step is
     # below tol, and the Hessian moves with b by less than that (a quarter of the products).
-    return b, hess, expit(Xm @ b)
+    return b, hess, expit(Xm @ b + off)
 
 
 def fit(wt, start=None, tol=1e-10, refit_start=None):
@@ -5104,7 +5256,7 @@ else:
                 # Each candidate starts from the previous one's MAP (they differ little); a
                 # looser tolerance than the final fit's is far below what the scores resolve.
                 bh, _, _, _, _ = fit(np.where(train, decayed(age - hi + newest, h), 0.0), bh, 1e-7)
-                eta = Xt @ bh
+                eta = Xt @ bh + off[test]
                 # The window's own level: a shift of all ads' log-odds (maximum likelihood,
                 # Newton in one dimension). Ads not yet through their fatigue make the newest
                 # window's level higher whether or not the market moved; what a half-life
@@ -5259,7 +5411,7 @@ if pair_ids:
     # p_pair_min_sd is not fitted jointly (an additive market then costs one additive fit).
     use(~is_pair)
     b, _, phi, b_first, _ = fit(wfinal, None, 1e-8)
-    offset = X @ b
+    offset = X @ b + off
     weight = wfinal / phi
     for g in pair_ids:
         cols = np.flatnonzero(groups_all == g)
@@ -5389,6 +5541,8 @@ if pair_rows:
 intercepts = groups == 0
 total = float(wfinal.sum())
 average = (X.T @ wfinal) / total if total > 0 else intercepts / max(intercepts.sum(), 1)
+# The brand's average ad as delivered: its offsets averaged as its design is.
+average_offset = float(off @ wfinal) / total if total > 0 else 0.0
 nodes, hw = np.polynomial.hermite.hermgauss(40)
 mm = np.full(k, np.nan)
 mv = np.full(k, np.nan)
@@ -5403,7 +5557,7 @@ for j in np.flatnonzero(~intercepts & ~np.isin(groups, list(pair_of))):
             c[cell] = average[vb] if va == j else 0.0
         elif groups[vb] == groups[j]:
             c[cell] = average[va] if vb == j else 0.0
-    mu = float(c @ b)
+    mu = float(c @ b) + average_offset
     sigma = float(np.sqrt(max(c @ cov @ c, 0.0)))
     q = expit(mu + np.sqrt(2.0) * sigma * nodes)
     first = float(np.sum(hw * q) / np.sqrt(np.pi))
@@ -5431,10 +5585,10 @@ $$;
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, p_offsets double precision[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion per ad in the form p_dispersion_form (docs/learning.md#overdispersion): williams (the default; Williams'' extra-binomial model, each ad''s variance n p (1 - p) (1 + (n - 1) rho)), logit_normal (each ad''s log-odds scattering by sigma2, variance n p (1 - p) (1 + n p (1 - p) sigma2)) or auto (per fit the form with the smaller sum of log factors, the higher extended quasi-likelihood), the share from Pearson chi-square = residual degrees of freedom, the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams) and dispersion_form the form used (NULL: no overdispersion); any other form is an error. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) the effects walk back in time in steps at the ages p_drift_days, twice, four times that, ... (up to the oldest ad): every ad also carries, per step its age has passed, that step''s old-ads level and, per element value of a dimension not in a pair group, the step''s drift cell (prior N(0, s^2), s per dimension shared by the steps, starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the levels are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals.';
+COMMENT ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, p_offsets double precision[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) IS 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion per ad in the form p_dispersion_form (docs/learning.md#overdispersion): williams (the default; Williams'' extra-binomial model, each ad''s variance n p (1 - p) (1 + (n - 1) rho)), logit_normal (each ad''s log-odds scattering by sigma2, variance n p (1 - p) (1 + n p (1 - p) sigma2)) or auto (per fit the form with the smaller sum of log factors, the higher extended quasi-likelihood), the share from Pearson chi-square = residual degrees of freedom, the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams) and dispersion_form the form used (NULL: no overdispersion); any other form is an error. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) the effects walk back in time in steps at the ages p_drift_days, twice, four times that, ... (up to the oldest ad): every ad also carries, per step its age has passed, that step''s old-ads level and, per element value of a dimension not in a pair group, the step''s drift cell (prior N(0, s^2), s per dimension shared by the steps, starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the levels are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals. With p_offsets (per ad, log-odds) every ad''s log-odds is shifted by its own known amount, how far its delivery fatigued it (docs/learning.md#frequency): the parameters then describe fresh ads, and the marginals add the ads'' weighted mean offset (the brand''s average ad as delivered).';
 
 
 --
@@ -11644,6 +11798,7 @@ DECLARE
     -- null: no drift terms (docs/learning.md#drift).
     v_drift_days double precision := nullif(genome._setting('learner_drift_days'), 'null')::text::double precision;
     v_drift_prior_sd double precision := genome._setting_num('learner_drift_prior_sd');
+    v_frequency_prior_sd double precision := genome._setting_num('learner_frequency_prior_sd');
     -- The context dimensions the rate stages adjust for (docs/learning.md#context) and every
     -- value of them as its parameter's name, context:<dimension>=<value>: an ad's audience is
     -- its values' places in this list; none with learner_context 'ignore'.
@@ -11671,6 +11826,16 @@ BEGIN
     IF NOT (v_drift_days > 0 AND v_drift_days < 'Infinity') THEN
         RAISE EXCEPTION 'setting learner_drift_days must be a positive number of days or null, got %',
             genome._setting('learner_drift_days')
+            USING ERRCODE = 'GN090';
+    END IF;
+    IF genome._setting_text('learner_frequency') NOT IN ('adjust', 'ignore') THEN
+        RAISE EXCEPTION 'setting learner_frequency must be "adjust" or "ignore", got %',
+            genome._setting('learner_frequency')
+            USING ERRCODE = 'GN090';
+    END IF;
+    IF NOT (v_frequency_prior_sd > 0 AND v_frequency_prior_sd < 'Infinity') THEN
+        RAISE EXCEPTION 'setting learner_frequency_prior_sd must be a positive number, got %',
+            genome._setting('learner_frequency_prior_sd')
             USING ERRCODE = 'GN090';
     END IF;
     IF v_dispersion_form IS NULL OR v_dispersion_form NOT IN ('auto', 'williams', 'logit_normal') THEN
@@ -11721,6 +11886,10 @@ BEGIN
         cer.brand_id,
         loe.stage,
         loe.success_metric = 'purchase_value' AS value_stage,
+        -- A stage of clicks per impression, whose evidence the frequency adjusts
+        -- (docs/learning.md#frequency).
+        loe.success_metric = 'clicks' AND loe.trials_metric = 'impressions' AS click_stage,
+        cer.generated_ad_id,
         cer.reward_objective AS objective,
         cer.tags,
         CASE WHEN loe.success_metric = 'purchase_value' THEN ev.successes
@@ -11739,7 +11908,7 @@ BEGIN
         -- Each ad's value of each element dimension, in v_dims' order (NULL: none), once per
         -- ad rather than once per stage (OFFSET 0: computed here, not after the join).
         SELECT
-            c.id, c.brand_id, c.reward_objective, c.is_imported, c.first_date, c.last_date,
+            c.id, c.generated_ad_id, c.brand_id, c.reward_objective, c.is_imported, c.first_date, c.last_date,
             c.total_impressions, c.total_clicks, c.total_purchases, c.total_purchase_value,
             ARRAY(
                 SELECT c.element_tags ->> u.d FROM unnest(v_dims) WITH ORDINALITY AS u (d, i) ORDER BY u.i
@@ -11774,6 +11943,33 @@ BEGIN
       AND (rm.maturation_days <= v_first_maturation OR p_now::date - cer.first_date >= rm.maturation_days);
     -- Statistics for the joins below (a temporary table has none until analysed).
     ANALYZE _joint_ads;
+
+    -- 1a. How heavily each ad was served (docs/learning.md#frequency). With learner_frequency
+    -- 'adjust', per (brand, click stage): each ad's delivered days up to p_now with its
+    -- audience as the fatigue assessment estimated it (genome.ad_fatigue; an ad without one is
+    -- taken as fresh), from which genome._frequency_offsets fits the slope of log CTR on the
+    -- excess frequency within ads and gives each ad its offset.
+    CREATE TEMP TABLE _joint_frequency ON COMMIT DROP AS
+    SELECT g.brand_id, g.stage, fo.slope, fo.slope_sd, fo.log_factors
+    FROM (
+        SELECT
+            a.brand_id, a.stage, array_agg(a.ad_idx) AS ads,
+            array_agg(p.date - DATE '2000-01-01') AS days,
+            array_agg(p.impressions::double precision) AS imps,
+            array_agg(least(coalesce(p.link_clicks, 0), p.impressions)::double precision) AS clicks,
+            array_agg(af.est_audience) AS audiences
+        FROM _joint_ads AS a
+        INNER JOIN genome.ad_fatigue AS af ON af.generated_ad_id = a.generated_ad_id AND af.est_audience > 0
+        INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
+        -- Only the mapped ad's brand's insights (docs/security.md#tenant-data).
+        INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
+        WHERE genome._setting_text('learner_frequency') = 'adjust' AND a.click_stage
+          AND p.date <= p_now::date AND p.impressions > 0
+        GROUP BY a.brand_id, a.stage
+    ) AS g
+    CROSS JOIN LATERAL genome._frequency_offsets(
+        g.ads, g.days, g.imps, g.clicks, g.audiences, v_frequency_prior_sd
+    ) AS fo;
 
     -- 1b. Every fit's design from its ads' values aggregated per (brand, stage): with
     -- learner_interactions 'pairs', a rate stage's cells of every two values that some ad
@@ -11977,11 +12173,18 @@ BEGIN
             array_agg(a.age ORDER BY a.ad_idx) AS ages,
             array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
             array_agg(a.ctx ORDER BY a.ad_idx) FILTER (WHERE a.ctx IS NOT NULL) AS ctx,
+            -- (NULL: no ad of the fit has a frequency offset)
+            CASE WHEN max(fq.slope) IS NOT NULL THEN
+                array_agg(coalesce(fq.log_factors[a.ad_idx], 0.0) ORDER BY a.ad_idx)
+            END AS offsets,
+            max(fq.slope) AS frequency_slope,
+            max(fq.slope_sd) AS frequency_slope_sd,
             bool_or(a.value_stage) AS value_stage,
             count(*)::integer AS n_ads
         FROM _joint_ads AS a
         INNER JOIN _joint_params AS p
             ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
+        LEFT JOIN _joint_frequency AS fq ON fq.brand_id = a.brand_id AND fq.stage = a.stage
         GROUP BY a.brand_id, a.stage
     ),
 
@@ -12032,6 +12235,8 @@ BEGIN
         pp.pair_names,
         pa.n_ads,
         pa.value_stage,
+        pa.frequency_slope,
+        pa.frequency_slope_sd,
         f.*,
         -- When the data chose the half-life: kept from the last choice, now when this fit
         -- scored the candidates, NULL when it fell back (docs/learning.md#half-life).
@@ -12063,7 +12268,7 @@ BEGIN
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
             v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd,
             coalesce(e.ad_values, '{}'), e.cell_values, v_drift_days, v_drift_prior_sd,
-            pa.ctx, pp.context_params, v_dispersion_form
+            pa.ctx, pp.context_params, v_dispersion_form, pa.offsets
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
@@ -12083,7 +12288,7 @@ BEGIN
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, dispersion_form, n_ads, effective_ads,
         half_life_days, half_life_chosen_at, value_stage, pair_groups, pair_sd, drift_dimensions,
-        drift_sd, updated_at
+        drift_sd, frequency_slope, frequency_slope_sd, updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version,
@@ -12091,7 +12296,8 @@ BEGIN
         jf.posterior_mean,
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.dispersion_form, jf.n_ads,
         jf.effective_ads, jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd,
-        CASE WHEN jf.drift_sd IS NOT NULL THEN jf.dimension_names END, jf.drift_sd, p_now
+        CASE WHEN jf.drift_sd IS NOT NULL THEN jf.dimension_names END, jf.drift_sd,
+        jf.frequency_slope, jf.frequency_slope_sd, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -12111,6 +12317,8 @@ BEGIN
         pair_sd = excluded.pair_sd,
         drift_dimensions = excluded.drift_dimensions,
         drift_sd = excluded.drift_sd,
+        frequency_slope = excluded.frequency_slope,
+        frequency_slope_sd = excluded.frequency_slope_sd,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each rate stage (the value stage enters the win
@@ -14695,12 +14903,12 @@ BEGIN
             min(d.date) AS first_date,
             max(d.date) AS last_date,
             -- Audience size from the daily reach: under random exposure reach = A (1 - e^(-x)),
-            -- x = i / A, so y = impressions / reach - 1 ~ x / 2 + x^2 / 12, x ~ 2y - 2y^2 / 3;
-            -- 1 / A by least squares through the origin of x on i.
-            sum(d.imps * d.imps) / nullif(sum(d.imps * (2.0 * fy.y - 2.0 * fy.y * fy.y / 3.0)), 0)
+            -- x = i / A, x from the day's frequency (genome._exposure_per_person); 1 / A by
+            -- least squares through the origin of x on i.
+            sum(d.imps * d.imps)
+            / nullif(sum(d.imps * genome._exposure_per_person(coalesce(d.day_freq, 1.0))), 0)
                 AS audience
         FROM daily AS d
-        CROSS JOIN LATERAL (SELECT greatest(coalesce(d.day_freq, 1.0) - 1.0, 0.0) AS y) AS fy
         GROUP BY d.ad_id
     ),
 
@@ -20507,6 +20715,8 @@ CREATE TABLE genome.learner_posteriors (
     drift_dimensions text[],
     drift_sd double precision[],
     dispersion_form text,
+    frequency_slope double precision,
+    frequency_slope_sd double precision,
     tenant_organization_id uuid,
     CONSTRAINT learner_posteriors_dispersion_check CHECK ((dispersion >= (1)::double precision)),
     CONSTRAINT learner_posteriors_dispersion_form_check CHECK ((dispersion_form = ANY (ARRAY['williams'::text, 'logit_normal'::text]))),
@@ -20599,6 +20809,20 @@ COMMENT ON COLUMN genome.learner_posteriors.drift_sd IS 'Per dimension in drift_
 --
 
 COMMENT ON COLUMN genome.learner_posteriors.dispersion_form IS 'The form of the ads'' overdispersion the fit used (docs/learning.md#overdispersion): williams or logit_normal; NULL when the ads scattered no more than binomial noise, and for the value stage.';
+
+
+--
+-- Name: COLUMN learner_posteriors.frequency_slope; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.frequency_slope IS 'The fall of the ads'' log CTR per unit of lifetime frequency above 1 (impressions per person of the estimated audience), fitted within ads from their daily delivery (conditional Poisson, prior learner_frequency_prior_sd; docs/learning.md#frequency); each ad''s evidence carried the offset it implies. NULL: no adjustment (learner_frequency "ignore", a stage other than clicks per impression, or no ad with daily rows and an audience estimate).';
+
+
+--
+-- Name: COLUMN learner_posteriors.frequency_slope_sd; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.frequency_slope_sd IS 'Posterior sd of frequency_slope (Laplace, scaled by the daily counts'' Pearson dispersion).';
 
 
 --
@@ -26671,6 +26895,13 @@ GRANT ALL ON FUNCTION genome._exploration_settings() TO genome_api;
 
 
 --
+-- Name: FUNCTION _exposure_per_person(p_frequency double precision); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._exposure_per_person(p_frequency double precision) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION _fatigue_mark_changes(); Type: ACL; Schema: genome; Owner: -
 --
 
@@ -26682,6 +26913,13 @@ REVOKE ALL ON FUNCTION genome._fatigue_mark_changes() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _frequency_offsets(p_ad integer[], p_day integer[], p_impressions double precision[], p_clicks double precision[], p_audience double precision[], p_prior_sd double precision, OUT slope double precision, OUT slope_sd double precision, OUT log_factors double precision[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._frequency_offsets(p_ad integer[], p_day integer[], p_impressions double precision[], p_clicks double precision[], p_audience double precision[], p_prior_sd double precision, OUT slope double precision, OUT slope_sd double precision, OUT log_factors double precision[]) FROM PUBLIC;
 
 
 --
@@ -26888,10 +27126,10 @@ REVOKE ALL ON FUNCTION genome._joint_design(p_tags text[], p_value_dims integer[
 
 
 --
--- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, p_offsets double precision[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION genome._joint_logistic_fit(p_ad_index integer[], p_param_index integer[], p_successes double precision[], p_trials double precision[], p_weights double precision[], p_objective_index integer[], p_prior_mean double precision[], p_prior_sd double precision[], p_groups integer[], p_min_dispersion double precision, p_ages double precision[], p_half_lives double precision[], p_fallback_half_life double precision, p_holdout_days double precision, p_holdout_folds integer, p_pair_groups integer[], p_pair_min_sd double precision, p_ad_values integer[], p_cells integer[], p_drift_days double precision, p_drift_prior_sd double precision, p_ad_context integer[], p_context_params integer[], p_dispersion_form text, p_offsets double precision[], OUT posterior_mean double precision[], OUT posterior_cholesky double precision[], OUT dispersion double precision, OUT marginal_mean double precision[], OUT marginal_variance double precision[], OUT half_life double precision, OUT average_design double precision[], OUT effective_ads double precision, OUT half_life_scores double precision[], OUT kept_parameters boolean[], OUT pair_sd double precision[], OUT drift_sd double precision[], OUT dispersion_form text) FROM PUBLIC;
 
 
 --

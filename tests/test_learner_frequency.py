@@ -18,32 +18,45 @@ from sim import factories as f
 from tests.test_learner import T0, _brand_ads, _dimensions, _fit, _one_hot, _posterior_means, _use
 
 
-def _slope(db, ads, impressions, clicks, excess, prior_sd=1e6):
+def _offsets(db, ads, days, impressions, clicks, audiences, prior_sd=1e6):
     return db.execute(
-        "SELECT slope, slope_sd FROM genome._frequency_slope(%s, %s, %s, %s, %s)",
+        "SELECT slope, slope_sd, log_factors "
+        "FROM genome._frequency_offsets(%s, %s, %s, %s, %s, %s)",
         (
             [int(a) for a in ads],
+            [int(d) for d in days],
             [float(x) for x in impressions],
             [float(x) for x in clicks],
-            [float(x) for x in excess],
+            [float(x) for x in audiences],
             prior_sd,
         ),
     ).fetchone()
 
 
-def _days(rng, n_ads, n_days, slope, day_sd=0.0):
-    """Per ad-day rows: each ad its own level, impressions that differ by ad and day, excess
-    frequency rising with the ad's age at its own pace, clicks Poisson (times a day's
+def _excess(ad, imps, audience):
+    """Each row's audience frequency above 1 at the middle of its day (rows in day order
+    within each ad), written apart from the function: F = i / (A (1 - e^(-i/A)))."""
+    out = np.empty(len(ad))
+    for a in np.unique(ad):
+        rows = np.flatnonzero(ad == a)
+        mid = np.cumsum(imps[rows]) - imps[rows] / 2
+        out[rows] = mid / (audience[rows] * (1 - np.exp(-mid / audience[rows]))) - 1
+    return np.maximum(out, 0.0)
+
+
+def _delivery(rng, n_ads, n_days, slope, day_sd=0.0):
+    """Per ad-day rows in day order: each ad its own level and audience, impressions that
+    differ by ad and day, clicks Poisson at exp(level - slope x excess) (times a day's
     mean-one lognormal with day_sd)."""
     ad = np.repeat(np.arange(n_ads), n_days)
+    day = np.tile(np.arange(n_days), n_ads)
     level = rng.normal(-4.0, 0.5, n_ads)[ad]
+    audience = rng.uniform(1500, 20000, n_ads)[ad]
     imps = rng.integers(500, 6000, n_ads * n_days).astype(float)
-    pace = rng.uniform(0.05, 0.6, n_ads)[ad]
-    age = np.tile(np.arange(n_days), n_ads)
-    excess = pace * age + rng.uniform(0, 0.1, len(ad))
+    excess = _excess(ad, imps, audience)
     rate = np.exp(level - slope * excess) * rng.lognormal(-(day_sd**2) / 2, day_sd, len(ad))
-    clicks = rng.poisson(imps * rate).astype(float)
-    return ad, imps, np.minimum(clicks, imps), excess
+    clicks = np.minimum(rng.poisson(imps * rate).astype(float), imps)
+    return ad, day, imps, clicks, audience, excess
 
 
 def _fixed_effects_glm(ad, imps, clicks, excess, scale=None):
@@ -58,8 +71,8 @@ def _fixed_effects_glm(ad, imps, clicks, excess, scale=None):
 
 def test_the_slope_is_the_fixed_effects_poisson_glms(db: psycopg.Connection) -> None:
     rng = np.random.default_rng(11)
-    ad, imps, clicks, excess = _days(rng, 40, 10, 0.3)
-    slope, sd = _slope(db, ad + 1, imps, clicks, excess)
+    ad, day, imps, clicks, audience, excess = _delivery(rng, 40, 10, 0.3)
+    slope, sd, logs = _offsets(db, ad + 1, day, imps, clicks, audience)
     glm = _fixed_effects_glm(ad, imps, clicks, excess)
     assert slope == pytest.approx(glm.params[0], abs=1e-7)
     # Poisson data: the Pearson dispersion is about 1, and below it the interval is the
@@ -67,14 +80,43 @@ def test_the_slope_is_the_fixed_effects_poisson_glms(db: psycopg.Connection) -> 
     x2 = _fixed_effects_glm(ad, imps, clicks, excess, scale="X2")
     assert sd == pytest.approx(glm.bse[0] * math.sqrt(max(x2.scale, 1.0)), rel=1e-5)
     assert abs(slope - 0.3) < 3 * sd
+    # Each ad's offset: the log of its impressions' mean fatigue factor under the slope.
+    for a in range(40):
+        rows = ad == a
+        want = np.log(np.sum(imps[rows] * np.exp(-slope * excess[rows])) / np.sum(imps[rows]))
+        assert logs[a] == pytest.approx(want, rel=1e-9)
+
+
+def test_the_rows_order_and_an_ads_second_mapping_change_nothing(db: psycopg.Connection) -> None:
+    rng = np.random.default_rng(15)
+    ad, day, imps, clicks, audience, _ = _delivery(rng, 12, 8, 0.4)
+    one = _offsets(db, ad + 1, day, imps, clicks, audience)
+    # The rows shuffled, and each ad-day of ad 0 split over two rows (two Meta ads).
+    split = np.flatnonzero(ad == 0)
+    half = np.floor(imps[split] / 2)
+    part = np.floor(clicks[split] / 2)
+    rows = [
+        np.concatenate([ad, ad[split]]),
+        np.concatenate([day, day[split]]),
+        np.concatenate([imps, np.zeros(len(split))]),
+        np.concatenate([clicks, np.zeros(len(split))]),
+        np.concatenate([audience, audience[split]]),
+    ]
+    rows[2][split], rows[3][split] = imps[split] - half, clicks[split] - part
+    rows[2][len(ad) :], rows[3][len(ad) :] = half, part
+    order = rng.permutation(len(rows[0]))
+    two = _offsets(db, *(r[order] + (1 if i == 0 else 0) for i, r in enumerate(rows)))
+    assert two[0] == pytest.approx(one[0], abs=1e-12)
+    assert two[1] == pytest.approx(one[1], rel=1e-9)
+    np.testing.assert_allclose(two[2], one[2], rtol=1e-9)
 
 
 def test_day_to_day_scatter_widens_the_slopes_interval_by_the_pearson_dispersion(
     db: psycopg.Connection,
 ) -> None:
     rng = np.random.default_rng(12)
-    ad, imps, clicks, excess = _days(rng, 60, 12, 0.5, day_sd=0.3)
-    slope, sd = _slope(db, ad + 1, imps, clicks, excess)
+    ad, day, imps, clicks, audience, excess = _delivery(rng, 60, 12, 0.5, day_sd=0.3)
+    slope, sd, _ = _offsets(db, ad + 1, day, imps, clicks, audience)
     x2 = _fixed_effects_glm(ad, imps, clicks, excess, scale="X2")
     assert x2.scale > 3
     assert slope == pytest.approx(x2.params[0], abs=1e-7)
@@ -88,34 +130,39 @@ def test_the_slopes_intervals_cover_the_truth_over_many_markets(db: psycopg.Conn
     covered = 0
     for _ in range(100):
         truth = float(rng.uniform(0.0, 0.8))
-        ad, imps, clicks, excess = _days(rng, 30, 10, truth, day_sd=0.25)
-        slope, sd = _slope(db, ad + 1, imps, clicks, excess)
+        ad, day, imps, clicks, audience, _ = _delivery(rng, 30, 10, truth, day_sd=0.25)
+        slope, sd, _ = _offsets(db, ad + 1, day, imps, clicks, audience)
         covered += abs(slope - truth) <= 1.959964 * sd
     assert 88 <= covered <= 100
 
 
 def test_the_prior_pulls_a_slope_without_evidence_to_zero(db: psycopg.Connection) -> None:
     # One day per ad: conditioning on each ad's clicks leaves nothing to learn from.
-    slope, sd = _slope(db, [1, 2, 3], [1000, 2000, 3000], [10, 30, 20], [0.1, 0.5, 0.9], 0.7)
+    slope, sd, logs = _offsets(
+        db, [1, 2, 4], [0, 0, 0], [1000, 2000, 3000], [10, 30, 20], [900, 900, 900], 0.7
+    )
     assert slope == pytest.approx(0.0, abs=1e-12)
     assert sd == pytest.approx(0.7, rel=1e-9)
-    assert _slope(db, [], [], [], []) == (None, None)
+    # Ad 3 has no rows: no offset.
+    assert logs[:3] == [0.0, 0.0, None] and logs[3] == 0.0
+    assert _offsets(db, [], [], [], [], []) == (None, None, None)
 
 
 @pytest.mark.parametrize(
-    ("ads", "impressions", "clicks", "excess", "prior_sd", "message"),
+    ("ads", "impressions", "clicks", "audiences", "prior_sd", "message"),
     [
-        ([1, 1], [100, 100], [1], [0, 1], 1.0, "differ in length"),
-        ([0, 0], [100, 100], [1, 2], [0, 1], 1.0, "1-based"),
-        ([1, 1], [100, 0], [1, 0], [0, 1], 1.0, "1-based"),
-        ([1, 1], [100, 100], [1, 200], [0, 1], 1.0, "1-based"),
-        ([1, 1], [100, 100], [1, 2], [0, float("nan")], 1.0, "1-based"),
-        ([1, 1], [100, 100], [1, 2], [0, 1], 0.0, "prior sd"),
+        ([1, 1], [100, 100], [1], [50, 50], 1.0, "differ in length"),
+        ([0, 0], [100, 100], [1, 2], [50, 50], 1.0, "1-based"),
+        ([1, 1], [100, 0], [1, 0], [50, 50], 1.0, "1-based"),
+        ([1, 1], [100, 100], [1, 200], [50, 50], 1.0, "1-based"),
+        ([1, 1], [100, 100], [1, 2], [50, 0], 1.0, "audiences positive"),
+        ([1, 1], [100, 100], [1, 2], [50, float("nan")], 1.0, "audiences positive"),
+        ([1, 1], [100, 100], [1, 2], [50, 50], 0.0, "prior sd"),
     ],
 )
-def test_the_slope_refuses_bad_input(db, ads, impressions, clicks, excess, prior_sd, message):
+def test_the_offsets_refuse_bad_input(db, ads, impressions, clicks, audiences, prior_sd, message):
     with pytest.raises(psycopg.errors.InternalError_, match=message):
-        _slope(db, ads, impressions, clicks, excess, prior_sd)
+        _offsets(db, ads, [0, 1][: len(ads)], impressions, clicks, audiences, prior_sd)
 
 
 def test_the_fits_offsets_are_a_glms_offsets(db: psycopg.Connection) -> None:

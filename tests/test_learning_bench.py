@@ -308,3 +308,24 @@ def test_the_yardstick_learns_and_refuses_a_truth_it_cannot_be_told() -> None:
         assert s.pct_oracle_last_third > random.pct_oracle_last_third + 40
     with pytest.raises(ValueError, match="drift"):
         yardstick.InformedTS(build_family("drift", 1, DAYS), 1, learning.Maturation(), 0.7)
+
+
+def test_the_delivery_familys_budgets_spread_and_follow_the_ads_clicks() -> None:
+    """Meta-like delivery (sim/markets.py, `delivery`): log budget = log CTR x
+    delivery_tilt + a spread of sd budget_sd; the other families' budgets are the demo's."""
+    rng = np.random.default_rng(0)
+    for family, tilt, spread in (("delivery", 1.0, 0.8), ("additive", 0.0, 0.1)):
+        truth = build_family(family, 1, DAYS)
+        market = LocalMarket(truth)
+        ads = [
+            market.launch(
+                0, {d: v[int(rng.integers(len(v)))] for d, v in truth.dimensions.items()}, 0
+            )
+            for _ in range(3000)
+        ]
+        log_budget = np.log([a.budget for a in ads])
+        log_ctr = np.log([a.rates.ctr for a in ads])
+        slope, intercept = np.polyfit(log_ctr, log_budget, 1)
+        assert slope == pytest.approx(tilt, abs=0.08)
+        resid = log_budget - (slope * log_ctr + intercept)
+        assert np.std(resid) == pytest.approx(spread, rel=0.08)

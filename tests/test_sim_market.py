@@ -281,3 +281,31 @@ def test_ads_run_their_days_with_hundreds_live(db) -> None:
         "SELECT count(DISTINCT meta_ad_id), max(date) FROM meta_ads_performance"
     ).fetchone()
     assert rows == (20 * 36, D0 + timedelta(days=19))
+
+
+def test_a_days_shock_moves_every_ad_and_each_ad_scatters_on_its_own() -> None:
+    """deliver's day_ctr_sd (one mean-one lognormal a day for every ad) and ad_day_ctr_sd
+    (one per ad and day), recovered from the clicks of many identical ads."""
+    from sim.market import deliver
+    from sim.truth import MarketParams
+
+    p = MarketParams(day_ctr_sd=0.2, ad_day_ctr_sd=0.3, fatigue_rate=0.0, cpm_noise_sd=0.0)
+    n = 200
+    day_means, within = [], []
+    for day in range(1000):
+        d = deliver(
+            np.random.default_rng([5, day]),
+            p,
+            budget=np.full(n, 4000.0),
+            cpm=np.full(n, 10.0),
+            ctr=np.full(n, 0.02),
+            cvr=np.zeros(n),
+            aov=np.ones(n),
+            cum_impressions=np.zeros(n),
+        )
+        ctr = d.clicks / d.impressions
+        day_means.append(np.log(ctr.mean()))
+        within.append(np.std(np.log(ctr)))
+    # 400,000 impressions an ad: the binomial noise is a few percent of the scatter.
+    assert np.std(day_means) == pytest.approx(0.2, rel=0.1)
+    assert np.mean(within) == pytest.approx(0.3, rel=0.05)

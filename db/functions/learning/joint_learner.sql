@@ -724,41 +724,70 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
 'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion per ad in the form p_dispersion_form (docs/learning.md#overdispersion): williams (the default; Williams'' extra-binomial model, each ad''s variance n p (1 - p) (1 + (n - 1) rho)), logit_normal (each ad''s log-odds scattering by sigma2, variance n p (1 - p) (1 + n p (1 - p) sigma2)) or auto (per fit the form with the smaller sum of log factors, the higher extended quasi-likelihood), the share from Pearson chi-square = residual degrees of freedom, the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams) and dispersion_form the form used (NULL: no overdispersion); any other form is an error. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) the effects walk back in time in steps at the ages p_drift_days, twice, four times that, ... (up to the oldest ad): every ad also carries, per step its age has passed, that step''s old-ads level and, per element value of a dimension not in a pair group, the step''s drift cell (prior N(0, s^2), s per dimension shared by the steps, starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the levels are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals. With p_offsets (per ad, log-odds) every ad''s log-odds is shifted by its own known amount, how far its delivery fatigued it (docs/learning.md#frequency): the parameters then describe fresh ads, and the marginals add the ads'' weighted mean offset (the brand''s average ad as delivered).';
 
 
-CREATE OR REPLACE FUNCTION genome._frequency_slope(
+CREATE OR REPLACE FUNCTION genome._frequency_offsets(
     p_ad integer [],
+    p_day integer [],
     p_impressions double precision [],
     p_clicks double precision [],
-    p_excess double precision [],
+    p_audience double precision [],
     p_prior_sd double precision,
     OUT slope double precision,
-    OUT slope_sd double precision
+    OUT slope_sd double precision,
+    OUT log_factors double precision []
 )
 LANGUAGE plpython3u
 IMMUTABLE
 AS $$
-# The slope lambda of log CTR on excess frequency within ads (docs/learning.md#frequency):
-# per ad-day clicks ~ Poisson(impressions x exp(alpha_ad - lambda x excess)). Conditioning on
-# each ad's total clicks removes alpha_ad (the creative, whatever it is), leaving each ad's
-# clicks spread over its days in proportion to impressions x exp(-lambda x excess): a
-# concave log-likelihood in one parameter, maximised by Newton's method with the N(0, sd^2)
-# prior. Hand-written: statsmodels' Poisson GLM would carry one dummy per ad (thousands).
+# How heavily each ad was served (docs/learning.md#frequency), from one fit's delivery rows
+# in any order: per row the 1-based ad, its day (any integer count of days), impressions,
+# clicks and the ad's audience estimate. In numpy rather than SQL: the running sums per ad
+# and the per-ad means are sorts and bincounts here, where in SQL a window over every
+# ad-day row cost more than the fit that uses them.
 import numpy as np
 
 ad = np.asarray(p_ad, dtype=np.int64) - 1
+day = np.asarray(p_day, dtype=np.int64)
 n = np.asarray(p_impressions, dtype=float)
 c = np.asarray(p_clicks, dtype=float)
-e = np.asarray(p_excess, dtype=float)
-if not (len(ad) == len(n) == len(c) == len(e)):
-    plpy.error("per-day arrays differ in length")
-if len(ad) and (ad.min() < 0 or np.any(n <= 0) or np.any(c < 0) or np.any(c > n) or not np.all(np.isfinite(e))):
-    plpy.error("ads are 1-based, 0 <= clicks <= impressions > 0, excess frequency finite")
+audience = np.asarray(p_audience, dtype=float)
+if not (len(ad) == len(day) == len(n) == len(c) == len(audience)):
+    plpy.error("per-row arrays differ in length")
+if len(ad) and (ad.min() < 0 or np.any(n <= 0) or np.any(c < 0) or np.any(c > n) or np.any(~(audience > 0)) or np.any(~np.isfinite(audience))):
+    plpy.error("ads are 1-based, 0 <= clicks <= impressions > 0, audiences positive and finite")
 if not p_prior_sd > 0:
     plpy.error("prior sd must be positive")
 if not len(ad):
-    return None, None  # no evidence: no slope
+    return None, None, None  # no evidence: no slope
+
+# 1. One row per (ad, day), in day order within each ad (an ad mapped to several Meta ads has
+# a row of each per day).
+order = np.lexsort((day, ad))
+ad, day, n, c, audience = ad[order], day[order], n[order], c[order], audience[order]
+first = np.ones(len(ad), dtype=bool)
+first[1:] = (ad[1:] != ad[:-1]) | (day[1:] != day[:-1])
+row = np.cumsum(first) - 1
+ad, audience = ad[first], audience[first]
+n, c = np.bincount(row, n), np.bincount(row, c)
+
+# 2. Each day's excess frequency: the audience's lifetime frequency at the middle of the day
+# under random exposure, F = i / (A (1 - e^(-i/A))), less 1.
+start = np.ones(len(ad), dtype=bool)
+start[1:] = ad[1:] != ad[:-1]
+total = np.cumsum(n)
+before = total - n
+mid = before - np.maximum.accumulate(np.where(start, before, 0.0)) + n / 2.0
+x = mid / audience
+e = np.maximum(x / -np.expm1(-x) - 1.0, 0.0)
+
+# 3. The slope lambda of log CTR on excess within ads: per ad-day clicks ~ Poisson(impressions
+# x exp(alpha_ad - lambda x excess)). Conditioning on each ad's total clicks removes alpha_ad
+# (the creative, whatever it is), leaving each ad's clicks spread over its days in proportion
+# to impressions x exp(-lambda x excess): a concave log-likelihood in one parameter,
+# maximised by Newton's method with the N(0, sd^2) prior. Hand-written: statsmodels'
+# Poisson GLM would carry one dummy per ad (thousands).
 precision = 1.0 / float(p_prior_sd) ** 2
 m = int(ad.max()) + 1
-total = np.bincount(ad, c, m)
+clicks = np.bincount(ad, c, m)
 # (Excess centred: a common factor of an ad's days, which its conditioning divides out.)
 centred = e - e.mean()
 lam = 0.0
@@ -769,8 +798,8 @@ for _ in range(100):
     has = z > 0
     mean = np.divide(np.bincount(ad, u * e, m), z, out=np.zeros(m), where=has)
     second = np.divide(np.bincount(ad, u * e * e, m), z, out=np.zeros(m), where=has)
-    grad = float(np.sum(total * mean) - np.sum(c * e)) - precision * lam
-    info = float(np.sum(total * np.maximum(second - mean**2, 0.0))) + precision
+    grad = float(np.sum(clicks * mean) - np.sum(c * e)) - precision * lam
+    info = float(np.sum(clicks * np.maximum(second - mean**2, 0.0))) + precision
     step = grad / info
     lam += step
     if abs(step) < 1e-12:
@@ -778,16 +807,27 @@ for _ in range(100):
 # The days' clicks scatter beyond Poisson (a day's shock, the ad's day-to-day swing): the
 # interval is widened by their Pearson dispersion against the conditional expectation.
 u = n * np.exp(-lam * centred)
-expected = total[ad] * u / np.bincount(ad, u, m)[ad]
-df = len(ad) - int(np.sum(total > 0)) - 1
+expected = clicks[ad] * u / np.bincount(ad, u, m)[ad]
+df = len(ad) - int(np.sum(clicks > 0)) - 1
 ok = expected > 0
 phi = float(np.sum((c[ok] - expected[ok]) ** 2 / expected[ok])) / df if df > 0 else 1.0
-return lam, float(np.sqrt(max(phi, 1.0) / info))
+
+# 4. Per ad the log of its impressions' mean fatigue factor under the slope (NULL for an ad
+# with no rows).
+factor = np.exp(np.clip(-lam * e, -700.0, 700.0))
+served = np.bincount(ad, n, m)
+logs = np.log(np.bincount(ad, n * factor, m) / np.where(served > 0, served, 1.0))
+return (
+    lam,
+    float(np.sqrt(max(phi, 1.0) / info)),
+    [float(v) if s > 0 else None for v, s in zip(logs, served)],
+)
 $$;
-COMMENT ON FUNCTION genome._frequency_slope(
-    integer [], double precision [], double precision [], double precision [], double precision
+COMMENT ON FUNCTION genome._frequency_offsets(
+    integer [], integer [], double precision [], double precision [], double precision [],
+    double precision
 ) IS
-'Internal (docs/learning.md#frequency): the slope of log CTR on excess frequency within ads, from per ad-day rows (p_ad: the 1-based ad; impressions, clicks and the audience''s lifetime frequency above 1 at the middle of the day): conditional Poisson maximum likelihood (each ad''s own level conditioned away) with a N(0, p_prior_sd^2) prior, by Newton''s method; slope_sd from the curvature, widened by the days'' Pearson dispersion when above 1.';
+'Internal (docs/learning.md#frequency): from one fit''s delivery rows (per row the 1-based ad, its day as an integer, impressions, clicks and the ad''s audience estimate; rows of one ad and day are summed), each ad-day''s excess frequency (the audience''s lifetime frequency at the middle of the day under random exposure, less 1), the slope of log CTR on it within ads (conditional Poisson maximum likelihood, each ad''s own level conditioned away, with a N(0, p_prior_sd^2) prior, by Newton''s method; slope_sd from the curvature, widened by the days'' Pearson dispersion when above 1), and per ad (1 to the largest given) the log of its impressions'' mean fatigue factor exp(-slope x excess), NULL for an ad without rows. All NULL without rows.';
 
 
 -- The value stage's fit (docs/learning.md#value-stage): the same inputs and outputs as
@@ -1301,17 +1341,19 @@ BEGIN
     ANALYZE _joint_ads;
 
     -- 1a. How heavily each ad was served (docs/learning.md#frequency). With learner_frequency
-    -- 'adjust', per (brand, click stage): each ad's delivered days up to p_now with the
-    -- audience's lifetime frequency above 1 at the middle of the day (the audience as the
-    -- fatigue assessment estimated it, genome.ad_fatigue; an ad without one is taken as
-    -- fresh), the slope of log CTR on it within ads, and per ad its offset: the log of its
-    -- impressions' mean fatigue factor under that slope.
+    -- 'adjust', per (brand, click stage): each ad's delivered days up to p_now with its
+    -- audience as the fatigue assessment estimated it (genome.ad_fatigue; an ad without one is
+    -- taken as fresh), from which genome._frequency_offsets fits the slope of log CTR on the
+    -- excess frequency within ads and gives each ad its offset.
     CREATE TEMP TABLE _joint_frequency ON COMMIT DROP AS
-    WITH days AS (
+    SELECT g.brand_id, g.stage, fo.slope, fo.slope_sd, fo.log_factors
+    FROM (
         SELECT
-            a.brand_id, a.stage, a.ad_idx, af.est_audience AS audience, p.date,
-            sum(p.impressions)::double precision AS imps,
-            sum(coalesce(p.link_clicks, 0))::double precision AS clicks
+            a.brand_id, a.stage, array_agg(a.ad_idx) AS ads,
+            array_agg(p.date - DATE '2000-01-01') AS days,
+            array_agg(p.impressions::double precision) AS imps,
+            array_agg(least(coalesce(p.link_clicks, 0), p.impressions)::double precision) AS clicks,
+            array_agg(af.est_audience) AS audiences
         FROM _joint_ads AS a
         INNER JOIN genome.ad_fatigue AS af ON af.generated_ad_id = a.generated_ad_id AND af.est_audience > 0
         INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
@@ -1319,42 +1361,11 @@ BEGIN
         INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
         WHERE genome._setting_text('learner_frequency') = 'adjust' AND a.click_stage
           AND p.date <= p_now::date AND p.impressions > 0
-        GROUP BY a.brand_id, a.stage, a.ad_idx, af.est_audience, p.date
-    ),
-
-    excess AS (
-        SELECT
-            c.brand_id, c.stage, c.ad_idx, c.imps, least(c.clicks, c.imps) AS clicks,
-            -- Lifetime frequency under random exposure, impressions / (A (1 - e^(-i / A))).
-            greatest(c.mid / (c.audience * (1.0 - exp(greatest(-c.mid / c.audience, -700.0)))) - 1.0, 0.0)
-                AS excess
-        FROM (
-            SELECT
-                d.*,
-                sum(d.imps) OVER (PARTITION BY d.brand_id, d.stage, d.ad_idx ORDER BY d.date) - d.imps / 2.0 AS mid
-            FROM days AS d
-        ) AS c
-    ),
-
-    -- (MATERIALIZED: one slope per fit, not one per ad-day the join below reads.)
-    slopes AS MATERIALIZED (
-        SELECT g.brand_id, g.stage, fs.slope, fs.slope_sd
-        FROM (
-            SELECT
-                x.brand_id, x.stage, array_agg(x.ad_idx) AS ads, array_agg(x.imps) AS imps,
-                array_agg(x.clicks) AS clicks, array_agg(x.excess) AS excess
-            FROM excess AS x
-            GROUP BY x.brand_id, x.stage
-        ) AS g
-        CROSS JOIN LATERAL genome._frequency_slope(g.ads, g.imps, g.clicks, g.excess, v_frequency_prior_sd) AS fs
-    )
-
-    SELECT
-        x.brand_id, x.stage, x.ad_idx, s.slope, s.slope_sd,
-        ln(sum(x.imps * exp(greatest(least(-s.slope * x.excess, 700.0), -700.0))) / sum(x.imps)) AS log_factor
-    FROM excess AS x
-    INNER JOIN slopes AS s ON s.brand_id = x.brand_id AND s.stage = x.stage
-    GROUP BY x.brand_id, x.stage, x.ad_idx, s.slope, s.slope_sd;
+        GROUP BY a.brand_id, a.stage
+    ) AS g
+    CROSS JOIN LATERAL genome._frequency_offsets(
+        g.ads, g.days, g.imps, g.clicks, g.audiences, v_frequency_prior_sd
+    ) AS fo;
 
     -- 1b. Every fit's design from its ads' values aggregated per (brand, stage): with
     -- learner_interactions 'pairs', a rate stage's cells of every two values that some ad
@@ -1559,8 +1570,8 @@ BEGIN
             array_agg(p.param_idx ORDER BY a.ad_idx) AS objective_index,
             array_agg(a.ctx ORDER BY a.ad_idx) FILTER (WHERE a.ctx IS NOT NULL) AS ctx,
             -- (NULL: no ad of the fit has a frequency offset)
-            CASE WHEN bool_or(fq.log_factor IS NOT NULL) THEN
-                array_agg(coalesce(fq.log_factor, 0.0) ORDER BY a.ad_idx)
+            CASE WHEN max(fq.slope) IS NOT NULL THEN
+                array_agg(coalesce(fq.log_factors[a.ad_idx], 0.0) ORDER BY a.ad_idx)
             END AS offsets,
             max(fq.slope) AS frequency_slope,
             max(fq.slope_sd) AS frequency_slope_sd,
@@ -1569,7 +1580,7 @@ BEGIN
         FROM _joint_ads AS a
         INNER JOIN _joint_params AS p
             ON p.brand_id = a.brand_id AND p.stage = a.stage AND p.objective = a.objective
-        LEFT JOIN _joint_frequency AS fq ON fq.brand_id = a.brand_id AND fq.stage = a.stage AND fq.ad_idx = a.ad_idx
+        LEFT JOIN _joint_frequency AS fq ON fq.brand_id = a.brand_id AND fq.stage = a.stage
         GROUP BY a.brand_id, a.stage
     ),
 
