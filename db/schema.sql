@@ -4328,51 +4328,6 @@ COMMENT ON FUNCTION genome._exploration_settings() IS 'Internal: the five settin
 
 
 --
--- Name: _exposure_per_person(double precision); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._exposure_per_person(p_frequency double precision) RETURNS double precision
-    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
-    SET search_path TO 'genome', 'public'
-    AS $$
-DECLARE
-    r double precision := p_frequency;
-    x double precision;
-    step double precision;
-BEGIN
-    -- Under random exposure an audience of A people shown i impressions is reached
-    -- A (1 - e^-x) times, x = i / A, so the frequency r = impressions / reach is
-    -- x / (1 - e^-x): this is its inverse (docs/evolution.md#fatigue). The series
-    -- x ~ 2y - 2y^2 / 3 (y = r - 1) it replaces is off by a fifth at r = 2 and negative past
-    -- r = 4, where a small, heavily served audience made the audience estimate negative.
-    IF r <= 1.0 THEN
-        RETURN 0.0;  -- nobody saw it twice
-    ELSIF r - 1.0 < 1e-6 THEN
-        RETURN 2.0 * (r - 1.0) - 2.0 * (r - 1.0) ^ 2 / 3.0;  -- the series, exact to y^3
-    ELSIF r > 40.0 THEN
-        RETURN r;  -- e^-x below 1e-17: x = r (1 - e^-x) is r in double precision
-    END IF;
-    -- Newton on g(x) = x - r (1 - e^-x), which is convex, from min(2y, r), which lies right
-    -- of its root (g(2y) >= 0): the iterates fall to the root monotonically.
-    x := least(2.0 * (r - 1.0), r);
-    FOR i IN 1 .. 100 LOOP
-        step := (x - r * (1.0 - exp(-x))) / (1.0 - r * exp(-x));
-        x := x - step;
-        EXIT WHEN step <= 1e-12 * x;
-    END LOOP;
-    RETURN x;
-END
-$$;
-
-
---
--- Name: FUNCTION _exposure_per_person(p_frequency double precision); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._exposure_per_person(p_frequency double precision) IS 'Internal (detect_fatigue): the impressions per person of the audience, x = i / A, that gives the frequency p_frequency (impressions / reach) under random exposure, r = x / (1 - e^-x), solved by Newton''s method (0 for a frequency of 1 or less; docs/evolution.md#fatigue).';
-
-
---
 -- Name: _fatigue_mark_changes(); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -14903,12 +14858,44 @@ BEGIN
             min(d.date) AS first_date,
             max(d.date) AS last_date,
             -- Audience size from the daily reach: under random exposure reach = A (1 - e^(-x)),
-            -- x = i / A, x from the day's frequency (genome._exposure_per_person); 1 / A by
-            -- least squares through the origin of x on i.
-            sum(d.imps * d.imps)
-            / nullif(sum(d.imps * genome._exposure_per_person(coalesce(d.day_freq, 1.0))), 0)
-                AS audience
+            -- x = i / A, x from the day's frequency r = x / (1 - e^-x) (below); 1 / A by least
+            -- squares through the origin of x on i.
+            sum(d.imps * d.imps) / nullif(sum(d.imps * x3.x), 0) AS audience
         FROM daily AS d
+        -- The inverse of r = x / (1 - e^-x) (docs/evolution.md#fatigue). The series
+        -- x ~ 2y - 2y^2 / 3 (y = r - 1) it replaced is off by a fifth at r = 2 and negative past
+        -- r = 4, where a small, heavily served audience made the estimate negative. Newton on
+        -- g(x) = x - r (1 - e^-x), which is convex, from min(2y, r (1 - e^-r)), right of its
+        -- root (g >= 0 at both), falls to the root monotonically: three steps are within
+        -- 2e-8 of it (relative) from y = 0.001 up; below that the series, within 2.2e-7 (and
+        -- Newton's last steps would divide by a difference lost to rounding); x = r past
+        -- r = 40, where e^-x is below double precision; 0 when nobody saw the ad twice. (OFFSET
+        -- 0: each step computed once per day, not its expression pasted into the next thrice.)
+        CROSS JOIN LATERAL (SELECT greatest(coalesce(d.day_freq, 1.0), 1.0) AS r) AS fr
+        CROSS JOIN LATERAL (
+            SELECT CASE
+                WHEN fr.r - 1.0 < 1e-3 THEN 2.0 * (fr.r - 1.0) - 2.0 * (fr.r - 1.0) ^ 2 / 3.0
+                WHEN fr.r > 40.0 THEN fr.r
+                ELSE least(2.0 * (fr.r - 1.0), fr.r * (1.0 - exp(-fr.r)))
+            END AS x,
+            fr.r - 1.0 >= 1e-3 AND fr.r <= 40.0 AS newton
+            OFFSET 0
+        ) AS x0
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN x0.newton THEN x0.x - (x0.x - fr.r * (1.0 - exp(-x0.x))) / (1.0 - fr.r * exp(-x0.x))
+                ELSE x0.x END AS x
+            OFFSET 0
+        ) AS x1
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN x0.newton THEN x1.x - (x1.x - fr.r * (1.0 - exp(-x1.x))) / (1.0 - fr.r * exp(-x1.x))
+                ELSE x1.x END AS x
+            OFFSET 0
+        ) AS x2
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN x0.newton THEN x2.x - (x2.x - fr.r * (1.0 - exp(-x2.x))) / (1.0 - fr.r * exp(-x2.x))
+                ELSE x2.x END AS x
+            OFFSET 0
+        ) AS x3
         GROUP BY d.ad_id
     ),
 
@@ -26892,13 +26879,6 @@ GRANT ALL ON FUNCTION genome._exploration_rate(p_matured_ads integer, p_planned_
 
 REVOKE ALL ON FUNCTION genome._exploration_settings() FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._exploration_settings() TO genome_api;
-
-
---
--- Name: FUNCTION _exposure_per_person(p_frequency double precision); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._exposure_per_person(p_frequency double precision) FROM PUBLIC;
 
 
 --

@@ -1,5 +1,5 @@
 -- The audience behind the fatigue's lifetime frequency is now estimated from each day's
--- frequency inverted exactly (genome._exposure_per_person, docs/evolution.md#fatigue): the
+-- frequency inverted by Newton's method (detect_fatigue, docs/evolution.md#fatigue): the
 -- series it replaces went negative past a daily frequency of 4, and detect_fatigue then
 -- failed (exp overflow) on a small, heavily served audience. The stored assessments were
 -- made with the series: forget the last call's settings and every row's fingerprint, so the
