@@ -8343,6 +8343,39 @@ COMMENT ON FUNCTION genome._setting(p_key text) IS 'Internal: the jsonb value of
 
 
 --
+-- Name: _setting_choice(text, text[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._setting_choice(p_key text, p_choices text[]) RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'genome', 'public'
+    AS $$
+DECLARE
+    v text := genome._setting(p_key) #>> '{}';
+    v_quoted text [] := ARRAY(SELECT '"' || c || '"' FROM unnest(p_choices) AS c);
+BEGIN
+    IF v IS NULL OR NOT v = ANY (p_choices) THEN
+        RAISE EXCEPTION 'setting % must be %, got %', p_key,
+            CASE WHEN cardinality(v_quoted) > 1
+                THEN array_to_string(v_quoted[1:cardinality(v_quoted) - 1], ', ') || ' or ' || v_quoted[cardinality(v_quoted)]
+                ELSE v_quoted[1]
+            END,
+            genome._setting(p_key)
+            USING ERRCODE = 'GN090';
+    END IF;
+    RETURN v;
+END
+$$;
+
+
+--
+-- Name: FUNCTION _setting_choice(p_key text, p_choices text[]); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._setting_choice(p_key text, p_choices text[]) IS 'Internal: a text setting that must be one of p_choices (a JSON string), returned without its quotes; GN090 naming the setting and its choices for any other value, and for an unknown key (genome._setting).';
+
+
+--
 -- Name: _setting_int(text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -11772,32 +11805,20 @@ BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
         RETURN 0;
     END IF;
-    IF genome._setting_text('learner_context') NOT IN ('adjust', 'ignore') THEN
-        RAISE EXCEPTION 'setting learner_context must be "adjust" or "ignore", got %',
-            genome._setting('learner_context')
-            USING ERRCODE = 'GN090';
-    END IF;
+    PERFORM genome._setting_choice('learner_context', ARRAY['adjust', 'ignore']);
     -- The steps' ages double from it (docs/learning.md#drift): zero or less has none.
     IF NOT (v_drift_days > 0 AND v_drift_days < 'Infinity') THEN
         RAISE EXCEPTION 'setting learner_drift_days must be a positive number of days or null, got %',
             genome._setting('learner_drift_days')
             USING ERRCODE = 'GN090';
     END IF;
-    IF genome._setting_text('learner_frequency') NOT IN ('adjust', 'ignore') THEN
-        RAISE EXCEPTION 'setting learner_frequency must be "adjust" or "ignore", got %',
-            genome._setting('learner_frequency')
-            USING ERRCODE = 'GN090';
-    END IF;
+    PERFORM genome._setting_choice('learner_frequency', ARRAY['adjust', 'ignore']);
     IF NOT (v_frequency_prior_sd > 0 AND v_frequency_prior_sd < 'Infinity') THEN
         RAISE EXCEPTION 'setting learner_frequency_prior_sd must be a positive number, got %',
             genome._setting('learner_frequency_prior_sd')
             USING ERRCODE = 'GN090';
     END IF;
-    IF v_dispersion_form IS NULL OR v_dispersion_form NOT IN ('auto', 'williams', 'logit_normal') THEN
-        RAISE EXCEPTION 'setting learner_dispersion_form must be "auto", "williams" or "logit_normal", got %',
-            genome._setting('learner_dispersion_form')
-            USING ERRCODE = 'GN090';
-    END IF;
+    PERFORM genome._setting_choice('learner_dispersion_form', ARRAY['auto', 'williams', 'logit_normal']);
     SELECT
         coalesce(array_agg(DISTINCT v.dimension ORDER BY v.dimension), '{}'),
         coalesce(array_agg('context:' || v.dimension || '=' || v.value ORDER BY 'context:' || v.dimension || '=' || v.value), '{}')
@@ -27502,6 +27523,13 @@ REVOKE ALL ON FUNCTION genome._selection_tables_stale_brands() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION genome._setting(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting(p_key text) TO genome_api;
+
+
+--
+-- Name: FUNCTION _setting_choice(p_key text, p_choices text[]); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._setting_choice(p_key text, p_choices text[]) FROM PUBLIC;
 
 
 --

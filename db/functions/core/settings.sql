@@ -20,6 +20,31 @@ $$;
 COMMENT ON FUNCTION genome._setting(text) IS
 'Internal: the jsonb value of a genome.settings row; the one place SQL reads the settings table. GN090: unknown key.';
 
+CREATE OR REPLACE FUNCTION genome._setting_choice(p_key text, p_choices text [])
+RETURNS text
+LANGUAGE plpgsql
+STABLE
+SET search_path = genome, public
+AS $$
+DECLARE
+    v text := genome._setting(p_key) #>> '{}';
+    v_quoted text [] := ARRAY(SELECT '"' || c || '"' FROM unnest(p_choices) AS c);
+BEGIN
+    IF v IS NULL OR NOT v = ANY (p_choices) THEN
+        RAISE EXCEPTION 'setting % must be %, got %', p_key,
+            CASE WHEN cardinality(v_quoted) > 1
+                THEN array_to_string(v_quoted[1:cardinality(v_quoted) - 1], ', ') || ' or ' || v_quoted[cardinality(v_quoted)]
+                ELSE v_quoted[1]
+            END,
+            genome._setting(p_key)
+            USING ERRCODE = 'GN090';
+    END IF;
+    RETURN v;
+END
+$$;
+COMMENT ON FUNCTION genome._setting_choice(text, text []) IS
+'Internal: a text setting that must be one of p_choices (a JSON string), returned without its quotes; GN090 naming the setting and its choices for any other value, and for an unknown key (genome._setting).';
+
 -- The typed readers are PL/pgSQL, not SQL: a SQL function with a pinned search_path is
 -- never inlined and is planned again on every call, and these run on hot paths.
 CREATE OR REPLACE FUNCTION genome._setting_num(p_key text)

@@ -1213,32 +1213,20 @@ BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
         RETURN 0;
     END IF;
-    IF genome._setting_text('learner_context') NOT IN ('adjust', 'ignore') THEN
-        RAISE EXCEPTION 'setting learner_context must be "adjust" or "ignore", got %',
-            genome._setting('learner_context')
-            USING ERRCODE = 'GN090';
-    END IF;
+    PERFORM genome._setting_choice('learner_context', ARRAY['adjust', 'ignore']);
     -- The steps' ages double from it (docs/learning.md#drift): zero or less has none.
     IF NOT (v_drift_days > 0 AND v_drift_days < 'Infinity') THEN
         RAISE EXCEPTION 'setting learner_drift_days must be a positive number of days or null, got %',
             genome._setting('learner_drift_days')
             USING ERRCODE = 'GN090';
     END IF;
-    IF genome._setting_text('learner_frequency') NOT IN ('adjust', 'ignore') THEN
-        RAISE EXCEPTION 'setting learner_frequency must be "adjust" or "ignore", got %',
-            genome._setting('learner_frequency')
-            USING ERRCODE = 'GN090';
-    END IF;
+    PERFORM genome._setting_choice('learner_frequency', ARRAY['adjust', 'ignore']);
     IF NOT (v_frequency_prior_sd > 0 AND v_frequency_prior_sd < 'Infinity') THEN
         RAISE EXCEPTION 'setting learner_frequency_prior_sd must be a positive number, got %',
             genome._setting('learner_frequency_prior_sd')
             USING ERRCODE = 'GN090';
     END IF;
-    IF v_dispersion_form IS NULL OR v_dispersion_form NOT IN ('auto', 'williams', 'logit_normal') THEN
-        RAISE EXCEPTION 'setting learner_dispersion_form must be "auto", "williams" or "logit_normal", got %',
-            genome._setting('learner_dispersion_form')
-            USING ERRCODE = 'GN090';
-    END IF;
+    PERFORM genome._setting_choice('learner_dispersion_form', ARRAY['auto', 'williams', 'logit_normal']);
     SELECT
         coalesce(array_agg(DISTINCT v.dimension ORDER BY v.dimension), '{}'),
         coalesce(array_agg('context:' || v.dimension || '=' || v.value ORDER BY 'context:' || v.dimension || '=' || v.value), '{}')
