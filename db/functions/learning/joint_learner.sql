@@ -800,7 +800,9 @@ for _ in range(100):
     second = np.divide(np.bincount(ad, u * e * e, m), z, out=np.zeros(m), where=has)
     grad = float(np.sum(clicks * mean) - np.sum(c * e)) - precision * lam
     info = float(np.sum(clicks * np.maximum(second - mean**2, 0.0))) + precision
-    step = grad / info
+    # (A step of at most 1 per unit of frequency: far from the answer the curvature at lambda
+    # can be that of a few ads' days, and Newton's method on it overshoots.)
+    step = min(max(grad / info, -1.0), 1.0)
     lam += step
     if abs(step) < 1e-12:
         break
