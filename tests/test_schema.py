@@ -170,7 +170,11 @@ def test_every_genome_table_and_function_is_documented(db: psycopg.Connection) -
 # SQL functions the planner must inline (a SET clause prevents it): IMMUTABLE expressions
 # over their arguments and pg_catalog built-ins only, which pg_catalog resolves first
 # whatever the caller's search_path.
-INLINED = {"genome._ad_empirical_logit(bigint,bigint)", "genome._learner_stage_metric(text)"}
+INLINED = {
+    "genome._ad_empirical_logit(bigint,bigint)",
+    "genome._exposure_newton_step(double precision,double precision)",
+    "genome._learner_stage_metric(text)",
+}
 
 
 def test_genome_functions_pin_their_search_path(db: psycopg.Connection) -> None:

@@ -81,10 +81,24 @@ CREATE OR REPLACE TRIGGER ad_fatigue_forgotten_truncate
 AFTER TRUNCATE ON genome.ad_fatigue
 FOR EACH STATEMENT EXECUTE FUNCTION genome._fatigue_mark_changes();
 
--- The daily frequency's inverse is written into detect_fatigue's query (three Newton steps
--- as expressions): as a PL/pgSQL function its call per delivered day cost a 20,000-ad
--- brand's assessment more than a second.
+-- The daily frequency's inverse is three Newton steps in detect_fatigue's query: as a
+-- PL/pgSQL function its call per delivered day cost a 20,000-ad brand's assessment more than
+-- a second.
 DROP FUNCTION IF EXISTS genome._exposure_per_person(double precision);
+
+-- A one-SELECT SQL function without SET or STRICT, over pg_catalog built-ins only: the planner
+-- inlines it into the query (no per-row call), as genome._ad_empirical_logit.
+CREATE OR REPLACE FUNCTION genome._exposure_newton_step(p_frequency double precision, p_exposure double precision)
+RETURNS double precision
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+AS $$
+    SELECT p_exposure - (p_exposure - p_frequency * (1.0 - exp(-p_exposure)))
+        / (1.0 - p_frequency * exp(-p_exposure))
+$$;
+COMMENT ON FUNCTION genome._exposure_newton_step(double precision, double precision) IS
+'Internal (detect_fatigue, docs/evolution.md#fatigue): one Newton step on g(x) = x - r (1 - e^-x) from x = p_exposure, r = p_frequency, toward the impressions per person x whose random-exposure frequency x / (1 - e^-x) is r. Inlined into genome.detect_fatigue.';
 
 -- Three statements: (1) claim the markers of changed Meta ads and list the ads to read; (2) one
 -- INSERT ... ON CONFLICT whose named CTEs are the stages (delivered days, the ads whose inputs
@@ -224,18 +238,15 @@ BEGIN
             OFFSET 0
         ) AS x0
         CROSS JOIN LATERAL (
-            SELECT CASE WHEN x0.newton THEN x0.x - (x0.x - fr.r * (1.0 - exp(-x0.x))) / (1.0 - fr.r * exp(-x0.x))
-                ELSE x0.x END AS x
+            SELECT CASE WHEN x0.newton THEN genome._exposure_newton_step(fr.r, x0.x) ELSE x0.x END AS x
             OFFSET 0
         ) AS x1
         CROSS JOIN LATERAL (
-            SELECT CASE WHEN x0.newton THEN x1.x - (x1.x - fr.r * (1.0 - exp(-x1.x))) / (1.0 - fr.r * exp(-x1.x))
-                ELSE x1.x END AS x
+            SELECT CASE WHEN x0.newton THEN genome._exposure_newton_step(fr.r, x1.x) ELSE x1.x END AS x
             OFFSET 0
         ) AS x2
         CROSS JOIN LATERAL (
-            SELECT CASE WHEN x0.newton THEN x2.x - (x2.x - fr.r * (1.0 - exp(-x2.x))) / (1.0 - fr.r * exp(-x2.x))
-                ELSE x2.x END AS x
+            SELECT CASE WHEN x0.newton THEN genome._exposure_newton_step(fr.r, x2.x) ELSE x2.x END AS x
             OFFSET 0
         ) AS x3
         GROUP BY d.ad_id

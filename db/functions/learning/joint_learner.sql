@@ -1187,7 +1187,9 @@ DECLARE
     v_value_prior_sd double precision := genome._setting_num('learner_value_prior_sd');
     v_intercept_sd double precision := genome._setting_num('learner_intercept_prior_sd');
     v_min_dispersion double precision := genome._setting_num('learner_min_dispersion');
-    v_dispersion_form text := genome._setting_text('learner_dispersion_form');
+    v_dispersion_form text;
+    v_context text;
+    v_frequency text;
     v_imported_weight double precision := genome._setting_num('imported_ad_weight');
     v_first_maturation integer := (SELECT min(m.maturation_days) FROM genome.reward_metrics AS m);
     v_pairs boolean := genome._setting_text('learner_interactions') = 'pairs';
@@ -1215,27 +1217,27 @@ BEGIN
     IF genome._setting_text('learner') <> 'joint_logistic' THEN
         RETURN 0;
     END IF;
-    PERFORM genome._setting_choice('learner_context', ARRAY['adjust', 'ignore']);
+    v_context := genome._setting_choice('learner_context', ARRAY['adjust', 'ignore']);
     -- The steps' ages double from it (docs/learning.md#drift): zero or less has none.
     IF NOT (v_drift_days > 0 AND v_drift_days < 'Infinity') THEN
         RAISE EXCEPTION 'setting learner_drift_days must be a positive number of days or null, got %',
             genome._setting('learner_drift_days')
             USING ERRCODE = 'GN090';
     END IF;
-    PERFORM genome._setting_choice('learner_frequency', ARRAY['adjust', 'ignore']);
+    v_frequency := genome._setting_choice('learner_frequency', ARRAY['adjust', 'ignore']);
     IF NOT (v_frequency_prior_sd > 0 AND v_frequency_prior_sd < 'Infinity') THEN
         RAISE EXCEPTION 'setting learner_frequency_prior_sd must be a positive number, got %',
             genome._setting('learner_frequency_prior_sd')
             USING ERRCODE = 'GN090';
     END IF;
-    PERFORM genome._setting_choice('learner_dispersion_form', ARRAY['auto', 'williams', 'logit_normal']);
+    v_dispersion_form := genome._setting_choice('learner_dispersion_form', ARRAY['auto', 'williams', 'logit_normal']);
     SELECT
         coalesce(array_agg(DISTINCT v.dimension ORDER BY v.dimension), '{}'),
         coalesce(array_agg('context:' || v.dimension || '=' || v.value ORDER BY 'context:' || v.dimension || '=' || v.value), '{}')
     INTO v_ctx_dims, v_ctx_names
     FROM genome.element_values AS v
     INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'context'
-    WHERE genome._setting_text('learner_context') = 'adjust';
+    WHERE v_context = 'adjust';
     SELECT array_agg(DISTINCT v.dimension ORDER BY v.dimension) INTO v_dims
     FROM genome.element_values AS v
     INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element';
@@ -1349,7 +1351,7 @@ BEGIN
         INNER JOIN public.meta_ad_mapping AS m ON m.generated_ad_id = a.generated_ad_id
         -- Only the mapped ad's brand's insights (docs/security.md#tenant-data).
         INNER JOIN public.meta_ads_performance AS p ON p.meta_ad_id = m.meta_ad_id AND p.brand_id = m.brand_id
-        WHERE genome._setting_text('learner_frequency') = 'adjust' AND a.click_stage
+        WHERE v_frequency = 'adjust' AND a.click_stage
           AND p.date <= p_now::date AND p.impressions > 0
         GROUP BY a.brand_id, a.stage
     ) AS g
