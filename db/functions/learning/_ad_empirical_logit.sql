@@ -2,7 +2,12 @@
 -- docs/attribution.md#ads-as-the-units sums per cell; shared by genome.attribute and
 -- genome.interactions. A one-SELECT SQL function without SET or STRICT, so the planner inlines
 -- it into the calling query (no per-row function call).
-CREATE OR REPLACE FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint)
+
+-- Before the exposure in double precision (docs/attribution.md#fatigue).
+DROP FUNCTION IF EXISTS genome._ad_empirical_logit(bigint, bigint);
+CREATE OR REPLACE FUNCTION genome._ad_empirical_logit(
+    p_exposure double precision, p_clicks double precision
+)
 RETURNS TABLE (
     n double precision,
     kh double precision,
@@ -13,14 +18,27 @@ LANGUAGE sql
 IMMUTABLE
 PARALLEL SAFE
 AS $$
-    -- In double precision: numeric ln() would cost seconds per 100,000 rows.
+    -- In double precision: numeric ln() would cost seconds per 100,000 rows. An exposure
+    -- adjusted for fatigue below the clicks (a small ad's noise) counts as the clicks.
     SELECT
-        p_impressions::double precision,
-        p_clicks::double precision + 0.5,
-        (p_impressions - p_clicks)::double precision + 0.5,
-        CASE WHEN p_impressions > 0 THEN ln(
-            (p_clicks::double precision + 0.5) / ((p_impressions - p_clicks)::double precision + 0.5)
-        ) END
+        greatest(p_exposure, p_clicks),
+        p_clicks + 0.5,
+        greatest(p_exposure - p_clicks, 0) + 0.5,
+        CASE WHEN p_exposure > 0 THEN ln((p_clicks + 0.5) / (greatest(p_exposure - p_clicks, 0) + 0.5)) END
 $$;
-COMMENT ON FUNCTION genome._ad_empirical_logit(bigint, bigint) IS
-'Internal (docs/attribution.md#ads-as-the-units): for one ad''s impressions n and clicks k, n as a double, k + 0.5, n - k + 0.5 (their reciprocals sum to the empirical logit''s binomial variance) and the empirical logit ln((k + 0.5) / (n - k + 0.5)), NULL without impressions. Inlined into genome.attribute and genome.interactions.';
+COMMENT ON FUNCTION genome._ad_empirical_logit(double precision, double precision) IS
+'Internal (docs/attribution.md#ads-as-the-units): for one ad''s exposure n (its impressions, or their fresh equivalent, docs/attribution.md#fatigue; at least its clicks) and clicks k, n, k + 0.5, n - k + 0.5 (their reciprocals sum to the empirical logit''s binomial variance) and the empirical logit ln((k + 0.5) / (n - k + 0.5)), NULL without exposure. Inlined into genome.attribute and genome.interactions.';
+
+-- Each ad's fatigue as the joint learner fitted it (docs/attribution.md#fatigue).
+CREATE OR REPLACE FUNCTION genome._frequency_log_factors(p_brand_id uuid)
+RETURNS TABLE (generated_ad_id uuid, log_factor double precision)
+LANGUAGE sql
+STABLE
+AS $$
+    SELECT u.generated_ad_id, u.log_factor
+    FROM genome.learner_posteriors AS lp
+    CROSS JOIN LATERAL unnest(lp.frequency_ad_ids, lp.frequency_log_factors) AS u (generated_ad_id, log_factor)
+    WHERE lp.brand_id = p_brand_id AND lp.frequency_ad_ids IS NOT NULL
+$$;
+COMMENT ON FUNCTION genome._frequency_log_factors(uuid) IS
+'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), its log factor: impressions x exp(log_factor) is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';

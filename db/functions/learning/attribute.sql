@@ -1,7 +1,9 @@
 -- Stratified attribution (docs/attribution.md): per value of one dimension, the Mantel-Haenszel
 -- effect on click odds within strata of context, spend and week, instead of a naive
 -- "CTR by tag" that Simpson's paradox can turn around. Its interval and 'finding' count the
--- ads, not the impressions, as the units that vary (docs/attribution.md#ads-as-the-units).
+-- ads, not the impressions, as the units that vary (docs/attribution.md#ads-as-the-units),
+-- and each ad's impressions count as their fresh equivalent where the joint learner fitted
+-- its fatigue (docs/attribution.md#fatigue).
 
 -- The earlier return type without the ad-level columns (CREATE OR REPLACE cannot change it).
 DROP FUNCTION IF EXISTS genome.attribute(uuid, text, timestamptz);
@@ -21,6 +23,7 @@ RETURNS TABLE (
     impressions bigint,
     clicks bigint,
     ctr double precision,
+    fatigue_adjusted_ctr double precision,
     crude_odds_ratio double precision,
     mh_odds_ratio double precision,
     mh_log_or_se double precision,
@@ -115,7 +118,9 @@ BEGIN
         -- inputs share one state: (clicks, impressions) gives the ads, the click and impression
         -- sums and the sum of squared impressions; (empirical logit, its binomial variance),
         -- NULL for an ad without impressions and so skipped, gives the ads with impressions and
-        -- the sums of logits, squared logits and variances.
+        -- the sums of logits, squared logits and variances. An ad's exposure is its impressions
+        -- times its frequency factor (docs/attribution.md#fatigue; 1 without one); the
+        -- delivered impressions are summed apart for the crude, as-delivered figures.
         SELECT
             cer.element_tags ->> p_dimension AS val,
             cer.element_tags ->> v_context[1] AS ctx1,
@@ -133,6 +138,7 @@ BEGIN
             END AS ctx_more,
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
+            sum(cer.total_impressions::double precision) AS delivered,
             regr_count(cer.total_clicks::double precision, h.n) AS n_ads,
             regr_avgy(cer.total_clicks::double precision, h.n) AS mean_k,
             regr_avgx(cer.total_clicks::double precision, h.n) AS mean_n,
@@ -143,7 +149,10 @@ BEGIN
             regr_syy(h.logit, 1 / h.kh + 1 / h.mh) AS syy_logit,
             regr_avgx(h.logit, 1 / h.kh + 1 / h.mh) AS mean_v
         FROM genome.creative_element_rewards AS cer
-        CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
+        LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
+        CROSS JOIN LATERAL genome._ad_empirical_logit(
+            cer.total_impressions * exp(coalesce(fq.log_factor, 0.0)), cer.total_clicks
+        ) AS h
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     ),
@@ -172,6 +181,7 @@ BEGIN
             ) AS stratum,
             raw.n_ads,
             raw.ns,
+            raw.delivered,
             raw.n_ads * raw.mean_k AS k,
             raw.n_ads * (raw.mean_n - raw.mean_k) AS m,
             raw.sxx_n + raw.n_ads * raw.mean_n ^ 2 AS s2,
@@ -187,6 +197,7 @@ BEGIN
             r.val,
             sum(r.n_ads) AS n_ads,
             sum(r.ns) AS ns,
+            sum(r.delivered) AS delivered,
             sum(r.k) AS k,
             sum(r.m) AS m,
             sum(r.s2) AS s2,
@@ -224,10 +235,11 @@ BEGIN
     ),
 
     total AS (
+        -- As delivered: the crude odds ratio is the naive "CTR by tag".
         SELECT
-            sum(strat.k) AS k,
-            sum(strat.m) AS m
-        FROM strat
+            sum(cell.k) AS k,
+            sum(cell.delivered - cell.k) AS m
+        FROM cell
     ),
 
     tab AS (
@@ -250,7 +262,8 @@ BEGIN
             cell.val,
             sum(cell.n_ads)::bigint AS n_ads,
             sum(cell.k) AS k,
-            sum(cell.m) AS m
+            sum(cell.m) AS m,
+            sum(cell.delivered) AS delivered
         FROM cell
         WHERE cell.val IS NOT NULL
         GROUP BY cell.val
@@ -281,10 +294,12 @@ BEGIN
             pv.n_ads,
             pv.k,
             pv.m,
-            -- Crude OR of the summed table: value vs the rest over all of the brand's ads.
+            pv.delivered,
+            -- Crude OR of the summed table as delivered: value vs the rest over all of the
+            -- brand's ads.
             CASE
-                WHEN pv.m * (total.k - pv.k) > 0
-                    THEN (pv.k * (total.m - pv.m)) / (pv.m * (total.k - pv.k))
+                WHEN (pv.delivered - pv.k) * (total.k - pv.k) > 0
+                    THEN (pv.k * (total.m - (pv.delivered - pv.k))) / ((pv.delivered - pv.k) * (total.k - pv.k))
             END AS crude_or,
             st.*,
             spread.kappa,
@@ -322,9 +337,10 @@ BEGIN
         p_dimension AS dimension,
         j.val AS value,
         j.n_ads,
-        (j.k + j.m)::bigint AS impressions,
+        j.delivered::bigint AS impressions,
         j.k::bigint AS clicks,
-        j.k / nullif(j.k + j.m, 0) AS ctr,
+        j.k / nullif(j.delivered, 0) AS ctr,
+        j.k / nullif(j.k + j.m, 0) AS fatigue_adjusted_ctr,
         j.crude_or AS crude_odds_ratio,
         j.mh_odds_ratio,
         j.mh_log_or_se,
@@ -372,7 +388,11 @@ COMMENT ON FUNCTION genome.attribute(uuid, text, timestamptz) IS
 'first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs '
 'non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, '
 'ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the '
-'value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); '
+'value as delivered; fatigue_adjusted_ctr: their clicks per fresh-equivalent impression (each ad''s '
+'impressions times exp of its frequency log factor from the joint learner''s last fit, '
+'genome.learner_posteriors.frequency_log_factors; docs/attribution.md#fatigue), the exposure every '
+'statistic below but the crude one counts (= ctr where no ad has a factor); '
+'crude_odds_ratio: odds ratio of the table summed over all ads as delivered (the naive comparison); '
 'mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its '
 'log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR (these treat impressions as independent '
 'trials, as statsmodels does); ads as the units that vary (docs/attribution.md#ads-as-the-units): '

@@ -94,7 +94,9 @@ BEGIN
                 -- Ads with impressions: the ones whose CTR (and its spread) is defined.
                 count(*) FILTER (WHERE cer.total_impressions > 0) AS ns,
                 sum(cer.total_clicks::double precision) AS k,
-                sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
+                -- Non-click exposure: an ad's impressions count as their fresh equivalent
+                -- where the joint learner fitted its fatigue (docs/attribution.md#fatigue).
+                sum(h.n - cer.total_clicks) AS m,
                 -- Per ad: squared impressions, and the empirical logit of its CTR with its
                 -- binomial variance (docs/attribution.md#ads-as-the-units).
                 sum(h.n * h.n) AS s2,
@@ -102,7 +104,10 @@ BEGIN
                 sum(h.logit * h.logit) AS sll,
                 sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
-            CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
+            LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
+            CROSS JOIN LATERAL genome._ad_empirical_logit(
+                cer.total_impressions * exp(coalesce(fq.log_factor, 0.0)), cer.total_clicks
+            ) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
         ) AS g
@@ -325,5 +330,8 @@ COMMENT ON FUNCTION genome.interactions(uuid, timestamptz) IS
 'ties by |z|, then dimension and value names; rank 1 is the strongest evidence. Also: '
 'n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, '
 'clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if '
-'the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: '
+'the effects added on the log-odds scale), label (always ''correlational''). Every count of '
+'impressions (impressions_both, ctr_both too) is the fresh equivalent where the joint learner '
+'fitted an ad''s fatigue: its impressions x exp(its log factor in '
+'genome.learner_posteriors.frequency_log_factors), docs/attribution.md#fatigue. Read-only. Errors: '
 'GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';

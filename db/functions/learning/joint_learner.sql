@@ -1567,6 +1567,12 @@ BEGIN
             END AS offsets,
             max(fq.slope) AS frequency_slope,
             max(fq.slope_sd) AS frequency_slope_sd,
+            -- The ads that carried an offset and theirs, kept for genome.attribute
+            -- (docs/attribution.md#fatigue).
+            array_agg(a.generated_ad_id ORDER BY a.ad_idx)
+                FILTER (WHERE fq.log_factors[a.ad_idx] <> 0) AS frequency_ad_ids,
+            array_agg(fq.log_factors[a.ad_idx] ORDER BY a.ad_idx)
+                FILTER (WHERE fq.log_factors[a.ad_idx] <> 0) AS frequency_log_factors,
             bool_or(a.value_stage) AS value_stage,
             count(*)::integer AS n_ads
         FROM _joint_ads AS a
@@ -1625,6 +1631,8 @@ BEGIN
         pa.value_stage,
         pa.frequency_slope,
         pa.frequency_slope_sd,
+        pa.frequency_ad_ids,
+        pa.frequency_log_factors,
         f.*,
         -- When the data chose the half-life: kept from the last choice, now when this fit
         -- scored the candidates, NULL when it fell back (docs/learning.md#half-life).
@@ -1676,7 +1684,7 @@ BEGIN
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, dispersion_form, n_ads, effective_ads,
         half_life_days, half_life_chosen_at, value_stage, pair_groups, pair_sd, drift_dimensions,
-        drift_sd, frequency_slope, frequency_slope_sd, updated_at
+        drift_sd, frequency_slope, frequency_slope_sd, frequency_ad_ids, frequency_log_factors, updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version,
@@ -1685,7 +1693,7 @@ BEGIN
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.dispersion_form, jf.n_ads,
         jf.effective_ads, jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd,
         CASE WHEN jf.drift_sd IS NOT NULL THEN jf.dimension_names END, jf.drift_sd,
-        jf.frequency_slope, jf.frequency_slope_sd, p_now
+        jf.frequency_slope, jf.frequency_slope_sd, jf.frequency_ad_ids, jf.frequency_log_factors, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -1707,6 +1715,8 @@ BEGIN
         drift_sd = excluded.drift_sd,
         frequency_slope = excluded.frequency_slope,
         frequency_slope_sd = excluded.frequency_slope_sd,
+        frequency_ad_ids = excluded.frequency_ad_ids,
+        frequency_log_factors = excluded.frequency_log_factors,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each rate stage (the value stage enters the win
