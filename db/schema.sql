@@ -64,28 +64,27 @@ COMMENT ON TYPE genome.alert_evaluation IS 'One evaluated health check for genom
 
 
 --
--- Name: _ad_empirical_logit(bigint, bigint); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _ad_empirical_logit(double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) RETURNS TABLE(n double precision, kh double precision, mh double precision, logit double precision)
+CREATE FUNCTION genome._ad_empirical_logit(p_exposure double precision, p_clicks double precision) RETURNS TABLE(n double precision, kh double precision, mh double precision, logit double precision)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
-    -- In double precision: numeric ln() would cost seconds per 100,000 rows.
+    -- In double precision: numeric ln() would cost seconds per 100,000 rows. An exposure
+    -- adjusted for fatigue below the clicks (a small ad's noise) counts as the clicks.
     SELECT
-        p_impressions::double precision,
-        p_clicks::double precision + 0.5,
-        (p_impressions - p_clicks)::double precision + 0.5,
-        CASE WHEN p_impressions > 0 THEN ln(
-            (p_clicks::double precision + 0.5) / ((p_impressions - p_clicks)::double precision + 0.5)
-        ) END
+        greatest(p_exposure, p_clicks),
+        p_clicks + 0.5,
+        greatest(p_exposure - p_clicks, 0) + 0.5,
+        CASE WHEN p_exposure > 0 THEN ln((p_clicks + 0.5) / (greatest(p_exposure - p_clicks, 0) + 0.5)) END
 $$;
 
 
 --
--- Name: FUNCTION _ad_empirical_logit(p_impressions bigint, p_clicks bigint); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _ad_empirical_logit(p_exposure double precision, p_clicks double precision); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) IS 'Internal (docs/attribution.md#ads-as-the-units): for one ad''s impressions n and clicks k, n as a double, k + 0.5, n - k + 0.5 (their reciprocals sum to the empirical logit''s binomial variance) and the empirical logit ln((k + 0.5) / (n - k + 0.5)), NULL without impressions. Inlined into genome.attribute and genome.interactions.';
+COMMENT ON FUNCTION genome._ad_empirical_logit(p_exposure double precision, p_clicks double precision) IS 'Internal (docs/attribution.md#ads-as-the-units): for one ad''s exposure n (its impressions, or their fresh equivalent, docs/attribution.md#fatigue; at least its clicks) and clicks k, n, k + 0.5, n - k + 0.5 (their reciprocals sum to the empirical logit''s binomial variance) and the empirical logit ln((k + 0.5) / (n - k + 0.5)), NULL without exposure. Inlined into genome.attribute and genome.interactions.';
 
 
 --
@@ -4422,6 +4421,27 @@ $$;
 --
 
 COMMENT ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now timestamp with time zone) IS 'Internal: mark a running job (lease already checked by _hold_lease) succeeded with its result and close its open attempt.';
+
+
+--
+-- Name: _frequency_log_factors(uuid); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._frequency_log_factors(p_brand_id uuid) RETURNS TABLE(generated_ad_id uuid, log_factor double precision)
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT u.generated_ad_id, u.log_factor
+    FROM genome.learner_posteriors AS lp
+    CROSS JOIN LATERAL unnest(lp.frequency_ad_ids, lp.frequency_log_factors) AS u (generated_ad_id, log_factor)
+    WHERE lp.brand_id = p_brand_id AND lp.frequency_ad_ids IS NOT NULL
+$$;
+
+
+--
+-- Name: FUNCTION _frequency_log_factors(p_brand_id uuid); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._frequency_log_factors(p_brand_id uuid) IS 'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), its log factor: impressions x exp(log_factor) is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';
 
 
 --
@@ -12178,6 +12198,12 @@ BEGIN
             END AS offsets,
             max(fq.slope) AS frequency_slope,
             max(fq.slope_sd) AS frequency_slope_sd,
+            -- The ads that carried an offset and theirs, kept for genome.attribute
+            -- (docs/attribution.md#fatigue).
+            array_agg(a.generated_ad_id ORDER BY a.ad_idx)
+                FILTER (WHERE fq.log_factors[a.ad_idx] <> 0) AS frequency_ad_ids,
+            array_agg(fq.log_factors[a.ad_idx] ORDER BY a.ad_idx)
+                FILTER (WHERE fq.log_factors[a.ad_idx] <> 0) AS frequency_log_factors,
             bool_or(a.value_stage) AS value_stage,
             count(*)::integer AS n_ads
         FROM _joint_ads AS a
@@ -12236,6 +12262,8 @@ BEGIN
         pa.value_stage,
         pa.frequency_slope,
         pa.frequency_slope_sd,
+        pa.frequency_ad_ids,
+        pa.frequency_log_factors,
         f.*,
         -- When the data chose the half-life: kept from the last choice, now when this fit
         -- scored the candidates, NULL when it fell back (docs/learning.md#half-life).
@@ -12287,7 +12315,7 @@ BEGIN
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, dispersion_form, n_ads, effective_ads,
         half_life_days, half_life_chosen_at, value_stage, pair_groups, pair_sd, drift_dimensions,
-        drift_sd, frequency_slope, frequency_slope_sd, updated_at
+        drift_sd, frequency_slope, frequency_slope_sd, frequency_ad_ids, frequency_log_factors, updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version,
@@ -12296,7 +12324,7 @@ BEGIN
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.dispersion_form, jf.n_ads,
         jf.effective_ads, jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd,
         CASE WHEN jf.drift_sd IS NOT NULL THEN jf.dimension_names END, jf.drift_sd,
-        jf.frequency_slope, jf.frequency_slope_sd, p_now
+        jf.frequency_slope, jf.frequency_slope_sd, jf.frequency_ad_ids, jf.frequency_log_factors, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -12318,6 +12346,8 @@ BEGIN
         drift_sd = excluded.drift_sd,
         frequency_slope = excluded.frequency_slope,
         frequency_slope_sd = excluded.frequency_slope_sd,
+        frequency_ad_ids = excluded.frequency_ad_ids,
+        frequency_log_factors = excluded.frequency_log_factors,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each rate stage (the value stage enters the win
@@ -13818,7 +13848,7 @@ COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with t
 -- Name: attribute(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, ad_ctr_cv double precision, ad_spread_df integer, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
+CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, fatigue_adjusted_ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, ad_ctr_cv double precision, ad_spread_df integer, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
@@ -13881,7 +13911,9 @@ BEGIN
         -- inputs share one state: (clicks, impressions) gives the ads, the click and impression
         -- sums and the sum of squared impressions; (empirical logit, its binomial variance),
         -- NULL for an ad without impressions and so skipped, gives the ads with impressions and
-        -- the sums of logits, squared logits and variances.
+        -- the sums of logits, squared logits and variances. An ad's exposure is its impressions
+        -- times its frequency factor (docs/attribution.md#fatigue; 1 without one); the
+        -- delivered impressions are summed apart for the crude, as-delivered figures.
         SELECT
             cer.element_tags ->> p_dimension AS val,
             cer.element_tags ->> v_context[1] AS ctx1,
@@ -13899,6 +13931,7 @@ BEGIN
             END AS ctx_more,
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
+            sum(cer.total_impressions::double precision) AS delivered,
             regr_count(cer.total_clicks::double precision, h.n) AS n_ads,
             regr_avgy(cer.total_clicks::double precision, h.n) AS mean_k,
             regr_avgx(cer.total_clicks::double precision, h.n) AS mean_n,
@@ -13909,7 +13942,10 @@ BEGIN
             regr_syy(h.logit, 1 / h.kh + 1 / h.mh) AS syy_logit,
             regr_avgx(h.logit, 1 / h.kh + 1 / h.mh) AS mean_v
         FROM genome.creative_element_rewards AS cer
-        CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
+        LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
+        CROSS JOIN LATERAL genome._ad_empirical_logit(
+            cer.total_impressions * exp(coalesce(fq.log_factor, 0.0)), cer.total_clicks
+        ) AS h
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     ),
@@ -13938,6 +13974,7 @@ BEGIN
             ) AS stratum,
             raw.n_ads,
             raw.ns,
+            raw.delivered,
             raw.n_ads * raw.mean_k AS k,
             raw.n_ads * (raw.mean_n - raw.mean_k) AS m,
             raw.sxx_n + raw.n_ads * raw.mean_n ^ 2 AS s2,
@@ -13953,6 +13990,7 @@ BEGIN
             r.val,
             sum(r.n_ads) AS n_ads,
             sum(r.ns) AS ns,
+            sum(r.delivered) AS delivered,
             sum(r.k) AS k,
             sum(r.m) AS m,
             sum(r.s2) AS s2,
@@ -13990,10 +14028,11 @@ BEGIN
     ),
 
     total AS (
+        -- As delivered: the crude odds ratio is the naive "CTR by tag".
         SELECT
-            sum(strat.k) AS k,
-            sum(strat.m) AS m
-        FROM strat
+            sum(cell.k) AS k,
+            sum(cell.delivered - cell.k) AS m
+        FROM cell
     ),
 
     tab AS (
@@ -14016,7 +14055,8 @@ BEGIN
             cell.val,
             sum(cell.n_ads)::bigint AS n_ads,
             sum(cell.k) AS k,
-            sum(cell.m) AS m
+            sum(cell.m) AS m,
+            sum(cell.delivered) AS delivered
         FROM cell
         WHERE cell.val IS NOT NULL
         GROUP BY cell.val
@@ -14047,10 +14087,12 @@ BEGIN
             pv.n_ads,
             pv.k,
             pv.m,
-            -- Crude OR of the summed table: value vs the rest over all of the brand's ads.
+            pv.delivered,
+            -- Crude OR of the summed table as delivered: value vs the rest over all of the
+            -- brand's ads.
             CASE
-                WHEN pv.m * (total.k - pv.k) > 0
-                    THEN (pv.k * (total.m - pv.m)) / (pv.m * (total.k - pv.k))
+                WHEN (pv.delivered - pv.k) * (total.k - pv.k) > 0
+                    THEN (pv.k * (total.m - (pv.delivered - pv.k))) / ((pv.delivered - pv.k) * (total.k - pv.k))
             END AS crude_or,
             st.*,
             spread.kappa,
@@ -14088,9 +14130,10 @@ BEGIN
         p_dimension AS dimension,
         j.val AS value,
         j.n_ads,
-        (j.k + j.m)::bigint AS impressions,
+        j.delivered::bigint AS impressions,
         j.k::bigint AS clicks,
-        j.k / nullif(j.k + j.m, 0) AS ctr,
+        j.k / nullif(j.delivered, 0) AS ctr,
+        j.k / nullif(j.k + j.m, 0) AS fatigue_adjusted_ctr,
         j.crude_or AS crude_odds_ratio,
         j.mh_odds_ratio,
         j.mh_log_or_se,
@@ -14135,7 +14178,7 @@ $$;
 -- Name: FUNCTION attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value; crude_odds_ratio: odds ratio of the table summed over all ads (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR (these treat impressions as independent trials, as statsmodels does); ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads of one cell (cell = stratum x value; sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0; the same in every row), ad_spread_df: its degrees of freedom (ads - cells), mh_log_or_se_ad_level: SE of log mh_odds_ratio with the ad-to-ad spread added to the RBG variance (delta method), mh_ci_lower_ad_level, mh_ci_upper_ad_level: its 95% CI with Student t (ad_spread_df), p_value_ad_level: two-sided t test of OR = 1 with it, design_effect: ad-level / RBG variance (NULL when no cell has two ads); cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the ad-level 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN090 attribution settings missing or malformed.';
+COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value as delivered; fatigue_adjusted_ctr: their clicks per fresh-equivalent impression (each ad''s impressions times exp of its frequency log factor from the joint learner''s last fit, genome.learner_posteriors.frequency_log_factors; docs/attribution.md#fatigue), the exposure every statistic below but the crude one counts (= ctr where no ad has a factor); crude_odds_ratio: odds ratio of the table summed over all ads as delivered (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR (these treat impressions as independent trials, as statsmodels does); ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads of one cell (cell = stratum x value; sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0; the same in every row), ad_spread_df: its degrees of freedom (ads - cells), mh_log_or_se_ad_level: SE of log mh_odds_ratio with the ad-to-ad spread added to the RBG variance (delta method), mh_ci_lower_ad_level, mh_ci_upper_ad_level: its 95% CI with Student t (ad_spread_df), p_value_ad_level: two-sided t test of OR = 1 with it, design_effect: ad-level / RBG variance (NULL when no cell has two ads); cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the ad-level 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN090 attribution settings missing or malformed.';
 
 
 --
@@ -15777,7 +15820,9 @@ BEGIN
                 -- Ads with impressions: the ones whose CTR (and its spread) is defined.
                 count(*) FILTER (WHERE cer.total_impressions > 0) AS ns,
                 sum(cer.total_clicks::double precision) AS k,
-                sum((cer.total_impressions - cer.total_clicks)::double precision) AS m,
+                -- Non-click exposure: an ad's impressions count as their fresh equivalent
+                -- where the joint learner fitted its fatigue (docs/attribution.md#fatigue).
+                sum(h.n - cer.total_clicks) AS m,
                 -- Per ad: squared impressions, and the empirical logit of its CTR with its
                 -- binomial variance (docs/attribution.md#ads-as-the-units).
                 sum(h.n * h.n) AS s2,
@@ -15785,7 +15830,10 @@ BEGIN
                 sum(h.logit * h.logit) AS sll,
                 sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
-            CROSS JOIN LATERAL genome._ad_empirical_logit(cer.total_impressions, cer.total_clicks) AS h
+            LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
+            CROSS JOIN LATERAL genome._ad_empirical_logit(
+                cer.total_impressions * exp(coalesce(fq.log_factor, 0.0)), cer.total_clicks
+            ) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
         ) AS g
@@ -15988,7 +16036,7 @@ $$;
 -- Name: FUNCTION interactions(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se (these treat impressions as independent trials). Ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads sharing both values, per pair of dimensions (sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0); ad_spread_df: its degrees of freedom (ads with both dimensions - cells); se_ad_level: sqrt(sum over the 4 cells of (1/clicks + 1/non-clicks) x the cell''s design effect 1 + kappa p / (1 - p) (sum of squared impressions / impressions - 1)), kappa = ad_ctr_cv^2; ci_lower_ad_level/ci_upper_ad_level: 95% interval with Student t (ad_spread_df); z_ad_level = interaction_log_or / se_ad_level; design_effect = (se_ad_level / se)^2 (ad-level columns NULL when no cell of the dimension pair has two ads); direction: ''synergy'' (ad-level CI above 0), ''conflict'' (below 0), ''neutral'' (includes 0, or not estimable). Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se_ad_level (= |z_ad_level|) descending (NULL last), ties by |z|, then dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Read-only. Errors: GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';
+COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se (these treat impressions as independent trials). Ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads sharing both values, per pair of dimensions (sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0); ad_spread_df: its degrees of freedom (ads with both dimensions - cells); se_ad_level: sqrt(sum over the 4 cells of (1/clicks + 1/non-clicks) x the cell''s design effect 1 + kappa p / (1 - p) (sum of squared impressions / impressions - 1)), kappa = ad_ctr_cv^2; ci_lower_ad_level/ci_upper_ad_level: 95% interval with Student t (ad_spread_df); z_ad_level = interaction_log_or / se_ad_level; design_effect = (se_ad_level / se)^2 (ad-level columns NULL when no cell of the dimension pair has two ads); direction: ''synergy'' (ad-level CI above 0), ''conflict'' (below 0), ''neutral'' (includes 0, or not estimable). Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se_ad_level (= |z_ad_level|) descending (NULL last), ties by |z|, then dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Every count of impressions (impressions_both, ctr_both too) is the fresh equivalent where the joint learner fitted an ad''s fatigue: its impressions x exp(its log factor in genome.learner_posteriors.frequency_log_factors), docs/attribution.md#fatigue. Read-only. Errors: GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';
 
 
 --
@@ -20745,10 +20793,13 @@ CREATE TABLE genome.learner_posteriors (
     dispersion_form text,
     frequency_slope double precision,
     frequency_slope_sd double precision,
+    frequency_ad_ids uuid[],
+    frequency_log_factors double precision[],
     tenant_organization_id uuid,
     CONSTRAINT learner_posteriors_dispersion_check CHECK ((dispersion >= (1)::double precision)),
     CONSTRAINT learner_posteriors_dispersion_form_check CHECK ((dispersion_form = ANY (ARRAY['williams'::text, 'logit_normal'::text]))),
     CONSTRAINT learner_posteriors_drift_check CHECK ((NOT (cardinality(drift_dimensions) IS DISTINCT FROM cardinality(drift_sd)))),
+    CONSTRAINT learner_posteriors_frequency_factors_check CHECK ((NOT (cardinality(frequency_ad_ids) IS DISTINCT FROM cardinality(frequency_log_factors)))),
     CONSTRAINT learner_posteriors_half_life_days_check CHECK ((half_life_days > (0)::double precision)),
     CONSTRAINT learner_posteriors_pair_check CHECK ((NOT (cardinality(pair_groups) IS DISTINCT FROM cardinality(pair_sd)))),
     CONSTRAINT learner_posteriors_stage_check CHECK ((stage >= 1))
@@ -20851,6 +20902,20 @@ COMMENT ON COLUMN genome.learner_posteriors.frequency_slope IS 'The fall of the 
 --
 
 COMMENT ON COLUMN genome.learner_posteriors.frequency_slope_sd IS 'Posterior sd of frequency_slope (Laplace, scaled by the daily counts'' Pearson dispersion).';
+
+
+--
+-- Name: COLUMN learner_posteriors.frequency_ad_ids; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.frequency_ad_ids IS 'The ads (generated_ads.id) whose evidence carried a frequency offset at this fit, in the order of frequency_log_factors; ads not listed carried none. NULL: no adjustment (as frequency_slope).';
+
+
+--
+-- Name: COLUMN learner_posteriors.frequency_log_factors; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.learner_posteriors.frequency_log_factors IS 'Per ad of frequency_ad_ids, its log-odds offset: how far its delivery fatigued it (the slope times each day''s excess frequency, averaged over its impressions; docs/learning.md#frequency). impressions x exp(factor) is the fresh ad''s equivalent exposure genome.attribute compares (docs/attribution.md#fatigue).';
 
 
 --
@@ -26507,11 +26572,11 @@ GRANT USAGE ON SCHEMA public TO genome_api;
 
 
 --
--- Name: FUNCTION _ad_empirical_logit(p_impressions bigint, p_clicks bigint); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _ad_empirical_logit(p_exposure double precision, p_clicks double precision); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_impressions bigint, p_clicks bigint) TO genome_api;
+REVOKE ALL ON FUNCTION genome._ad_empirical_logit(p_exposure double precision, p_clicks double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_exposure double precision, p_clicks double precision) TO genome_api;
 
 
 --
@@ -26941,6 +27006,14 @@ REVOKE ALL ON FUNCTION genome._fatigue_mark_changes() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION _frequency_log_factors(p_brand_id uuid); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._frequency_log_factors(p_brand_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._frequency_log_factors(p_brand_id uuid) TO genome_api;
 
 
 --

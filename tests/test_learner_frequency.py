@@ -12,6 +12,7 @@ import numpy as np
 import psycopg
 import pytest
 import statsmodels.api as sm
+from statsmodels.stats.contingency_tables import StratifiedTable
 from scipy.special import expit
 
 from sim import factories as f
@@ -219,7 +220,9 @@ def _heavily_served_brand(db, *, days: int = 10):
             reach = round(AUDIENCE * (1 - math.exp(-daily / AUDIENCE)))
             rows.append((start + dt.timedelta(days=d), daily, clicks, reach))
             cum += daily
-        tags.append({hook_dim: hook})
+        # (A second dimension with no effect, balanced against the hooks: pairs for
+        # genome.interactions.)
+        tags.append({hook_dim: hook, "color_mode": dims["color_mode"][(i // 3) % 2]})
         per_ad.append(rows)
     brand = f.brand(db)
     impressions = [sum(r[1] for r in rows) for rows in per_ad]
@@ -235,11 +238,11 @@ def _heavily_served_brand(db, *, days: int = 10):
             "FROM unnest(%s::date[], %s::bigint[], %s::bigint[], %s::bigint[]) AS x (d, i, c, r)",
             (meta, brand, *[list(col) for col in zip(*rows, strict=True)]),
         )
-    return brand, hook_dim, hooks, tags, impressions, clicks
+    return brand, hook_dim, hooks, tags, impressions, clicks, ids
 
 
 def test_a_hook_served_into_fatigue_is_judged_as_a_fresh_ad(db: psycopg.Connection) -> None:
-    brand, hook_dim, hooks, tags, impressions, clicks = _heavily_served_brand(db)
+    brand, hook_dim, hooks, tags, impressions, clicks, _ = _heavily_served_brand(db)
     good = hooks[0]
     # As delivered, the best hook's ads click less than the others.
     raw = {}
@@ -300,3 +303,87 @@ def test_update_scores_refuses_bad_frequency_settings(db: psycopg.Connection, ke
     with pytest.raises(psycopg.Error, match=key) as err:
         db.execute("SELECT genome.update_scores(%s, true)", (T0,))
     assert err.value.sqlstate == "GN090"
+
+
+def _attribution(db, brand, dimension):
+    cur = db.execute("SELECT * FROM genome.attribute(%s, %s, %s)", (brand, dimension, T0))
+    cols = [c.name for c in cur.description]
+    return {r[1]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+
+
+def test_attribution_counts_a_heavily_served_hooks_impressions_as_fresh_ones(
+    db: psycopg.Connection,
+) -> None:
+    """docs/attribution.md#fatigue: as delivered the best hook's odds ratio is below 1; with
+    the learner's per-ad factors it is the planted one, and equals statsmodels' on the
+    tables of impressions x exp(factor)."""
+    brand, hook_dim, hooks, tags, impressions, clicks, ids = _heavily_served_brand(db)
+    good = hooks[0]
+    db.execute("SELECT genome.detect_fatigue(%s)", (T0,))
+
+    # Without the adjustment: no factors kept, and attribution reads the ads as delivered.
+    _use(db, "joint_logistic", learner_frequency="ignore")
+    db.execute("SELECT genome.update_scores(%s, true)", (T0,))
+    kept = db.execute(
+        "SELECT frequency_ad_ids, frequency_log_factors FROM genome.learner_posteriors "
+        "WHERE brand_id = %s",
+        (brand,),
+    ).fetchone()
+    assert kept == (None, None)
+    delivered = _attribution(db, brand, hook_dim)
+    assert delivered[good]["mh_odds_ratio"] < 1
+    assert delivered[good]["fatigue_adjusted_ctr"] == pytest.approx(delivered[good]["ctr"])
+
+    _use(db, "joint_logistic", learner_frequency="adjust")
+    db.execute("SELECT genome.update_scores(%s, true)", (T0 + dt.timedelta(minutes=1),))
+    ad_ids, factors = db.execute(
+        "SELECT frequency_ad_ids, frequency_log_factors FROM genome.learner_posteriors "
+        "WHERE brand_id = %s",
+        (brand,),
+    ).fetchone()
+    assert sorted(ad_ids) == sorted(ids)  # every ad was served past a frequency of 1
+    factor = dict(zip(ad_ids, factors, strict=True))
+    # The heavily served hook's ads fatigued most.
+    by_hook = {
+        h: np.mean([factor[i] for i, t in zip(ids, tags, strict=True) if t[hook_dim] == h])
+        for h in hooks
+    }
+    assert by_hook[good] < min(by_hook[h] for h in hooks[1:]) < 0
+
+    fresh = _attribution(db, brand, hook_dim)
+    row = fresh[good]
+    # The reference: one stratum (same week, spend bucket and audience), the good hook's ads
+    # against the rest, each ad's impressions times exp(its factor).
+    exposure = np.array([n * math.exp(factor[i]) for i, n in zip(ids, impressions, strict=True)])
+    k = np.array(clicks, dtype=float)
+    mine = np.array([t[hook_dim] == good for t in tags])
+    table = np.array(
+        [
+            [k[mine].sum(), (exposure - k)[mine].sum()],
+            [k[~mine].sum(), (exposure - k)[~mine].sum()],
+        ]
+    )
+    ref = StratifiedTable([table])
+    assert row["mh_odds_ratio"] == pytest.approx(ref.oddsratio_pooled, rel=1e-9)
+    assert math.log(row["mh_odds_ratio"]) == pytest.approx(0.35, abs=0.12)
+    assert row["fatigue_adjusted_ctr"] == pytest.approx(table[0, 0] / table[0].sum(), rel=1e-9)
+    # ctr, impressions and the crude odds ratio stay as delivered: the naive comparison
+    # points the other way, which is the reversal flag.
+    n = np.array(impressions, dtype=float)
+    assert row["impressions"] == int(n[mine].sum())
+    assert row["ctr"] == pytest.approx(k[mine].sum() / n[mine].sum(), rel=1e-9)
+    assert row["crude_odds_ratio"] == pytest.approx(delivered[good]["crude_odds_ratio"], rel=1e-9)
+    assert row["crude_odds_ratio"] < 1 < row["mh_odds_ratio"] and row["reversal"]
+
+    # genome.interactions counts the same exposures: a pair's pooled impressions are its
+    # ads' fresh ones.
+    db.execute("UPDATE genome.settings SET value = '100' WHERE key = 'interaction_top_n'")
+    pairs = db.execute(
+        "SELECT dimension_a, value_a, dimension_b, value_b, impressions_both "
+        "FROM genome.interactions(%s, %s)",
+        (brand, T0),
+    ).fetchall()
+    assert pairs
+    for dim_a, val_a, dim_b, val_b, both in pairs:
+        carry = np.array([t.get(dim_a) == val_a and t.get(dim_b) == val_b for t in tags])
+        assert both == int(exposure[carry].sum())
