@@ -4427,10 +4427,12 @@ COMMENT ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now time
 -- Name: _frequency_log_factors(uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._frequency_log_factors(p_brand_id uuid) RETURNS TABLE(generated_ad_id uuid, log_factor double precision)
-    LANGUAGE sql STABLE
+CREATE FUNCTION genome._frequency_log_factors(p_brand_id uuid) RETURNS TABLE(generated_ad_id uuid, log_factor double precision, exposure_factor double precision)
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    SELECT u.generated_ad_id, u.log_factor
+    -- exp() here, once per ad with a factor, not in the callers' per-row expressions: an
+    -- inlined function's argument is computed again wherever the body uses it.
+    SELECT u.generated_ad_id, u.log_factor, exp(u.log_factor)
     FROM genome.learner_posteriors AS lp
     CROSS JOIN LATERAL unnest(lp.frequency_ad_ids, lp.frequency_log_factors) AS u (generated_ad_id, log_factor)
     WHERE lp.brand_id = p_brand_id AND lp.frequency_ad_ids IS NOT NULL
@@ -4441,7 +4443,7 @@ $$;
 -- Name: FUNCTION _frequency_log_factors(p_brand_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._frequency_log_factors(p_brand_id uuid) IS 'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), its log factor: impressions x exp(log_factor) is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';
+COMMENT ON FUNCTION genome._frequency_log_factors(p_brand_id uuid) IS 'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), its log factor and exposure_factor = exp(log_factor): impressions x exposure_factor is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';
 
 
 --
@@ -13944,7 +13946,7 @@ BEGIN
         FROM genome.creative_element_rewards AS cer
         LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
         CROSS JOIN LATERAL genome._ad_empirical_logit(
-            cer.total_impressions * exp(coalesce(fq.log_factor, 0.0)), cer.total_clicks
+            cer.total_impressions * coalesce(fq.exposure_factor, 1.0), cer.total_clicks
         ) AS h
         WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
@@ -15832,7 +15834,7 @@ BEGIN
             FROM genome.creative_element_rewards AS cer
             LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
             CROSS JOIN LATERAL genome._ad_empirical_logit(
-                cer.total_impressions * exp(coalesce(fq.log_factor, 0.0)), cer.total_clicks
+                cer.total_impressions * coalesce(fq.exposure_factor, 1.0), cer.total_clicks
             ) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others

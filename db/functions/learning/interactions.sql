@@ -106,7 +106,7 @@ BEGIN
             FROM genome.creative_element_rewards AS cer
             LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
             CROSS JOIN LATERAL genome._ad_empirical_logit(
-                cer.total_impressions * exp(coalesce(fq.log_factor, 0.0)), cer.total_clicks
+                cer.total_impressions * coalesce(fq.exposure_factor, 1.0), cer.total_clicks
             ) AS h
             WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
             GROUP BY cer.element_tags - v_others
