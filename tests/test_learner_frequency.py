@@ -12,8 +12,8 @@ import numpy as np
 import psycopg
 import pytest
 import statsmodels.api as sm
-from statsmodels.stats.contingency_tables import StratifiedTable
 from scipy.special import expit
+from statsmodels.stats.contingency_tables import StratifiedTable
 
 from sim import factories as f
 from tests.test_learner import T0, _brand_ads, _dimensions, _fit, _one_hot, _posterior_means, _use
