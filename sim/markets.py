@@ -99,6 +99,11 @@ class FamilySpec:
     aov_sd: Mapping[str, float] = field(default_factory=dict)
     interactions: tuple[tuple[str, str, float], ...] = ()
     ad_ctr_sd: float = 0.0
+    # Breakout creatives: this share of the ads click breakout_factor times as much as their
+    # elements and spread say (a heavy right tail of creative quality), the whole spread
+    # rescaled to mean one.
+    breakout_share: float = 0.0
+    breakout_factor: float = 4.0
     drift_sd: float = 0.0  # per-day random-walk sd of every effect (log-odds)
     swap_dimension: str | None = None
     fatigue_rate: float | None = None
@@ -180,6 +185,19 @@ FAMILIES: dict[str, FamilySpec] = {
             "a market-wide CTR shock each day, each ad's CTR scattering day to day",
             _ADDITIVE_SD,
             _ADDITIVE_STRONG,
+            budget_sd=0.8,
+            delivery_tilt=1.0,
+            day_ctr_sd=0.2,
+            ad_day_ctr_sd=0.3,
+        ),
+        FamilySpec(
+            "breakout",
+            "additive; creatives spread with a heavy right tail (5% of ads click 4 times as "
+            "much) and Meta-like delivery that pours budget into them",
+            _ADDITIVE_SD,
+            _ADDITIVE_STRONG,
+            ad_ctr_sd=0.3,
+            breakout_share=0.05,
             budget_sd=0.8,
             delivery_tilt=1.0,
             day_ctr_sd=0.2,
@@ -414,10 +432,14 @@ class FamilyTruth:
         """Rates of the `n`-th ad launched: the fresh rates with this ad's own CTR spread
         (a mean-one lognormal, so the expected reward is unchanged)."""
         r = self.fresh_rates(brand, tags, day, stage)
-        sd = self.spec.ad_ctr_sd
-        if sd <= 0:
+        sd, share = self.spec.ad_ctr_sd, self.spec.breakout_share
+        if sd <= 0 and share <= 0:
             return r
-        noise = np.random.default_rng([self.seed, 11, n]).lognormal(-(sd**2) / 2, sd)
+        rng = np.random.default_rng([self.seed, 11, n])
+        noise = rng.lognormal(-(sd**2) / 2, sd) if sd > 0 else 1.0
+        if share > 0:
+            factor = self.spec.breakout_factor
+            noise *= (factor if rng.random() < share else 1.0) / (1.0 - share + share * factor)
         return replace(r, ctr=min(r.ctr * float(noise), 0.5))
 
     def to_json(self) -> dict[str, Any]:

@@ -91,6 +91,26 @@ def test_ad_level_spread_has_the_requested_sd_and_keeps_the_mean(family: str, sd
     assert plain.launch_rates(0, tags, 0, 7) == plain.fresh_rates(0, tags, 0)
 
 
+def test_breakout_creatives_are_the_share_asked_and_keep_the_mean() -> None:
+    """`breakout`: 5% of the ads click 4 times as much as the rest of their spread (sd 0.3)
+    says, the whole spread rescaled to mean one."""
+    truth = build_family("breakout", 2, DAYS)
+    tags = truth.oracle(0, 0)[0]
+    fresh = truth.fresh_rates(0, tags, 0).ctr
+    ratios = np.array([truth.launch_rates(0, tags, 0, n).ctr / fresh for n in range(20000)])
+    assert ratios.mean() == pytest.approx(1.0, abs=0.02)
+    # The mixture's log: the ordinary ads' normal at mu, the breakouts' at mu + log 4.
+    share, jump, sd = 0.05, np.log(4.0), 0.3
+    mu = -(sd**2) / 2 - np.log(1 - share + share * 4.0)
+    log_ratio = np.log(ratios)
+    assert log_ratio.mean() == pytest.approx(mu + share * jump, abs=0.01)
+    assert log_ratio.var() == pytest.approx(sd**2 + share * (1 - share) * jump**2, rel=0.05)
+    # Above the midpoint of the two: most breakouts and a normal tail of the rest.
+    z = jump / 2 / sd
+    above = (log_ratio > mu + jump / 2).mean()
+    assert above == pytest.approx((1 - share) * stats.norm.sf(z) + share * stats.norm.sf(-z), abs=0.004)
+
+
 def test_only_the_hook_matters_in_the_sparse_family() -> None:
     truth = build_family("sparse", 4, DAYS)
     grid = truth.reward_grid(0, 0)
