@@ -1336,10 +1336,10 @@ COMMENT ON FUNCTION genome._apply_tenant_keys() IS 'Internal, idempotent (run by
 
 
 --
--- Name: _attribution_stats(text[], double precision[], double precision[], double precision[], double precision[], double precision[], double precision[], double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _attribution_stats(text[], double precision[], double precision[], double precision[], double precision[], double precision[], double precision[], double precision, double precision, double precision[], double precision[], double precision[], double precision[], double precision); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) RETURNS TABLE(value text, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision)
+CREATE FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision, p_ns_value double precision[], p_ns_rest double precision[], p_sl_value double precision[], p_sl_rest double precision[], p_logit_var double precision) RETURNS TABLE(value text, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, ad_mean_log_or double precision, ad_mean_p_value double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision)
     LANGUAGE plpython3u IMMUTABLE PARALLEL RESTRICTED
     SET search_path TO 'genome', 'public'
     AS $$
@@ -1351,7 +1351,8 @@ from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 if not p_value:
     return []
 lengths = {
-    len(p_value), len(p_a), len(p_b), len(p_c), len(p_d), len(p_s2_value), len(p_s2_rest)
+    len(p_value), len(p_a), len(p_b), len(p_c), len(p_d), len(p_s2_value), len(p_s2_rest),
+    len(p_ns_value), len(p_ns_rest), len(p_sl_value), len(p_sl_rest),
 }
 if len(lengths) != 1:
     plpy.error("value and count arrays differ in length", sqlstate="GN030")
@@ -1363,6 +1364,12 @@ d_all = np.asarray(p_d, dtype=np.float64)
 s2v_all = np.asarray(p_s2_value, dtype=np.float64)
 s2r_all = np.asarray(p_s2_rest, dtype=np.float64)
 counts = np.stack([a_all, b_all, c_all, d_all, s2v_all, s2r_all])
+nsv_all = np.asarray(p_ns_value, dtype=np.float64)
+nsr_all = np.asarray(p_ns_rest, dtype=np.float64)
+slv_all = np.asarray(p_sl_value, dtype=np.float64)
+slr_all = np.asarray(p_sl_rest, dtype=np.float64)
+if not (np.all(np.isfinite([nsv_all, nsr_all, slv_all, slr_all])) and (nsv_all >= 0).all() and (nsr_all >= 0).all()):
+    plpy.error("the ads' counts and logit sums must be finite, counts >= 0", sqlstate="GN030")
 if not np.all(np.isfinite(counts)):
     plpy.error("table counts must be finite", sqlstate="GN030")
 if (counts < 0).any():
@@ -1383,6 +1390,7 @@ info = (
 )
 a, b, c, d = a_all[info], b_all[info], c_all[info], d_all[info]
 s2v, s2r = s2v_all[info], s2r_all[info]
+nsv, nsr, slv, slr = nsv_all[info], nsr_all[info], slv_all[info], slr_all[info]
 inv = inv_all[info]
 
 
@@ -1438,6 +1446,22 @@ with np.errstate(all="ignore"):
         p_ad = 2 * stdtr(p_spread_df, -np.abs(lor) / se_ad)
         deff = lor_va_ad / lor_va
 
+    # One ad, one vote (docs/attribution.md#one-ad-one-vote): per informative stratum with
+    # ads on both sides, the difference of the mean empirical logits of the value's ads and
+    # the other ads, each ad one unit whatever its impressions; pooled over the strata by
+    # inverse variance (the ads' pooled within-cell logit variance over each side's count),
+    # with Student t on that variance's degrees of freedom: the stratified two-sample t test.
+    # Where a few breakout creatives with most of the impressions carry the pooled odds
+    # ratio, they count here as the single ads they are.
+    ad_mean = ad_mean_p = np.full(nv, np.nan)
+    both = (nsv > 0) & (nsr > 0)
+    if ad_level and p_logit_var is not None and p_logit_var > 0 and both.any():
+        diff = slv[both] / nsv[both] - slr[both] / nsr[both]
+        prec = 1.0 / (p_logit_var * (1.0 / nsv[both] + 1.0 / nsr[both]))
+        pw = np.bincount(inv[both], weights=prec, minlength=nv)
+        ad_mean = np.bincount(inv[both], weights=prec * diff, minlength=nv) / pw
+        ad_mean_p = 2 * stdtr(p_spread_df, -np.abs(ad_mean) * np.sqrt(pw))
+
     # Mantel-Haenszel test of OR = 1 (no continuity correction, statsmodels' default).
     cmh = np.abs(gsum(a - apb * apc / n)) ** 2
     cmh /= gsum(apb * apc * bpd * cpd / (n**2 * (n - 1)))
@@ -1488,6 +1512,8 @@ for i, key in enumerate(keys):
         fin(ci_hi_ad[i]) if or_ok and ad_level else None,
         fin(p_ad[i]) if or_ok and ad_level else None,
         fin(deff[i]) if or_ok and ad_level else None,
+        fin(ad_mean[i]),
+        fin(ad_mean_p[i]),
         fin(cmh[i]) if has else None,
         fin(cmh_p[i]) if has else None,
         fin(bd[i]) if bd_ok else None,
@@ -1499,10 +1525,10 @@ $$;
 
 
 --
--- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision, p_ns_value double precision[], p_ns_rest double precision[], p_sl_value double precision[], p_sl_rest double precision[], p_logit_var double precision); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) IS 'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table [[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]], with s2_value / s2_rest = sum of squared impressions per ad of either group; p_spread = the squared CV of CTR between ads of one cell and p_spread_df its degrees of freedom. Per value, over its informative strata (all four margins > 0): Mantel-Haenszel pooled odds ratio, Robins-Breslow-Greenland SE of its log and 95% normal CI, CMH chi-square (no continuity correction) with df 1, Breslow-Day chi-square (no Tarone adjustment) with df = informative strata - 1; formulas as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. Ad-level columns (docs/attribution.md#ads-as-the-units): mh_log_or_se_ad_level = sqrt(RBG variance + p_spread x the delta-method ad-to-ad term), its 95% CI and two-sided p-value with Student t (p_spread_df), design_effect = ad-level / RBG variance; NULL when p_spread or p_spread_df is NULL or df = 0. GN030: malformed arrays.';
+COMMENT ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision, p_ns_value double precision[], p_ns_rest double precision[], p_sl_value double precision[], p_sl_rest double precision[], p_logit_var double precision) IS 'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table [[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]], with s2_value / s2_rest = sum of squared impressions per ad of either group; p_spread = the squared CV of CTR between ads of one cell and p_spread_df its degrees of freedom. Per value, over its informative strata (all four margins > 0): Mantel-Haenszel pooled odds ratio, Robins-Breslow-Greenland SE of its log and 95% normal CI, CMH chi-square (no continuity correction) with df 1, Breslow-Day chi-square (no Tarone adjustment) with df = informative strata - 1; formulas as statsmodels StratifiedTable, p-values from the chi-square survival function (exact in the tail where 1 - cdf loses digits). agreeing/disagreeing_strata: informative strata whose own odds ratio lies on the same/opposite side of 1 as the pooled one. Undefined statistics (no informative strata, pooled OR 0 or infinite, Breslow-Day with < 2 strata) are NULL. Ad-level columns (docs/attribution.md#ads-as-the-units): mh_log_or_se_ad_level = sqrt(RBG variance + p_spread x the delta-method ad-to-ad term), its 95% CI and two-sided p-value with Student t (p_spread_df), design_effect = ad-level / RBG variance; NULL when p_spread or p_spread_df is NULL or df = 0. One ad, one vote (docs/attribution.md#one-ad-one-vote), from p_ns_value / p_ns_rest (ads with impressions on either side of each table) and p_sl_value / p_sl_rest (the sums of their empirical logits), p_logit_var the pooled within-cell variance of the ads'' empirical logits: ad_mean_log_or, over the informative strata with ads on both sides, the inverse-variance weighted mean of the difference of the two sides'' mean logits (variance p_logit_var x (1/n_value + 1/n_rest)), and ad_mean_p_value its two-sided Student t p-value on p_spread_df degrees of freedom (NULL without such a stratum or without an ad-level variance). GN030: malformed arrays.';
 
 
 --
@@ -13850,7 +13876,7 @@ COMMENT ON FUNCTION genome.analyze_generation_experiments(p_now timestamp with t
 -- Name: attribute(uuid, text, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, fatigue_adjusted_ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, ad_ctr_cv double precision, ad_spread_df integer, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
+CREATE FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(dimension text, value text, n_ads bigint, impressions bigint, clicks bigint, ctr double precision, fatigue_adjusted_ctr double precision, crude_odds_ratio double precision, mh_odds_ratio double precision, mh_log_or_se double precision, mh_ci_lower double precision, mh_ci_upper double precision, ad_ctr_cv double precision, ad_spread_df integer, mh_log_or_se_ad_level double precision, mh_ci_lower_ad_level double precision, mh_ci_upper_ad_level double precision, p_value_ad_level double precision, design_effect double precision, ad_mean_log_or double precision, ad_mean_p_value double precision, cmh_chi2 double precision, cmh_p_value double precision, breslow_day_chi2 double precision, breslow_day_df integer, breslow_day_p_value double precision, n_strata integer, informative_strata integer, agreeing_strata integer, disagreeing_strata integer, reversal boolean, finding text, finding_reason text, label text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
@@ -14014,7 +14040,14 @@ BEGIN
                 sum(cell.sll - cell.sl ^ 2 / cell.ns - (cell.ns - 1) * cell.sv / cell.ns)
                 / nullif(sum(cell.ns - 1), 0)::double precision,
                 0
-            )) - 1 AS kappa
+            )) - 1 AS kappa,
+            -- The same pooled within-cell variance with the binomial part in: the spread of
+            -- the ads' empirical logits themselves (docs/attribution.md#one-ad-one-vote), at
+            -- least their mean binomial variance (ads alike to the click say nothing less).
+            greatest(
+                sum(cell.sll - cell.sl ^ 2 / cell.ns) / nullif(sum(cell.ns - 1), 0)::double precision,
+                sum(cell.sv) / nullif(sum(cell.ns), 0)::double precision
+            ) AS logit_var
         FROM cell
         WHERE cell.ns > 0
     ),
@@ -14024,7 +14057,9 @@ BEGIN
             cell.stratum,
             sum(cell.k) AS k,
             sum(cell.m) AS m,
-            sum(cell.s2) AS s2
+            sum(cell.s2) AS s2,
+            sum(cell.ns) AS ns,
+            sum(cell.sl) AS sl
         FROM cell
         GROUP BY cell.stratum
     ),
@@ -14046,7 +14081,11 @@ BEGIN
             strat.k - cell.k AS c,
             strat.m - cell.m AS d,
             cell.s2 AS s2_value,
-            strat.s2 - cell.s2 AS s2_rest
+            strat.s2 - cell.s2 AS s2_rest,
+            cell.ns AS ns_value,
+            strat.ns - cell.ns AS ns_rest,
+            cell.sl AS sl_value,
+            strat.sl - cell.sl AS sl_rest
         FROM cell
         INNER JOIN strat ON cell.stratum = strat.stratum
         WHERE cell.val IS NOT NULL
@@ -14074,12 +14113,17 @@ BEGIN
                 array_agg(tab.c ORDER BY tab.val, tab.stratum) AS c,
                 array_agg(tab.d ORDER BY tab.val, tab.stratum) AS d,
                 array_agg(tab.s2_value ORDER BY tab.val, tab.stratum) AS s2_value,
-                array_agg(tab.s2_rest ORDER BY tab.val, tab.stratum) AS s2_rest
+                array_agg(tab.s2_rest ORDER BY tab.val, tab.stratum) AS s2_rest,
+                array_agg(tab.ns_value ORDER BY tab.val, tab.stratum) AS ns_value,
+                array_agg(tab.ns_rest ORDER BY tab.val, tab.stratum) AS ns_rest,
+                array_agg(tab.sl_value ORDER BY tab.val, tab.stratum) AS sl_value,
+                array_agg(tab.sl_rest ORDER BY tab.val, tab.stratum) AS sl_rest
             FROM tab
         ) AS t
         CROSS JOIN spread
         CROSS JOIN LATERAL genome._attribution_stats(
-            t.vals, t.a, t.b, t.c, t.d, t.s2_value, t.s2_rest, spread.kappa, spread.df
+            t.vals, t.a, t.b, t.c, t.d, t.s2_value, t.s2_rest, spread.kappa, spread.df,
+            t.ns_value, t.ns_rest, t.sl_value, t.sl_rest, spread.logit_var
         ) AS s
     ),
 
@@ -14121,6 +14165,12 @@ BEGIN
                     THEN 'ad-to-ad spread not estimable (no stratum has two ads with the same value)'
                 WHEN st.mh_ci_lower_ad_level <= 1 AND st.mh_ci_upper_ad_level >= 1
                     THEN 'ad-level 95% confidence interval of the pooled odds ratio includes 1'
+                -- One ad, one vote (docs/attribution.md#one-ad-one-vote): a few breakout ads
+                -- that Meta served the most can carry the pooled odds ratio alone.
+                WHEN st.ad_mean_p_value IS NULL OR st.ad_mean_p_value >= 0.05
+                    OR sign(st.ad_mean_log_or) <> sign(ln(st.mh_odds_ratio))
+                    THEN 'the ads compared one for one (each ad''s own CTR, equal weight) do not '
+                        'show it at 95%'
             END AS reason
         FROM per_value AS pv
         CROSS JOIN total
@@ -14148,6 +14198,8 @@ BEGIN
         j.mh_ci_upper_ad_level,
         j.p_value_ad_level,
         j.design_effect,
+        j.ad_mean_log_or,
+        j.ad_mean_p_value,
         j.cmh_chi2,
         j.cmh_p_value,
         j.breslow_day_chi2,
@@ -14165,7 +14217,8 @@ BEGIN
         coalesce(
             j.reason,
             format(
-                'consistent in %s of %s informative strata, ad-level 95%% CI excludes 1',
+                'consistent in %s of %s informative strata, ad-level 95%% CI excludes 1, '
+                'the ads one for one agree',
                 j.agreeing_strata, j.informative_strata
             )
         ) AS finding_reason,
@@ -14180,7 +14233,7 @@ $$;
 -- Name: FUNCTION attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value as delivered; fatigue_adjusted_ctr: their clicks per fresh-equivalent impression (each ad''s impressions times exp of its frequency log factor from the joint learner''s last fit, genome.learner_posteriors.frequency_log_factors; docs/attribution.md#fatigue), the exposure every statistic below but the crude one counts (= ctr where no ad has a factor); crude_odds_ratio: odds ratio of the table summed over all ads as delivered (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR (these treat impressions as independent trials, as statsmodels does); ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads of one cell (cell = stratum x value; sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0; the same in every row), ad_spread_df: its degrees of freedom (ads - cells), mh_log_or_se_ad_level: SE of log mh_odds_ratio with the ad-to-ad spread added to the RBG variance (delta method), mh_ci_lower_ad_level, mh_ci_upper_ad_level: its 95% CI with Student t (ad_spread_df), p_value_ad_level: two-sided t test of OR = 1 with it, design_effect: ad-level / RBG variance (NULL when no cell has two ads); cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, and the ad-level 95% CI excludes 1, else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN090 attribution settings missing or malformed.';
+COMMENT ON FUNCTION genome.attribute(p_brand_id uuid, p_dimension text, p_now timestamp with time zone) IS 'Stratified (Cochran-Mantel-Haenszel) attribution of click odds to the values of one element or context dimension for one brand, from genome.creative_element_rewards with matured_at <= p_now. Strata: every context dimension except p_dimension (awareness_stage, audience_type; missing -> ''unknown'') x spend bucket of total_spend (edges: setting attribution_spend_buckets) x ISO week of first_date. In each stratum a 2x2 table per value: ads with the value vs the other ads, clicks vs non-click impressions (impressions - clicks), summed over ads. Read-only. One row per value present, ordered by value. Columns: dimension, value; n_ads, impressions, clicks, ctr of the ads with the value as delivered; fatigue_adjusted_ctr: their clicks per fresh-equivalent impression (each ad''s impressions times exp of its frequency log factor from the joint learner''s last fit, genome.learner_posteriors.frequency_log_factors; docs/attribution.md#fatigue), the exposure every statistic below but the crude one counts (= ctr where no ad has a factor); crude_odds_ratio: odds ratio of the table summed over all ads as delivered (the naive comparison); mh_odds_ratio: Mantel-Haenszel pooled odds ratio; mh_log_or_se: Robins-Breslow-Greenland SE of its log; mh_ci_lower, mh_ci_upper: 95% normal CI of the pooled OR (these treat impressions as independent trials, as statsmodels does); ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads of one cell (cell = stratum x value; sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0; the same in every row), ad_spread_df: its degrees of freedom (ads - cells), mh_log_or_se_ad_level: SE of log mh_odds_ratio with the ad-to-ad spread added to the RBG variance (delta method), mh_ci_lower_ad_level, mh_ci_upper_ad_level: its 95% CI with Student t (ad_spread_df), p_value_ad_level: two-sided t test of OR = 1 with it, design_effect: ad-level / RBG variance (NULL when no cell has two ads); one ad, one vote (docs/attribution.md#one-ad-one-vote): ad_mean_log_or: per informative stratum with ads on both sides the difference of the mean empirical logits of the value''s ads and the other ads (each ad one unit whatever its impressions), pooled over those strata by inverse variance (the pooled within-cell variance of the ads'' empirical logits, at least their mean binomial variance, over each side''s count), ad_mean_p_value: its two-sided Student t p-value (ad_spread_df); cmh_chi2, cmh_p_value: Mantel-Haenszel test of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at least one ad of the value; informative_strata: those with all four margins > 0 (only they enter the statistics; the others add zero to MH and CMH); agreeing_strata / disagreeing_strata: informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata informative strata agree in direction, more agree than reverse, the ad-level 95% CI excludes 1, and the ads one for one agree (ad_mean_p_value < 0.05, ad_mean_log_or on the side of the pooled odds ratio), else ''insufficient''; finding_reason says which condition decided; label: always ''correlational'' (observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of 0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL argument; GN001 unknown brand; GN004 bad p_now; GN302 dimension not in genome.element_dimensions; GN303 dimension not of kind element or context; GN090 attribution settings missing or malformed.';
 
 
 --
@@ -26668,11 +26721,11 @@ REVOKE ALL ON FUNCTION genome._apply_tenant_keys() FROM PUBLIC;
 
 
 --
--- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision, p_ns_value double precision[], p_ns_rest double precision[], p_sl_value double precision[], p_sl_rest double precision[], p_logit_var double precision); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision) TO genome_api;
+REVOKE ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision, p_ns_value double precision[], p_ns_rest double precision[], p_sl_value double precision[], p_sl_rest double precision[], p_logit_var double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._attribution_stats(p_value text[], p_a double precision[], p_b double precision[], p_c double precision[], p_d double precision[], p_s2_value double precision[], p_s2_rest double precision[], p_spread double precision, p_spread_df double precision, p_ns_value double precision[], p_ns_rest double precision[], p_sl_value double precision[], p_sl_rest double precision[], p_logit_var double precision) TO genome_api;
 
 
 --

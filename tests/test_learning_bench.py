@@ -108,7 +108,9 @@ def test_breakout_creatives_are_the_share_asked_and_keep_the_mean() -> None:
     # Above the midpoint of the two: most breakouts and a normal tail of the rest.
     z = jump / 2 / sd
     above = (log_ratio > mu + jump / 2).mean()
-    assert above == pytest.approx((1 - share) * stats.norm.sf(z) + share * stats.norm.sf(-z), abs=0.004)
+    assert above == pytest.approx(
+        (1 - share) * stats.norm.sf(z) + share * stats.norm.sf(-z), abs=0.004
+    )
 
 
 def test_only_the_hook_matters_in_the_sparse_family() -> None:

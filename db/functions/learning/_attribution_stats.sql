@@ -5,9 +5,13 @@
 -- (docs/attribution.md#ads-as-the-units): the Robins-Breslow-Greenland variance plus the
 -- delta-method term of the ad-to-ad spread.
 
--- The earlier signature without the ad-level inputs.
+-- The earlier signatures without the ad-level inputs, and without the ads' logits.
 DROP FUNCTION IF EXISTS genome._attribution_stats(
     text [], double precision [], double precision [], double precision [], double precision []
+);
+DROP FUNCTION IF EXISTS genome._attribution_stats(
+    text [], double precision [], double precision [], double precision [], double precision [],
+    double precision [], double precision [], double precision, double precision
 );
 
 CREATE OR REPLACE FUNCTION genome._attribution_stats(
@@ -19,7 +23,12 @@ CREATE OR REPLACE FUNCTION genome._attribution_stats(
     p_s2_value double precision [],
     p_s2_rest double precision [],
     p_spread double precision,
-    p_spread_df double precision
+    p_spread_df double precision,
+    p_ns_value double precision [],
+    p_ns_rest double precision [],
+    p_sl_value double precision [],
+    p_sl_rest double precision [],
+    p_logit_var double precision
 )
 RETURNS TABLE (
     value text,
@@ -36,6 +45,8 @@ RETURNS TABLE (
     mh_ci_upper_ad_level double precision,
     p_value_ad_level double precision,
     design_effect double precision,
+    ad_mean_log_or double precision,
+    ad_mean_p_value double precision,
     cmh_chi2 double precision,
     cmh_p_value double precision,
     breslow_day_chi2 double precision,
@@ -58,7 +69,8 @@ from scipy.special import chdtrc, ndtri, stdtr, stdtrit
 if not p_value:
     return []
 lengths = {
-    len(p_value), len(p_a), len(p_b), len(p_c), len(p_d), len(p_s2_value), len(p_s2_rest)
+    len(p_value), len(p_a), len(p_b), len(p_c), len(p_d), len(p_s2_value), len(p_s2_rest),
+    len(p_ns_value), len(p_ns_rest), len(p_sl_value), len(p_sl_rest),
 }
 if len(lengths) != 1:
     plpy.error("value and count arrays differ in length", sqlstate="GN030")
@@ -70,6 +82,12 @@ d_all = np.asarray(p_d, dtype=np.float64)
 s2v_all = np.asarray(p_s2_value, dtype=np.float64)
 s2r_all = np.asarray(p_s2_rest, dtype=np.float64)
 counts = np.stack([a_all, b_all, c_all, d_all, s2v_all, s2r_all])
+nsv_all = np.asarray(p_ns_value, dtype=np.float64)
+nsr_all = np.asarray(p_ns_rest, dtype=np.float64)
+slv_all = np.asarray(p_sl_value, dtype=np.float64)
+slr_all = np.asarray(p_sl_rest, dtype=np.float64)
+if not (np.all(np.isfinite([nsv_all, nsr_all, slv_all, slr_all])) and (nsv_all >= 0).all() and (nsr_all >= 0).all()):
+    plpy.error("the ads' counts and logit sums must be finite, counts >= 0", sqlstate="GN030")
 if not np.all(np.isfinite(counts)):
     plpy.error("table counts must be finite", sqlstate="GN030")
 if (counts < 0).any():
@@ -90,6 +108,7 @@ info = (
 )
 a, b, c, d = a_all[info], b_all[info], c_all[info], d_all[info]
 s2v, s2r = s2v_all[info], s2r_all[info]
+nsv, nsr, slv, slr = nsv_all[info], nsr_all[info], slv_all[info], slr_all[info]
 inv = inv_all[info]
 
 
@@ -145,6 +164,22 @@ with np.errstate(all="ignore"):
         p_ad = 2 * stdtr(p_spread_df, -np.abs(lor) / se_ad)
         deff = lor_va_ad / lor_va
 
+    # One ad, one vote (docs/attribution.md#one-ad-one-vote): per informative stratum with
+    # ads on both sides, the difference of the mean empirical logits of the value's ads and
+    # the other ads, each ad one unit whatever its impressions; pooled over the strata by
+    # inverse variance (the ads' pooled within-cell logit variance over each side's count),
+    # with Student t on that variance's degrees of freedom: the stratified two-sample t test.
+    # Where a few breakout creatives with most of the impressions carry the pooled odds
+    # ratio, they count here as the single ads they are.
+    ad_mean = ad_mean_p = np.full(nv, np.nan)
+    both = (nsv > 0) & (nsr > 0)
+    if ad_level and p_logit_var is not None and p_logit_var > 0 and both.any():
+        diff = slv[both] / nsv[both] - slr[both] / nsr[both]
+        prec = 1.0 / (p_logit_var * (1.0 / nsv[both] + 1.0 / nsr[both]))
+        pw = np.bincount(inv[both], weights=prec, minlength=nv)
+        ad_mean = np.bincount(inv[both], weights=prec * diff, minlength=nv) / pw
+        ad_mean_p = 2 * stdtr(p_spread_df, -np.abs(ad_mean) * np.sqrt(pw))
+
     # Mantel-Haenszel test of OR = 1 (no continuity correction, statsmodels' default).
     cmh = np.abs(gsum(a - apb * apc / n)) ** 2
     cmh /= gsum(apb * apc * bpd * cpd / (n**2 * (n - 1)))
@@ -195,6 +230,8 @@ for i, key in enumerate(keys):
         fin(ci_hi_ad[i]) if or_ok and ad_level else None,
         fin(p_ad[i]) if or_ok and ad_level else None,
         fin(deff[i]) if or_ok and ad_level else None,
+        fin(ad_mean[i]),
+        fin(ad_mean_p[i]),
         fin(cmh[i]) if has else None,
         fin(cmh_p[i]) if has else None,
         fin(bd[i]) if bd_ok else None,
@@ -206,7 +243,9 @@ $$;
 
 COMMENT ON FUNCTION genome._attribution_stats(
     text [], double precision [], double precision [], double precision [], double precision [],
-    double precision [], double precision [], double precision, double precision
+    double precision [], double precision [], double precision, double precision,
+    double precision [], double precision [], double precision [], double precision [],
+    double precision
 ) IS
 'Internal to genome.attribute. Input: parallel arrays, one element per (value, stratum) 2x2 table '
 '[[a, b], [c, d]] = [[clicks, non-clicks of ads with the value], [clicks, non-clicks of the other ads]], '
@@ -222,4 +261,11 @@ COMMENT ON FUNCTION genome._attribution_stats(
 '(docs/attribution.md#ads-as-the-units): mh_log_or_se_ad_level = sqrt(RBG variance + p_spread x '
 'the delta-method ad-to-ad term), its 95% CI and two-sided p-value with Student t (p_spread_df), '
 'design_effect = ad-level / RBG variance; NULL when p_spread or p_spread_df is NULL or df = 0. '
+'One ad, one vote (docs/attribution.md#one-ad-one-vote), from p_ns_value / p_ns_rest (ads with '
+'impressions on either side of each table) and p_sl_value / p_sl_rest (the sums of their empirical '
+'logits), p_logit_var the pooled within-cell variance of the ads'' empirical logits: ad_mean_log_or, '
+'over the informative strata with ads on both sides, the inverse-variance weighted mean of the '
+'difference of the two sides'' mean logits (variance p_logit_var x (1/n_value + 1/n_rest)), and '
+'ad_mean_p_value its two-sided Student t p-value on p_spread_df degrees of freedom (NULL without '
+'such a stratum or without an ad-level variance). '
 'GN030: malformed arrays.';

@@ -36,6 +36,8 @@ RETURNS TABLE (
     mh_ci_upper_ad_level double precision,
     p_value_ad_level double precision,
     design_effect double precision,
+    ad_mean_log_or double precision,
+    ad_mean_p_value double precision,
     cmh_chi2 double precision,
     cmh_p_value double precision,
     breslow_day_chi2 double precision,
@@ -219,7 +221,14 @@ BEGIN
                 sum(cell.sll - cell.sl ^ 2 / cell.ns - (cell.ns - 1) * cell.sv / cell.ns)
                 / nullif(sum(cell.ns - 1), 0)::double precision,
                 0
-            )) - 1 AS kappa
+            )) - 1 AS kappa,
+            -- The same pooled within-cell variance with the binomial part in: the spread of
+            -- the ads' empirical logits themselves (docs/attribution.md#one-ad-one-vote), at
+            -- least their mean binomial variance (ads alike to the click say nothing less).
+            greatest(
+                sum(cell.sll - cell.sl ^ 2 / cell.ns) / nullif(sum(cell.ns - 1), 0)::double precision,
+                sum(cell.sv) / nullif(sum(cell.ns), 0)::double precision
+            ) AS logit_var
         FROM cell
         WHERE cell.ns > 0
     ),
@@ -229,7 +238,9 @@ BEGIN
             cell.stratum,
             sum(cell.k) AS k,
             sum(cell.m) AS m,
-            sum(cell.s2) AS s2
+            sum(cell.s2) AS s2,
+            sum(cell.ns) AS ns,
+            sum(cell.sl) AS sl
         FROM cell
         GROUP BY cell.stratum
     ),
@@ -251,7 +262,11 @@ BEGIN
             strat.k - cell.k AS c,
             strat.m - cell.m AS d,
             cell.s2 AS s2_value,
-            strat.s2 - cell.s2 AS s2_rest
+            strat.s2 - cell.s2 AS s2_rest,
+            cell.ns AS ns_value,
+            strat.ns - cell.ns AS ns_rest,
+            cell.sl AS sl_value,
+            strat.sl - cell.sl AS sl_rest
         FROM cell
         INNER JOIN strat ON cell.stratum = strat.stratum
         WHERE cell.val IS NOT NULL
@@ -279,12 +294,17 @@ BEGIN
                 array_agg(tab.c ORDER BY tab.val, tab.stratum) AS c,
                 array_agg(tab.d ORDER BY tab.val, tab.stratum) AS d,
                 array_agg(tab.s2_value ORDER BY tab.val, tab.stratum) AS s2_value,
-                array_agg(tab.s2_rest ORDER BY tab.val, tab.stratum) AS s2_rest
+                array_agg(tab.s2_rest ORDER BY tab.val, tab.stratum) AS s2_rest,
+                array_agg(tab.ns_value ORDER BY tab.val, tab.stratum) AS ns_value,
+                array_agg(tab.ns_rest ORDER BY tab.val, tab.stratum) AS ns_rest,
+                array_agg(tab.sl_value ORDER BY tab.val, tab.stratum) AS sl_value,
+                array_agg(tab.sl_rest ORDER BY tab.val, tab.stratum) AS sl_rest
             FROM tab
         ) AS t
         CROSS JOIN spread
         CROSS JOIN LATERAL genome._attribution_stats(
-            t.vals, t.a, t.b, t.c, t.d, t.s2_value, t.s2_rest, spread.kappa, spread.df
+            t.vals, t.a, t.b, t.c, t.d, t.s2_value, t.s2_rest, spread.kappa, spread.df,
+            t.ns_value, t.ns_rest, t.sl_value, t.sl_rest, spread.logit_var
         ) AS s
     ),
 
@@ -326,6 +346,12 @@ BEGIN
                     THEN 'ad-to-ad spread not estimable (no stratum has two ads with the same value)'
                 WHEN st.mh_ci_lower_ad_level <= 1 AND st.mh_ci_upper_ad_level >= 1
                     THEN 'ad-level 95% confidence interval of the pooled odds ratio includes 1'
+                -- One ad, one vote (docs/attribution.md#one-ad-one-vote): a few breakout ads
+                -- that Meta served the most can carry the pooled odds ratio alone.
+                WHEN st.ad_mean_p_value IS NULL OR st.ad_mean_p_value >= 0.05
+                    OR sign(st.ad_mean_log_or) <> sign(ln(st.mh_odds_ratio))
+                    THEN 'the ads compared one for one (each ad''s own CTR, equal weight) do not '
+                        'show it at 95%'
             END AS reason
         FROM per_value AS pv
         CROSS JOIN total
@@ -353,6 +379,8 @@ BEGIN
         j.mh_ci_upper_ad_level,
         j.p_value_ad_level,
         j.design_effect,
+        j.ad_mean_log_or,
+        j.ad_mean_p_value,
         j.cmh_chi2,
         j.cmh_p_value,
         j.breslow_day_chi2,
@@ -370,7 +398,8 @@ BEGIN
         coalesce(
             j.reason,
             format(
-                'consistent in %s of %s informative strata, ad-level 95%% CI excludes 1',
+                'consistent in %s of %s informative strata, ad-level 95%% CI excludes 1, '
+                'the ads one for one agree',
                 j.agreeing_strata, j.informative_strata
             )
         ) AS finding_reason,
@@ -403,7 +432,12 @@ COMMENT ON FUNCTION genome.attribute(uuid, text, timestamptz) IS
 'mh_odds_ratio with the ad-to-ad spread added to the RBG variance (delta method), '
 'mh_ci_lower_ad_level, mh_ci_upper_ad_level: its 95% CI with Student t (ad_spread_df), '
 'p_value_ad_level: two-sided t test of OR = 1 with it, design_effect: ad-level / RBG variance '
-'(NULL when no cell has two ads); cmh_chi2, cmh_p_value: Mantel-Haenszel test '
+'(NULL when no cell has two ads); one ad, one vote (docs/attribution.md#one-ad-one-vote): '
+'ad_mean_log_or: per informative stratum with ads on both sides the difference of the mean '
+'empirical logits of the value''s ads and the other ads (each ad one unit whatever its '
+'impressions), pooled over those strata by inverse variance (the pooled within-cell variance of '
+'the ads'' empirical logits, at least their mean binomial variance, over each side''s count), '
+'ad_mean_p_value: its two-sided Student t p-value (ad_spread_df); cmh_chi2, cmh_p_value: Mantel-Haenszel test '
 'of OR = 1, df 1, no continuity correction (statsmodels StratifiedTable.test_null_odds default); '
 'breslow_day_chi2, breslow_day_df (informative strata - 1), breslow_day_p_value: heterogeneity of '
 'the stratum odds ratios, no Tarone adjustment (test_equal_odds default); n_strata: strata with at '
@@ -412,8 +446,9 @@ COMMENT ON FUNCTION genome.attribute(uuid, text, timestamptz) IS
 'informative strata whose own odds ratio is on the same / opposite side of 1 as the pooled one; '
 'reversal: crude and pooled odds ratios on opposite sides of 1 (Simpson''s paradox: the naive '
 'comparison points the wrong way); finding: ''finding'' when at least attribution_min_strata '
-'informative strata agree in direction, more agree than reverse, and the ad-level 95% CI excludes '
-'1, else '
+'informative strata agree in direction, more agree than reverse, the ad-level 95% CI excludes '
+'1, and the ads one for one agree (ad_mean_p_value < 0.05, ad_mean_log_or on the side of the pooled '
+'odds ratio), else '
 '''insufficient''; finding_reason says which condition decided; label: always ''correlational'' '
 '(observational, not an experiment). Undefined statistics (no informative stratum, a pooled OR of '
 '0 or infinity, a zero cell in the crude table) are NULL. Errors (nothing is written): GN005 a NULL '
