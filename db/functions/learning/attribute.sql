@@ -69,9 +69,6 @@ DECLARE
     v_edges double precision [];
     v_min_strata integer;
     v_context text [];
-    -- Whether the joint learner kept fatigue factors for the brand's ads
-    -- (docs/attribution.md#fatigue).
-    v_factored boolean := EXISTS (SELECT 1 FROM genome._frequency_log_factors(p_brand_id));
 BEGIN
     PERFORM genome._require_brand(p_brand_id);
     PERFORM genome._require_not_null(p_dimension, 'dimension');
@@ -143,8 +140,7 @@ BEGIN
             END AS ctx_more,
             width_bucket(cer.total_spend, v_edges) AS bucket,
             cer.first_date,
-            -- (without factors the delivered impressions are the exposures, summed below)
-            sum(cer.total_impressions::double precision) FILTER (WHERE v_factored) AS delivered,
+            sum(cer.total_impressions::double precision) AS delivered,
             regr_count(cer.total_clicks::double precision, h.n) AS n_ads,
             regr_avgy(cer.total_clicks::double precision, h.n) AS mean_k,
             regr_avgx(cer.total_clicks::double precision, h.n) AS mean_n,
@@ -154,26 +150,12 @@ BEGIN
             regr_avgy(h.logit, 1 / h.kh + 1 / h.mh) AS mean_logit,
             regr_syy(h.logit, 1 / h.kh + 1 / h.mh) AS syy_logit,
             regr_avgx(h.logit, 1 / h.kh + 1 / h.mh) AS mean_v
-        FROM (
-            -- The brand's rewards with each ad's exposure factor: the join only for a brand
-            -- the learner kept factors for (a one-time filter picks the branch; the join cost
-            -- a third of the 1M-row stage where no ad had a factor, docs/attribution.md#cost).
-            SELECT
-                c.element_tags, c.total_spend, c.first_date, c.total_impressions, c.total_clicks,
-                1.0::double precision AS exposure_factor
-            FROM genome.creative_element_rewards AS c
-            WHERE NOT v_factored AND c.brand_id = p_brand_id AND c.matured_at <= p_now
-            UNION ALL
-            SELECT
-                c.element_tags, c.total_spend, c.first_date, c.total_impressions, c.total_clicks,
-                coalesce(fq.exposure_factor, 1.0)
-            FROM genome.creative_element_rewards AS c
-            LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = c.generated_ad_id
-            WHERE v_factored AND c.brand_id = p_brand_id AND c.matured_at <= p_now
-        ) AS cer
+        FROM genome.creative_element_rewards AS cer
+        LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
         CROSS JOIN LATERAL genome._ad_empirical_logit(
-            cer.total_impressions * cer.exposure_factor, cer.total_clicks
+            cer.total_impressions * coalesce(fq.exposure_factor, 1.0), cer.total_clicks
         ) AS h
+        WHERE cer.brand_id = p_brand_id AND cer.matured_at <= p_now
         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
     ),
 
@@ -201,7 +183,7 @@ BEGIN
             ) AS stratum,
             raw.n_ads,
             raw.ns,
-            coalesce(raw.delivered, raw.n_ads * raw.mean_n) AS delivered,
+            raw.delivered,
             raw.n_ads * raw.mean_k AS k,
             raw.n_ads * (raw.mean_n - raw.mean_k) AS m,
             raw.sxx_n + raw.n_ads * raw.mean_n ^ 2 AS s2,
