@@ -15825,7 +15825,7 @@ COMMENT ON FUNCTION genome.heartbeat_job(p_job_id uuid, p_worker text, p_lease i
 -- Name: interactions(uuid, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, dimension_a text, value_a text, dimension_b text, value_b text, interaction_log_or double precision, se double precision, ci_lower double precision, ci_upper double precision, z double precision, ad_ctr_cv double precision, ad_spread_df integer, se_ad_level double precision, ci_lower_ad_level double precision, ci_upper_ad_level double precision, z_ad_level double precision, design_effect double precision, direction text, n_ads bigint, n_a bigint, n_b bigint, n_both bigint, impressions_both bigint, clicks_both bigint, ctr_both double precision, ctr_both_additive double precision, label text)
+CREATE FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone DEFAULT now()) RETURNS TABLE(rank integer, dimension_a text, value_a text, dimension_b text, value_b text, interaction_log_or double precision, se double precision, ci_lower double precision, ci_upper double precision, z double precision, ad_ctr_cv double precision, ad_spread_df integer, se_ad_level double precision, ci_lower_ad_level double precision, ci_upper_ad_level double precision, z_ad_level double precision, design_effect double precision, ad_mean_interaction double precision, ad_mean_ci_lower double precision, ad_mean_ci_upper double precision, direction text, n_ads bigint, n_a bigint, n_b bigint, n_both bigint, impressions_both bigint, clicks_both bigint, ctr_both double precision, ctr_both_additive double precision, label text)
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     SET jit TO 'off'
@@ -15897,9 +15897,11 @@ BEGIN
     total AS (
         SELECT
             sum(combo.n) AS n,
+            sum(combo.ns) AS ns,
             sum(combo.k) AS k,
             sum(combo.m) AS m,
-            sum(combo.s2) AS s2
+            sum(combo.s2) AS s2,
+            coalesce(sum(combo.sl), 0) AS sl
         FROM combo
     ),
 
@@ -15926,9 +15928,11 @@ BEGIN
             cv.dim,
             cv.val,
             sum(cv.n) AS n,
+            sum(cv.ns) AS ns,
             sum(cv.k) AS k,
             sum(cv.m) AS m,
-            sum(cv.s2) AS s2
+            sum(cv.s2) AS s2,
+            coalesce(sum(cv.sl), 0) AS sl
         FROM combo_value AS cv
         GROUP BY cv.dim, cv.val
     ),
@@ -15962,6 +15966,7 @@ BEGIN
             s.dim_b,
             s.df,
             s.kappa,
+            s.logit_var,
             CASE WHEN s.df > 0 THEN genome._t_quantile(0.975, s.df) END AS q
         FROM (
             SELECT
@@ -15973,7 +15978,15 @@ BEGIN
                     FILTER (WHERE p.ns11 > 0)
                     / nullif(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision,
                     0
-                )) - 1 AS kappa
+                )) - 1 AS kappa,
+                -- The ads' logits' own within-cell variance, at least their mean binomial
+                -- variance (docs/attribution.md#one-ad-one-vote).
+                greatest(
+                    sum(p.sll - p.sl ^ 2 / p.ns11) FILTER (WHERE p.ns11 > 0)
+                    / nullif(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision,
+                    sum(p.sv) FILTER (WHERE p.ns11 > 0)
+                    / nullif(sum(p.ns11) FILTER (WHERE p.ns11 > 0), 0)::double precision
+                ) AS logit_var
             FROM pair AS p
             GROUP BY p.dim_a, p.dim_b
         ) AS s
@@ -16002,6 +16015,16 @@ BEGIN
             pa.s2 - p.s2_11 AS s2_10,
             pb.s2 - p.s2_11 AS s2_01,
             total.s2 - pa.s2 - pb.s2 + p.s2_11 AS s2_00,
+            -- Per cell its ads with impressions and the sum of their empirical logits.
+            p.ns11,
+            pa.ns - p.ns11 AS ns10,
+            pb.ns - p.ns11 AS ns01,
+            total.ns - pa.ns - pb.ns + p.ns11 AS ns00,
+            p.sl AS sl11,
+            pa.sl - p.sl AS sl10,
+            pb.sl - p.sl AS sl01,
+            total.sl - pa.sl - pb.sl + p.sl AS sl00,
+            sp.logit_var,
             sp.kappa,
             sp.df,
             sp.q
@@ -16029,7 +16052,15 @@ BEGIN
                 + (1 / c.k10 + 1 / c.m10) * (1 + c.kappa * c.k10 / c.m10 * (c.s2_10 / (c.k10 + c.m10) - 1))
                 + (1 / c.k01 + 1 / c.m01) * (1 + c.kappa * c.k01 / c.m01 * (c.s2_01 / (c.k01 + c.m01) - 1))
                 + (1 / c.k00 + 1 / c.m00) * (1 + c.kappa * c.k00 / c.m00 * (c.s2_00 / (c.k00 + c.m00) - 1))
-            ) END AS se_ad
+            ) END AS se_ad,
+            -- One ad, one vote (docs/attribution.md#one-ad-one-vote): the same contrast of the
+            -- four cells' mean empirical logits, each ad one unit whatever its impressions.
+            CASE WHEN c.df > 0 AND c.ns11 > 0 AND c.ns10 > 0 AND c.ns01 > 0 AND c.ns00 > 0 THEN
+                c.sl11 / c.ns11 - c.sl10 / c.ns10 - c.sl01 / c.ns01 + c.sl00 / c.ns00
+            END AS eff_ads,
+            CASE WHEN c.df > 0 AND c.ns11 > 0 AND c.ns10 > 0 AND c.ns01 > 0 AND c.ns00 > 0 THEN
+                sqrt(c.logit_var * (1 / c.ns11 + 1 / c.ns10 + 1 / c.ns01 + 1 / c.ns00))
+            END AS se_ads
         FROM cells AS c
         -- A zero cell makes the log-odds infinite: such a pair is skipped, not corrected.
         WHERE
@@ -16066,9 +16097,13 @@ BEGIN
         r.eff + r.q * r.se_ad AS ci_upper_ad_level,
         r.eff / r.se_ad AS z_ad_level,
         (r.se_ad / r.se) ^ 2 AS design_effect,
+        r.eff_ads AS ad_mean_interaction,
+        r.eff_ads - r.q * r.se_ads AS ad_mean_ci_lower,
+        r.eff_ads + r.q * r.se_ads AS ad_mean_ci_upper,
+        -- Both the pooled contrast's ad-level interval and the ads' one-for-one one.
         CASE
-            WHEN r.eff - r.q * r.se_ad > 0 THEN 'synergy'
-            WHEN r.eff + r.q * r.se_ad < 0 THEN 'conflict'
+            WHEN r.eff - r.q * r.se_ad > 0 AND r.eff_ads - r.q * r.se_ads > 0 THEN 'synergy'
+            WHEN r.eff + r.q * r.se_ad < 0 AND r.eff_ads + r.q * r.se_ads < 0 THEN 'conflict'
             ELSE 'neutral'
         END AS direction,
         r.n_ads::bigint,
@@ -16091,7 +16126,7 @@ $$;
 -- Name: FUNCTION interactions(p_brand_id uuid, p_now timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se (these treat impressions as independent trials). Ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads sharing both values, per pair of dimensions (sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0); ad_spread_df: its degrees of freedom (ads with both dimensions - cells); se_ad_level: sqrt(sum over the 4 cells of (1/clicks + 1/non-clicks) x the cell''s design effect 1 + kappa p / (1 - p) (sum of squared impressions / impressions - 1)), kappa = ad_ctr_cv^2; ci_lower_ad_level/ci_upper_ad_level: 95% interval with Student t (ad_spread_df); z_ad_level = interaction_log_or / se_ad_level; design_effect = (se_ad_level / se)^2 (ad-level columns NULL when no cell of the dimension pair has two ads); direction: ''synergy'' (ad-level CI above 0), ''conflict'' (below 0), ''neutral'' (includes 0, or not estimable). Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se_ad_level (= |z_ad_level|) descending (NULL last), ties by |z|, then dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Every count of impressions (impressions_both, ctr_both too) is the fresh equivalent where the joint learner fitted an ad''s fatigue: its impressions x exp(its log factor in genome.learner_posteriors.frequency_log_factors), docs/attribution.md#fatigue. Read-only. Errors: GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';
+COMMENT ON FUNCTION genome.interactions(p_brand_id uuid, p_now timestamp with time zone) IS 'Top element-pair interactions on click odds for one brand, from genome.creative_element_rewards with matured_at <= p_now. One row per pair (dimension_a < dimension_b alphabetically): rank, dimension_a, value_a, dimension_b, value_b. For each pair of values of two different element dimensions (kind ''element'' in genome.element_dimensions) that occur together, the brand''s ads fall into four cells (has value_a or not x has value_b or not); clicks and non-click impressions are pooled per cell. interaction_log_or = logit(p11) - logit(p10) - logit(p01) + logit(p00): the pair''s observed log-odds minus the additive expectation (equal to the interaction coefficient of a saturated binomial GLM); se = sqrt(sum of 1/count over the 8 counts) (Wald); ci_lower/ci_upper: 95% Wald interval; z = interaction_log_or / se (these treat impressions as independent trials). Ads as the units that vary (docs/attribution.md#ads-as-the-units): ad_ctr_cv: estimated coefficient of variation of CTR between ads sharing both values, per pair of dimensions (sqrt(exp(tau^2) - 1), tau^2 the pooled within-cell variance of the ads'' empirical logits less their binomial variance, truncated at 0); ad_spread_df: its degrees of freedom (ads with both dimensions - cells); se_ad_level: sqrt(sum over the 4 cells of (1/clicks + 1/non-clicks) x the cell''s design effect 1 + kappa p / (1 - p) (sum of squared impressions / impressions - 1)), kappa = ad_ctr_cv^2; ci_lower_ad_level/ci_upper_ad_level: 95% interval with Student t (ad_spread_df); z_ad_level = interaction_log_or / se_ad_level; design_effect = (se_ad_level / se)^2 (ad-level columns NULL when no cell of the dimension pair has two ads); one ad, one vote (docs/attribution.md#one-ad-one-vote): ad_mean_interaction: the same contrast of the 4 cells'' mean empirical logits of their ads (each ad one unit), ad_mean_ci_lower/ad_mean_ci_upper: its 95% interval with Student t (ad_spread_df), its variance the pooled within-cell variance of the ads'' logits (at least their mean binomial variance) x the sum of 1/ads over the 4 cells (NULL when a cell has no ad with impressions); direction: ''synergy'' (the ad-level CI and the one-for-one CI both above 0), ''conflict'' (both below 0), ''neutral'' (otherwise, or not estimable). Pairs with a zero count in any of the 8 cells are skipped (no continuity correction). Returns the top interaction_top_n pairs (setting) ranked by |interaction_log_or| / se_ad_level (= |z_ad_level|) descending (NULL last), ties by |z|, then dimension and value names; rank 1 is the strongest evidence. Also: n_ads (all matured ads of the brand), n_a, n_b (ads with each value), n_both, impressions_both, clicks_both, ctr_both (observed CTR of the pair), ctr_both_additive (CTR the pair would have if the effects added on the log-odds scale), label (always ''correlational''). Every count of impressions (impressions_both, ctr_both too) is the fresh equivalent where the joint learner fitted an ad''s fatigue: its impressions x exp(its log factor in genome.learner_posteriors.frequency_log_factors), docs/attribution.md#fatigue. Read-only. Errors: GN005 NULL brand; GN001 unknown brand; GN004 bad p_now; GN090 setting interaction_top_n missing or not an integer >= 1.';
 
 
 --

@@ -160,7 +160,16 @@ def test_effects_equal_saturated_glm_and_ranking(db: psycopg.Connection, seed: i
         hi = r["interaction_log_or"] + q * se_ad
         assert r["ci_lower_ad_level"] == pytest.approx(lo, rel=1e-7, abs=1e-12)
         assert r["ci_upper_ad_level"] == pytest.approx(hi, rel=1e-7, abs=1e-12)
-        expected_dir = "synergy" if lo > 0 else "conflict" if hi < 0 else "neutral"
+        # A direction needs the ads' one-for-one contrast on the same side
+        # (docs/attribution.md#one-ad-one-vote; its values: test_attribution_ad_level.py).
+        one_lo, one_hi = r["ad_mean_ci_lower"], r["ad_mean_ci_upper"]
+        expected_dir = (
+            "synergy"
+            if lo > 0 and one_lo is not None and one_lo > 0
+            else "conflict"
+            if hi < 0 and one_hi is not None and one_hi < 0
+            else "neutral"
+        )
         assert r["direction"] == expected_dir
         assert r["label"] == "correlational"
         assert r["dimension_a"] < r["dimension_b"]
