@@ -368,3 +368,19 @@ def test_the_ads_one_for_one_interaction_is_a_saturated_regression(
         assert r["ad_mean_interaction"] == pytest.approx(coef, rel=1e-9, abs=1e-12)
         assert r["ad_mean_ci_lower"] == pytest.approx(coef - half, rel=1e-7, abs=1e-9)
         assert r["ad_mean_ci_upper"] == pytest.approx(coef + half, rel=1e-7, abs=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("ns_value", "sl_value"), [([-1.0], [0.0]), ([2.0], [float("nan")]), ([2.0, 1.0], [0.0])]
+)
+def test_the_one_for_one_inputs_are_checked(db: psycopg.Connection, ns_value, sl_value) -> None:
+    with pytest.raises(psycopg.Error, match=r"table counts|differ in length") as err:
+        db.execute(
+            "SELECT * FROM genome._attribution_stats(%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s, %s, %s, %s)",
+            (
+                *(["story"], [5.0], [95.0], [4.0], [96.0], [1e4], [1e4], 0.1, 3.0),
+                *(ns_value, [2.0], sl_value, [-3.0], 0.2),
+            ),
+        )
+    assert err.value.sqlstate == "GN030"

@@ -87,7 +87,7 @@ nsr_all = np.asarray(p_ns_rest, dtype=np.float64)
 slv_all = np.asarray(p_sl_value, dtype=np.float64)
 slr_all = np.asarray(p_sl_rest, dtype=np.float64)
 if not (np.all(np.isfinite([nsv_all, nsr_all, slv_all, slr_all])) and (nsv_all >= 0).all() and (nsr_all >= 0).all()):
-    plpy.error("the ads' counts and logit sums must be finite, counts >= 0", sqlstate="GN030")
+    plpy.error("table counts: the ads' counts and logit sums must be finite and >= 0", sqlstate="GN030")
 if not np.all(np.isfinite(counts)):
     plpy.error("table counts must be finite", sqlstate="GN030")
 if (counts < 0).any():
