@@ -57,6 +57,17 @@ def attribute_many(db: psycopg.Connection, brands: list[uuid.UUID]) -> list[dict
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
+def _interactions(db: psycopg.Connection, brands: list[uuid.UUID]) -> list[dict]:
+    db.execute("UPDATE genome.settings SET value = '1000' WHERE key = 'interaction_top_n'")
+    cur = db.execute(
+        "SELECT i.* FROM unnest(%s::uuid[]) AS b (id) "
+        "CROSS JOIN LATERAL genome.interactions(b.id, %s) AS i",
+        (brands, NOW),
+    )
+    cols = [c.name for c in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
 def seed_brands(db: psycopg.Connection, ads_per_brand: list[list[Ad]]) -> list[uuid.UUID]:
     brands = []
     for ads in ads_per_brand:
@@ -202,15 +213,7 @@ def test_no_interaction_is_rarely_called_synergy_or_conflict(db: psycopg.Connect
             p = 0.02 * np.exp(0.5 * rng.standard_normal())
             ads.append(Ad(tags, 3000, int(rng.binomial(3000, p))))
         ads_per_brand.append(ads)
-    brands = seed_brands(db, ads_per_brand)
-    db.execute("UPDATE genome.settings SET value = '1000' WHERE key = 'interaction_top_n'")
-    cur = db.execute(
-        "SELECT i.* FROM unnest(%s::uuid[]) AS b (id) "
-        "CROSS JOIN LATERAL genome.interactions(b.id, %s) AS i",
-        (brands, NOW),
-    )
-    cols = [c.name for c in cur.description]
-    rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+    rows = _interactions(db, seed_brands(db, ads_per_brand))
     assert len(rows) == 240
     called = np.mean([r["direction"] != "neutral" for r in rows])
     assert called <= 0.09, called
@@ -312,17 +315,6 @@ def _pair_ads(rng: np.random.Generator, tilt: float, budget_sd: float) -> list[A
         imps = max(int(3000 * np.exp(budget_sd * rng.standard_normal()) * mult**tilt), 50)
         ads.append(Ad(tags, imps, int(rng.binomial(imps, min(0.02 * mult, 0.5)))))
     return ads
-
-
-def _interactions(db: psycopg.Connection, brands: list[uuid.UUID]) -> list[dict]:
-    db.execute("UPDATE genome.settings SET value = '1000' WHERE key = 'interaction_top_n'")
-    cur = db.execute(
-        "SELECT i.* FROM unnest(%s::uuid[]) AS b (id) "
-        "CROSS JOIN LATERAL genome.interactions(b.id, %s) AS i",
-        (brands, NOW),
-    )
-    cols = [c.name for c in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def test_breakout_creatives_make_few_interactions(db: psycopg.Connection) -> None:
