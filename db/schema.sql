@@ -4450,15 +4450,15 @@ COMMENT ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now time
 
 
 --
--- Name: _frequency_log_factors(uuid); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _frequency_exposure_factors(uuid); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._frequency_log_factors(p_brand_id uuid) RETURNS TABLE(generated_ad_id uuid, log_factor double precision, exposure_factor double precision)
+CREATE FUNCTION genome._frequency_exposure_factors(p_brand_id uuid) RETURNS TABLE(generated_ad_id uuid, exposure_factor double precision)
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
     -- exp() here, once per ad with a factor, not in the callers' per-row expressions: an
     -- inlined function's argument is computed again wherever the body uses it.
-    SELECT u.generated_ad_id, u.log_factor, exp(u.log_factor)
+    SELECT u.generated_ad_id, exp(u.log_factor)
     FROM genome.learner_posteriors AS lp
     CROSS JOIN LATERAL unnest(lp.frequency_ad_ids, lp.frequency_log_factors) AS u (generated_ad_id, log_factor)
     WHERE lp.brand_id = p_brand_id AND lp.frequency_ad_ids IS NOT NULL
@@ -4466,10 +4466,10 @@ $$;
 
 
 --
--- Name: FUNCTION _frequency_log_factors(p_brand_id uuid); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _frequency_exposure_factors(p_brand_id uuid); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._frequency_log_factors(p_brand_id uuid) IS 'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), its log factor and exposure_factor = exp(log_factor): impressions x exposure_factor is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';
+COMMENT ON FUNCTION genome._frequency_exposure_factors(p_brand_id uuid) IS 'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), exp of its log factor: impressions x exposure_factor is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';
 
 
 --
@@ -13970,7 +13970,7 @@ BEGIN
             regr_syy(h.logit, 1 / h.kh + 1 / h.mh) AS syy_logit,
             regr_avgx(h.logit, 1 / h.kh + 1 / h.mh) AS mean_v
         FROM genome.creative_element_rewards AS cer
-        LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
+        LEFT JOIN genome._frequency_exposure_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
         CROSS JOIN LATERAL genome._ad_empirical_logit(
             cer.total_impressions * coalesce(fq.exposure_factor, 1.0), cer.total_clicks
         ) AS h
@@ -15885,7 +15885,7 @@ BEGIN
                 sum(h.logit * h.logit) AS sll,
                 sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
-            LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
+            LEFT JOIN genome._frequency_exposure_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
             CROSS JOIN LATERAL genome._ad_empirical_logit(
                 cer.total_impressions * coalesce(fq.exposure_factor, 1.0), cer.total_clicks
             ) AS h
@@ -27099,11 +27099,11 @@ REVOKE ALL ON FUNCTION genome._finish_job(p_job_id uuid, p_result jsonb, p_now t
 
 
 --
--- Name: FUNCTION _frequency_log_factors(p_brand_id uuid); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _frequency_exposure_factors(p_brand_id uuid); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._frequency_log_factors(p_brand_id uuid) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._frequency_log_factors(p_brand_id uuid) TO genome_api;
+REVOKE ALL ON FUNCTION genome._frequency_exposure_factors(p_brand_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._frequency_exposure_factors(p_brand_id uuid) TO genome_api;
 
 
 --

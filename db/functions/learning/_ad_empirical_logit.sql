@@ -30,10 +30,8 @@ COMMENT ON FUNCTION genome._ad_empirical_logit(double precision, double precisio
 'Internal (docs/attribution.md#ads-as-the-units): for one ad''s exposure n (its impressions, or their fresh equivalent, docs/attribution.md#fatigue; at least its clicks) and clicks k, n, k + 0.5, n - k + 0.5 (their reciprocals sum to the empirical logit''s binomial variance) and the empirical logit ln((k + 0.5) / (n - k + 0.5)), NULL without exposure. Inlined into genome.attribute and genome.interactions.';
 
 -- Each ad's fatigue as the joint learner fitted it (docs/attribution.md#fatigue).
--- Before the factor itself beside its log.
-DROP FUNCTION IF EXISTS genome._frequency_log_factors(uuid);
-CREATE OR REPLACE FUNCTION genome._frequency_log_factors(p_brand_id uuid)
-RETURNS TABLE (generated_ad_id uuid, log_factor double precision, exposure_factor double precision)
+CREATE OR REPLACE FUNCTION genome._frequency_exposure_factors(p_brand_id uuid)
+RETURNS TABLE (generated_ad_id uuid, exposure_factor double precision)
 LANGUAGE sql
 STABLE
 -- So the callers' scans of a brand's rewards can still run in parallel workers.
@@ -41,10 +39,10 @@ PARALLEL SAFE
 AS $$
     -- exp() here, once per ad with a factor, not in the callers' per-row expressions: an
     -- inlined function's argument is computed again wherever the body uses it.
-    SELECT u.generated_ad_id, u.log_factor, exp(u.log_factor)
+    SELECT u.generated_ad_id, exp(u.log_factor)
     FROM genome.learner_posteriors AS lp
     CROSS JOIN LATERAL unnest(lp.frequency_ad_ids, lp.frequency_log_factors) AS u (generated_ad_id, log_factor)
     WHERE lp.brand_id = p_brand_id AND lp.frequency_ad_ids IS NOT NULL
 $$;
-COMMENT ON FUNCTION genome._frequency_log_factors(uuid) IS
-'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), its log factor and exposure_factor = exp(log_factor): impressions x exposure_factor is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';
+COMMENT ON FUNCTION genome._frequency_exposure_factors(uuid) IS
+'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), exp of its log factor: impressions x exposure_factor is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';

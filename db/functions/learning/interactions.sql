@@ -107,7 +107,7 @@ BEGIN
                 sum(h.logit * h.logit) AS sll,
                 sum(1 / h.kh + 1 / h.mh) FILTER (WHERE cer.total_impressions > 0) AS sv
             FROM genome.creative_element_rewards AS cer
-            LEFT JOIN genome._frequency_log_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
+            LEFT JOIN genome._frequency_exposure_factors(p_brand_id) AS fq ON fq.generated_ad_id = cer.generated_ad_id
             CROSS JOIN LATERAL genome._ad_empirical_logit(
                 cer.total_impressions * coalesce(fq.exposure_factor, 1.0), cer.total_clicks
             ) AS h
