@@ -88,6 +88,26 @@ COMMENT ON FUNCTION genome._ad_empirical_logit(p_exposure double precision, p_cl
 
 
 --
+-- Name: _ad_logit_variance(double precision, double precision, double precision, double precision); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._ad_logit_variance(p_within_ss double precision, p_df double precision, p_binomial_sum double precision, p_ads double precision) RETURNS double precision
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$
+    -- Ads alike to the click would say the spread is nothing; each logit's binomial
+    -- variance is still there.
+    SELECT greatest(p_within_ss / nullif(p_df, 0), p_binomial_sum / nullif(p_ads, 0))
+$$;
+
+
+--
+-- Name: FUNCTION _ad_logit_variance(p_within_ss double precision, p_df double precision, p_binomial_sum double precision, p_ads double precision); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._ad_logit_variance(p_within_ss double precision, p_df double precision, p_binomial_sum double precision, p_ads double precision) IS 'Internal (docs/attribution.md#one-ad-one-vote): from the ads'' empirical logits, their within-cell sum of squares p_within_ss on p_df degrees of freedom and the sum p_binomial_sum of their binomial variances over p_ads ads: the pooled within-cell variance, at least the mean binomial variance (NULL when both are undefined). Inlined into genome.attribute and genome.interactions.';
+
+
+--
 -- Name: quality_scoring_config; Type: TABLE; Schema: genome; Owner: -
 --
 
@@ -1363,14 +1383,13 @@ c_all = np.asarray(p_c, dtype=np.float64)
 d_all = np.asarray(p_d, dtype=np.float64)
 s2v_all = np.asarray(p_s2_value, dtype=np.float64)
 s2r_all = np.asarray(p_s2_rest, dtype=np.float64)
-counts = np.stack([a_all, b_all, c_all, d_all, s2v_all, s2r_all])
 nsv_all = np.asarray(p_ns_value, dtype=np.float64)
 nsr_all = np.asarray(p_ns_rest, dtype=np.float64)
 slv_all = np.asarray(p_sl_value, dtype=np.float64)
 slr_all = np.asarray(p_sl_rest, dtype=np.float64)
-if not (np.all(np.isfinite([nsv_all, nsr_all, slv_all, slr_all])) and (nsv_all >= 0).all() and (nsr_all >= 0).all()):
-    plpy.error("table counts: the ads' counts and logit sums must be finite and >= 0", sqlstate="GN030")
-if not np.all(np.isfinite(counts)):
+counts = np.stack([a_all, b_all, c_all, d_all, s2v_all, s2r_all, nsv_all, nsr_all])
+# (the logit sums may be negative, so they are checked for finiteness only)
+if not (np.all(np.isfinite(counts)) and np.all(np.isfinite([slv_all, slr_all]))):
     plpy.error("table counts must be finite", sqlstate="GN030")
 if (counts < 0).any():
     plpy.error("table counts must be >= 0", sqlstate="GN030")
@@ -1453,7 +1472,7 @@ with np.errstate(all="ignore"):
     # with Student t on that variance's degrees of freedom: the stratified two-sample t test.
     # Where a few breakout creatives with most of the impressions carry the pooled odds
     # ratio, they count here as the single ads they are.
-    ad_mean = ad_mean_p = np.full(nv, np.nan)
+    ad_mean, ad_mean_p = np.full(nv, np.nan), np.full(nv, np.nan)
     both = (nsv > 0) & (nsr > 0)
     if ad_level and p_logit_var is not None and p_logit_var > 0 and both.any():
         diff = slv[both] / nsv[both] - slr[both] / nsr[both]
@@ -14042,11 +14061,9 @@ BEGIN
                 0
             )) - 1 AS kappa,
             -- The same pooled within-cell variance with the binomial part in: the spread of
-            -- the ads' empirical logits themselves (docs/attribution.md#one-ad-one-vote), at
-            -- least their mean binomial variance (ads alike to the click say nothing less).
-            greatest(
-                sum(cell.sll - cell.sl ^ 2 / cell.ns) / nullif(sum(cell.ns - 1), 0)::double precision,
-                sum(cell.sv) / nullif(sum(cell.ns), 0)::double precision
+            -- the ads' empirical logits themselves (docs/attribution.md#one-ad-one-vote).
+            genome._ad_logit_variance(
+                sum(cell.sll - cell.sl ^ 2 / cell.ns), sum(cell.ns - 1), sum(cell.sv), sum(cell.ns)
             ) AS logit_var
         FROM cell
         WHERE cell.ns > 0
@@ -15979,13 +15996,12 @@ BEGIN
                     / nullif(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision,
                     0
                 )) - 1 AS kappa,
-                -- The ads' logits' own within-cell variance, at least their mean binomial
-                -- variance (docs/attribution.md#one-ad-one-vote).
-                greatest(
-                    sum(p.sll - p.sl ^ 2 / p.ns11) FILTER (WHERE p.ns11 > 0)
-                    / nullif(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision,
-                    sum(p.sv) FILTER (WHERE p.ns11 > 0)
-                    / nullif(sum(p.ns11) FILTER (WHERE p.ns11 > 0), 0)::double precision
+                -- The ads' logits' own within-cell variance (docs/attribution.md#one-ad-one-vote).
+                genome._ad_logit_variance(
+                    sum(p.sll - p.sl ^ 2 / p.ns11) FILTER (WHERE p.ns11 > 0),
+                    sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0),
+                    sum(p.sv) FILTER (WHERE p.ns11 > 0),
+                    sum(p.ns11) FILTER (WHERE p.ns11 > 0)
                 ) AS logit_var
             FROM pair AS p
             GROUP BY p.dim_a, p.dim_b
@@ -26667,6 +26683,14 @@ GRANT USAGE ON SCHEMA public TO genome_api;
 
 REVOKE ALL ON FUNCTION genome._ad_empirical_logit(p_exposure double precision, p_clicks double precision) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._ad_empirical_logit(p_exposure double precision, p_clicks double precision) TO genome_api;
+
+
+--
+-- Name: FUNCTION _ad_logit_variance(p_within_ss double precision, p_df double precision, p_binomial_sum double precision, p_ads double precision); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._ad_logit_variance(p_within_ss double precision, p_df double precision, p_binomial_sum double precision, p_ads double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._ad_logit_variance(p_within_ss double precision, p_df double precision, p_binomial_sum double precision, p_ads double precision) TO genome_api;
 
 
 --

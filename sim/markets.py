@@ -130,6 +130,14 @@ _ADDITIVE_SD = {
     "color_mode": 0.05,
 }
 _ADDITIVE_STRONG = ("hook_type", "template_category")
+# Meta-like delivery (MarketParams' fields): budgets spread and tilted toward the ads that
+# click, a market-wide CTR shock each day, each ad's CTR scattering day to day.
+_META_DELIVERY: dict[str, float] = {
+    "budget_sd": 0.8,
+    "delivery_tilt": 1.0,
+    "day_ctr_sd": 0.2,
+    "ad_day_ctr_sd": 0.3,
+}
 
 FAMILIES: dict[str, FamilySpec] = {
     s.name: s
@@ -185,10 +193,7 @@ FAMILIES: dict[str, FamilySpec] = {
             "a market-wide CTR shock each day, each ad's CTR scattering day to day",
             _ADDITIVE_SD,
             _ADDITIVE_STRONG,
-            budget_sd=0.8,
-            delivery_tilt=1.0,
-            day_ctr_sd=0.2,
-            ad_day_ctr_sd=0.3,
+            **_META_DELIVERY,
         ),
         FamilySpec(
             "breakout",
@@ -198,10 +203,7 @@ FAMILIES: dict[str, FamilySpec] = {
             _ADDITIVE_STRONG,
             ad_ctr_sd=0.3,
             breakout_share=0.05,
-            budget_sd=0.8,
-            delivery_tilt=1.0,
-            day_ctr_sd=0.2,
-            ad_day_ctr_sd=0.3,
+            **_META_DELIVERY,
         ),
         FamilySpec(
             "conversion",
@@ -430,7 +432,8 @@ class FamilyTruth:
         self, brand: int, tags: Tags, day: int, n: int, stage: str | None = None
     ) -> Rates:
         """Rates of the `n`-th ad launched: the fresh rates with this ad's own CTR spread
-        (a mean-one lognormal, so the expected reward is unchanged)."""
+        (a lognormal, times breakout_factor for a breakout, rescaled to mean one, so the
+        expected reward is unchanged)."""
         r = self.fresh_rates(brand, tags, day, stage)
         sd, share = self.spec.ad_ctr_sd, self.spec.breakout_share
         if sd <= 0 and share <= 0:

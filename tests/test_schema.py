@@ -172,6 +172,7 @@ def test_every_genome_table_and_function_is_documented(db: psycopg.Connection) -
 # whatever the caller's search_path.
 INLINED = {
     "genome._ad_empirical_logit(double precision,double precision)",
+    "genome._ad_logit_variance(double precision,double precision,double precision,double precision)",
     "genome._exposure_newton_step(double precision,double precision)",
     "genome._frequency_exposure_factors(uuid)",
     "genome._learner_stage_metric(text)",

@@ -46,3 +46,23 @@ AS $$
 $$;
 COMMENT ON FUNCTION genome._frequency_exposure_factors(uuid) IS
 'Internal (docs/attribution.md#fatigue): per ad of the brand whose evidence carried a frequency offset at the joint learner''s last fit (genome.learner_posteriors.frequency_ad_ids), exp of its log factor: impressions x exposure_factor is the exposure a fresh ad would have needed for the same expected clicks. Ads not listed carried none. Inlined into genome.attribute and genome.interactions.';
+
+-- The variance one ad's empirical logit carries (docs/attribution.md#one-ad-one-vote), shared
+-- by genome.attribute and genome.interactions.
+CREATE OR REPLACE FUNCTION genome._ad_logit_variance(
+    p_within_ss double precision, p_df double precision,
+    p_binomial_sum double precision, p_ads double precision
+)
+RETURNS double precision
+LANGUAGE sql
+IMMUTABLE
+PARALLEL SAFE
+AS $$
+    -- Ads alike to the click would say the spread is nothing; each logit's binomial
+    -- variance is still there.
+    SELECT greatest(p_within_ss / nullif(p_df, 0), p_binomial_sum / nullif(p_ads, 0))
+$$;
+COMMENT ON FUNCTION genome._ad_logit_variance(
+    double precision, double precision, double precision, double precision
+) IS
+'Internal (docs/attribution.md#one-ad-one-vote): from the ads'' empirical logits, their within-cell sum of squares p_within_ss on p_df degrees of freedom and the sum p_binomial_sum of their binomial variances over p_ads ads: the pooled within-cell variance, at least the mean binomial variance (NULL when both are undefined). Inlined into genome.attribute and genome.interactions.';

@@ -81,14 +81,13 @@ c_all = np.asarray(p_c, dtype=np.float64)
 d_all = np.asarray(p_d, dtype=np.float64)
 s2v_all = np.asarray(p_s2_value, dtype=np.float64)
 s2r_all = np.asarray(p_s2_rest, dtype=np.float64)
-counts = np.stack([a_all, b_all, c_all, d_all, s2v_all, s2r_all])
 nsv_all = np.asarray(p_ns_value, dtype=np.float64)
 nsr_all = np.asarray(p_ns_rest, dtype=np.float64)
 slv_all = np.asarray(p_sl_value, dtype=np.float64)
 slr_all = np.asarray(p_sl_rest, dtype=np.float64)
-if not (np.all(np.isfinite([nsv_all, nsr_all, slv_all, slr_all])) and (nsv_all >= 0).all() and (nsr_all >= 0).all()):
-    plpy.error("table counts: the ads' counts and logit sums must be finite and >= 0", sqlstate="GN030")
-if not np.all(np.isfinite(counts)):
+counts = np.stack([a_all, b_all, c_all, d_all, s2v_all, s2r_all, nsv_all, nsr_all])
+# (the logit sums may be negative, so they are checked for finiteness only)
+if not (np.all(np.isfinite(counts)) and np.all(np.isfinite([slv_all, slr_all]))):
     plpy.error("table counts must be finite", sqlstate="GN030")
 if (counts < 0).any():
     plpy.error("table counts must be >= 0", sqlstate="GN030")
@@ -171,7 +170,7 @@ with np.errstate(all="ignore"):
     # with Student t on that variance's degrees of freedom: the stratified two-sample t test.
     # Where a few breakout creatives with most of the impressions carry the pooled odds
     # ratio, they count here as the single ads they are.
-    ad_mean = ad_mean_p = np.full(nv, np.nan)
+    ad_mean, ad_mean_p = np.full(nv, np.nan), np.full(nv, np.nan)
     both = (nsv > 0) & (nsr > 0)
     if ad_level and p_logit_var is not None and p_logit_var > 0 and both.any():
         diff = slv[both] / nsv[both] - slr[both] / nsr[both]

@@ -223,11 +223,9 @@ BEGIN
                 0
             )) - 1 AS kappa,
             -- The same pooled within-cell variance with the binomial part in: the spread of
-            -- the ads' empirical logits themselves (docs/attribution.md#one-ad-one-vote), at
-            -- least their mean binomial variance (ads alike to the click say nothing less).
-            greatest(
-                sum(cell.sll - cell.sl ^ 2 / cell.ns) / nullif(sum(cell.ns - 1), 0)::double precision,
-                sum(cell.sv) / nullif(sum(cell.ns), 0)::double precision
+            -- the ads' empirical logits themselves (docs/attribution.md#one-ad-one-vote).
+            genome._ad_logit_variance(
+                sum(cell.sll - cell.sl ^ 2 / cell.ns), sum(cell.ns - 1), sum(cell.sv), sum(cell.ns)
             ) AS logit_var
         FROM cell
         WHERE cell.ns > 0

@@ -201,13 +201,12 @@ BEGIN
                     / nullif(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision,
                     0
                 )) - 1 AS kappa,
-                -- The ads' logits' own within-cell variance, at least their mean binomial
-                -- variance (docs/attribution.md#one-ad-one-vote).
-                greatest(
-                    sum(p.sll - p.sl ^ 2 / p.ns11) FILTER (WHERE p.ns11 > 0)
-                    / nullif(sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0), 0)::double precision,
-                    sum(p.sv) FILTER (WHERE p.ns11 > 0)
-                    / nullif(sum(p.ns11) FILTER (WHERE p.ns11 > 0), 0)::double precision
+                -- The ads' logits' own within-cell variance (docs/attribution.md#one-ad-one-vote).
+                genome._ad_logit_variance(
+                    sum(p.sll - p.sl ^ 2 / p.ns11) FILTER (WHERE p.ns11 > 0),
+                    sum(p.ns11 - 1) FILTER (WHERE p.ns11 > 0),
+                    sum(p.sv) FILTER (WHERE p.ns11 > 0),
+                    sum(p.ns11) FILTER (WHERE p.ns11 > 0)
                 ) AS logit_var
             FROM pair AS p
             GROUP BY p.dim_a, p.dim_b
