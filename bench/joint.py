@@ -12,6 +12,8 @@ ordered as the project orders them, prior means from `brand_priors`), run the ve
 fits (the bodies of `genome._joint_logistic_fit` and, for the value stage,
 `genome._joint_lognormal_fit`, executed in the client, one BLAS thread), and write the
 posteriors and moment-matched Betas back with COPY + upsert. The MAPs of both are compared.
+Both keep the pair and drift sds the full update chose (docs/learning.md#kept-structure), as a
+daily update does, and are timed again choosing them (learner_structure_refresh_days 0).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 from psycopg import sql
+from psycopg.types.json import Jsonb
 from threadpoolctl import threadpool_limits
 
 from bench import data
@@ -171,6 +174,7 @@ def _pull(
                 "learner_holdout_folds", "learner_value_prior_sd", "learner_interactions",
                 "learner_pair_prior_sd", "learner_pair_min_sd", "learner_drift_days",
                 "learner_drift_prior_sd", "learner_context", "learner_dispersion_form",
+                "learner_structure_refresh_days", "learner_structure_refresh_growth",
             ],),
         ).fetchall()
     )  # fmt: skip
@@ -231,10 +235,23 @@ def _pull(
         columns=["brand_id", "dimension", "value", "prior_alpha", "prior_beta"],
     )
     candidates = conn.execute("SELECT genome._learner_half_life_candidates()").fetchone()[0]  # type: ignore[index]
+    # The pair and drift sds the last fits chose, where still due to be kept
+    # (docs/learning.md#kept-structure): per (brand, stage) the pairs of dimensions and the
+    # drift dimensions they were chosen for, the sds and the fit's ads at the choice.
+    structures = {
+        (str(r[0]), int(r[1])): r[2:]
+        for r in conn.execute(
+            "SELECT brand_id, stage, pair_groups, pair_sd, drift_dimensions, drift_sd, "
+            "structure_chosen_ads "
+            "FROM genome.learner_posteriors WHERE structure_chosen_at <= %s "
+            "AND structure_chosen_at > %s - make_interval(secs => %s * 86400)",
+            (now, now, float(settings["learner_structure_refresh_days"])),
+        )
+    }
     return {
         "settings": settings, "ads": ads, "stages": stages, "values": values,
         "priors": priors, "candidates": candidates, "context": context,
-        "context_dims": context_dims,
+        "context_dims": context_dims, "structures": structures,
     }  # fmt: skip
 
 
@@ -368,6 +385,7 @@ def _fit_all(
         # A rate stage's pair cells (docs/learning.md#interactions): every two dimensions'
         # cells some ad carries, one group per pair of dimensions present, after the values.
         pair_groups = []
+        pair_names = []
         if pairs_on and not value_stage:
             grp_of = dict(zip(values["dimension"], values["grp"], strict=False))
             known = set(values["name"])
@@ -384,6 +402,7 @@ def _fit_all(
                     cells = sorted(set(cell[ok]))
                     next_grp += 1
                     pair_groups.append([next_grp, grp_of[a], grp_of[b]])
+                    pair_names.append(a + "&" + b)
                     start = len(names)
                     names += cells
                     pidx.update({nm: start + i + 1 for i, nm in enumerate(cells)})
@@ -396,12 +415,26 @@ def _fit_all(
         par_idx = np.concatenate(par_i)
         o = np.lexsort((par_idx, ad_idx))
         obj_idx = g["reward_objective"].map({ob: pidx["objective:" + ob] for ob in objs.index})
+        # The structure kept: chosen for the same pairs of dimensions and drift dimensions.
+        kept_sds = None
+        structure = pulled["structures"].get((str(brand), int(stage)))
+        if structure is not None and not value_stage:
+            kept_pairs, kept_pair_sd, kept_drift_dims, kept_drift_sd, chosen_ads = structure
+            growth = float(settings["learner_structure_refresh_growth"])
+            if (
+                kept_pairs == (pair_names or None)
+                and (drift is None or kept_drift_dims == sorted(values["dimension"].unique()))
+                and len(g) <= chosen_ads * (1.0 + growth)
+            ):
+                kept_sds = list(kept_pair_sd or []) + (
+                    list(kept_drift_sd) if drift is not None else []
+                )
         out = fits[value_stage](
             ad_idx[o].tolist(), par_idx[o].tolist(), g["s"].tolist(), g["n"].tolist(),
             g["weight"].tolist(), obj_idx.astype(int).tolist(), prior_mean.tolist(),
             prior_sdv.tolist(), grp.tolist(), min_disp, g["age"].tolist(), candidates,
             half_life, holdout_days, holdout_folds, pair_groups or None, pair_min_sd,
-            **({} if value_stage else rate_args),
+            **({} if value_stage else rate_args | {"p_kept_sds": kept_sds}),
         )  # fmt: skip
         b, chol, phi, mm, mv, chosen, average, effective, _, kept = out[:10]
         form = None if value_stage else out[12]
@@ -539,12 +572,11 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
                 ).fetchall()
             }
             fits = _fit_function(conn)
-        durations, first = time_in_rollback(
-            url,
-            "SELECT genome._update_scores_joint_learner(%s, %s)",
-            (data.P_NOW, version),
-            repeats,
-        )
+        # The step as a daily update runs it, each fit keeping the structure the full update
+        # just chose (docs/learning.md#kept-structure), and (below) choosing it again, with
+        # learner_structure_refresh_days 0; the alternative reads the same setting.
+        step = "SELECT genome._update_scores_joint_learner(%s, %s)"
+        durations, first = time_in_rollback(url, step, (data.P_NOW, version), repeats)
         dims = sorted(registry)
         alts = [alternative(url, dims, version, fits) for _ in range(repeats)]
         # The whole update: the explicit full rebuild, and the daily (incremental) update after
@@ -556,6 +588,9 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
         changed = tenants[: max(1, brands // 100)]
         daily_s, daily_brands = daily(url, changed, new, registry, repeats, seed + 1)
         spread_s, spread_brands = daily(url, tenants, new, registry, 1, seed + 50, warm=False)
+        # A large brand's own day: 1% more ads on one brand (its structure kept).
+        own = max(1, rows // brands // 100)
+        own_s, _ = daily(url, changed, own, registry, repeats, seed + 80)
         changed_ids = [str(t.brand_id) for t in changed]
         alt_daily = [
             alternative(
@@ -568,10 +603,32 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
             url, dims, version, fits, None,
             lambda c: _new_rewards(c, tenants, new, registry, seed + 50),
         )  # fmt: skip
-        for a in [*alt_daily, alt_spread]:
+        alt_own = [
+            alternative(
+                url, dims, version, fits, changed_ids,
+                lambda c, r=r: _new_rewards(c, changed, own, registry, seed + 80 + r),
+            )
+            for r in range(repeats)
+        ]  # fmt: skip
+        for a in [*alt_daily, alt_spread, *alt_own]:
             a.pop("_means")
+        # Last: the setting's change marks every brand for the next update (the daily runs
+        # above must find only their own brands changed).
+        refresh_key = "learner_structure_refresh_days"
+        with psycopg.connect(url, autocommit=True) as conn:
+            refresh = conn.execute(
+                "SELECT value FROM genome.settings WHERE key = %s", (refresh_key,)
+            ).fetchone()[0]  # type: ignore[index]
+            conn.execute("UPDATE genome.settings SET value = '0' WHERE key = %s", (refresh_key,))
+        chosen_s, _ = time_in_rollback(url, step, (data.P_NOW, version), repeats)
+        alts_chosen = [alternative(url, dims, version, fits) for _ in range(repeats)]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE genome.settings SET value = %s WHERE key = %s",
+                (Jsonb(refresh), refresh_key),
+            )
     theirs = alts[0].pop("_means")
-    for a in alts[1:]:
+    for a in [*alts[1:], *alts_chosen]:
         a.pop("_means")
     diff = max(
         (float(np.max(np.abs(committed[k] - theirs[k]))) for k in committed if k in theirs),
@@ -580,8 +637,18 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
     proj_s = statistics.median(durations)
     alt_s = statistics.median(a["total_s"] for a in alts)
     res.rows.append(
-        Row("joint learner, full refit (median)", "s", proj_s, alt_s, "pull+pandas+same fit")
-    )
+        Row(
+            "joint learner, full refit, structure kept (median)", "s", proj_s, alt_s,
+            "pull+pandas+same fit",
+        )
+    )  # fmt: skip
+    res.rows.append(
+        Row(
+            "joint learner, full refit, structure chosen (median)", "s",
+            statistics.median(chosen_s), statistics.median(a["total_s"] for a in alts_chosen),
+            "pull+pandas+same fit",
+        )
+    )  # fmt: skip
     res.rows.append(
         Row(
             "update_scores full rebuild (median)", "s", statistics.median(full_s), alt_s,
@@ -601,12 +668,23 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
             alt_spread["total_s"], "pull+pandas+same fit",
         )
     )  # fmt: skip
+    res.rows.append(
+        Row(
+            f"daily update, 1% more ads on {len(changed)} brand(s) (median)", "s",
+            statistics.median(own_s), statistics.median(a["total_s"] for a in alt_own),
+            "pull+pandas+same fit, those brands",
+        )
+    )  # fmt: skip
     res.details |= {
         "project_s": durations,
+        "project_structure_chosen_s": chosen_s,
+        "alternative_structure_chosen_runs": alts_chosen,
         "full_rebuild_s": full_s,
         "daily_s": daily_s,
         "daily_brands_recomputed": daily_brands,
         "daily_spread_s": spread_s,
+        "daily_own_s": own_s,
+        "alternative_daily_own_runs": alt_own,
         "daily_spread_brands_recomputed": spread_brands,
         "alternative_daily_runs": alt_daily,
         "alternative_daily_spread": alt_spread,
@@ -625,6 +703,9 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
         f"p_now + 1 day recomputes only the brands whose inputs changed ({daily_brands} of "
         f"{brands} when they land on {len(changed)}; {spread_brands} when spread over all). "
         "The full rebuild does every step (priors, scores, learner, win probabilities, "
-        "selection tables, combos); the alternative only the learner's fit and write-back."
+        "selection tables, combos); the alternative only the learner's fit and write-back. "
+        "Brands whose ads grew by more than learner_structure_refresh_growth choose their "
+        "structure again (docs/learning.md#kept-structure): the brand the 1% of all rewards "
+        "lands on doubles; a brand given 1% more of its own ads keeps it."
     )
     return res

@@ -30,13 +30,13 @@ def _design(cells):
     return ad_index, param_index, groups
 
 
-def _fit(db, cells, ages, s, n, *, drift_days=7.0, min_sd=0.0):
+def _fit(db, cells, ages, s, n, *, drift_days=7.0, min_sd=0.0, kept_sds=None):
     ad_index, param_index, groups = _design(cells)
     k = len(groups)
     row = db.execute(
         "SELECT posterior_mean, posterior_cholesky, dispersion, kept_parameters, drift_sd "
         "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, %s, NULL, "
-        "'Infinity', 7, 3, NULL, %s, NULL, NULL, %s, 0.3)",
+        "'Infinity', 7, 3, NULL, %s, NULL, NULL, %s, 0.3, p_kept_sds => %s)",
         (
             ad_index,
             param_index,
@@ -50,6 +50,7 @@ def _fit(db, cells, ages, s, n, *, drift_days=7.0, min_sd=0.0):
             [float(a) for a in ages],
             min_sd,
             drift_days,
+            kept_sds,
         ),
     ).fetchone()
     chol = np.asarray(row[1]).reshape(k, k)
@@ -78,17 +79,22 @@ def _market(rng, n_ads, *, swap_age=None, trials=4000):
     return cells, ages, rng.binomial(n, expit(np.array(eta))), n
 
 
+@pytest.mark.parametrize("kept_sds", [None, [0.5, 0.15]], ids=["fitted", "kept"])
 def test_drift_fit_is_the_exact_minimum_with_its_cells_integrated_out(
-    db: psycopg.Connection,
+    db: psycopg.Connection, kept_sds: list[float] | None
 ) -> None:
     """Equal trials (every ad's Williams factor is the dispersion): the MAP is the model
     parameters' part of the minimum of binomial deviance / dispersion plus the Gaussian
     prior, the steps' old-ads levels and drift cells included at their fitted sds (scipy
     from scratch), and the covariance is the inverse Hessian's block of the model
-    parameters."""
+    parameters. With sds kept from an earlier choice (docs/learning.md#kept-structure),
+    the same at those sds, which the fit returns as its own."""
     cells, ages, s, n = _market(np.random.default_rng(3), 240, swap_age=12)
-    fit = _fit(db, cells, ages, s, n)
-    assert fit["drift_sd"][0] > 0.2
+    fit = _fit(db, cells, ages, s, n, kept_sds=kept_sds)
+    if kept_sds is None:
+        assert fit["drift_sd"][0] > 0.2
+    else:
+        assert fit["drift_sd"] == kept_sds
     ad_index, param_index, groups = _design(cells)
     k = len(groups)
     X = np.zeros((len(cells), k))
@@ -152,6 +158,38 @@ def test_a_change_long_ago_is_one_step_and_leaves_no_scatter(db: psycopg.Connect
     first = slice(1, 1 + LEVELS[0])
     assert drift["mean"][first][2] - drift["mean"][first][0] == pytest.approx(1.1, abs=0.15)
     assert drift["drift_sd"][0] > 0.3 > 0.1 > drift["drift_sd"][1]
+
+
+def test_the_sds_a_fit_chose_kept_give_that_fit(db: psycopg.Connection) -> None:
+    """docs/learning.md#kept-structure: given the drift sds its own search chose (one
+    dimension's above the floor, the other's below), the fit keeps the same terms and
+    lands on the same posterior without searching; a kept sd below the floor leaves that
+    dimension's drift out, and with none above it the model is the one without drift."""
+    cells, ages, s, n = _market(np.random.default_rng(11), 300, swap_age=12)
+    searched = _fit(db, cells, ages, s, n, min_sd=0.1)
+    assert searched["drift_sd"][0] > 0.1 > searched["drift_sd"][1]
+    kept = _fit(db, cells, ages, s, n, min_sd=0.1, kept_sds=searched["drift_sd"])
+    assert kept["kept"] == searched["kept"]
+    assert kept["drift_sd"] == searched["drift_sd"]
+    np.testing.assert_allclose(kept["mean"], searched["mean"], atol=1e-7)
+    np.testing.assert_allclose(kept["cov"], searched["cov"], rtol=1e-6, atol=1e-10)
+    assert kept["dispersion"] == pytest.approx(searched["dispersion"], rel=1e-6)
+    # Both below the floor: no drift terms, no old-ads levels.
+    none = _fit(db, cells, ages, s, n, min_sd=0.1, kept_sds=[0.05, None])
+    still = _fit(db, cells, ages, s, n, drift_days=None)
+    np.testing.assert_allclose(none["mean"], still["mean"], atol=1e-7)
+    np.testing.assert_allclose(none["cov"], still["cov"], rtol=1e-6, atol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "kept_sds", [[0.3], [0.3, 0.3, 0.3], [0.3, 0.0], [0.3, -1.0], [0.3, float("inf")]]
+)
+def test_the_fit_refuses_kept_sds_that_do_not_fit_its_groups(
+    db: psycopg.Connection, kept_sds: list[float]
+) -> None:
+    cells, ages, s, n = _market(np.random.default_rng(5), 60)
+    with pytest.raises(psycopg.Error, match="kept sd"):
+        _fit(db, cells, ages, s, n, kept_sds=kept_sds)
 
 
 @pytest.mark.parametrize("days", [0.0, -7.0, float("nan")])
@@ -259,3 +297,56 @@ def test_update_scores_stores_the_drift_and_ranks_by_the_newest_ads(
         f"the new best's lead: {lead:.3f} with drift terms, {wins[new_best] - wins[old_best]:.3f} without"
     )
     assert wins[new_best] - wins[old_best] < lead / 3
+
+
+def test_daily_updates_keep_the_structure_until_it_is_due(db: psycopg.Connection) -> None:
+    """docs/learning.md#kept-structure: the update that fits a brand first chooses its pair
+    and drift sds (structure_chosen_at is its p_now); the updates of the next
+    learner_structure_refresh_days refit the parameters on the newer ages with those very
+    sds; the first update past that window, one at an earlier p_now than the choice, one
+    with more than learner_structure_refresh_growth (2%) more ads than the choice was made
+    on, and every update with the setting 0 choose again."""
+    dims = _dimensions(db)
+    rng = np.random.default_rng(13)
+    tags, impressions, clicks, firsts = [], [], [], []
+    for _ in range(300):
+        age = int(rng.integers(0, 31))
+        t = {d: str(rng.choice(v)) for d, v in dims.items()}
+        lift = 0.8 if t["hook_type"] == dims["hook_type"][0 if age >= 10 else 1] else 0.0
+        tags.append(t)
+        impressions.append(5000)
+        clicks.append(int(rng.binomial(5000, expit(-3.5 + lift))))
+        firsts.append((T0 - age * DAY).date())
+    b_id = f.brand(db)
+    _brand_ads(db, b_id, tags, impressions, clicks, firsts, firsts, [T0] * len(tags))
+    _use(db, "joint_logistic")
+
+    def learn(p_now):
+        db.execute("SET ROLE genome_owner")
+        db.execute("SELECT genome.update_scores(%s, true)", (p_now,))
+        db.execute("RESET ROLE")
+        return db.execute(
+            "SELECT structure_chosen_at, pair_sd, drift_sd, posterior_mean "
+            "FROM genome.learner_posteriors WHERE brand_id = %s AND stage = 1",
+            (b_id,),
+        ).fetchone()
+
+    chosen = learn(T0)
+    assert chosen[0] == T0 and chosen[1] and chosen[2]
+    for days in (1, 6):
+        kept = learn(T0 + days * DAY)
+        assert kept[0] == T0
+        assert (kept[1], kept[2]) == (chosen[1], chosen[2])
+        assert kept[3] != chosen[3]  # the ads are older: the parameters were refitted
+    again = learn(T0 + 7 * DAY)
+    assert again[0] == T0 + 7 * DAY and again[2] != chosen[2]
+    assert learn(T0 + 5 * DAY)[0] == T0 + 5 * DAY  # earlier than the choice
+    # 6 more ads (2%) keep it; 7 (over 2%) are more evidence than it was chosen on.
+    more = [{d: str(rng.choice(v)) for d, v in dims.items()} for _ in range(7)]
+    day = (T0 + 5 * DAY).date()
+    _brand_ads(db, b_id, more[:6], [5000] * 6, [150] * 6, [day] * 6, [day] * 6, [T0] * 6)
+    assert learn(T0 + 6 * DAY)[0] == T0 + 5 * DAY
+    _brand_ads(db, b_id, more[6:], [5000], [150], [day], [day], [T0])
+    assert learn(T0 + 6 * DAY)[0] == T0 + 6 * DAY
+    _use(db, "joint_logistic", learner_structure_refresh_days=0)
+    assert learn(T0 + 6 * DAY)[0] == T0 + 6 * DAY

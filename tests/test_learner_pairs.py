@@ -36,7 +36,7 @@ def _pair_design(cells):
     return ad_index, param_index, groups, [[3, 1, 2]], seen
 
 
-def _pair_fit(db, cells, successes, trials, *, pairs=True, min_sd=0.0, start_sd=0.3):
+def _pair_fit(db, cells, successes, trials, *, pairs=True, min_sd=0.0, start_sd=0.3, kept_sds=None):
     ad_index, param_index, groups, pair_groups, seen = _pair_design(cells)
     k = len(groups)
     mean = [-3.0] + [0.0] * (k - 1)
@@ -51,7 +51,7 @@ def _pair_fit(db, cells, successes, trials, *, pairs=True, min_sd=0.0, start_sd=
     row = db.execute(
         "SELECT posterior_mean, posterior_cholesky, dispersion, kept_parameters, pair_sd "
         "FROM genome._joint_logistic_fit(%s, %s, %s, %s, %s, %s, %s, %s, %s, 1.0, "
-        "NULL, NULL, 'Infinity', 7, 3, %s, %s)",
+        "NULL, NULL, 'Infinity', 7, 3, %s, %s, p_kept_sds => %s)",
         (
             ad_index,
             param_index,
@@ -64,6 +64,7 @@ def _pair_fit(db, cells, successes, trials, *, pairs=True, min_sd=0.0, start_sd=
             groups,
             pair_groups if pairs else None,
             min_sd,
+            kept_sds,
         ),
     ).fetchone()
     kept = np.asarray(row[3])
@@ -200,6 +201,24 @@ def test_pairs_the_data_do_not_support_are_dropped(db: psycopg.Connection) -> No
     assert not fit["kept"][1 + sum(LEVELS) :].any() and fit["kept"][: 1 + sum(LEVELS)].all()
     np.testing.assert_allclose(fit["mean"], additive["mean"], atol=1e-7)
     np.testing.assert_allclose(fit["cov"], additive["cov"], atol=1e-9)
+
+
+def test_a_kept_pair_sd_gives_the_fit_that_chose_it(db: psycopg.Connection) -> None:
+    """docs/learning.md#kept-structure: given the sd its own fixed point reached, the fit
+    keeps the cells and lands on the same posterior without iterating; a kept sd below
+    learner_pair_min_sd drops the cells, and the posterior is the additive model's."""
+    cells, s, n, _ = _interaction_data(np.random.default_rng(4), 80, 0.5)
+    searched = _pair_fit(db, cells, s, n, min_sd=0.1)
+    assert searched["kept"].all() and searched["pair_sd"][0] > 0.1
+    kept = _pair_fit(db, cells, s, n, min_sd=0.1, kept_sds=searched["pair_sd"])
+    assert kept["pair_sd"] == searched["pair_sd"] and kept["kept"].all()
+    np.testing.assert_allclose(kept["mean"], searched["mean"], atol=1e-7)
+    np.testing.assert_allclose(kept["cov"], searched["cov"], rtol=1e-6, atol=1e-10)
+    dropped = _pair_fit(db, cells, s, n, min_sd=0.1, kept_sds=[0.09])
+    additive = _pair_fit(db, cells, s, n, pairs=False)
+    assert not dropped["kept"][1 + sum(LEVELS) :].any()
+    np.testing.assert_allclose(dropped["mean"], additive["mean"], atol=1e-7)
+    np.testing.assert_allclose(dropped["cov"], additive["cov"], rtol=1e-6, atol=1e-10)
 
 
 def test_pair_sd_tracks_the_true_interaction_sd(db: psycopg.Connection) -> None:

@@ -56,6 +56,15 @@ DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
     integer [], integer [], text
 );
 
+-- Before the kept structure (docs/learning.md#kept-structure).
+DROP FUNCTION IF EXISTS genome._joint_logistic_fit(
+    integer [], integer [], double precision [], double precision [], double precision [],
+    integer [], double precision [], double precision [], integer [], double precision,
+    double precision [], double precision [], double precision, double precision, integer,
+    integer [], double precision, integer [], integer [], double precision, double precision,
+    integer [], integer [], text, double precision []
+);
+
 CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_ad_index integer [],
     p_param_index integer [],
@@ -82,6 +91,7 @@ CREATE OR REPLACE FUNCTION genome._joint_logistic_fit(
     p_context_params integer [] DEFAULT NULL,
     p_dispersion_form text DEFAULT 'williams',
     p_offsets double precision [] DEFAULT NULL,
+    p_kept_sds double precision [] DEFAULT NULL,
     OUT posterior_mean double precision [],
     OUT posterior_cholesky double precision [],
     OUT dispersion double precision,
@@ -147,6 +157,23 @@ if dispersion_form not in DISPERSION_FORMS:
     plpy.error("dispersion form must be auto, williams or logit_normal")
 form_used = [None]  # the form the last fit chose (NULL: no overdispersion)
 
+# 9. A kept structure (docs/learning.md#kept-structure): p_kept_sds gives, per pair group in
+# p_pair_groups' order and then per drift dimension in group order, the sd an earlier fit
+# chose (NULL: no sd, the group's terms left out). The groups keep those sds, the ones at or
+# above p_pair_min_sd are the model's (the others are not even built), and the parameters
+# are fitted once: no screening, no fixed-point refits.
+pair_rows = [tuple(int(x) for x in row) for row in (p_pair_groups or [])]
+min_sd = float(p_pair_min_sd)
+kept_pair_sds = kept_drift_sds = None
+if p_kept_sds is not None:
+    given = [None if v is None else float(v) for v in p_kept_sds]
+    if any(v is not None and not 0 < v < float("inf") for v in given) or len(given) < len(pair_rows):
+        plpy.error("a kept sd must be positive, one per pair group and drift dimension")
+    kept_pair_sds = dict(zip([g for g, _, _ in pair_rows], given))
+    kept_drift_sds = given[len(pair_rows):]
+# The pair groups a kept structure leaves out.
+left_out = {g for g, v in (kept_pair_sds or {}).items() if v is None or v < min_sd}
+
 ad_entries = np.asarray(p_ad_index, dtype=np.int64) - 1
 param_entries = np.asarray(p_param_index, dtype=np.int64) - 1
 if p_ad_values is not None:
@@ -172,7 +199,9 @@ if p_ad_values is not None:
         if len(cells_v) != int(np.sum(is_cell)):
             plpy.error("one pair of values per pair-cell parameter is needed")
         cell_of = np.full((n_values, n_values), -1, dtype=np.int64)
-        cell_of[cells_v[:, 0], cells_v[:, 1]] = np.arange(len(cells_v))
+        # (a cell of a pair group left out is carried by no ad)
+        carried_cells = ~np.isin(groups[is_cell], list(left_out))
+        cell_of[cells_v[carried_cells, 0], cells_v[carried_cells, 1]] = np.flatnonzero(carried_cells)
         for j in range(values.shape[1]):
             for l in range(j + 1, values.shape[1]):
                 ok = np.flatnonzero((values[:, j] > 0) & (values[:, l] > 0))
@@ -451,6 +480,12 @@ if p_drift_days is not None and p_ages is not None:
     first_id = int(groups.max(initial=0)) + 1
     cols, col_groups = [], []
     for i, g in enumerate(drift_dims):
+        # (a dimension whose kept drift sd is below the floor has no drift cells; the count
+        # of kept sds is checked below)
+        if kept_drift_sds is not None:
+            kept_sd = kept_drift_sds[i] if i < len(kept_drift_sds) else None
+            if kept_sd is None or kept_sd < min_sd:
+                continue
         for j in np.flatnonzero(groups == g):
             cols.append(j)
             col_groups.append(first_id + i)
@@ -475,6 +510,9 @@ if p_drift_days is not None and p_ages is not None:
         precision0 = 1.0 / sd**2
         k = len(m0)
 
+if kept_drift_sds is not None and len(kept_drift_sds) != len(drift_dims):
+    plpy.error("a kept sd must be positive, one per pair group and drift dimension")
+
 # 5. Pair terms (docs/learning.md#interactions): each pair of dimensions' cells share one
 # prior sd, estimated from the data by MacKay's fixed point on the Laplace posterior,
 # tau2 = sum(b^2) / sum(1 - var / tau2) over the group's cells (the cells no ad carries are
@@ -483,11 +521,9 @@ if p_drift_days is not None and p_ages is not None:
 # given and is bounded by the element values' own prior sd. A pair of dimensions whose sd
 # ends below p_pair_min_sd is dropped and the model refitted without it: an additive market
 # keeps the additive model.
-pair_rows = [tuple(int(x) for x in row) for row in (p_pair_groups or [])]
 # The drift cells' groups are fitted, screened and dropped as a pair's are (one sd per group,
 # cells independent given the other terms: an ad carries one cell of each).
 pair_ids = [g for g, _, _ in pair_rows] + drift_ids
-min_sd = float(p_pair_min_sd)
 pair_sds = {}
 b = None
 # The last fit's first MAP (with the ads' own weights), where the next fit's first Newton starts.
@@ -519,7 +555,19 @@ def use(keep):
     k = len(active)
 
 
-if pair_ids:
+if p_kept_sds is not None:
+    # The kept sds (step 9) as the groups' own: the model is still every parameter here, and
+    # use() takes the precisions from precision0.
+    kept_sds = dict(kept_pair_sds)
+    kept_sds.update({first_id + i: v for i, v in enumerate(kept_drift_sds or [])})
+    for g, v in kept_sds.items():
+        if v is not None:
+            pair_sds[g] = v
+            precision0[groups_all == g] = 1.0 / v**2
+    if pair_ids:
+        joint = [g for g in pair_ids if pair_sds.get(g, 0.0) >= min_sd]
+        use(~np.isin(groups_all, pair_ids) | np.isin(groups_all, joint))
+elif pair_ids:
     is_pair = np.isin(groups_all, pair_ids)
     main = (groups_all > 0) & ~is_pair
     cap = float(np.max(sd_all[main])) if main.any() else 1.0
@@ -637,11 +685,11 @@ if pair_ids:
     below = [g for g in joint if pair_sds[g] < min_sd]
     if below:
         use(np.isin(np.arange(len(groups_all)), active) & ~np.isin(groups_all, below))
-    # No dimension's drift kept: the old ads' levels go too, so a market that did not
-    # move keeps the model without drift terms.
-    if drift_ids and not np.isin(groups, drift_ids).any():
-        index = np.arange(len(groups_all))
-        use(np.isin(index, active) & ~((index >= k_model) & (index < k_model + n_levels)))
+# No dimension's drift kept (searched or kept): the old ads' levels go too, so a market that
+# did not move keeps the model without drift terms.
+if drift_ids and not np.isin(groups, drift_ids).any():
+    index = np.arange(len(groups_all))
+    use(np.isin(index, active) & ~((index >= k_model) & (index < k_model + n_levels)))
 kept = np.isin(np.arange(k_model), active)
 
 b, hess, phi, _, _ = fit(wfinal, b if b_first is None else b_first, 1e-10, b)
@@ -710,7 +758,8 @@ return (
     scores_out,
     [bool(x) for x in kept],
     [pair_sds.get(g) for g, _, _ in pair_rows] or None,
-    [pair_sds.get(first_id + i) for i in range(len(drift_dims))] if drift_ids else None,
+    [pair_sds.get(first_id + i) for i in range(len(drift_dims))]
+    if drift_ids or (kept_drift_sds is not None and drift_dims) else None,
     form_used[0],
 )
 $$;
@@ -719,9 +768,9 @@ COMMENT ON FUNCTION genome._joint_logistic_fit(
     integer [], double precision [], double precision [], integer [], double precision,
     double precision [], double precision [], double precision, double precision, integer,
     integer [], double precision, integer [], integer [], double precision, double precision,
-    integer [], integer [], text, double precision []
+    integer [], integer [], text, double precision [], double precision []
 ) IS
-'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion per ad in the form p_dispersion_form (docs/learning.md#overdispersion): williams (the default; Williams'' extra-binomial model, each ad''s variance n p (1 - p) (1 + (n - 1) rho)), logit_normal (each ad''s log-odds scattering by sigma2, variance n p (1 - p) (1 + n p (1 - p) sigma2)) or auto (per fit the form with the smaller sum of log factors, the higher extended quasi-likelihood), the share from Pearson chi-square = residual degrees of freedom, the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams) and dispersion_form the form used (NULL: no overdispersion); any other form is an error. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) the effects walk back in time in steps at the ages p_drift_days, twice, four times that, ... (up to the oldest ad): every ad also carries, per step its age has passed, that step''s old-ads level and, per element value of a dimension not in a pair group, the step''s drift cell (prior N(0, s^2), s per dimension shared by the steps, starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the levels are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals. With p_offsets (per ad, log-odds) every ad''s log-odds is shifted by its own known amount, how far its delivery fatigued it (docs/learning.md#frequency): the parameters then describe fresh ads, and the marginals add the ads'' weighted mean offset (the brand''s average ad as delivered).';
+'Internal (docs/learning.md#joint-learner): Bayesian logistic regression of per-ad successes out of trials (weighted per ad) on an intercept per objective and one-hot element values (entries p_ad_index/p_param_index; or, with those empty, p_ad_values: per ad and element dimension the 1-based place of its value among the value parameters, which follow the intercepts, 0 for none, and p_cells: per pair-cell parameter, in order after the values, the places of its two values, each ad then also carrying the cell of every two of its values), Gaussian prior (p_prior_mean, p_prior_sd), MAP by Newton with step halving; overdispersion per ad in the form p_dispersion_form (docs/learning.md#overdispersion): williams (the default; Williams'' extra-binomial model, each ad''s variance n p (1 - p) (1 + (n - 1) rho)), logit_normal (each ad''s log-odds scattering by sigma2, variance n p (1 - p) (1 + n p (1 - p) sigma2)) or auto (per fit the form with the smaller sum of log factors, the higher extended quasi-likelihood), the share from Pearson chi-square = residual degrees of freedom, the fit repeated with each ad''s weight divided by its factor, floored at p_min_dispersion; the dispersion returned is the factor by which the ads'' binomial information shrank (Pearson chi-square per degree of freedom when all ads have equal trials and the form is williams) and dispersion_form the form used (NULL: no overdispersion); any other form is an error. With p_ages (days per ad) each weight is halved every half-life: the one of p_half_lives (Infinity: no decay) with the best prequential log-likelihood of the most recent ads (each window''s level refitted; p_holdout_folds windows of p_holdout_days; the longest within one standard error of the best, docs/learning.md#half-life), p_fallback_half_life when fewer than two windows have enough ads. Returns the MAP, the lower Cholesky factor of the Laplace covariance (row-major), the dispersion, per element value (NULL for intercepts) the mean and variance of its marginal success rate (the weighted average ad with this value in its dimension), the half-life used (NULL: none), the average design (per parameter the weighted share of ads carrying it), the sum of the weights, and per candidate of p_half_lives its summed prequential log-likelihood (NULL when the data did not choose). With p_pair_groups (rows: a pair group, its two dimensions'' groups; docs/learning.md#interactions) each pair group''s shared prior sd is fitted by MacKay''s fixed point (screened alone on the additive fit, then jointly), groups below p_pair_min_sd dropped: the outputs cover the kept parameters only, kept_parameters flags them among the inputs and pair_sd gives each pair group''s sd. With p_drift_days and p_ages (docs/learning.md#drift) the effects walk back in time in steps at the ages p_drift_days, twice, four times that, ... (up to the oldest ad): every ad also carries, per step its age has passed, that step''s old-ads level and, per element value of a dimension not in a pair group, the step''s drift cell (prior N(0, s^2), s per dimension shared by the steps, starting at p_drift_prior_sd, fitted and dropped as a pair group''s); the drift cells and the levels are integrated out of the outputs (the covariance''s block of the other parameters), so the posterior is that of the newest ads; drift_sd gives each dimension group''s s in group order (NULL where no old ad carries it). With p_ad_context (per ad and context dimension, rows, the 1-based place of its value in p_context_params, 0 for none) and p_context_params (per place the 1-based parameter of that context value, a group-0 parameter, 0 for none) every ad also carries its audience context''s parameters (docs/learning.md#context): nuisance terms like the intercepts, averaged over the ads in the marginals. With p_offsets (per ad, log-odds) every ad''s log-odds is shifted by its own known amount, how far its delivery fatigued it (docs/learning.md#frequency): the parameters then describe fresh ads, and the marginals add the ads'' weighted mean offset (the brand''s average ad as delivered). With p_kept_sds (per pair group in p_pair_groups'' order, then per drift dimension in group order: the sd an earlier fit chose, NULL for none; docs/learning.md#kept-structure) the groups take those sds instead of fitting them, those at or above p_pair_min_sd are the model''s, and the parameters are fitted once; a length other than the groups'' count or a sd not positive is an error.';
 
 
 CREATE OR REPLACE FUNCTION genome._frequency_offsets(
@@ -1181,6 +1230,8 @@ DECLARE
     v_half_life double precision := genome._setting_num('learner_half_life_days');
     v_candidates double precision [] := genome._learner_half_life_candidates();
     v_refresh_days double precision := genome._setting_num('learner_half_life_refresh_days');
+    v_structure_days double precision := genome._setting_num('learner_structure_refresh_days');
+    v_structure_growth double precision := genome._setting_num('learner_structure_refresh_growth');
     v_holdout_days double precision := genome._setting_num('learner_holdout_days');
     v_holdout_folds integer := genome._setting_int('learner_holdout_folds');
     v_prior_sd double precision := genome._setting_num('learner_prior_sd');
@@ -1639,7 +1690,17 @@ BEGIN
         CASE
             WHEN kept.half_life IS NOT NULL THEN kept.chosen_at
             WHEN f.half_life_scores IS NOT NULL THEN p_now
-        END AS half_life_chosen_at
+        END AS half_life_chosen_at,
+        -- When the data chose the pair and drift sds: kept from the last choice, now when this
+        -- fit chose them, NULL when it had none to choose (docs/learning.md#kept-structure).
+        CASE
+            WHEN ks.sds IS NOT NULL THEN ks.chosen_at
+            WHEN f.pair_sd IS NOT NULL OR f.drift_sd IS NOT NULL THEN p_now
+        END AS structure_chosen_at,
+        CASE
+            WHEN ks.sds IS NOT NULL THEN ks.chosen_ads
+            WHEN f.pair_sd IS NOT NULL OR f.drift_sd IS NOT NULL THEN pa.n_ads
+        END AS structure_chosen_ads
     FROM per_ad AS pa
     INNER JOIN per_param AS pp ON pp.brand_id = pa.brand_id AND pp.stage = pa.stage
     LEFT JOIN _joint_designs AS e ON e.brand_id = pa.brand_id AND e.stage = pa.stage
@@ -1654,6 +1715,23 @@ BEGIN
           AND lp.half_life_chosen_at > p_now - make_interval(secs => v_refresh_days * 86400)
           AND coalesce(lp.half_life_days, 'Infinity') = ANY (v_candidates)
     ) AS kept ON true
+    -- Pair and drift sds the data chose within learner_structure_refresh_days, on at most
+    -- learner_structure_refresh_growth fewer ads, for the same pairs of dimensions and drift
+    -- dimensions, are kept: the fit runs once instead of once per fixed-point step
+    -- (docs/learning.md#kept-structure). The value stage has neither.
+    LEFT JOIN LATERAL (
+        SELECT
+            lp.structure_chosen_at AS chosen_at,
+            lp.structure_chosen_ads AS chosen_ads,
+            coalesce(lp.pair_sd, '{}') || CASE WHEN v_drift_days IS NOT NULL THEN lp.drift_sd END AS sds
+        FROM genome.learner_posteriors AS lp
+        WHERE lp.brand_id = pa.brand_id AND lp.stage = pa.stage AND NOT pa.value_stage
+          AND lp.structure_chosen_at <= p_now
+          AND lp.structure_chosen_at > p_now - make_interval(secs => v_structure_days * 86400)
+          AND pa.n_ads <= lp.structure_chosen_ads * (1.0 + v_structure_growth)
+          AND lp.pair_groups IS NOT DISTINCT FROM pp.pair_names
+          AND (v_drift_days IS NULL OR lp.drift_dimensions = pp.dimension_names)
+    ) AS ks ON true
     -- A rate stage's logistic fit, or the value stage's lognormal one (same arguments and
     -- outputs; the one-time filter runs only the stage's own).
     CROSS JOIN LATERAL (
@@ -1664,7 +1742,7 @@ BEGIN
             pa.ages, CASE WHEN kept.half_life IS NULL THEN v_candidates ELSE ARRAY[kept.half_life] END,
             v_half_life, v_holdout_days, v_holdout_folds, pp.pair_groups, v_pair_min_sd,
             coalesce(e.ad_values, '{}'), e.cell_values, v_drift_days, v_drift_prior_sd,
-            pa.ctx, pp.context_params, v_dispersion_form, pa.offsets
+            pa.ctx, pp.context_params, v_dispersion_form, pa.offsets, ks.sds
         ) AS lf
         WHERE NOT pa.value_stage
         UNION ALL
@@ -1684,7 +1762,8 @@ BEGIN
         brand_id, stage, organization_id, genome_version, parameters, posterior_mean,
         posterior_cholesky, average_design, dispersion, dispersion_form, n_ads, effective_ads,
         half_life_days, half_life_chosen_at, value_stage, pair_groups, pair_sd, drift_dimensions,
-        drift_sd, frequency_slope, frequency_slope_sd, frequency_ad_ids, frequency_log_factors, updated_at
+        drift_sd, frequency_slope, frequency_slope_sd, frequency_ad_ids, frequency_log_factors,
+        structure_chosen_at, structure_chosen_ads, updated_at
     )
     SELECT
         jf.brand_id, jf.stage, jf.organization_id, p_version,
@@ -1693,7 +1772,8 @@ BEGIN
         jf.posterior_cholesky, jf.average_design, jf.dispersion, jf.dispersion_form, jf.n_ads,
         jf.effective_ads, jf.half_life, jf.half_life_chosen_at, jf.value_stage, jf.pair_names, jf.pair_sd,
         CASE WHEN jf.drift_sd IS NOT NULL THEN jf.dimension_names END, jf.drift_sd,
-        jf.frequency_slope, jf.frequency_slope_sd, jf.frequency_ad_ids, jf.frequency_log_factors, p_now
+        jf.frequency_slope, jf.frequency_slope_sd, jf.frequency_ad_ids, jf.frequency_log_factors,
+        jf.structure_chosen_at, jf.structure_chosen_ads, p_now
     FROM _joint_fits AS jf
     ON CONFLICT (brand_id, stage) DO UPDATE
     SET organization_id = excluded.organization_id,
@@ -1717,6 +1797,8 @@ BEGIN
         frequency_slope_sd = excluded.frequency_slope_sd,
         frequency_ad_ids = excluded.frequency_ad_ids,
         frequency_log_factors = excluded.frequency_log_factors,
+        structure_chosen_at = excluded.structure_chosen_at,
+        structure_chosen_ads = excluded.structure_chosen_ads,
         updated_at = excluded.updated_at;
 
     -- 5. Each value's marginal rate at each rate stage (the value stage enters the win
@@ -1780,7 +1862,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION genome._update_scores_joint_learner(timestamptz, integer, uuid []) IS
-'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit (the ads'' overdispersion in the form learner_dispersion_form, recorded in dispersion_form; docs/learning.md#overdispersion) over an intercept per objective, with learner_context adjust a term per context value (awareness_stage, audience_type) of the context dimensions in which the fit''s ads differ (centred, prior sd learner_prior_sd, averaged over the ads in the marginals; docs/learning.md#context), and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted. GN090: the setting learner_context, learner_dispersion_form or learner_drift_days (a positive number of days or null) outside its values.';
+'Internal step of update_scores, a no-op unless the setting learner is joint_logistic (docs/learning.md#joint-learner): for every brand of p_brands (NULL: all) with matured evidence and every funnel stage of its ads'' objectives (genome.learner_objective_evidence), per ad its successes out of trials, weighted by imported_ad_weight and 0.5^(age / half-life), the half-life chosen per fit among learner_half_life_candidates by prequential log-likelihood (learner_holdout_days, learner_holdout_folds; learner_half_life_days when the data are too few; a choice kept for learner_half_life_refresh_days; docs/learning.md#half-life); genome._joint_logistic_fit (the ads'' overdispersion in the form learner_dispersion_form, recorded in dispersion_form; docs/learning.md#overdispersion) over an intercept per objective, with learner_context adjust a term per context value (awareness_stage, audience_type) of the context dimensions in which the fit''s ads differ (centred, prior sd learner_prior_sd, averaged over the ads in the marginals; docs/learning.md#context), and every element value (prior sd learner_prior_sd, means from the category prior), and with learner_interactions pairs the cells of every two dimensions some ad carries (one fitted prior sd per pair of dimensions, starting at learner_pair_prior_sd; pairs below learner_pair_min_sd dropped; docs/learning.md#interactions) and with learner_drift_days drift terms (docs/learning.md#drift), the pair and drift sds the data chose kept for learner_structure_refresh_days while the fit''s ads grow by at most learner_structure_refresh_growth (structure_chosen_at, structure_chosen_ads; docs/learning.md#kept-structure), or for the value stage (purchase_value out of purchases, docs/learning.md#value-stage) genome._joint_lognormal_fit of the log order value per purchase (prior sd learner_value_prior_sd, centred); each stage''s posterior into genome.learner_posteriors (value_stage marks the value stage; pair_groups and pair_sd every pair of dimensions'' sd); per element value the product of its rate stages'' marginal rates moment-matched into posterior_alpha/posterior_beta of its brand-level row of version p_version; the brand''s product-level rows removed. Returns the number of brands fitted. GN090: the setting learner_context, learner_dispersion_form or learner_drift_days (a positive number of days or null) outside its values.';
 
 
 -- Selection draws each dimension with its values' win probabilities
