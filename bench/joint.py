@@ -592,24 +592,23 @@ def run(server: Server, rows: int, repeats: int, brands: int = 100, seed: int = 
         own = max(1, rows // brands // 100)
         own_s, _ = daily(url, changed, own, registry, repeats, seed + 80)
         changed_ids = [str(t.brand_id) for t in changed]
-        alt_daily = [
-            alternative(
-                url, dims, version, fits, changed_ids,
-                lambda c, r=r: _new_rewards(c, changed, new, registry, seed + 1 + r),
-            )
-            for r in range(repeats)
-        ]  # fmt: skip
+
+        def alt_days(n_new: int, first_seed: int) -> list[dict[str, Any]]:
+            # The alternative on the changed brands after the new rewards daily() wrote.
+            return [
+                alternative(
+                    url, dims, version, fits, changed_ids,
+                    lambda c, r=r: _new_rewards(c, changed, n_new, registry, first_seed + r),
+                )
+                for r in range(repeats)
+            ]  # fmt: skip
+
+        alt_daily = alt_days(new, seed + 1)
         alt_spread = alternative(
             url, dims, version, fits, None,
             lambda c: _new_rewards(c, tenants, new, registry, seed + 50),
         )  # fmt: skip
-        alt_own = [
-            alternative(
-                url, dims, version, fits, changed_ids,
-                lambda c, r=r: _new_rewards(c, changed, own, registry, seed + 80 + r),
-            )
-            for r in range(repeats)
-        ]  # fmt: skip
+        alt_own = alt_days(own, seed + 80)
         for a in [*alt_daily, alt_spread, *alt_own]:
             a.pop("_means")
         # Last: the setting's change marks every brand for the next update (the daily runs
