@@ -219,6 +219,26 @@ def test_update_scores_refuses_a_drift_setting_of_no_positive_age(
     assert db.execute("SELECT count(*) FROM genome.learner_posteriors").fetchone()[0] == 0
 
 
+@pytest.mark.parametrize(
+    "setting", [{"learner_structure_refresh_days": -1}, {"learner_structure_refresh_growth": -0.1}]
+)
+def test_update_scores_refuses_a_structure_bound_below_zero(
+    db: psycopg.Connection, setting: dict[str, float]
+) -> None:
+    """docs/learning.md#kept-structure: a negative refresh bound is GN090, and nothing is
+    written."""
+    dims = _dimensions(db)
+    rng = np.random.default_rng(2)
+    tags = [{d: str(rng.choice(v)) for d, v in dims.items()} for _ in range(30)]
+    firsts = [(T0 - int(rng.integers(0, 20)) * DAY).date() for _ in tags]
+    _brand_ads(db, f.brand(db), tags, [5000] * 30, [60] * 30, firsts, firsts, [T0] * 30)
+    _use(db, "joint_logistic", **setting)
+    with pytest.raises(psycopg.Error, match="learner_structure_refresh") as err:
+        db.execute("SELECT genome.update_scores(%s)", (T0,))
+    assert err.value.sqlstate == "GN090"
+    assert db.execute("SELECT count(*) FROM genome.learner_posteriors").fetchone()[0] == 0
+
+
 def test_a_market_that_did_not_move_keeps_the_model_without_drift(
     db: psycopg.Connection,
 ) -> None:
