@@ -47,25 +47,30 @@ def brand_ads(
     return ads
 
 
-def attribute_many(db: psycopg.Connection, brands: list[uuid.UUID]) -> list[dict]:
-    cur = db.execute(
-        "SELECT b.id AS brand, a.* FROM unnest(%s::uuid[]) AS b (id) "
-        "CROSS JOIN LATERAL genome.attribute(b.id, 'hook_type', %s) AS a",
-        (brands, NOW),
-    )
+def _dicts(cur: psycopg.Cursor) -> list[dict]:
     cols = [c.name for c in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def attribute_many(db: psycopg.Connection, brands: list[uuid.UUID]) -> list[dict]:
+    return _dicts(
+        db.execute(
+            "SELECT b.id AS brand, a.* FROM unnest(%s::uuid[]) AS b (id) "
+            "CROSS JOIN LATERAL genome.attribute(b.id, 'hook_type', %s) AS a",
+            (brands, NOW),
+        )
+    )
 
 
 def _interactions(db: psycopg.Connection, brands: list[uuid.UUID]) -> list[dict]:
     db.execute("UPDATE genome.settings SET value = '1000' WHERE key = 'interaction_top_n'")
-    cur = db.execute(
-        "SELECT i.* FROM unnest(%s::uuid[]) AS b (id) "
-        "CROSS JOIN LATERAL genome.interactions(b.id, %s) AS i",
-        (brands, NOW),
+    return _dicts(
+        db.execute(
+            "SELECT i.* FROM unnest(%s::uuid[]) AS b (id) "
+            "CROSS JOIN LATERAL genome.interactions(b.id, %s) AS i",
+            (brands, NOW),
+        )
     )
-    cols = [c.name for c in cur.description]
-    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
 def seed_brands(db: psycopg.Connection, ads_per_brand: list[list[Ad]]) -> list[uuid.UUID]:
