@@ -160,8 +160,9 @@ form_used = [None]  # the form the last fit chose (NULL: no overdispersion)
 # 9. A kept structure (docs/learning.md#kept-structure): p_kept_sds gives, per pair group in
 # p_pair_groups' order and then per drift dimension in group order, the sd an earlier fit
 # chose (NULL: no sd, the group's terms left out). The groups keep those sds, the ones at or
-# above p_pair_min_sd are the model's (the others are not even built), and the parameters
-# are fitted once: no screening, no fixed-point refits.
+# above p_pair_min_sd are the model's (the others' cells are not built from p_ad_values, nor
+# their drift cells at all), and the parameters are fitted once: no screening, no
+# fixed-point refits.
 pair_rows = [tuple(int(x) for x in row) for row in (p_pair_groups or [])]
 min_sd = float(p_pair_min_sd)
 kept_pair_sds = kept_drift_sds = None
