@@ -15,6 +15,8 @@ works; `FAMILIES` lists them:
   a mean-one lognormal with that sd);
 - drift: `additive` whose effects random-walk day by day, whose strong dimension's best
   value swaps with a middling one mid-run, with faster ad fatigue;
+- drift_spread: `drift` with the creative-to-creative spread of `spread_0.3`: a market that
+  moves, bought with creatives that differ as real ones do;
 - delivery: `additive` bought as Meta delivers: each ad's budget spread (lognormal, sd 0.8)
   and tilted toward ads that click (budget times CTR / the brand's base CTR), a market-wide
   CTR shock each day (sd 0.2) and each ad's CTR scattering day to day (sd 0.3), so
@@ -186,6 +188,16 @@ FAMILIES: dict[str, FamilySpec] = {
             drift_sd=0.02,
             swap_dimension="hook_type",
             fatigue_rate=0.6,
+        ),
+        FamilySpec(
+            "drift_spread",
+            "drift plus ad-level lognormal CTR spread, sd 0.3",
+            _ADDITIVE_SD,
+            _ADDITIVE_STRONG,
+            drift_sd=0.02,
+            swap_dimension="hook_type",
+            fatigue_rate=0.6,
+            ad_ctr_sd=0.3,
         ),
         FamilySpec(
             "delivery",

@@ -60,8 +60,9 @@ def test_random_elements_are_far_below_the_oracle_in_every_family() -> None:
             assert share < 0.6, (family, b, share)
 
 
-def test_the_swap_family_swaps_the_best_hook_mid_run() -> None:
-    truth = build_family("drift", 5, DAYS)
+@pytest.mark.parametrize("family", ["drift", "drift_spread"])
+def test_the_swap_families_swap_the_best_hook_mid_run(family: str) -> None:
+    truth = build_family(family, 5, DAYS)
     swap = truth.swap_day
     assert swap == DAYS // 2
     for b, effects in enumerate(truth.effects):
@@ -78,7 +79,9 @@ def test_the_swap_family_swaps_the_best_hook_mid_run() -> None:
         assert not np.allclose(truth.ctr_effects(b, 0)[dim], truth.ctr_effects(b, swap - 1)[dim])
 
 
-@pytest.mark.parametrize(("family", "sd"), [("spread_0.3", 0.3), ("spread_0.5", 0.5)])
+@pytest.mark.parametrize(
+    ("family", "sd"), [("spread_0.3", 0.3), ("spread_0.5", 0.5), ("drift_spread", 0.3)]
+)
 def test_ad_level_spread_has_the_requested_sd_and_keeps_the_mean(family: str, sd: float) -> None:
     truth = build_family(family, 2, DAYS)
     tags = truth.oracle(0, 0)[0]
