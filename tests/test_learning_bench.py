@@ -354,3 +354,22 @@ def test_the_delivery_familys_budgets_spread_and_follow_the_ads_clicks() -> None
         assert slope == pytest.approx(tilt, abs=0.08)
         resid = log_budget - (slope * log_ctr + intercept)
         assert np.std(resid) == pytest.approx(spread, rel=0.08)
+
+
+def test_the_swap_verdict_says_when_the_median_seed_never_came_back() -> None:
+    """The swap goal's verdict: the median seed's days back at 80% of the new oracle, and
+    for a family whose median seed never got back within the run, that it did not (not
+    'inf days')."""
+
+    def result(days: list[float]) -> learning.FamilyResult:
+        scores = [learning.Scores(95.0, 1.0, [True], d, []) for d in days]
+        return learning.FamilyResult("drift", {"project": scores})
+
+    back = learning.verdicts(result([9.0, 10.0, 30.0]))
+    assert "drift: ok: back at 80% of the new oracle in 10 days (median seed; goal <= 14 days)" in back
+    never = learning.verdicts(result([9.0, float("inf"), float("inf")]))
+    assert (
+        "drift: PROJECT LOSES: not back at 80% of the new oracle within the run "
+        "(median seed; goal <= 14 days)"
+    ) in never
+    assert not any("inf" in v for v in never)
