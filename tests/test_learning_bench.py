@@ -366,7 +366,9 @@ def test_the_swap_verdict_says_when_the_median_seed_never_came_back() -> None:
         return learning.FamilyResult("drift", {"project": scores})
 
     back = learning.verdicts(result([9.0, 10.0, 30.0]))
-    assert "drift: ok: back at 80% of the new oracle in 10 days (median seed; goal <= 14 days)" in back
+    assert (
+        "drift: ok: back at 80% of the new oracle in 10 days (median seed; goal <= 14 days)" in back
+    )
     never = learning.verdicts(result([9.0, float("inf"), float("inf")]))
     assert (
         "drift: PROJECT LOSES: not back at 80% of the new oracle within the run "
