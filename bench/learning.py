@@ -668,7 +668,7 @@ def verdicts(res: FamilyResult, policy: str = "project") -> list[str]:
     )
     swap = res.swap_days(policy)
     if swap is not None:
-        # (the median seed's days; infinite when most seeds never got back within the run)
+        # (the median over seeds of the days; infinite when most seeds never got back)
         back = (
             f"back at 80% of the new oracle in {swap:.0f} days"
             if math.isfinite(swap)

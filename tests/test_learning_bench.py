@@ -357,9 +357,9 @@ def test_the_delivery_familys_budgets_spread_and_follow_the_ads_clicks() -> None
 
 
 def test_the_swap_verdict_says_when_the_median_seed_never_came_back() -> None:
-    """The swap goal's verdict: the median seed's days back at 80% of the new oracle, and
-    for a family whose median seed never got back within the run, that it did not (not
-    'inf days')."""
+    """The swap goal's verdict: the median over seeds of the days back at 80% of the new
+    oracle, and for a family whose median seed never got back within the run, that it did
+    not (not 'inf days')."""
 
     def result(days: list[float]) -> learning.FamilyResult:
         scores = [learning.Scores(95.0, 1.0, [True], d, []) for d in days]
