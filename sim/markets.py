@@ -141,6 +141,16 @@ _META_DELIVERY: dict[str, float] = {
     "ad_day_ctr_sd": 0.3,
 }
 
+_DRIFT = FamilySpec(
+    "drift",
+    "additive effects that drift daily; the best hook swaps mid-run; fast fatigue",
+    _ADDITIVE_SD,
+    _ADDITIVE_STRONG,
+    drift_sd=0.02,
+    swap_dimension="hook_type",
+    fatigue_rate=0.6,
+)
+
 FAMILIES: dict[str, FamilySpec] = {
     s.name: s
     for s in (
@@ -180,23 +190,11 @@ FAMILIES: dict[str, FamilySpec] = {
             _ADDITIVE_STRONG,
             ad_ctr_sd=0.5,
         ),
-        FamilySpec(
-            "drift",
-            "additive effects that drift daily; the best hook swaps mid-run; fast fatigue",
-            _ADDITIVE_SD,
-            _ADDITIVE_STRONG,
-            drift_sd=0.02,
-            swap_dimension="hook_type",
-            fatigue_rate=0.6,
-        ),
-        FamilySpec(
-            "drift_spread",
-            "drift plus ad-level lognormal CTR spread, sd 0.3",
-            _ADDITIVE_SD,
-            _ADDITIVE_STRONG,
-            drift_sd=0.02,
-            swap_dimension="hook_type",
-            fatigue_rate=0.6,
+        _DRIFT,
+        replace(
+            _DRIFT,
+            name="drift_spread",
+            description="drift plus ad-level lognormal CTR spread, sd 0.3",
             ad_ctr_sd=0.3,
         ),
         FamilySpec(
