@@ -15511,36 +15511,62 @@ BEGIN
     sums AS (
         SELECT
             count(*) AS n,
+            count(*) FILTER (WHERE w.w > 0) AS n_weighted,
             avg(w.y) AS logged_mean,
             avg(w.w * w.y) AS ips,
             stddev_samp(w.w * w.y) / sqrt(count(*)) AS ips_se,
             sum(w.w) AS sum_w,
             sum(w.w * w.w) AS sum_w2,
+            sum(w.w * w.y) AS sum_wy,
             sum(w.w * w.y) / nullif(sum(w.w), 0) AS snips
         FROM weights AS w
     ),
-    snips_var AS (
-        -- Delta method for the ratio estimator: Σ w² (y - snips)² / (Σ w)².
-        SELECT sqrt(sum(w.w * w.w * (w.y - s.snips) ^ 2)) / nullif(s.sum_w, 0) AS snips_se
-        FROM weights AS w CROSS JOIN sums AS s
-        GROUP BY s.sum_w
+    snips_jackknife AS (
+        -- The self-normalised estimate without each ad in turn (docs/learning.md#off-policy-evaluation):
+        -- where a few ads carry most of the weight, the delta method's residuals are
+        -- small exactly at those ads, and its interval covered the truth in 80% of
+        -- simulated brands; the jackknife's leaves each such ad out.
+        SELECT
+            sqrt((count(*) - 1)::float8 / count(*)
+                 * sum((j.loo - j.loo_mean) ^ 2)) AS snips_se
+        FROM (
+            SELECT
+                l.loo,
+                avg(l.loo) OVER () AS loo_mean
+            FROM (
+                SELECT (s.sum_wy - w.w * w.y) / (s.sum_w - w.w) AS loo
+                FROM weights AS w CROSS JOIN sums AS s
+                WHERE s.n_weighted >= 2
+            ) AS l
+        ) AS j
+        HAVING count(*) >= 2
+    ),
+    quantile AS (
+        -- Student t at the effective sample size less one: as wide as a sample of that
+        -- many ads would be, whatever n is.
+        SELECT
+            s.sum_w ^ 2 / s.sum_w2 AS ess,
+            genome._t_quantile(0.975, greatest(s.sum_w ^ 2 / s.sum_w2 - 1, 1)) AS t
+        FROM sums AS s
+        WHERE s.sum_w2 > 0
     )
     SELECT jsonb_build_object(
         'metric', p_metric,
         'n', s.n,
         'logged_mean', s.logged_mean,
-        'effective_sample_size', s.sum_w ^ 2 / nullif(s.sum_w2, 0),
+        'effective_sample_size', q.ess,
+        'interval_df', greatest(q.ess - 1, 1),
         'ips', jsonb_build_object(
             'estimate', s.ips, 'se', s.ips_se,
-            'lower', s.ips - 1.96 * s.ips_se, 'upper', s.ips + 1.96 * s.ips_se
+            'lower', s.ips - q.t * s.ips_se, 'upper', s.ips + q.t * s.ips_se
         ),
         'snips', jsonb_build_object(
             'estimate', s.snips, 'se', v.snips_se,
-            'lower', s.snips - 1.96 * v.snips_se, 'upper', s.snips + 1.96 * v.snips_se
+            'lower', s.snips - q.t * v.snips_se, 'upper', s.snips + q.t * v.snips_se
         )
     )
     INTO v_result
-    FROM sums AS s LEFT JOIN snips_var AS v ON true;
+    FROM sums AS s LEFT JOIN snips_jackknife AS v ON true LEFT JOIN quantile AS q ON true;
     RETURN v_result;
 END
 $$;
@@ -15550,7 +15576,7 @@ $$;
 -- Name: FUNCTION evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text) IS 'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size, and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors and 95% normal intervals (snips by the delta method). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
+COMMENT ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text) IS 'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size ((sum w)^2 / sum w^2), interval_df (effective_sample_size - 1, at least 1), and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors (ips: of the weighted terms; snips: the jackknife over ads) and 95% Student-t intervals at interval_df degrees of freedom; snips is the one to read when a few ads carry the weight (docs/learning.md#off-policy-evaluation). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
 
 
 --

@@ -10,6 +10,8 @@ import numpy as np
 import psycopg
 import pytest
 from psycopg.types.json import Jsonb
+from scipy import stats
+from scipy.special import expit
 
 from sim import factories as f
 
@@ -30,7 +32,10 @@ def _policy(probs: dict[str, tuple[float, ...]]) -> dict[str, dict[str, float]]:
     return {d: dict(zip(values[d], p, strict=True)) for d, p in probs.items()}
 
 
-def _logged(db: psycopg.Connection, n: int) -> tuple[object, np.ndarray, np.ndarray]:
+def _logged(
+    db: psycopg.Connection, n: int, target_probs: dict[str, tuple[float, ...]] = TARGET
+) -> tuple[object, np.ndarray, np.ndarray]:
+    """A brand with n ads logged by LOGGING; their rewards and weights for target_probs."""
     rng = np.random.default_rng(5)
     run = f.ad_run(db, f.product(db, brand := f.brand(db)), max_attempts=n)
     hooks = rng.choice(3, n, p=LOGGING["hook_type"])
@@ -64,12 +69,29 @@ def _logged(db: psycopg.Connection, n: int) -> tuple[object, np.ndarray, np.ndar
         "WHERE generated_ad_id = ANY(%s)",
         (ids,),
     ).fetchall()
-    target, logging = _policy(TARGET), _policy(LOGGING)
+    target, logging = _policy(target_probs), _policy(LOGGING)
     weights = np.array(
         [np.prod([target[d][t[d]] / logging[d][t[d]] for d in target]) for t, _ in rows]
     )
     ys = np.array([y for _, y in rows])
     return brand, ys, weights
+
+
+def _intervals(w: np.ndarray, y: np.ndarray) -> dict[str, tuple[float, float, float]]:
+    """evaluate_policy's estimators in numpy: per estimator (estimate, se, t quantile) with
+    the self-normalised se by the jackknife over ads and the t at the effective sample size
+    less one (docs/learning.md#off-policy-evaluation)."""
+    n = len(y)
+    ips = float(np.mean(w * y))
+    snips = float(np.sum(w * y) / np.sum(w))
+    loo = (np.sum(w * y) - w * y) / (np.sum(w) - w)
+    jack = float(np.sqrt((n - 1) / n * np.sum((loo - loo.mean()) ** 2)))
+    ess = float(w.sum() ** 2 / np.sum(w**2))
+    t = float(stats.t.ppf(0.975, max(ess - 1.0, 1.0)))
+    return {
+        "ips": (ips, float(np.std(w * y, ddof=1) / np.sqrt(n)), t),
+        "snips": (snips, jack, t),
+    }
 
 
 def _evaluate(
@@ -85,12 +107,13 @@ def test_estimates_match_numpy_and_cover_the_true_value(db: psycopg.Connection) 
     out = _evaluate(db, brand, _policy(TARGET))
     assert out["n"] == 3000
     # The same estimators in numpy.
-    assert out["ips"]["estimate"] == pytest.approx(np.mean(w * ys))
-    assert out["ips"]["se"] == pytest.approx(np.std(w * ys, ddof=1) / np.sqrt(len(ys)))
-    snips = np.sum(w * ys) / np.sum(w)
-    assert out["snips"]["estimate"] == pytest.approx(snips)
-    assert out["snips"]["se"] == pytest.approx(np.sqrt(np.sum(w**2 * (ys - snips) ** 2)) / w.sum())
+    for est, (estimate, se, t) in _intervals(w, ys).items():
+        assert out[est]["estimate"] == pytest.approx(estimate)
+        assert out[est]["se"] == pytest.approx(se)
+        assert out[est]["lower"] == pytest.approx(estimate - t * se)
+        assert out[est]["upper"] == pytest.approx(estimate + t * se)
     assert out["effective_sample_size"] == pytest.approx(w.sum() ** 2 / np.sum(w**2))
+    assert out["interval_df"] == pytest.approx(out["effective_sample_size"] - 1)
     # Against the truth: the target policy's expected success rate.
     truth = sum(
         TARGET["hook_type"][i] * TARGET["color_mode"][j] * P_SUCCESS[(h, c)]
@@ -115,6 +138,57 @@ def test_the_logging_policy_itself_gets_the_logged_mean(db: psycopg.Connection) 
     assert out["effective_sample_size"] == pytest.approx(400)
     # CTR as the metric: clicks / impressions of each ad (20 / 1000 in the factory).
     assert _evaluate(db, brand, _policy(LOGGING), "ctr")["snips"]["estimate"] == pytest.approx(0.02)
+
+
+def test_a_few_heavy_ads_widen_the_interval_to_their_count(db: psycopg.Connection) -> None:
+    # Nearly all of the target's mass on the values logged least often: a few ads carry
+    # the weight, and the interval is a t at their effective number less one.
+    rare = {"hook_type": (0.01, 0.01, 0.98), "color_mode": (0.01, 0.01, 0.98)}
+    brand, y, w = _logged(db, 300, rare)
+    out = _evaluate(db, brand, _policy(rare))
+    assert out["effective_sample_size"] < 30
+    estimate, se, t = _intervals(w, y)["snips"]
+    assert t > 2.0  # wider than the normal quantile
+    assert out["snips"]["estimate"] == pytest.approx(estimate)
+    assert out["snips"]["se"] == pytest.approx(se)
+    assert out["snips"]["upper"] - out["snips"]["lower"] == pytest.approx(2 * t * se)
+
+
+def test_the_interval_covers_the_truth_when_a_few_ads_carry_the_weight() -> None:
+    # Simulated brands where the textbook normal interval fails: a learner's logging policy
+    # concentrated on a few values of five dimensions, the uniform policy as the target, so
+    # the weights are heavy-tailed (effective sample sizes 1.3 to 160 of 288 ads), and
+    # ads scattering around their elements' CTR (lognormal, sd 0 to 0.5). The truth is
+    # exact: the mean over every combination of its expected CTR (Gauss-Hermite over the
+    # ad's scatter). The estimators are the numpy replica checked against SQL above.
+    rng = np.random.default_rng(11)
+    sizes = (6, 5, 6, 4, 5)
+    nodes, hw = np.polynomial.hermite_e.hermegauss(20)
+    hw = hw / hw.sum()
+    covered = {"t_jackknife": 0, "normal_delta": 0}
+    reps = 600
+    for _ in range(reps):
+        logging = [rng.dirichlet(np.full(k, rng.choice([0.3, 1.0, 3.0]))) for k in sizes]
+        logging = [0.95 * p + 0.05 / len(p) for p in logging]
+        effects = [rng.normal(0.0, 0.3, k) for k in sizes]
+        spread = float(rng.choice([0.0, 0.3, 0.5]))
+        n = 288
+        chosen = [rng.choice(k, n, p=p) for k, p in zip(sizes, logging, strict=True)]
+        logit = -4.5 + sum(e[c] for e, c in zip(effects, chosen, strict=True))
+        ctr = expit(logit + rng.normal(0.0, spread, n))
+        y = rng.binomial(3000, ctr) / 3000
+        w = np.prod(
+            [(1.0 / k) / p[c] for k, p, c in zip(sizes, logging, chosen, strict=True)], axis=0
+        )
+        grid = -4.5 + sum(np.ix_(*effects))  # every combination's log-odds
+        truth = float(np.sum(hw * expit(grid.reshape(-1, 1) + spread * nodes).mean(axis=0)))
+        estimate, se, t = _intervals(w, y)["snips"]
+        covered["t_jackknife"] += abs(estimate - truth) <= t * se
+        # the textbook interval: delta-method se, normal quantile
+        delta = np.sqrt(np.sum(w**2 * (y - estimate) ** 2)) / w.sum()
+        covered["normal_delta"] += abs(estimate - truth) <= 1.96 * delta
+    assert covered["normal_delta"] / reps < 0.85  # the case is hard
+    assert covered["t_jackknife"] / reps >= 0.88, covered
 
 
 @pytest.mark.parametrize(
