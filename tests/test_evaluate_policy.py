@@ -110,8 +110,8 @@ def test_estimates_match_numpy_and_cover_the_true_value(db: psycopg.Connection) 
     for est, (estimate, se, t) in _intervals(w, ys).items():
         assert out[est]["estimate"] == pytest.approx(estimate)
         assert out[est]["se"] == pytest.approx(se)
-        assert out[est]["lower"] == pytest.approx(estimate - t * se)
-        assert out[est]["upper"] == pytest.approx(estimate + t * se)
+        assert out[est]["lower"] == pytest.approx(max(estimate - t * se, 0.0))
+        assert out[est]["upper"] == pytest.approx(min(estimate + t * se, 1.0))
     assert out["effective_sample_size"] == pytest.approx(w.sum() ** 2 / np.sum(w**2))
     assert out["interval_df"] == pytest.approx(out["effective_sample_size"] - 1)
     # Against the truth: the target policy's expected success rate.
@@ -151,7 +151,16 @@ def test_a_few_heavy_ads_widen_the_interval_to_their_count(db: psycopg.Connectio
     assert t > 2.0  # wider than the normal quantile
     assert out["snips"]["estimate"] == pytest.approx(estimate)
     assert out["snips"]["se"] == pytest.approx(se)
-    assert out["snips"]["upper"] - out["snips"]["lower"] == pytest.approx(2 * t * se)
+    # (cut to [0, 1], where rewards lie)
+    assert out["snips"]["lower"] == pytest.approx(max(estimate - t * se, 0.0))
+    assert out["snips"]["upper"] == pytest.approx(min(estimate + t * se, 1.0))
+
+
+def test_a_brand_without_logged_ads_gets_no_estimate(db: psycopg.Connection) -> None:
+    out = _evaluate(db, f.brand(db), _policy(TARGET))
+    assert out["n"] == 0
+    assert out["snips"] == {"estimate": None, "se": None, "lower": None, "upper": None}
+    assert out["ips"]["lower"] is None and out["effective_sample_size"] is None
 
 
 def test_the_interval_covers_the_truth_when_a_few_ads_carry_the_weight() -> None:

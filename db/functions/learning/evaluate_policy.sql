@@ -160,18 +160,29 @@ BEGIN
         'effective_sample_size', q.ess,
         'interval_df', greatest(q.ess - 1, 1),
         'ips', jsonb_build_object(
-            'estimate', s.ips, 'se', s.ips_se,
-            'lower', s.ips - q.t * s.ips_se, 'upper', s.ips + q.t * s.ips_se
+            'estimate', s.ips, 'se', s.ips_se, 'lower', b.ips_lower, 'upper', b.ips_upper
         ),
         'snips', jsonb_build_object(
-            'estimate', s.snips, 'se', v.snips_se,
-            'lower', s.snips - q.t * v.snips_se, 'upper', s.snips + q.t * v.snips_se
+            'estimate', s.snips, 'se', v.snips_se, 'lower', b.snips_lower, 'upper', b.snips_upper
         )
     )
     INTO v_result
-    FROM sums AS s LEFT JOIN snips_jackknife AS v ON true LEFT JOIN quantile AS q ON true;
+    FROM sums AS s
+    LEFT JOIN snips_jackknife AS v ON true
+    LEFT JOIN quantile AS q ON true
+    CROSS JOIN LATERAL (
+        -- Both metrics lie in [0, 1] (reward_score by its check, a CTR by definition): a
+        -- t interval of a few heavy ads can reach past either end, and is cut there.
+        SELECT
+            CASE WHEN s.ips_se IS NOT NULL THEN greatest(s.ips - q.t * s.ips_se, 0) END AS ips_lower,
+            CASE WHEN s.ips_se IS NOT NULL THEN least(s.ips + q.t * s.ips_se, 1) END AS ips_upper,
+            CASE WHEN v.snips_se IS NOT NULL THEN greatest(s.snips - q.t * v.snips_se, 0) END
+                AS snips_lower,
+            CASE WHEN v.snips_se IS NOT NULL THEN least(s.snips + q.t * v.snips_se, 1) END
+                AS snips_upper
+    ) AS b;
     RETURN v_result;
 END
 $$;
 COMMENT ON FUNCTION genome.evaluate_policy(uuid, jsonb, timestamptz, text) IS
-'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size ((sum w)^2 / sum w^2), interval_df (effective_sample_size - 1, at least 1), and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors (ips: of the weighted terms; snips: the jackknife over ads) and 95% Student-t intervals at interval_df degrees of freedom; snips is the one to read when a few ads carry the weight (docs/learning.md#off-policy-evaluation). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
+'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size ((sum w)^2 / sum w^2), interval_df (effective_sample_size - 1, at least 1), and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors (ips: of the weighted terms; snips: the jackknife over ads) and 95% Student-t intervals at interval_df degrees of freedom, cut to [0, 1]; snips is the one to read when a few ads carry the weight (docs/learning.md#off-policy-evaluation). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
