@@ -15522,32 +15522,28 @@ BEGIN
         FROM weights AS w
     ),
     snips_jackknife AS (
-        -- The self-normalised estimate without each ad in turn (docs/learning.md#off-policy-evaluation):
-        -- where a few ads carry most of the weight, the delta method's residuals are
-        -- small exactly at those ads, and its interval covered the truth in 80% of
-        -- simulated brands; the jackknife's leaves each such ad out.
-        SELECT
-            sqrt((count(*) - 1)::float8 / count(*)
-                 * sum((j.loo - j.loo_mean) ^ 2)) AS snips_se
+        -- The self-normalised estimate without each ad in turn (docs/learning.md#off-policy-evaluation),
+        -- its variance (n - 1)/n Σ (loo - mean)²: where a few ads carry most of the weight,
+        -- the delta method's residuals are small exactly at those ads, and its interval
+        -- covered the truth in 81.5% of simulated brands; the jackknife leaves each out.
+        SELECT sqrt((count(*) - 1) * var_pop(l.loo)) AS snips_se
         FROM (
-            SELECT
-                l.loo,
-                avg(l.loo) OVER () AS loo_mean
-            FROM (
-                SELECT (s.sum_wy - w.w * w.y) / (s.sum_w - w.w) AS loo
-                FROM weights AS w CROSS JOIN sums AS s
-                WHERE s.n_weighted >= 2
-            ) AS l
-        ) AS j
+            SELECT (s.sum_wy - w.w * w.y) / (s.sum_w - w.w) AS loo
+            FROM weights AS w CROSS JOIN sums AS s
+            WHERE s.n_weighted >= 2
+        ) AS l
         HAVING count(*) >= 2
     ),
     quantile AS (
         -- Student t at the effective sample size less one: as wide as a sample of that
         -- many ads would be, whatever n is.
-        SELECT
-            s.sum_w ^ 2 / s.sum_w2 AS ess,
-            genome._t_quantile(0.975, greatest(s.sum_w ^ 2 / s.sum_w2 - 1, 1)) AS t
+        SELECT e.ess, e.df, genome._t_quantile(0.975, e.df) AS t
         FROM sums AS s
+        CROSS JOIN LATERAL (
+            SELECT
+                s.sum_w ^ 2 / s.sum_w2 AS ess,
+                greatest(s.sum_w ^ 2 / s.sum_w2 - 1, 1) AS df
+        ) AS e
         WHERE s.sum_w2 > 0
     )
     SELECT jsonb_build_object(
@@ -15555,7 +15551,7 @@ BEGIN
         'n', s.n,
         'logged_mean', s.logged_mean,
         'effective_sample_size', q.ess,
-        'interval_df', greatest(q.ess - 1, 1),
+        'interval_df', q.df,
         'ips', jsonb_build_object(
             'estimate', s.ips, 'se', s.ips_se, 'lower', b.ips_lower, 'upper', b.ips_upper
         ),

@@ -160,7 +160,8 @@ def test_a_brand_without_logged_ads_gets_no_estimate(db: psycopg.Connection) -> 
     out = _evaluate(db, f.brand(db), _policy(TARGET))
     assert out["n"] == 0
     assert out["snips"] == {"estimate": None, "se": None, "lower": None, "upper": None}
-    assert out["ips"]["lower"] is None and out["effective_sample_size"] is None
+    assert out["ips"]["lower"] is None
+    assert out["effective_sample_size"] is None and out["interval_df"] is None
 
 
 def test_the_interval_covers_the_truth_when_a_few_ads_carry_the_weight() -> None:
