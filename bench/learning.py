@@ -433,6 +433,7 @@ def off_policy_check(
         "effective_sample_size": out["effective_sample_size"],
         "ips": out["ips"],
         "snips": out["snips"],
+        "raked": out["raked"],
     }
 
 
@@ -846,21 +847,25 @@ def run(server: Server, sizes: LearnSizes, log: Callable[[str], None] = print) -
 
 
 def _off_policy_note(family: str, checks: list[dict[str, Any]]) -> str:
-    done = [c for c in checks if c["snips"]["estimate"] is not None]
+    done = [c for c in checks if c["raked"]["estimate"] is not None]
     if not done:
         return f"{family}: evaluate_policy had no matured ads with logged propensities"
-    covered = sum(
-        1
-        for c in done
-        if c["snips"]["lower"] is not None
-        and c["snips"]["lower"] <= c["truth"] <= c["snips"]["upper"]
-    )
+
+    def covered(name: str) -> int:
+        return sum(
+            1
+            for c in done
+            if c[name]["lower"] is not None and c[name]["lower"] <= c["truth"] <= c[name]["upper"]
+        )
+
     truth = statistics.fmean(c["truth"] for c in done)
-    est = statistics.fmean(c["snips"]["estimate"] for c in done)
+    raked = statistics.fmean(c["raked"]["estimate"] for c in done)
+    snips = statistics.fmean(c["snips"]["estimate"] for c in done)
     return (
-        f"{family}: evaluate_policy(uniform elements, ctr) self-normalised {100 * est:.3f}% vs "
-        f"truth {100 * truth:.3f}% (the same ads as delivered); interval covers it in "
-        f"{covered}/{len(checks)}"
+        f"{family}: evaluate_policy(uniform elements, ctr) raked {100 * raked:.3f}%, "
+        f"self-normalised {100 * snips:.3f}%, truth {100 * truth:.3f}% (the same ads as "
+        f"delivered); intervals cover it in {covered('raked')} and {covered('snips')} of "
+        f"{len(checks)}"
     )
 
 

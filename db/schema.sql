@@ -7173,6 +7173,139 @@ COMMENT ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p
 
 
 --
+-- Name: _raked_estimate(double precision[], double precision[], integer[], integer[], double precision[]); Type: FUNCTION; Schema: genome; Owner: -
+--
+
+CREATE FUNCTION genome._raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision) RETURNS record
+    LANGUAGE plpython3u IMMUTABLE
+    AS $_$
+import numpy as np
+
+# Per ad its metric y and importance weight w; per ad and dimension (row-major, dimensions in
+# p_sizes' order) the 1-based place of its value among the dimension's p_sizes values; per
+# dimension its values' target probabilities, concatenated.
+if not p_y:  # no ad with a positive weight
+    return None, None, None, None
+y = np.asarray(p_y, dtype=float)
+w = np.asarray(p_w, dtype=float)
+sizes = [int(k) for k in p_sizes]
+n = len(y)
+if len(w) != n or len(p_codes) != n * len(sizes) or len(p_targets) != sum(sizes):
+    plpy.error("raking arrays: one weight per ad, one value per ad and dimension, one target per value", sqlstate="GN030")
+if n and (np.any(~np.isfinite(y)) or np.any(~np.isfinite(w)) or np.any(w < 0)):
+    plpy.error("raking arrays: metrics and weights must be finite, weights non-negative", sqlstate="GN030")
+codes = np.asarray(p_codes, dtype=np.int64).reshape(n, len(sizes)) - 1
+if np.any(codes < 0) or np.any(codes >= np.asarray(sizes)):
+    plpy.error("raking arrays: a value's place is outside its dimension", sqlstate="GN030")
+# Bounded inside the helper, whoever calls it (docs/security.md#per-role-limits).
+plpy.execute(
+    plpy.prepare("SELECT genome._require_helper_size($1, $2, $3)", ["text", "bigint", "text"]),
+    ["raked ads", n, "helper_max_rows"],
+)
+ends = np.cumsum(sizes)
+starts = ends - np.asarray(sizes)
+targets = np.asarray(p_targets, dtype=float)
+# One column per value of each dimension: an ad carries one value a dimension.
+X = np.zeros((n, int(ends[-1]) if sizes else 0))
+for j, start in enumerate(starts):
+    X[np.arange(n), start + codes[:, j]] = 1.0
+# The share the policy gives values no ad carries (per dimension, the largest): that much of
+# the policy the logged ads say nothing about.
+carried = X.sum(axis=0) > 0
+unlogged_mass = max(
+    (float(np.sum(targets[a:b][~carried[a:b]])) for a, b in zip(starts, ends)), default=0.0
+)
+
+
+def target_shares(design):
+    # Each dimension's targets among the values the design's ads carry, rescaled to sum to
+    # one (a value no ad carries cannot be matched); None when a dimension keeps no target.
+    shares = targets * (design.sum(axis=0) > 0)
+    for a, b in zip(starts, ends):
+        total = shares[a:b].sum()
+        if total <= 0:
+            return None
+        shares[a:b] /= total
+    return shares
+
+
+RIDGE = 1e-4  # the dual's ridge, relative to the total weight
+JACKKNIFE_GROUPS = 200
+
+
+def calibrate(weights, design, lam, shares):
+    # Raking as a calibration (Deville and Sarndal): the weights v = w exp(design lam) nearest
+    # to w in entropy whose value shares in every dimension are the targets, by Newton on
+    # the concave dual lam' T - sum(v) - ridge/2 |lam|^2 (T: the shares times the total
+    # weight). Iterative proportional fitting solves the same problem only when the margins
+    # are compatible; a learner's few ads per rare value often make them incompatible (a
+    # value seen only beside one other), and IPF then cycles. The ridge makes the dual
+    # strictly concave, so Newton always converges: to the exact raking where it exists,
+    # else to the nearest compromise.
+    total = float(weights.sum())
+    goal, tau = shares * total, RIDGE * total
+
+    def dual(l):
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = weights * np.exp(design @ l)
+            return float(l @ goal - v.sum() - 0.5 * tau * l @ l), v
+
+    current, v = dual(lam)
+    for _ in range(100):
+        grad = goal - design.T @ v - tau * lam
+        hess = design.T @ (v[:, None] * design) + tau * np.eye(len(lam))
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while True:
+            value, candidate = dual(lam + t * step)
+            if value >= current - 1e-12 or t < 1e-8:
+                break
+            t /= 2.0
+        lam, current, v = lam + t * step, value, candidate
+        if np.max(np.abs(t * step)) < 1e-9:
+            break
+    return v, lam
+
+
+if not np.any(w > 0):
+    return None, None, None, unlogged_mass
+full_shares = target_shares(X)
+if full_shares is None:
+    return None, None, None, unlogged_mass
+v, lam = calibrate(w, X, np.zeros(X.shape[1]), full_shares)
+if not np.all(np.isfinite(v)) or v.sum() <= 0:
+    plpy.error("raking arrays: the raking did not converge", sqlstate="GN030")
+estimate = float(v @ y / v.sum())
+effective_sample_size = float(v.sum() ** 2 / np.sum(v**2))
+se = None
+if np.sum(w > 0) >= 2:
+    # The jackknife over ads, in at most JACKKNIFE_GROUPS groups (ad i in group i mod G; one
+    # ad a group up to that many ads), each group's raking started from the full one's
+    # multipliers (two or three Newton steps): 200 rakings bound the cost at any n.
+    groups = min(n, JACKKNIFE_GROUPS)
+    loo = np.empty(groups)
+    for g in range(groups):
+        keep = np.arange(n) % groups != g
+        shares_g = target_shares(X[keep])
+        if shares_g is None:
+            loo[g] = np.nan
+            continue
+        vg, _ = calibrate(w[keep], X[keep], lam, shares_g)
+        loo[g] = vg @ y[keep] / vg.sum() if vg.sum() > 0 else np.nan
+    if np.all(np.isfinite(loo)):
+        se = float(np.sqrt((groups - 1) * np.var(loo)))
+return estimate, se, effective_sample_size, unlogged_mass
+$_$;
+
+
+--
+-- Name: FUNCTION _raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision); Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON FUNCTION genome._raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision) IS 'Internal (evaluate_policy; docs/learning.md#off-policy-evaluation): per ad its metric p_y and importance weight p_w, per ad and dimension (row-major) the 1-based place of its value among the p_sizes values of the dimension, per dimension the target probabilities of its values (concatenated): the weights raked (entropy calibration, Deville and Sarndal: the weights nearest the given ones whose value shares in every dimension are the targets among the values the ads carry, by Newton on the dual with a ridge of 1e-4 of the total weight, so incompatible shares get the nearest compromise), the raked weighted mean of p_y (estimate), its jackknife standard error over ads (se; delete-one up to 200 ads, else 200 groups of ads, i mod 200; each raking started from the full one''s multipliers), the raked weights'' effective sample size, and unlogged_mass, the largest over dimensions of the target probability on values no ad with a positive weight carries. NULLs without a positively weighted ad (se: without two). GN030 on mismatched lengths, non-finite inputs, negative weights or places outside a dimension; GN031 beyond helper_max_rows ads.';
+
+
+--
 -- Name: _record_calls(genome.agent_jobs, jsonb, timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -15491,6 +15624,8 @@ BEGIN
         SELECT
             l.generated_ad_id,
             l.y,
+            d.key AS dimension,
+            l.element_tags ->> d.key AS value,
             coalesce((p_policy -> d.key ->> (l.element_tags ->> d.key))::float8, 0) AS target,
             (l.propensities ->> d.key)::float8 AS logged_p
         FROM logged AS l
@@ -15502,11 +15637,52 @@ BEGIN
             max(f.y) AS y,
             CASE
                 WHEN bool_or(f.target = 0) THEN 0.0
-                ELSE exp(sum(ln(f.target) - ln(f.logged_p)))
+                -- (the aggregate is computed for every ad whatever the CASE picks: ln of a
+                -- zero target would raise, so it is left out)
+                ELSE exp(sum(ln(nullif(f.target, 0)) - ln(f.logged_p)))
             END AS w
         FROM factors AS f
         GROUP BY f.generated_ad_id
         HAVING bool_and(f.logged_p > 0) AND bool_and(f.y IS NOT NULL)
+    ),
+    policy_values AS (
+        -- Every value of each dimension the policy sets, numbered in a fixed order, with
+        -- its target probability (0 where the policy names none).
+        SELECT
+            d.key AS dimension,
+            ev.value,
+            row_number() OVER (PARTITION BY d.key ORDER BY ev.value)::integer AS place,
+            coalesce((p_policy -> d.key ->> ev.value)::float8, 0) AS target
+        FROM jsonb_object_keys(p_policy) AS d (key)
+        INNER JOIN genome.element_values AS ev ON ev.dimension = d.key
+    ),
+    raked AS (
+        -- The weights raked to the policy's value shares in every dimension it sets
+        -- (docs/learning.md#off-policy-evaluation): the ads with a positive weight, each
+        -- with its values' places, dimensions in code-point order.
+        SELECT e.*
+        FROM (
+            SELECT
+                array_agg(w.y ORDER BY w.generated_ad_id) AS ys,
+                array_agg(w.w ORDER BY w.generated_ad_id) AS ws
+            FROM weights AS w
+            WHERE w.w > 0
+        ) AS a
+        CROSS JOIN (
+            SELECT array_agg(pv.place ORDER BY f.generated_ad_id, f.dimension COLLATE "C") AS codes
+            FROM factors AS f
+            INNER JOIN weights AS w ON w.generated_ad_id = f.generated_ad_id AND w.w > 0
+            INNER JOIN policy_values AS pv ON pv.dimension = f.dimension AND pv.value = f.value
+        ) AS c
+        CROSS JOIN (
+            SELECT
+                (SELECT array_agg(x.n ORDER BY x.dimension COLLATE "C")
+                 FROM (SELECT pv.dimension, count(*)::integer AS n
+                       FROM policy_values AS pv GROUP BY pv.dimension) AS x) AS sizes,
+                (SELECT array_agg(pv.target ORDER BY pv.dimension COLLATE "C", pv.place)
+                 FROM policy_values AS pv) AS targets
+        ) AS d
+        CROSS JOIN LATERAL genome._raked_estimate(a.ys, a.ws, c.codes, d.sizes, d.targets) AS e
     ),
     sums AS (
         SELECT
@@ -15545,6 +15721,12 @@ BEGIN
                 greatest(s.sum_w ^ 2 / s.sum_w2 - 1, 1) AS df
         ) AS e
         WHERE s.sum_w2 > 0
+    ),
+    raked_quantile AS (
+        -- The same t at the raked weights' own effective sample size.
+        SELECT genome._t_quantile(0.975, greatest(r.effective_sample_size - 1, 1)) AS t
+        FROM raked AS r
+        WHERE r.effective_sample_size IS NOT NULL
     )
     SELECT jsonb_build_object(
         'metric', p_metric,
@@ -15557,12 +15739,19 @@ BEGIN
         ),
         'snips', jsonb_build_object(
             'estimate', s.snips, 'se', v.snips_se, 'lower', b.snips_lower, 'upper', b.snips_upper
+        ),
+        'raked', jsonb_build_object(
+            'estimate', rk.estimate, 'se', rk.se, 'lower', b.raked_lower, 'upper', b.raked_upper,
+            'effective_sample_size', rk.effective_sample_size,
+            'unlogged_mass', rk.unlogged_mass
         )
     )
     INTO v_result
     FROM sums AS s
     LEFT JOIN snips_jackknife AS v ON true
     LEFT JOIN quantile AS q ON true
+    LEFT JOIN raked AS rk ON true
+    LEFT JOIN raked_quantile AS rq ON true
     CROSS JOIN LATERAL (
         -- Both metrics lie in [0, 1] (reward_score by its check, a CTR by definition): a
         -- t interval of a few heavy ads can reach past either end, and is cut there.
@@ -15572,7 +15761,11 @@ BEGIN
             CASE WHEN v.snips_se IS NOT NULL THEN greatest(s.snips - q.t * v.snips_se, 0) END
                 AS snips_lower,
             CASE WHEN v.snips_se IS NOT NULL THEN least(s.snips + q.t * v.snips_se, 1) END
-                AS snips_upper
+                AS snips_upper,
+            CASE WHEN rk.se IS NOT NULL THEN greatest(rk.estimate - rq.t * rk.se, 0) END
+                AS raked_lower,
+            CASE WHEN rk.se IS NOT NULL THEN least(rk.estimate + rq.t * rk.se, 1) END
+                AS raked_upper
     ) AS b;
     RETURN v_result;
 END
@@ -15583,7 +15776,7 @@ $$;
 -- Name: FUNCTION evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text) IS 'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size ((sum w)^2 / sum w^2), interval_df (effective_sample_size - 1, at least 1), and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors (ips: of the weighted terms; snips: the jackknife over ads) and 95% Student-t intervals at interval_df degrees of freedom, cut to [0, 1]; snips is the one to read when a few ads carry the weight (docs/learning.md#off-policy-evaluation). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
+COMMENT ON FUNCTION genome.evaluate_policy(p_brand_id uuid, p_policy jsonb, p_now timestamp with time zone, p_metric text) IS 'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size ((sum w)^2 / sum w^2), interval_df (effective_sample_size - 1, at least 1), and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors (ips: of the weighted terms; snips: the jackknife over ads) and 95% Student-t intervals at interval_df degrees of freedom, cut to [0, 1]; and raked: the weights raked to the policy''s value shares in every dimension it sets (genome._raked_estimate: entropy calibration), its estimate, jackknife se, 95% Student-t interval at its own effective_sample_size less one, and unlogged_mass (the largest share the policy gives, in one dimension, to values no weighted ad carries). raked is the one to read: the plain weights lean toward the values the logging policy chose (docs/learning.md#off-policy-evaluation). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
 
 
 --
@@ -27647,6 +27840,14 @@ GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, 
 
 REVOKE ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) TO genome_api;
+
+
+--
+-- Name: FUNCTION _raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision); Type: ACL; Schema: genome; Owner: -
+--
+
+REVOKE ALL ON FUNCTION genome._raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision) TO genome_api;
 
 
 --

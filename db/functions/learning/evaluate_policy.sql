@@ -94,6 +94,8 @@ BEGIN
         SELECT
             l.generated_ad_id,
             l.y,
+            d.key AS dimension,
+            l.element_tags ->> d.key AS value,
             coalesce((p_policy -> d.key ->> (l.element_tags ->> d.key))::float8, 0) AS target,
             (l.propensities ->> d.key)::float8 AS logged_p
         FROM logged AS l
@@ -105,11 +107,52 @@ BEGIN
             max(f.y) AS y,
             CASE
                 WHEN bool_or(f.target = 0) THEN 0.0
-                ELSE exp(sum(ln(f.target) - ln(f.logged_p)))
+                -- (the aggregate is computed for every ad whatever the CASE picks: ln of a
+                -- zero target would raise, so it is left out)
+                ELSE exp(sum(ln(nullif(f.target, 0)) - ln(f.logged_p)))
             END AS w
         FROM factors AS f
         GROUP BY f.generated_ad_id
         HAVING bool_and(f.logged_p > 0) AND bool_and(f.y IS NOT NULL)
+    ),
+    policy_values AS (
+        -- Every value of each dimension the policy sets, numbered in a fixed order, with
+        -- its target probability (0 where the policy names none).
+        SELECT
+            d.key AS dimension,
+            ev.value,
+            row_number() OVER (PARTITION BY d.key ORDER BY ev.value)::integer AS place,
+            coalesce((p_policy -> d.key ->> ev.value)::float8, 0) AS target
+        FROM jsonb_object_keys(p_policy) AS d (key)
+        INNER JOIN genome.element_values AS ev ON ev.dimension = d.key
+    ),
+    raked AS (
+        -- The weights raked to the policy's value shares in every dimension it sets
+        -- (docs/learning.md#off-policy-evaluation): the ads with a positive weight, each
+        -- with its values' places, dimensions in code-point order.
+        SELECT e.*
+        FROM (
+            SELECT
+                array_agg(w.y ORDER BY w.generated_ad_id) AS ys,
+                array_agg(w.w ORDER BY w.generated_ad_id) AS ws
+            FROM weights AS w
+            WHERE w.w > 0
+        ) AS a
+        CROSS JOIN (
+            SELECT array_agg(pv.place ORDER BY f.generated_ad_id, f.dimension COLLATE "C") AS codes
+            FROM factors AS f
+            INNER JOIN weights AS w ON w.generated_ad_id = f.generated_ad_id AND w.w > 0
+            INNER JOIN policy_values AS pv ON pv.dimension = f.dimension AND pv.value = f.value
+        ) AS c
+        CROSS JOIN (
+            SELECT
+                (SELECT array_agg(x.n ORDER BY x.dimension COLLATE "C")
+                 FROM (SELECT pv.dimension, count(*)::integer AS n
+                       FROM policy_values AS pv GROUP BY pv.dimension) AS x) AS sizes,
+                (SELECT array_agg(pv.target ORDER BY pv.dimension COLLATE "C", pv.place)
+                 FROM policy_values AS pv) AS targets
+        ) AS d
+        CROSS JOIN LATERAL genome._raked_estimate(a.ys, a.ws, c.codes, d.sizes, d.targets) AS e
     ),
     sums AS (
         SELECT
@@ -148,6 +191,12 @@ BEGIN
                 greatest(s.sum_w ^ 2 / s.sum_w2 - 1, 1) AS df
         ) AS e
         WHERE s.sum_w2 > 0
+    ),
+    raked_quantile AS (
+        -- The same t at the raked weights' own effective sample size.
+        SELECT genome._t_quantile(0.975, greatest(r.effective_sample_size - 1, 1)) AS t
+        FROM raked AS r
+        WHERE r.effective_sample_size IS NOT NULL
     )
     SELECT jsonb_build_object(
         'metric', p_metric,
@@ -160,12 +209,19 @@ BEGIN
         ),
         'snips', jsonb_build_object(
             'estimate', s.snips, 'se', v.snips_se, 'lower', b.snips_lower, 'upper', b.snips_upper
+        ),
+        'raked', jsonb_build_object(
+            'estimate', rk.estimate, 'se', rk.se, 'lower', b.raked_lower, 'upper', b.raked_upper,
+            'effective_sample_size', rk.effective_sample_size,
+            'unlogged_mass', rk.unlogged_mass
         )
     )
     INTO v_result
     FROM sums AS s
     LEFT JOIN snips_jackknife AS v ON true
     LEFT JOIN quantile AS q ON true
+    LEFT JOIN raked AS rk ON true
+    LEFT JOIN raked_quantile AS rq ON true
     CROSS JOIN LATERAL (
         -- Both metrics lie in [0, 1] (reward_score by its check, a CTR by definition): a
         -- t interval of a few heavy ads can reach past either end, and is cut there.
@@ -175,10 +231,14 @@ BEGIN
             CASE WHEN v.snips_se IS NOT NULL THEN greatest(s.snips - q.t * v.snips_se, 0) END
                 AS snips_lower,
             CASE WHEN v.snips_se IS NOT NULL THEN least(s.snips + q.t * v.snips_se, 1) END
-                AS snips_upper
+                AS snips_upper,
+            CASE WHEN rk.se IS NOT NULL THEN greatest(rk.estimate - rq.t * rk.se, 0) END
+                AS raked_lower,
+            CASE WHEN rk.se IS NOT NULL THEN least(rk.estimate + rq.t * rk.se, 1) END
+                AS raked_upper
     ) AS b;
     RETURN v_result;
 END
 $$;
 COMMENT ON FUNCTION genome.evaluate_policy(uuid, jsonb, timestamptz, text) IS
-'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size ((sum w)^2 / sum w^2), interval_df (effective_sample_size - 1, at least 1), and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors (ips: of the weighted terms; snips: the jackknife over ads) and 95% Student-t intervals at interval_df degrees of freedom, cut to [0, 1]; snips is the one to read when a few ads carry the weight (docs/learning.md#off-policy-evaluation). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
+'Off-policy evaluation (docs/learning.md#off-policy-evaluation): what another selection policy would have earned on the brand''s matured planned ads, from the propensities logged at planning (the propensities of the selection record in generated_ads.element_propensities). p_policy gives per element dimension the probability of each value (dimensions it leaves out are kept as logged); each ad is weighted by the product over those dimensions of target probability / logged propensity. Returns n, logged_mean, effective_sample_size ((sum w)^2 / sum w^2), interval_df (effective_sample_size - 1, at least 1), and the inverse-propensity (ips) and self-normalised (snips) estimates of the mean metric (reward_score, or ctr = clicks / impressions) with standard errors (ips: of the weighted terms; snips: the jackknife over ads) and 95% Student-t intervals at interval_df degrees of freedom, cut to [0, 1]; and raked: the weights raked to the policy''s value shares in every dimension it sets (genome._raked_estimate: entropy calibration), its estimate, jackknife se, 95% Student-t interval at its own effective_sample_size less one, and unlogged_mass (the largest share the policy gives, in one dimension, to values no weighted ad carries). raked is the one to read: the plain weights lean toward the values the logging policy chose (docs/learning.md#off-policy-evaluation). GN001 bad brand, GN004 bad p_now, GN110 invalid policy, GN111 unknown metric.';
