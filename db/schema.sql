@@ -7191,9 +7191,18 @@ w = np.asarray(p_w, dtype=float)
 sizes = [int(k) for k in p_sizes]
 n = len(y)
 if len(w) != n or len(p_codes) != n * len(sizes) or len(p_targets) != sum(sizes):
-    plpy.error("raking arrays: one weight per ad, one value per ad and dimension, one target per value", sqlstate="GN030")
-if n and (np.any(~np.isfinite(y)) or np.any(~np.isfinite(w)) or np.any(w < 0)):
-    plpy.error("raking arrays: metrics and weights must be finite, weights non-negative", sqlstate="GN030")
+    plpy.error(
+        "raking arrays: one weight per ad, one value per ad and dimension, one target per value",
+        sqlstate="GN030",
+    )
+targets = np.asarray(p_targets, dtype=float)
+if (np.any(~np.isfinite(y)) or np.any(~np.isfinite(w)) or np.any(w < 0)
+        or np.any(~np.isfinite(targets)) or np.any(targets < 0)):
+    plpy.error(
+        "raking arrays: metrics, weights and targets must be finite, weights and targets "
+        "non-negative",
+        sqlstate="GN030",
+    )
 codes = np.asarray(p_codes, dtype=np.int64).reshape(n, len(sizes)) - 1
 if np.any(codes < 0) or np.any(codes >= np.asarray(sizes)):
     plpy.error("raking arrays: a value's place is outside its dimension", sqlstate="GN030")
@@ -7204,7 +7213,6 @@ plpy.execute(
 )
 ends = np.cumsum(sizes)
 starts = ends - np.asarray(sizes)
-targets = np.asarray(p_targets, dtype=float)
 # One column per value of each dimension: an ad carries one value a dimension.
 X = np.zeros((n, int(ends[-1]) if sizes else 0))
 for j, start in enumerate(starts):
@@ -7302,7 +7310,7 @@ $_$;
 -- Name: FUNCTION _raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision) IS 'Internal (evaluate_policy; docs/learning.md#off-policy-evaluation): per ad its metric p_y and importance weight p_w, per ad and dimension (row-major) the 1-based place of its value among the p_sizes values of the dimension, per dimension the target probabilities of its values (concatenated): the weights raked (entropy calibration, Deville and Sarndal: the weights nearest the given ones whose value shares in every dimension are the targets among the values the ads carry, by Newton on the dual with a ridge of 1e-4 of the total weight, so incompatible shares get the nearest compromise), the raked weighted mean of p_y (estimate), its jackknife standard error over ads (se; delete-one up to 200 ads, else 200 groups of ads, i mod 200; each raking started from the full one''s multipliers), the raked weights'' effective sample size, and unlogged_mass, the largest over dimensions of the target probability on values no ad with a positive weight carries. NULLs without a positively weighted ad (se: without two). GN030 on mismatched lengths, non-finite inputs, negative weights or places outside a dimension; GN031 beyond helper_max_rows ads.';
+COMMENT ON FUNCTION genome._raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision) IS 'Internal (evaluate_policy; docs/learning.md#off-policy-evaluation): per ad its metric p_y and importance weight p_w, per ad and dimension (row-major) the 1-based place of its value among the p_sizes values of the dimension, per dimension the target probabilities of its values (concatenated): the weights raked (entropy calibration, Deville and Sarndal: the weights nearest the given ones whose value shares in every dimension are the targets among the values the ads carry, by Newton on the dual with a ridge of 1e-4 of the total weight, so incompatible shares get the nearest compromise), the raked weighted mean of p_y (estimate), its jackknife standard error over ads (se; delete-one up to 200 ads, else 200 groups of ads, i mod 200; each raking started from the full one''s multipliers), the raked weights'' effective sample size, and unlogged_mass, the largest over dimensions of the target probability on values no ad with a positive weight carries. NULLs without a positively weighted ad (se: without two). GN030 on mismatched lengths, non-finite inputs, negative weights or targets, or places outside a dimension; GN031 beyond helper_max_rows ads.';
 
 
 --

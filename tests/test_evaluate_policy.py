@@ -307,6 +307,7 @@ def test_raking_covers_the_truth_where_the_self_normalised_estimate_leans(
         ([0.1, 0.2], [1.0, -1.0], [1, 2], [2], [0.5, 0.5]),  # a negative weight
         ([0.1, float("nan")], [1.0, 1.0], [1, 2], [2], [0.5, 0.5]),  # not finite
         ([0.1, 0.2], [1.0, 1.0], [1, 3], [2], [0.5, 0.5]),  # a place past the dimension
+        ([0.1, 0.2], [1.0, 1.0], [1, 2], [2], [1.5, -0.5]),  # a negative target
     ],
 )
 def test_impossible_raking_input_is_gn030(
