@@ -7184,8 +7184,8 @@ import numpy as np
 # Per ad its metric y and importance weight w; per ad and dimension (row-major, dimensions in
 # p_sizes' order) the 1-based place of its value among the dimension's p_sizes values; per
 # dimension its values' target probabilities, concatenated.
-if not p_y:  # no ad with a positive weight
-    return None, None, None, None
+if not p_y:  # no ad with a positive weight: the whole policy is on values none carries
+    return None, None, None, (1.0 if p_targets else None)
 y = np.asarray(p_y, dtype=float)
 w = np.asarray(p_w, dtype=float)
 sizes = [int(k) for k in p_sizes]
@@ -7310,7 +7310,7 @@ $_$;
 -- Name: FUNCTION _raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision) IS 'Internal (evaluate_policy; docs/learning.md#off-policy-evaluation): per ad its metric p_y and importance weight p_w, per ad and dimension (row-major) the 1-based place of its value among the p_sizes values of the dimension, per dimension the target probabilities of its values (concatenated): the weights raked (entropy calibration, Deville and Sarndal: the weights nearest the given ones whose value shares in every dimension are the targets among the values the ads carry, by Newton on the dual with a ridge of 1e-4 of the total weight, so incompatible shares get the nearest compromise), the raked weighted mean of p_y (estimate), its jackknife standard error over ads (se; delete-one up to 200 ads, else 200 groups of ads, i mod 200; each raking started from the full one''s multipliers), the raked weights'' effective sample size, and unlogged_mass, the largest over dimensions of the target probability on values no ad with a positive weight carries. NULLs without a positively weighted ad (se: without two). GN030 on mismatched lengths, non-finite inputs, negative weights or targets, or places outside a dimension; GN031 beyond helper_max_rows ads.';
+COMMENT ON FUNCTION genome._raked_estimate(p_y double precision[], p_w double precision[], p_codes integer[], p_sizes integer[], p_targets double precision[], OUT estimate double precision, OUT se double precision, OUT effective_sample_size double precision, OUT unlogged_mass double precision) IS 'Internal (evaluate_policy; docs/learning.md#off-policy-evaluation): per ad its metric p_y and importance weight p_w, per ad and dimension (row-major) the 1-based place of its value among the p_sizes values of the dimension, per dimension the target probabilities of its values (concatenated): the weights raked (entropy calibration, Deville and Sarndal: the weights nearest the given ones whose value shares in every dimension are the targets among the values the ads carry, by Newton on the dual with a ridge of 1e-4 of the total weight, so incompatible shares get the nearest compromise), the raked weighted mean of p_y (estimate), its jackknife standard error over ads (se; delete-one up to 200 ads, else 200 groups of ads, i mod 200; each raking started from the full one''s multipliers), the raked weights'' effective sample size, and unlogged_mass, the largest over dimensions of the target probability on values no ad with a positive weight carries. NULLs without a positively weighted ad, but unlogged_mass 1 (se: NULL without two). GN030 on mismatched lengths, non-finite inputs, negative weights or targets, or places outside a dimension; GN031 beyond helper_max_rows ads.';
 
 
 --
@@ -15764,8 +15764,9 @@ BEGIN
         -- Both metrics lie in [0, 1] (reward_score by its check, a CTR by definition): a
         -- t interval of a few heavy ads can reach past either end, and is cut there.
         SELECT
-            CASE WHEN s.ips_se IS NOT NULL THEN greatest(s.ips - q.t * s.ips_se, 0) END AS ips_lower,
-            CASE WHEN s.ips_se IS NOT NULL THEN least(s.ips + q.t * s.ips_se, 1) END AS ips_upper,
+            -- (no t when every weight is 0: the policy chose nothing any ad carries)
+            CASE WHEN q.t IS NOT NULL THEN greatest(s.ips - q.t * s.ips_se, 0) END AS ips_lower,
+            CASE WHEN q.t IS NOT NULL THEN least(s.ips + q.t * s.ips_se, 1) END AS ips_upper,
             CASE WHEN v.snips_se IS NOT NULL THEN greatest(s.snips - q.t * v.snips_se, 0) END
                 AS snips_lower,
             CASE WHEN v.snips_se IS NOT NULL THEN least(s.snips + q.t * v.snips_se, 1) END

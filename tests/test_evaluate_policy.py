@@ -262,6 +262,15 @@ def test_raking_matches_iterative_proportional_fitting(db: psycopg.Connection) -
     assert ys.shape == w.shape
 
 
+def test_a_policy_on_values_no_ad_carries_gets_no_interval(db: psycopg.Connection) -> None:
+    brand, _, _ = _logged(db, 100)
+    out = _evaluate(db, brand, {"hook_type": {"urgency": 1.0}})
+    assert out["n"] == 100 and out["ips"]["estimate"] == 0.0
+    assert out["ips"]["lower"] is None and out["ips"]["upper"] is None
+    assert out["snips"]["estimate"] is None and out["raked"]["estimate"] is None
+    assert out["raked"]["unlogged_mass"] == 1.0
+
+
 def test_a_value_no_ad_carries_is_the_unlogged_mass(db: psycopg.Connection) -> None:
     brand, _, _ = _logged(db, 300)
     # half the policy on a hook the logging never chose

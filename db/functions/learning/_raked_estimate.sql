@@ -20,8 +20,8 @@ import numpy as np
 # Per ad its metric y and importance weight w; per ad and dimension (row-major, dimensions in
 # p_sizes' order) the 1-based place of its value among the dimension's p_sizes values; per
 # dimension its values' target probabilities, concatenated.
-if not p_y:  # no ad with a positive weight
-    return None, None, None, None
+if not p_y:  # no ad with a positive weight: the whole policy is on values none carries
+    return None, None, None, (1.0 if p_targets else None)
 y = np.asarray(p_y, dtype=float)
 w = np.asarray(p_w, dtype=float)
 sizes = [int(k) for k in p_sizes]
@@ -143,4 +143,4 @@ $$;
 COMMENT ON FUNCTION genome._raked_estimate(
     double precision [], double precision [], integer [], integer [], double precision []
 ) IS
-'Internal (evaluate_policy; docs/learning.md#off-policy-evaluation): per ad its metric p_y and importance weight p_w, per ad and dimension (row-major) the 1-based place of its value among the p_sizes values of the dimension, per dimension the target probabilities of its values (concatenated): the weights raked (entropy calibration, Deville and Sarndal: the weights nearest the given ones whose value shares in every dimension are the targets among the values the ads carry, by Newton on the dual with a ridge of 1e-4 of the total weight, so incompatible shares get the nearest compromise), the raked weighted mean of p_y (estimate), its jackknife standard error over ads (se; delete-one up to 200 ads, else 200 groups of ads, i mod 200; each raking started from the full one''s multipliers), the raked weights'' effective sample size, and unlogged_mass, the largest over dimensions of the target probability on values no ad with a positive weight carries. NULLs without a positively weighted ad (se: without two). GN030 on mismatched lengths, non-finite inputs, negative weights or targets, or places outside a dimension; GN031 beyond helper_max_rows ads.';
+'Internal (evaluate_policy; docs/learning.md#off-policy-evaluation): per ad its metric p_y and importance weight p_w, per ad and dimension (row-major) the 1-based place of its value among the p_sizes values of the dimension, per dimension the target probabilities of its values (concatenated): the weights raked (entropy calibration, Deville and Sarndal: the weights nearest the given ones whose value shares in every dimension are the targets among the values the ads carry, by Newton on the dual with a ridge of 1e-4 of the total weight, so incompatible shares get the nearest compromise), the raked weighted mean of p_y (estimate), its jackknife standard error over ads (se; delete-one up to 200 ads, else 200 groups of ads, i mod 200; each raking started from the full one''s multipliers), the raked weights'' effective sample size, and unlogged_mass, the largest over dimensions of the target probability on values no ad with a positive weight carries. NULLs without a positively weighted ad, but unlogged_mass 1 (se: NULL without two). GN030 on mismatched lengths, non-finite inputs, negative weights or targets, or places outside a dimension; GN031 beyond helper_max_rows ads.';

@@ -226,8 +226,9 @@ BEGIN
         -- Both metrics lie in [0, 1] (reward_score by its check, a CTR by definition): a
         -- t interval of a few heavy ads can reach past either end, and is cut there.
         SELECT
-            CASE WHEN s.ips_se IS NOT NULL THEN greatest(s.ips - q.t * s.ips_se, 0) END AS ips_lower,
-            CASE WHEN s.ips_se IS NOT NULL THEN least(s.ips + q.t * s.ips_se, 1) END AS ips_upper,
+            -- (no t when every weight is 0: the policy chose nothing any ad carries)
+            CASE WHEN q.t IS NOT NULL THEN greatest(s.ips - q.t * s.ips_se, 0) END AS ips_lower,
+            CASE WHEN q.t IS NOT NULL THEN least(s.ips + q.t * s.ips_se, 1) END AS ips_upper,
             CASE WHEN v.snips_se IS NOT NULL THEN greatest(s.snips - q.t * v.snips_se, 0) END
                 AS snips_lower,
             CASE WHEN v.snips_se IS NOT NULL THEN least(s.snips + q.t * v.snips_se, 1) END
