@@ -105,6 +105,7 @@ def test_every_benchmark_runs_at_tiny_sizes_and_writes_its_json(tmp_path: Path) 
         "psycopg fetch + numpy draw",
         "MABWiser TS predict",
         "psycopg fetch + numpy draws + INSERT",  # plan_ads, per ad
+        "fetch + numpy draws + the ads, their jobs and the attempts in one statement",
     }
     assert alternatives["attribution"] == {"psycopg + pandas + statsmodels"}
     assert alternatives["scores"] == {"pull+pandas+write"}
@@ -156,3 +157,38 @@ def test_selection_of_benchmarks_and_default_sizes() -> None:
     assert args.startup_starts == 3
     assert args.exp_experiments == 1000 and args.exp_arms == 4 and args.exp_draws == 10_000
     assert (args.sel_dimensions, args.sel_values, args.sel_calls) == (8, 8, 2000)
+
+
+def test_the_same_writes_planner_leaves_what_plan_ads_leaves(db: Any) -> None:
+    """bench/selection.py's second client-side planner is compared with plan_ads as doing
+    the same writes: each ad with its tags, propensities and pre-generation score, its
+    generate job queued, the run's attempts counted."""
+    import numpy as np
+
+    from bench import data
+    from bench.selection import _numpy_plan_same_writes
+    from sim import factories
+
+    registry = data.make_registry(db, 3, 4)
+    tenant = data.tenant(db, "same_writes")
+    data.insert_rewards(db, tenant, 60, registry, seed=3)
+    db.execute("SELECT genome.update_scores(%s)", (data.P_NOW,))
+    runs = [factories.ad_run(db, tenant.product_ids[0]) for _ in range(2)]
+    db.execute("SELECT count(*) FROM genome.plan_ads(%s, 4, %s)", (runs[0], data.P_NOW))
+    _numpy_plan_same_writes(db, tenant.brand_id, runs[1], 4, np.random.default_rng(1))
+
+    def left(run: Any) -> tuple[Any, ...]:
+        return db.execute(
+            "SELECT r.attempts_count, count(g.id), count(j.id) FILTER (WHERE j.kind = 'generate'"
+            " AND j.status = 'queued'), bool_and(g.pre_gen_score BETWEEN 0 AND 1), "
+            "bool_and((SELECT count(*) FROM jsonb_object_keys(g.element_propensities -> "
+            "'propensities')) = 3), bool_and((SELECT count(*) FROM "
+            "jsonb_object_keys(g.element_tags) AS k WHERE k IN (SELECT dimension FROM "
+            "genome.element_dimensions WHERE kind = 'element')) = 3) "
+            "FROM public.ad_runs AS r JOIN public.generated_ads AS g ON g.ad_run_id = r.id "
+            "LEFT JOIN genome.agent_jobs AS j ON j.generated_ad_id = g.id "
+            "WHERE r.id = %s GROUP BY r.attempts_count",
+            (run,),
+        ).fetchone()
+
+    assert left(runs[0]) == left(runs[1]) == (4, 4, 4, True, True, True)

@@ -112,6 +112,37 @@ def test_each_learner_reads_its_own_exploration_start(db: psycopg.Connection) ->
     assert db.execute(rate).fetchone()[0] == pytest.approx(0.4 * math.exp(-1))
 
 
+@pytest.mark.parametrize(
+    ("learner", "missing"),
+    [
+        ("joint_logistic", "learner_exploration_floor"),
+        ("beta_bernoulli", "exploration_start"),
+        ("joint_logistic", "forced_exploration_rate"),
+        (None, "learner"),
+    ],
+)
+def test_a_missing_exploration_setting_is_gn090_naming_it(
+    db: psycopg.Connection, learner: str | None, missing: str
+) -> None:
+    # The exploration settings are read in one query; a missing one (only the learner's own
+    # floor and start are needed) still raises the settings reader's GN090.
+    b = f.brand(db)
+    if learner:
+        db.execute(
+            "UPDATE genome.settings SET value = to_jsonb(%s::text) WHERE key = 'learner'",
+            (learner,),
+        )
+    if learner:
+        # The other learner's floor is not read: its absence changes nothing.
+        other = "exploration_floor" if learner == "joint_logistic" else "learner_exploration_floor"
+        db.execute("DELETE FROM genome.settings WHERE key = %s", (other,))
+    assert db.execute("SELECT genome.select_elements(%s, NULL, %s)", (b, NOW)).fetchone()[0]
+    db.execute("DELETE FROM genome.settings WHERE key = %s", (missing,))
+    with pytest.raises(psycopg.Error) as err:
+        db.execute("SELECT genome.select_elements(%s, NULL, %s)", (b, NOW))
+    assert err.value.sqlstate == "GN090" and missing in str(err.value)
+
+
 def test_propensity_is_exploration_plus_stored_win_probability(db: psycopg.Connection) -> None:
     b = _planted(db, matured=120)
     win = dict(
