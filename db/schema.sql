@@ -3227,10 +3227,10 @@ COMMENT ON FUNCTION genome._decide_review(p_generated_ad_id uuid) IS 'Internal: 
 
 
 --
--- Name: _draw_selection(text[], integer[], integer[], text[], double precision[], double precision[], integer[], double precision, bigint, jsonb); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _draw_selection(text[], integer[], integer[], text[], double precision[], double precision[], integer[], double precision, bigint, jsonb, double precision[], double precision[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb) RETURNS record
+CREATE FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, p_posterior_means double precision[] DEFAULT NULL::double precision[], p_strategic_weights double precision[] DEFAULT NULL::double precision[], OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb, OUT pre_gen_score numeric) RETURNS record
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -3247,6 +3247,8 @@ DECLARE
     v_values text [];
     v_props text [];
     v_flags text [];
+    v_weighted double precision := 0;
+    v_weights double precision := 0;
 BEGIN
     -- One ad's draw from a draw table (docs/learning.md#selection), the dimensions in the
     -- table's order; p_fixed's dimensions are skipped (the caller adds them). A later
@@ -3258,10 +3260,13 @@ BEGIN
         v_block := coalesce(p_blocks[i], 0);
         v_lo := p_starts[i] + CASE WHEN v_block > 0 THEN coalesce(v_runs[v_block], 0) * v_k ELSE 0 END;
         IF p_fixed ? v_dim THEN
+            v_at := v_lo - 1 + array_position(p_element_values[v_lo:v_lo + v_k - 1], p_fixed ->> v_dim);
             IF v_block > 0 THEN
-                v_runs[v_block] := coalesce(v_runs[v_block], 0) * v_k
-                    + array_position(p_element_values[v_lo:v_lo + v_k - 1], p_fixed ->> v_dim) - 1;
+                v_runs[v_block] := coalesce(v_runs[v_block], 0) * v_k + (v_at - v_lo);
             END IF;
+            -- A forced value counts in the score as any other (docs/learning.md#pre-generation-score).
+            v_weighted := v_weighted + p_strategic_weights[i] * coalesce(p_posterior_means[v_at], 0.5);
+            v_weights := v_weights + p_strategic_weights[i];
             CONTINUE;
         END IF;
         -- The seeded uniform written out (an md5 of seed and key): a SQL function with a
@@ -3284,6 +3289,8 @@ BEGIN
         IF v_block > 0 THEN
             v_runs[v_block] := coalesce(v_runs[v_block], 0) * v_k + (v_at - v_lo);
         END IF;
+        v_weighted := v_weighted + p_strategic_weights[i] * p_posterior_means[v_at];
+        v_weights := v_weights + p_strategic_weights[i];
         v_keys := v_keys || v_dim;
         v_values := v_values || p_element_values[v_at];
         v_props := v_props || (
@@ -3298,15 +3305,18 @@ BEGIN
         propensities := ('{' || array_to_string(v_props, ',') || '}')::jsonb;
         exploratory := ('{' || array_to_string(v_flags, ',') || '}')::jsonb;
     END IF;
+    -- genome.pre_gen_score of the ad's element values, drawn and forced (NULL without the
+    -- table's means and weights, or when no dimension weighs anything).
+    pre_gen_score := round((v_weighted / nullif(v_weights, 0))::numeric, 4);
 END
 $$;
 
 
 --
--- Name: FUNCTION _draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, p_posterior_means double precision[], p_strategic_weights double precision[], OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb, OUT pre_gen_score numeric); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb) IS 'Internal (select_elements, plan_ads): one ad''s elements drawn from a draw table in the layout of genome.selection_tables: per dimension not in p_fixed, with probability p_explore a uniform value, else a Thompson draw by the running sums of win probabilities (a later dimension of a block from the run of the values its block drew before it: docs/learning.md#interactions); uniforms from md5 of p_seed, dimension and purpose, or random() when p_seed is NULL. Returns element_tags, propensities (p_explore / k + (1 - p_explore) p_win of the value drawn, given its block''s earlier values) and exploratory flags, NULL when no dimension was drawn.';
+COMMENT ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, p_posterior_means double precision[], p_strategic_weights double precision[], OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb, OUT pre_gen_score numeric) IS 'Internal (select_elements, plan_ads): one ad''s elements drawn from a draw table in the layout of genome.selection_tables: per dimension not in p_fixed, with probability p_explore a uniform value, else a Thompson draw by the running sums of win probabilities (a later dimension of a block from the run of the values its block drew before it: docs/learning.md#interactions); uniforms from md5 of p_seed, dimension and purpose, or random() when p_seed is NULL. Returns element_tags, propensities (p_explore / k + (1 - p_explore) p_win of the value drawn, given its block''s earlier values) and exploratory flags, NULL when no dimension was drawn, and with the table''s posterior means and strategic weights the ad''s pre-generation score over its drawn and forced values (genome.pre_gen_score''s value, docs/learning.md#pre-generation-score).';
 
 
 --
@@ -7092,14 +7102,18 @@ BEGIN
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
     v_explore := genome.exploration_rate(v_state.matured, v_state.planned);
     -- A product with scores of its own has its own table; otherwise it draws from its brand's.
-    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative, st.blocks
+    SELECT
+        st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative, st.blocks,
+        st.posterior_means, st.strategic_weights
     INTO v_table
     FROM genome.selection_tables AS st
     WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
     ORDER BY st.product_id NULLS LAST
     LIMIT 1;
     IF NOT FOUND THEN
-        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative, l.blocks
+        SELECT
+            l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative, l.blocks,
+            l.posterior_means, l.strategic_weights
         INTO v_table
         FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
     END IF;
@@ -7117,13 +7131,16 @@ BEGIN
         'exploration_rate', v_explore,
         'matured_ads', v_state.matured,
         'cold_start_level', v_state.level,
-        'genome_version', v_state.version
+        'genome_version', v_state.version,
+        -- (plan_ads' score of the ad, not part of the selection it stores)
+        'pre_gen_score', d.pre_gen_score
     ) ORDER BY a.i)
     INTO v_out
     FROM generate_series(0, p_n - 1) AS a (i)
     CROSS JOIN LATERAL genome._draw_selection(
         v_table.dimensions, v_table.starts, v_table.sizes, v_table.element_values, v_table.p_win,
-        v_table.cumulative, v_table.blocks, v_explore, p_seed + a.i, v_fixed
+        v_table.cumulative, v_table.blocks, v_explore, p_seed + a.i, v_fixed,
+        v_table.posterior_means, v_table.strategic_weights
     ) AS d;
     RETURN v_out;
 END
@@ -7134,7 +7151,7 @@ $$;
 -- Name: FUNCTION _plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) IS 'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn by genome._draw_selection from the draw table read once (docs/learning.md#selection).';
+COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) IS 'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL) with pre_gen_score, the ad''s genome.pre_gen_score over its element values, drawn by genome._draw_selection from the draw table read once (docs/learning.md#selection, docs/learning.md#pre-generation-score).';
 
 
 --
@@ -7165,8 +7182,8 @@ CREATE FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tag
     SET search_path TO 'genome', 'public'
     AS $$
 BEGIN
-    -- One statement for a plan's n ads (plan_ads), not n. PL/pgSQL, not SQL: a SQL function
-    -- with a SET clause is planned again on every call (2.2 of a 10-ad plan's 12.7 ms).
+    -- One statement for n tag sets, not n. PL/pgSQL, not SQL: a SQL function with a SET
+    -- clause is planned again on every call.
     RETURN (SELECT array_agg(sc.score ORDER BY sc.i)
     FROM (
         SELECT
@@ -7198,7 +7215,7 @@ $$;
 -- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) IS 'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product (plan_ads, whose tags come from the registry), in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score).';
+COMMENT ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) IS 'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product, in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score). plan_ads scores its ads from the draw table instead (genome._draw_selection with the table''s posterior_means and strategic_weights, the same value: tests/test_plan.py holds the two equal).';
 
 
 --
@@ -8385,7 +8402,7 @@ COMMENT ON FUNCTION genome._seed_default_quality_config(p_organization_id uuid) 
 -- Name: _selection_table_rows(uuid[], uuid[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) RETURNS TABLE(brand_id uuid, product_id uuid, dimensions text[], starts integer[], sizes integer[], element_values text[], p_win double precision[], cumulative double precision[], blocks integer[])
+CREATE FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) RETURNS TABLE(brand_id uuid, product_id uuid, dimensions text[], starts integer[], sizes integer[], element_values text[], p_win double precision[], cumulative double precision[], blocks integer[], posterior_means double precision[], strategic_weights double precision[])
     LANGUAGE plpgsql STABLE
     SET search_path TO 'genome', 'public'
     AS $$
@@ -8402,9 +8419,35 @@ BEGIN
         SELECT
             v.dimension,
             v.value,
-            count(*) OVER (PARTITION BY v.dimension) AS k
+            count(*) OVER (PARTITION BY v.dimension) AS k,
+            d.strategic_weight::double precision AS weight
         FROM genome.element_values AS v
         INNER JOIN genome.element_dimensions AS d ON d.dimension = v.dimension AND d.kind = 'element'
+    ),
+
+    -- Every value of every scope with its scores: the product's where it has a row, else the
+    -- brand's. The posterior mean as genome.pre_gen_score reads it (0.5 without a row).
+    scored AS (
+        SELECT
+            sc.brand_id,
+            sc.product_id,
+            r.dimension,
+            r.value,
+            r.k,
+            coalesce(sp.win_probability, sb.win_probability) AS win_probability,
+            coalesce(
+                sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+                sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+                0.5
+            ) AS mean
+        FROM scopes AS sc
+        CROSS JOIN registry AS r
+        LEFT JOIN genome.creative_element_scores AS sb
+            ON sb.brand_id = sc.brand_id AND sb.product_id IS NULL
+            AND sb.element_dimension = r.dimension AND sb.element_value = r.value
+        LEFT JOIN genome.creative_element_scores AS sp
+            ON sc.product_id IS NOT NULL AND sp.brand_id = sc.brand_id AND sp.product_id = sc.product_id
+            AND sp.element_dimension = r.dimension AND sp.element_value = r.value
     ),
 
     -- A later dimension of a block (docs/learning.md#interactions): its brand's rows of the
@@ -8433,33 +8476,29 @@ BEGIN
 
     candidates AS (
         SELECT
-            sc.brand_id,
-            sc.product_id,
-            r.dimension,
+            v.brand_id,
+            v.product_id,
+            v.dimension,
             '{}'::text [] AS run,
-            r.value,
-            r.k,
-            coalesce(sp.win_probability, sb.win_probability) AS win_probability
-        FROM scopes AS sc
-        CROSS JOIN registry AS r
-        LEFT JOIN genome.creative_element_scores AS sb
-            ON sb.brand_id = sc.brand_id AND sb.product_id IS NULL
-            AND sb.element_dimension = r.dimension AND sb.element_value = r.value
-        LEFT JOIN genome.creative_element_scores AS sp
-            ON sc.product_id IS NOT NULL AND sp.brand_id = sc.brand_id AND sp.product_id = sc.product_id
-            AND sp.element_dimension = r.dimension AND sp.element_value = r.value
+            v.value,
+            v.k,
+            v.win_probability,
+            v.mean
+        FROM scored AS v
         WHERE NOT EXISTS (
             SELECT 1 FROM complete AS cp
-            WHERE cp.brand_id = sc.brand_id AND cp.product_id IS NOT DISTINCT FROM sc.product_id
-              AND cp.dimension = r.dimension
+            WHERE cp.brand_id = v.brand_id AND cp.product_id IS NOT DISTINCT FROM v.product_id
+              AND cp.dimension = v.dimension
         )
         UNION ALL
-        SELECT c.brand_id, c.product_id, c.dimension, c.given_values, c.value, r.k, c.win_probability
+        SELECT c.brand_id, c.product_id, c.dimension, c.given_values, c.value, v.k, c.win_probability, v.mean
         FROM conditional AS c
         INNER JOIN complete AS cp
             ON cp.brand_id = c.brand_id AND cp.product_id IS NOT DISTINCT FROM c.product_id
             AND cp.dimension = c.dimension
-        INNER JOIN registry AS r ON r.dimension = c.dimension AND r.value = c.value
+        INNER JOIN scored AS v
+            ON v.brand_id = c.brand_id AND v.product_id IS NOT DISTINCT FROM c.product_id
+            AND v.dimension = c.dimension AND v.value = c.value
     ),
 
     probabilities AS (
@@ -8490,7 +8529,8 @@ BEGIN
     per_dimension AS (
         SELECT
             c.brand_id, c.product_id, c.dimension, min(c.position) AS start, max(c.k)::integer AS k,
-            rank() OVER (PARTITION BY c.brand_id, c.product_id ORDER BY c.dimension COLLATE "C")::integer AS place
+            rank() OVER (PARTITION BY c.brand_id, c.product_id ORDER BY c.dimension COLLATE "C")::integer AS place,
+            (SELECT max(r.weight) FROM registry AS r WHERE r.dimension = c.dimension) AS weight
         FROM cumulative AS c
         GROUP BY c.brand_id, c.product_id, c.dimension
     ),
@@ -8502,6 +8542,7 @@ BEGIN
             array_agg(g.dimension ORDER BY g.dimension COLLATE "C") AS dimensions,
             array_agg(g.start ORDER BY g.dimension COLLATE "C") AS starts,
             array_agg(g.k ORDER BY g.dimension COLLATE "C") AS sizes,
+            array_agg(g.weight ORDER BY g.dimension COLLATE "C") AS weights,
             -- The place of the block's first dimension: a later one names its first given
             -- dimension, a first one itself (when a later one names it).
             CASE WHEN bool_or(head.place IS NOT NULL OR tail.dimension IS NOT NULL) THEN
@@ -8530,14 +8571,15 @@ BEGIN
             c.product_id,
             array_agg(c.value ORDER BY c.position) AS element_values,
             array_agg(c.p_win ORDER BY c.position) AS p_win,
-            array_agg(c.cum ORDER BY c.position) AS cumulative
+            array_agg(c.cum ORDER BY c.position) AS cumulative,
+            array_agg(c.mean ORDER BY c.position) AS means
         FROM cumulative AS c
         GROUP BY c.brand_id, c.product_id
     )
 
     SELECT
         f.brand_id, f.product_id, d.dimensions, d.starts, d.sizes,
-        f.element_values, f.p_win, f.cumulative, d.blocks
+        f.element_values, f.p_win, f.cumulative, d.blocks, f.means, d.weights
     FROM flat AS f
     INNER JOIN dims AS d
         ON d.brand_id = f.brand_id AND d.product_id IS NOT DISTINCT FROM f.product_id;
@@ -8549,7 +8591,7 @@ $$;
 -- Name: FUNCTION _selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) IS 'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in code-point order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum; a later dimension of a block of the joint learner (genome.learner_conditional_wins at the brand''s current genome version, when complete) one run per combination of its block''s earlier values, and blocks naming each dimension''s block (docs/learning.md#selection, docs/learning.md#interactions).';
+COMMENT ON FUNCTION genome._selection_table_rows(p_brand_ids uuid[], p_product_ids uuid[]) IS 'Internal: the draw table of each scope (p_brand_ids[i], p_product_ids[i] or NULL for the brand level) from the scores, in the layout of genome.selection_tables: the element dimensions of the registry in code-point order, each one''s values in order with the probability each wins the Thompson draw (the product''s win_probability where it has one, else the brand''s, 1/k without either; normalised) and the running sum; a later dimension of a block of the joint learner (genome.learner_conditional_wins at the brand''s current genome version, when complete) one run per combination of its block''s earlier values, and blocks naming each dimension''s block; per position the value''s posterior mean and per dimension its strategic weight, from which plan_ads scores its ads (docs/learning.md#selection, docs/learning.md#interactions, docs/learning.md#pre-generation-score).';
 
 
 --
@@ -13004,11 +13046,11 @@ BEGIN
     DELETE FROM genome.selection_tables AS st WHERE p_brands IS NULL OR st.brand_id = ANY (p_brands);
     INSERT INTO genome.selection_tables (
         organization_id, brand_id, product_id, dimensions, starts, sizes, element_values, p_win,
-        cumulative, blocks
+        cumulative, blocks, posterior_means, strategic_weights
     )
     SELECT
         b.organization_id, t.brand_id, t.product_id, t.dimensions, t.starts, t.sizes,
-        t.element_values, t.p_win, t.cumulative, t.blocks
+        t.element_values, t.p_win, t.cumulative, t.blocks, t.posterior_means, t.strategic_weights
     FROM genome._selection_table_rows(coalesce(v_brands, '{}'), coalesce(v_products, '{}')) AS t
     INNER JOIN public.brands AS b ON b.id = t.brand_id;
     GET DIAGNOSTICS v_rows = ROW_COUNT;
@@ -17027,11 +17069,6 @@ BEGIN
         FROM unnest(v_selections) WITH ORDINALITY AS s (selection, i)
     ),
 
-    scored AS (
-        SELECT genome._pre_gen_scores(v_brand, v_run.product_id, array_agg(pl.tags ORDER BY pl.i)) AS scores
-        FROM planned AS pl
-    ),
-
     inserted AS (
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
@@ -17045,15 +17082,15 @@ BEGIN
             pl.tags ->> 'color_mode',
             'pending',
             pl.tags,
-            pl.selection - 'element_tags',
+            pl.selection - 'element_tags' - 'pre_gen_score',
             'plan',
             true,
-            sc.scores[pl.i],
+            -- Scored from the draw table it was drawn from (docs/learning.md#pre-generation-score).
+            (pl.selection ->> 'pre_gen_score')::numeric,
             (pl.selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
         FROM planned AS pl
-        CROSS JOIN scored AS sc
         ORDER BY pl.i
         RETURNING id, prompt_index
     )
@@ -21591,6 +21628,8 @@ CREATE TABLE genome.selection_tables (
     p_win double precision[] NOT NULL,
     cumulative double precision[] NOT NULL,
     blocks integer[],
+    posterior_means double precision[] NOT NULL,
+    strategic_weights double precision[] NOT NULL,
     tenant_organization_id uuid
 );
 
@@ -21607,6 +21646,20 @@ COMMENT ON TABLE genome.selection_tables IS 'The draw table select_elements read
 --
 
 COMMENT ON COLUMN genome.selection_tables.blocks IS 'Per dimension, the place (in dimensions) of the first dimension of its block when it is drawn with others (docs/learning.md#interactions), else 0; NULL: every dimension on its own. A later dimension of a block has one run of sizes[i] values per combination of the values of its block''s earlier dimensions (row-major in their order), from starts[i].';
+
+
+--
+-- Name: COLUMN selection_tables.posterior_means; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.selection_tables.posterior_means IS 'Per position of element_values, the posterior mean alpha / (alpha + beta) of that value: the product''s row where it has one, else the brand''s, 0.5 without either (genome.pre_gen_score''s reading of the scores; docs/learning.md#pre-generation-score).';
+
+
+--
+-- Name: COLUMN selection_tables.strategic_weights; Type: COMMENT; Schema: genome; Owner: -
+--
+
+COMMENT ON COLUMN genome.selection_tables.strategic_weights IS 'Per dimension (in dimensions'' order), its strategic weight (genome.element_dimensions), by which plan_ads weighs the values'' posterior means into each planned ad''s pre-generation score.';
 
 
 --
@@ -27355,11 +27408,11 @@ GRANT ALL ON FUNCTION genome._decide_review(p_generated_ad_id uuid) TO genome_ap
 
 
 --
--- Name: FUNCTION _draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, p_posterior_means double precision[], p_strategic_weights double precision[], OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb, OUT pre_gen_score numeric); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb) TO genome_api;
+REVOKE ALL ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, p_posterior_means double precision[], p_strategic_weights double precision[], OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb, OUT pre_gen_score numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._draw_selection(p_dimensions text[], p_starts integer[], p_sizes integer[], p_element_values text[], p_p_win double precision[], p_cumulative double precision[], p_blocks integer[], p_explore double precision, p_seed bigint, p_fixed jsonb, p_posterior_means double precision[], p_strategic_weights double precision[], OUT element_tags jsonb, OUT propensities jsonb, OUT exploratory jsonb, OUT pre_gen_score numeric) TO genome_api;
 
 
 --

@@ -446,3 +446,11 @@ def test_an_interaction_is_learned_as_a_block_and_drawn_together(db: psycopg.Con
     for w, (tags, props) in zip(want, planned, strict=True):
         assert {d: tags[d] for d in w["element_tags"]} == w["element_tags"]
         assert props == w["propensities"]
+    # Each planned ad scored from the blocks' table as pre_gen_score reads the scores
+    # (docs/learning.md#pre-generation-score).
+    scores = db.execute(
+        "SELECT g.pre_gen_score, genome.pre_gen_score(%s, NULL, g.element_tags) "
+        "FROM generated_ads AS g WHERE g.id = ANY(%s)",
+        (b_id, ids),
+    ).fetchall()
+    assert len(scores) == 20 and all(s is not None and s == r for s, r in scores)

@@ -187,6 +187,18 @@ def test_generation_experiment_arm_config_is_applied(db: psycopg.Connection) -> 
     ]
 
 
+def assert_scored_as_pre_gen_score(db: psycopg.Connection, brand, product, ids) -> None:
+    """plan_ads scores each ad from its draw table (docs/learning.md#pre-generation-score):
+    the score must be genome.pre_gen_score of the ad's tags, read from the scores."""
+    rows = db.execute(
+        "SELECT g.pre_gen_score, genome.pre_gen_score(%s, %s, g.element_tags) "
+        "FROM generated_ads AS g WHERE g.id = ANY(%s)",
+        (brand, product, ids),
+    ).fetchall()
+    assert len(rows) == len(ids) and all(r[0] is not None for r in rows)
+    assert [r[0] for r in rows] == [r[1] for r in rows]
+
+
 def test_a_plan_draws_what_select_elements_draws_ad_by_ad(db: psycopg.Connection) -> None:
     """plan_ads draws its n ads in one statement; each must be exactly the selection
     select_elements returns for seed + i (tags, propensities, flags, rates), from a stored
@@ -228,4 +240,88 @@ def test_a_plan_draws_what_select_elements_draws_ad_by_ad(db: psycopg.Connection
             assert drawn == want["element_tags"]
             assert logged == {k: v for k, v in want.items() if k != "element_tags"}
             flags |= set(want["exploratory"].values())
+        assert_scored_as_pre_gen_score(db, b, p, ids)
     assert flags == {True, False}
+
+
+def test_planned_ads_score_as_pre_gen_score_reads_the_scores(db: psycopg.Connection) -> None:
+    """The score plan_ads writes is pre_gen_score's: before any score (0.5), from the stored
+    draw table, from the table computed when a change made it stale, with the product's own
+    scores over the brand's, and under strategic weights that differ by dimension."""
+    # The one-bit learner's scores are success rates of the rewards, which vary in the first
+    # four decimals the score keeps (the joint learner's are click rates).
+    db.execute("UPDATE genome.settings SET value = '\"beta_bernoulli\"' WHERE key = 'learner'")
+    b = f.brand(db)
+    p = f.product(db, b)
+    run = f.ad_run(db, p, max_attempts=100)
+
+    def plan(n: int = 10, fixed: str = "{}") -> list:
+        return [
+            r[0]
+            for r in db.execute("SELECT genome.plan_ads(%s, %s, %s, 3, %s)", (run, n, NOW, fixed))
+        ]
+
+    ids = plan()
+    assert {
+        r[0]
+        for r in db.execute("SELECT pre_gen_score FROM generated_ads WHERE id = ANY(%s)", (ids,))
+    } == {0.5}
+    assert_scored_as_pre_gen_score(db, b, p, ids)
+    db.execute(
+        "UPDATE genome.element_dimensions SET strategic_weight = 0.9 WHERE dimension = 'hook_type'"
+    )
+    db.execute(
+        "UPDATE genome.element_dimensions SET strategic_weight = 0.1 WHERE dimension = 'color_mode'"
+    )
+    items = [
+        ({"hook_type": h, "color_mode": c}, 0.9 if h == "authority" else 0.1)
+        for h in ["authority", "urgency", "scarcity"]
+        for c in ["original", "brand"]
+    ] * 6
+    f.bulk_rewards(db, run, items, NOW - dt.timedelta(days=30))
+    db.execute("SELECT genome.update_scores(%s)", (NOW,))
+    stored = db.execute(
+        "SELECT count(*) FROM genome.selection_tables WHERE brand_id = %s", (b,)
+    ).fetchone()[0]
+    assert stored > 0
+    ids = plan() + plan(fixed='{"hook_type": "authority"}')
+    assert_scored_as_pre_gen_score(db, b, p, ids)
+    assert (
+        len(
+            {
+                r[0]
+                for r in db.execute(
+                    "SELECT pre_gen_score FROM generated_ads WHERE id = ANY(%s)", (ids,)
+                )
+            }
+        )
+        > 1
+    )
+    # The product's own scores, one value moved: the product's table (stored or computed).
+    db.execute(
+        "INSERT INTO genome.creative_element_scores (organization_id, brand_id, product_id, "
+        "element_dimension, element_value, posterior_alpha, posterior_beta, genome_version) "
+        "SELECT organization_id, brand_id, %s, element_dimension, element_value, 40, 2, genome_version "
+        "FROM genome.creative_element_scores WHERE brand_id = %s AND product_id IS NULL "
+        "AND element_dimension = 'hook_type' AND element_value = 'urgency' "
+        "ON CONFLICT (brand_id, product_id, element_dimension, element_value) DO UPDATE "
+        "SET posterior_alpha = 40, posterior_beta = 2",
+        (p, b),
+    )
+    assert (
+        db.execute(
+            "SELECT count(*) FROM genome.selection_tables WHERE brand_id = %s", (b,)
+        ).fetchone()[0]
+        == 0
+    )
+    ids = plan(fixed='{"hook_type": "urgency"}')
+    assert_scored_as_pre_gen_score(db, b, p, ids)
+    db.execute("SELECT genome._update_scores_selection_tables(ARRAY[%s]::uuid[])", (b,))
+    assert (
+        db.execute(
+            "SELECT count(*) FROM genome.selection_tables WHERE product_id = %s", (p,)
+        ).fetchone()[0]
+        == 1
+    )
+    ids = plan(fixed='{"hook_type": "urgency"}') + plan()
+    assert_scored_as_pre_gen_score(db, b, p, ids)

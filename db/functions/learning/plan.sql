@@ -44,14 +44,18 @@ BEGIN
     LEFT JOIN genome.genome_state AS gs ON gs.brand_id = p_brand_id;
     v_explore := genome.exploration_rate(v_state.matured, v_state.planned);
     -- A product with scores of its own has its own table; otherwise it draws from its brand's.
-    SELECT st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative, st.blocks
+    SELECT
+        st.dimensions, st.starts, st.sizes, st.element_values, st.p_win, st.cumulative, st.blocks,
+        st.posterior_means, st.strategic_weights
     INTO v_table
     FROM genome.selection_tables AS st
     WHERE st.brand_id = p_brand_id AND (st.product_id IS NULL OR st.product_id = p_product_id)
     ORDER BY st.product_id NULLS LAST
     LIMIT 1;
     IF NOT FOUND THEN
-        SELECT l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative, l.blocks
+        SELECT
+            l.dimensions, l.starts, l.sizes, l.element_values, l.p_win, l.cumulative, l.blocks,
+            l.posterior_means, l.strategic_weights
         INTO v_table
         FROM genome._selection_table_rows(ARRAY[p_brand_id], ARRAY[p_product_id]) AS l;
     END IF;
@@ -69,19 +73,22 @@ BEGIN
         'exploration_rate', v_explore,
         'matured_ads', v_state.matured,
         'cold_start_level', v_state.level,
-        'genome_version', v_state.version
+        'genome_version', v_state.version,
+        -- (plan_ads' score of the ad, not part of the selection it stores)
+        'pre_gen_score', d.pre_gen_score
     ) ORDER BY a.i)
     INTO v_out
     FROM generate_series(0, p_n - 1) AS a (i)
     CROSS JOIN LATERAL genome._draw_selection(
         v_table.dimensions, v_table.starts, v_table.sizes, v_table.element_values, v_table.p_win,
-        v_table.cumulative, v_table.blocks, v_explore, p_seed + a.i, v_fixed
+        v_table.cumulative, v_table.blocks, v_explore, p_seed + a.i, v_fixed,
+        v_table.posterior_means, v_table.strategic_weights
     ) AS d;
     RETURN v_out;
 END
 $$;
 COMMENT ON FUNCTION genome._plan_selections(uuid, uuid, integer, bigint, jsonb) IS
-'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL), drawn by genome._draw_selection from the draw table read once (docs/learning.md#selection).';
+'Internal (plan_ads): the selections of n ads, element i as select_elements(brand, product, now, p_seed + i, p_fixed) returns it (the same draws, propensities and flags; random draws when p_seed is NULL) with pre_gen_score, the ad''s genome.pre_gen_score over its element values, drawn by genome._draw_selection from the draw table read once (docs/learning.md#selection, docs/learning.md#pre-generation-score).';
 
 -- The context argument came after the first release of plan_ads: its older signature goes.
 DROP FUNCTION IF EXISTS genome.plan_ads(uuid, integer, timestamptz, bigint, jsonb, text);
@@ -184,11 +191,6 @@ BEGIN
         FROM unnest(v_selections) WITH ORDINALITY AS s (selection, i)
     ),
 
-    scored AS (
-        SELECT genome._pre_gen_scores(v_brand, v_run.product_id, array_agg(pl.tags ORDER BY pl.i)) AS scores
-        FROM planned AS pl
-    ),
-
     inserted AS (
         INSERT INTO public.generated_ads (
             ad_run_id, prompt_index, canvas_size, color_mode, final_status, element_tags,
@@ -202,15 +204,15 @@ BEGIN
             pl.tags ->> 'color_mode',
             'pending',
             pl.tags,
-            pl.selection - 'element_tags',
+            pl.selection - 'element_tags' - 'pre_gen_score',
             'plan',
             true,
-            sc.scores[pl.i],
+            -- Scored from the draw table it was drawn from (docs/learning.md#pre-generation-score).
+            (pl.selection ->> 'pre_gen_score')::numeric,
             (pl.selection ->> 'genome_version')::integer,
             v_config ->> 'prompt_template_version',
             p_now
         FROM planned AS pl
-        CROSS JOIN scored AS sc
         ORDER BY pl.i
         RETURNING id, prompt_index
     )
