@@ -2342,10 +2342,10 @@ COMMENT ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, p_
 
 
 --
--- Name: _check_job_limits(text, uuid[]); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _check_job_limits(text, uuid[], boolean); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) RETURNS void
+CREATE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[], p_attempts_counted boolean DEFAULT false) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     SET plan_cache_mode TO 'force_generic_plan'
@@ -2358,7 +2358,9 @@ BEGIN
     -- directly gets no model call the cap did not count. The runs are locked in a fixed
     -- order (concurrent batches over the same runs cannot deadlock), then each run's
     -- generate jobs, those queued before and these new ones, are counted once.
-    IF p_kind = 'generate' THEN
+    -- p_attempts_counted: plan_ads planned these ads in this transaction, under their run's
+    -- lock, after counting them in attempts_count (docs/operations.md#queue-limits).
+    IF p_kind = 'generate' AND NOT p_attempts_counted THEN
         PERFORM 1
         FROM public.ad_runs AS r
         WHERE r.id IN (
@@ -2435,10 +2437,10 @@ $$;
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[], p_attempts_counted boolean); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) IS 'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';
+COMMENT ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[], p_attempts_counted boolean) IS 'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call; not checked again with p_attempts_counted, plan_ads'' own batch); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';
 
 
 --
@@ -3342,10 +3344,10 @@ COMMENT ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p_p
 
 
 --
--- Name: _enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone); Type: FUNCTION; Schema: genome; Owner: -
+-- Name: _enqueue_jobs(text, uuid[], jsonb[], timestamp with time zone, boolean); Type: FUNCTION; Schema: genome; Owner: -
 --
 
-CREATE FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now()) RETURNS uuid[]
+CREATE FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[] DEFAULT NULL::jsonb[], p_run_after timestamp with time zone DEFAULT now(), p_planned boolean DEFAULT false) RETURNS uuid[]
     LANGUAGE plpgsql
     SET search_path TO 'genome', 'public'
     AS $$
@@ -3395,7 +3397,13 @@ BEGIN
         RETURN '{}';
     END IF;
 
-    IF p_generated_ad_ids IS NOT NULL THEN
+    IF p_planned THEN
+        -- plan_ads' batch (docs/learning.md#selection): its ads were inserted by this
+        -- transaction, so they exist and have no job yet, and their generate jobs were
+        -- counted in their run's attempts under the run's lock. Only the organization's
+        -- queue is left to check.
+        PERFORM genome._check_job_limits(p_kind, p_generated_ad_ids, true);
+    ELSIF p_generated_ad_ids IS NOT NULL THEN
         SELECT a INTO v_missing
         FROM unnest(p_generated_ad_ids) AS a
         WHERE a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = a)
@@ -3426,7 +3434,7 @@ BEGIN
     ORDER BY b.i
     ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING;
 
-    IF p_generated_ad_ids IS NOT NULL THEN
+    IF p_generated_ad_ids IS NOT NULL AND NOT p_planned THEN
         -- An ad's job of this kind is the one just queued or the one it already had (which
         -- this statement sees, unlike the INSERT's, also when an ad came twice in the batch).
         v_ids := ARRAY(
@@ -3442,10 +3450,10 @@ $$;
 
 
 --
--- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: COMMENT; Schema: genome; Owner: -
+-- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone, p_planned boolean); Type: COMMENT; Schema: genome; Owner: -
 --
 
-COMMENT ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) IS 'Internal: the body of genome.enqueue_jobs (its comment says what it does and raises), called by plan_ads and by _enqueue_job, the agents'' twin (their definer functions run with no organization set).';
+COMMENT ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone, p_planned boolean) IS 'Internal: the body of genome.enqueue_jobs (its comment says what it does and raises), called by plan_ads and by _enqueue_job, the agents'' twin (their definer functions run with no organization set). p_planned: the batch is plan_ads'' generate jobs for the ads it inserted in this transaction after counting them in their run''s attempts under the run''s lock; the checks that hold by construction (the ads exist, have no job, fit their runs'' caps) are skipped and only the organization''s queue limit (GN414) and the arguments are checked.';
 
 
 --
@@ -17099,7 +17107,8 @@ BEGIN
     -- The single place where planning hands its ads to the agents (same transaction).
     PERFORM genome._enqueue_jobs(
         'generate', v_ids,
-        array_fill(jsonb_build_object('genome_version', v_selections[1] -> 'genome_version'), ARRAY[p_n])
+        array_fill(jsonb_build_object('genome_version', v_selections[1] -> 'genome_version'), ARRAY[p_n]),
+        now(), true
     );
     RETURN QUERY SELECT u.id FROM unnest(v_ids) AS u (id);
 
@@ -27302,11 +27311,11 @@ GRANT ALL ON FUNCTION genome._check_generation_arm(p_brand_id uuid, p_arm text, 
 
 
 --
--- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[]); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _check_job_limits(p_kind text, p_generated_ad_ids uuid[], p_attempts_counted boolean); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[]) TO genome_api;
+REVOKE ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[], p_attempts_counted boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid[], p_attempts_counted boolean) TO genome_api;
 
 
 --
@@ -27424,11 +27433,11 @@ GRANT ALL ON FUNCTION genome._enqueue_job(p_kind text, p_generated_ad_id uuid, p
 
 
 --
--- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone); Type: ACL; Schema: genome; Owner: -
+-- Name: FUNCTION _enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone, p_planned boolean); Type: ACL; Schema: genome; Owner: -
 --
 
-REVOKE ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone) TO genome_api;
+REVOKE ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone, p_planned boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION genome._enqueue_jobs(p_kind text, p_generated_ad_ids uuid[], p_payloads jsonb[], p_run_after timestamp with time zone, p_planned boolean) TO genome_api;
 
 
 --

@@ -221,7 +221,8 @@ BEGIN
     -- The single place where planning hands its ads to the agents (same transaction).
     PERFORM genome._enqueue_jobs(
         'generate', v_ids,
-        array_fill(jsonb_build_object('genome_version', v_selections[1] -> 'genome_version'), ARRAY[p_n])
+        array_fill(jsonb_build_object('genome_version', v_selections[1] -> 'genome_version'), ARRAY[p_n]),
+        now(), true
     );
     RETURN QUERY SELECT u.id FROM unnest(v_ids) AS u (id);
 

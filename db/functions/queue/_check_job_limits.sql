@@ -1,7 +1,11 @@
--- The per-ad signature came first; the set-based one (enqueue_jobs) replaces it.
+-- The per-ad signature came first; the set-based one (enqueue_jobs) replaces it, and then
+-- the one that knows when plan_ads has counted the attempts itself.
 DROP FUNCTION IF EXISTS genome._check_job_limits(text, uuid);
+DROP FUNCTION IF EXISTS genome._check_job_limits(text, uuid []);
 
-CREATE OR REPLACE FUNCTION genome._check_job_limits(p_kind text, p_generated_ad_ids uuid [])
+CREATE OR REPLACE FUNCTION genome._check_job_limits(
+    p_kind text, p_generated_ad_ids uuid [], p_attempts_counted boolean DEFAULT false
+)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = genome, public
@@ -18,7 +22,9 @@ BEGIN
     -- directly gets no model call the cap did not count. The runs are locked in a fixed
     -- order (concurrent batches over the same runs cannot deadlock), then each run's
     -- generate jobs, those queued before and these new ones, are counted once.
-    IF p_kind = 'generate' THEN
+    -- p_attempts_counted: plan_ads planned these ads in this transaction, under their run's
+    -- lock, after counting them in attempts_count (docs/operations.md#queue-limits).
+    IF p_kind = 'generate' AND NOT p_attempts_counted THEN
         PERFORM 1
         FROM public.ad_runs AS r
         WHERE r.id IN (
@@ -92,5 +98,5 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION genome._check_job_limits(text, uuid []) IS
-'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';
+COMMENT ON FUNCTION genome._check_job_limits(text, uuid [], boolean) IS
+'Internal (enqueue_jobs, for ads'' new jobs of a kind, checked as one batch): GN012 when a run''s generate jobs would exceed its counted attempts (ad_runs.attempts_count, which plan_ads raises before queueing: an ad not planned gets no model call; not checked again with p_attempts_counted, plan_ads'' own batch); GN414 when the new jobs would take their organization past settings max_queued_jobs_per_organization queued jobs, unless every one of them is a follow-on of an ad with a job running (work in progress always finishes), so one organization cannot starve the others. docs/operations.md#queue-limits.';

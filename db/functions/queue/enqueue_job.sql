@@ -2,11 +2,14 @@
 -- definer functions call it and its batch-of-one twin _enqueue_job; the app's entries
 -- enqueue_job and enqueue_jobs are SECURITY DEFINER, owned by genome_api, so row-level
 -- security of the caller's organization applies inside (docs/security.md#roles).
+-- plan_ads' own batches came after the first release: the older signature goes.
+DROP FUNCTION IF EXISTS genome._enqueue_jobs(text, uuid [], jsonb [], timestamptz);
 CREATE OR REPLACE FUNCTION genome._enqueue_jobs(
     p_kind text,
     p_generated_ad_ids uuid [],
     p_payloads jsonb [] DEFAULT NULL,
-    p_run_after timestamptz DEFAULT now()
+    p_run_after timestamptz DEFAULT now(),
+    p_planned boolean DEFAULT false
 )
 RETURNS uuid []
 LANGUAGE plpgsql
@@ -58,7 +61,13 @@ BEGIN
         RETURN '{}';
     END IF;
 
-    IF p_generated_ad_ids IS NOT NULL THEN
+    IF p_planned THEN
+        -- plan_ads' batch (docs/learning.md#selection): its ads were inserted by this
+        -- transaction, so they exist and have no job yet, and their generate jobs were
+        -- counted in their run's attempts under the run's lock. Only the organization's
+        -- queue is left to check.
+        PERFORM genome._check_job_limits(p_kind, p_generated_ad_ids, true);
+    ELSIF p_generated_ad_ids IS NOT NULL THEN
         SELECT a INTO v_missing
         FROM unnest(p_generated_ad_ids) AS a
         WHERE a IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.generated_ads AS g WHERE g.id = a)
@@ -89,7 +98,7 @@ BEGIN
     ORDER BY b.i
     ON CONFLICT (generated_ad_id, kind) WHERE generated_ad_id IS NOT NULL DO NOTHING;
 
-    IF p_generated_ad_ids IS NOT NULL THEN
+    IF p_generated_ad_ids IS NOT NULL AND NOT p_planned THEN
         -- An ad's job of this kind is the one just queued or the one it already had (which
         -- this statement sees, unlike the INSERT's, also when an ad came twice in the batch).
         v_ids := ARRAY(
@@ -102,8 +111,8 @@ BEGIN
     RETURN v_ids;
 END
 $$;
-COMMENT ON FUNCTION genome._enqueue_jobs(text, uuid [], jsonb [], timestamptz) IS
-'Internal: the body of genome.enqueue_jobs (its comment says what it does and raises), called by plan_ads and by _enqueue_job, the agents'' twin (their definer functions run with no organization set).';
+COMMENT ON FUNCTION genome._enqueue_jobs(text, uuid [], jsonb [], timestamptz, boolean) IS
+'Internal: the body of genome.enqueue_jobs (its comment says what it does and raises), called by plan_ads and by _enqueue_job, the agents'' twin (their definer functions run with no organization set). p_planned: the batch is plan_ads'' generate jobs for the ads it inserted in this transaction after counting them in their run''s attempts under the run''s lock; the checks that hold by construction (the ads exist, have no job, fit their runs'' caps) are skipped and only the organization''s queue limit (GN414) and the arguments are checked.';
 
 CREATE OR REPLACE FUNCTION genome._enqueue_job(
     p_kind text,
