@@ -220,7 +220,10 @@ def hashed_vector(text: str, dims: int = EMBEDDING_DIMENSIONS) -> list[float]:
             for feat, weight in feats.items():
                 index, sign = _slot(feat, dims)
                 vec[index] += sign * weight / norm * scale
-    norm = float(np.linalg.norm(vec))
+    # The norm summed exactly (math.fsum), not by np.linalg.norm: BLAS's nrm2 rounds by the
+    # kernel the CPU selects (an AVX-512 machine's vectors differed in the last bit from an
+    # AVX2 one's), and the same text must embed to the same bytes on every machine.
+    norm = math.sqrt(math.fsum(float(x) * float(x) for x in vec))
     if norm == 0.0:
         raise MalformedOutput("nothing to embed in the text", text)
     return (vec / norm).tolist()
