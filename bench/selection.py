@@ -49,17 +49,9 @@ SCORE_SQL = (
 
 
 def _numpy_select(conn: psycopg.Connection, brand: Any, rng: np.random.Generator) -> dict[str, str]:
+    """One score fetch and one ad's Thompson draws (_plan_draws)."""
     rows = conn.execute(SCORE_SQL, (brand,)).fetchall()
-    dims = np.array([r[0] for r in rows])
-    alpha = np.fromiter((r[2] for r in rows), float, len(rows))
-    beta = np.fromiter((r[3] for r in rows), float, len(rows))
-    draws = rng.beta(alpha, beta)
-    _, starts = np.unique(dims, return_index=True)
-    bounds = [*starts.tolist(), len(rows)]
-    picked: dict[str, str] = {}
-    for lo, hi in itertools.pairwise(bounds):
-        picked[rows[lo][0]] = rows[lo + int(np.argmax(draws[lo:hi]))][1]
-    return picked
+    return {rows[at][0]: rows[at][1] for at in _plan_draws(rows, 1, rng)[0]}
 
 
 PLAN_INSERT = (

@@ -8785,40 +8785,6 @@ COMMENT ON FUNCTION genome._setting_num(p_key text) IS 'Internal: a numeric geno
 
 
 --
--- Name: _setting_nums(text[]); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._setting_nums(p_keys text[]) RETURNS double precision[]
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'genome', 'public'
-    AS $$
-DECLARE
-    v double precision [];
-    v_missing integer;
-BEGIN
-    -- One query for several settings: select_elements (the hot path) reads its five
-    -- exploration settings through this inside its one statement, as exploration_rate does.
-    SELECT array_agg((s.value)::text::double precision ORDER BY k.i)
-    INTO v
-    FROM unnest(p_keys) WITH ORDINALITY AS k (key, i)
-    LEFT JOIN genome.settings AS s ON s.key = k.key;
-    v_missing := array_position(v, NULL);
-    IF v_missing IS NOT NULL THEN
-        PERFORM genome._setting(p_keys[v_missing]);
-    END IF;
-    RETURN v;
-END
-$$;
-
-
---
--- Name: FUNCTION _setting_nums(p_keys text[]); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._setting_nums(p_keys text[]) IS 'Internal: numeric genome settings as double precision, in the order of p_keys, read in one query (genome._setting raises GN090 for the first unknown key).';
-
-
---
 -- Name: _setting_text(text); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -28198,13 +28164,6 @@ REVOKE ALL ON FUNCTION genome._setting_interval(p_key text, p_unit text) FROM PU
 
 REVOKE ALL ON FUNCTION genome._setting_num(p_key text) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._setting_num(p_key text) TO genome_api;
-
-
---
--- Name: FUNCTION _setting_nums(p_keys text[]); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._setting_nums(p_keys text[]) FROM PUBLIC;
 
 
 --

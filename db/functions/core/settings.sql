@@ -60,31 +60,9 @@ $$;
 COMMENT ON FUNCTION genome._setting_num(text) IS
 'Internal: a numeric genome setting as double precision (genome._setting; GN090 unknown key).';
 
-CREATE OR REPLACE FUNCTION genome._setting_nums(p_keys text [])
-RETURNS double precision []
-LANGUAGE plpgsql
-STABLE
-SET search_path = genome, public
-AS $$
-DECLARE
-    v double precision [];
-    v_missing integer;
-BEGIN
-    -- One query for several settings: select_elements (the hot path) reads its five
-    -- exploration settings through this inside its one statement, as exploration_rate does.
-    SELECT array_agg((s.value)::text::double precision ORDER BY k.i)
-    INTO v
-    FROM unnest(p_keys) WITH ORDINALITY AS k (key, i)
-    LEFT JOIN genome.settings AS s ON s.key = k.key;
-    v_missing := array_position(v, NULL);
-    IF v_missing IS NOT NULL THEN
-        PERFORM genome._setting(p_keys[v_missing]);
-    END IF;
-    RETURN v;
-END
-$$;
-COMMENT ON FUNCTION genome._setting_nums(text []) IS
-'Internal: numeric genome settings as double precision, in the order of p_keys, read in one query (genome._setting raises GN090 for the first unknown key).';
+-- The several-settings reader had one user, select_elements' exploration settings, which now
+-- read their keys in one query of their own (genome._exploration_settings).
+DROP FUNCTION IF EXISTS genome._setting_nums(text []);
 
 CREATE OR REPLACE FUNCTION genome._setting_int(p_key text)
 RETURNS integer
