@@ -7163,70 +7163,6 @@ COMMENT ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, 
 
 
 --
--- Name: _pre_gen_score(uuid, uuid, jsonb); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) RETURNS numeric
-    LANGUAGE sql STABLE
-    SET search_path TO 'genome', 'public'
-    AS $$
-    SELECT (genome._pre_gen_scores(p_brand_id, p_product_id, ARRAY[p_tags]))[1];
-$$;
-
-
---
--- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) IS 'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product, without checking them again (genome._pre_gen_scores of one tag set; docs/learning.md#pre-generation-score).';
-
-
---
--- Name: _pre_gen_scores(uuid, uuid, jsonb[]); Type: FUNCTION; Schema: genome; Owner: -
---
-
-CREATE FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) RETURNS numeric[]
-    LANGUAGE plpgsql STABLE
-    SET search_path TO 'genome', 'public'
-    AS $$
-BEGIN
-    -- One statement for n tag sets, not n. PL/pgSQL, not SQL: a SQL function with a SET
-    -- clause is planned again on every call.
-    RETURN (SELECT array_agg(sc.score ORDER BY sc.i)
-    FROM (
-        SELECT
-            a.i,
-            round((
-                sum(d.strategic_weight * coalesce(
-                    sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-                    sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-                    0.5
-                )) / nullif(sum(d.strategic_weight), 0)
-            )::numeric, 4) AS score
-        FROM unnest(p_tags) WITH ORDINALITY AS a (tags, i)
-        LEFT JOIN LATERAL jsonb_each_text(a.tags) AS t ON true
-        LEFT JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        LEFT JOIN genome.creative_element_scores AS sb
-            ON d.dimension IS NOT NULL AND sb.brand_id = p_brand_id AND sb.product_id IS NULL
-            AND sb.element_dimension = t.key AND sb.element_value = t.value
-        LEFT JOIN genome.creative_element_scores AS sp
-            ON d.dimension IS NOT NULL AND p_product_id IS NOT NULL AND sp.brand_id = p_brand_id
-            AND sp.product_id = p_product_id
-            AND sp.element_dimension = t.key AND sp.element_value = t.value
-        GROUP BY a.i
-    ) AS sc);
-END
-$$;
-
-
---
--- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: COMMENT; Schema: genome; Owner: -
---
-
-COMMENT ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) IS 'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product, in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score). plan_ads scores its ads from the draw table instead (genome._draw_selection with the table''s posterior_means and strategic_weights, the same value: tests/test_plan.py holds the two equal).';
-
-
---
 -- Name: _raked_estimate(double precision[], double precision[], integer[], integer[], double precision[]); Type: FUNCTION; Schema: genome; Owner: -
 --
 
@@ -17104,9 +17040,28 @@ CREATE FUNCTION genome.pre_gen_score(p_brand_id uuid, p_product_id uuid, p_eleme
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO 'genome', 'public'
     AS $$
+DECLARE
+    v_tags jsonb;
 BEGIN
     PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    RETURN genome._pre_gen_score(p_brand_id, p_product_id, genome.normalize_tags(p_element_tags));
+    v_tags := genome.normalize_tags(p_element_tags);
+    -- The same value as plan_ads' score from the draw table (genome._draw_selection with the
+    -- table's posterior_means and strategic_weights; tests/test_plan.py holds the two equal).
+    RETURN (SELECT round((
+        sum(d.strategic_weight * coalesce(
+            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+            0.5
+        )) / nullif(sum(d.strategic_weight), 0)
+    )::numeric, 4)
+    FROM jsonb_each_text(v_tags) AS t
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+    LEFT JOIN genome.creative_element_scores AS sb
+        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
+        AND sb.element_dimension = t.key AND sb.element_value = t.value
+    LEFT JOIN genome.creative_element_scores AS sp
+        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
+        AND sp.element_dimension = t.key AND sp.element_value = t.value);
 END
 $$;
 
@@ -27890,22 +27845,6 @@ GRANT ALL ON FUNCTION genome._performance_context(p_brand_id uuid, p_product_id 
 
 REVOKE ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION genome._plan_selections(p_brand_id uuid, p_product_id uuid, p_n integer, p_seed bigint, p_fixed jsonb) TO genome_api;
-
-
---
--- Name: FUNCTION _pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._pre_gen_score(p_brand_id uuid, p_product_id uuid, p_tags jsonb) TO genome_api;
-
-
---
--- Name: FUNCTION _pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]); Type: ACL; Schema: genome; Owner: -
---
-
-REVOKE ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION genome._pre_gen_scores(p_brand_id uuid, p_product_id uuid, p_tags jsonb[]) TO genome_api;
 
 
 --

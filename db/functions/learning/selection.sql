@@ -618,61 +618,10 @@ $$;
 COMMENT ON FUNCTION genome.select_elements(uuid, uuid, timestamptz, bigint, jsonb) IS
 'Thompson sampling per element dimension (one round trip). With probability exploration_rate (from the matured-ad count of the current genome version; its floor and start are learner_exploration_floor and learner_exploration_start under the joint learner, else exploration_floor and exploration_start) a value is drawn uniformly, else by the probability each value wins a Thompson draw (stored by update_scores at the current genome version: the product''s scores where it has them, else the brand''s), read from the draw tables update_scores stores (genome.selection_tables) or, when a change made them stale, computed from the scores. A later dimension of a block of the joint learner draws from its win probabilities given the values drawn before it (docs/learning.md#interactions). Returns element_tags, propensities (probability the chosen value would be chosen: e/|values| + (1-e) P(win), given its block''s earlier values), exploratory flags, exploration_rate, matured_ads, cold_start_level and genome_version. p_seed makes the draw reproducible; p_fixed forces dimensions (propensity 1). GN005 NULL brand, GN001 unknown brand, GN002/GN003 bad product, GN004 bad p_now; GN100/GN101 bad p_fixed.';
 
-CREATE OR REPLACE FUNCTION genome._pre_gen_scores(
-    p_brand_id uuid,
-    p_product_id uuid,
-    p_tags jsonb []
-)
-RETURNS numeric []
-LANGUAGE plpgsql
-STABLE
-SET search_path = genome, public
-AS $$
-BEGIN
-    -- One statement for n tag sets, not n. PL/pgSQL, not SQL: a SQL function with a SET
-    -- clause is planned again on every call.
-    RETURN (SELECT array_agg(sc.score ORDER BY sc.i)
-    FROM (
-        SELECT
-            a.i,
-            round((
-                sum(d.strategic_weight * coalesce(
-                    sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
-                    sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
-                    0.5
-                )) / nullif(sum(d.strategic_weight), 0)
-            )::numeric, 4) AS score
-        FROM unnest(p_tags) WITH ORDINALITY AS a (tags, i)
-        LEFT JOIN LATERAL jsonb_each_text(a.tags) AS t ON true
-        LEFT JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
-        LEFT JOIN genome.creative_element_scores AS sb
-            ON d.dimension IS NOT NULL AND sb.brand_id = p_brand_id AND sb.product_id IS NULL
-            AND sb.element_dimension = t.key AND sb.element_value = t.value
-        LEFT JOIN genome.creative_element_scores AS sp
-            ON d.dimension IS NOT NULL AND p_product_id IS NOT NULL AND sp.brand_id = p_brand_id
-            AND sp.product_id = p_product_id
-            AND sp.element_dimension = t.key AND sp.element_value = t.value
-        GROUP BY a.i
-    ) AS sc);
-END
-$$;
-COMMENT ON FUNCTION genome._pre_gen_scores(uuid, uuid, jsonb []) IS
-'Internal: genome.pre_gen_score of each of several tag sets already in canonical form, for a checked brand and product, in the order given, in one statement, without checking them again (docs/learning.md#pre-generation-score). plan_ads scores its ads from the draw table instead (genome._draw_selection with the table''s posterior_means and strategic_weights, the same value: tests/test_plan.py holds the two equal).';
-
-CREATE OR REPLACE FUNCTION genome._pre_gen_score(
-    p_brand_id uuid,
-    p_product_id uuid,
-    p_tags jsonb
-)
-RETURNS numeric
-LANGUAGE sql
-STABLE
-SET search_path = genome, public
-AS $$
-    SELECT (genome._pre_gen_scores(p_brand_id, p_product_id, ARRAY[p_tags]))[1];
-$$;
-COMMENT ON FUNCTION genome._pre_gen_score(uuid, uuid, jsonb) IS
-'Internal: genome.pre_gen_score of tags already in canonical form for a checked brand and product, without checking them again (genome._pre_gen_scores of one tag set; docs/learning.md#pre-generation-score).';
+-- pre_gen_score reads the scores itself: its helpers served plan_ads, which now scores its
+-- ads from the draw table (genome._draw_selection).
+DROP FUNCTION IF EXISTS genome._pre_gen_score(uuid, uuid, jsonb);
+DROP FUNCTION IF EXISTS genome._pre_gen_scores(uuid, uuid, jsonb []);
 
 CREATE OR REPLACE FUNCTION genome.pre_gen_score(
     p_brand_id uuid,
@@ -685,9 +634,28 @@ STABLE
 SECURITY DEFINER
 SET search_path = genome, public
 AS $$
+DECLARE
+    v_tags jsonb;
 BEGIN
     PERFORM genome._check_brand_product(p_brand_id, p_product_id);
-    RETURN genome._pre_gen_score(p_brand_id, p_product_id, genome.normalize_tags(p_element_tags));
+    v_tags := genome.normalize_tags(p_element_tags);
+    -- The same value as plan_ads' score from the draw table (genome._draw_selection with the
+    -- table's posterior_means and strategic_weights; tests/test_plan.py holds the two equal).
+    RETURN (SELECT round((
+        sum(d.strategic_weight * coalesce(
+            sp.posterior_alpha / (sp.posterior_alpha + sp.posterior_beta),
+            sb.posterior_alpha / (sb.posterior_alpha + sb.posterior_beta),
+            0.5
+        )) / nullif(sum(d.strategic_weight), 0)
+    )::numeric, 4)
+    FROM jsonb_each_text(v_tags) AS t
+    INNER JOIN genome.element_dimensions AS d ON d.dimension = t.key AND d.kind = 'element'
+    LEFT JOIN genome.creative_element_scores AS sb
+        ON sb.brand_id = p_brand_id AND sb.product_id IS NULL
+        AND sb.element_dimension = t.key AND sb.element_value = t.value
+    LEFT JOIN genome.creative_element_scores AS sp
+        ON p_product_id IS NOT NULL AND sp.brand_id = p_brand_id AND sp.product_id = p_product_id
+        AND sp.element_dimension = t.key AND sp.element_value = t.value);
 END
 $$;
 COMMENT ON FUNCTION genome.pre_gen_score(uuid, uuid, jsonb) IS
